@@ -1,0 +1,1 @@
+"""ANPR alerting suite: contracts, shared runtime and the `anpr` command."""
