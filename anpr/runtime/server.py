@@ -1,0 +1,188 @@
+"""Server bootstrap shared by the four services.
+
+Start: typed settings -> logging and tracing -> pool -> gRPC server listening with health
+NOT_SERVING (service calls get UNAVAILABLE) -> migrations under an advisory lock -> the service's own
+start (load state, background tasks) -> health SERVING.
+
+Stop (SIGTERM or SIGINT): health NOT_SERVING -> server.stop(grace) -> the service drains its
+queues -> channels closed -> pool closed -> spans flushed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import asyncpg
+import grpc
+from grpc import aio
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1.health import aio as health_aio
+from grpc_reflection.v1alpha import reflection
+from opentelemetry.instrumentation.grpc import aio_client_interceptors, aio_server_interceptor
+from opentelemetry.sdk.trace import TracerProvider
+
+from anpr.runtime import pg
+from anpr.runtime.auth import AuthInterceptor, Role, TokenRegistry, bearer_interceptors
+from anpr.runtime.config import ServiceSettings, load
+from anpr.runtime.telemetry import setup_logging, setup_tracing
+from anpr.v1 import types_pb2
+
+log = logging.getLogger(__name__)
+
+# Messages up to 8 MiB (a batch of reads with plate patches); bigger ones get RESOURCE_EXHAUSTED.
+MAX_MESSAGE_BYTES = 8 * 1024 * 1024
+CHANNEL_OPTIONS = [
+    ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+    ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+    ("grpc.lb_policy_name", "round_robin"),
+    ("grpc.keepalive_time_ms", 30_000),
+]
+
+
+class Component(Protocol):
+    """What a service builds: its servicer, plus start (after migrations) and stop (drain)."""
+
+    servicer: Any
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+@dataclass
+class Runtime:
+    """Dependencies handed to a service's build function."""
+
+    settings: ServiceSettings
+    pool: asyncpg.Pool
+    database_url: str
+    tracer_provider: TracerProvider
+    _channels: list[aio.Channel] = field(default_factory=list)
+
+    def channel(self, target: str, token: str) -> aio.Channel:
+        """A traced, authenticated channel to another service (closed at stop)."""
+        channel = aio.insecure_channel(
+            target, options=CHANNEL_OPTIONS,
+            interceptors=[*aio_client_interceptors(tracer_provider=self.tracer_provider),
+                          *bearer_interceptors(token)])
+        self._channels.append(channel)
+        return channel
+
+    async def close_channels(self) -> None:
+        for ch in self._channels:
+            await ch.close()
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    name: str                       # "ingest"
+    grpc_service: str               # "anpr.v1.IngestService"
+    schema: str
+    migrations: Path
+    settings_cls: type[ServiceSettings]
+    method_roles: Mapping[str, frozenset[Role]]  # RPC short name -> roles allowed
+    add_servicer: Callable[[Any, aio.Server], None]
+    build: Callable[[Runtime], Awaitable[Component]]
+
+    def full_method_roles(self) -> dict[str, frozenset[Role]]:
+        descriptor = types_pb2.DESCRIPTOR.pool.FindServiceByName(self.grpc_service)
+        rpcs = {m.name for m in descriptor.methods}
+        missing = rpcs - set(self.method_roles)
+        unknown = set(self.method_roles) - rpcs
+        if missing or unknown:
+            raise SystemExit(f"{self.name}: roles must be declared for exactly the RPCs of "
+                             f"{self.grpc_service} (missing {sorted(missing)}, unknown {sorted(unknown)})")
+        return {f"/{self.grpc_service}/{k}": v for k, v in self.method_roles.items()}
+
+
+class RunningService:
+    """One service in this process: start() returns the bound port; stop() shuts down in order."""
+
+    def __init__(self, spec: ServiceSpec, settings: ServiceSettings):
+        self.spec = spec
+        self.settings = settings
+        self.port: int | None = None
+        self.ready = False
+        self._embedded = None
+        self._server: aio.Server | None = None
+        self._health = health_aio.HealthServicer()
+        self._component: Component | None = None
+        self._runtime: Runtime | None = None
+        self._provider: TracerProvider | None = None
+
+    async def start(self) -> int:
+        spec, settings = self.spec, self.settings
+        method_roles = spec.full_method_roles()
+        registry = TokenRegistry.from_file(settings.tokens_file)
+        self._provider = setup_tracing(f"anpr-{spec.name}")
+        url, self._embedded = await asyncio.to_thread(
+            pg.resolve_database_url, settings.database_url, settings.data_dir)
+        pool = await pg.create_pool(url, spec.schema)
+        self._runtime = Runtime(settings, pool, url, self._provider)
+        self._component = await spec.build(self._runtime)
+
+        server = aio.server(
+            interceptors=[aio_server_interceptor(tracer_provider=self._provider),
+                          AuthInterceptor(registry, method_roles, ready=lambda: self.ready)],
+            options=CHANNEL_OPTIONS[:2])
+        spec.add_servicer(self._component.servicer, server)
+        health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
+        reflection.enable_server_reflection(
+            [spec.grpc_service, reflection.SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name],
+            server)
+        for name in ("", spec.grpc_service):
+            await self._health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
+        self.port = server.add_insecure_port(f"{settings.grpc_host}:{settings.grpc_port}")
+        if self.port == 0:
+            raise SystemExit(f"ANPR_GRPC_PORT: cannot listen on {settings.grpc_host}:{settings.grpc_port}")
+        await server.start()
+        self._server = server
+        log.info("listening", extra={"port": self.port})
+
+        async with pool.acquire() as conn:
+            applied = await pg.migrate(conn, spec.schema, spec.migrations)
+        log.info("migrations ready", extra={"applied": applied})
+        await self._component.start()
+        self.ready = True
+        for name in ("", spec.grpc_service):
+            await self._health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        log.info("serving", extra={"service": spec.grpc_service, "port": self.port})
+        return self.port
+
+    async def stop(self) -> None:
+        log.info("shutting down")
+        await self._health.enter_graceful_shutdown()
+        if self._server is not None:
+            await self._server.stop(self.settings.shutdown_grace_s)
+        if self._component is not None:
+            await self._component.stop()
+        if self._runtime is not None:
+            await self._runtime.close_channels()
+            await self._runtime.pool.close()
+        if self._provider is not None:
+            self._provider.shutdown()
+        if self._embedded is not None:
+            self._embedded.cleanup()
+        log.info("stopped")
+
+
+async def serve(spec: ServiceSpec) -> None:
+    """Run one service until SIGTERM or SIGINT (the entry point of `anpr serve`)."""
+    settings = load(spec.settings_cls)
+    setup_logging(spec.name, settings.log_level)
+    running = RunningService(spec, settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await running.start()
+        await stop.wait()
+    finally:
+        await running.stop()

@@ -1,0 +1,94 @@
+"""OpenTelemetry and JSON logging, configured from the standard OTEL_* variables.
+
+- OTEL_SERVICE_NAME / OTEL_RESOURCE_ATTRIBUTES name the process.
+- OTEL_TRACES_EXPORTER: "otlp" (default when OTEL_EXPORTER_OTLP_ENDPOINT or
+  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT is set), "console", or "none" (default otherwise).
+- OTEL_EXPORTER_OTLP_* and OTEL_BSP_* are read by the SDK itself.
+
+Span attributes of our own live under `anpr.*` and are listed here, in one place. No plate
+numbers, names or intelligence text ever go into spans or logs: ids and counts only.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+from pythonjsonlogger.json import JsonFormatter
+
+# Span attributes (the only custom ones; ids and counts, never personal data).
+ATTR_READ_ID = "anpr.read.id"
+ATTR_READ_COUNT = "anpr.read.count"
+ATTR_READ_REJECTED = "anpr.read.rejected"
+ATTR_READ_DUPLICATE = "anpr.read.duplicate"
+ATTR_CAMERA_ID = "anpr.camera.id"
+ATTR_HIT_ID = "anpr.hit.id"
+ATTR_HIT_COUNT = "anpr.hit.count"
+ATTR_ENTRY_ID = "anpr.entry.id"
+ATTR_MATCH_KIND = "anpr.match.kind"
+ATTR_ALERT_ID = "anpr.alert.id"
+ATTR_ACTIVATION_ID = "anpr.activation.id"
+ATTR_OUTBOX_TOPIC = "anpr.outbox.topic"
+ATTR_OUTBOX_BATCH = "anpr.outbox.batch_size"
+
+_propagator = TraceContextTextMapPropagator()
+
+
+def setup_tracing(default_service_name: str) -> TracerProvider:
+    os.environ.setdefault("OTEL_SERVICE_NAME", default_service_name)
+    provider = TracerProvider(resource=Resource.create())
+    exporter_name = os.environ.get("OTEL_TRACES_EXPORTER")
+    if exporter_name is None:
+        endpoint_set = any(os.environ.get(v) for v in (
+            "OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"))
+        exporter_name = "otlp" if endpoint_set else "none"
+    for name in (n.strip() for n in exporter_name.split(",")):
+        if name == "otlp":
+            from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+            provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+        elif name == "console":
+            provider.add_span_processor(BatchSpanProcessor(ConsoleSpanExporter(out=sys.stderr)))
+        elif name not in ("none", ""):
+            raise SystemExit(f"OTEL_TRACES_EXPORTER: unsupported exporter {name!r} (otlp, console, none)")
+    trace.set_tracer_provider(provider)
+    return provider
+
+
+class _TraceIds(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        ctx = trace.get_current_span().get_span_context()
+        if ctx.is_valid:
+            record.trace_id = format(ctx.trace_id, "032x")
+            record.span_id = format(ctx.span_id, "016x")
+        return True
+
+
+def setup_logging(service: str, level: str = "INFO") -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter(
+        "{asctime}{levelname}{name}{message}", style="{",
+        rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
+        static_fields={"service": service}))
+    handler.addFilter(_TraceIds())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+
+
+def current_traceparent() -> str:
+    """The W3C traceparent of the current span, to store with a queued record ('' if none)."""
+    carrier: dict[str, str] = {}
+    _propagator.inject(carrier)
+    return carrier.get("traceparent", "")
+
+
+def context_from_traceparent(traceparent: str) -> otel_context.Context:
+    """The context a queued record was made in, to continue its trace across an async hop."""
+    return _propagator.extract({"traceparent": traceparent} if traceparent else {})

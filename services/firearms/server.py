@@ -1,0 +1,138 @@
+"""Firearms servicer: activations to the TFC console, acknowledgement, the NDM decision log."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from pathlib import Path
+
+import grpc
+from opentelemetry import trace
+
+from anpr.runtime.auth import Role, current_caller
+from anpr.runtime.broadcast import SequenceBroadcaster
+from anpr.runtime.errors import abort_invalid
+from anpr.runtime.server import Runtime, ServiceSpec
+from anpr.runtime.telemetry import ATTR_ACTIVATION_ID, ATTR_HIT_ID
+from anpr.v1 import firearms_pb2, firearms_pb2_grpc, types_pb2
+from services.firearms import store
+from services.firearms.config import FirearmsSettings
+from services.firearms.ndm import validate_decision
+
+log = logging.getLogger(__name__)
+PAGE = 200
+
+
+class FirearmsServicer(firearms_pb2_grpc.FirearmsServiceServicer):
+    def __init__(self, pool, broadcaster: SequenceBroadcaster):
+        self._pool = pool
+        self._broadcaster = broadcaster
+
+    async def _activation_id(self, value: str, context, field: str = "activation_id") -> uuid.UUID:
+        try:
+            return uuid.UUID(value)
+        except ValueError:
+            await abort_invalid(context, [(field, "must be a UUID")])
+
+    async def RaiseActivation(self, request, context):
+        if not request.hit.hit_id:
+            await abort_invalid(context, [("hit.hit_id", "required")])
+        async with self._pool.acquire() as conn, conn.transaction():
+            activation_id, duplicate = await store.raise_activation(conn, request.hit)
+        span = trace.get_current_span()
+        span.set_attribute(ATTR_HIT_ID, request.hit.hit_id)
+        span.set_attribute(ATTR_ACTIVATION_ID, str(activation_id))
+        if not duplicate:
+            log.info("activation raised", extra={"activation_id": str(activation_id)})
+        return firearms_pb2.RaiseActivationResponse(activation_id=str(activation_id), duplicate=duplicate)
+
+    async def StreamActivations(self, request, context):
+        after = request.after_sequence
+        if after < 0:
+            await abort_invalid(context, [("after_sequence", "must not be negative")])
+        if after == 0 and not request.from_start:
+            async with self._pool.acquire() as conn:
+                after = await store.latest_sequence(conn)
+        while True:
+            async with self._pool.acquire() as conn:
+                events = await store.events_after(conn, after, PAGE)
+                activations = [await store.get_activation(conn, aid, seq) for seq, aid in events]
+            for (seq, _), activation in zip(events, activations, strict=True):
+                after = seq
+                yield firearms_pb2.StreamActivationsResponse(activation=activation)
+            if len(events) < PAGE:
+                await self._broadcaster.wait_beyond(after)
+
+    async def AcknowledgeActivation(self, request, context):
+        activation_id = await self._activation_id(request.activation_id, context)
+        async with self._pool.acquire() as conn, conn.transaction():
+            owner = await store.acknowledge(conn, activation_id, current_caller().subject)
+            activation = await store.get_activation(conn, activation_id) if owner else None
+        if activation is None:
+            await context.abort(grpc.StatusCode.NOT_FOUND, "activation_id: no such activation")
+        return firearms_pb2.AcknowledgeActivationResponse(activation=activation)
+
+    async def RecordDecision(self, request, context):
+        errors = validate_decision(request.decision)
+        if errors:
+            await abort_invalid(context, errors)
+        activation_id = await self._activation_id(request.decision.activation_id, context,
+                                                  "decision.activation_id")
+        caller = current_caller()
+        async with self._pool.acquire() as conn, conn.transaction():
+            state = await store.activation_state(conn, activation_id)
+            if state is None:
+                await context.abort(grpc.StatusCode.NOT_FOUND, "decision.activation_id: no such activation")
+            if state == types_pb2.ACTIVATION_STATE_RAISED:
+                await context.abort(grpc.StatusCode.FAILED_PRECONDITION,
+                                    "decision.activation_id: acknowledge the activation first")
+            decision_id = await store.record_decision(conn, request.decision, caller.subject)
+            activation = await store.get_activation(conn, activation_id)
+        decision = next(d for d in activation.decisions if d.decision_id == str(decision_id))
+        return firearms_pb2.RecordDecisionResponse(decision=decision)
+
+    async def GetActivation(self, request, context):
+        activation_id = await self._activation_id(request.activation_id, context)
+        async with self._pool.acquire() as conn:
+            activation = await store.get_activation(conn, activation_id)
+        if activation is None:
+            await context.abort(grpc.StatusCode.NOT_FOUND, "activation_id: no such activation")
+        return firearms_pb2.GetActivationResponse(activation=activation)
+
+
+class Firearms:
+    def __init__(self, rt: Runtime):
+        self._pool = rt.pool
+        self._broadcaster = SequenceBroadcaster(store.EVENTS_CHANNEL)
+        self.servicer = FirearmsServicer(rt.pool, self._broadcaster)
+        self._listen_conn = None
+
+    async def start(self) -> None:
+        self._listen_conn = await self._pool.acquire()
+        await self._broadcaster.attach(self._listen_conn, await store.latest_sequence(self._listen_conn))
+
+    async def stop(self) -> None:
+        if self._listen_conn is not None:
+            await self._pool.release(self._listen_conn)
+
+
+async def build(rt: Runtime) -> Firearms:
+    return Firearms(rt)
+
+
+SPEC = ServiceSpec(
+    name="firearms",
+    grpc_service="anpr.v1.FirearmsService",
+    schema="firearms",
+    migrations=Path(__file__).parent / "migrations",
+    settings_cls=FirearmsSettings,
+    method_roles={
+        "RaiseActivation": frozenset({Role.SERVICE}),
+        "StreamActivations": frozenset({Role.TFC}),
+        "AcknowledgeActivation": frozenset({Role.TFC}),
+        "RecordDecision": frozenset({Role.TFC}),
+        "GetActivation": frozenset({Role.TFC}),
+    },
+    add_servicer=firearms_pb2_grpc.add_FirearmsServiceServicer_to_server,
+    build=build,
+)

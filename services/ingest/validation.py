@@ -1,0 +1,54 @@
+"""Validation of camera reads (DOMAIN.md). A bad read is rejected alone, naming each field."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from anpr.vrm import MAX_VRM_LENGTH, is_valid_vrm, normalise_vrm
+from anpr.v1 import types_pb2
+
+MAX_READ_ID_LENGTH = 128
+
+
+def validate_read(read: types_pb2.Read, *, now: datetime, max_skew: timedelta, retention: timedelta,
+                  max_image_bytes: int, prefix: str = "") -> list[tuple[str, str]]:
+    """Field violations of one read; `prefix` is its path in the request (e.g. 'reads[3].')."""
+    errors: list[tuple[str, str]] = []
+
+    def bad(field: str, why: str) -> None:
+        errors.append((prefix + field, why))
+
+    if not read.read_id:
+        bad("read_id", "required")
+    elif len(read.read_id) > MAX_READ_ID_LENGTH:
+        bad("read_id", f"at most {MAX_READ_ID_LENGTH} characters")
+    vrm = normalise_vrm(read.vrm)
+    if not vrm:
+        bad("vrm", "required")
+    elif not is_valid_vrm(vrm):
+        bad("vrm", f"must be 1-{MAX_VRM_LENGTH} letters A-Z or digits 0-9 after removing spaces")
+    if not read.camera_id:
+        bad("camera_id", "required")
+    if not read.HasField("captured_at"):
+        bad("captured_at", "required")
+    else:
+        captured = read.captured_at.ToDatetime(tzinfo=now.tzinfo)
+        if captured > now + max_skew:
+            bad("captured_at", f"more than {int(max_skew.total_seconds())} s in the future")
+        elif captured < now - retention:
+            bad("captured_at", f"older than the retention period ({retention.days} days)")
+    if read.HasField("location"):
+        if not -90.0 <= read.location.latitude <= 90.0:
+            bad("location.latitude", "must be between -90 and 90")
+        if not -180.0 <= read.location.longitude <= 180.0:
+            bad("location.longitude", "must be between -180 and 180")
+    if not 0.0 <= read.confidence <= 100.0:
+        bad("confidence", "must be between 0 and 100")
+    if not 0.0 <= read.heading_degrees <= 360.0:
+        bad("heading_degrees", "must be between 0 and 360")
+    if read.lane < 0:
+        bad("lane", "must not be negative")
+    for name in ("plate_image", "overview_image"):
+        if len(getattr(read, name)) > max_image_bytes:
+            bad(name, f"larger than {max_image_bytes} bytes")
+    return errors

@@ -1,0 +1,127 @@
+"""Notify servicer: the alert log, live terminal streams with resume, acknowledgements."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from pathlib import Path
+
+import grpc
+from opentelemetry import trace
+
+from anpr.runtime.auth import Role, current_caller
+from anpr.runtime.broadcast import SequenceBroadcaster
+from anpr.runtime.errors import abort_invalid
+from anpr.runtime.server import Runtime, ServiceSpec
+from anpr.runtime.telemetry import ATTR_ALERT_ID, ATTR_HIT_ID
+from anpr.v1 import notify_pb2, notify_pb2_grpc, types_pb2
+from services.notify import store
+from services.notify.config import NotifySettings
+
+log = logging.getLogger(__name__)
+
+# What an in-car terminal does not see of an entry (control-room staff see everything).
+TERMINAL_REDACTED_FIELDS = ("grading", "cad_information")
+PAGE = 200
+
+
+def view_for(alert: types_pb2.Alert, role: Role) -> types_pb2.Alert | None:
+    """The alert as `role` may see it, or None if it may not see it at all."""
+    if role == Role.CONTROL_ROOM:
+        return alert
+    if alert.covert:
+        return None  # covert lists never reach patrol terminals
+    for name in TERMINAL_REDACTED_FIELDS:
+        alert.hit.entry.ClearField(name)
+    return alert
+
+
+class NotifyServicer(notify_pb2_grpc.NotifyServiceServicer):
+    def __init__(self, pool, broadcaster: SequenceBroadcaster):
+        self._pool = pool
+        self._broadcaster = broadcaster
+
+    async def PublishAlert(self, request, context):
+        hit = request.hit
+        if not hit.hit_id:
+            await abort_invalid(context, [("hit.hit_id", "required")])
+        async with self._pool.acquire() as conn, conn.transaction():
+            alert, duplicate = await store.append_alert(conn, hit)
+        span = trace.get_current_span()
+        span.set_attribute(ATTR_HIT_ID, hit.hit_id)
+        span.set_attribute(ATTR_ALERT_ID, alert.alert_id)
+        await self._broadcaster.advance(alert.sequence)
+        return notify_pb2.PublishAlertResponse(alert_id=alert.alert_id, sequence=alert.sequence,
+                                               duplicate=duplicate)
+
+    async def Subscribe(self, request, context):
+        role = current_caller().role
+        after = request.after_sequence
+        if after < 0:
+            await abort_invalid(context, [("after_sequence", "must not be negative")])
+        if after == 0 and not request.from_start:
+            async with self._pool.acquire() as conn:
+                after = await store.latest_sequence(conn)
+        while True:
+            async with self._pool.acquire() as conn:
+                alerts = await store.alerts_after(conn, after, PAGE)
+            for alert in alerts:
+                after = alert.sequence
+                visible = view_for(alert, role)
+                if visible is not None:
+                    yield notify_pb2.SubscribeResponse(alert=visible)
+            if len(alerts) < PAGE:
+                await self._broadcaster.wait_beyond(after)
+
+    async def AcknowledgeAlert(self, request, context):
+        try:
+            alert_id = uuid.UUID(request.alert_id)
+        except ValueError:
+            await abort_invalid(context, [("alert_id", "must be a UUID")])
+        if request.outcome == types_pb2.ALERT_OUTCOME_UNSPECIFIED:
+            await abort_invalid(context, [("outcome", "required")])
+        if request.outcome == types_pb2.ALERT_OUTCOME_REJECTED and not request.reason.strip():
+            await abort_invalid(context, [("reason", "required when rejecting an alert")])
+        caller = current_caller()
+        async with self._pool.acquire() as conn:
+            found = await store.acknowledge(conn, alert_id, caller.subject, caller.role, request.outcome,
+                                            request.reason)
+        if not found:
+            await context.abort(grpc.StatusCode.NOT_FOUND, "alert_id: no such alert")
+        return notify_pb2.AcknowledgeAlertResponse()
+
+
+class Notify:
+    def __init__(self, rt: Runtime):
+        self._pool = rt.pool
+        self._broadcaster = SequenceBroadcaster(store.ALERTS_CHANNEL)
+        self.servicer = NotifyServicer(rt.pool, self._broadcaster)
+        self._listen_conn = None
+
+    async def start(self) -> None:
+        self._listen_conn = await self._pool.acquire()
+        await self._broadcaster.attach(self._listen_conn, await store.latest_sequence(self._listen_conn))
+
+    async def stop(self) -> None:
+        if self._listen_conn is not None:
+            await self._pool.release(self._listen_conn)
+
+
+async def build(rt: Runtime) -> Notify:
+    return Notify(rt)
+
+
+SPEC = ServiceSpec(
+    name="notify",
+    grpc_service="anpr.v1.NotifyService",
+    schema="notify",
+    migrations=Path(__file__).parent / "migrations",
+    settings_cls=NotifySettings,
+    method_roles={
+        "PublishAlert": frozenset({Role.SERVICE}),
+        "Subscribe": frozenset({Role.TERMINAL, Role.CONTROL_ROOM}),
+        "AcknowledgeAlert": frozenset({Role.TERMINAL, Role.CONTROL_ROOM}),
+    },
+    add_servicer=notify_pb2_grpc.add_NotifyServiceServicer_to_server,
+    build=build,
+)
