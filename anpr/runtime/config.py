@@ -32,7 +32,7 @@ class ServiceSettings(BaseSettings):
     shutdown_grace_s: float = 10.0
     log_level: str = "INFO"
     # Where the embedded PostgreSQL keeps its data when database_url is unset.
-    data_dir: Path = Path.home() / ".local" / "share" / "anpr"
+    data_dir: Path = Path(".anpr")
 
 
 S = TypeVar("S", bound=BaseSettings)

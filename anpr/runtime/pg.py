@@ -44,6 +44,10 @@ async def create_pool(url: str, schema: str, *, min_size: int = 2, max_size: int
                                      server_settings={"search_path": f'"{schema}", public'})
 
 
+async def connect(url: str, schema: str) -> asyncpg.Connection:
+    return await asyncpg.connect(url, server_settings={"search_path": f'"{schema}", public'})
+
+
 def _lock_id(schema: str) -> int:
     return zlib.crc32(f"anpr-migrate:{schema}".encode())
 

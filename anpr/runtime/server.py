@@ -63,7 +63,15 @@ class Runtime:
     pool: asyncpg.Pool
     database_url: str
     tracer_provider: TracerProvider
+    schema: str = "public"
     _channels: list[aio.Channel] = field(default_factory=list)
+    _listeners: list[asyncpg.Connection] = field(default_factory=list)
+
+    async def listener(self) -> asyncpg.Connection:
+        """A dedicated connection for LISTEN (outside the pool; closed at stop)."""
+        conn = await pg.connect(self.database_url, self.schema)
+        self._listeners.append(conn)
+        return conn
 
     def channel(self, target: str, token: str) -> aio.Channel:
         """A traced, authenticated channel to another service (closed at stop)."""
@@ -74,9 +82,12 @@ class Runtime:
         self._channels.append(channel)
         return channel
 
-    async def close_channels(self) -> None:
+    async def close(self) -> None:
         for ch in self._channels:
             await ch.close()
+        for conn in self._listeners:
+            await conn.close()
+        await self.pool.close()
 
 
 @dataclass(frozen=True)
@@ -124,7 +135,7 @@ class RunningService:
         url, self._embedded = await asyncio.to_thread(
             pg.resolve_database_url, settings.database_url, settings.data_dir)
         pool = await pg.create_pool(url, spec.schema)
-        self._runtime = Runtime(settings, pool, url, self._provider)
+        self._runtime = Runtime(settings, pool, url, self._provider, spec.schema)
         self._component = await spec.build(self._runtime)
 
         server = aio.server(
@@ -152,7 +163,7 @@ class RunningService:
         self.ready = True
         for name in ("", spec.grpc_service):
             await self._health.set(name, health_pb2.HealthCheckResponse.SERVING)
-        log.info("serving", extra={"service": spec.grpc_service, "port": self.port})
+        log.info("serving", extra={"grpc_service": spec.grpc_service, "port": self.port})
         return self.port
 
     async def stop(self) -> None:
@@ -163,8 +174,7 @@ class RunningService:
         if self._component is not None:
             await self._component.stop()
         if self._runtime is not None:
-            await self._runtime.close_channels()
-            await self._runtime.pool.close()
+            await self._runtime.close()
         if self._provider is not None:
             self._provider.shutdown()
         if self._embedded is not None:

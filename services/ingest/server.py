@@ -114,6 +114,7 @@ class Ingest:
     def __init__(self, rt: Runtime):
         settings: IngestSettings = rt.settings  # type: ignore[assignment]
         self._pool = rt.pool
+        self._rt = rt
         self.servicer = IngestServicer(rt.pool, settings)
         self._matcher = matcher_pb2_grpc.MatcherServiceStub(
             rt.channel(settings.matcher_addr, settings.service_token))
@@ -130,15 +131,13 @@ class Ingest:
         await self._matcher.MatchReads(matcher_pb2.MatchReadsRequest(reads=reads), timeout=30)
 
     async def start(self) -> None:
-        self._listen_conn = await self._pool.acquire()
+        self._listen_conn = await self._rt.listener()
         await listen_for_outbox(self._listen_conn, [self._relay])
         self._tasks.append(asyncio.create_task(self._relay.run(), name="outbox-match"))
 
     async def stop(self) -> None:
         self._relay.stop()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        if self._listen_conn is not None:
-            await self._pool.release(self._listen_conn)
 
 
 async def build(rt: Runtime) -> Ingest:

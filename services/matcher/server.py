@@ -188,6 +188,7 @@ class Matcher:
     def __init__(self, rt: Runtime):
         settings: MatcherSettings = rt.settings  # type: ignore[assignment]
         self._pool = rt.pool
+        self._rt = rt
         self.live = LiveHotlists()
         self._refresh_lock = asyncio.Lock()
         self.servicer = MatcherServicer(rt.pool, self.live, self.refresh)
@@ -238,7 +239,7 @@ class Matcher:
     async def start(self) -> None:
         await self.refresh()
         log.info("hotlists loaded", extra={"entries": len(self.live), "hotlists": len(self.live.hotlists)})
-        self._listen_conn = await self._pool.acquire()
+        self._listen_conn = await self._rt.listener()
         await listen_for_outbox(self._listen_conn, self._relays)
         await self._listen_conn.add_listener(store.CHANGES_CHANNEL, lambda *_: self._changed.set())
         self._tasks = [asyncio.create_task(r.run(), name=f"outbox-{r.topic}") for r in self._relays]
@@ -249,8 +250,6 @@ class Matcher:
             relay.stop()
         self._tasks[-1].cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        if self._listen_conn is not None:
-            await self._pool.release(self._listen_conn)
 
 
 async def build(rt: Runtime) -> Matcher:

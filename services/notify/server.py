@@ -94,17 +94,17 @@ class NotifyServicer(notify_pb2_grpc.NotifyServiceServicer):
 class Notify:
     def __init__(self, rt: Runtime):
         self._pool = rt.pool
+        self._rt = rt
         self._broadcaster = SequenceBroadcaster(store.ALERTS_CHANNEL)
         self.servicer = NotifyServicer(rt.pool, self._broadcaster)
         self._listen_conn = None
 
     async def start(self) -> None:
-        self._listen_conn = await self._pool.acquire()
+        self._listen_conn = await self._rt.listener()
         await self._broadcaster.attach(self._listen_conn, await store.latest_sequence(self._listen_conn))
 
     async def stop(self) -> None:
-        if self._listen_conn is not None:
-            await self._pool.release(self._listen_conn)
+        pass  # nothing queued: every alert/event is committed before it is acknowledged
 
 
 async def build(rt: Runtime) -> Notify:

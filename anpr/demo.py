@@ -1,0 +1,291 @@
+"""`anpr up`: the whole suite on one machine, with a demo hotlist, camera feed, terminal and TFC console.
+
+The four services run as separate processes, as in production. Their JSON logs go to
+<data dir>/logs/<service>.log; this process prints what a terminal and a TFC console would show.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import os
+import random
+import signal
+import subprocess
+import sys
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import grpc
+from google.protobuf import timestamp_pb2
+from grpc import aio
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from anpr.runtime import pg
+from anpr.runtime.auth import Role, TokenRegistry, bearer_interceptors, new_token
+from anpr.services import DEFAULT_PORTS, NAMES
+from anpr.v1 import (firearms_pb2, firearms_pb2_grpc, ingest_pb2, ingest_pb2_grpc, matcher_pb2,
+                     matcher_pb2_grpc, notify_pb2, notify_pb2_grpc, types_pb2)
+
+T = types_pb2
+
+# A small demo hotlist. Plates are invented.
+DEMO_HOTLIST = T.Hotlist(hotlist_id="demo-local", name="Demo force list", source=T.HOTLIST_SOURCE_LOCAL_FORCE,
+                         priority=10, match_policy=T.MATCH_POLICY_LOOKALIKE)
+DEMO_ENTRIES = [
+    T.VoiEntry(entry_id="demo-1", hotlist_id="demo-local", vrm="KX19 ZTB",
+               vehicle=T.VehicleDescription(make="Ford", model="Focus", colour="Blue"),
+               action=T.ACTION_STOP_VEHICLE, warning_markers=[T.WARNING_MARKER_DRUGS],
+               reason="Vehicle used in supply of controlled drugs", pnc_id="24/118822K", force="Demo Police",
+               area="North", source_reference="IR-2026-0412", information="Occupants may attempt to flee",
+               grading=T.IntelligenceGrading(source_evaluation="B", intelligence_assessment="2", handling_code="1"),
+               protective_marking=T.PROTECTIVE_MARKING_OFFICIAL_SENSITIVE),
+    T.VoiEntry(entry_id="demo-2", hotlist_id="demo-local", vrm="LR68 HGW",
+               vehicle=T.VehicleDescription(make="BMW", model="X5", colour="Black"),
+               action=T.ACTION_DO_NOT_STOP_REPORT_SIGHTING,
+               warning_markers=[T.WARNING_MARKER_FIREARMS, T.WARNING_MARKER_VIOLENT],
+               reason="Linked to a firearms discharge", pnc_id="25/004417Q", force="Demo Police", area="Central",
+               source_reference="IR-2026-0977", operational_instructions="Do not approach. Inform control room.",
+               grading=T.IntelligenceGrading(source_evaluation="A", intelligence_assessment="2", handling_code="3"),
+               protective_marking=T.PROTECTIVE_MARKING_OFFICIAL_SENSITIVE),
+    T.VoiEntry(entry_id="demo-3", hotlist_id="demo-local", vrm="YD21 MPO",
+               vehicle=T.VehicleDescription(make="Vauxhall", model="Corsa", colour="White"),
+               action=T.ACTION_STOP_AND_SEARCH, warning_markers=[T.WARNING_MARKER_NO_INSURANCE],
+               reason="No insurance record (MID)", pnc_id="26/330051A", force="Demo Police", area="South",
+               source_reference="MID-2026-11-23"),
+]
+CAMERAS = [("CAM-M4-J12", 51.4619, -0.9737), ("CAM-A34-N", 51.7520, -1.2577), ("CAM-CITY-07", 51.5155, -0.0922)]
+LETTERS = "ABCDEFGHJKLMNOPRSTUVWXY"
+
+
+@dataclass
+class DemoTokens:
+    service: str
+    camera: str
+    terminal: str
+    control_room: str
+    tfc: str
+    hotlist_admin: str
+
+    @classmethod
+    def new(cls) -> "DemoTokens":
+        return cls(*(new_token() for _ in range(6)))
+
+    def write(self, path: Path) -> None:
+        TokenRegistry.write_file(path, [
+            (self.service, Role.SERVICE, "anpr-services"), (self.camera, Role.CAMERA, "demo-camera-feed"),
+            (self.terminal, Role.TERMINAL, "demo-terminal-ALPHA-1"),
+            (self.control_room, Role.CONTROL_ROOM, "demo-control-room"),
+            (self.tfc, Role.TFC, "demo-tfc-insp-1"), (self.hotlist_admin, Role.HOTLIST_ADMIN, "demo-admin")])
+
+
+def channel(target: str, token: str) -> aio.Channel:
+    return aio.insecure_channel(target, interceptors=bearer_interceptors(token))
+
+
+def ts(dt: datetime) -> timestamp_pb2.Timestamp:
+    out = timestamp_pb2.Timestamp()
+    out.FromDatetime(dt)
+    return out
+
+
+def random_vrm(rng: random.Random) -> str:
+    return (f"{rng.choice(LETTERS)}{rng.choice(LETTERS)}{rng.randint(10, 75):02d} "
+            f"{''.join(rng.choice(LETTERS) for _ in range(3))}")
+
+
+def enum_name(enum, value: int, prefix: str) -> str:
+    return enum.Name(value).removeprefix(prefix)
+
+
+def format_alert(alert: T.Alert) -> str:
+    hit, entry, read = alert.hit, alert.hit.entry, alert.hit.read
+    kind = "EXACT" if hit.match_kind == T.MATCH_KIND_EXACT else "LOOK-ALIKE (approximate)"
+    markers = ", ".join(enum_name(T.WarningMarker, m, "WARNING_MARKER_") for m in entry.warning_markers) or "none"
+    captured = read.captured_at.ToDatetime().strftime("%H:%M:%S")
+    lines = [
+        f"ALERT #{alert.sequence}  {read.vrm}  [{kind}]  action: {enum_name(T.Action, entry.action, 'ACTION_')}",
+        f"    warning markers: {markers}",
+        f"    reason: {entry.reason}",
+        f"    vehicle: {entry.vehicle.colour} {entry.vehicle.make} {entry.vehicle.model}"
+        + (f"  (read says different {', '.join(hit.vehicle_mismatches)})" if hit.vehicle_mismatches else ""),
+        f"    PNC: {entry.pnc_id or '-'}   source ref: {entry.source_reference or '-'}",
+        f"    read by {read.camera_id} at {captured}Z, {read.location.latitude:.4f},{read.location.longitude:.4f}",
+    ]
+    if entry.operational_instructions:
+        lines.append(f"    instructions: {entry.operational_instructions}")
+    return "\n".join(lines)
+
+
+def format_activation(a: T.Activation) -> str:
+    state = enum_name(T.ActivationState, a.state, "ACTIVATION_STATE_")
+    read = a.hit.read
+    return (f"FIREARMS ACTIVATION {a.activation_id[:8]}  state: {state}"
+            + (f" by {a.acknowledged_by}" if a.acknowledged_by else "")
+            + f"\n    {read.vrm} read by {read.camera_id}; reason: {a.hit.entry.reason}"
+            + f"\n    assess with the NDM: gather information -> assess threat -> powers and policy"
+              " -> options -> action and review")
+
+
+class Suite:
+    """Four service processes and the database, started and stopped together."""
+
+    def __init__(self, data_dir: Path, base_port: int | None, database_url: str | None):
+        self.data_dir = data_dir.resolve()
+        self.ports = ({n: base_port + i for i, n in enumerate(NAMES)} if base_port else dict(DEFAULT_PORTS))
+        self.database_url = database_url
+        self.tokens = DemoTokens.new()
+        self.procs: dict[str, subprocess.Popen] = {}
+        self._embedded = None
+
+    def addr(self, name: str) -> str:
+        return f"127.0.0.1:{self.ports[name]}"
+
+    def env_for(self, name: str) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update({
+            "ANPR_DATABASE_URL": self.database_url, "ANPR_GRPC_HOST": "127.0.0.1",
+            "ANPR_GRPC_PORT": str(self.ports[name]), "ANPR_TOKENS_FILE": str(self.data_dir / "tokens.json"),
+            "ANPR_SERVICE_TOKEN": self.tokens.service, "ANPR_MATCHER_ADDR": self.addr("matcher"),
+            "ANPR_NOTIFY_ADDR": self.addr("notify"), "ANPR_FIREARMS_ADDR": self.addr("firearms"),
+            "OTEL_SERVICE_NAME": f"anpr-{name}",
+        })
+        return env
+
+    def start(self) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        (self.data_dir / "logs").mkdir(exist_ok=True)
+        if not self.database_url:
+            print(f"Starting embedded PostgreSQL in {self.data_dir / 'pgdata'} ...", flush=True)
+            self._embedded = pg.start_embedded(self.data_dir, cleanup="stop")
+            self.database_url = self._embedded.get_uri()
+        self.tokens.write(self.data_dir / "tokens.json")
+        for name in NAMES:
+            log = open(self.data_dir / "logs" / f"{name}.log", "ab")
+            self.procs[name] = subprocess.Popen(
+                [sys.executable, "-m", "anpr.cli", "serve", name], env=self.env_for(name),
+                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+            log.close()
+
+    async def wait_serving(self, timeout: float = 90.0) -> None:
+        deadline = asyncio.get_running_loop().time() + timeout
+        for name in NAMES:
+            async with aio.insecure_channel(self.addr(name)) as ch:
+                stub = health_pb2_grpc.HealthStub(ch)
+                while True:
+                    proc = self.procs[name]
+                    if proc.poll() is not None:
+                        raise SystemExit(f"{name} exited with code {proc.returncode}; see "
+                                         f"{self.data_dir / 'logs' / (name + '.log')}")
+                    try:
+                        resp = await stub.Check(health_pb2.HealthCheckRequest(), timeout=1)
+                        if resp.status == health_pb2.HealthCheckResponse.SERVING:
+                            break
+                    except grpc.aio.AioRpcError:
+                        pass
+                    if asyncio.get_running_loop().time() > deadline:
+                        raise SystemExit(f"{name} did not become SERVING within {timeout:.0f} s")
+                    await asyncio.sleep(0.2)
+
+    def stop(self, grace: float = 20.0) -> None:
+        for proc in self.procs.values():
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for name, proc in self.procs.items():
+            try:
+                proc.wait(grace)
+            except subprocess.TimeoutExpired:
+                print(f"{name} did not stop within {grace:.0f} s; killing it", file=sys.stderr)
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+        if self._embedded is not None:
+            self._embedded.cleanup()
+            self._embedded = None
+
+
+async def seed(suite: Suite) -> None:
+    async with channel(suite.addr("matcher"), suite.tokens.hotlist_admin) as ch:
+        stub = matcher_pb2_grpc.MatcherServiceStub(ch)
+        await stub.UpsertHotlist(matcher_pb2.UpsertHotlistRequest(hotlist=DEMO_HOTLIST))
+        for entry in DEMO_ENTRIES:
+            await stub.UpsertEntry(matcher_pb2.UpsertEntryRequest(entry=entry))
+
+
+async def camera_feed(suite: Suite, interval: float, out) -> None:
+    rng = random.Random()
+    listed = itertools.cycle(e.vrm for e in DEMO_ENTRIES)
+    async with channel(suite.addr("ingest"), suite.tokens.camera) as ch:
+        stub = ingest_pb2_grpc.IngestServiceStub(ch)
+        for n in itertools.count(1):
+            reads = []
+            for i in range(5):
+                cam, lat, lon = rng.choice(CAMERAS)
+                vrm = next(listed) if i == 0 and n % 2 == 1 else random_vrm(rng)
+                reads.append(T.Read(
+                    read_id=str(uuid.uuid4()), vrm=vrm, confidence=rng.uniform(80, 99), camera_id=cam,
+                    captured_at=ts(datetime.now(timezone.utc) - timedelta(milliseconds=rng.randint(50, 400))),
+                    location=T.GeoPoint(latitude=lat, longitude=lon), direction=T.DIRECTION_TOWARDS,
+                    heading_degrees=rng.uniform(0, 359)))
+            resp = await stub.SubmitReads(iter([ingest_pb2.SubmitReadsRequest(reads=reads)]), timeout=10)
+            stored = sum(r.status == ingest_pb2.READ_STATUS_STORED for r in resp.results)
+            print(f"[camera feed] batch {n}: {stored}/{len(reads)} reads stored", file=out, flush=True)
+            await asyncio.sleep(interval)
+
+
+async def terminal(target: str, token: str, out, label: str = "terminal") -> None:
+    async with channel(target, token) as ch:
+        stub = notify_pb2_grpc.NotifyServiceStub(ch)
+        async for resp in stub.Subscribe(notify_pb2.SubscribeRequest()):
+            print(f"[{label}] " + format_alert(resp.alert), file=out, flush=True)
+
+
+async def tfc_console(target: str, token: str, out) -> None:
+    async with channel(target, token) as ch:
+        stub = firearms_pb2_grpc.FirearmsServiceStub(ch)
+        async for resp in stub.StreamActivations(firearms_pb2.StreamActivationsRequest()):
+            print("[TFC console] " + format_activation(resp.activation), file=out, flush=True)
+
+
+async def run_demo(suite: Suite, duration: float | None, interval: float) -> None:
+    out = sys.stdout
+    await suite.wait_serving()
+    print("All four services are SERVING:", ", ".join(f"{n} {suite.addr(n)}" for n in NAMES), flush=True)
+    print(f"Service logs: {suite.data_dir / 'logs'}   Stop with Ctrl-C.", flush=True)
+    await seed(suite)
+    print(f"Demo hotlist loaded: {len(DEMO_ENTRIES)} entries (one with a firearms marker).", flush=True)
+    tasks = [asyncio.create_task(terminal(suite.addr("notify"), suite.tokens.terminal, out)),
+             asyncio.create_task(tfc_console(suite.addr("firearms"), suite.tokens.tfc, out))]
+    await asyncio.sleep(0.3)  # let the streams subscribe before the first read; not a correctness wait
+    tasks.append(asyncio.create_task(camera_feed(suite, interval, out)))
+    try:
+        done, _ = await asyncio.wait(tasks, timeout=duration, return_when=asyncio.FIRST_EXCEPTION)
+        for t in done:
+            t.result()
+    finally:
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def up(data_dir: Path, base_port: int | None, duration: float | None, interval: float) -> int:
+    suite = Suite(data_dir, base_port, os.environ.get("ANPR_DATABASE_URL") or None)
+    stop_requested = False
+
+    def on_term(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_term)
+    try:
+        suite.start()
+        asyncio.run(run_demo(suite, duration, interval))
+    except KeyboardInterrupt:
+        stop_requested = True
+    finally:
+        print("\nStopping the suite ...", flush=True)
+        with contextlib.suppress(KeyboardInterrupt):
+            suite.stop()
+        print("Stopped.", flush=True)
+    return 0 if stop_requested or duration else 1
