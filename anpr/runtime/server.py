@@ -176,7 +176,7 @@ class RunningService:
         if self._runtime is not None:
             await self._runtime.close()
         if self._provider is not None:
-            self._provider.shutdown()
+            self._provider.force_flush()
         if self._embedded is not None:
             self._embedded.cleanup()
         log.info("stopped")
@@ -196,3 +196,5 @@ async def serve(spec: ServiceSpec) -> None:
         await stop.wait()
     finally:
         await running.stop()
+        if running._provider is not None:
+            running._provider.shutdown()

@@ -42,6 +42,10 @@ _propagator = TraceContextTextMapPropagator()
 
 
 def setup_tracing(default_service_name: str) -> TracerProvider:
+    """Configure the process's tracer provider once (later calls return the same one)."""
+    current = trace.get_tracer_provider()
+    if isinstance(current, TracerProvider):
+        return current
     os.environ.setdefault("OTEL_SERVICE_NAME", default_service_name)
     provider = TracerProvider(resource=Resource.create())
     exporter_name = os.environ.get("OTEL_TRACES_EXPORTER")

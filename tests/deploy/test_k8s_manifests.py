@@ -76,7 +76,7 @@ def _render(path: Path) -> tuple[dict[str, Any], ...]:
     command = _renderer()
     if command is None:
         pytest.skip(f"no kustomize renderer installed (kubectl or kustomize); CI installs it: {INSTALL_HINT}")
-    result = subprocess.run([*command, str(path)], capture_output=True, text=True, timeout=120)
+    result = subprocess.run([*command, str(path)], check=False, capture_output=True, text=True, timeout=120)
     if result.returncode != 0:
         pytest.fail(f"{' '.join(command)} {path} failed:\n{result.stderr}")
     docs = tuple(d for d in yaml.safe_load_all(result.stdout) if d is not None)
@@ -170,8 +170,16 @@ def selector_matches(selector: dict[str, Any], labels: dict[str, str]) -> bool:
 
 
 _QUANTITY_SUFFIX = {
-    "m": 1e-3, "": 1.0, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12,
-    "Ki": 2.0**10, "Mi": 2.0**20, "Gi": 2.0**30, "Ti": 2.0**40,
+    "m": 1e-3,
+    "": 1.0,
+    "k": 1e3,
+    "M": 1e6,
+    "G": 1e9,
+    "T": 1e12,
+    "Ki": 2.0**10,
+    "Mi": 2.0**20,
+    "Gi": 2.0**30,
+    "Ti": 2.0**40,
 }
 
 
@@ -234,8 +242,11 @@ def test_rendered_objects_pass_strict_schema_validation(docs, k8s_version):
 
 def test_strict_validation_catches_a_misspelt_field():
     """Guards the check above: strict validation must reject what the API server would prune."""
-    deployment = next(d for d in yaml.safe_load_all((K8S_DIR / "base" / "matcher.yaml").read_text())
-                      if d["kind"] == "Deployment")
+    deployment = next(
+        d
+        for d in yaml.safe_load_all((K8S_DIR / "base" / "matcher.yaml").read_text())
+        if d["kind"] == "Deployment"
+    )
     kubernetes_validate.validate(deployment, K8S_VERSIONS[-1], strict=True)
     broken = copy.deepcopy(deployment)
     broken["spec"]["template"]["spec"]["containers"][0]["readinessProbe"]["grpc"]["prot"] = 50052
@@ -250,10 +261,13 @@ def test_strict_validation_catches_a_misspelt_field():
 def test_namespace_enforces_restricted_pod_security(docs, overlay):
     namespaces = objects(docs, "Namespace")
     assert len(namespaces) == 1, f"{overlay}: expected one Namespace, got {sorted(namespaces)}"
-    (name, namespace), = namespaces.items()
+    ((name, namespace),) = namespaces.items()
     assert namespace["metadata"]["labels"].get("pod-security.kubernetes.io/enforce") == "restricted"
-    strays = [f"{d['kind']}/{d['metadata']['name']}" for d in docs
-              if d["kind"] != "Namespace" and d["metadata"].get("namespace") != name]
+    strays = [
+        f"{d['kind']}/{d['metadata']['name']}"
+        for d in docs
+        if d["kind"] != "Namespace" and d["metadata"].get("namespace") != name
+    ]
     assert not strays, f"{overlay}: objects outside namespace {name}: {strays}"
 
 
@@ -271,7 +285,8 @@ def test_every_pod_runs_locked_down(docs, overlay):
         for volume in pod.get("volumes", []):
             kinds = set(volume) - {"name"}
             assert kinds <= {"configMap", "secret", "emptyDir", "projected", "downwardAPI"}, (
-                f"{where}: volume {volume['name']} of kind {kinds}")
+                f"{where}: volume {volume['name']} of kind {kinds}"
+            )
         for c in all_containers(pod):
             sc = c.get("securityContext", {})
             cwhere = f"{where}/{c['name']}"
@@ -298,19 +313,21 @@ def test_every_pod_runs_locked_down(docs, overlay):
 
 
 def test_matcher_has_room_for_the_voi_index(docs):
-    memory = {name: quantity(server(d)["resources"]["requests"]["memory"])
-              for name, d in service_deployments(docs).items()}
+    memory = {
+        name: quantity(server(d)["resources"]["requests"]["memory"])
+        for name, d in service_deployments(docs).items()
+    }
     assert memory["matcher"] >= 2 * 2**30, "matcher must request at least 2Gi for its VOI index"
     assert all(memory["matcher"] > m for n, m in memory.items() if n != "matcher")
 
 
 def test_images_are_the_one_pinned_anpr_image(docs):
     images = {name: server(d)["image"] for name, d in service_deployments(docs).items()}
-    assert all(i.startswith(IMAGE_REPO + ":") for i in images.values()), images
+    assert all(re.match(re.escape(IMAGE_REPO) + "[:@]", i) for i in images.values()), images
     assert len(set(images.values())) == 1, f"services run different builds: {images}"
     collector = objects(docs, "Deployment").get("otel-collector")
     if collector:
-        assert server(collector)["image"].startswith(COLLECTOR_IMAGE_REPO + ":")
+        assert server(collector)["image"].startswith((COLLECTOR_IMAGE_REPO + ":", COLLECTOR_IMAGE_REPO + "@"))
 
 
 # --------------------------------------------------------------------------------------------
@@ -328,12 +345,12 @@ def test_services_are_headless_with_one_grpc_port(docs, overlay):
         port = spec["ports"][0]
         assert port["port"] == SERVICES[name] and port.get("protocol", "TCP") == "TCP", where
         assert selector_matches({"matchLabels": spec["selector"]}, pod_labels(deployment)), (
-            f"{where}: Service selects none of the Deployment's pods")
+            f"{where}: Service selects none of the Deployment's pods"
+        )
         assert selector_matches(deployment["spec"]["selector"], pod_labels(deployment)), where
         for other, other_deployment in service_deployments(docs).items():
-            if other != name:
-                assert not selector_matches({"matchLabels": spec["selector"]}, pod_labels(other_deployment)), (
-                    f"{where}: Service also selects {other}'s pods")
+            selected = selector_matches({"matchLabels": spec["selector"]}, pod_labels(other_deployment))
+            assert other == name or not selected, f"{where}: Service also selects {other}'s pods"
         container_ports = {p.get("name"): p["containerPort"] for p in server(deployment)["ports"]}
         target = port.get("targetPort", port["port"])
         resolved = container_ports.get(target) if isinstance(target, str) else target
@@ -351,7 +368,7 @@ def test_probes_are_native_grpc_on_the_serving_port(docs, overlay):
             handlers = {"grpc", "httpGet", "tcpSocket", "exec"} & set(probe)
             assert handlers == {"grpc"}, f"{where}: handler {handlers}"
             assert probe["grpc"]["port"] == SERVICES[name], f"{where}: probes port {probe['grpc']['port']}"
-            assert probe["grpc"].get("service", "") == "", f"{where}: must probe overall health (\"\")"
+            assert probe["grpc"].get("service", "") == "", f'{where}: must probe overall health ("")'
         startup = container["startupProbe"]
         budget = startup.get("periodSeconds", 10) * startup.get("failureThreshold", 3)
         assert budget >= 60, f"{overlay}/{name}: {budget}s is too little time for migrations"
@@ -377,10 +394,14 @@ def test_command_env_and_secrets(docs, overlay):
         assert env["ANPR_GRPC_PORT"].get("value") == str(SERVICES[name]), f"{where}: ANPR_GRPC_PORT"
         assert env["OTEL_SERVICE_NAME"].get("value") == name, f"{where}: OTEL_SERVICE_NAME"
         assert env["ANPR_DATABASE_URL"].get("valueFrom", {}).get("secretKeyRef") == {
-            "name": "anpr-database", "key": "url"}, f"{where}: ANPR_DATABASE_URL not from its Secret"
+            "name": "anpr-database",
+            "key": "url",
+        }, f"{where}: ANPR_DATABASE_URL not from its Secret"
         if name in CALLERS:
             assert env["ANPR_SERVICE_TOKEN"].get("valueFrom", {}).get("secretKeyRef") == {
-                "name": "anpr-service-token", "key": "token"}, f"{where}: ANPR_SERVICE_TOKEN"
+                "name": "anpr-service-token",
+                "key": "token",
+            }, f"{where}: ANPR_SERVICE_TOKEN"
         else:
             assert "ANPR_SERVICE_TOKEN" not in env, f"{where}: gets a token it never uses"
         settings = config_env(docs, container)
@@ -421,8 +442,10 @@ def test_token_file_and_tmp_are_mounted(docs, overlay):
         container = server(deployment)
         volumes = {v["name"]: v for v in pod["volumes"]}
         mounts = {m["mountPath"]: m for m in container["volumeMounts"]}
-        tokens_file = {**config_env(docs, container), **{
-            k: v.get("value") for k, v in env_of(container).items()}}["ANPR_TOKENS_FILE"]
+        tokens_file = {
+            **config_env(docs, container),
+            **{k: v.get("value") for k, v in env_of(container).items()},
+        }["ANPR_TOKENS_FILE"]
         assert tokens_file == TOKENS_FILE, where
         directory, _, filename = tokens_file.rpartition("/")
         assert directory in mounts, f"{where}: nothing mounted at {directory}"
@@ -451,20 +474,20 @@ def test_dev_has_no_network_policies_and_no_collector():
     assert "otel-collector" not in objects(docs, "Deployment")
     for name, deployment in service_deployments(docs).items():
         assert "OTEL_EXPORTER_OTLP_ENDPOINT" not in env_of(server(deployment)), (
-            f"dev/{name} exports to a collector that dev does not deploy")
+            f"dev/{name} exports to a collector that dev does not deploy"
+        )
 
 
 def test_production_disruption_budgets(production):
     budgets = objects(production, "PodDisruptionBudget")
     for name, deployment in service_deployments(production).items():
         replicas = deployment["spec"]["replicas"]
-        matching = [b for b in budgets.values() if selector_matches(b["spec"]["selector"], pod_labels(deployment))]
+        matching = [
+            b for b in budgets.values() if selector_matches(b["spec"]["selector"], pod_labels(deployment))
+        ]
         assert len(matching) == 1, f"{name}: {len(matching)} PodDisruptionBudgets select its pods"
         spec = matching[0]["spec"]
-        if "maxUnavailable" in spec:
-            disruptions = spec["maxUnavailable"]
-        else:
-            disruptions = replicas - spec["minAvailable"]
+        disruptions = spec.get("maxUnavailable", replicas - spec.get("minAvailable", replicas))
         assert isinstance(disruptions, int), f"{name}: use integer budgets"
         # A drain must be able to proceed, and must never take the whole service down.
         assert 1 <= disruptions < replicas, f"{name}: {disruptions} of {replicas} may go at once"
@@ -477,7 +500,8 @@ def test_production_spreads_replicas(production):
         assert {"topology.kubernetes.io/zone", "kubernetes.io/hostname"} <= keys, f"{name}: {keys}"
         for constraint in constraints:
             assert selector_matches(constraint["labelSelector"], pod_labels(deployment)), (
-                f"{name}: spread constraint counts other pods than its own")
+                f"{name}: spread constraint counts other pods than its own"
+            )
 
 
 def test_production_exports_telemetry_to_the_collector(production):
@@ -552,31 +576,42 @@ def _side_allows(policies, pod: Peer, other: Peer, port: int, protocol: str, dir
     """Whether the policies selecting `pod` let traffic to/from `other` through in `direction`."""
     if pod.namespace is None:
         return True  # not governed by these policies
-    relevant = [p for p in policies if p["metadata"]["namespace"] == pod.namespace
-                and direction in _policy_types(p)
-                and selector_matches(p["spec"]["podSelector"], pod.labels)]
+    relevant = [
+        p
+        for p in policies
+        if p["metadata"]["namespace"] == pod.namespace
+        and direction in _policy_types(p)
+        and selector_matches(p["spec"]["podSelector"], pod.labels)
+    ]
     if not relevant:
         return True  # a pod no policy selects is not isolated
     rules_key, peers_key = ("ingress", "from") if direction == "Ingress" else ("egress", "to")
     for policy in relevant:
         for rule in policy["spec"].get(rules_key, []):
             peers = rule.get(peers_key)
-            if (not peers or any(_peer_matches(r, other, policy["metadata"]["namespace"]) for r in peers)) \
-                    and _port_matches(rule.get("ports"), port, protocol):
+            if (
+                not peers or any(_peer_matches(r, other, policy["metadata"]["namespace"]) for r in peers)
+            ) and _port_matches(rule.get("ports"), port, protocol):
                 return True
     return False
 
 
 def reachable(policies, source: Peer, dest: Peer, port: int, protocol: str = "TCP") -> bool:
-    return (_side_allows(policies, source, dest, port, protocol, "Egress")
-            and _side_allows(policies, dest, source, port, protocol, "Ingress"))
+    return _side_allows(policies, source, dest, port, protocol, "Egress") and _side_allows(
+        policies, dest, source, port, protocol, "Ingress"
+    )
 
 
 def test_production_denies_all_by_default(production):
     policies = objects(production, "NetworkPolicy").values()
-    deny_all = [p for p in policies if p["spec"]["podSelector"] in ({}, None)
-                and _policy_types(p) == {"Ingress", "Egress"}
-                and not p["spec"].get("ingress") and not p["spec"].get("egress")]
+    deny_all = [
+        p
+        for p in policies
+        if p["spec"]["podSelector"] in ({}, None)
+        and _policy_types(p) == {"Ingress", "Egress"}
+        and not p["spec"].get("ingress")
+        and not p["spec"].get("egress")
+    ]
     assert deny_all, "production has no deny-all NetworkPolicy"
 
 
@@ -585,23 +620,33 @@ def test_production_network_policies_open_exactly_the_chain(production):
     namespace = next(iter(objects(production, "Namespace").values()))
     ns_name = namespace["metadata"]["name"]
     ns_labels = {**namespace["metadata"].get("labels", {}), "kubernetes.io/metadata.name": ns_name}
-    pods = {name: Peer(name, ns_name, pod_labels(d), ns_labels) for name, d in deployments(production).items()}
+    pods = {
+        name: Peer(name, ns_name, pod_labels(d), ns_labels) for name, d in deployments(production).items()
+    }
     assert "otel-collector" in pods
     camera = Peer("camera", None)
     postgres = Peer("postgresql", None)
-    dns = Peer("kube-dns", "kube-system", {"k8s-app": "kube-dns"},
-               {"kubernetes.io/metadata.name": "kube-system"})
+    dns = Peer(
+        "kube-dns", "kube-system", {"k8s-app": "kube-dns"}, {"kubernetes.io/metadata.name": "kube-system"}
+    )
     # The README asks platform teams to label their ingress controller's namespace so.
-    ingress = Peer("ingress-controller", "ingress-system", {"app": "ingress"},
-                   {"kubernetes.io/metadata.name": "ingress-system", "anpr/ingress-controller": "true"})
+    ingress = Peer(
+        "ingress-controller",
+        "ingress-system",
+        {"app": "ingress"},
+        {"kubernetes.io/metadata.name": "ingress-system", "anpr/ingress-controller": "true"},
+    )
     stranger = Peer("other-workload", "default", {"app": "x"}, {"kubernetes.io/metadata.name": "default"})
 
     allowed = {
-        ("camera", "ingest", 50051), ("ingress-controller", "ingest", 50051),
+        ("camera", "ingest", 50051),
+        ("ingress-controller", "ingest", 50051),
         ("other-workload", "ingest", 50051),  # cameras' source addresses are not predictable
         ("ingest", "matcher", 50052),
-        ("matcher", "notify", 50053), ("matcher", "firearms", 50054),
-        ("ingress-controller", "notify", 50053), ("ingress-controller", "firearms", 50054),
+        ("matcher", "notify", 50053),
+        ("matcher", "firearms", 50054),
+        ("ingress-controller", "notify", 50053),
+        ("ingress-controller", "firearms", 50054),
     } | {(s, "otel-collector", 4317) for s in SERVICES}
     sources = [*pods.values(), camera, ingress, stranger]
     targets = [pods[n] for n in (*SERVICES, "otel-collector")]
@@ -614,8 +659,9 @@ def test_production_network_policies_open_exactly_the_chain(production):
             for port in ports:
                 expected = (source.name, dest.name, port) in allowed
                 if reachable(policies, source, dest, port) != expected:
-                    wrong.append(f"{source.name} -> {dest.name}:{port} should be "
-                                 f"{'open' if expected else 'closed'}")
+                    wrong.append(
+                        f"{source.name} -> {dest.name}:{port} should be {'open' if expected else 'closed'}"
+                    )
     for name in SERVICES:
         if not reachable(policies, pods[name], postgres, 5432):
             wrong.append(f"{name} -> PostgreSQL:5432 should be open")

@@ -1,0 +1,159 @@
+"""Ingest on a real port with a real PostgreSQL: per-read results, durability, auth."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import asyncpg
+import grpc
+import pytest
+
+from anpr.runtime.auth import Role
+from anpr.runtime.errors import field_violations_of
+from anpr.v1 import ingest_pb2, ingest_pb2_grpc
+from anpr.v1 import types_pb2 as T
+from tests.support import InProcessSuite, channel, make_read, ts
+
+RS = ingest_pb2.ReadStatus
+
+
+@pytest.fixture
+async def ingest(database_url, tokens):
+    suite = InProcessSuite(database_url, tokens)
+    # matcher is not running: reads must still be stored and acknowledged (they wait in the outbox)
+    await suite.start("ingest", matcher_addr="127.0.0.1:9", service_token=tokens[Role.SERVICE])
+    yield suite
+    await suite.stop()
+
+
+def stub(suite, role: Role | None):
+    ch = channel(suite.addr("ingest"), suite.tokens[role] if role else None)
+    return ch, ingest_pb2_grpc.IngestServiceStub(ch)
+
+
+async def stored_ids(database_url) -> set[str]:
+    conn = await asyncpg.connect(database_url)
+    try:
+        return {r["read_id"] for r in await conn.fetch("SELECT read_id FROM ingest.reads")}
+    finally:
+        await conn.close()
+
+
+async def test_bad_read_is_rejected_alone_and_the_rest_of_the_batch_is_stored(ingest, database_url):
+    good1, bad, good2 = make_read("AB12 CDE"), make_read("AB12*CDE!"), make_read("xy70abc")
+    ch, s = stub(ingest, Role.CAMERA)
+    async with ch:
+        resp = await s.SubmitReads(iter([ingest_pb2.SubmitReadsRequest(reads=[good1, bad, good2])]))
+    assert [r.status for r in resp.results] == [RS.READ_STATUS_STORED, RS.READ_STATUS_REJECTED,
+                                                RS.READ_STATUS_STORED]
+    assert [v.field for v in resp.results[1].violations] == ["reads[1].vrm"]
+    assert "A-Z" in resp.results[1].violations[0].description
+    assert await stored_ids(database_url) == {good1.read_id, good2.read_id}
+
+
+async def test_every_invalid_field_is_named(ingest):
+    read = make_read("", confidence=140.0, location=T.GeoPoint(latitude=95.0, longitude=-0.1),
+                     captured_at=ts(datetime.now(timezone.utc) + timedelta(hours=2)))
+    read.plate_image = b"\xff" * (1024 * 1024 + 1)
+    read.ClearField("camera_id")
+    ch, s = stub(ingest, Role.CAMERA)
+    async with ch:
+        resp = await s.SubmitReads(iter([ingest_pb2.SubmitReadsRequest(reads=[read])]))
+    fields = {v.field for v in resp.results[0].violations}
+    assert fields == {"reads[0].vrm", "reads[0].confidence", "reads[0].location.latitude",
+                      "reads[0].captured_at", "reads[0].plate_image", "reads[0].camera_id"}
+
+
+async def test_unary_bad_read_gets_invalid_argument_with_field_violations(ingest, database_url):
+    ch, s = stub(ingest, Role.CAMERA)
+    async with ch:
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await s.SubmitRead(ingest_pb2.SubmitReadRequest(read=make_read("TOOLONGPLATE123")))
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert [f for f, _ in field_violations_of(err.value)] == ["read.vrm"]
+    assert await stored_ids(database_url) == set()
+
+
+async def test_resubmitting_a_read_is_a_duplicate_and_stores_one_row(ingest, database_url):
+    read = make_read("AB12CDE")
+    ch, s = stub(ingest, Role.CAMERA)
+    async with ch:
+        first = await s.SubmitRead(ingest_pb2.SubmitReadRequest(read=read))
+        again = await s.SubmitReads(iter([ingest_pb2.SubmitReadsRequest(reads=[read, read])]))
+    assert first.result.status == RS.READ_STATUS_STORED
+    assert [r.status for r in again.results] == [RS.READ_STATUS_DUPLICATE, RS.READ_STATUS_DUPLICATE]
+    conn = await asyncpg.connect(database_url)
+    try:
+        assert await conn.fetchval("SELECT count(*) FROM ingest.reads") == 1
+        # one outbox record to matcher, not three
+        assert await conn.fetchval("SELECT count(*) FROM ingest.outbox") == 1
+    finally:
+        await conn.close()
+
+
+async def test_bidirectional_stream_acknowledges_each_batch(ingest):
+    ch, s = stub(ingest, Role.CAMERA)
+    batches = [ingest_pb2.StreamReadsRequest(batch_id=f"b{i}", reads=[make_read("AB12CDE"), make_read("1")])
+               for i in range(3)]
+    async with ch:
+        call = s.StreamReads()
+        acks = []
+        for batch in batches:
+            await call.write(batch)
+            acks.append(await call.read())
+        await call.done_writing()
+    assert [a.batch_id for a in acks] == ["b0", "b1", "b2"]
+    assert all([r.status for r in a.results] == [RS.READ_STATUS_STORED] * 2 for a in acks)
+
+
+async def test_oversized_batch_gets_resource_exhausted(ingest):
+    ch, s = stub(ingest, Role.CAMERA)
+    async with ch:
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await s.SubmitReads(iter([ingest_pb2.SubmitReadsRequest(reads=[make_read("AB12CDE")] * 501)]))
+    assert err.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert "500" in err.value.details()
+
+
+async def test_call_without_token_is_unauthenticated(ingest):
+    ch, s = stub(ingest, None)
+    async with ch:
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await s.SubmitRead(ingest_pb2.SubmitReadRequest(read=make_read("AB12CDE")))
+    assert err.value.code() == grpc.StatusCode.UNAUTHENTICATED
+
+
+async def test_unknown_token_is_unauthenticated(ingest):
+    ch = channel(ingest.addr("ingest"), "not-a-token")
+    async with ch:
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await ingest_pb2_grpc.IngestServiceStub(ch).SubmitRead(
+                ingest_pb2.SubmitReadRequest(read=make_read("AB12CDE")))
+    assert err.value.code() == grpc.StatusCode.UNAUTHENTICATED
+
+
+@pytest.mark.parametrize("role", [Role.TERMINAL, Role.TFC, Role.CONTROL_ROOM])
+async def test_other_roles_may_not_submit_reads(ingest, database_url, role):
+    ch, s = stub(ingest, role)
+    async with ch:
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await s.SubmitReads(iter([ingest_pb2.SubmitReadsRequest(reads=[make_read("AB12CDE")])]))
+    assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    assert await stored_ids(database_url) == set()
+
+
+async def test_images_are_returned_to_the_control_room_only(ingest):
+    read = make_read("AB12CDE", plate_image=b"\xff\xd8patch", overview_image=b"\xff\xd8overview")
+    ch, cam = stub(ingest, Role.CAMERA)
+    async with ch:
+        await cam.SubmitRead(ingest_pb2.SubmitReadRequest(read=read))
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await cam.GetRead(ingest_pb2.GetReadRequest(read_id=read.read_id))
+    assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    ch, room = stub(ingest, Role.CONTROL_ROOM)
+    async with ch:
+        got = (await room.GetRead(ingest_pb2.GetReadRequest(read_id=read.read_id))).read
+        with pytest.raises(grpc.aio.AioRpcError) as missing:
+            await room.GetRead(ingest_pb2.GetReadRequest(read_id="no-such-read"))
+    assert (got.plate_image, got.overview_image, got.vrm) == (b"\xff\xd8patch", b"\xff\xd8overview", "AB12CDE")
+    assert missing.value.code() == grpc.StatusCode.NOT_FOUND

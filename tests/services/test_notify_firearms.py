@@ -1,0 +1,149 @@
+"""Notify and firearms on real ports: ordered alert log with resume, covert and terminal views,
+activations, acknowledgement and the NDM decision log."""
+
+from __future__ import annotations
+
+import uuid
+
+import grpc
+import pytest
+
+from anpr.runtime.auth import Role
+from anpr.runtime.errors import field_violations_of
+from anpr.v1 import firearms_pb2, firearms_pb2_grpc, notify_pb2, notify_pb2_grpc
+from anpr.v1 import types_pb2 as T
+from tests.support import InProcessSuite, channel, make_entry, make_read, next_message
+
+
+@pytest.fixture
+async def suite(database_url, tokens):
+    s = InProcessSuite(database_url, tokens)
+    await s.start("notify")
+    await s.start("firearms")
+    yield s
+    await s.stop()
+
+
+def hit(covert: bool = False, firearms: bool = False) -> T.Hit:
+    markers = [T.WARNING_MARKER_FIREARMS] if firearms else [T.WARNING_MARKER_DRUGS]
+    return T.Hit(hit_id=str(uuid.uuid4()), read=make_read("AB12CDE"),
+                 entry=make_entry("AB12CDE", "list-1", warning_markers=markers),
+                 hotlist=T.Hotlist(hotlist_id="list-1", name="List", covert=covert),
+                 match_kind=T.MATCH_KIND_EXACT)
+
+
+async def publish(suite, h: T.Hit) -> notify_pb2.PublishAlertResponse:
+    async with channel(suite.addr("notify"), suite.tokens[Role.SERVICE]) as ch:
+        return await notify_pb2_grpc.NotifyServiceStub(ch).PublishAlert(notify_pb2.PublishAlertRequest(hit=h))
+
+
+async def test_publishing_the_same_hit_twice_stores_one_alert(suite):
+    h = hit()
+    first, second = await publish(suite, h), await publish(suite, h)
+    assert not first.duplicate and second.duplicate
+    assert second.alert_id == first.alert_id and second.sequence == first.sequence
+
+
+async def test_terminal_resumes_after_last_sequence_without_gap(suite):
+    published = [await publish(suite, hit()) for _ in range(3)]
+    async with channel(suite.addr("notify"), suite.tokens[Role.TERMINAL]) as ch:
+        stream = notify_pb2_grpc.NotifyServiceStub(ch).Subscribe(
+            notify_pb2.SubscribeRequest(after_sequence=published[0].sequence))
+        got = [await next_message(stream), await next_message(stream)]
+        live = await publish(suite, hit())
+        got.append(await next_message(stream))
+        stream.cancel()
+    assert [m.alert.alert_id for m in got] == [published[1].alert_id, published[2].alert_id, live.alert_id]
+    assert [m.alert.sequence for m in got] == sorted(m.alert.sequence for m in got)
+
+
+async def test_terminal_sees_operational_subset_and_no_covert_alerts(suite):
+    covert, normal = hit(covert=True), hit()
+    async with channel(suite.addr("notify"), suite.tokens[Role.TERMINAL]) as tch, \
+            channel(suite.addr("notify"), suite.tokens[Role.CONTROL_ROOM]) as cch:
+        terminal = notify_pb2_grpc.NotifyServiceStub(tch).Subscribe(notify_pb2.SubscribeRequest(from_start=True))
+        room = notify_pb2_grpc.NotifyServiceStub(cch).Subscribe(notify_pb2.SubscribeRequest(from_start=True))
+        await publish(suite, covert)
+        await publish(suite, normal)
+        t_alert = (await next_message(terminal)).alert
+        r_alerts = [(await next_message(room)).alert, (await next_message(room)).alert]
+        terminal.cancel()
+        room.cancel()
+    assert t_alert.hit.hit_id == normal.hit_id  # the covert one never reached the terminal
+    assert t_alert.hit.entry.reason == normal.entry.reason
+    assert t_alert.hit.entry.pnc_id == "26/000123X"
+    assert not t_alert.hit.entry.cad_information and not t_alert.hit.entry.HasField("grading")
+    assert [a.hit.hit_id for a in r_alerts] == [covert.hit_id, normal.hit_id]
+    assert r_alerts[0].covert and r_alerts[1].hit.entry.cad_information == "CAD 4411 23/11"
+
+
+async def test_alert_acknowledgement_requires_reason_when_rejecting(suite):
+    published = await publish(suite, hit())
+    async with channel(suite.addr("notify"), suite.tokens[Role.TERMINAL]) as ch:
+        s = notify_pb2_grpc.NotifyServiceStub(ch)
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await s.AcknowledgeAlert(notify_pb2.AcknowledgeAlertRequest(
+                alert_id=published.alert_id, outcome=T.ALERT_OUTCOME_REJECTED))
+        await s.AcknowledgeAlert(notify_pb2.AcknowledgeAlertRequest(
+            alert_id=published.alert_id, outcome=T.ALERT_OUTCOME_REJECTED, reason="Different vehicle"))
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert [f for f, _ in field_violations_of(err.value)] == ["reason"]
+
+
+async def raise_activation(suite, h: T.Hit) -> firearms_pb2.RaiseActivationResponse:
+    async with channel(suite.addr("firearms"), suite.tokens[Role.SERVICE]) as ch:
+        return await firearms_pb2_grpc.FirearmsServiceStub(ch).RaiseActivation(
+            firearms_pb2.RaiseActivationRequest(hit=h))
+
+
+def full_decision(activation_id: str) -> T.NdmDecision:
+    return T.NdmDecision(
+        activation_id=activation_id, information="Vehicle seen northbound on the M4; two occupants",
+        threat_assessment="Credible intelligence of a handgun; risk to public high",
+        powers_and_policy="s47 Firearms Act; APP armed policing", options="Follow with ARV; stop at services",
+        action_and_review="ARV deployed to intercept; review at 15 min", outcome=T.NDM_OUTCOME_ARMED_DEPLOYMENT,
+        rationale="Threat to life cannot be excluded")
+
+
+async def test_activation_reaches_the_tfc_console_and_the_decision_is_logged(suite):
+    h = hit(firearms=True)
+    async with channel(suite.addr("firearms"), suite.tokens[Role.TFC]) as ch:
+        s = firearms_pb2_grpc.FirearmsServiceStub(ch)
+        console = s.StreamActivations(firearms_pb2.StreamActivationsRequest(from_start=True))
+        raised = await raise_activation(suite, h)
+        assert (await raise_activation(suite, h)).duplicate
+        shown = (await next_message(console)).activation
+        assert shown.activation_id == raised.activation_id
+        assert shown.state == T.ACTIVATION_STATE_RAISED and shown.hit.entry.reason == h.entry.reason
+
+        with pytest.raises(grpc.aio.AioRpcError) as early:
+            await s.RecordDecision(firearms_pb2.RecordDecisionRequest(decision=full_decision(raised.activation_id)))
+        assert early.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+
+        acked = (await s.AcknowledgeActivation(
+            firearms_pb2.AcknowledgeActivationRequest(activation_id=raised.activation_id))).activation
+        assert acked.state == T.ACTIVATION_STATE_ACKNOWLEDGED and acked.acknowledged_by == "test-tfc"
+        assert (await next_message(console)).activation.state == T.ACTIVATION_STATE_ACKNOWLEDGED
+
+        incomplete = full_decision(raised.activation_id)
+        incomplete.threat_assessment = " "
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await s.RecordDecision(firearms_pb2.RecordDecisionRequest(decision=incomplete))
+        assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert [f for f, _ in field_violations_of(err.value)] == ["decision.threat_assessment"]
+
+        await s.RecordDecision(firearms_pb2.RecordDecisionRequest(decision=full_decision(raised.activation_id)))
+        final = (await s.GetActivation(firearms_pb2.GetActivationRequest(activation_id=raised.activation_id))).activation
+        console.cancel()
+    assert final.state == T.ACTIVATION_STATE_DECIDED
+    [decision] = final.decisions
+    assert decision.decided_by == "test-tfc" and decision.outcome == T.NDM_OUTCOME_ARMED_DEPLOYMENT
+    assert decision.threat_assessment.startswith("Credible intelligence")
+
+
+async def test_terminal_may_not_see_the_firearms_console(suite):
+    async with channel(suite.addr("firearms"), suite.tokens[Role.TERMINAL]) as ch:
+        stream = firearms_pb2_grpc.FirearmsServiceStub(ch).StreamActivations(firearms_pb2.StreamActivationsRequest())
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await next_message(stream)
+    assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED

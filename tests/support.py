@@ -1,0 +1,132 @@
+"""Test support: tokens for every role, services started in this process on real ports,
+and builders for reads and entries."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import TypeVar
+
+from google.protobuf import timestamp_pb2
+from grpc import aio
+
+from anpr.runtime.auth import Role, TokenRegistry, bearer_interceptors, new_token
+from anpr.runtime.server import RunningService
+from anpr.services import spec
+from anpr.v1 import types_pb2 as T
+
+X = TypeVar("X")
+
+
+@dataclass
+class Tokens:
+    path: Path
+    by_role: dict[Role, str]
+
+    @classmethod
+    def create(cls, path: Path) -> "Tokens":
+        by_role = {role: new_token() for role in Role}
+        TokenRegistry.write_file(path, [(t, r, f"test-{r}") for r, t in by_role.items()])
+        return cls(path, by_role)
+
+    def __getitem__(self, role: Role) -> str:
+        return self.by_role[role]
+
+
+def ts(dt: datetime) -> timestamp_pb2.Timestamp:
+    out = timestamp_pb2.Timestamp()
+    out.FromDatetime(dt)
+    return out
+
+
+def make_read(vrm: str, **overrides) -> T.Read:
+    read = T.Read(read_id=str(uuid.uuid4()), vrm=vrm, confidence=93.5, camera_id="CAM-TEST-1",
+                  captured_at=ts(datetime.now(timezone.utc) - timedelta(seconds=1)),
+                  location=T.GeoPoint(latitude=51.5072, longitude=-0.1276), direction=T.DIRECTION_TOWARDS,
+                  heading_degrees=90.0, lane=1)
+    for k, v in overrides.items():
+        if isinstance(v, (T.GeoPoint, T.VehicleDescription, timestamp_pb2.Timestamp)):
+            getattr(read, k).CopyFrom(v)
+        else:
+            setattr(read, k, v)
+    return read
+
+
+def make_entry(vrm: str, hotlist_id: str, **overrides) -> T.VoiEntry:
+    fields = dict(
+        entry_id=str(uuid.uuid4()), hotlist_id=hotlist_id, vrm=vrm,
+        vehicle=T.VehicleDescription(make="Ford", model="Focus", colour="Blue"),
+        action=T.ACTION_STOP_VEHICLE, warning_markers=[T.WARNING_MARKER_VIOLENT],
+        reason="Wanted in connection with a robbery", pnc_id="26/000123X", force="Test Police", area="North",
+        source_reference="IR-TEST-0001", information="Two occupants", cad_information="CAD 4411 23/11",
+        operational_instructions="Stop and detain occupants",
+        grading=T.IntelligenceGrading(source_evaluation="B", intelligence_assessment="2", handling_code="1"),
+        protective_marking=T.PROTECTIVE_MARKING_OFFICIAL_SENSITIVE)
+    fields.update(overrides)
+    return T.VoiEntry(**fields)
+
+
+def channel(addr: str, token: str | None = None) -> aio.Channel:
+    return aio.insecure_channel(addr, interceptors=bearer_interceptors(token) if token else None)
+
+
+@dataclass
+class InProcessSuite:
+    """The four services in this process (each with its real server, port and pool)."""
+
+    database_url: str
+    tokens: Tokens
+    running: dict[str, RunningService] = field(default_factory=dict)
+
+    def addr(self, name: str) -> str:
+        return f"127.0.0.1:{self.running[name].port}"
+
+    async def start(self, name: str, **overrides) -> RunningService:
+        s = spec(name)
+        settings = s.settings_cls(
+            database_url=self.database_url, grpc_host="127.0.0.1", grpc_port=0,
+            tokens_file=self.tokens.path, shutdown_grace_s=1.0, **overrides)
+        service = RunningService(s, settings)
+        await service.start()
+        self.running[name] = service
+        return service
+
+    async def start_all(self) -> None:
+        token = self.tokens[Role.SERVICE]
+        await self.start("notify")
+        await self.start("firearms")
+        await self.start("matcher", notify_addr=self.addr("notify"), firearms_addr=self.addr("firearms"),
+                         service_token=token)
+        await self.start("ingest", matcher_addr=self.addr("matcher"), service_token=token)
+
+    async def stop(self) -> None:
+        for name in reversed(list(self.running)):
+            await self.running.pop(name).stop()
+
+
+async def within(seconds: float, aw: Awaitable[X]) -> X:
+    return await asyncio.wait_for(aw, seconds)
+
+
+async def next_message(call, seconds: float = 10.0):
+    """The next message of a server stream, failing if none arrives in time or the stream ends."""
+    message = await asyncio.wait_for(call.read(), seconds)
+    if message is aio.EOF:
+        raise AssertionError("stream ended")
+    return message
+
+
+async def eventually(check: Callable[[], Awaitable[X]], seconds: float = 10.0, interval: float = 0.05) -> X:
+    """Poll `check` until it returns a truthy value (the event happened) or the time is up."""
+    deadline = asyncio.get_running_loop().time() + seconds
+    while True:
+        value = await check()
+        if value:
+            return value
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"condition not met within {seconds} s")
+        await asyncio.sleep(interval)
