@@ -75,6 +75,11 @@ class DemoTokens:
         return cls(*(new_token() for _ in range(6)))
 
     def write(self, path: Path) -> None:
+        """The services' tokens file (hashes only), and demo-tokens.env beside it with the clear
+        tokens, so that a developer can call the demo suite with grpcurl or `anpr terminal`."""
+        env = path.parent / "demo-tokens.env"
+        env.write_text("".join(f"ANPR_{k.upper()}_TOKEN={v}\n" for k, v in vars(self).items()))
+        env.chmod(0o600)
         TokenRegistry.write_file(path, [
             (self.service, Role.SERVICE, "anpr-services"), (self.camera, Role.CAMERA, "demo-camera-feed"),
             (self.terminal, Role.TERMINAL, "demo-terminal-ALPHA-1"),
@@ -253,7 +258,9 @@ async def run_demo(suite: Suite, duration: float | None, interval: float) -> Non
     out = sys.stdout
     await suite.wait_serving()
     print("All four services are SERVING:", ", ".join(f"{n} {suite.addr(n)}" for n in NAMES), flush=True)
-    print(f"Service logs: {suite.data_dir / 'logs'}   Stop with Ctrl-C.", flush=True)
+    print(f"Service logs: {suite.data_dir / 'logs'}   Demo tokens: {suite.data_dir / 'demo-tokens.env'}",
+          flush=True)
+    print("Stop with Ctrl-C.", flush=True)
     await seed(suite)
     print(f"Demo hotlist loaded: {len(DEMO_ENTRIES)} entries (one with a firearms marker).", flush=True)
     tasks = [asyncio.create_task(terminal(suite.addr("notify"), suite.tokens.terminal, out)),

@@ -1,0 +1,70 @@
+"""`anpr up`, the README's first command: alerts on the demo terminal and the TFC console within
+seconds, and Ctrl-C stops everything, leaving no process behind."""
+
+from __future__ import annotations
+
+import os
+import select
+import signal
+import subprocess
+import sys
+import time
+
+import psutil
+
+from tests.e2e.processes import ROOT, free_port
+
+
+def _base_port() -> int:
+    while True:
+        base = free_port()
+        if base < 65000 and all(_port_free(base + i) for i in range(4)):
+            return base
+
+
+def _port_free(port: int) -> bool:
+    import socket
+
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+            return True
+        except OSError:
+            return False
+
+
+def test_anpr_up_shows_alerts_and_stops_cleanly_on_ctrl_c(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ANPR_", "OTEL_"))}
+    env["PYTHONUNBUFFERED"] = "1"
+    data_dir = tmp_path / "demo"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "anpr.cli", "up", "--data-dir", str(data_dir), "--base-port", str(_base_port()),
+         "--interval", "0.3"], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    seen: list[str] = []
+    family: list[psutil.Process] = []
+    try:
+        deadline = time.monotonic() + 90
+        while not (any("[terminal] ALERT" in s for s in seen) and any("[TFC console] FIREARMS" in s for s in seen)):
+            remaining = deadline - time.monotonic()
+            assert remaining > 0, "no alert and activation within 90 s:\n" + "".join(seen[-40:])
+            ready, _, _ = select.select([proc.stdout], [], [], remaining)
+            line = proc.stdout.readline() if ready else ""
+            assert line or proc.poll() is None, "anpr up exited early:\n" + "".join(seen[-40:])
+            seen.append(line)
+        family = psutil.Process(proc.pid).children(recursive=True)
+        postgres = [p for p in psutil.process_iter(["cmdline"]) if str(data_dir) in " ".join(p.info["cmdline"] or [])]
+        assert len(family) >= 4 and postgres, "expected four service processes and PostgreSQL"
+        family += postgres
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    text = "".join(seen) + out
+    assert proc.returncode == 0, text[-3000:]
+    assert "Stopped." in out
+    alert = next(s for s in seen if "[terminal] ALERT" in s)
+    assert "action:" in alert
+    _, alive = psutil.wait_procs(family, timeout=10)
+    assert not alive, f"left behind: {[p.pid for p in alive]}"
