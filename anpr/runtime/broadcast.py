@@ -9,6 +9,7 @@ until a higher sequence is known. A periodic wake-up covers a lost notification.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 
 import asyncpg
 
@@ -40,3 +41,22 @@ class SequenceBroadcaster:
                 await asyncio.wait_for(self._cond.wait_for(lambda: self.latest > sequence), self._backstop)
             except TimeoutError:
                 pass
+
+
+class LogServiceComponent:
+    """The component of a service that streams an append-only log (notify's alerts, firearms'
+    events): its servicer shares a broadcaster fed by a LISTEN connection of its own."""
+
+    def __init__(self, rt, servicer_cls, channel: str,
+                 latest_sequence: Callable[[asyncpg.Connection], Awaitable[int]]):
+        self._rt = rt
+        self._latest = latest_sequence
+        self.broadcaster = SequenceBroadcaster(channel)
+        self.servicer = servicer_cls(rt.pool, self.broadcaster)
+
+    async def start(self) -> None:
+        conn = await self._rt.listener()
+        await self.broadcaster.attach(conn, await self._latest(conn))
+
+    async def stop(self) -> None:
+        """Nothing to drain: every entry of the log is committed before it is acknowledged."""

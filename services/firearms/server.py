@@ -10,7 +10,7 @@ import grpc
 from opentelemetry import trace
 
 from anpr.runtime.auth import Role, current_caller
-from anpr.runtime.broadcast import SequenceBroadcaster
+from anpr.runtime.broadcast import LogServiceComponent, SequenceBroadcaster
 from anpr.runtime.errors import abort_invalid
 from anpr.runtime.server import Runtime, ServiceSpec
 from anpr.runtime.telemetry import ATTR_ACTIVATION_ID, ATTR_HIT_ID
@@ -100,24 +100,8 @@ class FirearmsServicer(firearms_pb2_grpc.FirearmsServiceServicer):
         return firearms_pb2.GetActivationResponse(activation=activation)
 
 
-class Firearms:
-    def __init__(self, rt: Runtime):
-        self._pool = rt.pool
-        self._rt = rt
-        self._broadcaster = SequenceBroadcaster(store.EVENTS_CHANNEL)
-        self.servicer = FirearmsServicer(rt.pool, self._broadcaster)
-        self._listen_conn = None
-
-    async def start(self) -> None:
-        self._listen_conn = await self._rt.listener()
-        await self._broadcaster.attach(self._listen_conn, await store.latest_sequence(self._listen_conn))
-
-    async def stop(self) -> None:
-        pass  # nothing queued: every alert/event is committed before it is acknowledged
-
-
-async def build(rt: Runtime) -> Firearms:
-    return Firearms(rt)
+async def build(rt: Runtime) -> LogServiceComponent:
+    return LogServiceComponent(rt, FirearmsServicer, store.EVENTS_CHANNEL, store.latest_sequence)
 
 
 SPEC = ServiceSpec(

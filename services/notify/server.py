@@ -10,7 +10,7 @@ import grpc
 from opentelemetry import trace
 
 from anpr.runtime.auth import Role, current_caller
-from anpr.runtime.broadcast import SequenceBroadcaster
+from anpr.runtime.broadcast import LogServiceComponent, SequenceBroadcaster
 from anpr.runtime.errors import abort_invalid
 from anpr.runtime.server import Runtime, ServiceSpec
 from anpr.runtime.telemetry import ATTR_ALERT_ID, ATTR_HIT_ID
@@ -91,24 +91,8 @@ class NotifyServicer(notify_pb2_grpc.NotifyServiceServicer):
         return notify_pb2.AcknowledgeAlertResponse()
 
 
-class Notify:
-    def __init__(self, rt: Runtime):
-        self._pool = rt.pool
-        self._rt = rt
-        self._broadcaster = SequenceBroadcaster(store.ALERTS_CHANNEL)
-        self.servicer = NotifyServicer(rt.pool, self._broadcaster)
-        self._listen_conn = None
-
-    async def start(self) -> None:
-        self._listen_conn = await self._rt.listener()
-        await self._broadcaster.attach(self._listen_conn, await store.latest_sequence(self._listen_conn))
-
-    async def stop(self) -> None:
-        pass  # nothing queued: every alert/event is committed before it is acknowledged
-
-
-async def build(rt: Runtime) -> Notify:
-    return Notify(rt)
+async def build(rt: Runtime) -> LogServiceComponent:
+    return LogServiceComponent(rt, NotifyServicer, store.ALERTS_CHANNEL, store.latest_sequence)
 
 
 SPEC = ServiceSpec(
