@@ -30,6 +30,7 @@ class Role(enum.StrEnum):
     CONTROL_ROOM = "control_room"
     TFC = "tfc"
     HOTLIST_ADMIN = "hotlist_admin"
+    CAMERA_ADMIN = "camera_admin"
     SERVICE = "service"
 
 

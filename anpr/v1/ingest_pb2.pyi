@@ -14,10 +14,12 @@ class ReadStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     READ_STATUS_STORED: _ClassVar[ReadStatus]
     READ_STATUS_DUPLICATE: _ClassVar[ReadStatus]
     READ_STATUS_REJECTED: _ClassVar[ReadStatus]
+    READ_STATUS_THROTTLED: _ClassVar[ReadStatus]
 READ_STATUS_UNSPECIFIED: ReadStatus
 READ_STATUS_STORED: ReadStatus
 READ_STATUS_DUPLICATE: ReadStatus
 READ_STATUS_REJECTED: ReadStatus
+READ_STATUS_THROTTLED: ReadStatus
 
 class ReadResult(_message.Message):
     __slots__ = ("read_id", "status", "violations")
@@ -96,3 +98,25 @@ class SearchReadsResponse(_message.Message):
     READS_FIELD_NUMBER: _ClassVar[int]
     reads: _containers.RepeatedCompositeFieldContainer[_types_pb2.Read]
     def __init__(self, reads: _Optional[_Iterable[_Union[_types_pb2.Read, _Mapping]]] = ...) -> None: ...
+
+class UpsertCameraRequest(_message.Message):
+    __slots__ = ("camera",)
+    CAMERA_FIELD_NUMBER: _ClassVar[int]
+    camera: _types_pb2.Camera
+    def __init__(self, camera: _Optional[_Union[_types_pb2.Camera, _Mapping]] = ...) -> None: ...
+
+class UpsertCameraResponse(_message.Message):
+    __slots__ = ("camera",)
+    CAMERA_FIELD_NUMBER: _ClassVar[int]
+    camera: _types_pb2.Camera
+    def __init__(self, camera: _Optional[_Union[_types_pb2.Camera, _Mapping]] = ...) -> None: ...
+
+class ListCamerasRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ListCamerasResponse(_message.Message):
+    __slots__ = ("cameras",)
+    CAMERAS_FIELD_NUMBER: _ClassVar[int]
+    cameras: _containers.RepeatedCompositeFieldContainer[_types_pb2.Camera]
+    def __init__(self, cameras: _Optional[_Iterable[_Union[_types_pb2.Camera, _Mapping]]] = ...) -> None: ...

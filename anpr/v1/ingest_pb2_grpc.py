@@ -60,6 +60,16 @@ class IngestServiceStub:
                 request_serializer=anpr_dot_v1_dot_ingest__pb2.SearchReadsRequest.SerializeToString,
                 response_deserializer=anpr_dot_v1_dot_ingest__pb2.SearchReadsResponse.FromString,
                 _registered_method=True)
+        self.UpsertCamera = channel.unary_unary(
+                '/anpr.v1.IngestService/UpsertCamera',
+                request_serializer=anpr_dot_v1_dot_ingest__pb2.UpsertCameraRequest.SerializeToString,
+                response_deserializer=anpr_dot_v1_dot_ingest__pb2.UpsertCameraResponse.FromString,
+                _registered_method=True)
+        self.ListCameras = channel.unary_unary(
+                '/anpr.v1.IngestService/ListCameras',
+                request_serializer=anpr_dot_v1_dot_ingest__pb2.ListCamerasRequest.SerializeToString,
+                response_deserializer=anpr_dot_v1_dot_ingest__pb2.ListCamerasResponse.FromString,
+                _registered_method=True)
 
 
 class IngestServiceServicer:
@@ -101,6 +111,20 @@ class IngestServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def UpsertCamera(self, request, context):
+        """Register or update a camera (camera_admin).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListCameras(self, request, context):
+        """The camera registry (camera_admin, control_room).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_IngestServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -128,6 +152,16 @@ def add_IngestServiceServicer_to_server(servicer, server):
                     servicer.SearchReads,
                     request_deserializer=anpr_dot_v1_dot_ingest__pb2.SearchReadsRequest.FromString,
                     response_serializer=anpr_dot_v1_dot_ingest__pb2.SearchReadsResponse.SerializeToString,
+            ),
+            'UpsertCamera': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpsertCamera,
+                    request_deserializer=anpr_dot_v1_dot_ingest__pb2.UpsertCameraRequest.FromString,
+                    response_serializer=anpr_dot_v1_dot_ingest__pb2.UpsertCameraResponse.SerializeToString,
+            ),
+            'ListCameras': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListCameras,
+                    request_deserializer=anpr_dot_v1_dot_ingest__pb2.ListCamerasRequest.FromString,
+                    response_serializer=anpr_dot_v1_dot_ingest__pb2.ListCamerasResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -266,6 +300,60 @@ class IngestService:
             '/anpr.v1.IngestService/SearchReads',
             anpr_dot_v1_dot_ingest__pb2.SearchReadsRequest.SerializeToString,
             anpr_dot_v1_dot_ingest__pb2.SearchReadsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpsertCamera(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/anpr.v1.IngestService/UpsertCamera',
+            anpr_dot_v1_dot_ingest__pb2.UpsertCameraRequest.SerializeToString,
+            anpr_dot_v1_dot_ingest__pb2.UpsertCameraResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListCameras(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/anpr.v1.IngestService/ListCameras',
+            anpr_dot_v1_dot_ingest__pb2.ListCamerasRequest.SerializeToString,
+            anpr_dot_v1_dot_ingest__pb2.ListCamerasResponse.FromString,
             options,
             channel_credentials,
             insecure,

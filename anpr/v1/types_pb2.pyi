@@ -192,6 +192,24 @@ class Read(_message.Message):
     plate_country: str
     def __init__(self, read_id: _Optional[str] = ..., vrm: _Optional[str] = ..., confidence: _Optional[float] = ..., camera_id: _Optional[str] = ..., source_id: _Optional[str] = ..., captured_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., location: _Optional[_Union[GeoPoint, _Mapping]] = ..., direction: _Optional[_Union[Direction, str]] = ..., heading_degrees: _Optional[float] = ..., lane: _Optional[int] = ..., plate_image: _Optional[bytes] = ..., overview_image: _Optional[bytes] = ..., vehicle: _Optional[_Union[VehicleDescription, _Mapping]] = ..., plate_country: _Optional[str] = ...) -> None: ...
 
+class Camera(_message.Message):
+    __slots__ = ("camera_id", "name", "location", "direction", "heading_degrees", "force", "enabled")
+    CAMERA_ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    LOCATION_FIELD_NUMBER: _ClassVar[int]
+    DIRECTION_FIELD_NUMBER: _ClassVar[int]
+    HEADING_DEGREES_FIELD_NUMBER: _ClassVar[int]
+    FORCE_FIELD_NUMBER: _ClassVar[int]
+    ENABLED_FIELD_NUMBER: _ClassVar[int]
+    camera_id: str
+    name: str
+    location: GeoPoint
+    direction: Direction
+    heading_degrees: float
+    force: str
+    enabled: bool
+    def __init__(self, camera_id: _Optional[str] = ..., name: _Optional[str] = ..., location: _Optional[_Union[GeoPoint, _Mapping]] = ..., direction: _Optional[_Union[Direction, str]] = ..., heading_degrees: _Optional[float] = ..., force: _Optional[str] = ..., enabled: _Optional[bool] = ...) -> None: ...
+
 class FieldViolation(_message.Message):
     __slots__ = ("field", "description")
     FIELD_FIELD_NUMBER: _ClassVar[int]
