@@ -69,10 +69,11 @@ class DemoTokens:
     control_room: str
     tfc: str
     hotlist_admin: str
+    camera_admin: str
 
     @classmethod
     def new(cls) -> "DemoTokens":
-        return cls(*(new_token() for _ in range(6)))
+        return cls(*(new_token() for _ in range(7)))
 
     def write(self, path: Path) -> None:
         """The services' tokens file (hashes only), and demo-tokens.env beside it with the clear
@@ -84,7 +85,8 @@ class DemoTokens:
             (self.service, Role.SERVICE, "anpr-services"), (self.camera, Role.CAMERA, "demo-camera-feed"),
             (self.terminal, Role.TERMINAL, "demo-terminal-ALPHA-1"),
             (self.control_room, Role.CONTROL_ROOM, "demo-control-room"),
-            (self.tfc, Role.TFC, "demo-tfc-insp-1"), (self.hotlist_admin, Role.HOTLIST_ADMIN, "demo-admin")])
+            (self.tfc, Role.TFC, "demo-tfc-insp-1"), (self.hotlist_admin, Role.HOTLIST_ADMIN, "demo-admin"),
+            (self.camera_admin, Role.CAMERA_ADMIN, "demo-camera-admin")])
 
 
 def channel(target: str, token: str) -> aio.Channel:
@@ -212,6 +214,12 @@ class Suite:
 
 
 async def seed(suite: Suite) -> None:
+    async with channel(suite.addr("ingest"), suite.tokens.camera_admin) as ch:
+        stub = ingest_pb2_grpc.IngestServiceStub(ch)
+        for cam, lat, lon in CAMERAS:
+            await stub.UpsertCamera(ingest_pb2.UpsertCameraRequest(camera=T.Camera(
+                camera_id=cam, name=f"Demo {cam}", location=T.GeoPoint(latitude=lat, longitude=lon),
+                direction=T.DIRECTION_TOWARDS, force="Demo Police", enabled=True)))
     async with channel(suite.addr("matcher"), suite.tokens.hotlist_admin) as ch:
         stub = matcher_pb2_grpc.MatcherServiceStub(ch)
         await stub.UpsertHotlist(matcher_pb2.UpsertHotlistRequest(hotlist=DEMO_HOTLIST))

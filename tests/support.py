@@ -74,6 +74,20 @@ def channel(addr: str, token: str | None = None) -> aio.Channel:
     return aio.insecure_channel(addr, interceptors=bearer_interceptors(token) if token else None)
 
 
+TEST_CAMERAS = ("CAM-TEST-1", "CAM-M4-J12", "CAM-A34-N")
+
+
+async def register_cameras(addr: str, tokens: Tokens, camera_ids=TEST_CAMERAS, enabled: bool = True) -> None:
+    from anpr.v1 import ingest_pb2, ingest_pb2_grpc
+
+    async with channel(addr, tokens[Role.CAMERA_ADMIN]) as ch:
+        stub = ingest_pb2_grpc.IngestServiceStub(ch)
+        for cid in camera_ids:
+            await stub.UpsertCamera(ingest_pb2.UpsertCameraRequest(camera=T.Camera(
+                camera_id=cid, name=f"Test camera {cid}", location=T.GeoPoint(latitude=51.5, longitude=-0.12),
+                direction=T.DIRECTION_TOWARDS, force="Test Police", enabled=enabled)))
+
+
 @dataclass
 class InProcessSuite:
     """The four services in this process (each with its real server, port and pool)."""
@@ -93,6 +107,8 @@ class InProcessSuite:
         service = RunningService(s, settings)
         await service.start()
         self.running[name] = service
+        if name == "ingest":
+            await register_cameras(self.addr("ingest"), self.tokens)
         return service
 
     async def start_all(self) -> None:

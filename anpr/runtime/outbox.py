@@ -11,7 +11,8 @@ Table (each service's migrations create it in the service's schema):
 The writer calls `enqueue` inside its transaction; the transaction's commit fires a NOTIFY that
 wakes the relay, which also polls as a backstop. Delivery takes a batch with FOR UPDATE SKIP LOCKED
 (so replicas never deliver the same row concurrently), calls the topic's deliver function, and
-deletes the rows only when it returns. A failure leaves them for the next attempt, with backoff.
+deletes the rows only when it returns. An advisory lock per topic lets one replica deliver at a
+time, so the order holds with several replicas too. A failure leaves them for the next attempt, with backoff.
 """
 
 from __future__ import annotations
@@ -97,6 +98,10 @@ class OutboxRelay:
     async def deliver_once(self) -> int:
         """Deliver one batch; return how many records were delivered (0 when none waited)."""
         async with self._pool.acquire() as conn, conn.transaction():
+            # One deliverer per topic at a time across replicas, so records go out in order.
+            if not await conn.fetchval("SELECT pg_try_advisory_xact_lock(hashtext(current_schema()), hashtext($1))",
+                                       self.topic):
+                return 0
             rows = await conn.fetch(
                 "SELECT id, payload, traceparent FROM outbox WHERE topic = $1"
                 " ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED", self.topic, self._batch)

@@ -19,3 +19,12 @@ class IngestSettings(ServiceSettings):
     max_image_bytes: int = 1024 * 1024
     # Most reads in one request or batch.
     max_batch_reads: int = 500
+    # Per-camera rate limit (reads per second, sustained) and the burst allowed above it.
+    camera_rate_per_s: float = 50.0
+    camera_burst: int = 500
+    # Group commit: a flush takes up to this many reads, waiting at most this long for more
+    # while another flush is in flight (no wait at all when the writer is idle).
+    flush_max_reads: int = 2000
+    flush_window_s: float = 0.003
+    # Reads accepted but not yet committed, at most (beyond it, callers wait: backpressure).
+    max_pending_reads: int = 20000

@@ -1,4 +1,5 @@
-"""Ingest servicer: validate, commit, acknowledge; the outbox relay forwards reads to matcher."""
+"""Ingest servicer: validate, commit (group commit), acknowledge; the outbox relay forwards reads
+to matcher; a maintenance task keeps day partitions ahead and drops expired ones."""
 
 from __future__ import annotations
 
@@ -9,6 +10,9 @@ from datetime import timedelta
 from pathlib import Path
 
 import grpc
+from google.protobuf import any_pb2, duration_pb2
+from google.rpc import code_pb2, error_details_pb2, status_pb2
+from grpc_status import rpc_status
 from opentelemetry import trace
 
 from anpr.runtime.auth import Role
@@ -21,52 +25,82 @@ from anpr.vrm import normalise_vrm
 from anpr.v1 import ingest_pb2, ingest_pb2_grpc, matcher_pb2, matcher_pb2_grpc, types_pb2
 from services.ingest import store
 from services.ingest.config import IngestSettings
+from services.ingest.limits import CameraRateLimiter
 from services.ingest.validation import validate_read
+from services.ingest.writer import ReadWriter
 
 log = logging.getLogger(__name__)
 
 Status = ingest_pb2.ReadStatus
+MAINTENANCE_INTERVAL_S = 3600.0
+
+
+class CameraRegistry:
+    """Which cameras may send reads; every replica follows changes through LISTEN/NOTIFY."""
+
+    def __init__(self) -> None:
+        self.enabled: dict[str, bool] = {}
+
+    def problem(self, camera_id: str) -> str | None:
+        state = self.enabled.get(camera_id)
+        if state is None:
+            return "unknown camera: register it first (anpr camera add)"
+        if not state:
+            return "camera is disabled"
+        return None
 
 
 class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
-    def __init__(self, pool, settings: IngestSettings):
+    def __init__(self, pool, settings: IngestSettings, writer: ReadWriter, cameras: CameraRegistry,
+                 limiter: CameraRateLimiter):
         self._pool = pool
         self._settings = settings
+        self._writer = writer
+        self._cameras = cameras
+        self._limiter = limiter
 
     async def _process(self, reads: Sequence[types_pb2.Read], prefix: str) -> list[ingest_pb2.ReadResult]:
         """Validate and store a batch; one result per read, in order. Commits before returning."""
         s = self._settings
         now = store.now_utc()
+        skew, retention = timedelta(seconds=s.max_clock_skew_s), timedelta(days=s.read_retention_days)
         results: list[ingest_pb2.ReadResult] = []
         good: list[store.NewRead] = []
-        seen: set[str] = set()
+        seen: set[tuple[str, int, int]] = set()
         traceparent = current_traceparent()
         for i, read in enumerate(reads):
-            violations = validate_read(
-                read, now=now, max_skew=timedelta(seconds=s.max_clock_skew_s),
-                retention=timedelta(days=s.read_retention_days), max_image_bytes=s.max_image_bytes,
-                prefix=f"{prefix}[{i}]." if prefix else "")
+            path = f"{prefix}[{i}]." if prefix else ""
+            violations = validate_read(read, now=now, max_skew=skew, retention=retention,
+                                       max_image_bytes=s.max_image_bytes, prefix=path)
+            if read.camera_id and not violations:
+                problem = self._cameras.problem(read.camera_id)
+                if problem:
+                    violations.append((path + "camera_id", problem))
             result = ingest_pb2.ReadResult(read_id=read.read_id)
+            key = (read.read_id, read.captured_at.seconds, read.captured_at.nanos)
             if violations:
                 result.status = Status.READ_STATUS_REJECTED
                 result.violations.extend(types_pb2.FieldViolation(field=f, description=d) for f, d in violations)
-            elif read.read_id in seen:
+            elif key in seen:
                 result.status = Status.READ_STATUS_DUPLICATE
+            elif not self._limiter.allow(read.camera_id):
+                result.status = Status.READ_STATUS_THROTTLED
             else:
-                seen.add(read.read_id)
+                seen.add(key)
                 good.append(store.NewRead(read, traceparent))
             results.append(result)
         if good:
-            async with self._pool.acquire() as conn, conn.transaction():
-                stored = await store.store_reads(conn, good)
-            for result in results:
+            stored = await self._writer.write(good)
+            for result, read in zip(results, reads, strict=True):
                 if result.status == Status.READ_STATUS_UNSPECIFIED:
-                    result.status = (Status.READ_STATUS_STORED if result.read_id in stored
+                    result.status = (Status.READ_STATUS_STORED
+                                     if (read.read_id, store.utc(read.captured_at)) in stored
                                      else Status.READ_STATUS_DUPLICATE)
         span = trace.get_current_span()
-        span.set_attribute(ATTR_READ_COUNT, len(reads))
-        span.set_attribute(ATTR_READ_REJECTED, sum(r.status == Status.READ_STATUS_REJECTED for r in results))
-        span.set_attribute(ATTR_READ_DUPLICATE, sum(r.status == Status.READ_STATUS_DUPLICATE for r in results))
+        if span.is_recording():
+            span.set_attribute(ATTR_READ_COUNT, len(reads))
+            span.set_attribute(ATTR_READ_REJECTED, sum(r.status == Status.READ_STATUS_REJECTED for r in results))
+            span.set_attribute(ATTR_READ_DUPLICATE, sum(r.status == Status.READ_STATUS_DUPLICATE for r in results))
         return results
 
     async def _check_batch_size(self, n: int, context) -> None:
@@ -78,7 +112,21 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
         [result] = await self._process([request.read], "")
         if result.status == Status.READ_STATUS_REJECTED:
             await abort_invalid(context, [("read." + v.field, v.description) for v in result.violations])
+        if result.status == Status.READ_STATUS_THROTTLED:
+            await context.abort_with_status(self._throttled(request.read.camera_id))
         return ingest_pb2.SubmitReadResponse(result=result)
+
+    def _throttled(self, camera_id: str) -> grpc.Status:
+        quota, retry = any_pb2.Any(), any_pb2.Any()
+        quota.Pack(error_details_pb2.QuotaFailure(violations=[error_details_pb2.QuotaFailure.Violation(
+            subject=f"camera:{camera_id}",
+            description=f"more than {self._settings.camera_rate_per_s:g} reads/s from this camera")]))
+        delay = duration_pb2.Duration()
+        delay.FromMilliseconds(max(1, int(self._limiter.retry_after_s(camera_id) * 1000)))
+        retry.Pack(error_details_pb2.RetryInfo(retry_delay=delay))
+        return rpc_status.to_status(status_pb2.Status(
+            code=code_pb2.RESOURCE_EXHAUSTED, message="camera_id: rate limit exceeded; resubmit later",
+            details=[quota, retry]))
 
     async def SubmitReads(self, request_iterator, context):
         results = []
@@ -109,18 +157,49 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
             reads = await store.search_reads(conn, vrm, store.lookback(request.lookback_seconds), page)
         return ingest_pb2.SearchReadsResponse(reads=reads)
 
+    async def UpsertCamera(self, request, context):
+        cam = request.camera
+        errors = []
+        if not cam.camera_id:
+            errors.append(("camera.camera_id", "required"))
+        if cam.HasField("location") and not (-90 <= cam.location.latitude <= 90):
+            errors.append(("camera.location.latitude", "must be between -90 and 90"))
+        if cam.HasField("location") and not (-180 <= cam.location.longitude <= 180):
+            errors.append(("camera.location.longitude", "must be between -180 and 180"))
+        if errors:
+            await abort_invalid(context, errors)
+        async with self._pool.acquire() as conn:
+            saved = await store.upsert_camera(conn, cam)
+        self._cameras.enabled[saved.camera_id] = saved.enabled
+        return ingest_pb2.UpsertCameraResponse(camera=saved)
+
+    async def ListCameras(self, request, context):
+        async with self._pool.acquire() as conn:
+            return ingest_pb2.ListCamerasResponse(cameras=await store.list_cameras(conn))
+
+
+async def run_retention(conn, settings: IngestSettings, now=None) -> list[str]:
+    """Create today's and tomorrow's partitions; drop those past retention. Returns dropped tables."""
+    now = now or store.now_utc()
+    await store.ensure_partitions(conn, {now.date(), (now + timedelta(days=1)).date()})
+    return await store.drop_expired_partitions(conn, settings.read_retention_days, now)
+
 
 class Ingest:
     def __init__(self, rt: Runtime):
         settings: IngestSettings = rt.settings  # type: ignore[assignment]
-        self._pool = rt.pool
         self._rt = rt
-        self.servicer = IngestServicer(rt.pool, settings)
+        self._pool = rt.pool
+        self._settings = settings
+        self.cameras = CameraRegistry()
+        self.writer = ReadWriter(rt.pool, max_reads=settings.flush_max_reads, window_s=settings.flush_window_s,
+                                 max_pending_reads=settings.max_pending_reads)
+        self.servicer = IngestServicer(rt.pool, settings, self.writer, self.cameras,
+                                       CameraRateLimiter(settings.camera_rate_per_s, settings.camera_burst))
         self._matcher = matcher_pb2_grpc.MatcherServiceStub(
             rt.channel(settings.matcher_addr, settings.service_token))
         self._relay = OutboxRelay(rt.pool, store.MATCH_TOPIC, self._forward)
         self._tasks: list[asyncio.Task] = []
-        self._listen_conn = None
 
     async def _forward(self, records: Sequence[OutboxRecord]) -> None:
         reads = []
@@ -130,13 +209,37 @@ class Ingest:
             reads.append(item)
         await self._matcher.MatchReads(matcher_pb2.MatchReadsRequest(reads=reads), timeout=30)
 
+    async def _reload_cameras(self) -> None:
+        async with self._pool.acquire() as conn:
+            self.cameras.enabled = await store.camera_states(conn)
+
+    async def _maintain(self) -> None:
+        while True:
+            await asyncio.sleep(MAINTENANCE_INTERVAL_S)
+            try:
+                async with self._pool.acquire() as conn:
+                    dropped = await run_retention(conn, self._settings)
+                if dropped:
+                    log.info("retention dropped partitions", extra={"tables": dropped})
+            except Exception as exc:
+                log.warning("partition maintenance failed; will retry", extra={"error": type(exc).__name__})
+
     async def start(self) -> None:
-        self._listen_conn = await self._rt.listener()
-        await listen_for_outbox(self._listen_conn, [self._relay])
-        self._tasks.append(asyncio.create_task(self._relay.run(), name="outbox-match"))
+        async with self._pool.acquire() as conn:
+            await run_retention(conn, self._settings)
+        await self._reload_cameras()
+        await self.writer.start()
+        listener = await self._rt.listener()
+        await listen_for_outbox(listener, [self._relay])
+        await listener.add_listener(
+            store.CAMERAS_CHANNEL, lambda *_: asyncio.get_running_loop().create_task(self._reload_cameras()))
+        self._tasks = [asyncio.create_task(self._relay.run(), name="outbox-match"),
+                       asyncio.create_task(self._maintain(), name="partition-maintenance")]
 
     async def stop(self) -> None:
+        await self.writer.stop()
         self._relay.stop()
+        self._tasks[-1].cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
 
@@ -156,6 +259,8 @@ SPEC = ServiceSpec(
         "StreamReads": frozenset({Role.CAMERA}),
         "GetRead": frozenset({Role.CONTROL_ROOM}),
         "SearchReads": frozenset({Role.SERVICE}),
+        "UpsertCamera": frozenset({Role.CAMERA_ADMIN}),
+        "ListCameras": frozenset({Role.CAMERA_ADMIN, Role.CONTROL_ROOM}),
     },
     add_servicer=ingest_pb2_grpc.add_IngestServiceServicer_to_server,
     build=build,

@@ -1,19 +1,28 @@
-"""Ingest's SQL. Reads are committed together with their outbox records to matcher."""
+"""Ingest's SQL: the camera registry, reads partitioned by capture day, images apart, the outbox
+to matcher, and retention by partition drop."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, time, timedelta, timezone
 
 import asyncpg
 from google.protobuf import timestamp_pb2
 
-from anpr.runtime import outbox
 from anpr.vrm import normalise_vrm
 from anpr.v1 import matcher_pb2, types_pb2
 
 MATCH_TOPIC = "match"
+CAMERAS_CHANNEL = "ingest_cameras"
+PARTITIONED = ("reads", "read_images")
+_PARTITION_LOCK = 0x70617274
+_PARTITION_NAME = re.compile(r"^(reads|read_images)_p(\d{8})$")
+
+READ_COLUMNS = ("read_id", "captured_at", "vrm", "vrm_normalised", "confidence", "camera_id", "source_id",
+                "latitude", "longitude", "direction", "heading_degrees", "lane", "make", "model", "colour",
+                "plate_country")
 
 
 @dataclass(frozen=True)
@@ -22,59 +31,115 @@ class NewRead:
     traceparent: str
 
 
-def _without_images(read: types_pb2.Read) -> types_pb2.Read:
-    slim = types_pb2.Read()
-    slim.CopyFrom(read)
-    slim.ClearField("plate_image")
-    slim.ClearField("overview_image")
-    return slim
+def utc(ts: timestamp_pb2.Timestamp) -> datetime:
+    return ts.ToDatetime(tzinfo=timezone.utc)
 
 
-async def store_reads(conn: asyncpg.Connection, reads: Sequence[NewRead]) -> set[str]:
-    """Insert reads not stored before; queue them for matching. Returns the read ids stored now.
+def now_utc() -> datetime:
+    return datetime.now(timezone.utc)
 
-    The caller holds the transaction; acknowledge only after it commits.
+
+# --- partitions ---------------------------------------------------------------------------------
+
+def _day_start(day: date) -> datetime:
+    return datetime.combine(day, time(0), tzinfo=timezone.utc)
+
+
+async def ensure_partitions(conn: asyncpg.Connection, days: set[date]) -> None:
+    """Create the day partitions of reads and read_images that do not exist yet."""
+    async with conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock($1)", _PARTITION_LOCK)
+        for day in sorted(days):
+            lo, hi = _day_start(day), _day_start(day + timedelta(days=1))
+            for table in PARTITIONED:
+                await conn.execute(
+                    f"CREATE TABLE IF NOT EXISTS {table}_p{day:%Y%m%d} PARTITION OF {table}"
+                    f" FOR VALUES FROM ('{lo.isoformat()}') TO ('{hi.isoformat()}')")
+
+
+async def existing_partition_days(conn: asyncpg.Connection) -> dict[str, set[date]]:
+    rows = await conn.fetch(
+        "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid"
+        " JOIN pg_class p ON p.oid = i.inhparent JOIN pg_namespace n ON n.oid = p.relnamespace"
+        " WHERE n.nspname = current_schema() AND p.relname = ANY($1::text[])", list(PARTITIONED))
+    out: dict[str, set[date]] = {t: set() for t in PARTITIONED}
+    for r in rows:
+        m = _PARTITION_NAME.match(r["relname"])
+        if m:
+            out[m.group(1)].add(datetime.strptime(m.group(2), "%Y%m%d").date())
+    return out
+
+
+async def drop_expired_partitions(conn: asyncpg.Connection, retention_days: int, now: datetime) -> list[str]:
+    """Drop day partitions wholly older than the retention period; returns the tables dropped."""
+    cutoff = (now - timedelta(days=retention_days)).date()
+    dropped = []
+    async with conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock($1)", _PARTITION_LOCK)
+        for table, days in (await existing_partition_days(conn)).items():
+            for day in sorted(d for d in days if d < cutoff):
+                name = f"{table}_p{day:%Y%m%d}"
+                await conn.execute(f"DROP TABLE {name}")
+                dropped.append(name)
+    return dropped
+
+
+# --- reads --------------------------------------------------------------------------------------
+
+def _record(r: types_pb2.Read) -> tuple:
+    has_loc = r.HasField("location")
+    return (r.read_id, utc(r.captured_at), r.vrm, normalise_vrm(r.vrm), r.confidence, r.camera_id,
+            r.source_id, r.location.latitude if has_loc else None, r.location.longitude if has_loc else None,
+            r.direction, r.heading_degrees, r.lane, r.vehicle.make, r.vehicle.model, r.vehicle.colour,
+            r.plate_country)
+
+
+def _match_payload(read: types_pb2.Read) -> bytes:
+    """The read as matcher gets it: without its images."""
+    if read.plate_image or read.overview_image:
+        slim = types_pb2.Read()
+        slim.CopyFrom(read)
+        slim.ClearField("plate_image")
+        slim.ClearField("overview_image")
+        read = slim
+    return matcher_pb2.MatchRead(read=read).SerializeToString()
+
+
+async def store_reads(conn: asyncpg.Connection, reads: Sequence[NewRead]) -> set[tuple[str, datetime]]:
+    """Insert the reads not stored before and queue them for matching, in the caller's transaction.
+
+    Returns the (read_id, captured_at) keys stored now. The common case (no resubmission) is one
+    COPY straight into the partitioned table; if any read was stored before, the COPY is rolled
+    back to a savepoint and the batch goes through a staging table with ON CONFLICT DO NOTHING.
     """
     if not reads:
         return set()
-    cols: dict[str, list] = {k: [] for k in (
-        "read_id", "vrm", "vrm_normalised", "confidence", "camera_id", "source_id", "captured_at",
-        "latitude", "longitude", "direction", "heading_degrees", "lane", "make", "model", "colour",
-        "plate_country")}
-    for item in reads:
-        r = item.read
-        has_loc = r.HasField("location")
-        for key, value in (
-            ("read_id", r.read_id), ("vrm", r.vrm), ("vrm_normalised", normalise_vrm(r.vrm)),
-            ("confidence", r.confidence), ("camera_id", r.camera_id), ("source_id", r.source_id),
-            ("captured_at", r.captured_at.ToDatetime(tzinfo=timezone.utc)),
-            ("latitude", r.location.latitude if has_loc else None),
-            ("longitude", r.location.longitude if has_loc else None),
-            ("direction", r.direction), ("heading_degrees", r.heading_degrees), ("lane", r.lane),
-            ("make", r.vehicle.make), ("model", r.vehicle.model), ("colour", r.vehicle.colour),
-            ("plate_country", r.plate_country),
-        ):
-            cols[key].append(value)
-    stored = {row["read_id"] for row in await conn.fetch(
-        """
-        INSERT INTO reads (read_id, vrm, vrm_normalised, confidence, camera_id, source_id, captured_at,
-                           latitude, longitude, direction, heading_degrees, lane, make, model, colour,
-                           plate_country)
-        SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::real[], $5::text[], $6::text[],
-                             $7::timestamptz[], $8::float8[], $9::float8[], $10::int2[], $11::real[],
-                             $12::int4[], $13::text[], $14::text[], $15::text[], $16::text[])
-        ON CONFLICT (read_id) DO NOTHING
-        RETURNING read_id
-        """, *cols.values())}
-    fresh = [item for item in reads if item.read.read_id in stored]
-    images = [(i.read.read_id, i.read.plate_image or None, i.read.overview_image or None)
-              for i in fresh if i.read.plate_image or i.read.overview_image]
+    records = [_record(i.read) for i in reads]
+    keys = [(rec[0], rec[1]) for rec in records]
+    try:
+        async with conn.transaction():  # savepoint
+            await conn.copy_records_to_table("reads", records=records, columns=READ_COLUMNS)
+        stored = set(keys)
+    except asyncpg.UniqueViolationError:
+        await conn.execute(
+            "CREATE TEMP TABLE IF NOT EXISTS staging_reads"
+            " (LIKE reads INCLUDING DEFAULTS) ON COMMIT DELETE ROWS")
+        await conn.copy_records_to_table("staging_reads", records=records, columns=READ_COLUMNS)
+        rows = await conn.fetch(
+            f"INSERT INTO reads ({', '.join(READ_COLUMNS)}) SELECT {', '.join(READ_COLUMNS)} FROM staging_reads"
+            " ON CONFLICT DO NOTHING RETURNING read_id, captured_at")
+        stored = {(r["read_id"], r["captured_at"]) for r in rows}
+    fresh = [(item, key) for item, key in zip(reads, keys, strict=True) if key in stored]
+    images = [(i.read.read_id, key[1], i.read.plate_image or None, i.read.overview_image or None)
+              for i, key in fresh if i.read.plate_image or i.read.overview_image]
     if images:
-        await conn.executemany(
-            "INSERT INTO read_images (read_id, plate_image, overview_image) VALUES ($1, $2, $3)", images)
-    await outbox.enqueue(conn, MATCH_TOPIC, [
-        (matcher_pb2.MatchRead(read=_without_images(i.read)).SerializeToString(), i.traceparent)
-        for i in fresh])
+        await conn.copy_records_to_table("read_images", records=images,
+                                         columns=("read_id", "captured_at", "plate_image", "overview_image"))
+    if fresh:
+        await conn.copy_records_to_table(
+            "outbox", records=[(MATCH_TOPIC, _match_payload(i.read), i.traceparent) for i, _ in fresh],
+            columns=("topic", "payload", "traceparent"))
+        await conn.execute("SELECT pg_notify(current_schema() || '_outbox', $1)", MATCH_TOPIC)
     return stored
 
 
@@ -95,7 +160,8 @@ def _row_to_read(row: asyncpg.Record) -> types_pb2.Read:
 async def get_read(conn: asyncpg.Connection, read_id: str) -> types_pb2.Read | None:
     row = await conn.fetchrow(
         "SELECT r.*, i.plate_image, i.overview_image FROM reads r"
-        " LEFT JOIN read_images i USING (read_id) WHERE r.read_id = $1", read_id)
+        " LEFT JOIN read_images i USING (read_id, captured_at) WHERE r.read_id = $1"
+        " ORDER BY r.captured_at DESC LIMIT 1", read_id)
     if row is None:
         return None
     read = _row_to_read(row)
@@ -114,9 +180,40 @@ async def search_reads(conn: asyncpg.Connection, vrm_normalised: str, since: dat
     return [_row_to_read(r) for r in rows]
 
 
-def now_utc() -> datetime:
-    return datetime.now(timezone.utc)
-
-
 def lookback(seconds: int) -> datetime:
     return now_utc() - timedelta(seconds=seconds)
+
+
+# --- cameras ------------------------------------------------------------------------------------
+
+def _camera(row: asyncpg.Record) -> types_pb2.Camera:
+    cam = types_pb2.Camera(camera_id=row["camera_id"], name=row["name"], direction=row["direction"],
+                           heading_degrees=row["heading_degrees"], force=row["force"], enabled=row["enabled"])
+    if row["latitude"] is not None:
+        cam.location.latitude, cam.location.longitude = row["latitude"], row["longitude"]
+    return cam
+
+
+async def upsert_camera(conn: asyncpg.Connection, c: types_pb2.Camera) -> types_pb2.Camera:
+    has_loc = c.HasField("location")
+    row = await conn.fetchrow(
+        """
+        INSERT INTO cameras (camera_id, name, latitude, longitude, direction, heading_degrees, force, enabled)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+        ON CONFLICT (camera_id) DO UPDATE SET name = EXCLUDED.name, latitude = EXCLUDED.latitude,
+            longitude = EXCLUDED.longitude, direction = EXCLUDED.direction,
+            heading_degrees = EXCLUDED.heading_degrees, force = EXCLUDED.force, enabled = EXCLUDED.enabled,
+            updated_at = now()
+        RETURNING *
+        """, c.camera_id, c.name, c.location.latitude if has_loc else None,
+        c.location.longitude if has_loc else None, c.direction, c.heading_degrees, c.force, c.enabled)
+    await conn.execute("SELECT pg_notify($1, $2)", CAMERAS_CHANNEL, c.camera_id)
+    return _camera(row)
+
+
+async def list_cameras(conn: asyncpg.Connection) -> list[types_pb2.Camera]:
+    return [_camera(r) for r in await conn.fetch("SELECT * FROM cameras ORDER BY camera_id")]
+
+
+async def camera_states(conn: asyncpg.Connection) -> dict[str, bool]:
+    return {r["camera_id"]: r["enabled"] for r in await conn.fetch("SELECT camera_id, enabled FROM cameras")}

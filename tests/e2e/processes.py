@@ -18,7 +18,7 @@ from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_serv
 
 from anpr.runtime.auth import Role
 from anpr.services import NAMES
-from tests.support import Tokens
+from tests.support import Tokens, register_cameras
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -127,6 +127,7 @@ class ProcessSuite:
             self.start(name)
         for name in NAMES:
             await self.wait_serving(name)
+        await register_cameras(self.addr("ingest"), self.tokens)
 
     async def stop(self, name: str, timeout: float = 20.0) -> int:
         """SIGTERM, as Kubernetes sends; returns the exit code. (Waits off the event loop, so an

@@ -1,0 +1,135 @@
+"""Group commit for reads: many callers, few transactions.
+
+Callers hand a batch to `write` and wait for its commit. A flusher takes what is queued, up to
+`max_reads`: when the writer is idle it flushes at once (no added latency at low load); while a
+flush is in flight it waits up to `window_s` for more, so batches grow with load. The queue is
+bounded in reads: a caller beyond it waits, its handler stops reading from its stream, and gRPC
+flow control slows the camera down instead of this process buffering without bound.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+import asyncpg
+
+from services.ingest import store
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class _Pending:
+    reads: Sequence[store.NewRead]
+    done: asyncio.Future = field(default_factory=lambda: asyncio.get_running_loop().create_future())
+
+
+class ReadWriter:
+    def __init__(self, pool: asyncpg.Pool, *, max_reads: int = 2000, window_s: float = 0.003,
+                 max_pending_reads: int = 20000, max_inflight: int = 2):
+        self._pool = pool
+        self._max_reads = max_reads
+        self._window = window_s
+        self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
+        self._room = asyncio.Condition()
+        self._pending_reads = 0  # queued or in flight
+        self._max_pending = max_pending_reads
+        self._inflight = asyncio.Semaphore(max_inflight)
+        self._flushing = 0
+        self._days: set[date] = set()
+        self._task: asyncio.Task | None = None
+        self._flushes: set[asyncio.Task] = set()
+
+    async def start(self) -> None:
+        async with self._pool.acquire() as conn:
+            self._days = (await store.existing_partition_days(conn))["reads"]
+        self._task = asyncio.create_task(self._run(), name="read-writer")
+
+    async def stop(self) -> None:
+        """Finish what was queued (every waiting caller gets its answer), then stop."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 10.0
+        while (not self._queue.empty() or self._flushes) and loop.time() < deadline:
+            await asyncio.gather(*self._flushes, return_exceptions=True)
+            await asyncio.sleep(0.01)  # let the flusher pick up what is left
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+    async def write(self, reads: Sequence[store.NewRead]) -> set[tuple[str, datetime]]:
+        """Store `reads`; returns once committed, with the keys stored now (not duplicates)."""
+        n = len(reads)
+        if self._pending_reads + n > self._max_pending and self._pending_reads > 0:
+            async with self._room:
+                await self._room.wait_for(
+                    lambda: self._pending_reads + n <= self._max_pending or self._pending_reads == 0)
+        self._pending_reads += n
+        pending = _Pending(reads)
+        self._queue.put_nowait(pending)
+        try:
+            return await asyncio.shield(pending.done)
+        finally:
+            self._pending_reads -= n
+            async with self._room:
+                self._room.notify_all()
+
+    async def _run(self) -> None:
+        while True:
+            batch = [await self._queue.get()]
+            n = len(batch[0].reads)
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + self._window
+            while n < self._max_reads:
+                if self._queue.empty():
+                    remaining = deadline - loop.time()
+                    if self._flushing == 0 or remaining <= 0:
+                        break
+                    try:
+                        item = await asyncio.wait_for(self._queue.get(), remaining)
+                    except TimeoutError:
+                        break
+                else:
+                    item = self._queue.get_nowait()
+                batch.append(item)
+                n += len(item.reads)
+            await self._inflight.acquire()
+            self._flushing += 1
+            task = asyncio.create_task(self._flush(batch))
+            self._flushes.add(task)
+            task.add_done_callback(self._flush_done)
+
+    def _flush_done(self, task: asyncio.Task) -> None:
+        self._flushes.discard(task)
+        self._flushing -= 1
+        self._inflight.release()
+
+    async def _flush(self, batch: list[_Pending]) -> None:
+        reads = [r for p in batch for r in p.reads]
+        try:
+            days = {store.utc(r.read.captured_at).date() for r in reads} - self._days
+            async with self._pool.acquire() as conn:
+                if days:
+                    await store.ensure_partitions(conn, days)
+                    self._days |= days
+                async with conn.transaction():
+                    stored = await store.store_reads(conn, reads)
+        except Exception as exc:
+            for p in batch:
+                if not p.done.done():
+                    p.done.set_exception(exc)
+            return
+        # A key stored now belongs to the first caller that sent it; later ones are duplicates.
+        claimed: set[tuple[str, datetime]] = set()
+        for p in batch:
+            mine = set()
+            for r in p.reads:
+                key = (r.read.read_id, store.utc(r.read.captured_at))
+                if key in stored and key not in claimed:
+                    claimed.add(key)
+                    mine.add(key)
+            if not p.done.done():
+                p.done.set_result(mine)
