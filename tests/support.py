@@ -101,9 +101,9 @@ class InProcessSuite:
 
     async def start(self, name: str, **overrides) -> RunningService:
         s = spec(name)
-        settings = s.settings_cls(
-            database_url=self.database_url, grpc_host="127.0.0.1", grpc_port=0,
-            tokens_file=self.tokens.path, shutdown_grace_s=1.0, **overrides)
+        options = dict(database_url=self.database_url, grpc_host="127.0.0.1", grpc_port=0,
+                       tokens_file=self.tokens.path, shutdown_grace_s=1.0)
+        settings = s.settings_cls(**(options | overrides))
         service = RunningService(s, settings)
         await service.start()
         self.running[name] = service

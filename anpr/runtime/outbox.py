@@ -50,7 +50,7 @@ async def enqueue(conn: asyncpg.Connection, topic: str, records: Sequence[tuple[
 
 class OutboxRelay:
     def __init__(self, pool: asyncpg.Pool, topic: str, deliver: Deliver, *,
-                 batch_size: int = 500, poll_s: float = 1.0, max_backoff_s: float = 5.0):
+                 batch_size: int = 500, poll_s: float = 1.0, max_backoff_s: float = 2.0):
         self._pool = pool
         self.topic = topic
         self._deliver = deliver

@@ -72,7 +72,7 @@ class Collector(trace_service_pb2_grpc.TraceServiceServicer):
 
 
 class ProcessSuite:
-    def __init__(self, database_url: str, tokens: Tokens, collector_port: int, log_dir: Path):
+    def __init__(self, database_url: str, tokens: Tokens, collector_port: int | None, log_dir: Path):
         self.database_url = database_url
         self.tokens = tokens
         self.ports = {n: free_port() for n in NAMES}
@@ -90,11 +90,13 @@ class ProcessSuite:
             "ANPR_GRPC_PORT": str(self.ports[name]), "ANPR_TOKENS_FILE": str(self.tokens.path),
             "ANPR_SERVICE_TOKEN": self.tokens[Role.SERVICE], "ANPR_MATCHER_ADDR": self.addr("matcher"),
             "ANPR_NOTIFY_ADDR": self.addr("notify"), "ANPR_FIREARMS_ADDR": self.addr("firearms"),
-            "ANPR_SHUTDOWN_GRACE_S": "2",
-            "OTEL_SERVICE_NAME": f"anpr-{name}", "OTEL_TRACES_EXPORTER": "otlp",
-            "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{self.collector_port}",
-            "OTEL_EXPORTER_OTLP_INSECURE": "true", "OTEL_BSP_SCHEDULE_DELAY": "100",
+            "ANPR_SHUTDOWN_GRACE_S": "2", "OTEL_SERVICE_NAME": f"anpr-{name}", "OTEL_TRACES_EXPORTER": "none",
         })
+        if self.collector_port:
+            env.update({
+                "OTEL_TRACES_EXPORTER": "otlp", "OTEL_EXPORTER_OTLP_INSECURE": "true",
+                "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{self.collector_port}",
+                "OTEL_BSP_SCHEDULE_DELAY": "100"})
         log = open(self.log_dir / f"{name}.log", "ab")
         self.procs[name] = subprocess.Popen([sys.executable, "-m", "anpr.cli", "serve", name], cwd=ROOT,
                                             env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -121,6 +123,16 @@ class ProcessSuite:
                     pass
                 if loop.time() > deadline:
                     raise AssertionError(f"{name} not SERVING after {timeout} s:\n{self.log(name)[-3000:]}")
+
+    def kill(self, name: str) -> None:
+        """SIGKILL: a crash, with no chance to clean up."""
+        proc = self.procs.pop(name)
+        proc.kill()
+        proc.wait()
+
+    async def restart(self, name: str) -> None:
+        self.start(name)
+        await self.wait_serving(name)
 
     async def start_all(self) -> None:
         for name in NAMES:

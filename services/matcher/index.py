@@ -1,0 +1,663 @@
+"""In-memory Vehicles-of-Interest (VOI) index for the matcher service.
+
+Maps normalised VRMs to VOI entry ids and answers "which entries does this read match, exactly or
+through look-alike characters (B/8, O/0, ...)?".
+
+Data layout
+-----------
+Each normalised VRM (1-10 chars of A-Z0-9) is packed into one int64 *code*: 6 bits per character,
+first character in the most significant field, unused trailing fields zero (digits are 1..10, letters
+11..36, so the length is implicit and codes of different lengths never collide).  The *skeleton* of a
+VRM replaces every character by the representative of its look-alike class and is packed the same way.
+Two VRMs have the same skeleton exactly when they have the same length and every differing position
+holds two characters of one class; the differing positions are the non-zero 6-bit fields of
+``code_a ^ code_b``.
+
+The bulk part of the index is four immutable numpy arrays (32 bytes per entry):
+
+* ``skel``     int64, sorted ascending: skeleton codes
+* ``exact``    int64: VRM codes, parallel to ``skel``
+* ``ids``      int64: entry ids, parallel to ``skel``
+* ``id_order`` intp:  positions sorted by entry id (``ids[id_order]`` is ascending), used by
+  remove/add/vrm_of to find an entry by id.
+
+An exact match and a look-alike match do the same work: one ``searchsorted`` on ``skel`` for the
+query's skeleton, then a scan of that (normally tiny) group; the look-alike path additionally counts
+differing fields of candidates that are not exact.  So a look-alike match costs about the same as an
+exact one.
+
+Incremental changes go to a small overlay (plain dicts) on top of the bulk arrays: an overlay entry
+either overrides the bulk entry with the same id (new VRM) or tombstones it (removed).
+``compact()`` folds the overlay into new bulk arrays by an O(n) merge (no full re-sort) and returns a
+NEW index; the old one is untouched, so the caller swaps the reference (see ``compact`` for running it
+in a worker thread while the event loop keeps going).
+
+Keys are stored as int64 rather than uint64 on purpose: ``ndarray.searchsorted`` with a Python int on
+a uint64 array converts the whole array on every call (milliseconds instead of a microsecond).
+
+Only numpy is required.
+"""
+
+from __future__ import annotations
+
+import operator
+import re
+from collections.abc import Iterable, Iterator, Sequence
+from typing import NamedTuple
+
+import numpy as np
+
+__all__ = [
+    "DEFAULT_LOOKALIKE_CLASSES",
+    "MAX_VRM_LENGTH",
+    "LookalikeClasses",
+    "Match",
+    "VoiIndex",
+    "is_valid_vrm",
+    "normalise_vrm",
+]
+
+MAX_VRM_LENGTH = 10
+DEFAULT_LOOKALIKE_CLASSES: tuple[str, ...] = ("O0DQ", "I1L", "B8", "S5", "Z2", "G6")
+
+_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+_BITS = 6
+_FIELD = (1 << _BITS) - 1
+_WIDTH = MAX_VRM_LENGTH + 1  # one extra byte column detects over-long input in bulk loads
+_CHUNK = 1 << 20  # rows per block when encoding bulk input (bounds temporary memory)
+_INVALID = 255
+
+# char -> 6-bit value (1..36); 0 is "no character".
+_CHAR_VALUE: dict[str, int] = {ch: i + 1 for i, ch in enumerate(_ALPHABET)}
+_VALUE_CHAR: tuple[str, ...] = ("",) + tuple(_ALPHABET)
+# Shift of the 6-bit field holding position i (position 0 is the most significant field).
+_SHIFTS: tuple[int, ...] = tuple(_BITS * (MAX_VRM_LENGTH - 1 - i) for i in range(MAX_VRM_LENGTH))
+
+# byte -> 6-bit value, NUL -> 0 (padding), anything else -> _INVALID.
+_BYTE_VALUE = np.full(256, _INVALID, dtype=np.uint8)
+_BYTE_VALUE[0] = 0
+for _ch, _v in _CHAR_VALUE.items():
+    _BYTE_VALUE[ord(_ch)] = _v
+del _ch, _v
+
+_VALID_RE = re.compile(r"[A-Z0-9]{1,%d}" % MAX_VRM_LENGTH)
+_SEPARATORS_RE = re.compile(r"[\W_]+")
+
+
+def normalise_vrm(text: str) -> str:
+    """Upper-case ``text`` and drop spaces and every non-alphanumeric separator.
+
+    ``" ab12-cde. "`` -> ``"AB12CDE"``.  Returns ``""`` when nothing is left.  Non-ASCII letters are
+    kept (not silently dropped) so that :func:`is_valid_vrm` rejects them.
+    """
+    return _SEPARATORS_RE.sub("", text.upper())
+
+
+def is_valid_vrm(norm: str) -> bool:
+    """True when ``norm`` is a normalised VRM: 1-10 characters of A-Z and 0-9."""
+    return isinstance(norm, str) and _VALID_RE.fullmatch(norm) is not None
+
+
+class Match(NamedTuple):
+    """One VOI entry matched by a read.
+
+    ``differing_positions`` are 0-based indexes into the normalised VRM where the read and the entry
+    differ (each a look-alike pair); empty for an exact match.
+    """
+
+    entry_id: int
+    exact: bool
+    differing_positions: tuple[int, ...]
+
+
+class LookalikeClasses:
+    """Classes of characters an ANPR camera may confuse (e.g. ``"B8"``).
+
+    Overlapping classes are merged (``["AB", "BC"]`` is one class ``"ABC"``).  Each class is
+    represented by its smallest character (digits sort before letters).
+    """
+
+    __slots__ = ("_classes", "_rep", "_translate", "_value_rep", "_byte_rep")
+
+    def __init__(self, classes: Sequence[str] = DEFAULT_LOOKALIKE_CLASSES) -> None:
+        if isinstance(classes, (str, bytes)):
+            raise TypeError("classes must be a sequence of strings such as ['O0DQ', 'B8'], not one string")
+        parent: dict[str, str] = {}
+
+        def find(c: str) -> str:
+            while parent[c] != c:
+                parent[c] = parent[parent[c]]
+                c = parent[c]
+            return c
+
+        for cls in classes:
+            if not isinstance(cls, str):
+                raise TypeError(f"look-alike class must be a str, got {type(cls).__name__}")
+            for ch in cls:
+                if ch not in _CHAR_VALUE:
+                    raise ValueError(f"look-alike class {cls!r}: {ch!r} is not one of A-Z, 0-9")
+                parent.setdefault(ch, ch)
+            for a, b in zip(cls, cls[1:]):
+                ra, rb = find(a), find(b)
+                if ra != rb:
+                    parent[max(ra, rb)] = min(ra, rb)
+        groups: dict[str, set[str]] = {}
+        for ch in parent:
+            groups.setdefault(find(ch), set()).add(ch)
+        merged = sorted("".join(sorted(g)) for g in groups.values() if len(g) > 1)
+        self._classes: tuple[str, ...] = tuple(merged)
+        rep = {ch: ch for ch in _ALPHABET}
+        for cls in merged:
+            for ch in cls:
+                rep[ch] = cls[0]
+        self._rep: dict[str, str] = rep
+        self._translate = str.maketrans(rep)
+        # 6-bit value -> representative's 6-bit value (0 -> 0), as a tuple and as a numpy table.
+        value_rep = [0] * 64
+        for ch, r in rep.items():
+            value_rep[_CHAR_VALUE[ch]] = _CHAR_VALUE[r]
+        self._value_rep: tuple[int, ...] = tuple(value_rep)
+        byte_rep = np.zeros(256, dtype=np.uint8)
+        byte_rep[:64] = value_rep
+        self._byte_rep = byte_rep
+
+    @property
+    def classes(self) -> tuple[str, ...]:
+        """The merged classes, each sorted, in sorted order (single characters omitted)."""
+        return self._classes
+
+    def representative(self, ch: str) -> str:
+        """The class representative of one character (the character itself if in no class)."""
+        try:
+            return self._rep[ch]
+        except KeyError:
+            raise ValueError(f"{ch!r} is not one of A-Z, 0-9") from None
+
+    def same_class(self, a: str, b: str) -> bool:
+        """True when ``a`` and ``b`` are equal or in one look-alike class."""
+        return self.representative(a) == self.representative(b)
+
+    def skeleton(self, vrm: str) -> str:
+        """``vrm`` with each character replaced by its class representative (``"B0"`` -> ``"80"``)."""
+        return vrm.translate(self._translate)
+
+    def encode(self, vrm: str) -> tuple[int, int]:
+        """``(code, skeleton_code)`` of a normalised VRM; ``ValueError`` if it is not valid."""
+        if not isinstance(vrm, str):
+            raise TypeError(f"VRM must be a str, got {type(vrm).__name__}")
+        n = len(vrm)
+        if not 0 < n <= MAX_VRM_LENGTH:
+            raise ValueError(f"VRM must be 1-{MAX_VRM_LENGTH} characters, got {vrm!r}")
+        values = _CHAR_VALUE
+        value_rep = self._value_rep
+        code = skel = 0
+        try:
+            for ch in vrm:
+                v = values[ch]
+                code = (code << _BITS) | v
+                skel = (skel << _BITS) | value_rep[v]
+        except KeyError:
+            raise ValueError(f"VRM must be normalised (A-Z, 0-9 only), got {vrm!r}") from None
+        pad = _BITS * (MAX_VRM_LENGTH - n)
+        return code << pad, skel << pad
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, LookalikeClasses) and other._classes == self._classes
+
+    def __hash__(self) -> int:
+        return hash(self._classes)
+
+    def __repr__(self) -> str:
+        return f"LookalikeClasses({list(self._classes)!r})"
+
+
+def decode_vrm(code: int) -> str:
+    """Inverse of the VRM packing used by the index (for display and tests)."""
+    chars = []
+    for shift in _SHIFTS:
+        v = (code >> shift) & _FIELD
+        if v == 0:
+            break
+        chars.append(_VALUE_CHAR[v])
+    return "".join(chars)
+
+
+def _differing_positions(x: int, length: int) -> list[int]:
+    """Positions whose 6-bit field is non-zero in ``x`` (= code_a ^ code_b)."""
+    return [i for i in range(length) if (x >> _SHIFTS[i]) & _FIELD]
+
+
+class _Bulk:
+    """Immutable sorted arrays; shared between an index and the indexes compacted from it."""
+
+    __slots__ = ("skel", "exact", "ids", "id_order", "n")
+
+    def __init__(self, skel: np.ndarray, exact: np.ndarray, ids: np.ndarray, id_order: np.ndarray) -> None:
+        for a in (skel, exact, ids, id_order):
+            a.flags.writeable = False
+        self.skel = skel
+        self.exact = exact
+        self.ids = ids
+        self.id_order = id_order
+        self.n = int(skel.shape[0])
+
+    @classmethod
+    def empty(cls) -> _Bulk:
+        e = np.empty(0, dtype=np.int64)
+        return cls(e, e.copy(), e.copy(), np.empty(0, dtype=np.intp))
+
+    def find(self, entry_id: int) -> int:
+        """Position of ``entry_id`` in the arrays, or -1."""
+        if self.n == 0:
+            return -1
+        i = int(self.ids.searchsorted(entry_id, sorter=self.id_order))
+        if i < self.n:
+            pos = int(self.id_order[i])
+            if int(self.ids[pos]) == entry_id:
+                return pos
+        return -1
+
+    def find_many(self, entry_ids: np.ndarray) -> np.ndarray:
+        """Positions of ``entry_ids`` (-1 where absent)."""
+        if self.n == 0 or entry_ids.size == 0:
+            return np.full(entry_ids.shape, -1, dtype=np.intp)
+        i = np.searchsorted(self.ids, entry_ids, sorter=self.id_order)
+        i = np.minimum(i, self.n - 1)
+        pos = self.id_order[i]
+        return np.where(self.ids[pos] == entry_ids, pos, -1)
+
+    @property
+    def nbytes(self) -> int:
+        return self.skel.nbytes + self.exact.nbytes + self.ids.nbytes + self.id_order.nbytes
+
+
+_INT64_MIN = -(1 << 63)
+_INT64_MAX = (1 << 63) - 1
+
+
+def _check_entry_id(entry_id: object) -> int:
+    eid = operator.index(entry_id)  # TypeError for floats/str
+    if not _INT64_MIN <= eid <= _INT64_MAX:
+        raise ValueError(f"entry id {eid} is outside int64")
+    return eid
+
+
+def _as_entry_id_array(entry_ids: object) -> np.ndarray:
+    arr = np.asarray(entry_ids)
+    if arr.ndim != 1:
+        raise ValueError("entry_ids must be one-dimensional")
+    if arr.size == 0:
+        return np.empty(0, dtype=np.int64)
+    if arr.dtype.kind not in "iu":
+        raise TypeError(f"entry_ids must be integers, got dtype {arr.dtype}")
+    if arr.dtype.kind == "u" and arr.dtype.itemsize == 8 and arr.size and int(arr.max()) > _INT64_MAX:
+        raise ValueError("entry id outside int64")
+    return arr.astype(np.int64, copy=False)
+
+
+def _block_bytes(vrms: Sequence[str] | np.ndarray, start: int, stop: int) -> np.ndarray:
+    """Rows ``start:stop`` of the input as an (m, _WIDTH) uint8 array, NUL padded."""
+    block = vrms[start:stop]
+    if isinstance(block, np.ndarray):
+        if block.dtype.kind == "O":
+            block = block.tolist()
+        elif block.dtype.kind not in "US":
+            raise TypeError(f"vrms array must hold strings, got dtype {block.dtype}")
+    if not isinstance(block, np.ndarray):
+        kinds = set(map(type, block))
+        if not kinds <= {str}:
+            bad = next(v for v in block if type(v) is not str)
+            raise TypeError(f"VRMs must be str, got {type(bad).__name__}: {bad!r}")
+    try:
+        arr = np.asarray(block, dtype=f"S{_WIDTH}") if not isinstance(block, np.ndarray) else block.astype(f"S{_WIDTH}")
+    except UnicodeEncodeError as exc:
+        raise ValueError(f"VRMs are not normalised (A-Z, 0-9 only): {exc}") from None
+    return arr.view(np.uint8).reshape(-1, _WIDTH)
+
+
+def _encode_block(raw: np.ndarray, byte_rep: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(codes, skeleton codes, bad-row mask) of an (m, _WIDTH) uint8 block."""
+    vals = _BYTE_VALUE[raw]
+    present = vals != 0
+    bad = (vals == _INVALID).any(axis=1)
+    bad |= ~present[:, 0]  # empty
+    bad |= present[:, MAX_VRM_LENGTH]  # longer than MAX_VRM_LENGTH
+    bad |= (~present[:, :-1] & present[:, 1:]).any(axis=1)  # interior NUL
+    reps = byte_rep[vals]
+    m = vals.shape[0]
+    code = np.zeros(m, dtype=np.int64)
+    skel = np.zeros(m, dtype=np.int64)
+    for i in range(MAX_VRM_LENGTH):
+        code <<= _BITS
+        code |= vals[:, i]
+        skel <<= _BITS
+        skel |= reps[:, i]
+    return code, skel, bad
+
+
+def _merge(bulk: _Bulk, remove_pos: np.ndarray, add_codes: np.ndarray, add_skels: np.ndarray, add_ids: np.ndarray) -> _Bulk:
+    """New bulk arrays = ``bulk`` minus positions ``remove_pos`` (sorted, unique) plus the additions.
+
+    O(n) copies and O(n log k) searches; no full sort.  The caller guarantees that the added ids are not
+    present among the kept ones.
+    """
+    if remove_pos.size:
+        keep = np.ones(bulk.n, dtype=bool)
+        keep[remove_pos] = False
+        skel, exact, ids = bulk.skel[keep], bulk.exact[keep], bulk.ids[keep]
+        order = bulk.id_order[keep[bulk.id_order]]
+        order -= np.searchsorted(remove_pos, order)  # position among the kept rows
+        del keep
+    else:
+        skel, exact, ids, order = bulk.skel, bulk.exact, bulk.ids, bulk.id_order
+    a = add_ids.size
+    if a:
+        by_skel = np.argsort(add_skels, kind="stable")
+        ns, ne, ni = add_skels[by_skel], add_codes[by_skel], add_ids[by_skel]
+        ins = np.searchsorted(skel, ns)
+        skel = np.insert(skel, ins, ns)
+        exact = np.insert(exact, ins, ne)
+        ids = np.insert(ids, ins, ni)
+        # np.insert puts value j (ins sorted ascending) at ins[j] + j, and shifts an old row at p by
+        # the number of ins[j] <= p.
+        order = order + np.searchsorted(ins, order, side="right")
+        new_pos = ins + np.arange(a)
+        by_id = np.argsort(ni, kind="stable")
+        points = np.searchsorted(ids[order], ni[by_id])
+        order = np.insert(order, points, new_pos[by_id]).astype(np.intp, copy=False)
+    elif skel is bulk.skel:
+        return bulk  # nothing to do: share the immutable arrays
+    return _Bulk(skel, exact, ids, order)
+
+
+class VoiIndex:
+    """VRM -> VOI entry ids, with exact and look-alike matching.
+
+    Create with :meth:`build` (bulk load) or :meth:`empty`; change with :meth:`add` / :meth:`remove`
+    (overlay, O(1)-ish) and fold the overlay in with :meth:`compact` (returns a new index).
+
+    Entry ids are unique int64 values; several ids may share one VRM.  All VRMs given to and accepted by
+    the index must already be normalised (see :func:`normalise_vrm`); invalid ones raise ``ValueError``
+    rather than silently never matching.
+
+    Not thread-safe for mutation: call :meth:`add`, :meth:`remove`, :meth:`match` from one thread (the
+    event loop).  :meth:`build` and :meth:`compact` may run in a worker thread (see :meth:`compact`).
+    """
+
+    __slots__ = ("_classes", "_bulk", "_ov", "_ov_skel", "_ov_live", "_ov_masked", "_folded_ids", "_source_bulk")
+
+    def __init__(self, bulk: _Bulk, classes: LookalikeClasses) -> None:
+        """Internal; use :meth:`build` or :meth:`empty`."""
+        self._classes = classes
+        self._bulk = bulk
+        # entry id -> (code, skeleton) overriding the bulk entry with that id, or None = tombstone of a
+        # bulk entry.  An id is in _ov only while its state differs from the bulk arrays.
+        self._ov: dict[int, tuple[int, int] | None] = {}
+        # skeleton -> {entry id: code} for the live overlay entries.
+        self._ov_skel: dict[int, dict[int, int]] = {}
+        self._ov_live = 0  # overlay entries with a VRM
+        self._ov_masked = 0  # overlay keys that hide a bulk entry
+        self._folded_ids: frozenset[int] | None = None  # set by compact(), used by catch_up()
+        self._source_bulk: _Bulk | None = None
+
+    # ----------------------------------------------------------------------------------------- build
+    @classmethod
+    def empty(cls, *, classes: LookalikeClasses | None = None) -> VoiIndex:
+        return cls(_Bulk.empty(), classes if classes is not None else LookalikeClasses())
+
+    @classmethod
+    def build(
+        cls,
+        vrms: Sequence[str] | np.ndarray | Iterable[str],
+        entry_ids: Sequence[int] | np.ndarray,
+        *,
+        classes: LookalikeClasses | None = None,
+    ) -> VoiIndex:
+        """Bulk load ``vrms[i] -> entry_ids[i]``.
+
+        ``vrms``: normalised VRMs as a list/tuple of str, a numpy ``U``/``S`` array (fastest, e.g. an
+        ``S10`` array), or any iterable of str (materialised).  ``entry_ids``: unique integers (int64).
+
+        Raises ``ValueError`` when a VRM is not normalised/valid (reporting how many and the first
+        positions), when the lengths differ or ids repeat; ``TypeError`` for non-str VRMs.  Pure: the
+        result is a new object that shares nothing mutable, so it can be built in a worker thread and
+        swapped in.
+        """
+        classes = classes if classes is not None else LookalikeClasses()
+        if not isinstance(vrms, (np.ndarray, list, tuple)):
+            if isinstance(vrms, (str, bytes)):
+                raise TypeError("vrms must be a sequence of VRMs, not one string")
+            vrms = list(vrms)
+        if isinstance(vrms, np.ndarray) and vrms.ndim != 1:
+            raise ValueError("vrms must be one-dimensional")
+        ids = _as_entry_id_array(entry_ids)
+        n = len(vrms)
+        if ids.shape[0] != n:
+            raise ValueError(f"{n} VRMs but {ids.shape[0]} entry ids")
+        if n == 0:
+            return cls(_Bulk.empty(), classes)
+
+        codes = np.empty(n, dtype=np.int64)
+        skels = np.empty(n, dtype=np.int64)
+        bad_rows: list[np.ndarray] = []
+        for start in range(0, n, _CHUNK):
+            stop = min(start + _CHUNK, n)
+            c, s, bad = _encode_block(_block_bytes(vrms, start, stop), classes._byte_rep)
+            codes[start:stop] = c
+            skels[start:stop] = s
+            if bad.any():
+                bad_rows.append(np.flatnonzero(bad) + start)
+        if bad_rows:
+            rows = np.concatenate(bad_rows)
+            shown = ", ".join(f"[{int(i)}]={vrms[int(i)]!r}" for i in rows[:5])
+            raise ValueError(f"{rows.size} VRMs are not normalised 1-{MAX_VRM_LENGTH} chars of A-Z0-9: {shown}")
+
+        order = np.argsort(skels)
+        skels = skels[order]
+        codes = codes[order]
+        ids = ids[order]
+        del order
+        id_order = np.argsort(ids)
+        sorted_ids = ids[id_order]
+        dup = np.flatnonzero(sorted_ids[1:] == sorted_ids[:-1])
+        if dup.size:
+            raise ValueError(f"{dup.size} duplicate entry ids, e.g. {int(sorted_ids[dup[0]])}")
+        del sorted_ids
+        return cls(_Bulk(skels, codes, ids, id_order.astype(np.intp, copy=False)), classes)
+
+    # ----------------------------------------------------------------------------------------- match
+    def match(self, vrm: str, *, max_differences: int = 1) -> list[Match]:
+        """Entries matching the normalised read ``vrm``.
+
+        Returns exact matches first (by entry id), then look-alike matches with 1..``max_differences``
+        differing positions (by number of differences, positions, entry id).  ``max_differences=0``
+        gives exact matches only.  Raises ``ValueError`` if ``vrm`` is not a normalised VRM (so a
+        forgotten normalisation cannot silently miss a hit).
+        """
+        if max_differences < 0:
+            raise ValueError("max_differences must be >= 0")
+        code, skel = self._classes.encode(vrm)
+        exact: list[Match] = []
+        like: list[tuple[int, tuple[int, ...], int]] = []
+        bulk = self._bulk
+        ov = self._ov
+        length = len(vrm)
+
+        lo = int(bulk.skel.searchsorted(skel))
+        if lo < bulk.n and int(bulk.skel[lo]) == skel:
+            hi = int(bulk.skel.searchsorted(skel, side="right"))
+            if hi - lo == 1:
+                codes = (int(bulk.exact[lo]),)
+                ids = (int(bulk.ids[lo]),)
+            else:
+                codes = bulk.exact[lo:hi].tolist()
+                ids = bulk.ids[lo:hi].tolist()
+            for c, eid in zip(codes, ids):
+                if ov and eid in ov:
+                    continue  # removed or superseded by the overlay
+                if c == code:
+                    exact.append(Match(eid, True, ()))
+                elif max_differences:
+                    pos = _differing_positions(c ^ code, length)
+                    if len(pos) <= max_differences:
+                        like.append((len(pos), tuple(pos), eid))
+
+        group = self._ov_skel.get(skel)
+        if group:
+            for eid, c in group.items():
+                if c == code:
+                    exact.append(Match(eid, True, ()))
+                elif max_differences:
+                    pos = _differing_positions(c ^ code, length)
+                    if len(pos) <= max_differences:
+                        like.append((len(pos), tuple(pos), eid))
+
+        if not like:
+            if len(exact) > 1:
+                exact.sort()
+            return exact
+        exact.sort()
+        like.sort()
+        exact.extend(Match(eid, False, pos) for _, pos, eid in like)
+        return exact
+
+    # ------------------------------------------------------------------------------ incremental changes
+    def add(self, vrm: str, entry_id: int) -> None:
+        """Insert or replace entry ``entry_id`` with the normalised ``vrm`` (upsert, idempotent).
+
+        If the id is already live (in the bulk arrays or the overlay) its old VRM stops matching.
+        """
+        eid = _check_entry_id(entry_id)
+        code, skel = self._classes.encode(vrm)
+        bpos = self._bulk.find(eid)
+        self._ov_discard(eid, bpos >= 0)
+        if bpos >= 0 and int(self._bulk.exact[bpos]) == code:
+            return  # the bulk entry is live again, unchanged
+        self._ov[eid] = (code, skel)
+        self._ov_skel.setdefault(skel, {})[eid] = code
+        self._ov_live += 1
+        if bpos >= 0:
+            self._ov_masked += 1
+
+    def remove(self, entry_id: int) -> bool:
+        """Remove entry ``entry_id``; True if it was live, False if unknown/already removed."""
+        eid = _check_entry_id(entry_id)
+        in_bulk = self._bulk.find(eid) >= 0
+        if eid in self._ov:
+            if self._ov[eid] is None:
+                return False
+            self._ov_discard(eid, in_bulk)
+        elif not in_bulk:
+            return False
+        if in_bulk:
+            self._ov[eid] = None
+            self._ov_masked += 1
+        return True
+
+    def _ov_discard(self, eid: int, in_bulk: bool) -> None:
+        if eid not in self._ov:
+            return
+        state = self._ov.pop(eid)
+        if in_bulk:
+            self._ov_masked -= 1
+        if state is not None:
+            self._ov_live -= 1
+            skel = state[1]
+            group = self._ov_skel[skel]
+            del group[eid]
+            if not group:
+                del self._ov_skel[skel]
+
+    # ------------------------------------------------------------------------------------- compaction
+    def compact(self) -> VoiIndex:
+        """Return a NEW index with the overlay folded into the bulk arrays; ``self`` is unchanged.
+
+        Cost is O(n) copying (about a second per 10M entries), no re-sort.  The overlay is read through
+        one atomic ``dict`` copy and the bulk arrays are immutable, so this may run in a worker thread
+        (``await loop.run_in_executor(None, index.compact)``) while the event loop keeps calling
+        ``match``/``add``/``remove`` on ``self``.  Changes made to ``self`` after that snapshot are not
+        in the result: call ``new.catch_up(self)`` on the loop thread, then swap ``new`` in.
+        """
+        snap = self._ov.copy()  # atomic under the GIL
+        bulk = self._bulk
+        keys = np.fromiter(snap.keys(), dtype=np.int64, count=len(snap))
+        pos = bulk.find_many(keys)
+        remove_pos = np.sort(pos[pos >= 0])
+        live = [(eid, st) for eid, st in snap.items() if st is not None]
+        add_ids = np.fromiter((eid for eid, _ in live), dtype=np.int64, count=len(live))
+        add_codes = np.fromiter((st[0] for _, st in live), dtype=np.int64, count=len(live))
+        add_skels = np.fromiter((st[1] for _, st in live), dtype=np.int64, count=len(live))
+        new = VoiIndex(_merge(bulk, remove_pos, add_codes, add_skels, add_ids), self._classes)
+        new._folded_ids = frozenset(snap)
+        new._source_bulk = bulk
+        return new
+
+    def catch_up(self, source: VoiIndex) -> int:
+        """Apply to this index (made by ``source.compact()``) the changes made to ``source`` since.
+
+        Call on the loop thread before swapping this index in; returns the number of ids changed.
+        """
+        if self._folded_ids is None or source._bulk is not self._source_bulk:
+            raise ValueError("catch_up() needs the index this one was compacted from")
+        changed = 0
+        for eid in self._folded_ids.union(source._ov):
+            want = source._code_of(eid)
+            if want != self._code_of(eid):
+                changed += 1
+                if want is None:
+                    self.remove(eid)
+                else:
+                    self.add(decode_vrm(want), eid)
+        self._folded_ids = None
+        self._source_bulk = None
+        return changed
+
+    # ---------------------------------------------------------------------------------- introspection
+    def _code_of(self, eid: int) -> int | None:
+        if eid in self._ov:
+            st = self._ov[eid]
+            return None if st is None else st[0]
+        pos = self._bulk.find(eid)
+        return None if pos < 0 else int(self._bulk.exact[pos])
+
+    def vrm_of(self, entry_id: int) -> str | None:
+        """The VRM of a live entry, or None."""
+        code = self._code_of(_check_entry_id(entry_id))
+        return None if code is None else decode_vrm(code)
+
+    def __contains__(self, entry_id: object) -> bool:
+        try:
+            eid = _check_entry_id(entry_id)
+        except (TypeError, ValueError):
+            return False
+        return self._code_of(eid) is not None
+
+    def __len__(self) -> int:
+        return self._bulk.n - self._ov_masked + self._ov_live
+
+    def iter_entries(self) -> Iterator[tuple[int, str]]:
+        """All live ``(entry_id, vrm)`` pairs, bulk first (slow for big indexes; for tests/debugging)."""
+        ov = self._ov
+        for c, eid in zip(self._bulk.exact.tolist(), self._bulk.ids.tolist()):
+            if eid not in ov:
+                yield eid, decode_vrm(c)
+        for eid, st in list(ov.items()):
+            if st is not None:
+                yield eid, decode_vrm(st[0])
+
+    @property
+    def classes(self) -> LookalikeClasses:
+        return self._classes
+
+    @property
+    def overlay_size(self) -> int:
+        """Number of ids in the overlay (added, replaced or tombstoned); compact when it grows large."""
+        return len(self._ov)
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held by the bulk numpy arrays (the overlay's Python objects are extra)."""
+        return self._bulk.nbytes
+
+    def __repr__(self) -> str:
+        return f"<VoiIndex entries={len(self)} bulk={self._bulk.n} overlay={len(self._ov)} {self._classes!r}>"
