@@ -3,6 +3,8 @@
     anpr up                 the whole suite with a demo feed (embedded PostgreSQL unless ANPR_DATABASE_URL)
     anpr serve SERVICE      run one service (ingest, matcher, notify, firearms)
     anpr migrate            apply every service's migrations and exit
+    anpr camera add|list|disable   the camera registry (ANPR_TOKEN of a camera_admin)
+    anpr retention          create upcoming day partitions of reads and drop expired ones
     anpr terminal           follow alerts as an in-car terminal or control room (ANPR_TOKEN)
     anpr tfc                follow firearms activations as the TFC console (ANPR_TOKEN)
 """
@@ -82,6 +84,70 @@ def _cmd_tfc(args) -> int:
     return 0
 
 
+def _cmd_camera(args) -> int:
+    import grpc
+
+    from anpr.demo import channel
+    from anpr.v1 import ingest_pb2, ingest_pb2_grpc, types_pb2
+
+    async def run() -> None:
+        async with channel(args.addr, _token()) as ch:
+            stub = ingest_pb2_grpc.IngestServiceStub(ch)
+            if args.action == "list":
+                for c in (await stub.ListCameras(ingest_pb2.ListCamerasRequest())).cameras:
+                    state = "enabled" if c.enabled else "DISABLED"
+                    print(f"{c.camera_id}\t{state}\t{c.force}\t{c.location.latitude:.5f},{c.location.longitude:.5f}"
+                          f"\t{c.name}")
+                return
+            if not args.camera_id:
+                raise SystemExit(f"anpr camera {args.action}: give the camera id")
+            cam = types_pb2.Camera(camera_id=args.camera_id, name=args.name or "", force=args.force or "",
+                                   enabled=args.action == "add",
+                                   direction=types_pb2.Direction.Value(f"DIRECTION_{args.direction.upper()}"))
+            if args.lat is not None and args.lon is not None:
+                cam.location.latitude, cam.location.longitude = args.lat, args.lon
+            if args.action == "disable":
+                current = {c.camera_id: c for c in (await stub.ListCameras(ingest_pb2.ListCamerasRequest())).cameras}
+                if args.camera_id not in current:
+                    raise SystemExit(f"no such camera: {args.camera_id}")
+                cam = current[args.camera_id]
+                cam.enabled = False
+            saved = (await stub.UpsertCamera(ingest_pb2.UpsertCameraRequest(camera=cam))).camera
+            print(f"{saved.camera_id}: {'enabled' if saved.enabled else 'disabled'}")
+
+    try:
+        asyncio.run(run())
+    except grpc.aio.AioRpcError as err:
+        raise SystemExit(f"{err.code().name}: {err.details()}") from None
+    return 0
+
+
+def _cmd_retention(args) -> int:
+    from anpr.runtime import pg
+    from anpr.runtime.config import load
+    from services.ingest.config import IngestSettings
+    from anpr.services import spec
+    from services.ingest.server import run_retention
+
+    settings = load(IngestSettings, matcher_addr="unused", service_token="unused", tokens_file="unused")
+
+    async def run() -> None:
+        url, server = pg.resolve_database_url(settings.database_url, settings.data_dir)
+        conn = await pg.connect(url, "ingest")
+        try:
+            await pg.migrate(conn, "ingest", spec("ingest").migrations)
+            dropped = await run_retention(conn, settings)
+        finally:
+            await conn.close()
+            if server is not None:
+                server.cleanup()
+        print(f"retention {settings.read_retention_days} days: dropped {len(dropped)} partition(s)"
+              + (": " + ", ".join(dropped) if dropped else ""))
+
+    asyncio.run(run())
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="anpr", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True)
@@ -103,6 +169,20 @@ def build_parser() -> argparse.ArgumentParser:
     migrate.add_argument("services", nargs="*", choices=[[], *NAMES], metavar="SERVICE")
     migrate.add_argument("--data-dir", type=Path, default=Path(".anpr"))
     migrate.set_defaults(func=_cmd_migrate)
+
+    cam = sub.add_parser("camera", help="manage the camera registry (token in ANPR_TOKEN)")
+    cam.add_argument("action", choices=["add", "list", "disable"])
+    cam.add_argument("camera_id", nargs="?")
+    cam.add_argument("--name")
+    cam.add_argument("--lat", type=float)
+    cam.add_argument("--lon", type=float)
+    cam.add_argument("--direction", choices=["towards", "away", "unspecified"], default="unspecified")
+    cam.add_argument("--force", help="owning force")
+    cam.add_argument("--addr", default=f"127.0.0.1:{DEFAULT_PORTS['ingest']}")
+    cam.set_defaults(func=_cmd_camera)
+
+    ret = sub.add_parser("retention", help="drop read partitions older than ANPR_READ_RETENTION_DAYS")
+    ret.set_defaults(func=_cmd_retention)
 
     term = sub.add_parser("terminal", help="follow alerts (token in ANPR_TOKEN)")
     term.add_argument("--addr", default=f"127.0.0.1:{DEFAULT_PORTS['notify']}")

@@ -1,0 +1,56 @@
+"""The `anpr` command against real services: the camera registry from the command line."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+
+import pytest
+
+from anpr.runtime.auth import Role
+from anpr.v1 import ingest_pb2, ingest_pb2_grpc
+from tests.e2e.processes import ROOT
+from tests.support import InProcessSuite, channel, make_read
+
+
+@pytest.fixture
+async def ingest(database_url, tokens):
+    suite = InProcessSuite(database_url, tokens)
+    await suite.start("ingest", matcher_addr="127.0.0.1:9", service_token=tokens[Role.SERVICE])
+    yield suite
+    await suite.stop()
+
+
+async def anpr(*args: str, token: str) -> tuple[int, str]:
+    env = dict(os.environ, ANPR_TOKEN=token)
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "anpr.cli", *args, cwd=ROOT, env=env,
+                                                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+    out, _ = await asyncio.wait_for(proc.communicate(), 60)
+    return proc.returncode, out.decode()
+
+
+async def test_camera_add_list_disable(ingest):
+    addr = ingest.addr("ingest")
+    admin = ingest.tokens[Role.CAMERA_ADMIN]
+    code, out = await anpr("camera", "add", "CAM-A1-J5", "--name", "A1 junction 5", "--lat", "52.1",
+                           "--lon", "-0.3", "--direction", "away", "--force", "Beds Police", "--addr", addr,
+                           token=admin)
+    assert code == 0 and "CAM-A1-J5: enabled" in out
+    code, out = await anpr("camera", "list", "--addr", addr, token=admin)
+    line = next(x for x in out.splitlines() if x.startswith("CAM-A1-J5"))
+    assert "enabled" in line and "Beds Police" in line and "52.10000,-0.30000" in line
+
+    code, out = await anpr("camera", "disable", "CAM-A1-J5", "--addr", addr, token=admin)
+    assert code == 0 and "CAM-A1-J5: disabled" in out
+    async with channel(addr, ingest.tokens[Role.CAMERA]) as ch:
+        resp = await ingest_pb2_grpc.IngestServiceStub(ch).SubmitReads(
+            iter([ingest_pb2.SubmitReadsRequest(reads=[make_read("AB12CDE", camera_id="CAM-A1-J5")])]))
+    assert resp.results[0].status == ingest_pb2.READ_STATUS_REJECTED
+    assert "disabled" in resp.results[0].violations[0].description
+
+
+async def test_camera_command_with_the_wrong_role_says_why(ingest):
+    code, out = await anpr("camera", "add", "CAM-X", "--addr", ingest.addr("ingest"),
+                           token=ingest.tokens[Role.TERMINAL])
+    assert code != 0 and "PERMISSION_DENIED" in out
