@@ -158,6 +158,7 @@ class Suite:
             "ANPR_GRPC_PORT": str(self.ports[name]), "ANPR_TOKENS_FILE": str(self.data_dir / "tokens.json"),
             "ANPR_SERVICE_TOKEN": self.tokens.service, "ANPR_MATCHER_ADDR": self.addr("matcher"),
             "ANPR_NOTIFY_ADDR": self.addr("notify"), "ANPR_FIREARMS_ADDR": self.addr("firearms"),
+            "ANPR_INGEST_ADDR": self.addr("ingest"),
             "OTEL_SERVICE_NAME": f"anpr-{name}",
         })
         return env

@@ -4,6 +4,7 @@ and builders for reads and entries."""
 from __future__ import annotations
 
 import asyncio
+import socket
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -20,6 +21,12 @@ from anpr.services import spec
 from anpr.v1 import types_pb2 as T
 
 X = TypeVar("X")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 @dataclass
@@ -111,13 +118,15 @@ class InProcessSuite:
             await register_cameras(self.addr("ingest"), self.tokens)
         return service
 
-    async def start_all(self) -> None:
+    async def start_all(self, **matcher_overrides) -> None:
         token = self.tokens[Role.SERVICE]
+        ingest_port, matcher_port = free_port(), free_port()
         await self.start("notify")
         await self.start("firearms")
-        await self.start("matcher", notify_addr=self.addr("notify"), firearms_addr=self.addr("firearms"),
-                         service_token=token)
-        await self.start("ingest", matcher_addr=self.addr("matcher"), service_token=token)
+        await self.start("matcher", grpc_port=matcher_port, notify_addr=self.addr("notify"),
+                         firearms_addr=self.addr("firearms"), ingest_addr=f"127.0.0.1:{ingest_port}",
+                         service_token=token, **matcher_overrides)
+        await self.start("ingest", grpc_port=ingest_port, matcher_addr=self.addr("matcher"), service_token=token)
 
     async def stop(self) -> None:
         for name in reversed(list(self.running)):

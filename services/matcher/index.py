@@ -222,17 +222,34 @@ def decode_vrm(code: int) -> str:
     return "".join(chars)
 
 
-def _differing_positions(x: int, length: int) -> list[int]:
-    """Positions whose 6-bit field is non-zero in ``x`` (= code_a ^ code_b)."""
-    return [i for i in range(length) if (x >> _SHIFTS[i]) & _FIELD]
+# Bit 0 of every 6-bit field.  For x = code_a ^ code_b, folding each field onto its bit 0 and
+# counting bits gives the number of differing positions with one int.bit_count().
+_FIELD_LOW_BITS = sum(1 << shift for shift in _SHIFTS)
+# position of a field's bit 0 -> VRM position
+_LOW_BIT_POSITION = {1 << shift: i for i, shift in enumerate(_SHIFTS)}
+# Skeleton groups larger than this are scanned with numpy instead of a Python loop.
+_VECTOR_GROUP = 48
+_new_tuple = tuple.__new__
+
+
+def _with_positions(y: int, eid: int) -> tuple[int, tuple[int, ...], int]:
+    """(n differences, positions ascending, entry id) from a folded difference mask ``y``."""
+    pos = []
+    while y:
+        low = y & -y
+        pos.append(_LOW_BIT_POSITION[low])
+        y ^= low
+    pos.reverse()  # low bits are the last positions
+    return len(pos), tuple(pos), eid
 
 
 class _Bulk:
     """Immutable sorted arrays; shared between an index and the indexes compacted from it."""
 
-    __slots__ = ("skel", "exact", "ids", "id_order", "n")
+    __slots__ = ("skel", "exact", "ids", "id_order", "n", "skel_mv", "exact_mv", "ids_mv")
 
     def __init__(self, skel: np.ndarray, exact: np.ndarray, ids: np.ndarray, id_order: np.ndarray) -> None:
+        skel, exact, ids, id_order = (np.ascontiguousarray(a) for a in (skel, exact, ids, id_order))
         for a in (skel, exact, ids, id_order):
             a.flags.writeable = False
         self.skel = skel
@@ -240,6 +257,10 @@ class _Bulk:
         self.ids = ids
         self.id_order = id_order
         self.n = int(skel.shape[0])
+        # memoryviews give Python ints directly (cheaper than numpy scalars in the per-read path)
+        self.skel_mv = memoryview(skel)
+        self.exact_mv = memoryview(exact)
+        self.ids_mv = memoryview(ids)
 
     @classmethod
     def empty(cls) -> _Bulk:
@@ -477,49 +498,67 @@ class VoiIndex:
         if max_differences < 0:
             raise ValueError("max_differences must be >= 0")
         code, skel = self._classes.encode(vrm)
-        exact: list[Match] = []
-        like: list[tuple[int, tuple[int, ...], int]] = []
         bulk = self._bulk
-        ov = self._ov
-        length = len(vrm)
+        found: list[tuple[int, tuple[int, ...], int]] = []  # (n differences, positions, entry id)
 
-        lo = int(bulk.skel.searchsorted(skel))
-        if lo < bulk.n and int(bulk.skel[lo]) == skel:
-            hi = int(bulk.skel.searchsorted(skel, side="right"))
-            if hi - lo == 1:
-                codes = (int(bulk.exact[lo]),)
-                ids = (int(bulk.ids[lo]),)
+        sk = bulk.skel
+        lo = int(sk.searchsorted(skel))
+        if lo < bulk.n and bulk.skel_mv[lo] == skel:
+            hi = lo + 1
+            if hi < bulk.n and bulk.skel_mv[hi] == skel:
+                hi = int(sk.searchsorted(skel, side="right"))
+            if hi - lo > _VECTOR_GROUP:
+                self._match_big_group(lo, hi, code, max_differences, found)
             else:
-                codes = bulk.exact[lo:hi].tolist()
-                ids = bulk.ids[lo:hi].tolist()
-            for c, eid in zip(codes, ids):
-                if ov and eid in ov:
-                    continue  # removed or superseded by the overlay
-                if c == code:
-                    exact.append(Match(eid, True, ()))
-                elif max_differences:
-                    pos = _differing_positions(c ^ code, length)
-                    if len(pos) <= max_differences:
-                        like.append((len(pos), tuple(pos), eid))
+                ov = self._ov
+                for c, eid in zip(bulk.exact_mv[lo:hi], bulk.ids_mv[lo:hi]):
+                    if ov and eid in ov:
+                        continue  # removed or superseded by the overlay
+                    if c == code:
+                        found.append((0, (), eid))
+                    elif max_differences:
+                        x = c ^ code
+                        y = x | (x >> 1) | (x >> 2)
+                        y = (y | (y >> 3)) & _FIELD_LOW_BITS  # bit 0 of each field = field differs
+                        if y.bit_count() <= max_differences:
+                            found.append(_with_positions(y, eid))
 
         group = self._ov_skel.get(skel)
         if group:
             for eid, c in group.items():
                 if c == code:
-                    exact.append(Match(eid, True, ()))
+                    found.append((0, (), eid))
                 elif max_differences:
-                    pos = _differing_positions(c ^ code, length)
-                    if len(pos) <= max_differences:
-                        like.append((len(pos), tuple(pos), eid))
+                    x = c ^ code
+                    y = x | (x >> 1) | (x >> 2)
+                    y = (y | (y >> 3)) & _FIELD_LOW_BITS
+                    if y.bit_count() <= max_differences:
+                        found.append(_with_positions(y, eid))
 
-        if not like:
-            if len(exact) > 1:
-                exact.sort()
-            return exact
-        exact.sort()
-        like.sort()
-        exact.extend(Match(eid, False, pos) for _, pos, eid in like)
-        return exact
+        if not found:
+            return []
+        if len(found) > 1:
+            found.sort()
+        return [_new_tuple(Match, (eid, not nd, pos)) for nd, pos, eid in found]
+
+    def _match_big_group(self, lo: int, hi: int, code: int, max_differences: int, found: list) -> None:
+        """Vectorised scan of a large skeleton group (e.g. short dateless marks)."""
+        bulk = self._bulk
+        codes = bulk.exact[lo:hi]
+        if max_differences:
+            x = codes ^ code
+            y = x | (x >> 1) | (x >> 2)
+            y = (y | (y >> 3)) & _FIELD_LOW_BITS
+            rows = np.flatnonzero(np.bitwise_count(y) <= max_differences)
+            masks = y[rows].tolist()
+        else:
+            rows = np.flatnonzero(codes == code)
+            masks = [0] * rows.size
+        ov = self._ov
+        for eid, y in zip(bulk.ids[lo:hi][rows].tolist(), masks):
+            if ov and eid in ov:
+                continue
+            found.append(_with_positions(y, eid) if y else (0, (), eid))
 
     # ------------------------------------------------------------------------------ incremental changes
     def add(self, vrm: str, entry_id: int) -> None:

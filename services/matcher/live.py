@@ -1,63 +1,72 @@
 """The matcher's in-memory view of the hotlists, kept current from PostgreSQL.
 
-Every replica loads all entries at start and then applies changes with a version above the last
-one it saw, when PostgreSQL notifies it (and on a periodic check, as a backstop).
+Memory holds only what matching needs at read rate: the VRM index (VRM -> entries.id, numpy arrays
+plus a small overlay) and the hotlists. The entries themselves stay in PostgreSQL and are read for
+the (few) reads that match. Every replica bulk-loads at start and then applies changes with a
+version above the last one it applied, when PostgreSQL notifies it (and on a periodic backstop).
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Iterable
-from dataclasses import dataclass
-from datetime import datetime
+import asyncio
+import logging
+from collections.abc import Iterable, Sequence
+
+import numpy as np
 
 from anpr.v1 import types_pb2
-from services.matcher.store import EntryRow
+from services.matcher.index import LookalikeClasses, Match, VoiIndex
+from services.matcher.store import EntryChange
+
+log = logging.getLogger(__name__)
+
+COMPACT_AT = 50_000  # overlay size that triggers folding it into the bulk arrays
 
 
-@dataclass(frozen=True)
-class Candidate:
-    id: int          # entries.id
-    entry_id: str
-    hotlist_id: str
-    firearms: bool
-    exact: bool
-    differing_positions: tuple[int, ...]
-
-
-class LiveHotlists:
-    def __init__(self) -> None:
+class LiveIndex:
+    def __init__(self, classes: LookalikeClasses):
+        self.classes = classes
+        self.index = VoiIndex.empty(classes=classes)
         self.version = 0
         self.hotlists: dict[str, types_pb2.Hotlist] = {}
-        self._by_vrm: dict[str, set[int]] = defaultdict(set)
-        self._rows: dict[int, EntryRow] = {}
-        self._by_entry_id: dict[str, int] = {}
+        self._compacting = False
 
     def __len__(self) -> int:
-        return len(self._rows)
+        return len(self.index)
+
+    def load(self, version: int, chunks: Sequence[tuple[list[int], list[str]]]) -> None:
+        """Replace the index with a bulk load (called at start)."""
+        ids = np.concatenate([np.asarray(c[0], dtype=np.int64) for c in chunks]) if chunks else []
+        vrms = np.concatenate([np.asarray(c[1], dtype="S10") for c in chunks]) if chunks else []
+        self.index = VoiIndex.build(vrms, ids, classes=self.classes)
+        self.version = max(self.version, version)
 
     def apply_hotlists(self, hotlists: Iterable[types_pb2.Hotlist]) -> None:
         for h in hotlists:
             self.hotlists[h.hotlist_id] = h
             self.version = max(self.version, h.version)
 
-    def apply_entries(self, rows: Iterable[EntryRow]) -> None:
-        for row in rows:
-            self.version = max(self.version, row.version)
-            old = self._by_entry_id.pop(row.entry_id, None)
-            if old is not None:
-                old_row = self._rows.pop(old)
-                self._by_vrm[old_row.vrm].discard(old)
-            if not row.deleted:
-                self._rows[row.id] = row
-                self._by_entry_id[row.entry_id] = row.id
-                self._by_vrm[row.vrm].add(row.id)
+    def apply_entries(self, changes: Iterable[EntryChange]) -> None:
+        for c in changes:
+            if c.deleted:
+                self.index.remove(c.id)
+            else:
+                self.index.add(c.vrm, c.id)
+            self.version = max(self.version, c.version)
 
-    def match(self, vrm: str, now: datetime) -> list[Candidate]:
-        out = []
-        for rid in self._by_vrm.get(vrm, ()):
-            row = self._rows[rid]
-            if row.weed_at is not None and row.weed_at <= now:
-                continue  # lapsed at its weed date
-            out.append(Candidate(rid, row.entry_id, row.hotlist_id, row.firearms, True, ()))
-        return out
+    def match(self, vrm: str, max_differences: int) -> list[Match]:
+        return self.index.match(vrm, max_differences=max_differences)
+
+    async def compact_if_needed(self) -> None:
+        """Fold a large overlay into new arrays in a worker thread, then swap (matching goes on)."""
+        if self._compacting or self.index.overlay_size < COMPACT_AT:
+            return
+        self._compacting = True
+        try:
+            old = self.index
+            new = await asyncio.to_thread(old.compact)
+            new.catch_up(old)
+            self.index = new
+            log.info("index compacted", extra={"entries": len(new)})
+        finally:
+            self._compacting = False

@@ -1,12 +1,14 @@
-"""Matcher servicer: match reads against the live hotlists; hotlist administration."""
+"""Matcher servicer: match reads against the live index; hotlist administration; historical hits."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import uuid
-from collections.abc import Sequence
-from datetime import datetime, timezone
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import grpc
@@ -21,21 +23,35 @@ from anpr.runtime.server import Runtime, ServiceSpec
 from anpr.runtime.telemetry import (ATTR_HIT_COUNT, ATTR_HIT_ID, ATTR_READ_COUNT, ATTR_READ_ID,
                                     context_from_traceparent, current_traceparent)
 from anpr.vrm import is_valid_vrm, normalise_vrm
-from anpr.v1 import (firearms_pb2, firearms_pb2_grpc, matcher_pb2, matcher_pb2_grpc, notify_pb2,
-                     notify_pb2_grpc, types_pb2)
+from anpr.v1 import (firearms_pb2, firearms_pb2_grpc, ingest_pb2, ingest_pb2_grpc, matcher_pb2,
+                     matcher_pb2_grpc, notify_pb2, notify_pb2_grpc, types_pb2)
 from services.matcher import store
 from services.matcher.config import MatcherSettings
-from services.matcher.live import LiveHotlists
+from services.matcher.index import LookalikeClasses, Match
+from services.matcher.live import LiveIndex
 
 log = logging.getLogger(__name__)
 tracer = trace.get_tracer("anpr.matcher")
 
 HIT_NAMESPACE = uuid.UUID("6f1c9a52-7f4e-4d3b-9a53-5b8f1f0c2d11")
+IMPORT_VIOLATIONS_SHOWN = 200
+# A list import that adds more entries than this (a full national extract) gets no historical
+# checks: that would be a search of the read store per entry.
+HISTORICAL_CHECKS_PER_IMPORT = 10_000
 
 
 def hit_id_for(read_id: str, entry_id: str) -> str:
     """Deterministic: the same read and entry always give the same hit id (downstream dedup key)."""
     return str(uuid.uuid5(HIT_NAMESPACE, f"{read_id}\x1f{entry_id}"))
+
+
+def area_cell(location: types_pb2.GeoPoint, cell_km: float) -> str:
+    """A grid cell of about cell_km x cell_km around the read, for alert deduplication."""
+    if cell_km <= 0:
+        return "*"
+    dlat = cell_km / 111.0
+    dlon = cell_km / (111.0 * max(0.1, math.cos(math.radians(location.latitude))))
+    return f"{math.floor(location.latitude / dlat)}:{math.floor(location.longitude / dlon)}"
 
 
 def validate_entry(entry: types_pb2.VoiEntry, prefix: str = "entry.") -> list[tuple[str, str]]:
@@ -49,7 +65,7 @@ def validate_entry(entry: types_pb2.VoiEntry, prefix: str = "entry.") -> list[tu
         errors.append((prefix + "vrm", "must be 1-10 letters A-Z or digits 0-9 after removing spaces"))
     if entry.action == types_pb2.ACTION_UNSPECIFIED:
         errors.append((prefix + "action", "required"))
-    if not entry.reason:
+    if not entry.reason.strip():
         errors.append((prefix + "reason", "required"))
     return errors
 
@@ -63,59 +79,100 @@ def vehicle_mismatches(read: types_pb2.VehicleDescription, entry: types_pb2.Vehi
     return out
 
 
+@dataclass(frozen=True)
+class Found:
+    read: types_pb2.Read
+    match: Match
+    traceparent: str
+    historical: bool = False
+
+
+class HitMaker:
+    """Turns index matches into hits: re-checks each entry as stored (deleted, weed date, list policy),
+    marks vehicle mismatches and repeats, and queues the hits for delivery, in one transaction."""
+
+    def __init__(self, live: LiveIndex, settings: MatcherSettings, clock: Callable[[], datetime]):
+        self._live = live
+        self._settings = settings
+        self._clock = clock
+
+    async def record(self, conn, found: Sequence[Found]) -> int:
+        if not found:
+            return 0
+        now = self._clock()
+        matched_at = timestamp_pb2.Timestamp()
+        matched_at.FromDatetime(now)
+        window = timedelta(seconds=self._settings.dedup_window_s)
+        cands = await store.candidates(conn, [f.match.entry_id for f in found])
+        hits = []
+        for f in found:
+            cand = cands.get(f.match.entry_id)
+            if cand is None or (cand.weed_at is not None and cand.weed_at <= now):
+                continue  # deleted since, or lapsed at its weed date
+            hotlist = self._live.hotlists.get(cand.hotlist_id, types_pb2.Hotlist(hotlist_id=cand.hotlist_id))
+            if not f.match.exact and hotlist.match_policy == types_pb2.MATCH_POLICY_EXACT:
+                continue
+            read_vrm = normalise_vrm(f.read.vrm)
+            repeats = await store.count_repeat(
+                conn, cand.entry.entry_id, read_vrm, area_cell(f.read.location, self._settings.dedup_cell_km),
+                f.read.captured_at.ToDatetime(tzinfo=timezone.utc), window)
+            hit = types_pb2.Hit(
+                hit_id=hit_id_for(f.read.read_id, cand.entry.entry_id), read=f.read, entry=cand.entry,
+                hotlist=hotlist,
+                match_kind=types_pb2.MATCH_KIND_EXACT if f.match.exact else types_pb2.MATCH_KIND_LOOKALIKE,
+                differing_positions=f.match.differing_positions,
+                vehicle_mismatches=vehicle_mismatches(f.read.vehicle, cand.entry.vehicle),
+                historical=f.historical, matched_at=matched_at, repeat_count=repeats)
+            hits.append((hit, cand.firearms, f.traceparent))
+        return len(await store.record_hits(conn, hits))
+
+
 class MatcherServicer(matcher_pb2_grpc.MatcherServiceServicer):
-    def __init__(self, pool, live: LiveHotlists, refresh):
+    def __init__(self, pool, live: LiveIndex, settings: MatcherSettings, hits: HitMaker, refresh):
         self._pool = pool
         self._live = live
+        self._settings = settings
+        self._hits = hits
         self._refresh = refresh
 
     async def MatchReads(self, request, context):
-        now = datetime.now(timezone.utc)
-        matched_at = timestamp_pb2.Timestamp()
-        matched_at.FromDatetime(now)
-        candidates = []  # (read, candidate, traceparent)
+        found: list[Found] = []
+        max_diff = self._settings.lookalike_max_differences
         for item in request.reads:
             parent = context_from_traceparent(item.traceparent)
             with tracer.start_as_current_span("anpr.match", context=parent) as span:
                 span.set_attribute(ATTR_READ_ID, item.read.read_id)
-                found = self._live.match(normalise_vrm(item.read.vrm), now)
-                span.set_attribute(ATTR_HIT_COUNT, len(found))
-                for cand in found:
-                    hit_id = hit_id_for(item.read.read_id, cand.entry_id)
-                    with tracer.start_as_current_span("anpr.hit") as hit_span:
-                        hit_span.set_attribute(ATTR_HIT_ID, hit_id)
-                        candidates.append((item.read, cand, hit_id, current_traceparent()))
-        hits = []
-        if candidates:
+                vrm = normalise_vrm(item.read.vrm)
+                matches = self._live.match(vrm, max_diff) if is_valid_vrm(vrm) else []
+                span.set_attribute(ATTR_HIT_COUNT, len(matches))
+                if matches:
+                    traceparent = current_traceparent()
+                    found.extend(Found(item.read, m, traceparent) for m in matches)
+        new_hits = 0
+        if found:
             async with self._pool.acquire() as conn, conn.transaction():
-                entries = await store.get_entries(conn, [c.id for _, c, _, _ in candidates])
-                for read, cand, hit_id, traceparent in candidates:
-                    entry = entries[cand.id]
-                    hit = types_pb2.Hit(
-                        hit_id=hit_id, read=read, entry=entry,
-                        hotlist=self._live.hotlists.get(cand.hotlist_id),
-                        match_kind=(types_pb2.MATCH_KIND_EXACT if cand.exact else types_pb2.MATCH_KIND_LOOKALIKE),
-                        differing_positions=cand.differing_positions,
-                        vehicle_mismatches=vehicle_mismatches(read.vehicle, entry.vehicle),
-                        matched_at=matched_at)
-                    hits.append((hit, cand.firearms, traceparent))
-                await store.record_hits(conn, hits)
+                new_hits = await self._hits.record(conn, found)
         span = trace.get_current_span()
         span.set_attribute(ATTR_READ_COUNT, len(request.reads))
-        span.set_attribute(ATTR_HIT_COUNT, len(hits))
-        return matcher_pb2.MatchReadsResponse(accepted=len(request.reads), hits=len(hits))
+        span.set_attribute(ATTR_HIT_COUNT, new_hits)
+        return matcher_pb2.MatchReadsResponse(accepted=len(request.reads), hits=new_hits)
 
     async def UpsertHotlist(self, request, context):
         h = request.hotlist
         errors = []
-        if not h.name:
+        if not h.name.strip():
             errors.append(("hotlist.name", "required"))
         if h.source == types_pb2.HOTLIST_SOURCE_UNSPECIFIED:
             errors.append(("hotlist.source", "required"))
         if errors:
             await abort_invalid(context, errors)
         async with self._pool.acquire() as conn:
-            saved = await store.upsert_hotlist(conn, h)
+            try:
+                saved = await store.upsert_hotlist(conn, h)
+            except Exception as exc:
+                if type(exc).__name__ == "UniqueViolationError":
+                    await context.abort(grpc.StatusCode.ALREADY_EXISTS, "hotlist.name: a list with this name exists")
+                raise
         await self._refresh()
         return matcher_pb2.UpsertHotlistResponse(hotlist=saved)
 
@@ -133,12 +190,13 @@ class MatcherServicer(matcher_pb2_grpc.MatcherServiceServicer):
         async with self._pool.acquire() as conn, conn.transaction():
             if not await store.hotlist_exists(conn, entry.hotlist_id):
                 await context.abort(grpc.StatusCode.NOT_FOUND, "entry.hotlist_id: no such hotlist")
-            await store.upsert_entries(conn, [entry], [normalise_vrm(entry.vrm)])
+            if await store.upsert_entry(conn, entry, normalise_vrm(entry.vrm)):
+                await store.queue_historical_check(conn, [entry.entry_id], current_traceparent())
         await self._refresh()
         return matcher_pb2.UpsertEntryResponse(entry=entry)
 
     async def DeleteEntry(self, request, context):
-        async with self._pool.acquire() as conn, conn.transaction():
+        async with self._pool.acquire() as conn:
             found = await store.delete_entry(conn, request.entry_id)
         if not found:
             await context.abort(grpc.StatusCode.NOT_FOUND, "entry_id: no such entry")
@@ -157,55 +215,86 @@ class MatcherServicer(matcher_pb2_grpc.MatcherServiceServicer):
         return matcher_pb2.GetEntryResponse(entry=entry)
 
     async def ImportEntries(self, request_iterator, context):
-        hotlist_id = ""
-        entries: list[types_pb2.VoiEntry] = []
         errors: list[tuple[str, str]] = []
-        async for request in request_iterator:
-            hotlist_id = hotlist_id or request.hotlist_id
-            for e in request.entries:
-                i = len(entries)
-                entry = types_pb2.VoiEntry()
-                entry.CopyFrom(e)
-                entry.hotlist_id = entry.hotlist_id or hotlist_id
-                entry.entry_id = entry.entry_id or str(uuid.uuid4())
-                bad = validate_entry(entry, prefix=f"entries[{i}].")
-                errors.extend(bad)
-                entries.append(entry)
-        if not hotlist_id:
-            await abort_invalid(context, [("hotlist_id", "required on the first message")])
-        if errors:
-            await abort_invalid(context, errors)
+        n = 0
         async with self._pool.acquire() as conn, conn.transaction():
-            if not await store.hotlist_exists(conn, hotlist_id):
-                await context.abort(grpc.StatusCode.NOT_FOUND, "hotlist_id: no such hotlist")
-            await store.replace_hotlist_entries(conn, hotlist_id, entries,
-                                                [normalise_vrm(e.vrm) for e in entries])
+            job: store.HotlistImport | None = None
+            async for request in request_iterator:
+                if job is None:
+                    if not request.hotlist_id:
+                        await abort_invalid(context, [("hotlist_id", "required on the first message")])
+                    if not await store.hotlist_exists(conn, request.hotlist_id):
+                        await context.abort(grpc.StatusCode.NOT_FOUND, "hotlist_id: no such hotlist")
+                    job = store.HotlistImport(conn, request.hotlist_id)
+                    await job.begin()
+                records = []
+                for e in request.entries:
+                    entry = types_pb2.VoiEntry()
+                    entry.CopyFrom(e)
+                    entry.hotlist_id = job.hotlist_id
+                    bad = validate_entry(entry, prefix=f"entries[{n}].")
+                    if not entry.entry_id:
+                        bad.append((f"entries[{n}].entry_id", "required (stable across imports)"))
+                    n += 1
+                    if bad:
+                        errors.extend(bad)
+                        continue
+                    records.append(store.entry_record(entry, normalise_vrm(entry.vrm)))
+                if records and not errors:
+                    await job.add(records)
+            if job is None:
+                await abort_invalid(context, [("hotlist_id", "required on the first message")])
+            if errors:
+                more = len(errors) - IMPORT_VIOLATIONS_SHOWN
+                shown = errors[:IMPORT_VIOLATIONS_SHOWN] + ([("entries", f"... and {more} more")] if more > 0 else [])
+                await abort_invalid(context, shown)
+            try:
+                added, changed, removed = await job.finish()
+            except Exception as exc:
+                if type(exc).__name__ == "UniqueViolationError":
+                    await abort_invalid(context, [("entries", "entry_id repeated in the import")])
+                raise
+            if len(added) <= HISTORICAL_CHECKS_PER_IMPORT:
+                await store.queue_historical_check(conn, added, current_traceparent())
+            else:
+                log.warning("import added too many entries for historical checks; none queued",
+                            extra={"added": len(added), "limit": HISTORICAL_CHECKS_PER_IMPORT})
         await self._refresh()
-        return matcher_pb2.ImportEntriesResponse(imported=len(entries), hotlist_version=self._live.version)
+        log.info("hotlist imported",
+                 extra={"entries": n, "added": len(added), "changed": changed, "removed": removed})
+        return matcher_pb2.ImportEntriesResponse(imported=n, hotlist_version=self._live.version)
 
 
 class Matcher:
-    def __init__(self, rt: Runtime):
+    def __init__(self, rt: Runtime, clock: Callable[[], datetime] | None = None):
         settings: MatcherSettings = rt.settings  # type: ignore[assignment]
-        self._pool = rt.pool
         self._rt = rt
-        self.live = LiveHotlists()
+        self._pool = rt.pool
+        self._settings = settings
+        self.clock = clock or (lambda: datetime.now(timezone.utc))
+        classes = LookalikeClasses([c.strip() for c in settings.lookalike_classes.split(",") if c.strip()])
+        self.live = LiveIndex(classes)
+        self.hits = HitMaker(self.live, settings, lambda: self.clock())
         self._refresh_lock = asyncio.Lock()
-        self.servicer = MatcherServicer(rt.pool, self.live, self.refresh)
+        self.servicer = MatcherServicer(rt.pool, self.live, settings, self.hits, self.refresh)
         self._notify = notify_pb2_grpc.NotifyServiceStub(rt.channel(settings.notify_addr, settings.service_token))
         self._firearms = firearms_pb2_grpc.FirearmsServiceStub(
             rt.channel(settings.firearms_addr, settings.service_token))
+        self._ingest = ingest_pb2_grpc.IngestServiceStub(rt.channel(settings.ingest_addr, settings.service_token))
         self._relays = [OutboxRelay(rt.pool, store.NOTIFY_TOPIC, self._to_notify, batch_size=50),
-                        OutboxRelay(rt.pool, store.FIREARMS_TOPIC, self._to_firearms, batch_size=50)]
+                        OutboxRelay(rt.pool, store.FIREARMS_TOPIC, self._to_firearms, batch_size=50),
+                        OutboxRelay(rt.pool, store.HISTORICAL_TOPIC, self._check_history, batch_size=20)]
         self._tasks: list[asyncio.Task] = []
-        self._listen_conn = None
         self._changed = asyncio.Event()
 
     async def _deliver_each(self, records: Sequence[OutboxRecord], send) -> None:
         for rec in records:
             token = otel_context.attach(context_from_traceparent(rec.traceparent))
             try:
-                await send(types_pb2.Hit.FromString(rec.payload))
+                with tracer.start_as_current_span("anpr.deliver") as span:
+                    hit = types_pb2.Hit.FromString(rec.payload)
+                    span.set_attribute(ATTR_HIT_ID, hit.hit_id)
+                    await send(hit)
             finally:
                 otel_context.detach(token)
 
@@ -217,12 +306,38 @@ class Matcher:
         await self._deliver_each(records, lambda hit: self._firearms.RaiseActivation(
             firearms_pb2.RaiseActivationRequest(hit=hit), timeout=10))
 
+    async def _check_history(self, records: Sequence[OutboxRecord]) -> None:
+        """Historical hits: a new entry against the reads of the last hours (ingest's search)."""
+        lookback = int(self._settings.historical_lookback_h * 3600)
+        for rec in records:
+            if not rec.payload:
+                continue
+            token = otel_context.attach(context_from_traceparent(rec.traceparent))
+            try:
+                async with self._pool.acquire() as conn:
+                    cand = await store.entry_by_entry_id(conn, rec.payload.decode())
+                if cand is None:
+                    continue
+                resp = await self._ingest.SearchReads(ingest_pb2.SearchReadsRequest(
+                    vrm=cand.entry.vrm, lookback_seconds=lookback, page_size=1000), timeout=30)
+                traceparent = current_traceparent()
+                found = [Found(read, Match(cand.id, True, ()), traceparent, historical=True)
+                         for read in reversed(resp.reads)]  # oldest first, so dedup keeps the first
+                async with self._pool.acquire() as conn, conn.transaction():
+                    await self.hits.record(conn, found)
+            finally:
+                otel_context.detach(token)
+
     async def refresh(self) -> None:
-        """Apply hotlist and entry changes newer than the last version seen."""
-        async with self._refresh_lock, self._pool.acquire() as conn:
-            since = self.live.version
-            self.live.apply_hotlists(await store.hotlists_since(conn, since))
-            self.live.apply_entries(await store.entries_since(conn, since))
+        """Apply hotlist and entry changes newer than the last version applied."""
+        async with self._refresh_lock:
+            async with self._pool.acquire() as conn:
+                since = self.live.version
+                hotlists = await store.hotlists_since(conn, since)
+                changes = await store.entry_changes_since(conn, since)
+            self.live.apply_hotlists(hotlists)
+            self.live.apply_entries(changes)
+        await self.live.compact_if_needed()
 
     async def _follow_changes(self) -> None:
         while True:
@@ -237,11 +352,16 @@ class Matcher:
                 log.warning("hotlist refresh failed; will retry", extra={"error": type(exc).__name__})
 
     async def start(self) -> None:
+        async with self._pool.acquire() as conn:
+            version, chunks = await store.live_entries(conn)
+            self.live.apply_hotlists(await store.hotlists_since(conn, 0))
+        self.live.load(version, chunks)
+        del chunks
         await self.refresh()
         log.info("hotlists loaded", extra={"entries": len(self.live), "hotlists": len(self.live.hotlists)})
-        self._listen_conn = await self._rt.listener()
-        await listen_for_outbox(self._listen_conn, self._relays)
-        await self._listen_conn.add_listener(store.CHANGES_CHANNEL, lambda *_: self._changed.set())
+        listener = await self._rt.listener()
+        await listen_for_outbox(listener, self._relays)
+        await listener.add_listener(store.CHANGES_CHANNEL, lambda *_: self._changed.set())
         self._tasks = [asyncio.create_task(r.run(), name=f"outbox-{r.topic}") for r in self._relays]
         self._tasks.append(asyncio.create_task(self._follow_changes(), name="follow-hotlists"))
 

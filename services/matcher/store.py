@@ -1,11 +1,16 @@
-"""Matcher's SQL: hotlists, entries (versioned, tombstoned), the entry audit, hits and the outbox."""
+"""Matcher's SQL: hotlists, entries (versioned, tombstoned), the entry audit, hits, alert
+deduplication windows and the outbox.
+
+Every write to hotlists or entries takes HOTLIST_WRITE_LOCK first, so version numbers commit in
+order and a replica that has applied version N has seen every change up to N.
+"""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import asyncpg
 
@@ -15,22 +20,39 @@ from anpr.v1 import types_pb2
 CHANGES_CHANNEL = "matcher_changes"
 NOTIFY_TOPIC = "notify"
 FIREARMS_TOPIC = "firearms"
+HISTORICAL_TOPIC = "historical"
+HOTLIST_WRITE_LOCK = 0x686F746C
 
 
 @dataclass(frozen=True)
-class EntryRow:
+class EntryChange:
     id: int
-    entry_id: str
-    hotlist_id: str
     vrm: str
-    firearms: bool
-    weed_at: datetime | None
     deleted: bool
     version: int
 
 
+@dataclass(frozen=True)
+class Candidate:
+    """A matched entry as stored: what a hit needs besides the read."""
+
+    id: int
+    entry: types_pb2.VoiEntry
+    hotlist_id: str
+    firearms: bool
+    weed_at: datetime | None
+
+
 def is_firearms(entry: types_pb2.VoiEntry) -> bool:
     return types_pb2.WARNING_MARKER_FIREARMS in entry.warning_markers
+
+
+async def _lock(conn: asyncpg.Connection) -> None:
+    await conn.execute("SELECT pg_advisory_xact_lock($1)", HOTLIST_WRITE_LOCK)
+
+
+async def _changed(conn: asyncpg.Connection) -> None:
+    await conn.execute("SELECT pg_notify($1, 'changed')", CHANGES_CHANNEL)
 
 
 def _hotlist(row: asyncpg.Record, count: int = 0) -> types_pb2.Hotlist:
@@ -40,17 +62,19 @@ def _hotlist(row: asyncpg.Record, count: int = 0) -> types_pb2.Hotlist:
 
 
 async def upsert_hotlist(conn: asyncpg.Connection, h: types_pb2.Hotlist) -> types_pb2.Hotlist:
-    row = await conn.fetchrow(
-        """
-        INSERT INTO hotlists (hotlist_id, name, source, priority, covert, match_policy)
-        VALUES ($1, $2, $3, $4, $5, $6)
-        ON CONFLICT (hotlist_id) DO UPDATE SET name = EXCLUDED.name, source = EXCLUDED.source,
-            priority = EXCLUDED.priority, covert = EXCLUDED.covert, match_policy = EXCLUDED.match_policy,
-            version = nextval('entry_version'), updated_at = now()
-        RETURNING *
-        """, h.hotlist_id or str(uuid.uuid4()), h.name, h.source, h.priority, h.covert,
-        h.match_policy or types_pb2.MATCH_POLICY_LOOKALIKE)
-    await conn.execute("SELECT pg_notify($1, $2)", CHANGES_CHANNEL, str(row["version"]))
+    async with conn.transaction():
+        await _lock(conn)
+        row = await conn.fetchrow(
+            """
+            INSERT INTO hotlists (hotlist_id, name, source, priority, covert, match_policy)
+            VALUES ($1, $2, $3, $4, $5, $6)
+            ON CONFLICT (hotlist_id) DO UPDATE SET name = EXCLUDED.name, source = EXCLUDED.source,
+                priority = EXCLUDED.priority, covert = EXCLUDED.covert, match_policy = EXCLUDED.match_policy,
+                version = nextval('entry_version'), updated_at = now()
+            RETURNING *
+            """, h.hotlist_id or str(uuid.uuid4()), h.name, h.source, h.priority, h.covert,
+            h.match_policy or types_pb2.MATCH_POLICY_LOOKALIKE)
+        await _changed(conn)
     return _hotlist(row)
 
 
@@ -74,51 +98,107 @@ def _weed(entry: types_pb2.VoiEntry) -> datetime | None:
     return entry.weed_at.ToDatetime(tzinfo=timezone.utc) if entry.HasField("weed_at") else None
 
 
-async def upsert_entries(conn: asyncpg.Connection, entries: Sequence[types_pb2.VoiEntry],
-                         normalised: Sequence[str]) -> None:
-    await conn.executemany(
-        """
-        INSERT INTO entries (entry_id, hotlist_id, vrm_normalised, firearms, weed_at, data)
-        VALUES ($1, $2, $3, $4, $5, $6)
-        ON CONFLICT (entry_id) DO UPDATE SET hotlist_id = EXCLUDED.hotlist_id,
-            vrm_normalised = EXCLUDED.vrm_normalised, firearms = EXCLUDED.firearms,
-            weed_at = EXCLUDED.weed_at, data = EXCLUDED.data, deleted = false,
-            version = nextval('entry_version'), updated_at = now()
-        """,
-        [(e.entry_id, e.hotlist_id, n, is_firearms(e), _weed(e), e.SerializeToString())
-         for e, n in zip(entries, normalised, strict=True)])
-    await conn.execute("SELECT pg_notify($1, 'entries')", CHANGES_CHANNEL)
+def entry_record(entry: types_pb2.VoiEntry, normalised: str) -> tuple:
+    return (entry.entry_id, entry.hotlist_id, normalised, is_firearms(entry), _weed(entry),
+            entry.SerializeToString())
+
+
+_UPSERT_FROM = """
+    INSERT INTO entries (entry_id, hotlist_id, vrm_normalised, firearms, weed_at, data)
+    {source}
+    ON CONFLICT (entry_id) DO UPDATE SET hotlist_id = EXCLUDED.hotlist_id,
+        vrm_normalised = EXCLUDED.vrm_normalised, firearms = EXCLUDED.firearms,
+        weed_at = EXCLUDED.weed_at, data = EXCLUDED.data, deleted = false,
+        version = nextval('entry_version'), updated_at = now()
+    WHERE entries.deleted OR entries.data IS DISTINCT FROM EXCLUDED.data
+        OR entries.hotlist_id IS DISTINCT FROM EXCLUDED.hotlist_id
+    RETURNING entry_id, (xmax = 0) AS inserted
+"""
+
+
+async def upsert_entry(conn: asyncpg.Connection, entry: types_pb2.VoiEntry, normalised: str) -> bool:
+    """Create or update one entry; True when it is new (or was deleted), so historical hits apply."""
+    async with conn.transaction():
+        await _lock(conn)
+        was_live = await conn.fetchval(
+            "SELECT NOT deleted AND vrm_normalised = $2 FROM entries WHERE entry_id = $1", entry.entry_id,
+            normalised)
+        await conn.execute(_UPSERT_FROM.format(source="VALUES ($1, $2, $3, $4, $5, $6)"),
+                           *entry_record(entry, normalised))
+        await _changed(conn)
+    return not was_live
 
 
 async def delete_entry(conn: asyncpg.Connection, entry_id: str) -> bool:
-    done = await conn.fetchval(
-        "UPDATE entries SET deleted = true, version = nextval('entry_version'), updated_at = now()"
-        " WHERE entry_id = $1 AND NOT deleted RETURNING true", entry_id)
-    await conn.execute("SELECT pg_notify($1, 'entries')", CHANGES_CHANNEL)
+    async with conn.transaction():
+        await _lock(conn)
+        done = await conn.fetchval(
+            "UPDATE entries SET deleted = true, version = nextval('entry_version'), updated_at = now()"
+            " WHERE entry_id = $1 AND NOT deleted RETURNING true", entry_id)
+        await _changed(conn)
     return bool(done)
 
 
-async def replace_hotlist_entries(conn: asyncpg.Connection, hotlist_id: str,
-                                  entries: Sequence[types_pb2.VoiEntry], normalised: Sequence[str]) -> None:
-    """Replace a whole list in the caller's transaction (matching never sees half a list)."""
-    keep = [e.entry_id for e in entries]
-    await conn.execute(
-        "UPDATE entries SET deleted = true, version = nextval('entry_version'), updated_at = now()"
-        " WHERE hotlist_id = $1 AND NOT deleted AND NOT (entry_id = ANY($2::text[]))", hotlist_id, keep)
-    await upsert_entries(conn, entries, normalised)
+class HotlistImport:
+    """Replace a whole list in one transaction: entries are staged with COPY as they stream in,
+    then swapped in at once (matching never sees half a list). Unchanged entries keep their
+    version, so replicas only apply what changed."""
+
+    def __init__(self, conn: asyncpg.Connection, hotlist_id: str):
+        self._conn = conn
+        self.hotlist_id = hotlist_id
+
+    async def begin(self) -> None:
+        await self._conn.execute(
+            "CREATE TEMP TABLE import_entries (entry_id text PRIMARY KEY, hotlist_id text, vrm_normalised text,"
+            " firearms boolean, weed_at timestamptz, data bytea) ON COMMIT DROP")
+
+    async def add(self, records: Sequence[tuple]) -> None:
+        await self._conn.copy_records_to_table("import_entries", records=records)
+
+    async def finish(self) -> tuple[list[str], int, int]:
+        """Swap the list in; returns (ids of entries added, how many changed, how many removed)."""
+        await _lock(self._conn)
+        removed = await self._conn.fetchval(
+            "WITH gone AS (UPDATE entries SET deleted = true, version = nextval('entry_version'), updated_at = now()"
+            " WHERE hotlist_id = $1 AND NOT deleted"
+            " AND NOT EXISTS (SELECT 1 FROM import_entries i WHERE i.entry_id = entries.entry_id)"
+            " RETURNING 1) SELECT count(*) FROM gone", self.hotlist_id)
+        rows = await self._conn.fetch(_UPSERT_FROM.format(
+            source="SELECT entry_id, hotlist_id, vrm_normalised, firearms, weed_at, data FROM import_entries"))
+        await self._conn.execute(
+            "UPDATE hotlists SET version = nextval('entry_version'), updated_at = now() WHERE hotlist_id = $1",
+            self.hotlist_id)
+        await _changed(self._conn)
+        added = [r["entry_id"] for r in rows if r["inserted"]]
+        return added, len(rows) - len(added), removed
 
 
-async def entries_since(conn: asyncpg.Connection, version: int) -> list[EntryRow]:
+async def entry_changes_since(conn: asyncpg.Connection, version: int) -> list[EntryChange]:
     rows = await conn.fetch(
-        "SELECT id, entry_id, hotlist_id, vrm_normalised, firearms, weed_at, deleted, version"
-        " FROM entries WHERE version > $1 ORDER BY version", version)
-    return [EntryRow(r["id"], r["entry_id"], r["hotlist_id"], r["vrm_normalised"], r["firearms"],
-                     r["weed_at"], r["deleted"], r["version"]) for r in rows]
+        "SELECT id, vrm_normalised, deleted, version FROM entries WHERE version > $1 ORDER BY version", version)
+    return [EntryChange(r["id"], r["vrm_normalised"], r["deleted"], r["version"]) for r in rows]
 
 
-async def get_entries(conn: asyncpg.Connection, ids: Sequence[int]) -> dict[int, types_pb2.VoiEntry]:
-    rows = await conn.fetch("SELECT id, data FROM entries WHERE id = ANY($1::bigint[])", list(ids))
-    return {r["id"]: types_pb2.VoiEntry.FromString(r["data"]) for r in rows}
+async def live_entries(conn: asyncpg.Connection, batch: int = 200_000):
+    """All live (id, vrm) pairs, in batches, for the bulk load at start; and the version they are at."""
+    async with conn.transaction(isolation="repeatable_read", readonly=True):
+        version = await conn.fetchval(
+            "SELECT greatest((SELECT coalesce(max(version), 0) FROM entries),"
+            " (SELECT coalesce(max(version), 0) FROM hotlists))")
+        cursor = await conn.cursor("SELECT id, vrm_normalised FROM entries WHERE NOT deleted")
+        chunks = []
+        while rows := await cursor.fetch(batch):
+            chunks.append(([r[0] for r in rows], [r[1] for r in rows]))
+    return version, chunks
+
+
+async def candidates(conn: asyncpg.Connection, ids: Sequence[int]) -> dict[int, Candidate]:
+    rows = await conn.fetch(
+        "SELECT id, hotlist_id, firearms, weed_at, data FROM entries WHERE id = ANY($1::bigint[]) AND NOT deleted",
+        list(ids))
+    return {r["id"]: Candidate(r["id"], types_pb2.VoiEntry.FromString(r["data"]), r["hotlist_id"], r["firearms"],
+                               r["weed_at"]) for r in rows}
 
 
 async def get_entry_audited(conn: asyncpg.Connection, entry_id: str, subject: str, role: str,
@@ -131,17 +211,50 @@ async def get_entry_audited(conn: asyncpg.Connection, entry_id: str, subject: st
     return types_pb2.VoiEntry.FromString(data)
 
 
-async def record_hits(conn: asyncpg.Connection, hits: Sequence[tuple[types_pb2.Hit, bool, str]]) -> int:
-    """Store new hits and queue them for notify (and firearms). Returns how many were new."""
+async def count_repeat(conn: asyncpg.Connection, entry_id: str, vrm: str, cell: str, at: datetime,
+                       window: timedelta) -> int:
+    """Count this sighting in its dedup window; 0 means it opens a new window (alert)."""
+    return await conn.fetchval(
+        """
+        INSERT INTO alert_windows AS w (entry_id, vrm, cell, window_start, repeats) VALUES ($1, $2, $3, $4, 0)
+        ON CONFLICT (entry_id, vrm, cell) DO UPDATE SET
+            repeats = CASE WHEN w.window_start <= EXCLUDED.window_start - $5::interval
+                           OR w.window_start > EXCLUDED.window_start + $5::interval THEN 0 ELSE w.repeats + 1 END,
+            window_start = CASE WHEN w.window_start <= EXCLUDED.window_start - $5::interval
+                           OR w.window_start > EXCLUDED.window_start + $5::interval
+                           THEN EXCLUDED.window_start ELSE w.window_start END
+        RETURNING repeats
+        """, entry_id, vrm, cell, at, window)
+
+
+async def record_hits(conn: asyncpg.Connection, hits: Sequence[tuple[types_pb2.Hit, bool, str]]) -> list[str]:
+    """Store new hits; queue them for notify (unless a repeat) and firearms (when marked).
+
+    `hits` are (hit, firearms, traceparent). Returns the ids of hits that were new."""
     if not hits:
-        return 0
+        return []
     new_ids = {r["hit_id"] for r in await conn.fetch(
-        "INSERT INTO hits (hit_id, read_id, entry_id)"
-        " SELECT * FROM unnest($1::text[], $2::text[], $3::text[])"
+        "INSERT INTO hits (hit_id, read_id, entry_id, suppressed, historical)"
+        " SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bool[], $5::bool[])"
         " ON CONFLICT (hit_id) DO NOTHING RETURNING hit_id",
         [h.hit_id for h, _, _ in hits], [h.read.read_id for h, _, _ in hits],
-        [h.entry.entry_id for h, _, _ in hits])}
+        [h.entry.entry_id for h, _, _ in hits], [h.repeat_count > 0 for h, _, _ in hits],
+        [h.historical for h, _, _ in hits])}
     fresh = [(h, f, t) for h, f, t in hits if h.hit_id in new_ids]
-    await outbox.enqueue(conn, NOTIFY_TOPIC, [(h.SerializeToString(), t) for h, _, t in fresh])
+    await outbox.enqueue(conn, NOTIFY_TOPIC, [(h.SerializeToString(), t) for h, _, t in fresh
+                                              if h.repeat_count == 0])
     await outbox.enqueue(conn, FIREARMS_TOPIC, [(h.SerializeToString(), t) for h, f, t in fresh if f])
-    return len(fresh)
+    return [h.hit_id for h, _, _ in fresh]
+
+
+async def queue_historical_check(conn: asyncpg.Connection, entry_ids: Sequence[str], traceparent: str) -> None:
+    await outbox.enqueue(conn, HISTORICAL_TOPIC, [(e.encode(), traceparent) for e in entry_ids])
+
+
+async def entry_by_entry_id(conn: asyncpg.Connection, entry_id: str) -> Candidate | None:
+    row = await conn.fetchrow(
+        "SELECT id, hotlist_id, firearms, weed_at, data FROM entries WHERE entry_id = $1 AND NOT deleted", entry_id)
+    if row is None:
+        return None
+    return Candidate(row["id"], types_pb2.VoiEntry.FromString(row["data"]), row["hotlist_id"], row["firearms"],
+                     row["weed_at"])

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
 from collections import defaultdict
@@ -18,15 +17,9 @@ from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_serv
 
 from anpr.runtime.auth import Role
 from anpr.services import NAMES
-from tests.support import Tokens, register_cameras
+from tests.support import Tokens, free_port, register_cameras
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Collector(trace_service_pb2_grpc.TraceServiceServicer):
@@ -72,7 +65,9 @@ class Collector(trace_service_pb2_grpc.TraceServiceServicer):
 
 
 class ProcessSuite:
-    def __init__(self, database_url: str, tokens: Tokens, collector_port: int | None, log_dir: Path):
+    def __init__(self, database_url: str, tokens: Tokens, collector_port: int | None, log_dir: Path,
+                 extra_env: dict[str, str] | None = None):
+        self.extra_env = extra_env or {}
         self.database_url = database_url
         self.tokens = tokens
         self.ports = {n: free_port() for n in NAMES}
@@ -90,6 +85,7 @@ class ProcessSuite:
             "ANPR_GRPC_PORT": str(self.ports[name]), "ANPR_TOKENS_FILE": str(self.tokens.path),
             "ANPR_SERVICE_TOKEN": self.tokens[Role.SERVICE], "ANPR_MATCHER_ADDR": self.addr("matcher"),
             "ANPR_NOTIFY_ADDR": self.addr("notify"), "ANPR_FIREARMS_ADDR": self.addr("firearms"),
+            "ANPR_INGEST_ADDR": self.addr("ingest"),
             "ANPR_SHUTDOWN_GRACE_S": "2", "OTEL_SERVICE_NAME": f"anpr-{name}", "OTEL_TRACES_EXPORTER": "none",
         })
         if self.collector_port:
@@ -97,6 +93,7 @@ class ProcessSuite:
                 "OTEL_TRACES_EXPORTER": "otlp", "OTEL_EXPORTER_OTLP_INSECURE": "true",
                 "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{self.collector_port}",
                 "OTEL_BSP_SCHEDULE_DELAY": "100"})
+        env.update(self.extra_env)
         log = open(self.log_dir / f"{name}.log", "ab")
         self.procs[name] = subprocess.Popen([sys.executable, "-m", "anpr.cli", "serve", name], cwd=ROOT,
                                             env=env, stdout=log, stderr=subprocess.STDOUT)

@@ -21,7 +21,9 @@ RETRYABLE = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grp
 
 @pytest.fixture
 async def chain(database_url, tokens, tmp_path):
-    suite = ProcessSuite(database_url, tokens, collector_port=None, log_dir=tmp_path)
+    # every read of the listed plate is alerted (no deduplication window), so each can be counted
+    suite = ProcessSuite(database_url, tokens, collector_port=None, log_dir=tmp_path,
+                         extra_env={"ANPR_DEDUP_WINDOW_S": "0"})
     try:
         await suite.start_all()
         yield suite

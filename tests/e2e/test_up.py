@@ -12,7 +12,8 @@ import time
 
 import psutil
 
-from tests.e2e.processes import ROOT, free_port
+from tests.e2e.processes import ROOT
+from tests.support import free_port
 
 
 def _base_port() -> int:

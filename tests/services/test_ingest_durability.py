@@ -18,8 +18,7 @@ from anpr.v1 import (ingest_pb2, ingest_pb2_grpc, matcher_pb2, matcher_pb2_grpc,
 from anpr.v1 import types_pb2 as T
 from services.ingest.config import IngestSettings
 from services.ingest.server import run_retention
-from tests.e2e.processes import free_port
-from tests.support import InProcessSuite, channel, make_entry, make_read, next_message, register_cameras, ts
+from tests.support import InProcessSuite, free_port, channel, make_entry, make_read, next_message, register_cameras, ts
 
 RS = ingest_pb2.ReadStatus
 
@@ -129,7 +128,8 @@ async def test_reads_sent_while_matcher_is_down_are_all_matched_once_it_is_back(
         await suite.start("notify")
         await suite.start("firearms")
         matcher_opts = dict(grpc_port=matcher_port, notify_addr=suite.addr("notify"),
-                            firearms_addr=suite.addr("firearms"), service_token=tokens[Role.SERVICE])
+                            firearms_addr=suite.addr("firearms"), service_token=tokens[Role.SERVICE],
+                            ingest_addr="127.0.0.1:9", dedup_window_s=0)
         await suite.start("matcher", **matcher_opts)
         await suite.start("ingest", matcher_addr=f"127.0.0.1:{matcher_port}", service_token=tokens[Role.SERVICE])
         async with channel(suite.addr("matcher"), tokens[Role.HOTLIST_ADMIN]) as ch:

@@ -1,5 +1,6 @@
--- Hotlists and VOI entries. Every change takes a new version from one sequence, so replicas
--- follow changes with "WHERE version > last seen" after a NOTIFY; deletes are tombstones.
+-- Hotlists and VOI entries. Every change takes a new version from one sequence, under one advisory
+-- lock, so versions commit in order and replicas follow changes with "WHERE version > last seen"
+-- after a NOTIFY; deletes are tombstones.
 CREATE SEQUENCE entry_version;
 
 CREATE TABLE hotlists (
@@ -39,12 +40,25 @@ CREATE TABLE entry_audit (
     at        timestamptz NOT NULL DEFAULT now()
 );
 
--- Hits already made: a re-delivered read makes no second hit.
+-- Hits made: a re-delivered read makes no second hit. Suppressed hits (repeats within the dedup
+-- window) are counted here but not sent to notify.
 CREATE TABLE hits (
     hit_id     text PRIMARY KEY,
     read_id    text NOT NULL,
     entry_id   text NOT NULL,
+    suppressed boolean NOT NULL DEFAULT false,
+    historical boolean NOT NULL DEFAULT false,
     created_at timestamptz NOT NULL DEFAULT now()
+);
+
+-- Alert deduplication: one row per (entry, plate as read normalised, area cell).
+CREATE TABLE alert_windows (
+    entry_id     text NOT NULL,
+    vrm          text NOT NULL,
+    cell         text NOT NULL,
+    window_start timestamptz NOT NULL,
+    repeats      integer NOT NULL DEFAULT 0,
+    PRIMARY KEY (entry_id, vrm, cell)
 );
 
 CREATE TABLE outbox (
