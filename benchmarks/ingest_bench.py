@@ -157,9 +157,13 @@ def _die_with_parent() -> None:
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
-def _child_setup() -> None:
+def _child_setup(log_path: str) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the benchmark's to handle
     _die_with_parent()
+    fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)  # gRPC core logs and tracebacks go to the child's log (printed if it fails)
+    os.close(fd)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -187,8 +191,8 @@ class EchoIngest(ingest_pb2_grpc.IngestServiceServicer):
                 results=[ingest_pb2.ReadResult(read_id=r.read_id, status=STORED) for r in request.reads])
 
 
-def echo_server_main(conn) -> None:
-    _child_setup()
+def echo_server_main(conn, log_path: str) -> None:
+    _child_setup(log_path)
 
     async def serve() -> None:
         server = aio.server(options=GRPC_OPTIONS)
@@ -395,8 +399,8 @@ class ClientState:
         return out
 
 
-def client_main(conn, index: int) -> None:
-    _child_setup()
+def client_main(conn, index: int, log_path: str) -> None:
+    _child_setup(log_path)
     state = ClientState(index)
 
     async def loop() -> None:
@@ -582,13 +586,15 @@ class Bench:
 
     def start_echo(self) -> None:
         parent, child = self.ctx.Pipe()
-        self.echo = self.ctx.Process(target=echo_server_main, args=(child,), name="bench-echo", daemon=True)
+        self.echo = self.ctx.Process(target=echo_server_main, args=(child, str(self.tmp / "echo.log")),
+                                     name="bench-echo", daemon=True)
         self.echo.start()
         self.echo_conn = parent
         deadline = time.monotonic() + 30
         while not parent.poll(0.2):
             if not self.echo.is_alive():
-                raise BenchError(f"the echo server exited with code {self.echo.exitcode} (see its stderr above)")
+                raise BenchError(f"the echo server exited with code {self.echo.exitcode}; tail of its log:\n"
+                                 f"{log_tail(self.tmp / 'echo.log')}")
             if time.monotonic() > deadline:
                 raise BenchError("the echo server did not start within 30 s")
         self.echo_addr = f"127.0.0.1:{parent.recv()}"
@@ -606,9 +612,17 @@ class Bench:
     def start_clients(self) -> None:
         for i in range(self.args.clients):
             parent, child = self.ctx.Pipe()
-            p = self.ctx.Process(target=client_main, args=(child, i), name=f"bench-client-{i}", daemon=True)
+            p = self.ctx.Process(target=client_main, args=(child, i, str(self.client_log(i))),
+                                 name=f"bench-client-{i}", daemon=True)
             p.start()
             self.clients.append((p, parent))
+
+    def client_log(self, i: int) -> Path:
+        return self.tmp / f"client-{i}.log"
+
+    def client_died(self, i: int, proc) -> BenchError:
+        return BenchError(f"client process {i} died (exit code {proc.exitcode}); tail of its log:\n"
+                          f"{log_tail(self.client_log(i))}")
 
     def wait_ingest_serving(self, timeout: float = 90.0) -> None:
         from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -656,6 +670,8 @@ class Bench:
 
     def close(self) -> None:
         """Stop everything this run started; every step runs even if an earlier one fails."""
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the cleanup short
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         for step in (self._close_profilers, self._close_clients, self.stop_echo, self._close_ingest,
                      self._close_postgres):
             try:
@@ -686,7 +702,7 @@ class Bench:
             with contextlib.suppress(Exception):
                 conn.send(("exit", None))
         for p, _ in clients:
-            p.join(5)
+            p.join(3)  # a client in the middle of a run does not read "exit": it is killed
             if p.is_alive():
                 p.kill()
                 p.join()
@@ -719,14 +735,14 @@ class Bench:
         for i, (proc, conn) in enumerate(self.clients):
             while not conn.poll(0.5):
                 if not proc.is_alive():
-                    raise BenchError(f"client process {i} died (exit code {proc.exitcode})")
+                    raise self.client_died(i, proc)
                 self.check_ingest_alive("while the client was running")
                 if time.monotonic() > deadline:
                     raise BenchError(f"client process {i} did not answer within {timeout:.0f} s")
             try:
                 status, reply = conn.recv()
             except EOFError:
-                raise BenchError(f"client process {i} died (exit code {proc.exitcode})") from None
+                raise self.client_died(i, proc) from None
             if status != "ok":
                 raise BenchError(f"client process {i} failed:\n{reply}")
             replies.append(reply)
@@ -767,7 +783,8 @@ class Bench:
             deadline = time.monotonic() + 60
             while not conn.poll(0.5):
                 if not proc.is_alive():
-                    raise BenchError(f"client process {i} died (exit code {proc.exitcode})")
+                    raise self.client_died(i, proc)
+                self.check_ingest_alive("while the client was running")
                 if time.monotonic() > deadline:
                     raise BenchError(f"client process {i} did not finish its run")
             status, reply = conn.recv()

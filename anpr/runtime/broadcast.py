@@ -52,7 +52,7 @@ class LogServiceComponent:
         self._rt = rt
         self._latest = latest_sequence
         self.broadcaster = SequenceBroadcaster(channel)
-        self.servicer = servicer_cls(rt.pool, self.broadcaster)
+        self.servicer = servicer_cls(rt.pool, self.broadcaster, rt.settings)
 
     async def start(self) -> None:
         conn = await self._rt.listener()

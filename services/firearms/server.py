@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from datetime import timedelta
 from pathlib import Path
 
 import grpc
@@ -24,9 +25,10 @@ PAGE = 200
 
 
 class FirearmsServicer(firearms_pb2_grpc.FirearmsServiceServicer):
-    def __init__(self, pool, broadcaster: SequenceBroadcaster):
+    def __init__(self, pool, broadcaster: SequenceBroadcaster, settings: FirearmsSettings):
         self._pool = pool
         self._broadcaster = broadcaster
+        self._attach_window = timedelta(seconds=settings.activation_attach_window_s)
 
     async def _activation_id(self, value: str, context, field: str = "activation_id") -> uuid.UUID:
         try:
@@ -35,15 +37,19 @@ class FirearmsServicer(firearms_pb2_grpc.FirearmsServiceServicer):
             await abort_invalid(context, [(field, "must be a UUID")])
 
     async def RaiseActivation(self, request, context):
-        if not request.hit.hit_id:
-            await abort_invalid(context, [("hit.hit_id", "required")])
+        missing = [(f"hit.{f}", "required") for f, v in (("hit_id", request.hit.hit_id),
+                                                          ("entry.entry_id", request.hit.entry.entry_id)) if not v]
+        if missing:
+            await abort_invalid(context, missing)
         async with self._pool.acquire() as conn, conn.transaction():
-            activation_id, duplicate = await store.raise_activation(conn, request.hit)
+            activation_id, duplicate, attached = await store.raise_activation(conn, request.hit,
+                                                                               self._attach_window)
         span = trace.get_current_span()
         span.set_attribute(ATTR_HIT_ID, request.hit.hit_id)
         span.set_attribute(ATTR_ACTIVATION_ID, str(activation_id))
         if not duplicate:
-            log.info("activation raised", extra={"activation_id": str(activation_id)})
+            log.info("sighting attached" if attached else "activation raised",
+                     extra={"activation_id": str(activation_id)})
         return firearms_pb2.RaiseActivationResponse(activation_id=str(activation_id), duplicate=duplicate)
 
     async def StreamActivations(self, request, context):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 
 import asyncpg
 from google.protobuf import timestamp_pb2
@@ -40,17 +41,31 @@ async def _event(conn: asyncpg.Connection, activation_id: uuid.UUID, kind: str, 
     return seq
 
 
-async def raise_activation(conn: asyncpg.Connection, hit: types_pb2.Hit) -> tuple[uuid.UUID, bool]:
-    """Record an activation for `hit` unless one exists; returns (id, duplicate). Caller's transaction."""
-    existing = await conn.fetchval("SELECT activation_id FROM activations WHERE hit_id = $1", hit.hit_id)
+async def raise_activation(conn: asyncpg.Connection, hit: types_pb2.Hit,
+                           attach_window: timedelta) -> tuple[uuid.UUID, bool, bool]:
+    """Record `hit`: a new activation, or a sighting attached to the open activation of the same
+    entry (raised within `attach_window`). Returns (activation id, duplicate, attached).
+    Caller's transaction; serialised per entry so two sightings never open two activations."""
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", hit.entry.entry_id)
+    existing = await conn.fetchval(
+        "SELECT activation_id FROM activations WHERE hit_id = $1"
+        " UNION ALL SELECT activation_id FROM activation_sightings WHERE hit_id = $1 LIMIT 1", hit.hit_id)
     if existing is not None:
-        return existing, True
+        return existing, True, False
+    open_id = await conn.fetchval(
+        "SELECT activation_id FROM activations WHERE entry_id = $1 AND raised_at > now() - $2::interval"
+        " ORDER BY raised_at DESC LIMIT 1", hit.entry.entry_id, attach_window)
+    if open_id is not None:
+        await conn.execute("INSERT INTO activation_sightings (hit_id, activation_id, hit) VALUES ($1, $2, $3)",
+                           hit.hit_id, open_id, hit.SerializeToString())
+        await _event(conn, open_id, "sighting")
+        return open_id, False, True
     activation_id = uuid.uuid4()
     await conn.execute(
-        "INSERT INTO activations (activation_id, hit_id, state, hit) VALUES ($1, $2, $3, $4)",
-        activation_id, hit.hit_id, types_pb2.ACTIVATION_STATE_RAISED, hit.SerializeToString())
+        "INSERT INTO activations (activation_id, hit_id, entry_id, state, hit) VALUES ($1, $2, $3, $4, $5)",
+        activation_id, hit.hit_id, hit.entry.entry_id, types_pb2.ACTIVATION_STATE_RAISED, hit.SerializeToString())
     await _event(conn, activation_id, "raised")
-    return activation_id, False
+    return activation_id, False, False
 
 
 async def get_activation(conn: asyncpg.Connection, activation_id: uuid.UUID,
@@ -60,10 +75,13 @@ async def get_activation(conn: asyncpg.Connection, activation_id: uuid.UUID,
         return None
     decisions = await conn.fetch(
         "SELECT * FROM ndm_decisions WHERE activation_id = $1 ORDER BY decided_at", activation_id)
+    sightings = await conn.fetch(
+        "SELECT hit FROM activation_sightings WHERE activation_id = $1 ORDER BY at", activation_id)
     return types_pb2.Activation(
         activation_id=str(activation_id), sequence=sequence, hit=types_pb2.Hit.FromString(row["hit"]),
         state=row["state"], raised_at=_ts(row["raised_at"]), acknowledged_by=row["acknowledged_by"] or "",
-        acknowledged_at=_ts(row["acknowledged_at"]), decisions=[_decision(d) for d in decisions])
+        acknowledged_at=_ts(row["acknowledged_at"]), decisions=[_decision(d) for d in decisions],
+        sightings=[types_pb2.Hit.FromString(s["hit"]) for s in sightings])
 
 
 async def acknowledge(conn: asyncpg.Connection, activation_id: uuid.UUID, subject: str) -> str | None:

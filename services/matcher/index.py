@@ -511,7 +511,11 @@ class VoiIndex:
                 self._match_big_group(lo, hi, code, max_differences, found)
             else:
                 ov = self._ov
-                for c, eid in zip(bulk.exact_mv[lo:hi], bulk.ids_mv[lo:hi]):
+                if hi - lo == 1:  # the usual case: no slicing
+                    candidates = ((bulk.exact_mv[lo], bulk.ids_mv[lo]),)
+                else:
+                    candidates = zip(bulk.exact_mv[lo:hi], bulk.ids_mv[lo:hi])
+                for c, eid in candidates:
                     if ov and eid in ov:
                         continue  # removed or superseded by the overlay
                     if c == code:
@@ -520,7 +524,10 @@ class VoiIndex:
                         x = c ^ code
                         y = x | (x >> 1) | (x >> 2)
                         y = (y | (y >> 3)) & _FIELD_LOW_BITS  # bit 0 of each field = field differs
-                        if y.bit_count() <= max_differences:
+                        nd = y.bit_count()
+                        if nd == 1:
+                            found.append((1, (_LOW_BIT_POSITION[y],), eid))
+                        elif nd <= max_differences:
                             found.append(_with_positions(y, eid))
 
         group = self._ov_skel.get(skel)

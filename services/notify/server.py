@@ -37,7 +37,7 @@ def view_for(alert: types_pb2.Alert, role: Role) -> types_pb2.Alert | None:
 
 
 class NotifyServicer(notify_pb2_grpc.NotifyServiceServicer):
-    def __init__(self, pool, broadcaster: SequenceBroadcaster):
+    def __init__(self, pool, broadcaster: SequenceBroadcaster, settings: NotifySettings):
         self._pool = pool
         self._broadcaster = broadcaster
 

@@ -3,12 +3,23 @@
 CREATE TABLE activations (
     activation_id   uuid PRIMARY KEY,
     hit_id          text NOT NULL UNIQUE,
+    entry_id        text NOT NULL,
     state           smallint NOT NULL,
     -- The whole anpr.v1.Hit.
     hit             bytea NOT NULL,
     raised_at       timestamptz NOT NULL DEFAULT now(),
     acknowledged_by text,
     acknowledged_at timestamptz
+);
+
+CREATE INDEX activations_entry ON activations (entry_id, raised_at);
+
+-- Later sightings of the same vehicle while its activation is open: every one reaches the TFC.
+CREATE TABLE activation_sightings (
+    hit_id        text PRIMARY KEY,
+    activation_id uuid NOT NULL REFERENCES activations (activation_id),
+    hit           bytea NOT NULL,
+    at            timestamptz NOT NULL DEFAULT now()
 );
 
 CREATE TABLE ndm_decisions (

@@ -1,0 +1,180 @@
+"""Matcher with the whole chain on real ports: look-alike hits, list policy, vehicle mismatch, weed
+dates, deduplication, firearms sightings, historical hits, the audited entry read, list import."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import asyncpg
+import grpc
+import pytest
+
+from anpr.runtime.auth import Role
+from anpr.v1 import (firearms_pb2, firearms_pb2_grpc, ingest_pb2, ingest_pb2_grpc, matcher_pb2,
+                     matcher_pb2_grpc, notify_pb2, notify_pb2_grpc)
+from anpr.v1 import types_pb2 as T
+from tests.support import InProcessSuite, channel, make_entry, make_read, next_message, ts
+
+
+@pytest.fixture
+async def suite(database_url, tokens):
+    s = InProcessSuite(database_url, tokens)
+    await s.start_all(dedup_window_s=600, historical_lookback_h=24)
+    async with channel(s.addr("matcher"), tokens[Role.HOTLIST_ADMIN]) as ch:
+        admin = matcher_pb2_grpc.MatcherServiceStub(ch)
+        await admin.UpsertHotlist(matcher_pb2.UpsertHotlistRequest(hotlist=T.Hotlist(
+            hotlist_id="pnc", name="PNC extract", source=T.HOTLIST_SOURCE_PNC_NATIONAL,
+            match_policy=T.MATCH_POLICY_LOOKALIKE)))
+        await admin.UpsertHotlist(matcher_pb2.UpsertHotlistRequest(hotlist=T.Hotlist(
+            hotlist_id="exact", name="Exact-only list", source=T.HOTLIST_SOURCE_OTHER_AGENCY,
+            match_policy=T.MATCH_POLICY_EXACT)))
+    yield s
+    await s.stop()
+
+
+async def add_entries(suite, *entries: T.VoiEntry) -> None:
+    async with channel(suite.addr("matcher"), suite.tokens[Role.HOTLIST_ADMIN]) as ch:
+        admin = matcher_pb2_grpc.MatcherServiceStub(ch)
+        for e in entries:
+            await admin.UpsertEntry(matcher_pb2.UpsertEntryRequest(entry=e))
+
+
+async def send(suite, *reads: T.Read) -> None:
+    async with channel(suite.addr("ingest"), suite.tokens[Role.CAMERA]) as ch:
+        resp = await ingest_pb2_grpc.IngestServiceStub(ch).SubmitReads(
+            iter([ingest_pb2.SubmitReadsRequest(reads=list(reads))]))
+    assert all(r.status == ingest_pb2.READ_STATUS_STORED for r in resp.results), resp
+
+
+class Room:
+    """A control-room alert stream, from the start of the log."""
+
+    def __init__(self, suite):
+        self._ch = channel(suite.addr("notify"), suite.tokens[Role.CONTROL_ROOM])
+        self.stream = notify_pb2_grpc.NotifyServiceStub(self._ch).Subscribe(
+            notify_pb2.SubscribeRequest(from_start=True))
+
+    async def next(self) -> T.Alert:
+        return (await next_message(self.stream, 15)).alert
+
+    async def close(self):
+        self.stream.cancel()
+        await self._ch.close()
+
+
+@pytest.fixture
+async def room(suite):
+    r = Room(suite)
+    yield r
+    await r.close()
+
+
+async def test_lookalike_read_is_an_approximate_hit_with_the_positions(suite, room):
+    await add_entries(suite, make_entry("AB12CDE", "pnc"))
+    read = make_read("A812CDE")  # B read as 8
+    await send(suite, read)
+    hit = (await room.next()).hit
+    assert hit.read.read_id == read.read_id
+    assert hit.match_kind == T.MATCH_KIND_LOOKALIKE and list(hit.differing_positions) == [1]
+
+
+async def test_exact_only_list_and_two_differences_do_not_match(suite, room):
+    await add_entries(suite, make_entry("XY12ZZZ", "exact"), make_entry("GB12SSS", "pnc"))
+    await send(suite, make_read("XY12ZZ2"),   # look-alike of an exact-only entry: no hit
+               make_read("6812SSS"),          # two look-alike differences (G/6, B/8): no hit at max 1
+               make_read("XY12ZZZ"))          # the sentinel: exact
+    alert = await room.next()
+    assert alert.hit.read.vrm == "XY12ZZZ" and alert.hit.match_kind == T.MATCH_KIND_EXACT
+
+
+async def test_vehicle_mismatch_is_marked(suite, room):
+    await add_entries(suite, make_entry("KV70ABC", "pnc"))  # a blue Ford Focus
+    await send(suite, make_read("KV70ABC", vehicle=T.VehicleDescription(make="Ford", model="Focus", colour="Red")))
+    assert list((await room.next()).hit.vehicle_mismatches) == ["colour"]
+
+
+async def test_weed_date_ends_matching_without_a_restart(suite, room):
+    weed = datetime.now(timezone.utc) + timedelta(hours=1)
+    await add_entries(suite, make_entry("WD11EED", "pnc", weed_at=ts(weed)), make_entry("SE11TTT", "pnc"))
+    await send(suite, make_read("WD11EED"))
+    assert (await room.next()).hit.read.vrm == "WD11EED"
+    matcher = suite.running["matcher"]._component
+    matcher.clock = lambda: weed + timedelta(seconds=1)  # time passes the weed date
+    await send(suite, make_read("WD11EED", camera_id="CAM-A34-N"), make_read("SE11TTT"))
+    assert (await room.next()).hit.read.vrm == "SE11TTT"
+
+
+async def test_repeats_in_the_window_are_counted_not_realerted_but_firearms_sees_every_sighting(suite, room):
+    armed = make_entry("FA11RMS", "pnc", warning_markers=[T.WARNING_MARKER_FIREARMS])
+    await add_entries(suite, armed, make_entry("SE11TTT", "pnc"))
+    first, second = make_read("FA11RMS"), make_read("FA11RMS")  # same camera, same area, a second apart
+    async with channel(suite.addr("firearms"), suite.tokens[Role.TFC]) as ch:
+        console = firearms_pb2_grpc.FirearmsServiceStub(ch).StreamActivations(
+            firearms_pb2.StreamActivationsRequest(from_start=True))
+        await send(suite, first)
+        await send(suite, second)
+        await send(suite, make_read("SE11TTT"))
+        alerts = [await room.next(), await room.next()]
+        raised = (await next_message(console, 15)).activation
+        sighted = (await next_message(console, 15)).activation
+        console.cancel()
+    assert [a.hit.read.read_id for a in alerts][0] == first.read_id
+    assert alerts[1].hit.read.vrm == "SE11TTT"  # the repeat was not re-alerted
+    assert raised.hit.read.read_id == first.read_id
+    assert sighted.activation_id == raised.activation_id
+    assert [s.read.read_id for s in sighted.sightings] == [second.read_id]
+    assert sighted.sightings[0].repeat_count == 1
+    conn = await asyncpg.connect(suite.database_url)
+    try:
+        assert await conn.fetchval("SELECT count(*) FROM matcher.hits WHERE suppressed") == 1
+    finally:
+        await conn.close()
+
+
+async def test_a_new_entry_is_checked_against_recent_reads(suite, room):
+    old = make_read("HS70RIC", captured_at=ts(datetime.now(timezone.utc) - timedelta(hours=3)))
+    await send(suite, old)
+    await add_entries(suite, make_entry("HS70 RIC", "pnc"))
+    hit = (await room.next()).hit
+    assert hit.historical and hit.read.read_id == old.read_id
+
+
+async def test_reading_an_entry_is_audited_with_caller_and_reason(suite):
+    entry = make_entry("AU11DIT", "pnc")
+    await add_entries(suite, entry)
+    async with channel(suite.addr("matcher"), suite.tokens[Role.CONTROL_ROOM]) as ch:
+        stub = matcher_pb2_grpc.MatcherServiceStub(ch)
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await stub.GetEntry(matcher_pb2.GetEntryRequest(entry_id=entry.entry_id))
+        got = (await stub.GetEntry(matcher_pb2.GetEntryRequest(entry_id=entry.entry_id,
+                                                                reason="Incident 4411: officer request"))).entry
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert got.cad_information == entry.cad_information
+    conn = await asyncpg.connect(suite.database_url)
+    try:
+        rows = await conn.fetch("SELECT subject, role, reason FROM matcher.entry_audit")
+    finally:
+        await conn.close()
+    assert [tuple(r) for r in rows] == [("test-control_room", "control_room", "Incident 4411: officer request")]
+
+
+async def test_import_replaces_the_whole_list(suite, room):
+    async with channel(suite.addr("matcher"), suite.tokens[Role.HOTLIST_ADMIN]) as ch:
+        admin = matcher_pb2_grpc.MatcherServiceStub(ch)
+
+        async def load(*vrms: str) -> matcher_pb2.ImportEntriesResponse:
+            entries = [make_entry(v, "pnc", entry_id=f"pnc:{v}") for v in vrms]
+            return await admin.ImportEntries(iter([matcher_pb2.ImportEntriesRequest(hotlist_id="pnc", entries=entries[:1]),
+                                                   matcher_pb2.ImportEntriesRequest(entries=entries[1:])]))
+
+        assert (await load("OLD1AAA", "KEEP1BB")).imported == 2
+        await load("KEEP1BB", "NEW1CCC")
+        listed = {h.hotlist_id: h.entry_count for h in (await admin.ListHotlists(matcher_pb2.ListHotlistsRequest())).hotlists}
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await admin.ImportEntries(iter([matcher_pb2.ImportEntriesRequest(
+                hotlist_id="pnc", entries=[make_entry("BAD*VRM", "pnc", entry_id="x")])]))
+    assert listed["pnc"] == 2
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "entries[0].vrm" in err.value.details()
+    await send(suite, make_read("OLD1AAA"), make_read("KEEP1BB"), make_read("NEW1CCC"))
+    got = [(await room.next()).hit.read.vrm for _ in range(2)]
+    assert got == ["KEEP1BB", "NEW1CCC"]  # the failed import changed nothing; OLD1AAA is gone
