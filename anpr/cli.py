@@ -4,6 +4,8 @@
     anpr serve SERVICE      run one service (ingest, matcher, notify, firearms)
     anpr migrate            apply every service's migrations and exit
     anpr camera add|list|disable   the camera registry (ANPR_TOKEN of a camera_admin)
+    anpr hotlist import FILE --list NAME   replace a hotlist from a CSV extract (hotlist_admin token)
+    anpr hotlist list       hotlists with their entry counts
     anpr retention          create upcoming day partitions of reads and drop expired ones
     anpr terminal           follow alerts as an in-car terminal or control room (ANPR_TOKEN)
     anpr tfc                follow firearms activations as the TFC console (ANPR_TOKEN)
@@ -122,6 +124,97 @@ def _cmd_camera(args) -> int:
     return 0
 
 
+def _count_lines(path: Path) -> int:
+    n = 0
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 24):
+            n += chunk.count(b"\n")
+    return n
+
+
+def _cmd_hotlist(args) -> int:
+    import grpc
+    from tqdm import tqdm
+
+    from anpr.demo import channel
+    from anpr.hotlist_csv import BadRow, read_entries
+    from anpr.v1 import matcher_pb2, matcher_pb2_grpc, types_pb2
+
+    sources = {"pnc": types_pb2.HOTLIST_SOURCE_PNC_NATIONAL, "local": types_pb2.HOTLIST_SOURCE_LOCAL_FORCE,
+               "other": types_pb2.HOTLIST_SOURCE_OTHER_AGENCY}
+
+    async def find_or_create(stub) -> types_pb2.Hotlist:
+        lists = (await stub.ListHotlists(matcher_pb2.ListHotlistsRequest())).hotlists
+        found = next((h for h in lists if h.name == args.list), None)
+        if found:
+            return found
+        if not args.source:
+            raise SystemExit(f"no hotlist named {args.list!r}: give --source (pnc, local, other) to create it")
+        policy = types_pb2.MATCH_POLICY_EXACT if args.exact_only else types_pb2.MATCH_POLICY_LOOKALIKE
+        created = (await stub.UpsertHotlist(matcher_pb2.UpsertHotlistRequest(hotlist=types_pb2.Hotlist(
+            name=args.list, source=sources[args.source], priority=args.priority, covert=args.covert,
+            match_policy=policy)))).hotlist
+        print(f"created hotlist {created.name!r} ({created.hotlist_id})")
+        return created
+
+    async def run() -> int:
+        async with channel(args.addr, _token()) as ch:
+            stub = matcher_pb2_grpc.MatcherServiceStub(ch)
+            if args.action == "list":
+                for h in (await stub.ListHotlists(matcher_pb2.ListHotlistsRequest())).hotlists:
+                    kind = types_pb2.HotlistSource.Name(h.source).removeprefix("HOTLIST_SOURCE_").lower()
+                    print(f"{h.name}\t{h.entry_count} entries\t{kind}\tpriority {h.priority}"
+                          + ("\tcovert" if h.covert else "")
+                          + ("\texact-only" if h.match_policy == types_pb2.MATCH_POLICY_EXACT else ""))
+                return 0
+            if not args.file or not args.list:
+                raise SystemExit("anpr hotlist import FILE --list NAME")
+            total = max(0, _count_lines(args.file) - 1)
+            bad: list[BadRow] = []
+            with open(args.file, newline="", encoding="utf-8-sig") as f, \
+                    tqdm(total=total, unit=" rows", desc="checking", disable=args.quiet) as bar:
+                for _, item in read_entries(f, "check"):
+                    bar.update(1)
+                    if isinstance(item, BadRow):
+                        bad.append(item)
+            for row in bad[:50]:
+                print(row, file=sys.stderr)
+            if len(bad) > 50:
+                print(f"... and {len(bad) - 50} more bad rows", file=sys.stderr)
+            if bad and (not args.skip_bad_rows or bad[0].line == 1):
+                print(f"{len(bad)} bad row(s): nothing imported (fix them, or --skip-bad-rows to import the rest)",
+                      file=sys.stderr)
+                return 1
+            hotlist = await find_or_create(stub)
+
+            async def requests():
+                first, chunk = True, []
+                with open(args.file, newline="", encoding="utf-8-sig") as f, \
+                        tqdm(total=total, unit=" rows", desc="importing", disable=args.quiet) as bar:
+                    for _, item in read_entries(f, hotlist.hotlist_id):
+                        bar.update(1)
+                        if isinstance(item, BadRow):
+                            continue
+                        chunk.append(item)
+                        if len(chunk) == 2000:
+                            yield matcher_pb2.ImportEntriesRequest(
+                                hotlist_id=hotlist.hotlist_id if first else "", entries=chunk)
+                            first, chunk = False, []
+                    if chunk or first:
+                        yield matcher_pb2.ImportEntriesRequest(
+                            hotlist_id=hotlist.hotlist_id if first else "", entries=chunk)
+
+            resp = await stub.ImportEntries(requests())
+            print(f"imported {resp.imported} entries into {hotlist.name!r} (list version {resp.hotlist_version})"
+                  + (f"; skipped {len(bad)} bad row(s)" if bad else ""))
+            return 0
+
+    try:
+        return asyncio.run(run())
+    except grpc.aio.AioRpcError as err:
+        raise SystemExit(f"{err.code().name}: {err.details()}") from None
+
+
 def _cmd_retention(args) -> int:
     from anpr.runtime import pg
     from anpr.runtime.config import load
@@ -180,6 +273,21 @@ def build_parser() -> argparse.ArgumentParser:
     cam.add_argument("--force", help="owning force")
     cam.add_argument("--addr", default=f"127.0.0.1:{DEFAULT_PORTS['ingest']}")
     cam.set_defaults(func=_cmd_camera)
+
+    hl = sub.add_parser("hotlist", help="hotlist administration (token in ANPR_TOKEN)",
+                        description=__import__("anpr.hotlist_csv", fromlist=["x"]).__doc__,
+                        formatter_class=argparse.RawDescriptionHelpFormatter)
+    hl.add_argument("action", choices=["import", "list"])
+    hl.add_argument("file", nargs="?", type=Path, help="CSV extract (import)")
+    hl.add_argument("--list", help="hotlist name (created when missing, with --source)")
+    hl.add_argument("--source", choices=["pnc", "local", "other"], help="source of a new hotlist")
+    hl.add_argument("--priority", type=int, default=0)
+    hl.add_argument("--covert", action="store_true", help="new hotlist is covert (no terminal alerts)")
+    hl.add_argument("--exact-only", action="store_true", help="new hotlist matches exact VRMs only")
+    hl.add_argument("--skip-bad-rows", action="store_true", help="import the good rows when some are bad")
+    hl.add_argument("--quiet", action="store_true", help="no progress bar")
+    hl.add_argument("--addr", default=f"127.0.0.1:{DEFAULT_PORTS['matcher']}")
+    hl.set_defaults(func=_cmd_hotlist)
 
     ret = sub.add_parser("retention", help="drop read partitions older than ANPR_READ_RETENTION_DAYS")
     ret.set_defaults(func=_cmd_retention)

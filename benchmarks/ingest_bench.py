@@ -1135,10 +1135,14 @@ def parse_args(argv=None):
 def main(argv=None) -> int:
     args = parse_args(argv)
 
-    def on_term(signum, frame):
+    def on_signal(signum, frame):
+        # stop at the first Ctrl-C or SIGTERM; ignore the next ones so that the cleanup completes
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         raise KeyboardInterrupt
 
-    signal.signal(signal.SIGTERM, on_term)
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
     t0 = time.perf_counter()
     bench = Bench(args)
     code = 0

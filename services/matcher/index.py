@@ -356,39 +356,62 @@ def _encode_block(raw: np.ndarray, byte_rep: np.ndarray) -> tuple[np.ndarray, np
     return code, skel, bad
 
 
-def _merge(bulk: _Bulk, remove_pos: np.ndarray, add_codes: np.ndarray, add_skels: np.ndarray, add_ids: np.ndarray) -> _Bulk:
-    """New bulk arrays = ``bulk`` minus positions ``remove_pos`` (sorted, unique) plus the additions.
+def _count_less(values: np.ndarray, order: np.ndarray, keys: np.ndarray) -> np.ndarray:
+    """For each key, how many of ``values[order]`` (ascending) are < key: ``searchsorted`` through a
+    permutation shorter than ``values``, vectorised over the keys (log2(len(order)) steps)."""
+    lo = np.zeros(keys.size, dtype=np.intp)
+    hi = np.full(keys.size, order.size, dtype=np.intp)
+    while True:
+        active = lo < hi
+        if not active.any():
+            return lo
+        mid = (lo + hi) >> 1
+        less = values[order[np.minimum(mid, order.size - 1)]] < keys
+        lo = np.where(active & less, mid + 1, lo)
+        hi = np.where(active & ~less, mid, hi)
 
-    O(n) copies and O(n log k) searches; no full sort.  The caller guarantees that the added ids are not
-    present among the kept ones.
+
+def _merge(bulk: _Bulk, remove_pos: np.ndarray, add_codes: np.ndarray, add_skels: np.ndarray, add_ids: np.ndarray) -> _Bulk:
+    """New bulk arrays = ``bulk`` minus positions ``remove_pos`` plus the additions, without a re-sort.
+
+    A handful of O(n) passes (mostly sequential) plus one random gather to remap ``id_order``.  The
+    caller guarantees that the added ids are not among the kept rows.
     """
+    n, a = bulk.n, add_ids.size
+    if remove_pos.size == 0 and a == 0:
+        return bulk  # nothing to do: share the immutable arrays
     if remove_pos.size:
-        keep = np.ones(bulk.n, dtype=bool)
+        keep = np.ones(n, dtype=bool)
         keep[remove_pos] = False
         skel, exact, ids = bulk.skel[keep], bulk.exact[keep], bulk.ids[keep]
+        rank = np.cumsum(keep, dtype=np.intp)  # old position -> 1 + position among the kept rows
+        rank -= 1
         order = bulk.id_order[keep[bulk.id_order]]
-        order -= np.searchsorted(remove_pos, order)  # position among the kept rows
         del keep
     else:
-        skel, exact, ids, order = bulk.skel, bulk.exact, bulk.ids, bulk.id_order
-    a = add_ids.size
+        skel, exact, ids = bulk.skel, bulk.exact, bulk.ids
+        rank = np.arange(n, dtype=np.intp)
+        order = bulk.id_order
     if a:
         by_skel = np.argsort(add_skels, kind="stable")
         ns, ne, ni = add_skels[by_skel], add_codes[by_skel], add_ids[by_skel]
         ins = np.searchsorted(skel, ns)
+        # np.insert puts value j (ins ascending) at ins[j] + j and shifts a kept row at p by the number
+        # of ins[j] <= p.
+        shift = np.cumsum(np.bincount(ins, minlength=skel.size + 1)[: skel.size])
         skel = np.insert(skel, ins, ns)
         exact = np.insert(exact, ins, ne)
         ids = np.insert(ids, ins, ni)
-        # np.insert puts value j (ins sorted ascending) at ins[j] + j, and shifts an old row at p by
-        # the number of ins[j] <= p.
-        order = order + np.searchsorted(ins, order, side="right")
+        rank += shift[rank]  # rank is ascending, so this gather is sequential
+        del shift
+    order = rank[order]  # old id order -> final positions, still in id order
+    del rank
+    if a:
         new_pos = ins + np.arange(a)
         by_id = np.argsort(ni, kind="stable")
-        points = np.searchsorted(ids[order], ni[by_id])
-        order = np.insert(order, points, new_pos[by_id]).astype(np.intp, copy=False)
-    elif skel is bulk.skel:
-        return bulk  # nothing to do: share the immutable arrays
-    return _Bulk(skel, exact, ids, order)
+        points = _count_less(ids, order, ni[by_id])
+        order = np.insert(order, points, new_pos[by_id])
+    return _Bulk(skel, exact, ids, order.astype(np.intp, copy=False))
 
 
 class VoiIndex:

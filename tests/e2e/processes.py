@@ -78,7 +78,12 @@ class ProcessSuite:
     def addr(self, name: str) -> str:
         return f"127.0.0.1:{self.ports[name]}"
 
-    def start(self, name: str) -> None:
+    def start_replica(self, service: str, name: str) -> None:
+        """Another process of `service`, listening on self.ports[name]."""
+        self.start(service, name)
+
+    def start(self, service: str, name: str | None = None) -> None:
+        name = name or service
         env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "ANPR_"))}
         env.update({
             "ANPR_DATABASE_URL": self.database_url, "ANPR_GRPC_HOST": "127.0.0.1",
@@ -86,7 +91,7 @@ class ProcessSuite:
             "ANPR_SERVICE_TOKEN": self.tokens[Role.SERVICE], "ANPR_MATCHER_ADDR": self.addr("matcher"),
             "ANPR_NOTIFY_ADDR": self.addr("notify"), "ANPR_FIREARMS_ADDR": self.addr("firearms"),
             "ANPR_INGEST_ADDR": self.addr("ingest"),
-            "ANPR_SHUTDOWN_GRACE_S": "2", "OTEL_SERVICE_NAME": f"anpr-{name}", "OTEL_TRACES_EXPORTER": "none",
+            "ANPR_SHUTDOWN_GRACE_S": "2", "OTEL_SERVICE_NAME": f"anpr-{service}", "OTEL_TRACES_EXPORTER": "none",
         })
         if self.collector_port:
             env.update({
@@ -95,7 +100,7 @@ class ProcessSuite:
                 "OTEL_BSP_SCHEDULE_DELAY": "100"})
         env.update(self.extra_env)
         log = open(self.log_dir / f"{name}.log", "ab")
-        self.procs[name] = subprocess.Popen([sys.executable, "-m", "anpr.cli", "serve", name], cwd=ROOT,
+        self.procs[name] = subprocess.Popen([sys.executable, "-m", "anpr.cli", "serve", service], cwd=ROOT,
                                             env=env, stdout=log, stderr=subprocess.STDOUT)
         log.close()
 

@@ -304,6 +304,23 @@ def test_compact_returns_new_index_and_keeps_old():
     assert len(new) == 2
 
 
+def test_compact_edge_cases():
+    idx = build([("AB1", 1), ("AB2", 2)])
+    idx.remove(1)
+    idx.remove(2)
+    idx.add("XY1", 3)
+    idx.add("X71", 4)
+    new = idx.compact()
+    assert sorted(new.iter_entries()) == [(3, "XY1"), (4, "X71")]
+    assert new.match("XYI") == [Match(3, False, (2,))]
+    assert new.remove(4) and 4 not in new and new.vrm_of(3) == "XY1"
+    empty = VoiIndex.empty(classes=CLASSES)
+    empty.add("A1", 9)
+    assert list(empty.compact().iter_entries()) == [(9, "A1")]
+    unchanged = build([("AB1", 1)])
+    assert list(unchanged.compact().iter_entries()) == [(1, "AB1")]
+
+
 def test_compact_then_catch_up_applies_later_changes():
     idx = build([("AB12CDE", 1), ("XY99ZZZ", 2), ("QQ1", 3)])
     idx.add("CD1", 10)

@@ -1,0 +1,74 @@
+"""`anpr hotlist import`: a CSV extract replaces a list; bad rows are reported by line."""
+
+from __future__ import annotations
+
+import pytest
+
+from anpr.runtime.auth import Role
+from anpr.v1 import ingest_pb2, ingest_pb2_grpc, matcher_pb2, matcher_pb2_grpc, notify_pb2, notify_pb2_grpc
+from anpr.v1 import types_pb2 as T
+from tests.services.test_cli import anpr
+from tests.support import InProcessSuite, channel, make_read, next_message
+
+HEADER = "vrm,make,model,colour,action,warning_markers,reason,pnc_id,source_reference,weed_date\n"
+GOOD = [
+    "KX19 ZTB,Ford,Focus,Blue,STOP_VEHICLE,DRUGS,Supply of controlled drugs,24/118822K,IR-1,2099-01-01\n",
+    "LR68HGW,BMW,X5,Black,DO_NOT_STOP_REPORT_SIGHTING,FIREARMS;VIOLENT,Firearms discharge,25/004417Q,IR-2,\n",
+    "OLD10NE,Audi,A3,Grey,STOP_VEHICLE,,Lapsed entry,26/1A,IR-3,2001-01-01\n",
+]
+BAD = [
+    "AB12*CD,Ford,Ka,Red,STOP_VEHICLE,,Bad plate,,,\n",
+    "YD21MPO,Ford,Ka,Red,PURSUE,LASERS,Unknown action,,,\n",
+]
+
+
+@pytest.fixture
+async def suite(database_url, tokens):
+    s = InProcessSuite(database_url, tokens)
+    await s.start_all()
+    yield s
+    await s.stop()
+
+
+async def test_import_reports_bad_rows_by_line_and_imports_nothing(suite, tmp_path):
+    extract = tmp_path / "pnc.csv"
+    extract.write_text(HEADER + GOOD[0] + BAD[0] + GOOD[1] + BAD[1])
+    code, out = await anpr("hotlist", "import", str(extract), "--list", "PNC", "--source", "pnc", "--quiet",
+                           "--addr", suite.addr("matcher"), token=suite.tokens[Role.HOTLIST_ADMIN])
+    assert code == 1
+    assert "line 3: vrm: 'AB12*CD' is not 1-10 letters and digits" in out
+    assert "line 5: action: 'PURSUE' is not one of the actions; warning_markers: unknown marker 'LASERS'" in out
+    assert "nothing imported" in out
+    async with channel(suite.addr("matcher"), suite.tokens[Role.HOTLIST_ADMIN]) as ch:
+        lists = (await matcher_pb2_grpc.MatcherServiceStub(ch).ListHotlists(matcher_pb2.ListHotlistsRequest())).hotlists
+    assert not lists
+
+
+async def test_import_then_reimport_replaces_the_list_and_alerts_carry_the_csv_fields(suite, tmp_path):
+    extract = tmp_path / "pnc.csv"
+    extract.write_text(HEADER + "".join(GOOD) + BAD[0])
+    code, out = await anpr("hotlist", "import", str(extract), "--list", "PNC", "--source", "pnc",
+                           "--skip-bad-rows", "--addr", suite.addr("matcher"), token=suite.tokens[Role.HOTLIST_ADMIN])
+    assert code == 0, out
+    assert "imported 3 entries into 'PNC'" in out and "skipped 1 bad row" in out
+    assert "importing" in out  # the progress bar
+
+    extract.write_text(HEADER + GOOD[1])  # the next extract drops the first entry
+    code, out = await anpr("hotlist", "import", str(extract), "--list", "PNC", "--quiet",
+                           "--addr", suite.addr("matcher"), token=suite.tokens[Role.HOTLIST_ADMIN])
+    assert code == 0, out
+    code, out = await anpr("hotlist", "list", "--addr", suite.addr("matcher"), token=suite.tokens[Role.HOTLIST_ADMIN])
+    assert "PNC\t1 entries\tpnc_national" in out
+
+    async with channel(suite.addr("notify"), suite.tokens[Role.CONTROL_ROOM]) as ch, \
+            channel(suite.addr("ingest"), suite.tokens[Role.CAMERA]) as cam:
+        stream = notify_pb2_grpc.NotifyServiceStub(ch).Subscribe(notify_pb2.SubscribeRequest(from_start=True))
+        await ingest_pb2_grpc.IngestServiceStub(cam).SubmitReads(iter([ingest_pb2.SubmitReadsRequest(
+            reads=[make_read("KX19ZTB"), make_read("OLD10NE"), make_read("LR68HGW")])]))
+        alert = (await next_message(stream, 15)).alert
+        stream.cancel()
+    entry = alert.hit.entry
+    assert alert.hit.read.vrm == "LR68HGW"
+    assert entry.action == T.ACTION_DO_NOT_STOP_REPORT_SIGHTING and entry.pnc_id == "25/004417Q"
+    assert list(entry.warning_markers) == [T.WARNING_MARKER_FIREARMS, T.WARNING_MARKER_VIOLENT]
+    assert entry.vehicle.make == "BMW" and entry.source_reference == "IR-2"
