@@ -48,7 +48,7 @@ EXPECTED_REPLICAS = {
 # Which peer address each caller needs, and which service it must point at.
 PEER_ADDRS = {
     "ingest": {"ANPR_MATCHER_ADDR": "matcher"},
-    "matcher": {"ANPR_NOTIFY_ADDR": "notify", "ANPR_FIREARMS_ADDR": "firearms"},
+    "matcher": {"ANPR_NOTIFY_ADDR": "notify", "ANPR_FIREARMS_ADDR": "firearms", "ANPR_INGEST_ADDR": "ingest"},
 }
 CALLERS = {"ingest", "matcher"}  # the services that call others and so carry the service token
 TOKENS_FILE = "/etc/anpr/tokens/tokens.json"
@@ -643,6 +643,7 @@ def test_production_network_policies_open_exactly_the_chain(production):
         ("ingress-controller", "ingest", 50051),
         ("other-workload", "ingest", 50051),  # cameras' source addresses are not predictable
         ("ingest", "matcher", 50052),
+        ("matcher", "ingest", 50051),
         ("matcher", "notify", 50053),
         ("matcher", "firearms", 50054),
         ("ingress-controller", "notify", 50053),
