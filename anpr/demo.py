@@ -110,11 +110,16 @@ def enum_name(enum, value: int, prefix: str) -> str:
 
 def format_alert(alert: T.Alert) -> str:
     hit, entry, read = alert.hit, alert.hit.entry, alert.hit.read
-    kind = "EXACT" if hit.match_kind == T.MATCH_KIND_EXACT else "LOOK-ALIKE (approximate)"
+    if hit.match_kind == T.MATCH_KIND_EXACT:
+        kind = "EXACT"
+    else:
+        positions = ", ".join(str(p + 1) for p in hit.differing_positions)
+        kind = f"LOOK-ALIKE: listed as {entry.vrm}, character {positions} differs"
     markers = ", ".join(enum_name(T.WarningMarker, m, "WARNING_MARKER_") for m in entry.warning_markers) or "none"
     captured = read.captured_at.ToDatetime().strftime("%H:%M:%S")
     lines = [
-        f"ALERT #{alert.sequence}  {read.vrm}  [{kind}]  action: {enum_name(T.Action, entry.action, 'ACTION_')}",
+        f"ALERT #{alert.sequence}  {read.vrm}  [{kind}]" + ("  [HISTORICAL]" if hit.historical else "")
+        + f"  action: {enum_name(T.Action, entry.action, 'ACTION_')}",
         f"    warning markers: {markers}",
         f"    reason: {entry.reason}",
         f"    vehicle: {entry.vehicle.colour} {entry.vehicle.make} {entry.vehicle.model}"
@@ -132,6 +137,8 @@ def format_activation(a: T.Activation) -> str:
     read = a.hit.read
     return (f"FIREARMS ACTIVATION {a.activation_id[:8]}  state: {state}"
             + (f" by {a.acknowledged_by}" if a.acknowledged_by else "")
+            + (f"  sightings since: {len(a.sightings)}, last by {a.sightings[-1].read.camera_id}"
+               if a.sightings else "")
             + f"\n    {read.vrm} read by {read.camera_id}; reason: {a.hit.entry.reason}"
             + f"\n    assess with the NDM: gather information -> assess threat -> powers and policy"
               " -> options -> action and review")
@@ -161,6 +168,9 @@ class Suite:
             "ANPR_INGEST_ADDR": self.addr("ingest"),
             "OTEL_SERVICE_NAME": f"anpr-{name}",
         })
+        # The demo feed passes the same few plates often: a short deduplication window keeps the
+        # demo's alerts coming (production default: 600 s).
+        env.setdefault("ANPR_DEDUP_WINDOW_S", "20")
         return env
 
     def start(self) -> None:
@@ -230,7 +240,8 @@ async def seed(suite: Suite) -> None:
 
 async def camera_feed(suite: Suite, interval: float, out) -> None:
     rng = random.Random()
-    listed = itertools.cycle(e.vrm for e in DEMO_ENTRIES)
+    # the listed plates as read, now and then through a look-alike character (Z read as 2, O as 0)
+    listed = itertools.cycle([e.vrm for e in DEMO_ENTRIES] + ["KX19 2TB", "YD21 MP0"])
     async with channel(suite.addr("ingest"), suite.tokens.camera) as ch:
         stub = ingest_pb2_grpc.IngestServiceStub(ch)
         for n in itertools.count(1):

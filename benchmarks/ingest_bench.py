@@ -360,8 +360,8 @@ class ClientState:
         prefix = spec["prefix"]
         n = spec["n_reads"]
         if spec["kind"] == "stream":
-            streams, batch = spec["streams"], spec["batch"]
-            per_stream = max(spec["depth"] + 1, math.ceil(n / (len(streams) * batch)))
+            streams, batch = spec["streams"], spec["batch"]  # streams may be empty: this client sits out
+            per_stream = max(spec["depth"] + 1, math.ceil(n / (max(1, len(streams)) * batch)))
             pool = []
             for s in streams:
                 cam = s % len(cams)
@@ -752,15 +752,17 @@ class Bench:
         k = len(self.clients)
         return [list(range(i, n, k)) for i in range(k)]
 
-    def prepare(self, kind: str, target: str, token: str, n_reads: int, cyclic: bool, tag: str) -> float:
+    def prepare(self, kind: str, target: str, token: str, n_reads: int, cyclic: bool, tag: str,
+                streams: int | None = None, depth: int | None = None) -> float:
         a = self.args
-        shares = self._split(a.streams if kind == "stream" else a.unary_concurrency)
+        streams = streams or a.streams
+        shares = self._split(streams if kind == "stream" else a.unary_concurrency)
         msgs = []
         for i, share in enumerate(shares):
             msgs.append(("prepare", {
                 "kind": kind, "target": target, "token": token, "cyclic": cyclic, "cameras": self.cams,
-                "n_reads": max(1, math.ceil(n_reads / len(shares))), "streams": share, "batch": a.batch,
-                "depth": a.depth, "concurrency": len(share), "seed": zlib.crc32(f"{tag}-{i}".encode()),
+                "n_reads": max(1, math.ceil(n_reads / max(1, sum(map(bool, shares))))), "streams": share,
+                "batch": a.batch, "depth": depth or a.depth, "concurrency": len(share), "seed": zlib.crc32(f"{tag}-{i}".encode()),
                 "prefix": f"bench-{self.run_id}-{tag}-c{i}"}))
         replies = self._ask(msgs, timeout=120)
         return max(r["gen_s"] for r in replies)
@@ -992,26 +994,32 @@ class Bench:
                 prof.wait(15)
         self.profilers = [p for p in self.profilers if p.poll() is None]
 
-    def _unique_phase(self, kind: str, label: str, cpu: CpuMeter, probe_reads: int, rss_tag: str | None):
+    def _unique_phase(self, kind: str, label: str, cpu: CpuMeter, probe_reads: int, rss_tag: str | None,
+                      streams: int | None = None, depth: int | None = None, seconds: float | None = None,
+                      warmup: float | None = None, tag: str | None = None):
         """Warm-up on its own read pool (which sizes the next), then the measured run on fresh reads."""
         a = self.args
         token = self.tokens["camera"]
+        tag = tag or kind
+        seconds = seconds or a.seconds
+        shape = {"streams": streams, "depth": depth}
         if self.rss and rss_tag:
             self.rss.mark(f"{rss_tag}-warmup")
-        self.prepare(kind, self.ingest_addr, token, probe_reads, False, f"{kind}-warm")
-        replies, _ = self.run_window(0.0, a.warmup, cpu)
+        self.prepare(kind, self.ingest_addr, token, probe_reads, False, f"{tag}-warm", **shape)
+        replies, _ = self.run_window(0.0, warmup or a.warmup, cpu)
         self.check_ingest_alive(f"during the {label} warm-up")
         warm = self.merge(replies)
         if warm["acks"] == 0:
             raise BenchError(f"{label}: no acknowledgement in the warm-up; errors {warm['errors']} "
                              f"(first: {warm['first_error']})\ntail of the ingest log:\n{log_tail(self.ingest_log)}")
         main_warm = 0.5
-        want = int(warm["acked_per_s"] * (a.seconds + main_warm) * 1.5) + a.streams * a.batch * (a.depth + 1)
+        want = (int(warm["acked_per_s"] * (seconds + main_warm) * 1.5)
+                + (streams or a.streams) * a.batch * ((depth or a.depth) + 1))
         want = min(want, a.max_pool_reads)
-        gen = self.prepare(kind, self.ingest_addr, token, want, False, kind)
-        self._profile(kind)
+        gen = self.prepare(kind, self.ingest_addr, token, want, False, tag, **shape)
+        self._profile(tag)
         mark = (lambda: self.rss.mark(rss_tag)) if self.rss and rss_tag else None
-        replies, cores = self.run_window(main_warm, a.seconds, cpu, on_window=mark)
+        replies, cores = self.run_window(main_warm, seconds, cpu, on_window=mark)
         if self.rss and rss_tag:
             self.rss.mark(f"{rss_tag}-drain")
         self._reap_profilers()
@@ -1032,9 +1040,18 @@ class Bench:
                                f"{a.batch} reads", cpu, max(40_000, a.streams * a.batch * 6), "batched")
         self.fig["batched_per_s"] = m["stored_per_s"]
         self.fig["p50_ack_ms"], self.fig["p99_ack_ms"] = m["p50"], m["p99"]
+        in_flight = a.streams * a.depth * a.batch
+        if m["acked_per_s"] > 0:
+            self.say(f"    closed loop at saturation: {in_flight:,} reads in flight / {m['acked_per_s']:,.0f} reads/s "
+                     f"= {1000 * in_flight / m['acked_per_s']:.0f} ms of queueing (Little's law), so these "
+                     "latencies measure the client's in-flight volume; see the unloaded latency below")
         m = self._unique_phase("unary", f"SubmitRead, concurrency {a.unary_concurrency}", cpu, 15_000, "unary")
         self.fig["unary_per_s"] = m["stored_per_s"]
         self.fig["unary_p50_ms"], self.fig["unary_p99_ms"] = m["p50"], m["p99"]
+        if a.idle_seconds > 0:
+            m = self._unique_phase("stream", f"unloaded: StreamReads, 1 stream x 1 in flight x {a.batch} reads", cpu,
+                                   5_000, None, streams=1, depth=1, seconds=a.idle_seconds, warmup=1.0, tag="idle")
+            self.fig["idle_p50_ack_ms"], self.fig["idle_p99_ack_ms"] = m["p50"], m["p99"]
         self.rss.stop()
         peaks = self.rss.peaks
         mib = 2 ** 20
@@ -1094,7 +1111,7 @@ def summarise(fig: dict[str, float]) -> list[str]:
     fig["stream_over_echo"] = ratio("batched_per_s", "echo_stream_per_s")
     order = ["copy_rows_per_s", "echo_stream_per_s", "echo_unary_per_s", "batched_per_s", "unary_per_s",
              "batched_over_copy", "unary_over_echo", "stream_over_echo", "p50_ack_ms", "p99_ack_ms",
-             "unary_p50_ms", "unary_p99_ms", "ingest_peak_rss_mib"]
+             "unary_p50_ms", "unary_p99_ms", "idle_p50_ack_ms", "idle_p99_ack_ms", "ingest_peak_rss_mib"]
     out = []
     for k in order:
         v = fig.get(k, float("nan"))
@@ -1116,6 +1133,8 @@ def parse_args(argv=None):
     p.add_argument("--batch", type=int, default=50, help="reads per batch (default 50)")
     p.add_argument("--depth", type=int, default=2, help="batches in flight per stream (default 2)")
     p.add_argument("--unary-concurrency", type=int, default=64, help="concurrent SubmitRead calls (default 64)")
+    p.add_argument("--idle-seconds", type=float, default=3.0,
+                   help="measured seconds of the unloaded-latency run (1 stream, 1 batch in flight); 0 skips it")
     p.add_argument("--clients", type=int, default=1, help="client processes (default 1)")
     p.add_argument("--copy-chunk", type=int, default=1000, help="rows per COPY (default 1000)")
     p.add_argument("--copy-connections", type=int, default=2, help="concurrent COPY connections (default 2)")

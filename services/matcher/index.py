@@ -397,8 +397,9 @@ def _merge(bulk: _Bulk, remove_pos: np.ndarray, add_codes: np.ndarray, add_skels
         ns, ne, ni = add_skels[by_skel], add_codes[by_skel], add_ids[by_skel]
         ins = np.searchsorted(skel, ns)
         # np.insert puts value j (ins ascending) at ins[j] + j and shifts a kept row at p by the number
-        # of ins[j] <= p.
-        shift = np.cumsum(np.bincount(ins, minlength=skel.size + 1)[: skel.size])
+        # of ins[j] <= p.  (One extra element so that removed rows, whose rank is meaningless and may
+        # be -1, still index something; their values are never used.)
+        shift = np.cumsum(np.bincount(ins, minlength=skel.size + 1))
         skel = np.insert(skel, ins, ns)
         exact = np.insert(exact, ins, ne)
         ids = np.insert(ids, ins, ni)
