@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Ingest throughput and acknowledgement latency, beside the store's and the transport's limits.
 
-    . .venv/bin/activate && python benchmarks/ingest_bench.py          # about 90 s on 2 cores
+    . .venv/bin/activate && python benchmarks/ingest_bench.py          # about 70 s on 2 cores
 
 One run, one machine, the same rows and the same table shape, in this order:
 
@@ -14,6 +14,7 @@ One run, one machine, the same rows and the same table shape, in this order:
                 points at an unused port: matching is not measured; OTEL_TRACES_EXPORTER=none):
                 StreamReads from N camera streams (default 100), each pipelining D batches (default 2)
                 of B reads (default 50); then SubmitRead at concurrency C (default 64).
+   Then, for the service time behind those figures, an unloaded run: 1 stream, 1 batch in flight.
 4. the ingest process's peak RSS (psutil) during the batched flood.
 
 The load generator runs in its own process(es), apart from the servers. Reads are generated up front
@@ -25,7 +26,8 @@ window, since on a small machine the servers, PostgreSQL and the client share th
 
 Figures are printed, never asserted. The last line is space-separated name=value pairs.
 Options: --seconds, --warmup, --streams, --batch, --depth, --unary-concurrency, --clients,
---copy-chunk, --copy-connections, --profile DIR (py-spy the ingest process), --keep (temp dir).
+--idle-seconds, --copy-chunk, --copy-connections, --profile DIR (py-spy record the ingest process
+during each measured run; --profile-format raw gives collapsed stacks), --keep (keep the temp dir).
 """
 
 from __future__ import annotations
@@ -970,7 +972,7 @@ class Bench:
         self._ask([("close", self.echo_addr)] * len(self.clients), timeout=30)
         self.stop_echo()
 
-    def _profile(self, name: str) -> None:
+    def _profile(self, name: str, seconds: float) -> None:
         a = self.args
         if not a.profile:
             return
@@ -983,7 +985,7 @@ class Bench:
         ext = {"flamegraph": "svg", "speedscope": "json", "raw": "txt"}[a.profile_format]
         out = out_dir / f"ingest-{name}.{ext}"
         self.profilers.append(subprocess.Popen(
-            [exe, "record", "--pid", str(self.ingest.pid), "--duration", str(int(a.seconds)), "--rate", "100",
+            [exe, "record", "--pid", str(self.ingest.pid), "--duration", str(max(1, round(seconds))), "--rate", "100",
              "--nonblocking", "--format", a.profile_format, "--output", str(out)],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
         self.say(f"  py-spy recording the measured window to {out}")
@@ -1017,7 +1019,7 @@ class Bench:
                 + (streams or a.streams) * a.batch * ((depth or a.depth) + 1))
         want = min(want, a.max_pool_reads)
         gen = self.prepare(kind, self.ingest_addr, token, want, False, tag, **shape)
-        self._profile(tag)
+        self._profile(tag, seconds)
         mark = (lambda: self.rss.mark(rss_tag)) if self.rss and rss_tag else None
         replies, cores = self.run_window(main_warm, seconds, cpu, on_window=mark)
         if self.rss and rss_tag:
