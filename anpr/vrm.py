@@ -10,9 +10,13 @@ _VALID = re.compile(r"[A-Z0-9]{1,%d}" % MAX_VRM_LENGTH)
 
 
 def normalise_vrm(text: str) -> str:
-    """Upper case without spaces or separators: ' ab12 cde ' -> 'AB12CDE'."""
+    """Upper case without white space, hyphens or dots: ' ab-12 cde ' -> 'AB12CDE'.
+
+    Anything else stays, so that a read like 'AB12*CDE' is rejected rather than silently repaired;
+    non-ASCII letters stay too, and fail validation."""
     return _SEPARATORS.sub("", text).upper()
 
 
 def is_valid_vrm(normalised: str) -> bool:
-    return _VALID.fullmatch(normalised) is not None
+    """1-10 characters of A-Z and 0-9 (a normalised VRM)."""
+    return isinstance(normalised, str) and _VALID.fullmatch(normalised) is not None

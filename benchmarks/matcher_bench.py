@@ -3,7 +3,9 @@
     python benchmarks/matcher_bench.py [ENTRIES] [--lookups N] [--input str|bytes] [--seed S]
 
 Generates ENTRIES (default 10,000,000) reproducible UK-style VRMs (current AB12CDE format plus prefix,
-suffix, dateless/personalised and Northern Ireland ones), builds the index, and measures on one core:
+suffix, dateless/personalised and Northern Ireland ones, uniform over each format's marks, with 2% of
+entries repeating another entry's VRM as when one vehicle is on several lists), builds the index,
+and measures on one core:
 load time, resident memory after the build (generation input freed), exact and look-alike matches per
 second over a mix of exact hits, look-alike hits and misses, and the cost of compacting an overlay of
 changes.  The last line is ``name=value`` pairs.
@@ -26,7 +28,7 @@ import numpy as np
 import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from services.matcher.index import DEFAULT_LOOKALIKE_CLASSES, LookalikeClasses, VoiIndex  # noqa: E402
+from services.matcher.index import DEFAULT_LOOKALIKE_CLASSES, LookalikeClasses, VoiIndex
 
 GIB = 1 << 30
 WIDTH = 10
@@ -41,15 +43,25 @@ _AGE = _AGE.view(np.uint8).reshape(-1, 2)
 
 # share of each format: current, prefix, suffix, dateless, Northern Ireland
 _FORMATS = np.array([0.75, 0.12, 0.05, 0.04, 0.04])
+DUPLICATE_SHARE = 0.02
 
 
 def _letters(rng: np.random.Generator, pool: np.ndarray, m: int, k: int) -> np.ndarray:
     return pool[rng.integers(0, pool.size, size=(m, k))]
 
 
-def _digits(rng: np.random.Generator, m: int, lo_digits: int, hi_digits: int) -> tuple[np.ndarray, np.ndarray]:
-    """(m, hi_digits) ASCII digits left-aligned without leading zero, and each row's digit count."""
-    count = rng.integers(lo_digits, hi_digits + 1, size=m)
+def _digits(
+    rng: np.random.Generator, m: int, lo_digits: int, hi_digits: int, count: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """(m, hi_digits) ASCII digits left-aligned without leading zero, and each row's digit count.
+
+    The digit count is drawn in proportion to how many numbers have it (9, 90, 900, ...), so marks
+    are uniform over the format's space and short numbers are not over-represented (each real
+    registration is issued once).
+    """
+    if count is None:
+        weights = 9.0 * 10.0 ** np.arange(hi_digits - lo_digits + 1)
+        count = lo_digits + rng.choice(weights.size, size=m, p=weights / weights.sum())
     out = np.zeros((m, hi_digits), dtype=np.uint8)
     value = rng.integers(1, 10, size=m)  # leading digit
     out[:, 0] = ord("0") + value
@@ -92,10 +104,13 @@ def generate_vrms(n: int, seed: int) -> np.ndarray:
     _put(buf, r, c, _letters(rng, _YEAR, r.size, 1))
     # dateless / personalised: 1-3 letters + 1-4 digits, or 1-4 digits + 1-3 letters
     r = np.flatnonzero(kind == 3)
-    nl = rng.integers(1, 4, size=r.size)
+    shapes = [(nl, nd) for nl in (1, 2, 3) for nd in (1, 2, 3, 4)]  # letters, digits
+    weights = np.array([26.0**nl * 9 * 10.0 ** (nd - 1) for nl, nd in shapes])
+    shape = rng.choice(len(shapes), size=r.size, p=weights / weights.sum())
+    nl = np.array([sh[0] for sh in shapes])[shape]
     letters = _letters(rng, _ANY, r.size, 3)
     letters[np.arange(3) >= nl[:, None]] = 0
-    digits = _digits(rng, r.size, 1, 4)[0]
+    digits = _digits(rng, r.size, 1, 4, count=np.array([sh[1] for sh in shapes])[shape])[0]
     first = rng.random(r.size) < 0.5
     a = np.where(first[:, None], np.pad(letters, ((0, 0), (0, 1))), digits)
     b = np.where(first[:, None], digits, np.pad(letters, ((0, 0), (0, 1))))
@@ -106,6 +121,9 @@ def generate_vrms(n: int, seed: int) -> np.ndarray:
     c = _put(buf, r, 0, _letters(rng, _ANY, r.size, 1))
     c = _put(buf, r, c, _NI[rng.integers(0, 2, size=(r.size, 2))])
     _put(buf, r, c, _digits(rng, r.size, 1, 4)[0])
+    # the same vehicle on several lists: a share of entries repeat another entry's VRM
+    dup = np.flatnonzero(rng.random(n) < DUPLICATE_SHARE)
+    buf[dup] = buf[rng.integers(0, n, size=dup.size)]
     return buf
 
 
@@ -117,7 +135,9 @@ def rows_to_str(buf: np.ndarray) -> list[str]:
     return out
 
 
-def make_queries(buf: np.ndarray, count: int, seed: int, classes: LookalikeClasses) -> tuple[list[str], dict[str, int]]:
+def make_queries(
+    buf: np.ndarray, count: int, seed: int, classes: LookalikeClasses
+) -> tuple[list[str], dict[str, int]]:
     """40% exact hits, 20% one-look-alike-character misreads of entries, 40% fresh (mostly misses)."""
     rng = np.random.default_rng(seed + 1)
     n_hit, n_like = int(count * 0.4), int(count * 0.2)
@@ -137,7 +157,9 @@ def make_queries(buf: np.ndarray, count: int, seed: int, classes: LookalikeClass
     return [queries[i] for i in order], {"exact_hit": n_hit, "lookalike_hit": n_like, "fresh": len(misses)}
 
 
-def time_matches(index: VoiIndex, queries: list[str], rounds: int, batch: int = 5_000) -> tuple[float, float, int, int]:
+def time_matches(
+    index: VoiIndex, queries: list[str], rounds: int, batch: int = 5_000
+) -> tuple[float, float, int, int]:
     """Seconds of process CPU time for all queries at max_differences 0 and 1, and reads with a hit.
 
     The queries are split into batches; each batch is timed in both modes, alternating which goes
@@ -152,7 +174,7 @@ def time_matches(index: VoiIndex, queries: list[str], rounds: int, batch: int = 
     clock = time.process_time
     for r in range(rounds):
         for b, qs in enumerate(batches):
-            for d in ((0, 1) if (r + b) % 2 == 0 else (1, 0)):
+            for d in (0, 1) if (r + b) % 2 == 0 else (1, 0):
                 hits = 0
                 t0 = clock()
                 for q in qs:
@@ -192,8 +214,10 @@ def main() -> None:
     if args.input == "str":
         del buf
     rss_input = rss()
-    print(f"generated {n:,} VRMs as {args.input} in {gen_s:.1f}s (e.g. {', '.join(map(str, vrms[:6]))}); "
-          f"RSS with input {rss_input / GIB:.2f} GiB")
+    print(
+        f"generated {n:,} VRMs as {args.input} in {gen_s:.1f}s (e.g. {', '.join(map(str, vrms[:6]))}); "
+        f"RSS with input {rss_input / GIB:.2f} GiB"
+    )
 
     t0 = time.perf_counter()
     index = VoiIndex.build(vrms, ids, classes=classes)
@@ -210,18 +234,30 @@ def main() -> None:
     except (OSError, AttributeError):
         rss_trimmed = rss_after
     print(f"load: {load_s:.2f}s for {len(index):,} entries ({n / load_s / 1e6:.2f} M/s)")
-    print(f"memory: RSS after build {rss_after / GIB:.3f} GiB = Python + numpy + the index + {len(queries):,} query "
-          f"strings; generation input freed (baseline before generating {rss_base / GIB:.3f} GiB; "
-          f"after malloc_trim {rss_trimmed / GIB:.3f} GiB; index arrays {index.nbytes / GIB:.3f} GiB = "
-          f"{index.nbytes / max(n, 1):.0f} B/entry; process peak incl. generation {peak / GIB:.2f} GiB)")
+    print(
+        f"memory: RSS after build {rss_after / GIB:.3f} GiB = Python + numpy + the index"
+        f" + {len(queries):,} query "
+        f"strings; generation input freed (baseline before generating {rss_base / GIB:.3f} GiB; "
+        f"after malloc_trim {rss_trimmed / GIB:.3f} GiB; index arrays {index.nbytes / GIB:.3f} GiB = "
+        f"{index.nbytes / max(n, 1):.0f} B/entry; process peak incl. generation {peak / GIB:.2f} GiB)"
+    )
 
     exact_t, like_t, exact_found, like_found = time_matches(index, queries, args.rounds)
     exact_per_s = len(queries) / exact_t
     like_per_s = len(queries) / like_t
     ratio = like_t / exact_t
-    print(f"queries: {len(queries):,} = {mix}; one thread, process CPU time, best of {args.rounds} rounds per batch")
-    print(f"exact (max_differences=0):      {exact_per_s:,.0f}/s  {1e6 / exact_per_s:.2f} us  with a hit {exact_found:,}")
-    print(f"look-alike (max_differences=1): {like_per_s:,.0f}/s  {1e6 / like_per_s:.2f} us  with a hit {like_found:,}")
+    print(
+        f"queries: {len(queries):,} = {mix}; one thread, process CPU time,"
+        f" best of {args.rounds} rounds per batch"
+    )
+    print(
+        f"exact (max_differences=0):      {exact_per_s:,.0f}/s  {1e6 / exact_per_s:.2f} us"
+        f"  with a hit {exact_found:,}"
+    )
+    print(
+        f"look-alike (max_differences=1): {like_per_s:,.0f}/s  {1e6 / like_per_s:.2f} us"
+        f"  with a hit {like_found:,}"
+    )
     print(f"look-alike cost / exact cost: {ratio:.3f}")
 
     rng = np.random.default_rng(args.seed + 3)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import grpc
@@ -31,7 +31,10 @@ from services.ingest.writer import ReadWriter
 
 log = logging.getLogger(__name__)
 
-Status = ingest_pb2.ReadStatus
+READ_STATUS_STORED = ingest_pb2.READ_STATUS_STORED
+READ_STATUS_DUPLICATE = ingest_pb2.READ_STATUS_DUPLICATE
+READ_STATUS_REJECTED = ingest_pb2.READ_STATUS_REJECTED
+READ_STATUS_THROTTLED = ingest_pb2.READ_STATUS_THROTTLED
 MAINTENANCE_INTERVAL_S = 3600.0
 
 
@@ -65,42 +68,47 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
         now = store.now_utc()
         skew, retention = timedelta(seconds=s.max_clock_skew_s), timedelta(days=s.read_retention_days)
         results: list[ingest_pb2.ReadResult] = []
-        good: list[store.NewRead] = []
-        seen: set[tuple[str, int, int]] = set()
+        good: list[tuple[ingest_pb2.ReadResult, store.NewRead]] = []
+        seen: set[tuple[str, datetime]] = set()
+        rejected = duplicates = 0
         traceparent = current_traceparent()
         for i, read in enumerate(reads):
             path = f"{prefix}[{i}]." if prefix else ""
-            violations = validate_read(read, now=now, max_skew=skew, retention=retention,
-                                       max_image_bytes=s.max_image_bytes, prefix=path)
-            if read.camera_id and not violations:
+            violations, vrm, captured = validate_read(read, now=now, max_skew=skew, retention=retention,
+                                                      max_image_bytes=s.max_image_bytes, prefix=path)
+            if not violations:
                 problem = self._cameras.problem(read.camera_id)
                 if problem:
                     violations.append((path + "camera_id", problem))
             result = ingest_pb2.ReadResult(read_id=read.read_id)
-            key = (read.read_id, read.captured_at.seconds, read.captured_at.nanos)
-            if violations:
-                result.status = Status.READ_STATUS_REJECTED
-                result.violations.extend(types_pb2.FieldViolation(field=f, description=d) for f, d in violations)
-            elif key in seen:
-                result.status = Status.READ_STATUS_DUPLICATE
-            elif not self._limiter.allow(read.camera_id):
-                result.status = Status.READ_STATUS_THROTTLED
-            else:
-                seen.add(key)
-                good.append(store.NewRead(read, traceparent))
             results.append(result)
+            if violations:
+                rejected += 1
+                result.status = READ_STATUS_REJECTED
+                result.violations.extend(types_pb2.FieldViolation(field=f, description=d) for f, d in violations)
+                continue
+            new = store.NewRead(read, vrm, captured, traceparent)
+            if new.key in seen:
+                duplicates += 1
+                result.status = READ_STATUS_DUPLICATE
+            elif not self._limiter.allow(read.camera_id):
+                result.status = READ_STATUS_THROTTLED
+            else:
+                seen.add(new.key)
+                good.append((result, new))
         if good:
-            stored = await self._writer.write(good)
-            for result, read in zip(results, reads, strict=True):
-                if result.status == Status.READ_STATUS_UNSPECIFIED:
-                    result.status = (Status.READ_STATUS_STORED
-                                     if (read.read_id, store.utc(read.captured_at)) in stored
-                                     else Status.READ_STATUS_DUPLICATE)
+            stored = await self._writer.write([new for _, new in good])
+            for result, new in good:
+                if new.key in stored:
+                    result.status = READ_STATUS_STORED
+                else:
+                    duplicates += 1
+                    result.status = READ_STATUS_DUPLICATE
         span = trace.get_current_span()
         if span.is_recording():
             span.set_attribute(ATTR_READ_COUNT, len(reads))
-            span.set_attribute(ATTR_READ_REJECTED, sum(r.status == Status.READ_STATUS_REJECTED for r in results))
-            span.set_attribute(ATTR_READ_DUPLICATE, sum(r.status == Status.READ_STATUS_DUPLICATE for r in results))
+            span.set_attribute(ATTR_READ_REJECTED, rejected)
+            span.set_attribute(ATTR_READ_DUPLICATE, duplicates)
         return results
 
     async def _check_batch_size(self, n: int, context) -> None:
@@ -110,9 +118,9 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
 
     async def SubmitRead(self, request, context):
         [result] = await self._process([request.read], "")
-        if result.status == Status.READ_STATUS_REJECTED:
+        if result.status == READ_STATUS_REJECTED:
             await abort_invalid(context, [("read." + v.field, v.description) for v in result.violations])
-        if result.status == Status.READ_STATUS_THROTTLED:
+        if result.status == READ_STATUS_THROTTLED:
             await context.abort_with_status(self._throttled(request.read.camera_id))
         return ingest_pb2.SubmitReadResponse(result=result)
 

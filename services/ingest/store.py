@@ -25,14 +25,18 @@ READ_COLUMNS = ("read_id", "captured_at", "vrm", "vrm_normalised", "confidence",
                 "plate_country")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class NewRead:
+    """A validated read on its way to the store."""
+
     read: types_pb2.Read
+    vrm: str                # normalised
+    captured_at: datetime   # UTC
     traceparent: str
 
-
-def utc(ts: timestamp_pb2.Timestamp) -> datetime:
-    return ts.ToDatetime(tzinfo=timezone.utc)
+    @property
+    def key(self) -> tuple[str, datetime]:
+        return self.read.read_id, self.captured_at
 
 
 def now_utc() -> datetime:
@@ -86,23 +90,41 @@ async def drop_expired_partitions(conn: asyncpg.Connection, retention_days: int,
 
 # --- reads --------------------------------------------------------------------------------------
 
-def _record(r: types_pb2.Read) -> tuple:
+def _record(n: NewRead) -> tuple:
+    r = n.read
     has_loc = r.HasField("location")
-    return (r.read_id, utc(r.captured_at), r.vrm, normalise_vrm(r.vrm), r.confidence, r.camera_id,
-            r.source_id, r.location.latitude if has_loc else None, r.location.longitude if has_loc else None,
-            r.direction, r.heading_degrees, r.lane, r.vehicle.make, r.vehicle.model, r.vehicle.colour,
-            r.plate_country)
+    vehicle = r.vehicle
+    return (r.read_id, n.captured_at, r.vrm, n.vrm, r.confidence, r.camera_id, r.source_id,
+            r.location.latitude if has_loc else None, r.location.longitude if has_loc else None,
+            r.direction, r.heading_degrees, r.lane, vehicle.make, vehicle.model, vehicle.colour, r.plate_country)
+
+
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte = n & 0x7F
+        n >>= 7
+        if n:
+            out.append(byte | 0x80)
+        else:
+            out.append(byte)
+            return bytes(out)
+
+
+_MATCH_READ_FIELD = b"\x0a"  # anpr.v1.MatchRead.read: field 1, length-delimited
 
 
 def _match_payload(read: types_pb2.Read) -> bytes:
-    """The read as matcher gets it: without its images."""
+    """A serialised anpr.v1.MatchRead holding the read without its images (built on the wire
+    format directly: wrapping the read in a MatchRead message would copy it)."""
     if read.plate_image or read.overview_image:
         slim = types_pb2.Read()
         slim.CopyFrom(read)
         slim.ClearField("plate_image")
         slim.ClearField("overview_image")
         read = slim
-    return matcher_pb2.MatchRead(read=read).SerializeToString()
+    body = read.SerializeToString()
+    return _MATCH_READ_FIELD + _varint(len(body)) + body
 
 
 async def store_reads(conn: asyncpg.Connection, reads: Sequence[NewRead]) -> set[tuple[str, datetime]]:
@@ -114,8 +136,8 @@ async def store_reads(conn: asyncpg.Connection, reads: Sequence[NewRead]) -> set
     """
     if not reads:
         return set()
-    records = [_record(i.read) for i in reads]
-    keys = [(rec[0], rec[1]) for rec in records]
+    records = [_record(i) for i in reads]
+    keys = [i.key for i in reads]
     try:
         async with conn.transaction():  # savepoint
             await conn.copy_records_to_table("reads", records=records, columns=READ_COLUMNS)

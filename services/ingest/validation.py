@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
 from anpr.vrm import MAX_VRM_LENGTH, is_valid_vrm, normalise_vrm
 from anpr.v1 import types_pb2
@@ -10,10 +10,20 @@ from anpr.v1 import types_pb2
 MAX_READ_ID_LENGTH = 128
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+def timestamp_utc(ts) -> datetime:
+    """A protobuf Timestamp as an aware UTC datetime (faster than Timestamp.ToDatetime)."""
+    return _EPOCH + timedelta(seconds=ts.seconds, microseconds=ts.nanos // 1000)
+
+
 def validate_read(read: types_pb2.Read, *, now: datetime, max_skew: timedelta, retention: timedelta,
-                  max_image_bytes: int, prefix: str = "") -> list[tuple[str, str]]:
-    """Field violations of one read; `prefix` is its path in the request (e.g. 'reads[3].')."""
+                  max_image_bytes: int, prefix: str = "") -> tuple[list[tuple[str, str]], str, datetime | None]:
+    """(field violations, normalised VRM, capture time) of one read; `prefix` is its path in the
+    request (e.g. 'reads[3].')."""
     errors: list[tuple[str, str]] = []
+    captured = None
 
     def bad(field: str, why: str) -> None:
         errors.append((prefix + field, why))
@@ -32,7 +42,7 @@ def validate_read(read: types_pb2.Read, *, now: datetime, max_skew: timedelta, r
     if not read.HasField("captured_at"):
         bad("captured_at", "required")
     else:
-        captured = read.captured_at.ToDatetime(tzinfo=now.tzinfo)
+        captured = timestamp_utc(read.captured_at)
         if captured > now + max_skew:
             bad("captured_at", f"more than {int(max_skew.total_seconds())} s in the future")
         elif captured < now - retention:
@@ -51,4 +61,4 @@ def validate_read(read: types_pb2.Read, *, now: datetime, max_skew: timedelta, r
     for name in ("plate_image", "overview_image"):
         if len(getattr(read, name)) > max_image_bytes:
             bad(name, f"larger than {max_image_bytes} bytes")
-    return errors
+    return errors, vrm, captured

@@ -110,7 +110,7 @@ class ReadWriter:
     async def _flush(self, batch: list[_Pending]) -> None:
         reads = [r for p in batch for r in p.reads]
         try:
-            days = {store.utc(r.read.captured_at).date() for r in reads} - self._days
+            days = {r.captured_at.date() for r in reads} - self._days
             async with self._pool.acquire() as conn:
                 if days:
                     await store.ensure_partitions(conn, days)
@@ -127,7 +127,7 @@ class ReadWriter:
         for p in batch:
             mine = set()
             for r in p.reads:
-                key = (r.read.read_id, store.utc(r.read.captured_at))
+                key = r.key
                 if key in stored and key not in claimed:
                     claimed.add(key)
                     mine.add(key)

@@ -40,12 +40,14 @@ Only numpy is required.
 
 from __future__ import annotations
 
+import itertools
 import operator
-import re
 from collections.abc import Iterable, Iterator, Sequence
 from typing import NamedTuple
 
 import numpy as np
+
+from anpr.vrm import MAX_VRM_LENGTH, is_valid_vrm, normalise_vrm
 
 __all__ = [
     "DEFAULT_LOOKALIKE_CLASSES",
@@ -53,11 +55,11 @@ __all__ = [
     "LookalikeClasses",
     "Match",
     "VoiIndex",
+    "decode_vrm",
     "is_valid_vrm",
     "normalise_vrm",
 ]
 
-MAX_VRM_LENGTH = 10
 DEFAULT_LOOKALIKE_CLASSES: tuple[str, ...] = ("O0DQ", "I1L", "B8", "S5", "Z2", "G6")
 
 _ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
@@ -80,22 +82,6 @@ for _ch, _v in _CHAR_VALUE.items():
     _BYTE_VALUE[ord(_ch)] = _v
 del _ch, _v
 
-_VALID_RE = re.compile(r"[A-Z0-9]{1,%d}" % MAX_VRM_LENGTH)
-_SEPARATORS_RE = re.compile(r"[\W_]+")
-
-
-def normalise_vrm(text: str) -> str:
-    """Upper-case ``text`` and drop spaces and every non-alphanumeric separator.
-
-    ``" ab12-cde. "`` -> ``"AB12CDE"``.  Returns ``""`` when nothing is left.  Non-ASCII letters are
-    kept (not silently dropped) so that :func:`is_valid_vrm` rejects them.
-    """
-    return _SEPARATORS_RE.sub("", text.upper())
-
-
-def is_valid_vrm(norm: str) -> bool:
-    """True when ``norm`` is a normalised VRM: 1-10 characters of A-Z and 0-9."""
-    return isinstance(norm, str) and _VALID_RE.fullmatch(norm) is not None
 
 
 class Match(NamedTuple):
@@ -117,7 +103,7 @@ class LookalikeClasses:
     represented by its smallest character (digits sort before letters).
     """
 
-    __slots__ = ("_classes", "_rep", "_translate", "_value_rep", "_byte_rep")
+    __slots__ = ("_byte_rep", "_classes", "_rep", "_translate", "_value_rep")
 
     def __init__(self, classes: Sequence[str] = DEFAULT_LOOKALIKE_CLASSES) -> None:
         if isinstance(classes, (str, bytes)):
@@ -137,7 +123,7 @@ class LookalikeClasses:
                 if ch not in _CHAR_VALUE:
                     raise ValueError(f"look-alike class {cls!r}: {ch!r} is not one of A-Z, 0-9")
                 parent.setdefault(ch, ch)
-            for a, b in zip(cls, cls[1:]):
+            for a, b in itertools.pairwise(cls):
                 ra, rb = find(a), find(b)
                 if ra != rb:
                     parent[max(ra, rb)] = min(ra, rb)
@@ -246,7 +232,7 @@ def _with_positions(y: int, eid: int) -> tuple[int, tuple[int, ...], int]:
 class _Bulk:
     """Immutable sorted arrays; shared between an index and the indexes compacted from it."""
 
-    __slots__ = ("skel", "exact", "ids", "id_order", "n", "skel_mv", "exact_mv", "ids_mv")
+    __slots__ = ("exact", "exact_mv", "id_order", "ids", "ids_mv", "n", "skel", "skel_mv")
 
     def __init__(self, skel: np.ndarray, exact: np.ndarray, ids: np.ndarray, id_order: np.ndarray) -> None:
         skel, exact, ids, id_order = (np.ascontiguousarray(a) for a in (skel, exact, ids, id_order))
@@ -330,7 +316,11 @@ def _block_bytes(vrms: Sequence[str] | np.ndarray, start: int, stop: int) -> np.
             bad = next(v for v in block if type(v) is not str)
             raise TypeError(f"VRMs must be str, got {type(bad).__name__}: {bad!r}")
     try:
-        arr = np.asarray(block, dtype=f"S{_WIDTH}") if not isinstance(block, np.ndarray) else block.astype(f"S{_WIDTH}")
+        arr = (
+            np.asarray(block, dtype=f"S{_WIDTH}")
+            if not isinstance(block, np.ndarray)
+            else block.astype(f"S{_WIDTH}")
+        )
     except UnicodeEncodeError as exc:
         raise ValueError(f"VRMs are not normalised (A-Z, 0-9 only): {exc}") from None
     return arr.view(np.uint8).reshape(-1, _WIDTH)
@@ -371,7 +361,9 @@ def _count_less(values: np.ndarray, order: np.ndarray, keys: np.ndarray) -> np.n
         hi = np.where(active & ~less, mid, hi)
 
 
-def _merge(bulk: _Bulk, remove_pos: np.ndarray, add_codes: np.ndarray, add_skels: np.ndarray, add_ids: np.ndarray) -> _Bulk:
+def _merge(
+    bulk: _Bulk, remove_pos: np.ndarray, add_codes: np.ndarray, add_skels: np.ndarray, add_ids: np.ndarray
+) -> _Bulk:
     """New bulk arrays = ``bulk`` minus positions ``remove_pos`` plus the additions, without a re-sort.
 
     A handful of O(n) passes (mostly sequential) plus one random gather to remap ``id_order``.  The
@@ -429,7 +421,16 @@ class VoiIndex:
     event loop).  :meth:`build` and :meth:`compact` may run in a worker thread (see :meth:`compact`).
     """
 
-    __slots__ = ("_classes", "_bulk", "_ov", "_ov_skel", "_ov_live", "_ov_masked", "_folded_ids", "_source_bulk")
+    __slots__ = (
+        "_bulk",
+        "_classes",
+        "_folded_ids",
+        "_ov",
+        "_ov_live",
+        "_ov_masked",
+        "_ov_skel",
+        "_source_bulk",
+    )
 
     def __init__(self, bulk: _Bulk, classes: LookalikeClasses) -> None:
         """Internal; use :meth:`build` or :meth:`empty`."""
@@ -495,7 +496,9 @@ class VoiIndex:
         if bad_rows:
             rows = np.concatenate(bad_rows)
             shown = ", ".join(f"[{int(i)}]={vrms[int(i)]!r}" for i in rows[:5])
-            raise ValueError(f"{rows.size} VRMs are not normalised 1-{MAX_VRM_LENGTH} chars of A-Z0-9: {shown}")
+            raise ValueError(
+                f"{rows.size} VRMs are not normalised 1-{MAX_VRM_LENGTH} chars of A-Z0-9: {shown}"
+            )
 
         order = np.argsort(skels)
         skels = skels[order]

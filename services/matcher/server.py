@@ -112,19 +112,23 @@ class HitMaker:
             hotlist = self._live.hotlists.get(cand.hotlist_id, types_pb2.Hotlist(hotlist_id=cand.hotlist_id))
             if not f.match.exact and hotlist.match_policy == types_pb2.MATCH_POLICY_EXACT:
                 continue
-            read_vrm = normalise_vrm(f.read.vrm)
-            repeats = await store.count_repeat(
-                conn, cand.entry.entry_id, read_vrm, area_cell(f.read.location, self._settings.dedup_cell_km),
-                f.read.captured_at.ToDatetime(tzinfo=timezone.utc), window)
             hit = types_pb2.Hit(
                 hit_id=hit_id_for(f.read.read_id, cand.entry.entry_id), read=f.read, entry=cand.entry,
                 hotlist=hotlist,
                 match_kind=types_pb2.MATCH_KIND_EXACT if f.match.exact else types_pb2.MATCH_KIND_LOOKALIKE,
                 differing_positions=f.match.differing_positions,
                 vehicle_mismatches=vehicle_mismatches(f.read.vehicle, cand.entry.vehicle),
-                historical=f.historical, matched_at=matched_at, repeat_count=repeats)
+                historical=f.historical, matched_at=matched_at)
             hits.append((hit, cand.firearms, f.traceparent))
-        return len(await store.record_hits(conn, hits))
+        new_ids = await store.insert_hits(conn, [h for h, _, _ in hits])
+        fresh = [(h, firearms, t) for h, firearms, t in hits if h.hit_id in new_ids]
+        for hit, _, _ in fresh:  # count repeats only for hits made now, in read order
+            hit.repeat_count = await store.count_repeat(
+                conn, hit.entry.entry_id, normalise_vrm(hit.read.vrm),
+                area_cell(hit.read.location, self._settings.dedup_cell_km),
+                hit.read.captured_at.ToDatetime(tzinfo=timezone.utc), window)
+        await store.queue_hits(conn, fresh)
+        return len(fresh)
 
 
 class MatcherServicer(matcher_pb2_grpc.MatcherServiceServicer):

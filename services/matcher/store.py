@@ -227,24 +227,27 @@ async def count_repeat(conn: asyncpg.Connection, entry_id: str, vrm: str, cell: 
         """, entry_id, vrm, cell, at, window)
 
 
-async def record_hits(conn: asyncpg.Connection, hits: Sequence[tuple[types_pb2.Hit, bool, str]]) -> list[str]:
-    """Store new hits; queue them for notify (unless a repeat) and firearms (when marked).
-
-    `hits` are (hit, firearms, traceparent). Returns the ids of hits that were new."""
+async def insert_hits(conn: asyncpg.Connection, hits: Sequence[types_pb2.Hit]) -> set[str]:
+    """Store hits not made before (a re-delivered read, or a live and a historical check of the
+    same read, make the same hit id); returns the ids stored now."""
     if not hits:
-        return []
-    new_ids = {r["hit_id"] for r in await conn.fetch(
-        "INSERT INTO hits (hit_id, read_id, entry_id, suppressed, historical)"
-        " SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bool[], $5::bool[])"
+        return set()
+    return {r["hit_id"] for r in await conn.fetch(
+        "INSERT INTO hits (hit_id, read_id, entry_id, historical)"
+        " SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bool[])"
         " ON CONFLICT (hit_id) DO NOTHING RETURNING hit_id",
-        [h.hit_id for h, _, _ in hits], [h.read.read_id for h, _, _ in hits],
-        [h.entry.entry_id for h, _, _ in hits], [h.repeat_count > 0 for h, _, _ in hits],
-        [h.historical for h, _, _ in hits])}
-    fresh = [(h, f, t) for h, f, t in hits if h.hit_id in new_ids]
-    await outbox.enqueue(conn, NOTIFY_TOPIC, [(h.SerializeToString(), t) for h, _, t in fresh
-                                              if h.repeat_count == 0])
-    await outbox.enqueue(conn, FIREARMS_TOPIC, [(h.SerializeToString(), t) for h, f, t in fresh if f])
-    return [h.hit_id for h, _, _ in fresh]
+        [h.hit_id for h in hits], [h.read.read_id for h in hits], [h.entry.entry_id for h in hits],
+        [h.historical for h in hits])}
+
+
+async def queue_hits(conn: asyncpg.Connection, hits: Sequence[tuple[types_pb2.Hit, bool, str]]) -> None:
+    """Queue new hits for notify (unless a repeat, which is marked suppressed) and firearms (when
+    marked). `hits` are (hit, firearms, traceparent)."""
+    repeats = [h.hit_id for h, _, _ in hits if h.repeat_count > 0]
+    if repeats:
+        await conn.execute("UPDATE hits SET suppressed = true WHERE hit_id = ANY($1::text[])", repeats)
+    await outbox.enqueue(conn, NOTIFY_TOPIC, [(h.SerializeToString(), t) for h, _, t in hits if h.repeat_count == 0])
+    await outbox.enqueue(conn, FIREARMS_TOPIC, [(h.SerializeToString(), t) for h, f, t in hits if f])
 
 
 async def queue_historical_check(conn: asyncpg.Connection, entry_ids: Sequence[str], traceparent: str) -> None:
