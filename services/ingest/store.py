@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 
 import asyncpg
@@ -25,18 +24,17 @@ READ_COLUMNS = ("read_id", "captured_at", "vrm", "vrm_normalised", "confidence",
                 "plate_country")
 
 
-@dataclass(frozen=True, slots=True)
 class NewRead:
-    """A validated read on its way to the store."""
+    """A validated read on its way to the store; `key` (read_id, captured_at) identifies it."""
 
-    read: types_pb2.Read
-    vrm: str                # normalised
-    captured_at: datetime   # UTC
-    traceparent: str
+    __slots__ = ("read", "vrm", "captured_at", "traceparent", "key")
 
-    @property
-    def key(self) -> tuple[str, datetime]:
-        return self.read.read_id, self.captured_at
+    def __init__(self, read: types_pb2.Read, vrm: str, captured_at: datetime, traceparent: str):
+        self.read = read
+        self.vrm = vrm                  # normalised
+        self.captured_at = captured_at  # UTC
+        self.traceparent = traceparent
+        self.key = (read.read_id, captured_at)
 
 
 def now_utc() -> datetime:

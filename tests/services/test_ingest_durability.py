@@ -34,7 +34,7 @@ async def submit(suite, reads, role=Role.CAMERA) -> list[ingest_pb2.ReadResult]:
 async def ingest(database_url, tokens):
     suite = InProcessSuite(database_url, tokens)
     await suite.start("ingest", matcher_addr="127.0.0.1:9", service_token=tokens[Role.SERVICE],
-                      camera_rate_per_s=1.0, camera_burst=3)
+                      camera_rate_per_s=0.01, camera_burst=3)  # no refill within a test
     yield suite
     await suite.stop()
 
