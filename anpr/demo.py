@@ -140,7 +140,7 @@ def format_activation(a: T.Activation) -> str:
             + (f"  sightings since: {len(a.sightings)}, last by {a.sightings[-1].read.camera_id}"
                if a.sightings else "")
             + f"\n    {read.vrm} read by {read.camera_id}; reason: {a.hit.entry.reason}"
-            + f"\n    assess with the NDM: gather information -> assess threat -> powers and policy"
+            + "\n    assess with the NDM: gather information -> assess threat -> powers and policy"
               " -> options -> action and review")
 
 

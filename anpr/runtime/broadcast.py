@@ -60,3 +60,25 @@ class LogServiceComponent:
 
     async def stop(self) -> None:
         """Nothing to drain: every entry of the log is committed before it is acknowledged."""
+
+
+PAGE = 200
+
+
+async def follow_log(pool: asyncpg.Pool, broadcaster: SequenceBroadcaster, after: int, from_start: bool,
+                     latest: Callable[[asyncpg.Connection], Awaitable[int]],
+                     fetch: Callable[[asyncpg.Connection, int, int], Awaitable[list[tuple[int, object]]]]):
+    """Yield the log's items after sequence `after` (from now when it is 0 and not `from_start`),
+    then each new one as it is committed. `fetch(conn, after, limit)` gives (sequence, item) pairs
+    in sequence order."""
+    if after == 0 and not from_start:
+        async with pool.acquire() as conn:
+            after = await latest(conn)
+    while True:
+        async with pool.acquire() as conn:
+            page = await fetch(conn, after, PAGE)
+        for sequence, item in page:
+            after = sequence
+            yield item
+        if len(page) < PAGE:
+            await broadcaster.wait_beyond(after)

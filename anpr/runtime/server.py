@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import asyncpg
-import grpc
 from grpc import aio
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1.health import aio as health_aio

@@ -11,7 +11,7 @@ import grpc
 from opentelemetry import trace
 
 from anpr.runtime.auth import Role, current_caller
-from anpr.runtime.broadcast import LogServiceComponent, SequenceBroadcaster
+from anpr.runtime.broadcast import LogServiceComponent, SequenceBroadcaster, follow_log
 from anpr.runtime.errors import abort_invalid
 from anpr.runtime.server import Runtime, ServiceSpec
 from anpr.runtime.telemetry import ATTR_ACTIVATION_ID, ATTR_HIT_ID
@@ -21,7 +21,6 @@ from services.firearms.config import FirearmsSettings
 from services.firearms.ndm import validate_decision
 
 log = logging.getLogger(__name__)
-PAGE = 200
 
 
 class FirearmsServicer(firearms_pb2_grpc.FirearmsServiceServicer):
@@ -56,18 +55,9 @@ class FirearmsServicer(firearms_pb2_grpc.FirearmsServiceServicer):
         after = request.after_sequence
         if after < 0:
             await abort_invalid(context, [("after_sequence", "must not be negative")])
-        if after == 0 and not request.from_start:
-            async with self._pool.acquire() as conn:
-                after = await store.latest_sequence(conn)
-        while True:
-            async with self._pool.acquire() as conn:
-                events = await store.events_after(conn, after, PAGE)
-                activations = [await store.get_activation(conn, aid, seq) for seq, aid in events]
-            for (seq, _), activation in zip(events, activations, strict=True):
-                after = seq
-                yield firearms_pb2.StreamActivationsResponse(activation=activation)
-            if len(events) < PAGE:
-                await self._broadcaster.wait_beyond(after)
+        async for activation in follow_log(self._pool, self._broadcaster, after, request.from_start,
+                                           store.latest_sequence, store.activations_after):
+            yield firearms_pb2.StreamActivationsResponse(activation=activation)
 
     async def AcknowledgeActivation(self, request, context):
         activation_id = await self._activation_id(request.activation_id, context)

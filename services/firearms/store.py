@@ -122,8 +122,11 @@ async def latest_sequence(conn: asyncpg.Connection) -> int:
     return await conn.fetchval("SELECT coalesce(max(sequence), 0) FROM activation_events")
 
 
-async def events_after(conn: asyncpg.Connection, sequence: int, limit: int) -> list[tuple[int, uuid.UUID]]:
+async def activations_after(conn: asyncpg.Connection, sequence: int,
+                            limit: int) -> list[tuple[int, types_pb2.Activation]]:
+    """The activation as it stands after each event past `sequence` (raised, acknowledged, sighting,
+    decided), in event order."""
     rows = await conn.fetch(
         "SELECT sequence, activation_id FROM activation_events WHERE sequence > $1 ORDER BY sequence LIMIT $2",
         sequence, limit)
-    return [(r["sequence"], r["activation_id"]) for r in rows]
+    return [(r["sequence"], await get_activation(conn, r["activation_id"], r["sequence"])) for r in rows]

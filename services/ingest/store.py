@@ -10,8 +10,7 @@ from datetime import date, datetime, time, timedelta, timezone
 import asyncpg
 from google.protobuf import timestamp_pb2
 
-from anpr.vrm import normalise_vrm
-from anpr.v1 import matcher_pb2, types_pb2
+from anpr.v1 import types_pb2
 
 MATCH_TOPIC = "match"
 CAMERAS_CHANNEL = "ingest_cameras"

@@ -10,7 +10,7 @@ import grpc
 from opentelemetry import trace
 
 from anpr.runtime.auth import Role, current_caller
-from anpr.runtime.broadcast import LogServiceComponent, SequenceBroadcaster
+from anpr.runtime.broadcast import LogServiceComponent, SequenceBroadcaster, follow_log
 from anpr.runtime.errors import abort_invalid
 from anpr.runtime.server import Runtime, ServiceSpec
 from anpr.runtime.telemetry import ATTR_ALERT_ID, ATTR_HIT_ID
@@ -22,7 +22,6 @@ log = logging.getLogger(__name__)
 
 # What an in-car terminal does not see of an entry (control-room staff see everything).
 TERMINAL_REDACTED_FIELDS = ("grading", "cad_information")
-PAGE = 200
 
 
 def view_for(alert: types_pb2.Alert, role: Role) -> types_pb2.Alert | None:
@@ -59,19 +58,11 @@ class NotifyServicer(notify_pb2_grpc.NotifyServiceServicer):
         after = request.after_sequence
         if after < 0:
             await abort_invalid(context, [("after_sequence", "must not be negative")])
-        if after == 0 and not request.from_start:
-            async with self._pool.acquire() as conn:
-                after = await store.latest_sequence(conn)
-        while True:
-            async with self._pool.acquire() as conn:
-                alerts = await store.alerts_after(conn, after, PAGE)
-            for alert in alerts:
-                after = alert.sequence
-                visible = view_for(alert, role)
-                if visible is not None:
-                    yield notify_pb2.SubscribeResponse(alert=visible)
-            if len(alerts) < PAGE:
-                await self._broadcaster.wait_beyond(after)
+        async for alert in follow_log(self._pool, self._broadcaster, after, request.from_start,
+                                      store.latest_sequence, store.alerts_after):
+            visible = view_for(alert, role)
+            if visible is not None:
+                yield notify_pb2.SubscribeResponse(alert=visible)
 
     async def AcknowledgeAlert(self, request, context):
         try:

@@ -37,10 +37,10 @@ async def latest_sequence(conn: asyncpg.Connection) -> int:
     return await conn.fetchval("SELECT coalesce(max(sequence), 0) FROM alerts")
 
 
-async def alerts_after(conn: asyncpg.Connection, sequence: int, limit: int) -> list[types_pb2.Alert]:
+async def alerts_after(conn: asyncpg.Connection, sequence: int, limit: int) -> list[tuple[int, types_pb2.Alert]]:
     rows = await conn.fetch("SELECT * FROM alerts WHERE sequence > $1 ORDER BY sequence LIMIT $2",
                             sequence, limit)
-    return [_alert(r) for r in rows]
+    return [(r["sequence"], _alert(r)) for r in rows]
 
 
 async def acknowledge(conn: asyncpg.Connection, alert_id: uuid.UUID, subject: str, role: str,

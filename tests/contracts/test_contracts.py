@@ -49,3 +49,10 @@ def test_every_enum_has_an_unspecified_zero_value():
 
     for enum in types_pb2.DESCRIPTOR.enum_types_by_name.values():
         assert enum.values_by_number[0].name.endswith("_UNSPECIFIED"), enum.name
+
+
+def test_ruff_finds_no_errors():
+    """Undefined names, unused imports and the like (generated code excluded, see pyproject)."""
+    ruff = shutil.which("ruff") or str(Path(sys.executable).parent / "ruff")
+    result = subprocess.run([ruff, "check", "."], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr

@@ -12,23 +12,11 @@ import pytest
 from anpr.runtime.auth import Role
 from anpr.v1 import ingest_pb2, ingest_pb2_grpc, matcher_pb2, matcher_pb2_grpc, notify_pb2, notify_pb2_grpc
 from anpr.v1 import types_pb2 as T
-from tests.e2e.processes import ProcessSuite
 from tests.support import channel, make_entry, make_read
 
 BATCHES, PER_BATCH = 30, 10
 RETRYABLE = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.CANCELLED}
 
-
-@pytest.fixture
-async def chain(database_url, tokens, tmp_path):
-    # every read of the listed plate is alerted (no deduplication window), so each can be counted
-    suite = ProcessSuite(database_url, tokens, collector_port=None, log_dir=tmp_path,
-                         extra_env={"ANPR_DEDUP_WINDOW_S": "0"})
-    try:
-        await suite.start_all()
-        yield suite
-    finally:
-        await suite.stop_all()
 
 
 async def camera(suite, batches, acked: set[str], halfway: asyncio.Event) -> None:
@@ -68,8 +56,8 @@ async def control_room(suite, expected: int, seen: list[T.Alert]) -> None:
 
 
 @pytest.mark.parametrize("victim", ["ingest", "matcher", "notify"])
-async def test_a_crashed_service_loses_nothing(chain, database_url, victim):
-    async with channel(chain.addr("matcher"), chain.tokens[Role.HOTLIST_ADMIN]) as ch:
+async def test_a_crashed_service_loses_nothing(processes, database_url, victim):
+    async with channel(processes.addr("matcher"), processes.tokens[Role.HOTLIST_ADMIN]) as ch:
         admin = matcher_pb2_grpc.MatcherServiceStub(ch)
         await admin.UpsertHotlist(matcher_pb2.UpsertHotlistRequest(hotlist=T.Hotlist(
             hotlist_id="l1", name="List", source=T.HOTLIST_SOURCE_LOCAL_FORCE)))
@@ -81,11 +69,11 @@ async def test_a_crashed_service_loses_nothing(chain, database_url, victim):
     acked: set[str] = set()
     seen: list[T.Alert] = []
     halfway = asyncio.Event()
-    feed = asyncio.create_task(camera(chain, batches, acked, halfway))
-    room = asyncio.create_task(control_room(chain, len(listed), seen))
+    feed = asyncio.create_task(camera(processes, batches, acked, halfway))
+    room = asyncio.create_task(control_room(processes, len(listed), seen))
     await asyncio.wait_for(halfway.wait(), 60)
-    chain.kill(victim)
-    await chain.restart(victim)
+    processes.kill(victim)
+    await processes.restart(victim)
     await asyncio.wait_for(feed, 120)
     await asyncio.wait_for(room, 120)
 

@@ -5,37 +5,25 @@ from __future__ import annotations
 
 import time
 
-import pytest
 
 from anpr.runtime.auth import Role
 from anpr.v1 import ingest_pb2, ingest_pb2_grpc, matcher_pb2, matcher_pb2_grpc, notify_pb2, notify_pb2_grpc
 from anpr.v1 import types_pb2 as T
-from tests.e2e.processes import ProcessSuite
 from tests.support import channel, free_port, make_entry, make_read, next_message
 
 
-@pytest.fixture
-async def chain(database_url, tokens, tmp_path):
-    suite = ProcessSuite(database_url, tokens, collector_port=None, log_dir=tmp_path,
-                         extra_env={"ANPR_DEDUP_WINDOW_S": "0"})
-    try:
-        await suite.start_all()
-        yield suite
-    finally:
-        await suite.stop_all()
 
-
-async def test_an_entry_added_through_one_replica_is_matched_by_the_other(chain):
-    chain.ports["matcher-2"] = free_port()
-    chain.start_replica("matcher", "matcher-2")
-    await chain.wait_serving("matcher-2")
-    async with channel(chain.addr("matcher"), chain.tokens[Role.HOTLIST_ADMIN]) as ch:
+async def test_an_entry_added_through_one_replica_is_matched_by_the_other(processes):
+    processes.ports["matcher-2"] = free_port()
+    processes.start_replica("matcher", "matcher-2")
+    await processes.wait_serving("matcher-2")
+    async with channel(processes.addr("matcher"), processes.tokens[Role.HOTLIST_ADMIN]) as ch:
         admin = matcher_pb2_grpc.MatcherServiceStub(ch)
         await admin.UpsertHotlist(matcher_pb2.UpsertHotlistRequest(hotlist=T.Hotlist(
             hotlist_id="l1", name="List", source=T.HOTLIST_SOURCE_LOCAL_FORCE)))
         await admin.UpsertEntry(matcher_pb2.UpsertEntryRequest(entry=make_entry("RE11PLA", "l1")))
         added = time.monotonic()
-    async with channel(chain.addr("matcher-2"), chain.tokens[Role.SERVICE]) as ch:
+    async with channel(processes.addr("matcher-2"), processes.tokens[Role.SERVICE]) as ch:
         other = matcher_pb2_grpc.MatcherServiceStub(ch)
         while True:
             resp = await other.MatchReads(matcher_pb2.MatchReadsRequest(
@@ -46,18 +34,18 @@ async def test_an_entry_added_through_one_replica_is_matched_by_the_other(chain)
     print(f"replica followed the change in {time.monotonic() - added:.3f} s")
 
 
-async def test_hits_made_while_notify_is_down_arrive_once_when_it_is_back(chain):
-    async with channel(chain.addr("matcher"), chain.tokens[Role.HOTLIST_ADMIN]) as ch:
+async def test_hits_made_while_notify_is_down_arrive_once_when_it_is_back(processes):
+    async with channel(processes.addr("matcher"), processes.tokens[Role.HOTLIST_ADMIN]) as ch:
         admin = matcher_pb2_grpc.MatcherServiceStub(ch)
         await admin.UpsertHotlist(matcher_pb2.UpsertHotlistRequest(hotlist=T.Hotlist(
             hotlist_id="l1", name="List", source=T.HOTLIST_SOURCE_LOCAL_FORCE)))
         await admin.UpsertEntry(matcher_pb2.UpsertEntryRequest(entry=make_entry("ND11OWN", "l1")))
-    await chain.stop("notify")
+    await processes.stop("notify")
     reads = [make_read("ND11OWN") for _ in range(5)]
-    async with channel(chain.addr("ingest"), chain.tokens[Role.CAMERA]) as ch:
+    async with channel(processes.addr("ingest"), processes.tokens[Role.CAMERA]) as ch:
         await ingest_pb2_grpc.IngestServiceStub(ch).SubmitReads(iter([ingest_pb2.SubmitReadsRequest(reads=reads)]))
-    await chain.restart("notify")
-    async with channel(chain.addr("notify"), chain.tokens[Role.CONTROL_ROOM]) as ch:
+    await processes.restart("notify")
+    async with channel(processes.addr("notify"), processes.tokens[Role.CONTROL_ROOM]) as ch:
         stream = notify_pb2_grpc.NotifyServiceStub(ch).Subscribe(notify_pb2.SubscribeRequest(from_start=True))
         got = [(await next_message(stream, 30)).alert.hit.read.read_id for _ in range(5)]
         stream.cancel()
