@@ -23,11 +23,10 @@ from anpr.services import DEFAULT_PORTS, NAMES
 
 
 def _cmd_serve(args) -> int:
-    from anpr.runtime.server import serve
+    from anpr.runtime.server import main
     from anpr.services import spec
 
-    asyncio.run(serve(spec(args.service)))
-    return 0
+    return main(spec(args.service))
 
 
 def _cmd_migrate(args) -> int:

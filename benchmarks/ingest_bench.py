@@ -8,16 +8,20 @@ One run, one machine, the same rows and the same table shape, in this order:
 1. copy         raw asyncpg `copy_records_to_table` into `bench.reads_copy`, a plain table made
                 `LIKE ingest.reads INCLUDING ALL` (same columns, primary key, indexes) in the same
                 embedded PostgreSQL: the store's limit.
-2. echo         a do-nothing IngestService (grpc.aio, its own process) that acknowledges every read as
-                READ_STATUS_STORED; driven by the same client code as 3: the transport's limit.
-3. ingest       `anpr serve ingest` as its own OS process on the embedded PostgreSQL (ANPR_MATCHER_ADDR
+2. echo         a do-nothing IngestService (grpc.aio, as many processes on one port as ingest has
+                workers) that acknowledges every read as READ_STATUS_STORED; driven by the same client
+                code as 3: the transport's limit.
+3. ingest       `anpr serve ingest` with ANPR_WORKERS=--ingest-workers (default 2: one per core,
+                SO_REUSEPORT) on the embedded PostgreSQL (ANPR_MATCHER_ADDR
                 points at an unused port: matching is not measured; OTEL_TRACES_EXPORTER=none):
                 StreamReads from N camera streams (default 100), each pipelining D batches (default 2)
                 of B reads (default 50); then SubmitRead at concurrency C (default 64).
    Then, for the service time behind those figures, an unloaded run: 1 stream, 1 batch in flight.
-4. the ingest process's peak RSS (psutil) during the batched flood.
+4. ingest's peak RSS (psutil, supervisor and workers together) during the batched flood.
 
-The load generator runs in its own process(es), apart from the servers. Reads are generated up front
+The load generator runs in its own process(es), apart from the servers, over --connections TCP
+connections per client process (cameras each have their own; connections are what SO_REUSEPORT
+spreads over the workers). Reads are generated up front
 (valid UK VRMs, unique read ids, capture time now, 100 cameras registered with UpsertCamera, no
 images); a phase that needs unique read ids first runs a warm-up that sizes the pool for the
 measured window. Latency is per acknowledgement: from just before a batch (or unary call) is written
@@ -26,6 +30,7 @@ window, since on a small machine the servers, PostgreSQL and the client share th
 
 Figures are printed, never asserted. The last line is space-separated name=value pairs.
 Options: --seconds, --warmup, --streams, --batch, --depth, --unary-concurrency, --clients,
+--connections, --ingest-workers,
 --idle-seconds, --copy-chunk, --copy-connections, --profile DIR (py-spy record the ingest process
 during each measured run; --profile-format raw gives collapsed stacks), --keep (keep the temp dir).
 """
@@ -193,15 +198,16 @@ class EchoIngest(ingest_pb2_grpc.IngestServiceServicer):
                 results=[ingest_pb2.ReadResult(read_id=r.read_id, status=STORED) for r in request.reads])
 
 
-def echo_server_main(conn, log_path: str) -> None:
+def echo_server_main(conn, log_path: str, port: int = 0) -> None:
+    """One echo process; several share a port (SO_REUSEPORT, as ingest's workers do)."""
     _child_setup(log_path)
 
     async def serve() -> None:
         server = aio.server(options=GRPC_OPTIONS)
         ingest_pb2_grpc.add_IngestServiceServicer_to_server(EchoIngest(), server)
-        port = server.add_insecure_port("127.0.0.1:0")
+        port_ = server.add_insecure_port(f"127.0.0.1:{port}")
         await server.start()
-        conn.send(port)
+        conn.send(port_)
         await asyncio.get_running_loop().run_in_executor(None, conn.recv)  # until told to stop
         await server.stop(0)
 
@@ -312,11 +318,11 @@ async def _one_stream(stub, md, batches: list, cyclic: bool, depth: int, w1: flo
             await read_task
 
 
-async def _unary(stub, md, reqs: list, cyclic: bool, concurrency: int, w1: float, tally: Tally) -> None:
+async def _unary(stubs, md, reqs: list, cyclic: bool, concurrency: int, w1: float, tally: Tally) -> None:
     perf = time.perf_counter
     reqs_iter = itertools.cycle(reqs) if cyclic else iter(reqs)
 
-    async def worker() -> None:
+    async def worker(stub) -> None:
         while perf() < w1:
             req = next(reqs_iter, None)
             if req is None:
@@ -334,7 +340,7 @@ async def _unary(stub, md, reqs: list, cyclic: bool, concurrency: int, w1: float
                 continue
             tally.ack(t0, perf(), (resp.result,))
 
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    await asyncio.gather(*(worker(stubs[i % len(stubs)]) for i in range(concurrency)))
 
 
 class ClientState:
@@ -344,12 +350,19 @@ class ClientState:
         self.spec: dict | None = None
         self.pool = None
 
-    async def stub(self, target: str) -> ingest_pb2_grpc.IngestServiceStub:
-        ch = self.channels.get(target)
-        if ch is None:
-            ch = self.channels[target] = aio.insecure_channel(target, options=GRPC_OPTIONS)
-            await asyncio.wait_for(ch.channel_ready(), 10)
-        return ingest_pb2_grpc.IngestServiceStub(ch)
+    async def stubs(self, target: str, connections: int) -> list[ingest_pb2_grpc.IngestServiceStub]:
+        """Stubs on `connections` separate TCP connections (as many cameras have), so that a server
+        with several worker processes on one port (SO_REUSEPORT) gets its share of each."""
+        out = []
+        for i in range(connections):
+            key = f"{target}#{i}"
+            ch = self.channels.get(key)
+            if ch is None:
+                ch = self.channels[key] = aio.insecure_channel(
+                    target, options=[*GRPC_OPTIONS, ("grpc.use_local_subchannel_pool", 1)])
+                await asyncio.wait_for(ch.channel_ready(), 10)
+            out.append(ingest_pb2_grpc.IngestServiceStub(ch))
+        return out
 
     def prepare(self, spec: dict) -> dict:
         """Generate the reads of one run: per-stream batches, or unary requests."""
@@ -382,7 +395,7 @@ class ClientState:
 
     async def run(self, go: dict) -> dict:
         spec, perf = self.spec, time.perf_counter
-        stub = await self.stub(spec["target"])
+        stubs = await self.stubs(spec["target"], spec["connections"])
         md = (("authorization", f"Bearer {spec['token']}"),)
         start = perf() + (go["t0_wall"] - time.time())
         w0 = start + go["warm"]
@@ -391,10 +404,10 @@ class ClientState:
         await asyncio.sleep(max(0.0, start - perf()))
         cpu0 = time.process_time()
         if spec["kind"] == "stream":
-            await asyncio.gather(*(_one_stream(stub, md, batches, spec["cyclic"], spec["depth"], w1, tally,
-                                               go["drain_s"]) for batches in self.pool))
+            await asyncio.gather(*(_one_stream(stubs[i % len(stubs)], md, batches, spec["cyclic"], spec["depth"], w1,
+                                               tally, go["drain_s"]) for i, batches in enumerate(self.pool)))
         else:
-            await _unary(stub, md, self.pool, spec["cyclic"], spec["concurrency"], w1, tally)
+            await _unary(stubs, md, self.pool, spec["cyclic"], spec["concurrency"], w1, tally)
         out = tally.result()
         out["client_cpu_s"] = time.process_time() - cpu0
         out["wall_s"] = perf() - start
@@ -460,7 +473,8 @@ def log_tail(path: Path, lines: int = 40) -> str:
 
 
 class RssSampler(threading.Thread):
-    """Peak RSS of one process, sampled every 50 ms; `mark()` starts a new named segment."""
+    """Peak RSS of a process and its children (ingest's workers), sampled every 50 ms; `mark()`
+    starts a new named segment."""
 
     def __init__(self, pid: int):
         super().__init__(daemon=True)
@@ -475,7 +489,7 @@ class RssSampler(threading.Thread):
     def run(self) -> None:
         while not self._stop.wait(0.05):
             try:
-                rss = self.proc.memory_info().rss
+                rss = sum(p.memory_info().rss for p in (self.proc, *self.proc.children(recursive=True)))
             except psutil.Error:
                 return
             seg = self.segment
@@ -526,8 +540,7 @@ class Bench:
         self.ingest: subprocess.Popen | None = None
         self.ingest_log = self.tmp / "ingest.log"
         self.ingest_addr = ""
-        self.echo = None
-        self.echo_conn = None
+        self.echo: list = []  # (process, pipe) per echo worker
         self.echo_addr = ""
         self.clients: list[tuple[object, object]] = []  # (process, pipe)
         self.rss: RssSampler | None = None
@@ -576,6 +589,7 @@ class Bench:
             "ANPR_TOKENS_FILE": str(tokens_file), "ANPR_SERVICE_TOKEN": self.tokens["service"],
             "ANPR_MATCHER_ADDR": f"127.0.0.1:{free_port()}",  # nothing listens: matching is not measured
             "ANPR_CAMERA_RATE_PER_S": "1000000", "ANPR_SHUTDOWN_GRACE_S": "3",
+            "ANPR_WORKERS": str(self.args.ingest_workers),
             "ANPR_DATA_DIR": str(self.tmp), "OTEL_TRACES_EXPORTER": "none", "OTEL_SERVICE_NAME": "anpr-ingest",
         })
         log = open(self.ingest_log, "ab")
@@ -587,29 +601,37 @@ class Bench:
             log.close()
 
     def start_echo(self) -> None:
-        parent, child = self.ctx.Pipe()
-        self.echo = self.ctx.Process(target=echo_server_main, args=(child, str(self.tmp / "echo.log")),
-                                     name="bench-echo", daemon=True)
-        self.echo.start()
-        self.echo_conn = parent
-        deadline = time.monotonic() + 30
-        while not parent.poll(0.2):
-            if not self.echo.is_alive():
-                raise BenchError(f"the echo server exited with code {self.echo.exitcode}; tail of its log:\n"
-                                 f"{log_tail(self.tmp / 'echo.log')}")
-            if time.monotonic() > deadline:
-                raise BenchError("the echo server did not start within 30 s")
-        self.echo_addr = f"127.0.0.1:{parent.recv()}"
+        """As many echo processes as ingest has workers, on one port: the transport's limit for the
+        same number of processes."""
+        port = 0
+        for i in range(self.args.ingest_workers):
+            parent, child = self.ctx.Pipe()
+            proc = self.ctx.Process(target=echo_server_main, args=(child, str(self.tmp / "echo.log"), port),
+                                    name=f"bench-echo-{i}", daemon=True)
+            proc.start()
+            self.echo.append((proc, parent))
+            deadline = time.monotonic() + 30
+            while not parent.poll(0.2):
+                if not proc.is_alive():
+                    raise BenchError(f"the echo server exited with code {proc.exitcode}; tail of its log:\n"
+                                     f"{log_tail(self.tmp / 'echo.log')}")
+                if time.monotonic() > deadline:
+                    raise BenchError("the echo server did not start within 30 s")
+            port = parent.recv()
+        self.echo_addr = f"127.0.0.1:{port}"
 
     def stop_echo(self) -> None:
-        echo, self.echo = self.echo, None
-        if echo is not None and echo.pid is not None:
-            with contextlib.suppress(Exception):
-                self.echo_conn.send("stop")
-            echo.join(5)
-            if echo.is_alive():
-                echo.kill()
-                echo.join()
+        echo, self.echo = self.echo, []
+        for proc, conn in echo:
+            if proc.pid is not None:
+                with contextlib.suppress(Exception):
+                    conn.send("stop")
+        for proc, _ in echo:
+            if proc.pid is not None:
+                proc.join(5)
+                if proc.is_alive():
+                    proc.kill()
+                    proc.join()
 
     def start_clients(self) -> None:
         for i in range(self.args.clients):
@@ -764,7 +786,8 @@ class Bench:
             msgs.append(("prepare", {
                 "kind": kind, "target": target, "token": token, "cyclic": cyclic, "cameras": self.cams,
                 "n_reads": max(1, math.ceil(n_reads / max(1, sum(map(bool, shares))))), "streams": share,
-                "batch": a.batch, "depth": depth or a.depth, "concurrency": len(share), "seed": zlib.crc32(f"{tag}-{i}".encode()),
+                "batch": a.batch, "depth": depth or a.depth, "concurrency": len(share),
+                "connections": a.connections, "seed": zlib.crc32(f"{tag}-{i}".encode()),
                 "prefix": f"bench-{self.run_id}-{tag}-c{i}"}))
         replies = self._ask(msgs, timeout=120)
         return max(r["gen_s"] for r in replies)
@@ -822,10 +845,10 @@ class Bench:
     def cpu_meter(self) -> CpuMeter:
         me = psutil.Process()
         groups = {
-            "ingest": lambda: [psutil.Process(self.ingest.pid)] if self.ingest and self.ingest.poll() is None
-            else [],
+            "ingest": lambda: ([psutil.Process(self.ingest.pid), *psutil.Process(self.ingest.pid).children(recursive=True)]
+                               if self.ingest and self.ingest.poll() is None else []),
             "postgres": self.postgres_procs,
-            "echo-server": lambda: [psutil.Process(self.echo.pid)] if self.echo and self.echo.is_alive() else [],
+            "echo-server": lambda: [psutil.Process(p.pid) for p, _ in self.echo if p.is_alive()],
             "client": lambda: [psutil.Process(p.pid) for p, _ in self.clients if p.is_alive()],
             "orchestrator": lambda: [me],
         }
@@ -950,7 +973,7 @@ class Bench:
 
     def phase_echo(self, cpu: CpuMeter) -> None:
         a = self.args
-        self.say(f"\n[2/4] raw gRPC echo: do-nothing IngestService in its own process; {a.clients} client "
+        self.say(f"\n[2/4] raw gRPC echo: do-nothing IngestService in {a.ingest_workers} process(es) on one port; {a.clients} client "
                  f"process(es)")
         pool_reads = max(a.streams * a.batch * 8, 60_000)
         gen = self.prepare("stream", self.echo_addr, "echo", pool_reads, True, "echo-stream")
@@ -1138,6 +1161,10 @@ def parse_args(argv=None):
     p.add_argument("--idle-seconds", type=float, default=3.0,
                    help="measured seconds of the unloaded-latency run (1 stream, 1 batch in flight); 0 skips it")
     p.add_argument("--clients", type=int, default=1, help="client processes (default 1)")
+    p.add_argument("--connections", type=int, default=8,
+                   help="TCP connections per client process, streams spread over them (default 8)")
+    p.add_argument("--ingest-workers", type=int, default=2,
+                   help="ingest worker processes on one port, ANPR_WORKERS (default 2, one per core)")
     p.add_argument("--copy-chunk", type=int, default=1000, help="rows per COPY (default 1000)")
     p.add_argument("--copy-connections", type=int, default=2, help="concurrent COPY connections (default 2)")
     p.add_argument("--copy-max-rows", type=int, default=1_500_000, help="cap on pre-generated COPY rows")

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TypeVar
 
-from pydantic import ValidationError
+from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -31,6 +31,9 @@ class ServiceSettings(BaseSettings):
     # Seconds the server lets in-flight calls finish after SIGTERM.
     shutdown_grace_s: float = 10.0
     log_level: str = "INFO"
+    # Processes serving this service on the same port (SO_REUSEPORT; each its own event loop and
+    # pool). Connections are spread over them; in Kubernetes prefer replicas of one worker each.
+    workers: int = Field(default=1, ge=1, le=64)
     # Where the embedded PostgreSQL keeps its data when database_url is unset.
     data_dir: Path = Path(".anpr")
 

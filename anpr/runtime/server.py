@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
+import subprocess
+import sys
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -185,10 +188,54 @@ class RunningService:
         log.info("stopped")
 
 
-async def serve(spec: ServiceSpec) -> None:
-    """Run one service until SIGTERM or SIGINT (the entry point of `anpr serve`)."""
+def supervise_workers(spec: ServiceSpec, settings: ServiceSettings) -> int:
+    """Run `settings.workers` processes of the service on one port; SIGTERM/SIGINT go to all of
+    them. If one dies the others are stopped too and the exit code says so (the orchestrator
+    restarts the pod)."""
+    if settings.grpc_port == 0:
+        raise SystemExit("ANPR_WORKERS > 1 needs a fixed ANPR_GRPC_PORT (not 0)")
+    env = dict(os.environ, ANPR_WORKERS="1")
+    procs = [subprocess.Popen([sys.executable, "-m", "anpr.cli", "serve", spec.name], env=env)
+             for _ in range(settings.workers)]
+    log.info("workers started", extra={"workers": [p.pid for p in procs], "port": settings.grpc_port})
+
+    def forward(signum, _frame):
+        for p in procs:
+            if p.poll() is None:
+                p.send_signal(signum)
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    code = 0
+    while procs:
+        pid, status = os.wait()
+        done = next((p for p in procs if p.pid == pid), None)
+        if done is None:
+            continue
+        procs.remove(done)
+        done.returncode = os.waitstatus_to_exitcode(status)
+        if done.returncode != 0 and code == 0:
+            code = done.returncode if done.returncode > 0 else 1
+            log.error("worker exited; stopping the others", extra={"pid": pid, "exit_code": done.returncode})
+            forward(signal.SIGTERM, None)
+    return code
+
+
+def main(spec: ServiceSpec) -> int:
+    """`anpr serve <service>`: one process, or a supervisor of ANPR_WORKERS processes."""
     settings = load(spec.settings_cls)
     setup_logging(spec.name, settings.log_level)
+    if settings.workers > 1:
+        return supervise_workers(spec, settings)
+    asyncio.run(serve(spec, settings))
+    return 0
+
+
+async def serve(spec: ServiceSpec, settings: ServiceSettings | None = None) -> None:
+    """Run one service until SIGTERM or SIGINT."""
+    if settings is None:
+        settings = load(spec.settings_cls)
+        setup_logging(spec.name, settings.log_level)
     running = RunningService(spec, settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -1,8 +1,8 @@
 """python -m services.firearms: run the firearms service (same as `anpr serve firearms`)."""
 
-import asyncio
+import sys
 
-from anpr.runtime.server import serve
+from anpr.runtime.server import main
 from services.firearms.server import SPEC
 
-asyncio.run(serve(SPEC))
+sys.exit(main(SPEC))

@@ -1,8 +1,8 @@
 """python -m services.ingest: run the ingest service (same as `anpr serve ingest`)."""
 
-import asyncio
+import sys
 
-from anpr.runtime.server import serve
+from anpr.runtime.server import main
 from services.ingest.server import SPEC
 
-asyncio.run(serve(SPEC))
+sys.exit(main(SPEC))

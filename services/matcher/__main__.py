@@ -1,8 +1,8 @@
 """python -m services.matcher: run the matcher service (same as `anpr serve matcher`)."""
 
-import asyncio
+import sys
 
-from anpr.runtime.server import serve
+from anpr.runtime.server import main
 from services.matcher.server import SPEC
 
-asyncio.run(serve(SPEC))
+sys.exit(main(SPEC))

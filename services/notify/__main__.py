@@ -1,8 +1,8 @@
 """python -m services.notify: run the notify service (same as `anpr serve notify`)."""
 
-import asyncio
+import sys
 
-from anpr.runtime.server import serve
+from anpr.runtime.server import main
 from services.notify.server import SPEC
 
-asyncio.run(serve(SPEC))
+sys.exit(main(SPEC))
