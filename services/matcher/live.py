@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 
 import numpy as np
 
@@ -34,12 +34,12 @@ class LiveIndex:
     def __len__(self) -> int:
         return len(self.index)
 
-    def load(self, version: int, chunks: Sequence[tuple[list[int], list[str]]]) -> None:
-        """Replace the index with a bulk load (called at start)."""
-        ids = np.concatenate([np.asarray(c[0], dtype=np.int64) for c in chunks]) if chunks else []
-        vrms = np.concatenate([np.asarray(c[1], dtype="S10") for c in chunks]) if chunks else []
-        self.index = VoiIndex.build(vrms, ids, classes=self.classes)
-        self.version = max(self.version, version)
+    async def load(self, version: int, ids: np.ndarray, vrms: np.ndarray) -> None:
+        """Replace the index with a bulk load, built in a worker thread (matching goes on with the
+        old index meanwhile); changes after `version` are applied afterwards by the caller."""
+        index = await asyncio.to_thread(VoiIndex.build, vrms, ids, classes=self.classes)
+        self.index = index
+        self.version = version
 
     def apply_hotlists(self, hotlists: Iterable[types_pb2.Hotlist]) -> None:
         for h in hotlists:

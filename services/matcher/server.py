@@ -38,6 +38,8 @@ IMPORT_VIOLATIONS_SHOWN = 200
 # A list import that adds more entries than this (a full national extract) gets no historical
 # checks: that would be a search of the read store per entry.
 HISTORICAL_CHECKS_PER_IMPORT = 10_000
+# More changes than this since the last refresh: rebuild the index rather than apply them one by one.
+FULL_RELOAD_AT = 100_000
 
 
 def hit_id_for(read_id: str, entry_id: str) -> str:
@@ -229,7 +231,7 @@ class MatcherServicer(matcher_pb2_grpc.MatcherServiceServicer):
                         await abort_invalid(context, [("hotlist_id", "required on the first message")])
                     if not await store.hotlist_exists(conn, request.hotlist_id):
                         await context.abort(grpc.StatusCode.NOT_FOUND, "hotlist_id: no such hotlist")
-                    job = store.HotlistImport(conn, request.hotlist_id)
+                    job = store.HotlistImport(conn, request.hotlist_id, HISTORICAL_CHECKS_PER_IMPORT)
                     await job.begin()
                 records = []
                 for e in request.entries:
@@ -253,19 +255,19 @@ class MatcherServicer(matcher_pb2_grpc.MatcherServiceServicer):
                 shown = errors[:IMPORT_VIOLATIONS_SHOWN] + ([("entries", f"... and {more} more")] if more > 0 else [])
                 await abort_invalid(context, shown)
             try:
-                added, changed, removed = await job.finish()
+                added_ids, added, changed, removed = await job.finish()
             except Exception as exc:
                 if type(exc).__name__ == "UniqueViolationError":
                     await abort_invalid(context, [("entries", "entry_id repeated in the import")])
                 raise
-            if len(added) <= HISTORICAL_CHECKS_PER_IMPORT:
-                await store.queue_historical_check(conn, added, current_traceparent())
+            if added <= HISTORICAL_CHECKS_PER_IMPORT:
+                await store.queue_historical_check(conn, added_ids, current_traceparent())
             else:
                 log.warning("import added too many entries for historical checks; none queued",
-                            extra={"added": len(added), "limit": HISTORICAL_CHECKS_PER_IMPORT})
+                            extra={"added": added, "limit": HISTORICAL_CHECKS_PER_IMPORT})
         await self._refresh()
         log.info("hotlist imported",
-                 extra={"entries": n, "added": len(added), "changed": changed, "removed": removed})
+                 extra={"entries": n, "added": added, "changed": changed, "removed": removed})
         return matcher_pb2.ImportEntriesResponse(imported=n, hotlist_version=self._live.version)
 
 
@@ -333,12 +335,17 @@ class Matcher:
                 otel_context.detach(token)
 
     async def refresh(self) -> None:
-        """Apply hotlist and entry changes newer than the last version applied."""
+        """Apply hotlist and entry changes newer than the last version applied: one by one into the
+        index's overlay, or, after a large change such as a national list import, by a full reload."""
         async with self._refresh_lock:
             async with self._pool.acquire() as conn:
                 since = self.live.version
                 hotlists = await store.hotlists_since(conn, since)
-                changes = await store.entry_changes_since(conn, since)
+                if await store.count_changes_since(conn, since) > FULL_RELOAD_AT:
+                    await self.live.load(*await store.live_entries(conn))
+                    log.info("index reloaded", extra={"entries": len(self.live)})
+                    hotlists += await store.hotlists_since(conn, since)
+                changes = await store.entry_changes_since(conn, self.live.version)
             self.live.apply_hotlists(hotlists)
             self.live.apply_entries(changes)
         await self.live.compact_if_needed()
@@ -357,10 +364,8 @@ class Matcher:
 
     async def start(self) -> None:
         async with self._pool.acquire() as conn:
-            version, chunks = await store.live_entries(conn)
             self.live.apply_hotlists(await store.hotlists_since(conn, 0))
-        self.live.load(version, chunks)
-        del chunks
+            await self.live.load(*await store.live_entries(conn))
         await self.refresh()
         log.info("hotlists loaded", extra={"entries": len(self.live), "hotlists": len(self.live.hotlists)})
         listener = await self._rt.listener()

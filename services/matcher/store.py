@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 import asyncpg
+import numpy as np
 
 from anpr.runtime import outbox
 from anpr.v1 import types_pb2
@@ -112,7 +113,6 @@ _UPSERT_FROM = """
         version = nextval('entry_version'), updated_at = now()
     WHERE entries.deleted OR entries.data IS DISTINCT FROM EXCLUDED.data
         OR entries.hotlist_id IS DISTINCT FROM EXCLUDED.hotlist_id
-    RETURNING entry_id, (xmax = 0) AS inserted
 """
 
 
@@ -144,9 +144,10 @@ class HotlistImport:
     then swapped in at once (matching never sees half a list). Unchanged entries keep their
     version, so replicas only apply what changed."""
 
-    def __init__(self, conn: asyncpg.Connection, hotlist_id: str):
+    def __init__(self, conn: asyncpg.Connection, hotlist_id: str, max_added_ids: int):
         self._conn = conn
         self.hotlist_id = hotlist_id
+        self.max_added_ids = max_added_ids
 
     async def begin(self) -> None:
         await self._conn.execute(
@@ -156,22 +157,28 @@ class HotlistImport:
     async def add(self, records: Sequence[tuple]) -> None:
         await self._conn.copy_records_to_table("import_entries", records=records)
 
-    async def finish(self) -> tuple[list[str], int, int]:
-        """Swap the list in; returns (ids of entries added, how many changed, how many removed)."""
+    async def finish(self) -> tuple[list[str], int, int, int]:
+        """Swap the list in; returns (ids of the entries added, at most max_added_ids + 1 of them;
+        how many were added, changed and removed)."""
         await _lock(self._conn)
         removed = await self._conn.fetchval(
             "WITH gone AS (UPDATE entries SET deleted = true, version = nextval('entry_version'), updated_at = now()"
             " WHERE hotlist_id = $1 AND NOT deleted"
             " AND NOT EXISTS (SELECT 1 FROM import_entries i WHERE i.entry_id = entries.entry_id)"
             " RETURNING 1) SELECT count(*) FROM gone", self.hotlist_id)
-        rows = await self._conn.fetch(_UPSERT_FROM.format(
-            source="SELECT entry_id, hotlist_id, vrm_normalised, firearms, weed_at, data FROM import_entries"))
+        upsert = _UPSERT_FROM.format(
+            source="SELECT entry_id, hotlist_id, vrm_normalised, firearms, weed_at, data FROM import_entries")
+        row = await self._conn.fetchrow(
+            f"WITH up AS ({upsert} RETURNING entry_id, (xmax = 0) AS inserted)"
+            " SELECT count(*) FILTER (WHERE inserted) AS added, count(*) FILTER (WHERE NOT inserted) AS changed,"
+            " (SELECT array_agg(entry_id) FROM (SELECT entry_id FROM up WHERE inserted LIMIT $1) a) AS ids"
+            " FROM up",
+            self.max_added_ids + 1)
         await self._conn.execute(
             "UPDATE hotlists SET version = nextval('entry_version'), updated_at = now() WHERE hotlist_id = $1",
             self.hotlist_id)
         await _changed(self._conn)
-        added = [r["entry_id"] for r in rows if r["inserted"]]
-        return added, len(rows) - len(added), removed
+        return list(row["ids"] or []), row["added"], row["changed"], removed
 
 
 async def entry_changes_since(conn: asyncpg.Connection, version: int) -> list[EntryChange]:
@@ -180,17 +187,26 @@ async def entry_changes_since(conn: asyncpg.Connection, version: int) -> list[En
     return [EntryChange(r["id"], r["vrm_normalised"], r["deleted"], r["version"]) for r in rows]
 
 
-async def live_entries(conn: asyncpg.Connection, batch: int = 200_000):
-    """All live (id, vrm) pairs, in batches, for the bulk load at start; and the version they are at."""
+async def count_changes_since(conn: asyncpg.Connection, version: int) -> int:
+    return await conn.fetchval("SELECT count(*) FROM entries WHERE version > $1", version)
+
+
+async def live_entries(conn: asyncpg.Connection, batch: int = 100_000) -> tuple[int, np.ndarray, np.ndarray]:
+    """Every live entry as arrays (ids int64, VRMs S10) for a bulk load, and the version they are
+    at; converted a batch at a time so that no Python object per entry outlives its batch."""
+    ids_parts, vrm_parts = [], []
     async with conn.transaction(isolation="repeatable_read", readonly=True):
         version = await conn.fetchval(
             "SELECT greatest((SELECT coalesce(max(version), 0) FROM entries),"
             " (SELECT coalesce(max(version), 0) FROM hotlists))")
         cursor = await conn.cursor("SELECT id, vrm_normalised FROM entries WHERE NOT deleted")
-        chunks = []
         while rows := await cursor.fetch(batch):
-            chunks.append(([r[0] for r in rows], [r[1] for r in rows]))
-    return version, chunks
+            ids_parts.append(np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows)))
+            vrm_parts.append(np.array([r[1] for r in rows], dtype="S10"))
+            del rows
+    if not ids_parts:
+        return version, np.empty(0, np.int64), np.empty(0, "S10")
+    return version, np.concatenate(ids_parts), np.concatenate(vrm_parts)
 
 
 async def candidates(conn: asyncpg.Connection, ids: Sequence[int]) -> dict[int, Candidate]:

@@ -178,3 +178,23 @@ async def test_import_replaces_the_whole_list(suite, room):
     await send(suite, make_read("OLD1AAA"), make_read("KEEP1BB"), make_read("NEW1CCC"))
     got = [(await room.next()).hit.read.vrm for _ in range(2)]
     assert got == ["KEEP1BB", "NEW1CCC"]  # the failed import changed nothing; OLD1AAA is gone
+
+
+async def test_a_large_change_rebuilds_the_index_and_matching_follows(suite, room, monkeypatch, caplog):
+    import logging
+
+    import services.matcher.server as matcher_server
+
+    caplog.set_level(logging.INFO, logger="services.matcher.server")
+    monkeypatch.setattr(matcher_server, "FULL_RELOAD_AT", 2)  # as a national import would
+    await add_entries(suite, make_entry("GONE1AA", "pnc"))
+    entries = [make_entry(f"BULK{i}AA", "pnc", entry_id=f"bulk-{i}") for i in range(5)]
+    async with channel(suite.addr("matcher"), suite.tokens[Role.HOTLIST_ADMIN]) as ch:
+        await matcher_pb2_grpc.MatcherServiceStub(ch).ImportEntries(
+            iter([matcher_pb2.ImportEntriesRequest(hotlist_id="pnc", entries=entries)]))
+    assert len(suite.running["matcher"]._component.live) == 5
+    assert any(r.getMessage() == "index reloaded" for r in caplog.records)
+    await send(suite, make_read("GONE1AA"), make_read("BULK3AA"), make_read("8ULK4AA"))
+    hits = [(await room.next()).hit for _ in range(2)]
+    assert [(h.read.vrm, h.match_kind) for h in hits] == [("BULK3AA", T.MATCH_KIND_EXACT),
+                                                         ("8ULK4AA", T.MATCH_KIND_LOOKALIKE)]
