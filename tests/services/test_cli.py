@@ -54,3 +54,13 @@ async def test_camera_command_with_the_wrong_role_says_why(ingest):
     code, out = await anpr("camera", "add", "CAM-X", "--addr", ingest.addr("ingest"),
                            token=ingest.tokens[Role.TERMINAL])
     assert code != 0 and "PERMISSION_DENIED" in out
+
+
+async def test_migrate_applies_every_schema_once(database_url, monkeypatch):
+    monkeypatch.setenv("ANPR_DATABASE_URL", database_url)
+    code, out = await anpr("migrate", token="unused")
+    again_code, again = await anpr("migrate", "ingest", token="unused")
+    assert code == 0, out
+    assert [line.split(":")[0] for line in out.splitlines()] == ["ingest", "matcher", "notify", "firearms"]
+    assert "applied 0001_reads" in out and "applied 0001_activations" in out
+    assert again_code == 0 and again.strip() == "ingest: up to date"
