@@ -34,7 +34,11 @@ class OutboxRecord:
     traceparent: str
 
 
-Deliver = Callable[[Sequence[OutboxRecord]], Awaitable[None]]
+# Delivers records; raises to retry them all later, or returns the ids of records that can never be
+# delivered (the receiver rejected them as invalid), which are set aside as dead letters so that
+# one bad record cannot hold up every record behind it.
+Deliver = Callable[[Sequence[OutboxRecord]], Awaitable[Sequence[int] | None]]
+DEAD_LETTER_PREFIX = "dead-letter:"
 
 
 async def enqueue(conn: asyncpg.Connection, topic: str, records: Sequence[tuple[bytes, str]]) -> None:
@@ -108,8 +112,14 @@ class OutboxRelay:
             if not rows:
                 return 0
             records = [OutboxRecord(r["id"], r["payload"], r["traceparent"]) for r in rows]
-            await self._deliver(records)
-            await conn.execute("DELETE FROM outbox WHERE id = ANY($1::bigint[])", [r.id for r in records])
+            dead = set(await self._deliver(records) or ())
+            if dead:
+                log.error("outbox records rejected by the receiver; set aside as dead letters",
+                          extra={"topic": self.topic, "count": len(dead)})
+                await conn.execute("UPDATE outbox SET topic = $2 || topic WHERE id = ANY($1::bigint[])",
+                                   list(dead), DEAD_LETTER_PREFIX)
+            await conn.execute("DELETE FROM outbox WHERE id = ANY($1::bigint[])",
+                               [r.id for r in records if r.id not in dead])
             return len(records)
 
 

@@ -40,6 +40,8 @@ IMPORT_VIOLATIONS_SHOWN = 200
 HISTORICAL_CHECKS_PER_IMPORT = 10_000
 # More changes than this since the last refresh: rebuild the index rather than apply them one by one.
 FULL_RELOAD_AT = 100_000
+# A receiver that answers these will never accept the record: it is set aside, not retried.
+PERMANENT_ERRORS = {grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.OUT_OF_RANGE}
 
 
 def hit_id_for(read_id: str, entry_id: str) -> str:
@@ -293,23 +295,32 @@ class Matcher:
         self._tasks: list[asyncio.Task] = []
         self._changed = asyncio.Event()
 
-    async def _deliver_each(self, records: Sequence[OutboxRecord], send) -> None:
+    async def _deliver_each(self, records: Sequence[OutboxRecord], send) -> list[int]:
+        """Send hits one by one, in order; returns the records the receiver rejected as invalid
+        (dead letters). Any other failure raises, and the batch is retried from its first record."""
+        dead = []
         for rec in records:
             token = otel_context.attach(context_from_traceparent(rec.traceparent))
             try:
                 with tracer.start_as_current_span("anpr.deliver") as span:
                     hit = types_pb2.Hit.FromString(rec.payload)
                     span.set_attribute(ATTR_HIT_ID, hit.hit_id)
-                    await send(hit)
+                    try:
+                        await send(hit)
+                    except grpc.aio.AioRpcError as err:
+                        if err.code() not in PERMANENT_ERRORS:
+                            raise
+                        dead.append(rec.id)
             finally:
                 otel_context.detach(token)
+        return dead
 
-    async def _to_notify(self, records: Sequence[OutboxRecord]) -> None:
-        await self._deliver_each(records, lambda hit: self._notify.PublishAlert(
+    async def _to_notify(self, records: Sequence[OutboxRecord]) -> list[int]:
+        return await self._deliver_each(records, lambda hit: self._notify.PublishAlert(
             notify_pb2.PublishAlertRequest(hit=hit), timeout=10))
 
-    async def _to_firearms(self, records: Sequence[OutboxRecord]) -> None:
-        await self._deliver_each(records, lambda hit: self._firearms.RaiseActivation(
+    async def _to_firearms(self, records: Sequence[OutboxRecord]) -> list[int]:
+        return await self._deliver_each(records, lambda hit: self._firearms.RaiseActivation(
             firearms_pb2.RaiseActivationRequest(hit=hit), timeout=10))
 
     async def _check_history(self, records: Sequence[OutboxRecord]) -> None:

@@ -198,3 +198,18 @@ async def test_a_large_change_rebuilds_the_index_and_matching_follows(suite, roo
     hits = [(await room.next()).hit for _ in range(2)]
     assert [(h.read.vrm, h.match_kind) for h in hits] == [("BULK3AA", T.MATCH_KIND_EXACT),
                                                          ("8ULK4AA", T.MATCH_KIND_LOOKALIKE)]
+
+
+async def test_a_hit_the_receiver_rejects_is_set_aside_and_does_not_block_the_rest(suite, room):
+    conn = await asyncpg.connect(suite.database_url, server_settings={"search_path": "matcher"})
+    try:
+        # a record notify can never accept (no hit id), queued ahead of real hits
+        await conn.execute("INSERT INTO outbox (topic, payload) VALUES ('notify', $1)",
+                           T.Hit(read=make_read("XX11XXX")).SerializeToString())
+        await add_entries(suite, make_entry("AF11TER", "pnc"))
+        await send(suite, make_read("AF11TER"))
+        assert (await room.next()).hit.read.vrm == "AF11TER"
+        topics = [r["topic"] for r in await conn.fetch("SELECT topic FROM outbox")]
+    finally:
+        await conn.close()
+    assert topics == ["dead-letter:notify"]
