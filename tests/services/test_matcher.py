@@ -176,8 +176,8 @@ async def test_import_replaces_the_whole_list(suite, room):
     assert listed["pnc"] == 2
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "entries[0].vrm" in err.value.details()
     await send(suite, make_read("OLD1AAA"), make_read("KEEP1BB"), make_read("NEW1CCC"))
-    got = [(await room.next()).hit.read.vrm for _ in range(2)]
-    assert got == ["KEEP1BB", "NEW1CCC"]  # the failed import changed nothing; OLD1AAA is gone
+    got = {(await room.next()).hit.read.vrm for _ in range(2)}  # live or historical hits, either order
+    assert got == {"KEEP1BB", "NEW1CCC"}  # the failed import changed nothing; OLD1AAA is gone
 
 
 async def test_a_large_change_rebuilds_the_index_and_matching_follows(suite, room, monkeypatch, caplog):
