@@ -23,10 +23,20 @@ from anpr.v1 import types_pb2 as T
 X = TypeVar("X")
 
 
+def free_ports(n: int) -> list[int]:
+    """n distinct ports free now (all held open while choosing, so none is handed out twice)."""
+    socks = [socket.socket() for _ in range(n)]
+    try:
+        for s in socks:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    return free_ports(1)[0]
 
 
 @dataclass
@@ -112,17 +122,21 @@ class InProcessSuite:
                        tokens_file=self.tokens.path, shutdown_grace_s=1.0)
         settings = s.settings_cls(**(options | overrides))
         service = RunningService(s, settings)
-        await service.start()
         self.running[name] = service
-        if name == "ingest":
-            await register_cameras(self.addr("ingest"), self.tokens)
+        try:
+            await service.start()
+            if name == "ingest":
+                await register_cameras(self.addr("ingest"), self.tokens)
+        except BaseException:
+            await self.stop()  # leave no server (and no gRPC thread) behind a failed start
+            raise
         return service
 
     async def start_all(self, **matcher_overrides) -> None:
         token = self.tokens[Role.SERVICE]
-        ingest_port, matcher_port = free_port(), free_port()
-        await self.start("notify")
-        await self.start("firearms")
+        ingest_port, matcher_port, notify_port, firearms_port = free_ports(4)
+        await self.start("notify", grpc_port=notify_port)
+        await self.start("firearms", grpc_port=firearms_port)
         await self.start("matcher", grpc_port=matcher_port, notify_addr=self.addr("notify"),
                          firearms_addr=self.addr("firearms"), ingest_addr=f"127.0.0.1:{ingest_port}",
                          service_token=token, **matcher_overrides)

@@ -34,6 +34,9 @@ class ServiceSettings(BaseSettings):
     # Processes serving this service on the same port (SO_REUSEPORT; each its own event loop and
     # pool). Connections are spread over them; in Kubernetes prefer replicas of one worker each.
     workers: int = Field(default=1, ge=1, le=64)
+    # Set by the supervisor for its workers: share the port (SO_REUSEPORT). Off otherwise, so that
+    # a second server on a taken port fails at start instead of silently taking half its calls.
+    reuse_port: bool = False
     # Where the embedded PostgreSQL keeps its data when database_url is unset.
     data_dir: Path = Path(".anpr")
 

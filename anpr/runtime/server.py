@@ -147,7 +147,7 @@ class RunningService:
         server = aio.server(
             interceptors=[aio_server_interceptor(tracer_provider=self._provider),
                           AuthInterceptor(registry, method_roles, ready=lambda: self.ready)],
-            options=CHANNEL_OPTIONS[:2])
+            options=[*CHANNEL_OPTIONS[:2], ("grpc.so_reuseport", int(settings.reuse_port))])
         spec.add_servicer(self._component.servicer, server)
         health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
         reflection.enable_server_reflection(
@@ -155,9 +155,13 @@ class RunningService:
             server)
         for name in ("", spec.grpc_service):
             await self._health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
-        self.port = server.add_insecure_port(f"{settings.grpc_host}:{settings.grpc_port}")
+        try:
+            self.port = server.add_insecure_port(f"{settings.grpc_host}:{settings.grpc_port}")
+        except RuntimeError:
+            self.port = 0
         if self.port == 0:
-            raise SystemExit(f"ANPR_GRPC_PORT: cannot listen on {settings.grpc_host}:{settings.grpc_port}")
+            raise SystemExit(f"ANPR_GRPC_HOST/ANPR_GRPC_PORT: cannot listen on {settings.grpc_host}:"
+                             f"{settings.grpc_port} (in use by another process?)")
         await server.start()
         self._server = server
         log.info("listening", extra={"port": self.port})
@@ -194,7 +198,7 @@ def supervise_workers(spec: ServiceSpec, settings: ServiceSettings) -> int:
     restarts the pod)."""
     if settings.grpc_port == 0:
         raise SystemExit("ANPR_WORKERS > 1 needs a fixed ANPR_GRPC_PORT (not 0)")
-    env = dict(os.environ, ANPR_WORKERS="1")
+    env = dict(os.environ, ANPR_WORKERS="1", ANPR_REUSE_PORT="1")
     procs = [subprocess.Popen([sys.executable, "-m", "anpr.cli", "serve", spec.name], env=env)
              for _ in range(settings.workers)]
     log.info("workers started", extra={"workers": [p.pid for p in procs], "port": settings.grpc_port})

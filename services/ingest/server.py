@@ -247,8 +247,9 @@ class Ingest:
     async def stop(self) -> None:
         await self.writer.stop()
         self._relay.stop()
-        self._tasks[-1].cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._tasks:  # not started when start failed part-way
+            self._tasks[-1].cancel()
+            await asyncio.gather(*self._tasks, return_exceptions=True)
 
 
 async def build(rt: Runtime) -> Ingest:

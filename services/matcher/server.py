@@ -388,8 +388,9 @@ class Matcher:
     async def stop(self) -> None:
         for relay in self._relays:
             relay.stop()
-        self._tasks[-1].cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._tasks:  # not started when start failed part-way
+            self._tasks[-1].cancel()
+            await asyncio.gather(*self._tasks, return_exceptions=True)
 
 
 async def build(rt: Runtime) -> Matcher:

@@ -17,7 +17,7 @@ from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_serv
 
 from anpr.runtime.auth import Role
 from anpr.services import NAMES
-from tests.support import Tokens, free_port, register_cameras
+from tests.support import Tokens, free_ports, register_cameras
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -70,7 +70,7 @@ class ProcessSuite:
         self.extra_env = extra_env or {}
         self.database_url = database_url
         self.tokens = tokens
-        self.ports = {n: free_port() for n in NAMES}
+        self.ports = dict(zip(NAMES, free_ports(len(NAMES)), strict=True))
         self.collector_port = collector_port
         self.log_dir = log_dir
         self.procs: dict[str, subprocess.Popen] = {}

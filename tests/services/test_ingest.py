@@ -157,3 +157,12 @@ async def test_images_are_returned_to_the_control_room_only(ingest):
             await room.GetRead(ingest_pb2.GetReadRequest(read_id="no-such-read"))
     assert (got.plate_image, got.overview_image, got.vrm) == (b"\xff\xd8patch", b"\xff\xd8overview", "AB12CDE")
     assert missing.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+async def test_a_second_server_on_a_taken_port_fails_at_start_naming_the_setting(ingest, database_url, tokens):
+    taken = ingest.running["ingest"].port
+    other = InProcessSuite(database_url, tokens)
+    with pytest.raises(SystemExit) as err:
+        await other.start("notify", grpc_port=taken)
+    assert "ANPR_GRPC_PORT" in str(err.value) and str(taken) in str(err.value)
+    assert not other.running  # nothing left behind
