@@ -38,7 +38,7 @@ def resolve_database_url(url: str | None, data_dir: Path) -> tuple[str, object |
     return server.get_uri(), server
 
 
-async def create_pool(url: str, schema: str, *, min_size: int = 2, max_size: int = 10) -> asyncpg.Pool:
+async def create_pool(url: str, schema: str, *, min_size: int = 0, max_size: int = 10) -> asyncpg.Pool:
     """The process's one pool; its connections resolve unqualified names in the service's schema."""
     return await asyncpg.create_pool(url, min_size=min_size, max_size=max_size,
                                      server_settings={"search_path": f'"{schema}", public'})

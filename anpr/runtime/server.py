@@ -26,7 +26,7 @@ from grpc import aio
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1.health import aio as health_aio
 from grpc_reflection.v1alpha import reflection
-from opentelemetry.instrumentation.grpc import aio_client_interceptors, aio_server_interceptor
+from opentelemetry.instrumentation.grpc import aio_client_interceptors, aio_server_interceptor, filters
 from opentelemetry.sdk.trace import TracerProvider
 
 from anpr.runtime import pg
@@ -49,6 +49,11 @@ CHANNEL_OPTIONS = [
     ("grpc.min_reconnect_backoff_ms", 200),
     ("grpc.max_reconnect_backoff_ms", 2_000),
 ]
+
+
+# Probes and reflection are not traced: they are noise, and the instrumentation's stream wrapper
+# breaks handlers that answer with context.write(), as the health servicer's Watch does.
+UNTRACED = filters.negate(filters.any_of(filters.health_check(), filters.service_prefix("grpc.reflection.")))
 
 
 class Component(Protocol):
@@ -140,12 +145,12 @@ class RunningService:
         self._provider = setup_tracing(f"anpr-{spec.name}")
         url, self._embedded = await asyncio.to_thread(
             pg.resolve_database_url, settings.database_url, settings.data_dir)
-        pool = await pg.create_pool(url, spec.schema)
+        pool = await pg.create_pool(url, spec.schema, min_size=0)  # connects on first use
         self._runtime = Runtime(settings, pool, url, self._provider, spec.schema)
         self._component = await spec.build(self._runtime)
 
         server = aio.server(
-            interceptors=[aio_server_interceptor(tracer_provider=self._provider),
+            interceptors=[aio_server_interceptor(tracer_provider=self._provider, filter_=UNTRACED),
                           AuthInterceptor(registry, method_roles, ready=lambda: self.ready)],
             options=[*CHANNEL_OPTIONS[:2], ("grpc.so_reuseport", int(settings.reuse_port))])
         spec.add_servicer(self._component.servicer, server)
@@ -166,8 +171,7 @@ class RunningService:
         self._server = server
         log.info("listening", extra={"port": self.port})
 
-        async with pool.acquire() as conn:
-            applied = await pg.migrate(conn, spec.schema, spec.migrations)
+        applied = await self._migrate_when_reachable(pool)
         log.info("migrations ready", extra={"applied": applied})
         await self._component.start()
         self.ready = True
@@ -175,6 +179,19 @@ class RunningService:
             await self._health.set(name, health_pb2.HealthCheckResponse.SERVING)
         log.info("serving", extra={"grpc_service": spec.grpc_service, "port": self.port})
         return self.port
+
+    async def _migrate_when_reachable(self, pool: asyncpg.Pool) -> list[str]:
+        """Apply migrations, waiting (health NOT_SERVING) while PostgreSQL is unreachable."""
+        delay = 0.2
+        while True:
+            try:
+                async with pool.acquire(timeout=10) as conn:
+                    return await pg.migrate(conn, self.spec.schema, self.spec.migrations)
+            except (OSError, TimeoutError, asyncpg.InterfaceError, asyncpg.CannotConnectNowError,
+                    asyncpg.InvalidCatalogNameError, asyncpg.InvalidAuthorizationSpecificationError) as exc:
+                log.warning("waiting for PostgreSQL", extra={"error": type(exc).__name__, "retry_in_s": delay})
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
 
     async def stop(self) -> None:
         log.info("shutting down")
@@ -245,9 +262,16 @@ async def serve(spec: ServiceSpec, settings: ServiceSettings | None = None) -> N
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    starting = asyncio.create_task(running.start())
+    stopping = asyncio.create_task(stop.wait())
     try:
-        await running.start()
-        await stop.wait()
+        await asyncio.wait({starting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        if starting.done():
+            starting.result()  # a failed start raises here
+            await stopping
+        else:  # SIGTERM while still waiting for the database
+            starting.cancel()
+            await asyncio.gather(starting, return_exceptions=True)
     finally:
         await running.stop()
         if running._provider is not None:

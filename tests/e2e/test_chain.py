@@ -126,6 +126,9 @@ async def test_services_answer_health_and_reflection_from_an_outside_client(chai
             health = health_pb2_grpc.HealthStub(ch)
             resp = await health.Check(health_pb2.HealthCheckRequest(service=full))
             assert resp.status == health_pb2.HealthCheckResponse.SERVING
+            watch = health.Watch(health_pb2.HealthCheckRequest(service=full))
+            assert (await watch.read()).status == health_pb2.HealthCheckResponse.SERVING
+            watch.cancel()
             refl = reflection_pb2_grpc.ServerReflectionStub(ch)
             call = refl.ServerReflectionInfo(iter([reflection_pb2.ServerReflectionRequest(list_services="")]))
             listed = {s.name async for r in call for s in r.list_services_response.service}
