@@ -20,13 +20,21 @@ class SequenceBroadcaster:
         self.latest = 0
         self._cond = asyncio.Condition()
         self._backstop = backstop_s
+        self._rounds = 0  # bumped to make every stream look again
 
-    async def attach(self, conn: asyncpg.Connection, latest: int) -> None:
+    async def attach(self, listener, latest: int) -> None:
         self.latest = latest
-        await conn.add_listener(self.channel, self._on_notify)
+        await listener.add_listener(self.channel, self._on_notify)
 
     def _on_notify(self, _conn, _pid, _channel, payload: str) -> None:
-        asyncio.get_running_loop().create_task(self.advance(int(payload)))
+        loop = asyncio.get_running_loop()
+        loop.create_task(self.advance(int(payload)) if payload else self.look_again())
+
+    async def look_again(self) -> None:
+        """Wake every stream to read the log (notifications may have been missed)."""
+        async with self._cond:
+            self._rounds += 1
+            self._cond.notify_all()
 
     async def advance(self, sequence: int) -> None:
         async with self._cond:
@@ -37,8 +45,10 @@ class SequenceBroadcaster:
     async def wait_beyond(self, sequence: int) -> None:
         """Return once a sequence above `sequence` is known, or after the backstop interval."""
         async with self._cond:
+            rounds = self._rounds
             try:
-                await asyncio.wait_for(self._cond.wait_for(lambda: self.latest > sequence), self._backstop)
+                await asyncio.wait_for(
+                    self._cond.wait_for(lambda: self.latest > sequence or self._rounds != rounds), self._backstop)
             except TimeoutError:
                 pass
 
@@ -55,8 +65,10 @@ class LogServiceComponent:
         self.servicer = servicer_cls(rt.pool, self.broadcaster, rt.settings)
 
     async def start(self) -> None:
-        conn = await self._rt.listener()
-        await self.broadcaster.attach(conn, await self._latest(conn))
+        listener = await self._rt.listener()
+        async with self._rt.pool.acquire() as conn:
+            latest = await self._latest(conn)
+        await self.broadcaster.attach(listener, latest)
 
     async def stop(self) -> None:
         """Nothing to drain: every entry of the log is committed before it is acknowledged."""

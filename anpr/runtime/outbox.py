@@ -123,14 +123,13 @@ class OutboxRelay:
             return len(records)
 
 
-async def listen_for_outbox(conn: asyncpg.Connection, relays: Sequence[OutboxRelay]) -> None:
-    """Wake each relay when its topic is notified (conn must be a dedicated connection)."""
+async def listen_for_outbox(listener, relays: Sequence[OutboxRelay]) -> None:
+    """Wake each relay when its topic is notified (every relay when the payload is empty: the
+    listener came back after missing notifications)."""
     by_topic = {r.topic: r for r in relays}
 
     def on_notify(_conn, _pid, _channel, payload):
-        relay = by_topic.get(payload)
-        if relay:
+        for relay in ([by_topic[payload]] if payload in by_topic else relays if not payload else []):
             relay.wake()
 
-    schema = await conn.fetchval("SELECT current_schema()")
-    await conn.add_listener(f"{schema}_outbox", on_notify)
+    await listener.add_listener(f"{listener.schema}_outbox", on_notify)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import warnings
@@ -79,3 +80,67 @@ async def migrate(conn: asyncpg.Connection, schema: str, migrations_dir: Path) -
     finally:
         await conn.execute("SELECT pg_advisory_unlock($1)", _lock_id(schema))
     return applied_now
+
+
+class Listener:
+    """A dedicated LISTEN connection that comes back by itself.
+
+    When the connection is lost (PostgreSQL restarted, the backend was terminated) it reconnects
+    with backoff, listens on every channel again, and calls each callback once with an empty
+    payload: notifications sent meanwhile are lost, so every follower should look again.
+    """
+
+    def __init__(self, url: str, schema: str):
+        self._url = url
+        self.schema = schema
+        self._callbacks: list[tuple[str, object]] = []
+        self._conn: asyncpg.Connection | None = None
+        self._closed = False
+        self._reconnecting: asyncio.Task | None = None
+        self.reconnects = 0
+
+    async def connect(self) -> None:
+        conn = await connect(self._url, self.schema)
+        conn.add_termination_listener(self._lost)
+        for channel, callback in self._callbacks:
+            await conn.add_listener(channel, callback)
+        self._conn = conn
+
+    async def add_listener(self, channel: str, callback) -> None:
+        self._callbacks.append((channel, callback))
+        if self._conn is not None:
+            await self._conn.add_listener(channel, callback)
+
+    def server_pid(self) -> int | None:
+        return self._conn.get_server_pid() if self._conn is not None else None
+
+    def _lost(self, _conn) -> None:
+        if not self._closed and self._reconnecting is None:
+            log.warning("LISTEN connection lost; reconnecting")
+            self._reconnecting = asyncio.get_running_loop().create_task(self._reconnect())
+
+    async def _reconnect(self) -> None:
+        delay = 0.2
+        try:
+            while not self._closed:
+                try:
+                    await self.connect()
+                    break
+                except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, 5.0)
+            if self._closed:
+                return
+            self.reconnects += 1
+            log.info("LISTEN connection restored")
+            for channel, callback in self._callbacks:
+                callback(self._conn, 0, channel, "")
+        finally:
+            self._reconnecting = None
+
+    async def close(self) -> None:
+        self._closed = True
+        if self._reconnecting is not None:
+            self._reconnecting.cancel()
+        if self._conn is not None and not self._conn.is_closed():
+            await self._conn.close()

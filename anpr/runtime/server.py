@@ -76,13 +76,14 @@ class Runtime:
     tracer_provider: TracerProvider
     schema: str = "public"
     _channels: list[aio.Channel] = field(default_factory=list)
-    _listeners: list[asyncpg.Connection] = field(default_factory=list)
+    _listeners: list[pg.Listener] = field(default_factory=list)
 
-    async def listener(self) -> asyncpg.Connection:
-        """A dedicated connection for LISTEN (outside the pool; closed at stop)."""
-        conn = await pg.connect(self.database_url, self.schema)
-        self._listeners.append(conn)
-        return conn
+    async def listener(self) -> pg.Listener:
+        """A dedicated, self-restoring connection for LISTEN (outside the pool; closed at stop)."""
+        listener = pg.Listener(self.database_url, self.schema)
+        await listener.connect()
+        self._listeners.append(listener)
+        return listener
 
     def channel(self, target: str, token: str) -> aio.Channel:
         """A traced, authenticated channel to another service (closed at stop)."""
@@ -96,8 +97,8 @@ class Runtime:
     async def close(self) -> None:
         for ch in self._channels:
             await ch.close()
-        for conn in self._listeners:
-            await conn.close()
+        for listener in self._listeners:
+            await listener.close()
         await self.pool.close()
 
 

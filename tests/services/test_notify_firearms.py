@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 
+import asyncpg
 import grpc
 import pytest
 
@@ -147,3 +148,28 @@ async def test_terminal_may_not_see_the_firearms_console(suite):
         with pytest.raises(grpc.aio.AioRpcError) as err:
             await next_message(stream)
     assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
+
+
+async def test_live_streams_survive_the_loss_of_the_listen_connection(suite, database_url):
+    from tests.support import eventually
+
+    listener = suite.running["notify"]._runtime._listeners[0]
+    async with channel(suite.addr("notify"), suite.tokens[Role.TERMINAL]) as ch:
+        stream = notify_pb2_grpc.NotifyServiceStub(ch).Subscribe(notify_pb2.SubscribeRequest(from_start=True))
+        first = await publish(suite, hit())
+        assert (await next_message(stream)).alert.alert_id == first.alert_id
+
+        admin = await asyncpg.connect(database_url)
+        try:  # as a PostgreSQL restart would
+            assert await admin.fetchval("SELECT pg_terminate_backend($1)", listener.server_pid())
+        finally:
+            await admin.close()
+        await eventually(lambda: _true_when(listener.reconnects == 1), seconds=10)
+
+        second = await publish(suite, hit())
+        assert (await next_message(stream)).alert.alert_id == second.alert_id
+        stream.cancel()
+
+
+async def _true_when(condition: bool) -> bool:
+    return condition
