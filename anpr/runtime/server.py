@@ -172,7 +172,7 @@ class RunningService:
         self._server = server
         log.info("listening", extra={"port": self.port})
 
-        applied = await self._migrate_when_reachable(pool)
+        applied = await self._migrate_when_reachable(url)
         log.info("migrations ready", extra={"applied": applied})
         await self._component.start()
         self.ready = True
@@ -181,13 +181,19 @@ class RunningService:
         log.info("serving", extra={"grpc_service": spec.grpc_service, "port": self.port})
         return self.port
 
-    async def _migrate_when_reachable(self, pool: asyncpg.Pool) -> list[str]:
-        """Apply migrations, waiting (health NOT_SERVING) while PostgreSQL is unreachable."""
+    async def _migrate_when_reachable(self, url: str) -> list[str]:
+        """Apply migrations, waiting (health NOT_SERVING) while PostgreSQL is unreachable.
+
+        A connection of its own, not the pool's: a pooled connection opened before the schema
+        existed would keep resolving names without it."""
         delay = 0.2
         while True:
             try:
-                async with pool.acquire(timeout=10) as conn:
+                conn = await asyncio.wait_for(pg.connect(url, self.spec.schema), 10)
+                try:
                     return await pg.migrate(conn, self.spec.schema, self.spec.migrations)
+                finally:
+                    await conn.close()
             except (OSError, TimeoutError, asyncpg.InterfaceError, asyncpg.CannotConnectNowError,
                     asyncpg.InvalidCatalogNameError, asyncpg.InvalidAuthorizationSpecificationError) as exc:
                 log.warning("waiting for PostgreSQL", extra={"error": type(exc).__name__, "retry_in_s": delay})
