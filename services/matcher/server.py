@@ -101,8 +101,12 @@ class HitMaker:
         self._clock = clock
 
     async def record(self, conn, found: Sequence[Found]) -> int:
+        """In the caller's transaction. Hit-recording transactions commit one at a time, so their
+        outbox records commit in id order and the relays deliver hits in the order they were made
+        (the first sighting raises an activation, later ones attach to it)."""
         if not found:
             return 0
+        await conn.execute("SELECT pg_advisory_xact_lock($1)", store.HITS_LOCK)
         now = self._clock()
         matched_at = timestamp_pb2.Timestamp()
         matched_at.FromDatetime(now)

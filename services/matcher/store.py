@@ -23,6 +23,7 @@ NOTIFY_TOPIC = "notify"
 FIREARMS_TOPIC = "firearms"
 HISTORICAL_TOPIC = "historical"
 HOTLIST_WRITE_LOCK = 0x686F746C
+HITS_LOCK = 0x68697473
 
 
 @dataclass(frozen=True)
