@@ -116,11 +116,11 @@ class ProcessSuite:
                 if self.procs[name].poll() is not None:
                     raise AssertionError(f"{name} exited:\n{self.log(name)[-3000:]}")
                 try:
-                    resp = await stub.Check(health_pb2.HealthCheckRequest(), timeout=1, wait_for_ready=True)
-                    if resp.status == health_pb2.HealthCheckResponse.SERVING:
-                        return
-                    # NOT_SERVING: migrating or loading; ask again once the server has moved on
-                    await asyncio.sleep(0.1)
+                    # the health Watch stream reports each change; a short deadline lets us notice
+                    # a process that died meanwhile
+                    async for resp in stub.Watch(health_pb2.HealthCheckRequest(), timeout=2, wait_for_ready=True):
+                        if resp.status == health_pb2.HealthCheckResponse.SERVING:
+                            return
                 except grpc.aio.AioRpcError:
                     pass
                 if loop.time() > deadline:
