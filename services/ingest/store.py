@@ -133,6 +133,10 @@ async def store_reads(conn: asyncpg.Connection, reads: Sequence[NewRead]) -> set
     """
     if not reads:
         return set()
+    unique: dict[tuple[str, datetime], NewRead] = {}
+    for item in reads:  # one flush may carry the same read from several callers: store it once
+        unique.setdefault(item.key, item)
+    reads = list(unique.values())
     records = [_record(i) for i in reads]
     keys = [i.key for i in reads]
     try:

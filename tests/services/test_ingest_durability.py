@@ -161,3 +161,20 @@ async def test_reads_sent_while_matcher_is_down_are_all_matched_once_it_is_back(
             await conn.close()
     finally:
         await suite.stop()
+
+
+async def test_the_same_read_twice_in_one_flush_is_stored_and_queued_once(ingest, database_url):
+    from services.ingest import store
+    from services.ingest.validation import timestamp_utc
+
+    read = make_read("AB12CDE", plate_image=b"\xff\xd8patch")
+    new = store.NewRead(read, "AB12CDE", timestamp_utc(read.captured_at), "")
+    conn = await asyncpg.connect(database_url, server_settings={"search_path": "ingest"})
+    try:
+        async with conn.transaction():
+            stored = await store.store_reads(conn, [new, new, new])
+        counts = [await conn.fetchval(f"SELECT count(*) FROM {t}") for t in ("reads", "read_images", "outbox")]
+    finally:
+        await conn.close()
+    assert stored == {new.key}
+    assert counts == [1, 1, 1]
