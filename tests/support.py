@@ -4,6 +4,7 @@ and builders for reads and entries."""
 from __future__ import annotations
 
 import asyncio
+import inspect
 import socket
 import uuid
 from collections.abc import Awaitable, Callable
@@ -147,10 +148,6 @@ class InProcessSuite:
             await self.running.pop(name).stop()
 
 
-async def within(seconds: float, aw: Awaitable[X]) -> X:
-    return await asyncio.wait_for(aw, seconds)
-
-
 async def next_message(call, seconds: float = 10.0):
     """The next message of a server stream, failing if none arrives in time or the stream ends."""
     message = await asyncio.wait_for(call.read(), seconds)
@@ -159,11 +156,14 @@ async def next_message(call, seconds: float = 10.0):
     return message
 
 
-async def eventually(check: Callable[[], Awaitable[X]], seconds: float = 10.0, interval: float = 0.05) -> X:
-    """Poll `check` until it returns a truthy value (the event happened) or the time is up."""
+async def eventually(check: Callable[[], X | Awaitable[X]], seconds: float = 10.0, interval: float = 0.05) -> X:
+    """Poll `check` (plain or async) until it returns a truthy value (the event happened) or the
+    time is up. For state with no event to wait on: a table's rows, a counter in another task."""
     deadline = asyncio.get_running_loop().time() + seconds
     while True:
-        value = await check()
+        value = check()
+        if inspect.isawaitable(value):
+            value = await value
         if value:
             return value
         if asyncio.get_running_loop().time() > deadline:

@@ -9,19 +9,6 @@ from google.protobuf import any_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
-from anpr.v1 import types_pb2
-
-
-class FieldErrors(Exception):
-    """Validation failed; carries (field, description) pairs."""
-
-    def __init__(self, violations: Iterable[tuple[str, str]]):
-        self.violations = list(violations)
-        super().__init__("; ".join(f"{f}: {d}" for f, d in self.violations))
-
-    def to_proto(self) -> list[types_pb2.FieldViolation]:
-        return [types_pb2.FieldViolation(field=f, description=d) for f, d in self.violations]
-
 
 def bad_request_status(message: str, violations: Iterable[tuple[str, str]]) -> grpc.Status:
     detail = any_pb2.Any()

@@ -23,8 +23,12 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 import asyncpg
+from opentelemetry import trace
+
+from anpr.runtime.telemetry import ATTR_OUTBOX_BATCH, ATTR_OUTBOX_TOPIC
 
 log = logging.getLogger(__name__)
+_tracer = trace.get_tracer("anpr.outbox")
 
 
 @dataclass(frozen=True)
@@ -112,7 +116,10 @@ class OutboxRelay:
             if not rows:
                 return 0
             records = [OutboxRecord(r["id"], r["payload"], r["traceparent"]) for r in rows]
-            dead = set(await self._deliver(records) or ())
+            with _tracer.start_as_current_span("anpr.outbox.deliver") as span:
+                span.set_attribute(ATTR_OUTBOX_TOPIC, self.topic)
+                span.set_attribute(ATTR_OUTBOX_BATCH, len(records))
+                dead = set(await self._deliver(records) or ())
             if dead:
                 log.error("outbox records rejected by the receiver; set aside as dead letters",
                           extra={"topic": self.topic, "count": len(dead)})

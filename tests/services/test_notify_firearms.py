@@ -164,12 +164,8 @@ async def test_live_streams_survive_the_loss_of_the_listen_connection(suite, dat
             assert await admin.fetchval("SELECT pg_terminate_backend($1)", listener.server_pid())
         finally:
             await admin.close()
-        await eventually(lambda: _true_when(listener.reconnects == 1), seconds=10)
+        await eventually(lambda: listener.reconnects == 1, seconds=10)
 
         second = await publish(suite, hit())
         assert (await next_message(stream)).alert.alert_id == second.alert_id
         stream.cancel()
-
-
-async def _true_when(condition: bool) -> bool:
-    return condition
