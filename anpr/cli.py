@@ -88,7 +88,7 @@ def _cmd_tfc(args) -> int:
 def _cmd_camera(args) -> int:
     import grpc
 
-    from anpr.demo import channel
+    from anpr.client import channel
     from anpr.v1 import ingest_pb2, ingest_pb2_grpc, types_pb2
 
     async def run() -> None:
@@ -135,7 +135,7 @@ def _cmd_hotlist(args) -> int:
     import grpc
     from tqdm import tqdm
 
-    from anpr.demo import channel
+    from anpr.client import channel
     from anpr.hotlist_csv import BadRow, read_entries
     from anpr.v1 import matcher_pb2, matcher_pb2_grpc, types_pb2
 

@@ -19,13 +19,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-import grpc
 from google.protobuf import timestamp_pb2
-from grpc import aio
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from anpr.runtime import pg
-from anpr.runtime.auth import Role, TokenRegistry, bearer_interceptors, new_token
+from anpr.client import channel, wait_serving
+from anpr.runtime.auth import Role, TokenRegistry, new_token
 from anpr.services import DEFAULT_PORTS, NAMES
 from anpr.v1 import (firearms_pb2, firearms_pb2_grpc, ingest_pb2, ingest_pb2_grpc, matcher_pb2,
                      matcher_pb2_grpc, notify_pb2, notify_pb2_grpc, types_pb2)
@@ -87,10 +85,6 @@ class DemoTokens:
             (self.control_room, Role.CONTROL_ROOM, "demo-control-room"),
             (self.tfc, Role.TFC, "demo-tfc-insp-1"), (self.hotlist_admin, Role.HOTLIST_ADMIN, "demo-admin"),
             (self.camera_admin, Role.CAMERA_ADMIN, "demo-camera-admin")])
-
-
-def channel(target: str, token: str) -> aio.Channel:
-    return aio.insecure_channel(target, interceptors=bearer_interceptors(token))
 
 
 def ts(dt: datetime) -> timestamp_pb2.Timestamp:
@@ -189,24 +183,13 @@ class Suite:
             log.close()
 
     async def wait_serving(self, timeout: float = 90.0) -> None:
-        deadline = asyncio.get_running_loop().time() + timeout
         for name in NAMES:
-            async with aio.insecure_channel(self.addr(name)) as ch:
-                stub = health_pb2_grpc.HealthStub(ch)
-                while True:
-                    proc = self.procs[name]
-                    if proc.poll() is not None:
-                        raise SystemExit(f"{name} exited with code {proc.returncode}; see "
-                                         f"{self.data_dir / 'logs' / (name + '.log')}")
-                    try:
-                        resp = await stub.Check(health_pb2.HealthCheckRequest(), timeout=1)
-                        if resp.status == health_pb2.HealthCheckResponse.SERVING:
-                            break
-                    except grpc.aio.AioRpcError:
-                        pass
-                    if asyncio.get_running_loop().time() > deadline:
-                        raise SystemExit(f"{name} did not become SERVING within {timeout:.0f} s")
-                    await asyncio.sleep(0.2)
+            proc = self.procs[name]
+            if not await wait_serving(self.addr(name), alive=lambda: proc.poll() is None, timeout=timeout):
+                log = self.data_dir / "logs" / f"{name}.log"
+                if proc.poll() is not None:
+                    raise SystemExit(f"{name} exited with code {proc.returncode}; see {log}")
+                raise SystemExit(f"{name} did not become SERVING within {timeout:.0f} s; see {log}")
 
     def stop(self, grace: float = 20.0) -> None:
         for proc in self.procs.values():

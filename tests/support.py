@@ -16,7 +16,8 @@ from typing import TypeVar
 from google.protobuf import timestamp_pb2
 from grpc import aio
 
-from anpr.runtime.auth import Role, TokenRegistry, bearer_interceptors, new_token
+from anpr.client import channel  # noqa: F401  (re-exported for the tests)
+from anpr.runtime.auth import Role, TokenRegistry, new_token
 from anpr.runtime.server import RunningService
 from anpr.services import spec
 from anpr.v1 import types_pb2 as T
@@ -86,10 +87,6 @@ def make_entry(vrm: str, hotlist_id: str, **overrides) -> T.VoiEntry:
         protective_marking=T.PROTECTIVE_MARKING_OFFICIAL_SENSITIVE)
     fields.update(overrides)
     return T.VoiEntry(**fields)
-
-
-def channel(addr: str, token: str | None = None) -> aio.Channel:
-    return aio.insecure_channel(addr, interceptors=bearer_interceptors(token) if token else None)
 
 
 TEST_CAMERAS = ("CAM-TEST-1", "CAM-M4-J12", "CAM-A34-N")

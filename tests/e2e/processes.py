@@ -10,11 +10,10 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
-import grpc
 from grpc import aio
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
 
+from anpr.client import wait_serving
 from anpr.runtime.auth import Role
 from anpr.services import NAMES
 from tests.support import Tokens, free_ports, register_cameras
@@ -108,23 +107,10 @@ class ProcessSuite:
         return (self.log_dir / f"{name}.log").read_text(errors="replace")
 
     async def wait_serving(self, name: str, timeout: float = 60.0) -> None:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        async with aio.insecure_channel(self.addr(name)) as ch:
-            stub = health_pb2_grpc.HealthStub(ch)
-            while True:
-                if self.procs[name].poll() is not None:
-                    raise AssertionError(f"{name} exited:\n{self.log(name)[-3000:]}")
-                try:
-                    # the health Watch stream reports each change; a short deadline lets us notice
-                    # a process that died meanwhile
-                    async for resp in stub.Watch(health_pb2.HealthCheckRequest(), timeout=2, wait_for_ready=True):
-                        if resp.status == health_pb2.HealthCheckResponse.SERVING:
-                            return
-                except grpc.aio.AioRpcError:
-                    pass
-                if loop.time() > deadline:
-                    raise AssertionError(f"{name} not SERVING after {timeout} s:\n{self.log(name)[-3000:]}")
+        proc = self.procs[name]
+        if not await wait_serving(self.addr(name), alive=lambda: proc.poll() is None, timeout=timeout):
+            state = "exited" if proc.poll() is not None else f"not SERVING after {timeout} s"
+            raise AssertionError(f"{name} {state}:\n{self.log(name)[-3000:]}")
 
     def kill(self, name: str) -> None:
         """SIGKILL: a crash, with no chance to clean up."""

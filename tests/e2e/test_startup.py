@@ -16,6 +16,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from anpr.runtime.auth import Role
 from anpr.v1 import notify_pb2, notify_pb2_grpc
+from anpr.client import wait_serving
 from tests.conftest import _with_database
 from tests.e2e.processes import ROOT
 from tests.support import channel, free_port
@@ -40,15 +41,6 @@ async def health(addr: str) -> int:
         return resp.status
 
 
-async def serving(addr: str) -> bool:
-    """Follow the health Watch stream until the server says SERVING."""
-    async with aio.insecure_channel(addr) as ch:
-        async for resp in health_pb2_grpc.HealthStub(ch).Watch(health_pb2.HealthCheckRequest()):
-            if resp.status == health_pb2.HealthCheckResponse.SERVING:
-                return True
-    return False
-
-
 async def test_waits_for_the_database_then_serves(pg_url, tokens, tmp_path):
     name = f"late_{uuid.uuid4().hex[:12]}"
     proc, addr = await start_notify(_with_database(pg_url, name), tokens, tmp_path)
@@ -63,7 +55,7 @@ async def test_waits_for_the_database_then_serves(pg_url, tokens, tmp_path):
         admin = await asyncpg.connect(pg_url)
         await admin.execute(f'CREATE DATABASE "{name}"')
         await admin.close()
-        assert await asyncio.wait_for(serving(addr), 30)  # it retries with backoff
+        assert await wait_serving(addr, alive=lambda: proc.returncode is None, timeout=30)  # it retries
         proc.send_signal(signal.SIGTERM)
         assert await asyncio.wait_for(proc.wait(), 30) == 0
     finally:

@@ -1,0 +1,36 @@
+"""Client side helpers shared by the `anpr` command, the demo and the tests."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+import grpc
+from grpc import aio
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from anpr.runtime.auth import bearer_interceptors
+
+
+def channel(target: str, token: str | None = None) -> aio.Channel:
+    """A channel to a service, sending `authorization: Bearer <token>` when a token is given."""
+    return aio.insecure_channel(target, interceptors=bearer_interceptors(token) if token else None)
+
+
+async def wait_serving(target: str, *, alive: Callable[[], bool] = lambda: True, timeout: float = 60.0) -> bool:
+    """Follow the server's grpc.health.v1 Watch stream until it says SERVING (True), or give up
+    when `alive()` turns false (the process died) or `timeout` seconds pass (False)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    serving = health_pb2.HealthCheckResponse.SERVING
+    async with aio.insecure_channel(target) as ch:
+        stub = health_pb2_grpc.HealthStub(ch)
+        while alive() and (remaining := deadline - loop.time()) > 0:
+            try:  # a short deadline per watch, so a process that died is noticed
+                async for resp in stub.Watch(health_pb2.HealthCheckRequest(), timeout=min(2.0, remaining),
+                                             wait_for_ready=True):
+                    if resp.status == serving:
+                        return True
+            except grpc.aio.AioRpcError:
+                pass
+    return False
