@@ -16,7 +16,7 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -111,7 +111,7 @@ class ServiceSpec:
     settings_cls: type[ServiceSettings]
     method_roles: Mapping[str, frozenset[Role]]  # RPC short name -> roles allowed
     add_servicer: Callable[[Any, aio.Server], None]
-    build: Callable[[Runtime], Awaitable[Component]]
+    build: Callable[[Runtime], Component]  # the component's constructor
 
     def full_method_roles(self) -> dict[str, frozenset[Role]]:
         descriptor = types_pb2.DESCRIPTOR.pool.FindServiceByName(self.grpc_service)
@@ -148,7 +148,7 @@ class RunningService:
             pg.resolve_database_url, settings.database_url, settings.data_dir)
         pool = await pg.create_pool(url, spec.schema, min_size=0)  # connects on first use
         self._runtime = Runtime(settings, pool, url, self._provider, spec.schema)
-        self._component = await spec.build(self._runtime)
+        self._component = spec.build(self._runtime)
 
         server = aio.server(
             interceptors=[aio_server_interceptor(tracer_provider=self._provider, filter_=UNTRACED),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import uuid
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
 
 import grpc
@@ -13,7 +14,7 @@ from opentelemetry import trace
 from anpr.runtime.auth import Role, current_caller
 from anpr.runtime.broadcast import LogServiceComponent, SequenceBroadcaster, follow_log
 from anpr.runtime.errors import abort_invalid
-from anpr.runtime.server import Runtime, ServiceSpec
+from anpr.runtime.server import ServiceSpec
 from anpr.runtime.telemetry import ATTR_ACTIVATION_ID, ATTR_HIT_ID
 from anpr.v1 import firearms_pb2, firearms_pb2_grpc, types_pb2
 from services.firearms import store
@@ -96,10 +97,6 @@ class FirearmsServicer(firearms_pb2_grpc.FirearmsServiceServicer):
         return firearms_pb2.GetActivationResponse(activation=activation)
 
 
-async def build(rt: Runtime) -> LogServiceComponent:
-    return LogServiceComponent(rt, FirearmsServicer, store.EVENTS_CHANNEL, store.latest_sequence)
-
-
 SPEC = ServiceSpec(
     name="firearms",
     grpc_service="anpr.v1.FirearmsService",
@@ -114,5 +111,6 @@ SPEC = ServiceSpec(
         "GetActivation": frozenset({Role.TFC}),
     },
     add_servicer=firearms_pb2_grpc.add_FirearmsServiceServicer_to_server,
-    build=build,
+    build=partial(LogServiceComponent, servicer_cls=FirearmsServicer, channel=store.EVENTS_CHANNEL,
+                  latest_sequence=store.latest_sequence),
 )

@@ -252,10 +252,6 @@ class Ingest:
             await asyncio.gather(*self._tasks, return_exceptions=True)
 
 
-async def build(rt: Runtime) -> Ingest:
-    return Ingest(rt)
-
-
 SPEC = ServiceSpec(
     name="ingest",
     grpc_service="anpr.v1.IngestService",
@@ -272,5 +268,5 @@ SPEC = ServiceSpec(
         "ListCameras": frozenset({Role.CAMERA_ADMIN, Role.CONTROL_ROOM}),
     },
     add_servicer=ingest_pb2_grpc.add_IngestServiceServicer_to_server,
-    build=build,
+    build=Ingest,
 )

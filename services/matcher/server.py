@@ -397,10 +397,6 @@ class Matcher:
             await asyncio.gather(*self._tasks, return_exceptions=True)
 
 
-async def build(rt: Runtime) -> Matcher:
-    return Matcher(rt)
-
-
 SPEC = ServiceSpec(
     name="matcher",
     grpc_service="anpr.v1.MatcherService",
@@ -417,5 +413,5 @@ SPEC = ServiceSpec(
         "ImportEntries": frozenset({Role.HOTLIST_ADMIN}),
     },
     add_servicer=matcher_pb2_grpc.add_MatcherServiceServicer_to_server,
-    build=build,
+    build=Matcher,
 )

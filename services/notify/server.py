@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from functools import partial
 from pathlib import Path
 
 import grpc
@@ -12,7 +13,7 @@ from opentelemetry import trace
 from anpr.runtime.auth import Role, current_caller
 from anpr.runtime.broadcast import LogServiceComponent, SequenceBroadcaster, follow_log
 from anpr.runtime.errors import abort_invalid
-from anpr.runtime.server import Runtime, ServiceSpec
+from anpr.runtime.server import ServiceSpec
 from anpr.runtime.telemetry import ATTR_ALERT_ID, ATTR_HIT_ID
 from anpr.v1 import notify_pb2, notify_pb2_grpc, types_pb2
 from services.notify import store
@@ -82,10 +83,6 @@ class NotifyServicer(notify_pb2_grpc.NotifyServiceServicer):
         return notify_pb2.AcknowledgeAlertResponse()
 
 
-async def build(rt: Runtime) -> LogServiceComponent:
-    return LogServiceComponent(rt, NotifyServicer, store.ALERTS_CHANNEL, store.latest_sequence)
-
-
 SPEC = ServiceSpec(
     name="notify",
     grpc_service="anpr.v1.NotifyService",
@@ -98,5 +95,6 @@ SPEC = ServiceSpec(
         "AcknowledgeAlert": frozenset({Role.TERMINAL, Role.CONTROL_ROOM}),
     },
     add_servicer=notify_pb2_grpc.add_NotifyServiceServicer_to_server,
-    build=build,
+    build=partial(LogServiceComponent, servicer_cls=NotifyServicer, channel=store.ALERTS_CHANNEL,
+                  latest_sequence=store.latest_sequence),
 )
