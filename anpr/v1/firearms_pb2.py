@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from anpr.v1 import types_pb2 as anpr_dot_v1_dot_types__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16\x61npr/v1/firearms.proto\x12\x07\x61npr.v1\x1a\x13\x61npr/v1/types.proto\"3\n\x16RaiseActivationRequest\x12\x19\n\x03hit\x18\x01 \x01(\x0b\x32\x0c.anpr.v1.Hit\"C\n\x17RaiseActivationResponse\x12\x15\n\ractivation_id\x18\x01 \x01(\t\x12\x11\n\tduplicate\x18\x02 \x01(\x08\"F\n\x18StreamActivationsRequest\x12\x16\n\x0e\x61\x66ter_sequence\x18\x01 \x01(\x03\x12\x12\n\nfrom_start\x18\x02 \x01(\x08\"D\n\x19StreamActivationsResponse\x12\'\n\nactivation\x18\x01 \x01(\x0b\x32\x13.anpr.v1.Activation\"5\n\x1c\x41\x63knowledgeActivationRequest\x12\x15\n\ractivation_id\x18\x01 \x01(\t\"H\n\x1d\x41\x63knowledgeActivationResponse\x12\'\n\nactivation\x18\x01 \x01(\x0b\x32\x13.anpr.v1.Activation\"?\n\x15RecordDecisionRequest\x12&\n\x08\x64\x65\x63ision\x18\x01 \x01(\x0b\x32\x14.anpr.v1.NdmDecision\"@\n\x16RecordDecisionResponse\x12&\n\x08\x64\x65\x63ision\x18\x01 \x01(\x0b\x32\x14.anpr.v1.NdmDecision\"-\n\x14GetActivationRequest\x12\x15\n\ractivation_id\x18\x01 \x01(\t\"@\n\x15GetActivationResponse\x12\'\n\nactivation\x18\x01 \x01(\x0b\x32\x13.anpr.v1.Activation2\xd0\x03\n\x0f\x46irearmsService\x12T\n\x0fRaiseActivation\x12\x1f.anpr.v1.RaiseActivationRequest\x1a .anpr.v1.RaiseActivationResponse\x12\\\n\x11StreamActivations\x12!.anpr.v1.StreamActivationsRequest\x1a\".anpr.v1.StreamActivationsResponse0\x01\x12\x66\n\x15\x41\x63knowledgeActivation\x12%.anpr.v1.AcknowledgeActivationRequest\x1a&.anpr.v1.AcknowledgeActivationResponse\x12Q\n\x0eRecordDecision\x12\x1e.anpr.v1.RecordDecisionRequest\x1a\x1f.anpr.v1.RecordDecisionResponse\x12N\n\rGetActivation\x12\x1d.anpr.v1.GetActivationRequest\x1a\x1e.anpr.v1.GetActivationResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16\x61npr/v1/firearms.proto\x12\x07\x61npr.v1\x1a\x13\x61npr/v1/types.proto\"3\n\x16RaiseActivationRequest\x12\x19\n\x03hit\x18\x01 \x01(\x0b\x32\x0c.anpr.v1.Hit\"C\n\x17RaiseActivationResponse\x12\x15\n\ractivation_id\x18\x01 \x01(\t\x12\x11\n\tduplicate\x18\x02 \x01(\x08\";\n\x17RaiseActivationsRequest\x12 \n\x04hits\x18\x01 \x03(\x0b\x32\x12.anpr.v1.TracedHit\"Q\n\x18RaiseActivationsResponse\x12\x35\n\x0b\x61\x63tivations\x18\x01 \x03(\x0b\x32 .anpr.v1.RaiseActivationResponse\"F\n\x18StreamActivationsRequest\x12\x16\n\x0e\x61\x66ter_sequence\x18\x01 \x01(\x03\x12\x12\n\nfrom_start\x18\x02 \x01(\x08\"D\n\x19StreamActivationsResponse\x12\'\n\nactivation\x18\x01 \x01(\x0b\x32\x13.anpr.v1.Activation\"5\n\x1c\x41\x63knowledgeActivationRequest\x12\x15\n\ractivation_id\x18\x01 \x01(\t\"H\n\x1d\x41\x63knowledgeActivationResponse\x12\'\n\nactivation\x18\x01 \x01(\x0b\x32\x13.anpr.v1.Activation\"?\n\x15RecordDecisionRequest\x12&\n\x08\x64\x65\x63ision\x18\x01 \x01(\x0b\x32\x14.anpr.v1.NdmDecision\"@\n\x16RecordDecisionResponse\x12&\n\x08\x64\x65\x63ision\x18\x01 \x01(\x0b\x32\x14.anpr.v1.NdmDecision\"-\n\x14GetActivationRequest\x12\x15\n\ractivation_id\x18\x01 \x01(\t\"@\n\x15GetActivationResponse\x12\'\n\nactivation\x18\x01 \x01(\x0b\x32\x13.anpr.v1.Activation2\xa9\x04\n\x0f\x46irearmsService\x12T\n\x0fRaiseActivation\x12\x1f.anpr.v1.RaiseActivationRequest\x1a .anpr.v1.RaiseActivationResponse\x12W\n\x10RaiseActivations\x12 .anpr.v1.RaiseActivationsRequest\x1a!.anpr.v1.RaiseActivationsResponse\x12\\\n\x11StreamActivations\x12!.anpr.v1.StreamActivationsRequest\x1a\".anpr.v1.StreamActivationsResponse0\x01\x12\x66\n\x15\x41\x63knowledgeActivation\x12%.anpr.v1.AcknowledgeActivationRequest\x1a&.anpr.v1.AcknowledgeActivationResponse\x12Q\n\x0eRecordDecision\x12\x1e.anpr.v1.RecordDecisionRequest\x1a\x1f.anpr.v1.RecordDecisionResponse\x12N\n\rGetActivation\x12\x1d.anpr.v1.GetActivationRequest\x1a\x1e.anpr.v1.GetActivationResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -36,22 +36,26 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_RAISEACTIVATIONREQUEST']._serialized_end=107
   _globals['_RAISEACTIVATIONRESPONSE']._serialized_start=109
   _globals['_RAISEACTIVATIONRESPONSE']._serialized_end=176
-  _globals['_STREAMACTIVATIONSREQUEST']._serialized_start=178
-  _globals['_STREAMACTIVATIONSREQUEST']._serialized_end=248
-  _globals['_STREAMACTIVATIONSRESPONSE']._serialized_start=250
-  _globals['_STREAMACTIVATIONSRESPONSE']._serialized_end=318
-  _globals['_ACKNOWLEDGEACTIVATIONREQUEST']._serialized_start=320
-  _globals['_ACKNOWLEDGEACTIVATIONREQUEST']._serialized_end=373
-  _globals['_ACKNOWLEDGEACTIVATIONRESPONSE']._serialized_start=375
-  _globals['_ACKNOWLEDGEACTIVATIONRESPONSE']._serialized_end=447
-  _globals['_RECORDDECISIONREQUEST']._serialized_start=449
-  _globals['_RECORDDECISIONREQUEST']._serialized_end=512
-  _globals['_RECORDDECISIONRESPONSE']._serialized_start=514
-  _globals['_RECORDDECISIONRESPONSE']._serialized_end=578
-  _globals['_GETACTIVATIONREQUEST']._serialized_start=580
-  _globals['_GETACTIVATIONREQUEST']._serialized_end=625
-  _globals['_GETACTIVATIONRESPONSE']._serialized_start=627
-  _globals['_GETACTIVATIONRESPONSE']._serialized_end=691
-  _globals['_FIREARMSSERVICE']._serialized_start=694
-  _globals['_FIREARMSSERVICE']._serialized_end=1158
+  _globals['_RAISEACTIVATIONSREQUEST']._serialized_start=178
+  _globals['_RAISEACTIVATIONSREQUEST']._serialized_end=237
+  _globals['_RAISEACTIVATIONSRESPONSE']._serialized_start=239
+  _globals['_RAISEACTIVATIONSRESPONSE']._serialized_end=320
+  _globals['_STREAMACTIVATIONSREQUEST']._serialized_start=322
+  _globals['_STREAMACTIVATIONSREQUEST']._serialized_end=392
+  _globals['_STREAMACTIVATIONSRESPONSE']._serialized_start=394
+  _globals['_STREAMACTIVATIONSRESPONSE']._serialized_end=462
+  _globals['_ACKNOWLEDGEACTIVATIONREQUEST']._serialized_start=464
+  _globals['_ACKNOWLEDGEACTIVATIONREQUEST']._serialized_end=517
+  _globals['_ACKNOWLEDGEACTIVATIONRESPONSE']._serialized_start=519
+  _globals['_ACKNOWLEDGEACTIVATIONRESPONSE']._serialized_end=591
+  _globals['_RECORDDECISIONREQUEST']._serialized_start=593
+  _globals['_RECORDDECISIONREQUEST']._serialized_end=656
+  _globals['_RECORDDECISIONRESPONSE']._serialized_start=658
+  _globals['_RECORDDECISIONRESPONSE']._serialized_end=722
+  _globals['_GETACTIVATIONREQUEST']._serialized_start=724
+  _globals['_GETACTIVATIONREQUEST']._serialized_end=769
+  _globals['_GETACTIVATIONRESPONSE']._serialized_start=771
+  _globals['_GETACTIVATIONRESPONSE']._serialized_end=835
+  _globals['_FIREARMSSERVICE']._serialized_start=838
+  _globals['_FIREARMSSERVICE']._serialized_end=1391
 # @@protoc_insertion_point(module_scope)

@@ -1,7 +1,8 @@
 from anpr.v1 import types_pb2 as _types_pb2
+from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
-from collections.abc import Mapping as _Mapping
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
 from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
@@ -19,6 +20,18 @@ class RaiseActivationResponse(_message.Message):
     activation_id: str
     duplicate: bool
     def __init__(self, activation_id: _Optional[str] = ..., duplicate: _Optional[bool] = ...) -> None: ...
+
+class RaiseActivationsRequest(_message.Message):
+    __slots__ = ("hits",)
+    HITS_FIELD_NUMBER: _ClassVar[int]
+    hits: _containers.RepeatedCompositeFieldContainer[_types_pb2.TracedHit]
+    def __init__(self, hits: _Optional[_Iterable[_Union[_types_pb2.TracedHit, _Mapping]]] = ...) -> None: ...
+
+class RaiseActivationsResponse(_message.Message):
+    __slots__ = ("activations",)
+    ACTIVATIONS_FIELD_NUMBER: _ClassVar[int]
+    activations: _containers.RepeatedCompositeFieldContainer[RaiseActivationResponse]
+    def __init__(self, activations: _Optional[_Iterable[_Union[RaiseActivationResponse, _Mapping]]] = ...) -> None: ...
 
 class StreamActivationsRequest(_message.Message):
     __slots__ = ("after_sequence", "from_start")

@@ -41,6 +41,11 @@ class FirearmsServiceStub:
                 request_serializer=anpr_dot_v1_dot_firearms__pb2.RaiseActivationRequest.SerializeToString,
                 response_deserializer=anpr_dot_v1_dot_firearms__pb2.RaiseActivationResponse.FromString,
                 _registered_method=True)
+        self.RaiseActivations = channel.unary_unary(
+                '/anpr.v1.FirearmsService/RaiseActivations',
+                request_serializer=anpr_dot_v1_dot_firearms__pb2.RaiseActivationsRequest.SerializeToString,
+                response_deserializer=anpr_dot_v1_dot_firearms__pb2.RaiseActivationsResponse.FromString,
+                _registered_method=True)
         self.StreamActivations = channel.unary_stream(
                 '/anpr.v1.FirearmsService/StreamActivations',
                 request_serializer=anpr_dot_v1_dot_firearms__pb2.StreamActivationsRequest.SerializeToString,
@@ -70,6 +75,14 @@ class FirearmsServiceServicer:
 
     def RaiseActivation(self, request, context):
         """From matcher: raise (or attach a sighting to) an activation. Idempotent on hit_id.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RaiseActivations(self, request, context):
+        """From matcher: raise activations (or attach sightings) for many hits in one transaction, in the
+        order given (what matcher's outbox uses). Idempotent on each hit_id.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -108,6 +121,11 @@ def add_FirearmsServiceServicer_to_server(servicer, server):
                     servicer.RaiseActivation,
                     request_deserializer=anpr_dot_v1_dot_firearms__pb2.RaiseActivationRequest.FromString,
                     response_serializer=anpr_dot_v1_dot_firearms__pb2.RaiseActivationResponse.SerializeToString,
+            ),
+            'RaiseActivations': grpc.unary_unary_rpc_method_handler(
+                    servicer.RaiseActivations,
+                    request_deserializer=anpr_dot_v1_dot_firearms__pb2.RaiseActivationsRequest.FromString,
+                    response_serializer=anpr_dot_v1_dot_firearms__pb2.RaiseActivationsResponse.SerializeToString,
             ),
             'StreamActivations': grpc.unary_stream_rpc_method_handler(
                     servicer.StreamActivations,
@@ -159,6 +177,33 @@ class FirearmsService:
             '/anpr.v1.FirearmsService/RaiseActivation',
             anpr_dot_v1_dot_firearms__pb2.RaiseActivationRequest.SerializeToString,
             anpr_dot_v1_dot_firearms__pb2.RaiseActivationResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RaiseActivations(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/anpr.v1.FirearmsService/RaiseActivations',
+            anpr_dot_v1_dot_firearms__pb2.RaiseActivationsRequest.SerializeToString,
+            anpr_dot_v1_dot_firearms__pb2.RaiseActivationsResponse.FromString,
             options,
             channel_credentials,
             insecure,

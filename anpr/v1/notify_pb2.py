@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from anpr.v1 import types_pb2 as anpr_dot_v1_dot_types__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14\x61npr/v1/notify.proto\x12\x07\x61npr.v1\x1a\x13\x61npr/v1/types.proto\"0\n\x13PublishAlertRequest\x12\x19\n\x03hit\x18\x01 \x01(\x0b\x32\x0c.anpr.v1.Hit\"M\n\x14PublishAlertResponse\x12\x10\n\x08\x61lert_id\x18\x01 \x01(\t\x12\x10\n\x08sequence\x18\x02 \x01(\x03\x12\x11\n\tduplicate\x18\x03 \x01(\x08\">\n\x10SubscribeRequest\x12\x16\n\x0e\x61\x66ter_sequence\x18\x01 \x01(\x03\x12\x12\n\nfrom_start\x18\x02 \x01(\x08\"2\n\x11SubscribeResponse\x12\x1d\n\x05\x61lert\x18\x01 \x01(\x0b\x32\x0e.anpr.v1.Alert\"c\n\x17\x41\x63knowledgeAlertRequest\x12\x10\n\x08\x61lert_id\x18\x01 \x01(\t\x12&\n\x07outcome\x18\x02 \x01(\x0e\x32\x15.anpr.v1.AlertOutcome\x12\x0e\n\x06reason\x18\x03 \x01(\t\"\x1a\n\x18\x41\x63knowledgeAlertResponse2\xfb\x01\n\rNotifyService\x12K\n\x0cPublishAlert\x12\x1c.anpr.v1.PublishAlertRequest\x1a\x1d.anpr.v1.PublishAlertResponse\x12\x44\n\tSubscribe\x12\x19.anpr.v1.SubscribeRequest\x1a\x1a.anpr.v1.SubscribeResponse0\x01\x12W\n\x10\x41\x63knowledgeAlert\x12 .anpr.v1.AcknowledgeAlertRequest\x1a!.anpr.v1.AcknowledgeAlertResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14\x61npr/v1/notify.proto\x12\x07\x61npr.v1\x1a\x13\x61npr/v1/types.proto\"0\n\x13PublishAlertRequest\x12\x19\n\x03hit\x18\x01 \x01(\x0b\x32\x0c.anpr.v1.Hit\"M\n\x14PublishAlertResponse\x12\x10\n\x08\x61lert_id\x18\x01 \x01(\t\x12\x10\n\x08sequence\x18\x02 \x01(\x03\x12\x11\n\tduplicate\x18\x03 \x01(\x08\"8\n\x14PublishAlertsRequest\x12 \n\x04hits\x18\x01 \x03(\x0b\x32\x12.anpr.v1.TracedHit\"F\n\x15PublishAlertsResponse\x12-\n\x06\x61lerts\x18\x01 \x03(\x0b\x32\x1d.anpr.v1.PublishAlertResponse\">\n\x10SubscribeRequest\x12\x16\n\x0e\x61\x66ter_sequence\x18\x01 \x01(\x03\x12\x12\n\nfrom_start\x18\x02 \x01(\x08\"2\n\x11SubscribeResponse\x12\x1d\n\x05\x61lert\x18\x01 \x01(\x0b\x32\x0e.anpr.v1.Alert\"c\n\x17\x41\x63knowledgeAlertRequest\x12\x10\n\x08\x61lert_id\x18\x01 \x01(\t\x12&\n\x07outcome\x18\x02 \x01(\x0e\x32\x15.anpr.v1.AlertOutcome\x12\x0e\n\x06reason\x18\x03 \x01(\t\"\x1a\n\x18\x41\x63knowledgeAlertResponse2\xcb\x02\n\rNotifyService\x12K\n\x0cPublishAlert\x12\x1c.anpr.v1.PublishAlertRequest\x1a\x1d.anpr.v1.PublishAlertResponse\x12N\n\rPublishAlerts\x12\x1d.anpr.v1.PublishAlertsRequest\x1a\x1e.anpr.v1.PublishAlertsResponse\x12\x44\n\tSubscribe\x12\x19.anpr.v1.SubscribeRequest\x1a\x1a.anpr.v1.SubscribeResponse0\x01\x12W\n\x10\x41\x63knowledgeAlert\x12 .anpr.v1.AcknowledgeAlertRequest\x1a!.anpr.v1.AcknowledgeAlertResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -36,14 +36,18 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_PUBLISHALERTREQUEST']._serialized_end=102
   _globals['_PUBLISHALERTRESPONSE']._serialized_start=104
   _globals['_PUBLISHALERTRESPONSE']._serialized_end=181
-  _globals['_SUBSCRIBEREQUEST']._serialized_start=183
-  _globals['_SUBSCRIBEREQUEST']._serialized_end=245
-  _globals['_SUBSCRIBERESPONSE']._serialized_start=247
-  _globals['_SUBSCRIBERESPONSE']._serialized_end=297
-  _globals['_ACKNOWLEDGEALERTREQUEST']._serialized_start=299
-  _globals['_ACKNOWLEDGEALERTREQUEST']._serialized_end=398
-  _globals['_ACKNOWLEDGEALERTRESPONSE']._serialized_start=400
-  _globals['_ACKNOWLEDGEALERTRESPONSE']._serialized_end=426
-  _globals['_NOTIFYSERVICE']._serialized_start=429
-  _globals['_NOTIFYSERVICE']._serialized_end=680
+  _globals['_PUBLISHALERTSREQUEST']._serialized_start=183
+  _globals['_PUBLISHALERTSREQUEST']._serialized_end=239
+  _globals['_PUBLISHALERTSRESPONSE']._serialized_start=241
+  _globals['_PUBLISHALERTSRESPONSE']._serialized_end=311
+  _globals['_SUBSCRIBEREQUEST']._serialized_start=313
+  _globals['_SUBSCRIBEREQUEST']._serialized_end=375
+  _globals['_SUBSCRIBERESPONSE']._serialized_start=377
+  _globals['_SUBSCRIBERESPONSE']._serialized_end=427
+  _globals['_ACKNOWLEDGEALERTREQUEST']._serialized_start=429
+  _globals['_ACKNOWLEDGEALERTREQUEST']._serialized_end=528
+  _globals['_ACKNOWLEDGEALERTRESPONSE']._serialized_start=530
+  _globals['_ACKNOWLEDGEALERTRESPONSE']._serialized_end=556
+  _globals['_NOTIFYSERVICE']._serialized_start=559
+  _globals['_NOTIFYSERVICE']._serialized_end=890
 # @@protoc_insertion_point(module_scope)

@@ -1,7 +1,8 @@
 from anpr.v1 import types_pb2 as _types_pb2
+from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
-from collections.abc import Mapping as _Mapping
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
 from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
@@ -21,6 +22,18 @@ class PublishAlertResponse(_message.Message):
     sequence: int
     duplicate: bool
     def __init__(self, alert_id: _Optional[str] = ..., sequence: _Optional[int] = ..., duplicate: _Optional[bool] = ...) -> None: ...
+
+class PublishAlertsRequest(_message.Message):
+    __slots__ = ("hits",)
+    HITS_FIELD_NUMBER: _ClassVar[int]
+    hits: _containers.RepeatedCompositeFieldContainer[_types_pb2.TracedHit]
+    def __init__(self, hits: _Optional[_Iterable[_Union[_types_pb2.TracedHit, _Mapping]]] = ...) -> None: ...
+
+class PublishAlertsResponse(_message.Message):
+    __slots__ = ("alerts",)
+    ALERTS_FIELD_NUMBER: _ClassVar[int]
+    alerts: _containers.RepeatedCompositeFieldContainer[PublishAlertResponse]
+    def __init__(self, alerts: _Optional[_Iterable[_Union[PublishAlertResponse, _Mapping]]] = ...) -> None: ...
 
 class SubscribeRequest(_message.Message):
     __slots__ = ("after_sequence", "from_start")

@@ -40,6 +40,11 @@ class NotifyServiceStub:
                 request_serializer=anpr_dot_v1_dot_notify__pb2.PublishAlertRequest.SerializeToString,
                 response_deserializer=anpr_dot_v1_dot_notify__pb2.PublishAlertResponse.FromString,
                 _registered_method=True)
+        self.PublishAlerts = channel.unary_unary(
+                '/anpr.v1.NotifyService/PublishAlerts',
+                request_serializer=anpr_dot_v1_dot_notify__pb2.PublishAlertsRequest.SerializeToString,
+                response_deserializer=anpr_dot_v1_dot_notify__pb2.PublishAlertsResponse.FromString,
+                _registered_method=True)
         self.Subscribe = channel.unary_stream(
                 '/anpr.v1.NotifyService/Subscribe',
                 request_serializer=anpr_dot_v1_dot_notify__pb2.SubscribeRequest.SerializeToString,
@@ -58,6 +63,14 @@ class NotifyServiceServicer:
 
     def PublishAlert(self, request, context):
         """From matcher: record an alert for a hit. Idempotent on hit_id.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PublishAlerts(self, request, context):
+        """From matcher: record alerts for many hits in one transaction (what matcher's outbox uses).
+        Idempotent on each hit_id; the alerts are stored in the order given.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -84,6 +97,11 @@ def add_NotifyServiceServicer_to_server(servicer, server):
                     servicer.PublishAlert,
                     request_deserializer=anpr_dot_v1_dot_notify__pb2.PublishAlertRequest.FromString,
                     response_serializer=anpr_dot_v1_dot_notify__pb2.PublishAlertResponse.SerializeToString,
+            ),
+            'PublishAlerts': grpc.unary_unary_rpc_method_handler(
+                    servicer.PublishAlerts,
+                    request_deserializer=anpr_dot_v1_dot_notify__pb2.PublishAlertsRequest.FromString,
+                    response_serializer=anpr_dot_v1_dot_notify__pb2.PublishAlertsResponse.SerializeToString,
             ),
             'Subscribe': grpc.unary_stream_rpc_method_handler(
                     servicer.Subscribe,
@@ -124,6 +142,33 @@ class NotifyService:
             '/anpr.v1.NotifyService/PublishAlert',
             anpr_dot_v1_dot_notify__pb2.PublishAlertRequest.SerializeToString,
             anpr_dot_v1_dot_notify__pb2.PublishAlertResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PublishAlerts(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/anpr.v1.NotifyService/PublishAlerts',
+            anpr_dot_v1_dot_notify__pb2.PublishAlertsRequest.SerializeToString,
+            anpr_dot_v1_dot_notify__pb2.PublishAlertsResponse.FromString,
             options,
             channel_credentials,
             insecure,

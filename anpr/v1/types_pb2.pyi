@@ -310,6 +310,14 @@ class Hit(_message.Message):
     repeat_count: int
     def __init__(self, hit_id: _Optional[str] = ..., read: _Optional[_Union[Read, _Mapping]] = ..., entry: _Optional[_Union[VoiEntry, _Mapping]] = ..., hotlist: _Optional[_Union[Hotlist, _Mapping]] = ..., match_kind: _Optional[_Union[MatchKind, str]] = ..., differing_positions: _Optional[_Iterable[int]] = ..., vehicle_mismatches: _Optional[_Iterable[str]] = ..., historical: _Optional[bool] = ..., matched_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., repeat_count: _Optional[int] = ...) -> None: ...
 
+class TracedHit(_message.Message):
+    __slots__ = ("hit", "traceparent")
+    HIT_FIELD_NUMBER: _ClassVar[int]
+    TRACEPARENT_FIELD_NUMBER: _ClassVar[int]
+    hit: Hit
+    traceparent: str
+    def __init__(self, hit: _Optional[_Union[Hit, _Mapping]] = ..., traceparent: _Optional[str] = ...) -> None: ...
+
 class Alert(_message.Message):
     __slots__ = ("alert_id", "sequence", "hit", "created_at", "covert")
     ALERT_ID_FIELD_NUMBER: _ClassVar[int]

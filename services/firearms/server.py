@@ -52,6 +52,16 @@ class FirearmsServicer(firearms_pb2_grpc.FirearmsServiceServicer):
                      extra={"activation_id": str(activation_id)})
         return firearms_pb2.RaiseActivationResponse(activation_id=str(activation_id), duplicate=duplicate)
 
+    async def RaiseActivations(self, request, context):
+        missing = [(f"hits[{i}].hit.{f}", "required") for i, h in enumerate(request.hits)
+                   for f, v in (("hit_id", h.hit.hit_id), ("entry.entry_id", h.hit.entry.entry_id)) if not v]
+        if missing:
+            await abort_invalid(context, missing)
+        async with self._pool.acquire() as conn, conn.transaction():
+            raised = [await store.raise_activation(conn, h.hit, self._attach_window) for h in request.hits]
+        return firearms_pb2.RaiseActivationsResponse(activations=[
+            firearms_pb2.RaiseActivationResponse(activation_id=str(a), duplicate=d) for a, d, _ in raised])
+
     async def StreamActivations(self, request, context):
         after = request.after_sequence
         if after < 0:
@@ -105,6 +115,7 @@ SPEC = ServiceSpec(
     settings_cls=FirearmsSettings,
     method_roles={
         "RaiseActivation": frozenset({Role.SERVICE}),
+        "RaiseActivations": frozenset({Role.SERVICE}),
         "StreamActivations": frozenset({Role.TFC}),
         "AcknowledgeActivation": frozenset({Role.TFC}),
         "RecordDecision": frozenset({Role.TFC}),

@@ -54,6 +54,17 @@ class NotifyServicer(notify_pb2_grpc.NotifyServiceServicer):
         return notify_pb2.PublishAlertResponse(alert_id=alert.alert_id, sequence=alert.sequence,
                                                duplicate=duplicate)
 
+    async def PublishAlerts(self, request, context):
+        missing = [(f"hits[{i}].hit.hit_id", "required") for i, h in enumerate(request.hits) if not h.hit.hit_id]
+        if missing:
+            await abort_invalid(context, missing)
+        async with self._pool.acquire() as conn, conn.transaction():
+            stored = [await store.append_alert(conn, h.hit) for h in request.hits]
+        if stored:
+            await self._broadcaster.advance(max(a.sequence for a, _ in stored))
+        return notify_pb2.PublishAlertsResponse(alerts=[
+            notify_pb2.PublishAlertResponse(alert_id=a.alert_id, sequence=a.sequence, duplicate=d) for a, d in stored])
+
     async def Subscribe(self, request, context):
         role = current_caller().role
         after = request.after_sequence
@@ -91,6 +102,7 @@ SPEC = ServiceSpec(
     settings_cls=NotifySettings,
     method_roles={
         "PublishAlert": frozenset({Role.SERVICE}),
+        "PublishAlerts": frozenset({Role.SERVICE}),
         "Subscribe": frozenset({Role.TERMINAL, Role.CONTROL_ROOM}),
         "AcknowledgeAlert": frozenset({Role.TERMINAL, Role.CONTROL_ROOM}),
     },
