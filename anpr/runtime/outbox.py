@@ -459,6 +459,9 @@ class Outbox:
         for task in pending:
             task.cancel()
         await asyncio.gather(*pending, return_exceptions=True)
+        for relay in self.relays.values():
+            log.info("outbox relay stopped", extra={"topic": relay.topic, "delivered": relay.delivered,
+                                                    "dead_letters": relay.dead_letters})
         await self.leases.release()
         if "outbox-leases" in self._tasks:
             await asyncio.gather(self._tasks["outbox-leases"], return_exceptions=True)
