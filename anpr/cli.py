@@ -67,9 +67,10 @@ def _token() -> str:
 
 def _cmd_terminal(args) -> int:
     from anpr.demo import terminal
+    from anpr.runtime.tls import ClientTls
 
     try:
-        asyncio.run(terminal(args.addr, _token(), sys.stdout))
+        asyncio.run(terminal(args.addr, _token(), sys.stdout, tls=ClientTls.from_env()))
     except KeyboardInterrupt:
         pass
     return 0
@@ -77,9 +78,10 @@ def _cmd_terminal(args) -> int:
 
 def _cmd_tfc(args) -> int:
     from anpr.demo import tfc_console
+    from anpr.runtime.tls import ClientTls
 
     try:
-        asyncio.run(tfc_console(args.addr, _token(), sys.stdout))
+        asyncio.run(tfc_console(args.addr, _token(), sys.stdout, tls=ClientTls.from_env()))
     except KeyboardInterrupt:
         pass
     return 0
@@ -89,10 +91,11 @@ def _cmd_camera(args) -> int:
     import grpc
 
     from anpr.client import channel
+    from anpr.runtime.tls import ClientTls
     from anpr.v1 import ingest_pb2, ingest_pb2_grpc, types_pb2
 
     async def run() -> None:
-        async with channel(args.addr, _token()) as ch:
+        async with channel(args.addr, _token(), ClientTls.from_env()) as ch:
             stub = ingest_pb2_grpc.IngestServiceStub(ch)
             if args.action == "list":
                 for c in (await stub.ListCameras(ingest_pb2.ListCamerasRequest())).cameras:
@@ -136,6 +139,7 @@ def _cmd_hotlist(args) -> int:
     from tqdm import tqdm
 
     from anpr.client import channel
+    from anpr.runtime.tls import ClientTls
     from anpr.hotlist_csv import BadRow, read_entries
     from anpr.v1 import matcher_pb2, matcher_pb2_grpc, types_pb2
 
@@ -157,7 +161,7 @@ def _cmd_hotlist(args) -> int:
         return created
 
     async def run() -> int:
-        async with channel(args.addr, _token()) as ch:
+        async with channel(args.addr, _token(), ClientTls.from_env()) as ch:
             stub = matcher_pb2_grpc.MatcherServiceStub(ch)
             if args.action == "list":
                 for h in (await stub.ListHotlists(matcher_pb2.ListHotlistsRequest())).hotlists:

@@ -7,3 +7,4 @@ from anpr.runtime.config import ServiceSettings
 
 class NotifySettings(ServiceSettings):
     grpc_port: int = 50053
+    service_port: int = 50063
