@@ -30,7 +30,7 @@ RUN python3 -m venv /opt/anpr \
 # ---- runtime: the venv and nothing else; no compilers, no pip, non-root uid 10001 ----
 FROM ${BASE_IMAGE} AS runtime
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PATH=/opt/anpr/bin:$PATH \
-    XDG_RUNTIME_DIR=/tmp HOME=/tmp
+    HOME=/tmp
 RUN groupadd --gid 10001 anpr && useradd --uid 10001 --gid 10001 --no-create-home --home-dir /tmp anpr
 COPY --from=build /opt/anpr /opt/anpr
 USER 10001:10001

@@ -23,6 +23,7 @@ from pathlib import Path
 import grpc
 from grpc import aio
 
+from anpr.runtime import metrics
 from anpr.runtime.tls import has_verified_client_cert
 
 
@@ -135,6 +136,7 @@ class AuthInterceptor(aio.ServerInterceptor):
 
     async def intercept_service(self, continuation, handler_call_details):
         method: str = handler_call_details.method
+        rpc = method.rsplit("/", 1)[-1]
         handler = await continuation(handler_call_details)
         if handler is None or method.lstrip("/").split("/")[0] in OPEN_SERVICES:
             return handler
@@ -156,10 +158,12 @@ class AuthInterceptor(aio.ServerInterceptor):
                     if refused := denial or self._cert_denial(caller, context):
                         await context.abort(*refused)
                     token = _caller.set(caller)
+                    metrics.STREAMS.add(1, {"method": rpc})
                     try:
                         async for item in behavior(request, context):
                             yield item
                     finally:
+                        metrics.STREAMS.add(-1, {"method": rpc})
                         _caller.reset(token)
                 return stream_behavior
 

@@ -20,6 +20,7 @@ import asyncio
 import logging
 import os
 import sys
+from collections import Counter
 from collections.abc import Iterable
 from datetime import datetime, timezone
 
@@ -29,6 +30,8 @@ from opentelemetry.metrics import CallbackOptions, Observation
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import ConsoleMetricExporter, PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import Resource
+
+from anpr.v1 import ingest_pb2, types_pb2
 
 log = logging.getLogger(__name__)
 
@@ -47,13 +50,39 @@ ALERTS = _meter.create_counter("anpr.alerts", unit="{alert}", description="Alert
 ALERT_LATENCY = _meter.create_histogram(
     "anpr.alert.latency", unit="s", explicit_bucket_boundaries_advisory=LATENCY_BUCKETS_S,
     description="From the read's capture to the alert, by stage: stored (in notify), delivered (to a subscriber)")
-SUBSCRIBERS = _meter.create_up_down_counter(
-    "anpr.subscribers", unit="{stream}", description="Alert and activation streams open, by stream (alerts, activations)")
+STREAMS = _meter.create_up_down_counter(
+    "anpr.streams", unit="{stream}",
+    description="Server streams open, by method: Subscribe = terminals and control rooms connected, "
+                "StreamActivations = TFC consoles, StreamReads = camera streams")
 
 
 def seconds_since(captured_at) -> float:
     """Seconds from a protobuf Timestamp to now (for ALERT_LATENCY)."""
     return max(0.0, datetime.now(timezone.utc).timestamp() - captured_at.ToMicroseconds() / 1e6)
+
+
+def count_reads(results: Iterable) -> None:
+    """READS for ingest's answers (anpr.v1.ReadResult), by status."""
+    for status, n in Counter(r.status for r in results).items():
+        READS.add(n, {"status": ingest_pb2.ReadStatus.Name(status).removeprefix("READ_STATUS_").lower()})
+
+
+def count_hits(hits: Iterable) -> None:
+    """HITS for hits made (anpr.v1.Hit), by match kind and whether historical."""
+    for (kind, historical), n in Counter((h.match_kind, h.historical) for h in hits).items():
+        HITS.add(n, {"match_kind": types_pb2.MatchKind.Name(kind).removeprefix("MATCH_KIND_").lower(),
+                     "historical": str(historical).lower()})
+
+
+def alerts_stored(hits: Iterable) -> None:
+    """ALERTS and ALERT_LATENCY (stage stored) for alerts newly stored from these hits."""
+    for hit in hits:
+        ALERTS.add(1)
+        ALERT_LATENCY.record(seconds_since(hit.read.captured_at), {"stage": "stored"})
+
+
+def alert_delivered(alert) -> None:
+    ALERT_LATENCY.record(seconds_since(alert.hit.read.captured_at), {"stage": "delivered"})
 
 
 # ------------------------------------------------------------------------------------------

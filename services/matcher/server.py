@@ -16,6 +16,7 @@ from google.protobuf import timestamp_pb2
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 
+from anpr.runtime import metrics
 from anpr.runtime.auth import Role, current_caller
 from anpr.runtime.errors import abort_invalid
 from anpr.runtime.outbox import OutboxRecord, OutboxRelay, listen_for_outbox
@@ -136,6 +137,7 @@ class HitMaker:
                 area_cell(hit.read.location, self._settings.dedup_cell_km),
                 hit.read.captured_at.ToDatetime(tzinfo=timezone.utc), window)
         await store.queue_hits(conn, fresh)
+        metrics.count_hits(h for h, _, _ in fresh)
         return len(fresh)
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import grpc
 from opentelemetry import trace
 
+from anpr.runtime import metrics
 from anpr.runtime.auth import Role, current_caller
 from anpr.runtime.broadcast import LogServiceComponent, SequenceBroadcaster, follow_log
 from anpr.runtime.errors import abort_invalid
@@ -47,6 +48,7 @@ class NotifyServicer(notify_pb2_grpc.NotifyServiceServicer):
             await abort_invalid(context, [("hit.hit_id", "required")])
         async with self._pool.acquire() as conn, conn.transaction():
             alert, duplicate = await store.append_alert(conn, hit)
+        metrics.alerts_stored([] if duplicate else [hit])
         span = trace.get_current_span()
         span.set_attribute(ATTR_HIT_ID, hit.hit_id)
         span.set_attribute(ATTR_ALERT_ID, alert.alert_id)
@@ -60,6 +62,7 @@ class NotifyServicer(notify_pb2_grpc.NotifyServiceServicer):
             await abort_invalid(context, missing)
         async with self._pool.acquire() as conn, conn.transaction():
             stored = [await store.append_alert(conn, h.hit) for h in request.hits]
+        metrics.alerts_stored(h.hit for h, (_, dup) in zip(request.hits, stored, strict=True) if not dup)
         if stored:
             await self._broadcaster.advance(max(a.sequence for a, _ in stored))
         return notify_pb2.PublishAlertsResponse(alerts=[
@@ -74,6 +77,7 @@ class NotifyServicer(notify_pb2_grpc.NotifyServiceServicer):
                                       store.latest_sequence, store.alerts_after):
             visible = view_for(alert, role)
             if visible is not None:
+                metrics.alert_delivered(visible)
                 yield notify_pb2.SubscribeResponse(alert=visible)
 
     async def AcknowledgeAlert(self, request, context):
