@@ -7,6 +7,7 @@
     anpr hotlist import FILE --list NAME   replace a hotlist from a CSV extract (hotlist_admin token)
     anpr hotlist list       hotlists with their entry counts
     anpr retention          create upcoming day partitions of reads and drop expired ones
+    anpr deadletters list|redrive SERVICE [--topic T]   records a service set aside (ANPR_DATABASE_URL)
     anpr terminal           follow alerts as an in-car terminal or control room (ANPR_TOKEN)
     anpr tfc                follow firearms activations as the TFC console (ANPR_TOKEN)
 """
@@ -244,6 +245,35 @@ def _cmd_retention(args) -> int:
     return 0
 
 
+def _cmd_deadletters(args) -> int:
+    from anpr import deadletters
+    from anpr.runtime import pg
+    from anpr.services import spec
+
+    schema = spec(args.service).schema
+
+    async def run() -> None:
+        url = os.environ.get("ANPR_DATABASE_URL")
+        if not url:
+            raise SystemExit("ANPR_DATABASE_URL is not set: the database whose outbox to read")
+        conn = await pg.connect(url, schema)
+        try:
+            if args.action == "redrive":
+                counts = await deadletters.redrive(conn, schema, args.topic)
+                print(f"{args.service}: re-driven " + (", ".join(f"{n} to {t}" for t, n in sorted(counts.items()))
+                                                       if counts else "nothing (no dead letters)"))
+                return
+            found = await deadletters.list_dead_letters(conn, schema, args.topic)
+            print(f"{args.service}: {len(found)} dead letter(s)" + (":" if found else ""))
+            for d in found:
+                print(f"{d.id}\t{d.topic}\t{d.created_at.isoformat(timespec='seconds')}\ttrace {d.trace_id or '-'}")
+        finally:
+            await conn.close()
+
+    asyncio.run(run())
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="anpr", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True)
@@ -294,6 +324,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     ret = sub.add_parser("retention", help="drop read partitions older than ANPR_READ_RETENTION_DAYS")
     ret.set_defaults(func=_cmd_retention)
+
+    dl = sub.add_parser("deadletters", help="list or re-drive a service's dead letters (ANPR_DATABASE_URL)",
+                        description=__import__("anpr.deadletters", fromlist=["x"]).__doc__,
+                        formatter_class=argparse.RawDescriptionHelpFormatter)
+    dl.add_argument("action", choices=["list", "redrive"])
+    dl.add_argument("service", choices=NAMES)
+    dl.add_argument("--topic", help="only this topic (e.g. match, alert); default: every topic")
+    dl.set_defaults(func=_cmd_deadletters)
 
     term = sub.add_parser("terminal", help="follow alerts (token in ANPR_TOKEN)")
     term.add_argument("--addr", default=f"127.0.0.1:{DEFAULT_PORTS['notify']}")

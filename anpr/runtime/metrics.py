@@ -31,11 +31,11 @@ from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import ConsoleMetricExporter, PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import Resource
 
+from anpr.runtime.outbox import DEAD_LETTER_PREFIX
 from anpr.v1 import ingest_pb2, types_pb2
 
 log = logging.getLogger(__name__)
 
-DEAD_LETTER_PREFIX = "dead-letter:"
 LATENCY_BUCKETS_S = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
 
 _meter = metrics.get_meter("anpr")
