@@ -24,7 +24,7 @@ from google.protobuf import timestamp_pb2
 from anpr.client import channel, wait_serving
 from anpr.runtime import pg
 from anpr.runtime.auth import Role, TokenRegistry, new_token
-from anpr.runtime.config import known_variables
+from anpr.runtime.config import known_only
 from anpr.runtime.tls import ClientTls, LocalCA, make_local_ca
 from anpr.services import DEFAULT_PORTS, NAMES, spec
 from anpr.v1 import (firearms_pb2, firearms_pb2_grpc, ingest_pb2, ingest_pb2_grpc, matcher_pb2,
@@ -165,8 +165,8 @@ class Suite:
     def env_for(self, name: str) -> dict[str, str]:
         """The service's environment: this one's, less ANPR_* settings the service does not read
         (it would refuse to start), plus the suite's wiring and the demo CA's certificate."""
-        known = known_variables(spec(name).settings_cls)
-        env = {k: v for k, v in os.environ.items() if not k.startswith("ANPR_") or k in known}
+        settings_cls = spec(name).settings_cls
+        env = known_only(settings_cls, os.environ)
         env.update({
             "ANPR_DATABASE_URL": self.database_url, "ANPR_GRPC_HOST": "127.0.0.1",
             "ANPR_GRPC_PORT": str(self.ports[name]), "ANPR_SERVICE_PORT": str(self.service_ports[name]),
@@ -181,7 +181,7 @@ class Suite:
                   # The demo feed passes the same few plates often: a short deduplication window
                   # keeps the demo's alerts coming (production default: 600 s).
                   "ANPR_DEDUP_WINDOW_S": env.get("ANPR_DEDUP_WINDOW_S", "20")}
-        env.update({k: v for k, v in wiring.items() if k in known})
+        env.update(known_only(settings_cls, wiring))
         return env
 
     def start(self) -> None:

@@ -104,6 +104,14 @@ def known_variables(cls: type[BaseSettings]) -> set[str]:
     return {(prefix + name).upper() for name in cls.model_fields}
 
 
+def known_only(cls: type[BaseSettings], environ: Mapping[str, str]) -> dict[str, str]:
+    """`environ` less the ANPR_* variables `cls` does not read: for launchers that build one
+    environment for several services (each would refuse the others' settings)."""
+    prefix = cls.model_config.get("env_prefix", "")
+    known = known_variables(cls)
+    return {k: v for k, v in environ.items() if not k.startswith(prefix) or k in known}
+
+
 def reject_unknown_variables(cls: type[BaseSettings], environ: Mapping[str, str] = os.environ) -> None:
     """Stop at start on an ANPR_* variable this service does not read: a misspelt setting would
     otherwise be ignored silently (ANPR_TOKEN is the command's, not a service's)."""
