@@ -92,6 +92,7 @@ class ProcessSuite:
             "ANPR_NOTIFY_ADDR": self.addr("notify"), "ANPR_FIREARMS_ADDR": self.addr("firearms"),
             "ANPR_INGEST_ADDR": self.addr("ingest"),
             "ANPR_SHUTDOWN_GRACE_S": "2", "OTEL_SERVICE_NAME": f"anpr-{service}", "OTEL_TRACES_EXPORTER": "none",
+            "OTEL_METRICS_EXPORTER": "none",
         })
         if self.collector_port:
             env.update({
