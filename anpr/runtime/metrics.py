@@ -131,7 +131,8 @@ _meter.create_observable_gauge("anpr.activations.awaiting_ack", [_samples.awaiti
 _meter.create_observable_gauge("anpr.activations.oldest_unacknowledged_age", [_samples.awaiting_age], unit="s",
                                description="Age of the oldest activation not yet acknowledged")
 
-OUTBOX_SQL = """SELECT topic, count(*) AS n, extract(epoch FROM now() - min(created_at))::float8 AS age
+# A row may carry several records (anpr.runtime.outbox): depth counts records, not rows.
+OUTBOX_SQL = """SELECT topic, sum(records)::bigint AS n, extract(epoch FROM now() - min(created_at))::float8 AS age
                 FROM outbox GROUP BY topic"""
 AWAITING_SQL = """SELECT count(*) AS n, coalesce(extract(epoch FROM now() - min(raised_at)), 0)::float8 AS age
                   FROM activations WHERE acknowledged_at IS NULL"""

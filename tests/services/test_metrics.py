@@ -45,8 +45,8 @@ async def test_reads_outbox_and_dead_letters_are_scraped(ingest, database_url):
         await stub.SubmitReads(iter([ingest_pb2.SubmitReadsRequest(reads=[make_read("AB12CDE"), make_read("BAD*")])]))
     conn = await asyncpg.connect(database_url)
     try:
-        await conn.execute("INSERT INTO ingest.outbox (topic, payload, created_at) "
-                           "VALUES ('dead-letter:match', 'x', now() - interval '1 hour')")
+        await conn.execute("INSERT INTO ingest.outbox (topic, payload, records, created_at) "
+                           "VALUES ('dead-letter:match', 'x', 3, now() - interval '1 hour')")
     finally:
         await conn.close()
 
@@ -60,6 +60,6 @@ async def test_reads_outbox_and_dead_letters_are_scraped(ingest, database_url):
     text = await eventually(sampled, seconds=20, interval=0.5)
     assert value(text, "anpr_reads_total", status="stored") == 1
     assert value(text, "anpr_reads_total", status="rejected") == 1
-    assert value(text, "anpr_outbox_dead_letters", service="ingest", topic="match") == 1
+    assert value(text, "anpr_outbox_dead_letters", service="ingest", topic="match") == 3  # records, not rows
     assert value(text, "anpr_outbox_depth", service="ingest", topic="match") >= 1
     assert value(text, "anpr_outbox_oldest_age_seconds", service="ingest", topic="match") >= 0
