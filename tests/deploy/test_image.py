@@ -71,8 +71,8 @@ def daemon():
         yield
         return
     if os.geteuid() != 0 or not shutil.which("dockerd") or not DOCKER_HOST.startswith("unix://"):
-        pytest.skip(f"no Docker daemon can be started: none answers at {DOCKER_HOST} and starting dockerd "
-                    "needs root and the docker.io package")
+        pytest.skip(f"no Docker daemon can be started: none answers at {DOCKER_HOST}, and this test starts "
+                    "dockerd only as root, with the docker.io package, on a unix:// DOCKER_HOST")
     state = Path("/tmp/anpr-dockerd")
     state.mkdir(exist_ok=True)
     with open(state / "log", "ab") as log:
