@@ -12,19 +12,18 @@ import itertools
 import os
 import random
 import signal
-import subprocess
 import sys
 import uuid
-from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from google.protobuf import timestamp_pb2
 
 from anpr.runtime import pg
-from anpr.client import channel, wait_serving
-from anpr.runtime.auth import Role, TokenRegistry, new_token
-from anpr.services import DEFAULT_PORTS, NAMES
+from anpr.client import channel
+from anpr.launcher import Launcher, LaunchError, Tokens, port_table
+from anpr.runtime.auth import Role
+from anpr.services import NAMES
 from anpr.v1 import (firearms_pb2, firearms_pb2_grpc, ingest_pb2, ingest_pb2_grpc, matcher_pb2,
                      matcher_pb2_grpc, notify_pb2, notify_pb2_grpc, types_pb2)
 
@@ -59,32 +58,10 @@ CAMERAS = [("CAM-M4-J12", 51.4619, -0.9737), ("CAM-A34-N", 51.7520, -1.2577), ("
 LETTERS = "ABCDEFGHJKLMNOPRSTUVWXY"
 
 
-@dataclass
-class DemoTokens:
-    service: str
-    camera: str
-    terminal: str
-    control_room: str
-    tfc: str
-    hotlist_admin: str
-    camera_admin: str
-
-    @classmethod
-    def new(cls) -> "DemoTokens":
-        return cls(*(new_token() for _ in range(7)))
-
-    def write(self, path: Path) -> None:
-        """The services' tokens file (hashes only), and demo-tokens.env beside it with the clear
-        tokens, so that a developer can call the demo suite with grpcurl or `anpr terminal`."""
-        env = path.parent / "demo-tokens.env"
-        env.write_text("".join(f"ANPR_{k.upper()}_TOKEN={v}\n" for k, v in vars(self).items()))
-        env.chmod(0o600)
-        TokenRegistry.write_file(path, [
-            (self.service, Role.SERVICE, "anpr-services"), (self.camera, Role.CAMERA, "demo-camera-feed"),
-            (self.terminal, Role.TERMINAL, "demo-terminal-ALPHA-1"),
-            (self.control_room, Role.CONTROL_ROOM, "demo-control-room"),
-            (self.tfc, Role.TFC, "demo-tfc-insp-1"), (self.hotlist_admin, Role.HOTLIST_ADMIN, "demo-admin"),
-            (self.camera_admin, Role.CAMERA_ADMIN, "demo-camera-admin")])
+# Who each demo token stands for (in the services' logs and the NDM decision log).
+DEMO_SUBJECTS = {Role.SERVICE: "anpr-services", Role.CAMERA: "demo-camera-feed",
+                 Role.TERMINAL: "demo-terminal-ALPHA-1", Role.CONTROL_ROOM: "demo-control-room",
+                 Role.TFC: "demo-tfc-insp-1", Role.HOTLIST_ADMIN: "demo-admin", Role.CAMERA_ADMIN: "demo-camera-admin"}
 
 
 def ts(dt: datetime) -> timestamp_pb2.Timestamp:
@@ -139,82 +116,61 @@ def format_activation(a: T.Activation) -> str:
 
 
 class Suite:
-    """Four service processes and the database, started and stopped together."""
+    """The database and the four service processes (anpr/launcher.py), started and stopped together."""
 
     def __init__(self, data_dir: Path, base_port: int | None, database_url: str | None):
         self.data_dir = data_dir.resolve()
-        self.ports = ({n: base_port + i for i, n in enumerate(NAMES)} if base_port else dict(DEFAULT_PORTS))
+        self.ports = port_table(base_port)
         self.database_url = database_url
-        self.tokens = DemoTokens.new()
-        self.procs: dict[str, subprocess.Popen] = {}
+        self.launcher: Launcher | None = None
         self._embedded = None
+
+    @property
+    def tokens(self) -> Tokens:
+        return self.launcher.tokens
 
     def addr(self, name: str) -> str:
         return f"127.0.0.1:{self.ports[name]}"
 
-    def env_for(self, name: str) -> dict[str, str]:
-        env = dict(os.environ)
-        env.update({
-            "ANPR_DATABASE_URL": self.database_url, "ANPR_GRPC_HOST": "127.0.0.1",
-            "ANPR_GRPC_PORT": str(self.ports[name]), "ANPR_TOKENS_FILE": str(self.data_dir / "tokens.json"),
-            "ANPR_SERVICE_TOKEN": self.tokens.service, "ANPR_MATCHER_ADDR": self.addr("matcher"),
-            "ANPR_NOTIFY_ADDR": self.addr("notify"), "ANPR_FIREARMS_ADDR": self.addr("firearms"),
-            "ANPR_INGEST_ADDR": self.addr("ingest"),
-            "OTEL_SERVICE_NAME": f"anpr-{name}",
-        })
-        # The demo feed passes the same few plates often: a short deduplication window keeps the
-        # demo's alerts coming (production default: 600 s).
-        env.setdefault("ANPR_DEDUP_WINDOW_S", "20")
-        return env
-
     def start(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        (self.data_dir / "logs").mkdir(exist_ok=True)
         if not self.database_url:
             print(f"Starting embedded PostgreSQL in {self.data_dir / 'pgdata'} ...", flush=True)
             self._embedded = pg.start_embedded(self.data_dir, cleanup="stop")
             self.database_url = self._embedded.get_uri()
-        self.tokens.write(self.data_dir / "tokens.json")
+        tokens = Tokens.create(self.data_dir / "tokens.json", subjects=DEMO_SUBJECTS)
+        tokens.write_env(self.data_dir / "demo-tokens.env")
+        # The user's own ANPR_*/OTEL_* settings apply. The demo feed passes the same few plates often:
+        # a short deduplication window keeps the demo's alerts coming (production default: 600 s).
+        base_env = {"ANPR_DEDUP_WINDOW_S": "20", **os.environ}
+        self.launcher = Launcher(self.database_url, tokens, self.data_dir / "logs", ports=self.ports,
+                                 base_env=base_env)
         for name in NAMES:
-            log = open(self.data_dir / "logs" / f"{name}.log", "ab")
-            self.procs[name] = subprocess.Popen(
-                [sys.executable, "-m", "anpr.cli", "serve", name], env=self.env_for(name),
-                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-            log.close()
+            self.launcher.start(name)
 
     async def wait_serving(self, timeout: float = 90.0) -> None:
         for name in NAMES:
-            proc = self.procs[name]
-            if not await wait_serving(self.addr(name), alive=lambda: proc.poll() is None, timeout=timeout):
-                log = self.data_dir / "logs" / f"{name}.log"
-                if proc.poll() is not None:
-                    raise SystemExit(f"{name} exited with code {proc.returncode}; see {log}")
-                raise SystemExit(f"{name} did not become SERVING within {timeout:.0f} s; see {log}")
+            try:
+                await self.launcher.wait_serving(name, timeout)
+            except LaunchError:
+                raise SystemExit(f"{name} did not become SERVING; see {self.launcher.log_path(name)}") from None
 
     def stop(self, grace: float = 20.0) -> None:
-        for proc in self.procs.values():
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        for name, proc in self.procs.items():
-            try:
-                proc.wait(grace)
-            except subprocess.TimeoutExpired:
-                print(f"{name} did not stop within {grace:.0f} s; killing it", file=sys.stderr)
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+        if self.launcher is not None:
+            self.launcher.terminate(grace=grace)
         if self._embedded is not None:
             self._embedded.cleanup()
             self._embedded = None
 
 
 async def seed(suite: Suite) -> None:
-    async with channel(suite.addr("ingest"), suite.tokens.camera_admin) as ch:
+    async with channel(suite.addr("ingest"), suite.tokens[Role.CAMERA_ADMIN]) as ch:
         stub = ingest_pb2_grpc.IngestServiceStub(ch)
         for cam, lat, lon in CAMERAS:
             await stub.UpsertCamera(ingest_pb2.UpsertCameraRequest(camera=T.Camera(
                 camera_id=cam, name=f"Demo {cam}", location=T.GeoPoint(latitude=lat, longitude=lon),
                 direction=T.DIRECTION_TOWARDS, force="Demo Police", enabled=True)))
-    async with channel(suite.addr("matcher"), suite.tokens.hotlist_admin) as ch:
+    async with channel(suite.addr("matcher"), suite.tokens[Role.HOTLIST_ADMIN]) as ch:
         stub = matcher_pb2_grpc.MatcherServiceStub(ch)
         await stub.UpsertHotlist(matcher_pb2.UpsertHotlistRequest(hotlist=DEMO_HOTLIST))
         for entry in DEMO_ENTRIES:
@@ -225,7 +181,7 @@ async def camera_feed(suite: Suite, interval: float, out) -> None:
     rng = random.Random()
     # the listed plates as read, now and then through a look-alike character (Z read as 2, O as 0)
     listed = itertools.cycle([e.vrm for e in DEMO_ENTRIES] + ["KX19 2TB", "YD21 MP0"])
-    async with channel(suite.addr("ingest"), suite.tokens.camera) as ch:
+    async with channel(suite.addr("ingest"), suite.tokens[Role.CAMERA]) as ch:
         stub = ingest_pb2_grpc.IngestServiceStub(ch)
         for n in itertools.count(1):
             reads = []
@@ -266,8 +222,8 @@ async def run_demo(suite: Suite, duration: float | None, interval: float) -> Non
     print("Stop with Ctrl-C.", flush=True)
     await seed(suite)
     print(f"Demo hotlist loaded: {len(DEMO_ENTRIES)} entries (one with a firearms marker).", flush=True)
-    tasks = [asyncio.create_task(terminal(suite.addr("notify"), suite.tokens.terminal, out)),
-             asyncio.create_task(tfc_console(suite.addr("firearms"), suite.tokens.tfc, out))]
+    tasks = [asyncio.create_task(terminal(suite.addr("notify"), suite.tokens[Role.TERMINAL], out)),
+             asyncio.create_task(tfc_console(suite.addr("firearms"), suite.tokens[Role.TFC], out))]
     await asyncio.sleep(0.3)  # let the streams subscribe before the first read; not a correctness wait
     tasks.append(asyncio.create_task(camera_feed(suite, interval, out)))
     try:
