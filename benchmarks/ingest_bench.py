@@ -71,6 +71,7 @@ from grpc import aio  # noqa: E402
 from anpr.v1 import ingest_pb2, ingest_pb2_grpc  # noqa: E402
 from anpr.v1 import types_pb2 as T  # noqa: E402
 from anpr.vrm import normalise_vrm  # noqa: E402
+from common import CpuMeter, child_setup, die_with_parent, log_tail, percentile  # noqa: E402
 
 MAX_MESSAGE_BYTES = 8 * 1024 * 1024
 GRPC_OPTIONS = [("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
@@ -149,30 +150,6 @@ def _captured_now() -> timestamp_pb2.Timestamp:
     return out
 
 
-def percentile(sorted_values: list[float], q: float) -> float:
-    if not sorted_values:
-        return float("nan")
-    k = (len(sorted_values) - 1) * q
-    lo, hi = math.floor(k), math.ceil(k)
-    return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * (k - lo)
-
-
-def _die_with_parent() -> None:
-    """Linux: get SIGTERM if the benchmark process dies, so nothing outlives it."""
-    with contextlib.suppress(Exception):
-        import ctypes
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-
-
-def _child_setup(log_path: str) -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the benchmark's to handle
-    _die_with_parent()
-    fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-    os.dup2(fd, 1)
-    os.dup2(fd, 2)  # gRPC core logs and tracebacks go to the child's log (printed if it fails)
-    os.close(fd)
-
-
 # ---------------------------------------------------------------------------------------------------
 # The do-nothing server (its own process)
 # ---------------------------------------------------------------------------------------------------
@@ -200,7 +177,7 @@ class EchoIngest(ingest_pb2_grpc.IngestServiceServicer):
 
 def echo_server_main(conn, log_path: str, port: int = 0) -> None:
     """One echo process; several share a port (SO_REUSEPORT, as ingest's workers do)."""
-    _child_setup(log_path)
+    child_setup(log_path)
 
     async def serve() -> None:
         server = aio.server(options=GRPC_OPTIONS)
@@ -415,7 +392,7 @@ class ClientState:
 
 
 def client_main(conn, index: int, log_path: str) -> None:
-    _child_setup(log_path)
+    child_setup(log_path)
     state = ClientState(index)
 
     async def loop() -> None:
@@ -464,14 +441,6 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def log_tail(path: Path, lines: int = 40) -> str:
-    try:
-        text = path.read_text(errors="replace").splitlines()
-    except OSError:
-        return "(no log)"
-    return "\n".join("    " + ln for ln in text[-lines:]) or "    (empty log)"
-
-
 class RssSampler(threading.Thread):
     """Peak RSS of a process and its children (ingest's workers), sampled every 50 ms; `mark()`
     starts a new named segment."""
@@ -498,36 +467,6 @@ class RssSampler(threading.Thread):
 
     def stop(self) -> None:
         self._stop.set()
-
-
-class CpuMeter:
-    """CPU seconds used by each group of processes between two snapshots."""
-
-    def __init__(self, groups: dict[str, object]):
-        self.groups = groups  # name -> callable returning the processes of the group
-
-    def snapshot(self) -> dict[str, dict[int, float]]:
-        t = psutil.cpu_times()
-        busy = sum(t) - t.idle - getattr(t, "iowait", 0.0) - getattr(t, "guest", 0.0) - getattr(t, "guest_nice", 0.0)
-        snap = {"_machine": {0: busy}}
-        for name, procs in self.groups.items():
-            per_pid = {}
-            for p in procs():
-                with contextlib.suppress(psutil.Error):
-                    t = p.cpu_times()
-                    per_pid[p.pid] = t.user + t.system
-            snap[name] = per_pid
-        return snap
-
-    @staticmethod
-    def cores(a: dict, b: dict, wall: float) -> dict[str, float]:
-        out = {}
-        for name in b:
-            used = sum(v - a.get(name, {}).get(pid, 0.0) for pid, v in b[name].items())
-            out[name] = used / wall if wall > 0 else float("nan")
-        machine = out.pop("_machine")
-        out["other processes"] = max(0.0, machine - sum(out.values()))
-        return out
 
 
 class Bench:
@@ -596,7 +535,7 @@ class Bench:
         try:
             self.ingest = subprocess.Popen([sys.executable, "-m", "anpr.cli", "serve", "ingest"], cwd=ROOT,
                                            env=env, stdout=log, stderr=subprocess.STDOUT,
-                                           start_new_session=True, preexec_fn=_die_with_parent)
+                                           start_new_session=True, preexec_fn=die_with_parent)
         finally:
             log.close()
 
