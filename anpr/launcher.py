@@ -118,8 +118,8 @@ class Launcher:
     def target(self, service: str) -> str:
         """The gRPC target of every process of `service` (one address, or an `ipv4:` list)."""
         names = self.names_of(service)
-        if len(names) == 1:
-            return self.addr(names[0])
+        if len(names) <= 1:
+            return self.addr(names[0]) if names else ""
         return "ipv4:" + ",".join(self.addr(n) for n in names)
 
     def add_replica(self, service: str, name: str, port: int | None = None) -> None:
@@ -135,7 +135,7 @@ class Launcher:
             "ANPR_DATABASE_URL": self.database_url, "ANPR_GRPC_HOST": "127.0.0.1",
             "ANPR_GRPC_PORT": str(self.ports[name]), "ANPR_TOKENS_FILE": str(self.tokens.path),
             "ANPR_SERVICE_TOKEN": self.tokens[Role.SERVICE], "OTEL_SERVICE_NAME": f"anpr-{service}",
-            **{key: self.target(svc) for key, svc in ADDRESS_SETTINGS.items()},
+            **{key: self.target(svc) for key, svc in ADDRESS_SETTINGS.items() if self.names_of(svc)},
         })
         env.update(self.env)
         env.update(extra or {})

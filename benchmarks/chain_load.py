@@ -240,15 +240,25 @@ async def run_chain(state: dict, go: dict) -> dict:
 
 
 async def run_reference(state: dict, go: dict) -> dict:
-    """COPY batches into the reference table as fast as each connection can, until go["w1"]."""
+    """COPY batches into the reference table, paced (go["interval"] seconds between a connection's
+    batches) or as fast as each connection can (interval 0), until go["w1"]."""
     spec = state["spec"]
     tally = Tally(go["w0"], go["w1"])
 
+    streams = spec["ref_connections"] * spec["gens"]
+
     async def loader(stream: int) -> None:
         conn = await asyncpg.connect(spec["database_url"])
+        interval = go["interval"]
+        next_at = go["start"] + interval * (spec["index"] + stream * spec["gens"]) / streams
         try:
             seq = 0
-            while (now := time.time()) < go["w1"]:
+            while True:
+                if interval:  # paced
+                    await asyncio.sleep(max(0.0, next_at - time.time()))
+                    next_at += interval
+                if (now := time.time()) >= go["w1"]:
+                    break
                 rows = state["ref_batches"].rows(go["phase"], stream, seq)
                 await conn.copy_records_to_table("reads", schema_name="bench_ref", records=rows,
                                                  columns=REF_COLUMNS)
@@ -320,7 +330,8 @@ async def follow_activations(spec: dict, arrivals: Arrivals) -> None:
 
 
 def observer_main(conn, spec: dict, log_path: str) -> None:
-    """The observer process: answers ("arrivals", phase) with {"alert": [...], "tfc": [...], "ref": [...]}."""
+    """The observer process: answers ("arrivals", phase) with {"alert": [...], "tfc": [...], "ref": [...]}
+    ((sent, arrived) pairs), ("counts", phase) with their lengths."""
     child_setup(log_path)
     streams = {"alert": Arrivals(), "tfc": Arrivals(), "ref": Arrivals()}
 
@@ -339,7 +350,10 @@ def observer_main(conn, spec: dict, log_path: str) -> None:
             if failed:
                 conn.send(("error", f"the observer's {failed[0].get_name()} stream ended: {failed[0].exception()!r}"))
                 continue
-            conn.send(("ok", {name: a.get(phase) for name, a in streams.items()}))
+            if op == "counts":
+                conn.send(("ok", {name: len(a.by_phase.get(phase, ())) for name, a in streams.items()}))
+            else:
+                conn.send(("ok", {name: a.get(phase) for name, a in streams.items()}))
         for t in tasks:
             t.cancel()
         await listener.close()
