@@ -47,7 +47,6 @@ import os
 import random
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -71,7 +70,8 @@ from grpc import aio  # noqa: E402
 from anpr.v1 import ingest_pb2, ingest_pb2_grpc  # noqa: E402
 from anpr.v1 import types_pb2 as T  # noqa: E402
 from anpr.vrm import normalise_vrm  # noqa: E402
-from common import CpuMeter, child_setup, die_with_parent, log_tail, percentile  # noqa: E402
+from anpr.launcher import free_port  # noqa: E402
+from common import CpuMeter, child_setup, log_tail, percentile  # noqa: E402
 
 MAX_MESSAGE_BYTES = 8 * 1024 * 1024
 GRPC_OPTIONS = [("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
@@ -435,12 +435,6 @@ class BenchError(Exception):
     pass
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class RssSampler(threading.Thread):
     """Peak RSS of a process and its children (ingest's workers), sampled every 50 ms; `mark()`
     starts a new named segment."""
@@ -477,6 +471,7 @@ class Bench:
         self.pg = None
         self.db_url = ""
         self.ingest: subprocess.Popen | None = None
+        self.launcher = None
         self.ingest_log = self.tmp / "ingest.log"
         self.ingest_addr = ""
         self.echo: list = []  # (process, pipe) per echo worker
@@ -513,31 +508,19 @@ class Bench:
             return []
 
     def start_ingest(self) -> None:
-        from anpr.runtime.auth import Role, TokenRegistry, new_token
-        self.tokens = {"camera": new_token(), "camera_admin": new_token(), "service": new_token()}
-        tokens_file = self.tmp / "tokens.json"
-        TokenRegistry.write_file(tokens_file, [
-            (self.tokens["camera"], Role.CAMERA, "bench-cameras"),
-            (self.tokens["camera_admin"], Role.CAMERA_ADMIN, "bench-camera-admin"),
-            (self.tokens["service"], Role.SERVICE, "bench-services")])
-        port = free_port()
-        self.ingest_addr = f"127.0.0.1:{port}"
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "ANPR_"))}
-        env.update({
-            "ANPR_DATABASE_URL": self.db_url, "ANPR_GRPC_HOST": "127.0.0.1", "ANPR_GRPC_PORT": str(port),
-            "ANPR_TOKENS_FILE": str(tokens_file), "ANPR_SERVICE_TOKEN": self.tokens["service"],
+        """`anpr serve ingest` through the suite's launcher (anpr/launcher.py)."""
+        from anpr.launcher import Launcher, Tokens
+        from anpr.runtime.auth import Role
+        tokens = Tokens.create(self.tmp / "tokens.json", prefix="bench")
+        self.tokens = {"camera": tokens[Role.CAMERA], "camera_admin": tokens[Role.CAMERA_ADMIN],
+                       "service": tokens[Role.SERVICE]}
+        self.launcher = Launcher(self.db_url, tokens, self.tmp, ports={"ingest": free_port()}, env={
             "ANPR_MATCHER_ADDR": f"127.0.0.1:{free_port()}",  # nothing listens: matching is not measured
             "ANPR_CAMERA_RATE_PER_S": "1000000", "ANPR_SHUTDOWN_GRACE_S": "3",
-            "ANPR_WORKERS": str(self.args.ingest_workers),
-            "ANPR_DATA_DIR": str(self.tmp), "OTEL_TRACES_EXPORTER": "none", "OTEL_SERVICE_NAME": "anpr-ingest",
-        })
-        log = open(self.ingest_log, "ab")
-        try:
-            self.ingest = subprocess.Popen([sys.executable, "-m", "anpr.cli", "serve", "ingest"], cwd=ROOT,
-                                           env=env, stdout=log, stderr=subprocess.STDOUT,
-                                           start_new_session=True, preexec_fn=die_with_parent)
-        finally:
-            log.close()
+            "ANPR_WORKERS": str(self.args.ingest_workers), "ANPR_DATA_DIR": str(self.tmp),
+            "OTEL_TRACES_EXPORTER": "none"})
+        self.ingest_addr = self.launcher.addr("ingest")
+        self.ingest = self.launcher.start("ingest")
 
     def start_echo(self) -> None:
         """As many echo processes as ingest has workers, on one port: the transport's limit for the
@@ -671,17 +654,9 @@ class Bench:
                 p.join()
 
     def _close_ingest(self) -> None:
-        proc, self.ingest = self.ingest, None
-        if proc is None or proc.poll() is not None:
-            return
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            print("ingest did not stop within 15 s of SIGTERM; killing it", file=sys.stderr)
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+        self.ingest = None
+        if self.launcher is not None:
+            self.launcher.terminate(grace=15)
 
     def _close_postgres(self) -> None:
         server, self.pg = self.pg, None
