@@ -292,6 +292,7 @@ class Bench:
     # -- the run ---------------------------------------------------------------------------------------
 
     async def main(self) -> None:
+        t0 = time.monotonic()
         try:
             await self.setup()
             await self.reference()
@@ -304,7 +305,8 @@ class Bench:
         for name in ("p50_alert_ms_at_5000", "p99_alert_ms_at_5000", "p99_tfc_ms_at_5000", "p99_ack_ms_at_5000"):
             f.setdefault(name, NAN)
         f.update(entries=self.args.entries, workers=self.args.workers, replicas=self.args.replicas)
-        self.say("\n" + " ".join(f"{k}={v:.6g}" if isinstance(v, float) else f"{k}={v}" for k, v in f.items()))
+        self.say(f"\ntotal {time.monotonic() - t0:.0f} s")
+        self.say(" ".join(f"{k}={v:.6g}" if isinstance(v, float) else f"{k}={v}" for k, v in f.items()))
 
     async def close(self) -> None:
         for child in (*self.gens, *([self.observer] if self.observer else [])):
