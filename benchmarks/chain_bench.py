@@ -42,6 +42,7 @@ import asyncio
 import multiprocessing
 import os
 import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -352,8 +353,13 @@ def parse_args(argv=None) -> argparse.Namespace:
     return args
 
 
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt  # SIGTERM as Ctrl-C: stop the services and PostgreSQL on the way out
+
+
 def main(argv=None) -> int:
     bench = Bench(parse_args(argv))
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         asyncio.run(bench.main())
     except cs.BenchError as err:
