@@ -88,12 +88,14 @@ class Match(NamedTuple):
     """One VOI entry matched by a read.
 
     ``differing_positions`` are 0-based indexes into the normalised VRM where the read and the entry
-    differ (each a look-alike pair); empty for an exact match.
+    differ (each a look-alike pair); empty for an exact match.  ``code`` is the entry's packed VRM
+    (:func:`decode_vrm`), so a scorer can see which characters differ without another lookup.
     """
 
     entry_id: int
     exact: bool
     differing_positions: tuple[int, ...]
+    code: int = 0
 
 
 class LookalikeClasses:
@@ -218,15 +220,15 @@ _VECTOR_GROUP = 48
 _new_tuple = tuple.__new__
 
 
-def _with_positions(y: int, eid: int) -> tuple[int, tuple[int, ...], int]:
-    """(n differences, positions ascending, entry id) from a folded difference mask ``y``."""
+def _with_positions(y: int, eid: int, code: int) -> tuple[int, tuple[int, ...], int, int]:
+    """(n differences, positions ascending, entry id, code) from a folded difference mask ``y``."""
     pos = []
     while y:
         low = y & -y
         pos.append(_LOW_BIT_POSITION[low])
         y ^= low
     pos.reverse()  # low bits are the last positions
-    return len(pos), tuple(pos), eid
+    return len(pos), tuple(pos), eid, code
 
 
 class _Bulk:
@@ -526,7 +528,7 @@ class VoiIndex:
             raise ValueError("max_differences must be >= 0")
         code, skel = self._classes.encode(vrm)
         bulk = self._bulk
-        found: list[tuple[int, tuple[int, ...], int]] = []  # (n differences, positions, entry id)
+        found: list[tuple[int, tuple[int, ...], int, int]] = []  # (n differences, positions, entry id, code)
 
         sk = bulk.skel
         lo = int(sk.searchsorted(skel))
@@ -546,34 +548,34 @@ class VoiIndex:
                     if ov and eid in ov:
                         continue  # removed or superseded by the overlay
                     if c == code:
-                        found.append((0, (), eid))
+                        found.append((0, (), eid, c))
                     elif max_differences:
                         x = c ^ code
                         y = x | (x >> 1) | (x >> 2)
                         y = (y | (y >> 3)) & _FIELD_LOW_BITS  # bit 0 of each field = field differs
                         nd = y.bit_count()
                         if nd == 1:
-                            found.append((1, (_LOW_BIT_POSITION[y],), eid))
+                            found.append((1, (_LOW_BIT_POSITION[y],), eid, c))
                         elif nd <= max_differences:
-                            found.append(_with_positions(y, eid))
+                            found.append(_with_positions(y, eid, c))
 
         group = self._ov_skel.get(skel)
         if group:
             for eid, c in group.items():
                 if c == code:
-                    found.append((0, (), eid))
+                    found.append((0, (), eid, c))
                 elif max_differences:
                     x = c ^ code
                     y = x | (x >> 1) | (x >> 2)
                     y = (y | (y >> 3)) & _FIELD_LOW_BITS
                     if y.bit_count() <= max_differences:
-                        found.append(_with_positions(y, eid))
+                        found.append(_with_positions(y, eid, c))
 
         if not found:
             return []
         if len(found) > 1:
             found.sort()
-        return [_new_tuple(Match, (eid, not nd, pos)) for nd, pos, eid in found]
+        return [_new_tuple(Match, (eid, not nd, pos, c)) for nd, pos, eid, c in found]
 
     def _match_big_group(self, lo: int, hi: int, code: int, max_differences: int, found: list) -> None:
         """Vectorised scan of a large skeleton group (e.g. short dateless marks)."""
@@ -589,10 +591,45 @@ class VoiIndex:
             rows = np.flatnonzero(codes == code)
             masks = [0] * rows.size
         ov = self._ov
-        for eid, y in zip(bulk.ids[lo:hi][rows].tolist(), masks):
+        for eid, y, c in zip(bulk.ids[lo:hi][rows].tolist(), masks, codes[rows].tolist()):
             if ov and eid in ov:
                 continue
-            found.append(_with_positions(y, eid) if y else (0, (), eid))
+            found.append(_with_positions(y, eid, c) if y else (0, (), eid, c))
+
+    def groups(self, skels: Sequence[int]) -> list[tuple[int, int]]:
+        """Live ``(entry id, code)`` of every entry whose skeleton code is one of ``skels`` (packed
+        like :meth:`LookalikeClasses.encode`'s second value): candidates of a read with one character
+        too many, looked up by the read's deletions.  One vectorised search for all of them."""
+        bulk = self._bulk
+        out: list[tuple[int, int]] = []
+        if bulk.n and skels:
+            keys = np.fromiter(skels, dtype=np.int64, count=len(skels))
+            lo = bulk.skel.searchsorted(keys).tolist()
+            ov = self._ov
+            skel_mv, exact_mv, ids_mv = bulk.skel_mv, bulk.exact_mv, bulk.ids_mv
+            for key, i in zip(skels, lo):
+                while i < bulk.n and skel_mv[i] == key:
+                    eid = ids_mv[i]
+                    if not (ov and eid in ov):
+                        out.append((eid, exact_mv[i]))
+                    i += 1
+        for key in skels:
+            out.extend(self._ov_skel.get(key, {}).items())
+        return out
+
+    def bulk_arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The read-only bulk ``(skeleton codes, codes, entry ids)`` rows, sorted by skeleton; rows
+        whose id is in the overlay are stale (see :meth:`is_live`)."""
+        return self._bulk.skel, self._bulk.exact, self._bulk.ids
+
+    def overlay_entries(self) -> list[tuple[int, int, int]]:
+        """``(entry id, code, skeleton code)`` of the live entries in the overlay."""
+        return [(eid, st[0], st[1]) for eid, st in list(self._ov.items()) if st is not None]
+
+    def is_live(self, entry_id: int, code: int) -> bool:
+        """True when entry ``entry_id`` is live with the packed VRM ``code`` (checks a candidate found
+        through a structure built from an older state of this index)."""
+        return self._code_of(entry_id) == code
 
     # ------------------------------------------------------------------------------ incremental changes
     def add(self, vrm: str, entry_id: int) -> None:
