@@ -1,0 +1,145 @@
+"""Scored matching of one read: candidates from the index, priced by the scorer, ranked and capped.
+
+``Matcher.match(read)`` is what ``MatchReads`` calls per read. Candidates come from three lookups, all
+on the look-alike skeleton of the widest profile's confusions (so the index finds what any profile
+might accept): the read's own skeleton (exact, look-alike and rarer confusions, up to two
+differences), its deletions (an extra character) and the deletion keys (a dropped character); each
+reading of the camera (the read's VRM and up to MAX_ALTERNATIVES alternatives) is looked up. Then
+every candidate is priced (scoring.py) and the best ``max_hits`` are kept; the rest are counted.
+
+``score_hit`` prices one read against one entry with the entry's own profile and its vehicle
+description, once the entry is known (HitMaker), so that per-list and per-force profiles and make,
+model and colour have the last word (ranking and the cap use the default profile and the VRM).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import NamedTuple, Protocol
+
+from anpr.v1 import types_pb2
+from anpr.vrm import is_valid_vrm, normalise_vrm
+from services.matcher import plate_formats
+from services.matcher.index import VoiIndex, decode_vrm
+from services.matcher.indels import DeletionIndex, deletions
+from services.matcher.scoring import (MAX_ALTERNATIVES, MatchProfile, alternative_cost, confidence_scale,
+                                      differences, vehicle_adjustment)
+
+MAX_SUBSTITUTIONS = 2  # same-length candidates differ in at most this many positions
+
+
+class ScoredMatch(NamedTuple):
+    entry_id: int
+    score: float
+    tier: int  # types_pb2.MatchTier
+    exact: bool
+    # positions in the normalised reading that matched (see Hit.differing_positions)
+    differing_positions: tuple[int, ...]
+    # 0: the read's VRM; i: read.alternatives[i - 1]
+    reading: int
+    entry_vrm: str
+
+
+@dataclass(frozen=True)
+class MatchResult:
+    matches: list[ScoredMatch]  # best first, at most the profile's max_hits
+    over_cap: int  # further matches not returned
+
+
+class IndexSource(Protocol):
+    index: VoiIndex
+    deletions: DeletionIndex
+
+
+class Reading(NamedTuple):
+    vrm: str
+    extra_cost: float  # 0 for the read's own VRM
+
+
+def readings(read: types_pb2.Read, profile: MatchProfile) -> list[Reading]:
+    """The read's VRM and its valid alternatives (at most MAX_ALTERNATIVES), each once."""
+    out = [Reading(normalise_vrm(read.vrm), 0.0)]
+    seen = {out[0].vrm}
+    for alt in read.alternatives[:MAX_ALTERNATIVES]:
+        vrm = normalise_vrm(alt.vrm)
+        if vrm not in seen and is_valid_vrm(vrm):
+            seen.add(vrm)
+            out.append(Reading(vrm, alternative_cost(alt.confidence, read.confidence, profile)))
+    return out
+
+
+def price(read: types_pb2.Read, options: list[Reading], entry_vrm: str,
+          profile: MatchProfile) -> tuple[float, tuple[int, ...], int]:
+    """(cost, positions, reading index) of the cheapest reading of `read` as `entry_vrm`; the
+    vehicle description is left out (the caller knows whether it has the entry's)."""
+    country = plate_formats.country_of(read.plate_country)
+    scale = confidence_scale(read.confidence, profile)
+    best: tuple[float, tuple[int, ...], int] = (math.inf, (), -1)
+    for i, option in enumerate(options):
+        if option.extra_cost >= best[0]:
+            continue
+        cost, positions = differences(option.vrm, entry_vrm, profile, country)
+        cost = cost * scale + option.extra_cost
+        if cost < best[0]:
+            best = (cost, positions, i)
+    return best
+
+
+def _scored(entry_id: int, entry_vrm: str, cost: float, positions: tuple[int, ...], reading: int,
+            profile: MatchProfile) -> ScoredMatch | None:
+    score = math.exp(-cost)
+    tier = profile.tier(score)
+    if not tier:
+        return None
+    return ScoredMatch(entry_id, round(score, 4), tier, cost == 0 and reading == 0, positions, reading, entry_vrm)
+
+
+def score_hit(read: types_pb2.Read, entry_id: int, entry_vrm: str, entry_vehicle: types_pb2.VehicleDescription,
+              profile: MatchProfile) -> ScoredMatch | None:
+    """The final score and tier of `read` against one entry under the entry's profile, with make,
+    model and colour; None when it is no hit under that profile."""
+    cost, positions, reading = price(read, readings(read, profile), entry_vrm, profile)
+    if cost > 0 or reading > 0:  # an exact read on another car is a cloned plate: still a hit
+        cost = max(0.0, cost + vehicle_adjustment(read.vehicle, entry_vehicle, profile))
+        if cost == 0:
+            cost = 1e-6  # approximate stays below an exact read
+    return _scored(entry_id, entry_vrm, cost, positions, reading, profile)
+
+
+class Matcher:
+    """Scored, capped matching against a live index (``source.index`` and ``source.deletions`` are
+    read on every call, so an index swapped by a refresh is used at once)."""
+
+    def __init__(self, source: IndexSource, profile: MatchProfile):
+        self._source = source
+        self.profile = profile
+
+    def candidates(self, vrm: str) -> dict[int, int]:
+        """entry id -> packed VRM of every entry the index finds near the normalised `vrm`."""
+        index = self._source.index
+        _, skel = index.classes.encode(vrm)
+        found = {m.entry_id: m.code for m in index.match(vrm, max_differences=MAX_SUBSTITUTIONS)}
+        found.update(self._source.deletions.lookup(skel, index))
+        if len(vrm) > 1:
+            found.update(index.groups(deletions(skel, len(vrm))))
+        return found
+
+    def match(self, read: types_pb2.Read) -> MatchResult:
+        profile = self.profile
+        options = readings(read, profile)
+        if not is_valid_vrm(options[0].vrm):
+            options = options[1:]
+        found: dict[int, int] = {}
+        for option in options:
+            found.update(self.candidates(option.vrm))
+        scored = []
+        for eid, code in found.items():
+            entry_vrm = decode_vrm(code)
+            cost, positions, reading = price(read, options, entry_vrm, profile)
+            m = _scored(eid, entry_vrm, cost, positions, reading, profile)
+            if m is not None:
+                scored.append((cost, eid, m))
+        scored.sort(key=lambda t: (t[0], t[1]))
+        kept = [m for _, _, m in scored[:profile.max_hits]]
+        return MatchResult(kept, len(scored) - len(kept))

@@ -1,0 +1,202 @@
+"""What a difference between a read and a listed VRM costs, and how sure a hit is.
+
+Each difference has a cost (in nats: a hit's score is exp(-total cost), 1.0 for an exact read):
+
+* a substitution by a *common* look-alike (O/0/D/Q, I/1/L, B/8, S/5, Z/2, G/6, T/7) or a *rarer*
+  confusion (E/F, H/M, M/N, U/V, V/W, K/X, 3/8, C/G, P/R, A/4, ...); any other substitution is not a
+  match at all;
+* plus, for a substitution, what the plate-format grammar says (plate_formats.py): if the read's
+  character cannot stand at that position of the listed plate's format, the camera misread it (no
+  extra cost); if it can, the read may be a different car read cleanly (``fits_cost``); if the
+  listed plate fits no known format, half way (``unknown_format_cost``);
+* a dropped or extra character (``drop_cost``, ``extra_cost``), plus ``fits_cost`` when the read is
+  itself a well-formed plate;
+* the camera's evidence: its confidence scales every cost (a sure camera makes approximate matches
+  less likely), an alternative reading adds ``alternative_cost`` scaled by how much less sure the
+  camera was of it; make, model and colour each add ``vehicle_disagree_cost`` when they disagree
+  and take off ``vehicle_agree_credit`` when they agree (approximate matches only: an exact read of
+  a listed plate on another car is a cloned plate, still a hit).
+
+A hit scoring at least ``confirm_score`` is CONFIRMED (terminals and control room); at least
+``possible_score``, POSSIBLE (control room only, to confirm); below, no hit. The defaults come from
+``benchmarks/quality_bench.py`` (README "How matching works").
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass, field, fields, replace
+
+from anpr.v1 import types_pb2
+from services.matcher import plate_formats
+
+COMMON_CLASSES: tuple[str, ...] = ("O0DQ", "I1L", "B8", "S5", "Z2", "G6", "T7")
+RARE_PAIRS: tuple[str, ...] = ("EF", "HM", "MN", "HN", "UV", "VW", "VY", "KX", "38", "CG", "PR", "A4", "17")
+MAX_ALTERNATIVES = 5
+CONFIRMED = types_pb2.MATCH_TIER_CONFIRMED
+POSSIBLE = types_pb2.MATCH_TIER_POSSIBLE
+_NO_MATCH = math.inf
+
+
+@dataclass(frozen=True)
+class MatchProfile:
+    """One set of costs and thresholds (the default, or a force's or a list's; see ProfileTable)."""
+
+    common: tuple[str, ...] = COMMON_CLASSES
+    rare: tuple[str, ...] = RARE_PAIRS
+    common_cost: float = 0.1
+    rare_cost: float = 1.0
+    fits_cost: float = 1.1
+    unknown_format_cost: float = 0.5
+    drop_cost: float = 1.2
+    extra_cost: float = 1.2
+    # confidence at which costs are unscaled; a read at confidence c scales them by 0.5 + c / (2 * neutral)
+    confidence_neutral: float = 80.0
+    alternative_cost: float = 0.3
+    vehicle_agree_credit: float = 0.3
+    vehicle_disagree_cost: float = 1.0
+    confirm_score: float = 0.6
+    possible_score: float = 0.05
+    max_hits: int = 3
+    _costs: dict[tuple[str, str], float] = field(default=None, init=False, repr=False, compare=False)  # type: ignore[assignment]
+
+    def __post_init__(self) -> None:
+        for name in ("confirm_score", "possible_score"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} must be between 0 and 1")
+        if self.max_hits < 1:
+            raise ValueError("max_hits must be at least 1")
+        costs: dict[tuple[str, str], float] = {}
+        for cls in self.rare:
+            for a, b in itertools.permutations(cls, 2):
+                costs[a, b] = self.rare_cost
+        for cls in self.common:
+            for a, b in itertools.permutations(cls, 2):
+                costs[a, b] = self.common_cost
+        object.__setattr__(self, "_costs", costs)
+
+    def pairs(self) -> list[str]:
+        """Every confusable pair (for the index's candidate classes)."""
+        return [a + b for a, b in self._costs]
+
+    def substitution(self, read_ch: str, entry_ch: str, allowed: frozenset[str] | None) -> float:
+        base = self._costs.get((read_ch, entry_ch))
+        if base is None:
+            return _NO_MATCH
+        if allowed is None:
+            return base + self.unknown_format_cost
+        return base + (self.fits_cost if read_ch in allowed else 0.0)
+
+    def tier(self, score: float) -> int:
+        """CONFIRMED, POSSIBLE or 0 (no hit)."""
+        if score >= self.confirm_score:
+            return CONFIRMED
+        return POSSIBLE if score >= self.possible_score else 0
+
+    @classmethod
+    def from_mapping(cls, values: dict, base: MatchProfile | None = None) -> MatchProfile:
+        """A profile from JSON-like settings, unset fields from `base` (or the defaults)."""
+        known = {f.name for f in fields(cls) if f.init}
+        unknown = set(values) - known
+        if unknown:
+            raise ValueError(f"unknown match profile settings: {', '.join(sorted(unknown))}")
+        values = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
+        return replace(base or cls(), **values)
+
+
+def differences(read: str, entry: str, profile: MatchProfile, country: str) -> tuple[float, tuple[int, ...]]:
+    """(cost, positions in `read`) of the cheapest way `read` is a misread of `entry`: substitutions
+    only when of equal length, else one dropped or extra character too. inf when it is not."""
+    if len(read) == len(entry):
+        return _substitutions(read, entry, 0, profile, plate_formats.allowed_at(entry, country))
+    if abs(len(read) - len(entry)) != 1:
+        return _NO_MATCH, ()
+    allowed = plate_formats.allowed_at(entry, country)
+    indel = profile.drop_cost if len(read) < len(entry) else profile.extra_cost
+    if plate_formats.is_well_formed(read, country):
+        indel += profile.fits_cost
+    best: tuple[float, tuple[int, ...]] = (_NO_MATCH, ())
+    for k in range(min(len(read), len(entry)) + 1):
+        if len(read) < len(entry):  # entry[k] was dropped
+            left = _substitutions(read[:k], entry[:k], 0, profile, allowed)
+            right = _substitutions(read[k:], entry[k + 1:], k + 1, profile, allowed, read_offset=k)
+        else:  # read[k] is extra
+            left = _substitutions(read[:k], entry[:k], 0, profile, allowed)
+            right = _substitutions(read[k + 1:], entry[k:], k, profile, allowed, read_offset=k + 1)
+        cost = indel + left[0] + right[0]
+        if cost < best[0]:
+            best = (cost, (*left[1], k, *right[1]))
+    return best
+
+
+def _substitutions(read: str, entry: str, entry_offset: int, profile: MatchProfile,
+                   allowed: tuple[frozenset[str], ...] | None, read_offset: int = 0) -> tuple[float, tuple[int, ...]]:
+    cost = 0.0
+    positions = []
+    for i, (r, e) in enumerate(zip(read, entry)):
+        if r != e:
+            cost += profile.substitution(r, e, None if allowed is None else allowed[entry_offset + i])
+            positions.append(read_offset + i)
+    return cost, tuple(positions)
+
+
+def confidence_scale(confidence: float, profile: MatchProfile) -> float:
+    """How much a read's confidence scales approximate costs (1.0 when not given)."""
+    if confidence <= 0:
+        return 1.0
+    return 0.5 + min(confidence, 100.0) / (2 * profile.confidence_neutral)
+
+
+def alternative_cost(alternative_confidence: float, read_confidence: float, profile: MatchProfile) -> float:
+    """Extra cost of matching through an alternative reading instead of the read's own VRM."""
+    if alternative_confidence <= 0 or read_confidence <= 0:
+        return 2 * profile.alternative_cost
+    return profile.alternative_cost * (1 + max(0.0, 1 - alternative_confidence / read_confidence) * 3)
+
+
+def vehicle_adjustment(read: types_pb2.VehicleDescription, entry: types_pb2.VehicleDescription,
+                       profile: MatchProfile) -> float:
+    """Cost added (or, negative, taken off) by make, model and colour, where both sides give them."""
+    total = 0.0
+    for name in ("make", "model", "colour"):
+        a, b = getattr(read, name).strip().lower(), getattr(entry, name).strip().lower()
+        if a and b:
+            total += profile.vehicle_agree_credit * -1 if a == b else profile.vehicle_disagree_cost
+    return total
+
+
+@dataclass(frozen=True)
+class ProfileTable:
+    """The default profile, and overrides per force (the entry's `force`) and per list (hotlist id
+    or name); a list's profile wins over its force's."""
+
+    default: MatchProfile = field(default_factory=MatchProfile)
+    by_force: dict[str, MatchProfile] = field(default_factory=dict)
+    by_list: dict[str, MatchProfile] = field(default_factory=dict)
+
+    def profile_for(self, hotlist_id: str = "", hotlist_name: str = "", force: str = "") -> MatchProfile:
+        for key in (hotlist_id, hotlist_name):
+            if key and key in self.by_list:
+                return self.by_list[key]
+        return self.by_force.get(force, self.default) if force else self.default
+
+    def all_profiles(self) -> list[MatchProfile]:
+        return [self.default, *self.by_force.values(), *self.by_list.values()]
+
+    def candidate_classes(self) -> list[str]:
+        """Every confusable pair of every profile: the index's skeleton classes (wide enough to
+        find the candidates of any profile; the scorer then prices them)."""
+        return sorted({p for profile in self.all_profiles() for p in profile.pairs()})
+
+    @classmethod
+    def from_mapping(cls, values: dict) -> ProfileTable:
+        """From {"default": {...}, "forces": {name: {...}}, "lists": {id or name: {...}}}; force and
+        list profiles start from the default."""
+        unknown = set(values) - {"default", "forces", "lists"}
+        if unknown:
+            raise ValueError(f"unknown match profile sections: {', '.join(sorted(unknown))}")
+        default = MatchProfile.from_mapping(values.get("default", {}))
+        return cls(default,
+                   {k: MatchProfile.from_mapping(v, default) for k, v in values.get("forces", {}).items()},
+                   {k: MatchProfile.from_mapping(v, default) for k, v in values.get("lists", {}).items()})
