@@ -45,11 +45,13 @@ class MatchProfile:
 
     common: tuple[str, ...] = COMMON_CLASSES
     rare: tuple[str, ...] = RARE_PAIRS
-    common_cost: float = 0.1
-    rare_cost: float = 1.0
-    fits_cost: float = 1.1
+    common_cost: float = 0.15
+    rare_cost: float = 0.8
+    fits_cost: float = 0.9
     unknown_format_cost: float = 0.5
-    drop_cost: float = 1.2
+    # once per approximate match whose reading is itself a well-formed plate (another car, read right?)
+    clean_read_cost: float = 0.3
+    drop_cost: float = 1.0
     extra_cost: float = 1.2
     # confidence at which costs are unscaled; a read at confidence c scales them by 0.5 + c / (2 * neutral)
     confidence_neutral: float = 80.0
@@ -57,7 +59,7 @@ class MatchProfile:
     vehicle_agree_credit: float = 0.3
     vehicle_disagree_cost: float = 1.0
     confirm_score: float = 0.6
-    possible_score: float = 0.05
+    possible_score: float = 0.12
     max_hits: int = 3
     _costs: dict[tuple[str, str], float] = field(default=None, init=False, repr=False, compare=False)  # type: ignore[assignment]
 
@@ -108,13 +110,18 @@ class MatchProfile:
 def differences(read: str, entry: str, profile: MatchProfile, country: str) -> tuple[float, tuple[int, ...]]:
     """(cost, positions in `read`) of the cheapest way `read` is a misread of `entry`: substitutions
     only when of equal length, else one dropped or extra character too. inf when it is not."""
+    if read == entry:
+        return 0.0, ()
+    well_formed = plate_formats.is_well_formed(read, country)
+    clean = profile.clean_read_cost if well_formed else 0.0
     if len(read) == len(entry):
-        return _substitutions(read, entry, 0, profile, plate_formats.allowed_at(entry, country))
+        cost, positions = _substitutions(read, entry, 0, profile, plate_formats.allowed_at(entry, country))
+        return cost + clean, positions
     if abs(len(read) - len(entry)) != 1:
         return _NO_MATCH, ()
     allowed = plate_formats.allowed_at(entry, country)
-    indel = profile.drop_cost if len(read) < len(entry) else profile.extra_cost
-    if plate_formats.is_well_formed(read, country):
+    indel = clean + (profile.drop_cost if len(read) < len(entry) else profile.extra_cost)
+    if well_formed:
         indel += profile.fits_cost
     best: tuple[float, tuple[int, ...]] = (_NO_MATCH, ())
     for k in range(min(len(read), len(entry)) + 1):
