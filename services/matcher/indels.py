@@ -42,23 +42,21 @@ def deletions(code: int, length: int) -> list[int]:
     return out
 
 
-def _bulk_deletions(skel: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(keys sorted, row of each key) of every deletion of every skeleton code in ``skel``."""
-    keys, rows = [], []
-    row_ids = np.arange(skel.size, dtype=np.int32)
-    previous = np.full(skel.size, -1, dtype=np.int64)
-    for p, shift in enumerate(_SHIFTS):
-        field = (skel >> shift) & _FIELD
-        take = (field != 0) & (field != previous)
+def deletion_keys(skels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(keys, owner) of every distinct one-character deletion of every code in ``skels``:
+    ``keys[j]`` is a deletion of ``skels[owner[j]]`` (vectorised; not sorted)."""
+    keys, owners = [], []
+    rows = np.arange(skels.size, dtype=np.int32)
+    previous = np.full(skels.size, -1, dtype=np.int64)
+    for shift in _SHIFTS:
+        field = (skels >> shift) & _FIELD
+        take = (field != 0) & (field != previous)  # deleting either of two equal neighbours: one key
         previous = field
-        sel = skel[take]
+        sel = skels[take]
         high = (sel >> (shift + _BITS)) << (shift + _BITS)
         keys.append(high | ((sel & ((1 << shift) - 1)) << _BITS))
-        rows.append(row_ids[take])
-    key = np.concatenate(keys)
-    row = np.concatenate(rows)
-    order = np.argsort(key, kind="stable")
-    return key[order], row[order]
+        owners.append(rows[take])
+    return np.concatenate(keys), np.concatenate(owners)
 
 
 class DeletionIndex:
@@ -69,7 +67,10 @@ class DeletionIndex:
     def __init__(self, index: VoiIndex) -> None:
         """Key the bulk rows and the overlay of ``index`` (pure: may run in a worker thread)."""
         skel, exact, ids = index.bulk_arrays()
-        self._keys, self._rows = _bulk_deletions(skel)
+        keys, rows = deletion_keys(skel)
+        order = np.argsort(keys, kind="stable")
+        self._keys, self._rows = keys[order], rows[order]
+        del keys, rows, order
         self._exact = memoryview(exact)
         self._ids = memoryview(ids)
         self._overlay: dict[int, dict[int, int]] = {}
@@ -81,21 +82,29 @@ class DeletionIndex:
         for key in deletions(skel, _length(skel)):
             self._overlay.setdefault(key, {})[entry_id] = code
 
-    def lookup(self, skel: int, index: VoiIndex) -> list[tuple[int, int]]:
-        """Live ``(entry id, code)`` of entries one character longer than a read of skeleton ``skel``
-        whose deletion gives that skeleton (checked against ``index``, the live paired index)."""
+    def lookup(self, skels: np.ndarray, index: VoiIndex) -> list[tuple[int, int, int]]:
+        """``(k, entry id, code)`` of live entries one character longer than a read of skeleton
+        ``skels[k]`` that lose a character to give that skeleton (checked against ``index``, the
+        live paired index). One vectorised search for all the reads."""
         out = []
-        lo = int(self._keys.searchsorted(skel))
-        keys, n = self._keys, self._keys.size
-        while lo < n and keys[lo] == skel:
-            row = int(self._rows[lo])
-            eid, code = self._ids[row], self._exact[row]
-            if index.is_live(eid, code):
-                out.append((eid, code))
-            lo += 1
-        for eid, code in self._overlay.get(skel, {}).items():
-            if index.is_live(eid, code):
-                out.append((eid, code))
+        n = self._keys.size
+        if n and skels.size:
+            lo = self._keys.searchsorted(skels)
+            present = np.flatnonzero(self._keys[np.minimum(lo, n - 1)] == skels)
+            keys = self._keys
+            for k, i in zip(present.tolist(), lo[present].tolist()):
+                key = keys[i]
+                while i < n and keys[i] == key:
+                    row = int(self._rows[i])
+                    eid, code = self._ids[row], self._exact[row]
+                    if index.is_live(eid, code):
+                        out.append((k, eid, code))
+                    i += 1
+        if self._overlay:
+            for k, key in enumerate(skels.tolist()):
+                for eid, code in self._overlay.get(key, {}).items():
+                    if index.is_live(eid, code):
+                        out.append((k, eid, code))
         return out
 
     @property

@@ -189,6 +189,14 @@ class LookalikeClasses:
         pad = _BITS * (MAX_VRM_LENGTH - n)
         return code << pad, skel << pad
 
+    def encode_many(self, vrms: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """``(codes, skeleton codes)`` of many normalised VRMs at once (int64 arrays; ``ValueError``
+        if one is not valid)."""
+        codes, skels, bad = _encode_block(_block_bytes(vrms, 0, len(vrms)), self._byte_rep)
+        if bad.any():
+            raise ValueError(f"{int(bad.sum())} VRMs are not normalised")
+        return codes, skels
+
     def __eq__(self, other: object) -> bool:
         return isinstance(other, LookalikeClasses) and other._classes == self._classes
 
@@ -527,6 +535,11 @@ class VoiIndex:
         if max_differences < 0:
             raise ValueError("max_differences must be >= 0")
         code, skel = self._classes.encode(vrm)
+        return self.match_encoded(code, skel, max_differences)
+
+    def match_encoded(self, code: int, skel: int, max_differences: int) -> list[Match]:
+        """:meth:`match` for a VRM already packed by :meth:`LookalikeClasses.encode` (or
+        ``encode_many``) with this index's classes."""
         bulk = self._bulk
         found: list[tuple[int, tuple[int, ...], int, int]] = []  # (n differences, positions, entry id, code)
 
@@ -596,25 +609,28 @@ class VoiIndex:
                 continue
             found.append(_with_positions(y, eid, c) if y else (0, (), eid, c))
 
-    def groups(self, skels: Sequence[int]) -> list[tuple[int, int]]:
-        """Live ``(entry id, code)`` of every entry whose skeleton code is one of ``skels`` (packed
-        like :meth:`LookalikeClasses.encode`'s second value): candidates of a read with one character
-        too many, looked up by the read's deletions.  One vectorised search for all of them."""
+    def groups(self, skels: np.ndarray) -> list[tuple[int, int, int]]:
+        """``(k, entry id, code)`` of every live entry whose skeleton code is ``skels[k]`` (int64
+        codes packed like :meth:`LookalikeClasses.encode`'s second value): the candidates of reads
+        with one character too many, looked up by their deletions.  One vectorised search."""
         bulk = self._bulk
-        out: list[tuple[int, int]] = []
-        if bulk.n and skels:
-            keys = np.fromiter(skels, dtype=np.int64, count=len(skels))
-            lo = bulk.skel.searchsorted(keys).tolist()
+        out: list[tuple[int, int, int]] = []
+        if bulk.n and skels.size:
+            lo = bulk.skel.searchsorted(skels)
+            present = np.flatnonzero(bulk.skel[np.minimum(lo, bulk.n - 1)] == skels)
             ov = self._ov
             skel_mv, exact_mv, ids_mv = bulk.skel_mv, bulk.exact_mv, bulk.ids_mv
-            for key, i in zip(skels, lo):
+            for k, i in zip(present.tolist(), lo[present].tolist()):
+                key = skel_mv[i]
                 while i < bulk.n and skel_mv[i] == key:
                     eid = ids_mv[i]
                     if not (ov and eid in ov):
-                        out.append((eid, exact_mv[i]))
+                        out.append((k, eid, exact_mv[i]))
                     i += 1
-        for key in skels:
-            out.extend(self._ov_skel.get(key, {}).items())
+        if self._ov_skel:
+            for k, key in enumerate(skels.tolist()):
+                for eid, code in self._ov_skel.get(key, {}).items():
+                    out.append((k, eid, code))
         return out
 
     def bulk_arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -22,7 +22,7 @@ from anpr.v1 import types_pb2
 from anpr.vrm import is_valid_vrm, normalise_vrm
 from services.matcher import plate_formats
 from services.matcher.index import VoiIndex, decode_vrm
-from services.matcher.indels import DeletionIndex, deletions
+from services.matcher.indels import DeletionIndex, deletion_keys
 from services.matcher.scoring import (MAX_ALTERNATIVES, MatchProfile, alternative_cost, confidence_scale,
                                       differences, vehicle_adjustment)
 
@@ -115,24 +115,43 @@ class Matcher:
         self._source = source
         self.profile = profile
 
-    def candidates(self, vrm: str) -> dict[int, int]:
-        """entry id -> packed VRM of every entry the index finds near the normalised `vrm`."""
-        index = self._source.index
-        _, skel = index.classes.encode(vrm)
-        found = {m.entry_id: m.code for m in index.match(vrm, max_differences=MAX_SUBSTITUTIONS)}
-        found.update(self._source.deletions.lookup(skel, index))
-        if len(vrm) > 1:
-            found.update(index.groups(deletions(skel, len(vrm))))
+    def candidates_many(self, vrms: list[str]) -> list[dict[int, int]]:
+        """Per normalised, valid VRM: entry id -> packed VRM of every entry the index finds near it
+        (up to MAX_SUBSTITUTIONS confusions, or one character dropped or extra). Vectorised over
+        the VRMs: one search of each array for all of them."""
+        source = self._source
+        index = source.index
+        found: list[dict[int, int]] = [{} for _ in vrms]
+        if not vrms:
+            return found
+        codes, skels = index.classes.encode_many(vrms)
+        for f, code, skel in zip(found, codes.tolist(), skels.tolist()):
+            for m in index.match_encoded(code, skel, MAX_SUBSTITUTIONS):
+                f[m.entry_id] = m.code
+        for k, eid, code in source.deletions.lookup(skels, index):
+            found[k][eid] = code
+        keys, owner = deletion_keys(skels)
+        for j, eid, code in index.groups(keys):
+            found[owner[j]][eid] = code
         return found
 
+    def candidates(self, vrm: str) -> dict[int, int]:
+        return self.candidates_many([vrm])[0]
+
+    def match_many(self, reads: list[types_pb2.Read]) -> list[MatchResult]:
+        """``match`` for a batch of reads (what MatchReads gets), with the index searched once for all."""
+        options = [readings(read, self.profile) for read in reads]
+        flat = [(i, o.vrm) for i, opts in enumerate(options) for o in opts if is_valid_vrm(o.vrm)]
+        found: list[dict[int, int]] = [{} for _ in reads]
+        for (i, _), near in zip(flat, self.candidates_many([vrm for _, vrm in flat])):
+            found[i].update(near)
+        return [self._rank(read, opts, near) for read, opts, near in zip(reads, options, found)]
+
     def match(self, read: types_pb2.Read) -> MatchResult:
+        return self.match_many([read])[0]
+
+    def _rank(self, read: types_pb2.Read, options: list[Reading], found: dict[int, int]) -> MatchResult:
         profile = self.profile
-        options = readings(read, profile)
-        if not is_valid_vrm(options[0].vrm):
-            options = options[1:]
-        found: dict[int, int] = {}
-        for option in options:
-            found.update(self.candidates(option.vrm))
         scored = []
         for eid, code in found.items():
             entry_vrm = decode_vrm(code)
