@@ -101,18 +101,23 @@ def allowed_at(vrm: str, country: str = "GB") -> tuple[frozenset[str], ...] | No
 
 
 def _allowed(vrm: str, compiled: tuple) -> tuple[frozenset[str], ...] | None:
-    per_position: list[set[str]] | None = None
-    for regex, sets in compiled:
+    fitted = []
+    for f, (regex, _) in enumerate(compiled):
         m = regex.fullmatch(vrm)
-        if m is None:
-            continue
-        if per_position is None:
-            per_position = [set() for _ in vrm]
-        for group, chars in enumerate(sets, start=1):
-            start, end = m.span(group)
+        if m is not None:
+            fitted.append((f, m.regs[1:]))
+    return _positions(compiled, tuple(fitted)) if fitted else None
+
+
+@lru_cache(maxsize=4096)
+def _positions(compiled: tuple, fitted: tuple) -> tuple[frozenset[str], ...]:
+    """Per position, the union of the characters allowed by each (format, group spans) fitted."""
+    per_position: dict[int, set[str]] = {}
+    for f, spans in fitted:
+        for chars, (start, end) in zip(compiled[f][1], spans):
             for i in range(start, end):
-                per_position[i] |= DIGITS if chars is NUMBER and i > start else chars
-    return None if per_position is None else tuple(frozenset(s) for s in per_position)
+                per_position.setdefault(i, set()).update(DIGITS if chars is NUMBER and i > start else chars)
+    return tuple(frozenset(per_position[i]) for i in range(len(per_position)))
 
 
 @lru_cache(maxsize=1 << 16)

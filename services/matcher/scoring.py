@@ -82,13 +82,10 @@ class MatchProfile:
         """Every confusable pair (for the index's candidate classes)."""
         return [a + b for a, b in self._costs]
 
-    def substitution(self, read_ch: str, entry_ch: str, allowed: frozenset[str] | None) -> float:
-        base = self._costs.get((read_ch, entry_ch))
-        if base is None:
-            return _NO_MATCH
-        if allowed is None:
-            return base + self.unknown_format_cost
-        return base + (self.fits_cost if read_ch in allowed else 0.0)
+    @property
+    def substitution_costs(self) -> dict[tuple[str, str], float]:
+        """(read character, listed character) -> base cost of the confusion."""
+        return self._costs
 
     def tier(self, score: float) -> int:
         """CONFIRMED, POSSIBLE or 0 (no hit)."""
@@ -112,40 +109,54 @@ def differences(read: str, entry: str, profile: MatchProfile, country: str) -> t
     only when of equal length, else one dropped or extra character too. inf when it is not."""
     if read == entry:
         return 0.0, ()
-    well_formed = plate_formats.is_well_formed(read, country)
-    clean = profile.clean_read_cost if well_formed else 0.0
-    if len(read) == len(entry):
-        cost, positions = _substitutions(read, entry, 0, profile, plate_formats.allowed_at(entry, country))
-        return cost + clean, positions
-    if abs(len(read) - len(entry)) != 1:
+    if abs(len(read) - len(entry)) > 1:
         return _NO_MATCH, ()
+    well_formed = plate_formats.is_well_formed(read, country)
+    cost = profile.clean_read_cost if well_formed else 0.0
     allowed = plate_formats.allowed_at(entry, country)
-    indel = clean + (profile.drop_cost if len(read) < len(entry) else profile.extra_cost)
+    if len(read) == len(entry):
+        subs = _aligned(read, entry, 0, profile, allowed)
+        return cost + sum(subs), tuple(i for i, c in enumerate(subs) if c)
+    cost += profile.drop_cost if len(read) < len(entry) else profile.extra_cost
     if well_formed:
-        indel += profile.fits_cost
-    best: tuple[float, tuple[int, ...]] = (_NO_MATCH, ())
-    for k in range(min(len(read), len(entry)) + 1):
-        if len(read) < len(entry):  # entry[k] was dropped
-            left = _substitutions(read[:k], entry[:k], 0, profile, allowed)
-            right = _substitutions(read[k:], entry[k + 1:], k + 1, profile, allowed, read_offset=k)
-        else:  # read[k] is extra
-            left = _substitutions(read[:k], entry[:k], 0, profile, allowed)
-            right = _substitutions(read[k + 1:], entry[k:], k, profile, allowed, read_offset=k + 1)
-        cost = indel + left[0] + right[0]
-        if cost < best[0]:
-            best = (cost, (*left[1], k, *right[1]))
-    return best
+        cost += profile.fits_cost
+    # the gap at k: read[:k] against entry[:k], and the rest shifted by one
+    if len(read) < len(entry):
+        left, right, shift = _aligned(read, entry, 0, profile, allowed), _aligned(read, entry[1:], 1, profile, allowed), 0
+    else:
+        left, right, shift = _aligned(read, entry, 0, profile, allowed), _aligned(read[1:], entry, 0, profile, allowed), 1
+    n = len(left)
+    suffix = [0.0] * (n + 1)
+    for i in range(n - 1, -1, -1):
+        suffix[i] = suffix[i + 1] + right[i]
+    best_k, best, prefix = 0, suffix[0], 0.0
+    for k in range(1, n + 1):
+        prefix += left[k - 1]
+        if prefix + suffix[k] < best:
+            best_k, best = k, prefix + suffix[k]
+    positions = [i for i in range(best_k) if left[i]] + [best_k] + \
+        [i + shift for i in range(best_k, n) if right[i]]
+    return cost + best, tuple(positions)
 
 
-def _substitutions(read: str, entry: str, entry_offset: int, profile: MatchProfile,
-                   allowed: tuple[frozenset[str], ...] | None, read_offset: int = 0) -> tuple[float, tuple[int, ...]]:
-    cost = 0.0
-    positions = []
+def _aligned(read: str, entry: str, entry_offset: int, profile: MatchProfile,
+             allowed: tuple[frozenset[str], ...] | None) -> list[float]:
+    """Cost of each position of zip(read, entry) (0 where equal); entry_offset: where `entry`
+    starts in the listed VRM, for the format's allowed characters."""
+    costs = profile.substitution_costs
+    out = []
     for i, (r, e) in enumerate(zip(read, entry)):
-        if r != e:
-            cost += profile.substitution(r, e, None if allowed is None else allowed[entry_offset + i])
-            positions.append(read_offset + i)
-    return cost, tuple(positions)
+        if r == e:
+            out.append(0.0)
+            continue
+        base = costs.get((r, e))
+        if base is None:
+            out.append(_NO_MATCH)
+        elif allowed is None:
+            out.append(base + profile.unknown_format_cost)
+        else:
+            out.append(base + (profile.fits_cost if r in allowed[entry_offset + i] else 0.0))
+    return out
 
 
 def confidence_scale(confidence: float, profile: MatchProfile) -> float:
