@@ -25,6 +25,7 @@ A hit scoring at least ``confirm_score`` is CONFIRMED (terminals and control roo
 from __future__ import annotations
 
 import itertools
+import json
 import math
 from dataclasses import dataclass, field, fields, replace
 
@@ -69,6 +70,9 @@ class MatchProfile:
                 raise ValueError(f"{name} must be between 0 and 1")
         if self.max_hits < 1:
             raise ValueError("max_hits must be at least 1")
+        for cls in (*self.common, *self.rare):
+            if not cls or any(ch not in plate_formats.ALL for ch in cls):
+                raise ValueError(f"confusion class {cls!r}: characters must be A-Z or 0-9")
         costs: dict[tuple[str, str], float] = {}
         for cls in self.rare:
             for a, b in itertools.permutations(cls, 2):
@@ -208,6 +212,18 @@ class ProfileTable:
         return sorted({p for profile in self.all_profiles() for p in profile.pairs()})
 
     @classmethod
+    def from_settings(cls, common: str, rare: str, confirm_score: float, possible_score: float,
+                      max_hits: int, profiles_json: str | None = None) -> ProfileTable:
+        """The table from the matcher's settings: the variables give the default profile, which the
+        optional profiles file's "default" section may refine further."""
+        base = {"common": _split(common), "rare": _split(rare), "confirm_score": confirm_score,
+                "possible_score": possible_score, "max_hits": max_hits}
+        values = json.loads(profiles_json) if profiles_json else {}
+        if not isinstance(values, dict):
+            raise ValueError("the match profiles file must hold a JSON object")
+        return cls.from_mapping({**values, "default": {**base, **values.get("default", {})}})
+
+    @classmethod
     def from_mapping(cls, values: dict) -> ProfileTable:
         """From {"default": {...}, "forces": {name: {...}}, "lists": {id or name: {...}}}; force and
         list profiles start from the default."""
@@ -218,3 +234,7 @@ class ProfileTable:
         return cls(default,
                    {k: MatchProfile.from_mapping(v, default) for k, v in values.get("forces", {}).items()},
                    {k: MatchProfile.from_mapping(v, default) for k, v in values.get("lists", {}).items()})
+
+
+def _split(classes: str) -> list[str]:
+    return [c.strip().upper() for c in classes.split(",") if c.strip()]
