@@ -40,6 +40,8 @@ class AlertItem:
     def of(cls, alert: types_pb2.Alert) -> "AlertItem":
         if alert.covert:
             return cls(alert, None)  # covert lists never reach patrol terminals
+        if alert.hit.tier == types_pb2.MATCH_TIER_POSSIBLE:
+            return cls(alert, None)  # a possible match is the control room's to confirm, never a patrol's
         terminal = types_pb2.Alert()
         terminal.CopyFrom(alert)
         for name in TERMINAL_REDACTED_FIELDS:
