@@ -1,0 +1,54 @@
+"""Scored matching through the running chain: tiers decide who sees a hit; a read near hundreds of
+entries makes at most the cap; alternative readings and the list's own profile."""
+
+from __future__ import annotations
+
+from anpr.runtime.auth import Role
+from anpr.v1 import matcher_pb2, matcher_pb2_grpc, notify_pb2, notify_pb2_grpc
+from anpr.v1 import types_pb2 as T
+from tests.services.test_matcher import add_entries, room, send, suite  # noqa: F401 (fixtures)
+from tests.support import channel, make_entry, make_read, next_message
+
+SENTINEL = "SE11TTT"
+
+
+async def test_a_possible_match_reaches_the_control_room_and_never_a_terminal(suite, room):  # noqa: F811
+    await add_entries(suite, make_entry("AB12CDE", "pnc"), make_entry(SENTINEL, "pnc"))
+    async with channel(suite.addr("notify"), suite.tokens[Role.TERMINAL]) as ch:
+        terminal = notify_pb2_grpc.NotifyServiceStub(ch).Subscribe(notify_pb2.SubscribeRequest(from_start=True))
+        await send(suite, make_read("4B12CDE"))  # A read as 4: a rarer confusion, a possible match
+        weak = (await room.next()).hit
+        await send(suite, make_read(SENTINEL))
+        seen_by_terminal = (await next_message(terminal, 15)).alert.hit
+        terminal.cancel()
+    assert weak.read.vrm == "4B12CDE" and weak.entry.vrm == "AB12CDE"
+    assert weak.tier == T.MATCH_TIER_POSSIBLE and 0 < weak.score < 0.6 and list(weak.differing_positions) == [0]
+    assert (await room.next()).hit.read.vrm == SENTINEL
+    assert seen_by_terminal.read.vrm == SENTINEL and seen_by_terminal.tier == T.MATCH_TIER_CONFIRMED
+
+
+async def test_a_read_near_hundreds_of_entries_makes_at_most_the_cap(suite, room):  # noqa: F811
+    # every spelling of a 10-character mark in O and 0: 1,024 entries, 56 within two look-alikes
+    vrms = [format(i, "010b").replace("0", "O").replace("1", "0") for i in range(1 << 10)]
+    entries = [make_entry(v, "pnc", entry_id=f"o0:{v}") for v in vrms] + [make_entry(SENTINEL, "pnc")]
+    async with channel(suite.addr("matcher"), suite.tokens[Role.HOTLIST_ADMIN]) as ch:
+        await matcher_pb2_grpc.MatcherServiceStub(ch).ImportEntries(
+            iter([matcher_pb2.ImportEntriesRequest(hotlist_id="pnc", entries=entries)]))
+    await send(suite, make_read("O0O0O0O0O0"), make_read(SENTINEL))
+    hits = []
+    while not hits or hits[-1].read.vrm != SENTINEL:
+        hits.append((await room.next()).hit)
+    capped = [h for h in hits if h.read.vrm == "O0O0O0O0O0"]
+    assert len(capped) == 3  # ANPR_MATCH_MAX_HITS
+    assert {h.hits_over_cap for h in capped} == {53}
+    assert [h.entry.vrm for h in capped if h.match_kind == T.MATCH_KIND_EXACT] == ["O0O0O0O0O0"]
+
+
+async def test_an_alternative_reading_makes_the_hit_and_says_so(suite, room):  # noqa: F811
+    await add_entries(suite, make_entry("KX19ZTB", "pnc"))
+    read = make_read("KX19ZTR", confidence=60.0)  # the camera's first reading (R/B: no confusion)
+    read.alternatives.add(vrm="KX19ZTB", confidence=55.0)  # and its second
+    await send(suite, read)
+    hit = (await room.next()).hit
+    assert hit.entry.vrm == "KX19ZTB" and hit.match_kind == T.MATCH_KIND_LOOKALIKE
+    assert hit.tier == T.MATCH_TIER_CONFIRMED and 0.6 <= hit.score < 1.0 and hit.read.vrm == "KX19ZTR"
