@@ -58,7 +58,7 @@ class MatchProfile:
     confidence_neutral: float = 80.0
     alternative_cost: float = 0.3
     vehicle_agree_credit: float = 0.3
-    vehicle_disagree_cost: float = 1.0
+    vehicle_disagree_cost: float = 0.6
     confirm_score: float = 0.6
     possible_score: float = 0.12
     max_hits: int = 3
