@@ -107,6 +107,32 @@ def score_hit(read: types_pb2.Read, entry_id: int, entry_vrm: str, entry_vehicle
     return _scored(entry_id, entry_vrm, cost, positions, reading, profile)
 
 
+MAX_MISREADINGS = 256
+
+
+def misreadings(entry_vrm: str, profile: MatchProfile, limit: int = MAX_MISREADINGS) -> list[str]:
+    """The reads most likely to be misreads of `entry_vrm` (GB grammar, no camera evidence), cheapest
+    first, at most `limit`: one or two confusions, or one character dropped, that still score at
+    least POSSIBLE. For historical hits, which search the read store by VRM (an extra character is
+    left out: 36 characters at every position is too many to search for)."""
+    partners: dict[str, list[str]] = {}
+    for read_ch, entry_ch in profile.substitution_costs:
+        partners.setdefault(entry_ch, []).append(read_ch)
+    near = {entry_vrm[:i] + entry_vrm[i + 1:] for i in range(len(entry_vrm))} if len(entry_vrm) > 1 else set()
+    singles = [entry_vrm[:i] + c + entry_vrm[i + 1:] for i, ch in enumerate(entry_vrm) for c in partners.get(ch, ())]
+    near.update(singles)
+    for v in singles:
+        for i, ch in enumerate(v):
+            if ch == entry_vrm[i]:
+                near.update(v[:i] + c + v[i + 1:] for c in partners.get(ch, ()))
+    priced = []
+    for v in near:
+        cost, _ = differences(v, entry_vrm, profile, "GB")
+        if profile.tier(math.exp(-cost)):
+            priced.append((cost, v))
+    return [v for _, v in sorted(priced)[:limit]]
+
+
 class Matcher:
     """Scored, capped matching against a live index (``source.index`` and ``source.deletions`` are
     read on every call, so an index swapped by a refresh is used at once)."""

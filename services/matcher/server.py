@@ -31,7 +31,7 @@ from services.matcher.config import MatcherSettings
 from services.matcher import matching
 from services.matcher.index import LookalikeClasses
 from services.matcher.live import LiveIndex
-from services.matcher.scoring import CONFIRMED, ProfileTable
+from services.matcher.scoring import ProfileTable
 
 log = logging.getLogger(__name__)
 tracer = trace.get_tracer("anpr.matcher")
@@ -319,7 +319,7 @@ class Matcher:
         self._pool = rt.pool
         self._settings = settings
         self.clock = clock or (lambda: datetime.now(timezone.utc))
-        profiles = match_profiles(settings)
+        profiles = self._profiles = match_profiles(settings)
         self.live = LiveIndex(LookalikeClasses(profiles.candidate_classes()))
         self.hits = HitMaker(self.live, settings, lambda: self.clock(), profiles)
         self._refresh_lock = asyncio.Lock()
@@ -351,7 +351,8 @@ class Matcher:
         _check_count("firearms", len(resp.activations), records)
 
     async def _check_history(self, records: Sequence[OutboxRecord]) -> None:
-        """Historical hits: a new entry against the reads of the last hours (ingest's search)."""
+        """Historical hits: a new entry against the reads of the last hours (ingest's search for its
+        VRM and its likely misreadings), scored like live reads."""
         lookback = int(self._settings.historical_lookback_h * 3600)
         for rec in records:
             if not rec.payload:
@@ -362,11 +363,13 @@ class Matcher:
                     cand = await store.entry_by_entry_id(conn, rec.payload.decode())
                 if cand is None:
                     continue
+                vrm = normalise_vrm(cand.entry.vrm)
                 resp = await self._ingest.SearchReads(ingest_pb2.SearchReadsRequest(
-                    vrm=cand.entry.vrm, lookback_seconds=lookback, page_size=1000), timeout=30, wait_for_ready=True)
+                    vrm=vrm, vrms=matching.misreadings(vrm, self._profiles.default), lookback_seconds=lookback,
+                    page_size=1000), timeout=30, wait_for_ready=True)
                 traceparent = current_traceparent()
-                exact = matching.ScoredMatch(cand.id, 1.0, CONFIRMED, True, (), 0, normalise_vrm(cand.entry.vrm))
-                found = [Found(read, exact, traceparent, historical=True)
+                found = [Found(read, matching.ScoredMatch(cand.id, 0.0, 0, False, (), 0, vrm), traceparent,
+                               historical=True)  # HitMaker scores each read against the entry
                          for read in reversed(resp.reads)]  # oldest first, so dedup keeps the first
                 async with self._pool.acquire() as conn, conn.transaction():
                     await self.hits.record(conn, found)

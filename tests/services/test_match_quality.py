@@ -57,3 +57,14 @@ async def test_an_alternative_reading_makes_the_hit_and_says_so(suite, room):  #
     hit = (await room.next()).hit
     assert hit.entry.vrm == "KX19ZTB" and hit.match_kind == T.MATCH_KIND_LOOKALIKE
     assert hit.tier == T.MATCH_TIER_CONFIRMED and 0.6 <= hit.score < 1.0 and hit.read.vrm == "KX19ZTR"
+
+
+async def test_a_new_entry_finds_earlier_misreads_of_it(suite, room):  # noqa: F811
+    await send(suite, make_read("AB1ZCDE"), make_read("XB12CDE"))  # 2 read as Z; X and A: no confusion
+    await add_entries(suite, make_entry("AB12CDE", "pnc"))
+    hit = (await room.next()).hit
+    assert hit.historical and hit.read.vrm == "AB1ZCDE" and hit.match_kind == T.MATCH_KIND_LOOKALIKE
+    assert hit.tier == T.MATCH_TIER_CONFIRMED and list(hit.differing_positions) == [3]
+    await add_entries(suite, make_entry(SENTINEL, "pnc"))
+    await send(suite, make_read(SENTINEL))
+    assert (await room.next()).hit.read.vrm == SENTINEL  # and nothing from XB12CDE before it
