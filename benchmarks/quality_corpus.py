@@ -46,12 +46,19 @@ COUNTRY = {"fr": "FR", "de": "DE", "es": "ES"}
 COUNTRY_REPORTED = 0.8  # a foreign plate's country is known to the camera this often
 
 
+# Every mark of a format is equally likely (each is issued once): a number of up to 4 digits is
+# uniform over 1-9999, and a group of 1-3 letters has 3 letters as often as there are more such marks.
 def _number(rng: random.Random, most_digits: int) -> str:
-    return str(rng.randint(1, 10 ** rng.choices(range(1, most_digits + 1), [1, 3, 9, 27][:most_digits])[0] - 1))
+    return str(rng.randint(1, 10 ** most_digits - 1))
 
 
 def _letters(rng: random.Random, pool: str, k: int) -> str:
     return "".join(rng.choice(pool) for _ in range(k))
+
+
+def _some_letters(rng: random.Random, pool: str, fewest: int, most: int) -> str:
+    counts = range(fewest, most + 1)
+    return _letters(rng, pool, rng.choices(counts, [len(pool) ** k for k in counts])[0])
 
 
 def plate(rng: random.Random, fmt: str) -> str:
@@ -62,7 +69,7 @@ def plate(rng: random.Random, fmt: str) -> str:
     if fmt == "suffix":
         return _letters(rng, _NOT_IQ, 3) + _number(rng, 3) + rng.choice(_YEAR)
     if fmt == "dateless":
-        letters, digits = _letters(rng, _NOT_IQ, rng.randint(1, 3)), _number(rng, 4)
+        letters, digits = _some_letters(rng, _NOT_IQ, 1, 3), _number(rng, 4)
         return letters + digits if rng.random() < 0.7 else digits + letters
     if fmt == "ni":
         code = rng.choice(_NOT_IQ) + rng.choice("IZ")
@@ -70,8 +77,8 @@ def plate(rng: random.Random, fmt: str) -> str:
     if fmt == "fr":
         return _letters(rng, _FR, 2) + f"{rng.randint(1, 999):03d}" + _letters(rng, _FR, 2)
     if fmt == "de":
-        return _letters(rng, string.ascii_uppercase, rng.randint(1, 3)) + \
-            _letters(rng, string.ascii_uppercase, rng.randint(1, 2)) + _number(rng, 4)
+        return _some_letters(rng, string.ascii_uppercase, 1, 3) + \
+            _some_letters(rng, string.ascii_uppercase, 1, 2) + _number(rng, 4)
     return f"{rng.randint(0, 9999):04d}" + _letters(rng, _ES, 3)
 
 

@@ -51,7 +51,7 @@ class MatchProfile:
     fits_cost: float = 0.9
     unknown_format_cost: float = 0.5
     # once per approximate match whose reading is itself a well-formed plate (another car, read right?)
-    clean_read_cost: float = 0.3
+    clean_read_cost: float = 0.4
     drop_cost: float = 1.0
     extra_cost: float = 1.2
     # confidence at which costs are unscaled; a read at confidence c scales them by 0.5 + c / (2 * neutral)

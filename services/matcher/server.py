@@ -114,6 +114,7 @@ class HitMaker:
         matched_at.FromDatetime(now)
         cands = await store.candidates(conn, [f.match.entry_id for f in found])
         hits = [h for f in found if (h := self._hit(f, cands.get(f.match.entry_id), now, matched_at))]
+        hits = await self._within_cap(conn, hits)
         if not hits:
             return 0
         await store.lock_entry_partitions(conn, [h.entry.entry_id for h, _, _ in hits])
@@ -130,6 +131,24 @@ class HitMaker:
             hit.repeat_count = count
         await store.queue_hits(conn, fresh)
         return len(fresh)
+
+    async def _within_cap(self, conn, hits: list[tuple[types_pb2.Hit, bool, str]]) -> list[tuple[types_pb2.Hit, bool, str]]:
+        """Historical hits only while their read stays within the cap of hits per read (a read's live
+        hits are capped when it is matched); the rest are dropped."""
+        historical = [h.read.read_id for h, _, _ in hits if h.historical]
+        if not historical:
+            return hits
+        made = await store.hits_per_read(conn, historical)
+        cap = self._profiles.default.max_hits
+        kept = []
+        for item in hits:
+            read_id = item[0].read.read_id
+            if item[0].historical:
+                if made.get(read_id, 0) >= cap:
+                    continue
+                made[read_id] = made.get(read_id, 0) + 1
+            kept.append(item)
+        return kept
 
     def _hit(self, f: Found, cand: store.Candidate | None, now: datetime,
              matched_at: timestamp_pb2.Timestamp) -> tuple[types_pb2.Hit, bool, str] | None:

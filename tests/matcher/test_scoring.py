@@ -86,7 +86,8 @@ def test_rare_dropped_extra_and_unconfusable_differences():
 def test_tiers_of_the_common_cases():
     entries = ["AB12CDE", "AB12CDO"]
     assert match(entries, "AB12CDE") == [("AB12CDE", CONFIRMED)]
-    assert match(entries, "A812CDE") == [("AB12CDE", CONFIRMED)]           # B/8 where a letter must be
+    assert match(entries, "AB12C0E") == [("AB12CDE", CONFIRMED)]           # 0/D where a letter must be
+    assert match(entries, "A812CDE") == [("AB12CDE", POSSIBLE)]            # a valid prefix mark: read right?
     assert match(entries, "AB1ZCDE") == [("AB12CDE", CONFIRMED)]           # 2/Z
     assert match(entries, "AB12CD0") == [("AB12CDO", CONFIRMED)]           # O/0
     assert match(entries, "A8I2CDE") == [("AB12CDE", CONFIRMED)]           # two, both impossible
