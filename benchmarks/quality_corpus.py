@@ -141,10 +141,28 @@ def near_neighbour(rng: random.Random, vrm: str, country: str, listed: Container
     return None
 
 
+def with_evidence(rng: random.Random, read: types_pb2.Read, truth: str) -> types_pb2.Read:
+    """The read as a camera that also reports its confidence and alternative readings sends it: a
+    right read is surer than a misread, and a misread lists the truth among its alternatives 60% of
+    the time (assumed figures: vendors publish none)."""
+    out = types_pb2.Read()
+    out.CopyFrom(read)
+    right = read.vrm == truth
+    out.confidence = max(1.0, min(100.0, rng.gauss(90, 5) if right else rng.gauss(72, 10)))
+    if not right and rng.random() < 0.6:
+        out.alternatives.add(vrm=truth, confidence=max(1.0, out.confidence - rng.uniform(0, 15)))
+    elif rng.random() < 0.3:
+        other = _substitute(rng, read.vrm, 1, True)
+        if other:
+            out.alternatives.add(vrm=other, confidence=max(1.0, out.confidence - rng.uniform(20, 50)))
+    return out
+
+
 @dataclass
 class Corpus:
     entries: list[str]
     reads: list[types_pb2.Read] = field(default_factory=list)
+    evidence_reads: list[types_pb2.Read] = field(default_factory=list)  # the same, with confidence and alternatives
     truth: list[str] = field(default_factory=list)  # the VRM of the vehicle each read is of
     kinds: list[str] = field(default_factory=list)  # the misread made, for reads of listed vehicles
     listed_by_kind: Counter[str] = field(default_factory=Counter)
@@ -164,6 +182,7 @@ def make_corpus(seed: int, n_entries: int, n_reads: int, listed_share: float, ne
         seen, kind = misread(rng, vrm, rng.choices(kinds, shares)[0])
         reported = country if rng.random() < COUNTRY_REPORTED else ""
         corpus.reads.append(types_pb2.Read(read_id=str(i), vrm=seen, plate_country=reported))
+        corpus.evidence_reads.append(with_evidence(rng, corpus.reads[-1], vrm))
         corpus.truth.append(vrm)
         corpus.kinds.append(kind if is_listed else "")
         if is_listed:
