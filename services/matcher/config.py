@@ -25,7 +25,7 @@ class MatcherSettings(ServiceSettings):
     # Hits scoring at least this go to terminals too (CONFIRMED); at least possible_score, to the
     # control room only (POSSIBLE); below, no hit.
     match_confirm_score: float = Field(default=0.6, ge=0, le=1)
-    match_possible_score: float = Field(default=0.12, ge=0, le=1)
+    match_possible_score: float = Field(default=0.09, ge=0, le=1)
     # Most hits made from one read, best first; the rest are counted (Hit.hits_over_cap).
     match_max_hits: int = Field(default=3, ge=1, le=50)
     # Optional JSON file of costs and thresholds per force and per list (README).

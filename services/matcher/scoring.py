@@ -60,7 +60,7 @@ class MatchProfile:
     vehicle_agree_credit: float = 0.3
     vehicle_disagree_cost: float = 0.6
     confirm_score: float = 0.6
-    possible_score: float = 0.12
+    possible_score: float = 0.09
     max_hits: int = 3
     _costs: dict[tuple[str, str], float] = field(default=None, init=False, repr=False, compare=False)  # type: ignore[assignment]
 
