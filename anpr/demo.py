@@ -108,7 +108,9 @@ def format_alert(alert: T.Alert) -> str:
         kind = "EXACT"
     else:
         positions = ", ".join(str(p + 1) for p in hit.differing_positions)
-        kind = f"LOOK-ALIKE: listed as {entry.vrm}, character {positions} differs"
+        kind = f"LOOK-ALIKE: listed as {entry.vrm}, character {positions} differs, score {hit.score:.2f}"
+    if hit.tier == T.MATCH_TIER_POSSIBLE:
+        kind = f"POSSIBLE MATCH, confirm from the plate patch; {kind}"
     markers = ", ".join(enum_name(T.WarningMarker, m, "WARNING_MARKER_") for m in entry.warning_markers) or "none"
     captured = read.captured_at.ToDatetime().strftime("%H:%M:%S")
     lines = [

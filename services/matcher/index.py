@@ -633,6 +633,19 @@ class VoiIndex:
                     out.append((k, eid, code))
         return out
 
+    def present(self, skels: np.ndarray) -> np.ndarray:
+        """For each skeleton code, whether any entry (bulk or overlay) has it: one vectorised search,
+        so that :meth:`match_encoded` is called only for the reads that can match."""
+        bulk = self._bulk
+        if bulk.n:
+            lo = np.minimum(bulk.skel.searchsorted(skels), bulk.n - 1)
+            found = bulk.skel[lo] == skels
+        else:
+            found = np.zeros(skels.shape, dtype=bool)
+        if self._ov_skel:
+            found |= np.fromiter((k in self._ov_skel for k in skels.tolist()), dtype=bool, count=skels.size)
+        return found
+
     def bulk_arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The read-only bulk ``(skeleton codes, codes, entry ids)`` rows, sorted by skeleton; rows
         whose id is in the overlay are stale (see :meth:`is_live`)."""

@@ -18,6 +18,8 @@ import math
 from dataclasses import dataclass
 from typing import NamedTuple, Protocol
 
+import numpy as np
+
 from anpr.v1 import types_pb2
 from anpr.vrm import is_valid_vrm, normalise_vrm
 from services.matcher import plate_formats
@@ -60,6 +62,8 @@ class Reading(NamedTuple):
 def readings(read: types_pb2.Read, profile: MatchProfile) -> list[Reading]:
     """The read's VRM and its valid alternatives (at most MAX_ALTERNATIVES), each once."""
     out = [Reading(normalise_vrm(read.vrm), 0.0)]
+    if not read.alternatives:
+        return out
     seen = {out[0].vrm}
     for alt in read.alternatives[:MAX_ALTERNATIVES]:
         vrm = normalise_vrm(alt.vrm)
@@ -151,9 +155,9 @@ class Matcher:
         if not vrms:
             return found
         codes, skels = index.classes.encode_many(vrms)
-        for f, code, skel in zip(found, codes.tolist(), skels.tolist()):
-            for m in index.match_encoded(code, skel, MAX_SUBSTITUTIONS):
-                f[m.entry_id] = m.code
+        for k in np.flatnonzero(index.present(skels)).tolist():
+            for m in index.match_encoded(int(codes[k]), int(skels[k]), MAX_SUBSTITUTIONS):
+                found[k][m.entry_id] = m.code
         for k, eid, code in source.deletions.lookup(skels, index):
             found[k][eid] = code
         keys, owner = deletion_keys(skels)
@@ -177,6 +181,8 @@ class Matcher:
         return self.match_many([read])[0]
 
     def _rank(self, read: types_pb2.Read, options: list[Reading], found: dict[int, int]) -> MatchResult:
+        if not found:
+            return MatchResult([], 0)
         profile = self.profile
         scored = []
         for eid, code in found.items():
