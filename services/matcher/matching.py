@@ -192,5 +192,7 @@ class Matcher:
             if m is not None:
                 scored.append((cost, eid, m))
         scored.sort(key=lambda t: (t[0], t[1]))
-        kept = [m for _, _, m in scored[:profile.max_hits]]
+        # a read that is exactly a listed VRM is that car: its approximate matches are only counted
+        best = [m for _, _, m in scored if m.exact] or [m for _, _, m in scored]
+        kept = best[:profile.max_hits]
         return MatchResult(kept, len(scored) - len(kept))

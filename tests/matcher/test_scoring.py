@@ -163,10 +163,15 @@ def test_deletion_keys_find_dropped_characters_with_lookalikes_and_follow_change
 
 def test_a_read_near_many_entries_returns_the_best_few_and_counts_the_rest():
     vrms = [format(i, "010b").replace("0", "O").replace("1", "0") for i in range(1 << 10)]
+    vrms.remove("O0O0O0O0O0")  # the read is not itself listed (that would make it one exact hit)
     result = Matcher(Source(vrms), TABLE.default).match(T.Read(vrm="O0O0O0O0O0"))
-    assert len(result.matches) == 3 and result.over_cap == 53
-    assert result.matches[0].exact and result.matches[0].entry_vrm == "O0O0O0O0O0"
+    assert len(result.matches) == 3 and result.over_cap == 52  # 10 at one look-alike, 45 at two
+    assert all(len(m.differing_positions) == 1 for m in result.matches)
     assert [m.score for m in result.matches] == sorted((m.score for m in result.matches), reverse=True)
+
+
+def test_a_read_that_is_a_listed_vrm_makes_only_its_exact_hit():
+    assert match(["AB12CDE", "AB12CDO", "A812CDE"], "AB12CDE") == [("AB12CDE", CONFIRMED)]
 
 
 def test_batches_match_like_single_reads():
