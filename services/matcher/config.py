@@ -28,6 +28,9 @@ class MatcherSettings(ServiceSettings):
     match_possible_score: float = Field(default=0.09, ge=0, le=1)
     # Most hits made from one read, best first; the rest are counted (Hit.hits_over_cap).
     match_max_hits: int = Field(default=3, ge=1, le=50)
+    # Find reads that dropped a character (keys of every entry's VRM less one character: about 80
+    # bytes an entry beside the index's 32). Off: less memory, and such reads are not matched.
+    match_dropped_characters: bool = True
     # Optional JSON file of costs and thresholds per force and per list (README).
     match_profiles_file: Path | None = None
     # Repeat hits on one entry, for one plate, in one area cell within this window are counted but

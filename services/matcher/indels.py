@@ -62,11 +62,13 @@ def deletion_keys(skels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 class DeletionIndex:
     """Entries by the skeletons of their one-character deletions; pairs with one ``VoiIndex``."""
 
-    __slots__ = ("_exact", "_ids", "_keys", "_overlay", "_rows")
+    __slots__ = ("_enabled", "_exact", "_ids", "_keys", "_overlay", "_rows")
 
-    def __init__(self, index: VoiIndex) -> None:
-        """Key the bulk rows and the overlay of ``index`` (pure: may run in a worker thread)."""
-        skel, exact, ids = index.bulk_arrays()
+    def __init__(self, index: VoiIndex, enabled: bool = True) -> None:
+        """Key the bulk rows and the overlay of ``index`` (pure: may run in a worker thread);
+        ``enabled=False`` keys nothing (no memory, no dropped-character candidates)."""
+        self._enabled = enabled
+        skel, exact, ids = index.bulk_arrays() if enabled else VoiIndex.empty().bulk_arrays()
         keys, rows = deletion_keys(skel)
         order = np.argsort(keys, kind="stable")
         self._keys, self._rows = keys[order], rows[order]
@@ -79,6 +81,8 @@ class DeletionIndex:
 
     def add(self, entry_id: int, code: int, skel: int) -> None:
         """Key an entry added to (or changed in) the paired index after this was built."""
+        if not self._enabled:
+            return
         for key in deletions(skel, _length(skel)):
             self._overlay.setdefault(key, {})[entry_id] = code
 
@@ -106,6 +110,10 @@ class DeletionIndex:
                     if index.is_live(eid, code):
                         out.append((k, eid, code))
         return out
+
+    @property
+    def enabled(self) -> bool:
+        return self._enabled
 
     @property
     def nbytes(self) -> int:

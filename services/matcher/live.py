@@ -26,10 +26,10 @@ COMPACT_AT = 50_000  # overlay size that triggers folding it into the bulk array
 
 
 class LiveIndex:
-    def __init__(self, classes: LookalikeClasses):
+    def __init__(self, classes: LookalikeClasses, dropped_characters: bool = True):
         self.classes = classes
         self.index = VoiIndex.empty(classes=classes)
-        self.deletions = DeletionIndex(self.index)
+        self.deletions = DeletionIndex(self.index, dropped_characters)
         self.version = 0
         self.hotlists: dict[str, types_pb2.Hotlist] = {}
         self._compacting = False
@@ -41,7 +41,7 @@ class LiveIndex:
         """Replace the index with a bulk load, built in a worker thread (matching goes on with the
         old index meanwhile); changes after `version` are applied afterwards by the caller."""
         index = await asyncio.to_thread(VoiIndex.build, vrms, ids, classes=self.classes)
-        deletions = await asyncio.to_thread(DeletionIndex, index)
+        deletions = await asyncio.to_thread(DeletionIndex, index, self.deletions.enabled)
         self.index, self.deletions = index, deletions
         self.version = version
 
@@ -67,7 +67,7 @@ class LiveIndex:
         try:
             old = self.index
             new = await asyncio.to_thread(old.compact)
-            deletions = await asyncio.to_thread(DeletionIndex, new)
+            deletions = await asyncio.to_thread(DeletionIndex, new, self.deletions.enabled)
             new.catch_up(old)  # on the loop: no change can come in between this and the swap
             for eid, code, skel in new.overlay_entries():
                 deletions.add(eid, code, skel)

@@ -339,7 +339,7 @@ class Matcher:
         self._settings = settings
         self.clock = clock or (lambda: datetime.now(timezone.utc))
         profiles = self._profiles = match_profiles(settings)
-        self.live = LiveIndex(LookalikeClasses(profiles.candidate_classes()))
+        self.live = LiveIndex(LookalikeClasses(profiles.candidate_classes()), settings.match_dropped_characters)
         self.hits = HitMaker(self.live, settings, lambda: self.clock(), profiles)
         self._refresh_lock = asyncio.Lock()
         self.servicer = MatcherServicer(rt.pool, self.live, settings, self.hits, self.refresh,

@@ -195,3 +195,13 @@ async def test_live_index_keeps_the_deletion_keys_through_changes_and_compaction
     assert live.index.overlay_size == 0
     assert [m.entry_id for m in matcher.match(T.Read(vrm="KX9ZTB")).matches] == [3]
     assert [m.entry_id for m in matcher.match(T.Read(vrm="XY9ZZZ")).matches] == [2]
+
+
+async def test_dropped_character_matching_can_be_turned_off_to_save_memory():
+    live = LiveIndex(CLASSES, dropped_characters=False)
+    await live.load(1, np.array([1], dtype=np.int64), np.array(["AB12CDE"], dtype="S10"))
+    live.apply_entries([EntryChange(2, "KX19ZTB", False, 2)])
+    matcher = Matcher(live, TABLE.default)
+    assert live.deletions.nbytes == 0 and matcher.match(T.Read(vrm="AB2CDE")).matches == []
+    assert matcher.match(T.Read(vrm="KX9ZTB")).matches == []
+    assert [m.entry_id for m in matcher.match(T.Read(vrm="AB12CDEE")).matches] == [1]  # extra: still found
