@@ -6,10 +6,10 @@ from __future__ import annotations
 import asyncpg
 
 from anpr.runtime.auth import Role
-from anpr.v1 import matcher_pb2, matcher_pb2_grpc, notify_pb2, notify_pb2_grpc
+from anpr.v1 import matcher_pb2, matcher_pb2_grpc
 from anpr.v1 import types_pb2 as T
 from tests.services.test_matcher import add_entries, room, send, suite  # noqa: F401 (fixtures)
-from tests.support import channel, make_entry, make_read, next_message
+from tests.support import channel, make_entry, make_read, next_alert, subscribe
 
 SENTINEL = "SE11TTT"
 
@@ -17,11 +17,11 @@ SENTINEL = "SE11TTT"
 async def test_a_possible_match_reaches_the_control_room_and_never_a_terminal(suite, room):  # noqa: F811
     await add_entries(suite, make_entry("AB12CDE", "pnc"), make_entry(SENTINEL, "pnc"))
     async with channel(suite.addr("notify"), suite.tokens[Role.TERMINAL]) as ch:
-        terminal = notify_pb2_grpc.NotifyServiceStub(ch).Subscribe(notify_pb2.SubscribeRequest(from_start=True))
+        terminal = subscribe(ch, Role.TERMINAL, from_start=True)
         await send(suite, make_read("4B12CDE"))  # A read as 4: a rarer confusion, a possible match
         weak = (await room.next()).hit
         await send(suite, make_read(SENTINEL))
-        seen_by_terminal = (await next_message(terminal, 15)).alert.hit
+        seen_by_terminal = (await next_alert(terminal, 15)).hit
         terminal.cancel()
     assert weak.read.vrm == "4B12CDE" and weak.entry.vrm == "AB12CDE"
     assert weak.tier == T.MATCH_TIER_POSSIBLE and 0 < weak.score < 0.6 and list(weak.differing_positions) == [0]
