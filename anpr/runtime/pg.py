@@ -13,6 +13,20 @@ import asyncpg
 
 log = logging.getLogger(__name__)
 
+# What an unreachable or restarting PostgreSQL raises (and a closed pool): an outage, retried and
+# answered UNAVAILABLE, never a bug. InterfaceError covers "pool is closing" and lost connections.
+OUTAGE_ERRORS: tuple[type[BaseException], ...] = (
+    OSError, TimeoutError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError,
+    asyncpg.OperatorInterventionError, asyncpg.InsufficientResourcesError, asyncpg.InvalidCatalogNameError,
+    asyncpg.InvalidAuthorizationSpecificationError)
+# What PostgreSQL refuses because of a value it was given: a caller's mistake that got through.
+DATA_ERRORS: tuple[type[BaseException], ...] = (
+    asyncpg.DataError, asyncpg.IntegrityConstraintViolationError, asyncpg.ProgramLimitExceededError)
+
+
+def is_outage(exc: BaseException) -> bool:
+    return isinstance(exc, OUTAGE_ERRORS)
+
 
 def start_embedded(data_dir: Path, *, cleanup: str | None = "stop"):
     """Start (or join) the embedded PostgreSQL in `data_dir`/pgdata and return the server handle.

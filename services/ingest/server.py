@@ -15,6 +15,7 @@ from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 from opentelemetry import trace
 
+from anpr.limits import SUBMIT_READS_PER_CALL, compile_checkers
 from anpr.runtime.auth import Role
 from anpr.runtime.errors import abort_invalid
 from anpr.runtime.outbox import OutboxRecord, OutboxRelay, listen_for_outbox
@@ -31,6 +32,8 @@ from services.ingest.writer import ReadWriter
 
 log = logging.getLogger(__name__)
 
+# A read PostgreSQL refused although validation let it through (a bug of validation: logged).
+REFUSED = "refused by the read store"
 READ_STATUS_STORED = ingest_pb2.READ_STATUS_STORED
 READ_STATUS_DUPLICATE = ingest_pb2.READ_STATUS_DUPLICATE
 READ_STATUS_REJECTED = ingest_pb2.READ_STATUS_REJECTED
@@ -61,6 +64,7 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
         self._writer = writer
         self._cameras = cameras
         self._limiter = limiter
+        self._check_read = compile_checkers(settings)["anpr.v1.Read"]
 
     async def _process(self, reads: Sequence[types_pb2.Read], prefix: str) -> list[ingest_pb2.ReadResult]:
         """Validate and store a batch; one result per read, in order. Commits before returning."""
@@ -68,14 +72,14 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
         now = store.now_utc()
         skew, retention = timedelta(seconds=s.max_clock_skew_s), timedelta(days=s.read_retention_days)
         results: list[ingest_pb2.ReadResult] = []
-        good: list[tuple[ingest_pb2.ReadResult, store.NewRead]] = []
+        good: list[tuple[ingest_pb2.ReadResult, store.NewRead, str]] = []
         seen: set[tuple[str, datetime]] = set()
         rejected = duplicates = 0
         traceparent = current_traceparent()
         for i, read in enumerate(reads):
             path = f"{prefix}[{i}]." if prefix else ""
             violations, vrm, captured = validate_read(read, now=now, max_skew=skew, retention=retention,
-                                                      max_image_bytes=s.max_image_bytes, prefix=path)
+                                                      check=self._check_read, prefix=path)
             if not violations:
                 problem = self._cameras.problem(read.camera_id)
                 if problem:
@@ -95,12 +99,16 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
                 result.status = READ_STATUS_THROTTLED
             else:
                 seen.add(new.key)
-                good.append((result, new))
+                good.append((result, new, path))
         if good:
-            stored = await self._writer.write([new for _, new in good])
-            for result, new in good:
-                if new.key in stored:
+            written = await self._writer.write([new for _, new, _ in good])
+            for result, new, path in good:
+                if new.key in written.stored:
                     result.status = READ_STATUS_STORED
+                elif new.key in written.refused:
+                    rejected += 1
+                    result.status = READ_STATUS_REJECTED
+                    result.violations.add(field=path.rstrip("."), description=REFUSED)
                 else:
                     duplicates += 1
                     result.status = READ_STATUS_DUPLICATE
@@ -119,7 +127,7 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
     async def SubmitRead(self, request, context):
         [result] = await self._process([request.read], "")
         if result.status == READ_STATUS_REJECTED:
-            await abort_invalid(context, [("read." + v.field, v.description) for v in result.violations])
+            await abort_invalid(context, [(("read." + v.field).rstrip("."), v.description) for v in result.violations])
         if result.status == READ_STATUS_THROTTLED:
             await context.abort_with_status(self._throttled(request.read.camera_id))
         return ingest_pb2.SubmitReadResponse(result=result)
@@ -140,6 +148,10 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
         results = []
         async for request in request_iterator:
             await self._check_batch_size(len(request.reads), context)
+            if len(results) + len(request.reads) > SUBMIT_READS_PER_CALL:
+                await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED,
+                                    f"reads: at most {SUBMIT_READS_PER_CALL} reads per SubmitReads call;"
+                                    " this batch was not stored")
             results.extend(await self._process(request.reads, "reads"))
         return ingest_pb2.SubmitReadsResponse(results=results)
 
