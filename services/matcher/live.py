@@ -58,14 +58,18 @@ class LiveIndex:
         return self.index.match(vrm, max_differences=max_differences)
 
     async def compact_if_needed(self) -> None:
-        """Fold a large overlay into new arrays in a worker thread, then swap (matching goes on)."""
+        """Fold a large overlay into new arrays in a worker thread, then swap (matching goes on),
+        only if the index is still the one the compaction started from."""
         if self._compacting or self.index.overlay_size < COMPACT_AT:
             return
         self._compacting = True
         try:
             old = self.index
             new = await asyncio.to_thread(old.compact)
-            new.catch_up(old)
+            if self.index is not old:  # a full reload replaced the index meanwhile: it wins
+                log.info("index compaction discarded: the index was reloaded meanwhile")
+                return
+            new.catch_up(old)  # changes applied to the old index during the compaction
             self.index = new
             log.info("index compacted", extra={"entries": len(new)})
         finally:
