@@ -4,6 +4,7 @@ read fails alone (also when PostgreSQL itself refuses it), and nothing answers U
 from __future__ import annotations
 
 import asyncio
+import logging
 
 import asyncpg
 import grpc
@@ -12,6 +13,7 @@ import pytest
 from anpr.runtime import pg
 from anpr.runtime.auth import Role
 from anpr.runtime.errors import field_violations_of
+from anpr.runtime.telemetry import setup_logging
 from anpr.v1 import firearms_pb2, firearms_pb2_grpc, ingest_pb2, ingest_pb2_grpc, matcher_pb2, matcher_pb2_grpc
 from anpr.v1 import types_pb2 as T
 from services.ingest import store
@@ -113,3 +115,24 @@ async def test_caller_mistakes_that_reach_the_database_are_invalid_argument(suit
 async def test_asyncpg_outage_errors_are_recognised():
     assert pg.is_outage(ConnectionRefusedError()) and pg.is_outage(asyncpg.InterfaceError("pool is closing"))
     assert not pg.is_outage(asyncpg.UniqueViolationError())
+
+
+async def test_database_errors_are_logged_without_their_values(database_url, capsys):
+    """A unique violation's DETAIL names the row's values (a VRM here): the services' log format
+    keeps the class, SQLSTATE and constraint, never the values."""
+    setup_logging("test", "INFO")
+    conn = await asyncpg.connect(database_url)
+    try:
+        await conn.execute("CREATE TEMP TABLE plates (vrm text PRIMARY KEY)")
+        vrm = "KX19" + "ZTB"  # not in the traceback's source lines either
+        await conn.execute("INSERT INTO plates VALUES ($1)", vrm)
+        try:
+            await conn.execute("INSERT INTO plates VALUES ($1)", vrm)
+        except asyncpg.UniqueViolationError:
+            logging.getLogger("test").exception("store failed")
+    finally:
+        await conn.close()
+        logging.getLogger().handlers.clear()
+    line = capsys.readouterr().err
+    assert "store failed" in line and "UniqueViolationError" in line and "23505" in line
+    assert "KX19ZTB" not in line
