@@ -88,7 +88,7 @@ class NotifyServicer(notify_pb2_grpc.NotifyServiceServicer):
         caller = current_caller()
         async with self._pool.acquire() as conn:
             found = await store.acknowledge(conn, alert_id, caller.subject, caller.role, request.outcome,
-                                            request.reason)
+                                            request.reason, may_see_covert=caller.role == Role.CONTROL_ROOM)
         if not found:
             await context.abort(grpc.StatusCode.NOT_FOUND, "alert_id: no such alert")
         return notify_pb2.AcknowledgeAlertResponse()

@@ -44,8 +44,10 @@ async def alerts_after(conn: asyncpg.Connection, sequence: int, limit: int) -> l
 
 
 async def acknowledge(conn: asyncpg.Connection, alert_id: uuid.UUID, subject: str, role: str,
-                      outcome: int, reason: str) -> bool:
-    if not await conn.fetchval("SELECT EXISTS (SELECT 1 FROM alerts WHERE alert_id = $1)", alert_id):
+                      outcome: int, reason: str, *, may_see_covert: bool) -> bool:
+    """False when there is no such alert, or it is covert and the caller may not see covert alerts."""
+    covert = await conn.fetchval("SELECT covert FROM alerts WHERE alert_id = $1", alert_id)
+    if covert is None or (covert and not may_see_covert):
         return False
     await conn.execute(
         "INSERT INTO alert_acknowledgements (alert_id, subject, role, outcome, reason)"
