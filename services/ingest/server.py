@@ -170,8 +170,14 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
 
     async def SearchReads(self, request, context):
         vrm = normalise_vrm(request.vrm)
-        if not vrm or request.lookback_seconds <= 0:
-            await abort_invalid(context, [("vrm" if not vrm else "lookback_seconds", "required")])
+        longest = self._settings.read_retention_days * 86400
+        errors = [] if vrm else [("vrm", "required")]
+        if not 0 < request.lookback_seconds <= longest:
+            errors.append(("lookback_seconds", f"must be between 1 and {longest} (the retention period)"))
+        if request.page_size < 0:
+            errors.append(("page_size", "must not be negative"))
+        if errors:
+            await abort_invalid(context, errors)
         page = min(request.page_size or 100, 1000)
         async with self._pool.acquire() as conn:
             reads = await store.search_reads(conn, vrm, store.lookback(request.lookback_seconds), page)
