@@ -316,7 +316,7 @@ def csv_extract(draw) -> bytes:
     return data
 
 
-def check_csv(data: bytes, findings: Findings, run_cli: Callable[[Path], tuple[int, str]] | None = None) -> None:
+def check_csv(data: bytes, findings: Findings, run_cli: Callable[[Path], tuple[int, str] | None] | None = None) -> None:
     """read_file never raises; what it accepts is within the contract; the CLI (when given) ends
     with 0 or 1 and no traceback."""
     checkers = compile_checkers()
@@ -335,8 +335,9 @@ def check_csv(data: bytes, findings: Findings, run_cli: Callable[[Path], tuple[i
                 checkers["anpr.v1.VoiEntry"](item, "", bad)
                 if bad:
                     findings.add(f"csv: line {line} accepted although {bad[0]}")
-        if run_cli is not None:
-            code, out = run_cli(path)
+        ran = run_cli(path) if run_cli is not None else None
+        if ran is not None:
+            code, out = ran
             findings.codes[f"csv-exit-{code}"] += 1
             if code not in (0, 1) or "Traceback" in out:
                 findings.add(f"csv: anpr hotlist import exited {code}: {out[-200:]!r}")
