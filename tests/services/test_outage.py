@@ -5,6 +5,9 @@ and every read acknowledged as stored is in the database afterwards."""
 from __future__ import annotations
 
 import asyncio
+import logging
+import os
+import signal
 import uuid
 
 import asyncpg
@@ -88,3 +91,40 @@ async def test_postgresql_killed_under_load(killable, tokens):
     finally:
         await conn.close()
     assert acked <= stored, f"{len(acked - stored)} acknowledged reads were lost"
+
+
+class _KillAfterMigrations(logging.Handler):
+    """Kills PostgreSQL the first time the service logs that its migrations are applied, i.e. just
+    before the component's own start (loading state) runs."""
+
+    def __init__(self, killable: KillablePostgres):
+        super().__init__()
+        self.killable = killable
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+        if record.getMessage() == "migrations ready" and self.messages.count("migrations ready") == 1:
+            os.kill(self.killable.pid(), signal.SIGQUIT)
+
+
+async def test_a_connection_lost_during_start_up_is_retried_not_fatal(killable, tokens):
+    handler = _KillAfterMigrations(killable)
+    logger = logging.getLogger("anpr.runtime.server")
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    suite = InProcessSuite(killable.url, tokens)
+    starting = asyncio.create_task(suite.start("ingest", matcher_addr="127.0.0.1:9",
+                                               service_token=tokens[Role.SERVICE], grpc_port=free_port()))
+    try:
+        await eventually(lambda: "waiting for PostgreSQL" in handler.messages, 30)
+        assert not starting.done()  # still trying, not exited
+        await killable.start()
+        await asyncio.wait_for(starting, 60)
+        assert await health(suite.addr("ingest")) == health_pb2.HealthCheckResponse.SERVING
+        assert handler.messages.count("migrations ready") >= 2
+    finally:
+        logger.removeHandler(handler)
+        if not starting.done():
+            starting.cancel()
+        await suite.stop()
