@@ -54,7 +54,7 @@ NAME = 256        # names, source references
 NOTE = 1024       # a reason given with a call
 TEXT = 4096       # free text of an entry (reason, information, CAD, instructions)
 NDM_TEXT = 16384  # each NDM stage and the rationale
-HITS_PER_CALL = 500
+HITS_PER_CALL = 5000  # an outbox row of matcher holds a partition's hits (up to 1 MiB)
 SUBMIT_READS_PER_CALL = 10_000
 
 LIMITS: dict[str, dict[str, int | Setting | Limit]] = {
@@ -87,7 +87,7 @@ LIMITS: dict[str, dict[str, int | Setting | Limit]] = {
     "anpr.v1.SearchReadsResponse": {"reads": 1000},
     "anpr.v1.ListCamerasResponse": {"cameras": 10_000},
     "anpr.v1.MatchRead": {"traceparent": ID},
-    "anpr.v1.MatchReadsRequest": {"reads": 1000},
+    "anpr.v1.MatchReadsRequest": {"reads": 10_000},  # an outbox row of ingest holds a flush's reads
     "anpr.v1.ListHotlistsResponse": {"hotlists": 1000},
     "anpr.v1.DeleteEntryRequest": {"entry_id": ID},
     "anpr.v1.GetEntryRequest": {"entry_id": ID, "reason": NOTE},

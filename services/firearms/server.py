@@ -15,13 +15,14 @@ from anpr.runtime.auth import Role, current_caller
 from anpr.runtime.broadcast import LogServiceComponent, SequenceBroadcaster, follow_log
 from anpr.runtime.errors import abort_invalid
 from anpr.runtime.server import ServiceSpec
-from anpr.runtime.telemetry import ATTR_ACTIVATION_ID, ATTR_HIT_ID
+from anpr.runtime.telemetry import ATTR_ACTIVATION_ID, ATTR_HIT_ID, context_from_traceparent
 from anpr.v1 import firearms_pb2, firearms_pb2_grpc, types_pb2
 from services.firearms import store
 from services.firearms.config import FirearmsSettings
 from services.firearms.ndm import validate_decision
 
 log = logging.getLogger(__name__)
+tracer = trace.get_tracer("anpr.firearms")
 
 
 class FirearmsServicer(firearms_pb2_grpc.FirearmsServiceServicer):
@@ -59,6 +60,11 @@ class FirearmsServicer(firearms_pb2_grpc.FirearmsServiceServicer):
             await abort_invalid(context, missing)
         async with self._pool.acquire() as conn, conn.transaction():
             raised = [await store.raise_activation(conn, h.hit, self._attach_window) for h in request.hits]
+        for h, (activation_id, duplicate, _) in zip(request.hits, raised, strict=True):
+            if not duplicate:
+                with tracer.start_as_current_span("anpr.activation", context=context_from_traceparent(h.traceparent)) as span:
+                    span.set_attribute(ATTR_HIT_ID, h.hit.hit_id)
+                    span.set_attribute(ATTR_ACTIVATION_ID, str(activation_id))
         return firearms_pb2.RaiseActivationsResponse(activations=[
             firearms_pb2.RaiseActivationResponse(activation_id=str(a), duplicate=d) for a, d, _ in raised])
 
