@@ -358,9 +358,11 @@ def fuzz_csv(examples: int, findings: Findings, run_cli=None) -> None:
 async def alerting_works(suite, seconds: float = 20.0) -> bool:
     """A read of a listed VRM, submitted now, reaches the control room as an alert."""
     from anpr.v1 import ingest_pb2, ingest_pb2_grpc, matcher_pb2, matcher_pb2_grpc, notify_pb2, notify_pb2_grpc
-    from tests.support import make_entry, make_read, next_message
+    from tests.support import make_entry, make_read, next_message, register_cameras
 
     vrm = "ZZ" + str(uuid.uuid4().int % 10**6).zfill(6)
+    camera_id = f"CAM-AFTER-FUZZ-{uuid.uuid4().hex[:8]}"  # the fuzzer may have disabled the others
+    await register_cameras(suite.addr("ingest"), suite.tokens, [camera_id])
     async with channel(suite.addr("matcher"), suite.tokens[Role.HOTLIST_ADMIN]) as ch:
         stub = matcher_pb2_grpc.MatcherServiceStub(ch)
         hotlist = (await stub.UpsertHotlist(matcher_pb2.UpsertHotlistRequest(hotlist=types_pb2.Hotlist(
@@ -369,7 +371,7 @@ async def alerting_works(suite, seconds: float = 20.0) -> bool:
     async with channel(suite.addr("notify"), suite.tokens[Role.CONTROL_ROOM]) as ch, \
             channel(suite.addr("ingest"), suite.tokens[Role.CAMERA]) as cam:
         stream = notify_pb2_grpc.NotifyServiceStub(ch).Subscribe(notify_pb2.SubscribeRequest(from_start=True))
-        await ingest_pb2_grpc.IngestServiceStub(cam).SubmitRead(ingest_pb2.SubmitReadRequest(read=make_read(vrm)))
+        await ingest_pb2_grpc.IngestServiceStub(cam).SubmitRead(ingest_pb2.SubmitReadRequest(read=make_read(vrm, camera_id=camera_id)))
         try:
             deadline = asyncio.get_running_loop().time() + seconds
             while asyncio.get_running_loop().time() < deadline:
