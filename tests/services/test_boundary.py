@@ -82,7 +82,7 @@ async def test_a_flush_postgresql_refuses_fails_only_the_culprit_read(database_u
     await writer.start()
     try:
         def new(read):
-            return store.NewRead(read, "AB12CDE", timestamp_utc(read.captured_at), "")
+            return store.NewRead(read, "AB12CDE", timestamp_utc(read.captured_at), b"")
         good, bad, good2 = new(make_read("AB12CDE")), new(make_read("AB12CDE", source_id="x\x00")), \
             new(make_read("AB12CDE"))
         other = new(make_read("AB12CDE"))
