@@ -16,6 +16,7 @@ from grpc_status import rpc_status
 from opentelemetry import trace
 
 from anpr.limits import SUBMIT_READS_PER_CALL, compile_checkers
+from anpr.runtime import metrics
 from anpr.runtime.auth import Role
 from anpr.runtime.errors import abort_invalid
 from anpr.runtime.outbox import Outbox, OutboxRecord
@@ -118,6 +119,7 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
             span.set_attribute(ATTR_READ_COUNT, len(reads))
             span.set_attribute(ATTR_READ_REJECTED, rejected)
             span.set_attribute(ATTR_READ_DUPLICATE, duplicates)
+        metrics.count_reads(results)
         return results
 
     async def _check_batch_size(self, n: int, context) -> None:
