@@ -169,8 +169,8 @@ def _cmd_hotlist(args) -> int:
     from tqdm import tqdm
 
     from anpr.client import channel
+    from anpr.hotlist_csv import BadRow, read_file
     from anpr.runtime.tls import ClientTls
-    from anpr.hotlist_csv import BadRow, read_entries
     from anpr.v1 import matcher_pb2, matcher_pb2_grpc, types_pb2
 
     sources = {"pnc": types_pb2.HOTLIST_SOURCE_PNC_NATIONAL, "local": types_pb2.HOTLIST_SOURCE_LOCAL_FORCE,
@@ -202,14 +202,18 @@ def _cmd_hotlist(args) -> int:
                 return 0
             if not args.file or not args.list:
                 raise SystemExit("anpr hotlist import FILE --list NAME")
+            if not args.file.is_file():
+                raise SystemExit(f"{args.file}: no such file")
             total = max(0, _count_lines(args.file) - 1)
             bad: list[BadRow] = []
-            with open(args.file, newline="", encoding="utf-8-sig") as f, \
-                    tqdm(total=total, unit=" rows", desc="checking", disable=args.quiet) as bar:
-                for _, item in read_entries(f, "check"):
+            good = 0
+            with tqdm(total=total, unit=" rows", desc="checking", disable=args.quiet) as bar:
+                for _, item in read_file(args.file, "check"):
                     bar.update(1)
                     if isinstance(item, BadRow):
                         bad.append(item)
+                    else:
+                        good += 1
             for row in bad[:50]:
                 print(row, file=sys.stderr)
             if len(bad) > 50:
@@ -218,13 +222,15 @@ def _cmd_hotlist(args) -> int:
                 print(f"{len(bad)} bad row(s): nothing imported (fix them, or --skip-bad-rows to import the rest)",
                       file=sys.stderr)
                 return 1
+            if good == 0 and not args.allow_empty:
+                print("no entries to import: that would empty the list (--allow-empty to do so)", file=sys.stderr)
+                return 1
             hotlist = await find_or_create(stub)
 
             async def requests():
                 first, chunk = True, []
-                with open(args.file, newline="", encoding="utf-8-sig") as f, \
-                        tqdm(total=total, unit=" rows", desc="importing", disable=args.quiet) as bar:
-                    for _, item in read_entries(f, hotlist.hotlist_id):
+                with tqdm(total=total, unit=" rows", desc="importing", disable=args.quiet) as bar:
+                    for _, item in read_file(args.file, hotlist.hotlist_id):
                         bar.update(1)
                         if isinstance(item, BadRow):
                             continue
@@ -347,6 +353,8 @@ def build_parser() -> argparse.ArgumentParser:
     hl.add_argument("--covert", action="store_true", help="new hotlist is covert (no terminal alerts)")
     hl.add_argument("--exact-only", action="store_true", help="new hotlist matches exact VRMs only")
     hl.add_argument("--skip-bad-rows", action="store_true", help="import the good rows when some are bad")
+    hl.add_argument("--allow-empty", action="store_true",
+                    help="let a file without entries (a header only) empty the list")
     hl.add_argument("--quiet", action="store_true", help="no progress bar")
     hl.add_argument("--addr", default=f"127.0.0.1:{DEFAULT_PORTS['matcher']}")
     hl.set_defaults(func=_cmd_hotlist)

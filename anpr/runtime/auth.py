@@ -99,7 +99,7 @@ class TokenRegistry:
         return None
 
 
-def _wrap_handler(handler: grpc.RpcMethodHandler, wrap: Callable) -> grpc.RpcMethodHandler:
+def wrap_handler(handler: grpc.RpcMethodHandler, wrap: Callable) -> grpc.RpcMethodHandler:
     if handler.unary_unary:
         return grpc.unary_unary_rpc_method_handler(
             wrap(handler.unary_unary, False), handler.request_deserializer, handler.response_serializer)
@@ -177,7 +177,7 @@ class AuthInterceptor(aio.ServerInterceptor):
                     _caller.reset(token)
             return unary_behavior
 
-        return _wrap_handler(handler, wrap)
+        return wrap_handler(handler, wrap)
 
 
 class _BearerAuth:

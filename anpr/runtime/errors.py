@@ -33,3 +33,44 @@ def field_violations_of(error: grpc.aio.AioRpcError) -> list[tuple[str, str]]:
         if detail.Unpack(br):
             out.extend((v.field, v.description) for v in br.field_violations)
     return out
+
+
+# --- the domain's errors, mapped to statuses in one place (anpr/runtime/boundary.py) ------------
+
+class AnprError(Exception):
+    """Base of the errors a handler or store may raise on purpose; `code` is its gRPC status.
+    The message goes to the caller as is: never put values (plates, names) or addresses in it."""
+
+    code = grpc.StatusCode.INTERNAL
+
+
+class InvalidArgument(AnprError):
+    code = grpc.StatusCode.INVALID_ARGUMENT
+
+    def __init__(self, violations: Iterable[tuple[str, str]]):
+        self.violations = list(violations)
+        super().__init__("invalid request: " + "; ".join(f"{f}: {d}" for f, d in self.violations))
+
+
+class NotFound(AnprError):
+    code = grpc.StatusCode.NOT_FOUND
+
+
+class AlreadyExists(AnprError):
+    code = grpc.StatusCode.ALREADY_EXISTS
+
+
+class ResourceExhausted(AnprError):
+    code = grpc.StatusCode.RESOURCE_EXHAUSTED
+
+
+class Unavailable(AnprError):
+    """A dependency (the database, another service) is down: the caller should retry."""
+
+    code = grpc.StatusCode.UNAVAILABLE
+
+
+def status_for(error: AnprError) -> grpc.Status:
+    if isinstance(error, InvalidArgument):
+        return bad_request_status(str(error), error.violations)
+    return rpc_status.to_status(status_pb2.Status(code=error.code.value[0], message=str(error)))

@@ -13,6 +13,20 @@ import asyncpg
 
 log = logging.getLogger(__name__)
 
+# What an unreachable or restarting PostgreSQL raises (and a closed pool): an outage, retried and
+# answered UNAVAILABLE, never a bug. InterfaceError covers "pool is closing" and lost connections.
+OUTAGE_ERRORS: tuple[type[BaseException], ...] = (
+    OSError, TimeoutError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError,
+    asyncpg.OperatorInterventionError, asyncpg.InsufficientResourcesError, asyncpg.InvalidCatalogNameError,
+    asyncpg.InvalidAuthorizationSpecificationError)
+# What PostgreSQL refuses because of a value it was given: a caller's mistake that got through.
+DATA_ERRORS: tuple[type[BaseException], ...] = (
+    asyncpg.DataError, asyncpg.IntegrityConstraintViolationError, asyncpg.ProgramLimitExceededError)
+
+
+def is_outage(exc: BaseException) -> bool:
+    return isinstance(exc, OUTAGE_ERRORS)
+
 
 def start_embedded(data_dir: Path, *, cleanup: str | None = "stop"):
     """Start (or join) the embedded PostgreSQL in `data_dir`/pgdata and return the server handle.
@@ -48,14 +62,59 @@ async def _reset(conn: asyncpg.Connection) -> None:
         await conn.execute("ROLLBACK")
 
 
+# --- least privilege: one role per service, owning only its schema --------------------------------
+#
+# Migrations create the schema and its objects as role anpr_<schema>, and the service works as that
+# role. In production each service logs in as its own role (created by the DBA: see README); with
+# an administrator's DSN (the embedded database, development) the role is created here and every
+# connection switches to it with SET ROLE, so that a service never works as a superuser.
+
+def service_role(schema: str) -> str:
+    return f"anpr_{schema}"
+
+
+_ASSUME_ROLE = """
+    SELECT CASE WHEN current_user <> $1 AND EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)
+                     AND (SELECT rolsuper FROM pg_roles WHERE rolname = current_user)
+           THEN set_config('role', $1, false) END"""
+
+
+async def assume_service_role(conn: asyncpg.Connection, schema: str) -> None:
+    """Work as the service's role when connected as an administrator (a no-op when logged in as it)."""
+    await conn.execute(_ASSUME_ROLE, service_role(schema))
+
+
 async def create_pool(url: str, schema: str, *, min_size: int = 0, max_size: int = 10) -> asyncpg.Pool:
-    """The process's one pool; its connections resolve unqualified names in the service's schema."""
+    """The process's one pool; its connections resolve unqualified names in the service's schema
+    and work as the service's role."""
     return await asyncpg.create_pool(url, min_size=min_size, max_size=max_size, reset=_reset,
-                                     server_settings={"search_path": f'"{schema}", public'})
+                                     server_settings={"search_path": f'"{schema}", public'},
+                                     init=lambda conn: assume_service_role(conn, schema))
 
 
 async def connect(url: str, schema: str) -> asyncpg.Connection:
-    return await asyncpg.connect(url, server_settings={"search_path": f'"{schema}", public'})
+    conn = await asyncpg.connect(url, server_settings={"search_path": f'"{schema}", public'})
+    await assume_service_role(conn, schema)
+    return conn
+
+
+async def _prepare_role(conn: asyncpg.Connection, schema: str) -> None:
+    """As an administrator: create the service's role (NOLOGIN) if missing and hand it the schema
+    and whatever an earlier version created in it as the administrator."""
+    role = service_role(schema)
+    await conn.execute(f"""
+        DO $$ BEGIN CREATE ROLE "{role}" NOLOGIN;
+        EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$""")
+    await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}" AUTHORIZATION "{role}"')
+    await conn.execute(f'ALTER SCHEMA "{schema}" OWNER TO "{role}"')
+    await conn.execute(f"""
+        DO $$ DECLARE r record; BEGIN
+          FOR r IN SELECT c.relname, c.relkind FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                   WHERE n.nspname = '{schema}' AND c.relkind IN ('r', 'p', 'S', 'v')
+                     AND c.relowner <> '"{role}"'::regrole AND NOT c.relispartition
+          LOOP EXECUTE format('ALTER %s "{schema}".%I OWNER TO "{role}"',
+                              CASE r.relkind WHEN 'S' THEN 'SEQUENCE' WHEN 'v' THEN 'VIEW' ELSE 'TABLE' END, r.relname);
+          END LOOP; END $$""")
 
 
 def _lock_id(schema: str) -> int:
@@ -66,12 +125,19 @@ async def migrate(conn: asyncpg.Connection, schema: str, migrations_dir: Path) -
     """Apply the numbered *.sql files of `migrations_dir` not yet applied to `schema`.
 
     An advisory lock serialises replicas starting together; each file runs in its own transaction
-    with search_path set to the schema. Returns the versions applied now.
+    with search_path set to the schema, as the service's role (so its objects are the role's; a
+    migration may restrict the role further, e.g. REVOKE UPDATE on an append-only log). Returns the
+    versions applied now.
     """
     applied_now: list[str] = []
     await conn.execute("SELECT pg_advisory_lock($1)", _lock_id(schema))
     try:
-        await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+        await conn.execute("RESET ROLE")
+        if await conn.fetchval("SELECT rolsuper FROM pg_roles WHERE rolname = current_user"):
+            await _prepare_role(conn, schema)
+        await assume_service_role(conn, schema)
+        if not await conn.fetchval("SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)", schema):
+            await conn.execute(f'CREATE SCHEMA "{schema}"')
         await conn.execute(
             f'CREATE TABLE IF NOT EXISTS "{schema}".schema_migrations ('
             " version text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())")

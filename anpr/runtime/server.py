@@ -2,7 +2,11 @@
 
 Start: typed settings -> logging and tracing -> pool -> gRPC server listening with health
 NOT_SERVING (service calls get UNAVAILABLE) -> migrations under an advisory lock -> the service's own
-start (load state, background tasks) -> health SERVING.
+start (load state, background tasks) -> health SERVING. While PostgreSQL is unreachable during
+migrations or the service's start, both are retried with backoff.
+
+Serving: a watch probes the database (every few seconds, and at once when a handler meets an
+outage); health is NOT_SERVING while it is unreachable and SERVING again when it is back.
 
 Stop (SIGTERM or SIGINT): health NOT_SERVING -> server.stop(grace) -> the service drains its
 queues -> channels closed -> pool closed -> spans flushed.
@@ -30,8 +34,10 @@ from grpc_reflection.v1alpha import reflection
 from opentelemetry.instrumentation.grpc import aio_client_interceptors, aio_server_interceptor, filters
 from opentelemetry.sdk.trace import TracerProvider
 
+from anpr.limits import compile_checkers
 from anpr.runtime import metrics, pg, tls
 from anpr.runtime.auth import AuthInterceptor, Role, TokenRegistry, bearer_interceptors
+from anpr.runtime.boundary import BoundaryInterceptor
 from anpr.runtime.config import ServiceSettings, load, reject_unknown_variables
 from anpr.runtime.telemetry import setup_logging, setup_tracing
 from anpr.v1 import types_pb2
@@ -157,6 +163,7 @@ class RunningService:
         self._component: Component | None = None
         self._runtime: Runtime | None = None
         self._provider: TracerProvider | None = None
+        self._watch: DatabaseWatch | None = None
 
     async def start(self) -> int:
         spec, settings = self.spec, self.settings
@@ -171,18 +178,19 @@ class RunningService:
         self._runtime = Runtime(settings, pool, url, self._provider, spec.schema)
         self._component = spec.build(self._runtime)
 
+        self._watch = DatabaseWatch(pool, self._set_health)
+        boundary = BoundaryInterceptor(spec.grpc_service, compile_checkers(settings), self._watch.poke)
         server = aio.server(
             interceptors=[aio_server_interceptor(tracer_provider=self._provider, filter_=UNTRACED),
                           AuthInterceptor(registry, method_roles, ready=lambda: self.ready,
-                                          service_needs_client_cert=settings.tls)],
+                                          service_needs_client_cert=settings.tls), boundary],
             options=[*CHANNEL_OPTIONS[:2], *SERVER_KEEPALIVE, ("grpc.so_reuseport", int(settings.reuse_port))])
         spec.add_servicer(self._component.servicer, server)
         health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
         reflection.enable_server_reflection(
             [spec.grpc_service, reflection.SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name],
             server)
-        for name in ("", spec.grpc_service):
-            await self._health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
+        await self._set_health(False)
         self._listen(server)
         await server.start()
         self._server = server
@@ -190,16 +198,19 @@ class RunningService:
         log.info("listening", extra={"port": self.port, "service_port": self.service_port,
                                      "health_port": self.health_port, "tls": settings.tls})
 
-        applied = await self._migrate_when_reachable(url)
-        log.info("migrations ready", extra={"applied": applied})
-        await self._component.start()
+        await self._start_when_reachable(url)
         self._sampler = metrics.Sampler(pool, spec.name)
         self._sampler.start()
         self.ready = True
-        for name in ("", spec.grpc_service):
-            await self._health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        await self._set_health(True)
+        self._watch.start()
         log.info("serving", extra={"grpc_service": spec.grpc_service, "port": self.port})
         return self.port
+
+    async def _set_health(self, serving: bool) -> None:
+        status = health_pb2.HealthCheckResponse.SERVING if serving else health_pb2.HealthCheckResponse.NOT_SERVING
+        for name in ("", self.spec.grpc_service):
+            await self._health.set(name, status)
 
     def _listen(self, server: aio.Server) -> None:
         """The main port (TLS when configured) and, with TLS, the service port (mutual TLS)."""
@@ -223,21 +234,24 @@ class RunningService:
         await server.start()
         self._health_server = server
 
-    async def _migrate_when_reachable(self, url: str) -> list[str]:
-        """Apply migrations, waiting (health NOT_SERVING) while PostgreSQL is unreachable.
+    async def _start_when_reachable(self, url: str) -> None:
+        """Apply migrations, then the component's start, retrying both (health NOT_SERVING) while
+        PostgreSQL is unreachable: a connection lost half-way through start-up is an outage too.
 
-        A connection of its own, not the pool's: a pooled connection opened before the schema
-        existed would keep resolving names without it."""
+        Migrations run on a connection of their own, not the pool's: a pooled connection opened
+        before the schema existed would keep resolving names without it."""
         delay = 0.2
         while True:
             try:
                 conn = await asyncio.wait_for(pg.connect(url, self.spec.schema), 10)
                 try:
-                    return await pg.migrate(conn, self.spec.schema, self.spec.migrations)
+                    applied = await pg.migrate(conn, self.spec.schema, self.spec.migrations)
                 finally:
                     await conn.close()
-            except (OSError, TimeoutError, asyncpg.InterfaceError, asyncpg.CannotConnectNowError,
-                    asyncpg.InvalidCatalogNameError, asyncpg.InvalidAuthorizationSpecificationError) as exc:
+                log.info("migrations ready", extra={"applied": applied})
+                await self._component.start()
+                return
+            except pg.OUTAGE_ERRORS as exc:
                 log.warning("waiting for PostgreSQL", extra={"error": type(exc).__name__, "retry_in_s": delay})
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
@@ -245,6 +259,8 @@ class RunningService:
     async def stop(self) -> None:
         log.info("shutting down")
         await self._health.enter_graceful_shutdown()
+        if self._watch is not None:
+            await self._watch.stop()
         if self._sampler is not None:
             await self._sampler.stop()
         if self._server is not None:
@@ -260,6 +276,52 @@ class RunningService:
         if self._embedded is not None:
             self._embedded.cleanup()
         log.info("stopped")
+
+
+class DatabaseWatch:
+    """Health follows the database: a probe every `interval_s` (faster while it is down) or at
+    once when poked (a handler met an outage); `set_health(False)` while unreachable."""
+
+    def __init__(self, pool: asyncpg.Pool, set_health: Callable[[bool], Any], *,
+                 interval_s: float = 5.0, down_interval_s: float = 0.5, timeout_s: float = 2.0):
+        self._pool = pool
+        self._set_health = set_health
+        self._interval, self._down_interval, self._timeout = interval_s, down_interval_s, timeout_s
+        self._poked = asyncio.Event()
+        self._task: asyncio.Task | None = None
+        self.reachable = True
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="database-watch")
+
+    def poke(self) -> None:
+        self._poked.set()
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+    async def probe(self) -> bool:
+        try:
+            await asyncio.wait_for(self._pool.fetchval("SELECT 1"), self._timeout)
+            return True
+        except pg.OUTAGE_ERRORS:
+            return False
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await asyncio.wait_for(self._poked.wait(),
+                                       self._interval if self.reachable else self._down_interval)
+            except TimeoutError:
+                pass
+            self._poked.clear()
+            reachable = await self.probe()
+            if reachable != self.reachable:
+                self.reachable = reachable
+                log.warning("database reachable again" if reachable else "database unreachable: NOT_SERVING")
+                await self._set_health(reachable)
 
 
 def _bind(server: aio.Server, host: str, port: int, setting: str,

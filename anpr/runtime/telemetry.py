@@ -14,6 +14,9 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import traceback
+
+import asyncpg
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
@@ -71,9 +74,39 @@ class _TraceIds(logging.Filter):
         return True
 
 
+def _safe_text(exc: BaseException) -> str:
+    """What a log may say of a database error: its class, SQLSTATE and the names of the objects
+    involved. Never its message or DETAIL, which carry row values (plates, covert entries)."""
+    names = ", ".join(f"{a}={getattr(exc, a)}" for a in ("schema_name", "table_name", "column_name",
+                                                           "constraint_name") if getattr(exc, a, None))
+    return f"SQLSTATE {getattr(exc, 'sqlstate', '?')}" + (f" ({names})" if names else "")
+
+
+def _redact(exc: BaseException | None, te: traceback.TracebackException | None, seen: set[int]) -> None:
+    while exc is not None and te is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, asyncpg.PostgresError):
+            te._str = _safe_text(exc)  # the one rendering of the exception's text
+        _redact(exc.__context__, te.__context__, seen)
+        exc, te = exc.__cause__, te.__cause__
+
+
+def format_exception_safely(exc_info) -> str:
+    """A traceback with the text of database errors replaced by `_safe_text` (defect: DETAIL lines
+    of unique violations carried VRMs into the logs)."""
+    te = traceback.TracebackException(*exc_info)
+    _redact(exc_info[1], te, set())
+    return "".join(te.format()).rstrip("\n")
+
+
+class _SafeJsonFormatter(JsonFormatter):
+    def formatException(self, ei) -> str:  # noqa: N802 - logging's name
+        return format_exception_safely(ei)
+
+
 def setup_logging(service: str, level: str = "INFO") -> None:
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter(
+    handler.setFormatter(_SafeJsonFormatter(
         "{asctime}{levelname}{name}{message}", style="{",
         rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
         static_fields={"service": service}))

@@ -89,7 +89,10 @@ class IngestServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def SubmitReads(self, request_iterator, context):
-        """A client stream of batches; one response with a result for every read.
+        """A client stream of batches; one response with a result for every read, at most 10,000 reads
+        per call. Each batch is stored as it arrives: if the call then fails (RESOURCE_EXHAUSTED for a
+        batch over the limits, UNAVAILABLE, a deadline), reads of earlier batches may already be stored.
+        Resubmit them all with the same read_id and captured_at: stored ones answer DUPLICATE.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

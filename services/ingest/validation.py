@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
+from anpr.limits import Checker
 from anpr.vrm import MAX_VRM_LENGTH, is_valid_vrm, normalise_vrm
 from anpr.v1 import types_pb2
-
-MAX_READ_ID_LENGTH = 128
-
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
@@ -19,19 +17,21 @@ def timestamp_utc(ts) -> datetime:
 
 
 def validate_read(read: types_pb2.Read, *, now: datetime, max_skew: timedelta, retention: timedelta,
-                  max_image_bytes: int, prefix: str = "") -> tuple[list[tuple[str, str]], str, datetime | None]:
+                  check: Checker, prefix: str = "") -> tuple[list[tuple[str, str]], str, datetime | None]:
     """(field violations, normalised VRM, capture time) of one read; `prefix` is its path in the
-    request (e.g. 'reads[3].')."""
+    request (e.g. 'reads[3].'). `check` is the contract's checker of anpr.v1.Read (anpr/limits.py:
+    lengths, image sizes, NUL, enum values, timestamp range, finite numbers)."""
     errors: list[tuple[str, str]] = []
+    check(read, prefix, errors)
+    malformed = {f for f, _ in errors}
     captured = None
 
     def bad(field: str, why: str) -> None:
-        errors.append((prefix + field, why))
+        if prefix + field not in malformed:
+            errors.append((prefix + field, why))
 
     if not read.read_id:
         bad("read_id", "required")
-    elif len(read.read_id) > MAX_READ_ID_LENGTH:
-        bad("read_id", f"at most {MAX_READ_ID_LENGTH} characters")
     vrm = normalise_vrm(read.vrm)
     if not vrm:
         bad("vrm", "required")
@@ -41,7 +41,7 @@ def validate_read(read: types_pb2.Read, *, now: datetime, max_skew: timedelta, r
         bad("camera_id", "required")
     if not read.HasField("captured_at"):
         bad("captured_at", "required")
-    else:
+    elif prefix + "captured_at" not in malformed:
         captured = timestamp_utc(read.captured_at)
         if captured > now + max_skew:
             bad("captured_at", f"more than {int(max_skew.total_seconds())} s in the future")
@@ -58,7 +58,4 @@ def validate_read(read: types_pb2.Read, *, now: datetime, max_skew: timedelta, r
         bad("heading_degrees", "must be between 0 and 360")
     if read.lane < 0:
         bad("lane", "must not be negative")
-    for name in ("plate_image", "overview_image"):
-        if len(getattr(read, name)) > max_image_bytes:
-            bad(name, f"larger than {max_image_bytes} bytes")
     return errors, vrm, captured

@@ -5,6 +5,10 @@ Callers hand a batch to `write` and wait for its commit. A flusher takes what is
 flush is in flight it waits up to `window_s` for more, so batches grow with load. The queue is
 bounded in reads: a caller beyond it waits, its handler stops reading from its stream, and gRPC
 flow control slows the camera down instead of this process buffering without bound.
+
+A flush that PostgreSQL refuses for a reason other than an outage (a value validation let through)
+is split in halves and retried until only the culprit reads fail: every other caller's reads are
+stored. An outage fails the whole flush with `Unavailable` (the callers get UNAVAILABLE).
 """
 
 from __future__ import annotations
@@ -17,7 +21,19 @@ from datetime import date, datetime
 
 import asyncpg
 
+from anpr.runtime import pg
+from anpr.runtime.errors import Unavailable
 from services.ingest import store
+
+Key = tuple[str, datetime]
+
+
+@dataclass
+class Written:
+    """What became of a caller's reads: keys stored now (the rest are duplicates or refused)."""
+
+    stored: set[Key]
+    refused: set[Key]
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +63,8 @@ class ReadWriter:
     async def start(self) -> None:
         async with self._pool.acquire() as conn:
             self._days = (await store.existing_partition_days(conn))["reads"]
-        self._task = asyncio.create_task(self._run(), name="read-writer")
+        if self._task is None:  # start may be retried after an outage during start-up
+            self._task = asyncio.create_task(self._run(), name="read-writer")
 
     async def stop(self) -> None:
         """Finish what was queued (every waiting caller gets its answer), then stop."""
@@ -60,8 +77,8 @@ class ReadWriter:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
 
-    async def write(self, reads: Sequence[store.NewRead]) -> set[tuple[str, datetime]]:
-        """Store `reads`; returns once committed, with the keys stored now (not duplicates)."""
+    async def write(self, reads: Sequence[store.NewRead]) -> Written:
+        """Store `reads`; returns once committed. Raises `Unavailable` when PostgreSQL is down."""
         n = len(reads)
         if self._pending_reads + n > self._max_pending and self._pending_reads > 0:
             async with self._room:
@@ -110,20 +127,15 @@ class ReadWriter:
     async def _flush(self, batch: list[_Pending]) -> None:
         reads = [r for p in batch for r in p.reads]
         try:
-            days = {r.captured_at.date() for r in reads} - self._days
-            async with self._pool.acquire() as conn:
-                if days:
-                    await store.ensure_partitions(conn, days)
-                    self._days |= days
-                async with conn.transaction():
-                    stored = await store.store_reads(conn, reads)
-        except Exception as exc:
+            stored, refused = await self._store_isolating(reads)
+        except Exception as exc:  # an outage, or a bug: every caller of the flush gets it
+            error = Unavailable("the read store is unavailable; resubmit") if pg.is_outage(exc) else exc
             for p in batch:
                 if not p.done.done():
-                    p.done.set_exception(exc)
+                    p.done.set_exception(error)
             return
         # A key stored now belongs to the first caller that sent it; later ones are duplicates.
-        claimed: set[tuple[str, datetime]] = set()
+        claimed: set[Key] = set()
         for p in batch:
             mine = set()
             for r in p.reads:
@@ -132,4 +144,29 @@ class ReadWriter:
                     claimed.add(key)
                     mine.add(key)
             if not p.done.done():
-                p.done.set_result(mine)
+                p.done.set_result(Written(mine, {r.key for r in p.reads} & refused))
+
+    async def _store_isolating(self, reads: list[store.NewRead]) -> tuple[set[Key], set[Key]]:
+        """(keys stored, keys refused): one transaction, or, when PostgreSQL refuses a value, halves
+        in transactions of their own down to the culprit reads. Outages raise."""
+        try:
+            return await self._store(reads), set()
+        except Exception as exc:
+            if pg.is_outage(exc) or not isinstance(exc, asyncpg.PostgresError):
+                raise
+            if len(reads) == 1:
+                log.warning("read refused by the store", extra={"error": type(exc).__name__})
+                return set(), {reads[0].key}
+        mid = len(reads) // 2
+        stored_a, refused_a = await self._store_isolating(reads[:mid])
+        stored_b, refused_b = await self._store_isolating(reads[mid:])
+        return stored_a | stored_b, refused_a | refused_b
+
+    async def _store(self, reads: list[store.NewRead]) -> set[Key]:
+        days = {r.captured_at.date() for r in reads} - self._days
+        async with self._pool.acquire() as conn:
+            if days:
+                await store.ensure_partitions(conn, days)
+                self._days |= days
+            async with conn.transaction():
+                return await store.store_reads(conn, reads)

@@ -60,7 +60,8 @@ class LiveIndex:
             self.version = max(self.version, c.version)
 
     async def compact_if_needed(self) -> None:
-        """Fold a large overlay into new arrays in a worker thread, then swap (matching goes on)."""
+        """Fold a large overlay into new arrays in a worker thread, then swap (matching goes on),
+        only if the index is still the one the compaction started from."""
         if self._compacting or self.index.overlay_size < COMPACT_AT:
             return
         self._compacting = True
@@ -68,6 +69,9 @@ class LiveIndex:
             old = self.index
             new = await asyncio.to_thread(old.compact)
             deletions = await asyncio.to_thread(DeletionIndex, new, self.deletions.enabled)
+            if self.index is not old:  # a full reload replaced the index meanwhile: it wins
+                log.info("index compaction discarded: the index was reloaded meanwhile")
+                return
             new.catch_up(old)  # on the loop: no change can come in between this and the swap
             for eid, code, skel in new.overlay_entries():
                 deletions.add(eid, code, skel)

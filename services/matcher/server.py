@@ -418,18 +418,16 @@ class Matcher:
 
     async def refresh(self) -> None:
         """Apply hotlist and entry changes newer than the last version applied: one by one into the
-        index's overlay, or, after a large change such as a national list import, by a full reload."""
+        index's overlay, or, at start and after a large change such as a national list import, by a
+        full reload. Hotlists and entries are read in one snapshot (store.changes_since)."""
         async with self._refresh_lock:
             async with self._pool.acquire() as conn:
-                since = self.live.version
-                hotlists = await store.hotlists_since(conn, since)
-                if await store.count_changes_since(conn, since) > FULL_RELOAD_AT:
-                    await self.live.load(*await store.live_entries(conn))
-                    log.info("index reloaded", extra={"entries": len(self.live)})
-                    hotlists += await store.hotlists_since(conn, since)
-                changes = await store.entry_changes_since(conn, self.live.version)
-            self.live.apply_hotlists(hotlists)
-            self.live.apply_entries(changes)
+                changes = await store.changes_since(conn, self.live.version, FULL_RELOAD_AT)
+            if changes.bulk is not None:
+                await self.live.load(*changes.bulk)
+                log.info("index reloaded", extra={"entries": len(self.live)})
+            self.live.apply_hotlists(changes.hotlists)
+            self.live.apply_entries(changes.entries)
         await self.live.compact_if_needed()
 
     async def _follow_changes(self) -> None:
@@ -445,10 +443,7 @@ class Matcher:
                 log.warning("hotlist refresh failed; will retry", extra={"error": type(exc).__name__})
 
     async def start(self) -> None:
-        async with self._pool.acquire() as conn:
-            self.live.apply_hotlists(await store.hotlists_since(conn, 0))
-            await self.live.load(*await store.live_entries(conn))
-        await self.refresh()
+        await self.refresh()  # the first refresh is a full load
         log.info("hotlists loaded", extra={"entries": len(self.live), "hotlists": len(self.live.hotlists)})
         listener = await self._rt.listener()
         await listener.add_listener(store.CHANGES_CHANNEL, lambda *_: self._changed.set())

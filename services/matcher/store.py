@@ -194,7 +194,8 @@ async def count_changes_since(conn: asyncpg.Connection, version: int) -> int:
 
 async def live_entries(conn: asyncpg.Connection, batch: int = 100_000) -> tuple[int, np.ndarray, np.ndarray]:
     """Every live entry as arrays (ids int64, VRMs S10) for a bulk load, and the version they are
-    at; converted a batch at a time so that no Python object per entry outlives its batch."""
+    at; converted a batch at a time so that no Python object per entry outlives its batch. In the
+    caller's repeatable-read transaction if it has one (changes_since), else in one of its own."""
     ids_parts, vrm_parts = [], []
     async with conn.transaction(isolation="repeatable_read", readonly=True):
         version = await conn.fetchval(
@@ -208,6 +209,27 @@ async def live_entries(conn: asyncpg.Connection, batch: int = 100_000) -> tuple[
     if not ids_parts:
         return version, np.empty(0, np.int64), np.empty(0, "S10")
     return version, np.concatenate(ids_parts), np.concatenate(vrm_parts)
+
+
+@dataclass(frozen=True)
+class Changes:
+    """What a refresh applies, all read in one snapshot: hotlists changed, and either a full load
+    of the live entries (version, ids, VRMs) or the entry changes, after the version applied."""
+
+    hotlists: list[types_pb2.Hotlist]
+    bulk: tuple[int, np.ndarray, np.ndarray] | None
+    entries: list[EntryChange]
+
+
+async def changes_since(conn: asyncpg.Connection, version: int, full_reload_at: int) -> Changes:
+    """Hotlists and entries changed after `version` in ONE repeatable-read snapshot, so that the
+    version a replica moves to covers every hotlist change below it (a list made covert while a
+    refresh runs is never skipped). A full load when starting (version 0) or after a large change."""
+    async with conn.transaction(isolation="repeatable_read", readonly=True):
+        hotlists = await hotlists_since(conn, version)
+        if version == 0 or await count_changes_since(conn, version) > full_reload_at:
+            return Changes(hotlists, await live_entries(conn), [])
+        return Changes(hotlists, None, await entry_changes_since(conn, version))
 
 
 async def candidates(conn: asyncpg.Connection, ids: Sequence[int]) -> dict[int, Candidate]:

@@ -72,3 +72,41 @@ async def test_import_then_reimport_replaces_the_list_and_alerts_carry_the_csv_f
     assert entry.action == T.ACTION_DO_NOT_STOP_REPORT_SIGHTING and entry.pnc_id == "25/004417Q"
     assert list(entry.warning_markers) == [T.WARNING_MARKER_FIREARMS, T.WARNING_MARKER_VIOLENT]
     assert entry.vehicle.make == "BMW" and entry.source_reference == "IR-2"
+
+
+async def test_hostile_extracts_get_line_numbered_errors_never_a_traceback(suite, tmp_path):
+    extract = tmp_path / "hostile.csv"
+    rows = [
+        GOOD[0].encode(),
+        b"AB12CDE,Ford,Ka,Red,STOP_VEHICLE,,Bad \xff\xfe bytes,,,\n",           # line 3: not UTF-8
+        b"CD12EFG,Ford,Ka,Red,STOP_VEHICLE,,Far weed,,,9999-12-31T23:00:00-05:00\n",  # line 4: beyond 9999 in UTC
+        b"EF12GHI,Ford,Ka,Red,STOP_VEHICLE,,Nul \x00 here,,,\n",                # line 5: NUL
+        ("GH12IJK,Ford,Ka,Red,STOP_VEHICLE,," + "r" * 5000 + ",,,\n").encode(),  # line 6: over the limit
+        GOOD[0].encode(),                                                       # line 7: repeats line 2
+        ("IJ12KLM,Ford,Ka,Red,STOP_VEHICLE,," + "x" * 200_000 + ",,,\n").encode(),  # line 8: over csv's limit
+    ]
+    extract.write_bytes(HEADER.encode() + b"".join(rows))
+    code, out = await anpr("hotlist", "import", str(extract), "--list", "PNC", "--source", "pnc", "--quiet",
+                           "--addr", suite.addr("matcher"), token=suite.tokens[Role.HOTLIST_ADMIN])
+    assert code == 1 and "Traceback" not in out, out
+    for line, problem in [(3, "not valid UTF-8"), (4, "weed_date"), (5, "reason: must not contain NUL"),
+                          (6, "reason: at most 4096 characters"), (7, "entry_id: repeats the entry of line 2"),
+                          (8, "not valid CSV")]:
+        assert f"line {line}: " in out and problem in out.split(f"line {line}: ", 1)[1].split("\n", 1)[0], (line, out)
+
+
+async def test_a_header_only_file_does_not_empty_a_list_unless_asked(suite, tmp_path):
+    extract = tmp_path / "pnc.csv"
+    extract.write_text(HEADER + GOOD[0])
+    args = ("hotlist", "import", str(extract), "--list", "PNC", "--source", "pnc", "--quiet",
+            "--addr", suite.addr("matcher"))
+    assert (await anpr(*args, token=suite.tokens[Role.HOTLIST_ADMIN]))[0] == 0
+    extract.write_text(HEADER)
+    code, out = await anpr(*args, token=suite.tokens[Role.HOTLIST_ADMIN])
+    assert code == 1 and "--allow-empty" in out
+    code, out = await anpr("hotlist", "list", "--addr", suite.addr("matcher"), token=suite.tokens[Role.HOTLIST_ADMIN])
+    assert "PNC\t1 entries" in out
+    code, out = await anpr(*args, "--allow-empty", token=suite.tokens[Role.HOTLIST_ADMIN])
+    assert code == 0, out
+    code, out = await anpr("hotlist", "list", "--addr", suite.addr("matcher"), token=suite.tokens[Role.HOTLIST_ADMIN])
+    assert "PNC\t0 entries" in out

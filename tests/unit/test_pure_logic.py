@@ -12,6 +12,7 @@ from anpr.v1 import types_pb2 as T
 from anpr.vrm import is_valid_vrm, normalise_vrm
 from services.firearms.ndm import validate_decision
 from services.ingest.config import IngestSettings
+from anpr.limits import compile_checkers
 from services.ingest.validation import validate_read
 from services.matcher.server import hit_id_for, vehicle_mismatches
 from tests.support import make_read, ts
@@ -32,9 +33,21 @@ def test_is_valid_vrm(vrm, ok):
 
 
 def _violations(read, **kw):
-    args = dict(now=NOW, max_skew=timedelta(minutes=5), retention=timedelta(days=365), max_image_bytes=1000)
+    args = dict(now=NOW, max_skew=timedelta(minutes=5), retention=timedelta(days=365), check=READ_CHECK)
     args.update(kw)
     return dict(validate_read(read, **args)[0])
+
+
+READ_CHECK = compile_checkers(type("S", (), {"max_image_bytes": 1000})())["anpr.v1.Read"]
+
+
+def test_what_the_database_would_refuse_is_a_violation_of_that_field_alone():
+    v = _violations(make_read("AB12CDE", captured_at=ts(NOW), direction=9, source_id="s\x00",
+                              plate_image=b"x" * 1001, heading_degrees=float("inf")))
+    assert set(v) == {"direction", "source_id", "plate_image", "heading_degrees"}
+    far = make_read("AB12CDE")
+    far.captured_at.seconds = 300_000_000_000  # beyond year 9999
+    assert set(_violations(far)) == {"captured_at"}
 
 
 def test_a_good_read_has_no_violations():
