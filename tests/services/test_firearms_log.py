@@ -1,0 +1,129 @@
+"""The firearms event log is append-only, gap-free and hash-chained: SQL edits, deletions and
+reorderings (made by someone able to bypass the guard) are each caught by VerifyLog, naming the
+first entry that does not verify."""
+
+from __future__ import annotations
+
+import uuid
+
+import asyncpg
+import pytest
+
+from anpr.runtime import pg
+from anpr.v1 import firearms_pb2 as F
+from anpr.v1 import types_pb2 as T
+from services.firearms import eventlog
+from tests.firearms_support import People, decision, firearms_hit, raise_hits, set_rota, stub
+from tests.support import InProcessSuite, channel
+
+
+@pytest.fixture
+def people(tmp_path) -> People:
+    return People.create(tmp_path / "tokens.json")
+
+
+@pytest.fixture
+async def firearms(database_url, people):
+    s = InProcessSuite(database_url, people.tokens)
+    await s.start("firearms")
+    yield s
+    await s.stop()
+
+
+@pytest.fixture
+async def sql(database_url):
+    conn = await pg.connect(database_url, "firearms")
+    yield conn
+    await conn.close()
+
+
+async def verify(suite, people) -> F.VerifyLogResponse:
+    async with channel(suite.addr("firearms"), people["sup-2"]) as ch:
+        return await stub(ch).VerifyLog(F.VerifyLogRequest())
+
+
+async def six_entries(suite, people) -> None:
+    """raised, acknowledged, two decisions, close requested; a second activation raised."""
+    addr = suite.addr("firearms")
+    await set_rota(addr, people, chain=("tfc-a",))
+    [raised] = (await raise_hits(addr, people, [firearms_hit()])).activations
+    aid = raised.activation_id
+    async with channel(addr, people["tfc-a"]) as ch:
+        s = stub(ch)
+        await s.AcknowledgeActivation(F.AcknowledgeActivationRequest(activation_id=aid))
+        await s.RecordDecision(F.RecordDecisionRequest(decision=decision(aid, information="Two occupants")))
+        await s.RecordDecision(F.RecordDecisionRequest(decision=decision(
+            aid, threat_assessment="Threat to life", outcome=T.NDM_OUTCOME_ARMED_DEPLOYMENT)))
+        await s.CloseActivation(F.CloseActivationRequest(activation_id=aid, outcome=T.NDM_OUTCOME_ARMED_DEPLOYMENT,
+                                                         summary="Detained without injury"))
+    await raise_hits(addr, people, [firearms_hit()])
+
+
+async def test_the_database_refuses_to_change_or_remove_log_entries(firearms, people, sql):
+    await six_entries(firearms, people)
+    for statement in ("UPDATE event_log SET actor = 'someone else' WHERE sequence = 2",
+                      "DELETE FROM event_log WHERE sequence = 3", "TRUNCATE event_log CASCADE",
+                      "UPDATE event_log_head SET last_sequence = 1", "DELETE FROM event_log_head"):
+        with pytest.raises(asyncpg.InsufficientPrivilegeError, match="append-only|only moves forward"):
+            await sql.execute(statement)
+    assert (await verify(firearms, people)).ok
+
+
+async def test_edited_deleted_reordered_and_truncated_entries_are_each_caught(firearms, people, sql):
+    await six_entries(firearms, people)
+    good = await verify(firearms, people)
+    assert good.ok and good.entries_verified == 6 and good.head_hash != eventlog.GENESIS
+    await sql.execute("SET session_replication_role = replica")  # as a superuser bypassing the guard
+
+    original = await sql.fetchval("SELECT payload FROM event_log WHERE sequence = 4")
+    await sql.execute("UPDATE event_log SET payload = replace(payload, 'Threat to life', 'No threat')"
+                      " WHERE sequence = 4")
+    edited = await verify(firearms, people)
+    assert (edited.ok, edited.first_bad_sequence, edited.entries_verified) == (False, 4, 3)
+    assert "edited" in edited.problem
+    await sql.execute("UPDATE event_log SET payload = $1 WHERE sequence = 4", original)
+    await sql.execute("UPDATE event_log SET actor = 'sup-1' WHERE sequence = 2")
+    assert (await verify(firearms, people)).first_bad_sequence == 2
+    await sql.execute("UPDATE event_log SET actor = 'tfc-a' WHERE sequence = 2")
+    assert (await verify(firearms, people)).ok
+
+    row = await sql.fetchrow("SELECT * FROM event_log WHERE sequence = 3")
+    await sql.execute("DELETE FROM event_log WHERE sequence = 3")
+    deleted = await verify(firearms, people)
+    assert (deleted.ok, deleted.first_bad_sequence) == (False, 3) and "missing" in deleted.problem
+    await sql.execute("INSERT INTO event_log VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)", *row.values())
+    assert (await verify(firearms, people)).ok
+
+    await swap(sql, 2, 5)
+    reordered = await verify(firearms, people)
+    assert (reordered.ok, reordered.first_bad_sequence) == (False, 2) and "chain" in reordered.problem
+    await swap(sql, 2, 5)
+    assert (await verify(firearms, people)).ok
+
+    await sql.execute("DELETE FROM event_log WHERE sequence = 6")
+    truncated = await verify(firearms, people)
+    assert (truncated.ok, truncated.first_bad_sequence) == (False, 6) and "end" in truncated.problem
+
+
+async def swap(sql, a: int, b: int) -> None:
+    async with sql.transaction():
+        await sql.execute("UPDATE event_log SET sequence = -1 WHERE sequence = $1", a)
+        await sql.execute("UPDATE event_log SET sequence = $1 WHERE sequence = $2", a, b)
+        await sql.execute("UPDATE event_log SET sequence = $1 WHERE sequence = -1", b)
+
+
+async def test_sequences_have_no_hole_after_a_rolled_back_append(firearms, people, sql):
+    addr = firearms.addr("firearms")
+    await set_rota(addr, people, chain=("tfc-a",))
+    [first] = (await raise_hits(addr, people, [firearms_hit()])).activations
+
+    class Abandon(Exception):
+        pass
+
+    with pytest.raises(Abandon):  # as a crash or a failed statement would end a transaction
+        async with sql.transaction():
+            await eventlog.append(sql, [eventlog.Entry(uuid.UUID(first.activation_id), 5, "x", ("x",), {})])
+            raise Abandon
+    await raise_hits(addr, people, [firearms_hit()])
+    assert [r["sequence"] for r in await sql.fetch("SELECT sequence FROM event_log ORDER BY sequence")] == [1, 2]
+    assert (await verify(firearms, people)).ok
