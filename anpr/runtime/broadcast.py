@@ -9,10 +9,12 @@ until a higher sequence is known. A periodic wake-up covers a lost notification.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable
 
 import asyncpg
 
+log = logging.getLogger(__name__)
 
 class SequenceBroadcaster:
     def __init__(self, channel: str, backstop_s: float = 2.0):
@@ -94,3 +96,114 @@ async def follow_log(pool: asyncpg.Pool, broadcaster: SequenceBroadcaster, after
             yield item
         if len(page) < PAGE:
             await broadcaster.wait_beyond(after)
+
+
+class LogTail:
+    """The recent end of an append-only log, held in memory once per replica and shared by every
+    stream it serves (notify's alerts).
+
+    Items enter in sequence order, without holes. What this replica commits is handed over at
+    once (`publish`: no re-read); what other replicas commit is read once per replica, not once per
+    stream, when their NOTIFY arrives (and by a periodic backstop for a lost notification). A
+    stream whose cursor is inside the tail reads from memory; one further behind pages from the
+    database until it catches up.
+    """
+
+    def __init__(self, pool: asyncpg.Pool, fetch: Callable[[asyncpg.Connection, int, int], Awaitable[list]],
+                 latest: Callable[[asyncpg.Connection], Awaitable[int]], *, capacity: int = 10_000,
+                 backstop_s: float = 2.0):
+        self._pool = pool
+        self._fetch = fetch
+        self._latest = latest
+        self._capacity = capacity
+        self._backstop = backstop_s
+        self._items: dict[int, object] = {}
+        self.first = 1   # lowest sequence held (when any)
+        self.latest = 0  # highest sequence held: every item up to it is committed and known here
+        self._event = asyncio.Event()
+        self._want = asyncio.Event()
+        self._task: asyncio.Task | None = None
+
+    async def start(self, listener, channel: str) -> None:
+        async with self._pool.acquire() as conn:
+            self.latest = await self._latest(conn)
+        self.first = self.latest + 1
+        await listener.add_listener(channel, self._on_notify)
+        self._task = asyncio.create_task(self._follow(), name=f"log-tail-{channel}")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+    def _on_notify(self, _conn, _pid, _channel, payload: str) -> None:
+        if not payload or int(payload) > self.latest:
+            self._want.set()
+
+    def publish(self, items: list[tuple[int, object]]) -> None:
+        """Items this replica has just committed, in sequence order."""
+        if items and items[0][0] == self.latest + 1:
+            self._append(items)
+        elif items and items[-1][0] > self.latest:
+            self._want.set()  # others committed before these: read the log to close the gap
+
+    def _append(self, items) -> None:
+        grew = False
+        for sequence, item in items:
+            if sequence == self.latest + 1:
+                self._items[sequence] = item
+                self.latest = sequence
+                grew = True
+        while len(self._items) > self._capacity:
+            del self._items[self.first]
+            self.first += 1
+        if grew:
+            self._event.set()
+            self._event = asyncio.Event()
+
+    async def _follow(self) -> None:
+        """Read what other replicas committed, when told (or every backstop interval)."""
+        while True:
+            try:
+                await asyncio.wait_for(self._want.wait(), self._backstop)
+            except TimeoutError:
+                pass
+            self._want.clear()
+            try:
+                while True:
+                    async with self._pool.acquire() as conn:
+                        page = await self._fetch(conn, self.latest, PAGE)
+                    self._append(page)
+                    if len(page) < PAGE:
+                        break
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                log.warning("could not read the log; will retry", extra={"error": type(exc).__name__})
+
+    async def follow(self, after: int, from_start: bool):
+        """Yield the log's items after sequence `after` (from now when it is 0 and not
+        `from_start`), then each new one as it is committed."""
+        if after == 0 and not from_start:
+            after = self.latest
+        while True:
+            if after + 1 < self.first:  # behind the tail: page from the database
+                async with self._pool.acquire() as conn:
+                    page = await self._fetch(conn, after, PAGE)
+                for sequence, item in page:
+                    after = sequence
+                    yield item
+                if not page:  # the rows before the tail are gone (retention): go on from the tail
+                    after = self.first - 1
+                continue
+            if after < self.latest:
+                for sequence in range(after + 1, min(self.latest, after + PAGE) + 1):
+                    item = self._items.get(sequence)
+                    if item is None:  # trimmed meanwhile: page from the database
+                        break
+                    after = sequence
+                    yield item
+                continue
+            event = self._event
+            try:
+                await asyncio.wait_for(event.wait(), self._backstop)
+            except TimeoutError:
+                pass

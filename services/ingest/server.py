@@ -17,12 +17,12 @@ from opentelemetry import trace
 
 from anpr.runtime.auth import Role
 from anpr.runtime.errors import abort_invalid
-from anpr.runtime.outbox import OutboxRecord, OutboxRelay, listen_for_outbox
+from anpr.runtime.outbox import Outbox, OutboxRecord
 from anpr.runtime.server import Runtime, ServiceSpec
 from anpr.runtime.telemetry import (ATTR_READ_COUNT, ATTR_READ_DUPLICATE, ATTR_READ_REJECTED,
                                     current_traceparent)
 from anpr.vrm import normalise_vrm
-from anpr.v1 import ingest_pb2, ingest_pb2_grpc, matcher_pb2, matcher_pb2_grpc, types_pb2
+from anpr.v1 import ingest_pb2, ingest_pb2_grpc, matcher_pb2, types_pb2
 from services.ingest import store
 from services.ingest.config import IngestSettings
 from services.ingest.limits import CameraRateLimiter
@@ -71,7 +71,7 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
         good: list[tuple[ingest_pb2.ReadResult, store.NewRead]] = []
         seen: set[tuple[str, datetime]] = set()
         rejected = duplicates = 0
-        traceparent = current_traceparent()
+        trace_bytes = store.trace_field(current_traceparent())
         for i, read in enumerate(reads):
             path = f"{prefix}[{i}]." if prefix else ""
             violations, vrm, captured = validate_read(read, now=now, max_skew=skew, retention=retention,
@@ -87,7 +87,7 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
                 result.status = READ_STATUS_REJECTED
                 result.violations.extend(types_pb2.FieldViolation(field=f, description=d) for f, d in violations)
                 continue
-            new = store.NewRead(read, vrm, captured, traceparent)
+            new = store.NewRead(read, vrm, captured, trace_bytes)
             if new.key in seen:
                 duplicates += 1
                 result.status = READ_STATUS_DUPLICATE
@@ -204,18 +204,20 @@ class Ingest:
                                  max_pending_reads=settings.max_pending_reads)
         self.servicer = IngestServicer(rt.pool, settings, self.writer, self.cameras,
                                        CameraRateLimiter(settings.camera_rate_per_s, settings.camera_burst))
-        self._matcher = matcher_pb2_grpc.MatcherServiceStub(
-            rt.channel(settings.matcher_addr, settings.service_token))
-        self._relay = OutboxRelay(rt.pool, store.MATCH_TOPIC, self._forward)
+        # MatchReads with the request already encoded: outbox rows concatenate into one request.
+        self._match_reads = rt.channel(settings.matcher_addr, settings.service_token).unary_unary(
+            "/anpr.v1.MatcherService/MatchReads", request_serializer=None,
+            response_deserializer=matcher_pb2.MatchReadsResponse.FromString)
+        self.outbox = Outbox(rt.pool, {store.MATCH_TOPIC: (self._forward, {})})
         self._tasks: list[asyncio.Task] = []
 
     async def _forward(self, records: Sequence[OutboxRecord]) -> None:
-        reads = []
-        for rec in records:
-            item = matcher_pb2.MatchRead.FromString(rec.payload)
-            item.traceparent = rec.traceparent
-            reads.append(item)
-        await self._matcher.MatchReads(matcher_pb2.MatchReadsRequest(reads=reads), timeout=30)
+        """Send queued reads to matcher; it answers only once their hits are durably queued."""
+        request = b"".join(r.payload for r in records)
+        resp = await self._match_reads(request, timeout=30, wait_for_ready=True)
+        expected = sum(r.records for r in records)
+        if resp.accepted != expected:
+            raise RuntimeError(f"matcher accepted {resp.accepted} of {expected} reads")
 
     async def _reload_cameras(self) -> None:
         async with self._pool.acquire() as conn:
@@ -238,18 +240,17 @@ class Ingest:
         await self._reload_cameras()
         await self.writer.start()
         listener = await self._rt.listener()
-        await listen_for_outbox(listener, [self._relay])
+        await self.outbox.start(listener)
         await listener.add_listener(
             store.CAMERAS_CHANNEL, lambda *_: asyncio.get_running_loop().create_task(self._reload_cameras()))
-        self._tasks = [asyncio.create_task(self._relay.run(), name="outbox-match"),
-                       asyncio.create_task(self._maintain(), name="partition-maintenance")]
+        self._tasks = [asyncio.create_task(self._maintain(), name="partition-maintenance")]
 
     async def stop(self) -> None:
         await self.writer.stop()
-        self._relay.stop()
-        if self._tasks:  # not started when start failed part-way
-            self._tasks[-1].cancel()
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.outbox.stop()
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
 
 
 SPEC = ServiceSpec(

@@ -10,6 +10,7 @@ from datetime import date, datetime, time, timedelta, timezone
 import asyncpg
 from google.protobuf import timestamp_pb2
 
+from anpr.runtime import outbox
 from anpr.v1 import types_pb2
 
 MATCH_TOPIC = "match"
@@ -26,14 +27,19 @@ READ_COLUMNS = ("read_id", "captured_at", "vrm", "vrm_normalised", "confidence",
 class NewRead:
     """A validated read on its way to the store; `key` (read_id, captured_at) identifies it."""
 
-    __slots__ = ("read", "vrm", "captured_at", "traceparent", "key")
+    __slots__ = ("read", "vrm", "captured_at", "trace_field", "key")
 
-    def __init__(self, read: types_pb2.Read, vrm: str, captured_at: datetime, traceparent: str):
+    def __init__(self, read: types_pb2.Read, vrm: str, captured_at: datetime, trace_field: bytes):
         self.read = read
         self.vrm = vrm                  # normalised
         self.captured_at = captured_at  # UTC
-        self.traceparent = traceparent
+        self.trace_field = trace_field  # MatchRead.traceparent, encoded (see trace_field())
         self.key = (read.read_id, captured_at)
+
+
+def trace_field(traceparent: str) -> bytes:
+    """anpr.v1.MatchRead.traceparent (field 2) encoded, once per call for all its reads."""
+    return outbox.encode_field(2, traceparent.encode()) if traceparent else b""
 
 
 def now_utc() -> datetime:
@@ -96,32 +102,18 @@ def _record(n: NewRead) -> tuple:
             r.direction, r.heading_degrees, r.lane, vehicle.make, vehicle.model, vehicle.colour, r.plate_country)
 
 
-def _varint(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte = n & 0x7F
-        n >>= 7
-        if n:
-            out.append(byte | 0x80)
-        else:
-            out.append(byte)
-            return bytes(out)
-
-
-_MATCH_READ_FIELD = b"\x0a"  # anpr.v1.MatchRead.read: field 1, length-delimited
-
-
-def _match_payload(read: types_pb2.Read) -> bytes:
-    """A serialised anpr.v1.MatchRead holding the read without its images (built on the wire
-    format directly: wrapping the read in a MatchRead message would copy it)."""
+def _match_item(item: NewRead) -> bytes:
+    """One item of anpr.v1.MatchReadsRequest.reads: the read without its images and the trace
+    context of the call that stored it, built on the wire format directly (no message copies);
+    an outbox row's payload is a run of these, so rows concatenate into one request."""
+    read = item.read
     if read.plate_image or read.overview_image:
         slim = types_pb2.Read()
         slim.CopyFrom(read)
         slim.ClearField("plate_image")
         slim.ClearField("overview_image")
         read = slim
-    body = read.SerializeToString()
-    return _MATCH_READ_FIELD + _varint(len(body)) + body
+    return outbox.encode_field(1, outbox.encode_field(1, read.SerializeToString()) + item.trace_field)
 
 
 async def store_reads(conn: asyncpg.Connection, reads: Sequence[NewRead]) -> set[tuple[str, datetime]]:
@@ -158,11 +150,9 @@ async def store_reads(conn: asyncpg.Connection, reads: Sequence[NewRead]) -> set
     if images:
         await conn.copy_records_to_table("read_images", records=images,
                                          columns=("read_id", "captured_at", "plate_image", "overview_image"))
-    if fresh:
-        await conn.copy_records_to_table(
-            "outbox", records=[(MATCH_TOPIC, _match_payload(i.read), i.traceparent) for i, _ in fresh],
-            columns=("topic", "payload", "traceparent"))
-        await conn.execute("SELECT pg_notify(current_schema() || '_outbox', $1)", MATCH_TOPIC)
+    # Queued for matching in partitions by camera, so each camera's reads are matched in order.
+    await outbox.enqueue(conn, MATCH_TOPIC, outbox.rows_by_partition(
+        (i.read.camera_id, _match_item(i)) for i, _ in fresh))
     return stored
 
 

@@ -18,13 +18,13 @@ from opentelemetry import trace
 
 from anpr.runtime.auth import Role, current_caller
 from anpr.runtime.errors import abort_invalid
-from anpr.runtime.outbox import OutboxRecord, OutboxRelay, listen_for_outbox
+from anpr.runtime.outbox import Outbox, OutboxRecord, Refused
 from anpr.runtime.server import Runtime, ServiceSpec
-from anpr.runtime.telemetry import (ATTR_HIT_COUNT, ATTR_HIT_ID, ATTR_READ_COUNT, ATTR_READ_ID,
+from anpr.runtime.telemetry import (ATTR_HIT_COUNT, ATTR_READ_COUNT, ATTR_READ_ID,
                                     context_from_traceparent, current_traceparent)
 from anpr.vrm import is_valid_vrm, normalise_vrm
-from anpr.v1 import (firearms_pb2, firearms_pb2_grpc, ingest_pb2, ingest_pb2_grpc, matcher_pb2,
-                     matcher_pb2_grpc, notify_pb2, notify_pb2_grpc, types_pb2)
+from anpr.v1 import (firearms_pb2, ingest_pb2, ingest_pb2_grpc, matcher_pb2,
+                     matcher_pb2_grpc, notify_pb2, types_pb2)
 from services.matcher import store
 from services.matcher.config import MatcherSettings
 from services.matcher.index import LookalikeClasses, Match
@@ -40,8 +40,6 @@ IMPORT_VIOLATIONS_SHOWN = 200
 HISTORICAL_CHECKS_PER_IMPORT = 10_000
 # More changes than this since the last refresh: rebuild the index rather than apply them one by one.
 FULL_RELOAD_AT = 100_000
-# A receiver that answers these will never accept the record: it is set aside, not retried.
-PERMANENT_ERRORS = {grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.OUT_OF_RANGE}
 
 
 def hit_id_for(read_id: str, entry_id: str) -> str:
@@ -101,42 +99,49 @@ class HitMaker:
         self._clock = clock
 
     async def record(self, conn, found: Sequence[Found]) -> int:
-        """In the caller's transaction. Hit-recording transactions commit one at a time, so their
-        outbox records commit in id order and the relays deliver hits in the order they were made
-        (the first sighting raises an activation, later ones attach to it)."""
+        """In the caller's transaction: store the hits not made before, count repeats, and queue
+        them for notify and firearms. Returns how many hits are new."""
         if not found:
             return 0
-        await conn.execute("SELECT pg_advisory_xact_lock($1)", store.HITS_LOCK)
         now = self._clock()
         matched_at = timestamp_pb2.Timestamp()
         matched_at.FromDatetime(now)
-        window = timedelta(seconds=self._settings.dedup_window_s)
         cands = await store.candidates(conn, [f.match.entry_id for f in found])
-        hits = []
-        for f in found:
-            cand = cands.get(f.match.entry_id)
-            if cand is None or (cand.weed_at is not None and cand.weed_at <= now):
-                continue  # deleted since, or lapsed at its weed date
-            hotlist = self._live.hotlists.get(cand.hotlist_id, types_pb2.Hotlist(hotlist_id=cand.hotlist_id))
-            if not f.match.exact and hotlist.match_policy == types_pb2.MATCH_POLICY_EXACT:
-                continue
-            hit = types_pb2.Hit(
-                hit_id=hit_id_for(f.read.read_id, cand.entry.entry_id), read=f.read, entry=cand.entry,
-                hotlist=hotlist,
-                match_kind=types_pb2.MATCH_KIND_EXACT if f.match.exact else types_pb2.MATCH_KIND_LOOKALIKE,
-                differing_positions=f.match.differing_positions,
-                vehicle_mismatches=vehicle_mismatches(f.read.vehicle, cand.entry.vehicle),
-                historical=f.historical, matched_at=matched_at)
-            hits.append((hit, cand.firearms, f.traceparent))
+        hits = [h for f in found if (h := self._hit(f, cands.get(f.match.entry_id), now, matched_at))]
+        if not hits:
+            return 0
+        await store.lock_entry_partitions(conn, [h.entry.entry_id for h, _, _ in hits])
         new_ids = await store.insert_hits(conn, [h for h, _, _ in hits])
         fresh = [(h, firearms, t) for h, firearms, t in hits if h.hit_id in new_ids]
-        for hit, _, _ in fresh:  # count repeats only for hits made now, in read order
-            hit.repeat_count = await store.count_repeat(
-                conn, hit.entry.entry_id, normalise_vrm(hit.read.vrm),
-                area_cell(hit.read.location, self._settings.dedup_cell_km),
-                hit.read.captured_at.ToDatetime(tzinfo=timezone.utc), window)
+        if not fresh:
+            return 0
+        cell_km = self._settings.dedup_cell_km
+        repeats = await store.count_repeats(conn, [
+            store.Sighting(h.entry.entry_id, normalise_vrm(h.read.vrm), area_cell(h.read.location, cell_km),
+                           h.read.captured_at.ToDatetime(tzinfo=timezone.utc)) for h, _, _ in fresh],
+            timedelta(seconds=self._settings.dedup_window_s))
+        for (hit, _, _), count in zip(fresh, repeats, strict=True):
+            hit.repeat_count = count
         await store.queue_hits(conn, fresh)
         return len(fresh)
+
+    def _hit(self, f: Found, cand: store.Candidate | None, now: datetime,
+             matched_at: timestamp_pb2.Timestamp) -> tuple[types_pb2.Hit, bool, str] | None:
+        """The hit of one match, or None when the entry was deleted since, lapsed at its weed
+        date, or its list allows exact matches only."""
+        if cand is None or (cand.weed_at is not None and cand.weed_at <= now):
+            return None
+        hotlist = self._live.hotlists.get(cand.hotlist_id, types_pb2.Hotlist(hotlist_id=cand.hotlist_id))
+        if not f.match.exact and hotlist.match_policy == types_pb2.MATCH_POLICY_EXACT:
+            return None
+        hit = types_pb2.Hit(
+            hit_id=hit_id_for(f.read.read_id, cand.entry.entry_id), read=f.read, entry=cand.entry,
+            hotlist=hotlist,
+            match_kind=types_pb2.MATCH_KIND_EXACT if f.match.exact else types_pb2.MATCH_KIND_LOOKALIKE,
+            differing_positions=f.match.differing_positions,
+            vehicle_mismatches=vehicle_mismatches(f.read.vehicle, cand.entry.vehicle),
+            historical=f.historical, matched_at=matched_at)
+        return hit, cand.firearms, f.traceparent
 
 
 class MatcherServicer(matcher_pb2_grpc.MatcherServiceServicer):
@@ -148,18 +153,21 @@ class MatcherServicer(matcher_pb2_grpc.MatcherServiceServicer):
         self._refresh = refresh
 
     async def MatchReads(self, request, context):
+        """Match a batch of reads. Traced per batch (the server span); a read that hits gets a span
+        of its own in the camera's trace, whose context travels on with its hits."""
         found: list[Found] = []
         max_diff = self._settings.lookalike_max_differences
+        match = self._live.match
         for item in request.reads:
-            parent = context_from_traceparent(item.traceparent)
-            with tracer.start_as_current_span("anpr.match", context=parent) as span:
-                span.set_attribute(ATTR_READ_ID, item.read.read_id)
-                vrm = normalise_vrm(item.read.vrm)
-                matches = self._live.match(vrm, max_diff) if is_valid_vrm(vrm) else []
-                span.set_attribute(ATTR_HIT_COUNT, len(matches))
-                if matches:
+            read = item.read
+            vrm = normalise_vrm(read.vrm)
+            matches = match(vrm, max_diff) if is_valid_vrm(vrm) else None
+            if matches:
+                with tracer.start_as_current_span("anpr.match", context=context_from_traceparent(item.traceparent)) as span:
+                    span.set_attribute(ATTR_READ_ID, read.read_id)
+                    span.set_attribute(ATTR_HIT_COUNT, len(matches))
                     traceparent = current_traceparent()
-                    found.extend(Found(item.read, m, traceparent) for m in matches)
+                found.extend(Found(read, m, traceparent) for m in matches)
         new_hits = 0
         if found:
             async with self._pool.acquire() as conn, conn.transaction():
@@ -277,6 +285,12 @@ class MatcherServicer(matcher_pb2_grpc.MatcherServiceServicer):
         return matcher_pb2.ImportEntriesResponse(imported=n, hotlist_version=self._live.version)
 
 
+def _check_count(receiver: str, answered: int, records: Sequence[OutboxRecord]) -> None:
+    sent = sum(r.records for r in records)
+    if answered != sent:  # a malformed record: the receiver could not read it as hits
+        raise Refused(f"{receiver} answered for {answered} of {sent} hits")
+
+
 class Matcher:
     def __init__(self, rt: Runtime, clock: Callable[[], datetime] | None = None):
         settings: MatcherSettings = rt.settings  # type: ignore[assignment]
@@ -289,43 +303,30 @@ class Matcher:
         self.hits = HitMaker(self.live, settings, lambda: self.clock())
         self._refresh_lock = asyncio.Lock()
         self.servicer = MatcherServicer(rt.pool, self.live, settings, self.hits, self.refresh)
-        self._notify = notify_pb2_grpc.NotifyServiceStub(rt.channel(settings.notify_addr, settings.service_token))
-        self._firearms = firearms_pb2_grpc.FirearmsServiceStub(
-            rt.channel(settings.firearms_addr, settings.service_token))
+        notify = rt.channel(settings.notify_addr, settings.service_token)
+        firearms = rt.channel(settings.firearms_addr, settings.service_token)
+        # Hits go on with their requests already encoded: outbox rows concatenate into one request.
+        self._publish_alerts = notify.unary_unary(
+            "/anpr.v1.NotifyService/PublishAlerts", request_serializer=None,
+            response_deserializer=notify_pb2.PublishAlertsResponse.FromString)
+        self._raise_activations = firearms.unary_unary(
+            "/anpr.v1.FirearmsService/RaiseActivations", request_serializer=None,
+            response_deserializer=firearms_pb2.RaiseActivationsResponse.FromString)
         self._ingest = ingest_pb2_grpc.IngestServiceStub(rt.channel(settings.ingest_addr, settings.service_token))
-        self._relays = [OutboxRelay(rt.pool, store.NOTIFY_TOPIC, self._to_notify, batch_size=50),
-                        OutboxRelay(rt.pool, store.FIREARMS_TOPIC, self._to_firearms, batch_size=50),
-                        OutboxRelay(rt.pool, store.HISTORICAL_TOPIC, self._check_history, batch_size=20)]
+        self.outbox = Outbox(rt.pool, {
+            store.NOTIFY_TOPIC: (self._to_notify, {"max_records": 500}),
+            store.FIREARMS_TOPIC: (self._to_firearms, {"max_records": 500}),
+            store.HISTORICAL_TOPIC: (self._check_history, {"max_records": 20, "concurrency": 2})})
         self._tasks: list[asyncio.Task] = []
         self._changed = asyncio.Event()
 
-    async def _deliver_each(self, records: Sequence[OutboxRecord], send) -> list[int]:
-        """Send hits one by one, in order; returns the records the receiver rejected as invalid
-        (dead letters). Any other failure raises, and the batch is retried from its first record."""
-        dead = []
-        for rec in records:
-            token = otel_context.attach(context_from_traceparent(rec.traceparent))
-            try:
-                with tracer.start_as_current_span("anpr.deliver") as span:
-                    hit = types_pb2.Hit.FromString(rec.payload)
-                    span.set_attribute(ATTR_HIT_ID, hit.hit_id)
-                    try:
-                        await send(hit)
-                    except grpc.aio.AioRpcError as err:
-                        if err.code() not in PERMANENT_ERRORS:
-                            raise
-                        dead.append(rec.id)
-            finally:
-                otel_context.detach(token)
-        return dead
+    async def _to_notify(self, records: Sequence[OutboxRecord]) -> None:
+        resp = await self._publish_alerts(b"".join(r.payload for r in records), timeout=10, wait_for_ready=True)
+        _check_count("notify", len(resp.alerts), records)
 
-    async def _to_notify(self, records: Sequence[OutboxRecord]) -> list[int]:
-        return await self._deliver_each(records, lambda hit: self._notify.PublishAlert(
-            notify_pb2.PublishAlertRequest(hit=hit), timeout=10))
-
-    async def _to_firearms(self, records: Sequence[OutboxRecord]) -> list[int]:
-        return await self._deliver_each(records, lambda hit: self._firearms.RaiseActivation(
-            firearms_pb2.RaiseActivationRequest(hit=hit), timeout=10))
+    async def _to_firearms(self, records: Sequence[OutboxRecord]) -> None:
+        resp = await self._raise_activations(b"".join(r.payload for r in records), timeout=10, wait_for_ready=True)
+        _check_count("firearms", len(resp.activations), records)
 
     async def _check_history(self, records: Sequence[OutboxRecord]) -> None:
         """Historical hits: a new entry against the reads of the last hours (ingest's search)."""
@@ -340,7 +341,7 @@ class Matcher:
                 if cand is None:
                     continue
                 resp = await self._ingest.SearchReads(ingest_pb2.SearchReadsRequest(
-                    vrm=cand.entry.vrm, lookback_seconds=lookback, page_size=1000), timeout=30)
+                    vrm=cand.entry.vrm, lookback_seconds=lookback, page_size=1000), timeout=30, wait_for_ready=True)
                 traceparent = current_traceparent()
                 found = [Found(read, Match(cand.id, True, ()), traceparent, historical=True)
                          for read in reversed(resp.reads)]  # oldest first, so dedup keeps the first
@@ -384,17 +385,15 @@ class Matcher:
         await self.refresh()
         log.info("hotlists loaded", extra={"entries": len(self.live), "hotlists": len(self.live.hotlists)})
         listener = await self._rt.listener()
-        await listen_for_outbox(listener, self._relays)
         await listener.add_listener(store.CHANGES_CHANNEL, lambda *_: self._changed.set())
-        self._tasks = [asyncio.create_task(r.run(), name=f"outbox-{r.topic}") for r in self._relays]
-        self._tasks.append(asyncio.create_task(self._follow_changes(), name="follow-hotlists"))
+        await self.outbox.start(listener)
+        self._tasks = [asyncio.create_task(self._follow_changes(), name="follow-hotlists")]
 
     async def stop(self) -> None:
-        for relay in self._relays:
-            relay.stop()
-        if self._tasks:  # not started when start failed part-way
-            self._tasks[-1].cancel()
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.outbox.stop()
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
 
 
 SPEC = ServiceSpec(

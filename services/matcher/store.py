@@ -228,20 +228,51 @@ async def get_entry_audited(conn: asyncpg.Connection, entry_id: str, subject: st
     return types_pb2.VoiEntry.FromString(data)
 
 
-async def count_repeat(conn: asyncpg.Connection, entry_id: str, vrm: str, cell: str, at: datetime,
-                       window: timedelta) -> int:
-    """Count this sighting in its dedup window; 0 means it opens a new window (alert)."""
-    return await conn.fetchval(
-        """
-        INSERT INTO alert_windows AS w (entry_id, vrm, cell, window_start, repeats) VALUES ($1, $2, $3, $4, 0)
-        ON CONFLICT (entry_id, vrm, cell) DO UPDATE SET
-            repeats = CASE WHEN w.window_start <= EXCLUDED.window_start - $5::interval
-                           OR w.window_start > EXCLUDED.window_start + $5::interval THEN 0 ELSE w.repeats + 1 END,
-            window_start = CASE WHEN w.window_start <= EXCLUDED.window_start - $5::interval
-                           OR w.window_start > EXCLUDED.window_start + $5::interval
-                           THEN EXCLUDED.window_start ELSE w.window_start END
-        RETURNING repeats
-        """, entry_id, vrm, cell, at, window)
+@dataclass(frozen=True)
+class Sighting:
+    """A hit's key in the alert deduplication windows, and when its read was captured."""
+
+    entry_id: str
+    vrm: str
+    cell: str
+    at: datetime
+
+
+async def lock_entry_partitions(conn: asyncpg.Connection, entry_ids: Sequence[str]) -> None:
+    """Serialise the hit-recording transactions of the same entries (by outbox partition, in
+    order, so no deadlock): an entry's hits commit, and are delivered, in the order they were made,
+    and its dedup windows are counted by one transaction at a time."""
+    await conn.execute(
+        "SELECT pg_advisory_xact_lock($1, p) FROM (SELECT DISTINCT p FROM unnest($2::int[]) p ORDER BY p) s",
+        HITS_LOCK, sorted({outbox.partition_of(e) for e in entry_ids}))
+
+
+async def count_repeats(conn: asyncpg.Connection, sightings: Sequence[Sighting], window: timedelta) -> list[int]:
+    """Count each sighting in its dedup window, in order; 0 means it opens a new window (alert).
+    A window starts at its first sighting and lasts `window` (either side: reads may come late)."""
+    keys = {(s.entry_id, s.vrm, s.cell) for s in sightings}
+    rows = await conn.fetch(
+        "SELECT w.entry_id, w.vrm, w.cell, w.window_start, w.repeats FROM alert_windows w"
+        " JOIN unnest($1::text[], $2::text[], $3::text[]) k(e, v, c) ON (w.entry_id, w.vrm, w.cell) = (k.e, k.v, k.c)",
+        *map(list, zip(*keys, strict=True)))
+    state = {(r["entry_id"], r["vrm"], r["cell"]): (r["window_start"], r["repeats"]) for r in rows}
+    counts = []
+    for s in sightings:
+        key = (s.entry_id, s.vrm, s.cell)
+        start, repeats = state.get(key, (None, 0))
+        if start is None or start <= s.at - window or start > s.at + window:
+            start, repeats = s.at, 0
+        else:
+            repeats += 1
+        state[key] = (start, repeats)
+        counts.append(repeats)
+    await conn.execute(
+        "INSERT INTO alert_windows AS w (entry_id, vrm, cell, window_start, repeats)"
+        " SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::int[])"
+        " ON CONFLICT (entry_id, vrm, cell) DO UPDATE SET window_start = EXCLUDED.window_start,"
+        " repeats = EXCLUDED.repeats",
+        *map(list, zip(*((*k, v[0], v[1]) for k, v in state.items()), strict=True)))
+    return counts
 
 
 async def insert_hits(conn: asyncpg.Connection, hits: Sequence[types_pb2.Hit]) -> set[str]:
@@ -257,18 +288,30 @@ async def insert_hits(conn: asyncpg.Connection, hits: Sequence[types_pb2.Hit]) -
         [h.historical for h in hits])}
 
 
+def traced_hit_item(hit: types_pb2.Hit, traceparent: str) -> bytes:
+    """One item of PublishAlertsRequest.hits / RaiseActivationsRequest.hits (an anpr.v1.TracedHit)."""
+    traced = outbox.encode_field(1, hit.SerializeToString())
+    if traceparent:
+        traced += outbox.encode_field(2, traceparent.encode())
+    return outbox.encode_field(1, traced)
+
+
 async def queue_hits(conn: asyncpg.Connection, hits: Sequence[tuple[types_pb2.Hit, bool, str]]) -> None:
     """Queue new hits for notify (unless a repeat, which is marked suppressed) and firearms (when
-    marked). `hits` are (hit, firearms, traceparent)."""
+    marked), in partitions by entry. `hits` are (hit, firearms, traceparent)."""
     repeats = [h.hit_id for h, _, _ in hits if h.repeat_count > 0]
     if repeats:
         await conn.execute("UPDATE hits SET suppressed = true WHERE hit_id = ANY($1::text[])", repeats)
-    await outbox.enqueue(conn, NOTIFY_TOPIC, [(h.SerializeToString(), t) for h, _, t in hits if h.repeat_count == 0])
-    await outbox.enqueue(conn, FIREARMS_TOPIC, [(h.SerializeToString(), t) for h, f, t in hits if f])
+    items = [(h, firearms, traced_hit_item(h, t)) for h, firearms, t in hits]
+    await outbox.enqueue(conn, NOTIFY_TOPIC, outbox.rows_by_partition(
+        (h.entry.entry_id, item) for h, _, item in items if h.repeat_count == 0))
+    await outbox.enqueue(conn, FIREARMS_TOPIC, outbox.rows_by_partition(
+        (h.entry.entry_id, item) for h, firearms, item in items if firearms))
 
 
 async def queue_historical_check(conn: asyncpg.Connection, entry_ids: Sequence[str], traceparent: str) -> None:
-    await outbox.enqueue(conn, HISTORICAL_TOPIC, [(e.encode(), traceparent) for e in entry_ids])
+    await outbox.enqueue(conn, HISTORICAL_TOPIC, [(outbox.partition_of(e), e.encode(), 1) for e in entry_ids],
+                         traceparent)
 
 
 async def entry_by_entry_id(conn: asyncpg.Connection, entry_id: str) -> Candidate | None:

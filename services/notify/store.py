@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
+from datetime import datetime, timezone
 
 import asyncpg
 from google.protobuf import timestamp_pb2
@@ -20,17 +22,33 @@ def _alert(row: asyncpg.Record) -> types_pb2.Alert:
                            hit=types_pb2.Hit.FromString(row["hit"]), created_at=created, covert=row["covert"])
 
 
-async def append_alert(conn: asyncpg.Connection, hit: types_pb2.Hit) -> tuple[types_pb2.Alert, bool]:
-    """Store an alert for `hit` unless one exists; returns (alert, duplicate). Caller's transaction."""
+async def append_alerts(conn: asyncpg.Connection,
+                        hits: Sequence[tuple[types_pb2.Hit, str]]) -> list[tuple[types_pb2.Alert, bool]]:
+    """Store an alert for each (hit, traceparent) not alerted before, in the order given, with
+    consecutive sequence numbers; returns (alert, duplicate) per hit. Caller's transaction.
+
+    Appends serialise on an advisory lock and take their sequences from a counter row inside the
+    transaction, so sequences commit in order and without holes."""
     await conn.execute("SELECT pg_advisory_xact_lock($1)", _APPEND_LOCK)
-    row = await conn.fetchrow("SELECT * FROM alerts WHERE hit_id = $1", hit.hit_id)
-    if row is not None:
-        return _alert(row), True
-    row = await conn.fetchrow(
-        "INSERT INTO alerts (alert_id, hit_id, covert, hit) VALUES ($1, $2, $3, $4) RETURNING *",
-        uuid.uuid4(), hit.hit_id, hit.hotlist.covert, hit.SerializeToString())
-    await conn.execute("SELECT pg_notify($1, $2)", ALERTS_CHANNEL, str(row["sequence"]))
-    return _alert(row), False
+    rows = await conn.fetch("SELECT * FROM alerts WHERE hit_id = ANY($1::text[])", [h.hit_id for h, _ in hits])
+    known: dict[str, tuple[types_pb2.Alert, bool]] = {r["hit_id"]: (_alert(r), True) for r in rows}
+    new = []
+    for hit, traceparent in hits:
+        if hit.hit_id not in known:
+            known[hit.hit_id] = (types_pb2.Alert(alert_id=str(uuid.uuid4()), hit=hit, covert=hit.hotlist.covert), False)
+            new.append((known[hit.hit_id][0], traceparent))
+    if new:
+        last = await conn.fetchval("UPDATE alert_sequence SET last = last + $1 RETURNING last", len(new))
+        created = datetime.now(timezone.utc)
+        for i, (alert, _) in enumerate(new):
+            alert.sequence = last - len(new) + 1 + i
+            alert.created_at.FromDatetime(created)
+        await conn.copy_records_to_table(
+            "alerts", records=[(a.sequence, uuid.UUID(a.alert_id), a.hit.hit_id, a.covert, a.hit.SerializeToString(),
+                                created, t) for a, t in new],
+            columns=("sequence", "alert_id", "hit_id", "covert", "hit", "created_at", "traceparent"))
+        await conn.execute("SELECT pg_notify($1, $2)", ALERTS_CHANNEL, str(last))
+    return [known[h.hit_id] for h, _ in hits]
 
 
 async def latest_sequence(conn: asyncpg.Connection) -> int:

@@ -13,6 +13,8 @@ from anpr.runtime.auth import Role
 from anpr.v1 import (firearms_pb2, firearms_pb2_grpc, ingest_pb2, ingest_pb2_grpc, matcher_pb2,
                      matcher_pb2_grpc, notify_pb2, notify_pb2_grpc)
 from anpr.v1 import types_pb2 as T
+from anpr.runtime import outbox
+from services.matcher import store
 from tests.support import InProcessSuite, channel, eventually, make_entry, make_read, next_message, ts
 
 
@@ -203,10 +205,12 @@ async def test_a_large_change_rebuilds_the_index_and_matching_follows(suite, roo
 async def test_a_hit_the_receiver_rejects_is_set_aside_and_does_not_block_the_rest(suite, room):
     conn = await asyncpg.connect(suite.database_url, server_settings={"search_path": "matcher"})
     try:
-        # a record notify can never accept (no hit id), queued ahead of real hits
-        await conn.execute("INSERT INTO outbox (topic, payload) VALUES ('notify', $1)",
-                           T.Hit(read=make_read("XX11XXX")).SerializeToString())
-        await add_entries(suite, make_entry("AF11TER", "pnc"))
+        # a record notify can never accept (no hit id), queued in the same partition ahead of a real hit
+        entry = make_entry("AF11TER", "pnc")
+        await conn.execute("INSERT INTO outbox (topic, partition, payload) VALUES ('notify', $1, $2)",
+                           outbox.partition_of(entry.entry_id),
+                           store.traced_hit_item(T.Hit(read=make_read("XX11XXX")), ""))
+        await add_entries(suite, entry)
         await send(suite, make_read("AF11TER"))
         assert (await room.next()).hit.read.vrm == "AF11TER"
 
