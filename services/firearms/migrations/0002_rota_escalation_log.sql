@@ -99,3 +99,8 @@ CREATE TRIGGER event_log_head_forward BEFORE UPDATE OR DELETE ON event_log_head
     FOR EACH ROW EXECUTE FUNCTION event_log_head_forward_only();
 CREATE TRIGGER event_log_head_no_truncate BEFORE TRUNCATE ON event_log_head
     FOR EACH STATEMENT EXECUTE FUNCTION event_log_head_forward_only();
+
+-- And the service's own role may not change or remove entries either (migrations run as the role
+-- the service works as; with per-service roles the table's owner keeps only INSERT and SELECT).
+REVOKE UPDATE, DELETE, TRUNCATE ON event_log FROM CURRENT_USER;
+REVOKE DELETE, TRUNCATE ON event_log_head FROM CURRENT_USER;
