@@ -22,6 +22,8 @@ UNASSIGNED = _meter.create_counter(
     "anpr.firearms.activations.unassigned", description="activations raised with nobody on duty for the force")
 DUTY_CHECK_S = 30.0
 BATCH = 100
+MAX_BACKOFF_S = 2.0
+OUTAGES = (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError, asyncpg.CannotConnectNowError)
 
 
 class Escalator:
@@ -36,16 +38,18 @@ class Escalator:
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
-        next_duty_check = 0.0
+        next_duty_check, backoff = 0.0, self._poll
         while True:
             try:
                 delay = await self.sweep_once()
                 if loop.time() >= next_duty_check:
                     await self.check_duty()
                     next_duty_check = loop.time() + DUTY_CHECK_S
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # an outage or a bug: log it and keep escalating
+                backoff = self._poll
+            except OUTAGES as exc:  # deadlines wait in the database; act on them when it is back
+                log.warning("escalator waiting for PostgreSQL", extra={"error": type(exc).__name__})
+                delay = backoff = min(backoff * 2, MAX_BACKOFF_S)
+            except Exception:  # a bug: log it with its traceback, and keep escalating the others
                 log.exception("escalator pass failed; retrying")
                 delay = self._poll
             await asyncio.sleep(delay)
