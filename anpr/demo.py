@@ -126,6 +126,8 @@ def format_alert(alert: T.Alert) -> str:
     ]
     if entry.operational_instructions:
         lines.append(f"    instructions: {entry.operational_instructions}")
+    if alert.firearms_commander_informed:
+        lines.append("    FIREARMS: the duty firearms commander has been informed")
     return "\n".join(lines)
 
 
