@@ -4,6 +4,7 @@ first entry that does not verify."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 import asyncpg
@@ -126,4 +127,34 @@ async def test_sequences_have_no_hole_after_a_rolled_back_append(firearms, peopl
             raise Abandon
     await raise_hits(addr, people, [firearms_hit()])
     assert [r["sequence"] for r in await sql.fetch("SELECT sequence FROM event_log ORDER BY sequence")] == [1, 2]
+    assert (await verify(firearms, people)).ok
+
+
+async def test_concurrent_escalators_never_act_on_one_activation_twice(firearms, people, database_url):
+    """Four escalators (and the service's own) sweep the same due deadlines at once: each activation
+    escalates exactly once."""
+    from datetime import timedelta
+
+    from services.firearms import store
+
+    addr = firearms.addr("firearms")
+    await set_rota(addr, people, chain=("tfc-a", "tfc-b"))
+    await raise_hits(addr, people, [firearms_hit() for _ in range(60)])
+    timing = store.Timing(timedelta(seconds=60), timedelta(seconds=5), timedelta(hours=2))
+    conns = [await pg.connect(database_url, "firearms") for _ in range(4)]
+    try:
+        await conns[0].execute("UPDATE activations SET deadline_at = now() - interval '1 second'")
+
+        async def sweep(conn):
+            async with conn.transaction():
+                return await store.sweep(conn, timing, limit=25)
+        rounds = [await asyncio.gather(*(sweep(c) for c in conns)) for _ in range(3)]
+        kinds = await conns[0].fetch("SELECT activation_id, count(*) AS n FROM event_log WHERE kind = $1"
+                                     " GROUP BY activation_id", T.ACTIVATION_EVENT_KIND_ESCALATED)
+    finally:
+        for c in conns:
+            await c.close()
+    steps = [s for r in rounds for per_conn in r for s in per_conn]
+    assert len(steps) == len({s.activation_id for s in steps}) > 0
+    assert len(kinds) == 60 and all(r["n"] == 1 for r in kinds)
     assert (await verify(firearms, people)).ok
