@@ -49,7 +49,7 @@ _tracer = trace.get_tracer("anpr.outbox")
 
 PARTITIONS = 32          # per topic; the most replicas that can share one topic's delivery
 LEASE_TTL_S = 3.0        # a lease not renewed for this long is free for another replica
-LEASE_RENEW_S = 0.5
+LEASE_RENEW_S = 1.0
 DEAD_LETTER_PREFIX = "dead-letter:"
 
 
@@ -157,7 +157,7 @@ def rows_by_partition(items: Iterable[tuple[str, bytes]], max_bytes: int = 1 << 
 class PartitionLeases:
     """The partitions of each topic this replica delivers, leased from `outbox_leases`.
 
-    Every `LEASE_RENEW_S` the replica marks itself alive in `outbox_members`, renews its leases,
+    Every `LEASE_RENEW_S` (1 s) the replica marks itself alive in `outbox_members`, renews its leases,
     gives back what exceeds its fair share (ceil(partitions / live replicas), only partitions with
     no batch in flight, so order holds across the hand-over) and claims free or expired ones up to
     its share. If it cannot renew (the database is unreachable) it stops delivering once its

@@ -39,9 +39,18 @@ def resolve_database_url(url: str | None, data_dir: Path) -> tuple[str, object |
     return server.get_uri(), server
 
 
+async def _reset(conn: asyncpg.Connection) -> None:
+    """What a pooled connection needs before reuse: no transaction left open. (asyncpg's default
+    reset also unlistens, unlocks session locks, closes cursors and resets settings: a round trip
+    on every release, for state our pooled connections never have: LISTEN runs on a connection of
+    its own, advisory locks are transaction-scoped, and settings are fixed at connect.)"""
+    if conn.is_in_transaction():
+        await conn.execute("ROLLBACK")
+
+
 async def create_pool(url: str, schema: str, *, min_size: int = 0, max_size: int = 10) -> asyncpg.Pool:
     """The process's one pool; its connections resolve unqualified names in the service's schema."""
-    return await asyncpg.create_pool(url, min_size=min_size, max_size=max_size,
+    return await asyncpg.create_pool(url, min_size=min_size, max_size=max_size, reset=_reset,
                                      server_settings={"search_path": f'"{schema}", public'})
 
 

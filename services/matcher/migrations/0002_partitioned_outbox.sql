@@ -14,7 +14,7 @@ CREATE TABLE outbox_leases (
     PRIMARY KEY (topic, partition)
 );
 
--- Live replicas (renewed every half second), for each replica's fair share of the partitions.
+-- Live replicas (renewed every second), for each replica's fair share of the partitions.
 CREATE TABLE outbox_members (
     member  text PRIMARY KEY,
     seen_at timestamptz NOT NULL DEFAULT now()
