@@ -215,19 +215,20 @@ async def test_raise_in_batches_keeps_order_is_idempotent_and_continues_each_tra
     await set_rota(addr(firearms), people)
     first, again = firearms_hit(entry_id="e-1"), firearms_hit(entry_id="e-2")
     sighting = firearms_hit(entry_id="e-1")
-    others = [firearms_hit() for _ in range(197)]
-    hits = [first, again, sighting, *others]
-    trace_ids = {h.hit_id: f"{i + 1:032x}" for i, h in enumerate(hits)}
+    others = [firearms_hit() for _ in range(196)]
+    hits = [first, again, sighting, *others, first]  # the same hit twice in one batch: once
+    trace_ids = {h.hit_id: f"{i + 1:032x}" for i, h in enumerate(hits[:-1])}
     parents = {k: f"00-{v}-{'ab' * 8}-01" for k, v in trace_ids.items()}
     resp = (await raise_hits(addr(firearms), people, hits, parents)).activations
-    assert len(resp) == 200 and not any(r.duplicate for r in resp)
+    assert len(resp) == 200 and not any(r.duplicate for r in resp[:-1])
+    assert (resp[-1].activation_id, resp[-1].duplicate) == (resp[0].activation_id, True)
     assert resp[2].activation_id == resp[0].activation_id  # a sighting of the same entry attaches
-    assert len({r.activation_id for r in resp}) == 199
+    assert len({r.activation_id for r in resp}) == 198
     repeat = (await raise_hits(addr(firearms), people, [hits[5], hits[2], hits[0]])).activations
     assert [(r.activation_id, r.duplicate) for r in repeat] == [
         (resp[5].activation_id, True), (resp[2].activation_id, True), (resp[0].activation_id, True)]
     spans = [s for s in exporter.get_finished_spans() if s.name == "firearms.activation.raised"]
-    assert len(spans) == 199
+    assert len(spans) == 198
     assert {format(s.context.trace_id, "032x") for s in spans} == {trace_ids[h.hit_id] for h in hits if h is not sighting}
     assert all(s.parent is not None and s.parent.span_id == int("ab" * 8, 16) for s in spans)
     async with channel(addr(firearms), people["tfc-a"]) as ch:
