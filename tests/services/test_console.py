@@ -142,6 +142,12 @@ async def test_rota_from_the_command_line(firearms, people, tmp_path):
     assert out.count(FORCE) == 14 and "tfc-a > tfc-b > sup-1" in out
     code, out = await run(["rota", "on-duty", "--addr", addr], people["tfc-b"])
     assert code == 0 and f"{FORCE}\ttfc-a > tfc-b > sup-1\tuntil" in out
+    code, out = await run(["rota", "add", "--force", FORCE, "--area", "North", "--from", now.isoformat(),
+                           "--to", (now + timedelta(hours=2)).isoformat(), "--primary", "tfc-b", "--supervisor",
+                           "sup-1", "--addr", addr], sup)
+    assert code == 0 and "tfc-b > sup-1" in out, out
+    code, out = await run(["rota", "on-duty", "--addr", addr], people["tfc-b"])
+    assert f"{FORCE} / North\ttfc-b > sup-1" in out and f"{FORCE}\ttfc-a > tfc-b > sup-1" in out
 
 
 async def test_ndm_verify_from_the_command_line(firearms, people, database_url):
