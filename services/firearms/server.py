@@ -235,7 +235,10 @@ class FirearmsServicer(firearms_pb2_grpc.FirearmsServiceServicer):
 
     async def ListShifts(self, request, context):
         start = _when(request, "from") or datetime.now(timezone.utc)
-        end = _when(request, "to") or start + timedelta(days=7)
+        try:
+            end = _when(request, "to") or start + timedelta(days=7)
+        except OverflowError:
+            await abort_invalid(context, [("from", "too late: give `to` as well")])
         async with self._pool.acquire() as conn:
             return F.ListShiftsResponse(shifts=await store.list_shifts(conn, request.force, start, end))
 
