@@ -20,3 +20,6 @@ class FirearmsSettings(ServiceSettings):
     # Longest sleep of the escalator between looks at the deadlines (it wakes earlier for the next
     # deadline it knows of); bounds how late an escalation on another replica's activation can be.
     escalation_poll_s: float = Field(default=0.5, gt=0, le=60)
+    # How often each replica checks the rota for forces with nobody on duty (logged as an error, a
+    # gauge, and the health status of the service name `anpr.firearms.duty_rota`).
+    duty_check_s: float = Field(default=10.0, gt=0, le=3600)

@@ -10,6 +10,7 @@ import asyncio
 import logging
 
 import asyncpg
+from grpc_health.v1 import health_pb2
 from opentelemetry import metrics
 
 from anpr.v1 import types_pb2 as T
@@ -20,17 +21,19 @@ _meter = metrics.get_meter("anpr.firearms")
 ESCALATIONS = _meter.create_counter("anpr.firearms.escalations", description="activations escalated")
 UNASSIGNED = _meter.create_counter(
     "anpr.firearms.activations.unassigned", description="activations raised with nobody on duty for the force")
-DUTY_CHECK_S = 30.0
+DUTY_HEALTH = "anpr.firearms.duty_rota"  # grpc.health.v1 name: NOT_SERVING while a force has nobody on duty
 BATCH = 100
 MAX_BACKOFF_S = 2.0
 OUTAGES = (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError, asyncpg.CannotConnectNowError)
 
 
 class Escalator:
-    def __init__(self, pool: asyncpg.Pool, timing: store.Timing, poll_s: float):
+    def __init__(self, pool: asyncpg.Pool, timing: store.Timing, poll_s: float, duty_check_s: float, health=None):
         self._pool = pool
         self._timing = timing
         self._poll = poll_s
+        self._duty_check = duty_check_s
+        self._health = health
         self.uncovered: set[tuple[str, str]] = set()  # (force, area) with nobody on duty
         _meter.create_observable_gauge(
             "anpr.firearms.forces_without_duty_commander",
@@ -44,7 +47,7 @@ class Escalator:
                 delay = await self.sweep_once()
                 if loop.time() >= next_duty_check:
                     await self.check_duty()
-                    next_duty_check = loop.time() + DUTY_CHECK_S
+                    next_duty_check = loop.time() + self._duty_check
                 backoff = self._poll
             except OUTAGES as exc:  # deadlines wait in the database; act on them when it is back
                 log.warning("escalator waiting for PostgreSQL", extra={"error": type(exc).__name__})
@@ -81,9 +84,13 @@ class Escalator:
     async def check_duty(self) -> None:
         async with self._pool.acquire() as conn:
             statuses = await store.duty_status(conn, await conn.fetchval("SELECT clock_timestamp()"))
-        now_uncovered = {(s.force, s.area) for s in statuses if not s.chain and not s.area}
+        now_uncovered = {(s.force, s.area) for s in statuses
+                         if not s.chain and (not s.area or s.unassigned_activations)}
         for force, area in sorted(now_uncovered - self.uncovered):
             log.error("no duty firearms commander on the rota", extra={"force": force, "area": area})
         for force, area in sorted(self.uncovered - now_uncovered):
             log.info("duty firearms commander on the rota again", extra={"force": force, "area": area})
         self.uncovered = now_uncovered
+        if self._health is not None:
+            status = health_pb2.HealthCheckResponse
+            await self._health.set(DUTY_HEALTH, status.NOT_SERVING if now_uncovered else status.SERVING)

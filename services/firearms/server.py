@@ -271,7 +271,8 @@ class FirearmsComponent(LogServiceComponent):
 
     def __init__(self, rt):
         super().__init__(rt, FirearmsServicer, store.EVENTS_CHANNEL, store.latest_sequence)
-        self.escalator = Escalator(rt.pool, timing_of(rt.settings), rt.settings.escalation_poll_s)
+        self.escalator = Escalator(rt.pool, timing_of(rt.settings), rt.settings.escalation_poll_s,
+                                   rt.settings.duty_check_s, rt.health)
         self._task: asyncio.Task | None = None
 
     async def start(self) -> None:

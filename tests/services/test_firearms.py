@@ -8,6 +8,7 @@ import logging
 
 import grpc
 import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 from opentelemetry import trace
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -16,6 +17,7 @@ from anpr.runtime.auth import Role
 from anpr.runtime.errors import field_violations_of
 from anpr.v1 import firearms_pb2 as F
 from anpr.v1 import types_pb2 as T
+from services.firearms.escalation import DUTY_HEALTH
 from tests.firearms_support import FORCE, People, decision, firearms_hit, raise_hits, set_rota, stub
 from tests.support import InProcessSuite, channel, eventually, next_message
 
@@ -30,7 +32,7 @@ def people(tmp_path) -> People:
 @pytest.fixture
 async def firearms(database_url, people):
     s = InProcessSuite(database_url, people.tokens)
-    await s.start("firearms", ack_deadline_s=1.0, unassigned_retry_s=0.2, escalation_poll_s=0.1)
+    await s.start("firearms", ack_deadline_s=1.0, unassigned_retry_s=0.2, escalation_poll_s=0.1, duty_check_s=0.2)
     yield s
     await s.stop()
 
@@ -113,6 +115,7 @@ async def test_a_force_with_nobody_on_duty_is_surfaced_at_once(firearms, people,
                    and getattr(r, "force", "") == "Empty Police" for r in caplog.records)
         status = {s.force: s for s in (await stub(ch).GetDutyStatus(F.GetDutyStatusRequest())).forces}
         assert list(status["Empty Police"].chain) == [] and status["Empty Police"].unassigned_activations == 1
+        await eventually(lambda: duty_health(firearms, NOT_SERVING))
 
         await set_rota(addr(firearms), people, chain=("tfc-b",), force="Empty Police")
         assigned = await next_message(supervisor)
@@ -120,6 +123,17 @@ async def test_a_force_with_nobody_on_duty_is_surfaced_at_once(firearms, people,
     assert assigned.event.kind == K.ACTIVATION_EVENT_KIND_ASSIGNED and assigned.event.to_subject == "tfc-b"
     assert assigned.activation.activation_id == raised.activation_id
     assert assigned.activation.state == T.ACTIVATION_STATE_RAISED
+    await eventually(lambda: duty_health(firearms, SERVING))
+
+
+SERVING, NOT_SERVING = health_pb2.HealthCheckResponse.SERVING, health_pb2.HealthCheckResponse.NOT_SERVING
+
+
+async def duty_health(suite, expected) -> bool:
+    """The health detail of the duty rota (grpc.health.v1, service name anpr.firearms.duty_rota)."""
+    async with channel(addr(suite)) as ch:
+        resp = await health_pb2_grpc.HealthStub(ch).Check(health_pb2.HealthCheckRequest(service=DUTY_HEALTH))
+    return resp.status == expected
 
 
 async def acknowledged(firearms, people, who: str = "tfc-a") -> str:
