@@ -285,3 +285,29 @@ async def test_a_terminal_may_not_see_the_firearms_console(firearms, people):
         with pytest.raises(grpc.aio.AioRpcError) as err:
             await next_message(stub(ch).StreamActivations(F.StreamActivationsRequest()))
     assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
+
+
+async def test_only_people_told_so_far_may_acknowledge(firearms, people):
+    await set_rota(addr(firearms), people, chain=("tfc-a", "tfc-b"), supervisor="sup-1")
+    [raised] = (await raise_hits(addr(firearms), people, [firearms_hit()])).activations
+    request = F.AcknowledgeActivationRequest(activation_id=raised.activation_id)
+    async with channel(addr(firearms), people["tfc-b"]) as ch:
+        with pytest.raises(grpc.aio.AioRpcError) as early:  # tfc-b has not been told yet
+            await stub(ch).AcknowledgeActivation(request)
+        assert early.value.code() == grpc.StatusCode.PERMISSION_DENIED
+        async def told():
+            got = await stub(ch).AcknowledgeActivation(request)
+            return got.activation
+        acked = await eventually(_denied_as_none(told), seconds=10)  # after the escalation it may
+    assert acked.acknowledged_by == "tfc-b" and acked.escalation_level == 1
+
+
+def _denied_as_none(call):
+    async def attempt():
+        try:
+            return await call()
+        except grpc.aio.AioRpcError as err:
+            if err.code() != grpc.StatusCode.PERMISSION_DENIED:
+                raise
+            return None
+    return attempt
