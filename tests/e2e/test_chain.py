@@ -52,6 +52,23 @@ async def submit(suite, read: T.Read, traceparent: str) -> ingest_pb2.SubmitRead
             iter([ingest_pb2.SubmitReadsRequest(reads=[read])]), metadata=[("traceparent", traceparent)])
 
 
+async def duty_rota(suite) -> None:
+    """The session's tfc token on duty for the test entries' force, its supervisor above."""
+    from datetime import datetime, timedelta, timezone
+
+    from tests.support import ts
+
+    now = datetime.now(timezone.utc)
+    async with channel(suite.addr("firearms"), suite.tokens[Role.TFC_SUPERVISOR]) as ch:
+        stub = firearms_pb2_grpc.FirearmsServiceStub(ch)
+        for subject in ("test-tfc", "test-tfc_supervisor"):
+            await stub.UpsertCommander(firearms_pb2.UpsertCommanderRequest(commander=T.Commander(
+                subject=subject, name=subject, force="Test Police")))
+        await stub.AddShifts(firearms_pb2.AddShiftsRequest(shifts=[T.Shift(
+            force="Test Police", starts_at=ts(now - timedelta(minutes=1)), ends_at=ts(now + timedelta(hours=1)),
+            primary="test-tfc", supervisor="test-tfc_supervisor")]))
+
+
 async def test_reads_become_alerts_and_activations_in_one_trace(chain, collector):
     async with channel(chain.addr("matcher"), chain.tokens[Role.HOTLIST_ADMIN]) as ch:
         admin = matcher_pb2_grpc.MatcherServiceStub(ch)
@@ -65,8 +82,9 @@ async def test_reads_become_alerts_and_activations_in_one_trace(chain, collector
         for entry in (listed, armed):
             await admin.UpsertEntry(matcher_pb2.UpsertEntryRequest(entry=entry))
 
+    await duty_rota(chain)
     async with channel(chain.addr("notify"), chain.tokens[Role.TERMINAL]) as tch, \
-            channel(chain.addr("firearms"), chain.tokens[Role.TFC_SUPERVISOR]) as fch:
+            channel(chain.addr("firearms"), chain.tokens[Role.TFC]) as fch:
         terminal = notify_pb2_grpc.NotifyServiceStub(tch).Subscribe(notify_pb2.SubscribeRequest(from_start=True))
         console = firearms_pb2_grpc.FirearmsServiceStub(fch).StreamActivations(
             firearms_pb2.StreamActivationsRequest(from_start=True))
@@ -100,7 +118,7 @@ async def test_reads_become_alerts_and_activations_in_one_trace(chain, collector
         assert T.WARNING_MARKER_FIREARMS in alert3.hit.entry.warning_markers
         activation = (await next_message(console, 20)).activation
         assert activation.hit.read.read_id == read3.read_id
-        assert activation.state == T.ACTIVATION_STATE_UNASSIGNED  # no duty rota in this test: the supervisor view shows it
+        assert activation.state == T.ACTIVATION_STATE_RAISED and activation.assigned_to == "test-tfc"
         assert activation.hit.entry.reason == "Linked to a firearms discharge"
         terminal.cancel()
         console.cancel()
