@@ -8,6 +8,7 @@
     anpr hotlist list       hotlists with their entry counts
     anpr retention          create upcoming day partitions of reads and drop expired ones
     anpr terminal           follow alerts as an in-car terminal or control room (ANPR_TOKEN)
+    anpr stats              how alerts were acted on, per hotlist and reason code (ANPR_TOKEN)
     anpr tfc                the TFC console: activations live, acknowledge, NDM decisions, close (ANPR_TOKEN)
     anpr rota commander|add|import|list|on-duty   the firearms duty rota (tfc_supervisor token to change it)
     anpr ndm verify         check the hash-chained NDM log (tfc_supervisor token)
@@ -68,12 +69,40 @@ def _token() -> str:
 
 
 def _cmd_terminal(args) -> int:
-    from anpr.demo import terminal
+    from anpr.terminal import Terminal, stdin_lines
+    from anpr.v1 import notify_pb2, types_pb2
 
+    sub = notify_pb2.Subscription(unit_id=args.unit or "", force=args.force or "")
+    if args.lat is not None and args.lon is not None:
+        sub.circle.center.CopyFrom(types_pb2.GeoPoint(latitude=args.lat, longitude=args.lon))
+        sub.circle.radius_km = args.radius_km
+    screen = Terminal(args.addr, _token(), sub, sys.stdout, colour=sys.stdout.isatty())
     try:
-        asyncio.run(terminal(args.addr, _token(), sys.stdout))
+        asyncio.run(screen.run(stdin_lines()))
     except KeyboardInterrupt:
         pass
+    return 0
+
+
+def _cmd_stats(args) -> int:
+    from anpr.client import channel
+    from anpr.v1 import notify_pb2, notify_pb2_grpc
+
+    async def run() -> None:
+        async with channel(args.addr, _token()) as ch:
+            resp = await notify_pb2_grpc.NotifyServiceStub(ch).GetAlertStats(
+                notify_pb2.GetAlertStatsRequest(window_seconds=int(args.days * 86400)), timeout=30)
+        header = f"{'':<28}{'alerts':>8}{'acked':>8}{'accepted':>10}{'rejected':>10}{'accept':>8}{'misread':>9}"
+        print(f"Alert outcomes over the last {args.days:g} days")
+        for title, rows in (("by hotlist", resp.by_hotlist), ("by reason code", resp.by_reason_code),
+                            ("total", [resp.total])):
+            print(f"\n{title}\n{header}")
+            for r in rows:
+                label = (r.name or r.key or "-")[:27]
+                print(f"{label:<28}{r.alerts:>8}{r.acknowledged:>8}{r.accepted:>10}{r.rejected:>10}"
+                      f"{r.accept_rate:>8.0%}{r.misread_rate:>9.0%}")
+
+    asyncio.run(run())
     return 0
 
 
@@ -318,9 +347,21 @@ def build_parser() -> argparse.ArgumentParser:
     ret = sub.add_parser("retention", help="drop read partitions older than ANPR_READ_RETENTION_DAYS")
     ret.set_defaults(func=_cmd_retention)
 
-    term = sub.add_parser("terminal", help="follow alerts (token in ANPR_TOKEN)")
+    term = sub.add_parser("terminal", help="follow alerts as a unit or control room (token in ANPR_TOKEN)",
+                          description=__import__("anpr.terminal", fromlist=["x"]).__doc__,
+                          formatter_class=argparse.RawDescriptionHelpFormatter)
     term.add_argument("--addr", default=f"127.0.0.1:{DEFAULT_PORTS['notify']}")
+    term.add_argument("--unit", help="the unit's call sign (required for a terminal token)")
+    term.add_argument("--force", help="the unit's force (a control room: only this force's alerts)")
+    term.add_argument("--lat", type=float, help="the unit's position")
+    term.add_argument("--lon", type=float)
+    term.add_argument("--radius-km", type=float, default=10.0, help="alerts for reads within this distance")
     term.set_defaults(func=_cmd_terminal)
+
+    stats = sub.add_parser("stats", help="how alerts were acted on, per hotlist and reason (control room, admins)")
+    stats.add_argument("--addr", default=f"127.0.0.1:{DEFAULT_PORTS['notify']}")
+    stats.add_argument("--days", type=float, default=7.0)
+    stats.set_defaults(func=_cmd_stats)
 
     tfc = sub.add_parser("tfc", help="the TFC console (token in ANPR_TOKEN)")
     tfc.add_argument("--addr", default=f"127.0.0.1:{DEFAULT_PORTS['firearms']}")

@@ -34,3 +34,11 @@ async def wait_serving(target: str, *, alive: Callable[[], bool] = lambda: True,
             except grpc.aio.AioRpcError:
                 pass
     return False
+
+
+def subscribe(channel: aio.Channel, request, **kwargs):
+    """Open NotifyService.Subscribe with one request (the stream goes on after the client's side
+    closes); for a moving unit, use the stub's Subscribe with an iterator of requests instead."""
+    from anpr.v1 import notify_pb2_grpc
+
+    return notify_pb2_grpc.NotifyServiceStub(channel).Subscribe(iter([request]), **kwargs)

@@ -23,11 +23,12 @@ from google.protobuf import timestamp_pb2
 
 from anpr.console import Style, format_event
 from anpr.runtime import pg
-from anpr.client import channel, wait_serving
+from anpr.client import channel, subscribe, wait_serving
+from anpr.terminal import format_alert
 from anpr.runtime.auth import Role, TokenRegistry, new_token
 from anpr.services import DEFAULT_PORTS, NAMES
 from anpr.v1 import (firearms_pb2, firearms_pb2_grpc, ingest_pb2, ingest_pb2_grpc, matcher_pb2,
-                     matcher_pb2_grpc, notify_pb2, notify_pb2_grpc, types_pb2)
+                     matcher_pb2_grpc, notify_pb2, types_pb2)
 
 T = types_pb2
 
@@ -105,30 +106,6 @@ def enum_name(enum, value: int, prefix: str) -> str:
     return enum.Name(value).removeprefix(prefix)
 
 
-def format_alert(alert: T.Alert) -> str:
-    hit, entry, read = alert.hit, alert.hit.entry, alert.hit.read
-    if hit.match_kind == T.MATCH_KIND_EXACT:
-        kind = "EXACT"
-    else:
-        positions = ", ".join(str(p + 1) for p in hit.differing_positions)
-        kind = f"LOOK-ALIKE: listed as {entry.vrm}, character {positions} differs"
-    markers = ", ".join(enum_name(T.WarningMarker, m, "WARNING_MARKER_") for m in entry.warning_markers) or "none"
-    captured = read.captured_at.ToDatetime().strftime("%H:%M:%S")
-    lines = [
-        f"ALERT #{alert.sequence}  {read.vrm}  [{kind}]" + ("  [HISTORICAL]" if hit.historical else "")
-        + f"  action: {enum_name(T.Action, entry.action, 'ACTION_')}",
-        f"    warning markers: {markers}",
-        f"    reason: {entry.reason}",
-        f"    vehicle: {entry.vehicle.colour} {entry.vehicle.make} {entry.vehicle.model}"
-        + (f"  (read says different {', '.join(hit.vehicle_mismatches)})" if hit.vehicle_mismatches else ""),
-        f"    PNC: {entry.pnc_id or '-'}   source ref: {entry.source_reference or '-'}",
-        f"    read by {read.camera_id} at {captured}Z, {read.location.latitude:.4f},{read.location.longitude:.4f}",
-    ]
-    if entry.operational_instructions:
-        lines.append(f"    instructions: {entry.operational_instructions}")
-    if alert.firearms_commander_informed:
-        lines.append("    FIREARMS: the duty firearms commander has been informed")
-    return "\n".join(lines)
 
 
 class Suite:
@@ -236,11 +213,19 @@ async def camera_feed(suite: Suite, interval: float, out) -> None:
             await asyncio.sleep(interval)
 
 
-async def terminal(target: str, token: str, out, label: str = "terminal") -> None:
+# The demo's in-car unit: around Reading, with a radius that takes in the demo cameras.
+DEMO_UNIT = notify_pb2.Subscription(unit_id="ALPHA-1", force="Demo Police", circle=notify_pb2.Circle(
+    center=T.GeoPoint(latitude=51.4619, longitude=-0.9737), radius_km=120))
+
+
+async def terminal(target: str, token: str, out, label: str = "terminal",
+                   subscription: notify_pb2.Subscription | None = None, opened: asyncio.Event | None = None) -> None:
     async with channel(target, token) as ch:
-        stub = notify_pb2_grpc.NotifyServiceStub(ch)
-        async for resp in stub.Subscribe(notify_pb2.SubscribeRequest()):
-            print(f"[{label}] " + format_alert(resp.alert), file=out, flush=True)
+        async for resp in subscribe(ch, notify_pb2.SubscribeRequest(subscription=subscription or DEMO_UNIT)):
+            if resp.WhichOneof("event") == "opened" and opened is not None:
+                opened.set()
+            elif resp.WhichOneof("event") == "alert":
+                print(f"[{label}] " + format_alert(resp.alert), file=out, flush=True)
 
 
 async def tfc_display(target: str, token: str, out) -> None:
@@ -275,9 +260,10 @@ async def run_demo(suite: Suite, duration: float | None, interval: float) -> Non
     await seed(suite)
     await seed_rota(suite)
     print(f"Demo hotlist loaded: {len(DEMO_ENTRIES)} entries (one with a firearms marker).", flush=True)
-    tasks = [asyncio.create_task(terminal(suite.addr("notify"), suite.tokens.terminal, out)),
+    opened = asyncio.Event()
+    tasks = [asyncio.create_task(terminal(suite.addr("notify"), suite.tokens.terminal, out, opened=opened)),
              asyncio.create_task(tfc_display(suite.addr("firearms"), suite.tokens.tfc, out))]
-    await asyncio.sleep(0.3)  # let the streams subscribe before the first read; not a correctness wait
+    await asyncio.wait_for(opened.wait(), 30)  # the terminal's stream is live before the first read
     tasks.append(asyncio.create_task(camera_feed(suite, interval, out)))
     try:
         done, _ = await asyncio.wait(tasks, timeout=duration, return_when=asyncio.FIRST_EXCEPTION)

@@ -58,6 +58,7 @@ async def set_rota(addr: str, people: People, chain=("tfc-a", "tfc-b"), supervis
 
 
 def firearms_hit(entry_id: str | None = None, force: str = FORCE, camera_force: str = "", **entry) -> T.Hit:
+    """A hit on a firearms-marked entry of `force`, read by a camera of `camera_force` (Hit.force)."""
     fields = dict(warning_markers=[T.WARNING_MARKER_FIREARMS, T.WARNING_MARKER_VIOLENT], force=force,
                   action=T.ACTION_DO_NOT_STOP_REPORT_SIGHTING, reason="Linked to a firearms discharge")
     fields.update(entry)
@@ -65,7 +66,7 @@ def firearms_hit(entry_id: str | None = None, force: str = FORCE, camera_force: 
         fields["entry_id"] = entry_id
     return T.Hit(hit_id=str(uuid.uuid4()), read=make_read("LR68HGW"), entry=make_entry("LR68HGW", "list-1", **fields),
                  hotlist=T.Hotlist(hotlist_id="list-1", name="List"), match_kind=T.MATCH_KIND_EXACT,
-                 camera_force=camera_force)
+                 force=camera_force)
 
 
 async def raise_hits(addr: str, people: People, hits: list[T.Hit], traceparents=None) -> F.RaiseActivationsResponse:

@@ -17,9 +17,11 @@ from google.protobuf import timestamp_pb2
 from grpc import aio
 
 from anpr.client import channel  # noqa: F401  (re-exported for the tests)
+from anpr.client import subscribe as client_subscribe
 from anpr.runtime.auth import Role, TokenRegistry, new_token
 from anpr.runtime.server import RunningService
 from anpr.services import spec
+from anpr.v1 import notify_pb2 as N
 from anpr.v1 import types_pb2 as T
 
 X = TypeVar("X")
@@ -151,6 +153,27 @@ async def next_message(call, seconds: float = 10.0):
     if message is aio.EOF:
         raise AssertionError("stream ended")
     return message
+
+
+# Where the tests' reads are made (make_read) and their cameras stand (register_cameras).
+TERMINAL_SUBSCRIPTION = N.Subscription(unit_id="ALPHA-1", force="Test Police", circle=N.Circle(
+    center=T.GeoPoint(latitude=51.5072, longitude=-0.1276), radius_km=50))
+
+
+def subscribe(ch, role: Role, wait_for_ready: bool | None = None, **request):
+    """A Subscribe stream as `role` (a terminal subscribes as a unit around the test reads)."""
+    if role == Role.TERMINAL and "subscription" not in request:
+        request["subscription"] = TERMINAL_SUBSCRIPTION
+    return client_subscribe(ch, N.SubscribeRequest(**request), wait_for_ready=wait_for_ready)
+
+
+async def next_alert(call, seconds: float = 10.0) -> T.Alert:
+    """The next alert of a Subscribe stream (skipping its opening message and heartbeats)."""
+    deadline = asyncio.get_running_loop().time() + seconds
+    while True:
+        message = await next_message(call, max(0.01, deadline - asyncio.get_running_loop().time()))
+        if message.WhichOneof("event") == "alert":
+            return message.alert
 
 
 async def eventually(check: Callable[[], X | Awaitable[X]], seconds: float = 10.0, interval: float = 0.05) -> X:

@@ -179,18 +179,22 @@ class LogTail:
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
                 log.warning("could not read the log; will retry", extra={"error": type(exc).__name__})
 
-    async def follow(self, after: int, from_start: bool):
-        """Yield the log's items after sequence `after` (from now when it is 0 and not
-        `from_start`), then each new one as it is committed."""
-        if after == 0 and not from_start:
-            after = self.latest
+    def start_of(self, after: int, from_start: bool) -> int:
+        """Where a stream starts: after `after`, or from now when it is 0 and not `from_start`."""
+        return self.latest if after == 0 and not from_start else after
+
+    async def follow(self, after: int, idle_s: float | None = None):
+        """Yield (sequence, item) for the log's items after sequence `after`, then each new one as
+        it is committed; with `idle_s`, (None, None) whenever that long passes with nothing new
+        (a heartbeat for the stream)."""
+        wait = idle_s if idle_s is not None else self._backstop
         while True:
             if after + 1 < self.first:  # behind the tail: page from the database
                 async with self._pool.acquire() as conn:
                     page = await self._fetch(conn, after, PAGE)
                 for sequence, item in page:
                     after = sequence
-                    yield item
+                    yield sequence, item
                 if not page:  # the rows before the tail are gone (retention): go on from the tail
                     after = self.first - 1
                 continue
@@ -200,10 +204,11 @@ class LogTail:
                     if item is None:  # trimmed meanwhile: page from the database
                         break
                     after = sequence
-                    yield item
+                    yield sequence, item
                 continue
             event = self._event
             try:
-                await asyncio.wait_for(event.wait(), self._backstop)
+                await asyncio.wait_for(event.wait(), wait)
             except TimeoutError:
-                pass
+                if idle_s is not None:
+                    yield None, None

@@ -50,6 +50,16 @@ CHANNEL_OPTIONS = [
     ("grpc.max_reconnect_backoff_ms", 2_000),
 ]
 
+# Long-lived streams (terminals on mobile networks): the server pings idle connections and drops
+# dead ones within about 30 s, and lets clients ping as often as every 5 s to notice a dead link.
+SERVER_KEEPALIVE = [
+    ("grpc.keepalive_time_ms", 20_000),
+    ("grpc.keepalive_timeout_ms", 10_000),
+    ("grpc.keepalive_permit_without_calls", 1),
+    ("grpc.http2.min_recv_ping_interval_without_data_ms", 5_000),
+    ("grpc.http2.max_pings_without_data", 0),
+]
+
 
 # Probes and reflection are not traced: they are noise, and the instrumentation's stream wrapper
 # breaks handlers that answer with context.write(), as the health servicer's Watch does.
@@ -156,7 +166,7 @@ class RunningService:
         server = aio.server(
             interceptors=[aio_server_interceptor(tracer_provider=self._provider, filter_=UNTRACED),
                           AuthInterceptor(registry, method_roles, ready=lambda: self.ready)],
-            options=[*CHANNEL_OPTIONS[:2], ("grpc.so_reuseport", int(settings.reuse_port))])
+            options=[*CHANNEL_OPTIONS[:2], *SERVER_KEEPALIVE, ("grpc.so_reuseport", int(settings.reuse_port))])
         spec.add_servicer(self._component.servicer, server)
         health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
         reflection.enable_server_reflection(

@@ -23,47 +23,52 @@ _sym_db = _symbol_database.Default()
 
 
 from anpr.v1 import types_pb2 as anpr_dot_v1_dot_types__pb2
+from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14\x61npr/v1/ingest.proto\x12\x07\x61npr.v1\x1a\x13\x61npr/v1/types.proto\"o\n\nReadResult\x12\x0f\n\x07read_id\x18\x01 \x01(\t\x12#\n\x06status\x18\x02 \x01(\x0e\x32\x13.anpr.v1.ReadStatus\x12+\n\nviolations\x18\x03 \x03(\x0b\x32\x17.anpr.v1.FieldViolation\"0\n\x11SubmitReadRequest\x12\x1b\n\x04read\x18\x01 \x01(\x0b\x32\r.anpr.v1.Read\"9\n\x12SubmitReadResponse\x12#\n\x06result\x18\x01 \x01(\x0b\x32\x13.anpr.v1.ReadResult\"2\n\x12SubmitReadsRequest\x12\x1c\n\x05reads\x18\x01 \x03(\x0b\x32\r.anpr.v1.Read\";\n\x13SubmitReadsResponse\x12$\n\x07results\x18\x01 \x03(\x0b\x32\x13.anpr.v1.ReadResult\"D\n\x12StreamReadsRequest\x12\x10\n\x08\x62\x61tch_id\x18\x01 \x01(\t\x12\x1c\n\x05reads\x18\x02 \x03(\x0b\x32\r.anpr.v1.Read\"M\n\x13StreamReadsResponse\x12\x10\n\x08\x62\x61tch_id\x18\x01 \x01(\t\x12$\n\x07results\x18\x02 \x03(\x0b\x32\x13.anpr.v1.ReadResult\"!\n\x0eGetReadRequest\x12\x0f\n\x07read_id\x18\x01 \x01(\t\".\n\x0fGetReadResponse\x12\x1b\n\x04read\x18\x01 \x01(\x0b\x32\r.anpr.v1.Read\"N\n\x12SearchReadsRequest\x12\x0b\n\x03vrm\x18\x01 \x01(\t\x12\x18\n\x10lookback_seconds\x18\x02 \x01(\x03\x12\x11\n\tpage_size\x18\x03 \x01(\x05\"3\n\x13SearchReadsResponse\x12\x1c\n\x05reads\x18\x01 \x03(\x0b\x32\r.anpr.v1.Read\"6\n\x13UpsertCameraRequest\x12\x1f\n\x06\x63\x61mera\x18\x01 \x01(\x0b\x32\x0f.anpr.v1.Camera\"7\n\x14UpsertCameraResponse\x12\x1f\n\x06\x63\x61mera\x18\x01 \x01(\x0b\x32\x0f.anpr.v1.Camera\"\x14\n\x12ListCamerasRequest\"7\n\x13ListCamerasResponse\x12 \n\x07\x63\x61meras\x18\x01 \x03(\x0b\x32\x0f.anpr.v1.Camera*\x91\x01\n\nReadStatus\x12\x1b\n\x17READ_STATUS_UNSPECIFIED\x10\x00\x12\x16\n\x12READ_STATUS_STORED\x10\x01\x12\x19\n\x15READ_STATUS_DUPLICATE\x10\x02\x12\x18\n\x14READ_STATUS_REJECTED\x10\x03\x12\x19\n\x15READ_STATUS_THROTTLED\x10\x04\x32\x8f\x04\n\rIngestService\x12\x45\n\nSubmitRead\x12\x1a.anpr.v1.SubmitReadRequest\x1a\x1b.anpr.v1.SubmitReadResponse\x12J\n\x0bSubmitReads\x12\x1b.anpr.v1.SubmitReadsRequest\x1a\x1c.anpr.v1.SubmitReadsResponse(\x01\x12L\n\x0bStreamReads\x12\x1b.anpr.v1.StreamReadsRequest\x1a\x1c.anpr.v1.StreamReadsResponse(\x01\x30\x01\x12<\n\x07GetRead\x12\x17.anpr.v1.GetReadRequest\x1a\x18.anpr.v1.GetReadResponse\x12H\n\x0bSearchReads\x12\x1b.anpr.v1.SearchReadsRequest\x1a\x1c.anpr.v1.SearchReadsResponse\x12K\n\x0cUpsertCamera\x12\x1c.anpr.v1.UpsertCameraRequest\x1a\x1d.anpr.v1.UpsertCameraResponse\x12H\n\x0bListCameras\x12\x1b.anpr.v1.ListCamerasRequest\x1a\x1c.anpr.v1.ListCamerasResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14\x61npr/v1/ingest.proto\x12\x07\x61npr.v1\x1a\x13\x61npr/v1/types.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"o\n\nReadResult\x12\x0f\n\x07read_id\x18\x01 \x01(\t\x12#\n\x06status\x18\x02 \x01(\x0e\x32\x13.anpr.v1.ReadStatus\x12+\n\nviolations\x18\x03 \x03(\x0b\x32\x17.anpr.v1.FieldViolation\"0\n\x11SubmitReadRequest\x12\x1b\n\x04read\x18\x01 \x01(\x0b\x32\r.anpr.v1.Read\"9\n\x12SubmitReadResponse\x12#\n\x06result\x18\x01 \x01(\x0b\x32\x13.anpr.v1.ReadResult\"2\n\x12SubmitReadsRequest\x12\x1c\n\x05reads\x18\x01 \x03(\x0b\x32\r.anpr.v1.Read\";\n\x13SubmitReadsResponse\x12$\n\x07results\x18\x01 \x03(\x0b\x32\x13.anpr.v1.ReadResult\"D\n\x12StreamReadsRequest\x12\x10\n\x08\x62\x61tch_id\x18\x01 \x01(\t\x12\x1c\n\x05reads\x18\x02 \x03(\x0b\x32\r.anpr.v1.Read\"M\n\x13StreamReadsResponse\x12\x10\n\x08\x62\x61tch_id\x18\x01 \x01(\t\x12$\n\x07results\x18\x02 \x03(\x0b\x32\x13.anpr.v1.ReadResult\"!\n\x0eGetReadRequest\x12\x0f\n\x07read_id\x18\x01 \x01(\t\".\n\x0fGetReadResponse\x12\x1b\n\x04read\x18\x01 \x01(\x0b\x32\r.anpr.v1.Read\"\\\n\x18GetReadPlatePatchRequest\x12\x0f\n\x07read_id\x18\x01 \x01(\t\x12/\n\x0b\x63\x61ptured_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"0\n\x19GetReadPlatePatchResponse\x12\x13\n\x0bplate_image\x18\x01 \x01(\x0c\"N\n\x12SearchReadsRequest\x12\x0b\n\x03vrm\x18\x01 \x01(\t\x12\x18\n\x10lookback_seconds\x18\x02 \x01(\x03\x12\x11\n\tpage_size\x18\x03 \x01(\x05\"3\n\x13SearchReadsResponse\x12\x1c\n\x05reads\x18\x01 \x03(\x0b\x32\r.anpr.v1.Read\"6\n\x13UpsertCameraRequest\x12\x1f\n\x06\x63\x61mera\x18\x01 \x01(\x0b\x32\x0f.anpr.v1.Camera\"7\n\x14UpsertCameraResponse\x12\x1f\n\x06\x63\x61mera\x18\x01 \x01(\x0b\x32\x0f.anpr.v1.Camera\"\x14\n\x12ListCamerasRequest\"7\n\x13ListCamerasResponse\x12 \n\x07\x63\x61meras\x18\x01 \x03(\x0b\x32\x0f.anpr.v1.Camera*\x91\x01\n\nReadStatus\x12\x1b\n\x17READ_STATUS_UNSPECIFIED\x10\x00\x12\x16\n\x12READ_STATUS_STORED\x10\x01\x12\x19\n\x15READ_STATUS_DUPLICATE\x10\x02\x12\x18\n\x14READ_STATUS_REJECTED\x10\x03\x12\x19\n\x15READ_STATUS_THROTTLED\x10\x04\x32\xeb\x04\n\rIngestService\x12\x45\n\nSubmitRead\x12\x1a.anpr.v1.SubmitReadRequest\x1a\x1b.anpr.v1.SubmitReadResponse\x12J\n\x0bSubmitReads\x12\x1b.anpr.v1.SubmitReadsRequest\x1a\x1c.anpr.v1.SubmitReadsResponse(\x01\x12L\n\x0bStreamReads\x12\x1b.anpr.v1.StreamReadsRequest\x1a\x1c.anpr.v1.StreamReadsResponse(\x01\x30\x01\x12<\n\x07GetRead\x12\x17.anpr.v1.GetReadRequest\x1a\x18.anpr.v1.GetReadResponse\x12H\n\x0bSearchReads\x12\x1b.anpr.v1.SearchReadsRequest\x1a\x1c.anpr.v1.SearchReadsResponse\x12Z\n\x11GetReadPlatePatch\x12!.anpr.v1.GetReadPlatePatchRequest\x1a\".anpr.v1.GetReadPlatePatchResponse\x12K\n\x0cUpsertCamera\x12\x1c.anpr.v1.UpsertCameraRequest\x1a\x1d.anpr.v1.UpsertCameraResponse\x12H\n\x0bListCameras\x12\x1b.anpr.v1.ListCamerasRequest\x1a\x1c.anpr.v1.ListCamerasResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'anpr.v1.ingest_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_READSTATUS']._serialized_start=947
-  _globals['_READSTATUS']._serialized_end=1092
-  _globals['_READRESULT']._serialized_start=54
-  _globals['_READRESULT']._serialized_end=165
-  _globals['_SUBMITREADREQUEST']._serialized_start=167
-  _globals['_SUBMITREADREQUEST']._serialized_end=215
-  _globals['_SUBMITREADRESPONSE']._serialized_start=217
-  _globals['_SUBMITREADRESPONSE']._serialized_end=274
-  _globals['_SUBMITREADSREQUEST']._serialized_start=276
-  _globals['_SUBMITREADSREQUEST']._serialized_end=326
-  _globals['_SUBMITREADSRESPONSE']._serialized_start=328
-  _globals['_SUBMITREADSRESPONSE']._serialized_end=387
-  _globals['_STREAMREADSREQUEST']._serialized_start=389
-  _globals['_STREAMREADSREQUEST']._serialized_end=457
-  _globals['_STREAMREADSRESPONSE']._serialized_start=459
-  _globals['_STREAMREADSRESPONSE']._serialized_end=536
-  _globals['_GETREADREQUEST']._serialized_start=538
-  _globals['_GETREADREQUEST']._serialized_end=571
-  _globals['_GETREADRESPONSE']._serialized_start=573
-  _globals['_GETREADRESPONSE']._serialized_end=619
-  _globals['_SEARCHREADSREQUEST']._serialized_start=621
-  _globals['_SEARCHREADSREQUEST']._serialized_end=699
-  _globals['_SEARCHREADSRESPONSE']._serialized_start=701
-  _globals['_SEARCHREADSRESPONSE']._serialized_end=752
-  _globals['_UPSERTCAMERAREQUEST']._serialized_start=754
-  _globals['_UPSERTCAMERAREQUEST']._serialized_end=808
-  _globals['_UPSERTCAMERARESPONSE']._serialized_start=810
-  _globals['_UPSERTCAMERARESPONSE']._serialized_end=865
-  _globals['_LISTCAMERASREQUEST']._serialized_start=867
-  _globals['_LISTCAMERASREQUEST']._serialized_end=887
-  _globals['_LISTCAMERASRESPONSE']._serialized_start=889
-  _globals['_LISTCAMERASRESPONSE']._serialized_end=944
-  _globals['_INGESTSERVICE']._serialized_start=1095
-  _globals['_INGESTSERVICE']._serialized_end=1622
+  _globals['_READSTATUS']._serialized_start=1124
+  _globals['_READSTATUS']._serialized_end=1269
+  _globals['_READRESULT']._serialized_start=87
+  _globals['_READRESULT']._serialized_end=198
+  _globals['_SUBMITREADREQUEST']._serialized_start=200
+  _globals['_SUBMITREADREQUEST']._serialized_end=248
+  _globals['_SUBMITREADRESPONSE']._serialized_start=250
+  _globals['_SUBMITREADRESPONSE']._serialized_end=307
+  _globals['_SUBMITREADSREQUEST']._serialized_start=309
+  _globals['_SUBMITREADSREQUEST']._serialized_end=359
+  _globals['_SUBMITREADSRESPONSE']._serialized_start=361
+  _globals['_SUBMITREADSRESPONSE']._serialized_end=420
+  _globals['_STREAMREADSREQUEST']._serialized_start=422
+  _globals['_STREAMREADSREQUEST']._serialized_end=490
+  _globals['_STREAMREADSRESPONSE']._serialized_start=492
+  _globals['_STREAMREADSRESPONSE']._serialized_end=569
+  _globals['_GETREADREQUEST']._serialized_start=571
+  _globals['_GETREADREQUEST']._serialized_end=604
+  _globals['_GETREADRESPONSE']._serialized_start=606
+  _globals['_GETREADRESPONSE']._serialized_end=652
+  _globals['_GETREADPLATEPATCHREQUEST']._serialized_start=654
+  _globals['_GETREADPLATEPATCHREQUEST']._serialized_end=746
+  _globals['_GETREADPLATEPATCHRESPONSE']._serialized_start=748
+  _globals['_GETREADPLATEPATCHRESPONSE']._serialized_end=796
+  _globals['_SEARCHREADSREQUEST']._serialized_start=798
+  _globals['_SEARCHREADSREQUEST']._serialized_end=876
+  _globals['_SEARCHREADSRESPONSE']._serialized_start=878
+  _globals['_SEARCHREADSRESPONSE']._serialized_end=929
+  _globals['_UPSERTCAMERAREQUEST']._serialized_start=931
+  _globals['_UPSERTCAMERAREQUEST']._serialized_end=985
+  _globals['_UPSERTCAMERARESPONSE']._serialized_start=987
+  _globals['_UPSERTCAMERARESPONSE']._serialized_end=1042
+  _globals['_LISTCAMERASREQUEST']._serialized_start=1044
+  _globals['_LISTCAMERASREQUEST']._serialized_end=1064
+  _globals['_LISTCAMERASRESPONSE']._serialized_start=1066
+  _globals['_LISTCAMERASRESPONSE']._serialized_end=1121
+  _globals['_INGESTSERVICE']._serialized_start=1272
+  _globals['_INGESTSERVICE']._serialized_end=1891
 # @@protoc_insertion_point(module_scope)

@@ -1,4 +1,7 @@
+import datetime
+
 from anpr.v1 import types_pb2 as _types_pb2
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
@@ -82,6 +85,20 @@ class GetReadResponse(_message.Message):
     READ_FIELD_NUMBER: _ClassVar[int]
     read: _types_pb2.Read
     def __init__(self, read: _Optional[_Union[_types_pb2.Read, _Mapping]] = ...) -> None: ...
+
+class GetReadPlatePatchRequest(_message.Message):
+    __slots__ = ("read_id", "captured_at")
+    READ_ID_FIELD_NUMBER: _ClassVar[int]
+    CAPTURED_AT_FIELD_NUMBER: _ClassVar[int]
+    read_id: str
+    captured_at: _timestamp_pb2.Timestamp
+    def __init__(self, read_id: _Optional[str] = ..., captured_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class GetReadPlatePatchResponse(_message.Message):
+    __slots__ = ("plate_image",)
+    PLATE_IMAGE_FIELD_NUMBER: _ClassVar[int]
+    plate_image: bytes
+    def __init__(self, plate_image: _Optional[bytes] = ...) -> None: ...
 
 class SearchReadsRequest(_message.Message):
     __slots__ = ("vrm", "lookback_seconds", "page_size")

@@ -60,6 +60,11 @@ class IngestServiceStub:
                 request_serializer=anpr_dot_v1_dot_ingest__pb2.SearchReadsRequest.SerializeToString,
                 response_deserializer=anpr_dot_v1_dot_ingest__pb2.SearchReadsResponse.FromString,
                 _registered_method=True)
+        self.GetReadPlatePatch = channel.unary_unary(
+                '/anpr.v1.IngestService/GetReadPlatePatch',
+                request_serializer=anpr_dot_v1_dot_ingest__pb2.GetReadPlatePatchRequest.SerializeToString,
+                response_deserializer=anpr_dot_v1_dot_ingest__pb2.GetReadPlatePatchResponse.FromString,
+                _registered_method=True)
         self.UpsertCamera = channel.unary_unary(
                 '/anpr.v1.IngestService/UpsertCamera',
                 request_serializer=anpr_dot_v1_dot_ingest__pb2.UpsertCameraRequest.SerializeToString,
@@ -111,6 +116,13 @@ class IngestServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetReadPlatePatch(self, request, context):
+        """The plate patch of a stored read (service role: notify fetches it for an alert's viewer).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def UpsertCamera(self, request, context):
         """Register or update a camera (camera_admin).
         """
@@ -152,6 +164,11 @@ def add_IngestServiceServicer_to_server(servicer, server):
                     servicer.SearchReads,
                     request_deserializer=anpr_dot_v1_dot_ingest__pb2.SearchReadsRequest.FromString,
                     response_serializer=anpr_dot_v1_dot_ingest__pb2.SearchReadsResponse.SerializeToString,
+            ),
+            'GetReadPlatePatch': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetReadPlatePatch,
+                    request_deserializer=anpr_dot_v1_dot_ingest__pb2.GetReadPlatePatchRequest.FromString,
+                    response_serializer=anpr_dot_v1_dot_ingest__pb2.GetReadPlatePatchResponse.SerializeToString,
             ),
             'UpsertCamera': grpc.unary_unary_rpc_method_handler(
                     servicer.UpsertCamera,
@@ -300,6 +317,33 @@ class IngestService:
             '/anpr.v1.IngestService/SearchReads',
             anpr_dot_v1_dot_ingest__pb2.SearchReadsRequest.SerializeToString,
             anpr_dot_v1_dot_ingest__pb2.SearchReadsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetReadPlatePatch(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/anpr.v1.IngestService/GetReadPlatePatch',
+            anpr_dot_v1_dot_ingest__pb2.GetReadPlatePatchRequest.SerializeToString,
+            anpr_dot_v1_dot_ingest__pb2.GetReadPlatePatchResponse.FromString,
             options,
             channel_credentials,
             insecure,

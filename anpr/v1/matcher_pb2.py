@@ -25,43 +25,43 @@ _sym_db = _symbol_database.Default()
 from anpr.v1 import types_pb2 as anpr_dot_v1_dot_types__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15\x61npr/v1/matcher.proto\x12\x07\x61npr.v1\x1a\x13\x61npr/v1/types.proto\"=\n\tMatchRead\x12\x1b\n\x04read\x18\x01 \x01(\x0b\x32\r.anpr.v1.Read\x12\x13\n\x0btraceparent\x18\x02 \x01(\t\"6\n\x11MatchReadsRequest\x12!\n\x05reads\x18\x01 \x03(\x0b\x32\x12.anpr.v1.MatchRead\"4\n\x12MatchReadsResponse\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x01 \x01(\x05\x12\x0c\n\x04hits\x18\x02 \x01(\x05\"9\n\x14UpsertHotlistRequest\x12!\n\x07hotlist\x18\x01 \x01(\x0b\x32\x10.anpr.v1.Hotlist\":\n\x15UpsertHotlistResponse\x12!\n\x07hotlist\x18\x01 \x01(\x0b\x32\x10.anpr.v1.Hotlist\"\x15\n\x13ListHotlistsRequest\":\n\x14ListHotlistsResponse\x12\"\n\x08hotlists\x18\x01 \x03(\x0b\x32\x10.anpr.v1.Hotlist\"6\n\x12UpsertEntryRequest\x12 \n\x05\x65ntry\x18\x01 \x01(\x0b\x32\x11.anpr.v1.VoiEntry\"7\n\x13UpsertEntryResponse\x12 \n\x05\x65ntry\x18\x01 \x01(\x0b\x32\x11.anpr.v1.VoiEntry\"&\n\x12\x44\x65leteEntryRequest\x12\x10\n\x08\x65ntry_id\x18\x01 \x01(\t\"\x15\n\x13\x44\x65leteEntryResponse\"3\n\x0fGetEntryRequest\x12\x10\n\x08\x65ntry_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"4\n\x10GetEntryResponse\x12 \n\x05\x65ntry\x18\x01 \x01(\x0b\x32\x11.anpr.v1.VoiEntry\"N\n\x14ImportEntriesRequest\x12\x12\n\nhotlist_id\x18\x01 \x01(\t\x12\"\n\x07\x65ntries\x18\x02 \x03(\x0b\x32\x11.anpr.v1.VoiEntry\"o\n\x15ImportEntriesResponse\x12\x10\n\x08imported\x18\x01 \x01(\x03\x12\x17\n\x0fhotlist_version\x18\x02 \x01(\x03\x12+\n\nviolations\x18\x03 \x03(\x0b\x32\x17.anpr.v1.FieldViolation2\x9b\x04\n\x0eMatcherService\x12\x45\n\nMatchReads\x12\x1a.anpr.v1.MatchReadsRequest\x1a\x1b.anpr.v1.MatchReadsResponse\x12N\n\rUpsertHotlist\x12\x1d.anpr.v1.UpsertHotlistRequest\x1a\x1e.anpr.v1.UpsertHotlistResponse\x12K\n\x0cListHotlists\x12\x1c.anpr.v1.ListHotlistsRequest\x1a\x1d.anpr.v1.ListHotlistsResponse\x12H\n\x0bUpsertEntry\x12\x1b.anpr.v1.UpsertEntryRequest\x1a\x1c.anpr.v1.UpsertEntryResponse\x12H\n\x0b\x44\x65leteEntry\x12\x1b.anpr.v1.DeleteEntryRequest\x1a\x1c.anpr.v1.DeleteEntryResponse\x12?\n\x08GetEntry\x12\x18.anpr.v1.GetEntryRequest\x1a\x19.anpr.v1.GetEntryResponse\x12P\n\rImportEntries\x12\x1d.anpr.v1.ImportEntriesRequest\x1a\x1e.anpr.v1.ImportEntriesResponse(\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15\x61npr/v1/matcher.proto\x12\x07\x61npr.v1\x1a\x13\x61npr/v1/types.proto\"\x8f\x01\n\tMatchRead\x12\x1b\n\x04read\x18\x01 \x01(\x0b\x32\r.anpr.v1.Read\x12\x13\n\x0btraceparent\x18\x02 \x01(\t\x12\r\n\x05\x66orce\x18\x03 \x01(\t\x12#\n\x08location\x18\x04 \x01(\x0b\x32\x11.anpr.v1.GeoPoint\x12\x1c\n\x14location_from_camera\x18\x05 \x01(\x08\"6\n\x11MatchReadsRequest\x12!\n\x05reads\x18\x01 \x03(\x0b\x32\x12.anpr.v1.MatchRead\"4\n\x12MatchReadsResponse\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x01 \x01(\x05\x12\x0c\n\x04hits\x18\x02 \x01(\x05\"9\n\x14UpsertHotlistRequest\x12!\n\x07hotlist\x18\x01 \x01(\x0b\x32\x10.anpr.v1.Hotlist\":\n\x15UpsertHotlistResponse\x12!\n\x07hotlist\x18\x01 \x01(\x0b\x32\x10.anpr.v1.Hotlist\"\x15\n\x13ListHotlistsRequest\":\n\x14ListHotlistsResponse\x12\"\n\x08hotlists\x18\x01 \x03(\x0b\x32\x10.anpr.v1.Hotlist\"6\n\x12UpsertEntryRequest\x12 \n\x05\x65ntry\x18\x01 \x01(\x0b\x32\x11.anpr.v1.VoiEntry\"7\n\x13UpsertEntryResponse\x12 \n\x05\x65ntry\x18\x01 \x01(\x0b\x32\x11.anpr.v1.VoiEntry\"&\n\x12\x44\x65leteEntryRequest\x12\x10\n\x08\x65ntry_id\x18\x01 \x01(\t\"\x15\n\x13\x44\x65leteEntryResponse\"3\n\x0fGetEntryRequest\x12\x10\n\x08\x65ntry_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"4\n\x10GetEntryResponse\x12 \n\x05\x65ntry\x18\x01 \x01(\x0b\x32\x11.anpr.v1.VoiEntry\"N\n\x14ImportEntriesRequest\x12\x12\n\nhotlist_id\x18\x01 \x01(\t\x12\"\n\x07\x65ntries\x18\x02 \x03(\x0b\x32\x11.anpr.v1.VoiEntry\"o\n\x15ImportEntriesResponse\x12\x10\n\x08imported\x18\x01 \x01(\x03\x12\x17\n\x0fhotlist_version\x18\x02 \x01(\x03\x12+\n\nviolations\x18\x03 \x03(\x0b\x32\x17.anpr.v1.FieldViolation2\x9b\x04\n\x0eMatcherService\x12\x45\n\nMatchReads\x12\x1a.anpr.v1.MatchReadsRequest\x1a\x1b.anpr.v1.MatchReadsResponse\x12N\n\rUpsertHotlist\x12\x1d.anpr.v1.UpsertHotlistRequest\x1a\x1e.anpr.v1.UpsertHotlistResponse\x12K\n\x0cListHotlists\x12\x1c.anpr.v1.ListHotlistsRequest\x1a\x1d.anpr.v1.ListHotlistsResponse\x12H\n\x0bUpsertEntry\x12\x1b.anpr.v1.UpsertEntryRequest\x1a\x1c.anpr.v1.UpsertEntryResponse\x12H\n\x0b\x44\x65leteEntry\x12\x1b.anpr.v1.DeleteEntryRequest\x1a\x1c.anpr.v1.DeleteEntryResponse\x12?\n\x08GetEntry\x12\x18.anpr.v1.GetEntryRequest\x1a\x19.anpr.v1.GetEntryResponse\x12P\n\rImportEntries\x12\x1d.anpr.v1.ImportEntriesRequest\x1a\x1e.anpr.v1.ImportEntriesResponse(\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'anpr.v1.matcher_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_MATCHREAD']._serialized_start=55
-  _globals['_MATCHREAD']._serialized_end=116
-  _globals['_MATCHREADSREQUEST']._serialized_start=118
-  _globals['_MATCHREADSREQUEST']._serialized_end=172
-  _globals['_MATCHREADSRESPONSE']._serialized_start=174
-  _globals['_MATCHREADSRESPONSE']._serialized_end=226
-  _globals['_UPSERTHOTLISTREQUEST']._serialized_start=228
-  _globals['_UPSERTHOTLISTREQUEST']._serialized_end=285
-  _globals['_UPSERTHOTLISTRESPONSE']._serialized_start=287
-  _globals['_UPSERTHOTLISTRESPONSE']._serialized_end=345
-  _globals['_LISTHOTLISTSREQUEST']._serialized_start=347
-  _globals['_LISTHOTLISTSREQUEST']._serialized_end=368
-  _globals['_LISTHOTLISTSRESPONSE']._serialized_start=370
-  _globals['_LISTHOTLISTSRESPONSE']._serialized_end=428
-  _globals['_UPSERTENTRYREQUEST']._serialized_start=430
-  _globals['_UPSERTENTRYREQUEST']._serialized_end=484
-  _globals['_UPSERTENTRYRESPONSE']._serialized_start=486
-  _globals['_UPSERTENTRYRESPONSE']._serialized_end=541
-  _globals['_DELETEENTRYREQUEST']._serialized_start=543
-  _globals['_DELETEENTRYREQUEST']._serialized_end=581
-  _globals['_DELETEENTRYRESPONSE']._serialized_start=583
-  _globals['_DELETEENTRYRESPONSE']._serialized_end=604
-  _globals['_GETENTRYREQUEST']._serialized_start=606
-  _globals['_GETENTRYREQUEST']._serialized_end=657
-  _globals['_GETENTRYRESPONSE']._serialized_start=659
-  _globals['_GETENTRYRESPONSE']._serialized_end=711
-  _globals['_IMPORTENTRIESREQUEST']._serialized_start=713
-  _globals['_IMPORTENTRIESREQUEST']._serialized_end=791
-  _globals['_IMPORTENTRIESRESPONSE']._serialized_start=793
-  _globals['_IMPORTENTRIESRESPONSE']._serialized_end=904
-  _globals['_MATCHERSERVICE']._serialized_start=907
-  _globals['_MATCHERSERVICE']._serialized_end=1446
+  _globals['_MATCHREAD']._serialized_start=56
+  _globals['_MATCHREAD']._serialized_end=199
+  _globals['_MATCHREADSREQUEST']._serialized_start=201
+  _globals['_MATCHREADSREQUEST']._serialized_end=255
+  _globals['_MATCHREADSRESPONSE']._serialized_start=257
+  _globals['_MATCHREADSRESPONSE']._serialized_end=309
+  _globals['_UPSERTHOTLISTREQUEST']._serialized_start=311
+  _globals['_UPSERTHOTLISTREQUEST']._serialized_end=368
+  _globals['_UPSERTHOTLISTRESPONSE']._serialized_start=370
+  _globals['_UPSERTHOTLISTRESPONSE']._serialized_end=428
+  _globals['_LISTHOTLISTSREQUEST']._serialized_start=430
+  _globals['_LISTHOTLISTSREQUEST']._serialized_end=451
+  _globals['_LISTHOTLISTSRESPONSE']._serialized_start=453
+  _globals['_LISTHOTLISTSRESPONSE']._serialized_end=511
+  _globals['_UPSERTENTRYREQUEST']._serialized_start=513
+  _globals['_UPSERTENTRYREQUEST']._serialized_end=567
+  _globals['_UPSERTENTRYRESPONSE']._serialized_start=569
+  _globals['_UPSERTENTRYRESPONSE']._serialized_end=624
+  _globals['_DELETEENTRYREQUEST']._serialized_start=626
+  _globals['_DELETEENTRYREQUEST']._serialized_end=664
+  _globals['_DELETEENTRYRESPONSE']._serialized_start=666
+  _globals['_DELETEENTRYRESPONSE']._serialized_end=687
+  _globals['_GETENTRYREQUEST']._serialized_start=689
+  _globals['_GETENTRYREQUEST']._serialized_end=740
+  _globals['_GETENTRYRESPONSE']._serialized_start=742
+  _globals['_GETENTRYRESPONSE']._serialized_end=794
+  _globals['_IMPORTENTRIESREQUEST']._serialized_start=796
+  _globals['_IMPORTENTRIESREQUEST']._serialized_end=874
+  _globals['_IMPORTENTRIESRESPONSE']._serialized_start=876
+  _globals['_IMPORTENTRIESRESPONSE']._serialized_end=987
+  _globals['_MATCHERSERVICE']._serialized_start=990
+  _globals['_MATCHERSERVICE']._serialized_end=1529
 # @@protoc_insertion_point(module_scope)

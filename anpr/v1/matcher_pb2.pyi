@@ -8,12 +8,18 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class MatchRead(_message.Message):
-    __slots__ = ("read", "traceparent")
+    __slots__ = ("read", "traceparent", "force", "location", "location_from_camera")
     READ_FIELD_NUMBER: _ClassVar[int]
     TRACEPARENT_FIELD_NUMBER: _ClassVar[int]
+    FORCE_FIELD_NUMBER: _ClassVar[int]
+    LOCATION_FIELD_NUMBER: _ClassVar[int]
+    LOCATION_FROM_CAMERA_FIELD_NUMBER: _ClassVar[int]
     read: _types_pb2.Read
     traceparent: str
-    def __init__(self, read: _Optional[_Union[_types_pb2.Read, _Mapping]] = ..., traceparent: _Optional[str] = ...) -> None: ...
+    force: str
+    location: _types_pb2.GeoPoint
+    location_from_camera: bool
+    def __init__(self, read: _Optional[_Union[_types_pb2.Read, _Mapping]] = ..., traceparent: _Optional[str] = ..., force: _Optional[str] = ..., location: _Optional[_Union[_types_pb2.GeoPoint, _Mapping]] = ..., location_from_camera: _Optional[bool] = ...) -> None: ...
 
 class MatchReadsRequest(_message.Message):
     __slots__ = ("reads",)

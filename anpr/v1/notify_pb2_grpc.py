@@ -27,6 +27,14 @@ if _version_not_supported:
 
 class NotifyServiceStub:
     """Notify: keeps the alert log and streams alerts to terminals and control rooms.
+
+    What each role receives of an alert (see docs/DOMAIN.md for the meaning of the fields):
+    - terminal (in-car): only alerts of non-covert lists for reads inside its area, with the
+    operational subset of the entry: entry_id, hotlist_id, vrm, vehicle, action, warning_markers,
+    reason, information, pnc_id, operational_instructions, source_reference; and of the list its id,
+    name and source. Withheld: intelligence grading, CAD information, force, area, weed date and
+    protective marking.
+    - control_room: every alert inside its force or area (covert lists included), with the full entry.
     """
 
     def __init__(self, channel):
@@ -45,7 +53,7 @@ class NotifyServiceStub:
                 request_serializer=anpr_dot_v1_dot_notify__pb2.PublishAlertsRequest.SerializeToString,
                 response_deserializer=anpr_dot_v1_dot_notify__pb2.PublishAlertsResponse.FromString,
                 _registered_method=True)
-        self.Subscribe = channel.unary_stream(
+        self.Subscribe = channel.stream_stream(
                 '/anpr.v1.NotifyService/Subscribe',
                 request_serializer=anpr_dot_v1_dot_notify__pb2.SubscribeRequest.SerializeToString,
                 response_deserializer=anpr_dot_v1_dot_notify__pb2.SubscribeResponse.FromString,
@@ -55,10 +63,28 @@ class NotifyServiceStub:
                 request_serializer=anpr_dot_v1_dot_notify__pb2.AcknowledgeAlertRequest.SerializeToString,
                 response_deserializer=anpr_dot_v1_dot_notify__pb2.AcknowledgeAlertResponse.FromString,
                 _registered_method=True)
+        self.GetPlatePatch = channel.unary_unary(
+                '/anpr.v1.NotifyService/GetPlatePatch',
+                request_serializer=anpr_dot_v1_dot_notify__pb2.GetPlatePatchRequest.SerializeToString,
+                response_deserializer=anpr_dot_v1_dot_notify__pb2.GetPlatePatchResponse.FromString,
+                _registered_method=True)
+        self.GetAlertStats = channel.unary_unary(
+                '/anpr.v1.NotifyService/GetAlertStats',
+                request_serializer=anpr_dot_v1_dot_notify__pb2.GetAlertStatsRequest.SerializeToString,
+                response_deserializer=anpr_dot_v1_dot_notify__pb2.GetAlertStatsResponse.FromString,
+                _registered_method=True)
 
 
 class NotifyServiceServicer:
     """Notify: keeps the alert log and streams alerts to terminals and control rooms.
+
+    What each role receives of an alert (see docs/DOMAIN.md for the meaning of the fields):
+    - terminal (in-car): only alerts of non-covert lists for reads inside its area, with the
+    operational subset of the entry: entry_id, hotlist_id, vrm, vehicle, action, warning_markers,
+    reason, information, pnc_id, operational_instructions, source_reference; and of the list its id,
+    name and source. Withheld: intelligence grading, CAD information, force, area, weed date and
+    protective marking.
+    - control_room: every alert inside its force or area (covert lists included), with the full entry.
     """
 
     def PublishAlert(self, request, context):
@@ -76,15 +102,38 @@ class NotifyServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
-    def Subscribe(self, request, context):
-        """A terminal's live stream: alerts after after_sequence, then new ones as they come.
+    def Subscribe(self, request_iterator, context):
+        """A live stream of the alerts inside the subscription's area: alerts after after_sequence,
+        then new ones as they come. The first request subscribes; a moving unit sends further requests
+        whose subscription.area replaces its area (its new position) for the alerts that follow. A
+        client may send one request and close its side: the stream goes on.
+        The first response is `opened` (the stream is live); on an idle stream a `heartbeat` comes
+        every few seconds, so both sides notice a dead link. A stream that falls too far behind is
+        closed with RESOURCE_EXHAUSTED: resubscribe with after_sequence set to the last sequence
+        received (nothing is lost).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def AcknowledgeAlert(self, request, context):
-        """A terminal or control room records that an alert was seen, accepted or rejected.
+        """A terminal or control room records that an alert was seen, accepted or rejected, and why.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetPlatePatch(self, request, context):
+        """The plate patch (close-up JPEG) of an alert's read, for a person to confirm the read. Only for
+        an alert the caller may see; every fetch is audited.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetAlertStats(self, request, context):
+        """Hit quality over a time window: per hotlist and per reason, how alerts were acted on
+        (control room and administrators).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -103,7 +152,7 @@ def add_NotifyServiceServicer_to_server(servicer, server):
                     request_deserializer=anpr_dot_v1_dot_notify__pb2.PublishAlertsRequest.FromString,
                     response_serializer=anpr_dot_v1_dot_notify__pb2.PublishAlertsResponse.SerializeToString,
             ),
-            'Subscribe': grpc.unary_stream_rpc_method_handler(
+            'Subscribe': grpc.stream_stream_rpc_method_handler(
                     servicer.Subscribe,
                     request_deserializer=anpr_dot_v1_dot_notify__pb2.SubscribeRequest.FromString,
                     response_serializer=anpr_dot_v1_dot_notify__pb2.SubscribeResponse.SerializeToString,
@@ -112,6 +161,16 @@ def add_NotifyServiceServicer_to_server(servicer, server):
                     servicer.AcknowledgeAlert,
                     request_deserializer=anpr_dot_v1_dot_notify__pb2.AcknowledgeAlertRequest.FromString,
                     response_serializer=anpr_dot_v1_dot_notify__pb2.AcknowledgeAlertResponse.SerializeToString,
+            ),
+            'GetPlatePatch': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetPlatePatch,
+                    request_deserializer=anpr_dot_v1_dot_notify__pb2.GetPlatePatchRequest.FromString,
+                    response_serializer=anpr_dot_v1_dot_notify__pb2.GetPlatePatchResponse.SerializeToString,
+            ),
+            'GetAlertStats': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetAlertStats,
+                    request_deserializer=anpr_dot_v1_dot_notify__pb2.GetAlertStatsRequest.FromString,
+                    response_serializer=anpr_dot_v1_dot_notify__pb2.GetAlertStatsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -123,6 +182,14 @@ def add_NotifyServiceServicer_to_server(servicer, server):
  # This class is part of an EXPERIMENTAL API.
 class NotifyService:
     """Notify: keeps the alert log and streams alerts to terminals and control rooms.
+
+    What each role receives of an alert (see docs/DOMAIN.md for the meaning of the fields):
+    - terminal (in-car): only alerts of non-covert lists for reads inside its area, with the
+    operational subset of the entry: entry_id, hotlist_id, vrm, vehicle, action, warning_markers,
+    reason, information, pnc_id, operational_instructions, source_reference; and of the list its id,
+    name and source. Withheld: intelligence grading, CAD information, force, area, weed date and
+    protective marking.
+    - control_room: every alert inside its force or area (covert lists included), with the full entry.
     """
 
     @staticmethod
@@ -180,7 +247,7 @@ class NotifyService:
             _registered_method=True)
 
     @staticmethod
-    def Subscribe(request,
+    def Subscribe(request_iterator,
             target,
             options=(),
             channel_credentials=None,
@@ -190,8 +257,8 @@ class NotifyService:
             wait_for_ready=None,
             timeout=None,
             metadata=None):
-        return grpc.experimental.unary_stream(
-            request,
+        return grpc.experimental.stream_stream(
+            request_iterator,
             target,
             '/anpr.v1.NotifyService/Subscribe',
             anpr_dot_v1_dot_notify__pb2.SubscribeRequest.SerializeToString,
@@ -223,6 +290,60 @@ class NotifyService:
             '/anpr.v1.NotifyService/AcknowledgeAlert',
             anpr_dot_v1_dot_notify__pb2.AcknowledgeAlertRequest.SerializeToString,
             anpr_dot_v1_dot_notify__pb2.AcknowledgeAlertResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetPlatePatch(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/anpr.v1.NotifyService/GetPlatePatch',
+            anpr_dot_v1_dot_notify__pb2.GetPlatePatchRequest.SerializeToString,
+            anpr_dot_v1_dot_notify__pb2.GetPlatePatchResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetAlertStats(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/anpr.v1.NotifyService/GetAlertStats',
+            anpr_dot_v1_dot_notify__pb2.GetAlertStatsRequest.SerializeToString,
+            anpr_dot_v1_dot_notify__pb2.GetAlertStatsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -318,7 +318,7 @@ class VoiEntry(_message.Message):
     def __init__(self, entry_id: _Optional[str] = ..., hotlist_id: _Optional[str] = ..., vrm: _Optional[str] = ..., vehicle: _Optional[_Union[VehicleDescription, _Mapping]] = ..., action: _Optional[_Union[Action, str]] = ..., warning_markers: _Optional[_Iterable[_Union[WarningMarker, str]]] = ..., reason: _Optional[str] = ..., grading: _Optional[_Union[IntelligenceGrading, _Mapping]] = ..., information: _Optional[str] = ..., force: _Optional[str] = ..., area: _Optional[str] = ..., weed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., pnc_id: _Optional[str] = ..., protective_marking: _Optional[_Union[ProtectiveMarking, str]] = ..., cad_information: _Optional[str] = ..., operational_instructions: _Optional[str] = ..., source_reference: _Optional[str] = ...) -> None: ...
 
 class Hit(_message.Message):
-    __slots__ = ("hit_id", "read", "entry", "hotlist", "match_kind", "differing_positions", "vehicle_mismatches", "historical", "matched_at", "repeat_count", "camera_force")
+    __slots__ = ("hit_id", "read", "entry", "hotlist", "match_kind", "differing_positions", "vehicle_mismatches", "historical", "matched_at", "repeat_count", "force", "location", "location_from_camera")
     HIT_ID_FIELD_NUMBER: _ClassVar[int]
     READ_FIELD_NUMBER: _ClassVar[int]
     ENTRY_FIELD_NUMBER: _ClassVar[int]
@@ -329,7 +329,9 @@ class Hit(_message.Message):
     HISTORICAL_FIELD_NUMBER: _ClassVar[int]
     MATCHED_AT_FIELD_NUMBER: _ClassVar[int]
     REPEAT_COUNT_FIELD_NUMBER: _ClassVar[int]
-    CAMERA_FORCE_FIELD_NUMBER: _ClassVar[int]
+    FORCE_FIELD_NUMBER: _ClassVar[int]
+    LOCATION_FIELD_NUMBER: _ClassVar[int]
+    LOCATION_FROM_CAMERA_FIELD_NUMBER: _ClassVar[int]
     hit_id: str
     read: Read
     entry: VoiEntry
@@ -340,8 +342,10 @@ class Hit(_message.Message):
     historical: bool
     matched_at: _timestamp_pb2.Timestamp
     repeat_count: int
-    camera_force: str
-    def __init__(self, hit_id: _Optional[str] = ..., read: _Optional[_Union[Read, _Mapping]] = ..., entry: _Optional[_Union[VoiEntry, _Mapping]] = ..., hotlist: _Optional[_Union[Hotlist, _Mapping]] = ..., match_kind: _Optional[_Union[MatchKind, str]] = ..., differing_positions: _Optional[_Iterable[int]] = ..., vehicle_mismatches: _Optional[_Iterable[str]] = ..., historical: _Optional[bool] = ..., matched_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., repeat_count: _Optional[int] = ..., camera_force: _Optional[str] = ...) -> None: ...
+    force: str
+    location: GeoPoint
+    location_from_camera: bool
+    def __init__(self, hit_id: _Optional[str] = ..., read: _Optional[_Union[Read, _Mapping]] = ..., entry: _Optional[_Union[VoiEntry, _Mapping]] = ..., hotlist: _Optional[_Union[Hotlist, _Mapping]] = ..., match_kind: _Optional[_Union[MatchKind, str]] = ..., differing_positions: _Optional[_Iterable[int]] = ..., vehicle_mismatches: _Optional[_Iterable[str]] = ..., historical: _Optional[bool] = ..., matched_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., repeat_count: _Optional[int] = ..., force: _Optional[str] = ..., location: _Optional[_Union[GeoPoint, _Mapping]] = ..., location_from_camera: _Optional[bool] = ...) -> None: ...
 
 class TracedHit(_message.Message):
     __slots__ = ("hit", "traceparent")

@@ -45,7 +45,7 @@ def _ts_iso(value: str | None) -> timestamp_pb2.Timestamp | None:
 def assignment_of(hit: T.Hit) -> tuple[str, str]:
     """Whose rota owns a hit: the force of the camera that read it when known (the area only when
     that is also the listing's force), else the listing's force and area."""
-    force = hit.camera_force or hit.entry.force
+    force = hit.force or hit.entry.force
     return force, hit.entry.area if force == hit.entry.force else ""
 
 

@@ -26,7 +26,7 @@ from anpr.v1 import ingest_pb2, ingest_pb2_grpc, matcher_pb2, types_pb2
 from services.ingest import store
 from services.ingest.config import IngestSettings
 from services.ingest.limits import CameraRateLimiter
-from services.ingest.validation import validate_read
+from services.ingest.validation import timestamp_utc, validate_read
 from services.ingest.writer import ReadWriter
 
 log = logging.getLogger(__name__)
@@ -39,16 +39,17 @@ MAINTENANCE_INTERVAL_S = 3600.0
 
 
 class CameraRegistry:
-    """Which cameras may send reads; every replica follows changes through LISTEN/NOTIFY."""
+    """Which cameras may send reads, and their force and position; every replica follows changes
+    through LISTEN/NOTIFY."""
 
     def __init__(self) -> None:
-        self.enabled: dict[str, bool] = {}
+        self.cameras: dict[str, store.CameraInfo] = {}
 
     def problem(self, camera_id: str) -> str | None:
-        state = self.enabled.get(camera_id)
-        if state is None:
+        camera = self.cameras.get(camera_id)
+        if camera is None:
             return "unknown camera: register it first (anpr camera add)"
-        if not state:
+        if not camera.enabled:
             return "camera is disabled"
         return None
 
@@ -87,7 +88,7 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
                 result.status = READ_STATUS_REJECTED
                 result.violations.extend(types_pb2.FieldViolation(field=f, description=d) for f, d in violations)
                 continue
-            new = store.NewRead(read, vrm, captured, trace_bytes)
+            new = store.NewRead(read, vrm, captured, trace_bytes, self._cameras.cameras[read.camera_id])
             if new.key in seen:
                 duplicates += 1
                 result.status = READ_STATUS_DUPLICATE
@@ -156,6 +157,15 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
             await context.abort(grpc.StatusCode.NOT_FOUND, "read_id: no such read")
         return ingest_pb2.GetReadResponse(read=read)
 
+    async def GetReadPlatePatch(self, request, context):
+        if not request.read_id or not request.HasField("captured_at"):
+            await abort_invalid(context, [("read_id" if not request.read_id else "captured_at", "required")])
+        async with self._pool.acquire() as conn:
+            found, image = await store.plate_patch(conn, request.read_id, timestamp_utc(request.captured_at))
+        if not found:
+            await context.abort(grpc.StatusCode.NOT_FOUND, "read_id: no such read")
+        return ingest_pb2.GetReadPlatePatchResponse(plate_image=image)
+
     async def SearchReads(self, request, context):
         vrm = normalise_vrm(request.vrm)
         if not vrm or request.lookback_seconds <= 0:
@@ -178,7 +188,7 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
             await abort_invalid(context, errors)
         async with self._pool.acquire() as conn:
             saved = await store.upsert_camera(conn, cam)
-        self._cameras.enabled[saved.camera_id] = saved.enabled
+        self._cameras.cameras[saved.camera_id] = store.CameraInfo.of(saved)
         return ingest_pb2.UpsertCameraResponse(camera=saved)
 
     async def ListCameras(self, request, context):
@@ -221,7 +231,7 @@ class Ingest:
 
     async def _reload_cameras(self) -> None:
         async with self._pool.acquire() as conn:
-            self.cameras.enabled = await store.camera_states(conn)
+            self.cameras.cameras = await store.camera_infos(conn)
 
     async def _maintain(self) -> None:
         while True:
@@ -265,6 +275,7 @@ SPEC = ServiceSpec(
         "StreamReads": frozenset({Role.CAMERA}),
         "GetRead": frozenset({Role.CONTROL_ROOM}),
         "SearchReads": frozenset({Role.SERVICE}),
+        "GetReadPlatePatch": frozenset({Role.SERVICE}),
         "UpsertCamera": frozenset({Role.CAMERA_ADMIN}),
         "ListCameras": frozenset({Role.CAMERA_ADMIN, Role.CONTROL_ROOM}),
     },

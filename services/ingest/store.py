@@ -24,16 +24,42 @@ READ_COLUMNS = ("read_id", "captured_at", "vrm", "vrm_normalised", "confidence",
                 "plate_country")
 
 
+class CameraInfo:
+    """What matching needs of a read's camera: encoded once per camera, as the MatchRead fields
+    force (3), location (4) and location_from_camera (5) (see `_match_item`)."""
+
+    __slots__ = ("enabled", "force_field", "location_field")
+
+    def __init__(self, enabled: bool, force: str, latitude: float | None, longitude: float | None):
+        self.enabled = enabled
+        self.force_field = outbox.encode_field(3, force.encode()) if force else b""
+        self.location_field = b""
+        if latitude is not None and longitude is not None:
+            self.location_field = outbox.encode_field(4, types_pb2.GeoPoint(
+                latitude=latitude, longitude=longitude).SerializeToString()) + b"\x28\x01"
+
+    @classmethod
+    def of(cls, camera: types_pb2.Camera) -> "CameraInfo":
+        has_loc = camera.HasField("location")
+        return cls(camera.enabled, camera.force, camera.location.latitude if has_loc else None,
+                   camera.location.longitude if has_loc else None)
+
+
+UNKNOWN_CAMERA = CameraInfo(True, "", None, None)
+
+
 class NewRead:
     """A validated read on its way to the store; `key` (read_id, captured_at) identifies it."""
 
-    __slots__ = ("read", "vrm", "captured_at", "trace_field", "key")
+    __slots__ = ("read", "vrm", "captured_at", "trace_field", "camera", "key")
 
-    def __init__(self, read: types_pb2.Read, vrm: str, captured_at: datetime, trace_field: bytes):
+    def __init__(self, read: types_pb2.Read, vrm: str, captured_at: datetime, trace_field: bytes,
+                 camera: CameraInfo = UNKNOWN_CAMERA):
         self.read = read
         self.vrm = vrm                  # normalised
         self.captured_at = captured_at  # UTC
         self.trace_field = trace_field  # MatchRead.traceparent, encoded (see trace_field())
+        self.camera = camera
         self.key = (read.read_id, captured_at)
 
 
@@ -103,17 +129,23 @@ def _record(n: NewRead) -> tuple:
 
 
 def _match_item(item: NewRead) -> bytes:
-    """One item of anpr.v1.MatchReadsRequest.reads: the read without its images and the trace
-    context of the call that stored it, built on the wire format directly (no message copies);
-    an outbox row's payload is a run of these, so rows concatenate into one request."""
+    """One item of anpr.v1.MatchReadsRequest.reads: the read without its images, the trace
+    context of the call that stored it, its camera's force and where it was made (its own
+    coordinates, else its camera's), built on the wire format directly (no message copies); an
+    outbox row's payload is a run of these, so rows concatenate into one request."""
     read = item.read
+    if read.HasField("location"):
+        where = outbox.encode_field(4, read.location.SerializeToString())
+    else:
+        where = item.camera.location_field
     if read.plate_image or read.overview_image:
         slim = types_pb2.Read()
         slim.CopyFrom(read)
         slim.ClearField("plate_image")
         slim.ClearField("overview_image")
         read = slim
-    return outbox.encode_field(1, outbox.encode_field(1, read.SerializeToString()) + item.trace_field)
+    return outbox.encode_field(1, outbox.encode_field(1, read.SerializeToString()) + item.trace_field
+                               + item.camera.force_field + where)
 
 
 async def store_reads(conn: asyncpg.Connection, reads: Sequence[NewRead]) -> set[tuple[str, datetime]]:
@@ -185,6 +217,14 @@ async def get_read(conn: asyncpg.Connection, read_id: str) -> types_pb2.Read | N
     return read
 
 
+async def plate_patch(conn: asyncpg.Connection, read_id: str, captured_at: datetime) -> tuple[bool, bytes]:
+    """(whether the read exists, its plate patch or b"")."""
+    row = await conn.fetchrow(
+        "SELECT i.plate_image FROM reads r LEFT JOIN read_images i USING (read_id, captured_at)"
+        " WHERE r.read_id = $1 AND r.captured_at = $2", read_id, captured_at)
+    return (row is not None, (row["plate_image"] or b"") if row is not None else b"")
+
+
 async def search_reads(conn: asyncpg.Connection, vrm_normalised: str, since: datetime,
                        limit: int) -> list[types_pb2.Read]:
     rows = await conn.fetch(
@@ -228,5 +268,6 @@ async def list_cameras(conn: asyncpg.Connection) -> list[types_pb2.Camera]:
     return [_camera(r) for r in await conn.fetch("SELECT * FROM cameras ORDER BY camera_id")]
 
 
-async def camera_states(conn: asyncpg.Connection) -> dict[str, bool]:
-    return {r["camera_id"]: r["enabled"] for r in await conn.fetch("SELECT camera_id, enabled FROM cameras")}
+async def camera_infos(conn: asyncpg.Connection) -> dict[str, CameraInfo]:
+    return {r["camera_id"]: CameraInfo(r["enabled"], r["force"], r["latitude"], r["longitude"])
+            for r in await conn.fetch("SELECT camera_id, enabled, force, latitude, longitude FROM cameras")}

@@ -87,6 +87,15 @@ class Found:
     match: Match
     traceparent: str
     historical: bool = False
+    force: str = ""                          # the camera's force
+    location: types_pb2.GeoPoint | None = None  # the read's, else its camera's position
+    location_from_camera: bool = False
+
+    @classmethod
+    def of(cls, item: matcher_pb2.MatchRead, match: Match, traceparent: str) -> "Found":
+        return cls(item.read, match, traceparent, force=item.force,
+                   location=item.location if item.HasField("location") else None,
+                   location_from_camera=item.location_from_camera)
 
 
 class HitMaker:
@@ -117,7 +126,7 @@ class HitMaker:
             return 0
         cell_km = self._settings.dedup_cell_km
         repeats = await store.count_repeats(conn, [
-            store.Sighting(h.entry.entry_id, normalise_vrm(h.read.vrm), area_cell(h.read.location, cell_km),
+            store.Sighting(h.entry.entry_id, normalise_vrm(h.read.vrm), area_cell(h.location, cell_km),
                            h.read.captured_at.ToDatetime(tzinfo=timezone.utc)) for h, _, _ in fresh],
             timedelta(seconds=self._settings.dedup_window_s))
         for (hit, _, _), count in zip(fresh, repeats, strict=True):
@@ -140,7 +149,11 @@ class HitMaker:
             match_kind=types_pb2.MATCH_KIND_EXACT if f.match.exact else types_pb2.MATCH_KIND_LOOKALIKE,
             differing_positions=f.match.differing_positions,
             vehicle_mismatches=vehicle_mismatches(f.read.vehicle, cand.entry.vehicle),
-            historical=f.historical, matched_at=matched_at)
+            historical=f.historical, matched_at=matched_at, force=f.force,
+            location_from_camera=f.location_from_camera)
+        location = f.location if f.location is not None else (f.read.location if f.read.HasField("location") else None)
+        if location is not None:
+            hit.location.CopyFrom(location)
         return hit, cand.firearms, f.traceparent
 
 
@@ -167,7 +180,7 @@ class MatcherServicer(matcher_pb2_grpc.MatcherServiceServicer):
                     span.set_attribute(ATTR_READ_ID, read.read_id)
                     span.set_attribute(ATTR_HIT_COUNT, len(matches))
                     traceparent = current_traceparent()
-                found.extend(Found(read, m, traceparent) for m in matches)
+                found.extend(Found.of(item, m, traceparent) for m in matches)
         new_hits = 0
         if found:
             async with self._pool.acquire() as conn, conn.transaction():

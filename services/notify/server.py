@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 import grpc
+from google.protobuf import timestamp_pb2
 from opentelemetry import trace
 
 from anpr.runtime.auth import Role, current_caller
@@ -17,15 +20,27 @@ from anpr.runtime.errors import abort_invalid
 from anpr.runtime.server import Runtime, ServiceSpec
 from anpr.runtime.telemetry import (ATTR_ALERT_ID, ATTR_HIT_COUNT, ATTR_HIT_ID, context_from_traceparent,
                                     current_traceparent)
-from anpr.v1 import notify_pb2, notify_pb2_grpc, types_pb2
+from anpr.v1 import ingest_pb2, ingest_pb2_grpc, notify_pb2, notify_pb2_grpc, types_pb2
 from services.notify import store
+from services.notify.areas import AreaFilter, area_problems, subscription_problems
 from services.notify.config import NotifySettings
 
 log = logging.getLogger(__name__)
 tracer = trace.get_tracer("anpr.notify")
 
-# What an in-car terminal does not see of an entry (control-room staff see everything).
-TERMINAL_REDACTED_FIELDS = ("grading", "cad_information")
+# What an in-car terminal sees of an entry and its list: the operational subset an officer needs
+# (documented in protos/anpr/v1/notify.proto and the README); everything else is withheld.
+TERMINAL_ENTRY_FIELDS = frozenset({"entry_id", "hotlist_id", "vrm", "vehicle", "action", "warning_markers", "reason",
+                                   "information", "pnc_id", "operational_instructions", "source_reference"})
+TERMINAL_HOTLIST_FIELDS = frozenset({"hotlist_id", "name", "source"})
+MAX_REASON = 1024
+DEFAULT_STATS_WINDOW = timedelta(days=7)
+
+
+def _keep_only(message, names: frozenset[str]) -> None:
+    for field in message.DESCRIPTOR.fields:
+        if field.name not in names:
+            message.ClearField(field.name)
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,17 +53,21 @@ class AlertItem:
 
     @classmethod
     def of(cls, alert: types_pb2.Alert) -> "AlertItem":
-        if alert.covert:
-            return cls(alert, None)  # covert lists never reach patrol terminals
-        terminal = types_pb2.Alert()
-        terminal.CopyFrom(alert)
-        for name in TERMINAL_REDACTED_FIELDS:
-            terminal.hit.entry.ClearField(name)
-        return cls(alert, terminal)
+        return cls(alert, terminal_view(alert))
 
     def view_for(self, role: Role) -> types_pb2.Alert | None:
         """The alert as `role` may see it, or None if it may not see it at all."""
         return self.full if role == Role.CONTROL_ROOM else self.terminal
+
+
+def terminal_view(alert: types_pb2.Alert) -> types_pb2.Alert | None:
+    if alert.covert:
+        return None  # covert lists never reach patrol terminals
+    view = types_pb2.Alert()
+    view.CopyFrom(alert)
+    _keep_only(view.hit.entry, TERMINAL_ENTRY_FIELDS)
+    _keep_only(view.hit.hotlist, TERMINAL_HOTLIST_FIELDS)
+    return view
 
 
 async def alert_items_after(conn, sequence: int, limit: int) -> list[tuple[int, AlertItem]]:
@@ -56,9 +75,12 @@ async def alert_items_after(conn, sequence: int, limit: int) -> list[tuple[int, 
 
 
 class NotifyServicer(notify_pb2_grpc.NotifyServiceServicer):
-    def __init__(self, pool, tail: LogTail):
+    def __init__(self, pool, tail: LogTail, settings: NotifySettings, ingest: ingest_pb2_grpc.IngestServiceStub | None):
         self._pool = pool
         self._tail = tail
+        self._settings = settings
+        self._ingest = ingest
+        self._reasons = frozenset(r.strip() for r in settings.outcome_reasons.split(",") if r.strip())
 
     async def _append(self, traced: Sequence[tuple[types_pb2.Hit, str]]) -> list[tuple[types_pb2.Alert, bool]]:
         """Store alerts for the hits in one transaction, continue each new one's trace, and hand
@@ -89,39 +111,133 @@ class NotifyServicer(notify_pb2_grpc.NotifyServiceServicer):
         return notify_pb2.PublishAlertsResponse(alerts=[
             notify_pb2.PublishAlertResponse(alert_id=a.alert_id, sequence=a.sequence, duplicate=d) for a, d in stored])
 
-    async def Subscribe(self, request, context):
+    async def Subscribe(self, request_iterator, context):
         role = current_caller().role
-        after = request.after_sequence
-        if after < 0:
-            await abort_invalid(context, [("after_sequence", "must not be negative")])
-        async for item in self._tail.follow(after, request.from_start):
+        first = await anext(request_iterator, None)
+        if first is None:
+            await abort_invalid(context, [("subscription", "send a first request with the subscription")])
+        problems = subscription_problems(first.subscription, terminal=role != Role.CONTROL_ROOM)
+        if first.after_sequence < 0:
+            problems.append(("after_sequence", "must not be negative"))
+        if problems:
+            await abort_invalid(context, problems)
+        area = AreaFilter(first.subscription)
+        after = self._tail.start_of(first.after_sequence, first.from_start)
+        yield notify_pb2.SubscribeResponse(opened=notify_pb2.SubscriptionOpened(
+            sequence=self._tail.latest, after_sequence=after, subscription=area.subscription,
+            heartbeat_seconds=max(1, round(self._settings.heartbeat_s))))
+        moves = asyncio.create_task(self._follow_moves(request_iterator, area))
+        try:
+            async for response in self._stream(role, area, after, context):
+                yield response
+        finally:
+            moves.cancel()
+
+    async def _stream(self, role: Role, area: AreaFilter, after: int, context):
+        """The stream's alerts and heartbeats; closed with RESOURCE_EXHAUSTED once a live stream
+        falls more than subscriber_max_lag behind (its client is too slow)."""
+        live = False
+        async for sequence, item in self._tail.follow(after, idle_s=self._settings.heartbeat_s):
+            if area.problems:
+                await abort_invalid(context, area.problems)
+            if sequence is None:
+                live = True
+                yield notify_pb2.SubscribeResponse(heartbeat=notify_pb2.Heartbeat(sequence=after, at=_now()))
+                continue
+            lag = self._tail.latest - sequence
+            if lag == 0:
+                live = True
+            elif live and lag > self._settings.subscriber_max_lag:
+                await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED,
+                                    f"the stream fell {lag} alerts behind; resubscribe with after_sequence={after}")
+            after = sequence
             visible = item.view_for(role)
-            if visible is not None:
+            if visible is not None and area.covers(item.full.hit):
                 yield notify_pb2.SubscribeResponse(alert=visible)
 
-    async def AcknowledgeAlert(self, request, context):
+    async def _follow_moves(self, request_iterator, area: AreaFilter) -> None:
+        """Later requests of a stream move its area (a unit on patrol); a client may close its side."""
+        async for request in request_iterator:
+            problems = area_problems(request.subscription)
+            if problems:
+                area.problems = problems
+                return
+            area.move(request.subscription)
+
+    async def _visible_alert(self, alert_id: str, field: str, context) -> types_pb2.Alert:
+        """The alert, if the caller may see it; NOT_FOUND otherwise (a covert alert's existence is
+        not told to a terminal)."""
         try:
-            alert_id = uuid.UUID(request.alert_id)
+            key = uuid.UUID(alert_id)
         except ValueError:
-            await abort_invalid(context, [("alert_id", "must be a UUID")])
-        if request.outcome == types_pb2.ALERT_OUTCOME_UNSPECIFIED:
-            await abort_invalid(context, [("outcome", "required")])
-        if request.outcome == types_pb2.ALERT_OUTCOME_REJECTED and not request.reason.strip():
-            await abort_invalid(context, [("reason", "required when rejecting an alert")])
+            await abort_invalid(context, [(field, "must be a UUID")])
+        async with self._pool.acquire() as conn:
+            alert = await store.get_alert(conn, key)
+        if alert is None or AlertItem.of(alert).view_for(current_caller().role) is None:
+            await context.abort(grpc.StatusCode.NOT_FOUND, f"{field}: no such alert")
+        return alert
+
+    async def AcknowledgeAlert(self, request, context):
+        problems = []
+        if request.outcome == types_pb2.ALERT_OUTCOME_UNSPECIFIED or \
+                request.outcome not in types_pb2.AlertOutcome.values():
+            problems.append(("outcome", "required: SEEN, ACCEPTED or REJECTED"))
+        if request.reason_code and request.reason_code not in self._reasons:
+            problems.append(("reason_code", f"one of: {', '.join(sorted(self._reasons))}"))
+        if request.outcome == types_pb2.ALERT_OUTCOME_REJECTED and not request.reason_code:
+            problems.append(("reason_code", "required when rejecting an alert"))
+        if len(request.reason) > MAX_REASON:
+            problems.append(("reason", f"at most {MAX_REASON} characters"))
+        if problems:
+            await abort_invalid(context, problems)
+        alert = await self._visible_alert(request.alert_id, "alert_id", context)
         caller = current_caller()
         async with self._pool.acquire() as conn:
-            found = await store.acknowledge(conn, alert_id, caller.subject, caller.role, request.outcome,
-                                            request.reason)
-        if not found:
-            await context.abort(grpc.StatusCode.NOT_FOUND, "alert_id: no such alert")
+            await store.acknowledge(conn, uuid.UUID(alert.alert_id), caller.subject, caller.role, request.outcome,
+                                    request.reason_code, request.reason.replace("\x00", ""))
         return notify_pb2.AcknowledgeAlertResponse()
+
+    async def GetPlatePatch(self, request, context):
+        alert = await self._visible_alert(request.alert_id, "alert_id", context)
+        if self._ingest is None:
+            await context.abort(grpc.StatusCode.FAILED_PRECONDITION,
+                                "plate patches are not configured on this service (ANPR_INGEST_ADDR)")
+        read = alert.hit.read
+        try:
+            resp = await self._ingest.GetReadPlatePatch(ingest_pb2.GetReadPlatePatchRequest(
+                read_id=read.read_id, captured_at=read.captured_at), timeout=5)
+        except grpc.aio.AioRpcError as err:
+            await context.abort(grpc.StatusCode.UNAVAILABLE if err.code() != grpc.StatusCode.NOT_FOUND
+                                else grpc.StatusCode.NOT_FOUND, "the read store could not give the plate patch")
+        caller = current_caller()
+        async with self._pool.acquire() as conn:
+            await store.audit_plate_patch(conn, uuid.UUID(alert.alert_id), caller.subject, caller.role,
+                                          len(resp.plate_image))
+        return notify_pb2.GetPlatePatchResponse(plate_image=resp.plate_image)
+
+    async def GetAlertStats(self, request, context):
+        if request.window_seconds < 0 or request.window_seconds > 366 * 86400:
+            await abort_invalid(context, [("window_seconds", "between 1 s and 366 days (0: 7 days)")])
+        window = timedelta(seconds=request.window_seconds) if request.window_seconds else DEFAULT_STATS_WINDOW
+        async with self._pool.acquire() as conn:
+            return await store.alert_stats(conn, window)
+
+
+def _now() -> timestamp_pb2.Timestamp:
+    ts = timestamp_pb2.Timestamp()
+    ts.GetCurrentTime()
+    return ts
 
 
 class Notify:
     def __init__(self, rt: Runtime):
+        settings: NotifySettings = rt.settings  # type: ignore[assignment]
         self._rt = rt
-        self.tail = LogTail(rt.pool, alert_items_after, store.latest_sequence)
-        self.servicer = NotifyServicer(rt.pool, self.tail)
+        self.tail = LogTail(rt.pool, alert_items_after, store.latest_sequence, capacity=settings.alert_tail_size)
+        ingest = None
+        if settings.ingest_addr:
+            ingest = ingest_pb2_grpc.IngestServiceStub(rt.channel(settings.ingest_addr, settings.service_token))
+        self.servicer = NotifyServicer(rt.pool, self.tail, settings, ingest)
 
     async def start(self) -> None:
         await self.tail.start(await self._rt.listener(), store.ALERTS_CHANNEL)
@@ -141,6 +257,8 @@ SPEC = ServiceSpec(
         "PublishAlerts": frozenset({Role.SERVICE}),
         "Subscribe": frozenset({Role.TERMINAL, Role.CONTROL_ROOM}),
         "AcknowledgeAlert": frozenset({Role.TERMINAL, Role.CONTROL_ROOM}),
+        "GetPlatePatch": frozenset({Role.TERMINAL, Role.CONTROL_ROOM}),
+        "GetAlertStats": frozenset({Role.CONTROL_ROOM, Role.HOTLIST_ADMIN}),
     },
     add_servicer=notify_pb2_grpc.add_NotifyServiceServicer_to_server,
     build=Notify,

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import asyncpg
 from google.protobuf import timestamp_pb2
 
-from anpr.v1 import types_pb2
+from anpr.v1 import notify_pb2, types_pb2
 
 ALERTS_CHANNEL = "notify_alerts"
 _APPEND_LOCK = 0x616E7072  # serialises appends so sequences commit in order
@@ -45,8 +45,9 @@ async def append_alerts(conn: asyncpg.Connection,
             alert.created_at.FromDatetime(created)
         await conn.copy_records_to_table(
             "alerts", records=[(a.sequence, uuid.UUID(a.alert_id), a.hit.hit_id, a.covert, a.hit.SerializeToString(),
-                                created, t) for a, t in new],
-            columns=("sequence", "alert_id", "hit_id", "covert", "hit", "created_at", "traceparent"))
+                                created, t, a.hit.hotlist.hotlist_id, a.hit.hotlist.name) for a, t in new],
+            columns=("sequence", "alert_id", "hit_id", "covert", "hit", "created_at", "traceparent", "hotlist_id",
+                     "hotlist_name"))
         await conn.execute("SELECT pg_notify($1, $2)", ALERTS_CHANNEL, str(last))
     return [known[h.hit_id] for h, _ in hits]
 
@@ -61,11 +62,50 @@ async def alerts_after(conn: asyncpg.Connection, sequence: int, limit: int) -> l
     return [(r["sequence"], _alert(r)) for r in rows]
 
 
+async def get_alert(conn: asyncpg.Connection, alert_id: uuid.UUID) -> types_pb2.Alert | None:
+    row = await conn.fetchrow("SELECT * FROM alerts WHERE alert_id = $1", alert_id)
+    return _alert(row) if row is not None else None
+
+
 async def acknowledge(conn: asyncpg.Connection, alert_id: uuid.UUID, subject: str, role: str,
-                      outcome: int, reason: str) -> bool:
-    if not await conn.fetchval("SELECT EXISTS (SELECT 1 FROM alerts WHERE alert_id = $1)", alert_id):
-        return False
+                      outcome: int, reason_code: str, reason: str) -> None:
     await conn.execute(
-        "INSERT INTO alert_acknowledgements (alert_id, subject, role, outcome, reason)"
-        " VALUES ($1, $2, $3, $4, $5)", alert_id, subject, role, outcome, reason)
-    return True
+        "INSERT INTO alert_acknowledgements (alert_id, subject, role, outcome, reason_code, reason)"
+        " VALUES ($1, $2, $3, $4, $5, $6)", alert_id, subject, role, outcome, reason_code, reason)
+
+
+async def audit_plate_patch(conn: asyncpg.Connection, alert_id: uuid.UUID, subject: str, role: str,
+                            size: int) -> None:
+    await conn.execute("INSERT INTO plate_patch_audit (alert_id, subject, role, bytes) VALUES ($1, $2, $3, $4)",
+                       alert_id, subject, role, size)
+
+
+_STATS = """
+    WITH a AS (SELECT alert_id, hotlist_id, hotlist_name FROM alerts WHERE created_at > now() - $1::interval),
+    last AS (SELECT DISTINCT ON (k.alert_id) k.alert_id, k.outcome, k.reason_code
+             FROM alert_acknowledgements k JOIN a USING (alert_id) ORDER BY k.alert_id, k.id DESC)
+    SELECT {key} AS key, {name} AS name, count(*) AS alerts, count(l.alert_id) AS acknowledged,
+           count(*) FILTER (WHERE l.outcome = 2) AS accepted, count(*) FILTER (WHERE l.outcome = 3) AS rejected,
+           count(*) FILTER (WHERE l.outcome = 3 AND l.reason_code = 'misread') AS misread
+    FROM a {join} last l USING (alert_id) {group} ORDER BY 3 DESC
+"""
+
+
+def _stats(row: asyncpg.Record) -> notify_pb2.AlertStats:
+    decided = row["accepted"] + row["rejected"]
+    return notify_pb2.AlertStats(
+        key=row["key"], name=row["name"], alerts=row["alerts"], acknowledged=row["acknowledged"],
+        accepted=row["accepted"], rejected=row["rejected"],
+        accept_rate=row["accepted"] / decided if decided else 0.0,
+        misread_rate=row["misread"] / decided if decided else 0.0)
+
+
+async def alert_stats(conn: asyncpg.Connection, window: timedelta) -> notify_pb2.GetAlertStatsResponse:
+    """How alerts of the window were acted on (each alert's latest acknowledgement counts)."""
+    by_list = await conn.fetch(_STATS.format(key="a.hotlist_id", name="max(a.hotlist_name)", join="LEFT JOIN",
+                                             group="GROUP BY a.hotlist_id"), window)
+    by_reason = await conn.fetch(_STATS.format(key="l.reason_code", name="''", join="JOIN",
+                                               group="GROUP BY l.reason_code"), window)
+    total = await conn.fetchrow(_STATS.format(key="''", name="''", join="LEFT JOIN", group=""), window)
+    return notify_pb2.GetAlertStatsResponse(by_hotlist=[_stats(r) for r in by_list],
+                                            by_reason_code=[_stats(r) for r in by_reason], total=_stats(total))

@@ -13,10 +13,10 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from anpr.runtime.auth import Role
 from anpr.v1 import (firearms_pb2, firearms_pb2_grpc, ingest_pb2, ingest_pb2_grpc, matcher_pb2,
-                     matcher_pb2_grpc, notify_pb2, notify_pb2_grpc)
+                     matcher_pb2_grpc)
 from anpr.v1 import types_pb2 as T
 from tests.e2e.processes import Collector, ProcessSuite
-from tests.support import channel, make_entry, make_read, next_message
+from tests.support import channel, make_entry, make_read, next_alert, next_message, subscribe
 
 SERVICES = {"ingest": "anpr.v1.IngestService", "matcher": "anpr.v1.MatcherService",
             "notify": "anpr.v1.NotifyService", "firearms": "anpr.v1.FirearmsService"}
@@ -85,7 +85,7 @@ async def test_reads_become_alerts_and_activations_in_one_trace(chain, collector
     await duty_rota(chain)
     async with channel(chain.addr("notify"), chain.tokens[Role.TERMINAL]) as tch, \
             channel(chain.addr("firearms"), chain.tokens[Role.TFC]) as fch:
-        terminal = notify_pb2_grpc.NotifyServiceStub(tch).Subscribe(notify_pb2.SubscribeRequest(from_start=True))
+        terminal = subscribe(tch, Role.TERMINAL, from_start=True)
         console = firearms_pb2_grpc.FirearmsServiceStub(fch).StreamActivations(
             firearms_pb2.StreamActivationsRequest(from_start=True))
 
@@ -94,7 +94,7 @@ async def test_reads_become_alerts_and_activations_in_one_trace(chain, collector
         read1 = make_read("kx19 ztb", camera_id="CAM-M4-J12")
         resp = await submit(chain, read1, tp1)
         assert resp.results[0].status == ingest_pb2.READ_STATUS_STORED
-        alert = (await next_message(terminal, 20)).alert
+        alert = (await next_alert(terminal, 20))
         hit = alert.hit
         assert hit.read.read_id == read1.read_id and hit.match_kind == T.MATCH_KIND_EXACT
         assert hit.entry.reason == "Wanted in connection with a robbery"
@@ -113,7 +113,7 @@ async def test_reads_become_alerts_and_activations_in_one_trace(chain, collector
         trace3, tp3 = new_traceparent()
         read3 = make_read("LR68 HGW", camera_id="CAM-A34-N")
         await submit(chain, read3, tp3)
-        alert3 = (await next_message(terminal, 20)).alert
+        alert3 = (await next_alert(terminal, 20))
         assert alert3.hit.read.read_id == read3.read_id, "the unlisted read must not produce an alert"
         assert T.WARNING_MARKER_FIREARMS in alert3.hit.entry.warning_markers
         activation = (await next_message(console, 20)).activation

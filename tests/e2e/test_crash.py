@@ -10,9 +10,9 @@ import grpc
 import pytest
 
 from anpr.runtime.auth import Role
-from anpr.v1 import ingest_pb2, ingest_pb2_grpc, matcher_pb2, matcher_pb2_grpc, notify_pb2, notify_pb2_grpc
+from anpr.v1 import ingest_pb2, ingest_pb2_grpc, matcher_pb2, matcher_pb2_grpc
 from anpr.v1 import types_pb2 as T
-from tests.support import channel, make_entry, make_read
+from tests.support import channel, make_entry, make_read, subscribe
 
 BATCHES, PER_BATCH = 30, 10
 RETRYABLE = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.CANCELLED}
@@ -42,11 +42,12 @@ async def control_room(suite, expected: int, seen: list[T.Alert]) -> None:
     """Follows the alert log, reconnecting after the last sequence it saw."""
     after = 0
     async with channel(suite.addr("notify"), suite.tokens[Role.CONTROL_ROOM]) as ch:
-        stub = notify_pb2_grpc.NotifyServiceStub(ch)
         while len(seen) < expected:
             try:
-                async for resp in stub.Subscribe(notify_pb2.SubscribeRequest(after_sequence=after, from_start=True),
-                                                 wait_for_ready=True):
+                async for resp in subscribe(ch, Role.CONTROL_ROOM, after_sequence=after, from_start=True,
+                                            wait_for_ready=True):
+                    if resp.WhichOneof("event") != "alert":
+                        continue
                     seen.append(resp.alert)
                     after = resp.alert.sequence
                     if len(seen) >= expected:

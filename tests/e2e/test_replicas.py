@@ -7,9 +7,9 @@ import time
 
 
 from anpr.runtime.auth import Role
-from anpr.v1 import ingest_pb2, ingest_pb2_grpc, matcher_pb2, matcher_pb2_grpc, notify_pb2, notify_pb2_grpc
+from anpr.v1 import ingest_pb2, ingest_pb2_grpc, matcher_pb2, matcher_pb2_grpc
 from anpr.v1 import types_pb2 as T
-from tests.support import channel, free_port, make_entry, make_read, next_message
+from tests.support import channel, free_port, make_entry, make_read, next_alert, subscribe
 
 
 
@@ -46,7 +46,7 @@ async def test_hits_made_while_notify_is_down_arrive_once_when_it_is_back(proces
         await ingest_pb2_grpc.IngestServiceStub(ch).SubmitReads(iter([ingest_pb2.SubmitReadsRequest(reads=reads)]))
     await processes.restart("notify")
     async with channel(processes.addr("notify"), processes.tokens[Role.CONTROL_ROOM]) as ch:
-        stream = notify_pb2_grpc.NotifyServiceStub(ch).Subscribe(notify_pb2.SubscribeRequest(from_start=True))
-        got = [(await next_message(stream, 30)).alert.hit.read.read_id for _ in range(5)]
+        stream = subscribe(ch, Role.CONTROL_ROOM, from_start=True)
+        got = [(await next_alert(stream, 30)).hit.read.read_id for _ in range(5)]
         stream.cancel()
     assert got == [r.read_id for r in reads]

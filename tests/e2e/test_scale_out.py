@@ -13,9 +13,9 @@ import asyncpg
 import grpc
 
 from anpr.runtime.auth import Role
-from anpr.v1 import ingest_pb2, ingest_pb2_grpc, matcher_pb2, matcher_pb2_grpc, notify_pb2, notify_pb2_grpc
+from anpr.v1 import ingest_pb2, ingest_pb2_grpc, matcher_pb2, matcher_pb2_grpc
 from anpr.v1 import types_pb2 as T
-from tests.support import channel, eventually, free_ports, make_entry, make_read, register_cameras
+from tests.support import (channel, eventually, free_ports, make_entry, make_read, next_alert, register_cameras, subscribe)
 
 # Enough cameras (and listed vehicles) that both replicas certainly lease some of their partitions.
 CAMERAS = [f"CAM-SCALE-{i}" for i in range(16)]
@@ -97,9 +97,9 @@ async def test_two_replicas_share_delivery_keep_order_and_alert_once(processes, 
     expected = sum(len(v) for v in sent.values())
     alerts: list[T.Alert] = []
     async with channel(processes.addr("notify"), processes.tokens[Role.CONTROL_ROOM]) as ch:
-        stream = notify_pb2_grpc.NotifyServiceStub(ch).Subscribe(notify_pb2.SubscribeRequest(from_start=True))
+        stream = subscribe(ch, Role.CONTROL_ROOM, from_start=True)
         while len(alerts) < expected:
-            alerts.append((await asyncio.wait_for(stream.read(), 60)).alert)
+            alerts.append(await next_alert(stream, 60))
         stream.cancel()
 
     assert len({a.hit.hit_id for a in alerts}) == expected, "an alert was doubled"

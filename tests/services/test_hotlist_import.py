@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 
 from anpr.runtime.auth import Role
-from anpr.v1 import ingest_pb2, ingest_pb2_grpc, matcher_pb2, matcher_pb2_grpc, notify_pb2, notify_pb2_grpc
+from anpr.v1 import ingest_pb2, ingest_pb2_grpc, matcher_pb2, matcher_pb2_grpc
 from anpr.v1 import types_pb2 as T
 from tests.services.test_cli import anpr
-from tests.support import InProcessSuite, channel, make_read, next_message
+from tests.support import InProcessSuite, channel, make_read, next_alert, subscribe
 
 HEADER = "vrm,make,model,colour,action,warning_markers,reason,pnc_id,source_reference,weed_date\n"
 GOOD = [
@@ -62,10 +62,10 @@ async def test_import_then_reimport_replaces_the_list_and_alerts_carry_the_csv_f
 
     async with channel(suite.addr("notify"), suite.tokens[Role.CONTROL_ROOM]) as ch, \
             channel(suite.addr("ingest"), suite.tokens[Role.CAMERA]) as cam:
-        stream = notify_pb2_grpc.NotifyServiceStub(ch).Subscribe(notify_pb2.SubscribeRequest(from_start=True))
+        stream = subscribe(ch, Role.CONTROL_ROOM, from_start=True)
         await ingest_pb2_grpc.IngestServiceStub(cam).SubmitReads(iter([ingest_pb2.SubmitReadsRequest(
             reads=[make_read("KX19ZTB"), make_read("OLD10NE"), make_read("LR68HGW")])]))
-        alert = (await next_message(stream, 15)).alert
+        alert = (await next_alert(stream, 15))
         stream.cancel()
     entry = alert.hit.entry
     assert alert.hit.read.vrm == "LR68HGW"

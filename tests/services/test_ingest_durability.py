@@ -13,13 +13,11 @@ from grpc_status import rpc_status
 from google.rpc import error_details_pb2
 
 from anpr.runtime.auth import Role
-from anpr.v1 import (ingest_pb2, ingest_pb2_grpc, matcher_pb2, matcher_pb2_grpc, notify_pb2,
-                     notify_pb2_grpc)
+from anpr.v1 import (ingest_pb2, ingest_pb2_grpc, matcher_pb2, matcher_pb2_grpc)
 from anpr.v1 import types_pb2 as T
 from services.ingest.config import IngestSettings
 from services.ingest.server import run_retention
-from tests.support import (InProcessSuite, channel, eventually, free_port, make_entry, make_read, next_message,
-                           register_cameras, ts)
+from tests.support import (InProcessSuite, channel, eventually, free_port, make_entry, make_read, next_alert, register_cameras, subscribe, ts)
 
 RS = ingest_pb2.ReadStatus
 
@@ -147,9 +145,9 @@ async def test_reads_sent_while_matcher_is_down_are_all_matched_once_it_is_back(
         assert all(r.status == RS.READ_STATUS_DUPLICATE for r in await submit(suite, reads[:5]))
 
         async with channel(suite.addr("notify"), tokens[Role.CONTROL_ROOM]) as ch:
-            stream = notify_pb2_grpc.NotifyServiceStub(ch).Subscribe(notify_pb2.SubscribeRequest(from_start=True))
+            stream = subscribe(ch, Role.CONTROL_ROOM, from_start=True)
             await suite.start("matcher", **matcher_opts)
-            alerts = [(await next_message(stream, 30)).alert for _ in range(5)]
+            alerts = [await next_alert(stream, 30) for _ in range(5)]
             stream.cancel()
         assert sorted(a.hit.read.read_id for a in alerts) == sorted(r.read_id for r in reads[:5])
         # in camera order

@@ -11,11 +11,11 @@ import pytest
 
 from anpr.runtime.auth import Role
 from anpr.v1 import (firearms_pb2, firearms_pb2_grpc, ingest_pb2, ingest_pb2_grpc, matcher_pb2,
-                     matcher_pb2_grpc, notify_pb2, notify_pb2_grpc)
+                     matcher_pb2_grpc)
 from anpr.v1 import types_pb2 as T
 from anpr.runtime import outbox
 from services.matcher import store
-from tests.support import InProcessSuite, channel, eventually, make_entry, make_read, next_message, ts
+from tests.support import InProcessSuite, channel, eventually, make_entry, make_read, next_message, ts, next_alert, subscribe
 
 
 @pytest.fixture
@@ -53,11 +53,10 @@ class Room:
 
     def __init__(self, suite):
         self._ch = channel(suite.addr("notify"), suite.tokens[Role.CONTROL_ROOM])
-        self.stream = notify_pb2_grpc.NotifyServiceStub(self._ch).Subscribe(
-            notify_pb2.SubscribeRequest(from_start=True))
+        self.stream = subscribe(self._ch, Role.CONTROL_ROOM, from_start=True)
 
     async def next(self) -> T.Alert:
-        return (await next_message(self.stream, 15)).alert
+        return await next_alert(self.stream, 15)
 
     async def close(self):
         self.stream.cancel()

@@ -1,0 +1,172 @@
+"""`anpr terminal`: an in-car terminal or control-room screen in a plain terminal window.
+
+It subscribes as a unit (or a control room's force or area), prints each alert with its warning
+markers and any approximate match standing out, notices a dead link through the heartbeats, and
+resumes after a drop from the last sequence it saw (nothing is missed). While it runs, commands
+on standard input act on an alert by its number (the sequence shown after ALERT #):
+
+    a N                  accept alert N (acted on)
+    r N CODE [text]      reject alert N with a reason code (stopped, not_found, wrong_vehicle, ...)
+    s N                  seen
+    p N                  save alert N's plate patch as plate-N.jpg
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+
+import grpc
+
+from anpr.client import channel
+from anpr.v1 import notify_pb2, notify_pb2_grpc, types_pb2
+
+T = types_pb2
+OUTCOMES = {"a": T.ALERT_OUTCOME_ACCEPTED, "r": T.ALERT_OUTCOME_REJECTED, "s": T.ALERT_OUTCOME_SEEN}
+RETRYABLE = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.RESOURCE_EXHAUSTED,
+             grpc.StatusCode.CANCELLED, grpc.StatusCode.UNKNOWN}
+BOLD, RED, YELLOW, RESET = "\033[1m", "\033[31m", "\033[33m", "\033[0m"
+
+
+def style(text: str, *codes: str, colour: bool) -> str:
+    return "".join(codes) + text + RESET if colour else text
+
+
+def format_alert(alert: T.Alert, colour: bool = False) -> str:
+    hit, entry, read = alert.hit, alert.hit.entry, alert.hit.read
+    if hit.match_kind == T.MATCH_KIND_EXACT:
+        kind = "EXACT"
+    else:
+        positions = ", ".join(str(p + 1) for p in hit.differing_positions)
+        kind = style(f"APPROXIMATE: listed as {entry.vrm}, character {positions} differs - confirm the plate",
+                     BOLD, YELLOW, colour=colour)
+    markers = ", ".join(T.WarningMarker.Name(m).removeprefix("WARNING_MARKER_") for m in entry.warning_markers)
+    where = hit.location if hit.HasField("location") else read.location
+    lines = [
+        style(f"ALERT #{alert.sequence}  {read.vrm}", BOLD, colour=colour) + f"  [{kind}]"
+        + ("  [HISTORICAL]" if hit.historical else "")
+        + f"  action: {T.Action.Name(entry.action).removeprefix('ACTION_')}",
+        "    warning markers: " + (style(markers, BOLD, RED, colour=colour) if markers else "none"),
+        f"    reason: {entry.reason}",
+        f"    vehicle: {entry.vehicle.colour} {entry.vehicle.make} {entry.vehicle.model}"
+        + (f"  (read says different {', '.join(hit.vehicle_mismatches)})" if hit.vehicle_mismatches else ""),
+        f"    PNC {entry.pnc_id or '-'}  source {entry.source_reference or '-'}  list: {hit.hotlist.name}",
+        f"    read by {read.camera_id} at {read.captured_at.ToDatetime():%H:%M:%S} UTC"
+        f"  {where.latitude:.4f},{where.longitude:.4f}" + ("  (camera position)" if hit.location_from_camera else ""),
+    ]
+    if entry.operational_instructions:
+        lines.append(f"    instructions: {entry.operational_instructions}")
+    if entry.information:
+        lines.append(f"    information: {entry.information}")
+    if T.WARNING_MARKER_FIREARMS in entry.warning_markers:
+        lines.append(style("    FIREARMS: the duty Tactical Firearms Commander has been informed", BOLD, RED,
+                           colour=colour))
+    return "\n".join(lines)
+
+
+class Terminal:
+    def __init__(self, target: str, token: str, subscription: notify_pb2.Subscription, out=sys.stdout,
+                 colour: bool = False):
+        self._target = target
+        self._token = token
+        self._subscription = subscription
+        self._out = out
+        self._colour = colour
+        self.after = 0
+        self._alerts: dict[int, str] = {}  # sequence -> alert id
+
+    def say(self, text: str) -> None:
+        print(text, file=self._out, flush=True)
+
+    async def run(self, commands=None) -> None:
+        async with channel(self._target, self._token) as ch:
+            stub = notify_pb2_grpc.NotifyServiceStub(ch)
+            worker = asyncio.create_task(self._commands(stub, commands)) if commands is not None else None
+            try:
+                await self._follow(stub)
+            finally:
+                if worker is not None:
+                    worker.cancel()
+
+    async def _follow(self, stub) -> None:
+        delay = 0.5
+        while True:
+            try:
+                await self._stream(stub)
+            except grpc.aio.AioRpcError as err:
+                if err.code() not in RETRYABLE:
+                    raise SystemExit(f"terminal: {err.code().name}: {err.details()}") from None
+                self.say(f"-- link lost ({err.code().name}); resuming after alert #{self.after} --")
+            except TimeoutError:
+                self.say(f"-- no heartbeat; resuming after alert #{self.after} --")
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 10.0)
+
+    async def _stream(self, stub) -> None:
+        request = notify_pb2.SubscribeRequest(subscription=self._subscription, after_sequence=self.after)
+        call = stub.Subscribe(iter([request]), wait_for_ready=True)
+        heartbeat = 30.0
+        try:
+            while True:
+                resp = await asyncio.wait_for(call.read(), heartbeat * 3)
+                if resp is grpc.aio.EOF:
+                    return
+                kind = resp.WhichOneof("event")
+                if kind == "opened":
+                    heartbeat = resp.opened.heartbeat_seconds or heartbeat
+                    self.after = resp.opened.after_sequence
+                    self.say(f"-- live: {self._describe()} (log at #{resp.opened.sequence}) --")
+                elif kind == "heartbeat":
+                    self.after = max(self.after, resp.heartbeat.sequence)
+                elif kind == "alert":
+                    self.after = resp.alert.sequence
+                    self._alerts[resp.alert.sequence] = resp.alert.alert_id
+                    self.say(format_alert(resp.alert, self._colour))
+        finally:
+            call.cancel()
+
+    def _describe(self) -> str:
+        sub = self._subscription
+        area = sub.WhichOneof("area")
+        where = (f"within {sub.circle.radius_km:g} km of {sub.circle.center.latitude:.4f},"
+                 f"{sub.circle.center.longitude:.4f}" if area == "circle"
+                 else "inside the drawn area" if area == "polygon" else f"force {sub.force or 'all'}")
+        return f"unit {sub.unit_id or '-'} {where}"
+
+    async def _commands(self, stub, lines) -> None:
+        async for line in lines:
+            try:
+                await self._command(stub, line.split())
+            except grpc.aio.AioRpcError as err:
+                self.say(f"!! {err.code().name}: {err.details()}")
+
+    async def _command(self, stub, words: list[str]) -> None:
+        if len(words) < 2 or words[0] not in {*OUTCOMES, "p"} or not words[1].isdigit():
+            self.say("?? commands: a N | r N CODE [text] | s N | p N")
+            return
+        alert_id = self._alerts.get(int(words[1]))
+        if alert_id is None:
+            self.say(f"?? no alert #{words[1]} on this screen")
+            return
+        if words[0] == "p":
+            resp = await stub.GetPlatePatch(notify_pb2.GetPlatePatchRequest(alert_id=alert_id), timeout=10)
+            path = Path(f"plate-{words[1]}.jpg")
+            path.write_bytes(resp.plate_image)
+            self.say(f"-- plate patch of #{words[1]} saved to {path} ({len(resp.plate_image)} bytes) --")
+            return
+        code = words[2] if words[0] == "r" and len(words) > 2 else ""
+        await stub.AcknowledgeAlert(notify_pb2.AcknowledgeAlertRequest(
+            alert_id=alert_id, outcome=OUTCOMES[words[0]], reason_code=code, reason=" ".join(words[3:])), timeout=10)
+        self.say(f"-- #{words[1]} {T.AlertOutcome.Name(OUTCOMES[words[0]]).removeprefix('ALERT_OUTCOME_').lower()}"
+                 + (f" ({code})" if code else "") + " --")
+
+
+async def stdin_lines():
+    """Lines typed on standard input, without blocking the event loop."""
+    loop = asyncio.get_running_loop()
+    while True:
+        line = await loop.run_in_executor(None, sys.stdin.readline)
+        if not line:
+            return
+        yield line
