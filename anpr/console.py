@@ -14,6 +14,7 @@ import os
 import sys
 import threading
 from datetime import datetime, timezone
+from pathlib import Path
 
 import grpc
 
@@ -32,6 +33,7 @@ HELP = """commands (ID: the first characters of an activation id are enough):
                        STAGE: ethics, information, threat, powers, options, action
   close ID OUTCOME     ask to close (asks for a summary); OUTCOME: nfa, monitor, unarmed, armed
   signoff ID           supervisors: sign off a closure asked for by someone else (asks for remarks)
+  patch ID [HIT]       save the plate patch of the read (or of a sighting's hit) to plate-ID.jpg
   help | quit"""
 STAGES = {"ethics": "code_of_ethics", "information": "information", "threat": "threat_assessment",
           "powers": "powers_and_policy", "options": "options", "action": "action_and_review"}
@@ -122,6 +124,8 @@ def plain_event(e: T.ActivationEvent, state: str = "") -> str:
     if kind == K.ACTIVATION_EVENT_KIND_CLOSE_REQUESTED:
         return (f"AWAITING SIGN-OFF {short} [{at}] {e.actor} asks to close:"
                 f" {name(T.NdmOutcome, e.outcome, 'NDM_OUTCOME_')}\n    summary: {e.summary}")
+    if kind == K.ACTIVATION_EVENT_KIND_PLATE_PATCH_VIEWED:
+        return f"PLATE PATCH VIEWED {short} [{at}] by {e.actor}"
     if kind == K.ACTIVATION_EVENT_KIND_SIGNED_OFF:
         return f"CLOSED {short} [{at}] signed off by {e.actor}" + (f"\n    remarks: {e.remarks}" if e.remarks else "")
     return f"{name(K, kind, 'ACTIVATION_EVENT_KIND_')} {short} [{at}] {state}"
@@ -218,7 +222,7 @@ class Console:
 
     async def dispatch(self, command: str, args: list[str]) -> None:
         handlers = {"help": self.help, "list": self.list, "show": self.show, "ack": self.ack,
-                    "decide": self.decide, "close": self.close, "signoff": self.signoff}
+                    "decide": self.decide, "close": self.close, "signoff": self.signoff, "patch": self.patch}
         if command not in handlers:
             raise ValueError(f"unknown command {command!r}; type `help`")
         await handlers[command](args)
@@ -255,6 +259,17 @@ class Console:
                 self.say(f"  #{e.sequence} " + plain_event(e))
             if not (after := page.next_after_sequence):
                 return
+
+    async def patch(self, args) -> None:
+        aid = self._one(args, "patch ID [HIT]")
+        image = (await self.stub.GetActivationPlatePatch(F.GetActivationPlatePatchRequest(
+            activation_id=aid, hit_id=args[1] if len(args) > 1 else ""))).plate_image
+        if not image:
+            self.say("the camera sent no plate patch for this read")
+            return
+        path = Path(f"plate-{aid[:8]}.jpg").resolve()
+        path.write_bytes(image)
+        self.say(f"plate patch saved: {path} ({len(image)} bytes)")
 
     async def ack(self, args) -> None:
         a = (await self.stub.AcknowledgeActivation(F.AcknowledgeActivationRequest(

@@ -106,6 +106,20 @@ class ListActivationEventsResponse(_message.Message):
     next_after_sequence: int
     def __init__(self, events: _Optional[_Iterable[_Union[_types_pb2.ActivationEvent, _Mapping]]] = ..., next_after_sequence: _Optional[int] = ...) -> None: ...
 
+class GetActivationPlatePatchRequest(_message.Message):
+    __slots__ = ("activation_id", "hit_id")
+    ACTIVATION_ID_FIELD_NUMBER: _ClassVar[int]
+    HIT_ID_FIELD_NUMBER: _ClassVar[int]
+    activation_id: str
+    hit_id: str
+    def __init__(self, activation_id: _Optional[str] = ..., hit_id: _Optional[str] = ...) -> None: ...
+
+class GetActivationPlatePatchResponse(_message.Message):
+    __slots__ = ("plate_image",)
+    PLATE_IMAGE_FIELD_NUMBER: _ClassVar[int]
+    plate_image: bytes
+    def __init__(self, plate_image: _Optional[bytes] = ...) -> None: ...
+
 class CloseActivationRequest(_message.Message):
     __slots__ = ("activation_id", "outcome", "summary")
     ACTIVATION_ID_FIELD_NUMBER: _ClassVar[int]

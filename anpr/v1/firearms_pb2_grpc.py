@@ -76,6 +76,11 @@ class FirearmsServiceStub:
                 request_serializer=anpr_dot_v1_dot_firearms__pb2.ListActivationEventsRequest.SerializeToString,
                 response_deserializer=anpr_dot_v1_dot_firearms__pb2.ListActivationEventsResponse.FromString,
                 _registered_method=True)
+        self.GetActivationPlatePatch = channel.unary_unary(
+                '/anpr.v1.FirearmsService/GetActivationPlatePatch',
+                request_serializer=anpr_dot_v1_dot_firearms__pb2.GetActivationPlatePatchRequest.SerializeToString,
+                response_deserializer=anpr_dot_v1_dot_firearms__pb2.GetActivationPlatePatchResponse.FromString,
+                _registered_method=True)
         self.CloseActivation = channel.unary_unary(
                 '/anpr.v1.FirearmsService/CloseActivation',
                 request_serializer=anpr_dot_v1_dot_firearms__pb2.CloseActivationRequest.SerializeToString,
@@ -181,6 +186,15 @@ class FirearmsServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetActivationPlatePatch(self, request, context):
+        """The plate patch (close-up JPEG) of the activation's read or of one of its sightings, fetched
+        from ingest, for the commander to confirm the read. Only for an activation the caller may see;
+        every fetch is an entry of the log (PLATE_PATCH_VIEWED).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def CloseActivation(self, request, context):
         """The owner asks to close with an outcome; the activation waits for a supervisor's sign-off.
         """
@@ -274,6 +288,11 @@ def add_FirearmsServiceServicer_to_server(servicer, server):
                     servicer.ListActivationEvents,
                     request_deserializer=anpr_dot_v1_dot_firearms__pb2.ListActivationEventsRequest.FromString,
                     response_serializer=anpr_dot_v1_dot_firearms__pb2.ListActivationEventsResponse.SerializeToString,
+            ),
+            'GetActivationPlatePatch': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetActivationPlatePatch,
+                    request_deserializer=anpr_dot_v1_dot_firearms__pb2.GetActivationPlatePatchRequest.FromString,
+                    response_serializer=anpr_dot_v1_dot_firearms__pb2.GetActivationPlatePatchResponse.SerializeToString,
             ),
             'CloseActivation': grpc.unary_unary_rpc_method_handler(
                     servicer.CloseActivation,
@@ -512,6 +531,33 @@ class FirearmsService:
             '/anpr.v1.FirearmsService/ListActivationEvents',
             anpr_dot_v1_dot_firearms__pb2.ListActivationEventsRequest.SerializeToString,
             anpr_dot_v1_dot_firearms__pb2.ListActivationEventsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetActivationPlatePatch(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/anpr.v1.FirearmsService/GetActivationPlatePatch',
+            anpr_dot_v1_dot_firearms__pb2.GetActivationPlatePatchRequest.SerializeToString,
+            anpr_dot_v1_dot_firearms__pb2.GetActivationPlatePatchResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -107,6 +107,7 @@ class ActivationEventKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     ACTIVATION_EVENT_KIND_DECISION_RECORDED: _ClassVar[ActivationEventKind]
     ACTIVATION_EVENT_KIND_CLOSE_REQUESTED: _ClassVar[ActivationEventKind]
     ACTIVATION_EVENT_KIND_SIGNED_OFF: _ClassVar[ActivationEventKind]
+    ACTIVATION_EVENT_KIND_PLATE_PATCH_VIEWED: _ClassVar[ActivationEventKind]
 DIRECTION_UNSPECIFIED: Direction
 DIRECTION_TOWARDS: Direction
 DIRECTION_AWAY: Direction
@@ -172,6 +173,7 @@ ACTIVATION_EVENT_KIND_ESCALATION_EXHAUSTED: ActivationEventKind
 ACTIVATION_EVENT_KIND_DECISION_RECORDED: ActivationEventKind
 ACTIVATION_EVENT_KIND_CLOSE_REQUESTED: ActivationEventKind
 ACTIVATION_EVENT_KIND_SIGNED_OFF: ActivationEventKind
+ACTIVATION_EVENT_KIND_PLATE_PATCH_VIEWED: ActivationEventKind
 
 class GeoPoint(_message.Message):
     __slots__ = ("latitude", "longitude")

@@ -22,7 +22,7 @@ from anpr.runtime.server import ServiceSpec
 from anpr.runtime.telemetry import ATTR_ACTIVATION_ID, ATTR_HIT_COUNT, ATTR_HIT_ID, context_from_traceparent, \
     current_traceparent
 from anpr.v1 import firearms_pb2 as F
-from anpr.v1 import firearms_pb2_grpc
+from anpr.v1 import firearms_pb2_grpc, ingest_pb2, ingest_pb2_grpc
 from anpr.v1 import types_pb2 as T
 from services.firearms import eventlog, ndm, rules, store
 from services.firearms.config import FirearmsSettings
@@ -54,6 +54,7 @@ class FirearmsServicer(firearms_pb2_grpc.FirearmsServiceServicer):
         self._pool = pool
         self._broadcaster = broadcaster
         self._timing = timing_of(settings)
+        self.ingest: ingest_pb2_grpc.IngestServiceStub | None = None  # set by the component when configured
 
     async def _uuid(self, value: str, context, field: str = "activation_id") -> uuid.UUID:
         try:
@@ -197,6 +198,26 @@ class FirearmsServicer(firearms_pb2_grpc.FirearmsServiceServicer):
         return F.ListActivationEventsResponse(events=events[:size],
                                               next_after_sequence=events[size - 1].sequence if more else 0)
 
+    async def GetActivationPlatePatch(self, request, context):
+        activation_id = await self._uuid(request.activation_id, context)
+        if self.ingest is None:
+            await context.abort(grpc.StatusCode.FAILED_PRECONDITION,
+                                "plate patches are not configured on this service (ANPR_INGEST_ADDR)")
+        async with self._pool.acquire() as conn:
+            row = await self._readable(conn, context, activation_id)
+            read = await store.read_of(conn, row, request.hit_id)
+        if read is None:
+            await abort_invalid(context, [("hit_id", "neither this activation's hit nor one of its sightings")])
+        try:
+            resp = await self.ingest.GetReadPlatePatch(ingest_pb2.GetReadPlatePatchRequest(
+                read_id=read.read_id, captured_at=read.captured_at), timeout=5)
+        except grpc.aio.AioRpcError as err:
+            code = grpc.StatusCode.NOT_FOUND if err.code() == grpc.StatusCode.NOT_FOUND else grpc.StatusCode.UNAVAILABLE
+            await context.abort(code, "the read store could not give the plate patch")
+        async with self._pool.acquire() as conn, conn.transaction():
+            await store.plate_patch_viewed(conn, row, request.hit_id or row["hit_id"], current_caller().subject)
+        return F.GetActivationPlatePatchResponse(plate_image=resp.plate_image)
+
     async def VerifyLog(self, request, context):
         async with self._pool.acquire() as conn:
             v = await eventlog.verify(conn)
@@ -273,6 +294,9 @@ class FirearmsComponent(LogServiceComponent):
         super().__init__(rt, FirearmsServicer, store.EVENTS_CHANNEL, store.latest_sequence)
         self.escalator = Escalator(rt.pool, timing_of(rt.settings), rt.settings.escalation_poll_s,
                                    rt.settings.duty_check_s, rt.health)
+        if rt.settings.ingest_addr:
+            self.servicer.ingest = ingest_pb2_grpc.IngestServiceStub(
+                rt.channel(rt.settings.ingest_addr, rt.settings.service_token))
         self._task: asyncio.Task | None = None
 
     async def start(self) -> None:
@@ -301,6 +325,7 @@ SPEC = ServiceSpec(
         "RecordDecision": READERS,
         "GetActivation": READERS,
         "ListActivationEvents": READERS,
+        "GetActivationPlatePatch": READERS,
         "CloseActivation": READERS,
         "SignOffActivation": SUPERVISORS,
         "VerifyLog": SUPERVISORS,

@@ -294,6 +294,20 @@ async def sign_off(conn: asyncpg.Connection, row, remarks: str, subject: str) ->
                                        _audience(row), {"remarks": remarks})])
 
 
+async def read_of(conn: asyncpg.Connection, row, hit_id: str) -> T.Read | None:
+    """The read of the activation's hit (hit_id empty or its own) or of one of its sightings."""
+    if not hit_id or hit_id == row["hit_id"]:
+        return T.Hit.FromString(row["hit"]).read
+    data = await conn.fetchval("SELECT hit FROM activation_sightings WHERE hit_id = $1 AND activation_id = $2",
+                               hit_id, row["activation_id"])
+    return T.Hit.FromString(data).read if data is not None else None
+
+
+async def plate_patch_viewed(conn: asyncpg.Connection, row, hit_id: str, subject: str) -> None:
+    await eventlog.append(conn, [Entry(row["activation_id"], K.ACTIVATION_EVENT_KIND_PLATE_PATCH_VIEWED, subject,
+                                       _audience(row), {"hit_id": hit_id})])
+
+
 # ---- escalation ----
 
 @dataclass(frozen=True)

@@ -311,3 +311,33 @@ def _denied_as_none(call):
                 raise
             return None
     return attempt
+
+
+async def test_the_commander_gets_the_plate_patch_and_the_fetch_is_logged(database_url, people):
+    from anpr.v1 import ingest_pb2, ingest_pb2_grpc
+    from tests.support import make_read
+
+    suite = InProcessSuite(database_url, people.tokens)
+    try:
+        await suite.start("ingest", matcher_addr="127.0.0.1:9", service_token=people.tokens[Role.SERVICE])
+        await suite.start("firearms", ingest_addr=suite.addr("ingest"), service_token=people.tokens[Role.SERVICE])
+        read = make_read("LR68HGW", plate_image=b"\xff\xd8 a plate patch \xff\xd9")
+        async with channel(suite.addr("ingest"), people.tokens[Role.CAMERA]) as ch:
+            await ingest_pb2_grpc.IngestServiceStub(ch).SubmitReads(iter([ingest_pb2.SubmitReadsRequest(reads=[read])]))
+        await set_rota(addr(suite), people, chain=("tfc-a",))
+        hit = firearms_hit()
+        hit.read.CopyFrom(read)
+        hit.read.ClearField("plate_image")  # hits never carry images
+        [raised] = (await raise_hits(addr(suite), people, [hit])).activations
+        request = F.GetActivationPlatePatchRequest(activation_id=raised.activation_id)
+        async with channel(addr(suite), people["tfc-a"]) as ch, channel(addr(suite), people["tfc-c"]) as other:
+            image = (await stub(ch).GetActivationPlatePatch(request)).plate_image
+            with pytest.raises(grpc.aio.AioRpcError) as denied:
+                await stub(other).GetActivationPlatePatch(request)
+            events = (await stub(ch).ListActivationEvents(
+                F.ListActivationEventsRequest(activation_id=raised.activation_id))).events
+    finally:
+        await suite.stop()
+    assert image == b"\xff\xd8 a plate patch \xff\xd9"
+    assert denied.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    assert [(e.kind, e.actor) for e in events][-1] == (K.ACTIVATION_EVENT_KIND_PLATE_PATCH_VIEWED, "tfc-a")
