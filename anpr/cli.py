@@ -7,6 +7,7 @@
     anpr hotlist import FILE --list NAME   replace a hotlist from a CSV extract (hotlist_admin token)
     anpr hotlist list       hotlists with their entry counts
     anpr retention          create upcoming day partitions of reads and drop expired ones
+    anpr deadletters list|redrive SERVICE [--topic T]   records a service set aside (ANPR_DATABASE_URL)
     anpr terminal           follow alerts as an in-car terminal or control room (ANPR_TOKEN)
     anpr stats              how alerts were acted on, per hotlist and reason code (ANPR_TOKEN)
     anpr tfc                the TFC console: activations live, acknowledge, NDM decisions, close (ANPR_TOKEN)
@@ -71,12 +72,13 @@ def _token() -> str:
 def _cmd_terminal(args) -> int:
     from anpr.terminal import Terminal, stdin_lines
     from anpr.v1 import notify_pb2, types_pb2
+    from anpr.runtime.tls import ClientTls
 
     sub = notify_pb2.Subscription(unit_id=args.unit or "", force=args.force or "")
     if args.lat is not None and args.lon is not None:
         sub.circle.center.CopyFrom(types_pb2.GeoPoint(latitude=args.lat, longitude=args.lon))
         sub.circle.radius_km = args.radius_km
-    screen = Terminal(args.addr, _token(), sub, sys.stdout, colour=sys.stdout.isatty())
+    screen = Terminal(args.addr, _token(), sub, sys.stdout, colour=sys.stdout.isatty(), tls=ClientTls.from_env())
     try:
         asyncio.run(screen.run(stdin_lines()))
     except KeyboardInterrupt:
@@ -108,9 +110,10 @@ def _cmd_stats(args) -> int:
 
 def _cmd_tfc(args) -> int:
     from anpr.console import tfc_console
+    from anpr.runtime.tls import ClientTls
 
     try:
-        asyncio.run(tfc_console(args.addr, _token(), sys.stdout))
+        asyncio.run(tfc_console(args.addr, _token(), sys.stdout, tls=ClientTls.from_env()))
     except KeyboardInterrupt:
         pass
     return 0
@@ -122,10 +125,11 @@ def _cmd_firearms(args) -> int:
 
     from anpr import rota
     from anpr.client import channel
+    from anpr.runtime.tls import ClientTls
     from anpr.v1 import firearms_pb2_grpc
 
     async def run() -> int:
-        async with channel(args.addr, _token()) as ch:
+        async with channel(args.addr, _token(), ClientTls.from_env()) as ch:
             stub = firearms_pb2_grpc.FirearmsServiceStub(ch)
             return await (rota.verify(stub) if args.command == "ndm" else rota.run(stub, args))
 
@@ -145,10 +149,11 @@ def _cmd_camera(args) -> int:
     import grpc
 
     from anpr.client import channel
+    from anpr.runtime.tls import ClientTls
     from anpr.v1 import ingest_pb2, ingest_pb2_grpc, types_pb2
 
     async def run() -> None:
-        async with channel(args.addr, _token()) as ch:
+        async with channel(args.addr, _token(), ClientTls.from_env()) as ch:
             stub = ingest_pb2_grpc.IngestServiceStub(ch)
             if args.action == "list":
                 for c in (await stub.ListCameras(ingest_pb2.ListCamerasRequest())).cameras:
@@ -192,6 +197,7 @@ def _cmd_hotlist(args) -> int:
     from tqdm import tqdm
 
     from anpr.client import channel
+    from anpr.runtime.tls import ClientTls
     from anpr.hotlist_csv import BadRow, read_entries
     from anpr.v1 import matcher_pb2, matcher_pb2_grpc, types_pb2
 
@@ -213,7 +219,7 @@ def _cmd_hotlist(args) -> int:
         return created
 
     async def run() -> int:
-        async with channel(args.addr, _token()) as ch:
+        async with channel(args.addr, _token(), ClientTls.from_env()) as ch:
             stub = matcher_pb2_grpc.MatcherServiceStub(ch)
             if args.action == "list":
                 for h in (await stub.ListHotlists(matcher_pb2.ListHotlistsRequest())).hotlists:
@@ -296,6 +302,35 @@ def _cmd_retention(args) -> int:
     return 0
 
 
+def _cmd_deadletters(args) -> int:
+    from anpr import deadletters
+    from anpr.runtime import pg
+    from anpr.services import spec
+
+    schema = spec(args.service).schema
+
+    async def run() -> None:
+        url = os.environ.get("ANPR_DATABASE_URL")
+        if not url:
+            raise SystemExit("ANPR_DATABASE_URL is not set: the database whose outbox to read")
+        conn = await pg.connect(url, schema)
+        try:
+            if args.action == "redrive":
+                counts = await deadletters.redrive(conn, schema, args.topic)
+                print(f"{args.service}: re-driven " + (", ".join(f"{n} to {t}" for t, n in sorted(counts.items()))
+                                                       if counts else "nothing (no dead letters)"))
+                return
+            found = await deadletters.list_dead_letters(conn, schema, args.topic)
+            print(f"{args.service}: {len(found)} dead letter(s)" + (":" if found else ""))
+            for d in found:
+                print(f"{d.id}\t{d.topic}\t{d.created_at.isoformat(timespec='seconds')}\ttrace {d.trace_id or '-'}")
+        finally:
+            await conn.close()
+
+    asyncio.run(run())
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="anpr", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True)
@@ -346,6 +381,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     ret = sub.add_parser("retention", help="drop read partitions older than ANPR_READ_RETENTION_DAYS")
     ret.set_defaults(func=_cmd_retention)
+
+    dl = sub.add_parser("deadletters", help="list or re-drive a service's dead letters (ANPR_DATABASE_URL)",
+                        description=__import__("anpr.deadletters", fromlist=["x"]).__doc__,
+                        formatter_class=argparse.RawDescriptionHelpFormatter)
+    dl.add_argument("action", choices=["list", "redrive"])
+    dl.add_argument("service", choices=NAMES)
+    dl.add_argument("--topic", help="only this topic (e.g. match, alert); default: every topic")
+    dl.set_defaults(func=_cmd_deadletters)
 
     term = sub.add_parser("terminal", help="follow alerts as a unit or control room (token in ANPR_TOKEN)",
                           description=__import__("anpr.terminal", fromlist=["x"]).__doc__,

@@ -10,20 +10,26 @@ from grpc import aio
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from anpr.runtime.auth import bearer_interceptors
+from anpr.runtime.tls import ClientTls
 
 
-def channel(target: str, token: str | None = None) -> aio.Channel:
-    """A channel to a service, sending `authorization: Bearer <token>` when a token is given."""
-    return aio.insecure_channel(target, interceptors=bearer_interceptors(token) if token else None)
+def channel(target: str, token: str | None = None, tls: ClientTls | None = None) -> aio.Channel:
+    """A channel to a service, sending `authorization: Bearer <token>` when a token is given; TLS
+    when `tls` is given (the command: `ClientTls.from_env()`, i.e. ANPR_TLS_CA_FILE)."""
+    interceptors = bearer_interceptors(token) if token else None
+    if tls is not None:
+        return aio.secure_channel(target, tls.credentials(), interceptors=interceptors)
+    return aio.insecure_channel(target, interceptors=interceptors)
 
 
-async def wait_serving(target: str, *, alive: Callable[[], bool] = lambda: True, timeout: float = 60.0) -> bool:
+async def wait_serving(target: str, *, alive: Callable[[], bool] = lambda: True, timeout: float = 60.0,
+                       tls: ClientTls | None = None) -> bool:
     """Follow the server's grpc.health.v1 Watch stream until it says SERVING (True), or give up
     when `alive()` turns false (the process died) or `timeout` seconds pass (False)."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     serving = health_pb2.HealthCheckResponse.SERVING
-    async with aio.insecure_channel(target) as ch:
+    async with channel(target, tls=tls) as ch:
         stub = health_pb2_grpc.HealthStub(ch)
         while alive() and (remaining := deadline - loop.time()) > 0:
             try:  # a short deadline per watch, so a process that died is noticed

@@ -20,6 +20,7 @@ import grpc
 
 from anpr.client import channel
 from anpr.runtime.errors import field_violations_of
+from anpr.runtime.tls import ClientTls
 from anpr.v1 import firearms_pb2 as F
 from anpr.v1 import firearms_pb2_grpc
 from anpr.v1 import types_pb2 as T
@@ -314,11 +315,11 @@ class Console:
         self.say(f"signed off: {aid[:8]} is closed")
 
 
-async def tfc_console(target: str, token: str, out) -> None:
-    """Run the console until `quit` or end of input."""
+async def tfc_console(target: str, token: str, out, tls: ClientTls | None = None) -> None:
+    """Run the console until `quit` or end of input (TLS when `tls` is given: ANPR_TLS_CA_FILE)."""
     lines: asyncio.Queue = asyncio.Queue()
     start_reader(asyncio.get_running_loop(), lines)
-    async with channel(target, token) as ch:
+    async with channel(target, token, tls) as ch:
         console = Console(firearms_pb2_grpc.FirearmsServiceStub(ch), out, lines)
         follower = asyncio.create_task(console.follow(), name="console-stream")
         commands = asyncio.create_task(console.run_commands(), name="console-commands")

@@ -21,12 +21,14 @@ from pathlib import Path
 
 from google.protobuf import timestamp_pb2
 
+from anpr.client import channel, subscribe, wait_serving
 from anpr.console import Style, format_event
 from anpr.runtime import pg
-from anpr.client import channel, subscribe, wait_serving
 from anpr.terminal import format_alert
 from anpr.runtime.auth import Role, TokenRegistry, new_token
-from anpr.services import DEFAULT_PORTS, NAMES
+from anpr.runtime.config import known_only
+from anpr.runtime.tls import ClientTls, LocalCA, make_local_ca
+from anpr.services import DEFAULT_PORTS, NAMES, spec
 from anpr.v1 import (firearms_pb2, firearms_pb2_grpc, ingest_pb2, ingest_pb2_grpc, matcher_pb2,
                      matcher_pb2_grpc, notify_pb2, types_pb2)
 
@@ -76,11 +78,13 @@ class DemoTokens:
     def new(cls) -> "DemoTokens":
         return cls(*(new_token() for _ in range(8)))
 
-    def write(self, path: Path) -> None:
+    def write(self, path: Path, ca_file: Path) -> None:
         """The services' tokens file (hashes only), and demo-tokens.env beside it with the clear
-        tokens, so that a developer can call the demo suite with grpcurl or `anpr terminal`."""
+        tokens and the demo CA, so that a developer can call the demo suite with grpcurl or
+        `anpr terminal`."""
         env = path.parent / "demo-tokens.env"
-        env.write_text("".join(f"ANPR_{k.upper()}_TOKEN={v}\n" for k, v in vars(self).items()))
+        env.write_text("".join(f"ANPR_{k.upper()}_TOKEN={v}\n" for k, v in vars(self).items())
+                       + f"ANPR_TLS_CA_FILE={ca_file}\n")
         env.chmod(0o600)
         TokenRegistry.write_file(path, [
             (self.service, Role.SERVICE, "anpr-services"), (self.camera, Role.CAMERA, "demo-camera-feed"),
@@ -115,26 +119,39 @@ class Suite:
         self.data_dir = data_dir.resolve()
         self.ports = ({n: base_port + i for i, n in enumerate(NAMES)} if base_port else dict(DEFAULT_PORTS))
         self.database_url = database_url
+        self.service_ports = {n: p + 10 for n, p in self.ports.items()}  # mutual TLS between services
         self.tokens = DemoTokens.new()
         self.procs: dict[str, subprocess.Popen] = {}
         self._embedded = None
+        self.ca: LocalCA | None = None
+        self.client_tls: ClientTls | None = None
 
     def addr(self, name: str) -> str:
         return f"127.0.0.1:{self.ports[name]}"
 
+    def service_addr(self, name: str) -> str:
+        return f"127.0.0.1:{self.service_ports[name]}"
+
     def env_for(self, name: str) -> dict[str, str]:
-        env = dict(os.environ)
+        """The service's environment: this one's, less ANPR_* settings the service does not read
+        (it would refuse to start), plus the suite's wiring and the demo CA's certificate."""
+        settings_cls = spec(name).settings_cls
+        env = known_only(settings_cls, os.environ)
         env.update({
             "ANPR_DATABASE_URL": self.database_url, "ANPR_GRPC_HOST": "127.0.0.1",
-            "ANPR_GRPC_PORT": str(self.ports[name]), "ANPR_TOKENS_FILE": str(self.data_dir / "tokens.json"),
-            "ANPR_SERVICE_TOKEN": self.tokens.service, "ANPR_MATCHER_ADDR": self.addr("matcher"),
-            "ANPR_NOTIFY_ADDR": self.addr("notify"), "ANPR_FIREARMS_ADDR": self.addr("firearms"),
-            "ANPR_INGEST_ADDR": self.addr("ingest"),
+            "ANPR_GRPC_PORT": str(self.ports[name]), "ANPR_SERVICE_PORT": str(self.service_ports[name]),
+            "ANPR_TOKENS_FILE": str(self.data_dir / "tokens.json"),
+            "ANPR_TLS_CERT_FILE": str(self.ca.cert_file), "ANPR_TLS_KEY_FILE": str(self.ca.key_file),
+            "ANPR_TLS_CLIENT_CA_FILE": str(self.ca.ca_file), "ANPR_TLS_CA_FILE": str(self.ca.ca_file),
             "OTEL_SERVICE_NAME": f"anpr-{name}",
         })
-        # The demo feed passes the same few plates often: a short deduplication window keeps the
-        # demo's alerts coming (production default: 600 s).
-        env.setdefault("ANPR_DEDUP_WINDOW_S", "20")
+        wiring = {"ANPR_SERVICE_TOKEN": self.tokens.service, "ANPR_MATCHER_ADDR": self.service_addr("matcher"),
+                  "ANPR_NOTIFY_ADDR": self.service_addr("notify"), "ANPR_FIREARMS_ADDR": self.service_addr("firearms"),
+                  "ANPR_INGEST_ADDR": self.service_addr("ingest"),
+                  # The demo feed passes the same few plates often: a short deduplication window
+                  # keeps the demo's alerts coming (production default: 600 s).
+                  "ANPR_DEDUP_WINDOW_S": env.get("ANPR_DEDUP_WINDOW_S", "20")}
+        env.update(known_only(settings_cls, wiring))
         return env
 
     def start(self) -> None:
@@ -144,7 +161,10 @@ class Suite:
             print(f"Starting embedded PostgreSQL in {self.data_dir / 'pgdata'} ...", flush=True)
             self._embedded = pg.start_embedded(self.data_dir, cleanup="stop")
             self.database_url = self._embedded.get_uri()
-        self.tokens.write(self.data_dir / "tokens.json")
+        # A fresh local CA each start: TLS on every port, mutual TLS between the services.
+        self.ca = make_local_ca(self.data_dir / "tls")
+        self.client_tls = ClientTls(self.ca.ca_file)
+        self.tokens.write(self.data_dir / "tokens.json", self.ca.ca_file)
         for name in NAMES:
             log = open(self.data_dir / "logs" / f"{name}.log", "ab")
             self.procs[name] = subprocess.Popen(
@@ -155,7 +175,8 @@ class Suite:
     async def wait_serving(self, timeout: float = 90.0) -> None:
         for name in NAMES:
             proc = self.procs[name]
-            if not await wait_serving(self.addr(name), alive=lambda: proc.poll() is None, timeout=timeout):
+            if not await wait_serving(self.addr(name), alive=lambda: proc.poll() is None, timeout=timeout,
+                                      tls=self.client_tls):
                 log = self.data_dir / "logs" / f"{name}.log"
                 if proc.poll() is not None:
                     raise SystemExit(f"{name} exited with code {proc.returncode}; see {log}")
@@ -178,13 +199,13 @@ class Suite:
 
 
 async def seed(suite: Suite) -> None:
-    async with channel(suite.addr("ingest"), suite.tokens.camera_admin) as ch:
+    async with channel(suite.addr("ingest"), suite.tokens.camera_admin, suite.client_tls) as ch:
         stub = ingest_pb2_grpc.IngestServiceStub(ch)
         for cam, lat, lon in CAMERAS:
             await stub.UpsertCamera(ingest_pb2.UpsertCameraRequest(camera=T.Camera(
                 camera_id=cam, name=f"Demo {cam}", location=T.GeoPoint(latitude=lat, longitude=lon),
                 direction=T.DIRECTION_TOWARDS, force="Demo Police", enabled=True)))
-    async with channel(suite.addr("matcher"), suite.tokens.hotlist_admin) as ch:
+    async with channel(suite.addr("matcher"), suite.tokens.hotlist_admin, suite.client_tls) as ch:
         stub = matcher_pb2_grpc.MatcherServiceStub(ch)
         await stub.UpsertHotlist(matcher_pb2.UpsertHotlistRequest(hotlist=DEMO_HOTLIST))
         for entry in DEMO_ENTRIES:
@@ -195,7 +216,7 @@ async def camera_feed(suite: Suite, interval: float, out) -> None:
     rng = random.Random()
     # the listed plates as read, now and then through a look-alike character (Z read as 2, O as 0)
     listed = itertools.cycle([e.vrm for e in DEMO_ENTRIES] + ["KX19 2TB", "YD21 MP0"])
-    async with channel(suite.addr("ingest"), suite.tokens.camera) as ch:
+    async with channel(suite.addr("ingest"), suite.tokens.camera, suite.client_tls) as ch:
         stub = ingest_pb2_grpc.IngestServiceStub(ch)
         for n in itertools.count(1):
             reads = []
@@ -219,8 +240,9 @@ DEMO_UNIT = notify_pb2.Subscription(unit_id="ALPHA-1", force="Demo Police", circ
 
 
 async def terminal(target: str, token: str, out, label: str = "terminal",
-                   subscription: notify_pb2.Subscription | None = None, opened: asyncio.Event | None = None) -> None:
-    async with channel(target, token) as ch:
+                   subscription: notify_pb2.Subscription | None = None, opened: asyncio.Event | None = None,
+                   tls: ClientTls | None = None) -> None:
+    async with channel(target, token, tls) as ch:
         async for resp in subscribe(ch, notify_pb2.SubscribeRequest(subscription=subscription or DEMO_UNIT)):
             if resp.WhichOneof("event") == "opened" and opened is not None:
                 opened.set()
@@ -228,10 +250,10 @@ async def terminal(target: str, token: str, out, label: str = "terminal",
                 print(f"[{label}] " + format_alert(resp.alert), file=out, flush=True)
 
 
-async def tfc_display(target: str, token: str, out) -> None:
+async def tfc_display(target: str, token: str, out, tls: ClientTls | None = None) -> None:
     """What the duty TFC's console shows (read-only here; `anpr tfc` is the interactive console)."""
     style = Style(out)
-    async with channel(target, token) as ch:
+    async with channel(target, token, tls) as ch:
         stub = firearms_pb2_grpc.FirearmsServiceStub(ch)
         async for resp in stub.StreamActivations(firearms_pb2.StreamActivationsRequest()):
             print("[TFC console] " + format_event(resp.activation, resp.event, style), file=out, flush=True)
@@ -240,7 +262,7 @@ async def tfc_display(target: str, token: str, out) -> None:
 async def seed_rota(suite: Suite) -> None:
     """A demo duty rota: the demo TFC on duty for Demo Police for a day, the superintendent above."""
     now = datetime.now(timezone.utc)
-    async with channel(suite.addr("firearms"), suite.tokens.tfc_supervisor) as ch:
+    async with channel(suite.addr("firearms"), suite.tokens.tfc_supervisor, suite.client_tls) as ch:
         stub = firearms_pb2_grpc.FirearmsServiceStub(ch)
         for subject, name in (("demo-tfc-insp-1", "Insp Demo"), ("demo-tfc-supt-1", "Supt Demo")):
             await stub.UpsertCommander(firearms_pb2.UpsertCommanderRequest(commander=T.Commander(
@@ -261,8 +283,9 @@ async def run_demo(suite: Suite, duration: float | None, interval: float) -> Non
     await seed_rota(suite)
     print(f"Demo hotlist loaded: {len(DEMO_ENTRIES)} entries (one with a firearms marker).", flush=True)
     opened = asyncio.Event()
-    tasks = [asyncio.create_task(terminal(suite.addr("notify"), suite.tokens.terminal, out, opened=opened)),
-             asyncio.create_task(tfc_display(suite.addr("firearms"), suite.tokens.tfc, out))]
+    tasks = [asyncio.create_task(terminal(suite.addr("notify"), suite.tokens.terminal, out, opened=opened,
+                                                  tls=suite.client_tls)),
+             asyncio.create_task(tfc_display(suite.addr("firearms"), suite.tokens.tfc, out, tls=suite.client_tls))]
     await asyncio.wait_for(opened.wait(), 30)  # the terminal's stream is live before the first read
     tasks.append(asyncio.create_task(camera_feed(suite, interval, out)))
     try:

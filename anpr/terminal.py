@@ -20,6 +20,7 @@ from pathlib import Path
 import grpc
 
 from anpr.client import channel
+from anpr.runtime.tls import ClientTls
 from anpr.v1 import notify_pb2, notify_pb2_grpc, types_pb2
 
 T = types_pb2
@@ -67,8 +68,9 @@ def format_alert(alert: T.Alert, colour: bool = False) -> str:
 
 class Terminal:
     def __init__(self, target: str, token: str, subscription: notify_pb2.Subscription, out=sys.stdout,
-                 colour: bool = False):
+                 colour: bool = False, tls: ClientTls | None = None):
         self._target = target
+        self._tls = tls
         self._token = token
         self._subscription = subscription
         self._out = out
@@ -80,7 +82,7 @@ class Terminal:
         print(text, file=self._out, flush=True)
 
     async def run(self, commands=None) -> None:
-        async with channel(self._target, self._token) as ch:
+        async with channel(self._target, self._token, self._tls) as ch:
             stub = notify_pb2_grpc.NotifyServiceStub(ch)
             worker = asyncio.create_task(self._commands(stub, commands)) if commands is not None else None
             try:

@@ -23,6 +23,9 @@ from pathlib import Path
 import grpc
 from grpc import aio
 
+from anpr.runtime import metrics
+from anpr.runtime.tls import has_verified_client_cert
+
 
 class Role(enum.StrEnum):
     CAMERA = "camera"
@@ -119,13 +122,23 @@ class AuthInterceptor(aio.ServerInterceptor):
     """
 
     def __init__(self, registry: TokenRegistry, method_roles: Mapping[str, frozenset[Role]],
-                 ready: Callable[[], bool] = lambda: True):
+                 ready: Callable[[], bool] = lambda: True, *, service_needs_client_cert: bool = False):
         self._registry = registry
         self._roles = dict(method_roles)
         self._ready = ready
+        # With TLS on, the `service` role is honoured only on a connection with a verified client
+        # certificate of the cluster CA (the service port, mutual TLS): see anpr.runtime.tls.
+        self._service_needs_cert = service_needs_client_cert
+
+    def _cert_denial(self, caller: Caller | None, context) -> tuple[grpc.StatusCode, str] | None:
+        if (self._service_needs_cert and caller is not None and caller.role is Role.SERVICE
+                and not has_verified_client_cert(context)):
+            return (grpc.StatusCode.PERMISSION_DENIED, "role service needs mutual TLS (the service port)")
+        return None
 
     async def intercept_service(self, continuation, handler_call_details):
         method: str = handler_call_details.method
+        rpc = method.rsplit("/", 1)[-1]
         handler = await continuation(handler_call_details)
         if handler is None or method.lstrip("/").split("/")[0] in OPEN_SERVICES:
             return handler
@@ -144,19 +157,21 @@ class AuthInterceptor(aio.ServerInterceptor):
         def wrap(behavior, streaming: bool):
             if streaming:
                 async def stream_behavior(request, context):
-                    if denial:
-                        await context.abort(*denial)
+                    if refused := denial or self._cert_denial(caller, context):
+                        await context.abort(*refused)
                     token = _caller.set(caller)
+                    metrics.STREAMS.add(1, {"method": rpc})
                     try:
                         async for item in behavior(request, context):
                             yield item
                     finally:
+                        metrics.STREAMS.add(-1, {"method": rpc})
                         _caller.reset(token)
                 return stream_behavior
 
             async def unary_behavior(request, context):
-                if denial:
-                    await context.abort(*denial)
+                if refused := denial or self._cert_denial(caller, context):
+                    await context.abort(*refused)
                 token = _caller.set(caller)
                 try:
                     return await behavior(request, context)

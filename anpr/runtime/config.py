@@ -6,10 +6,12 @@ value fails at start with a message naming the environment variable.
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import TypeVar
+from typing import Self, TypeVar
 
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -39,6 +41,40 @@ class ServiceSettings(BaseSettings):
     reuse_port: bool = False
     # Where the embedded PostgreSQL keeps its data when database_url is unset.
     data_dir: Path = Path(".anpr")
+    # Connections in this process's pool (the LISTEN connections come on top: see README).
+    db_pool_size: int = Field(default=10, ge=1, le=200)
+    # TLS (anpr.runtime.tls): this server's certificate chain and key, PEM. Set: the main port serves
+    # TLS only, and the service port (below) serves mutual TLS. The same certificate is the client
+    # certificate this service presents to the others, so it needs serverAuth and clientAuth usages.
+    tls_cert_file: Path | None = None
+    tls_key_file: Path | None = None
+    # CA that issues the services' certificates (cluster CA): client certificates on the service port
+    # are verified against it. Required with tls_cert_file.
+    tls_client_ca_file: Path | None = None
+    # CA to verify the servers this service calls by (unset: the system's roots).
+    tls_ca_file: Path | None = None
+    # Port for service-to-service calls (mutual TLS), opened only with TLS. Per-service default.
+    service_port: int = 0
+    # Plaintext port answering grpc.health.v1 only, for Kubernetes probes (they cannot speak TLS).
+    health_port: int | None = None
+    # Prometheus scrape endpoint (http://<host>:<port>/metrics); unset: none.
+    metrics_port: int | None = None
+    # Deployment environment name (dev, production): a label for people and telemetry only.
+    environment: str = ""
+
+    @model_validator(mode="after")
+    def _tls_complete(self) -> Self:
+        tls = {"ANPR_TLS_CERT_FILE": self.tls_cert_file, "ANPR_TLS_KEY_FILE": self.tls_key_file,
+               "ANPR_TLS_CLIENT_CA_FILE": self.tls_client_ca_file}
+        missing = [k for k, v in tls.items() if v is None]
+        if 0 < len(missing) < len(tls):
+            raise ValueError(f"{', '.join(missing)} not set: TLS needs the certificate, its key and the CA of "
+                             "the services' client certificates (service calls use mutual TLS)")
+        return self
+
+    @property
+    def tls(self) -> bool:
+        return self.tls_cert_file is not None
 
 
 S = TypeVar("S", bound=BaseSettings)
@@ -53,8 +89,34 @@ def load(cls: type[S], **overrides: object) -> S:
         problems = []
         for err in exc.errors():
             name = (prefix + "_".join(str(p) for p in err["loc"])).upper()
-            if err["type"] == "missing":
+            if not err["loc"]:  # a rule across several settings names them itself
+                problems.append(err["msg"].removeprefix("Value error, "))
+            elif err["type"] == "missing":
                 problems.append(f"{name} is not set")
             else:
                 problems.append(f"{name}: {err['msg']}")
         raise ConfigError("configuration error: " + "; ".join(problems)) from None
+
+
+def known_variables(cls: type[BaseSettings]) -> set[str]:
+    """The environment variables `cls` reads (ANPR_GRPC_PORT, ...)."""
+    prefix = cls.model_config.get("env_prefix", "")
+    return {(prefix + name).upper() for name in cls.model_fields}
+
+
+def known_only(cls: type[BaseSettings], environ: Mapping[str, str]) -> dict[str, str]:
+    """`environ` less the ANPR_* variables `cls` does not read: for launchers that build one
+    environment for several services (each would refuse the others' settings)."""
+    prefix = cls.model_config.get("env_prefix", "")
+    known = known_variables(cls)
+    return {k: v for k, v in environ.items() if not k.startswith(prefix) or k in known}
+
+
+def reject_unknown_variables(cls: type[BaseSettings], environ: Mapping[str, str] = os.environ) -> None:
+    """Stop at start on an ANPR_* variable this service does not read: a misspelt setting would
+    otherwise be ignored silently (ANPR_TOKEN is the command's, not a service's)."""
+    prefix = cls.model_config.get("env_prefix", "")
+    unknown = sorted(k for k in environ if k.startswith(prefix) and k not in known_variables(cls))
+    if unknown:
+        raise ConfigError(f"configuration error: unknown setting(s) {', '.join(unknown)} "
+                          f"(this service reads: {', '.join(sorted(known_variables(cls)))})")

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import asyncpg
+import grpc
 from grpc import aio
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1.health import aio as health_aio
@@ -29,9 +30,9 @@ from grpc_reflection.v1alpha import reflection
 from opentelemetry.instrumentation.grpc import aio_client_interceptors, aio_server_interceptor, filters
 from opentelemetry.sdk.trace import TracerProvider
 
-from anpr.runtime import pg
+from anpr.runtime import metrics, pg, tls
 from anpr.runtime.auth import AuthInterceptor, Role, TokenRegistry, bearer_interceptors
-from anpr.runtime.config import ServiceSettings, load
+from anpr.runtime.config import ServiceSettings, load, reject_unknown_variables
 from anpr.runtime.telemetry import setup_logging, setup_tracing
 from anpr.v1 import types_pb2
 
@@ -99,11 +100,15 @@ class Runtime:
         return listener
 
     def channel(self, target: str, token: str) -> aio.Channel:
-        """A traced, authenticated channel to another service (closed at stop)."""
-        channel = aio.insecure_channel(
-            target, options=CHANNEL_OPTIONS,
-            interceptors=[*aio_client_interceptors(tracer_provider=self.tracer_provider),
-                          *bearer_interceptors(token)])
+        """A traced, authenticated channel to another service (closed at stop); mutual TLS when
+        this service has a certificate (the target is then the peer's service port)."""
+        interceptors = [*aio_client_interceptors(tracer_provider=self.tracer_provider), *bearer_interceptors(token)]
+        s = self.settings
+        if s.tls:
+            creds = tls.ClientTls(s.tls_ca_file, s.tls_cert_file, s.tls_key_file).credentials()
+            channel = aio.secure_channel(target, creds, options=CHANNEL_OPTIONS, interceptors=interceptors)
+        else:
+            channel = aio.insecure_channel(target, options=CHANNEL_OPTIONS, interceptors=interceptors)
         self._channels.append(channel)
         return channel
 
@@ -144,7 +149,11 @@ class RunningService:
         self.spec = spec
         self.settings = settings
         self.port: int | None = None
+        self.service_port: int | None = None  # mutual TLS, with TLS only
+        self.health_port: int | None = None
         self.ready = False
+        self._health_server: aio.Server | None = None
+        self._sampler: metrics.Sampler | None = None
         self._embedded = None
         self._server: aio.Server | None = None
         self._health = health_aio.HealthServicer()
@@ -157,15 +166,18 @@ class RunningService:
         method_roles = spec.full_method_roles()
         registry = TokenRegistry.from_file(settings.tokens_file)
         self._provider = setup_tracing(f"anpr-{spec.name}")
+        metrics.setup_metrics(settings.grpc_host, settings.metrics_port)
         url, self._embedded = await asyncio.to_thread(
             pg.resolve_database_url, settings.database_url, settings.data_dir)
-        pool = await pg.create_pool(url, spec.schema, min_size=0)  # connects on first use
+        # connects on first use
+        pool = await pg.create_pool(url, spec.schema, min_size=0, max_size=settings.db_pool_size)
         self._runtime = Runtime(settings, pool, url, self._provider, spec.schema, health=self._health)
         self._component = spec.build(self._runtime)
 
         server = aio.server(
             interceptors=[aio_server_interceptor(tracer_provider=self._provider, filter_=UNTRACED),
-                          AuthInterceptor(registry, method_roles, ready=lambda: self.ready)],
+                          AuthInterceptor(registry, method_roles, ready=lambda: self.ready,
+                                          service_needs_client_cert=settings.tls)],
             options=[*CHANNEL_OPTIONS[:2], *SERVER_KEEPALIVE, ("grpc.so_reuseport", int(settings.reuse_port))])
         spec.add_servicer(self._component.servicer, server)
         health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
@@ -174,25 +186,45 @@ class RunningService:
             server)
         for name in ("", spec.grpc_service):
             await self._health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
-        try:
-            self.port = server.add_insecure_port(f"{settings.grpc_host}:{settings.grpc_port}")
-        except RuntimeError:
-            self.port = 0
-        if self.port == 0:
-            raise SystemExit(f"ANPR_GRPC_HOST/ANPR_GRPC_PORT: cannot listen on {settings.grpc_host}:"
-                             f"{settings.grpc_port} (in use by another process?)")
+        self._listen(server)
         await server.start()
         self._server = server
-        log.info("listening", extra={"port": self.port})
+        await self._start_health_server()
+        log.info("listening", extra={"port": self.port, "service_port": self.service_port,
+                                     "health_port": self.health_port, "tls": settings.tls})
 
         applied = await self._migrate_when_reachable(url)
         log.info("migrations ready", extra={"applied": applied})
         await self._component.start()
+        self._sampler = metrics.Sampler(pool, spec.name)
+        self._sampler.start()
         self.ready = True
         for name in ("", spec.grpc_service):
             await self._health.set(name, health_pb2.HealthCheckResponse.SERVING)
         log.info("serving", extra={"grpc_service": spec.grpc_service, "port": self.port})
         return self.port
+
+    def _listen(self, server: aio.Server) -> None:
+        """The main port (TLS when configured) and, with TLS, the service port (mutual TLS)."""
+        s = self.settings
+        if s.tls:
+            self.port = _bind(server, s.grpc_host, s.grpc_port, "ANPR_GRPC_PORT",
+                              tls.server_credentials(s.tls_cert_file, s.tls_key_file))
+            self.service_port = _bind(server, s.grpc_host, s.service_port, "ANPR_SERVICE_PORT",
+                                      tls.server_credentials(s.tls_cert_file, s.tls_key_file,
+                                                             s.tls_client_ca_file, require_client_cert=True))
+        else:
+            self.port = _bind(server, s.grpc_host, s.grpc_port, "ANPR_GRPC_PORT")
+
+    async def _start_health_server(self) -> None:
+        """grpc.health.v1 alone on a plaintext port, for Kubernetes probes (they cannot do TLS)."""
+        if self.settings.health_port is None:
+            return
+        server = aio.server(options=[("grpc.so_reuseport", int(self.settings.reuse_port))])
+        health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
+        self.health_port = _bind(server, self.settings.grpc_host, self.settings.health_port, "ANPR_HEALTH_PORT")
+        await server.start()
+        self._health_server = server
 
     async def _migrate_when_reachable(self, url: str) -> list[str]:
         """Apply migrations, waiting (health NOT_SERVING) while PostgreSQL is unreachable.
@@ -216,8 +248,12 @@ class RunningService:
     async def stop(self) -> None:
         log.info("shutting down")
         await self._health.enter_graceful_shutdown()
+        if self._sampler is not None:
+            await self._sampler.stop()
         if self._server is not None:
             await self._server.stop(self.settings.shutdown_grace_s)
+        if self._health_server is not None:
+            await self._health_server.stop(0)
         if self._component is not None:
             await self._component.stop()
         if self._runtime is not None:
@@ -229,6 +265,19 @@ class RunningService:
         log.info("stopped")
 
 
+def _bind(server: aio.Server, host: str, port: int, setting: str,
+          credentials: grpc.ServerCredentials | None = None) -> int:
+    """Add a listening port (TLS with `credentials`); stop naming the setting when it is taken."""
+    address = f"{host}:{port}"
+    try:
+        bound = server.add_secure_port(address, credentials) if credentials else server.add_insecure_port(address)
+    except RuntimeError:
+        bound = 0
+    if bound == 0:
+        raise SystemExit(f"ANPR_GRPC_HOST/{setting}: cannot listen on {address} (in use by another process?)")
+    return bound
+
+
 def supervise_workers(spec: ServiceSpec, settings: ServiceSettings) -> int:
     """Run `settings.workers` processes of the service on one port; SIGTERM/SIGINT go to all of
     them. If one dies the others are stopped too and the exit code says so (the orchestrator
@@ -236,8 +285,11 @@ def supervise_workers(spec: ServiceSpec, settings: ServiceSettings) -> int:
     if settings.grpc_port == 0:
         raise SystemExit("ANPR_WORKERS > 1 needs a fixed ANPR_GRPC_PORT (not 0)")
     env = dict(os.environ, ANPR_WORKERS="1", ANPR_REUSE_PORT="1")
-    procs = [subprocess.Popen([sys.executable, "-m", "anpr.cli", "serve", spec.name], env=env)
-             for _ in range(settings.workers)]
+    procs = []
+    for i in range(settings.workers):  # one Prometheus endpoint per worker: metrics port + i
+        if settings.metrics_port is not None:
+            env["ANPR_METRICS_PORT"] = str(settings.metrics_port + i)
+        procs.append(subprocess.Popen([sys.executable, "-m", "anpr.cli", "serve", spec.name], env=env))
     log.info("workers started", extra={"workers": [p.pid for p in procs], "port": settings.grpc_port})
 
     def forward(signum, _frame):
@@ -264,6 +316,7 @@ def supervise_workers(spec: ServiceSpec, settings: ServiceSettings) -> int:
 
 def main(spec: ServiceSpec) -> int:
     """`anpr serve <service>`: one process, or a supervisor of ANPR_WORKERS processes."""
+    reject_unknown_variables(spec.settings_cls)
     settings = load(spec.settings_cls)
     setup_logging(spec.name, settings.log_level)
     if settings.workers > 1:
@@ -296,3 +349,4 @@ async def serve(spec: ServiceSpec, settings: ServiceSettings | None = None) -> N
         await running.stop()
         if running._provider is not None:
             running._provider.shutdown()
+        metrics.shutdown_metrics()

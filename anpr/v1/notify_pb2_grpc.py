@@ -107,7 +107,8 @@ class NotifyServiceServicer:
         then new ones as they come. The first request subscribes; a moving unit sends further requests
         whose subscription.area replaces its area (its new position) for the alerts that follow. A
         client may send one request and close its side: the stream goes on.
-        The first response is `opened` (the stream is live); on an idle stream a `heartbeat` comes
+        The first response is `opened` (the stream is live), and each move taking effect is confirmed
+        by another `opened` with the area now in force; on an idle stream a `heartbeat` comes
         every few seconds, so both sides notice a dead link. A stream that falls too far behind is
         closed with RESOURCE_EXHAUSTED: resubscribe with after_sequence set to the last sequence
         received (nothing is lost).

@@ -9,6 +9,7 @@ from anpr.runtime.config import ServiceSettings
 
 class FirearmsSettings(ServiceSettings):
     grpc_port: int = 50054
+    service_port: int = 50064
     # A sighting of a vehicle whose activation was raised less than this long ago (and is not
     # closed) is attached to that activation instead of raising a new one.
     activation_attach_window_s: float = Field(default=7200.0, gt=0)

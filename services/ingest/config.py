@@ -7,6 +7,7 @@ from anpr.runtime.config import ServiceSettings
 
 class IngestSettings(ServiceSettings):
     grpc_port: int = 50051
+    service_port: int = 50061
     # gRPC target of matcher, e.g. dns:///matcher:50052
     matcher_addr: str
     # Token this service presents to matcher (role: service).

@@ -15,6 +15,7 @@ from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 from opentelemetry import trace
 
+from anpr.runtime import metrics
 from anpr.runtime.auth import Role
 from anpr.runtime.errors import abort_invalid
 from anpr.runtime.outbox import Outbox, OutboxRecord
@@ -110,6 +111,7 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
             span.set_attribute(ATTR_READ_COUNT, len(reads))
             span.set_attribute(ATTR_READ_REJECTED, rejected)
             span.set_attribute(ATTR_READ_DUPLICATE, duplicates)
+        metrics.count_reads(results)
         return results
 
     async def _check_batch_size(self, n: int, context) -> None:

@@ -9,6 +9,7 @@ from anpr.runtime.config import ServiceSettings
 
 class MatcherSettings(ServiceSettings):
     grpc_port: int = 50052
+    service_port: int = 50062
     # gRPC targets of notify, firearms and ingest (for historical hits), e.g. dns:///notify:50053
     notify_addr: str
     firearms_addr: str

@@ -16,6 +16,7 @@ from google.protobuf import timestamp_pb2
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 
+from anpr.runtime import metrics
 from anpr.runtime.auth import Role, current_caller
 from anpr.runtime.errors import abort_invalid
 from anpr.runtime.outbox import Outbox, OutboxRecord, Refused
@@ -132,6 +133,7 @@ class HitMaker:
         for (hit, _, _), count in zip(fresh, repeats, strict=True):
             hit.repeat_count = count
         await store.queue_hits(conn, fresh)
+        metrics.count_hits(h for h, _, _ in fresh)
         return len(fresh)
 
     def _hit(self, f: Found, cand: store.Candidate | None, now: datetime,

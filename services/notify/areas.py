@@ -82,6 +82,7 @@ class AreaFilter:
 
     subscription: notify_pb2.Subscription
     problems: list[tuple[str, str]] = field(default_factory=list)  # of a refused move: the stream ends
+    moves: int = 0  # moves applied (the stream confirms each with a new `opened`)
 
     def covers(self, hit: types_pb2.Hit) -> bool:
         sub = self.subscription
@@ -110,3 +111,4 @@ class AreaFilter:
         elif kind == "polygon":
             moved.polygon.CopyFrom(area.polygon)
         self.subscription = moved
+        self.moves += 1

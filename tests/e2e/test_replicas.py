@@ -7,9 +7,9 @@ import time
 
 
 from anpr.runtime.auth import Role
-from anpr.v1 import ingest_pb2, ingest_pb2_grpc, matcher_pb2, matcher_pb2_grpc
+from anpr.v1 import ingest_pb2, ingest_pb2_grpc, matcher_pb2, matcher_pb2_grpc, notify_pb2, notify_pb2_grpc
 from anpr.v1 import types_pb2 as T
-from tests.support import channel, free_port, make_entry, make_read, next_alert, subscribe
+from tests.support import channel, free_port, make_entry, make_read, next_alert, next_message, subscribe
 
 
 
@@ -50,3 +50,20 @@ async def test_hits_made_while_notify_is_down_arrive_once_when_it_is_back(proces
         got = [(await next_alert(stream, 30)).hit.read.read_id for _ in range(5)]
         stream.cancel()
     assert got == [r.read_id for r in reads]
+
+
+async def test_an_alert_published_to_one_notify_reaches_a_terminal_on_the_other(processes):
+    processes.ports["notify-2"] = free_port()
+    processes.start_replica("notify", "notify-2")
+    await processes.wait_serving("notify-2")
+    hits = [T.TracedHit(hit=T.Hit(hit_id=f"replica-hit-{i}", read=make_read("RE22PLA"),
+                                  entry=make_entry("RE22PLA", "l1"), hotlist=T.Hotlist(hotlist_id="l1", name="List"),
+                                  match_kind=T.MATCH_KIND_EXACT)) for i in range(3)]
+    async with channel(processes.addr("notify-2"), processes.tokens[Role.TERMINAL]) as tch, \
+            channel(processes.addr("notify"), processes.tokens[Role.SERVICE]) as sch:
+        terminal = subscribe(tch, Role.TERMINAL)
+        assert (await next_message(terminal, 10)).WhichOneof("event") == "opened"
+        published = await notify_pb2_grpc.NotifyServiceStub(sch).PublishAlerts(notify_pb2.PublishAlertsRequest(hits=hits))
+        got = [await next_alert(terminal, 10) for _ in hits]
+        terminal.cancel()
+    assert [a.alert_id for a in got] == [p.alert_id for p in published.alerts]

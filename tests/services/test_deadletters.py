@@ -1,0 +1,56 @@
+"""`anpr deadletters`: list a service's dead letters and re-drive them to their topic."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+
+
+from anpr.runtime import pg
+from anpr.services import spec
+from tests.e2e.processes import ROOT
+
+TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+
+
+async def anpr(*args: str, database_url: str) -> tuple[int, str]:
+    env = dict(os.environ, ANPR_DATABASE_URL=database_url)
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "anpr.cli", *args, cwd=ROOT, env=env,
+                                                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+    out, _ = await asyncio.wait_for(proc.communicate(), 60)
+    return proc.returncode, out.decode()
+
+
+async def test_dead_letters_are_listed_without_payloads_and_redriven_to_their_topic(database_url):
+    conn = await pg.connect(database_url, "matcher")
+    try:
+        await pg.migrate(conn, "matcher", spec("matcher").migrations)
+        await conn.execute(
+            "INSERT INTO outbox (topic, payload, traceparent) VALUES "
+            "('dead-letter:alert', 'KX19ZTB', $1), ('dead-letter:activation', 'x', ''), ('alert', 'y', '')",
+            TRACEPARENT)
+        woken = asyncio.Queue()
+        await conn.add_listener("matcher_outbox", lambda *a: woken.put_nowait(a[3]))
+
+        code, out = await anpr("deadletters", "list", "matcher", database_url=database_url)
+        assert code == 0, out
+        assert "2 dead letter(s)" in out and "\talert\t" in out and "\tactivation\t" in out
+        assert "trace 0af7651916cd43dd8448eb211c80319c" in out and "KX19ZTB" not in out
+
+        code, out = await anpr("deadletters", "redrive", "matcher", "--topic", "alert", database_url=database_url)
+        assert code == 0 and "re-driven 1 to alert" in out, out
+        assert await asyncio.wait_for(woken.get(), 10) == "alert"
+        topics = sorted(r["topic"] for r in await conn.fetch("SELECT topic FROM outbox"))
+        assert topics == ["alert", "alert", "dead-letter:activation"]
+    finally:
+        await conn.close()
+
+
+async def test_without_a_database_url_the_command_says_so():
+    env = {k: v for k, v in os.environ.items() if k != "ANPR_DATABASE_URL"}
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "anpr.cli", "deadletters", "list", "ingest",
+                                                cwd=ROOT, env=env, stdout=asyncio.subprocess.PIPE,
+                                                stderr=asyncio.subprocess.STDOUT)
+    out, _ = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode != 0 and "ANPR_DATABASE_URL is not set" in out.decode()
