@@ -47,7 +47,6 @@ import os
 import random
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -71,6 +70,8 @@ from grpc import aio  # noqa: E402
 from anpr.v1 import ingest_pb2, ingest_pb2_grpc  # noqa: E402
 from anpr.v1 import types_pb2 as T  # noqa: E402
 from anpr.vrm import normalise_vrm  # noqa: E402
+from anpr.launcher import free_port  # noqa: E402
+from common import CpuMeter, child_setup, log_tail, percentile  # noqa: E402
 
 MAX_MESSAGE_BYTES = 8 * 1024 * 1024
 GRPC_OPTIONS = [("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
@@ -149,30 +150,6 @@ def _captured_now() -> timestamp_pb2.Timestamp:
     return out
 
 
-def percentile(sorted_values: list[float], q: float) -> float:
-    if not sorted_values:
-        return float("nan")
-    k = (len(sorted_values) - 1) * q
-    lo, hi = math.floor(k), math.ceil(k)
-    return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * (k - lo)
-
-
-def _die_with_parent() -> None:
-    """Linux: get SIGTERM if the benchmark process dies, so nothing outlives it."""
-    with contextlib.suppress(Exception):
-        import ctypes
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-
-
-def _child_setup(log_path: str) -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the benchmark's to handle
-    _die_with_parent()
-    fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-    os.dup2(fd, 1)
-    os.dup2(fd, 2)  # gRPC core logs and tracebacks go to the child's log (printed if it fails)
-    os.close(fd)
-
-
 # ---------------------------------------------------------------------------------------------------
 # The do-nothing server (its own process)
 # ---------------------------------------------------------------------------------------------------
@@ -200,7 +177,7 @@ class EchoIngest(ingest_pb2_grpc.IngestServiceServicer):
 
 def echo_server_main(conn, log_path: str, port: int = 0) -> None:
     """One echo process; several share a port (SO_REUSEPORT, as ingest's workers do)."""
-    _child_setup(log_path)
+    child_setup(log_path)
 
     async def serve() -> None:
         server = aio.server(options=GRPC_OPTIONS)
@@ -415,7 +392,7 @@ class ClientState:
 
 
 def client_main(conn, index: int, log_path: str) -> None:
-    _child_setup(log_path)
+    child_setup(log_path)
     state = ClientState(index)
 
     async def loop() -> None:
@@ -458,20 +435,6 @@ class BenchError(Exception):
     pass
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def log_tail(path: Path, lines: int = 40) -> str:
-    try:
-        text = path.read_text(errors="replace").splitlines()
-    except OSError:
-        return "(no log)"
-    return "\n".join("    " + ln for ln in text[-lines:]) or "    (empty log)"
-
-
 class RssSampler(threading.Thread):
     """Peak RSS of a process and its children (ingest's workers), sampled every 50 ms; `mark()`
     starts a new named segment."""
@@ -500,36 +463,6 @@ class RssSampler(threading.Thread):
         self._stop.set()
 
 
-class CpuMeter:
-    """CPU seconds used by each group of processes between two snapshots."""
-
-    def __init__(self, groups: dict[str, object]):
-        self.groups = groups  # name -> callable returning the processes of the group
-
-    def snapshot(self) -> dict[str, dict[int, float]]:
-        t = psutil.cpu_times()
-        busy = sum(t) - t.idle - getattr(t, "iowait", 0.0) - getattr(t, "guest", 0.0) - getattr(t, "guest_nice", 0.0)
-        snap = {"_machine": {0: busy}}
-        for name, procs in self.groups.items():
-            per_pid = {}
-            for p in procs():
-                with contextlib.suppress(psutil.Error):
-                    t = p.cpu_times()
-                    per_pid[p.pid] = t.user + t.system
-            snap[name] = per_pid
-        return snap
-
-    @staticmethod
-    def cores(a: dict, b: dict, wall: float) -> dict[str, float]:
-        out = {}
-        for name in b:
-            used = sum(v - a.get(name, {}).get(pid, 0.0) for pid, v in b[name].items())
-            out[name] = used / wall if wall > 0 else float("nan")
-        machine = out.pop("_machine")
-        out["other processes"] = max(0.0, machine - sum(out.values()))
-        return out
-
-
 class Bench:
     def __init__(self, args):
         self.args = args
@@ -538,6 +471,7 @@ class Bench:
         self.pg = None
         self.db_url = ""
         self.ingest: subprocess.Popen | None = None
+        self.launcher = None
         self.ingest_log = self.tmp / "ingest.log"
         self.ingest_addr = ""
         self.echo: list = []  # (process, pipe) per echo worker
@@ -574,31 +508,19 @@ class Bench:
             return []
 
     def start_ingest(self) -> None:
-        from anpr.runtime.auth import Role, TokenRegistry, new_token
-        self.tokens = {"camera": new_token(), "camera_admin": new_token(), "service": new_token()}
-        tokens_file = self.tmp / "tokens.json"
-        TokenRegistry.write_file(tokens_file, [
-            (self.tokens["camera"], Role.CAMERA, "bench-cameras"),
-            (self.tokens["camera_admin"], Role.CAMERA_ADMIN, "bench-camera-admin"),
-            (self.tokens["service"], Role.SERVICE, "bench-services")])
-        port = free_port()
-        self.ingest_addr = f"127.0.0.1:{port}"
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "ANPR_"))}
-        env.update({
-            "ANPR_DATABASE_URL": self.db_url, "ANPR_GRPC_HOST": "127.0.0.1", "ANPR_GRPC_PORT": str(port),
-            "ANPR_TOKENS_FILE": str(tokens_file), "ANPR_SERVICE_TOKEN": self.tokens["service"],
+        """`anpr serve ingest` through the suite's launcher (anpr/launcher.py)."""
+        from anpr.launcher import Launcher, Tokens
+        from anpr.runtime.auth import Role
+        tokens = Tokens.create(self.tmp / "tokens.json", prefix="bench")
+        self.tokens = {"camera": tokens[Role.CAMERA], "camera_admin": tokens[Role.CAMERA_ADMIN],
+                       "service": tokens[Role.SERVICE]}
+        self.launcher = Launcher(self.db_url, tokens, self.tmp, ports={"ingest": free_port()}, env={
             "ANPR_MATCHER_ADDR": f"127.0.0.1:{free_port()}",  # nothing listens: matching is not measured
             "ANPR_CAMERA_RATE_PER_S": "1000000", "ANPR_SHUTDOWN_GRACE_S": "3",
-            "ANPR_WORKERS": str(self.args.ingest_workers),
-            "ANPR_DATA_DIR": str(self.tmp), "OTEL_TRACES_EXPORTER": "none", "OTEL_SERVICE_NAME": "anpr-ingest",
-        })
-        log = open(self.ingest_log, "ab")
-        try:
-            self.ingest = subprocess.Popen([sys.executable, "-m", "anpr.cli", "serve", "ingest"], cwd=ROOT,
-                                           env=env, stdout=log, stderr=subprocess.STDOUT,
-                                           start_new_session=True, preexec_fn=_die_with_parent)
-        finally:
-            log.close()
+            "ANPR_WORKERS": str(self.args.ingest_workers), "ANPR_DATA_DIR": str(self.tmp),
+            "OTEL_TRACES_EXPORTER": "none"})
+        self.ingest_addr = self.launcher.addr("ingest")
+        self.ingest = self.launcher.start("ingest")
 
     def start_echo(self) -> None:
         """As many echo processes as ingest has workers, on one port: the transport's limit for the
@@ -732,17 +654,9 @@ class Bench:
                 p.join()
 
     def _close_ingest(self) -> None:
-        proc, self.ingest = self.ingest, None
-        if proc is None or proc.poll() is not None:
-            return
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            print("ingest did not stop within 15 s of SIGTERM; killing it", file=sys.stderr)
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+        self.ingest = None
+        if self.launcher is not None:
+            self.launcher.terminate(grace=15)
 
     def _close_postgres(self) -> None:
         server, self.pg = self.pg, None

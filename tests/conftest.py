@@ -52,4 +52,4 @@ async def database_url(pg_url):
 
 @pytest.fixture(scope="session")
 def tokens(tmp_path_factory) -> Tokens:
-    return Tokens.create(tmp_path_factory.mktemp("tokens") / "tokens.json")
+    return Tokens.create(tmp_path_factory.mktemp("tokens") / "tokens.json", prefix="test")

@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import socket
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 from typing import TypeVar
 
 from google.protobuf import timestamp_pb2
@@ -18,44 +16,14 @@ from grpc import aio
 
 from anpr.client import channel  # noqa: F401  (re-exported for the tests)
 from anpr.client import subscribe as client_subscribe
-from anpr.runtime.auth import Role, TokenRegistry, new_token
+from anpr.launcher import Tokens, free_port, free_ports  # noqa: F401  (re-exported for the tests)
+from anpr.runtime.auth import Role
 from anpr.runtime.server import RunningService
 from anpr.services import spec
 from anpr.v1 import notify_pb2 as N
 from anpr.v1 import types_pb2 as T
 
 X = TypeVar("X")
-
-
-def free_ports(n: int) -> list[int]:
-    """n distinct ports free now (all held open while choosing, so none is handed out twice)."""
-    socks = [socket.socket() for _ in range(n)]
-    try:
-        for s in socks:
-            s.bind(("127.0.0.1", 0))
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
-
-
-def free_port() -> int:
-    return free_ports(1)[0]
-
-
-@dataclass
-class Tokens:
-    path: Path
-    by_role: dict[Role, str]
-
-    @classmethod
-    def create(cls, path: Path) -> "Tokens":
-        by_role = {role: new_token() for role in Role}
-        TokenRegistry.write_file(path, [(t, r, f"test-{r}") for r, t in by_role.items()])
-        return cls(path, by_role)
-
-    def __getitem__(self, role: Role) -> str:
-        return self.by_role[role]
 
 
 def ts(dt: datetime) -> timestamp_pb2.Timestamp:

@@ -3,10 +3,6 @@ UNAVAILABLE to calls) until PostgreSQL is there, then SERVING; SIGTERM stops it 
 
 from __future__ import annotations
 
-import asyncio
-import os
-import signal
-import sys
 import uuid
 
 import asyncpg
@@ -18,20 +14,15 @@ from anpr.runtime.auth import Role
 from anpr.v1 import notify_pb2, notify_pb2_grpc
 from anpr.client import wait_serving
 from tests.conftest import _with_database
-from tests.e2e.processes import ROOT
+from anpr.launcher import Launcher
 from tests.support import channel, free_port
 
 
-async def start_notify(url: str, tokens, tmp_path) -> tuple[asyncio.subprocess.Process, str]:
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("ANPR_", "OTEL_"))}
-    env.update(ANPR_DATABASE_URL=url, ANPR_GRPC_PORT=str(port), ANPR_GRPC_HOST="127.0.0.1",
-               ANPR_TOKENS_FILE=str(tokens.path))
-    log = open(tmp_path / f"notify-{port}.log", "wb")
-    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "anpr.cli", "serve", "notify", cwd=ROOT,
-                                                env=env, stdout=log, stderr=log)
-    log.close()
-    return proc, f"127.0.0.1:{port}"
+def notify_alone(url: str, tokens, tmp_path) -> Launcher:
+    """notify as its own process (anpr/launcher.py), started."""
+    launcher = Launcher(url, tokens, tmp_path, ports={"notify": free_port()})
+    launcher.start("notify")
+    return launcher
 
 
 async def health(addr: str) -> int:
@@ -43,7 +34,8 @@ async def health(addr: str) -> int:
 
 async def test_waits_for_the_database_then_serves(pg_url, tokens, tmp_path):
     name = f"late_{uuid.uuid4().hex[:12]}"
-    proc, addr = await start_notify(_with_database(pg_url, name), tokens, tmp_path)
+    launcher = notify_alone(_with_database(pg_url, name), tokens, tmp_path)
+    proc, addr = launcher.procs["notify"], launcher.addr("notify")
     try:
         assert await health(addr) == health_pb2.HealthCheckResponse.NOT_SERVING
         async with channel(addr, tokens[Role.SERVICE]) as ch:
@@ -55,25 +47,19 @@ async def test_waits_for_the_database_then_serves(pg_url, tokens, tmp_path):
         admin = await asyncpg.connect(pg_url)
         await admin.execute(f'CREATE DATABASE "{name}"')
         await admin.close()
-        assert await wait_serving(addr, alive=lambda: proc.returncode is None, timeout=30)  # it retries
-        proc.send_signal(signal.SIGTERM)
-        assert await asyncio.wait_for(proc.wait(), 30) == 0
+        assert await wait_serving(addr, alive=lambda: proc.poll() is None, timeout=30)  # it retries
+        assert await launcher.stop("notify", timeout=30) == 0  # SIGTERM
     finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
+        launcher.terminate()
         admin = await asyncpg.connect(pg_url)
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin.close()
 
 
 async def test_sigterm_while_waiting_for_the_database_exits_cleanly(pg_url, tokens, tmp_path):
-    proc, addr = await start_notify(_with_database(pg_url, f"never_{uuid.uuid4().hex[:12]}"), tokens, tmp_path)
+    launcher = notify_alone(_with_database(pg_url, f"never_{uuid.uuid4().hex[:12]}"), tokens, tmp_path)
     try:
-        assert await health(addr) == health_pb2.HealthCheckResponse.NOT_SERVING
-        proc.send_signal(signal.SIGTERM)
-        assert await asyncio.wait_for(proc.wait(), 30) == 0
+        assert await health(launcher.addr("notify")) == health_pb2.HealthCheckResponse.NOT_SERVING
+        assert await launcher.stop("notify", timeout=30) == 0  # SIGTERM
     finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
+        launcher.terminate()

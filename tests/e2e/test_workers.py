@@ -3,35 +3,26 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
-import sys
 
 import psutil
 
 from anpr.runtime.auth import Role
 from anpr.v1 import ingest_pb2, ingest_pb2_grpc
-from tests.e2e.processes import ROOT
+from anpr.launcher import Launcher
 from tests.support import channel, eventually, free_port, make_read, register_cameras
 
 
 async def test_two_workers_share_the_port_and_stop_on_sigterm(database_url, tokens, tmp_path):
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("ANPR_", "OTEL_"))}
-    env.update(ANPR_WORKERS="2", ANPR_GRPC_PORT=str(port), ANPR_GRPC_HOST="127.0.0.1",
-               ANPR_DATABASE_URL=database_url, ANPR_TOKENS_FILE=str(tokens.path),
-               ANPR_MATCHER_ADDR="127.0.0.1:9", ANPR_SERVICE_TOKEN=tokens[Role.SERVICE])
-    log = open(tmp_path / "ingest.log", "wb")
-    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "anpr.cli", "serve", "ingest", cwd=ROOT,
-                                                env=env, stdout=log, stderr=log)
-    addr = f"127.0.0.1:{port}"
-    log_text = lambda: (tmp_path / "ingest.log").read_text(errors="replace")  # noqa: E731
+    launcher = Launcher(database_url, tokens, tmp_path, ports={"ingest": free_port()},
+                        env={"ANPR_WORKERS": "2", "ANPR_MATCHER_ADDR": "127.0.0.1:9"})
+    proc = launcher.start("ingest")
+    addr = launcher.addr("ingest")
     try:
         async def both_serving():
-            return log_text().count('"message": "serving"') == 2 or proc.returncode is not None
+            return launcher.log("ingest").count('"message": "serving"') == 2 or proc.poll() is not None
 
         await eventually(both_serving, seconds=60)
-        assert proc.returncode is None, log_text()[-2000:]
+        assert proc.poll() is None, launcher.log("ingest")[-2000:]
         workers = psutil.Process(proc.pid).children()
         assert len(workers) == 2
         await register_cameras(addr, tokens)
@@ -43,13 +34,9 @@ async def test_two_workers_share_the_port_and_stop_on_sigterm(database_url, toke
                 resp = await ingest_pb2_grpc.IngestServiceStub(ch).SubmitRead(
                     ingest_pb2.SubmitReadRequest(read=read), wait_for_ready=True, timeout=30)
                 assert resp.result.status == ingest_pb2.READ_STATUS_STORED
-        proc.send_signal(signal.SIGTERM)
-        assert await asyncio.wait_for(proc.wait(), 30) == 0
+        assert await launcher.stop("ingest", timeout=30) == 0  # SIGTERM to the supervisor
         _, alive = psutil.wait_procs(workers, timeout=10)
         assert not alive
     finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
-        log.close()
-    assert log_text().count('"message": "stopped"') == 2
+        launcher.terminate()
+    assert launcher.log("ingest").count('"message": "stopped"') == 2

@@ -1,0 +1,219 @@
+"""One way to start the suite as separate OS processes (`anpr serve <service>`), as in production:
+the port table, each process's environment, start, kill, restart, wait until SERVING, stop.
+
+Used by `anpr up`, the end-to-end tests and the benchmarks. A process has a name ("matcher",
+"matcher-2") and runs a service; the processes of one service are its replicas, and every other
+service is pointed at all of them (a gRPC `ipv4:` target list; service channels balance round-robin).
+Each process gets its own session (process group), so that a kill reaches its ANPR_WORKERS children
+too, and Ctrl-C in a terminal reaches only the launcher, which stops the services in order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from anpr.client import wait_serving
+from anpr.runtime.auth import Role, TokenRegistry, new_token
+from anpr.runtime.config import known_only
+from anpr.services import DEFAULT_PORTS, NAMES, spec
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# Which downstream address each setting names.
+ADDRESS_SETTINGS = {"ANPR_INGEST_ADDR": "ingest", "ANPR_MATCHER_ADDR": "matcher",
+                    "ANPR_NOTIFY_ADDR": "notify", "ANPR_FIREARMS_ADDR": "firearms"}
+
+
+class LaunchError(RuntimeError):
+    """A process exited or did not become SERVING in time (the message ends with its log's tail)."""
+
+
+def free_ports(n: int) -> list[int]:
+    """n distinct ports free now (all held open while choosing, so none is handed out twice)."""
+    socks = [socket.socket() for _ in range(n)]
+    try:
+        for s in socks:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
+def free_port() -> int:
+    return free_ports(1)[0]
+
+
+def port_table(base_port: int | None = None, *, free: bool = False) -> dict[str, int]:
+    """The four services' ports: the defaults (50051-50054), consecutive from `base_port`, or
+    (`free=True`) any free ones."""
+    if free:
+        return dict(zip(NAMES, free_ports(len(NAMES)), strict=True))
+    if base_port:
+        return {name: base_port + i for i, name in enumerate(NAMES)}
+    return dict(DEFAULT_PORTS)
+
+
+def clean_env() -> dict[str, str]:
+    """This process's environment without any ANPR_* or OTEL_* setting."""
+    return {k: v for k, v in os.environ.items() if not k.startswith(("ANPR_", "OTEL_"))}
+
+
+@dataclass
+class Tokens:
+    """A bearer token for every role, and the services' tokens file (hashes only) at `path`."""
+
+    path: Path
+    by_role: dict[Role, str]
+
+    @classmethod
+    def create(cls, path: Path, prefix: str = "anpr", subjects: Mapping[Role, str] | None = None) -> Tokens:
+        """New tokens; each caller's subject is `subjects[role]`, else "<prefix>-<role>"."""
+        by_role = {role: new_token() for role in Role}
+        subjects = subjects or {}
+        TokenRegistry.write_file(path, [(t, r, subjects.get(r, f"{prefix}-{r}")) for r, t in by_role.items()])
+        return cls(path, by_role)
+
+    def __getitem__(self, role: Role) -> str:
+        return self.by_role[role]
+
+    def write_env(self, path: Path) -> None:
+        """The clear tokens as ANPR_<ROLE>_TOKEN=... lines (owner-only), for grpcurl and `anpr terminal`."""
+        path.write_text("".join(f"ANPR_{r.value.upper()}_TOKEN={t}\n" for r, t in self.by_role.items()))
+        path.chmod(0o600)
+
+
+class Launcher:
+    """The suite's processes on 127.0.0.1, one log file each in `log_dir` (<name>.log).
+
+    `base_env` is the environment every process starts from (default: this one's without ANPR_* and
+    OTEL_*); `env` is added on top for every process, `start(..., env=...)` for one.
+    """
+
+    def __init__(self, database_url: str, tokens: Tokens, log_dir: Path, *, ports: Mapping[str, int] | None = None,
+                 env: Mapping[str, str] | None = None, base_env: Mapping[str, str] | None = None):
+        self.database_url = database_url
+        self.tokens = tokens
+        self.log_dir = log_dir
+        self.ports = dict(ports or port_table(free=True))
+        self.services = {name: name for name in self.ports}  # process name -> service it runs
+        self.env = dict(env or {})
+        self.base_env = dict(base_env if base_env is not None else clean_env())
+        self.procs: dict[str, subprocess.Popen] = {}
+
+    def addr(self, name: str) -> str:
+        return f"127.0.0.1:{self.ports[name]}"
+
+    def names_of(self, service: str) -> list[str]:
+        return [n for n, s in self.services.items() if s == service]
+
+    def target(self, service: str) -> str:
+        """The gRPC target of every process of `service` (one address, or an `ipv4:` list)."""
+        names = self.names_of(service)
+        if len(names) <= 1:
+            return self.addr(names[0]) if names else ""
+        return "ipv4:" + ",".join(self.addr(n) for n in names)
+
+    def add_replica(self, service: str, name: str, port: int | None = None) -> None:
+        """Put another process of `service` in the table (started by `start(name)`); processes
+        started from now on call all replicas."""
+        self.services[name] = service
+        self.ports[name] = port or self.ports.get(name) or free_port()
+
+    def env_for(self, name: str, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+        service = self.services[name]
+        env = dict(self.base_env)
+        env.update({
+            "ANPR_DATABASE_URL": self.database_url, "ANPR_GRPC_HOST": "127.0.0.1",
+            "ANPR_GRPC_PORT": str(self.ports[name]), "ANPR_TOKENS_FILE": str(self.tokens.path),
+            "ANPR_SERVICE_TOKEN": self.tokens[Role.SERVICE], "OTEL_SERVICE_NAME": f"anpr-{service}",
+            **{key: self.target(svc) for key, svc in ADDRESS_SETTINGS.items() if self.names_of(svc)},
+        })
+        env.update(self.env)
+        env.update(extra or {})
+        return known_only(spec(service).settings_cls, env)  # each service refuses settings it does not read
+
+    def start(self, name: str, env: Mapping[str, str] | None = None) -> subprocess.Popen:
+        """Start process `name` (`anpr serve <its service>`); its output is appended to its log."""
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        with open(self.log_path(name), "ab") as log:
+            proc = subprocess.Popen([sys.executable, "-m", "anpr.cli", "serve", self.services[name]], cwd=ROOT,
+                                    env=self.env_for(name, env), stdout=log, stderr=subprocess.STDOUT,
+                                    start_new_session=True)
+        self.procs[name] = proc
+        return proc
+
+    def start_replica(self, service: str, name: str) -> None:
+        """Another process of `service`, listening on its own port."""
+        self.add_replica(service, name)
+        self.start(name)
+
+    def log_path(self, name: str) -> Path:
+        return self.log_dir / f"{name}.log"
+
+    def log(self, name: str) -> str:
+        try:
+            return self.log_path(name).read_text(errors="replace")
+        except OSError:
+            return ""
+
+    async def wait_serving(self, name: str, timeout: float = 60.0) -> None:
+        proc = self.procs[name]
+        if not await wait_serving(self.addr(name), alive=lambda: proc.poll() is None, timeout=timeout):
+            state = f"exited with code {proc.returncode}" if proc.poll() is not None else \
+                f"not SERVING after {timeout:.0f} s"
+            raise LaunchError(f"{name} {state}; log {self.log_path(name)}:\n{self.log(name)[-3000:]}")
+
+    async def start_all(self, timeout: float = 60.0) -> None:
+        """Start every process in the table (replicas too) and wait until all are SERVING."""
+        for name in self.services:
+            self.start(name)
+        for name in self.services:
+            await self.wait_serving(name, timeout)
+
+    def kill(self, name: str) -> None:
+        """SIGKILL to the process and its workers: a crash, with no chance to clean up."""
+        proc = self.procs.pop(name)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+    async def restart(self, name: str) -> None:
+        self.start(name)
+        await self.wait_serving(name)
+
+    def terminate(self, names: list[str] | None = None, grace: float = 20.0) -> dict[str, int]:
+        """SIGTERM (as Kubernetes sends) to `names` (default all), then wait up to `grace` seconds
+        for each; one that ignores it is killed (code -9). Returns the exit codes."""
+        names = list(self.procs) if names is None else names
+        procs = {n: self.procs.pop(n) for n in names if n in self.procs}
+        for proc in procs.values():
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        codes = {}
+        for name, proc in procs.items():
+            try:
+                codes[name] = proc.wait(grace)
+            except subprocess.TimeoutExpired:
+                print(f"{name} did not stop within {grace:.0f} s of SIGTERM; killing it", file=sys.stderr)
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                codes[name] = proc.wait()
+        return codes
+
+    async def stop(self, name: str, timeout: float = 20.0) -> int:
+        """SIGTERM one process; its exit code. (Waits off the event loop, so that servers in this
+        process, such as a test's OTLP collector, keep answering meanwhile.)"""
+        return (await asyncio.to_thread(self.terminate, [name], timeout))[name]
+
+    async def stop_all(self, timeout: float = 20.0) -> dict[str, int]:
+        return await asyncio.to_thread(self.terminate, None, timeout)

@@ -1,0 +1,374 @@
+#!/usr/bin/env python3
+"""The whole chain end to end, as in production, beside a PostgreSQL-only reference in the same run.
+
+    .venv/bin/python benchmarks/chain_bench.py                    # about 5 minutes on 2 cores
+    .venv/bin/python benchmarks/chain_bench.py --entries 20000 --seconds 10 --ladder 1000,5000   # ~1 min
+
+Set-up: embedded PostgreSQL (or a fresh database on the server of ANPR_DATABASE_URL); the four
+services as separate OS processes (`anpr serve`, started by anpr/launcher.py; --workers sets
+ANPR_WORKERS for each, --replicas runs that many processes of ingest and of matcher); cameras
+registered with UpsertCamera; a hotlist of --entries entries (1% firearms-marked) imported through
+MatcherService.ImportEntries. Alert deduplication is off (ANPR_DEDUP_WINDOW_S=0) and every firearms
+sighting raises its own activation (ANPR_ACTIVATION_ATTACH_WINDOW_S=0), so that every listed read is
+one alert (and, when firearms-marked, one activation) that can be timed.
+
+Load: --gens generator processes, each with --connections TCP connections to ingest (spread over
+its replicas) carrying --streams StreamReads calls of batches of --batch reads; --hit-share of the
+reads (2%) name a listed plate, --tfc-share of those (10%, so that the TFC's p99 has samples) a
+firearms-marked one. Other reads never match. An observer process holds a control-room Subscribe,
+a TFC console (StreamActivations) and the reference's LISTEN connection; latencies run from just
+before a batch is written to the first arrival of the read (read id -> alert.hit.read.read_id).
+
+Phases:
+  reference   reads COPYed (--ref-batch rows a batch, --ref-connections per generator) into a table
+              whose row trigger looks up the same hotlist and pg_notify's the observer: reads/s and
+              p50/p99 read -> listener at saturation for --ref-seconds, then p50/p99 paced at
+              --ref-paced-rate (5000 reads/s) for half as long.
+  saturation  as fast as ingest acknowledges, for --seconds: durable reads/s (acknowledged as stored),
+              reads through matching/s (stored minus the growth of ingest's outbox backlog), hits/s
+              (reads through matching x the listed share, exact by construction), alerts/s received,
+              backlog at the end, then the drain time (until the backlog is 0 and every alert is in).
+  ladder      paced rates (--ladder), each --step-seconds after --step-warmup: p50/p99 send -> ack,
+              -> terminal alert, -> TFC activation; climbing stops when a p99 passes 1 s or the rate is
+              not reached. max_rate_p99_under_100ms is the highest step where both p99s were <= 100 ms.
+Each phase prints the CPU every process group used (cores). Figures are printed, never asserted;
+the last line is space-separated name=value pairs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import multiprocessing
+import os
+import shutil
+import signal
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+import chain_reference  # noqa: E402
+import chain_suite as cs  # noqa: E402
+from anpr.runtime.auth import Role  # noqa: E402
+from chain_load import generator_main, observer_main  # noqa: E402
+from common import CpuMeter, percentile  # noqa: E402
+
+DEFAULT_LADDER = "1000,2500,5000,7500,10000,15000,20000,25000"
+NAN = float("nan")
+
+
+def p(values: list[float], q: float) -> float:
+    return percentile(sorted(values), q)
+
+
+def merge(results: list[dict]) -> dict:
+    out = {"ack_ms": [], "statuses": {}, "errors": {}, "first_error": ""}
+    for r in results:
+        out["ack_ms"] += r["ack_ms"]
+        for key in ("stored_in_window", "listed", "firearms", "sent_in_window"):
+            out[key] = out.get(key, 0) + r[key]
+        for key in ("statuses", "errors"):
+            for k, v in r[key].items():
+                out[key][k] = out[key].get(k, 0) + v
+        out["first_error"] = out["first_error"] or r["first_error"]
+    return out
+
+
+class Bench:
+    def __init__(self, args):
+        self.args = args
+        self.tmp = Path(tempfile.mkdtemp(prefix="anpr-chain-bench-"))
+        self.db = cs.Database(self.tmp, os.environ.get("ANPR_DATABASE_URL") or None)
+        self.launcher = None
+        self.gens: list[cs.Child] = []
+        self.observer: cs.Child | None = None
+        self.cpu: CpuMeter | None = None
+        self.fig: dict[str, float] = {}
+
+    def say(self, text: str) -> None:
+        print(text, flush=True)
+
+    # -- set-up ----------------------------------------------------------------------------------------
+
+    async def setup(self) -> None:
+        a = self.args
+        url = await self.db.start()
+        self.launcher = cs.launch(url, self.tmp, a.workers, a.replicas)
+        t = time.perf_counter()
+        await self.launcher.start_all(timeout=120)
+        self.say(f"services SERVING in {time.perf_counter() - t:.1f} s: "
+                 + ", ".join(f"{n} {self.launcher.addr(n)}" for n in self.launcher.procs)
+                 + f" (ANPR_WORKERS={a.workers}); logs in {self.tmp / 'logs'}")
+        await cs.register_cameras(self.launcher, a.cameras)
+        took = await cs.import_hotlist(self.launcher, a.entries, a.import_chunk)
+        self.say(f"hotlist: {a.entries} entries imported in {took:.1f} s ({a.entries / took:,.0f} entries/s)")
+        self.say(f"matcher index ready {await cs.wait_indexed(self.launcher, a.entries):.1f} s later")
+        t = time.perf_counter()
+        await chain_reference.create(url, a.entries)
+        self.say(f"reference hotlist table loaded in {time.perf_counter() - t:.1f} s")
+        self.start_children(url)
+        await self.probe()
+
+    def start_children(self, url: str) -> None:
+        a, tokens = self.args, self.launcher.tokens
+        ctx = multiprocessing.get_context("spawn")
+        self.observer = cs.Child(ctx, observer_main, {
+            "database_url": url, "notify": self.launcher.target("notify"),
+            "firearms": self.launcher.target("firearms"), "control_room_token": tokens[Role.CONTROL_ROOM],
+            "tfc_token": tokens[Role.TFC]}, self.tmp / "observer.log", "observer")
+        targets = [self.launcher.addr(n) for n in self.launcher.names_of("ingest")]
+        for i in range(a.gens):
+            self.gens.append(cs.Child(ctx, generator_main, {
+                "index": i, "gens": a.gens, "targets": targets, "token": tokens[Role.CAMERA],
+                "connections": a.connections, "streams_per_connection": a.streams, "batch": a.batch,
+                "hits_per_batch": max(1, round(a.batch * a.hit_share)), "entries": a.entries,
+                "tfc_share": a.tfc_share, "cameras": a.cameras, "seed": 7, "database_url": url,
+                "ref_connections": a.ref_connections, "ref_batch": a.ref_batch}, self.tmp / f"gen-{i}.log", f"gen-{i}"))
+        self.cpu = CpuMeter(cs.cpu_groups(self.launcher, self.db, {"load generators": self.gens,
+                                                                     "observer": [self.observer]}))
+
+    async def probe(self) -> None:
+        """Both streams live and the chain whole: two listed reads through ingest reach the
+        subscriber, and the firearms-marked one the TFC console."""
+        for child in (self.observer, *self.gens):
+            await child.ready(120)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            await cs.submit_probe(self.launcher, self.args.entries)
+            for _ in range(25):
+                got = await self.observer.call("arrivals", "e2e")
+                if got["alert"] and got["tfc"]:
+                    self.say("probe: alert and TFC activation received; measuring")
+                    return
+                await asyncio.sleep(0.2)
+        raise cs.BenchError("the probe reads never reached the subscriber and the TFC console")
+
+    # -- running load ----------------------------------------------------------------------------------
+
+    async def run(self, op: str, phase: str, warm: float, seconds: float, rate: float = 0.0) -> tuple[dict, dict]:
+        a = self.args
+        streams, batch = ((a.gens * a.connections * a.streams, a.batch) if op == "chain" else
+                          (a.gens * a.ref_connections, a.ref_batch))
+        start = time.time() + 0.5
+        go = {"phase": phase, "start": start, "w0": start + warm, "w1": start + warm + seconds,
+              "interval": (batch * streams / rate) if rate else 0.0, "depth": a.depth if not rate else 16,
+              "drain_s": 30.0}
+
+        async def measure() -> dict:
+            await asyncio.sleep(max(0.0, go["w0"] - time.time()))
+            snap0, b0 = self.cpu.snapshot(), await cs.backlog(self.db.url)
+            await asyncio.sleep(max(0.0, go["w1"] - time.time()))
+            snap1, b1 = self.cpu.snapshot(), await cs.backlog(self.db.url)
+            return {"cpu": CpuMeter.cores(snap0, snap1, seconds), "backlog0": b0, "backlog1": b1}
+
+        *results, m = await asyncio.gather(*(g.call(op, go) for g in self.gens), measure())
+        load = merge(results)
+        if load["errors"]:
+            self.say(f"  errors: {load['errors']} (first: {load['first_error']})")
+        return go, {**load, **m}
+
+    def say_cpu(self, cpu: dict) -> None:
+        self.say("  cpu (cores): " + ", ".join(f"{k} {v:.2f}" for k, v in cpu.items()))
+
+    async def arrivals_until(self, phase: str, alerts: int, tfc: int, timeout: float) -> tuple[dict, float]:
+        """The observer's arrivals once `alerts` alerts and `tfc` activations are in, or at `timeout`."""
+        t0 = time.monotonic()
+        while True:
+            n = await self.observer.call("counts", phase)
+            if (n["alert"] >= alerts and n["tfc"] >= tfc) or time.monotonic() - t0 > timeout:
+                return await self.observer.call("arrivals", phase), time.time()
+            await asyncio.sleep(0.2)
+
+    # -- phases ----------------------------------------------------------------------------------------
+
+    async def reference(self) -> None:
+        a = self.args
+        self.say(f"\nreference: COPY batches of {a.ref_batch} into a table with a hotlist-lookup trigger and "
+                 f"pg_notify, {a.gens} x {a.ref_connections} connections, {a.ref_seconds:.0f} s")
+        go, r = await self.run("reference", "ref", 1.0, a.ref_seconds)
+        got, _ = await self.arrivals_until("ref", r["listed"], 0, 10)
+        lat = [(t1 - t0) * 1000 for t0, t1 in got["ref"] if go["w0"] <= t0 < go["w1"]]
+        self.fig["reference_reads_per_s"] = r["stored_in_window"] / a.ref_seconds
+        self.fig["reference_p50_ms"], self.fig["reference_p99_ms"] = p(lat, 0.5), p(lat, 0.99)
+        self.say(f"  {self.fig['reference_reads_per_s']:,.0f} reads/s; read -> listener p50 "
+                 f"{self.fig['reference_p50_ms']:.1f} ms, p99 {self.fig['reference_p99_ms']:.1f} ms "
+                 f"({len(lat)} hits); COPY p99 {p(r['ack_ms'], 0.99):.1f} ms")
+        self.say_cpu(r["cpu"])
+        rate = a.ref_paced_rate
+        go, r = await self.run("reference", "ref-paced", 1.0, a.ref_seconds / 2, rate)
+        got, _ = await self.arrivals_until("ref-paced", r["listed"], 0, 10)
+        lat = [(t1 - t0) * 1000 for t0, t1 in got["ref"] if go["w0"] <= t0 < go["w1"]]
+        self.fig[f"reference_p99_ms_at_{rate}"] = p(lat, 0.99)
+        self.say(f"  paced at {rate:,} reads/s (got {r['stored_in_window'] / (a.ref_seconds / 2):,.0f}): read -> "
+                 f"listener p50 {p(lat, 0.5):.1f} ms, p99 {p(lat, 0.99):.1f} ms ({len(lat)} hits)")
+
+    async def saturation(self) -> None:
+        a = self.args
+        self.say(f"\nsaturation: {a.gens} x {a.connections} connections x {a.streams} streams, batches of "
+                 f"{a.batch}, {a.depth} in flight per stream, {a.seconds:.0f} s")
+        go, r = await self.run("chain", "sat", a.warmup, a.seconds)
+        stored = r["stored_in_window"]
+        matched = stored - (r["backlog1"] - r["backlog0"])
+        got = await self.observer.call("arrivals", "sat")
+        alerts_in = sum(go["w0"] <= t1 < go["w1"] for _, t1 in got["alert"])
+        f = self.fig
+        f["chain_reads_per_s"], f["matched_reads_per_s"] = stored / a.seconds, matched / a.seconds
+        f["hits_per_s"] = f["matched_reads_per_s"] * max(1, round(a.batch * a.hit_share)) / a.batch
+        f["alerts_per_s"], f["backlog_end"] = alerts_in / a.seconds, r["backlog1"]
+        f["sat_p99_ack_ms"] = p(r["ack_ms"], 0.99)
+        self.say(f"  durable {f['chain_reads_per_s']:,.0f} reads/s (ack p50 {p(r['ack_ms'], 0.5):.0f} ms, p99 "
+                 f"{f['sat_p99_ack_ms']:.0f} ms; statuses {r['statuses']}); through matching "
+                 f"{f['matched_reads_per_s']:,.0f} reads/s; hits {f['hits_per_s']:,.0f}/s; alerts received "
+                 f"{f['alerts_per_s']:,.0f}/s; backlog at the end {f['backlog_end']:,.0f} reads")
+        self.say_cpu(r["cpu"])
+        await self.drain(go, r)
+
+    async def drain(self, go: dict, r: dict) -> None:
+        """After the load stops: until the backlog is 0 and every alert and activation is in."""
+        deadline = time.monotonic() + self.args.drain_timeout
+        while True:
+            left = await cs.backlog(self.db.url)
+            n = await self.observer.call("counts", "sat")
+            done = left == 0 and n["alert"] >= r["listed"] and n["tfc"] >= r["firearms"]
+            if done or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.2)
+        got = await self.observer.call("arrivals", "sat")
+        f = self.fig
+        f["drain_s"] = max(0.0, time.time() - go["w1"]) if done else NAN
+        lat = [(t1 - t0) * 1000 for t0, t1 in got["alert"]]
+        f["sat_p50_alert_ms"], f["sat_p99_alert_ms"] = p(lat, 0.5), p(lat, 0.99)
+        self.say(f"  drained in {f['drain_s']:.1f} s after the load stopped" if done else
+                 f"  NOT drained within {self.args.drain_timeout:.0f} s: backlog {left:,.0f}, alerts "
+                 f"{n['alert']}/{r['listed']}, activations {n['tfc']}/{r['firearms']}")
+        self.say(f"  read -> alert at saturation: p50 {f['sat_p50_alert_ms']:,.0f} ms, p99 "
+                 f"{f['sat_p99_alert_ms']:,.0f} ms ({len(lat)} alerts)")
+
+    async def step(self, rate: int) -> dict:
+        a = self.args
+        go, r = await self.run("chain", f"r{rate}", a.step_warmup, a.step_seconds, rate)
+        got, now = await self.arrivals_until(f"r{rate}", r["listed"], r["firearms"], a.step_wait)
+        out = {"rate": rate, "achieved": r["stored_in_window"] / a.step_seconds,
+               "ack50": p(r["ack_ms"], 0.5), "ack99": p(r["ack_ms"], 0.99), "cpu": r["cpu"]}
+        for kind, expected in (("alert", r["listed"]), ("tfc", r["firearms"])):
+            lat = [(t1 - t0) * 1000 for t0, t1 in got[kind] if go["w0"] <= t0 < go["w1"]]
+            missing = max(0, expected - len(got[kind]))
+            lat += [(now - go["w1"]) * 1000] * missing  # not in yet: at least this late
+            out[f"{kind}50"], out[f"{kind}99"], out[f"{kind}_n"], out[f"{kind}_missing"] = \
+                p(lat, 0.5), p(lat, 0.99), len(lat), missing
+        return out
+
+    async def ladder(self) -> None:
+        a = self.args
+        self.say(f"\nladder: paced rates, {a.step_warmup:.0f} s warm-up + {a.step_seconds:.0f} s each")
+        best = 0
+        for rate in a.ladder:
+            s = await self.step(rate)
+            reached = s["achieved"] >= 0.9 * rate
+            self.say(f"  {rate:>6,} reads/s (got {s['achieved']:,.0f}): ack p50/p99 {s['ack50']:.1f}/{s['ack99']:.1f}"
+                     f" ms, alert {s['alert50']:.1f}/{s['alert99']:.1f} ms (n={s['alert_n']}, missing "
+                     f"{s['alert_missing']}), TFC {s['tfc50']:.1f}/{s['tfc99']:.1f} ms (n={s['tfc_n']})")
+            self.say_cpu(s["cpu"])
+            self.fig[f"p99_alert_ms_at_{rate}"], self.fig[f"p99_tfc_ms_at_{rate}"] = s["alert99"], s["tfc99"]
+            if rate == 5000:
+                self.fig.update(p50_alert_ms_at_5000=s["alert50"], p99_ack_ms_at_5000=s["ack99"])
+            if reached and s["alert99"] <= 100 and s["tfc99"] <= 100:
+                best = rate
+            if not reached or not s["alert99"] <= 1000 or not s["tfc99"] <= 1000:
+                self.say("  stop climbing: " + ("rate not reached" if not reached else "p99 over 1 s"))
+                break
+            await self.wait_backlog_empty(30)
+        self.fig["max_rate_p99_under_100ms"] = best
+
+    async def wait_backlog_empty(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while await cs.backlog(self.db.url) > 0 and time.monotonic() < deadline:
+            await asyncio.sleep(0.2)
+
+    # -- the run ---------------------------------------------------------------------------------------
+
+    async def main(self) -> None:
+        t0 = time.monotonic()
+        try:
+            await self.setup()
+            await self.reference()
+            await self.saturation()
+            await self.ladder()
+        finally:
+            await self.close()
+        f = self.fig
+        f["matched_over_reference"] = f["matched_reads_per_s"] / f["reference_reads_per_s"]
+        for name in ("p50_alert_ms_at_5000", "p99_alert_ms_at_5000", "p99_tfc_ms_at_5000", "p99_ack_ms_at_5000"):
+            f.setdefault(name, NAN)
+        f.update(entries=self.args.entries, workers=self.args.workers, replicas=self.args.replicas)
+        self.say(f"\ntotal {time.monotonic() - t0:.0f} s")
+        self.say(" ".join(f"{k}={v:.6g}" if isinstance(v, float) else f"{k}={v}" for k, v in f.items()))
+
+    async def close(self) -> None:
+        for child in (*self.gens, *([self.observer] if self.observer else [])):
+            child.close()
+        if self.launcher is not None:
+            await self.launcher.stop_all(timeout=20)
+        await self.db.close()
+        if not self.args.keep:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add = ap.add_argument
+    add("--entries", type=int, default=1_000_000, help="hotlist entries (default 1,000,000)")
+    add("--seconds", type=float, default=30.0, help="saturation window (default 30)")
+    add("--warmup", type=float, default=2.0, help="saturation warm-up (default 2)")
+    add("--ladder", type=lambda s: [int(x) for x in s.split(",") if x], default=DEFAULT_LADDER,
+        help=f"paced rates, reads/s (default {DEFAULT_LADDER})")
+    add("--step-seconds", type=float, default=10.0, help="measured seconds per ladder step (default 10)")
+    add("--step-warmup", type=float, default=2.0, help="warm-up per ladder step (default 2)")
+    add("--step-wait", type=float, default=10.0, help="seconds to wait for a step's late alerts (default 10)")
+    add("--drain-timeout", type=float, default=180.0, help="longest wait for the drain (default 180)")
+    add("--ref-seconds", type=float, default=10.0, help="reference window (default 10)")
+    add("--ref-paced-rate", type=int, default=5000, help="reference's paced rate, reads/s (default 5000)")
+    add("--ref-batch", type=int, default=1000, help="rows per COPY in the reference (default 1000)")
+    add("--ref-connections", type=int, default=2, help="COPY connections per generator (default 2)")
+    add("--workers", type=int, default=1, help="ANPR_WORKERS of every service (default 1)")
+    add("--replicas", type=int, default=1, help="processes of ingest and of matcher (default 1)")
+    add("--gens", type=int, default=2, help="load generator processes (default 2)")
+    add("--connections", type=int, default=4, help="connections per generator (default 4)")
+    add("--streams", type=int, default=2, help="StreamReads calls per connection (default 2)")
+    add("--batch", type=int, default=100, help="reads per batch (default 100)")
+    add("--depth", type=int, default=2, help="batches in flight per stream at saturation (default 2)")
+    add("--hit-share", type=float, default=0.02, help="share of reads naming a listed plate (default 0.02)")
+    add("--tfc-share", type=float, default=0.1, help="share of listed reads that are firearms-marked (default 0.1)")
+    add("--cameras", type=int, default=100, help="cameras registered (default 100)")
+    add("--import-chunk", type=int, default=20000, help="entries per ImportEntries message (default 20000)")
+    add("--keep", action="store_true", help="keep the temporary directory (logs, database)")
+    args = ap.parse_args(argv)
+    if isinstance(args.ladder, str):
+        args.ladder = [int(x) for x in args.ladder.split(",")]
+    return args
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt  # SIGTERM as Ctrl-C: stop the services and PostgreSQL on the way out
+
+
+def main(argv=None) -> int:
+    bench = Bench(parse_args(argv))
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        asyncio.run(bench.main())
+    except cs.BenchError as err:
+        print(f"chain_bench: {err}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

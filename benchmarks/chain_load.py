@@ -1,0 +1,364 @@
+"""The chain benchmark's child processes: load generators (camera streams into ingest, or COPY into the
+reference design) and the observer (a control-room subscriber, a TFC console and the reference's
+LISTEN connection), each in its own process so that the benchmark's own work stays off the servers'
+and the measuring clocks.
+
+Latency is measured without shared state: every read id carries the phase and the wall-clock time
+(microseconds) just before its batch was written, `<phase>.<gen>.<stream>.<seq>.<t_us>.<i>`, and the
+observer subtracts it from the arrival time (one machine, one clock).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import time
+import traceback
+from collections import Counter, defaultdict
+from datetime import datetime, timedelta, timezone
+
+import asyncpg
+from grpc import aio
+
+from anpr.v1 import firearms_pb2, firearms_pb2_grpc, ingest_pb2, ingest_pb2_grpc, notify_pb2, notify_pb2_grpc
+from anpr.v1 import types_pb2 as T
+from anpr.vrm import normalise_vrm
+from common import child_setup
+
+STORED = ingest_pb2.READ_STATUS_STORED
+MAX_MESSAGE_BYTES = 8 * 1024 * 1024
+GRPC_OPTIONS = [("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+                ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES), ("grpc.use_local_subchannel_pool", 1)]
+REF_CHANNEL = "bench_ref_hit"
+REF_COLUMNS = ("read_id", "vrm", "vrm_normalised", "confidence", "camera_id", "captured_at", "latitude",
+               "longitude", "direction", "lane")
+
+# VRMs in the current UK format (two letters, age identifier, three letters), without I, O, Q and Z:
+# listed plates start with one of HOT_FIRST, other traffic with one of MISS_FIRST, so that no read
+# matches by chance, exactly or through a look-alike character, and a listed read hits one entry only.
+LETTERS = "ABCDEFGHJKLMNPRSTUVWXY"
+AGES = [f"{y:02d}" for y in (*range(2, 26), *range(51, 76))]
+HOT_FIRST, MISS_FIRST = "ACEFH", "KMNPRVWXY"
+FIREARMS_EVERY = 100  # entry i carries the firearms marker when i % 100 == 0 (1% of the list)
+
+
+def entry_vrm(i: int) -> str:
+    """The VRM of hotlist entry i (distinct for every i below 57 million)."""
+    i, a = divmod(i, len(HOT_FIRST))
+    i, b = divmod(i, len(LETTERS))
+    i, age = divmod(i, len(AGES))
+    i, c = divmod(i, len(LETTERS))
+    i, d = divmod(i, len(LETTERS))
+    e = i % len(LETTERS)
+    return f"{HOT_FIRST[a]}{LETTERS[b]}{AGES[age]} {LETTERS[c]}{LETTERS[d]}{LETTERS[e]}"
+
+
+def miss_vrm(rng: random.Random) -> str:
+    c = rng.choice
+    return f"{c(MISS_FIRST)}{c(LETTERS)}{c(AGES)} {c(LETTERS)}{c(LETTERS)}{c(LETTERS)}"
+
+
+def camera_ids(n: int) -> list[str]:
+    return [f"BENCH-CAM-{i:03d}" for i in range(n)]
+
+
+def camera_site(i: int) -> tuple[float, float]:
+    return 50.8 + (i * 0.0137) % 1.6, -2.6 + (i * 0.0291) % 2.6
+
+
+def parse_read_id(read_id: str) -> tuple[str, float] | None:
+    """(phase, send time in seconds) of a benchmark read id, None for any other."""
+    parts = read_id.split(".")
+    if len(parts) != 6:
+        return None
+    return parts[0], int(parts[4]) / 1e6
+
+
+class Hits:
+    """Which listed entry the next listed read names: a share `tfc_share` of them firearms-marked."""
+
+    def __init__(self, rng: random.Random, entries: int, tfc_share: float):
+        self.rng, self.entries, self.tfc_share = rng, entries, tfc_share
+
+    def next(self) -> tuple[str, bool]:
+        if self.rng.random() < self.tfc_share:
+            i = FIREARMS_EVERY * self.rng.randrange(max(1, self.entries // FIREARMS_EVERY))
+        else:
+            i = self.rng.randrange(self.entries)
+        return entry_vrm(i), i % FIREARMS_EVERY == 0
+
+
+class Batches:
+    """Batches of reads built just before they are sent, from a pool of prepared reads: `hits` of
+    every `size` reads name a listed plate."""
+
+    def __init__(self, spec: dict, gen: int):
+        self.rng = rng = random.Random(spec["seed"] * 1000 + gen)
+        self.size, self.hit_slots = spec["batch"], range(spec["hits_per_batch"])
+        self.hits = Hits(rng, spec["entries"], spec["tfc_share"])
+        captured = datetime.now(timezone.utc) - timedelta(seconds=1)
+        self.captured = captured
+        cams = camera_ids(spec["cameras"])
+        self.pool = []
+        for n in range(max(4096, 2 * self.size)):
+            lat, lon = camera_site(n % len(cams))
+            read = T.Read(vrm=miss_vrm(rng), confidence=80 + n % 20, camera_id=cams[n % len(cams)],
+                          location=T.GeoPoint(latitude=lat, longitude=lon), direction=T.DIRECTION_TOWARDS,
+                          lane=1 + n % 3)
+            read.captured_at.FromDatetime(captured)
+            self.pool.append(read)
+        self.norms = [normalise_vrm(r.vrm) for r in self.pool]
+        self.gen = gen
+
+    def prefix(self, phase: str, stream: int, seq: int) -> str:
+        return f"{phase}.{self.gen}.{stream}.{seq}.{int(time.time() * 1e6)}."
+
+    def request(self, phase: str, stream: int, seq: int) -> tuple[ingest_pb2.StreamReadsRequest, int, int]:
+        """A batch, the number of listed reads in it, and how many of those are firearms-marked."""
+        start = self.rng.randrange(len(self.pool) - self.size)
+        req = ingest_pb2.StreamReadsRequest(batch_id=str(seq), reads=self.pool[start:start + self.size])
+        prefix = self.prefix(phase, stream, seq)
+        for i, read in enumerate(req.reads):
+            read.read_id = prefix + str(i)
+        firearms = 0
+        for i in self.hit_slots:
+            req.reads[i].vrm, marked = self.hits.next()
+            firearms += marked
+        return req, len(self.hit_slots), firearms
+
+    def rows(self, phase: str, stream: int, seq: int) -> list[tuple]:
+        """The same kind of batch as rows for the reference table (REF_COLUMNS)."""
+        start = self.rng.randrange(len(self.pool) - self.size)
+        prefix = self.prefix(phase, stream, seq)
+        out = []
+        for i in range(self.size):
+            read, vrm, norm = self.pool[start + i], self.pool[start + i].vrm, self.norms[start + i]
+            if i < len(self.hit_slots):
+                vrm = self.hits.next()[0]
+                norm = normalise_vrm(vrm)
+            out.append((prefix + str(i), vrm, norm, read.confidence, read.camera_id, self.captured,
+                        read.location.latitude, read.location.longitude, int(read.direction), read.lane))
+        return out
+
+
+class Tally:
+    """What one generator saw in one run; acknowledgement latencies only inside [w0, w1)."""
+
+    def __init__(self, w0: float, w1: float):
+        self.w0, self.w1 = w0, w1
+        self.statuses: Counter = Counter()
+        self.errors: Counter = Counter()
+        self.ack_ms: list[float] = []
+        self.stored_in_window = 0
+        self.listed = self.firearms = 0  # listed reads acknowledged as stored, in the whole run
+        self.sent_in_window = 0
+        self.first_error = ""
+
+    def ack(self, t_sent: float, t_ack: float, results, listed: int, firearms: int) -> None:
+        stored = 0
+        for r in results:
+            self.statuses[r.status] += 1
+            stored += r.status == STORED
+        if stored == len(results):
+            self.listed += listed
+            self.firearms += firearms
+        if self.w0 <= t_ack < self.w1:
+            self.ack_ms.append((t_ack - t_sent) * 1000.0)
+            self.stored_in_window += stored
+
+    def error(self, exc: BaseException) -> None:
+        code = exc.code().name if isinstance(exc, aio.AioRpcError) else type(exc).__name__
+        self.errors[code] += 1
+        self.first_error = self.first_error or f"{code}: {exc}"[:300]
+
+    def result(self) -> dict:
+        return {"statuses": {ingest_pb2.ReadStatus.Name(k): v for k, v in self.statuses.items()},
+                "errors": dict(self.errors), "first_error": self.first_error, "ack_ms": self.ack_ms,
+                "stored_in_window": self.stored_in_window, "listed": self.listed, "firearms": self.firearms,
+                "sent_in_window": self.sent_in_window}
+
+
+async def one_stream(stub, md, batches: Batches, go: dict, stream: int, tally: Tally) -> None:
+    """One camera stream: `depth` batches in flight; paced (go["interval"] seconds between batches,
+    from go["offset"]) or as fast as acknowledgements allow (interval 0)."""
+    call = stub.StreamReads(metadata=md)
+    slots = asyncio.Semaphore(go["depth"])
+    sent: dict[str, tuple[float, int, int]] = {}
+
+    async def reader() -> None:
+        try:
+            async for resp in call:
+                t_sent, listed, firearms = sent.pop(resp.batch_id)
+                tally.ack(t_sent, time.time(), resp.results, listed, firearms)
+                slots.release()
+        except aio.AioRpcError as exc:
+            tally.error(exc)
+
+    read_task = asyncio.create_task(reader())
+    seq, interval, next_at = 0, go["interval"], go["start"] + go["offset"]
+    try:
+        while not read_task.done():
+            if interval:
+                await asyncio.sleep(max(0.0, next_at - time.time()))
+                next_at += interval
+            await slots.acquire()
+            now = time.time()
+            if now >= go["w1"] or read_task.done():
+                break
+            req, listed, firearms = batches.request(go["phase"], stream, seq)
+            sent[req.batch_id] = (now, listed, firearms)
+            tally.sent_in_window += go["w0"] <= now
+            await call.write(req)
+            seq += 1
+        await call.done_writing()
+        await asyncio.wait_for(read_task, go["drain_s"])
+    except (aio.AioRpcError, TimeoutError) as exc:
+        tally.error(exc)
+    finally:
+        call.cancel()
+        with contextlib.suppress(BaseException):
+            await read_task
+
+
+async def run_chain(state: dict, go: dict) -> dict:
+    spec = state["spec"]
+    if "stubs" not in state:
+        targets = spec["targets"]
+        state["channels"] = [aio.insecure_channel(targets[i % len(targets)], options=GRPC_OPTIONS)
+                             for i in range(spec["connections"])]
+        state["stubs"] = [ingest_pb2_grpc.IngestServiceStub(ch) for ch in state["channels"]]
+    md = (("authorization", f"Bearer {spec['token']}"),)
+    tally = Tally(go["w0"], go["w1"])
+    streams = spec["connections"] * spec["streams_per_connection"]
+    await asyncio.sleep(max(0.0, go["start"] - time.time()))
+    await asyncio.gather(*(one_stream(state["stubs"][s % len(state["stubs"])], md, state["batches"],
+                                      {**go, "offset": go["interval"] * (spec["index"] + s * spec["gens"])
+                                       / (streams * spec["gens"])}, s, tally)
+                           for s in range(streams)))
+    return tally.result()
+
+
+async def run_reference(state: dict, go: dict) -> dict:
+    """COPY batches into the reference table, paced (go["interval"] seconds between a connection's
+    batches) or as fast as each connection can (interval 0), until go["w1"]."""
+    spec = state["spec"]
+    tally = Tally(go["w0"], go["w1"])
+
+    streams = spec["ref_connections"] * spec["gens"]
+
+    async def loader(stream: int) -> None:
+        conn = await asyncpg.connect(spec["database_url"])
+        interval = go["interval"]
+        next_at = go["start"] + interval * (spec["index"] + stream * spec["gens"]) / streams
+        try:
+            seq = 0
+            while True:
+                if interval:  # paced
+                    await asyncio.sleep(max(0.0, next_at - time.time()))
+                    next_at += interval
+                if (now := time.time()) >= go["w1"]:
+                    break
+                rows = state["ref_batches"].rows(go["phase"], stream, seq)
+                await conn.copy_records_to_table("reads", schema_name="bench_ref", records=rows,
+                                                 columns=REF_COLUMNS)
+                tally.ack(now, time.time(), (), len(state["ref_batches"].hit_slots), 0)
+                tally.stored_in_window += len(rows) if go["w0"] <= time.time() < go["w1"] else 0
+                seq += 1
+        finally:
+            await conn.close()
+
+    await asyncio.sleep(max(0.0, go["start"] - time.time()))
+    await asyncio.gather(*(loader(s) for s in range(spec["ref_connections"])))
+    return tally.result()
+
+
+def generator_main(conn, spec: dict, log_path: str) -> None:
+    """A load generator process: answers ("chain"|"reference", go) with its tally, until "exit"."""
+    child_setup(log_path)
+    ref_hits = max(1, round(spec["ref_batch"] * spec["hits_per_batch"] / spec["batch"]))
+    state = {"spec": spec, "batches": Batches(spec, spec["index"]),
+             "ref_batches": Batches({**spec, "batch": spec["ref_batch"], "hits_per_batch": ref_hits}, spec["index"])}
+
+    async def serve() -> None:
+        loop = asyncio.get_running_loop()
+        conn.send(("ok", None))
+        while True:
+            op, go = await loop.run_in_executor(None, conn.recv)
+            if op == "exit":
+                break
+            try:
+                run = run_chain if op == "chain" else run_reference
+                conn.send(("ok", await run(state, go)))
+            except Exception:  # noqa: BLE001 - reported to the benchmark
+                conn.send(("error", traceback.format_exc(limit=8)))
+        for ch in state.get("channels", []):
+            await ch.close()
+
+    with contextlib.suppress(KeyboardInterrupt, EOFError, BrokenPipeError):
+        asyncio.run(serve())
+
+
+class Arrivals:
+    """First arrival of each benchmark read id, per phase, on one stream: (sent, arrived) pairs."""
+
+    def __init__(self):
+        self.by_phase: dict[str, dict[str, tuple[float, float]]] = defaultdict(dict)
+
+    def saw(self, read_id: str) -> None:
+        parsed = parse_read_id(read_id)
+        if parsed is not None:
+            self.by_phase[parsed[0]].setdefault(read_id, (parsed[1], time.time()))
+
+    def get(self, phase: str) -> list[tuple[float, float]]:
+        return list(self.by_phase.get(phase, {}).values())
+
+
+async def follow_alerts(spec: dict, arrivals: Arrivals) -> None:
+    async with aio.insecure_channel(spec["notify"], options=GRPC_OPTIONS) as ch:
+        md = (("authorization", f"Bearer {spec['control_room_token']}"),)
+        async for resp in notify_pb2_grpc.NotifyServiceStub(ch).Subscribe(iter([notify_pb2.SubscribeRequest()]),
+                                                                          metadata=md):
+            if resp.WhichOneof("event") == "alert":
+                arrivals.saw(resp.alert.hit.read.read_id)
+
+
+async def follow_activations(spec: dict, arrivals: Arrivals) -> None:
+    async with aio.insecure_channel(spec["firearms"], options=GRPC_OPTIONS) as ch:
+        md = (("authorization", f"Bearer {spec['tfc_token']}"),)
+        stub = firearms_pb2_grpc.FirearmsServiceStub(ch)
+        async for resp in stub.StreamActivations(firearms_pb2.StreamActivationsRequest(), metadata=md):
+            arrivals.saw(resp.activation.hit.read.read_id)
+
+
+def observer_main(conn, spec: dict, log_path: str) -> None:
+    """The observer process: answers ("arrivals", phase) with {"alert": [...], "tfc": [...], "ref": [...]}
+    ((sent, arrived) pairs), ("counts", phase) with their lengths."""
+    child_setup(log_path)
+    streams = {"alert": Arrivals(), "tfc": Arrivals(), "ref": Arrivals()}
+
+    async def serve() -> None:
+        loop = asyncio.get_running_loop()
+        listener = await asyncpg.connect(spec["database_url"])
+        await listener.add_listener(REF_CHANNEL, lambda _c, _pid, _ch, payload: streams["ref"].saw(payload))
+        tasks = [asyncio.create_task(follow_alerts(spec, streams["alert"]), name="Subscribe"),
+                 asyncio.create_task(follow_activations(spec, streams["tfc"]), name="StreamActivations")]
+        conn.send(("ok", None))
+        while True:
+            op, phase = await loop.run_in_executor(None, conn.recv)
+            if op == "exit":
+                break
+            failed = [t for t in tasks if t.done()]
+            if failed:
+                conn.send(("error", f"the observer's {failed[0].get_name()} stream ended: {failed[0].exception()!r}"))
+                continue
+            if op == "counts":
+                conn.send(("ok", {name: len(a.by_phase.get(phase, ())) for name, a in streams.items()}))
+            else:
+                conn.send(("ok", {name: a.get(phase) for name, a in streams.items()}))
+        for t in tasks:
+            t.cancel()
+        await listener.close()
+
+    with contextlib.suppress(KeyboardInterrupt, EOFError, BrokenPipeError):
+        asyncio.run(serve())

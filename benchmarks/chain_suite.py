@@ -1,0 +1,223 @@
+"""The chain benchmark's set-up: the database, the four services as OS processes (anpr/launcher.py),
+the seed (cameras, hotlist), the child processes driven over pipes, and the chain's backlog."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+import uuid
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+import psutil
+
+from anpr.client import channel
+from anpr.launcher import Launcher, Tokens
+from anpr.runtime import pg
+from anpr.runtime.auth import Role
+from anpr.services import NAMES
+from anpr.v1 import ingest_pb2, ingest_pb2_grpc, matcher_pb2, matcher_pb2_grpc
+from anpr.v1 import types_pb2 as T
+from chain_load import FIREARMS_EVERY, camera_ids, camera_site, entry_vrm
+from common import family, log_tail
+
+HOTLIST = T.Hotlist(hotlist_id="bench", name="Benchmark list", source=T.HOTLIST_SOURCE_PNC_NATIONAL, priority=1,
+                    match_policy=T.MATCH_POLICY_LOOKALIKE)
+
+
+class BenchError(Exception):
+    pass
+
+
+class Database:
+    """Embedded PostgreSQL in `tmp`, or a fresh database on the server of ANPR_DATABASE_URL (dropped at close)."""
+
+    def __init__(self, tmp: Path, server_url: str | None):
+        self.tmp, self.server_url = tmp, server_url
+        self.embedded = None
+        self.url = ""
+        self._name = ""
+
+    async def start(self) -> str:
+        if self.server_url:
+            self._name = f"anpr_bench_{uuid.uuid4().hex[:10]}"
+            admin = await asyncpg.connect(self.server_url)
+            try:
+                await admin.execute(f'CREATE DATABASE "{self._name}"')
+            finally:
+                await admin.close()
+            self.url = urlunsplit(urlsplit(self.server_url)._replace(path=f"/{self._name}"))
+        else:
+            self.embedded = pg.start_embedded(self.tmp, cleanup="stop")
+            self.url = self.embedded.get_uri()
+        return self.url
+
+    def procs(self) -> list[psutil.Process]:
+        with contextlib.suppress(Exception):
+            return family(self.embedded.get_pid()) if self.embedded else []
+        return []
+
+    async def close(self) -> None:
+        if self._name:
+            admin = await asyncpg.connect(self.server_url)
+            try:
+                await admin.execute(f'DROP DATABASE IF EXISTS "{self._name}" WITH (FORCE)')
+            finally:
+                await admin.close()
+        if self.embedded is not None:
+            self.embedded.cleanup()
+            self.embedded = None
+
+
+def launch(url: str, tmp: Path, workers: int, replicas: int) -> Launcher:
+    """The four services (and `replicas` processes each of ingest and matcher), with every hit
+    alerted (deduplication off) and every firearms hit its own activation."""
+    tokens = Tokens.create(tmp / "tokens.json", prefix="bench")
+    launcher = Launcher(url, tokens, tmp / "logs", env={
+        "ANPR_WORKERS": str(workers), "ANPR_DEDUP_WINDOW_S": "0", "ANPR_ACTIVATION_ATTACH_WINDOW_S": "0",
+        "ANPR_CAMERA_RATE_PER_S": "1000000", "ANPR_CAMERA_BURST": "1000000", "ANPR_SHUTDOWN_GRACE_S": "3",
+        "OTEL_TRACES_EXPORTER": "none", "OTEL_METRICS_EXPORTER": "none", "ANPR_DATA_DIR": str(tmp)})
+    for k in range(2, replicas + 1):
+        launcher.add_replica("ingest", f"ingest-{k}")
+        launcher.add_replica("matcher", f"matcher-{k}")
+    return launcher
+
+
+def service_procs(launcher: Launcher, service: str) -> list[psutil.Process]:
+    return [p for n in launcher.names_of(service) if n in launcher.procs for p in family(launcher.procs[n].pid)]
+
+
+def cpu_groups(launcher: Launcher, db: Database, children: dict[str, list]) -> dict[str, object]:
+    groups = {name: (lambda s=name: service_procs(launcher, s)) for name in NAMES}
+    groups["postgres"] = db.procs
+    for name, kids in children.items():
+        groups[name] = lambda k=kids: [p for c in k for p in family(c.proc.pid)]
+    groups["benchmark"] = lambda: [psutil.Process()]
+    return groups
+
+
+async def register_cameras(launcher: Launcher, n: int) -> None:
+    async with channel(launcher.addr("ingest"), launcher.tokens[Role.CAMERA_ADMIN]) as ch:
+        stub = ingest_pb2_grpc.IngestServiceStub(ch)
+        for i, cam in enumerate(camera_ids(n)):
+            lat, lon = camera_site(i)
+            await stub.UpsertCamera(ingest_pb2.UpsertCameraRequest(camera=T.Camera(
+                camera_id=cam, name=f"Benchmark camera {i}", location=T.GeoPoint(latitude=lat, longitude=lon),
+                direction=T.DIRECTION_TOWARDS, force="Benchmark Police", enabled=True)))
+
+
+def entry(i: int) -> T.VoiEntry:
+    firearms = i % FIREARMS_EVERY == 0
+    return T.VoiEntry(entry_id=f"bench-{i}", vrm=entry_vrm(i), reason="Benchmark entry",
+                      action=T.ACTION_DO_NOT_STOP_REPORT_SIGHTING if firearms else T.ACTION_STOP_VEHICLE,
+                      warning_markers=[T.WARNING_MARKER_FIREARMS] if firearms else [])
+
+
+async def import_hotlist(launcher: Launcher, entries: int, chunk: int) -> float:
+    """UpsertHotlist, then ImportEntries in messages of `chunk` entries; seconds taken."""
+    t0 = time.perf_counter()
+
+    async def requests():
+        for start in range(0, entries, chunk):
+            yield matcher_pb2.ImportEntriesRequest(hotlist_id=HOTLIST.hotlist_id if start == 0 else "",
+                                                   entries=[entry(i) for i in range(start, min(entries, start + chunk))])
+
+    async with channel(launcher.addr("matcher"), launcher.tokens[Role.HOTLIST_ADMIN]) as ch:
+        stub = matcher_pb2_grpc.MatcherServiceStub(ch)
+        await stub.UpsertHotlist(matcher_pb2.UpsertHotlistRequest(hotlist=HOTLIST))
+        resp = await stub.ImportEntries(requests(), timeout=1800)
+    if resp.imported != entries:
+        raise BenchError(f"ImportEntries imported {resp.imported} of {entries} entries")
+    return time.perf_counter() - t0
+
+
+def probe_read(i: int, read_id: str) -> T.Read:
+    read = T.Read(read_id=read_id, vrm=entry_vrm(i), confidence=90, camera_id=camera_ids(1)[0],
+                  location=T.GeoPoint(latitude=camera_site(0)[0], longitude=camera_site(0)[1]),
+                  direction=T.DIRECTION_TOWARDS)
+    read.captured_at.GetCurrentTime()
+    read.captured_at.seconds -= 1
+    return read
+
+
+async def wait_indexed(launcher: Launcher, entries: int, timeout: float = 600.0) -> float:
+    """Until every matcher process matches the first and the last entry (its index holds the list):
+    MatchReads on each, as ingest would call it. Seconds waited."""
+    t0 = time.monotonic()
+    for name in launcher.names_of("matcher"):
+        async with channel(launcher.addr(name), launcher.tokens[Role.SERVICE]) as ch:
+            stub = matcher_pb2_grpc.MatcherServiceStub(ch)
+            while True:
+                reads = [matcher_pb2.MatchRead(read=probe_read(i, f"probe.0.0.0.{int(time.time() * 1e6)}.{i}"))
+                         for i in (0, entries - 1)]
+                if (await stub.MatchReads(matcher_pb2.MatchReadsRequest(reads=reads), timeout=30)).hits >= 2:
+                    break
+                if time.monotonic() - t0 > timeout:
+                    raise BenchError(f"{name} did not match the imported entries within {timeout:.0f} s")
+                await asyncio.sleep(0.5)
+    return time.monotonic() - t0
+
+
+async def submit_probe(launcher: Launcher, entries: int) -> int:
+    """Two listed reads through ingest (the first entry is firearms-marked); how many were stored."""
+    t = int(time.time() * 1e6)
+    reads = [probe_read(i, f"e2e.0.0.0.{t}.{k}") for k, i in enumerate((0, entries // 2))]
+    async with channel(launcher.addr("ingest"), launcher.tokens[Role.CAMERA]) as ch:
+        resp = await ingest_pb2_grpc.IngestServiceStub(ch).SubmitReads(
+            iter([ingest_pb2.SubmitReadsRequest(reads=reads)]), timeout=30)
+    return sum(r.status == ingest_pb2.READ_STATUS_STORED for r in resp.results)
+
+
+class Child:
+    """A benchmark child process (chain_load.generator_main / observer_main) driven over a pipe."""
+
+    def __init__(self, ctx, target, spec: dict, log_path: Path, name: str):
+        self.conn, child = ctx.Pipe()
+        self.log_path, self.name = log_path, name
+        self.proc = ctx.Process(target=target, args=(child, spec, str(log_path)), name=name, daemon=True)
+        self.proc.start()
+
+    async def _recv(self, timeout: float):
+        deadline = time.monotonic() + timeout
+        while not await asyncio.to_thread(self.conn.poll, 0.2):
+            if not self.proc.is_alive():
+                raise BenchError(f"{self.name} exited ({self.proc.exitcode}); its log:\n{log_tail(self.log_path)}")
+            if time.monotonic() > deadline:
+                raise BenchError(f"{self.name} did not answer within {timeout:.0f} s")
+        status, value = self.conn.recv()
+        if status != "ok":
+            raise BenchError(f"{self.name}: {value}")
+        return value
+
+    async def ready(self, timeout: float = 60.0) -> None:
+        await self._recv(timeout)
+
+    async def call(self, op: str, arg, timeout: float = 600.0):
+        self.conn.send((op, arg))
+        return await self._recv(timeout)
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError, BrokenPipeError):
+            self.conn.send(("exit", None))
+        self.proc.join(5)
+        if self.proc.is_alive():
+            self.proc.kill()
+            self.proc.join()
+
+
+async def backlog(url: str) -> float:
+    """Reads stored but not yet accepted by matcher: the records queued in ingest's outbox for topic
+    'match' (sum of `records` where the outbox batches them, else its rows); NaN if unreadable."""
+    conn = await asyncpg.connect(url)
+    try:
+        for sql in ("SELECT coalesce(sum(records), 0) FROM ingest.outbox WHERE topic = 'match'",
+                    "SELECT count(*) FROM ingest.outbox WHERE topic = 'match'"):
+            with contextlib.suppress(asyncpg.UndefinedColumnError):
+                return float(await conn.fetchval(sql))
+        return float("nan")
+    except asyncpg.PostgresError:
+        return float("nan")
+    finally:
+        await conn.close()
