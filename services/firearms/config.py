@@ -11,8 +11,8 @@ class FirearmsSettings(ServiceSettings):
     grpc_port: int = 50054
     service_port: int = 50064
     # A sighting of a vehicle whose activation was raised less than this long ago (and is not
-    # closed) is attached to that activation instead of raising a new one.
-    activation_attach_window_s: float = Field(default=7200.0, gt=0)
+    # closed) is attached to that activation instead of raising a new one (0: never attached).
+    activation_attach_window_s: float = Field(default=7200.0, ge=0)
     # Seconds the person told of an activation has to acknowledge it before it escalates to the
     # next person of the duty chain (primary, backups in order, force supervisor).
     ack_deadline_s: float = Field(default=60.0, gt=0, le=86400)

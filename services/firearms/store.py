@@ -224,7 +224,8 @@ async def raise_batch(conn: asyncpg.Connection, hits: list[T.Hit], timing: Timin
             b.results.append(Raised(activation_id, attached=True))
         else:
             activation_id, told = _new_activation(b, hit, data, duties.get(assignment_of(hit)))
-            open_by_entry[hit.entry.entry_id] = (activation_id, told)
+            if timing.attach_window:
+                open_by_entry[hit.entry.entry_id] = (activation_id, told)
         known[hit.hit_id] = activation_id
     await _write_batch(conn, b)
     return b.results

@@ -358,3 +358,16 @@ async def test_the_commander_gets_the_plate_patch_and_the_fetch_is_logged(databa
     assert image == b"\xff\xd8 a plate patch \xff\xd9"
     assert denied.value.code() == grpc.StatusCode.PERMISSION_DENIED
     assert [(e.kind, e.actor) for e in events][-1] == (K.ACTIVATION_EVENT_KIND_PLATE_PATCH_VIEWED, "tfc-a")
+
+
+async def test_with_no_attach_window_every_hit_raises_its_own_activation(database_url, people):
+    suite = InProcessSuite(database_url, people.tokens)
+    await suite.start("firearms", activation_attach_window_s=0)
+    try:
+        await set_rota(addr(suite), people)
+        hits = [firearms_hit(entry_id="same") for _ in range(3)]
+        first = (await raise_hits(addr(suite), people, hits[:2])).activations
+        later = (await raise_hits(addr(suite), people, hits[2:])).activations
+    finally:
+        await suite.stop()
+    assert len({a.activation_id for a in [*first, *later]}) == 3
