@@ -40,8 +40,10 @@ def format_alert(alert: T.Alert, colour: bool = False) -> str:
         kind = "EXACT"
     else:
         positions = ", ".join(str(p + 1) for p in hit.differing_positions)
-        kind = style(f"APPROXIMATE: listed as {entry.vrm}, character {positions} differs - confirm the plate",
-                     BOLD, YELLOW, colour=colour)
+        kind = style(f"APPROXIMATE: listed as {entry.vrm}, character {positions} differs, score {hit.score:.2f}"
+                     " - confirm the plate", BOLD, YELLOW, colour=colour)
+    if hit.tier == T.MATCH_TIER_POSSIBLE:
+        kind = style("POSSIBLE MATCH (control room): ", BOLD, YELLOW, colour=colour) + kind
     markers = ", ".join(T.WarningMarker.Name(m).removeprefix("WARNING_MARKER_") for m in entry.warning_markers)
     where = hit.location if hit.HasField("location") else read.location
     lines = [

@@ -101,14 +101,16 @@ class GetReadPlatePatchResponse(_message.Message):
     def __init__(self, plate_image: _Optional[bytes] = ...) -> None: ...
 
 class SearchReadsRequest(_message.Message):
-    __slots__ = ("vrm", "lookback_seconds", "page_size")
+    __slots__ = ("vrm", "lookback_seconds", "page_size", "vrms")
     VRM_FIELD_NUMBER: _ClassVar[int]
     LOOKBACK_SECONDS_FIELD_NUMBER: _ClassVar[int]
     PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    VRMS_FIELD_NUMBER: _ClassVar[int]
     vrm: str
     lookback_seconds: int
     page_size: int
-    def __init__(self, vrm: _Optional[str] = ..., lookback_seconds: _Optional[int] = ..., page_size: _Optional[int] = ...) -> None: ...
+    vrms: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, vrm: _Optional[str] = ..., lookback_seconds: _Optional[int] = ..., page_size: _Optional[int] = ..., vrms: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class SearchReadsResponse(_message.Message):
     __slots__ = ("reads",)

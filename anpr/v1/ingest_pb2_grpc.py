@@ -110,7 +110,8 @@ class IngestServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def SearchReads(self, request, context):
-        """Stored reads of a VRM in a time window (service role, for historical hits).
+        """Stored reads of a VRM (and of its likely misreadings) in a time window (service role, for
+        historical hits).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -68,6 +68,12 @@ class MatchKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     MATCH_KIND_EXACT: _ClassVar[MatchKind]
     MATCH_KIND_LOOKALIKE: _ClassVar[MatchKind]
 
+class MatchTier(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    MATCH_TIER_UNSPECIFIED: _ClassVar[MatchTier]
+    MATCH_TIER_CONFIRMED: _ClassVar[MatchTier]
+    MATCH_TIER_POSSIBLE: _ClassVar[MatchTier]
+
 class AlertOutcome(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     ALERT_OUTCOME_UNSPECIFIED: _ClassVar[AlertOutcome]
@@ -145,6 +151,9 @@ MATCH_POLICY_LOOKALIKE: MatchPolicy
 MATCH_KIND_UNSPECIFIED: MatchKind
 MATCH_KIND_EXACT: MatchKind
 MATCH_KIND_LOOKALIKE: MatchKind
+MATCH_TIER_UNSPECIFIED: MatchTier
+MATCH_TIER_CONFIRMED: MatchTier
+MATCH_TIER_POSSIBLE: MatchTier
 ALERT_OUTCOME_UNSPECIFIED: AlertOutcome
 ALERT_OUTCOME_SEEN: AlertOutcome
 ALERT_OUTCOME_ACCEPTED: AlertOutcome
@@ -193,8 +202,16 @@ class VehicleDescription(_message.Message):
     colour: str
     def __init__(self, make: _Optional[str] = ..., model: _Optional[str] = ..., colour: _Optional[str] = ...) -> None: ...
 
+class AlternativeReading(_message.Message):
+    __slots__ = ("vrm", "confidence")
+    VRM_FIELD_NUMBER: _ClassVar[int]
+    CONFIDENCE_FIELD_NUMBER: _ClassVar[int]
+    vrm: str
+    confidence: float
+    def __init__(self, vrm: _Optional[str] = ..., confidence: _Optional[float] = ...) -> None: ...
+
 class Read(_message.Message):
-    __slots__ = ("read_id", "vrm", "confidence", "camera_id", "source_id", "captured_at", "location", "direction", "heading_degrees", "lane", "plate_image", "overview_image", "vehicle", "plate_country")
+    __slots__ = ("read_id", "vrm", "confidence", "camera_id", "source_id", "captured_at", "location", "direction", "heading_degrees", "lane", "plate_image", "overview_image", "vehicle", "plate_country", "alternatives")
     READ_ID_FIELD_NUMBER: _ClassVar[int]
     VRM_FIELD_NUMBER: _ClassVar[int]
     CONFIDENCE_FIELD_NUMBER: _ClassVar[int]
@@ -209,6 +226,7 @@ class Read(_message.Message):
     OVERVIEW_IMAGE_FIELD_NUMBER: _ClassVar[int]
     VEHICLE_FIELD_NUMBER: _ClassVar[int]
     PLATE_COUNTRY_FIELD_NUMBER: _ClassVar[int]
+    ALTERNATIVES_FIELD_NUMBER: _ClassVar[int]
     read_id: str
     vrm: str
     confidence: float
@@ -223,7 +241,8 @@ class Read(_message.Message):
     overview_image: bytes
     vehicle: VehicleDescription
     plate_country: str
-    def __init__(self, read_id: _Optional[str] = ..., vrm: _Optional[str] = ..., confidence: _Optional[float] = ..., camera_id: _Optional[str] = ..., source_id: _Optional[str] = ..., captured_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., location: _Optional[_Union[GeoPoint, _Mapping]] = ..., direction: _Optional[_Union[Direction, str]] = ..., heading_degrees: _Optional[float] = ..., lane: _Optional[int] = ..., plate_image: _Optional[bytes] = ..., overview_image: _Optional[bytes] = ..., vehicle: _Optional[_Union[VehicleDescription, _Mapping]] = ..., plate_country: _Optional[str] = ...) -> None: ...
+    alternatives: _containers.RepeatedCompositeFieldContainer[AlternativeReading]
+    def __init__(self, read_id: _Optional[str] = ..., vrm: _Optional[str] = ..., confidence: _Optional[float] = ..., camera_id: _Optional[str] = ..., source_id: _Optional[str] = ..., captured_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., location: _Optional[_Union[GeoPoint, _Mapping]] = ..., direction: _Optional[_Union[Direction, str]] = ..., heading_degrees: _Optional[float] = ..., lane: _Optional[int] = ..., plate_image: _Optional[bytes] = ..., overview_image: _Optional[bytes] = ..., vehicle: _Optional[_Union[VehicleDescription, _Mapping]] = ..., plate_country: _Optional[str] = ..., alternatives: _Optional[_Iterable[_Union[AlternativeReading, _Mapping]]] = ...) -> None: ...
 
 class Camera(_message.Message):
     __slots__ = ("camera_id", "name", "location", "direction", "heading_degrees", "force", "enabled")
@@ -320,7 +339,7 @@ class VoiEntry(_message.Message):
     def __init__(self, entry_id: _Optional[str] = ..., hotlist_id: _Optional[str] = ..., vrm: _Optional[str] = ..., vehicle: _Optional[_Union[VehicleDescription, _Mapping]] = ..., action: _Optional[_Union[Action, str]] = ..., warning_markers: _Optional[_Iterable[_Union[WarningMarker, str]]] = ..., reason: _Optional[str] = ..., grading: _Optional[_Union[IntelligenceGrading, _Mapping]] = ..., information: _Optional[str] = ..., force: _Optional[str] = ..., area: _Optional[str] = ..., weed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., pnc_id: _Optional[str] = ..., protective_marking: _Optional[_Union[ProtectiveMarking, str]] = ..., cad_information: _Optional[str] = ..., operational_instructions: _Optional[str] = ..., source_reference: _Optional[str] = ...) -> None: ...
 
 class Hit(_message.Message):
-    __slots__ = ("hit_id", "read", "entry", "hotlist", "match_kind", "differing_positions", "vehicle_mismatches", "historical", "matched_at", "repeat_count", "force", "location", "location_from_camera")
+    __slots__ = ("hit_id", "read", "entry", "hotlist", "match_kind", "differing_positions", "vehicle_mismatches", "historical", "matched_at", "repeat_count", "force", "location", "location_from_camera", "score", "tier", "hits_over_cap")
     HIT_ID_FIELD_NUMBER: _ClassVar[int]
     READ_FIELD_NUMBER: _ClassVar[int]
     ENTRY_FIELD_NUMBER: _ClassVar[int]
@@ -334,6 +353,9 @@ class Hit(_message.Message):
     FORCE_FIELD_NUMBER: _ClassVar[int]
     LOCATION_FIELD_NUMBER: _ClassVar[int]
     LOCATION_FROM_CAMERA_FIELD_NUMBER: _ClassVar[int]
+    SCORE_FIELD_NUMBER: _ClassVar[int]
+    TIER_FIELD_NUMBER: _ClassVar[int]
+    HITS_OVER_CAP_FIELD_NUMBER: _ClassVar[int]
     hit_id: str
     read: Read
     entry: VoiEntry
@@ -347,7 +369,10 @@ class Hit(_message.Message):
     force: str
     location: GeoPoint
     location_from_camera: bool
-    def __init__(self, hit_id: _Optional[str] = ..., read: _Optional[_Union[Read, _Mapping]] = ..., entry: _Optional[_Union[VoiEntry, _Mapping]] = ..., hotlist: _Optional[_Union[Hotlist, _Mapping]] = ..., match_kind: _Optional[_Union[MatchKind, str]] = ..., differing_positions: _Optional[_Iterable[int]] = ..., vehicle_mismatches: _Optional[_Iterable[str]] = ..., historical: _Optional[bool] = ..., matched_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., repeat_count: _Optional[int] = ..., force: _Optional[str] = ..., location: _Optional[_Union[GeoPoint, _Mapping]] = ..., location_from_camera: _Optional[bool] = ...) -> None: ...
+    score: float
+    tier: MatchTier
+    hits_over_cap: int
+    def __init__(self, hit_id: _Optional[str] = ..., read: _Optional[_Union[Read, _Mapping]] = ..., entry: _Optional[_Union[VoiEntry, _Mapping]] = ..., hotlist: _Optional[_Union[Hotlist, _Mapping]] = ..., match_kind: _Optional[_Union[MatchKind, str]] = ..., differing_positions: _Optional[_Iterable[int]] = ..., vehicle_mismatches: _Optional[_Iterable[str]] = ..., historical: _Optional[bool] = ..., matched_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., repeat_count: _Optional[int] = ..., force: _Optional[str] = ..., location: _Optional[_Union[GeoPoint, _Mapping]] = ..., location_from_camera: _Optional[bool] = ..., score: _Optional[float] = ..., tier: _Optional[_Union[MatchTier, str]] = ..., hits_over_cap: _Optional[int] = ...) -> None: ...
 
 class TracedHit(_message.Message):
     __slots__ = ("hit", "traceparent")

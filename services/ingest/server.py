@@ -22,7 +22,7 @@ from anpr.runtime.outbox import Outbox, OutboxRecord
 from anpr.runtime.server import Runtime, ServiceSpec
 from anpr.runtime.telemetry import (ATTR_READ_COUNT, ATTR_READ_DUPLICATE, ATTR_READ_REJECTED,
                                     current_traceparent)
-from anpr.vrm import normalise_vrm
+from anpr.vrm import is_valid_vrm, normalise_vrm
 from anpr.v1 import ingest_pb2, ingest_pb2_grpc, matcher_pb2, types_pb2
 from services.ingest import store
 from services.ingest.config import IngestSettings
@@ -37,6 +37,7 @@ READ_STATUS_DUPLICATE = ingest_pb2.READ_STATUS_DUPLICATE
 READ_STATUS_REJECTED = ingest_pb2.READ_STATUS_REJECTED
 READ_STATUS_THROTTLED = ingest_pb2.READ_STATUS_THROTTLED
 MAINTENANCE_INTERVAL_S = 3600.0
+MAX_SEARCH_VRMS = 256  # SearchReadsRequest.vrms
 
 
 class CameraRegistry:
@@ -172,9 +173,12 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
         vrm = normalise_vrm(request.vrm)
         if not vrm or request.lookback_seconds <= 0:
             await abort_invalid(context, [("vrm" if not vrm else "lookback_seconds", "required")])
+        if len(request.vrms) > MAX_SEARCH_VRMS:
+            await abort_invalid(context, [("vrms", f"at most {MAX_SEARCH_VRMS}")])
+        vrms = sorted({vrm, *(v for v in map(normalise_vrm, request.vrms) if is_valid_vrm(v))})
         page = min(request.page_size or 100, 1000)
         async with self._pool.acquire() as conn:
-            reads = await store.search_reads(conn, vrm, store.lookback(request.lookback_seconds), page)
+            reads = await store.search_reads(conn, vrms, store.lookback(request.lookback_seconds), page)
         return ingest_pb2.SearchReadsResponse(reads=reads)
 
     async def UpsertCamera(self, request, context):

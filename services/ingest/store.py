@@ -225,11 +225,11 @@ async def plate_patch(conn: asyncpg.Connection, read_id: str, captured_at: datet
     return (row is not None, (row["plate_image"] or b"") if row is not None else b"")
 
 
-async def search_reads(conn: asyncpg.Connection, vrm_normalised: str, since: datetime,
+async def search_reads(conn: asyncpg.Connection, vrms_normalised: Sequence[str], since: datetime,
                        limit: int) -> list[types_pb2.Read]:
     rows = await conn.fetch(
-        "SELECT * FROM reads WHERE vrm_normalised = $1 AND captured_at >= $2"
-        " ORDER BY captured_at DESC LIMIT $3", vrm_normalised, since, limit)
+        "SELECT * FROM reads WHERE vrm_normalised = ANY($1::text[]) AND captured_at >= $2"
+        " ORDER BY captured_at DESC LIMIT $3", list(vrms_normalised), since, limit)
     return [_row_to_read(r) for r in rows]
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import Field
 
 from anpr.runtime.config import ServiceSettings
@@ -16,11 +18,22 @@ class MatcherSettings(ServiceSettings):
     ingest_addr: str
     # Token this service presents to the others (role: service).
     service_token: str
-    # Look-alike character classes, comma-separated; each class is a set of characters a camera
-    # confuses with each other.
-    lookalike_classes: str = "O0DQ,I1L,B8,S5,Z2,G6"
-    # How many look-alike differences a hit may have (0 = exact only). Lists may be exact-only.
-    lookalike_max_differences: int = Field(default=1, ge=0, le=2)
+    # Matching (services/matcher/scoring.py; README "How matching works"). Common look-alike
+    # classes, comma-separated: characters cameras often confuse with each other (cheap).
+    lookalike_classes: str = "O0DQ,I1L,B8,S5,Z2,G6,T7"
+    # Rarer confusions, comma-separated pairs (dearer: usually the control room's to confirm).
+    match_rare_pairs: str = "EF,HM,MN,HN,UV,VW,VY,KX,38,CG,PR,A4,17"
+    # Hits scoring at least this go to terminals too (CONFIRMED); at least possible_score, to the
+    # control room only (POSSIBLE); below, no hit.
+    match_confirm_score: float = Field(default=0.6, ge=0, le=1)
+    match_possible_score: float = Field(default=0.09, ge=0, le=1)
+    # Most hits made from one read, best first; the rest are counted (Hit.hits_over_cap).
+    match_max_hits: int = Field(default=3, ge=1, le=50)
+    # Find reads that dropped a character (keys of every entry's VRM less one character: about 80
+    # bytes an entry beside the index's 32). Off: less memory, and such reads are not matched.
+    match_dropped_characters: bool = True
+    # Optional JSON file of costs and thresholds per force and per list (README).
+    match_profiles_file: Path | None = None
     # Repeat hits on one entry, for one plate, in one area cell within this window are counted but
     # not re-alerted to terminals (firearms still gets every sighting).
     dedup_window_s: float = 600.0

@@ -88,12 +88,14 @@ class Match(NamedTuple):
     """One VOI entry matched by a read.
 
     ``differing_positions`` are 0-based indexes into the normalised VRM where the read and the entry
-    differ (each a look-alike pair); empty for an exact match.
+    differ (each a look-alike pair); empty for an exact match.  ``code`` is the entry's packed VRM
+    (:func:`decode_vrm`), so a scorer can see which characters differ without another lookup.
     """
 
     entry_id: int
     exact: bool
     differing_positions: tuple[int, ...]
+    code: int = 0
 
 
 class LookalikeClasses:
@@ -187,6 +189,14 @@ class LookalikeClasses:
         pad = _BITS * (MAX_VRM_LENGTH - n)
         return code << pad, skel << pad
 
+    def encode_many(self, vrms: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """``(codes, skeleton codes)`` of many normalised VRMs at once (int64 arrays; ``ValueError``
+        if one is not valid)."""
+        codes, skels, bad = _encode_block(_block_bytes(vrms, 0, len(vrms)), self._byte_rep)
+        if bad.any():
+            raise ValueError(f"{int(bad.sum())} VRMs are not normalised")
+        return codes, skels
+
     def __eq__(self, other: object) -> bool:
         return isinstance(other, LookalikeClasses) and other._classes == self._classes
 
@@ -218,15 +228,15 @@ _VECTOR_GROUP = 48
 _new_tuple = tuple.__new__
 
 
-def _with_positions(y: int, eid: int) -> tuple[int, tuple[int, ...], int]:
-    """(n differences, positions ascending, entry id) from a folded difference mask ``y``."""
+def _with_positions(y: int, eid: int, code: int) -> tuple[int, tuple[int, ...], int, int]:
+    """(n differences, positions ascending, entry id, code) from a folded difference mask ``y``."""
     pos = []
     while y:
         low = y & -y
         pos.append(_LOW_BIT_POSITION[low])
         y ^= low
     pos.reverse()  # low bits are the last positions
-    return len(pos), tuple(pos), eid
+    return len(pos), tuple(pos), eid, code
 
 
 class _Bulk:
@@ -525,8 +535,13 @@ class VoiIndex:
         if max_differences < 0:
             raise ValueError("max_differences must be >= 0")
         code, skel = self._classes.encode(vrm)
+        return self.match_encoded(code, skel, max_differences)
+
+    def match_encoded(self, code: int, skel: int, max_differences: int) -> list[Match]:
+        """:meth:`match` for a VRM already packed by :meth:`LookalikeClasses.encode` (or
+        ``encode_many``) with this index's classes."""
         bulk = self._bulk
-        found: list[tuple[int, tuple[int, ...], int]] = []  # (n differences, positions, entry id)
+        found: list[tuple[int, tuple[int, ...], int, int]] = []  # (n differences, positions, entry id, code)
 
         sk = bulk.skel
         lo = int(sk.searchsorted(skel))
@@ -546,34 +561,34 @@ class VoiIndex:
                     if ov and eid in ov:
                         continue  # removed or superseded by the overlay
                     if c == code:
-                        found.append((0, (), eid))
+                        found.append((0, (), eid, c))
                     elif max_differences:
                         x = c ^ code
                         y = x | (x >> 1) | (x >> 2)
                         y = (y | (y >> 3)) & _FIELD_LOW_BITS  # bit 0 of each field = field differs
                         nd = y.bit_count()
                         if nd == 1:
-                            found.append((1, (_LOW_BIT_POSITION[y],), eid))
+                            found.append((1, (_LOW_BIT_POSITION[y],), eid, c))
                         elif nd <= max_differences:
-                            found.append(_with_positions(y, eid))
+                            found.append(_with_positions(y, eid, c))
 
         group = self._ov_skel.get(skel)
         if group:
             for eid, c in group.items():
                 if c == code:
-                    found.append((0, (), eid))
+                    found.append((0, (), eid, c))
                 elif max_differences:
                     x = c ^ code
                     y = x | (x >> 1) | (x >> 2)
                     y = (y | (y >> 3)) & _FIELD_LOW_BITS
                     if y.bit_count() <= max_differences:
-                        found.append(_with_positions(y, eid))
+                        found.append(_with_positions(y, eid, c))
 
         if not found:
             return []
         if len(found) > 1:
             found.sort()
-        return [_new_tuple(Match, (eid, not nd, pos)) for nd, pos, eid in found]
+        return [_new_tuple(Match, (eid, not nd, pos, c)) for nd, pos, eid, c in found]
 
     def _match_big_group(self, lo: int, hi: int, code: int, max_differences: int, found: list) -> None:
         """Vectorised scan of a large skeleton group (e.g. short dateless marks)."""
@@ -589,10 +604,61 @@ class VoiIndex:
             rows = np.flatnonzero(codes == code)
             masks = [0] * rows.size
         ov = self._ov
-        for eid, y in zip(bulk.ids[lo:hi][rows].tolist(), masks):
+        for eid, y, c in zip(bulk.ids[lo:hi][rows].tolist(), masks, codes[rows].tolist()):
             if ov and eid in ov:
                 continue
-            found.append(_with_positions(y, eid) if y else (0, (), eid))
+            found.append(_with_positions(y, eid, c) if y else (0, (), eid, c))
+
+    def groups(self, skels: np.ndarray) -> list[tuple[int, int, int]]:
+        """``(k, entry id, code)`` of every live entry whose skeleton code is ``skels[k]`` (int64
+        codes packed like :meth:`LookalikeClasses.encode`'s second value): the candidates of reads
+        with one character too many, looked up by their deletions.  One vectorised search."""
+        bulk = self._bulk
+        out: list[tuple[int, int, int]] = []
+        if bulk.n and skels.size:
+            lo = bulk.skel.searchsorted(skels)
+            present = np.flatnonzero(bulk.skel[np.minimum(lo, bulk.n - 1)] == skels)
+            ov = self._ov
+            skel_mv, exact_mv, ids_mv = bulk.skel_mv, bulk.exact_mv, bulk.ids_mv
+            for k, i in zip(present.tolist(), lo[present].tolist()):
+                key = skel_mv[i]
+                while i < bulk.n and skel_mv[i] == key:
+                    eid = ids_mv[i]
+                    if not (ov and eid in ov):
+                        out.append((k, eid, exact_mv[i]))
+                    i += 1
+        if self._ov_skel:
+            for k, key in enumerate(skels.tolist()):
+                for eid, code in self._ov_skel.get(key, {}).items():
+                    out.append((k, eid, code))
+        return out
+
+    def present(self, skels: np.ndarray) -> np.ndarray:
+        """For each skeleton code, whether any entry (bulk or overlay) has it: one vectorised search,
+        so that :meth:`match_encoded` is called only for the reads that can match."""
+        bulk = self._bulk
+        if bulk.n:
+            lo = np.minimum(bulk.skel.searchsorted(skels), bulk.n - 1)
+            found = bulk.skel[lo] == skels
+        else:
+            found = np.zeros(skels.shape, dtype=bool)
+        if self._ov_skel:
+            found |= np.fromiter((k in self._ov_skel for k in skels.tolist()), dtype=bool, count=skels.size)
+        return found
+
+    def bulk_arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The read-only bulk ``(skeleton codes, codes, entry ids)`` rows, sorted by skeleton; rows
+        whose id is in the overlay are stale (see :meth:`is_live`)."""
+        return self._bulk.skel, self._bulk.exact, self._bulk.ids
+
+    def overlay_entries(self) -> list[tuple[int, int, int]]:
+        """``(entry id, code, skeleton code)`` of the live entries in the overlay."""
+        return [(eid, st[0], st[1]) for eid, st in list(self._ov.items()) if st is not None]
+
+    def is_live(self, entry_id: int, code: int) -> bool:
+        """True when entry ``entry_id`` is live with the packed VRM ``code`` (checks a candidate found
+        through a structure built from an older state of this index)."""
+        return self._code_of(entry_id) == code
 
     # ------------------------------------------------------------------------------ incremental changes
     def add(self, vrm: str, entry_id: int) -> None:

@@ -1,7 +1,8 @@
 """The matcher's in-memory view of the hotlists, kept current from PostgreSQL.
 
 Memory holds only what matching needs at read rate: the VRM index (VRM -> entries.id, numpy arrays
-plus a small overlay) and the hotlists. The entries themselves stay in PostgreSQL and are read for
+plus a small overlay), its deletion keys (indels.py: reads that dropped a character) and the
+hotlists. The index and its deletion keys are built together and swapped together. The entries themselves stay in PostgreSQL and are read for
 the (few) reads that match. Every replica bulk-loads at start and then applies changes with a
 version above the last one it applied, when PostgreSQL notifies it (and on a periodic backstop).
 """
@@ -15,7 +16,8 @@ from collections.abc import Iterable
 import numpy as np
 
 from anpr.v1 import types_pb2
-from services.matcher.index import LookalikeClasses, Match, VoiIndex
+from services.matcher.index import LookalikeClasses, VoiIndex
+from services.matcher.indels import DeletionIndex
 from services.matcher.store import EntryChange
 
 log = logging.getLogger(__name__)
@@ -24,9 +26,10 @@ COMPACT_AT = 50_000  # overlay size that triggers folding it into the bulk array
 
 
 class LiveIndex:
-    def __init__(self, classes: LookalikeClasses):
+    def __init__(self, classes: LookalikeClasses, dropped_characters: bool = True):
         self.classes = classes
         self.index = VoiIndex.empty(classes=classes)
+        self.deletions = DeletionIndex(self.index, dropped_characters)
         self.version = 0
         self.hotlists: dict[str, types_pb2.Hotlist] = {}
         self._compacting = False
@@ -38,7 +41,8 @@ class LiveIndex:
         """Replace the index with a bulk load, built in a worker thread (matching goes on with the
         old index meanwhile); changes after `version` are applied afterwards by the caller."""
         index = await asyncio.to_thread(VoiIndex.build, vrms, ids, classes=self.classes)
-        self.index = index
+        deletions = await asyncio.to_thread(DeletionIndex, index, self.deletions.enabled)
+        self.index, self.deletions = index, deletions
         self.version = version
 
     def apply_hotlists(self, hotlists: Iterable[types_pb2.Hotlist]) -> None:
@@ -49,13 +53,11 @@ class LiveIndex:
     def apply_entries(self, changes: Iterable[EntryChange]) -> None:
         for c in changes:
             if c.deleted:
-                self.index.remove(c.id)
+                self.index.remove(c.id)  # its deletion keys stay, and are checked against the index
             else:
                 self.index.add(c.vrm, c.id)
+                self.deletions.add(c.id, *self.classes.encode(c.vrm))
             self.version = max(self.version, c.version)
-
-    def match(self, vrm: str, max_differences: int) -> list[Match]:
-        return self.index.match(vrm, max_differences=max_differences)
 
     async def compact_if_needed(self) -> None:
         """Fold a large overlay into new arrays in a worker thread, then swap (matching goes on)."""
@@ -65,8 +67,11 @@ class LiveIndex:
         try:
             old = self.index
             new = await asyncio.to_thread(old.compact)
-            new.catch_up(old)
-            self.index = new
+            deletions = await asyncio.to_thread(DeletionIndex, new, self.deletions.enabled)
+            new.catch_up(old)  # on the loop: no change can come in between this and the swap
+            for eid, code, skel in new.overlay_entries():
+                deletions.add(eid, code, skel)
+            self.index, self.deletions = new, deletions
             log.info("index compacted", extra={"entries": len(new)})
         finally:
             self._compacting = False

@@ -18,6 +18,7 @@ from opentelemetry import trace
 
 from anpr.runtime import metrics
 from anpr.runtime.auth import Role, current_caller
+from anpr.runtime.config import ConfigError
 from anpr.runtime.errors import abort_invalid
 from anpr.runtime.outbox import Outbox, OutboxRecord, Refused
 from anpr.runtime.server import Runtime, ServiceSpec
@@ -28,8 +29,10 @@ from anpr.v1 import (firearms_pb2, ingest_pb2, ingest_pb2_grpc, matcher_pb2,
                      matcher_pb2_grpc, notify_pb2, types_pb2)
 from services.matcher import store
 from services.matcher.config import MatcherSettings
-from services.matcher.index import LookalikeClasses, Match
+from services.matcher import matching
+from services.matcher.index import LookalikeClasses
 from services.matcher.live import LiveIndex
+from services.matcher.scoring import ProfileTable
 
 log = logging.getLogger(__name__)
 tracer = trace.get_tracer("anpr.matcher")
@@ -85,16 +88,18 @@ def vehicle_mismatches(read: types_pb2.VehicleDescription, entry: types_pb2.Vehi
 @dataclass(frozen=True)
 class Found:
     read: types_pb2.Read
-    match: Match
+    match: matching.ScoredMatch
     traceparent: str
     historical: bool = False
+    over_cap: int = 0  # the read's further matches, beyond the cap
     force: str = ""                          # the camera's force
     location: types_pb2.GeoPoint | None = None  # the read's, else its camera's position
     location_from_camera: bool = False
 
     @classmethod
-    def of(cls, item: matcher_pb2.MatchRead, match: Match, traceparent: str) -> "Found":
-        return cls(item.read, match, traceparent, force=item.force,
+    def of(cls, item: matcher_pb2.MatchRead, match: matching.ScoredMatch, traceparent: str,
+           over_cap: int = 0) -> "Found":
+        return cls(item.read, match, traceparent, over_cap=over_cap, force=item.force,
                    location=item.location if item.HasField("location") else None,
                    location_from_camera=item.location_from_camera)
 
@@ -103,10 +108,12 @@ class HitMaker:
     """Turns index matches into hits: re-checks each entry as stored (deleted, weed date, list policy),
     marks vehicle mismatches and repeats, and queues the hits for delivery, in one transaction."""
 
-    def __init__(self, live: LiveIndex, settings: MatcherSettings, clock: Callable[[], datetime]):
+    def __init__(self, live: LiveIndex, settings: MatcherSettings, clock: Callable[[], datetime],
+                 profiles: ProfileTable):
         self._live = live
         self._settings = settings
         self._clock = clock
+        self._profiles = profiles
 
     async def record(self, conn, found: Sequence[Found]) -> int:
         """In the caller's transaction: store the hits not made before, count repeats, and queue
@@ -118,6 +125,7 @@ class HitMaker:
         matched_at.FromDatetime(now)
         cands = await store.candidates(conn, [f.match.entry_id for f in found])
         hits = [h for f in found if (h := self._hit(f, cands.get(f.match.entry_id), now, matched_at))]
+        hits = await self._within_cap(conn, hits)
         if not hits:
             return 0
         await store.lock_entry_partitions(conn, [h.entry.entry_id for h, _, _ in hits])
@@ -136,23 +144,45 @@ class HitMaker:
         metrics.count_hits(h for h, _, _ in fresh)
         return len(fresh)
 
+    async def _within_cap(self, conn, hits: list[tuple[types_pb2.Hit, bool, str]]) -> list[tuple[types_pb2.Hit, bool, str]]:
+        """Historical hits only while their read stays within the cap of hits per read (a read's live
+        hits are capped when it is matched); the rest are dropped."""
+        historical = [h.read.read_id for h, _, _ in hits if h.historical]
+        if not historical:
+            return hits
+        made = await store.hits_per_read(conn, historical)
+        cap = self._profiles.default.max_hits
+        kept = []
+        for item in hits:
+            read_id = item[0].read.read_id
+            if item[0].historical:
+                if made.get(read_id, 0) >= cap:
+                    continue
+                made[read_id] = made.get(read_id, 0) + 1
+            kept.append(item)
+        return kept
+
     def _hit(self, f: Found, cand: store.Candidate | None, now: datetime,
              matched_at: timestamp_pb2.Timestamp) -> tuple[types_pb2.Hit, bool, str] | None:
         """The hit of one match, or None when the entry was deleted since, lapsed at its weed
-        date, or its list allows exact matches only."""
+        date, its list allows exact matches only, or it is no hit under the profile of its list or
+        force with its make, model and colour (the final score and tier)."""
         if cand is None or (cand.weed_at is not None and cand.weed_at <= now):
             return None
         hotlist = self._live.hotlists.get(cand.hotlist_id, types_pb2.Hotlist(hotlist_id=cand.hotlist_id))
-        if not f.match.exact and hotlist.match_policy == types_pb2.MATCH_POLICY_EXACT:
+        profile = self._profiles.profile_for(cand.hotlist_id, hotlist.name, cand.entry.force)
+        m = matching.score_hit(f.read, cand.id, normalise_vrm(cand.entry.vrm), cand.entry.vehicle, profile)
+        if m is None or (not m.exact and hotlist.match_policy == types_pb2.MATCH_POLICY_EXACT):
             return None
         hit = types_pb2.Hit(
             hit_id=hit_id_for(f.read.read_id, cand.entry.entry_id), read=f.read, entry=cand.entry,
             hotlist=hotlist,
-            match_kind=types_pb2.MATCH_KIND_EXACT if f.match.exact else types_pb2.MATCH_KIND_LOOKALIKE,
-            differing_positions=f.match.differing_positions,
+            match_kind=types_pb2.MATCH_KIND_EXACT if m.exact else types_pb2.MATCH_KIND_LOOKALIKE,
+            differing_positions=m.differing_positions,
             vehicle_mismatches=vehicle_mismatches(f.read.vehicle, cand.entry.vehicle),
             historical=f.historical, matched_at=matched_at, force=f.force,
-            location_from_camera=f.location_from_camera)
+            location_from_camera=f.location_from_camera, score=m.score, tier=m.tier,
+            hits_over_cap=f.over_cap)
         location = f.location if f.location is not None else (f.read.location if f.read.HasField("location") else None)
         if location is not None:
             hit.location.CopyFrom(location)
@@ -160,9 +190,11 @@ class HitMaker:
 
 
 class MatcherServicer(matcher_pb2_grpc.MatcherServiceServicer):
-    def __init__(self, pool, live: LiveIndex, settings: MatcherSettings, hits: HitMaker, refresh):
+    def __init__(self, pool, live: LiveIndex, settings: MatcherSettings, hits: HitMaker, refresh,
+                 matcher: matching.Matcher):
         self._pool = pool
         self._live = live
+        self._matcher = matcher
         self._settings = settings
         self._hits = hits
         self._refresh = refresh
@@ -171,18 +203,15 @@ class MatcherServicer(matcher_pb2_grpc.MatcherServiceServicer):
         """Match a batch of reads. Traced per batch (the server span); a read that hits gets a span
         of its own in the camera's trace, whose context travels on with its hits."""
         found: list[Found] = []
-        max_diff = self._settings.lookalike_max_differences
-        match = self._live.match
-        for item in request.reads:
+        results = self._matcher.match_many([item.read for item in request.reads])
+        for item, result in zip(request.reads, results, strict=True):
             read = item.read
-            vrm = normalise_vrm(read.vrm)
-            matches = match(vrm, max_diff) if is_valid_vrm(vrm) else None
-            if matches:
+            if result.matches:
                 with tracer.start_as_current_span("anpr.match", context=context_from_traceparent(item.traceparent)) as span:
                     span.set_attribute(ATTR_READ_ID, read.read_id)
-                    span.set_attribute(ATTR_HIT_COUNT, len(matches))
+                    span.set_attribute(ATTR_HIT_COUNT, len(result.matches))
                     traceparent = current_traceparent()
-                found.extend(Found.of(item, m, traceparent) for m in matches)
+                found.extend(Found.of(item, m, traceparent, result.over_cap) for m in result.matches)
         new_hits = 0
         if found:
             async with self._pool.acquire() as conn, conn.transaction():
@@ -306,6 +335,18 @@ def _check_count(receiver: str, answered: int, records: Sequence[OutboxRecord]) 
         raise Refused(f"{receiver} answered for {answered} of {sent} hits")
 
 
+def match_profiles(settings: MatcherSettings) -> ProfileTable:
+    """The matching profiles from the settings and the optional profiles file; a bad file stops
+    the service at start with a message naming the variable."""
+    try:
+        text = settings.match_profiles_file.read_text() if settings.match_profiles_file else None
+        return ProfileTable.from_settings(settings.lookalike_classes, settings.match_rare_pairs,
+                                          settings.match_confirm_score, settings.match_possible_score,
+                                          settings.match_max_hits, text)
+    except (OSError, ValueError, TypeError) as exc:
+        raise ConfigError(f"configuration error: ANPR_MATCH_PROFILES_FILE or ANPR_MATCH_*: {exc}") from None
+
+
 class Matcher:
     def __init__(self, rt: Runtime, clock: Callable[[], datetime] | None = None):
         settings: MatcherSettings = rt.settings  # type: ignore[assignment]
@@ -313,11 +354,12 @@ class Matcher:
         self._pool = rt.pool
         self._settings = settings
         self.clock = clock or (lambda: datetime.now(timezone.utc))
-        classes = LookalikeClasses([c.strip() for c in settings.lookalike_classes.split(",") if c.strip()])
-        self.live = LiveIndex(classes)
-        self.hits = HitMaker(self.live, settings, lambda: self.clock())
+        profiles = self._profiles = match_profiles(settings)
+        self.live = LiveIndex(LookalikeClasses(profiles.candidate_classes()), settings.match_dropped_characters)
+        self.hits = HitMaker(self.live, settings, lambda: self.clock(), profiles)
         self._refresh_lock = asyncio.Lock()
-        self.servicer = MatcherServicer(rt.pool, self.live, settings, self.hits, self.refresh)
+        self.servicer = MatcherServicer(rt.pool, self.live, settings, self.hits, self.refresh,
+                                        matching.Matcher(self.live, profiles.default))
         notify = rt.channel(settings.notify_addr, settings.service_token)
         firearms = rt.channel(settings.firearms_addr, settings.service_token)
         # Hits go on with their requests already encoded: outbox rows concatenate into one request.
@@ -344,7 +386,8 @@ class Matcher:
         _check_count("firearms", len(resp.activations), records)
 
     async def _check_history(self, records: Sequence[OutboxRecord]) -> None:
-        """Historical hits: a new entry against the reads of the last hours (ingest's search)."""
+        """Historical hits: a new entry against the reads of the last hours (ingest's search for its
+        VRM and its likely misreadings), scored like live reads."""
         lookback = int(self._settings.historical_lookback_h * 3600)
         for rec in records:
             if not rec.payload:
@@ -355,10 +398,13 @@ class Matcher:
                     cand = await store.entry_by_entry_id(conn, rec.payload.decode())
                 if cand is None:
                     continue
+                vrm = normalise_vrm(cand.entry.vrm)
                 resp = await self._ingest.SearchReads(ingest_pb2.SearchReadsRequest(
-                    vrm=cand.entry.vrm, lookback_seconds=lookback, page_size=1000), timeout=30, wait_for_ready=True)
+                    vrm=vrm, vrms=matching.misreadings(vrm, self._profiles.default), lookback_seconds=lookback,
+                    page_size=1000), timeout=30, wait_for_ready=True)
                 traceparent = current_traceparent()
-                found = [Found(read, Match(cand.id, True, ()), traceparent, historical=True)
+                found = [Found(read, matching.ScoredMatch(cand.id, 0.0, 0, False, (), 0, vrm), traceparent,
+                               historical=True)  # HitMaker scores each read against the entry
                          for read in reversed(resp.reads)]  # oldest first, so dedup keeps the first
                 async with self._pool.acquire() as conn, conn.transaction():
                     await self.hits.record(conn, found)

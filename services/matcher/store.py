@@ -275,6 +275,13 @@ async def count_repeats(conn: asyncpg.Connection, sightings: Sequence[Sighting],
     return counts
 
 
+async def hits_per_read(conn: asyncpg.Connection, read_ids: Sequence[str]) -> dict[str, int]:
+    """How many hits each read has made so far (reads with none are left out)."""
+    return {r["read_id"]: r["n"] for r in await conn.fetch(
+        "SELECT read_id, count(*) AS n FROM hits WHERE read_id = ANY($1::text[]) GROUP BY read_id",
+        list(set(read_ids)))}
+
+
 async def insert_hits(conn: asyncpg.Connection, hits: Sequence[types_pb2.Hit]) -> set[str]:
     """Store hits not made before (a re-delivered read, or a live and a historical check of the
     same read, make the same hit id); returns the ids stored now."""

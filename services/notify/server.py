@@ -64,6 +64,8 @@ class AlertItem:
 def terminal_view(alert: types_pb2.Alert) -> types_pb2.Alert | None:
     if alert.covert:
         return None  # covert lists never reach patrol terminals
+    if alert.hit.tier == types_pb2.MATCH_TIER_POSSIBLE:
+        return None  # a possible match is the control room's to confirm, never a patrol's
     view = types_pb2.Alert()
     view.CopyFrom(alert)
     _keep_only(view.hit.entry, TERMINAL_ENTRY_FIELDS)

@@ -79,13 +79,22 @@ async def test_lookalike_read_is_an_approximate_hit_with_the_positions(suite, ro
     assert hit.match_kind == T.MATCH_KIND_LOOKALIKE and list(hit.differing_positions) == [1]
 
 
-async def test_exact_only_list_and_two_differences_do_not_match(suite, room):
+async def test_exact_only_list_and_unconfusable_characters_do_not_match(suite, room):
     await add_entries(suite, make_entry("XY12ZZZ", "exact"), make_entry("GB12SSS", "pnc"))
     await send(suite, make_read("XY12ZZ2"),   # look-alike of an exact-only entry: no hit
-               make_read("6812SSS"),          # two look-alike differences (G/6, B/8): no hit at max 1
+               make_read("GB12SXS"),          # S and X are not confused: no hit
                make_read("XY12ZZZ"))          # the sentinel: exact
     alert = await room.next()
     assert alert.hit.read.vrm == "XY12ZZZ" and alert.hit.match_kind == T.MATCH_KIND_EXACT
+    assert alert.hit.tier == T.MATCH_TIER_CONFIRMED and alert.hit.score == 1.0
+
+
+async def test_two_lookalikes_that_break_the_format_are_a_confirmed_hit(suite, room):
+    await add_entries(suite, make_entry("GB12SSS", "pnc"))
+    await send(suite, make_read("G812S5S"))  # B read as 8 and S as 5, where digits cannot be
+    hit = (await room.next()).hit
+    assert hit.tier == T.MATCH_TIER_CONFIRMED and list(hit.differing_positions) == [1, 5]
+    assert 0.6 <= hit.score < 1.0 and hit.match_kind == T.MATCH_KIND_LOOKALIKE
 
 
 async def test_vehicle_mismatch_is_marked(suite, room):

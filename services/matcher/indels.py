@@ -1,0 +1,129 @@
+"""Candidates for reads that dropped or added one character (deletion-neighbourhood keys).
+
+A read that dropped a character ("AB12CD" for "AB12CDE") equals one of the listed VRM's *deletions*
+(the VRM with one character removed). So every entry's deletions are keyed here, on the look-alike
+skeleton (see index.py) so that a dropped character together with look-alike differences is found
+too: one ``searchsorted`` per read. A read with one character too many is the other way round: its own
+deletions are looked up in the main index (``VoiIndex.groups``), so nothing extra is stored for it.
+
+Memory: one int64 key and one int32 row per entry character (about 80 bytes an entry for 7-character
+marks, beside the main index's 32); built in a worker thread with the main index and swapped with it.
+The keys point at rows of the main index's bulk arrays; entries changed since (the overlay) are keyed
+in a dict, and every candidate is checked against the live index before it is used.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from services.matcher.index import MAX_VRM_LENGTH, VoiIndex
+
+_BITS = 6
+_FIELD = (1 << _BITS) - 1
+_SHIFTS = tuple(_BITS * (MAX_VRM_LENGTH - 1 - i) for i in range(MAX_VRM_LENGTH))
+
+
+def delete_at(code: int, position: int) -> int:
+    """The packed code with the character at ``position`` removed (later characters move up)."""
+    shift = _SHIFTS[position]
+    high = (code >> (shift + _BITS)) << (shift + _BITS)
+    return high | ((code & ((1 << shift) - 1)) << _BITS)
+
+
+def deletions(code: int, length: int) -> list[int]:
+    """Distinct codes of ``code`` (of ``length`` characters) with one character removed."""
+    out = []
+    previous = -1
+    for p in range(length):
+        field = (code >> _SHIFTS[p]) & _FIELD
+        if field != previous:  # deleting either of two equal neighbours gives the same code
+            out.append(delete_at(code, p))
+        previous = field
+    return out
+
+
+def deletion_keys(skels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(keys, owner) of every distinct one-character deletion of every code in ``skels``:
+    ``keys[j]`` is a deletion of ``skels[owner[j]]`` (vectorised; not sorted)."""
+    keys, owners = [], []
+    rows = np.arange(skels.size, dtype=np.int32)
+    previous = np.full(skels.size, -1, dtype=np.int64)
+    for shift in _SHIFTS:
+        field = (skels >> shift) & _FIELD
+        take = (field != 0) & (field != previous)  # deleting either of two equal neighbours: one key
+        previous = field
+        sel = skels[take]
+        high = (sel >> (shift + _BITS)) << (shift + _BITS)
+        keys.append(high | ((sel & ((1 << shift) - 1)) << _BITS))
+        owners.append(rows[take])
+    return np.concatenate(keys), np.concatenate(owners)
+
+
+class DeletionIndex:
+    """Entries by the skeletons of their one-character deletions; pairs with one ``VoiIndex``."""
+
+    __slots__ = ("_enabled", "_exact", "_ids", "_keys", "_overlay", "_rows")
+
+    def __init__(self, index: VoiIndex, enabled: bool = True) -> None:
+        """Key the bulk rows and the overlay of ``index`` (pure: may run in a worker thread);
+        ``enabled=False`` keys nothing (no memory, no dropped-character candidates)."""
+        self._enabled = enabled
+        skel, exact, ids = index.bulk_arrays() if enabled else VoiIndex.empty().bulk_arrays()
+        keys, rows = deletion_keys(skel)
+        order = np.argsort(keys, kind="stable")
+        self._keys, self._rows = keys[order], rows[order]
+        del keys, rows, order
+        self._exact = memoryview(exact)
+        self._ids = memoryview(ids)
+        self._overlay: dict[int, dict[int, int]] = {}
+        for eid, code, skel_code in index.overlay_entries():
+            self.add(eid, code, skel_code)
+
+    def add(self, entry_id: int, code: int, skel: int) -> None:
+        """Key an entry added to (or changed in) the paired index after this was built."""
+        if not self._enabled:
+            return
+        for key in deletions(skel, _length(skel)):
+            self._overlay.setdefault(key, {})[entry_id] = code
+
+    def lookup(self, skels: np.ndarray, index: VoiIndex) -> list[tuple[int, int, int]]:
+        """``(k, entry id, code)`` of live entries one character longer than a read of skeleton
+        ``skels[k]`` that lose a character to give that skeleton (checked against ``index``, the
+        live paired index). One vectorised search for all the reads."""
+        out = []
+        n = self._keys.size
+        if n and skels.size:
+            lo = self._keys.searchsorted(skels)
+            present = np.flatnonzero(self._keys[np.minimum(lo, n - 1)] == skels)
+            keys = self._keys
+            for k, i in zip(present.tolist(), lo[present].tolist()):
+                key = keys[i]
+                while i < n and keys[i] == key:
+                    row = int(self._rows[i])
+                    eid, code = self._ids[row], self._exact[row]
+                    if index.is_live(eid, code):
+                        out.append((k, eid, code))
+                    i += 1
+        if self._overlay:
+            for k, key in enumerate(skels.tolist()):
+                for eid, code in self._overlay.get(key, {}).items():
+                    if index.is_live(eid, code):
+                        out.append((k, eid, code))
+        return out
+
+    @property
+    def enabled(self) -> bool:
+        return self._enabled
+
+    @property
+    def nbytes(self) -> int:
+        return self._keys.nbytes + self._rows.nbytes
+
+
+def _length(code: int) -> int:
+    n = 0
+    for shift in _SHIFTS:
+        if (code >> shift) & _FIELD == 0:
+            break
+        n += 1
+    return n

@@ -1,0 +1,207 @@
+"""Unit tests of the scored matching model: plate formats, costs, tiers, readings, profiles, the
+deletion-key candidates and the cap (services/matcher/plate_formats.py, scoring.py, indels.py,
+matching.py, live.py)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import numpy as np
+import pytest
+
+from anpr.v1 import types_pb2 as T
+from services.matcher import plate_formats
+from services.matcher.index import LookalikeClasses, VoiIndex
+from services.matcher.indels import DeletionIndex, deletion_keys, deletions
+from services.matcher.live import LiveIndex
+from services.matcher.matching import Matcher, score_hit
+from services.matcher.scoring import CONFIRMED, POSSIBLE, MatchProfile, ProfileTable, differences
+from services.matcher.store import EntryChange
+
+TABLE = ProfileTable()
+CLASSES = LookalikeClasses(TABLE.candidate_classes())
+
+
+class Source:
+    def __init__(self, vrms: list[str]):
+        self.index = VoiIndex.build(vrms, np.arange(len(vrms), dtype=np.int64), classes=CLASSES)
+        self.deletions = DeletionIndex(self.index)
+
+
+def match(vrms: list[str], vrm: str, profile: MatchProfile = TABLE.default, **read) -> list[tuple[str, int]]:
+    result = Matcher(Source(vrms), profile).match(T.Read(vrm=vrm, **read))
+    return [(m.entry_vrm, m.tier) for m in result.matches]
+
+
+# ---------------------------------------------------------------------------------- plate formats
+
+@pytest.mark.parametrize("vrm, country, well_formed", [
+    ("AB12CDE", "GB", True),     # current
+    ("A123BCD", "GB", True),     # prefix
+    ("ABC123D", "GB", True),     # suffix
+    ("ABC1", "GB", True),        # dateless
+    ("1ABC", "GB", True),
+    ("AB1ZCDE", "GB", False),    # a letter where the age digits go
+    ("IB12CDE", "GB", False),    # I is never issued
+    ("A012BCD", "GB", False),    # numbers have no leading zero
+    ("AB123CD", "FR", True),
+    ("AB123CD", "GB", False),
+    ("ANYTHING", "XX", False),   # no grammar for the country
+])
+def test_well_formed_plates_per_country(vrm, country, well_formed):
+    assert plate_formats.is_well_formed(vrm, country) is well_formed
+
+
+def test_allowed_characters_per_position_and_the_shape_fallback():
+    allowed = plate_formats.allowed_at("AB12CDE", "GB")
+    assert "1" not in allowed[0] and "I" not in allowed[0] and "Z" not in allowed[0]
+    assert allowed[2] == plate_formats.DIGITS and "Z" in allowed[4]
+    relaxed = plate_formats.allowed_at("IQ12CDE", "GB")  # outside the issued alphabet: the shape only
+    assert relaxed is not None and "I" in relaxed[0] and relaxed[2] == plate_formats.DIGITS
+    assert plate_formats.allowed_at("AB-12", "GB") is None and plate_formats.country_of(" uk ") == "GB"
+
+
+# ------------------------------------------------------------------------------------------ costs
+
+def test_a_lookalike_that_breaks_the_format_is_cheaper_than_one_that_fits():
+    p = TABLE.default
+    breaking, _ = differences("AB1ZCDE", "AB12CDE", p, "GB")  # Z where a digit must be
+    fitting, _ = differences("AB12COE", "AB12CDE", p, "GB")   # O where a letter may be
+    assert breaking == pytest.approx(p.common_cost)
+    assert fitting == pytest.approx(p.common_cost + p.fits_cost + p.clean_read_cost)
+
+
+def test_rare_dropped_extra_and_unconfusable_differences():
+    p = TABLE.default
+    assert differences("AB12CDE", "AB12CDE", p, "GB") == (0.0, ())
+    assert differences("AB12CFE", "AB12CEE", p, "GB")[0] > differences("AB12C0E", "AB12CDE", p, "GB")[0]
+    cost, positions = differences("AB12DE", "AB12CDE", p, "GB")  # C dropped
+    assert cost == pytest.approx(p.drop_cost) and positions == (4,)
+    cost, positions = differences("AB112CDE", "AB12CDE", p, "GB")  # an extra 1
+    assert cost == pytest.approx(p.extra_cost) and positions in {(2,), (3,)}
+    assert differences("AB12XDE", "AB12CDE", p, "GB")[0] == float("inf")  # X and C: no confusion
+    assert differences("AB1", "AB12CDE", p, "GB")[0] == float("inf")
+
+
+def test_tiers_of_the_common_cases():
+    entries = ["AB12CDE", "AB12CDO"]
+    assert match(entries, "AB12CDE") == [("AB12CDE", CONFIRMED)]
+    assert match(entries, "AB12C0E") == [("AB12CDE", CONFIRMED)]           # 0/D where a letter must be
+    assert match(entries, "A812CDE") == [("AB12CDE", POSSIBLE)]            # a valid prefix mark: read right?
+    assert match(entries, "AB1ZCDE") == [("AB12CDE", CONFIRMED)]           # 2/Z
+    assert match(entries, "AB12CD0") == [("AB12CDO", CONFIRMED)]           # O/0
+    assert match(entries, "A8I2CDE") == [("AB12CDE", CONFIRMED)]           # two, both impossible
+    assert match(entries, "4B12CDE") == [("AB12CDE", POSSIBLE)]            # A/4: rarer
+    assert match(entries, "AB12CDD") == [("AB12CDO", POSSIBLE)]            # a valid plate read cleanly?
+    assert match(["AB12CDE"], "AB2CDE") == [("AB12CDE", POSSIBLE)]         # a dropped character
+    assert match(["AB12CDE"], "AB12CDEE") == [("AB12CDE", POSSIBLE)]       # an extra character
+    assert match(["AB12CDE"], "XY12CDE") == []
+
+
+def test_the_cameras_confidence_scales_approximate_costs_only():
+    p = TABLE.default
+    entry, vehicle = "AB12CDE", T.VehicleDescription()
+    sure = score_hit(T.Read(vrm="4B12CDE", confidence=100), 1, entry, vehicle, p)
+    unsure = score_hit(T.Read(vrm="4B12CDE", confidence=20), 1, entry, vehicle, p)
+    assert sure.score < unsure.score
+    assert score_hit(T.Read(vrm=entry, confidence=100), 1, entry, vehicle, p).score == 1.0
+
+
+def test_make_model_and_colour_move_approximate_matches_but_never_drop_a_cloned_plate():
+    p = TABLE.default
+    listed = T.VehicleDescription(make="Ford", model="Focus", colour="Blue")
+    other = T.VehicleDescription(make="BMW", model="X5", colour="Black")
+    assert score_hit(T.Read(vrm="4B12CDE", vehicle=listed), 1, "AB12CDE", listed, p).tier == CONFIRMED
+    assert score_hit(T.Read(vrm="AB1ZCDE", vehicle=other), 1, "AB12CDE", listed, p).tier == POSSIBLE
+    clone = score_hit(T.Read(vrm="AB12CDE", vehicle=other), 1, "AB12CDE", listed, p)
+    assert clone.tier == CONFIRMED and clone.exact
+
+
+def test_an_alternative_reading_matches_dearer_the_less_sure_the_camera_was_of_it():
+    p = TABLE.default
+    read = T.Read(vrm="KX19ZTR", confidence=80)
+    close = read.alternatives.add(vrm="KX19ZTB", confidence=75)
+    m = score_hit(read, 1, "KX19ZTB", T.VehicleDescription(), p)
+    assert m.tier == CONFIRMED and m.reading == 1 and not m.exact and m.differing_positions == ()
+    close.confidence = 10
+    assert score_hit(read, 1, "KX19ZTB", T.VehicleDescription(), p).tier == POSSIBLE
+    assert match(["KX19ZTB"], "KX19ZTR", alternatives=[T.AlternativeReading(vrm="KX19ZTB", confidence=70)],
+                 confidence=80) == [("KX19ZTB", CONFIRMED)]
+
+
+def test_profiles_per_force_and_list_and_bad_settings():
+    table = ProfileTable.from_settings("O0DQ,I1L,B8,S5,Z2,G6,T7", "EF,A4", 0.6, 0.12, 3, """
+        {"forces": {"Kent": {"max_hits": 1}}, "lists": {"strict": {"rare": [], "possible_score": 0.5}}}""")
+    assert table.profile_for(force="Kent").max_hits == 1 and table.profile_for(force="Essex") is table.default
+    strict = table.profile_for(hotlist_name="strict", force="Kent")
+    assert strict.rare == () and strict.max_hits == 3
+    assert score_hit(T.Read(vrm="4B12CDE"), 1, "AB12CDE", T.VehicleDescription(), strict) is None
+    for bad in ('{"default": {"common_cst": 1}}', '{"teams": {}}', "[]", '{"default": {"max_hits": 0}}'):
+        with pytest.raises(ValueError):
+            ProfileTable.from_settings("O0", "", 0.6, 0.1, 3, bad)
+    with pytest.raises(ValueError):
+        ProfileTable.from_settings("O-0", "", 0.6, 0.1, 3)
+
+
+# -------------------------------------------------------------------------- candidates and the cap
+
+def test_deletion_keys_find_dropped_characters_with_lookalikes_and_follow_changes():
+    vrms = ["AB12CDE", "XY99ZZZ"]
+    source = Source(vrms)
+    _, skel = CLASSES.encode("A812CD")  # E dropped and B read as 8
+    assert [(k, eid) for k, eid, _ in source.deletions.lookup(np.array([skel]), source.index)] == [(0, 0)]
+    source.index.remove(0)
+    assert source.deletions.lookup(np.array([skel]), source.index) == []  # checked against the index
+    source.index.add("AB12CDF", 7)
+    source.deletions.add(7, *CLASSES.encode("AB12CDF"))
+    assert [eid for _, eid, _ in source.deletions.lookup(np.array([skel]), source.index)] == [7]
+    code, _ = CLASSES.encode("XY99ZZZ")
+    assert len(deletions(code, 7)) == 4  # 99 and ZZZ: one distinct deletion each
+    keys, owner = deletion_keys(np.array([code], dtype=np.int64))
+    assert sorted(keys.tolist()) == sorted(deletions(code, 7)) and set(owner.tolist()) == {0}
+
+
+def test_a_read_near_many_entries_returns_the_best_few_and_counts_the_rest():
+    vrms = [format(i, "010b").replace("0", "O").replace("1", "0") for i in range(1 << 10)]
+    vrms.remove("O0O0O0O0O0")  # the read is not itself listed (that would make it one exact hit)
+    result = Matcher(Source(vrms), TABLE.default).match(T.Read(vrm="O0O0O0O0O0"))
+    assert len(result.matches) == 3 and result.over_cap == 52  # 10 at one look-alike, 45 at two
+    assert all(len(m.differing_positions) == 1 for m in result.matches)
+    assert [m.score for m in result.matches] == sorted((m.score for m in result.matches), reverse=True)
+
+
+def test_a_read_that_is_a_listed_vrm_makes_only_its_exact_hit():
+    assert match(["AB12CDE", "AB12CDO", "A812CDE"], "AB12CDE") == [("AB12CDE", CONFIRMED)]
+
+
+def test_batches_match_like_single_reads():
+    vrms = ["AB12CDE", "AB12CDO", "XY99ZZZ", "A123BCD"]
+    matcher = Matcher(Source(vrms), TABLE.default)
+    reads = [T.Read(vrm=v) for v in ("A812CDE", "AB12CD", "XY99ZZ2", "NOPE1", "A12BCD", "AB12CD0")]
+    assert matcher.match_many(reads) == [matcher.match(r) for r in reads]
+    assert matcher.match_many([T.Read(vrm="BAD*")]) == [matcher.match(T.Read(vrm=""))]
+
+
+async def test_live_index_keeps_the_deletion_keys_through_changes_and_compaction(monkeypatch):
+    live = LiveIndex(CLASSES)
+    await live.load(1, np.array([1, 2], dtype=np.int64), np.array(["AB12CDE", "XY99ZZZ"], dtype="S10"))
+    live.apply_entries([EntryChange(3, "KX19ZTB", False, 2), EntryChange(1, "", True, 3)])
+    matcher = Matcher(live, TABLE.default)
+    assert [m.entry_id for m in matcher.match(T.Read(vrm="KX9ZTB")).matches] == [3]   # dropped 1
+    assert matcher.match(T.Read(vrm="AB2CDE")).matches == []                           # deleted
+    monkeypatch.setattr("services.matcher.live.COMPACT_AT", 1)
+    await live.compact_if_needed()
+    await asyncio.sleep(0)
+    assert live.index.overlay_size == 0
+    assert [m.entry_id for m in matcher.match(T.Read(vrm="KX9ZTB")).matches] == [3]
+    assert [m.entry_id for m in matcher.match(T.Read(vrm="XY9ZZZ")).matches] == [2]
+
+
+async def test_dropped_character_matching_can_be_turned_off_to_save_memory():
+    live = LiveIndex(CLASSES, dropped_characters=False)
+    await live.load(1, np.array([1], dtype=np.int64), np.array(["AB12CDE"], dtype="S10"))
+    live.apply_entries([EntryChange(2, "KX19ZTB", False, 2)])
+    matcher = Matcher(live, TABLE.default)
+    assert live.deletions.nbytes == 0 and matcher.match(T.Read(vrm="AB2CDE")).matches == []
+    assert matcher.match(T.Read(vrm="KX9ZTB")).matches == []
+    assert [m.entry_id for m in matcher.match(T.Read(vrm="AB12CDEE")).matches] == [1]  # extra: still found
