@@ -10,7 +10,9 @@
     anpr deadletters list|redrive SERVICE [--topic T]   records a service set aside (ANPR_DATABASE_URL)
     anpr terminal           follow alerts as an in-car terminal or control room (ANPR_TOKEN)
     anpr stats              how alerts were acted on, per hotlist and reason code (ANPR_TOKEN)
-    anpr tfc                follow firearms activations as the TFC console (ANPR_TOKEN)
+    anpr tfc                the TFC console: activations live, acknowledge, NDM decisions, close (ANPR_TOKEN)
+    anpr rota commander|add|import|list|on-duty   the firearms duty rota (tfc_supervisor token to change it)
+    anpr ndm verify         check the hash-chained NDM log (tfc_supervisor token)
 """
 
 from __future__ import annotations
@@ -107,7 +109,7 @@ def _cmd_stats(args) -> int:
 
 
 def _cmd_tfc(args) -> int:
-    from anpr.demo import tfc_console
+    from anpr.console import tfc_console
     from anpr.runtime.tls import ClientTls
 
     try:
@@ -115,6 +117,32 @@ def _cmd_tfc(args) -> int:
     except KeyboardInterrupt:
         pass
     return 0
+
+
+def _cmd_firearms(args) -> int:
+    """`anpr rota ...` and `anpr ndm verify`: one call to the firearms service each."""
+    import grpc
+
+    from anpr import rota
+    from anpr.client import channel
+    from anpr.runtime.tls import ClientTls
+    from anpr.v1 import firearms_pb2_grpc
+
+    async def run() -> int:
+        async with channel(args.addr, _token(), ClientTls.from_env()) as ch:
+            stub = firearms_pb2_grpc.FirearmsServiceStub(ch)
+            return await (rota.verify(stub) if args.command == "ndm" else rota.run(stub, args))
+
+    try:
+        return asyncio.run(run())
+    except ValueError as err:
+        raise SystemExit(f"invalid value: {err}") from None
+    except grpc.aio.AioRpcError as err:
+        from anpr.runtime.errors import field_violations_of
+
+        fields = field_violations_of(err)
+        raise SystemExit(f"{err.code().name}: " + ("; ".join(f"{f}: {d}" for f, d in fields) if fields
+                                                    else err.details())) from None
 
 
 def _cmd_camera(args) -> int:
@@ -386,10 +414,39 @@ def build_parser() -> argparse.ArgumentParser:
     stats.add_argument("--days", type=float, default=7.0)
     stats.set_defaults(func=_cmd_stats)
 
-    tfc = sub.add_parser("tfc", help="follow firearms activations (token in ANPR_TOKEN)")
+    tfc = sub.add_parser("tfc", help="the TFC console (token in ANPR_TOKEN)")
     tfc.add_argument("--addr", default=f"127.0.0.1:{DEFAULT_PORTS['firearms']}")
     tfc.set_defaults(func=_cmd_tfc)
+    _add_firearms_parsers(sub)
     return p
+
+
+def _add_firearms_parsers(sub) -> None:
+    firearms_addr = f"127.0.0.1:{DEFAULT_PORTS['firearms']}"
+    rota = sub.add_parser("rota", help="the firearms duty rota (token in ANPR_TOKEN)",
+                          description=__import__("anpr.rota", fromlist=["x"]).__doc__,
+                          formatter_class=argparse.RawDescriptionHelpFormatter)
+    rota.add_argument("action", choices=["commander", "add", "import", "list", "on-duty"],
+                      help="commander: register a person; add: one shift; import: shifts from a CSV;"
+                           " list: the coming week's shifts; on-duty: who is on duty now (exit 1 if a force has nobody)")
+    rota.add_argument("subject", nargs="?", help="commander: the subject of their token")
+    rota.add_argument("file", nargs="?", type=Path, help="import: the CSV file")
+    rota.add_argument("--name", help="commander: name and rank")
+    rota.add_argument("--force")
+    rota.add_argument("--contact", help="commander: phone or call sign")
+    rota.add_argument("--area", help="add: the area (default: the whole force)")
+    rota.add_argument("--from", dest="starts", help="add: shift start, ISO 8601 with offset")
+    rota.add_argument("--to", dest="ends", help="add: shift end, ISO 8601 with offset")
+    rota.add_argument("--primary", help="add: the duty commander")
+    rota.add_argument("--backups", help="add: backups in order, separated by ;")
+    rota.add_argument("--supervisor", help="add: the force supervisor at the end of the chain")
+    rota.add_argument("--addr", default=firearms_addr)
+    rota.set_defaults(func=_cmd_firearms)
+
+    ndm = sub.add_parser("ndm", help="the NDM decision log (token in ANPR_TOKEN)")
+    ndm.add_argument("action", choices=["verify"], help="verify: check the hash chain; exit 1 naming the first bad entry")
+    ndm.add_argument("--addr", default=firearms_addr)
+    ndm.set_defaults(func=_cmd_firearms)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -22,6 +22,7 @@ from pathlib import Path
 from google.protobuf import timestamp_pb2
 
 from anpr.client import channel, subscribe, wait_serving
+from anpr.console import Style, format_event
 from anpr.runtime import pg
 from anpr.terminal import format_alert
 from anpr.runtime.auth import Role, TokenRegistry, new_token
@@ -71,10 +72,11 @@ class DemoTokens:
     tfc: str
     hotlist_admin: str
     camera_admin: str
+    tfc_supervisor: str
 
     @classmethod
     def new(cls) -> "DemoTokens":
-        return cls(*(new_token() for _ in range(7)))
+        return cls(*(new_token() for _ in range(8)))
 
     def write(self, path: Path, ca_file: Path) -> None:
         """The services' tokens file (hashes only), and demo-tokens.env beside it with the clear
@@ -89,7 +91,8 @@ class DemoTokens:
             (self.terminal, Role.TERMINAL, "demo-terminal-ALPHA-1"),
             (self.control_room, Role.CONTROL_ROOM, "demo-control-room"),
             (self.tfc, Role.TFC, "demo-tfc-insp-1"), (self.hotlist_admin, Role.HOTLIST_ADMIN, "demo-admin"),
-            (self.camera_admin, Role.CAMERA_ADMIN, "demo-camera-admin")])
+            (self.camera_admin, Role.CAMERA_ADMIN, "demo-camera-admin"),
+            (self.tfc_supervisor, Role.TFC_SUPERVISOR, "demo-tfc-supt-1")])
 
 
 def ts(dt: datetime) -> timestamp_pb2.Timestamp:
@@ -107,16 +110,6 @@ def enum_name(enum, value: int, prefix: str) -> str:
     return enum.Name(value).removeprefix(prefix)
 
 
-def format_activation(a: T.Activation) -> str:
-    state = enum_name(T.ActivationState, a.state, "ACTIVATION_STATE_")
-    read = a.hit.read
-    return (f"FIREARMS ACTIVATION {a.activation_id[:8]}  state: {state}"
-            + (f" by {a.acknowledged_by}" if a.acknowledged_by else "")
-            + (f"  sightings since: {len(a.sightings)}, last by {a.sightings[-1].read.camera_id}"
-               if a.sightings else "")
-            + f"\n    {read.vrm} read by {read.camera_id}; reason: {a.hit.entry.reason}"
-            + "\n    assess with the NDM: gather information -> assess threat -> powers and policy"
-              " -> options -> action and review")
 
 
 class Suite:
@@ -257,11 +250,26 @@ async def terminal(target: str, token: str, out, label: str = "terminal",
                 print(f"[{label}] " + format_alert(resp.alert), file=out, flush=True)
 
 
-async def tfc_console(target: str, token: str, out, tls: ClientTls | None = None) -> None:
+async def tfc_display(target: str, token: str, out, tls: ClientTls | None = None) -> None:
+    """What the duty TFC's console shows (read-only here; `anpr tfc` is the interactive console)."""
+    style = Style(out)
     async with channel(target, token, tls) as ch:
         stub = firearms_pb2_grpc.FirearmsServiceStub(ch)
         async for resp in stub.StreamActivations(firearms_pb2.StreamActivationsRequest()):
-            print("[TFC console] " + format_activation(resp.activation), file=out, flush=True)
+            print("[TFC console] " + format_event(resp.activation, resp.event, style), file=out, flush=True)
+
+
+async def seed_rota(suite: Suite) -> None:
+    """A demo duty rota: the demo TFC on duty for Demo Police for a day, the superintendent above."""
+    now = datetime.now(timezone.utc)
+    async with channel(suite.addr("firearms"), suite.tokens.tfc_supervisor, suite.client_tls) as ch:
+        stub = firearms_pb2_grpc.FirearmsServiceStub(ch)
+        for subject, name in (("demo-tfc-insp-1", "Insp Demo"), ("demo-tfc-supt-1", "Supt Demo")):
+            await stub.UpsertCommander(firearms_pb2.UpsertCommanderRequest(commander=T.Commander(
+                subject=subject, name=name, force="Demo Police", contact="demo radio")))
+        await stub.AddShifts(firearms_pb2.AddShiftsRequest(shifts=[T.Shift(
+            force="Demo Police", starts_at=ts(now - timedelta(minutes=1)), ends_at=ts(now + timedelta(days=1)),
+            primary="demo-tfc-insp-1", supervisor="demo-tfc-supt-1")]))
 
 
 async def run_demo(suite: Suite, duration: float | None, interval: float) -> None:
@@ -272,11 +280,12 @@ async def run_demo(suite: Suite, duration: float | None, interval: float) -> Non
           flush=True)
     print("Stop with Ctrl-C.", flush=True)
     await seed(suite)
+    await seed_rota(suite)
     print(f"Demo hotlist loaded: {len(DEMO_ENTRIES)} entries (one with a firearms marker).", flush=True)
     opened = asyncio.Event()
     tasks = [asyncio.create_task(terminal(suite.addr("notify"), suite.tokens.terminal, out, opened=opened,
                                                   tls=suite.client_tls)),
-             asyncio.create_task(tfc_console(suite.addr("firearms"), suite.tokens.tfc, out, tls=suite.client_tls))]
+             asyncio.create_task(tfc_display(suite.addr("firearms"), suite.tokens.tfc, out, tls=suite.client_tls))]
     await asyncio.wait_for(opened.wait(), 30)  # the terminal's stream is live before the first read
     tasks.append(asyncio.create_task(camera_feed(suite, interval, out)))
     try:

@@ -17,6 +17,7 @@ item itself, so that one bad read of a batch is rejected alone (ingest's reads).
 
 from __future__ import annotations
 
+import keyword
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -77,8 +78,10 @@ LIMITS: dict[str, dict[str, int | Setting | Limit]] = {
     "anpr.v1.NdmDecision": {
         "decision_id": ID, "activation_id": ID, "decided_by": ID, "information": NDM_TEXT,
         "threat_assessment": NDM_TEXT, "powers_and_policy": NDM_TEXT, "options": NDM_TEXT,
-        "action_and_review": NDM_TEXT, "rationale": NDM_TEXT},
-    "anpr.v1.Activation": {"activation_id": ID, "acknowledged_by": ID, "decisions": 32, "sightings": 100},
+        "action_and_review": NDM_TEXT, "rationale": NDM_TEXT, "code_of_ethics": NDM_TEXT},
+    "anpr.v1.Activation": {"activation_id": ID, "acknowledged_by": ID, "decisions": 20, "sightings": 20,
+                           "force": ID, "area": ID, "chain": Limit(10, each=ID), "assigned_to": ID,
+                           "close_summary": NDM_TEXT, "close_requested_by": ID, "signed_off_by": ID},
     "anpr.v1.ReadResult": {"read_id": ID, "violations": 32},
     "anpr.v1.SubmitReadsRequest": {"reads": Limit(MAX_BATCH_READS, handler=True)},
     "anpr.v1.SubmitReadsResponse": {"results": SUBMIT_READS_PER_CALL},
@@ -112,6 +115,26 @@ LIMITS: dict[str, dict[str, int | Setting | Limit]] = {
     "anpr.v1.RaiseActivationsResponse": {"activations": HITS_PER_CALL},
     "anpr.v1.AcknowledgeActivationRequest": {"activation_id": ID},
     "anpr.v1.GetActivationRequest": {"activation_id": ID},
+    "anpr.v1.ActivationEvent": {"activation_id": ID, "actor": ID, "from_subject": ID, "to_subject": ID,
+                                "summary": NDM_TEXT, "remarks": NDM_TEXT, "previous_hash": 64, "hash": 64},
+    "anpr.v1.Commander": {"subject": ID, "name": NAME, "force": ID, "contact": NAME},
+    "anpr.v1.Shift": {"shift_id": ID, "force": ID, "area": ID, "primary": ID, "backups": Limit(8, each=ID),
+                      "supervisor": ID},
+    "anpr.v1.DutyStatus": {"force": ID, "area": ID, "chain": Limit(10, each=ID), "shift_id": ID},
+    "anpr.v1.ListActivationEventsRequest": {"activation_id": ID},
+    "anpr.v1.ListActivationEventsResponse": {"events": 50},
+    "anpr.v1.CloseActivationRequest": {"activation_id": ID, "summary": NDM_TEXT},
+    "anpr.v1.SignOffActivationRequest": {"activation_id": ID, "remarks": NDM_TEXT},
+    "anpr.v1.VerifyLogResponse": {"problem": NOTE, "head_hash": 64},
+    "anpr.v1.ListCommandersRequest": {"force": ID},
+    "anpr.v1.ListCommandersResponse": {"commanders": 10_000},
+    "anpr.v1.AddShiftsRequest": {"shifts": 1000},
+    "anpr.v1.AddShiftsResponse": {"shifts": 1000},
+    "anpr.v1.ListShiftsRequest": {"force": ID},
+    "anpr.v1.ListShiftsResponse": {"shifts": 1000},
+    "anpr.v1.GetDutyStatusResponse": {"forces": 10_000},
+    "anpr.v1.GetActivationPlatePatchRequest": {"activation_id": ID, "hit_id": ID},
+    "anpr.v1.GetActivationPlatePatchResponse": {"plate_image": MAX_IMAGE_BYTES},
 }
 
 # Timestamps PostgreSQL (and every protobuf runtime) can hold: 0001-01-01 to 9999-12-31 UTC.
@@ -140,6 +163,11 @@ def describe(limit: Limit, field: FieldDescriptor) -> str:
     else:
         unit = "characters"
     return f"At most {amount} {unit}"
+
+
+def _attr(name: str) -> str:
+    """The field of `m` in the compiled code (a field named like a Python keyword, e.g. `from`)."""
+    return f"getattr(m, {name!r})" if keyword.iskeyword(name) else f"m.{name}"
 
 
 def _resolve(value: int | Setting, settings: object | None) -> int:
@@ -183,11 +211,11 @@ class _Compiler:
         name, path = f.name, repr(f.name)
         if f.is_repeated:
             return self.repeated_code(limit, f, name, path)
-        return self.value_code(limit, f, f"m.{name}", path, f.message_type is not None)
+        return self.value_code(limit, f, _attr(name), path, f.message_type is not None)
 
     def repeated_code(self, limit: Limit | None, f: FieldDescriptor, name: str, path: str) -> list[str]:
         n = _resolve(limit.max, self.settings) if limit else 0
-        code = [f"items = m.{name}",
+        code = [f"items = {_attr(name)}",
                 f"if len(items) > {n}: out.append((p + {path}, 'at most {n} items'))",
                 "else:"]
         each = Limit(limit.each) if limit and limit.each else None

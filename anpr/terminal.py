@@ -62,7 +62,7 @@ def format_alert(alert: T.Alert, colour: bool = False) -> str:
         lines.append(f"    instructions: {entry.operational_instructions}")
     if entry.information:
         lines.append(f"    information: {entry.information}")
-    if T.WARNING_MARKER_FIREARMS in entry.warning_markers:
+    if alert.firearms_commander_informed:
         lines.append(style("    FIREARMS: the duty Tactical Firearms Commander has been informed", BOLD, RED,
                            colour=colour))
     return "\n".join(lines)

@@ -105,6 +105,7 @@ class Bench:
                  + ", ".join(f"{n} {self.launcher.addr(n)}" for n in self.launcher.procs)
                  + f" (ANPR_WORKERS={a.workers}); logs in {self.tmp / 'logs'}")
         await cs.register_cameras(self.launcher, a.cameras)
+        await cs.set_duty_rota(self.launcher, "bench-tfc", "bench-tfc_supervisor")
         took = await cs.import_hotlist(self.launcher, a.entries, a.import_chunk)
         self.say(f"hotlist: {a.entries} entries imported in {took:.1f} s ({a.entries / took:,.0f} entries/s)")
         self.say(f"matcher index ready {await cs.wait_indexed(self.launcher, a.entries):.1f} s later")

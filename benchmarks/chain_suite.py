@@ -18,7 +18,7 @@ from anpr.launcher import Launcher, Tokens
 from anpr.runtime import pg
 from anpr.runtime.auth import Role
 from anpr.services import NAMES
-from anpr.v1 import ingest_pb2, ingest_pb2_grpc, matcher_pb2, matcher_pb2_grpc
+from anpr.v1 import firearms_pb2, firearms_pb2_grpc, ingest_pb2, ingest_pb2_grpc, matcher_pb2, matcher_pb2_grpc
 from anpr.v1 import types_pb2 as T
 from chain_load import FIREARMS_EVERY, camera_ids, camera_site, entry_vrm
 from common import family, log_tail
@@ -106,6 +106,21 @@ async def register_cameras(launcher: Launcher, n: int) -> None:
             await stub.UpsertCamera(ingest_pb2.UpsertCameraRequest(camera=T.Camera(
                 camera_id=cam, name=f"Benchmark camera {i}", location=T.GeoPoint(latitude=lat, longitude=lon),
                 direction=T.DIRECTION_TOWARDS, force="Benchmark Police", enabled=True)))
+
+
+async def set_duty_rota(launcher: Launcher, tfc_subject: str, supervisor_subject: str) -> None:
+    """The TFC token's subject on duty for the cameras' force for a day (the activations reach the
+    duty commander's own console), its supervisor at the end of the chain."""
+    now = time.time()
+    async with channel(launcher.addr("firearms"), launcher.tokens[Role.TFC_SUPERVISOR]) as ch:
+        stub = firearms_pb2_grpc.FirearmsServiceStub(ch)
+        for subject in (tfc_subject, supervisor_subject):
+            await stub.UpsertCommander(firearms_pb2.UpsertCommanderRequest(commander=T.Commander(
+                subject=subject, name=subject, force="Benchmark Police")))
+        shift = T.Shift(force="Benchmark Police", primary=tfc_subject, supervisor=supervisor_subject)
+        shift.starts_at.FromSeconds(int(now) - 60)
+        shift.ends_at.FromSeconds(int(now) + 86400)
+        await stub.AddShifts(firearms_pb2.AddShiftsRequest(shifts=[shift]))
 
 
 def entry(i: int) -> T.VoiEntry:

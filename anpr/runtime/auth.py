@@ -32,6 +32,8 @@ class Role(enum.StrEnum):
     TERMINAL = "terminal"
     CONTROL_ROOM = "control_room"
     TFC = "tfc"
+    # A supervising firearms commander: the supervisor view, closure sign-off, the rota.
+    TFC_SUPERVISOR = "tfc_supervisor"
     HOTLIST_ADMIN = "hotlist_admin"
     CAMERA_ADMIN = "camera_admin"
     SERVICE = "service"

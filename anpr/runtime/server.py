@@ -92,6 +92,9 @@ class Runtime:
     database_url: str
     tracer_provider: TracerProvider
     schema: str = "public"
+    # The server's health servicer: a component may report a named detail of its own (firearms'
+    # duty rota), beside the service's overall status that the runtime owns.
+    health: Any = None
     _channels: list[aio.Channel] = field(default_factory=list)
     _listeners: list[pg.Listener] = field(default_factory=list)
 
@@ -175,7 +178,7 @@ class RunningService:
             pg.resolve_database_url, settings.database_url, settings.data_dir)
         # connects on first use
         pool = await pg.create_pool(url, spec.schema, min_size=0, max_size=settings.db_pool_size)
-        self._runtime = Runtime(settings, pool, url, self._provider, spec.schema)
+        self._runtime = Runtime(settings, pool, url, self._provider, spec.schema, health=self._health)
         self._component = spec.build(self._runtime)
 
         self._watch = DatabaseWatch(pool, self._set_health)

@@ -23,39 +23,80 @@ _sym_db = _symbol_database.Default()
 
 
 from anpr.v1 import types_pb2 as anpr_dot_v1_dot_types__pb2
+from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16\x61npr/v1/firearms.proto\x12\x07\x61npr.v1\x1a\x13\x61npr/v1/types.proto\"3\n\x16RaiseActivationRequest\x12\x19\n\x03hit\x18\x01 \x01(\x0b\x32\x0c.anpr.v1.Hit\"C\n\x17RaiseActivationResponse\x12\x15\n\ractivation_id\x18\x01 \x01(\t\x12\x11\n\tduplicate\x18\x02 \x01(\x08\";\n\x17RaiseActivationsRequest\x12 \n\x04hits\x18\x01 \x03(\x0b\x32\x12.anpr.v1.TracedHit\"Q\n\x18RaiseActivationsResponse\x12\x35\n\x0b\x61\x63tivations\x18\x01 \x03(\x0b\x32 .anpr.v1.RaiseActivationResponse\"F\n\x18StreamActivationsRequest\x12\x16\n\x0e\x61\x66ter_sequence\x18\x01 \x01(\x03\x12\x12\n\nfrom_start\x18\x02 \x01(\x08\"D\n\x19StreamActivationsResponse\x12\'\n\nactivation\x18\x01 \x01(\x0b\x32\x13.anpr.v1.Activation\"5\n\x1c\x41\x63knowledgeActivationRequest\x12\x15\n\ractivation_id\x18\x01 \x01(\t\"H\n\x1d\x41\x63knowledgeActivationResponse\x12\'\n\nactivation\x18\x01 \x01(\x0b\x32\x13.anpr.v1.Activation\"?\n\x15RecordDecisionRequest\x12&\n\x08\x64\x65\x63ision\x18\x01 \x01(\x0b\x32\x14.anpr.v1.NdmDecision\"@\n\x16RecordDecisionResponse\x12&\n\x08\x64\x65\x63ision\x18\x01 \x01(\x0b\x32\x14.anpr.v1.NdmDecision\"-\n\x14GetActivationRequest\x12\x15\n\ractivation_id\x18\x01 \x01(\t\"@\n\x15GetActivationResponse\x12\'\n\nactivation\x18\x01 \x01(\x0b\x32\x13.anpr.v1.Activation2\xa9\x04\n\x0f\x46irearmsService\x12T\n\x0fRaiseActivation\x12\x1f.anpr.v1.RaiseActivationRequest\x1a .anpr.v1.RaiseActivationResponse\x12W\n\x10RaiseActivations\x12 .anpr.v1.RaiseActivationsRequest\x1a!.anpr.v1.RaiseActivationsResponse\x12\\\n\x11StreamActivations\x12!.anpr.v1.StreamActivationsRequest\x1a\".anpr.v1.StreamActivationsResponse0\x01\x12\x66\n\x15\x41\x63knowledgeActivation\x12%.anpr.v1.AcknowledgeActivationRequest\x1a&.anpr.v1.AcknowledgeActivationResponse\x12Q\n\x0eRecordDecision\x12\x1e.anpr.v1.RecordDecisionRequest\x1a\x1f.anpr.v1.RecordDecisionResponse\x12N\n\rGetActivation\x12\x1d.anpr.v1.GetActivationRequest\x1a\x1e.anpr.v1.GetActivationResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16\x61npr/v1/firearms.proto\x12\x07\x61npr.v1\x1a\x13\x61npr/v1/types.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"3\n\x16RaiseActivationRequest\x12\x19\n\x03hit\x18\x01 \x01(\x0b\x32\x0c.anpr.v1.Hit\"C\n\x17RaiseActivationResponse\x12\x15\n\ractivation_id\x18\x01 \x01(\t\x12\x11\n\tduplicate\x18\x02 \x01(\x08\";\n\x17RaiseActivationsRequest\x12 \n\x04hits\x18\x01 \x03(\x0b\x32\x12.anpr.v1.TracedHit\"Q\n\x18RaiseActivationsResponse\x12\x35\n\x0b\x61\x63tivations\x18\x01 \x03(\x0b\x32 .anpr.v1.RaiseActivationResponse\"F\n\x18StreamActivationsRequest\x12\x16\n\x0e\x61\x66ter_sequence\x18\x01 \x01(\x03\x12\x12\n\nfrom_start\x18\x02 \x01(\x08\"m\n\x19StreamActivationsResponse\x12\'\n\nactivation\x18\x01 \x01(\x0b\x32\x13.anpr.v1.Activation\x12\'\n\x05\x65vent\x18\x02 \x01(\x0b\x32\x18.anpr.v1.ActivationEvent\"5\n\x1c\x41\x63knowledgeActivationRequest\x12\x15\n\ractivation_id\x18\x01 \x01(\t\"H\n\x1d\x41\x63knowledgeActivationResponse\x12\'\n\nactivation\x18\x01 \x01(\x0b\x32\x13.anpr.v1.Activation\"?\n\x15RecordDecisionRequest\x12&\n\x08\x64\x65\x63ision\x18\x01 \x01(\x0b\x32\x14.anpr.v1.NdmDecision\"@\n\x16RecordDecisionResponse\x12&\n\x08\x64\x65\x63ision\x18\x01 \x01(\x0b\x32\x14.anpr.v1.NdmDecision\"-\n\x14GetActivationRequest\x12\x15\n\ractivation_id\x18\x01 \x01(\t\"@\n\x15GetActivationResponse\x12\'\n\nactivation\x18\x01 \x01(\x0b\x32\x13.anpr.v1.Activation\"_\n\x1bListActivationEventsRequest\x12\x15\n\ractivation_id\x18\x01 \x01(\t\x12\x16\n\x0e\x61\x66ter_sequence\x18\x02 \x01(\x03\x12\x11\n\tpage_size\x18\x03 \x01(\x05\"e\n\x1cListActivationEventsResponse\x12(\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x18.anpr.v1.ActivationEvent\x12\x1b\n\x13next_after_sequence\x18\x02 \x01(\x03\"G\n\x1eGetActivationPlatePatchRequest\x12\x15\n\ractivation_id\x18\x01 \x01(\t\x12\x0e\n\x06hit_id\x18\x02 \x01(\t\"6\n\x1fGetActivationPlatePatchResponse\x12\x13\n\x0bplate_image\x18\x01 \x01(\x0c\"f\n\x16\x43loseActivationRequest\x12\x15\n\ractivation_id\x18\x01 \x01(\t\x12$\n\x07outcome\x18\x02 \x01(\x0e\x32\x13.anpr.v1.NdmOutcome\x12\x0f\n\x07summary\x18\x03 \x01(\t\"B\n\x17\x43loseActivationResponse\x12\'\n\nactivation\x18\x01 \x01(\x0b\x32\x13.anpr.v1.Activation\"B\n\x18SignOffActivationRequest\x12\x15\n\ractivation_id\x18\x01 \x01(\t\x12\x0f\n\x07remarks\x18\x02 \x01(\t\"D\n\x19SignOffActivationResponse\x12\'\n\nactivation\x18\x01 \x01(\x0b\x32\x13.anpr.v1.Activation\"\x12\n\x10VerifyLogRequest\"y\n\x11VerifyLogResponse\x12\n\n\x02ok\x18\x01 \x01(\x08\x12\x18\n\x10\x65ntries_verified\x18\x02 \x01(\x03\x12\x1a\n\x12\x66irst_bad_sequence\x18\x03 \x01(\x03\x12\x0f\n\x07problem\x18\x04 \x01(\t\x12\x11\n\thead_hash\x18\x05 \x01(\t\"?\n\x16UpsertCommanderRequest\x12%\n\tcommander\x18\x01 \x01(\x0b\x32\x12.anpr.v1.Commander\"@\n\x17UpsertCommanderResponse\x12%\n\tcommander\x18\x01 \x01(\x0b\x32\x12.anpr.v1.Commander\"&\n\x15ListCommandersRequest\x12\r\n\x05\x66orce\x18\x01 \x01(\t\"@\n\x16ListCommandersResponse\x12&\n\ncommanders\x18\x01 \x03(\x0b\x32\x12.anpr.v1.Commander\"2\n\x10\x41\x64\x64ShiftsRequest\x12\x1e\n\x06shifts\x18\x01 \x03(\x0b\x32\x0e.anpr.v1.Shift\"3\n\x11\x41\x64\x64ShiftsResponse\x12\x1e\n\x06shifts\x18\x01 \x03(\x0b\x32\x0e.anpr.v1.Shift\"t\n\x11ListShiftsRequest\x12\r\n\x05\x66orce\x18\x01 \x01(\t\x12(\n\x04\x66rom\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12&\n\x02to\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"4\n\x12ListShiftsResponse\x12\x1e\n\x06shifts\x18\x01 \x03(\x0b\x32\x0e.anpr.v1.Shift\">\n\x14GetDutyStatusRequest\x12&\n\x02\x61t\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"<\n\x15GetDutyStatusResponse\x12#\n\x06\x66orces\x18\x01 \x03(\x0b\x32\x13.anpr.v1.DutyStatus2\xf6\n\n\x0f\x46irearmsService\x12T\n\x0fRaiseActivation\x12\x1f.anpr.v1.RaiseActivationRequest\x1a .anpr.v1.RaiseActivationResponse\x12W\n\x10RaiseActivations\x12 .anpr.v1.RaiseActivationsRequest\x1a!.anpr.v1.RaiseActivationsResponse\x12\\\n\x11StreamActivations\x12!.anpr.v1.StreamActivationsRequest\x1a\".anpr.v1.StreamActivationsResponse0\x01\x12\x66\n\x15\x41\x63knowledgeActivation\x12%.anpr.v1.AcknowledgeActivationRequest\x1a&.anpr.v1.AcknowledgeActivationResponse\x12Q\n\x0eRecordDecision\x12\x1e.anpr.v1.RecordDecisionRequest\x1a\x1f.anpr.v1.RecordDecisionResponse\x12N\n\rGetActivation\x12\x1d.anpr.v1.GetActivationRequest\x1a\x1e.anpr.v1.GetActivationResponse\x12\x63\n\x14ListActivationEvents\x12$.anpr.v1.ListActivationEventsRequest\x1a%.anpr.v1.ListActivationEventsResponse\x12l\n\x17GetActivationPlatePatch\x12\'.anpr.v1.GetActivationPlatePatchRequest\x1a(.anpr.v1.GetActivationPlatePatchResponse\x12T\n\x0f\x43loseActivation\x12\x1f.anpr.v1.CloseActivationRequest\x1a .anpr.v1.CloseActivationResponse\x12Z\n\x11SignOffActivation\x12!.anpr.v1.SignOffActivationRequest\x1a\".anpr.v1.SignOffActivationResponse\x12\x42\n\tVerifyLog\x12\x19.anpr.v1.VerifyLogRequest\x1a\x1a.anpr.v1.VerifyLogResponse\x12T\n\x0fUpsertCommander\x12\x1f.anpr.v1.UpsertCommanderRequest\x1a .anpr.v1.UpsertCommanderResponse\x12Q\n\x0eListCommanders\x12\x1e.anpr.v1.ListCommandersRequest\x1a\x1f.anpr.v1.ListCommandersResponse\x12\x42\n\tAddShifts\x12\x19.anpr.v1.AddShiftsRequest\x1a\x1a.anpr.v1.AddShiftsResponse\x12\x45\n\nListShifts\x12\x1a.anpr.v1.ListShiftsRequest\x1a\x1b.anpr.v1.ListShiftsResponse\x12N\n\rGetDutyStatus\x12\x1d.anpr.v1.GetDutyStatusRequest\x1a\x1e.anpr.v1.GetDutyStatusResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'anpr.v1.firearms_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_RAISEACTIVATIONREQUEST']._serialized_start=56
-  _globals['_RAISEACTIVATIONREQUEST']._serialized_end=107
-  _globals['_RAISEACTIVATIONRESPONSE']._serialized_start=109
-  _globals['_RAISEACTIVATIONRESPONSE']._serialized_end=176
-  _globals['_RAISEACTIVATIONSREQUEST']._serialized_start=178
-  _globals['_RAISEACTIVATIONSREQUEST']._serialized_end=237
-  _globals['_RAISEACTIVATIONSRESPONSE']._serialized_start=239
-  _globals['_RAISEACTIVATIONSRESPONSE']._serialized_end=320
-  _globals['_STREAMACTIVATIONSREQUEST']._serialized_start=322
-  _globals['_STREAMACTIVATIONSREQUEST']._serialized_end=392
-  _globals['_STREAMACTIVATIONSRESPONSE']._serialized_start=394
-  _globals['_STREAMACTIVATIONSRESPONSE']._serialized_end=462
-  _globals['_ACKNOWLEDGEACTIVATIONREQUEST']._serialized_start=464
-  _globals['_ACKNOWLEDGEACTIVATIONREQUEST']._serialized_end=517
-  _globals['_ACKNOWLEDGEACTIVATIONRESPONSE']._serialized_start=519
-  _globals['_ACKNOWLEDGEACTIVATIONRESPONSE']._serialized_end=591
-  _globals['_RECORDDECISIONREQUEST']._serialized_start=593
-  _globals['_RECORDDECISIONREQUEST']._serialized_end=656
-  _globals['_RECORDDECISIONRESPONSE']._serialized_start=658
-  _globals['_RECORDDECISIONRESPONSE']._serialized_end=722
-  _globals['_GETACTIVATIONREQUEST']._serialized_start=724
-  _globals['_GETACTIVATIONREQUEST']._serialized_end=769
-  _globals['_GETACTIVATIONRESPONSE']._serialized_start=771
-  _globals['_GETACTIVATIONRESPONSE']._serialized_end=835
-  _globals['_FIREARMSSERVICE']._serialized_start=838
-  _globals['_FIREARMSSERVICE']._serialized_end=1391
+  _globals['_RAISEACTIVATIONREQUEST']._serialized_start=89
+  _globals['_RAISEACTIVATIONREQUEST']._serialized_end=140
+  _globals['_RAISEACTIVATIONRESPONSE']._serialized_start=142
+  _globals['_RAISEACTIVATIONRESPONSE']._serialized_end=209
+  _globals['_RAISEACTIVATIONSREQUEST']._serialized_start=211
+  _globals['_RAISEACTIVATIONSREQUEST']._serialized_end=270
+  _globals['_RAISEACTIVATIONSRESPONSE']._serialized_start=272
+  _globals['_RAISEACTIVATIONSRESPONSE']._serialized_end=353
+  _globals['_STREAMACTIVATIONSREQUEST']._serialized_start=355
+  _globals['_STREAMACTIVATIONSREQUEST']._serialized_end=425
+  _globals['_STREAMACTIVATIONSRESPONSE']._serialized_start=427
+  _globals['_STREAMACTIVATIONSRESPONSE']._serialized_end=536
+  _globals['_ACKNOWLEDGEACTIVATIONREQUEST']._serialized_start=538
+  _globals['_ACKNOWLEDGEACTIVATIONREQUEST']._serialized_end=591
+  _globals['_ACKNOWLEDGEACTIVATIONRESPONSE']._serialized_start=593
+  _globals['_ACKNOWLEDGEACTIVATIONRESPONSE']._serialized_end=665
+  _globals['_RECORDDECISIONREQUEST']._serialized_start=667
+  _globals['_RECORDDECISIONREQUEST']._serialized_end=730
+  _globals['_RECORDDECISIONRESPONSE']._serialized_start=732
+  _globals['_RECORDDECISIONRESPONSE']._serialized_end=796
+  _globals['_GETACTIVATIONREQUEST']._serialized_start=798
+  _globals['_GETACTIVATIONREQUEST']._serialized_end=843
+  _globals['_GETACTIVATIONRESPONSE']._serialized_start=845
+  _globals['_GETACTIVATIONRESPONSE']._serialized_end=909
+  _globals['_LISTACTIVATIONEVENTSREQUEST']._serialized_start=911
+  _globals['_LISTACTIVATIONEVENTSREQUEST']._serialized_end=1006
+  _globals['_LISTACTIVATIONEVENTSRESPONSE']._serialized_start=1008
+  _globals['_LISTACTIVATIONEVENTSRESPONSE']._serialized_end=1109
+  _globals['_GETACTIVATIONPLATEPATCHREQUEST']._serialized_start=1111
+  _globals['_GETACTIVATIONPLATEPATCHREQUEST']._serialized_end=1182
+  _globals['_GETACTIVATIONPLATEPATCHRESPONSE']._serialized_start=1184
+  _globals['_GETACTIVATIONPLATEPATCHRESPONSE']._serialized_end=1238
+  _globals['_CLOSEACTIVATIONREQUEST']._serialized_start=1240
+  _globals['_CLOSEACTIVATIONREQUEST']._serialized_end=1342
+  _globals['_CLOSEACTIVATIONRESPONSE']._serialized_start=1344
+  _globals['_CLOSEACTIVATIONRESPONSE']._serialized_end=1410
+  _globals['_SIGNOFFACTIVATIONREQUEST']._serialized_start=1412
+  _globals['_SIGNOFFACTIVATIONREQUEST']._serialized_end=1478
+  _globals['_SIGNOFFACTIVATIONRESPONSE']._serialized_start=1480
+  _globals['_SIGNOFFACTIVATIONRESPONSE']._serialized_end=1548
+  _globals['_VERIFYLOGREQUEST']._serialized_start=1550
+  _globals['_VERIFYLOGREQUEST']._serialized_end=1568
+  _globals['_VERIFYLOGRESPONSE']._serialized_start=1570
+  _globals['_VERIFYLOGRESPONSE']._serialized_end=1691
+  _globals['_UPSERTCOMMANDERREQUEST']._serialized_start=1693
+  _globals['_UPSERTCOMMANDERREQUEST']._serialized_end=1756
+  _globals['_UPSERTCOMMANDERRESPONSE']._serialized_start=1758
+  _globals['_UPSERTCOMMANDERRESPONSE']._serialized_end=1822
+  _globals['_LISTCOMMANDERSREQUEST']._serialized_start=1824
+  _globals['_LISTCOMMANDERSREQUEST']._serialized_end=1862
+  _globals['_LISTCOMMANDERSRESPONSE']._serialized_start=1864
+  _globals['_LISTCOMMANDERSRESPONSE']._serialized_end=1928
+  _globals['_ADDSHIFTSREQUEST']._serialized_start=1930
+  _globals['_ADDSHIFTSREQUEST']._serialized_end=1980
+  _globals['_ADDSHIFTSRESPONSE']._serialized_start=1982
+  _globals['_ADDSHIFTSRESPONSE']._serialized_end=2033
+  _globals['_LISTSHIFTSREQUEST']._serialized_start=2035
+  _globals['_LISTSHIFTSREQUEST']._serialized_end=2151
+  _globals['_LISTSHIFTSRESPONSE']._serialized_start=2153
+  _globals['_LISTSHIFTSRESPONSE']._serialized_end=2205
+  _globals['_GETDUTYSTATUSREQUEST']._serialized_start=2207
+  _globals['_GETDUTYSTATUSREQUEST']._serialized_end=2269
+  _globals['_GETDUTYSTATUSRESPONSE']._serialized_start=2271
+  _globals['_GETDUTYSTATUSRESPONSE']._serialized_end=2331
+  _globals['_FIREARMSSERVICE']._serialized_start=2334
+  _globals['_FIREARMSSERVICE']._serialized_end=3732
 # @@protoc_insertion_point(module_scope)

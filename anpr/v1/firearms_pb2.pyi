@@ -1,4 +1,7 @@
+import datetime
+
 from anpr.v1 import types_pb2 as _types_pb2
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
@@ -42,10 +45,12 @@ class StreamActivationsRequest(_message.Message):
     def __init__(self, after_sequence: _Optional[int] = ..., from_start: _Optional[bool] = ...) -> None: ...
 
 class StreamActivationsResponse(_message.Message):
-    __slots__ = ("activation",)
+    __slots__ = ("activation", "event")
     ACTIVATION_FIELD_NUMBER: _ClassVar[int]
+    EVENT_FIELD_NUMBER: _ClassVar[int]
     activation: _types_pb2.Activation
-    def __init__(self, activation: _Optional[_Union[_types_pb2.Activation, _Mapping]] = ...) -> None: ...
+    event: _types_pb2.ActivationEvent
+    def __init__(self, activation: _Optional[_Union[_types_pb2.Activation, _Mapping]] = ..., event: _Optional[_Union[_types_pb2.ActivationEvent, _Mapping]] = ...) -> None: ...
 
 class AcknowledgeActivationRequest(_message.Message):
     __slots__ = ("activation_id",)
@@ -82,3 +87,146 @@ class GetActivationResponse(_message.Message):
     ACTIVATION_FIELD_NUMBER: _ClassVar[int]
     activation: _types_pb2.Activation
     def __init__(self, activation: _Optional[_Union[_types_pb2.Activation, _Mapping]] = ...) -> None: ...
+
+class ListActivationEventsRequest(_message.Message):
+    __slots__ = ("activation_id", "after_sequence", "page_size")
+    ACTIVATION_ID_FIELD_NUMBER: _ClassVar[int]
+    AFTER_SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    activation_id: str
+    after_sequence: int
+    page_size: int
+    def __init__(self, activation_id: _Optional[str] = ..., after_sequence: _Optional[int] = ..., page_size: _Optional[int] = ...) -> None: ...
+
+class ListActivationEventsResponse(_message.Message):
+    __slots__ = ("events", "next_after_sequence")
+    EVENTS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_AFTER_SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    events: _containers.RepeatedCompositeFieldContainer[_types_pb2.ActivationEvent]
+    next_after_sequence: int
+    def __init__(self, events: _Optional[_Iterable[_Union[_types_pb2.ActivationEvent, _Mapping]]] = ..., next_after_sequence: _Optional[int] = ...) -> None: ...
+
+class GetActivationPlatePatchRequest(_message.Message):
+    __slots__ = ("activation_id", "hit_id")
+    ACTIVATION_ID_FIELD_NUMBER: _ClassVar[int]
+    HIT_ID_FIELD_NUMBER: _ClassVar[int]
+    activation_id: str
+    hit_id: str
+    def __init__(self, activation_id: _Optional[str] = ..., hit_id: _Optional[str] = ...) -> None: ...
+
+class GetActivationPlatePatchResponse(_message.Message):
+    __slots__ = ("plate_image",)
+    PLATE_IMAGE_FIELD_NUMBER: _ClassVar[int]
+    plate_image: bytes
+    def __init__(self, plate_image: _Optional[bytes] = ...) -> None: ...
+
+class CloseActivationRequest(_message.Message):
+    __slots__ = ("activation_id", "outcome", "summary")
+    ACTIVATION_ID_FIELD_NUMBER: _ClassVar[int]
+    OUTCOME_FIELD_NUMBER: _ClassVar[int]
+    SUMMARY_FIELD_NUMBER: _ClassVar[int]
+    activation_id: str
+    outcome: _types_pb2.NdmOutcome
+    summary: str
+    def __init__(self, activation_id: _Optional[str] = ..., outcome: _Optional[_Union[_types_pb2.NdmOutcome, str]] = ..., summary: _Optional[str] = ...) -> None: ...
+
+class CloseActivationResponse(_message.Message):
+    __slots__ = ("activation",)
+    ACTIVATION_FIELD_NUMBER: _ClassVar[int]
+    activation: _types_pb2.Activation
+    def __init__(self, activation: _Optional[_Union[_types_pb2.Activation, _Mapping]] = ...) -> None: ...
+
+class SignOffActivationRequest(_message.Message):
+    __slots__ = ("activation_id", "remarks")
+    ACTIVATION_ID_FIELD_NUMBER: _ClassVar[int]
+    REMARKS_FIELD_NUMBER: _ClassVar[int]
+    activation_id: str
+    remarks: str
+    def __init__(self, activation_id: _Optional[str] = ..., remarks: _Optional[str] = ...) -> None: ...
+
+class SignOffActivationResponse(_message.Message):
+    __slots__ = ("activation",)
+    ACTIVATION_FIELD_NUMBER: _ClassVar[int]
+    activation: _types_pb2.Activation
+    def __init__(self, activation: _Optional[_Union[_types_pb2.Activation, _Mapping]] = ...) -> None: ...
+
+class VerifyLogRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class VerifyLogResponse(_message.Message):
+    __slots__ = ("ok", "entries_verified", "first_bad_sequence", "problem", "head_hash")
+    OK_FIELD_NUMBER: _ClassVar[int]
+    ENTRIES_VERIFIED_FIELD_NUMBER: _ClassVar[int]
+    FIRST_BAD_SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    PROBLEM_FIELD_NUMBER: _ClassVar[int]
+    HEAD_HASH_FIELD_NUMBER: _ClassVar[int]
+    ok: bool
+    entries_verified: int
+    first_bad_sequence: int
+    problem: str
+    head_hash: str
+    def __init__(self, ok: _Optional[bool] = ..., entries_verified: _Optional[int] = ..., first_bad_sequence: _Optional[int] = ..., problem: _Optional[str] = ..., head_hash: _Optional[str] = ...) -> None: ...
+
+class UpsertCommanderRequest(_message.Message):
+    __slots__ = ("commander",)
+    COMMANDER_FIELD_NUMBER: _ClassVar[int]
+    commander: _types_pb2.Commander
+    def __init__(self, commander: _Optional[_Union[_types_pb2.Commander, _Mapping]] = ...) -> None: ...
+
+class UpsertCommanderResponse(_message.Message):
+    __slots__ = ("commander",)
+    COMMANDER_FIELD_NUMBER: _ClassVar[int]
+    commander: _types_pb2.Commander
+    def __init__(self, commander: _Optional[_Union[_types_pb2.Commander, _Mapping]] = ...) -> None: ...
+
+class ListCommandersRequest(_message.Message):
+    __slots__ = ("force",)
+    FORCE_FIELD_NUMBER: _ClassVar[int]
+    force: str
+    def __init__(self, force: _Optional[str] = ...) -> None: ...
+
+class ListCommandersResponse(_message.Message):
+    __slots__ = ("commanders",)
+    COMMANDERS_FIELD_NUMBER: _ClassVar[int]
+    commanders: _containers.RepeatedCompositeFieldContainer[_types_pb2.Commander]
+    def __init__(self, commanders: _Optional[_Iterable[_Union[_types_pb2.Commander, _Mapping]]] = ...) -> None: ...
+
+class AddShiftsRequest(_message.Message):
+    __slots__ = ("shifts",)
+    SHIFTS_FIELD_NUMBER: _ClassVar[int]
+    shifts: _containers.RepeatedCompositeFieldContainer[_types_pb2.Shift]
+    def __init__(self, shifts: _Optional[_Iterable[_Union[_types_pb2.Shift, _Mapping]]] = ...) -> None: ...
+
+class AddShiftsResponse(_message.Message):
+    __slots__ = ("shifts",)
+    SHIFTS_FIELD_NUMBER: _ClassVar[int]
+    shifts: _containers.RepeatedCompositeFieldContainer[_types_pb2.Shift]
+    def __init__(self, shifts: _Optional[_Iterable[_Union[_types_pb2.Shift, _Mapping]]] = ...) -> None: ...
+
+class ListShiftsRequest(_message.Message):
+    __slots__ = ("force", "to")
+    FORCE_FIELD_NUMBER: _ClassVar[int]
+    FROM_FIELD_NUMBER: _ClassVar[int]
+    TO_FIELD_NUMBER: _ClassVar[int]
+    force: str
+    to: _timestamp_pb2.Timestamp
+    def __init__(self, force: _Optional[str] = ..., to: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., **kwargs) -> None: ...
+
+class ListShiftsResponse(_message.Message):
+    __slots__ = ("shifts",)
+    SHIFTS_FIELD_NUMBER: _ClassVar[int]
+    shifts: _containers.RepeatedCompositeFieldContainer[_types_pb2.Shift]
+    def __init__(self, shifts: _Optional[_Iterable[_Union[_types_pb2.Shift, _Mapping]]] = ...) -> None: ...
+
+class GetDutyStatusRequest(_message.Message):
+    __slots__ = ("at",)
+    AT_FIELD_NUMBER: _ClassVar[int]
+    at: _timestamp_pb2.Timestamp
+    def __init__(self, at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class GetDutyStatusResponse(_message.Message):
+    __slots__ = ("forces",)
+    FORCES_FIELD_NUMBER: _ClassVar[int]
+    forces: _containers.RepeatedCompositeFieldContainer[_types_pb2.DutyStatus]
+    def __init__(self, forces: _Optional[_Iterable[_Union[_types_pb2.DutyStatus, _Mapping]]] = ...) -> None: ...

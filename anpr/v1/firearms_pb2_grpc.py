@@ -26,8 +26,13 @@ if _version_not_supported:
 
 
 class FirearmsServiceStub:
-    """Firearms: every activation on a firearms-marked vehicle reaches the duty TFC, and every
-    decision is logged.
+    """Firearms: every activation on a firearms-marked vehicle reaches the duty Tactical Firearms
+    Commander (TFC) of the force at once; unacknowledged it escalates along the duty chain up to the
+    force supervisor; every acknowledgement, escalation, NDM decision and closure is an entry of a
+    hash-chained, append-only log.
+
+    Roles: `service` raises; `tfc` sees and works on the activations assigned to them; `tfc_supervisor`
+    sees every activation (the supervisor view), signs closures off and manages the rota.
     """
 
     def __init__(self, channel):
@@ -66,11 +71,66 @@ class FirearmsServiceStub:
                 request_serializer=anpr_dot_v1_dot_firearms__pb2.GetActivationRequest.SerializeToString,
                 response_deserializer=anpr_dot_v1_dot_firearms__pb2.GetActivationResponse.FromString,
                 _registered_method=True)
+        self.ListActivationEvents = channel.unary_unary(
+                '/anpr.v1.FirearmsService/ListActivationEvents',
+                request_serializer=anpr_dot_v1_dot_firearms__pb2.ListActivationEventsRequest.SerializeToString,
+                response_deserializer=anpr_dot_v1_dot_firearms__pb2.ListActivationEventsResponse.FromString,
+                _registered_method=True)
+        self.GetActivationPlatePatch = channel.unary_unary(
+                '/anpr.v1.FirearmsService/GetActivationPlatePatch',
+                request_serializer=anpr_dot_v1_dot_firearms__pb2.GetActivationPlatePatchRequest.SerializeToString,
+                response_deserializer=anpr_dot_v1_dot_firearms__pb2.GetActivationPlatePatchResponse.FromString,
+                _registered_method=True)
+        self.CloseActivation = channel.unary_unary(
+                '/anpr.v1.FirearmsService/CloseActivation',
+                request_serializer=anpr_dot_v1_dot_firearms__pb2.CloseActivationRequest.SerializeToString,
+                response_deserializer=anpr_dot_v1_dot_firearms__pb2.CloseActivationResponse.FromString,
+                _registered_method=True)
+        self.SignOffActivation = channel.unary_unary(
+                '/anpr.v1.FirearmsService/SignOffActivation',
+                request_serializer=anpr_dot_v1_dot_firearms__pb2.SignOffActivationRequest.SerializeToString,
+                response_deserializer=anpr_dot_v1_dot_firearms__pb2.SignOffActivationResponse.FromString,
+                _registered_method=True)
+        self.VerifyLog = channel.unary_unary(
+                '/anpr.v1.FirearmsService/VerifyLog',
+                request_serializer=anpr_dot_v1_dot_firearms__pb2.VerifyLogRequest.SerializeToString,
+                response_deserializer=anpr_dot_v1_dot_firearms__pb2.VerifyLogResponse.FromString,
+                _registered_method=True)
+        self.UpsertCommander = channel.unary_unary(
+                '/anpr.v1.FirearmsService/UpsertCommander',
+                request_serializer=anpr_dot_v1_dot_firearms__pb2.UpsertCommanderRequest.SerializeToString,
+                response_deserializer=anpr_dot_v1_dot_firearms__pb2.UpsertCommanderResponse.FromString,
+                _registered_method=True)
+        self.ListCommanders = channel.unary_unary(
+                '/anpr.v1.FirearmsService/ListCommanders',
+                request_serializer=anpr_dot_v1_dot_firearms__pb2.ListCommandersRequest.SerializeToString,
+                response_deserializer=anpr_dot_v1_dot_firearms__pb2.ListCommandersResponse.FromString,
+                _registered_method=True)
+        self.AddShifts = channel.unary_unary(
+                '/anpr.v1.FirearmsService/AddShifts',
+                request_serializer=anpr_dot_v1_dot_firearms__pb2.AddShiftsRequest.SerializeToString,
+                response_deserializer=anpr_dot_v1_dot_firearms__pb2.AddShiftsResponse.FromString,
+                _registered_method=True)
+        self.ListShifts = channel.unary_unary(
+                '/anpr.v1.FirearmsService/ListShifts',
+                request_serializer=anpr_dot_v1_dot_firearms__pb2.ListShiftsRequest.SerializeToString,
+                response_deserializer=anpr_dot_v1_dot_firearms__pb2.ListShiftsResponse.FromString,
+                _registered_method=True)
+        self.GetDutyStatus = channel.unary_unary(
+                '/anpr.v1.FirearmsService/GetDutyStatus',
+                request_serializer=anpr_dot_v1_dot_firearms__pb2.GetDutyStatusRequest.SerializeToString,
+                response_deserializer=anpr_dot_v1_dot_firearms__pb2.GetDutyStatusResponse.FromString,
+                _registered_method=True)
 
 
 class FirearmsServiceServicer:
-    """Firearms: every activation on a firearms-marked vehicle reaches the duty TFC, and every
-    decision is logged.
+    """Firearms: every activation on a firearms-marked vehicle reaches the duty Tactical Firearms
+    Commander (TFC) of the force at once; unacknowledged it escalates along the duty chain up to the
+    force supervisor; every acknowledgement, escalation, NDM decision and closure is an entry of a
+    hash-chained, append-only log.
+
+    Roles: `service` raises; `tfc` sees and works on the activations assigned to them; `tfc_supervisor`
+    sees every activation (the supervisor view), signs closures off and manages the rota.
     """
 
     def RaiseActivation(self, request, context):
@@ -81,35 +141,112 @@ class FirearmsServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def RaiseActivations(self, request, context):
-        """From matcher: raise activations (or attach sightings) for many hits in one transaction, in the
-        order given (what matcher's outbox uses). Idempotent on each hit_id.
+        """From matcher: raise activations (or attach sightings) for many hits (at most 500) in one
+        transaction, in the order given. Idempotent on each hit_id. Each new activation continues the
+        trace of its TracedHit.traceparent.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def StreamActivations(self, request, context):
-        """The TFC console's live stream of activations.
+        """The console's live stream of events (what changed), each with the activation's head. A `tfc`
+        caller gets the events of activations they have been told of; a `tfc_supervisor` every event.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def AcknowledgeActivation(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Take ownership: by a person of the chain told so far, or a supervisor. Stops the escalation.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def RecordDecision(self, request, context):
-        """Record a National Decision Model assessment.
+        """Record one NDM log entry (one or more stages) on an acknowledged activation: by its owner or a
+        supervisor.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def GetActivation(self, request, context):
+        """The activation's head with its latest decisions and sightings.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListActivationEvents(self, request, context):
+        """The activation's full record, a page of events at a time, in log order.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetActivationPlatePatch(self, request, context):
+        """The plate patch (close-up JPEG) of the activation's read or of one of its sightings, fetched
+        from ingest, for the commander to confirm the read. Only for an activation the caller may see;
+        every fetch is an entry of the log (PLATE_PATCH_VIEWED).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CloseActivation(self, request, context):
+        """The owner asks to close with an outcome; the activation waits for a supervisor's sign-off.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SignOffActivation(self, request, context):
+        """A supervisor (tfc_supervisor, not the person who asked to close) signs the closure off.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def VerifyLog(self, request, context):
+        """Check the whole log: sequences gap-free, each entry's hash over its canonical encoding, each
+        entry chained to the one before, and the log head. Names the first entry that does not verify.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpsertCommander(self, request, context):
+        """The rota.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListCommanders(self, request, context):
         """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AddShifts(self, request, context):
+        """Add shifts (a week from a CSV, say): all or none; violations name shifts[i].field.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListShifts(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetDutyStatus(self, request, context):
+        """Who is on duty at a time, for every force and area with commanders or shifts; a force with
+        nobody on duty has an empty chain.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -147,6 +284,56 @@ def add_FirearmsServiceServicer_to_server(servicer, server):
                     request_deserializer=anpr_dot_v1_dot_firearms__pb2.GetActivationRequest.FromString,
                     response_serializer=anpr_dot_v1_dot_firearms__pb2.GetActivationResponse.SerializeToString,
             ),
+            'ListActivationEvents': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListActivationEvents,
+                    request_deserializer=anpr_dot_v1_dot_firearms__pb2.ListActivationEventsRequest.FromString,
+                    response_serializer=anpr_dot_v1_dot_firearms__pb2.ListActivationEventsResponse.SerializeToString,
+            ),
+            'GetActivationPlatePatch': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetActivationPlatePatch,
+                    request_deserializer=anpr_dot_v1_dot_firearms__pb2.GetActivationPlatePatchRequest.FromString,
+                    response_serializer=anpr_dot_v1_dot_firearms__pb2.GetActivationPlatePatchResponse.SerializeToString,
+            ),
+            'CloseActivation': grpc.unary_unary_rpc_method_handler(
+                    servicer.CloseActivation,
+                    request_deserializer=anpr_dot_v1_dot_firearms__pb2.CloseActivationRequest.FromString,
+                    response_serializer=anpr_dot_v1_dot_firearms__pb2.CloseActivationResponse.SerializeToString,
+            ),
+            'SignOffActivation': grpc.unary_unary_rpc_method_handler(
+                    servicer.SignOffActivation,
+                    request_deserializer=anpr_dot_v1_dot_firearms__pb2.SignOffActivationRequest.FromString,
+                    response_serializer=anpr_dot_v1_dot_firearms__pb2.SignOffActivationResponse.SerializeToString,
+            ),
+            'VerifyLog': grpc.unary_unary_rpc_method_handler(
+                    servicer.VerifyLog,
+                    request_deserializer=anpr_dot_v1_dot_firearms__pb2.VerifyLogRequest.FromString,
+                    response_serializer=anpr_dot_v1_dot_firearms__pb2.VerifyLogResponse.SerializeToString,
+            ),
+            'UpsertCommander': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpsertCommander,
+                    request_deserializer=anpr_dot_v1_dot_firearms__pb2.UpsertCommanderRequest.FromString,
+                    response_serializer=anpr_dot_v1_dot_firearms__pb2.UpsertCommanderResponse.SerializeToString,
+            ),
+            'ListCommanders': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListCommanders,
+                    request_deserializer=anpr_dot_v1_dot_firearms__pb2.ListCommandersRequest.FromString,
+                    response_serializer=anpr_dot_v1_dot_firearms__pb2.ListCommandersResponse.SerializeToString,
+            ),
+            'AddShifts': grpc.unary_unary_rpc_method_handler(
+                    servicer.AddShifts,
+                    request_deserializer=anpr_dot_v1_dot_firearms__pb2.AddShiftsRequest.FromString,
+                    response_serializer=anpr_dot_v1_dot_firearms__pb2.AddShiftsResponse.SerializeToString,
+            ),
+            'ListShifts': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListShifts,
+                    request_deserializer=anpr_dot_v1_dot_firearms__pb2.ListShiftsRequest.FromString,
+                    response_serializer=anpr_dot_v1_dot_firearms__pb2.ListShiftsResponse.SerializeToString,
+            ),
+            'GetDutyStatus': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetDutyStatus,
+                    request_deserializer=anpr_dot_v1_dot_firearms__pb2.GetDutyStatusRequest.FromString,
+                    response_serializer=anpr_dot_v1_dot_firearms__pb2.GetDutyStatusResponse.SerializeToString,
+            ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
             'anpr.v1.FirearmsService', rpc_method_handlers)
@@ -156,8 +343,13 @@ def add_FirearmsServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class FirearmsService:
-    """Firearms: every activation on a firearms-marked vehicle reaches the duty TFC, and every
-    decision is logged.
+    """Firearms: every activation on a firearms-marked vehicle reaches the duty Tactical Firearms
+    Commander (TFC) of the force at once; unacknowledged it escalates along the duty chain up to the
+    force supervisor; every acknowledgement, escalation, NDM decision and closure is an entry of a
+    hash-chained, append-only log.
+
+    Roles: `service` raises; `tfc` sees and works on the activations assigned to them; `tfc_supervisor`
+    sees every activation (the supervisor view), signs closures off and manages the rota.
     """
 
     @staticmethod
@@ -312,6 +504,276 @@ class FirearmsService:
             '/anpr.v1.FirearmsService/GetActivation',
             anpr_dot_v1_dot_firearms__pb2.GetActivationRequest.SerializeToString,
             anpr_dot_v1_dot_firearms__pb2.GetActivationResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListActivationEvents(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/anpr.v1.FirearmsService/ListActivationEvents',
+            anpr_dot_v1_dot_firearms__pb2.ListActivationEventsRequest.SerializeToString,
+            anpr_dot_v1_dot_firearms__pb2.ListActivationEventsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetActivationPlatePatch(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/anpr.v1.FirearmsService/GetActivationPlatePatch',
+            anpr_dot_v1_dot_firearms__pb2.GetActivationPlatePatchRequest.SerializeToString,
+            anpr_dot_v1_dot_firearms__pb2.GetActivationPlatePatchResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CloseActivation(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/anpr.v1.FirearmsService/CloseActivation',
+            anpr_dot_v1_dot_firearms__pb2.CloseActivationRequest.SerializeToString,
+            anpr_dot_v1_dot_firearms__pb2.CloseActivationResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SignOffActivation(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/anpr.v1.FirearmsService/SignOffActivation',
+            anpr_dot_v1_dot_firearms__pb2.SignOffActivationRequest.SerializeToString,
+            anpr_dot_v1_dot_firearms__pb2.SignOffActivationResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def VerifyLog(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/anpr.v1.FirearmsService/VerifyLog',
+            anpr_dot_v1_dot_firearms__pb2.VerifyLogRequest.SerializeToString,
+            anpr_dot_v1_dot_firearms__pb2.VerifyLogResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpsertCommander(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/anpr.v1.FirearmsService/UpsertCommander',
+            anpr_dot_v1_dot_firearms__pb2.UpsertCommanderRequest.SerializeToString,
+            anpr_dot_v1_dot_firearms__pb2.UpsertCommanderResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListCommanders(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/anpr.v1.FirearmsService/ListCommanders',
+            anpr_dot_v1_dot_firearms__pb2.ListCommandersRequest.SerializeToString,
+            anpr_dot_v1_dot_firearms__pb2.ListCommandersResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AddShifts(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/anpr.v1.FirearmsService/AddShifts',
+            anpr_dot_v1_dot_firearms__pb2.AddShiftsRequest.SerializeToString,
+            anpr_dot_v1_dot_firearms__pb2.AddShiftsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListShifts(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/anpr.v1.FirearmsService/ListShifts',
+            anpr_dot_v1_dot_firearms__pb2.ListShiftsRequest.SerializeToString,
+            anpr_dot_v1_dot_firearms__pb2.ListShiftsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetDutyStatus(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/anpr.v1.FirearmsService/GetDutyStatus',
+            anpr_dot_v1_dot_firearms__pb2.GetDutyStatusRequest.SerializeToString,
+            anpr_dot_v1_dot_firearms__pb2.GetDutyStatusResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -88,6 +88,9 @@ class ActivationState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     ACTIVATION_STATE_ACKNOWLEDGED: _ClassVar[ActivationState]
     ACTIVATION_STATE_DECIDED: _ClassVar[ActivationState]
     ACTIVATION_STATE_ESCALATED: _ClassVar[ActivationState]
+    ACTIVATION_STATE_AWAITING_SIGN_OFF: _ClassVar[ActivationState]
+    ACTIVATION_STATE_CLOSED: _ClassVar[ActivationState]
+    ACTIVATION_STATE_UNASSIGNED: _ClassVar[ActivationState]
 
 class NdmOutcome(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -96,6 +99,21 @@ class NdmOutcome(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     NDM_OUTCOME_MONITOR: _ClassVar[NdmOutcome]
     NDM_OUTCOME_UNARMED_INTERCEPT: _ClassVar[NdmOutcome]
     NDM_OUTCOME_ARMED_DEPLOYMENT: _ClassVar[NdmOutcome]
+
+class ActivationEventKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    ACTIVATION_EVENT_KIND_UNSPECIFIED: _ClassVar[ActivationEventKind]
+    ACTIVATION_EVENT_KIND_RAISED: _ClassVar[ActivationEventKind]
+    ACTIVATION_EVENT_KIND_SIGHTING: _ClassVar[ActivationEventKind]
+    ACTIVATION_EVENT_KIND_UNASSIGNED: _ClassVar[ActivationEventKind]
+    ACTIVATION_EVENT_KIND_ASSIGNED: _ClassVar[ActivationEventKind]
+    ACTIVATION_EVENT_KIND_ACKNOWLEDGED: _ClassVar[ActivationEventKind]
+    ACTIVATION_EVENT_KIND_ESCALATED: _ClassVar[ActivationEventKind]
+    ACTIVATION_EVENT_KIND_ESCALATION_EXHAUSTED: _ClassVar[ActivationEventKind]
+    ACTIVATION_EVENT_KIND_DECISION_RECORDED: _ClassVar[ActivationEventKind]
+    ACTIVATION_EVENT_KIND_CLOSE_REQUESTED: _ClassVar[ActivationEventKind]
+    ACTIVATION_EVENT_KIND_SIGNED_OFF: _ClassVar[ActivationEventKind]
+    ACTIVATION_EVENT_KIND_PLATE_PATCH_VIEWED: _ClassVar[ActivationEventKind]
 DIRECTION_UNSPECIFIED: Direction
 DIRECTION_TOWARDS: Direction
 DIRECTION_AWAY: Direction
@@ -145,11 +163,26 @@ ACTIVATION_STATE_RAISED: ActivationState
 ACTIVATION_STATE_ACKNOWLEDGED: ActivationState
 ACTIVATION_STATE_DECIDED: ActivationState
 ACTIVATION_STATE_ESCALATED: ActivationState
+ACTIVATION_STATE_AWAITING_SIGN_OFF: ActivationState
+ACTIVATION_STATE_CLOSED: ActivationState
+ACTIVATION_STATE_UNASSIGNED: ActivationState
 NDM_OUTCOME_UNSPECIFIED: NdmOutcome
 NDM_OUTCOME_NO_FURTHER_ACTION: NdmOutcome
 NDM_OUTCOME_MONITOR: NdmOutcome
 NDM_OUTCOME_UNARMED_INTERCEPT: NdmOutcome
 NDM_OUTCOME_ARMED_DEPLOYMENT: NdmOutcome
+ACTIVATION_EVENT_KIND_UNSPECIFIED: ActivationEventKind
+ACTIVATION_EVENT_KIND_RAISED: ActivationEventKind
+ACTIVATION_EVENT_KIND_SIGHTING: ActivationEventKind
+ACTIVATION_EVENT_KIND_UNASSIGNED: ActivationEventKind
+ACTIVATION_EVENT_KIND_ASSIGNED: ActivationEventKind
+ACTIVATION_EVENT_KIND_ACKNOWLEDGED: ActivationEventKind
+ACTIVATION_EVENT_KIND_ESCALATED: ActivationEventKind
+ACTIVATION_EVENT_KIND_ESCALATION_EXHAUSTED: ActivationEventKind
+ACTIVATION_EVENT_KIND_DECISION_RECORDED: ActivationEventKind
+ACTIVATION_EVENT_KIND_CLOSE_REQUESTED: ActivationEventKind
+ACTIVATION_EVENT_KIND_SIGNED_OFF: ActivationEventKind
+ACTIVATION_EVENT_KIND_PLATE_PATCH_VIEWED: ActivationEventKind
 
 class GeoPoint(_message.Message):
     __slots__ = ("latitude", "longitude")
@@ -350,21 +383,23 @@ class TracedHit(_message.Message):
     def __init__(self, hit: _Optional[_Union[Hit, _Mapping]] = ..., traceparent: _Optional[str] = ...) -> None: ...
 
 class Alert(_message.Message):
-    __slots__ = ("alert_id", "sequence", "hit", "created_at", "covert")
+    __slots__ = ("alert_id", "sequence", "hit", "created_at", "covert", "firearms_commander_informed")
     ALERT_ID_FIELD_NUMBER: _ClassVar[int]
     SEQUENCE_FIELD_NUMBER: _ClassVar[int]
     HIT_FIELD_NUMBER: _ClassVar[int]
     CREATED_AT_FIELD_NUMBER: _ClassVar[int]
     COVERT_FIELD_NUMBER: _ClassVar[int]
+    FIREARMS_COMMANDER_INFORMED_FIELD_NUMBER: _ClassVar[int]
     alert_id: str
     sequence: int
     hit: Hit
     created_at: _timestamp_pb2.Timestamp
     covert: bool
-    def __init__(self, alert_id: _Optional[str] = ..., sequence: _Optional[int] = ..., hit: _Optional[_Union[Hit, _Mapping]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., covert: _Optional[bool] = ...) -> None: ...
+    firearms_commander_informed: bool
+    def __init__(self, alert_id: _Optional[str] = ..., sequence: _Optional[int] = ..., hit: _Optional[_Union[Hit, _Mapping]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., covert: _Optional[bool] = ..., firearms_commander_informed: _Optional[bool] = ...) -> None: ...
 
 class NdmDecision(_message.Message):
-    __slots__ = ("decision_id", "activation_id", "decided_by", "decided_at", "information", "threat_assessment", "powers_and_policy", "options", "action_and_review", "outcome", "rationale")
+    __slots__ = ("decision_id", "activation_id", "decided_by", "decided_at", "information", "threat_assessment", "powers_and_policy", "options", "action_and_review", "outcome", "rationale", "code_of_ethics")
     DECISION_ID_FIELD_NUMBER: _ClassVar[int]
     ACTIVATION_ID_FIELD_NUMBER: _ClassVar[int]
     DECIDED_BY_FIELD_NUMBER: _ClassVar[int]
@@ -376,6 +411,7 @@ class NdmDecision(_message.Message):
     ACTION_AND_REVIEW_FIELD_NUMBER: _ClassVar[int]
     OUTCOME_FIELD_NUMBER: _ClassVar[int]
     RATIONALE_FIELD_NUMBER: _ClassVar[int]
+    CODE_OF_ETHICS_FIELD_NUMBER: _ClassVar[int]
     decision_id: str
     activation_id: str
     decided_by: str
@@ -387,10 +423,49 @@ class NdmDecision(_message.Message):
     action_and_review: str
     outcome: NdmOutcome
     rationale: str
-    def __init__(self, decision_id: _Optional[str] = ..., activation_id: _Optional[str] = ..., decided_by: _Optional[str] = ..., decided_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., information: _Optional[str] = ..., threat_assessment: _Optional[str] = ..., powers_and_policy: _Optional[str] = ..., options: _Optional[str] = ..., action_and_review: _Optional[str] = ..., outcome: _Optional[_Union[NdmOutcome, str]] = ..., rationale: _Optional[str] = ...) -> None: ...
+    code_of_ethics: str
+    def __init__(self, decision_id: _Optional[str] = ..., activation_id: _Optional[str] = ..., decided_by: _Optional[str] = ..., decided_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., information: _Optional[str] = ..., threat_assessment: _Optional[str] = ..., powers_and_policy: _Optional[str] = ..., options: _Optional[str] = ..., action_and_review: _Optional[str] = ..., outcome: _Optional[_Union[NdmOutcome, str]] = ..., rationale: _Optional[str] = ..., code_of_ethics: _Optional[str] = ...) -> None: ...
+
+class ActivationEvent(_message.Message):
+    __slots__ = ("sequence", "activation_id", "kind", "actor", "at", "from_subject", "to_subject", "level", "due_at", "deadline_missed", "decision", "sighting", "outcome", "summary", "remarks", "previous_hash", "hash")
+    SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    ACTIVATION_ID_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    ACTOR_FIELD_NUMBER: _ClassVar[int]
+    AT_FIELD_NUMBER: _ClassVar[int]
+    FROM_SUBJECT_FIELD_NUMBER: _ClassVar[int]
+    TO_SUBJECT_FIELD_NUMBER: _ClassVar[int]
+    LEVEL_FIELD_NUMBER: _ClassVar[int]
+    DUE_AT_FIELD_NUMBER: _ClassVar[int]
+    DEADLINE_MISSED_FIELD_NUMBER: _ClassVar[int]
+    DECISION_FIELD_NUMBER: _ClassVar[int]
+    SIGHTING_FIELD_NUMBER: _ClassVar[int]
+    OUTCOME_FIELD_NUMBER: _ClassVar[int]
+    SUMMARY_FIELD_NUMBER: _ClassVar[int]
+    REMARKS_FIELD_NUMBER: _ClassVar[int]
+    PREVIOUS_HASH_FIELD_NUMBER: _ClassVar[int]
+    HASH_FIELD_NUMBER: _ClassVar[int]
+    sequence: int
+    activation_id: str
+    kind: ActivationEventKind
+    actor: str
+    at: _timestamp_pb2.Timestamp
+    from_subject: str
+    to_subject: str
+    level: int
+    due_at: _timestamp_pb2.Timestamp
+    deadline_missed: _timestamp_pb2.Timestamp
+    decision: NdmDecision
+    sighting: Hit
+    outcome: NdmOutcome
+    summary: str
+    remarks: str
+    previous_hash: str
+    hash: str
+    def __init__(self, sequence: _Optional[int] = ..., activation_id: _Optional[str] = ..., kind: _Optional[_Union[ActivationEventKind, str]] = ..., actor: _Optional[str] = ..., at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., from_subject: _Optional[str] = ..., to_subject: _Optional[str] = ..., level: _Optional[int] = ..., due_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., deadline_missed: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., decision: _Optional[_Union[NdmDecision, _Mapping]] = ..., sighting: _Optional[_Union[Hit, _Mapping]] = ..., outcome: _Optional[_Union[NdmOutcome, str]] = ..., summary: _Optional[str] = ..., remarks: _Optional[str] = ..., previous_hash: _Optional[str] = ..., hash: _Optional[str] = ...) -> None: ...
 
 class Activation(_message.Message):
-    __slots__ = ("activation_id", "sequence", "hit", "state", "raised_at", "acknowledged_by", "acknowledged_at", "decisions", "sightings")
+    __slots__ = ("activation_id", "sequence", "hit", "state", "raised_at", "acknowledged_by", "acknowledged_at", "decisions", "sightings", "force", "area", "chain", "assigned_to", "escalation_level", "acknowledge_by", "decision_count", "sighting_count", "outcome", "close_summary", "close_requested_by", "signed_off_by", "signed_off_at")
     ACTIVATION_ID_FIELD_NUMBER: _ClassVar[int]
     SEQUENCE_FIELD_NUMBER: _ClassVar[int]
     HIT_FIELD_NUMBER: _ClassVar[int]
@@ -400,6 +475,19 @@ class Activation(_message.Message):
     ACKNOWLEDGED_AT_FIELD_NUMBER: _ClassVar[int]
     DECISIONS_FIELD_NUMBER: _ClassVar[int]
     SIGHTINGS_FIELD_NUMBER: _ClassVar[int]
+    FORCE_FIELD_NUMBER: _ClassVar[int]
+    AREA_FIELD_NUMBER: _ClassVar[int]
+    CHAIN_FIELD_NUMBER: _ClassVar[int]
+    ASSIGNED_TO_FIELD_NUMBER: _ClassVar[int]
+    ESCALATION_LEVEL_FIELD_NUMBER: _ClassVar[int]
+    ACKNOWLEDGE_BY_FIELD_NUMBER: _ClassVar[int]
+    DECISION_COUNT_FIELD_NUMBER: _ClassVar[int]
+    SIGHTING_COUNT_FIELD_NUMBER: _ClassVar[int]
+    OUTCOME_FIELD_NUMBER: _ClassVar[int]
+    CLOSE_SUMMARY_FIELD_NUMBER: _ClassVar[int]
+    CLOSE_REQUESTED_BY_FIELD_NUMBER: _ClassVar[int]
+    SIGNED_OFF_BY_FIELD_NUMBER: _ClassVar[int]
+    SIGNED_OFF_AT_FIELD_NUMBER: _ClassVar[int]
     activation_id: str
     sequence: int
     hit: Hit
@@ -409,4 +497,65 @@ class Activation(_message.Message):
     acknowledged_at: _timestamp_pb2.Timestamp
     decisions: _containers.RepeatedCompositeFieldContainer[NdmDecision]
     sightings: _containers.RepeatedCompositeFieldContainer[Hit]
-    def __init__(self, activation_id: _Optional[str] = ..., sequence: _Optional[int] = ..., hit: _Optional[_Union[Hit, _Mapping]] = ..., state: _Optional[_Union[ActivationState, str]] = ..., raised_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., acknowledged_by: _Optional[str] = ..., acknowledged_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., decisions: _Optional[_Iterable[_Union[NdmDecision, _Mapping]]] = ..., sightings: _Optional[_Iterable[_Union[Hit, _Mapping]]] = ...) -> None: ...
+    force: str
+    area: str
+    chain: _containers.RepeatedScalarFieldContainer[str]
+    assigned_to: str
+    escalation_level: int
+    acknowledge_by: _timestamp_pb2.Timestamp
+    decision_count: int
+    sighting_count: int
+    outcome: NdmOutcome
+    close_summary: str
+    close_requested_by: str
+    signed_off_by: str
+    signed_off_at: _timestamp_pb2.Timestamp
+    def __init__(self, activation_id: _Optional[str] = ..., sequence: _Optional[int] = ..., hit: _Optional[_Union[Hit, _Mapping]] = ..., state: _Optional[_Union[ActivationState, str]] = ..., raised_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., acknowledged_by: _Optional[str] = ..., acknowledged_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., decisions: _Optional[_Iterable[_Union[NdmDecision, _Mapping]]] = ..., sightings: _Optional[_Iterable[_Union[Hit, _Mapping]]] = ..., force: _Optional[str] = ..., area: _Optional[str] = ..., chain: _Optional[_Iterable[str]] = ..., assigned_to: _Optional[str] = ..., escalation_level: _Optional[int] = ..., acknowledge_by: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., decision_count: _Optional[int] = ..., sighting_count: _Optional[int] = ..., outcome: _Optional[_Union[NdmOutcome, str]] = ..., close_summary: _Optional[str] = ..., close_requested_by: _Optional[str] = ..., signed_off_by: _Optional[str] = ..., signed_off_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class Commander(_message.Message):
+    __slots__ = ("subject", "name", "force", "contact")
+    SUBJECT_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    FORCE_FIELD_NUMBER: _ClassVar[int]
+    CONTACT_FIELD_NUMBER: _ClassVar[int]
+    subject: str
+    name: str
+    force: str
+    contact: str
+    def __init__(self, subject: _Optional[str] = ..., name: _Optional[str] = ..., force: _Optional[str] = ..., contact: _Optional[str] = ...) -> None: ...
+
+class Shift(_message.Message):
+    __slots__ = ("shift_id", "force", "area", "starts_at", "ends_at", "primary", "backups", "supervisor")
+    SHIFT_ID_FIELD_NUMBER: _ClassVar[int]
+    FORCE_FIELD_NUMBER: _ClassVar[int]
+    AREA_FIELD_NUMBER: _ClassVar[int]
+    STARTS_AT_FIELD_NUMBER: _ClassVar[int]
+    ENDS_AT_FIELD_NUMBER: _ClassVar[int]
+    PRIMARY_FIELD_NUMBER: _ClassVar[int]
+    BACKUPS_FIELD_NUMBER: _ClassVar[int]
+    SUPERVISOR_FIELD_NUMBER: _ClassVar[int]
+    shift_id: str
+    force: str
+    area: str
+    starts_at: _timestamp_pb2.Timestamp
+    ends_at: _timestamp_pb2.Timestamp
+    primary: str
+    backups: _containers.RepeatedScalarFieldContainer[str]
+    supervisor: str
+    def __init__(self, shift_id: _Optional[str] = ..., force: _Optional[str] = ..., area: _Optional[str] = ..., starts_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., ends_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., primary: _Optional[str] = ..., backups: _Optional[_Iterable[str]] = ..., supervisor: _Optional[str] = ...) -> None: ...
+
+class DutyStatus(_message.Message):
+    __slots__ = ("force", "area", "chain", "shift_id", "ends_at", "unassigned_activations")
+    FORCE_FIELD_NUMBER: _ClassVar[int]
+    AREA_FIELD_NUMBER: _ClassVar[int]
+    CHAIN_FIELD_NUMBER: _ClassVar[int]
+    SHIFT_ID_FIELD_NUMBER: _ClassVar[int]
+    ENDS_AT_FIELD_NUMBER: _ClassVar[int]
+    UNASSIGNED_ACTIVATIONS_FIELD_NUMBER: _ClassVar[int]
+    force: str
+    area: str
+    chain: _containers.RepeatedScalarFieldContainer[str]
+    shift_id: str
+    ends_at: _timestamp_pb2.Timestamp
+    unassigned_activations: int
+    def __init__(self, force: _Optional[str] = ..., area: _Optional[str] = ..., chain: _Optional[_Iterable[str]] = ..., shift_id: _Optional[str] = ..., ends_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., unassigned_activations: _Optional[int] = ...) -> None: ...

@@ -1,10 +1,14 @@
-"""Firearms servicer: activations to the TFC console, acknowledgement, the NDM decision log."""
+"""Firearms servicer: activations to the duty commander's console, acknowledgement, escalation,
+the NDM decision log, closure with sign-off, and the duty rota."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+import time
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from functools import partial
 from pathlib import Path
 
@@ -15,102 +19,296 @@ from anpr.runtime.auth import Role, current_caller
 from anpr.runtime.broadcast import LogServiceComponent, SequenceBroadcaster, follow_log
 from anpr.runtime.errors import abort_invalid
 from anpr.runtime.server import ServiceSpec
-from anpr.runtime.telemetry import ATTR_ACTIVATION_ID, ATTR_HIT_ID, context_from_traceparent
-from anpr.v1 import firearms_pb2, firearms_pb2_grpc, types_pb2
-from services.firearms import store
+from anpr.runtime.telemetry import ATTR_ACTIVATION_ID, ATTR_HIT_COUNT, ATTR_HIT_ID, context_from_traceparent, \
+    current_traceparent
+from anpr.v1 import firearms_pb2 as F
+from anpr.v1 import firearms_pb2_grpc, ingest_pb2, ingest_pb2_grpc
+from anpr.v1 import types_pb2 as T
+from services.firearms import eventlog, ndm, rules, store
 from services.firearms.config import FirearmsSettings
-from services.firearms.ndm import validate_decision
+from services.firearms.escalation import UNASSIGNED, Escalator
 
 log = logging.getLogger(__name__)
-tracer = trace.get_tracer("anpr.firearms")
+tracer = trace.get_tracer(__name__)
+MAX_RAISE_BATCH = 500
+PAGE_DEFAULT, PAGE_MAX = 20, 50
+READERS = frozenset({Role.TFC, Role.TFC_SUPERVISOR})
+SUPERVISORS = frozenset({Role.TFC_SUPERVISOR})
+
+
+def timing_of(settings: FirearmsSettings) -> store.Timing:
+    return store.Timing(timedelta(seconds=settings.ack_deadline_s), timedelta(seconds=settings.unassigned_retry_s),
+                        timedelta(seconds=settings.activation_attach_window_s))
+
+
+def _raise_violations(hits) -> list[tuple[str, str]]:
+    if len(hits) > MAX_RAISE_BATCH:
+        return [("hits", f"at most {MAX_RAISE_BATCH} per call")]
+    return [(f"hits[{i}].hit.{f}", p) for i, h in enumerate(hits)
+            for f, v in (("hit_id", h.hit.hit_id), ("entry.entry_id", h.hit.entry.entry_id))
+            if (p := ndm.name_problem(v, 256))]
 
 
 class FirearmsServicer(firearms_pb2_grpc.FirearmsServiceServicer):
     def __init__(self, pool, broadcaster: SequenceBroadcaster, settings: FirearmsSettings):
         self._pool = pool
         self._broadcaster = broadcaster
-        self._attach_window = timedelta(seconds=settings.activation_attach_window_s)
+        self._timing = timing_of(settings)
+        self.ingest: ingest_pb2_grpc.IngestServiceStub | None = None  # set by the component when configured
 
-    async def _activation_id(self, value: str, context, field: str = "activation_id") -> uuid.UUID:
+    async def _uuid(self, value: str, context, field: str = "activation_id") -> uuid.UUID:
         try:
             return uuid.UUID(value)
         except ValueError:
             await abort_invalid(context, [(field, "must be a UUID")])
 
+    # ---- raising (matcher) ----
+
     async def RaiseActivation(self, request, context):
-        missing = [(f"hit.{f}", "required") for f, v in (("hit_id", request.hit.hit_id),
-                                                          ("entry.entry_id", request.hit.entry.entry_id)) if not v]
-        if missing:
-            await abort_invalid(context, missing)
-        async with self._pool.acquire() as conn, conn.transaction():
-            activation_id, duplicate, attached = await store.raise_activation(conn, request.hit,
-                                                                               self._attach_window)
-        span = trace.get_current_span()
-        span.set_attribute(ATTR_HIT_ID, request.hit.hit_id)
-        span.set_attribute(ATTR_ACTIVATION_ID, str(activation_id))
-        if not duplicate:
-            log.info("sighting attached" if attached else "activation raised",
-                     extra={"activation_id": str(activation_id)})
-        return firearms_pb2.RaiseActivationResponse(activation_id=str(activation_id), duplicate=duplicate)
+        batch = F.RaiseActivationsRequest(hits=[T.TracedHit(hit=request.hit, traceparent=current_traceparent())])
+        [one] = await self._raise(batch.hits, context, prefix="hit.")
+        return one
 
     async def RaiseActivations(self, request, context):
-        missing = [(f"hits[{i}].hit.{f}", "required") for i, h in enumerate(request.hits)
-                   for f, v in (("hit_id", h.hit.hit_id), ("entry.entry_id", h.hit.entry.entry_id)) if not v]
-        if missing:
-            await abort_invalid(context, missing)
+        return F.RaiseActivationsResponse(activations=await self._raise(request.hits, context))
+
+    async def _raise(self, traced, context, prefix: str = "") -> list[F.RaiseActivationResponse]:
+        violations = _raise_violations(traced)
+        if violations:
+            await abort_invalid(context, [(f.replace("hits[0].hit.", prefix) if prefix else f, d)
+                                          for f, d in violations])
+        started = time.time_ns()
         async with self._pool.acquire() as conn, conn.transaction():
-            raised = [await store.raise_activation(conn, h.hit, self._attach_window) for h in request.hits]
-        for h, (activation_id, duplicate, _) in zip(request.hits, raised, strict=True):
-            if not duplicate:
-                with tracer.start_as_current_span("anpr.activation", context=context_from_traceparent(h.traceparent)) as span:
-                    span.set_attribute(ATTR_HIT_ID, h.hit.hit_id)
-                    span.set_attribute(ATTR_ACTIVATION_ID, str(activation_id))
-        return firearms_pb2.RaiseActivationsResponse(activations=[
-            firearms_pb2.RaiseActivationResponse(activation_id=str(a), duplicate=d) for a, d, _ in raised])
+            raised = await store.raise_batch(conn, [t.hit for t in traced], self._timing)
+        trace.get_current_span().set_attribute(ATTR_HIT_COUNT, len(traced))
+        for t, r in zip(traced, raised, strict=True):
+            if r.new:
+                self._trace_new(t, r, started)
+        return [F.RaiseActivationResponse(activation_id=str(r.activation_id), duplicate=r.duplicate) for r in raised]
+
+    def _trace_new(self, traced: T.TracedHit, r: store.Raised, started: int) -> None:
+        """A span per new activation, continuing the trace of the read that made the hit."""
+        span = tracer.start_span("firearms.activation.raised", context=context_from_traceparent(traced.traceparent),
+                                 start_time=started, attributes={ATTR_HIT_ID: traced.hit.hit_id,
+                                                                 ATTR_ACTIVATION_ID: str(r.activation_id)})
+        if r.unassigned_force is not None:
+            span.set_status(trace.StatusCode.ERROR, "no duty firearms commander")
+            UNASSIGNED.add(1, {"force": r.unassigned_force})
+            log.error("activation raised with nobody on duty for the force",
+                      extra={"activation_id": str(r.activation_id), "force": r.unassigned_force})
+        span.end()
+
+    # ---- the console ----
 
     async def StreamActivations(self, request, context):
-        after = request.after_sequence
-        if after < 0:
+        if request.after_sequence < 0:
             await abort_invalid(context, [("after_sequence", "must not be negative")])
-        async for activation in follow_log(self._pool, self._broadcaster, after, request.from_start,
-                                           store.latest_sequence, store.activations_after):
-            yield firearms_pb2.StreamActivationsResponse(activation=activation)
+        caller = current_caller()
+        audience = None if rules.is_supervisor(caller) else caller.subject
+        fetch = partial(_stream_page, audience=audience)
+        async for head, event in follow_log(self._pool, self._broadcaster, request.after_sequence,
+                                            request.from_start, store.latest_sequence, fetch):
+            yield F.StreamActivationsResponse(activation=head, event=event)
+
+    async def _locked(self, conn, context, activation_id: uuid.UUID):
+        row = await store.lock_activation(conn, activation_id)
+        if row is None:
+            await context.abort(grpc.StatusCode.NOT_FOUND, "activation_id: no such activation")
+        return row
+
+    async def _refuse(self, context, refusal: rules.Refusal) -> None:
+        if refusal is not None:
+            await context.abort(*refusal)
+
+    async def _after(self, conn, activation_id: uuid.UUID) -> T.Activation:
+        return await store.get_activation(conn, await store.activation_row(conn, activation_id))
 
     async def AcknowledgeActivation(self, request, context):
-        activation_id = await self._activation_id(request.activation_id, context)
-        async with self._pool.acquire() as conn, conn.transaction():
-            owner = await store.acknowledge(conn, activation_id, current_caller().subject)
-            activation = await store.get_activation(conn, activation_id) if owner else None
-        if activation is None:
-            await context.abort(grpc.StatusCode.NOT_FOUND, "activation_id: no such activation")
-        return firearms_pb2.AcknowledgeActivationResponse(activation=activation)
-
-    async def RecordDecision(self, request, context):
-        errors = validate_decision(request.decision)
-        if errors:
-            await abort_invalid(context, errors)
-        activation_id = await self._activation_id(request.decision.activation_id, context,
-                                                  "decision.activation_id")
+        activation_id = await self._uuid(request.activation_id, context)
         caller = current_caller()
         async with self._pool.acquire() as conn, conn.transaction():
-            state = await store.activation_state(conn, activation_id)
-            if state is None:
-                await context.abort(grpc.StatusCode.NOT_FOUND, "decision.activation_id: no such activation")
-            if state == types_pb2.ACTIVATION_STATE_RAISED:
-                await context.abort(grpc.StatusCode.FAILED_PRECONDITION,
-                                    "decision.activation_id: acknowledge the activation first")
-            decision_id = await store.record_decision(conn, request.decision, caller.subject)
-            activation = await store.get_activation(conn, activation_id)
-        decision = next(d for d in activation.decisions if d.decision_id == str(decision_id))
-        return firearms_pb2.RecordDecisionResponse(decision=decision)
+            row = await self._locked(conn, context, activation_id)
+            await self._refuse(context, rules.may_acknowledge(row, caller))
+            if row["acknowledged_by"] is None:
+                await store.acknowledge(conn, row, caller.subject)
+            activation = await self._after(conn, activation_id)
+        return F.AcknowledgeActivationResponse(activation=activation)
+
+    async def RecordDecision(self, request, context):
+        errors = ndm.validate_decision(request.decision)
+        if errors:
+            await abort_invalid(context, errors)
+        activation_id = await self._uuid(request.decision.activation_id, context, "decision.activation_id")
+        caller = current_caller()
+        async with self._pool.acquire() as conn, conn.transaction():
+            row = await self._locked(conn, context, activation_id)
+            await self._refuse(context, rules.may_work(row, caller, "decision.activation_id"))
+            sequence = await store.record_decision(conn, row, request.decision, caller.subject)
+            [event] = await store.activation_events(conn, activation_id, sequence - 1, 1)
+        return F.RecordDecisionResponse(decision=event.decision)
+
+    async def CloseActivation(self, request, context):
+        errors = ndm.validate_close(request.outcome, request.summary)
+        if errors:
+            await abort_invalid(context, errors)
+        activation_id = await self._uuid(request.activation_id, context)
+        caller = current_caller()
+        async with self._pool.acquire() as conn, conn.transaction():
+            row = await self._locked(conn, context, activation_id)
+            await self._refuse(context, rules.may_work(row, caller, "activation_id"))
+            await store.request_close(conn, row, request.outcome, request.summary, caller.subject)
+            activation = await self._after(conn, activation_id)
+        return F.CloseActivationResponse(activation=activation)
+
+    async def SignOffActivation(self, request, context):
+        if problem := ndm.text_problem(request.remarks):
+            await abort_invalid(context, [("remarks", problem)])
+        activation_id = await self._uuid(request.activation_id, context)
+        caller = current_caller()
+        async with self._pool.acquire() as conn, conn.transaction():
+            row = await self._locked(conn, context, activation_id)
+            await self._refuse(context, rules.may_sign_off(row, caller))
+            await store.sign_off(conn, row, request.remarks, caller.subject)
+            activation = await self._after(conn, activation_id)
+        return F.SignOffActivationResponse(activation=activation)
+
+    async def _readable(self, conn, context, activation_id: uuid.UUID):
+        row = await store.activation_row(conn, activation_id)
+        if row is None:
+            await context.abort(grpc.StatusCode.NOT_FOUND, "activation_id: no such activation")
+        await self._refuse(context, rules.may_see(row, current_caller()))
+        return row
 
     async def GetActivation(self, request, context):
-        activation_id = await self._activation_id(request.activation_id, context)
+        activation_id = await self._uuid(request.activation_id, context)
         async with self._pool.acquire() as conn:
-            activation = await store.get_activation(conn, activation_id)
-        if activation is None:
-            await context.abort(grpc.StatusCode.NOT_FOUND, "activation_id: no such activation")
-        return firearms_pb2.GetActivationResponse(activation=activation)
+            row = await self._readable(conn, context, activation_id)
+            return F.GetActivationResponse(activation=await store.get_activation(conn, row))
+
+    async def ListActivationEvents(self, request, context):
+        activation_id = await self._uuid(request.activation_id, context)
+        if not 0 <= request.page_size <= PAGE_MAX or request.after_sequence < 0:
+            await abort_invalid(context, [("page_size", f"0-{PAGE_MAX}")] if request.after_sequence >= 0
+                                else [("after_sequence", "must not be negative")])
+        size = request.page_size or PAGE_DEFAULT
+        async with self._pool.acquire() as conn:
+            await self._readable(conn, context, activation_id)
+            events = await store.activation_events(conn, activation_id, request.after_sequence, size + 1)
+        more = len(events) > size
+        return F.ListActivationEventsResponse(events=events[:size],
+                                              next_after_sequence=events[size - 1].sequence if more else 0)
+
+    async def GetActivationPlatePatch(self, request, context):
+        activation_id = await self._uuid(request.activation_id, context)
+        if self.ingest is None:
+            await context.abort(grpc.StatusCode.FAILED_PRECONDITION,
+                                "plate patches are not configured on this service (ANPR_INGEST_ADDR)")
+        async with self._pool.acquire() as conn:
+            row = await self._readable(conn, context, activation_id)
+            read = await store.read_of(conn, row, request.hit_id)
+        if read is None:
+            await abort_invalid(context, [("hit_id", "neither this activation's hit nor one of its sightings")])
+        try:
+            resp = await self.ingest.GetReadPlatePatch(ingest_pb2.GetReadPlatePatchRequest(
+                read_id=read.read_id, captured_at=read.captured_at), timeout=5)
+        except grpc.aio.AioRpcError as err:
+            code = grpc.StatusCode.NOT_FOUND if err.code() == grpc.StatusCode.NOT_FOUND else grpc.StatusCode.UNAVAILABLE
+            await context.abort(code, "the read store could not give the plate patch")
+        async with self._pool.acquire() as conn, conn.transaction():
+            await store.plate_patch_viewed(conn, row, request.hit_id or row["hit_id"], current_caller().subject)
+        return F.GetActivationPlatePatchResponse(plate_image=resp.plate_image)
+
+    async def VerifyLog(self, request, context):
+        async with self._pool.acquire() as conn:
+            v = await eventlog.verify(conn)
+        if not v.ok:
+            log.error("firearms event log does not verify", extra={"sequence": v.first_bad_sequence})
+        return F.VerifyLogResponse(ok=v.ok, entries_verified=v.verified, first_bad_sequence=v.first_bad_sequence,
+                                   problem=v.problem, head_hash=v.head_hash)
+
+    # ---- the rota ----
+
+    async def UpsertCommander(self, request, context):
+        errors = ndm.validate_commander(request.commander)
+        if errors:
+            await abort_invalid(context, errors)
+        async with self._pool.acquire() as conn:
+            await store.upsert_commander(conn, request.commander)
+        return F.UpsertCommanderResponse(commander=request.commander)
+
+    async def ListCommanders(self, request, context):
+        async with self._pool.acquire() as conn:
+            return F.ListCommandersResponse(commanders=await store.list_commanders(conn, request.force))
+
+    async def AddShifts(self, request, context):
+        shifts = list(request.shifts)
+        errors = ([("shifts", f"1-{ndm.MAX_SHIFTS_PER_CALL} shifts")]
+                  if not 0 < len(shifts) <= ndm.MAX_SHIFTS_PER_CALL else [])
+        errors += [e for i, s in enumerate(shifts) for e in ndm.validate_shift(s, f"shifts[{i}].")]
+        if errors:
+            await abort_invalid(context, errors[:100])
+        async with self._pool.acquire() as conn, conn.transaction():
+            unknown = await store.unknown_subjects(conn, {p for s in shifts for p in (s.primary, s.supervisor, *s.backups)})
+            if unknown:
+                await abort_invalid(context, _unknown_violations(shifts, unknown)[:100])
+            stored = await store.add_shifts(conn, shifts)
+        return F.AddShiftsResponse(shifts=stored)
+
+    async def ListShifts(self, request, context):
+        start = _when(request, "from") or datetime.now(timezone.utc)
+        try:
+            end = _when(request, "to") or start + timedelta(days=7)
+        except OverflowError:
+            await abort_invalid(context, [("from", "too late: give `to` as well")])
+        async with self._pool.acquire() as conn:
+            return F.ListShiftsResponse(shifts=await store.list_shifts(conn, request.force, start, end))
+
+    async def GetDutyStatus(self, request, context):
+        async with self._pool.acquire() as conn:
+            at = _when(request, "at") or await eventlog.now(conn)
+            return F.GetDutyStatusResponse(forces=await store.duty_status(conn, at))
+
+
+def _when(request, name: str) -> datetime | None:
+    return getattr(request, name).ToDatetime(timezone.utc) if request.HasField(name) else None
+
+
+def _unknown_violations(shifts, unknown: set[str]) -> list[tuple[str, str]]:
+    out = []
+    for i, s in enumerate(shifts):
+        named = [("primary", s.primary), ("supervisor", s.supervisor)] + [
+            (f"backups[{j}]", b) for j, b in enumerate(s.backups)]
+        out += [(f"shifts[{i}].{f}", "not a registered commander (anpr rota commander)") for f, v in named
+                if v in unknown]
+    return out
+
+
+async def _stream_page(conn, after: int, limit: int, audience: str | None):
+    return await store.stream_after(conn, after, limit, audience)
+
+
+class FirearmsComponent(LogServiceComponent):
+    """The servicer and its log stream, plus this replica's escalator."""
+
+    def __init__(self, rt):
+        super().__init__(rt, FirearmsServicer, store.EVENTS_CHANNEL, store.latest_sequence)
+        self.escalator = Escalator(rt.pool, timing_of(rt.settings), rt.settings.escalation_poll_s,
+                                   rt.settings.duty_check_s, rt.health)
+        if rt.settings.ingest_addr:
+            self.servicer.ingest = ingest_pb2_grpc.IngestServiceStub(
+                rt.channel(rt.settings.ingest_addr, rt.settings.service_token))
+        self._task: asyncio.Task | None = None
+
+    async def start(self) -> None:
+        await super().start()
+        self._task = asyncio.create_task(self.escalator.run(), name="firearms-escalator")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        await super().stop()
 
 
 SPEC = ServiceSpec(
@@ -122,12 +320,21 @@ SPEC = ServiceSpec(
     method_roles={
         "RaiseActivation": frozenset({Role.SERVICE}),
         "RaiseActivations": frozenset({Role.SERVICE}),
-        "StreamActivations": frozenset({Role.TFC}),
-        "AcknowledgeActivation": frozenset({Role.TFC}),
-        "RecordDecision": frozenset({Role.TFC}),
-        "GetActivation": frozenset({Role.TFC}),
+        "StreamActivations": READERS,
+        "AcknowledgeActivation": READERS,
+        "RecordDecision": READERS,
+        "GetActivation": READERS,
+        "ListActivationEvents": READERS,
+        "GetActivationPlatePatch": READERS,
+        "CloseActivation": READERS,
+        "SignOffActivation": SUPERVISORS,
+        "VerifyLog": SUPERVISORS,
+        "UpsertCommander": SUPERVISORS,
+        "ListCommanders": READERS,
+        "AddShifts": SUPERVISORS,
+        "ListShifts": READERS,
+        "GetDutyStatus": READERS,
     },
     add_servicer=firearms_pb2_grpc.add_FirearmsServiceServicer_to_server,
-    build=partial(LogServiceComponent, servicer_cls=FirearmsServicer, channel=store.EVENTS_CHANNEL,
-                  latest_sequence=store.latest_sequence),
+    build=FirearmsComponent,
 )

@@ -1,20 +1,33 @@
-"""Firearms' SQL: activations, NDM decisions and the event log."""
+"""Firearms' SQL: activations and their escalation state, sightings, the rota, and the reading of
+the event log (appends are in eventlog.py)."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import uuid
-from datetime import timedelta
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
 
 import asyncpg
 from google.protobuf import timestamp_pb2
 
-from anpr.v1 import types_pb2
+from anpr.v1 import types_pb2 as T
+from services.firearms import eventlog
+from services.firearms.eventlog import Entry
+from services.firearms.ndm import TEXT_FIELDS
 
-EVENTS_CHANNEL = "firearms_events"
-_APPEND_LOCK = 0x74666331  # serialises event appends so sequences commit in order
+EVENTS_CHANNEL = eventlog.CHANNEL
+SERVICE_ACTOR = "firearms-service"
+LATEST = 20  # decisions and sightings carried by GetActivation
+K = T.ActivationEventKind
 
-NDM_FIELDS = ("information", "threat_assessment", "powers_and_policy", "options", "action_and_review",
-              "rationale")
+
+@dataclass(frozen=True)
+class Timing:
+    ack_deadline: timedelta
+    unassigned_retry: timedelta
+    attach_window: timedelta
 
 
 def _ts(value) -> timestamp_pb2.Timestamp | None:
@@ -25,108 +38,434 @@ def _ts(value) -> timestamp_pb2.Timestamp | None:
     return ts
 
 
-def _decision(row: asyncpg.Record) -> types_pb2.NdmDecision:
-    return types_pb2.NdmDecision(
-        decision_id=str(row["decision_id"]), activation_id=str(row["activation_id"]),
-        decided_by=row["decided_by"], decided_at=_ts(row["decided_at"]), outcome=row["outcome"],
-        **{f: row[f] for f in NDM_FIELDS})
+def _ts_iso(value: str | None) -> timestamp_pb2.Timestamp | None:
+    return _ts(datetime.fromisoformat(value)) if value else None
 
 
-async def _event(conn: asyncpg.Connection, activation_id: uuid.UUID, kind: str, subject: str = "") -> int:
-    await conn.execute("SELECT pg_advisory_xact_lock($1)", _APPEND_LOCK)
-    seq = await conn.fetchval(
-        "INSERT INTO activation_events (activation_id, kind, subject) VALUES ($1, $2, $3) RETURNING sequence",
-        activation_id, kind, subject)
-    await conn.execute("SELECT pg_notify($1, $2)", EVENTS_CHANNEL, str(seq))
+def assignment_of(hit: T.Hit) -> tuple[str, str]:
+    """Whose rota owns a hit: the force of the camera that read it when known (the area only when
+    that is also the listing's force), else the listing's force and area."""
+    force = hit.force or hit.entry.force
+    return force, hit.entry.area if force == hit.entry.force else ""
+
+
+# ---- the rota ----
+
+async def upsert_commander(conn: asyncpg.Connection, c: T.Commander) -> None:
+    await conn.execute(
+        "INSERT INTO commanders (subject, name, force, contact) VALUES ($1, $2, $3, $4)"
+        " ON CONFLICT (subject) DO UPDATE SET name = EXCLUDED.name, force = EXCLUDED.force,"
+        " contact = EXCLUDED.contact, updated_at = now()", c.subject, c.name, c.force, c.contact)
+
+
+async def list_commanders(conn: asyncpg.Connection, force: str) -> list[T.Commander]:
+    rows = await conn.fetch("SELECT subject, name, force, contact FROM commanders"
+                            " WHERE $1 = '' OR force = $1 ORDER BY force, subject", force)
+    return [T.Commander(**dict(r)) for r in rows]
+
+
+async def unknown_subjects(conn: asyncpg.Connection, subjects: set[str]) -> set[str]:
+    known = await conn.fetch("SELECT subject FROM commanders WHERE subject = ANY($1::text[])", list(subjects))
+    return subjects - {r["subject"] for r in known}
+
+
+async def add_shifts(conn: asyncpg.Connection, shifts: list[T.Shift]) -> list[T.Shift]:
+    out = []
+    for s in shifts:
+        stored = T.Shift()
+        stored.CopyFrom(s)
+        stored.shift_id = str(uuid.uuid4())
+        out.append(stored)
+    await conn.executemany(
+        "INSERT INTO shifts (shift_id, force, area, starts_at, ends_at, primary_subject, backups, supervisor)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        [(uuid.UUID(s.shift_id), s.force, s.area, _aware(s.starts_at), _aware(s.ends_at), s.primary,
+          list(s.backups), s.supervisor) for s in out])
+    return out
+
+
+def _aware(ts: timestamp_pb2.Timestamp) -> datetime:
+    return ts.ToDatetime(timezone.utc)
+
+
+def _shift(r) -> T.Shift:
+    return T.Shift(shift_id=str(r["shift_id"]), force=r["force"], area=r["area"], starts_at=_ts(r["starts_at"]),
+                   ends_at=_ts(r["ends_at"]), primary=r["primary_subject"], backups=r["backups"],
+                   supervisor=r["supervisor"])
+
+
+async def list_shifts(conn: asyncpg.Connection, force: str, start: datetime, end: datetime) -> list[T.Shift]:
+    rows = await conn.fetch(
+        "SELECT * FROM shifts WHERE ($1 = '' OR force = $1) AND starts_at < $3 AND ends_at > $2"
+        " ORDER BY force, area, starts_at LIMIT 1000", force, start, end)
+    return [_shift(r) for r in rows]
+
+
+@dataclass(frozen=True)
+class Duty:
+    chain: tuple[str, ...]
+    shift_id: str
+    ends_at: datetime
+
+
+async def duty_chains(conn: asyncpg.Connection, places: set[tuple[str, str]],
+                      at: datetime) -> dict[tuple[str, str], Duty]:
+    """The chain on duty at `at` for each (force, area): the area's shift, else the force-wide one;
+    of overlapping shifts the one that started last."""
+    if not places:
+        return {}
+    forces, areas = zip(*sorted(places), strict=True)
+    rows = await conn.fetch(
+        "SELECT DISTINCT ON (p.force, p.area) p.force AS pf, p.area AS pa, s.*"
+        " FROM unnest($1::text[], $2::text[]) AS p(force, area)"
+        " JOIN shifts s ON s.force = p.force AND (s.area = p.area OR s.area = '')"
+        "  AND s.starts_at <= $3 AND s.ends_at > $3"
+        " ORDER BY p.force, p.area, (s.area = p.area) DESC, s.starts_at DESC, s.created_at DESC",
+        list(forces), list(areas), at)
+    return {(r["pf"], r["pa"]): Duty((r["primary_subject"], *r["backups"], r["supervisor"]), str(r["shift_id"]),
+                                     r["ends_at"]) for r in rows}
+
+
+async def duty_status(conn: asyncpg.Connection, at: datetime) -> list[T.DutyStatus]:
+    places = {(r["force"], r["area"]) for r in await conn.fetch(
+        "SELECT force, '' AS area FROM commanders UNION SELECT force, area FROM shifts WHERE ends_at > $1"
+        " UNION SELECT force, area FROM activations WHERE state = $2", at, T.ACTIVATION_STATE_UNASSIGNED)}
+    duties = await duty_chains(conn, places, at)
+    waiting = {(r["force"], r["area"]): r["n"] for r in await conn.fetch(
+        "SELECT force, area, count(*) AS n FROM activations WHERE state = $1 GROUP BY force, area",
+        T.ACTIVATION_STATE_UNASSIGNED)}
+    out = []
+    for force, area in sorted(places):
+        d = duties.get((force, area))
+        out.append(T.DutyStatus(force=force, area=area, chain=d.chain if d else [], shift_id=d.shift_id if d else "",
+                                ends_at=_ts(d.ends_at) if d else None,
+                                unassigned_activations=waiting.get((force, area), 0)))
+    return out
+
+
+# ---- raising ----
+
+@dataclass
+class Raised:
+    activation_id: uuid.UUID
+    duplicate: bool = False
+    attached: bool = False
+    new: bool = False
+    unassigned_force: str | None = None
+
+
+@dataclass
+class _Batch:
+    """What one RaiseActivations call writes, gathered in the order of its hits."""
+    at: datetime
+    timing: Timing
+    results: list[Raised] = field(default_factory=list)
+    activations: list[tuple] = field(default_factory=list)
+    sightings: list[tuple] = field(default_factory=list)
+    sighting_counts: dict[uuid.UUID, int] = field(default_factory=dict)
+    entries: list[Entry] = field(default_factory=list)
+
+
+def _hit_facts(hit: T.Hit, data: bytes) -> dict:
+    return {"hit_id": hit.hit_id, "entry_id": hit.entry.entry_id, "hit_sha256": hashlib.sha256(data).hexdigest()}
+
+
+def _new_activation(b: _Batch, hit: T.Hit, data: bytes, duty: Duty | None) -> tuple[uuid.UUID, tuple[str, ...]]:
+    activation_id = uuid.uuid4()
+    force, area = assignment_of(hit)
+    facts = _hit_facts(hit, data) | {"force": force, "area": area}
+    if duty:
+        told, due = (duty.chain[0],), b.at + b.timing.ack_deadline
+        state, kind = T.ACTIVATION_STATE_RAISED, K.ACTIVATION_EVENT_KIND_RAISED
+        facts |= {"chain": list(duty.chain), "to": duty.chain[0], "level": 0, "due_at": eventlog.iso(due)}
+    else:
+        told, due = (), b.at + b.timing.unassigned_retry
+        state, kind = T.ACTIVATION_STATE_UNASSIGNED, K.ACTIVATION_EVENT_KIND_UNASSIGNED
+    b.activations.append((activation_id, hit.hit_id, hit.entry.entry_id, state, data, b.at, force, area,
+                          list(duty.chain) if duty else [], told[0] if told else None, list(told), due))
+    b.entries.append(Entry(activation_id, kind, SERVICE_ACTOR, told, facts))
+    b.results.append(Raised(activation_id, new=True, unassigned_force=None if duty else force))
+    return activation_id, told
+
+
+async def _lock_entries(conn: asyncpg.Connection, entry_ids: list[str]) -> datetime:
+    """Serialise raises per entry (in one order, so batches never deadlock); the database time."""
+    await conn.execute("SELECT count(pg_advisory_xact_lock(hashtext(e))) FROM unnest($1::text[]) AS e", entry_ids)
+    return await eventlog.now(conn)
+
+
+async def raise_batch(conn: asyncpg.Connection, hits: list[T.Hit], timing: Timing) -> list[Raised]:
+    """Record hits in order: a new activation, or a sighting attached to the open activation of the
+    same entry (raised within the attach window, not closed), or a duplicate (hit_id seen before).
+    Caller's transaction; a handful of queries whatever the batch size."""
+    entry_ids = sorted({h.entry.entry_id for h in hits})
+    b = _Batch(await _lock_entries(conn, entry_ids), timing)
+    known = {r["hit_id"]: r["activation_id"] for r in await conn.fetch(
+        "SELECT hit_id, activation_id FROM activations WHERE hit_id = ANY($1::text[]) UNION ALL"
+        " SELECT hit_id, activation_id FROM activation_sightings WHERE hit_id = ANY($1::text[])",
+        [h.hit_id for h in hits])}
+    open_by_entry = {r["entry_id"]: (r["activation_id"], tuple(r["told"])) for r in await conn.fetch(
+        "SELECT DISTINCT ON (entry_id) entry_id, activation_id, told FROM activations"
+        " WHERE entry_id = ANY($1::text[]) AND raised_at > $2 AND state <> $3 ORDER BY entry_id, raised_at DESC",
+        entry_ids, b.at - timing.attach_window, T.ACTIVATION_STATE_CLOSED)}
+    duties = await duty_chains(conn, {assignment_of(h) for h in hits if h.entry.entry_id not in open_by_entry},
+                               b.at)
+    for hit in hits:
+        if hit.hit_id in known:
+            b.results.append(Raised(known[hit.hit_id], duplicate=True))
+            continue
+        data = hit.SerializeToString()
+        if hit.entry.entry_id in open_by_entry:
+            activation_id, told = open_by_entry[hit.entry.entry_id]
+            b.sightings.append((hit.hit_id, activation_id, data, b.at))
+            b.sighting_counts[activation_id] = b.sighting_counts.get(activation_id, 0) + 1
+            b.entries.append(Entry(activation_id, K.ACTIVATION_EVENT_KIND_SIGHTING, SERVICE_ACTOR, told,
+                                   _hit_facts(hit, data)))
+            b.results.append(Raised(activation_id, attached=True))
+        else:
+            activation_id, told = _new_activation(b, hit, data, duties.get(assignment_of(hit)))
+            if timing.attach_window:
+                open_by_entry[hit.entry.entry_id] = (activation_id, told)
+        known[hit.hit_id] = activation_id
+    await _write_batch(conn, b)
+    return b.results
+
+
+async def _write_batch(conn: asyncpg.Connection, b: _Batch) -> None:
+    if b.activations:
+        await conn.executemany(
+            "INSERT INTO activations (activation_id, hit_id, entry_id, state, hit, raised_at, force, area, chain,"
+            " assigned_to, told, deadline_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+            b.activations)
+    if b.sightings:
+        await conn.executemany(
+            "INSERT INTO activation_sightings (hit_id, activation_id, hit, at) VALUES ($1, $2, $3, $4)", b.sightings)
+        await conn.execute(
+            "UPDATE activations a SET sighting_count = a.sighting_count + u.n"
+            " FROM unnest($1::uuid[], $2::int[]) AS u(id, n) WHERE a.activation_id = u.id",
+            list(b.sighting_counts), list(b.sighting_counts.values()))
+    await eventlog.append(conn, b.entries)
+
+
+# ---- working on an activation ----
+
+async def lock_activation(conn: asyncpg.Connection, activation_id: uuid.UUID) -> asyncpg.Record | None:
+    return await conn.fetchrow("SELECT * FROM activations WHERE activation_id = $1 FOR UPDATE", activation_id)
+
+
+def _audience(row, *more: str) -> tuple[str, ...]:
+    told = list(row["told"])
+    return tuple(told + [m for m in more if m and m not in told])
+
+
+async def acknowledge(conn: asyncpg.Connection, row, subject: str) -> None:
+    told = _audience(row, subject)
+    await conn.execute(
+        "UPDATE activations SET state = $2, acknowledged_by = $3, acknowledged_at = clock_timestamp(),"
+        " assigned_to = $3, told = $4, deadline_at = NULL WHERE activation_id = $1",
+        row["activation_id"], T.ACTIVATION_STATE_ACKNOWLEDGED, subject, list(told))
+    await eventlog.append(conn, [Entry(row["activation_id"], K.ACTIVATION_EVENT_KIND_ACKNOWLEDGED, subject, told,
+                                       {})])
+
+
+async def record_decision(conn: asyncpg.Connection, row, d: T.NdmDecision, subject: str) -> int:
+    payload = {"decision_id": str(uuid.uuid4()), "outcome": d.outcome} | {f: getattr(d, f) for f in TEXT_FIELDS}
+    await conn.execute(
+        "UPDATE activations SET state = $2, decision_count = decision_count + 1 WHERE activation_id = $1",
+        row["activation_id"], T.ACTIVATION_STATE_DECIDED)
+    [seq] = await eventlog.append(conn, [Entry(row["activation_id"], K.ACTIVATION_EVENT_KIND_DECISION_RECORDED,
+                                               subject, _audience(row), payload)])
     return seq
 
 
-async def raise_activation(conn: asyncpg.Connection, hit: types_pb2.Hit,
-                           attach_window: timedelta) -> tuple[uuid.UUID, bool, bool]:
-    """Record `hit`: a new activation, or a sighting attached to the open activation of the same
-    entry (raised within `attach_window`). Returns (activation id, duplicate, attached).
-    Caller's transaction; serialised per entry so two sightings never open two activations."""
-    await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", hit.entry.entry_id)
-    existing = await conn.fetchval(
-        "SELECT activation_id FROM activations WHERE hit_id = $1"
-        " UNION ALL SELECT activation_id FROM activation_sightings WHERE hit_id = $1 LIMIT 1", hit.hit_id)
-    if existing is not None:
-        return existing, True, False
-    open_id = await conn.fetchval(
-        "SELECT activation_id FROM activations WHERE entry_id = $1 AND raised_at > now() - $2::interval"
-        " ORDER BY raised_at DESC LIMIT 1", hit.entry.entry_id, attach_window)
-    if open_id is not None:
-        await conn.execute("INSERT INTO activation_sightings (hit_id, activation_id, hit) VALUES ($1, $2, $3)",
-                           hit.hit_id, open_id, hit.SerializeToString())
-        await _event(conn, open_id, "sighting")
-        return open_id, False, True
-    activation_id = uuid.uuid4()
+async def request_close(conn: asyncpg.Connection, row, outcome: int, summary: str, subject: str) -> None:
     await conn.execute(
-        "INSERT INTO activations (activation_id, hit_id, entry_id, state, hit) VALUES ($1, $2, $3, $4, $5)",
-        activation_id, hit.hit_id, hit.entry.entry_id, types_pb2.ACTIVATION_STATE_RAISED, hit.SerializeToString())
-    await _event(conn, activation_id, "raised")
-    return activation_id, False, False
+        "UPDATE activations SET state = $2, outcome = $3, close_summary = $4, close_requested_by = $5"
+        " WHERE activation_id = $1", row["activation_id"], T.ACTIVATION_STATE_AWAITING_SIGN_OFF, outcome, summary,
+        subject)
+    await eventlog.append(conn, [Entry(row["activation_id"], K.ACTIVATION_EVENT_KIND_CLOSE_REQUESTED, subject,
+                                       _audience(row), {"outcome": outcome, "summary": summary})])
 
 
-async def get_activation(conn: asyncpg.Connection, activation_id: uuid.UUID,
-                         sequence: int = 0) -> types_pb2.Activation | None:
-    row = await conn.fetchrow("SELECT * FROM activations WHERE activation_id = $1", activation_id)
-    if row is None:
-        return None
+async def sign_off(conn: asyncpg.Connection, row, remarks: str, subject: str) -> None:
+    await conn.execute(
+        "UPDATE activations SET state = $2, signed_off_by = $3, signed_off_at = clock_timestamp(),"
+        " deadline_at = NULL WHERE activation_id = $1", row["activation_id"], T.ACTIVATION_STATE_CLOSED, subject)
+    await eventlog.append(conn, [Entry(row["activation_id"], K.ACTIVATION_EVENT_KIND_SIGNED_OFF, subject,
+                                       _audience(row), {"remarks": remarks})])
+
+
+async def read_of(conn: asyncpg.Connection, row, hit_id: str) -> T.Read | None:
+    """The read of the activation's hit (hit_id empty or its own) or of one of its sightings."""
+    if not hit_id or hit_id == row["hit_id"]:
+        return T.Hit.FromString(row["hit"]).read
+    data = await conn.fetchval("SELECT hit FROM activation_sightings WHERE hit_id = $1 AND activation_id = $2",
+                               hit_id, row["activation_id"])
+    return T.Hit.FromString(data).read if data is not None else None
+
+
+async def plate_patch_viewed(conn: asyncpg.Connection, row, hit_id: str, subject: str) -> None:
+    await eventlog.append(conn, [Entry(row["activation_id"], K.ACTIVATION_EVENT_KIND_PLATE_PATCH_VIEWED, subject,
+                                       _audience(row), {"hit_id": hit_id})])
+
+
+# ---- escalation ----
+
+@dataclass(frozen=True)
+class Step:
+    """What the escalator did to one activation (for logs: ids only)."""
+    activation_id: uuid.UUID
+    kind: int
+    force: str
+    lateness_s: float
+
+
+def _escalate(row, at: datetime, timing: Timing) -> tuple[tuple, Entry | None]:
+    """The update and log entry for a due, assigned activation: the next person, or exhausted."""
+    level, chain, missed = row["level"], row["chain"], row["deadline_at"]
+    facts = {"from": row["assigned_to"], "level": level, "deadline_missed": eventlog.iso(missed)}
+    if level + 1 >= len(chain):
+        return ((row["activation_id"], level, row["assigned_to"], list(row["told"]), None, row["state"], chain),
+                Entry(row["activation_id"], K.ACTIVATION_EVENT_KIND_ESCALATION_EXHAUSTED, SERVICE_ACTOR,
+                      tuple(row["told"]), facts))
+    to, due = chain[level + 1], at + timing.ack_deadline
+    told = _audience(row, to)
+    facts |= {"to": to, "level": level + 1, "due_at": eventlog.iso(due)}
+    return ((row["activation_id"], level + 1, to, list(told), due, T.ACTIVATION_STATE_ESCALATED, chain),
+            Entry(row["activation_id"], K.ACTIVATION_EVENT_KIND_ESCALATED, SERVICE_ACTOR, told, facts))
+
+
+def _assign(row, duty: Duty | None, at: datetime, timing: Timing) -> tuple[tuple, Entry | None]:
+    """The update and log entry for a due, unassigned activation: a duty commander, or try again."""
+    if duty is None:
+        return (row["activation_id"], 0, None, [], at + timing.unassigned_retry, row["state"], []), None
+    due = at + timing.ack_deadline
+    facts = {"chain": list(duty.chain), "to": duty.chain[0], "level": 0, "due_at": eventlog.iso(due)}
+    return ((row["activation_id"], 0, duty.chain[0], [duty.chain[0]], due, T.ACTIVATION_STATE_RAISED,
+             list(duty.chain)),
+            Entry(row["activation_id"], K.ACTIVATION_EVENT_KIND_ASSIGNED, SERVICE_ACTOR, (duty.chain[0],), facts))
+
+
+async def sweep(conn: asyncpg.Connection, timing: Timing, limit: int = 100) -> list[Step]:
+    """Act on activations whose deadline has passed, claimed FOR UPDATE SKIP LOCKED so that other
+    replicas skip them; the new deadline commits with the log entry. Caller's transaction."""
+    rows = await conn.fetch(
+        "SELECT * FROM activations WHERE deadline_at <= clock_timestamp() ORDER BY deadline_at LIMIT $1"
+        " FOR UPDATE SKIP LOCKED", limit)
+    if not rows:
+        return []
+    at = await eventlog.now(conn)
+    unassigned = [r for r in rows if r["state"] == T.ACTIVATION_STATE_UNASSIGNED]
+    duties = await duty_chains(conn, {(r["force"], r["area"]) for r in unassigned}, at)
+    updates, entries, steps = [], [], []
+    for r in rows:
+        if r["state"] == T.ACTIVATION_STATE_UNASSIGNED:
+            update, entry = _assign(r, duties.get((r["force"], r["area"])), at, timing)
+        else:
+            update, entry = _escalate(r, at, timing)
+        updates.append(update)
+        if entry is not None:
+            entries.append(entry)
+            steps.append(Step(r["activation_id"], entry.kind, r["force"], (at - r["deadline_at"]).total_seconds()))
+    await conn.executemany(
+        "UPDATE activations SET level = $2, assigned_to = $3, told = $4, deadline_at = $5, state = $6, chain = $7"
+        " WHERE activation_id = $1", updates)
+    await eventlog.append(conn, entries)
+    return steps
+
+
+async def next_deadline(conn: asyncpg.Connection) -> datetime | None:
+    return await conn.fetchval("SELECT min(deadline_at) FROM activations WHERE deadline_at IS NOT NULL")
+
+
+# ---- reading ----
+
+def _head(r) -> T.Activation:
+    return T.Activation(
+        activation_id=str(r["activation_id"]), hit=T.Hit.FromString(r["hit"]), state=r["state"],
+        raised_at=_ts(r["raised_at"]), acknowledged_by=r["acknowledged_by"] or "",
+        acknowledged_at=_ts(r["acknowledged_at"]), force=r["force"], area=r["area"], chain=r["chain"],
+        assigned_to=r["assigned_to"] or "", escalation_level=r["level"], acknowledge_by=_ts(r["deadline_at"])
+        if r["state"] in (T.ACTIVATION_STATE_RAISED, T.ACTIVATION_STATE_ESCALATED) else None,
+        decision_count=r["decision_count"], sighting_count=r["sighting_count"], outcome=r["outcome"],
+        close_summary=r["close_summary"], close_requested_by=r["close_requested_by"] or "",
+        signed_off_by=r["signed_off_by"] or "", signed_off_at=_ts(r["signed_off_at"]))
+
+
+def _decision(r, p: dict) -> T.NdmDecision:
+    return T.NdmDecision(decision_id=p["decision_id"], activation_id=str(r["activation_id"]), decided_by=r["actor"],
+                         decided_at=_ts(r["at"]), outcome=p["outcome"], **{f: p[f] for f in TEXT_FIELDS})
+
+
+def _event(r, sightings: dict[str, T.Hit]) -> T.ActivationEvent:
+    p = json.loads(r["payload"])
+    e = T.ActivationEvent(
+        sequence=r["sequence"], activation_id=str(r["activation_id"]), kind=r["kind"], actor=r["actor"],
+        at=_ts(r["at"]), from_subject=p.get("from", ""), to_subject=p.get("to", ""), level=p.get("level", 0),
+        due_at=_ts_iso(p.get("due_at")), deadline_missed=_ts_iso(p.get("deadline_missed")),
+        outcome=p.get("outcome", 0), summary=p.get("summary", ""), remarks=p.get("remarks", ""),
+        previous_hash=r["previous_hash"], hash=r["hash"])
+    if r["kind"] == K.ACTIVATION_EVENT_KIND_DECISION_RECORDED:
+        e.decision.CopyFrom(_decision(r, p))
+    if r["kind"] == K.ACTIVATION_EVENT_KIND_SIGHTING and p["hit_id"] in sightings:
+        e.sighting.CopyFrom(sightings[p["hit_id"]])
+    return e
+
+
+async def _events(conn: asyncpg.Connection, rows) -> list[T.ActivationEvent]:
+    ids = [json.loads(r["payload"])["hit_id"] for r in rows if r["kind"] == K.ACTIVATION_EVENT_KIND_SIGHTING]
+    hits = {r["hit_id"]: T.Hit.FromString(r["hit"]) for r in await conn.fetch(
+        "SELECT hit_id, hit FROM activation_sightings WHERE hit_id = ANY($1::text[])", ids)} if ids else {}
+    return [_event(r, hits) for r in rows]
+
+
+async def activation_row(conn: asyncpg.Connection, activation_id: uuid.UUID) -> asyncpg.Record | None:
+    return await conn.fetchrow("SELECT * FROM activations WHERE activation_id = $1", activation_id)
+
+
+async def get_activation(conn: asyncpg.Connection, row) -> T.Activation:
+    """The head with the latest decisions and sightings."""
+    a = _head(row)
+    a.sequence = await conn.fetchval("SELECT max(sequence) FROM event_log WHERE activation_id = $1",
+                                     row["activation_id"]) or 0
     decisions = await conn.fetch(
-        "SELECT * FROM ndm_decisions WHERE activation_id = $1 ORDER BY decided_at", activation_id)
+        "SELECT * FROM (SELECT activation_id, actor, at, payload, sequence FROM event_log"
+        " WHERE activation_id = $1 AND kind = $2 ORDER BY sequence DESC LIMIT $3) d ORDER BY sequence",
+        row["activation_id"], K.ACTIVATION_EVENT_KIND_DECISION_RECORDED, LATEST)
+    a.decisions.extend(_decision(d, json.loads(d["payload"])) for d in decisions)
     sightings = await conn.fetch(
-        "SELECT hit FROM activation_sightings WHERE activation_id = $1 ORDER BY at", activation_id)
-    return types_pb2.Activation(
-        activation_id=str(activation_id), sequence=sequence, hit=types_pb2.Hit.FromString(row["hit"]),
-        state=row["state"], raised_at=_ts(row["raised_at"]), acknowledged_by=row["acknowledged_by"] or "",
-        acknowledged_at=_ts(row["acknowledged_at"]), decisions=[_decision(d) for d in decisions],
-        sightings=[types_pb2.Hit.FromString(s["hit"]) for s in sightings])
+        "SELECT hit FROM (SELECT hit, at, hit_id FROM activation_sightings WHERE activation_id = $1"
+        " ORDER BY at DESC, hit_id DESC LIMIT $2) s ORDER BY at, hit_id", row["activation_id"], LATEST)
+    a.sightings.extend(T.Hit.FromString(s["hit"]) for s in sightings)
+    return a
 
 
-async def acknowledge(conn: asyncpg.Connection, activation_id: uuid.UUID, subject: str) -> str | None:
-    """Acknowledge (first acknowledgement wins). Returns None if there is no such activation."""
-    row = await conn.fetchrow(
-        "SELECT state, acknowledged_by FROM activations WHERE activation_id = $1 FOR UPDATE", activation_id)
-    if row is None:
-        return None
-    if row["acknowledged_by"] is None:
-        await conn.execute(
-            "UPDATE activations SET state = $2, acknowledged_by = $3, acknowledged_at = now()"
-            " WHERE activation_id = $1", activation_id, types_pb2.ACTIVATION_STATE_ACKNOWLEDGED, subject)
-        await _event(conn, activation_id, "acknowledged", subject)
-        return subject
-    return row["acknowledged_by"]
-
-
-async def record_decision(conn: asyncpg.Connection, d: types_pb2.NdmDecision, subject: str) -> uuid.UUID:
-    decision_id = uuid.uuid4()
-    activation_id = uuid.UUID(d.activation_id)
-    await conn.execute(
-        "INSERT INTO ndm_decisions (decision_id, activation_id, decided_by, information, threat_assessment,"
-        " powers_and_policy, options, action_and_review, outcome, rationale)"
-        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-        decision_id, activation_id, subject, d.information, d.threat_assessment, d.powers_and_policy,
-        d.options, d.action_and_review, d.outcome, d.rationale)
-    await conn.execute("UPDATE activations SET state = $2 WHERE activation_id = $1",
-                       activation_id, types_pb2.ACTIVATION_STATE_DECIDED)
-    await _event(conn, activation_id, "decided", subject)
-    return decision_id
-
-
-async def activation_state(conn: asyncpg.Connection, activation_id: uuid.UUID) -> int | None:
-    return await conn.fetchval("SELECT state FROM activations WHERE activation_id = $1", activation_id)
+async def activation_events(conn: asyncpg.Connection, activation_id: uuid.UUID, after: int,
+                            limit: int) -> list[T.ActivationEvent]:
+    rows = await conn.fetch("SELECT * FROM event_log WHERE activation_id = $1 AND sequence > $2"
+                            " ORDER BY sequence LIMIT $3", activation_id, after, limit)
+    return await _events(conn, rows)
 
 
 async def latest_sequence(conn: asyncpg.Connection) -> int:
-    return await conn.fetchval("SELECT coalesce(max(sequence), 0) FROM activation_events")
+    return await conn.fetchval("SELECT last_sequence FROM event_log_head")
 
 
-async def activations_after(conn: asyncpg.Connection, sequence: int,
-                            limit: int) -> list[tuple[int, types_pb2.Activation]]:
-    """The activation as it stands after each event past `sequence` (raised, acknowledged, sighting,
-    decided), in event order."""
+async def stream_after(conn: asyncpg.Connection, sequence: int, limit: int,
+                       audience: str | None) -> list[tuple[int, tuple[T.Activation, T.ActivationEvent]]]:
+    """Events after `sequence` in log order (only those whose audience includes `audience`, unless
+    None: the supervisor view), each with its activation's head as it stands now."""
     rows = await conn.fetch(
-        "SELECT sequence, activation_id FROM activation_events WHERE sequence > $1 ORDER BY sequence LIMIT $2",
-        sequence, limit)
-    return [(r["sequence"], await get_activation(conn, r["activation_id"], r["sequence"])) for r in rows]
+        "SELECT * FROM event_log WHERE sequence > $1 AND ($3::text IS NULL OR $3 = ANY(audience))"
+        " ORDER BY sequence LIMIT $2", sequence, limit, audience)
+    if not rows:
+        return []
+    heads = {r["activation_id"]: _head(r) for r in await conn.fetch(
+        "SELECT * FROM activations WHERE activation_id = ANY($1::uuid[])", list({r["activation_id"] for r in rows}))}
+    out = []
+    for r, event in zip(rows, await _events(conn, rows), strict=True):
+        head = T.Activation()
+        head.CopyFrom(heads[r["activation_id"]])
+        head.sequence = r["sequence"]
+        out.append((r["sequence"], (head, event)))
+    return out

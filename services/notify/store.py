@@ -18,8 +18,10 @@ _APPEND_LOCK = 0x616E7072  # serialises appends so sequences commit in order
 def _alert(row: asyncpg.Record) -> types_pb2.Alert:
     created = timestamp_pb2.Timestamp()
     created.FromDatetime(row["created_at"])
-    return types_pb2.Alert(alert_id=str(row["alert_id"]), sequence=row["sequence"],
-                           hit=types_pb2.Hit.FromString(row["hit"]), created_at=created, covert=row["covert"])
+    hit = types_pb2.Hit.FromString(row["hit"])
+    return types_pb2.Alert(alert_id=str(row["alert_id"]), sequence=row["sequence"], hit=hit, created_at=created,
+                           covert=row["covert"],
+                           firearms_commander_informed=types_pb2.WARNING_MARKER_FIREARMS in hit.entry.warning_markers)
 
 
 async def append_alerts(conn: asyncpg.Connection,
@@ -35,7 +37,10 @@ async def append_alerts(conn: asyncpg.Connection,
     new = []
     for hit, traceparent in hits:
         if hit.hit_id not in known:
-            known[hit.hit_id] = (types_pb2.Alert(alert_id=str(uuid.uuid4()), hit=hit, covert=hit.hotlist.covert), False)
+            known[hit.hit_id] = (types_pb2.Alert(
+                alert_id=str(uuid.uuid4()), hit=hit, covert=hit.hotlist.covert,
+                # matcher queued the activation for the duty commander with this alert, in one transaction
+                firearms_commander_informed=types_pb2.WARNING_MARKER_FIREARMS in hit.entry.warning_markers), False)
             new.append((known[hit.hit_id][0], traceparent))
     if new:
         last = await conn.fetchval("UPDATE alert_sequence SET last = last + $1 RETURNING last", len(new))

@@ -52,6 +52,23 @@ async def submit(suite, read: T.Read, traceparent: str) -> ingest_pb2.SubmitRead
             iter([ingest_pb2.SubmitReadsRequest(reads=[read])]), metadata=[("traceparent", traceparent)])
 
 
+async def duty_rota(suite) -> None:
+    """The session's tfc token on duty for the test entries' force, its supervisor above."""
+    from datetime import datetime, timedelta, timezone
+
+    from tests.support import ts
+
+    now = datetime.now(timezone.utc)
+    async with channel(suite.addr("firearms"), suite.tokens[Role.TFC_SUPERVISOR]) as ch:
+        stub = firearms_pb2_grpc.FirearmsServiceStub(ch)
+        for subject in ("test-tfc", "test-tfc_supervisor"):
+            await stub.UpsertCommander(firearms_pb2.UpsertCommanderRequest(commander=T.Commander(
+                subject=subject, name=subject, force="Test Police")))
+        await stub.AddShifts(firearms_pb2.AddShiftsRequest(shifts=[T.Shift(
+            force="Test Police", starts_at=ts(now - timedelta(minutes=1)), ends_at=ts(now + timedelta(hours=1)),
+            primary="test-tfc", supervisor="test-tfc_supervisor")]))
+
+
 async def test_reads_become_alerts_and_activations_in_one_trace(chain, collector):
     async with channel(chain.addr("matcher"), chain.tokens[Role.HOTLIST_ADMIN]) as ch:
         admin = matcher_pb2_grpc.MatcherServiceStub(ch)
@@ -65,6 +82,7 @@ async def test_reads_become_alerts_and_activations_in_one_trace(chain, collector
         for entry in (listed, armed):
             await admin.UpsertEntry(matcher_pb2.UpsertEntryRequest(entry=entry))
 
+    await duty_rota(chain)
     async with channel(chain.addr("notify"), chain.tokens[Role.TERMINAL]) as tch, \
             channel(chain.addr("firearms"), chain.tokens[Role.TFC]) as fch:
         terminal = subscribe(tch, Role.TERMINAL, from_start=True)
@@ -98,9 +116,11 @@ async def test_reads_become_alerts_and_activations_in_one_trace(chain, collector
         alert3 = (await next_alert(terminal, 20))
         assert alert3.hit.read.read_id == read3.read_id, "the unlisted read must not produce an alert"
         assert T.WARNING_MARKER_FIREARMS in alert3.hit.entry.warning_markers
+        assert alert3.firearms_commander_informed and not alert.firearms_commander_informed
+        assert alert3.hit.entry.action == T.ACTION_DO_NOT_STOP_REPORT_SIGHTING
         activation = (await next_message(console, 20)).activation
         assert activation.hit.read.read_id == read3.read_id
-        assert activation.state == T.ACTIVATION_STATE_RAISED
+        assert activation.state == T.ACTIVATION_STATE_RAISED and activation.assigned_to == "test-tfc"
         assert activation.hit.entry.reason == "Linked to a firearms discharge"
         terminal.cancel()
         console.cancel()

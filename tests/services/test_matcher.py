@@ -118,7 +118,7 @@ async def test_repeats_in_the_window_are_counted_not_realerted_but_firearms_sees
     armed = make_entry("FA11RMS", "pnc", warning_markers=[T.WARNING_MARKER_FIREARMS])
     await add_entries(suite, armed, make_entry("SE11TTT", "pnc"))
     first, second = make_read("FA11RMS"), make_read("FA11RMS")  # same camera, same area, a second apart
-    async with channel(suite.addr("firearms"), suite.tokens[Role.TFC]) as ch:
+    async with channel(suite.addr("firearms"), suite.tokens[Role.TFC_SUPERVISOR]) as ch:  # the supervisor view
         console = firearms_pb2_grpc.FirearmsServiceStub(ch).StreamActivations(
             firearms_pb2.StreamActivationsRequest(from_start=True))
         await send(suite, first)
@@ -126,16 +126,16 @@ async def test_repeats_in_the_window_are_counted_not_realerted_but_firearms_sees
         await send(suite, make_read("SE11TTT"))
         alerts = [await room.next(), await room.next()]
         raised = (await next_message(console, 15)).activation
-        sighted = (await next_message(console, 15)).activation
+        sighted = await next_message(console, 15)
         console.cancel()
     # the repeat was not re-alerted: the two alerts are the first sighting and the other vehicle's
     # (alerts of different vehicles may come in either order: order holds per entry)
     assert {a.hit.read.read_id for a in alerts if a.hit.read.vrm == "FA11RMS"} == {first.read_id}
     assert sorted(a.hit.read.vrm for a in alerts) == ["FA11RMS", "SE11TTT"]
     assert raised.hit.read.read_id == first.read_id
-    assert sighted.activation_id == raised.activation_id
-    assert [s.read.read_id for s in sighted.sightings] == [second.read_id]
-    assert sighted.sightings[0].repeat_count == 1
+    assert sighted.activation.activation_id == raised.activation_id
+    assert sighted.event.kind == T.ACTIVATION_EVENT_KIND_SIGHTING
+    assert sighted.event.sighting.read.read_id == second.read_id and sighted.event.sighting.repeat_count == 1
     conn = await asyncpg.connect(suite.database_url)
     try:
         assert await conn.fetchval("SELECT count(*) FROM matcher.hits WHERE suppressed") == 1

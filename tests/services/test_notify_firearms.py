@@ -1,5 +1,5 @@
-"""Notify and firearms on real ports: ordered alert log with resume, covert and terminal views,
-activations, acknowledgement and the NDM decision log."""
+"""Notify on real ports (firearms beside it): ordered alert log with resume, covert and terminal
+views. Firearms' own tests are in test_firearms.py and test_firearms_log.py."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ import pytest
 
 from anpr.runtime.auth import Role
 from anpr.runtime.errors import field_violations_of
-from anpr.v1 import firearms_pb2, firearms_pb2_grpc, notify_pb2, notify_pb2_grpc
+from anpr.v1 import notify_pb2, notify_pb2_grpc
 from anpr.v1 import types_pb2 as T
-from tests.support import InProcessSuite, channel, make_entry, make_read, next_message, next_alert, subscribe
+from tests.support import InProcessSuite, channel, make_entry, make_read, next_alert, subscribe
 
 
 @pytest.fixture
@@ -98,65 +98,6 @@ async def test_alert_acknowledgement_requires_a_reason_code_when_rejecting(suite
     assert err.value.code() == unknown.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert [f for f, _ in field_violations_of(err.value)] == ["reason_code"]
     assert "wrong_vehicle" in dict(field_violations_of(unknown.value))["reason_code"]
-
-
-async def raise_activation(suite, h: T.Hit) -> firearms_pb2.RaiseActivationResponse:
-    async with channel(suite.addr("firearms"), suite.tokens[Role.SERVICE]) as ch:
-        return await firearms_pb2_grpc.FirearmsServiceStub(ch).RaiseActivation(
-            firearms_pb2.RaiseActivationRequest(hit=h))
-
-
-def full_decision(activation_id: str) -> T.NdmDecision:
-    return T.NdmDecision(
-        activation_id=activation_id, information="Vehicle seen northbound on the M4; two occupants",
-        threat_assessment="Credible intelligence of a handgun; risk to public high",
-        powers_and_policy="s47 Firearms Act; APP armed policing", options="Follow with ARV; stop at services",
-        action_and_review="ARV deployed to intercept; review at 15 min", outcome=T.NDM_OUTCOME_ARMED_DEPLOYMENT,
-        rationale="Threat to life cannot be excluded")
-
-
-async def test_activation_reaches_the_tfc_console_and_the_decision_is_logged(suite):
-    h = hit(firearms=True)
-    async with channel(suite.addr("firearms"), suite.tokens[Role.TFC]) as ch:
-        s = firearms_pb2_grpc.FirearmsServiceStub(ch)
-        console = s.StreamActivations(firearms_pb2.StreamActivationsRequest(from_start=True))
-        raised = await raise_activation(suite, h)
-        assert (await raise_activation(suite, h)).duplicate
-        shown = (await next_message(console)).activation
-        assert shown.activation_id == raised.activation_id
-        assert shown.state == T.ACTIVATION_STATE_RAISED and shown.hit.entry.reason == h.entry.reason
-
-        with pytest.raises(grpc.aio.AioRpcError) as early:
-            await s.RecordDecision(firearms_pb2.RecordDecisionRequest(decision=full_decision(raised.activation_id)))
-        assert early.value.code() == grpc.StatusCode.FAILED_PRECONDITION
-
-        acked = (await s.AcknowledgeActivation(
-            firearms_pb2.AcknowledgeActivationRequest(activation_id=raised.activation_id))).activation
-        assert acked.state == T.ACTIVATION_STATE_ACKNOWLEDGED and acked.acknowledged_by == "test-tfc"
-        assert (await next_message(console)).activation.state == T.ACTIVATION_STATE_ACKNOWLEDGED
-
-        incomplete = full_decision(raised.activation_id)
-        incomplete.threat_assessment = " "
-        with pytest.raises(grpc.aio.AioRpcError) as err:
-            await s.RecordDecision(firearms_pb2.RecordDecisionRequest(decision=incomplete))
-        assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-        assert [f for f, _ in field_violations_of(err.value)] == ["decision.threat_assessment"]
-
-        await s.RecordDecision(firearms_pb2.RecordDecisionRequest(decision=full_decision(raised.activation_id)))
-        final = (await s.GetActivation(firearms_pb2.GetActivationRequest(activation_id=raised.activation_id))).activation
-        console.cancel()
-    assert final.state == T.ACTIVATION_STATE_DECIDED
-    [decision] = final.decisions
-    assert decision.decided_by == "test-tfc" and decision.outcome == T.NDM_OUTCOME_ARMED_DEPLOYMENT
-    assert decision.threat_assessment.startswith("Credible intelligence")
-
-
-async def test_terminal_may_not_see_the_firearms_console(suite):
-    async with channel(suite.addr("firearms"), suite.tokens[Role.TERMINAL]) as ch:
-        stream = firearms_pb2_grpc.FirearmsServiceStub(ch).StreamActivations(firearms_pb2.StreamActivationsRequest())
-        with pytest.raises(grpc.aio.AioRpcError) as err:
-            await next_message(stream)
-    assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
 
 
 async def test_live_streams_survive_the_loss_of_the_listen_connection(suite, database_url):

@@ -67,11 +67,37 @@ def test_heading_lane_and_longitude_are_checked():
     assert set(v) == {"heading_degrees", "lane", "location.longitude"}
 
 
-def test_ndm_decision_requires_every_stage():
-    v = dict(validate_decision(T.NdmDecision(activation_id="x", information="i", rationale="r")))
-    assert set(v) == {"decision.threat_assessment", "decision.powers_and_policy", "decision.options",
-                      "decision.action_and_review", "decision.outcome"}
-    assert "stage 2" in v["decision.threat_assessment"]
+def test_ndm_entries_are_recorded_stage_by_stage_within_limits():
+    assert validate_decision(T.NdmDecision(activation_id="x", threat_assessment="t")) == []
+    assert validate_decision(T.NdmDecision(activation_id="x", code_of_ethics="c")) == []
+    [(field, why)] = validate_decision(T.NdmDecision(activation_id="x", rationale="only why"))
+    assert field == "decision.information" and "at least one stage" in why
+    v = dict(validate_decision(T.NdmDecision(activation_id="x", information="i", options=" ",
+                                             rationale="r" * (16 * 1024 + 1), code_of_ethics="a\x00b")))
+    assert v == {"decision.options": "must not be blank", "decision.rationale": "at most 16384 bytes of UTF-8",
+                 "decision.code_of_ethics": "must not contain NUL"}
+
+
+def test_a_shift_needs_an_order_of_people_and_a_sane_span():
+    from services.firearms.ndm import validate_shift
+
+    good = T.Shift(force="F", starts_at=ts(NOW), ends_at=ts(NOW + timedelta(hours=12)), primary="a",
+                   backups=["b"], supervisor="s")
+    assert validate_shift(good, "") == []
+    bad = T.Shift(force="F", starts_at=ts(NOW), ends_at=ts(NOW + timedelta(days=8)), primary="a",
+                  backups=["a"], supervisor="")
+    assert {f for f, _ in validate_shift(bad, "shifts[0].")} == {"shifts[0].supervisor", "shifts[0].backups",
+                                                                 "shifts[0].ends_at"}
+
+
+def test_the_log_hash_covers_every_field_and_the_previous_hash():
+    from services.firearms.eventlog import GENESIS, entry_hash
+
+    args = (GENESIS, 1, "a1", 5, "tfc-a", NOW, ["tfc-a"], '{"x":1}')
+    base = entry_hash(*args)
+    assert base == entry_hash(*args) and len(base) == 64
+    for i, other in enumerate(("1" * 64, 2, "a2", 6, "tfc-b", NOW + timedelta(microseconds=1), ["tfc-b"], '{"x":2}')):
+        assert entry_hash(*args[:i], other, *args[i + 1:]) != base, i
 
 
 def test_token_registry_round_trip_stores_hashes_only(tmp_path):

@@ -1,0 +1,121 @@
+"""`anpr rota ...` and `anpr ndm verify`: the firearms duty rota and the NDM log check.
+
+A week's rota as CSV (one shift a line; times ISO 8601 with a UTC offset, e.g. 2026-11-30T07:00:00Z):
+
+    force,area,starts_at,ends_at,primary,backups,supervisor
+    Thames Valley Police,,2026-11-30T07:00:00Z,2026-11-30T19:00:00Z,insp-jones,insp-patel;insp-ng,supt-wood
+
+`area` empty: the whole force. `backups`: subjects separated by `;`, told in that order. Every
+person must be registered first (`anpr rota commander SUBJECT --name ... --force ...`).
+"""
+
+from __future__ import annotations
+
+import csv
+from datetime import datetime, timezone
+from pathlib import Path
+
+from google.protobuf import timestamp_pb2
+
+from anpr.v1 import firearms_pb2 as F
+from anpr.v1 import firearms_pb2_grpc
+from anpr.v1 import types_pb2 as T
+
+COLUMNS = ("force", "area", "starts_at", "ends_at", "primary", "backups", "supervisor")
+
+
+def parse_time(text: str) -> timestamp_pb2.Timestamp:
+    when = datetime.fromisoformat(text.strip())
+    if when.tzinfo is None:
+        raise ValueError("needs a UTC offset, e.g. 2026-11-30T07:00:00Z")
+    ts = timestamp_pb2.Timestamp()
+    ts.FromDatetime(when.astimezone(timezone.utc))
+    return ts
+
+
+def shift_of(force: str, area: str, starts: str, ends: str, primary: str, backups: str, supervisor: str) -> T.Shift:
+    return T.Shift(force=force.strip(), area=area.strip(), starts_at=parse_time(starts), ends_at=parse_time(ends),
+                   primary=primary.strip(), supervisor=supervisor.strip(),
+                   backups=[b.strip() for b in backups.replace(",", ";").split(";") if b.strip()])
+
+
+def read_shifts(path: Path) -> tuple[list[T.Shift], list[str]]:
+    """Shifts of a CSV file, and the problems found (by line number)."""
+    shifts, problems = [], []
+    with open(path, newline="", encoding="utf-8-sig") as f:
+        reader = csv.DictReader(f)
+        if tuple(reader.fieldnames or ()) != COLUMNS:
+            return [], [f"line 1: the header must be {','.join(COLUMNS)}"]
+        for row in reader:
+            try:
+                if None in row or any(row[c] is None for c in COLUMNS):
+                    raise ValueError(f"needs exactly {len(COLUMNS)} columns")
+                shifts.append(shift_of(*(row[c] for c in COLUMNS)))
+            except ValueError as err:
+                problems.append(f"line {reader.line_num}: {err}")
+    if not shifts and not problems:
+        problems.append("no shifts in the file")
+    return shifts, problems
+
+
+def _chain(s) -> str:
+    return " > ".join([s.primary, *s.backups, s.supervisor])
+
+
+def _fmt(ts) -> str:
+    return ts.ToDatetime().strftime("%Y-%m-%d %H:%MZ")
+
+
+async def run(stub: firearms_pb2_grpc.FirearmsServiceStub, args) -> int:
+    if args.action == "commander":
+        c = T.Commander(subject=args.subject or "", name=args.name or "", force=args.force or "",
+                        contact=args.contact or "")
+        await stub.UpsertCommander(F.UpsertCommanderRequest(commander=c))
+        print(f"commander {c.subject} ({c.force}) registered")
+    elif args.action == "add":
+        if not args.starts or not args.ends:
+            raise ValueError("anpr rota add needs --from and --to")
+        shift = shift_of(args.force or "", args.area or "", args.starts, args.ends, args.primary or "",
+                         args.backups or "", args.supervisor or "")
+        [s] = (await stub.AddShifts(F.AddShiftsRequest(shifts=[shift]))).shifts
+        print(f"shift {s.shift_id}: {s.force} {_fmt(s.starts_at)} - {_fmt(s.ends_at)}: {_chain(s)}")
+    elif args.action == "import":
+        path = args.file or (Path(args.subject) if args.subject else None)
+        if path is None:
+            raise ValueError("anpr rota import FILE")
+        shifts, problems = read_shifts(path)
+        if problems:
+            print("\n".join(problems[:50]) + "\nnothing imported")
+            return 1
+        stored = (await stub.AddShifts(F.AddShiftsRequest(shifts=shifts))).shifts
+        print(f"imported {len(stored)} shift(s)")
+    elif args.action == "list":
+        for s in (await stub.ListShifts(F.ListShiftsRequest(force=args.force or ""))).shifts:
+            print(f"{s.force}\t{s.area or '(whole force)'}\t{_fmt(s.starts_at)} - {_fmt(s.ends_at)}\t{_chain(s)}")
+    else:  # on-duty
+        return await on_duty(stub)
+    return 0
+
+
+async def on_duty(stub) -> int:
+    forces = (await stub.GetDutyStatus(F.GetDutyStatusRequest())).forces
+    nobody = 0
+    for d in forces:
+        where = d.force + (f" / {d.area}" if d.area else "")
+        if d.chain:
+            print(f"{where}\t{' > '.join(d.chain)}\tuntil {_fmt(d.ends_at)}")
+        else:
+            nobody += 1
+            print(f"{where}\tNOBODY ON DUTY" + (f"\t{d.unassigned_activations} activation(s) waiting"
+                                                if d.unassigned_activations else ""))
+    return 1 if nobody else 0
+
+
+async def verify(stub) -> int:
+    v = await stub.VerifyLog(F.VerifyLogRequest())
+    if v.ok:
+        print(f"NDM log verifies: {v.entries_verified} entries, head hash {v.head_hash}")
+        return 0
+    print(f"NDM log does NOT verify: entry {v.first_bad_sequence}: {v.problem}"
+          f" ({v.entries_verified} entries before it verify)")
+    return 1

@@ -1,0 +1,168 @@
+"""`anpr tfc` driven in a real terminal (a pseudo-terminal through pexpect), and `anpr rota` and
+`anpr ndm verify` from the command line, against a real firearms service."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from datetime import datetime, timedelta, timezone
+
+import asyncpg
+import pexpect
+import pytest
+
+from tests.e2e.processes import ROOT
+from tests.firearms_support import FORCE, People, firearms_hit, raise_hits, set_rota
+from tests.support import InProcessSuite
+
+
+@pytest.fixture
+def people(tmp_path) -> People:
+    return People.create(tmp_path / "tokens.json")
+
+
+@pytest.fixture
+async def firearms(database_url, people):
+    s = InProcessSuite(database_url, people.tokens)
+    await s.start("firearms")
+    yield s
+    await s.stop()
+
+
+class Terminal:
+    """One `anpr` process in a pseudo-terminal; expectations run off the event loop."""
+
+    def __init__(self, args: list[str], token: str):
+        env = {k: v for k, v in os.environ.items() if not k.startswith("ANPR_")} | {"ANPR_TOKEN": token,
+                                                                                    "NO_COLOR": "1"}
+        self.child = pexpect.spawn(sys.executable, ["-m", "anpr.cli", *args], cwd=str(ROOT), env=env,
+                                   encoding="utf-8", timeout=20, dimensions=(60, 200))
+
+    async def expect(self, text: str) -> None:
+        try:
+            await asyncio.to_thread(self.child.expect_exact, text)
+        except (pexpect.TIMEOUT, pexpect.EOF):
+            raise AssertionError(f"{text!r} not shown; the screen ended with:\n{self.child.before}") from None
+
+    async def answer(self, prompt: str, line: str) -> None:
+        await self.expect(prompt)
+        self.child.sendline(line)
+
+    async def finish(self) -> int:
+        self.child.sendline("quit")
+        await asyncio.to_thread(self.child.expect, pexpect.EOF)
+        self.child.close()
+        return self.child.exitstatus
+
+    def kill(self) -> None:
+        if self.child.isalive():
+            self.child.terminate(force=True)
+
+
+async def test_a_commander_works_an_activation_from_the_console(firearms, people):
+    addr = firearms.addr("firearms")
+    await set_rota(addr, people, chain=("tfc-a",), supervisor="sup-1")
+    commander = Terminal(["tfc", "--addr", addr], people["tfc-a"])
+    supervisor = Terminal(["tfc", "--addr", addr], people["sup-1"])
+    try:
+        await commander.expect("tfc> ")
+        [raised] = (await raise_hits(addr, people, [firearms_hit()])).activations
+        aid = raised.activation_id
+        await commander.expect(f"!!! FIREARMS ACTIVATION {aid[:8]}")
+        await commander.expect("ACKNOWLEDGE BY")
+        await commander.expect("MARKERS: FIREARMS, VIOLENT   ACTION: DO_NOT_STOP_REPORT_SIGHTING")
+        await commander.expect("reason: Linked to a firearms discharge")
+        commander.child.sendline(f"decide {aid[:8]} threat")
+        await commander.expect(f"acknowledge {aid[:8]} first")
+        await commander.answer("tfc> ", f"ack {aid[:8]}")
+        await commander.expect(f"ACKNOWLEDGED {aid[:8]}")
+        await commander.answer("tfc> ", f"decide {aid[:8]} threat")
+        await commander.answer("threat text> ", "Credible intelligence of a handgun in the vehicle")
+        await commander.answer("rationale (Enter to skip)> ", "Threat to life cannot be excluded")
+        await commander.expect(f"DECISION {aid[:8]}")
+        await commander.expect("threat: Credible intelligence of a handgun in the vehicle")
+        await commander.answer("tfc> ", f"decide {aid[:8]} ethics")
+        await commander.answer("ethics text> ", "Proportionate and necessary; public safety first")
+        await commander.answer("rationale (Enter to skip)> ", "")
+        await commander.expect("recorded ethics")
+        await commander.answer("tfc> ", f"close {aid[:8]} armed")
+        await commander.answer("summary> ", "Vehicle stopped by ARVs; occupants detained")
+        await commander.expect(f"AWAITING SIGN-OFF {aid[:8]}")
+        await commander.answer("tfc> ", f"signoff {aid}")
+        await commander.answer("remarks (Enter to skip)> ", "")
+        await commander.expect("refused: PERMISSION_DENIED")
+
+        await supervisor.answer("tfc> ", f"signoff {aid}")
+        await supervisor.answer("remarks (Enter to skip)> ", "Reviewed and agreed")
+        await supervisor.expect(f"signed off: {aid[:8]} is closed")
+        await commander.expect(f"CLOSED {aid[:8]} [")
+        await commander.expect("signed off by sup-1")
+        await commander.answer("tfc> ", f"show {aid[:8]}")
+        await commander.expect("ACTIVATION " + aid + "  CLOSED")
+        await commander.expect("#6 CLOSED")
+        assert await commander.finish() == 0
+        assert await supervisor.finish() == 0
+    finally:
+        commander.kill()
+        supervisor.kill()
+
+
+async def run(args: list[str], token: str) -> tuple[int, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ANPR_")} | {"ANPR_TOKEN": token}
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "anpr.cli", *args, cwd=ROOT, env=env,
+                                                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+    out, _ = await asyncio.wait_for(proc.communicate(), 60)
+    return proc.returncode, out.decode()
+
+
+async def test_rota_from_the_command_line(firearms, people, tmp_path):
+    addr, sup = firearms.addr("firearms"), people["sup-1"]
+    for subject in ("tfc-a", "tfc-b", "sup-1"):
+        code, out = await run(["rota", "commander", subject, "--name", f"Insp {subject}", "--force", FORCE,
+                               "--addr", addr], sup)
+        assert code == 0, out
+    code, out = await run(["rota", "on-duty", "--addr", addr], people["tfc-a"])
+    assert code == 1 and f"{FORCE}\tNOBODY ON DUTY" in out
+
+    now = datetime.now(timezone.utc).replace(microsecond=0)
+    week = tmp_path / "week.csv"
+    week.write_text("force,area,starts_at,ends_at,primary,backups,supervisor\n" + "".join(
+        f"{FORCE},,{(now + timedelta(hours=12 * i - 1)).isoformat()},{(now + timedelta(hours=12 * i + 11)).isoformat()},"
+        f"{'tfc-a' if i % 2 == 0 else 'tfc-b'},{'tfc-b' if i % 2 == 0 else 'tfc-a'},sup-1\n" for i in range(14)))
+    bad = tmp_path / "bad.csv"
+    bad.write_text("force,area,starts_at,ends_at,primary,backups,supervisor\n"
+                   f"{FORCE},,2026-11-30T07:00:00,2026-11-30T19:00:00Z,tfc-a,,sup-1\n")
+    code, out = await run(["rota", "import", str(bad), "--addr", addr], sup)
+    assert code == 1 and "line 2: needs a UTC offset" in out and "nothing imported" in out
+    code, out = await run(["rota", "import", str(week), "--addr", addr], people["tfc-a"])
+    assert code != 0 and "PERMISSION_DENIED" in out
+    code, out = await run(["rota", "import", str(week), "--addr", addr], sup)
+    assert code == 0 and "imported 14 shift(s)" in out, out
+    code, out = await run(["rota", "list", "--addr", addr], sup)
+    assert out.count(FORCE) == 14 and "tfc-a > tfc-b > sup-1" in out
+    code, out = await run(["rota", "on-duty", "--addr", addr], people["tfc-b"])
+    assert code == 0 and f"{FORCE}\ttfc-a > tfc-b > sup-1\tuntil" in out
+    code, out = await run(["rota", "add", "--force", FORCE, "--area", "North", "--from", now.isoformat(),
+                           "--to", (now + timedelta(hours=2)).isoformat(), "--primary", "tfc-b", "--supervisor",
+                           "sup-1", "--addr", addr], sup)
+    assert code == 0 and "tfc-b > sup-1" in out, out
+    code, out = await run(["rota", "on-duty", "--addr", addr], people["tfc-b"])
+    assert f"{FORCE} / North\ttfc-b > sup-1" in out and f"{FORCE}\ttfc-a > tfc-b > sup-1" in out
+
+
+async def test_ndm_verify_from_the_command_line(firearms, people, database_url):
+
+    addr = firearms.addr("firearms")
+    await set_rota(addr, people)
+    await raise_hits(addr, people, [firearms_hit(), firearms_hit()])
+    code, out = await run(["ndm", "verify", "--addr", addr], people["sup-2"])
+    assert code == 0 and "NDM log verifies: 2 entries" in out
+    conn = await asyncpg.connect(database_url, server_settings={"search_path": "firearms"})  # a tampering DBA
+    try:
+        await conn.execute("SET session_replication_role = replica")
+        await conn.execute("UPDATE event_log SET actor = 'someone' WHERE sequence = 2")
+    finally:
+        await conn.close()
+    code, out = await run(["ndm", "verify", "--addr", addr], people["sup-2"])
+    assert code == 1 and "does NOT verify: entry 2: its content does not match its hash (edited)" in out
