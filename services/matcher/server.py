@@ -358,8 +358,8 @@ class Matcher:
         self.live = LiveIndex(LookalikeClasses(profiles.candidate_classes()), settings.match_dropped_characters)
         self.hits = HitMaker(self.live, settings, lambda: self.clock(), profiles)
         self._refresh_lock = asyncio.Lock()
-        self.servicer = MatcherServicer(rt.pool, self.live, settings, self.hits, self.refresh,
-                                        matching.Matcher(self.live, profiles.default))
+        self.matching = matching.Matcher(self.live, profiles.default)
+        self.servicer = MatcherServicer(rt.pool, self.live, settings, self.hits, self.refresh, self.matching)
         notify = rt.channel(settings.notify_addr, settings.service_token)
         firearms = rt.channel(settings.firearms_addr, settings.service_token)
         # Hits go on with their requests already encoded: outbox rows concatenate into one request.
@@ -403,9 +403,14 @@ class Matcher:
                     vrm=vrm, vrms=matching.misreadings(vrm, self._profiles.default), lookback_seconds=lookback,
                     page_size=1000), timeout=30, wait_for_ready=True)
                 traceparent = current_traceparent()
-                found = [Found(read, matching.ScoredMatch(cand.id, 0.0, 0, False, (), 0, vrm), traceparent,
-                               historical=True)  # HitMaker scores each read against the entry
-                         for read in reversed(resp.reads)]  # oldest first, so dedup keeps the first
+                # Each read as it would match now, live, with the entry in the index: a read whose
+                # answer does not include the entry (it is exactly another listed vehicle, or the
+                # entry is beyond its cap) makes no historical hit on it either.
+                await self.refresh()
+                reads = list(reversed(resp.reads))  # oldest first, so dedup keeps the first
+                found = [Found(read, m, traceparent, historical=True, over_cap=result.over_cap)
+                         for read, result in zip(reads, self.matching.match_many(reads), strict=True)
+                         for m in result.matches if m.entry_id == cand.id]
                 async with self._pool.acquire() as conn, conn.transaction():
                     await self.hits.record(conn, found)
             finally:

@@ -9,7 +9,7 @@ from anpr.runtime.auth import Role
 from anpr.v1 import matcher_pb2, matcher_pb2_grpc
 from anpr.v1 import types_pb2 as T
 from tests.services.test_matcher import add_entries, room, send, suite  # noqa: F401 (fixtures)
-from tests.support import channel, make_entry, make_read, next_alert, subscribe
+from tests.support import channel, eventually, make_entry, make_read, next_alert, subscribe
 
 SENTINEL = "SE11TTT"
 
@@ -60,8 +60,22 @@ async def test_an_alternative_reading_makes_the_hit_and_says_so(suite, room):  #
     assert hit.tier == T.MATCH_TIER_CONFIRMED and 0.6 <= hit.score < 1.0 and hit.read.vrm == "KX19ZTR"
 
 
-async def test_a_new_entry_finds_earlier_misreads_of_it(suite, room):  # noqa: F811
+async def matched(database_url) -> None:
+    """Wait until matcher has had every stored read (ingest's outbox is empty)."""
+    conn = await asyncpg.connect(database_url)
+    try:
+        await eventually(lambda: _empty(conn, "ingest.outbox WHERE topic = 'match'"), seconds=15)
+    finally:
+        await conn.close()
+
+
+async def _empty(conn, table: str) -> bool:
+    return await conn.fetchval(f"SELECT count(*) FROM {table}") == 0
+
+
+async def test_a_new_entry_finds_earlier_misreads_of_it(suite, room, database_url):  # noqa: F811
     await send(suite, make_read("AB1ZCDE"), make_read("XB12CDE"))  # 2 read as Z; X and A: no confusion
+    await matched(database_url)  # before the entry exists: a hit on it can only be historical
     await add_entries(suite, make_entry("AB12CDE", "pnc"))
     hit = (await room.next()).hit
     assert hit.historical and hit.read.vrm == "AB1ZCDE" and hit.match_kind == T.MATCH_KIND_LOOKALIKE
@@ -69,3 +83,20 @@ async def test_a_new_entry_finds_earlier_misreads_of_it(suite, room):  # noqa: F
     await add_entries(suite, make_entry(SENTINEL, "pnc"))
     await send(suite, make_read(SENTINEL))
     assert (await room.next()).hit.read.vrm == SENTINEL  # and nothing from XB12CDE before it
+
+
+async def test_a_historical_check_answers_as_live_matching_would(suite, room, database_url):  # noqa: F811
+    """A read that is exactly one listed vehicle makes no possible hit on a look-alike entry added
+    later (live matching keeps only the exact hit; the historical check must agree)."""
+    await add_entries(suite, make_entry("SC01ALE", "pnc"))
+    read = make_read("SC01ALE")
+    await send(suite, read)
+    assert (await room.next()).hit.entry.vrm == "SC01ALE"
+    await add_entries(suite, make_entry("SC07ALE", "pnc"))  # 1 and 7: a confusion the matcher models
+    conn = await asyncpg.connect(database_url)
+    try:  # the historical check ran and everything it queued was delivered
+        await eventually(lambda: _empty(conn, "matcher.outbox WHERE topic IN ('historical', 'notify')"), seconds=15)
+        alerted = await conn.fetch("SELECT hit FROM notify.alerts")
+    finally:
+        await conn.close()
+    assert [T.Hit.FromString(r["hit"]).entry.vrm for r in alerted] == ["SC01ALE"]
