@@ -100,7 +100,8 @@ class Truth:
 
 
 def judge(truth: Truth, listed_reads: list[tuple[str, str]], deliveries: list[tuple], w0: float, w1: float) -> dict:
-    """Expected, delivered, missed, wrong, duplicates, location mismatches, latencies in the window."""
+    """Expected, delivered, missed, wrong, duplicates, location mismatches, and (send time, latency
+    in ms) of the expected deliveries of reads sent in [w0, w1)."""
     expected = truth.expected(listed_reads)
     camera_of = dict(listed_reads)
     first: dict[tuple[int, str], float] = {}
@@ -118,7 +119,7 @@ def judge(truth: Truth, listed_reads: list[tuple[str, str]], deliveries: list[tu
             mismatched += 1
         wrong += truth.outside(t, site if site is not None else (lat, lon))
     delivered = sum(pair in first for pair in expected)
-    lat_ms = [(first[pair] - sent) * 1000 for pair, sent in expected.items() if pair in first and w0 <= sent < w1]
+    lat_ms = [(sent, (first[pair] - sent) * 1000) for pair, sent in expected.items() if pair in first and w0 <= sent < w1]
     return {"expected": len(expected), "delivered": delivered, "missed": len(expected) - delivered, "wrong": wrong,
             "duplicates": duplicates, "location_mismatch": mismatched, "lat_ms": lat_ms}
 
@@ -228,7 +229,8 @@ class Bench:
             self.say(f"  load errors: {r['errors']} (first: {r['first_error']})")
         got, errors = await self.settle(r["listed_reads"])
         j = judge(self.truth, r["listed_reads"], got, go["w0"], go["w1"])
-        lat = j.pop("lat_ms")
+        timed = j.pop("lat_ms")
+        lat = [ms for _, ms in timed]
         f = self.fig
         f.update(terminals=a.terminals, rate=a.rate, achieved_reads_per_s=r["stored_in_window"] / a.seconds,
                  listed_reads=len(r["listed_reads"]), expected_deliveries=j["expected"], deliveries=j["delivered"],
@@ -241,6 +243,10 @@ class Bench:
                  f"hit.location not the camera's {j['location_mismatch']}; stream errors {dict(errors) or 0}")
         self.say(f"  camera call -> terminal alert ({len(lat)} deliveries after the warm-up): p50 {f['p50_ms']:.1f} ms, "
                  f"p99 {f['p99_ms']:.1f} ms, max {f['max_ms']:.1f} ms")
+        quarters = [p([ms for sent, ms in timed if go["w0"] + k * a.seconds / 4 <= sent < go["w0"] + (k + 1) * a.seconds / 4],
+                      0.5) for k in range(4)]
+        self.say("  p50 by quarter of the load (growing: a queue builds up): "
+                 + ", ".join(f"{q:.1f}" for q in quarters) + " ms")
         self.say("  cpu (cores): " + ", ".join(f"{k} {v:.2f}" for k, v in r["cpu"].items()))
         f.update({f"cpu_{k.replace(' ', '_')}": v for k, v in r["cpu"].items()})
 
