@@ -26,7 +26,8 @@ reach exactly the terminals whose circle contains its camera: expected deliverie
 load; wrong: received by a terminal whose centre is farther than the radius (+1 m) from the read's
 camera (or, for a read the benchmark did not send, from hit.location); location mismatches: alerts
 whose hit.location is not the camera's position. Latency: send (just before the batch is written)
--> arrival on each terminal that should get it, over reads sent after the warm-up. Figures are
+-> arrival on each terminal that should get it, over reads sent after the warm-up; beside it, the
+same reads on one unfiltered control-room stream (the chain without the terminals' filtering). Figures are
 printed, never asserted; the last line is space-separated name=value pairs.
 """
 
@@ -55,7 +56,7 @@ from anpr.runtime.auth import Role  # noqa: E402
 from chain_bench import merge  # noqa: E402
 from chain_load import camera_ids, generator_main, parse_read_id  # noqa: E402
 from common import CpuMeter, percentile  # noqa: E402
-from notify_terminals import terminals_main  # noqa: E402
+from notify_terminals import CONTROL_ROOM, terminals_main  # noqa: E402
 
 CENTRE = (51.45, -0.97)  # Reading
 FORCE = "Benchmark Police"
@@ -100,16 +101,20 @@ class Truth:
 
 
 def judge(truth: Truth, listed_reads: list[tuple[str, str]], deliveries: list[tuple], w0: float, w1: float) -> dict:
-    """Expected, delivered, missed, wrong, duplicates, location mismatches, and (send time, latency
-    in ms) of the expected deliveries of reads sent in [w0, w1)."""
+    """Expected, delivered, missed, wrong, duplicates, location mismatches, (send time, latency in ms)
+    of the expected deliveries of reads sent in [w0, w1), and the control room's latencies for them."""
     expected = truth.expected(listed_reads)
     camera_of = dict(listed_reads)
     first: dict[tuple[int, str], float] = {}
+    room: dict[str, float] = {}
     wrong = duplicates = mismatched = 0
     for t, rid, arrived, has_loc, lat, lon in deliveries:
         parsed = parse_read_id(rid)
         if parsed is None or parsed[0] != PHASE:
             continue  # not this run's load
+        if t == CONTROL_ROOM:
+            room.setdefault(rid, arrived)
+            continue
         if (t, rid) in first:
             duplicates += 1
             continue
@@ -120,8 +125,9 @@ def judge(truth: Truth, listed_reads: list[tuple[str, str]], deliveries: list[tu
         wrong += truth.outside(t, site if site is not None else (lat, lon))
     delivered = sum(pair in first for pair in expected)
     lat_ms = [(sent, (first[pair] - sent) * 1000) for pair, sent in expected.items() if pair in first and w0 <= sent < w1]
+    room_ms = [(room[rid] - sent) * 1000 for rid, _ in listed_reads if rid in room and w0 <= (sent := parse_read_id(rid)[1]) < w1]
     return {"expected": len(expected), "delivered": delivered, "missed": len(expected) - delivered, "wrong": wrong,
-            "duplicates": duplicates, "location_mismatch": mismatched, "lat_ms": lat_ms}
+            "duplicates": duplicates, "location_mismatch": mismatched, "lat_ms": lat_ms, "room_ms": room_ms}
 
 
 class Bench:
@@ -165,7 +171,8 @@ class Bench:
             self.observers.append(cs.Child(ctx, terminals_main, {
                 "terminals": units[k::a.observers], "notify": self.launcher.target("notify"),
                 "token": tokens[Role.TERMINAL], "force": FORCE, "radius_km": a.radius_km,
-                "streams_per_channel": a.streams_per_channel}, self.tmp / f"terminals-{k}.log", f"terminals-{k}"))
+                "streams_per_channel": a.streams_per_channel,
+                "control_room_token": tokens[Role.CONTROL_ROOM] if k == 0 else ""}, self.tmp / f"terminals-{k}.log", f"terminals-{k}"))
         targets = [self.launcher.addr(n) for n in self.launcher.names_of("ingest")]
         for i in range(a.gens):
             self.gens.append(cs.Child(ctx, generator_main, {
@@ -229,20 +236,23 @@ class Bench:
             self.say(f"  load errors: {r['errors']} (first: {r['first_error']})")
         got, errors = await self.settle(r["listed_reads"])
         j = judge(self.truth, r["listed_reads"], got, go["w0"], go["w1"])
-        timed = j.pop("lat_ms")
+        timed, room = j.pop("lat_ms"), j.pop("room_ms")
         lat = [ms for _, ms in timed]
         f = self.fig
         f.update(terminals=a.terminals, rate=a.rate, achieved_reads_per_s=r["stored_in_window"] / a.seconds,
                  listed_reads=len(r["listed_reads"]), expected_deliveries=j["expected"], deliveries=j["delivered"],
                  p50_ms=p(lat, 0.5), p99_ms=p(lat, 0.99), max_ms=max(lat, default=float("nan")),
                  wrong_deliveries=j["wrong"], missed_deliveries=j["missed"], duplicate_deliveries=j["duplicates"],
-                 location_mismatches=j["location_mismatch"], stream_errors=sum(errors.values()))
+                 location_mismatches=j["location_mismatch"], stream_errors=sum(errors.values()),
+                 control_room_p50_ms=p(room, 0.5), control_room_p99_ms=p(room, 0.99))
         self.say(f"  stored {f['achieved_reads_per_s']:,.0f} reads/s; {f['listed_reads']} listed reads -> "
                  f"{j['expected']} expected deliveries ({j['expected'] / max(1, f['listed_reads']):.1f} terminals a read)")
         self.say(f"  delivered {j['delivered']}, missed {j['missed']}, WRONG {j['wrong']}, duplicates {j['duplicates']}, "
                  f"hit.location not the camera's {j['location_mismatch']}; stream errors {dict(errors) or 0}")
         self.say(f"  camera call -> terminal alert ({len(lat)} deliveries after the warm-up): p50 {f['p50_ms']:.1f} ms, "
                  f"p99 {f['p99_ms']:.1f} ms, max {f['max_ms']:.1f} ms")
+        self.say(f"  the same reads on one unfiltered control-room stream ({len(room)}): p50 "
+                 f"{f['control_room_p50_ms']:.1f} ms, p99 {f['control_room_p99_ms']:.1f} ms")
         quarters = [p([ms for sent, ms in timed if go["w0"] + k * a.seconds / 4 <= sent < go["w0"] + (k + 1) * a.seconds / 4],
                       0.5) for k in range(4)]
         self.say("  p50 by quarter of the load (growing: a queue builds up): "

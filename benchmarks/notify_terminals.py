@@ -24,6 +24,9 @@ from chain_load import GRPC_OPTIONS
 from common import child_setup
 
 
+CONTROL_ROOM = -1  # the index of the control-room stream a terminal process may hold beside its terminals
+
+
 class Terminal:
     """One unit's stream: opened yet, the last sequence seen, and its deliveries."""
 
@@ -35,6 +38,8 @@ class Terminal:
         self.deliveries: list[tuple[int, str, float, bool, float, float]] = []
 
     def request(self, spec: dict) -> notify_pb2.SubscribeRequest:
+        if self.index == CONTROL_ROOM:  # every alert, unfiltered
+            return notify_pb2.SubscribeRequest(after_sequence=self.after, subscription=notify_pb2.Subscription())
         return notify_pb2.SubscribeRequest(after_sequence=self.after, subscription=notify_pb2.Subscription(
             unit_id=self.unit_id, force=spec["force"], circle=notify_pb2.Circle(
                 center=T.GeoPoint(latitude=self.lat, longitude=self.lon), radius_km=spec["radius_km"])))
@@ -64,11 +69,14 @@ async def hold(ch: aio.Channel, md, term: Terminal, spec: dict, errors: Counter)
 
 
 def terminals_main(conn, spec: dict, log_path: str) -> None:
-    """A terminal process for spec["terminals"] ([index, unit id, lat, lon] each): answers "opened"
-    (how many streams are live), "deliveries" (every terminal's, and the stream errors), until "exit"."""
+    """A terminal process for spec["terminals"] ([index, unit id, lat, lon] each), and a control-room
+    stream (index CONTROL_ROOM, for comparison) when spec["control_room_token"] is set: answers
+    "opened" (how many terminal streams are live; 0 until the control room's is), "deliveries" (every stream's, and the stream
+    errors), until "exit"."""
     child_setup(log_path)
     terms = [Terminal(*t) for t in spec["terminals"]]
     errors: Counter = Counter()
+    room = Terminal(CONTROL_ROOM, "", 0.0, 0.0) if spec.get("control_room_token") else None
 
     async def serve() -> None:
         loop = asyncio.get_running_loop()
@@ -77,6 +85,9 @@ def terminals_main(conn, spec: dict, log_path: str) -> None:
         channels = [aio.insecure_channel(spec["notify"], options=GRPC_OPTIONS)
                     for _ in range(0, len(terms), per)]
         tasks = [asyncio.create_task(hold(channels[k // per], md, t, spec, errors)) for k, t in enumerate(terms)]
+        if room is not None:
+            room_md = (("authorization", f"Bearer {spec['control_room_token']}"),)
+            tasks.append(asyncio.create_task(hold(channels[0], room_md, room, spec, errors)))
         conn.send(("ok", None))
         while True:
             op, _ = await loop.run_in_executor(None, conn.recv)
@@ -84,9 +95,10 @@ def terminals_main(conn, spec: dict, log_path: str) -> None:
                 break
             try:
                 if op == "opened":
-                    conn.send(("ok", sum(t.opened for t in terms)))
+                    conn.send(("ok", sum(t.opened for t in terms) if room is None or room.opened else 0))
                 else:
-                    conn.send(("ok", {"deliveries": [d for t in terms for d in t.deliveries], "errors": dict(errors)}))
+                    streams = [*terms, *([room] if room else [])]
+                    conn.send(("ok", {"deliveries": [d for t in streams for d in t.deliveries], "errors": dict(errors)}))
             except Exception:  # noqa: BLE001 - reported to the benchmark
                 conn.send(("error", traceback.format_exc(limit=8)))
         for t in tasks:

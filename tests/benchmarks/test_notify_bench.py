@@ -14,7 +14,7 @@ from anpr.launcher import ROOT, clean_env
 
 REQUIRED = ("terminals", "rate", "expected_deliveries", "deliveries", "p50_ms", "p99_ms", "max_ms",
             "wrong_deliveries", "missed_deliveries", "location_mismatches", "cpu_notify", "cpu_ingest",
-            "cpu_matcher", "cpu_postgres")
+            "cpu_matcher", "cpu_postgres", "control_room_p50_ms", "control_room_p99_ms")
 
 
 @pytest.mark.timeout(600)
