@@ -67,9 +67,10 @@ def p(values: list[float], q: float) -> float:
 
 
 def merge(results: list[dict]) -> dict:
-    out = {"ack_ms": [], "statuses": {}, "errors": {}, "first_error": ""}
+    out = {"ack_ms": [], "statuses": {}, "errors": {}, "first_error": "", "listed_reads": []}
     for r in results:
         out["ack_ms"] += r["ack_ms"]
+        out["listed_reads"] += r["listed_reads"]
         for key in ("stored_in_window", "listed", "firearms", "sent_in_window"):
             out[key] = out.get(key, 0) + r[key]
         for key in ("statuses", "errors"):

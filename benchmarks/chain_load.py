@@ -91,7 +91,8 @@ class Hits:
 
 class Batches:
     """Batches of reads built just before they are sent, from a pool of prepared reads: `hits` of
-    every `size` reads name a listed plate."""
+    every `size` reads name a listed plate. Camera i stands at spec["sites"][i] when given (else
+    camera_site(i)); every spec["no_location_every"]-th read is sent without coordinates (0: none)."""
 
     def __init__(self, spec: dict, gen: int):
         self.rng = rng = random.Random(spec["seed"] * 1000 + gen)
@@ -99,13 +100,15 @@ class Batches:
         self.hits = Hits(rng, spec["entries"], spec["tfc_share"])
         captured = datetime.now(timezone.utc) - timedelta(seconds=1)
         self.captured = captured
-        cams = camera_ids(spec["cameras"])
+        cams, sites, bare = camera_ids(spec["cameras"]), spec.get("sites"), spec.get("no_location_every", 0)
         self.pool = []
         for n in range(max(4096, 2 * self.size)):
-            lat, lon = camera_site(n % len(cams))
+            lat, lon = sites[n % len(cams)] if sites else camera_site(n % len(cams))
             read = T.Read(vrm=miss_vrm(rng), confidence=80 + n % 20, camera_id=cams[n % len(cams)],
                           location=T.GeoPoint(latitude=lat, longitude=lon), direction=T.DIRECTION_TOWARDS,
                           lane=1 + n % 3)
+            if bare and n % bare == 0:
+                read.ClearField("location")
             read.captured_at.FromDatetime(captured)
             self.pool.append(read)
         self.norms = [normalise_vrm(r.vrm) for r in self.pool]
@@ -154,8 +157,10 @@ class Tally:
         self.listed = self.firearms = 0  # listed reads acknowledged as stored, in the whole run
         self.sent_in_window = 0
         self.first_error = ""
+        self.listed_reads: list[tuple[str, str]] = []  # (read id, camera id) of listed reads stored
 
-    def ack(self, t_sent: float, t_ack: float, results, listed: int, firearms: int) -> None:
+    def ack(self, t_sent: float, t_ack: float, results, listed: int, firearms: int,
+            listed_reads: tuple[tuple[str, str], ...] = ()) -> None:
         stored = 0
         for r in results:
             self.statuses[r.status] += 1
@@ -163,6 +168,7 @@ class Tally:
         if stored == len(results):
             self.listed += listed
             self.firearms += firearms
+            self.listed_reads += listed_reads
         if self.w0 <= t_ack < self.w1:
             self.ack_ms.append((t_ack - t_sent) * 1000.0)
             self.stored_in_window += stored
@@ -176,7 +182,7 @@ class Tally:
         return {"statuses": {ingest_pb2.ReadStatus.Name(k): v for k, v in self.statuses.items()},
                 "errors": dict(self.errors), "first_error": self.first_error, "ack_ms": self.ack_ms,
                 "stored_in_window": self.stored_in_window, "listed": self.listed, "firearms": self.firearms,
-                "sent_in_window": self.sent_in_window}
+                "sent_in_window": self.sent_in_window, "listed_reads": self.listed_reads}
 
 
 async def one_stream(stub, md, batches: Batches, go: dict, stream: int, tally: Tally) -> None:
@@ -189,8 +195,8 @@ async def one_stream(stub, md, batches: Batches, go: dict, stream: int, tally: T
     async def reader() -> None:
         try:
             async for resp in call:
-                t_sent, listed, firearms = sent.pop(resp.batch_id)
-                tally.ack(t_sent, time.time(), resp.results, listed, firearms)
+                t_sent, listed, firearms, listed_reads = sent.pop(resp.batch_id)
+                tally.ack(t_sent, time.time(), resp.results, listed, firearms, listed_reads)
                 slots.release()
         except aio.AioRpcError as exc:
             tally.error(exc)
@@ -207,7 +213,7 @@ async def one_stream(stub, md, batches: Batches, go: dict, stream: int, tally: T
             if now >= go["w1"] or read_task.done():
                 break
             req, listed, firearms = batches.request(go["phase"], stream, seq)
-            sent[req.batch_id] = (now, listed, firearms)
+            sent[req.batch_id] = (now, listed, firearms, tuple((r.read_id, r.camera_id) for r in req.reads[:listed]))
             tally.sent_in_window += go["w0"] <= now
             await call.write(req)
             seq += 1

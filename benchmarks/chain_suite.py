@@ -98,11 +98,12 @@ def cpu_groups(launcher: Launcher, db: Database, children: dict[str, list]) -> d
     return groups
 
 
-async def register_cameras(launcher: Launcher, n: int) -> None:
+async def register_cameras(launcher: Launcher, n: int, sites: list[tuple[float, float]] | None = None) -> None:
+    """n cameras, camera i at sites[i] (default: chain_load.camera_site(i))."""
     async with channel(launcher.addr("ingest"), launcher.tokens[Role.CAMERA_ADMIN]) as ch:
         stub = ingest_pb2_grpc.IngestServiceStub(ch)
         for i, cam in enumerate(camera_ids(n)):
-            lat, lon = camera_site(i)
+            lat, lon = sites[i] if sites else camera_site(i)
             await stub.UpsertCamera(ingest_pb2.UpsertCameraRequest(camera=T.Camera(
                 camera_id=cam, name=f"Benchmark camera {i}", location=T.GeoPoint(latitude=lat, longitude=lon),
                 direction=T.DIRECTION_TOWARDS, force="Benchmark Police", enabled=True)))

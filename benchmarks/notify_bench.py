@@ -1,0 +1,332 @@
+#!/usr/bin/env python3
+"""Geo-targeted alerts to in-car terminals (issue 10): camera call -> alert on the terminals that
+should get it, and deliveries to terminals that should not have had them.
+
+    .venv/bin/python benchmarks/notify_bench.py          # 1,000 terminals, 5,000 reads/s, about 2 minutes
+    .venv/bin/python benchmarks/notify_bench.py --terminals 200 --rate 1000 --seconds 5 --entries 20000
+
+Set-up (the chain benchmark's modules: benchmarks/chain_suite.py, chain_load.py, common.py):
+embedded PostgreSQL (or a fresh database on the server of ANPR_DATABASE_URL), the four services as
+`anpr serve` processes, alert deduplication off so that every listed read is one alert; --cameras
+cameras registered with UpsertCamera at random positions in a --side-km square around Reading
+(51.45, -0.97); a hotlist of --entries imported through ImportEntries.
+
+Terminals: --terminals units at random positions in the same square, each subscribed (role terminal,
+NotifyService.Subscribe) with a circle of --radius-km around it, held by --observers terminal
+processes with --streams-per-channel streams per channel. The load starts once every stream has
+sent its first message (`opened`).
+
+Load: chain_load's generator processes send StreamReads batches paced at --rate reads/s for
+--warmup + --seconds; 2% of reads name a listed plate; reads carry their camera's coordinates, except
+every --no-location-every-th, which notify must place at the camera's registered position.
+
+Ground truth: the benchmark knows where each camera stands. A listed read acknowledged as stored must
+reach exactly the terminals whose circle contains its camera: expected deliveries. Delivered: the
+(terminal, read) pairs received; missed: expected and not received within --wait seconds after the
+load; wrong: received by a terminal whose centre is farther than the radius (+1 m) from the read's
+camera (or, for a read the benchmark did not send, from hit.location); location mismatches: alerts
+whose hit.location is not the camera's position. Latency: send (just before the batch is written)
+-> arrival on each terminal that should get it, over reads sent after the warm-up; with --control-room,
+also the same reads on one unfiltered control-room stream (NaN without). Figures are
+printed, never asserted; the last line is space-separated name=value pairs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import math
+import multiprocessing
+import os
+import random
+import shutil
+import signal
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+import chain_suite as cs  # noqa: E402
+from anpr.runtime.auth import Role  # noqa: E402
+from chain_bench import merge  # noqa: E402
+from chain_load import camera_ids, generator_main, parse_read_id  # noqa: E402
+from common import CpuMeter, percentile  # noqa: E402
+from notify_terminals import CONTROL_ROOM, terminals_main  # noqa: E402
+
+CENTRE = (51.45, -0.97)  # Reading
+FORCE = "Benchmark Police"
+TOLERANCE_KM = 0.001
+PHASE = "nb"
+
+
+def km(a_lat: float, a_lon: float, b_lat: float, b_lon: float) -> float:
+    """Great-circle distance (haversine, mean Earth radius): the benchmark's own, independent of
+    the code under test; the 1 m tolerance covers the two implementations' rounding."""
+    p1, p2 = math.radians(a_lat), math.radians(b_lat)
+    h = math.sin((p2 - p1) / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(math.radians(b_lon - a_lon) / 2) ** 2
+    return 2 * 6371.0 * math.asin(min(1.0, math.sqrt(h)))
+
+
+def spread(rng: random.Random, n: int, side_km: float) -> list[tuple[float, float]]:
+    """n uniform random points in a side_km square centred on CENTRE."""
+    dlat = side_km / 2 / 111.2
+    dlon = side_km / 2 / (111.2 * math.cos(math.radians(CENTRE[0])))
+    return [(CENTRE[0] + rng.uniform(-dlat, dlat), CENTRE[1] + rng.uniform(-dlon, dlon)) for _ in range(n)]
+
+
+def p(values: list[float], q: float) -> float:
+    return percentile(sorted(values), q)
+
+
+class Truth:
+    """Who should get an alert for a read at each camera, and what counts as wrong."""
+
+    def __init__(self, terminals: list[tuple[float, float]], sites: list[tuple[float, float]], radius_km: float):
+        self.terminals, self.radius = terminals, radius_km
+        self.site_of = dict(zip(camera_ids(len(sites)), sites, strict=True))
+        self.covering = {cam: [t for t, (lat, lon) in enumerate(terminals) if km(lat, lon, *site) <= radius_km]
+                         for cam, site in self.site_of.items()}
+
+    def expected(self, listed_reads: list[tuple[str, str]]) -> dict[tuple[int, str], float]:
+        """(terminal, read id) -> send time, for every listed read stored."""
+        return {(t, rid): parse_read_id(rid)[1] for rid, cam in listed_reads for t in self.covering[cam]}
+
+    def outside(self, terminal: int, where: tuple[float, float]) -> bool:
+        return km(*self.terminals[terminal], *where) > self.radius + TOLERANCE_KM
+
+
+def judge(truth: Truth, listed_reads: list[tuple[str, str]], deliveries: list[tuple], w0: float, w1: float) -> dict:
+    """Expected, delivered, missed, wrong, duplicates, location mismatches, (send time, latency in ms)
+    of the expected deliveries of reads sent in [w0, w1), and the control room's latencies for them."""
+    expected = truth.expected(listed_reads)
+    camera_of = dict(listed_reads)
+    first: dict[tuple[int, str], float] = {}
+    room: dict[str, float] = {}
+    wrong = duplicates = mismatched = 0
+    for t, rid, arrived, has_loc, lat, lon in deliveries:
+        parsed = parse_read_id(rid)
+        if parsed is None or parsed[0] != PHASE:
+            continue  # not this run's load
+        if t == CONTROL_ROOM:
+            room.setdefault(rid, arrived)
+            continue
+        if (t, rid) in first:
+            duplicates += 1
+            continue
+        first[t, rid] = arrived
+        site = truth.site_of.get(camera_of.get(rid, ""))
+        if site is not None and (not has_loc or km(lat, lon, *site) > TOLERANCE_KM):
+            mismatched += 1
+        wrong += truth.outside(t, site if site is not None else (lat, lon))
+    delivered = sum(pair in first for pair in expected)
+    lat_ms = [(sent, (first[pair] - sent) * 1000) for pair, sent in expected.items() if pair in first and w0 <= sent < w1]
+    room_ms = [(room[rid] - sent) * 1000 for rid, _ in listed_reads if rid in room and w0 <= (sent := parse_read_id(rid)[1]) < w1]
+    return {"expected": len(expected), "delivered": delivered, "missed": len(expected) - delivered, "wrong": wrong,
+            "duplicates": duplicates, "location_mismatch": mismatched, "lat_ms": lat_ms, "room_ms": room_ms}
+
+
+class Bench:
+    def __init__(self, args):
+        self.args = args
+        self.tmp = Path(tempfile.mkdtemp(prefix="anpr-notify-bench-"))
+        self.db = cs.Database(self.tmp, os.environ.get("ANPR_DATABASE_URL") or None)
+        self.launcher = None
+        self.gens: list[cs.Child] = []
+        self.observers: list[cs.Child] = []
+        rng = random.Random(args.seed)
+        self.sites = spread(rng, args.cameras, args.side_km)
+        self.terminals = spread(rng, args.terminals, args.side_km)
+        self.truth = Truth(self.terminals, self.sites, args.radius_km)
+        self.fig: dict[str, float] = {}
+
+    def say(self, text: str) -> None:
+        print(text, flush=True)
+
+    async def setup(self) -> None:
+        a = self.args
+        url = await self.db.start()
+        self.launcher = cs.launch(url, self.tmp, a.workers, 1)
+        await self.launcher.start_all(timeout=120)
+        self.say("services SERVING: " + ", ".join(f"{n} {self.launcher.addr(n)}" for n in self.launcher.procs)
+                 + f"; logs in {self.tmp / 'logs'}")
+        await cs.register_cameras(self.launcher, a.cameras, self.sites)
+        took = await cs.import_hotlist(self.launcher, a.entries, a.import_chunk)
+        self.say(f"{a.cameras} cameras registered; hotlist of {a.entries:,} entries imported in {took:.1f} s; "
+                 f"matcher index ready {await cs.wait_indexed(self.launcher, a.entries):.1f} s later")
+        self.start_children(url)
+        for child in (*self.observers, *self.gens):
+            await child.ready(120)
+        await self.wait_opened()
+
+    def start_children(self, url: str) -> None:
+        a, tokens = self.args, self.launcher.tokens
+        ctx = multiprocessing.get_context("spawn")
+        units = [[i, f"UNIT-{i:04d}", lat, lon] for i, (lat, lon) in enumerate(self.terminals)]
+        for k in range(a.observers):
+            self.observers.append(cs.Child(ctx, terminals_main, {
+                "terminals": units[k::a.observers], "notify": self.launcher.target("notify"),
+                "token": tokens[Role.TERMINAL], "force": FORCE, "radius_km": a.radius_km,
+                "streams_per_channel": a.streams_per_channel,
+                "control_room_token": tokens[Role.CONTROL_ROOM] if k == 0 and a.control_room else ""}, self.tmp / f"terminals-{k}.log", f"terminals-{k}"))
+        targets = [self.launcher.addr(n) for n in self.launcher.names_of("ingest")]
+        for i in range(a.gens):
+            self.gens.append(cs.Child(ctx, generator_main, {
+                "index": i, "gens": a.gens, "targets": targets, "token": tokens[Role.CAMERA],
+                "connections": a.connections, "streams_per_connection": a.streams, "batch": a.batch,
+                "hits_per_batch": max(1, round(a.batch * a.hit_share)), "entries": a.entries, "tfc_share": 0.0,
+                "cameras": a.cameras, "sites": self.sites, "no_location_every": a.no_location_every,
+                "seed": a.seed, "database_url": url, "ref_connections": 1, "ref_batch": a.batch},
+                self.tmp / f"gen-{i}.log", f"gen-{i}"))
+        self.cpu = CpuMeter(cs.cpu_groups(self.launcher, self.db, {"load generators": self.gens,
+                                                                     "terminal processes": self.observers}))
+
+    async def wait_opened(self, timeout: float = 180.0) -> None:
+        t0 = time.monotonic()
+        while (n := sum([await o.call("opened", None) for o in self.observers])) < self.args.terminals:
+            if time.monotonic() - t0 > timeout:
+                raise cs.BenchError(f"only {n} of {self.args.terminals} terminal streams opened in {timeout:.0f} s")
+            await asyncio.sleep(0.2)
+        self.say(f"{n} terminal streams opened in {time.monotonic() - t0:.1f} s")
+
+    async def deliveries(self) -> tuple[list, Counter]:
+        got, errors = [], Counter()
+        for o in self.observers:
+            r = await o.call("deliveries", None)
+            got += r["deliveries"]
+            errors.update(r["errors"])
+        return got, errors
+
+    async def load(self) -> tuple[dict, dict]:
+        a = self.args
+        streams = a.gens * a.connections * a.streams
+        start = time.time() + 0.5
+        go = {"phase": PHASE, "start": start, "w0": start + a.warmup, "w1": start + a.warmup + a.seconds,
+              "interval": a.batch * streams / a.rate, "depth": 16, "drain_s": 30.0}
+
+        async def measure() -> dict:
+            await asyncio.sleep(max(0.0, go["w0"] - time.time()))
+            snap0 = self.cpu.snapshot()
+            await asyncio.sleep(max(0.0, go["w1"] - time.time()))
+            return CpuMeter.cores(snap0, self.cpu.snapshot(), a.seconds)
+
+        *results, cpu = await asyncio.gather(*(g.call("chain", go) for g in self.gens), measure())
+        return go, {**merge(results), "cpu": cpu}
+
+    async def settle(self, listed_reads: list[tuple[str, str]]) -> tuple[list, Counter]:
+        """Deliveries once every expected one is in, or after --wait seconds."""
+        want = set(self.truth.expected(listed_reads))
+        deadline = time.monotonic() + self.args.wait
+        while True:
+            got, errors = await self.deliveries()
+            if want <= {(d[0], d[1]) for d in got} or time.monotonic() > deadline:
+                return got, errors
+            await asyncio.sleep(0.5)
+
+    async def measure(self) -> None:
+        a = self.args
+        self.say(f"\nload: {a.rate:,} reads/s for {a.warmup:.0f} s warm-up + {a.seconds:.0f} s; {a.terminals} terminals, "
+                 f"radius {a.radius_km} km, {a.side_km:.0f} km square; {a.cameras} cameras")
+        go, r = await self.load()
+        if r["errors"]:
+            self.say(f"  load errors: {r['errors']} (first: {r['first_error']})")
+        got, errors = await self.settle(r["listed_reads"])
+        j = judge(self.truth, r["listed_reads"], got, go["w0"], go["w1"])
+        timed, room = j.pop("lat_ms"), j.pop("room_ms")
+        lat = [ms for _, ms in timed]
+        f = self.fig
+        f.update(terminals=a.terminals, rate=a.rate, achieved_reads_per_s=r["stored_in_window"] / a.seconds,
+                 listed_reads=len(r["listed_reads"]), expected_deliveries=j["expected"], deliveries=j["delivered"],
+                 p50_ms=p(lat, 0.5), p99_ms=p(lat, 0.99), max_ms=max(lat, default=float("nan")),
+                 wrong_deliveries=j["wrong"], missed_deliveries=j["missed"], duplicate_deliveries=j["duplicates"],
+                 location_mismatches=j["location_mismatch"], stream_errors=sum(errors.values()),
+                 control_room_p50_ms=p(room, 0.5), control_room_p99_ms=p(room, 0.99))
+        self.say(f"  stored {f['achieved_reads_per_s']:,.0f} reads/s; {f['listed_reads']} listed reads -> "
+                 f"{j['expected']} expected deliveries ({j['expected'] / max(1, f['listed_reads']):.1f} terminals a read)")
+        self.say(f"  delivered {j['delivered']}, missed {j['missed']}, WRONG {j['wrong']}, duplicates {j['duplicates']}, "
+                 f"hit.location not the camera's {j['location_mismatch']}; stream errors {dict(errors) or 0}")
+        self.say(f"  camera call -> terminal alert ({len(lat)} deliveries after the warm-up): p50 {f['p50_ms']:.1f} ms, "
+                 f"p99 {f['p99_ms']:.1f} ms, max {f['max_ms']:.1f} ms")
+        if a.control_room:
+            self.say(f"  the same reads on one unfiltered control-room stream ({len(room)}): p50 "
+                     f"{f['control_room_p50_ms']:.1f} ms, p99 {f['control_room_p99_ms']:.1f} ms")
+        quarters = [p([ms for sent, ms in timed if go["w0"] + k * a.seconds / 4 <= sent < go["w0"] + (k + 1) * a.seconds / 4],
+                      0.5) for k in range(4)]
+        self.say("  p50 by quarter of the load (growing: a queue builds up): "
+                 + ", ".join(f"{q:.1f}" for q in quarters) + " ms")
+        self.say("  cpu (cores): " + ", ".join(f"{k} {v:.2f}" for k, v in r["cpu"].items()))
+        f.update({f"cpu_{k.replace(' ', '_')}": v for k, v in r["cpu"].items()})
+
+    async def main(self) -> None:
+        t0 = time.monotonic()
+        try:
+            await self.setup()
+            await self.measure()
+        finally:
+            await self.close()
+        self.say(f"\ntotal {time.monotonic() - t0:.0f} s")
+        self.say(" ".join(f"{k}={v:.6g}" if isinstance(v, float) else f"{k}={v}" for k, v in self.fig.items()))
+
+    async def close(self) -> None:
+        for child in (*self.gens, *self.observers):
+            child.close()
+        if self.launcher is not None:
+            await self.launcher.stop_all(timeout=20)
+        await self.db.close()
+        if not self.args.keep:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add = ap.add_argument
+    add("--terminals", type=int, default=1000, help="subscribed terminals (default 1000)")
+    add("--radius-km", type=float, default=5.0, help="each terminal's circle (default 5 km)")
+    add("--side-km", type=float, default=100.0, help="side of the square around Reading (default 100 km)")
+    add("--cameras", type=int, default=200, help="cameras in the same square (default 200)")
+    add("--rate", type=int, default=5000, help="reads per second (default 5000)")
+    add("--seconds", type=float, default=20.0, help="measured seconds of load (default 20)")
+    add("--warmup", type=float, default=2.0, help="warm-up seconds before them (default 2)")
+    add("--wait", type=float, default=15.0, help="longest wait for late deliveries after the load (default 15)")
+    add("--entries", type=int, default=100_000, help="hotlist entries (default 100,000)")
+    add("--hit-share", type=float, default=0.02, help="share of reads naming a listed plate (default 0.02)")
+    add("--no-location-every", type=int, default=10,
+        help="every n-th read is sent without coordinates (default 10; 0: none)")
+    add("--observers", type=int, default=2, help="terminal processes (default 2)")
+    add("--streams-per-channel", type=int, default=100, help="Subscribe streams per channel (default 100)")
+    add("--gens", type=int, default=1, help="load generator processes (default 1)")
+    add("--connections", type=int, default=2, help="connections per generator (default 2)")
+    add("--streams", type=int, default=2, help="StreamReads calls per connection (default 2)")
+    add("--batch", type=int, default=50, help="reads per batch (default 50)")
+    add("--workers", type=int, default=1, help="ANPR_WORKERS of every service (default 1)")
+    add("--import-chunk", type=int, default=20000, help="entries per ImportEntries message (default 20000)")
+    add("--seed", type=int, default=10, help="random seed of positions and reads (default 10)")
+    add("--control-room", action="store_true",
+        help="also follow every alert on one unfiltered control-room stream (the chain without the terminals' filtering)")
+    add("--keep", action="store_true", help="keep the temporary directory (logs, database)")
+    return ap.parse_args(argv)
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt  # SIGTERM as Ctrl-C: stop the services and PostgreSQL on the way out
+
+
+def main(argv=None) -> int:
+    bench = Bench(parse_args(argv))
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        asyncio.run(bench.main())
+    except cs.BenchError as err:
+        print(f"notify_bench: {err}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
