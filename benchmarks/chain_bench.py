@@ -347,7 +347,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     add("--hit-share", type=float, default=0.02, help="share of reads naming a listed plate (default 0.02)")
     add("--tfc-share", type=float, default=0.1, help="share of listed reads that are firearms-marked (default 0.1)")
     add("--cameras", type=int, default=100, help="cameras registered (default 100)")
-    add("--import-chunk", type=int, default=20000, help="entries per ImportEntries message (default 20000)")
+    add("--import-chunk", type=int, default=5000, help="entries per ImportEntries message (default 5000, the most allowed)")
     add("--keep", action="store_true", help="keep the temporary directory (logs, database)")
     args = ap.parse_args(argv)
     if isinstance(args.ladder, str):

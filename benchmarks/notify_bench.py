@@ -303,7 +303,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     add("--streams", type=int, default=2, help="StreamReads calls per connection (default 2)")
     add("--batch", type=int, default=50, help="reads per batch (default 50)")
     add("--workers", type=int, default=1, help="ANPR_WORKERS of every service (default 1)")
-    add("--import-chunk", type=int, default=20000, help="entries per ImportEntries message (default 20000)")
+    add("--import-chunk", type=int, default=5000, help="entries per ImportEntries message (default 5000, the most allowed)")
     add("--seed", type=int, default=10, help="random seed of positions and reads (default 10)")
     add("--control-room", action="store_true",
         help="also follow every alert on one unfiltered control-room stream (the chain without the terminals' filtering)")

@@ -121,6 +121,7 @@ class LogTail:
         self.first = 1   # lowest sequence held (when any)
         self.latest = 0  # highest sequence held: every item up to it is committed and known here
         self._event = asyncio.Event()
+        self._waiters: dict[asyncio.Event, Callable[[object], bool]] = {}  # caught-up filtered streams
         self._want = asyncio.Event()
         self._task: asyncio.Task | None = None
 
@@ -160,6 +161,10 @@ class LogTail:
         if grew:
             self._event.set()
             self._event = asyncio.Event()
+            new = [item for _, item in items]
+            for event, wants in list(self._waiters.items()):  # wake only the streams an item is for
+                if any(wants(item) for item in new):
+                    event.set()
 
     async def _follow(self) -> None:
         """Read what other replicas committed, when told (or every backstop interval)."""
@@ -183,32 +188,45 @@ class LogTail:
         """Where a stream starts: after `after`, or from now when it is 0 and not `from_start`."""
         return self.latest if after == 0 and not from_start else after
 
-    async def follow(self, after: int, idle_s: float | None = None):
-        """Yield (sequence, item) for the log's items after sequence `after`, then each new one as
-        it is committed; with `idle_s`, (None, None) whenever that long passes with nothing new
-        (a heartbeat for the stream)."""
+    async def follow(self, after: int, idle_s: float | None = None,
+                     wants: Callable[[object], bool] | None = None):
+        """Yield runs of (sequence, item) for the log's items after sequence `after`, then of each
+        new one as it is committed (a run is what was there at once, up to a page: a stream filters
+        it in one loop); with `idle_s`, an empty run whenever that long passes with nothing new (a
+        heartbeat for the stream). With `wants`, a caught-up stream sleeps until an item it wants
+        comes (or `idle_s` passes): with many streams each for a small area, an alert wakes only
+        the few it is for."""
         wait = idle_s if idle_s is not None else self._backstop
         while True:
             if after + 1 < self.first:  # behind the tail: page from the database
                 async with self._pool.acquire() as conn:
                     page = await self._fetch(conn, after, PAGE)
-                for sequence, item in page:
-                    after = sequence
-                    yield sequence, item
-                if not page:  # the rows before the tail are gone (retention): go on from the tail
+                if page:
+                    after = page[-1][0]
+                    yield page
+                else:  # the rows before the tail are gone (retention): go on from the tail
                     after = self.first - 1
                 continue
             if after < self.latest:
+                run = []
                 for sequence in range(after + 1, min(self.latest, after + PAGE) + 1):
                     item = self._items.get(sequence)
                     if item is None:  # trimmed meanwhile: page from the database
                         break
-                    after = sequence
-                    yield sequence, item
+                    run.append((sequence, item))
+                if run:
+                    after = run[-1][0]
+                    yield run
                 continue
-            event = self._event
+            if wants is None:
+                event = self._event
+            else:
+                event = asyncio.Event()
+                self._waiters[event] = wants
             try:
                 await asyncio.wait_for(event.wait(), wait)
             except TimeoutError:
                 if idle_s is not None:
-                    yield None, None
+                    yield []
+            finally:
+                self._waiters.pop(event, None)

@@ -76,30 +76,59 @@ def subscription_problems(sub: notify_pb2.Subscription, terminal: bool) -> list[
     return out + area_problems(sub)
 
 
+def place_of(hit: types_pb2.Hit) -> tuple[float, float] | None:
+    """Where a hit's read was made (its location, else the read's own coordinates), or None."""
+    if hit.HasField("location"):
+        return hit.location.latitude, hit.location.longitude
+    if hit.read.HasField("location"):
+        return hit.read.location.latitude, hit.read.location.longitude
+    return None
+
+
 @dataclass
 class AreaFilter:
-    """The area a stream covers now (a moving unit replaces it as it goes)."""
+    """The area a stream covers now (a moving unit replaces it as it goes). `covers` runs for every
+    alert of every stream, so the area is reduced once to plain numbers: a bounding box that turns
+    most alerts away with four comparisons, then the exact test."""
 
     subscription: notify_pb2.Subscription
     problems: list[tuple[str, str]] = field(default_factory=list)  # of a refused move: the stream ends
     moves: int = 0  # moves applied (the stream confirms each with a new `opened`)
 
-    def covers(self, hit: types_pb2.Hit) -> bool:
+    def __post_init__(self) -> None:
+        self._prepare()
+
+    def _prepare(self) -> None:
         sub = self.subscription
-        kind = sub.WhichOneof("area")
-        if kind is None:
-            return not sub.force or hit.force == sub.force
-        if hit.HasField("location"):
-            where = hit.location
-        elif hit.read.HasField("location"):
-            where = hit.read.location
-        else:
-            return False  # nowhere known: only force-wide and unfiltered streams get it
-        if kind == "circle":
+        self._kind = sub.WhichOneof("area")
+        self._force = sub.force
+        if self._kind == "circle":
             c = sub.circle
-            return distance_km(c.center.latitude, c.center.longitude, where.latitude, where.longitude) <= c.radius_km
-        return inside_polygon(where.latitude, where.longitude,
-                              [(v.latitude, v.longitude) for v in sub.polygon.vertices])
+            self._circle = (c.center.latitude, c.center.longitude, c.radius_km)
+            dlat = c.radius_km / 110.5  # a little more than a degree's length: the box contains the circle
+            dlon = c.radius_km / (111.4 * max(0.01, math.cos(math.radians(min(89.9, abs(c.center.latitude) + dlat)))))
+            self._box = (c.center.latitude - dlat, c.center.latitude + dlat,
+                         c.center.longitude - dlon, c.center.longitude + dlon)
+        elif self._kind == "polygon":
+            self._vertices = [(v.latitude, v.longitude) for v in sub.polygon.vertices]
+            lats, lons = [v[0] for v in self._vertices], [v[1] for v in self._vertices]
+            self._box = (min(lats), max(lats), min(lons), max(lons))
+
+    def covers(self, place: tuple[float, float] | None, force: str) -> bool:
+        """Whether an alert for a read made at `place` (lat, lon; None: unknown) by a camera of
+        `force` is for this stream."""
+        if self._kind is None:
+            return not self._force or force == self._force
+        if place is None:
+            return False  # nowhere known: only force-wide and unfiltered streams get it
+        lat, lon = place
+        lat_lo, lat_hi, lon_lo, lon_hi = self._box
+        if not (lat_lo <= lat <= lat_hi and lon_lo <= lon <= lon_hi):
+            return False
+        if self._kind == "circle":
+            c_lat, c_lon, radius = self._circle
+            return distance_km(c_lat, c_lon, lat, lon) <= radius
+        return inside_polygon(lat, lon, self._vertices)
 
     def move(self, area: notify_pb2.Subscription) -> None:
         """Replace the area (a later request of the stream); who and which force stay."""
@@ -111,4 +140,5 @@ class AreaFilter:
         elif kind == "polygon":
             moved.polygon.CopyFrom(area.polygon)
         self.subscription = moved
+        self._prepare()
         self.moves += 1

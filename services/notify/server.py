@@ -23,7 +23,7 @@ from anpr.runtime.telemetry import (ATTR_ALERT_ID, ATTR_HIT_COUNT, ATTR_HIT_ID, 
                                     current_traceparent)
 from anpr.v1 import ingest_pb2, ingest_pb2_grpc, notify_pb2, notify_pb2_grpc, types_pb2
 from services.notify import store
-from services.notify.areas import AreaFilter, area_problems, subscription_problems
+from services.notify.areas import AreaFilter, area_problems, place_of, subscription_problems
 from services.notify.config import NotifySettings
 
 log = logging.getLogger(__name__)
@@ -46,15 +46,18 @@ def _keep_only(message, names: frozenset[str]) -> None:
 
 @dataclass(frozen=True, slots=True)
 class AlertItem:
-    """An alert as held in the log tail: the full alert, and what a terminal may see of it (made
-    once per replica, shared by every terminal stream; None for covert lists)."""
+    """An alert as held in the log tail: the full alert, what a terminal may see of it (None for
+    covert lists), and where and by which force's camera its read was made: made once per replica
+    and shared by every stream, which only compares."""
 
     full: types_pb2.Alert
     terminal: types_pb2.Alert | None
+    place: tuple[float, float] | None
+    force: str
 
     @classmethod
     def of(cls, alert: types_pb2.Alert) -> "AlertItem":
-        return cls(alert, terminal_view(alert))
+        return cls(alert, terminal_view(alert), place_of(alert.hit), alert.hit.force)
 
     def view_for(self, role: Role) -> types_pb2.Alert | None:
         """The alert as `role` may see it, or None if it may not see it at all."""
@@ -141,27 +144,34 @@ class NotifyServicer(notify_pb2_grpc.NotifyServiceServicer):
         client is too slow)."""
         live = False
         moves_seen = 0
-        async for sequence, item in self._tail.follow(after, idle_s=self._settings.heartbeat_s):
+        terminal = role != Role.CONTROL_ROOM
+        covers = area.covers
+
+        def wants(item: AlertItem) -> bool:
+            return (item.terminal if terminal else item.full) is not None and area.covers(item.place, item.force)
+
+        async for run in self._tail.follow(after, idle_s=self._settings.heartbeat_s, wants=wants):
             if area.problems:
                 await abort_invalid(context, area.problems)
             if area.moves != moves_seen:
                 moves_seen = area.moves
+                covers = area.covers
                 yield self._opened(area, after)
-            if sequence is None:
+            if not run:
                 live = True
                 yield notify_pb2.SubscribeResponse(heartbeat=notify_pb2.Heartbeat(sequence=after, at=_now()))
                 continue
-            lag = self._tail.latest - sequence
-            if lag == 0:
-                live = True
-            elif live and lag > self._settings.subscriber_max_lag:
-                await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED,
-                                    f"the stream fell {lag} alerts behind; resubscribe with after_sequence={after}")
-            after = sequence
-            visible = item.view_for(role)
-            if visible is not None and area.covers(item.full.hit):
-                metrics.alert_delivered(visible)
-                yield notify_pb2.SubscribeResponse(alert=visible)
+            for sequence, item in run:  # one plain loop over the run: most alerts are for other areas
+                visible = item.terminal if terminal else item.full
+                if visible is not None and covers(item.place, item.force):
+                    lag = self._tail.latest - sequence  # where a slow client holds the stream up
+                    if live and lag > self._settings.subscriber_max_lag:
+                        await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, f"the stream fell {lag} alerts"
+                                            f" behind; resubscribe with after_sequence={after}")
+                    metrics.alert_delivered(visible)
+                    yield notify_pb2.SubscribeResponse(alert=visible)
+                after = sequence
+            live = live or after >= self._tail.latest  # it has caught up: from now on it must keep up
 
     def _opened(self, area: AreaFilter, after: int) -> notify_pb2.SubscribeResponse:
         return notify_pb2.SubscribeResponse(opened=notify_pb2.SubscriptionOpened(
