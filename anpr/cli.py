@@ -78,7 +78,8 @@ def _cmd_terminal(args) -> int:
     if args.lat is not None and args.lon is not None:
         sub.circle.center.CopyFrom(types_pb2.GeoPoint(latitude=args.lat, longitude=args.lon))
         sub.circle.radius_km = args.radius_km
-    screen = Terminal(args.addr, _token(), sub, sys.stdout, colour=sys.stdout.isatty(), tls=ClientTls.from_env())
+    colour = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+    screen = Terminal(args.addr, _token(), sub, sys.stdout, colour=colour, tls=ClientTls.from_env())
     try:
         asyncio.run(screen.run(stdin_lines()))
     except KeyboardInterrupt:

@@ -1,0 +1,69 @@
+"""`anpr terminal` driven in a pseudo-terminal, as an officer uses it: a unit's alert shown with its
+markers and an approximate match standing out, rejected with a reason code, and the stream resumed
+without a gap after notify restarts."""
+
+from __future__ import annotations
+
+import uuid
+
+import asyncpg
+import pytest
+
+from anpr.runtime.auth import Role
+from anpr.v1 import notify_pb2, notify_pb2_grpc
+from anpr.v1 import types_pb2 as T
+from tests.services.test_console import Terminal
+from tests.support import InProcessSuite, channel, free_port, make_entry, make_read
+
+
+@pytest.fixture
+async def notify(database_url, tokens):
+    s = InProcessSuite(database_url, tokens)
+    port = free_port()
+    await s.start("notify", grpc_port=port, heartbeat_s=0.5)
+    yield s
+    await s.stop()
+
+
+def hit(vrm_read: str, markers: list[int], exact: bool) -> T.TracedHit:
+    read = make_read(vrm_read)
+    return T.TracedHit(hit=T.Hit(
+        hit_id=str(uuid.uuid4()), read=read, entry=make_entry("AB12CDE", "l1", warning_markers=markers),
+        hotlist=T.Hotlist(hotlist_id="l1", name="Force list"),
+        match_kind=T.MATCH_KIND_EXACT if exact else T.MATCH_KIND_LOOKALIKE,
+        differing_positions=[] if exact else [2]))
+
+
+async def publish(suite, *hits: T.TracedHit) -> notify_pb2.PublishAlertsResponse:
+    async with channel(suite.addr("notify"), suite.tokens[Role.SERVICE]) as ch:
+        return await notify_pb2_grpc.NotifyServiceStub(ch).PublishAlerts(notify_pb2.PublishAlertsRequest(hits=hits))
+
+
+async def test_an_officer_sees_rejects_and_resumes_alerts_in_the_terminal(notify, tokens, database_url):
+    addr = notify.addr("notify")
+    screen = Terminal(["terminal", "--addr", addr, "--unit", "ALPHA-1", "--force", "Test Police",
+                       "--lat", "51.5072", "--lon", "-0.1276", "--radius-km", "20"], tokens[Role.TERMINAL])
+    try:
+        await screen.expect("-- live: unit ALPHA-1 within 20 km of 51.5072,-0.1276")
+        [first] = (await publish(notify, hit("A812CDE", [T.WARNING_MARKER_VIOLENT], exact=False))).alerts
+        await screen.expect(f"ALERT #{first.sequence}  A812CDE")
+        await screen.expect("APPROXIMATE: listed as AB12CDE, character 3 differs")
+        await screen.expect("warning markers: VIOLENT")
+        screen.child.sendline(f"r {first.sequence} misread")
+        await screen.expect(f"-- #{first.sequence} rejected (misread) --")
+
+        await notify.running["notify"].stop()  # notify restarts; the terminal resumes after #first
+        await notify.start("notify", grpc_port=int(addr.rsplit(":", 1)[1]), heartbeat_s=0.5)
+        [second] = (await publish(notify, hit("AB12CDE", [T.WARNING_MARKER_FIREARMS], exact=True))).alerts
+        await screen.expect("-- live: unit ALPHA-1")
+        await screen.expect(f"ALERT #{second.sequence}  AB12CDE  [EXACT]")
+        await screen.expect("FIREARMS: the duty Tactical Firearms Commander has been informed")
+    finally:
+        screen.kill()
+    assert second.sequence == first.sequence + 1
+    conn = await asyncpg.connect(database_url)
+    try:
+        acks = await conn.fetch("SELECT subject, outcome, reason_code FROM notify.alert_acknowledgements")
+    finally:
+        await conn.close()
+    assert [tuple(a) for a in acks] == [("test-terminal", T.ALERT_OUTCOME_REJECTED, "misread")]
