@@ -287,6 +287,15 @@ class Bench:
             await self.wait_backlog_empty(30)
         self.fig["max_rate_p99_under_100ms"] = best
 
+    async def escalations(self) -> None:
+        """How late escalations reached the console, past the deadline they missed (ANPR_ACK_DEADLINE_S
+        = 2 s in the benchmark, and nobody acknowledges), over the whole run."""
+        late = [x * 1000 for x in await self.observer.call("escalations", "")]
+        self.say(f"\nescalations: {len(late)}; reached the console after the missed deadline:"
+                 f" p50 {p(late, 0.5):.1f} ms, p99 {p(late, 0.99):.1f} ms" if late else "\nescalations: none seen")
+        self.fig.update(escalations=len(late), p50_escalation_late_ms=p(late, 0.5) if late else NAN,
+                        p99_escalation_late_ms=p(late, 0.99) if late else NAN)
+
     async def wait_backlog_empty(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         while await cs.backlog(self.db.url) > 0 and time.monotonic() < deadline:
@@ -301,6 +310,7 @@ class Bench:
             await self.reference()
             await self.saturation()
             await self.ladder()
+            await self.escalations()
         finally:
             await self.close()
         f = self.fig

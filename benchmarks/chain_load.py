@@ -329,12 +329,19 @@ async def follow_alerts(spec: dict, arrivals: Arrivals) -> None:
                 arrivals.saw(resp.alert.hit.read.read_id)
 
 
-async def follow_activations(spec: dict, arrivals: Arrivals) -> None:
+ESCALATED = T.ACTIVATION_EVENT_KIND_ESCALATED
+
+
+async def follow_activations(spec: dict, arrivals: Arrivals, lateness: list[float]) -> None:
+    """Activations as they reach the duty commander's console; and, for each escalation (nobody
+    acknowledges in the benchmark), how long after the missed deadline it reached the console."""
     async with aio.insecure_channel(spec["firearms"], options=GRPC_OPTIONS) as ch:
         md = (("authorization", f"Bearer {spec['tfc_token']}"),)
         stub = firearms_pb2_grpc.FirearmsServiceStub(ch)
         async for resp in stub.StreamActivations(firearms_pb2.StreamActivationsRequest(), metadata=md):
             arrivals.saw(resp.activation.hit.read.read_id)
+            if resp.event.kind == ESCALATED and resp.event.HasField("deadline_missed"):
+                lateness.append(time.time() - resp.event.deadline_missed.ToNanoseconds() / 1e9)
 
 
 def observer_main(conn, spec: dict, log_path: str) -> None:
@@ -342,13 +349,14 @@ def observer_main(conn, spec: dict, log_path: str) -> None:
     ((sent, arrived) pairs), ("counts", phase) with their lengths."""
     child_setup(log_path)
     streams = {"alert": Arrivals(), "tfc": Arrivals(), "ref": Arrivals()}
+    lateness: list[float] = []  # escalations: seconds past the missed deadline, as seen on the console
 
     async def serve() -> None:
         loop = asyncio.get_running_loop()
         listener = await asyncpg.connect(spec["database_url"])
         await listener.add_listener(REF_CHANNEL, lambda _c, _pid, _ch, payload: streams["ref"].saw(payload))
         tasks = [asyncio.create_task(follow_alerts(spec, streams["alert"]), name="Subscribe"),
-                 asyncio.create_task(follow_activations(spec, streams["tfc"]), name="StreamActivations")]
+                 asyncio.create_task(follow_activations(spec, streams["tfc"], lateness), name="StreamActivations")]
         conn.send(("ok", None))
         while True:
             op, phase = await loop.run_in_executor(None, conn.recv)
@@ -358,7 +366,9 @@ def observer_main(conn, spec: dict, log_path: str) -> None:
             if failed:
                 conn.send(("error", f"the observer's {failed[0].get_name()} stream ended: {failed[0].exception()!r}"))
                 continue
-            if op == "counts":
+            if op == "escalations":
+                conn.send(("ok", list(lateness)))
+            elif op == "counts":
                 conn.send(("ok", {name: len(a.by_phase.get(phase, ())) for name, a in streams.items()}))
             else:
                 conn.send(("ok", {name: a.get(phase) for name, a in streams.items()}))
