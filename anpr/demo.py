@@ -106,10 +106,6 @@ def random_vrm(rng: random.Random) -> str:
             f"{''.join(rng.choice(LETTERS) for _ in range(3))}")
 
 
-def enum_name(enum, value: int, prefix: str) -> str:
-    return enum.Name(value).removeprefix(prefix)
-
-
 
 
 class Suite:

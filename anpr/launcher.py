@@ -86,11 +86,6 @@ class Tokens:
     def __getitem__(self, role: Role) -> str:
         return self.by_role[role]
 
-    def write_env(self, path: Path) -> None:
-        """The clear tokens as ANPR_<ROLE>_TOKEN=... lines (owner-only), for grpcurl and `anpr terminal`."""
-        path.write_text("".join(f"ANPR_{r.value.upper()}_TOKEN={t}\n" for r, t in self.by_role.items()))
-        path.chmod(0o600)
-
 
 class Launcher:
     """The suite's processes on 127.0.0.1, one log file each in `log_dir` (<name>.log).

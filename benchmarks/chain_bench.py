@@ -42,7 +42,6 @@ import asyncio
 import multiprocessing
 import os
 import shutil
-import signal
 import sys
 import tempfile
 import time
@@ -365,21 +364,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     return args
 
 
-def _interrupt(signum, frame):
-    raise KeyboardInterrupt  # SIGTERM as Ctrl-C: stop the services and PostgreSQL on the way out
-
-
 def main(argv=None) -> int:
-    bench = Bench(parse_args(argv))
-    signal.signal(signal.SIGTERM, _interrupt)
-    try:
-        asyncio.run(bench.main())
-    except cs.BenchError as err:
-        print(f"chain_bench: {err}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        return 130
-    return 0
+    return cs.run("chain_bench", Bench(parse_args(argv)).main)
 
 
 if __name__ == "__main__":

@@ -56,10 +56,3 @@ async def create(database_url: str, entries: int, chunk: int = 100_000) -> None:
     finally:
         await conn.close()
 
-
-async def drop(database_url: str) -> None:
-    conn = await asyncpg.connect(database_url)
-    try:
-        await conn.execute("DROP SCHEMA IF EXISTS bench_ref CASCADE")
-    finally:
-        await conn.close()

@@ -4,6 +4,8 @@ the seed (cameras, hotlist), the child processes driven over pipes, and the chai
 from __future__ import annotations
 
 import asyncio
+import signal
+import sys
 import contextlib
 import time
 import uuid
@@ -25,6 +27,23 @@ from common import family, log_tail
 
 HOTLIST = T.Hotlist(hotlist_id="bench", name="Benchmark list", source=T.HOTLIST_SOURCE_PNC_NATIONAL, priority=1,
                     match_policy=T.MATCH_POLICY_LOOKALIKE)
+
+
+def run(name: str, bench_main) -> int:
+    """A benchmark's process: run `bench_main()` to the end; SIGTERM stops it like Ctrl-C (the
+    services and PostgreSQL are stopped on the way out). Exit 1 on a BenchError, 130 when stopped."""
+    def interrupt(_signum, _frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
+    try:
+        asyncio.run(bench_main())
+    except BenchError as err:
+        print(f"{name}: {err}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return 0
 
 
 class BenchError(Exception):

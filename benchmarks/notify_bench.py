@@ -40,7 +40,6 @@ import multiprocessing
 import os
 import random
 import shutil
-import signal
 import sys
 import tempfile
 import time
@@ -311,21 +310,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     return ap.parse_args(argv)
 
 
-def _interrupt(signum, frame):
-    raise KeyboardInterrupt  # SIGTERM as Ctrl-C: stop the services and PostgreSQL on the way out
-
-
 def main(argv=None) -> int:
-    bench = Bench(parse_args(argv))
-    signal.signal(signal.SIGTERM, _interrupt)
-    try:
-        asyncio.run(bench.main())
-    except cs.BenchError as err:
-        print(f"notify_bench: {err}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        return 130
-    return 0
+    return cs.run("notify_bench", Bench(parse_args(argv)).main)
 
 
 if __name__ == "__main__":

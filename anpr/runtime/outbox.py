@@ -78,7 +78,6 @@ class OutboxRecord:
     """One outbox row: `records` items of a repeated field 1 in `payload`."""
 
     id: int
-    partition: int
     payload: bytes
     records: int
     traceparent: str = ""
@@ -353,14 +352,14 @@ class OutboxRelay:
     async def _deliver_group(self, group: list[int]) -> int:
         async with self._pool.acquire() as conn:
             rows = await conn.fetch(
-                "SELECT id, partition, payload, records, traceparent FROM outbox WHERE topic = $1"
+                "SELECT id, payload, records, traceparent FROM outbox WHERE topic = $1"
                 " AND partition = ANY($2::smallint[]) ORDER BY id LIMIT $3",
                 self.topic, group, self._max_records)
         batch, records, size = [], 0, 0
         for r in rows:  # a prefix in id order is a prefix of every partition: order holds
             if batch and (records + r["records"] > self._max_records or size + len(r["payload"]) > self._max_bytes):
                 break
-            batch.append(OutboxRecord(r["id"], r["partition"], r["payload"], r["records"], r["traceparent"]))
+            batch.append(OutboxRecord(r["id"], r["payload"], r["records"], r["traceparent"]))
             records += r["records"]
             size += len(r["payload"])
         if not batch:

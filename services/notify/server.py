@@ -145,9 +145,8 @@ class NotifyServicer(notify_pb2_grpc.NotifyServiceServicer):
         live = False
         moves_seen = 0
         terminal = role != Role.CONTROL_ROOM
-        covers = area.covers
 
-        def wants(item: AlertItem) -> bool:
+        def wants(item: AlertItem) -> bool:  # also what wakes this stream when it has caught up
             return (item.terminal if terminal else item.full) is not None and area.covers(item.place, item.force)
 
         async for run in self._tail.follow(after, idle_s=self._settings.heartbeat_s, wants=wants):
@@ -155,15 +154,14 @@ class NotifyServicer(notify_pb2_grpc.NotifyServiceServicer):
                 await abort_invalid(context, area.problems)
             if area.moves != moves_seen:
                 moves_seen = area.moves
-                covers = area.covers
                 yield self._opened(area, after)
             if not run:
                 live = True
                 yield notify_pb2.SubscribeResponse(heartbeat=notify_pb2.Heartbeat(sequence=after, at=_now()))
                 continue
             for sequence, item in run:  # one plain loop over the run: most alerts are for other areas
-                visible = item.terminal if terminal else item.full
-                if visible is not None and covers(item.place, item.force):
+                if wants(item):
+                    visible = item.terminal if terminal else item.full
                     lag = self._tail.latest - sequence  # where a slow client holds the stream up
                     if live and lag > self._settings.subscriber_max_lag:
                         await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, f"the stream fell {lag} alerts"

@@ -4,7 +4,6 @@ matching.py, live.py)."""
 
 from __future__ import annotations
 
-import asyncio
 
 import numpy as np
 import pytest
@@ -191,7 +190,6 @@ async def test_live_index_keeps_the_deletion_keys_through_changes_and_compaction
     assert matcher.match(T.Read(vrm="AB2CDE")).matches == []                           # deleted
     monkeypatch.setattr("services.matcher.live.COMPACT_AT", 1)
     await live.compact_if_needed()
-    await asyncio.sleep(0)
     assert live.index.overlay_size == 0
     assert [m.entry_id for m in matcher.match(T.Read(vrm="KX9ZTB")).matches] == [3]
     assert [m.entry_id for m in matcher.match(T.Read(vrm="XY9ZZZ")).matches] == [2]
