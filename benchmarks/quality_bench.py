@@ -59,9 +59,9 @@ def per_read(rule: Rule) -> BatchRule:
 class IndexPair:
     """What Matcher reads: an index and its deletion keys."""
 
-    def __init__(self, vrms: list[str], classes: LookalikeClasses):
+    def __init__(self, vrms: list[str], classes: LookalikeClasses, deletion_classes: LookalikeClasses | None = None):
         self.index = VoiIndex.build(vrms, np.arange(len(vrms), dtype=np.int64), classes=classes)
-        self.deletions = DeletionIndex(self.index)
+        self.deletions = DeletionIndex(self.index, classes=deletion_classes)
 
 
 def lookalike_rule(vrms: list[str], classes: list[str], max_differences: int) -> Rule:
@@ -101,7 +101,8 @@ def edit_distance_rule(vrms: list[str]) -> Rule:
 
 def scored_rule(vrms: list[str]) -> tuple[BatchRule, ProfileTable]:
     table = ProfileTable()
-    matcher = Matcher(IndexPair(vrms, LookalikeClasses(table.candidate_classes())), table.default)
+    matcher = Matcher(IndexPair(vrms, LookalikeClasses(table.candidate_classes()),
+                                LookalikeClasses(table.common_classes())), table.default)
 
     def rule(reads: list[types_pb2.Read]) -> list[list[tuple[int, int]]]:
         return [[(m.entry_id, m.tier) for m in result.matches] for result in matcher.match_many(reads)]
@@ -170,7 +171,8 @@ def worst_case(table_: ProfileTable) -> tuple[int, int, int, float]:
     hits returned, counted over the cap, microseconds)."""
     vrms = [format(i, "010b").replace("0", "O").replace("1", "0") for i in range(1 << 10)]
     vrms.remove("O0O0O0O0O0")  # the read is not itself listed (that would make it one exact hit)
-    matcher = Matcher(IndexPair(vrms, LookalikeClasses(table_.candidate_classes())), table_.default)
+    matcher = Matcher(IndexPair(vrms, LookalikeClasses(table_.candidate_classes()),
+                                LookalikeClasses(table_.common_classes())), table_.default)
     read = types_pb2.Read(vrm="O0O0O0O0O0")
     t0 = time.perf_counter()
     result = matcher.match(read)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from services.matcher.index import MAX_VRM_LENGTH, VoiIndex
+from services.matcher.index import MAX_VRM_LENGTH, LookalikeClasses, PresenceFilter, VoiIndex, find_sorted
 
 _BITS = 6
 _FIELD = (1 << _BITS) - 1
@@ -62,46 +62,64 @@ def deletion_keys(skels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 class DeletionIndex:
     """Entries by the skeletons of their one-character deletions; pairs with one ``VoiIndex``."""
 
-    __slots__ = ("_enabled", "_exact", "_ids", "_keys", "_overlay", "_rows")
+    __slots__ = ("_bulk_exact", "_classes", "_enabled", "_exact", "_ids", "_keys", "_overlay", "_presence", "_rows", "_table")
 
-    def __init__(self, index: VoiIndex, enabled: bool = True) -> None:
+    def __init__(self, index: VoiIndex, enabled: bool = True, classes: LookalikeClasses | None = None) -> None:
         """Key the bulk rows and the overlay of ``index`` (pure: may run in a worker thread);
-        ``enabled=False`` keys nothing (no memory, no dropped-character candidates)."""
+        ``enabled=False`` keys nothing (no memory, no dropped-character candidates). ``classes``:
+        the skeleton of the keys, narrower than the index's (by default the index's own): a
+        dropped character is found together with confusions of these classes only, so that the
+        index's wide classes do not bring thousands of candidates the scorer then refuses."""
         self._enabled = enabled
+        self._classes = classes or index.classes
+        self._table = self._classes.value_table()
         skel, exact, ids = index.bulk_arrays() if enabled else VoiIndex.empty().bulk_arrays()
-        keys, rows = deletion_keys(skel)
+        keys, rows = deletion_keys(self.skeletons(exact))
         order = np.argsort(keys, kind="stable")
         self._keys, self._rows = keys[order], rows[order]
         del keys, rows, order
+        self._presence = PresenceFilter(self._keys, bits_per_code=16)
+        self._bulk_exact = exact  # which bulk rows the keys point at (see lookup)
         self._exact = memoryview(exact)
         self._ids = memoryview(ids)
         self._overlay: dict[int, dict[int, int]] = {}
         for eid, code, skel_code in index.overlay_entries():
             self.add(eid, code, skel_code)
 
-    def add(self, entry_id: int, code: int, skel: int) -> None:
+    def skeletons(self, codes: np.ndarray) -> np.ndarray:
+        """The skeleton codes (of this index's classes) of packed VRM ``codes`` (vectorised)."""
+        out = np.zeros_like(codes)
+        for shift in _SHIFTS:
+            out |= self._table[(codes >> shift) & _FIELD] << shift
+        return out
+
+    def add(self, entry_id: int, code: int) -> None:
         """Key an entry added to (or changed in) the paired index after this was built."""
         if not self._enabled:
             return
+        skel = int(self.skeletons(np.array([code], dtype=np.int64))[0])
         for key in deletions(skel, _length(skel)):
             self._overlay.setdefault(key, {})[entry_id] = code
 
-    def lookup(self, skels: np.ndarray, index: VoiIndex) -> list[tuple[int, int, int]]:
-        """``(k, entry id, code)`` of live entries one character longer than a read of skeleton
-        ``skels[k]`` that lose a character to give that skeleton (checked against ``index``, the
-        live paired index). One vectorised search for all the reads."""
+    def lookup(self, codes: np.ndarray, index: VoiIndex) -> list[tuple[int, int, int]]:
+        """``(k, entry id, code)`` of live entries one character longer than the read packed as
+        ``codes[k]`` that lose a character to give it, up to confusions of this index's classes
+        (checked against ``index``, the live paired index). One vectorised search for all reads."""
+        skels = self.skeletons(codes)
         out = []
         n = self._keys.size
+        # keyed from the index's own bulk rows: a row is live unless the overlay replaced it
+        live = index.outside_overlay if index.bulk_arrays()[1] is self._bulk_exact else index.is_live
         if n and skels.size:
-            lo = self._keys.searchsorted(skels)
-            present = np.flatnonzero(self._keys[np.minimum(lo, n - 1)] == skels)
+            found, lo = find_sorted(self._keys, self._presence, skels)
+            present = np.flatnonzero(found)
             keys = self._keys
             for k, i in zip(present.tolist(), lo[present].tolist()):
                 key = keys[i]
                 while i < n and keys[i] == key:
                     row = int(self._rows[i])
                     eid, code = self._ids[row], self._exact[row]
-                    if index.is_live(eid, code):
+                    if live(eid, code):
                         out.append((k, eid, code))
                     i += 1
         if self._overlay:
@@ -116,8 +134,14 @@ class DeletionIndex:
         return self._enabled
 
     @property
+    def classes(self) -> LookalikeClasses:
+        return self._classes
+
+    @property
     def nbytes(self) -> int:
-        return self._keys.nbytes + self._rows.nbytes
+        if not self._enabled:
+            return 0
+        return self._keys.nbytes + self._rows.nbytes + self._presence.nbytes
 
 
 def _length(code: int) -> int:

@@ -26,10 +26,11 @@ COMPACT_AT = 50_000  # overlay size that triggers folding it into the bulk array
 
 
 class LiveIndex:
-    def __init__(self, classes: LookalikeClasses, dropped_characters: bool = True):
+    def __init__(self, classes: LookalikeClasses, dropped_characters: bool = True,
+                 deletion_classes: LookalikeClasses | None = None):
         self.classes = classes
         self.index = VoiIndex.empty(classes=classes)
-        self.deletions = DeletionIndex(self.index, dropped_characters)
+        self.deletions = DeletionIndex(self.index, dropped_characters, deletion_classes)
         self.version = 0
         self.hotlists: dict[str, types_pb2.Hotlist] = {}
         self._compacting = False
@@ -41,7 +42,7 @@ class LiveIndex:
         """Replace the index with a bulk load, built in a worker thread (matching goes on with the
         old index meanwhile); changes after `version` are applied afterwards by the caller."""
         index = await asyncio.to_thread(VoiIndex.build, vrms, ids, classes=self.classes)
-        deletions = await asyncio.to_thread(DeletionIndex, index, self.deletions.enabled)
+        deletions = await asyncio.to_thread(DeletionIndex, index, self.deletions.enabled, self.deletions.classes)
         self.index, self.deletions = index, deletions
         self.version = version
 
@@ -56,7 +57,7 @@ class LiveIndex:
                 self.index.remove(c.id)  # its deletion keys stay, and are checked against the index
             else:
                 self.index.add(c.vrm, c.id)
-                self.deletions.add(c.id, *self.classes.encode(c.vrm))
+                self.deletions.add(c.id, self.classes.encode(c.vrm)[0])
             self.version = max(self.version, c.version)
 
     async def compact_if_needed(self) -> None:
@@ -68,13 +69,13 @@ class LiveIndex:
         try:
             old = self.index
             new = await asyncio.to_thread(old.compact)
-            deletions = await asyncio.to_thread(DeletionIndex, new, self.deletions.enabled)
+            deletions = await asyncio.to_thread(DeletionIndex, new, self.deletions.enabled, self.deletions.classes)
             if self.index is not old:  # a full reload replaced the index meanwhile: it wins
                 log.info("index compaction discarded: the index was reloaded meanwhile")
                 return
             new.catch_up(old)  # on the loop: no change can come in between this and the swap
-            for eid, code, skel in new.overlay_entries():
-                deletions.add(eid, code, skel)
+            for eid, code, _ in new.overlay_entries():
+                deletions.add(eid, code)
             self.index, self.deletions = new, deletions
             log.info("index compacted", extra={"entries": len(new)})
         finally:

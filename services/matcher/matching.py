@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from collections.abc import Callable
 from typing import NamedTuple, Protocol
 
 import numpy as np
@@ -137,6 +138,9 @@ def misreadings(entry_vrm: str, profile: MatchProfile, limit: int = MAX_MISREADI
     return [v for _, v in sorted(priced)[:limit]]
 
 
+_NO_HITS = MatchResult([], 0)
+
+
 class Matcher:
     """Scored, capped matching against a live index (``source.index`` and ``source.deletions`` are
     read on every call, so an index swapped by a refresh is used at once)."""
@@ -147,35 +151,85 @@ class Matcher:
 
     def candidates_many(self, vrms: list[str]) -> list[dict[int, int]]:
         """Per normalised, valid VRM: entry id -> packed VRM of every entry the index finds near it
-        (up to MAX_SUBSTITUTIONS confusions, or one character dropped or extra). Vectorised over
-        the VRMs: one search of each array for all of them."""
-        source = self._source
-        index = source.index
-        found: list[dict[int, int]] = [{} for _ in vrms]
+        (up to MAX_SUBSTITUTIONS confusions, or one character dropped or extra)."""
         if not vrms:
-            return found
-        codes, skels = index.classes.encode_many(vrms)
-        for k in np.flatnonzero(index.present(skels)).tolist():
-            for m in index.match_encoded(int(codes[k]), int(skels[k]), MAX_SUBSTITUTIONS):
-                found[k][m.entry_id] = m.code
-        for k, eid, code in source.deletions.lookup(skels, index):
-            found[k][eid] = code
-        keys, owner = deletion_keys(skels)
-        for j, eid, code in index.groups(keys):
-            found[owner[j]][eid] = code
-        return found
+            return []
+        codes, skels = self._source.index.classes.encode_many(vrms)
+        near = self._near(vrms, codes, skels, lambda k: 1.0)
+        return [near.get(k, {}) for k in range(len(vrms))]
 
     def candidates(self, vrm: str) -> dict[int, int]:
         return self.candidates_many([vrm])[0]
 
+    def _near(self, vrms: list[str], codes: np.ndarray, skels: np.ndarray,
+              scale_of: Callable[[int], float]) -> dict[int, dict[int, int]]:
+        """k -> {entry id: packed VRM} for the VRMs (``vrms[k]``, packed as ``codes[k]`` and
+        ``skels[k]``) that have candidates. Vectorised over the VRMs: each array is searched once
+        for all of them, behind a presence filter. ``scale_of(k)``: the confidence scale of the
+        read of ``vrms[k]``, to leave out the extra-character search where it cannot score."""
+        source = self._source
+        index = source.index
+        found: dict[int, dict[int, int]] = {}
+        present, lo = index.locate(skels)
+        ks = np.flatnonzero(present)
+        for k, code, skel, at in zip(ks.tolist(), codes[ks].tolist(), skels[ks].tolist(), lo[ks].tolist()):
+            for m in index.match_encoded(code, skel, MAX_SUBSTITUTIONS, at):
+                found.setdefault(k, {})[m.entry_id] = m.code
+        for k, eid, code in source.deletions.lookup(codes, index):
+            found.setdefault(k, {})[eid] = code
+        keys, owner = deletion_keys(skels)
+        longer = index.present(keys)
+        if longer.any():
+            keys, owner = keys[longer], owner[longer]
+            searched = {k: self._extra_may_score(vrms[k], scale_of(k)) for k in set(owner.tolist())}
+            if not all(searched.values()):
+                keep = np.fromiter((searched[k] for k in owner.tolist()), dtype=bool, count=owner.size)
+                keys, owner = keys[keep], owner[keep]
+            for j, eid, code in index.groups(keys):
+                found.setdefault(int(owner[j]), {})[eid] = code
+        return found
+
+    def _extra_may_score(self, vrm: str, scale: float) -> bool:
+        """Whether a read of `vrm` with one character too many can still score a hit: a
+        well-formed read pays the clean-read and format costs on top (README, "How matching
+        works"), which under the default costs is below POSSIBLE, so that search is skipped."""
+        profile = self.profile
+        if not plate_formats.is_well_formed(vrm):  # the GB grammar (the costliest case)
+            return True
+        least = (profile.extra_cost + profile.clean_read_cost + profile.fits_cost) * scale
+        return math.exp(-least) >= profile.possible_score
+
     def match_many(self, reads: list[types_pb2.Read]) -> list[MatchResult]:
         """``match`` for a batch of reads (what MatchReads gets), with the index searched once for all."""
-        options = [readings(read, self.profile) for read in reads]
-        flat = [(i, o.vrm) for i, opts in enumerate(options) for o in opts if is_valid_vrm(o.vrm)]
-        found: list[dict[int, int]] = [{} for _ in reads]
-        for (i, _), near in zip(flat, self.candidates_many([vrm for _, vrm in flat])):
-            found[i].update(near)
-        return [self._rank(read, opts, near) for read, opts, near in zip(reads, options, found)]
+        profile = self.profile
+        vrms = [read.vrm for read in reads]
+        owner = list(range(len(reads)))  # the read of each VRM searched
+        results = [_NO_HITS] * len(reads)
+        if not vrms:
+            return results
+        codes, skels, bad = self._source.index.classes.encode_checked(vrms)
+        # the usual read is one reading, normalised by ingest; the others are worked out here
+        unusual = {i for i, read in enumerate(reads) if read.alternatives}
+        unusual.update(np.flatnonzero(bad).tolist())
+        options: dict[int, list[Reading]] = {i: readings(reads[i], profile) for i in unusual}
+        if options:
+            vrms, owner = [], []
+            for i, read in enumerate(reads):
+                for o in options.get(i) or (Reading(read.vrm, 0.0),):
+                    if is_valid_vrm(o.vrm):
+                        vrms.append(o.vrm)
+                        owner.append(i)
+            if not vrms:
+                return results
+            codes, skels = self._source.index.classes.encode_many(vrms)
+        near = self._near(vrms, codes, skels, lambda k: confidence_scale(reads[owner[k]].confidence, profile))
+        found: dict[int, dict[int, int]] = {}
+        for k, entries in near.items():
+            found.setdefault(owner[k], {}).update(entries)
+        for i, entries in found.items():
+            read = reads[i]
+            results[i] = self._rank(read, options.get(i) or [Reading(read.vrm, 0.0)], entries)
+        return results
 
     def match(self, read: types_pb2.Read) -> MatchResult:
         return self.match_many([read])[0]

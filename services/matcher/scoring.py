@@ -211,6 +211,11 @@ class ProfileTable:
         find the candidates of any profile; the scorer then prices them)."""
         return sorted({p for profile in self.all_profiles() for p in profile.pairs()})
 
+    def common_classes(self) -> list[str]:
+        """The common look-alike classes of every profile: the skeleton of the dropped-character
+        keys (a dropped character together with a rarer confusion is not searched for)."""
+        return sorted({c for profile in self.all_profiles() for c in profile.common})
+
     @classmethod
     def from_settings(cls, common: str, rare: str, confirm_score: float, possible_score: float,
                       max_hits: int, profiles_json: str | None = None) -> ProfileTable:

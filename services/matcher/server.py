@@ -355,7 +355,8 @@ class Matcher:
         self._settings = settings
         self.clock = clock or (lambda: datetime.now(timezone.utc))
         profiles = self._profiles = match_profiles(settings)
-        self.live = LiveIndex(LookalikeClasses(profiles.candidate_classes()), settings.match_dropped_characters)
+        self.live = LiveIndex(LookalikeClasses(profiles.candidate_classes()), settings.match_dropped_characters,
+                              LookalikeClasses(profiles.common_classes()))
         self.hits = HitMaker(self.live, settings, lambda: self.clock(), profiles)
         self._refresh_lock = asyncio.Lock()
         self.matching = matching.Matcher(self.live, profiles.default)

@@ -10,7 +10,7 @@ import pytest
 
 from anpr.v1 import types_pb2 as T
 from services.matcher import plate_formats
-from services.matcher.index import LookalikeClasses, VoiIndex
+from services.matcher.index import LookalikeClasses, PresenceFilter, VoiIndex, find_sorted
 from services.matcher.indels import DeletionIndex, deletion_keys, deletions
 from services.matcher.live import LiveIndex
 from services.matcher.matching import Matcher, score_hit
@@ -24,7 +24,7 @@ CLASSES = LookalikeClasses(TABLE.candidate_classes())
 class Source:
     def __init__(self, vrms: list[str]):
         self.index = VoiIndex.build(vrms, np.arange(len(vrms), dtype=np.int64), classes=CLASSES)
-        self.deletions = DeletionIndex(self.index)
+        self.deletions = DeletionIndex(self.index, classes=LookalikeClasses(TABLE.common_classes()))
 
 
 def match(vrms: list[str], vrm: str, profile: MatchProfile = TABLE.default, **read) -> list[tuple[str, int]]:
@@ -147,13 +147,13 @@ def test_profiles_per_force_and_list_and_bad_settings():
 def test_deletion_keys_find_dropped_characters_with_lookalikes_and_follow_changes():
     vrms = ["AB12CDE", "XY99ZZZ"]
     source = Source(vrms)
-    _, skel = CLASSES.encode("A812CD")  # E dropped and B read as 8
-    assert [(k, eid) for k, eid, _ in source.deletions.lookup(np.array([skel]), source.index)] == [(0, 0)]
+    read, _ = CLASSES.encode("A812CD")  # E dropped and B read as 8
+    assert [(k, eid) for k, eid, _ in source.deletions.lookup(np.array([read]), source.index)] == [(0, 0)]
     source.index.remove(0)
-    assert source.deletions.lookup(np.array([skel]), source.index) == []  # checked against the index
+    assert source.deletions.lookup(np.array([read]), source.index) == []  # checked against the index
     source.index.add("AB12CDF", 7)
-    source.deletions.add(7, *CLASSES.encode("AB12CDF"))
-    assert [eid for _, eid, _ in source.deletions.lookup(np.array([skel]), source.index)] == [7]
+    source.deletions.add(7, CLASSES.encode("AB12CDF")[0])
+    assert [eid for _, eid, _ in source.deletions.lookup(np.array([read]), source.index)] == [7]
     code, _ = CLASSES.encode("XY99ZZZ")
     assert len(deletions(code, 7)) == 4  # 99 and ZZZ: one distinct deletion each
     keys, owner = deletion_keys(np.array([code], dtype=np.int64))
@@ -203,3 +203,17 @@ async def test_dropped_character_matching_can_be_turned_off_to_save_memory():
     assert live.deletions.nbytes == 0 and matcher.match(T.Read(vrm="AB2CDE")).matches == []
     assert matcher.match(T.Read(vrm="KX9ZTB")).matches == []
     assert [m.entry_id for m in matcher.match(T.Read(vrm="AB12CDEE")).matches] == [1]  # extra: still found
+
+
+def test_the_presence_filter_never_hides_a_listed_code_and_lets_few_others_through():
+    rng = np.random.default_rng(5)
+    codes = np.unique(rng.integers(1, 1 << 62, 200_000, dtype=np.int64))
+    others = rng.integers(1, 1 << 62, 200_000, dtype=np.int64)
+    others = others[~np.isin(others, codes)]
+    presence = PresenceFilter(codes)
+    assert presence.maybe(codes).all()
+    assert presence.maybe(others).mean() < 0.05
+    keys = np.concatenate([codes[::7], others[:1000]])
+    found, lo = find_sorted(codes, presence, keys)
+    assert found.tolist() == [True] * codes[::7].size + [False] * 1000
+    assert (codes[lo[found]] == keys[found]).all()
