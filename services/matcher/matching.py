@@ -26,7 +26,7 @@ from anpr.vrm import is_valid_vrm, normalise_vrm
 from services.matcher import plate_formats
 from services.matcher.index import VoiIndex, decode_vrm
 from services.matcher.indels import DeletionIndex, deletion_keys
-from services.matcher.scoring import (MAX_ALTERNATIVES, MatchProfile, alternative_cost, confidence_scale,
+from services.matcher.scoring import (CONFIRMED, MAX_ALTERNATIVES, MatchProfile, alternative_cost, confidence_scale,
                                       differences, vehicle_adjustment)
 
 MAX_SUBSTITUTIONS = 2  # same-length candidates differ in at most this many positions
@@ -78,8 +78,12 @@ def price(read: types_pb2.Read, options: list[Reading], entry_vrm: str,
           profile: MatchProfile) -> tuple[float, tuple[int, ...], int]:
     """(cost, positions, reading index) of the cheapest reading of `read` as `entry_vrm`; the
     vehicle description is left out (the caller knows whether it has the entry's)."""
-    country = plate_formats.country_of(read.plate_country)
-    scale = confidence_scale(read.confidence, profile)
+    return _price(options, entry_vrm, profile, plate_formats.country_of(read.plate_country),
+                  confidence_scale(read.confidence, profile))
+
+
+def _price(options: list[Reading], entry_vrm: str, profile: MatchProfile, country: str,
+           scale: float) -> tuple[float, tuple[int, ...], int]:
     best: tuple[float, tuple[int, ...], int] = (math.inf, (), -1)
     for i, option in enumerate(options):
         if option.extra_cost >= best[0]:
@@ -238,10 +242,16 @@ class Matcher:
         if not found:
             return MatchResult([], 0)
         profile = self.profile
+        if len(found) == 1 and len(options) == 1:
+            (eid, code), = found.items()
+            if decode_vrm(code) == options[0].vrm:  # the usual hit: an exact read, nothing near it
+                return MatchResult([ScoredMatch(eid, 1.0, CONFIRMED, True, (), 0, options[0].vrm)], 0)
+        country = plate_formats.country_of(read.plate_country)
+        scale = confidence_scale(read.confidence, profile)
         scored = []
         for eid, code in found.items():
             entry_vrm = decode_vrm(code)
-            cost, positions, reading = price(read, options, entry_vrm, profile)
+            cost, positions, reading = _price(options, entry_vrm, profile, country, scale)
             m = _scored(eid, entry_vrm, cost, positions, reading, profile)
             if m is not None:
                 scored.append((cost, eid, m))
