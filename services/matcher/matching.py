@@ -230,21 +230,25 @@ class Matcher:
         found: dict[int, dict[int, int]] = {}
         for k, entries in near.items():
             found.setdefault(owner[k], {}).update(entries)
+        first = {}  # read -> its VRM's packed code, for the reads of one reading
+        if not options:
+            first = dict(zip(found, codes[list(found)].tolist()))
         for i, entries in found.items():
             read = reads[i]
-            results[i] = self._rank(read, options.get(i) or [Reading(read.vrm, 0.0)], entries)
+            results[i] = self._rank(read, options.get(i) or [Reading(read.vrm, 0.0)], entries, first.get(i))
         return results
 
     def match(self, read: types_pb2.Read) -> MatchResult:
         return self.match_many([read])[0]
 
-    def _rank(self, read: types_pb2.Read, options: list[Reading], found: dict[int, int]) -> MatchResult:
+    def _rank(self, read: types_pb2.Read, options: list[Reading], found: dict[int, int],
+              read_code: int | None = None) -> MatchResult:
         if not found:
             return MatchResult([], 0)
         profile = self.profile
-        if len(found) == 1 and len(options) == 1:
+        if len(found) == 1 and read_code is not None:
             (eid, code), = found.items()
-            if decode_vrm(code) == options[0].vrm:  # the usual hit: an exact read, nothing near it
+            if code == read_code:  # the usual hit: an exact read, nothing near it
                 return MatchResult([ScoredMatch(eid, 1.0, CONFIRMED, True, (), 0, options[0].vrm)], 0)
         country = plate_formats.country_of(read.plate_country)
         scale = confidence_scale(read.confidence, profile)
