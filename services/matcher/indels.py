@@ -42,20 +42,33 @@ def deletions(code: int, length: int) -> list[int]:
     return out
 
 
+_SHIFT_ARRAY = np.array(_SHIFTS, dtype=np.int64)
+_HIGH_SHIFT = _SHIFT_ARRAY + _BITS
+_LOW_MASK = (np.int64(1) << _SHIFT_ARRAY) - 1
+
+
 def deletion_keys(skels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(keys, owner) of every distinct one-character deletion of every code in ``skels``:
-    ``keys[j]`` is a deletion of ``skels[owner[j]]`` (vectorised; not sorted)."""
-    keys, owners = [], []
-    rows = np.arange(skels.size, dtype=np.int32)
-    previous = np.full(skels.size, -1, dtype=np.int64)
-    for shift in _SHIFTS:
-        field = (skels >> shift) & _FIELD
-        take = (field != 0) & (field != previous)  # deleting either of two equal neighbours: one key
-        previous = field
-        sel = skels[take]
-        high = (sel >> (shift + _BITS)) << (shift + _BITS)
-        keys.append(high | ((sel & ((1 << shift) - 1)) << _BITS))
-        owners.append(rows[take])
+    ``keys[j]`` is a deletion of ``skels[owner[j]]`` (vectorised over codes and positions at once;
+    not sorted)."""
+    codes = skels[:, None]
+    field = (codes >> _SHIFT_ARRAY) & _FIELD
+    previous = np.empty_like(field)
+    previous[:, 0] = -1
+    previous[:, 1:] = field[:, :-1]
+    take = (field != 0) & (field != previous)  # deleting either of two equal neighbours: one key
+    keys = ((codes >> _HIGH_SHIFT) << _HIGH_SHIFT) | ((codes & _LOW_MASK) << _BITS)
+    owner = np.broadcast_to(np.arange(skels.size, dtype=np.int32)[:, None], take.shape)
+    return keys[take], owner[take]
+
+
+def _all_deletion_keys(skels: np.ndarray, chunk: int = 1 << 16) -> tuple[np.ndarray, np.ndarray]:
+    """``deletion_keys`` of a whole list, in chunks (bounded temporary memory)."""
+    keys, owners = [np.empty(0, dtype=np.int64)], [np.empty(0, dtype=np.int32)]
+    for start in range(0, skels.size, chunk):
+        k, o = deletion_keys(skels[start:start + chunk])
+        keys.append(k)
+        owners.append(o + np.int32(start))
     return np.concatenate(keys), np.concatenate(owners)
 
 
@@ -74,7 +87,7 @@ class DeletionIndex:
         self._classes = classes or index.classes
         self._table = self._classes.value_table()
         skel, exact, ids = index.bulk_arrays() if enabled else VoiIndex.empty().bulk_arrays()
-        keys, rows = deletion_keys(self.skeletons(exact))
+        keys, rows = _all_deletion_keys(self.skeletons(exact))
         order = np.argsort(keys, kind="stable")
         self._keys, self._rows = keys[order], rows[order]
         del keys, rows, order
@@ -88,9 +101,11 @@ class DeletionIndex:
 
     def skeletons(self, codes: np.ndarray) -> np.ndarray:
         """The skeleton codes (of this index's classes) of packed VRM ``codes`` (vectorised)."""
-        out = np.zeros_like(codes)
-        for shift in _SHIFTS:
-            out |= self._table[(codes >> shift) & _FIELD] << shift
+        out = np.empty_like(codes)
+        for start in range(0, codes.size, 1 << 16):  # bounded temporary memory for a whole list
+            part = codes[start:start + (1 << 16), None]
+            out[start:start + part.shape[0]] = np.bitwise_or.reduce(
+                self._table[(part >> _SHIFT_ARRAY) & _FIELD] << _SHIFT_ARRAY, axis=1)
         return out
 
     def add(self, entry_id: int, code: int) -> None:

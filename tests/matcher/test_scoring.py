@@ -217,3 +217,13 @@ def test_the_presence_filter_never_hides_a_listed_code_and_lets_few_others_throu
     found, lo = find_sorted(codes, presence, keys)
     assert found.tolist() == [True] * codes[::7].size + [False] * 1000
     assert (codes[lo[found]] == keys[found]).all()
+
+
+def test_deletion_keys_of_many_codes_are_each_codes_distinct_deletions():
+    rng = np.random.default_rng(11)
+    vrms = ["A", "AAAAAAAAAA", "AB12CDE", "XY99ZZZ"] + [
+        "".join(rng.choice(list("AB12O0"), size=rng.integers(1, 11))) for _ in range(300)]
+    codes = np.array([CLASSES.encode(v)[0] for v in vrms], dtype=np.int64)
+    keys, owner = deletion_keys(codes)
+    for i, (vrm, code) in enumerate(zip(vrms, codes.tolist())):
+        assert sorted(keys[owner == i].tolist()) == sorted(deletions(code, len(vrm))), vrm
