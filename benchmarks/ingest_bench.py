@@ -923,7 +923,7 @@ class Bench:
         out = out_dir / f"ingest-{name}.{ext}"
         self.profilers.append(subprocess.Popen(
             [exe, "record", "--pid", str(self.ingest.pid), "--duration", str(max(1, round(seconds))), "--rate", "100",
-             "--nonblocking", "--format", a.profile_format, "--output", str(out)],
+             "--nonblocking", "--subprocesses", "--format", a.profile_format, "--output", str(out)],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
         self.say(f"  py-spy recording the measured window to {out}")
 
