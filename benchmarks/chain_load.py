@@ -330,16 +330,26 @@ async def follow_alerts(spec: dict, arrivals: Arrivals) -> None:
 
 
 ESCALATED = T.ACTIVATION_EVENT_KIND_ESCALATED
+RAISED = T.ACTIVATION_EVENT_KIND_RAISED
 
 
-async def follow_activations(spec: dict, arrivals: Arrivals, lateness: list[float]) -> None:
-    """Activations as they reach the duty commander's console; and, for each escalation (nobody
-    acknowledges in the benchmark), how long after the missed deadline it reached the console."""
+async def follow_activations(spec: dict, arrivals: Arrivals, lateness: list[float], acking: dict) -> None:
+    """Activations as they reach the duty commander's console, each acknowledged at once while
+    `acking["on"]` (as a commander would: no escalation disturbs the latency phases); and, for
+    each escalation (when nobody acknowledges), how long after the missed deadline it reached
+    the console."""
     async with aio.insecure_channel(spec["firearms"], options=GRPC_OPTIONS) as ch:
         md = (("authorization", f"Bearer {spec['tfc_token']}"),)
         stub = firearms_pb2_grpc.FirearmsServiceStub(ch)
+        pending: set[asyncio.Task] = set()
         async for resp in stub.StreamActivations(firearms_pb2.StreamActivationsRequest(), metadata=md):
             arrivals.saw(resp.activation.hit.read.read_id)
+            if resp.event.kind == RAISED and acking["on"]:
+                task = asyncio.ensure_future(stub.AcknowledgeActivation(firearms_pb2.AcknowledgeActivationRequest(
+                    activation_id=resp.activation.activation_id), metadata=md, timeout=30))
+                pending.add(task)
+                task.add_done_callback(lambda t: (pending.discard(t), acking.__setitem__(
+                    "failed", acking["failed"] + (t.cancelled() or t.exception() is not None))))
             if resp.event.kind == ESCALATED and resp.event.HasField("deadline_missed"):
                 lateness.append(time.time() - resp.event.deadline_missed.ToNanoseconds() / 1e9)
 
@@ -350,13 +360,15 @@ def observer_main(conn, spec: dict, log_path: str) -> None:
     child_setup(log_path)
     streams = {"alert": Arrivals(), "tfc": Arrivals(), "ref": Arrivals()}
     lateness: list[float] = []  # escalations: seconds past the missed deadline, as seen on the console
+    acking = {"on": True, "failed": 0}  # the commander acknowledges every activation (until told not to)
 
     async def serve() -> None:
         loop = asyncio.get_running_loop()
         listener = await asyncpg.connect(spec["database_url"])
         await listener.add_listener(REF_CHANNEL, lambda _c, _pid, _ch, payload: streams["ref"].saw(payload))
         tasks = [asyncio.create_task(follow_alerts(spec, streams["alert"]), name="Subscribe"),
-                 asyncio.create_task(follow_activations(spec, streams["tfc"], lateness), name="StreamActivations")]
+                 asyncio.create_task(follow_activations(spec, streams["tfc"], lateness, acking),
+                                     name="StreamActivations")]
         conn.send(("ok", None))
         while True:
             op, phase = await loop.run_in_executor(None, conn.recv)
@@ -367,7 +379,10 @@ def observer_main(conn, spec: dict, log_path: str) -> None:
                 conn.send(("error", f"the observer's {failed[0].get_name()} stream ended: {failed[0].exception()!r}"))
                 continue
             if op == "escalations":
-                conn.send(("ok", list(lateness)))
+                conn.send(("ok", {"late": list(lateness), "ack_failures": acking["failed"]}))
+            elif op == "acking":
+                acking["on"] = phase == "on"
+                conn.send(("ok", None))
             elif op == "counts":
                 conn.send(("ok", {name: len(a.by_phase.get(phase, ())) for name, a in streams.items()}))
             else:

@@ -90,14 +90,18 @@ class Database:
             self.embedded = None
 
 
+ACK_DEADLINE_S = 10
+
+
 def launch(url: str, tmp: Path, workers: int, replicas: int) -> Launcher:
     """The four services (and `replicas` processes each of ingest and matcher), with every hit
     alerted (deduplication off) and every firearms hit its own activation."""
     tokens = Tokens.create(tmp / "tokens.json", prefix="bench")
     launcher = Launcher(url, tokens, tmp / "logs", env={
         "ANPR_WORKERS": str(workers), "ANPR_DEDUP_WINDOW_S": "0", "ANPR_ACTIVATION_ATTACH_WINDOW_S": "0",
-        # nobody acknowledges in the benchmark: every activation escalates after this, for the lateness figure
-        "ANPR_ACK_DEADLINE_S": "2",
+        # the observer acknowledges every activation but in the escalation phase, whose activations
+        # all escalate after this (long enough for acknowledgements to beat it at saturation)
+        "ANPR_ACK_DEADLINE_S": str(ACK_DEADLINE_S),
         "ANPR_CAMERA_RATE_PER_S": "1000000", "ANPR_CAMERA_BURST": "1000000", "ANPR_SHUTDOWN_GRACE_S": "3",
         "OTEL_TRACES_EXPORTER": "none", "OTEL_METRICS_EXPORTER": "none", "ANPR_DATA_DIR": str(tmp)})
     for k in range(2, replicas + 1):

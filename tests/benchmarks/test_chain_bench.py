@@ -17,7 +17,7 @@ REQUIRED = ("chain_reads_per_s", "matched_reads_per_s", "reference_reads_per_s",
 # Measured in the tiny run, so these must be real numbers (the figures at 5000 reads/s are NaN when
 # the ladder does not reach 5000; the drain is NaN only if it did not finish).
 MEASURED = ("chain_reads_per_s", "matched_reads_per_s", "reference_reads_per_s", "alerts_per_s", "backlog_end",
-            "drain_s", "p99_alert_ms_at_500", "p99_tfc_ms_at_500")
+            "drain_s", "p99_alert_ms_at_500", "p99_tfc_ms_at_500", "p99_escalation_late_ms")
 
 
 @pytest.mark.timeout(600)
@@ -35,3 +35,5 @@ def test_a_tiny_chain_bench_ends_with_every_figure(tmp_path):
     values = {k: float(v) for k, v in figures.items()}  # every value a number
     assert all(math.isfinite(values[n]) for n in MEASURED), last
     assert values["chain_reads_per_s"] > 0 and values["reference_reads_per_s"] > 0, last
+    # the observer acknowledged every activation but in the escalation step, whose all escalated
+    assert values["escalations"] > 0 and values["escalated_while_acknowledging"] == 0, last
