@@ -4,7 +4,7 @@ to matcher, and retention by partition drop."""
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from datetime import date, datetime, time, timedelta, timezone
 
 import asyncpg
@@ -231,6 +231,22 @@ async def search_reads(conn: asyncpg.Connection, vrms_normalised: Sequence[str],
         "SELECT * FROM reads WHERE vrm_normalised = ANY($1::text[]) AND captured_at >= $2"
         " ORDER BY captured_at DESC LIMIT $3", list(vrms_normalised), since, limit)
     return [_row_to_read(r) for r in rows]
+
+
+# A stalled ScanReads client (its transaction idle between pages) ends after this: a long-open
+# transaction would hold back vacuum and the retention drop of old partitions.
+SCAN_IDLE_TIMEOUT = "30s"
+
+
+async def scan_reads(conn: asyncpg.Connection, since: datetime, page: int) -> AsyncIterator[list[types_pb2.Read]]:
+    """Every read captured since `since`, in pages of `page`, in no order (no index helps a scan
+    of hours of reads: the day partitions are read whole), from a server-side cursor in one
+    read-only transaction (one snapshot)."""
+    async with conn.transaction(readonly=True):
+        await conn.execute(f"SET LOCAL idle_in_transaction_session_timeout = '{SCAN_IDLE_TIMEOUT}'")
+        cursor = await conn.cursor(f"SELECT {', '.join(READ_COLUMNS)} FROM reads WHERE captured_at >= $1", since)
+        while rows := await cursor.fetch(page):
+            yield [_row_to_read(r) for r in rows]
 
 
 def lookback(seconds: int) -> datetime:
