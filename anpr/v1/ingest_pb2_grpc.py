@@ -128,8 +128,8 @@ class IngestServiceServicer:
     def ScanReads(self, request, context):
         """Every stored read captured in a time window, without images, streamed in pages (service
         role: matcher's historical check of a large hotlist import matches them all against its
-        index). Read from one snapshot; in no particular order. A read stored after the scan started
-        may be missing.
+        index). Read from one snapshot, in no particular order: a read stored after the scan started
+        is not in it. A client that stops reading for 30 s between messages has the call ended.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
