@@ -17,6 +17,7 @@ MATCH_TOPIC = "match"
 CAMERAS_CHANNEL = "ingest_cameras"
 PARTITIONED = ("reads", "read_images")
 _PARTITION_LOCK = 0x70617274
+DROP_LOCK_TIMEOUT = "500ms"
 _PARTITION_NAME = re.compile(r"^(reads|read_images)_p(\d{8})$")
 
 READ_COLUMNS = ("read_id", "captured_at", "vrm", "vrm_normalised", "confidence", "camera_id", "source_id",
@@ -104,15 +105,24 @@ async def existing_partition_days(conn: asyncpg.Connection) -> dict[str, set[dat
 
 
 async def drop_expired_partitions(conn: asyncpg.Connection, retention_days: int, now: datetime) -> list[str]:
-    """Drop day partitions wholly older than the retention period; returns the tables dropped."""
+    """Drop day partitions wholly older than the retention period; returns the tables dropped.
+
+    A drop locks the whole table, so it waits for every open read of it (a ScanReads runs for
+    minutes) and every write queues behind it: a drop that cannot have its lock within
+    DROP_LOCK_TIMEOUT is left for the next run instead."""
     cutoff = (now - timedelta(days=retention_days)).date()
     dropped = []
     async with conn.transaction():
         await conn.execute("SELECT pg_advisory_xact_lock($1)", _PARTITION_LOCK)
+        await conn.execute(f"SET LOCAL lock_timeout = '{DROP_LOCK_TIMEOUT}'")
         for table, days in (await existing_partition_days(conn)).items():
             for day in sorted(d for d in days if d < cutoff):
                 name = f"{table}_p{day:%Y%m%d}"
-                await conn.execute(f"DROP TABLE {name}")
+                try:
+                    async with conn.transaction():  # savepoint
+                        await conn.execute(f"DROP TABLE {name}")
+                except asyncpg.LockNotAvailableError:
+                    continue
                 dropped.append(name)
     return dropped
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from datetime import datetime, timedelta, timezone
 
 import asyncpg
@@ -12,6 +14,9 @@ from anpr.runtime.auth import Role
 from anpr.runtime.errors import field_violations_of
 from anpr.v1 import ingest_pb2, ingest_pb2_grpc
 from anpr.v1 import types_pb2 as T
+from services.ingest import store
+from services.ingest.config import IngestSettings
+from services.ingest.server import run_retention
 from tests.support import InProcessSuite, channel, make_read, ts
 
 RS = ingest_pb2.ReadStatus
@@ -214,3 +219,24 @@ async def test_scan_reads_is_for_services_only(ingest):
             with pytest.raises(grpc.aio.AioRpcError) as err:
                 await scan(s, lookback_seconds=60)
         assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
+
+
+async def test_retention_does_not_wait_for_a_scan_and_drops_the_day_later(ingest, database_url):
+    now = datetime.now(timezone.utc)
+    expired = (now - timedelta(days=400)).date()
+    conn = await asyncpg.connect(database_url, server_settings={"search_path": "ingest"})
+    scanning = await asyncpg.connect(database_url, server_settings={"search_path": "ingest"})
+    try:
+        await store.ensure_partitions(conn, {expired})
+        await conn.execute("INSERT INTO reads (read_id, captured_at, vrm, vrm_normalised, confidence, camera_id)"
+                           " VALUES ('r1', now(), 'AB12CDE', 'AB12CDE', 90, 'CAM-M1-J4-N')")
+        settings = IngestSettings(matcher_addr="x", service_token="x", tokens_file="x")
+        async with contextlib.aclosing(store.scan_reads(scanning, now - timedelta(hours=1), 1)) as pages:
+            assert len(await anext(pages)) == 1  # a scan is open (its transaction holds the reads table)
+            during = await asyncio.wait_for(run_retention(conn, settings, now=now), 10)
+        after = await run_retention(conn, settings, now=now)
+    finally:
+        await conn.close()
+        await scanning.close()
+    assert f"reads_p{expired:%Y%m%d}" not in during  # skipped, not waited for
+    assert f"reads_p{expired:%Y%m%d}" in after
