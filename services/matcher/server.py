@@ -438,6 +438,8 @@ class Matcher:
         await self.refresh()
         async with self._pool.acquire() as conn:
             wanted = await store.entry_ids_since(conn, job.hotlist_id, job.first_version)
+        if not len(wanted):  # deleted since
+            return
         stream = self._ingest.ScanReads(ingest_pb2.ScanReadsRequest(
             lookback_seconds=self._lookback_s(), page_size=BULK_SCAN_PAGE), timeout=BULK_SCAN_TIMEOUT_S,
             wait_for_ready=True)
