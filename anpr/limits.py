@@ -57,6 +57,8 @@ TEXT = 4096       # free text of an entry (reason, information, CAD, instruction
 NDM_TEXT = 16384  # each NDM stage and the rationale
 HITS_PER_CALL = 5000  # an outbox row of matcher holds a partition's hits (up to 1 MiB)
 SUBMIT_READS_PER_CALL = 10_000
+SCAN_PAGE_MAX = 5000  # reads per ScanReadsResponse (about 1 MiB without images)
+SCAN_PAGE_DEFAULT = 1000
 
 LIMITS: dict[str, dict[str, int | Setting | Limit]] = {
     "anpr.v1.VehicleDescription": {"make": SHORT, "model": SHORT, "colour": SHORT},
@@ -90,6 +92,7 @@ LIMITS: dict[str, dict[str, int | Setting | Limit]] = {
     "anpr.v1.GetReadRequest": {"read_id": ID},
     "anpr.v1.SearchReadsRequest": {"vrm": VRM, "vrms": Limit(256, each=VRM)},
     "anpr.v1.SearchReadsResponse": {"reads": 1000},
+    "anpr.v1.ScanReadsResponse": {"reads": SCAN_PAGE_MAX},
     "anpr.v1.ListCamerasResponse": {"cameras": 10_000},
     "anpr.v1.MatchRead": {"traceparent": ID, "force": ID},
     "anpr.v1.GetReadPlatePatchRequest": {"read_id": ID},

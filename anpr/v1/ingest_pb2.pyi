@@ -118,6 +118,20 @@ class SearchReadsResponse(_message.Message):
     reads: _containers.RepeatedCompositeFieldContainer[_types_pb2.Read]
     def __init__(self, reads: _Optional[_Iterable[_Union[_types_pb2.Read, _Mapping]]] = ...) -> None: ...
 
+class ScanReadsRequest(_message.Message):
+    __slots__ = ("lookback_seconds", "page_size")
+    LOOKBACK_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    lookback_seconds: int
+    page_size: int
+    def __init__(self, lookback_seconds: _Optional[int] = ..., page_size: _Optional[int] = ...) -> None: ...
+
+class ScanReadsResponse(_message.Message):
+    __slots__ = ("reads",)
+    READS_FIELD_NUMBER: _ClassVar[int]
+    reads: _containers.RepeatedCompositeFieldContainer[_types_pb2.Read]
+    def __init__(self, reads: _Optional[_Iterable[_Union[_types_pb2.Read, _Mapping]]] = ...) -> None: ...
+
 class UpsertCameraRequest(_message.Message):
     __slots__ = ("camera",)
     CAMERA_FIELD_NUMBER: _ClassVar[int]

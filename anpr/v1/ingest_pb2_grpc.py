@@ -60,6 +60,11 @@ class IngestServiceStub:
                 request_serializer=anpr_dot_v1_dot_ingest__pb2.SearchReadsRequest.SerializeToString,
                 response_deserializer=anpr_dot_v1_dot_ingest__pb2.SearchReadsResponse.FromString,
                 _registered_method=True)
+        self.ScanReads = channel.unary_stream(
+                '/anpr.v1.IngestService/ScanReads',
+                request_serializer=anpr_dot_v1_dot_ingest__pb2.ScanReadsRequest.SerializeToString,
+                response_deserializer=anpr_dot_v1_dot_ingest__pb2.ScanReadsResponse.FromString,
+                _registered_method=True)
         self.GetReadPlatePatch = channel.unary_unary(
                 '/anpr.v1.IngestService/GetReadPlatePatch',
                 request_serializer=anpr_dot_v1_dot_ingest__pb2.GetReadPlatePatchRequest.SerializeToString,
@@ -120,6 +125,16 @@ class IngestServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ScanReads(self, request, context):
+        """Every stored read captured in a time window, without images, streamed in pages (service
+        role: matcher's historical check of a large hotlist import matches them all against its
+        index). Read from one snapshot, in no particular order: a read stored after the scan started
+        is not in it. A client that stops reading for 30 s between messages has the call ended.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def GetReadPlatePatch(self, request, context):
         """The plate patch of a stored read (service role: notify fetches it for an alert's viewer).
         """
@@ -168,6 +183,11 @@ def add_IngestServiceServicer_to_server(servicer, server):
                     servicer.SearchReads,
                     request_deserializer=anpr_dot_v1_dot_ingest__pb2.SearchReadsRequest.FromString,
                     response_serializer=anpr_dot_v1_dot_ingest__pb2.SearchReadsResponse.SerializeToString,
+            ),
+            'ScanReads': grpc.unary_stream_rpc_method_handler(
+                    servicer.ScanReads,
+                    request_deserializer=anpr_dot_v1_dot_ingest__pb2.ScanReadsRequest.FromString,
+                    response_serializer=anpr_dot_v1_dot_ingest__pb2.ScanReadsResponse.SerializeToString,
             ),
             'GetReadPlatePatch': grpc.unary_unary_rpc_method_handler(
                     servicer.GetReadPlatePatch,
@@ -321,6 +341,33 @@ class IngestService:
             '/anpr.v1.IngestService/SearchReads',
             anpr_dot_v1_dot_ingest__pb2.SearchReadsRequest.SerializeToString,
             anpr_dot_v1_dot_ingest__pb2.SearchReadsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ScanReads(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/anpr.v1.IngestService/ScanReads',
+            anpr_dot_v1_dot_ingest__pb2.ScanReadsRequest.SerializeToString,
+            anpr_dot_v1_dot_ingest__pb2.ScanReadsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -4,6 +4,7 @@ to matcher; a maintenance task keeps day partitions ahead and drops expired ones
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Sequence
 from datetime import datetime, timedelta
@@ -15,7 +16,7 @@ from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 from opentelemetry import trace
 
-from anpr.limits import SUBMIT_READS_PER_CALL, compile_checkers
+from anpr.limits import SCAN_PAGE_DEFAULT, SCAN_PAGE_MAX, SUBMIT_READS_PER_CALL, compile_checkers
 from anpr.runtime import metrics
 from anpr.runtime.auth import Role
 from anpr.runtime.errors import abort_invalid
@@ -199,6 +200,21 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
             reads = await store.search_reads(conn, vrms, store.lookback(request.lookback_seconds), page)
         return ingest_pb2.SearchReadsResponse(reads=reads)
 
+    async def ScanReads(self, request, context):
+        longest = self._settings.read_retention_days * 86400
+        errors = []
+        if not 0 < request.lookback_seconds <= longest:
+            errors.append(("lookback_seconds", f"must be between 1 and {longest} (the retention period)"))
+        if not 0 <= request.page_size <= SCAN_PAGE_MAX:
+            errors.append(("page_size", f"must be between 1 and {SCAN_PAGE_MAX}, or 0 for {SCAN_PAGE_DEFAULT}"))
+        if errors:
+            await abort_invalid(context, errors)
+        since = store.lookback(request.lookback_seconds)
+        async with self._pool.acquire() as conn, contextlib.aclosing(
+                store.scan_reads(conn, since, request.page_size or SCAN_PAGE_DEFAULT)) as pages:
+            async for reads in pages:  # a cancelled call closes the transaction before the connection goes back
+                yield ingest_pb2.ScanReadsResponse(reads=reads)
+
     async def UpsertCamera(self, request, context):
         cam = request.camera
         errors = []
@@ -299,6 +315,7 @@ SPEC = ServiceSpec(
         "StreamReads": frozenset({Role.CAMERA}),
         "GetRead": frozenset({Role.CONTROL_ROOM}),
         "SearchReads": frozenset({Role.SERVICE}),
+        "ScanReads": frozenset({Role.SERVICE}),
         "GetReadPlatePatch": frozenset({Role.SERVICE}),
         "UpsertCamera": frozenset({Role.CAMERA_ADMIN}),
         "ListCameras": frozenset({Role.CAMERA_ADMIN, Role.CONTROL_ROOM}),

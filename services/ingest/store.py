@@ -4,7 +4,7 @@ to matcher, and retention by partition drop."""
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from datetime import date, datetime, time, timedelta, timezone
 
 import asyncpg
@@ -17,6 +17,7 @@ MATCH_TOPIC = "match"
 CAMERAS_CHANNEL = "ingest_cameras"
 PARTITIONED = ("reads", "read_images")
 _PARTITION_LOCK = 0x70617274
+DROP_LOCK_TIMEOUT = "500ms"
 _PARTITION_NAME = re.compile(r"^(reads|read_images)_p(\d{8})$")
 
 READ_COLUMNS = ("read_id", "captured_at", "vrm", "vrm_normalised", "confidence", "camera_id", "source_id",
@@ -104,15 +105,24 @@ async def existing_partition_days(conn: asyncpg.Connection) -> dict[str, set[dat
 
 
 async def drop_expired_partitions(conn: asyncpg.Connection, retention_days: int, now: datetime) -> list[str]:
-    """Drop day partitions wholly older than the retention period; returns the tables dropped."""
+    """Drop day partitions wholly older than the retention period; returns the tables dropped.
+
+    A drop locks the whole table, so it waits for every open read of it (a ScanReads runs for
+    minutes) and every write queues behind it: a drop that cannot have its lock within
+    DROP_LOCK_TIMEOUT is left for the next run instead."""
     cutoff = (now - timedelta(days=retention_days)).date()
     dropped = []
     async with conn.transaction():
         await conn.execute("SELECT pg_advisory_xact_lock($1)", _PARTITION_LOCK)
+        await conn.execute(f"SET LOCAL lock_timeout = '{DROP_LOCK_TIMEOUT}'")
         for table, days in (await existing_partition_days(conn)).items():
             for day in sorted(d for d in days if d < cutoff):
                 name = f"{table}_p{day:%Y%m%d}"
-                await conn.execute(f"DROP TABLE {name}")
+                try:
+                    async with conn.transaction():  # savepoint
+                        await conn.execute(f"DROP TABLE {name}")
+                except asyncpg.LockNotAvailableError:
+                    continue
                 dropped.append(name)
     return dropped
 
@@ -231,6 +241,22 @@ async def search_reads(conn: asyncpg.Connection, vrms_normalised: Sequence[str],
         "SELECT * FROM reads WHERE vrm_normalised = ANY($1::text[]) AND captured_at >= $2"
         " ORDER BY captured_at DESC LIMIT $3", list(vrms_normalised), since, limit)
     return [_row_to_read(r) for r in rows]
+
+
+# A stalled ScanReads client (its transaction idle between pages) ends after this: a long-open
+# transaction would hold back vacuum and the retention drop of old partitions.
+SCAN_IDLE_TIMEOUT = "30s"
+
+
+async def scan_reads(conn: asyncpg.Connection, since: datetime, page: int) -> AsyncIterator[list[types_pb2.Read]]:
+    """Every read captured since `since`, in pages of `page`, in no order (no index helps a scan
+    of hours of reads: the day partitions are read whole), from a server-side cursor in one
+    read-only transaction (one snapshot)."""
+    async with conn.transaction(readonly=True):
+        await conn.execute(f"SET LOCAL idle_in_transaction_session_timeout = '{SCAN_IDLE_TIMEOUT}'")
+        cursor = await conn.cursor(f"SELECT {', '.join(READ_COLUMNS)} FROM reads WHERE captured_at >= $1", since)
+        while rows := await cursor.fetch(page):
+            yield [_row_to_read(r) for r in rows]
 
 
 def lookback(seconds: int) -> datetime:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -12,6 +13,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import grpc
+import numpy as np
 from google.protobuf import timestamp_pb2
 from opentelemetry import context as otel_context
 from opentelemetry import trace
@@ -39,9 +41,12 @@ tracer = trace.get_tracer("anpr.matcher")
 
 HIT_NAMESPACE = uuid.UUID("6f1c9a52-7f4e-4d3b-9a53-5b8f1f0c2d11")
 IMPORT_VIOLATIONS_SHOWN = 200
-# A list import that adds more entries than this (a full national extract) gets no historical
-# checks: that would be a search of the read store per entry.
+# A list import that adds more entries than this (a full national extract) is checked by one bulk
+# job (a scan of the recent reads against the index) rather than a search of the read store per entry.
 HISTORICAL_CHECKS_PER_IMPORT = 10_000
+BULK_SCAN_PAGE = 1000           # reads per ScanReads page: matched, and their hits recorded, together
+BULK_SCAN_TIMEOUT_S = 6 * 3600  # the whole scan; a job that fails is run again from the start
+BULK_LOG_EVERY = 100_000        # reads between progress log lines
 # More changes than this since the last refresh: rebuild the index rather than apply them one by one.
 FULL_RELOAD_AT = 100_000
 
@@ -313,20 +318,32 @@ class MatcherServicer(matcher_pb2_grpc.MatcherServiceServicer):
                 shown = errors[:IMPORT_VIOLATIONS_SHOWN] + ([("entries", f"... and {more} more")] if more > 0 else [])
                 await abort_invalid(context, shown)
             try:
-                added_ids, added, changed, removed = await job.finish()
+                done = await job.finish()
             except Exception as exc:
                 if type(exc).__name__ == "UniqueViolationError":
                     await abort_invalid(context, [("entries", "entry_id repeated in the import")])
                 raise
-            if added <= HISTORICAL_CHECKS_PER_IMPORT:
-                await store.queue_historical_check(conn, added_ids, current_traceparent())
-            else:
-                log.warning("import added too many entries for historical checks; none queued",
-                            extra={"added": added, "limit": HISTORICAL_CHECKS_PER_IMPORT})
+            await queue_import_checks(conn, job.hotlist_id, done)
         await self._refresh()
         log.info("hotlist imported",
-                 extra={"entries": n, "added": added, "changed": changed, "removed": removed})
+                 extra={"entries": n, "added": done.added, "changed": done.changed, "removed": done.removed})
         return matcher_pb2.ImportEntriesResponse(imported=n, hotlist_version=self._live.version)
+
+
+async def queue_import_checks(conn, hotlist_id: str, done: store.ImportResult) -> None:
+    """Historical checks of an import's new entries: one per entry, or one bulk job for them all
+    when there are more than HISTORICAL_CHECKS_PER_IMPORT."""
+    if done.added <= HISTORICAL_CHECKS_PER_IMPORT:
+        await store.queue_historical_check(conn, done.added_ids, current_traceparent())
+        return
+    await store.queue_bulk_check(conn, store.BulkCheck(hotlist_id, done.first_version), current_traceparent())
+    log.info("import checked against recent reads by one bulk job",
+             extra={"hotlist_id": hotlist_id, "added": done.added, "limit": HISTORICAL_CHECKS_PER_IMPORT})
+
+
+def _in_sorted(ids: np.ndarray, entry: int) -> bool:
+    i = int(np.searchsorted(ids, entry))
+    return i < len(ids) and int(ids[i]) == entry
 
 
 def _check_count(receiver: str, answered: int, records: Sequence[OutboxRecord]) -> None:
@@ -387,35 +404,75 @@ class Matcher:
         _check_count("firearms", len(resp.activations), records)
 
     async def _check_history(self, records: Sequence[OutboxRecord]) -> None:
-        """Historical hits: a new entry against the reads of the last hours (ingest's search for its
-        VRM and its likely misreadings), scored like live reads."""
-        lookback = int(self._settings.historical_lookback_h * 3600)
+        """Historical hits: each record is a new entry (its id), or the new entries of an import
+        too large to check one by one (a store.BulkCheck)."""
         for rec in records:
             if not rec.payload:
                 continue
             token = otel_context.attach(context_from_traceparent(rec.traceparent))
             try:
-                async with self._pool.acquire() as conn:
-                    cand = await store.entry_by_entry_id(conn, rec.payload.decode())
-                if cand is None:
-                    continue
-                vrm = normalise_vrm(cand.entry.vrm)
-                resp = await self._ingest.SearchReads(ingest_pb2.SearchReadsRequest(
-                    vrm=vrm, vrms=matching.misreadings(vrm, self._profiles.default), lookback_seconds=lookback,
-                    page_size=1000), timeout=30, wait_for_ready=True)
-                traceparent = current_traceparent()
-                # Each read as it would match now, live, with the entry in the index: a read whose
-                # answer does not include the entry (it is exactly another listed vehicle, or the
-                # entry is beyond its cap) makes no historical hit on it either.
-                await self.refresh()
-                reads = list(reversed(resp.reads))  # oldest first, so dedup keeps the first
-                found = [Found(read, m, traceparent, historical=True, over_cap=result.over_cap)
-                         for read, result in zip(reads, self.matching.match_many(reads), strict=True)
-                         for m in result.matches if m.entry_id == cand.id]
-                async with self._pool.acquire() as conn, conn.transaction():
-                    await self.hits.record(conn, found)
+                job = store.BulkCheck.parse(rec.payload)
+                await (self._check_entry(rec.payload.decode()) if job is None else self._check_bulk(job))
             finally:
                 otel_context.detach(token)
+
+    async def _check_entry(self, entry_id: str) -> None:
+        """One new entry against the reads of the last hours: ingest's search for its VRM and its
+        likely misreadings, scored like live reads."""
+        async with self._pool.acquire() as conn:
+            cand = await store.entry_by_entry_id(conn, entry_id)
+        if cand is None:
+            return
+        vrm = normalise_vrm(cand.entry.vrm)
+        resp = await self._ingest.SearchReads(ingest_pb2.SearchReadsRequest(
+            vrm=vrm, vrms=matching.misreadings(vrm, self._profiles.default), lookback_seconds=self._lookback_s(),
+            page_size=1000), timeout=30, wait_for_ready=True)
+        await self.refresh()
+        await self._record_historical(resp.reads, lambda entry: entry == cand.id)
+
+    async def _check_bulk(self, job: store.BulkCheck) -> None:
+        """The entries an import added or changed against every read of the last hours: one scan of
+        the read store (ingest's ScanReads), each page matched against the whole index and its
+        hits on those entries kept. A re-run (after a crash) makes the same hit ids: no new alert."""
+        started, scanned, hits = time.monotonic(), 0, 0
+        await self.refresh()
+        async with self._pool.acquire() as conn:
+            wanted = await store.entry_ids_since(conn, job.hotlist_id, job.first_version)
+        if not len(wanted):  # deleted since
+            return
+        stream = self._ingest.ScanReads(ingest_pb2.ScanReadsRequest(
+            lookback_seconds=self._lookback_s(), page_size=BULK_SCAN_PAGE), timeout=BULK_SCAN_TIMEOUT_S,
+            wait_for_ready=True)
+        async for page in stream:
+            hits += await self._record_historical(page.reads, lambda entry: _in_sorted(wanted, entry))
+            if (scanned + len(page.reads)) // BULK_LOG_EVERY > scanned // BULK_LOG_EVERY:
+                log.info("historical bulk check progress", extra={
+                    "hotlist_id": job.hotlist_id, "reads": scanned + len(page.reads), "hits": hits})
+            scanned += len(page.reads)
+        seconds = round(time.monotonic() - started, 3)
+        log.info("historical bulk check done", extra={"hotlist_id": job.hotlist_id, "entries": len(wanted),
+                                                      "reads": scanned, "hits": hits, "seconds": seconds})
+        span = trace.get_current_span()
+        span.set_attribute(ATTR_READ_COUNT, scanned)
+        span.set_attribute(ATTR_HIT_COUNT, hits)
+
+    async def _record_historical(self, reads: Sequence[types_pb2.Read], keep: Callable[[int], bool]) -> int:
+        """Match reads as they would match now, live, and record their hits on the entries `keep`
+        wants as historical, in one transaction; returns how many hits are new. A read whose live
+        answer does not include an entry (it is exactly another listed vehicle, or the entry is
+        beyond its cap) makes no historical hit on it either."""
+        reads = sorted(reads, key=lambda r: (r.captured_at.seconds, r.captured_at.nanos))  # dedup keeps the first
+        traceparent = current_traceparent()
+        found = [Found(read, m, traceparent, historical=True, over_cap=result.over_cap)
+                 for read, result in zip(reads, self.matching.match_many(reads), strict=True)
+                 for m in result.matches if keep(m.entry_id)]
+        if not found:
+            return 0
+        async with self._pool.acquire() as conn, conn.transaction():
+            return await self.hits.record(conn, found)
+
+    def _lookback_s(self) -> int:
+        return int(self._settings.historical_lookback_h * 3600)
 
     async def refresh(self) -> None:
         """Apply hotlist and entry changes newer than the last version applied: one by one into the

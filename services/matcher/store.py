@@ -158,9 +158,8 @@ class HotlistImport:
     async def add(self, records: Sequence[tuple]) -> None:
         await self._conn.copy_records_to_table("import_entries", records=records)
 
-    async def finish(self) -> tuple[list[str], int, int, int]:
-        """Swap the list in; returns (ids of the entries added, at most max_added_ids + 1 of them;
-        how many were added, changed and removed)."""
+    async def finish(self) -> "ImportResult":
+        """Swap the list in; returns the entries added, changed and removed (see ImportResult)."""
         await _lock(self._conn)
         removed = await self._conn.fetchval(
             "WITH gone AS (UPDATE entries SET deleted = true, version = nextval('entry_version'), updated_at = now()"
@@ -170,8 +169,9 @@ class HotlistImport:
         upsert = _UPSERT_FROM.format(
             source="SELECT entry_id, hotlist_id, vrm_normalised, firearms, weed_at, data FROM import_entries")
         row = await self._conn.fetchrow(
-            f"WITH up AS ({upsert} RETURNING entry_id, (xmax = 0) AS inserted)"
+            f"WITH up AS ({upsert} RETURNING entry_id, version, (xmax = 0) AS inserted)"
             " SELECT count(*) FILTER (WHERE inserted) AS added, count(*) FILTER (WHERE NOT inserted) AS changed,"
+            " min(version) FILTER (WHERE inserted) AS first_version,"
             " (SELECT array_agg(entry_id) FROM (SELECT entry_id FROM up WHERE inserted LIMIT $1) a) AS ids"
             " FROM up",
             self.max_added_ids + 1)
@@ -179,7 +179,20 @@ class HotlistImport:
             "UPDATE hotlists SET version = nextval('entry_version'), updated_at = now() WHERE hotlist_id = $1",
             self.hotlist_id)
         await _changed(self._conn)
-        return list(row["ids"] or []), row["added"], row["changed"], removed
+        return ImportResult(list(row["ids"] or []), row["added"], row["changed"], removed, row["first_version"] or 0)
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    """What an import did. `added_ids`: ids of the entries added, at most max_added_ids + 1 of
+    them; `first_version`: the lowest version the import gave an added entry (0 when none), so
+    that the entries it added or changed are those of the list with a version at least that."""
+
+    added_ids: list[str]
+    added: int
+    changed: int
+    removed: int
+    first_version: int
 
 
 async def entry_changes_since(conn: asyncpg.Connection, version: int) -> list[EntryChange]:
@@ -341,6 +354,48 @@ async def queue_hits(conn: asyncpg.Connection, hits: Sequence[tuple[types_pb2.Hi
 async def queue_historical_check(conn: asyncpg.Connection, entry_ids: Sequence[str], traceparent: str) -> None:
     await outbox.enqueue(conn, HISTORICAL_TOPIC, [(outbox.partition_of(e), e.encode(), 1) for e in entry_ids],
                          traceparent)
+
+
+# A historical outbox record is an entry id (checked alone) or, for an import too large to check
+# entry by entry, a bulk job: BULK_CHECK, then "<first version>\0<hotlist id>". Ids never hold NUL.
+BULK_CHECK = b"\0bulk\0"
+
+
+@dataclass(frozen=True)
+class BulkCheck:
+    """Check the entries of `hotlist_id` at `first_version` or later against every recent read."""
+
+    hotlist_id: str
+    first_version: int
+
+    def payload(self) -> bytes:
+        return BULK_CHECK + f"{self.first_version}\0{self.hotlist_id}".encode()
+
+    @classmethod
+    def parse(cls, payload: bytes) -> "BulkCheck | None":
+        if not payload.startswith(BULK_CHECK):
+            return None
+        version, hotlist_id = payload[len(BULK_CHECK):].decode().split("\0", 1)
+        return cls(hotlist_id, int(version))
+
+
+async def queue_bulk_check(conn: asyncpg.Connection, job: BulkCheck, traceparent: str) -> None:
+    await outbox.enqueue(conn, HISTORICAL_TOPIC, [(outbox.partition_of(job.hotlist_id), job.payload(), 1)],
+                         traceparent)
+
+
+async def entry_ids_since(conn: asyncpg.Connection, hotlist_id: str, version: int,
+                          batch: int = 100_000) -> np.ndarray:
+    """The ids (sorted int64: 8 bytes an entry, for a national list) of the live entries of a
+    hotlist with a version at least `version`, converted a batch at a time (see live_entries)."""
+    parts = [np.empty(0, np.int64)]
+    async with conn.transaction(readonly=True):
+        cursor = await conn.cursor(
+            "SELECT id FROM entries WHERE hotlist_id = $1 AND version >= $2 AND NOT deleted", hotlist_id, version)
+        while rows := await cursor.fetch(batch):
+            parts.append(np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows)))
+            del rows
+    return np.sort(np.concatenate(parts))
 
 
 async def entry_by_entry_id(conn: asyncpg.Connection, entry_id: str) -> Candidate | None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from datetime import datetime, timedelta, timezone
 
 import asyncpg
@@ -12,6 +14,9 @@ from anpr.runtime.auth import Role
 from anpr.runtime.errors import field_violations_of
 from anpr.v1 import ingest_pb2, ingest_pb2_grpc
 from anpr.v1 import types_pb2 as T
+from services.ingest import store
+from services.ingest.config import IngestSettings
+from services.ingest.server import run_retention
 from tests.support import InProcessSuite, channel, make_read, ts
 
 RS = ingest_pb2.ReadStatus
@@ -166,3 +171,72 @@ async def test_a_second_server_on_a_taken_port_fails_at_start_naming_the_setting
         await other.start("notify", grpc_port=taken)
     assert "ANPR_GRPC_PORT" in str(err.value) and str(taken) in str(err.value)
     assert not other.running  # nothing left behind
+
+
+async def scan(s, **request) -> list[ingest_pb2.ScanReadsResponse]:
+    return [page async for page in s.ScanReads(ingest_pb2.ScanReadsRequest(**request))]
+
+
+async def test_scan_reads_streams_the_reads_of_the_window_in_pages_without_images(ingest):
+    now = datetime.now(timezone.utc)
+    recent = [make_read(f"SC{i}NAA", captured_at=ts(now - timedelta(hours=i))) for i in range(1, 6)]
+    recent[0].plate_image = b"\xff\xd8jpeg"
+    older = make_read("OLD1SCA", captured_at=ts(now - timedelta(hours=30)))
+    ch, s = stub(ingest, Role.CAMERA)
+    async with ch:
+        resp = await s.SubmitReads(iter([ingest_pb2.SubmitReadsRequest(reads=[*recent, older])]))
+    assert all(r.status == RS.READ_STATUS_STORED for r in resp.results)
+    ch, s = stub(ingest, Role.SERVICE)
+    async with ch:
+        pages = await scan(s, lookback_seconds=24 * 3600, page_size=2)
+        default = await scan(s, lookback_seconds=24 * 3600)
+    assert [len(p.reads) for p in pages] == [2, 2, 1]
+    got = {r.read_id: r for p in pages for r in p.reads}
+    assert set(got) == {r.read_id for r in recent}  # not the read of 30 hours ago
+    assert got[recent[0].read_id].vrm == recent[0].vrm and got[recent[0].read_id].plate_image == b""
+    assert got[recent[0].read_id].captured_at == recent[0].captured_at
+    assert [len(p.reads) for p in default] == [5]
+
+
+async def test_scan_reads_names_a_bad_window_or_page_size(ingest):
+    ch, s = stub(ingest, Role.SERVICE)
+    async with ch:
+        errors = []
+        for request in ({"lookback_seconds": 0}, {"lookback_seconds": 10_000 * 86400},
+                        {"lookback_seconds": 60, "page_size": 5001}):
+            with pytest.raises(grpc.aio.AioRpcError) as err:
+                await scan(s, **request)
+            errors.append(err.value)
+    assert [e.code() for e in errors] == [grpc.StatusCode.INVALID_ARGUMENT] * 3
+    assert [[f for f, _ in field_violations_of(e)] for e in errors] == [
+        ["lookback_seconds"], ["lookback_seconds"], ["page_size"]]
+
+
+async def test_scan_reads_is_for_services_only(ingest):
+    for role in (Role.CAMERA, Role.CONTROL_ROOM):
+        ch, s = stub(ingest, role)
+        async with ch:
+            with pytest.raises(grpc.aio.AioRpcError) as err:
+                await scan(s, lookback_seconds=60)
+        assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
+
+
+async def test_retention_does_not_wait_for_a_scan_and_drops_the_day_later(ingest, database_url):
+    now = datetime.now(timezone.utc)
+    expired = (now - timedelta(days=400)).date()
+    conn = await asyncpg.connect(database_url, server_settings={"search_path": "ingest"})
+    scanning = await asyncpg.connect(database_url, server_settings={"search_path": "ingest"})
+    try:
+        await store.ensure_partitions(conn, {expired})
+        await conn.execute("INSERT INTO reads (read_id, captured_at, vrm, vrm_normalised, confidence, camera_id)"
+                           " VALUES ('r1', now(), 'AB12CDE', 'AB12CDE', 90, 'CAM-M1-J4-N')")
+        settings = IngestSettings(matcher_addr="x", service_token="x", tokens_file="x")
+        async with contextlib.aclosing(store.scan_reads(scanning, now - timedelta(hours=1), 1)) as pages:
+            assert len(await anext(pages)) == 1  # a scan is open (its transaction holds the reads table)
+            during = await asyncio.wait_for(run_retention(conn, settings, now=now), 10)
+        after = await run_retention(conn, settings, now=now)
+    finally:
+        await conn.close()
+        await scanning.close()
+    assert f"reads_p{expired:%Y%m%d}" not in during  # skipped, not waited for
+    assert f"reads_p{expired:%Y%m%d}" in after

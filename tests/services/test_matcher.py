@@ -240,3 +240,74 @@ async def test_a_hit_the_receiver_rejects_is_set_aside_and_does_not_block_the_re
         assert await eventually(settled, seconds=10) == ["dead-letter:notify"]
     finally:
         await conn.close()
+
+
+async def _read_consumed_before_any_entry(suite, vrm: str) -> T.Read:
+    """A read of 3 hours ago that matcher has had before its entry exists: a hit on it can only be
+    historical."""
+    old = make_read(vrm, captured_at=ts(datetime.now(timezone.utc) - timedelta(hours=3)))
+    await send(suite, old)
+    conn = await asyncpg.connect(suite.database_url)
+    try:
+        await eventually(lambda: _no_reads_queued(conn), seconds=15)
+    finally:
+        await conn.close()
+    return old
+
+
+async def _import_new_list(suite, hotlist_id: str, entries: list[T.VoiEntry]) -> None:
+    async with channel(suite.addr("matcher"), suite.tokens[Role.HOTLIST_ADMIN]) as ch:
+        admin = matcher_pb2_grpc.MatcherServiceStub(ch)
+        await admin.UpsertHotlist(matcher_pb2.UpsertHotlistRequest(hotlist=T.Hotlist(
+            hotlist_id=hotlist_id, name=f"National extract {hotlist_id}", source=T.HOTLIST_SOURCE_PNC_NATIONAL,
+            match_policy=T.MATCH_POLICY_LOOKALIKE)))
+        await admin.ImportEntries(iter([matcher_pb2.ImportEntriesRequest(hotlist_id=hotlist_id)] + [
+            matcher_pb2.ImportEntriesRequest(entries=entries[i:i + 5000]) for i in range(0, len(entries), 5000)]))
+
+
+async def test_an_import_of_more_than_10000_entries_is_checked_against_recent_reads(suite, room, caplog):
+    import logging
+
+    caplog.set_level(logging.INFO, logger="services.matcher.server")
+    old = await _read_consumed_before_any_entry(suite, "HS70RIC")
+    wanted = make_entry("HS70 RIC", "national", entry_id="national:HS70RIC")
+    entries = [make_entry(f"NB{i:05d}", "national", entry_id=f"national:{i}") for i in range(10_000)]
+    await _import_new_list(suite, "national", [*entries[:6000], wanted, *entries[6000:]])  # 10,001
+    hit = (await room.next()).hit
+    assert hit.historical and hit.read.read_id == old.read_id
+    assert hit.entry.entry_id == wanted.entry_id and hit.hotlist.hotlist_id == "national"
+    done = [r for r in caplog.records if r.getMessage() == "historical bulk check done"]
+    assert [(r.entries, r.hits) for r in done] == [(10_001, 1)]  # one scan, not 10,001 searches
+
+
+async def test_a_bulk_check_run_again_makes_no_second_alert(suite, room, monkeypatch, caplog):
+    import logging
+
+    import services.matcher.server as matcher_server
+
+    caplog.set_level(logging.INFO, logger="services.matcher.server")
+    monkeypatch.setattr(matcher_server, "HISTORICAL_CHECKS_PER_IMPORT", 2)  # a bulk job for 3 entries
+    await add_entries(suite, make_entry("SE11TTT", "pnc"))
+    old = await _read_consumed_before_any_entry(suite, "HS70RIC")
+    await _import_new_list(suite, "bulk", [make_entry(v, "bulk", entry_id=f"bulk:{v}")
+                                           for v in ("HS70RIC", "AA11AAA", "BB22BBB")])
+    assert (await room.next()).hit.read.read_id == old.read_id
+    conn = await asyncpg.connect(suite.database_url, server_settings={"search_path": "matcher"})
+    try:
+        first = await conn.fetchval("SELECT min(version) FROM entries WHERE hotlist_id = 'bulk'")
+        async with conn.transaction():  # the same job again, as after a crash before its row was deleted
+            await store.queue_bulk_check(conn, store.BulkCheck("bulk", first), "")
+        await eventually(lambda: _queued(conn, "historical", 0), seconds=15)
+        await send(suite, make_read("SE11TTT"))  # a live hit after the re-run
+        assert (await room.next()).hit.read.vrm == "SE11TTT"
+        await eventually(lambda: _queued(conn, "notify", 0), seconds=15)
+        assert await conn.fetchval("SELECT count(*) FROM hits WHERE read_id = $1", old.read_id) == 1
+        assert await conn.fetchval("SELECT count(*) FROM notify.alerts") == 2
+        done = [r for r in caplog.records if r.getMessage() == "historical bulk check done"]
+        assert [(r.entries, r.hits) for r in done] == [(3, 1), (3, 0)]  # it did run again
+    finally:
+        await conn.close()
+
+
+async def _queued(conn, topic: str, n: int) -> bool:
+    return await conn.fetchval("SELECT count(*) FROM outbox WHERE topic = $1", topic) == n
