@@ -159,18 +159,18 @@ class Matcher:
         if not vrms:
             return []
         codes, skels = self._source.index.classes.encode_many(vrms)
-        near = self._near(vrms, codes, skels, lambda k: 1.0)
+        near = self._near(vrms, codes, skels, lambda k: None)
         return [near.get(k, {}) for k in range(len(vrms))]
 
     def candidates(self, vrm: str) -> dict[int, int]:
         return self.candidates_many([vrm])[0]
 
     def _near(self, vrms: list[str], codes: np.ndarray, skels: np.ndarray,
-              scale_of: Callable[[int], float]) -> dict[int, dict[int, int]]:
+              read_of: Callable[[int], types_pb2.Read | None]) -> dict[int, dict[int, int]]:
         """k -> {entry id: packed VRM} for the VRMs (``vrms[k]``, packed as ``codes[k]`` and
         ``skels[k]``) that have candidates. Vectorised over the VRMs: each array is searched once
-        for all of them, behind a presence filter. ``scale_of(k)``: the confidence scale of the
-        read of ``vrms[k]``, to leave out the extra-character search where it cannot score."""
+        for all of them, behind a presence filter. ``read_of(k)``: the read of ``vrms[k]`` (its
+        country and confidence), to leave out the extra-character search where it cannot score."""
         source = self._source
         index = source.index
         found: dict[int, dict[int, int]] = {}
@@ -185,7 +185,7 @@ class Matcher:
         longer = index.present(keys)
         if longer.any():
             keys, owner = keys[longer], owner[longer]
-            searched = {k: self._extra_may_score(vrms[k], scale_of(k)) for k in set(owner.tolist())}
+            searched = {k: self._extra_may_score(vrms[k], read_of(k)) for k in set(owner.tolist())}
             if not all(searched.values()):
                 keep = np.fromiter((searched[k] for k in owner.tolist()), dtype=bool, count=owner.size)
                 keys, owner = keys[keep], owner[keep]
@@ -193,13 +193,16 @@ class Matcher:
                 found.setdefault(int(owner[j]), {})[eid] = code
         return found
 
-    def _extra_may_score(self, vrm: str, scale: float) -> bool:
+    def _extra_may_score(self, vrm: str, read: types_pb2.Read | None) -> bool:
         """Whether a read of `vrm` with one character too many can still score a hit: a
-        well-formed read pays the clean-read and format costs on top (README, "How matching
-        works"), which under the default costs is below POSSIBLE, so that search is skipped."""
+        well-formed read (in its country's grammar) pays the clean-read and format costs on top
+        (README, "How matching works"), which under the default costs is below POSSIBLE, so that
+        search is skipped."""
         profile = self.profile
-        if not plate_formats.is_well_formed(vrm):  # the GB grammar (the costliest case)
+        country = plate_formats.country_of(read.plate_country) if read is not None else "GB"
+        if not plate_formats.is_well_formed(vrm, country):
             return True
+        scale = confidence_scale(read.confidence, profile) if read is not None else 1.0
         least = (profile.extra_cost + profile.clean_read_cost + profile.fits_cost) * scale
         return math.exp(-least) >= profile.possible_score
 
@@ -226,7 +229,7 @@ class Matcher:
             if not vrms:
                 return results
             codes, skels = self._source.index.classes.encode_many(vrms)
-        near = self._near(vrms, codes, skels, lambda k: confidence_scale(reads[owner[k]].confidence, profile))
+        near = self._near(vrms, codes, skels, lambda k: reads[owner[k]])
         found: dict[int, dict[int, int]] = {}
         for k, entries in near.items():
             found.setdefault(owner[k], {}).update(entries)

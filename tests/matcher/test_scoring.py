@@ -227,3 +227,10 @@ def test_deletion_keys_of_many_codes_are_each_codes_distinct_deletions():
     keys, owner = deletion_keys(codes)
     for i, (vrm, code) in enumerate(zip(vrms, codes.tolist())):
         assert sorted(keys[owner == i].tolist()) == sorted(deletions(code, len(vrm))), vrm
+
+
+def test_an_extra_character_is_looked_for_in_the_grammar_of_the_reads_own_country():
+    # AB12CDE is a well-formed GB mark: read in GB, one character more than a listed AB12CD is
+    # likelier another car (no hit); on a Dutch plate (no grammar here) it is a possible misread
+    assert match(["AB12CD"], "AB12CDE") == []
+    assert match(["AB12CD"], "AB12CDE", plate_country="NL") == [("AB12CD", T.MATCH_TIER_POSSIBLE)]
