@@ -40,10 +40,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import multiprocessing
-import os
-import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -79,19 +76,14 @@ def merge(results: list[dict]) -> dict:
     return out
 
 
-class Bench:
+class Bench(cs.Bench):
     def __init__(self, args):
-        self.args = args
-        self.tmp = Path(tempfile.mkdtemp(prefix="anpr-chain-bench-"))
-        self.db = cs.Database(self.tmp, os.environ.get("ANPR_DATABASE_URL") or None)
-        self.launcher = None
-        self.gens: list[cs.Child] = []
+        super().__init__(args, "anpr-chain-bench-")
         self.observer: cs.Child | None = None
         self.cpu: CpuMeter | None = None
-        self.fig: dict[str, float] = {}
 
-    def say(self, text: str) -> None:
-        print(text, flush=True)
+    def children(self) -> list[cs.Child]:
+        return [*self.gens, *([self.observer] if self.observer else [])]
 
     # -- set-up ----------------------------------------------------------------------------------------
 
@@ -136,7 +128,7 @@ class Bench:
     async def probe(self) -> None:
         """Both streams live and the chain whole: two listed reads through ingest reach the
         subscriber, and the firearms-marked one the TFC console."""
-        for child in (self.observer, *self.gens):
+        for child in self.children():
             await child.ready(120)
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
@@ -335,15 +327,6 @@ class Bench:
         f.update(entries=self.args.entries, workers=self.args.workers, replicas=self.args.replicas)
         self.say(f"\ntotal {time.monotonic() - t0:.0f} s")
         self.say(" ".join(f"{k}={v:.6g}" if isinstance(v, float) else f"{k}={v}" for k, v in f.items()))
-
-    async def close(self) -> None:
-        for child in (*self.gens, *([self.observer] if self.observer else [])):
-            child.close()
-        if self.launcher is not None:
-            await self.launcher.stop_all(timeout=20)
-        await self.db.close()
-        if not self.args.keep:
-            shutil.rmtree(self.tmp, ignore_errors=True)
 
 
 def parse_args(argv=None) -> argparse.Namespace:

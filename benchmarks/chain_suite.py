@@ -4,9 +4,12 @@ the seed (cameras, hotlist), the child processes driven over pipes, and the chai
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
+import shutil
 import signal
 import sys
-import contextlib
+import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -48,6 +51,35 @@ def run(name: str, bench_main) -> int:
 
 class BenchError(Exception):
     pass
+
+
+class Bench:
+    """What a chain-suite benchmark holds: its arguments, a temporary directory, the database,
+    the launched services and its child processes (`children()`), and the figures of its last
+    line. `close()` stops them all."""
+
+    def __init__(self, args, prefix: str):
+        self.args = args
+        self.tmp = Path(tempfile.mkdtemp(prefix=prefix))
+        self.db = Database(self.tmp, os.environ.get("ANPR_DATABASE_URL") or None)
+        self.launcher: Launcher | None = None
+        self.gens: list[Child] = []
+        self.fig: dict[str, float] = {}
+
+    def say(self, text: str) -> None:
+        print(text, flush=True)
+
+    def children(self) -> list[Child]:
+        return list(self.gens)
+
+    async def close(self) -> None:
+        for child in self.children():
+            child.close()
+        if self.launcher is not None:
+            await self.launcher.stop_all(timeout=20)
+        await self.db.close()
+        if not self.args.keep:
+            shutil.rmtree(self.tmp, ignore_errors=True)
 
 
 class Database:

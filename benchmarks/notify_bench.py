@@ -37,11 +37,8 @@ import argparse
 import asyncio
 import math
 import multiprocessing
-import os
 import random
-import shutil
 import sys
-import tempfile
 import time
 from collections import Counter
 from pathlib import Path
@@ -129,22 +126,17 @@ def judge(truth: Truth, listed_reads: list[tuple[str, str]], deliveries: list[tu
             "duplicates": duplicates, "location_mismatch": mismatched, "lat_ms": lat_ms, "room_ms": room_ms}
 
 
-class Bench:
+class Bench(cs.Bench):
     def __init__(self, args):
-        self.args = args
-        self.tmp = Path(tempfile.mkdtemp(prefix="anpr-notify-bench-"))
-        self.db = cs.Database(self.tmp, os.environ.get("ANPR_DATABASE_URL") or None)
-        self.launcher = None
-        self.gens: list[cs.Child] = []
+        super().__init__(args, "anpr-notify-bench-")
         self.observers: list[cs.Child] = []
         rng = random.Random(args.seed)
         self.sites = spread(rng, args.cameras, args.side_km)
         self.terminals = spread(rng, args.terminals, args.side_km)
         self.truth = Truth(self.terminals, self.sites, args.radius_km)
-        self.fig: dict[str, float] = {}
 
-    def say(self, text: str) -> None:
-        print(text, flush=True)
+    def children(self) -> list[cs.Child]:
+        return [*self.observers, *self.gens]
 
     async def setup(self) -> None:
         a = self.args
@@ -158,7 +150,7 @@ class Bench:
         self.say(f"{a.cameras} cameras registered; hotlist of {a.entries:,} entries imported in {took:.1f} s; "
                  f"matcher index ready {await cs.wait_indexed(self.launcher, a.entries):.1f} s later")
         self.start_children(url)
-        for child in (*self.observers, *self.gens):
+        for child in self.children():
             await child.ready(120)
         await self.wait_opened()
 
@@ -269,15 +261,6 @@ class Bench:
             await self.close()
         self.say(f"\ntotal {time.monotonic() - t0:.0f} s")
         self.say(" ".join(f"{k}={v:.6g}" if isinstance(v, float) else f"{k}={v}" for k, v in self.fig.items()))
-
-    async def close(self) -> None:
-        for child in (*self.gens, *self.observers):
-            child.close()
-        if self.launcher is not None:
-            await self.launcher.stop_all(timeout=20)
-        await self.db.close()
-        if not self.args.keep:
-            shutil.rmtree(self.tmp, ignore_errors=True)
 
 
 def parse_args(argv=None) -> argparse.Namespace:

@@ -13,6 +13,7 @@ import asyncpg
 import pytest
 
 from anpr.runtime import pg
+from tests.firearms_support import People
 from tests.support import Tokens
 
 
@@ -53,3 +54,9 @@ async def database_url(pg_url):
 @pytest.fixture(scope="session")
 def tokens(tmp_path_factory) -> Tokens:
     return Tokens.create(tmp_path_factory.mktemp("tokens") / "tokens.json", prefix="test")
+
+
+@pytest.fixture
+def people(tmp_path) -> People:
+    """Tokens for every role plus one per named commander and supervisor (tests.firearms_support)."""
+    return People.create(tmp_path / "tokens.json")

@@ -9,16 +9,11 @@ import pytest
 from anpr.v1 import firearms_pb2 as F
 from anpr.v1 import types_pb2 as T
 from tests.e2e.processes import ProcessSuite
-from tests.firearms_support import People, firearms_hit, raise_hits, set_rota, stub
+from tests.firearms_support import firearms_hit, raise_hits, set_rota, stub
 from tests.support import channel, free_port, next_message
 
 K = T.ActivationEventKind
 DEADLINE_S = 1.5
-
-
-@pytest.fixture
-def people(tmp_path) -> People:
-    return People.create(tmp_path / "tokens.json")
 
 
 @pytest.fixture

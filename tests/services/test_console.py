@@ -10,24 +10,9 @@ from datetime import datetime, timedelta, timezone
 
 import asyncpg
 import pexpect
-import pytest
 
 from tests.e2e.processes import ROOT
-from tests.firearms_support import FORCE, People, firearms_hit, raise_hits, set_rota
-from tests.support import InProcessSuite
-
-
-@pytest.fixture
-def people(tmp_path) -> People:
-    return People.create(tmp_path / "tokens.json")
-
-
-@pytest.fixture
-async def firearms(database_url, people):
-    s = InProcessSuite(database_url, people.tokens)
-    await s.start("firearms")
-    yield s
-    await s.stop()
+from tests.firearms_support import FORCE, firearms_hit, raise_hits, set_rota
 
 
 class Terminal:

@@ -18,15 +18,10 @@ from anpr.runtime.errors import field_violations_of
 from anpr.v1 import firearms_pb2 as F
 from anpr.v1 import types_pb2 as T
 from services.firearms.escalation import DUTY_HEALTH
-from tests.firearms_support import FORCE, People, decision, firearms_hit, raise_hits, set_rota, stub
+from tests.firearms_support import FORCE, decision, firearms_hit, raise_hits, set_rota, stub
 from tests.support import InProcessSuite, channel, eventually, next_message
 
 K = T.ActivationEventKind
-
-
-@pytest.fixture
-def people(tmp_path) -> People:
-    return People.create(tmp_path / "tokens.json")
 
 
 async def _firearms(database_url, people, ack_deadline_s: float):

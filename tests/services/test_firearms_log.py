@@ -14,21 +14,8 @@ from anpr.runtime import pg
 from anpr.v1 import firearms_pb2 as F
 from anpr.v1 import types_pb2 as T
 from services.firearms import eventlog
-from tests.firearms_support import People, decision, firearms_hit, raise_hits, set_rota, stub
-from tests.support import InProcessSuite, channel
-
-
-@pytest.fixture
-def people(tmp_path) -> People:
-    return People.create(tmp_path / "tokens.json")
-
-
-@pytest.fixture
-async def firearms(database_url, people):
-    s = InProcessSuite(database_url, people.tokens)
-    await s.start("firearms")
-    yield s
-    await s.stop()
+from tests.firearms_support import decision, firearms_hit, raise_hits, set_rota, stub
+from tests.support import channel
 
 
 @pytest.fixture
