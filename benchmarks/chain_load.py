@@ -341,15 +341,20 @@ async def follow_activations(spec: dict, arrivals: Arrivals, lateness: list[floa
     async with aio.insecure_channel(spec["firearms"], options=GRPC_OPTIONS) as ch:
         md = (("authorization", f"Bearer {spec['tfc_token']}"),)
         stub = firearms_pb2_grpc.FirearmsServiceStub(ch)
-        pending: set[asyncio.Task] = set()
+        pending: set[asyncio.Future] = set()
+
+        def acknowledged(call: asyncio.Future) -> None:
+            pending.discard(call)
+            if call.cancelled() or call.exception() is not None:
+                acking["failed"] += 1
+
         async for resp in stub.StreamActivations(firearms_pb2.StreamActivationsRequest(), metadata=md):
             arrivals.saw(resp.activation.hit.read.read_id)
-            if resp.event.kind == RAISED and acking["on"]:
-                task = asyncio.ensure_future(stub.AcknowledgeActivation(firearms_pb2.AcknowledgeActivationRequest(
+            if resp.event.kind == RAISED and acking["on"]:  # not awaited: the stream reads on
+                call = asyncio.ensure_future(stub.AcknowledgeActivation(firearms_pb2.AcknowledgeActivationRequest(
                     activation_id=resp.activation.activation_id), metadata=md, timeout=30))
-                pending.add(task)
-                task.add_done_callback(lambda t: (pending.discard(t), acking.__setitem__(
-                    "failed", acking["failed"] + (t.cancelled() or t.exception() is not None))))
+                pending.add(call)
+                call.add_done_callback(acknowledged)
             if resp.event.kind == ESCALATED and resp.event.HasField("deadline_missed"):
                 lateness.append(time.time() - resp.event.deadline_missed.ToNanoseconds() / 1e9)
 

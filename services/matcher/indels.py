@@ -75,7 +75,7 @@ def _all_deletion_keys(skels: np.ndarray, chunk: int = 1 << 16) -> tuple[np.ndar
 class DeletionIndex:
     """Entries by the skeletons of their one-character deletions; pairs with one ``VoiIndex``."""
 
-    __slots__ = ("_bulk_exact", "_classes", "_enabled", "_exact", "_ids", "_keys", "_overlay", "_presence", "_rows", "_table")
+    __slots__ = ("_bulk_exact", "_classes", "_enabled", "_exact", "_ids", "_keys", "_overlay", "_presence", "_rep", "_rows", "_table")
 
     def __init__(self, index: VoiIndex, enabled: bool = True, classes: LookalikeClasses | None = None) -> None:
         """Key the bulk rows and the overlay of ``index`` (pure: may run in a worker thread);
@@ -86,6 +86,7 @@ class DeletionIndex:
         self._enabled = enabled
         self._classes = classes or index.classes
         self._table = self._classes.value_table()
+        self._rep = tuple(self._table.tolist())  # the same table, for one code at a time
         skel, exact, ids = index.bulk_arrays() if enabled else VoiIndex.empty().bulk_arrays()
         keys, rows = _all_deletion_keys(self.skeletons(exact))
         order = np.argsort(keys, kind="stable")
@@ -96,8 +97,8 @@ class DeletionIndex:
         self._exact = memoryview(exact)
         self._ids = memoryview(ids)
         self._overlay: dict[int, dict[int, int]] = {}
-        for eid, code, skel_code in index.overlay_entries():
-            self.add(eid, code, skel_code)
+        for eid, code, _ in index.overlay_entries():
+            self.add(eid, code)
 
     def skeletons(self, codes: np.ndarray) -> np.ndarray:
         """The skeleton codes (of this index's classes) of packed VRM ``codes`` (vectorised)."""
@@ -112,7 +113,10 @@ class DeletionIndex:
         """Key an entry added to (or changed in) the paired index after this was built."""
         if not self._enabled:
             return
-        skel = int(self.skeletons(np.array([code], dtype=np.int64))[0])
+        rep = self._rep
+        skel = 0
+        for shift in _SHIFTS:
+            skel |= rep[(code >> shift) & _FIELD] << shift
         for key in deletions(skel, _length(skel)):
             self._overlay.setdefault(key, {})[entry_id] = code
 

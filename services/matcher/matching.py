@@ -74,16 +74,11 @@ def readings(read: types_pb2.Read, profile: MatchProfile) -> list[Reading]:
     return out
 
 
-def price(read: types_pb2.Read, options: list[Reading], entry_vrm: str,
-          profile: MatchProfile) -> tuple[float, tuple[int, ...], int]:
-    """(cost, positions, reading index) of the cheapest reading of `read` as `entry_vrm`; the
-    vehicle description is left out (the caller knows whether it has the entry's)."""
-    return _price(options, entry_vrm, profile, plate_formats.country_of(read.plate_country),
-                  confidence_scale(read.confidence, profile))
-
-
-def _price(options: list[Reading], entry_vrm: str, profile: MatchProfile, country: str,
-           scale: float) -> tuple[float, tuple[int, ...], int]:
+def price(options: list[Reading], entry_vrm: str, profile: MatchProfile, country: str,
+          scale: float) -> tuple[float, tuple[int, ...], int]:
+    """(cost, positions, reading index) of the cheapest of a read's readings as `entry_vrm`, in the
+    grammar of the read's `country` and scaled by its confidence `scale`; the vehicle description
+    is left out (the caller knows whether it has the entry's)."""
     best: tuple[float, tuple[int, ...], int] = (math.inf, (), -1)
     for i, option in enumerate(options):
         if option.extra_cost >= best[0]:
@@ -108,7 +103,9 @@ def score_hit(read: types_pb2.Read, entry_id: int, entry_vrm: str, entry_vehicle
               profile: MatchProfile) -> ScoredMatch | None:
     """The final score and tier of `read` against one entry under the entry's profile, with make,
     model and colour; None when it is no hit under that profile."""
-    cost, positions, reading = price(read, readings(read, profile), entry_vrm, profile)
+    cost, positions, reading = price(readings(read, profile), entry_vrm, profile,
+                                     plate_formats.country_of(read.plate_country),
+                                     confidence_scale(read.confidence, profile))
     if cost > 0 or reading > 0:  # an exact read on another car is a cloned plate: still a hit
         cost = max(0.0, cost + vehicle_adjustment(read.vehicle, entry_vehicle, profile))
         if cost == 0:
@@ -258,7 +255,7 @@ class Matcher:
         scored = []
         for eid, code in found.items():
             entry_vrm = decode_vrm(code)
-            cost, positions, reading = _price(options, entry_vrm, profile, country, scale)
+            cost, positions, reading = price(options, entry_vrm, profile, country, scale)
             m = _scored(eid, entry_vrm, cost, positions, reading, profile)
             if m is not None:
                 scored.append((cost, eid, m))

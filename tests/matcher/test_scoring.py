@@ -234,3 +234,11 @@ def test_an_extra_character_is_looked_for_in_the_grammar_of_the_reads_own_countr
     # likelier another car (no hit); on a Dutch plate (no grammar here) it is a possible misread
     assert match(["AB12CD"], "AB12CDE") == []
     assert match(["AB12CD"], "AB12CDE", plate_country="NL") == [("AB12CD", T.MATCH_TIER_POSSIBLE)]
+
+
+def test_deletion_keys_built_over_an_index_with_changes_find_the_changed_entries_too():
+    index = VoiIndex.build(["XY99ZZZ"], np.array([1], dtype=np.int64), classes=CLASSES)
+    index.add("AB12CDE", 2)  # in the overlay, not the bulk arrays
+    deletions = DeletionIndex(index, classes=LookalikeClasses(TABLE.common_classes()))
+    read, _ = CLASSES.encode("A812CD")  # E dropped and B read as 8
+    assert [(k, eid) for k, eid, _ in deletions.lookup(np.array([read]), index)] == [(0, 2)]
