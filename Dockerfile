@@ -19,6 +19,8 @@ RUN python3 -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.tom
     && /opt/build-venv/bin/pip wheel --wheel-dir /wheels -r requirements.txt
 COPY anpr ./anpr
 COPY services ./services
+# Of cli/, only what .dockerignore lets through: the parser and the services' own commands.
+COPY cli ./cli
 RUN /opt/build-venv/bin/pip wheel --no-deps --wheel-dir /wheels .
 
 # The venv is made here from the wheels alone (no index), then copied whole into the runtime stage.

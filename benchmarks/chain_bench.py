@@ -5,7 +5,7 @@
     .venv/bin/python benchmarks/chain_bench.py --entries 20000 --seconds 10 --ladder 1000,5000   # ~1 min
 
 Set-up: embedded PostgreSQL (or a fresh database on the server of ANPR_DATABASE_URL); the four
-services as separate OS processes (`anpr serve`, started by anpr/launcher.py; --workers sets
+services as separate OS processes (`anpr serve`, started by cli/suite/launcher.py; --workers sets
 ANPR_WORKERS for each, --replicas runs that many processes of ingest and of matcher); cameras
 registered with UpsertCamera; a hotlist of --entries entries (1% firearms-marked) imported through
 MatcherService.ImportEntries. Alert deduplication is off (ANPR_DEDUP_WINDOW_S=0) and every firearms

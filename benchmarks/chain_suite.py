@@ -1,4 +1,4 @@
-"""The chain benchmark's set-up: the database, the four services as OS processes (anpr/launcher.py),
+"""The chain benchmark's set-up: the database, the four services as OS processes (cli/suite/launcher.py),
 the seed (cameras, hotlist), the child processes driven over pipes, and the chain's backlog."""
 
 from __future__ import annotations
@@ -18,11 +18,11 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 import psutil
 
-from anpr.client import channel
-from anpr.launcher import Launcher, Tokens
+from cli.client import channel
+from cli.suite.launcher import Launcher, Tokens
 from anpr.runtime import pg
 from anpr.runtime.auth import Role
-from anpr.services import NAMES
+from services import NAMES
 from anpr.v1 import firearms_pb2, firearms_pb2_grpc, ingest_pb2, ingest_pb2_grpc, matcher_pb2, matcher_pb2_grpc
 from anpr.v1 import types_pb2 as T
 from chain_load import FIREARMS_EVERY, camera_ids, camera_site, entry_vrm

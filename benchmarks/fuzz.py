@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT))
 
 from anpr.runtime import pg  # noqa: E402
 from anpr.runtime.auth import Role  # noqa: E402
-from anpr.services import NAMES  # noqa: E402
+from services import NAMES  # noqa: E402
 from tests.e2e.processes import ProcessSuite  # noqa: E402
 from tests.fuzzing import VRMS, Findings, alerting_works, every_rpc, fuzz_csv, fuzz_rpcs  # noqa: E402
 from tests.support import Tokens  # noqa: E402
@@ -42,7 +42,7 @@ def cli_runner(suite: ProcessSuite, every: int):
         if count["n"] % every:
             return None
         env = dict(os.environ, ANPR_TOKEN=suite.tokens[Role.HOTLIST_ADMIN])
-        proc = subprocess.run([sys.executable, "-m", "anpr.cli", "hotlist", "import", str(path), "--list",
+        proc = subprocess.run([sys.executable, "-m", "cli", "hotlist", "import", str(path), "--list",
                                f"fuzz-{count['n']}", "--source", "local", "--quiet", "--addr", suite.addr("matcher")],
                               cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
         return proc.returncode, proc.stdout + proc.stderr

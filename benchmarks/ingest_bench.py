@@ -70,7 +70,7 @@ from grpc import aio  # noqa: E402
 from anpr.v1 import ingest_pb2, ingest_pb2_grpc  # noqa: E402
 from anpr.v1 import types_pb2 as T  # noqa: E402
 from anpr.vrm import normalise_vrm  # noqa: E402
-from anpr.launcher import free_port  # noqa: E402
+from cli.suite.launcher import free_port  # noqa: E402
 from common import CpuMeter, child_setup, log_tail, percentile  # noqa: E402
 
 MAX_MESSAGE_BYTES = 8 * 1024 * 1024
@@ -508,8 +508,8 @@ class Bench:
             return []
 
     def start_ingest(self) -> None:
-        """`anpr serve ingest` through the suite's launcher (anpr/launcher.py)."""
-        from anpr.launcher import Launcher, Tokens
+        """`anpr serve ingest` through the suite's launcher (cli/suite/launcher.py)."""
+        from cli.suite.launcher import Launcher, Tokens
         from anpr.runtime.auth import Role
         tokens = Tokens.create(self.tmp / "tokens.json", prefix="bench")
         self.tokens = {"camera": tokens[Role.CAMERA], "camera_admin": tokens[Role.CAMERA_ADMIN],

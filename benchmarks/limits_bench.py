@@ -18,7 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from google.protobuf.descriptor import FieldDescriptor  # noqa: E402
 
-from anpr.limits import compile_checkers, limit_of  # noqa: E402
+from anpr.field_limits import compile_checkers, limit_of  # noqa: E402
 from anpr.v1 import types_pb2 as T  # noqa: E402
 from services.ingest.validation import validate_read  # noqa: E402
 

@@ -17,7 +17,7 @@ from collections import Counter
 
 from grpc import aio
 
-from anpr.client import subscribe
+from cli.client import subscribe
 from anpr.v1 import notify_pb2
 from anpr.v1 import types_pb2 as T
 from chain_load import GRPC_OPTIONS

@@ -14,7 +14,7 @@ import pytest
 
 from anpr.runtime import pg
 from tests.firearms_support import People
-from tests.support import Tokens
+from tests.support import InProcessSuite, Tokens
 
 
 @pytest.fixture(scope="session")
@@ -60,3 +60,12 @@ def tokens(tmp_path_factory) -> Tokens:
 def people(tmp_path) -> People:
     """Tokens for every role plus one per named commander and supervisor (tests.firearms_support)."""
     return People.create(tmp_path / "tokens.json")
+
+
+@pytest.fixture
+async def firearms(database_url, people):
+    """The firearms service in this process, with the `people` tokens (default settings)."""
+    s = InProcessSuite(database_url, people.tokens)
+    await s.start("firearms")
+    yield s
+    await s.stop()

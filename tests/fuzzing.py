@@ -1,7 +1,7 @@
 """Structure-aware fuzzing of every RPC of the four services and of the hotlist CSV import.
 
 Requests are built from the contracts' descriptors (Hypothesis strategies per field type): values
-near and over each field's limit (anpr/limits.py), NUL characters, unknown enum values, timestamps
+near and over each field's limit (anpr/field_limits.py), NUL characters, unknown enum values, timestamps
 beyond the years 1-9999, NaN and infinities, extreme integers, oversized repeated fields, mixed
 with plausible values (known cameras, valid VRMs, recent times) so that calls get past validation.
 
@@ -30,10 +30,10 @@ from google.protobuf.descriptor import Descriptor, FieldDescriptor, MethodDescri
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from anpr.hotlist_csv import COLUMNS, BadRow, read_file
-from anpr.limits import MAX_TIMESTAMP_S, MIN_TIMESTAMP_S, Setting, compile_checkers, limit_of
+from cli.hotlist_csv import COLUMNS, BadRow, read_file
+from anpr.field_limits import MAX_TIMESTAMP_S, MIN_TIMESTAMP_S, Setting, compile_checkers, limit_of
 from anpr.runtime.auth import Role
-from anpr.services import NAMES, spec
+from services import NAMES, spec
 from anpr.v1 import types_pb2
 from tests.support import TEST_CAMERAS, channel
 

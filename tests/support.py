@@ -14,12 +14,12 @@ from typing import TypeVar
 from google.protobuf import timestamp_pb2
 from grpc import aio
 
-from anpr.client import channel  # noqa: F401  (re-exported for the tests)
-from anpr.client import subscribe as client_subscribe
-from anpr.launcher import Tokens, free_port, free_ports  # noqa: F401  (re-exported for the tests)
+from cli.client import channel  # noqa: F401  (re-exported for the tests)
+from cli.client import subscribe as client_subscribe
+from cli.suite.launcher import Tokens, free_port, free_ports  # noqa: F401  (re-exported for the tests)
 from anpr.runtime.auth import Role
 from anpr.runtime.server import RunningService
-from anpr.services import spec
+from services import spec
 from anpr.v1 import notify_pb2 as N
 from anpr.v1 import types_pb2 as T
 

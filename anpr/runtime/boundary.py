@@ -3,7 +3,7 @@
 `BoundaryInterceptor` wraps every handler of a service's contract:
 
 - each request message (each message of a request stream) is checked against the contract's
-  limits first (anpr/limits.py): a violation is INVALID_ARGUMENT with google.rpc.BadRequest;
+  limits first (anpr/field_limits.py): a violation is INVALID_ARGUMENT with google.rpc.BadRequest;
 - whatever escapes the handler is mapped to a status, streams included:
   the domain's errors (anpr.runtime.errors.AnprError) to their own code and message; an outage of
   PostgreSQL (connection refused or lost, pool closed: pg.OUTAGE_ERRORS) to UNAVAILABLE, and the
@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping
 import grpc
 from grpc import aio
 
-from anpr.limits import Checker
+from anpr.field_limits import Checker
 from anpr.runtime import pg
 from anpr.runtime.auth import wrap_handler
 from anpr.runtime.errors import AnprError, InvalidArgument, Unavailable, abort_invalid, status_for

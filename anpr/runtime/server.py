@@ -34,7 +34,7 @@ from grpc_reflection.v1alpha import reflection
 from opentelemetry.instrumentation.grpc import aio_client_interceptors, aio_server_interceptor, filters
 from opentelemetry.sdk.trace import TracerProvider
 
-from anpr.limits import compile_checkers
+from anpr.field_limits import compile_checkers
 from anpr.runtime import metrics, pg, tls
 from anpr.runtime.auth import AuthInterceptor, Role, TokenRegistry, bearer_interceptors
 from anpr.runtime.boundary import BoundaryInterceptor
@@ -129,6 +129,7 @@ class Runtime:
 @dataclass(frozen=True)
 class ServiceSpec:
     name: str                       # "ingest"
+    module: str                     # "services.ingest": `python -m <module>` runs the service
     grpc_service: str               # "anpr.v1.IngestService"
     schema: str
     migrations: Path
@@ -351,7 +352,7 @@ def supervise_workers(spec: ServiceSpec, settings: ServiceSettings) -> int:
     for i in range(settings.workers):  # one Prometheus endpoint per worker: metrics port + i
         if settings.metrics_port is not None:
             env["ANPR_METRICS_PORT"] = str(settings.metrics_port + i)
-        procs.append(subprocess.Popen([sys.executable, "-m", "anpr.cli", "serve", spec.name], env=env))
+        procs.append(subprocess.Popen([sys.executable, "-m", spec.module], env=env))
     log.info("workers started", extra={"workers": [p.pid for p in procs], "port": settings.grpc_port})
 
     def forward(signum, _frame):

@@ -313,6 +313,7 @@ class FirearmsComponent(LogServiceComponent):
 
 SPEC = ServiceSpec(
     name="firearms",
+    module=__package__,
     grpc_service="anpr.v1.FirearmsService",
     schema="firearms",
     migrations=Path(__file__).parent / "migrations",

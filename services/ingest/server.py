@@ -16,7 +16,7 @@ from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 from opentelemetry import trace
 
-from anpr.limits import SCAN_PAGE_DEFAULT, SCAN_PAGE_MAX, SUBMIT_READS_PER_CALL, compile_checkers
+from anpr.field_limits import SCAN_PAGE_DEFAULT, SCAN_PAGE_MAX, SUBMIT_READS_PER_CALL, compile_checkers
 from anpr.runtime import metrics
 from anpr.runtime.auth import Role
 from anpr.runtime.errors import abort_invalid
@@ -28,7 +28,7 @@ from anpr.vrm import is_valid_vrm, normalise_vrm
 from anpr.v1 import ingest_pb2, ingest_pb2_grpc, matcher_pb2, types_pb2
 from services.ingest import store
 from services.ingest.config import IngestSettings
-from services.ingest.limits import CameraRateLimiter
+from services.ingest.rate_limit import CameraRateLimiter
 from services.ingest.validation import timestamp_utc, validate_read
 from services.ingest.writer import ReadWriter
 
@@ -305,6 +305,7 @@ class Ingest:
 
 SPEC = ServiceSpec(
     name="ingest",
+    module=__package__,
     grpc_service="anpr.v1.IngestService",
     schema="ingest",
     migrations=Path(__file__).parent / "migrations",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-from anpr.limits import Checker
+from anpr.field_limits import Checker
 from anpr.vrm import MAX_VRM_LENGTH, is_valid_vrm, normalise_vrm
 from anpr.v1 import types_pb2
 
@@ -19,7 +19,7 @@ def timestamp_utc(ts) -> datetime:
 def validate_read(read: types_pb2.Read, *, now: datetime, max_skew: timedelta, retention: timedelta,
                   check: Checker, prefix: str = "") -> tuple[list[tuple[str, str]], str, datetime | None]:
     """(field violations, normalised VRM, capture time) of one read; `prefix` is its path in the
-    request (e.g. 'reads[3].'). `check` is the contract's checker of anpr.v1.Read (anpr/limits.py:
+    request (e.g. 'reads[3].'). `check` is the contract's checker of anpr.v1.Read (anpr/field_limits.py:
     lengths, image sizes, NUL, enum values, timestamp range, finite numbers)."""
     errors: list[tuple[str, str]] = []
     check(read, prefix, errors)

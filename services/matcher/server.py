@@ -517,6 +517,7 @@ class Matcher:
 
 SPEC = ServiceSpec(
     name="matcher",
+    module=__package__,
     grpc_service="anpr.v1.MatcherService",
     schema="matcher",
     migrations=Path(__file__).parent / "migrations",

@@ -2,7 +2,6 @@
 
 import sys
 
-from anpr.runtime.server import main
-from services.notify.server import SPEC
+from services import serve
 
-sys.exit(main(SPEC))
+sys.exit(serve("notify"))

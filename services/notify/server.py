@@ -269,6 +269,7 @@ class Notify:
 
 SPEC = ServiceSpec(
     name="notify",
+    module=__package__,
     grpc_service="anpr.v1.NotifyService",
     schema="notify",
     migrations=Path(__file__).parent / "migrations",

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from anpr.launcher import ROOT, clean_env
+from cli.suite.launcher import ROOT, clean_env
 
 REQUIRED = ("chain_reads_per_s", "matched_reads_per_s", "reference_reads_per_s", "matched_over_reference",
             "reference_p99_ms", "alerts_per_s", "hits_per_s", "backlog_end", "drain_s", "p99_alert_ms_at_5000",

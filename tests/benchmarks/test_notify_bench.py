@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from anpr.launcher import ROOT, clean_env
+from cli.suite.launcher import ROOT, clean_env
 
 REQUIRED = ("terminals", "rate", "expected_deliveries", "deliveries", "p50_ms", "p99_ms", "max_ms",
             "wrong_deliveries", "missed_deliveries", "location_mismatches", "cpu_notify", "cpu_ingest",

@@ -6,7 +6,7 @@ from __future__ import annotations
 import sys
 import time
 
-from anpr.launcher import ROOT
+from cli.suite.launcher import ROOT
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
 from notify_bench import Truth, judge  # noqa: E402

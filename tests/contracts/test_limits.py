@@ -1,4 +1,4 @@
-"""Every string, bytes and repeated field of every contract has a limit in anpr/limits.py, and its
+"""Every string, bytes and repeated field of every contract has a limit in anpr/field_limits.py, and its
 .proto comment states it; the compiled checkers find what the database or a client would refuse."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import subprocess
 from google.protobuf import descriptor_pb2
 from google.protobuf.descriptor import FieldDescriptor
 
-from anpr.limits import LIMITS, compile_checkers, contract_messages, describe, limit_of, violations_of
+from anpr.field_limits import LIMITS, compile_checkers, contract_messages, describe, limit_of, violations_of
 from anpr.v1 import firearms_pb2, ingest_pb2, types_pb2
 from tests.contracts.test_contracts import ROOT, buf
 
@@ -45,7 +45,7 @@ def test_every_string_bytes_and_repeated_field_has_a_limit_stated_in_its_comment
                 missing.append(f"{desc.full_name}.{field.name}")
             elif describe(limit, field) not in comments[(desc.full_name, field.name)]:
                 undocumented.append(f"{desc.full_name}.{field.name}: {describe(limit, field)!r}")
-    assert not missing, f"no limit in anpr/limits.py for {missing}"
+    assert not missing, f"no limit in anpr/field_limits.py for {missing}"
     assert not undocumented, f"the .proto comment does not state the limit: {undocumented}"
 
 

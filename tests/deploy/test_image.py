@@ -29,7 +29,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from anpr.client import channel, wait_serving
+from cli.client import channel, wait_serving
 from anpr.runtime.auth import Role
 from anpr.runtime.tls import ClientTls, make_local_ca
 from anpr.v1 import ingest_pb2, ingest_pb2_grpc, matcher_pb2, matcher_pb2_grpc

@@ -1,4 +1,4 @@
-"""The suite as separate OS processes (as in production; started by anpr/launcher.py), and an OTLP
+"""The suite as separate OS processes (as in production; started by cli/suite/launcher.py), and an OTLP
 collector to catch their spans."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from pathlib import Path
 from grpc import aio
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
 
-from anpr.launcher import ROOT, Launcher, Tokens
+from cli.suite.launcher import ROOT, Launcher, Tokens
 from tests.support import register_cameras
 
 __all__ = ["ROOT", "Collector", "ProcessSuite"]
@@ -59,7 +59,7 @@ class Collector(trace_service_pb2_grpc.TraceServiceServicer):
 
 
 class ProcessSuite(Launcher):
-    """The suite's four processes (anpr/launcher.py) as the tests want them: no trace export unless
+    """The suite's four processes (cli/suite/launcher.py) as the tests want them: no trace export unless
     a collector is given, a short shutdown grace, and the test cameras registered once serving."""
 
     def __init__(self, database_url: str, tokens: Tokens, collector_port: int | None, log_dir: Path,

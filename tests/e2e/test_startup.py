@@ -12,14 +12,14 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from anpr.runtime.auth import Role
 from anpr.v1 import notify_pb2, notify_pb2_grpc
-from anpr.client import wait_serving
+from cli.client import wait_serving
 from tests.conftest import _with_database
-from anpr.launcher import Launcher
+from cli.suite.launcher import Launcher
 from tests.support import channel, free_port
 
 
 def notify_alone(url: str, tokens, tmp_path) -> Launcher:
-    """notify as its own process (anpr/launcher.py), started."""
+    """notify as its own process (cli/suite/launcher.py), started."""
     launcher = Launcher(url, tokens, tmp_path, ports={"notify": free_port()})
     launcher.start("notify")
     return launcher

@@ -39,7 +39,7 @@ def test_anpr_up_shows_alerts_and_stops_cleanly_on_ctrl_c(tmp_path):
     env["PYTHONUNBUFFERED"] = "1"
     data_dir = tmp_path / "demo"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "anpr.cli", "up", "--data-dir", str(data_dir), "--base-port", str(_base_port()),
+        [sys.executable, "-m", "cli", "up", "--data-dir", str(data_dir), "--base-port", str(_base_port()),
          "--interval", "0.3"], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     seen: list[str] = []
     family: list[psutil.Process] = []

@@ -8,7 +8,7 @@ import psutil
 
 from anpr.runtime.auth import Role
 from anpr.v1 import ingest_pb2, ingest_pb2_grpc
-from anpr.launcher import Launcher
+from cli.suite.launcher import Launcher
 from tests.support import channel, eventually, free_port, make_read, register_cameras
 
 

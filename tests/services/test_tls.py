@@ -67,7 +67,7 @@ async def suite(database_url, tokens, ca):
 
 async def _start_ingest(s, matcher_addr, token, opts, ca) -> None:
     from anpr.runtime.server import RunningService
-    from anpr.services import spec
+    from services import spec
 
     settings = spec("ingest").settings_cls(
         database_url=s.database_url, grpc_host="127.0.0.1", tokens_file=s.tokens.path, shutdown_grace_s=1.0,
@@ -203,7 +203,7 @@ async def test_a_service_with_an_unknown_setting_stops_at_start_naming_it():
     env = {k: v for k, v in os.environ.items() if not k.startswith("ANPR_")}
     env.update(ANPR_MATCHER_ADDR="127.0.0.1:9", ANPR_SERVICE_TOKEN="x", ANPR_TOKENS_FILE="/nonexistent",
                ANPR_CAMERA_RATE_PER_SEC="5")
-    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "anpr.cli", "serve", "ingest", cwd=ROOT,
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "cli", "serve", "ingest", cwd=ROOT,
                                                 env=env, stdout=asyncio.subprocess.PIPE,
                                                 stderr=asyncio.subprocess.STDOUT)
     out, _ = await asyncio.wait_for(proc.communicate(), 60)

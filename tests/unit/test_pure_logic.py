@@ -12,7 +12,7 @@ from anpr.v1 import types_pb2 as T
 from anpr.vrm import is_valid_vrm, normalise_vrm
 from services.firearms.ndm import validate_decision
 from services.ingest.config import IngestSettings
-from anpr.limits import compile_checkers
+from anpr.field_limits import compile_checkers
 from services.ingest.validation import validate_read
 from services.matcher.server import hit_id_for, vehicle_mismatches
 from tests.support import make_read, ts

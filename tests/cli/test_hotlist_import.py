@@ -7,7 +7,7 @@ import pytest
 from anpr.runtime.auth import Role
 from anpr.v1 import ingest_pb2, ingest_pb2_grpc, matcher_pb2, matcher_pb2_grpc
 from anpr.v1 import types_pb2 as T
-from tests.services.test_cli import anpr
+from tests.cli import anpr
 from tests.support import InProcessSuite, channel, make_read, next_alert, subscribe
 
 HEADER = "vrm,make,model,colour,action,warning_markers,reason,pnc_id,source_reference,weed_date\n"

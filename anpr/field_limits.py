@@ -264,7 +264,7 @@ def compile_checkers(settings: object | None = None) -> dict[str, Checker]:
     for desc in contract_messages():
         c.compile(desc)
     namespace = dict(c.env)
-    exec(compile("\n\n".join(c.source), "<anpr.limits>", "exec"), namespace)  # noqa: S102
+    exec(compile("\n\n".join(c.source), "<anpr.field_limits>", "exec"), namespace)  # noqa: S102
     return {name: namespace[_Compiler.fn(d)] for d in contract_messages() for name in [d.full_name]}
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import grpc
 
-from anpr.client import channel
+from cli.client import channel, token
 from anpr.runtime.errors import field_violations_of
 from anpr.runtime.tls import ClientTls
 from anpr.v1 import firearms_pb2 as F
@@ -330,3 +330,12 @@ async def tfc_console(target: str, token: str, out, tls: ClientTls | None = None
         for task in done:
             if not task.cancelled() and isinstance(task.exception(), SystemExit):
                 raise task.exception()
+
+
+def command(args) -> int:
+    """`anpr tfc`: the console until Ctrl-C or `quit`."""
+    try:
+        asyncio.run(tfc_console(args.addr, token(), sys.stdout, tls=ClientTls.from_env()))
+    except KeyboardInterrupt:
+        pass
+    return 0

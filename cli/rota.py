@@ -11,15 +11,35 @@ person must be registered first (`anpr rota commander SUBJECT --name ... --force
 
 from __future__ import annotations
 
+import asyncio
 import csv
 from datetime import datetime, timezone
 from pathlib import Path
 
+import grpc
 from google.protobuf import timestamp_pb2
 
+from anpr.runtime.tls import ClientTls
 from anpr.v1 import firearms_pb2 as F
 from anpr.v1 import firearms_pb2_grpc
 from anpr.v1 import types_pb2 as T
+from cli.client import CommandError, channel, rpc_error, token
+
+def command(args) -> int:
+    """`anpr rota ...` and `anpr ndm verify`: one call to the firearms service each."""
+
+    async def go() -> int:
+        async with channel(args.addr, token(), ClientTls.from_env()) as ch:
+            stub = firearms_pb2_grpc.FirearmsServiceStub(ch)
+            return await (verify(stub) if args.command == "ndm" else run(stub, args))
+
+    try:
+        return asyncio.run(go())
+    except ValueError as err:
+        raise CommandError(f"invalid value: {err}") from None
+    except grpc.aio.AioRpcError as err:
+        raise rpc_error(err) from None
+
 
 COLUMNS = ("force", "area", "starts_at", "ends_at", "primary", "backups", "supervisor")
 

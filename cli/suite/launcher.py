@@ -4,6 +4,8 @@ the port table, each process's environment, start, kill, restart, wait until SER
 Used by `anpr up`, the end-to-end tests and the benchmarks. A process has a name ("matcher",
 "matcher-2") and runs a service; the processes of one service are its replicas, and every other
 service is pointed at all of them (a gRPC `ipv4:` target list; service channels balance round-robin).
+With a local CA (`tls=`) every process serves TLS on its port and mutual TLS on a service port of its
+own, and the services call each other there (as `anpr up` runs the demo).
 Each process gets its own session (process group), so that a kill reaches its ANPR_WORKERS children
 too, and Ctrl-C in a terminal reaches only the launcher, which stops the services in order.
 """
@@ -21,12 +23,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from anpr.client import wait_serving
 from anpr.runtime.auth import Role, TokenRegistry, new_token
 from anpr.runtime.config import known_only
-from anpr.services import DEFAULT_PORTS, NAMES, spec
+from anpr.runtime.tls import ClientTls, LocalCA
+from cli.client import wait_serving
+from services import DEFAULT_PORTS, NAMES, spec
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]  # the repository (the processes run from it)
 
 # Which downstream address each setting names.
 ADDRESS_SETTINGS = {"ANPR_INGEST_ADDR": "ingest", "ANPR_MATCHER_ADDR": "matcher",
@@ -86,16 +89,28 @@ class Tokens:
     def __getitem__(self, role: Role) -> str:
         return self.by_role[role]
 
+    def write_env(self, path: Path, ca_file: Path | None = None) -> None:
+        """The clear tokens (and the CA) as an env file, so that a developer can call the suite
+        with grpcurl or the `anpr` commands (`set -a; . FILE`). Readable by its owner only."""
+        lines = [f"ANPR_{str(role).upper()}_TOKEN={token}\n" for role, token in self.by_role.items()]
+        if ca_file is not None:
+            lines.append(f"ANPR_TLS_CA_FILE={ca_file}\n")
+        path.write_text("".join(lines))
+        path.chmod(0o600)
+
 
 class Launcher:
     """The suite's processes on 127.0.0.1, one log file each in `log_dir` (<name>.log).
 
     `base_env` is the environment every process starts from (default: this one's without ANPR_* and
-    OTEL_*); `env` is added on top for every process, `start(..., env=...)` for one.
+    OTEL_*); `env` is added on top for every process, `start(..., env=...)` for one. With `tls`, the
+    processes serve TLS and call each other with mutual TLS on their service ports (`service_ports`:
+    each process's, else free ones).
     """
 
     def __init__(self, database_url: str, tokens: Tokens, log_dir: Path, *, ports: Mapping[str, int] | None = None,
-                 env: Mapping[str, str] | None = None, base_env: Mapping[str, str] | None = None):
+                 env: Mapping[str, str] | None = None, base_env: Mapping[str, str] | None = None,
+                 tls: LocalCA | None = None, service_ports: Mapping[str, int] | None = None):
         self.database_url = database_url
         self.tokens = tokens
         self.log_dir = log_dir
@@ -103,10 +118,24 @@ class Launcher:
         self.services = {name: name for name in self.ports}  # process name -> service it runs
         self.env = dict(env or {})
         self.base_env = dict(base_env if base_env is not None else clean_env())
+        self.tls = tls
+        self.service_ports = dict(service_ports or {})
+        if tls is not None:
+            for name in self.ports:
+                self.service_ports.setdefault(name, free_port())
         self.procs: dict[str, subprocess.Popen] = {}
+
+    @property
+    def client_tls(self) -> ClientTls | None:
+        """What a client of the suite needs: the local CA to verify the servers by (None: plaintext)."""
+        return ClientTls(self.tls.ca_file) if self.tls is not None else None
 
     def addr(self, name: str) -> str:
         return f"127.0.0.1:{self.ports[name]}"
+
+    def service_addr(self, name: str) -> str:
+        """Where the other services call process `name`: its mutual-TLS port with TLS, else its port."""
+        return f"127.0.0.1:{self.service_ports[name]}" if self.tls is not None else self.addr(name)
 
     def names_of(self, service: str) -> list[str]:
         return [n for n, s in self.services.items() if s == service]
@@ -115,14 +144,16 @@ class Launcher:
         """The gRPC target of every process of `service` (one address, or an `ipv4:` list)."""
         names = self.names_of(service)
         if len(names) <= 1:
-            return self.addr(names[0]) if names else ""
-        return "ipv4:" + ",".join(self.addr(n) for n in names)
+            return self.service_addr(names[0]) if names else ""
+        return "ipv4:" + ",".join(self.service_addr(n) for n in names)
 
     def add_replica(self, service: str, name: str, port: int | None = None) -> None:
         """Put another process of `service` in the table (started by `start(name)`); processes
         started from now on call all replicas."""
         self.services[name] = service
         self.ports[name] = port or self.ports.get(name) or free_port()
+        if self.tls is not None:
+            self.service_ports.setdefault(name, free_port())
 
     def env_for(self, name: str, extra: Mapping[str, str] | None = None) -> dict[str, str]:
         service = self.services[name]
@@ -133,6 +164,11 @@ class Launcher:
             "ANPR_SERVICE_TOKEN": self.tokens[Role.SERVICE], "OTEL_SERVICE_NAME": f"anpr-{service}",
             **{key: self.target(svc) for key, svc in ADDRESS_SETTINGS.items() if self.names_of(svc)},
         })
+        if self.tls is not None:
+            env.update({
+                "ANPR_SERVICE_PORT": str(self.service_ports[name]),
+                "ANPR_TLS_CERT_FILE": str(self.tls.cert_file), "ANPR_TLS_KEY_FILE": str(self.tls.key_file),
+                "ANPR_TLS_CLIENT_CA_FILE": str(self.tls.ca_file), "ANPR_TLS_CA_FILE": str(self.tls.ca_file)})
         env.update(self.env)
         env.update(extra or {})
         return known_only(spec(service).settings_cls, env)  # each service refuses settings it does not read
@@ -141,7 +177,7 @@ class Launcher:
         """Start process `name` (`anpr serve <its service>`); its output is appended to its log."""
         self.log_dir.mkdir(parents=True, exist_ok=True)
         with open(self.log_path(name), "ab") as log:
-            proc = subprocess.Popen([sys.executable, "-m", "anpr.cli", "serve", self.services[name]], cwd=ROOT,
+            proc = subprocess.Popen([sys.executable, "-m", "cli", "serve", self.services[name]], cwd=ROOT,
                                     env=self.env_for(name, env), stdout=log, stderr=subprocess.STDOUT,
                                     start_new_session=True)
         self.procs[name] = proc
@@ -163,7 +199,8 @@ class Launcher:
 
     async def wait_serving(self, name: str, timeout: float = 60.0) -> None:
         proc = self.procs[name]
-        if not await wait_serving(self.addr(name), alive=lambda: proc.poll() is None, timeout=timeout):
+        if not await wait_serving(self.addr(name), alive=lambda: proc.poll() is None, timeout=timeout,
+                                  tls=self.client_tls):
             state = f"exited with code {proc.returncode}" if proc.poll() is not None else \
                 f"not SERVING after {timeout:.0f} s"
             raise LaunchError(f"{name} {state}; log {self.log_path(name)}:\n{self.log(name)[-3000:]}")

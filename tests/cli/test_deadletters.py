@@ -3,23 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import sys
 
 
 from anpr.runtime import pg
-from anpr.services import spec
-from tests.e2e.processes import ROOT
+from services import spec
+from tests.cli import anpr
 
 TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
-
-
-async def anpr(*args: str, database_url: str) -> tuple[int, str]:
-    env = dict(os.environ, ANPR_DATABASE_URL=database_url)
-    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "anpr.cli", *args, cwd=ROOT, env=env,
-                                                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
-    out, _ = await asyncio.wait_for(proc.communicate(), 60)
-    return proc.returncode, out.decode()
 
 
 async def test_dead_letters_are_listed_without_payloads_and_redriven_to_their_topic(database_url):
@@ -48,9 +38,5 @@ async def test_dead_letters_are_listed_without_payloads_and_redriven_to_their_to
 
 
 async def test_without_a_database_url_the_command_says_so():
-    env = {k: v for k, v in os.environ.items() if k != "ANPR_DATABASE_URL"}
-    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "anpr.cli", "deadletters", "list", "ingest",
-                                                cwd=ROOT, env=env, stdout=asyncio.subprocess.PIPE,
-                                                stderr=asyncio.subprocess.STDOUT)
-    out, _ = await asyncio.wait_for(proc.communicate(), 60)
-    assert proc.returncode != 0 and "ANPR_DATABASE_URL is not set" in out.decode()
+    code, out = await anpr("deadletters", "list", "ingest")
+    assert code != 0 and "ANPR_DATABASE_URL is not set" in out

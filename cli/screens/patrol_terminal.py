@@ -14,12 +14,13 @@ on standard input act on an alert by its number (the sequence shown after ALERT 
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 from pathlib import Path
 
 import grpc
 
-from anpr.client import channel
+from cli.client import CommandError, channel, token
 from anpr.runtime.tls import ClientTls
 from anpr.v1 import notify_pb2, notify_pb2_grpc, types_pb2
 
@@ -100,7 +101,7 @@ class Terminal:
                 await self._stream(stub)
             except grpc.aio.AioRpcError as err:
                 if err.code() not in RETRYABLE:
-                    raise SystemExit(f"terminal: {err.code().name}: {err.details()}") from None
+                    raise CommandError(f"{err.code().name}: {err.details()}") from None
                 self.say(f"-- link lost ({err.code().name}); resuming after alert #{self.after} --")
             except TimeoutError:
                 self.say(f"-- no heartbeat; resuming after alert #{self.after} --")
@@ -174,3 +175,18 @@ async def stdin_lines():
         if not line:
             return
         yield line
+
+
+def command(args) -> int:
+    """`anpr terminal`: follow alerts until Ctrl-C."""
+    sub = notify_pb2.Subscription(unit_id=args.unit or "", force=args.force or "")
+    if args.lat is not None and args.lon is not None:
+        sub.circle.center.CopyFrom(types_pb2.GeoPoint(latitude=args.lat, longitude=args.lon))
+        sub.circle.radius_km = args.radius_km
+    colour = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+    screen = Terminal(args.addr, token(), sub, sys.stdout, colour=colour, tls=ClientTls.from_env())
+    try:
+        asyncio.run(screen.run(stdin_lines()))
+    except KeyboardInterrupt:
+        pass
+    return 0

@@ -12,7 +12,7 @@ import pytest
 from anpr.runtime.auth import Role
 from anpr.v1 import notify_pb2, notify_pb2_grpc
 from anpr.v1 import types_pb2 as T
-from tests.services.test_console import Terminal
+from tests.cli.test_console import Terminal
 from tests.support import InProcessSuite, channel, free_port, make_entry, make_read
 
 

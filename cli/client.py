@@ -1,8 +1,9 @@
-"""Client side helpers shared by the `anpr` command, the demo and the tests."""
+"""Client side helpers shared by the `anpr` commands, the demo, the benchmarks and the tests."""
 
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Callable
 
 import grpc
@@ -10,7 +11,31 @@ from grpc import aio
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from anpr.runtime.auth import bearer_interceptors
+from anpr.runtime.errors import field_violations_of
 from anpr.runtime.tls import ClientTls
+
+
+class CommandError(Exception):
+    """A command cannot go on: `cli.main` prints the message and exits with `code`."""
+
+    def __init__(self, message: str, code: int = 2):
+        super().__init__(message)
+        self.code = code
+
+
+def token() -> str:
+    """The caller's bearer token (ANPR_TOKEN)."""
+    value = os.environ.get("ANPR_TOKEN")
+    if not value:
+        raise CommandError("ANPR_TOKEN is not set: export the bearer token of this terminal or console")
+    return value
+
+
+def rpc_error(err: grpc.aio.AioRpcError) -> CommandError:
+    """A refused call as the command reports it: the status code and the fields named."""
+    fields = field_violations_of(err)
+    detail = "; ".join(f"{f}: {d}" for f, d in fields) if fields else err.details()
+    return CommandError(f"{err.code().name}: {detail}")
 
 
 def channel(target: str, token: str | None = None, tls: ClientTls | None = None) -> aio.Channel:
@@ -20,8 +45,6 @@ def channel(target: str, token: str | None = None, tls: ClientTls | None = None)
     if tls is not None:
         return aio.secure_channel(target, tls.credentials(), interceptors=interceptors)
     return aio.insecure_channel(target, interceptors=interceptors)
-
-
 async def wait_serving(target: str, *, alive: Callable[[], bool] = lambda: True, timeout: float = 60.0,
                        tls: ClientTls | None = None) -> bool:
     """Follow the server's grpc.health.v1 Watch stream until it says SERVING (True), or give up

@@ -12,23 +12,21 @@ import itertools
 import os
 import random
 import signal
-import subprocess
 import sys
 import uuid
-from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from google.protobuf import timestamp_pb2
 
-from anpr.client import channel, subscribe, wait_serving
-from anpr.console import Style, format_event
 from anpr.runtime import pg
-from anpr.terminal import format_alert
-from anpr.runtime.auth import Role, TokenRegistry, new_token
-from anpr.runtime.config import known_only
-from anpr.runtime.tls import ClientTls, LocalCA, make_local_ca
-from anpr.services import DEFAULT_PORTS, NAMES, spec
+from anpr.runtime.auth import Role
+from anpr.runtime.tls import ClientTls, make_local_ca
+from cli.client import CommandError, channel, subscribe
+from cli.screens.patrol_terminal import format_alert
+from cli.screens.tfc_console import Style, format_event
+from cli.suite.launcher import Launcher, LaunchError, Tokens, port_table
+from services import NAMES
 from anpr.v1 import (firearms_pb2, firearms_pb2_grpc, ingest_pb2, ingest_pb2_grpc, matcher_pb2,
                      matcher_pb2_grpc, notify_pb2, types_pb2)
 
@@ -63,36 +61,10 @@ CAMERAS = [("CAM-M4-J12", 51.4619, -0.9737), ("CAM-A34-N", 51.7520, -1.2577), ("
 LETTERS = "ABCDEFGHJKLMNOPRSTUVWXY"
 
 
-@dataclass
-class DemoTokens:
-    service: str
-    camera: str
-    terminal: str
-    control_room: str
-    tfc: str
-    hotlist_admin: str
-    camera_admin: str
-    tfc_supervisor: str
-
-    @classmethod
-    def new(cls) -> "DemoTokens":
-        return cls(*(new_token() for _ in range(8)))
-
-    def write(self, path: Path, ca_file: Path) -> None:
-        """The services' tokens file (hashes only), and demo-tokens.env beside it with the clear
-        tokens and the demo CA, so that a developer can call the demo suite with grpcurl or
-        `anpr terminal`."""
-        env = path.parent / "demo-tokens.env"
-        env.write_text("".join(f"ANPR_{k.upper()}_TOKEN={v}\n" for k, v in vars(self).items())
-                       + f"ANPR_TLS_CA_FILE={ca_file}\n")
-        env.chmod(0o600)
-        TokenRegistry.write_file(path, [
-            (self.service, Role.SERVICE, "anpr-services"), (self.camera, Role.CAMERA, "demo-camera-feed"),
-            (self.terminal, Role.TERMINAL, "demo-terminal-ALPHA-1"),
-            (self.control_room, Role.CONTROL_ROOM, "demo-control-room"),
-            (self.tfc, Role.TFC, "demo-tfc-insp-1"), (self.hotlist_admin, Role.HOTLIST_ADMIN, "demo-admin"),
-            (self.camera_admin, Role.CAMERA_ADMIN, "demo-camera-admin"),
-            (self.tfc_supervisor, Role.TFC_SUPERVISOR, "demo-tfc-supt-1")])
+# Who the demo's callers are (their tokens' subjects): the rota below names the TFC and supervisor.
+DEMO_SUBJECTS = {Role.SERVICE: "anpr-services", Role.CAMERA: "demo-camera-feed", Role.TERMINAL: "demo-terminal-ALPHA-1",
+                 Role.CONTROL_ROOM: "demo-control-room", Role.TFC: "demo-tfc-insp-1", Role.HOTLIST_ADMIN: "demo-admin",
+                 Role.CAMERA_ADMIN: "demo-camera-admin", Role.TFC_SUPERVISOR: "demo-tfc-supt-1"}
 
 
 def ts(dt: datetime) -> timestamp_pb2.Timestamp:
@@ -109,99 +81,67 @@ def random_vrm(rng: random.Random) -> str:
 
 
 class Suite:
-    """Four service processes and the database, started and stopped together."""
+    """The database and the four service processes (through the one launcher), with TLS everywhere
+    and mutual TLS between the services, started and stopped together."""
 
     def __init__(self, data_dir: Path, base_port: int | None, database_url: str | None):
         self.data_dir = data_dir.resolve()
-        self.ports = ({n: base_port + i for i, n in enumerate(NAMES)} if base_port else dict(DEFAULT_PORTS))
+        self.base_port = base_port
         self.database_url = database_url
-        self.service_ports = {n: p + 10 for n, p in self.ports.items()}  # mutual TLS between services
-        self.tokens = DemoTokens.new()
-        self.procs: dict[str, subprocess.Popen] = {}
         self._embedded = None
-        self.ca: LocalCA | None = None
-        self.client_tls: ClientTls | None = None
+        self.launcher: Launcher | None = None
+
+    @property
+    def tokens(self) -> Tokens:
+        return self.launcher.tokens
+
+    @property
+    def client_tls(self) -> ClientTls | None:
+        return self.launcher.client_tls
 
     def addr(self, name: str) -> str:
-        return f"127.0.0.1:{self.ports[name]}"
-
-    def service_addr(self, name: str) -> str:
-        return f"127.0.0.1:{self.service_ports[name]}"
-
-    def env_for(self, name: str) -> dict[str, str]:
-        """The service's environment: this one's, less ANPR_* settings the service does not read
-        (it would refuse to start), plus the suite's wiring and the demo CA's certificate."""
-        settings_cls = spec(name).settings_cls
-        env = known_only(settings_cls, os.environ)
-        env.update({
-            "ANPR_DATABASE_URL": self.database_url, "ANPR_GRPC_HOST": "127.0.0.1",
-            "ANPR_GRPC_PORT": str(self.ports[name]), "ANPR_SERVICE_PORT": str(self.service_ports[name]),
-            "ANPR_TOKENS_FILE": str(self.data_dir / "tokens.json"),
-            "ANPR_TLS_CERT_FILE": str(self.ca.cert_file), "ANPR_TLS_KEY_FILE": str(self.ca.key_file),
-            "ANPR_TLS_CLIENT_CA_FILE": str(self.ca.ca_file), "ANPR_TLS_CA_FILE": str(self.ca.ca_file),
-            "OTEL_SERVICE_NAME": f"anpr-{name}",
-        })
-        wiring = {"ANPR_SERVICE_TOKEN": self.tokens.service, "ANPR_MATCHER_ADDR": self.service_addr("matcher"),
-                  "ANPR_NOTIFY_ADDR": self.service_addr("notify"), "ANPR_FIREARMS_ADDR": self.service_addr("firearms"),
-                  "ANPR_INGEST_ADDR": self.service_addr("ingest"),
-                  # The demo feed passes the same few plates often: a short deduplication window
-                  # keeps the demo's alerts coming (production default: 600 s).
-                  "ANPR_DEDUP_WINDOW_S": env.get("ANPR_DEDUP_WINDOW_S", "20")}
-        env.update(known_only(settings_cls, wiring))
-        return env
+        return self.launcher.addr(name)
 
     def start(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        (self.data_dir / "logs").mkdir(exist_ok=True)
         if not self.database_url:
             print(f"Starting embedded PostgreSQL in {self.data_dir / 'pgdata'} ...", flush=True)
             self._embedded = pg.start_embedded(self.data_dir, cleanup="stop")
             self.database_url = self._embedded.get_uri()
         # A fresh local CA each start: TLS on every port, mutual TLS between the services.
-        self.ca = make_local_ca(self.data_dir / "tls")
-        self.client_tls = ClientTls(self.ca.ca_file)
-        self.tokens.write(self.data_dir / "tokens.json", self.ca.ca_file)
+        ca = make_local_ca(self.data_dir / "tls")
+        tokens = Tokens.create(self.data_dir / "tokens.json", subjects=DEMO_SUBJECTS)
+        tokens.write_env(self.data_dir / "demo-tokens.env", ca.ca_file)
+        ports = port_table(self.base_port)
+        self.launcher = Launcher(
+            self.database_url, tokens, self.data_dir / "logs", ports=ports, base_env=os.environ, tls=ca,
+            service_ports={name: port + 10 for name, port in ports.items()},
+            # The demo feed passes the same few plates often: a short deduplication window keeps the
+            # demo's alerts coming (production default: 600 s).
+            env={"ANPR_DEDUP_WINDOW_S": os.environ.get("ANPR_DEDUP_WINDOW_S", "20")})
         for name in NAMES:
-            log = open(self.data_dir / "logs" / f"{name}.log", "ab")
-            self.procs[name] = subprocess.Popen(
-                [sys.executable, "-m", "anpr.cli", "serve", name], env=self.env_for(name),
-                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-            log.close()
+            self.launcher.start(name)
 
     async def wait_serving(self, timeout: float = 90.0) -> None:
         for name in NAMES:
-            proc = self.procs[name]
-            if not await wait_serving(self.addr(name), alive=lambda: proc.poll() is None, timeout=timeout,
-                                      tls=self.client_tls):
-                log = self.data_dir / "logs" / f"{name}.log"
-                if proc.poll() is not None:
-                    raise SystemExit(f"{name} exited with code {proc.returncode}; see {log}")
-                raise SystemExit(f"{name} did not become SERVING within {timeout:.0f} s; see {log}")
+            await self.launcher.wait_serving(name, timeout)
 
     def stop(self, grace: float = 20.0) -> None:
-        for proc in self.procs.values():
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        for name, proc in self.procs.items():
-            try:
-                proc.wait(grace)
-            except subprocess.TimeoutExpired:
-                print(f"{name} did not stop within {grace:.0f} s; killing it", file=sys.stderr)
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+        if self.launcher is not None:
+            self.launcher.terminate(grace=grace)
         if self._embedded is not None:
             self._embedded.cleanup()
             self._embedded = None
 
 
 async def seed(suite: Suite) -> None:
-    async with channel(suite.addr("ingest"), suite.tokens.camera_admin, suite.client_tls) as ch:
+    async with channel(suite.addr("ingest"), suite.tokens[Role.CAMERA_ADMIN], suite.client_tls) as ch:
         stub = ingest_pb2_grpc.IngestServiceStub(ch)
         for cam, lat, lon in CAMERAS:
             await stub.UpsertCamera(ingest_pb2.UpsertCameraRequest(camera=T.Camera(
                 camera_id=cam, name=f"Demo {cam}", location=T.GeoPoint(latitude=lat, longitude=lon),
                 direction=T.DIRECTION_TOWARDS, force="Demo Police", enabled=True)))
-    async with channel(suite.addr("matcher"), suite.tokens.hotlist_admin, suite.client_tls) as ch:
+    async with channel(suite.addr("matcher"), suite.tokens[Role.HOTLIST_ADMIN], suite.client_tls) as ch:
         stub = matcher_pb2_grpc.MatcherServiceStub(ch)
         await stub.UpsertHotlist(matcher_pb2.UpsertHotlistRequest(hotlist=DEMO_HOTLIST))
         for entry in DEMO_ENTRIES:
@@ -212,7 +152,7 @@ async def camera_feed(suite: Suite, interval: float, out) -> None:
     rng = random.Random()
     # the listed plates as read, now and then through a look-alike character (Z read as 2, O as 0)
     listed = itertools.cycle([e.vrm for e in DEMO_ENTRIES] + ["KX19 2TB", "YD21 MP0"])
-    async with channel(suite.addr("ingest"), suite.tokens.camera, suite.client_tls) as ch:
+    async with channel(suite.addr("ingest"), suite.tokens[Role.CAMERA], suite.client_tls) as ch:
         stub = ingest_pb2_grpc.IngestServiceStub(ch)
         for n in itertools.count(1):
             reads = []
@@ -258,7 +198,7 @@ async def tfc_display(target: str, token: str, out, tls: ClientTls | None = None
 async def seed_rota(suite: Suite) -> None:
     """A demo duty rota: the demo TFC on duty for Demo Police for a day, the superintendent above."""
     now = datetime.now(timezone.utc)
-    async with channel(suite.addr("firearms"), suite.tokens.tfc_supervisor, suite.client_tls) as ch:
+    async with channel(suite.addr("firearms"), suite.tokens[Role.TFC_SUPERVISOR], suite.client_tls) as ch:
         stub = firearms_pb2_grpc.FirearmsServiceStub(ch)
         for subject, name in (("demo-tfc-insp-1", "Insp Demo"), ("demo-tfc-supt-1", "Supt Demo")):
             await stub.UpsertCommander(firearms_pb2.UpsertCommanderRequest(commander=T.Commander(
@@ -279,9 +219,9 @@ async def run_demo(suite: Suite, duration: float | None, interval: float) -> Non
     await seed_rota(suite)
     print(f"Demo hotlist loaded: {len(DEMO_ENTRIES)} entries (one with a firearms marker).", flush=True)
     opened = asyncio.Event()
-    tasks = [asyncio.create_task(terminal(suite.addr("notify"), suite.tokens.terminal, out, opened=opened,
+    tasks = [asyncio.create_task(terminal(suite.addr("notify"), suite.tokens[Role.TERMINAL], out, opened=opened,
                                                   tls=suite.client_tls)),
-             asyncio.create_task(tfc_display(suite.addr("firearms"), suite.tokens.tfc, out, tls=suite.client_tls))]
+             asyncio.create_task(tfc_display(suite.addr("firearms"), suite.tokens[Role.TFC], out, tls=suite.client_tls))]
     await asyncio.wait_for(opened.wait(), 30)  # the terminal's stream is live before the first read
     tasks.append(asyncio.create_task(camera_feed(suite, interval, out)))
     try:
@@ -305,6 +245,8 @@ def up(data_dir: Path, base_port: int | None, duration: float | None, interval: 
     try:
         suite.start()
         asyncio.run(run_demo(suite, duration, interval))
+    except LaunchError as exc:
+        raise CommandError(str(exc)) from None
     except KeyboardInterrupt:
         stop_requested = True
     finally:
@@ -313,3 +255,8 @@ def up(data_dir: Path, base_port: int | None, duration: float | None, interval: 
             suite.stop()
         print("Stopped.", flush=True)
     return 0 if stop_requested or duration else 1
+
+
+def command(args) -> int:
+    """`anpr up`."""
+    return up(args.data_dir, args.base_port, args.duration, args.interval)

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
-import os
-import sys
 
 import pytest
 
 from anpr.runtime.auth import Role
 from anpr.v1 import ingest_pb2, ingest_pb2_grpc
-from tests.e2e.processes import ROOT
+from tests.cli import anpr
 from tests.support import InProcessSuite, channel, make_read
 
 
@@ -20,14 +17,6 @@ async def ingest(database_url, tokens):
     await suite.start("ingest", matcher_addr="127.0.0.1:9", service_token=tokens[Role.SERVICE])
     yield suite
     await suite.stop()
-
-
-async def anpr(*args: str, token: str) -> tuple[int, str]:
-    env = dict(os.environ, ANPR_TOKEN=token)
-    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "anpr.cli", *args, cwd=ROOT, env=env,
-                                                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
-    out, _ = await asyncio.wait_for(proc.communicate(), 60)
-    return proc.returncode, out.decode()
 
 
 async def test_camera_add_list_disable(ingest):

@@ -11,6 +11,7 @@ from datetime import datetime, timedelta, timezone
 import asyncpg
 import pexpect
 
+from tests.cli import anpr
 from tests.e2e.processes import ROOT
 from tests.firearms_support import FORCE, firearms_hit, raise_hits, set_rota
 
@@ -21,7 +22,7 @@ class Terminal:
     def __init__(self, args: list[str], token: str):
         env = {k: v for k, v in os.environ.items() if not k.startswith("ANPR_")} | {"ANPR_TOKEN": token,
                                                                                     "NO_COLOR": "1"}
-        self.child = pexpect.spawn(sys.executable, ["-m", "anpr.cli", *args], cwd=str(ROOT), env=env,
+        self.child = pexpect.spawn(sys.executable, ["-m", "cli", *args], cwd=str(ROOT), env=env,
                                    encoding="utf-8", timeout=20, dimensions=(60, 200))
 
     async def expect(self, text: str) -> None:
@@ -93,21 +94,13 @@ async def test_a_commander_works_an_activation_from_the_console(firearms, people
         supervisor.kill()
 
 
-async def run(args: list[str], token: str) -> tuple[int, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ANPR_")} | {"ANPR_TOKEN": token}
-    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "anpr.cli", *args, cwd=ROOT, env=env,
-                                                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
-    out, _ = await asyncio.wait_for(proc.communicate(), 60)
-    return proc.returncode, out.decode()
-
-
 async def test_rota_from_the_command_line(firearms, people, tmp_path):
     addr, sup = firearms.addr("firearms"), people["sup-1"]
     for subject in ("tfc-a", "tfc-b", "sup-1"):
-        code, out = await run(["rota", "commander", subject, "--name", f"Insp {subject}", "--force", FORCE,
-                               "--addr", addr], sup)
+        code, out = await anpr("rota", "commander", subject, "--name", f"Insp {subject}", "--force", FORCE,
+                               "--addr", addr, token=sup)
         assert code == 0, out
-    code, out = await run(["rota", "on-duty", "--addr", addr], people["tfc-a"])
+    code, out = await anpr("rota", "on-duty", "--addr", addr, token=people["tfc-a"])
     assert code == 1 and f"{FORCE}\tNOBODY ON DUTY" in out
 
     now = datetime.now(timezone.utc).replace(microsecond=0)
@@ -118,21 +111,21 @@ async def test_rota_from_the_command_line(firearms, people, tmp_path):
     bad = tmp_path / "bad.csv"
     bad.write_text("force,area,starts_at,ends_at,primary,backups,supervisor\n"
                    f"{FORCE},,2026-11-30T07:00:00,2026-11-30T19:00:00Z,tfc-a,,sup-1\n")
-    code, out = await run(["rota", "import", str(bad), "--addr", addr], sup)
+    code, out = await anpr("rota", "import", str(bad), "--addr", addr, token=sup)
     assert code == 1 and "line 2: needs a UTC offset" in out and "nothing imported" in out
-    code, out = await run(["rota", "import", str(week), "--addr", addr], people["tfc-a"])
+    code, out = await anpr("rota", "import", str(week), "--addr", addr, token=people["tfc-a"])
     assert code != 0 and "PERMISSION_DENIED" in out
-    code, out = await run(["rota", "import", str(week), "--addr", addr], sup)
+    code, out = await anpr("rota", "import", str(week), "--addr", addr, token=sup)
     assert code == 0 and "imported 14 shift(s)" in out, out
-    code, out = await run(["rota", "list", "--addr", addr], sup)
+    code, out = await anpr("rota", "list", "--addr", addr, token=sup)
     assert out.count(FORCE) == 14 and "tfc-a > tfc-b > sup-1" in out
-    code, out = await run(["rota", "on-duty", "--addr", addr], people["tfc-b"])
+    code, out = await anpr("rota", "on-duty", "--addr", addr, token=people["tfc-b"])
     assert code == 0 and f"{FORCE}\ttfc-a > tfc-b > sup-1\tuntil" in out
-    code, out = await run(["rota", "add", "--force", FORCE, "--area", "North", "--from", now.isoformat(),
+    code, out = await anpr("rota", "add", "--force", FORCE, "--area", "North", "--from", now.isoformat(),
                            "--to", (now + timedelta(hours=2)).isoformat(), "--primary", "tfc-b", "--supervisor",
-                           "sup-1", "--addr", addr], sup)
+                           "sup-1", "--addr", addr, token=sup)
     assert code == 0 and "tfc-b > sup-1" in out, out
-    code, out = await run(["rota", "on-duty", "--addr", addr], people["tfc-b"])
+    code, out = await anpr("rota", "on-duty", "--addr", addr, token=people["tfc-b"])
     assert f"{FORCE} / North\ttfc-b > sup-1" in out and f"{FORCE}\ttfc-a > tfc-b > sup-1" in out
 
 
@@ -141,7 +134,7 @@ async def test_ndm_verify_from_the_command_line(firearms, people, database_url):
     addr = firearms.addr("firearms")
     await set_rota(addr, people)
     await raise_hits(addr, people, [firearms_hit(), firearms_hit()])
-    code, out = await run(["ndm", "verify", "--addr", addr], people["sup-2"])
+    code, out = await anpr("ndm", "verify", "--addr", addr, token=people["sup-2"])
     assert code == 0 and "NDM log verifies: 2 entries" in out
     conn = await asyncpg.connect(database_url, server_settings={"search_path": "firearms"})  # a tampering DBA
     try:
@@ -149,5 +142,5 @@ async def test_ndm_verify_from_the_command_line(firearms, people, database_url):
         await conn.execute("UPDATE event_log SET actor = 'someone' WHERE sequence = 2")
     finally:
         await conn.close()
-    code, out = await run(["ndm", "verify", "--addr", addr], people["sup-2"])
+    code, out = await anpr("ndm", "verify", "--addr", addr, token=people["sup-2"])
     assert code == 1 and "does NOT verify: entry 2: its content does not match its hash (edited)" in out

@@ -13,7 +13,7 @@ Columns (header row, names case-insensitive; only vrm, action and reason are req
 - protective_marking: OFFICIAL, OFFICIAL_SENSITIVE or SECRET
 - entry_id: stable id of the entry across extracts; when empty it is made from the list, the VRM
   and the PNC id, so that re-importing an unchanged extract changes nothing. An id may appear once.
-- every field within the contract's limits (anpr/limits.py: e.g. reason and information 4096
+- every field within the contract's limits (anpr/field_limits.py: e.g. reason and information 4096
   characters, VRM 32), UTF-8 without NUL characters.
 """
 
@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from anpr.limits import compile_checkers
+from anpr.field_limits import compile_checkers
 from anpr.vrm import is_valid_vrm, normalise_vrm
 from anpr.v1 import types_pb2 as T
 

@@ -1,0 +1,3 @@
+"""The `anpr` command: the services' operations (serve, migrate, retention, dead letters), the
+clients of administrators and commanders, the screens (patrol terminal, TFC console) and the suite on
+one machine (`anpr up`, the launcher the tests and benchmarks share)."""

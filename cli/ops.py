@@ -1,0 +1,85 @@
+"""The services' own commands, the ones the service image runs: `anpr serve`, `anpr migrate`,
+`anpr retention` and `anpr deadletters`."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+
+import asyncpg
+
+import services
+from anpr.runtime import deadletters as dead_letters
+from anpr.runtime import pg
+from cli.client import CommandError
+
+
+def serve(args) -> int:
+    return services.serve(args.service)
+
+
+def migrate(args) -> int:
+    async def run() -> None:
+        url, server = pg.resolve_database_url(os.environ.get("ANPR_DATABASE_URL"), args.data_dir)
+        conn = await asyncpg.connect(url)
+        try:
+            for name in args.services or services.NAMES:
+                s = services.spec(name)
+                applied = await pg.migrate(conn, s.schema, s.migrations)
+                print(f"{name}: {'applied ' + ', '.join(applied) if applied else 'up to date'}")
+        finally:
+            await conn.close()
+            if server is not None:
+                server.cleanup()
+
+    asyncio.run(run())
+    return 0
+
+
+def retention(args) -> int:
+    from anpr.runtime.config import load
+    from services.ingest.config import IngestSettings
+    from services.ingest.server import run_retention
+
+    settings = load(IngestSettings, matcher_addr="unused", service_token="unused", tokens_file="unused")
+
+    async def run() -> None:
+        url, server = pg.resolve_database_url(settings.database_url, settings.data_dir)
+        conn = await pg.connect(url, "ingest")
+        try:
+            await pg.migrate(conn, "ingest", services.spec("ingest").migrations)
+            dropped = await run_retention(conn, settings)
+        finally:
+            await conn.close()
+            if server is not None:
+                server.cleanup()
+        print(f"retention {settings.read_retention_days} days: dropped {len(dropped)} partition(s)"
+              + (": " + ", ".join(dropped) if dropped else ""))
+
+    asyncio.run(run())
+    return 0
+
+
+def deadletters(args) -> int:
+    schema = services.spec(args.service).schema
+
+    async def run() -> None:
+        url = os.environ.get("ANPR_DATABASE_URL")
+        if not url:
+            raise CommandError("ANPR_DATABASE_URL is not set: the database whose outbox to read")
+        conn = await pg.connect(url, schema)
+        try:
+            if args.action == "redrive":
+                counts = await dead_letters.redrive(conn, schema, args.topic)
+                print(f"{args.service}: re-driven " + (", ".join(f"{n} to {t}" for t, n in sorted(counts.items()))
+                                                       if counts else "nothing (no dead letters)"))
+                return
+            found = await dead_letters.list_dead_letters(conn, schema, args.topic)
+            print(f"{args.service}: {len(found)} dead letter(s)" + (":" if found else ""))
+            for d in found:
+                print(f"{d.id}\t{d.topic}\t{d.created_at.isoformat(timespec='seconds')}\ttrace {d.trace_id or '-'}")
+        finally:
+            await conn.close()
+
+    asyncio.run(run())
+    return 0
