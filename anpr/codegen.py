@@ -1,7 +1,7 @@
 """Regenerate the Python code for the contracts in protos/ into anpr/v1/.
 
-    python -m anpr.codegen            # writes into the repository
-    python -m anpr.codegen --out DIR  # writes into DIR (used by the drift test)
+python -m anpr.codegen            # writes into the repository
+python -m anpr.codegen --out DIR  # writes into DIR (used by the drift test)
 """
 
 from __future__ import annotations

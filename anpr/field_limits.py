@@ -42,18 +42,18 @@ class Setting:
 class Limit:
     max: int | Setting
     each: int | None = None  # repeated strings: characters per item
-    handler: bool = False    # checked by the handler, item by item, not at the edge
+    handler: bool = False  # checked by the handler, item by item, not at the edge
 
 
 MAX_IMAGE_BYTES = Setting("max_image_bytes", 1024 * 1024, "ANPR_MAX_IMAGE_BYTES")
 MAX_BATCH_READS = Setting("max_batch_reads", 500, "ANPR_MAX_BATCH_READS")
 
-ID = 128          # ids made by callers or services (read_id, camera_id, entry_id, ...)
-VRM = 32          # a VRM as read or listed (1-10 characters after normalisation)
-SHORT = 64        # make, model, colour, PNC id
-NAME = 256        # names, source references
-NOTE = 1024       # a reason given with a call
-TEXT = 4096       # free text of an entry (reason, information, CAD, instructions)
+ID = 128  # ids made by callers or services (read_id, camera_id, entry_id, ...)
+VRM = 32  # a VRM as read or listed (1-10 characters after normalisation)
+SHORT = 64  # make, model, colour, PNC id
+NAME = 256  # names, source references
+NOTE = 1024  # a reason given with a call
+TEXT = 4096  # free text of an entry (reason, information, CAD, instructions)
 NDM_TEXT = 16384  # each NDM stage and the rationale
 HITS_PER_CALL = 5000  # an outbox row of matcher holds a partition's hits (up to 1 MiB)
 SUBMIT_READS_PER_CALL = 10_000
@@ -62,28 +62,63 @@ SCAN_PAGE_DEFAULT = 1000
 
 LIMITS: dict[str, dict[str, int | Setting | Limit]] = {
     "anpr.v1.VehicleDescription": {"make": SHORT, "model": SHORT, "colour": SHORT},
-    "anpr.v1.Read": {"read_id": ID, "vrm": VRM, "camera_id": ID, "source_id": ID,
-                     "plate_image": MAX_IMAGE_BYTES, "overview_image": MAX_IMAGE_BYTES, "plate_country": 8,
-                     "alternatives": 10},
+    "anpr.v1.Read": {
+        "read_id": ID,
+        "vrm": VRM,
+        "camera_id": ID,
+        "source_id": ID,
+        "plate_image": MAX_IMAGE_BYTES,
+        "overview_image": MAX_IMAGE_BYTES,
+        "plate_country": 8,
+        "alternatives": 10,
+    },
     "anpr.v1.AlternativeReading": {"vrm": VRM},
     "anpr.v1.Camera": {"camera_id": ID, "name": NAME, "force": ID},
     "anpr.v1.FieldViolation": {"field": NAME, "description": NOTE},
     "anpr.v1.IntelligenceGrading": {"source_evaluation": 8, "intelligence_assessment": 8, "handling_code": 8},
     "anpr.v1.Hotlist": {"hotlist_id": ID, "name": NAME},
     "anpr.v1.VoiEntry": {
-        "entry_id": ID, "hotlist_id": ID, "vrm": VRM, "warning_markers": 16, "reason": TEXT,
-        "information": TEXT, "force": ID, "area": ID, "pnc_id": SHORT, "cad_information": TEXT,
-        "operational_instructions": TEXT, "source_reference": NAME},
+        "entry_id": ID,
+        "hotlist_id": ID,
+        "vrm": VRM,
+        "warning_markers": 16,
+        "reason": TEXT,
+        "information": TEXT,
+        "force": ID,
+        "area": ID,
+        "pnc_id": SHORT,
+        "cad_information": TEXT,
+        "operational_instructions": TEXT,
+        "source_reference": NAME,
+    },
     "anpr.v1.Hit": {"hit_id": ID, "differing_positions": 16, "vehicle_mismatches": Limit(3, each=16), "force": ID},
     "anpr.v1.TracedHit": {"traceparent": ID},
     "anpr.v1.Alert": {"alert_id": ID},
     "anpr.v1.NdmDecision": {
-        "decision_id": ID, "activation_id": ID, "decided_by": ID, "information": NDM_TEXT,
-        "threat_assessment": NDM_TEXT, "powers_and_policy": NDM_TEXT, "options": NDM_TEXT,
-        "action_and_review": NDM_TEXT, "rationale": NDM_TEXT, "code_of_ethics": NDM_TEXT},
-    "anpr.v1.Activation": {"activation_id": ID, "acknowledged_by": ID, "decisions": 20, "sightings": 20,
-                           "force": ID, "area": ID, "chain": Limit(10, each=ID), "assigned_to": ID,
-                           "close_summary": NDM_TEXT, "close_requested_by": ID, "signed_off_by": ID},
+        "decision_id": ID,
+        "activation_id": ID,
+        "decided_by": ID,
+        "information": NDM_TEXT,
+        "threat_assessment": NDM_TEXT,
+        "powers_and_policy": NDM_TEXT,
+        "options": NDM_TEXT,
+        "action_and_review": NDM_TEXT,
+        "rationale": NDM_TEXT,
+        "code_of_ethics": NDM_TEXT,
+    },
+    "anpr.v1.Activation": {
+        "activation_id": ID,
+        "acknowledged_by": ID,
+        "decisions": 20,
+        "sightings": 20,
+        "force": ID,
+        "area": ID,
+        "chain": Limit(10, each=ID),
+        "assigned_to": ID,
+        "close_summary": NDM_TEXT,
+        "close_requested_by": ID,
+        "signed_off_by": ID,
+    },
     "anpr.v1.ReadResult": {"read_id": ID, "violations": 32},
     "anpr.v1.SubmitReadsRequest": {"reads": Limit(MAX_BATCH_READS, handler=True)},
     "anpr.v1.SubmitReadsResponse": {"results": SUBMIT_READS_PER_CALL},
@@ -118,11 +153,25 @@ LIMITS: dict[str, dict[str, int | Setting | Limit]] = {
     "anpr.v1.RaiseActivationsResponse": {"activations": HITS_PER_CALL},
     "anpr.v1.AcknowledgeActivationRequest": {"activation_id": ID},
     "anpr.v1.GetActivationRequest": {"activation_id": ID},
-    "anpr.v1.ActivationEvent": {"activation_id": ID, "actor": ID, "from_subject": ID, "to_subject": ID,
-                                "summary": NDM_TEXT, "remarks": NDM_TEXT, "previous_hash": 64, "hash": 64},
+    "anpr.v1.ActivationEvent": {
+        "activation_id": ID,
+        "actor": ID,
+        "from_subject": ID,
+        "to_subject": ID,
+        "summary": NDM_TEXT,
+        "remarks": NDM_TEXT,
+        "previous_hash": 64,
+        "hash": 64,
+    },
     "anpr.v1.Commander": {"subject": ID, "name": NAME, "force": ID, "contact": NAME},
-    "anpr.v1.Shift": {"shift_id": ID, "force": ID, "area": ID, "primary": ID, "backups": Limit(8, each=ID),
-                      "supervisor": ID},
+    "anpr.v1.Shift": {
+        "shift_id": ID,
+        "force": ID,
+        "area": ID,
+        "primary": ID,
+        "backups": Limit(8, each=ID),
+        "supervisor": ID,
+    },
     "anpr.v1.DutyStatus": {"force": ID, "area": ID, "chain": Limit(10, each=ID), "shift_id": ID},
     "anpr.v1.ListActivationEventsRequest": {"activation_id": ID},
     "anpr.v1.ListActivationEventsResponse": {"events": 50},
@@ -218,9 +267,11 @@ class _Compiler:
 
     def repeated_code(self, limit: Limit | None, f: FieldDescriptor, name: str, path: str) -> list[str]:
         n = _resolve(limit.max, self.settings) if limit else 0
-        code = [f"items = {_attr(name)}",
-                f"if len(items) > {n}: out.append((p + {path}, 'at most {n} items'))",
-                "else:"]
+        code = [
+            f"items = {_attr(name)}",
+            f"if len(items) > {n}: out.append((p + {path}, 'at most {n} items'))",
+            "else:",
+        ]
         each = Limit(limit.each) if limit and limit.each else None
         inner = self.value_code(each, f, "x", f"{path} + '[' + str(i) + ']'", False)
         if f.message_type is not None:
@@ -234,8 +285,10 @@ class _Compiler:
         t = f.type
         if t == FieldDescriptor.TYPE_STRING:
             n = _resolve(limit.max, self.settings) if limit else 0
-            return [f"if len({v}) > {n}: out.append((p + {path}, 'at most {n} characters'))",
-                    f"elif '\\x00' in {v}: out.append((p + {path}, 'must not contain NUL characters'))"]
+            return [
+                f"if len({v}) > {n}: out.append((p + {path}, 'at most {n} characters'))",
+                f"elif '\\x00' in {v}: out.append((p + {path}, 'must not contain NUL characters'))",
+            ]
         if t == FieldDescriptor.TYPE_BYTES:
             n = _resolve(limit.max, self.settings) if limit else 0
             return [f"if len({v}) > {n}: out.append((p + {path}, 'at most {n} bytes'))"]
@@ -248,9 +301,11 @@ class _Compiler:
             return [f"if not isfinite({v}): out.append((p + {path}, 'must be a finite number'))"]
         if t == FieldDescriptor.TYPE_MESSAGE:
             if f.message_type.full_name == "google.protobuf.Timestamp":
-                return [f"t = {v}",
-                        "if not (MIN_TS <= t.seconds <= MAX_TS and 0 <= t.nanos < 1000000000):",
-                        f"    out.append((p + {path}, 'must be a time between years 1 and 9999'))"]
+                return [
+                    f"t = {v}",
+                    "if not (MIN_TS <= t.seconds <= MAX_TS and 0 <= t.nanos < 1000000000):",
+                    f"    out.append((p + {path}, 'must be a time between years 1 and 9999'))",
+                ]
             self.compile(f.message_type)
             call = f"{self.fn(f.message_type)}({v}, p + {path} + '.', out)"
             return [f"if m.HasField({f.name!r}): {call}"] if singular_msg else [call]
@@ -264,7 +319,7 @@ def compile_checkers(settings: object | None = None) -> dict[str, Checker]:
     for desc in contract_messages():
         c.compile(desc)
     namespace = dict(c.env)
-    exec(compile("\n\n".join(c.source), "<anpr.field_limits>", "exec"), namespace)  # noqa: S102
+    exec(compile("\n\n".join(c.source), "<anpr.field_limits>", "exec"), namespace)
     return {name: namespace[_Compiler.fn(d)] for d in contract_messages() for name in [d.full_name]}
 
 

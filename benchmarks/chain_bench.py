@@ -48,11 +48,12 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-import chain_reference  # noqa: E402
-import chain_suite as cs  # noqa: E402
-from anpr.runtime.auth import Role  # noqa: E402
-from chain_load import generator_main, observer_main  # noqa: E402
-from common import CpuMeter, percentile  # noqa: E402
+import chain_reference
+import chain_suite as cs
+from chain_load import generator_main, observer_main
+from common import CpuMeter, percentile
+
+from anpr.runtime.auth import Role
 
 DEFAULT_LADDER = "1000,2500,5000,7500,10000,15000,20000,25000"
 NAN = float("nan")
@@ -93,9 +94,11 @@ class Bench(cs.Bench):
         self.launcher = cs.launch(url, self.tmp, a.workers, a.replicas)
         t = time.perf_counter()
         await self.launcher.start_all(timeout=120)
-        self.say(f"services SERVING in {time.perf_counter() - t:.1f} s: "
-                 + ", ".join(f"{n} {self.launcher.addr(n)}" for n in self.launcher.procs)
-                 + f" (ANPR_WORKERS={a.workers}); logs in {self.tmp / 'logs'}")
+        self.say(
+            f"services SERVING in {time.perf_counter() - t:.1f} s: "
+            + ", ".join(f"{n} {self.launcher.addr(n)}" for n in self.launcher.procs)
+            + f" (ANPR_WORKERS={a.workers}); logs in {self.tmp / 'logs'}"
+        )
         await cs.register_cameras(self.launcher, a.cameras)
         await cs.set_duty_rota(self.launcher, "bench-tfc", "bench-tfc_supervisor")
         took = await cs.import_hotlist(self.launcher, a.entries, a.import_chunk)
@@ -110,20 +113,49 @@ class Bench(cs.Bench):
     def start_children(self, url: str) -> None:
         a, tokens = self.args, self.launcher.tokens
         ctx = multiprocessing.get_context("spawn")
-        self.observer = cs.Child(ctx, observer_main, {
-            "database_url": url, "notify": self.launcher.target("notify"),
-            "firearms": self.launcher.target("firearms"), "control_room_token": tokens[Role.CONTROL_ROOM],
-            "tfc_token": tokens[Role.TFC]}, self.tmp / "observer.log", "observer")
+        self.observer = cs.Child(
+            ctx,
+            observer_main,
+            {
+                "database_url": url,
+                "notify": self.launcher.target("notify"),
+                "firearms": self.launcher.target("firearms"),
+                "control_room_token": tokens[Role.CONTROL_ROOM],
+                "tfc_token": tokens[Role.TFC],
+            },
+            self.tmp / "observer.log",
+            "observer",
+        )
         targets = [self.launcher.addr(n) for n in self.launcher.names_of("ingest")]
         for i in range(a.gens):
-            self.gens.append(cs.Child(ctx, generator_main, {
-                "index": i, "gens": a.gens, "targets": targets, "token": tokens[Role.CAMERA],
-                "connections": a.connections, "streams_per_connection": a.streams, "batch": a.batch,
-                "hits_per_batch": max(1, round(a.batch * a.hit_share)), "entries": a.entries,
-                "tfc_share": a.tfc_share, "cameras": a.cameras, "seed": 7, "database_url": url,
-                "ref_connections": a.ref_connections, "ref_batch": a.ref_batch}, self.tmp / f"gen-{i}.log", f"gen-{i}"))
-        self.cpu = CpuMeter(cs.cpu_groups(self.launcher, self.db, {"load generators": self.gens,
-                                                                     "observer": [self.observer]}))
+            self.gens.append(
+                cs.Child(
+                    ctx,
+                    generator_main,
+                    {
+                        "index": i,
+                        "gens": a.gens,
+                        "targets": targets,
+                        "token": tokens[Role.CAMERA],
+                        "connections": a.connections,
+                        "streams_per_connection": a.streams,
+                        "batch": a.batch,
+                        "hits_per_batch": max(1, round(a.batch * a.hit_share)),
+                        "entries": a.entries,
+                        "tfc_share": a.tfc_share,
+                        "cameras": a.cameras,
+                        "seed": 7,
+                        "database_url": url,
+                        "ref_connections": a.ref_connections,
+                        "ref_batch": a.ref_batch,
+                    },
+                    self.tmp / f"gen-{i}.log",
+                    f"gen-{i}",
+                )
+            )
+        self.cpu = CpuMeter(
+            cs.cpu_groups(self.launcher, self.db, {"load generators": self.gens, "observer": [self.observer]})
+        )
 
     async def probe(self) -> None:
         """Both streams live and the chain whole: two listed reads through ingest reach the
@@ -145,12 +177,21 @@ class Bench(cs.Bench):
 
     async def run(self, op: str, phase: str, warm: float, seconds: float, rate: float = 0.0) -> tuple[dict, dict]:
         a = self.args
-        streams, batch = ((a.gens * a.connections * a.streams, a.batch) if op == "chain" else
-                          (a.gens * a.ref_connections, a.ref_batch))
+        streams, batch = (
+            (a.gens * a.connections * a.streams, a.batch)
+            if op == "chain"
+            else (a.gens * a.ref_connections, a.ref_batch)
+        )
         start = time.time() + 0.5
-        go = {"phase": phase, "start": start, "w0": start + warm, "w1": start + warm + seconds,
-              "interval": (batch * streams / rate) if rate else 0.0, "depth": a.depth if not rate else 16,
-              "drain_s": 30.0}
+        go = {
+            "phase": phase,
+            "start": start,
+            "w0": start + warm,
+            "w1": start + warm + seconds,
+            "interval": (batch * streams / rate) if rate else 0.0,
+            "depth": a.depth if not rate else 16,
+            "drain_s": 30.0,
+        }
 
         async def measure() -> dict:
             await asyncio.sleep(max(0.0, go["w0"] - time.time()))
@@ -181,29 +222,37 @@ class Bench(cs.Bench):
 
     async def reference(self) -> None:
         a = self.args
-        self.say(f"\nreference: COPY batches of {a.ref_batch} into a table with a hotlist-lookup trigger and "
-                 f"pg_notify, {a.gens} x {a.ref_connections} connections, {a.ref_seconds:.0f} s")
+        self.say(
+            f"\nreference: COPY batches of {a.ref_batch} into a table with a hotlist-lookup trigger and "
+            f"pg_notify, {a.gens} x {a.ref_connections} connections, {a.ref_seconds:.0f} s"
+        )
         go, r = await self.run("reference", "ref", 1.0, a.ref_seconds)
         got, _ = await self.arrivals_until("ref", r["listed"], 0, 10)
         lat = [(t1 - t0) * 1000 for t0, t1 in got["ref"] if go["w0"] <= t0 < go["w1"]]
         self.fig["reference_reads_per_s"] = r["stored_in_window"] / a.ref_seconds
         self.fig["reference_p50_ms"], self.fig["reference_p99_ms"] = p(lat, 0.5), p(lat, 0.99)
-        self.say(f"  {self.fig['reference_reads_per_s']:,.0f} reads/s; read -> listener p50 "
-                 f"{self.fig['reference_p50_ms']:.1f} ms, p99 {self.fig['reference_p99_ms']:.1f} ms "
-                 f"({len(lat)} hits); COPY p99 {p(r['ack_ms'], 0.99):.1f} ms")
+        self.say(
+            f"  {self.fig['reference_reads_per_s']:,.0f} reads/s; read -> listener p50 "
+            f"{self.fig['reference_p50_ms']:.1f} ms, p99 {self.fig['reference_p99_ms']:.1f} ms "
+            f"({len(lat)} hits); COPY p99 {p(r['ack_ms'], 0.99):.1f} ms"
+        )
         self.say_cpu(r["cpu"])
         rate = a.ref_paced_rate
         go, r = await self.run("reference", "ref-paced", 1.0, a.ref_seconds / 2, rate)
         got, _ = await self.arrivals_until("ref-paced", r["listed"], 0, 10)
         lat = [(t1 - t0) * 1000 for t0, t1 in got["ref"] if go["w0"] <= t0 < go["w1"]]
         self.fig[f"reference_p99_ms_at_{rate}"] = p(lat, 0.99)
-        self.say(f"  paced at {rate:,} reads/s (got {r['stored_in_window'] / (a.ref_seconds / 2):,.0f}): read -> "
-                 f"listener p50 {p(lat, 0.5):.1f} ms, p99 {p(lat, 0.99):.1f} ms ({len(lat)} hits)")
+        self.say(
+            f"  paced at {rate:,} reads/s (got {r['stored_in_window'] / (a.ref_seconds / 2):,.0f}): read -> "
+            f"listener p50 {p(lat, 0.5):.1f} ms, p99 {p(lat, 0.99):.1f} ms ({len(lat)} hits)"
+        )
 
     async def saturation(self) -> None:
         a = self.args
-        self.say(f"\nsaturation: {a.gens} x {a.connections} connections x {a.streams} streams, batches of "
-                 f"{a.batch}, {a.depth} in flight per stream, {a.seconds:.0f} s")
+        self.say(
+            f"\nsaturation: {a.gens} x {a.connections} connections x {a.streams} streams, batches of "
+            f"{a.batch}, {a.depth} in flight per stream, {a.seconds:.0f} s"
+        )
         go, r = await self.run("chain", "sat", a.warmup, a.seconds)
         stored = r["stored_in_window"]
         matched = stored - (r["backlog1"] - r["backlog0"])
@@ -214,10 +263,12 @@ class Bench(cs.Bench):
         f["hits_per_s"] = f["matched_reads_per_s"] * max(1, round(a.batch * a.hit_share)) / a.batch
         f["alerts_per_s"], f["backlog_end"] = alerts_in / a.seconds, r["backlog1"]
         f["sat_p99_ack_ms"] = p(r["ack_ms"], 0.99)
-        self.say(f"  durable {f['chain_reads_per_s']:,.0f} reads/s (ack p50 {p(r['ack_ms'], 0.5):.0f} ms, p99 "
-                 f"{f['sat_p99_ack_ms']:.0f} ms; statuses {r['statuses']}); through matching "
-                 f"{f['matched_reads_per_s']:,.0f} reads/s; hits {f['hits_per_s']:,.0f}/s; alerts received "
-                 f"{f['alerts_per_s']:,.0f}/s; backlog at the end {f['backlog_end']:,.0f} reads")
+        self.say(
+            f"  durable {f['chain_reads_per_s']:,.0f} reads/s (ack p50 {p(r['ack_ms'], 0.5):.0f} ms, p99 "
+            f"{f['sat_p99_ack_ms']:.0f} ms; statuses {r['statuses']}); through matching "
+            f"{f['matched_reads_per_s']:,.0f} reads/s; hits {f['hits_per_s']:,.0f}/s; alerts received "
+            f"{f['alerts_per_s']:,.0f}/s; backlog at the end {f['backlog_end']:,.0f} reads"
+        )
         self.say_cpu(r["cpu"])
         await self.drain(go, r)
 
@@ -236,24 +287,38 @@ class Bench(cs.Bench):
         f["drain_s"] = max(0.0, time.time() - go["w1"]) if done else NAN
         lat = [(t1 - t0) * 1000 for t0, t1 in got["alert"]]
         f["sat_p50_alert_ms"], f["sat_p99_alert_ms"] = p(lat, 0.5), p(lat, 0.99)
-        self.say(f"  drained in {f['drain_s']:.1f} s after the load stopped" if done else
-                 f"  NOT drained within {self.args.drain_timeout:.0f} s: backlog {left:,.0f}, alerts "
-                 f"{n['alert']}/{r['listed']}, activations {n['tfc']}/{r['firearms']}")
-        self.say(f"  read -> alert at saturation: p50 {f['sat_p50_alert_ms']:,.0f} ms, p99 "
-                 f"{f['sat_p99_alert_ms']:,.0f} ms ({len(lat)} alerts)")
+        self.say(
+            f"  drained in {f['drain_s']:.1f} s after the load stopped"
+            if done
+            else f"  NOT drained within {self.args.drain_timeout:.0f} s: backlog {left:,.0f}, alerts "
+            f"{n['alert']}/{r['listed']}, activations {n['tfc']}/{r['firearms']}"
+        )
+        self.say(
+            f"  read -> alert at saturation: p50 {f['sat_p50_alert_ms']:,.0f} ms, p99 "
+            f"{f['sat_p99_alert_ms']:,.0f} ms ({len(lat)} alerts)"
+        )
 
     async def step(self, rate: int) -> dict:
         a = self.args
         go, r = await self.run("chain", f"r{rate}", a.step_warmup, a.step_seconds, rate)
         got, now = await self.arrivals_until(f"r{rate}", r["listed"], r["firearms"], a.step_wait)
-        out = {"rate": rate, "achieved": r["stored_in_window"] / a.step_seconds,
-               "ack50": p(r["ack_ms"], 0.5), "ack99": p(r["ack_ms"], 0.99), "cpu": r["cpu"]}
+        out = {
+            "rate": rate,
+            "achieved": r["stored_in_window"] / a.step_seconds,
+            "ack50": p(r["ack_ms"], 0.5),
+            "ack99": p(r["ack_ms"], 0.99),
+            "cpu": r["cpu"],
+        }
         for kind, expected in (("alert", r["listed"]), ("tfc", r["firearms"])):
             lat = [(t1 - t0) * 1000 for t0, t1 in got[kind] if go["w0"] <= t0 < go["w1"]]
             missing = max(0, expected - len(got[kind]))
             lat += [(now - go["w1"]) * 1000] * missing  # not in yet: at least this late
-            out[f"{kind}50"], out[f"{kind}99"], out[f"{kind}_n"], out[f"{kind}_missing"] = \
-                p(lat, 0.5), p(lat, 0.99), len(lat), missing
+            out[f"{kind}50"], out[f"{kind}99"], out[f"{kind}_n"], out[f"{kind}_missing"] = (
+                p(lat, 0.5),
+                p(lat, 0.99),
+                len(lat),
+                missing,
+            )
         return out
 
     async def ladder(self) -> None:
@@ -263,9 +328,11 @@ class Bench(cs.Bench):
         for rate in a.ladder:
             s = await self.step(rate)
             reached = s["achieved"] >= 0.9 * rate
-            self.say(f"  {rate:>6,} reads/s (got {s['achieved']:,.0f}): ack p50/p99 {s['ack50']:.1f}/{s['ack99']:.1f}"
-                     f" ms, alert {s['alert50']:.1f}/{s['alert99']:.1f} ms (n={s['alert_n']}, missing "
-                     f"{s['alert_missing']}), TFC {s['tfc50']:.1f}/{s['tfc99']:.1f} ms (n={s['tfc_n']})")
+            self.say(
+                f"  {rate:>6,} reads/s (got {s['achieved']:,.0f}): ack p50/p99 {s['ack50']:.1f}/{s['ack99']:.1f}"
+                f" ms, alert {s['alert50']:.1f}/{s['alert99']:.1f} ms (n={s['alert_n']}, missing "
+                f"{s['alert_missing']}), TFC {s['tfc50']:.1f}/{s['tfc99']:.1f} ms (n={s['tfc_n']})"
+            )
             self.say_cpu(s["cpu"])
             self.fig[f"p99_alert_ms_at_{rate}"], self.fig[f"p99_tfc_ms_at_{rate}"] = s["alert99"], s["tfc99"]
             if rate == 5000:
@@ -286,22 +353,31 @@ class Bench(cs.Bench):
         before = await self.observer.call("escalations", "")
         await self.observer.call("acking", "off")
         rate = a.escalation_rate
-        self.say(f"\nescalations: nobody acknowledges the activations of {a.step_seconds:.0f} s at {rate:,} reads/s "
-                 f"(deadline {cs.ACK_DEADLINE_S} s)")
+        self.say(
+            f"\nescalations: nobody acknowledges the activations of {a.step_seconds:.0f} s at {rate:,} reads/s "
+            f"(deadline {cs.ACK_DEADLINE_S} s)"
+        )
         _, r = await self.run("chain", "escalation", a.step_warmup, a.step_seconds, rate)
         deadline = time.monotonic() + cs.ACK_DEADLINE_S + a.step_warmup + a.step_wait
         while True:
             seen = await self.observer.call("escalations", "")
-            late = [x * 1000 for x in seen["late"][len(before["late"]):]]
+            late = [x * 1000 for x in seen["late"][len(before["late"]) :]]
             if len(late) >= r["firearms"] or time.monotonic() > deadline:
                 break
             await asyncio.sleep(0.2)
-        self.say(f"  {len(late)} escalations ({r['firearms']} activations; {before['late'].__len__()} escalated "
-                 f"earlier, {seen['ack_failures']} acknowledgements failed); reached the console after the missed "
-                 f"deadline: p50 {p(late, 0.5):.1f} ms, p99 {p(late, 0.99):.1f} ms" if late else "  none seen")
-        self.fig.update(escalations=len(late), p50_escalation_late_ms=p(late, 0.5) if late else NAN,
-                        p99_escalation_late_ms=p(late, 0.99) if late else NAN,
-                        escalated_while_acknowledging=len(before["late"]))
+        self.say(
+            f"  {len(late)} escalations ({r['firearms']} activations; {before['late'].__len__()} escalated "
+            f"earlier, {seen['ack_failures']} acknowledgements failed); reached the console after the missed "
+            f"deadline: p50 {p(late, 0.5):.1f} ms, p99 {p(late, 0.99):.1f} ms"
+            if late
+            else "  none seen"
+        )
+        self.fig.update(
+            escalations=len(late),
+            p50_escalation_late_ms=p(late, 0.5) if late else NAN,
+            p99_escalation_late_ms=p(late, 0.99) if late else NAN,
+            escalated_while_acknowledging=len(before["late"]),
+        )
 
     async def wait_backlog_empty(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
@@ -335,8 +411,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     add("--entries", type=int, default=1_000_000, help="hotlist entries (default 1,000,000)")
     add("--seconds", type=float, default=30.0, help="saturation window (default 30)")
     add("--warmup", type=float, default=2.0, help="saturation warm-up (default 2)")
-    add("--ladder", type=lambda s: [int(x) for x in s.split(",") if x], default=DEFAULT_LADDER,
-        help=f"paced rates, reads/s (default {DEFAULT_LADDER})")
+    add(
+        "--ladder",
+        type=lambda s: [int(x) for x in s.split(",") if x],
+        default=DEFAULT_LADDER,
+        help=f"paced rates, reads/s (default {DEFAULT_LADDER})",
+    )
     add("--step-seconds", type=float, default=10.0, help="measured seconds per ladder step (default 10)")
     add("--step-warmup", type=float, default=2.0, help="warm-up per ladder step (default 2)")
     add("--step-wait", type=float, default=10.0, help="seconds to wait for a step's late alerts (default 10)")
@@ -353,11 +433,20 @@ def parse_args(argv=None) -> argparse.Namespace:
     add("--batch", type=int, default=100, help="reads per batch (default 100)")
     add("--depth", type=int, default=2, help="batches in flight per stream at saturation (default 2)")
     add("--hit-share", type=float, default=0.02, help="share of reads naming a listed plate (default 0.02)")
-    add("--escalation-rate", type=int, default=1000,
-        help="reads/s of the step whose activations nobody acknowledges (default 1000)")
+    add(
+        "--escalation-rate",
+        type=int,
+        default=1000,
+        help="reads/s of the step whose activations nobody acknowledges (default 1000)",
+    )
     add("--tfc-share", type=float, default=0.1, help="share of listed reads that are firearms-marked (default 0.1)")
     add("--cameras", type=int, default=100, help="cameras registered (default 100)")
-    add("--import-chunk", type=int, default=5000, help="entries per ImportEntries message (default 5000, the most allowed)")
+    add(
+        "--import-chunk",
+        type=int,
+        default=5000,
+        help="entries per ImportEntries message (default 5000, the most allowed)",
+    )
     add("--keep", action="store_true", help="keep the temporary directory (logs, database)")
     args = ap.parse_args(argv)
     if isinstance(args.ladder, str):

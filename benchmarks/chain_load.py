@@ -19,20 +19,33 @@ from collections import Counter, defaultdict
 from datetime import datetime, timedelta, timezone
 
 import asyncpg
+from common import child_setup
 from grpc import aio
 
 from anpr.v1 import firearms_pb2, firearms_pb2_grpc, ingest_pb2, ingest_pb2_grpc, notify_pb2, notify_pb2_grpc
 from anpr.v1 import types_pb2 as T
 from anpr.vrm import normalise_vrm
-from common import child_setup
 
 STORED = ingest_pb2.READ_STATUS_STORED
 MAX_MESSAGE_BYTES = 8 * 1024 * 1024
-GRPC_OPTIONS = [("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
-                ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES), ("grpc.use_local_subchannel_pool", 1)]
+GRPC_OPTIONS = [
+    ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+    ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+    ("grpc.use_local_subchannel_pool", 1),
+]
 REF_CHANNEL = "bench_ref_hit"
-REF_COLUMNS = ("read_id", "vrm", "vrm_normalised", "confidence", "camera_id", "captured_at", "latitude",
-               "longitude", "direction", "lane")
+REF_COLUMNS = (
+    "read_id",
+    "vrm",
+    "vrm_normalised",
+    "confidence",
+    "camera_id",
+    "captured_at",
+    "latitude",
+    "longitude",
+    "direction",
+    "lane",
+)
 
 # VRMs in the current UK format (two letters, age identifier, three letters), without I, O, Q and Z:
 # listed plates start with one of HOT_FIRST, other traffic with one of MISS_FIRST, so that no read
@@ -104,9 +117,14 @@ class Batches:
         self.pool = []
         for n in range(max(4096, 2 * self.size)):
             lat, lon = sites[n % len(cams)] if sites else camera_site(n % len(cams))
-            read = T.Read(vrm=miss_vrm(rng), confidence=80 + n % 20, camera_id=cams[n % len(cams)],
-                          location=T.GeoPoint(latitude=lat, longitude=lon), direction=T.DIRECTION_TOWARDS,
-                          lane=1 + n % 3)
+            read = T.Read(
+                vrm=miss_vrm(rng),
+                confidence=80 + n % 20,
+                camera_id=cams[n % len(cams)],
+                location=T.GeoPoint(latitude=lat, longitude=lon),
+                direction=T.DIRECTION_TOWARDS,
+                lane=1 + n % 3,
+            )
             if bare and n % bare == 0:
                 read.ClearField("location")
             read.captured_at.FromDatetime(captured)
@@ -120,7 +138,7 @@ class Batches:
     def request(self, phase: str, stream: int, seq: int) -> tuple[ingest_pb2.StreamReadsRequest, int, int]:
         """A batch, the number of listed reads in it, and how many of those are firearms-marked."""
         start = self.rng.randrange(len(self.pool) - self.size)
-        req = ingest_pb2.StreamReadsRequest(batch_id=str(seq), reads=self.pool[start:start + self.size])
+        req = ingest_pb2.StreamReadsRequest(batch_id=str(seq), reads=self.pool[start : start + self.size])
         prefix = self.prefix(phase, stream, seq)
         for i, read in enumerate(req.reads):
             read.read_id = prefix + str(i)
@@ -140,8 +158,20 @@ class Batches:
             if i < len(self.hit_slots):
                 vrm = self.hits.next()[0]
                 norm = normalise_vrm(vrm)
-            out.append((prefix + str(i), vrm, norm, read.confidence, read.camera_id, self.captured,
-                        read.location.latitude, read.location.longitude, int(read.direction), read.lane))
+            out.append(
+                (
+                    prefix + str(i),
+                    vrm,
+                    norm,
+                    read.confidence,
+                    read.camera_id,
+                    self.captured,
+                    read.location.latitude,
+                    read.location.longitude,
+                    int(read.direction),
+                    read.lane,
+                )
+            )
         return out
 
 
@@ -159,8 +189,15 @@ class Tally:
         self.first_error = ""
         self.listed_reads: list[tuple[str, str]] = []  # (read id, camera id) of listed reads stored
 
-    def ack(self, t_sent: float, t_ack: float, results, listed: int, firearms: int,
-            listed_reads: tuple[tuple[str, str], ...] = ()) -> None:
+    def ack(
+        self,
+        t_sent: float,
+        t_ack: float,
+        results,
+        listed: int,
+        firearms: int,
+        listed_reads: tuple[tuple[str, str], ...] = (),
+    ) -> None:
         stored = 0
         for r in results:
             self.statuses[r.status] += 1
@@ -179,10 +216,17 @@ class Tally:
         self.first_error = self.first_error or f"{code}: {exc}"[:300]
 
     def result(self) -> dict:
-        return {"statuses": {ingest_pb2.ReadStatus.Name(k): v for k, v in self.statuses.items()},
-                "errors": dict(self.errors), "first_error": self.first_error, "ack_ms": self.ack_ms,
-                "stored_in_window": self.stored_in_window, "listed": self.listed, "firearms": self.firearms,
-                "sent_in_window": self.sent_in_window, "listed_reads": self.listed_reads}
+        return {
+            "statuses": {ingest_pb2.ReadStatus.Name(k): v for k, v in self.statuses.items()},
+            "errors": dict(self.errors),
+            "first_error": self.first_error,
+            "ack_ms": self.ack_ms,
+            "stored_in_window": self.stored_in_window,
+            "listed": self.listed,
+            "firearms": self.firearms,
+            "sent_in_window": self.sent_in_window,
+            "listed_reads": self.listed_reads,
+        }
 
 
 async def one_stream(stub, md, batches: Batches, go: dict, stream: int, tally: Tally) -> None:
@@ -231,17 +275,27 @@ async def run_chain(state: dict, go: dict) -> dict:
     spec = state["spec"]
     if "stubs" not in state:
         targets = spec["targets"]
-        state["channels"] = [aio.insecure_channel(targets[i % len(targets)], options=GRPC_OPTIONS)
-                             for i in range(spec["connections"])]
+        state["channels"] = [
+            aio.insecure_channel(targets[i % len(targets)], options=GRPC_OPTIONS) for i in range(spec["connections"])
+        ]
         state["stubs"] = [ingest_pb2_grpc.IngestServiceStub(ch) for ch in state["channels"]]
     md = (("authorization", f"Bearer {spec['token']}"),)
     tally = Tally(go["w0"], go["w1"])
     streams = spec["connections"] * spec["streams_per_connection"]
     await asyncio.sleep(max(0.0, go["start"] - time.time()))
-    await asyncio.gather(*(one_stream(state["stubs"][s % len(state["stubs"])], md, state["batches"],
-                                      {**go, "offset": go["interval"] * (spec["index"] + s * spec["gens"])
-                                       / (streams * spec["gens"])}, s, tally)
-                           for s in range(streams)))
+    await asyncio.gather(
+        *(
+            one_stream(
+                state["stubs"][s % len(state["stubs"])],
+                md,
+                state["batches"],
+                {**go, "offset": go["interval"] * (spec["index"] + s * spec["gens"]) / (streams * spec["gens"])},
+                s,
+                tally,
+            )
+            for s in range(streams)
+        )
+    )
     return tally.result()
 
 
@@ -266,8 +320,7 @@ async def run_reference(state: dict, go: dict) -> dict:
                 if (now := time.time()) >= go["w1"]:
                     break
                 rows = state["ref_batches"].rows(go["phase"], stream, seq)
-                await conn.copy_records_to_table("reads", schema_name="bench_ref", records=rows,
-                                                 columns=REF_COLUMNS)
+                await conn.copy_records_to_table("reads", schema_name="bench_ref", records=rows, columns=REF_COLUMNS)
                 tally.ack(now, time.time(), (), len(state["ref_batches"].hit_slots), 0)
                 tally.stored_in_window += len(rows) if go["w0"] <= time.time() < go["w1"] else 0
                 seq += 1
@@ -283,8 +336,11 @@ def generator_main(conn, spec: dict, log_path: str) -> None:
     """A load generator process: answers ("chain"|"reference", go) with its tally, until "exit"."""
     child_setup(log_path)
     ref_hits = max(1, round(spec["ref_batch"] * spec["hits_per_batch"] / spec["batch"]))
-    state = {"spec": spec, "batches": Batches(spec, spec["index"]),
-             "ref_batches": Batches({**spec, "batch": spec["ref_batch"], "hits_per_batch": ref_hits}, spec["index"])}
+    state = {
+        "spec": spec,
+        "batches": Batches(spec, spec["index"]),
+        "ref_batches": Batches({**spec, "batch": spec["ref_batch"], "hits_per_batch": ref_hits}, spec["index"]),
+    }
 
     async def serve() -> None:
         loop = asyncio.get_running_loop()
@@ -296,7 +352,7 @@ def generator_main(conn, spec: dict, log_path: str) -> None:
             try:
                 run = run_chain if op == "chain" else run_reference
                 conn.send(("ok", await run(state, go)))
-            except Exception:  # noqa: BLE001 - reported to the benchmark
+            except Exception:
                 conn.send(("error", traceback.format_exc(limit=8)))
         for ch in state.get("channels", []):
             await ch.close()
@@ -323,8 +379,9 @@ class Arrivals:
 async def follow_alerts(spec: dict, arrivals: Arrivals) -> None:
     async with aio.insecure_channel(spec["notify"], options=GRPC_OPTIONS) as ch:
         md = (("authorization", f"Bearer {spec['control_room_token']}"),)
-        async for resp in notify_pb2_grpc.NotifyServiceStub(ch).Subscribe(iter([notify_pb2.SubscribeRequest()]),
-                                                                          metadata=md):
+        async for resp in notify_pb2_grpc.NotifyServiceStub(ch).Subscribe(
+            iter([notify_pb2.SubscribeRequest()]), metadata=md
+        ):
             if resp.WhichOneof("event") == "alert":
                 arrivals.saw(resp.alert.hit.read.read_id)
 
@@ -351,8 +408,13 @@ async def follow_activations(spec: dict, arrivals: Arrivals, lateness: list[floa
         async for resp in stub.StreamActivations(firearms_pb2.StreamActivationsRequest(), metadata=md):
             arrivals.saw(resp.activation.hit.read.read_id)
             if resp.event.kind == RAISED and acking["on"]:  # not awaited: the stream reads on
-                call = asyncio.ensure_future(stub.AcknowledgeActivation(firearms_pb2.AcknowledgeActivationRequest(
-                    activation_id=resp.activation.activation_id), metadata=md, timeout=30))
+                call = asyncio.ensure_future(
+                    stub.AcknowledgeActivation(
+                        firearms_pb2.AcknowledgeActivationRequest(activation_id=resp.activation.activation_id),
+                        metadata=md,
+                        timeout=30,
+                    )
+                )
                 pending.add(call)
                 call.add_done_callback(acknowledged)
             if resp.event.kind == ESCALATED and resp.event.HasField("deadline_missed"):
@@ -371,9 +433,10 @@ def observer_main(conn, spec: dict, log_path: str) -> None:
         loop = asyncio.get_running_loop()
         listener = await asyncpg.connect(spec["database_url"])
         await listener.add_listener(REF_CHANNEL, lambda _c, _pid, _ch, payload: streams["ref"].saw(payload))
-        tasks = [asyncio.create_task(follow_alerts(spec, streams["alert"]), name="Subscribe"),
-                 asyncio.create_task(follow_activations(spec, streams["tfc"], lateness, acking),
-                                     name="StreamActivations")]
+        tasks = [
+            asyncio.create_task(follow_alerts(spec, streams["alert"]), name="Subscribe"),
+            asyncio.create_task(follow_activations(spec, streams["tfc"], lateness, acking), name="StreamActivations"),
+        ]
         conn.send(("ok", None))
         while True:
             op, phase = await loop.run_in_executor(None, conn.recv)

@@ -6,9 +6,9 @@ COPYed in batches into `bench_ref.reads`, whose row trigger looks the VRM up in 
 from __future__ import annotations
 
 import asyncpg
+from chain_load import FIREARMS_EVERY, REF_CHANNEL, entry_vrm
 
 from anpr.vrm import normalise_vrm
-from chain_load import FIREARMS_EVERY, REF_CHANNEL, entry_vrm
 
 SCHEMA_SQL = f"""
 DROP SCHEMA IF EXISTS bench_ref CASCADE;
@@ -48,11 +48,13 @@ async def create(database_url: str, entries: int, chunk: int = 100_000) -> None:
     try:
         await conn.execute(SCHEMA_SQL)
         for start in range(0, entries, chunk):
-            rows = [(normalise_vrm(entry_vrm(i)), f"bench-{i}", i % FIREARMS_EVERY == 0)
-                    for i in range(start, min(entries, start + chunk))]
-            await conn.copy_records_to_table("hotlist", schema_name="bench_ref", records=rows,
-                                             columns=("vrm", "entry_id", "firearms"))
+            rows = [
+                (normalise_vrm(entry_vrm(i)), f"bench-{i}", i % FIREARMS_EVERY == 0)
+                for i in range(start, min(entries, start + chunk))
+            ]
+            await conn.copy_records_to_table(
+                "hotlist", schema_name="bench_ref", records=rows, columns=("vrm", "entry_id", "firearms")
+            )
         await conn.execute("ANALYZE bench_ref.hotlist")
     finally:
         await conn.close()
-

@@ -17,24 +17,30 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import psutil
-
-from cli.client import channel
-from cli.suite.launcher import Launcher, Tokens
-from anpr.runtime import pg
-from anpr.runtime.auth import Role
-from services import NAMES
-from anpr.v1 import firearms_pb2, firearms_pb2_grpc, ingest_pb2, ingest_pb2_grpc, matcher_pb2, matcher_pb2_grpc
-from anpr.v1 import types_pb2 as T
 from chain_load import FIREARMS_EVERY, camera_ids, camera_site, entry_vrm
 from common import family, log_tail
 
-HOTLIST = T.Hotlist(hotlist_id="bench", name="Benchmark list", source=T.HOTLIST_SOURCE_PNC_NATIONAL, priority=1,
-                    match_policy=T.MATCH_POLICY_LOOKALIKE)
+from anpr.runtime import pg
+from anpr.runtime.auth import Role
+from anpr.v1 import firearms_pb2, firearms_pb2_grpc, ingest_pb2, ingest_pb2_grpc, matcher_pb2, matcher_pb2_grpc
+from anpr.v1 import types_pb2 as T
+from cli.client import channel
+from cli.suite.launcher import Launcher, Tokens
+from services import NAMES
+
+HOTLIST = T.Hotlist(
+    hotlist_id="bench",
+    name="Benchmark list",
+    source=T.HOTLIST_SOURCE_PNC_NATIONAL,
+    priority=1,
+    match_policy=T.MATCH_POLICY_LOOKALIKE,
+)
 
 
 def run(name: str, bench_main) -> int:
     """A benchmark's process: run `bench_main()` to the end; SIGTERM stops it like Ctrl-C (the
     services and PostgreSQL are stopped on the way out). Exit 1 on a BenchError, 130 when stopped."""
+
     def interrupt(_signum, _frame):
         raise KeyboardInterrupt
 
@@ -129,13 +135,25 @@ def launch(url: str, tmp: Path, workers: int, replicas: int) -> Launcher:
     """The four services (and `replicas` processes each of ingest and matcher), with every hit
     alerted (deduplication off) and every firearms hit its own activation."""
     tokens = Tokens.create(tmp / "tokens.json", prefix="bench")
-    launcher = Launcher(url, tokens, tmp / "logs", env={
-        "ANPR_WORKERS": str(workers), "ANPR_DEDUP_WINDOW_S": "0", "ANPR_ACTIVATION_ATTACH_WINDOW_S": "0",
-        # the observer acknowledges every activation but in the escalation phase, whose activations
-        # all escalate after this (long enough for acknowledgements to beat it at saturation)
-        "ANPR_ACK_DEADLINE_S": str(ACK_DEADLINE_S),
-        "ANPR_CAMERA_RATE_PER_S": "1000000", "ANPR_CAMERA_BURST": "1000000", "ANPR_SHUTDOWN_GRACE_S": "3",
-        "OTEL_TRACES_EXPORTER": "none", "OTEL_METRICS_EXPORTER": "none", "ANPR_DATA_DIR": str(tmp)})
+    launcher = Launcher(
+        url,
+        tokens,
+        tmp / "logs",
+        env={
+            "ANPR_WORKERS": str(workers),
+            "ANPR_DEDUP_WINDOW_S": "0",
+            "ANPR_ACTIVATION_ATTACH_WINDOW_S": "0",
+            # the observer acknowledges every activation but in the escalation phase, whose activations
+            # all escalate after this (long enough for acknowledgements to beat it at saturation)
+            "ANPR_ACK_DEADLINE_S": str(ACK_DEADLINE_S),
+            "ANPR_CAMERA_RATE_PER_S": "1000000",
+            "ANPR_CAMERA_BURST": "1000000",
+            "ANPR_SHUTDOWN_GRACE_S": "3",
+            "OTEL_TRACES_EXPORTER": "none",
+            "OTEL_METRICS_EXPORTER": "none",
+            "ANPR_DATA_DIR": str(tmp),
+        },
+    )
     for k in range(2, replicas + 1):
         launcher.add_replica("ingest", f"ingest-{k}")
         launcher.add_replica("matcher", f"matcher-{k}")
@@ -161,9 +179,18 @@ async def register_cameras(launcher: Launcher, n: int, sites: list[tuple[float, 
         stub = ingest_pb2_grpc.IngestServiceStub(ch)
         for i, cam in enumerate(camera_ids(n)):
             lat, lon = sites[i] if sites else camera_site(i)
-            await stub.UpsertCamera(ingest_pb2.UpsertCameraRequest(camera=T.Camera(
-                camera_id=cam, name=f"Benchmark camera {i}", location=T.GeoPoint(latitude=lat, longitude=lon),
-                direction=T.DIRECTION_TOWARDS, force="Benchmark Police", enabled=True)))
+            await stub.UpsertCamera(
+                ingest_pb2.UpsertCameraRequest(
+                    camera=T.Camera(
+                        camera_id=cam,
+                        name=f"Benchmark camera {i}",
+                        location=T.GeoPoint(latitude=lat, longitude=lon),
+                        direction=T.DIRECTION_TOWARDS,
+                        force="Benchmark Police",
+                        enabled=True,
+                    )
+                )
+            )
 
 
 async def set_duty_rota(launcher: Launcher, tfc_subject: str, supervisor_subject: str) -> None:
@@ -173,8 +200,11 @@ async def set_duty_rota(launcher: Launcher, tfc_subject: str, supervisor_subject
     async with channel(launcher.addr("firearms"), launcher.tokens[Role.TFC_SUPERVISOR]) as ch:
         stub = firearms_pb2_grpc.FirearmsServiceStub(ch)
         for subject in (tfc_subject, supervisor_subject):
-            await stub.UpsertCommander(firearms_pb2.UpsertCommanderRequest(commander=T.Commander(
-                subject=subject, name=subject, force="Benchmark Police")))
+            await stub.UpsertCommander(
+                firearms_pb2.UpsertCommanderRequest(
+                    commander=T.Commander(subject=subject, name=subject, force="Benchmark Police")
+                )
+            )
         shift = T.Shift(force="Benchmark Police", primary=tfc_subject, supervisor=supervisor_subject)
         shift.starts_at.FromSeconds(int(now) - 60)
         shift.ends_at.FromSeconds(int(now) + 86400)
@@ -183,9 +213,13 @@ async def set_duty_rota(launcher: Launcher, tfc_subject: str, supervisor_subject
 
 def entry(i: int) -> T.VoiEntry:
     firearms = i % FIREARMS_EVERY == 0
-    return T.VoiEntry(entry_id=f"bench-{i}", vrm=entry_vrm(i), reason="Benchmark entry",
-                      action=T.ACTION_DO_NOT_STOP_REPORT_SIGHTING if firearms else T.ACTION_STOP_VEHICLE,
-                      warning_markers=[T.WARNING_MARKER_FIREARMS] if firearms else [])
+    return T.VoiEntry(
+        entry_id=f"bench-{i}",
+        vrm=entry_vrm(i),
+        reason="Benchmark entry",
+        action=T.ACTION_DO_NOT_STOP_REPORT_SIGHTING if firearms else T.ACTION_STOP_VEHICLE,
+        warning_markers=[T.WARNING_MARKER_FIREARMS] if firearms else [],
+    )
 
 
 async def import_hotlist(launcher: Launcher, entries: int, chunk: int) -> float:
@@ -194,8 +228,10 @@ async def import_hotlist(launcher: Launcher, entries: int, chunk: int) -> float:
 
     async def requests():
         for start in range(0, entries, chunk):
-            yield matcher_pb2.ImportEntriesRequest(hotlist_id=HOTLIST.hotlist_id if start == 0 else "",
-                                                   entries=[entry(i) for i in range(start, min(entries, start + chunk))])
+            yield matcher_pb2.ImportEntriesRequest(
+                hotlist_id=HOTLIST.hotlist_id if start == 0 else "",
+                entries=[entry(i) for i in range(start, min(entries, start + chunk))],
+            )
 
     async with channel(launcher.addr("matcher"), launcher.tokens[Role.HOTLIST_ADMIN]) as ch:
         stub = matcher_pb2_grpc.MatcherServiceStub(ch)
@@ -207,9 +243,14 @@ async def import_hotlist(launcher: Launcher, entries: int, chunk: int) -> float:
 
 
 def probe_read(i: int, read_id: str) -> T.Read:
-    read = T.Read(read_id=read_id, vrm=entry_vrm(i), confidence=90, camera_id=camera_ids(1)[0],
-                  location=T.GeoPoint(latitude=camera_site(0)[0], longitude=camera_site(0)[1]),
-                  direction=T.DIRECTION_TOWARDS)
+    read = T.Read(
+        read_id=read_id,
+        vrm=entry_vrm(i),
+        confidence=90,
+        camera_id=camera_ids(1)[0],
+        location=T.GeoPoint(latitude=camera_site(0)[0], longitude=camera_site(0)[1]),
+        direction=T.DIRECTION_TOWARDS,
+    )
     read.captured_at.GetCurrentTime()
     read.captured_at.seconds -= 1
     return read
@@ -223,8 +264,10 @@ async def wait_indexed(launcher: Launcher, entries: int, timeout: float = 600.0)
         async with channel(launcher.addr(name), launcher.tokens[Role.SERVICE]) as ch:
             stub = matcher_pb2_grpc.MatcherServiceStub(ch)
             while True:
-                reads = [matcher_pb2.MatchRead(read=probe_read(i, f"probe.0.0.0.{int(time.time() * 1e6)}.{i}"))
-                         for i in (0, entries - 1)]
+                reads = [
+                    matcher_pb2.MatchRead(read=probe_read(i, f"probe.0.0.0.{int(time.time() * 1e6)}.{i}"))
+                    for i in (0, entries - 1)
+                ]
                 if (await stub.MatchReads(matcher_pb2.MatchReadsRequest(reads=reads), timeout=30)).hits >= 2:
                     break
                 if time.monotonic() - t0 > timeout:
@@ -239,7 +282,8 @@ async def submit_probe(launcher: Launcher, entries: int) -> int:
     reads = [probe_read(i, f"e2e.0.0.0.{t}.{k}") for k, i in enumerate((0, entries // 2))]
     async with channel(launcher.addr("ingest"), launcher.tokens[Role.CAMERA]) as ch:
         resp = await ingest_pb2_grpc.IngestServiceStub(ch).SubmitReads(
-            iter([ingest_pb2.SubmitReadsRequest(reads=reads)]), timeout=30)
+            iter([ingest_pb2.SubmitReadsRequest(reads=reads)]), timeout=30
+        )
     return sum(r.status == ingest_pb2.READ_STATUS_STORED for r in resp.results)
 
 
@@ -285,8 +329,10 @@ async def backlog(url: str) -> float:
     'match' (sum of `records` where the outbox batches them, else its rows); NaN if unreadable."""
     conn = await asyncpg.connect(url)
     try:
-        for sql in ("SELECT coalesce(sum(records), 0) FROM ingest.outbox WHERE topic = 'match'",
-                    "SELECT count(*) FROM ingest.outbox WHERE topic = 'match'"):
+        for sql in (
+            "SELECT coalesce(sum(records), 0) FROM ingest.outbox WHERE topic = 'match'",
+            "SELECT count(*) FROM ingest.outbox WHERE topic = 'match'",
+        ):
             with contextlib.suppress(asyncpg.UndefinedColumnError):
                 return float(await conn.fetchval(sql))
         return float("nan")

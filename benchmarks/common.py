@@ -23,6 +23,7 @@ def die_with_parent() -> None:
     """Linux: get SIGTERM if the benchmark process dies, so nothing outlives it."""
     with contextlib.suppress(Exception):
         import ctypes
+
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 

@@ -25,12 +25,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from anpr.runtime import pg  # noqa: E402
-from anpr.runtime.auth import Role  # noqa: E402
-from services import NAMES  # noqa: E402
-from tests.e2e.processes import ProcessSuite  # noqa: E402
-from tests.fuzzing import VRMS, Findings, alerting_works, every_rpc, fuzz_csv, fuzz_rpcs  # noqa: E402
-from tests.support import Tokens  # noqa: E402
+from anpr.runtime import pg
+from anpr.runtime.auth import Role
+from services import NAMES
+from tests.e2e.processes import ProcessSuite
+from tests.fuzzing import VRMS, Findings, alerting_works, every_rpc, fuzz_csv, fuzz_rpcs
+from tests.support import Tokens
 
 
 def cli_runner(suite: ProcessSuite, every: int):
@@ -42,9 +42,28 @@ def cli_runner(suite: ProcessSuite, every: int):
         if count["n"] % every:
             return None
         env = dict(os.environ, ANPR_TOKEN=suite.tokens[Role.HOTLIST_ADMIN])
-        proc = subprocess.run([sys.executable, "-m", "cli", "hotlist", "import", str(path), "--list",
-                               f"fuzz-{count['n']}", "--source", "local", "--quiet", "--addr", suite.addr("matcher")],
-                              cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+        proc = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "cli",
+                "hotlist",
+                "import",
+                str(path),
+                "--list",
+                f"fuzz-{count['n']}",
+                "--source",
+                "local",
+                "--quiet",
+                "--addr",
+                suite.addr("matcher"),
+            ],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         return proc.returncode, proc.stdout + proc.stderr
 
     return run
@@ -91,12 +110,14 @@ async def run(suite: ProcessSuite, args) -> int:
     hangs = sum("hang" in p for p in findings.problems)
     internal = findings.codes["INTERNAL"] + findings.codes["UNKNOWN"]
     not_invalid = sum("bad input answered" in p or "was answered" in p for p in findings.problems)
-    print(f"cases={findings.calls} rpc_requests={rpc_calls} csv_files={findings.calls - rpc_calls} "
-          f"crashes={len(crashed)} hangs={hangs} unknown_or_internal={internal} "
-          f"unavailable={findings.codes['UNAVAILABLE']} bad_input_not_invalid_argument={not_invalid} "
-          f"findings={len(findings.problems)} client_write_after_end={findings.codes['CLIENT_WRITE_AFTER_END']} "
-          f"plates_in_logs={plates_in_logs(suite)} alerting_after={'yes' if alerting else 'no'} "
-          f"seconds={elapsed:.0f}")
+    print(
+        f"cases={findings.calls} rpc_requests={rpc_calls} csv_files={findings.calls - rpc_calls} "
+        f"crashes={len(crashed)} hangs={hangs} unknown_or_internal={internal} "
+        f"unavailable={findings.codes['UNAVAILABLE']} bad_input_not_invalid_argument={not_invalid} "
+        f"findings={len(findings.problems)} client_write_after_end={findings.codes['CLIENT_WRITE_AFTER_END']} "
+        f"plates_in_logs={plates_in_logs(suite)} alerting_after={'yes' if alerting else 'no'} "
+        f"seconds={elapsed:.0f}"
+    )
     return 0 if not findings.problems and alerting and not crashed else 1
 
 

@@ -62,23 +62,26 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-import grpc  # noqa: E402
-import psutil  # noqa: E402
-from google.protobuf import timestamp_pb2  # noqa: E402
-from grpc import aio  # noqa: E402
+import grpc
+import psutil
+from common import CpuMeter, child_setup, log_tail, percentile
+from google.protobuf import timestamp_pb2
+from grpc import aio
 
-from anpr.v1 import ingest_pb2, ingest_pb2_grpc  # noqa: E402
-from anpr.v1 import types_pb2 as T  # noqa: E402
-from anpr.vrm import normalise_vrm  # noqa: E402
-from cli.suite.launcher import free_port  # noqa: E402
-from common import CpuMeter, child_setup, log_tail, percentile  # noqa: E402
+from anpr.v1 import ingest_pb2, ingest_pb2_grpc
+from anpr.v1 import types_pb2 as T
+from anpr.vrm import normalise_vrm
+from cli.suite.launcher import free_port
 
 MAX_MESSAGE_BYTES = 8 * 1024 * 1024
-GRPC_OPTIONS = [("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
-                ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES)]
+GRPC_OPTIONS = [
+    ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+    ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+]
 STORED = ingest_pb2.READ_STATUS_STORED
-STATUS_NAMES = {v.number: v.name.removeprefix("READ_STATUS_")
-                for v in ingest_pb2.DESCRIPTOR.enum_types_by_name["ReadStatus"].values}
+STATUS_NAMES = {
+    v.number: v.name.removeprefix("READ_STATUS_") for v in ingest_pb2.DESCRIPTOR.enum_types_by_name["ReadStatus"].values
+}
 
 # ---------------------------------------------------------------------------------------------------
 # The reads (one generator for both the gRPC phases and the COPY rows)
@@ -86,12 +89,33 @@ STATUS_NAMES = {v.number: v.name.removeprefix("READ_STATUS_")
 
 LETTERS = "ABCDEFGHJKLMNOPRSTUVWXY"  # current UK format: no I, Q or Z
 AGE_IDS = [f"{y:02d}" for y in (*range(2, 26), *range(51, 76))]
-VEHICLES = [("Ford", "Focus", "Blue"), ("Vauxhall", "Corsa", "White"), ("BMW", "3 Series", "Black"),
-            ("Volkswagen", "Golf", "Silver"), ("Toyota", "Yaris", "Red"), ("Nissan", "Qashqai", "Grey"),
-            ("", "", "")]
-COPY_COLUMNS = ("read_id", "vrm", "vrm_normalised", "confidence", "camera_id", "source_id", "captured_at",
-                "latitude", "longitude", "direction", "heading_degrees", "lane", "make", "model", "colour",
-                "plate_country")
+VEHICLES = [
+    ("Ford", "Focus", "Blue"),
+    ("Vauxhall", "Corsa", "White"),
+    ("BMW", "3 Series", "Black"),
+    ("Volkswagen", "Golf", "Silver"),
+    ("Toyota", "Yaris", "Red"),
+    ("Nissan", "Qashqai", "Grey"),
+    ("", "", ""),
+]
+COPY_COLUMNS = (
+    "read_id",
+    "vrm",
+    "vrm_normalised",
+    "confidence",
+    "camera_id",
+    "source_id",
+    "captured_at",
+    "latitude",
+    "longitude",
+    "direction",
+    "heading_degrees",
+    "lane",
+    "make",
+    "model",
+    "colour",
+    "plate_country",
+)
 
 
 def camera_ids(n: int) -> list[str]:
@@ -131,17 +155,43 @@ class ReadGen:
     def read(self, read_id: str, cam_index: int, captured: timestamp_pb2.Timestamp) -> T.Read:
         v, conf, lane, (make, model, colour) = self._draw()
         lat, lon, heading = self.sites[cam_index]
-        return T.Read(read_id=read_id, vrm=self.vrms[v], confidence=conf, camera_id=self.cams[cam_index],
-                      source_id="lane-feed", captured_at=captured, location=T.GeoPoint(latitude=lat, longitude=lon),
-                      direction=T.DIRECTION_TOWARDS, heading_degrees=heading, lane=lane,
-                      vehicle=T.VehicleDescription(make=make, model=model, colour=colour), plate_country="GB")
+        return T.Read(
+            read_id=read_id,
+            vrm=self.vrms[v],
+            confidence=conf,
+            camera_id=self.cams[cam_index],
+            source_id="lane-feed",
+            captured_at=captured,
+            location=T.GeoPoint(latitude=lat, longitude=lon),
+            direction=T.DIRECTION_TOWARDS,
+            heading_degrees=heading,
+            lane=lane,
+            vehicle=T.VehicleDescription(make=make, model=model, colour=colour),
+            plate_country="GB",
+        )
 
     def row(self, read_id: str, cam_index: int, captured: datetime) -> tuple:
         """The row ingest's store writes for such a read (see services/ingest/store.py), COPY_COLUMNS order."""
         v, conf, lane, (make, model, colour) = self._draw()
         lat, lon, heading = self.sites[cam_index]
-        return (read_id, self.vrms[v], self.norms[v], conf, self.cams[cam_index], "lane-feed", captured, lat, lon,
-                int(T.DIRECTION_TOWARDS), heading, lane, make, model, colour, "GB")
+        return (
+            read_id,
+            self.vrms[v],
+            self.norms[v],
+            conf,
+            self.cams[cam_index],
+            "lane-feed",
+            captured,
+            lat,
+            lon,
+            int(T.DIRECTION_TOWARDS),
+            heading,
+            lane,
+            make,
+            model,
+            colour,
+            "GB",
+        )
 
 
 def _captured_now() -> timestamp_pb2.Timestamp:
@@ -159,8 +209,7 @@ class EchoIngest(ingest_pb2_grpc.IngestServiceServicer):
     """Acknowledges every read as stored, storing nothing: the transport's limit."""
 
     async def SubmitRead(self, request, context):
-        return ingest_pb2.SubmitReadResponse(
-            result=ingest_pb2.ReadResult(read_id=request.read.read_id, status=STORED))
+        return ingest_pb2.SubmitReadResponse(result=ingest_pb2.ReadResult(read_id=request.read.read_id, status=STORED))
 
     async def SubmitReads(self, request_iterator, context):
         results = []
@@ -172,7 +221,8 @@ class EchoIngest(ingest_pb2_grpc.IngestServiceServicer):
         async for request in request_iterator:
             yield ingest_pb2.StreamReadsResponse(
                 batch_id=request.batch_id,
-                results=[ingest_pb2.ReadResult(read_id=r.read_id, status=STORED) for r in request.reads])
+                results=[ingest_pb2.ReadResult(read_id=r.read_id, status=STORED) for r in request.reads],
+            )
 
 
 def echo_server_main(conn, log_path: str, port: int = 0) -> None:
@@ -230,14 +280,19 @@ class Tally:
         end = self.w1
         if self.exhausted_at is not None and self.exhausted_at < self.w1:
             end = max(self.last_ack, self.w0 + 1e-3)  # the pool ran out: measure up to the last ack
-        return {"window_s": end - self.w0, "statuses": {STATUS_NAMES.get(k, str(k)): v
-                                                      for k, v in self.statuses.items()},
-                "errors": dict(self.errors), "first_error": self.first_error, "lat_ms": self.lat_ms,
-                "exhausted": self.exhausted_at is not None and self.exhausted_at < self.w1}
+        return {
+            "window_s": end - self.w0,
+            "statuses": {STATUS_NAMES.get(k, str(k)): v for k, v in self.statuses.items()},
+            "errors": dict(self.errors),
+            "first_error": self.first_error,
+            "lat_ms": self.lat_ms,
+            "exhausted": self.exhausted_at is not None and self.exhausted_at < self.w1,
+        }
 
 
-async def _one_stream(stub, md, batches: list, cyclic: bool, depth: int, w1: float, tally: Tally,
-                      drain_s: float) -> None:
+async def _one_stream(
+    stub, md, batches: list, cyclic: bool, depth: int, w1: float, tally: Tally, drain_s: float
+) -> None:
     perf = time.perf_counter
     call = stub.StreamReads(metadata=md)
     slots = asyncio.Semaphore(depth)
@@ -260,7 +315,7 @@ async def _one_stream(stub, md, batches: list, cyclic: bool, depth: int, w1: flo
             tally.error(exc.code().name, exc.details() or "")
         except asyncio.CancelledError:
             raise
-        except Exception as exc:  # noqa: BLE001 - reported, never fatal for the other streams
+        except Exception as exc:
             tally.error(type(exc).__name__, str(exc))
         finally:
             dead = True
@@ -336,7 +391,8 @@ class ClientState:
             ch = self.channels.get(key)
             if ch is None:
                 ch = self.channels[key] = aio.insecure_channel(
-                    target, options=[*GRPC_OPTIONS, ("grpc.use_local_subchannel_pool", 1)])
+                    target, options=[*GRPC_OPTIONS, ("grpc.use_local_subchannel_pool", 1)]
+                )
                 await asyncio.wait_for(ch.channel_ready(), 10)
             out.append(ingest_pb2_grpc.IngestServiceStub(ch))
         return out
@@ -364,8 +420,9 @@ class ClientState:
                 pool.append(batches)
             made = per_stream * batch * len(streams)
         else:
-            pool = [ingest_pb2.SubmitReadRequest(read=gen.read(f"{prefix}-u{i}", i % len(cams), captured))
-                    for i in range(n)]
+            pool = [
+                ingest_pb2.SubmitReadRequest(read=gen.read(f"{prefix}-u{i}", i % len(cams), captured)) for i in range(n)
+            ]
             made = n
         self.pool = pool
         return {"reads": made, "gen_s": time.perf_counter() - t0}
@@ -381,8 +438,14 @@ class ClientState:
         await asyncio.sleep(max(0.0, start - perf()))
         cpu0 = time.process_time()
         if spec["kind"] == "stream":
-            await asyncio.gather(*(_one_stream(stubs[i % len(stubs)], md, batches, spec["cyclic"], spec["depth"], w1,
-                                               tally, go["drain_s"]) for i, batches in enumerate(self.pool)))
+            await asyncio.gather(
+                *(
+                    _one_stream(
+                        stubs[i % len(stubs)], md, batches, spec["cyclic"], spec["depth"], w1, tally, go["drain_s"]
+                    )
+                    for i, batches in enumerate(self.pool)
+                )
+            )
         else:
             await _unary(stubs, md, self.pool, spec["cyclic"], spec["concurrency"], w1, tally)
         out = tally.result()
@@ -417,7 +480,7 @@ def client_main(conn, index: int, log_path: str) -> None:
                 else:
                     raise ValueError(f"unknown op {op!r}")
                 conn.send(("ok", reply))
-            except Exception:  # noqa: BLE001 - reported to the orchestrator
+            except Exception:
                 conn.send(("error", traceback.format_exc(limit=6)))
         for ch in state.channels.values():
             await ch.close()
@@ -495,6 +558,7 @@ class Bench:
 
     def start_postgres(self) -> None:
         from anpr.runtime import pg
+
         t = time.perf_counter()
         self.pg = pg.start_embedded(self.tmp, cleanup="stop")
         self.db_url = self.pg.get_uri()
@@ -509,16 +573,29 @@ class Bench:
 
     def start_ingest(self) -> None:
         """`anpr serve ingest` through the suite's launcher (cli/suite/launcher.py)."""
-        from cli.suite.launcher import Launcher, Tokens
         from anpr.runtime.auth import Role
+        from cli.suite.launcher import Launcher, Tokens
+
         tokens = Tokens.create(self.tmp / "tokens.json", prefix="bench")
-        self.tokens = {"camera": tokens[Role.CAMERA], "camera_admin": tokens[Role.CAMERA_ADMIN],
-                       "service": tokens[Role.SERVICE]}
-        self.launcher = Launcher(self.db_url, tokens, self.tmp, ports={"ingest": free_port()}, env={
-            "ANPR_MATCHER_ADDR": f"127.0.0.1:{free_port()}",  # nothing listens: matching is not measured
-            "ANPR_CAMERA_RATE_PER_S": "1000000", "ANPR_SHUTDOWN_GRACE_S": "3",
-            "ANPR_WORKERS": str(self.args.ingest_workers), "ANPR_DATA_DIR": str(self.tmp),
-            "OTEL_TRACES_EXPORTER": "none"})
+        self.tokens = {
+            "camera": tokens[Role.CAMERA],
+            "camera_admin": tokens[Role.CAMERA_ADMIN],
+            "service": tokens[Role.SERVICE],
+        }
+        self.launcher = Launcher(
+            self.db_url,
+            tokens,
+            self.tmp,
+            ports={"ingest": free_port()},
+            env={
+                "ANPR_MATCHER_ADDR": f"127.0.0.1:{free_port()}",  # nothing listens: matching is not measured
+                "ANPR_CAMERA_RATE_PER_S": "1000000",
+                "ANPR_SHUTDOWN_GRACE_S": "3",
+                "ANPR_WORKERS": str(self.args.ingest_workers),
+                "ANPR_DATA_DIR": str(self.tmp),
+                "OTEL_TRACES_EXPORTER": "none",
+            },
+        )
         self.ingest_addr = self.launcher.addr("ingest")
         self.ingest = self.launcher.start("ingest")
 
@@ -528,15 +605,21 @@ class Bench:
         port = 0
         for i in range(self.args.ingest_workers):
             parent, child = self.ctx.Pipe()
-            proc = self.ctx.Process(target=echo_server_main, args=(child, str(self.tmp / "echo.log"), port),
-                                    name=f"bench-echo-{i}", daemon=True)
+            proc = self.ctx.Process(
+                target=echo_server_main,
+                args=(child, str(self.tmp / "echo.log"), port),
+                name=f"bench-echo-{i}",
+                daemon=True,
+            )
             proc.start()
             self.echo.append((proc, parent))
             deadline = time.monotonic() + 30
             while not parent.poll(0.2):
                 if not proc.is_alive():
-                    raise BenchError(f"the echo server exited with code {proc.exitcode}; tail of its log:\n"
-                                     f"{log_tail(self.tmp / 'echo.log')}")
+                    raise BenchError(
+                        f"the echo server exited with code {proc.exitcode}; tail of its log:\n"
+                        f"{log_tail(self.tmp / 'echo.log')}"
+                    )
                 if time.monotonic() > deadline:
                     raise BenchError("the echo server did not start within 30 s")
             port = parent.recv()
@@ -558,8 +641,9 @@ class Bench:
     def start_clients(self) -> None:
         for i in range(self.args.clients):
             parent, child = self.ctx.Pipe()
-            p = self.ctx.Process(target=client_main, args=(child, i, str(self.client_log(i))),
-                                 name=f"bench-client-{i}", daemon=True)
+            p = self.ctx.Process(
+                target=client_main, args=(child, i, str(self.client_log(i))), name=f"bench-client-{i}", daemon=True
+            )
             p.start()
             self.clients.append((p, parent))
 
@@ -567,18 +651,22 @@ class Bench:
         return self.tmp / f"client-{i}.log"
 
     def client_died(self, i: int, proc) -> BenchError:
-        return BenchError(f"client process {i} died (exit code {proc.exitcode}); tail of its log:\n"
-                          f"{log_tail(self.client_log(i))}")
+        return BenchError(
+            f"client process {i} died (exit code {proc.exitcode}); tail of its log:\n{log_tail(self.client_log(i))}"
+        )
 
     def wait_ingest_serving(self, timeout: float = 90.0) -> None:
         from grpc_health.v1 import health_pb2, health_pb2_grpc
+
         deadline = time.monotonic() + timeout
         with grpc.insecure_channel(self.ingest_addr) as ch:
             stub = health_pb2_grpc.HealthStub(ch)
             while True:
                 if self.ingest.poll() is not None:
-                    raise BenchError(f"the ingest service exited with code {self.ingest.returncode} before "
-                                     f"SERVING; tail of its log ({self.ingest_log}):\n{log_tail(self.ingest_log)}")
+                    raise BenchError(
+                        f"the ingest service exited with code {self.ingest.returncode} before "
+                        f"SERVING; tail of its log ({self.ingest_log}):\n{log_tail(self.ingest_log)}"
+                    )
                 try:
                     resp = stub.Check(health_pb2.HealthCheckRequest(), timeout=1)
                     if resp.status == health_pb2.HealthCheckResponse.SERVING:
@@ -586,14 +674,18 @@ class Bench:
                 except grpc.RpcError:
                     pass
                 if time.monotonic() > deadline:
-                    raise BenchError(f"the ingest service was not SERVING after {timeout:.0f} s; tail of its "
-                                     f"log:\n{log_tail(self.ingest_log)}")
+                    raise BenchError(
+                        f"the ingest service was not SERVING after {timeout:.0f} s; tail of its "
+                        f"log:\n{log_tail(self.ingest_log)}"
+                    )
                 time.sleep(0.2)
 
     def check_ingest_alive(self, when: str) -> None:
         if self.ingest is not None and self.ingest.poll() is not None:
-            raise BenchError(f"the ingest service exited (code {self.ingest.returncode}) {when}; tail of its "
-                             f"log:\n{log_tail(self.ingest_log)}")
+            raise BenchError(
+                f"the ingest service exited (code {self.ingest.returncode}) {when}; tail of its "
+                f"log:\n{log_tail(self.ingest_log)}"
+            )
 
     def register_cameras(self) -> None:
         md = (("authorization", f"Bearer {self.tokens['camera_admin']}"),)
@@ -601,9 +693,17 @@ class Bench:
             stub = ingest_pb2_grpc.IngestServiceStub(ch)
             for i, cam in enumerate(self.cams):
                 lat, lon, heading = camera_site(i)
-                req = ingest_pb2.UpsertCameraRequest(camera=T.Camera(
-                    camera_id=cam, name=f"Bench camera {i}", location=T.GeoPoint(latitude=lat, longitude=lon),
-                    direction=T.DIRECTION_TOWARDS, heading_degrees=heading, force="Bench Police", enabled=True))
+                req = ingest_pb2.UpsertCameraRequest(
+                    camera=T.Camera(
+                        camera_id=cam,
+                        name=f"Bench camera {i}",
+                        location=T.GeoPoint(latitude=lat, longitude=lon),
+                        direction=T.DIRECTION_TOWARDS,
+                        heading_degrees=heading,
+                        force="Bench Police",
+                        enabled=True,
+                    )
+                )
                 try:
                     stub.UpsertCamera(req, metadata=md, timeout=10)
                 except grpc.RpcError as exc:
@@ -618,11 +718,16 @@ class Bench:
         """Stop everything this run started; every step runs even if an earlier one fails."""
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the cleanup short
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        for step in (self._close_profilers, self._close_clients, self.stop_echo, self._close_ingest,
-                     self._close_postgres):
+        for step in (
+            self._close_profilers,
+            self._close_clients,
+            self.stop_echo,
+            self._close_ingest,
+            self._close_postgres,
+        ):
             try:
                 step()
-            except BaseException as exc:  # noqa: BLE001 - keep cleaning up
+            except BaseException as exc:
                 print(f"cleanup: {step.__name__}: {type(exc).__name__}: {exc}", file=sys.stderr)
         if self.args.keep:
             print(f"kept {self.tmp}", file=sys.stderr)
@@ -690,19 +795,42 @@ class Bench:
         k = len(self.clients)
         return [list(range(i, n, k)) for i in range(k)]
 
-    def prepare(self, kind: str, target: str, token: str, n_reads: int, cyclic: bool, tag: str,
-                streams: int | None = None, depth: int | None = None) -> float:
+    def prepare(
+        self,
+        kind: str,
+        target: str,
+        token: str,
+        n_reads: int,
+        cyclic: bool,
+        tag: str,
+        streams: int | None = None,
+        depth: int | None = None,
+    ) -> float:
         a = self.args
         streams = streams or a.streams
         shares = self._split(streams if kind == "stream" else a.unary_concurrency)
         msgs = []
         for i, share in enumerate(shares):
-            msgs.append(("prepare", {
-                "kind": kind, "target": target, "token": token, "cyclic": cyclic, "cameras": self.cams,
-                "n_reads": max(1, math.ceil(n_reads / max(1, sum(map(bool, shares))))), "streams": share,
-                "batch": a.batch, "depth": depth or a.depth, "concurrency": len(share),
-                "connections": a.connections, "seed": zlib.crc32(f"{tag}-{i}".encode()),
-                "prefix": f"bench-{self.run_id}-{tag}-c{i}"}))
+            msgs.append(
+                (
+                    "prepare",
+                    {
+                        "kind": kind,
+                        "target": target,
+                        "token": token,
+                        "cyclic": cyclic,
+                        "cameras": self.cams,
+                        "n_reads": max(1, math.ceil(n_reads / max(1, sum(map(bool, shares))))),
+                        "streams": share,
+                        "batch": a.batch,
+                        "depth": depth or a.depth,
+                        "concurrency": len(share),
+                        "connections": a.connections,
+                        "seed": zlib.crc32(f"{tag}-{i}".encode()),
+                        "prefix": f"bench-{self.run_id}-{tag}-c{i}",
+                    },
+                )
+            )
         replies = self._ask(msgs, timeout=120)
         return max(r["gen_s"] for r in replies)
 
@@ -748,19 +876,29 @@ class Bench:
             rate_acked += n / r["window_s"]
             rate_stored += r["statuses"].get("STORED", 0) / r["window_s"]
         lat.sort()
-        return {"stored_per_s": rate_stored, "acked_per_s": rate_acked, "statuses": dict(statuses),
-                "errors": dict(errors), "acks": len(lat), "p50": percentile(lat, 0.50),
-                "p99": percentile(lat, 0.99), "max": lat[-1] if lat else float("nan"),
-                "window_s": min(r["window_s"] for r in replies),
-                "exhausted": any(r["exhausted"] for r in replies),
-                "first_error": next((r["first_error"] for r in replies if r["first_error"]), ""),
-                "client_cpu_s": sum(r["client_cpu_s"] for r in replies)}
+        return {
+            "stored_per_s": rate_stored,
+            "acked_per_s": rate_acked,
+            "statuses": dict(statuses),
+            "errors": dict(errors),
+            "acks": len(lat),
+            "p50": percentile(lat, 0.50),
+            "p99": percentile(lat, 0.99),
+            "max": lat[-1] if lat else float("nan"),
+            "window_s": min(r["window_s"] for r in replies),
+            "exhausted": any(r["exhausted"] for r in replies),
+            "first_error": next((r["first_error"] for r in replies if r["first_error"]), ""),
+            "client_cpu_s": sum(r["client_cpu_s"] for r in replies),
+        }
 
     def cpu_meter(self) -> CpuMeter:
         me = psutil.Process()
         groups = {
-            "ingest": lambda: ([psutil.Process(self.ingest.pid), *psutil.Process(self.ingest.pid).children(recursive=True)]
-                               if self.ingest and self.ingest.poll() is None else []),
+            "ingest": lambda: (
+                [psutil.Process(self.ingest.pid), *psutil.Process(self.ingest.pid).children(recursive=True)]
+                if self.ingest and self.ingest.poll() is None
+                else []
+            ),
             "postgres": self.postgres_procs,
             "echo-server": lambda: [psutil.Process(p.pid) for p, _ in self.echo if p.is_alive()],
             "client": lambda: [psutil.Process(p.pid) for p, _ in self.clients if p.is_alive()],
@@ -774,8 +912,11 @@ class Bench:
         self.max_other = max(self.max_other, other)
         parts = [f"{k} {v:.2f}" for k, v in cores.items() if v >= 0.005]
         warn = "  <- NOT this benchmark: figures depressed" if other >= 0.25 else ""
-        return (f"cores used in the window (of {os.cpu_count()}): " + ", ".join(parts)
-                + f" (benchmark total {sum(cores.values()):.2f}); other processes {other:.2f}{warn}")
+        return (
+            f"cores used in the window (of {os.cpu_count()}): "
+            + ", ".join(parts)
+            + f" (benchmark total {sum(cores.values()):.2f}); other processes {other:.2f}{warn}"
+        )
 
     def report(self, label: str, m: dict, cores: dict[str, float], unit: str = "reads/s") -> None:
         extra = ""
@@ -786,15 +927,18 @@ class Bench:
             extra += f"  ERRORS: {m['errors']} (first: {m['first_error']})"
         if m["exhausted"]:
             extra += f"  (read pool ran out: window {m['window_s']:.1f} s)"
-        self.say(f"  {label}: {m['stored_per_s']:,.0f} {unit} stored ({m['acked_per_s']:,.0f} acked); "
-                 f"ack latency p50 {m['p50']:.1f} ms, p99 {m['p99']:.1f} ms, max {m['max']:.1f} ms "
-                 f"over {m['acks']:,} acks{extra}")
+        self.say(
+            f"  {label}: {m['stored_per_s']:,.0f} {unit} stored ({m['acked_per_s']:,.0f} acked); "
+            f"ack latency p50 {m['p50']:.1f} ms, p99 {m['p99']:.1f} ms, max {m['max']:.1f} ms "
+            f"over {m['acks']:,} acks{extra}"
+        )
         self.say(f"    {self.fmt_cpu(cores)}")
 
     # -- phases ----------------------------------------------------------------------------------------
 
-    async def _copy_rows(self, conns, rows: list[tuple], columns: list[str], chunk: int, warm: float,
-                         seconds: float) -> tuple[int, float, bool]:
+    async def _copy_rows(
+        self, conns, rows: list[tuple], columns: list[str], chunk: int, warm: float, seconds: float
+    ) -> tuple[int, float, bool]:
         """COPY chunks of `rows` from every connection until the window ends; rows copied in it."""
         perf = time.perf_counter
         w0 = perf() + warm
@@ -811,9 +955,8 @@ class Bench:
                 if start is None:
                     exhausted = True
                     return
-                part = rows[start:start + chunk]
-                await conn.copy_records_to_table("reads_copy", schema_name="bench", records=part,
-                                                 columns=columns)
+                part = rows[start : start + chunk]
+                await conn.copy_records_to_table("reads_copy", schema_name="bench", records=part, columns=columns)
                 t = perf()
                 if w0 <= t < w1:
                     counted += len(part)
@@ -831,9 +974,12 @@ class Bench:
 
     def phase_copy(self, cpu: CpuMeter) -> None:
         import asyncpg
+
         a = self.args
-        self.say(f"\n[1/4] raw COPY: asyncpg copy_records_to_table, {a.copy_connections} connection(s) x "
-                 f"{a.copy_chunk}-row chunks into bench.reads_copy (LIKE ingest.reads INCLUDING ALL)")
+        self.say(
+            f"\n[1/4] raw COPY: asyncpg copy_records_to_table, {a.copy_connections} connection(s) x "
+            f"{a.copy_chunk}-row chunks into bench.reads_copy (LIKE ingest.reads INCLUDING ALL)"
+        )
 
         async def go() -> None:
             admin = await asyncpg.connect(self.db_url)
@@ -842,9 +988,13 @@ class Bench:
                 # LIKE makes a plain table even when ingest.reads is partitioned; INCLUDING ALL keeps the
                 # primary key, indexes, defaults and constraints (the same work per row as the store).
                 await admin.execute("CREATE TABLE bench.reads_copy (LIKE ingest.reads INCLUDING ALL)")
-                have = {r["attname"] for r in await admin.fetch(
-                    "SELECT attname FROM pg_attribute WHERE attrelid = 'bench.reads_copy'::regclass"
-                    " AND attnum > 0 AND NOT attisdropped")}
+                have = {
+                    r["attname"]
+                    for r in await admin.fetch(
+                        "SELECT attname FROM pg_attribute WHERE attrelid = 'bench.reads_copy'::regclass"
+                        " AND attnum > 0 AND NOT attisdropped"
+                    )
+                }
                 kind = await admin.fetchval("SELECT relkind FROM pg_class WHERE oid = 'ingest.reads'::regclass")
                 if kind in (b"p", "p"):
                     self.notes.append("ingest.reads is partitioned; the COPY target is a plain table")
@@ -854,8 +1004,7 @@ class Bench:
                 conns = [await asyncpg.connect(self.db_url) for _ in range(a.copy_connections)]
                 try:
                     probe = self.gen_rows(min(150_000, max(a.copy_chunk * 20, 40_000)), "probe")
-                    n, window, _ = await self._copy_rows(conns, probe, list(COPY_COLUMNS), a.copy_chunk,
-                                                         0.0, a.warmup)
+                    n, window, _ = await self._copy_rows(conns, probe, list(COPY_COLUMNS), a.copy_chunk, 0.0, a.warmup)
                     rate = n / window
                     want = min(int(rate * a.seconds * 1.3) + a.copy_chunk * 4, a.copy_max_rows)
                     t = time.perf_counter()
@@ -863,8 +1012,9 @@ class Bench:
                     gen_s = time.perf_counter() - t
                     del probe
                     snap0, c0 = cpu.snapshot(), time.monotonic()
-                    n, window, exhausted = await self._copy_rows(conns, rows, list(COPY_COLUMNS), a.copy_chunk,
-                                                                 0.0, a.seconds)
+                    n, window, exhausted = await self._copy_rows(
+                        conns, rows, list(COPY_COLUMNS), a.copy_chunk, 0.0, a.seconds
+                    )
                     snap1, c1 = cpu.snapshot(), time.monotonic()
                     del rows
                 finally:
@@ -879,24 +1029,32 @@ class Bench:
             rate = n / window
             self.fig["copy_rows_per_s"] = rate
             note = f" (row pool ran out: window {window:.1f} s)" if exhausted else ""
-            self.say(f"  COPY: {rate:,.0f} rows/s ({n:,} rows in {window:.1f} s; rows generated up front in "
-                     f"{gen_s:.1f} s; table+indexes {size / 2**20:.0f} MiB){note}")
+            self.say(
+                f"  COPY: {rate:,.0f} rows/s ({n:,} rows in {window:.1f} s; rows generated up front in "
+                f"{gen_s:.1f} s; table+indexes {size / 2**20:.0f} MiB){note}"
+            )
             self.say(f"    {self.fmt_cpu(CpuMeter.cores(snap0, snap1, c1 - c0))}  (client = orchestrator here)")
 
         asyncio.run(go())
 
     def phase_echo(self, cpu: CpuMeter) -> None:
         a = self.args
-        self.say(f"\n[2/4] raw gRPC echo: do-nothing IngestService in {a.ingest_workers} process(es) on one port; {a.clients} client "
-                 f"process(es)")
+        self.say(
+            f"\n[2/4] raw gRPC echo: do-nothing IngestService in {a.ingest_workers} process(es) on one port; {a.clients} client "
+            f"process(es)"
+        )
         pool_reads = max(a.streams * a.batch * 8, 60_000)
         gen = self.prepare("stream", self.echo_addr, "echo", pool_reads, True, "echo-stream")
         replies, cores = self.run_window(a.warmup, a.seconds, cpu)
         m = self.merge(replies)
         self.fig["echo_stream_per_s"] = m["stored_per_s"]
         self.fig["echo_stream_p50_ms"], self.fig["echo_stream_p99_ms"] = m["p50"], m["p99"]
-        self.report(f"StreamReads, {a.streams} streams x {a.depth} in flight x {a.batch} reads "
-                    f"(pool of {pool_reads:,} reads reused, generated in {gen:.1f} s)", m, cores)
+        self.report(
+            f"StreamReads, {a.streams} streams x {a.depth} in flight x {a.batch} reads "
+            f"(pool of {pool_reads:,} reads reused, generated in {gen:.1f} s)",
+            m,
+            cores,
+        )
 
         pool_reads = max(a.unary_concurrency * 200, 20_000)
         gen = self.prepare("unary", self.echo_addr, "echo", pool_reads, True, "echo-unary")
@@ -921,10 +1079,28 @@ class Bench:
         out_dir.mkdir(parents=True, exist_ok=True)
         ext = {"flamegraph": "svg", "speedscope": "json", "raw": "txt"}[a.profile_format]
         out = out_dir / f"ingest-{name}.{ext}"
-        self.profilers.append(subprocess.Popen(
-            [exe, "record", "--pid", str(self.ingest.pid), "--duration", str(max(1, round(seconds))), "--rate", "100",
-             "--nonblocking", "--subprocesses", "--format", a.profile_format, "--output", str(out)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        self.profilers.append(
+            subprocess.Popen(
+                [
+                    exe,
+                    "record",
+                    "--pid",
+                    str(self.ingest.pid),
+                    "--duration",
+                    str(max(1, round(seconds))),
+                    "--rate",
+                    "100",
+                    "--nonblocking",
+                    "--subprocesses",
+                    "--format",
+                    a.profile_format,
+                    "--output",
+                    str(out),
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        )
         self.say(f"  py-spy recording the measured window to {out}")
 
     def _reap_profilers(self) -> None:
@@ -933,9 +1109,19 @@ class Bench:
                 prof.wait(15)
         self.profilers = [p for p in self.profilers if p.poll() is None]
 
-    def _unique_phase(self, kind: str, label: str, cpu: CpuMeter, probe_reads: int, rss_tag: str | None,
-                      streams: int | None = None, depth: int | None = None, seconds: float | None = None,
-                      warmup: float | None = None, tag: str | None = None):
+    def _unique_phase(
+        self,
+        kind: str,
+        label: str,
+        cpu: CpuMeter,
+        probe_reads: int,
+        rss_tag: str | None,
+        streams: int | None = None,
+        depth: int | None = None,
+        seconds: float | None = None,
+        warmup: float | None = None,
+        tag: str | None = None,
+    ):
         """Warm-up on its own read pool (which sizes the next), then the measured run on fresh reads."""
         a = self.args
         token = self.tokens["camera"]
@@ -949,11 +1135,14 @@ class Bench:
         self.check_ingest_alive(f"during the {label} warm-up")
         warm = self.merge(replies)
         if warm["acks"] == 0:
-            raise BenchError(f"{label}: no acknowledgement in the warm-up; errors {warm['errors']} "
-                             f"(first: {warm['first_error']})\ntail of the ingest log:\n{log_tail(self.ingest_log)}")
+            raise BenchError(
+                f"{label}: no acknowledgement in the warm-up; errors {warm['errors']} "
+                f"(first: {warm['first_error']})\ntail of the ingest log:\n{log_tail(self.ingest_log)}"
+            )
         main_warm = 0.5
-        want = (int(warm["acked_per_s"] * (seconds + main_warm) * 1.5)
-                + (streams or a.streams) * a.batch * ((depth or a.depth) + 1))
+        want = int(warm["acked_per_s"] * (seconds + main_warm) * 1.5) + (streams or a.streams) * a.batch * (
+            (depth or a.depth) + 1
+        )
         want = min(want, a.max_pool_reads)
         gen = self.prepare(kind, self.ingest_addr, token, want, False, tag, **shape)
         self._profile(tag, seconds)
@@ -964,8 +1153,9 @@ class Bench:
         self._reap_profilers()
         self.check_ingest_alive(f"during the {label} run")
         m = self.merge(replies)
-        self.report(f"{label} (warm-up {warm['acked_per_s']:,.0f}/s; {want:,} fresh reads generated in {gen:.1f} s)",
-                    m, cores)
+        self.report(
+            f"{label} (warm-up {warm['acked_per_s']:,.0f}/s; {want:,} fresh reads generated in {gen:.1f} s)", m, cores
+        )
         self.prepare(kind, self.ingest_addr, token, 1, False, "free")
         return m
 
@@ -975,31 +1165,50 @@ class Bench:
         self.rss = RssSampler(self.ingest.pid)
         base_rss = self.rss.proc.memory_info().rss
         self.rss.start()
-        m = self._unique_phase("stream", f"StreamReads, {a.streams} camera streams x {a.depth} in flight x "
-                               f"{a.batch} reads", cpu, max(40_000, a.streams * a.batch * 6), "batched")
+        m = self._unique_phase(
+            "stream",
+            f"StreamReads, {a.streams} camera streams x {a.depth} in flight x {a.batch} reads",
+            cpu,
+            max(40_000, a.streams * a.batch * 6),
+            "batched",
+        )
         self.fig["batched_per_s"] = m["stored_per_s"]
         self.fig["p50_ack_ms"], self.fig["p99_ack_ms"] = m["p50"], m["p99"]
         in_flight = a.streams * a.depth * a.batch
         if m["acked_per_s"] > 0:
-            self.say(f"    closed loop at saturation: {in_flight:,} reads in flight / {m['acked_per_s']:,.0f} reads/s "
-                     f"= {1000 * in_flight / m['acked_per_s']:.0f} ms of queueing (Little's law), so these "
-                     "latencies measure the client's in-flight volume; see the unloaded latency below")
+            self.say(
+                f"    closed loop at saturation: {in_flight:,} reads in flight / {m['acked_per_s']:,.0f} reads/s "
+                f"= {1000 * in_flight / m['acked_per_s']:.0f} ms of queueing (Little's law), so these "
+                "latencies measure the client's in-flight volume; see the unloaded latency below"
+            )
         m = self._unique_phase("unary", f"SubmitRead, concurrency {a.unary_concurrency}", cpu, 15_000, "unary")
         self.fig["unary_per_s"] = m["stored_per_s"]
         self.fig["unary_p50_ms"], self.fig["unary_p99_ms"] = m["p50"], m["p99"]
         if a.idle_seconds > 0:
-            m = self._unique_phase("stream", f"unloaded: StreamReads, 1 stream x 1 in flight x {a.batch} reads", cpu,
-                                   5_000, None, streams=1, depth=1, seconds=a.idle_seconds, warmup=1.0, tag="idle")
+            m = self._unique_phase(
+                "stream",
+                f"unloaded: StreamReads, 1 stream x 1 in flight x {a.batch} reads",
+                cpu,
+                5_000,
+                None,
+                streams=1,
+                depth=1,
+                seconds=a.idle_seconds,
+                warmup=1.0,
+                tag="idle",
+            )
             self.fig["idle_p50_ack_ms"], self.fig["idle_p99_ack_ms"] = m["p50"], m["p99"]
         self.rss.stop()
         peaks = self.rss.peaks
-        mib = 2 ** 20
+        mib = 2**20
         self.fig["ingest_peak_rss_mib"] = max(peaks.get("batched", 0), peaks.get("batched-drain", 0)) / mib
-        self.say(f"\n[4/4] ingest RSS: {base_rss / mib:.0f} MiB before the flood; peak during batched warm-up "
-                 f"{peaks.get('batched-warmup', 0) / mib:.0f} MiB, measured run "
-                 f"{max(peaks.get('batched', 0), peaks.get('batched-drain', 0)) / mib:.0f} MiB, unary "
-                 f"{max(peaks.get('unary', 0), peaks.get('unary-drain', 0)) / mib:.0f} MiB "
-                 f"(the client keeps at most {a.streams * a.depth * a.batch:,} reads in flight)")
+        self.say(
+            f"\n[4/4] ingest RSS: {base_rss / mib:.0f} MiB before the flood; peak during batched warm-up "
+            f"{peaks.get('batched-warmup', 0) / mib:.0f} MiB, measured run "
+            f"{max(peaks.get('batched', 0), peaks.get('batched-drain', 0)) / mib:.0f} MiB, unary "
+            f"{max(peaks.get('unary', 0), peaks.get('unary-drain', 0)) / mib:.0f} MiB "
+            f"(the client keeps at most {a.streams * a.depth * a.batch:,} reads in flight)"
+        )
 
     def outbox_backlog(self) -> str:
         import asyncpg
@@ -1012,18 +1221,23 @@ class Bench:
                 return f"ingest.reads {reads:,} rows, ingest.outbox {outbox:,} rows (undelivered: no matcher)"
             finally:
                 await conn.close()
+
         try:
             return asyncio.run(go())
-        except Exception as exc:  # noqa: BLE001 - the schema may have changed; informational only
+        except Exception as exc:
             return f"(could not count rows: {exc})"
 
     def run(self) -> None:
         a = self.args
         ncpu = os.cpu_count()
-        self.say(f"anpr ingest benchmark: {ncpu} cores; {a.seconds:g} s measured per phase after a "
-                 f"{a.warmup:g} s warm-up; {a.clients} client process(es)")
-        self.say("core sharing: PostgreSQL, the server under test (echo or ingest) and the client process(es) "
-                 "all run on these cores at once; see 'cores used' per phase")
+        self.say(
+            f"anpr ingest benchmark: {ncpu} cores; {a.seconds:g} s measured per phase after a "
+            f"{a.warmup:g} s warm-up; {a.clients} client process(es)"
+        )
+        self.say(
+            "core sharing: PostgreSQL, the server under test (echo or ingest) and the client process(es) "
+            "all run on these cores at once; see 'cores used' per phase"
+        )
         self.start_postgres()
         self.start_ingest()
         self.start_echo()
@@ -1037,8 +1251,10 @@ class Bench:
         self.phase_ingest(cpu)
         self.say("  " + self.outbox_backlog())
         if self.max_other >= 0.25:
-            self.notes.append(f"other processes used up to {self.max_other:.2f} cores during a measured window "
-                              "(figures depressed; rerun on a quiet machine)")
+            self.notes.append(
+                f"other processes used up to {self.max_other:.2f} cores during a measured window "
+                "(figures depressed; rerun on a quiet machine)"
+            )
 
 
 def summarise(fig: dict[str, float]) -> list[str]:
@@ -1048,9 +1264,23 @@ def summarise(fig: dict[str, float]) -> list[str]:
     fig["batched_over_copy"] = ratio("batched_per_s", "copy_rows_per_s")
     fig["unary_over_echo"] = ratio("unary_per_s", "echo_unary_per_s")
     fig["stream_over_echo"] = ratio("batched_per_s", "echo_stream_per_s")
-    order = ["copy_rows_per_s", "echo_stream_per_s", "echo_unary_per_s", "batched_per_s", "unary_per_s",
-             "batched_over_copy", "unary_over_echo", "stream_over_echo", "p50_ack_ms", "p99_ack_ms",
-             "unary_p50_ms", "unary_p99_ms", "idle_p50_ack_ms", "idle_p99_ack_ms", "ingest_peak_rss_mib"]
+    order = [
+        "copy_rows_per_s",
+        "echo_stream_per_s",
+        "echo_unary_per_s",
+        "batched_per_s",
+        "unary_per_s",
+        "batched_over_copy",
+        "unary_over_echo",
+        "stream_over_echo",
+        "p50_ack_ms",
+        "p99_ack_ms",
+        "unary_p50_ms",
+        "unary_p99_ms",
+        "idle_p50_ack_ms",
+        "idle_p99_ack_ms",
+        "ingest_peak_rss_mib",
+    ]
     out = []
     for k in order:
         v = fig.get(k, float("nan"))
@@ -1064,26 +1294,43 @@ def summarise(fig: dict[str, float]) -> list[str]:
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--seconds", type=float, default=8.0, help="measured seconds per phase (default 8)")
     p.add_argument("--warmup", type=float, default=2.0, help="warm-up seconds per phase (default 2)")
     p.add_argument("--streams", type=int, default=100, help="concurrent camera streams (default 100)")
     p.add_argument("--batch", type=int, default=50, help="reads per batch (default 50)")
     p.add_argument("--depth", type=int, default=2, help="batches in flight per stream (default 2)")
     p.add_argument("--unary-concurrency", type=int, default=64, help="concurrent SubmitRead calls (default 64)")
-    p.add_argument("--idle-seconds", type=float, default=3.0,
-                   help="measured seconds of the unloaded-latency run (1 stream, 1 batch in flight); 0 skips it")
+    p.add_argument(
+        "--idle-seconds",
+        type=float,
+        default=3.0,
+        help="measured seconds of the unloaded-latency run (1 stream, 1 batch in flight); 0 skips it",
+    )
     p.add_argument("--clients", type=int, default=1, help="client processes (default 1)")
-    p.add_argument("--connections", type=int, default=8,
-                   help="TCP connections per client process, streams spread over them (default 8)")
-    p.add_argument("--ingest-workers", type=int, default=2,
-                   help="ingest worker processes on one port, ANPR_WORKERS (default 2, one per core)")
+    p.add_argument(
+        "--connections",
+        type=int,
+        default=8,
+        help="TCP connections per client process, streams spread over them (default 8)",
+    )
+    p.add_argument(
+        "--ingest-workers",
+        type=int,
+        default=2,
+        help="ingest worker processes on one port, ANPR_WORKERS (default 2, one per core)",
+    )
     p.add_argument("--copy-chunk", type=int, default=1000, help="rows per COPY (default 1000)")
     p.add_argument("--copy-connections", type=int, default=2, help="concurrent COPY connections (default 2)")
     p.add_argument("--copy-max-rows", type=int, default=1_500_000, help="cap on pre-generated COPY rows")
-    p.add_argument("--max-pool-reads", type=int, default=400_000,
-                   help="cap on pre-generated reads per ingest run (the window ends early if they run out)")
+    p.add_argument(
+        "--max-pool-reads",
+        type=int,
+        default=400_000,
+        help="cap on pre-generated reads per ingest run (the window ends early if they run out)",
+    )
     p.add_argument("--profile", metavar="DIR", help="py-spy record the ingest process during each measured run")
     p.add_argument("--profile-format", default="flamegraph", choices=("flamegraph", "speedscope", "raw"))
     p.add_argument("--keep", action="store_true", help="keep the temp dir (PostgreSQL data, ingest log)")

@@ -16,19 +16,28 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from google.protobuf.descriptor import FieldDescriptor  # noqa: E402
+from google.protobuf.descriptor import FieldDescriptor
 
-from anpr.field_limits import compile_checkers, limit_of  # noqa: E402
-from anpr.v1 import types_pb2 as T  # noqa: E402
-from services.ingest.validation import validate_read  # noqa: E402
+from anpr.field_limits import compile_checkers, limit_of
+from anpr.v1 import types_pb2 as T
+from services.ingest.validation import validate_read
 
 N = 200_000
 
 
 def sample_read() -> T.Read:
-    read = T.Read(read_id="acme-cam17-000001", vrm="KX19 ZTB", confidence=92.5, camera_id="CAM-M4-J12",
-                  source_id="feed-2", direction=T.DIRECTION_TOWARDS, heading_degrees=90, lane=2,
-                  vehicle=T.VehicleDescription(make="Ford", model="Focus", colour="Blue"), plate_country="GB")
+    read = T.Read(
+        read_id="acme-cam17-000001",
+        vrm="KX19 ZTB",
+        confidence=92.5,
+        camera_id="CAM-M4-J12",
+        source_id="feed-2",
+        direction=T.DIRECTION_TOWARDS,
+        heading_degrees=90,
+        lane=2,
+        vehicle=T.VehicleDescription(make="Ford", model="Focus", colour="Blue"),
+        plate_country="GB",
+    )
     read.captured_at.FromDatetime(datetime.now(timezone.utc))
     read.location.latitude, read.location.longitude = 51.46, -0.97
     return read
@@ -61,10 +70,14 @@ def main() -> None:
     compiled = per_read_us(lambda: check(read, "", []))
     whole = per_read_us(lambda: validate_read(read, now=now, max_skew=skew, retention=retention, check=check))
     walk = per_read_us(lambda: generic_walk(read, []))
-    print(f"compiled checker: {compiled:.2f} us/read; whole validation: {whole:.2f} us/read; "
-          f"generic descriptor walk (lengths only): {walk:.2f} us/read")
-    print(f"limits_check_us={compiled:.2f} validate_read_us={whole:.2f} generic_walk_us={walk:.2f} "
-          f"reads_per_s_one_core={1e6 / whole:,.0f}")
+    print(
+        f"compiled checker: {compiled:.2f} us/read; whole validation: {whole:.2f} us/read; "
+        f"generic descriptor walk (lengths only): {walk:.2f} us/read"
+    )
+    print(
+        f"limits_check_us={compiled:.2f} validate_read_us={whole:.2f} generic_walk_us={walk:.2f} "
+        f"reads_per_s_one_core={1e6 / whole:,.0f}"
+    )
 
 
 if __name__ == "__main__":

@@ -135,9 +135,7 @@ def rows_to_str(buf: np.ndarray) -> list[str]:
     return out
 
 
-def make_queries(
-    buf: np.ndarray, count: int, seed: int, classes: LookalikeClasses
-) -> tuple[list[str], dict[str, int]]:
+def make_queries(buf: np.ndarray, count: int, seed: int, classes: LookalikeClasses) -> tuple[list[str], dict[str, int]]:
     """40% exact hits, 20% one-look-alike-character misreads of entries, 40% fresh (mostly misses)."""
     rng = np.random.default_rng(seed + 1)
     n_hit, n_like = int(count * 0.4), int(count * 0.2)
@@ -157,9 +155,7 @@ def make_queries(
     return [queries[i] for i in order], {"exact_hit": n_hit, "lookalike_hit": n_like, "fresh": len(misses)}
 
 
-def time_matches(
-    index: VoiIndex, queries: list[str], rounds: int, batch: int = 5_000
-) -> tuple[float, float, int, int]:
+def time_matches(index: VoiIndex, queries: list[str], rounds: int, batch: int = 5_000) -> tuple[float, float, int, int]:
     """Seconds of process CPU time for all queries at max_differences 0 and 1, and reads with a hit.
 
     The queries are split into batches; each batch is timed in both modes, alternating which goes
@@ -246,18 +242,11 @@ def main() -> None:
     exact_per_s = len(queries) / exact_t
     like_per_s = len(queries) / like_t
     ratio = like_t / exact_t
+    print(f"queries: {len(queries):,} = {mix}; one thread, process CPU time, best of {args.rounds} rounds per batch")
     print(
-        f"queries: {len(queries):,} = {mix}; one thread, process CPU time,"
-        f" best of {args.rounds} rounds per batch"
+        f"exact (max_differences=0):      {exact_per_s:,.0f}/s  {1e6 / exact_per_s:.2f} us  with a hit {exact_found:,}"
     )
-    print(
-        f"exact (max_differences=0):      {exact_per_s:,.0f}/s  {1e6 / exact_per_s:.2f} us"
-        f"  with a hit {exact_found:,}"
-    )
-    print(
-        f"look-alike (max_differences=1): {like_per_s:,.0f}/s  {1e6 / like_per_s:.2f} us"
-        f"  with a hit {like_found:,}"
-    )
+    print(f"look-alike (max_differences=1): {like_per_s:,.0f}/s  {1e6 / like_per_s:.2f} us  with a hit {like_found:,}")
     print(f"look-alike cost / exact cost: {ratio:.3f}")
 
     rng = np.random.default_rng(args.seed + 3)

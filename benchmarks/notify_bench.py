@@ -47,12 +47,13 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-import chain_suite as cs  # noqa: E402
-from anpr.runtime.auth import Role  # noqa: E402
-from chain_bench import merge  # noqa: E402
-from chain_load import camera_ids, generator_main, parse_read_id  # noqa: E402
-from common import CpuMeter, percentile  # noqa: E402
-from notify_terminals import CONTROL_ROOM, terminals_main  # noqa: E402
+import chain_suite as cs
+from chain_bench import merge
+from chain_load import camera_ids, generator_main, parse_read_id
+from common import CpuMeter, percentile
+from notify_terminals import CONTROL_ROOM, terminals_main
+
+from anpr.runtime.auth import Role
 
 CENTRE = (51.45, -0.97)  # Reading
 FORCE = "Benchmark Police"
@@ -85,8 +86,10 @@ class Truth:
     def __init__(self, terminals: list[tuple[float, float]], sites: list[tuple[float, float]], radius_km: float):
         self.terminals, self.radius = terminals, radius_km
         self.site_of = dict(zip(camera_ids(len(sites)), sites, strict=True))
-        self.covering = {cam: [t for t, (lat, lon) in enumerate(terminals) if km(lat, lon, *site) <= radius_km]
-                         for cam, site in self.site_of.items()}
+        self.covering = {
+            cam: [t for t, (lat, lon) in enumerate(terminals) if km(lat, lon, *site) <= radius_km]
+            for cam, site in self.site_of.items()
+        }
 
     def expected(self, listed_reads: list[tuple[str, str]]) -> dict[tuple[int, str], float]:
         """(terminal, read id) -> send time, for every listed read stored."""
@@ -120,10 +123,24 @@ def judge(truth: Truth, listed_reads: list[tuple[str, str]], deliveries: list[tu
             mismatched += 1
         wrong += truth.outside(t, site if site is not None else (lat, lon))
     delivered = sum(pair in first for pair in expected)
-    lat_ms = [(sent, (first[pair] - sent) * 1000) for pair, sent in expected.items() if pair in first and w0 <= sent < w1]
-    room_ms = [(room[rid] - sent) * 1000 for rid, _ in listed_reads if rid in room and w0 <= (sent := parse_read_id(rid)[1]) < w1]
-    return {"expected": len(expected), "delivered": delivered, "missed": len(expected) - delivered, "wrong": wrong,
-            "duplicates": duplicates, "location_mismatch": mismatched, "lat_ms": lat_ms, "room_ms": room_ms}
+    lat_ms = [
+        (sent, (first[pair] - sent) * 1000) for pair, sent in expected.items() if pair in first and w0 <= sent < w1
+    ]
+    room_ms = [
+        (room[rid] - sent) * 1000
+        for rid, _ in listed_reads
+        if rid in room and w0 <= (sent := parse_read_id(rid)[1]) < w1
+    ]
+    return {
+        "expected": len(expected),
+        "delivered": delivered,
+        "missed": len(expected) - delivered,
+        "wrong": wrong,
+        "duplicates": duplicates,
+        "location_mismatch": mismatched,
+        "lat_ms": lat_ms,
+        "room_ms": room_ms,
+    }
 
 
 class Bench(cs.Bench):
@@ -143,12 +160,17 @@ class Bench(cs.Bench):
         url = await self.db.start()
         self.launcher = cs.launch(url, self.tmp, a.workers, 1)
         await self.launcher.start_all(timeout=120)
-        self.say("services SERVING: " + ", ".join(f"{n} {self.launcher.addr(n)}" for n in self.launcher.procs)
-                 + f"; logs in {self.tmp / 'logs'}")
+        self.say(
+            "services SERVING: "
+            + ", ".join(f"{n} {self.launcher.addr(n)}" for n in self.launcher.procs)
+            + f"; logs in {self.tmp / 'logs'}"
+        )
         await cs.register_cameras(self.launcher, a.cameras, self.sites)
         took = await cs.import_hotlist(self.launcher, a.entries, a.import_chunk)
-        self.say(f"{a.cameras} cameras registered; hotlist of {a.entries:,} entries imported in {took:.1f} s; "
-                 f"matcher index ready {await cs.wait_indexed(self.launcher, a.entries):.1f} s later")
+        self.say(
+            f"{a.cameras} cameras registered; hotlist of {a.entries:,} entries imported in {took:.1f} s; "
+            f"matcher index ready {await cs.wait_indexed(self.launcher, a.entries):.1f} s later"
+        )
         self.start_children(url)
         for child in self.children():
             await child.ready(120)
@@ -159,22 +181,55 @@ class Bench(cs.Bench):
         ctx = multiprocessing.get_context("spawn")
         units = [[i, f"UNIT-{i:04d}", lat, lon] for i, (lat, lon) in enumerate(self.terminals)]
         for k in range(a.observers):
-            self.observers.append(cs.Child(ctx, terminals_main, {
-                "terminals": units[k::a.observers], "notify": self.launcher.target("notify"),
-                "token": tokens[Role.TERMINAL], "force": FORCE, "radius_km": a.radius_km,
-                "streams_per_channel": a.streams_per_channel,
-                "control_room_token": tokens[Role.CONTROL_ROOM] if k == 0 and a.control_room else ""}, self.tmp / f"terminals-{k}.log", f"terminals-{k}"))
+            self.observers.append(
+                cs.Child(
+                    ctx,
+                    terminals_main,
+                    {
+                        "terminals": units[k :: a.observers],
+                        "notify": self.launcher.target("notify"),
+                        "token": tokens[Role.TERMINAL],
+                        "force": FORCE,
+                        "radius_km": a.radius_km,
+                        "streams_per_channel": a.streams_per_channel,
+                        "control_room_token": tokens[Role.CONTROL_ROOM] if k == 0 and a.control_room else "",
+                    },
+                    self.tmp / f"terminals-{k}.log",
+                    f"terminals-{k}",
+                )
+            )
         targets = [self.launcher.addr(n) for n in self.launcher.names_of("ingest")]
         for i in range(a.gens):
-            self.gens.append(cs.Child(ctx, generator_main, {
-                "index": i, "gens": a.gens, "targets": targets, "token": tokens[Role.CAMERA],
-                "connections": a.connections, "streams_per_connection": a.streams, "batch": a.batch,
-                "hits_per_batch": max(1, round(a.batch * a.hit_share)), "entries": a.entries, "tfc_share": 0.0,
-                "cameras": a.cameras, "sites": self.sites, "no_location_every": a.no_location_every,
-                "seed": a.seed, "database_url": url, "ref_connections": 1, "ref_batch": a.batch},
-                self.tmp / f"gen-{i}.log", f"gen-{i}"))
-        self.cpu = CpuMeter(cs.cpu_groups(self.launcher, self.db, {"load generators": self.gens,
-                                                                     "terminal processes": self.observers}))
+            self.gens.append(
+                cs.Child(
+                    ctx,
+                    generator_main,
+                    {
+                        "index": i,
+                        "gens": a.gens,
+                        "targets": targets,
+                        "token": tokens[Role.CAMERA],
+                        "connections": a.connections,
+                        "streams_per_connection": a.streams,
+                        "batch": a.batch,
+                        "hits_per_batch": max(1, round(a.batch * a.hit_share)),
+                        "entries": a.entries,
+                        "tfc_share": 0.0,
+                        "cameras": a.cameras,
+                        "sites": self.sites,
+                        "no_location_every": a.no_location_every,
+                        "seed": a.seed,
+                        "database_url": url,
+                        "ref_connections": 1,
+                        "ref_batch": a.batch,
+                    },
+                    self.tmp / f"gen-{i}.log",
+                    f"gen-{i}",
+                )
+            )
+        self.cpu = CpuMeter(
+            cs.cpu_groups(self.launcher, self.db, {"load generators": self.gens, "terminal processes": self.observers})
+        )
 
     async def wait_opened(self, timeout: float = 180.0) -> None:
         t0 = time.monotonic()
@@ -196,8 +251,15 @@ class Bench(cs.Bench):
         a = self.args
         streams = a.gens * a.connections * a.streams
         start = time.time() + 0.5
-        go = {"phase": PHASE, "start": start, "w0": start + a.warmup, "w1": start + a.warmup + a.seconds,
-              "interval": a.batch * streams / a.rate, "depth": 16, "drain_s": 30.0}
+        go = {
+            "phase": PHASE,
+            "start": start,
+            "w0": start + a.warmup,
+            "w1": start + a.warmup + a.seconds,
+            "interval": a.batch * streams / a.rate,
+            "depth": 16,
+            "drain_s": 30.0,
+        }
 
         async def measure() -> dict:
             await asyncio.sleep(max(0.0, go["w0"] - time.time()))
@@ -220,8 +282,10 @@ class Bench(cs.Bench):
 
     async def measure(self) -> None:
         a = self.args
-        self.say(f"\nload: {a.rate:,} reads/s for {a.warmup:.0f} s warm-up + {a.seconds:.0f} s; {a.terminals} terminals, "
-                 f"radius {a.radius_km} km, {a.side_km:.0f} km square; {a.cameras} cameras")
+        self.say(
+            f"\nload: {a.rate:,} reads/s for {a.warmup:.0f} s warm-up + {a.seconds:.0f} s; {a.terminals} terminals, "
+            f"radius {a.radius_km} km, {a.side_km:.0f} km square; {a.cameras} cameras"
+        )
         go, r = await self.load()
         if r["errors"]:
             self.say(f"  load errors: {r['errors']} (first: {r['first_error']})")
@@ -230,25 +294,53 @@ class Bench(cs.Bench):
         timed, room = j.pop("lat_ms"), j.pop("room_ms")
         lat = [ms for _, ms in timed]
         f = self.fig
-        f.update(terminals=a.terminals, rate=a.rate, achieved_reads_per_s=r["stored_in_window"] / a.seconds,
-                 listed_reads=len(r["listed_reads"]), expected_deliveries=j["expected"], deliveries=j["delivered"],
-                 p50_ms=p(lat, 0.5), p99_ms=p(lat, 0.99), max_ms=max(lat, default=float("nan")),
-                 wrong_deliveries=j["wrong"], missed_deliveries=j["missed"], duplicate_deliveries=j["duplicates"],
-                 location_mismatches=j["location_mismatch"], stream_errors=sum(errors.values()),
-                 control_room_p50_ms=p(room, 0.5), control_room_p99_ms=p(room, 0.99))
-        self.say(f"  stored {f['achieved_reads_per_s']:,.0f} reads/s; {f['listed_reads']} listed reads -> "
-                 f"{j['expected']} expected deliveries ({j['expected'] / max(1, f['listed_reads']):.1f} terminals a read)")
-        self.say(f"  delivered {j['delivered']}, missed {j['missed']}, WRONG {j['wrong']}, duplicates {j['duplicates']}, "
-                 f"hit.location not the camera's {j['location_mismatch']}; stream errors {dict(errors) or 0}")
-        self.say(f"  camera call -> terminal alert ({len(lat)} deliveries after the warm-up): p50 {f['p50_ms']:.1f} ms, "
-                 f"p99 {f['p99_ms']:.1f} ms, max {f['max_ms']:.1f} ms")
+        f.update(
+            terminals=a.terminals,
+            rate=a.rate,
+            achieved_reads_per_s=r["stored_in_window"] / a.seconds,
+            listed_reads=len(r["listed_reads"]),
+            expected_deliveries=j["expected"],
+            deliveries=j["delivered"],
+            p50_ms=p(lat, 0.5),
+            p99_ms=p(lat, 0.99),
+            max_ms=max(lat, default=float("nan")),
+            wrong_deliveries=j["wrong"],
+            missed_deliveries=j["missed"],
+            duplicate_deliveries=j["duplicates"],
+            location_mismatches=j["location_mismatch"],
+            stream_errors=sum(errors.values()),
+            control_room_p50_ms=p(room, 0.5),
+            control_room_p99_ms=p(room, 0.99),
+        )
+        self.say(
+            f"  stored {f['achieved_reads_per_s']:,.0f} reads/s; {f['listed_reads']} listed reads -> "
+            f"{j['expected']} expected deliveries ({j['expected'] / max(1, f['listed_reads']):.1f} terminals a read)"
+        )
+        self.say(
+            f"  delivered {j['delivered']}, missed {j['missed']}, WRONG {j['wrong']}, duplicates {j['duplicates']}, "
+            f"hit.location not the camera's {j['location_mismatch']}; stream errors {dict(errors) or 0}"
+        )
+        self.say(
+            f"  camera call -> terminal alert ({len(lat)} deliveries after the warm-up): p50 {f['p50_ms']:.1f} ms, "
+            f"p99 {f['p99_ms']:.1f} ms, max {f['max_ms']:.1f} ms"
+        )
         if a.control_room:
-            self.say(f"  the same reads on one unfiltered control-room stream ({len(room)}): p50 "
-                     f"{f['control_room_p50_ms']:.1f} ms, p99 {f['control_room_p99_ms']:.1f} ms")
-        quarters = [p([ms for sent, ms in timed if go["w0"] + k * a.seconds / 4 <= sent < go["w0"] + (k + 1) * a.seconds / 4],
-                      0.5) for k in range(4)]
-        self.say("  p50 by quarter of the load (growing: a queue builds up): "
-                 + ", ".join(f"{q:.1f}" for q in quarters) + " ms")
+            self.say(
+                f"  the same reads on one unfiltered control-room stream ({len(room)}): p50 "
+                f"{f['control_room_p50_ms']:.1f} ms, p99 {f['control_room_p99_ms']:.1f} ms"
+            )
+        quarters = [
+            p(
+                [ms for sent, ms in timed if go["w0"] + k * a.seconds / 4 <= sent < go["w0"] + (k + 1) * a.seconds / 4],
+                0.5,
+            )
+            for k in range(4)
+        ]
+        self.say(
+            "  p50 by quarter of the load (growing: a queue builds up): "
+            + ", ".join(f"{q:.1f}" for q in quarters)
+            + " ms"
+        )
         self.say("  cpu (cores): " + ", ".join(f"{k} {v:.2f}" for k, v in r["cpu"].items()))
         f.update({f"cpu_{k.replace(' ', '_')}": v for k, v in r["cpu"].items()})
 
@@ -276,8 +368,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     add("--wait", type=float, default=15.0, help="longest wait for late deliveries after the load (default 15)")
     add("--entries", type=int, default=100_000, help="hotlist entries (default 100,000)")
     add("--hit-share", type=float, default=0.02, help="share of reads naming a listed plate (default 0.02)")
-    add("--no-location-every", type=int, default=10,
-        help="every n-th read is sent without coordinates (default 10; 0: none)")
+    add(
+        "--no-location-every",
+        type=int,
+        default=10,
+        help="every n-th read is sent without coordinates (default 10; 0: none)",
+    )
     add("--observers", type=int, default=2, help="terminal processes (default 2)")
     add("--streams-per-channel", type=int, default=100, help="Subscribe streams per channel (default 100)")
     add("--gens", type=int, default=1, help="load generator processes (default 1)")
@@ -285,10 +381,18 @@ def parse_args(argv=None) -> argparse.Namespace:
     add("--streams", type=int, default=2, help="StreamReads calls per connection (default 2)")
     add("--batch", type=int, default=50, help="reads per batch (default 50)")
     add("--workers", type=int, default=1, help="ANPR_WORKERS of every service (default 1)")
-    add("--import-chunk", type=int, default=5000, help="entries per ImportEntries message (default 5000, the most allowed)")
+    add(
+        "--import-chunk",
+        type=int,
+        default=5000,
+        help="entries per ImportEntries message (default 5000, the most allowed)",
+    )
     add("--seed", type=int, default=10, help="random seed of positions and reads (default 10)")
-    add("--control-room", action="store_true",
-        help="also follow every alert on one unfiltered control-room stream (the chain without the terminals' filtering)")
+    add(
+        "--control-room",
+        action="store_true",
+        help="also follow every alert on one unfiltered control-room stream (the chain without the terminals' filtering)",
+    )
     add("--keep", action="store_true", help="keep the temporary directory (logs, database)")
     return ap.parse_args(argv)
 

@@ -15,14 +15,13 @@ import time
 import traceback
 from collections import Counter
 
-from grpc import aio
-
-from cli.client import subscribe
-from anpr.v1 import notify_pb2
-from anpr.v1 import types_pb2 as T
 from chain_load import GRPC_OPTIONS
 from common import child_setup
+from grpc import aio
 
+from anpr.v1 import notify_pb2
+from anpr.v1 import types_pb2 as T
+from cli.client import subscribe
 
 CONTROL_ROOM = -1  # the index of the control-room stream a terminal process may hold beside its terminals
 
@@ -40,16 +39,24 @@ class Terminal:
     def request(self, spec: dict) -> notify_pb2.SubscribeRequest:
         if self.index == CONTROL_ROOM:  # every alert, unfiltered
             return notify_pb2.SubscribeRequest(after_sequence=self.after, subscription=notify_pb2.Subscription())
-        return notify_pb2.SubscribeRequest(after_sequence=self.after, subscription=notify_pb2.Subscription(
-            unit_id=self.unit_id, force=spec["force"], circle=notify_pb2.Circle(
-                center=T.GeoPoint(latitude=self.lat, longitude=self.lon), radius_km=spec["radius_km"])))
+        return notify_pb2.SubscribeRequest(
+            after_sequence=self.after,
+            subscription=notify_pb2.Subscription(
+                unit_id=self.unit_id,
+                force=spec["force"],
+                circle=notify_pb2.Circle(
+                    center=T.GeoPoint(latitude=self.lat, longitude=self.lon), radius_km=spec["radius_km"]
+                ),
+            ),
+        )
 
     def saw(self, alert: T.Alert) -> None:
         now = time.time()
         self.after = alert.sequence
         hit = alert.hit
-        self.deliveries.append((self.index, hit.read.read_id, now, hit.HasField("location"),
-                                hit.location.latitude, hit.location.longitude))
+        self.deliveries.append(
+            (self.index, hit.read.read_id, now, hit.HasField("location"), hit.location.latitude, hit.location.longitude)
+        )
 
 
 async def hold(ch: aio.Channel, md, term: Terminal, spec: dict, errors: Counter) -> None:
@@ -82,8 +89,7 @@ def terminals_main(conn, spec: dict, log_path: str) -> None:
         loop = asyncio.get_running_loop()
         md = (("authorization", f"Bearer {spec['token']}"),)
         per = spec["streams_per_channel"]
-        channels = [aio.insecure_channel(spec["notify"], options=GRPC_OPTIONS)
-                    for _ in range(0, len(terms), per)]
+        channels = [aio.insecure_channel(spec["notify"], options=GRPC_OPTIONS) for _ in range(0, len(terms), per)]
         tasks = [asyncio.create_task(hold(channels[k // per], md, t, spec, errors)) for k, t in enumerate(terms)]
         if room is not None:
             room_md = (("authorization", f"Bearer {spec['control_room_token']}"),)
@@ -98,8 +104,10 @@ def terminals_main(conn, spec: dict, log_path: str) -> None:
                     conn.send(("ok", sum(t.opened for t in terms) if room is None or room.opened else 0))
                 else:
                     streams = [*terms, *([room] if room else [])]
-                    conn.send(("ok", {"deliveries": [d for t in streams for d in t.deliveries], "errors": dict(errors)}))
-            except Exception:  # noqa: BLE001 - reported to the benchmark
+                    conn.send(
+                        ("ok", {"deliveries": [d for t in streams for d in t.deliveries], "errors": dict(errors)})
+                    )
+            except Exception:
                 conn.send(("error", traceback.format_exc(limit=8)))
         for t in tasks:
             t.cancel()

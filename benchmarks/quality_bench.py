@@ -37,13 +37,13 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from quality_corpus import KIND_LABELS, KINDS, Corpus, make_corpus  # noqa: E402
+from quality_corpus import KIND_LABELS, KINDS, Corpus, make_corpus
 
-from anpr.v1 import types_pb2  # noqa: E402
-from services.matcher.index import DEFAULT_LOOKALIKE_CLASSES, LookalikeClasses, VoiIndex  # noqa: E402
-from services.matcher.indels import DeletionIndex, deletion_keys  # noqa: E402
-from services.matcher.matching import Matcher  # noqa: E402
-from services.matcher.scoring import COMMON_CLASSES, CONFIRMED, ProfileTable  # noqa: E402
+from anpr.v1 import types_pb2
+from services.matcher.indels import DeletionIndex, deletion_keys
+from services.matcher.index import DEFAULT_LOOKALIKE_CLASSES, LookalikeClasses, VoiIndex
+from services.matcher.matching import Matcher
+from services.matcher.scoring import COMMON_CLASSES, CONFIRMED, ProfileTable
 
 # a rule maps a read to the entry ids it alerts on, with the tier of each (CONFIRMED for simple rules)
 Rule = Callable[[types_pb2.Read], list[tuple[int, int]]]
@@ -80,7 +80,7 @@ def _within_one_edit(a: str, b: str) -> bool:
     if abs(len(a) - len(b)) != 1:
         return False
     short, long_ = sorted((a, b), key=len)
-    return any(long_[:k] + long_[k + 1:] == short for k in range(len(long_)))
+    return any(long_[:k] + long_[k + 1 :] == short for k in range(len(long_)))
 
 
 def edit_distance_rule(vrms: list[str]) -> Rule:
@@ -102,8 +102,10 @@ def edit_distance_rule(vrms: list[str]) -> Rule:
 
 def scored_rule(vrms: list[str]) -> tuple[BatchRule, ProfileTable]:
     table = ProfileTable()
-    matcher = Matcher(IndexPair(vrms, LookalikeClasses(table.candidate_classes()),
-                                LookalikeClasses(table.common_classes())), table.default)
+    matcher = Matcher(
+        IndexPair(vrms, LookalikeClasses(table.candidate_classes()), LookalikeClasses(table.common_classes())),
+        table.default,
+    )
 
     def rule(reads: list[types_pb2.Read]) -> list[list[tuple[int, int]]]:
         return [[(m.entry_id, m.tier) for m in result.matches] for result in matcher.match_many(reads)]
@@ -137,8 +139,9 @@ class Tally:
         return self.wrong / self.hits if self.hits else 0.0
 
 
-def run(corpus: Corpus, rule: BatchRule, tiers: dict[str, set[int]],
-        evidence: bool = False, batch: int = BATCH) -> tuple[dict[str, Tally], float]:
+def run(
+    corpus: Corpus, rule: BatchRule, tiers: dict[str, set[int]], evidence: bool = False, batch: int = BATCH
+) -> tuple[dict[str, Tally], float]:
     tallies = {name: Tally() for name in tiers}
     results = []
     best = 0.0  # reads/s of the fastest tenth: the machine is shared, the slow slices are others' load
@@ -146,9 +149,9 @@ def run(corpus: Corpus, rule: BatchRule, tiers: dict[str, set[int]],
     tenth = max(batch, len(reads) // 10)
     for start in range(0, len(reads), tenth):
         t0 = time.perf_counter()
-        part = reads[start:start + tenth]
+        part = reads[start : start + tenth]
         for b in range(0, len(part), batch):
-            results.extend(rule(part[b:b + batch]))
+            results.extend(rule(part[b : b + batch]))
         best = max(best, len(part) / (time.perf_counter() - t0))
     rate = best
     for i, found in enumerate(results):
@@ -159,8 +162,11 @@ def run(corpus: Corpus, rule: BatchRule, tiers: dict[str, set[int]],
 
 def table(corpus: Corpus, rows: list[tuple[str, Tally, float]]) -> None:
     kinds = [k for k in KINDS if corpus.listed_by_kind[k]]
-    print("| rule | " + " | ".join(f"{KIND_LABELS[k]} (n={corpus.listed_by_kind[k]})" for k in kinds)
-          + " | wrong-vehicle share | hits | most hits of one read | reads/s |")
+    print(
+        "| rule | "
+        + " | ".join(f"{KIND_LABELS[k]} (n={corpus.listed_by_kind[k]})" for k in kinds)
+        + " | wrong-vehicle share | hits | most hits of one read | reads/s |"
+    )
     print("|---" * (len(kinds) + 5) + "|")
     for name, t, rate in rows:
         cells = " | ".join(f"{t.recall(corpus, k):.3f}" for k in kinds)
@@ -172,8 +178,10 @@ def worst_case(table_: ProfileTable) -> tuple[int, int, int, float]:
     hits returned, counted over the cap, microseconds)."""
     vrms = [format(i, "010b").replace("0", "O").replace("1", "0") for i in range(1 << 10)]
     vrms.remove("O0O0O0O0O0")  # the read is not itself listed (that would make it one exact hit)
-    matcher = Matcher(IndexPair(vrms, LookalikeClasses(table_.candidate_classes()),
-                                LookalikeClasses(table_.common_classes())), table_.default)
+    matcher = Matcher(
+        IndexPair(vrms, LookalikeClasses(table_.candidate_classes()), LookalikeClasses(table_.common_classes())),
+        table_.default,
+    )
     read = types_pb2.Read(vrm="O0O0O0O0O0")
     t0 = time.perf_counter()
     result = matcher.match(read)
@@ -187,8 +195,9 @@ def main() -> None:
     ap.add_argument("--entries", type=int, default=1_000_000)
     ap.add_argument("--reads", type=int, default=120_000)
     ap.add_argument("--listed-share", type=float, default=0.05)
-    ap.add_argument("--near-share", type=float, default=0.01,
-                    help="share of unlisted vehicles one confusion away from a listed VRM")
+    ap.add_argument(
+        "--near-share", type=float, default=0.01, help="share of unlisted vehicles one confusion away from a listed VRM"
+    )
     ap.add_argument("--split", choices=["held-out", "tune"], default="held-out")
     ap.add_argument("--quick", action="store_true", help="200k entries, 30k reads (seconds)")
     args = ap.parse_args()
@@ -197,17 +206,21 @@ def main() -> None:
     seed = 20261124 if args.split == "held-out" else 7
     t0 = time.perf_counter()
     corpus = make_corpus(seed, args.entries, args.reads, args.listed_share, args.near_share)
-    print(f"corpus: {len(corpus.entries):,} entries, {len(corpus.reads):,} reads ({args.split} split, seed {seed}), "
-          f"{sum(corpus.listed_by_kind.values()):,} of listed vehicles, {time.perf_counter() - t0:.1f} s")
+    print(
+        f"corpus: {len(corpus.entries):,} entries, {len(corpus.reads):,} reads ({args.split} split, seed {seed}), "
+        f"{sum(corpus.listed_by_kind.values()):,} of listed vehicles, {time.perf_counter() - t0:.1f} s"
+    )
     print("listed reads by kind: " + ", ".join(f"{k}={corpus.listed_by_kind[k]}" for k in KINDS))
 
     entries = corpus.entries
     confirmed, both = {CONFIRMED}, {CONFIRMED, types_pb2.MATCH_TIER_POSSIBLE}
     rows: list[tuple[str, Tally, float]] = []
-    simple = [("exact only", lookalike_rule(entries, [], 0)),
-              ("one look-alike, common classes", lookalike_rule(entries, list(COMMON_CLASSES), 1)),
-              ("edit distance <= 1", edit_distance_rule(entries)),
-              ("the suite before scoring", lookalike_rule(entries, list(DEFAULT_LOOKALIKE_CLASSES), 1))]
+    simple = [
+        ("exact only", lookalike_rule(entries, [], 0)),
+        ("one look-alike, common classes", lookalike_rule(entries, list(COMMON_CLASSES), 1)),
+        ("edit distance <= 1", edit_distance_rule(entries)),
+        ("the suite before scoring", lookalike_rule(entries, list(DEFAULT_LOOKALIKE_CLASSES), 1)),
+    ]
     for name, rule in simple:
         tallies, rate = run(corpus, per_read(rule), {"all": confirmed})
         rows.append((name, tallies["all"], rate))
@@ -217,15 +230,18 @@ def main() -> None:
     rows.append(("**scored: control room (CONFIRMED + POSSIBLE)**", tallies["control room"], rate))
     with_evidence, evidence_rate = run(corpus, rule, {"terminal": confirmed, "control room": both}, evidence=True)
     rows.append(("scored, with confidence and alternatives: terminal", with_evidence["terminal"], evidence_rate))
-    rows.append(("scored, with confidence and alternatives: control room", with_evidence["control room"],
-                 evidence_rate))
+    rows.append(
+        ("scored, with confidence and alternatives: control room", with_evidence["control room"], evidence_rate)
+    )
     table(corpus, rows)
     _, loaded_rate = run(corpus, rule, {}, batch=LOADED_BATCH)
     print(f"scored matcher in batches of {LOADED_BATCH} (MatchReads under load): {loaded_rate:,.0f} reads/s")
 
     near, kept, over, us = worst_case(profiles)
-    print(f"worst case: a read near {near} entries made {kept} hits (cap {profiles.default.max_hits}), "
-          f"{over} counted over the cap, {us:.0f} us")
+    print(
+        f"worst case: a read near {near} entries made {kept} hits (cap {profiles.default.max_hits}), "
+        f"{over} counted over the cap, {us:.0f} us"
+    )
     term, room = tallies["terminal"], tallies["control room"]
     figures = defaultdict(float)
     for k in KINDS:

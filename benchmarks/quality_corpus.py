@@ -16,17 +16,36 @@ from anpr.v1 import types_pb2
 from services.matcher import plate_formats
 
 KINDS = ("exact", "common1", "rare1", "dropped", "extra", "common2")
-KIND_LABELS = {"exact": "exact read", "common1": "1 common look-alike", "rare1": "1 rare confusion",
-               "dropped": "1 dropped character", "extra": "1 extra character", "common2": "2 common look-alikes"}
+KIND_LABELS = {
+    "exact": "exact read",
+    "common1": "1 common look-alike",
+    "rare1": "1 rare confusion",
+    "dropped": "1 dropped character",
+    "extra": "1 extra character",
+    "common2": "2 common look-alikes",
+}
 # share of reads per kind of misread
 KIND_SHARES = {"exact": 0.80, "common1": 0.08, "rare1": 0.04, "dropped": 0.03, "extra": 0.02, "common2": 0.03}
 
 # OCR: what a character is misread as (common look-alikes), with weights
 COMMON_MISREAD = {
-    "O": {"0": 0.6, "D": 0.25, "Q": 0.15}, "0": {"O": 0.7, "D": 0.3}, "D": {"0": 0.6, "O": 0.4},
-    "Q": {"O": 0.6, "0": 0.4}, "I": {"1": 0.6, "L": 0.4}, "1": {"I": 0.7, "L": 0.3}, "L": {"I": 0.5, "1": 0.5},
-    "B": {"8": 1}, "8": {"B": 1}, "S": {"5": 1}, "5": {"S": 1}, "Z": {"2": 1}, "2": {"Z": 1},
-    "G": {"6": 1}, "6": {"G": 1}, "T": {"7": 1}, "7": {"T": 1},
+    "O": {"0": 0.6, "D": 0.25, "Q": 0.15},
+    "0": {"O": 0.7, "D": 0.3},
+    "D": {"0": 0.6, "O": 0.4},
+    "Q": {"O": 0.6, "0": 0.4},
+    "I": {"1": 0.6, "L": 0.4},
+    "1": {"I": 0.7, "L": 0.3},
+    "L": {"I": 0.5, "1": 0.5},
+    "B": {"8": 1},
+    "8": {"B": 1},
+    "S": {"5": 1},
+    "5": {"S": 1},
+    "Z": {"2": 1},
+    "2": {"Z": 1},
+    "G": {"6": 1},
+    "6": {"G": 1},
+    "T": {"7": 1},
+    "7": {"T": 1},
 }
 # rarer confusions; the second group is not in the matcher's model (an honest share of misses)
 RARE_MODELLED = ("EF", "HM", "MN", "UV", "VW", "KX", "38", "CG", "PR", "A4", "17", "HN", "VY")
@@ -40,8 +59,16 @@ _FR = "".join(c for c in string.ascii_uppercase if c not in "IOU")
 _ES = "BCDFGHJKLMNPRSTVWXYZ"
 _AGES = [f"{y:02d}" for y in [*range(2, 27), *range(51, 76)]]
 # share of each plate format on the road (and in the list), with the country cameras report
-FORMAT_SHARES = {"current": 0.74, "prefix": 0.10, "suffix": 0.04, "dateless": 0.04, "ni": 0.03,
-                 "fr": 0.02, "de": 0.02, "es": 0.01}
+FORMAT_SHARES = {
+    "current": 0.74,
+    "prefix": 0.10,
+    "suffix": 0.04,
+    "dateless": 0.04,
+    "ni": 0.03,
+    "fr": 0.02,
+    "de": 0.02,
+    "es": 0.01,
+}
 COUNTRY = {"fr": "FR", "de": "DE", "es": "ES"}
 COUNTRY_REPORTED = 0.8  # a foreign plate's country is known to the camera this often
 
@@ -49,7 +76,7 @@ COUNTRY_REPORTED = 0.8  # a foreign plate's country is known to the camera this 
 # Every mark of a format is equally likely (each is issued once): a number of up to 4 digits is
 # uniform over 1-9999, and a group of 1-3 letters has 3 letters as often as there are more such marks.
 def _number(rng: random.Random, most_digits: int) -> str:
-    return str(rng.randint(1, 10 ** most_digits - 1))
+    return str(rng.randint(1, 10**most_digits - 1))
 
 
 def _letters(rng: random.Random, pool: str, k: int) -> str:
@@ -77,8 +104,11 @@ def plate(rng: random.Random, fmt: str) -> str:
     if fmt == "fr":
         return _letters(rng, _FR, 2) + f"{rng.randint(1, 999):03d}" + _letters(rng, _FR, 2)
     if fmt == "de":
-        return _some_letters(rng, string.ascii_uppercase, 1, 3) + \
-            _some_letters(rng, string.ascii_uppercase, 1, 2) + _number(rng, 4)
+        return (
+            _some_letters(rng, string.ascii_uppercase, 1, 3)
+            + _some_letters(rng, string.ascii_uppercase, 1, 2)
+            + _number(rng, 4)
+        )
     return f"{rng.randint(0, 9999):04d}" + _letters(rng, _ES, 3)
 
 
@@ -99,8 +129,9 @@ def _rare_target(ch: str, pairs: tuple[str, ...], rng: random.Random) -> str | N
 def _substitute(rng: random.Random, vrm: str, count: int, common: bool) -> str | None:
     """`vrm` with `count` characters misread (None when it has too few that can be)."""
     pairs = _rare_pairs(rng)
-    able = [i for i, ch in enumerate(vrm)
-            if (ch in COMMON_MISREAD if common else _rare_target(ch, pairs, rng) is not None)]
+    able = [
+        i for i, ch in enumerate(vrm) if (ch in COMMON_MISREAD if common else _rare_target(ch, pairs, rng) is not None)
+    ]
     if len(able) < count:
         return None
     chars = list(vrm)
@@ -121,11 +152,17 @@ def misread(rng: random.Random, vrm: str, kind: str) -> tuple[str, str]:
     if kind == "dropped" and len(vrm) > 2:
         weights = [2 if i in (0, len(vrm) - 1) else 1 for i in range(len(vrm))]
         i = rng.choices(range(len(vrm)), weights)[0]
-        return vrm[:i] + vrm[i + 1:], kind
+        return vrm[:i] + vrm[i + 1 :], kind
     if kind == "extra" and len(vrm) < 10:
         i = rng.randint(0, len(vrm))
         r = rng.random()
-        ch = "1" if r < 0.4 else vrm[min(i, len(vrm) - 1)] if r < 0.7 else rng.choice(string.ascii_uppercase + string.digits)
+        ch = (
+            "1"
+            if r < 0.4
+            else vrm[min(i, len(vrm) - 1)]
+            if r < 0.7
+            else rng.choice(string.ascii_uppercase + string.digits)
+        )
         return vrm[:i] + ch + vrm[i:], kind
     return vrm, "exact"
 
@@ -135,8 +172,11 @@ def near_neighbour(rng: random.Random, vrm: str, country: str, listed: Container
     grammar = plate_formats.country_of(country)
     for _ in range(10):
         out = _substitute(rng, vrm, 1, rng.random() < 0.5)
-        if out and out not in listed and (not plate_formats.has_grammar(grammar)
-                                          or plate_formats.is_well_formed(out, grammar)):
+        if (
+            out
+            and out not in listed
+            and (not plate_formats.has_grammar(grammar) or plate_formats.is_well_formed(out, grammar))
+        ):
             return out
     return None
 
@@ -190,8 +230,9 @@ def make_corpus(seed: int, n_entries: int, n_reads: int, listed_share: float, ne
     return corpus
 
 
-def _vehicle(rng: random.Random, entries: list[str], listed_country: dict[str, str], listed_share: float,
-             near_share: float) -> tuple[str, str, bool]:
+def _vehicle(
+    rng: random.Random, entries: list[str], listed_country: dict[str, str], listed_share: float, near_share: float
+) -> tuple[str, str, bool]:
     if rng.random() < listed_share:
         vrm = rng.choice(entries)
         return vrm, listed_country[vrm], True

@@ -25,14 +25,19 @@ async def _camera(args) -> None:
         if args.action == "list":
             for c in (await stub.ListCameras(ingest_pb2.ListCamerasRequest())).cameras:
                 state = "enabled" if c.enabled else "DISABLED"
-                print(f"{c.camera_id}\t{state}\t{c.force}\t{c.location.latitude:.5f},{c.location.longitude:.5f}"
-                      f"\t{c.name}")
+                print(
+                    f"{c.camera_id}\t{state}\t{c.force}\t{c.location.latitude:.5f},{c.location.longitude:.5f}\t{c.name}"
+                )
             return
         if not args.camera_id:
             raise CommandError(f"anpr camera {args.action}: give the camera id")
-        cam = types_pb2.Camera(camera_id=args.camera_id, name=args.name or "", force=args.force or "",
-                               enabled=args.action == "add",
-                               direction=types_pb2.Direction.Value(f"DIRECTION_{args.direction.upper()}"))
+        cam = types_pb2.Camera(
+            camera_id=args.camera_id,
+            name=args.name or "",
+            force=args.force or "",
+            enabled=args.action == "add",
+            direction=types_pb2.Direction.Value(f"DIRECTION_{args.direction.upper()}"),
+        )
         if args.lat is not None and args.lon is not None:
             cam.location.latitude, cam.location.longitude = args.lat, args.lon
         if args.action == "disable":
@@ -53,13 +58,19 @@ def stats(args) -> int:
 async def _stats(args) -> None:
     async with channel(args.addr, token()) as ch:
         resp = await notify_pb2_grpc.NotifyServiceStub(ch).GetAlertStats(
-            notify_pb2.GetAlertStatsRequest(window_seconds=int(args.days * 86400)), timeout=30)
+            notify_pb2.GetAlertStatsRequest(window_seconds=int(args.days * 86400)), timeout=30
+        )
     header = f"{'':<28}{'alerts':>8}{'acked':>8}{'accepted':>10}{'rejected':>10}{'accept':>8}{'misread':>9}"
     print(f"Alert outcomes over the last {args.days:g} days")
-    for title, rows in (("by hotlist", resp.by_hotlist), ("by reason code", resp.by_reason_code),
-                        ("total", [resp.total])):
+    for title, rows in (
+        ("by hotlist", resp.by_hotlist),
+        ("by reason code", resp.by_reason_code),
+        ("total", [resp.total]),
+    ):
         print(f"\n{title}\n{header}")
         for r in rows:
             label = (r.name or r.key or "-")[:27]
-            print(f"{label:<28}{r.alerts:>8}{r.acknowledged:>8}{r.accepted:>10}{r.rejected:>10}"
-                  f"{r.accept_rate:>8.0%}{r.misread_rate:>9.0%}")
+            print(
+                f"{label:<28}{r.alerts:>8}{r.acknowledged:>8}{r.accepted:>10}{r.rejected:>10}"
+                f"{r.accept_rate:>8.0%}{r.misread_rate:>9.0%}"
+            )

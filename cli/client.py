@@ -45,8 +45,11 @@ def channel(target: str, token: str | None = None, tls: ClientTls | None = None)
     if tls is not None:
         return aio.secure_channel(target, tls.credentials(), interceptors=interceptors)
     return aio.insecure_channel(target, interceptors=interceptors)
-async def wait_serving(target: str, *, alive: Callable[[], bool] = lambda: True, timeout: float = 60.0,
-                       tls: ClientTls | None = None) -> bool:
+
+
+async def wait_serving(
+    target: str, *, alive: Callable[[], bool] = lambda: True, timeout: float = 60.0, tls: ClientTls | None = None
+) -> bool:
     """Follow the server's grpc.health.v1 Watch stream until it says SERVING (True), or give up
     when `alive()` turns false (the process died) or `timeout` seconds pass (False)."""
     loop = asyncio.get_running_loop()
@@ -56,8 +59,9 @@ async def wait_serving(target: str, *, alive: Callable[[], bool] = lambda: True,
         stub = health_pb2_grpc.HealthStub(ch)
         while alive() and (remaining := deadline - loop.time()) > 0:
             try:  # a short deadline per watch, so a process that died is noticed
-                async for resp in stub.Watch(health_pb2.HealthCheckRequest(), timeout=min(2.0, remaining),
-                                             wait_for_ready=True):
+                async for resp in stub.Watch(
+                    health_pb2.HealthCheckRequest(), timeout=min(2.0, remaining), wait_for_ready=True
+                ):
                     if resp.status == serving:
                         return True
             except grpc.aio.AioRpcError:

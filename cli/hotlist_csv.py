@@ -26,15 +26,33 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from anpr.field_limits import compile_checkers
-from anpr.vrm import is_valid_vrm, normalise_vrm
 from anpr.v1 import types_pb2 as T
+from anpr.vrm import is_valid_vrm, normalise_vrm
 
 _CHECK_ENTRY = compile_checkers()["anpr.v1.VoiEntry"]
 
-COLUMNS = ("entry_id", "vrm", "make", "model", "colour", "action", "warning_markers", "reason",
-           "source_evaluation", "intelligence_assessment", "handling_code", "information", "force", "area",
-           "weed_date", "pnc_id", "protective_marking", "cad_information", "operational_instructions",
-           "source_reference")
+COLUMNS = (
+    "entry_id",
+    "vrm",
+    "make",
+    "model",
+    "colour",
+    "action",
+    "warning_markers",
+    "reason",
+    "source_evaluation",
+    "intelligence_assessment",
+    "handling_code",
+    "information",
+    "force",
+    "area",
+    "weed_date",
+    "pnc_id",
+    "protective_marking",
+    "cad_information",
+    "operational_instructions",
+    "source_reference",
+)
 REQUIRED = ("vrm", "action", "reason")
 
 
@@ -103,8 +121,9 @@ def _rows(reader: csv.DictReader) -> Iterator[tuple[int, int, dict | str]]:
         yield first, reader.line_num, row
 
 
-def read_entries(lines, hotlist_id: str, bad_lines: set[int] = frozenset()) -> Iterator[
-        tuple[int, T.VoiEntry | BadRow]]:
+def read_entries(
+    lines, hotlist_id: str, bad_lines: set[int] = frozenset()
+) -> Iterator[tuple[int, T.VoiEntry | BadRow]]:
     """(line number, entry or BadRow) for each data row of a CSV extract; `bad_lines` are the
     physical lines that were not valid UTF-8 (decoded_lines)."""
     reader = csv.DictReader(lines)
@@ -141,19 +160,30 @@ def _shown(text: str) -> str:
 
 def _entry(row: dict, hotlist_id: str) -> T.VoiEntry | list[str]:
     """The entry of one CSV record, or its problems (each naming its column)."""
-    row = {(k or "").strip().lower(): (v or "").strip() if isinstance(v, str) else ""
-           for k, v in row.items() if k}
+    row = {(k or "").strip().lower(): (v or "").strip() if isinstance(v, str) else "" for k, v in row.items() if k}
     problems: list[str] = []
     vrm = normalise_vrm(row.get("vrm", ""))
     if not vrm:
         problems.append("vrm: required")
     elif not is_valid_vrm(vrm):
         problems.append(f"vrm: {_shown(row['vrm'])} is not 1-10 letters and digits")
-    entry = T.VoiEntry(hotlist_id=hotlist_id, vrm=row.get("vrm", ""), reason=row.get("reason", ""),
-                       vehicle=T.VehicleDescription(make=row.get("make", ""), model=row.get("model", ""),
-                                                    colour=row.get("colour", "")))
-    for name in ("information", "force", "area", "pnc_id", "cad_information", "operational_instructions",
-                 "source_reference"):
+    entry = T.VoiEntry(
+        hotlist_id=hotlist_id,
+        vrm=row.get("vrm", ""),
+        reason=row.get("reason", ""),
+        vehicle=T.VehicleDescription(
+            make=row.get("make", ""), model=row.get("model", ""), colour=row.get("colour", "")
+        ),
+    )
+    for name in (
+        "information",
+        "force",
+        "area",
+        "pnc_id",
+        "cad_information",
+        "operational_instructions",
+        "source_reference",
+    ):
         setattr(entry, name, row.get(name, ""))
     for name in ("source_evaluation", "intelligence_assessment", "handling_code"):
         setattr(entry.grading, name, row.get(name, ""))
@@ -178,8 +208,11 @@ def _coded_fields(row: dict, entry: T.VoiEntry) -> list[str]:
     try:
         entry.action = _enum(T.Action, "ACTION_", row.get("action", ""))
     except ValueError:
-        problems.append(f"action: {_shown(row.get('action', ''))} is not one of the actions"
-                        if row.get("action") else "action: required")
+        problems.append(
+            f"action: {_shown(row.get('action', ''))} is not one of the actions"
+            if row.get("action")
+            else "action: required"
+        )
     for marker in filter(None, (m.strip() for m in row.get("warning_markers", "").split(";"))):
         try:
             entry.warning_markers.append(_enum(T.WarningMarker, "WARNING_MARKER_", marker))

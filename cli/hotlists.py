@@ -19,9 +19,12 @@ from anpr.v1 import matcher_pb2, matcher_pb2_grpc, types_pb2
 from cli.client import CommandError, channel, rpc_error, token
 from cli.hotlist_csv import BadRow, read_file
 
-SOURCES = {"pnc": types_pb2.HOTLIST_SOURCE_PNC_NATIONAL, "local": types_pb2.HOTLIST_SOURCE_LOCAL_FORCE,
-           "other": types_pb2.HOTLIST_SOURCE_OTHER_AGENCY}
-CHUNK = 2000          # entries per ImportEntries message
+SOURCES = {
+    "pnc": types_pb2.HOTLIST_SOURCE_PNC_NATIONAL,
+    "local": types_pb2.HOTLIST_SOURCE_LOCAL_FORCE,
+    "other": types_pb2.HOTLIST_SOURCE_OTHER_AGENCY,
+}
+CHUNK = 2000  # entries per ImportEntries message
 BAD_ROWS_SHOWN = 50
 
 
@@ -44,9 +47,11 @@ async def _run(args) -> int:
 async def _list(stub) -> None:
     for h in (await stub.ListHotlists(matcher_pb2.ListHotlistsRequest())).hotlists:
         kind = types_pb2.HotlistSource.Name(h.source).removeprefix("HOTLIST_SOURCE_").lower()
-        print(f"{h.name}\t{h.entry_count} entries\t{kind}\tpriority {h.priority}"
-              + ("\tcovert" if h.covert else "")
-              + ("\texact-only" if h.match_policy == types_pb2.MATCH_POLICY_EXACT else ""))
+        print(
+            f"{h.name}\t{h.entry_count} entries\t{kind}\tpriority {h.priority}"
+            + ("\tcovert" if h.covert else "")
+            + ("\texact-only" if h.match_policy == types_pb2.MATCH_POLICY_EXACT else "")
+        )
 
 
 def count_lines(path: Path) -> int:
@@ -97,8 +102,10 @@ async def _import(stub, args) -> int:
         return 1
     hotlist = await _find_or_create(stub, args)
     resp = await stub.ImportEntries(_requests(args.file, hotlist.hotlist_id, total, args.quiet))
-    print(f"imported {resp.imported} entries into {hotlist.name!r} (list version {resp.hotlist_version})"
-          + (f"; skipped {len(bad)} bad row(s)" if bad else ""))
+    print(
+        f"imported {resp.imported} entries into {hotlist.name!r} (list version {resp.hotlist_version})"
+        + (f"; skipped {len(bad)} bad row(s)" if bad else "")
+    )
     return 0
 
 
@@ -110,9 +117,19 @@ async def _find_or_create(stub, args) -> types_pb2.Hotlist:
     if not args.source:
         raise CommandError(f"no hotlist named {args.list!r}: give --source (pnc, local, other) to create it")
     policy = types_pb2.MATCH_POLICY_EXACT if args.exact_only else types_pb2.MATCH_POLICY_LOOKALIKE
-    created = (await stub.UpsertHotlist(matcher_pb2.UpsertHotlistRequest(hotlist=types_pb2.Hotlist(
-        name=args.list, source=SOURCES[args.source], priority=args.priority, covert=args.covert,
-        match_policy=policy)))).hotlist
+    created = (
+        await stub.UpsertHotlist(
+            matcher_pb2.UpsertHotlistRequest(
+                hotlist=types_pb2.Hotlist(
+                    name=args.list,
+                    source=SOURCES[args.source],
+                    priority=args.priority,
+                    covert=args.covert,
+                    match_policy=policy,
+                )
+            )
+        )
+    ).hotlist
     print(f"created hotlist {created.name!r} ({created.hotlist_id})")
     return created
 

@@ -37,10 +37,13 @@ def _addr(service: str) -> str:
 
 def _add_up(sub) -> None:
     up = sub.add_parser("up", help="run the whole suite with a demo feed")
-    up.add_argument("--data-dir", type=Path, default=Path(".anpr"),
-                    help="embedded PostgreSQL data, tokens and service logs (default .anpr)")
-    up.add_argument("--base-port", type=int, default=None,
-                    help="first of four consecutive ports (default 50051-50054)")
+    up.add_argument(
+        "--data-dir",
+        type=Path,
+        default=Path(".anpr"),
+        help="embedded PostgreSQL data, tokens and service logs (default .anpr)",
+    )
+    up.add_argument("--base-port", type=int, default=None, help="first of four consecutive ports (default 50051-50054)")
     up.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
     up.add_argument("--interval", type=float, default=2.0, help="seconds between demo camera batches")
     up.set_defaults(run="cli.suite.demo:command")
@@ -59,9 +62,12 @@ def _add_operations(sub) -> None:
     ret = sub.add_parser("retention", help="drop read partitions older than ANPR_READ_RETENTION_DAYS")
     ret.set_defaults(run="cli.ops:retention")
 
-    dl = sub.add_parser("deadletters", help="list or re-drive a service's dead letters (ANPR_DATABASE_URL)",
-                        description=importlib.import_module("anpr.runtime.deadletters").__doc__,
-                        formatter_class=argparse.RawDescriptionHelpFormatter)
+    dl = sub.add_parser(
+        "deadletters",
+        help="list or re-drive a service's dead letters (ANPR_DATABASE_URL)",
+        description=importlib.import_module("anpr.runtime.deadletters").__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     dl.add_argument("action", choices=["list", "redrive"])
     dl.add_argument("service", choices=NAMES)
     dl.add_argument("--topic", help="only this topic (e.g. match, alert); default: every topic")
@@ -80,8 +86,12 @@ def _add_administration(sub) -> None:
     cam.add_argument("--addr", default=_addr("ingest"))
     cam.set_defaults(run="cli.admin:camera")
 
-    hl = sub.add_parser("hotlist", help="hotlist administration (token in ANPR_TOKEN)",
-                        description=_doc("cli.hotlist_csv"), formatter_class=argparse.RawDescriptionHelpFormatter)
+    hl = sub.add_parser(
+        "hotlist",
+        help="hotlist administration (token in ANPR_TOKEN)",
+        description=_doc("cli.hotlist_csv"),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     hl.add_argument("action", choices=["import", "list"])
     hl.add_argument("file", nargs="?", type=Path, help="CSV extract (import)")
     hl.add_argument("--list", help="hotlist name (created when missing, with --source)")
@@ -90,8 +100,9 @@ def _add_administration(sub) -> None:
     hl.add_argument("--covert", action="store_true", help="new hotlist is covert (no terminal alerts)")
     hl.add_argument("--exact-only", action="store_true", help="new hotlist matches exact VRMs only")
     hl.add_argument("--skip-bad-rows", action="store_true", help="import the good rows when some are bad")
-    hl.add_argument("--allow-empty", action="store_true",
-                    help="let a file without entries (a header only) empty the list")
+    hl.add_argument(
+        "--allow-empty", action="store_true", help="let a file without entries (a header only) empty the list"
+    )
     hl.add_argument("--quiet", action="store_true", help="no progress bar")
     hl.add_argument("--addr", default=_addr("matcher"))
     hl.set_defaults(run="cli.hotlists:command")
@@ -103,9 +114,12 @@ def _add_administration(sub) -> None:
 
 
 def _add_screens(sub) -> None:
-    term = sub.add_parser("terminal", help="follow alerts as a unit or control room (token in ANPR_TOKEN)",
-                          description=_doc("cli.screens.patrol_terminal"),
-                          formatter_class=argparse.RawDescriptionHelpFormatter)
+    term = sub.add_parser(
+        "terminal",
+        help="follow alerts as a unit or control room (token in ANPR_TOKEN)",
+        description=_doc("cli.screens.patrol_terminal"),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     term.add_argument("--addr", default=_addr("notify"))
     term.add_argument("--unit", help="the unit's call sign (required for a terminal token)")
     term.add_argument("--force", help="the unit's force (a control room: only this force's alerts)")
@@ -120,11 +134,18 @@ def _add_screens(sub) -> None:
 
 
 def _add_firearms(sub) -> None:
-    rota = sub.add_parser("rota", help="the firearms duty rota (token in ANPR_TOKEN)",
-                          description=_doc("cli.rota"), formatter_class=argparse.RawDescriptionHelpFormatter)
-    rota.add_argument("action", choices=["commander", "add", "import", "list", "on-duty"],
-                      help="commander: register a person; add: one shift; import: shifts from a CSV;"
-                           " list: the coming week's shifts; on-duty: who is on duty now (exit 1 if a force has nobody)")
+    rota = sub.add_parser(
+        "rota",
+        help="the firearms duty rota (token in ANPR_TOKEN)",
+        description=_doc("cli.rota"),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    rota.add_argument(
+        "action",
+        choices=["commander", "add", "import", "list", "on-duty"],
+        help="commander: register a person; add: one shift; import: shifts from a CSV;"
+        " list: the coming week's shifts; on-duty: who is on duty now (exit 1 if a force has nobody)",
+    )
     rota.add_argument("subject", nargs="?", help="commander: the subject of their token")
     rota.add_argument("file", nargs="?", type=Path, help="import: the CSV file")
     rota.add_argument("--name", help="commander: name and rank")
@@ -140,7 +161,9 @@ def _add_firearms(sub) -> None:
     rota.set_defaults(run="cli.rota:command")
 
     ndm = sub.add_parser("ndm", help="the NDM decision log (token in ANPR_TOKEN)")
-    ndm.add_argument("action", choices=["verify"], help="verify: check the hash chain; exit 1 naming the first bad entry")
+    ndm.add_argument(
+        "action", choices=["verify"], help="verify: check the hash chain; exit 1 naming the first bad entry"
+    )
     ndm.add_argument("--addr", default=_addr("firearms"))
     ndm.set_defaults(run="cli.rota:command")
 
@@ -171,9 +194,11 @@ def _handler(path: str):
     except ModuleNotFoundError as exc:
         if module in IN_IMAGE or not (exc.name or "").startswith(("cli", "tqdm")):
             raise
-        raise SystemExit(f"this install of anpr has no {module} ({exc.name} is missing): the service image carries"
-                         " the services' commands only; install the package with its client extra on a"
-                         " workstation: pip install 'anpr-alerting[client]'") from None
+        raise SystemExit(
+            f"this install of anpr has no {module} ({exc.name} is missing): the service image carries"
+            " the services' commands only; install the package with its client extra on a"
+            " workstation: pip install 'anpr-alerting[client]'"
+        ) from None
 
 
 def main(argv: list[str] | None = None) -> int:

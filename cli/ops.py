@@ -53,8 +53,10 @@ def retention(args) -> int:
             await conn.close()
             if server is not None:
                 server.cleanup()
-        print(f"retention {settings.read_retention_days} days: dropped {len(dropped)} partition(s)"
-              + (": " + ", ".join(dropped) if dropped else ""))
+        print(
+            f"retention {settings.read_retention_days} days: dropped {len(dropped)} partition(s)"
+            + (": " + ", ".join(dropped) if dropped else "")
+        )
 
     asyncio.run(run())
     return 0
@@ -71,8 +73,14 @@ def deadletters(args) -> int:
         try:
             if args.action == "redrive":
                 counts = await dead_letters.redrive(conn, schema, args.topic)
-                print(f"{args.service}: re-driven " + (", ".join(f"{n} to {t}" for t, n in sorted(counts.items()))
-                                                       if counts else "nothing (no dead letters)"))
+                print(
+                    f"{args.service}: re-driven "
+                    + (
+                        ", ".join(f"{n} to {t}" for t, n in sorted(counts.items()))
+                        if counts
+                        else "nothing (no dead letters)"
+                    )
+                )
                 return
             found = await dead_letters.list_dead_letters(conn, schema, args.topic)
             print(f"{args.service}: {len(found)} dead letter(s)" + (":" if found else ""))

@@ -25,6 +25,7 @@ from anpr.v1 import firearms_pb2_grpc
 from anpr.v1 import types_pb2 as T
 from cli.client import CommandError, channel, rpc_error, token
 
+
 def command(args) -> int:
     """`anpr rota ...` and `anpr ndm verify`: one call to the firearms service each."""
 
@@ -54,9 +55,15 @@ def parse_time(text: str) -> timestamp_pb2.Timestamp:
 
 
 def shift_of(force: str, area: str, starts: str, ends: str, primary: str, backups: str, supervisor: str) -> T.Shift:
-    return T.Shift(force=force.strip(), area=area.strip(), starts_at=parse_time(starts), ends_at=parse_time(ends),
-                   primary=primary.strip(), supervisor=supervisor.strip(),
-                   backups=[b.strip() for b in backups.replace(",", ";").split(";") if b.strip()])
+    return T.Shift(
+        force=force.strip(),
+        area=area.strip(),
+        starts_at=parse_time(starts),
+        ends_at=parse_time(ends),
+        primary=primary.strip(),
+        supervisor=supervisor.strip(),
+        backups=[b.strip() for b in backups.replace(",", ";").split(";") if b.strip()],
+    )
 
 
 def read_shifts(path: Path) -> tuple[list[T.Shift], list[str]]:
@@ -88,15 +95,23 @@ def _fmt(ts) -> str:
 
 async def run(stub: firearms_pb2_grpc.FirearmsServiceStub, args) -> int:
     if args.action == "commander":
-        c = T.Commander(subject=args.subject or "", name=args.name or "", force=args.force or "",
-                        contact=args.contact or "")
+        c = T.Commander(
+            subject=args.subject or "", name=args.name or "", force=args.force or "", contact=args.contact or ""
+        )
         await stub.UpsertCommander(F.UpsertCommanderRequest(commander=c))
         print(f"commander {c.subject} ({c.force}) registered")
     elif args.action == "add":
         if not args.starts or not args.ends:
             raise ValueError("anpr rota add needs --from and --to")
-        shift = shift_of(args.force or "", args.area or "", args.starts, args.ends, args.primary or "",
-                         args.backups or "", args.supervisor or "")
+        shift = shift_of(
+            args.force or "",
+            args.area or "",
+            args.starts,
+            args.ends,
+            args.primary or "",
+            args.backups or "",
+            args.supervisor or "",
+        )
         [s] = (await stub.AddShifts(F.AddShiftsRequest(shifts=[shift]))).shifts
         print(f"shift {s.shift_id}: {s.force} {_fmt(s.starts_at)} - {_fmt(s.ends_at)}: {_chain(s)}")
     elif args.action == "import":
@@ -126,8 +141,10 @@ async def on_duty(stub) -> int:
             print(f"{where}\t{' > '.join(d.chain)}\tuntil {_fmt(d.ends_at)}")
         else:
             nobody += 1
-            print(f"{where}\tNOBODY ON DUTY" + (f"\t{d.unassigned_activations} activation(s) waiting"
-                                                if d.unassigned_activations else ""))
+            print(
+                f"{where}\tNOBODY ON DUTY"
+                + (f"\t{d.unassigned_activations} activation(s) waiting" if d.unassigned_activations else "")
+            )
     return 1 if nobody else 0
 
 
@@ -136,6 +153,8 @@ async def verify(stub) -> int:
     if v.ok:
         print(f"NDM log verifies: {v.entries_verified} entries, head hash {v.head_hash}")
         return 0
-    print(f"NDM log does NOT verify: entry {v.first_bad_sequence}: {v.problem}"
-          f" ({v.entries_verified} entries before it verify)")
+    print(
+        f"NDM log does NOT verify: entry {v.first_bad_sequence}: {v.problem}"
+        f" ({v.entries_verified} entries before it verify)"
+    )
     return 1

@@ -27,7 +27,6 @@ def spec(name: str) -> ServiceSpec:
     return importlib.import_module(f"services.{name}.server").SPEC
 
 
-
 def serve(name: str) -> int:
     """Run service `name` in this process (`anpr serve NAME`, `python -m services.NAME`)."""
     from anpr.runtime.server import main

@@ -45,9 +45,21 @@ class KillablePostgres:
         """Start again on the same socket (pg_ctl as the embedded server's system user)."""
         for _ in range(40):  # the killed server's backends may take a moment to exit
             proc = await asyncio.create_subprocess_exec(
-                str(_pg_ctl()), "-D", str(self._server.pgdata), "-w", "-o", '-h ""',
-                "-o", f"-k {self._socket_dir}", "-l", str(self._server.log), "start",
-                user=self._server.system_user, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+                str(_pg_ctl()),
+                "-D",
+                str(self._server.pgdata),
+                "-w",
+                "-o",
+                '-h ""',
+                "-o",
+                f"-k {self._socket_dir}",
+                "-l",
+                str(self._server.log),
+                "start",
+                user=self._server.system_user,
+                stdout=asyncio.subprocess.DEVNULL,
+                stderr=asyncio.subprocess.DEVNULL,
+            )
             if await proc.wait() == 0:
                 return
             await asyncio.sleep(0.25)
@@ -55,9 +67,13 @@ class KillablePostgres:
 
     def cleanup(self) -> None:
         # a server started again by `start` is not the embedded server's own process: stop it too
-        subprocess.run([str(_pg_ctl()), "-D", str(self._server.pgdata), "-m", "immediate", "-w", "stop"],
-                       user=self._server.system_user, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                       check=False)
+        subprocess.run(
+            [str(_pg_ctl()), "-D", str(self._server.pgdata), "-m", "immediate", "-w", "stop"],
+            user=self._server.system_user,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            check=False,
+        )
         self._server.cleanup()
 
 

@@ -30,9 +30,11 @@ class People:
     def create(cls, path: Path) -> "People":
         by_role = {role: new_token() for role in Role}
         by_subject = {s: new_token() for s in (*COMMANDERS, *SUPERVISORS)}
-        TokenRegistry.write_file(path, [(t, r, f"test-{r}") for r, t in by_role.items()]
-                                 + [(t, Role.TFC_SUPERVISOR if s.startswith("sup") else Role.TFC, s)
-                                    for s, t in by_subject.items()])
+        TokenRegistry.write_file(
+            path,
+            [(t, r, f"test-{r}") for r, t in by_role.items()]
+            + [(t, Role.TFC_SUPERVISOR if s.startswith("sup") else Role.TFC, s) for s, t in by_subject.items()],
+        )
         return cls(Tokens(path, by_role), by_subject)
 
     def __getitem__(self, subject: str) -> str:
@@ -43,30 +45,61 @@ def stub(ch) -> firearms_pb2_grpc.FirearmsServiceStub:
     return firearms_pb2_grpc.FirearmsServiceStub(ch)
 
 
-async def set_rota(addr: str, people: People, chain=("tfc-a", "tfc-b"), supervisor="sup-1", force=FORCE,
-                   area: str = "", hours: float = 8) -> F.AddShiftsResponse:
+async def set_rota(
+    addr: str,
+    people: People,
+    chain=("tfc-a", "tfc-b"),
+    supervisor="sup-1",
+    force=FORCE,
+    area: str = "",
+    hours: float = 8,
+) -> F.AddShiftsResponse:
     """Register every named person and put `chain` + `supervisor` on duty for `force` from now."""
     async with channel(addr, people["sup-2"]) as ch:
         s = stub(ch)
         for subject in (*COMMANDERS, *SUPERVISORS):
-            await s.UpsertCommander(F.UpsertCommanderRequest(commander=T.Commander(
-                subject=subject, name=f"Insp {subject}", force=force, contact="radio 7")))
+            await s.UpsertCommander(
+                F.UpsertCommanderRequest(
+                    commander=T.Commander(subject=subject, name=f"Insp {subject}", force=force, contact="radio 7")
+                )
+            )
         now = datetime.now(timezone.utc)
-        return await s.AddShifts(F.AddShiftsRequest(shifts=[T.Shift(
-            force=force, area=area, starts_at=ts(now - timedelta(minutes=1)), ends_at=ts(now + timedelta(hours=hours)),
-            primary=chain[0], backups=list(chain[1:]), supervisor=supervisor)]))
+        return await s.AddShifts(
+            F.AddShiftsRequest(
+                shifts=[
+                    T.Shift(
+                        force=force,
+                        area=area,
+                        starts_at=ts(now - timedelta(minutes=1)),
+                        ends_at=ts(now + timedelta(hours=hours)),
+                        primary=chain[0],
+                        backups=list(chain[1:]),
+                        supervisor=supervisor,
+                    )
+                ]
+            )
+        )
 
 
 def firearms_hit(entry_id: str | None = None, force: str = FORCE, camera_force: str = "", **entry) -> T.Hit:
     """A hit on a firearms-marked entry of `force`, read by a camera of `camera_force` (Hit.force)."""
-    fields = dict(warning_markers=[T.WARNING_MARKER_FIREARMS, T.WARNING_MARKER_VIOLENT], force=force,
-                  action=T.ACTION_DO_NOT_STOP_REPORT_SIGHTING, reason="Linked to a firearms discharge")
+    fields = dict(
+        warning_markers=[T.WARNING_MARKER_FIREARMS, T.WARNING_MARKER_VIOLENT],
+        force=force,
+        action=T.ACTION_DO_NOT_STOP_REPORT_SIGHTING,
+        reason="Linked to a firearms discharge",
+    )
     fields.update(entry)
     if entry_id:
         fields["entry_id"] = entry_id
-    return T.Hit(hit_id=str(uuid.uuid4()), read=make_read("LR68HGW"), entry=make_entry("LR68HGW", "list-1", **fields),
-                 hotlist=T.Hotlist(hotlist_id="list-1", name="List"), match_kind=T.MATCH_KIND_EXACT,
-                 force=camera_force)
+    return T.Hit(
+        hit_id=str(uuid.uuid4()),
+        read=make_read("LR68HGW"),
+        entry=make_entry("LR68HGW", "list-1", **fields),
+        hotlist=T.Hotlist(hotlist_id="list-1", name="List"),
+        match_kind=T.MATCH_KIND_EXACT,
+        force=camera_force,
+    )
 
 
 async def raise_hits(addr: str, people: People, hits: list[T.Hit], traceparents=None) -> F.RaiseActivationsResponse:

@@ -30,11 +30,11 @@ from google.protobuf.descriptor import Descriptor, FieldDescriptor, MethodDescri
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from cli.hotlist_csv import COLUMNS, BadRow, read_file
 from anpr.field_limits import MAX_TIMESTAMP_S, MIN_TIMESTAMP_S, Setting, compile_checkers, limit_of
 from anpr.runtime.auth import Role
-from services import NAMES, spec
 from anpr.v1 import types_pb2
+from cli.hotlist_csv import COLUMNS, BadRow, read_file
+from services import NAMES, spec
 from tests.support import TEST_CAMERAS, channel
 
 MAX_MESSAGE_BYTES = 8 * 1024 * 1024
@@ -42,8 +42,12 @@ CALL_TIMEOUT_S = 10.0
 STREAM_LISTEN_S = 0.3
 LEAKS = ("127.0.0.1", "Traceback", "DETAIL", "Exception", "errno", "asyncpg")
 VRMS = ("AB12CDE", "KX19 ZTB", "LR68HGW", "ab12cde", "B0O8", "")
-BAD = {grpc.StatusCode.UNKNOWN, grpc.StatusCode.INTERNAL, grpc.StatusCode.UNAVAILABLE,
-       grpc.StatusCode.DEADLINE_EXCEEDED}
+BAD = {
+    grpc.StatusCode.UNKNOWN,
+    grpc.StatusCode.INTERNAL,
+    grpc.StatusCode.UNAVAILABLE,
+    grpc.StatusCode.DEADLINE_EXCEEDED,
+}
 
 # grpc-python's aio client reports INTERNAL "Internal error from Core" instead of the server's status
 # when the server ends a request stream (here: rejects it) while the client is still writing
@@ -56,18 +60,26 @@ _TEXT = st.text(st.characters(codec="utf-8"), max_size=12)
 
 def _string(limit: int | None, name: str) -> st.SearchStrategy[str]:
     n = limit or 64
-    hostile = st.one_of(st.just("x" * n), st.just("x" * (n + 1)), _TEXT.map(lambda s: s + "\x00" + s),
-                        st.just("é" * (n + 1)))
-    plausible = {"vrm": st.sampled_from(VRMS), "camera_id": st.sampled_from(TEST_CAMERAS),
-                 "read_id": st.uuids().map(str), "hit_id": st.uuids().map(str)}.get(name, _TEXT)
+    hostile = st.one_of(
+        st.just("x" * n), st.just("x" * (n + 1)), _TEXT.map(lambda s: s + "\x00" + s), st.just("é" * (n + 1))
+    )
+    plausible = {
+        "vrm": st.sampled_from(VRMS),
+        "camera_id": st.sampled_from(TEST_CAMERAS),
+        "read_id": st.uuids().map(str),
+        "hit_id": st.uuids().map(str),
+    }.get(name, _TEXT)
     return st.one_of(plausible, plausible, hostile)
 
 
 def _timestamp() -> st.SearchStrategy:
     now = int(datetime.now(timezone.utc).timestamp())
-    seconds = st.one_of(st.integers(now - 600, now + 60), st.integers(now - 600, now + 60),
-                        st.sampled_from([MIN_TIMESTAMP_S - 1, MAX_TIMESTAMP_S + 1, 0, -(2**62), 2**62]),
-                        st.integers(MIN_TIMESTAMP_S - 10, MAX_TIMESTAMP_S + 10))
+    seconds = st.one_of(
+        st.integers(now - 600, now + 60),
+        st.integers(now - 600, now + 60),
+        st.sampled_from([MIN_TIMESTAMP_S - 1, MAX_TIMESTAMP_S + 1, 0, -(2**62), 2**62]),
+        st.integers(MIN_TIMESTAMP_S - 10, MAX_TIMESTAMP_S + 10),
+    )
     nanos = st.one_of(st.just(0), st.integers(-5, 10**9 + 5))
     cls = message_factory.GetMessageClass(types_pb2.DESCRIPTOR.pool.FindMessageTypeByName("google.protobuf.Timestamp"))
     return st.builds(lambda s, n: cls(seconds=s, nanos=n), seconds, nanos)
@@ -144,6 +156,7 @@ def _field(desc: Descriptor, f: FieldDescriptor, depth: int) -> st.SearchStrateg
 
 # --- calling and judging ------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class Rpc:
     service: str
@@ -187,8 +200,11 @@ async def call(ch: grpc.aio.Channel, rpc: Rpc, requests: list) -> tuple[grpc.Sta
         if not m.client_streaming and not m.server_streaming:
             return grpc.StatusCode.OK, "", [await ch.unary_unary(rpc.path, **kw)(requests[0], timeout=CALL_TIMEOUT_S)]
         if m.client_streaming and not m.server_streaming:
-            return grpc.StatusCode.OK, "", [await ch.stream_unary(rpc.path, **kw)(iter(requests),
-                                                                                 timeout=CALL_TIMEOUT_S)]
+            return (
+                grpc.StatusCode.OK,
+                "",
+                [await ch.stream_unary(rpc.path, **kw)(iter(requests), timeout=CALL_TIMEOUT_S)],
+            )
         if m.client_streaming:
             stream = ch.stream_stream(rpc.path, **kw)(iter(requests), timeout=CALL_TIMEOUT_S)
         else:
@@ -257,8 +273,9 @@ class Judge:
                 findings.add(f"{rpc.method.name}: a read breaking a limit was answered {result.status}")
 
 
-def fuzz_rpcs(suite, loop: asyncio.AbstractEventLoop, examples_per_rpc: int, findings: Findings,
-              rpcs: list[Rpc] | None = None) -> None:
+def fuzz_rpcs(
+    suite, loop: asyncio.AbstractEventLoop, examples_per_rpc: int, findings: Findings, rpcs: list[Rpc] | None = None
+) -> None:
     """Run in a worker thread: Hypothesis drives, each call runs on the suite's event loop."""
     judge = Judge()
     for rpc in rpcs or every_rpc():
@@ -272,8 +289,13 @@ def _fuzz_rpc(suite, loop, rpc: Rpc, examples: int, judge: Judge, findings: Find
         async with channel(suite.addr(rpc.service), suite.tokens[rpc.role]) as ch:
             return await call(ch, rpc, requests)
 
-    @settings(max_examples=examples, deadline=None, database=None, phases=[Phase.generate],
-              suppress_health_check=list(HealthCheck))
+    @settings(
+        max_examples=examples,
+        deadline=None,
+        database=None,
+        phases=[Phase.generate],
+        suppress_health_check=list(HealthCheck),
+    )
     @given(requests=strategy)
     def one(requests):
         try:
@@ -289,10 +311,12 @@ def _fuzz_rpc(suite, loop, rpc: Rpc, examples: int, judge: Judge, findings: Find
 # --- the CSV import -----------------------------------------------------------------------------
 
 _CSV_VALUES = {
-    "vrm": st.sampled_from(VRMS), "action": st.sampled_from(["STOP_VEHICLE", "stop vehicle", "PURSUE", ""]),
+    "vrm": st.sampled_from(VRMS),
+    "action": st.sampled_from(["STOP_VEHICLE", "stop vehicle", "PURSUE", ""]),
     "warning_markers": st.sampled_from(["FIREARMS;VIOLENT", "DRUGS", "LASERS", ";;", ""]),
-    "weed_date": st.sampled_from(["2099-01-01", "9999-12-31T23:00:00-05:00", "0001-01-01T00:00:00+01:00",
-                                  "yesterday", "2030-02-30", ""]),
+    "weed_date": st.sampled_from(
+        ["2099-01-01", "9999-12-31T23:00:00-05:00", "0001-01-01T00:00:00+01:00", "yesterday", "2030-02-30", ""]
+    ),
     "protective_marking": st.sampled_from(["OFFICIAL", "SECRET", "TOP", ""]),
     "entry_id": st.sampled_from(["e1", "e2", "", "x" * 129]),
 }
@@ -309,9 +333,20 @@ def csv_extract(draw) -> bytes:
     writer = csv.writer(out)
     writer.writerow(columns)
     for _ in range(draw(st.integers(0, 6))):
-        writer.writerow([draw(st.one_of(_CSV_VALUES.get(c, _TEXT), _TEXT, st.just("r" * 4097),
-                                        _TEXT.map(lambda s: s + "\x00"), st.just('a "quoted"\nline')))
-                         for c in columns])
+        writer.writerow(
+            [
+                draw(
+                    st.one_of(
+                        _CSV_VALUES.get(c, _TEXT),
+                        _TEXT,
+                        st.just("r" * 4097),
+                        _TEXT.map(lambda s: s + "\x00"),
+                        st.just('a "quoted"\nline'),
+                    )
+                )
+                for c in columns
+            ]
+        )
     data = out.getvalue().encode()
     if draw(st.booleans()):
         at = draw(st.integers(0, len(data)))
@@ -329,7 +364,7 @@ def check_csv(data: bytes, findings: Findings, run_cli: Callable[[Path], tuple[i
         path.write_bytes(data)
         try:
             items = list(read_file(path, "list-" + uuid.uuid4().hex[:8]))
-        except Exception as exc:  # noqa: BLE001 - a crash is what we look for
+        except Exception as exc:
             findings.add(f"csv: read_file raised {type(exc).__name__}")
             return
         for line, item in items:
@@ -347,8 +382,13 @@ def check_csv(data: bytes, findings: Findings, run_cli: Callable[[Path], tuple[i
 
 
 def fuzz_csv(examples: int, findings: Findings, run_cli=None) -> None:
-    @settings(max_examples=examples, deadline=None, database=None, phases=[Phase.generate],
-              suppress_health_check=list(HealthCheck))
+    @settings(
+        max_examples=examples,
+        deadline=None,
+        database=None,
+        phases=[Phase.generate],
+        suppress_health_check=list(HealthCheck),
+    )
     @given(data=csv_extract())
     def one(data):
         check_csv(data, findings, run_cli)
@@ -357,6 +397,7 @@ def fuzz_csv(examples: int, findings: Findings, run_cli=None) -> None:
 
 
 # --- alerting still works -----------------------------------------------------------------------
+
 
 async def alerting_works(suite, seconds: float = 20.0) -> bool:
     """A read of a listed VRM, submitted now, reaches the control room as an alert."""
@@ -368,14 +409,24 @@ async def alerting_works(suite, seconds: float = 20.0) -> bool:
     await register_cameras(suite.addr("ingest"), suite.tokens, [camera_id])
     async with channel(suite.addr("matcher"), suite.tokens[Role.HOTLIST_ADMIN]) as ch:
         stub = matcher_pb2_grpc.MatcherServiceStub(ch)
-        hotlist = (await stub.UpsertHotlist(matcher_pb2.UpsertHotlistRequest(hotlist=types_pb2.Hotlist(
-            name=f"after-fuzz-{uuid.uuid4().hex[:6]}", source=types_pb2.HOTLIST_SOURCE_LOCAL_FORCE)))).hotlist
+        hotlist = (
+            await stub.UpsertHotlist(
+                matcher_pb2.UpsertHotlistRequest(
+                    hotlist=types_pb2.Hotlist(
+                        name=f"after-fuzz-{uuid.uuid4().hex[:6]}", source=types_pb2.HOTLIST_SOURCE_LOCAL_FORCE
+                    )
+                )
+            )
+        ).hotlist
         await stub.UpsertEntry(matcher_pb2.UpsertEntryRequest(entry=make_entry(vrm, hotlist.hotlist_id)))
-    async with channel(suite.addr("notify"), suite.tokens[Role.CONTROL_ROOM]) as ch, \
-            channel(suite.addr("ingest"), suite.tokens[Role.CAMERA]) as cam:
+    async with (
+        channel(suite.addr("notify"), suite.tokens[Role.CONTROL_ROOM]) as ch,
+        channel(suite.addr("ingest"), suite.tokens[Role.CAMERA]) as cam,
+    ):
         stream = subscribe(ch, Role.CONTROL_ROOM, from_start=True)
         await ingest_pb2_grpc.IngestServiceStub(cam).SubmitRead(
-            ingest_pb2.SubmitReadRequest(read=make_read(vrm, camera_id=camera_id)))
+            ingest_pb2.SubmitReadRequest(read=make_read(vrm, camera_id=camera_id))
+        )
         try:
             deadline = asyncio.get_running_loop().time() + seconds
             while asyncio.get_running_loop().time() < deadline:

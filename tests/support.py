@@ -14,14 +14,14 @@ from typing import TypeVar
 from google.protobuf import timestamp_pb2
 from grpc import aio
 
-from cli.client import channel  # noqa: F401  (re-exported for the tests)
-from cli.client import subscribe as client_subscribe
-from cli.suite.launcher import Tokens, free_port, free_ports  # noqa: F401  (re-exported for the tests)
 from anpr.runtime.auth import Role
 from anpr.runtime.server import RunningService
-from services import spec
 from anpr.v1 import notify_pb2 as N
 from anpr.v1 import types_pb2 as T
+from cli.client import channel  # noqa: F401 (the tests import it from here)
+from cli.client import subscribe as client_subscribe
+from cli.suite.launcher import Tokens, free_port, free_ports  # noqa: F401 (the tests import them from here)
+from services import spec
 
 X = TypeVar("X")
 
@@ -33,10 +33,17 @@ def ts(dt: datetime) -> timestamp_pb2.Timestamp:
 
 
 def make_read(vrm: str, **overrides) -> T.Read:
-    read = T.Read(read_id=str(uuid.uuid4()), vrm=vrm, confidence=93.5, camera_id="CAM-TEST-1",
-                  captured_at=ts(datetime.now(timezone.utc) - timedelta(seconds=1)),
-                  location=T.GeoPoint(latitude=51.5072, longitude=-0.1276), direction=T.DIRECTION_TOWARDS,
-                  heading_degrees=90.0, lane=1)
+    read = T.Read(
+        read_id=str(uuid.uuid4()),
+        vrm=vrm,
+        confidence=93.5,
+        camera_id="CAM-TEST-1",
+        captured_at=ts(datetime.now(timezone.utc) - timedelta(seconds=1)),
+        location=T.GeoPoint(latitude=51.5072, longitude=-0.1276),
+        direction=T.DIRECTION_TOWARDS,
+        heading_degrees=90.0,
+        lane=1,
+    )
     for k, v in overrides.items():
         if isinstance(v, (T.GeoPoint, T.VehicleDescription, timestamp_pb2.Timestamp)):
             getattr(read, k).CopyFrom(v)
@@ -47,14 +54,23 @@ def make_read(vrm: str, **overrides) -> T.Read:
 
 def make_entry(vrm: str, hotlist_id: str, **overrides) -> T.VoiEntry:
     fields = dict(
-        entry_id=str(uuid.uuid4()), hotlist_id=hotlist_id, vrm=vrm,
+        entry_id=str(uuid.uuid4()),
+        hotlist_id=hotlist_id,
+        vrm=vrm,
         vehicle=T.VehicleDescription(make="Ford", model="Focus", colour="Blue"),
-        action=T.ACTION_STOP_VEHICLE, warning_markers=[T.WARNING_MARKER_VIOLENT],
-        reason="Wanted in connection with a robbery", pnc_id="26/000123X", force="Test Police", area="North",
-        source_reference="IR-TEST-0001", information="Two occupants", cad_information="CAD 4411 23/11",
+        action=T.ACTION_STOP_VEHICLE,
+        warning_markers=[T.WARNING_MARKER_VIOLENT],
+        reason="Wanted in connection with a robbery",
+        pnc_id="26/000123X",
+        force="Test Police",
+        area="North",
+        source_reference="IR-TEST-0001",
+        information="Two occupants",
+        cad_information="CAD 4411 23/11",
         operational_instructions="Stop and detain occupants",
         grading=T.IntelligenceGrading(source_evaluation="B", intelligence_assessment="2", handling_code="1"),
-        protective_marking=T.PROTECTIVE_MARKING_OFFICIAL_SENSITIVE)
+        protective_marking=T.PROTECTIVE_MARKING_OFFICIAL_SENSITIVE,
+    )
     fields.update(overrides)
     return T.VoiEntry(**fields)
 
@@ -68,9 +84,18 @@ async def register_cameras(addr: str, tokens: Tokens, camera_ids=TEST_CAMERAS, e
     async with channel(addr, tokens[Role.CAMERA_ADMIN]) as ch:
         stub = ingest_pb2_grpc.IngestServiceStub(ch)
         for cid in camera_ids:
-            await stub.UpsertCamera(ingest_pb2.UpsertCameraRequest(camera=T.Camera(
-                camera_id=cid, name=f"Test camera {cid}", location=T.GeoPoint(latitude=51.5, longitude=-0.12),
-                direction=T.DIRECTION_TOWARDS, force="Test Police", enabled=enabled)))
+            await stub.UpsertCamera(
+                ingest_pb2.UpsertCameraRequest(
+                    camera=T.Camera(
+                        camera_id=cid,
+                        name=f"Test camera {cid}",
+                        location=T.GeoPoint(latitude=51.5, longitude=-0.12),
+                        direction=T.DIRECTION_TOWARDS,
+                        force="Test Police",
+                        enabled=enabled,
+                    )
+                )
+            )
 
 
 @dataclass
@@ -86,8 +111,13 @@ class InProcessSuite:
 
     async def start(self, name: str, **overrides) -> RunningService:
         s = spec(name)
-        options = dict(database_url=self.database_url, grpc_host="127.0.0.1", grpc_port=0,
-                       tokens_file=self.tokens.path, shutdown_grace_s=1.0)
+        options = dict(
+            database_url=self.database_url,
+            grpc_host="127.0.0.1",
+            grpc_port=0,
+            tokens_file=self.tokens.path,
+            shutdown_grace_s=1.0,
+        )
         settings = s.settings_cls(**(options | overrides))
         service = RunningService(s, settings)
         self.running[name] = service
@@ -105,9 +135,15 @@ class InProcessSuite:
         ingest_port, matcher_port, notify_port, firearms_port = free_ports(4)
         await self.start("notify", grpc_port=notify_port)
         await self.start("firearms", grpc_port=firearms_port)
-        await self.start("matcher", grpc_port=matcher_port, notify_addr=self.addr("notify"),
-                         firearms_addr=self.addr("firearms"), ingest_addr=f"127.0.0.1:{ingest_port}",
-                         service_token=token, **matcher_overrides)
+        await self.start(
+            "matcher",
+            grpc_port=matcher_port,
+            notify_addr=self.addr("notify"),
+            firearms_addr=self.addr("firearms"),
+            ingest_addr=f"127.0.0.1:{ingest_port}",
+            service_token=token,
+            **matcher_overrides,
+        )
         await self.start("ingest", grpc_port=ingest_port, matcher_addr=self.addr("matcher"), service_token=token)
 
     async def stop(self) -> None:
@@ -124,8 +160,11 @@ async def next_message(call, seconds: float = 10.0):
 
 
 # Where the tests' reads are made (make_read) and their cameras stand (register_cameras).
-TERMINAL_SUBSCRIPTION = N.Subscription(unit_id="ALPHA-1", force="Test Police", circle=N.Circle(
-    center=T.GeoPoint(latitude=51.5072, longitude=-0.1276), radius_km=50))
+TERMINAL_SUBSCRIPTION = N.Subscription(
+    unit_id="ALPHA-1",
+    force="Test Police",
+    circle=N.Circle(center=T.GeoPoint(latitude=51.5072, longitude=-0.1276), radius_km=50),
+)
 
 
 def subscribe(ch, role: Role, wait_for_ready: bool | None = None, **request):

@@ -47,8 +47,11 @@ class Caller:
 
 _caller: contextvars.ContextVar[Caller | None] = contextvars.ContextVar("anpr_caller", default=None)
 
-OPEN_SERVICES = ("grpc.health.v1.Health", "grpc.reflection.v1alpha.ServerReflection",
-                 "grpc.reflection.v1.ServerReflection")
+OPEN_SERVICES = (
+    "grpc.health.v1.Health",
+    "grpc.reflection.v1alpha.ServerReflection",
+    "grpc.reflection.v1.ServerReflection",
+)
 
 
 def current_caller() -> Caller:
@@ -97,22 +100,26 @@ class TokenRegistry:
     def authenticate(self, metadata: Iterable[tuple[str, str | bytes]] | None) -> Caller | None:
         for key, value in metadata or ():
             if key == "authorization" and isinstance(value, str) and value.startswith("Bearer "):
-                return self._by_hash.get(hash_token(value[len("Bearer "):].strip()))
+                return self._by_hash.get(hash_token(value[len("Bearer ") :].strip()))
         return None
 
 
 def wrap_handler(handler: grpc.RpcMethodHandler, wrap: Callable) -> grpc.RpcMethodHandler:
     if handler.unary_unary:
         return grpc.unary_unary_rpc_method_handler(
-            wrap(handler.unary_unary, False), handler.request_deserializer, handler.response_serializer)
+            wrap(handler.unary_unary, False), handler.request_deserializer, handler.response_serializer
+        )
     if handler.unary_stream:
         return grpc.unary_stream_rpc_method_handler(
-            wrap(handler.unary_stream, True), handler.request_deserializer, handler.response_serializer)
+            wrap(handler.unary_stream, True), handler.request_deserializer, handler.response_serializer
+        )
     if handler.stream_unary:
         return grpc.stream_unary_rpc_method_handler(
-            wrap(handler.stream_unary, False), handler.request_deserializer, handler.response_serializer)
+            wrap(handler.stream_unary, False), handler.request_deserializer, handler.response_serializer
+        )
     return grpc.stream_stream_rpc_method_handler(
-        wrap(handler.stream_stream, True), handler.request_deserializer, handler.response_serializer)
+        wrap(handler.stream_stream, True), handler.request_deserializer, handler.response_serializer
+    )
 
 
 class AuthInterceptor(aio.ServerInterceptor):
@@ -121,8 +128,14 @@ class AuthInterceptor(aio.ServerInterceptor):
     Until `ready()` is true every call gets UNAVAILABLE (the service is still migrating or loading).
     """
 
-    def __init__(self, registry: TokenRegistry, method_roles: Mapping[str, frozenset[Role]],
-                 ready: Callable[[], bool] = lambda: True, *, service_needs_client_cert: bool = False):
+    def __init__(
+        self,
+        registry: TokenRegistry,
+        method_roles: Mapping[str, frozenset[Role]],
+        ready: Callable[[], bool] = lambda: True,
+        *,
+        service_needs_client_cert: bool = False,
+    ):
         self._registry = registry
         self._roles = dict(method_roles)
         self._ready = ready
@@ -131,8 +144,12 @@ class AuthInterceptor(aio.ServerInterceptor):
         self._service_needs_cert = service_needs_client_cert
 
     def _cert_denial(self, caller: Caller | None, context) -> tuple[grpc.StatusCode, str] | None:
-        if (self._service_needs_cert and caller is not None and caller.role is Role.SERVICE
-                and not has_verified_client_cert(context)):
+        if (
+            self._service_needs_cert
+            and caller is not None
+            and caller.role is Role.SERVICE
+            and not has_verified_client_cert(context)
+        ):
             return (grpc.StatusCode.PERMISSION_DENIED, "role service needs mutual TLS (the service port)")
         return None
 
@@ -149,13 +166,13 @@ class AuthInterceptor(aio.ServerInterceptor):
         elif caller is None:
             denial = (grpc.StatusCode.UNAUTHENTICATED, "missing or unknown bearer token")
         elif caller.role not in allowed:
-            denial = (grpc.StatusCode.PERMISSION_DENIED,
-                      f"role {caller.role} may not call {method}")
+            denial = (grpc.StatusCode.PERMISSION_DENIED, f"role {caller.role} may not call {method}")
         else:
             denial = None
 
         def wrap(behavior, streaming: bool):
             if streaming:
+
                 async def stream_behavior(request, context):
                     if refused := denial or self._cert_denial(caller, context):
                         await context.abort(*refused)
@@ -167,6 +184,7 @@ class AuthInterceptor(aio.ServerInterceptor):
                     finally:
                         metrics.STREAMS.add(-1, {"method": rpc})
                         _caller.reset(token)
+
                 return stream_behavior
 
             async def unary_behavior(request, context):
@@ -177,6 +195,7 @@ class AuthInterceptor(aio.ServerInterceptor):
                     return await behavior(request, context)
                 finally:
                     _caller.reset(token)
+
             return unary_behavior
 
         return wrap_handler(handler, wrap)
@@ -189,8 +208,9 @@ class _BearerAuth:
     def _details(self, details: aio.ClientCallDetails) -> aio.ClientCallDetails:
         metadata = aio.Metadata(*(details.metadata or ()))
         metadata.add(*self._md)
-        return aio.ClientCallDetails(details.method, details.timeout, metadata,
-                                     details.credentials, details.wait_for_ready)
+        return aio.ClientCallDetails(
+            details.method, details.timeout, metadata, details.credentials, details.wait_for_ready
+        )
 
 
 class _UU(_BearerAuth, aio.UnaryUnaryClientInterceptor):

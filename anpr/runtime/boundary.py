@@ -47,8 +47,9 @@ def domain_error(exc: Exception, method: str) -> AnprError | None:
 
 
 class BoundaryInterceptor(aio.ServerInterceptor):
-    def __init__(self, grpc_service: str, checkers: Mapping[str, Checker],
-                 on_outage: Callable[[], None] = lambda: None):
+    def __init__(
+        self, grpc_service: str, checkers: Mapping[str, Checker], on_outage: Callable[[], None] = lambda: None
+    ):
         service = types_pb2.DESCRIPTOR.pool.FindServiceByName(grpc_service)
         self._checks = {f"/{grpc_service}/{m.name}": checkers[m.input_type.full_name] for m in service.methods}
         self._on_outage = on_outage
@@ -59,8 +60,10 @@ class BoundaryInterceptor(aio.ServerInterceptor):
         check = self._checks.get(method)
         if handler is None or check is None:
             return handler
-        return wrap_handler(handler, lambda behavior, streaming: self._wrap(
-            behavior, streaming, handler.request_streaming, check, method))
+        return wrap_handler(
+            handler,
+            lambda behavior, streaming: self._wrap(behavior, streaming, handler.request_streaming, check, method),
+        )
 
     async def _fail(self, exc: Exception, context, method: str) -> None:
         error = domain_error(exc, method)
@@ -81,14 +84,16 @@ class BoundaryInterceptor(aio.ServerInterceptor):
             return request
 
         if streaming:
+
             async def stream_behavior(request, context):
                 try:
                     async for item in behavior(await checked(request, context), context):
                         yield item
                 except aio.AbortError:
                     raise
-                except Exception as exc:  # noqa: BLE001 - the boundary maps everything
+                except Exception as exc:
                     await self._fail(exc, context, method)
+
             return stream_behavior
 
         async def unary_behavior(request, context):
@@ -96,8 +101,9 @@ class BoundaryInterceptor(aio.ServerInterceptor):
                 return await behavior(await checked(request, context), context)
             except aio.AbortError:
                 raise
-            except Exception as exc:  # noqa: BLE001 - the boundary maps everything
+            except Exception as exc:
                 await self._fail(exc, context, method)
+
         return unary_behavior
 
 

@@ -16,6 +16,7 @@ import asyncpg
 
 log = logging.getLogger(__name__)
 
+
 class SequenceBroadcaster:
     def __init__(self, channel: str, backstop_s: float = 2.0):
         self.channel = channel
@@ -50,7 +51,8 @@ class SequenceBroadcaster:
             rounds = self._rounds
             try:
                 await asyncio.wait_for(
-                    self._cond.wait_for(lambda: self.latest > sequence or self._rounds != rounds), self._backstop)
+                    self._cond.wait_for(lambda: self.latest > sequence or self._rounds != rounds), self._backstop
+                )
             except TimeoutError:
                 pass
 
@@ -59,8 +61,7 @@ class LogServiceComponent:
     """The component of a service that streams an append-only log (notify's alerts, firearms'
     events): its servicer shares a broadcaster fed by a LISTEN connection of its own."""
 
-    def __init__(self, rt, servicer_cls, channel: str,
-                 latest_sequence: Callable[[asyncpg.Connection], Awaitable[int]]):
+    def __init__(self, rt, servicer_cls, channel: str, latest_sequence: Callable[[asyncpg.Connection], Awaitable[int]]):
         self._rt = rt
         self._latest = latest_sequence
         self.broadcaster = SequenceBroadcaster(channel)
@@ -79,9 +80,14 @@ class LogServiceComponent:
 PAGE = 200
 
 
-async def follow_log(pool: asyncpg.Pool, broadcaster: SequenceBroadcaster, after: int, from_start: bool,
-                     latest: Callable[[asyncpg.Connection], Awaitable[int]],
-                     fetch: Callable[[asyncpg.Connection, int, int], Awaitable[list[tuple[int, object]]]]):
+async def follow_log(
+    pool: asyncpg.Pool,
+    broadcaster: SequenceBroadcaster,
+    after: int,
+    from_start: bool,
+    latest: Callable[[asyncpg.Connection], Awaitable[int]],
+    fetch: Callable[[asyncpg.Connection, int, int], Awaitable[list[tuple[int, object]]]],
+):
     """Yield the log's items after sequence `after` (from now when it is 0 and not `from_start`),
     then each new one as it is committed. `fetch(conn, after, limit)` gives (sequence, item) pairs
     in sequence order."""
@@ -109,16 +115,22 @@ class LogTail:
     database until it catches up.
     """
 
-    def __init__(self, pool: asyncpg.Pool, fetch: Callable[[asyncpg.Connection, int, int], Awaitable[list]],
-                 latest: Callable[[asyncpg.Connection], Awaitable[int]], *, capacity: int = 10_000,
-                 backstop_s: float = 2.0):
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        fetch: Callable[[asyncpg.Connection, int, int], Awaitable[list]],
+        latest: Callable[[asyncpg.Connection], Awaitable[int]],
+        *,
+        capacity: int = 10_000,
+        backstop_s: float = 2.0,
+    ):
         self._pool = pool
         self._fetch = fetch
         self._latest = latest
         self._capacity = capacity
         self._backstop = backstop_s
         self._items: dict[int, object] = {}
-        self.first = 1   # lowest sequence held (when any)
+        self.first = 1  # lowest sequence held (when any)
         self.latest = 0  # highest sequence held: every item up to it is committed and known here
         self._event = asyncio.Event()
         self._waiters: dict[asyncio.Event, Callable[[object], bool]] = {}  # caught-up filtered streams
@@ -188,8 +200,7 @@ class LogTail:
         """Where a stream starts: after `after`, or from now when it is 0 and not `from_start`."""
         return self.latest if after == 0 and not from_start else after
 
-    async def follow(self, after: int, idle_s: float | None = None,
-                     wants: Callable[[object], bool] | None = None):
+    async def follow(self, after: int, idle_s: float | None = None, wants: Callable[[object], bool] | None = None):
         """Yield runs of (sequence, item) for the log's items after sequence `after`, then of each
         new one as it is committed (a run is what was there at once, up to a page: a stream filters
         it in one loop); with `idle_s`, an empty run whenever that long passes with nothing new (a

@@ -64,12 +64,17 @@ class ServiceSettings(BaseSettings):
 
     @model_validator(mode="after")
     def _tls_complete(self) -> Self:
-        tls = {"ANPR_TLS_CERT_FILE": self.tls_cert_file, "ANPR_TLS_KEY_FILE": self.tls_key_file,
-               "ANPR_TLS_CLIENT_CA_FILE": self.tls_client_ca_file}
+        tls = {
+            "ANPR_TLS_CERT_FILE": self.tls_cert_file,
+            "ANPR_TLS_KEY_FILE": self.tls_key_file,
+            "ANPR_TLS_CLIENT_CA_FILE": self.tls_client_ca_file,
+        }
         missing = [k for k, v in tls.items() if v is None]
         if 0 < len(missing) < len(tls):
-            raise ValueError(f"{', '.join(missing)} not set: TLS needs the certificate, its key and the CA of "
-                             "the services' client certificates (service calls use mutual TLS)")
+            raise ValueError(
+                f"{', '.join(missing)} not set: TLS needs the certificate, its key and the CA of "
+                "the services' client certificates (service calls use mutual TLS)"
+            )
         return self
 
     @property
@@ -118,5 +123,7 @@ def reject_unknown_variables(cls: type[BaseSettings], environ: Mapping[str, str]
     prefix = cls.model_config.get("env_prefix", "")
     unknown = sorted(k for k in environ if k.startswith(prefix) and k not in known_variables(cls))
     if unknown:
-        raise ConfigError(f"configuration error: unknown setting(s) {', '.join(unknown)} "
-                          f"(this service reads: {', '.join(sorted(known_variables(cls)))})")
+        raise ConfigError(
+            f"configuration error: unknown setting(s) {', '.join(unknown)} "
+            f"(this service reads: {', '.join(sorted(known_variables(cls)))})"
+        )

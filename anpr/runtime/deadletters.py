@@ -36,13 +36,18 @@ def _topics(topic: str | None) -> str:
     return (DEAD_LETTER_PREFIX + topic).replace("_", "\\_").replace("%", "\\%")
 
 
-async def list_dead_letters(conn: asyncpg.Connection, schema: str, topic: str | None = None,
-                            limit: int = 1000) -> list[DeadLetter]:
+async def list_dead_letters(
+    conn: asyncpg.Connection, schema: str, topic: str | None = None, limit: int = 1000
+) -> list[DeadLetter]:
     rows = await conn.fetch(
         f'SELECT id, topic, created_at, traceparent FROM "{schema}".outbox WHERE topic LIKE $1 ORDER BY id LIMIT $2',
-        _topics(topic), limit)
-    return [DeadLetter(r["id"], r["topic"].removeprefix(DEAD_LETTER_PREFIX), r["created_at"], r["traceparent"])
-            for r in rows]
+        _topics(topic),
+        limit,
+    )
+    return [
+        DeadLetter(r["id"], r["topic"].removeprefix(DEAD_LETTER_PREFIX), r["created_at"], r["traceparent"])
+        for r in rows
+    ]
 
 
 async def redrive(conn: asyncpg.Connection, schema: str, topic: str | None = None) -> dict[str, int]:
@@ -51,7 +56,10 @@ async def redrive(conn: asyncpg.Connection, schema: str, topic: str | None = Non
     async with conn.transaction():
         rows = await conn.fetch(
             f'UPDATE "{schema}".outbox SET topic = substr(topic, $2), created_at = now() '
-            "WHERE topic LIKE $1 RETURNING topic", _topics(topic), len(DEAD_LETTER_PREFIX) + 1)
+            "WHERE topic LIKE $1 RETURNING topic",
+            _topics(topic),
+            len(DEAD_LETTER_PREFIX) + 1,
+        )
         counts: dict[str, int] = {}
         for r in rows:
             counts[r["topic"]] = counts.get(r["topic"], 0) + 1

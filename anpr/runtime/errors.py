@@ -12,10 +12,14 @@ from grpc_status import rpc_status
 
 def bad_request_status(message: str, violations: Iterable[tuple[str, str]]) -> grpc.Status:
     detail = any_pb2.Any()
-    detail.Pack(error_details_pb2.BadRequest(field_violations=[
-        error_details_pb2.BadRequest.FieldViolation(field=f, description=d) for f, d in violations]))
-    return rpc_status.to_status(status_pb2.Status(
-        code=code_pb2.INVALID_ARGUMENT, message=message, details=[detail]))
+    detail.Pack(
+        error_details_pb2.BadRequest(
+            field_violations=[
+                error_details_pb2.BadRequest.FieldViolation(field=f, description=d) for f, d in violations
+            ]
+        )
+    )
+    return rpc_status.to_status(status_pb2.Status(code=code_pb2.INVALID_ARGUMENT, message=message, details=[detail]))
 
 
 async def abort_invalid(context: grpc.aio.ServicerContext, violations: Iterable[tuple[str, str]]) -> None:
@@ -36,6 +40,7 @@ def field_violations_of(error: grpc.aio.AioRpcError) -> list[tuple[str, str]]:
 
 
 # --- the domain's errors, mapped to statuses in one place (anpr/runtime/boundary.py) ------------
+
 
 class AnprError(Exception):
     """Base of the errors a handler or store may raise on purpose; `code` is its gRPC status.

@@ -41,19 +41,28 @@ LATENCY_BUCKETS_S = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
 _meter = metrics.get_meter("anpr")
 
 READS = _meter.create_counter(
-    "anpr.reads", unit="{read}",
-    description="Reads answered by ingest, by status: stored, duplicate, rejected, throttled")
+    "anpr.reads",
+    unit="{read}",
+    description="Reads answered by ingest, by status: stored, duplicate, rejected, throttled",
+)
 HITS = _meter.create_counter(
-    "anpr.hits", unit="{hit}",
-    description="Hits matcher made, by match_kind (exact, lookalike) and historical (true, false)")
+    "anpr.hits",
+    unit="{hit}",
+    description="Hits matcher made, by match_kind (exact, lookalike) and historical (true, false)",
+)
 ALERTS = _meter.create_counter("anpr.alerts", unit="{alert}", description="Alerts notify stored")
 ALERT_LATENCY = _meter.create_histogram(
-    "anpr.alert.latency", unit="s", explicit_bucket_boundaries_advisory=LATENCY_BUCKETS_S,
-    description="From the read's capture to the alert, by stage: stored (in notify), delivered (to a subscriber)")
+    "anpr.alert.latency",
+    unit="s",
+    explicit_bucket_boundaries_advisory=LATENCY_BUCKETS_S,
+    description="From the read's capture to the alert, by stage: stored (in notify), delivered (to a subscriber)",
+)
 STREAMS = _meter.create_up_down_counter(
-    "anpr.streams", unit="{stream}",
+    "anpr.streams",
+    unit="{stream}",
     description="Server streams open, by method: Subscribe = terminals and control rooms connected, "
-                "StreamActivations = TFC consoles, StreamReads = camera streams")
+    "StreamActivations = TFC consoles, StreamReads = camera streams",
+)
 
 
 def seconds_since(captured_at) -> float:
@@ -70,8 +79,13 @@ def count_reads(results: Iterable) -> None:
 def count_hits(hits: Iterable) -> None:
     """HITS for hits made (anpr.v1.Hit), by match kind and whether historical."""
     for (kind, historical), n in Counter((h.match_kind, h.historical) for h in hits).items():
-        HITS.add(n, {"match_kind": types_pb2.MatchKind.Name(kind).removeprefix("MATCH_KIND_").lower(),
-                     "historical": str(historical).lower()})
+        HITS.add(
+            n,
+            {
+                "match_kind": types_pb2.MatchKind.Name(kind).removeprefix("MATCH_KIND_").lower(),
+                "historical": str(historical).lower(),
+            },
+        )
 
 
 def alerts_stored(hits: Iterable) -> None:
@@ -120,16 +134,36 @@ class _Samples:
 
 
 _samples = _Samples()
-_meter.create_observable_gauge("anpr.outbox.depth", [_samples.depth], unit="{record}",
-                               description="Records waiting in a service's outbox, by topic")
-_meter.create_observable_gauge("anpr.outbox.oldest_age", [_samples.age], unit="s",
-                               description="Age of the oldest record waiting in the outbox, by topic")
-_meter.create_observable_gauge("anpr.outbox.dead_letters", [_samples.dead_letters], unit="{record}",
-                               description="Records set aside as dead letters, by original topic")
-_meter.create_observable_gauge("anpr.activations.awaiting_ack", [_samples.awaiting], unit="{activation}",
-                               description="Firearms activations not yet acknowledged by the TFC")
-_meter.create_observable_gauge("anpr.activations.oldest_unacknowledged_age", [_samples.awaiting_age], unit="s",
-                               description="Age of the oldest activation not yet acknowledged")
+_meter.create_observable_gauge(
+    "anpr.outbox.depth",
+    [_samples.depth],
+    unit="{record}",
+    description="Records waiting in a service's outbox, by topic",
+)
+_meter.create_observable_gauge(
+    "anpr.outbox.oldest_age",
+    [_samples.age],
+    unit="s",
+    description="Age of the oldest record waiting in the outbox, by topic",
+)
+_meter.create_observable_gauge(
+    "anpr.outbox.dead_letters",
+    [_samples.dead_letters],
+    unit="{record}",
+    description="Records set aside as dead letters, by original topic",
+)
+_meter.create_observable_gauge(
+    "anpr.activations.awaiting_ack",
+    [_samples.awaiting],
+    unit="{activation}",
+    description="Firearms activations not yet acknowledged by the TFC",
+)
+_meter.create_observable_gauge(
+    "anpr.activations.oldest_unacknowledged_age",
+    [_samples.awaiting_age],
+    unit="s",
+    description="Age of the oldest activation not yet acknowledged",
+)
 
 # A row may carry several records (anpr.runtime.outbox): depth counts records, not rows.
 OUTBOX_SQL = """SELECT topic, sum(records)::bigint AS n, extract(epoch FROM now() - min(created_at))::float8 AS age
@@ -192,12 +226,14 @@ def setup_metrics(prometheus_host: str, prometheus_port: int | None) -> None:
     readers = []
     name = os.environ.get("OTEL_METRICS_EXPORTER")
     if name is None:
-        endpoint_set = any(os.environ.get(v) for v in (
-            "OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT"))
+        endpoint_set = any(
+            os.environ.get(v) for v in ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT")
+        )
         name = "otlp" if endpoint_set else "none"
     for exporter in (n.strip() for n in name.split(",")):
         if exporter == "otlp":
             from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
+
             readers.append(PeriodicExportingMetricReader(OTLPMetricExporter()))
         elif exporter == "console":
             readers.append(PeriodicExportingMetricReader(ConsoleMetricExporter(out=sys.stderr)))

@@ -47,8 +47,8 @@ from anpr.runtime.telemetry import ATTR_OUTBOX_BATCH, ATTR_OUTBOX_TOPIC
 log = logging.getLogger(__name__)
 _tracer = trace.get_tracer("anpr.outbox")
 
-PARTITIONS = 32          # per topic; the most replicas that can share one topic's delivery
-LEASE_TTL_S = 3.0        # a lease not renewed for this long is free for another replica
+PARTITIONS = 32  # per topic; the most replicas that can share one topic's delivery
+LEASE_TTL_S = 3.0  # a lease not renewed for this long is free for another replica
 LEASE_RENEW_S = 1.0
 DEAD_LETTER_PREFIX = "dead-letter:"
 
@@ -88,7 +88,7 @@ class Refused(Exception):
 
 
 class Verdict(enum.Enum):
-    RETRY = "retry"      # an outage or a misconfiguration: keep the rows, try again later
+    RETRY = "retry"  # an outage or a misconfiguration: keep the rows, try again later
     REFUSED = "refused"  # split the batch; a single row refused is a dead letter
 
 
@@ -98,8 +98,14 @@ class RetryPolicy:
 
     initial_s: float = 0.05
     max_s: float = 1.0
-    refused_codes: frozenset = frozenset({grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.OUT_OF_RANGE,
-                                          grpc.StatusCode.RESOURCE_EXHAUSTED, grpc.StatusCode.FAILED_PRECONDITION})
+    refused_codes: frozenset = frozenset(
+        {
+            grpc.StatusCode.INVALID_ARGUMENT,
+            grpc.StatusCode.OUT_OF_RANGE,
+            grpc.StatusCode.RESOURCE_EXHAUSTED,
+            grpc.StatusCode.FAILED_PRECONDITION,
+        }
+    )
     # A receiver's bug (INTERNAL, UNKNOWN) is retried this many times, then treated as refused.
     bug_attempts: int = 3
 
@@ -124,14 +130,17 @@ DEFAULT_POLICY = RetryPolicy()
 Deliver = Callable[[Sequence[OutboxRecord]], Awaitable[None]]
 
 
-async def enqueue(conn: asyncpg.Connection, topic: str, rows: Sequence[tuple[int, bytes, int]],
-                  traceparent: str = "") -> None:
+async def enqueue(
+    conn: asyncpg.Connection, topic: str, rows: Sequence[tuple[int, bytes, int]], traceparent: str = ""
+) -> None:
     """Queue (partition, payload, records) rows for `topic` in the caller's transaction."""
     if not rows:
         return
     await conn.copy_records_to_table(
-        "outbox", records=[(topic, p, payload, n, traceparent) for p, payload, n in rows],
-        columns=("topic", "partition", "payload", "records", "traceparent"))
+        "outbox",
+        records=[(topic, p, payload, n, traceparent) for p, payload, n in rows],
+        columns=("topic", "partition", "payload", "records", "traceparent"),
+    )
     await conn.execute("SELECT pg_notify(current_schema() || '_outbox', $1)", topic)
 
 
@@ -163,8 +172,15 @@ class PartitionLeases:
     leases may have expired. On stop it gives every lease back at once.
     """
 
-    def __init__(self, pool: asyncpg.Pool, topics: Sequence[str], *, ttl_s: float = LEASE_TTL_S,
-                 renew_s: float = LEASE_RENEW_S, partitions: int = PARTITIONS):
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        topics: Sequence[str],
+        *,
+        ttl_s: float = LEASE_TTL_S,
+        renew_s: float = LEASE_RENEW_S,
+        partitions: int = PARTITIONS,
+    ):
         self._pool = pool
         self.topics = tuple(topics)
         self.member = uuid.uuid4().hex
@@ -190,7 +206,9 @@ class PartitionLeases:
             await conn.execute(
                 "INSERT INTO outbox_leases (topic, partition)"
                 " SELECT t, p FROM unnest($1::text[]) t, generate_series(0, $2 - 1) p ON CONFLICT DO NOTHING",
-                list(self.topics), self._partitions)
+                list(self.topics),
+                self._partitions,
+            )
         await self.renew_once()
 
     async def renew_once(self) -> None:
@@ -202,35 +220,57 @@ class PartitionLeases:
                 " ON CONFLICT (member) DO UPDATE SET seen_at = now()),"
                 " gone AS (DELETE FROM outbox_members WHERE seen_at < now() - interval '10 minutes')"
                 " SELECT count(*) + 1 FROM outbox_members WHERE member <> $1 AND seen_at > now() - $2::interval",
-                self.member, ttl)
+                self.member,
+                ttl,
+            )
             share = math.ceil(self._partitions / max(1, live))
             owned = {t: await self._balance(conn, t, share, ttl) for t in self.topics}
         before = self._owned
         self._owned = owned
         self._valid_until = started + self._ttl * 0.8
         if owned != before:
-            log.info("outbox partitions leased", extra={
-                "replicas": live, "partitions": {t: len(p) for t, p in owned.items()}})
+            log.info(
+                "outbox partitions leased",
+                extra={"replicas": live, "partitions": {t: len(p) for t, p in owned.items()}},
+            )
             for callback in self._changed:
                 callback()
 
     async def _balance(self, conn: asyncpg.Connection, topic: str, share: int, ttl: timedelta) -> frozenset[int]:
-        mine = {r[0] for r in await conn.fetch(
-            "UPDATE outbox_leases SET expires_at = now() + $3::interval WHERE topic = $1 AND owner = $2"
-            " RETURNING partition", topic, self.member, ttl)}
+        mine = {
+            r[0]
+            for r in await conn.fetch(
+                "UPDATE outbox_leases SET expires_at = now() + $3::interval WHERE topic = $1 AND owner = $2"
+                " RETURNING partition",
+                topic,
+                self.member,
+                ttl,
+            )
+        }
         if len(mine) > share:
             spare = sorted(mine - self.busy[topic])[: len(mine) - share]
             await conn.execute(
                 "UPDATE outbox_leases SET owner = NULL, expires_at = '-infinity'"
-                " WHERE topic = $1 AND owner = $2 AND partition = ANY($3::smallint[])", topic, self.member, spare)
+                " WHERE topic = $1 AND owner = $2 AND partition = ANY($3::smallint[])",
+                topic,
+                self.member,
+                spare,
+            )
             mine -= set(spare)
         elif len(mine) < share:
-            mine |= {r[0] for r in await conn.fetch(
-                "WITH free AS (SELECT partition FROM outbox_leases WHERE topic = $1"
-                " AND (owner IS NULL OR expires_at < now()) ORDER BY partition LIMIT $3 FOR UPDATE SKIP LOCKED)"
-                " UPDATE outbox_leases l SET owner = $2, expires_at = now() + $4::interval FROM free"
-                " WHERE l.topic = $1 AND l.partition = free.partition RETURNING l.partition",
-                topic, self.member, share - len(mine), ttl)}
+            mine |= {
+                r[0]
+                for r in await conn.fetch(
+                    "WITH free AS (SELECT partition FROM outbox_leases WHERE topic = $1"
+                    " AND (owner IS NULL OR expires_at < now()) ORDER BY partition LIMIT $3 FOR UPDATE SKIP LOCKED)"
+                    " UPDATE outbox_leases l SET owner = $2, expires_at = now() + $4::interval FROM free"
+                    " WHERE l.topic = $1 AND l.partition = free.partition RETURNING l.partition",
+                    topic,
+                    self.member,
+                    share - len(mine),
+                    ttl,
+                )
+            }
         return frozenset(mine)
 
     async def run(self) -> None:
@@ -251,12 +291,14 @@ class PartitionLeases:
         self._valid_until = 0.0
         try:
             async with self._pool.acquire() as conn:
-                await conn.execute("UPDATE outbox_leases SET owner = NULL, expires_at = '-infinity' WHERE owner = $1",
-                                   self.member)
+                await conn.execute(
+                    "UPDATE outbox_leases SET owner = NULL, expires_at = '-infinity' WHERE owner = $1", self.member
+                )
                 await conn.execute("DELETE FROM outbox_members WHERE member = $1", self.member)
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-            log.warning("could not release outbox leases; they expire by themselves",
-                        extra={"error": type(exc).__name__})
+            log.warning(
+                "could not release outbox leases; they expire by themselves", extra={"error": type(exc).__name__}
+            )
 
 
 class OutboxRelay:
@@ -267,9 +309,19 @@ class OutboxRelay:
     batch and delete them. A partition belongs to one batch at a time (order per partition).
     """
 
-    def __init__(self, pool: asyncpg.Pool, topic: str, deliver: Deliver, leases: PartitionLeases, *,
-                 max_records: int = 2000, max_bytes: int = 4 << 20, concurrency: int = 4,
-                 poll_s: float = 1.0, policy: RetryPolicy = DEFAULT_POLICY):
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        topic: str,
+        deliver: Deliver,
+        leases: PartitionLeases,
+        *,
+        max_records: int = 2000,
+        max_bytes: int = 4 << 20,
+        concurrency: int = 4,
+        poll_s: float = 1.0,
+        policy: RetryPolicy = DEFAULT_POLICY,
+    ):
         self._pool = pool
         self.topic = topic
         self._deliver = deliver
@@ -283,7 +335,7 @@ class OutboxRelay:
         self._generation = 0
         self._stopped = asyncio.Event()
         self._cursor = 0
-        self.delivered = 0     # records delivered by this replica (for tests and metrics)
+        self.delivered = 0  # records delivered by this replica (for tests and metrics)
         self.dead_letters = 0
         leases.on_change(self.wake)
 
@@ -327,8 +379,10 @@ class OutboxRelay:
             except Exception as exc:  # an outage: keep the rows, retry after a pause
                 attempt += 1
                 delay = self._policy.backoff(attempt)
-                log.warning("outbox delivery failed; will retry",
-                            extra={"topic": self.topic, "error": type(exc).__name__, "retry_in_s": delay})
+                log.warning(
+                    "outbox delivery failed; will retry",
+                    extra={"topic": self.topic, "error": type(exc).__name__, "retry_in_s": delay},
+                )
                 await self._pause(delay)
                 continue
             finally:
@@ -354,7 +408,10 @@ class OutboxRelay:
             rows = await conn.fetch(
                 "SELECT id, payload, records, traceparent FROM outbox WHERE topic = $1"
                 " AND partition = ANY($2::smallint[]) ORDER BY id LIMIT $3",
-                self.topic, group, self._max_records)
+                self.topic,
+                group,
+                self._max_records,
+            )
         batch, records, size = [], 0, 0
         for r in rows:  # a prefix in id order is a prefix of every partition: order holds
             if batch and (records + r["records"] > self._max_records or size + len(r["payload"]) > self._max_bytes):
@@ -367,10 +424,12 @@ class OutboxRelay:
         dead = await self._deliver_or_split(batch)
         async with self._pool.acquire() as conn, conn.transaction():
             if dead:
-                await conn.execute("UPDATE outbox SET topic = $2 || topic WHERE id = ANY($1::bigint[])",
-                                   dead, DEAD_LETTER_PREFIX)
-            await conn.execute("DELETE FROM outbox WHERE id = ANY($1::bigint[]) AND topic = $2",
-                               [r.id for r in batch], self.topic)
+                await conn.execute(
+                    "UPDATE outbox SET topic = $2 || topic WHERE id = ANY($1::bigint[])", dead, DEAD_LETTER_PREFIX
+                )
+            await conn.execute(
+                "DELETE FROM outbox WHERE id = ANY($1::bigint[]) AND topic = $2", [r.id for r in batch], self.topic
+            )
         self.delivered += records
         return records
 
@@ -415,9 +474,15 @@ class OutboxRelay:
     def _dead(self, rows: list[OutboxRecord], exc: BaseException) -> list[int]:
         code = exc.code().name if isinstance(exc, grpc.aio.AioRpcError) else type(exc).__name__
         self.dead_letters += len(rows)
-        log.error("outbox record refused by the receiver; set aside as a dead letter",
-                  extra={"topic": self.topic, "rows": [r.id for r in rows],
-                         "records": sum(r.records for r in rows), "code": code})
+        log.error(
+            "outbox record refused by the receiver; set aside as a dead letter",
+            extra={
+                "topic": self.topic,
+                "rows": [r.id for r in rows],
+                "records": sum(r.records for r in rows),
+                "code": code,
+            },
+        )
         return [r.id for r in rows]
 
 
@@ -427,7 +492,7 @@ async def listen_for_outbox(listener, relays: Sequence[OutboxRelay]) -> None:
     by_topic = {r.topic: r for r in relays}
 
     def on_notify(_conn, _pid, _channel, payload):
-        for relay in ([by_topic[payload]] if payload in by_topic else relays if not payload else []):
+        for relay in [by_topic[payload]] if payload in by_topic else relays if not payload else []:
             relay.wake()
 
     await listener.add_listener(f"{listener.schema}_outbox", on_notify)
@@ -459,8 +524,10 @@ class Outbox:
             task.cancel()
         await asyncio.gather(*pending, return_exceptions=True)
         for relay in self.relays.values():
-            log.info("outbox relay stopped", extra={"topic": relay.topic, "delivered": relay.delivered,
-                                                    "dead_letters": relay.dead_letters})
+            log.info(
+                "outbox relay stopped",
+                extra={"topic": relay.topic, "delivered": relay.delivered, "dead_letters": relay.dead_letters},
+            )
         await self.leases.release()
         if "outbox-leases" in self._tasks:
             await asyncio.gather(self._tasks["outbox-leases"], return_exceptions=True)

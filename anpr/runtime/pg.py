@@ -16,12 +16,21 @@ log = logging.getLogger(__name__)
 # What an unreachable or restarting PostgreSQL raises (and a closed pool): an outage, retried and
 # answered UNAVAILABLE, never a bug. InterfaceError covers "pool is closing" and lost connections.
 OUTAGE_ERRORS: tuple[type[BaseException], ...] = (
-    OSError, TimeoutError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError,
-    asyncpg.OperatorInterventionError, asyncpg.InsufficientResourcesError, asyncpg.InvalidCatalogNameError,
-    asyncpg.InvalidAuthorizationSpecificationError)
+    OSError,
+    TimeoutError,
+    asyncpg.InterfaceError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.OperatorInterventionError,
+    asyncpg.InsufficientResourcesError,
+    asyncpg.InvalidCatalogNameError,
+    asyncpg.InvalidAuthorizationSpecificationError,
+)
 # What PostgreSQL refuses because of a value it was given: a caller's mistake that got through.
 DATA_ERRORS: tuple[type[BaseException], ...] = (
-    asyncpg.DataError, asyncpg.IntegrityConstraintViolationError, asyncpg.ProgramLimitExceededError)
+    asyncpg.DataError,
+    asyncpg.IntegrityConstraintViolationError,
+    asyncpg.ProgramLimitExceededError,
+)
 
 
 def is_outage(exc: BaseException) -> bool:
@@ -69,6 +78,7 @@ async def _reset(conn: asyncpg.Connection) -> None:
 # an administrator's DSN (the embedded database, development) the role is created here and every
 # connection switches to it with SET ROLE, so that a service never works as a superuser.
 
+
 def service_role(schema: str) -> str:
     return f"anpr_{schema}"
 
@@ -87,9 +97,14 @@ async def assume_service_role(conn: asyncpg.Connection, schema: str) -> None:
 async def create_pool(url: str, schema: str, *, min_size: int = 0, max_size: int = 10) -> asyncpg.Pool:
     """The process's one pool; its connections resolve unqualified names in the service's schema
     and work as the service's role."""
-    return await asyncpg.create_pool(url, min_size=min_size, max_size=max_size, reset=_reset,
-                                     server_settings={"search_path": f'"{schema}", public'},
-                                     init=lambda conn: assume_service_role(conn, schema))
+    return await asyncpg.create_pool(
+        url,
+        min_size=min_size,
+        max_size=max_size,
+        reset=_reset,
+        server_settings={"search_path": f'"{schema}", public'},
+        init=lambda conn: assume_service_role(conn, schema),
+    )
 
 
 async def connect(url: str, schema: str) -> asyncpg.Connection:
@@ -140,7 +155,8 @@ async def migrate(conn: asyncpg.Connection, schema: str, migrations_dir: Path) -
             await conn.execute(f'CREATE SCHEMA "{schema}"')
         await conn.execute(
             f'CREATE TABLE IF NOT EXISTS "{schema}".schema_migrations ('
-            " version text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())")
+            " version text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
+        )
         done = {r["version"] for r in await conn.fetch(f'SELECT version FROM "{schema}".schema_migrations')}
         for path in sorted(Path(migrations_dir).glob("*.sql")):
             version = path.stem

@@ -128,9 +128,9 @@ class Runtime:
 
 @dataclass(frozen=True)
 class ServiceSpec:
-    name: str                       # "ingest"
-    module: str                     # "services.ingest": `python -m <module>` runs the service
-    grpc_service: str               # "anpr.v1.IngestService"
+    name: str  # "ingest"
+    module: str  # "services.ingest": `python -m <module>` runs the service
+    grpc_service: str  # "anpr.v1.IngestService"
     schema: str
     migrations: Path
     settings_cls: type[ServiceSettings]
@@ -144,8 +144,10 @@ class ServiceSpec:
         missing = rpcs - set(self.method_roles)
         unknown = set(self.method_roles) - rpcs
         if missing or unknown:
-            raise SystemExit(f"{self.name}: roles must be declared for exactly the RPCs of "
-                             f"{self.grpc_service} (missing {sorted(missing)}, unknown {sorted(unknown)})")
+            raise SystemExit(
+                f"{self.name}: roles must be declared for exactly the RPCs of "
+                f"{self.grpc_service} (missing {sorted(missing)}, unknown {sorted(unknown)})"
+            )
         return {f"/{self.grpc_service}/{k}": v for k, v in self.method_roles.items()}
 
 
@@ -175,8 +177,7 @@ class RunningService:
         registry = TokenRegistry.from_file(settings.tokens_file)
         self._provider = setup_tracing(f"anpr-{spec.name}")
         metrics.setup_metrics(settings.grpc_host, settings.metrics_port)
-        url, self._embedded = await asyncio.to_thread(
-            pg.resolve_database_url, settings.database_url, settings.data_dir)
+        url, self._embedded = await asyncio.to_thread(pg.resolve_database_url, settings.database_url, settings.data_dir)
         # connects on first use
         pool = await pg.create_pool(url, spec.schema, min_size=0, max_size=settings.db_pool_size)
         self._runtime = Runtime(settings, pool, url, self._provider, spec.schema, health=self._health)
@@ -185,22 +186,35 @@ class RunningService:
         self._watch = DatabaseWatch(pool, self._set_health)
         boundary = BoundaryInterceptor(spec.grpc_service, compile_checkers(settings), self._watch.poke)
         server = aio.server(
-            interceptors=[aio_server_interceptor(tracer_provider=self._provider, filter_=UNTRACED),
-                          AuthInterceptor(registry, method_roles, ready=lambda: self.ready,
-                                          service_needs_client_cert=settings.tls), boundary],
-            options=[*CHANNEL_OPTIONS[:2], *SERVER_KEEPALIVE, ("grpc.so_reuseport", int(settings.reuse_port))])
+            interceptors=[
+                aio_server_interceptor(tracer_provider=self._provider, filter_=UNTRACED),
+                AuthInterceptor(
+                    registry, method_roles, ready=lambda: self.ready, service_needs_client_cert=settings.tls
+                ),
+                boundary,
+            ],
+            options=[*CHANNEL_OPTIONS[:2], *SERVER_KEEPALIVE, ("grpc.so_reuseport", int(settings.reuse_port))],
+        )
         spec.add_servicer(self._component.servicer, server)
         health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
         reflection.enable_server_reflection(
             [spec.grpc_service, reflection.SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name],
-            server)
+            server,
+        )
         await self._set_health(False)
         self._listen(server)
         await server.start()
         self._server = server
         await self._start_health_server()
-        log.info("listening", extra={"port": self.port, "service_port": self.service_port,
-                                     "health_port": self.health_port, "tls": settings.tls})
+        log.info(
+            "listening",
+            extra={
+                "port": self.port,
+                "service_port": self.service_port,
+                "health_port": self.health_port,
+                "tls": settings.tls,
+            },
+        )
 
         await self._start_when_reachable(url)
         self._sampler = metrics.Sampler(pool, spec.name)
@@ -220,11 +234,20 @@ class RunningService:
         """The main port (TLS when configured) and, with TLS, the service port (mutual TLS)."""
         s = self.settings
         if s.tls:
-            self.port = _bind(server, s.grpc_host, s.grpc_port, "ANPR_GRPC_PORT",
-                              tls.server_credentials(s.tls_cert_file, s.tls_key_file))
-            self.service_port = _bind(server, s.grpc_host, s.service_port, "ANPR_SERVICE_PORT",
-                                      tls.server_credentials(s.tls_cert_file, s.tls_key_file,
-                                                             s.tls_client_ca_file, require_client_cert=True))
+            self.port = _bind(
+                server,
+                s.grpc_host,
+                s.grpc_port,
+                "ANPR_GRPC_PORT",
+                tls.server_credentials(s.tls_cert_file, s.tls_key_file),
+            )
+            self.service_port = _bind(
+                server,
+                s.grpc_host,
+                s.service_port,
+                "ANPR_SERVICE_PORT",
+                tls.server_credentials(s.tls_cert_file, s.tls_key_file, s.tls_client_ca_file, require_client_cert=True),
+            )
         else:
             self.port = _bind(server, s.grpc_host, s.grpc_port, "ANPR_GRPC_PORT")
 
@@ -286,8 +309,15 @@ class DatabaseWatch:
     """Health follows the database: a probe every `interval_s` (faster while it is down) or at
     once when poked (a handler met an outage); `set_health(False)` while unreachable."""
 
-    def __init__(self, pool: asyncpg.Pool, set_health: Callable[[bool], Any], *,
-                 interval_s: float = 5.0, down_interval_s: float = 0.5, timeout_s: float = 2.0):
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        set_health: Callable[[bool], Any],
+        *,
+        interval_s: float = 5.0,
+        down_interval_s: float = 0.5,
+        timeout_s: float = 2.0,
+    ):
         self._pool = pool
         self._set_health = set_health
         self._interval, self._down_interval, self._timeout = interval_s, down_interval_s, timeout_s
@@ -316,8 +346,7 @@ class DatabaseWatch:
     async def _run(self) -> None:
         while True:
             try:
-                await asyncio.wait_for(self._poked.wait(),
-                                       self._interval if self.reachable else self._down_interval)
+                await asyncio.wait_for(self._poked.wait(), self._interval if self.reachable else self._down_interval)
             except TimeoutError:
                 pass
             self._poked.clear()
@@ -328,8 +357,9 @@ class DatabaseWatch:
                 await self._set_health(reachable)
 
 
-def _bind(server: aio.Server, host: str, port: int, setting: str,
-          credentials: grpc.ServerCredentials | None = None) -> int:
+def _bind(
+    server: aio.Server, host: str, port: int, setting: str, credentials: grpc.ServerCredentials | None = None
+) -> int:
     """Add a listening port (TLS with `credentials`); stop naming the setting when it is taken."""
     address = f"{host}:{port}"
     try:

@@ -17,7 +17,6 @@ import sys
 import traceback
 
 import asyncpg
-
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
@@ -50,12 +49,14 @@ def setup_tracing(default_service_name: str) -> TracerProvider:
     provider = TracerProvider(resource=Resource.create())
     exporter_name = os.environ.get("OTEL_TRACES_EXPORTER")
     if exporter_name is None:
-        endpoint_set = any(os.environ.get(v) for v in (
-            "OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"))
+        endpoint_set = any(
+            os.environ.get(v) for v in ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+        )
         exporter_name = "otlp" if endpoint_set else "none"
     for name in (n.strip() for n in exporter_name.split(",")):
         if name == "otlp":
             from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+
             provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
         elif name == "console":
             provider.add_span_processor(BatchSpanProcessor(ConsoleSpanExporter(out=sys.stderr)))
@@ -77,8 +78,11 @@ class _TraceIds(logging.Filter):
 def _safe_text(exc: BaseException) -> str:
     """What a log may say of a database error: its class, SQLSTATE and the names of the objects
     involved. Never its message or DETAIL, which carry row values (plates, covert entries)."""
-    names = ", ".join(f"{a}={getattr(exc, a)}" for a in ("schema_name", "table_name", "column_name",
-                                                           "constraint_name") if getattr(exc, a, None))
+    names = ", ".join(
+        f"{a}={getattr(exc, a)}"
+        for a in ("schema_name", "table_name", "column_name", "constraint_name")
+        if getattr(exc, a, None)
+    )
     return f"SQLSTATE {getattr(exc, 'sqlstate', '?')}" + (f" ({names})" if names else "")
 
 
@@ -100,16 +104,20 @@ def format_exception_safely(exc_info) -> str:
 
 
 class _SafeJsonFormatter(JsonFormatter):
-    def formatException(self, ei) -> str:  # noqa: N802 - logging's name
+    def formatException(self, ei) -> str:
         return format_exception_safely(ei)
 
 
 def setup_logging(service: str, level: str = "INFO") -> None:
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(_SafeJsonFormatter(
-        "{asctime}{levelname}{name}{message}", style="{",
-        rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
-        static_fields={"service": service}))
+    handler.setFormatter(
+        _SafeJsonFormatter(
+            "{asctime}{levelname}{name}{message}",
+            style="{",
+            rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
+            static_fields={"service": service},
+        )
+    )
     handler.addFilter(_TraceIds())
     root = logging.getLogger()
     root.handlers[:] = [handler]

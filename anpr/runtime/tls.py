@@ -70,13 +70,15 @@ class _Reloader:
             return config
 
 
-def server_credentials(cert_file: Path, key_file: Path, client_ca_file: Path | None = None,
-                       *, require_client_cert: bool = False) -> grpc.ServerCredentials:
+def server_credentials(
+    cert_file: Path, key_file: Path, client_ca_file: Path | None = None, *, require_client_cert: bool = False
+) -> grpc.ServerCredentials:
     """Server TLS from PEM files, reloaded on change; with `require_client_cert`, only clients
     presenting a certificate issued by `client_ca_file` complete the handshake."""
     reloader = _Reloader(cert_file, key_file, client_ca_file if require_client_cert else None)
     return grpc.dynamic_ssl_server_credentials(
-        reloader.configuration(), reloader, require_client_authentication=require_client_cert)
+        reloader.configuration(), reloader, require_client_authentication=require_client_cert
+    )
 
 
 @dataclass(frozen=True)
@@ -91,8 +93,9 @@ class ClientTls:
     def credentials(self) -> grpc.ChannelCredentials:
         root = _read(self.ca_file, "ANPR_TLS_CA_FILE") if self.ca_file else None
         if self.cert_file and self.key_file:
-            return grpc.ssl_channel_credentials(root, _read(self.key_file, "ANPR_TLS_KEY_FILE"),
-                                                _read(self.cert_file, "ANPR_TLS_CERT_FILE"))
+            return grpc.ssl_channel_credentials(
+                root, _read(self.key_file, "ANPR_TLS_KEY_FILE"), _read(self.cert_file, "ANPR_TLS_CERT_FILE")
+            )
         return grpc.ssl_channel_credentials(root)
 
     @classmethod
@@ -118,12 +121,13 @@ def has_verified_client_cert(context) -> bool:
 @dataclass(frozen=True)
 class LocalCA:
     ca_file: Path
-    cert_file: Path   # one certificate for every service: serverAuth and clientAuth
+    cert_file: Path  # one certificate for every service: serverAuth and clientAuth
     key_file: Path
 
 
-def make_local_ca(directory: Path, hosts: tuple[str, ...] = ("localhost", "127.0.0.1"),
-                  name: str = "anpr local CA", days: int = 30) -> LocalCA:
+def make_local_ca(
+    directory: Path, hosts: tuple[str, ...] = ("localhost", "127.0.0.1"), name: str = "anpr local CA", days: int = 30
+) -> LocalCA:
     """A fresh CA and one certificate it issues for `hosts`, written as PEM files (keys 0600)."""
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
@@ -134,25 +138,38 @@ def make_local_ca(directory: Path, hosts: tuple[str, ...] = ("localhost", "127.0
     now = datetime.datetime.now(datetime.timezone.utc)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-    ca_cert = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name)
-               .public_key(ca_key.public_key()).serial_number(x509.random_serial_number())
-               .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + datetime.timedelta(days=days))
-               .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-               .sign(ca_key, hashes.SHA256()))
+    ca_cert = (
+        x509.CertificateBuilder()
+        .subject_name(ca_name)
+        .issuer_name(ca_name)
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=days))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .sign(ca_key, hashes.SHA256())
+    )
     key = ec.generate_private_key(ec.SECP256R1())
-    sans = [x509.IPAddress(ipaddress.ip_address(h)) if h.replace(".", "").isdigit() else x509.DNSName(h)
-            for h in hosts]
-    cert = (x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hosts[0])]))
-            .issuer_name(ca_name).public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + datetime.timedelta(days=days))
-            .add_extension(x509.SubjectAlternativeName(sans), critical=False)
-            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]),
-                           critical=False)
-            .sign(ca_key, hashes.SHA256()))
+    sans = [x509.IPAddress(ipaddress.ip_address(h)) if h.replace(".", "").isdigit() else x509.DNSName(h) for h in hosts]
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hosts[0])]))
+        .issuer_name(ca_name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=days))
+        .add_extension(x509.SubjectAlternativeName(sans), critical=False)
+        .add_extension(
+            x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
     out = LocalCA(directory / "ca.crt", directory / "tls.crt", directory / "tls.key")
     out.ca_file.write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
     out.cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    out.key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                               serialization.NoEncryption()))
+    out.key_file.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
     out.key_file.chmod(0o600)
     return out

@@ -20,14 +20,19 @@ from pathlib import Path
 
 import grpc
 
-from cli.client import CommandError, channel, token
 from anpr.runtime.tls import ClientTls
 from anpr.v1 import notify_pb2, notify_pb2_grpc, types_pb2
+from cli.client import CommandError, channel, token
 
 T = types_pb2
 OUTCOMES = {"a": T.ALERT_OUTCOME_ACCEPTED, "r": T.ALERT_OUTCOME_REJECTED, "s": T.ALERT_OUTCOME_SEEN}
-RETRYABLE = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.RESOURCE_EXHAUSTED,
-             grpc.StatusCode.CANCELLED, grpc.StatusCode.UNKNOWN}
+RETRYABLE = {
+    grpc.StatusCode.UNAVAILABLE,
+    grpc.StatusCode.DEADLINE_EXCEEDED,
+    grpc.StatusCode.RESOURCE_EXHAUSTED,
+    grpc.StatusCode.CANCELLED,
+    grpc.StatusCode.UNKNOWN,
+}
 BOLD, RED, YELLOW, RESET = "\033[1m", "\033[31m", "\033[33m", "\033[0m"
 
 
@@ -41,14 +46,20 @@ def format_alert(alert: T.Alert, colour: bool = False) -> str:
         kind = "EXACT"
     else:
         positions = ", ".join(str(p + 1) for p in hit.differing_positions)
-        kind = style(f"APPROXIMATE: listed as {entry.vrm}, character {positions} differs, score {hit.score:.2f}"
-                     " - confirm the plate", BOLD, YELLOW, colour=colour)
+        kind = style(
+            f"APPROXIMATE: listed as {entry.vrm}, character {positions} differs, score {hit.score:.2f}"
+            " - confirm the plate",
+            BOLD,
+            YELLOW,
+            colour=colour,
+        )
     if hit.tier == T.MATCH_TIER_POSSIBLE:
         kind = style("POSSIBLE MATCH (control room): ", BOLD, YELLOW, colour=colour) + kind
     markers = ", ".join(T.WarningMarker.Name(m).removeprefix("WARNING_MARKER_") for m in entry.warning_markers)
     where = hit.location if hit.HasField("location") else read.location
     lines = [
-        style(f"ALERT #{alert.sequence}  {read.vrm}", BOLD, colour=colour) + f"  [{kind}]"
+        style(f"ALERT #{alert.sequence}  {read.vrm}", BOLD, colour=colour)
+        + f"  [{kind}]"
         + ("  [HISTORICAL]" if hit.historical else "")
         + f"  action: {T.Action.Name(entry.action).removeprefix('ACTION_')}",
         "    warning markers: " + (style(markers, BOLD, RED, colour=colour) if markers else "none"),
@@ -64,14 +75,22 @@ def format_alert(alert: T.Alert, colour: bool = False) -> str:
     if entry.information:
         lines.append(f"    information: {entry.information}")
     if alert.firearms_commander_informed:
-        lines.append(style("    FIREARMS: the duty Tactical Firearms Commander has been informed", BOLD, RED,
-                           colour=colour))
+        lines.append(
+            style("    FIREARMS: the duty Tactical Firearms Commander has been informed", BOLD, RED, colour=colour)
+        )
     return "\n".join(lines)
 
 
 class Terminal:
-    def __init__(self, target: str, token: str, subscription: notify_pb2.Subscription, out=sys.stdout,
-                 colour: bool = False, tls: ClientTls | None = None):
+    def __init__(
+        self,
+        target: str,
+        token: str,
+        subscription: notify_pb2.Subscription,
+        out=sys.stdout,
+        colour: bool = False,
+        tls: ClientTls | None = None,
+    ):
         self._target = target
         self._tls = tls
         self._token = token
@@ -134,9 +153,13 @@ class Terminal:
     def _describe(self) -> str:
         sub = self._subscription
         area = sub.WhichOneof("area")
-        where = (f"within {sub.circle.radius_km:g} km of {sub.circle.center.latitude:.4f},"
-                 f"{sub.circle.center.longitude:.4f}" if area == "circle"
-                 else "inside the drawn area" if area == "polygon" else f"force {sub.force or 'all'}")
+        where = (
+            f"within {sub.circle.radius_km:g} km of {sub.circle.center.latitude:.4f},{sub.circle.center.longitude:.4f}"
+            if area == "circle"
+            else "inside the drawn area"
+            if area == "polygon"
+            else f"force {sub.force or 'all'}"
+        )
         return f"unit {sub.unit_id or '-'} {where}"
 
     async def _commands(self, stub, lines) -> None:
@@ -161,10 +184,17 @@ class Terminal:
             self.say(f"-- plate patch of #{words[1]} saved to {path} ({len(resp.plate_image)} bytes) --")
             return
         code = words[2] if words[0] == "r" and len(words) > 2 else ""
-        await stub.AcknowledgeAlert(notify_pb2.AcknowledgeAlertRequest(
-            alert_id=alert_id, outcome=OUTCOMES[words[0]], reason_code=code, reason=" ".join(words[3:])), timeout=10)
-        self.say(f"-- #{words[1]} {T.AlertOutcome.Name(OUTCOMES[words[0]]).removeprefix('ALERT_OUTCOME_').lower()}"
-                 + (f" ({code})" if code else "") + " --")
+        await stub.AcknowledgeAlert(
+            notify_pb2.AcknowledgeAlertRequest(
+                alert_id=alert_id, outcome=OUTCOMES[words[0]], reason_code=code, reason=" ".join(words[3:])
+            ),
+            timeout=10,
+        )
+        self.say(
+            f"-- #{words[1]} {T.AlertOutcome.Name(OUTCOMES[words[0]]).removeprefix('ALERT_OUTCOME_').lower()}"
+            + (f" ({code})" if code else "")
+            + " --"
+        )
 
 
 async def stdin_lines():

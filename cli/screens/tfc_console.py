@@ -18,12 +18,12 @@ from pathlib import Path
 
 import grpc
 
-from cli.client import channel, token
 from anpr.runtime.errors import field_violations_of
 from anpr.runtime.tls import ClientTls
 from anpr.v1 import firearms_pb2 as F
 from anpr.v1 import firearms_pb2_grpc
 from anpr.v1 import types_pb2 as T
+from cli.client import channel, token
 
 K = T.ActivationEventKind
 HELP = """commands (ID: the first characters of an activation id are enough):
@@ -36,12 +36,27 @@ HELP = """commands (ID: the first characters of an activation id are enough):
   signoff ID           supervisors: sign off a closure asked for by someone else (asks for remarks)
   patch ID [HIT]       save the plate patch of the read (or of a sighting's hit) to plate-ID.jpg
   help | quit"""
-STAGES = {"ethics": "code_of_ethics", "information": "information", "threat": "threat_assessment",
-          "powers": "powers_and_policy", "options": "options", "action": "action_and_review"}
-OUTCOMES = {"nfa": T.NDM_OUTCOME_NO_FURTHER_ACTION, "monitor": T.NDM_OUTCOME_MONITOR,
-            "unarmed": T.NDM_OUTCOME_UNARMED_INTERCEPT, "armed": T.NDM_OUTCOME_ARMED_DEPLOYMENT}
-URGENT = {K.ACTIVATION_EVENT_KIND_RAISED, K.ACTIVATION_EVENT_KIND_ESCALATED, K.ACTIVATION_EVENT_KIND_ASSIGNED,
-          K.ACTIVATION_EVENT_KIND_UNASSIGNED, K.ACTIVATION_EVENT_KIND_ESCALATION_EXHAUSTED}
+STAGES = {
+    "ethics": "code_of_ethics",
+    "information": "information",
+    "threat": "threat_assessment",
+    "powers": "powers_and_policy",
+    "options": "options",
+    "action": "action_and_review",
+}
+OUTCOMES = {
+    "nfa": T.NDM_OUTCOME_NO_FURTHER_ACTION,
+    "monitor": T.NDM_OUTCOME_MONITOR,
+    "unarmed": T.NDM_OUTCOME_UNARMED_INTERCEPT,
+    "armed": T.NDM_OUTCOME_ARMED_DEPLOYMENT,
+}
+URGENT = {
+    K.ACTIVATION_EVENT_KIND_RAISED,
+    K.ACTIVATION_EVENT_KIND_ESCALATED,
+    K.ACTIVATION_EVENT_KIND_ASSIGNED,
+    K.ACTIVATION_EVENT_KIND_UNASSIGNED,
+    K.ACTIVATION_EVENT_KIND_ESCALATION_EXHAUSTED,
+}
 
 
 def name(enum, value: int, prefix: str) -> str:
@@ -84,9 +99,15 @@ def activation_block(a: T.Activation, style: Style) -> list[str]:
         f"    force: {a.force}{' / ' + a.area if a.area else ''}   chain: {' > '.join(a.chain) or 'NOBODY ON DUTY'}"
         f"   read id (plate patch): {read.read_id}",
     ]
-    lines += [f"    {label}: {text}" for label, text in (
-        ("information", entry.information), ("instructions", entry.operational_instructions),
-        ("CAD", entry.cad_information)) if text]
+    lines += [
+        f"    {label}: {text}"
+        for label, text in (
+            ("information", entry.information),
+            ("instructions", entry.operational_instructions),
+            ("CAD", entry.cad_information),
+        )
+        if text
+    ]
     return lines
 
 
@@ -97,8 +118,10 @@ def format_event(a: T.Activation, e: T.ActivationEvent, style: Style) -> str:
     if kind in (K.ACTIVATION_EVENT_KIND_RAISED, K.ACTIVATION_EVENT_KIND_ASSIGNED):
         head = f"!!! FIREARMS ACTIVATION {short} [{at}] -> {e.to_subject}   {deadline(a)}"
     elif kind == K.ACTIVATION_EVENT_KIND_ESCALATED:
-        head = (f"!!! ESCALATED {short} [{at}] {e.from_subject} did not acknowledge by {hhmmss(e.deadline_missed)}"
-                f" -> {e.to_subject} (level {e.level})   {deadline(a)}")
+        head = (
+            f"!!! ESCALATED {short} [{at}] {e.from_subject} did not acknowledge by {hhmmss(e.deadline_missed)}"
+            f" -> {e.to_subject} (level {e.level})   {deadline(a)}"
+        )
     elif kind == K.ACTIVATION_EVENT_KIND_UNASSIGNED:
         head = f"!!! NOBODY ON DUTY for {a.force}: FIREARMS ACTIVATION {short} [{at}] is unassigned"
     elif kind == K.ACTIVATION_EVENT_KIND_ESCALATION_EXHAUSTED:
@@ -114,8 +137,10 @@ def plain_event(e: T.ActivationEvent, state: str = "") -> str:
         return f"ACKNOWLEDGED {short} [{at}] by {e.actor}"
     if kind == K.ACTIVATION_EVENT_KIND_SIGHTING:
         r = e.sighting.read
-        return (f"SIGHTING {short} [{at}] read by {r.camera_id} at {hhmmss(r.captured_at)}"
-                f"  {r.location.latitude:.5f},{r.location.longitude:.5f}")
+        return (
+            f"SIGHTING {short} [{at}] read by {r.camera_id} at {hhmmss(r.captured_at)}"
+            f"  {r.location.latitude:.5f},{r.location.longitude:.5f}"
+        )
     if kind == K.ACTIVATION_EVENT_KIND_DECISION_RECORDED:
         d = e.decision
         parts = [f"{label}: {getattr(d, field)}" for label, field in STAGES.items() if getattr(d, field)]
@@ -123,8 +148,10 @@ def plain_event(e: T.ActivationEvent, state: str = "") -> str:
         parts += [f"outcome: {name(T.NdmOutcome, d.outcome, 'NDM_OUTCOME_')}"] if d.outcome else []
         return f"DECISION {short} [{at}] by {e.actor}\n" + "\n".join(f"    {p}" for p in parts)
     if kind == K.ACTIVATION_EVENT_KIND_CLOSE_REQUESTED:
-        return (f"AWAITING SIGN-OFF {short} [{at}] {e.actor} asks to close:"
-                f" {name(T.NdmOutcome, e.outcome, 'NDM_OUTCOME_')}\n    summary: {e.summary}")
+        return (
+            f"AWAITING SIGN-OFF {short} [{at}] {e.actor} asks to close:"
+            f" {name(T.NdmOutcome, e.outcome, 'NDM_OUTCOME_')}\n    summary: {e.summary}"
+        )
     if kind == K.ACTIVATION_EVENT_KIND_PLATE_PATCH_VIEWED:
         return f"PLATE PATCH VIEWED {short} [{at}] by {e.actor}"
     if kind == K.ACTIVATION_EVENT_KIND_SIGNED_OFF:
@@ -140,10 +167,12 @@ def refused(err: grpc.aio.AioRpcError) -> str:
 
 def start_reader(loop: asyncio.AbstractEventLoop, lines: asyncio.Queue) -> None:
     """Read stdin lines in a daemon thread (stdin stays blocking, so output never fails)."""
+
     def run() -> None:
         while line := sys.stdin.readline():
             loop.call_soon_threadsafe(lines.put_nowait, line.rstrip("\r\n"))
         loop.call_soon_threadsafe(lines.put_nowait, None)
+
     threading.Thread(target=run, name="console-stdin", daemon=True).start()
 
 
@@ -181,7 +210,10 @@ class Console:
                     after = resp.event.sequence
                     self.activations[resp.activation.activation_id] = resp.activation
                     if resp.event.at.ToDatetime(timezone.utc) >= self.started or resp.activation.state in (
-                            T.ACTIVATION_STATE_RAISED, T.ACTIVATION_STATE_ESCALATED, T.ACTIVATION_STATE_UNASSIGNED):
+                        T.ACTIVATION_STATE_RAISED,
+                        T.ACTIVATION_STATE_ESCALATED,
+                        T.ACTIVATION_STATE_UNASSIGNED,
+                    ):
                         self.say(("\n" if self.prompt else "") + format_event(resp.activation, resp.event, self.style))
                         if self.prompt:
                             self.out.write(self.prompt)
@@ -222,8 +254,16 @@ class Console:
                 self.say(refused(err))
 
     async def dispatch(self, command: str, args: list[str]) -> None:
-        handlers = {"help": self.help, "list": self.list, "show": self.show, "ack": self.ack,
-                    "decide": self.decide, "close": self.close, "signoff": self.signoff, "patch": self.patch}
+        handlers = {
+            "help": self.help,
+            "list": self.list,
+            "show": self.show,
+            "ack": self.ack,
+            "decide": self.decide,
+            "close": self.close,
+            "signoff": self.signoff,
+            "patch": self.patch,
+        }
         if command not in handlers:
             raise ValueError(f"unknown command {command!r}; type `help`")
         await handlers[command](args)
@@ -249,13 +289,16 @@ class Console:
         aid = self._one(args, "show ID")
         a = (await self.stub.GetActivation(F.GetActivationRequest(activation_id=aid))).activation
         self.activations[aid] = a
-        self.say(f"ACTIVATION {aid}  {name(T.ActivationState, a.state, 'ACTIVATION_STATE_')}"
-                 f"  assigned to {a.assigned_to or 'nobody'}   {deadline(a)}")
+        self.say(
+            f"ACTIVATION {aid}  {name(T.ActivationState, a.state, 'ACTIVATION_STATE_')}"
+            f"  assigned to {a.assigned_to or 'nobody'}   {deadline(a)}"
+        )
         self.say("\n".join(activation_block(a, self.style)))
         after = 0
         while True:
-            page = await self.stub.ListActivationEvents(F.ListActivationEventsRequest(activation_id=aid,
-                                                                                      after_sequence=after))
+            page = await self.stub.ListActivationEvents(
+                F.ListActivationEventsRequest(activation_id=aid, after_sequence=after)
+            )
             for e in page.events:
                 self.say(f"  #{e.sequence} " + plain_event(e))
             if not (after := page.next_after_sequence):
@@ -263,8 +306,11 @@ class Console:
 
     async def patch(self, args) -> None:
         aid = self._one(args, "patch ID [HIT]")
-        image = (await self.stub.GetActivationPlatePatch(F.GetActivationPlatePatchRequest(
-            activation_id=aid, hit_id=args[1] if len(args) > 1 else ""))).plate_image
+        image = (
+            await self.stub.GetActivationPlatePatch(
+                F.GetActivationPlatePatchRequest(activation_id=aid, hit_id=args[1] if len(args) > 1 else "")
+            )
+        ).plate_image
         if not image:
             self.say("the camera sent no plate patch for this read")
             return
@@ -273,16 +319,22 @@ class Console:
         self.say(f"plate patch saved: {path} ({len(image)} bytes)")
 
     async def ack(self, args) -> None:
-        a = (await self.stub.AcknowledgeActivation(F.AcknowledgeActivationRequest(
-            activation_id=self._one(args, "ack ID")))).activation
+        a = (
+            await self.stub.AcknowledgeActivation(
+                F.AcknowledgeActivationRequest(activation_id=self._one(args, "ack ID"))
+            )
+        ).activation
         self.activations[a.activation_id] = a
         self.say(f"acknowledged {a.activation_id[:8]}: owner {a.acknowledged_by}")
 
     def _owned(self, aid: str) -> None:
         """Before asking for text: a state the service would refuse (it checks again)."""
         a = self.activations.get(aid)
-        if a is not None and a.state in (T.ACTIVATION_STATE_RAISED, T.ACTIVATION_STATE_ESCALATED,
-                                         T.ACTIVATION_STATE_UNASSIGNED):
+        if a is not None and a.state in (
+            T.ACTIVATION_STATE_RAISED,
+            T.ACTIVATION_STATE_ESCALATED,
+            T.ACTIVATION_STATE_UNASSIGNED,
+        ):
             raise ValueError(f"acknowledge {aid[:8]} first: ack {aid[:8]}")
 
     async def decide(self, args) -> None:
@@ -292,8 +344,13 @@ class Console:
         self._owned(aid)
         text = await self.ask(f"{args[1]} text> ")
         rationale = await self.ask("rationale (Enter to skip)> ")
-        d = (await self.stub.RecordDecision(F.RecordDecisionRequest(decision=T.NdmDecision(
-            activation_id=aid, rationale=rationale, **{STAGES[args[1]]: text})))).decision
+        d = (
+            await self.stub.RecordDecision(
+                F.RecordDecisionRequest(
+                    decision=T.NdmDecision(activation_id=aid, rationale=rationale, **{STAGES[args[1]]: text})
+                )
+            )
+        ).decision
         self.say(f"recorded {args[1]} for {aid[:8]} at {hhmmss(d.decided_at)}")
 
     async def close(self, args) -> None:
@@ -302,15 +359,20 @@ class Console:
         aid = self.resolve(args[0])
         self._owned(aid)
         summary = await self.ask("summary> ")
-        a = (await self.stub.CloseActivation(F.CloseActivationRequest(
-            activation_id=aid, outcome=OUTCOMES[args[1]], summary=summary))).activation
+        a = (
+            await self.stub.CloseActivation(
+                F.CloseActivationRequest(activation_id=aid, outcome=OUTCOMES[args[1]], summary=summary)
+            )
+        ).activation
         self.say(f"{aid[:8]} awaits a supervisor's sign-off")
         self.activations[aid] = a
 
     async def signoff(self, args) -> None:
         aid = self._one(args, "signoff ID")
         remarks = await self.ask("remarks (Enter to skip)> ")
-        a = (await self.stub.SignOffActivation(F.SignOffActivationRequest(activation_id=aid, remarks=remarks))).activation
+        a = (
+            await self.stub.SignOffActivation(F.SignOffActivationRequest(activation_id=aid, remarks=remarks))
+        ).activation
         self.activations[aid] = a
         self.say(f"signed off: {aid[:8]} is closed")
 

@@ -22,49 +22,94 @@ from google.protobuf import timestamp_pb2
 from anpr.runtime import pg
 from anpr.runtime.auth import Role
 from anpr.runtime.tls import ClientTls, make_local_ca
+from anpr.v1 import (
+    firearms_pb2,
+    firearms_pb2_grpc,
+    ingest_pb2,
+    ingest_pb2_grpc,
+    matcher_pb2,
+    matcher_pb2_grpc,
+    notify_pb2,
+    types_pb2,
+)
 from cli.client import CommandError, channel, subscribe
 from cli.screens.patrol_terminal import format_alert
 from cli.screens.tfc_console import Style, format_event
 from cli.suite.launcher import Launcher, LaunchError, Tokens, port_table
 from services import NAMES
-from anpr.v1 import (firearms_pb2, firearms_pb2_grpc, ingest_pb2, ingest_pb2_grpc, matcher_pb2,
-                     matcher_pb2_grpc, notify_pb2, types_pb2)
 
 T = types_pb2
 
 # A small demo hotlist. Plates are invented.
-DEMO_HOTLIST = T.Hotlist(hotlist_id="demo-local", name="Demo force list", source=T.HOTLIST_SOURCE_LOCAL_FORCE,
-                         priority=10, match_policy=T.MATCH_POLICY_LOOKALIKE)
+DEMO_HOTLIST = T.Hotlist(
+    hotlist_id="demo-local",
+    name="Demo force list",
+    source=T.HOTLIST_SOURCE_LOCAL_FORCE,
+    priority=10,
+    match_policy=T.MATCH_POLICY_LOOKALIKE,
+)
 DEMO_ENTRIES = [
-    T.VoiEntry(entry_id="demo-1", hotlist_id="demo-local", vrm="KX19 ZTB",
-               vehicle=T.VehicleDescription(make="Ford", model="Focus", colour="Blue"),
-               action=T.ACTION_STOP_VEHICLE, warning_markers=[T.WARNING_MARKER_DRUGS],
-               reason="Vehicle used in supply of controlled drugs", pnc_id="24/118822K", force="Demo Police",
-               area="North", source_reference="IR-2026-0412", information="Occupants may attempt to flee",
-               grading=T.IntelligenceGrading(source_evaluation="B", intelligence_assessment="2", handling_code="1"),
-               protective_marking=T.PROTECTIVE_MARKING_OFFICIAL_SENSITIVE),
-    T.VoiEntry(entry_id="demo-2", hotlist_id="demo-local", vrm="LR68 HGW",
-               vehicle=T.VehicleDescription(make="BMW", model="X5", colour="Black"),
-               action=T.ACTION_DO_NOT_STOP_REPORT_SIGHTING,
-               warning_markers=[T.WARNING_MARKER_FIREARMS, T.WARNING_MARKER_VIOLENT],
-               reason="Linked to a firearms discharge", pnc_id="25/004417Q", force="Demo Police", area="Central",
-               source_reference="IR-2026-0977", operational_instructions="Do not approach. Inform control room.",
-               grading=T.IntelligenceGrading(source_evaluation="A", intelligence_assessment="2", handling_code="3"),
-               protective_marking=T.PROTECTIVE_MARKING_OFFICIAL_SENSITIVE),
-    T.VoiEntry(entry_id="demo-3", hotlist_id="demo-local", vrm="YD21 MPO",
-               vehicle=T.VehicleDescription(make="Vauxhall", model="Corsa", colour="White"),
-               action=T.ACTION_STOP_AND_SEARCH, warning_markers=[T.WARNING_MARKER_NO_INSURANCE],
-               reason="No insurance record (MID)", pnc_id="26/330051A", force="Demo Police", area="South",
-               source_reference="MID-2026-11-23"),
+    T.VoiEntry(
+        entry_id="demo-1",
+        hotlist_id="demo-local",
+        vrm="KX19 ZTB",
+        vehicle=T.VehicleDescription(make="Ford", model="Focus", colour="Blue"),
+        action=T.ACTION_STOP_VEHICLE,
+        warning_markers=[T.WARNING_MARKER_DRUGS],
+        reason="Vehicle used in supply of controlled drugs",
+        pnc_id="24/118822K",
+        force="Demo Police",
+        area="North",
+        source_reference="IR-2026-0412",
+        information="Occupants may attempt to flee",
+        grading=T.IntelligenceGrading(source_evaluation="B", intelligence_assessment="2", handling_code="1"),
+        protective_marking=T.PROTECTIVE_MARKING_OFFICIAL_SENSITIVE,
+    ),
+    T.VoiEntry(
+        entry_id="demo-2",
+        hotlist_id="demo-local",
+        vrm="LR68 HGW",
+        vehicle=T.VehicleDescription(make="BMW", model="X5", colour="Black"),
+        action=T.ACTION_DO_NOT_STOP_REPORT_SIGHTING,
+        warning_markers=[T.WARNING_MARKER_FIREARMS, T.WARNING_MARKER_VIOLENT],
+        reason="Linked to a firearms discharge",
+        pnc_id="25/004417Q",
+        force="Demo Police",
+        area="Central",
+        source_reference="IR-2026-0977",
+        operational_instructions="Do not approach. Inform control room.",
+        grading=T.IntelligenceGrading(source_evaluation="A", intelligence_assessment="2", handling_code="3"),
+        protective_marking=T.PROTECTIVE_MARKING_OFFICIAL_SENSITIVE,
+    ),
+    T.VoiEntry(
+        entry_id="demo-3",
+        hotlist_id="demo-local",
+        vrm="YD21 MPO",
+        vehicle=T.VehicleDescription(make="Vauxhall", model="Corsa", colour="White"),
+        action=T.ACTION_STOP_AND_SEARCH,
+        warning_markers=[T.WARNING_MARKER_NO_INSURANCE],
+        reason="No insurance record (MID)",
+        pnc_id="26/330051A",
+        force="Demo Police",
+        area="South",
+        source_reference="MID-2026-11-23",
+    ),
 ]
 CAMERAS = [("CAM-M4-J12", 51.4619, -0.9737), ("CAM-A34-N", 51.7520, -1.2577), ("CAM-CITY-07", 51.5155, -0.0922)]
 LETTERS = "ABCDEFGHJKLMNOPRSTUVWXY"
 
 
 # Who the demo's callers are (their tokens' subjects): the rota below names the TFC and supervisor.
-DEMO_SUBJECTS = {Role.SERVICE: "anpr-services", Role.CAMERA: "demo-camera-feed", Role.TERMINAL: "demo-terminal-ALPHA-1",
-                 Role.CONTROL_ROOM: "demo-control-room", Role.TFC: "demo-tfc-insp-1", Role.HOTLIST_ADMIN: "demo-admin",
-                 Role.CAMERA_ADMIN: "demo-camera-admin", Role.TFC_SUPERVISOR: "demo-tfc-supt-1"}
+DEMO_SUBJECTS = {
+    Role.SERVICE: "anpr-services",
+    Role.CAMERA: "demo-camera-feed",
+    Role.TERMINAL: "demo-terminal-ALPHA-1",
+    Role.CONTROL_ROOM: "demo-control-room",
+    Role.TFC: "demo-tfc-insp-1",
+    Role.HOTLIST_ADMIN: "demo-admin",
+    Role.CAMERA_ADMIN: "demo-camera-admin",
+    Role.TFC_SUPERVISOR: "demo-tfc-supt-1",
+}
 
 
 def ts(dt: datetime) -> timestamp_pb2.Timestamp:
@@ -74,10 +119,10 @@ def ts(dt: datetime) -> timestamp_pb2.Timestamp:
 
 
 def random_vrm(rng: random.Random) -> str:
-    return (f"{rng.choice(LETTERS)}{rng.choice(LETTERS)}{rng.randint(10, 75):02d} "
-            f"{''.join(rng.choice(LETTERS) for _ in range(3))}")
-
-
+    return (
+        f"{rng.choice(LETTERS)}{rng.choice(LETTERS)}{rng.randint(10, 75):02d} "
+        f"{''.join(rng.choice(LETTERS) for _ in range(3))}"
+    )
 
 
 class Suite:
@@ -114,11 +159,17 @@ class Suite:
         tokens.write_env(self.data_dir / "demo-tokens.env", ca.ca_file)
         ports = port_table(self.base_port)
         self.launcher = Launcher(
-            self.database_url, tokens, self.data_dir / "logs", ports=ports, base_env=os.environ, tls=ca,
+            self.database_url,
+            tokens,
+            self.data_dir / "logs",
+            ports=ports,
+            base_env=os.environ,
+            tls=ca,
             service_ports={name: port + 10 for name, port in ports.items()},
             # The demo feed passes the same few plates often: a short deduplication window keeps the
             # demo's alerts coming (production default: 600 s).
-            env={"ANPR_DEDUP_WINDOW_S": os.environ.get("ANPR_DEDUP_WINDOW_S", "20")})
+            env={"ANPR_DEDUP_WINDOW_S": os.environ.get("ANPR_DEDUP_WINDOW_S", "20")},
+        )
         for name in NAMES:
             self.launcher.start(name)
 
@@ -138,9 +189,18 @@ async def seed(suite: Suite) -> None:
     async with channel(suite.addr("ingest"), suite.tokens[Role.CAMERA_ADMIN], suite.client_tls) as ch:
         stub = ingest_pb2_grpc.IngestServiceStub(ch)
         for cam, lat, lon in CAMERAS:
-            await stub.UpsertCamera(ingest_pb2.UpsertCameraRequest(camera=T.Camera(
-                camera_id=cam, name=f"Demo {cam}", location=T.GeoPoint(latitude=lat, longitude=lon),
-                direction=T.DIRECTION_TOWARDS, force="Demo Police", enabled=True)))
+            await stub.UpsertCamera(
+                ingest_pb2.UpsertCameraRequest(
+                    camera=T.Camera(
+                        camera_id=cam,
+                        name=f"Demo {cam}",
+                        location=T.GeoPoint(latitude=lat, longitude=lon),
+                        direction=T.DIRECTION_TOWARDS,
+                        force="Demo Police",
+                        enabled=True,
+                    )
+                )
+            )
     async with channel(suite.addr("matcher"), suite.tokens[Role.HOTLIST_ADMIN], suite.client_tls) as ch:
         stub = matcher_pb2_grpc.MatcherServiceStub(ch)
         await stub.UpsertHotlist(matcher_pb2.UpsertHotlistRequest(hotlist=DEMO_HOTLIST))
@@ -159,11 +219,18 @@ async def camera_feed(suite: Suite, interval: float, out) -> None:
             for i in range(5):
                 cam, lat, lon = rng.choice(CAMERAS)
                 vrm = next(listed) if i == 0 and n % 2 == 1 else random_vrm(rng)
-                reads.append(T.Read(
-                    read_id=str(uuid.uuid4()), vrm=vrm, confidence=rng.uniform(80, 99), camera_id=cam,
-                    captured_at=ts(datetime.now(timezone.utc) - timedelta(milliseconds=rng.randint(50, 400))),
-                    location=T.GeoPoint(latitude=lat, longitude=lon), direction=T.DIRECTION_TOWARDS,
-                    heading_degrees=rng.uniform(0, 359)))
+                reads.append(
+                    T.Read(
+                        read_id=str(uuid.uuid4()),
+                        vrm=vrm,
+                        confidence=rng.uniform(80, 99),
+                        camera_id=cam,
+                        captured_at=ts(datetime.now(timezone.utc) - timedelta(milliseconds=rng.randint(50, 400))),
+                        location=T.GeoPoint(latitude=lat, longitude=lon),
+                        direction=T.DIRECTION_TOWARDS,
+                        heading_degrees=rng.uniform(0, 359),
+                    )
+                )
             resp = await stub.SubmitReads(iter([ingest_pb2.SubmitReadsRequest(reads=reads)]), timeout=10)
             stored = sum(r.status == ingest_pb2.READ_STATUS_STORED for r in resp.results)
             print(f"[camera feed] batch {n}: {stored}/{len(reads)} reads stored", file=out, flush=True)
@@ -171,13 +238,22 @@ async def camera_feed(suite: Suite, interval: float, out) -> None:
 
 
 # The demo's in-car unit: around Reading, with a radius that takes in the demo cameras.
-DEMO_UNIT = notify_pb2.Subscription(unit_id="ALPHA-1", force="Demo Police", circle=notify_pb2.Circle(
-    center=T.GeoPoint(latitude=51.4619, longitude=-0.9737), radius_km=120))
+DEMO_UNIT = notify_pb2.Subscription(
+    unit_id="ALPHA-1",
+    force="Demo Police",
+    circle=notify_pb2.Circle(center=T.GeoPoint(latitude=51.4619, longitude=-0.9737), radius_km=120),
+)
 
 
-async def terminal(target: str, token: str, out, label: str = "terminal",
-                   subscription: notify_pb2.Subscription | None = None, opened: asyncio.Event | None = None,
-                   tls: ClientTls | None = None) -> None:
+async def terminal(
+    target: str,
+    token: str,
+    out,
+    label: str = "terminal",
+    subscription: notify_pb2.Subscription | None = None,
+    opened: asyncio.Event | None = None,
+    tls: ClientTls | None = None,
+) -> None:
     async with channel(target, token, tls) as ch:
         async for resp in subscribe(ch, notify_pb2.SubscribeRequest(subscription=subscription or DEMO_UNIT)):
             if resp.WhichOneof("event") == "opened" and opened is not None:
@@ -201,27 +277,42 @@ async def seed_rota(suite: Suite) -> None:
     async with channel(suite.addr("firearms"), suite.tokens[Role.TFC_SUPERVISOR], suite.client_tls) as ch:
         stub = firearms_pb2_grpc.FirearmsServiceStub(ch)
         for subject, name in (("demo-tfc-insp-1", "Insp Demo"), ("demo-tfc-supt-1", "Supt Demo")):
-            await stub.UpsertCommander(firearms_pb2.UpsertCommanderRequest(commander=T.Commander(
-                subject=subject, name=name, force="Demo Police", contact="demo radio")))
-        await stub.AddShifts(firearms_pb2.AddShiftsRequest(shifts=[T.Shift(
-            force="Demo Police", starts_at=ts(now - timedelta(minutes=1)), ends_at=ts(now + timedelta(days=1)),
-            primary="demo-tfc-insp-1", supervisor="demo-tfc-supt-1")]))
+            await stub.UpsertCommander(
+                firearms_pb2.UpsertCommanderRequest(
+                    commander=T.Commander(subject=subject, name=name, force="Demo Police", contact="demo radio")
+                )
+            )
+        await stub.AddShifts(
+            firearms_pb2.AddShiftsRequest(
+                shifts=[
+                    T.Shift(
+                        force="Demo Police",
+                        starts_at=ts(now - timedelta(minutes=1)),
+                        ends_at=ts(now + timedelta(days=1)),
+                        primary="demo-tfc-insp-1",
+                        supervisor="demo-tfc-supt-1",
+                    )
+                ]
+            )
+        )
 
 
 async def run_demo(suite: Suite, duration: float | None, interval: float) -> None:
     out = sys.stdout
     await suite.wait_serving()
     print("All four services are SERVING:", ", ".join(f"{n} {suite.addr(n)}" for n in NAMES), flush=True)
-    print(f"Service logs: {suite.data_dir / 'logs'}   Demo tokens: {suite.data_dir / 'demo-tokens.env'}",
-          flush=True)
+    print(f"Service logs: {suite.data_dir / 'logs'}   Demo tokens: {suite.data_dir / 'demo-tokens.env'}", flush=True)
     print("Stop with Ctrl-C.", flush=True)
     await seed(suite)
     await seed_rota(suite)
     print(f"Demo hotlist loaded: {len(DEMO_ENTRIES)} entries (one with a firearms marker).", flush=True)
     opened = asyncio.Event()
-    tasks = [asyncio.create_task(terminal(suite.addr("notify"), suite.tokens[Role.TERMINAL], out, opened=opened,
-                                                  tls=suite.client_tls)),
-             asyncio.create_task(tfc_display(suite.addr("firearms"), suite.tokens[Role.TFC], out, tls=suite.client_tls))]
+    tasks = [
+        asyncio.create_task(
+            terminal(suite.addr("notify"), suite.tokens[Role.TERMINAL], out, opened=opened, tls=suite.client_tls)
+        ),
+        asyncio.create_task(tfc_display(suite.addr("firearms"), suite.tokens[Role.TFC], out, tls=suite.client_tls)),
+    ]
     await asyncio.wait_for(opened.wait(), 30)  # the terminal's stream is live before the first read
     tasks.append(asyncio.create_task(camera_feed(suite, interval, out)))
     try:

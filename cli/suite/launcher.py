@@ -32,8 +32,12 @@ from services import DEFAULT_PORTS, NAMES, spec
 ROOT = Path(__file__).resolve().parents[2]  # the repository (the processes run from it)
 
 # Which downstream address each setting names.
-ADDRESS_SETTINGS = {"ANPR_INGEST_ADDR": "ingest", "ANPR_MATCHER_ADDR": "matcher",
-                    "ANPR_NOTIFY_ADDR": "notify", "ANPR_FIREARMS_ADDR": "firearms"}
+ADDRESS_SETTINGS = {
+    "ANPR_INGEST_ADDR": "ingest",
+    "ANPR_MATCHER_ADDR": "matcher",
+    "ANPR_NOTIFY_ADDR": "notify",
+    "ANPR_FIREARMS_ADDR": "firearms",
+}
 
 
 class LaunchError(RuntimeError):
@@ -108,9 +112,18 @@ class Launcher:
     each process's, else free ones).
     """
 
-    def __init__(self, database_url: str, tokens: Tokens, log_dir: Path, *, ports: Mapping[str, int] | None = None,
-                 env: Mapping[str, str] | None = None, base_env: Mapping[str, str] | None = None,
-                 tls: LocalCA | None = None, service_ports: Mapping[str, int] | None = None):
+    def __init__(
+        self,
+        database_url: str,
+        tokens: Tokens,
+        log_dir: Path,
+        *,
+        ports: Mapping[str, int] | None = None,
+        env: Mapping[str, str] | None = None,
+        base_env: Mapping[str, str] | None = None,
+        tls: LocalCA | None = None,
+        service_ports: Mapping[str, int] | None = None,
+    ):
         self.database_url = database_url
         self.tokens = tokens
         self.log_dir = log_dir
@@ -158,17 +171,27 @@ class Launcher:
     def env_for(self, name: str, extra: Mapping[str, str] | None = None) -> dict[str, str]:
         service = self.services[name]
         env = dict(self.base_env)
-        env.update({
-            "ANPR_DATABASE_URL": self.database_url, "ANPR_GRPC_HOST": "127.0.0.1",
-            "ANPR_GRPC_PORT": str(self.ports[name]), "ANPR_TOKENS_FILE": str(self.tokens.path),
-            "ANPR_SERVICE_TOKEN": self.tokens[Role.SERVICE], "OTEL_SERVICE_NAME": f"anpr-{service}",
-            **{key: self.target(svc) for key, svc in ADDRESS_SETTINGS.items() if self.names_of(svc)},
-        })
+        env.update(
+            {
+                "ANPR_DATABASE_URL": self.database_url,
+                "ANPR_GRPC_HOST": "127.0.0.1",
+                "ANPR_GRPC_PORT": str(self.ports[name]),
+                "ANPR_TOKENS_FILE": str(self.tokens.path),
+                "ANPR_SERVICE_TOKEN": self.tokens[Role.SERVICE],
+                "OTEL_SERVICE_NAME": f"anpr-{service}",
+                **{key: self.target(svc) for key, svc in ADDRESS_SETTINGS.items() if self.names_of(svc)},
+            }
+        )
         if self.tls is not None:
-            env.update({
-                "ANPR_SERVICE_PORT": str(self.service_ports[name]),
-                "ANPR_TLS_CERT_FILE": str(self.tls.cert_file), "ANPR_TLS_KEY_FILE": str(self.tls.key_file),
-                "ANPR_TLS_CLIENT_CA_FILE": str(self.tls.ca_file), "ANPR_TLS_CA_FILE": str(self.tls.ca_file)})
+            env.update(
+                {
+                    "ANPR_SERVICE_PORT": str(self.service_ports[name]),
+                    "ANPR_TLS_CERT_FILE": str(self.tls.cert_file),
+                    "ANPR_TLS_KEY_FILE": str(self.tls.key_file),
+                    "ANPR_TLS_CLIENT_CA_FILE": str(self.tls.ca_file),
+                    "ANPR_TLS_CA_FILE": str(self.tls.ca_file),
+                }
+            )
         env.update(self.env)
         env.update(extra or {})
         return known_only(spec(service).settings_cls, env)  # each service refuses settings it does not read
@@ -177,9 +200,14 @@ class Launcher:
         """Start process `name` (`anpr serve <its service>`); its output is appended to its log."""
         self.log_dir.mkdir(parents=True, exist_ok=True)
         with open(self.log_path(name), "ab") as log:
-            proc = subprocess.Popen([sys.executable, "-m", "cli", "serve", self.services[name]], cwd=ROOT,
-                                    env=self.env_for(name, env), stdout=log, stderr=subprocess.STDOUT,
-                                    start_new_session=True)
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "cli", "serve", self.services[name]],
+                cwd=ROOT,
+                env=self.env_for(name, env),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         self.procs[name] = proc
         return proc
 
@@ -199,10 +227,14 @@ class Launcher:
 
     async def wait_serving(self, name: str, timeout: float = 60.0) -> None:
         proc = self.procs[name]
-        if not await wait_serving(self.addr(name), alive=lambda: proc.poll() is None, timeout=timeout,
-                                  tls=self.client_tls):
-            state = f"exited with code {proc.returncode}" if proc.poll() is not None else \
-                f"not SERVING after {timeout:.0f} s"
+        if not await wait_serving(
+            self.addr(name), alive=lambda: proc.poll() is None, timeout=timeout, tls=self.client_tls
+        ):
+            state = (
+                f"exited with code {proc.returncode}"
+                if proc.poll() is not None
+                else f"not SERVING after {timeout:.0f} s"
+            )
             raise LaunchError(f"{name} {state}; log {self.log_path(name)}:\n{self.log(name)[-3000:]}")
 
     async def start_all(self, timeout: float = 60.0) -> None:

@@ -20,7 +20,8 @@ log = logging.getLogger(__name__)
 _meter = metrics.get_meter("anpr.firearms")
 ESCALATIONS = _meter.create_counter("anpr.firearms.escalations", description="activations escalated")
 UNASSIGNED = _meter.create_counter(
-    "anpr.firearms.activations.unassigned", description="activations raised with nobody on duty for the force")
+    "anpr.firearms.activations.unassigned", description="activations raised with nobody on duty for the force"
+)
 DUTY_HEALTH = "anpr.firearms.duty_rota"  # grpc.health.v1 name: NOT_SERVING while a force has nobody on duty
 BATCH = 100
 MAX_BACKOFF_S = 2.0
@@ -37,7 +38,8 @@ class Escalator:
         self.uncovered: set[tuple[str, str]] = set()  # (force, area) with nobody on duty
         _meter.create_observable_gauge(
             "anpr.firearms.forces_without_duty_commander",
-            callbacks=[lambda _options: [metrics.Observation(len(self.uncovered))]])
+            callbacks=[lambda _options: [metrics.Observation(len(self.uncovered))]],
+        )
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -64,7 +66,8 @@ class Escalator:
                 steps = await store.sweep(conn, self._timing, BATCH)
             until = await conn.fetchval(
                 "SELECT extract(epoch FROM min(deadline_at) - clock_timestamp()) FROM activations"
-                " WHERE deadline_at IS NOT NULL")
+                " WHERE deadline_at IS NOT NULL"
+            )
         for step in steps:
             self._report(step)
         if len(steps) == BATCH:
@@ -84,8 +87,9 @@ class Escalator:
     async def check_duty(self) -> None:
         async with self._pool.acquire() as conn:
             statuses = await store.duty_status(conn, await conn.fetchval("SELECT clock_timestamp()"))
-        now_uncovered = {(s.force, s.area) for s in statuses
-                         if not s.chain and (not s.area or s.unassigned_activations)}
+        now_uncovered = {
+            (s.force, s.area) for s in statuses if not s.chain and (not s.area or s.unassigned_activations)
+        }
         for force, area in sorted(now_uncovered - self.uncovered):
             log.error("no duty firearms commander on the rota", extra={"force": force, "area": area})
         for force, area in sorted(self.uncovered - now_uncovered):

@@ -45,8 +45,9 @@ def iso(at: datetime) -> str:
     return at.astimezone(timezone.utc).isoformat(timespec="microseconds")
 
 
-def entry_hash(previous_hash: str, sequence: int, activation_id, kind: int, actor: str, at: datetime,
-               audience, payload: str) -> str:
+def entry_hash(
+    previous_hash: str, sequence: int, activation_id, kind: int, actor: str, at: datetime, audience, payload: str
+) -> str:
     canonical = dumps([sequence, str(activation_id), kind, actor, iso(at), list(audience), payload])
     return hashlib.sha256(f"{previous_hash}\n{canonical}".encode()).hexdigest()
 
@@ -61,7 +62,8 @@ async def append(conn: asyncpg.Connection, entries: list[Entry]) -> list[int]:
     if not entries:
         return []
     head = await conn.fetchrow(
-        "SELECT last_sequence, last_hash, clock_timestamp() AS at FROM event_log_head FOR UPDATE")
+        "SELECT last_sequence, last_hash, clock_timestamp() AS at FROM event_log_head FOR UPDATE"
+    )
     sequence, previous, at = head["last_sequence"], head["last_hash"], head["at"]
     rows = []
     for e in entries:
@@ -72,7 +74,9 @@ async def append(conn: asyncpg.Connection, entries: list[Entry]) -> list[int]:
         previous = digest
     await conn.executemany(
         "INSERT INTO event_log (sequence, activation_id, kind, actor, at, audience, payload, previous_hash, hash)"
-        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)", rows)
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        rows,
+    )
     await conn.execute("UPDATE event_log_head SET last_sequence = $1, last_hash = $2", sequence, previous)
     await conn.execute("SELECT pg_notify($1, $2)", CHANNEL, str(sequence))
     return [r[0] for r in rows]
@@ -92,8 +96,19 @@ def _check(row, expected: int, previous: str) -> str:
         return f"entry {expected} is missing (next entry found: {row['sequence']})"
     if row["previous_hash"] != previous:
         return "does not chain to the entry before it (removed, inserted or reordered)"
-    if entry_hash(previous, row["sequence"], row["activation_id"], row["kind"], row["actor"], row["at"],
-                  row["audience"], row["payload"]) != row["hash"]:
+    if (
+        entry_hash(
+            previous,
+            row["sequence"],
+            row["activation_id"],
+            row["kind"],
+            row["actor"],
+            row["at"],
+            row["audience"],
+            row["payload"],
+        )
+        != row["hash"]
+    ):
         return "its content does not match its hash (edited)"
     return ""
 
@@ -108,7 +123,10 @@ async def verify(conn: asyncpg.Connection, page: int = 2000) -> Verdict:
         while True:
             rows = await conn.fetch(
                 "SELECT sequence, activation_id, kind, actor, at, audience, payload, previous_hash, hash"
-                " FROM event_log WHERE sequence > $1 ORDER BY sequence LIMIT $2", after, page)
+                " FROM event_log WHERE sequence > $1 ORDER BY sequence LIMIT $2",
+                after,
+                page,
+            )
             for row in rows:
                 problem = _check(row, expected, previous)
                 if problem:
@@ -119,8 +137,13 @@ async def verify(conn: asyncpg.Connection, page: int = 2000) -> Verdict:
             after = rows[-1]["sequence"]
     last = expected - 1
     if head is None or head["last_sequence"] != last:
-        return Verdict(False, last, last + 1, "the log head records entries after the last one found"
-                       " (entries deleted from the end)", previous)
+        return Verdict(
+            False,
+            last,
+            last + 1,
+            "the log head records entries after the last one found (entries deleted from the end)",
+            previous,
+        )
     if head["last_hash"] != previous:
         return Verdict(False, last, last, "the log head's hash does not match the last entry", previous)
     return Verdict(True, last, head_hash=previous)

@@ -10,9 +10,9 @@ from datetime import timedelta
 
 from anpr.v1 import types_pb2
 
-MAX_TEXT_BYTES = 16 * 1024      # each NDM text field, close summary, sign-off remarks
-MAX_NAME_CHARS = 128            # subject, force, area
-MAX_LABEL_CHARS = 256           # commander name, contact
+MAX_TEXT_BYTES = 16 * 1024  # each NDM text field, close summary, sign-off remarks
+MAX_NAME_CHARS = 128  # subject, force, area
+MAX_LABEL_CHARS = 256  # commander name, contact
 MAX_BACKUPS = 8
 MAX_SHIFT = timedelta(days=7)
 MAX_SHIFTS_PER_CALL = 1000
@@ -69,15 +69,26 @@ def validate_close(outcome: int, summary: str) -> list[tuple[str, str]]:
 
 
 def validate_commander(c: types_pb2.Commander) -> list[tuple[str, str]]:
-    checks = [("subject", name_problem(c.subject)), ("name", name_problem(c.name, MAX_LABEL_CHARS)),
-              ("force", name_problem(c.force)), ("contact", name_problem(c.contact, MAX_LABEL_CHARS, False))]
+    checks = [
+        ("subject", name_problem(c.subject)),
+        ("name", name_problem(c.name, MAX_LABEL_CHARS)),
+        ("force", name_problem(c.force)),
+        ("contact", name_problem(c.contact, MAX_LABEL_CHARS, False)),
+    ]
     return [("commander." + f, p) for f, p in checks if p]
 
 
 def validate_shift(s: types_pb2.Shift, prefix: str) -> list[tuple[str, str]]:
-    errors = [(prefix + f, p) for f, p in (
-        ("force", name_problem(s.force)), ("area", name_problem(s.area, required=False)),
-        ("primary", name_problem(s.primary)), ("supervisor", name_problem(s.supervisor))) if p]
+    errors = [
+        (prefix + f, p)
+        for f, p in (
+            ("force", name_problem(s.force)),
+            ("area", name_problem(s.area, required=False)),
+            ("primary", name_problem(s.primary)),
+            ("supervisor", name_problem(s.supervisor)),
+        )
+        if p
+    ]
     if len(s.backups) > MAX_BACKUPS:
         errors.append((prefix + "backups", f"at most {MAX_BACKUPS}"))
     errors += [(f"{prefix}backups[{i}]", p) for i, b in enumerate(s.backups) if (p := name_problem(b))]

@@ -19,8 +19,13 @@ from anpr.runtime.auth import Role, current_caller
 from anpr.runtime.broadcast import LogServiceComponent, SequenceBroadcaster, follow_log
 from anpr.runtime.errors import abort_invalid
 from anpr.runtime.server import ServiceSpec
-from anpr.runtime.telemetry import ATTR_ACTIVATION_ID, ATTR_HIT_COUNT, ATTR_HIT_ID, context_from_traceparent, \
-    current_traceparent
+from anpr.runtime.telemetry import (
+    ATTR_ACTIVATION_ID,
+    ATTR_HIT_COUNT,
+    ATTR_HIT_ID,
+    context_from_traceparent,
+    current_traceparent,
+)
 from anpr.v1 import firearms_pb2 as F
 from anpr.v1 import firearms_pb2_grpc, ingest_pb2, ingest_pb2_grpc
 from anpr.v1 import types_pb2 as T
@@ -37,16 +42,22 @@ SUPERVISORS = frozenset({Role.TFC_SUPERVISOR})
 
 
 def timing_of(settings: FirearmsSettings) -> store.Timing:
-    return store.Timing(timedelta(seconds=settings.ack_deadline_s), timedelta(seconds=settings.unassigned_retry_s),
-                        timedelta(seconds=settings.activation_attach_window_s))
+    return store.Timing(
+        timedelta(seconds=settings.ack_deadline_s),
+        timedelta(seconds=settings.unassigned_retry_s),
+        timedelta(seconds=settings.activation_attach_window_s),
+    )
 
 
 def _raise_violations(hits) -> list[tuple[str, str]]:
     if len(hits) > MAX_RAISE_BATCH:
         return [("hits", f"at most {MAX_RAISE_BATCH} per call")]
-    return [(f"hits[{i}].hit.{f}", p) for i, h in enumerate(hits)
-            for f, v in (("hit_id", h.hit.hit_id), ("entry.entry_id", h.hit.entry.entry_id))
-            if (p := ndm.name_problem(v, 256))]
+    return [
+        (f"hits[{i}].hit.{f}", p)
+        for i, h in enumerate(hits)
+        for f, v in (("hit_id", h.hit.hit_id), ("entry.entry_id", h.hit.entry.entry_id))
+        if (p := ndm.name_problem(v, 256))
+    ]
 
 
 class FirearmsServicer(firearms_pb2_grpc.FirearmsServiceServicer):
@@ -75,8 +86,9 @@ class FirearmsServicer(firearms_pb2_grpc.FirearmsServiceServicer):
     async def _raise(self, traced, context, prefix: str = "") -> list[F.RaiseActivationResponse]:
         violations = _raise_violations(traced)
         if violations:
-            await abort_invalid(context, [(f.replace("hits[0].hit.", prefix) if prefix else f, d)
-                                          for f, d in violations])
+            await abort_invalid(
+                context, [(f.replace("hits[0].hit.", prefix) if prefix else f, d) for f, d in violations]
+            )
         started = time.time_ns()
         async with self._pool.acquire() as conn, conn.transaction():
             raised = await store.raise_batch(conn, [t.hit for t in traced], self._timing)
@@ -88,14 +100,19 @@ class FirearmsServicer(firearms_pb2_grpc.FirearmsServiceServicer):
 
     def _trace_new(self, traced: T.TracedHit, r: store.Raised, started: int) -> None:
         """A span per new activation, continuing the trace of the read that made the hit."""
-        span = tracer.start_span("firearms.activation.raised", context=context_from_traceparent(traced.traceparent),
-                                 start_time=started, attributes={ATTR_HIT_ID: traced.hit.hit_id,
-                                                                 ATTR_ACTIVATION_ID: str(r.activation_id)})
+        span = tracer.start_span(
+            "firearms.activation.raised",
+            context=context_from_traceparent(traced.traceparent),
+            start_time=started,
+            attributes={ATTR_HIT_ID: traced.hit.hit_id, ATTR_ACTIVATION_ID: str(r.activation_id)},
+        )
         if r.unassigned_force is not None:
             span.set_status(trace.StatusCode.ERROR, "no duty firearms commander")
             UNASSIGNED.add(1, {"force": r.unassigned_force})
-            log.error("activation raised with nobody on duty for the force",
-                      extra={"activation_id": str(r.activation_id), "force": r.unassigned_force})
+            log.error(
+                "activation raised with nobody on duty for the force",
+                extra={"activation_id": str(r.activation_id), "force": r.unassigned_force},
+            )
         span.end()
 
     # ---- the console ----
@@ -106,8 +123,9 @@ class FirearmsServicer(firearms_pb2_grpc.FirearmsServiceServicer):
         caller = current_caller()
         audience = None if rules.is_supervisor(caller) else caller.subject
         fetch = partial(_stream_page, audience=audience)
-        async for head, event in follow_log(self._pool, self._broadcaster, request.after_sequence,
-                                            request.from_start, store.latest_sequence, fetch):
+        async for head, event in follow_log(
+            self._pool, self._broadcaster, request.after_sequence, request.from_start, store.latest_sequence, fetch
+        ):
             yield F.StreamActivationsResponse(activation=head, event=event)
 
     async def _locked(self, conn, context, activation_id: uuid.UUID):
@@ -188,29 +206,37 @@ class FirearmsServicer(firearms_pb2_grpc.FirearmsServiceServicer):
     async def ListActivationEvents(self, request, context):
         activation_id = await self._uuid(request.activation_id, context)
         if not 0 <= request.page_size <= PAGE_MAX or request.after_sequence < 0:
-            await abort_invalid(context, [("page_size", f"0-{PAGE_MAX}")] if request.after_sequence >= 0
-                                else [("after_sequence", "must not be negative")])
+            await abort_invalid(
+                context,
+                [("page_size", f"0-{PAGE_MAX}")]
+                if request.after_sequence >= 0
+                else [("after_sequence", "must not be negative")],
+            )
         size = request.page_size or PAGE_DEFAULT
         async with self._pool.acquire() as conn:
             await self._readable(conn, context, activation_id)
             events = await store.activation_events(conn, activation_id, request.after_sequence, size + 1)
         more = len(events) > size
-        return F.ListActivationEventsResponse(events=events[:size],
-                                              next_after_sequence=events[size - 1].sequence if more else 0)
+        return F.ListActivationEventsResponse(
+            events=events[:size], next_after_sequence=events[size - 1].sequence if more else 0
+        )
 
     async def GetActivationPlatePatch(self, request, context):
         activation_id = await self._uuid(request.activation_id, context)
         if self.ingest is None:
-            await context.abort(grpc.StatusCode.FAILED_PRECONDITION,
-                                "plate patches are not configured on this service (ANPR_INGEST_ADDR)")
+            await context.abort(
+                grpc.StatusCode.FAILED_PRECONDITION,
+                "plate patches are not configured on this service (ANPR_INGEST_ADDR)",
+            )
         async with self._pool.acquire() as conn:
             row = await self._readable(conn, context, activation_id)
             read = await store.read_of(conn, row, request.hit_id)
         if read is None:
             await abort_invalid(context, [("hit_id", "neither this activation's hit nor one of its sightings")])
         try:
-            resp = await self.ingest.GetReadPlatePatch(ingest_pb2.GetReadPlatePatchRequest(
-                read_id=read.read_id, captured_at=read.captured_at), timeout=5)
+            resp = await self.ingest.GetReadPlatePatch(
+                ingest_pb2.GetReadPlatePatchRequest(read_id=read.read_id, captured_at=read.captured_at), timeout=5
+            )
         except grpc.aio.AioRpcError as err:
             code = grpc.StatusCode.NOT_FOUND if err.code() == grpc.StatusCode.NOT_FOUND else grpc.StatusCode.UNAVAILABLE
             await context.abort(code, "the read store could not give the plate patch")
@@ -223,8 +249,13 @@ class FirearmsServicer(firearms_pb2_grpc.FirearmsServiceServicer):
             v = await eventlog.verify(conn)
         if not v.ok:
             log.error("firearms event log does not verify", extra={"sequence": v.first_bad_sequence})
-        return F.VerifyLogResponse(ok=v.ok, entries_verified=v.verified, first_bad_sequence=v.first_bad_sequence,
-                                   problem=v.problem, head_hash=v.head_hash)
+        return F.VerifyLogResponse(
+            ok=v.ok,
+            entries_verified=v.verified,
+            first_bad_sequence=v.first_bad_sequence,
+            problem=v.problem,
+            head_hash=v.head_hash,
+        )
 
     # ---- the rota ----
 
@@ -242,13 +273,18 @@ class FirearmsServicer(firearms_pb2_grpc.FirearmsServiceServicer):
 
     async def AddShifts(self, request, context):
         shifts = list(request.shifts)
-        errors = ([("shifts", f"1-{ndm.MAX_SHIFTS_PER_CALL} shifts")]
-                  if not 0 < len(shifts) <= ndm.MAX_SHIFTS_PER_CALL else [])
+        errors = (
+            [("shifts", f"1-{ndm.MAX_SHIFTS_PER_CALL} shifts")]
+            if not 0 < len(shifts) <= ndm.MAX_SHIFTS_PER_CALL
+            else []
+        )
         errors += [e for i, s in enumerate(shifts) for e in ndm.validate_shift(s, f"shifts[{i}].")]
         if errors:
             await abort_invalid(context, errors[:100])
         async with self._pool.acquire() as conn, conn.transaction():
-            unknown = await store.unknown_subjects(conn, {p for s in shifts for p in (s.primary, s.supervisor, *s.backups)})
+            unknown = await store.unknown_subjects(
+                conn, {p for s in shifts for p in (s.primary, s.supervisor, *s.backups)}
+            )
             if unknown:
                 await abort_invalid(context, _unknown_violations(shifts, unknown)[:100])
             stored = await store.add_shifts(conn, shifts)
@@ -277,9 +313,11 @@ def _unknown_violations(shifts, unknown: set[str]) -> list[tuple[str, str]]:
     out = []
     for i, s in enumerate(shifts):
         named = [("primary", s.primary), ("supervisor", s.supervisor)] + [
-            (f"backups[{j}]", b) for j, b in enumerate(s.backups)]
-        out += [(f"shifts[{i}].{f}", "not a registered commander (anpr rota commander)") for f, v in named
-                if v in unknown]
+            (f"backups[{j}]", b) for j, b in enumerate(s.backups)
+        ]
+        out += [
+            (f"shifts[{i}].{f}", "not a registered commander (anpr rota commander)") for f, v in named if v in unknown
+        ]
     return out
 
 
@@ -292,11 +330,13 @@ class FirearmsComponent(LogServiceComponent):
 
     def __init__(self, rt):
         super().__init__(rt, FirearmsServicer, store.EVENTS_CHANNEL, store.latest_sequence)
-        self.escalator = Escalator(rt.pool, timing_of(rt.settings), rt.settings.escalation_poll_s,
-                                   rt.settings.duty_check_s, rt.health)
+        self.escalator = Escalator(
+            rt.pool, timing_of(rt.settings), rt.settings.escalation_poll_s, rt.settings.duty_check_s, rt.health
+        )
         if rt.settings.ingest_addr:
             self.servicer.ingest = ingest_pb2_grpc.IngestServiceStub(
-                rt.channel(rt.settings.ingest_addr, rt.settings.service_token))
+                rt.channel(rt.settings.ingest_addr, rt.settings.service_token)
+            )
         self._task: asyncio.Task | None = None
 
     async def start(self) -> None:

@@ -51,16 +51,24 @@ def assignment_of(hit: T.Hit) -> tuple[str, str]:
 
 # ---- the rota ----
 
+
 async def upsert_commander(conn: asyncpg.Connection, c: T.Commander) -> None:
     await conn.execute(
         "INSERT INTO commanders (subject, name, force, contact) VALUES ($1, $2, $3, $4)"
         " ON CONFLICT (subject) DO UPDATE SET name = EXCLUDED.name, force = EXCLUDED.force,"
-        " contact = EXCLUDED.contact, updated_at = now()", c.subject, c.name, c.force, c.contact)
+        " contact = EXCLUDED.contact, updated_at = now()",
+        c.subject,
+        c.name,
+        c.force,
+        c.contact,
+    )
 
 
 async def list_commanders(conn: asyncpg.Connection, force: str) -> list[T.Commander]:
-    rows = await conn.fetch("SELECT subject, name, force, contact FROM commanders"
-                            " WHERE $1 = '' OR force = $1 ORDER BY force, subject", force)
+    rows = await conn.fetch(
+        "SELECT subject, name, force, contact FROM commanders WHERE $1 = '' OR force = $1 ORDER BY force, subject",
+        force,
+    )
     return [T.Commander(**dict(r)) for r in rows]
 
 
@@ -79,8 +87,20 @@ async def add_shifts(conn: asyncpg.Connection, shifts: list[T.Shift]) -> list[T.
     await conn.executemany(
         "INSERT INTO shifts (shift_id, force, area, starts_at, ends_at, primary_subject, backups, supervisor)"
         " VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        [(uuid.UUID(s.shift_id), s.force, s.area, _aware(s.starts_at), _aware(s.ends_at), s.primary,
-          list(s.backups), s.supervisor) for s in out])
+        [
+            (
+                uuid.UUID(s.shift_id),
+                s.force,
+                s.area,
+                _aware(s.starts_at),
+                _aware(s.ends_at),
+                s.primary,
+                list(s.backups),
+                s.supervisor,
+            )
+            for s in out
+        ],
+    )
     return out
 
 
@@ -89,15 +109,26 @@ def _aware(ts: timestamp_pb2.Timestamp) -> datetime:
 
 
 def _shift(r) -> T.Shift:
-    return T.Shift(shift_id=str(r["shift_id"]), force=r["force"], area=r["area"], starts_at=_ts(r["starts_at"]),
-                   ends_at=_ts(r["ends_at"]), primary=r["primary_subject"], backups=r["backups"],
-                   supervisor=r["supervisor"])
+    return T.Shift(
+        shift_id=str(r["shift_id"]),
+        force=r["force"],
+        area=r["area"],
+        starts_at=_ts(r["starts_at"]),
+        ends_at=_ts(r["ends_at"]),
+        primary=r["primary_subject"],
+        backups=r["backups"],
+        supervisor=r["supervisor"],
+    )
 
 
 async def list_shifts(conn: asyncpg.Connection, force: str, start: datetime, end: datetime) -> list[T.Shift]:
     rows = await conn.fetch(
         "SELECT * FROM shifts WHERE ($1 = '' OR force = $1) AND starts_at < $3 AND ends_at > $2"
-        " ORDER BY force, area, starts_at LIMIT 1000", force, start, end)
+        " ORDER BY force, area, starts_at LIMIT 1000",
+        force,
+        start,
+        end,
+    )
     return [_shift(r) for r in rows]
 
 
@@ -108,8 +139,9 @@ class Duty:
     ends_at: datetime
 
 
-async def duty_chains(conn: asyncpg.Connection, places: set[tuple[str, str]],
-                      at: datetime) -> dict[tuple[str, str], Duty]:
+async def duty_chains(
+    conn: asyncpg.Connection, places: set[tuple[str, str]], at: datetime
+) -> dict[tuple[str, str], Duty]:
     """The chain on duty at `at` for each (force, area): the area's shift, else the force-wide one;
     of overlapping shifts the one that started last."""
     if not places:
@@ -121,29 +153,54 @@ async def duty_chains(conn: asyncpg.Connection, places: set[tuple[str, str]],
         " JOIN shifts s ON s.force = p.force AND (s.area = p.area OR s.area = '')"
         "  AND s.starts_at <= $3 AND s.ends_at > $3"
         " ORDER BY p.force, p.area, (s.area = p.area) DESC, s.starts_at DESC, s.created_at DESC",
-        list(forces), list(areas), at)
-    return {(r["pf"], r["pa"]): Duty((r["primary_subject"], *r["backups"], r["supervisor"]), str(r["shift_id"]),
-                                     r["ends_at"]) for r in rows}
+        list(forces),
+        list(areas),
+        at,
+    )
+    return {
+        (r["pf"], r["pa"]): Duty(
+            (r["primary_subject"], *r["backups"], r["supervisor"]), str(r["shift_id"]), r["ends_at"]
+        )
+        for r in rows
+    }
 
 
 async def duty_status(conn: asyncpg.Connection, at: datetime) -> list[T.DutyStatus]:
-    places = {(r["force"], r["area"]) for r in await conn.fetch(
-        "SELECT force, '' AS area FROM commanders UNION SELECT force, area FROM shifts WHERE ends_at > $1"
-        " UNION SELECT force, area FROM activations WHERE state = $2", at, T.ACTIVATION_STATE_UNASSIGNED)}
+    places = {
+        (r["force"], r["area"])
+        for r in await conn.fetch(
+            "SELECT force, '' AS area FROM commanders UNION SELECT force, area FROM shifts WHERE ends_at > $1"
+            " UNION SELECT force, area FROM activations WHERE state = $2",
+            at,
+            T.ACTIVATION_STATE_UNASSIGNED,
+        )
+    }
     duties = await duty_chains(conn, places, at)
-    waiting = {(r["force"], r["area"]): r["n"] for r in await conn.fetch(
-        "SELECT force, area, count(*) AS n FROM activations WHERE state = $1 GROUP BY force, area",
-        T.ACTIVATION_STATE_UNASSIGNED)}
+    waiting = {
+        (r["force"], r["area"]): r["n"]
+        for r in await conn.fetch(
+            "SELECT force, area, count(*) AS n FROM activations WHERE state = $1 GROUP BY force, area",
+            T.ACTIVATION_STATE_UNASSIGNED,
+        )
+    }
     out = []
     for force, area in sorted(places):
         d = duties.get((force, area))
-        out.append(T.DutyStatus(force=force, area=area, chain=d.chain if d else [], shift_id=d.shift_id if d else "",
-                                ends_at=_ts(d.ends_at) if d else None,
-                                unassigned_activations=waiting.get((force, area), 0)))
+        out.append(
+            T.DutyStatus(
+                force=force,
+                area=area,
+                chain=d.chain if d else [],
+                shift_id=d.shift_id if d else "",
+                ends_at=_ts(d.ends_at) if d else None,
+                unassigned_activations=waiting.get((force, area), 0),
+            )
+        )
     return out
 
 
 # ---- raising ----
+
 
 @dataclass
 class Raised:
@@ -157,6 +214,7 @@ class Raised:
 @dataclass
 class _Batch:
     """What one RaiseActivations call writes, gathered in the order of its hits."""
+
     at: datetime
     timing: Timing
     results: list[Raised] = field(default_factory=list)
@@ -181,8 +239,22 @@ def _new_activation(b: _Batch, hit: T.Hit, data: bytes, duty: Duty | None) -> tu
     else:
         told, due = (), b.at + b.timing.unassigned_retry
         state, kind = T.ACTIVATION_STATE_UNASSIGNED, K.ACTIVATION_EVENT_KIND_UNASSIGNED
-    b.activations.append((activation_id, hit.hit_id, hit.entry.entry_id, state, data, b.at, force, area,
-                          list(duty.chain) if duty else [], told[0] if told else None, list(told), due))
+    b.activations.append(
+        (
+            activation_id,
+            hit.hit_id,
+            hit.entry.entry_id,
+            state,
+            data,
+            b.at,
+            force,
+            area,
+            list(duty.chain) if duty else [],
+            told[0] if told else None,
+            list(told),
+            due,
+        )
+    )
     b.entries.append(Entry(activation_id, kind, SERVICE_ACTOR, told, facts))
     b.results.append(Raised(activation_id, new=True, unassigned_force=None if duty else force))
     return activation_id, told
@@ -200,16 +272,25 @@ async def raise_batch(conn: asyncpg.Connection, hits: list[T.Hit], timing: Timin
     Caller's transaction; a handful of queries whatever the batch size."""
     entry_ids = sorted({h.entry.entry_id for h in hits})
     b = _Batch(await _lock_entries(conn, entry_ids), timing)
-    known = {r["hit_id"]: r["activation_id"] for r in await conn.fetch(
-        "SELECT hit_id, activation_id FROM activations WHERE hit_id = ANY($1::text[]) UNION ALL"
-        " SELECT hit_id, activation_id FROM activation_sightings WHERE hit_id = ANY($1::text[])",
-        [h.hit_id for h in hits])}
-    open_by_entry = {r["entry_id"]: (r["activation_id"], tuple(r["told"])) for r in await conn.fetch(
-        "SELECT DISTINCT ON (entry_id) entry_id, activation_id, told FROM activations"
-        " WHERE entry_id = ANY($1::text[]) AND raised_at > $2 AND state <> $3 ORDER BY entry_id, raised_at DESC",
-        entry_ids, b.at - timing.attach_window, T.ACTIVATION_STATE_CLOSED)}
-    duties = await duty_chains(conn, {assignment_of(h) for h in hits if h.entry.entry_id not in open_by_entry},
-                               b.at)
+    known = {
+        r["hit_id"]: r["activation_id"]
+        for r in await conn.fetch(
+            "SELECT hit_id, activation_id FROM activations WHERE hit_id = ANY($1::text[]) UNION ALL"
+            " SELECT hit_id, activation_id FROM activation_sightings WHERE hit_id = ANY($1::text[])",
+            [h.hit_id for h in hits],
+        )
+    }
+    open_by_entry = {
+        r["entry_id"]: (r["activation_id"], tuple(r["told"]))
+        for r in await conn.fetch(
+            "SELECT DISTINCT ON (entry_id) entry_id, activation_id, told FROM activations"
+            " WHERE entry_id = ANY($1::text[]) AND raised_at > $2 AND state <> $3 ORDER BY entry_id, raised_at DESC",
+            entry_ids,
+            b.at - timing.attach_window,
+            T.ACTIVATION_STATE_CLOSED,
+        )
+    }
+    duties = await duty_chains(conn, {assignment_of(h) for h in hits if h.entry.entry_id not in open_by_entry}, b.at)
     for hit in hits:
         if hit.hit_id in known:
             b.results.append(Raised(known[hit.hit_id], duplicate=True))
@@ -219,8 +300,9 @@ async def raise_batch(conn: asyncpg.Connection, hits: list[T.Hit], timing: Timin
             activation_id, told = open_by_entry[hit.entry.entry_id]
             b.sightings.append((hit.hit_id, activation_id, data, b.at))
             b.sighting_counts[activation_id] = b.sighting_counts.get(activation_id, 0) + 1
-            b.entries.append(Entry(activation_id, K.ACTIVATION_EVENT_KIND_SIGHTING, SERVICE_ACTOR, told,
-                                   _hit_facts(hit, data)))
+            b.entries.append(
+                Entry(activation_id, K.ACTIVATION_EVENT_KIND_SIGHTING, SERVICE_ACTOR, told, _hit_facts(hit, data))
+            )
             b.results.append(Raised(activation_id, attached=True))
         else:
             activation_id, told = _new_activation(b, hit, data, duties.get(assignment_of(hit)))
@@ -236,18 +318,23 @@ async def _write_batch(conn: asyncpg.Connection, b: _Batch) -> None:
         await conn.executemany(
             "INSERT INTO activations (activation_id, hit_id, entry_id, state, hit, raised_at, force, area, chain,"
             " assigned_to, told, deadline_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-            b.activations)
+            b.activations,
+        )
     if b.sightings:
         await conn.executemany(
-            "INSERT INTO activation_sightings (hit_id, activation_id, hit, at) VALUES ($1, $2, $3, $4)", b.sightings)
+            "INSERT INTO activation_sightings (hit_id, activation_id, hit, at) VALUES ($1, $2, $3, $4)", b.sightings
+        )
         await conn.execute(
             "UPDATE activations a SET sighting_count = a.sighting_count + u.n"
             " FROM unnest($1::uuid[], $2::int[]) AS u(id, n) WHERE a.activation_id = u.id",
-            list(b.sighting_counts), list(b.sighting_counts.values()))
+            list(b.sighting_counts),
+            list(b.sighting_counts.values()),
+        )
     await eventlog.append(conn, b.entries)
 
 
 # ---- working on an activation ----
+
 
 async def lock_activation(conn: asyncpg.Connection, activation_id: uuid.UUID) -> asyncpg.Record | None:
     return await conn.fetchrow("SELECT * FROM activations WHERE activation_id = $1 FOR UPDATE", activation_id)
@@ -263,57 +350,101 @@ async def acknowledge(conn: asyncpg.Connection, row, subject: str) -> None:
     await conn.execute(
         "UPDATE activations SET state = $2, acknowledged_by = $3, acknowledged_at = clock_timestamp(),"
         " assigned_to = $3, told = $4, deadline_at = NULL WHERE activation_id = $1",
-        row["activation_id"], T.ACTIVATION_STATE_ACKNOWLEDGED, subject, list(told))
-    await eventlog.append(conn, [Entry(row["activation_id"], K.ACTIVATION_EVENT_KIND_ACKNOWLEDGED, subject, told,
-                                       {})])
+        row["activation_id"],
+        T.ACTIVATION_STATE_ACKNOWLEDGED,
+        subject,
+        list(told),
+    )
+    await eventlog.append(conn, [Entry(row["activation_id"], K.ACTIVATION_EVENT_KIND_ACKNOWLEDGED, subject, told, {})])
 
 
 async def record_decision(conn: asyncpg.Connection, row, d: T.NdmDecision, subject: str) -> int:
     payload = {"decision_id": str(uuid.uuid4()), "outcome": d.outcome} | {f: getattr(d, f) for f in TEXT_FIELDS}
     await conn.execute(
         "UPDATE activations SET state = $2, decision_count = decision_count + 1 WHERE activation_id = $1",
-        row["activation_id"], T.ACTIVATION_STATE_DECIDED)
-    [seq] = await eventlog.append(conn, [Entry(row["activation_id"], K.ACTIVATION_EVENT_KIND_DECISION_RECORDED,
-                                               subject, _audience(row), payload)])
+        row["activation_id"],
+        T.ACTIVATION_STATE_DECIDED,
+    )
+    [seq] = await eventlog.append(
+        conn, [Entry(row["activation_id"], K.ACTIVATION_EVENT_KIND_DECISION_RECORDED, subject, _audience(row), payload)]
+    )
     return seq
 
 
 async def request_close(conn: asyncpg.Connection, row, outcome: int, summary: str, subject: str) -> None:
     await conn.execute(
         "UPDATE activations SET state = $2, outcome = $3, close_summary = $4, close_requested_by = $5"
-        " WHERE activation_id = $1", row["activation_id"], T.ACTIVATION_STATE_AWAITING_SIGN_OFF, outcome, summary,
-        subject)
-    await eventlog.append(conn, [Entry(row["activation_id"], K.ACTIVATION_EVENT_KIND_CLOSE_REQUESTED, subject,
-                                       _audience(row), {"outcome": outcome, "summary": summary})])
+        " WHERE activation_id = $1",
+        row["activation_id"],
+        T.ACTIVATION_STATE_AWAITING_SIGN_OFF,
+        outcome,
+        summary,
+        subject,
+    )
+    await eventlog.append(
+        conn,
+        [
+            Entry(
+                row["activation_id"],
+                K.ACTIVATION_EVENT_KIND_CLOSE_REQUESTED,
+                subject,
+                _audience(row),
+                {"outcome": outcome, "summary": summary},
+            )
+        ],
+    )
 
 
 async def sign_off(conn: asyncpg.Connection, row, remarks: str, subject: str) -> None:
     await conn.execute(
         "UPDATE activations SET state = $2, signed_off_by = $3, signed_off_at = clock_timestamp(),"
-        " deadline_at = NULL WHERE activation_id = $1", row["activation_id"], T.ACTIVATION_STATE_CLOSED, subject)
-    await eventlog.append(conn, [Entry(row["activation_id"], K.ACTIVATION_EVENT_KIND_SIGNED_OFF, subject,
-                                       _audience(row), {"remarks": remarks})])
+        " deadline_at = NULL WHERE activation_id = $1",
+        row["activation_id"],
+        T.ACTIVATION_STATE_CLOSED,
+        subject,
+    )
+    await eventlog.append(
+        conn,
+        [
+            Entry(
+                row["activation_id"], K.ACTIVATION_EVENT_KIND_SIGNED_OFF, subject, _audience(row), {"remarks": remarks}
+            )
+        ],
+    )
 
 
 async def read_of(conn: asyncpg.Connection, row, hit_id: str) -> T.Read | None:
     """The read of the activation's hit (hit_id empty or its own) or of one of its sightings."""
     if not hit_id or hit_id == row["hit_id"]:
         return T.Hit.FromString(row["hit"]).read
-    data = await conn.fetchval("SELECT hit FROM activation_sightings WHERE hit_id = $1 AND activation_id = $2",
-                               hit_id, row["activation_id"])
+    data = await conn.fetchval(
+        "SELECT hit FROM activation_sightings WHERE hit_id = $1 AND activation_id = $2", hit_id, row["activation_id"]
+    )
     return T.Hit.FromString(data).read if data is not None else None
 
 
 async def plate_patch_viewed(conn: asyncpg.Connection, row, hit_id: str, subject: str) -> None:
-    await eventlog.append(conn, [Entry(row["activation_id"], K.ACTIVATION_EVENT_KIND_PLATE_PATCH_VIEWED, subject,
-                                       _audience(row), {"hit_id": hit_id})])
+    await eventlog.append(
+        conn,
+        [
+            Entry(
+                row["activation_id"],
+                K.ACTIVATION_EVENT_KIND_PLATE_PATCH_VIEWED,
+                subject,
+                _audience(row),
+                {"hit_id": hit_id},
+            )
+        ],
+    )
 
 
 # ---- escalation ----
 
+
 @dataclass(frozen=True)
 class Step:
     """What the escalator did to one activation (for logs: ids only)."""
+
     activation_id: uuid.UUID
     kind: int
     force: str
@@ -325,14 +456,23 @@ def _escalate(row, at: datetime, timing: Timing) -> tuple[tuple, Entry | None]:
     level, chain, missed = row["level"], row["chain"], row["deadline_at"]
     facts = {"from": row["assigned_to"], "level": level, "deadline_missed": eventlog.iso(missed)}
     if level + 1 >= len(chain):
-        return ((row["activation_id"], level, row["assigned_to"], list(row["told"]), None, row["state"], chain),
-                Entry(row["activation_id"], K.ACTIVATION_EVENT_KIND_ESCALATION_EXHAUSTED, SERVICE_ACTOR,
-                      tuple(row["told"]), facts))
+        return (
+            (row["activation_id"], level, row["assigned_to"], list(row["told"]), None, row["state"], chain),
+            Entry(
+                row["activation_id"],
+                K.ACTIVATION_EVENT_KIND_ESCALATION_EXHAUSTED,
+                SERVICE_ACTOR,
+                tuple(row["told"]),
+                facts,
+            ),
+        )
     to, due = chain[level + 1], at + timing.ack_deadline
     told = _audience(row, to)
     facts |= {"to": to, "level": level + 1, "due_at": eventlog.iso(due)}
-    return ((row["activation_id"], level + 1, to, list(told), due, T.ACTIVATION_STATE_ESCALATED, chain),
-            Entry(row["activation_id"], K.ACTIVATION_EVENT_KIND_ESCALATED, SERVICE_ACTOR, told, facts))
+    return (
+        (row["activation_id"], level + 1, to, list(told), due, T.ACTIVATION_STATE_ESCALATED, chain),
+        Entry(row["activation_id"], K.ACTIVATION_EVENT_KIND_ESCALATED, SERVICE_ACTOR, told, facts),
+    )
 
 
 def _assign(row, duty: Duty | None, at: datetime, timing: Timing) -> tuple[tuple, Entry | None]:
@@ -341,9 +481,10 @@ def _assign(row, duty: Duty | None, at: datetime, timing: Timing) -> tuple[tuple
         return (row["activation_id"], 0, None, [], at + timing.unassigned_retry, row["state"], []), None
     due = at + timing.ack_deadline
     facts = {"chain": list(duty.chain), "to": duty.chain[0], "level": 0, "due_at": eventlog.iso(due)}
-    return ((row["activation_id"], 0, duty.chain[0], [duty.chain[0]], due, T.ACTIVATION_STATE_RAISED,
-             list(duty.chain)),
-            Entry(row["activation_id"], K.ACTIVATION_EVENT_KIND_ASSIGNED, SERVICE_ACTOR, (duty.chain[0],), facts))
+    return (
+        (row["activation_id"], 0, duty.chain[0], [duty.chain[0]], due, T.ACTIVATION_STATE_RAISED, list(duty.chain)),
+        Entry(row["activation_id"], K.ACTIVATION_EVENT_KIND_ASSIGNED, SERVICE_ACTOR, (duty.chain[0],), facts),
+    )
 
 
 async def sweep(conn: asyncpg.Connection, timing: Timing, limit: int = 100) -> list[Step]:
@@ -351,7 +492,9 @@ async def sweep(conn: asyncpg.Connection, timing: Timing, limit: int = 100) -> l
     replicas skip them; the new deadline commits with the log entry. Caller's transaction."""
     rows = await conn.fetch(
         "SELECT * FROM activations WHERE deadline_at <= clock_timestamp() ORDER BY deadline_at LIMIT $1"
-        " FOR UPDATE SKIP LOCKED", limit)
+        " FOR UPDATE SKIP LOCKED",
+        limit,
+    )
     if not rows:
         return []
     at = await eventlog.now(conn)
@@ -369,7 +512,9 @@ async def sweep(conn: asyncpg.Connection, timing: Timing, limit: int = 100) -> l
             steps.append(Step(r["activation_id"], entry.kind, r["force"], (at - r["deadline_at"]).total_seconds()))
     await conn.executemany(
         "UPDATE activations SET level = $2, assigned_to = $3, told = $4, deadline_at = $5, state = $6, chain = $7"
-        " WHERE activation_id = $1", updates)
+        " WHERE activation_id = $1",
+        updates,
+    )
     await eventlog.append(conn, entries)
     return steps
 
@@ -380,31 +525,63 @@ async def next_deadline(conn: asyncpg.Connection) -> datetime | None:
 
 # ---- reading ----
 
+
 def _head(r) -> T.Activation:
     return T.Activation(
-        activation_id=str(r["activation_id"]), hit=T.Hit.FromString(r["hit"]), state=r["state"],
-        raised_at=_ts(r["raised_at"]), acknowledged_by=r["acknowledged_by"] or "",
-        acknowledged_at=_ts(r["acknowledged_at"]), force=r["force"], area=r["area"], chain=r["chain"],
-        assigned_to=r["assigned_to"] or "", escalation_level=r["level"], acknowledge_by=_ts(r["deadline_at"])
-        if r["state"] in (T.ACTIVATION_STATE_RAISED, T.ACTIVATION_STATE_ESCALATED) else None,
-        decision_count=r["decision_count"], sighting_count=r["sighting_count"], outcome=r["outcome"],
-        close_summary=r["close_summary"], close_requested_by=r["close_requested_by"] or "",
-        signed_off_by=r["signed_off_by"] or "", signed_off_at=_ts(r["signed_off_at"]))
+        activation_id=str(r["activation_id"]),
+        hit=T.Hit.FromString(r["hit"]),
+        state=r["state"],
+        raised_at=_ts(r["raised_at"]),
+        acknowledged_by=r["acknowledged_by"] or "",
+        acknowledged_at=_ts(r["acknowledged_at"]),
+        force=r["force"],
+        area=r["area"],
+        chain=r["chain"],
+        assigned_to=r["assigned_to"] or "",
+        escalation_level=r["level"],
+        acknowledge_by=_ts(r["deadline_at"])
+        if r["state"] in (T.ACTIVATION_STATE_RAISED, T.ACTIVATION_STATE_ESCALATED)
+        else None,
+        decision_count=r["decision_count"],
+        sighting_count=r["sighting_count"],
+        outcome=r["outcome"],
+        close_summary=r["close_summary"],
+        close_requested_by=r["close_requested_by"] or "",
+        signed_off_by=r["signed_off_by"] or "",
+        signed_off_at=_ts(r["signed_off_at"]),
+    )
 
 
 def _decision(r, p: dict) -> T.NdmDecision:
-    return T.NdmDecision(decision_id=p["decision_id"], activation_id=str(r["activation_id"]), decided_by=r["actor"],
-                         decided_at=_ts(r["at"]), outcome=p["outcome"], **{f: p[f] for f in TEXT_FIELDS})
+    return T.NdmDecision(
+        decision_id=p["decision_id"],
+        activation_id=str(r["activation_id"]),
+        decided_by=r["actor"],
+        decided_at=_ts(r["at"]),
+        outcome=p["outcome"],
+        **{f: p[f] for f in TEXT_FIELDS},
+    )
 
 
 def _event(r, sightings: dict[str, T.Hit]) -> T.ActivationEvent:
     p = json.loads(r["payload"])
     e = T.ActivationEvent(
-        sequence=r["sequence"], activation_id=str(r["activation_id"]), kind=r["kind"], actor=r["actor"],
-        at=_ts(r["at"]), from_subject=p.get("from", ""), to_subject=p.get("to", ""), level=p.get("level", 0),
-        due_at=_ts_iso(p.get("due_at")), deadline_missed=_ts_iso(p.get("deadline_missed")),
-        outcome=p.get("outcome", 0), summary=p.get("summary", ""), remarks=p.get("remarks", ""),
-        previous_hash=r["previous_hash"], hash=r["hash"])
+        sequence=r["sequence"],
+        activation_id=str(r["activation_id"]),
+        kind=r["kind"],
+        actor=r["actor"],
+        at=_ts(r["at"]),
+        from_subject=p.get("from", ""),
+        to_subject=p.get("to", ""),
+        level=p.get("level", 0),
+        due_at=_ts_iso(p.get("due_at")),
+        deadline_missed=_ts_iso(p.get("deadline_missed")),
+        outcome=p.get("outcome", 0),
+        summary=p.get("summary", ""),
+        remarks=p.get("remarks", ""),
+        previous_hash=r["previous_hash"],
+        hash=r["hash"],
+    )
     if r["kind"] == K.ACTIVATION_EVENT_KIND_DECISION_RECORDED:
         e.decision.CopyFrom(_decision(r, p))
     if r["kind"] == K.ACTIVATION_EVENT_KIND_SIGHTING and p["hit_id"] in sightings:
@@ -414,8 +591,16 @@ def _event(r, sightings: dict[str, T.Hit]) -> T.ActivationEvent:
 
 async def _events(conn: asyncpg.Connection, rows) -> list[T.ActivationEvent]:
     ids = [json.loads(r["payload"])["hit_id"] for r in rows if r["kind"] == K.ACTIVATION_EVENT_KIND_SIGHTING]
-    hits = {r["hit_id"]: T.Hit.FromString(r["hit"]) for r in await conn.fetch(
-        "SELECT hit_id, hit FROM activation_sightings WHERE hit_id = ANY($1::text[])", ids)} if ids else {}
+    hits = (
+        {
+            r["hit_id"]: T.Hit.FromString(r["hit"])
+            for r in await conn.fetch(
+                "SELECT hit_id, hit FROM activation_sightings WHERE hit_id = ANY($1::text[])", ids
+            )
+        }
+        if ids
+        else {}
+    )
     return [_event(r, hits) for r in rows]
 
 
@@ -426,24 +611,36 @@ async def activation_row(conn: asyncpg.Connection, activation_id: uuid.UUID) -> 
 async def get_activation(conn: asyncpg.Connection, row) -> T.Activation:
     """The head with the latest decisions and sightings."""
     a = _head(row)
-    a.sequence = await conn.fetchval("SELECT max(sequence) FROM event_log WHERE activation_id = $1",
-                                     row["activation_id"]) or 0
+    a.sequence = (
+        await conn.fetchval("SELECT max(sequence) FROM event_log WHERE activation_id = $1", row["activation_id"]) or 0
+    )
     decisions = await conn.fetch(
         "SELECT * FROM (SELECT activation_id, actor, at, payload, sequence FROM event_log"
         " WHERE activation_id = $1 AND kind = $2 ORDER BY sequence DESC LIMIT $3) d ORDER BY sequence",
-        row["activation_id"], K.ACTIVATION_EVENT_KIND_DECISION_RECORDED, LATEST)
+        row["activation_id"],
+        K.ACTIVATION_EVENT_KIND_DECISION_RECORDED,
+        LATEST,
+    )
     a.decisions.extend(_decision(d, json.loads(d["payload"])) for d in decisions)
     sightings = await conn.fetch(
         "SELECT hit FROM (SELECT hit, at, hit_id FROM activation_sightings WHERE activation_id = $1"
-        " ORDER BY at DESC, hit_id DESC LIMIT $2) s ORDER BY at, hit_id", row["activation_id"], LATEST)
+        " ORDER BY at DESC, hit_id DESC LIMIT $2) s ORDER BY at, hit_id",
+        row["activation_id"],
+        LATEST,
+    )
     a.sightings.extend(T.Hit.FromString(s["hit"]) for s in sightings)
     return a
 
 
-async def activation_events(conn: asyncpg.Connection, activation_id: uuid.UUID, after: int,
-                            limit: int) -> list[T.ActivationEvent]:
-    rows = await conn.fetch("SELECT * FROM event_log WHERE activation_id = $1 AND sequence > $2"
-                            " ORDER BY sequence LIMIT $3", activation_id, after, limit)
+async def activation_events(
+    conn: asyncpg.Connection, activation_id: uuid.UUID, after: int, limit: int
+) -> list[T.ActivationEvent]:
+    rows = await conn.fetch(
+        "SELECT * FROM event_log WHERE activation_id = $1 AND sequence > $2 ORDER BY sequence LIMIT $3",
+        activation_id,
+        after,
+        limit,
+    )
     return await _events(conn, rows)
 
 
@@ -451,17 +648,26 @@ async def latest_sequence(conn: asyncpg.Connection) -> int:
     return await conn.fetchval("SELECT last_sequence FROM event_log_head")
 
 
-async def stream_after(conn: asyncpg.Connection, sequence: int, limit: int,
-                       audience: str | None) -> list[tuple[int, tuple[T.Activation, T.ActivationEvent]]]:
+async def stream_after(
+    conn: asyncpg.Connection, sequence: int, limit: int, audience: str | None
+) -> list[tuple[int, tuple[T.Activation, T.ActivationEvent]]]:
     """Events after `sequence` in log order (only those whose audience includes `audience`, unless
     None: the supervisor view), each with its activation's head as it stands now."""
     rows = await conn.fetch(
         "SELECT * FROM event_log WHERE sequence > $1 AND ($3::text IS NULL OR $3 = ANY(audience))"
-        " ORDER BY sequence LIMIT $2", sequence, limit, audience)
+        " ORDER BY sequence LIMIT $2",
+        sequence,
+        limit,
+        audience,
+    )
     if not rows:
         return []
-    heads = {r["activation_id"]: _head(r) for r in await conn.fetch(
-        "SELECT * FROM activations WHERE activation_id = ANY($1::uuid[])", list({r["activation_id"] for r in rows}))}
+    heads = {
+        r["activation_id"]: _head(r)
+        for r in await conn.fetch(
+            "SELECT * FROM activations WHERE activation_id = ANY($1::uuid[])", list({r["activation_id"] for r in rows})
+        )
+    }
     out = []
     for r, event in zip(rows, await _events(conn, rows), strict=True):
         head = T.Activation()

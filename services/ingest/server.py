@@ -22,10 +22,9 @@ from anpr.runtime.auth import Role
 from anpr.runtime.errors import abort_invalid
 from anpr.runtime.outbox import Outbox, OutboxRecord
 from anpr.runtime.server import Runtime, ServiceSpec
-from anpr.runtime.telemetry import (ATTR_READ_COUNT, ATTR_READ_DUPLICATE, ATTR_READ_REJECTED,
-                                    current_traceparent)
-from anpr.vrm import is_valid_vrm, normalise_vrm
+from anpr.runtime.telemetry import ATTR_READ_COUNT, ATTR_READ_DUPLICATE, ATTR_READ_REJECTED, current_traceparent
 from anpr.v1 import ingest_pb2, ingest_pb2_grpc, matcher_pb2, types_pb2
+from anpr.vrm import is_valid_vrm, normalise_vrm
 from services.ingest import store
 from services.ingest.config import IngestSettings
 from services.ingest.rate_limit import CameraRateLimiter
@@ -61,8 +60,9 @@ class CameraRegistry:
 
 
 class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
-    def __init__(self, pool, settings: IngestSettings, writer: ReadWriter, cameras: CameraRegistry,
-                 limiter: CameraRateLimiter):
+    def __init__(
+        self, pool, settings: IngestSettings, writer: ReadWriter, cameras: CameraRegistry, limiter: CameraRateLimiter
+    ):
         self._pool = pool
         self._settings = settings
         self._writer = writer
@@ -82,8 +82,9 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
         trace_bytes = store.trace_field(current_traceparent())
         for i, read in enumerate(reads):
             path = f"{prefix}[{i}]." if prefix else ""
-            violations, vrm, captured = validate_read(read, now=now, max_skew=skew, retention=retention,
-                                                      check=self._check_read, prefix=path)
+            violations, vrm, captured = validate_read(
+                read, now=now, max_skew=skew, retention=retention, check=self._check_read, prefix=path
+            )
             if not violations:
                 problem = self._cameras.problem(read.camera_id)
                 if problem:
@@ -126,8 +127,10 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
 
     async def _check_batch_size(self, n: int, context) -> None:
         if n > self._settings.max_batch_reads:
-            await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED,
-                                f"reads: at most {self._settings.max_batch_reads} reads per batch, got {n}")
+            await context.abort(
+                grpc.StatusCode.RESOURCE_EXHAUSTED,
+                f"reads: at most {self._settings.max_batch_reads} reads per batch, got {n}",
+            )
 
     async def SubmitRead(self, request, context):
         [result] = await self._process([request.read], "")
@@ -139,24 +142,36 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
 
     def _throttled(self, camera_id: str) -> grpc.Status:
         quota, retry = any_pb2.Any(), any_pb2.Any()
-        quota.Pack(error_details_pb2.QuotaFailure(violations=[error_details_pb2.QuotaFailure.Violation(
-            subject=f"camera:{camera_id}",
-            description=f"more than {self._settings.camera_rate_per_s:g} reads/s from this camera")]))
+        quota.Pack(
+            error_details_pb2.QuotaFailure(
+                violations=[
+                    error_details_pb2.QuotaFailure.Violation(
+                        subject=f"camera:{camera_id}",
+                        description=f"more than {self._settings.camera_rate_per_s:g} reads/s from this camera",
+                    )
+                ]
+            )
+        )
         delay = duration_pb2.Duration()
         delay.FromMilliseconds(max(1, int(self._limiter.retry_after_s(camera_id) * 1000)))
         retry.Pack(error_details_pb2.RetryInfo(retry_delay=delay))
-        return rpc_status.to_status(status_pb2.Status(
-            code=code_pb2.RESOURCE_EXHAUSTED, message="camera_id: rate limit exceeded; resubmit later",
-            details=[quota, retry]))
+        return rpc_status.to_status(
+            status_pb2.Status(
+                code=code_pb2.RESOURCE_EXHAUSTED,
+                message="camera_id: rate limit exceeded; resubmit later",
+                details=[quota, retry],
+            )
+        )
 
     async def SubmitReads(self, request_iterator, context):
         results = []
         async for request in request_iterator:
             await self._check_batch_size(len(request.reads), context)
             if len(results) + len(request.reads) > SUBMIT_READS_PER_CALL:
-                await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED,
-                                    f"reads: at most {SUBMIT_READS_PER_CALL} reads per SubmitReads call;"
-                                    " this batch was not stored")
+                await context.abort(
+                    grpc.StatusCode.RESOURCE_EXHAUSTED,
+                    f"reads: at most {SUBMIT_READS_PER_CALL} reads per SubmitReads call; this batch was not stored",
+                )
             results.extend(await self._process(request.reads, "reads"))
         return ingest_pb2.SubmitReadsResponse(results=results)
 
@@ -210,8 +225,10 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
         if errors:
             await abort_invalid(context, errors)
         since = store.lookback(request.lookback_seconds)
-        async with self._pool.acquire() as conn, contextlib.aclosing(
-                store.scan_reads(conn, since, request.page_size or SCAN_PAGE_DEFAULT)) as pages:
+        async with (
+            self._pool.acquire() as conn,
+            contextlib.aclosing(store.scan_reads(conn, since, request.page_size or SCAN_PAGE_DEFAULT)) as pages,
+        ):
             async for reads in pages:  # a cancelled call closes the transaction before the connection goes back
                 yield ingest_pb2.ScanReadsResponse(reads=reads)
 
@@ -250,14 +267,25 @@ class Ingest:
         self._pool = rt.pool
         self._settings = settings
         self.cameras = CameraRegistry()
-        self.writer = ReadWriter(rt.pool, max_reads=settings.flush_max_reads, window_s=settings.flush_window_s,
-                                 max_pending_reads=settings.max_pending_reads)
-        self.servicer = IngestServicer(rt.pool, settings, self.writer, self.cameras,
-                                       CameraRateLimiter(settings.camera_rate_per_s, settings.camera_burst))
+        self.writer = ReadWriter(
+            rt.pool,
+            max_reads=settings.flush_max_reads,
+            window_s=settings.flush_window_s,
+            max_pending_reads=settings.max_pending_reads,
+        )
+        self.servicer = IngestServicer(
+            rt.pool,
+            settings,
+            self.writer,
+            self.cameras,
+            CameraRateLimiter(settings.camera_rate_per_s, settings.camera_burst),
+        )
         # MatchReads with the request already encoded: outbox rows concatenate into one request.
         self._match_reads = rt.channel(settings.matcher_addr, settings.service_token).unary_unary(
-            "/anpr.v1.MatcherService/MatchReads", request_serializer=None,
-            response_deserializer=matcher_pb2.MatchReadsResponse.FromString)
+            "/anpr.v1.MatcherService/MatchReads",
+            request_serializer=None,
+            response_deserializer=matcher_pb2.MatchReadsResponse.FromString,
+        )
         self.outbox = Outbox(rt.pool, {store.MATCH_TOPIC: (self._forward, {})})
         self._tasks: list[asyncio.Task] = []
 
@@ -292,7 +320,8 @@ class Ingest:
         listener = await self._rt.listener()
         await self.outbox.start(listener)
         await listener.add_listener(
-            store.CAMERAS_CHANNEL, lambda *_: asyncio.get_running_loop().create_task(self._reload_cameras()))
+            store.CAMERAS_CHANNEL, lambda *_: asyncio.get_running_loop().create_task(self._reload_cameras())
+        )
         self._tasks = [asyncio.create_task(self._maintain(), name="partition-maintenance")]
 
     async def stop(self) -> None:

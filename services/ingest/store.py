@@ -20,9 +20,24 @@ _PARTITION_LOCK = 0x70617274
 DROP_LOCK_TIMEOUT = "500ms"
 _PARTITION_NAME = re.compile(r"^(reads|read_images)_p(\d{8})$")
 
-READ_COLUMNS = ("read_id", "captured_at", "vrm", "vrm_normalised", "confidence", "camera_id", "source_id",
-                "latitude", "longitude", "direction", "heading_degrees", "lane", "make", "model", "colour",
-                "plate_country")
+READ_COLUMNS = (
+    "read_id",
+    "captured_at",
+    "vrm",
+    "vrm_normalised",
+    "confidence",
+    "camera_id",
+    "source_id",
+    "latitude",
+    "longitude",
+    "direction",
+    "heading_degrees",
+    "lane",
+    "make",
+    "model",
+    "colour",
+    "plate_country",
+)
 
 
 class CameraInfo:
@@ -36,14 +51,20 @@ class CameraInfo:
         self.force_field = outbox.encode_field(3, force.encode()) if force else b""
         self.location_field = b""
         if latitude is not None and longitude is not None:
-            self.location_field = outbox.encode_field(4, types_pb2.GeoPoint(
-                latitude=latitude, longitude=longitude).SerializeToString()) + b"\x28\x01"
+            self.location_field = (
+                outbox.encode_field(4, types_pb2.GeoPoint(latitude=latitude, longitude=longitude).SerializeToString())
+                + b"\x28\x01"
+            )
 
     @classmethod
     def of(cls, camera: types_pb2.Camera) -> "CameraInfo":
         has_loc = camera.HasField("location")
-        return cls(camera.enabled, camera.force, camera.location.latitude if has_loc else None,
-                   camera.location.longitude if has_loc else None)
+        return cls(
+            camera.enabled,
+            camera.force,
+            camera.location.latitude if has_loc else None,
+            camera.location.longitude if has_loc else None,
+        )
 
 
 UNKNOWN_CAMERA = CameraInfo(True, "", None, None)
@@ -52,12 +73,18 @@ UNKNOWN_CAMERA = CameraInfo(True, "", None, None)
 class NewRead:
     """A validated read on its way to the store; `key` (read_id, captured_at) identifies it."""
 
-    __slots__ = ("read", "vrm", "captured_at", "trace_field", "camera", "key")
+    __slots__ = ("camera", "captured_at", "key", "read", "trace_field", "vrm")
 
-    def __init__(self, read: types_pb2.Read, vrm: str, captured_at: datetime, trace_field: bytes,
-                 camera: CameraInfo = UNKNOWN_CAMERA):
+    def __init__(
+        self,
+        read: types_pb2.Read,
+        vrm: str,
+        captured_at: datetime,
+        trace_field: bytes,
+        camera: CameraInfo = UNKNOWN_CAMERA,
+    ):
         self.read = read
-        self.vrm = vrm                  # normalised
+        self.vrm = vrm  # normalised
         self.captured_at = captured_at  # UTC
         self.trace_field = trace_field  # MatchRead.traceparent, encoded (see trace_field())
         self.camera = camera
@@ -75,6 +102,7 @@ def now_utc() -> datetime:
 
 # --- partitions ---------------------------------------------------------------------------------
 
+
 def _day_start(day: date) -> datetime:
     return datetime.combine(day, time(0), tzinfo=timezone.utc)
 
@@ -88,14 +116,17 @@ async def ensure_partitions(conn: asyncpg.Connection, days: set[date]) -> None:
             for table in PARTITIONED:
                 await conn.execute(
                     f"CREATE TABLE IF NOT EXISTS {table}_p{day:%Y%m%d} PARTITION OF {table}"
-                    f" FOR VALUES FROM ('{lo.isoformat()}') TO ('{hi.isoformat()}')")
+                    f" FOR VALUES FROM ('{lo.isoformat()}') TO ('{hi.isoformat()}')"
+                )
 
 
 async def existing_partition_days(conn: asyncpg.Connection) -> dict[str, set[date]]:
     rows = await conn.fetch(
         "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid"
         " JOIN pg_class p ON p.oid = i.inhparent JOIN pg_namespace n ON n.oid = p.relnamespace"
-        " WHERE n.nspname = current_schema() AND p.relname = ANY($1::text[])", list(PARTITIONED))
+        " WHERE n.nspname = current_schema() AND p.relname = ANY($1::text[])",
+        list(PARTITIONED),
+    )
     out: dict[str, set[date]] = {t: set() for t in PARTITIONED}
     for r in rows:
         m = _PARTITION_NAME.match(r["relname"])
@@ -129,13 +160,29 @@ async def drop_expired_partitions(conn: asyncpg.Connection, retention_days: int,
 
 # --- reads --------------------------------------------------------------------------------------
 
+
 def _record(n: NewRead) -> tuple:
     r = n.read
     has_loc = r.HasField("location")
     vehicle = r.vehicle
-    return (r.read_id, n.captured_at, r.vrm, n.vrm, r.confidence, r.camera_id, r.source_id,
-            r.location.latitude if has_loc else None, r.location.longitude if has_loc else None,
-            r.direction, r.heading_degrees, r.lane, vehicle.make, vehicle.model, vehicle.colour, r.plate_country)
+    return (
+        r.read_id,
+        n.captured_at,
+        r.vrm,
+        n.vrm,
+        r.confidence,
+        r.camera_id,
+        r.source_id,
+        r.location.latitude if has_loc else None,
+        r.location.longitude if has_loc else None,
+        r.direction,
+        r.heading_degrees,
+        r.lane,
+        vehicle.make,
+        vehicle.model,
+        vehicle.colour,
+        r.plate_country,
+    )
 
 
 def _match_item(item: NewRead) -> bytes:
@@ -154,8 +201,9 @@ def _match_item(item: NewRead) -> bytes:
         slim.ClearField("plate_image")
         slim.ClearField("overview_image")
         read = slim
-    return outbox.encode_field(1, outbox.encode_field(1, read.SerializeToString()) + item.trace_field
-                               + item.camera.force_field + where)
+    return outbox.encode_field(
+        1, outbox.encode_field(1, read.SerializeToString()) + item.trace_field + item.camera.force_field + where
+    )
 
 
 async def store_reads(conn: asyncpg.Connection, reads: Sequence[NewRead]) -> set[tuple[str, datetime]]:
@@ -179,22 +227,28 @@ async def store_reads(conn: asyncpg.Connection, reads: Sequence[NewRead]) -> set
         stored = set(keys)
     except asyncpg.UniqueViolationError:
         await conn.execute(
-            "CREATE TEMP TABLE IF NOT EXISTS staging_reads"
-            " (LIKE reads INCLUDING DEFAULTS) ON COMMIT DELETE ROWS")
+            "CREATE TEMP TABLE IF NOT EXISTS staging_reads (LIKE reads INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+        )
         await conn.copy_records_to_table("staging_reads", records=records, columns=READ_COLUMNS)
         rows = await conn.fetch(
             f"INSERT INTO reads ({', '.join(READ_COLUMNS)}) SELECT {', '.join(READ_COLUMNS)} FROM staging_reads"
-            " ON CONFLICT DO NOTHING RETURNING read_id, captured_at")
+            " ON CONFLICT DO NOTHING RETURNING read_id, captured_at"
+        )
         stored = {(r["read_id"], r["captured_at"]) for r in rows}
     fresh = [(item, key) for item, key in zip(reads, keys, strict=True) if key in stored]
-    images = [(i.read.read_id, key[1], i.read.plate_image or None, i.read.overview_image or None)
-              for i, key in fresh if i.read.plate_image or i.read.overview_image]
+    images = [
+        (i.read.read_id, key[1], i.read.plate_image or None, i.read.overview_image or None)
+        for i, key in fresh
+        if i.read.plate_image or i.read.overview_image
+    ]
     if images:
-        await conn.copy_records_to_table("read_images", records=images,
-                                         columns=("read_id", "captured_at", "plate_image", "overview_image"))
+        await conn.copy_records_to_table(
+            "read_images", records=images, columns=("read_id", "captured_at", "plate_image", "overview_image")
+        )
     # Queued for matching in partitions by camera, so each camera's reads are matched in order.
-    await outbox.enqueue(conn, MATCH_TOPIC, outbox.rows_by_partition(
-        (i.read.camera_id, _match_item(i)) for i, _ in fresh))
+    await outbox.enqueue(
+        conn, MATCH_TOPIC, outbox.rows_by_partition((i.read.camera_id, _match_item(i)) for i, _ in fresh)
+    )
     return stored
 
 
@@ -202,10 +256,18 @@ def _row_to_read(row: asyncpg.Record) -> types_pb2.Read:
     captured = timestamp_pb2.Timestamp()
     captured.FromDatetime(row["captured_at"])
     read = types_pb2.Read(
-        read_id=row["read_id"], vrm=row["vrm"], confidence=row["confidence"], camera_id=row["camera_id"],
-        source_id=row["source_id"], captured_at=captured, direction=row["direction"],
-        heading_degrees=row["heading_degrees"], lane=row["lane"], plate_country=row["plate_country"],
-        vehicle=types_pb2.VehicleDescription(make=row["make"], model=row["model"], colour=row["colour"]))
+        read_id=row["read_id"],
+        vrm=row["vrm"],
+        confidence=row["confidence"],
+        camera_id=row["camera_id"],
+        source_id=row["source_id"],
+        captured_at=captured,
+        direction=row["direction"],
+        heading_degrees=row["heading_degrees"],
+        lane=row["lane"],
+        plate_country=row["plate_country"],
+        vehicle=types_pb2.VehicleDescription(make=row["make"], model=row["model"], colour=row["colour"]),
+    )
     if row["latitude"] is not None:
         read.location.latitude = row["latitude"]
         read.location.longitude = row["longitude"]
@@ -216,7 +278,9 @@ async def get_read(conn: asyncpg.Connection, read_id: str) -> types_pb2.Read | N
     row = await conn.fetchrow(
         "SELECT r.*, i.plate_image, i.overview_image FROM reads r"
         " LEFT JOIN read_images i USING (read_id, captured_at) WHERE r.read_id = $1"
-        " ORDER BY r.captured_at DESC LIMIT 1", read_id)
+        " ORDER BY r.captured_at DESC LIMIT 1",
+        read_id,
+    )
     if row is None:
         return None
     read = _row_to_read(row)
@@ -231,15 +295,23 @@ async def plate_patch(conn: asyncpg.Connection, read_id: str, captured_at: datet
     """(whether the read exists, its plate patch or b"")."""
     row = await conn.fetchrow(
         "SELECT i.plate_image FROM reads r LEFT JOIN read_images i USING (read_id, captured_at)"
-        " WHERE r.read_id = $1 AND r.captured_at = $2", read_id, captured_at)
+        " WHERE r.read_id = $1 AND r.captured_at = $2",
+        read_id,
+        captured_at,
+    )
     return (row is not None, (row["plate_image"] or b"") if row is not None else b"")
 
 
-async def search_reads(conn: asyncpg.Connection, vrms_normalised: Sequence[str], since: datetime,
-                       limit: int) -> list[types_pb2.Read]:
+async def search_reads(
+    conn: asyncpg.Connection, vrms_normalised: Sequence[str], since: datetime, limit: int
+) -> list[types_pb2.Read]:
     rows = await conn.fetch(
         "SELECT * FROM reads WHERE vrm_normalised = ANY($1::text[]) AND captured_at >= $2"
-        " ORDER BY captured_at DESC LIMIT $3", list(vrms_normalised), since, limit)
+        " ORDER BY captured_at DESC LIMIT $3",
+        list(vrms_normalised),
+        since,
+        limit,
+    )
     return [_row_to_read(r) for r in rows]
 
 
@@ -265,9 +337,16 @@ def lookback(seconds: int) -> datetime:
 
 # --- cameras ------------------------------------------------------------------------------------
 
+
 def _camera(row: asyncpg.Record) -> types_pb2.Camera:
-    cam = types_pb2.Camera(camera_id=row["camera_id"], name=row["name"], direction=row["direction"],
-                           heading_degrees=row["heading_degrees"], force=row["force"], enabled=row["enabled"])
+    cam = types_pb2.Camera(
+        camera_id=row["camera_id"],
+        name=row["name"],
+        direction=row["direction"],
+        heading_degrees=row["heading_degrees"],
+        force=row["force"],
+        enabled=row["enabled"],
+    )
     if row["latitude"] is not None:
         cam.location.latitude, cam.location.longitude = row["latitude"], row["longitude"]
     return cam
@@ -284,8 +363,16 @@ async def upsert_camera(conn: asyncpg.Connection, c: types_pb2.Camera) -> types_
             heading_degrees = EXCLUDED.heading_degrees, force = EXCLUDED.force, enabled = EXCLUDED.enabled,
             updated_at = now()
         RETURNING *
-        """, c.camera_id, c.name, c.location.latitude if has_loc else None,
-        c.location.longitude if has_loc else None, c.direction, c.heading_degrees, c.force, c.enabled)
+        """,
+        c.camera_id,
+        c.name,
+        c.location.latitude if has_loc else None,
+        c.location.longitude if has_loc else None,
+        c.direction,
+        c.heading_degrees,
+        c.force,
+        c.enabled,
+    )
     await conn.execute("SELECT pg_notify($1, $2)", CAMERAS_CHANNEL, c.camera_id)
     return _camera(row)
 
@@ -295,5 +382,7 @@ async def list_cameras(conn: asyncpg.Connection) -> list[types_pb2.Camera]:
 
 
 async def camera_infos(conn: asyncpg.Connection) -> dict[str, CameraInfo]:
-    return {r["camera_id"]: CameraInfo(r["enabled"], r["force"], r["latitude"], r["longitude"])
-            for r in await conn.fetch("SELECT camera_id, enabled, force, latitude, longitude FROM cameras")}
+    return {
+        r["camera_id"]: CameraInfo(r["enabled"], r["force"], r["latitude"], r["longitude"])
+        for r in await conn.fetch("SELECT camera_id, enabled, force, latitude, longitude FROM cameras")
+    }

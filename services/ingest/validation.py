@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 from anpr.field_limits import Checker
-from anpr.vrm import MAX_VRM_LENGTH, is_valid_vrm, normalise_vrm
 from anpr.v1 import types_pb2
+from anpr.vrm import MAX_VRM_LENGTH, is_valid_vrm, normalise_vrm
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
@@ -16,8 +16,9 @@ def timestamp_utc(ts) -> datetime:
     return _EPOCH + timedelta(seconds=ts.seconds, microseconds=ts.nanos // 1000)
 
 
-def validate_read(read: types_pb2.Read, *, now: datetime, max_skew: timedelta, retention: timedelta,
-                  check: Checker, prefix: str = "") -> tuple[list[tuple[str, str]], str, datetime | None]:
+def validate_read(
+    read: types_pb2.Read, *, now: datetime, max_skew: timedelta, retention: timedelta, check: Checker, prefix: str = ""
+) -> tuple[list[tuple[str, str]], str, datetime | None]:
     """(field violations, normalised VRM, capture time) of one read; `prefix` is its path in the
     request (e.g. 'reads[3].'). `check` is the contract's checker of anpr.v1.Read (anpr/field_limits.py:
     lengths, image sizes, NUL, enum values, timestamp range, finite numbers)."""

@@ -35,6 +35,7 @@ class Written:
     stored: set[Key]
     refused: set[Key]
 
+
 log = logging.getLogger(__name__)
 
 
@@ -45,8 +46,15 @@ class _Pending:
 
 
 class ReadWriter:
-    def __init__(self, pool: asyncpg.Pool, *, max_reads: int = 2000, window_s: float = 0.003,
-                 max_pending_reads: int = 20000, max_inflight: int = 2):
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        *,
+        max_reads: int = 2000,
+        window_s: float = 0.003,
+        max_pending_reads: int = 20000,
+        max_inflight: int = 2,
+    ):
         self._pool = pool
         self._max_reads = max_reads
         self._window = window_s
@@ -83,7 +91,8 @@ class ReadWriter:
         if self._pending_reads + n > self._max_pending and self._pending_reads > 0:
             async with self._room:
                 await self._room.wait_for(
-                    lambda: self._pending_reads + n <= self._max_pending or self._pending_reads == 0)
+                    lambda: self._pending_reads + n <= self._max_pending or self._pending_reads == 0
+                )
         self._pending_reads += n
         pending = _Pending(reads)
         self._queue.put_nowait(pending)

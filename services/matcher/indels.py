@@ -66,7 +66,7 @@ def _all_deletion_keys(skels: np.ndarray, chunk: int = 1 << 16) -> tuple[np.ndar
     """``deletion_keys`` of a whole list, in chunks (bounded temporary memory)."""
     keys, owners = [np.empty(0, dtype=np.int64)], [np.empty(0, dtype=np.int32)]
     for start in range(0, skels.size, chunk):
-        k, o = deletion_keys(skels[start:start + chunk])
+        k, o = deletion_keys(skels[start : start + chunk])
         keys.append(k)
         owners.append(o + np.int32(start))
     return np.concatenate(keys), np.concatenate(owners)
@@ -75,7 +75,19 @@ def _all_deletion_keys(skels: np.ndarray, chunk: int = 1 << 16) -> tuple[np.ndar
 class DeletionIndex:
     """Entries by the skeletons of their one-character deletions; pairs with one ``VoiIndex``."""
 
-    __slots__ = ("_bulk_exact", "_classes", "_enabled", "_exact", "_ids", "_keys", "_overlay", "_presence", "_rep", "_rows", "_table")
+    __slots__ = (
+        "_bulk_exact",
+        "_classes",
+        "_enabled",
+        "_exact",
+        "_ids",
+        "_keys",
+        "_overlay",
+        "_presence",
+        "_rep",
+        "_rows",
+        "_table",
+    )
 
     def __init__(self, index: VoiIndex, enabled: bool = True, classes: LookalikeClasses | None = None) -> None:
         """Key the bulk rows and the overlay of ``index`` (pure: may run in a worker thread);
@@ -104,9 +116,10 @@ class DeletionIndex:
         """The skeleton codes (of this index's classes) of packed VRM ``codes`` (vectorised)."""
         out = np.empty_like(codes)
         for start in range(0, codes.size, 1 << 16):  # bounded temporary memory for a whole list
-            part = codes[start:start + (1 << 16), None]
-            out[start:start + part.shape[0]] = np.bitwise_or.reduce(
-                self._table[(part >> _SHIFT_ARRAY) & _FIELD] << _SHIFT_ARRAY, axis=1)
+            part = codes[start : start + (1 << 16), None]
+            out[start : start + part.shape[0]] = np.bitwise_or.reduce(
+                self._table[(part >> _SHIFT_ARRAY) & _FIELD] << _SHIFT_ARRAY, axis=1
+            )
         return out
 
     def add(self, entry_id: int, code: int) -> None:

@@ -83,7 +83,6 @@ for _ch, _v in _CHAR_VALUE.items():
 del _ch, _v
 
 
-
 class Match(NamedTuple):
     """One VOI entry matched by a read.
 
@@ -204,8 +203,9 @@ class LookalikeClasses:
             codes, skels, bad = _encode_block(_block_bytes(vrms, 0, len(vrms)), self._byte_rep)
         except ValueError:  # not ASCII
             bad = np.array([not is_valid_vrm(v) for v in vrms], dtype=bool)
-            codes, skels, _ = _encode_block(_block_bytes([v if not b else "0" for v, b in zip(vrms, bad)], 0,
-                                                         len(vrms)), self._byte_rep)
+            codes, skels, _ = _encode_block(
+                _block_bytes([v if not b else "0" for v, b in zip(vrms, bad)], 0, len(vrms)), self._byte_rep
+            )
         return codes, skels, bad | (codes == 0)
 
     def value_table(self) -> np.ndarray:
@@ -345,8 +345,7 @@ class _Bulk:
 
     @property
     def nbytes(self) -> int:
-        return (self.skel.nbytes + self.exact.nbytes + self.ids.nbytes + self.id_order.nbytes
-                + self.presence.nbytes)
+        return self.skel.nbytes + self.exact.nbytes + self.ids.nbytes + self.id_order.nbytes + self.presence.nbytes
 
 
 _INT64_MIN = -(1 << 63)
@@ -387,11 +386,7 @@ def _block_bytes(vrms: Sequence[str] | np.ndarray, start: int, stop: int) -> np.
             bad = next(v for v in block if type(v) is not str)
             raise TypeError(f"VRMs must be str, got {type(bad).__name__}: {bad!r}")
     try:
-        arr = (
-            np.asarray(block, dtype=f"S{_WIDTH}")
-            if not isinstance(block, np.ndarray)
-            else block.astype(f"S{_WIDTH}")
-        )
+        arr = np.asarray(block, dtype=f"S{_WIDTH}") if not isinstance(block, np.ndarray) else block.astype(f"S{_WIDTH}")
     except UnicodeEncodeError as exc:
         raise ValueError(f"VRMs are not normalised (A-Z, 0-9 only): {exc}") from None
     return arr.view(np.uint8).reshape(-1, _WIDTH)
@@ -567,9 +562,7 @@ class VoiIndex:
         if bad_rows:
             rows = np.concatenate(bad_rows)
             shown = ", ".join(f"[{int(i)}]={vrms[int(i)]!r}" for i in rows[:5])
-            raise ValueError(
-                f"{rows.size} VRMs are not normalised 1-{MAX_VRM_LENGTH} chars of A-Z0-9: {shown}"
-            )
+            raise ValueError(f"{rows.size} VRMs are not normalised 1-{MAX_VRM_LENGTH} chars of A-Z0-9: {shown}")
 
         order = np.argsort(skels)
         skels = skels[order]

@@ -16,8 +16,8 @@ from collections.abc import Iterable
 import numpy as np
 
 from anpr.v1 import types_pb2
-from services.matcher.index import LookalikeClasses, VoiIndex
 from services.matcher.indels import DeletionIndex
+from services.matcher.index import LookalikeClasses, VoiIndex
 from services.matcher.store import EntryChange
 
 log = logging.getLogger(__name__)
@@ -26,8 +26,12 @@ COMPACT_AT = 50_000  # overlay size that triggers folding it into the bulk array
 
 
 class LiveIndex:
-    def __init__(self, classes: LookalikeClasses, dropped_characters: bool = True,
-                 deletion_classes: LookalikeClasses | None = None):
+    def __init__(
+        self,
+        classes: LookalikeClasses,
+        dropped_characters: bool = True,
+        deletion_classes: LookalikeClasses | None = None,
+    ):
         self.classes = classes
         self.index = VoiIndex.empty(classes=classes)
         self.deletions = DeletionIndex(self.index, dropped_characters, deletion_classes)

@@ -15,8 +15,8 @@ model and colour have the last word (ranking and the cap use the default profile
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import NamedTuple, Protocol
 
 import numpy as np
@@ -24,10 +24,17 @@ import numpy as np
 from anpr.v1 import types_pb2
 from anpr.vrm import is_valid_vrm, normalise_vrm
 from services.matcher import plate_formats
-from services.matcher.index import VoiIndex, decode_vrm
 from services.matcher.indels import DeletionIndex, deletion_keys
-from services.matcher.scoring import (CONFIRMED, MAX_ALTERNATIVES, MatchProfile, alternative_cost, confidence_scale,
-                                      differences, vehicle_adjustment)
+from services.matcher.index import VoiIndex, decode_vrm
+from services.matcher.scoring import (
+    CONFIRMED,
+    MAX_ALTERNATIVES,
+    MatchProfile,
+    alternative_cost,
+    confidence_scale,
+    differences,
+    vehicle_adjustment,
+)
 
 MAX_SUBSTITUTIONS = 2  # same-length candidates differ in at most this many positions
 
@@ -74,8 +81,9 @@ def readings(read: types_pb2.Read, profile: MatchProfile) -> list[Reading]:
     return out
 
 
-def price(options: list[Reading], entry_vrm: str, profile: MatchProfile, country: str,
-          scale: float) -> tuple[float, tuple[int, ...], int]:
+def price(
+    options: list[Reading], entry_vrm: str, profile: MatchProfile, country: str, scale: float
+) -> tuple[float, tuple[int, ...], int]:
     """(cost, positions, reading index) of the cheapest of a read's readings as `entry_vrm`, in the
     grammar of the read's `country` and scaled by its confidence `scale`; the vehicle description
     is left out (the caller knows whether it has the entry's)."""
@@ -90,8 +98,9 @@ def price(options: list[Reading], entry_vrm: str, profile: MatchProfile, country
     return best
 
 
-def _scored(entry_id: int, entry_vrm: str, cost: float, positions: tuple[int, ...], reading: int,
-            profile: MatchProfile) -> ScoredMatch | None:
+def _scored(
+    entry_id: int, entry_vrm: str, cost: float, positions: tuple[int, ...], reading: int, profile: MatchProfile
+) -> ScoredMatch | None:
     score = math.exp(-cost)
     tier = profile.tier(score)
     if not tier:
@@ -99,13 +108,22 @@ def _scored(entry_id: int, entry_vrm: str, cost: float, positions: tuple[int, ..
     return ScoredMatch(entry_id, round(score, 4), tier, cost == 0 and reading == 0, positions, reading, entry_vrm)
 
 
-def score_hit(read: types_pb2.Read, entry_id: int, entry_vrm: str, entry_vehicle: types_pb2.VehicleDescription,
-              profile: MatchProfile) -> ScoredMatch | None:
+def score_hit(
+    read: types_pb2.Read,
+    entry_id: int,
+    entry_vrm: str,
+    entry_vehicle: types_pb2.VehicleDescription,
+    profile: MatchProfile,
+) -> ScoredMatch | None:
     """The final score and tier of `read` against one entry under the entry's profile, with make,
     model and colour; None when it is no hit under that profile."""
-    cost, positions, reading = price(readings(read, profile), entry_vrm, profile,
-                                     plate_formats.country_of(read.plate_country),
-                                     confidence_scale(read.confidence, profile))
+    cost, positions, reading = price(
+        readings(read, profile),
+        entry_vrm,
+        profile,
+        plate_formats.country_of(read.plate_country),
+        confidence_scale(read.confidence, profile),
+    )
     if cost > 0 or reading > 0:  # an exact read on another car is a cloned plate: still a hit
         cost = max(0.0, cost + vehicle_adjustment(read.vehicle, entry_vehicle, profile))
         if cost == 0:
@@ -124,13 +142,13 @@ def misreadings(entry_vrm: str, profile: MatchProfile, limit: int = MAX_MISREADI
     partners: dict[str, list[str]] = {}
     for read_ch, entry_ch in profile.substitution_costs:
         partners.setdefault(entry_ch, []).append(read_ch)
-    near = {entry_vrm[:i] + entry_vrm[i + 1:] for i in range(len(entry_vrm))} if len(entry_vrm) > 1 else set()
-    singles = [entry_vrm[:i] + c + entry_vrm[i + 1:] for i, ch in enumerate(entry_vrm) for c in partners.get(ch, ())]
+    near = {entry_vrm[:i] + entry_vrm[i + 1 :] for i in range(len(entry_vrm))} if len(entry_vrm) > 1 else set()
+    singles = [entry_vrm[:i] + c + entry_vrm[i + 1 :] for i, ch in enumerate(entry_vrm) for c in partners.get(ch, ())]
     near.update(singles)
     for v in singles:
         for i, ch in enumerate(v):
             if ch == entry_vrm[i]:
-                near.update(v[:i] + c + v[i + 1:] for c in partners.get(ch, ()))
+                near.update(v[:i] + c + v[i + 1 :] for c in partners.get(ch, ()))
     priced = []
     for v in near:
         cost, _ = differences(v, entry_vrm, profile, "GB")
@@ -162,8 +180,9 @@ class Matcher:
     def candidates(self, vrm: str) -> dict[int, int]:
         return self.candidates_many([vrm])[0]
 
-    def _near(self, vrms: list[str], codes: np.ndarray, skels: np.ndarray,
-              read_of: Callable[[int], types_pb2.Read | None]) -> dict[int, dict[int, int]]:
+    def _near(
+        self, vrms: list[str], codes: np.ndarray, skels: np.ndarray, read_of: Callable[[int], types_pb2.Read | None]
+    ) -> dict[int, dict[int, int]]:
         """k -> {entry id: packed VRM} for the VRMs (``vrms[k]``, packed as ``codes[k]`` and
         ``skels[k]``) that have candidates. Vectorised over the VRMs: each array is searched once
         for all of them, behind a presence filter. ``read_of(k)``: the read of ``vrms[k]`` (its
@@ -241,13 +260,14 @@ class Matcher:
     def match(self, read: types_pb2.Read) -> MatchResult:
         return self.match_many([read])[0]
 
-    def _rank(self, read: types_pb2.Read, options: list[Reading], found: dict[int, int],
-              read_code: int | None = None) -> MatchResult:
+    def _rank(
+        self, read: types_pb2.Read, options: list[Reading], found: dict[int, int], read_code: int | None = None
+    ) -> MatchResult:
         if not found:
             return MatchResult([], 0)
         profile = self.profile
         if len(found) == 1 and read_code is not None:
-            (eid, code), = found.items()
+            ((eid, code),) = found.items()
             if code == read_code:  # the usual hit: an exact read, nothing near it
                 return MatchResult([ScoredMatch(eid, 1.0, CONFIRMED, True, (), 0, options[0].vrm)], 0)
         country = plate_formats.country_of(read.plate_country)
@@ -262,5 +282,5 @@ class Matcher:
         scored.sort(key=lambda t: (t[0], t[1]))
         # a read that is exactly a listed VRM is that car: its approximate matches are only counted
         best = [m for _, _, m in scored if m.exact] or [m for _, _, m in scored]
-        kept = best[:profile.max_hits]
+        kept = best[: profile.max_hits]
         return MatchResult(kept, len(scored) - len(kept))

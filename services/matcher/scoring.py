@@ -126,9 +126,17 @@ def differences(read: str, entry: str, profile: MatchProfile, country: str) -> t
         cost += profile.fits_cost
     # the gap at k: read[:k] against entry[:k], and the rest shifted by one
     if len(read) < len(entry):
-        left, right, shift = _aligned(read, entry, 0, profile, allowed), _aligned(read, entry[1:], 1, profile, allowed), 0
+        left, right, shift = (
+            _aligned(read, entry, 0, profile, allowed),
+            _aligned(read, entry[1:], 1, profile, allowed),
+            0,
+        )
     else:
-        left, right, shift = _aligned(read, entry, 0, profile, allowed), _aligned(read[1:], entry, 0, profile, allowed), 1
+        left, right, shift = (
+            _aligned(read, entry, 0, profile, allowed),
+            _aligned(read[1:], entry, 0, profile, allowed),
+            1,
+        )
     n = len(left)
     suffix = [0.0] * (n + 1)
     for i in range(n - 1, -1, -1):
@@ -138,13 +146,13 @@ def differences(read: str, entry: str, profile: MatchProfile, country: str) -> t
         prefix += left[k - 1]
         if prefix + suffix[k] < best:
             best_k, best = k, prefix + suffix[k]
-    positions = [i for i in range(best_k) if left[i]] + [best_k] + \
-        [i + shift for i in range(best_k, n) if right[i]]
+    positions = [i for i in range(best_k) if left[i]] + [best_k] + [i + shift for i in range(best_k, n) if right[i]]
     return cost + best, tuple(positions)
 
 
-def _aligned(read: str, entry: str, entry_offset: int, profile: MatchProfile,
-             allowed: tuple[frozenset[str], ...] | None) -> list[float]:
+def _aligned(
+    read: str, entry: str, entry_offset: int, profile: MatchProfile, allowed: tuple[frozenset[str], ...] | None
+) -> list[float]:
     """Cost of each position of zip(read, entry) (0 where equal); entry_offset: where `entry`
     starts in the listed VRM, for the format's allowed characters."""
     costs = profile.substitution_costs
@@ -177,8 +185,9 @@ def alternative_cost(alternative_confidence: float, read_confidence: float, prof
     return profile.alternative_cost * (1 + max(0.0, 1 - alternative_confidence / read_confidence) * 3)
 
 
-def vehicle_adjustment(read: types_pb2.VehicleDescription, entry: types_pb2.VehicleDescription,
-                       profile: MatchProfile) -> float:
+def vehicle_adjustment(
+    read: types_pb2.VehicleDescription, entry: types_pb2.VehicleDescription, profile: MatchProfile
+) -> float:
     """Cost added (or, negative, taken off) by make, model and colour, where both sides give them."""
     total = 0.0
     for name in ("make", "model", "colour"):
@@ -217,12 +226,24 @@ class ProfileTable:
         return sorted({c for profile in self.all_profiles() for c in profile.common})
 
     @classmethod
-    def from_settings(cls, common: str, rare: str, confirm_score: float, possible_score: float,
-                      max_hits: int, profiles_json: str | None = None) -> ProfileTable:
+    def from_settings(
+        cls,
+        common: str,
+        rare: str,
+        confirm_score: float,
+        possible_score: float,
+        max_hits: int,
+        profiles_json: str | None = None,
+    ) -> ProfileTable:
         """The table from the matcher's settings: the variables give the default profile, which the
         optional profiles file's "default" section may refine further."""
-        base = {"common": _split(common), "rare": _split(rare), "confirm_score": confirm_score,
-                "possible_score": possible_score, "max_hits": max_hits}
+        base = {
+            "common": _split(common),
+            "rare": _split(rare),
+            "confirm_score": confirm_score,
+            "possible_score": possible_score,
+            "max_hits": max_hits,
+        }
         values = json.loads(profiles_json) if profiles_json else {}
         if not isinstance(values, dict):
             raise ValueError("the match profiles file must hold a JSON object")
@@ -236,9 +257,11 @@ class ProfileTable:
         if unknown:
             raise ValueError(f"unknown match profile sections: {', '.join(sorted(unknown))}")
         default = MatchProfile.from_mapping(values.get("default", {}))
-        return cls(default,
-                   {k: MatchProfile.from_mapping(v, default) for k, v in values.get("forces", {}).items()},
-                   {k: MatchProfile.from_mapping(v, default) for k, v in values.get("lists", {}).items()})
+        return cls(
+            default,
+            {k: MatchProfile.from_mapping(v, default) for k, v in values.get("forces", {}).items()},
+            {k: MatchProfile.from_mapping(v, default) for k, v in values.get("lists", {}).items()},
+        )
 
 
 def _split(classes: str) -> list[str]:

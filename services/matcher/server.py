@@ -24,14 +24,17 @@ from anpr.runtime.config import ConfigError
 from anpr.runtime.errors import abort_invalid
 from anpr.runtime.outbox import Outbox, OutboxRecord, Refused
 from anpr.runtime.server import Runtime, ServiceSpec
-from anpr.runtime.telemetry import (ATTR_HIT_COUNT, ATTR_READ_COUNT, ATTR_READ_ID,
-                                    context_from_traceparent, current_traceparent)
+from anpr.runtime.telemetry import (
+    ATTR_HIT_COUNT,
+    ATTR_READ_COUNT,
+    ATTR_READ_ID,
+    context_from_traceparent,
+    current_traceparent,
+)
+from anpr.v1 import firearms_pb2, ingest_pb2, ingest_pb2_grpc, matcher_pb2, matcher_pb2_grpc, notify_pb2, types_pb2
 from anpr.vrm import is_valid_vrm, normalise_vrm
-from anpr.v1 import (firearms_pb2, ingest_pb2, ingest_pb2_grpc, matcher_pb2,
-                     matcher_pb2_grpc, notify_pb2, types_pb2)
-from services.matcher import store
+from services.matcher import matching, store
 from services.matcher.config import MatcherSettings
-from services.matcher import matching
 from services.matcher.index import LookalikeClasses
 from services.matcher.live import LiveIndex
 from services.matcher.scoring import ProfileTable
@@ -44,9 +47,9 @@ IMPORT_VIOLATIONS_SHOWN = 200
 # A list import that adds more entries than this (a full national extract) is checked by one bulk
 # job (a scan of the recent reads against the index) rather than a search of the read store per entry.
 HISTORICAL_CHECKS_PER_IMPORT = 10_000
-BULK_SCAN_PAGE = 1000           # reads per ScanReads page: matched, and their hits recorded, together
+BULK_SCAN_PAGE = 1000  # reads per ScanReads page: matched, and their hits recorded, together
 BULK_SCAN_TIMEOUT_S = 6 * 3600  # the whole scan; a job that fails is run again from the start
-BULK_LOG_EVERY = 100_000        # reads between progress log lines
+BULK_LOG_EVERY = 100_000  # reads between progress log lines
 # More changes than this since the last refresh: rebuild the index rather than apply them one by one.
 FULL_RELOAD_AT = 100_000
 
@@ -97,24 +100,32 @@ class Found:
     traceparent: str
     historical: bool = False
     over_cap: int = 0  # the read's further matches, beyond the cap
-    force: str = ""                          # the camera's force
+    force: str = ""  # the camera's force
     location: types_pb2.GeoPoint | None = None  # the read's, else its camera's position
     location_from_camera: bool = False
 
     @classmethod
-    def of(cls, item: matcher_pb2.MatchRead, match: matching.ScoredMatch, traceparent: str,
-           over_cap: int = 0) -> "Found":
-        return cls(item.read, match, traceparent, over_cap=over_cap, force=item.force,
-                   location=item.location if item.HasField("location") else None,
-                   location_from_camera=item.location_from_camera)
+    def of(
+        cls, item: matcher_pb2.MatchRead, match: matching.ScoredMatch, traceparent: str, over_cap: int = 0
+    ) -> "Found":
+        return cls(
+            item.read,
+            match,
+            traceparent,
+            over_cap=over_cap,
+            force=item.force,
+            location=item.location if item.HasField("location") else None,
+            location_from_camera=item.location_from_camera,
+        )
 
 
 class HitMaker:
     """Turns index matches into hits: re-checks each entry as stored (deleted, weed date, list policy),
     marks vehicle mismatches and repeats, and queues the hits for delivery, in one transaction."""
 
-    def __init__(self, live: LiveIndex, settings: MatcherSettings, clock: Callable[[], datetime],
-                 profiles: ProfileTable):
+    def __init__(
+        self, live: LiveIndex, settings: MatcherSettings, clock: Callable[[], datetime], profiles: ProfileTable
+    ):
         self._live = live
         self._settings = settings
         self._clock = clock
@@ -139,17 +150,28 @@ class HitMaker:
         if not fresh:
             return 0
         cell_km = self._settings.dedup_cell_km
-        repeats = await store.count_repeats(conn, [
-            store.Sighting(h.entry.entry_id, normalise_vrm(h.read.vrm), area_cell(h.location, cell_km),
-                           h.read.captured_at.ToDatetime(tzinfo=timezone.utc)) for h, _, _ in fresh],
-            timedelta(seconds=self._settings.dedup_window_s))
+        repeats = await store.count_repeats(
+            conn,
+            [
+                store.Sighting(
+                    h.entry.entry_id,
+                    normalise_vrm(h.read.vrm),
+                    area_cell(h.location, cell_km),
+                    h.read.captured_at.ToDatetime(tzinfo=timezone.utc),
+                )
+                for h, _, _ in fresh
+            ],
+            timedelta(seconds=self._settings.dedup_window_s),
+        )
         for (hit, _, _), count in zip(fresh, repeats, strict=True):
             hit.repeat_count = count
         await store.queue_hits(conn, fresh)
         metrics.count_hits(h for h, _, _ in fresh)
         return len(fresh)
 
-    async def _within_cap(self, conn, hits: list[tuple[types_pb2.Hit, bool, str]]) -> list[tuple[types_pb2.Hit, bool, str]]:
+    async def _within_cap(
+        self, conn, hits: list[tuple[types_pb2.Hit, bool, str]]
+    ) -> list[tuple[types_pb2.Hit, bool, str]]:
         """Historical hits only while their read stays within the cap of hits per read (a read's live
         hits are capped when it is matched); the rest are dropped."""
         historical = [h.read.read_id for h, _, _ in hits if h.historical]
@@ -167,8 +189,9 @@ class HitMaker:
             kept.append(item)
         return kept
 
-    def _hit(self, f: Found, cand: store.Candidate | None, now: datetime,
-             matched_at: timestamp_pb2.Timestamp) -> tuple[types_pb2.Hit, bool, str] | None:
+    def _hit(
+        self, f: Found, cand: store.Candidate | None, now: datetime, matched_at: timestamp_pb2.Timestamp
+    ) -> tuple[types_pb2.Hit, bool, str] | None:
         """The hit of one match, or None when the entry was deleted since, lapsed at its weed
         date, its list allows exact matches only, or it is no hit under the profile of its list or
         force with its make, model and colour (the final score and tier)."""
@@ -180,14 +203,21 @@ class HitMaker:
         if m is None or (not m.exact and hotlist.match_policy == types_pb2.MATCH_POLICY_EXACT):
             return None
         hit = types_pb2.Hit(
-            hit_id=hit_id_for(f.read.read_id, cand.entry.entry_id), read=f.read, entry=cand.entry,
+            hit_id=hit_id_for(f.read.read_id, cand.entry.entry_id),
+            read=f.read,
+            entry=cand.entry,
             hotlist=hotlist,
             match_kind=types_pb2.MATCH_KIND_EXACT if m.exact else types_pb2.MATCH_KIND_LOOKALIKE,
             differing_positions=m.differing_positions,
             vehicle_mismatches=vehicle_mismatches(f.read.vehicle, cand.entry.vehicle),
-            historical=f.historical, matched_at=matched_at, force=f.force,
-            location_from_camera=f.location_from_camera, score=m.score, tier=m.tier,
-            hits_over_cap=f.over_cap)
+            historical=f.historical,
+            matched_at=matched_at,
+            force=f.force,
+            location_from_camera=f.location_from_camera,
+            score=m.score,
+            tier=m.tier,
+            hits_over_cap=f.over_cap,
+        )
         location = f.location if f.location is not None else (f.read.location if f.read.HasField("location") else None)
         if location is not None:
             hit.location.CopyFrom(location)
@@ -195,8 +225,9 @@ class HitMaker:
 
 
 class MatcherServicer(matcher_pb2_grpc.MatcherServiceServicer):
-    def __init__(self, pool, live: LiveIndex, settings: MatcherSettings, hits: HitMaker, refresh,
-                 matcher: matching.Matcher):
+    def __init__(
+        self, pool, live: LiveIndex, settings: MatcherSettings, hits: HitMaker, refresh, matcher: matching.Matcher
+    ):
         self._pool = pool
         self._live = live
         self._matcher = matcher
@@ -212,7 +243,9 @@ class MatcherServicer(matcher_pb2_grpc.MatcherServiceServicer):
         for item, result in zip(request.reads, results, strict=True):
             read = item.read
             if result.matches:
-                with tracer.start_as_current_span("anpr.match", context=context_from_traceparent(item.traceparent)) as span:
+                with tracer.start_as_current_span(
+                    "anpr.match", context=context_from_traceparent(item.traceparent)
+                ) as span:
                     span.set_attribute(ATTR_READ_ID, read.read_id)
                     span.set_attribute(ATTR_HIT_COUNT, len(result.matches))
                     traceparent = current_traceparent()
@@ -277,8 +310,7 @@ class MatcherServicer(matcher_pb2_grpc.MatcherServiceServicer):
             await abort_invalid(context, [("reason", "required: every read of an entry is audited")])
         caller = current_caller()
         async with self._pool.acquire() as conn, conn.transaction():
-            entry = await store.get_entry_audited(conn, request.entry_id, caller.subject, caller.role,
-                                                  request.reason)
+            entry = await store.get_entry_audited(conn, request.entry_id, caller.subject, caller.role, request.reason)
         if entry is None:
             await context.abort(grpc.StatusCode.NOT_FOUND, "entry_id: no such entry")
         return matcher_pb2.GetEntryResponse(entry=entry)
@@ -325,8 +357,10 @@ class MatcherServicer(matcher_pb2_grpc.MatcherServiceServicer):
                 raise
             await queue_import_checks(conn, job.hotlist_id, done)
         await self._refresh()
-        log.info("hotlist imported",
-                 extra={"entries": n, "added": done.added, "changed": done.changed, "removed": done.removed})
+        log.info(
+            "hotlist imported",
+            extra={"entries": n, "added": done.added, "changed": done.changed, "removed": done.removed},
+        )
         return matcher_pb2.ImportEntriesResponse(imported=n, hotlist_version=self._live.version)
 
 
@@ -337,8 +371,10 @@ async def queue_import_checks(conn, hotlist_id: str, done: store.ImportResult) -
         await store.queue_historical_check(conn, done.added_ids, current_traceparent())
         return
     await store.queue_bulk_check(conn, store.BulkCheck(hotlist_id, done.first_version), current_traceparent())
-    log.info("import checked against recent reads by one bulk job",
-             extra={"hotlist_id": hotlist_id, "added": done.added, "limit": HISTORICAL_CHECKS_PER_IMPORT})
+    log.info(
+        "import checked against recent reads by one bulk job",
+        extra={"hotlist_id": hotlist_id, "added": done.added, "limit": HISTORICAL_CHECKS_PER_IMPORT},
+    )
 
 
 def _in_sorted(ids: np.ndarray, entry: int) -> bool:
@@ -357,9 +393,14 @@ def match_profiles(settings: MatcherSettings) -> ProfileTable:
     the service at start with a message naming the variable."""
     try:
         text = settings.match_profiles_file.read_text() if settings.match_profiles_file else None
-        return ProfileTable.from_settings(settings.lookalike_classes, settings.match_rare_pairs,
-                                          settings.match_confirm_score, settings.match_possible_score,
-                                          settings.match_max_hits, text)
+        return ProfileTable.from_settings(
+            settings.lookalike_classes,
+            settings.match_rare_pairs,
+            settings.match_confirm_score,
+            settings.match_possible_score,
+            settings.match_max_hits,
+            text,
+        )
     except (OSError, ValueError, TypeError) as exc:
         raise ConfigError(f"configuration error: ANPR_MATCH_PROFILES_FILE or ANPR_MATCH_*: {exc}") from None
 
@@ -372,8 +413,11 @@ class Matcher:
         self._settings = settings
         self.clock = clock or (lambda: datetime.now(timezone.utc))
         profiles = self._profiles = match_profiles(settings)
-        self.live = LiveIndex(LookalikeClasses(profiles.candidate_classes()), settings.match_dropped_characters,
-                              LookalikeClasses(profiles.common_classes()))
+        self.live = LiveIndex(
+            LookalikeClasses(profiles.candidate_classes()),
+            settings.match_dropped_characters,
+            LookalikeClasses(profiles.common_classes()),
+        )
         self.hits = HitMaker(self.live, settings, lambda: self.clock(), profiles)
         self._refresh_lock = asyncio.Lock()
         self.matching = matching.Matcher(self.live, profiles.default)
@@ -382,16 +426,24 @@ class Matcher:
         firearms = rt.channel(settings.firearms_addr, settings.service_token)
         # Hits go on with their requests already encoded: outbox rows concatenate into one request.
         self._publish_alerts = notify.unary_unary(
-            "/anpr.v1.NotifyService/PublishAlerts", request_serializer=None,
-            response_deserializer=notify_pb2.PublishAlertsResponse.FromString)
+            "/anpr.v1.NotifyService/PublishAlerts",
+            request_serializer=None,
+            response_deserializer=notify_pb2.PublishAlertsResponse.FromString,
+        )
         self._raise_activations = firearms.unary_unary(
-            "/anpr.v1.FirearmsService/RaiseActivations", request_serializer=None,
-            response_deserializer=firearms_pb2.RaiseActivationsResponse.FromString)
+            "/anpr.v1.FirearmsService/RaiseActivations",
+            request_serializer=None,
+            response_deserializer=firearms_pb2.RaiseActivationsResponse.FromString,
+        )
         self._ingest = ingest_pb2_grpc.IngestServiceStub(rt.channel(settings.ingest_addr, settings.service_token))
-        self.outbox = Outbox(rt.pool, {
-            store.NOTIFY_TOPIC: (self._to_notify, {"max_records": 500}),
-            store.FIREARMS_TOPIC: (self._to_firearms, {"max_records": 500}),
-            store.HISTORICAL_TOPIC: (self._check_history, {"max_records": 20, "concurrency": 2})})
+        self.outbox = Outbox(
+            rt.pool,
+            {
+                store.NOTIFY_TOPIC: (self._to_notify, {"max_records": 500}),
+                store.FIREARMS_TOPIC: (self._to_firearms, {"max_records": 500}),
+                store.HISTORICAL_TOPIC: (self._check_history, {"max_records": 20, "concurrency": 2}),
+            },
+        )
         self._tasks: list[asyncio.Task] = []
         self._changed = asyncio.Event()
 
@@ -424,9 +476,16 @@ class Matcher:
         if cand is None:
             return
         vrm = normalise_vrm(cand.entry.vrm)
-        resp = await self._ingest.SearchReads(ingest_pb2.SearchReadsRequest(
-            vrm=vrm, vrms=matching.misreadings(vrm, self._profiles.default), lookback_seconds=self._lookback_s(),
-            page_size=1000), timeout=30, wait_for_ready=True)
+        resp = await self._ingest.SearchReads(
+            ingest_pb2.SearchReadsRequest(
+                vrm=vrm,
+                vrms=matching.misreadings(vrm, self._profiles.default),
+                lookback_seconds=self._lookback_s(),
+                page_size=1000,
+            ),
+            timeout=30,
+            wait_for_ready=True,
+        )
         await self.refresh()
         await self._record_historical(resp.reads, lambda entry: entry == cand.id)
 
@@ -440,18 +499,30 @@ class Matcher:
             wanted = await store.entry_ids_since(conn, job.hotlist_id, job.first_version)
         if not len(wanted):  # deleted since
             return
-        stream = self._ingest.ScanReads(ingest_pb2.ScanReadsRequest(
-            lookback_seconds=self._lookback_s(), page_size=BULK_SCAN_PAGE), timeout=BULK_SCAN_TIMEOUT_S,
-            wait_for_ready=True)
+        stream = self._ingest.ScanReads(
+            ingest_pb2.ScanReadsRequest(lookback_seconds=self._lookback_s(), page_size=BULK_SCAN_PAGE),
+            timeout=BULK_SCAN_TIMEOUT_S,
+            wait_for_ready=True,
+        )
         async for page in stream:
             hits += await self._record_historical(page.reads, lambda entry: _in_sorted(wanted, entry))
             if (scanned + len(page.reads)) // BULK_LOG_EVERY > scanned // BULK_LOG_EVERY:
-                log.info("historical bulk check progress", extra={
-                    "hotlist_id": job.hotlist_id, "reads": scanned + len(page.reads), "hits": hits})
+                log.info(
+                    "historical bulk check progress",
+                    extra={"hotlist_id": job.hotlist_id, "reads": scanned + len(page.reads), "hits": hits},
+                )
             scanned += len(page.reads)
         seconds = round(time.monotonic() - started, 3)
-        log.info("historical bulk check done", extra={"hotlist_id": job.hotlist_id, "entries": len(wanted),
-                                                      "reads": scanned, "hits": hits, "seconds": seconds})
+        log.info(
+            "historical bulk check done",
+            extra={
+                "hotlist_id": job.hotlist_id,
+                "entries": len(wanted),
+                "reads": scanned,
+                "hits": hits,
+                "seconds": seconds,
+            },
+        )
         span = trace.get_current_span()
         span.set_attribute(ATTR_READ_COUNT, scanned)
         span.set_attribute(ATTR_HIT_COUNT, hits)
@@ -463,9 +534,12 @@ class Matcher:
         beyond its cap) makes no historical hit on it either."""
         reads = sorted(reads, key=lambda r: (r.captured_at.seconds, r.captured_at.nanos))  # dedup keeps the first
         traceparent = current_traceparent()
-        found = [Found(read, m, traceparent, historical=True, over_cap=result.over_cap)
-                 for read, result in zip(reads, self.matching.match_many(reads), strict=True)
-                 for m in result.matches if keep(m.entry_id)]
+        found = [
+            Found(read, m, traceparent, historical=True, over_cap=result.over_cap)
+            for read, result in zip(reads, self.matching.match_many(reads), strict=True)
+            for m in result.matches
+            if keep(m.entry_id)
+        ]
         if not found:
             return 0
         async with self._pool.acquire() as conn, conn.transaction():

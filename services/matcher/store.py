@@ -59,8 +59,15 @@ async def _changed(conn: asyncpg.Connection) -> None:
 
 def _hotlist(row: asyncpg.Record, count: int = 0) -> types_pb2.Hotlist:
     return types_pb2.Hotlist(
-        hotlist_id=row["hotlist_id"], name=row["name"], source=row["source"], priority=row["priority"],
-        covert=row["covert"], match_policy=row["match_policy"], version=row["version"], entry_count=count)
+        hotlist_id=row["hotlist_id"],
+        name=row["name"],
+        source=row["source"],
+        priority=row["priority"],
+        covert=row["covert"],
+        match_policy=row["match_policy"],
+        version=row["version"],
+        entry_count=count,
+    )
 
 
 async def upsert_hotlist(conn: asyncpg.Connection, h: types_pb2.Hotlist) -> types_pb2.Hotlist:
@@ -74,8 +81,14 @@ async def upsert_hotlist(conn: asyncpg.Connection, h: types_pb2.Hotlist) -> type
                 priority = EXCLUDED.priority, covert = EXCLUDED.covert, match_policy = EXCLUDED.match_policy,
                 version = nextval('entry_version'), updated_at = now()
             RETURNING *
-            """, h.hotlist_id or str(uuid.uuid4()), h.name, h.source, h.priority, h.covert,
-            h.match_policy or types_pb2.MATCH_POLICY_LOOKALIKE)
+            """,
+            h.hotlist_id or str(uuid.uuid4()),
+            h.name,
+            h.source,
+            h.priority,
+            h.covert,
+            h.match_policy or types_pb2.MATCH_POLICY_LOOKALIKE,
+        )
         await _changed(conn)
     return _hotlist(row)
 
@@ -83,13 +96,15 @@ async def upsert_hotlist(conn: asyncpg.Connection, h: types_pb2.Hotlist) -> type
 async def list_hotlists(conn: asyncpg.Connection) -> list[types_pb2.Hotlist]:
     rows = await conn.fetch(
         "SELECT h.*, (SELECT count(*) FROM entries e WHERE e.hotlist_id = h.hotlist_id AND NOT e.deleted)"
-        " AS n FROM hotlists h ORDER BY h.priority DESC, h.name")
+        " AS n FROM hotlists h ORDER BY h.priority DESC, h.name"
+    )
     return [_hotlist(r, r["n"]) for r in rows]
 
 
 async def hotlists_since(conn: asyncpg.Connection, version: int) -> list[types_pb2.Hotlist]:
-    return [_hotlist(r) for r in await conn.fetch(
-        "SELECT * FROM hotlists WHERE version > $1 ORDER BY version", version)]
+    return [
+        _hotlist(r) for r in await conn.fetch("SELECT * FROM hotlists WHERE version > $1 ORDER BY version", version)
+    ]
 
 
 async def hotlist_exists(conn: asyncpg.Connection, hotlist_id: str) -> bool:
@@ -101,8 +116,7 @@ def _weed(entry: types_pb2.VoiEntry) -> datetime | None:
 
 
 def entry_record(entry: types_pb2.VoiEntry, normalised: str) -> tuple:
-    return (entry.entry_id, entry.hotlist_id, normalised, is_firearms(entry), _weed(entry),
-            entry.SerializeToString())
+    return (entry.entry_id, entry.hotlist_id, normalised, is_firearms(entry), _weed(entry), entry.SerializeToString())
 
 
 _UPSERT_FROM = """
@@ -122,10 +136,11 @@ async def upsert_entry(conn: asyncpg.Connection, entry: types_pb2.VoiEntry, norm
     async with conn.transaction():
         await _lock(conn)
         was_live = await conn.fetchval(
-            "SELECT NOT deleted AND vrm_normalised = $2 FROM entries WHERE entry_id = $1", entry.entry_id,
-            normalised)
-        await conn.execute(_UPSERT_FROM.format(source="VALUES ($1, $2, $3, $4, $5, $6)"),
-                           *entry_record(entry, normalised))
+            "SELECT NOT deleted AND vrm_normalised = $2 FROM entries WHERE entry_id = $1", entry.entry_id, normalised
+        )
+        await conn.execute(
+            _UPSERT_FROM.format(source="VALUES ($1, $2, $3, $4, $5, $6)"), *entry_record(entry, normalised)
+        )
         await _changed(conn)
     return not was_live
 
@@ -135,7 +150,9 @@ async def delete_entry(conn: asyncpg.Connection, entry_id: str) -> bool:
         await _lock(conn)
         done = await conn.fetchval(
             "UPDATE entries SET deleted = true, version = nextval('entry_version'), updated_at = now()"
-            " WHERE entry_id = $1 AND NOT deleted RETURNING true", entry_id)
+            " WHERE entry_id = $1 AND NOT deleted RETURNING true",
+            entry_id,
+        )
         await _changed(conn)
     return bool(done)
 
@@ -153,7 +170,8 @@ class HotlistImport:
     async def begin(self) -> None:
         await self._conn.execute(
             "CREATE TEMP TABLE import_entries (entry_id text PRIMARY KEY, hotlist_id text, vrm_normalised text,"
-            " firearms boolean, weed_at timestamptz, data bytea) ON COMMIT DROP")
+            " firearms boolean, weed_at timestamptz, data bytea) ON COMMIT DROP"
+        )
 
     async def add(self, records: Sequence[tuple]) -> None:
         await self._conn.copy_records_to_table("import_entries", records=records)
@@ -165,19 +183,24 @@ class HotlistImport:
             "WITH gone AS (UPDATE entries SET deleted = true, version = nextval('entry_version'), updated_at = now()"
             " WHERE hotlist_id = $1 AND NOT deleted"
             " AND NOT EXISTS (SELECT 1 FROM import_entries i WHERE i.entry_id = entries.entry_id)"
-            " RETURNING 1) SELECT count(*) FROM gone", self.hotlist_id)
+            " RETURNING 1) SELECT count(*) FROM gone",
+            self.hotlist_id,
+        )
         upsert = _UPSERT_FROM.format(
-            source="SELECT entry_id, hotlist_id, vrm_normalised, firearms, weed_at, data FROM import_entries")
+            source="SELECT entry_id, hotlist_id, vrm_normalised, firearms, weed_at, data FROM import_entries"
+        )
         row = await self._conn.fetchrow(
             f"WITH up AS ({upsert} RETURNING entry_id, version, (xmax = 0) AS inserted)"
             " SELECT count(*) FILTER (WHERE inserted) AS added, count(*) FILTER (WHERE NOT inserted) AS changed,"
             " min(version) FILTER (WHERE inserted) AS first_version,"
             " (SELECT array_agg(entry_id) FROM (SELECT entry_id FROM up WHERE inserted LIMIT $1) a) AS ids"
             " FROM up",
-            self.max_added_ids + 1)
+            self.max_added_ids + 1,
+        )
         await self._conn.execute(
             "UPDATE hotlists SET version = nextval('entry_version'), updated_at = now() WHERE hotlist_id = $1",
-            self.hotlist_id)
+            self.hotlist_id,
+        )
         await _changed(self._conn)
         return ImportResult(list(row["ids"] or []), row["added"], row["changed"], removed, row["first_version"] or 0)
 
@@ -197,7 +220,8 @@ class ImportResult:
 
 async def entry_changes_since(conn: asyncpg.Connection, version: int) -> list[EntryChange]:
     rows = await conn.fetch(
-        "SELECT id, vrm_normalised, deleted, version FROM entries WHERE version > $1 ORDER BY version", version)
+        "SELECT id, vrm_normalised, deleted, version FROM entries WHERE version > $1 ORDER BY version", version
+    )
     return [EntryChange(r["id"], r["vrm_normalised"], r["deleted"], r["version"]) for r in rows]
 
 
@@ -213,7 +237,8 @@ async def live_entries(conn: asyncpg.Connection, batch: int = 100_000) -> tuple[
     async with conn.transaction(isolation="repeatable_read", readonly=True):
         version = await conn.fetchval(
             "SELECT greatest((SELECT coalesce(max(version), 0) FROM entries),"
-            " (SELECT coalesce(max(version), 0) FROM hotlists))")
+            " (SELECT coalesce(max(version), 0) FROM hotlists))"
+        )
         cursor = await conn.cursor("SELECT id, vrm_normalised FROM entries WHERE NOT deleted")
         while rows := await cursor.fetch(batch):
             ids_parts.append(np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows)))
@@ -248,18 +273,29 @@ async def changes_since(conn: asyncpg.Connection, version: int, full_reload_at: 
 async def candidates(conn: asyncpg.Connection, ids: Sequence[int]) -> dict[int, Candidate]:
     rows = await conn.fetch(
         "SELECT id, hotlist_id, firearms, weed_at, data FROM entries WHERE id = ANY($1::bigint[]) AND NOT deleted",
-        list(ids))
-    return {r["id"]: Candidate(r["id"], types_pb2.VoiEntry.FromString(r["data"]), r["hotlist_id"], r["firearms"],
-                               r["weed_at"]) for r in rows}
+        list(ids),
+    )
+    return {
+        r["id"]: Candidate(
+            r["id"], types_pb2.VoiEntry.FromString(r["data"]), r["hotlist_id"], r["firearms"], r["weed_at"]
+        )
+        for r in rows
+    }
 
 
-async def get_entry_audited(conn: asyncpg.Connection, entry_id: str, subject: str, role: str,
-                            reason: str) -> types_pb2.VoiEntry | None:
+async def get_entry_audited(
+    conn: asyncpg.Connection, entry_id: str, subject: str, role: str, reason: str
+) -> types_pb2.VoiEntry | None:
     data = await conn.fetchval("SELECT data FROM entries WHERE entry_id = $1 AND NOT deleted", entry_id)
     if data is None:
         return None
-    await conn.execute("INSERT INTO entry_audit (entry_id, subject, role, reason) VALUES ($1, $2, $3, $4)",
-                       entry_id, subject, role, reason)
+    await conn.execute(
+        "INSERT INTO entry_audit (entry_id, subject, role, reason) VALUES ($1, $2, $3, $4)",
+        entry_id,
+        subject,
+        role,
+        reason,
+    )
     return types_pb2.VoiEntry.FromString(data)
 
 
@@ -279,7 +315,9 @@ async def lock_entry_partitions(conn: asyncpg.Connection, entry_ids: Sequence[st
     and its dedup windows are counted by one transaction at a time."""
     await conn.execute(
         "SELECT pg_advisory_xact_lock($1, p) FROM (SELECT DISTINCT p FROM unnest($2::int[]) p ORDER BY p) s",
-        HITS_LOCK, sorted({outbox.partition_of(e) for e in entry_ids}))
+        HITS_LOCK,
+        sorted({outbox.partition_of(e) for e in entry_ids}),
+    )
 
 
 async def count_repeats(conn: asyncpg.Connection, sightings: Sequence[Sighting], window: timedelta) -> list[int]:
@@ -289,7 +327,8 @@ async def count_repeats(conn: asyncpg.Connection, sightings: Sequence[Sighting],
     rows = await conn.fetch(
         "SELECT w.entry_id, w.vrm, w.cell, w.window_start, w.repeats FROM alert_windows w"
         " JOIN unnest($1::text[], $2::text[], $3::text[]) k(e, v, c) ON (w.entry_id, w.vrm, w.cell) = (k.e, k.v, k.c)",
-        *map(list, zip(*keys, strict=True)))
+        *map(list, zip(*keys, strict=True)),
+    )
     state = {(r["entry_id"], r["vrm"], r["cell"]): (r["window_start"], r["repeats"]) for r in rows}
     counts = []
     for s in sightings:
@@ -306,15 +345,20 @@ async def count_repeats(conn: asyncpg.Connection, sightings: Sequence[Sighting],
         " SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::int[])"
         " ON CONFLICT (entry_id, vrm, cell) DO UPDATE SET window_start = EXCLUDED.window_start,"
         " repeats = EXCLUDED.repeats",
-        *map(list, zip(*((*k, v[0], v[1]) for k, v in state.items()), strict=True)))
+        *map(list, zip(*((*k, v[0], v[1]) for k, v in state.items()), strict=True)),
+    )
     return counts
 
 
 async def hits_per_read(conn: asyncpg.Connection, read_ids: Sequence[str]) -> dict[str, int]:
     """How many hits each read has made so far (reads with none are left out)."""
-    return {r["read_id"]: r["n"] for r in await conn.fetch(
-        "SELECT read_id, count(*) AS n FROM hits WHERE read_id = ANY($1::text[]) GROUP BY read_id",
-        list(set(read_ids)))}
+    return {
+        r["read_id"]: r["n"]
+        for r in await conn.fetch(
+            "SELECT read_id, count(*) AS n FROM hits WHERE read_id = ANY($1::text[]) GROUP BY read_id",
+            list(set(read_ids)),
+        )
+    }
 
 
 async def insert_hits(conn: asyncpg.Connection, hits: Sequence[types_pb2.Hit]) -> set[str]:
@@ -322,12 +366,18 @@ async def insert_hits(conn: asyncpg.Connection, hits: Sequence[types_pb2.Hit]) -
     same read, make the same hit id); returns the ids stored now."""
     if not hits:
         return set()
-    return {r["hit_id"] for r in await conn.fetch(
-        "INSERT INTO hits (hit_id, read_id, entry_id, historical)"
-        " SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bool[])"
-        " ON CONFLICT (hit_id) DO NOTHING RETURNING hit_id",
-        [h.hit_id for h in hits], [h.read.read_id for h in hits], [h.entry.entry_id for h in hits],
-        [h.historical for h in hits])}
+    return {
+        r["hit_id"]
+        for r in await conn.fetch(
+            "INSERT INTO hits (hit_id, read_id, entry_id, historical)"
+            " SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bool[])"
+            " ON CONFLICT (hit_id) DO NOTHING RETURNING hit_id",
+            [h.hit_id for h in hits],
+            [h.read.read_id for h in hits],
+            [h.entry.entry_id for h in hits],
+            [h.historical for h in hits],
+        )
+    }
 
 
 def traced_hit_item(hit: types_pb2.Hit, traceparent: str) -> bytes:
@@ -345,15 +395,22 @@ async def queue_hits(conn: asyncpg.Connection, hits: Sequence[tuple[types_pb2.Hi
     if repeats:
         await conn.execute("UPDATE hits SET suppressed = true WHERE hit_id = ANY($1::text[])", repeats)
     items = [(h, firearms, traced_hit_item(h, t)) for h, firearms, t in hits]
-    await outbox.enqueue(conn, NOTIFY_TOPIC, outbox.rows_by_partition(
-        (h.entry.entry_id, item) for h, _, item in items if h.repeat_count == 0))
-    await outbox.enqueue(conn, FIREARMS_TOPIC, outbox.rows_by_partition(
-        (h.entry.entry_id, item) for h, firearms, item in items if firearms))
+    await outbox.enqueue(
+        conn,
+        NOTIFY_TOPIC,
+        outbox.rows_by_partition((h.entry.entry_id, item) for h, _, item in items if h.repeat_count == 0),
+    )
+    await outbox.enqueue(
+        conn,
+        FIREARMS_TOPIC,
+        outbox.rows_by_partition((h.entry.entry_id, item) for h, firearms, item in items if firearms),
+    )
 
 
 async def queue_historical_check(conn: asyncpg.Connection, entry_ids: Sequence[str], traceparent: str) -> None:
-    await outbox.enqueue(conn, HISTORICAL_TOPIC, [(outbox.partition_of(e), e.encode(), 1) for e in entry_ids],
-                         traceparent)
+    await outbox.enqueue(
+        conn, HISTORICAL_TOPIC, [(outbox.partition_of(e), e.encode(), 1) for e in entry_ids], traceparent
+    )
 
 
 # A historical outbox record is an entry id (checked alone) or, for an import too large to check
@@ -375,23 +432,22 @@ class BulkCheck:
     def parse(cls, payload: bytes) -> "BulkCheck | None":
         if not payload.startswith(BULK_CHECK):
             return None
-        version, hotlist_id = payload[len(BULK_CHECK):].decode().split("\0", 1)
+        version, hotlist_id = payload[len(BULK_CHECK) :].decode().split("\0", 1)
         return cls(hotlist_id, int(version))
 
 
 async def queue_bulk_check(conn: asyncpg.Connection, job: BulkCheck, traceparent: str) -> None:
-    await outbox.enqueue(conn, HISTORICAL_TOPIC, [(outbox.partition_of(job.hotlist_id), job.payload(), 1)],
-                         traceparent)
+    await outbox.enqueue(conn, HISTORICAL_TOPIC, [(outbox.partition_of(job.hotlist_id), job.payload(), 1)], traceparent)
 
 
-async def entry_ids_since(conn: asyncpg.Connection, hotlist_id: str, version: int,
-                          batch: int = 100_000) -> np.ndarray:
+async def entry_ids_since(conn: asyncpg.Connection, hotlist_id: str, version: int, batch: int = 100_000) -> np.ndarray:
     """The ids (sorted int64: 8 bytes an entry, for a national list) of the live entries of a
     hotlist with a version at least `version`, converted a batch at a time (see live_entries)."""
     parts = [np.empty(0, np.int64)]
     async with conn.transaction(readonly=True):
         cursor = await conn.cursor(
-            "SELECT id FROM entries WHERE hotlist_id = $1 AND version >= $2 AND NOT deleted", hotlist_id, version)
+            "SELECT id FROM entries WHERE hotlist_id = $1 AND version >= $2 AND NOT deleted", hotlist_id, version
+        )
         while rows := await cursor.fetch(batch):
             parts.append(np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows)))
             del rows
@@ -400,8 +456,10 @@ async def entry_ids_since(conn: asyncpg.Connection, hotlist_id: str, version: in
 
 async def entry_by_entry_id(conn: asyncpg.Connection, entry_id: str) -> Candidate | None:
     row = await conn.fetchrow(
-        "SELECT id, hotlist_id, firearms, weed_at, data FROM entries WHERE entry_id = $1 AND NOT deleted", entry_id)
+        "SELECT id, hotlist_id, firearms, weed_at, data FROM entries WHERE entry_id = $1 AND NOT deleted", entry_id
+    )
     if row is None:
         return None
-    return Candidate(row["id"], types_pb2.VoiEntry.FromString(row["data"]), row["hotlist_id"], row["firearms"],
-                     row["weed_at"])
+    return Candidate(
+        row["id"], types_pb2.VoiEntry.FromString(row["data"]), row["hotlist_id"], row["firearms"], row["weed_at"]
+    )

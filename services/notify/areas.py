@@ -107,8 +107,12 @@ class AreaFilter:
             self._circle = (c.center.latitude, c.center.longitude, c.radius_km)
             dlat = c.radius_km / 110.5  # a little more than a degree's length: the box contains the circle
             dlon = c.radius_km / (111.4 * max(0.01, math.cos(math.radians(min(89.9, abs(c.center.latitude) + dlat)))))
-            self._box = (c.center.latitude - dlat, c.center.latitude + dlat,
-                         c.center.longitude - dlon, c.center.longitude + dlon)
+            self._box = (
+                c.center.latitude - dlat,
+                c.center.latitude + dlat,
+                c.center.longitude - dlon,
+                c.center.longitude + dlon,
+            )
         elif self._kind == "polygon":
             self._vertices = [(v.latitude, v.longitude) for v in sub.polygon.vertices]
             lats, lons = [v[0] for v in self._vertices], [v[1] for v in self._vertices]

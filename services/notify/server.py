@@ -19,8 +19,13 @@ from anpr.runtime.auth import Role, current_caller
 from anpr.runtime.broadcast import LogTail
 from anpr.runtime.errors import abort_invalid
 from anpr.runtime.server import Runtime, ServiceSpec
-from anpr.runtime.telemetry import (ATTR_ALERT_ID, ATTR_HIT_COUNT, ATTR_HIT_ID, context_from_traceparent,
-                                    current_traceparent)
+from anpr.runtime.telemetry import (
+    ATTR_ALERT_ID,
+    ATTR_HIT_COUNT,
+    ATTR_HIT_ID,
+    context_from_traceparent,
+    current_traceparent,
+)
 from anpr.v1 import ingest_pb2, ingest_pb2_grpc, notify_pb2, notify_pb2_grpc, types_pb2
 from services.notify import store
 from services.notify.areas import AreaFilter, area_problems, place_of, subscription_problems
@@ -31,8 +36,21 @@ tracer = trace.get_tracer("anpr.notify")
 
 # What an in-car terminal sees of an entry and its list: the operational subset an officer needs
 # (documented in protos/anpr/v1/notify.proto and the README); everything else is withheld.
-TERMINAL_ENTRY_FIELDS = frozenset({"entry_id", "hotlist_id", "vrm", "vehicle", "action", "warning_markers", "reason",
-                                   "information", "pnc_id", "operational_instructions", "source_reference"})
+TERMINAL_ENTRY_FIELDS = frozenset(
+    {
+        "entry_id",
+        "hotlist_id",
+        "vrm",
+        "vehicle",
+        "action",
+        "warning_markers",
+        "reason",
+        "information",
+        "pnc_id",
+        "operational_instructions",
+        "source_reference",
+    }
+)
 TERMINAL_HOTLIST_FIELDS = frozenset({"hotlist_id", "name", "source"})
 MAX_REASON = 1024
 DEFAULT_STATS_WINDOW = timedelta(days=7)
@@ -115,8 +133,12 @@ class NotifyServicer(notify_pb2_grpc.NotifyServiceServicer):
         stored = await self._append([(h.hit, h.traceparent) for h in request.hits])
         span = trace.get_current_span()
         span.set_attribute(ATTR_HIT_COUNT, len(request.hits))
-        return notify_pb2.PublishAlertsResponse(alerts=[
-            notify_pb2.PublishAlertResponse(alert_id=a.alert_id, sequence=a.sequence, duplicate=d) for a, d in stored])
+        return notify_pb2.PublishAlertsResponse(
+            alerts=[
+                notify_pb2.PublishAlertResponse(alert_id=a.alert_id, sequence=a.sequence, duplicate=d)
+                for a, d in stored
+            ]
+        )
 
     async def Subscribe(self, request_iterator, context):
         role = current_caller().role
@@ -164,17 +186,24 @@ class NotifyServicer(notify_pb2_grpc.NotifyServiceServicer):
                     visible = item.terminal if terminal else item.full
                     lag = self._tail.latest - sequence  # where a slow client holds the stream up
                     if live and lag > self._settings.subscriber_max_lag:
-                        await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, f"the stream fell {lag} alerts"
-                                            f" behind; resubscribe with after_sequence={after}")
+                        await context.abort(
+                            grpc.StatusCode.RESOURCE_EXHAUSTED,
+                            f"the stream fell {lag} alerts behind; resubscribe with after_sequence={after}",
+                        )
                     metrics.alert_delivered(visible)
                     yield notify_pb2.SubscribeResponse(alert=visible)
                 after = sequence
             live = live or after >= self._tail.latest  # it has caught up: from now on it must keep up
 
     def _opened(self, area: AreaFilter, after: int) -> notify_pb2.SubscribeResponse:
-        return notify_pb2.SubscribeResponse(opened=notify_pb2.SubscriptionOpened(
-            sequence=self._tail.latest, after_sequence=after, subscription=area.subscription,
-            heartbeat_seconds=max(1, round(self._settings.heartbeat_s))))
+        return notify_pb2.SubscribeResponse(
+            opened=notify_pb2.SubscriptionOpened(
+                sequence=self._tail.latest,
+                after_sequence=after,
+                subscription=area.subscription,
+                heartbeat_seconds=max(1, round(self._settings.heartbeat_s)),
+            )
+        )
 
     async def _follow_moves(self, request_iterator, area: AreaFilter) -> None:
         """Later requests of a stream move its area (a unit on patrol); a client may close its side."""
@@ -200,8 +229,10 @@ class NotifyServicer(notify_pb2_grpc.NotifyServiceServicer):
 
     async def AcknowledgeAlert(self, request, context):
         problems = []
-        if request.outcome == types_pb2.ALERT_OUTCOME_UNSPECIFIED or \
-                request.outcome not in types_pb2.AlertOutcome.values():
+        if (
+            request.outcome == types_pb2.ALERT_OUTCOME_UNSPECIFIED
+            or request.outcome not in types_pb2.AlertOutcome.values()
+        ):
             problems.append(("outcome", "required: SEEN, ACCEPTED or REJECTED"))
         if request.reason_code and request.reason_code not in self._reasons:
             problems.append(("reason_code", f"one of: {', '.join(sorted(self._reasons))}"))
@@ -214,26 +245,39 @@ class NotifyServicer(notify_pb2_grpc.NotifyServiceServicer):
         alert = await self._visible_alert(request.alert_id, "alert_id", context)
         caller = current_caller()
         async with self._pool.acquire() as conn:
-            await store.acknowledge(conn, uuid.UUID(alert.alert_id), caller.subject, caller.role, request.outcome,
-                                    request.reason_code, request.reason.replace("\x00", ""))
+            await store.acknowledge(
+                conn,
+                uuid.UUID(alert.alert_id),
+                caller.subject,
+                caller.role,
+                request.outcome,
+                request.reason_code,
+                request.reason.replace("\x00", ""),
+            )
         return notify_pb2.AcknowledgeAlertResponse()
 
     async def GetPlatePatch(self, request, context):
         alert = await self._visible_alert(request.alert_id, "alert_id", context)
         if self._ingest is None:
-            await context.abort(grpc.StatusCode.FAILED_PRECONDITION,
-                                "plate patches are not configured on this service (ANPR_INGEST_ADDR)")
+            await context.abort(
+                grpc.StatusCode.FAILED_PRECONDITION,
+                "plate patches are not configured on this service (ANPR_INGEST_ADDR)",
+            )
         read = alert.hit.read
         try:
-            resp = await self._ingest.GetReadPlatePatch(ingest_pb2.GetReadPlatePatchRequest(
-                read_id=read.read_id, captured_at=read.captured_at), timeout=5)
+            resp = await self._ingest.GetReadPlatePatch(
+                ingest_pb2.GetReadPlatePatchRequest(read_id=read.read_id, captured_at=read.captured_at), timeout=5
+            )
         except grpc.aio.AioRpcError as err:
-            await context.abort(grpc.StatusCode.UNAVAILABLE if err.code() != grpc.StatusCode.NOT_FOUND
-                                else grpc.StatusCode.NOT_FOUND, "the read store could not give the plate patch")
+            await context.abort(
+                grpc.StatusCode.UNAVAILABLE if err.code() != grpc.StatusCode.NOT_FOUND else grpc.StatusCode.NOT_FOUND,
+                "the read store could not give the plate patch",
+            )
         caller = current_caller()
         async with self._pool.acquire() as conn:
-            await store.audit_plate_patch(conn, uuid.UUID(alert.alert_id), caller.subject, caller.role,
-                                          len(resp.plate_image))
+            await store.audit_plate_patch(
+                conn, uuid.UUID(alert.alert_id), caller.subject, caller.role, len(resp.plate_image)
+            )
         return notify_pb2.GetPlatePatchResponse(plate_image=resp.plate_image)
 
     async def GetAlertStats(self, request, context):

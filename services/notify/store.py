@@ -19,13 +19,19 @@ def _alert(row: asyncpg.Record) -> types_pb2.Alert:
     created = timestamp_pb2.Timestamp()
     created.FromDatetime(row["created_at"])
     hit = types_pb2.Hit.FromString(row["hit"])
-    return types_pb2.Alert(alert_id=str(row["alert_id"]), sequence=row["sequence"], hit=hit, created_at=created,
-                           covert=row["covert"],
-                           firearms_commander_informed=types_pb2.WARNING_MARKER_FIREARMS in hit.entry.warning_markers)
+    return types_pb2.Alert(
+        alert_id=str(row["alert_id"]),
+        sequence=row["sequence"],
+        hit=hit,
+        created_at=created,
+        covert=row["covert"],
+        firearms_commander_informed=types_pb2.WARNING_MARKER_FIREARMS in hit.entry.warning_markers,
+    )
 
 
-async def append_alerts(conn: asyncpg.Connection,
-                        hits: Sequence[tuple[types_pb2.Hit, str]]) -> list[tuple[types_pb2.Alert, bool]]:
+async def append_alerts(
+    conn: asyncpg.Connection, hits: Sequence[tuple[types_pb2.Hit, str]]
+) -> list[tuple[types_pb2.Alert, bool]]:
     """Store an alert for each (hit, traceparent) not alerted before, in the order given, with
     consecutive sequence numbers; returns (alert, duplicate) per hit. Caller's transaction.
 
@@ -37,10 +43,16 @@ async def append_alerts(conn: asyncpg.Connection,
     new = []
     for hit, traceparent in hits:
         if hit.hit_id not in known:
-            known[hit.hit_id] = (types_pb2.Alert(
-                alert_id=str(uuid.uuid4()), hit=hit, covert=hit.hotlist.covert,
-                # matcher queued the activation for the duty commander with this alert, in one transaction
-                firearms_commander_informed=types_pb2.WARNING_MARKER_FIREARMS in hit.entry.warning_markers), False)
+            known[hit.hit_id] = (
+                types_pb2.Alert(
+                    alert_id=str(uuid.uuid4()),
+                    hit=hit,
+                    covert=hit.hotlist.covert,
+                    # matcher queued the activation for the duty commander with this alert, in one transaction
+                    firearms_commander_informed=types_pb2.WARNING_MARKER_FIREARMS in hit.entry.warning_markers,
+                ),
+                False,
+            )
             new.append((known[hit.hit_id][0], traceparent))
     if new:
         last = await conn.fetchval("UPDATE alert_sequence SET last = last + $1 RETURNING last", len(new))
@@ -49,10 +61,33 @@ async def append_alerts(conn: asyncpg.Connection,
             alert.sequence = last - len(new) + 1 + i
             alert.created_at.FromDatetime(created)
         await conn.copy_records_to_table(
-            "alerts", records=[(a.sequence, uuid.UUID(a.alert_id), a.hit.hit_id, a.covert, a.hit.SerializeToString(),
-                                created, t, a.hit.hotlist.hotlist_id, a.hit.hotlist.name) for a, t in new],
-            columns=("sequence", "alert_id", "hit_id", "covert", "hit", "created_at", "traceparent", "hotlist_id",
-                     "hotlist_name"))
+            "alerts",
+            records=[
+                (
+                    a.sequence,
+                    uuid.UUID(a.alert_id),
+                    a.hit.hit_id,
+                    a.covert,
+                    a.hit.SerializeToString(),
+                    created,
+                    t,
+                    a.hit.hotlist.hotlist_id,
+                    a.hit.hotlist.name,
+                )
+                for a, t in new
+            ],
+            columns=(
+                "sequence",
+                "alert_id",
+                "hit_id",
+                "covert",
+                "hit",
+                "created_at",
+                "traceparent",
+                "hotlist_id",
+                "hotlist_name",
+            ),
+        )
         await conn.execute("SELECT pg_notify($1, $2)", ALERTS_CHANNEL, str(last))
     return [known[h.hit_id] for h, _ in hits]
 
@@ -62,8 +97,7 @@ async def latest_sequence(conn: asyncpg.Connection) -> int:
 
 
 async def alerts_after(conn: asyncpg.Connection, sequence: int, limit: int) -> list[tuple[int, types_pb2.Alert]]:
-    rows = await conn.fetch("SELECT * FROM alerts WHERE sequence > $1 ORDER BY sequence LIMIT $2",
-                            sequence, limit)
+    rows = await conn.fetch("SELECT * FROM alerts WHERE sequence > $1 ORDER BY sequence LIMIT $2", sequence, limit)
     return [(r["sequence"], _alert(r)) for r in rows]
 
 
@@ -72,17 +106,29 @@ async def get_alert(conn: asyncpg.Connection, alert_id: uuid.UUID) -> types_pb2.
     return _alert(row) if row is not None else None
 
 
-async def acknowledge(conn: asyncpg.Connection, alert_id: uuid.UUID, subject: str, role: str,
-                      outcome: int, reason_code: str, reason: str) -> None:
+async def acknowledge(
+    conn: asyncpg.Connection, alert_id: uuid.UUID, subject: str, role: str, outcome: int, reason_code: str, reason: str
+) -> None:
     await conn.execute(
         "INSERT INTO alert_acknowledgements (alert_id, subject, role, outcome, reason_code, reason)"
-        " VALUES ($1, $2, $3, $4, $5, $6)", alert_id, subject, role, outcome, reason_code, reason)
+        " VALUES ($1, $2, $3, $4, $5, $6)",
+        alert_id,
+        subject,
+        role,
+        outcome,
+        reason_code,
+        reason,
+    )
 
 
-async def audit_plate_patch(conn: asyncpg.Connection, alert_id: uuid.UUID, subject: str, role: str,
-                            size: int) -> None:
-    await conn.execute("INSERT INTO plate_patch_audit (alert_id, subject, role, bytes) VALUES ($1, $2, $3, $4)",
-                       alert_id, subject, role, size)
+async def audit_plate_patch(conn: asyncpg.Connection, alert_id: uuid.UUID, subject: str, role: str, size: int) -> None:
+    await conn.execute(
+        "INSERT INTO plate_patch_audit (alert_id, subject, role, bytes) VALUES ($1, $2, $3, $4)",
+        alert_id,
+        subject,
+        role,
+        size,
+    )
 
 
 _STATS = """
@@ -99,18 +145,27 @@ _STATS = """
 def _stats(row: asyncpg.Record) -> notify_pb2.AlertStats:
     decided = row["accepted"] + row["rejected"]
     return notify_pb2.AlertStats(
-        key=row["key"], name=row["name"], alerts=row["alerts"], acknowledged=row["acknowledged"],
-        accepted=row["accepted"], rejected=row["rejected"],
+        key=row["key"],
+        name=row["name"],
+        alerts=row["alerts"],
+        acknowledged=row["acknowledged"],
+        accepted=row["accepted"],
+        rejected=row["rejected"],
         accept_rate=row["accepted"] / decided if decided else 0.0,
-        misread_rate=row["misread"] / decided if decided else 0.0)
+        misread_rate=row["misread"] / decided if decided else 0.0,
+    )
 
 
 async def alert_stats(conn: asyncpg.Connection, window: timedelta) -> notify_pb2.GetAlertStatsResponse:
     """How alerts of the window were acted on (each alert's latest acknowledgement counts)."""
-    by_list = await conn.fetch(_STATS.format(key="a.hotlist_id", name="max(a.hotlist_name)", join="LEFT JOIN",
-                                             group="GROUP BY a.hotlist_id"), window)
-    by_reason = await conn.fetch(_STATS.format(key="l.reason_code", name="''", join="JOIN",
-                                               group="GROUP BY l.reason_code"), window)
+    by_list = await conn.fetch(
+        _STATS.format(key="a.hotlist_id", name="max(a.hotlist_name)", join="LEFT JOIN", group="GROUP BY a.hotlist_id"),
+        window,
+    )
+    by_reason = await conn.fetch(
+        _STATS.format(key="l.reason_code", name="''", join="JOIN", group="GROUP BY l.reason_code"), window
+    )
     total = await conn.fetchrow(_STATS.format(key="''", name="''", join="LEFT JOIN", group=""), window)
-    return notify_pb2.GetAlertStatsResponse(by_hotlist=[_stats(r) for r in by_list],
-                                            by_reason_code=[_stats(r) for r in by_reason], total=_stats(total))
+    return notify_pb2.GetAlertStatsResponse(
+        by_hotlist=[_stats(r) for r in by_list], by_reason_code=[_stats(r) for r in by_reason], total=_stats(total)
+    )

@@ -11,22 +11,63 @@ import pytest
 
 from cli.suite.launcher import ROOT, clean_env
 
-REQUIRED = ("chain_reads_per_s", "matched_reads_per_s", "reference_reads_per_s", "matched_over_reference",
-            "reference_p99_ms", "alerts_per_s", "hits_per_s", "backlog_end", "drain_s", "p99_alert_ms_at_5000",
-            "p99_tfc_ms_at_5000", "max_rate_p99_under_100ms")
+REQUIRED = (
+    "chain_reads_per_s",
+    "matched_reads_per_s",
+    "reference_reads_per_s",
+    "matched_over_reference",
+    "reference_p99_ms",
+    "alerts_per_s",
+    "hits_per_s",
+    "backlog_end",
+    "drain_s",
+    "p99_alert_ms_at_5000",
+    "p99_tfc_ms_at_5000",
+    "max_rate_p99_under_100ms",
+)
 # Measured in the tiny run, so these must be real numbers (the figures at 5000 reads/s are NaN when
 # the ladder does not reach 5000; the drain is NaN only if it did not finish).
-MEASURED = ("chain_reads_per_s", "matched_reads_per_s", "reference_reads_per_s", "alerts_per_s", "backlog_end",
-            "drain_s", "p99_alert_ms_at_500", "p99_tfc_ms_at_500", "p99_escalation_late_ms")
+MEASURED = (
+    "chain_reads_per_s",
+    "matched_reads_per_s",
+    "reference_reads_per_s",
+    "alerts_per_s",
+    "backlog_end",
+    "drain_s",
+    "p99_alert_ms_at_500",
+    "p99_tfc_ms_at_500",
+    "p99_escalation_late_ms",
+)
 
 
 @pytest.mark.timeout(600)
 def test_a_tiny_chain_bench_ends_with_every_figure(tmp_path):
     env = clean_env() | {"PYTHONUNBUFFERED": "1"}
     proc = subprocess.run(
-        [sys.executable, "benchmarks/chain_bench.py", "--entries", "2000", "--seconds", "3", "--ladder", "500",
-         "--ref-seconds", "2", "--step-seconds", "3", "--gens", "1", "--tfc-share", "0.5"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=540)
+        [
+            sys.executable,
+            "benchmarks/chain_bench.py",
+            "--entries",
+            "2000",
+            "--seconds",
+            "3",
+            "--ladder",
+            "500",
+            "--ref-seconds",
+            "2",
+            "--step-seconds",
+            "3",
+            "--gens",
+            "1",
+            "--tfc-share",
+            "0.5",
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=540,
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     last = proc.stdout.strip().splitlines()[-1]
     figures = dict(pair.split("=", 1) for pair in last.split())

@@ -12,9 +12,24 @@ import pytest
 
 from cli.suite.launcher import ROOT, clean_env
 
-REQUIRED = ("terminals", "rate", "expected_deliveries", "deliveries", "p50_ms", "p99_ms", "max_ms",
-            "wrong_deliveries", "missed_deliveries", "location_mismatches", "cpu_notify", "cpu_ingest",
-            "cpu_matcher", "cpu_postgres", "control_room_p50_ms", "control_room_p99_ms")
+REQUIRED = (
+    "terminals",
+    "rate",
+    "expected_deliveries",
+    "deliveries",
+    "p50_ms",
+    "p99_ms",
+    "max_ms",
+    "wrong_deliveries",
+    "missed_deliveries",
+    "location_mismatches",
+    "cpu_notify",
+    "cpu_ingest",
+    "cpu_matcher",
+    "cpu_postgres",
+    "control_room_p50_ms",
+    "control_room_p99_ms",
+)
 
 
 @pytest.mark.timeout(600)
@@ -22,10 +37,31 @@ def test_a_tiny_notify_bench_delivers_to_exactly_the_terminals_in_range(tmp_path
     env = clean_env() | {"PYTHONUNBUFFERED": "1"}
     # A 30 km square, so that 50 terminals with 5 km circles cover most cameras several times over.
     proc = subprocess.run(
-        [sys.executable, "benchmarks/notify_bench.py", "--terminals", "50", "--rate", "200", "--seconds", "3",
-         "--entries", "2000", "--side-km", "30", "--cameras", "40", "--streams-per-channel", "20",
-         "--control-room"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=540)
+        [
+            sys.executable,
+            "benchmarks/notify_bench.py",
+            "--terminals",
+            "50",
+            "--rate",
+            "200",
+            "--seconds",
+            "3",
+            "--entries",
+            "2000",
+            "--side-km",
+            "30",
+            "--cameras",
+            "40",
+            "--streams-per-channel",
+            "20",
+            "--control-room",
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=540,
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     last = proc.stdout.strip().splitlines()[-1]
     figures = {k: float(v) for k, v in (pair.split("=", 1) for pair in last.split())}

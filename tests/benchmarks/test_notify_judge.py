@@ -9,7 +9,7 @@ import time
 from cli.suite.launcher import ROOT
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
-from notify_bench import Truth, judge  # noqa: E402
+from notify_bench import Truth, judge
 
 NEAR, FAR = (51.45, -0.97), (51.65, -0.97)  # 22 km apart
 CAMERA = "BENCH-CAM-000"
@@ -32,9 +32,20 @@ def test_the_right_terminal_once_is_one_timed_delivery_and_a_misplaced_alert_is_
     truth = Truth([NEAR, FAR], [NEAR], radius_km=5.0)
     sent = time.time()
     rid = read_id(sent)
-    got = judge(truth, [(rid, CAMERA)], [(0, rid, sent + 0.02, True, *NEAR), (0, rid, sent + 0.03, True, *NEAR)],
-                sent - 1, sent + 1)
-    assert (got["delivered"], got["missed"], got["wrong"], got["duplicates"], got["location_mismatch"]) == (1, 0, 0, 1, 0)
+    got = judge(
+        truth,
+        [(rid, CAMERA)],
+        [(0, rid, sent + 0.02, True, *NEAR), (0, rid, sent + 0.03, True, *NEAR)],
+        sent - 1,
+        sent + 1,
+    )
+    assert (got["delivered"], got["missed"], got["wrong"], got["duplicates"], got["location_mismatch"]) == (
+        1,
+        0,
+        0,
+        1,
+        0,
+    )
     assert len(got["lat_ms"]) == 1 and 19 < got["lat_ms"][0][1] < 21
     misplaced = judge(truth, [(rid, CAMERA)], [(0, rid, sent + 0.02, False, 0.0, 0.0)], sent - 1, sent + 1)
     assert misplaced["location_mismatch"] == 1 and misplaced["wrong"] == 0

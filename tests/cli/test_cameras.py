@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 import pytest
 
 from anpr.runtime.auth import Role
@@ -22,9 +21,24 @@ async def ingest(database_url, tokens):
 async def test_camera_add_list_disable(ingest):
     addr = ingest.addr("ingest")
     admin = ingest.tokens[Role.CAMERA_ADMIN]
-    code, out = await anpr("camera", "add", "CAM-A1-J5", "--name", "A1 junction 5", "--lat", "52.1",
-                           "--lon", "-0.3", "--direction", "away", "--force", "Beds Police", "--addr", addr,
-                           token=admin)
+    code, out = await anpr(
+        "camera",
+        "add",
+        "CAM-A1-J5",
+        "--name",
+        "A1 junction 5",
+        "--lat",
+        "52.1",
+        "--lon",
+        "-0.3",
+        "--direction",
+        "away",
+        "--force",
+        "Beds Police",
+        "--addr",
+        addr,
+        token=admin,
+    )
     assert code == 0 and "CAM-A1-J5: enabled" in out
     code, out = await anpr("camera", "list", "--addr", addr, token=admin)
     line = next(x for x in out.splitlines() if x.startswith("CAM-A1-J5"))
@@ -34,21 +48,22 @@ async def test_camera_add_list_disable(ingest):
     assert code == 0 and "CAM-A1-J5: disabled" in out
     async with channel(addr, ingest.tokens[Role.CAMERA]) as ch:
         resp = await ingest_pb2_grpc.IngestServiceStub(ch).SubmitReads(
-            iter([ingest_pb2.SubmitReadsRequest(reads=[make_read("AB12CDE", camera_id="CAM-A1-J5")])]))
+            iter([ingest_pb2.SubmitReadsRequest(reads=[make_read("AB12CDE", camera_id="CAM-A1-J5")])])
+        )
     assert resp.results[0].status == ingest_pb2.READ_STATUS_REJECTED
     assert "disabled" in resp.results[0].violations[0].description
 
 
 async def test_camera_command_with_the_wrong_role_says_why(ingest):
-    code, out = await anpr("camera", "add", "CAM-X", "--addr", ingest.addr("ingest"),
-                           token=ingest.tokens[Role.TERMINAL])
+    code, out = await anpr(
+        "camera", "add", "CAM-X", "--addr", ingest.addr("ingest"), token=ingest.tokens[Role.TERMINAL]
+    )
     assert code != 0 and "PERMISSION_DENIED" in out
 
 
-async def test_migrate_applies_every_schema_once(database_url, monkeypatch):
-    monkeypatch.setenv("ANPR_DATABASE_URL", database_url)
-    code, out = await anpr("migrate", token="unused")
-    again_code, again = await anpr("migrate", "ingest", token="unused")
+async def test_migrate_applies_every_schema_once(database_url):
+    code, out = await anpr("migrate", database_url=database_url)
+    again_code, again = await anpr("migrate", "ingest", database_url=database_url)
     assert code == 0, out
     assert [line.split(":")[0] for line in out.splitlines()] == ["ingest", "matcher", "notify", "firearms"]
     assert "applied 0001_reads" in out and "applied 0001_activations" in out

@@ -20,10 +20,19 @@ class Terminal:
     """One `anpr` process in a pseudo-terminal; expectations run off the event loop."""
 
     def __init__(self, args: list[str], token: str):
-        env = {k: v for k, v in os.environ.items() if not k.startswith("ANPR_")} | {"ANPR_TOKEN": token,
-                                                                                    "NO_COLOR": "1"}
-        self.child = pexpect.spawn(sys.executable, ["-m", "cli", *args], cwd=str(ROOT), env=env,
-                                   encoding="utf-8", timeout=20, dimensions=(60, 200))
+        env = {k: v for k, v in os.environ.items() if not k.startswith("ANPR_")} | {
+            "ANPR_TOKEN": token,
+            "NO_COLOR": "1",
+        }
+        self.child = pexpect.spawn(
+            sys.executable,
+            ["-m", "cli", *args],
+            cwd=str(ROOT),
+            env=env,
+            encoding="utf-8",
+            timeout=20,
+            dimensions=(60, 200),
+        )
 
     async def expect(self, text: str) -> None:
         try:
@@ -97,20 +106,28 @@ async def test_a_commander_works_an_activation_from_the_console(firearms, people
 async def test_rota_from_the_command_line(firearms, people, tmp_path):
     addr, sup = firearms.addr("firearms"), people["sup-1"]
     for subject in ("tfc-a", "tfc-b", "sup-1"):
-        code, out = await anpr("rota", "commander", subject, "--name", f"Insp {subject}", "--force", FORCE,
-                               "--addr", addr, token=sup)
+        code, out = await anpr(
+            "rota", "commander", subject, "--name", f"Insp {subject}", "--force", FORCE, "--addr", addr, token=sup
+        )
         assert code == 0, out
     code, out = await anpr("rota", "on-duty", "--addr", addr, token=people["tfc-a"])
     assert code == 1 and f"{FORCE}\tNOBODY ON DUTY" in out
 
     now = datetime.now(timezone.utc).replace(microsecond=0)
     week = tmp_path / "week.csv"
-    week.write_text("force,area,starts_at,ends_at,primary,backups,supervisor\n" + "".join(
-        f"{FORCE},,{(now + timedelta(hours=12 * i - 1)).isoformat()},{(now + timedelta(hours=12 * i + 11)).isoformat()},"
-        f"{'tfc-a' if i % 2 == 0 else 'tfc-b'},{'tfc-b' if i % 2 == 0 else 'tfc-a'},sup-1\n" for i in range(14)))
+    week.write_text(
+        "force,area,starts_at,ends_at,primary,backups,supervisor\n"
+        + "".join(
+            f"{FORCE},,{(now + timedelta(hours=12 * i - 1)).isoformat()},{(now + timedelta(hours=12 * i + 11)).isoformat()},"
+            f"{'tfc-a' if i % 2 == 0 else 'tfc-b'},{'tfc-b' if i % 2 == 0 else 'tfc-a'},sup-1\n"
+            for i in range(14)
+        )
+    )
     bad = tmp_path / "bad.csv"
-    bad.write_text("force,area,starts_at,ends_at,primary,backups,supervisor\n"
-                   f"{FORCE},,2026-11-30T07:00:00,2026-11-30T19:00:00Z,tfc-a,,sup-1\n")
+    bad.write_text(
+        "force,area,starts_at,ends_at,primary,backups,supervisor\n"
+        f"{FORCE},,2026-11-30T07:00:00,2026-11-30T19:00:00Z,tfc-a,,sup-1\n"
+    )
     code, out = await anpr("rota", "import", str(bad), "--addr", addr, token=sup)
     assert code == 1 and "line 2: needs a UTC offset" in out and "nothing imported" in out
     code, out = await anpr("rota", "import", str(week), "--addr", addr, token=people["tfc-a"])
@@ -121,9 +138,25 @@ async def test_rota_from_the_command_line(firearms, people, tmp_path):
     assert out.count(FORCE) == 14 and "tfc-a > tfc-b > sup-1" in out
     code, out = await anpr("rota", "on-duty", "--addr", addr, token=people["tfc-b"])
     assert code == 0 and f"{FORCE}\ttfc-a > tfc-b > sup-1\tuntil" in out
-    code, out = await anpr("rota", "add", "--force", FORCE, "--area", "North", "--from", now.isoformat(),
-                           "--to", (now + timedelta(hours=2)).isoformat(), "--primary", "tfc-b", "--supervisor",
-                           "sup-1", "--addr", addr, token=sup)
+    code, out = await anpr(
+        "rota",
+        "add",
+        "--force",
+        FORCE,
+        "--area",
+        "North",
+        "--from",
+        now.isoformat(),
+        "--to",
+        (now + timedelta(hours=2)).isoformat(),
+        "--primary",
+        "tfc-b",
+        "--supervisor",
+        "sup-1",
+        "--addr",
+        addr,
+        token=sup,
+    )
     assert code == 0 and "tfc-b > sup-1" in out, out
     code, out = await anpr("rota", "on-duty", "--addr", addr, token=people["tfc-b"])
     assert f"{FORCE} / North\ttfc-b > sup-1" in out and f"{FORCE}\ttfc-a > tfc-b > sup-1" in out

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 
-
 from anpr.runtime import pg
 from services import spec
 from tests.cli import anpr
@@ -19,7 +18,8 @@ async def test_dead_letters_are_listed_without_payloads_and_redriven_to_their_to
         await conn.execute(
             "INSERT INTO outbox (topic, payload, traceparent) VALUES "
             "('dead-letter:alert', 'KX19ZTB', $1), ('dead-letter:activation', 'x', ''), ('alert', 'y', '')",
-            TRACEPARENT)
+            TRACEPARENT,
+        )
         woken = asyncio.Queue()
         await conn.add_listener("matcher_outbox", lambda *a: woken.put_nowait(a[3]))
 

@@ -33,8 +33,19 @@ async def suite(database_url, tokens):
 async def test_import_reports_bad_rows_by_line_and_imports_nothing(suite, tmp_path):
     extract = tmp_path / "pnc.csv"
     extract.write_text(HEADER + GOOD[0] + BAD[0] + GOOD[1] + BAD[1])
-    code, out = await anpr("hotlist", "import", str(extract), "--list", "PNC", "--source", "pnc", "--quiet",
-                           "--addr", suite.addr("matcher"), token=suite.tokens[Role.HOTLIST_ADMIN])
+    code, out = await anpr(
+        "hotlist",
+        "import",
+        str(extract),
+        "--list",
+        "PNC",
+        "--source",
+        "pnc",
+        "--quiet",
+        "--addr",
+        suite.addr("matcher"),
+        token=suite.tokens[Role.HOTLIST_ADMIN],
+    )
     assert code == 1
     assert "line 3: vrm: 'AB12*CD' is not 1-10 letters and digits" in out
     assert "line 5: action: 'PURSUE' is not one of the actions; warning_markers: unknown marker 'LASERS'" in out
@@ -47,25 +58,54 @@ async def test_import_reports_bad_rows_by_line_and_imports_nothing(suite, tmp_pa
 async def test_import_then_reimport_replaces_the_list_and_alerts_carry_the_csv_fields(suite, tmp_path):
     extract = tmp_path / "pnc.csv"
     extract.write_text(HEADER + "".join(GOOD) + BAD[0])
-    code, out = await anpr("hotlist", "import", str(extract), "--list", "PNC", "--source", "pnc",
-                           "--skip-bad-rows", "--addr", suite.addr("matcher"), token=suite.tokens[Role.HOTLIST_ADMIN])
+    code, out = await anpr(
+        "hotlist",
+        "import",
+        str(extract),
+        "--list",
+        "PNC",
+        "--source",
+        "pnc",
+        "--skip-bad-rows",
+        "--addr",
+        suite.addr("matcher"),
+        token=suite.tokens[Role.HOTLIST_ADMIN],
+    )
     assert code == 0, out
     assert "imported 3 entries into 'PNC'" in out and "skipped 1 bad row" in out
     assert "importing" in out  # the progress bar
 
     extract.write_text(HEADER + GOOD[1])  # the next extract drops the first entry
-    code, out = await anpr("hotlist", "import", str(extract), "--list", "PNC", "--quiet",
-                           "--addr", suite.addr("matcher"), token=suite.tokens[Role.HOTLIST_ADMIN])
+    code, out = await anpr(
+        "hotlist",
+        "import",
+        str(extract),
+        "--list",
+        "PNC",
+        "--quiet",
+        "--addr",
+        suite.addr("matcher"),
+        token=suite.tokens[Role.HOTLIST_ADMIN],
+    )
     assert code == 0, out
     code, out = await anpr("hotlist", "list", "--addr", suite.addr("matcher"), token=suite.tokens[Role.HOTLIST_ADMIN])
     assert "PNC\t1 entries\tpnc_national" in out
 
-    async with channel(suite.addr("notify"), suite.tokens[Role.CONTROL_ROOM]) as ch, \
-            channel(suite.addr("ingest"), suite.tokens[Role.CAMERA]) as cam:
+    async with (
+        channel(suite.addr("notify"), suite.tokens[Role.CONTROL_ROOM]) as ch,
+        channel(suite.addr("ingest"), suite.tokens[Role.CAMERA]) as cam,
+    ):
         stream = subscribe(ch, Role.CONTROL_ROOM, from_start=True)
-        await ingest_pb2_grpc.IngestServiceStub(cam).SubmitReads(iter([ingest_pb2.SubmitReadsRequest(
-            reads=[make_read("KX19ZTB"), make_read("OLD10NE"), make_read("LR68HGW")])]))
-        alert = (await next_alert(stream, 15))
+        await ingest_pb2_grpc.IngestServiceStub(cam).SubmitReads(
+            iter(
+                [
+                    ingest_pb2.SubmitReadsRequest(
+                        reads=[make_read("KX19ZTB"), make_read("OLD10NE"), make_read("LR68HGW")]
+                    )
+                ]
+            )
+        )
+        alert = await next_alert(stream, 15)
         stream.cancel()
     entry = alert.hit.entry
     assert alert.hit.read.vrm == "LR68HGW"
@@ -78,28 +118,54 @@ async def test_hostile_extracts_get_line_numbered_errors_never_a_traceback(suite
     extract = tmp_path / "hostile.csv"
     rows = [
         GOOD[0].encode(),
-        b"AB12CDE,Ford,Ka,Red,STOP_VEHICLE,,Bad \xff\xfe bytes,,,\n",           # line 3: not UTF-8
+        b"AB12CDE,Ford,Ka,Red,STOP_VEHICLE,,Bad \xff\xfe bytes,,,\n",  # line 3: not UTF-8
         b"CD12EFG,Ford,Ka,Red,STOP_VEHICLE,,Far weed,,,9999-12-31T23:00:00-05:00\n",  # line 4: beyond 9999 in UTC
-        b"EF12GHI,Ford,Ka,Red,STOP_VEHICLE,,Nul \x00 here,,,\n",                # line 5: NUL
+        b"EF12GHI,Ford,Ka,Red,STOP_VEHICLE,,Nul \x00 here,,,\n",  # line 5: NUL
         ("GH12IJK,Ford,Ka,Red,STOP_VEHICLE,," + "r" * 5000 + ",,,\n").encode(),  # line 6: over the limit
-        GOOD[0].encode(),                                                       # line 7: repeats line 2
+        GOOD[0].encode(),  # line 7: repeats line 2
         ("IJ12KLM,Ford,Ka,Red,STOP_VEHICLE,," + "x" * 200_000 + ",,,\n").encode(),  # line 8: over csv's limit
     ]
     extract.write_bytes(HEADER.encode() + b"".join(rows))
-    code, out = await anpr("hotlist", "import", str(extract), "--list", "PNC", "--source", "pnc", "--quiet",
-                           "--addr", suite.addr("matcher"), token=suite.tokens[Role.HOTLIST_ADMIN])
+    code, out = await anpr(
+        "hotlist",
+        "import",
+        str(extract),
+        "--list",
+        "PNC",
+        "--source",
+        "pnc",
+        "--quiet",
+        "--addr",
+        suite.addr("matcher"),
+        token=suite.tokens[Role.HOTLIST_ADMIN],
+    )
     assert code == 1 and "Traceback" not in out, out
-    for line, problem in [(3, "not valid UTF-8"), (4, "weed_date"), (5, "reason: must not contain NUL"),
-                          (6, "reason: at most 4096 characters"), (7, "entry_id: repeats the entry of line 2"),
-                          (8, "not valid CSV")]:
+    for line, problem in [
+        (3, "not valid UTF-8"),
+        (4, "weed_date"),
+        (5, "reason: must not contain NUL"),
+        (6, "reason: at most 4096 characters"),
+        (7, "entry_id: repeats the entry of line 2"),
+        (8, "not valid CSV"),
+    ]:
         assert f"line {line}: " in out and problem in out.split(f"line {line}: ", 1)[1].split("\n", 1)[0], (line, out)
 
 
 async def test_a_header_only_file_does_not_empty_a_list_unless_asked(suite, tmp_path):
     extract = tmp_path / "pnc.csv"
     extract.write_text(HEADER + GOOD[0])
-    args = ("hotlist", "import", str(extract), "--list", "PNC", "--source", "pnc", "--quiet",
-            "--addr", suite.addr("matcher"))
+    args = (
+        "hotlist",
+        "import",
+        str(extract),
+        "--list",
+        "PNC",
+        "--source",
+        "pnc",
+        "--quiet",
+        "--addr",
+        suite.addr("matcher"),
+    )
     assert (await anpr(*args, token=suite.tokens[Role.HOTLIST_ADMIN]))[0] == 0
     extract.write_text(HEADER)
     code, out = await anpr(*args, token=suite.tokens[Role.HOTLIST_ADMIN])

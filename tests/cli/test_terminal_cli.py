@@ -27,11 +27,16 @@ async def notify(database_url, tokens):
 
 def hit(vrm_read: str, markers: list[int], exact: bool) -> T.TracedHit:
     read = make_read(vrm_read)
-    return T.TracedHit(hit=T.Hit(
-        hit_id=str(uuid.uuid4()), read=read, entry=make_entry("AB12CDE", "l1", warning_markers=markers),
-        hotlist=T.Hotlist(hotlist_id="l1", name="Force list"),
-        match_kind=T.MATCH_KIND_EXACT if exact else T.MATCH_KIND_LOOKALIKE,
-        differing_positions=[] if exact else [2]))
+    return T.TracedHit(
+        hit=T.Hit(
+            hit_id=str(uuid.uuid4()),
+            read=read,
+            entry=make_entry("AB12CDE", "l1", warning_markers=markers),
+            hotlist=T.Hotlist(hotlist_id="l1", name="Force list"),
+            match_kind=T.MATCH_KIND_EXACT if exact else T.MATCH_KIND_LOOKALIKE,
+            differing_positions=[] if exact else [2],
+        )
+    )
 
 
 async def publish(suite, *hits: T.TracedHit) -> notify_pb2.PublishAlertsResponse:
@@ -41,8 +46,24 @@ async def publish(suite, *hits: T.TracedHit) -> notify_pb2.PublishAlertsResponse
 
 async def test_an_officer_sees_rejects_and_resumes_alerts_in_the_terminal(notify, tokens, database_url):
     addr = notify.addr("notify")
-    screen = Terminal(["terminal", "--addr", addr, "--unit", "ALPHA-1", "--force", "Test Police",
-                       "--lat", "51.5072", "--lon", "-0.1276", "--radius-km", "20"], tokens[Role.TERMINAL])
+    screen = Terminal(
+        [
+            "terminal",
+            "--addr",
+            addr,
+            "--unit",
+            "ALPHA-1",
+            "--force",
+            "Test Police",
+            "--lat",
+            "51.5072",
+            "--lon",
+            "-0.1276",
+            "--radius-km",
+            "20",
+        ],
+        tokens[Role.TERMINAL],
+    )
     try:
         await screen.expect("-- live: unit ALPHA-1 within 20 km of 51.5072,-0.1276")
         [first] = (await publish(notify, hit("A812CDE", [T.WARNING_MARKER_VIOLENT], exact=False))).alerts

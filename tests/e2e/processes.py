@@ -37,8 +37,7 @@ class Collector(trace_service_pb2_grpc.TraceServiceServicer):
     async def Export(self, request, context):
         async with self._changed:
             for rs in request.resource_spans:
-                service = next((a.value.string_value for a in rs.resource.attributes
-                                if a.key == "service.name"), "?")
+                service = next((a.value.string_value for a in rs.resource.attributes if a.key == "service.name"), "?")
                 for ss in rs.scope_spans:
                     for span in ss.spans:
                         self.spans[span.trace_id.hex()].append((service, span))
@@ -51,8 +50,7 @@ class Collector(trace_service_pb2_grpc.TraceServiceServicer):
     async def wait_for_services(self, trace_id: str, services: set[str], timeout: float = 20.0) -> set[str]:
         async with self._changed:
             try:
-                await asyncio.wait_for(
-                    self._changed.wait_for(lambda: services <= self.services_in(trace_id)), timeout)
+                await asyncio.wait_for(self._changed.wait_for(lambda: services <= self.services_in(trace_id)), timeout)
             except TimeoutError:
                 pass
         return self.services_in(trace_id)
@@ -62,14 +60,24 @@ class ProcessSuite(Launcher):
     """The suite's four processes (cli/suite/launcher.py) as the tests want them: no trace export unless
     a collector is given, a short shutdown grace, and the test cameras registered once serving."""
 
-    def __init__(self, database_url: str, tokens: Tokens, collector_port: int | None, log_dir: Path,
-                 extra_env: dict[str, str] | None = None):
+    def __init__(
+        self,
+        database_url: str,
+        tokens: Tokens,
+        collector_port: int | None,
+        log_dir: Path,
+        extra_env: dict[str, str] | None = None,
+    ):
         env = {"ANPR_SHUTDOWN_GRACE_S": "2", "OTEL_TRACES_EXPORTER": "none", "OTEL_METRICS_EXPORTER": "none"}
         if collector_port:
-            env.update({
-                "OTEL_TRACES_EXPORTER": "otlp", "OTEL_EXPORTER_OTLP_INSECURE": "true",
-                "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{collector_port}",
-                "OTEL_BSP_SCHEDULE_DELAY": "100"})
+            env.update(
+                {
+                    "OTEL_TRACES_EXPORTER": "otlp",
+                    "OTEL_EXPORTER_OTLP_INSECURE": "true",
+                    "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{collector_port}",
+                    "OTEL_BSP_SCHEDULE_DELAY": "100",
+                }
+            )
         super().__init__(database_url, tokens, log_dir, env=env | (extra_env or {}))
 
     async def start_all(self, timeout: float = 60.0) -> None:

@@ -12,14 +12,17 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from anpr.runtime.auth import Role
-from anpr.v1 import (firearms_pb2, firearms_pb2_grpc, ingest_pb2, ingest_pb2_grpc, matcher_pb2,
-                     matcher_pb2_grpc)
+from anpr.v1 import firearms_pb2, firearms_pb2_grpc, ingest_pb2, ingest_pb2_grpc, matcher_pb2, matcher_pb2_grpc
 from anpr.v1 import types_pb2 as T
 from tests.e2e.processes import Collector, ProcessSuite
 from tests.support import channel, make_entry, make_read, next_alert, next_message, subscribe
 
-SERVICES = {"ingest": "anpr.v1.IngestService", "matcher": "anpr.v1.MatcherService",
-            "notify": "anpr.v1.NotifyService", "firearms": "anpr.v1.FirearmsService"}
+SERVICES = {
+    "ingest": "anpr.v1.IngestService",
+    "matcher": "anpr.v1.MatcherService",
+    "notify": "anpr.v1.NotifyService",
+    "firearms": "anpr.v1.FirearmsService",
+}
 
 
 @pytest.fixture
@@ -49,7 +52,8 @@ def new_traceparent() -> tuple[str, str]:
 async def submit(suite, read: T.Read, traceparent: str) -> ingest_pb2.SubmitReadsResponse:
     async with channel(suite.addr("ingest"), suite.tokens[Role.CAMERA]) as ch:
         return await ingest_pb2_grpc.IngestServiceStub(ch).SubmitReads(
-            iter([ingest_pb2.SubmitReadsRequest(reads=[read])]), metadata=[("traceparent", traceparent)])
+            iter([ingest_pb2.SubmitReadsRequest(reads=[read])]), metadata=[("traceparent", traceparent)]
+        )
 
 
 async def duty_rota(suite) -> None:
@@ -62,39 +66,65 @@ async def duty_rota(suite) -> None:
     async with channel(suite.addr("firearms"), suite.tokens[Role.TFC_SUPERVISOR]) as ch:
         stub = firearms_pb2_grpc.FirearmsServiceStub(ch)
         for subject in ("test-tfc", "test-tfc_supervisor"):
-            await stub.UpsertCommander(firearms_pb2.UpsertCommanderRequest(commander=T.Commander(
-                subject=subject, name=subject, force="Test Police")))
-        await stub.AddShifts(firearms_pb2.AddShiftsRequest(shifts=[T.Shift(
-            force="Test Police", starts_at=ts(now - timedelta(minutes=1)), ends_at=ts(now + timedelta(hours=1)),
-            primary="test-tfc", supervisor="test-tfc_supervisor")]))
+            await stub.UpsertCommander(
+                firearms_pb2.UpsertCommanderRequest(
+                    commander=T.Commander(subject=subject, name=subject, force="Test Police")
+                )
+            )
+        await stub.AddShifts(
+            firearms_pb2.AddShiftsRequest(
+                shifts=[
+                    T.Shift(
+                        force="Test Police",
+                        starts_at=ts(now - timedelta(minutes=1)),
+                        ends_at=ts(now + timedelta(hours=1)),
+                        primary="test-tfc",
+                        supervisor="test-tfc_supervisor",
+                    )
+                ]
+            )
+        )
 
 
 async def test_reads_become_alerts_and_activations_in_one_trace(chain, collector):
     async with channel(chain.addr("matcher"), chain.tokens[Role.HOTLIST_ADMIN]) as ch:
         admin = matcher_pb2_grpc.MatcherServiceStub(ch)
-        await admin.UpsertHotlist(matcher_pb2.UpsertHotlistRequest(hotlist=T.Hotlist(
-            hotlist_id="force-list", name="Force list", source=T.HOTLIST_SOURCE_LOCAL_FORCE, priority=5)))
+        await admin.UpsertHotlist(
+            matcher_pb2.UpsertHotlistRequest(
+                hotlist=T.Hotlist(
+                    hotlist_id="force-list", name="Force list", source=T.HOTLIST_SOURCE_LOCAL_FORCE, priority=5
+                )
+            )
+        )
         listed = make_entry("KX19 ZTB", "force-list", warning_markers=[T.WARNING_MARKER_DRUGS])
-        armed = make_entry("LR68HGW", "force-list", action=T.ACTION_DO_NOT_STOP_REPORT_SIGHTING,
-                           warning_markers=[T.WARNING_MARKER_FIREARMS, T.WARNING_MARKER_VIOLENT],
-                           reason="Linked to a firearms discharge", pnc_id="25/004417Q",
-                           source_reference="IR-2026-0977")
+        armed = make_entry(
+            "LR68HGW",
+            "force-list",
+            action=T.ACTION_DO_NOT_STOP_REPORT_SIGHTING,
+            warning_markers=[T.WARNING_MARKER_FIREARMS, T.WARNING_MARKER_VIOLENT],
+            reason="Linked to a firearms discharge",
+            pnc_id="25/004417Q",
+            source_reference="IR-2026-0977",
+        )
         for entry in (listed, armed):
             await admin.UpsertEntry(matcher_pb2.UpsertEntryRequest(entry=entry))
 
     await duty_rota(chain)
-    async with channel(chain.addr("notify"), chain.tokens[Role.TERMINAL]) as tch, \
-            channel(chain.addr("firearms"), chain.tokens[Role.TFC]) as fch:
+    async with (
+        channel(chain.addr("notify"), chain.tokens[Role.TERMINAL]) as tch,
+        channel(chain.addr("firearms"), chain.tokens[Role.TFC]) as fch,
+    ):
         terminal = subscribe(tch, Role.TERMINAL, from_start=True)
         console = firearms_pb2_grpc.FirearmsServiceStub(fch).StreamActivations(
-            firearms_pb2.StreamActivationsRequest(from_start=True))
+            firearms_pb2.StreamActivationsRequest(from_start=True)
+        )
 
         # 1. A listed VRM (read with a space, lower case): an alert with everything the officer needs.
         trace1, tp1 = new_traceparent()
         read1 = make_read("kx19 ztb", camera_id="CAM-M4-J12")
         resp = await submit(chain, read1, tp1)
         assert resp.results[0].status == ingest_pb2.READ_STATUS_STORED
-        alert = (await next_alert(terminal, 20))
+        alert = await next_alert(terminal, 20)
         hit = alert.hit
         assert hit.read.read_id == read1.read_id and hit.match_kind == T.MATCH_KIND_EXACT
         assert hit.entry.reason == "Wanted in connection with a robbery"
@@ -113,7 +143,7 @@ async def test_reads_become_alerts_and_activations_in_one_trace(chain, collector
         trace3, tp3 = new_traceparent()
         read3 = make_read("LR68 HGW", camera_id="CAM-A34-N")
         await submit(chain, read3, tp3)
-        alert3 = (await next_alert(terminal, 20))
+        alert3 = await next_alert(terminal, 20)
         assert alert3.hit.read.read_id == read3.read_id, "the unlisted read must not produce an alert"
         assert T.WARNING_MARKER_FIREARMS in alert3.hit.entry.warning_markers
         assert alert3.firearms_commander_informed and not alert.firearms_commander_informed

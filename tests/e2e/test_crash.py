@@ -18,7 +18,6 @@ BATCHES, PER_BATCH = 30, 10
 RETRYABLE = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.CANCELLED}
 
 
-
 async def camera(suite, batches, acked: set[str], halfway: asyncio.Event) -> None:
     """A vendor client: resubmits a batch until it is acknowledged, as the contract allows."""
     async with channel(suite.addr("ingest"), suite.tokens[Role.CAMERA]) as ch:
@@ -26,13 +25,15 @@ async def camera(suite, batches, acked: set[str], halfway: asyncio.Event) -> Non
         for i, batch in enumerate(batches):
             while True:
                 try:
-                    resp = await stub.SubmitReads(iter([ingest_pb2.SubmitReadsRequest(reads=batch)]),
-                                                  timeout=5, wait_for_ready=True)
+                    resp = await stub.SubmitReads(
+                        iter([ingest_pb2.SubmitReadsRequest(reads=batch)]), timeout=5, wait_for_ready=True
+                    )
                     break
                 except grpc.aio.AioRpcError as err:
                     assert err.code() in RETRYABLE, err
-            assert all(r.status in (ingest_pb2.READ_STATUS_STORED, ingest_pb2.READ_STATUS_DUPLICATE)
-                       for r in resp.results)
+            assert all(
+                r.status in (ingest_pb2.READ_STATUS_STORED, ingest_pb2.READ_STATUS_DUPLICATE) for r in resp.results
+            )
             acked.update(r.read_id for r in resp.results)
             if i == BATCHES // 3:
                 halfway.set()
@@ -44,8 +45,9 @@ async def control_room(suite, expected: int, seen: list[T.Alert]) -> None:
     async with channel(suite.addr("notify"), suite.tokens[Role.CONTROL_ROOM]) as ch:
         while len(seen) < expected:
             try:
-                async for resp in subscribe(ch, Role.CONTROL_ROOM, after_sequence=after, from_start=True,
-                                            wait_for_ready=True):
+                async for resp in subscribe(
+                    ch, Role.CONTROL_ROOM, after_sequence=after, from_start=True, wait_for_ready=True
+                ):
                     if resp.WhichOneof("event") != "alert":
                         continue
                     seen.append(resp.alert)
@@ -60,12 +62,17 @@ async def control_room(suite, expected: int, seen: list[T.Alert]) -> None:
 async def test_a_crashed_service_loses_nothing(processes, database_url, victim):
     async with channel(processes.addr("matcher"), processes.tokens[Role.HOTLIST_ADMIN]) as ch:
         admin = matcher_pb2_grpc.MatcherServiceStub(ch)
-        await admin.UpsertHotlist(matcher_pb2.UpsertHotlistRequest(hotlist=T.Hotlist(
-            hotlist_id="l1", name="List", source=T.HOTLIST_SOURCE_LOCAL_FORCE)))
+        await admin.UpsertHotlist(
+            matcher_pb2.UpsertHotlistRequest(
+                hotlist=T.Hotlist(hotlist_id="l1", name="List", source=T.HOTLIST_SOURCE_LOCAL_FORCE)
+            )
+        )
         await admin.UpsertEntry(matcher_pb2.UpsertEntryRequest(entry=make_entry("AB12CDE", "l1")))
 
-    batches = [[make_read("AB12CDE" if j == 0 else f"ZZ{i:02d}{j}ZZ", camera_id="CAM-M4-J12")
-                for j in range(PER_BATCH)] for i in range(BATCHES)]
+    batches = [
+        [make_read("AB12CDE" if j == 0 else f"ZZ{i:02d}{j}ZZ", camera_id="CAM-M4-J12") for j in range(PER_BATCH)]
+        for i in range(BATCHES)
+    ]
     listed = {b[0].read_id for b in batches}
     acked: set[str] = set()
     seen: list[T.Alert] = []

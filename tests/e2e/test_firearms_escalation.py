@@ -18,8 +18,13 @@ DEADLINE_S = 1.5
 
 @pytest.fixture
 async def replicas(database_url, people, tmp_path):
-    suite = ProcessSuite(database_url, people.tokens, collector_port=None, log_dir=tmp_path,
-                         extra_env={"ANPR_ACK_DEADLINE_S": str(DEADLINE_S), "ANPR_ESCALATION_POLL_S": "0.2"})
+    suite = ProcessSuite(
+        database_url,
+        people.tokens,
+        collector_port=None,
+        log_dir=tmp_path,
+        extra_env={"ANPR_ACK_DEADLINE_S": str(DEADLINE_S), "ANPR_ESCALATION_POLL_S": "0.2"},
+    )
     suite.ports["firearms-2"] = free_port()
     try:
         suite.start("firearms")
@@ -56,11 +61,14 @@ async def test_the_chain_is_walked_once_through_replica_crashes(replicas, people
         (K.ACTIVATION_EVENT_KIND_ESCALATED, "tfc-a", "tfc-b", 1),
         (K.ACTIVATION_EVENT_KIND_ESCALATED, "tfc-b", "tfc-c", 2),
         (K.ACTIVATION_EVENT_KIND_ESCALATED, "tfc-c", "sup-1", 3),
-        (K.ACTIVATION_EVENT_KIND_ESCALATION_EXHAUSTED, "sup-1", "", 3)]
+        (K.ACTIVATION_EVENT_KIND_ESCALATION_EXHAUSTED, "sup-1", "", 3),
+    ]
     assert [e.sequence for e in events] == [1, 2, 3, 4, 5]
     for before, step in zip(events, events[1:], strict=False):
         assert step.deadline_missed == before.due_at  # each step is due at the deadline the one before set
         assert step.at.ToDatetime() >= step.deadline_missed.ToDatetime()
-    print("escalation lateness (s):", [round((e.at.ToNanoseconds() - e.deadline_missed.ToNanoseconds()) / 1e9, 3)
-                                       for e in events[1:]])
+    print(
+        "escalation lateness (s):",
+        [round((e.at.ToNanoseconds() - e.deadline_missed.ToNanoseconds()) / 1e9, 3) for e in events[1:]],
+    )
     assert verdict.ok and verdict.entries_verified == 5

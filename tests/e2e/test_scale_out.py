@@ -15,7 +15,16 @@ import grpc
 from anpr.runtime.auth import Role
 from anpr.v1 import ingest_pb2, ingest_pb2_grpc, matcher_pb2, matcher_pb2_grpc
 from anpr.v1 import types_pb2 as T
-from tests.support import (channel, eventually, free_ports, make_entry, make_read, next_alert, register_cameras, subscribe)
+from tests.support import (
+    channel,
+    eventually,
+    free_ports,
+    make_entry,
+    make_read,
+    next_alert,
+    register_cameras,
+    subscribe,
+)
 
 # Enough cameras (and listed vehicles) that both replicas certainly lease some of their partitions.
 CAMERAS = [f"CAM-SCALE-{i}" for i in range(16)]
@@ -35,7 +44,8 @@ async def camera(suite, cam: str, vrm: str, targets: list[str], sent: list[str],
             try:
                 async with channel(suite.addr(target), suite.tokens[Role.CAMERA]) as ch:
                     await ingest_pb2_grpc.IngestServiceStub(ch).SubmitReads(
-                        iter([ingest_pb2.SubmitReadsRequest(reads=batch)]), timeout=5)
+                        iter([ingest_pb2.SubmitReadsRequest(reads=batch)]), timeout=5
+                    )
                 break
             except grpc.aio.AioRpcError as err:
                 assert err.code() in RETRYABLE, err
@@ -65,21 +75,28 @@ async def test_two_replicas_share_delivery_keep_order_and_alert_once(processes, 
     vrms = {cam: f"SC{i:02d}ALE" for i, cam in enumerate(CAMERAS)}
     async with channel(processes.addr("matcher"), processes.tokens[Role.HOTLIST_ADMIN]) as ch:
         admin = matcher_pb2_grpc.MatcherServiceStub(ch)
-        await admin.UpsertHotlist(matcher_pb2.UpsertHotlistRequest(hotlist=T.Hotlist(
-            hotlist_id="l1", name="List", source=T.HOTLIST_SOURCE_LOCAL_FORCE)))
+        await admin.UpsertHotlist(
+            matcher_pb2.UpsertHotlistRequest(
+                hotlist=T.Hotlist(hotlist_id="l1", name="List", source=T.HOTLIST_SOURCE_LOCAL_FORCE)
+            )
+        )
         for vrm in vrms.values():
             await admin.UpsertEntry(matcher_pb2.UpsertEntryRequest(entry=make_entry(vrm, "l1")))
 
     conn = await asyncpg.connect(database_url)
     try:
+
         async def leases_shared():
-            rows = await conn.fetch("SELECT 'ingest' s, topic, owner FROM ingest.outbox_leases WHERE owner IS NOT NULL"
-                                    " UNION ALL SELECT 'matcher', topic, owner FROM matcher.outbox_leases"
-                                    " WHERE owner IS NOT NULL")
+            rows = await conn.fetch(
+                "SELECT 'ingest' s, topic, owner FROM ingest.outbox_leases WHERE owner IS NOT NULL"
+                " UNION ALL SELECT 'matcher', topic, owner FROM matcher.outbox_leases"
+                " WHERE owner IS NOT NULL"
+            )
             owners = defaultdict(set)
             for r in rows:
                 owners[(r["s"], r["topic"])].add(r["owner"])
             return all(len(owners[k]) == 2 for k in (("ingest", "match"), ("matcher", "notify")))
+
         await eventually(leases_shared, seconds=15)  # each replica holds a share of the partitions
     finally:
         await conn.close()
@@ -110,8 +127,10 @@ async def test_two_replicas_share_delivery_keep_order_and_alert_once(processes, 
 
     for name in ("ingest", "matcher"):
         await processes.stop(name)
-    shares = {name: delivered(processes.log(name), topic) for name, topic in
-              (("ingest", "match"), ("ingest-2", "match"), ("matcher", "notify"))}
+    shares = {
+        name: delivered(processes.log(name), topic)
+        for name, topic in (("ingest", "match"), ("ingest-2", "match"), ("matcher", "notify"))
+    }
     assert shares["ingest"] > 0 and shares["ingest-2"] > 0, f"one ingest did all the work: {shares}"
     assert shares["ingest"] + shares["ingest-2"] >= expected  # at least once: all matched
     # matcher-2 delivered (and cleared) part of the hits before it was killed

@@ -13,8 +13,8 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from anpr.runtime.auth import Role
 from anpr.v1 import notify_pb2, notify_pb2_grpc
 from cli.client import wait_serving
-from tests.conftest import _with_database
 from cli.suite.launcher import Launcher
+from tests.conftest import _with_database
 from tests.support import channel, free_port
 
 
@@ -27,8 +27,9 @@ def notify_alone(url: str, tokens, tmp_path) -> Launcher:
 
 async def health(addr: str) -> int:
     async with aio.insecure_channel(addr) as ch:
-        resp = await health_pb2_grpc.HealthStub(ch).Check(health_pb2.HealthCheckRequest(), wait_for_ready=True,
-                                                          timeout=30)
+        resp = await health_pb2_grpc.HealthStub(ch).Check(
+            health_pb2.HealthCheckRequest(), wait_for_ready=True, timeout=30
+        )
         return resp.status
 
 

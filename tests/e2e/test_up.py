@@ -39,13 +39,32 @@ def test_anpr_up_shows_alerts_and_stops_cleanly_on_ctrl_c(tmp_path):
     env["PYTHONUNBUFFERED"] = "1"
     data_dir = tmp_path / "demo"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "cli", "up", "--data-dir", str(data_dir), "--base-port", str(_base_port()),
-         "--interval", "0.3"], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        [
+            sys.executable,
+            "-m",
+            "cli",
+            "up",
+            "--data-dir",
+            str(data_dir),
+            "--base-port",
+            str(_base_port()),
+            "--interval",
+            "0.3",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     seen: list[str] = []
     family: list[psutil.Process] = []
     try:
         deadline = time.monotonic() + 90
-        while not (any("[terminal] ALERT" in s for s in seen) and any("[TFC console]" in s and "FIREARMS ACTIVATION" in s for s in seen)):
+        while not (
+            any("[terminal] ALERT" in s for s in seen)
+            and any("[TFC console]" in s and "FIREARMS ACTIVATION" in s for s in seen)
+        ):
             remaining = deadline - time.monotonic()
             assert remaining > 0, "no alert and activation within 90 s:\n" + "".join(seen[-40:])
             ready, _, _ = select.select([proc.stdout], [], [], remaining)

@@ -13,11 +13,17 @@ from tests.support import channel, eventually, free_port, make_read, register_ca
 
 
 async def test_two_workers_share_the_port_and_stop_on_sigterm(database_url, tokens, tmp_path):
-    launcher = Launcher(database_url, tokens, tmp_path, ports={"ingest": free_port()},
-                        env={"ANPR_WORKERS": "2", "ANPR_MATCHER_ADDR": "127.0.0.1:9"})
+    launcher = Launcher(
+        database_url,
+        tokens,
+        tmp_path,
+        ports={"ingest": free_port()},
+        env={"ANPR_WORKERS": "2", "ANPR_MATCHER_ADDR": "127.0.0.1:9"},
+    )
     proc = launcher.start("ingest")
     addr = launcher.addr("ingest")
     try:
+
         async def both_serving():
             return launcher.log("ingest").count('"message": "serving"') == 2 or proc.poll() is not None
 
@@ -32,7 +38,8 @@ async def test_two_workers_share_the_port_and_stop_on_sigterm(database_url, toke
             async with channel(addr, tokens[Role.CAMERA]) as ch:
                 await asyncio.wait_for(ch.channel_ready(), 30)
                 resp = await ingest_pb2_grpc.IngestServiceStub(ch).SubmitRead(
-                    ingest_pb2.SubmitReadRequest(read=read), wait_for_ready=True, timeout=30)
+                    ingest_pb2.SubmitReadRequest(read=read), wait_for_ready=True, timeout=30
+                )
                 assert resp.result.status == ingest_pb2.READ_STATUS_STORED
         assert await launcher.stop("ingest", timeout=30) == 0  # SIGTERM to the supervisor
         _, alive = psutil.wait_procs(workers, timeout=10)

@@ -205,9 +205,7 @@ def test_build_accepts_lists_arrays_and_iterables():
         assert sorted(idx.iter_entries()) == sorted(zip(ids, vrms))
 
 
-@pytest.mark.parametrize(
-    "bad", ["ab12cde", "AB 12", "", "ABCDEFGHIJK", "ABCDEFGHIJKLMNOP", "AB-1", "ÄB", "AB\x00CD"]
-)
+@pytest.mark.parametrize("bad", ["ab12cde", "AB 12", "", "ABCDEFGHIJK", "ABCDEFGHIJKLMNOP", "AB-1", "ÄB", "AB\x00CD"])
 def test_build_rejects_invalid_vrms(bad):
     with pytest.raises(ValueError, match="not normalised"):
         VoiIndex.build(["AB12CDE", bad], [1, 2], classes=CLASSES)
@@ -303,9 +301,7 @@ def test_compact_returns_new_index_and_keeps_old():
     idx.remove(2)
     idx.add("A812CDE", 5)
     idx.add("NEW1", 3)  # replaces bulk VRM of 3
-    before = {
-        v: _m(idx, v, max_differences=2) for v in ["AB12CDE", "XY99ZZZ", "NEW1", "NEWI", "QQ1", "A812CDE"]
-    }
+    before = {v: _m(idx, v, max_differences=2) for v in ["AB12CDE", "XY99ZZZ", "NEW1", "NEWI", "QQ1", "A812CDE"]}
     new = idx.compact()
     assert new is not idx
     assert new.overlay_size == 0

@@ -4,14 +4,13 @@ matching.py, live.py)."""
 
 from __future__ import annotations
 
-
 import numpy as np
 import pytest
 
 from anpr.v1 import types_pb2 as T
 from services.matcher import plate_formats
-from services.matcher.index import LookalikeClasses, PresenceFilter, VoiIndex, find_sorted
 from services.matcher.indels import DeletionIndex, deletion_keys, deletions
+from services.matcher.index import LookalikeClasses, PresenceFilter, VoiIndex, find_sorted
 from services.matcher.live import LiveIndex
 from services.matcher.matching import Matcher, score_hit
 from services.matcher.scoring import CONFIRMED, POSSIBLE, MatchProfile, ProfileTable, differences
@@ -34,19 +33,23 @@ def match(vrms: list[str], vrm: str, profile: MatchProfile = TABLE.default, **re
 
 # ---------------------------------------------------------------------------------- plate formats
 
-@pytest.mark.parametrize("vrm, country, well_formed", [
-    ("AB12CDE", "GB", True),     # current
-    ("A123BCD", "GB", True),     # prefix
-    ("ABC123D", "GB", True),     # suffix
-    ("ABC1", "GB", True),        # dateless
-    ("1ABC", "GB", True),
-    ("AB1ZCDE", "GB", False),    # a letter where the age digits go
-    ("IB12CDE", "GB", False),    # I is never issued
-    ("A012BCD", "GB", False),    # numbers have no leading zero
-    ("AB123CD", "FR", True),
-    ("AB123CD", "GB", False),
-    ("ANYTHING", "XX", False),   # no grammar for the country
-])
+
+@pytest.mark.parametrize(
+    "vrm, country, well_formed",
+    [
+        ("AB12CDE", "GB", True),  # current
+        ("A123BCD", "GB", True),  # prefix
+        ("ABC123D", "GB", True),  # suffix
+        ("ABC1", "GB", True),  # dateless
+        ("1ABC", "GB", True),
+        ("AB1ZCDE", "GB", False),  # a letter where the age digits go
+        ("IB12CDE", "GB", False),  # I is never issued
+        ("A012BCD", "GB", False),  # numbers have no leading zero
+        ("AB123CD", "FR", True),
+        ("AB123CD", "GB", False),
+        ("ANYTHING", "XX", False),  # no grammar for the country
+    ],
+)
 def test_well_formed_plates_per_country(vrm, country, well_formed):
     assert plate_formats.is_well_formed(vrm, country) is well_formed
 
@@ -62,10 +65,11 @@ def test_allowed_characters_per_position_and_the_shape_fallback():
 
 # ------------------------------------------------------------------------------------------ costs
 
+
 def test_a_lookalike_that_breaks_the_format_is_cheaper_than_one_that_fits():
     p = TABLE.default
     breaking, _ = differences("AB1ZCDE", "AB12CDE", p, "GB")  # Z where a digit must be
-    fitting, _ = differences("AB12COE", "AB12CDE", p, "GB")   # O where a letter may be
+    fitting, _ = differences("AB12COE", "AB12CDE", p, "GB")  # O where a letter may be
     assert breaking == pytest.approx(p.common_cost)
     assert fitting == pytest.approx(p.common_cost + p.fits_cost + p.clean_read_cost)
 
@@ -85,15 +89,15 @@ def test_rare_dropped_extra_and_unconfusable_differences():
 def test_tiers_of_the_common_cases():
     entries = ["AB12CDE", "AB12CDO"]
     assert match(entries, "AB12CDE") == [("AB12CDE", CONFIRMED)]
-    assert match(entries, "AB12C0E") == [("AB12CDE", CONFIRMED)]           # 0/D where a letter must be
-    assert match(entries, "A812CDE") == [("AB12CDE", POSSIBLE)]            # a valid prefix mark: read right?
-    assert match(entries, "AB1ZCDE") == [("AB12CDE", CONFIRMED)]           # 2/Z
-    assert match(entries, "AB12CD0") == [("AB12CDO", CONFIRMED)]           # O/0
-    assert match(entries, "A8I2CDE") == [("AB12CDE", CONFIRMED)]           # two, both impossible
-    assert match(entries, "4B12CDE") == [("AB12CDE", POSSIBLE)]            # A/4: rarer
-    assert match(entries, "AB12CDD") == [("AB12CDO", POSSIBLE)]            # a valid plate read cleanly?
-    assert match(["AB12CDE"], "AB2CDE") == [("AB12CDE", POSSIBLE)]         # a dropped character
-    assert match(["AB12CDE"], "AB12CDEE") == [("AB12CDE", POSSIBLE)]       # an extra character
+    assert match(entries, "AB12C0E") == [("AB12CDE", CONFIRMED)]  # 0/D where a letter must be
+    assert match(entries, "A812CDE") == [("AB12CDE", POSSIBLE)]  # a valid prefix mark: read right?
+    assert match(entries, "AB1ZCDE") == [("AB12CDE", CONFIRMED)]  # 2/Z
+    assert match(entries, "AB12CD0") == [("AB12CDO", CONFIRMED)]  # O/0
+    assert match(entries, "A8I2CDE") == [("AB12CDE", CONFIRMED)]  # two, both impossible
+    assert match(entries, "4B12CDE") == [("AB12CDE", POSSIBLE)]  # A/4: rarer
+    assert match(entries, "AB12CDD") == [("AB12CDO", POSSIBLE)]  # a valid plate read cleanly?
+    assert match(["AB12CDE"], "AB2CDE") == [("AB12CDE", POSSIBLE)]  # a dropped character
+    assert match(["AB12CDE"], "AB12CDEE") == [("AB12CDE", POSSIBLE)]  # an extra character
     assert match(["AB12CDE"], "XY12CDE") == []
 
 
@@ -124,13 +128,21 @@ def test_an_alternative_reading_matches_dearer_the_less_sure_the_camera_was_of_i
     assert m.tier == CONFIRMED and m.reading == 1 and not m.exact and m.differing_positions == ()
     close.confidence = 10
     assert score_hit(read, 1, "KX19ZTB", T.VehicleDescription(), p).tier == POSSIBLE
-    assert match(["KX19ZTB"], "KX19ZTR", alternatives=[T.AlternativeReading(vrm="KX19ZTB", confidence=70)],
-                 confidence=80) == [("KX19ZTB", CONFIRMED)]
+    assert match(
+        ["KX19ZTB"], "KX19ZTR", alternatives=[T.AlternativeReading(vrm="KX19ZTB", confidence=70)], confidence=80
+    ) == [("KX19ZTB", CONFIRMED)]
 
 
 def test_profiles_per_force_and_list_and_bad_settings():
-    table = ProfileTable.from_settings("O0DQ,I1L,B8,S5,Z2,G6,T7", "EF,A4", 0.6, 0.12, 3, """
-        {"forces": {"Kent": {"max_hits": 1}}, "lists": {"strict": {"rare": [], "possible_score": 0.5}}}""")
+    table = ProfileTable.from_settings(
+        "O0DQ,I1L,B8,S5,Z2,G6,T7",
+        "EF,A4",
+        0.6,
+        0.12,
+        3,
+        """
+        {"forces": {"Kent": {"max_hits": 1}}, "lists": {"strict": {"rare": [], "possible_score": 0.5}}}""",
+    )
     assert table.profile_for(force="Kent").max_hits == 1 and table.profile_for(force="Essex") is table.default
     strict = table.profile_for(hotlist_name="strict", force="Kent")
     assert strict.rare == () and strict.max_hits == 3
@@ -143,6 +155,7 @@ def test_profiles_per_force_and_list_and_bad_settings():
 
 
 # -------------------------------------------------------------------------- candidates and the cap
+
 
 def test_deletion_keys_find_dropped_characters_with_lookalikes_and_follow_changes():
     vrms = ["AB12CDE", "XY99ZZZ"]
@@ -186,8 +199,8 @@ async def test_live_index_keeps_the_deletion_keys_through_changes_and_compaction
     await live.load(1, np.array([1, 2], dtype=np.int64), np.array(["AB12CDE", "XY99ZZZ"], dtype="S10"))
     live.apply_entries([EntryChange(3, "KX19ZTB", False, 2), EntryChange(1, "", True, 3)])
     matcher = Matcher(live, TABLE.default)
-    assert [m.entry_id for m in matcher.match(T.Read(vrm="KX9ZTB")).matches] == [3]   # dropped 1
-    assert matcher.match(T.Read(vrm="AB2CDE")).matches == []                           # deleted
+    assert [m.entry_id for m in matcher.match(T.Read(vrm="KX9ZTB")).matches] == [3]  # dropped 1
+    assert matcher.match(T.Read(vrm="AB2CDE")).matches == []  # deleted
     monkeypatch.setattr("services.matcher.live.COMPACT_AT", 1)
     await live.compact_if_needed()
     assert live.index.overlay_size == 0
@@ -222,7 +235,8 @@ def test_the_presence_filter_never_hides_a_listed_code_and_lets_few_others_throu
 def test_deletion_keys_of_many_codes_are_each_codes_distinct_deletions():
     rng = np.random.default_rng(11)
     vrms = ["A", "AAAAAAAAAA", "AB12CDE", "XY99ZZZ"] + [
-        "".join(rng.choice(list("AB12O0"), size=rng.integers(1, 11))) for _ in range(300)]
+        "".join(rng.choice(list("AB12O0"), size=rng.integers(1, 11))) for _ in range(300)
+    ]
     codes = np.array([CLASSES.encode(v)[0] for v in vrms], dtype=np.int64)
     keys, owner = deletion_keys(codes)
     for i, (vrm, code) in enumerate(zip(vrms, codes.tolist())):

@@ -35,17 +35,33 @@ async def suite(database_url, tokens):
 async def test_each_bad_read_of_a_batch_is_rejected_alone_naming_its_field(suite):
     far = make_read("AB12CDE")
     far.captured_at.seconds = 300_000_000_000  # beyond year 9999
-    reads = [make_read("AB12CDE", source_id="s" * 129), make_read("AB12CDE"),
-             make_read("AB12CDE", source_id="feed\x00"), make_read("AB12CDE", direction=7), far,
-             make_read("AB12CDE", vehicle=T.VehicleDescription(make="m" * 65)), make_read("AB12CDE", lane=-3)]
+    reads = [
+        make_read("AB12CDE", source_id="s" * 129),
+        make_read("AB12CDE"),
+        make_read("AB12CDE", source_id="feed\x00"),
+        make_read("AB12CDE", direction=7),
+        far,
+        make_read("AB12CDE", vehicle=T.VehicleDescription(make="m" * 65)),
+        make_read("AB12CDE", lane=-3),
+    ]
     async with channel(suite.addr("ingest"), suite.tokens[Role.CAMERA]) as ch:
         resp = await ingest_pb2_grpc.IngestServiceStub(ch).SubmitReads(
-            iter([ingest_pb2.SubmitReadsRequest(reads=reads)]))
+            iter([ingest_pb2.SubmitReadsRequest(reads=reads)])
+        )
     assert [r.status for r in resp.results] == [
-        RS.READ_STATUS_REJECTED, RS.READ_STATUS_STORED, *[RS.READ_STATUS_REJECTED] * 5]
+        RS.READ_STATUS_REJECTED,
+        RS.READ_STATUS_STORED,
+        *[RS.READ_STATUS_REJECTED] * 5,
+    ]
     assert [[v.field for v in r.violations] for r in resp.results] == [
-        ["reads[0].source_id"], [], ["reads[2].source_id"], ["reads[3].direction"], ["reads[4].captured_at"],
-        ["reads[5].vehicle.make"], ["reads[6].lane"]]
+        ["reads[0].source_id"],
+        [],
+        ["reads[2].source_id"],
+        ["reads[3].direction"],
+        ["reads[4].captured_at"],
+        ["reads[5].vehicle.make"],
+        ["reads[6].lane"],
+    ]
 
 
 async def test_every_service_checks_its_contract_limits_at_the_edge(suite):
@@ -53,19 +69,24 @@ async def test_every_service_checks_its_contract_limits_at_the_edge(suite):
     async with channel(suite.addr("matcher"), tokens[Role.HOTLIST_ADMIN]) as ch:
         with pytest.raises(grpc.aio.AioRpcError) as err:
             await matcher_pb2_grpc.MatcherServiceStub(ch).GetEntry(
-                matcher_pb2.GetEntryRequest(entry_id="e", reason="r" * 1025))
+                matcher_pb2.GetEntryRequest(entry_id="e", reason="r" * 1025)
+            )
         assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
         assert field_violations_of(err.value) == [("reason", "at most 1024 characters")]
         entries = [make_entry("AB12CDE", "h"), make_entry("AB12CDE", "h", information="i" * 4097)]
         with pytest.raises(grpc.aio.AioRpcError) as err:  # a request stream: each message is checked
             await matcher_pb2_grpc.MatcherServiceStub(ch).ImportEntries(
-                iter([matcher_pb2.ImportEntriesRequest(hotlist_id="h", entries=entries)]))
+                iter([matcher_pb2.ImportEntriesRequest(hotlist_id="h", entries=entries)])
+            )
         assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
         assert [f for f, _ in field_violations_of(err.value)] == ["entries[1].information"]
     async with channel(suite.addr("firearms"), tokens[Role.TFC]) as ch:
         with pytest.raises(grpc.aio.AioRpcError) as err:
-            await firearms_pb2_grpc.FirearmsServiceStub(ch).RecordDecision(firearms_pb2.RecordDecisionRequest(
-                decision=T.NdmDecision(activation_id="a", rationale="x" * (4 * 1024 * 1024))))
+            await firearms_pb2_grpc.FirearmsServiceStub(ch).RecordDecision(
+                firearms_pb2.RecordDecisionRequest(
+                    decision=T.NdmDecision(activation_id="a", rationale="x" * (4 * 1024 * 1024))
+                )
+            )
         assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
         assert [f for f, _ in field_violations_of(err.value)] == ["decision.rationale"]
         assert "x" * 20 not in (err.value.details() or "")
@@ -81,10 +102,15 @@ async def test_a_flush_postgresql_refuses_fails_only_the_culprit_read(database_u
     writer = ReadWriter(pool, window_s=0.05)
     await writer.start()
     try:
+
         def new(read):
             return store.NewRead(read, "AB12CDE", timestamp_utc(read.captured_at), b"")
-        good, bad, good2 = new(make_read("AB12CDE")), new(make_read("AB12CDE", source_id="x\x00")), \
-            new(make_read("AB12CDE"))
+
+        good, bad, good2 = (
+            new(make_read("AB12CDE")),
+            new(make_read("AB12CDE", source_id="x\x00")),
+            new(make_read("AB12CDE")),
+        )
         other = new(make_read("AB12CDE"))
         mixed, alone = await asyncio.gather(writer.write([good, bad, good2]), writer.write([other]))
         assert mixed.stored == {good.key, good2.key} and mixed.refused == {bad.key}
@@ -101,13 +127,17 @@ async def test_caller_mistakes_that_reach_the_database_are_invalid_argument(suit
     with no values in the message, never UNKNOWN."""
     async with channel(suite.addr("matcher"), suite.tokens[Role.HOTLIST_ADMIN]) as ch:
         stub = matcher_pb2_grpc.MatcherServiceStub(ch)
-        h = (await stub.UpsertHotlist(matcher_pb2.UpsertHotlistRequest(hotlist=T.Hotlist(
-            name="dups", source=T.HOTLIST_SOURCE_LOCAL_FORCE)))).hotlist
-        twice = [make_entry("AB12CDE", h.hotlist_id, entry_id="same"), make_entry("XY12ZZZ", h.hotlist_id,
-                                                                                  entry_id="same")]
+        h = (
+            await stub.UpsertHotlist(
+                matcher_pb2.UpsertHotlistRequest(hotlist=T.Hotlist(name="dups", source=T.HOTLIST_SOURCE_LOCAL_FORCE))
+            )
+        ).hotlist
+        twice = [
+            make_entry("AB12CDE", h.hotlist_id, entry_id="same"),
+            make_entry("XY12ZZZ", h.hotlist_id, entry_id="same"),
+        ]
         with pytest.raises(grpc.aio.AioRpcError) as err:
-            await stub.ImportEntries(iter([matcher_pb2.ImportEntriesRequest(hotlist_id=h.hotlist_id,
-                                                                            entries=twice)]))
+            await stub.ImportEntries(iter([matcher_pb2.ImportEntriesRequest(hotlist_id=h.hotlist_id, entries=twice)]))
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert "XY12ZZZ" not in err.value.details() and "same" not in err.value.details()
 

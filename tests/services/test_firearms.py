@@ -26,8 +26,9 @@ K = T.ActivationEventKind
 
 async def _firearms(database_url, people, ack_deadline_s: float):
     s = InProcessSuite(database_url, people.tokens)
-    await s.start("firearms", ack_deadline_s=ack_deadline_s, unassigned_retry_s=0.2, escalation_poll_s=0.1,
-                  duty_check_s=0.2)
+    await s.start(
+        "firearms", ack_deadline_s=ack_deadline_s, unassigned_retry_s=0.2, escalation_poll_s=0.1, duty_check_s=0.2
+    )
     return s
 
 
@@ -66,8 +67,9 @@ async def test_an_activation_reaches_the_duty_commander_only_and_acknowledging_s
         with pytest.raises(grpc.aio.AioRpcError) as other:  # tfc-c is on no chain: not told, may not see
             await stub(c_ch).GetActivation(F.GetActivationRequest(activation_id=raised.activation_id))
         assert other.value.code() == grpc.StatusCode.PERMISSION_DENIED
-        acked = (await stub(a_ch).AcknowledgeActivation(
-            F.AcknowledgeActivationRequest(activation_id=raised.activation_id))).activation
+        acked = (
+            await stub(a_ch).AcknowledgeActivation(F.AcknowledgeActivationRequest(activation_id=raised.activation_id))
+        ).activation
         assert acked.state == T.ACTIVATION_STATE_ACKNOWLEDGED and acked.acknowledged_by == "tfc-a"
         assert not acked.HasField("acknowledge_by")
         assert (await next_message(a_stream)).event.kind == K.ACTIVATION_EVENT_KIND_ACKNOWLEDGED
@@ -76,8 +78,9 @@ async def test_an_activation_reaches_the_duty_commander_only_and_acknowledging_s
         a_stream.cancel()
         c_stream.cancel()
     async with channel(addr(firearms), people["sup-1"]) as ch:
-        events = (await stub(ch).ListActivationEvents(
-            F.ListActivationEventsRequest(activation_id=raised.activation_id))).events
+        events = (
+            await stub(ch).ListActivationEvents(F.ListActivationEventsRequest(activation_id=raised.activation_id))
+        ).events
     assert [e.kind for e in events] == [K.ACTIVATION_EVENT_KIND_RAISED, K.ACTIVATION_EVENT_KIND_ACKNOWLEDGED]
 
 
@@ -90,25 +93,36 @@ async def test_unacknowledged_it_walks_the_chain_to_the_supervisor(quick, people
         escalated = await next_message(b_stream)
         b_stream.cancel()
     e = escalated.event
-    assert e.kind == K.ACTIVATION_EVENT_KIND_ESCALATED and (e.from_subject, e.to_subject, e.level) == ("tfc-a", "tfc-b", 1)
+    assert e.kind == K.ACTIVATION_EVENT_KIND_ESCALATED and (e.from_subject, e.to_subject, e.level) == (
+        "tfc-a",
+        "tfc-b",
+        1,
+    )
     assert e.at.ToDatetime() >= e.deadline_missed.ToDatetime() and e.due_at.ToDatetime() > e.at.ToDatetime()
     assert escalated.activation.state == T.ACTIVATION_STATE_ESCALATED
     async with channel(addr(firearms), people["sup-1"]) as ch:
+
         async def walked():
-            events = (await stub(ch).ListActivationEvents(
-                F.ListActivationEventsRequest(activation_id=raised.activation_id))).events
+            events = (
+                await stub(ch).ListActivationEvents(F.ListActivationEventsRequest(activation_id=raised.activation_id))
+            ).events
             return events if events[-1].kind == K.ACTIVATION_EVENT_KIND_ESCALATION_EXHAUSTED else None
+
         events = await eventually(walked, seconds=15)
     assert [(e.kind, e.to_subject) for e in events] == [
-        (K.ACTIVATION_EVENT_KIND_RAISED, "tfc-a"), (K.ACTIVATION_EVENT_KIND_ESCALATED, "tfc-b"),
-        (K.ACTIVATION_EVENT_KIND_ESCALATED, "sup-1"), (K.ACTIVATION_EVENT_KIND_ESCALATION_EXHAUSTED, "")]
+        (K.ACTIVATION_EVENT_KIND_RAISED, "tfc-a"),
+        (K.ACTIVATION_EVENT_KIND_ESCALATED, "tfc-b"),
+        (K.ACTIVATION_EVENT_KIND_ESCALATED, "sup-1"),
+        (K.ACTIVATION_EVENT_KIND_ESCALATION_EXHAUSTED, ""),
+    ]
 
 
 async def test_the_camera_force_rota_owns_the_activation_before_the_listing_force(firearms, people):
     await set_rota(addr(firearms), people, chain=("tfc-a",), force="Listing Police")
     await set_rota(addr(firearms), people, chain=("tfc-c",), force="Camera Police")
-    [raised] = (await raise_hits(addr(firearms), people, [
-        firearms_hit(force="Listing Police", camera_force="Camera Police")])).activations
+    [raised] = (
+        await raise_hits(addr(firearms), people, [firearms_hit(force="Listing Police", camera_force="Camera Police")])
+    ).activations
     async with channel(addr(firearms), people["tfc-c"]) as ch:
         got = (await stub(ch).GetActivation(F.GetActivationRequest(activation_id=raised.activation_id))).activation
     assert (got.force, got.assigned_to) == ("Camera Police", "tfc-c")
@@ -122,8 +136,11 @@ async def test_a_force_with_nobody_on_duty_is_surfaced_at_once(firearms, people,
         shown = await next_message(supervisor)
         assert shown.event.kind == K.ACTIVATION_EVENT_KIND_UNASSIGNED
         assert shown.activation.state == T.ACTIVATION_STATE_UNASSIGNED and not shown.activation.assigned_to
-        assert any(r.getMessage() == "activation raised with nobody on duty for the force"
-                   and getattr(r, "force", "") == "Empty Police" for r in caplog.records)
+        assert any(
+            r.getMessage() == "activation raised with nobody on duty for the force"
+            and getattr(r, "force", "") == "Empty Police"
+            for r in caplog.records
+        )
         status = {s.force: s for s in (await stub(ch).GetDutyStatus(F.GetDutyStatusRequest())).forces}
         assert list(status["Empty Police"].chain) == [] and status["Empty Police"].unassigned_activations == 1
         await eventually(lambda: duty_health(firearms, NOT_SERVING))
@@ -159,29 +176,50 @@ async def test_decisions_stage_by_stage_then_closure_signed_off_by_a_different_s
     aid = await acknowledged(firearms, people)
     async with channel(addr(firearms), people["tfc-a"]) as ch, channel(addr(firearms), people["sup-1"]) as sch:
         a, sup = stub(ch), stub(sch)
-        first = (await a.RecordDecision(F.RecordDecisionRequest(decision=decision(
-            aid, information="Seen northbound on the M4, two occupants")))).decision
+        first = (
+            await a.RecordDecision(
+                F.RecordDecisionRequest(decision=decision(aid, information="Seen northbound on the M4, two occupants"))
+            )
+        ).decision
         assert first.decided_by == "tfc-a" and first.information.startswith("Seen") and first.decision_id
-        await a.RecordDecision(F.RecordDecisionRequest(decision=decision(
-            aid, code_of_ethics="Proportionate; public safety first", threat_assessment="Credible handgun intelligence",
-            rationale="Threat to life cannot be excluded", outcome=T.NDM_OUTCOME_ARMED_DEPLOYMENT)))
+        await a.RecordDecision(
+            F.RecordDecisionRequest(
+                decision=decision(
+                    aid,
+                    code_of_ethics="Proportionate; public safety first",
+                    threat_assessment="Credible handgun intelligence",
+                    rationale="Threat to life cannot be excluded",
+                    outcome=T.NDM_OUTCOME_ARMED_DEPLOYMENT,
+                )
+            )
+        )
         with pytest.raises(grpc.aio.AioRpcError) as early:
             await sup.SignOffActivation(F.SignOffActivationRequest(activation_id=aid))
         assert early.value.code() == grpc.StatusCode.FAILED_PRECONDITION
         with pytest.raises(grpc.aio.AioRpcError) as no_outcome:
             await a.CloseActivation(F.CloseActivationRequest(activation_id=aid, summary="Stopped at services"))
         assert [f for f, _ in field_violations_of(no_outcome.value)] == ["outcome"]
-        closing = (await a.CloseActivation(F.CloseActivationRequest(
-            activation_id=aid, outcome=T.NDM_OUTCOME_ARMED_DEPLOYMENT, summary="Stopped at services"))).activation
+        closing = (
+            await a.CloseActivation(
+                F.CloseActivationRequest(
+                    activation_id=aid, outcome=T.NDM_OUTCOME_ARMED_DEPLOYMENT, summary="Stopped at services"
+                )
+            )
+        ).activation
         assert closing.state == T.ACTIVATION_STATE_AWAITING_SIGN_OFF
         with pytest.raises(grpc.aio.AioRpcError) as by_commander:
             await a.SignOffActivation(F.SignOffActivationRequest(activation_id=aid))
         assert by_commander.value.code() == grpc.StatusCode.PERMISSION_DENIED
-        closed = (await sup.SignOffActivation(F.SignOffActivationRequest(activation_id=aid, remarks="Agreed"))).activation
+        closed = (
+            await sup.SignOffActivation(F.SignOffActivationRequest(activation_id=aid, remarks="Agreed"))
+        ).activation
         final = (await a.GetActivation(F.GetActivationRequest(activation_id=aid))).activation
     assert closed.state == T.ACTIVATION_STATE_CLOSED and closed.signed_off_by == "sup-1"
     assert final.decision_count == 2 and [d.decided_by for d in final.decisions] == ["tfc-a", "tfc-a"]
-    assert final.decisions[1].code_of_ethics.startswith("Proportionate") and final.outcome == T.NDM_OUTCOME_ARMED_DEPLOYMENT
+    assert (
+        final.decisions[1].code_of_ethics.startswith("Proportionate")
+        and final.outcome == T.NDM_OUTCOME_ARMED_DEPLOYMENT
+    )
 
 
 async def test_a_supervisor_may_not_sign_off_their_own_closure(firearms, people):
@@ -191,8 +229,11 @@ async def test_a_supervisor_may_not_sign_off_their_own_closure(firearms, people)
     async with channel(addr(firearms), people["sup-1"]) as ch, channel(addr(firearms), people["sup-2"]) as ch2:
         s1 = stub(ch)
         await s1.AcknowledgeActivation(F.AcknowledgeActivationRequest(activation_id=aid))
-        await s1.CloseActivation(F.CloseActivationRequest(activation_id=aid, outcome=T.NDM_OUTCOME_MONITOR,
-                                                          summary="Lost in traffic; intelligence updated"))
+        await s1.CloseActivation(
+            F.CloseActivationRequest(
+                activation_id=aid, outcome=T.NDM_OUTCOME_MONITOR, summary="Lost in traffic; intelligence updated"
+            )
+        )
         with pytest.raises(grpc.aio.AioRpcError) as own:
             await s1.SignOffActivation(F.SignOffActivationRequest(activation_id=aid))
         assert own.value.code() == grpc.StatusCode.PERMISSION_DENIED and "different person" in own.value.details()
@@ -204,8 +245,15 @@ async def test_every_ndm_text_field_is_limited_and_one_stage_is_required(firearm
     aid = await acknowledged(firearms, people)
     async with channel(addr(firearms), people["tfc-a"]) as ch:
         a = stub(ch)
-        for name in ("information", "threat_assessment", "powers_and_policy", "options", "action_and_review",
-                     "rationale", "code_of_ethics"):
+        for name in (
+            "information",
+            "threat_assessment",
+            "powers_and_policy",
+            "options",
+            "action_and_review",
+            "rationale",
+            "code_of_ethics",
+        ):
             fields = {"information": "ok"} | {name: "x" * (16 * 1024 + 1)}
             with pytest.raises(grpc.aio.AioRpcError) as err:
                 await a.RecordDecision(F.RecordDecisionRequest(decision=decision(aid, **fields)))
@@ -215,18 +263,38 @@ async def test_every_ndm_text_field_is_limited_and_one_stage_is_required(firearm
             await a.RecordDecision(F.RecordDecisionRequest(decision=decision(aid, rationale="why")))
         assert [f for f, _ in field_violations_of(empty.value)] == ["decision.information"]
         with pytest.raises(grpc.aio.AioRpcError) as big:
-            await a.CloseActivation(F.CloseActivationRequest(activation_id=aid, outcome=T.NDM_OUTCOME_MONITOR,
-                                                             summary="s" * (16 * 1024 + 1)))
+            await a.CloseActivation(
+                F.CloseActivationRequest(
+                    activation_id=aid, outcome=T.NDM_OUTCOME_MONITOR, summary="s" * (16 * 1024 + 1)
+                )
+            )
         assert [f for f, _ in field_violations_of(big.value)] == ["summary"]
         for _ in range(25):  # the largest entries allowed: the record still pages, GetActivation still answers
-            await a.RecordDecision(F.RecordDecisionRequest(decision=decision(
-                aid, **{n: "y" * 16 * 1024 for n in ("information", "threat_assessment", "powers_and_policy",
-                                                     "options", "action_and_review", "rationale", "code_of_ethics")})))
+            await a.RecordDecision(
+                F.RecordDecisionRequest(
+                    decision=decision(
+                        aid,
+                        **{
+                            n: "y" * 16 * 1024
+                            for n in (
+                                "information",
+                                "threat_assessment",
+                                "powers_and_policy",
+                                "options",
+                                "action_and_review",
+                                "rationale",
+                                "code_of_ethics",
+                            )
+                        },
+                    )
+                )
+            )
         got = (await a.GetActivation(F.GetActivationRequest(activation_id=aid))).activation
         pages, after = [], 0
         while True:
-            page = await a.ListActivationEvents(F.ListActivationEventsRequest(activation_id=aid, after_sequence=after,
-                                                                              page_size=10))
+            page = await a.ListActivationEvents(
+                F.ListActivationEventsRequest(activation_id=aid, after_sequence=after, page_size=10)
+            )
             pages.append(len(page.events))
             if not (after := page.next_after_sequence):
                 break
@@ -251,10 +319,15 @@ async def test_raise_in_batches_keeps_order_is_idempotent_and_continues_each_tra
     assert len({r.activation_id for r in resp}) == 198
     repeat = (await raise_hits(addr(firearms), people, [hits[5], hits[2], hits[0]])).activations
     assert [(r.activation_id, r.duplicate) for r in repeat] == [
-        (resp[5].activation_id, True), (resp[2].activation_id, True), (resp[0].activation_id, True)]
+        (resp[5].activation_id, True),
+        (resp[2].activation_id, True),
+        (resp[0].activation_id, True),
+    ]
     spans = [s for s in exporter.get_finished_spans() if s.name == "firearms.activation.raised"]
     assert len(spans) == 198
-    assert {format(s.context.trace_id, "032x") for s in spans} == {trace_ids[h.hit_id] for h in hits if h is not sighting}
+    assert {format(s.context.trace_id, "032x") for s in spans} == {
+        trace_ids[h.hit_id] for h in hits if h is not sighting
+    }
     assert all(s.parent is not None and s.parent.span_id == int("ab" * 8, 16) for s in spans)
     async with channel(addr(firearms), people["tfc-a"]) as ch:
         got = (await stub(ch).GetActivation(F.GetActivationRequest(activation_id=resp[0].activation_id))).activation
@@ -274,20 +347,38 @@ async def test_the_rota_refuses_unknown_people_and_bad_times(firearms, people):
     from datetime import datetime, timedelta, timezone
 
     from tests.support import ts
+
     await set_rota(addr(firearms), people)
     now = datetime.now(timezone.utc)
     async with channel(addr(firearms), people["sup-1"]) as ch:
         with pytest.raises(grpc.aio.AioRpcError) as err:
-            await stub(ch).AddShifts(F.AddShiftsRequest(shifts=[
-                T.Shift(force=FORCE, starts_at=ts(now), ends_at=ts(now + timedelta(hours=1)), primary="tfc-a",
-                        backups=["nobody"], supervisor="sup-1"),
-                T.Shift(force=FORCE, starts_at=ts(now), ends_at=ts(now - timedelta(hours=1)), primary="tfc-a",
-                        supervisor="sup-1")]))
+            await stub(ch).AddShifts(
+                F.AddShiftsRequest(
+                    shifts=[
+                        T.Shift(
+                            force=FORCE,
+                            starts_at=ts(now),
+                            ends_at=ts(now + timedelta(hours=1)),
+                            primary="tfc-a",
+                            backups=["nobody"],
+                            supervisor="sup-1",
+                        ),
+                        T.Shift(
+                            force=FORCE,
+                            starts_at=ts(now),
+                            ends_at=ts(now - timedelta(hours=1)),
+                            primary="tfc-a",
+                            supervisor="sup-1",
+                        ),
+                    ]
+                )
+            )
     assert [f for f, _ in field_violations_of(err.value)] == ["shifts[1].ends_at"]
     async with channel(addr(firearms), people["tfc-a"]) as ch:
         with pytest.raises(grpc.aio.AioRpcError) as denied:
-            await stub(ch).UpsertCommander(F.UpsertCommanderRequest(commander=T.Commander(
-                subject="x", name="x", force=FORCE)))
+            await stub(ch).UpsertCommander(
+                F.UpsertCommanderRequest(commander=T.Commander(subject="x", name="x", force=FORCE))
+            )
     assert denied.value.code() == grpc.StatusCode.PERMISSION_DENIED
 
 
@@ -307,9 +398,11 @@ async def test_only_people_told_so_far_may_acknowledge(quick, people):
         with pytest.raises(grpc.aio.AioRpcError) as early:  # tfc-b has not been told yet
             await stub(ch).AcknowledgeActivation(request)
         assert early.value.code() == grpc.StatusCode.PERMISSION_DENIED
+
         async def told():
             got = await stub(ch).AcknowledgeActivation(request)
             return got.activation
+
         acked = await eventually(_denied_as_none(told), seconds=10)  # after the escalation it may
     assert acked.acknowledged_by == "tfc-b" and acked.escalation_level == 1
 
@@ -322,6 +415,7 @@ def _denied_as_none(call):
             if err.code() != grpc.StatusCode.PERMISSION_DENIED:
                 raise
             return None
+
     return attempt
 
 
@@ -346,8 +440,9 @@ async def test_the_commander_gets_the_plate_patch_and_the_fetch_is_logged(databa
             image = (await stub(ch).GetActivationPlatePatch(request)).plate_image
             with pytest.raises(grpc.aio.AioRpcError) as denied:
                 await stub(other).GetActivationPlatePatch(request)
-            events = (await stub(ch).ListActivationEvents(
-                F.ListActivationEventsRequest(activation_id=raised.activation_id))).events
+            events = (
+                await stub(ch).ListActivationEvents(F.ListActivationEventsRequest(activation_id=raised.activation_id))
+            ).events
     finally:
         await suite.stop()
     assert image == b"\xff\xd8 a plate patch \xff\xd9"

@@ -49,18 +49,28 @@ async def six_entries(suite, people) -> None:
         s = stub(ch)
         await s.AcknowledgeActivation(F.AcknowledgeActivationRequest(activation_id=aid))
         await s.RecordDecision(F.RecordDecisionRequest(decision=decision(aid, information="Two occupants")))
-        await s.RecordDecision(F.RecordDecisionRequest(decision=decision(
-            aid, threat_assessment="Threat to life", outcome=T.NDM_OUTCOME_ARMED_DEPLOYMENT)))
-        await s.CloseActivation(F.CloseActivationRequest(activation_id=aid, outcome=T.NDM_OUTCOME_ARMED_DEPLOYMENT,
-                                                         summary="Detained without injury"))
+        await s.RecordDecision(
+            F.RecordDecisionRequest(
+                decision=decision(aid, threat_assessment="Threat to life", outcome=T.NDM_OUTCOME_ARMED_DEPLOYMENT)
+            )
+        )
+        await s.CloseActivation(
+            F.CloseActivationRequest(
+                activation_id=aid, outcome=T.NDM_OUTCOME_ARMED_DEPLOYMENT, summary="Detained without injury"
+            )
+        )
     await raise_hits(addr, people, [firearms_hit()])
 
 
 async def test_the_database_refuses_to_change_or_remove_log_entries(firearms, people, sql):
     await six_entries(firearms, people)
-    for statement in ("UPDATE event_log SET actor = 'someone else' WHERE sequence = 2",
-                      "DELETE FROM event_log WHERE sequence = 3", "TRUNCATE event_log CASCADE",
-                      "UPDATE event_log_head SET last_sequence = 1", "DELETE FROM event_log_head"):
+    for statement in (
+        "UPDATE event_log SET actor = 'someone else' WHERE sequence = 2",
+        "DELETE FROM event_log WHERE sequence = 3",
+        "TRUNCATE event_log CASCADE",
+        "UPDATE event_log_head SET last_sequence = 1",
+        "DELETE FROM event_log_head",
+    ):
         # the service's role has no UPDATE, DELETE or TRUNCATE on the log (and a trigger guards it too)
         with pytest.raises(asyncpg.InsufficientPrivilegeError, match="permission denied|append-only|only moves"):
             await sql.execute(statement)
@@ -74,8 +84,9 @@ async def test_edited_deleted_reordered_and_truncated_entries_are_each_caught(fi
     await dba.execute("SET session_replication_role = replica")  # as a superuser bypassing the guard
 
     original = await dba.fetchval("SELECT payload FROM event_log WHERE sequence = 4")
-    await dba.execute("UPDATE event_log SET payload = replace(payload, 'Threat to life', 'No threat')"
-                      " WHERE sequence = 4")
+    await dba.execute(
+        "UPDATE event_log SET payload = replace(payload, 'Threat to life', 'No threat') WHERE sequence = 4"
+    )
     edited = await verify(firearms, people)
     assert (edited.ok, edited.first_bad_sequence, edited.entries_verified) == (False, 4, 3)
     assert "edited" in edited.problem
@@ -145,9 +156,12 @@ async def test_concurrent_escalators_never_act_on_one_activation_twice(firearms,
         async def sweep(conn):
             async with conn.transaction():
                 return await store.sweep(conn, timing, limit=25)
+
         rounds = [await asyncio.gather(*(sweep(c) for c in conns)) for _ in range(3)]
-        kinds = await conns[0].fetch("SELECT activation_id, count(*) AS n FROM event_log WHERE kind = $1"
-                                     " GROUP BY activation_id", T.ACTIVATION_EVENT_KIND_ESCALATED)
+        kinds = await conns[0].fetch(
+            "SELECT activation_id, count(*) AS n FROM event_log WHERE kind = $1 GROUP BY activation_id",
+            T.ACTIVATION_EVENT_KIND_ESCALATED,
+        )
     finally:
         for c in conns:
             await c.close()

@@ -49,24 +49,33 @@ async def test_bad_read_is_rejected_alone_and_the_rest_of_the_batch_is_stored(in
     ch, s = stub(ingest, Role.CAMERA)
     async with ch:
         resp = await s.SubmitReads(iter([ingest_pb2.SubmitReadsRequest(reads=[good1, bad, good2])]))
-    assert [r.status for r in resp.results] == [RS.READ_STATUS_STORED, RS.READ_STATUS_REJECTED,
-                                                RS.READ_STATUS_STORED]
+    assert [r.status for r in resp.results] == [RS.READ_STATUS_STORED, RS.READ_STATUS_REJECTED, RS.READ_STATUS_STORED]
     assert [v.field for v in resp.results[1].violations] == ["reads[1].vrm"]
     assert "A-Z" in resp.results[1].violations[0].description
     assert await stored_ids(database_url) == {good1.read_id, good2.read_id}
 
 
 async def test_every_invalid_field_is_named(ingest):
-    read = make_read("", confidence=140.0, location=T.GeoPoint(latitude=95.0, longitude=-0.1),
-                     captured_at=ts(datetime.now(timezone.utc) + timedelta(hours=2)))
+    read = make_read(
+        "",
+        confidence=140.0,
+        location=T.GeoPoint(latitude=95.0, longitude=-0.1),
+        captured_at=ts(datetime.now(timezone.utc) + timedelta(hours=2)),
+    )
     read.plate_image = b"\xff" * (1024 * 1024 + 1)
     read.ClearField("camera_id")
     ch, s = stub(ingest, Role.CAMERA)
     async with ch:
         resp = await s.SubmitReads(iter([ingest_pb2.SubmitReadsRequest(reads=[read])]))
     fields = {v.field for v in resp.results[0].violations}
-    assert fields == {"reads[0].vrm", "reads[0].confidence", "reads[0].location.latitude",
-                      "reads[0].captured_at", "reads[0].plate_image", "reads[0].camera_id"}
+    assert fields == {
+        "reads[0].vrm",
+        "reads[0].confidence",
+        "reads[0].location.latitude",
+        "reads[0].captured_at",
+        "reads[0].plate_image",
+        "reads[0].camera_id",
+    }
 
 
 async def test_unary_bad_read_gets_invalid_argument_with_field_violations(ingest, database_url):
@@ -98,8 +107,9 @@ async def test_resubmitting_a_read_is_a_duplicate_and_stores_one_row(ingest, dat
 
 async def test_bidirectional_stream_acknowledges_each_batch(ingest):
     ch, s = stub(ingest, Role.CAMERA)
-    batches = [ingest_pb2.StreamReadsRequest(batch_id=f"b{i}", reads=[make_read("AB12CDE"), make_read("1")])
-               for i in range(3)]
+    batches = [
+        ingest_pb2.StreamReadsRequest(batch_id=f"b{i}", reads=[make_read("AB12CDE"), make_read("1")]) for i in range(3)
+    ]
     async with ch:
         call = s.StreamReads()
         acks = []
@@ -133,7 +143,8 @@ async def test_unknown_token_is_unauthenticated(ingest):
     async with ch:
         with pytest.raises(grpc.aio.AioRpcError) as err:
             await ingest_pb2_grpc.IngestServiceStub(ch).SubmitRead(
-                ingest_pb2.SubmitReadRequest(read=make_read("AB12CDE")))
+                ingest_pb2.SubmitReadRequest(read=make_read("AB12CDE"))
+            )
     assert err.value.code() == grpc.StatusCode.UNAUTHENTICATED
 
 
@@ -202,14 +213,20 @@ async def test_scan_reads_names_a_bad_window_or_page_size(ingest):
     ch, s = stub(ingest, Role.SERVICE)
     async with ch:
         errors = []
-        for request in ({"lookback_seconds": 0}, {"lookback_seconds": 10_000 * 86400},
-                        {"lookback_seconds": 60, "page_size": 5001}):
+        for request in (
+            {"lookback_seconds": 0},
+            {"lookback_seconds": 10_000 * 86400},
+            {"lookback_seconds": 60, "page_size": 5001},
+        ):
             with pytest.raises(grpc.aio.AioRpcError) as err:
                 await scan(s, **request)
             errors.append(err.value)
     assert [e.code() for e in errors] == [grpc.StatusCode.INVALID_ARGUMENT] * 3
     assert [[f for f, _ in field_violations_of(e)] for e in errors] == [
-        ["lookback_seconds"], ["lookback_seconds"], ["page_size"]]
+        ["lookback_seconds"],
+        ["lookback_seconds"],
+        ["page_size"],
+    ]
 
 
 async def test_scan_reads_is_for_services_only(ingest):
@@ -228,8 +245,10 @@ async def test_retention_does_not_wait_for_a_scan_and_drops_the_day_later(ingest
     scanning = await asyncpg.connect(database_url, server_settings={"search_path": "ingest"})
     try:
         await store.ensure_partitions(conn, {expired})
-        await conn.execute("INSERT INTO reads (read_id, captured_at, vrm, vrm_normalised, confidence, camera_id)"
-                           " VALUES ('r1', now(), 'AB12CDE', 'AB12CDE', 90, 'CAM-M1-J4-N')")
+        await conn.execute(
+            "INSERT INTO reads (read_id, captured_at, vrm, vrm_normalised, confidence, camera_id)"
+            " VALUES ('r1', now(), 'AB12CDE', 'AB12CDE', 90, 'CAM-M1-J4-N')"
+        )
         settings = IngestSettings(matcher_addr="x", service_token="x", tokens_file="x")
         async with contextlib.aclosing(store.scan_reads(scanning, now - timedelta(hours=1), 1)) as pages:
             assert len(await anext(pages)) == 1  # a scan is open (its transaction holds the reads table)

@@ -9,15 +9,26 @@ from datetime import datetime, timedelta, timezone
 import asyncpg
 import grpc
 import pytest
-from grpc_status import rpc_status
 from google.rpc import error_details_pb2
+from grpc_status import rpc_status
 
 from anpr.runtime.auth import Role
-from anpr.v1 import (ingest_pb2, ingest_pb2_grpc, matcher_pb2, matcher_pb2_grpc)
+from anpr.v1 import ingest_pb2, ingest_pb2_grpc, matcher_pb2, matcher_pb2_grpc
 from anpr.v1 import types_pb2 as T
 from services.ingest.config import IngestSettings
 from services.ingest.server import run_retention
-from tests.support import (InProcessSuite, channel, eventually, free_port, make_entry, make_read, next_alert, register_cameras, subscribe, ts)
+from tests.support import (
+    InProcessSuite,
+    channel,
+    eventually,
+    free_port,
+    make_entry,
+    make_read,
+    next_alert,
+    register_cameras,
+    subscribe,
+    ts,
+)
 
 RS = ingest_pb2.ReadStatus
 
@@ -25,23 +36,27 @@ RS = ingest_pb2.ReadStatus
 async def submit(suite, reads, role=Role.CAMERA) -> list[ingest_pb2.ReadResult]:
     async with channel(suite.addr("ingest"), suite.tokens[role]) as ch:
         resp = await ingest_pb2_grpc.IngestServiceStub(ch).SubmitReads(
-            iter([ingest_pb2.SubmitReadsRequest(reads=reads)]))
+            iter([ingest_pb2.SubmitReadsRequest(reads=reads)])
+        )
     return list(resp.results)
 
 
 @pytest.fixture
 async def ingest(database_url, tokens):
     suite = InProcessSuite(database_url, tokens)
-    await suite.start("ingest", matcher_addr="127.0.0.1:9", service_token=tokens[Role.SERVICE],
-                      camera_rate_per_s=0.01, camera_burst=3)  # no refill within a test
+    await suite.start(
+        "ingest", matcher_addr="127.0.0.1:9", service_token=tokens[Role.SERVICE], camera_rate_per_s=0.01, camera_burst=3
+    )  # no refill within a test
     yield suite
     await suite.stop()
 
 
 async def test_unknown_and_disabled_cameras_are_rejected_by_field(ingest):
     await register_cameras(ingest.addr("ingest"), ingest.tokens, ["CAM-OFF"], enabled=False)
-    results = await submit(ingest, [make_read("AB12CDE", camera_id="CAM-NOPE"),
-                                    make_read("AB12CDE", camera_id="CAM-OFF"), make_read("AB12CDE")])
+    results = await submit(
+        ingest,
+        [make_read("AB12CDE", camera_id="CAM-NOPE"), make_read("AB12CDE", camera_id="CAM-OFF"), make_read("AB12CDE")],
+    )
     assert [r.status for r in results] == [RS.READ_STATUS_REJECTED, RS.READ_STATUS_REJECTED, RS.READ_STATUS_STORED]
     assert results[0].violations[0].field == "reads[0].camera_id"
     assert "unknown camera" in results[0].violations[0].description
@@ -52,7 +67,8 @@ async def test_camera_registry_is_admin_only_and_listed(ingest):
     async with channel(ingest.addr("ingest"), ingest.tokens[Role.CAMERA]) as ch:
         with pytest.raises(grpc.aio.AioRpcError) as err:
             await ingest_pb2_grpc.IngestServiceStub(ch).UpsertCamera(
-                ingest_pb2.UpsertCameraRequest(camera=T.Camera(camera_id="X", enabled=True)))
+                ingest_pb2.UpsertCameraRequest(camera=T.Camera(camera_id="X", enabled=True))
+            )
     assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
     async with channel(ingest.addr("ingest"), ingest.tokens[Role.CONTROL_ROOM]) as ch:
         cams = (await ingest_pb2_grpc.IngestServiceStub(ch).ListCameras(ingest_pb2.ListCamerasRequest())).cameras
@@ -61,14 +77,19 @@ async def test_camera_registry_is_admin_only_and_listed(ingest):
 
 
 async def test_a_camera_over_its_rate_is_throttled_and_told_when_to_retry(ingest):
-    results = await submit(ingest, [make_read("AB12CDE", camera_id="CAM-M4-J12") for _ in range(5)]
-                           + [make_read("AB12CDE", camera_id="CAM-A34-N")])
-    assert [r.status for r in results] == [RS.READ_STATUS_STORED] * 3 + [RS.READ_STATUS_THROTTLED] * 2 \
-        + [RS.READ_STATUS_STORED]  # other cameras are not affected
+    results = await submit(
+        ingest,
+        [make_read("AB12CDE", camera_id="CAM-M4-J12") for _ in range(5)]
+        + [make_read("AB12CDE", camera_id="CAM-A34-N")],
+    )
+    assert [r.status for r in results] == [RS.READ_STATUS_STORED] * 3 + [RS.READ_STATUS_THROTTLED] * 2 + [
+        RS.READ_STATUS_STORED
+    ]  # other cameras are not affected
     async with channel(ingest.addr("ingest"), ingest.tokens[Role.CAMERA]) as ch:
         with pytest.raises(grpc.aio.AioRpcError) as err:
             await ingest_pb2_grpc.IngestServiceStub(ch).SubmitRead(
-                ingest_pb2.SubmitReadRequest(read=make_read("AB12CDE", camera_id="CAM-M4-J12")))
+                ingest_pb2.SubmitReadRequest(read=make_read("AB12CDE", camera_id="CAM-M4-J12"))
+            )
     assert err.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
     status = rpc_status.from_call(err.value)
     retry = error_details_pb2.RetryInfo()
@@ -126,15 +147,23 @@ async def test_reads_sent_while_matcher_is_down_are_all_matched_once_it_is_back(
     try:
         await suite.start("notify")
         await suite.start("firearms")
-        matcher_opts = dict(grpc_port=matcher_port, notify_addr=suite.addr("notify"),
-                            firearms_addr=suite.addr("firearms"), service_token=tokens[Role.SERVICE],
-                            ingest_addr="127.0.0.1:9", dedup_window_s=0)
+        matcher_opts = dict(
+            grpc_port=matcher_port,
+            notify_addr=suite.addr("notify"),
+            firearms_addr=suite.addr("firearms"),
+            service_token=tokens[Role.SERVICE],
+            ingest_addr="127.0.0.1:9",
+            dedup_window_s=0,
+        )
         await suite.start("matcher", **matcher_opts)
         await suite.start("ingest", matcher_addr=f"127.0.0.1:{matcher_port}", service_token=tokens[Role.SERVICE])
         async with channel(suite.addr("matcher"), tokens[Role.HOTLIST_ADMIN]) as ch:
             admin = matcher_pb2_grpc.MatcherServiceStub(ch)
-            await admin.UpsertHotlist(matcher_pb2.UpsertHotlistRequest(hotlist=T.Hotlist(
-                hotlist_id="l1", name="List", source=T.HOTLIST_SOURCE_LOCAL_FORCE)))
+            await admin.UpsertHotlist(
+                matcher_pb2.UpsertHotlistRequest(
+                    hotlist=T.Hotlist(hotlist_id="l1", name="List", source=T.HOTLIST_SOURCE_LOCAL_FORCE)
+                )
+            )
             await admin.UpsertEntry(matcher_pb2.UpsertEntryRequest(entry=make_entry("AB12CDE", "l1")))
 
         await suite.running.pop("matcher").stop()
@@ -157,6 +186,7 @@ async def test_reads_sent_while_matcher_is_down_are_all_matched_once_it_is_back(
             # ingest deletes its outbox rows once matcher has answered (the alerts may come first)
             async def drained():
                 return await conn.fetchval("SELECT count(*) FROM ingest.outbox") == 0
+
             await eventually(drained)
             assert await conn.fetchval("SELECT count(*) FROM notify.alerts") == 5
         finally:

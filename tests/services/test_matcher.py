@@ -9,13 +9,22 @@ import asyncpg
 import grpc
 import pytest
 
-from anpr.runtime.auth import Role
-from anpr.v1 import (firearms_pb2, firearms_pb2_grpc, ingest_pb2, ingest_pb2_grpc, matcher_pb2,
-                     matcher_pb2_grpc)
-from anpr.v1 import types_pb2 as T
 from anpr.runtime import outbox
+from anpr.runtime.auth import Role
+from anpr.v1 import firearms_pb2, firearms_pb2_grpc, ingest_pb2, ingest_pb2_grpc, matcher_pb2, matcher_pb2_grpc
+from anpr.v1 import types_pb2 as T
 from services.matcher import store
-from tests.support import InProcessSuite, channel, eventually, make_entry, make_read, next_message, ts, next_alert, subscribe
+from tests.support import (
+    InProcessSuite,
+    channel,
+    eventually,
+    make_entry,
+    make_read,
+    next_alert,
+    next_message,
+    subscribe,
+    ts,
+)
 
 
 @pytest.fixture
@@ -24,12 +33,26 @@ async def suite(database_url, tokens):
     await s.start_all(dedup_window_s=600, historical_lookback_h=24)
     async with channel(s.addr("matcher"), tokens[Role.HOTLIST_ADMIN]) as ch:
         admin = matcher_pb2_grpc.MatcherServiceStub(ch)
-        await admin.UpsertHotlist(matcher_pb2.UpsertHotlistRequest(hotlist=T.Hotlist(
-            hotlist_id="pnc", name="PNC extract", source=T.HOTLIST_SOURCE_PNC_NATIONAL,
-            match_policy=T.MATCH_POLICY_LOOKALIKE)))
-        await admin.UpsertHotlist(matcher_pb2.UpsertHotlistRequest(hotlist=T.Hotlist(
-            hotlist_id="exact", name="Exact-only list", source=T.HOTLIST_SOURCE_OTHER_AGENCY,
-            match_policy=T.MATCH_POLICY_EXACT)))
+        await admin.UpsertHotlist(
+            matcher_pb2.UpsertHotlistRequest(
+                hotlist=T.Hotlist(
+                    hotlist_id="pnc",
+                    name="PNC extract",
+                    source=T.HOTLIST_SOURCE_PNC_NATIONAL,
+                    match_policy=T.MATCH_POLICY_LOOKALIKE,
+                )
+            )
+        )
+        await admin.UpsertHotlist(
+            matcher_pb2.UpsertHotlistRequest(
+                hotlist=T.Hotlist(
+                    hotlist_id="exact",
+                    name="Exact-only list",
+                    source=T.HOTLIST_SOURCE_OTHER_AGENCY,
+                    match_policy=T.MATCH_POLICY_EXACT,
+                )
+            )
+        )
     yield s
     await s.stop()
 
@@ -44,7 +67,8 @@ async def add_entries(suite, *entries: T.VoiEntry) -> None:
 async def send(suite, *reads: T.Read) -> None:
     async with channel(suite.addr("ingest"), suite.tokens[Role.CAMERA]) as ch:
         resp = await ingest_pb2_grpc.IngestServiceStub(ch).SubmitReads(
-            iter([ingest_pb2.SubmitReadsRequest(reads=list(reads))]))
+            iter([ingest_pb2.SubmitReadsRequest(reads=list(reads))])
+        )
     assert all(r.status == ingest_pb2.READ_STATUS_STORED for r in resp.results), resp
 
 
@@ -81,9 +105,12 @@ async def test_lookalike_read_is_an_approximate_hit_with_the_positions(suite, ro
 
 async def test_exact_only_list_and_unconfusable_characters_do_not_match(suite, room):
     await add_entries(suite, make_entry("XY12ZZZ", "exact"), make_entry("GB12SSS", "pnc"))
-    await send(suite, make_read("XY12ZZ2"),   # look-alike of an exact-only entry: no hit
-               make_read("GB12SXS"),          # S and X are not confused: no hit
-               make_read("XY12ZZZ"))          # the sentinel: exact
+    await send(
+        suite,
+        make_read("XY12ZZ2"),  # look-alike of an exact-only entry: no hit
+        make_read("GB12SXS"),  # S and X are not confused: no hit
+        make_read("XY12ZZZ"),
+    )  # the sentinel: exact
     alert = await room.next()
     assert alert.hit.read.vrm == "XY12ZZZ" and alert.hit.match_kind == T.MATCH_KIND_EXACT
     assert alert.hit.tier == T.MATCH_TIER_CONFIRMED and alert.hit.score == 1.0
@@ -120,7 +147,8 @@ async def test_repeats_in_the_window_are_counted_not_realerted_but_firearms_sees
     first, second = make_read("FA11RMS"), make_read("FA11RMS")  # same camera, same area, a second apart
     async with channel(suite.addr("firearms"), suite.tokens[Role.TFC_SUPERVISOR]) as ch:  # the supervisor view
         console = firearms_pb2_grpc.FirearmsServiceStub(ch).StreamActivations(
-            firearms_pb2.StreamActivationsRequest(from_start=True))
+            firearms_pb2.StreamActivationsRequest(from_start=True)
+        )
         await send(suite, first)
         await send(suite, second)
         await send(suite, make_read("SE11TTT"))
@@ -167,8 +195,11 @@ async def test_reading_an_entry_is_audited_with_caller_and_reason(suite):
         stub = matcher_pb2_grpc.MatcherServiceStub(ch)
         with pytest.raises(grpc.aio.AioRpcError) as err:
             await stub.GetEntry(matcher_pb2.GetEntryRequest(entry_id=entry.entry_id))
-        got = (await stub.GetEntry(matcher_pb2.GetEntryRequest(entry_id=entry.entry_id,
-                                                                reason="Incident 4411: officer request"))).entry
+        got = (
+            await stub.GetEntry(
+                matcher_pb2.GetEntryRequest(entry_id=entry.entry_id, reason="Incident 4411: officer request")
+            )
+        ).entry
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert got.cad_information == entry.cad_information
     conn = await asyncpg.connect(suite.database_url)
@@ -185,15 +216,30 @@ async def test_import_replaces_the_whole_list(suite, room):
 
         async def load(*vrms: str) -> matcher_pb2.ImportEntriesResponse:
             entries = [make_entry(v, "pnc", entry_id=f"pnc:{v}") for v in vrms]
-            return await admin.ImportEntries(iter([matcher_pb2.ImportEntriesRequest(hotlist_id="pnc", entries=entries[:1]),
-                                                   matcher_pb2.ImportEntriesRequest(entries=entries[1:])]))
+            return await admin.ImportEntries(
+                iter(
+                    [
+                        matcher_pb2.ImportEntriesRequest(hotlist_id="pnc", entries=entries[:1]),
+                        matcher_pb2.ImportEntriesRequest(entries=entries[1:]),
+                    ]
+                )
+            )
 
         assert (await load("OLD1AAA", "KEEP1BB")).imported == 2
         await load("KEEP1BB", "NEW1CCC")
-        listed = {h.hotlist_id: h.entry_count for h in (await admin.ListHotlists(matcher_pb2.ListHotlistsRequest())).hotlists}
+        listed = {
+            h.hotlist_id: h.entry_count for h in (await admin.ListHotlists(matcher_pb2.ListHotlistsRequest())).hotlists
+        }
         with pytest.raises(grpc.aio.AioRpcError) as err:
-            await admin.ImportEntries(iter([matcher_pb2.ImportEntriesRequest(
-                hotlist_id="pnc", entries=[make_entry("BAD*VRM", "pnc", entry_id="x")])]))
+            await admin.ImportEntries(
+                iter(
+                    [
+                        matcher_pb2.ImportEntriesRequest(
+                            hotlist_id="pnc", entries=[make_entry("BAD*VRM", "pnc", entry_id="x")]
+                        )
+                    ]
+                )
+            )
     assert listed["pnc"] == 2
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "entries[0].vrm" in err.value.details()
     await send(suite, make_read("OLD1AAA"), make_read("KEEP1BB"), make_read("NEW1CCC"))
@@ -212,13 +258,16 @@ async def test_a_large_change_rebuilds_the_index_and_matching_follows(suite, roo
     entries = [make_entry(f"BULK{i}AA", "pnc", entry_id=f"bulk-{i}") for i in range(5)]
     async with channel(suite.addr("matcher"), suite.tokens[Role.HOTLIST_ADMIN]) as ch:
         await matcher_pb2_grpc.MatcherServiceStub(ch).ImportEntries(
-            iter([matcher_pb2.ImportEntriesRequest(hotlist_id="pnc", entries=entries)]))
+            iter([matcher_pb2.ImportEntriesRequest(hotlist_id="pnc", entries=entries)])
+        )
     assert len(suite.running["matcher"]._component.live) == 5
     assert any(r.getMessage() == "index reloaded" for r in caplog.records)
     await send(suite, make_read("GONE1AA"), make_read("BULK3AA"), make_read("8ULK4AA"))
     hits = [(await room.next()).hit for _ in range(2)]
-    assert {(h.read.vrm, h.match_kind) for h in hits} == {("BULK3AA", T.MATCH_KIND_EXACT),
-                                                         ("8ULK4AA", T.MATCH_KIND_LOOKALIKE)}
+    assert {(h.read.vrm, h.match_kind) for h in hits} == {
+        ("BULK3AA", T.MATCH_KIND_EXACT),
+        ("8ULK4AA", T.MATCH_KIND_LOOKALIKE),
+    }
 
 
 async def test_a_hit_the_receiver_rejects_is_set_aside_and_does_not_block_the_rest(suite, room):
@@ -226,9 +275,11 @@ async def test_a_hit_the_receiver_rejects_is_set_aside_and_does_not_block_the_re
     try:
         # a record notify can never accept (no hit id), queued in the same partition ahead of a real hit
         entry = make_entry("AF11TER", "pnc")
-        await conn.execute("INSERT INTO outbox (topic, partition, payload) VALUES ('notify', $1, $2)",
-                           outbox.partition_of(entry.entry_id),
-                           store.traced_hit_item(T.Hit(read=make_read("XX11XXX")), ""))
+        await conn.execute(
+            "INSERT INTO outbox (topic, partition, payload) VALUES ('notify', $1, $2)",
+            outbox.partition_of(entry.entry_id),
+            store.traced_hit_item(T.Hit(read=make_read("XX11XXX")), ""),
+        )
         await add_entries(suite, entry)
         await send(suite, make_read("AF11TER"))
         assert (await room.next()).hit.read.vrm == "AF11TER"
@@ -258,11 +309,25 @@ async def _read_consumed_before_any_entry(suite, vrm: str) -> T.Read:
 async def _import_new_list(suite, hotlist_id: str, entries: list[T.VoiEntry]) -> None:
     async with channel(suite.addr("matcher"), suite.tokens[Role.HOTLIST_ADMIN]) as ch:
         admin = matcher_pb2_grpc.MatcherServiceStub(ch)
-        await admin.UpsertHotlist(matcher_pb2.UpsertHotlistRequest(hotlist=T.Hotlist(
-            hotlist_id=hotlist_id, name=f"National extract {hotlist_id}", source=T.HOTLIST_SOURCE_PNC_NATIONAL,
-            match_policy=T.MATCH_POLICY_LOOKALIKE)))
-        await admin.ImportEntries(iter([matcher_pb2.ImportEntriesRequest(hotlist_id=hotlist_id)] + [
-            matcher_pb2.ImportEntriesRequest(entries=entries[i:i + 5000]) for i in range(0, len(entries), 5000)]))
+        await admin.UpsertHotlist(
+            matcher_pb2.UpsertHotlistRequest(
+                hotlist=T.Hotlist(
+                    hotlist_id=hotlist_id,
+                    name=f"National extract {hotlist_id}",
+                    source=T.HOTLIST_SOURCE_PNC_NATIONAL,
+                    match_policy=T.MATCH_POLICY_LOOKALIKE,
+                )
+            )
+        )
+        await admin.ImportEntries(
+            iter(
+                [matcher_pb2.ImportEntriesRequest(hotlist_id=hotlist_id)]
+                + [
+                    matcher_pb2.ImportEntriesRequest(entries=entries[i : i + 5000])
+                    for i in range(0, len(entries), 5000)
+                ]
+            )
+        )
 
 
 async def test_an_import_of_more_than_10000_entries_is_checked_against_recent_reads(suite, room, caplog):
@@ -289,8 +354,9 @@ async def test_a_bulk_check_run_again_makes_no_second_alert(suite, room, monkeyp
     monkeypatch.setattr(matcher_server, "HISTORICAL_CHECKS_PER_IMPORT", 2)  # a bulk job for 3 entries
     await add_entries(suite, make_entry("SE11TTT", "pnc"))
     old = await _read_consumed_before_any_entry(suite, "HS70RIC")
-    await _import_new_list(suite, "bulk", [make_entry(v, "bulk", entry_id=f"bulk:{v}")
-                                           for v in ("HS70RIC", "AA11AAA", "BB22BBB")])
+    await _import_new_list(
+        suite, "bulk", [make_entry(v, "bulk", entry_id=f"bulk:{v}") for v in ("HS70RIC", "AA11AAA", "BB22BBB")]
+    )
     assert (await room.next()).hit.read.read_id == old.read_id
     conn = await asyncpg.connect(suite.database_url, server_settings={"search_path": "matcher"})
     try:

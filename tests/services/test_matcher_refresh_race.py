@@ -20,8 +20,13 @@ from tests.support import InProcessSuite, eventually, make_entry
 @pytest.fixture
 async def matcher(database_url, tokens):
     suite = InProcessSuite(database_url, tokens)
-    await suite.start("matcher", notify_addr="127.0.0.1:9", firearms_addr="127.0.0.1:9",
-                      ingest_addr="127.0.0.1:9", service_token=tokens[Role.SERVICE])
+    await suite.start(
+        "matcher",
+        notify_addr="127.0.0.1:9",
+        firearms_addr="127.0.0.1:9",
+        ingest_addr="127.0.0.1:9",
+        service_token=tokens[Role.SERVICE],
+    )
     yield suite.running["matcher"]._component
     await suite.stop()
 

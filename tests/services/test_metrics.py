@@ -44,8 +44,10 @@ async def test_reads_outbox_and_dead_letters_are_scraped(ingest, database_url):
         await stub.SubmitReads(iter([ingest_pb2.SubmitReadsRequest(reads=[make_read("AB12CDE"), make_read("BAD*")])]))
     conn = await asyncpg.connect(database_url)
     try:
-        await conn.execute("INSERT INTO ingest.outbox (topic, payload, records, created_at) "
-                           "VALUES ('dead-letter:match', 'x', 3, now() - interval '1 hour')")
+        await conn.execute(
+            "INSERT INTO ingest.outbox (topic, payload, records, created_at) "
+            "VALUES ('dead-letter:match', 'x', 3, now() - interval '1 hour')"
+        )
     finally:
         await conn.close()
 

@@ -27,10 +27,13 @@ async def suite(database_url, tokens):
 
 def hit(covert: bool = False, firearms: bool = False) -> T.Hit:
     markers = [T.WARNING_MARKER_FIREARMS] if firearms else [T.WARNING_MARKER_DRUGS]
-    return T.Hit(hit_id=str(uuid.uuid4()), read=make_read("AB12CDE"),
-                 entry=make_entry("AB12CDE", "list-1", warning_markers=markers),
-                 hotlist=T.Hotlist(hotlist_id="list-1", name="List", covert=covert),
-                 match_kind=T.MATCH_KIND_EXACT)
+    return T.Hit(
+        hit_id=str(uuid.uuid4()),
+        read=make_read("AB12CDE"),
+        entry=make_entry("AB12CDE", "list-1", warning_markers=markers),
+        hotlist=T.Hotlist(hotlist_id="list-1", name="List", covert=covert),
+        match_kind=T.MATCH_KIND_EXACT,
+    )
 
 
 async def publish(suite, h: T.Hit) -> notify_pb2.PublishAlertResponse:
@@ -60,8 +63,10 @@ async def test_terminal_resumes_after_last_sequence_without_gap(suite):
 
 async def test_terminal_sees_operational_subset_and_no_covert_alerts(suite):
     covert, normal = hit(covert=True), hit()
-    async with channel(suite.addr("notify"), suite.tokens[Role.TERMINAL]) as tch, \
-            channel(suite.addr("notify"), suite.tokens[Role.CONTROL_ROOM]) as cch:
+    async with (
+        channel(suite.addr("notify"), suite.tokens[Role.TERMINAL]) as tch,
+        channel(suite.addr("notify"), suite.tokens[Role.CONTROL_ROOM]) as cch,
+    ):
         terminal = subscribe(tch, Role.TERMINAL, from_start=True)
         room = subscribe(cch, Role.CONTROL_ROOM, from_start=True)
         await publish(suite, covert)
@@ -87,14 +92,25 @@ async def test_alert_acknowledgement_requires_a_reason_code_when_rejecting(suite
     async with channel(suite.addr("notify"), suite.tokens[Role.TERMINAL]) as ch:
         s = notify_pb2_grpc.NotifyServiceStub(ch)
         with pytest.raises(grpc.aio.AioRpcError) as err:
-            await s.AcknowledgeAlert(notify_pb2.AcknowledgeAlertRequest(
-                alert_id=published.alert_id, outcome=T.ALERT_OUTCOME_REJECTED, reason="Different vehicle"))
+            await s.AcknowledgeAlert(
+                notify_pb2.AcknowledgeAlertRequest(
+                    alert_id=published.alert_id, outcome=T.ALERT_OUTCOME_REJECTED, reason="Different vehicle"
+                )
+            )
         with pytest.raises(grpc.aio.AioRpcError) as unknown:
-            await s.AcknowledgeAlert(notify_pb2.AcknowledgeAlertRequest(
-                alert_id=published.alert_id, outcome=T.ALERT_OUTCOME_REJECTED, reason_code="bored"))
-        await s.AcknowledgeAlert(notify_pb2.AcknowledgeAlertRequest(
-            alert_id=published.alert_id, outcome=T.ALERT_OUTCOME_REJECTED, reason_code="wrong_vehicle",
-            reason="Different vehicle"))
+            await s.AcknowledgeAlert(
+                notify_pb2.AcknowledgeAlertRequest(
+                    alert_id=published.alert_id, outcome=T.ALERT_OUTCOME_REJECTED, reason_code="bored"
+                )
+            )
+        await s.AcknowledgeAlert(
+            notify_pb2.AcknowledgeAlertRequest(
+                alert_id=published.alert_id,
+                outcome=T.ALERT_OUTCOME_REJECTED,
+                reason_code="wrong_vehicle",
+                reason="Different vehicle",
+            )
+        )
     assert err.value.code() == unknown.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert [f for f, _ in field_violations_of(err.value)] == ["reason_code"]
     assert "wrong_vehicle" in dict(field_violations_of(unknown.value))["reason_code"]

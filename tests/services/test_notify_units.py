@@ -10,14 +10,21 @@ import uuid
 import asyncpg
 import grpc
 import pytest
-
 from grpc import aio
 
 from anpr.runtime.auth import Role, bearer_interceptors
 from anpr.v1 import ingest_pb2, ingest_pb2_grpc, notify_pb2, notify_pb2_grpc
 from anpr.v1 import types_pb2 as T
-from tests.support import (InProcessSuite, channel, make_entry, make_read, next_alert, next_message, register_cameras,
-                           subscribe)
+from tests.support import (
+    InProcessSuite,
+    channel,
+    make_entry,
+    make_read,
+    next_alert,
+    next_message,
+    register_cameras,
+    subscribe,
+)
 
 READING = T.GeoPoint(latitude=51.4543, longitude=-0.9781)
 OXFORD = T.GeoPoint(latitude=51.7520, longitude=-1.2577)  # about 38 km from Reading
@@ -34,8 +41,14 @@ async def suite(database_url, tokens):
 def hit_at(where: T.GeoPoint | None, covert: bool = False, force: str = "Thames Valley") -> T.TracedHit:
     read = make_read("AB12CDE")
     read.ClearField("location")
-    h = T.Hit(hit_id=str(uuid.uuid4()), read=read, entry=make_entry("AB12CDE", "list-1"), force=force,
-              hotlist=T.Hotlist(hotlist_id="list-1", name="Force list", covert=covert), match_kind=T.MATCH_KIND_EXACT)
+    h = T.Hit(
+        hit_id=str(uuid.uuid4()),
+        read=read,
+        entry=make_entry("AB12CDE", "list-1"),
+        force=force,
+        hotlist=T.Hotlist(hotlist_id="list-1", name="Force list", covert=covert),
+        match_kind=T.MATCH_KIND_EXACT,
+    )
     if where is not None:
         h.location.CopyFrom(where)
     return T.TracedHit(hit=h)
@@ -47,8 +60,9 @@ async def publish(suite, *hits: T.TracedHit) -> notify_pb2.PublishAlertsResponse
 
 
 def unit(center: T.GeoPoint, radius_km: float = 10) -> notify_pb2.Subscription:
-    return notify_pb2.Subscription(unit_id="TV-ALPHA-2", force="Thames Valley",
-                                   circle=notify_pb2.Circle(center=center, radius_km=radius_km))
+    return notify_pb2.Subscription(
+        unit_id="TV-ALPHA-2", force="Thames Valley", circle=notify_pb2.Circle(center=center, radius_km=radius_km)
+    )
 
 
 async def test_a_unit_gets_only_alerts_inside_its_circle_and_as_it_moves(suite):
@@ -91,8 +105,11 @@ async def test_the_stream_opens_at_once_and_heartbeats_when_idle(suite):
 
 async def test_a_terminal_must_say_who_and_where_it_is(suite):
     async with channel(suite.addr("notify"), suite.tokens[Role.TERMINAL]) as ch:
-        stream = subscribe(ch, Role.TERMINAL, subscription=notify_pb2.Subscription(
-            circle=notify_pb2.Circle(center=READING, radius_km=900)))
+        stream = subscribe(
+            ch,
+            Role.TERMINAL,
+            subscription=notify_pb2.Subscription(circle=notify_pb2.Circle(center=READING, radius_km=900)),
+        )
         with pytest.raises(grpc.aio.AioRpcError) as err:
             await next_message(stream)
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
@@ -113,8 +130,11 @@ async def test_a_control_room_follows_its_force(suite):
 async def test_a_slow_stream_is_closed_and_resumes_without_slowing_a_fast_one(suite):
     # A slow terminal on a poor link: its receive window stays small (no BDP probing), so what it
     # has not read backs up at the server.
-    slow_ch = aio.insecure_channel(suite.addr("notify"), options=[("grpc.http2.bdp_probe", 0)],
-                                   interceptors=bearer_interceptors(suite.tokens[Role.CONTROL_ROOM]))
+    slow_ch = aio.insecure_channel(
+        suite.addr("notify"),
+        options=[("grpc.http2.bdp_probe", 0)],
+        interceptors=bearer_interceptors(suite.tokens[Role.CONTROL_ROOM]),
+    )
     async with slow_ch, channel(suite.addr("notify"), suite.tokens[Role.CONTROL_ROOM]) as ch:
         slow = subscribe(slow_ch, Role.CONTROL_ROOM)
         fast = subscribe(ch, Role.CONTROL_ROOM)
@@ -157,8 +177,12 @@ async def chain(database_url, tokens):
     await s.start_all(dedup_window_s=0)
     await s.running["notify"].stop()
     del s.running["notify"]  # again, with plate patches configured (ingest's address is known now)
-    await s.start("notify", grpc_port=int(s.running["matcher"].settings.notify_addr.rsplit(":", 1)[1]),
-                  ingest_addr=s.addr("ingest"), service_token=tokens[Role.SERVICE])
+    await s.start(
+        "notify",
+        grpc_port=int(s.running["matcher"].settings.notify_addr.rsplit(":", 1)[1]),
+        ingest_addr=s.addr("ingest"),
+        service_token=tokens[Role.SERVICE],
+    )
     yield s
     await s.stop()
 
@@ -169,8 +193,11 @@ async def _listed(chain, vrm: str, covert: bool = False) -> None:
     async with channel(chain.addr("matcher"), chain.tokens[Role.HOTLIST_ADMIN]) as ch:
         admin = matcher_pb2_grpc.MatcherServiceStub(ch)
         list_id = "covert" if covert else "open"
-        await admin.UpsertHotlist(matcher_pb2.UpsertHotlistRequest(hotlist=T.Hotlist(
-            hotlist_id=list_id, name=list_id, source=T.HOTLIST_SOURCE_LOCAL_FORCE, covert=covert)))
+        await admin.UpsertHotlist(
+            matcher_pb2.UpsertHotlistRequest(
+                hotlist=T.Hotlist(hotlist_id=list_id, name=list_id, source=T.HOTLIST_SOURCE_LOCAL_FORCE, covert=covert)
+            )
+        )
         await admin.UpsertEntry(matcher_pb2.UpsertEntryRequest(entry=make_entry(vrm, list_id)))
 
 
@@ -181,14 +208,17 @@ async def test_plate_patch_outcome_and_statistics_through_the_chain(chain, datab
     read = make_read("PP11TCH", camera_id="CAM-NO-GPS", plate_image=b"\xff\xd8jpeg-bytes")
     read.ClearField("location")  # the camera sent no coordinates: its registered position counts
     secret = make_read("CV22ERT")
-    async with channel(chain.addr("notify"), chain.tokens[Role.TERMINAL]) as tch, \
-            channel(chain.addr("notify"), chain.tokens[Role.CONTROL_ROOM]) as cch:
+    async with (
+        channel(chain.addr("notify"), chain.tokens[Role.TERMINAL]) as tch,
+        channel(chain.addr("notify"), chain.tokens[Role.CONTROL_ROOM]) as cch,
+    ):
         terminal = subscribe(tch, Role.TERMINAL)
         room = subscribe(cch, Role.CONTROL_ROOM)
         await next_message(terminal)
         async with channel(chain.addr("ingest"), chain.tokens[Role.CAMERA]) as ich:
             await ingest_pb2_grpc.IngestServiceStub(ich).SubmitReads(
-                iter([ingest_pb2.SubmitReadsRequest(reads=[secret, read])]))
+                iter([ingest_pb2.SubmitReadsRequest(reads=[secret, read])])
+            )
         alert = await next_alert(terminal, 20)
         covert_alert = next(a for a in [await next_alert(room, 20), await next_alert(room, 20)] if a.covert)
         assert alert.hit.read.read_id == read.read_id and alert.hit.location_from_camera
@@ -198,14 +228,20 @@ async def test_plate_patch_outcome_and_statistics_through_the_chain(chain, datab
         officer = notify_pb2_grpc.NotifyServiceStub(tch)
         patch = await officer.GetPlatePatch(notify_pb2.GetPlatePatchRequest(alert_id=alert.alert_id))
         assert patch.plate_image == b"\xff\xd8jpeg-bytes"
-        for call in (officer.GetPlatePatch(notify_pb2.GetPlatePatchRequest(alert_id=covert_alert.alert_id)),
-                     officer.AcknowledgeAlert(notify_pb2.AcknowledgeAlertRequest(
-                         alert_id=covert_alert.alert_id, outcome=T.ALERT_OUTCOME_SEEN))):
+        for call in (
+            officer.GetPlatePatch(notify_pb2.GetPlatePatchRequest(alert_id=covert_alert.alert_id)),
+            officer.AcknowledgeAlert(
+                notify_pb2.AcknowledgeAlertRequest(alert_id=covert_alert.alert_id, outcome=T.ALERT_OUTCOME_SEEN)
+            ),
+        ):
             with pytest.raises(grpc.aio.AioRpcError) as err:
                 await call
             assert err.value.code() == grpc.StatusCode.NOT_FOUND  # a covert alert does not exist for them
-        await officer.AcknowledgeAlert(notify_pb2.AcknowledgeAlertRequest(
-            alert_id=alert.alert_id, outcome=T.ALERT_OUTCOME_REJECTED, reason_code="misread"))
+        await officer.AcknowledgeAlert(
+            notify_pb2.AcknowledgeAlertRequest(
+                alert_id=alert.alert_id, outcome=T.ALERT_OUTCOME_REJECTED, reason_code="misread"
+            )
+        )
         stats = await notify_pb2_grpc.NotifyServiceStub(cch).GetAlertStats(notify_pb2.GetAlertStatsRequest())
         terminal.cancel()
         room.cancel()

@@ -38,7 +38,8 @@ async def health(addr: str) -> int:
     async with channel(addr, "") as ch:
         try:
             resp = await health_pb2_grpc.HealthStub(ch).Check(
-                health_pb2.HealthCheckRequest(service="anpr.v1.IngestService"), timeout=2)
+                health_pb2.HealthCheckRequest(service="anpr.v1.IngestService"), timeout=2
+            )
         except grpc.aio.AioRpcError:
             return -1
     return resp.status
@@ -62,8 +63,14 @@ async def camera(addr: str, token: str, stop: asyncio.Event, acked: set[str], co
 
 async def test_postgresql_killed_under_load(killable, tokens):
     suite = InProcessSuite(killable.url, tokens)
-    await suite.start("ingest", matcher_addr="127.0.0.1:9", service_token=tokens[Role.SERVICE],
-                      grpc_port=free_port(), camera_rate_per_s=1e6, camera_burst=1_000_000)
+    await suite.start(
+        "ingest",
+        matcher_addr="127.0.0.1:9",
+        service_token=tokens[Role.SERVICE],
+        grpc_port=free_port(),
+        camera_rate_per_s=1e6,
+        camera_burst=1_000_000,
+    )
     addr = suite.addr("ingest")
     stop, acked, codes = asyncio.Event(), set(), []
     cameras = [asyncio.create_task(camera(addr, tokens[Role.CAMERA], stop, acked, codes)) for _ in range(4)]
@@ -114,8 +121,9 @@ async def test_a_connection_lost_during_start_up_is_retried_not_fatal(killable, 
     logger.addHandler(handler)
     logger.setLevel(logging.INFO)
     suite = InProcessSuite(killable.url, tokens)
-    starting = asyncio.create_task(suite.start("ingest", matcher_addr="127.0.0.1:9",
-                                               service_token=tokens[Role.SERVICE], grpc_port=free_port()))
+    starting = asyncio.create_task(
+        suite.start("ingest", matcher_addr="127.0.0.1:9", service_token=tokens[Role.SERVICE], grpc_port=free_port())
+    )
     try:
         await eventually(lambda: "waiting for PostgreSQL" in handler.messages, 30)
         assert not starting.done()  # still trying, not exited

@@ -43,8 +43,9 @@ async def suite(database_url, tokens, ca):
     s = InProcessSuite(database_url, tokens)
     ports = dict(zip(NAMES, free_ports(8)[:4], strict=True))
     service_ports = dict(zip(NAMES, free_ports(8)[4:], strict=True))
-    tls = dict(tls_cert_file=ca.cert_file, tls_key_file=ca.key_file, tls_client_ca_file=ca.ca_file,
-               tls_ca_file=ca.ca_file)
+    tls = dict(
+        tls_cert_file=ca.cert_file, tls_key_file=ca.key_file, tls_client_ca_file=ca.ca_file, tls_ca_file=ca.ca_file
+    )
 
     def peer(name):
         return f"127.0.0.1:{service_ports[name]}"
@@ -56,8 +57,14 @@ async def suite(database_url, tokens, ca):
     try:
         await s.start("notify", **opts("notify"))
         await s.start("firearms", **opts("firearms"))
-        await s.start("matcher", notify_addr=peer("notify"), firearms_addr=peer("firearms"),
-                      ingest_addr=peer("ingest"), service_token=token, **opts("matcher"))
+        await s.start(
+            "matcher",
+            notify_addr=peer("notify"),
+            firearms_addr=peer("firearms"),
+            ingest_addr=peer("ingest"),
+            service_token=token,
+            **opts("matcher"),
+        )
         # InProcessSuite.start registers the cameras in plaintext: ingest is started here instead.
         await _start_ingest(s, peer("matcher"), token, opts("ingest"), ca)
         yield s
@@ -70,14 +77,29 @@ async def _start_ingest(s, matcher_addr, token, opts, ca) -> None:
     from services import spec
 
     settings = spec("ingest").settings_cls(
-        database_url=s.database_url, grpc_host="127.0.0.1", tokens_file=s.tokens.path, shutdown_grace_s=1.0,
-        matcher_addr=matcher_addr, service_token=token, **opts)
+        database_url=s.database_url,
+        grpc_host="127.0.0.1",
+        tokens_file=s.tokens.path,
+        shutdown_grace_s=1.0,
+        matcher_addr=matcher_addr,
+        service_token=token,
+        **opts,
+    )
     s.running["ingest"] = RunningService(spec("ingest"), settings)
     await s.running["ingest"].start()
     async with channel(s.addr("ingest"), s.tokens[Role.CAMERA_ADMIN], ClientTls(ca.ca_file)) as ch:
-        await ingest_pb2_grpc.IngestServiceStub(ch).UpsertCamera(ingest_pb2.UpsertCameraRequest(camera=T.Camera(
-            camera_id="CAM-TEST-1", name="Test camera", location=T.GeoPoint(latitude=51.5, longitude=-0.12),
-            direction=T.DIRECTION_TOWARDS, force="Test Police", enabled=True)))
+        await ingest_pb2_grpc.IngestServiceStub(ch).UpsertCamera(
+            ingest_pb2.UpsertCameraRequest(
+                camera=T.Camera(
+                    camera_id="CAM-TEST-1",
+                    name="Test camera",
+                    location=T.GeoPoint(latitude=51.5, longitude=-0.12),
+                    direction=T.DIRECTION_TOWARDS,
+                    force="Test Police",
+                    enabled=True,
+                )
+            )
+        )
 
 
 def service_addr(suite, name):
@@ -88,8 +110,16 @@ async def test_a_read_in_over_tls_is_an_alert_out_over_tls(suite, ca):
     client = ClientTls(ca.ca_file)
     async with channel(suite.addr("matcher"), suite.tokens[Role.HOTLIST_ADMIN], client) as ch:
         admin = matcher_pb2_grpc.MatcherServiceStub(ch)
-        await admin.UpsertHotlist(matcher_pb2.UpsertHotlistRequest(hotlist=T.Hotlist(
-            hotlist_id="pnc", name="PNC", source=T.HOTLIST_SOURCE_PNC_NATIONAL, match_policy=T.MATCH_POLICY_EXACT)))
+        await admin.UpsertHotlist(
+            matcher_pb2.UpsertHotlistRequest(
+                hotlist=T.Hotlist(
+                    hotlist_id="pnc",
+                    name="PNC",
+                    source=T.HOTLIST_SOURCE_PNC_NATIONAL,
+                    match_policy=T.MATCH_POLICY_EXACT,
+                )
+            )
+        )
         await admin.UpsertEntry(matcher_pb2.UpsertEntryRequest(entry=make_entry("TL51 ABC", "pnc")))
     async with channel(suite.addr("notify"), suite.tokens[Role.CONTROL_ROOM], client) as room:
         stream = subscribe(room, Role.CONTROL_ROOM, from_start=True)
@@ -153,8 +183,14 @@ async def test_renewed_certificates_are_served_without_a_restart(database_url, t
         shutil.copy(old.ca_file.parent / f, live / f)
     s = InProcessSuite(database_url, tokens)
     try:
-        await s.start("notify", grpc_port=free_ports(1)[0], service_port=0, tls_cert_file=live / "tls.crt",
-                      tls_key_file=live / "tls.key", tls_client_ca_file=live / "ca.crt")
+        await s.start(
+            "notify",
+            grpc_port=free_ports(1)[0],
+            service_port=0,
+            tls_cert_file=live / "tls.crt",
+            tls_key_file=live / "tls.key",
+            tls_client_ca_file=live / "ca.crt",
+        )
 
         async def check(ca_file) -> int:
             async with channel(s.addr("notify"), tls=ClientTls(ca_file)) as ch:
@@ -174,8 +210,15 @@ async def test_renewed_certificates_are_served_without_a_restart(database_url, t
 async def test_the_health_port_answers_probes_in_plaintext_and_serves_nothing_else(database_url, tokens, ca):
     s = InProcessSuite(database_url, tokens)
     try:
-        await s.start("notify", grpc_port=free_ports(1)[0], service_port=0, health_port=0,
-                      tls_cert_file=ca.cert_file, tls_key_file=ca.key_file, tls_client_ca_file=ca.ca_file)
+        await s.start(
+            "notify",
+            grpc_port=free_ports(1)[0],
+            service_port=0,
+            health_port=0,
+            tls_cert_file=ca.cert_file,
+            tls_key_file=ca.key_file,
+            tls_client_ca_file=ca.ca_file,
+        )
         async with aio.insecure_channel(f"127.0.0.1:{s.running['notify'].health_port}") as ch:
             resp = await health_pb2_grpc.HealthStub(ch).Check(health_pb2.HealthCheckRequest(), timeout=5)
             assert resp.status == health_pb2.HealthCheckResponse.SERVING
@@ -189,6 +232,7 @@ async def test_the_health_port_answers_probes_in_plaintext_and_serves_nothing_el
 def test_tls_settings_come_together():
     with pytest.raises(ConfigError, match="ANPR_TLS_KEY_FILE, ANPR_TLS_CLIENT_CA_FILE"):
         from anpr.runtime.config import load
+
         load(IngestSettings, matcher_addr="x", service_token="x", tokens_file="x", tls_cert_file="/c.pem")
 
 
@@ -201,11 +245,23 @@ def test_an_unknown_setting_is_named():
 
 async def test_a_service_with_an_unknown_setting_stops_at_start_naming_it():
     env = {k: v for k, v in os.environ.items() if not k.startswith("ANPR_")}
-    env.update(ANPR_MATCHER_ADDR="127.0.0.1:9", ANPR_SERVICE_TOKEN="x", ANPR_TOKENS_FILE="/nonexistent",
-               ANPR_CAMERA_RATE_PER_SEC="5")
-    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "cli", "serve", "ingest", cwd=ROOT,
-                                                env=env, stdout=asyncio.subprocess.PIPE,
-                                                stderr=asyncio.subprocess.STDOUT)
+    env.update(
+        ANPR_MATCHER_ADDR="127.0.0.1:9",
+        ANPR_SERVICE_TOKEN="x",
+        ANPR_TOKENS_FILE="/nonexistent",
+        ANPR_CAMERA_RATE_PER_SEC="5",
+    )
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "cli",
+        "serve",
+        "ingest",
+        cwd=ROOT,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
     out, _ = await asyncio.wait_for(proc.communicate(), 60)
     assert proc.returncode != 0
     assert "ANPR_CAMERA_RATE_PER_SEC" in out.decode()

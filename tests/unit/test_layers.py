@@ -51,8 +51,14 @@ def wrong_imports(path: Path, root: Path = ROOT) -> list[str]:
 KNOWN = {"benchmarks/fuzz.py"}
 
 
-@pytest.mark.parametrize("path", [pytest.param(p, marks=pytest.mark.xfail(strict=True)) if str(p.relative_to(ROOT))
-                                  in KNOWN else p for p in sources()], ids=lambda p: str(p.relative_to(ROOT)))
+@pytest.mark.parametrize(
+    "path",
+    [
+        pytest.param(p, marks=pytest.mark.xfail(strict=True)) if str(p.relative_to(ROOT)) in KNOWN else p
+        for p in sources()
+    ],
+    ids=lambda p: str(p.relative_to(ROOT)),
+)
 def test_imports_only_go_down(path):
     assert wrong_imports(path) == []
 
@@ -65,6 +71,9 @@ def test_the_check_sees_an_import_that_runs_back_up(tmp_path):
     (tmp_path / "anpr" / "x.py").write_text("def f():\n    from services import spec\n")
     (tmp_path / "services" / "ingest" / "y.py").write_text("import services.matcher.store\n")
     assert wrong_imports(tmp_path / "anpr" / "x.py", tmp_path) == [
-        "anpr/x.py:2 imports services, a floor above it", "anpr/x.py:2 imports services.spec, a floor above it"]
+        "anpr/x.py:2 imports services, a floor above it",
+        "anpr/x.py:2 imports services.spec, a floor above it",
+    ]
     assert wrong_imports(tmp_path / "services" / "ingest" / "y.py", tmp_path) == [
-        "services/ingest/y.py:1: service ingest imports service matcher"]
+        "services/ingest/y.py:1: service ingest imports service matcher"
+    ]

@@ -6,13 +6,13 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from anpr.field_limits import compile_checkers
 from anpr.runtime.auth import Caller, Role, TokenRegistry, hash_token
 from anpr.runtime.config import ConfigError, load
 from anpr.v1 import types_pb2 as T
 from anpr.vrm import is_valid_vrm, normalise_vrm
 from services.firearms.ndm import validate_decision
 from services.ingest.config import IngestSettings
-from anpr.field_limits import compile_checkers
 from services.ingest.validation import validate_read
 from services.matcher.server import hit_id_for, vehicle_mismatches
 from tests.support import make_read, ts
@@ -20,14 +20,23 @@ from tests.support import make_read, ts
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=timezone.utc)
 
 
-@pytest.mark.parametrize("raw, norm", [("ab12 cde", "AB12CDE"), (" AB-12.CDE ", "AB12CDE"), ("x", "X"),
-                                        ("", "")])
+@pytest.mark.parametrize("raw, norm", [("ab12 cde", "AB12CDE"), (" AB-12.CDE ", "AB12CDE"), ("x", "X"), ("", "")])
 def test_normalise_vrm(raw, norm):
     assert normalise_vrm(raw) == norm
 
 
-@pytest.mark.parametrize("vrm, ok", [("AB12CDE", True), ("A", True), ("ABCDEFGHIJ", True),
-                                     ("ABCDEFGHIJK", False), ("AB12CD*", False), ("", False), ("ÄB12", False)])
+@pytest.mark.parametrize(
+    "vrm, ok",
+    [
+        ("AB12CDE", True),
+        ("A", True),
+        ("ABCDEFGHIJ", True),
+        ("ABCDEFGHIJK", False),
+        ("AB12CD*", False),
+        ("", False),
+        ("ÄB12", False),
+    ],
+)
 def test_is_valid_vrm(vrm, ok):
     assert is_valid_vrm(vrm) is ok
 
@@ -42,8 +51,16 @@ READ_CHECK = compile_checkers(type("S", (), {"max_image_bytes": 1000})())["anpr.
 
 
 def test_what_the_database_would_refuse_is_a_violation_of_that_field_alone():
-    v = _violations(make_read("AB12CDE", captured_at=ts(NOW), direction=9, source_id="s\x00",
-                              plate_image=b"x" * 1001, heading_degrees=float("inf")))
+    v = _violations(
+        make_read(
+            "AB12CDE",
+            captured_at=ts(NOW),
+            direction=9,
+            source_id="s\x00",
+            plate_image=b"x" * 1001,
+            heading_degrees=float("inf"),
+        )
+    )
     assert set(v) == {"direction", "source_id", "plate_image", "heading_degrees"}
     far = make_read("AB12CDE")
     far.captured_at.seconds = 300_000_000_000  # beyond year 9999
@@ -62,8 +79,15 @@ def test_capture_time_window():
 
 
 def test_heading_lane_and_longitude_are_checked():
-    v = _violations(make_read("AB12CDE", captured_at=ts(NOW), heading_degrees=400.0, lane=-1,
-                              location=T.GeoPoint(latitude=51.0, longitude=-181.0)))
+    v = _violations(
+        make_read(
+            "AB12CDE",
+            captured_at=ts(NOW),
+            heading_degrees=400.0,
+            lane=-1,
+            location=T.GeoPoint(latitude=51.0, longitude=-181.0),
+        )
+    )
     assert set(v) == {"heading_degrees", "lane", "location.longitude"}
 
 
@@ -72,22 +96,39 @@ def test_ndm_entries_are_recorded_stage_by_stage_within_limits():
     assert validate_decision(T.NdmDecision(activation_id="x", code_of_ethics="c")) == []
     [(field, why)] = validate_decision(T.NdmDecision(activation_id="x", rationale="only why"))
     assert field == "decision.information" and "at least one stage" in why
-    v = dict(validate_decision(T.NdmDecision(activation_id="x", information="i", options=" ",
-                                             rationale="r" * (16 * 1024 + 1), code_of_ethics="a\x00b")))
-    assert v == {"decision.options": "must not be blank", "decision.rationale": "at most 16384 bytes of UTF-8",
-                 "decision.code_of_ethics": "must not contain NUL"}
+    v = dict(
+        validate_decision(
+            T.NdmDecision(
+                activation_id="x",
+                information="i",
+                options=" ",
+                rationale="r" * (16 * 1024 + 1),
+                code_of_ethics="a\x00b",
+            )
+        )
+    )
+    assert v == {
+        "decision.options": "must not be blank",
+        "decision.rationale": "at most 16384 bytes of UTF-8",
+        "decision.code_of_ethics": "must not contain NUL",
+    }
 
 
 def test_a_shift_needs_an_order_of_people_and_a_sane_span():
     from services.firearms.ndm import validate_shift
 
-    good = T.Shift(force="F", starts_at=ts(NOW), ends_at=ts(NOW + timedelta(hours=12)), primary="a",
-                   backups=["b"], supervisor="s")
+    good = T.Shift(
+        force="F", starts_at=ts(NOW), ends_at=ts(NOW + timedelta(hours=12)), primary="a", backups=["b"], supervisor="s"
+    )
     assert validate_shift(good, "") == []
-    bad = T.Shift(force="F", starts_at=ts(NOW), ends_at=ts(NOW + timedelta(days=8)), primary="a",
-                  backups=["a"], supervisor="")
-    assert {f for f, _ in validate_shift(bad, "shifts[0].")} == {"shifts[0].supervisor", "shifts[0].backups",
-                                                                 "shifts[0].ends_at"}
+    bad = T.Shift(
+        force="F", starts_at=ts(NOW), ends_at=ts(NOW + timedelta(days=8)), primary="a", backups=["a"], supervisor=""
+    )
+    assert {f for f, _ in validate_shift(bad, "shifts[0].")} == {
+        "shifts[0].supervisor",
+        "shifts[0].backups",
+        "shifts[0].ends_at",
+    }
 
 
 def test_the_log_hash_covers_every_field_and_the_previous_hash():
@@ -97,7 +138,7 @@ def test_the_log_hash_covers_every_field_and_the_previous_hash():
     base = entry_hash(*args)
     assert base == entry_hash(*args) and len(base) == 64
     for i, other in enumerate(("1" * 64, 2, "a2", 6, "tfc-b", NOW + timedelta(microseconds=1), ["tfc-b"], '{"x":2}')):
-        assert entry_hash(*args[:i], other, *args[i + 1:]) != base, i
+        assert entry_hash(*args[:i], other, *args[i + 1 :]) != base, i
 
 
 def test_token_registry_round_trip_stores_hashes_only(tmp_path):
