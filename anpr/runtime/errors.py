@@ -40,24 +40,36 @@ def field_violations_of(error: grpc.aio.AioRpcError) -> list[tuple[str, str]]:
 
 
 # --- the domain's errors, mapped to statuses in one place (anpr/runtime/boundary.py) ------------
+#
+# A handler, a store or a rule raises one of these; the boundary turns it into the call's status.
+# The message goes to the caller as it is: name the field, never put values (plates, names) or
+# addresses in it.
 
 
 class AnprError(Exception):
-    """Base of the errors a handler or store may raise on purpose; `code` is its gRPC status.
-    The message goes to the caller as is: never put values (plates, names) or addresses in it."""
+    """Base of the errors raised on purpose; `code` is the gRPC status the caller gets."""
 
     code = grpc.StatusCode.INTERNAL
 
 
 class InvalidArgument(AnprError):
+    """The request itself is wrong: each (field, problem) goes back as a google.rpc.BadRequest
+    field violation."""
+
     code = grpc.StatusCode.INVALID_ARGUMENT
 
     def __init__(self, violations: Iterable[tuple[str, str]]):
         self.violations = list(violations)
         super().__init__("invalid request: " + "; ".join(f"{f}: {d}" for f, d in self.violations))
 
+    @classmethod
+    def of(cls, field: str, problem: str) -> InvalidArgument:
+        return cls([(field, problem)])
+
 
 class NotFound(AnprError):
+    """No such thing, or none the caller may see (the two are never told apart)."""
+
     code = grpc.StatusCode.NOT_FOUND
 
 
@@ -65,7 +77,25 @@ class AlreadyExists(AnprError):
     code = grpc.StatusCode.ALREADY_EXISTS
 
 
+class PermissionDenied(AnprError):
+    """The caller is known, and may not do this."""
+
+    code = grpc.StatusCode.PERMISSION_DENIED
+
+
+class Unauthenticated(AnprError):
+    code = grpc.StatusCode.UNAUTHENTICATED
+
+
+class FailedPrecondition(AnprError):
+    """The request is well formed, but the state it acts on does not allow it (yet)."""
+
+    code = grpc.StatusCode.FAILED_PRECONDITION
+
+
 class ResourceExhausted(AnprError):
+    """Over a limit (a batch too large, a rate, too many streams): retry later or smaller."""
+
     code = grpc.StatusCode.RESOURCE_EXHAUSTED
 
 

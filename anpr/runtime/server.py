@@ -39,6 +39,7 @@ from anpr.runtime import metrics, pg, tls
 from anpr.runtime.auth import AuthInterceptor, Role, TokenRegistry, bearer_interceptors
 from anpr.runtime.boundary import BoundaryInterceptor
 from anpr.runtime.config import ServiceSettings, load, reject_unknown_variables
+from anpr.runtime.tasks import Tasks
 from anpr.runtime.telemetry import setup_logging, setup_tracing
 from anpr.v1 import types_pb2
 
@@ -95,6 +96,9 @@ class Runtime:
     # The server's health servicer: a component may report a named detail of its own (firearms'
     # duty rota), beside the service's overall status that the runtime owns.
     health: Any = None
+    # The process's background tasks, by name (anpr.runtime.tasks): a component starts its jobs here;
+    # a critical one that fails turns the service NOT_SERVING.
+    tasks: Tasks = field(default_factory=Tasks)
     _channels: list[aio.Channel] = field(default_factory=list)
     _listeners: list[pg.Listener] = field(default_factory=list)
 
@@ -119,6 +123,7 @@ class Runtime:
         return channel
 
     async def close(self) -> None:
+        await self.tasks.stop(timeout=5)
         for ch in self._channels:
             await ch.close()
         for listener in self._listeners:
@@ -161,6 +166,7 @@ class RunningService:
         self.service_port: int | None = None  # mutual TLS, with TLS only
         self.health_port: int | None = None
         self.ready = False
+        self.broken: str | None = None  # the name of a critical background task that failed
         self._health_server: aio.Server | None = None
         self._sampler: metrics.Sampler | None = None
         self._embedded = None
@@ -180,7 +186,9 @@ class RunningService:
         url, self._embedded = await asyncio.to_thread(pg.resolve_database_url, settings.database_url, settings.data_dir)
         # connects on first use
         pool = await pg.create_pool(url, spec.schema, min_size=0, max_size=settings.db_pool_size)
-        self._runtime = Runtime(settings, pool, url, self._provider, spec.schema, health=self._health)
+        self._runtime = Runtime(
+            settings, pool, url, self._provider, spec.schema, health=self._health, tasks=Tasks(self._task_failed)
+        )
         self._component = spec.build(self._runtime)
 
         self._watch = DatabaseWatch(pool, self._set_health)
@@ -225,7 +233,14 @@ class RunningService:
         log.info("serving", extra={"grpc_service": spec.grpc_service, "port": self.port})
         return self.port
 
+    async def _task_failed(self, name: str, exc: BaseException) -> None:
+        """A background job the service cannot do without has failed (logged by Tasks): from now on
+        health says NOT_SERVING, so that probes see it and the orchestrator restarts the process."""
+        self.broken = name
+        await self._set_health(False)
+
     async def _set_health(self, serving: bool) -> None:
+        serving = serving and self.broken is None
         status = health_pb2.HealthCheckResponse.SERVING if serving else health_pb2.HealthCheckResponse.NOT_SERVING
         for name in ("", self.spec.grpc_service):
             await self._health.set(name, status)
