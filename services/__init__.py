@@ -27,8 +27,26 @@ def spec(name: str) -> ServiceSpec:
     return importlib.import_module(f"services.{name}.server").SPEC
 
 
+# Variables of the suite that no service reads: the command's own (the caller's token).
+COMMAND_VARIABLES = frozenset({"ANPR_TOKEN"})
+
+
+def settings_variables() -> frozenset[str]:
+    """Every ANPR_* variable some service of the suite reads, and the command's: one environment (a
+    ConfigMap, an env file) may hold them all; anything else with the prefix is a misspelling."""
+    from anpr.runtime.config import ServiceSettings, known_variables
+
+    names = set(COMMAND_VARIABLES)
+    for name in NAMES:
+        module = importlib.import_module(f"services.{name}.config")
+        for value in vars(module).values():
+            if isinstance(value, type) and issubclass(value, ServiceSettings) and value is not ServiceSettings:
+                names |= known_variables(value)
+    return frozenset(names)
+
+
 def serve(name: str) -> int:
-    """Run service `name` in this process (`anpr serve NAME`, `python -m services.NAME`)."""
+    """Run service `name` in this process (`anpr serve NAME`, `python -m services.NAME`); the exit status."""
     from anpr.runtime.server import main
 
-    return main(spec(name))
+    return main(spec(name), settings_variables())

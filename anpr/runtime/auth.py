@@ -24,6 +24,7 @@ import grpc
 from grpc import aio
 
 from anpr.runtime import metrics
+from anpr.runtime.config import ConfigError
 from anpr.runtime.tls import has_verified_client_cert
 
 
@@ -79,15 +80,15 @@ class TokenRegistry:
         try:
             doc = json.loads(Path(path).read_text())
         except FileNotFoundError:
-            raise SystemExit(f"ANPR_TOKENS_FILE: no such file: {path}") from None
+            raise ConfigError(f"ANPR_TOKENS_FILE: no such file: {path}") from None
         except json.JSONDecodeError as exc:
-            raise SystemExit(f"ANPR_TOKENS_FILE: {path} is not valid JSON: {exc}") from None
+            raise ConfigError(f"ANPR_TOKENS_FILE: {path} is not valid JSON: {exc}") from None
         entries = {}
         for i, item in enumerate(doc.get("tokens", [])):
             try:
                 entries[item["sha256"]] = Caller(Role(item["role"]), item["subject"])
             except (KeyError, ValueError) as exc:
-                raise SystemExit(f"ANPR_TOKENS_FILE: tokens[{i}] is invalid ({exc})") from None
+                raise ConfigError(f"ANPR_TOKENS_FILE: tokens[{i}] is invalid ({exc})") from None
         return cls(entries)
 
     @staticmethod

@@ -5,11 +5,12 @@
 - each request message (each message of a request stream) is checked against the contract's
   limits first (anpr/field_limits.py): a violation is INVALID_ARGUMENT with google.rpc.BadRequest;
 - whatever escapes the handler is mapped to a status, streams included:
-  the domain's errors (anpr.runtime.errors.AnprError) to their own code and message; an outage of
-  PostgreSQL (connection refused or lost, pool closed: pg.OUTAGE_ERRORS) to UNAVAILABLE, and the
-  health watch is told; a value the database refused (pg.DATA_ERRORS) to INVALID_ARGUMENT; anything
-  else to INTERNAL with a generic message, the traceback logged. Exception text and addresses never
-  reach the caller.
+  the domain's errors (anpr.runtime.errors.AnprError) to their own code and message; the rest by
+  the one classification of failures (anpr.runtime.failures): an outage of PostgreSQL (connection
+  refused or lost, pool closed) to UNAVAILABLE, and the health watch is told; an outage of a service
+  this one calls to UNAVAILABLE; a value the database refused to INVALID_ARGUMENT; anything else (a
+  bug, ours or a peer's) to INTERNAL with a generic message, the traceback logged. Exception text and
+  addresses never reach the caller.
 """
 
 from __future__ import annotations
@@ -21,14 +22,15 @@ import grpc
 from grpc import aio
 
 from anpr.field_limits import Checker
-from anpr.runtime import pg
 from anpr.runtime.auth import wrap_handler
-from anpr.runtime.errors import AnprError, InvalidArgument, Unavailable, abort_invalid, status_for
+from anpr.runtime.errors import AnprError, InvalidArgument, Unavailable, status_for
+from anpr.runtime.failures import PG_REFUSALS, Failure, classify, describe
 from anpr.v1 import types_pb2
 
 log = logging.getLogger(__name__)
 
 UNAVAILABLE_MESSAGE = "the service's database is unavailable; retry later"
+PEER_UNAVAILABLE_MESSAGE = "a service this one depends on is unavailable; retry later"
 INTERNAL_MESSAGE = "internal error; it has been logged"
 
 
@@ -36,14 +38,22 @@ def domain_error(exc: Exception, method: str) -> AnprError | None:
     """The domain error `exc` stands for, or None when it is a bug (logged with its traceback)."""
     if isinstance(exc, AnprError):
         return exc
-    if pg.is_outage(exc):
-        log.warning("database unavailable", extra={"method": method, "error": type(exc).__name__})
-        return Unavailable(UNAVAILABLE_MESSAGE)
-    if isinstance(exc, pg.DATA_ERRORS):
-        log.info("database refused a value", extra={"method": method, "error": type(exc).__name__})
-        return InvalidArgument([("request", f"a value the database cannot store ({type(exc).__name__})")])
-    log.error("unexpected error in handler", extra={"method": method}, exc_info=exc)
+    kind = classify(exc)
+    if kind is Failure.OUTAGE and isinstance(exc, grpc.aio.AioRpcError):
+        log.warning("a service this one calls is unavailable", extra={"method": method, "error": describe(exc)})
+        return Unavailable(PEER_UNAVAILABLE_MESSAGE)
+    if kind is Failure.OUTAGE:
+        log.warning("database unavailable", extra={"method": method, "error": describe(exc)})
+        return DatabaseUnavailable(UNAVAILABLE_MESSAGE)
+    if kind is Failure.REFUSED and isinstance(exc, PG_REFUSALS):
+        log.info("database refused a value", extra={"method": method, "error": describe(exc)})
+        return InvalidArgument([("request", f"a value the database cannot store ({describe(exc)})")])
+    log.error("unexpected error in handler", extra={"method": method, "error": describe(exc)}, exc_info=exc)
     return None
+
+
+class DatabaseUnavailable(Unavailable):
+    """PostgreSQL is unreachable: the caller retries, and the health watch looks at once."""
 
 
 class BoundaryInterceptor(aio.ServerInterceptor):
@@ -67,7 +77,7 @@ class BoundaryInterceptor(aio.ServerInterceptor):
 
     async def _fail(self, exc: Exception, context, method: str) -> None:
         error = domain_error(exc, method)
-        if isinstance(error, Unavailable):
+        if isinstance(error, DatabaseUnavailable):
             self._on_outage()
         if error is None:
             await context.abort(grpc.StatusCode.INTERNAL, INTERNAL_MESSAGE)
@@ -80,7 +90,7 @@ class BoundaryInterceptor(aio.ServerInterceptor):
             violations: list[tuple[str, str]] = []
             check(request, "", violations)
             if violations:
-                await abort_invalid(context, violations)
+                await context.abort_with_status(status_for(InvalidArgument(violations)))
             return request
 
         if streaming:
@@ -113,5 +123,5 @@ async def _checked_stream(requests, context, check: Checker):
         violations: list[tuple[str, str]] = []
         check(request, "", violations)
         if violations:
-            await abort_invalid(context, violations)
+            await context.abort_with_status(status_for(InvalidArgument(violations)))
         yield request

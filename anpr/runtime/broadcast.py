@@ -14,6 +14,9 @@ from collections.abc import Awaitable, Callable
 
 import asyncpg
 
+from anpr.runtime.failures import keep_running
+from anpr.runtime.tasks import Tasks
+
 log = logging.getLogger(__name__)
 
 
@@ -135,19 +138,23 @@ class LogTail:
         self._event = asyncio.Event()
         self._waiters: dict[asyncio.Event, Callable[[object], bool]] = {}  # caught-up filtered streams
         self._want = asyncio.Event()
-        self._task: asyncio.Task | None = None
+        self._tasks: Tasks | None = None
+        self._name = ""
 
-    async def start(self, listener, channel: str) -> None:
+    async def start(self, listener, channel: str, tasks: Tasks | None = None) -> None:
+        """Follow `channel` (on the replica's LISTEN connection); the follower is a task named
+        "log-tail-<channel>" in `tasks` (the runtime's; a registry of its own when none is given)."""
         async with self._pool.acquire() as conn:
             self.latest = await self._latest(conn)
         self.first = self.latest + 1
         await listener.add_listener(channel, self._on_notify)
-        self._task = asyncio.create_task(self._follow(), name=f"log-tail-{channel}")
+        self._tasks = tasks if tasks is not None else Tasks()
+        self._name = f"log-tail-{channel}"
+        self._tasks.start(self._name, keep_running(self._read_new, log, "reading the log"))
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+        if self._tasks is not None:
+            await self._tasks.cancel(self._name)
 
     def _on_notify(self, _conn, _pid, _channel, payload: str) -> None:
         if not payload or int(payload) > self.latest:
@@ -178,23 +185,23 @@ class LogTail:
                 if any(wants(item) for item in new):
                     event.set()
 
-    async def _follow(self) -> None:
-        """Read what other replicas committed, when told (or every backstop interval)."""
-        while True:
-            try:
-                await asyncio.wait_for(self._want.wait(), self._backstop)
-            except TimeoutError:
-                pass
-            self._want.clear()
-            try:
-                while True:
-                    async with self._pool.acquire() as conn:
-                        page = await self._fetch(conn, self.latest, PAGE)
-                    self._append(page)
-                    if len(page) < PAGE:
-                        break
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-                log.warning("could not read the log; will retry", extra={"error": type(exc).__name__})
+    async def _read_new(self) -> float:
+        """Read what other replicas committed, once told (or after the backstop interval)."""
+        try:
+            await asyncio.wait_for(self._want.wait(), self._backstop)
+        except TimeoutError:
+            pass
+        self._want.clear()
+        try:
+            while True:
+                async with self._pool.acquire() as conn:
+                    page = await self._fetch(conn, self.latest, PAGE)
+                self._append(page)
+                if len(page) < PAGE:
+                    return 0.0
+        except BaseException:
+            self._want.set()  # not read: look again after the pause
+            raise
 
     def start_of(self, after: int, from_start: bool) -> int:
         """Where a stream starts: after `after`, or from now when it is 0 and not `from_start`."""

@@ -7,7 +7,7 @@ value fails at start with a message naming the environment variable.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Self, TypeVar
 
@@ -15,8 +15,9 @@ from pydantic import Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
-class ConfigError(SystemExit):
-    """Raised at start when a setting is missing or invalid; its text names the variable."""
+class ConfigError(Exception):
+    """A setting (or a file it names) is missing or invalid; its text names the variable. Raised at start;
+    the command's main prints it and exits with status 2."""
 
 
 class ServiceSettings(BaseSettings):
@@ -109,21 +110,17 @@ def known_variables(cls: type[BaseSettings]) -> set[str]:
     return {(prefix + name).upper() for name in cls.model_fields}
 
 
-def known_only(cls: type[BaseSettings], environ: Mapping[str, str]) -> dict[str, str]:
-    """`environ` less the ANPR_* variables `cls` does not read: for launchers that build one
-    environment for several services (each would refuse the others' settings)."""
+def reject_unknown_variables(
+    cls: type[BaseSettings], environ: Mapping[str, str] = os.environ, also_known: Collection[str] = ()
+) -> None:
+    """Stop at start on an ANPR_* variable that neither `cls` nor anything in `also_known` (the
+    suite's other services, the command's own variables) reads: a misspelt setting would otherwise be
+    ignored silently, while one ConfigMap or env file may hold every service's settings."""
     prefix = cls.model_config.get("env_prefix", "")
-    known = known_variables(cls)
-    return {k: v for k, v in environ.items() if not k.startswith(prefix) or k in known}
-
-
-def reject_unknown_variables(cls: type[BaseSettings], environ: Mapping[str, str] = os.environ) -> None:
-    """Stop at start on an ANPR_* variable this service does not read: a misspelt setting would
-    otherwise be ignored silently (ANPR_TOKEN is the command's, not a service's)."""
-    prefix = cls.model_config.get("env_prefix", "")
-    unknown = sorted(k for k in environ if k.startswith(prefix) and k not in known_variables(cls))
+    known = known_variables(cls) | set(also_known)
+    unknown = sorted(k for k in environ if k.startswith(prefix) and k not in known)
     if unknown:
         raise ConfigError(
-            f"configuration error: unknown setting(s) {', '.join(unknown)} "
-            f"(this service reads: {', '.join(sorted(known_variables(cls)))})"
+            f"configuration error: unknown setting(s) {', '.join(unknown)}: no service of the suite reads"
+            f" {'it' if len(unknown) == 1 else 'them'} (this service reads: {', '.join(sorted(known_variables(cls)))})"
         )

@@ -16,7 +16,6 @@ collection callbacks only read the last sample, so a scrape never waits on Postg
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import sys
@@ -31,7 +30,10 @@ from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import ConsoleMetricExporter, PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import Resource
 
+from anpr.runtime.config import ConfigError
+from anpr.runtime.failures import keep_running
 from anpr.runtime.outbox import DEAD_LETTER_PREFIX
+from anpr.runtime.tasks import Tasks
 from anpr.v1 import ingest_pb2, types_pb2
 
 log = logging.getLogger(__name__)
@@ -108,7 +110,6 @@ class _Samples:
 
     def __init__(self) -> None:
         self.outbox: dict[str, list[tuple[str, int, float]]] = {}
-        self.activations: dict[str, tuple[int, float]] = {}
 
     def _outbox(self, dead: bool, index: int) -> Iterable[Observation]:
         for service, rows in list(self.outbox.items()):
@@ -125,12 +126,6 @@ class _Samples:
 
     def dead_letters(self, _options: CallbackOptions) -> Iterable[Observation]:
         return self._outbox(True, 0)
-
-    def awaiting(self, _options: CallbackOptions) -> Iterable[Observation]:
-        return [Observation(c, {"service": s}) for s, (c, _) in list(self.activations.items())]
-
-    def awaiting_age(self, _options: CallbackOptions) -> Iterable[Observation]:
-        return [Observation(a, {"service": s}) for s, (_, a) in list(self.activations.items())]
 
 
 _samples = _Samples()
@@ -152,60 +147,30 @@ _meter.create_observable_gauge(
     unit="{record}",
     description="Records set aside as dead letters, by original topic",
 )
-_meter.create_observable_gauge(
-    "anpr.activations.awaiting_ack",
-    [_samples.awaiting],
-    unit="{activation}",
-    description="Firearms activations not yet acknowledged by the TFC",
-)
-_meter.create_observable_gauge(
-    "anpr.activations.oldest_unacknowledged_age",
-    [_samples.awaiting_age],
-    unit="s",
-    description="Age of the oldest activation not yet acknowledged",
-)
 
 # A row may carry several records (anpr.runtime.outbox): depth counts records, not rows.
 OUTBOX_SQL = """SELECT topic, sum(records)::bigint AS n, extract(epoch FROM now() - min(created_at))::float8 AS age
                 FROM outbox GROUP BY topic"""
-AWAITING_SQL = """SELECT count(*) AS n, coalesce(extract(epoch FROM now() - min(raised_at)), 0)::float8 AS age
-                  FROM activations WHERE acknowledged_at IS NULL"""
 
 
 class Sampler:
-    """Samples the service's outbox (and activations, where the schema has them) every `interval`."""
+    """Samples the service's own outbox every `interval` (each service's schema has one)."""
 
     def __init__(self, pool: asyncpg.Pool, service: str, interval: float = 5.0):
         self._pool, self._service, self._interval = pool, service, interval
-        self._task: asyncio.Task | None = None
 
-    async def sample(self) -> None:
+    async def sample(self) -> float:
         async with self._pool.acquire() as conn:
-            tables = await conn.fetchrow("SELECT to_regclass('outbox') AS o, to_regclass('activations') AS a")
-            if tables["o"] is not None:
-                rows = await conn.fetch(OUTBOX_SQL)
-                _samples.outbox[self._service] = [(r["topic"], r["n"], r["age"]) for r in rows]
-            if tables["a"] is not None:
-                row = await conn.fetchrow(AWAITING_SQL)
-                _samples.activations[self._service] = (row["n"], row["age"])
+            rows = await conn.fetch(OUTBOX_SQL)
+        _samples.outbox[self._service] = [(r["topic"], r["n"], r["age"]) for r in rows]
+        return self._interval
 
-    async def _run(self) -> None:
-        while True:
-            try:
-                await self.sample()
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-                log.warning("metrics sample failed", extra={"error": type(exc).__name__})
-            await asyncio.sleep(self._interval)
+    def start(self, tasks: Tasks) -> None:
+        tasks.start("metrics-sampler", keep_running(self.sample, log, "metrics sample"), critical=False)
 
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name=f"metrics-sampler-{self._service}")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+    def stop(self) -> None:
+        """Forget this service's last sample (its task is stopped with the others)."""
         _samples.outbox.pop(self._service, None)
-        _samples.activations.pop(self._service, None)
 
 
 # ------------------------------------------------------------------------------------------
@@ -238,7 +203,7 @@ def setup_metrics(prometheus_host: str, prometheus_port: int | None) -> None:
         elif exporter == "console":
             readers.append(PeriodicExportingMetricReader(ConsoleMetricExporter(out=sys.stderr)))
         elif exporter not in ("none", ""):
-            raise SystemExit(f"OTEL_METRICS_EXPORTER: unsupported exporter {exporter!r} (otlp, console, none)")
+            raise ConfigError(f"OTEL_METRICS_EXPORTER: unsupported exporter {exporter!r} (otlp, console, none)")
     if prometheus_port is not None:
         from opentelemetry.exporter.prometheus import PrometheusMetricReader
         from prometheus_client import start_http_server
@@ -246,7 +211,7 @@ def setup_metrics(prometheus_host: str, prometheus_port: int | None) -> None:
         try:
             Exporters.http_server, _ = start_http_server(prometheus_port, addr=prometheus_host)
         except OSError:
-            raise SystemExit(f"ANPR_METRICS_PORT: cannot listen on {prometheus_host}:{prometheus_port}") from None
+            raise ConfigError(f"ANPR_METRICS_PORT: cannot listen on {prometheus_host}:{prometheus_port}") from None
         readers.append(PrometheusMetricReader())
     if readers:
         Exporters.provider = MeterProvider(resource=Resource.create(), metric_readers=readers)

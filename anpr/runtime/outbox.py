@@ -19,17 +19,18 @@ A row may hold many records: its payload is the wire encoding of items of a repe
 1), so the payloads of several rows concatenate into one valid request message (MatchReadsRequest,
 PublishAlertsRequest, ...), sent without being parsed again. `records` counts the items.
 
-A receiver's answer decides what happens to a batch (`RetryPolicy`): an outage is retried with
-backoff (the call waits for the peer to be ready, so delivery resumes as soon as it is back); a
-batch the receiver refuses as invalid or too large is split row by row, and a row refused on its
-own is set aside as a dead letter (topic `dead-letter:<topic>`), logged and counted, so one bad
-record never holds up the records behind it.
+What happens to a batch that fails follows the one classification of failures
+(anpr.runtime.failures): an outage is retried with backoff for as long as it lasts (the call waits
+for the peer to be ready, so delivery resumes as soon as it is back); a batch the receiver refuses
+(invalid, too large, fewer records accepted than sent: `Refused`) is split row by row, and a row
+refused on its own is set aside as a dead letter (topic `dead-letter:<topic>`), logged and counted,
+so one bad record never holds up the records behind it; a bug (the receiver's INTERNAL, or ours) is
+logged with its traceback and tried a few more times, then treated as refused.
 """
 
 from __future__ import annotations
 
 import asyncio
-import enum
 import logging
 import math
 import uuid
@@ -39,9 +40,19 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 import asyncpg
-import grpc
 from opentelemetry import trace
 
+from anpr.runtime.failures import (
+    DEFAULT_POLICY,
+    Failure,
+    Refused,
+    RetryPolicy,
+    classify,
+    describe,
+    keep_running,
+    log_failure,
+)
+from anpr.runtime.tasks import Tasks
 from anpr.runtime.telemetry import ATTR_OUTBOX_BATCH, ATTR_OUTBOX_TOPIC
 
 log = logging.getLogger(__name__)
@@ -82,49 +93,6 @@ class OutboxRecord:
     records: int
     traceparent: str = ""
 
-
-class Refused(Exception):
-    """The receiver will never accept this batch as it is (invalid, or too large)."""
-
-
-class Verdict(enum.Enum):
-    RETRY = "retry"  # an outage or a misconfiguration: keep the rows, try again later
-    REFUSED = "refused"  # split the batch; a single row refused is a dead letter
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """One place that says which failures are transient, and how long to wait between tries."""
-
-    initial_s: float = 0.05
-    max_s: float = 1.0
-    refused_codes: frozenset = frozenset(
-        {
-            grpc.StatusCode.INVALID_ARGUMENT,
-            grpc.StatusCode.OUT_OF_RANGE,
-            grpc.StatusCode.RESOURCE_EXHAUSTED,
-            grpc.StatusCode.FAILED_PRECONDITION,
-        }
-    )
-    # A receiver's bug (INTERNAL, UNKNOWN) is retried this many times, then treated as refused.
-    bug_attempts: int = 3
-
-    def verdict(self, exc: BaseException, attempt: int) -> Verdict:
-        if isinstance(exc, Refused):
-            return Verdict.REFUSED
-        if isinstance(exc, grpc.aio.AioRpcError):
-            code = exc.code()
-            if code in self.refused_codes:
-                return Verdict.REFUSED
-            if code in (grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN) and attempt >= self.bug_attempts:
-                return Verdict.REFUSED
-        return Verdict.RETRY
-
-    def backoff(self, attempt: int) -> float:
-        return min(self.max_s, self.initial_s * (2 ** max(0, attempt - 1)))
-
-
-DEFAULT_POLICY = RetryPolicy()
 
 # Delivers a batch (rows in id order); raises to have it retried or split (see RetryPolicy).
 Deliver = Callable[[Sequence[OutboxRecord]], Awaitable[None]]
@@ -191,7 +159,6 @@ class PartitionLeases:
         self._valid_until = 0.0
         self.busy: dict[str, set[int]] = {t: set() for t in self.topics}
         self._changed: list[Callable[[], None]] = []
-        self._stopping = asyncio.Event()
 
     def owned(self, topic: str) -> frozenset[int]:
         if asyncio.get_running_loop().time() > self._valid_until:
@@ -274,20 +241,17 @@ class PartitionLeases:
         return frozenset(mine)
 
     async def run(self) -> None:
-        while not self._stopping.is_set():
-            try:
-                await asyncio.wait_for(self._stopping.wait(), self._renew)
-                break
-            except TimeoutError:
-                pass
-            try:
-                await self.renew_once()
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-                log.warning("outbox lease renewal failed; will retry", extra={"error": type(exc).__name__})
+        """Renew every LEASE_RENEW_S until cancelled (the first renewal was made by `setup`)."""
+
+        async def renew() -> float:
+            await self.renew_once()
+            return self._renew
+
+        await asyncio.sleep(self._renew)
+        await keep_running(renew, log, "outbox lease renewal")
 
     async def release(self) -> None:
-        """Give every lease back (at stop), so other replicas take over at once."""
-        self._stopping.set()
+        """Give every lease back (at stop, once renewals are cancelled), so other replicas take over at once."""
         self._valid_until = 0.0
         try:
             async with self._pool.acquire() as conn:
@@ -295,10 +259,8 @@ class PartitionLeases:
                     "UPDATE outbox_leases SET owner = NULL, expires_at = '-infinity' WHERE owner = $1", self.member
                 )
                 await conn.execute("DELETE FROM outbox_members WHERE member = $1", self.member)
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-            log.warning(
-                "could not release outbox leases; they expire by themselves", extra={"error": type(exc).__name__}
-            )
+        except Exception as exc:
+            log_failure(log, "could not release outbox leases; they expire by themselves", exc)
 
 
 class OutboxRelay:
@@ -376,13 +338,10 @@ class OutboxRelay:
                 attempt = 0
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:  # an outage: keep the rows, retry after a pause
+            except Exception as exc:  # an outage (or a bug reading the table): keep the rows, retry
                 attempt += 1
                 delay = self._policy.backoff(attempt)
-                log.warning(
-                    "outbox delivery failed; will retry",
-                    extra={"topic": self.topic, "error": type(exc).__name__, "retry_in_s": delay},
-                )
+                log_failure(log, "outbox delivery failed; will retry", exc, topic=self.topic, retry_in_s=delay)
                 await self._pause(delay)
                 continue
             finally:
@@ -439,22 +398,20 @@ class OutboxRelay:
         try:
             await self._send(batch)
             return []
-        except Exception as exc:
-            if self._policy.verdict(exc, 1) is not Verdict.REFUSED:
-                raise
+        except Refused as exc:
             if len(batch) == 1:
                 return self._dead(batch, exc)
         dead = []
         for row in batch:
             try:
                 await self._send([row])
-            except Exception as exc:
-                if self._policy.verdict(exc, 1) is not Verdict.REFUSED:
-                    raise
+            except Refused as exc:
                 dead += self._dead([row], exc)
         return dead
 
     async def _send(self, batch: list[OutboxRecord]) -> None:
+        """Deliver once; an outage raises as it is, anything that will not pass raises `Refused`
+        (a bug after `bug_attempts` tries: it may be passing, a deploy of the receiver say)."""
         attempt = 1
         while True:
             try:
@@ -463,16 +420,19 @@ class OutboxRelay:
                     span.set_attribute(ATTR_OUTBOX_BATCH, sum(r.records for r in batch))
                     await self._deliver(batch)
                 return
-            except grpc.aio.AioRpcError as exc:
-                if exc.code() not in (grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN):
+            except Exception as exc:
+                kind = classify(exc)
+                if kind is Failure.OUTAGE:
                     raise
-                if self._policy.verdict(exc, attempt) is Verdict.REFUSED:
-                    raise Refused(f"receiver failed {attempt} times with {exc.code().name}") from exc
-                attempt += 1  # a receiver's bug may be passing: a few more tries before giving up
+                if kind is Failure.REFUSED:
+                    raise exc if isinstance(exc, Refused) else Refused(describe(exc)) from exc
+                log_failure(log, "outbox delivery hit a bug", exc, topic=self.topic, attempt=attempt)
+                if attempt >= self._policy.bug_attempts:
+                    raise Refused(f"failed {attempt} times with {describe(exc)}") from exc
+                attempt += 1
                 await self._pause(self._policy.backoff(attempt))
 
-    def _dead(self, rows: list[OutboxRecord], exc: BaseException) -> list[int]:
-        code = exc.code().name if isinstance(exc, grpc.aio.AioRpcError) else type(exc).__name__
+    def _dead(self, rows: list[OutboxRecord], exc: Refused) -> list[int]:
         self.dead_letters += len(rows)
         log.error(
             "outbox record refused by the receiver; set aside as a dead letter",
@@ -480,7 +440,7 @@ class OutboxRelay:
                 "topic": self.topic,
                 "rows": [r.id for r in rows],
                 "records": sum(r.records for r in rows),
-                "code": code,
+                "code": describe(exc.__cause__ or exc),
             },
         )
         return [r.id for r in rows]
@@ -499,40 +459,33 @@ async def listen_for_outbox(listener, relays: Sequence[OutboxRelay]) -> None:
 
 
 class Outbox:
-    """A service's outbox: the leases and one relay per topic, started and stopped together."""
+    """A service's outbox: the leases and one relay per topic, started and stopped together. Their
+    tasks are kept by name in `tasks` (the runtime's, so that a failure turns the service
+    NOT_SERVING; a registry of its own when none is given)."""
 
     def __init__(self, pool: asyncpg.Pool, topics: dict[str, tuple[Deliver, dict]]):
         self.leases = PartitionLeases(pool, list(topics))
         self.relays = {t: OutboxRelay(pool, t, deliver, self.leases, **opts) for t, (deliver, opts) in topics.items()}
-        self._tasks: dict[str, asyncio.Task] = {}
+        self._tasks = Tasks()
 
-    async def start(self, listener) -> None:
+    async def start(self, listener, tasks: Tasks | None = None) -> None:
+        self._tasks = tasks if tasks is not None else self._tasks
         await self.leases.setup()
         await listen_for_outbox(listener, list(self.relays.values()))
-        self._tasks = {"outbox-leases": asyncio.create_task(self.leases.run(), name="outbox-leases")}
+        self._tasks.start("outbox-leases", self.leases.run())
         for topic, relay in self.relays.items():
-            self._tasks[f"outbox-{topic}"] = asyncio.create_task(relay.run(), name=f"outbox-{topic}")
-        for task in self._tasks.values():
-            task.add_done_callback(_log_failure)
+            self._tasks.start(f"outbox-{topic}", relay.run())
 
     async def stop(self) -> None:
+        """Let each relay finish the batch it is delivering (at most 5 s), then give the leases back."""
         for relay in self.relays.values():
             relay.stop()
-        relays = [t for n, t in self._tasks.items() if n != "outbox-leases"]
-        done, pending = await asyncio.wait(relays, timeout=5) if relays else (set(), set())
-        for task in pending:
-            task.cancel()
-        await asyncio.gather(*pending, return_exceptions=True)
+        for topic in self.relays:
+            await self._tasks.end(f"outbox-{topic}", grace_s=5)
         for relay in self.relays.values():
             log.info(
                 "outbox relay stopped",
                 extra={"topic": relay.topic, "delivered": relay.delivered, "dead_letters": relay.dead_letters},
             )
+        await self._tasks.cancel("outbox-leases")
         await self.leases.release()
-        if "outbox-leases" in self._tasks:
-            await asyncio.gather(self._tasks["outbox-leases"], return_exceptions=True)
-
-
-def _log_failure(task: asyncio.Task) -> None:
-    if not task.cancelled() and task.exception() is not None:
-        log.error("background task failed", extra={"task": task.get_name()}, exc_info=task.exception())

@@ -11,30 +11,9 @@ from pathlib import Path
 
 import asyncpg
 
+from anpr.runtime.failures import LOOP_POLICY, is_outage, log_failure
+
 log = logging.getLogger(__name__)
-
-# What an unreachable or restarting PostgreSQL raises (and a closed pool): an outage, retried and
-# answered UNAVAILABLE, never a bug. InterfaceError covers "pool is closing" and lost connections.
-OUTAGE_ERRORS: tuple[type[BaseException], ...] = (
-    OSError,
-    TimeoutError,
-    asyncpg.InterfaceError,
-    asyncpg.PostgresConnectionError,
-    asyncpg.OperatorInterventionError,
-    asyncpg.InsufficientResourcesError,
-    asyncpg.InvalidCatalogNameError,
-    asyncpg.InvalidAuthorizationSpecificationError,
-)
-# What PostgreSQL refuses because of a value it was given: a caller's mistake that got through.
-DATA_ERRORS: tuple[type[BaseException], ...] = (
-    asyncpg.DataError,
-    asyncpg.IntegrityConstraintViolationError,
-    asyncpg.ProgramLimitExceededError,
-)
-
-
-def is_outage(exc: BaseException) -> bool:
-    return isinstance(exc, OUTAGE_ERRORS)
 
 
 def start_embedded(data_dir: Path, *, cleanup: str | None = "stop"):
@@ -132,6 +111,11 @@ async def _prepare_role(conn: asyncpg.Connection, schema: str) -> None:
           END LOOP; END $$""")
 
 
+def migration_files(directory: Path) -> list[tuple[str, str]]:
+    """(version, SQL) of every numbered *.sql file of `directory`, in order (small files, read at start)."""
+    return [(path.stem, path.read_text()) for path in sorted(Path(directory).glob("*.sql"))]
+
+
 def _lock_id(schema: str) -> int:
     return zlib.crc32(f"anpr-migrate:{schema}".encode())
 
@@ -158,13 +142,12 @@ async def migrate(conn: asyncpg.Connection, schema: str, migrations_dir: Path) -
             " version text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
         )
         done = {r["version"] for r in await conn.fetch(f'SELECT version FROM "{schema}".schema_migrations')}
-        for path in sorted(Path(migrations_dir).glob("*.sql")):
-            version = path.stem
+        for version, sql in migration_files(migrations_dir):
             if version in done:
                 continue
             async with conn.transaction():
                 await conn.execute(f'SET LOCAL search_path TO "{schema}", public')
-                await conn.execute(path.read_text())
+                await conn.execute(sql)
                 await conn.execute(f'INSERT INTO "{schema}".schema_migrations (version) VALUES ($1)', version)
             applied_now.append(version)
             log.info("migration applied", extra={"schema": schema, "version": version})
@@ -208,18 +191,22 @@ class Listener:
     def _lost(self, _conn) -> None:
         if not self._closed and self._reconnecting is None:
             log.warning("LISTEN connection lost; reconnecting")
-            self._reconnecting = asyncio.get_running_loop().create_task(self._reconnect())
+            self._reconnecting = asyncio.get_running_loop().create_task(
+                self._reconnect(), name=f"listener-{self.schema}-reconnect"
+            )
 
     async def _reconnect(self) -> None:
-        delay = 0.2
+        attempt = 0
         try:
             while not self._closed:
                 try:
                     await self.connect()
                     break
-                except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
-                    await asyncio.sleep(delay)
-                    delay = min(delay * 2, 5.0)
+                except Exception as exc:  # an outage, or a bug: either way the listener must come back
+                    attempt += 1
+                    if attempt == 1 or not is_outage(exc):
+                        log_failure(log, "LISTEN connection not restored yet; retrying", exc)
+                    await asyncio.sleep(LOOP_POLICY.backoff(attempt))
             if self._closed:
                 return
             self.reconnects += 1

@@ -20,7 +20,7 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -38,7 +38,8 @@ from anpr.field_limits import compile_checkers
 from anpr.runtime import metrics, pg, tls
 from anpr.runtime.auth import AuthInterceptor, Role, TokenRegistry, bearer_interceptors
 from anpr.runtime.boundary import BoundaryInterceptor
-from anpr.runtime.config import ServiceSettings, load, reject_unknown_variables
+from anpr.runtime.config import ConfigError, ServiceSettings, load, reject_unknown_variables
+from anpr.runtime.failures import LOOP_POLICY, describe, is_outage
 from anpr.runtime.tasks import Tasks
 from anpr.runtime.telemetry import setup_logging, setup_tracing
 from anpr.v1 import types_pb2
@@ -123,7 +124,7 @@ class Runtime:
         return channel
 
     async def close(self) -> None:
-        await self.tasks.stop(timeout=5)
+        await self.tasks.stop(grace_s=5)
         for ch in self._channels:
             await ch.close()
         for listener in self._listeners:
@@ -149,7 +150,7 @@ class ServiceSpec:
         missing = rpcs - set(self.method_roles)
         unknown = set(self.method_roles) - rpcs
         if missing or unknown:
-            raise SystemExit(
+            raise ConfigError(
                 f"{self.name}: roles must be declared for exactly the RPCs of "
                 f"{self.grpc_service} (missing {sorted(missing)}, unknown {sorted(unknown)})"
             )
@@ -226,10 +227,10 @@ class RunningService:
 
         await self._start_when_reachable(url)
         self._sampler = metrics.Sampler(pool, spec.name)
-        self._sampler.start()
+        self._sampler.start(self._runtime.tasks)
         self.ready = True
         await self._set_health(True)
-        self._watch.start()
+        self._runtime.tasks.start("database-watch", self._watch.run())
         log.info("serving", extra={"grpc_service": spec.grpc_service, "port": self.port})
         return self.port
 
@@ -282,7 +283,7 @@ class RunningService:
 
         Migrations run on a connection of their own, not the pool's: a pooled connection opened
         before the schema existed would keep resolving names without it."""
-        delay = 0.2
+        attempt = 0
         while True:
             try:
                 conn = await asyncio.wait_for(pg.connect(url, self.spec.schema), 10)
@@ -293,18 +294,22 @@ class RunningService:
                 log.info("migrations ready", extra={"applied": applied})
                 await self._component.start()
                 return
-            except pg.OUTAGE_ERRORS as exc:
-                log.warning("waiting for PostgreSQL", extra={"error": type(exc).__name__, "retry_in_s": delay})
+            except Exception as exc:
+                if not is_outage(exc):
+                    raise  # a bug or a refused migration: the start fails, with its traceback
+                attempt += 1
+                delay = LOOP_POLICY.backoff(attempt)
+                log.warning("waiting for PostgreSQL", extra={"error": describe(exc), "retry_in_s": delay})
                 await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
 
     async def stop(self) -> None:
         log.info("shutting down")
         await self._health.enter_graceful_shutdown()
-        if self._watch is not None:
-            await self._watch.stop()
+        if self._runtime is not None:
+            await self._runtime.tasks.cancel("database-watch")
+            await self._runtime.tasks.cancel("metrics-sampler")
         if self._sampler is not None:
-            await self._sampler.stop()
+            self._sampler.stop()
         if self._server is not None:
             await self._server.stop(self.settings.shutdown_grace_s)
         if self._health_server is not None:
@@ -337,28 +342,22 @@ class DatabaseWatch:
         self._set_health = set_health
         self._interval, self._down_interval, self._timeout = interval_s, down_interval_s, timeout_s
         self._poked = asyncio.Event()
-        self._task: asyncio.Task | None = None
         self.reachable = True
-
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="database-watch")
 
     def poke(self) -> None:
         self._poked.set()
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
 
     async def probe(self) -> bool:
         try:
             await asyncio.wait_for(self._pool.fetchval("SELECT 1"), self._timeout)
             return True
-        except pg.OUTAGE_ERRORS:
-            return False
+        except Exception as exc:
+            if is_outage(exc):
+                return False
+            raise
 
-    async def _run(self) -> None:
+    async def run(self) -> None:
+        """Until cancelled (a task of the runtime's)."""
         while True:
             try:
                 await asyncio.wait_for(self._poked.wait(), self._interval if self.reachable else self._down_interval)
@@ -382,7 +381,7 @@ def _bind(
     except RuntimeError:
         bound = 0
     if bound == 0:
-        raise SystemExit(f"ANPR_GRPC_HOST/{setting}: cannot listen on {address} (in use by another process?)")
+        raise ConfigError(f"ANPR_GRPC_HOST/{setting}: cannot listen on {address} (in use by another process?)")
     return bound
 
 
@@ -391,7 +390,7 @@ def supervise_workers(spec: ServiceSpec, settings: ServiceSettings) -> int:
     them. If one dies the others are stopped too and the exit code says so (the orchestrator
     restarts the pod)."""
     if settings.grpc_port == 0:
-        raise SystemExit("ANPR_WORKERS > 1 needs a fixed ANPR_GRPC_PORT (not 0)")
+        raise ConfigError("ANPR_WORKERS > 1 needs a fixed ANPR_GRPC_PORT (not 0)")
     env = dict(os.environ, ANPR_WORKERS="1", ANPR_REUSE_PORT="1")
     procs = []
     for i in range(settings.workers):  # one Prometheus endpoint per worker: metrics port + i
@@ -422,14 +421,22 @@ def supervise_workers(spec: ServiceSpec, settings: ServiceSettings) -> int:
     return code
 
 
-def main(spec: ServiceSpec) -> int:
-    """`anpr serve <service>`: one process, or a supervisor of ANPR_WORKERS processes."""
-    reject_unknown_variables(spec.settings_cls)
-    settings = load(spec.settings_cls)
-    setup_logging(spec.name, settings.log_level)
-    if settings.workers > 1:
-        return supervise_workers(spec, settings)
-    asyncio.run(serve(spec, settings))
+def main(spec: ServiceSpec, suite_variables: Collection[str] = ()) -> int:
+    """`anpr serve <service>`: one process, or a supervisor of ANPR_WORKERS processes. Returns the
+    exit status: 2 when a setting is missing or wrong (the message names it, on stderr).
+
+    An ANPR_* variable that neither this service nor a sibling (`suite_variables`) reads stops it: a
+    misspelt setting is never ignored, while one environment may serve the whole suite."""
+    try:
+        reject_unknown_variables(spec.settings_cls, also_known=suite_variables)
+        settings = load(spec.settings_cls)
+        setup_logging(spec.name, settings.log_level)
+        if settings.workers > 1:
+            return supervise_workers(spec, settings)
+        asyncio.run(serve(spec, settings))
+    except ConfigError as exc:
+        print(f"anpr {spec.name}: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 

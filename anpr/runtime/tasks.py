@@ -28,6 +28,7 @@ class Tasks:
         self._critical: set[str] = set()
         self._on_failure = on_failure
         self._stopping = False
+        self._ending: set[str] = set()  # asked to stop: their end is expected
         self.failed: dict[str, BaseException] = {}
 
     def start(self, name: str, coro: Coroutine, *, critical: bool = True) -> asyncio.Task:
@@ -52,7 +53,8 @@ class Tasks:
         name = task.get_name()
         if self._tasks.get(name) is task:
             del self._tasks[name]
-        if task.cancelled() or self._stopping:
+        if task.cancelled() or self._stopping or name in self._ending:
+            self._ending.discard(name)
             return
         exc = task.exception() or TaskEnded(f"background task {name} returned")
         self.failed[name] = exc
@@ -70,7 +72,17 @@ class Tasks:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
 
-    async def stop(self, timeout: float | None = None) -> None:
+    async def end(self, name: str, grace_s: float | None = None) -> None:
+        """Wait for task `name`, which was asked to stop, to end by itself; cancel it after `grace_s`."""
+        task = self._tasks.get(name)
+        if task is None:
+            return
+        self._ending.add(name)
+        done, _ = await asyncio.wait([task], timeout=grace_s)
+        if not done:
+            await self.cancel(name)
+
+    async def stop(self, grace_s: float | None = None) -> None:
         """Cancel every task and wait for them (at stop: endings are no longer failures)."""
         self._stopping = True
         tasks = list(self._tasks.values())
@@ -78,4 +90,4 @@ class Tasks:
         for task in tasks:
             task.cancel()
         if tasks:
-            await asyncio.wait(tasks, timeout=timeout)
+            await asyncio.wait(tasks, timeout=grace_s)

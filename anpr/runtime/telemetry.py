@@ -25,6 +25,8 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExport
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from pythonjsonlogger.json import JsonFormatter
 
+from anpr.runtime.config import ConfigError
+
 # Span attributes (the only custom ones; ids and counts, never personal data).
 ATTR_READ_ID = "anpr.read.id"
 ATTR_READ_COUNT = "anpr.read.count"
@@ -61,7 +63,7 @@ def setup_tracing(default_service_name: str) -> TracerProvider:
         elif name == "console":
             provider.add_span_processor(BatchSpanProcessor(ConsoleSpanExporter(out=sys.stderr)))
         elif name not in ("none", ""):
-            raise SystemExit(f"OTEL_TRACES_EXPORTER: unsupported exporter {name!r} (otlp, console, none)")
+            raise ConfigError(f"OTEL_TRACES_EXPORTER: unsupported exporter {name!r} (otlp, console, none)")
     trace.set_tracer_provider(provider)
     return provider
 

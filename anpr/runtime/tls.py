@@ -27,6 +27,8 @@ from pathlib import Path
 
 import grpc
 
+from anpr.runtime.config import ConfigError
+
 log = logging.getLogger(__name__)
 
 
@@ -34,7 +36,7 @@ def _read(path: Path, setting: str) -> bytes:
     try:
         return Path(path).read_bytes()
     except OSError as exc:
-        raise SystemExit(f"{setting}: cannot read {path} ({exc.strerror})") from None
+        raise ConfigError(f"{setting}: cannot read {path} ({exc.strerror})") from None
 
 
 class _Reloader:
@@ -62,7 +64,7 @@ class _Reloader:
                 if stamp == self._stamp:
                     return None
                 config = self.configuration()
-            except (OSError, SystemExit):
+            except (OSError, ConfigError):
                 log.warning("certificate files unreadable; keeping the current ones")
                 return None
             self._stamp = stamp

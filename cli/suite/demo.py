@@ -35,7 +35,7 @@ from anpr.v1 import (
 from cli.client import CommandError, channel, subscribe
 from cli.screens.patrol_terminal import format_alert
 from cli.screens.tfc_console import Style, format_event
-from cli.suite.launcher import Launcher, LaunchError, Tokens, port_table
+from cli.suite.launcher import Launcher, LaunchError, Tokens, check_settings, port_table
 from services import NAMES
 
 T = types_pb2
@@ -149,6 +149,7 @@ class Suite:
 
     def start(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        check_settings(os.environ)  # a misspelt ANPR_* setting stops `anpr up` before anything starts
         if not self.database_url:
             print(f"Starting embedded PostgreSQL in {self.data_dir / 'pgdata'} ...", flush=True)
             self._embedded = pg.start_embedded(self.data_dir, cleanup="stop")
@@ -173,7 +174,7 @@ class Suite:
         for name in NAMES:
             self.launcher.start(name)
 
-    async def wait_serving(self, timeout: float = 90.0) -> None:
+    async def wait_serving(self, timeout: float = 90.0) -> None:  # noqa: ASYNC109 (see Launcher.wait_serving)
         for name in NAMES:
             await self.launcher.wait_serving(name, timeout)
 

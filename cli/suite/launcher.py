@@ -24,10 +24,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from anpr.runtime.auth import Role, TokenRegistry, new_token
-from anpr.runtime.config import known_only
 from anpr.runtime.tls import ClientTls, LocalCA
 from cli.client import wait_serving
-from services import DEFAULT_PORTS, NAMES, spec
+from services import DEFAULT_PORTS, NAMES, settings_variables
 
 ROOT = Path(__file__).resolve().parents[2]  # the repository (the processes run from it)
 
@@ -75,6 +74,19 @@ def clean_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith(("ANPR_", "OTEL_"))}
 
 
+def check_settings(environ: Mapping[str, str]) -> None:
+    """LaunchError naming every ANPR_* variable of `environ` that no service of the suite reads."""
+    unknown = sorted(k for k in environ if k.startswith("ANPR_") and k not in settings_variables())
+    if unknown:
+        raise LaunchError(f"unknown setting(s) {', '.join(unknown)}: no service of the suite reads them")
+
+
+def env_name(role: Role) -> str:
+    """The variable of a role's token in an env file: DEMO_TERMINAL_TOKEN, ... (not ANPR_*: that prefix
+    is the services' settings, and a service refuses a variable of it that no service reads)."""
+    return f"DEMO_{str(role).upper()}_TOKEN"
+
+
 @dataclass
 class Tokens:
     """A bearer token for every role, and the services' tokens file (hashes only) at `path`."""
@@ -96,7 +108,7 @@ class Tokens:
     def write_env(self, path: Path, ca_file: Path | None = None) -> None:
         """The clear tokens (and the CA) as an env file, so that a developer can call the suite
         with grpcurl or the `anpr` commands (`set -a; . FILE`). Readable by its owner only."""
-        lines = [f"ANPR_{str(role).upper()}_TOKEN={token}\n" for role, token in self.by_role.items()]
+        lines = [f"{env_name(role)}={token}\n" for role, token in self.by_role.items()]
         if ca_file is not None:
             lines.append(f"ANPR_TLS_CA_FILE={ca_file}\n")
         path.write_text("".join(lines))
@@ -194,7 +206,12 @@ class Launcher:
             )
         env.update(self.env)
         env.update(extra or {})
-        return known_only(spec(service).settings_cls, env)  # each service refuses settings it does not read
+        return env
+
+    def check_settings(self) -> None:
+        """Refuse, before starting anything, an ANPR_* variable no service of the suite reads (a
+        misspelling): every service would refuse to start with it."""
+        check_settings({**self.base_env, **self.env})
 
     def start(self, name: str, env: Mapping[str, str] | None = None) -> subprocess.Popen:
         """Start process `name` (`anpr serve <its service>`); its output is appended to its log."""
@@ -225,7 +242,7 @@ class Launcher:
         except OSError:
             return ""
 
-    async def wait_serving(self, name: str, timeout: float = 60.0) -> None:
+    async def wait_serving(self, name: str, timeout: float = 60.0) -> None:  # noqa: ASYNC109 (a deadline named in the error, not a cancel scope)
         proc = self.procs[name]
         if not await wait_serving(
             self.addr(name), alive=lambda: proc.poll() is None, timeout=timeout, tls=self.client_tls
@@ -237,8 +254,9 @@ class Launcher:
             )
             raise LaunchError(f"{name} {state}; log {self.log_path(name)}:\n{self.log(name)[-3000:]}")
 
-    async def start_all(self, timeout: float = 60.0) -> None:
+    async def start_all(self, timeout: float = 60.0) -> None:  # noqa: ASYNC109 (a deadline named in the error, not a cancel scope)
         """Start every process in the table (replicas too) and wait until all are SERVING."""
+        self.check_settings()
         for name in self.services:
             self.start(name)
         for name in self.services:
@@ -274,10 +292,10 @@ class Launcher:
                 codes[name] = proc.wait()
         return codes
 
-    async def stop(self, name: str, timeout: float = 20.0) -> int:
+    async def stop(self, name: str, timeout: float = 20.0) -> int:  # noqa: ASYNC109 (a deadline named in the error, not a cancel scope)
         """SIGTERM one process; its exit code. (Waits off the event loop, so that servers in this
         process, such as a test's OTLP collector, keep answering meanwhile.)"""
         return (await asyncio.to_thread(self.terminate, [name], timeout))[name]
 
-    async def stop_all(self, timeout: float = 20.0) -> dict[str, int]:
+    async def stop_all(self, timeout: float = 20.0) -> dict[str, int]:  # noqa: ASYNC109 (a deadline named in the error, not a cancel scope)
         return await asyncio.to_thread(self.terminate, None, timeout)

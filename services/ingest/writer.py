@@ -21,8 +21,8 @@ from datetime import date, datetime
 
 import asyncpg
 
-from anpr.runtime import pg
 from anpr.runtime.errors import Unavailable
+from anpr.runtime.failures import Failure, classify, describe, is_outage
 from services.ingest import store
 
 Key = tuple[str, datetime]
@@ -138,7 +138,7 @@ class ReadWriter:
         try:
             stored, refused = await self._store_isolating(reads)
         except Exception as exc:  # an outage, or a bug: every caller of the flush gets it
-            error = Unavailable("the read store is unavailable; resubmit") if pg.is_outage(exc) else exc
+            error = Unavailable("the read store is unavailable; resubmit") if is_outage(exc) else exc
             for p in batch:
                 if not p.done.done():
                     p.done.set_exception(error)
@@ -161,10 +161,10 @@ class ReadWriter:
         try:
             return await self._store(reads), set()
         except Exception as exc:
-            if pg.is_outage(exc) or not isinstance(exc, asyncpg.PostgresError):
-                raise
+            if classify(exc) is not Failure.REFUSED:
+                raise  # an outage or a bug: not the reads' fault
             if len(reads) == 1:
-                log.warning("read refused by the store", extra={"error": type(exc).__name__})
+                log.warning("read refused by the store", extra={"error": describe(exc)})
                 return set(), {reads[0].key}
         mid = len(reads) // 2
         stored_a, refused_a = await self._store_isolating(reads[:mid])

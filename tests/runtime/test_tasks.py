@@ -50,5 +50,5 @@ async def test_tasks_are_cancelled_by_name_and_stopping_is_no_failure():
         tasks.start("a", forever.wait())
     await tasks.cancel("a")
     assert tasks.names() == ["b"]
-    await tasks.stop(timeout=5)
+    await tasks.stop(grace_s=5)
     assert tasks.names() == [] and reported == []

@@ -13,6 +13,7 @@ import pytest
 from anpr.runtime import pg
 from anpr.runtime.auth import Role
 from anpr.runtime.errors import field_violations_of
+from anpr.runtime.failures import is_outage
 from anpr.runtime.telemetry import setup_logging
 from anpr.v1 import firearms_pb2, firearms_pb2_grpc, ingest_pb2, ingest_pb2_grpc, matcher_pb2, matcher_pb2_grpc
 from anpr.v1 import types_pb2 as T
@@ -143,8 +144,8 @@ async def test_caller_mistakes_that_reach_the_database_are_invalid_argument(suit
 
 
 async def test_asyncpg_outage_errors_are_recognised():
-    assert pg.is_outage(ConnectionRefusedError()) and pg.is_outage(asyncpg.InterfaceError("pool is closing"))
-    assert not pg.is_outage(asyncpg.UniqueViolationError())
+    assert is_outage(ConnectionRefusedError()) and is_outage(asyncpg.InterfaceError("pool is closing"))
+    assert not is_outage(asyncpg.UniqueViolationError())
 
 
 async def test_database_errors_are_logged_without_their_values(database_url, capsys):

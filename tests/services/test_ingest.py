@@ -11,6 +11,7 @@ import grpc
 import pytest
 
 from anpr.runtime.auth import Role
+from anpr.runtime.config import ConfigError
 from anpr.runtime.errors import field_violations_of
 from anpr.v1 import ingest_pb2, ingest_pb2_grpc
 from anpr.v1 import types_pb2 as T
@@ -178,7 +179,7 @@ async def test_images_are_returned_to_the_control_room_only(ingest):
 async def test_a_second_server_on_a_taken_port_fails_at_start_naming_the_setting(ingest, database_url, tokens):
     taken = ingest.running["ingest"].port
     other = InProcessSuite(database_url, tokens)
-    with pytest.raises(SystemExit) as err:
+    with pytest.raises(ConfigError) as err:
         await other.start("notify", grpc_port=taken)
     assert "ANPR_GRPC_PORT" in str(err.value) and str(taken) in str(err.value)
     assert not other.running  # nothing left behind

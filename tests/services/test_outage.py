@@ -136,3 +136,26 @@ async def test_a_connection_lost_during_start_up_is_retried_not_fatal(killable, 
         if not starting.done():
             starting.cancel()
         await suite.stop()
+
+
+async def test_a_background_job_that_fails_turns_the_service_not_serving_and_keeps_it_so(database_url, tokens):
+    """A critical task that dies (a relay, a follower) leaves a service that can no longer do its
+    job: health says so at once, and a database probe that succeeds does not turn it back."""
+    suite = InProcessSuite(database_url, tokens)
+    try:
+        await suite.start("ingest", matcher_addr="127.0.0.1:9", service_token=tokens[Role.SERVICE])
+        addr = suite.addr("ingest")
+        assert await health(addr) == health_pb2.HealthCheckResponse.SERVING
+        running = suite.running["ingest"]
+
+        async def broken():
+            raise KeyError("a bug")
+
+        running._runtime.tasks.start("a-relay", broken())
+        assert await eventually(lambda: health_is(addr, health_pb2.HealthCheckResponse.NOT_SERVING))
+        assert running.broken == "a-relay"
+        assert await running._watch.probe()  # the database is fine, and what the watch would then do:
+        await running._set_health(True)
+        assert await health(addr) == health_pb2.HealthCheckResponse.NOT_SERVING
+    finally:
+        await suite.stop()

@@ -243,25 +243,30 @@ def test_an_unknown_setting_is_named():
     reject_unknown_variables(IngestSettings, {"ANPR_MATCHER_ADDR": "x", "ANPR_TLS_CERT_FILE": "x"})
 
 
-async def test_a_service_with_an_unknown_setting_stops_at_start_naming_it():
+async def test_a_service_refuses_a_misspelt_setting_and_takes_a_siblings():
+    """One env file (a ConfigMap) may hold the whole suite's settings; a name no service reads stops
+    the service at start, naming it, with exit status 2."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("ANPR_")}
     env.update(
         ANPR_MATCHER_ADDR="127.0.0.1:9",
         ANPR_SERVICE_TOKEN="x",
         ANPR_TOKENS_FILE="/nonexistent",
-        ANPR_CAMERA_RATE_PER_SEC="5",
+        ANPR_FIREARMS_ADDR="127.0.0.1:9",  # matcher's: accepted
+        ANPR_DEDUP_WINDOW_S="5",  # matcher's: accepted
+        ANPR_CAMERA_RATE_PER_SEC="5",  # nobody's
     )
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "cli",
-        "serve",
-        "ingest",
-        cwd=ROOT,
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-    )
-    out, _ = await asyncio.wait_for(proc.communicate(), 60)
-    assert proc.returncode != 0
-    assert "ANPR_CAMERA_RATE_PER_SEC" in out.decode()
+
+    async def serve() -> tuple[int, str]:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "cli", "serve", "ingest", cwd=ROOT, env=env,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        )  # fmt: skip
+        out, _ = await asyncio.wait_for(proc.communicate(), 60)
+        return proc.returncode, out.decode()
+
+    code, out = await serve()
+    assert code == 2 and "unknown setting(s) ANPR_CAMERA_RATE_PER_SEC" in out
+    assert "FIREARMS_ADDR" not in out.split("this service reads")[0] and "Traceback" not in out
+    del env["ANPR_CAMERA_RATE_PER_SEC"]
+    code, out = await serve()  # now it gets as far as the tokens file
+    assert code == 2 and "ANPR_TOKENS_FILE: no such file" in out and "Traceback" not in out
