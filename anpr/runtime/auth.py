@@ -42,8 +42,18 @@ class Role(enum.StrEnum):
 
 @dataclass(frozen=True)
 class Caller:
+    """Who is calling, as verified: never taken from what a request says about its caller.
+
+    `force`: the force (or agency) the identity belongs to; `national`: it sees every force (a
+    national control room, an auditor); `unit`: a terminal's unit (call sign); `covert`: cleared for
+    covert lists. A service's identity has none of them."""
+
     role: Role
     subject: str
+    force: str = ""
+    national: bool = False
+    unit: str = ""
+    covert: bool = False
 
 
 _caller: contextvars.ContextVar[Caller | None] = contextvars.ContextVar("anpr_caller", default=None)
@@ -86,8 +96,9 @@ class TokenRegistry:
         entries = {}
         for i, item in enumerate(doc.get("tokens", [])):
             try:
-                entries[item["sha256"]] = Caller(Role(item["role"]), item["subject"])
-            except (KeyError, ValueError) as exc:
+                claims = {k: item[k] for k in ("force", "national", "unit", "covert") if k in item}
+                entries[item["sha256"]] = Caller(Role(item["role"]), item["subject"], **claims)
+            except (KeyError, ValueError, TypeError) as exc:
                 raise ConfigError(f"ANPR_TOKENS_FILE: tokens[{i}] is invalid ({exc})") from None
         return cls(entries)
 
