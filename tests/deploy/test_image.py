@@ -165,6 +165,18 @@ def test_the_image_runs_anpr_as_uid_10001_without_compilers(image):
     assert "anpr serve" in docker("run", "--rm", *POSTURE, image, "--help").stdout
 
 
+def test_the_image_carries_the_services_and_none_of_the_workstation_commands(image):
+    """What a service needs and nothing of the demo, the screens or the clients' dependencies."""
+    probe = "import importlib.util as u; print([m for m in {mods} if u.find_spec(m) is not None])"
+    mods = ["services.ingest.server", "cli.ops", "cli.screens", "cli.suite", "cli.hotlists", "tqdm"]
+    out = docker(
+        "run", "--rm", *POSTURE, "--entrypoint", "python3", image, "-c", probe.format(mods=mods)
+    ).stdout  # fmt: skip
+    assert out.strip() == "['services.ingest.server', 'cli.ops']"
+    up = docker("run", "--rm", *POSTURE, image, "up", check=False)
+    assert up.returncode != 0 and "service image carries the services' commands only" in up.stderr
+
+
 class Containers:
     def __init__(self) -> None:
         self.ids: list[str] = []
