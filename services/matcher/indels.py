@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from services.matcher.index import MAX_VRM_LENGTH, LookalikeClasses, PresenceFilter, VoiIndex, find_sorted
+from services.matcher.bulk import PresenceFilter, find_sorted
+from services.matcher.index import MAX_VRM_LENGTH, LookalikeClasses, VoiIndex
 
 _BITS = 6
 _FIELD = (1 << _BITS) - 1
