@@ -23,7 +23,7 @@ from grpc import aio
 from anpr.field_limits import Checker
 from anpr.runtime import pg
 from anpr.runtime.auth import wrap_handler
-from anpr.runtime.errors import AnprError, InvalidArgument, Unavailable, abort_invalid, status_for
+from anpr.runtime.errors import AnprError, InvalidArgument, Unavailable, status_for
 from anpr.v1 import types_pb2
 
 log = logging.getLogger(__name__)
@@ -80,7 +80,7 @@ class BoundaryInterceptor(aio.ServerInterceptor):
             violations: list[tuple[str, str]] = []
             check(request, "", violations)
             if violations:
-                await abort_invalid(context, violations)
+                await context.abort_with_status(status_for(InvalidArgument(violations)))
             return request
 
         if streaming:
@@ -113,5 +113,5 @@ async def _checked_stream(requests, context, check: Checker):
         violations: list[tuple[str, str]] = []
         check(request, "", violations)
         if violations:
-            await abort_invalid(context, violations)
+            await context.abort_with_status(status_for(InvalidArgument(violations)))
         yield request

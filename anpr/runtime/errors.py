@@ -22,12 +22,6 @@ def bad_request_status(message: str, violations: Iterable[tuple[str, str]]) -> g
     return rpc_status.to_status(status_pb2.Status(code=code_pb2.INVALID_ARGUMENT, message=message, details=[detail]))
 
 
-async def abort_invalid(context: grpc.aio.ServicerContext, violations: Iterable[tuple[str, str]]) -> None:
-    violations = list(violations)
-    message = "invalid request: " + "; ".join(f"{f}: {d}" for f, d in violations)
-    await context.abort_with_status(bad_request_status(message, violations))
-
-
 def field_violations_of(error: grpc.aio.AioRpcError) -> list[tuple[str, str]]:
     """The BadRequest field violations carried by an error (client side)."""
     status = rpc_status.from_call(error)

@@ -17,7 +17,7 @@ from opentelemetry import trace
 
 from anpr.runtime.auth import Role, current_caller
 from anpr.runtime.broadcast import LogServiceComponent, SequenceBroadcaster, follow_log
-from anpr.runtime.errors import abort_invalid
+from anpr.runtime.errors import FailedPrecondition, InvalidArgument, NotFound, Unavailable
 from anpr.runtime.server import ServiceSpec
 from anpr.runtime.telemetry import (
     ATTR_ACTIVATION_ID,
@@ -67,28 +67,20 @@ class FirearmsServicer(firearms_pb2_grpc.FirearmsServiceServicer):
         self._timing = timing_of(settings)
         self.ingest: ingest_pb2_grpc.IngestServiceStub | None = None  # set by the component when configured
 
-    async def _uuid(self, value: str, context, field: str = "activation_id") -> uuid.UUID:
-        try:
-            return uuid.UUID(value)
-        except ValueError:
-            await abort_invalid(context, [(field, "must be a UUID")])
-
     # ---- raising (matcher) ----
 
     async def RaiseActivation(self, request, context):
         batch = F.RaiseActivationsRequest(hits=[T.TracedHit(hit=request.hit, traceparent=current_traceparent())])
-        [one] = await self._raise(batch.hits, context, prefix="hit.")
+        [one] = await self._raise(batch.hits, prefix="hit.")
         return one
 
     async def RaiseActivations(self, request, context):
-        return F.RaiseActivationsResponse(activations=await self._raise(request.hits, context))
+        return F.RaiseActivationsResponse(activations=await self._raise(request.hits))
 
-    async def _raise(self, traced, context, prefix: str = "") -> list[F.RaiseActivationResponse]:
+    async def _raise(self, traced, prefix: str = "") -> list[F.RaiseActivationResponse]:
         violations = _raise_violations(traced)
         if violations:
-            await abort_invalid(
-                context, [(f.replace("hits[0].hit.", prefix) if prefix else f, d) for f, d in violations]
-            )
+            raise InvalidArgument([(f.replace("hits[0].hit.", prefix) if prefix else f, d) for f, d in violations])
         started = time.time_ns()
         async with self._pool.acquire() as conn, conn.transaction():
             raised = await store.raise_batch(conn, [t.hit for t in traced], self._timing)
@@ -119,7 +111,7 @@ class FirearmsServicer(firearms_pb2_grpc.FirearmsServiceServicer):
 
     async def StreamActivations(self, request, context):
         if request.after_sequence < 0:
-            await abort_invalid(context, [("after_sequence", "must not be negative")])
+            raise InvalidArgument.of("after_sequence", "must not be negative")
         caller = current_caller()
         audience = None if rules.is_supervisor(caller) else caller.subject
         fetch = partial(_stream_page, audience=audience)
@@ -128,25 +120,15 @@ class FirearmsServicer(firearms_pb2_grpc.FirearmsServiceServicer):
         ):
             yield F.StreamActivationsResponse(activation=head, event=event)
 
-    async def _locked(self, conn, context, activation_id: uuid.UUID):
-        row = await store.lock_activation(conn, activation_id)
-        if row is None:
-            await context.abort(grpc.StatusCode.NOT_FOUND, "activation_id: no such activation")
-        return row
-
-    async def _refuse(self, context, refusal: rules.Refusal) -> None:
-        if refusal is not None:
-            await context.abort(*refusal)
-
     async def _after(self, conn, activation_id: uuid.UUID) -> T.Activation:
         return await store.get_activation(conn, await store.activation_row(conn, activation_id))
 
     async def AcknowledgeActivation(self, request, context):
-        activation_id = await self._uuid(request.activation_id, context)
+        activation_id = _uuid(request.activation_id)
         caller = current_caller()
         async with self._pool.acquire() as conn, conn.transaction():
-            row = await self._locked(conn, context, activation_id)
-            await self._refuse(context, rules.may_acknowledge(row, caller))
+            row = await _locked(conn, activation_id)
+            rules.check_acknowledge(row, caller)
             if row["acknowledged_by"] is None:
                 await store.acknowledge(conn, row, caller.subject)
             activation = await self._after(conn, activation_id)
@@ -155,12 +137,12 @@ class FirearmsServicer(firearms_pb2_grpc.FirearmsServiceServicer):
     async def RecordDecision(self, request, context):
         errors = ndm.validate_decision(request.decision)
         if errors:
-            await abort_invalid(context, errors)
-        activation_id = await self._uuid(request.decision.activation_id, context, "decision.activation_id")
+            raise InvalidArgument(errors)
+        activation_id = _uuid(request.decision.activation_id, "decision.activation_id")
         caller = current_caller()
         async with self._pool.acquire() as conn, conn.transaction():
-            row = await self._locked(conn, context, activation_id)
-            await self._refuse(context, rules.may_work(row, caller, "decision.activation_id"))
+            row = await _locked(conn, activation_id)
+            rules.check_work(row, caller, "decision.activation_id")
             sequence = await store.record_decision(conn, row, request.decision, caller.subject)
             [event] = await store.activation_events(conn, activation_id, sequence - 1, 1)
         return F.RecordDecisionResponse(decision=event.decision)
@@ -168,53 +150,43 @@ class FirearmsServicer(firearms_pb2_grpc.FirearmsServiceServicer):
     async def CloseActivation(self, request, context):
         errors = ndm.validate_close(request.outcome, request.summary)
         if errors:
-            await abort_invalid(context, errors)
-        activation_id = await self._uuid(request.activation_id, context)
+            raise InvalidArgument(errors)
+        activation_id = _uuid(request.activation_id)
         caller = current_caller()
         async with self._pool.acquire() as conn, conn.transaction():
-            row = await self._locked(conn, context, activation_id)
-            await self._refuse(context, rules.may_work(row, caller, "activation_id"))
+            row = await _locked(conn, activation_id)
+            rules.check_work(row, caller, "activation_id")
             await store.request_close(conn, row, request.outcome, request.summary, caller.subject)
             activation = await self._after(conn, activation_id)
         return F.CloseActivationResponse(activation=activation)
 
     async def SignOffActivation(self, request, context):
         if problem := ndm.text_problem(request.remarks):
-            await abort_invalid(context, [("remarks", problem)])
-        activation_id = await self._uuid(request.activation_id, context)
+            raise InvalidArgument.of("remarks", problem)
+        activation_id = _uuid(request.activation_id)
         caller = current_caller()
         async with self._pool.acquire() as conn, conn.transaction():
-            row = await self._locked(conn, context, activation_id)
-            await self._refuse(context, rules.may_sign_off(row, caller))
+            row = await _locked(conn, activation_id)
+            rules.check_sign_off(row, caller)
             await store.sign_off(conn, row, request.remarks, caller.subject)
             activation = await self._after(conn, activation_id)
         return F.SignOffActivationResponse(activation=activation)
 
-    async def _readable(self, conn, context, activation_id: uuid.UUID):
-        row = await store.activation_row(conn, activation_id)
-        if row is None:
-            await context.abort(grpc.StatusCode.NOT_FOUND, "activation_id: no such activation")
-        await self._refuse(context, rules.may_see(row, current_caller()))
-        return row
-
     async def GetActivation(self, request, context):
-        activation_id = await self._uuid(request.activation_id, context)
+        activation_id = _uuid(request.activation_id)
         async with self._pool.acquire() as conn:
-            row = await self._readable(conn, context, activation_id)
+            row = await _readable(conn, activation_id)
             return F.GetActivationResponse(activation=await store.get_activation(conn, row))
 
     async def ListActivationEvents(self, request, context):
-        activation_id = await self._uuid(request.activation_id, context)
-        if not 0 <= request.page_size <= PAGE_MAX or request.after_sequence < 0:
-            await abort_invalid(
-                context,
-                [("page_size", f"0-{PAGE_MAX}")]
-                if request.after_sequence >= 0
-                else [("after_sequence", "must not be negative")],
-            )
+        activation_id = _uuid(request.activation_id)
+        if request.after_sequence < 0:
+            raise InvalidArgument.of("after_sequence", "must not be negative")
+        if not 0 <= request.page_size <= PAGE_MAX:
+            raise InvalidArgument.of("page_size", f"0-{PAGE_MAX}")
         size = request.page_size or PAGE_DEFAULT
         async with self._pool.acquire() as conn:
-            await self._readable(conn, context, activation_id)
+            await _readable(conn, activation_id)
             events = await store.activation_events(conn, activation_id, request.after_sequence, size + 1)
         more = len(events) > size
         return F.ListActivationEventsResponse(
@@ -222,24 +194,21 @@ class FirearmsServicer(firearms_pb2_grpc.FirearmsServiceServicer):
         )
 
     async def GetActivationPlatePatch(self, request, context):
-        activation_id = await self._uuid(request.activation_id, context)
+        activation_id = _uuid(request.activation_id)
         if self.ingest is None:
-            await context.abort(
-                grpc.StatusCode.FAILED_PRECONDITION,
-                "plate patches are not configured on this service (ANPR_INGEST_ADDR)",
-            )
+            raise FailedPrecondition("plate patches are not configured on this service (ANPR_INGEST_ADDR)")
         async with self._pool.acquire() as conn:
-            row = await self._readable(conn, context, activation_id)
+            row = await _readable(conn, activation_id)
             read = await store.read_of(conn, row, request.hit_id)
         if read is None:
-            await abort_invalid(context, [("hit_id", "neither this activation's hit nor one of its sightings")])
+            raise InvalidArgument.of("hit_id", "neither this activation's hit nor one of its sightings")
         try:
             resp = await self.ingest.GetReadPlatePatch(
                 ingest_pb2.GetReadPlatePatchRequest(read_id=read.read_id, captured_at=read.captured_at), timeout=5
             )
         except grpc.aio.AioRpcError as err:
-            code = grpc.StatusCode.NOT_FOUND if err.code() == grpc.StatusCode.NOT_FOUND else grpc.StatusCode.UNAVAILABLE
-            await context.abort(code, "the read store could not give the plate patch")
+            error = NotFound if err.code() == grpc.StatusCode.NOT_FOUND else Unavailable
+            raise error("the read store could not give the plate patch") from None
         async with self._pool.acquire() as conn, conn.transaction():
             await store.plate_patch_viewed(conn, row, request.hit_id or row["hit_id"], current_caller().subject)
         return F.GetActivationPlatePatchResponse(plate_image=resp.plate_image)
@@ -262,7 +231,7 @@ class FirearmsServicer(firearms_pb2_grpc.FirearmsServiceServicer):
     async def UpsertCommander(self, request, context):
         errors = ndm.validate_commander(request.commander)
         if errors:
-            await abort_invalid(context, errors)
+            raise InvalidArgument(errors)
         async with self._pool.acquire() as conn:
             await store.upsert_commander(conn, request.commander)
         return F.UpsertCommanderResponse(commander=request.commander)
@@ -280,13 +249,13 @@ class FirearmsServicer(firearms_pb2_grpc.FirearmsServiceServicer):
         )
         errors += [e for i, s in enumerate(shifts) for e in ndm.validate_shift(s, f"shifts[{i}].")]
         if errors:
-            await abort_invalid(context, errors[:100])
+            raise InvalidArgument(errors[:100])
         async with self._pool.acquire() as conn, conn.transaction():
             unknown = await store.unknown_subjects(
                 conn, {p for s in shifts for p in (s.primary, s.supervisor, *s.backups)}
             )
             if unknown:
-                await abort_invalid(context, _unknown_violations(shifts, unknown)[:100])
+                raise InvalidArgument(_unknown_violations(shifts, unknown)[:100])
             stored = await store.add_shifts(conn, shifts)
         return F.AddShiftsResponse(shifts=stored)
 
@@ -295,7 +264,7 @@ class FirearmsServicer(firearms_pb2_grpc.FirearmsServiceServicer):
         try:
             end = _when(request, "to") or start + timedelta(days=7)
         except OverflowError:
-            await abort_invalid(context, [("from", "too late: give `to` as well")])
+            raise InvalidArgument.of("from", "too late: give `to` as well") from None
         async with self._pool.acquire() as conn:
             return F.ListShiftsResponse(shifts=await store.list_shifts(conn, request.force, start, end))
 
@@ -303,6 +272,28 @@ class FirearmsServicer(firearms_pb2_grpc.FirearmsServiceServicer):
         async with self._pool.acquire() as conn:
             at = _when(request, "at") or await eventlog.now(conn)
             return F.GetDutyStatusResponse(forces=await store.duty_status(conn, at))
+
+
+def _uuid(value: str, field: str = "activation_id") -> uuid.UUID:
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise InvalidArgument.of(field, "must be a UUID") from None
+
+
+async def _locked(conn, activation_id: uuid.UUID):
+    row = await store.lock_activation(conn, activation_id)
+    if row is None:
+        raise NotFound("activation_id: no such activation")
+    return row
+
+
+async def _readable(conn, activation_id: uuid.UUID):
+    row = await store.activation_row(conn, activation_id)
+    if row is None:
+        raise NotFound("activation_id: no such activation")
+    rules.check_see(row, current_caller())
+    return row
 
 
 def _when(request, name: str) -> datetime | None:

@@ -19,7 +19,7 @@ from opentelemetry import trace
 from anpr.field_limits import SCAN_PAGE_DEFAULT, SCAN_PAGE_MAX, SUBMIT_READS_PER_CALL, compile_checkers
 from anpr.runtime import metrics
 from anpr.runtime.auth import Role
-from anpr.runtime.errors import abort_invalid
+from anpr.runtime.errors import InvalidArgument, NotFound, ResourceExhausted
 from anpr.runtime.outbox import Outbox, OutboxRecord
 from anpr.runtime.server import Runtime, ServiceSpec
 from anpr.runtime.telemetry import ATTR_READ_COUNT, ATTR_READ_DUPLICATE, ATTR_READ_REJECTED, current_traceparent
@@ -125,18 +125,15 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
         metrics.count_reads(results)
         return results
 
-    async def _check_batch_size(self, n: int, context) -> None:
+    def _check_batch_size(self, n: int) -> None:
         if n > self._settings.max_batch_reads:
-            await context.abort(
-                grpc.StatusCode.RESOURCE_EXHAUSTED,
-                f"reads: at most {self._settings.max_batch_reads} reads per batch, got {n}",
-            )
+            raise ResourceExhausted(f"reads: at most {self._settings.max_batch_reads} reads per batch, got {n}")
 
     async def SubmitRead(self, request, context):
         [result] = await self._process([request.read], "")
         if result.status == READ_STATUS_REJECTED:
-            await abort_invalid(context, [(("read." + v.field).rstrip("."), v.description) for v in result.violations])
-        if result.status == READ_STATUS_THROTTLED:
+            raise InvalidArgument([(("read." + v.field).rstrip("."), v.description) for v in result.violations])
+        if result.status == READ_STATUS_THROTTLED:  # with QuotaFailure and RetryInfo details
             await context.abort_with_status(self._throttled(request.read.camera_id))
         return ingest_pb2.SubmitReadResponse(result=result)
 
@@ -166,18 +163,17 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
     async def SubmitReads(self, request_iterator, context):
         results = []
         async for request in request_iterator:
-            await self._check_batch_size(len(request.reads), context)
+            self._check_batch_size(len(request.reads))
             if len(results) + len(request.reads) > SUBMIT_READS_PER_CALL:
-                await context.abort(
-                    grpc.StatusCode.RESOURCE_EXHAUSTED,
-                    f"reads: at most {SUBMIT_READS_PER_CALL} reads per SubmitReads call; this batch was not stored",
+                raise ResourceExhausted(
+                    f"reads: at most {SUBMIT_READS_PER_CALL} reads per SubmitReads call; this batch was not stored"
                 )
             results.extend(await self._process(request.reads, "reads"))
         return ingest_pb2.SubmitReadsResponse(results=results)
 
     async def StreamReads(self, request_iterator, context):
         async for request in request_iterator:
-            await self._check_batch_size(len(request.reads), context)
+            self._check_batch_size(len(request.reads))
             results = await self._process(request.reads, "reads")
             yield ingest_pb2.StreamReadsResponse(batch_id=request.batch_id, results=results)
 
@@ -185,16 +181,16 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
         async with self._pool.acquire() as conn:
             read = await store.get_read(conn, request.read_id)
         if read is None:
-            await context.abort(grpc.StatusCode.NOT_FOUND, "read_id: no such read")
+            raise NotFound("read_id: no such read")
         return ingest_pb2.GetReadResponse(read=read)
 
     async def GetReadPlatePatch(self, request, context):
         if not request.read_id or not request.HasField("captured_at"):
-            await abort_invalid(context, [("read_id" if not request.read_id else "captured_at", "required")])
+            raise InvalidArgument.of("read_id" if not request.read_id else "captured_at", "required")
         async with self._pool.acquire() as conn:
             found, image = await store.plate_patch(conn, request.read_id, timestamp_utc(request.captured_at))
         if not found:
-            await context.abort(grpc.StatusCode.NOT_FOUND, "read_id: no such read")
+            raise NotFound("read_id: no such read")
         return ingest_pb2.GetReadPlatePatchResponse(plate_image=image)
 
     async def SearchReads(self, request, context):
@@ -208,7 +204,7 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
         if len(request.vrms) > MAX_SEARCH_VRMS:
             errors.append(("vrms", f"at most {MAX_SEARCH_VRMS}"))
         if errors:
-            await abort_invalid(context, errors)
+            raise InvalidArgument(errors)
         vrms = sorted({vrm, *(v for v in map(normalise_vrm, request.vrms) if is_valid_vrm(v))})
         page = min(request.page_size or 100, 1000)
         async with self._pool.acquire() as conn:
@@ -223,7 +219,7 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
         if not 0 <= request.page_size <= SCAN_PAGE_MAX:
             errors.append(("page_size", f"must be between 1 and {SCAN_PAGE_MAX}, or 0 for {SCAN_PAGE_DEFAULT}"))
         if errors:
-            await abort_invalid(context, errors)
+            raise InvalidArgument(errors)
         since = store.lookback(request.lookback_seconds)
         async with (
             self._pool.acquire() as conn,
@@ -242,7 +238,7 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
         if cam.HasField("location") and not (-180 <= cam.location.longitude <= 180):
             errors.append(("camera.location.longitude", "must be between -180 and 180"))
         if errors:
-            await abort_invalid(context, errors)
+            raise InvalidArgument(errors)
         async with self._pool.acquire() as conn:
             saved = await store.upsert_camera(conn, cam)
         self._cameras.cameras[saved.camera_id] = store.CameraInfo.of(saved)

@@ -9,12 +9,11 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 
-import grpc
 from opentelemetry import trace
 
 from anpr.runtime.auth import Role, current_caller
 from anpr.runtime.config import ConfigError
-from anpr.runtime.errors import abort_invalid
+from anpr.runtime.errors import InvalidArgument, NotFound
 from anpr.runtime.outbox import Outbox, OutboxRecord, Refused
 from anpr.runtime.server import Runtime, ServiceSpec
 from anpr.runtime.telemetry import (
@@ -26,9 +25,8 @@ from anpr.runtime.telemetry import (
 )
 from anpr.v1 import firearms_pb2, ingest_pb2_grpc, matcher_pb2, matcher_pb2_grpc, notify_pb2, types_pb2
 from anpr.vrm import normalise_vrm
-from services.matcher import historical, matching, store
+from services.matcher import entries, historical, matching, store
 from services.matcher.config import MatcherSettings
-from services.matcher.entries import validate_entry
 from services.matcher.hits import Found, HitMaker
 from services.matcher.index import LookalikeClasses
 from services.matcher.live import LiveIndex
@@ -37,7 +35,6 @@ from services.matcher.scoring import ProfileTable
 log = logging.getLogger(__name__)
 tracer = trace.get_tracer("anpr.matcher")
 
-IMPORT_VIOLATIONS_SHOWN = 200
 # More changes than this since the last refresh: rebuild the index rather than apply them one by one.
 FULL_RELOAD_AT = 100_000
 
@@ -85,14 +82,9 @@ class MatcherServicer(matcher_pb2_grpc.MatcherServiceServicer):
         if h.source == types_pb2.HOTLIST_SOURCE_UNSPECIFIED:
             errors.append(("hotlist.source", "required"))
         if errors:
-            await abort_invalid(context, errors)
+            raise InvalidArgument(errors)
         async with self._pool.acquire() as conn:
-            try:
-                saved = await store.upsert_hotlist(conn, h)
-            except Exception as exc:
-                if type(exc).__name__ == "UniqueViolationError":
-                    await context.abort(grpc.StatusCode.ALREADY_EXISTS, "hotlist.name: a list with this name exists")
-                raise
+            saved = await store.upsert_hotlist(conn, h)
         await self._refresh()
         return matcher_pb2.UpsertHotlistResponse(hotlist=saved)
 
@@ -103,13 +95,13 @@ class MatcherServicer(matcher_pb2_grpc.MatcherServiceServicer):
     async def UpsertEntry(self, request, context):
         entry = types_pb2.VoiEntry()
         entry.CopyFrom(request.entry)
-        errors = validate_entry(entry)
+        errors = entries.validate_entry(entry)
         if errors:
-            await abort_invalid(context, errors)
+            raise InvalidArgument(errors)
         entry.entry_id = entry.entry_id or str(uuid.uuid4())
         async with self._pool.acquire() as conn, conn.transaction():
             if not await store.hotlist_exists(conn, entry.hotlist_id):
-                await context.abort(grpc.StatusCode.NOT_FOUND, "entry.hotlist_id: no such hotlist")
+                raise NotFound("entry.hotlist_id: no such hotlist")
             if await store.upsert_entry(conn, entry, normalise_vrm(entry.vrm)):
                 await store.queue_historical_check(conn, [entry.entry_id], current_traceparent())
         await self._refresh()
@@ -119,60 +111,24 @@ class MatcherServicer(matcher_pb2_grpc.MatcherServiceServicer):
         async with self._pool.acquire() as conn:
             found = await store.delete_entry(conn, request.entry_id)
         if not found:
-            await context.abort(grpc.StatusCode.NOT_FOUND, "entry_id: no such entry")
+            raise NotFound("entry_id: no such entry")
         await self._refresh()
         return matcher_pb2.DeleteEntryResponse()
 
     async def GetEntry(self, request, context):
         if not request.reason.strip():
-            await abort_invalid(context, [("reason", "required: every read of an entry is audited")])
+            raise InvalidArgument.of("reason", "required: every read of an entry is audited")
         caller = current_caller()
         async with self._pool.acquire() as conn, conn.transaction():
             entry = await store.get_entry_audited(conn, request.entry_id, caller.subject, caller.role, request.reason)
         if entry is None:
-            await context.abort(grpc.StatusCode.NOT_FOUND, "entry_id: no such entry")
+            raise NotFound("entry_id: no such entry")
         return matcher_pb2.GetEntryResponse(entry=entry)
 
     async def ImportEntries(self, request_iterator, context):
-        errors: list[tuple[str, str]] = []
-        n = 0
         async with self._pool.acquire() as conn, conn.transaction():
-            job: store.HotlistImport | None = None
-            async for request in request_iterator:
-                if job is None:
-                    if not request.hotlist_id:
-                        await abort_invalid(context, [("hotlist_id", "required on the first message")])
-                    if not await store.hotlist_exists(conn, request.hotlist_id):
-                        await context.abort(grpc.StatusCode.NOT_FOUND, "hotlist_id: no such hotlist")
-                    job = store.HotlistImport(conn, request.hotlist_id, historical.HISTORICAL_CHECKS_PER_IMPORT)
-                    await job.begin()
-                records = []
-                for e in request.entries:
-                    entry = types_pb2.VoiEntry()
-                    entry.CopyFrom(e)
-                    entry.hotlist_id = job.hotlist_id
-                    bad = validate_entry(entry, prefix=f"entries[{n}].")
-                    if not entry.entry_id:
-                        bad.append((f"entries[{n}].entry_id", "required (stable across imports)"))
-                    n += 1
-                    if bad:
-                        errors.extend(bad)
-                        continue
-                    records.append(store.entry_record(entry, normalise_vrm(entry.vrm)))
-                if records and not errors:
-                    await job.add(records)
-            if job is None:
-                await abort_invalid(context, [("hotlist_id", "required on the first message")])
-            if errors:
-                more = len(errors) - IMPORT_VIOLATIONS_SHOWN
-                shown = errors[:IMPORT_VIOLATIONS_SHOWN] + ([("entries", f"... and {more} more")] if more > 0 else [])
-                await abort_invalid(context, shown)
-            try:
-                done = await job.finish()
-            except Exception as exc:
-                if type(exc).__name__ == "UniqueViolationError":
-                    await abort_invalid(context, [("entries", "entry_id repeated in the import")])
-                raise
+            job, n = await self._stage_import(conn, request_iterator)
+            done = await job.finish()
             await historical.queue_import_checks(conn, job.hotlist_id, done)
         await self._refresh()
         log.info(
@@ -180,6 +136,36 @@ class MatcherServicer(matcher_pb2_grpc.MatcherServiceServicer):
             extra={"entries": n, "added": done.added, "changed": done.changed, "removed": done.removed},
         )
         return matcher_pb2.ImportEntriesResponse(imported=n, hotlist_version=self._live.version)
+
+    async def _stage_import(self, conn, requests) -> tuple[store.HotlistImport, int]:
+        """Stage an import's entries (the list is named by the first message); returns the job and
+        how many entries it has. Any invalid entry refuses the whole import, naming each."""
+        job: store.HotlistImport | None = None
+        errors: entries.Violations = []
+        n = 0
+        async for request in requests:
+            if job is None:
+                job = await self._begin_import(conn, request.hotlist_id)
+            records, bad = entries.import_records(request.entries, job.hotlist_id, n)
+            n += len(request.entries)
+            errors.extend(bad)
+            if records and not errors:
+                await job.add(records)
+        if job is None:
+            raise InvalidArgument.of("hotlist_id", "required on the first message")
+        if errors:
+            raise InvalidArgument(entries.shown(errors))
+        return job, n
+
+    @staticmethod
+    async def _begin_import(conn, hotlist_id: str) -> store.HotlistImport:
+        if not hotlist_id:
+            raise InvalidArgument.of("hotlist_id", "required on the first message")
+        if not await store.hotlist_exists(conn, hotlist_id):
+            raise NotFound("hotlist_id: no such hotlist")
+        job = store.HotlistImport(conn, hotlist_id, historical.HISTORICAL_CHECKS_PER_IMPORT)
+        await job.begin()
+        return job
 
 
 def _check_count(receiver: str, answered: int, records: Sequence[OutboxRecord]) -> None:
