@@ -42,6 +42,7 @@ import asyncpg
 import grpc
 from opentelemetry import trace
 
+from anpr.runtime.failures import Refused
 from anpr.runtime.telemetry import ATTR_OUTBOX_BATCH, ATTR_OUTBOX_TOPIC
 
 log = logging.getLogger(__name__)
@@ -81,10 +82,6 @@ class OutboxRecord:
     payload: bytes
     records: int
     traceparent: str = ""
-
-
-class Refused(Exception):
-    """The receiver will never accept this batch as it is (invalid, or too large)."""
 
 
 class Verdict(enum.Enum):
