@@ -17,9 +17,11 @@ from grpc_status import rpc_status
 from opentelemetry import trace
 
 from anpr.field_limits import SCAN_PAGE_DEFAULT, SCAN_PAGE_MAX, SUBMIT_READS_PER_CALL, compile_checkers
+from anpr.geo import point_problems
 from anpr.runtime import metrics
 from anpr.runtime.auth import Role
 from anpr.runtime.errors import InvalidArgument, NotFound, ResourceExhausted
+from anpr.runtime.failures import Refused
 from anpr.runtime.outbox import Outbox, OutboxRecord
 from anpr.runtime.server import Runtime, ServiceSpec
 from anpr.runtime.telemetry import ATTR_READ_COUNT, ATTR_READ_DUPLICATE, ATTR_READ_REJECTED, current_traceparent
@@ -233,10 +235,8 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
         errors = []
         if not cam.camera_id:
             errors.append(("camera.camera_id", "required"))
-        if cam.HasField("location") and not (-90 <= cam.location.latitude <= 90):
-            errors.append(("camera.location.latitude", "must be between -90 and 90"))
-        if cam.HasField("location") and not (-180 <= cam.location.longitude <= 180):
-            errors.append(("camera.location.longitude", "must be between -180 and 180"))
+        if cam.HasField("location"):
+            errors += point_problems(cam.location, "camera.location")
         if errors:
             raise InvalidArgument(errors)
         async with self._pool.acquire() as conn:
@@ -256,7 +256,7 @@ async def run_retention(conn, settings: IngestSettings, now=None) -> list[str]:
     return await store.drop_expired_partitions(conn, settings.read_retention_days, now)
 
 
-class Ingest:
+class IngestComponent:
     def __init__(self, rt: Runtime):
         settings: IngestSettings = rt.settings  # type: ignore[assignment]
         self._rt = rt
@@ -290,8 +290,8 @@ class Ingest:
         request = b"".join(r.payload for r in records)
         resp = await self._match_reads(request, timeout=30, wait_for_ready=True)
         expected = sum(r.records for r in records)
-        if resp.accepted != expected:
-            raise RuntimeError(f"matcher accepted {resp.accepted} of {expected} reads")
+        if resp.accepted != expected:  # a malformed record: matcher could not read it as reads
+            raise Refused(f"matcher accepted {resp.accepted} of {expected} reads")
 
     async def _reload_cameras(self) -> None:
         async with self._pool.acquire() as conn:
@@ -347,5 +347,5 @@ SPEC = ServiceSpec(
         "ListCameras": frozenset({Role.CAMERA_ADMIN, Role.CONTROL_ROOM}),
     },
     add_servicer=ingest_pb2_grpc.add_IngestServiceServicer_to_server,
-    build=Ingest,
+    build=IngestComponent,
 )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 from anpr.field_limits import Checker
+from anpr.geo import point_problems
 from anpr.v1 import types_pb2
 from anpr.vrm import MAX_VRM_LENGTH, is_valid_vrm, normalise_vrm
 
@@ -49,10 +50,8 @@ def validate_read(
         elif captured < now - retention:
             bad("captured_at", f"older than the retention period ({retention.days} days)")
     if read.HasField("location"):
-        if not -90.0 <= read.location.latitude <= 90.0:
-            bad("location.latitude", "must be between -90 and 90")
-        if not -180.0 <= read.location.longitude <= 180.0:
-            bad("location.longitude", "must be between -180 and 180")
+        for field, why in point_problems(read.location, "location"):
+            bad(field, why)
     if not 0.0 <= read.confidence <= 100.0:
         bad("confidence", "must be between 0 and 100")
     if not 0.0 <= read.heading_degrees <= 360.0:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from anpr.v1 import types_pb2
-from anpr.vrm import is_valid_vrm, normalise_vrm
+from anpr.vrm import MAX_VRM_LENGTH, is_valid_vrm, normalise_vrm
 from services.matcher import store
 
 IMPORT_VIOLATIONS_SHOWN = 200
@@ -21,7 +21,7 @@ def validate_entry(entry: types_pb2.VoiEntry, prefix: str = "entry.") -> Violati
     if not vrm:
         errors.append((prefix + "vrm", "required"))
     elif not is_valid_vrm(vrm):
-        errors.append((prefix + "vrm", "must be 1-10 letters A-Z or digits 0-9 after removing spaces"))
+        errors.append((prefix + "vrm", f"must be 1-{MAX_VRM_LENGTH} letters A-Z or digits 0-9 after removing spaces"))
     if entry.action == types_pb2.ACTION_UNSPECIFIED:
         errors.append((prefix + "action", "required"))
     if not entry.reason.strip():

@@ -14,7 +14,8 @@ from opentelemetry import trace
 from anpr.runtime.auth import Role, current_caller
 from anpr.runtime.config import ConfigError
 from anpr.runtime.errors import InvalidArgument, NotFound
-from anpr.runtime.outbox import Outbox, OutboxRecord, Refused
+from anpr.runtime.failures import Refused
+from anpr.runtime.outbox import Outbox, OutboxRecord
 from anpr.runtime.server import Runtime, ServiceSpec
 from anpr.runtime.telemetry import (
     ATTR_HIT_COUNT,
@@ -191,7 +192,7 @@ def match_profiles(settings: MatcherSettings) -> ProfileTable:
         raise ConfigError(f"configuration error: ANPR_MATCH_PROFILES_FILE or ANPR_MATCH_*: {exc}") from None
 
 
-class Matcher:
+class MatcherComponent:
     def __init__(self, rt: Runtime, clock: Callable[[], datetime] | None = None):
         settings: MatcherSettings = rt.settings  # type: ignore[assignment]
         self._rt = rt
@@ -302,5 +303,5 @@ SPEC = ServiceSpec(
         "ImportEntries": frozenset({Role.HOTLIST_ADMIN}),
     },
     add_servicer=matcher_pb2_grpc.add_MatcherServiceServicer_to_server,
-    build=Matcher,
+    build=MatcherComponent,
 )

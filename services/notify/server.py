@@ -288,7 +288,7 @@ def _now() -> timestamp_pb2.Timestamp:
     return ts
 
 
-class Notify:
+class NotifyComponent:
     def __init__(self, rt: Runtime):
         settings: NotifySettings = rt.settings  # type: ignore[assignment]
         self._rt = rt
@@ -321,5 +321,5 @@ SPEC = ServiceSpec(
         "GetAlertStats": frozenset({Role.CONTROL_ROOM, Role.HOTLIST_ADMIN}),
     },
     add_servicer=notify_pb2_grpc.add_NotifyServiceServicer_to_server,
-    build=Notify,
+    build=NotifyComponent,
 )
