@@ -14,7 +14,7 @@ from grpc_health.v1 import health_pb2
 from opentelemetry import metrics
 
 from anpr.v1 import types_pb2 as T
-from services.firearms import store
+from services.firearms import rota, store
 
 log = logging.getLogger(__name__)
 _meter = metrics.get_meter("anpr.firearms")
@@ -86,7 +86,7 @@ class Escalator:
 
     async def check_duty(self) -> None:
         async with self._pool.acquire() as conn:
-            statuses = await store.duty_status(conn, await conn.fetchval("SELECT clock_timestamp()"))
+            statuses = await rota.duty_status(conn, await conn.fetchval("SELECT clock_timestamp()"))
         now_uncovered = {
             (s.force, s.area) for s in statuses if not s.chain and (not s.area or s.unassigned_activations)
         }

@@ -29,7 +29,7 @@ from anpr.runtime.telemetry import (
 from anpr.v1 import firearms_pb2 as F
 from anpr.v1 import firearms_pb2_grpc, ingest_pb2, ingest_pb2_grpc
 from anpr.v1 import types_pb2 as T
-from services.firearms import eventlog, ndm, rules, store
+from services.firearms import eventlog, ndm, rota, rules, store
 from services.firearms.config import FirearmsSettings
 from services.firearms.escalation import UNASSIGNED, Escalator
 
@@ -233,12 +233,12 @@ class FirearmsServicer(firearms_pb2_grpc.FirearmsServiceServicer):
         if errors:
             raise InvalidArgument(errors)
         async with self._pool.acquire() as conn:
-            await store.upsert_commander(conn, request.commander)
+            await rota.upsert_commander(conn, request.commander)
         return F.UpsertCommanderResponse(commander=request.commander)
 
     async def ListCommanders(self, request, context):
         async with self._pool.acquire() as conn:
-            return F.ListCommandersResponse(commanders=await store.list_commanders(conn, request.force))
+            return F.ListCommandersResponse(commanders=await rota.list_commanders(conn, request.force))
 
     async def AddShifts(self, request, context):
         shifts = list(request.shifts)
@@ -251,12 +251,12 @@ class FirearmsServicer(firearms_pb2_grpc.FirearmsServiceServicer):
         if errors:
             raise InvalidArgument(errors[:100])
         async with self._pool.acquire() as conn, conn.transaction():
-            unknown = await store.unknown_subjects(
+            unknown = await rota.unknown_subjects(
                 conn, {p for s in shifts for p in (s.primary, s.supervisor, *s.backups)}
             )
             if unknown:
                 raise InvalidArgument(_unknown_violations(shifts, unknown)[:100])
-            stored = await store.add_shifts(conn, shifts)
+            stored = await rota.add_shifts(conn, shifts)
         return F.AddShiftsResponse(shifts=stored)
 
     async def ListShifts(self, request, context):
@@ -266,12 +266,12 @@ class FirearmsServicer(firearms_pb2_grpc.FirearmsServiceServicer):
         except OverflowError:
             raise InvalidArgument.of("from", "too late: give `to` as well") from None
         async with self._pool.acquire() as conn:
-            return F.ListShiftsResponse(shifts=await store.list_shifts(conn, request.force, start, end))
+            return F.ListShiftsResponse(shifts=await rota.list_shifts(conn, request.force, start, end))
 
     async def GetDutyStatus(self, request, context):
         async with self._pool.acquire() as conn:
             at = _when(request, "at") or await eventlog.now(conn)
-            return F.GetDutyStatusResponse(forces=await store.duty_status(conn, at))
+            return F.GetDutyStatusResponse(forces=await rota.duty_status(conn, at))
 
 
 def _uuid(value: str, field: str = "activation_id") -> uuid.UUID:
