@@ -3,22 +3,19 @@ the NDM decision log, closure with sign-off, and the duty rota."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import time
 import uuid
 from datetime import datetime, timedelta, timezone
-from functools import partial
 from pathlib import Path
 
 import grpc
 from opentelemetry import trace
 
 from anpr.runtime.auth import Role, current_caller
-from anpr.runtime.broadcast import LogServiceComponent, SequenceBroadcaster, follow_log
 from anpr.runtime.errors import FailedPrecondition, InvalidArgument, NotFound, Unavailable
-from anpr.runtime.server import ServiceSpec
+from anpr.runtime.failures import keep_running
+from anpr.runtime.server import Runtime, ServiceSpec
 from anpr.runtime.telemetry import (
     ATTR_ACTIVATION_ID,
     ATTR_HIT_COUNT,
@@ -29,9 +26,10 @@ from anpr.runtime.telemetry import (
 from anpr.v1 import firearms_pb2 as F
 from anpr.v1 import firearms_pb2_grpc, ingest_pb2, ingest_pb2_grpc
 from anpr.v1 import types_pb2 as T
-from services.firearms import eventlog, ndm, rota, rules, store
+from services.firearms import escalation, eventlog, ndm, rota, rules, store
 from services.firearms.config import FirearmsSettings
 from services.firearms.escalation import UNASSIGNED, Escalator
+from services.firearms.stream import EventLog
 
 log = logging.getLogger(__name__)
 tracer = trace.get_tracer(__name__)
@@ -39,6 +37,7 @@ MAX_RAISE_BATCH = 500
 PAGE_DEFAULT, PAGE_MAX = 20, 50
 READERS = frozenset({Role.TFC, Role.TFC_SUPERVISOR})
 SUPERVISORS = frozenset({Role.TFC_SUPERVISOR})
+ESCALATOR, DUTY_CHECK, GAUGES = "firearms-escalator", "firearms-duty-check", "firearms-activation-gauges"
 
 
 def timing_of(settings: FirearmsSettings) -> store.Timing:
@@ -61,9 +60,9 @@ def _raise_violations(hits) -> list[tuple[str, str]]:
 
 
 class FirearmsServicer(firearms_pb2_grpc.FirearmsServiceServicer):
-    def __init__(self, pool, broadcaster: SequenceBroadcaster, settings: FirearmsSettings):
+    def __init__(self, pool, events: EventLog, settings: FirearmsSettings):
         self._pool = pool
-        self._broadcaster = broadcaster
+        self._events = events
         self._timing = timing_of(settings)
         self.ingest: ingest_pb2_grpc.IngestServiceStub | None = None  # set by the component when configured
 
@@ -82,7 +81,7 @@ class FirearmsServicer(firearms_pb2_grpc.FirearmsServiceServicer):
         if violations:
             raise InvalidArgument([(f.replace("hits[0].hit.", prefix) if prefix else f, d) for f, d in violations])
         started = time.time_ns()
-        async with self._pool.acquire() as conn, conn.transaction():
+        async with self._events.transaction() as conn:
             raised = await store.raise_batch(conn, [t.hit for t in traced], self._timing)
         trace.get_current_span().set_attribute(ATTR_HIT_COUNT, len(traced))
         for t, r in zip(traced, raised, strict=True):
@@ -112,13 +111,8 @@ class FirearmsServicer(firearms_pb2_grpc.FirearmsServiceServicer):
     async def StreamActivations(self, request, context):
         if request.after_sequence < 0:
             raise InvalidArgument.of("after_sequence", "must not be negative")
-        caller = current_caller()
-        audience = None if rules.is_supervisor(caller) else caller.subject
-        fetch = partial(_stream_page, audience=audience)
-        async for head, event in follow_log(
-            self._pool, self._broadcaster, request.after_sequence, request.from_start, store.latest_sequence, fetch
-        ):
-            yield F.StreamActivationsResponse(activation=head, event=event)
+        async for response in self._events.follow(current_caller(), request.after_sequence, request.from_start):
+            yield response
 
     async def _after(self, conn, activation_id: uuid.UUID) -> T.Activation:
         return await store.get_activation(conn, await store.activation_row(conn, activation_id))
@@ -126,7 +120,7 @@ class FirearmsServicer(firearms_pb2_grpc.FirearmsServiceServicer):
     async def AcknowledgeActivation(self, request, context):
         activation_id = _uuid(request.activation_id)
         caller = current_caller()
-        async with self._pool.acquire() as conn, conn.transaction():
+        async with self._events.transaction() as conn:
             row = await _locked(conn, activation_id)
             rules.check_acknowledge(row, caller)
             if row["acknowledged_by"] is None:
@@ -140,7 +134,7 @@ class FirearmsServicer(firearms_pb2_grpc.FirearmsServiceServicer):
             raise InvalidArgument(errors)
         activation_id = _uuid(request.decision.activation_id, "decision.activation_id")
         caller = current_caller()
-        async with self._pool.acquire() as conn, conn.transaction():
+        async with self._events.transaction() as conn:
             row = await _locked(conn, activation_id)
             rules.check_work(row, caller, "decision.activation_id")
             sequence = await store.record_decision(conn, row, request.decision, caller.subject)
@@ -153,7 +147,7 @@ class FirearmsServicer(firearms_pb2_grpc.FirearmsServiceServicer):
             raise InvalidArgument(errors)
         activation_id = _uuid(request.activation_id)
         caller = current_caller()
-        async with self._pool.acquire() as conn, conn.transaction():
+        async with self._events.transaction() as conn:
             row = await _locked(conn, activation_id)
             rules.check_work(row, caller, "activation_id")
             await store.request_close(conn, row, request.outcome, request.summary, caller.subject)
@@ -165,7 +159,7 @@ class FirearmsServicer(firearms_pb2_grpc.FirearmsServiceServicer):
             raise InvalidArgument.of("remarks", problem)
         activation_id = _uuid(request.activation_id)
         caller = current_caller()
-        async with self._pool.acquire() as conn, conn.transaction():
+        async with self._events.transaction() as conn:
             row = await _locked(conn, activation_id)
             rules.check_sign_off(row, caller)
             await store.sign_off(conn, row, request.remarks, caller.subject)
@@ -209,7 +203,7 @@ class FirearmsServicer(firearms_pb2_grpc.FirearmsServiceServicer):
         except grpc.aio.AioRpcError as err:
             error = NotFound if err.code() == grpc.StatusCode.NOT_FOUND else Unavailable
             raise error("the read store could not give the plate patch") from None
-        async with self._pool.acquire() as conn, conn.transaction():
+        async with self._events.transaction() as conn:
             await store.plate_patch_viewed(conn, row, request.hit_id or row["hit_id"], current_caller().subject)
         return F.GetActivationPlatePatchResponse(plate_image=resp.plate_image)
 
@@ -250,7 +244,7 @@ class FirearmsServicer(firearms_pb2_grpc.FirearmsServiceServicer):
         errors += [e for i, s in enumerate(shifts) for e in ndm.validate_shift(s, f"shifts[{i}].")]
         if errors:
             raise InvalidArgument(errors[:100])
-        async with self._pool.acquire() as conn, conn.transaction():
+        async with self._events.transaction() as conn:
             unknown = await rota.unknown_subjects(
                 conn, {p for s in shifts for p in (s.primary, s.supervisor, *s.backups)}
             )
@@ -312,34 +306,35 @@ def _unknown_violations(shifts, unknown: set[str]) -> list[tuple[str, str]]:
     return out
 
 
-async def _stream_page(conn, after: int, limit: int, audience: str | None):
-    return await store.stream_after(conn, after, limit, audience)
+class FirearmsComponent:
+    """The servicer and the activation log's tail, plus this replica's escalator (three tasks: the
+    deadlines, the rota check and the gauges of activations awaiting acknowledgement)."""
 
-
-class FirearmsComponent(LogServiceComponent):
-    """The servicer and its log stream, plus this replica's escalator."""
-
-    def __init__(self, rt):
-        super().__init__(rt, FirearmsServicer, store.EVENTS_CHANNEL, store.latest_sequence)
+    def __init__(self, rt: Runtime):
+        settings: FirearmsSettings = rt.settings  # type: ignore[assignment]
+        self._rt = rt
+        self.events = EventLog(rt.pool)
+        self.servicer = FirearmsServicer(rt.pool, self.events, settings)
         self.escalator = Escalator(
-            rt.pool, timing_of(rt.settings), rt.settings.escalation_poll_s, rt.settings.duty_check_s, rt.health
+            rt.pool, self.events, timing_of(settings), settings.escalation_poll_s, settings.duty_check_s, rt.health
         )
-        if rt.settings.ingest_addr:
+        if settings.ingest_addr:
             self.servicer.ingest = ingest_pb2_grpc.IngestServiceStub(
-                rt.channel(rt.settings.ingest_addr, rt.settings.service_token)
+                rt.channel(settings.ingest_addr, settings.service_token)
             )
-        self._task: asyncio.Task | None = None
 
     async def start(self) -> None:
-        await super().start()
-        self._task = asyncio.create_task(self.escalator.run(), name="firearms-escalator")
+        await self.events.tail.start(await self._rt.listener(), store.EVENTS_CHANNEL)
+        tasks, e = self._rt.tasks, self.escalator
+        tasks.start(ESCALATOR, keep_running(e.sweep, log, "escalation sweep", policy=escalation.POLICY))
+        tasks.start(DUTY_CHECK, keep_running(e.check_duty, log, "duty rota check"))
+        tasks.start(GAUGES, keep_running(e.sample_awaiting, log, "activations sample"), critical=False)
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        await super().stop()
+        for name in (ESCALATOR, DUTY_CHECK, GAUGES):
+            await self._rt.tasks.cancel(name)
+        escalation.AWAITING.pop(escalation.SERVICE, None)
+        await self.events.tail.stop()
 
 
 SPEC = ServiceSpec(

@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 import asyncpg
 from google.protobuf import timestamp_pb2
 
+from anpr.v1 import firearms_pb2 as F
 from anpr.v1 import types_pb2 as T
 from services.firearms import eventlog, rota
 from services.firearms.eventlog import Entry
@@ -197,6 +198,14 @@ def _audience(row, *more: str) -> tuple[str, ...]:
     return tuple(told + [m for m in more if m and m not in told])
 
 
+async def _log(conn: asyncpg.Connection, row, kind: int, subject: str, payload: dict, audience=None) -> int:
+    """Append one entry on the activation of `row` (told to its audience); returns its sequence."""
+    [sequence] = await eventlog.append(
+        conn, [Entry(row["activation_id"], kind, subject, _audience(row) if audience is None else audience, payload)]
+    )
+    return sequence
+
+
 async def acknowledge(conn: asyncpg.Connection, row, subject: str) -> None:
     told = _audience(row, subject)
     await conn.execute(
@@ -207,7 +216,7 @@ async def acknowledge(conn: asyncpg.Connection, row, subject: str) -> None:
         subject,
         list(told),
     )
-    await eventlog.append(conn, [Entry(row["activation_id"], K.ACTIVATION_EVENT_KIND_ACKNOWLEDGED, subject, told, {})])
+    await _log(conn, row, K.ACTIVATION_EVENT_KIND_ACKNOWLEDGED, subject, {}, told)
 
 
 async def record_decision(conn: asyncpg.Connection, row, d: T.NdmDecision, subject: str) -> int:
@@ -217,10 +226,7 @@ async def record_decision(conn: asyncpg.Connection, row, d: T.NdmDecision, subje
         row["activation_id"],
         T.ACTIVATION_STATE_DECIDED,
     )
-    [seq] = await eventlog.append(
-        conn, [Entry(row["activation_id"], K.ACTIVATION_EVENT_KIND_DECISION_RECORDED, subject, _audience(row), payload)]
-    )
-    return seq
+    return await _log(conn, row, K.ACTIVATION_EVENT_KIND_DECISION_RECORDED, subject, payload)
 
 
 async def request_close(conn: asyncpg.Connection, row, outcome: int, summary: str, subject: str) -> None:
@@ -233,18 +239,7 @@ async def request_close(conn: asyncpg.Connection, row, outcome: int, summary: st
         summary,
         subject,
     )
-    await eventlog.append(
-        conn,
-        [
-            Entry(
-                row["activation_id"],
-                K.ACTIVATION_EVENT_KIND_CLOSE_REQUESTED,
-                subject,
-                _audience(row),
-                {"outcome": outcome, "summary": summary},
-            )
-        ],
-    )
+    await _log(conn, row, K.ACTIVATION_EVENT_KIND_CLOSE_REQUESTED, subject, {"outcome": outcome, "summary": summary})
 
 
 async def sign_off(conn: asyncpg.Connection, row, remarks: str, subject: str) -> None:
@@ -255,14 +250,7 @@ async def sign_off(conn: asyncpg.Connection, row, remarks: str, subject: str) ->
         T.ACTIVATION_STATE_CLOSED,
         subject,
     )
-    await eventlog.append(
-        conn,
-        [
-            Entry(
-                row["activation_id"], K.ACTIVATION_EVENT_KIND_SIGNED_OFF, subject, _audience(row), {"remarks": remarks}
-            )
-        ],
-    )
+    await _log(conn, row, K.ACTIVATION_EVENT_KIND_SIGNED_OFF, subject, {"remarks": remarks})
 
 
 async def read_of(conn: asyncpg.Connection, row, hit_id: str) -> T.Read | None:
@@ -276,18 +264,7 @@ async def read_of(conn: asyncpg.Connection, row, hit_id: str) -> T.Read | None:
 
 
 async def plate_patch_viewed(conn: asyncpg.Connection, row, hit_id: str, subject: str) -> None:
-    await eventlog.append(
-        conn,
-        [
-            Entry(
-                row["activation_id"],
-                K.ACTIVATION_EVENT_KIND_PLATE_PATCH_VIEWED,
-                subject,
-                _audience(row),
-                {"hit_id": hit_id},
-            )
-        ],
-    )
+    await _log(conn, row, K.ACTIVATION_EVENT_KIND_PLATE_PATCH_VIEWED, subject, {"hit_id": hit_id})
 
 
 # ---- escalation ----
@@ -371,8 +348,21 @@ async def sweep(conn: asyncpg.Connection, timing: Timing, limit: int = 100) -> l
     return steps
 
 
-async def next_deadline(conn: asyncpg.Connection) -> datetime | None:
-    return await conn.fetchval("SELECT min(deadline_at) FROM activations WHERE deadline_at IS NOT NULL")
+async def seconds_to_next_deadline(conn: asyncpg.Connection) -> float | None:
+    """How long until the earliest deadline of any activation (negative: passed), or None."""
+    seconds = await conn.fetchval(
+        "SELECT extract(epoch FROM min(deadline_at) - clock_timestamp()) FROM activations WHERE deadline_at IS NOT NULL"
+    )
+    return None if seconds is None else float(seconds)
+
+
+async def awaiting_acknowledgement(conn: asyncpg.Connection) -> tuple[int, float]:
+    """How many activations nobody has acknowledged yet, and the age in seconds of the oldest (0: none)."""
+    row = await conn.fetchrow(
+        "SELECT count(*) AS n, coalesce(extract(epoch FROM now() - min(raised_at)), 0)::float8 AS age"
+        " FROM activations WHERE acknowledged_at IS NULL"
+    )
+    return row["n"], row["age"]
 
 
 # ---- reading ----
@@ -501,17 +491,11 @@ async def latest_sequence(conn: asyncpg.Connection) -> int:
 
 
 async def stream_after(
-    conn: asyncpg.Connection, sequence: int, limit: int, audience: str | None
-) -> list[tuple[int, tuple[T.Activation, T.ActivationEvent]]]:
-    """Events after `sequence` in log order (only those whose audience includes `audience`, unless
-    None: the supervisor view), each with its activation's head as it stands now."""
-    rows = await conn.fetch(
-        "SELECT * FROM event_log WHERE sequence > $1 AND ($3::text IS NULL OR $3 = ANY(audience))"
-        " ORDER BY sequence LIMIT $2",
-        sequence,
-        limit,
-        audience,
-    )
+    conn: asyncpg.Connection, sequence: int, limit: int
+) -> list[tuple[int, F.StreamActivationsResponse, frozenset[str]]]:
+    """Events after `sequence` in log order, each as a console stream shows it (with its
+    activation's head as it stands now) and with its audience."""
+    rows = await conn.fetch("SELECT * FROM event_log WHERE sequence > $1 ORDER BY sequence LIMIT $2", sequence, limit)
     if not rows:
         return []
     heads = {
@@ -525,5 +509,5 @@ async def stream_after(
         head = T.Activation()
         head.CopyFrom(heads[r["activation_id"]])
         head.sequence = r["sequence"]
-        out.append((r["sequence"], (head, event)))
+        out.append((r["sequence"], F.StreamActivationsResponse(activation=head, event=event), frozenset(r["audience"])))
     return out
