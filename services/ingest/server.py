@@ -21,7 +21,7 @@ from anpr.geo import point_problems
 from anpr.runtime import metrics
 from anpr.runtime.auth import Role
 from anpr.runtime.errors import InvalidArgument, NotFound, ResourceExhausted
-from anpr.runtime.failures import Refused
+from anpr.runtime.failures import Refused, keep_running
 from anpr.runtime.outbox import Outbox, OutboxRecord
 from anpr.runtime.server import Runtime, ServiceSpec
 from anpr.runtime.telemetry import ATTR_READ_COUNT, ATTR_READ_DUPLICATE, ATTR_READ_REJECTED, current_traceparent
@@ -42,6 +42,7 @@ READ_STATUS_DUPLICATE = ingest_pb2.READ_STATUS_DUPLICATE
 READ_STATUS_REJECTED = ingest_pb2.READ_STATUS_REJECTED
 READ_STATUS_THROTTLED = ingest_pb2.READ_STATUS_THROTTLED
 MAINTENANCE_INTERVAL_S = 3600.0
+CAMERAS_TASK, MAINTENANCE_TASK = "camera-registry", "partition-maintenance"
 MAX_SEARCH_VRMS = 256  # SearchReadsRequest.vrms
 
 
@@ -49,8 +50,10 @@ class CameraRegistry:
     """Which cameras may send reads, and their force and position; every replica follows changes
     through LISTEN/NOTIFY."""
 
-    def __init__(self) -> None:
+    def __init__(self, pool) -> None:
+        self._pool = pool
         self.cameras: dict[str, store.CameraInfo] = {}
+        self._changed = asyncio.Event()
 
     def problem(self, camera_id: str) -> str | None:
         camera = self.cameras.get(camera_id)
@@ -59,6 +62,24 @@ class CameraRegistry:
         if not camera.enabled:
             return "camera is disabled"
         return None
+
+    async def reload(self) -> None:
+        async with self._pool.acquire() as conn:
+            self.cameras = await store.camera_infos(conn)
+
+    def on_notify(self, *_) -> None:
+        """A replica changed the registry (or the LISTEN connection came back): reload it."""
+        self._changed.set()
+
+    async def follow(self) -> None:
+        """One reload, once told of a change (a step of keep_running)."""
+        await self._changed.wait()
+        self._changed.clear()
+        try:
+            await self.reload()
+        except Exception:
+            self._changed.set()  # not reloaded: again after keep_running's pause
+            raise
 
 
 class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
@@ -262,9 +283,10 @@ class IngestComponent:
         self._rt = rt
         self._pool = rt.pool
         self._settings = settings
-        self.cameras = CameraRegistry()
+        self.cameras = CameraRegistry(rt.pool)
         self.writer = ReadWriter(
             rt.pool,
+            rt.tasks,
             max_reads=settings.flush_max_reads,
             window_s=settings.flush_window_s,
             max_pending_reads=settings.max_pending_reads,
@@ -283,7 +305,6 @@ class IngestComponent:
             response_deserializer=matcher_pb2.MatchReadsResponse.FromString,
         )
         self.outbox = Outbox(rt.pool, {store.MATCH_TOPIC: (self._forward, {})})
-        self._tasks: list[asyncio.Task] = []
 
     async def _forward(self, records: Sequence[OutboxRecord]) -> None:
         """Send queued reads to matcher; it answers only once their hits are durably queued."""
@@ -293,39 +314,34 @@ class IngestComponent:
         if resp.accepted != expected:  # a malformed record: matcher could not read it as reads
             raise Refused(f"matcher accepted {resp.accepted} of {expected} reads")
 
-    async def _reload_cameras(self) -> None:
+    async def _maintain(self) -> float:
+        """Partitions made ahead and expired ones dropped; the pause before the next round."""
         async with self._pool.acquire() as conn:
-            self.cameras.cameras = await store.camera_infos(conn)
+            dropped = await run_retention(conn, self._settings)
+        if dropped:
+            log.info("retention dropped partitions", extra={"tables": dropped})
+        return MAINTENANCE_INTERVAL_S
 
-    async def _maintain(self) -> None:
-        while True:
-            await asyncio.sleep(MAINTENANCE_INTERVAL_S)
-            try:
-                async with self._pool.acquire() as conn:
-                    dropped = await run_retention(conn, self._settings)
-                if dropped:
-                    log.info("retention dropped partitions", extra={"tables": dropped})
-            except Exception as exc:
-                log.warning("partition maintenance failed; will retry", extra={"error": type(exc).__name__})
+    async def _maintenance(self) -> None:
+        await asyncio.sleep(MAINTENANCE_INTERVAL_S)  # start() has just made a round
+        await keep_running(self._maintain, log, "partition maintenance")
 
     async def start(self) -> None:
-        async with self._pool.acquire() as conn:
-            await run_retention(conn, self._settings)
-        await self._reload_cameras()
+        await self._maintain()
+        await self.cameras.reload()
         await self.writer.start()
         listener = await self._rt.listener()
         await self.outbox.start(listener)
-        await listener.add_listener(
-            store.CAMERAS_CHANNEL, lambda *_: asyncio.get_running_loop().create_task(self._reload_cameras())
-        )
-        self._tasks = [asyncio.create_task(self._maintain(), name="partition-maintenance")]
+        await listener.add_listener(store.CAMERAS_CHANNEL, self.cameras.on_notify)
+        self._rt.tasks.start(CAMERAS_TASK, keep_running(self.cameras.follow, log, "camera registry reload"))
+        self._rt.tasks.start(MAINTENANCE_TASK, self._maintenance())
 
     async def stop(self) -> None:
+        """Drain the writer (every waiting camera gets its answer), then stop the relay."""
         await self.writer.stop()
         await self.outbox.stop()
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        for name in (CAMERAS_TASK, MAINTENANCE_TASK):
+            await self._rt.tasks.cancel(name)
 
 
 SPEC = ServiceSpec(

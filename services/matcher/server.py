@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import uuid
 from collections.abc import Callable, Sequence
@@ -14,7 +15,7 @@ from opentelemetry import trace
 from anpr.runtime.auth import Role, current_caller
 from anpr.runtime.config import ConfigError
 from anpr.runtime.errors import InvalidArgument, NotFound
-from anpr.runtime.failures import Refused
+from anpr.runtime.failures import Refused, keep_running
 from anpr.runtime.outbox import Outbox, OutboxRecord
 from anpr.runtime.server import Runtime, ServiceSpec
 from anpr.runtime.telemetry import (
@@ -38,6 +39,8 @@ tracer = trace.get_tracer("anpr.matcher")
 
 # More changes than this since the last refresh: rebuild the index rather than apply them one by one.
 FULL_RELOAD_AT = 100_000
+REFRESH_BACKSTOP_S = 5.0  # a refresh at least this often, should a notification be lost
+FOLLOWER_TASK = "follow-hotlists"
 
 
 class MatcherServicer(matcher_pb2_grpc.MatcherServiceServicer):
@@ -234,7 +237,6 @@ class MatcherComponent:
                 store.HISTORICAL_TOPIC: (self.historical.deliver, {"max_records": 20, "concurrency": 2}),
             },
         )
-        self._tasks: list[asyncio.Task] = []
         self._changed = asyncio.Event()
 
     async def _to_notify(self, records: Sequence[OutboxRecord]) -> None:
@@ -260,16 +262,11 @@ class MatcherComponent:
         await self.live.compact_if_needed()
 
     async def _follow_changes(self) -> None:
-        while True:
-            try:
-                await asyncio.wait_for(self._changed.wait(), 5.0)
-            except TimeoutError:
-                pass
-            self._changed.clear()
-            try:
-                await self.refresh()
-            except Exception as exc:
-                log.warning("hotlist refresh failed; will retry", extra={"error": type(exc).__name__})
+        """One refresh, once told of a change (or after the backstop interval): a step of keep_running."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._changed.wait(), REFRESH_BACKSTOP_S)
+        self._changed.clear()
+        await self.refresh()
 
     async def start(self) -> None:
         await self.refresh()  # the first refresh is a full load
@@ -277,13 +274,11 @@ class MatcherComponent:
         listener = await self._rt.listener()
         await listener.add_listener(store.CHANGES_CHANNEL, lambda *_: self._changed.set())
         await self.outbox.start(listener)
-        self._tasks = [asyncio.create_task(self._follow_changes(), name="follow-hotlists")]
+        self._rt.tasks.start(FOLLOWER_TASK, keep_running(self._follow_changes, log, "hotlist refresh"))
 
     async def stop(self) -> None:
         await self.outbox.stop()
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._rt.tasks.cancel(FOLLOWER_TASK)
 
 
 SPEC = ServiceSpec(
