@@ -29,7 +29,7 @@ _INVALID = 255
 
 # char -> 6-bit value (1..36); 0 is "no character".
 _CHAR_VALUE: dict[str, int] = {ch: i + 1 for i, ch in enumerate(_ALPHABET)}
-_VALUE_CHAR: tuple[str, ...] = ("",) + tuple(_ALPHABET)
+_VALUE_CHAR: tuple[str, ...] = ("", *_ALPHABET)
 # Shift of the 6-bit field holding position i (position 0 is the most significant field).
 _SHIFTS: tuple[int, ...] = tuple(_BITS * (MAX_VRM_LENGTH - 1 - i) for i in range(MAX_VRM_LENGTH))
 
@@ -39,6 +39,35 @@ _BYTE_VALUE[0] = 0
 for _ch, _v in _CHAR_VALUE.items():
     _BYTE_VALUE[ord(_ch)] = _v
 del _ch, _v
+
+
+def _merged_classes(classes: Sequence[str]) -> list[str]:
+    """The classes with overlapping ones merged (union-find), each sorted, in sorted order."""
+    if isinstance(classes, (str, bytes)):
+        raise TypeError("classes must be a sequence of strings such as ['O0DQ', 'B8'], not one string")
+    parent: dict[str, str] = {}
+
+    def find(c: str) -> str:
+        while parent[c] != c:
+            parent[c] = parent[parent[c]]
+            c = parent[c]
+        return c
+
+    for cls in classes:
+        if not isinstance(cls, str):
+            raise TypeError(f"look-alike class must be a str, got {type(cls).__name__}")
+        for ch in cls:
+            if ch not in _CHAR_VALUE:
+                raise ValueError(f"look-alike class {cls!r}: {ch!r} is not one of A-Z, 0-9")
+            parent.setdefault(ch, ch)
+        for a, b in itertools.pairwise(cls):
+            ra, rb = find(a), find(b)
+            if ra != rb:
+                parent[max(ra, rb)] = min(ra, rb)
+    groups: dict[str, set[str]] = {}
+    for ch in parent:
+        groups.setdefault(find(ch), set()).add(ch)
+    return sorted("".join(sorted(g)) for g in groups.values() if len(g) > 1)
 
 
 class LookalikeClasses:
@@ -51,31 +80,7 @@ class LookalikeClasses:
     __slots__ = ("_byte_rep", "_classes", "_rep", "_translate", "_value_rep")
 
     def __init__(self, classes: Sequence[str] = DEFAULT_LOOKALIKE_CLASSES) -> None:
-        if isinstance(classes, (str, bytes)):
-            raise TypeError("classes must be a sequence of strings such as ['O0DQ', 'B8'], not one string")
-        parent: dict[str, str] = {}
-
-        def find(c: str) -> str:
-            while parent[c] != c:
-                parent[c] = parent[parent[c]]
-                c = parent[c]
-            return c
-
-        for cls in classes:
-            if not isinstance(cls, str):
-                raise TypeError(f"look-alike class must be a str, got {type(cls).__name__}")
-            for ch in cls:
-                if ch not in _CHAR_VALUE:
-                    raise ValueError(f"look-alike class {cls!r}: {ch!r} is not one of A-Z, 0-9")
-                parent.setdefault(ch, ch)
-            for a, b in itertools.pairwise(cls):
-                ra, rb = find(a), find(b)
-                if ra != rb:
-                    parent[max(ra, rb)] = min(ra, rb)
-        groups: dict[str, set[str]] = {}
-        for ch in parent:
-            groups.setdefault(find(ch), set()).add(ch)
-        merged = sorted("".join(sorted(g)) for g in groups.values() if len(g) > 1)
+        merged = _merged_classes(classes)
         self._classes: tuple[str, ...] = tuple(merged)
         rep = {ch: ch for ch in _ALPHABET}
         for cls in merged:
@@ -148,7 +153,8 @@ class LookalikeClasses:
         except ValueError:  # not ASCII
             bad = np.array([not is_valid_vrm(v) for v in vrms], dtype=bool)
             codes, skels, _ = _encode_block(
-                _block_bytes([v if not b else "0" for v, b in zip(vrms, bad)], 0, len(vrms)), self._byte_rep
+                _block_bytes([v if not b else "0" for v, b in zip(vrms, bad, strict=True)], 0, len(vrms)),
+                self._byte_rep,
             )
         return codes, skels, bad | (codes == 0)
 
@@ -182,6 +188,32 @@ def decode_vrm(code: int) -> str:
 _FIELD_LOW_BITS = sum(1 << shift for shift in _SHIFTS)
 # position of a field's bit 0 -> VRM position
 _LOW_BIT_POSITION = {1 << shift: i for i, shift in enumerate(_SHIFTS)}
+
+
+def differing_fields(a, b):
+    """``a ^ b`` with each 6-bit field folded onto its bit 0: set where the two codes differ
+    (Python ints, or int64 numpy arrays element-wise)."""
+    x = a ^ b
+    y = x | (x >> 1) | (x >> 2)
+    return (y | (y >> 3)) & _FIELD_LOW_BITS
+
+
+def scan_group(candidates, code: int, max_differences: int, found: list, skip=()) -> None:
+    """Append to `found` ``(n differences, positions, entry id, code)`` of each ``(code, entry
+    id)`` candidate equal to `code` or differing in at most `max_differences` fields; ids in
+    `skip` are passed over."""
+    for c, eid in candidates:
+        if skip and eid in skip:
+            continue
+        if c == code:
+            found.append((0, (), eid, c))
+        elif max_differences:
+            y = differing_fields(c, code)
+            nd = y.bit_count()
+            if nd == 1:  # the usual look-alike: no loop over the positions
+                found.append((1, (_LOW_BIT_POSITION[y],), eid, c))
+            elif nd <= max_differences:
+                found.append(_with_positions(y, eid, c))
 
 
 def _with_positions(y: int, eid: int, code: int) -> tuple[int, tuple[int, ...], int, int]:

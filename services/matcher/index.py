@@ -49,14 +49,14 @@ import numpy as np
 from anpr.vrm import MAX_VRM_LENGTH, is_valid_vrm, normalise_vrm
 from services.matcher.bulk import _Bulk, _merge, find_sorted
 from services.matcher.codes import (
-    _FIELD_LOW_BITS,
-    _LOW_BIT_POSITION,
     DEFAULT_LOOKALIKE_CLASSES,
     LookalikeClasses,
     _block_bytes,
     _encode_block,
     _with_positions,
     decode_vrm,
+    differing_fields,
+    scan_group,
 )
 
 __all__ = [
@@ -239,70 +239,50 @@ class VoiIndex:
         arrays, when :meth:`locate` has found it already."""
         bulk = self._bulk
         found: list[tuple[int, tuple[int, ...], int, int]] = []  # (n differences, positions, entry id, code)
-
-        sk = bulk.skel
-        if lo < 0:
-            lo = int(sk.searchsorted(skel))
-        if lo < bulk.n and bulk.skel_mv[lo] == skel:
-            hi = lo + 1
-            if hi < bulk.n and bulk.skel_mv[hi] == skel:
-                hi = int(sk.searchsorted(skel, side="right"))
-            if hi - lo > _VECTOR_GROUP:
-                self._match_big_group(lo, hi, code, max_differences, found)
-            else:
-                ov = self._ov
-                if hi - lo == 1:  # the usual case: no slicing
-                    candidates = ((bulk.exact_mv[lo], bulk.ids_mv[lo]),)
-                else:
-                    candidates = zip(bulk.exact_mv[lo:hi], bulk.ids_mv[lo:hi])
-                for c, eid in candidates:
-                    if ov and eid in ov:
-                        continue  # removed or superseded by the overlay
-                    if c == code:
-                        found.append((0, (), eid, c))
-                    elif max_differences:
-                        x = c ^ code
-                        y = x | (x >> 1) | (x >> 2)
-                        y = (y | (y >> 3)) & _FIELD_LOW_BITS  # bit 0 of each field = field differs
-                        nd = y.bit_count()
-                        if nd == 1:
-                            found.append((1, (_LOW_BIT_POSITION[y],), eid, c))
-                        elif nd <= max_differences:
-                            found.append(_with_positions(y, eid, c))
-
+        lo, hi = self._group(skel, lo)
+        if hi - lo > _VECTOR_GROUP:
+            self._match_big_group(lo, hi, code, max_differences, found)
+        elif hi - lo == 1:  # the usual case: no slicing
+            scan_group(((bulk.exact_mv[lo], bulk.ids_mv[lo]),), code, max_differences, found, self._ov)
+        elif hi > lo:  # several entries share the skeleton
+            scan_group(
+                zip(bulk.exact_mv[lo:hi], bulk.ids_mv[lo:hi], strict=True), code, max_differences, found, self._ov
+            )
         group = self._ov_skel.get(skel)
         if group:
-            for eid, c in group.items():
-                if c == code:
-                    found.append((0, (), eid, c))
-                elif max_differences:
-                    x = c ^ code
-                    y = x | (x >> 1) | (x >> 2)
-                    y = (y | (y >> 3)) & _FIELD_LOW_BITS
-                    if y.bit_count() <= max_differences:
-                        found.append(_with_positions(y, eid, c))
-
+            scan_group(zip(group.values(), group.keys(), strict=True), code, max_differences, found)
         if not found:
             return []
         if len(found) > 1:
             found.sort()
         return [_new_tuple(Match, (eid, not nd, pos, c)) for nd, pos, eid, c in found]
 
+    def _group(self, skel: int, lo: int) -> tuple[int, int]:
+        """``[lo, hi)``: the bulk rows whose skeleton is ``skel`` (empty when none); ``lo``, when
+        not -1, is where it sorts."""
+        bulk = self._bulk
+        if lo < 0:
+            lo = int(bulk.skel.searchsorted(skel))
+        if lo >= bulk.n or bulk.skel_mv[lo] != skel:
+            return lo, lo
+        hi = lo + 1
+        if hi < bulk.n and bulk.skel_mv[hi] == skel:
+            hi = int(bulk.skel.searchsorted(skel, side="right"))
+        return lo, hi
+
     def _match_big_group(self, lo: int, hi: int, code: int, max_differences: int, found: list) -> None:
         """Vectorised scan of a large skeleton group (e.g. short dateless marks)."""
         bulk = self._bulk
         codes = bulk.exact[lo:hi]
         if max_differences:
-            x = codes ^ code
-            y = x | (x >> 1) | (x >> 2)
-            y = (y | (y >> 3)) & _FIELD_LOW_BITS
+            y = differing_fields(codes, code)
             rows = np.flatnonzero(np.bitwise_count(y) <= max_differences)
             masks = y[rows].tolist()
         else:
             rows = np.flatnonzero(codes == code)
             masks = [0] * rows.size
         ov = self._ov
-        for eid, y, c in zip(bulk.ids[lo:hi][rows].tolist(), masks, codes[rows].tolist()):
+        for eid, y, c in zip(bulk.ids[lo:hi][rows].tolist(), masks, codes[rows].tolist(), strict=True):
             if ov and eid in ov:
                 continue
             found.append(_with_positions(y, eid, c) if y else (0, (), eid, c))
@@ -318,7 +298,7 @@ class VoiIndex:
             present = np.flatnonzero(found)
             ov = self._ov
             skel_mv, exact_mv, ids_mv = bulk.skel_mv, bulk.exact_mv, bulk.ids_mv
-            for k, i in zip(present.tolist(), lo[present].tolist()):
+            for k, i in zip(present.tolist(), lo[present].tolist(), strict=True):
                 key = skel_mv[i]
                 while i < bulk.n and skel_mv[i] == key:
                     eid = ids_mv[i]
@@ -480,7 +460,7 @@ class VoiIndex:
     def iter_entries(self) -> Iterator[tuple[int, str]]:
         """All live ``(entry_id, vrm)`` pairs, bulk first (slow for big indexes; for tests/debugging)."""
         ov = self._ov
-        for c, eid in zip(self._bulk.exact.tolist(), self._bulk.ids.tolist()):
+        for c, eid in zip(self._bulk.exact.tolist(), self._bulk.ids.tolist(), strict=True):
             if eid not in ov:
                 yield eid, decode_vrm(c)
         for eid, st in list(ov.items()):

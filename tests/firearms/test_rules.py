@@ -37,7 +37,7 @@ def test_an_acknowledged_activation_may_be_acknowledged_again_by_anyone():
 
 
 def test_only_the_owner_or_a_supervisor_works_on_an_acknowledged_activation():
-    with pytest.raises(FailedPrecondition, match="^activation_id: acknowledge the activation first$"):
+    with pytest.raises(FailedPrecondition, match=r"^activation_id: acknowledge the activation first$"):
         rules.check_work(row(), TFC_A, "activation_id")
     owned = row(T.ACTIVATION_STATE_ACKNOWLEDGED, acknowledged_by="tfc-a")
     rules.check_work(owned, TFC_A, "activation_id")
