@@ -8,6 +8,8 @@ the activations nobody has acknowledged yet (two gauges)."""
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass, field
+from typing import Any
 
 import asyncpg
 from grpc_health.v1 import health_pb2
@@ -47,26 +49,20 @@ _meter.create_observable_gauge(
 )
 
 
+@dataclass
 class Escalator:
     """Its steps (`sweep`, `check_duty`, `sample_awaiting`) each return the pause before the next:
     the component runs each under keep_running, as a task of its own."""
 
-    def __init__(
-        self,
-        pool: asyncpg.Pool,
-        events: EventLog,
-        timing: store.Timing,
-        poll_s: float,
-        duty_check_s: float,
-        health=None,
-    ):
-        self._pool = pool
-        self._events = events
-        self._timing = timing
-        self._poll = poll_s
-        self._duty_check = duty_check_s
-        self._health = health
-        self.uncovered: set[tuple[str, str]] = set()  # (force, area) with nobody on duty
+    pool: asyncpg.Pool
+    events: EventLog  # its transactions hand the escalations to this replica's consoles
+    timing: store.Timing
+    poll_s: float  # longest sleep between looks at the deadlines
+    duty_check_s: float
+    health: Any = None  # the server's health servicer, for DUTY_HEALTH
+    uncovered: set[tuple[str, str]] = field(default_factory=set)  # (force, area) with nobody on duty
+
+    def __post_init__(self) -> None:
         _meter.create_observable_gauge(
             "anpr.firearms.forces_without_duty_commander",
             callbacks=[lambda _options: [metrics.Observation(len(self.uncovered))]],
@@ -74,15 +70,15 @@ class Escalator:
 
     async def sweep(self) -> float:
         """One pass; returns how long to sleep (until the next known deadline, at most poll_s)."""
-        async with self._events.transaction() as conn:
-            steps = await store.sweep(conn, self._timing, BATCH)
+        async with self.events.transaction() as conn:
+            steps = await store.sweep(conn, self.timing, BATCH)
         for step in steps:
             self._report(step)
         if len(steps) == BATCH:
             return 0.0
-        async with self._pool.acquire() as conn:
+        async with self.pool.acquire() as conn:
             until = await store.seconds_to_next_deadline(conn)
-        return self._poll if until is None else max(0.0, min(self._poll, until))
+        return self.poll_s if until is None else max(0.0, min(self.poll_s, until))
 
     def _report(self, step: store.Step) -> None:
         ids = {"activation_id": str(step.activation_id), "force": step.force, "lateness_s": round(step.lateness_s, 3)}
@@ -95,7 +91,7 @@ class Escalator:
             log.info("waiting activation assigned to a duty commander", extra=ids)
 
     async def check_duty(self) -> float:
-        async with self._pool.acquire() as conn:
+        async with self.pool.acquire() as conn:
             statuses = await rota.duty_status(conn, await eventlog.now(conn))
         now_uncovered = {
             (s.force, s.area) for s in statuses if not s.chain and (not s.area or s.unassigned_activations)
@@ -105,12 +101,12 @@ class Escalator:
         for force, area in sorted(self.uncovered - now_uncovered):
             log.info("duty firearms commander on the rota again", extra={"force": force, "area": area})
         self.uncovered = now_uncovered
-        if self._health is not None:
+        if self.health is not None:
             status = health_pb2.HealthCheckResponse
-            await self._health.set(DUTY_HEALTH, status.NOT_SERVING if now_uncovered else status.SERVING)
-        return self._duty_check
+            await self.health.set(DUTY_HEALTH, status.NOT_SERVING if now_uncovered else status.SERVING)
+        return self.duty_check_s
 
     async def sample_awaiting(self) -> float:
-        async with self._pool.acquire() as conn:
+        async with self.pool.acquire() as conn:
             AWAITING[SERVICE] = await store.awaiting_acknowledgement(conn)
         return SAMPLE_S

@@ -69,17 +69,11 @@ def _aware(ts: timestamp_pb2.Timestamp) -> datetime:
     return ts.ToDatetime(timezone.utc)
 
 
+SHIFT_COLUMNS = ("force", "area", "starts_at", "ends_at", "backups", "supervisor")  # as the message names them
+
+
 def _shift(r) -> T.Shift:
-    return T.Shift(
-        shift_id=str(r["shift_id"]),
-        force=r["force"],
-        area=r["area"],
-        starts_at=r["starts_at"],
-        ends_at=r["ends_at"],
-        primary=r["primary_subject"],
-        backups=r["backups"],
-        supervisor=r["supervisor"],
-    )
+    return T.Shift(**{c: r[c] for c in SHIFT_COLUMNS}, shift_id=str(r["shift_id"]), primary=r["primary_subject"])
 
 
 async def list_shifts(conn: asyncpg.Connection, force: str, start: datetime, end: datetime) -> list[T.Shift]:

@@ -7,15 +7,15 @@ import logging
 import time
 import uuid
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 
-import grpc
 from opentelemetry import trace
 
+import services
+from anpr.plate_patches import PlatePatches
 from anpr.runtime.auth import Role, current_caller
-from anpr.runtime.errors import FailedPrecondition, InvalidArgument, NotFound, Unavailable
+from anpr.runtime.errors import InvalidArgument, NotFound
 from anpr.runtime.failures import keep_running
-from anpr.runtime.server import Runtime, ServiceSpec
+from anpr.runtime.server import Runtime
 from anpr.runtime.telemetry import (
     ATTR_ACTIVATION_ID,
     ATTR_HIT_COUNT,
@@ -24,7 +24,7 @@ from anpr.runtime.telemetry import (
     current_traceparent,
 )
 from anpr.v1 import firearms_pb2 as F
-from anpr.v1 import firearms_pb2_grpc, ingest_pb2, ingest_pb2_grpc
+from anpr.v1 import firearms_pb2_grpc, ingest_pb2_grpc
 from anpr.v1 import types_pb2 as T
 from services.firearms import escalation, eventlog, ndm, rota, rules, store
 from services.firearms.config import FirearmsSettings
@@ -35,8 +35,6 @@ log = logging.getLogger(__name__)
 tracer = trace.get_tracer(__name__)
 MAX_RAISE_BATCH = 500
 PAGE_DEFAULT, PAGE_MAX = 20, 50
-READERS = frozenset({Role.TFC, Role.TFC_SUPERVISOR})
-SUPERVISORS = frozenset({Role.TFC_SUPERVISOR})
 ESCALATOR, DUTY_CHECK, GAUGES = "firearms-escalator", "firearms-duty-check", "firearms-activation-gauges"
 
 
@@ -64,7 +62,7 @@ class FirearmsServicer(firearms_pb2_grpc.FirearmsServiceServicer):
         self._pool = pool
         self._events = events
         self._timing = timing_of(settings)
-        self.ingest: ingest_pb2_grpc.IngestServiceStub | None = None  # set by the component when configured
+        self.patches = PlatePatches(None)  # set by the component when ingest is configured
 
     # ---- raising (matcher) ----
 
@@ -189,23 +187,15 @@ class FirearmsServicer(firearms_pb2_grpc.FirearmsServiceServicer):
 
     async def GetActivationPlatePatch(self, request, context):
         activation_id = _uuid(request.activation_id)
-        if self.ingest is None:
-            raise FailedPrecondition("plate patches are not configured on this service (ANPR_INGEST_ADDR)")
         async with self._pool.acquire() as conn:
             row = await _readable(conn, activation_id)
             read = await store.read_of(conn, row, request.hit_id)
         if read is None:
             raise InvalidArgument.of("hit_id", "neither this activation's hit nor one of its sightings")
-        try:
-            resp = await self.ingest.GetReadPlatePatch(
-                ingest_pb2.GetReadPlatePatchRequest(read_id=read.read_id, captured_at=read.captured_at), timeout=5
-            )
-        except grpc.aio.AioRpcError as err:
-            error = NotFound if err.code() == grpc.StatusCode.NOT_FOUND else Unavailable
-            raise error("the read store could not give the plate patch") from None
+        image = await self.patches.of(read)
         async with self._events.transaction() as conn:
             await store.plate_patch_viewed(conn, row, request.hit_id or row["hit_id"], current_caller().subject)
-        return F.GetActivationPlatePatchResponse(plate_image=resp.plate_image)
+        return F.GetActivationPlatePatchResponse(plate_image=image)
 
     async def VerifyLog(self, request, context):
         async with self._pool.acquire() as conn:
@@ -319,9 +309,8 @@ class FirearmsComponent:
             rt.pool, self.events, timing_of(settings), settings.escalation_poll_s, settings.duty_check_s, rt.health
         )
         if settings.ingest_addr:
-            self.servicer.ingest = ingest_pb2_grpc.IngestServiceStub(
-                rt.channel(settings.ingest_addr, settings.service_token)
-            )
+            ingest = ingest_pb2_grpc.IngestServiceStub(rt.channel(settings.ingest_addr, settings.service_token))
+            self.servicer.patches = PlatePatches(ingest)
 
     async def start(self) -> None:
         await self.events.tail.start(await self._rt.listener(), store.EVENTS_CHANNEL)
@@ -337,31 +326,23 @@ class FirearmsComponent:
         await self.events.tail.stop()
 
 
-SPEC = ServiceSpec(
-    name="firearms",
-    module=__package__,
-    grpc_service="anpr.v1.FirearmsService",
-    schema="firearms",
-    migrations=Path(__file__).parent / "migrations",
-    settings_cls=FirearmsSettings,
-    method_roles={
-        "RaiseActivation": frozenset({Role.SERVICE}),
-        "RaiseActivations": frozenset({Role.SERVICE}),
-        "StreamActivations": READERS,
-        "AcknowledgeActivation": READERS,
-        "RecordDecision": READERS,
-        "GetActivation": READERS,
-        "ListActivationEvents": READERS,
-        "GetActivationPlatePatch": READERS,
-        "CloseActivation": READERS,
-        "SignOffActivation": SUPERVISORS,
-        "VerifyLog": SUPERVISORS,
-        "UpsertCommander": SUPERVISORS,
-        "ListCommanders": READERS,
-        "AddShifts": SUPERVISORS,
-        "ListShifts": READERS,
-        "GetDutyStatus": READERS,
-    },
-    add_servicer=firearms_pb2_grpc.add_FirearmsServiceServicer_to_server,
-    build=FirearmsComponent,
+CONSOLE = (  # what a commander's console does, and a supervisor's too
+    "StreamActivations",
+    "AcknowledgeActivation",
+    "RecordDecision",
+    "GetActivation",
+    "ListActivationEvents",
+    "GetActivationPlatePatch",
+    "CloseActivation",
+    "ListCommanders",
+    "ListShifts",
+    "GetDutyStatus",
+)
+ROLES = {  # who may call which RPC
+    Role.SERVICE: ("RaiseActivation", "RaiseActivations"),
+    Role.TFC: CONSOLE,
+    Role.TFC_SUPERVISOR: (*CONSOLE, "SignOffActivation", "VerifyLog", "UpsertCommander", "AddShifts"),
+}
+SPEC = services.declare(
+    "firearms", FirearmsSettings, firearms_pb2_grpc.add_FirearmsServiceServicer_to_server, FirearmsComponent, ROLES
 )

@@ -8,7 +8,6 @@ import contextlib
 import logging
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from pathlib import Path
 
 import grpc
 from google.protobuf import any_pb2, duration_pb2
@@ -16,6 +15,7 @@ from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 from opentelemetry import trace
 
+import services
 from anpr.field_limits import SCAN_PAGE_DEFAULT, SCAN_PAGE_MAX, SUBMIT_READS_PER_CALL, compile_checkers
 from anpr.geo import point_problems
 from anpr.runtime import metrics
@@ -23,7 +23,7 @@ from anpr.runtime.auth import Role
 from anpr.runtime.errors import InvalidArgument, NotFound, ResourceExhausted
 from anpr.runtime.failures import Refused, keep_running
 from anpr.runtime.outbox import Outbox, OutboxRecord
-from anpr.runtime.server import Runtime, ServiceSpec
+from anpr.runtime.server import Runtime
 from anpr.runtime.telemetry import ATTR_READ_COUNT, ATTR_READ_DUPLICATE, ATTR_READ_REJECTED, current_traceparent
 from anpr.v1 import ingest_pb2, ingest_pb2_grpc, matcher_pb2, types_pb2
 from anpr.vrm import is_valid_vrm, normalise_vrm
@@ -344,24 +344,12 @@ class IngestComponent:
             await self._rt.tasks.cancel(name)
 
 
-SPEC = ServiceSpec(
-    name="ingest",
-    module=__package__,
-    grpc_service="anpr.v1.IngestService",
-    schema="ingest",
-    migrations=Path(__file__).parent / "migrations",
-    settings_cls=IngestSettings,
-    method_roles={
-        "SubmitRead": frozenset({Role.CAMERA}),
-        "SubmitReads": frozenset({Role.CAMERA}),
-        "StreamReads": frozenset({Role.CAMERA}),
-        "GetRead": frozenset({Role.CONTROL_ROOM}),
-        "SearchReads": frozenset({Role.SERVICE}),
-        "ScanReads": frozenset({Role.SERVICE}),
-        "GetReadPlatePatch": frozenset({Role.SERVICE}),
-        "UpsertCamera": frozenset({Role.CAMERA_ADMIN}),
-        "ListCameras": frozenset({Role.CAMERA_ADMIN, Role.CONTROL_ROOM}),
-    },
-    add_servicer=ingest_pb2_grpc.add_IngestServiceServicer_to_server,
-    build=IngestComponent,
+ROLES = {  # who may call which RPC
+    Role.CAMERA: ("SubmitRead", "SubmitReads", "StreamReads"),
+    Role.CONTROL_ROOM: ("GetRead", "ListCameras"),
+    Role.SERVICE: ("SearchReads", "ScanReads", "GetReadPlatePatch"),
+    Role.CAMERA_ADMIN: ("UpsertCamera", "ListCameras"),
+}
+SPEC = services.declare(
+    "ingest", IngestSettings, ingest_pb2_grpc.add_IngestServiceServicer_to_server, IngestComponent, ROLES
 )

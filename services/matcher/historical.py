@@ -7,7 +7,9 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 
+import asyncpg
 import numpy as np
 from opentelemetry import context as otel_context
 from opentelemetry import trace
@@ -17,9 +19,7 @@ from anpr.runtime.telemetry import ATTR_HIT_COUNT, ATTR_READ_COUNT, context_from
 from anpr.v1 import ingest_pb2, ingest_pb2_grpc, types_pb2
 from anpr.vrm import normalise_vrm
 from services.matcher import matching, store
-from services.matcher.config import MatcherSettings
 from services.matcher.hits import Found, HitMaker
-from services.matcher.scoring import ProfileTable
 
 log = logging.getLogger(__name__)
 
@@ -49,26 +49,16 @@ def _in_sorted(ids: np.ndarray, entry: int) -> bool:
     return i < len(ids) and int(ids[i]) == entry
 
 
+@dataclass
 class HistoricalChecks:
     """The outbox topic of historical checks: each record a new entry, or a bulk job."""
 
-    def __init__(
-        self,
-        pool,
-        ingest: ingest_pb2_grpc.IngestServiceStub,
-        settings: MatcherSettings,
-        profiles: ProfileTable,
-        matching: matching.Matcher,
-        hits: HitMaker,
-        refresh: Callable[[], Awaitable[None]],
-    ):
-        self._pool = pool
-        self._ingest = ingest
-        self._settings = settings
-        self._profiles = profiles
-        self.matching = matching
-        self.hits = hits
-        self.refresh = refresh
+    pool: asyncpg.Pool
+    ingest: ingest_pb2_grpc.IngestServiceStub
+    lookback_s: int  # how far back reads are checked
+    matcher: matching.Matcher
+    hits: HitMaker
+    refresh: Callable[[], Awaitable[None]]  # the live index brought up to date
 
     async def deliver(self, records: Sequence[OutboxRecord]) -> None:
         """Historical hits: each record is a new entry (its id), or the new entries of an import
@@ -86,16 +76,16 @@ class HistoricalChecks:
     async def _check_entry(self, entry_id: str) -> None:
         """One new entry against the reads of the last hours: ingest's search for its VRM and its
         likely misreadings, scored like live reads."""
-        async with self._pool.acquire() as conn:
+        async with self.pool.acquire() as conn:
             cand = await store.entry_by_entry_id(conn, entry_id)
         if cand is None:
             return
         vrm = normalise_vrm(cand.entry.vrm)
-        resp = await self._ingest.SearchReads(
+        resp = await self.ingest.SearchReads(
             ingest_pb2.SearchReadsRequest(
                 vrm=vrm,
-                vrms=matching.misreadings(vrm, self._profiles.default),
-                lookback_seconds=self._lookback_s(),
+                vrms=matching.misreadings(vrm, self.matcher.profile),
+                lookback_seconds=self.lookback_s,
                 page_size=1000,
             ),
             timeout=30,
@@ -110,12 +100,12 @@ class HistoricalChecks:
         hits on those entries kept. A re-run (after a crash) makes the same hit ids: no new alert."""
         started, scanned, hits = time.monotonic(), 0, 0
         await self.refresh()
-        async with self._pool.acquire() as conn:
+        async with self.pool.acquire() as conn:
             wanted = await store.entry_ids_since(conn, job.hotlist_id, job.first_version)
         if not len(wanted):  # deleted since
             return
-        stream = self._ingest.ScanReads(
-            ingest_pb2.ScanReadsRequest(lookback_seconds=self._lookback_s(), page_size=BULK_SCAN_PAGE),
+        stream = self.ingest.ScanReads(
+            ingest_pb2.ScanReadsRequest(lookback_seconds=self.lookback_s, page_size=BULK_SCAN_PAGE),
             timeout=BULK_SCAN_TIMEOUT_S,
             wait_for_ready=True,
         )
@@ -151,14 +141,11 @@ class HistoricalChecks:
         traceparent = current_traceparent()
         found = [
             Found(read, m, traceparent, historical=True, over_cap=result.over_cap)
-            for read, result in zip(reads, self.matching.match_many(reads), strict=True)
+            for read, result in zip(reads, self.matcher.match_many(reads), strict=True)
             for m in result.matches
             if keep(m.entry_id)
         ]
         if not found:
             return 0
-        async with self._pool.acquire() as conn, conn.transaction():
+        async with self.pool.acquire() as conn, conn.transaction():
             return await self.hits.record(conn, found)
-
-    def _lookback_s(self) -> int:
-        return int(self._settings.historical_lookback_h * 3600)

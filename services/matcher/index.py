@@ -5,13 +5,9 @@ through look-alike characters (B/8, O/0, ...)?".
 
 Data layout
 -----------
-Each normalised VRM (1-10 chars of A-Z0-9) is packed into one int64 *code*: 6 bits per character,
-first character in the most significant field, unused trailing fields zero (digits are 1..10, letters
-11..36, so the length is implicit and codes of different lengths never collide).  The *skeleton* of a
-VRM replaces every character by the representative of its look-alike class and is packed the same way.
-Two VRMs have the same skeleton exactly when they have the same length and every differing position
-holds two characters of one class; the differing positions are the non-zero 6-bit fields of
-``code_a ^ code_b``.
+Each normalised VRM is packed into one int64 *code*, and its look-alike *skeleton* into another
+(codes.py): two VRMs have the same skeleton exactly when they have the same length and every
+differing position holds two characters of one class.
 
 The bulk part of the index is four immutable numpy arrays (32 bytes per entry):
 

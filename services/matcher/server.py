@@ -8,16 +8,16 @@ import logging
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
-from pathlib import Path
 
 from opentelemetry import trace
 
+import services
 from anpr.runtime.auth import Role, current_caller
 from anpr.runtime.config import ConfigError
 from anpr.runtime.errors import InvalidArgument, NotFound
 from anpr.runtime.failures import Refused, keep_running
 from anpr.runtime.outbox import Outbox, OutboxRecord
-from anpr.runtime.server import Runtime, ServiceSpec
+from anpr.runtime.server import Runtime
 from anpr.runtime.telemetry import (
     ATTR_HIT_COUNT,
     ATTR_READ_COUNT,
@@ -44,13 +44,10 @@ FOLLOWER_TASK = "follow-hotlists"
 
 
 class MatcherServicer(matcher_pb2_grpc.MatcherServiceServicer):
-    def __init__(
-        self, pool, live: LiveIndex, settings: MatcherSettings, hits: HitMaker, refresh, matcher: matching.Matcher
-    ):
+    def __init__(self, pool, live: LiveIndex, hits: HitMaker, refresh, matcher: matching.Matcher):
         self._pool = pool
         self._live = live
         self._matcher = matcher
-        self._settings = settings
         self._hits = hits
         self._refresh = refresh
 
@@ -200,9 +197,8 @@ class MatcherComponent:
         settings: MatcherSettings = rt.settings  # type: ignore[assignment]
         self._rt = rt
         self._pool = rt.pool
-        self._settings = settings
         self.clock = clock or (lambda: datetime.now(timezone.utc))
-        profiles = self._profiles = match_profiles(settings)
+        profiles = match_profiles(settings)
         self.live = LiveIndex(
             LookalikeClasses(profiles.candidate_classes()),
             settings.match_dropped_characters,
@@ -211,7 +207,7 @@ class MatcherComponent:
         self.hits = HitMaker(self.live, settings, lambda: self.clock(), profiles)
         self._refresh_lock = asyncio.Lock()
         self.matching = matching.Matcher(self.live, profiles.default)
-        self.servicer = MatcherServicer(rt.pool, self.live, settings, self.hits, self.refresh, self.matching)
+        self.servicer = MatcherServicer(rt.pool, self.live, self.hits, self.refresh, self.matching)
         notify = rt.channel(settings.notify_addr, settings.service_token)
         firearms = rt.channel(settings.firearms_addr, settings.service_token)
         # Hits go on with their requests already encoded: outbox rows concatenate into one request.
@@ -226,8 +222,9 @@ class MatcherComponent:
             response_deserializer=firearms_pb2.RaiseActivationsResponse.FromString,
         )
         ingest = ingest_pb2_grpc.IngestServiceStub(rt.channel(settings.ingest_addr, settings.service_token))
+        lookback_s = int(settings.historical_lookback_h * 3600)
         self.historical = historical.HistoricalChecks(
-            rt.pool, ingest, settings, profiles, self.matching, self.hits, self.refresh
+            rt.pool, ingest, lookback_s, self.matching, self.hits, self.refresh
         )
         self.outbox = Outbox(
             rt.pool,
@@ -281,22 +278,11 @@ class MatcherComponent:
         await self._rt.tasks.cancel(FOLLOWER_TASK)
 
 
-SPEC = ServiceSpec(
-    name="matcher",
-    module=__package__,
-    grpc_service="anpr.v1.MatcherService",
-    schema="matcher",
-    migrations=Path(__file__).parent / "migrations",
-    settings_cls=MatcherSettings,
-    method_roles={
-        "MatchReads": frozenset({Role.SERVICE}),
-        "UpsertHotlist": frozenset({Role.HOTLIST_ADMIN}),
-        "ListHotlists": frozenset({Role.HOTLIST_ADMIN, Role.CONTROL_ROOM}),
-        "UpsertEntry": frozenset({Role.HOTLIST_ADMIN}),
-        "DeleteEntry": frozenset({Role.HOTLIST_ADMIN}),
-        "GetEntry": frozenset({Role.HOTLIST_ADMIN, Role.CONTROL_ROOM}),
-        "ImportEntries": frozenset({Role.HOTLIST_ADMIN}),
-    },
-    add_servicer=matcher_pb2_grpc.add_MatcherServiceServicer_to_server,
-    build=MatcherComponent,
+ROLES = {  # who may call which RPC
+    Role.SERVICE: ("MatchReads",),
+    Role.HOTLIST_ADMIN: ("UpsertHotlist", "ListHotlists", "UpsertEntry", "DeleteEntry", "GetEntry", "ImportEntries"),
+    Role.CONTROL_ROOM: ("ListHotlists", "GetEntry"),
+}
+SPEC = services.declare(
+    "matcher", MatcherSettings, matcher_pb2_grpc.add_MatcherServiceServicer_to_server, MatcherComponent, ROLES
 )

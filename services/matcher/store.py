@@ -58,17 +58,11 @@ async def _changed(conn: asyncpg.Connection) -> None:
     await conn.execute("SELECT pg_notify($1, 'changed')", CHANGES_CHANNEL)
 
 
+HOTLIST_COLUMNS = ("hotlist_id", "name", "source", "priority", "covert", "match_policy", "version")
+
+
 def _hotlist(row: asyncpg.Record, count: int = 0) -> types_pb2.Hotlist:
-    return types_pb2.Hotlist(
-        hotlist_id=row["hotlist_id"],
-        name=row["name"],
-        source=row["source"],
-        priority=row["priority"],
-        covert=row["covert"],
-        match_policy=row["match_policy"],
-        version=row["version"],
-        entry_count=count,
-    )
+    return types_pb2.Hotlist(**{c: row[c] for c in HOTLIST_COLUMNS}, entry_count=count)
 
 
 async def upsert_hotlist(conn: asyncpg.Connection, h: types_pb2.Hotlist) -> types_pb2.Hotlist:

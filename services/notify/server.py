@@ -8,25 +8,18 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from pathlib import Path
 
-import grpc
 from google.protobuf import timestamp_pb2
 from opentelemetry import trace
 
-from anpr.runtime import metrics
+import services
+from anpr.plate_patches import PlatePatches
+from anpr.runtime import metrics, telemetry
 from anpr.runtime.auth import Role, current_caller
 from anpr.runtime.broadcast import LogTail
-from anpr.runtime.errors import FailedPrecondition, InvalidArgument, NotFound, ResourceExhausted, Unavailable
-from anpr.runtime.server import Runtime, ServiceSpec
-from anpr.runtime.telemetry import (
-    ATTR_ALERT_ID,
-    ATTR_HIT_COUNT,
-    ATTR_HIT_ID,
-    context_from_traceparent,
-    current_traceparent,
-)
-from anpr.v1 import ingest_pb2, ingest_pb2_grpc, notify_pb2, notify_pb2_grpc, types_pb2
+from anpr.runtime.errors import InvalidArgument, NotFound, ResourceExhausted
+from anpr.runtime.server import Runtime
+from anpr.v1 import ingest_pb2_grpc, notify_pb2, notify_pb2_grpc, types_pb2
 from services.notify import store
 from services.notify.areas import AreaFilter, area_problems, place_of, subscription_problems
 from services.notify.config import NotifySettings
@@ -99,11 +92,11 @@ async def alert_items_after(conn, sequence: int, limit: int) -> list[tuple[int, 
 
 
 class NotifyServicer(notify_pb2_grpc.NotifyServiceServicer):
-    def __init__(self, pool, tail: LogTail, settings: NotifySettings, ingest: ingest_pb2_grpc.IngestServiceStub | None):
+    def __init__(self, pool, tail: LogTail, settings: NotifySettings, patches: PlatePatches):
         self._pool = pool
         self._tail = tail
         self._settings = settings
-        self._ingest = ingest
+        self._patches = patches
         self._reasons = frozenset(r.strip() for r in settings.outcome_reasons.split(",") if r.strip())
 
     async def _append(self, traced: Sequence[tuple[types_pb2.Hit, str]]) -> list[tuple[types_pb2.Alert, bool]]:
@@ -113,9 +106,11 @@ class NotifyServicer(notify_pb2_grpc.NotifyServiceServicer):
             stored = await store.append_alerts(conn, traced)
         new = [(alert, tp) for (alert, duplicate), (_, tp) in zip(stored, traced, strict=True) if not duplicate]
         for alert, traceparent in new:
-            with tracer.start_as_current_span("anpr.alert", context=context_from_traceparent(traceparent)) as span:
-                span.set_attribute(ATTR_HIT_ID, alert.hit.hit_id)
-                span.set_attribute(ATTR_ALERT_ID, alert.alert_id)
+            with tracer.start_as_current_span(
+                "anpr.alert", context=telemetry.context_from_traceparent(traceparent)
+            ) as span:
+                span.set_attribute(telemetry.ATTR_HIT_ID, alert.hit.hit_id)
+                span.set_attribute(telemetry.ATTR_ALERT_ID, alert.alert_id)
         self._tail.publish([(a.sequence, AlertItem.of(a)) for a, _ in new])
         metrics.alerts_stored(a.hit for a, _ in new)
         return stored
@@ -123,7 +118,7 @@ class NotifyServicer(notify_pb2_grpc.NotifyServiceServicer):
     async def PublishAlert(self, request, context):
         if not request.hit.hit_id:
             raise InvalidArgument.of("hit.hit_id", "required")
-        [(alert, duplicate)] = await self._append([(request.hit, current_traceparent())])
+        [(alert, duplicate)] = await self._append([(request.hit, telemetry.current_traceparent())])
         return notify_pb2.PublishAlertResponse(alert_id=alert.alert_id, sequence=alert.sequence, duplicate=duplicate)
 
     async def PublishAlerts(self, request, context):
@@ -132,7 +127,7 @@ class NotifyServicer(notify_pb2_grpc.NotifyServiceServicer):
             raise InvalidArgument(missing)
         stored = await self._append([(h.hit, h.traceparent) for h in request.hits])
         span = trace.get_current_span()
-        span.set_attribute(ATTR_HIT_COUNT, len(request.hits))
+        span.set_attribute(telemetry.ATTR_HIT_COUNT, len(request.hits))
         return notify_pb2.PublishAlertsResponse(
             alerts=[
                 notify_pb2.PublishAlertResponse(alert_id=a.alert_id, sequence=a.sequence, duplicate=d)
@@ -257,22 +252,11 @@ class NotifyServicer(notify_pb2_grpc.NotifyServiceServicer):
 
     async def GetPlatePatch(self, request, context):
         alert = await self._visible_alert(request.alert_id, "alert_id")
-        if self._ingest is None:
-            raise FailedPrecondition("plate patches are not configured on this service (ANPR_INGEST_ADDR)")
-        read = alert.hit.read
-        try:
-            resp = await self._ingest.GetReadPlatePatch(
-                ingest_pb2.GetReadPlatePatchRequest(read_id=read.read_id, captured_at=read.captured_at), timeout=5
-            )
-        except grpc.aio.AioRpcError as err:
-            error = NotFound if err.code() == grpc.StatusCode.NOT_FOUND else Unavailable
-            raise error("the read store could not give the plate patch") from None
+        image = await self._patches.of(alert.hit.read)
         caller = current_caller()
         async with self._pool.acquire() as conn:
-            await store.audit_plate_patch(
-                conn, uuid.UUID(alert.alert_id), caller.subject, caller.role, len(resp.plate_image)
-            )
-        return notify_pb2.GetPlatePatchResponse(plate_image=resp.plate_image)
+            await store.audit_plate_patch(conn, uuid.UUID(alert.alert_id), caller.subject, caller.role, len(image))
+        return notify_pb2.GetPlatePatchResponse(plate_image=image)
 
     async def GetAlertStats(self, request, context):
         if request.window_seconds < 0 or request.window_seconds > 366 * 86400:
@@ -296,7 +280,7 @@ class NotifyComponent:
         ingest = None
         if settings.ingest_addr:
             ingest = ingest_pb2_grpc.IngestServiceStub(rt.channel(settings.ingest_addr, settings.service_token))
-        self.servicer = NotifyServicer(rt.pool, self.tail, settings, ingest)
+        self.servicer = NotifyServicer(rt.pool, self.tail, settings, PlatePatches(ingest))
 
     async def start(self) -> None:
         await self.tail.start(await self._rt.listener(), store.ALERTS_CHANNEL)
@@ -305,21 +289,12 @@ class NotifyComponent:
         await self.tail.stop()
 
 
-SPEC = ServiceSpec(
-    name="notify",
-    module=__package__,
-    grpc_service="anpr.v1.NotifyService",
-    schema="notify",
-    migrations=Path(__file__).parent / "migrations",
-    settings_cls=NotifySettings,
-    method_roles={
-        "PublishAlert": frozenset({Role.SERVICE}),
-        "PublishAlerts": frozenset({Role.SERVICE}),
-        "Subscribe": frozenset({Role.TERMINAL, Role.CONTROL_ROOM}),
-        "AcknowledgeAlert": frozenset({Role.TERMINAL, Role.CONTROL_ROOM}),
-        "GetPlatePatch": frozenset({Role.TERMINAL, Role.CONTROL_ROOM}),
-        "GetAlertStats": frozenset({Role.CONTROL_ROOM, Role.HOTLIST_ADMIN}),
-    },
-    add_servicer=notify_pb2_grpc.add_NotifyServiceServicer_to_server,
-    build=NotifyComponent,
+ROLES = {  # who may call which RPC
+    Role.SERVICE: ("PublishAlert", "PublishAlerts"),
+    Role.TERMINAL: ("Subscribe", "AcknowledgeAlert", "GetPlatePatch"),
+    Role.CONTROL_ROOM: ("Subscribe", "AcknowledgeAlert", "GetPlatePatch", "GetAlertStats"),
+    Role.HOTLIST_ADMIN: ("GetAlertStats",),
+}
+SPEC = services.declare(
+    "notify", NotifySettings, notify_pb2_grpc.add_NotifyServiceServicer_to_server, NotifyComponent, ROLES
 )
