@@ -26,7 +26,7 @@ from anpr.runtime.telemetry import (
 from anpr.v1 import firearms_pb2 as F
 from anpr.v1 import firearms_pb2_grpc, ingest_pb2_grpc
 from anpr.v1 import types_pb2 as T
-from services.firearms import escalation, eventlog, ndm, rota, rules, store
+from services.firearms import escalation, eventlog, ndm, reading, rota, rules, store
 from services.firearms.config import FirearmsSettings
 from services.firearms.escalation import UNASSIGNED, Escalator
 from services.firearms.stream import EventLog
@@ -113,7 +113,7 @@ class FirearmsServicer(firearms_pb2_grpc.FirearmsServiceServicer):
             yield response
 
     async def _after(self, conn, activation_id: uuid.UUID) -> T.Activation:
-        return await store.get_activation(conn, await store.activation_row(conn, activation_id))
+        return await reading.get_activation(conn, await reading.activation_row(conn, activation_id))
 
     async def AcknowledgeActivation(self, request, context):
         activation_id = _uuid(request.activation_id)
@@ -136,7 +136,7 @@ class FirearmsServicer(firearms_pb2_grpc.FirearmsServiceServicer):
             row = await _locked(conn, activation_id)
             rules.check_work(row, caller, "decision.activation_id")
             sequence = await store.record_decision(conn, row, request.decision, caller.subject)
-            [event] = await store.activation_events(conn, activation_id, sequence - 1, 1)
+            [event] = await reading.activation_events(conn, activation_id, sequence - 1, 1)
         return F.RecordDecisionResponse(decision=event.decision)
 
     async def CloseActivation(self, request, context):
@@ -168,7 +168,7 @@ class FirearmsServicer(firearms_pb2_grpc.FirearmsServiceServicer):
         activation_id = _uuid(request.activation_id)
         async with self._pool.acquire() as conn:
             row = await _readable(conn, activation_id)
-            return F.GetActivationResponse(activation=await store.get_activation(conn, row))
+            return F.GetActivationResponse(activation=await reading.get_activation(conn, row))
 
     async def ListActivationEvents(self, request, context):
         activation_id = _uuid(request.activation_id)
@@ -179,7 +179,7 @@ class FirearmsServicer(firearms_pb2_grpc.FirearmsServiceServicer):
         size = request.page_size or PAGE_DEFAULT
         async with self._pool.acquire() as conn:
             await _readable(conn, activation_id)
-            events = await store.activation_events(conn, activation_id, request.after_sequence, size + 1)
+            events = await reading.activation_events(conn, activation_id, request.after_sequence, size + 1)
         more = len(events) > size
         return F.ListActivationEventsResponse(
             events=events[:size], next_after_sequence=events[size - 1].sequence if more else 0
@@ -273,7 +273,7 @@ async def _locked(conn, activation_id: uuid.UUID):
 
 
 async def _readable(conn, activation_id: uuid.UUID):
-    row = await store.activation_row(conn, activation_id)
+    row = await reading.activation_row(conn, activation_id)
     if row is None:
         raise NotFound("activation_id: no such activation")
     rules.check_see(row, current_caller())
@@ -313,7 +313,7 @@ class FirearmsComponent:
             self.servicer.patches = PlatePatches(ingest)
 
     async def start(self) -> None:
-        await self.events.tail.start(await self._rt.listener(), store.EVENTS_CHANNEL)
+        await self.events.tail.start(await self._rt.listener(), reading.EVENTS_CHANNEL)
         tasks, e = self._rt.tasks, self.escalator
         tasks.start(ESCALATOR, keep_running(e.sweep, log, "escalation sweep", policy=escalation.POLICY))
         tasks.start(DUTY_CHECK, keep_running(e.check_duty, log, "duty rota check"))

@@ -18,7 +18,7 @@ import asyncpg
 from anpr.runtime.auth import Caller
 from anpr.runtime.broadcast import LogTail
 from anpr.v1 import firearms_pb2 as F
-from services.firearms import rules, store
+from services.firearms import reading, rules
 
 TAIL_SIZE = 2000  # events held in memory (each with its activation's head)
 PUBLISH_LIMIT = 100  # events read back by one transaction for the tail (more come by NOTIFY)
@@ -32,7 +32,8 @@ class EventItem:
 
 async def items_after(conn: asyncpg.Connection, sequence: int, limit: int) -> list[tuple[int, EventItem]]:
     return [
-        (s, EventItem(response, audience)) for s, response, audience in await store.stream_after(conn, sequence, limit)
+        (s, EventItem(response, audience))
+        for s, response, audience in await reading.stream_after(conn, sequence, limit)
     ]
 
 
@@ -49,7 +50,7 @@ class EventLog:
 
     def __init__(self, pool: asyncpg.Pool):
         self._pool = pool
-        self.tail = LogTail(pool, items_after, store.latest_sequence, capacity=TAIL_SIZE)
+        self.tail = LogTail(pool, items_after, reading.latest_sequence, capacity=TAIL_SIZE)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[asyncpg.Connection]:
@@ -67,7 +68,7 @@ class EventLog:
         wants = wants_of(caller)
         if after == 0 and not from_start:  # now as the database knows it, not only this replica
             async with self._pool.acquire() as conn:
-                after = await store.latest_sequence(conn)
+                after = await reading.latest_sequence(conn)
         async for run in self.tail.follow(after, wants=wants):
             for _, item in run:
                 if wants is None or wants(item):
