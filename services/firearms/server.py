@@ -234,7 +234,7 @@ class FirearmsServicer(firearms_pb2_grpc.FirearmsServiceServicer):
         errors += [e for i, s in enumerate(shifts) for e in ndm.validate_shift(s, f"shifts[{i}].")]
         if errors:
             raise InvalidArgument(errors[:100])
-        async with self._events.transaction() as conn:
+        async with self._pool.acquire() as conn, conn.transaction():
             unknown = await rota.unknown_subjects(
                 conn, {p for s in shifts for p in (s.primary, s.supervisor, *s.backups)}
             )

@@ -1,4 +1,6 @@
-"""Matcher servicer: match reads against the live index; hotlist administration; historical hits."""
+"""Matcher servicer and component: match reads against the live index (hits.py makes the hits),
+hotlist administration (entries.py), the outbox to notify and firearms and of historical checks
+(historical.py), and the follower that keeps the index current."""
 
 from __future__ import annotations
 
