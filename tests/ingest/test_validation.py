@@ -21,17 +21,13 @@ def _violations(read, **kw):
 READ_CHECK = compile_checkers(type("S", (), {"max_image_bytes": 1000})())["anpr.v1.Read"]
 
 
+def _violations_of(**fields):
+    """The violations of a read made now with `fields` changed."""
+    return _violations(make_read("AB12CDE", captured_at=ts(NOW), **fields))
+
+
 def test_what_the_database_would_refuse_is_a_violation_of_that_field_alone():
-    v = _violations(
-        make_read(
-            "AB12CDE",
-            captured_at=ts(NOW),
-            direction=9,
-            source_id="s\x00",
-            plate_image=b"x" * 1001,
-            heading_degrees=float("inf"),
-        )
-    )
+    v = _violations_of(direction=9, source_id="s\x00", plate_image=b"x" * 1001, heading_degrees=float("inf"))
     assert set(v) == {"direction", "source_id", "plate_image", "heading_degrees"}
     far = make_read("AB12CDE")
     far.captured_at.seconds = 300_000_000_000  # beyond year 9999
@@ -39,7 +35,7 @@ def test_what_the_database_would_refuse_is_a_violation_of_that_field_alone():
 
 
 def test_a_good_read_has_no_violations():
-    assert _violations(make_read("AB12CDE", captured_at=ts(NOW))) == {}
+    assert _violations_of() == {}
 
 
 def test_capture_time_window():
@@ -50,13 +46,5 @@ def test_capture_time_window():
 
 
 def test_heading_lane_and_longitude_are_checked():
-    v = _violations(
-        make_read(
-            "AB12CDE",
-            captured_at=ts(NOW),
-            heading_degrees=400.0,
-            lane=-1,
-            location=T.GeoPoint(latitude=51.0, longitude=-181.0),
-        )
-    )
+    v = _violations_of(heading_degrees=400.0, lane=-1, location=T.GeoPoint(latitude=51.0, longitude=-181.0))
     assert set(v) == {"heading_degrees", "lane", "location.longitude"}
