@@ -8,9 +8,13 @@ is their index, not a service.
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from anpr.runtime.auth import Role
+    from anpr.runtime.config import ServiceSettings
     from anpr.runtime.server import ServiceSpec
 
 NAMES = ("ingest", "matcher", "notify", "firearms")
@@ -43,6 +47,35 @@ def settings_variables() -> frozenset[str]:
             if isinstance(value, type) and issubclass(value, ServiceSettings) and value is not ServiceSettings:
                 names |= known_variables(value)
     return frozenset(names)
+
+
+def declare(
+    name: str,
+    settings_cls: type[ServiceSettings],
+    add_servicer: Callable[[Any, Any], None],
+    build: Callable[[Any], Any],
+    roles: Mapping[Role, Iterable[str]],
+) -> ServiceSpec:
+    """The spec of service `name` (its server.py's SPEC): what the name decides (the package
+    services.<name>, the contract anpr.v1.<Name>Service, the schema <name>, the migrations beside
+    it), its settings, servicer and component, and which roles may call which RPC (given per role)."""
+    from anpr.runtime.server import ServiceSpec
+
+    allowed: dict[str, set[Role]] = {}
+    for role, rpcs in roles.items():
+        for rpc in rpcs:
+            allowed.setdefault(rpc, set()).add(role)
+    return ServiceSpec(
+        name=name,
+        module=f"{__name__}.{name}",
+        grpc_service=f"anpr.v1.{name.capitalize()}Service",
+        schema=name,
+        migrations=Path(__file__).parent / name / "migrations",
+        settings_cls=settings_cls,
+        method_roles={rpc: frozenset(r) for rpc, r in allowed.items()},
+        add_servicer=add_servicer,
+        build=build,
+    )
 
 
 def serve(name: str) -> int:

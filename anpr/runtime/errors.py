@@ -6,6 +6,7 @@ from collections.abc import Iterable
 
 import grpc
 from google.protobuf import any_pb2
+from google.protobuf.message import Message
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
@@ -20,12 +21,6 @@ def bad_request_status(message: str, violations: Iterable[tuple[str, str]]) -> g
         )
     )
     return rpc_status.to_status(status_pb2.Status(code=code_pb2.INVALID_ARGUMENT, message=message, details=[detail]))
-
-
-async def abort_invalid(context: grpc.aio.ServicerContext, violations: Iterable[tuple[str, str]]) -> None:
-    violations = list(violations)
-    message = "invalid request: " + "; ".join(f"{f}: {d}" for f, d in violations)
-    await context.abort_with_status(bad_request_status(message, violations))
 
 
 def field_violations_of(error: grpc.aio.AioRpcError) -> list[tuple[str, str]]:
@@ -47,9 +42,14 @@ def field_violations_of(error: grpc.aio.AioRpcError) -> list[tuple[str, str]]:
 
 
 class AnprError(Exception):
-    """Base of the errors raised on purpose; `code` is the gRPC status the caller gets."""
+    """Base of the errors raised on purpose; `code` is the gRPC status the caller gets, with
+    `details` (google.rpc messages such as QuotaFailure or RetryInfo) when given."""
 
     code = grpc.StatusCode.INTERNAL
+
+    def __init__(self, message: str = "", details: Iterable[Message] = ()):
+        super().__init__(message)
+        self.details = list(details)
 
 
 class InvalidArgument(AnprError):
@@ -108,4 +108,9 @@ class Unavailable(AnprError):
 def status_for(error: AnprError) -> grpc.Status:
     if isinstance(error, InvalidArgument):
         return bad_request_status(str(error), error.violations)
-    return rpc_status.to_status(status_pb2.Status(code=error.code.value[0], message=str(error)))
+    details = []
+    for message in error.details:
+        detail = any_pb2.Any()
+        detail.Pack(message)
+        details.append(detail)
+    return rpc_status.to_status(status_pb2.Status(code=error.code.value[0], message=str(error), details=details))

@@ -3,22 +3,19 @@ the NDM decision log, closure with sign-off, and the duty rota."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import time
 import uuid
 from datetime import datetime, timedelta, timezone
-from functools import partial
-from pathlib import Path
 
-import grpc
 from opentelemetry import trace
 
+import services
+from anpr.plate_patches import PlatePatches
 from anpr.runtime.auth import Role, current_caller
-from anpr.runtime.broadcast import LogServiceComponent, SequenceBroadcaster, follow_log
-from anpr.runtime.errors import abort_invalid
-from anpr.runtime.server import ServiceSpec
+from anpr.runtime.errors import InvalidArgument, NotFound
+from anpr.runtime.failures import keep_running
+from anpr.runtime.server import Runtime
 from anpr.runtime.telemetry import (
     ATTR_ACTIVATION_ID,
     ATTR_HIT_COUNT,
@@ -27,18 +24,18 @@ from anpr.runtime.telemetry import (
     current_traceparent,
 )
 from anpr.v1 import firearms_pb2 as F
-from anpr.v1 import firearms_pb2_grpc, ingest_pb2, ingest_pb2_grpc
+from anpr.v1 import firearms_pb2_grpc, ingest_pb2_grpc
 from anpr.v1 import types_pb2 as T
-from services.firearms import eventlog, ndm, rules, store
+from services.firearms import escalation, eventlog, ndm, reading, rota, rules, store
 from services.firearms.config import FirearmsSettings
 from services.firearms.escalation import UNASSIGNED, Escalator
+from services.firearms.stream import EventLog
 
 log = logging.getLogger(__name__)
 tracer = trace.get_tracer(__name__)
 MAX_RAISE_BATCH = 500
 PAGE_DEFAULT, PAGE_MAX = 20, 50
-READERS = frozenset({Role.TFC, Role.TFC_SUPERVISOR})
-SUPERVISORS = frozenset({Role.TFC_SUPERVISOR})
+ESCALATOR, DUTY_CHECK, GAUGES = "firearms-escalator", "firearms-duty-check", "firearms-activation-gauges"
 
 
 def timing_of(settings: FirearmsSettings) -> store.Timing:
@@ -61,36 +58,28 @@ def _raise_violations(hits) -> list[tuple[str, str]]:
 
 
 class FirearmsServicer(firearms_pb2_grpc.FirearmsServiceServicer):
-    def __init__(self, pool, broadcaster: SequenceBroadcaster, settings: FirearmsSettings):
+    def __init__(self, pool, events: EventLog, settings: FirearmsSettings):
         self._pool = pool
-        self._broadcaster = broadcaster
+        self._events = events
         self._timing = timing_of(settings)
-        self.ingest: ingest_pb2_grpc.IngestServiceStub | None = None  # set by the component when configured
-
-    async def _uuid(self, value: str, context, field: str = "activation_id") -> uuid.UUID:
-        try:
-            return uuid.UUID(value)
-        except ValueError:
-            await abort_invalid(context, [(field, "must be a UUID")])
+        self.patches = PlatePatches(None)  # set by the component when ingest is configured
 
     # ---- raising (matcher) ----
 
     async def RaiseActivation(self, request, context):
         batch = F.RaiseActivationsRequest(hits=[T.TracedHit(hit=request.hit, traceparent=current_traceparent())])
-        [one] = await self._raise(batch.hits, context, prefix="hit.")
+        [one] = await self._raise(batch.hits, prefix="hit.")
         return one
 
     async def RaiseActivations(self, request, context):
-        return F.RaiseActivationsResponse(activations=await self._raise(request.hits, context))
+        return F.RaiseActivationsResponse(activations=await self._raise(request.hits))
 
-    async def _raise(self, traced, context, prefix: str = "") -> list[F.RaiseActivationResponse]:
+    async def _raise(self, traced, prefix: str = "") -> list[F.RaiseActivationResponse]:
         violations = _raise_violations(traced)
         if violations:
-            await abort_invalid(
-                context, [(f.replace("hits[0].hit.", prefix) if prefix else f, d) for f, d in violations]
-            )
+            raise InvalidArgument([(f.replace("hits[0].hit.", prefix) if prefix else f, d) for f, d in violations])
         started = time.time_ns()
-        async with self._pool.acquire() as conn, conn.transaction():
+        async with self._events.transaction() as conn:
             raised = await store.raise_batch(conn, [t.hit for t in traced], self._timing)
         trace.get_current_span().set_attribute(ATTR_HIT_COUNT, len(traced))
         for t, r in zip(traced, raised, strict=True):
@@ -119,34 +108,19 @@ class FirearmsServicer(firearms_pb2_grpc.FirearmsServiceServicer):
 
     async def StreamActivations(self, request, context):
         if request.after_sequence < 0:
-            await abort_invalid(context, [("after_sequence", "must not be negative")])
-        caller = current_caller()
-        audience = None if rules.is_supervisor(caller) else caller.subject
-        fetch = partial(_stream_page, audience=audience)
-        async for head, event in follow_log(
-            self._pool, self._broadcaster, request.after_sequence, request.from_start, store.latest_sequence, fetch
-        ):
-            yield F.StreamActivationsResponse(activation=head, event=event)
-
-    async def _locked(self, conn, context, activation_id: uuid.UUID):
-        row = await store.lock_activation(conn, activation_id)
-        if row is None:
-            await context.abort(grpc.StatusCode.NOT_FOUND, "activation_id: no such activation")
-        return row
-
-    async def _refuse(self, context, refusal: rules.Refusal) -> None:
-        if refusal is not None:
-            await context.abort(*refusal)
+            raise InvalidArgument.of("after_sequence", "must not be negative")
+        async for response in self._events.follow(current_caller(), request.after_sequence, request.from_start):
+            yield response
 
     async def _after(self, conn, activation_id: uuid.UUID) -> T.Activation:
-        return await store.get_activation(conn, await store.activation_row(conn, activation_id))
+        return await reading.get_activation(conn, await reading.activation_row(conn, activation_id))
 
     async def AcknowledgeActivation(self, request, context):
-        activation_id = await self._uuid(request.activation_id, context)
+        activation_id = _uuid(request.activation_id)
         caller = current_caller()
-        async with self._pool.acquire() as conn, conn.transaction():
-            row = await self._locked(conn, context, activation_id)
-            await self._refuse(context, rules.may_acknowledge(row, caller))
+        async with self._events.transaction() as conn:
+            row = await _locked(conn, activation_id)
+            rules.check_acknowledge(row, caller)
             if row["acknowledged_by"] is None:
                 await store.acknowledge(conn, row, caller.subject)
             activation = await self._after(conn, activation_id)
@@ -155,94 +129,73 @@ class FirearmsServicer(firearms_pb2_grpc.FirearmsServiceServicer):
     async def RecordDecision(self, request, context):
         errors = ndm.validate_decision(request.decision)
         if errors:
-            await abort_invalid(context, errors)
-        activation_id = await self._uuid(request.decision.activation_id, context, "decision.activation_id")
+            raise InvalidArgument(errors)
+        activation_id = _uuid(request.decision.activation_id, "decision.activation_id")
         caller = current_caller()
-        async with self._pool.acquire() as conn, conn.transaction():
-            row = await self._locked(conn, context, activation_id)
-            await self._refuse(context, rules.may_work(row, caller, "decision.activation_id"))
+        async with self._events.transaction() as conn:
+            row = await _locked(conn, activation_id)
+            rules.check_work(row, caller, "decision.activation_id")
             sequence = await store.record_decision(conn, row, request.decision, caller.subject)
-            [event] = await store.activation_events(conn, activation_id, sequence - 1, 1)
+            [event] = await reading.activation_events(conn, activation_id, sequence - 1, 1)
         return F.RecordDecisionResponse(decision=event.decision)
 
     async def CloseActivation(self, request, context):
         errors = ndm.validate_close(request.outcome, request.summary)
         if errors:
-            await abort_invalid(context, errors)
-        activation_id = await self._uuid(request.activation_id, context)
+            raise InvalidArgument(errors)
+        activation_id = _uuid(request.activation_id)
         caller = current_caller()
-        async with self._pool.acquire() as conn, conn.transaction():
-            row = await self._locked(conn, context, activation_id)
-            await self._refuse(context, rules.may_work(row, caller, "activation_id"))
+        async with self._events.transaction() as conn:
+            row = await _locked(conn, activation_id)
+            rules.check_work(row, caller, "activation_id")
             await store.request_close(conn, row, request.outcome, request.summary, caller.subject)
             activation = await self._after(conn, activation_id)
         return F.CloseActivationResponse(activation=activation)
 
     async def SignOffActivation(self, request, context):
         if problem := ndm.text_problem(request.remarks):
-            await abort_invalid(context, [("remarks", problem)])
-        activation_id = await self._uuid(request.activation_id, context)
+            raise InvalidArgument.of("remarks", problem)
+        activation_id = _uuid(request.activation_id)
         caller = current_caller()
-        async with self._pool.acquire() as conn, conn.transaction():
-            row = await self._locked(conn, context, activation_id)
-            await self._refuse(context, rules.may_sign_off(row, caller))
+        async with self._events.transaction() as conn:
+            row = await _locked(conn, activation_id)
+            rules.check_sign_off(row, caller)
             await store.sign_off(conn, row, request.remarks, caller.subject)
             activation = await self._after(conn, activation_id)
         return F.SignOffActivationResponse(activation=activation)
 
-    async def _readable(self, conn, context, activation_id: uuid.UUID):
-        row = await store.activation_row(conn, activation_id)
-        if row is None:
-            await context.abort(grpc.StatusCode.NOT_FOUND, "activation_id: no such activation")
-        await self._refuse(context, rules.may_see(row, current_caller()))
-        return row
-
     async def GetActivation(self, request, context):
-        activation_id = await self._uuid(request.activation_id, context)
+        activation_id = _uuid(request.activation_id)
         async with self._pool.acquire() as conn:
-            row = await self._readable(conn, context, activation_id)
-            return F.GetActivationResponse(activation=await store.get_activation(conn, row))
+            row = await _readable(conn, activation_id)
+            return F.GetActivationResponse(activation=await reading.get_activation(conn, row))
 
     async def ListActivationEvents(self, request, context):
-        activation_id = await self._uuid(request.activation_id, context)
-        if not 0 <= request.page_size <= PAGE_MAX or request.after_sequence < 0:
-            await abort_invalid(
-                context,
-                [("page_size", f"0-{PAGE_MAX}")]
-                if request.after_sequence >= 0
-                else [("after_sequence", "must not be negative")],
-            )
+        activation_id = _uuid(request.activation_id)
+        if request.after_sequence < 0:
+            raise InvalidArgument.of("after_sequence", "must not be negative")
+        if not 0 <= request.page_size <= PAGE_MAX:
+            raise InvalidArgument.of("page_size", f"0-{PAGE_MAX}")
         size = request.page_size or PAGE_DEFAULT
         async with self._pool.acquire() as conn:
-            await self._readable(conn, context, activation_id)
-            events = await store.activation_events(conn, activation_id, request.after_sequence, size + 1)
+            await _readable(conn, activation_id)
+            events = await reading.activation_events(conn, activation_id, request.after_sequence, size + 1)
         more = len(events) > size
         return F.ListActivationEventsResponse(
             events=events[:size], next_after_sequence=events[size - 1].sequence if more else 0
         )
 
     async def GetActivationPlatePatch(self, request, context):
-        activation_id = await self._uuid(request.activation_id, context)
-        if self.ingest is None:
-            await context.abort(
-                grpc.StatusCode.FAILED_PRECONDITION,
-                "plate patches are not configured on this service (ANPR_INGEST_ADDR)",
-            )
+        activation_id = _uuid(request.activation_id)
         async with self._pool.acquire() as conn:
-            row = await self._readable(conn, context, activation_id)
+            row = await _readable(conn, activation_id)
             read = await store.read_of(conn, row, request.hit_id)
         if read is None:
-            await abort_invalid(context, [("hit_id", "neither this activation's hit nor one of its sightings")])
-        try:
-            resp = await self.ingest.GetReadPlatePatch(
-                ingest_pb2.GetReadPlatePatchRequest(read_id=read.read_id, captured_at=read.captured_at), timeout=5
-            )
-        except grpc.aio.AioRpcError as err:
-            code = grpc.StatusCode.NOT_FOUND if err.code() == grpc.StatusCode.NOT_FOUND else grpc.StatusCode.UNAVAILABLE
-            await context.abort(code, "the read store could not give the plate patch")
-        async with self._pool.acquire() as conn, conn.transaction():
+            raise InvalidArgument.of("hit_id", "neither this activation's hit nor one of its sightings")
+        image = await self.patches.of(read)
+        async with self._events.transaction() as conn:
             await store.plate_patch_viewed(conn, row, request.hit_id or row["hit_id"], current_caller().subject)
-        return F.GetActivationPlatePatchResponse(plate_image=resp.plate_image)
+        return F.GetActivationPlatePatchResponse(plate_image=image)
 
     async def VerifyLog(self, request, context):
         async with self._pool.acquire() as conn:
@@ -262,14 +215,14 @@ class FirearmsServicer(firearms_pb2_grpc.FirearmsServiceServicer):
     async def UpsertCommander(self, request, context):
         errors = ndm.validate_commander(request.commander)
         if errors:
-            await abort_invalid(context, errors)
+            raise InvalidArgument(errors)
         async with self._pool.acquire() as conn:
-            await store.upsert_commander(conn, request.commander)
+            await rota.upsert_commander(conn, request.commander)
         return F.UpsertCommanderResponse(commander=request.commander)
 
     async def ListCommanders(self, request, context):
         async with self._pool.acquire() as conn:
-            return F.ListCommandersResponse(commanders=await store.list_commanders(conn, request.force))
+            return F.ListCommandersResponse(commanders=await rota.list_commanders(conn, request.force))
 
     async def AddShifts(self, request, context):
         shifts = list(request.shifts)
@@ -280,14 +233,14 @@ class FirearmsServicer(firearms_pb2_grpc.FirearmsServiceServicer):
         )
         errors += [e for i, s in enumerate(shifts) for e in ndm.validate_shift(s, f"shifts[{i}].")]
         if errors:
-            await abort_invalid(context, errors[:100])
+            raise InvalidArgument(errors[:100])
         async with self._pool.acquire() as conn, conn.transaction():
-            unknown = await store.unknown_subjects(
+            unknown = await rota.unknown_subjects(
                 conn, {p for s in shifts for p in (s.primary, s.supervisor, *s.backups)}
             )
             if unknown:
-                await abort_invalid(context, _unknown_violations(shifts, unknown)[:100])
-            stored = await store.add_shifts(conn, shifts)
+                raise InvalidArgument(_unknown_violations(shifts, unknown)[:100])
+            stored = await rota.add_shifts(conn, shifts)
         return F.AddShiftsResponse(shifts=stored)
 
     async def ListShifts(self, request, context):
@@ -295,14 +248,36 @@ class FirearmsServicer(firearms_pb2_grpc.FirearmsServiceServicer):
         try:
             end = _when(request, "to") or start + timedelta(days=7)
         except OverflowError:
-            await abort_invalid(context, [("from", "too late: give `to` as well")])
+            raise InvalidArgument.of("from", "too late: give `to` as well") from None
         async with self._pool.acquire() as conn:
-            return F.ListShiftsResponse(shifts=await store.list_shifts(conn, request.force, start, end))
+            return F.ListShiftsResponse(shifts=await rota.list_shifts(conn, request.force, start, end))
 
     async def GetDutyStatus(self, request, context):
         async with self._pool.acquire() as conn:
             at = _when(request, "at") or await eventlog.now(conn)
-            return F.GetDutyStatusResponse(forces=await store.duty_status(conn, at))
+            return F.GetDutyStatusResponse(forces=await rota.duty_status(conn, at))
+
+
+def _uuid(value: str, field: str = "activation_id") -> uuid.UUID:
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise InvalidArgument.of(field, "must be a UUID") from None
+
+
+async def _locked(conn, activation_id: uuid.UUID):
+    row = await store.lock_activation(conn, activation_id)
+    if row is None:
+        raise NotFound("activation_id: no such activation")
+    return row
+
+
+async def _readable(conn, activation_id: uuid.UUID):
+    row = await reading.activation_row(conn, activation_id)
+    if row is None:
+        raise NotFound("activation_id: no such activation")
+    rules.check_see(row, current_caller())
+    return row
 
 
 def _when(request, name: str) -> datetime | None:
@@ -321,61 +296,53 @@ def _unknown_violations(shifts, unknown: set[str]) -> list[tuple[str, str]]:
     return out
 
 
-async def _stream_page(conn, after: int, limit: int, audience: str | None):
-    return await store.stream_after(conn, after, limit, audience)
+class FirearmsComponent:
+    """The servicer and the activation log's tail, plus this replica's escalator (three tasks: the
+    deadlines, the rota check and the gauges of activations awaiting acknowledgement)."""
 
-
-class FirearmsComponent(LogServiceComponent):
-    """The servicer and its log stream, plus this replica's escalator."""
-
-    def __init__(self, rt):
-        super().__init__(rt, FirearmsServicer, store.EVENTS_CHANNEL, store.latest_sequence)
+    def __init__(self, rt: Runtime):
+        settings: FirearmsSettings = rt.settings  # type: ignore[assignment]
+        self._rt = rt
+        self.events = EventLog(rt.pool)
+        self.servicer = FirearmsServicer(rt.pool, self.events, settings)
         self.escalator = Escalator(
-            rt.pool, timing_of(rt.settings), rt.settings.escalation_poll_s, rt.settings.duty_check_s, rt.health
+            rt.pool, self.events, timing_of(settings), settings.escalation_poll_s, settings.duty_check_s, rt.health
         )
-        if rt.settings.ingest_addr:
-            self.servicer.ingest = ingest_pb2_grpc.IngestServiceStub(
-                rt.channel(rt.settings.ingest_addr, rt.settings.service_token)
-            )
-        self._task: asyncio.Task | None = None
+        if settings.ingest_addr:
+            ingest = ingest_pb2_grpc.IngestServiceStub(rt.channel(settings.ingest_addr, settings.service_token))
+            self.servicer.patches = PlatePatches(ingest)
 
     async def start(self) -> None:
-        await super().start()
-        self._task = asyncio.create_task(self.escalator.run(), name="firearms-escalator")
+        await self.events.tail.start(await self._rt.listener(), reading.EVENTS_CHANNEL, self._rt.tasks)
+        tasks, e = self._rt.tasks, self.escalator
+        tasks.start(ESCALATOR, keep_running(e.sweep, log, "escalation sweep", policy=escalation.POLICY))
+        tasks.start(DUTY_CHECK, keep_running(e.check_duty, log, "duty rota check"))
+        tasks.start(GAUGES, keep_running(e.sample_awaiting, log, "activations sample"), critical=False)
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        await super().stop()
+        for name in (ESCALATOR, DUTY_CHECK, GAUGES):
+            await self._rt.tasks.cancel(name)
+        escalation.AWAITING.pop(escalation.SERVICE, None)
+        await self.events.tail.stop()
 
 
-SPEC = ServiceSpec(
-    name="firearms",
-    module=__package__,
-    grpc_service="anpr.v1.FirearmsService",
-    schema="firearms",
-    migrations=Path(__file__).parent / "migrations",
-    settings_cls=FirearmsSettings,
-    method_roles={
-        "RaiseActivation": frozenset({Role.SERVICE}),
-        "RaiseActivations": frozenset({Role.SERVICE}),
-        "StreamActivations": READERS,
-        "AcknowledgeActivation": READERS,
-        "RecordDecision": READERS,
-        "GetActivation": READERS,
-        "ListActivationEvents": READERS,
-        "GetActivationPlatePatch": READERS,
-        "CloseActivation": READERS,
-        "SignOffActivation": SUPERVISORS,
-        "VerifyLog": SUPERVISORS,
-        "UpsertCommander": SUPERVISORS,
-        "ListCommanders": READERS,
-        "AddShifts": SUPERVISORS,
-        "ListShifts": READERS,
-        "GetDutyStatus": READERS,
-    },
-    add_servicer=firearms_pb2_grpc.add_FirearmsServiceServicer_to_server,
-    build=FirearmsComponent,
+CONSOLE = (  # what a commander's console does, and a supervisor's too
+    "StreamActivations",
+    "AcknowledgeActivation",
+    "RecordDecision",
+    "GetActivation",
+    "ListActivationEvents",
+    "GetActivationPlatePatch",
+    "CloseActivation",
+    "ListCommanders",
+    "ListShifts",
+    "GetDutyStatus",
+)
+ROLES = {  # who may call which RPC
+    Role.SERVICE: ("RaiseActivation", "RaiseActivations"),
+    Role.TFC: CONSOLE,
+    Role.TFC_SUPERVISOR: (*CONSOLE, "SignOffActivation", "VerifyLog", "UpsertCommander", "AddShifts"),
+}
+SPEC = services.declare(
+    "firearms", FirearmsSettings, firearms_pb2_grpc.add_FirearmsServiceServicer_to_server, FirearmsComponent, ROLES
 )

@@ -1,25 +1,21 @@
-"""Firearms' SQL: activations and their escalation state, sightings, the rota, and the reading of
-the event log (appends are in eventlog.py)."""
+"""Firearms' SQL: activations raised, worked on and escalated, their sightings (the log's appends are
+in eventlog.py, its reading in reading.py, the duty rota in rota.py)."""
 
 from __future__ import annotations
 
 import hashlib
-import json
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 import asyncpg
-from google.protobuf import timestamp_pb2
 
 from anpr.v1 import types_pb2 as T
-from services.firearms import eventlog
+from services.firearms import eventlog, rota
 from services.firearms.eventlog import Entry
 from services.firearms.ndm import TEXT_FIELDS
 
-EVENTS_CHANNEL = eventlog.CHANNEL
 SERVICE_ACTOR = "firearms-service"
-LATEST = 20  # decisions and sightings carried by GetActivation
 K = T.ActivationEventKind
 
 
@@ -30,173 +26,11 @@ class Timing:
     attach_window: timedelta
 
 
-def _ts(value) -> timestamp_pb2.Timestamp | None:
-    if value is None:
-        return None
-    ts = timestamp_pb2.Timestamp()
-    ts.FromDatetime(value)
-    return ts
-
-
-def _ts_iso(value: str | None) -> timestamp_pb2.Timestamp | None:
-    return _ts(datetime.fromisoformat(value)) if value else None
-
-
 def assignment_of(hit: T.Hit) -> tuple[str, str]:
     """Whose rota owns a hit: the force of the camera that read it when known (the area only when
     that is also the listing's force), else the listing's force and area."""
     force = hit.force or hit.entry.force
     return force, hit.entry.area if force == hit.entry.force else ""
-
-
-# ---- the rota ----
-
-
-async def upsert_commander(conn: asyncpg.Connection, c: T.Commander) -> None:
-    await conn.execute(
-        "INSERT INTO commanders (subject, name, force, contact) VALUES ($1, $2, $3, $4)"
-        " ON CONFLICT (subject) DO UPDATE SET name = EXCLUDED.name, force = EXCLUDED.force,"
-        " contact = EXCLUDED.contact, updated_at = now()",
-        c.subject,
-        c.name,
-        c.force,
-        c.contact,
-    )
-
-
-async def list_commanders(conn: asyncpg.Connection, force: str) -> list[T.Commander]:
-    rows = await conn.fetch(
-        "SELECT subject, name, force, contact FROM commanders WHERE $1 = '' OR force = $1 ORDER BY force, subject",
-        force,
-    )
-    return [T.Commander(**dict(r)) for r in rows]
-
-
-async def unknown_subjects(conn: asyncpg.Connection, subjects: set[str]) -> set[str]:
-    known = await conn.fetch("SELECT subject FROM commanders WHERE subject = ANY($1::text[])", list(subjects))
-    return subjects - {r["subject"] for r in known}
-
-
-async def add_shifts(conn: asyncpg.Connection, shifts: list[T.Shift]) -> list[T.Shift]:
-    out = []
-    for s in shifts:
-        stored = T.Shift()
-        stored.CopyFrom(s)
-        stored.shift_id = str(uuid.uuid4())
-        out.append(stored)
-    await conn.executemany(
-        "INSERT INTO shifts (shift_id, force, area, starts_at, ends_at, primary_subject, backups, supervisor)"
-        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        [
-            (
-                uuid.UUID(s.shift_id),
-                s.force,
-                s.area,
-                _aware(s.starts_at),
-                _aware(s.ends_at),
-                s.primary,
-                list(s.backups),
-                s.supervisor,
-            )
-            for s in out
-        ],
-    )
-    return out
-
-
-def _aware(ts: timestamp_pb2.Timestamp) -> datetime:
-    return ts.ToDatetime(timezone.utc)
-
-
-def _shift(r) -> T.Shift:
-    return T.Shift(
-        shift_id=str(r["shift_id"]),
-        force=r["force"],
-        area=r["area"],
-        starts_at=_ts(r["starts_at"]),
-        ends_at=_ts(r["ends_at"]),
-        primary=r["primary_subject"],
-        backups=r["backups"],
-        supervisor=r["supervisor"],
-    )
-
-
-async def list_shifts(conn: asyncpg.Connection, force: str, start: datetime, end: datetime) -> list[T.Shift]:
-    rows = await conn.fetch(
-        "SELECT * FROM shifts WHERE ($1 = '' OR force = $1) AND starts_at < $3 AND ends_at > $2"
-        " ORDER BY force, area, starts_at LIMIT 1000",
-        force,
-        start,
-        end,
-    )
-    return [_shift(r) for r in rows]
-
-
-@dataclass(frozen=True)
-class Duty:
-    chain: tuple[str, ...]
-    shift_id: str
-    ends_at: datetime
-
-
-async def duty_chains(
-    conn: asyncpg.Connection, places: set[tuple[str, str]], at: datetime
-) -> dict[tuple[str, str], Duty]:
-    """The chain on duty at `at` for each (force, area): the area's shift, else the force-wide one;
-    of overlapping shifts the one that started last."""
-    if not places:
-        return {}
-    forces, areas = zip(*sorted(places), strict=True)
-    rows = await conn.fetch(
-        "SELECT DISTINCT ON (p.force, p.area) p.force AS pf, p.area AS pa, s.*"
-        " FROM unnest($1::text[], $2::text[]) AS p(force, area)"
-        " JOIN shifts s ON s.force = p.force AND (s.area = p.area OR s.area = '')"
-        "  AND s.starts_at <= $3 AND s.ends_at > $3"
-        " ORDER BY p.force, p.area, (s.area = p.area) DESC, s.starts_at DESC, s.created_at DESC",
-        list(forces),
-        list(areas),
-        at,
-    )
-    return {
-        (r["pf"], r["pa"]): Duty(
-            (r["primary_subject"], *r["backups"], r["supervisor"]), str(r["shift_id"]), r["ends_at"]
-        )
-        for r in rows
-    }
-
-
-async def duty_status(conn: asyncpg.Connection, at: datetime) -> list[T.DutyStatus]:
-    places = {
-        (r["force"], r["area"])
-        for r in await conn.fetch(
-            "SELECT force, '' AS area FROM commanders UNION SELECT force, area FROM shifts WHERE ends_at > $1"
-            " UNION SELECT force, area FROM activations WHERE state = $2",
-            at,
-            T.ACTIVATION_STATE_UNASSIGNED,
-        )
-    }
-    duties = await duty_chains(conn, places, at)
-    waiting = {
-        (r["force"], r["area"]): r["n"]
-        for r in await conn.fetch(
-            "SELECT force, area, count(*) AS n FROM activations WHERE state = $1 GROUP BY force, area",
-            T.ACTIVATION_STATE_UNASSIGNED,
-        )
-    }
-    out = []
-    for force, area in sorted(places):
-        d = duties.get((force, area))
-        out.append(
-            T.DutyStatus(
-                force=force,
-                area=area,
-                chain=d.chain if d else [],
-                shift_id=d.shift_id if d else "",
-                ends_at=_ts(d.ends_at) if d else None,
-                unassigned_activations=waiting.get((force, area), 0),
-            )
-        )
-    return out
 
 
 # ---- raising ----
@@ -228,7 +62,7 @@ def _hit_facts(hit: T.Hit, data: bytes) -> dict:
     return {"hit_id": hit.hit_id, "entry_id": hit.entry.entry_id, "hit_sha256": hashlib.sha256(data).hexdigest()}
 
 
-def _new_activation(b: _Batch, hit: T.Hit, data: bytes, duty: Duty | None) -> tuple[uuid.UUID, tuple[str, ...]]:
+def _new_activation(b: _Batch, hit: T.Hit, data: bytes, duty: rota.Duty | None) -> tuple[uuid.UUID, tuple[str, ...]]:
     activation_id = uuid.uuid4()
     force, area = assignment_of(hit)
     facts = _hit_facts(hit, data) | {"force": force, "area": area}
@@ -290,7 +124,9 @@ async def raise_batch(conn: asyncpg.Connection, hits: list[T.Hit], timing: Timin
             T.ACTIVATION_STATE_CLOSED,
         )
     }
-    duties = await duty_chains(conn, {assignment_of(h) for h in hits if h.entry.entry_id not in open_by_entry}, b.at)
+    duties = await rota.duty_chains(
+        conn, {assignment_of(h) for h in hits if h.entry.entry_id not in open_by_entry}, b.at
+    )
     for hit in hits:
         if hit.hit_id in known:
             b.results.append(Raised(known[hit.hit_id], duplicate=True))
@@ -345,6 +181,14 @@ def _audience(row, *more: str) -> tuple[str, ...]:
     return tuple(told + [m for m in more if m and m not in told])
 
 
+async def _log(conn: asyncpg.Connection, row, kind: int, subject: str, payload: dict, audience=None) -> int:
+    """Append one entry on the activation of `row` (told to its audience); returns its sequence."""
+    [sequence] = await eventlog.append(
+        conn, [Entry(row["activation_id"], kind, subject, _audience(row) if audience is None else audience, payload)]
+    )
+    return sequence
+
+
 async def acknowledge(conn: asyncpg.Connection, row, subject: str) -> None:
     told = _audience(row, subject)
     await conn.execute(
@@ -355,7 +199,7 @@ async def acknowledge(conn: asyncpg.Connection, row, subject: str) -> None:
         subject,
         list(told),
     )
-    await eventlog.append(conn, [Entry(row["activation_id"], K.ACTIVATION_EVENT_KIND_ACKNOWLEDGED, subject, told, {})])
+    await _log(conn, row, K.ACTIVATION_EVENT_KIND_ACKNOWLEDGED, subject, {}, told)
 
 
 async def record_decision(conn: asyncpg.Connection, row, d: T.NdmDecision, subject: str) -> int:
@@ -365,10 +209,7 @@ async def record_decision(conn: asyncpg.Connection, row, d: T.NdmDecision, subje
         row["activation_id"],
         T.ACTIVATION_STATE_DECIDED,
     )
-    [seq] = await eventlog.append(
-        conn, [Entry(row["activation_id"], K.ACTIVATION_EVENT_KIND_DECISION_RECORDED, subject, _audience(row), payload)]
-    )
-    return seq
+    return await _log(conn, row, K.ACTIVATION_EVENT_KIND_DECISION_RECORDED, subject, payload)
 
 
 async def request_close(conn: asyncpg.Connection, row, outcome: int, summary: str, subject: str) -> None:
@@ -381,18 +222,7 @@ async def request_close(conn: asyncpg.Connection, row, outcome: int, summary: st
         summary,
         subject,
     )
-    await eventlog.append(
-        conn,
-        [
-            Entry(
-                row["activation_id"],
-                K.ACTIVATION_EVENT_KIND_CLOSE_REQUESTED,
-                subject,
-                _audience(row),
-                {"outcome": outcome, "summary": summary},
-            )
-        ],
-    )
+    await _log(conn, row, K.ACTIVATION_EVENT_KIND_CLOSE_REQUESTED, subject, {"outcome": outcome, "summary": summary})
 
 
 async def sign_off(conn: asyncpg.Connection, row, remarks: str, subject: str) -> None:
@@ -403,14 +233,7 @@ async def sign_off(conn: asyncpg.Connection, row, remarks: str, subject: str) ->
         T.ACTIVATION_STATE_CLOSED,
         subject,
     )
-    await eventlog.append(
-        conn,
-        [
-            Entry(
-                row["activation_id"], K.ACTIVATION_EVENT_KIND_SIGNED_OFF, subject, _audience(row), {"remarks": remarks}
-            )
-        ],
-    )
+    await _log(conn, row, K.ACTIVATION_EVENT_KIND_SIGNED_OFF, subject, {"remarks": remarks})
 
 
 async def read_of(conn: asyncpg.Connection, row, hit_id: str) -> T.Read | None:
@@ -424,18 +247,7 @@ async def read_of(conn: asyncpg.Connection, row, hit_id: str) -> T.Read | None:
 
 
 async def plate_patch_viewed(conn: asyncpg.Connection, row, hit_id: str, subject: str) -> None:
-    await eventlog.append(
-        conn,
-        [
-            Entry(
-                row["activation_id"],
-                K.ACTIVATION_EVENT_KIND_PLATE_PATCH_VIEWED,
-                subject,
-                _audience(row),
-                {"hit_id": hit_id},
-            )
-        ],
-    )
+    await _log(conn, row, K.ACTIVATION_EVENT_KIND_PLATE_PATCH_VIEWED, subject, {"hit_id": hit_id})
 
 
 # ---- escalation ----
@@ -475,7 +287,7 @@ def _escalate(row, at: datetime, timing: Timing) -> tuple[tuple, Entry | None]:
     )
 
 
-def _assign(row, duty: Duty | None, at: datetime, timing: Timing) -> tuple[tuple, Entry | None]:
+def _assign(row, duty: rota.Duty | None, at: datetime, timing: Timing) -> tuple[tuple, Entry | None]:
     """The update and log entry for a due, unassigned activation: a duty commander, or try again."""
     if duty is None:
         return (row["activation_id"], 0, None, [], at + timing.unassigned_retry, row["state"], []), None
@@ -499,7 +311,7 @@ async def sweep(conn: asyncpg.Connection, timing: Timing, limit: int = 100) -> l
         return []
     at = await eventlog.now(conn)
     unassigned = [r for r in rows if r["state"] == T.ACTIVATION_STATE_UNASSIGNED]
-    duties = await duty_chains(conn, {(r["force"], r["area"]) for r in unassigned}, at)
+    duties = await rota.duty_chains(conn, {(r["force"], r["area"]) for r in unassigned}, at)
     updates, entries, steps = [], [], []
     for r in rows:
         if r["state"] == T.ACTIVATION_STATE_UNASSIGNED:
@@ -519,159 +331,18 @@ async def sweep(conn: asyncpg.Connection, timing: Timing, limit: int = 100) -> l
     return steps
 
 
-async def next_deadline(conn: asyncpg.Connection) -> datetime | None:
-    return await conn.fetchval("SELECT min(deadline_at) FROM activations WHERE deadline_at IS NOT NULL")
-
-
-# ---- reading ----
-
-
-def _head(r) -> T.Activation:
-    return T.Activation(
-        activation_id=str(r["activation_id"]),
-        hit=T.Hit.FromString(r["hit"]),
-        state=r["state"],
-        raised_at=_ts(r["raised_at"]),
-        acknowledged_by=r["acknowledged_by"] or "",
-        acknowledged_at=_ts(r["acknowledged_at"]),
-        force=r["force"],
-        area=r["area"],
-        chain=r["chain"],
-        assigned_to=r["assigned_to"] or "",
-        escalation_level=r["level"],
-        acknowledge_by=_ts(r["deadline_at"])
-        if r["state"] in (T.ACTIVATION_STATE_RAISED, T.ACTIVATION_STATE_ESCALATED)
-        else None,
-        decision_count=r["decision_count"],
-        sighting_count=r["sighting_count"],
-        outcome=r["outcome"],
-        close_summary=r["close_summary"],
-        close_requested_by=r["close_requested_by"] or "",
-        signed_off_by=r["signed_off_by"] or "",
-        signed_off_at=_ts(r["signed_off_at"]),
+async def seconds_to_next_deadline(conn: asyncpg.Connection) -> float | None:
+    """How long until the earliest deadline of any activation (negative: passed), or None."""
+    seconds = await conn.fetchval(
+        "SELECT extract(epoch FROM min(deadline_at) - clock_timestamp()) FROM activations WHERE deadline_at IS NOT NULL"
     )
+    return None if seconds is None else float(seconds)
 
 
-def _decision(r, p: dict) -> T.NdmDecision:
-    return T.NdmDecision(
-        decision_id=p["decision_id"],
-        activation_id=str(r["activation_id"]),
-        decided_by=r["actor"],
-        decided_at=_ts(r["at"]),
-        outcome=p["outcome"],
-        **{f: p[f] for f in TEXT_FIELDS},
+async def awaiting_acknowledgement(conn: asyncpg.Connection) -> tuple[int, float]:
+    """How many activations nobody has acknowledged yet, and the age in seconds of the oldest (0: none)."""
+    row = await conn.fetchrow(
+        "SELECT count(*) AS n, coalesce(extract(epoch FROM now() - min(raised_at)), 0)::float8 AS age"
+        " FROM activations WHERE acknowledged_at IS NULL"
     )
-
-
-def _event(r, sightings: dict[str, T.Hit]) -> T.ActivationEvent:
-    p = json.loads(r["payload"])
-    e = T.ActivationEvent(
-        sequence=r["sequence"],
-        activation_id=str(r["activation_id"]),
-        kind=r["kind"],
-        actor=r["actor"],
-        at=_ts(r["at"]),
-        from_subject=p.get("from", ""),
-        to_subject=p.get("to", ""),
-        level=p.get("level", 0),
-        due_at=_ts_iso(p.get("due_at")),
-        deadline_missed=_ts_iso(p.get("deadline_missed")),
-        outcome=p.get("outcome", 0),
-        summary=p.get("summary", ""),
-        remarks=p.get("remarks", ""),
-        previous_hash=r["previous_hash"],
-        hash=r["hash"],
-    )
-    if r["kind"] == K.ACTIVATION_EVENT_KIND_DECISION_RECORDED:
-        e.decision.CopyFrom(_decision(r, p))
-    if r["kind"] == K.ACTIVATION_EVENT_KIND_SIGHTING and p["hit_id"] in sightings:
-        e.sighting.CopyFrom(sightings[p["hit_id"]])
-    return e
-
-
-async def _events(conn: asyncpg.Connection, rows) -> list[T.ActivationEvent]:
-    ids = [json.loads(r["payload"])["hit_id"] for r in rows if r["kind"] == K.ACTIVATION_EVENT_KIND_SIGHTING]
-    hits = (
-        {
-            r["hit_id"]: T.Hit.FromString(r["hit"])
-            for r in await conn.fetch(
-                "SELECT hit_id, hit FROM activation_sightings WHERE hit_id = ANY($1::text[])", ids
-            )
-        }
-        if ids
-        else {}
-    )
-    return [_event(r, hits) for r in rows]
-
-
-async def activation_row(conn: asyncpg.Connection, activation_id: uuid.UUID) -> asyncpg.Record | None:
-    return await conn.fetchrow("SELECT * FROM activations WHERE activation_id = $1", activation_id)
-
-
-async def get_activation(conn: asyncpg.Connection, row) -> T.Activation:
-    """The head with the latest decisions and sightings."""
-    a = _head(row)
-    a.sequence = (
-        await conn.fetchval("SELECT max(sequence) FROM event_log WHERE activation_id = $1", row["activation_id"]) or 0
-    )
-    decisions = await conn.fetch(
-        "SELECT * FROM (SELECT activation_id, actor, at, payload, sequence FROM event_log"
-        " WHERE activation_id = $1 AND kind = $2 ORDER BY sequence DESC LIMIT $3) d ORDER BY sequence",
-        row["activation_id"],
-        K.ACTIVATION_EVENT_KIND_DECISION_RECORDED,
-        LATEST,
-    )
-    a.decisions.extend(_decision(d, json.loads(d["payload"])) for d in decisions)
-    sightings = await conn.fetch(
-        "SELECT hit FROM (SELECT hit, at, hit_id FROM activation_sightings WHERE activation_id = $1"
-        " ORDER BY at DESC, hit_id DESC LIMIT $2) s ORDER BY at, hit_id",
-        row["activation_id"],
-        LATEST,
-    )
-    a.sightings.extend(T.Hit.FromString(s["hit"]) for s in sightings)
-    return a
-
-
-async def activation_events(
-    conn: asyncpg.Connection, activation_id: uuid.UUID, after: int, limit: int
-) -> list[T.ActivationEvent]:
-    rows = await conn.fetch(
-        "SELECT * FROM event_log WHERE activation_id = $1 AND sequence > $2 ORDER BY sequence LIMIT $3",
-        activation_id,
-        after,
-        limit,
-    )
-    return await _events(conn, rows)
-
-
-async def latest_sequence(conn: asyncpg.Connection) -> int:
-    return await conn.fetchval("SELECT last_sequence FROM event_log_head")
-
-
-async def stream_after(
-    conn: asyncpg.Connection, sequence: int, limit: int, audience: str | None
-) -> list[tuple[int, tuple[T.Activation, T.ActivationEvent]]]:
-    """Events after `sequence` in log order (only those whose audience includes `audience`, unless
-    None: the supervisor view), each with its activation's head as it stands now."""
-    rows = await conn.fetch(
-        "SELECT * FROM event_log WHERE sequence > $1 AND ($3::text IS NULL OR $3 = ANY(audience))"
-        " ORDER BY sequence LIMIT $2",
-        sequence,
-        limit,
-        audience,
-    )
-    if not rows:
-        return []
-    heads = {
-        r["activation_id"]: _head(r)
-        for r in await conn.fetch(
-            "SELECT * FROM activations WHERE activation_id = ANY($1::uuid[])", list({r["activation_id"] for r in rows})
-        )
-    }
-    out = []
-    for r, event in zip(rows, await _events(conn, rows), strict=True):
-        head = T.Activation()
-        head.CopyFrom(heads[r["activation_id"]])
-        head.sequence = r["sequence"]
-        out.append((r["sequence"], (head, event)))
-    return out
+    return row["n"], row["age"]

@@ -8,20 +8,20 @@ import contextlib
 import logging
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from pathlib import Path
 
-import grpc
-from google.protobuf import any_pb2, duration_pb2
-from google.rpc import code_pb2, error_details_pb2, status_pb2
-from grpc_status import rpc_status
+from google.protobuf import duration_pb2
+from google.rpc import error_details_pb2
 from opentelemetry import trace
 
+import services
 from anpr.field_limits import SCAN_PAGE_DEFAULT, SCAN_PAGE_MAX, SUBMIT_READS_PER_CALL, compile_checkers
+from anpr.geo import point_problems
 from anpr.runtime import metrics
 from anpr.runtime.auth import Role
-from anpr.runtime.errors import abort_invalid
+from anpr.runtime.errors import InvalidArgument, NotFound, ResourceExhausted
+from anpr.runtime.failures import Refused, keep_running
 from anpr.runtime.outbox import Outbox, OutboxRecord
-from anpr.runtime.server import Runtime, ServiceSpec
+from anpr.runtime.server import Runtime
 from anpr.runtime.telemetry import ATTR_READ_COUNT, ATTR_READ_DUPLICATE, ATTR_READ_REJECTED, current_traceparent
 from anpr.v1 import ingest_pb2, ingest_pb2_grpc, matcher_pb2, types_pb2
 from anpr.vrm import is_valid_vrm, normalise_vrm
@@ -40,6 +40,7 @@ READ_STATUS_DUPLICATE = ingest_pb2.READ_STATUS_DUPLICATE
 READ_STATUS_REJECTED = ingest_pb2.READ_STATUS_REJECTED
 READ_STATUS_THROTTLED = ingest_pb2.READ_STATUS_THROTTLED
 MAINTENANCE_INTERVAL_S = 3600.0
+CAMERAS_TASK, MAINTENANCE_TASK = "camera-registry", "partition-maintenance"
 MAX_SEARCH_VRMS = 256  # SearchReadsRequest.vrms
 
 
@@ -47,8 +48,10 @@ class CameraRegistry:
     """Which cameras may send reads, and their force and position; every replica follows changes
     through LISTEN/NOTIFY."""
 
-    def __init__(self) -> None:
+    def __init__(self, pool) -> None:
+        self._pool = pool
         self.cameras: dict[str, store.CameraInfo] = {}
+        self._changed = asyncio.Event()
 
     def problem(self, camera_id: str) -> str | None:
         camera = self.cameras.get(camera_id)
@@ -57,6 +60,24 @@ class CameraRegistry:
         if not camera.enabled:
             return "camera is disabled"
         return None
+
+    async def reload(self) -> None:
+        async with self._pool.acquire() as conn:
+            self.cameras = await store.camera_infos(conn)
+
+    def on_notify(self, *_) -> None:
+        """A replica changed the registry (or the LISTEN connection came back): reload it."""
+        self._changed.set()
+
+    async def follow(self) -> None:
+        """One reload, once told of a change (a step of keep_running)."""
+        await self._changed.wait()
+        self._changed.clear()
+        try:
+            await self.reload()
+        except Exception:
+            self._changed.set()  # not reloaded: again after keep_running's pause
+            raise
 
 
 class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
@@ -125,59 +146,49 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
         metrics.count_reads(results)
         return results
 
-    async def _check_batch_size(self, n: int, context) -> None:
+    def _check_batch_size(self, n: int) -> None:
         if n > self._settings.max_batch_reads:
-            await context.abort(
-                grpc.StatusCode.RESOURCE_EXHAUSTED,
-                f"reads: at most {self._settings.max_batch_reads} reads per batch, got {n}",
-            )
+            raise ResourceExhausted(f"reads: at most {self._settings.max_batch_reads} reads per batch, got {n}")
 
     async def SubmitRead(self, request, context):
         [result] = await self._process([request.read], "")
         if result.status == READ_STATUS_REJECTED:
-            await abort_invalid(context, [(("read." + v.field).rstrip("."), v.description) for v in result.violations])
+            raise InvalidArgument([(("read." + v.field).rstrip("."), v.description) for v in result.violations])
         if result.status == READ_STATUS_THROTTLED:
-            await context.abort_with_status(self._throttled(request.read.camera_id))
+            raise self._throttled(request.read.camera_id)
         return ingest_pb2.SubmitReadResponse(result=result)
 
-    def _throttled(self, camera_id: str) -> grpc.Status:
-        quota, retry = any_pb2.Any(), any_pb2.Any()
-        quota.Pack(
-            error_details_pb2.QuotaFailure(
-                violations=[
-                    error_details_pb2.QuotaFailure.Violation(
-                        subject=f"camera:{camera_id}",
-                        description=f"more than {self._settings.camera_rate_per_s:g} reads/s from this camera",
-                    )
-                ]
-            )
+    def _throttled(self, camera_id: str) -> ResourceExhausted:
+        """Over the camera's rate: RESOURCE_EXHAUSTED with QuotaFailure and RetryInfo details."""
+        quota = error_details_pb2.QuotaFailure(
+            violations=[
+                error_details_pb2.QuotaFailure.Violation(
+                    subject=f"camera:{camera_id}",
+                    description=f"more than {self._settings.camera_rate_per_s:g} reads/s from this camera",
+                )
+            ]
         )
         delay = duration_pb2.Duration()
         delay.FromMilliseconds(max(1, int(self._limiter.retry_after_s(camera_id) * 1000)))
-        retry.Pack(error_details_pb2.RetryInfo(retry_delay=delay))
-        return rpc_status.to_status(
-            status_pb2.Status(
-                code=code_pb2.RESOURCE_EXHAUSTED,
-                message="camera_id: rate limit exceeded; resubmit later",
-                details=[quota, retry],
-            )
+        return ResourceExhausted(
+            "camera_id: rate limit exceeded; resubmit later",
+            details=[quota, error_details_pb2.RetryInfo(retry_delay=delay)],
         )
 
     async def SubmitReads(self, request_iterator, context):
         results = []
         async for request in request_iterator:
-            await self._check_batch_size(len(request.reads), context)
+            self._check_batch_size(len(request.reads))
             if len(results) + len(request.reads) > SUBMIT_READS_PER_CALL:
-                await context.abort(
-                    grpc.StatusCode.RESOURCE_EXHAUSTED,
-                    f"reads: at most {SUBMIT_READS_PER_CALL} reads per SubmitReads call; this batch was not stored",
+                raise ResourceExhausted(
+                    f"reads: at most {SUBMIT_READS_PER_CALL} reads per SubmitReads call; this batch was not stored"
                 )
             results.extend(await self._process(request.reads, "reads"))
         return ingest_pb2.SubmitReadsResponse(results=results)
 
     async def StreamReads(self, request_iterator, context):
         async for request in request_iterator:
-            await self._check_batch_size(len(request.reads), context)
+            self._check_batch_size(len(request.reads))
             results = await self._process(request.reads, "reads")
             yield ingest_pb2.StreamReadsResponse(batch_id=request.batch_id, results=results)
 
@@ -185,16 +196,16 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
         async with self._pool.acquire() as conn:
             read = await store.get_read(conn, request.read_id)
         if read is None:
-            await context.abort(grpc.StatusCode.NOT_FOUND, "read_id: no such read")
+            raise NotFound("read_id: no such read")
         return ingest_pb2.GetReadResponse(read=read)
 
     async def GetReadPlatePatch(self, request, context):
         if not request.read_id or not request.HasField("captured_at"):
-            await abort_invalid(context, [("read_id" if not request.read_id else "captured_at", "required")])
+            raise InvalidArgument.of("read_id" if not request.read_id else "captured_at", "required")
         async with self._pool.acquire() as conn:
             found, image = await store.plate_patch(conn, request.read_id, timestamp_utc(request.captured_at))
         if not found:
-            await context.abort(grpc.StatusCode.NOT_FOUND, "read_id: no such read")
+            raise NotFound("read_id: no such read")
         return ingest_pb2.GetReadPlatePatchResponse(plate_image=image)
 
     async def SearchReads(self, request, context):
@@ -208,7 +219,7 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
         if len(request.vrms) > MAX_SEARCH_VRMS:
             errors.append(("vrms", f"at most {MAX_SEARCH_VRMS}"))
         if errors:
-            await abort_invalid(context, errors)
+            raise InvalidArgument(errors)
         vrms = sorted({vrm, *(v for v in map(normalise_vrm, request.vrms) if is_valid_vrm(v))})
         page = min(request.page_size or 100, 1000)
         async with self._pool.acquire() as conn:
@@ -223,7 +234,7 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
         if not 0 <= request.page_size <= SCAN_PAGE_MAX:
             errors.append(("page_size", f"must be between 1 and {SCAN_PAGE_MAX}, or 0 for {SCAN_PAGE_DEFAULT}"))
         if errors:
-            await abort_invalid(context, errors)
+            raise InvalidArgument(errors)
         since = store.lookback(request.lookback_seconds)
         async with (
             self._pool.acquire() as conn,
@@ -237,12 +248,10 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
         errors = []
         if not cam.camera_id:
             errors.append(("camera.camera_id", "required"))
-        if cam.HasField("location") and not (-90 <= cam.location.latitude <= 90):
-            errors.append(("camera.location.latitude", "must be between -90 and 90"))
-        if cam.HasField("location") and not (-180 <= cam.location.longitude <= 180):
-            errors.append(("camera.location.longitude", "must be between -180 and 180"))
+        if cam.HasField("location"):
+            errors += point_problems(cam.location, "camera.location")
         if errors:
-            await abort_invalid(context, errors)
+            raise InvalidArgument(errors)
         async with self._pool.acquire() as conn:
             saved = await store.upsert_camera(conn, cam)
         self._cameras.cameras[saved.camera_id] = store.CameraInfo.of(saved)
@@ -260,15 +269,16 @@ async def run_retention(conn, settings: IngestSettings, now=None) -> list[str]:
     return await store.drop_expired_partitions(conn, settings.read_retention_days, now)
 
 
-class Ingest:
+class IngestComponent:
     def __init__(self, rt: Runtime):
         settings: IngestSettings = rt.settings  # type: ignore[assignment]
         self._rt = rt
         self._pool = rt.pool
         self._settings = settings
-        self.cameras = CameraRegistry()
+        self.cameras = CameraRegistry(rt.pool)
         self.writer = ReadWriter(
             rt.pool,
+            rt.tasks,
             max_reads=settings.flush_max_reads,
             window_s=settings.flush_window_s,
             max_pending_reads=settings.max_pending_reads,
@@ -287,69 +297,51 @@ class Ingest:
             response_deserializer=matcher_pb2.MatchReadsResponse.FromString,
         )
         self.outbox = Outbox(rt.pool, {store.MATCH_TOPIC: (self._forward, {})})
-        self._tasks: list[asyncio.Task] = []
 
     async def _forward(self, records: Sequence[OutboxRecord]) -> None:
         """Send queued reads to matcher; it answers only once their hits are durably queued."""
         request = b"".join(r.payload for r in records)
         resp = await self._match_reads(request, timeout=30, wait_for_ready=True)
         expected = sum(r.records for r in records)
-        if resp.accepted != expected:
-            raise RuntimeError(f"matcher accepted {resp.accepted} of {expected} reads")
+        if resp.accepted != expected:  # a malformed record: matcher could not read it as reads
+            raise Refused(f"matcher accepted {resp.accepted} of {expected} reads")
 
-    async def _reload_cameras(self) -> None:
+    async def _maintain(self) -> float:
+        """Partitions made ahead and expired ones dropped; the pause before the next round."""
         async with self._pool.acquire() as conn:
-            self.cameras.cameras = await store.camera_infos(conn)
+            dropped = await run_retention(conn, self._settings)
+        if dropped:
+            log.info("retention dropped partitions", extra={"tables": dropped})
+        return MAINTENANCE_INTERVAL_S
 
-    async def _maintain(self) -> None:
-        while True:
-            await asyncio.sleep(MAINTENANCE_INTERVAL_S)
-            try:
-                async with self._pool.acquire() as conn:
-                    dropped = await run_retention(conn, self._settings)
-                if dropped:
-                    log.info("retention dropped partitions", extra={"tables": dropped})
-            except Exception as exc:
-                log.warning("partition maintenance failed; will retry", extra={"error": type(exc).__name__})
+    async def _maintenance(self) -> None:
+        await asyncio.sleep(MAINTENANCE_INTERVAL_S)  # start() has just made a round
+        await keep_running(self._maintain, log, "partition maintenance")
 
     async def start(self) -> None:
-        async with self._pool.acquire() as conn:
-            await run_retention(conn, self._settings)
-        await self._reload_cameras()
+        await self._maintain()
+        await self.cameras.reload()
         await self.writer.start()
         listener = await self._rt.listener()
-        await self.outbox.start(listener)
-        await listener.add_listener(
-            store.CAMERAS_CHANNEL, lambda *_: asyncio.get_running_loop().create_task(self._reload_cameras())
-        )
-        self._tasks = [asyncio.create_task(self._maintain(), name="partition-maintenance")]
+        await self.outbox.start(listener, self._rt.tasks)
+        await listener.add_listener(store.CAMERAS_CHANNEL, self.cameras.on_notify)
+        self._rt.tasks.start(CAMERAS_TASK, keep_running(self.cameras.follow, log, "camera registry reload"))
+        self._rt.tasks.start(MAINTENANCE_TASK, self._maintenance())
 
     async def stop(self) -> None:
+        """Drain the writer (every waiting camera gets its answer), then stop the relay."""
         await self.writer.stop()
         await self.outbox.stop()
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        for name in (CAMERAS_TASK, MAINTENANCE_TASK):
+            await self._rt.tasks.cancel(name)
 
 
-SPEC = ServiceSpec(
-    name="ingest",
-    module=__package__,
-    grpc_service="anpr.v1.IngestService",
-    schema="ingest",
-    migrations=Path(__file__).parent / "migrations",
-    settings_cls=IngestSettings,
-    method_roles={
-        "SubmitRead": frozenset({Role.CAMERA}),
-        "SubmitReads": frozenset({Role.CAMERA}),
-        "StreamReads": frozenset({Role.CAMERA}),
-        "GetRead": frozenset({Role.CONTROL_ROOM}),
-        "SearchReads": frozenset({Role.SERVICE}),
-        "ScanReads": frozenset({Role.SERVICE}),
-        "GetReadPlatePatch": frozenset({Role.SERVICE}),
-        "UpsertCamera": frozenset({Role.CAMERA_ADMIN}),
-        "ListCameras": frozenset({Role.CAMERA_ADMIN, Role.CONTROL_ROOM}),
-    },
-    add_servicer=ingest_pb2_grpc.add_IngestServiceServicer_to_server,
-    build=Ingest,
+ROLES = {  # who may call which RPC
+    Role.CAMERA: ("SubmitRead", "SubmitReads", "StreamReads"),
+    Role.CONTROL_ROOM: ("GetRead", "ListCameras"),
+    Role.SERVICE: ("SearchReads", "ScanReads", "GetReadPlatePatch"),
+    Role.CAMERA_ADMIN: ("UpsertCamera", "ListCameras"),
+}
+SPEC = services.declare(
+    "ingest", IngestSettings, ingest_pb2_grpc.add_IngestServiceServicer_to_server, IngestComponent, ROLES
 )

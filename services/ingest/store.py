@@ -8,7 +8,6 @@ from collections.abc import AsyncIterator, Sequence
 from datetime import date, datetime, time, timedelta, timezone
 
 import asyncpg
-from google.protobuf import timestamp_pb2
 
 from anpr.runtime import outbox
 from anpr.v1 import types_pb2
@@ -58,13 +57,14 @@ class CameraInfo:
 
     @classmethod
     def of(cls, camera: types_pb2.Camera) -> "CameraInfo":
-        has_loc = camera.HasField("location")
-        return cls(
-            camera.enabled,
-            camera.force,
-            camera.location.latitude if has_loc else None,
-            camera.location.longitude if has_loc else None,
-        )
+        return cls(camera.enabled, camera.force, *lat_lon(camera))
+
+
+def lat_lon(message: types_pb2.Read | types_pb2.Camera) -> tuple[float | None, float | None]:
+    """A read's or camera's location as (latitude, longitude) columns: (None, None) without one."""
+    if message.HasField("location"):
+        return message.location.latitude, message.location.longitude
+    return None, None
 
 
 UNKNOWN_CAMERA = CameraInfo(True, "", None, None)
@@ -163,7 +163,6 @@ async def drop_expired_partitions(conn: asyncpg.Connection, retention_days: int,
 
 def _record(n: NewRead) -> tuple:
     r = n.read
-    has_loc = r.HasField("location")
     vehicle = r.vehicle
     return (
         r.read_id,
@@ -173,8 +172,7 @@ def _record(n: NewRead) -> tuple:
         r.confidence,
         r.camera_id,
         r.source_id,
-        r.location.latitude if has_loc else None,
-        r.location.longitude if has_loc else None,
+        *lat_lon(r),
         r.direction,
         r.heading_degrees,
         r.lane,
@@ -252,20 +250,24 @@ async def store_reads(conn: asyncpg.Connection, reads: Sequence[NewRead]) -> set
     return stored
 
 
+# Columns of `reads` that are fields of anpr.v1.Read of the same name and type.
+READ_FIELDS = (
+    "read_id",
+    "vrm",
+    "captured_at",
+    "confidence",
+    "camera_id",
+    "source_id",
+    "direction",
+    "heading_degrees",
+    "lane",
+    "plate_country",
+)
+
+
 def _row_to_read(row: asyncpg.Record) -> types_pb2.Read:
-    captured = timestamp_pb2.Timestamp()
-    captured.FromDatetime(row["captured_at"])
     read = types_pb2.Read(
-        read_id=row["read_id"],
-        vrm=row["vrm"],
-        confidence=row["confidence"],
-        camera_id=row["camera_id"],
-        source_id=row["source_id"],
-        captured_at=captured,
-        direction=row["direction"],
-        heading_degrees=row["heading_degrees"],
-        lane=row["lane"],
-        plate_country=row["plate_country"],
+        **{f: row[f] for f in READ_FIELDS},
         vehicle=types_pb2.VehicleDescription(make=row["make"], model=row["model"], colour=row["colour"]),
     )
     if row["latitude"] is not None:
@@ -338,22 +340,17 @@ def lookback(seconds: int) -> datetime:
 # --- cameras ------------------------------------------------------------------------------------
 
 
+CAMERA_FIELDS = ("camera_id", "name", "direction", "heading_degrees", "force", "enabled")
+
+
 def _camera(row: asyncpg.Record) -> types_pb2.Camera:
-    cam = types_pb2.Camera(
-        camera_id=row["camera_id"],
-        name=row["name"],
-        direction=row["direction"],
-        heading_degrees=row["heading_degrees"],
-        force=row["force"],
-        enabled=row["enabled"],
-    )
+    cam = types_pb2.Camera(**{f: row[f] for f in CAMERA_FIELDS})
     if row["latitude"] is not None:
         cam.location.latitude, cam.location.longitude = row["latitude"], row["longitude"]
     return cam
 
 
 async def upsert_camera(conn: asyncpg.Connection, c: types_pb2.Camera) -> types_pb2.Camera:
-    has_loc = c.HasField("location")
     row = await conn.fetchrow(
         """
         INSERT INTO cameras (camera_id, name, latitude, longitude, direction, heading_degrees, force, enabled)
@@ -366,8 +363,7 @@ async def upsert_camera(conn: asyncpg.Connection, c: types_pb2.Camera) -> types_
         """,
         c.camera_id,
         c.name,
-        c.location.latitude if has_loc else None,
-        c.location.longitude if has_loc else None,
+        *lat_lon(c),
         c.direction,
         c.heading_degrees,
         c.force,

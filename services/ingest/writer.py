@@ -23,9 +23,11 @@ import asyncpg
 
 from anpr.runtime.errors import Unavailable
 from anpr.runtime.failures import Failure, classify, describe, is_outage
+from anpr.runtime.tasks import Tasks
 from services.ingest import store
 
 Key = tuple[str, datetime]
+WRITER_TASK = "read-writer"
 
 
 @dataclass
@@ -49,6 +51,7 @@ class ReadWriter:
     def __init__(
         self,
         pool: asyncpg.Pool,
+        tasks: Tasks | None = None,
         *,
         max_reads: int = 2000,
         window_s: float = 0.003,
@@ -65,14 +68,14 @@ class ReadWriter:
         self._inflight = asyncio.Semaphore(max_inflight)
         self._flushing = 0
         self._days: set[date] = set()
-        self._task: asyncio.Task | None = None
+        self._tasks = tasks if tasks is not None else Tasks()
         self._flushes: set[asyncio.Task] = set()
 
     async def start(self) -> None:
         async with self._pool.acquire() as conn:
             self._days = (await store.existing_partition_days(conn))["reads"]
-        if self._task is None:  # start may be retried after an outage during start-up
-            self._task = asyncio.create_task(self._run(), name="read-writer")
+        if WRITER_TASK not in self._tasks:  # start may be retried after an outage during start-up
+            self._tasks.start(WRITER_TASK, self._run())
 
     async def stop(self) -> None:
         """Finish what was queued (every waiting caller gets its answer), then stop."""
@@ -81,9 +84,7 @@ class ReadWriter:
         while (not self._queue.empty() or self._flushes) and loop.time() < deadline:
             await asyncio.gather(*self._flushes, return_exceptions=True)
             await asyncio.sleep(0.01)  # let the flusher pick up what is left
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+        await self._tasks.cancel(WRITER_TASK)
 
     async def write(self, reads: Sequence[store.NewRead]) -> Written:
         """Store `reads`; returns once committed. Raises `Unavailable` when PostgreSQL is down."""

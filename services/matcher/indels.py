@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from services.matcher.index import MAX_VRM_LENGTH, LookalikeClasses, PresenceFilter, VoiIndex, find_sorted
+from services.matcher.bulk import PresenceFilter, find_sorted
+from services.matcher.index import MAX_VRM_LENGTH, LookalikeClasses, VoiIndex
 
 _BITS = 6
 _FIELD = (1 << _BITS) - 1
@@ -99,7 +100,7 @@ class DeletionIndex:
         self._classes = classes or index.classes
         self._table = self._classes.value_table()
         self._rep = tuple(self._table.tolist())  # the same table, for one code at a time
-        skel, exact, ids = index.bulk_arrays() if enabled else VoiIndex.empty().bulk_arrays()
+        _skel, exact, ids = index.bulk_arrays() if enabled else VoiIndex.empty().bulk_arrays()
         keys, rows = _all_deletion_keys(self.skeletons(exact))
         order = np.argsort(keys, kind="stable")
         self._keys, self._rows = keys[order], rows[order]
@@ -146,7 +147,7 @@ class DeletionIndex:
             found, lo = find_sorted(self._keys, self._presence, skels)
             present = np.flatnonzero(found)
             keys = self._keys
-            for k, i in zip(present.tolist(), lo[present].tolist()):
+            for k, i in zip(present.tolist(), lo[present].tolist(), strict=True):
                 key = keys[i]
                 while i < n and keys[i] == key:
                     row = int(self._rows[i])

@@ -192,7 +192,7 @@ class Matcher:
         found: dict[int, dict[int, int]] = {}
         present, lo = index.locate(skels)
         ks = np.flatnonzero(present)
-        for k, code, skel, at in zip(ks.tolist(), codes[ks].tolist(), skels[ks].tolist(), lo[ks].tolist()):
+        for k, code, skel, at in zip(ks.tolist(), codes[ks].tolist(), skels[ks].tolist(), lo[ks].tolist(), strict=True):
             for m in index.match_encoded(code, skel, MAX_SUBSTITUTIONS, at):
                 found.setdefault(k, {})[m.entry_id] = m.code
         for k, eid, code in source.deletions.lookup(codes, index):
@@ -251,7 +251,7 @@ class Matcher:
             found.setdefault(owner[k], {}).update(entries)
         first = {}  # read -> its VRM's packed code, for the reads of one reading
         if not options:
-            first = dict(zip(found, codes[list(found)].tolist()))
+            first = dict(zip(found, codes[list(found)].tolist(), strict=True))
         for i, entries in found.items():
             read = reads[i]
             results[i] = self._rank(read, options.get(i) or [Reading(read.vrm, 0.0)], entries, first.get(i))

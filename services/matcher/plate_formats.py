@@ -114,7 +114,7 @@ def _positions(compiled: tuple, fitted: tuple) -> tuple[frozenset[str], ...]:
     """Per position, the union of the characters allowed by each (format, group spans) fitted."""
     per_position: dict[int, set[str]] = {}
     for f, spans in fitted:
-        for chars, (start, end) in zip(compiled[f][1], spans):
+        for chars, (start, end) in zip(compiled[f][1], spans, strict=True):
             for i in range(start, end):
                 per_position.setdefault(i, set()).update(DIGITS if chars is NUMBER and i > start else chars)
     return tuple(frozenset(per_position[i]) for i in range(len(per_position)))

@@ -157,7 +157,7 @@ def _aligned(
     starts in the listed VRM, for the format's allowed characters."""
     costs = profile.substitution_costs
     out = []
-    for i, (r, e) in enumerate(zip(read, entry)):
+    for i, (r, e) in enumerate(zip(read, entry, strict=False)):  # one may be a character longer
         if r == e:
             out.append(0.0)
             continue

@@ -16,6 +16,7 @@ import asyncpg
 import numpy as np
 
 from anpr.runtime import outbox
+from anpr.runtime.errors import AlreadyExists, InvalidArgument
 from anpr.v1 import types_pb2
 
 CHANGES_CHANNEL = "matcher_changes"
@@ -57,39 +58,37 @@ async def _changed(conn: asyncpg.Connection) -> None:
     await conn.execute("SELECT pg_notify($1, 'changed')", CHANGES_CHANNEL)
 
 
+HOTLIST_COLUMNS = ("hotlist_id", "name", "source", "priority", "covert", "match_policy", "version")
+
+
 def _hotlist(row: asyncpg.Record, count: int = 0) -> types_pb2.Hotlist:
-    return types_pb2.Hotlist(
-        hotlist_id=row["hotlist_id"],
-        name=row["name"],
-        source=row["source"],
-        priority=row["priority"],
-        covert=row["covert"],
-        match_policy=row["match_policy"],
-        version=row["version"],
-        entry_count=count,
-    )
+    return types_pb2.Hotlist(**{c: row[c] for c in HOTLIST_COLUMNS}, entry_count=count)
 
 
 async def upsert_hotlist(conn: asyncpg.Connection, h: types_pb2.Hotlist) -> types_pb2.Hotlist:
-    async with conn.transaction():
-        await _lock(conn)
-        row = await conn.fetchrow(
-            """
-            INSERT INTO hotlists (hotlist_id, name, source, priority, covert, match_policy)
-            VALUES ($1, $2, $3, $4, $5, $6)
-            ON CONFLICT (hotlist_id) DO UPDATE SET name = EXCLUDED.name, source = EXCLUDED.source,
-                priority = EXCLUDED.priority, covert = EXCLUDED.covert, match_policy = EXCLUDED.match_policy,
-                version = nextval('entry_version'), updated_at = now()
-            RETURNING *
-            """,
-            h.hotlist_id or str(uuid.uuid4()),
-            h.name,
-            h.source,
-            h.priority,
-            h.covert,
-            h.match_policy or types_pb2.MATCH_POLICY_LOOKALIKE,
-        )
-        await _changed(conn)
+    """Create or change a list; a name another list has is AlreadyExists."""
+    try:
+        async with conn.transaction():
+            await _lock(conn)
+            row = await conn.fetchrow(
+                """
+                INSERT INTO hotlists (hotlist_id, name, source, priority, covert, match_policy)
+                VALUES ($1, $2, $3, $4, $5, $6)
+                ON CONFLICT (hotlist_id) DO UPDATE SET name = EXCLUDED.name, source = EXCLUDED.source,
+                    priority = EXCLUDED.priority, covert = EXCLUDED.covert, match_policy = EXCLUDED.match_policy,
+                    version = nextval('entry_version'), updated_at = now()
+                RETURNING *
+                """,
+                h.hotlist_id or str(uuid.uuid4()),
+                h.name,
+                h.source,
+                h.priority,
+                h.covert,
+                h.match_policy or types_pb2.MATCH_POLICY_LOOKALIKE,
+            )
+            await _changed(conn)
+    except asyncpg.UniqueViolationError:
+        raise AlreadyExists("hotlist.name: a list with this name exists") from None
     return _hotlist(row)
 
 
@@ -174,7 +173,10 @@ class HotlistImport:
         )
 
     async def add(self, records: Sequence[tuple]) -> None:
-        await self._conn.copy_records_to_table("import_entries", records=records)
+        try:
+            await self._conn.copy_records_to_table("import_entries", records=records)
+        except asyncpg.UniqueViolationError:
+            raise InvalidArgument.of("entries", "entry_id repeated in the import") from None
 
     async def finish(self) -> "ImportResult":
         """Swap the list in; returns the entries added, changed and removed (see ImportResult)."""

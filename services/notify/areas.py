@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from anpr.geo import point_problems
 from anpr.v1 import notify_pb2, types_pb2
 
 EARTH_RADIUS_KM = 6371.0088
@@ -33,21 +34,12 @@ def inside_polygon(lat: float, lon: float, vertices: list[tuple[float, float]]) 
     return inside
 
 
-def _point_problems(point: types_pb2.GeoPoint, field: str) -> list[tuple[str, str]]:
-    out = []
-    if not -90 <= point.latitude <= 90:
-        out.append((f"{field}.latitude", "must be between -90 and 90"))
-    if not -180 <= point.longitude <= 180:
-        out.append((f"{field}.longitude", "must be between -180 and 180"))
-    return out
-
-
 def area_problems(sub: notify_pb2.Subscription, prefix: str = "subscription.") -> list[tuple[str, str]]:
     """Field violations of a subscription's area."""
     out: list[tuple[str, str]] = []
     kind = sub.WhichOneof("area")
     if kind == "circle":
-        out += _point_problems(sub.circle.center, prefix + "circle.center")
+        out += point_problems(sub.circle.center, prefix + "circle.center")
         if not MIN_RADIUS_KM <= sub.circle.radius_km <= MAX_RADIUS_KM:
             out.append((prefix + "circle.radius_km", f"must be between {MIN_RADIUS_KM} and {MAX_RADIUS_KM} km"))
     elif kind == "polygon":
@@ -55,7 +47,7 @@ def area_problems(sub: notify_pb2.Subscription, prefix: str = "subscription.") -
         if not 3 <= n <= MAX_POLYGON_VERTICES:
             out.append((prefix + "polygon.vertices", f"3 to {MAX_POLYGON_VERTICES} vertices, got {n}"))
         for i, v in enumerate(sub.polygon.vertices[:MAX_POLYGON_VERTICES]):
-            out += _point_problems(v, f"{prefix}polygon.vertices[{i}]")
+            out += point_problems(v, f"{prefix}polygon.vertices[{i}]")
     return out
 
 

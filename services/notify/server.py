@@ -8,25 +8,18 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from pathlib import Path
 
-import grpc
 from google.protobuf import timestamp_pb2
 from opentelemetry import trace
 
-from anpr.runtime import metrics
+import services
+from anpr.plate_patches import PlatePatches
+from anpr.runtime import metrics, telemetry
 from anpr.runtime.auth import Role, current_caller
 from anpr.runtime.broadcast import LogTail
-from anpr.runtime.errors import abort_invalid
-from anpr.runtime.server import Runtime, ServiceSpec
-from anpr.runtime.telemetry import (
-    ATTR_ALERT_ID,
-    ATTR_HIT_COUNT,
-    ATTR_HIT_ID,
-    context_from_traceparent,
-    current_traceparent,
-)
-from anpr.v1 import ingest_pb2, ingest_pb2_grpc, notify_pb2, notify_pb2_grpc, types_pb2
+from anpr.runtime.errors import InvalidArgument, NotFound, ResourceExhausted
+from anpr.runtime.server import Runtime
+from anpr.v1 import ingest_pb2_grpc, notify_pb2, notify_pb2_grpc, types_pb2
 from services.notify import store
 from services.notify.areas import AreaFilter, area_problems, place_of, subscription_problems
 from services.notify.config import NotifySettings
@@ -99,11 +92,11 @@ async def alert_items_after(conn, sequence: int, limit: int) -> list[tuple[int, 
 
 
 class NotifyServicer(notify_pb2_grpc.NotifyServiceServicer):
-    def __init__(self, pool, tail: LogTail, settings: NotifySettings, ingest: ingest_pb2_grpc.IngestServiceStub | None):
+    def __init__(self, pool, tail: LogTail, settings: NotifySettings, patches: PlatePatches):
         self._pool = pool
         self._tail = tail
         self._settings = settings
-        self._ingest = ingest
+        self._patches = patches
         self._reasons = frozenset(r.strip() for r in settings.outcome_reasons.split(",") if r.strip())
 
     async def _append(self, traced: Sequence[tuple[types_pb2.Hit, str]]) -> list[tuple[types_pb2.Alert, bool]]:
@@ -113,26 +106,28 @@ class NotifyServicer(notify_pb2_grpc.NotifyServiceServicer):
             stored = await store.append_alerts(conn, traced)
         new = [(alert, tp) for (alert, duplicate), (_, tp) in zip(stored, traced, strict=True) if not duplicate]
         for alert, traceparent in new:
-            with tracer.start_as_current_span("anpr.alert", context=context_from_traceparent(traceparent)) as span:
-                span.set_attribute(ATTR_HIT_ID, alert.hit.hit_id)
-                span.set_attribute(ATTR_ALERT_ID, alert.alert_id)
+            with tracer.start_as_current_span(
+                "anpr.alert", context=telemetry.context_from_traceparent(traceparent)
+            ) as span:
+                span.set_attribute(telemetry.ATTR_HIT_ID, alert.hit.hit_id)
+                span.set_attribute(telemetry.ATTR_ALERT_ID, alert.alert_id)
         self._tail.publish([(a.sequence, AlertItem.of(a)) for a, _ in new])
         metrics.alerts_stored(a.hit for a, _ in new)
         return stored
 
     async def PublishAlert(self, request, context):
         if not request.hit.hit_id:
-            await abort_invalid(context, [("hit.hit_id", "required")])
-        [(alert, duplicate)] = await self._append([(request.hit, current_traceparent())])
+            raise InvalidArgument.of("hit.hit_id", "required")
+        [(alert, duplicate)] = await self._append([(request.hit, telemetry.current_traceparent())])
         return notify_pb2.PublishAlertResponse(alert_id=alert.alert_id, sequence=alert.sequence, duplicate=duplicate)
 
     async def PublishAlerts(self, request, context):
         missing = [(f"hits[{i}].hit.hit_id", "required") for i, h in enumerate(request.hits) if not h.hit.hit_id]
         if missing:
-            await abort_invalid(context, missing)
+            raise InvalidArgument(missing)
         stored = await self._append([(h.hit, h.traceparent) for h in request.hits])
         span = trace.get_current_span()
-        span.set_attribute(ATTR_HIT_COUNT, len(request.hits))
+        span.set_attribute(telemetry.ATTR_HIT_COUNT, len(request.hits))
         return notify_pb2.PublishAlertsResponse(
             alerts=[
                 notify_pb2.PublishAlertResponse(alert_id=a.alert_id, sequence=a.sequence, duplicate=d)
@@ -144,23 +139,23 @@ class NotifyServicer(notify_pb2_grpc.NotifyServiceServicer):
         role = current_caller().role
         first = await anext(request_iterator, None)
         if first is None:
-            await abort_invalid(context, [("subscription", "send a first request with the subscription")])
+            raise InvalidArgument.of("subscription", "send a first request with the subscription")
         problems = subscription_problems(first.subscription, terminal=role != Role.CONTROL_ROOM)
         if first.after_sequence < 0:
             problems.append(("after_sequence", "must not be negative"))
         if problems:
-            await abort_invalid(context, problems)
+            raise InvalidArgument(problems)
         area = AreaFilter(first.subscription)
         after = self._tail.start_of(first.after_sequence, first.from_start)
         yield self._opened(area, after)
         moves = asyncio.create_task(self._follow_moves(request_iterator, area))
         try:
-            async for response in self._stream(role, area, after, context):
+            async for response in self._stream(role, area, after):
                 yield response
         finally:
             moves.cancel()
 
-    async def _stream(self, role: Role, area: AreaFilter, after: int, context):
+    async def _stream(self, role: Role, area: AreaFilter, after: int):
         """The stream's alerts and heartbeats (and a new `opened` when a move takes effect); closed
         with RESOURCE_EXHAUSTED once a live stream falls more than subscriber_max_lag behind (its
         client is too slow)."""
@@ -173,7 +168,7 @@ class NotifyServicer(notify_pb2_grpc.NotifyServiceServicer):
 
         async for run in self._tail.follow(after, idle_s=self._settings.heartbeat_s, wants=wants):
             if area.problems:
-                await abort_invalid(context, area.problems)
+                raise InvalidArgument(area.problems)
             if area.moves != moves_seen:
                 moves_seen = area.moves
                 yield self._opened(area, after)
@@ -186,9 +181,8 @@ class NotifyServicer(notify_pb2_grpc.NotifyServiceServicer):
                     visible = item.terminal if terminal else item.full
                     lag = self._tail.latest - sequence  # where a slow client holds the stream up
                     if live and lag > self._settings.subscriber_max_lag:
-                        await context.abort(
-                            grpc.StatusCode.RESOURCE_EXHAUSTED,
-                            f"the stream fell {lag} alerts behind; resubscribe with after_sequence={after}",
+                        raise ResourceExhausted(
+                            f"the stream fell {lag} alerts behind; resubscribe with after_sequence={after}"
                         )
                     metrics.alert_delivered(visible)
                     yield notify_pb2.SubscribeResponse(alert=visible)
@@ -214,17 +208,17 @@ class NotifyServicer(notify_pb2_grpc.NotifyServiceServicer):
                 return
             area.move(request.subscription)
 
-    async def _visible_alert(self, alert_id: str, field: str, context) -> types_pb2.Alert:
+    async def _visible_alert(self, alert_id: str, field: str) -> types_pb2.Alert:
         """The alert, if the caller may see it; NOT_FOUND otherwise (a covert alert's existence is
         not told to a terminal)."""
         try:
             key = uuid.UUID(alert_id)
         except ValueError:
-            await abort_invalid(context, [(field, "must be a UUID")])
+            raise InvalidArgument.of(field, "must be a UUID") from None
         async with self._pool.acquire() as conn:
             alert = await store.get_alert(conn, key)
         if alert is None or AlertItem.of(alert).view_for(current_caller().role) is None:
-            await context.abort(grpc.StatusCode.NOT_FOUND, f"{field}: no such alert")
+            raise NotFound(f"{field}: no such alert")
         return alert
 
     async def AcknowledgeAlert(self, request, context):
@@ -241,8 +235,8 @@ class NotifyServicer(notify_pb2_grpc.NotifyServiceServicer):
         if len(request.reason) > MAX_REASON:
             problems.append(("reason", f"at most {MAX_REASON} characters"))
         if problems:
-            await abort_invalid(context, problems)
-        alert = await self._visible_alert(request.alert_id, "alert_id", context)
+            raise InvalidArgument(problems)
+        alert = await self._visible_alert(request.alert_id, "alert_id")
         caller = current_caller()
         async with self._pool.acquire() as conn:
             await store.acknowledge(
@@ -257,32 +251,16 @@ class NotifyServicer(notify_pb2_grpc.NotifyServiceServicer):
         return notify_pb2.AcknowledgeAlertResponse()
 
     async def GetPlatePatch(self, request, context):
-        alert = await self._visible_alert(request.alert_id, "alert_id", context)
-        if self._ingest is None:
-            await context.abort(
-                grpc.StatusCode.FAILED_PRECONDITION,
-                "plate patches are not configured on this service (ANPR_INGEST_ADDR)",
-            )
-        read = alert.hit.read
-        try:
-            resp = await self._ingest.GetReadPlatePatch(
-                ingest_pb2.GetReadPlatePatchRequest(read_id=read.read_id, captured_at=read.captured_at), timeout=5
-            )
-        except grpc.aio.AioRpcError as err:
-            await context.abort(
-                grpc.StatusCode.UNAVAILABLE if err.code() != grpc.StatusCode.NOT_FOUND else grpc.StatusCode.NOT_FOUND,
-                "the read store could not give the plate patch",
-            )
+        alert = await self._visible_alert(request.alert_id, "alert_id")
+        image = await self._patches.of(alert.hit.read)
         caller = current_caller()
         async with self._pool.acquire() as conn:
-            await store.audit_plate_patch(
-                conn, uuid.UUID(alert.alert_id), caller.subject, caller.role, len(resp.plate_image)
-            )
-        return notify_pb2.GetPlatePatchResponse(plate_image=resp.plate_image)
+            await store.audit_plate_patch(conn, uuid.UUID(alert.alert_id), caller.subject, caller.role, len(image))
+        return notify_pb2.GetPlatePatchResponse(plate_image=image)
 
     async def GetAlertStats(self, request, context):
         if request.window_seconds < 0 or request.window_seconds > 366 * 86400:
-            await abort_invalid(context, [("window_seconds", "between 1 s and 366 days (0: 7 days)")])
+            raise InvalidArgument.of("window_seconds", "between 1 s and 366 days (0: 7 days)")
         window = timedelta(seconds=request.window_seconds) if request.window_seconds else DEFAULT_STATS_WINDOW
         async with self._pool.acquire() as conn:
             return await store.alert_stats(conn, window)
@@ -294,7 +272,7 @@ def _now() -> timestamp_pb2.Timestamp:
     return ts
 
 
-class Notify:
+class NotifyComponent:
     def __init__(self, rt: Runtime):
         settings: NotifySettings = rt.settings  # type: ignore[assignment]
         self._rt = rt
@@ -302,30 +280,21 @@ class Notify:
         ingest = None
         if settings.ingest_addr:
             ingest = ingest_pb2_grpc.IngestServiceStub(rt.channel(settings.ingest_addr, settings.service_token))
-        self.servicer = NotifyServicer(rt.pool, self.tail, settings, ingest)
+        self.servicer = NotifyServicer(rt.pool, self.tail, settings, PlatePatches(ingest))
 
     async def start(self) -> None:
-        await self.tail.start(await self._rt.listener(), store.ALERTS_CHANNEL)
+        await self.tail.start(await self._rt.listener(), store.ALERTS_CHANNEL, self._rt.tasks)
 
     async def stop(self) -> None:
         await self.tail.stop()
 
 
-SPEC = ServiceSpec(
-    name="notify",
-    module=__package__,
-    grpc_service="anpr.v1.NotifyService",
-    schema="notify",
-    migrations=Path(__file__).parent / "migrations",
-    settings_cls=NotifySettings,
-    method_roles={
-        "PublishAlert": frozenset({Role.SERVICE}),
-        "PublishAlerts": frozenset({Role.SERVICE}),
-        "Subscribe": frozenset({Role.TERMINAL, Role.CONTROL_ROOM}),
-        "AcknowledgeAlert": frozenset({Role.TERMINAL, Role.CONTROL_ROOM}),
-        "GetPlatePatch": frozenset({Role.TERMINAL, Role.CONTROL_ROOM}),
-        "GetAlertStats": frozenset({Role.CONTROL_ROOM, Role.HOTLIST_ADMIN}),
-    },
-    add_servicer=notify_pb2_grpc.add_NotifyServiceServicer_to_server,
-    build=Notify,
+ROLES = {  # who may call which RPC
+    Role.SERVICE: ("PublishAlert", "PublishAlerts"),
+    Role.TERMINAL: ("Subscribe", "AcknowledgeAlert", "GetPlatePatch"),
+    Role.CONTROL_ROOM: ("Subscribe", "AcknowledgeAlert", "GetPlatePatch", "GetAlertStats"),
+    Role.HOTLIST_ADMIN: ("GetAlertStats",),
+}
+SPEC = services.declare(
+    "notify", NotifySettings, notify_pb2_grpc.add_NotifyServiceServicer_to_server, NotifyComponent, ROLES
 )

@@ -145,12 +145,7 @@ _STATS = """
 def _stats(row: asyncpg.Record) -> notify_pb2.AlertStats:
     decided = row["accepted"] + row["rejected"]
     return notify_pb2.AlertStats(
-        key=row["key"],
-        name=row["name"],
-        alerts=row["alerts"],
-        acknowledged=row["acknowledged"],
-        accepted=row["accepted"],
-        rejected=row["rejected"],
+        **{c: row[c] for c in ("key", "name", "alerts", "acknowledged", "accepted", "rejected")},
         accept_rate=row["accepted"] / decided if decided else 0.0,
         misread_rate=row["misread"] / decided if decided else 0.0,
     )

@@ -9,8 +9,9 @@ import pytest
 
 from anpr.v1 import types_pb2 as T
 from services.matcher import plate_formats
+from services.matcher.bulk import PresenceFilter, find_sorted
 from services.matcher.indels import DeletionIndex, deletion_keys, deletions
-from services.matcher.index import LookalikeClasses, PresenceFilter, VoiIndex, find_sorted
+from services.matcher.index import LookalikeClasses, VoiIndex
 from services.matcher.live import LiveIndex
 from services.matcher.matching import Matcher, score_hit
 from services.matcher.scoring import CONFIRMED, POSSIBLE, MatchProfile, ProfileTable, differences

@@ -461,3 +461,17 @@ async def test_with_no_attach_window_every_hit_raises_its_own_activation(databas
     finally:
         await suite.stop()
     assert len({a.activation_id for a in [*first, *later]}) == 3
+
+
+async def test_without_ingest_a_plate_patch_is_a_failed_precondition_and_no_fetch_is_logged(firearms, people):
+    await set_rota(addr(firearms), people, chain=("tfc-a",))
+    [raised] = (await raise_hits(addr(firearms), people, [firearms_hit()])).activations
+    async with channel(addr(firearms), people["tfc-a"]) as ch:
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await stub(ch).GetActivationPlatePatch(F.GetActivationPlatePatchRequest(activation_id=raised.activation_id))
+        events = (
+            await stub(ch).ListActivationEvents(F.ListActivationEventsRequest(activation_id=raised.activation_id))
+        ).events
+    assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert err.value.details() == "plate patches are not configured on this service (ANPR_INGEST_ADDR)"
+    assert [e.kind for e in events] == [K.ACTIVATION_EVENT_KIND_RAISED]

@@ -333,7 +333,7 @@ async def _import_new_list(suite, hotlist_id: str, entries: list[T.VoiEntry]) ->
 async def test_an_import_of_more_than_10000_entries_is_checked_against_recent_reads(suite, room, caplog):
     import logging
 
-    caplog.set_level(logging.INFO, logger="services.matcher.server")
+    caplog.set_level(logging.INFO, logger="services.matcher.historical")
     old = await _read_consumed_before_any_entry(suite, "HS70RIC")
     wanted = make_entry("HS70 RIC", "national", entry_id="national:HS70RIC")
     entries = [make_entry(f"NB{i:05d}", "national", entry_id=f"national:{i}") for i in range(10_000)]
@@ -348,10 +348,10 @@ async def test_an_import_of_more_than_10000_entries_is_checked_against_recent_re
 async def test_a_bulk_check_run_again_makes_no_second_alert(suite, room, monkeypatch, caplog):
     import logging
 
-    import services.matcher.server as matcher_server
+    from services.matcher import historical
 
-    caplog.set_level(logging.INFO, logger="services.matcher.server")
-    monkeypatch.setattr(matcher_server, "HISTORICAL_CHECKS_PER_IMPORT", 2)  # a bulk job for 3 entries
+    caplog.set_level(logging.INFO, logger="services.matcher.historical")
+    monkeypatch.setattr(historical, "HISTORICAL_CHECKS_PER_IMPORT", 2)  # a bulk job for 3 entries
     await add_entries(suite, make_entry("SE11TTT", "pnc"))
     old = await _read_consumed_before_any_entry(suite, "HS70RIC")
     await _import_new_list(

@@ -1,0 +1,75 @@
+"""The consoles' stream of activation events: firearms' log held in this replica's LogTail
+(anpr.runtime.broadcast), shared by every console it serves.
+
+An item is one event, as a console is shown it (with its activation's head), and its audience. A
+supervisor's stream takes every item; a commander's those whose audience holds their subject.
+What this replica commits is handed to the tail as it commits (`EventLog.transaction`); what other
+replicas commit comes by NOTIFY.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+import asyncpg
+
+from anpr.runtime.auth import Caller
+from anpr.runtime.broadcast import LogTail
+from anpr.v1 import firearms_pb2 as F
+from services.firearms import reading, rules
+
+TAIL_SIZE = 2000  # events held in memory (each with its activation's head)
+PUBLISH_LIMIT = 100  # events read back by one transaction for the tail (more come by NOTIFY)
+
+
+@dataclass(frozen=True, slots=True)
+class EventItem:
+    response: F.StreamActivationsResponse  # shared by every stream that sends it: never changed
+    audience: frozenset[str]
+
+
+async def items_after(conn: asyncpg.Connection, sequence: int, limit: int) -> list[tuple[int, EventItem]]:
+    return [
+        (s, EventItem(response, audience))
+        for s, response, audience in await reading.stream_after(conn, sequence, limit)
+    ]
+
+
+def wants_of(caller: Caller) -> Callable[[EventItem], bool] | None:
+    """Which items `caller`'s stream shows: None for all (a supervisor)."""
+    if rules.is_supervisor(caller):
+        return None
+    subject = caller.subject
+    return lambda item: subject in item.audience
+
+
+class EventLog:
+    """The tail of the activation log on this replica, and the transactions that write to it."""
+
+    def __init__(self, pool: asyncpg.Pool):
+        self._pool = pool
+        self.tail = LogTail(pool, items_after, reading.latest_sequence, capacity=TAIL_SIZE)
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[asyncpg.Connection]:
+        """A transaction whose log entries are handed to this replica's streams once it commits:
+        read back in the transaction (their heads as it leaves them), published after the commit."""
+        async with self._pool.acquire() as conn:
+            async with conn.transaction():
+                yield conn
+                items = await items_after(conn, self.tail.latest, PUBLISH_LIMIT)
+            self.tail.publish(items)
+
+    async def follow(self, caller: Caller, after: int, from_start: bool) -> AsyncIterator[F.StreamActivationsResponse]:
+        """What `caller`'s console is shown after sequence `after` (from now when 0 and not
+        `from_start`), then each new event as it is committed."""
+        wants = wants_of(caller)
+        if after == 0 and not from_start:  # now as the database knows it, not only this replica
+            async with self._pool.acquire() as conn:
+                after = await reading.latest_sequence(conn)
+        async for run in self.tail.follow(after, wants=wants):
+            for _, item in run:
+                if wants is None or wants(item):
+                    yield item.response

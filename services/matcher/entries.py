@@ -1,0 +1,55 @@
+"""VOI entries as hotlist administrators send them: what makes one valid, and an import's entries
+made into store records."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from anpr.v1 import types_pb2
+from anpr.vrm import MAX_VRM_LENGTH, is_valid_vrm, normalise_vrm
+from services.matcher import store
+
+IMPORT_VIOLATIONS_SHOWN = 200
+Violations = list[tuple[str, str]]
+
+
+def validate_entry(entry: types_pb2.VoiEntry, prefix: str = "entry.") -> Violations:
+    errors = []
+    if not entry.hotlist_id:
+        errors.append((prefix + "hotlist_id", "required"))
+    vrm = normalise_vrm(entry.vrm)
+    if not vrm:
+        errors.append((prefix + "vrm", "required"))
+    elif not is_valid_vrm(vrm):
+        errors.append((prefix + "vrm", f"must be 1-{MAX_VRM_LENGTH} letters A-Z or digits 0-9 after removing spaces"))
+    if entry.action == types_pb2.ACTION_UNSPECIFIED:
+        errors.append((prefix + "action", "required"))
+    if not entry.reason.strip():
+        errors.append((prefix + "reason", "required"))
+    return errors
+
+
+def import_records(
+    entries: Iterable[types_pb2.VoiEntry], hotlist_id: str, first: int
+) -> tuple[list[tuple], Violations]:
+    """The store records of one import message's entries (numbered from `first` in the import,
+    all put on list `hotlist_id`), and the violations of those that are not valid."""
+    records, errors = [], []
+    for n, sent in enumerate(entries, first):
+        entry = types_pb2.VoiEntry()
+        entry.CopyFrom(sent)
+        entry.hotlist_id = hotlist_id
+        bad = validate_entry(entry, prefix=f"entries[{n}].")
+        if not entry.entry_id:
+            bad.append((f"entries[{n}].entry_id", "required (stable across imports)"))
+        if bad:
+            errors.extend(bad)
+        else:
+            records.append(store.entry_record(entry, normalise_vrm(entry.vrm)))
+    return records, errors
+
+
+def shown(errors: Violations) -> Violations:
+    """An import's violations as the administrator is told them: the first ones, and how many more."""
+    more = len(errors) - IMPORT_VIOLATIONS_SHOWN
+    return errors[:IMPORT_VIOLATIONS_SHOWN] + ([("entries", f"... and {more} more")] if more > 0 else [])
