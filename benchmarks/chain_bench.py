@@ -42,18 +42,12 @@ import asyncio
 import multiprocessing
 import sys
 import time
-from pathlib import Path
-
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-import chain_reference
-import chain_suite as cs
-from chain_load import generator_main, observer_main
-from common import CpuMeter, percentile
 
 from anpr.runtime.auth import Role
+from benchmarks import chain_reference
+from benchmarks import chain_suite as cs
+from benchmarks.chain_load import generator_main, observer_main
+from benchmarks.common import CpuMeter, percentile
 
 DEFAULT_LADDER = "1000,2500,5000,7500,10000,15000,20000,25000"
 NAN = float("nan")

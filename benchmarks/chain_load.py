@@ -19,12 +19,12 @@ from collections import Counter, defaultdict
 from datetime import datetime, timedelta, timezone
 
 import asyncpg
-from common import child_setup
 from grpc import aio
 
 from anpr.v1 import firearms_pb2, firearms_pb2_grpc, ingest_pb2, ingest_pb2_grpc, notify_pb2, notify_pb2_grpc
 from anpr.v1 import types_pb2 as T
 from anpr.vrm import normalise_vrm
+from benchmarks.common import child_setup
 
 STORED = ingest_pb2.READ_STATUS_STORED
 MAX_MESSAGE_BYTES = 8 * 1024 * 1024

@@ -17,13 +17,13 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import psutil
-from chain_load import FIREARMS_EVERY, camera_ids, camera_site, entry_vrm
-from common import family, log_tail
 
 from anpr.runtime import pg
 from anpr.runtime.auth import Role
 from anpr.v1 import firearms_pb2, firearms_pb2_grpc, ingest_pb2, ingest_pb2_grpc, matcher_pb2, matcher_pb2_grpc
 from anpr.v1 import types_pb2 as T
+from benchmarks.chain_load import FIREARMS_EVERY, camera_ids, camera_site, entry_vrm
+from benchmarks.common import family, log_tail
 from cli.client import channel
 from cli.suite.launcher import Launcher, Tokens
 from services import NAMES

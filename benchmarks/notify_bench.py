@@ -41,19 +41,13 @@ import random
 import sys
 import time
 from collections import Counter
-from pathlib import Path
-
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-import chain_suite as cs
-from chain_bench import merge
-from chain_load import camera_ids, generator_main, parse_read_id
-from common import CpuMeter, percentile
-from notify_terminals import CONTROL_ROOM, terminals_main
 
 from anpr.runtime.auth import Role
+from benchmarks import chain_suite as cs
+from benchmarks.chain_bench import merge
+from benchmarks.chain_load import camera_ids, generator_main, parse_read_id
+from benchmarks.common import CpuMeter, percentile
+from benchmarks.notify_terminals import CONTROL_ROOM, terminals_main
 
 CENTRE = (51.45, -0.97)  # Reading
 FORCE = "Benchmark Police"

@@ -15,12 +15,12 @@ import time
 import traceback
 from collections import Counter
 
-from chain_load import GRPC_OPTIONS
-from common import child_setup
 from grpc import aio
 
 from anpr.v1 import notify_pb2
 from anpr.v1 import types_pb2 as T
+from benchmarks.chain_load import GRPC_OPTIONS
+from benchmarks.common import child_setup
 from cli.client import subscribe
 
 CONTROL_ROOM = -1  # the index of the control-room stream a terminal process may hold beside its terminals
