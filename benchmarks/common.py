@@ -1,14 +1,26 @@
-"""What the benchmark scripts share: percentiles, the CPU meter, and the set-up of their child processes."""
+"""What the benchmark scripts share: percentiles, the CPU meter, the set-up of their child processes,
+their error, polling for a state, and the registration of their cameras."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import math
 import os
 import signal
+import time
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 
 import psutil
+
+from anpr.v1 import ingest_pb2, ingest_pb2_grpc
+from anpr.v1 import types_pb2 as T
+from cli.client import channel
+
+
+class BenchError(Exception):
+    """A benchmark cannot go on (a process died, a set-up step failed): the message says why."""
 
 
 def percentile(sorted_values: list[float], q: float) -> float:
@@ -17,6 +29,11 @@ def percentile(sorted_values: list[float], q: float) -> float:
     k = (len(sorted_values) - 1) * q
     lo, hi = math.floor(k), math.ceil(k)
     return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * (k - lo)
+
+
+def pct(values: list[float], q: float) -> float:
+    """The q-quantile of values in any order (NaN for none)."""
+    return percentile(sorted(values), q)
 
 
 def die_with_parent() -> None:
@@ -83,3 +100,34 @@ def family(pid: int | None) -> list[psutil.Process]:
         return [p, *p.children(recursive=True)]
     except (psutil.Error, TypeError, ValueError):
         return []
+
+
+async def until(check: Callable[[], Awaitable[bool]], within_s: float, every_s: float = 0.2) -> bool:
+    """Poll `check` (state with no event to wait on: a table's count, another process's tally)
+    until it is true (True) or `within_s` seconds have passed (False)."""
+    deadline = time.monotonic() + within_s
+    while not await check():
+        if time.monotonic() > deadline:
+            return False
+        await asyncio.sleep(every_s)
+    return True
+
+
+async def register_cameras(
+    addr: str, token: str, sites: Mapping[str, tuple[float, float, float]], force: str, name: str
+) -> None:
+    """UpsertCamera for each camera id at its (latitude, longitude, heading), enabled, of `force`,
+    named "<name> <i>"; `token` is a camera administrator's."""
+    async with channel(addr, token) as ch:
+        stub = ingest_pb2_grpc.IngestServiceStub(ch)
+        for i, (camera_id, (lat, lon, heading)) in enumerate(sites.items()):
+            camera = T.Camera(
+                camera_id=camera_id,
+                name=f"{name} {i}",
+                location=T.GeoPoint(latitude=lat, longitude=lon),
+                direction=T.DIRECTION_TOWARDS,
+                heading_degrees=heading,
+                force=force,
+                enabled=True,
+            )
+            await stub.UpsertCamera(ingest_pb2.UpsertCameraRequest(camera=camera))
