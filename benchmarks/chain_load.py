@@ -24,15 +24,9 @@ from grpc import aio
 from anpr.v1 import firearms_pb2, firearms_pb2_grpc, ingest_pb2, ingest_pb2_grpc, notify_pb2, notify_pb2_grpc
 from anpr.v1 import types_pb2 as T
 from anpr.vrm import normalise_vrm
-from benchmarks.common import child_setup
+from benchmarks.common import AGES, CHANNEL_OPTIONS, camera_ids, camera_site, child_setup
 
 STORED = ingest_pb2.READ_STATUS_STORED
-MAX_MESSAGE_BYTES = 8 * 1024 * 1024
-GRPC_OPTIONS = [
-    ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
-    ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-    ("grpc.use_local_subchannel_pool", 1),
-]
 REF_CHANNEL = "bench_ref_hit"
 REF_COLUMNS = (
     "read_id",
@@ -51,7 +45,6 @@ REF_COLUMNS = (
 # listed plates start with one of HOT_FIRST, other traffic with one of MISS_FIRST, so that no read
 # matches by chance, exactly or through a look-alike character, and a listed read hits one entry only.
 LETTERS = "ABCDEFGHJKLMNPRSTUVWXY"
-AGES = [f"{y:02d}" for y in (*range(2, 26), *range(51, 76))]
 HOT_FIRST, MISS_FIRST = "ACEFH", "KMNPRVWXY"
 FIREARMS_EVERY = 100  # entry i carries the firearms marker when i % 100 == 0 (1% of the list)
 
@@ -70,14 +63,6 @@ def entry_vrm(i: int) -> str:
 def miss_vrm(rng: random.Random) -> str:
     c = rng.choice
     return f"{c(MISS_FIRST)}{c(LETTERS)}{c(AGES)} {c(LETTERS)}{c(LETTERS)}{c(LETTERS)}"
-
-
-def camera_ids(n: int) -> list[str]:
-    return [f"BENCH-CAM-{i:03d}" for i in range(n)]
-
-
-def camera_site(i: int) -> tuple[float, float]:
-    return 50.8 + (i * 0.0137) % 1.6, -2.6 + (i * 0.0291) % 2.6
 
 
 def parse_read_id(read_id: str) -> tuple[str, float] | None:
@@ -276,7 +261,7 @@ async def run_chain(state: dict, go: dict) -> dict:
     if "stubs" not in state:
         targets = spec["targets"]
         state["channels"] = [
-            aio.insecure_channel(targets[i % len(targets)], options=GRPC_OPTIONS) for i in range(spec["connections"])
+            aio.insecure_channel(targets[i % len(targets)], options=CHANNEL_OPTIONS) for i in range(spec["connections"])
         ]
         state["stubs"] = [ingest_pb2_grpc.IngestServiceStub(ch) for ch in state["channels"]]
     md = (("authorization", f"Bearer {spec['token']}"),)
@@ -377,7 +362,7 @@ class Arrivals:
 
 
 async def follow_alerts(spec: dict, arrivals: Arrivals) -> None:
-    async with aio.insecure_channel(spec["notify"], options=GRPC_OPTIONS) as ch:
+    async with aio.insecure_channel(spec["notify"], options=CHANNEL_OPTIONS) as ch:
         md = (("authorization", f"Bearer {spec['control_room_token']}"),)
         async for resp in notify_pb2_grpc.NotifyServiceStub(ch).Subscribe(
             iter([notify_pb2.SubscribeRequest()]), metadata=md
@@ -395,7 +380,7 @@ async def follow_activations(spec: dict, arrivals: Arrivals, lateness: list[floa
     `acking["on"]` (as a commander would: no escalation disturbs the latency phases); and, for
     each escalation (when nobody acknowledges), how long after the missed deadline it reached
     the console."""
-    async with aio.insecure_channel(spec["firearms"], options=GRPC_OPTIONS) as ch:
+    async with aio.insecure_channel(spec["firearms"], options=CHANNEL_OPTIONS) as ch:
         md = (("authorization", f"Bearer {spec['tfc_token']}"),)
         stub = firearms_pb2_grpc.FirearmsServiceStub(ch)
         pending: set[asyncio.Future] = set()

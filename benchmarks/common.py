@@ -18,6 +18,25 @@ from anpr.v1 import ingest_pb2, ingest_pb2_grpc
 from anpr.v1 import types_pb2 as T
 from cli.client import channel
 
+MAX_MESSAGE_BYTES = 8 * 1024 * 1024  # the services' largest message (README: "Limits")
+MESSAGE_OPTIONS = [
+    ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+    ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+]
+CHANNEL_OPTIONS = [*MESSAGE_OPTIONS, ("grpc.use_local_subchannel_pool", 1)]  # a connection per channel
+
+# Age identifiers of current UK marks (AB12 CDE): March and September registrations, 2002-2025.
+AGES = [f"{y:02d}" for y in (*range(2, 26), *range(51, 76))]
+
+
+def camera_ids(n: int) -> list[str]:
+    return [f"BENCH-CAM-{i:03d}" for i in range(n)]
+
+
+def camera_site(i: int) -> tuple[float, float]:
+    """Latitude and longitude of benchmark camera i (spread over southern England)."""
+    return 50.8 + (i * 0.0137) % 1.6, -2.6 + (i * 0.0291) % 2.6
+
 
 class BenchError(Exception):
     """A benchmark cannot go on (a process died, a set-up step failed): the message says why."""

@@ -39,7 +39,6 @@ from cli.client import channel, subscribe
 from cli.hotlist_csv import COLUMNS, BadRow, read_file
 from services import NAMES, spec
 
-MAX_MESSAGE_BYTES = 8 * 1024 * 1024
 CALL_TIMEOUT_S = 10.0
 STREAM_LISTEN_S = 0.3
 LEAKS = ("127.0.0.1", "Traceback", "DETAIL", "Exception", "errno", "asyncpg")
@@ -257,7 +256,7 @@ class Judge:
             findings.add(f"{what} ({details[:80]!r})")
         if any(leak in details for leak in LEAKS):
             findings.add(f"{what}: the status message leaks internals: {details[:120]!r}")
-        too_big = any(r.ByteSize() > MAX_MESSAGE_BYTES for r in requests)
+        too_big = any(r.ByteSize() > common.MAX_MESSAGE_BYTES for r in requests)
         # A handler may end a request stream at its first message (NOT_FOUND, say): only the first is
         # sure to have been read.
         bad_input = bool(self.violations(requests[0]))

@@ -45,12 +45,11 @@ from collections import Counter
 from anpr.runtime.auth import Role
 from benchmarks import chain_suite as cs
 from benchmarks.chain_bench import merge
-from benchmarks.chain_load import camera_ids, generator_main, parse_read_id
-from benchmarks.common import CpuMeter, percentile
+from benchmarks.chain_load import generator_main, parse_read_id
+from benchmarks.common import CpuMeter, camera_ids, pct, until
 from benchmarks.notify_terminals import CONTROL_ROOM, terminals_main
 
 CENTRE = (51.45, -0.97)  # Reading
-FORCE = "Benchmark Police"
 TOLERANCE_KM = 0.001
 PHASE = "nb"
 
@@ -68,10 +67,6 @@ def spread(rng: random.Random, n: int, side_km: float) -> list[tuple[float, floa
     dlat = side_km / 2 / 111.2
     dlon = side_km / 2 / (111.2 * math.cos(math.radians(CENTRE[0])))
     return [(CENTRE[0] + rng.uniform(-dlat, dlat), CENTRE[1] + rng.uniform(-dlon, dlon)) for _ in range(n)]
-
-
-def p(values: list[float], q: float) -> float:
-    return percentile(sorted(values), q)
 
 
 class Truth:
@@ -153,7 +148,7 @@ class Bench(cs.Bench):
         a = self.args
         url = await self.db.start()
         self.launcher = cs.launch(url, self.tmp, a.workers, 1)
-        await self.launcher.start_all(timeout=120)
+        await self.launcher.start_all(120)
         self.say(
             "services SERVING: "
             + ", ".join(f"{n} {self.launcher.addr(n)}" for n in self.launcher.procs)
@@ -183,7 +178,7 @@ class Bench(cs.Bench):
                         "terminals": units[k :: a.observers],
                         "notify": self.launcher.target("notify"),
                         "token": tokens[Role.TERMINAL],
-                        "force": FORCE,
+                        "force": cs.FORCE,
                         "radius_km": a.radius_km,
                         "streams_per_channel": a.streams_per_channel,
                         "control_room_token": tokens[Role.CONTROL_ROOM] if k == 0 and a.control_room else "",
@@ -225,12 +220,16 @@ class Bench(cs.Bench):
             cs.cpu_groups(self.launcher, self.db, {"load generators": self.gens, "terminal processes": self.observers})
         )
 
-    async def wait_opened(self, timeout: float = 180.0) -> None:
-        t0 = time.monotonic()
-        while (n := sum([await o.call("opened", None) for o in self.observers])) < self.args.terminals:
-            if time.monotonic() - t0 > timeout:
-                raise cs.BenchError(f"only {n} of {self.args.terminals} terminal streams opened in {timeout:.0f} s")
-            await asyncio.sleep(0.2)
+    async def wait_opened(self, within_s: float = 180.0) -> None:
+        t0, n = time.monotonic(), 0
+
+        async def all_opened() -> bool:
+            nonlocal n
+            n = sum([await o.call("opened", None) for o in self.observers])
+            return n >= self.args.terminals
+
+        if not await until(all_opened, within_s):
+            raise cs.BenchError(f"only {n} of {self.args.terminals} terminal streams opened in {within_s:.0f} s")
         self.say(f"{n} terminal streams opened in {time.monotonic() - t0:.1f} s")
 
     async def deliveries(self) -> tuple[list, Counter]:
@@ -267,12 +266,15 @@ class Bench(cs.Bench):
     async def settle(self, listed_reads: list[tuple[str, str]]) -> tuple[list, Counter]:
         """Deliveries once every expected one is in, or after --wait seconds."""
         want = set(self.truth.expected(listed_reads))
-        deadline = time.monotonic() + self.args.wait
-        while True:
+        got, errors = [], Counter()
+
+        async def all_in() -> bool:
+            nonlocal got, errors
             got, errors = await self.deliveries()
-            if want <= {(d[0], d[1]) for d in got} or time.monotonic() > deadline:
-                return got, errors
-            await asyncio.sleep(0.5)
+            return want <= {(d[0], d[1]) for d in got}
+
+        await until(all_in, self.args.wait, every_s=0.5)
+        return got, errors
 
     async def measure(self) -> None:
         a = self.args
@@ -295,16 +297,16 @@ class Bench(cs.Bench):
             listed_reads=len(r["listed_reads"]),
             expected_deliveries=j["expected"],
             deliveries=j["delivered"],
-            p50_ms=p(lat, 0.5),
-            p99_ms=p(lat, 0.99),
+            p50_ms=pct(lat, 0.5),
+            p99_ms=pct(lat, 0.99),
             max_ms=max(lat, default=float("nan")),
             wrong_deliveries=j["wrong"],
             missed_deliveries=j["missed"],
             duplicate_deliveries=j["duplicates"],
             location_mismatches=j["location_mismatch"],
             stream_errors=sum(errors.values()),
-            control_room_p50_ms=p(room, 0.5),
-            control_room_p99_ms=p(room, 0.99),
+            control_room_p50_ms=pct(room, 0.5),
+            control_room_p99_ms=pct(room, 0.99),
         )
         self.say(
             f"  stored {f['achieved_reads_per_s']:,.0f} reads/s; {f['listed_reads']} listed reads -> "
@@ -324,7 +326,7 @@ class Bench(cs.Bench):
                 f"{f['control_room_p50_ms']:.1f} ms, p99 {f['control_room_p99_ms']:.1f} ms"
             )
         quarters = [
-            p(
+            pct(
                 [ms for sent, ms in timed if go["w0"] + k * a.seconds / 4 <= sent < go["w0"] + (k + 1) * a.seconds / 4],
                 0.5,
             )

@@ -19,8 +19,7 @@ from grpc import aio
 
 from anpr.v1 import notify_pb2
 from anpr.v1 import types_pb2 as T
-from benchmarks.chain_load import GRPC_OPTIONS
-from benchmarks.common import child_setup
+from benchmarks.common import CHANNEL_OPTIONS, child_setup
 from cli.client import subscribe
 
 CONTROL_ROOM = -1  # the index of the control-room stream a terminal process may hold beside its terminals
@@ -89,7 +88,7 @@ def terminals_main(conn, spec: dict, log_path: str) -> None:
         loop = asyncio.get_running_loop()
         md = (("authorization", f"Bearer {spec['token']}"),)
         per = spec["streams_per_channel"]
-        channels = [aio.insecure_channel(spec["notify"], options=GRPC_OPTIONS) for _ in range(0, len(terms), per)]
+        channels = [aio.insecure_channel(spec["notify"], options=CHANNEL_OPTIONS) for _ in range(0, len(terms), per)]
         tasks = [asyncio.create_task(hold(channels[k // per], md, t, spec, errors)) for k, t in enumerate(terms)]
         if room is not None:
             room_md = (("authorization", f"Bearer {spec['control_room_token']}"),)

@@ -71,7 +71,7 @@ def lookalike_rule(vrms: list[str], classes: list[str], max_differences: int) ->
 
 def _within_one_edit(a: str, b: str) -> bool:
     if len(a) == len(b):
-        return sum(x != y for x, y in zip(a, b)) <= 1
+        return sum(x != y for x, y in zip(a, b, strict=True)) <= 1
     if abs(len(a) - len(b)) != 1:
         return False
     short, long_ = sorted((a, b), key=len)
