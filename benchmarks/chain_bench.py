@@ -46,7 +46,7 @@ import time
 from anpr.runtime.auth import Role
 from benchmarks import chain_reference
 from benchmarks import chain_suite as cs
-from benchmarks.chain_load import generator_main, observer_main
+from benchmarks.chain_load import observer_main
 from benchmarks.common import CpuMeter, pct, until
 
 DEFAULT_LADDER = "1000,2500,5000,7500,10000,15000,20000,25000"
@@ -116,33 +116,9 @@ class Bench(cs.Bench):
             self.tmp / "observer.log",
             "observer",
         )
-        targets = [self.launcher.addr(n) for n in self.launcher.names_of("ingest")]
-        for i in range(a.gens):
-            self.gens.append(
-                cs.Child(
-                    ctx,
-                    generator_main,
-                    {
-                        "index": i,
-                        "gens": a.gens,
-                        "targets": targets,
-                        "token": tokens[Role.CAMERA],
-                        "connections": a.connections,
-                        "streams_per_connection": a.streams,
-                        "batch": a.batch,
-                        "hits_per_batch": max(1, round(a.batch * a.hit_share)),
-                        "entries": a.entries,
-                        "tfc_share": a.tfc_share,
-                        "cameras": a.cameras,
-                        "seed": 7,
-                        "database_url": url,
-                        "ref_connections": a.ref_connections,
-                        "ref_batch": a.ref_batch,
-                    },
-                    self.tmp / f"gen-{i}.log",
-                    f"gen-{i}",
-                )
-            )
+        self.start_generators(
+            ctx, url, tfc_share=a.tfc_share, seed=7, ref_connections=a.ref_connections, ref_batch=a.ref_batch
+        )
         self.cpu = CpuMeter(
             cs.cpu_groups(self.launcher, self.db, {"load generators": self.gens, "observer": [self.observer]})
         )
@@ -403,52 +379,38 @@ class Bench(cs.Bench):
         self.say(" ".join(f"{k}={v:.6g}" if isinstance(v, float) else f"{k}={v}" for k, v in f.items()))
 
 
+def rates(text: str) -> list[int]:
+    return [int(x) for x in text.split(",") if x]
+
+
+OPTIONS = {
+    "--entries": (int, 1_000_000, "hotlist entries (default 1,000,000)"),
+    "--seconds": (float, 30.0, "saturation window (default 30)"),
+    "--warmup": (float, 2.0, "saturation warm-up (default 2)"),
+    "--ladder": (rates, DEFAULT_LADDER, f"paced rates, reads/s (default {DEFAULT_LADDER})"),
+    "--step-seconds": (float, 10.0, "measured seconds per ladder step (default 10)"),
+    "--step-warmup": (float, 2.0, "warm-up per ladder step (default 2)"),
+    "--step-wait": (float, 10.0, "seconds to wait for a step's late alerts (default 10)"),
+    "--drain-timeout": (float, 180.0, "longest wait for the drain (default 180)"),
+    "--ref-seconds": (float, 10.0, "reference window (default 10)"),
+    "--ref-paced-rate": (int, 5000, "reference's paced rate, reads/s (default 5000)"),
+    "--ref-batch": (int, 1000, "rows per COPY in the reference (default 1000)"),
+    "--ref-connections": (int, 2, "COPY connections per generator (default 2)"),
+    "--replicas": (int, 1, "processes of ingest and of matcher (default 1)"),
+    "--gens": (int, 2, "load generator processes (default 2)"),
+    "--connections": (int, 4, "connections per generator (default 4)"),
+    "--batch": (int, 100, "reads per batch (default 100)"),
+    "--depth": (int, 2, "batches in flight per stream at saturation (default 2)"),
+    "--escalation-rate": (int, 1000, "reads/s of the step whose activations nobody acknowledges (default 1000)"),
+    "--tfc-share": (float, 0.1, "share of listed reads that are firearms-marked (default 0.1)"),
+    "--cameras": (int, 100, "cameras registered (default 100)"),
+}
+
+
 def parse_args(argv=None) -> argparse.Namespace:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add = ap.add_argument
-    add("--entries", type=int, default=1_000_000, help="hotlist entries (default 1,000,000)")
-    add("--seconds", type=float, default=30.0, help="saturation window (default 30)")
-    add("--warmup", type=float, default=2.0, help="saturation warm-up (default 2)")
-    add(
-        "--ladder",
-        type=lambda s: [int(x) for x in s.split(",") if x],
-        default=DEFAULT_LADDER,
-        help=f"paced rates, reads/s (default {DEFAULT_LADDER})",
-    )
-    add("--step-seconds", type=float, default=10.0, help="measured seconds per ladder step (default 10)")
-    add("--step-warmup", type=float, default=2.0, help="warm-up per ladder step (default 2)")
-    add("--step-wait", type=float, default=10.0, help="seconds to wait for a step's late alerts (default 10)")
-    add("--drain-timeout", type=float, default=180.0, help="longest wait for the drain (default 180)")
-    add("--ref-seconds", type=float, default=10.0, help="reference window (default 10)")
-    add("--ref-paced-rate", type=int, default=5000, help="reference's paced rate, reads/s (default 5000)")
-    add("--ref-batch", type=int, default=1000, help="rows per COPY in the reference (default 1000)")
-    add("--ref-connections", type=int, default=2, help="COPY connections per generator (default 2)")
-    add("--workers", type=int, default=1, help="ANPR_WORKERS of every service (default 1)")
-    add("--replicas", type=int, default=1, help="processes of ingest and of matcher (default 1)")
-    add("--gens", type=int, default=2, help="load generator processes (default 2)")
-    add("--connections", type=int, default=4, help="connections per generator (default 4)")
-    add("--streams", type=int, default=2, help="StreamReads calls per connection (default 2)")
-    add("--batch", type=int, default=100, help="reads per batch (default 100)")
-    add("--depth", type=int, default=2, help="batches in flight per stream at saturation (default 2)")
-    add("--hit-share", type=float, default=0.02, help="share of reads naming a listed plate (default 0.02)")
-    add(
-        "--escalation-rate",
-        type=int,
-        default=1000,
-        help="reads/s of the step whose activations nobody acknowledges (default 1000)",
-    )
-    add("--tfc-share", type=float, default=0.1, help="share of listed reads that are firearms-marked (default 0.1)")
-    add("--cameras", type=int, default=100, help="cameras registered (default 100)")
-    add(
-        "--import-chunk",
-        type=int,
-        default=5000,
-        help="entries per ImportEntries message (default 5000, the most allowed)",
-    )
-    add("--keep", action="store_true", help="keep the temporary directory (logs, database)")
-    args = ap.parse_args(argv)
-    if isinstance(args.ladder, str):
-        args.ladder = [int(x) for x in args.ladder.split(",")]
+    args = cs.parser(__doc__, OPTIONS).parse_args(argv)
+    if isinstance(args.ladder, str):  # the default, when argparse has not converted it
+        args.ladder = rates(args.ladder)
     return args
 
 

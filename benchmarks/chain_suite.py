@@ -3,6 +3,7 @@ the seed (cameras, hotlist), the child processes driven over pipes, and the chai
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import os
@@ -23,8 +24,8 @@ from anpr.runtime.auth import Role
 from anpr.v1 import firearms_pb2, firearms_pb2_grpc, ingest_pb2, ingest_pb2_grpc, matcher_pb2, matcher_pb2_grpc
 from anpr.v1 import types_pb2 as T
 from benchmarks import common
-from benchmarks.chain_load import FIREARMS_EVERY, entry_vrm
-from benchmarks.common import BenchError, camera_ids, camera_site, family, log_tail, until
+from benchmarks.chain_load import FIREARMS_EVERY, entry_vrm, generator_main
+from benchmarks.common import BenchError, add_options, camera_ids, camera_site, family, log_tail, until
 from cli.client import channel
 from cli.suite.launcher import Launcher, Tokens
 from services import NAMES
@@ -56,6 +57,23 @@ def run(name: str, bench_main) -> int:
     return 0
 
 
+# The options of both chain-suite benchmarks, beside their own.
+SUITE_OPTIONS = {
+    "--workers": (int, 1, "ANPR_WORKERS of every service (default 1)"),
+    "--streams": (int, 2, "StreamReads calls per connection (default 2)"),
+    "--hit-share": (float, 0.02, "share of reads naming a listed plate (default 0.02)"),
+    "--import-chunk": (int, 5000, "entries per ImportEntries message (default 5000, the most allowed)"),
+}
+
+
+def parser(doc: str, options: dict[str, tuple[type, object, str]]) -> argparse.ArgumentParser:
+    """A benchmark's parser: its own options, the suite's, and --keep."""
+    ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_options(ap, options | SUITE_OPTIONS)
+    ap.add_argument("--keep", action="store_true", help="keep the temporary directory (logs, database)")
+    return ap
+
+
 class Bench:
     """What a chain-suite benchmark holds: its arguments, a temporary directory, the database,
     the launched services and its child processes (`children()`), and the figures of its last
@@ -74,6 +92,26 @@ class Bench:
 
     def children(self) -> list[Child]:
         return list(self.gens)
+
+    def start_generators(self, ctx, url: str, **spec) -> None:
+        """--gens load generator processes (chain_load.generator_main) sending to every ingest process;
+        `spec` adds to what they are told or changes it (tfc_share, seed, sites, ref_batch, ...)."""
+        a = self.args
+        common_spec = {
+            "gens": a.gens,
+            "targets": [self.launcher.addr(n) for n in self.launcher.names_of("ingest")],
+            "token": self.launcher.tokens[Role.CAMERA],
+            "connections": a.connections,
+            "streams_per_connection": a.streams,
+            "batch": a.batch,
+            "hits_per_batch": max(1, round(a.batch * a.hit_share)),
+            "entries": a.entries,
+            "cameras": a.cameras,
+            "database_url": url,
+        }
+        for i in range(a.gens):
+            log, name = self.tmp / f"gen-{i}.log", f"gen-{i}"
+            self.gens.append(Child(ctx, generator_main, common_spec | spec | {"index": i}, log, name))
 
     async def close(self) -> None:
         for child in self.children():

@@ -1,14 +1,17 @@
-"""What the benchmark scripts share: percentiles, the CPU meter, the set-up of their child processes,
-their error, polling for a state, and the registration of their cameras."""
+"""What the benchmark scripts share: their options, error, percentiles and CPU meter; their child
+processes' set-up, pipe and tally; polling for a state; and their cameras."""
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import math
 import os
 import signal
 import time
+import traceback
+from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 
@@ -42,6 +45,12 @@ class BenchError(Exception):
     """A benchmark cannot go on (a process died, a set-up step failed): the message says why."""
 
 
+def add_options(parser: argparse.ArgumentParser, options: Mapping[str, tuple[type, object, str]]) -> None:
+    """Options that take a value: name -> (type, default, help)."""
+    for name, (kind, default, text) in options.items():
+        parser.add_argument(name, type=kind, default=default, help=text)
+
+
 def percentile(sorted_values: list[float], q: float) -> float:
     if not sorted_values:
         return float("nan")
@@ -72,6 +81,38 @@ def child_setup(log_path: str) -> None:
     os.dup2(fd, 1)
     os.dup2(fd, 2)
     os.close(fd)
+
+
+async def serve_pipe(conn, answer: Callable[[str, object], Awaitable[object]]) -> None:
+    """A child process's end of its pipe: ("ok", None) once ready, then every (op, arg) received is
+    answered ("ok", await answer(op, arg)), or ("error", its traceback), until ("exit", ...)."""
+    loop = asyncio.get_running_loop()
+    conn.send(("ok", None))
+    while True:
+        op, arg = await loop.run_in_executor(None, conn.recv)
+        if op == "exit":
+            return
+        try:
+            conn.send(("ok", await answer(op, arg)))
+        except Exception:
+            conn.send(("error", traceback.format_exc(limit=8)))
+
+
+class Tally:
+    """What one load generator saw in one run: answers by status, errors by code (and the first
+    one's text), and the latency of each acknowledgement inside the measured window [w0, w1)."""
+
+    def __init__(self, w0: float, w1: float):
+        self.w0, self.w1 = w0, w1
+        self.statuses: Counter = Counter()
+        self.errors: Counter = Counter()
+        self.ack_ms: list[float] = []
+        self.first_error = ""
+
+    def error(self, code: str, detail: str = "") -> None:
+        self.errors[code] += 1
+        if not self.first_error:
+            self.first_error = f"{code}: {detail}"[:300]
 
 
 def log_tail(path: Path, lines: int = 40) -> str:

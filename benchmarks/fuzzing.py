@@ -277,6 +277,13 @@ class Judge:
                 findings.add(f"{rpc.method.name}: a read breaking a limit was answered {result.status}")
 
 
+def examples_of(n: int) -> settings:
+    """Hypothesis as a fuzzer: n generated examples, no shrinking, no deadline, no example database."""
+    return settings(
+        max_examples=n, deadline=None, database=None, phases=[Phase.generate], suppress_health_check=list(HealthCheck)
+    )
+
+
 def fuzz_rpcs(
     suite, loop: asyncio.AbstractEventLoop, examples_per_rpc: int, findings: Findings, rpcs: list[Rpc] | None = None
 ) -> None:
@@ -293,13 +300,7 @@ def _fuzz_rpc(suite, loop, rpc: Rpc, examples: int, judge: Judge, findings: Find
         async with channel(suite.addr(rpc.service), suite.tokens[rpc.role]) as ch:
             return await call(ch, rpc, requests)
 
-    @settings(
-        max_examples=examples,
-        deadline=None,
-        database=None,
-        phases=[Phase.generate],
-        suppress_health_check=list(HealthCheck),
-    )
+    @examples_of(examples)
     @given(requests=strategy)
     def one(requests):
         try:
@@ -386,13 +387,7 @@ def check_csv(data: bytes, findings: Findings, run_cli: Callable[[Path], tuple[i
 
 
 def fuzz_csv(examples: int, findings: Findings, run_cli=None) -> None:
-    @settings(
-        max_examples=examples,
-        deadline=None,
-        database=None,
-        phases=[Phase.generate],
-        suppress_health_check=list(HealthCheck),
-    )
+    @examples_of(examples)
     @given(data=csv_extract())
     def one(data):
         check_csv(data, findings, run_cli)

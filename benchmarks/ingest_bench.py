@@ -49,7 +49,7 @@ import sys
 import time
 import traceback
 
-from benchmarks.common import BenchError, log_tail
+from benchmarks.common import BenchError, add_options, log_tail
 from benchmarks.ingest_baselines import phase_copy, phase_echo
 from benchmarks.ingest_report import Report, say, summarise
 from benchmarks.ingest_rig import Rig
@@ -72,6 +72,7 @@ def run(rig: Rig, out: Report) -> None:
     rig.start_echo()
     rig.clients.start()
     rig.wait_ingest_serving()
+    rig.clients.ready()
     say(f"ingest SERVING on {rig.ingest_addr} (log {rig.ingest_log}); echo server on {rig.echo_addr}")
     rig.register_cameras()
     cpu = rig.cpu_meter()
@@ -82,49 +83,42 @@ def run(rig: Rig, out: Report) -> None:
     out.note_other_processes()
 
 
+OPTIONS = {
+    "--seconds": (float, 8.0, "measured seconds per phase (default 8)"),
+    "--warmup": (float, 2.0, "warm-up seconds per phase (default 2)"),
+    "--streams": (int, 100, "concurrent camera streams (default 100)"),
+    "--batch": (int, 50, "reads per batch (default 50)"),
+    "--depth": (int, 2, "batches in flight per stream (default 2)"),
+    "--unary-concurrency": (int, 64, "concurrent SubmitRead calls (default 64)"),
+    "--idle-seconds": (
+        float,
+        3.0,
+        "measured seconds of the unloaded-latency run (1 stream, 1 batch in flight); 0 skips it",
+    ),
+    "--clients": (int, 1, "client processes (default 1)"),
+    "--connections": (int, 8, "TCP connections per client process, streams spread over them (default 8)"),
+    "--ingest-workers": (int, 2, "ingest worker processes on one port, ANPR_WORKERS (default 2, one per core)"),
+    "--copy-chunk": (int, 1000, "rows per COPY (default 1000)"),
+    "--copy-connections": (int, 2, "concurrent COPY connections (default 2)"),
+    "--copy-max-rows": (int, 1_500_000, "cap on pre-generated COPY rows"),
+    "--max-pool-reads": (
+        int,
+        400_000,
+        "cap on pre-generated reads per ingest run (the window ends early if they run out)",
+    ),
+}
+
+
 def parse_args(argv=None):
     p = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    p.add_argument("--seconds", type=float, default=8.0, help="measured seconds per phase (default 8)")
-    p.add_argument("--warmup", type=float, default=2.0, help="warm-up seconds per phase (default 2)")
-    p.add_argument("--streams", type=int, default=100, help="concurrent camera streams (default 100)")
-    p.add_argument("--batch", type=int, default=50, help="reads per batch (default 50)")
-    p.add_argument("--depth", type=int, default=2, help="batches in flight per stream (default 2)")
-    p.add_argument("--unary-concurrency", type=int, default=64, help="concurrent SubmitRead calls (default 64)")
-    p.add_argument(
-        "--idle-seconds",
-        type=float,
-        default=3.0,
-        help="measured seconds of the unloaded-latency run (1 stream, 1 batch in flight); 0 skips it",
-    )
-    p.add_argument("--clients", type=int, default=1, help="client processes (default 1)")
-    p.add_argument(
-        "--connections",
-        type=int,
-        default=8,
-        help="TCP connections per client process, streams spread over them (default 8)",
-    )
-    p.add_argument(
-        "--ingest-workers",
-        type=int,
-        default=2,
-        help="ingest worker processes on one port, ANPR_WORKERS (default 2, one per core)",
-    )
-    p.add_argument("--copy-chunk", type=int, default=1000, help="rows per COPY (default 1000)")
-    p.add_argument("--copy-connections", type=int, default=2, help="concurrent COPY connections (default 2)")
-    p.add_argument("--copy-max-rows", type=int, default=1_500_000, help="cap on pre-generated COPY rows")
-    p.add_argument(
-        "--max-pool-reads",
-        type=int,
-        default=400_000,
-        help="cap on pre-generated reads per ingest run (the window ends early if they run out)",
-    )
+    add_options(p, OPTIONS)
     p.add_argument("--profile", metavar="DIR", help="py-spy record the ingest process during each measured run")
     p.add_argument("--profile-format", default="flamegraph", choices=("flamegraph", "speedscope", "raw"))
     p.add_argument("--keep", action="store_true", help="keep the temp dir (PostgreSQL data, ingest log)")
     args = p.parse_args(argv)
-    if args.streams < 1 or args.batch < 1 or args.depth < 1 or args.unary_concurrency < 1 or args.clients < 1:
+    if min(args.streams, args.batch, args.depth, args.unary_concurrency, args.clients) < 1:
         p.error("--streams, --batch, --depth, --unary-concurrency and --clients must be positive")
     args.clients = min(args.clients, args.streams, args.unary_concurrency)
     return args

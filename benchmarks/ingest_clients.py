@@ -33,6 +33,12 @@ class Clients:
             p.start()
             self.procs.append((p, parent))
 
+    def ready(self, within_s: float = 60.0) -> None:
+        """Until every client has said it is ready (it has started and set itself up)."""
+        deadline = time.monotonic() + within_s
+        for i in range(len(self.procs)):
+            self._reply(i, deadline, f"was not ready within {within_s:.0f} s")
+
     def log(self, i: int) -> Path:
         return self.tmp / f"client-{i}.log"
 

@@ -2,7 +2,7 @@
 unary calls, at the server under test) and the do-nothing echo server, each in its own process so
 that the benchmark's own work stays off the servers' cores and the measuring clocks.
 
-A client is driven over a pipe: ("prepare", spec) generates the reads of one run up front,
+A client is driven over a pipe (common.serve_pipe): ("prepare", spec) generates the reads of one run up front,
 ("run", go) runs them against the clock and answers with its tally, ("close", target) closes its
 channels to a server, ("exit", None) ends it. Latency is per acknowledgement: from just before a
 batch (or a unary call) is written to its acknowledgement.
@@ -15,15 +15,14 @@ import contextlib
 import itertools
 import math
 import time
-import traceback
-from collections import Counter
 from collections.abc import Iterator
 
 import grpc
 from grpc import aio
 
 from anpr.v1 import ingest_pb2, ingest_pb2_grpc
-from benchmarks.common import CHANNEL_OPTIONS, MESSAGE_OPTIONS, child_setup
+from benchmarks import common
+from benchmarks.common import CHANNEL_OPTIONS, MESSAGE_OPTIONS, child_setup, serve_pipe
 from benchmarks.ingest_reads import ReadGen, captured_now
 
 STORED = ingest_pb2.READ_STATUS_STORED
@@ -79,30 +78,22 @@ def echo_server_main(conn, log_path: str, port: int = 0) -> None:
 # ---------------------------------------------------------------------------------------------------
 
 
-class Tally:
-    """Acknowledgements inside the measured window [w0, w1) (perf_counter of the client)."""
+class Tally(common.Tally):
+    """Acknowledgements inside the measured window [w0, w1) (perf_counter of the client), and when
+    the pool of reads ran out."""
 
     def __init__(self, w0: float, w1: float):
-        self.w0, self.w1 = w0, w1
-        self.statuses: Counter = Counter()
-        self.errors: Counter = Counter()
-        self.lat_ms: list[float] = []
+        super().__init__(w0, w1)
         self.last_ack = w0
         self.exhausted_at: float | None = None
-        self.first_error = ""
 
     def ack(self, t_sent: float, t_ack: float, results) -> None:
         if self.w0 <= t_ack < self.w1:
-            self.lat_ms.append((t_ack - t_sent) * 1000.0)
+            self.ack_ms.append((t_ack - t_sent) * 1000.0)
             st = self.statuses
             for r in results:
                 st[r.status] += 1
             self.last_ack = t_ack
-
-    def error(self, code: str, detail: str = "") -> None:
-        self.errors[code] += 1
-        if not self.first_error:
-            self.first_error = f"{code}: {detail}"[:300]
 
     def exhausted(self) -> None:
         if self.exhausted_at is None:
@@ -117,7 +108,7 @@ class Tally:
             "statuses": {STATUS_NAMES.get(k, str(k)): v for k, v in self.statuses.items()},
             "errors": dict(self.errors),
             "first_error": self.first_error,
-            "lat_ms": self.lat_ms,
+            "lat_ms": self.ack_ms,
             "exhausted": self.exhausted_at is not None and self.exhausted_at < self.w1,
         }
 
@@ -311,26 +302,17 @@ def stream_pool(spec: dict, gen: ReadGen) -> list[list[ingest_pb2.StreamReadsReq
 
 
 def client_main(conn, index: int, log_path: str) -> None:
-    """A client process: answers each (op, arg) with ("ok", reply) or ("error", traceback), until
-    "exit" or the end of the pipe."""
+    """A client process: ready, then answers each (op, arg) (common.serve_pipe) until "exit" or the
+    end of the pipe."""
     child_setup(log_path)
     state = ClientState(index)
 
-    async def loop() -> None:
-        ev = asyncio.get_running_loop()
-        while True:
-            try:
-                op, arg = await ev.run_in_executor(None, conn.recv)
-            except EOFError:
-                return
-            if op == "exit":
-                break
-            try:
-                conn.send(("ok", await state.answer(op, arg)))
-            except Exception:
-                conn.send(("error", traceback.format_exc(limit=6)))
-        for ch in state.channels.values():
-            await ch.close()
+    async def serve() -> None:
+        try:
+            await serve_pipe(conn, state.answer)
+        finally:
+            for ch in state.channels.values():
+                await ch.close()
 
-    with contextlib.suppress(KeyboardInterrupt, BrokenPipeError):
-        asyncio.run(loop())
+    with contextlib.suppress(KeyboardInterrupt, EOFError, BrokenPipeError):
+        asyncio.run(serve())

@@ -45,7 +45,7 @@ from collections import Counter
 from anpr.runtime.auth import Role
 from benchmarks import chain_suite as cs
 from benchmarks.chain_bench import merge
-from benchmarks.chain_load import generator_main, parse_read_id
+from benchmarks.chain_load import parse_read_id
 from benchmarks.common import CpuMeter, camera_ids, pct, until
 from benchmarks.notify_terminals import CONTROL_ROOM, terminals_main
 
@@ -187,35 +187,16 @@ class Bench(cs.Bench):
                     f"terminals-{k}",
                 )
             )
-        targets = [self.launcher.addr(n) for n in self.launcher.names_of("ingest")]
-        for i in range(a.gens):
-            self.gens.append(
-                cs.Child(
-                    ctx,
-                    generator_main,
-                    {
-                        "index": i,
-                        "gens": a.gens,
-                        "targets": targets,
-                        "token": tokens[Role.CAMERA],
-                        "connections": a.connections,
-                        "streams_per_connection": a.streams,
-                        "batch": a.batch,
-                        "hits_per_batch": max(1, round(a.batch * a.hit_share)),
-                        "entries": a.entries,
-                        "tfc_share": 0.0,
-                        "cameras": a.cameras,
-                        "sites": self.sites,
-                        "no_location_every": a.no_location_every,
-                        "seed": a.seed,
-                        "database_url": url,
-                        "ref_connections": 1,
-                        "ref_batch": a.batch,
-                    },
-                    self.tmp / f"gen-{i}.log",
-                    f"gen-{i}",
-                )
-            )
+        self.start_generators(
+            ctx,
+            url,
+            tfc_share=0.0,
+            sites=self.sites,
+            no_location_every=a.no_location_every,
+            seed=a.seed,
+            ref_connections=1,
+            ref_batch=a.batch,
+        )
         self.cpu = CpuMeter(
             cs.cpu_groups(self.launcher, self.db, {"load generators": self.gens, "terminal processes": self.observers})
         )
@@ -351,45 +332,33 @@ class Bench(cs.Bench):
         self.say(" ".join(f"{k}={v:.6g}" if isinstance(v, float) else f"{k}={v}" for k, v in self.fig.items()))
 
 
+OPTIONS = {
+    "--terminals": (int, 1000, "subscribed terminals (default 1000)"),
+    "--radius-km": (float, 5.0, "each terminal's circle (default 5 km)"),
+    "--side-km": (float, 100.0, "side of the square around Reading (default 100 km)"),
+    "--cameras": (int, 200, "cameras in the same square (default 200)"),
+    "--rate": (int, 5000, "reads per second (default 5000)"),
+    "--seconds": (float, 20.0, "measured seconds of load (default 20)"),
+    "--warmup": (float, 2.0, "warm-up seconds before them (default 2)"),
+    "--wait": (float, 15.0, "longest wait for late deliveries after the load (default 15)"),
+    "--entries": (int, 100_000, "hotlist entries (default 100,000)"),
+    "--no-location-every": (int, 10, "every n-th read is sent without coordinates (default 10; 0: none)"),
+    "--observers": (int, 2, "terminal processes (default 2)"),
+    "--streams-per-channel": (int, 100, "Subscribe streams per channel (default 100)"),
+    "--gens": (int, 1, "load generator processes (default 1)"),
+    "--connections": (int, 2, "connections per generator (default 2)"),
+    "--batch": (int, 50, "reads per batch (default 50)"),
+    "--seed": (int, 10, "random seed of positions and reads (default 10)"),
+}
+
+
 def parse_args(argv=None) -> argparse.Namespace:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add = ap.add_argument
-    add("--terminals", type=int, default=1000, help="subscribed terminals (default 1000)")
-    add("--radius-km", type=float, default=5.0, help="each terminal's circle (default 5 km)")
-    add("--side-km", type=float, default=100.0, help="side of the square around Reading (default 100 km)")
-    add("--cameras", type=int, default=200, help="cameras in the same square (default 200)")
-    add("--rate", type=int, default=5000, help="reads per second (default 5000)")
-    add("--seconds", type=float, default=20.0, help="measured seconds of load (default 20)")
-    add("--warmup", type=float, default=2.0, help="warm-up seconds before them (default 2)")
-    add("--wait", type=float, default=15.0, help="longest wait for late deliveries after the load (default 15)")
-    add("--entries", type=int, default=100_000, help="hotlist entries (default 100,000)")
-    add("--hit-share", type=float, default=0.02, help="share of reads naming a listed plate (default 0.02)")
-    add(
-        "--no-location-every",
-        type=int,
-        default=10,
-        help="every n-th read is sent without coordinates (default 10; 0: none)",
-    )
-    add("--observers", type=int, default=2, help="terminal processes (default 2)")
-    add("--streams-per-channel", type=int, default=100, help="Subscribe streams per channel (default 100)")
-    add("--gens", type=int, default=1, help="load generator processes (default 1)")
-    add("--connections", type=int, default=2, help="connections per generator (default 2)")
-    add("--streams", type=int, default=2, help="StreamReads calls per connection (default 2)")
-    add("--batch", type=int, default=50, help="reads per batch (default 50)")
-    add("--workers", type=int, default=1, help="ANPR_WORKERS of every service (default 1)")
-    add(
-        "--import-chunk",
-        type=int,
-        default=5000,
-        help="entries per ImportEntries message (default 5000, the most allowed)",
-    )
-    add("--seed", type=int, default=10, help="random seed of positions and reads (default 10)")
-    add(
+    ap = cs.parser(__doc__, OPTIONS)
+    ap.add_argument(
         "--control-room",
         action="store_true",
         help="also follow every alert on one unfiltered control-room stream (the chain without the terminals' filtering)",
     )
-    add("--keep", action="store_true", help="keep the temporary directory (logs, database)")
     return ap.parse_args(argv)
 
 
