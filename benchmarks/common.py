@@ -15,6 +15,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 
+import grpc
 import psutil
 
 from anpr.v1 import ingest_pb2, ingest_pb2_grpc
@@ -28,7 +29,7 @@ MESSAGE_OPTIONS = [
 ]
 CHANNEL_OPTIONS = [*MESSAGE_OPTIONS, ("grpc.use_local_subchannel_pool", 1)]  # a connection per channel
 
-# Age identifiers of current UK marks (AB12 CDE): March and September registrations, 2002-2025.
+# Age identifiers of current UK marks (AB12 CDE): September 2001 (51) to September 2025 (75).
 AGES = [f"{y:02d}" for y in (*range(2, 26), *range(51, 76))]
 
 
@@ -190,4 +191,21 @@ async def register_cameras(
                 force=force,
                 enabled=True,
             )
-            await stub.UpsertCamera(ingest_pb2.UpsertCameraRequest(camera=camera))
+            await upsert_camera(stub, camera)
+
+
+async def upsert_camera(stub, camera: T.Camera, within_s: float = 60.0) -> None:
+    """UpsertCamera, asked again while the process answering is still starting (UNAVAILABLE): with
+    ANPR_WORKERS, the worker whose health said SERVING need not be the one this connection reached."""
+
+    async def stored() -> bool:
+        try:
+            await stub.UpsertCamera(ingest_pb2.UpsertCameraRequest(camera=camera), timeout=10)
+        except grpc.aio.AioRpcError as err:
+            if err.code() != grpc.StatusCode.UNAVAILABLE:
+                raise
+            return False
+        return True
+
+    if not await until(stored, within_s):
+        raise BenchError(f"UpsertCamera was UNAVAILABLE for {within_s:.0f} s")
