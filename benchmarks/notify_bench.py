@@ -269,9 +269,16 @@ class Bench(cs.Bench):
         got, errors = await self.settle(r["listed_reads"])
         j = judge(self.truth, r["listed_reads"], got, go["w0"], go["w1"])
         timed, room = j.pop("lat_ms"), j.pop("room_ms")
-        lat = [ms for _, ms in timed]
-        f = self.fig
-        f.update(
+        self.record(r, j, [ms for _, ms in timed], room, errors)
+        self.say_deliveries(j, len(timed), len(room), errors)
+        self.say_quarters(go, timed)
+        self.say("  cpu (cores): " + ", ".join(f"{k} {v:.2f}" for k, v in r["cpu"].items()))
+        self.fig.update({f"cpu_{k.replace(' ', '_')}": v for k, v in r["cpu"].items()})
+
+    def record(self, r: dict, j: dict, lat: list[float], room: list[float], errors: Counter) -> None:
+        """The figures of the last line: the load, the judge's counts, the latencies."""
+        a = self.args
+        self.fig.update(
             terminals=a.terminals,
             rate=a.rate,
             achieved_reads_per_s=r["stored_in_window"] / a.seconds,
@@ -289,6 +296,9 @@ class Bench(cs.Bench):
             control_room_p50_ms=pct(room, 0.5),
             control_room_p99_ms=pct(room, 0.99),
         )
+
+    def say_deliveries(self, j: dict, timed: int, room: int, errors: Counter) -> None:
+        f = self.fig
         self.say(
             f"  stored {f['achieved_reads_per_s']:,.0f} reads/s; {f['listed_reads']} listed reads -> "
             f"{j['expected']} expected deliveries ({j['expected'] / max(1, f['listed_reads']):.1f} terminals a read)"
@@ -298,19 +308,19 @@ class Bench(cs.Bench):
             f"hit.location not the camera's {j['location_mismatch']}; stream errors {dict(errors) or 0}"
         )
         self.say(
-            f"  camera call -> terminal alert ({len(lat)} deliveries after the warm-up): p50 {f['p50_ms']:.1f} ms, "
+            f"  camera call -> terminal alert ({timed} deliveries after the warm-up): p50 {f['p50_ms']:.1f} ms, "
             f"p99 {f['p99_ms']:.1f} ms, max {f['max_ms']:.1f} ms"
         )
-        if a.control_room:
+        if self.args.control_room:
             self.say(
-                f"  the same reads on one unfiltered control-room stream ({len(room)}): p50 "
+                f"  the same reads on one unfiltered control-room stream ({room}): p50 "
                 f"{f['control_room_p50_ms']:.1f} ms, p99 {f['control_room_p99_ms']:.1f} ms"
             )
+
+    def say_quarters(self, go: dict, timed: list[tuple[float, float]]) -> None:
+        quarter = self.args.seconds / 4
         quarters = [
-            pct(
-                [ms for sent, ms in timed if go["w0"] + k * a.seconds / 4 <= sent < go["w0"] + (k + 1) * a.seconds / 4],
-                0.5,
-            )
+            pct([ms for sent, ms in timed if go["w0"] + k * quarter <= sent < go["w0"] + (k + 1) * quarter], 0.5)
             for k in range(4)
         ]
         self.say(
@@ -318,8 +328,6 @@ class Bench(cs.Bench):
             + ", ".join(f"{q:.1f}" for q in quarters)
             + " ms"
         )
-        self.say("  cpu (cores): " + ", ".join(f"{k} {v:.2f}" for k, v in r["cpu"].items()))
-        f.update({f"cpu_{k.replace(' ', '_')}": v for k, v in r["cpu"].items()})
 
     async def main(self) -> None:
         t0 = time.monotonic()
