@@ -138,19 +138,19 @@ class Stream:
                 self.slots.release()
 
     async def _acks(self) -> None:
-        perf, sent, tally, call = time.perf_counter, self.sent, self.tally, self.call
+        perf, sent, tally, call, slots = time.perf_counter, self.sent, self.tally, self.call, self.slots
         while (resp := await call.read()) is not aio.EOF:
             t = perf()
             t_sent = sent.pop(resp.batch_id, None)
             if t_sent is not None:
                 tally.ack(t_sent, t, resp.results)
-            self.slots.release()
+            slots.release()
 
     async def write(self, batches: Iterator, w1: float) -> None:
         """Batches whenever a slot is free, until w1, the end of the call, or the end of `batches`."""
-        perf, sent, call = time.perf_counter, self.sent, self.call
+        perf, sent, call, slots = time.perf_counter, self.sent, self.call, self.slots
         while True:
-            await self.slots.acquire()
+            await slots.acquire()
             if self.dead or perf() >= w1:
                 return
             req = next(batches, None)
