@@ -42,25 +42,15 @@ import asyncio
 import multiprocessing
 import sys
 import time
-from pathlib import Path
-
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-import chain_reference
-import chain_suite as cs
-from chain_load import generator_main, observer_main
-from common import CpuMeter, percentile
 
 from anpr.runtime.auth import Role
+from benchmarks import chain_reference
+from benchmarks import chain_suite as cs
+from benchmarks.chain_load import observer_main
+from benchmarks.common import CpuMeter, pct, until
 
 DEFAULT_LADDER = "1000,2500,5000,7500,10000,15000,20000,25000"
 NAN = float("nan")
-
-
-def p(values: list[float], q: float) -> float:
-    return percentile(sorted(values), q)
 
 
 def merge(results: list[dict]) -> dict:
@@ -93,7 +83,7 @@ class Bench(cs.Bench):
         url = await self.db.start()
         self.launcher = cs.launch(url, self.tmp, a.workers, a.replicas)
         t = time.perf_counter()
-        await self.launcher.start_all(timeout=120)
+        await self.launcher.start_all(120)
         self.say(
             f"services SERVING in {time.perf_counter() - t:.1f} s: "
             + ", ".join(f"{n} {self.launcher.addr(n)}" for n in self.launcher.procs)
@@ -126,33 +116,9 @@ class Bench(cs.Bench):
             self.tmp / "observer.log",
             "observer",
         )
-        targets = [self.launcher.addr(n) for n in self.launcher.names_of("ingest")]
-        for i in range(a.gens):
-            self.gens.append(
-                cs.Child(
-                    ctx,
-                    generator_main,
-                    {
-                        "index": i,
-                        "gens": a.gens,
-                        "targets": targets,
-                        "token": tokens[Role.CAMERA],
-                        "connections": a.connections,
-                        "streams_per_connection": a.streams,
-                        "batch": a.batch,
-                        "hits_per_batch": max(1, round(a.batch * a.hit_share)),
-                        "entries": a.entries,
-                        "tfc_share": a.tfc_share,
-                        "cameras": a.cameras,
-                        "seed": 7,
-                        "database_url": url,
-                        "ref_connections": a.ref_connections,
-                        "ref_batch": a.ref_batch,
-                    },
-                    self.tmp / f"gen-{i}.log",
-                    f"gen-{i}",
-                )
-            )
+        self.start_generators(
+            ctx, url, tfc_share=a.tfc_share, seed=7, ref_connections=a.ref_connections, ref_batch=a.ref_batch
+        )
         self.cpu = CpuMeter(
             cs.cpu_groups(self.launcher, self.db, {"load generators": self.gens, "observer": [self.observer]})
         )
@@ -162,15 +128,17 @@ class Bench(cs.Bench):
         subscriber, and the firearms-marked one the TFC console."""
         for child in self.children():
             await child.ready(120)
+
+        async def arrived() -> bool:
+            got = await self.observer.call("arrivals", "e2e")
+            return bool(got["alert"] and got["tfc"])
+
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             await cs.submit_probe(self.launcher, self.args.entries)
-            for _ in range(25):
-                got = await self.observer.call("arrivals", "e2e")
-                if got["alert"] and got["tfc"]:
-                    self.say("probe: alert and TFC activation received; measuring")
-                    return
-                await asyncio.sleep(0.2)
+            if await until(arrived, 5.0):
+                self.say("probe: alert and TFC activation received; measuring")
+                return
         raise cs.BenchError("the probe reads never reached the subscriber and the TFC console")
 
     # -- running load ----------------------------------------------------------------------------------
@@ -209,14 +177,16 @@ class Bench(cs.Bench):
     def say_cpu(self, cpu: dict) -> None:
         self.say("  cpu (cores): " + ", ".join(f"{k} {v:.2f}" for k, v in cpu.items()))
 
-    async def arrivals_until(self, phase: str, alerts: int, tfc: int, timeout: float) -> tuple[dict, float]:
-        """The observer's arrivals once `alerts` alerts and `tfc` activations are in, or at `timeout`."""
-        t0 = time.monotonic()
-        while True:
+    async def arrivals_until(self, phase: str, alerts: int, tfc: int, within_s: float) -> tuple[dict, float]:
+        """The observer's arrivals once `alerts` alerts and `tfc` activations are in, or after `within_s`
+        seconds; and the time then."""
+
+        async def all_in() -> bool:
             n = await self.observer.call("counts", phase)
-            if (n["alert"] >= alerts and n["tfc"] >= tfc) or time.monotonic() - t0 > timeout:
-                return await self.observer.call("arrivals", phase), time.time()
-            await asyncio.sleep(0.2)
+            return n["alert"] >= alerts and n["tfc"] >= tfc
+
+        await until(all_in, within_s)
+        return await self.observer.call("arrivals", phase), time.time()
 
     # -- phases ----------------------------------------------------------------------------------------
 
@@ -230,21 +200,21 @@ class Bench(cs.Bench):
         got, _ = await self.arrivals_until("ref", r["listed"], 0, 10)
         lat = [(t1 - t0) * 1000 for t0, t1 in got["ref"] if go["w0"] <= t0 < go["w1"]]
         self.fig["reference_reads_per_s"] = r["stored_in_window"] / a.ref_seconds
-        self.fig["reference_p50_ms"], self.fig["reference_p99_ms"] = p(lat, 0.5), p(lat, 0.99)
+        self.fig["reference_p50_ms"], self.fig["reference_p99_ms"] = pct(lat, 0.5), pct(lat, 0.99)
         self.say(
             f"  {self.fig['reference_reads_per_s']:,.0f} reads/s; read -> listener p50 "
             f"{self.fig['reference_p50_ms']:.1f} ms, p99 {self.fig['reference_p99_ms']:.1f} ms "
-            f"({len(lat)} hits); COPY p99 {p(r['ack_ms'], 0.99):.1f} ms"
+            f"({len(lat)} hits); COPY p99 {pct(r['ack_ms'], 0.99):.1f} ms"
         )
         self.say_cpu(r["cpu"])
         rate = a.ref_paced_rate
         go, r = await self.run("reference", "ref-paced", 1.0, a.ref_seconds / 2, rate)
         got, _ = await self.arrivals_until("ref-paced", r["listed"], 0, 10)
         lat = [(t1 - t0) * 1000 for t0, t1 in got["ref"] if go["w0"] <= t0 < go["w1"]]
-        self.fig[f"reference_p99_ms_at_{rate}"] = p(lat, 0.99)
+        self.fig[f"reference_p99_ms_at_{rate}"] = pct(lat, 0.99)
         self.say(
             f"  paced at {rate:,} reads/s (got {r['stored_in_window'] / (a.ref_seconds / 2):,.0f}): read -> "
-            f"listener p50 {p(lat, 0.5):.1f} ms, p99 {p(lat, 0.99):.1f} ms ({len(lat)} hits)"
+            f"listener p50 {pct(lat, 0.5):.1f} ms, p99 {pct(lat, 0.99):.1f} ms ({len(lat)} hits)"
         )
 
     async def saturation(self) -> None:
@@ -262,9 +232,9 @@ class Bench(cs.Bench):
         f["chain_reads_per_s"], f["matched_reads_per_s"] = stored / a.seconds, matched / a.seconds
         f["hits_per_s"] = f["matched_reads_per_s"] * max(1, round(a.batch * a.hit_share)) / a.batch
         f["alerts_per_s"], f["backlog_end"] = alerts_in / a.seconds, r["backlog1"]
-        f["sat_p99_ack_ms"] = p(r["ack_ms"], 0.99)
+        f["sat_p99_ack_ms"] = pct(r["ack_ms"], 0.99)
         self.say(
-            f"  durable {f['chain_reads_per_s']:,.0f} reads/s (ack p50 {p(r['ack_ms'], 0.5):.0f} ms, p99 "
+            f"  durable {f['chain_reads_per_s']:,.0f} reads/s (ack p50 {pct(r['ack_ms'], 0.5):.0f} ms, p99 "
             f"{f['sat_p99_ack_ms']:.0f} ms; statuses {r['statuses']}); through matching "
             f"{f['matched_reads_per_s']:,.0f} reads/s; hits {f['hits_per_s']:,.0f}/s; alerts received "
             f"{f['alerts_per_s']:,.0f}/s; backlog at the end {f['backlog_end']:,.0f} reads"
@@ -274,19 +244,20 @@ class Bench(cs.Bench):
 
     async def drain(self, go: dict, r: dict) -> None:
         """After the load stops: until the backlog is 0 and every alert and activation is in."""
-        deadline = time.monotonic() + self.args.drain_timeout
-        while True:
+        left, n = NAN, {}
+
+        async def drained() -> bool:
+            nonlocal left, n
             left = await cs.backlog(self.db.url)
             n = await self.observer.call("counts", "sat")
-            done = left == 0 and n["alert"] >= r["listed"] and n["tfc"] >= r["firearms"]
-            if done or time.monotonic() > deadline:
-                break
-            await asyncio.sleep(0.2)
+            return left == 0 and n["alert"] >= r["listed"] and n["tfc"] >= r["firearms"]
+
+        done = await until(drained, self.args.drain_timeout)
         got = await self.observer.call("arrivals", "sat")
         f = self.fig
         f["drain_s"] = max(0.0, time.time() - go["w1"]) if done else NAN
         lat = [(t1 - t0) * 1000 for t0, t1 in got["alert"]]
-        f["sat_p50_alert_ms"], f["sat_p99_alert_ms"] = p(lat, 0.5), p(lat, 0.99)
+        f["sat_p50_alert_ms"], f["sat_p99_alert_ms"] = pct(lat, 0.5), pct(lat, 0.99)
         self.say(
             f"  drained in {f['drain_s']:.1f} s after the load stopped"
             if done
@@ -305,8 +276,8 @@ class Bench(cs.Bench):
         out = {
             "rate": rate,
             "achieved": r["stored_in_window"] / a.step_seconds,
-            "ack50": p(r["ack_ms"], 0.5),
-            "ack99": p(r["ack_ms"], 0.99),
+            "ack50": pct(r["ack_ms"], 0.5),
+            "ack99": pct(r["ack_ms"], 0.99),
             "cpu": r["cpu"],
         }
         for kind, expected in (("alert", r["listed"]), ("tfc", r["firearms"])):
@@ -314,8 +285,8 @@ class Bench(cs.Bench):
             missing = max(0, expected - len(got[kind]))
             lat += [(now - go["w1"]) * 1000] * missing  # not in yet: at least this late
             out[f"{kind}50"], out[f"{kind}99"], out[f"{kind}_n"], out[f"{kind}_missing"] = (
-                p(lat, 0.5),
-                p(lat, 0.99),
+                pct(lat, 0.5),
+                pct(lat, 0.99),
                 len(lat),
                 missing,
             )
@@ -358,31 +329,34 @@ class Bench(cs.Bench):
             f"(deadline {cs.ACK_DEADLINE_S} s)"
         )
         _, r = await self.run("chain", "escalation", a.step_warmup, a.step_seconds, rate)
-        deadline = time.monotonic() + cs.ACK_DEADLINE_S + a.step_warmup + a.step_wait
-        while True:
+        seen, late = before, []
+
+        async def all_escalated() -> bool:
+            nonlocal seen, late
             seen = await self.observer.call("escalations", "")
             late = [x * 1000 for x in seen["late"][len(before["late"]) :]]
-            if len(late) >= r["firearms"] or time.monotonic() > deadline:
-                break
-            await asyncio.sleep(0.2)
+            return len(late) >= r["firearms"]
+
+        await until(all_escalated, cs.ACK_DEADLINE_S + a.step_warmup + a.step_wait)
         self.say(
             f"  {len(late)} escalations ({r['firearms']} activations; {before['late'].__len__()} escalated "
             f"earlier, {seen['ack_failures']} acknowledgements failed); reached the console after the missed "
-            f"deadline: p50 {p(late, 0.5):.1f} ms, p99 {p(late, 0.99):.1f} ms"
+            f"deadline: p50 {pct(late, 0.5):.1f} ms, p99 {pct(late, 0.99):.1f} ms"
             if late
             else "  none seen"
         )
         self.fig.update(
             escalations=len(late),
-            p50_escalation_late_ms=p(late, 0.5) if late else NAN,
-            p99_escalation_late_ms=p(late, 0.99) if late else NAN,
+            p50_escalation_late_ms=pct(late, 0.5) if late else NAN,
+            p99_escalation_late_ms=pct(late, 0.99) if late else NAN,
             escalated_while_acknowledging=len(before["late"]),
         )
 
-    async def wait_backlog_empty(self, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while await cs.backlog(self.db.url) > 0 and time.monotonic() < deadline:
-            await asyncio.sleep(0.2)
+    async def wait_backlog_empty(self, within_s: float) -> None:
+        async def empty() -> bool:
+            return not await cs.backlog(self.db.url) > 0  # NaN (unreadable) ends the wait too
+
+        await until(empty, within_s)
 
     # -- the run ---------------------------------------------------------------------------------------
 
@@ -405,52 +379,38 @@ class Bench(cs.Bench):
         self.say(" ".join(f"{k}={v:.6g}" if isinstance(v, float) else f"{k}={v}" for k, v in f.items()))
 
 
+def rates(text: str) -> list[int]:
+    return [int(x) for x in text.split(",") if x]
+
+
+OPTIONS = {
+    "--entries": (int, 1_000_000, "hotlist entries (default 1,000,000)"),
+    "--seconds": (float, 30.0, "saturation window (default 30)"),
+    "--warmup": (float, 2.0, "saturation warm-up (default 2)"),
+    "--ladder": (rates, DEFAULT_LADDER, f"paced rates, reads/s (default {DEFAULT_LADDER})"),
+    "--step-seconds": (float, 10.0, "measured seconds per ladder step (default 10)"),
+    "--step-warmup": (float, 2.0, "warm-up per ladder step (default 2)"),
+    "--step-wait": (float, 10.0, "seconds to wait for a step's late alerts (default 10)"),
+    "--drain-timeout": (float, 180.0, "longest wait for the drain (default 180)"),
+    "--ref-seconds": (float, 10.0, "reference window (default 10)"),
+    "--ref-paced-rate": (int, 5000, "reference's paced rate, reads/s (default 5000)"),
+    "--ref-batch": (int, 1000, "rows per COPY in the reference (default 1000)"),
+    "--ref-connections": (int, 2, "COPY connections per generator (default 2)"),
+    "--replicas": (int, 1, "processes of ingest and of matcher (default 1)"),
+    "--gens": (int, 2, "load generator processes (default 2)"),
+    "--connections": (int, 4, "connections per generator (default 4)"),
+    "--batch": (int, 100, "reads per batch (default 100)"),
+    "--depth": (int, 2, "batches in flight per stream at saturation (default 2)"),
+    "--escalation-rate": (int, 1000, "reads/s of the step whose activations nobody acknowledges (default 1000)"),
+    "--tfc-share": (float, 0.1, "share of listed reads that are firearms-marked (default 0.1)"),
+    "--cameras": (int, 100, "cameras registered (default 100)"),
+}
+
+
 def parse_args(argv=None) -> argparse.Namespace:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add = ap.add_argument
-    add("--entries", type=int, default=1_000_000, help="hotlist entries (default 1,000,000)")
-    add("--seconds", type=float, default=30.0, help="saturation window (default 30)")
-    add("--warmup", type=float, default=2.0, help="saturation warm-up (default 2)")
-    add(
-        "--ladder",
-        type=lambda s: [int(x) for x in s.split(",") if x],
-        default=DEFAULT_LADDER,
-        help=f"paced rates, reads/s (default {DEFAULT_LADDER})",
-    )
-    add("--step-seconds", type=float, default=10.0, help="measured seconds per ladder step (default 10)")
-    add("--step-warmup", type=float, default=2.0, help="warm-up per ladder step (default 2)")
-    add("--step-wait", type=float, default=10.0, help="seconds to wait for a step's late alerts (default 10)")
-    add("--drain-timeout", type=float, default=180.0, help="longest wait for the drain (default 180)")
-    add("--ref-seconds", type=float, default=10.0, help="reference window (default 10)")
-    add("--ref-paced-rate", type=int, default=5000, help="reference's paced rate, reads/s (default 5000)")
-    add("--ref-batch", type=int, default=1000, help="rows per COPY in the reference (default 1000)")
-    add("--ref-connections", type=int, default=2, help="COPY connections per generator (default 2)")
-    add("--workers", type=int, default=1, help="ANPR_WORKERS of every service (default 1)")
-    add("--replicas", type=int, default=1, help="processes of ingest and of matcher (default 1)")
-    add("--gens", type=int, default=2, help="load generator processes (default 2)")
-    add("--connections", type=int, default=4, help="connections per generator (default 4)")
-    add("--streams", type=int, default=2, help="StreamReads calls per connection (default 2)")
-    add("--batch", type=int, default=100, help="reads per batch (default 100)")
-    add("--depth", type=int, default=2, help="batches in flight per stream at saturation (default 2)")
-    add("--hit-share", type=float, default=0.02, help="share of reads naming a listed plate (default 0.02)")
-    add(
-        "--escalation-rate",
-        type=int,
-        default=1000,
-        help="reads/s of the step whose activations nobody acknowledges (default 1000)",
-    )
-    add("--tfc-share", type=float, default=0.1, help="share of listed reads that are firearms-marked (default 0.1)")
-    add("--cameras", type=int, default=100, help="cameras registered (default 100)")
-    add(
-        "--import-chunk",
-        type=int,
-        default=5000,
-        help="entries per ImportEntries message (default 5000, the most allowed)",
-    )
-    add("--keep", action="store_true", help="keep the temporary directory (logs, database)")
-    args = ap.parse_args(argv)
-    if isinstance(args.ladder, str):
-        args.ladder = [int(x) for x in args.ladder.split(",")]
+    args = cs.parser(__doc__, OPTIONS).parse_args(argv)
+    if isinstance(args.ladder, str):  # the default, when argparse has not converted it
+        args.ladder = rates(args.ladder)
     return args
 
 

@@ -14,25 +14,19 @@ import asyncio
 import contextlib
 import random
 import time
-import traceback
-from collections import Counter, defaultdict
+from collections import defaultdict
 from datetime import datetime, timedelta, timezone
 
 import asyncpg
-from common import child_setup
 from grpc import aio
 
 from anpr.v1 import firearms_pb2, firearms_pb2_grpc, ingest_pb2, ingest_pb2_grpc, notify_pb2, notify_pb2_grpc
 from anpr.v1 import types_pb2 as T
 from anpr.vrm import normalise_vrm
+from benchmarks import common
+from benchmarks.common import AGES, CHANNEL_OPTIONS, BenchError, camera_ids, camera_site, child_setup, serve_pipe
 
 STORED = ingest_pb2.READ_STATUS_STORED
-MAX_MESSAGE_BYTES = 8 * 1024 * 1024
-GRPC_OPTIONS = [
-    ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
-    ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-    ("grpc.use_local_subchannel_pool", 1),
-]
 REF_CHANNEL = "bench_ref_hit"
 REF_COLUMNS = (
     "read_id",
@@ -51,7 +45,6 @@ REF_COLUMNS = (
 # listed plates start with one of HOT_FIRST, other traffic with one of MISS_FIRST, so that no read
 # matches by chance, exactly or through a look-alike character, and a listed read hits one entry only.
 LETTERS = "ABCDEFGHJKLMNPRSTUVWXY"
-AGES = [f"{y:02d}" for y in (*range(2, 26), *range(51, 76))]
 HOT_FIRST, MISS_FIRST = "ACEFH", "KMNPRVWXY"
 FIREARMS_EVERY = 100  # entry i carries the firearms marker when i % 100 == 0 (1% of the list)
 
@@ -70,14 +63,6 @@ def entry_vrm(i: int) -> str:
 def miss_vrm(rng: random.Random) -> str:
     c = rng.choice
     return f"{c(MISS_FIRST)}{c(LETTERS)}{c(AGES)} {c(LETTERS)}{c(LETTERS)}{c(LETTERS)}"
-
-
-def camera_ids(n: int) -> list[str]:
-    return [f"BENCH-CAM-{i:03d}" for i in range(n)]
-
-
-def camera_site(i: int) -> tuple[float, float]:
-    return 50.8 + (i * 0.0137) % 1.6, -2.6 + (i * 0.0291) % 2.6
 
 
 def parse_read_id(read_id: str) -> tuple[str, float] | None:
@@ -175,18 +160,15 @@ class Batches:
         return out
 
 
-class Tally:
-    """What one generator saw in one run; acknowledgement latencies only inside [w0, w1)."""
+class Tally(common.Tally):
+    """What one generator saw in one run: besides the base's, the reads stored and sent in the
+    window, and the listed reads stored (and how many of them are firearms-marked) in the whole run."""
 
     def __init__(self, w0: float, w1: float):
-        self.w0, self.w1 = w0, w1
-        self.statuses: Counter = Counter()
-        self.errors: Counter = Counter()
-        self.ack_ms: list[float] = []
+        super().__init__(w0, w1)
         self.stored_in_window = 0
         self.listed = self.firearms = 0  # listed reads acknowledged as stored, in the whole run
         self.sent_in_window = 0
-        self.first_error = ""
         self.listed_reads: list[tuple[str, str]] = []  # (read id, camera id) of listed reads stored
 
     def ack(
@@ -210,10 +192,8 @@ class Tally:
             self.ack_ms.append((t_ack - t_sent) * 1000.0)
             self.stored_in_window += stored
 
-    def error(self, exc: BaseException) -> None:
-        code = exc.code().name if isinstance(exc, aio.AioRpcError) else type(exc).__name__
-        self.errors[code] += 1
-        self.first_error = self.first_error or f"{code}: {exc}"[:300]
+    def failed(self, exc: BaseException) -> None:
+        self.error(exc.code().name if isinstance(exc, aio.AioRpcError) else type(exc).__name__, str(exc))
 
     def result(self) -> dict:
         return {
@@ -243,7 +223,7 @@ async def one_stream(stub, md, batches: Batches, go: dict, stream: int, tally: T
                 tally.ack(t_sent, time.time(), resp.results, listed, firearms, listed_reads)
                 slots.release()
         except aio.AioRpcError as exc:
-            tally.error(exc)
+            tally.failed(exc)
 
     read_task = asyncio.create_task(reader())
     seq, interval, next_at = 0, go["interval"], go["start"] + go["offset"]
@@ -264,7 +244,7 @@ async def one_stream(stub, md, batches: Batches, go: dict, stream: int, tally: T
         await call.done_writing()
         await asyncio.wait_for(read_task, go["drain_s"])
     except (aio.AioRpcError, TimeoutError) as exc:
-        tally.error(exc)
+        tally.failed(exc)
     finally:
         call.cancel()
         with contextlib.suppress(BaseException):
@@ -276,7 +256,7 @@ async def run_chain(state: dict, go: dict) -> dict:
     if "stubs" not in state:
         targets = spec["targets"]
         state["channels"] = [
-            aio.insecure_channel(targets[i % len(targets)], options=GRPC_OPTIONS) for i in range(spec["connections"])
+            aio.insecure_channel(targets[i % len(targets)], options=CHANNEL_OPTIONS) for i in range(spec["connections"])
         ]
         state["stubs"] = [ingest_pb2_grpc.IngestServiceStub(ch) for ch in state["channels"]]
     md = (("authorization", f"Bearer {spec['token']}"),)
@@ -342,20 +322,15 @@ def generator_main(conn, spec: dict, log_path: str) -> None:
         "ref_batches": Batches({**spec, "batch": spec["ref_batch"], "hits_per_batch": ref_hits}, spec["index"]),
     }
 
+    async def answer(op: str, go) -> dict:
+        return await (run_chain if op == "chain" else run_reference)(state, go)
+
     async def serve() -> None:
-        loop = asyncio.get_running_loop()
-        conn.send(("ok", None))
-        while True:
-            op, go = await loop.run_in_executor(None, conn.recv)
-            if op == "exit":
-                break
-            try:
-                run = run_chain if op == "chain" else run_reference
-                conn.send(("ok", await run(state, go)))
-            except Exception:
-                conn.send(("error", traceback.format_exc(limit=8)))
-        for ch in state.get("channels", []):
-            await ch.close()
+        try:
+            await serve_pipe(conn, answer)
+        finally:
+            for ch in state.get("channels", []):
+                await ch.close()
 
     with contextlib.suppress(KeyboardInterrupt, EOFError, BrokenPipeError):
         asyncio.run(serve())
@@ -377,7 +352,7 @@ class Arrivals:
 
 
 async def follow_alerts(spec: dict, arrivals: Arrivals) -> None:
-    async with aio.insecure_channel(spec["notify"], options=GRPC_OPTIONS) as ch:
+    async with aio.insecure_channel(spec["notify"], options=CHANNEL_OPTIONS) as ch:
         md = (("authorization", f"Bearer {spec['control_room_token']}"),)
         async for resp in notify_pb2_grpc.NotifyServiceStub(ch).Subscribe(
             iter([notify_pb2.SubscribeRequest()]), metadata=md
@@ -395,7 +370,7 @@ async def follow_activations(spec: dict, arrivals: Arrivals, lateness: list[floa
     `acking["on"]` (as a commander would: no escalation disturbs the latency phases); and, for
     each escalation (when nobody acknowledges), how long after the missed deadline it reached
     the console."""
-    async with aio.insecure_channel(spec["firearms"], options=GRPC_OPTIONS) as ch:
+    async with aio.insecure_channel(spec["firearms"], options=CHANNEL_OPTIONS) as ch:
         md = (("authorization", f"Bearer {spec['tfc_token']}"),)
         stub = firearms_pb2_grpc.FirearmsServiceStub(ch)
         pending: set[asyncio.Future] = set()
@@ -429,35 +404,36 @@ def observer_main(conn, spec: dict, log_path: str) -> None:
     lateness: list[float] = []  # escalations: seconds past the missed deadline, as seen on the console
     acking = {"on": True, "failed": 0}  # the commander acknowledges every activation (until told not to)
 
+    def observed(op: str, phase: str):
+        if op == "escalations":
+            return {"late": list(lateness), "ack_failures": acking["failed"]}
+        if op == "acking":
+            acking["on"] = phase == "on"
+            return None
+        if op == "counts":
+            return {name: len(a.by_phase.get(phase, ())) for name, a in streams.items()}
+        return {name: a.get(phase) for name, a in streams.items()}
+
     async def serve() -> None:
-        loop = asyncio.get_running_loop()
         listener = await asyncpg.connect(spec["database_url"])
         await listener.add_listener(REF_CHANNEL, lambda _c, _pid, _ch, payload: streams["ref"].saw(payload))
         tasks = [
             asyncio.create_task(follow_alerts(spec, streams["alert"]), name="Subscribe"),
             asyncio.create_task(follow_activations(spec, streams["tfc"], lateness, acking), name="StreamActivations"),
         ]
-        conn.send(("ok", None))
-        while True:
-            op, phase = await loop.run_in_executor(None, conn.recv)
-            if op == "exit":
-                break
+
+        async def answer(op: str, phase):
             failed = [t for t in tasks if t.done()]
             if failed:
-                conn.send(("error", f"the observer's {failed[0].get_name()} stream ended: {failed[0].exception()!r}"))
-                continue
-            if op == "escalations":
-                conn.send(("ok", {"late": list(lateness), "ack_failures": acking["failed"]}))
-            elif op == "acking":
-                acking["on"] = phase == "on"
-                conn.send(("ok", None))
-            elif op == "counts":
-                conn.send(("ok", {name: len(a.by_phase.get(phase, ())) for name, a in streams.items()}))
-            else:
-                conn.send(("ok", {name: a.get(phase) for name, a in streams.items()}))
-        for t in tasks:
-            t.cancel()
-        await listener.close()
+                raise BenchError(f"the observer's {failed[0].get_name()} stream ended: {failed[0].exception()!r}")
+            return observed(op, phase)
+
+        try:
+            await serve_pipe(conn, answer)
+        finally:
+            for t in tasks:
+                t.cancel()
+            await listener.close()
 
     with contextlib.suppress(KeyboardInterrupt, EOFError, BrokenPipeError):
         asyncio.run(serve())

@@ -6,9 +6,9 @@ COPYed in batches into `bench_ref.reads`, whose row trigger looks the VRM up in 
 from __future__ import annotations
 
 import asyncpg
-from chain_load import FIREARMS_EVERY, REF_CHANNEL, entry_vrm
 
 from anpr.vrm import normalise_vrm
+from benchmarks.chain_load import FIREARMS_EVERY, REF_CHANNEL, entry_vrm
 
 SCHEMA_SQL = f"""
 DROP SCHEMA IF EXISTS bench_ref CASCADE;

@@ -3,6 +3,7 @@ the seed (cameras, hotlist), the child processes driven over pipes, and the chai
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import os
@@ -17,13 +18,14 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import psutil
-from chain_load import FIREARMS_EVERY, camera_ids, camera_site, entry_vrm
-from common import family, log_tail
 
 from anpr.runtime import pg
 from anpr.runtime.auth import Role
 from anpr.v1 import firearms_pb2, firearms_pb2_grpc, ingest_pb2, ingest_pb2_grpc, matcher_pb2, matcher_pb2_grpc
 from anpr.v1 import types_pb2 as T
+from benchmarks import common
+from benchmarks.chain_load import FIREARMS_EVERY, entry_vrm, generator_main
+from benchmarks.common import BenchError, add_options, camera_ids, camera_site, family, log_tail, until
 from cli.client import channel
 from cli.suite.launcher import Launcher, Tokens
 from services import NAMES
@@ -55,8 +57,21 @@ def run(name: str, bench_main) -> int:
     return 0
 
 
-class BenchError(Exception):
-    pass
+# The options of both chain-suite benchmarks, beside their own.
+SUITE_OPTIONS = {
+    "--workers": (int, 1, "ANPR_WORKERS of every service (default 1)"),
+    "--streams": (int, 2, "StreamReads calls per connection (default 2)"),
+    "--hit-share": (float, 0.02, "share of reads naming a listed plate (default 0.02)"),
+    "--import-chunk": (int, 5000, "entries per ImportEntries message (default 5000, the most allowed)"),
+}
+
+
+def parser(doc: str, options: dict[str, tuple[type, object, str]]) -> argparse.ArgumentParser:
+    """A benchmark's parser: its own options, the suite's, and --keep."""
+    ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_options(ap, options | SUITE_OPTIONS)
+    ap.add_argument("--keep", action="store_true", help="keep the temporary directory (logs, database)")
+    return ap
 
 
 class Bench:
@@ -78,11 +93,31 @@ class Bench:
     def children(self) -> list[Child]:
         return list(self.gens)
 
+    def start_generators(self, ctx, url: str, **spec) -> None:
+        """--gens load generator processes (chain_load.generator_main) sending to every ingest process;
+        `spec` adds to what they are told or changes it (tfc_share, seed, sites, ref_batch, ...)."""
+        a = self.args
+        common_spec = {
+            "gens": a.gens,
+            "targets": [self.launcher.addr(n) for n in self.launcher.names_of("ingest")],
+            "token": self.launcher.tokens[Role.CAMERA],
+            "connections": a.connections,
+            "streams_per_connection": a.streams,
+            "batch": a.batch,
+            "hits_per_batch": max(1, round(a.batch * a.hit_share)),
+            "entries": a.entries,
+            "cameras": a.cameras,
+            "database_url": url,
+        }
+        for i in range(a.gens):
+            log, name = self.tmp / f"gen-{i}.log", f"gen-{i}"
+            self.gens.append(Child(ctx, generator_main, common_spec | spec | {"index": i}, log, name))
+
     async def close(self) -> None:
         for child in self.children():
             child.close()
         if self.launcher is not None:
-            await self.launcher.stop_all(timeout=20)
+            await self.launcher.stop_all(20)
         await self.db.close()
         if not self.args.keep:
             shutil.rmtree(self.tmp, ignore_errors=True)
@@ -129,6 +164,7 @@ class Database:
 
 
 ACK_DEADLINE_S = 10
+FORCE = "Benchmark Police"  # of every camera, commander and shift (and of the terminals of notify_bench)
 
 
 def launch(url: str, tmp: Path, workers: int, replicas: int) -> Launcher:
@@ -174,23 +210,10 @@ def cpu_groups(launcher: Launcher, db: Database, children: dict[str, list]) -> d
 
 
 async def register_cameras(launcher: Launcher, n: int, sites: list[tuple[float, float]] | None = None) -> None:
-    """n cameras, camera i at sites[i] (default: chain_load.camera_site(i))."""
-    async with channel(launcher.addr("ingest"), launcher.tokens[Role.CAMERA_ADMIN]) as ch:
-        stub = ingest_pb2_grpc.IngestServiceStub(ch)
-        for i, cam in enumerate(camera_ids(n)):
-            lat, lon = sites[i] if sites else camera_site(i)
-            await stub.UpsertCamera(
-                ingest_pb2.UpsertCameraRequest(
-                    camera=T.Camera(
-                        camera_id=cam,
-                        name=f"Benchmark camera {i}",
-                        location=T.GeoPoint(latitude=lat, longitude=lon),
-                        direction=T.DIRECTION_TOWARDS,
-                        force="Benchmark Police",
-                        enabled=True,
-                    )
-                )
-            )
+    """n cameras, camera i at sites[i] (default: common.camera_site(i))."""
+    where = {cam: (*(sites[i] if sites else camera_site(i)), 0.0) for i, cam in enumerate(camera_ids(n))}
+    token = launcher.tokens[Role.CAMERA_ADMIN]
+    await common.register_cameras(launcher.addr("ingest"), token, where, force=FORCE, name="Benchmark camera")
 
 
 async def set_duty_rota(launcher: Launcher, tfc_subject: str, supervisor_subject: str) -> None:
@@ -201,11 +224,9 @@ async def set_duty_rota(launcher: Launcher, tfc_subject: str, supervisor_subject
         stub = firearms_pb2_grpc.FirearmsServiceStub(ch)
         for subject in (tfc_subject, supervisor_subject):
             await stub.UpsertCommander(
-                firearms_pb2.UpsertCommanderRequest(
-                    commander=T.Commander(subject=subject, name=subject, force="Benchmark Police")
-                )
+                firearms_pb2.UpsertCommanderRequest(commander=T.Commander(subject=subject, name=subject, force=FORCE))
             )
-        shift = T.Shift(force="Benchmark Police", primary=tfc_subject, supervisor=supervisor_subject)
+        shift = T.Shift(force=FORCE, primary=tfc_subject, supervisor=supervisor_subject)
         shift.starts_at.FromSeconds(int(now) - 60)
         shift.ends_at.FromSeconds(int(now) + 86400)
         await stub.AddShifts(firearms_pb2.AddShiftsRequest(shifts=[shift]))
@@ -256,24 +277,26 @@ def probe_read(i: int, read_id: str) -> T.Read:
     return read
 
 
-async def wait_indexed(launcher: Launcher, entries: int, timeout: float = 600.0) -> float:
+async def wait_indexed(launcher: Launcher, entries: int, within_s: float = 600.0) -> float:
     """Until every matcher process matches the first and the last entry (its index holds the list):
     MatchReads on each, as ingest would call it. Seconds waited."""
     t0 = time.monotonic()
     for name in launcher.names_of("matcher"):
-        async with channel(launcher.addr(name), launcher.tokens[Role.SERVICE]) as ch:
-            stub = matcher_pb2_grpc.MatcherServiceStub(ch)
-            while True:
-                reads = [
-                    matcher_pb2.MatchRead(read=probe_read(i, f"probe.0.0.0.{int(time.time() * 1e6)}.{i}"))
-                    for i in (0, entries - 1)
-                ]
-                if (await stub.MatchReads(matcher_pb2.MatchReadsRequest(reads=reads), timeout=30)).hits >= 2:
-                    break
-                if time.monotonic() - t0 > timeout:
-                    raise BenchError(f"{name} did not match the imported entries within {timeout:.0f} s")
-                await asyncio.sleep(0.5)
+        if not await _indexed(launcher, name, entries, within_s - (time.monotonic() - t0)):
+            raise BenchError(f"{name} did not match the imported entries within {within_s:.0f} s")
     return time.monotonic() - t0
+
+
+async def _indexed(launcher: Launcher, name: str, entries: int, within_s: float) -> bool:
+    async with channel(launcher.addr(name), launcher.tokens[Role.SERVICE]) as ch:
+        stub = matcher_pb2_grpc.MatcherServiceStub(ch)
+
+        async def both_match() -> bool:
+            t = int(time.time() * 1e6)
+            reads = [matcher_pb2.MatchRead(read=probe_read(i, f"probe.0.0.0.{t}.{i}")) for i in (0, entries - 1)]
+            return (await stub.MatchReads(matcher_pb2.MatchReadsRequest(reads=reads), timeout=30)).hits >= 2
+
+        return await until(both_match, within_s, every_s=0.5)
 
 
 async def submit_probe(launcher: Launcher, entries: int) -> int:
@@ -296,24 +319,24 @@ class Child:
         self.proc = ctx.Process(target=target, args=(child, spec, str(log_path)), name=name, daemon=True)
         self.proc.start()
 
-    async def _recv(self, timeout: float):
-        deadline = time.monotonic() + timeout
+    async def _recv(self, within_s: float):
+        deadline = time.monotonic() + within_s
         while not await asyncio.to_thread(self.conn.poll, 0.2):
             if not self.proc.is_alive():
                 raise BenchError(f"{self.name} exited ({self.proc.exitcode}); its log:\n{log_tail(self.log_path)}")
             if time.monotonic() > deadline:
-                raise BenchError(f"{self.name} did not answer within {timeout:.0f} s")
+                raise BenchError(f"{self.name} did not answer within {within_s:.0f} s")
         status, value = self.conn.recv()
         if status != "ok":
             raise BenchError(f"{self.name}: {value}")
         return value
 
-    async def ready(self, timeout: float = 60.0) -> None:
-        await self._recv(timeout)
+    async def ready(self, within_s: float = 60.0) -> None:
+        await self._recv(within_s)
 
-    async def call(self, op: str, arg, timeout: float = 600.0):
+    async def call(self, op: str, arg, within_s: float = 600.0):
         self.conn.send((op, arg))
-        return await self._recv(timeout)
+        return await self._recv(within_s)
 
     def close(self) -> None:
         with contextlib.suppress(OSError, BrokenPipeError):

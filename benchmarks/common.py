@@ -1,14 +1,55 @@
-"""What the benchmark scripts share: percentiles, the CPU meter, and the set-up of their child processes."""
+"""What the benchmark scripts share: their options, error, percentiles and CPU meter; their child
+processes' set-up, pipe and tally; polling for a state; and their cameras."""
 
 from __future__ import annotations
 
+import argparse
+import asyncio
 import contextlib
 import math
 import os
 import signal
+import time
+import traceback
+from collections import Counter
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 
+import grpc
 import psutil
+
+from anpr.v1 import ingest_pb2, ingest_pb2_grpc
+from anpr.v1 import types_pb2 as T
+from cli.client import channel
+
+MAX_MESSAGE_BYTES = 8 * 1024 * 1024  # the services' largest message (README: "Limits")
+MESSAGE_OPTIONS = [
+    ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+    ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+]
+CHANNEL_OPTIONS = [*MESSAGE_OPTIONS, ("grpc.use_local_subchannel_pool", 1)]  # a connection per channel
+
+# Age identifiers of current UK marks (AB12 CDE): September 2001 (51) to September 2025 (75).
+AGES = [f"{y:02d}" for y in (*range(2, 26), *range(51, 76))]
+
+
+def camera_ids(n: int) -> list[str]:
+    return [f"BENCH-CAM-{i:03d}" for i in range(n)]
+
+
+def camera_site(i: int) -> tuple[float, float]:
+    """Latitude and longitude of benchmark camera i (spread over southern England)."""
+    return 50.8 + (i * 0.0137) % 1.6, -2.6 + (i * 0.0291) % 2.6
+
+
+class BenchError(Exception):
+    """A benchmark cannot go on (a process died, a set-up step failed): the message says why."""
+
+
+def add_options(parser: argparse.ArgumentParser, options: Mapping[str, tuple[type, object, str]]) -> None:
+    """Options that take a value: name -> (type, default, help)."""
+    for name, (kind, default, text) in options.items():
+        parser.add_argument(name, type=kind, default=default, help=text)
 
 
 def percentile(sorted_values: list[float], q: float) -> float:
@@ -17,6 +58,11 @@ def percentile(sorted_values: list[float], q: float) -> float:
     k = (len(sorted_values) - 1) * q
     lo, hi = math.floor(k), math.ceil(k)
     return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * (k - lo)
+
+
+def pct(values: list[float], q: float) -> float:
+    """The q-quantile of values in any order (NaN for none)."""
+    return percentile(sorted(values), q)
 
 
 def die_with_parent() -> None:
@@ -36,6 +82,38 @@ def child_setup(log_path: str) -> None:
     os.dup2(fd, 1)
     os.dup2(fd, 2)
     os.close(fd)
+
+
+async def serve_pipe(conn, answer: Callable[[str, object], Awaitable[object]]) -> None:
+    """A child process's end of its pipe: ("ok", None) once ready, then every (op, arg) received is
+    answered ("ok", await answer(op, arg)), or ("error", its traceback), until ("exit", ...)."""
+    loop = asyncio.get_running_loop()
+    conn.send(("ok", None))
+    while True:
+        op, arg = await loop.run_in_executor(None, conn.recv)
+        if op == "exit":
+            return
+        try:
+            conn.send(("ok", await answer(op, arg)))
+        except Exception:
+            conn.send(("error", traceback.format_exc(limit=8)))
+
+
+class Tally:
+    """What one load generator saw in one run: answers by status, errors by code (and the first
+    one's text), and the latency of each acknowledgement inside the measured window [w0, w1)."""
+
+    def __init__(self, w0: float, w1: float):
+        self.w0, self.w1 = w0, w1
+        self.statuses: Counter = Counter()
+        self.errors: Counter = Counter()
+        self.ack_ms: list[float] = []
+        self.first_error = ""
+
+    def error(self, code: str, detail: str = "") -> None:
+        self.errors[code] += 1
+        if not self.first_error:
+            self.first_error = f"{code}: {detail}"[:300]
 
 
 def log_tail(path: Path, lines: int = 40) -> str:
@@ -83,3 +161,51 @@ def family(pid: int | None) -> list[psutil.Process]:
         return [p, *p.children(recursive=True)]
     except (psutil.Error, TypeError, ValueError):
         return []
+
+
+async def until(check: Callable[[], Awaitable[bool]], within_s: float, every_s: float = 0.2) -> bool:
+    """Poll `check` (state with no event to wait on: a table's count, another process's tally)
+    until it is true (True) or `within_s` seconds have passed (False)."""
+    deadline = time.monotonic() + within_s
+    while not await check():
+        if time.monotonic() > deadline:
+            return False
+        await asyncio.sleep(every_s)
+    return True
+
+
+async def register_cameras(
+    addr: str, token: str, sites: Mapping[str, tuple[float, float, float]], force: str, name: str
+) -> None:
+    """UpsertCamera for each camera id at its (latitude, longitude, heading), enabled, of `force`,
+    named "<name> <i>"; `token` is a camera administrator's."""
+    async with channel(addr, token) as ch:
+        stub = ingest_pb2_grpc.IngestServiceStub(ch)
+        for i, (camera_id, (lat, lon, heading)) in enumerate(sites.items()):
+            camera = T.Camera(
+                camera_id=camera_id,
+                name=f"{name} {i}",
+                location=T.GeoPoint(latitude=lat, longitude=lon),
+                direction=T.DIRECTION_TOWARDS,
+                heading_degrees=heading,
+                force=force,
+                enabled=True,
+            )
+            await upsert_camera(stub, camera)
+
+
+async def upsert_camera(stub, camera: T.Camera, within_s: float = 60.0) -> None:
+    """UpsertCamera, asked again while the process answering is still starting (UNAVAILABLE): with
+    ANPR_WORKERS, the worker whose health said SERVING need not be the one this connection reached."""
+
+    async def stored() -> bool:
+        try:
+            await stub.UpsertCamera(ingest_pb2.UpsertCameraRequest(camera=camera), timeout=10)
+        except grpc.aio.AioRpcError as err:
+            if err.code() != grpc.StatusCode.UNAVAILABLE:
+                raise
+            return False
+        return True
+
+    if not await until(stored, within_s):
+        raise BenchError(f"UpsertCamera was UNAVAILABLE for {within_s:.0f} s")

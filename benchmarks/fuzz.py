@@ -7,7 +7,7 @@ the hotlist CSV import, at least 10,000 cases, then a listed read must still ale
 Reports crashes (a service process exited), hangs, UNKNOWN/INTERNAL/UNAVAILABLE answers, answers
 other than INVALID_ARGUMENT to requests that break a limit, bad reads of a batch not rejected,
 leaky status messages, plates in the services' logs, and CSV files the import chokes on. The strategies
-and the judge are tests/fuzzing.py (the tests run a bounded sample of the same). The last line is
+and the judge are benchmarks/fuzzing.py (the tests run a bounded sample of the same). The last line is
 name=value pairs.
 """
 
@@ -22,18 +22,17 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
 from anpr.runtime import pg
 from anpr.runtime.auth import Role
+from benchmarks.fuzzing import VRMS, Findings, alerting_works, every_rpc, fuzz_csv, fuzz_rpcs, register_cameras
+from cli.suite.launcher import ROOT, Launcher, Tokens
 from services import NAMES
-from tests.e2e.processes import ProcessSuite
-from tests.fuzzing import VRMS, Findings, alerting_works, every_rpc, fuzz_csv, fuzz_rpcs
-from tests.support import Tokens
+
+# The services as the fuzz run wants them: a short shutdown grace, no telemetry export.
+ENV = {"ANPR_SHUTDOWN_GRACE_S": "2", "OTEL_TRACES_EXPORTER": "none", "OTEL_METRICS_EXPORTER": "none"}
 
 
-def cli_runner(suite: ProcessSuite, every: int):
+def cli_runner(suite: Launcher, every: int):
     """`anpr hotlist import` against the running matcher for one CSV case in `every`."""
     count = {"n": 0}
 
@@ -69,29 +68,35 @@ def cli_runner(suite: ProcessSuite, every: int):
     return run
 
 
-def plates_in_logs(suite: ProcessSuite) -> int:
+def plates_in_logs(suite: Launcher) -> int:
     logs = "".join(suite.log(name) for name in NAMES)
     return sum(logs.count(v) for v in VRMS if len(v) >= 5)
 
 
-async def main() -> int:
+def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--per-rpc", type=int, default=460, help="requests per RPC (24 RPCs)")
     parser.add_argument("--csv", type=int, default=600, help="CSV extracts")
     parser.add_argument("--cli-every", type=int, default=30, help="run the import command for 1 CSV in N")
-    args = parser.parse_args()
+    return parser.parse_args(argv)
+
+
+async def main(argv=None) -> int:
+    """The four services as `anpr serve` processes (cli/suite/launcher.py) on an embedded PostgreSQL."""
+    args = parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="anpr-fuzz-") as d:
         server = pg.start_embedded(Path(d) / "pg", cleanup="delete")
-        suite = ProcessSuite(server.get_uri(), Tokens.create(Path(d) / "tokens.json"), None, Path(d))
+        suite = Launcher(server.get_uri(), Tokens.create(Path(d) / "tokens.json"), Path(d), env=ENV)
         try:
             await suite.start_all()
+            await register_cameras(suite)
             return await run(suite, args)
         finally:
             await suite.stop_all()
             server.cleanup()
 
 
-async def run(suite: ProcessSuite, args) -> int:
+async def run(suite: Launcher, args) -> int:
     findings = Findings()
     started = time.monotonic()
     rpcs = every_rpc()

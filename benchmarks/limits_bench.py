@@ -9,12 +9,8 @@ The last line is name=value pairs (microseconds per read).
 
 from __future__ import annotations
 
-import sys
 import time
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from google.protobuf.descriptor import FieldDescriptor
 

@@ -20,14 +20,11 @@ import argparse
 import ctypes
 import gc
 import resource
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import psutil
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from services.matcher.index import DEFAULT_LOOKALIKE_CLASSES, LookalikeClasses, VoiIndex
 
 GIB = 1 << 30

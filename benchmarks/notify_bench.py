@@ -41,22 +41,15 @@ import random
 import sys
 import time
 from collections import Counter
-from pathlib import Path
-
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-import chain_suite as cs
-from chain_bench import merge
-from chain_load import camera_ids, generator_main, parse_read_id
-from common import CpuMeter, percentile
-from notify_terminals import CONTROL_ROOM, terminals_main
 
 from anpr.runtime.auth import Role
+from benchmarks import chain_suite as cs
+from benchmarks.chain_bench import merge
+from benchmarks.chain_load import parse_read_id
+from benchmarks.common import CpuMeter, camera_ids, pct, until
+from benchmarks.notify_terminals import CONTROL_ROOM, terminals_main
 
 CENTRE = (51.45, -0.97)  # Reading
-FORCE = "Benchmark Police"
 TOLERANCE_KM = 0.001
 PHASE = "nb"
 
@@ -74,10 +67,6 @@ def spread(rng: random.Random, n: int, side_km: float) -> list[tuple[float, floa
     dlat = side_km / 2 / 111.2
     dlon = side_km / 2 / (111.2 * math.cos(math.radians(CENTRE[0])))
     return [(CENTRE[0] + rng.uniform(-dlat, dlat), CENTRE[1] + rng.uniform(-dlon, dlon)) for _ in range(n)]
-
-
-def p(values: list[float], q: float) -> float:
-    return percentile(sorted(values), q)
 
 
 class Truth:
@@ -159,7 +148,7 @@ class Bench(cs.Bench):
         a = self.args
         url = await self.db.start()
         self.launcher = cs.launch(url, self.tmp, a.workers, 1)
-        await self.launcher.start_all(timeout=120)
+        await self.launcher.start_all(120)
         self.say(
             "services SERVING: "
             + ", ".join(f"{n} {self.launcher.addr(n)}" for n in self.launcher.procs)
@@ -189,7 +178,7 @@ class Bench(cs.Bench):
                         "terminals": units[k :: a.observers],
                         "notify": self.launcher.target("notify"),
                         "token": tokens[Role.TERMINAL],
-                        "force": FORCE,
+                        "force": cs.FORCE,
                         "radius_km": a.radius_km,
                         "streams_per_channel": a.streams_per_channel,
                         "control_room_token": tokens[Role.CONTROL_ROOM] if k == 0 and a.control_room else "",
@@ -198,45 +187,30 @@ class Bench(cs.Bench):
                     f"terminals-{k}",
                 )
             )
-        targets = [self.launcher.addr(n) for n in self.launcher.names_of("ingest")]
-        for i in range(a.gens):
-            self.gens.append(
-                cs.Child(
-                    ctx,
-                    generator_main,
-                    {
-                        "index": i,
-                        "gens": a.gens,
-                        "targets": targets,
-                        "token": tokens[Role.CAMERA],
-                        "connections": a.connections,
-                        "streams_per_connection": a.streams,
-                        "batch": a.batch,
-                        "hits_per_batch": max(1, round(a.batch * a.hit_share)),
-                        "entries": a.entries,
-                        "tfc_share": 0.0,
-                        "cameras": a.cameras,
-                        "sites": self.sites,
-                        "no_location_every": a.no_location_every,
-                        "seed": a.seed,
-                        "database_url": url,
-                        "ref_connections": 1,
-                        "ref_batch": a.batch,
-                    },
-                    self.tmp / f"gen-{i}.log",
-                    f"gen-{i}",
-                )
-            )
+        self.start_generators(
+            ctx,
+            url,
+            tfc_share=0.0,
+            sites=self.sites,
+            no_location_every=a.no_location_every,
+            seed=a.seed,
+            ref_connections=1,
+            ref_batch=a.batch,
+        )
         self.cpu = CpuMeter(
             cs.cpu_groups(self.launcher, self.db, {"load generators": self.gens, "terminal processes": self.observers})
         )
 
-    async def wait_opened(self, timeout: float = 180.0) -> None:
-        t0 = time.monotonic()
-        while (n := sum([await o.call("opened", None) for o in self.observers])) < self.args.terminals:
-            if time.monotonic() - t0 > timeout:
-                raise cs.BenchError(f"only {n} of {self.args.terminals} terminal streams opened in {timeout:.0f} s")
-            await asyncio.sleep(0.2)
+    async def wait_opened(self, within_s: float = 180.0) -> None:
+        t0, n = time.monotonic(), 0
+
+        async def all_opened() -> bool:
+            nonlocal n
+            n = sum([await o.call("opened", None) for o in self.observers])
+            return n >= self.args.terminals
+
+        if not await until(all_opened, within_s):
+            raise cs.BenchError(f"only {n} of {self.args.terminals} terminal streams opened in {within_s:.0f} s")
         self.say(f"{n} terminal streams opened in {time.monotonic() - t0:.1f} s")
 
     async def deliveries(self) -> tuple[list, Counter]:
@@ -273,12 +247,15 @@ class Bench(cs.Bench):
     async def settle(self, listed_reads: list[tuple[str, str]]) -> tuple[list, Counter]:
         """Deliveries once every expected one is in, or after --wait seconds."""
         want = set(self.truth.expected(listed_reads))
-        deadline = time.monotonic() + self.args.wait
-        while True:
+        got, errors = [], Counter()
+
+        async def all_in() -> bool:
+            nonlocal got, errors
             got, errors = await self.deliveries()
-            if want <= {(d[0], d[1]) for d in got} or time.monotonic() > deadline:
-                return got, errors
-            await asyncio.sleep(0.5)
+            return want <= {(d[0], d[1]) for d in got}
+
+        await until(all_in, self.args.wait, every_s=0.5)
+        return got, errors
 
     async def measure(self) -> None:
         a = self.args
@@ -292,26 +269,36 @@ class Bench(cs.Bench):
         got, errors = await self.settle(r["listed_reads"])
         j = judge(self.truth, r["listed_reads"], got, go["w0"], go["w1"])
         timed, room = j.pop("lat_ms"), j.pop("room_ms")
-        lat = [ms for _, ms in timed]
-        f = self.fig
-        f.update(
+        self.record(r, j, [ms for _, ms in timed], room, errors)
+        self.say_deliveries(j, len(timed), len(room), errors)
+        self.say_quarters(go, timed)
+        self.say("  cpu (cores): " + ", ".join(f"{k} {v:.2f}" for k, v in r["cpu"].items()))
+        self.fig.update({f"cpu_{k.replace(' ', '_')}": v for k, v in r["cpu"].items()})
+
+    def record(self, r: dict, j: dict, lat: list[float], room: list[float], errors: Counter) -> None:
+        """The figures of the last line: the load, the judge's counts, the latencies."""
+        a = self.args
+        self.fig.update(
             terminals=a.terminals,
             rate=a.rate,
             achieved_reads_per_s=r["stored_in_window"] / a.seconds,
             listed_reads=len(r["listed_reads"]),
             expected_deliveries=j["expected"],
             deliveries=j["delivered"],
-            p50_ms=p(lat, 0.5),
-            p99_ms=p(lat, 0.99),
+            p50_ms=pct(lat, 0.5),
+            p99_ms=pct(lat, 0.99),
             max_ms=max(lat, default=float("nan")),
             wrong_deliveries=j["wrong"],
             missed_deliveries=j["missed"],
             duplicate_deliveries=j["duplicates"],
             location_mismatches=j["location_mismatch"],
             stream_errors=sum(errors.values()),
-            control_room_p50_ms=p(room, 0.5),
-            control_room_p99_ms=p(room, 0.99),
+            control_room_p50_ms=pct(room, 0.5),
+            control_room_p99_ms=pct(room, 0.99),
         )
+
+    def say_deliveries(self, j: dict, timed: int, room: int, errors: Counter) -> None:
+        f = self.fig
         self.say(
             f"  stored {f['achieved_reads_per_s']:,.0f} reads/s; {f['listed_reads']} listed reads -> "
             f"{j['expected']} expected deliveries ({j['expected'] / max(1, f['listed_reads']):.1f} terminals a read)"
@@ -321,19 +308,19 @@ class Bench(cs.Bench):
             f"hit.location not the camera's {j['location_mismatch']}; stream errors {dict(errors) or 0}"
         )
         self.say(
-            f"  camera call -> terminal alert ({len(lat)} deliveries after the warm-up): p50 {f['p50_ms']:.1f} ms, "
+            f"  camera call -> terminal alert ({timed} deliveries after the warm-up): p50 {f['p50_ms']:.1f} ms, "
             f"p99 {f['p99_ms']:.1f} ms, max {f['max_ms']:.1f} ms"
         )
-        if a.control_room:
+        if self.args.control_room:
             self.say(
-                f"  the same reads on one unfiltered control-room stream ({len(room)}): p50 "
+                f"  the same reads on one unfiltered control-room stream ({room}): p50 "
                 f"{f['control_room_p50_ms']:.1f} ms, p99 {f['control_room_p99_ms']:.1f} ms"
             )
+
+    def say_quarters(self, go: dict, timed: list[tuple[float, float]]) -> None:
+        quarter = self.args.seconds / 4
         quarters = [
-            p(
-                [ms for sent, ms in timed if go["w0"] + k * a.seconds / 4 <= sent < go["w0"] + (k + 1) * a.seconds / 4],
-                0.5,
-            )
+            pct([ms for sent, ms in timed if go["w0"] + k * quarter <= sent < go["w0"] + (k + 1) * quarter], 0.5)
             for k in range(4)
         ]
         self.say(
@@ -341,8 +328,6 @@ class Bench(cs.Bench):
             + ", ".join(f"{q:.1f}" for q in quarters)
             + " ms"
         )
-        self.say("  cpu (cores): " + ", ".join(f"{k} {v:.2f}" for k, v in r["cpu"].items()))
-        f.update({f"cpu_{k.replace(' ', '_')}": v for k, v in r["cpu"].items()})
 
     async def main(self) -> None:
         t0 = time.monotonic()
@@ -355,45 +340,33 @@ class Bench(cs.Bench):
         self.say(" ".join(f"{k}={v:.6g}" if isinstance(v, float) else f"{k}={v}" for k, v in self.fig.items()))
 
 
+OPTIONS = {
+    "--terminals": (int, 1000, "subscribed terminals (default 1000)"),
+    "--radius-km": (float, 5.0, "each terminal's circle (default 5 km)"),
+    "--side-km": (float, 100.0, "side of the square around Reading (default 100 km)"),
+    "--cameras": (int, 200, "cameras in the same square (default 200)"),
+    "--rate": (int, 5000, "reads per second (default 5000)"),
+    "--seconds": (float, 20.0, "measured seconds of load (default 20)"),
+    "--warmup": (float, 2.0, "warm-up seconds before them (default 2)"),
+    "--wait": (float, 15.0, "longest wait for late deliveries after the load (default 15)"),
+    "--entries": (int, 100_000, "hotlist entries (default 100,000)"),
+    "--no-location-every": (int, 10, "every n-th read is sent without coordinates (default 10; 0: none)"),
+    "--observers": (int, 2, "terminal processes (default 2)"),
+    "--streams-per-channel": (int, 100, "Subscribe streams per channel (default 100)"),
+    "--gens": (int, 1, "load generator processes (default 1)"),
+    "--connections": (int, 2, "connections per generator (default 2)"),
+    "--batch": (int, 50, "reads per batch (default 50)"),
+    "--seed": (int, 10, "random seed of positions and reads (default 10)"),
+}
+
+
 def parse_args(argv=None) -> argparse.Namespace:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add = ap.add_argument
-    add("--terminals", type=int, default=1000, help="subscribed terminals (default 1000)")
-    add("--radius-km", type=float, default=5.0, help="each terminal's circle (default 5 km)")
-    add("--side-km", type=float, default=100.0, help="side of the square around Reading (default 100 km)")
-    add("--cameras", type=int, default=200, help="cameras in the same square (default 200)")
-    add("--rate", type=int, default=5000, help="reads per second (default 5000)")
-    add("--seconds", type=float, default=20.0, help="measured seconds of load (default 20)")
-    add("--warmup", type=float, default=2.0, help="warm-up seconds before them (default 2)")
-    add("--wait", type=float, default=15.0, help="longest wait for late deliveries after the load (default 15)")
-    add("--entries", type=int, default=100_000, help="hotlist entries (default 100,000)")
-    add("--hit-share", type=float, default=0.02, help="share of reads naming a listed plate (default 0.02)")
-    add(
-        "--no-location-every",
-        type=int,
-        default=10,
-        help="every n-th read is sent without coordinates (default 10; 0: none)",
-    )
-    add("--observers", type=int, default=2, help="terminal processes (default 2)")
-    add("--streams-per-channel", type=int, default=100, help="Subscribe streams per channel (default 100)")
-    add("--gens", type=int, default=1, help="load generator processes (default 1)")
-    add("--connections", type=int, default=2, help="connections per generator (default 2)")
-    add("--streams", type=int, default=2, help="StreamReads calls per connection (default 2)")
-    add("--batch", type=int, default=50, help="reads per batch (default 50)")
-    add("--workers", type=int, default=1, help="ANPR_WORKERS of every service (default 1)")
-    add(
-        "--import-chunk",
-        type=int,
-        default=5000,
-        help="entries per ImportEntries message (default 5000, the most allowed)",
-    )
-    add("--seed", type=int, default=10, help="random seed of positions and reads (default 10)")
-    add(
+    ap = cs.parser(__doc__, OPTIONS)
+    ap.add_argument(
         "--control-room",
         action="store_true",
         help="also follow every alert on one unfiltered control-room stream (the chain without the terminals' filtering)",
     )
-    add("--keep", action="store_true", help="keep the temporary directory (logs, database)")
     return ap.parse_args(argv)
 
 

@@ -12,15 +12,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-import traceback
 from collections import Counter
 
-from chain_load import GRPC_OPTIONS
-from common import child_setup
 from grpc import aio
 
 from anpr.v1 import notify_pb2
 from anpr.v1 import types_pb2 as T
+from benchmarks.common import CHANNEL_OPTIONS, child_setup, serve_pipe
 from cli.client import subscribe
 
 CONTROL_ROOM = -1  # the index of the control-room stream a terminal process may hold beside its terminals
@@ -85,35 +83,28 @@ def terminals_main(conn, spec: dict, log_path: str) -> None:
     errors: Counter = Counter()
     room = Terminal(CONTROL_ROOM, "", 0.0, 0.0) if spec.get("control_room_token") else None
 
+    async def answer(op: str, _) -> int | dict:
+        if op == "opened":
+            return sum(t.opened for t in terms) if room is None or room.opened else 0
+        streams = [*terms, *([room] if room else [])]
+        return {"deliveries": [d for t in streams for d in t.deliveries], "errors": dict(errors)}
+
     async def serve() -> None:
-        loop = asyncio.get_running_loop()
         md = (("authorization", f"Bearer {spec['token']}"),)
         per = spec["streams_per_channel"]
-        channels = [aio.insecure_channel(spec["notify"], options=GRPC_OPTIONS) for _ in range(0, len(terms), per)]
+        channels = [aio.insecure_channel(spec["notify"], options=CHANNEL_OPTIONS) for _ in range(0, len(terms), per)]
         tasks = [asyncio.create_task(hold(channels[k // per], md, t, spec, errors)) for k, t in enumerate(terms)]
         if room is not None:
             room_md = (("authorization", f"Bearer {spec['control_room_token']}"),)
             tasks.append(asyncio.create_task(hold(channels[0], room_md, room, spec, errors)))
-        conn.send(("ok", None))
-        while True:
-            op, _ = await loop.run_in_executor(None, conn.recv)
-            if op == "exit":
-                break
-            try:
-                if op == "opened":
-                    conn.send(("ok", sum(t.opened for t in terms) if room is None or room.opened else 0))
-                else:
-                    streams = [*terms, *([room] if room else [])]
-                    conn.send(
-                        ("ok", {"deliveries": [d for t in streams for d in t.deliveries], "errors": dict(errors)})
-                    )
-            except Exception:
-                conn.send(("error", traceback.format_exc(limit=8)))
-        for t in tasks:
-            t.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        for ch in channels:
-            await ch.close()
+        try:
+            await serve_pipe(conn, answer)
+        finally:
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            for ch in channels:
+                await ch.close()
 
     with contextlib.suppress(KeyboardInterrupt, EOFError, BrokenPipeError):
         asyncio.run(serve())

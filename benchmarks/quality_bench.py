@@ -27,19 +27,14 @@ from __future__ import annotations
 
 import argparse
 import math
-import sys
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable
-from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from quality_corpus import KIND_LABELS, KINDS, Corpus, make_corpus
-
 from anpr.v1 import types_pb2
+from benchmarks.quality_corpus import KIND_LABELS, KINDS, Corpus, make_corpus
 from services.matcher.indels import DeletionIndex, deletion_keys
 from services.matcher.index import DEFAULT_LOOKALIKE_CLASSES, LookalikeClasses, VoiIndex
 from services.matcher.matching import Matcher
@@ -76,7 +71,7 @@ def lookalike_rule(vrms: list[str], classes: list[str], max_differences: int) ->
 
 def _within_one_edit(a: str, b: str) -> bool:
     if len(a) == len(b):
-        return sum(x != y for x, y in zip(a, b)) <= 1
+        return sum(x != y for x, y in zip(a, b, strict=True)) <= 1
     if abs(len(a) - len(b)) != 1:
         return False
     short, long_ = sorted((a, b), key=len)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import Callable
+from pathlib import Path
 
 import grpc
 from grpc import aio
@@ -48,12 +49,12 @@ def channel(target: str, token: str | None = None, tls: ClientTls | None = None)
 
 
 async def wait_serving(
-    target: str, *, alive: Callable[[], bool] = lambda: True, timeout: float = 60.0, tls: ClientTls | None = None
+    target: str, *, alive: Callable[[], bool] = lambda: True, within_s: float = 60.0, tls: ClientTls | None = None
 ) -> bool:
     """Follow the server's grpc.health.v1 Watch stream until it says SERVING (True), or give up
-    when `alive()` turns false (the process died) or `timeout` seconds pass (False)."""
+    when `alive()` turns false (the process died) or `within_s` seconds pass (False)."""
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
+    deadline = loop.time() + within_s
     serving = health_pb2.HealthCheckResponse.SERVING
     async with channel(target, tls=tls) as ch:
         stub = health_pb2_grpc.HealthStub(ch)
@@ -67,6 +68,17 @@ async def wait_serving(
             except grpc.aio.AioRpcError:
                 pass
     return False
+
+
+async def save_file(name: str, data: bytes) -> Path:
+    """Write `data` to the file `name` off the event loop (a screen's streams go on); its full path."""
+
+    def write() -> Path:
+        path = Path(name).resolve()
+        path.write_bytes(data)
+        return path
+
+    return await asyncio.to_thread(write)
 
 
 def subscribe(channel: aio.Channel, request, **kwargs):

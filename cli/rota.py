@@ -94,45 +94,56 @@ def _fmt(ts) -> str:
 
 
 async def run(stub: firearms_pb2_grpc.FirearmsServiceStub, args) -> int:
-    if args.action == "commander":
-        c = T.Commander(
-            subject=args.subject or "", name=args.name or "", force=args.force or "", contact=args.contact or ""
-        )
-        await stub.UpsertCommander(F.UpsertCommanderRequest(commander=c))
-        print(f"commander {c.subject} ({c.force}) registered")
-    elif args.action == "add":
-        if not args.starts or not args.ends:
-            raise ValueError("anpr rota add needs --from and --to")
-        shift = shift_of(
-            args.force or "",
-            args.area or "",
-            args.starts,
-            args.ends,
-            args.primary or "",
-            args.backups or "",
-            args.supervisor or "",
-        )
-        [s] = (await stub.AddShifts(F.AddShiftsRequest(shifts=[shift]))).shifts
-        print(f"shift {s.shift_id}: {s.force} {_fmt(s.starts_at)} - {_fmt(s.ends_at)}: {_chain(s)}")
-    elif args.action == "import":
-        path = args.file or (Path(args.subject) if args.subject else None)
-        if path is None:
-            raise ValueError("anpr rota import FILE")
-        shifts, problems = read_shifts(path)
-        if problems:
-            print("\n".join(problems[:50]) + "\nnothing imported")
-            return 1
-        stored = (await stub.AddShifts(F.AddShiftsRequest(shifts=shifts))).shifts
-        print(f"imported {len(stored)} shift(s)")
-    elif args.action == "list":
-        for s in (await stub.ListShifts(F.ListShiftsRequest(force=args.force or ""))).shifts:
-            print(f"{s.force}\t{s.area or '(whole force)'}\t{_fmt(s.starts_at)} - {_fmt(s.ends_at)}\t{_chain(s)}")
-    else:  # on-duty
-        return await on_duty(stub)
+    """`anpr rota ACTION`: the action's exit code."""
+    return await ACTIONS[args.action](stub, args)
+
+
+async def add_commander(stub, args) -> int:
+    c = T.Commander(
+        subject=args.subject or "", name=args.name or "", force=args.force or "", contact=args.contact or ""
+    )
+    await stub.UpsertCommander(F.UpsertCommanderRequest(commander=c))
+    print(f"commander {c.subject} ({c.force}) registered")
     return 0
 
 
-async def on_duty(stub) -> int:
+async def add_shift(stub, args) -> int:
+    if not args.starts or not args.ends:
+        raise ValueError("anpr rota add needs --from and --to")
+    shift = shift_of(
+        args.force or "",
+        args.area or "",
+        args.starts,
+        args.ends,
+        args.primary or "",
+        args.backups or "",
+        args.supervisor or "",
+    )
+    [s] = (await stub.AddShifts(F.AddShiftsRequest(shifts=[shift]))).shifts
+    print(f"shift {s.shift_id}: {s.force} {_fmt(s.starts_at)} - {_fmt(s.ends_at)}: {_chain(s)}")
+    return 0
+
+
+async def import_shifts(stub, args) -> int:
+    path = args.file or (Path(args.subject) if args.subject else None)
+    if path is None:
+        raise ValueError("anpr rota import FILE")
+    shifts, problems = read_shifts(path)
+    if problems:
+        print("\n".join(problems[:50]) + "\nnothing imported")
+        return 1
+    stored = (await stub.AddShifts(F.AddShiftsRequest(shifts=shifts))).shifts
+    print(f"imported {len(stored)} shift(s)")
+    return 0
+
+
+async def list_shifts(stub, args) -> int:
+    for s in (await stub.ListShifts(F.ListShiftsRequest(force=args.force or ""))).shifts:
+        print(f"{s.force}\t{s.area or '(whole force)'}\t{_fmt(s.starts_at)} - {_fmt(s.ends_at)}\t{_chain(s)}")
+    return 0
+
+
+async def on_duty(stub, _args=None) -> int:
     forces = (await stub.GetDutyStatus(F.GetDutyStatusRequest())).forces
     nobody = 0
     for d in forces:
@@ -158,3 +169,12 @@ async def verify(stub) -> int:
         f" ({v.entries_verified} entries before it verify)"
     )
     return 1
+
+
+ACTIONS = {
+    "commander": add_commander,
+    "add": add_shift,
+    "import": import_shifts,
+    "list": list_shifts,
+    "on-duty": on_duty,
+}

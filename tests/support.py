@@ -18,9 +18,10 @@ from anpr.runtime.auth import Role
 from anpr.runtime.server import RunningService
 from anpr.v1 import notify_pb2 as N
 from anpr.v1 import types_pb2 as T
-from cli.client import channel  # noqa: F401 (the tests import it from here)
+from cli.client import channel
 from cli.client import subscribe as client_subscribe
-from cli.suite.launcher import Tokens, free_port, free_ports  # noqa: F401 (the tests import them from here)
+from cli.suite.launcher import Tokens, free_ports
+from cli.suite.launcher import free_port as free_port  # the tests import it from here
 from services import spec
 
 X = TypeVar("X")

@@ -16,13 +16,12 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
-from pathlib import Path
 
 import grpc
 
 from anpr.runtime.tls import ClientTls
 from anpr.v1 import notify_pb2, notify_pb2_grpc, types_pb2
-from cli.client import CommandError, channel, token
+from cli.client import CommandError, channel, save_file, token
 
 T = types_pb2
 OUTCOMES = {"a": T.ALERT_OUTCOME_ACCEPTED, "r": T.ALERT_OUTCOME_REJECTED, "s": T.ALERT_OUTCOME_SEEN}
@@ -179,8 +178,7 @@ class Terminal:
             return
         if words[0] == "p":
             resp = await stub.GetPlatePatch(notify_pb2.GetPlatePatchRequest(alert_id=alert_id), timeout=10)
-            path = Path(f"plate-{words[1]}.jpg")
-            path.write_bytes(resp.plate_image)
+            path = await save_file(f"plate-{words[1]}.jpg", resp.plate_image)
             self.say(f"-- plate patch of #{words[1]} saved to {path} ({len(resp.plate_image)} bytes) --")
             return
         code = words[2] if words[0] == "r" and len(words) > 2 else ""

@@ -14,7 +14,6 @@ import os
 import sys
 import threading
 from datetime import datetime, timezone
-from pathlib import Path
 
 import grpc
 
@@ -23,7 +22,7 @@ from anpr.runtime.tls import ClientTls
 from anpr.v1 import firearms_pb2 as F
 from anpr.v1 import firearms_pb2_grpc
 from anpr.v1 import types_pb2 as T
-from cli.client import channel, token
+from cli.client import channel, save_file, token
 
 K = T.ActivationEventKind
 HELP = """commands (ID: the first characters of an activation id are enough):
@@ -314,8 +313,7 @@ class Console:
         if not image:
             self.say("the camera sent no plate patch for this read")
             return
-        path = Path(f"plate-{aid[:8]}.jpg").resolve()
-        path.write_bytes(image)
+        path = await save_file(f"plate-{aid[:8]}.jpg", image)
         self.say(f"plate patch saved: {path} ({len(image)} bytes)")
 
     async def ack(self, args) -> None:

@@ -245,7 +245,7 @@ class Launcher:
     async def wait_serving(self, name: str, timeout: float = 60.0) -> None:  # noqa: ASYNC109 (a deadline named in the error, not a cancel scope)
         proc = self.procs[name]
         if not await wait_serving(
-            self.addr(name), alive=lambda: proc.poll() is None, timeout=timeout, tls=self.client_tls
+            self.addr(name), alive=lambda: proc.poll() is None, within_s=timeout, tls=self.client_tls
         ):
             state = (
                 f"exited with code {proc.returncode}"

@@ -4,12 +4,10 @@ issue names as numbers. (Its figures are not judged here: benchmarks print, test
 from __future__ import annotations
 
 import math
-import subprocess
-import sys
 
 import pytest
 
-from cli.suite.launcher import ROOT, clean_env
+from tests.benchmarks.scripts import run_script
 
 REQUIRED = (
     "chain_reads_per_s",
@@ -42,35 +40,8 @@ MEASURED = (
 
 @pytest.mark.timeout(600)
 def test_a_tiny_chain_bench_ends_with_every_figure(tmp_path):
-    env = clean_env() | {"PYTHONUNBUFFERED": "1"}
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "benchmarks/chain_bench.py",
-            "--entries",
-            "2000",
-            "--seconds",
-            "3",
-            "--ladder",
-            "500",
-            "--ref-seconds",
-            "2",
-            "--step-seconds",
-            "3",
-            "--gens",
-            "1",
-            "--tfc-share",
-            "0.5",
-        ],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=540,
-    )
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    last = proc.stdout.strip().splitlines()[-1]
-    figures = dict(pair.split("=", 1) for pair in last.split())
+    options = "--entries 2000 --seconds 3 --ladder 500 --ref-seconds 2 --step-seconds 3 --gens 1 --tfc-share 0.5"
+    _, last, figures = run_script("chain_bench", options, timeout=540)
     missing = [n for n in REQUIRED if n not in figures]
     assert not missing, f"missing {missing} in the last line: {last}"
     values = {k: float(v) for k, v in figures.items()}  # every value a number

@@ -5,12 +5,10 @@ its circle. (Its timings are not judged here: benchmarks print, tests do not tim
 from __future__ import annotations
 
 import math
-import subprocess
-import sys
 
 import pytest
 
-from cli.suite.launcher import ROOT, clean_env
+from tests.benchmarks.scripts import run_script
 
 REQUIRED = (
     "terminals",
@@ -34,37 +32,10 @@ REQUIRED = (
 
 @pytest.mark.timeout(600)
 def test_a_tiny_notify_bench_delivers_to_exactly_the_terminals_in_range(tmp_path):
-    env = clean_env() | {"PYTHONUNBUFFERED": "1"}
     # A 30 km square, so that 50 terminals with 5 km circles cover most cameras several times over.
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "benchmarks/notify_bench.py",
-            "--terminals",
-            "50",
-            "--rate",
-            "200",
-            "--seconds",
-            "3",
-            "--entries",
-            "2000",
-            "--side-km",
-            "30",
-            "--cameras",
-            "40",
-            "--streams-per-channel",
-            "20",
-            "--control-room",
-        ],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=540,
-    )
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    last = proc.stdout.strip().splitlines()[-1]
-    figures = {k: float(v) for k, v in (pair.split("=", 1) for pair in last.split())}
+    options = "--terminals 50 --rate 200 --seconds 3 --entries 2000 --side-km 30 --cameras 40"
+    _, last, text = run_script("notify_bench", options + " --streams-per-channel 20 --control-room", timeout=540)
+    figures = {k: float(v) for k, v in text.items()}
     missing = [n for n in REQUIRED if n not in figures]
     assert not missing, f"missing {missing} in the last line: {last}"
     assert figures["terminals"] == 50 and figures["expected_deliveries"] > 0, last

@@ -3,13 +3,9 @@ an expected one not received as missed, and an alert placed away from its camera
 
 from __future__ import annotations
 
-import sys
 import time
 
-from cli.suite.launcher import ROOT
-
-sys.path.insert(0, str(ROOT / "benchmarks"))
-from notify_bench import Truth, judge
+from benchmarks.notify_bench import Truth, judge
 
 NEAR, FAR = (51.45, -0.97), (51.65, -0.97)  # 22 km apart
 CAMERA = "BENCH-CAM-000"

@@ -276,7 +276,7 @@ async def test_the_chain_runs_in_containers_with_the_pods_posture(image, tmp_pat
         client = ClientTls(ca.ca_file)
         for name in NAMES:
             serving = await wait_serving(
-                f"127.0.0.1:{port[name]}", tls=client, timeout=120, alive=lambda c=started[name]: boxes.alive(c)
+                f"127.0.0.1:{port[name]}", tls=client, within_s=120, alive=lambda c=started[name]: boxes.alive(c)
             )
             assert serving, f"{name} did not become SERVING:\n{boxes.logs()}"
         await _read_in_alert_out(tokens, port, client)

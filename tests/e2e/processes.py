@@ -47,10 +47,10 @@ class Collector(trace_service_pb2_grpc.TraceServiceServicer):
     def services_in(self, trace_id: str) -> set[str]:
         return {svc for svc, _ in self.spans.get(trace_id, [])}
 
-    async def wait_for_services(self, trace_id: str, services: set[str], timeout: float = 20.0) -> set[str]:
+    async def wait_for_services(self, trace_id: str, services: set[str], within_s: float = 20.0) -> set[str]:
         async with self._changed:
             try:
-                await asyncio.wait_for(self._changed.wait_for(lambda: services <= self.services_in(trace_id)), timeout)
+                await asyncio.wait_for(self._changed.wait_for(lambda: services <= self.services_in(trace_id)), within_s)
             except TimeoutError:
                 pass
         return self.services_in(trace_id)
@@ -80,6 +80,6 @@ class ProcessSuite(Launcher):
             )
         super().__init__(database_url, tokens, log_dir, env=env | (extra_env or {}))
 
-    async def start_all(self, timeout: float = 60.0) -> None:
-        await super().start_all(timeout)
+    async def start_all(self, within_s: float = 60.0) -> None:
+        await super().start_all(within_s)
         await register_cameras(self.addr("ingest"), self.tokens)

@@ -4,6 +4,8 @@ sequences, and the log verifies afterwards."""
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from anpr.v1 import firearms_pb2 as F
@@ -64,7 +66,7 @@ async def test_the_chain_is_walked_once_through_replica_crashes(replicas, people
         (K.ACTIVATION_EVENT_KIND_ESCALATION_EXHAUSTED, "sup-1", "", 3),
     ]
     assert [e.sequence for e in events] == [1, 2, 3, 4, 5]
-    for before, step in zip(events, events[1:], strict=False):
+    for before, step in itertools.pairwise(events):
         assert step.deadline_missed == before.due_at  # each step is due at the deadline the one before set
         assert step.at.ToDatetime() >= step.deadline_missed.ToDatetime()
     print(

@@ -48,8 +48,8 @@ async def test_waits_for_the_database_then_serves(pg_url, tokens, tmp_path):
         admin = await asyncpg.connect(pg_url)
         await admin.execute(f'CREATE DATABASE "{name}"')
         await admin.close()
-        assert await wait_serving(addr, alive=lambda: proc.poll() is None, timeout=30)  # it retries
-        assert await launcher.stop("notify", timeout=30) == 0  # SIGTERM
+        assert await wait_serving(addr, alive=lambda: proc.poll() is None, within_s=30)  # it retries
+        assert await launcher.stop("notify", 30) == 0  # SIGTERM
     finally:
         launcher.terminate()
         admin = await asyncpg.connect(pg_url)
@@ -61,6 +61,6 @@ async def test_sigterm_while_waiting_for_the_database_exits_cleanly(pg_url, toke
     launcher = notify_alone(_with_database(pg_url, f"never_{uuid.uuid4().hex[:12]}"), tokens, tmp_path)
     try:
         assert await health(launcher.addr("notify")) == health_pb2.HealthCheckResponse.NOT_SERVING
-        assert await launcher.stop("notify", timeout=30) == 0  # SIGTERM
+        assert await launcher.stop("notify", 30) == 0  # SIGTERM
     finally:
         launcher.terminate()

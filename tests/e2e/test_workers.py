@@ -41,7 +41,7 @@ async def test_two_workers_share_the_port_and_stop_on_sigterm(database_url, toke
                     ingest_pb2.SubmitReadRequest(read=read), wait_for_ready=True, timeout=30
                 )
                 assert resp.result.status == ingest_pb2.READ_STATUS_STORED
-        assert await launcher.stop("ingest", timeout=30) == 0  # SIGTERM to the supervisor
+        assert await launcher.stop("ingest", 30) == 0  # SIGTERM to the supervisor
         _, alive = psutil.wait_procs(workers, timeout=10)
         assert not alive
     finally:

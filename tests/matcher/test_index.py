@@ -202,7 +202,7 @@ def test_build_accepts_lists_arrays_and_iterables():
         assert len(idx) == 4
         for v in vrms:
             assert [m.entry_id for m in _m(idx, v, max_differences=0)] == [ids[vrms.index(v)]]
-        assert sorted(idx.iter_entries()) == sorted(zip(ids, vrms))
+        assert sorted(idx.iter_entries()) == sorted(zip(ids, vrms, strict=True))
 
 
 @pytest.mark.parametrize("bad", ["ab12cde", "AB 12", "", "ABCDEFGHIJK", "ABCDEFGHIJKLMNOP", "AB-1", "ÄB", "AB\x00CD"])
@@ -229,9 +229,9 @@ def test_build_chunked_encoding_matches_unchunked(monkeypatch):
     whole = VoiIndex.build(vrms, ids, classes=CLASSES)
     monkeypatch.setattr(index_mod, "_CHUNK", 7)
     chunked = VoiIndex.build(vrms, ids, classes=CLASSES)
-    assert sorted(chunked.iter_entries()) == sorted(whole.iter_entries()) == sorted(zip(ids, vrms))
+    assert sorted(chunked.iter_entries()) == sorted(whole.iter_entries()) == sorted(zip(ids, vrms, strict=True))
     with pytest.raises(ValueError, match=r"\[499\]"):
-        VoiIndex.build(vrms[:-1] + ["bad"], ids, classes=CLASSES)
+        VoiIndex.build([*vrms[:-1], "bad"], ids, classes=CLASSES)
 
 
 def test_build_does_not_modify_caller_arrays():
@@ -401,7 +401,7 @@ def reference_match(
     for eid, vrm in entries.items():
         if len(vrm) != len(read):
             continue
-        diffs = [i for i, (a, b) in enumerate(zip(vrm, read)) if a != b]
+        diffs = [i for i, (a, b) in enumerate(zip(vrm, read, strict=True)) if a != b]
         if not all(rep.get(vrm[i], vrm[i]) == rep.get(read[i], read[i]) for i in diffs):
             continue
         if not diffs:
@@ -439,9 +439,9 @@ def check_against_reference(idx: VoiIndex, entries: dict[int, str], reads: list[
 def test_large_skeleton_group_uses_vectorised_scan_correctly():
     # all 4**3 spellings of "OOO" with the O/0/D/Q class share one skeleton: a group of 64 (+ dups)
     spellings = [a + b + c for a in "O0DQ" for b in "O0DQ" for c in "O0DQ"]
-    vrms = spellings + ["OOO", "OOO", "OOX"]
+    vrms = [*spellings, "OOO", "OOO", "OOX"]
     ids = list(range(100, 100 + len(vrms)))
-    entries = dict(zip(ids, vrms))
+    entries = dict(zip(ids, vrms, strict=True))
     idx = VoiIndex.build(vrms, ids, classes=CLASSES)
     assert idx._bulk.n > index_mod._VECTOR_GROUP  # the group really is large
     idx.remove(101)  # tombstone inside the big group
@@ -465,7 +465,7 @@ def test_property_matches_brute_force_reference(monkeypatch, vector_group):
     n = 2000 if vector_group is None else 1000
     vrms = [rand_vrm(rng) for _ in range(n)]
     ids = rng.sample(range(-(10**12), 10**12), n)  # arbitrary int64 ids, including negative
-    entries = dict(zip(ids, vrms))
+    entries = dict(zip(ids, vrms, strict=True))
     idx = VoiIndex.build(vrms, ids, classes=CLASSES)
 
     reads = [misread(rng, rng.choice(vrms)) for _ in range(300)] + [rand_vrm(rng) for _ in range(100)]
@@ -522,7 +522,7 @@ def test_property_random_class_configurations():
         pool = "".join(sorted(set("".join(config)))) + "AX7"
         vrms = ["".join(rng.choice(pool) for _ in range(rng.randint(1, 4))) for _ in range(300)]
         ids = list(range(len(vrms)))
-        entries = dict(zip(ids, vrms))
+        entries = dict(zip(ids, vrms, strict=True))
         idx = VoiIndex.build(vrms, ids, classes=classes)
         for _ in range(120):
             v = list(rng.choice(vrms))

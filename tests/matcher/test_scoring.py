@@ -240,7 +240,7 @@ def test_deletion_keys_of_many_codes_are_each_codes_distinct_deletions():
     ]
     codes = np.array([CLASSES.encode(v)[0] for v in vrms], dtype=np.int64)
     keys, owner = deletion_keys(codes)
-    for i, (vrm, code) in enumerate(zip(vrms, codes.tolist())):
+    for i, (vrm, code) in enumerate(zip(vrms, codes.tolist(), strict=True)):
         assert sorted(keys[owner == i].tolist()) == sorted(deletions(code, len(vrm))), vrm
 
 

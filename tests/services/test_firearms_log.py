@@ -72,7 +72,7 @@ async def test_the_database_refuses_to_change_or_remove_log_entries(firearms, pe
         "DELETE FROM event_log_head",
     ):
         # the service's role has no UPDATE, DELETE or TRUNCATE on the log (and a trigger guards it too)
-        with pytest.raises(asyncpg.InsufficientPrivilegeError, match="permission denied|append-only|only moves"):
+        with pytest.raises(asyncpg.InsufficientPrivilegeError, match=r"permission denied|append-only|only moves"):
             await sql.execute(statement)
     assert (await verify(firearms, people)).ok
 

@@ -1,4 +1,4 @@
-"""A bounded sample of the fuzz suite (tests/fuzzing.py; the long run is benchmarks/fuzz.py): every
+"""A bounded sample of the fuzz suite (benchmarks/fuzzing.py; the long run is benchmarks/fuzz.py): every
 RPC of the four services and the hotlist CSV reader, then a listed read must still alert."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import asyncio
 
 import pytest
 
-from tests.fuzzing import Findings, alerting_works, every_rpc, fuzz_csv, fuzz_rpcs
+from benchmarks.fuzzing import Findings, alerting_works, every_rpc, fuzz_csv, fuzz_rpcs, register_cameras
 from tests.support import InProcessSuite
 
 
@@ -15,6 +15,7 @@ from tests.support import InProcessSuite
 async def suite(database_url, tokens):
     s = InProcessSuite(database_url, tokens)
     await s.start_all()
+    await register_cameras(s)
     yield s
     await s.stop()
 

@@ -47,18 +47,7 @@ def wrong_imports(path: Path, root: Path = ROOT) -> list[str]:
     return problems
 
 
-# Being mended: the fuzz script still borrows the tests' strategies and launcher.
-KNOWN = {"benchmarks/fuzz.py"}
-
-
-@pytest.mark.parametrize(
-    "path",
-    [
-        pytest.param(p, marks=pytest.mark.xfail(strict=True)) if str(p.relative_to(ROOT)) in KNOWN else p
-        for p in sources()
-    ],
-    ids=lambda p: str(p.relative_to(ROOT)),
-)
+@pytest.mark.parametrize("path", sources(), ids=lambda p: str(p.relative_to(ROOT)))
 def test_imports_only_go_down(path):
     assert wrong_imports(path) == []
 

@@ -8,7 +8,7 @@ with plausible values (known cameras, valid VRMs, recent times) so that calls ge
 Each call is judged: UNKNOWN or INTERNAL, a hang (no answer within the deadline), UNAVAILABLE while
 everything is up, an answer other than INVALID_ARGUMENT to a request that breaks a limit, a bad
 read of a batch not rejected, or an address or exception text in a status message, is a finding.
-Used by tests/services/test_fuzz.py (a bounded sample) and benchmarks/fuzz.py (the long run).
+Used by benchmarks/fuzz.py (the long run) and tests/services/test_fuzz.py (a bounded sample).
 """
 
 from __future__ import annotations
@@ -19,9 +19,9 @@ import io
 import tempfile
 import uuid
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import grpc
@@ -32,16 +32,20 @@ from hypothesis import strategies as st
 
 from anpr.field_limits import MAX_TIMESTAMP_S, MIN_TIMESTAMP_S, Setting, compile_checkers, limit_of
 from anpr.runtime.auth import Role
-from anpr.v1 import types_pb2
+from anpr.v1 import ingest_pb2, ingest_pb2_grpc, matcher_pb2, matcher_pb2_grpc, notify_pb2
+from anpr.v1 import types_pb2 as T
+from benchmarks import common
+from cli.client import channel, subscribe
 from cli.hotlist_csv import COLUMNS, BadRow, read_file
 from services import NAMES, spec
-from tests.support import TEST_CAMERAS, channel
 
-MAX_MESSAGE_BYTES = 8 * 1024 * 1024
 CALL_TIMEOUT_S = 10.0
 STREAM_LISTEN_S = 0.3
 LEAKS = ("127.0.0.1", "Traceback", "DETAIL", "Exception", "errno", "asyncpg")
 VRMS = ("AB12CDE", "KX19 ZTB", "LR68HGW", "ab12cde", "B0O8", "")
+# The cameras the requests name (registered by register_cameras), and where they stand.
+CAMERAS = ("CAM-FUZZ-1", "CAM-FUZZ-2", "CAM-FUZZ-3")
+SITE = (51.5, -0.12, 0.0)
 BAD = {
     grpc.StatusCode.UNKNOWN,
     grpc.StatusCode.INTERNAL,
@@ -65,7 +69,7 @@ def _string(limit: int | None, name: str) -> st.SearchStrategy[str]:
     )
     plausible = {
         "vrm": st.sampled_from(VRMS),
-        "camera_id": st.sampled_from(TEST_CAMERAS),
+        "camera_id": st.sampled_from(CAMERAS),
         "read_id": st.uuids().map(str),
         "hit_id": st.uuids().map(str),
     }.get(name, _TEXT)
@@ -81,7 +85,7 @@ def _timestamp() -> st.SearchStrategy:
         st.integers(MIN_TIMESTAMP_S - 10, MAX_TIMESTAMP_S + 10),
     )
     nanos = st.one_of(st.just(0), st.integers(-5, 10**9 + 5))
-    cls = message_factory.GetMessageClass(types_pb2.DESCRIPTOR.pool.FindMessageTypeByName("google.protobuf.Timestamp"))
+    cls = message_factory.GetMessageClass(T.DESCRIPTOR.pool.FindMessageTypeByName("google.protobuf.Timestamp"))
     return st.builds(lambda s, n: cls(seconds=s, nanos=n), seconds, nanos)
 
 
@@ -172,7 +176,7 @@ def every_rpc() -> list[Rpc]:
     rpcs = []
     for name in NAMES:
         s = spec(name)
-        service = types_pb2.DESCRIPTOR.pool.FindServiceByName(s.grpc_service)
+        service = T.DESCRIPTOR.pool.FindServiceByName(s.grpc_service)
         for m in service.methods:
             rpcs.append(Rpc(name, m, sorted(s.method_roles[m.name])[0]))
     return rpcs
@@ -252,7 +256,7 @@ class Judge:
             findings.add(f"{what} ({details[:80]!r})")
         if any(leak in details for leak in LEAKS):
             findings.add(f"{what}: the status message leaks internals: {details[:120]!r}")
-        too_big = any(r.ByteSize() > MAX_MESSAGE_BYTES for r in requests)
+        too_big = any(r.ByteSize() > common.MAX_MESSAGE_BYTES for r in requests)
         # A handler may end a request stream at its first message (NOT_FOUND, say): only the first is
         # sure to have been read.
         bad_input = bool(self.violations(requests[0]))
@@ -273,6 +277,13 @@ class Judge:
                 findings.add(f"{rpc.method.name}: a read breaking a limit was answered {result.status}")
 
 
+def examples_of(n: int) -> settings:
+    """Hypothesis as a fuzzer: n generated examples, no shrinking, no deadline, no example database."""
+    return settings(
+        max_examples=n, deadline=None, database=None, phases=[Phase.generate], suppress_health_check=list(HealthCheck)
+    )
+
+
 def fuzz_rpcs(
     suite, loop: asyncio.AbstractEventLoop, examples_per_rpc: int, findings: Findings, rpcs: list[Rpc] | None = None
 ) -> None:
@@ -289,13 +300,7 @@ def _fuzz_rpc(suite, loop, rpc: Rpc, examples: int, judge: Judge, findings: Find
         async with channel(suite.addr(rpc.service), suite.tokens[rpc.role]) as ch:
             return await call(ch, rpc, requests)
 
-    @settings(
-        max_examples=examples,
-        deadline=None,
-        database=None,
-        phases=[Phase.generate],
-        suppress_health_check=list(HealthCheck),
-    )
+    @examples_of(examples)
     @given(requests=strategy)
     def one(requests):
         try:
@@ -382,13 +387,7 @@ def check_csv(data: bytes, findings: Findings, run_cli: Callable[[Path], tuple[i
 
 
 def fuzz_csv(examples: int, findings: Findings, run_cli=None) -> None:
-    @settings(
-        max_examples=examples,
-        deadline=None,
-        database=None,
-        phases=[Phase.generate],
-        suppress_health_check=list(HealthCheck),
-    )
+    @examples_of(examples)
     @given(data=csv_extract())
     def one(data):
         check_csv(data, findings, run_cli)
@@ -396,45 +395,69 @@ def fuzz_csv(examples: int, findings: Findings, run_cli=None) -> None:
     one()
 
 
-# --- alerting still works -----------------------------------------------------------------------
+# --- the suite's cameras, and alerting still works ---------------------------------------------
+
+
+async def register_cameras(suite, camera_ids: Iterable[str] = CAMERAS) -> None:
+    """The cameras the requests name (CAMERAS) registered and enabled, so that reads get past validation."""
+    await common.register_cameras(
+        suite.addr("ingest"),
+        suite.tokens[Role.CAMERA_ADMIN],
+        dict.fromkeys(camera_ids, SITE),
+        force="Fuzz Police",
+        name="Fuzz camera",
+    )
+
+
+async def _list(suite, vrm: str) -> None:
+    """A new local hotlist holding one entry of `vrm`."""
+    async with channel(suite.addr("matcher"), suite.tokens[Role.HOTLIST_ADMIN]) as ch:
+        stub = matcher_pb2_grpc.MatcherServiceStub(ch)
+        hotlist = T.Hotlist(name=f"after-fuzz-{uuid.uuid4().hex[:6]}", source=T.HOTLIST_SOURCE_LOCAL_FORCE)
+        hotlist = (await stub.UpsertHotlist(matcher_pb2.UpsertHotlistRequest(hotlist=hotlist))).hotlist
+        entry = T.VoiEntry(
+            entry_id=str(uuid.uuid4()),
+            hotlist_id=hotlist.hotlist_id,
+            vrm=vrm,
+            action=T.ACTION_STOP_VEHICLE,
+            reason="Listed after the fuzz run",
+        )
+        await stub.UpsertEntry(matcher_pb2.UpsertEntryRequest(entry=entry))
+
+
+def _read(vrm: str, camera_id: str) -> T.Read:
+    read = T.Read(
+        read_id=str(uuid.uuid4()),
+        vrm=vrm,
+        confidence=93.5,
+        camera_id=camera_id,
+        location=T.GeoPoint(latitude=SITE[0], longitude=SITE[1]),
+        direction=T.DIRECTION_TOWARDS,
+    )
+    read.captured_at.FromDatetime(datetime.now(timezone.utc) - timedelta(seconds=1))
+    return read
 
 
 async def alerting_works(suite, seconds: float = 20.0) -> bool:
-    """A read of a listed VRM, submitted now, reaches the control room as an alert."""
-    from anpr.v1 import ingest_pb2, ingest_pb2_grpc, matcher_pb2, matcher_pb2_grpc
-    from tests.support import make_entry, make_read, next_alert, register_cameras, subscribe
-
+    """A read of a listed VRM, submitted now, reaches the control room as an alert within `seconds`."""
     vrm = "ZZ" + str(uuid.uuid4().int % 10**6).zfill(6)
     camera_id = f"CAM-AFTER-FUZZ-{uuid.uuid4().hex[:8]}"  # the fuzzer may have disabled the others
-    await register_cameras(suite.addr("ingest"), suite.tokens, [camera_id])
-    async with channel(suite.addr("matcher"), suite.tokens[Role.HOTLIST_ADMIN]) as ch:
-        stub = matcher_pb2_grpc.MatcherServiceStub(ch)
-        hotlist = (
-            await stub.UpsertHotlist(
-                matcher_pb2.UpsertHotlistRequest(
-                    hotlist=types_pb2.Hotlist(
-                        name=f"after-fuzz-{uuid.uuid4().hex[:6]}", source=types_pb2.HOTLIST_SOURCE_LOCAL_FORCE
-                    )
-                )
-            )
-        ).hotlist
-        await stub.UpsertEntry(matcher_pb2.UpsertEntryRequest(entry=make_entry(vrm, hotlist.hotlist_id)))
+    await register_cameras(suite, [camera_id])
+    await _list(suite, vrm)
     async with (
         channel(suite.addr("notify"), suite.tokens[Role.CONTROL_ROOM]) as ch,
         channel(suite.addr("ingest"), suite.tokens[Role.CAMERA]) as cam,
     ):
-        stream = subscribe(ch, Role.CONTROL_ROOM, from_start=True)
-        await ingest_pb2_grpc.IngestServiceStub(cam).SubmitRead(
-            ingest_pb2.SubmitReadRequest(read=make_read(vrm, camera_id=camera_id))
-        )
+        stream = subscribe(ch, notify_pb2.SubscribeRequest(from_start=True))
         try:
-            deadline = asyncio.get_running_loop().time() + seconds
-            while asyncio.get_running_loop().time() < deadline:
-                alert = await next_alert(stream, seconds)
-                if alert.hit.read.vrm == vrm:
-                    return True
-            return False
-        except (AssertionError, TimeoutError):
+            read = _read(vrm, camera_id)
+            await ingest_pb2_grpc.IngestServiceStub(cam).SubmitRead(ingest_pb2.SubmitReadRequest(read=read))
+            async with asyncio.timeout(seconds):
+                async for message in stream:
+                    if message.WhichOneof("event") == "alert" and message.alert.hit.read.vrm == vrm:
+                        return True
+            return False  # the stream ended
+        except TimeoutError:
             return False
         finally:
             stream.cancel()
