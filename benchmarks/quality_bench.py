@@ -33,7 +33,6 @@ the fastest tenth of the reads (the machine is shared).
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import time
 from collections import Counter, defaultdict
