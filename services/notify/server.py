@@ -18,9 +18,11 @@ from anpr.runtime import metrics, telemetry
 from anpr.runtime.auth import Role, current_caller
 from anpr.runtime.broadcast import LogTail
 from anpr.runtime.errors import InvalidArgument, NotFound, ResourceExhausted
+from anpr.runtime.failures import Refused
+from anpr.runtime.outbox import Outbox, OutboxRecord
 from anpr.runtime.server import Runtime
-from anpr.v1 import ingest_pb2_grpc, notify_pb2, notify_pb2_grpc, types_pb2
-from services.notify import store
+from anpr.v1 import ingest_pb2_grpc, matcher_pb2, notify_pb2, notify_pb2_grpc, types_pb2
+from services.notify import budget, store
 from services.notify.areas import AreaFilter, area_problems, place_of, subscription_problems
 from services.notify.config import NotifySettings
 
@@ -98,13 +100,25 @@ class NotifyServicer(notify_pb2_grpc.NotifyServiceServicer):
         self._settings = settings
         self._patches = patches
         self._reasons = frozenset(r.strip() for r in settings.outcome_reasons.split(",") if r.strip())
+        self._budgets = budget.Budgets(settings.possible_budget_per_hour, dict(settings.possible_budgets))
+        self._outcomes_on = bool(settings.matcher_addr)
 
-    async def _append(self, traced: Sequence[tuple[types_pb2.Hit, str]]) -> list[tuple[types_pb2.Alert, bool]]:
-        """Store alerts for the hits in one transaction, continue each new one's trace, and hand
-        them to this replica's streams without reading them back."""
+    async def _append(self, traced: Sequence[tuple[types_pb2.Hit, str]]) -> list[notify_pb2.PublishAlertResponse]:
+        """Store alerts for the hits in one transaction (POSSIBLE ones over their control room's
+        budget held back instead: budget.py), continue each new one's trace, and hand them to this
+        replica's streams without reading them back. One answer per hit, in order."""
         async with self._pool.acquire() as conn, conn.transaction():
-            stored = await store.append_alerts(conn, traced)
-        new = [(alert, tp) for (alert, duplicate), (_, tp) in zip(stored, traced, strict=True) if not duplicate]
+            held, newly_held = await budget.hold_back(conn, [h for h, _ in traced], self._budgets)
+            kept = [t for t in traced if t[0].hit_id not in held]
+            stored = await store.append_alerts(conn, kept) if kept else []
+        metrics.possible_held(newly_held, "budget")
+        self._published(
+            [(alert, tp) for (alert, duplicate), (_, tp) in zip(stored, kept, strict=True) if not duplicate]
+        )
+        by_hit = {alert.hit.hit_id: (alert, duplicate) for alert, duplicate in stored}
+        return [_answer(*by_hit[h.hit_id]) if h.hit_id in by_hit else _HELD for h, _ in traced]
+
+    def _published(self, new: list[tuple[types_pb2.Alert, str]]) -> None:
         for alert, traceparent in new:
             with tracer.start_as_current_span(
                 "anpr.alert", context=telemetry.context_from_traceparent(traceparent)
@@ -113,27 +127,21 @@ class NotifyServicer(notify_pb2_grpc.NotifyServiceServicer):
                 span.set_attribute(telemetry.ATTR_ALERT_ID, alert.alert_id)
         self._tail.publish([(a.sequence, AlertItem.of(a)) for a, _ in new])
         metrics.alerts_stored(a.hit for a, _ in new)
-        return stored
 
     async def PublishAlert(self, request, context):
         if not request.hit.hit_id:
             raise InvalidArgument.of("hit.hit_id", "required")
-        [(alert, duplicate)] = await self._append([(request.hit, telemetry.current_traceparent())])
-        return notify_pb2.PublishAlertResponse(alert_id=alert.alert_id, sequence=alert.sequence, duplicate=duplicate)
+        [answer] = await self._append([(request.hit, telemetry.current_traceparent())])
+        return answer
 
     async def PublishAlerts(self, request, context):
         missing = [(f"hits[{i}].hit.hit_id", "required") for i, h in enumerate(request.hits) if not h.hit.hit_id]
         if missing:
             raise InvalidArgument(missing)
-        stored = await self._append([(h.hit, h.traceparent) for h in request.hits])
+        answers = await self._append([(h.hit, h.traceparent) for h in request.hits])
         span = trace.get_current_span()
         span.set_attribute(telemetry.ATTR_HIT_COUNT, len(request.hits))
-        return notify_pb2.PublishAlertsResponse(
-            alerts=[
-                notify_pb2.PublishAlertResponse(alert_id=a.alert_id, sequence=a.sequence, duplicate=d)
-                for a, d in stored
-            ]
-        )
+        return notify_pb2.PublishAlertsResponse(alerts=answers)
 
     async def Subscribe(self, request_iterator, context):
         role = current_caller().role
@@ -238,7 +246,7 @@ class NotifyServicer(notify_pb2_grpc.NotifyServiceServicer):
             raise InvalidArgument(problems)
         alert = await self._visible_alert(request.alert_id, "alert_id")
         caller = current_caller()
-        async with self._pool.acquire() as conn:
+        async with self._pool.acquire() as conn, conn.transaction():
             await store.acknowledge(
                 conn,
                 uuid.UUID(alert.alert_id),
@@ -248,6 +256,14 @@ class NotifyServicer(notify_pb2_grpc.NotifyServiceServicer):
                 request.reason_code,
                 request.reason.replace("\x00", ""),
             )
+            if self._outcomes_on and request.outcome in (
+                types_pb2.ALERT_OUTCOME_ACCEPTED,
+                types_pb2.ALERT_OUTCOME_REJECTED,
+            ):
+                # on to matcher's calibration, in the same transaction: nothing acknowledged is lost
+                await store.queue_outcome(
+                    conn, alert, request.outcome, request.reason_code, telemetry.current_traceparent()
+                )
         return notify_pb2.AcknowledgeAlertResponse()
 
     async def GetPlatePatch(self, request, context):
@@ -263,7 +279,22 @@ class NotifyServicer(notify_pb2_grpc.NotifyServiceServicer):
             raise InvalidArgument.of("window_seconds", "between 1 s and 366 days (0: 7 days)")
         window = timedelta(seconds=request.window_seconds) if request.window_seconds else DEFAULT_STATS_WINDOW
         async with self._pool.acquire() as conn:
-            return await store.alert_stats(conn, window)
+            stats = await store.alert_stats(conn, window)
+            possible = await store.possible_stats(conn, window)
+        stats.possible_by_force.extend(
+            notify_pb2.PossibleBudgetStats(
+                force=r["force"], budget_per_hour=self._budgets.of(r["force"]), admitted=r["admitted"], held=r["held"]
+            )
+            for r in possible
+        )
+        return stats
+
+
+_HELD = notify_pb2.PublishAlertResponse(held=True)
+
+
+def _answer(alert: types_pb2.Alert, duplicate: bool) -> notify_pb2.PublishAlertResponse:
+    return notify_pb2.PublishAlertResponse(alert_id=alert.alert_id, sequence=alert.sequence, duplicate=duplicate)
 
 
 def _now() -> timestamp_pb2.Timestamp:
@@ -281,11 +312,31 @@ class NotifyComponent:
         if settings.ingest_addr:
             ingest = ingest_pb2_grpc.IngestServiceStub(rt.channel(settings.ingest_addr, settings.service_token))
         self.servicer = NotifyServicer(rt.pool, self.tail, settings, PlatePatches(ingest))
+        self.outbox: Outbox | None = None
+        if settings.matcher_addr:  # outcomes on to matcher's calibration
+            matcher = rt.channel(settings.matcher_addr, settings.service_token)
+            self._record_outcomes = matcher.unary_unary(
+                "/anpr.v1.MatcherService/RecordOutcomes",
+                request_serializer=None,  # outbox rows concatenate into one request, already encoded
+                response_deserializer=matcher_pb2.RecordOutcomesResponse.FromString,
+            )
+            self.outbox = Outbox(rt.pool, {store.OUTCOMES_TOPIC: (self._to_matcher, {"max_records": 500})})
+
+    async def _to_matcher(self, records: Sequence[OutboxRecord]) -> None:
+        resp = await self._record_outcomes(b"".join(r.payload for r in records), timeout=10, wait_for_ready=True)
+        sent = sum(r.records for r in records)
+        if resp.accepted != sent:  # a malformed record: matcher could not read it as outcomes
+            raise Refused(f"matcher answered for {resp.accepted} of {sent} outcomes")
 
     async def start(self) -> None:
-        await self.tail.start(await self._rt.listener(), store.ALERTS_CHANNEL, self._rt.tasks)
+        listener = await self._rt.listener()
+        await self.tail.start(listener, store.ALERTS_CHANNEL, self._rt.tasks)
+        if self.outbox is not None:
+            await self.outbox.start(listener, self._rt.tasks)
 
     async def stop(self) -> None:
+        if self.outbox is not None:
+            await self.outbox.stop()
         await self.tail.stop()
 
 

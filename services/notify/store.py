@@ -9,10 +9,12 @@ from datetime import datetime, timedelta, timezone
 import asyncpg
 from google.protobuf import timestamp_pb2
 
-from anpr.v1 import notify_pb2, types_pb2
+from anpr.runtime import outbox
+from anpr.v1 import matcher_pb2, notify_pb2, types_pb2
 
 ALERTS_CHANNEL = "notify_alerts"
-_APPEND_LOCK = 0x616E7072  # serialises appends so sequences commit in order
+OUTCOMES_TOPIC = "outcomes"
+_APPEND_LOCK = 0x616E7072  # serialises appends so sequences commit in order (and budgets are decided in order)
 
 
 def _alert(row: asyncpg.Record) -> types_pb2.Alert:
@@ -37,7 +39,7 @@ async def append_alerts(
 
     Appends serialise on an advisory lock and take their sequences from a counter row inside the
     transaction, so sequences commit in order and without holes."""
-    await conn.execute("SELECT pg_advisory_xact_lock($1)", _APPEND_LOCK)
+    await lock_appends(conn)
     rows = await conn.fetch("SELECT * FROM alerts WHERE hit_id = ANY($1::text[])", [h.hit_id for h, _ in hits])
     known: dict[str, tuple[types_pb2.Alert, bool]] = {r["hit_id"]: (_alert(r), True) for r in rows}
     new = []
@@ -90,6 +92,76 @@ async def append_alerts(
         )
         await conn.execute("SELECT pg_notify($1, $2)", ALERTS_CHANNEL, str(last))
     return [known[h.hit_id] for h, _ in hits]
+
+
+async def lock_appends(conn: asyncpg.Connection) -> None:
+    """Serialise appends (and the budget decisions before them) until the transaction ends."""
+    await conn.execute("SELECT pg_advisory_xact_lock($1)", _APPEND_LOCK)
+
+
+async def alerts_known(conn: asyncpg.Connection, hit_ids: Sequence[str]) -> set[str]:
+    rows = await conn.fetch("SELECT hit_id FROM alerts WHERE hit_id = ANY($1::text[])", list(hit_ids))
+    return {r["hit_id"] for r in rows}
+
+
+async def possible_known(conn: asyncpg.Connection, hit_ids: Sequence[str]) -> dict[str, bool]:
+    """Of these hits, the POSSIBLE alerts already decided: hit id -> held back."""
+    rows = await conn.fetch("SELECT hit_id, held FROM possible_alerts WHERE hit_id = ANY($1::text[])", list(hit_ids))
+    return {r["hit_id"]: r["held"] for r in rows}
+
+
+async def record_possible(conn: asyncpg.Connection, hit: types_pb2.Hit, held: bool) -> None:
+    """A POSSIBLE alert and the budget's decision (a held one's hit is kept with it)."""
+    await conn.execute(
+        "INSERT INTO possible_alerts (hit_id, force, score, held, hit) VALUES ($1, $2, $3, $4, $5)",
+        hit.hit_id,
+        hit.force,
+        hit.score,
+        held,
+        hit.SerializeToString() if held else None,
+    )
+
+
+async def possible_last_hour(conn: asyncpg.Connection, force: str) -> tuple[int, int]:
+    """(let through, arrived) of the force's POSSIBLE alerts in the last hour."""
+    row = await conn.fetchrow(
+        "SELECT count(*) FILTER (WHERE NOT held) AS admitted, count(*) AS arrivals FROM possible_alerts"
+        " WHERE force = $1 AND created_at > now() - interval '1 hour'",
+        force,
+    )
+    return row["admitted"], row["arrivals"]
+
+
+async def possible_bar(conn: asyncpg.Connection, force: str, budget: int, score: float) -> float:
+    """The score of the `budget`-th best POSSIBLE alert of the force's last hour, `score` included."""
+    return await conn.fetchval(
+        "SELECT s FROM (SELECT score AS s FROM possible_alerts WHERE force = $1"
+        " AND created_at > now() - interval '1 hour' UNION ALL SELECT $3::real) a ORDER BY s DESC OFFSET $2 LIMIT 1",
+        force,
+        budget - 1,
+        score,
+    )
+
+
+async def possible_stats(conn: asyncpg.Connection, window: timedelta) -> list[asyncpg.Record]:
+    """Per force: POSSIBLE alerts let through and held back in the window."""
+    return await conn.fetch(
+        "SELECT force, count(*) FILTER (WHERE NOT held) AS admitted, count(*) FILTER (WHERE held) AS held"
+        " FROM possible_alerts WHERE created_at > now() - $1::interval GROUP BY force ORDER BY force LIMIT 1000",
+        window,
+    )
+
+
+async def queue_outcome(
+    conn: asyncpg.Connection, alert: types_pb2.Alert, outcome: int, reason_code: str, traceparent: str
+) -> None:
+    """An acknowledgement on its way to matcher (calibration), in the caller's transaction; by
+    alert, so that an alert's outcomes arrive in order."""
+    record = matcher_pb2.AlertOutcomeRecord(
+        alert_id=alert.alert_id, outcome=outcome, reason_code=reason_code, hit=alert.hit
+    )
+    payload = outbox.encode_field(1, record.SerializeToString())
+    await outbox.enqueue(conn, OUTCOMES_TOPIC, [(outbox.partition_of(alert.alert_id), payload, 1)], traceparent)
 
 
 async def latest_sequence(conn: asyncpg.Connection) -> int:
