@@ -39,7 +39,7 @@ async def _run(args) -> None:
             resp = await stub.ResetCalibration(
                 matcher_pb2.ResetCalibrationRequest(scope=scope, scope_id=args.scope_id), timeout=30
             )
-            print(f"{what}: calibration reset ({resp.removed} keys forgotten)")
+            print(f"{what}: calibration reset ({resp.removed} {'key' if resp.removed == 1 else 'keys'} forgotten)")
             return
         resp = await stub.GetCalibration(
             matcher_pb2.GetCalibrationRequest(scope=scope, scope_id=args.scope_id), timeout=30

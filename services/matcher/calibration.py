@@ -2,9 +2,10 @@
 
 Every alert accepted, or rejected as a misread or the wrong vehicle (notify's AcknowledgeAlert,
 sent on by notify's outbox to matcher's RecordOutcomes), counts for each key of its hit's
-evidence ("confusion:T7": a listed T read as 7; "dropped", "extra"; "make", "model", "colour" when
-they disagreed), once for the read's camera and once for the entry's list, together with what the
-model predicted for it before any calibration (the probability of its other contributions).
+evidence, together with what the model predicted for it before any calibration (the probability
+of its other contributions): a confusion ("confusion:T7": a listed T read as 7) or a dropped or
+extra character for the read's camera (how a camera's OCR errs is the camera's own); a make, model
+or colour that disagreed for the camera (its classifier) and for the entry's list (its records).
 
 A key's adjustment is how far the outcomes put its hits' log-odds from the prediction, shrunk
 towards none by ``prior`` outcomes' worth of the prediction itself and bounded by ``most``:
@@ -94,6 +95,16 @@ class Tally:
         return f"{label(self.key)}: accepted {self.accepted} of {self.outcomes} (predicted {100 * p:.0f}%)"
 
 
+DESCRIPTION_KEYS = frozenset({"make", "model", "colour"})
+
+
+def scopes(key: str, camera_id: str, hotlist_id: str) -> tuple[tuple[str, str], ...]:
+    """Where outcomes through `key` are counted (and adjustments looked up)."""
+    if key in DESCRIPTION_KEYS:
+        return ((CAMERA, camera_id), (LIST, hotlist_id))
+    return ((CAMERA, camera_id),)
+
+
 def label(key: str) -> str:
     """A key for people: "confusion:T7" -> "T read as 7"."""
     kind, _, chars = key.partition(":")
@@ -134,7 +145,7 @@ class CalibrationTable:
             return []
         out = []
         for key in dict.fromkeys(keys):
-            for scope, scope_id in ((CAMERA, camera_id), (LIST, hotlist_id)):
+            for scope, scope_id in scopes(key, camera_id, hotlist_id):
                 found = self._by.get((scope, scope_id, key))
                 if found is not None:
                     adjustment, tally = found

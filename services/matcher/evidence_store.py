@@ -10,7 +10,7 @@ from datetime import timedelta
 import asyncpg
 
 from anpr.v1 import matcher_pb2, types_pb2
-from services.matcher.calibration import CAMERA, LIST, Outcome, Tally
+from services.matcher.calibration import Outcome, Tally, scopes
 
 CALIBRATION_CHANNEL = "matcher_calibration"
 UNSUPPORTED = "unsupported"
@@ -127,7 +127,7 @@ async def apply_outcomes(conn: asyncpg.Connection, outcomes: Sequence[Outcome]) 
 
 def _add(deltas: dict[tuple[str, str, str], list[float]], o: Outcome, sign: int) -> None:
     for key in o.keys:
-        for scope, scope_id in ((CAMERA, o.camera_id), (LIST, o.hotlist_id)):
+        for scope, scope_id in scopes(key, o.camera_id, o.hotlist_id):
             d = deltas.setdefault((scope, scope_id, key), [0, 0, 0.0])
             d[0 if o.truth else 1] += sign
             d[2] += sign * o.predicted

@@ -105,7 +105,7 @@ class MatchProfile:
     # itself a well-formed plate needs at least this much from evidence beyond the VRM
     support_log_odds: float = 0.5
     # how far below the POSSIBLE line a VRM may be and still be weighed with the read's evidence
-    evidence_reach: float = 2.5
+    evidence_reach: float = 3.0
     confirm_score: float = 0.85
     possible_score: float = 0.3
     max_hits: int = 3
