@@ -134,9 +134,7 @@ class InProcessSuite:
     async def start_all(self, **matcher_overrides) -> None:
         token = self.tokens[Role.SERVICE]
         ingest_port, matcher_port, notify_port, firearms_port = free_ports(4)
-        await self.start(
-            "notify", grpc_port=notify_port, matcher_addr=f"127.0.0.1:{matcher_port}", service_token=token
-        )
+        await self.start("notify", grpc_port=notify_port, matcher_addr=f"127.0.0.1:{matcher_port}", service_token=token)
         await self.start("firearms", grpc_port=firearms_port)
         await self.start(
             "matcher",
