@@ -138,10 +138,11 @@ def vrm_contributions(read: str, entry: str, profile: MatchProfile, country: str
 
 
 def _needs_support(c: Contribution, profile: MatchProfile) -> bool:
-    """A rarer confusion, or a dropped or extra character."""
+    """A rarer confusion, a look-alike to a character the listed plate's format allows there (the
+    read may be that other plate), or a dropped or extra character."""
     if c.factor == "confusion":
         listed, read = c.key[-2], c.key[-1]
-        return not is_common(profile, read, listed)
+        return not is_common(profile, read, listed) or "may stand there" in c.detail
     return c.factor in ("dropped_character", "extra_character")
 
 
