@@ -1,8 +1,8 @@
 """How far a read is from a listed VRM, in log-odds, and the profile of weights and thresholds.
 
 A hit's score is the probability that the read is of the listed vehicle, from its log-odds: the sum
-of what each piece of evidence contributes (evidence.py assembles and explains them; README
-"How matching works" and docs/matching.md). This module prices the VRM part:
+of what each piece of evidence contributes (evidence.py assembles and explains them;
+docs/matching.md). This module prices the VRM part:
 
 * an exact reading starts at ``exact_log_odds``; a reading that differs at ``misread_log_odds``,
   less what each difference takes off:
@@ -12,15 +12,20 @@ of what each piece of evidence contributes (evidence.py assembles and explains t
 * plus, for a substitution, what the plate-format grammar says (plate_formats.py): if the read's
   character cannot stand at that position of the listed plate's format, the camera misread it
   (nothing more); if it can, the read may be a different car read cleanly (``fits_cost``); if the
-  listed plate fits no known format, half way (``unknown_format_cost``);
-* a dropped or extra character (``drop_cost``, ``extra_cost``), plus ``fits_cost`` when the read is
-  itself a well-formed plate; ``clean_read_cost`` once for any reading that is a well-formed plate;
+  listed plate fits no known format, part way (``unknown_format_cost``);
+* a dropped or extra character (``drop_cost``, ``extra_cost``);
+* once, when the reading is itself a well-formed plate (another car, read right?):
+  ``clean_read_cost``, or ``drop_clean_cost`` / ``extra_clean_cost`` for a dropped or extra one;
+* each difference beyond the first ``another_difference_cost``, and ``mixed_difference_cost`` once
+  when one of several is a rarer confusion or a dropped or extra character;
 * through one of the camera's alternative readings, ``alternative_cost`` scaled by how much less
   sure the camera was of it.
 
-A hit with log-odds of at least logit(``confirm_score``) is CONFIRMED (terminals and control room);
-at least logit(``possible_score``), POSSIBLE (control room only, to confirm); below, no hit. The
-defaults come from ``benchmarks/quality_bench.py`` (docs/matching.md).
+The defaults are log-odds measured on the tune split of ``benchmarks/quality_bench.py`` (an exact
+read is the listed car about e^6 to 1; a read that is no plate, one common look-alike from a listed
+one, about e^4.5 to 1; a well-formed read one rarer confusion away about 1 in e^3). A hit with
+log-odds of at least logit(``confirm_score``) is CONFIRMED (terminals and control room); at least
+logit(``possible_score``), POSSIBLE (control room only, to confirm); below, no hit.
 """
 
 from __future__ import annotations
@@ -101,10 +106,12 @@ class MatchProfile:
     model_share: float = 0.15  # share of one model among its make's cars
     unknown_share: float = 0.01  # fleet share of a make or colour not in vehicles.py's tables
     description_cap: float = 3.0  # most one field can move the odds, either way
-    # a POSSIBLE hit through a rarer confusion or a dropped or extra character on a read that is
-    # itself a well-formed plate needs at least this much from evidence beyond the VRM
+    # a POSSIBLE hit through a rarer confusion, a look-alike the listed format allows, or a dropped
+    # or extra character, on a read that is itself a well-formed plate, needs at least this much
+    # from evidence beyond the VRM (else it is withheld: counted, not alerted)
     support_log_odds: float = 0.5
-    # how far below the POSSIBLE line a VRM may be and still be weighed with the read's evidence
+    # how far below the POSSIBLE line a candidate's VRM (and confidence) may be and still be weighed
+    # with the entry's description and the calibration (or counted as withheld)
     evidence_reach: float = 3.0
     confirm_score: float = 0.85
     possible_score: float = 0.3
