@@ -9,7 +9,7 @@ import contextlib
 import logging
 import uuid
 from collections.abc import Callable, Sequence
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 
 from opentelemetry import trace
 
@@ -30,6 +30,7 @@ from anpr.runtime.telemetry import (
 )
 from anpr.v1 import firearms_pb2, ingest_pb2_grpc, matcher_pb2, matcher_pb2_grpc, notify_pb2, types_pb2
 from anpr.vrm import normalise_vrm
+from anpr.windows import stats_window
 from services.matcher import entries, evidence_store, historical, matching, store
 from services.matcher.calibration import CAMERA, LIST, CalibrationTable, Outcome, label
 from services.matcher.config import MatcherSettings
@@ -47,7 +48,6 @@ REFRESH_BACKSTOP_S = 5.0  # a refresh at least this often, should a notification
 FOLLOWER_TASK = "follow-hotlists"
 
 
-DEFAULT_STATS_WINDOW = timedelta(days=7)
 SCOPES = {
     matcher_pb2.CALIBRATION_SCOPE_UNSPECIFIED: CAMERA,
     matcher_pb2.CALIBRATION_SCOPE_CAMERA: CAMERA,
@@ -216,9 +216,7 @@ class MatcherServicer(matcher_pb2_grpc.MatcherServiceServicer):
         return matcher_pb2.ResetCalibrationResponse(removed=removed)
 
     async def GetMatchStats(self, request, context):
-        if request.window_seconds < 0 or request.window_seconds > 366 * 86400:
-            raise InvalidArgument.of("window_seconds", "between 1 s and 366 days (0: 7 days)")
-        window = timedelta(seconds=request.window_seconds) if request.window_seconds else DEFAULT_STATS_WINDOW
+        window = stats_window(request.window_seconds)
         async with self._pool.acquire() as conn:
             return await evidence_store.withheld_stats(conn, window)
 

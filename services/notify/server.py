@@ -7,7 +7,6 @@ import logging
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
 
 from google.protobuf import timestamp_pb2
 from opentelemetry import trace
@@ -22,6 +21,7 @@ from anpr.runtime.failures import Refused
 from anpr.runtime.outbox import Outbox, OutboxRecord
 from anpr.runtime.server import Runtime
 from anpr.v1 import ingest_pb2_grpc, matcher_pb2, notify_pb2, notify_pb2_grpc, types_pb2
+from anpr.windows import stats_window
 from services.notify import budget, store
 from services.notify.areas import AreaFilter, area_problems, place_of, subscription_problems
 from services.notify.config import NotifySettings
@@ -48,7 +48,6 @@ TERMINAL_ENTRY_FIELDS = frozenset(
 )
 TERMINAL_HOTLIST_FIELDS = frozenset({"hotlist_id", "name", "source"})
 MAX_REASON = 1024
-DEFAULT_STATS_WINDOW = timedelta(days=7)
 
 
 def _keep_only(message, names: frozenset[str]) -> None:
@@ -275,9 +274,7 @@ class NotifyServicer(notify_pb2_grpc.NotifyServiceServicer):
         return notify_pb2.GetPlatePatchResponse(plate_image=image)
 
     async def GetAlertStats(self, request, context):
-        if request.window_seconds < 0 or request.window_seconds > 366 * 86400:
-            raise InvalidArgument.of("window_seconds", "between 1 s and 366 days (0: 7 days)")
-        window = timedelta(seconds=request.window_seconds) if request.window_seconds else DEFAULT_STATS_WINDOW
+        window = stats_window(request.window_seconds)
         async with self._pool.acquire() as conn:
             stats = await store.alert_stats(conn, window)
             possible = await store.possible_stats(conn, window)

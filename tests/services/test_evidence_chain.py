@@ -13,7 +13,7 @@ from anpr.runtime.auth import Role
 from anpr.v1 import matcher_pb2, matcher_pb2_grpc, notify_pb2, notify_pb2_grpc
 from anpr.v1 import types_pb2 as T
 from tests.cli import anpr
-from tests.services.test_matcher import Room, add_entries, send
+from tests.services.test_matcher import Room, add_entries, add_lists, send
 from tests.support import InProcessSuite, channel, eventually, make_entry, make_read, next_alert, subscribe
 
 FORD_BLUE = T.VehicleDescription(make="Ford", model="Focus", colour="Blue")
@@ -25,17 +25,7 @@ SENTINEL = "SE11TTT"
 async def suite(database_url, tokens):
     s = InProcessSuite(database_url, tokens)
     await s.start_all(dedup_window_s=0)  # every sighting its own alert
-    async with channel(s.addr("matcher"), tokens[Role.HOTLIST_ADMIN]) as ch:
-        await matcher_pb2_grpc.MatcherServiceStub(ch).UpsertHotlist(
-            matcher_pb2.UpsertHotlistRequest(
-                hotlist=T.Hotlist(
-                    hotlist_id="pnc",
-                    name="PNC extract",
-                    source=T.HOTLIST_SOURCE_PNC_NATIONAL,
-                    match_policy=T.MATCH_POLICY_LOOKALIKE,
-                )
-            )
-        )
+    await add_lists(s)
     yield s
     await s.stop()
 

@@ -31,7 +31,14 @@ from tests.support import (
 async def suite(database_url, tokens):
     s = InProcessSuite(database_url, tokens)
     await s.start_all(dedup_window_s=600, historical_lookback_h=24)
-    async with channel(s.addr("matcher"), tokens[Role.HOTLIST_ADMIN]) as ch:
+    await add_lists(s)
+    yield s
+    await s.stop()
+
+
+async def add_lists(s: InProcessSuite) -> None:
+    """The lists the matcher tests use: "pnc" (look-alikes) and "exact" (exact matches only)."""
+    async with channel(s.addr("matcher"), s.tokens[Role.HOTLIST_ADMIN]) as ch:
         admin = matcher_pb2_grpc.MatcherServiceStub(ch)
         await admin.UpsertHotlist(
             matcher_pb2.UpsertHotlistRequest(
@@ -53,8 +60,6 @@ async def suite(database_url, tokens):
                 )
             )
         )
-    yield s
-    await s.stop()
 
 
 async def add_entries(suite, *entries: T.VoiEntry) -> None:
