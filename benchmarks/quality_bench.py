@@ -33,6 +33,7 @@ the fastest tenth of the reads (the machine is shared).
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import time
 from collections import Counter, defaultdict
@@ -257,21 +258,10 @@ def main() -> None:
         f"{sum(corpus.listed_by_kind.values()):,} of listed vehicles, {time.perf_counter() - t0:.1f} s"
     )
     print("listed reads by kind: " + ", ".join(f"{k}={corpus.listed_by_kind[k]}" for k in KINDS))
-    profiles = ProfileTable.from_settings(
-        ",".join(COMMON_CLASSES),
-        ",".join(ProfileTable().default.rare),
-        0.5,
-        0.13,
-        3,
-        args.profiles and args.profiles.read(),
-    )
+    # the matcher's defaults (its settings' and the profile's), refined by --profiles as by ANPR_MATCH_PROFILES_FILE
+    profiles = ProfileTable.from_mapping(json.loads(args.profiles.read()) if args.profiles else {})
     rows, runs, rates = _rows(corpus, profiles)
-    table(corpus, rows)
-    print()
-    summary(corpus, runs)
-    print()
-    for name, rate in rates.items():
-        print(f"{name}: {rate:,.0f} reads/s")
+    _report(corpus, rows, runs, rates)
     near, kept, over, us = worst_case(profiles)
     print(
         f"worst case: a read near {near} entries made {kept} hits (cap {profiles.default.max_hits}), "
@@ -282,6 +272,15 @@ def main() -> None:
             f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in _figures(corpus, runs, rates).items()
         )
     )
+
+
+def _report(corpus: Corpus, rows, runs, rates) -> None:
+    table(corpus, rows)
+    print()
+    summary(corpus, runs)
+    print()
+    for name, rate in rates.items():
+        print(f"{name}: {rate:,.0f} reads/s")
 
 
 def _rows(corpus: Corpus, profiles: ProfileTable):

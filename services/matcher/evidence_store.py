@@ -75,27 +75,15 @@ async def withheld_stats(conn: asyncpg.Connection, window: timedelta) -> matcher
 async def apply_outcomes(conn: asyncpg.Connection, outcomes: Sequence[Outcome]) -> int:
     """In the caller's transaction: count each outcome once per alert (an alert decided the other
     way since replaces its earlier outcome; the same outcome again counts nothing); returns how many
-    changed the calibration. Rows are touched in key order, so concurrent callers cannot deadlock."""
+    changed the calibration."""
     deltas: dict[tuple[str, str, str], list[float]] = {}
     changed = 0
     for o in outcomes:
-        before = await conn.fetchrow(
-            "SELECT truth, camera_id, hotlist_id, keys, predicted FROM calibration_outcomes WHERE alert_id = $1"
-            " FOR UPDATE",
-            o.alert_id,
-        )
-        if before is not None and before["truth"] == o.truth:
+        before = await _counted(conn, o.alert_id)
+        if before is not None and before.truth == o.truth:
             continue
         if before is not None:
-            old = Outcome(
-                o.alert_id,
-                before["truth"],
-                before["camera_id"],
-                before["hotlist_id"],
-                tuple(before["keys"]),
-                before["predicted"],
-            )
-            _add(deltas, old, -1)
+            _add(deltas, before, -1)
         _add(deltas, o, 1)
         await conn.execute(
             "INSERT INTO calibration_outcomes (alert_id, truth, camera_id, hotlist_id, keys, predicted)"
@@ -111,18 +99,34 @@ async def apply_outcomes(conn: asyncpg.Connection, outcomes: Sequence[Outcome]) 
         )
         changed += 1
     if deltas:
-        rows = sorted(deltas.items())
-        await conn.execute(
-            "INSERT INTO calibration AS c (scope, scope_id, key, accepted, rejected, predicted)"
-            " SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::int[], $6::float8[])"
-            " ON CONFLICT (scope, scope_id, key) DO UPDATE SET"
-            " accepted = greatest(0, c.accepted + EXCLUDED.accepted),"
-            " rejected = greatest(0, c.rejected + EXCLUDED.rejected),"
-            " predicted = greatest(0, c.predicted + EXCLUDED.predicted), updated_at = now()",
-            *map(list, zip(*((*k, int(v[0]), int(v[1]), v[2]) for k, v in rows), strict=True)),
-        )
-        await _changed(conn)
+        await _count(conn, deltas)
     return changed
+
+
+async def _counted(conn: asyncpg.Connection, alert_id: str) -> Outcome | None:
+    """The outcome counted for an alert so far (its row locked until the transaction ends)."""
+    row = await conn.fetchrow(
+        "SELECT truth, camera_id, hotlist_id, keys, predicted FROM calibration_outcomes WHERE alert_id = $1 FOR UPDATE",
+        alert_id,
+    )
+    if row is None:
+        return None
+    return Outcome(alert_id, row["truth"], row["camera_id"], row["hotlist_id"], tuple(row["keys"]), row["predicted"])
+
+
+async def _count(conn: asyncpg.Connection, deltas: dict[tuple[str, str, str], list[float]]) -> None:
+    """Add the deltas to the tallies, in key order (so concurrent callers cannot deadlock)."""
+    rows = sorted(deltas.items())
+    await conn.execute(
+        "INSERT INTO calibration AS c (scope, scope_id, key, accepted, rejected, predicted)"
+        " SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::int[], $6::float8[])"
+        " ON CONFLICT (scope, scope_id, key) DO UPDATE SET"
+        " accepted = greatest(0, c.accepted + EXCLUDED.accepted),"
+        " rejected = greatest(0, c.rejected + EXCLUDED.rejected),"
+        " predicted = greatest(0, c.predicted + EXCLUDED.predicted), updated_at = now()",
+        *map(list, zip(*((*k, int(v[0]), int(v[1]), v[2]) for k, v in rows), strict=True)),
+    )
+    await _changed(conn)
 
 
 def _add(deltas: dict[tuple[str, str, str], list[float]], o: Outcome, sign: int) -> None:

@@ -102,17 +102,7 @@ class HitMaker:
         matched_at = timestamp_pb2.Timestamp()
         matched_at.FromDatetime(now)
         cands = await store.candidates(conn, [f.match.entry_id for f in found])
-        hits, withheld = [], []
-        for f in found:
-            cand = cands.get(f.match.entry_id)
-            decided = self._weigh(f, cand, now)
-            if decided is None:
-                continue
-            if decided[1].withheld and not cand.firearms:
-                hit_id = hit_id_for(f.read.read_id, cand.entry.entry_id)
-                withheld.append(evidence_store.Withheld.of(hit_id, f.read, cand.entry, decided[1].log_odds))
-            else:
-                hits.append(self._hit(f, cand, *decided, matched_at))
+        hits, withheld = self._decide(found, cands, now, matched_at)
         if withheld:
             metrics.possible_held(await evidence_store.record_withheld(conn, withheld), evidence_store.UNSUPPORTED)
         hits = await self._within_cap(conn, hits)
@@ -142,6 +132,28 @@ class HitMaker:
         await store.queue_hits(conn, fresh)
         metrics.count_hits(h for h, _, _ in fresh)
         return len(fresh)
+
+    def _decide(
+        self,
+        found: Sequence[Found],
+        cands: dict[int, store.Candidate],
+        now: datetime,
+        matched_at: timestamp_pb2.Timestamp,
+    ) -> tuple[list[tuple[types_pb2.Hit, bool, str]], list[evidence_store.Withheld]]:
+        """The hits of the matches, and those withheld for want of support (never a firearms-marked
+        entry's)."""
+        hits, withheld = [], []
+        for f in found:
+            cand = cands.get(f.match.entry_id)
+            decided = self._weigh(f, cand, now)
+            if decided is None:
+                continue
+            if decided[1].withheld and not cand.firearms:
+                hit_id = hit_id_for(f.read.read_id, cand.entry.entry_id)
+                withheld.append(evidence_store.Withheld.of(hit_id, f.read, cand.entry, decided[1].log_odds))
+            else:
+                hits.append(self._hit(f, cand, *decided, matched_at))
+        return hits, withheld
 
     async def _within_cap(
         self, conn, hits: list[tuple[types_pb2.Hit, bool, str]]
