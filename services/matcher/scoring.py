@@ -22,7 +22,8 @@ docs/matching.md). This module prices the VRM part:
   sure the camera was of it.
 
 The defaults are log-odds measured on the tune split of ``benchmarks/quality_bench.py`` (an exact
-read is the listed car about e^6 to 1; a read that is no plate, one common look-alike from a listed
+read is the listed car about e^6 to 1, taken a little higher so that make and colour disagreeing do
+not take it from terminals; a read that is no plate, one common look-alike from a listed
 one, about e^4.5 to 1; a well-formed read one rarer confusion away about 1 in e^3). A hit with
 log-odds of at least logit(``confirm_score``) is CONFIRMED (terminals and control room); at least
 logit(``possible_score``), POSSIBLE (control room only, to confirm); below, no hit.
@@ -66,7 +67,7 @@ class MatchProfile:
     # the VRM: what a reading of each kind starts from, and what each difference takes off
     common: tuple[str, ...] = COMMON_CLASSES
     rare: tuple[str, ...] = RARE_PAIRS
-    exact_log_odds: float = 6.0
+    exact_log_odds: float = 6.5
     # a reading with differences, before what they cost: a read that is no plate at all, one common
     # look-alike away from a listed one, is that car misread (log-odds about 4.5)
     misread_log_odds: float = 5.0
