@@ -43,7 +43,7 @@ MAX_SUBSTITUTIONS = 2  # same-length candidates differ in at most this many posi
 class ScoredMatch(NamedTuple):
     entry_id: int
     score: float
-    tier: int  # types_pb2.MatchTier; 0 for a candidate only the read's description may lift
+    tier: int  # types_pb2.MatchTier; 0 for a candidate only the entry's description or a calibration may lift
     exact: bool
     # positions in the normalised reading that matched (see Hit.differing_positions)
     differing_positions: tuple[int, ...]
@@ -147,8 +147,8 @@ MAX_MISREADINGS = 256
 
 def misreadings(entry_vrm: str, profile: MatchProfile, limit: int = MAX_MISREADINGS) -> list[str]:
     """The reads most likely to be misreads of `entry_vrm` (GB grammar, no camera evidence), cheapest
-    first, at most `limit`: one or two confusions, or one character dropped, that still score at
-    least POSSIBLE. For historical hits, which search the read store by VRM (an extra character is
+    first, at most `limit`: one or two confusions, or one character dropped, that may still be
+    weighed (``floor``, with the most the camera's confidence may add). For historical hits, which search the read store by VRM (an extra character is
     left out: 36 characters at every position is too many to search for)."""
     partners: dict[str, list[str]] = {}
     for read_ch, entry_ch in profile.substitution_costs:
