@@ -89,14 +89,14 @@ def price(
     """(VRM log-odds, positions, reading index) of the likeliest of a read's readings as
     `entry_vrm`, in the grammar of the read's `country` (-inf when none is near it)."""
     best: tuple[float, tuple[int, ...], int] = (-math.inf, (), -1)
+    misread = profile.misread_log_odds
     for i, option in enumerate(options):
-        if profile.misread_log_odds - option.extra_cost <= best[0]:
+        if misread - option.extra_cost <= best[0]:
             continue
         cost, positions = differences(option.vrm, entry_vrm, profile, country)
-        if cost == math.inf:
-            continue
-        log_odds = reading_log_odds(cost, option.extra_cost, profile)
-        if log_odds > best[0]:
+        # (reading_log_odds, inline: this runs for every candidate of every read)
+        log_odds = profile.exact_log_odds if cost == 0 and not option.extra_cost else misread - cost - option.extra_cost
+        if log_odds > best[0]:  # never for inf cost: -inf is not above -inf
             best = (log_odds, positions, i)
     return best
 
@@ -179,6 +179,11 @@ class Matcher:
     def __init__(self, source: IndexSource, profile: MatchProfile):
         self._source = source
         self.profile = profile
+        # worked out once: the exact hit's score and tier, the floor, the best a well-formed read
+        # with one character too many can do
+        self._exact = (probability(profile.exact_log_odds), profile.tier(profile.exact_log_odds))
+        self._least = floor(profile)
+        self._extra_most = reading_log_odds(profile.extra_cost + profile.extra_clean_cost, 0.0, profile)
 
     def candidates_many(self, vrms: list[str]) -> list[dict[int, int]]:
         """Per normalised, valid VRM: entry id -> packed VRM of every entry the index finds near it
@@ -230,10 +235,8 @@ class Matcher:
         country = plate_formats.country_of(read.plate_country) if read is not None else "GB"
         if not plate_formats.is_well_formed(vrm, country):
             return True
-        most = reading_log_odds(profile.extra_cost + profile.extra_clean_cost, 0.0, profile)
-        if read is not None:
-            most += confidence_log_odds(read.confidence, profile)
-        return most >= floor(profile)
+        most = self._extra_most + (confidence_log_odds(read.confidence, profile) if read is not None else 0.0)
+        return most >= self._least
 
     def match_many(self, reads: list[types_pb2.Read]) -> list[MatchResult]:
         """``match`` for a batch of reads (what MatchReads gets), with the index searched once for all."""
@@ -282,10 +285,13 @@ class Matcher:
         if len(found) == 1 and read_code is not None:
             ((eid, code),) = found.items()
             if code == read_code:  # the usual hit: an exact read, nothing near it
-                return MatchResult([_scored(eid, options[0].vrm, profile.exact_log_odds, (), 0, profile, True)], 0)
+                score, tier = self._exact
+                return MatchResult(
+                    [ScoredMatch(eid, score, tier, True, (), 0, options[0].vrm, profile.exact_log_odds)], 0
+                )
         country = plate_formats.country_of(read.plate_country)
         confidence = confidence_log_odds(read.confidence, profile)
-        least = floor(profile)
+        least = self._least
         scored = []
         for eid, code in found.items():
             entry_vrm = decode_vrm(code)
@@ -295,8 +301,9 @@ class Matcher:
                 log_odds += confidence
             if log_odds >= least:
                 scored.append(_scored(eid, entry_vrm, log_odds, positions, reading, profile, exact))
-        scored.sort(key=lambda m: (-m.log_odds, m.entry_id))
+        if len(scored) > 1:
+            scored.sort(key=lambda m: (-m.log_odds, m.entry_id))
         # a read that is exactly a listed VRM is that car: its approximate matches are only counted
         best = [m for m in scored if m.exact] or scored
         kept = best[: profile.max_hits]
-        return MatchResult(kept, sum(1 for m in scored if m.tier and m not in kept))
+        return MatchResult(kept, sum(1 for m in scored if m.tier) - sum(1 for m in kept if m.tier))
