@@ -25,7 +25,6 @@ async def matcher(database_url, tokens):
         notify_addr="127.0.0.1:9",
         firearms_addr="127.0.0.1:9",
         ingest_addr="127.0.0.1:9",
-        service_token=tokens[Role.SERVICE],
     )
     yield suite.running["matcher"]._component
     await suite.stop()
