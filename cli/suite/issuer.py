@@ -185,9 +185,10 @@ class LocalIssuer:
         audience: str | None = None,
         issuer: str | None = None,
         kid: str | None = None,
+        extra: dict[str, Any] | None = None,
     ) -> str:
-        """An access token saying `caller` (claims as `self.claims` maps them), valid `ttl_s` seconds;
-        the keyword arguments make tokens a service must refuse (tests)."""
+        """An access token saying `caller` (claims as `self.claims` maps them, then `extra`), valid
+        `ttl_s` seconds; the keyword arguments make tokens a service must refuse (tests)."""
         now = int(time.time())
         claims = {
             **self.claims.claims(caller),
@@ -197,6 +198,7 @@ class LocalIssuer:
             "nbf": int(not_before if not_before is not None else now),
             "exp": int(now + ttl_s),
             "jti": uuid.uuid4().hex,
+            **(extra or {}),
         }
         kid = kid or self.kid
         return jwt.encode(claims, self._signer(kid), algorithm=ALGORITHM, headers={"kid": kid, "typ": "at+jwt"})
