@@ -70,6 +70,11 @@ def port_table(base_port: int | None = None, *, free: bool = False) -> dict[str,
     return dict(DEFAULT_PORTS)
 
 
+def issuer_port(base_port: int | None = None) -> int:
+    """The local identity issuer's port for `anpr up`: base + 9 (50060 by default)."""
+    return (base_port or DEFAULT_PORTS["ingest"]) + 9
+
+
 def clean_env() -> dict[str, str]:
     """This process's environment without any ANPR_* or OTEL_* setting."""
     return {k: v for k, v in os.environ.items() if not k.startswith(("ANPR_", "OTEL_"))}
