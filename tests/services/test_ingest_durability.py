@@ -130,7 +130,9 @@ async def test_reads_land_in_day_partitions_and_retention_drops_old_days(ingest,
         assert parts[two_days_ago.read_id] == f"reads_p{now - timedelta(days=2):%Y%m%d}"
         assert parts[today.read_id] == f"reads_p{now:%Y%m%d}"
 
-        settings = IngestSettings(matcher_addr="x", oidc_issuer="http://127.0.0.1/unused", service_client_secret="x", read_retention_days=1)
+        settings = IngestSettings(
+            matcher_addr="x", oidc_issuer="http://127.0.0.1/unused", service_client_secret="x", read_retention_days=1
+        )
         dropped = await run_retention(conn, settings, now=now)
         assert f"reads_p{now - timedelta(days=2):%Y%m%d}" in dropped
         assert f"reads_p{now:%Y%m%d}" not in dropped

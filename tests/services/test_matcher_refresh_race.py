@@ -8,7 +8,6 @@ import asyncpg
 import numpy as np
 import pytest
 
-from anpr.runtime.auth import Role
 from anpr.v1 import types_pb2 as T
 from services.matcher import live as live_module
 from services.matcher import store

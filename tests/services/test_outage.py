@@ -120,9 +120,7 @@ async def test_a_connection_lost_during_start_up_is_retried_not_fatal(killable, 
     logger.addHandler(handler)
     logger.setLevel(logging.INFO)
     suite = InProcessSuite(killable.url, tokens)
-    starting = asyncio.create_task(
-        suite.start("ingest", matcher_addr="127.0.0.1:9", grpc_port=free_port())
-    )
+    starting = asyncio.create_task(suite.start("ingest", matcher_addr="127.0.0.1:9", grpc_port=free_port()))
     try:
         await eventually(lambda: "waiting for PostgreSQL" in handler.messages, 30)
         assert not starting.done()  # still trying, not exited

@@ -230,7 +230,13 @@ def test_tls_settings_come_together():
     with pytest.raises(ConfigError, match="ANPR_TLS_KEY_FILE, ANPR_TLS_CLIENT_CA_FILE"):
         from anpr.runtime.config import load
 
-        load(IngestSettings, matcher_addr="x", oidc_issuer="http://127.0.0.1/unused", service_client_secret="x", tls_cert_file="/c.pem")
+        load(
+            IngestSettings,
+            matcher_addr="x",
+            oidc_issuer="http://127.0.0.1/unused",
+            service_client_secret="x",
+            tls_cert_file="/c.pem",
+        )
 
 
 def test_an_unknown_setting_is_named():
