@@ -5,7 +5,7 @@ names its identity provider uses (docs/identity.md has Keycloak, Microsoft Entra
 
 | Caller field | setting | default claim | value |
 | --- | --- | --- | --- |
-| subject | ANPR_OIDC_CLAIM_SUBJECT | `sub` | the person or client (the rota names people by it) |
+| subject | ANPR_OIDC_CLAIM_SUBJECT | `sub` | the person or client (the rota names people by it); several paths apart by commas: the first present |
 | role | ANPR_OIDC_CLAIM_ROLES | `roles` | a list of role names (or one name; or names apart by spaces) |
 | force | ANPR_OIDC_CLAIM_FORCE | `force` | the force or agency the identity belongs to |
 | national | ANPR_OIDC_CLAIM_NATIONAL | `national` | true: sees every force |
@@ -121,7 +121,7 @@ class ClaimMap:
 
     def caller(self, claims: Mapping[str, Any]) -> Caller:
         """The caller the verified `claims` name; Unauthenticated or PermissionDenied (above)."""
-        subject = claim_at(claims, self.subject)
+        subject = next((v for p in self.subject.split(",") if (v := claim_at(claims, p.strip())) is not None), None)
         if not isinstance(subject, str) or not subject.strip():
             raise Unauthenticated("the token names no subject")
         caller = Caller(
@@ -142,7 +142,7 @@ class ClaimMap:
         """The claims that say `caller` under this map (the local issuer mints with it)."""
         out: dict[str, Any] = {}
         for path, value in (
-            (self.subject, caller.subject),
+            (self.subject.split(",")[0].strip(), caller.subject),
             (self.roles, [self.role_prefix + str(caller.role)]),
             (self.force, caller.force or None),
             (self.national, caller.national or None),

@@ -91,7 +91,7 @@ class ServiceSettings(BaseSettings):
     # Deployment environment name (dev, production): a label for people and telemetry only.
     environment: str = ""
 
-    @field_validator("oidc_issuer", "oidc_jwks_url", "oidc_token_url")
+    @field_validator("oidc_jwks_url", "oidc_token_url")
     @classmethod
     def _https(cls, url: str) -> str:
         from anpr.runtime.identity import check_url
@@ -112,6 +112,21 @@ class ServiceSettings(BaseSettings):
         if not names or set(names) - ASYMMETRIC:
             raise ValueError(f"only asymmetric signature algorithms, of {', '.join(sorted(ASYMMETRIC))}")
         return value
+
+    @model_validator(mode="after")
+    def _issuer_fetchable(self) -> Self:
+        """The issuer is fetched from (its discovery document) unless both endpoints are given; then it
+        is only compared with the tokens' `iss` (ADFS's is http://<host>/adfs/services/trust)."""
+        from anpr.runtime.identity import check_url
+
+        if not self.oidc_issuer.strip():
+            raise ValueError("ANPR_OIDC_ISSUER is empty")
+        if not self.oidc_jwks_url or not self.oidc_token_url:
+            try:
+                check_url(self.oidc_issuer, "ANPR_OIDC_ISSUER")
+            except ConfigError as exc:
+                raise ValueError(str(exc)) from None
+        return self
 
     @model_validator(mode="after")
     def _tls_complete(self) -> Self:

@@ -177,7 +177,7 @@ KEYCLOAK = {
 }
 ENTRA = {"sub": "x9", "oid": "5c1d-...", "roles": ["ANPR.ControlRoom", "ANPR.Reader"], "extn.anprForce": "Kent Police"}
 ADFS = {
-    "sub": "DOMAIN\\\\insp.jones",
+    "upn": "insp.jones@dcp.police.example",
     "role": "tfc",
     "http://schemas.police.uk/claims/force": "Devon and Cornwall Police",
     "http://schemas.police.uk/claims/covert": "true",
@@ -191,11 +191,16 @@ def test_each_providers_claims_map_onto_the_caller():
     entra = ClaimMap(subject="oid", force="extn.anprForce", role_prefix="ANPR.")
     assert entra.caller(ENTRA) == Caller(Role.CONTROL_ROOM, "5c1d-...", force="Kent Police")
     adfs = ClaimMap(
+        subject="upn,appid",
         roles="role",
         force="http://schemas.police.uk/claims/force",
         covert="http://schemas.police.uk/claims/covert",
     )
-    assert adfs.caller(ADFS) == Caller(Role.TFC, "DOMAIN\\\\insp.jones", force="Devon and Cornwall Police", covert=True)
+    assert adfs.caller(ADFS) == Caller(
+        Role.TFC, "insp.jones@dcp.police.example", force="Devon and Cornwall Police", covert=True
+    )
+    service = {"appid": "3f2c", "role": ["service"]}  # a server application's token: no upn
+    assert adfs.caller(service) == Caller(Role.SERVICE, "3f2c")
 
 
 @pytest.mark.parametrize(
@@ -226,9 +231,20 @@ def test_a_supervisor_holding_the_commanders_role_too_is_a_supervisor():
         ({"oidc_algorithms": "RS256,HS256"}, "ANPR_OIDC_ALGORITHMS"),
         ({"oidc_algorithms": "none"}, "ANPR_OIDC_ALGORITHMS"),
         ({"oidc_issuer": "http://keycloak.anpr.svc/realms/anpr"}, "ANPR_OIDC_ISSUER"),
+        ({"oidc_issuer": "http://adfs.example/adfs/services/trust", "oidc_jwks_url": "https://x/keys"}, "ISSUER"),
         ({"oidc_jwks_url": "ftp://127.0.0.1/jwks"}, "ANPR_OIDC_JWKS_URL"),
     ],
 )
 def test_settings_refuse_symmetric_algorithms_and_plain_http_off_this_machine(settings, named):
     with pytest.raises(ConfigError, match=named):
         load(NotifySettings, **{"oidc_issuer": "https://id.example/realms/anpr", **settings})
+
+
+def test_an_issuer_that_is_only_compared_may_be_any_identifier():
+    """ADFS's access tokens say iss http://<host>/adfs/services/trust: not fetched when both endpoints are given."""
+    adfs = "http://adfs.example/adfs/services/trust"
+    urls = {
+        "oidc_jwks_url": "https://adfs.example/adfs/discovery/keys",
+        "oidc_token_url": "https://adfs.example/adfs/oauth2/token",
+    }
+    assert load(NotifySettings, oidc_issuer=adfs, **urls).oidc_issuer == adfs
