@@ -248,3 +248,22 @@ def test_an_issuer_that_is_only_compared_may_be_any_identifier():
         "oidc_token_url": "https://adfs.example/adfs/oauth2/token",
     }
     assert load(NotifySettings, oidc_issuer=adfs, **urls).oidc_issuer == adfs
+
+
+async def test_a_remembered_token_is_refused_once_it_expires(issuer):
+    """Tokens verified once are remembered (a camera's next call costs a hash): not past their expiry."""
+    from tests.support import eventually
+
+    verifier, keys = verifier_for(issuer.url, leeway_s=0)
+    token = issuer.mint(ROOM, ttl_s=2)
+    assert await verifier.caller(token) == ROOM
+    assert await verifier.caller(token) == ROOM  # remembered
+
+    async def refused_now() -> bool:
+        try:
+            await verifier.caller(token)
+        except Unauthenticated as exc:
+            return "expired" in str(exc)
+        return False
+
+    assert await eventually(refused_now, seconds=10, interval=0.2)
