@@ -11,6 +11,7 @@ grpcurl need them).
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import enum
 import hashlib
@@ -23,8 +24,8 @@ from pathlib import Path
 import grpc
 from grpc import aio
 
-from anpr.runtime import metrics
 from anpr.runtime.config import ConfigError
+from anpr.runtime.streams import StreamGuard
 from anpr.runtime.tls import has_verified_client_cert
 
 
@@ -71,6 +72,16 @@ def current_caller() -> Caller:
     if caller is None:
         raise RuntimeError("current_caller() called outside an authenticated RPC")
     return caller
+
+
+@contextlib.contextmanager
+def _bound(caller: Caller | None):
+    """`caller` is the current caller inside (set and reset in the same task)."""
+    token = _caller.set(caller)
+    try:
+        yield
+    finally:
+        _caller.reset(token)
 
 
 def hash_token(token: str) -> str:
@@ -138,6 +149,8 @@ class AuthInterceptor(aio.ServerInterceptor):
     """Authenticates the bearer token and checks the caller's role against the RPC's declaration.
 
     Until `ready()` is true every call gets UNAVAILABLE (the service is still migrating or loading).
+    It is the server's outermost interceptor: it drives every response stream (`streams`: open
+    streams per identity, streams that are not read, closing in the call's own task).
     """
 
     def __init__(
@@ -147,6 +160,7 @@ class AuthInterceptor(aio.ServerInterceptor):
         ready: Callable[[], bool] = lambda: True,
         *,
         service_needs_client_cert: bool = False,
+        streams: StreamGuard | None = None,
     ):
         self._registry = registry
         self._roles = dict(method_roles)
@@ -154,6 +168,9 @@ class AuthInterceptor(aio.ServerInterceptor):
         # With TLS on, the `service` role is honoured only on a connection with a verified client
         # certificate of the cluster CA (the service port, mutual TLS): see anpr.runtime.tls.
         self._service_needs_cert = service_needs_client_cert
+        # Open streams per identity, streams that are not read, and their closing: the outermost
+        # interceptor drives every response stream (see anpr.runtime.streams).
+        self._streams = streams or StreamGuard()
 
     def _cert_denial(self, caller: Caller | None, context) -> tuple[grpc.StatusCode, str] | None:
         if (
@@ -182,31 +199,24 @@ class AuthInterceptor(aio.ServerInterceptor):
         else:
             denial = None
 
+        def bound():
+            return _bound(caller)
+
         def wrap(behavior, streaming: bool):
-            if streaming:
-
-                async def stream_behavior(request, context):
-                    if refused := denial or self._cert_denial(caller, context):
-                        await context.abort(*refused)
-                    token = _caller.set(caller)
-                    metrics.STREAMS.add(1, {"method": rpc})
-                    try:
-                        async for item in behavior(request, context):
-                            yield item
-                    finally:
-                        metrics.STREAMS.add(-1, {"method": rpc})
-                        _caller.reset(token)
-
-                return stream_behavior
+            if streaming:  # driven by the stream guard, closed in this call's task (anpr.runtime.streams)
+                return self._streams.drive(
+                    behavior,
+                    rpc,
+                    caller.subject if caller else "",
+                    lambda c: denial or self._cert_denial(caller, c),
+                    bound,
+                )
 
             async def unary_behavior(request, context):
                 if refused := denial or self._cert_denial(caller, context):
                     await context.abort(*refused)
-                token = _caller.set(caller)
-                try:
+                with bound():
                     return await behavior(request, context)
-                finally:
-                    _caller.reset(token)
 
             return unary_behavior
 
