@@ -14,7 +14,7 @@ import pytest
 
 from anpr.runtime import pg
 from tests.firearms_support import People
-from tests.support import InProcessSuite, Tokens
+from tests.support import IDENTITIES, InProcessSuite, Tokens
 
 
 @pytest.fixture(scope="session")
@@ -53,7 +53,7 @@ async def database_url(pg_url):
 
 @pytest.fixture(scope="session")
 def tokens(tmp_path_factory) -> Tokens:
-    return Tokens.create(tmp_path_factory.mktemp("tokens") / "tokens.json", prefix="test")
+    return Tokens.create(tmp_path_factory.mktemp("tokens") / "tokens.json", prefix="test", identities=IDENTITIES)
 
 
 @pytest.fixture

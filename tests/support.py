@@ -14,7 +14,7 @@ from typing import TypeVar
 from google.protobuf import timestamp_pb2
 from grpc import aio
 
-from anpr.runtime.auth import Role
+from anpr.runtime.auth import Caller, Role
 from anpr.runtime.server import RunningService
 from anpr.v1 import notify_pb2 as N
 from anpr.v1 import types_pb2 as T
@@ -77,6 +77,14 @@ def make_entry(vrm: str, hotlist_id: str, **overrides) -> T.VoiEntry:
 
 
 TEST_CAMERAS = ("CAM-TEST-1", "CAM-M4-J12", "CAM-A34-N")
+
+# Identities beside the per-role tokens (tokens.named(name)): a unit and a control room of another
+# force than the role tokens' Test Police.
+IDENTITIES = {
+    "tv-unit": Caller(Role.TERMINAL, "tv-alpha-2", force="Thames Valley", unit="TV-ALPHA-2"),
+    "tv-room": Caller(Role.CONTROL_ROOM, "tv-room", force="Thames Valley", covert=True),
+    "tv-room-uncleared": Caller(Role.CONTROL_ROOM, "tv-room-2", force="Thames Valley"),
+}
 
 
 async def register_cameras(addr: str, tokens: Tokens, camera_ids=TEST_CAMERAS, enabled: bool = True) -> None:

@@ -116,8 +116,20 @@ class TokenRegistry:
     @staticmethod
     def write_file(path: Path, tokens: Iterable[tuple[str, Role, str]]) -> None:
         """Write a tokens file for (token, role, subject) triples; only hashes are written."""
-        doc = {"tokens": [{"sha256": hash_token(t), "role": str(r), "subject": s} for t, r, s in tokens]}
-        path.write_text(json.dumps(doc, indent=2))
+        TokenRegistry.write_identities(path, [(t, Caller(r, s)) for t, r, s in tokens])
+
+    @staticmethod
+    def write_identities(path: Path, tokens: Iterable[tuple[str, Caller]]) -> None:
+        """Write a tokens file for (token, identity) pairs: the hash, role, subject and the claims
+        that are set (force, national, unit, covert); never the token itself."""
+        items = []
+        for token, c in tokens:
+            claims = {"force": c.force, "national": c.national, "unit": c.unit, "covert": c.covert}
+            items.append(
+                {"sha256": hash_token(token), "role": str(c.role), "subject": c.subject}
+                | {k: v for k, v in claims.items() if v}
+            )
+        path.write_text(json.dumps({"tokens": items}, indent=2))
         path.chmod(0o600)
 
     def authenticate(self, metadata: Iterable[tuple[str, str | bytes]] | None) -> Caller | None:

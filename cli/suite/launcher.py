@@ -20,10 +20,10 @@ import socket
 import subprocess
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from anpr.runtime.auth import Role, TokenRegistry, new_token
+from anpr.runtime.auth import Caller, Role, TokenRegistry, new_token
 from anpr.runtime.tls import ClientTls, LocalCA
 from cli.client import wait_serving
 from services import DEFAULT_PORTS, NAMES, settings_variables
@@ -87,23 +87,56 @@ def env_name(role: Role) -> str:
     return f"DEMO_{str(role).upper()}_TOKEN"
 
 
+# What each role's token claims unless told otherwise (Tokens.create): the demo's and the tests'
+# callers. A control room, a supervisor and an administrator see every force, covert lists included;
+# a terminal is unit ALPHA-1 of Test Police; cameras and services carry no scope.
+DEFAULT_FORCE = "Test Police"
+DEFAULT_CLAIMS: dict[Role, dict[str, object]] = {
+    Role.TERMINAL: {"force": DEFAULT_FORCE, "unit": "ALPHA-1"},
+    Role.CONTROL_ROOM: {"national": True, "covert": True},
+    Role.TFC: {"force": DEFAULT_FORCE},
+    Role.TFC_SUPERVISOR: {"national": True, "covert": True},
+    Role.HOTLIST_ADMIN: {"national": True, "covert": True},
+    Role.CAMERA_ADMIN: {"national": True},
+}
+
+
 @dataclass
 class Tokens:
-    """A bearer token for every role, and the services' tokens file (hashes only) at `path`."""
+    """A bearer token for every role, one for each named identity, and the services' tokens file
+    (hashes and claims only) at `path`."""
 
     path: Path
     by_role: dict[Role, str]
+    by_name: dict[str, str] = field(default_factory=dict)
 
     @classmethod
-    def create(cls, path: Path, prefix: str = "anpr", subjects: Mapping[Role, str] | None = None) -> Tokens:
-        """New tokens; each caller's subject is `subjects[role]`, else "<prefix>-<role>"."""
+    def create(
+        cls,
+        path: Path,
+        prefix: str = "anpr",
+        subjects: Mapping[Role, str] | None = None,
+        identities: Mapping[str, Caller] | None = None,
+        claims: Mapping[Role, Mapping[str, object]] | None = None,
+    ) -> Tokens:
+        """New tokens: one per role (subject `subjects[role]`, else "<prefix>-<role>"; claims
+        `claims[role]`, else DEFAULT_CLAIMS), and one per named identity (`tokens.named(name)`)."""
+        subjects, claims = subjects or {}, claims or DEFAULT_CLAIMS
         by_role = {role: new_token() for role in Role}
-        subjects = subjects or {}
-        TokenRegistry.write_file(path, [(t, r, subjects.get(r, f"{prefix}-{r}")) for r, t in by_role.items()])
-        return cls(path, by_role)
+        by_name = {name: new_token() for name in identities or {}}
+        TokenRegistry.write_identities(
+            path,
+            [(t, Caller(r, subjects.get(r, f"{prefix}-{r}"), **claims.get(r, {}))) for r, t in by_role.items()]
+            + [(by_name[name], who) for name, who in (identities or {}).items()],
+        )
+        return cls(path, by_role, by_name)
 
     def __getitem__(self, role: Role) -> str:
         return self.by_role[role]
+
+    def named(self, name: str) -> str:
+        """The token of the identity created under `name`."""
+        return self.by_name[name]
 
     def write_env(self, path: Path, ca_file: Path | None = None) -> None:
         """The clear tokens (and the CA) as an env file, so that a developer can call the suite
