@@ -118,7 +118,9 @@ class InProcessSuite:
     def addr(self, name: str) -> str:
         return f"127.0.0.1:{self.running[name].port}"
 
-    async def start(self, name: str, **overrides) -> RunningService:
+    async def start(self, name: str, *, cameras: bool = True, **overrides) -> RunningService:
+        """Start service `name` with its settings' `overrides` (ingest: with the test cameras
+        registered, unless `cameras` is false)."""
         s = spec(name)
         options = dict(
             database_url=self.database_url,
@@ -132,7 +134,7 @@ class InProcessSuite:
         self.running[name] = service
         try:
             await service.start()
-            if name == "ingest":
+            if name == "ingest" and cameras:
                 await register_cameras(self.addr("ingest"), self.tokens)
         except BaseException:
             await self.stop()  # leave no server (and no gRPC thread) behind a failed start
