@@ -100,7 +100,7 @@ class RotaRPCs:
             errors = _unknown_violations(shifts, unknown, "not a registered commander (anpr rota commander)")
             not_supervising = await rota.not_supervisors(conn, {s.supervisor for s in shifts})
             errors += [
-                (f"shifts[{i}].supervisor", "not registered as a supervisor (anpr rota commander --supervisor)")
+                (f"shifts[{i}].supervisor", "not registered as a supervisor (anpr rota commander --as-supervisor)")
                 for i, s in enumerate(shifts)
                 if s.supervisor in not_supervising
             ]

@@ -62,7 +62,7 @@ async def test_shifts_start_in_a_sane_window_and_end_with_a_registered_superviso
     assert [f for f, _ in field_violations_of(far)] == [f"shifts[{i}].starts_at" for i in range(4)]
     tfc_c = await refused(_add(addr, people["sup-1"], shift(NOW, supervisor="tfc-c")))
     assert field_violations_of(tfc_c) == [
-        ("shifts[0].supervisor", "not registered as a supervisor (anpr rota commander --supervisor)")
+        ("shifts[0].supervisor", "not registered as a supervisor (anpr rota commander --as-supervisor)")
     ]
     assert len(ok.shifts) == 2
 
