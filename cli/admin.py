@@ -6,9 +6,8 @@ import asyncio
 
 import grpc
 
-from anpr.runtime.tls import ClientTls
 from anpr.v1 import ingest_pb2, ingest_pb2_grpc, matcher_pb2, matcher_pb2_grpc, notify_pb2, notify_pb2_grpc, types_pb2
-from cli.client import CommandError, channel, rpc_error, token
+from cli.client import CommandError, command_channel, rpc_error
 
 
 def camera(args) -> int:
@@ -20,7 +19,7 @@ def camera(args) -> int:
 
 
 async def _camera(args) -> None:
-    async with channel(args.addr, token(), ClientTls.from_env()) as ch:
+    async with command_channel(args.addr) as ch:
         stub = ingest_pb2_grpc.IngestServiceStub(ch)
         if args.action == "list":
             for c in (await stub.ListCameras(ingest_pb2.ListCamerasRequest())).cameras:
@@ -51,13 +50,16 @@ async def _camera(args) -> None:
 
 
 def stats(args) -> int:
-    asyncio.run(_stats(args))
+    try:
+        asyncio.run(_stats(args))
+    except grpc.aio.AioRpcError as err:
+        raise rpc_error(err) from None
     return 0
 
 
 async def _stats(args) -> None:
     window = int(args.days * 86400)
-    async with channel(args.addr, token(), ClientTls.from_env()) as ch:
+    async with command_channel(args.addr) as ch:
         resp = await notify_pb2_grpc.NotifyServiceStub(ch).GetAlertStats(
             notify_pb2.GetAlertStatsRequest(window_seconds=window), timeout=30
         )
@@ -85,7 +87,7 @@ async def _stats(args) -> None:
 async def _withheld(args, window: int) -> None:
     """The POSSIBLE matches matcher withheld for want of support, per list and camera."""
     try:
-        async with channel(args.matcher_addr, token(), ClientTls.from_env()) as ch:
+        async with command_channel(args.matcher_addr) as ch:
             resp = await matcher_pb2_grpc.MatcherServiceStub(ch).GetMatchStats(
                 matcher_pb2.GetMatchStatsRequest(window_seconds=window), timeout=30
             )

@@ -15,9 +15,8 @@ import asyncio
 
 import grpc
 
-from anpr.runtime.tls import ClientTls
 from anpr.v1 import matcher_pb2, matcher_pb2_grpc
-from cli.client import CommandError, channel, rpc_error, token
+from cli.client import CommandError, command_channel, rpc_error
 
 
 def command(args) -> int:
@@ -33,7 +32,7 @@ def command(args) -> int:
 async def _run(args) -> None:
     scope = matcher_pb2.CALIBRATION_SCOPE_LIST if args.list else matcher_pb2.CALIBRATION_SCOPE_CAMERA
     what = f"{'hotlist' if args.list else 'camera'} {args.scope_id}"
-    async with channel(args.addr, token(), ClientTls.from_env()) as ch:
+    async with command_channel(args.addr) as ch:
         stub = matcher_pb2_grpc.MatcherServiceStub(ch)
         if args.action == "reset":
             resp = await stub.ResetCalibration(

@@ -1,5 +1,5 @@
 """Matcher's SQL for the evidence model: POSSIBLE hits withheld for want of support, and the
-outcomes and calibration learnt from them (calibration.py). See migrations/0004_evidence.sql."""
+outcomes and calibration learnt from them (calibration.py). See migrations/0006_evidence.sql."""
 
 from __future__ import annotations
 

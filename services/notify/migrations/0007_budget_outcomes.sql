@@ -2,10 +2,14 @@
 
 -- Every POSSIBLE alert notify was given, per force of the reading camera: let through, or held back
 -- by the force's budget (then its hit is kept here: never silently dropped, counted in
--- GetAlertStats). The last hour's rows decide the next one (services/notify/budget.py).
+-- GetAlertStats, within the caller's scope: its force's row, national all; a covert list's only with
+-- clearance, by the list's current flag as for alerts). The last hour's rows decide the next one
+-- (services/notify/budget.py).
 CREATE TABLE possible_alerts (
     hit_id     text PRIMARY KEY,
     force      text NOT NULL,
+    hotlist_id text NOT NULL,
+    covert     boolean NOT NULL,
     score      real NOT NULL,
     held       boolean NOT NULL,
     hit        bytea,
