@@ -45,6 +45,7 @@ class Outcome:
     hotlist_id: str
     keys: tuple[str, ...]
     predicted: float
+    camera_force: str = ""  # the reading camera's (whose calibration it is)
 
     @classmethod
     def of(cls, alert_id: str, outcome: int, reason_code: str, hit: types_pb2.Hit) -> Outcome | None:
@@ -64,6 +65,7 @@ class Outcome:
             hit.hotlist.hotlist_id or hit.entry.hotlist_id,
             keys,
             predicted((c.factor, c.log_odds) for c in hit.evidence),
+            hit.force,
         )
 
 

@@ -4,7 +4,7 @@ outcomes and calibration learnt from them (calibration.py). See migrations/0006_
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 from datetime import timedelta
 
 import asyncpg
@@ -23,48 +23,65 @@ class Withheld:
     entry_id: str
     hotlist_id: str
     camera_id: str
+    camera_force: str
+    listing_force: str
     reason: str
     log_odds: float
 
     @classmethod
-    def of(cls, hit_id: str, read: types_pb2.Read, entry: types_pb2.VoiEntry, log_odds: float) -> Withheld:
+    def of(
+        cls, hit_id: str, read: types_pb2.Read, camera_force: str, entry: types_pb2.VoiEntry, log_odds: float
+    ) -> Withheld:
         return cls(
             hit_id,
             read.read_id,
             entry.entry_id,
             entry.hotlist_id,
             read.camera_id,
+            camera_force,
+            entry.force,
             UNSUPPORTED,
             log_odds,
         )
 
 
+@dataclass(frozen=True, slots=True)
+class Seen:
+    """Whose withheld hits and calibration a caller sees: every force's (national) or its `force`'s
+    (a camera's, or a listing's); covert lists only with `covert` clearance."""
+
+    national: bool
+    force: str
+    covert: bool
+
+
 async def record_withheld(conn: asyncpg.Connection, rows: Sequence[Withheld]) -> int:
     """Keep withheld hits (once per read and entry, as hits are); returns how many are new."""
     new = await conn.fetch(
-        "INSERT INTO withheld (hit_id, read_id, entry_id, hotlist_id, camera_id, reason, log_odds)"
-        " SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::real[])"
-        " ON CONFLICT (hit_id) DO NOTHING RETURNING reason",
-        *map(
-            list,
-            zip(
-                *((r.hit_id, r.read_id, r.entry_id, r.hotlist_id, r.camera_id, r.reason, r.log_odds) for r in rows),
-                strict=True,
-            ),
-        ),
+        "INSERT INTO withheld (hit_id, read_id, entry_id, hotlist_id, camera_id, camera_force, listing_force,"
+        " reason, log_odds) SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],"
+        " $6::text[], $7::text[], $8::text[], $9::real[]) ON CONFLICT (hit_id) DO NOTHING RETURNING reason",
+        *map(list, zip(*(astuple(r) for r in rows), strict=True)),
     )
     return len(new)
 
 
-async def withheld_stats(conn: asyncpg.Connection, window: timedelta) -> matcher_pb2.GetMatchStatsResponse:
-    """Withheld hits of the window per list and per camera (the most first, at most 1,000 each)."""
-    query = (
-        "SELECT {key} AS key, count(*) AS n FROM withheld WHERE created_at > now() - $1::interval"
-        " GROUP BY {key} ORDER BY n DESC, key LIMIT 1000"
-    )
-    by_list = await conn.fetch(query.format(key="hotlist_id"), window)
-    by_camera = await conn.fetch(query.format(key="camera_id"), window)
-    total = await conn.fetchval("SELECT count(*) FROM withheld WHERE created_at > now() - $1::interval", window)
+# The withheld hits of a window within a scope: $2 national, $3 the caller's force, $4 covert clearance.
+_WITHHELD = (
+    "SELECT {key} AS key, count(*) AS n FROM withheld w LEFT JOIN hotlists h USING (hotlist_id)"
+    " WHERE w.created_at > now() - $1::interval AND ($2 OR w.camera_force = $3 OR w.listing_force = $3)"
+    " AND ($4 OR NOT coalesce(h.covert, false)) {group}"
+)
+
+
+async def withheld_stats(conn: asyncpg.Connection, window: timedelta, seen: Seen) -> matcher_pb2.GetMatchStatsResponse:
+    """Withheld hits of the window the caller sees, per list and per camera (the most first, at
+    most 1,000 each)."""
+    args = (window, seen.national, seen.force, seen.covert)
+    by = _WITHHELD.replace("{group}", "GROUP BY {key} ORDER BY n DESC, key LIMIT 1000")
+    by_list = await conn.fetch(by.format(key="w.hotlist_id"), *args)
+    by_camera = await conn.fetch(by.format(key="w.camera_id"), *args)
+    total = (await conn.fetchrow(_WITHHELD.format(key="''", group=""), *args))["n"]
     return matcher_pb2.GetMatchStatsResponse(
         withheld_by_hotlist=[matcher_pb2.WithheldCount(key=r["key"], withheld=r["n"]) for r in by_list],
         withheld_by_camera=[matcher_pb2.WithheldCount(key=r["key"], withheld=r["n"]) for r in by_camera],
@@ -98,6 +115,13 @@ async def apply_outcomes(conn: asyncpg.Connection, outcomes: Sequence[Outcome]) 
             o.predicted,
         )
         changed += 1
+    cameras = {o.camera_id: o.camera_force for o in outcomes if o.camera_id and o.camera_force}
+    if cameras:
+        await conn.execute(
+            "INSERT INTO calibration_cameras (camera_id, force) SELECT * FROM unnest($1::text[], $2::text[])"
+            " ON CONFLICT (camera_id) DO UPDATE SET force = EXCLUDED.force",
+            *map(list, zip(*sorted(cameras.items()), strict=True)),
+        )
     if deltas:
         await _count(conn, deltas)
     return changed
@@ -157,6 +181,16 @@ async def tallies(conn: asyncpg.Connection, scope: str | None = None, scope_id: 
             scope_id,
         )
     return [Tally(*r) for r in rows], version
+
+
+async def camera_force(conn: asyncpg.Connection, camera_id: str) -> str | None:
+    """The force of a camera outcomes were counted for (None: none was)."""
+    return await conn.fetchval("SELECT force FROM calibration_cameras WHERE camera_id = $1", camera_id)
+
+
+async def list_covert(conn: asyncpg.Connection, hotlist_id: str) -> bool | None:
+    """Whether a list is covert now (None: no such list)."""
+    return await conn.fetchval("SELECT covert FROM hotlists WHERE hotlist_id = $1", hotlist_id)
 
 
 async def reset(conn: asyncpg.Connection, scope: str, scope_id: str) -> int:

@@ -150,7 +150,7 @@ class HitMaker:
                 continue
             if decided[1].withheld and not cand.firearms:
                 hit_id = hit_id_for(f.read.read_id, cand.entry.entry_id)
-                withheld.append(evidence_store.Withheld.of(hit_id, f.read, cand.entry, decided[1].log_odds))
+                withheld.append(evidence_store.Withheld.of(hit_id, f.read, f.force, cand.entry, decided[1].log_odds))
             else:
                 hits.append(self._hit(f, cand, *decided, matched_at))
         return hits, withheld

@@ -16,7 +16,7 @@ from opentelemetry import trace
 import services
 from anpr.runtime.auth import Role, current_caller
 from anpr.runtime.config import ConfigError
-from anpr.runtime.errors import InvalidArgument, NotFound
+from anpr.runtime.errors import InvalidArgument, NotFound, PermissionDenied
 from anpr.runtime.failures import Refused, keep_running
 from anpr.runtime.metrics import count_outcomes
 from anpr.runtime.outbox import Outbox, OutboxRecord
@@ -197,10 +197,24 @@ class MatcherServicer(matcher_pb2_grpc.MatcherServiceServicer):
         count_outcomes(decided)
         return matcher_pb2.RecordOutcomesResponse(accepted=len(request.outcomes), applied=applied)
 
+    async def _calibration_seen(self, conn, scope: str, scope_id: str) -> bool:
+        """Whether the caller sees a camera's or list's calibration: a camera's is its force's (the
+        force its outcomes' hits named; national: every camera's), a list's every force's (it is
+        learnt from all their outcomes), a covert list's only with clearance. One it may not see is
+        answered as one with nothing learnt (docs/scope.md: not told of)."""
+        caller = current_caller()
+        check_scoped(caller)
+        if scope == CAMERA:
+            force = await evidence_store.camera_force(conn, scope_id)
+            return force is None or in_scope(caller, force)
+        return caller.covert or not await evidence_store.list_covert(conn, scope_id)
+
     async def GetCalibration(self, request, context):
         scope = _scope(request.scope, request.scope_id)
         async with self._pool.acquire() as conn:
-            tallies, _ = await evidence_store.tallies(conn, scope, request.scope_id)
+            tallies = []
+            if await self._calibration_seen(conn, scope, request.scope_id):
+                tallies, _ = await evidence_store.tallies(conn, scope, request.scope_id)
         table = self._calibration
         return matcher_pb2.GetCalibrationResponse(
             entries=[
@@ -219,16 +233,24 @@ class MatcherServicer(matcher_pb2_grpc.MatcherServiceServicer):
 
     async def ResetCalibration(self, request, context):
         scope = _scope(request.scope, request.scope_id)
+        if scope == LIST and not current_caller().national:
+            raise PermissionDenied(
+                "a list's calibration is learnt from every force's outcomes: a national identity resets it"
+            )
         async with self._pool.acquire() as conn:
-            removed = await evidence_store.reset(conn, scope, request.scope_id)
+            removed = 0
+            if await self._calibration_seen(conn, scope, request.scope_id):
+                removed = await evidence_store.reset(conn, scope, request.scope_id)
         log.info("calibration reset", extra={"scope": scope, "keys": removed})
         await self._refresh()
         return matcher_pb2.ResetCalibrationResponse(removed=removed)
 
     async def GetMatchStats(self, request, context):
         window = stats_window(request.window_seconds)
+        c = current_caller()
+        check_scoped(c)
         async with self._pool.acquire() as conn:
-            return await evidence_store.withheld_stats(conn, window)
+            return await evidence_store.withheld_stats(conn, window, evidence_store.Seen(c.national, c.force, c.covert))
 
     @staticmethod
     async def _begin_import(conn, hotlist_id: str) -> store.HotlistImport:

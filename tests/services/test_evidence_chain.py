@@ -9,7 +9,7 @@ import uuid
 
 import pytest
 
-from anpr.runtime.auth import Role
+from anpr.runtime.auth import Caller, Role
 from anpr.v1 import matcher_pb2, matcher_pb2_grpc, notify_pb2, notify_pb2_grpc
 from anpr.v1 import types_pb2 as T
 from tests.cli import anpr
@@ -37,8 +37,8 @@ async def room(suite):
     await r.close()
 
 
-async def match_stats(suite) -> matcher_pb2.GetMatchStatsResponse:
-    async with channel(suite.addr("matcher"), suite.tokens[Role.CONTROL_ROOM]) as ch:
+async def match_stats(suite, token: str | None = None) -> matcher_pb2.GetMatchStatsResponse:
+    async with channel(suite.addr("matcher"), token or suite.tokens[Role.CONTROL_ROOM]) as ch:
         return await matcher_pb2_grpc.MatcherServiceStub(ch).GetMatchStats(matcher_pb2.GetMatchStatsRequest())
 
 
@@ -51,6 +51,9 @@ async def test_a_rarer_confusion_on_a_valid_plate_needs_support_or_is_counted_no
     assert stats.withheld_total == 1
     assert [(c.key, c.withheld) for c in stats.withheld_by_hotlist] == [("pnc", 1)]
     assert [(c.key, c.withheld) for c in stats.withheld_by_camera] == [("CAM-M4-J12", 1)]
+    # within the caller's scope: another force's room is not told of Test Police's camera and listing
+    other = await match_stats(suite, suite.tokens.named("tv-room"))
+    assert other.withheld_total == 0 and not other.withheld_by_hotlist and not other.withheld_by_camera
     # the same confusion with the camera's description agreeing: supported, a POSSIBLE alert
     await send(suite, make_read("AB12CDF", camera_id="CAM-M4-J12", confidence=0, vehicle=FORD_BLUE))
     hit = (await room.next()).hit
@@ -59,14 +62,16 @@ async def test_a_rarer_confusion_on_a_valid_plate_needs_support_or_is_counted_no
     assert {"misread", "well_formed_read", "confusion", "make", "colour"} <= factors
 
 
-def possible(score: float, force: str = "Test Police", firearms: bool = False) -> T.TracedHit:
+def possible(
+    score: float, force: str = "Test Police", firearms: bool = False, hotlist: str = "pnc", covert: bool = False
+) -> T.TracedHit:
     markers = [T.WARNING_MARKER_FIREARMS] if firearms else [T.WARNING_MARKER_VIOLENT]
     return T.TracedHit(
         hit=T.Hit(
             hit_id=str(uuid.uuid4()),
             read=make_read("A812CDE"),
-            entry=make_entry("AB12CDE", "pnc", warning_markers=markers),
-            hotlist=T.Hotlist(hotlist_id="pnc", name="PNC extract"),
+            entry=make_entry("AB12CDE", hotlist, warning_markers=markers),
+            hotlist=T.Hotlist(hotlist_id=hotlist, name=hotlist, covert=covert, version=1),
             match_kind=T.MATCH_KIND_LOOKALIKE,
             tier=T.MATCH_TIER_POSSIBLE,
             score=score,
@@ -88,24 +93,35 @@ async def test_a_control_rooms_budget_lets_the_best_supported_through_and_keeps_
         stub = notify_pb2_grpc.NotifyServiceStub(ch)
         batch = [possible(0.5), possible(0.4), possible(0.45), possible(0.9), possible(0.35, firearms=True)]
         batch += [possible(0.31, force="Quiet Police")]  # a force without a budget: everything goes
+        batch += [possible(0.32, force="Thames Valley", hotlist="covert-tv", covert=True)]
         answers = (await stub.PublishAlerts(notify_pb2.PublishAlertsRequest(hits=batch))).alerts
         again = (await stub.PublishAlerts(notify_pb2.PublishAlertsRequest(hits=batch))).alerts
     # 0.5 and 0.4 go (fewer arrivals than the budget); 0.45 is below the hour's 2nd best (0.5);
     # 0.9 is the best but the hour's budget is spent; firearms-marked: never held back
-    assert [a.held for a in answers] == [False, False, True, True, False, False]
+    assert [a.held for a in answers] == [False, False, True, True, False, False, False]
     assert all(a.sequence for a, h in zip(answers, batch, strict=True) if not a.held)
     assert [a.held for a in again] == [a.held for a in answers] and all(a.duplicate for a in again if not a.held)
     async with channel(notify.addr("notify"), notify.tokens[Role.CONTROL_ROOM]) as ch:
         stub = notify_pb2_grpc.NotifyServiceStub(ch)
         stats = await stub.GetAlertStats(notify_pb2.GetAlertStatsRequest())
         room = subscribe(ch, Role.CONTROL_ROOM, from_start=True)
-        seen = [(await next_alert(room)).hit.score for _ in range(4)]
+        seen = [(await next_alert(room)).hit.score for _ in range(5)]
         room.cancel()
     assert [(b.force, b.budget_per_hour, b.admitted, b.held) for b in stats.possible_by_force] == [
         ("Quiet Police", 0, 1, 0),
         ("Test Police", 2, 3, 2),
+        ("Thames Valley", 2, 1, 0),
     ]
-    assert seen == pytest.approx([0.5, 0.4, 0.35, 0.31])
+    assert seen == pytest.approx([0.5, 0.4, 0.35, 0.31, 0.32])
+    # a force's room sees its own force's budget, a covert list's POSSIBLE alerts only with clearance
+    assert await budget_rows(notify, notify.tokens.named("tv-room")) == [("Thames Valley", 2, 1, 0)]
+    assert await budget_rows(notify, notify.tokens.named("tv-room-uncleared")) == []
+
+
+async def budget_rows(notify, token: str) -> list[tuple[str, int, int, int]]:
+    async with channel(notify.addr("notify"), token) as ch:
+        stats = await notify_pb2_grpc.NotifyServiceStub(ch).GetAlertStats(notify_pb2.GetAlertStatsRequest())
+    return [(b.force, b.budget_per_hour, b.admitted, b.held) for b in stats.possible_by_force]
 
 
 async def accept_all(suite, room, n: int, camera_id: str) -> None:
@@ -148,6 +164,14 @@ async def test_outcomes_recalibrate_the_camera_that_misreads_in_its_own_way(suit
     admin = suite.tokens[Role.HOTLIST_ADMIN]
     code, out = await anpr("calibration", "show", "CAM-M4-J12", "--addr", suite.addr("matcher"), token=admin)
     assert code == 0 and "E read as F" in out and " 8 " in out
+    # a camera's calibration is its force's: another force's room and administrator are not told of it
+    code, out = await anpr(
+        "calibration", "show", "CAM-M4-J12", "--addr", suite.addr("matcher"), token=suite.tokens.named("tv-room")
+    )
+    assert code == 0 and "nothing learnt yet" in out
+    tv_admin = suite.tokens.mint(Caller(Role.CAMERA_ADMIN, "tv-camera-admin", force="Thames Valley"))
+    code, out = await anpr("calibration", "reset", "CAM-M4-J12", "--addr", suite.addr("matcher"), token=tv_admin)
+    assert code == 0 and "(0 keys forgotten)" in out
     code, out = await anpr("calibration", "reset", "CAM-M4-J12", "--addr", suite.addr("matcher"), token=admin)
     assert code == 0 and "calibration reset (1 key forgotten)" in out
     reset = await tier_of_next_read(suite, room, "CAM-M4-J12")

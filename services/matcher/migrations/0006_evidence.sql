@@ -3,12 +3,16 @@
 
 -- A POSSIBLE through a rarer confusion or a dropped or extra character on a well-formed read, with
 -- nothing beyond the VRM to support it: kept here (one row per read and entry), never alerted.
+-- Counted within the caller's scope (GetMatchStats): the camera's force and the listing's, as for
+-- alerts; a covert list's only with clearance (by the list's current flag).
 CREATE TABLE withheld (
-    hit_id     text PRIMARY KEY,
-    read_id    text NOT NULL,
-    entry_id   text NOT NULL,
-    hotlist_id text NOT NULL,
-    camera_id  text NOT NULL,
+    hit_id        text PRIMARY KEY,
+    read_id       text NOT NULL,
+    entry_id      text NOT NULL,
+    hotlist_id    text NOT NULL,
+    camera_id     text NOT NULL,
+    camera_force  text NOT NULL DEFAULT '',
+    listing_force text NOT NULL DEFAULT '',
     reason     text NOT NULL,
     log_odds   real NOT NULL,
     created_at timestamptz NOT NULL DEFAULT now()
@@ -38,6 +42,13 @@ CREATE TABLE calibration_outcomes (
     keys       text[] NOT NULL,
     predicted  double precision NOT NULL,
     at         timestamptz NOT NULL DEFAULT now()
+);
+
+-- The force of each camera outcomes were counted for (the reading camera's, as its hits said): a
+-- camera's calibration is its force's to see and reset (national: every camera's).
+CREATE TABLE calibration_cameras (
+    camera_id text PRIMARY KEY,
+    force     text NOT NULL
 );
 
 -- Bumped with every change of calibration, so that every replica reloads it.
