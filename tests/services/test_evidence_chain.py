@@ -60,6 +60,16 @@ async def test_a_rarer_confusion_on_a_valid_plate_needs_support_or_is_counted_no
     assert hit.read.vrm == "AB12CDF" and hit.tier in (T.MATCH_TIER_POSSIBLE, T.MATCH_TIER_CONFIRMED)
     factors = {c.factor for c in hit.evidence}
     assert {"misread", "well_formed_read", "confusion", "make", "colour"} <= factors
+    # the list made covert: its withheld matches are counted only for an identity with clearance
+    async with channel(suite.addr("matcher"), suite.tokens[Role.HOTLIST_ADMIN]) as ch:
+        admin = matcher_pb2_grpc.MatcherServiceStub(ch)
+        listed = await admin.ListHotlists(matcher_pb2.ListHotlistsRequest())
+        pnc = next(h for h in listed.hotlists if h.hotlist_id == "pnc")
+        pnc.covert = True
+        await admin.UpsertHotlist(matcher_pb2.UpsertHotlistRequest(hotlist=pnc))
+    uncleared = suite.tokens.mint(Caller(Role.CONTROL_ROOM, "national-uncleared", national=True))
+    assert (await match_stats(suite, uncleared)).withheld_total == 0
+    assert (await match_stats(suite)).withheld_total == 1
 
 
 def possible(
