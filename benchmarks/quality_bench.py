@@ -1,7 +1,9 @@
-"""Matching quality: recall of listed vehicles per kind of misread, and the share of alerts naming the
-wrong vehicle, for the scored matcher's two tiers beside simple rules.
+"""Matching quality: recall of listed vehicles per kind of misread, and the alerts naming the wrong
+vehicle (their share of all hits, and per 1,000 reads), for the matcher's two tiers beside simple
+rules, on VRMs alone and with the camera's evidence and the licensing records' descriptions.
 
     python benchmarks/quality_bench.py [--entries N] [--reads N] [--split held-out|tune] [--quick]
+                                       [--profiles FILE]
 
 The corpus is generated here (see ``quality_corpus.py`` beside this file): a hotlist of UK marks in the current,
 prefix, suffix, dateless and Northern Ireland formats plus some foreign ones; traffic in which a share
@@ -15,17 +17,23 @@ split (another seed). Rules:
 * one look-alike in the common classes (O0DQ, I1L, B8, S5, Z2, G6, T7): a leading vendor's default;
 * edit distance <= 1: an open-source NVR's rule;
 * the suite before scoring (classes O0DQ,I1L,B8,S5,Z2,G6, one difference);
-* the scored matcher (services/matcher/matching.py, default profile): terminal = CONFIRMED hits,
-  control room = CONFIRMED and POSSIBLE.
+* the suite's matcher (services/matcher/matching.py, then each candidate weighed as HitMaker does
+  with the entry's licensing record: evidence.py; default profile, or ``--profiles``): terminal =
+  CONFIRMED hits, control room = CONFIRMED and POSSIBLE; a POSSIBLE withheld for want of support is
+  counted apart (never an alert). "VRM only": reads carry their VRM (and country) alone; "with
+  evidence": the camera's confidence, alternative readings and make/model/colour, against the
+  entries' records (quality_corpus.py and quality_vehicles.py state every assumption).
 
 A listed vehicle's read is recalled by a rule (tier) when one of its hits names that vehicle's entry.
-Wrong-vehicle share: hits naming an entry whose VRM is not the vehicle's / all hits. The last line is
-``name=value`` pairs. Reads/s: one core, the fastest tenth of the reads (the machine is shared).
+Wrong-vehicle share: hits naming an entry whose VRM is not the vehicle's / all hits; per 1,000 reads:
+those hits per 1,000 reads of the corpus. The last line is ``name=value`` pairs. Reads/s: one core,
+the fastest tenth of the reads (the machine is shared).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import time
 from collections import Counter, defaultdict
@@ -37,8 +45,8 @@ from anpr.v1 import types_pb2
 from benchmarks.quality_corpus import KIND_LABELS, KINDS, Corpus, make_corpus
 from services.matcher.indels import DeletionIndex, deletion_keys
 from services.matcher.index import DEFAULT_LOOKALIKE_CLASSES, LookalikeClasses, VoiIndex
-from services.matcher.matching import Matcher
-from services.matcher.scoring import COMMON_CLASSES, CONFIRMED, ProfileTable
+from services.matcher.matching import Matcher, final
+from services.matcher.scoring import COMMON_CLASSES, CONFIRMED, POSSIBLE, ProfileTable
 
 # a rule maps a read to the entry ids it alerts on, with the tier of each (CONFIRMED for simple rules)
 Rule = Callable[[types_pb2.Read], list[tuple[int, int]]]
@@ -46,6 +54,7 @@ Rule = Callable[[types_pb2.Read], list[tuple[int, int]]]
 BatchRule = Callable[[list[types_pb2.Read]], list[list[tuple[int, int]]]]
 BATCH = 200
 LOADED_BATCH = 2000  # ingest's relay sends up to 2,000 reads per MatchReads call when reads queue up
+WITHHELD = -1  # a POSSIBLE withheld for want of support: counted, not alerted
 
 
 def per_read(rule: Rule) -> BatchRule:
@@ -95,29 +104,45 @@ def edit_distance_rule(vrms: list[str]) -> Rule:
     return rule
 
 
-def scored_rule(vrms: list[str]) -> tuple[BatchRule, ProfileTable]:
-    table = ProfileTable()
+def scored_rule(
+    vrms: list[str], records: list[types_pb2.VehicleDescription], table_: ProfileTable, weigh: bool = True
+) -> BatchRule:
+    """The suite's matching of a batch, and (`weigh`) each candidate weighed as HitMaker weighs it."""
+    profile = table_.default
     matcher = Matcher(
-        IndexPair(vrms, LookalikeClasses(table.candidate_classes()), LookalikeClasses(table.common_classes())),
-        table.default,
+        IndexPair(vrms, LookalikeClasses(table_.candidate_classes()), LookalikeClasses(table_.common_classes())),
+        profile,
     )
 
-    def rule(reads: list[types_pb2.Read]) -> list[list[tuple[int, int]]]:
+    def matched(reads: list[types_pb2.Read]) -> list[list[tuple[int, int]]]:
         return [[(m.entry_id, m.tier) for m in result.matches] for result in matcher.match_many(reads)]
 
-    return rule, table
+    def weighed(reads: list[types_pb2.Read]) -> list[list[tuple[int, int]]]:
+        out = []
+        for read, result in zip(reads, matcher.match_many(reads), strict=True):
+            hits = []
+            for m in result.matches:
+                w = final(read, m.entry_vrm, records[m.entry_id], profile)
+                if w is not None and w.tier:
+                    hits.append((m.entry_id, WITHHELD if w.withheld else w.tier))
+            out.append(hits)
+        return out
+
+    return weighed if weigh else matched
 
 
 class Tally:
-    """Recall per kind of misread and wrong-vehicle share, for one rule and tier."""
+    """Recall per kind of misread and wrong-vehicle hits, for one rule and tier."""
 
     def __init__(self) -> None:
         self.recalled: Counter[str] = Counter()
-        self.hits = self.wrong = 0
+        self.hits = self.wrong = self.withheld = self.reads = 0
         self.most_hits = 0
 
-    def add(self, corpus: Corpus, i: int, entry_ids: list[int]) -> None:
+    def add(self, corpus: Corpus, i: int, entry_ids: list[int], withheld: int = 0) -> None:
         truth = corpus.truth[i]
+        self.reads += 1
+        self.withheld += withheld
         self.hits += len(entry_ids)
         self.most_hits = max(self.most_hits, len(entry_ids))
         right = [e for e in entry_ids if corpus.entries[e] == truth]
@@ -132,6 +157,10 @@ class Tally:
     @property
     def wrong_share(self) -> float:
         return self.wrong / self.hits if self.hits else 0.0
+
+    @property
+    def wrong_per_1000(self) -> float:
+        return 1000 * self.wrong / self.reads if self.reads else 0.0
 
 
 def run(
@@ -150,8 +179,9 @@ def run(
         best = max(best, len(part) / (time.perf_counter() - t0))
     rate = best
     for i, found in enumerate(results):
+        withheld = sum(1 for _, tier in found if tier == WITHHELD)
         for name, accepted in tiers.items():
-            tallies[name].add(corpus, i, [e for e, tier in found if tier in accepted])
+            tallies[name].add(corpus, i, [e for e, tier in found if tier in accepted], withheld)
     return tallies, rate
 
 
@@ -160,12 +190,33 @@ def table(corpus: Corpus, rows: list[tuple[str, Tally, float]]) -> None:
     print(
         "| rule | "
         + " | ".join(f"{KIND_LABELS[k]} (n={corpus.listed_by_kind[k]})" for k in kinds)
-        + " | wrong-vehicle share | hits | most hits of one read | reads/s |"
+        + " | wrong-vehicle share | wrong per 1,000 reads | hits | withheld | most hits of one read | reads/s |"
     )
-    print("|---" * (len(kinds) + 5) + "|")
+    print("|---" * (len(kinds) + 7) + "|")
     for name, t, rate in rows:
         cells = " | ".join(f"{t.recall(corpus, k):.3f}" for k in kinds)
-        print(f"| {name} | {cells} | {100 * t.wrong_share:.2f}% | {t.hits} | {t.most_hits} | {rate:,.0f} |")
+        print(
+            f"| {name} | {cells} | {100 * t.wrong_share:.2f}% | {t.wrong_per_1000:.1f} | {t.hits} | {t.withheld}"
+            f" | {t.most_hits} | {rate:,.0f} |"
+        )
+
+
+def summary(corpus: Corpus, runs: dict[str, dict[str, Tally]]) -> None:
+    """The issue's table: per run, the terminal tier's one-look-alike recall and wrong share, the
+    control room's rare / dropped recall and wrong-vehicle alerts per 1,000 reads."""
+    print(
+        "| run | terminal: 1 common look-alike | terminal wrong-vehicle share"
+        " | control room: rare / dropped recall | control room: wrong-vehicle alerts per 1,000 reads"
+        " | withheld per 1,000 reads |"
+    )
+    print("|---" * 6 + "|")
+    for name, t in runs.items():
+        term, room = t["terminal"], t["control room"]
+        print(
+            f"| {name} | {term.recall(corpus, 'common1'):.3f} | {100 * term.wrong_share:.2f}%"
+            f" | {room.recall(corpus, 'rare1'):.3f} / {room.recall(corpus, 'dropped'):.3f}"
+            f" | {room.wrong_per_1000:.1f} | {1000 * room.withheld / max(1, room.reads):.1f} |"
+        )
 
 
 def worst_case(table_: ProfileTable) -> tuple[int, int, int, float]:
@@ -195,6 +246,7 @@ def main() -> None:
     )
     ap.add_argument("--split", choices=["held-out", "tune"], default="held-out")
     ap.add_argument("--quick", action="store_true", help="200k entries, 30k reads (seconds)")
+    ap.add_argument("--profiles", type=argparse.FileType(), help="a match profiles file (ANPR_MATCH_PROFILES_FILE)")
     args = ap.parse_args()
     if args.quick:
         args.entries, args.reads = 200_000, 30_000
@@ -206,9 +258,34 @@ def main() -> None:
         f"{sum(corpus.listed_by_kind.values()):,} of listed vehicles, {time.perf_counter() - t0:.1f} s"
     )
     print("listed reads by kind: " + ", ".join(f"{k}={corpus.listed_by_kind[k]}" for k in KINDS))
+    # the matcher's defaults (its settings' and the profile's), refined by --profiles as by ANPR_MATCH_PROFILES_FILE
+    profiles = ProfileTable.from_mapping(json.loads(args.profiles.read()) if args.profiles else {})
+    rows, runs, rates = _rows(corpus, profiles)
+    _report(corpus, rows, runs, rates)
+    near, kept, over, us = worst_case(profiles)
+    print(
+        f"worst case: a read near {near} entries made {kept} hits (cap {profiles.default.max_hits}), "
+        f"{over} counted over the cap, {us:.0f} us"
+    )
+    print(
+        " ".join(
+            f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in _figures(corpus, runs, rates).items()
+        )
+    )
 
+
+def _report(corpus: Corpus, rows, runs, rates) -> None:
+    table(corpus, rows)
+    print()
+    summary(corpus, runs)
+    print()
+    for name, rate in rates.items():
+        print(f"{name}: {rate:,.0f} reads/s")
+
+
+def _rows(corpus: Corpus, profiles: ProfileTable):
     entries = corpus.entries
-    confirmed, both = {CONFIRMED}, {CONFIRMED, types_pb2.MATCH_TIER_POSSIBLE}
+    confirmed, both = {CONFIRMED}, {CONFIRMED, POSSIBLE}
     rows: list[tuple[str, Tally, float]] = []
     simple = [
         ("exact only", lookalike_rule(entries, [], 0)),
@@ -219,38 +296,38 @@ def main() -> None:
     for name, rule in simple:
         tallies, rate = run(corpus, per_read(rule), {"all": confirmed})
         rows.append((name, tallies["all"], rate))
-    rule, profiles = scored_rule(entries)
-    tallies, rate = run(corpus, rule, {"terminal": confirmed, "control room": both})
-    rows.append(("**scored: terminal tier (CONFIRMED)**", tallies["terminal"], rate))
-    rows.append(("**scored: control room (CONFIRMED + POSSIBLE)**", tallies["control room"], rate))
-    with_evidence, evidence_rate = run(corpus, rule, {"terminal": confirmed, "control room": both}, evidence=True)
-    rows.append(("scored, with confidence and alternatives: terminal", with_evidence["terminal"], evidence_rate))
-    rows.append(
-        ("scored, with confidence and alternatives: control room", with_evidence["control room"], evidence_rate)
-    )
-    table(corpus, rows)
-    _, loaded_rate = run(corpus, rule, {}, batch=LOADED_BATCH)
-    print(f"scored matcher in batches of {LOADED_BATCH} (MatchReads under load): {loaded_rate:,.0f} reads/s")
+    rule = scored_rule(entries, corpus.records, profiles)
+    tiers = {"terminal": confirmed, "control room": both}
+    runs = {}
+    for run_name, evidence in (("VRM only", False), ("with evidence", True)):
+        tallies, rate = run(corpus, rule, tiers, evidence=evidence)
+        runs[run_name] = tallies
+        rows.append((f"**{run_name}: terminal (CONFIRMED)**", tallies["terminal"], rate))
+        rows.append((f"**{run_name}: control room (CONFIRMED + POSSIBLE)**", tallies["control room"], rate))
+    rates = {}
+    match_only = scored_rule(entries, corpus.records, profiles, weigh=False)
+    for name, r, evidence in (
+        (f"matching in batches of {LOADED_BATCH} (MatchReads under load), VRM only", match_only, False),
+        (f"matching and weighing in batches of {LOADED_BATCH}, VRM only", rule, False),
+        (f"matching and weighing in batches of {LOADED_BATCH}, with evidence", rule, True),
+    ):
+        rates[name] = run(corpus, r, {}, evidence=evidence, batch=LOADED_BATCH)[1]
+    return rows, runs, rates
 
-    near, kept, over, us = worst_case(profiles)
-    print(
-        f"worst case: a read near {near} entries made {kept} hits (cap {profiles.default.max_hits}), "
-        f"{over} counted over the cap, {us:.0f} us"
-    )
-    term, room = tallies["terminal"], tallies["control room"]
+
+def _figures(corpus: Corpus, runs: dict[str, dict[str, Tally]], rates: dict[str, float]) -> dict[str, float]:
     figures = defaultdict(float)
-    for k in KINDS:
-        figures[f"terminal_{k}"] = term.recall(corpus, k)
-        figures[f"room_{k}"] = room.recall(corpus, k)
-    figures["terminal_wrong_pct"] = 100 * term.wrong_share
-    figures["room_wrong_pct"] = 100 * room.wrong_share
-    figures["max_hits_per_read"] = room.most_hits
-    figures["evidence_terminal_common1"] = with_evidence["terminal"].recall(corpus, "common1")
-    figures["evidence_terminal_wrong_pct"] = 100 * with_evidence["terminal"].wrong_share
-    figures["scored_reads_per_s"] = rate
-    figures[f"scored_reads_per_s_batch_{LOADED_BATCH}"] = loaded_rate
-    figures["before_reads_per_s"] = rows[3][2]
-    print(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in figures.items()))
+    for prefix, tallies in (("vrm", runs["VRM only"]), ("evidence", runs["with evidence"])):
+        term, room = tallies["terminal"], tallies["control room"]
+        for k in KINDS:
+            figures[f"{prefix}_terminal_{k}"] = term.recall(corpus, k)
+            figures[f"{prefix}_room_{k}"] = room.recall(corpus, k)
+        figures[f"{prefix}_terminal_wrong_pct"] = 100 * term.wrong_share
+        figures[f"{prefix}_room_wrong_per_1000"] = room.wrong_per_1000
+        figures[f"{prefix}_room_withheld_per_1000"] = 1000 * room.withheld / max(1, room.reads)
+    for name, rate in zip(("match", "weigh_vrm", "weigh_evidence"), rates.values(), strict=True):
+        figures[f"reads_per_s_batch_{LOADED_BATCH}_{name}"] = rate
+    return figures
 
 
 if __name__ == "__main__":

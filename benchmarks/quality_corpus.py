@@ -1,7 +1,23 @@
-"""The quality benchmark's corpus: plates, a hotlist, traffic and an OCR confusion model.
+"""The quality benchmark's corpus: plates, a hotlist, traffic, an OCR confusion model, and the
+vehicles (quality_vehicles.py: fleet, licensing records, what cameras report).
 
 Reproducible from a seed. Independent of the matcher's own tables on purpose: the OCR model below
-includes confusions the matcher does not model, and its weights are not the matcher's costs.
+includes confusions the matcher does not model, and its weights are not the matcher's costs; the
+fleet shares and error rates of quality_vehicles.py are not the matcher's either.
+
+Assumptions (besides quality_vehicles.py's):
+- the list: 1,000,000 marks (by default) drawn like the traffic's, each once, each a car of the
+  fleet with its licensing record;
+- traffic: 5% of reads are of listed vehicles, 1% of the rest of a well-formed plate one confusion
+  away from a listed one (the cars a loose rule stops), the rest any car;
+- plate formats: GB current 74%, prefix 10%, suffix 4%, dateless 4%, Northern Ireland 3%, FR, DE, ES
+  5% (the camera reporting the country 80% of the time), uniform over each format's marks;
+- OCR: 80% of reads right; 8% one common look-alike (T/7 among them), 4% one rarer confusion (a fifth
+  of them confusions the matcher does not model), 3% a dropped character (twice as likely at either
+  end), 2% an extra one (a 1 40% of the time, a doubled character 30%), 3% two common look-alikes;
+- the camera's confidence: N(90, 5) for a right read, N(72, 10) for a misread; a misread lists the
+  truth among its alternatives 60% of the time; a right read has a look-alike alternative 30% of
+  the time (vendors publish none of this: assumed).
 """
 
 from __future__ import annotations
@@ -13,6 +29,7 @@ from collections.abc import Container
 from dataclasses import dataclass, field
 
 from anpr.v1 import types_pb2
+from benchmarks import quality_vehicles
 from services.matcher import plate_formats
 
 KINDS = ("exact", "common1", "rare1", "dropped", "extra", "common2")
@@ -201,8 +218,10 @@ def with_evidence(rng: random.Random, read: types_pb2.Read, truth: str) -> types
 @dataclass
 class Corpus:
     entries: list[str]
+    records: list[types_pb2.VehicleDescription] = field(default_factory=list)  # each entry's licensing record
     reads: list[types_pb2.Read] = field(default_factory=list)
-    evidence_reads: list[types_pb2.Read] = field(default_factory=list)  # the same, with confidence and alternatives
+    # the same, with confidence, alternatives and the camera's description of the vehicle
+    evidence_reads: list[types_pb2.Read] = field(default_factory=list)
     truth: list[str] = field(default_factory=list)  # the VRM of the vehicle each read is of
     kinds: list[str] = field(default_factory=list)  # the misread made, for reads of listed vehicles
     listed_by_kind: Counter[str] = field(default_factory=Counter)
@@ -215,7 +234,10 @@ def make_corpus(seed: int, n_entries: int, n_reads: int, listed_share: float, ne
         vrm, country = random_vehicle(rng)
         listed_country.setdefault(vrm, country)
     entries = list(listed_country)
-    corpus = Corpus(entries)
+    # the vehicles from a generator of their own: the plates and misreads are those of the corpus without them
+    vrng = random.Random(seed + 1)
+    cars = {vrm: quality_vehicles.random_car(vrng) for vrm in entries}
+    corpus = Corpus(entries, [quality_vehicles.record(vrng, cars[vrm]) for vrm in entries])
     kinds, shares = list(KIND_SHARES), list(KIND_SHARES.values())
     for i in range(n_reads):
         vrm, country, is_listed = _vehicle(rng, entries, listed_country, listed_share, near_share)
@@ -223,6 +245,8 @@ def make_corpus(seed: int, n_entries: int, n_reads: int, listed_share: float, ne
         reported = country if rng.random() < COUNTRY_REPORTED else ""
         corpus.reads.append(types_pb2.Read(read_id=str(i), vrm=seen, plate_country=reported))
         corpus.evidence_reads.append(with_evidence(rng, corpus.reads[-1], vrm))
+        car = cars[vrm] if is_listed else quality_vehicles.random_car(vrng)
+        corpus.evidence_reads[-1].vehicle.CopyFrom(quality_vehicles.camera_view(vrng, car))
         corpus.truth.append(vrm)
         corpus.kinds.append(kind if is_listed else "")
         if is_listed:

@@ -6,7 +6,7 @@ import asyncio
 
 import grpc
 
-from anpr.v1 import ingest_pb2, ingest_pb2_grpc, notify_pb2, notify_pb2_grpc, types_pb2
+from anpr.v1 import ingest_pb2, ingest_pb2_grpc, matcher_pb2, matcher_pb2_grpc, notify_pb2, notify_pb2_grpc, types_pb2
 from cli.client import CommandError, command_channel, rpc_error
 
 
@@ -58,9 +58,10 @@ def stats(args) -> int:
 
 
 async def _stats(args) -> None:
+    window = int(args.days * 86400)
     async with command_channel(args.addr) as ch:
         resp = await notify_pb2_grpc.NotifyServiceStub(ch).GetAlertStats(
-            notify_pb2.GetAlertStatsRequest(window_seconds=int(args.days * 86400)), timeout=30
+            notify_pb2.GetAlertStatsRequest(window_seconds=window), timeout=30
         )
     header = f"{'':<28}{'alerts':>8}{'acked':>8}{'accepted':>10}{'rejected':>10}{'accept':>8}{'misread':>9}"
     print(f"Alert outcomes over the last {args.days:g} days")
@@ -76,3 +77,25 @@ async def _stats(args) -> None:
                 f"{label:<28}{r.alerts:>8}{r.acknowledged:>8}{r.accepted:>10}{r.rejected:>10}"
                 f"{r.accept_rate:>8.0%}{r.misread_rate:>9.0%}"
             )
+    print(f"\nPOSSIBLE alerts by force of the camera\n{'':<28}{'budget/h':>9}{'let through':>12}{'held back':>10}")
+    for b in resp.possible_by_force:
+        budget = str(b.budget_per_hour) if b.budget_per_hour else "none"
+        print(f"{(b.force or '-')[:27]:<28}{budget:>9}{b.admitted:>12}{b.held:>10}")
+    await _withheld(args, window)
+
+
+async def _withheld(args, window: int) -> None:
+    """The POSSIBLE matches matcher withheld for want of support, per list and camera."""
+    try:
+        async with command_channel(args.matcher_addr) as ch:
+            resp = await matcher_pb2_grpc.MatcherServiceStub(ch).GetMatchStats(
+                matcher_pb2.GetMatchStatsRequest(window_seconds=window), timeout=30
+            )
+    except grpc.aio.AioRpcError as err:
+        print(f"\n(matcher at {args.matcher_addr} did not answer: {err.code().name}; withheld matches not shown)")
+        return
+    print(f"\nPOSSIBLE matches withheld for want of support: {resp.withheld_total}")
+    for title, rows in (("by hotlist", resp.withheld_by_hotlist), ("by camera", resp.withheld_by_camera)):
+        print(f"{title}")
+        for r in rows[:20]:
+            print(f"  {r.key[:40]:<42}{r.withheld:>8}")

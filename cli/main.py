@@ -10,6 +10,7 @@
     anpr deadletters list|redrive SERVICE [--topic T]   records a service set aside (ANPR_DATABASE_URL)
     anpr terminal           follow alerts as an in-car terminal or control room (ANPR_TOKEN)
     anpr stats              how alerts were acted on, per hotlist and reason code (ANPR_TOKEN)
+    anpr calibration show|reset CAMERA   what outcomes taught matching about a camera (ANPR_TOKEN)
     anpr tfc                the TFC console: activations live, acknowledge, NDM decisions, close (ANPR_TOKEN)
     anpr rota commander|add|import|list|on-duty   the firearms duty rota (tfc_supervisor token to change it)
     anpr ndm verify         check the hash-chained NDM log (tfc_supervisor token)
@@ -110,8 +111,25 @@ def _add_administration(sub) -> None:
 
     stats = sub.add_parser("stats", help="how alerts were acted on, per hotlist and reason (control room, admins)")
     stats.add_argument("--addr", default=_addr("notify"))
+    stats.add_argument(
+        "--matcher-addr",
+        default=_addr("matcher"),
+        help="matcher, for the POSSIBLE matches withheld for want of support",
+    )
     stats.add_argument("--days", type=float, default=7.0)
     stats.set_defaults(run="cli.admin:stats")
+
+    cal = sub.add_parser(
+        "calibration",
+        help="what outcomes taught matching about a camera or list, and resetting it (token in ANPR_TOKEN)",
+        description=_doc("cli.calibration"),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    cal.add_argument("action", choices=["show", "reset"])
+    cal.add_argument("scope_id", nargs="?", metavar="CAMERA", help="the camera id (with --list: the hotlist id)")
+    cal.add_argument("--list", action="store_true", help="a hotlist's calibration instead of a camera's")
+    cal.add_argument("--addr", default=_addr("matcher"))
+    cal.set_defaults(run="cli.calibration:command")
 
 
 def _add_screens(sub) -> None:

@@ -143,7 +143,7 @@ class InProcessSuite:
 
     async def start_all(self, **matcher_overrides) -> None:
         ingest_port, matcher_port, notify_port, firearms_port = free_ports(4)
-        await self.start("notify", grpc_port=notify_port)
+        await self.start("notify", grpc_port=notify_port, matcher_addr=f"127.0.0.1:{matcher_port}")
         await self.start("firearms", grpc_port=firearms_port)
         await self.start(
             "matcher",

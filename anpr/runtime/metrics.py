@@ -53,6 +53,18 @@ HITS = _meter.create_counter(
     description="Hits matcher made, by match_kind (exact, lookalike) and historical (true, false)",
 )
 ALERTS = _meter.create_counter("anpr.alerts", unit="{alert}", description="Alerts notify stored")
+POSSIBLE_HELD = _meter.create_counter(
+    "anpr.possible_alerts.held",
+    unit="{alert}",
+    description="POSSIBLE alerts held back, by reason: unsupported (matcher: a rarer confusion or a dropped or"
+    " extra character on a well-formed read with no supporting evidence), budget (notify: over the control"
+    " room's POSSIBLE alerts an hour)",
+)
+OUTCOMES = _meter.create_counter(
+    "anpr.calibration.outcomes",
+    unit="{outcome}",
+    description="Alert outcomes matcher learnt from, by outcome: accepted, rejected (misread or wrong vehicle)",
+)
 ALERT_LATENCY = _meter.create_histogram(
     "anpr.alert.latency",
     unit="s",
@@ -95,6 +107,18 @@ def count_hits(hits: Iterable) -> None:
                 "historical": str(historical).lower(),
             },
         )
+
+
+def possible_held(n: int, reason: str) -> None:
+    """POSSIBLE_HELD for `n` alerts held back for `reason` (unsupported, budget)."""
+    if n:
+        POSSIBLE_HELD.add(n, {"reason": reason})
+
+
+def count_outcomes(outcomes: Iterable) -> None:
+    """OUTCOMES for outcomes learnt from (services.matcher.calibration.Outcome), by truth."""
+    for truth, n in Counter(o.truth for o in outcomes).items():
+        OUTCOMES.add(n, {"outcome": "accepted" if truth else "rejected"})
 
 
 def alerts_stored(hits: Iterable) -> None:

@@ -1,11 +1,21 @@
 from anpr.v1 import types_pb2 as _types_pb2
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from collections.abc import Iterable as _Iterable, Mapping as _Mapping
 from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
+
+class CalibrationScope(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    CALIBRATION_SCOPE_UNSPECIFIED: _ClassVar[CalibrationScope]
+    CALIBRATION_SCOPE_CAMERA: _ClassVar[CalibrationScope]
+    CALIBRATION_SCOPE_LIST: _ClassVar[CalibrationScope]
+CALIBRATION_SCOPE_UNSPECIFIED: CalibrationScope
+CALIBRATION_SCOPE_CAMERA: CalibrationScope
+CALIBRATION_SCOPE_LIST: CalibrationScope
 
 class MatchRead(_message.Message):
     __slots__ = ("read", "traceparent", "force", "location", "location_from_camera")
@@ -110,3 +120,99 @@ class ImportEntriesResponse(_message.Message):
     hotlist_version: int
     violations: _containers.RepeatedCompositeFieldContainer[_types_pb2.FieldViolation]
     def __init__(self, imported: _Optional[int] = ..., hotlist_version: _Optional[int] = ..., violations: _Optional[_Iterable[_Union[_types_pb2.FieldViolation, _Mapping]]] = ...) -> None: ...
+
+class AlertOutcomeRecord(_message.Message):
+    __slots__ = ("alert_id", "outcome", "reason_code", "hit")
+    ALERT_ID_FIELD_NUMBER: _ClassVar[int]
+    OUTCOME_FIELD_NUMBER: _ClassVar[int]
+    REASON_CODE_FIELD_NUMBER: _ClassVar[int]
+    HIT_FIELD_NUMBER: _ClassVar[int]
+    alert_id: str
+    outcome: _types_pb2.AlertOutcome
+    reason_code: str
+    hit: _types_pb2.Hit
+    def __init__(self, alert_id: _Optional[str] = ..., outcome: _Optional[_Union[_types_pb2.AlertOutcome, str]] = ..., reason_code: _Optional[str] = ..., hit: _Optional[_Union[_types_pb2.Hit, _Mapping]] = ...) -> None: ...
+
+class RecordOutcomesRequest(_message.Message):
+    __slots__ = ("outcomes",)
+    OUTCOMES_FIELD_NUMBER: _ClassVar[int]
+    outcomes: _containers.RepeatedCompositeFieldContainer[AlertOutcomeRecord]
+    def __init__(self, outcomes: _Optional[_Iterable[_Union[AlertOutcomeRecord, _Mapping]]] = ...) -> None: ...
+
+class RecordOutcomesResponse(_message.Message):
+    __slots__ = ("accepted", "applied")
+    ACCEPTED_FIELD_NUMBER: _ClassVar[int]
+    APPLIED_FIELD_NUMBER: _ClassVar[int]
+    accepted: int
+    applied: int
+    def __init__(self, accepted: _Optional[int] = ..., applied: _Optional[int] = ...) -> None: ...
+
+class GetCalibrationRequest(_message.Message):
+    __slots__ = ("scope", "scope_id")
+    SCOPE_FIELD_NUMBER: _ClassVar[int]
+    SCOPE_ID_FIELD_NUMBER: _ClassVar[int]
+    scope: CalibrationScope
+    scope_id: str
+    def __init__(self, scope: _Optional[_Union[CalibrationScope, str]] = ..., scope_id: _Optional[str] = ...) -> None: ...
+
+class CalibrationEntry(_message.Message):
+    __slots__ = ("key", "label", "accepted", "rejected", "predicted", "log_odds")
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    LABEL_FIELD_NUMBER: _ClassVar[int]
+    ACCEPTED_FIELD_NUMBER: _ClassVar[int]
+    REJECTED_FIELD_NUMBER: _ClassVar[int]
+    PREDICTED_FIELD_NUMBER: _ClassVar[int]
+    LOG_ODDS_FIELD_NUMBER: _ClassVar[int]
+    key: str
+    label: str
+    accepted: int
+    rejected: int
+    predicted: float
+    log_odds: float
+    def __init__(self, key: _Optional[str] = ..., label: _Optional[str] = ..., accepted: _Optional[int] = ..., rejected: _Optional[int] = ..., predicted: _Optional[float] = ..., log_odds: _Optional[float] = ...) -> None: ...
+
+class GetCalibrationResponse(_message.Message):
+    __slots__ = ("entries", "max_log_odds")
+    ENTRIES_FIELD_NUMBER: _ClassVar[int]
+    MAX_LOG_ODDS_FIELD_NUMBER: _ClassVar[int]
+    entries: _containers.RepeatedCompositeFieldContainer[CalibrationEntry]
+    max_log_odds: float
+    def __init__(self, entries: _Optional[_Iterable[_Union[CalibrationEntry, _Mapping]]] = ..., max_log_odds: _Optional[float] = ...) -> None: ...
+
+class ResetCalibrationRequest(_message.Message):
+    __slots__ = ("scope", "scope_id")
+    SCOPE_FIELD_NUMBER: _ClassVar[int]
+    SCOPE_ID_FIELD_NUMBER: _ClassVar[int]
+    scope: CalibrationScope
+    scope_id: str
+    def __init__(self, scope: _Optional[_Union[CalibrationScope, str]] = ..., scope_id: _Optional[str] = ...) -> None: ...
+
+class ResetCalibrationResponse(_message.Message):
+    __slots__ = ("removed",)
+    REMOVED_FIELD_NUMBER: _ClassVar[int]
+    removed: int
+    def __init__(self, removed: _Optional[int] = ...) -> None: ...
+
+class GetMatchStatsRequest(_message.Message):
+    __slots__ = ("window_seconds",)
+    WINDOW_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    window_seconds: int
+    def __init__(self, window_seconds: _Optional[int] = ...) -> None: ...
+
+class WithheldCount(_message.Message):
+    __slots__ = ("key", "withheld")
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    WITHHELD_FIELD_NUMBER: _ClassVar[int]
+    key: str
+    withheld: int
+    def __init__(self, key: _Optional[str] = ..., withheld: _Optional[int] = ...) -> None: ...
+
+class GetMatchStatsResponse(_message.Message):
+    __slots__ = ("withheld_by_hotlist", "withheld_by_camera", "withheld_total")
+    WITHHELD_BY_HOTLIST_FIELD_NUMBER: _ClassVar[int]
+    WITHHELD_BY_CAMERA_FIELD_NUMBER: _ClassVar[int]
+    WITHHELD_TOTAL_FIELD_NUMBER: _ClassVar[int]
+    withheld_by_hotlist: _containers.RepeatedCompositeFieldContainer[WithheldCount]
+    withheld_by_camera: _containers.RepeatedCompositeFieldContainer[WithheldCount]
+    withheld_total: int
+    def __init__(self, withheld_by_hotlist: _Optional[_Iterable[_Union[WithheldCount, _Mapping]]] = ..., withheld_by_camera: _Optional[_Iterable[_Union[WithheldCount, _Mapping]]] = ..., withheld_total: _Optional[int] = ...) -> None: ...

@@ -70,6 +70,26 @@ class MatcherServiceStub:
                 request_serializer=anpr_dot_v1_dot_matcher__pb2.ImportEntriesRequest.SerializeToString,
                 response_deserializer=anpr_dot_v1_dot_matcher__pb2.ImportEntriesResponse.FromString,
                 _registered_method=True)
+        self.RecordOutcomes = channel.unary_unary(
+                '/anpr.v1.MatcherService/RecordOutcomes',
+                request_serializer=anpr_dot_v1_dot_matcher__pb2.RecordOutcomesRequest.SerializeToString,
+                response_deserializer=anpr_dot_v1_dot_matcher__pb2.RecordOutcomesResponse.FromString,
+                _registered_method=True)
+        self.GetCalibration = channel.unary_unary(
+                '/anpr.v1.MatcherService/GetCalibration',
+                request_serializer=anpr_dot_v1_dot_matcher__pb2.GetCalibrationRequest.SerializeToString,
+                response_deserializer=anpr_dot_v1_dot_matcher__pb2.GetCalibrationResponse.FromString,
+                _registered_method=True)
+        self.ResetCalibration = channel.unary_unary(
+                '/anpr.v1.MatcherService/ResetCalibration',
+                request_serializer=anpr_dot_v1_dot_matcher__pb2.ResetCalibrationRequest.SerializeToString,
+                response_deserializer=anpr_dot_v1_dot_matcher__pb2.ResetCalibrationResponse.FromString,
+                _registered_method=True)
+        self.GetMatchStats = channel.unary_unary(
+                '/anpr.v1.MatcherService/GetMatchStats',
+                request_serializer=anpr_dot_v1_dot_matcher__pb2.GetMatchStatsRequest.SerializeToString,
+                response_deserializer=anpr_dot_v1_dot_matcher__pb2.GetMatchStatsResponse.FromString,
+                _registered_method=True)
 
 
 class MatcherServiceServicer:
@@ -124,6 +144,36 @@ class MatcherServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RecordOutcomes(self, request, context):
+        """From notify: alerts accepted or rejected by officers and operators, to recalibrate per camera
+        and per list how likely each confusion and description mismatch is (docs/matching.md).
+        Idempotent per alert: an alert decided again replaces its earlier outcome.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetCalibration(self, request, context):
+        """What outcomes taught about one camera (or list): per key, the outcomes and the adjustment in force.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ResetCalibration(self, request, context):
+        """Forget what outcomes taught about one camera (or list).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetMatchStats(self, request, context):
+        """POSSIBLE hits withheld for want of supporting evidence, per list and per camera, over a window.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_MatcherServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -161,6 +211,26 @@ def add_MatcherServiceServicer_to_server(servicer, server):
                     servicer.ImportEntries,
                     request_deserializer=anpr_dot_v1_dot_matcher__pb2.ImportEntriesRequest.FromString,
                     response_serializer=anpr_dot_v1_dot_matcher__pb2.ImportEntriesResponse.SerializeToString,
+            ),
+            'RecordOutcomes': grpc.unary_unary_rpc_method_handler(
+                    servicer.RecordOutcomes,
+                    request_deserializer=anpr_dot_v1_dot_matcher__pb2.RecordOutcomesRequest.FromString,
+                    response_serializer=anpr_dot_v1_dot_matcher__pb2.RecordOutcomesResponse.SerializeToString,
+            ),
+            'GetCalibration': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetCalibration,
+                    request_deserializer=anpr_dot_v1_dot_matcher__pb2.GetCalibrationRequest.FromString,
+                    response_serializer=anpr_dot_v1_dot_matcher__pb2.GetCalibrationResponse.SerializeToString,
+            ),
+            'ResetCalibration': grpc.unary_unary_rpc_method_handler(
+                    servicer.ResetCalibration,
+                    request_deserializer=anpr_dot_v1_dot_matcher__pb2.ResetCalibrationRequest.FromString,
+                    response_serializer=anpr_dot_v1_dot_matcher__pb2.ResetCalibrationResponse.SerializeToString,
+            ),
+            'GetMatchStats': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetMatchStats,
+                    request_deserializer=anpr_dot_v1_dot_matcher__pb2.GetMatchStatsRequest.FromString,
+                    response_serializer=anpr_dot_v1_dot_matcher__pb2.GetMatchStatsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -353,6 +423,114 @@ class MatcherService:
             '/anpr.v1.MatcherService/ImportEntries',
             anpr_dot_v1_dot_matcher__pb2.ImportEntriesRequest.SerializeToString,
             anpr_dot_v1_dot_matcher__pb2.ImportEntriesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RecordOutcomes(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/anpr.v1.MatcherService/RecordOutcomes',
+            anpr_dot_v1_dot_matcher__pb2.RecordOutcomesRequest.SerializeToString,
+            anpr_dot_v1_dot_matcher__pb2.RecordOutcomesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetCalibration(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/anpr.v1.MatcherService/GetCalibration',
+            anpr_dot_v1_dot_matcher__pb2.GetCalibrationRequest.SerializeToString,
+            anpr_dot_v1_dot_matcher__pb2.GetCalibrationResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ResetCalibration(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/anpr.v1.MatcherService/ResetCalibration',
+            anpr_dot_v1_dot_matcher__pb2.ResetCalibrationRequest.SerializeToString,
+            anpr_dot_v1_dot_matcher__pb2.ResetCalibrationResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetMatchStats(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/anpr.v1.MatcherService/GetMatchStats',
+            anpr_dot_v1_dot_matcher__pb2.GetMatchStatsRequest.SerializeToString,
+            anpr_dot_v1_dot_matcher__pb2.GetMatchStatsResponse.FromString,
             options,
             channel_credentials,
             insecure,

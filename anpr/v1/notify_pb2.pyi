@@ -17,14 +17,16 @@ class PublishAlertRequest(_message.Message):
     def __init__(self, hit: _Optional[_Union[_types_pb2.Hit, _Mapping]] = ...) -> None: ...
 
 class PublishAlertResponse(_message.Message):
-    __slots__ = ("alert_id", "sequence", "duplicate")
+    __slots__ = ("alert_id", "sequence", "duplicate", "held")
     ALERT_ID_FIELD_NUMBER: _ClassVar[int]
     SEQUENCE_FIELD_NUMBER: _ClassVar[int]
     DUPLICATE_FIELD_NUMBER: _ClassVar[int]
+    HELD_FIELD_NUMBER: _ClassVar[int]
     alert_id: str
     sequence: int
     duplicate: bool
-    def __init__(self, alert_id: _Optional[str] = ..., sequence: _Optional[int] = ..., duplicate: _Optional[bool] = ...) -> None: ...
+    held: bool
+    def __init__(self, alert_id: _Optional[str] = ..., sequence: _Optional[int] = ..., duplicate: _Optional[bool] = ..., held: _Optional[bool] = ...) -> None: ...
 
 class PublishAlertsRequest(_message.Message):
     __slots__ = ("hits",)
@@ -153,14 +155,28 @@ class GetAlertStatsRequest(_message.Message):
     def __init__(self, window_seconds: _Optional[int] = ...) -> None: ...
 
 class GetAlertStatsResponse(_message.Message):
-    __slots__ = ("by_hotlist", "by_reason_code", "total")
+    __slots__ = ("by_hotlist", "by_reason_code", "total", "possible_by_force")
     BY_HOTLIST_FIELD_NUMBER: _ClassVar[int]
     BY_REASON_CODE_FIELD_NUMBER: _ClassVar[int]
     TOTAL_FIELD_NUMBER: _ClassVar[int]
+    POSSIBLE_BY_FORCE_FIELD_NUMBER: _ClassVar[int]
     by_hotlist: _containers.RepeatedCompositeFieldContainer[AlertStats]
     by_reason_code: _containers.RepeatedCompositeFieldContainer[AlertStats]
     total: AlertStats
-    def __init__(self, by_hotlist: _Optional[_Iterable[_Union[AlertStats, _Mapping]]] = ..., by_reason_code: _Optional[_Iterable[_Union[AlertStats, _Mapping]]] = ..., total: _Optional[_Union[AlertStats, _Mapping]] = ...) -> None: ...
+    possible_by_force: _containers.RepeatedCompositeFieldContainer[PossibleBudgetStats]
+    def __init__(self, by_hotlist: _Optional[_Iterable[_Union[AlertStats, _Mapping]]] = ..., by_reason_code: _Optional[_Iterable[_Union[AlertStats, _Mapping]]] = ..., total: _Optional[_Union[AlertStats, _Mapping]] = ..., possible_by_force: _Optional[_Iterable[_Union[PossibleBudgetStats, _Mapping]]] = ...) -> None: ...
+
+class PossibleBudgetStats(_message.Message):
+    __slots__ = ("force", "budget_per_hour", "admitted", "held")
+    FORCE_FIELD_NUMBER: _ClassVar[int]
+    BUDGET_PER_HOUR_FIELD_NUMBER: _ClassVar[int]
+    ADMITTED_FIELD_NUMBER: _ClassVar[int]
+    HELD_FIELD_NUMBER: _ClassVar[int]
+    force: str
+    budget_per_hour: int
+    admitted: int
+    held: int
+    def __init__(self, force: _Optional[str] = ..., budget_per_hour: _Optional[int] = ..., admitted: _Optional[int] = ..., held: _Optional[int] = ...) -> None: ...
 
 class AlertStats(_message.Message):
     __slots__ = ("key", "name", "alerts", "acknowledged", "accepted", "rejected", "accept_rate", "misread_rate")

@@ -339,7 +339,7 @@ class VoiEntry(_message.Message):
     def __init__(self, entry_id: _Optional[str] = ..., hotlist_id: _Optional[str] = ..., vrm: _Optional[str] = ..., vehicle: _Optional[_Union[VehicleDescription, _Mapping]] = ..., action: _Optional[_Union[Action, str]] = ..., warning_markers: _Optional[_Iterable[_Union[WarningMarker, str]]] = ..., reason: _Optional[str] = ..., grading: _Optional[_Union[IntelligenceGrading, _Mapping]] = ..., information: _Optional[str] = ..., force: _Optional[str] = ..., area: _Optional[str] = ..., weed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., pnc_id: _Optional[str] = ..., protective_marking: _Optional[_Union[ProtectiveMarking, str]] = ..., cad_information: _Optional[str] = ..., operational_instructions: _Optional[str] = ..., source_reference: _Optional[str] = ...) -> None: ...
 
 class Hit(_message.Message):
-    __slots__ = ("hit_id", "read", "entry", "hotlist", "match_kind", "differing_positions", "vehicle_mismatches", "historical", "matched_at", "repeat_count", "force", "location", "location_from_camera", "score", "tier", "hits_over_cap")
+    __slots__ = ("hit_id", "read", "entry", "hotlist", "match_kind", "differing_positions", "vehicle_mismatches", "historical", "matched_at", "repeat_count", "force", "location", "location_from_camera", "score", "tier", "hits_over_cap", "evidence")
     HIT_ID_FIELD_NUMBER: _ClassVar[int]
     READ_FIELD_NUMBER: _ClassVar[int]
     ENTRY_FIELD_NUMBER: _ClassVar[int]
@@ -356,6 +356,7 @@ class Hit(_message.Message):
     SCORE_FIELD_NUMBER: _ClassVar[int]
     TIER_FIELD_NUMBER: _ClassVar[int]
     HITS_OVER_CAP_FIELD_NUMBER: _ClassVar[int]
+    EVIDENCE_FIELD_NUMBER: _ClassVar[int]
     hit_id: str
     read: Read
     entry: VoiEntry
@@ -372,7 +373,20 @@ class Hit(_message.Message):
     score: float
     tier: MatchTier
     hits_over_cap: int
-    def __init__(self, hit_id: _Optional[str] = ..., read: _Optional[_Union[Read, _Mapping]] = ..., entry: _Optional[_Union[VoiEntry, _Mapping]] = ..., hotlist: _Optional[_Union[Hotlist, _Mapping]] = ..., match_kind: _Optional[_Union[MatchKind, str]] = ..., differing_positions: _Optional[_Iterable[int]] = ..., vehicle_mismatches: _Optional[_Iterable[str]] = ..., historical: _Optional[bool] = ..., matched_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., repeat_count: _Optional[int] = ..., force: _Optional[str] = ..., location: _Optional[_Union[GeoPoint, _Mapping]] = ..., location_from_camera: _Optional[bool] = ..., score: _Optional[float] = ..., tier: _Optional[_Union[MatchTier, str]] = ..., hits_over_cap: _Optional[int] = ...) -> None: ...
+    evidence: _containers.RepeatedCompositeFieldContainer[EvidenceContribution]
+    def __init__(self, hit_id: _Optional[str] = ..., read: _Optional[_Union[Read, _Mapping]] = ..., entry: _Optional[_Union[VoiEntry, _Mapping]] = ..., hotlist: _Optional[_Union[Hotlist, _Mapping]] = ..., match_kind: _Optional[_Union[MatchKind, str]] = ..., differing_positions: _Optional[_Iterable[int]] = ..., vehicle_mismatches: _Optional[_Iterable[str]] = ..., historical: _Optional[bool] = ..., matched_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., repeat_count: _Optional[int] = ..., force: _Optional[str] = ..., location: _Optional[_Union[GeoPoint, _Mapping]] = ..., location_from_camera: _Optional[bool] = ..., score: _Optional[float] = ..., tier: _Optional[_Union[MatchTier, str]] = ..., hits_over_cap: _Optional[int] = ..., evidence: _Optional[_Iterable[_Union[EvidenceContribution, _Mapping]]] = ...) -> None: ...
+
+class EvidenceContribution(_message.Message):
+    __slots__ = ("factor", "log_odds", "detail", "key")
+    FACTOR_FIELD_NUMBER: _ClassVar[int]
+    LOG_ODDS_FIELD_NUMBER: _ClassVar[int]
+    DETAIL_FIELD_NUMBER: _ClassVar[int]
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    factor: str
+    log_odds: float
+    detail: str
+    key: str
+    def __init__(self, factor: _Optional[str] = ..., log_odds: _Optional[float] = ..., detail: _Optional[str] = ..., key: _Optional[str] = ...) -> None: ...
 
 class TracedHit(_message.Message):
     __slots__ = ("hit", "traceparent")

@@ -70,6 +70,8 @@ def format_alert(alert: T.Alert, colour: bool = False) -> str:
         f"    read by {read.camera_id} at {read.captured_at.ToDatetime():%H:%M:%S} UTC"
         f"  {where.latitude:.4f},{where.longitude:.4f}" + ("  (camera position)" if hit.location_from_camera else ""),
     ]
+    if hit.evidence:
+        lines.append(f"    why: {why(hit)}")
     if entry.operational_instructions:
         lines.append(f"    instructions: {entry.operational_instructions}")
     if entry.information:
@@ -79,6 +81,16 @@ def format_alert(alert: T.Alert, colour: bool = False) -> str:
             style("    FIREARMS: the duty Tactical Firearms Commander has been informed", BOLD, RED, colour=colour)
         )
     return "\n".join(lines)
+
+
+def why(hit: T.Hit, most: int = 5) -> str:
+    """The evidence behind a hit's score, strongest first ("score 0.97: the read is the listed VRM
+    (+6.0); colour agrees (blue, 14.0% of cars) (+1.7)"), at most `most` of them."""
+    shown = sorted(hit.evidence, key=lambda c: -abs(c.log_odds))
+    parts = [f"{c.detail} ({c.log_odds:+.1f})" for c in shown[:most]]
+    if len(shown) > most:
+        parts.append(f"{len(shown) - most} more ({sum(c.log_odds for c in shown[most:]):+.1f})")
+    return f"score {hit.score:.2f}: " + "; ".join(parts)
 
 
 class Terminal:

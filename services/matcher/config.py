@@ -23,10 +23,11 @@ class MatcherSettings(ServiceSettings):
     lookalike_classes: str = "O0DQ,I1L,B8,S5,Z2,G6,T7"
     # Rarer confusions, comma-separated pairs (dearer: usually the control room's to confirm).
     match_rare_pairs: str = "EF,HM,MN,HN,UV,VW,VY,KX,38,CG,PR,A4,17"
-    # Hits scoring at least this go to terminals too (CONFIRMED); at least possible_score, to the
-    # control room only (POSSIBLE); below, no hit.
-    match_confirm_score: float = Field(default=0.6, ge=0, le=1)
-    match_possible_score: float = Field(default=0.09, ge=0, le=1)
+    # Hits scoring at least this (the probability that the read is of the listed vehicle) go to
+    # terminals too (CONFIRMED); at least possible_score, to the control room only (POSSIBLE);
+    # below, no hit (docs/matching.md).
+    match_confirm_score: float = Field(default=0.85, gt=0, lt=1)
+    match_possible_score: float = Field(default=0.3, gt=0, lt=1)
     # Most hits made from one read, best first; the rest are counted (Hit.hits_over_cap).
     match_max_hits: int = Field(default=3, ge=1, le=50)
     # Find reads that dropped a character (keys of every entry's VRM less one character: about 80
@@ -40,3 +41,8 @@ class MatcherSettings(ServiceSettings):
     dedup_cell_km: float = 5.0
     # A new entry is checked against the reads of this many hours (historical hits).
     historical_lookback_h: float = 24.0
+    # Calibration from outcomes (services/matcher/calibration.py): the most one key may move a hit's
+    # log-odds for a camera or a list (0: outcomes are kept but change nothing), and how many
+    # outcomes' worth of the model's own prediction a key's outcomes are weighed against.
+    calibration_max_log_odds: float = Field(default=2.0, ge=0, le=5)
+    calibration_prior_outcomes: float = Field(default=4.0, gt=0, le=1000)

@@ -1,5 +1,7 @@
-"""Hits: index matches made into hits (re-checked against the entries as stored, scored under
-their list's profile, deduplicated per entry and area) and queued for notify and firearms."""
+"""Hits: index matches made into hits (re-checked against the entries as stored, weighed under
+their list's profile with the vehicle description and what outcomes taught, deduplicated per entry
+and area) and queued for notify and firearms; a POSSIBLE without the support it needs is withheld:
+recorded and counted, not alerted (evidence.py)."""
 
 from __future__ import annotations
 
@@ -14,8 +16,9 @@ from google.protobuf import timestamp_pb2
 from anpr.runtime import metrics
 from anpr.v1 import matcher_pb2, types_pb2
 from anpr.vrm import normalise_vrm
-from services.matcher import matching, store
+from services.matcher import evidence_store, matching, store, vehicles
 from services.matcher.config import MatcherSettings
+from services.matcher.evidence import Calibration, Weighed
 from services.matcher.live import LiveIndex
 from services.matcher.scoring import ProfileTable
 
@@ -37,10 +40,11 @@ def area_cell(location: types_pb2.GeoPoint, cell_km: float) -> str:
 
 
 def vehicle_mismatches(read: types_pb2.VehicleDescription, entry: types_pb2.VehicleDescription) -> list[str]:
+    """The fields both give and spell differently (aliases and a model's family aside)."""
     out = []
     for name in ("make", "model", "colour"):
-        a, b = getattr(read, name).strip().lower(), getattr(entry, name).strip().lower()
-        if a and b and a != b:
+        a, b = vehicles.canonical(name, getattr(read, name)), vehicles.canonical(name, getattr(entry, name))
+        if a and b and not (vehicles.same_model(a, b) if name == "model" else a == b):
             out.append(name)
     return out
 
@@ -76,12 +80,18 @@ class HitMaker:
     marks vehicle mismatches and repeats, and queues the hits for delivery, in one transaction."""
 
     def __init__(
-        self, live: LiveIndex, settings: MatcherSettings, clock: Callable[[], datetime], profiles: ProfileTable
+        self,
+        live: LiveIndex,
+        settings: MatcherSettings,
+        clock: Callable[[], datetime],
+        profiles: ProfileTable,
+        calibration: Calibration | None = None,
     ):
         self._live = live
         self._settings = settings
         self._clock = clock
         self._profiles = profiles
+        self._calibration = calibration
 
     async def record(self, conn, found: Sequence[Found]) -> int:
         """In the caller's transaction: store the hits not made before, count repeats, and queue
@@ -92,7 +102,9 @@ class HitMaker:
         matched_at = timestamp_pb2.Timestamp()
         matched_at.FromDatetime(now)
         cands = await store.candidates(conn, [f.match.entry_id for f in found])
-        hits = [h for f in found if (h := self._hit(f, cands.get(f.match.entry_id), now, matched_at))]
+        hits, withheld = self._decide(found, cands, now, matched_at)
+        if withheld:
+            metrics.possible_held(await evidence_store.record_withheld(conn, withheld), evidence_store.UNSUPPORTED)
         hits = await self._within_cap(conn, hits)
         if not hits:
             return 0
@@ -121,6 +133,28 @@ class HitMaker:
         metrics.count_hits(h for h, _, _ in fresh)
         return len(fresh)
 
+    def _decide(
+        self,
+        found: Sequence[Found],
+        cands: dict[int, store.Candidate],
+        now: datetime,
+        matched_at: timestamp_pb2.Timestamp,
+    ) -> tuple[list[tuple[types_pb2.Hit, bool, str]], list[evidence_store.Withheld]]:
+        """The hits of the matches, and those withheld for want of support (never a firearms-marked
+        entry's)."""
+        hits, withheld = [], []
+        for f in found:
+            cand = cands.get(f.match.entry_id)
+            decided = self._weigh(f, cand, now)
+            if decided is None:
+                continue
+            if decided[1].withheld and not cand.firearms:
+                hit_id = hit_id_for(f.read.read_id, cand.entry.entry_id)
+                withheld.append(evidence_store.Withheld.of(hit_id, f.read, f.force, cand.entry, decided[1].log_odds))
+            else:
+                hits.append(self._hit(f, cand, *decided, matched_at))
+        return hits, withheld
+
     async def _within_cap(
         self, conn, hits: list[tuple[types_pb2.Hit, bool, str]]
     ) -> list[tuple[types_pb2.Hit, bool, str]]:
@@ -141,26 +175,38 @@ class HitMaker:
             kept.append(item)
         return kept
 
-    def _hit(
-        self, f: Found, cand: store.Candidate | None, now: datetime, matched_at: timestamp_pb2.Timestamp
-    ) -> tuple[types_pb2.Hit, bool, str] | None:
-        """The hit of one match, or None when the entry was deleted since, lapsed at its weed
-        date, its list allows exact matches only, or it is no hit under the profile of its list or
-        force with its make, model and colour (the final score and tier)."""
+    def _weigh(self, f: Found, cand: store.Candidate | None, now: datetime) -> tuple[types_pb2.Hotlist, Weighed] | None:
+        """The list and the weighed hit of one match, or None when the entry was deleted since,
+        lapsed at its weed date, its list allows exact matches only, or it is no hit under the
+        profile of its list or force with its make, model and colour and the calibration."""
         if cand is None or (cand.weed_at is not None and cand.weed_at <= now):
             return None
         hotlist = self._live.hotlists.get(cand.hotlist_id, types_pb2.Hotlist(hotlist_id=cand.hotlist_id))
         profile = self._profiles.profile_for(cand.hotlist_id, hotlist.name, cand.entry.force)
-        m = matching.score_hit(f.read, cand.id, normalise_vrm(cand.entry.vrm), cand.entry.vehicle, profile)
-        if m is None or (not m.exact and hotlist.match_policy == types_pb2.MATCH_POLICY_EXACT):
+        weighed = matching.final(
+            f.read, normalise_vrm(cand.entry.vrm), cand.entry.vehicle, profile, self._calibration, cand.hotlist_id
+        )
+        if weighed is None or not weighed.tier:
             return None
+        if not weighed.exact and hotlist.match_policy == types_pb2.MATCH_POLICY_EXACT:
+            return None
+        return hotlist, weighed
+
+    def _hit(
+        self,
+        f: Found,
+        cand: store.Candidate,
+        hotlist: types_pb2.Hotlist,
+        m: Weighed,
+        matched_at: timestamp_pb2.Timestamp,
+    ) -> tuple[types_pb2.Hit, bool, str]:
         hit = types_pb2.Hit(
             hit_id=hit_id_for(f.read.read_id, cand.entry.entry_id),
             read=f.read,
             entry=cand.entry,
             hotlist=hotlist,
             match_kind=types_pb2.MATCH_KIND_EXACT if m.exact else types_pb2.MATCH_KIND_LOOKALIKE,
-            differing_positions=m.differing_positions,
+            differing_positions=m.positions,
             vehicle_mismatches=vehicle_mismatches(f.read.vehicle, cand.entry.vehicle),
             historical=f.historical,
             matched_at=matched_at,
@@ -169,6 +215,7 @@ class HitMaker:
             score=m.score,
             tier=m.tier,
             hits_over_cap=f.over_cap,
+            evidence=[c.message() for c in m.contributions],
         )
         location = f.location if f.location is not None else (f.read.location if f.read.HasField("location") else None)
         if location is not None:

@@ -24,16 +24,17 @@ import numpy as np
 from anpr.v1 import types_pb2
 from anpr.vrm import is_valid_vrm, normalise_vrm
 from services.matcher import plate_formats
+from services.matcher.evidence import Calibration, Weighed, weigh
 from services.matcher.indels import DeletionIndex, deletion_keys
 from services.matcher.index import VoiIndex, decode_vrm
 from services.matcher.scoring import (
-    CONFIRMED,
     MAX_ALTERNATIVES,
     MatchProfile,
     alternative_cost,
-    confidence_scale,
+    confidence_log_odds,
     differences,
-    vehicle_adjustment,
+    probability,
+    reading_log_odds,
 )
 
 MAX_SUBSTITUTIONS = 2  # same-length candidates differ in at most this many positions
@@ -42,13 +43,14 @@ MAX_SUBSTITUTIONS = 2  # same-length candidates differ in at most this many posi
 class ScoredMatch(NamedTuple):
     entry_id: int
     score: float
-    tier: int  # types_pb2.MatchTier
+    tier: int  # types_pb2.MatchTier; 0 for a candidate only the entry's description or a calibration may lift
     exact: bool
     # positions in the normalised reading that matched (see Hit.differing_positions)
     differing_positions: tuple[int, ...]
     # 0: the read's VRM; i: read.alternatives[i - 1]
     reading: int
     entry_vrm: str
+    log_odds: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -82,53 +84,62 @@ def readings(read: types_pb2.Read, profile: MatchProfile) -> list[Reading]:
 
 
 def price(
-    options: list[Reading], entry_vrm: str, profile: MatchProfile, country: str, scale: float
+    options: list[Reading], entry_vrm: str, profile: MatchProfile, country: str
 ) -> tuple[float, tuple[int, ...], int]:
-    """(cost, positions, reading index) of the cheapest of a read's readings as `entry_vrm`, in the
-    grammar of the read's `country` and scaled by its confidence `scale`; the vehicle description
-    is left out (the caller knows whether it has the entry's)."""
-    best: tuple[float, tuple[int, ...], int] = (math.inf, (), -1)
+    """(VRM log-odds, positions, reading index) of the likeliest of a read's readings as
+    `entry_vrm`, in the grammar of the read's `country` (-inf when none is near it)."""
+    best: tuple[float, tuple[int, ...], int] = (-math.inf, (), -1)
+    misread = profile.misread_log_odds
     for i, option in enumerate(options):
-        if option.extra_cost >= best[0]:
+        if misread - option.extra_cost <= best[0]:
             continue
         cost, positions = differences(option.vrm, entry_vrm, profile, country)
-        cost = cost * scale + option.extra_cost
-        if cost < best[0]:
-            best = (cost, positions, i)
+        # (reading_log_odds, inline: this runs for every candidate of every read)
+        log_odds = profile.exact_log_odds if cost == 0 and not option.extra_cost else misread - cost - option.extra_cost
+        if log_odds > best[0]:  # never for inf cost: -inf is not above -inf
+            best = (log_odds, positions, i)
     return best
 
 
+def floor(profile: MatchProfile) -> float:
+    """The least log-odds (VRM and confidence) of a candidate worth weighing with the entry's
+    description and the calibration (or counting as withheld): ``evidence_reach`` below POSSIBLE."""
+    return profile.possible_log_odds - profile.evidence_reach
+
+
 def _scored(
-    entry_id: int, entry_vrm: str, cost: float, positions: tuple[int, ...], reading: int, profile: MatchProfile
-) -> ScoredMatch | None:
-    score = math.exp(-cost)
-    tier = profile.tier(score)
-    if not tier:
-        return None
-    return ScoredMatch(entry_id, round(score, 4), tier, cost == 0 and reading == 0, positions, reading, entry_vrm)
-
-
-def score_hit(
-    read: types_pb2.Read,
     entry_id: int,
+    entry_vrm: str,
+    log_odds: float,
+    positions: tuple[int, ...],
+    reading: int,
+    profile: MatchProfile,
+    exact: bool,
+) -> ScoredMatch:
+    return ScoredMatch(
+        entry_id, probability(log_odds), profile.tier(log_odds), exact, positions, reading, entry_vrm, log_odds
+    )
+
+
+def final(
+    read: types_pb2.Read,
     entry_vrm: str,
     entry_vehicle: types_pb2.VehicleDescription,
     profile: MatchProfile,
-) -> ScoredMatch | None:
-    """The final score and tier of `read` against one entry under the entry's profile, with make,
-    model and colour; None when it is no hit under that profile."""
-    cost, positions, reading = price(
-        readings(read, profile),
-        entry_vrm,
-        profile,
-        plate_formats.country_of(read.plate_country),
-        confidence_scale(read.confidence, profile),
+    calibration: Calibration | None = None,
+    hotlist_id: str = "",
+) -> Weighed | None:
+    """The hit of `read` on one entry under the entry's profile, with its description and the
+    calibration (evidence.weigh); None when no reading of the read is near the entry."""
+    options = readings(read, profile)
+    _, positions, index = price(options, entry_vrm, profile, plate_formats.country_of(read.plate_country))
+    if index < 0:
+        return None
+    option = options[index]
+    weighed = weigh(
+        read, (option.vrm, index, option.extra_cost), entry_vrm, entry_vehicle, profile, calibration, hotlist_id
     )
-    if cost > 0 or reading > 0:  # an exact read on another car is a cloned plate: still a hit
-        cost = max(0.0, cost + vehicle_adjustment(read.vehicle, entry_vehicle, profile))
-        if cost == 0:
-            cost = 1e-6  # approximate stays below an exact read
-    return _scored(entry_id, entry_vrm, cost, positions, reading, profile)
+    return weighed._replace(positions=positions)
 
 
 MAX_MISREADINGS = 256
@@ -136,8 +147,8 @@ MAX_MISREADINGS = 256
 
 def misreadings(entry_vrm: str, profile: MatchProfile, limit: int = MAX_MISREADINGS) -> list[str]:
     """The reads most likely to be misreads of `entry_vrm` (GB grammar, no camera evidence), cheapest
-    first, at most `limit`: one or two confusions, or one character dropped, that still score at
-    least POSSIBLE. For historical hits, which search the read store by VRM (an extra character is
+    first, at most `limit`: one or two confusions, or one character dropped, that may still be
+    weighed (``floor``, with the most the camera's confidence may add). For historical hits, which search the read store by VRM (an extra character is
     left out: 36 characters at every position is too many to search for)."""
     partners: dict[str, list[str]] = {}
     for read_ch, entry_ch in profile.substitution_costs:
@@ -150,9 +161,10 @@ def misreadings(entry_vrm: str, profile: MatchProfile, limit: int = MAX_MISREADI
             if ch == entry_vrm[i]:
                 near.update(v[:i] + c + v[i + 1 :] for c in partners.get(ch, ()))
     priced = []
+    least = floor(profile) - profile.confidence_cap
     for v in near:
         cost, _ = differences(v, entry_vrm, profile, "GB")
-        if profile.tier(math.exp(-cost)):
+        if reading_log_odds(cost, 0.0, profile) >= least:
             priced.append((cost, v))
     return [v for _, v in sorted(priced)[:limit]]
 
@@ -167,6 +179,11 @@ class Matcher:
     def __init__(self, source: IndexSource, profile: MatchProfile):
         self._source = source
         self.profile = profile
+        # worked out once: the exact hit's score and tier, the floor, the best a well-formed read
+        # with one character too many can do
+        self._exact = (probability(profile.exact_log_odds), profile.tier(profile.exact_log_odds))
+        self._least = floor(profile)
+        self._extra_most = reading_log_odds(profile.extra_cost + profile.extra_clean_cost, 0.0, profile)
 
     def candidates_many(self, vrms: list[str]) -> list[dict[int, int]]:
         """Per normalised, valid VRM: entry id -> packed VRM of every entry the index finds near it
@@ -218,9 +235,8 @@ class Matcher:
         country = plate_formats.country_of(read.plate_country) if read is not None else "GB"
         if not plate_formats.is_well_formed(vrm, country):
             return True
-        scale = confidence_scale(read.confidence, profile) if read is not None else 1.0
-        least = (profile.extra_cost + profile.clean_read_cost + profile.fits_cost) * scale
-        return math.exp(-least) >= profile.possible_score
+        most = self._extra_most + (confidence_log_odds(read.confidence, profile) if read is not None else 0.0)
+        return most >= self._least
 
     def match_many(self, reads: list[types_pb2.Read]) -> list[MatchResult]:
         """``match`` for a batch of reads (what MatchReads gets), with the index searched once for all."""
@@ -269,18 +285,25 @@ class Matcher:
         if len(found) == 1 and read_code is not None:
             ((eid, code),) = found.items()
             if code == read_code:  # the usual hit: an exact read, nothing near it
-                return MatchResult([ScoredMatch(eid, 1.0, CONFIRMED, True, (), 0, options[0].vrm)], 0)
+                score, tier = self._exact
+                return MatchResult(
+                    [ScoredMatch(eid, score, tier, True, (), 0, options[0].vrm, profile.exact_log_odds)], 0
+                )
         country = plate_formats.country_of(read.plate_country)
-        scale = confidence_scale(read.confidence, profile)
+        confidence = confidence_log_odds(read.confidence, profile)
+        least = self._least
         scored = []
         for eid, code in found.items():
             entry_vrm = decode_vrm(code)
-            cost, positions, reading = price(options, entry_vrm, profile, country, scale)
-            m = _scored(eid, entry_vrm, cost, positions, reading, profile)
-            if m is not None:
-                scored.append((cost, eid, m))
-        scored.sort(key=lambda t: (t[0], t[1]))
+            log_odds, positions, reading = price(options, entry_vrm, profile, country)
+            exact = reading == 0 and options[0].vrm == entry_vrm
+            if not exact:
+                log_odds += confidence
+            if log_odds >= least:
+                scored.append(_scored(eid, entry_vrm, log_odds, positions, reading, profile, exact))
+        if len(scored) > 1:
+            scored.sort(key=lambda m: (-m.log_odds, m.entry_id))
         # a read that is exactly a listed VRM is that car: its approximate matches are only counted
-        best = [m for _, _, m in scored if m.exact] or [m for _, _, m in scored]
+        best = [m for m in scored if m.exact] or scored
         kept = best[: profile.max_hits]
-        return MatchResult(kept, len(scored) - len(kept))
+        return MatchResult(kept, sum(1 for m in scored if m.tier) - sum(1 for m in kept if m.tier))

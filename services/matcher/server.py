@@ -16,8 +16,9 @@ from opentelemetry import trace
 import services
 from anpr.runtime.auth import Role, current_caller
 from anpr.runtime.config import ConfigError
-from anpr.runtime.errors import InvalidArgument, NotFound
+from anpr.runtime.errors import InvalidArgument, NotFound, PermissionDenied
 from anpr.runtime.failures import Refused, keep_running
+from anpr.runtime.metrics import count_outcomes
 from anpr.runtime.outbox import Outbox, OutboxRecord
 from anpr.runtime.server import Runtime
 from anpr.runtime.telemetry import (
@@ -30,7 +31,9 @@ from anpr.runtime.telemetry import (
 from anpr.scope import check_scoped, in_scope
 from anpr.v1 import firearms_pb2, ingest_pb2_grpc, matcher_pb2, matcher_pb2_grpc, notify_pb2, types_pb2
 from anpr.vrm import normalise_vrm
-from services.matcher import entries, historical, matching, store
+from anpr.windows import stats_window
+from services.matcher import entries, evidence_store, historical, matching, store
+from services.matcher.calibration import CAMERA, LIST, CalibrationTable, Outcome, label
 from services.matcher.config import MatcherSettings
 from services.matcher.hits import Found, HitMaker
 from services.matcher.index import LookalikeClasses
@@ -46,13 +49,23 @@ REFRESH_BACKSTOP_S = 5.0  # a refresh at least this often, should a notification
 FOLLOWER_TASK = "follow-hotlists"
 
 
+SCOPES = {
+    matcher_pb2.CALIBRATION_SCOPE_UNSPECIFIED: CAMERA,
+    matcher_pb2.CALIBRATION_SCOPE_CAMERA: CAMERA,
+    matcher_pb2.CALIBRATION_SCOPE_LIST: LIST,
+}
+
+
 class MatcherServicer(matcher_pb2_grpc.MatcherServiceServicer):
-    def __init__(self, pool, live: LiveIndex, hits: HitMaker, refresh, matcher: matching.Matcher):
+    def __init__(
+        self, pool, live: LiveIndex, hits: HitMaker, refresh, matcher: matching.Matcher, calibration: CalibrationTable
+    ):
         self._pool = pool
         self._live = live
         self._matcher = matcher
         self._hits = hits
         self._refresh = refresh
+        self._calibration = calibration
 
     async def MatchReads(self, request, context):
         """Match a batch of reads. Traced per batch (the server span); a read that hits gets a span
@@ -170,6 +183,75 @@ class MatcherServicer(matcher_pb2_grpc.MatcherServiceServicer):
             raise InvalidArgument(entries.shown(errors))
         return job, n
 
+    async def RecordOutcomes(self, request, context):
+        """Outcomes from notify's outbox: each counted once per alert for its camera and its list."""
+        missing = [(f"outcomes[{i}].alert_id", "required") for i, o in enumerate(request.outcomes) if not o.alert_id]
+        if missing:
+            raise InvalidArgument(missing)
+        outcomes = [Outcome.of(o.alert_id, o.outcome, o.reason_code, o.hit) for o in request.outcomes]
+        decided = [o for o in outcomes if o is not None]
+        applied = 0
+        if decided:
+            async with self._pool.acquire() as conn, conn.transaction():
+                applied = await evidence_store.apply_outcomes(conn, decided)
+        count_outcomes(decided)
+        return matcher_pb2.RecordOutcomesResponse(accepted=len(request.outcomes), applied=applied)
+
+    async def _calibration_seen(self, conn, scope: str, scope_id: str) -> bool:
+        """Whether the caller sees a camera's or list's calibration: a camera's is its force's (the
+        force its outcomes' hits named; national: every camera's), a list's every force's (it is
+        learnt from all their outcomes), a covert list's only with clearance. One it may not see is
+        answered as one with nothing learnt (docs/scope.md: not told of)."""
+        caller = current_caller()
+        check_scoped(caller)
+        if scope == CAMERA:
+            force = await evidence_store.camera_force(conn, scope_id)
+            return force is None or in_scope(caller, force)
+        return caller.covert or not await evidence_store.list_covert(conn, scope_id)
+
+    async def GetCalibration(self, request, context):
+        scope = _scope(request.scope, request.scope_id)
+        async with self._pool.acquire() as conn:
+            tallies = []
+            if await self._calibration_seen(conn, scope, request.scope_id):
+                tallies, _ = await evidence_store.tallies(conn, scope, request.scope_id)
+        table = self._calibration
+        return matcher_pb2.GetCalibrationResponse(
+            entries=[
+                matcher_pb2.CalibrationEntry(
+                    key=t.key,
+                    label=label(t.key),
+                    accepted=t.accepted,
+                    rejected=t.rejected,
+                    predicted=t.predicted / t.outcomes if t.outcomes else 0.0,
+                    log_odds=round(t.adjustment(table.prior, table.most), 3),
+                )
+                for t in tallies[:1000]
+            ],
+            max_log_odds=table.most,
+        )
+
+    async def ResetCalibration(self, request, context):
+        scope = _scope(request.scope, request.scope_id)
+        if scope == LIST and not current_caller().national:
+            raise PermissionDenied(
+                "a list's calibration is learnt from every force's outcomes: a national identity resets it"
+            )
+        async with self._pool.acquire() as conn:
+            removed = 0
+            if await self._calibration_seen(conn, scope, request.scope_id):
+                removed = await evidence_store.reset(conn, scope, request.scope_id)
+        log.info("calibration reset", extra={"scope": scope, "keys": removed})
+        await self._refresh()
+        return matcher_pb2.ResetCalibrationResponse(removed=removed)
+
+    async def GetMatchStats(self, request, context):
+        window = stats_window(request.window_seconds)
+        c = current_caller()
+        check_scoped(c)
+        async with self._pool.acquire() as conn:
+            return await evidence_store.withheld_stats(conn, window, evidence_store.Seen(c.national, c.force, c.covert))
+
     @staticmethod
     async def _begin_import(conn, hotlist_id: str) -> store.HotlistImport:
         if not hotlist_id:
@@ -179,6 +261,14 @@ class MatcherServicer(matcher_pb2_grpc.MatcherServiceServicer):
         job = store.HotlistImport(conn, hotlist_id, historical.HISTORICAL_CHECKS_PER_IMPORT)
         await job.begin()
         return job
+
+
+def _scope(scope: int, scope_id: str) -> str:
+    if scope not in SCOPES:
+        raise InvalidArgument.of("scope", "CAMERA or LIST")
+    if not scope_id.strip():
+        raise InvalidArgument.of("scope_id", "required: the camera (or hotlist) id")
+    return SCOPES[scope]
 
 
 def _check_count(receiver: str, answered: int, records: Sequence[OutboxRecord]) -> None:
@@ -216,10 +306,11 @@ class MatcherComponent:
             settings.match_dropped_characters,
             LookalikeClasses(profiles.common_classes()),
         )
-        self.hits = HitMaker(self.live, settings, lambda: self.clock(), profiles)
+        self.calibration = CalibrationTable(settings.calibration_prior_outcomes, settings.calibration_max_log_odds)
+        self.hits = HitMaker(self.live, settings, lambda: self.clock(), profiles, self.calibration)
         self._refresh_lock = asyncio.Lock()
         self.matching = matching.Matcher(self.live, profiles.default)
-        self.servicer = MatcherServicer(rt.pool, self.live, self.hits, self.refresh, self.matching)
+        self.servicer = MatcherServicer(rt.pool, self.live, self.hits, self.refresh, self.matching, self.calibration)
         notify = rt.channel(settings.notify_addr)
         firearms = rt.channel(settings.firearms_addr)
         # Hits go on with their requests already encoded: outbox rows concatenate into one request.
@@ -278,7 +369,17 @@ class MatcherComponent:
                 log.info("index reloaded", extra={"entries": len(self.live)})
             self.live.apply_hotlists(changes.hotlists)
             self.live.apply_entries(changes.entries)
+            await self._refresh_calibration()
         await self.live.compact_if_needed()
+
+    async def _refresh_calibration(self) -> None:
+        """Reload the calibration when any replica changed it (its version moved)."""
+        async with self._pool.acquire() as conn:
+            if await evidence_store.calibration_version(conn) == self.calibration.version:
+                return
+            tallies, version = await evidence_store.tallies(conn)
+        self.calibration.replace(tallies, version)
+        log.info("calibration loaded", extra={"adjustments": len(self.calibration)})
 
     async def _follow_changes(self) -> None:
         """One refresh, once told of a change (or after the backstop interval): a step of keep_running."""
@@ -292,6 +393,7 @@ class MatcherComponent:
         log.info("hotlists loaded", extra={"entries": len(self.live), "hotlists": len(self.live.hotlists)})
         listener = await self._rt.listener()
         await listener.add_listener(store.CHANGES_CHANNEL, lambda *_: self._changed.set())
+        await listener.add_listener(evidence_store.CALIBRATION_CHANNEL, lambda *_: self._changed.set())
         await self.outbox.start(listener, self._rt.tasks)
         self._rt.tasks.start(FOLLOWER_TASK, keep_running(self._follow_changes, log, "hotlist refresh"))
 
@@ -301,9 +403,20 @@ class MatcherComponent:
 
 
 ROLES = {  # who may call which RPC
-    Role.SERVICE: ("MatchReads",),
-    Role.HOTLIST_ADMIN: ("UpsertHotlist", "ListHotlists", "UpsertEntry", "DeleteEntry", "GetEntry", "ImportEntries"),
-    Role.CONTROL_ROOM: ("ListHotlists", "GetEntry"),
+    Role.SERVICE: ("MatchReads", "RecordOutcomes"),
+    Role.HOTLIST_ADMIN: (
+        "UpsertHotlist",
+        "ListHotlists",
+        "UpsertEntry",
+        "DeleteEntry",
+        "GetEntry",
+        "ImportEntries",
+        "GetCalibration",
+        "ResetCalibration",
+        "GetMatchStats",
+    ),
+    Role.CONTROL_ROOM: ("ListHotlists", "GetEntry", "GetCalibration", "GetMatchStats"),
+    Role.CAMERA_ADMIN: ("GetCalibration", "ResetCalibration"),
 }
 SPEC = services.declare(
     "matcher", MatcherSettings, matcher_pb2_grpc.add_MatcherServiceServicer_to_server, MatcherComponent, ROLES

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from anpr.runtime.config import ServiceSettings
 
@@ -28,3 +28,19 @@ class NotifySettings(ServiceSettings):
     # ANPR_SERVICE_CLIENT_*). Unset: GetPlatePatch answers FAILED_PRECONDITION.
     ingest_addr: str = ""
     service_port: int = 50063
+    # Alert outcomes go on to matcher (its RecordOutcomes, through this service's outbox) to
+    # recalibrate matching per camera and list: matcher's gRPC target (service port with TLS), called
+    # with the service's client credentials. Unset: outcomes are recorded here only (no calibration).
+    matcher_addr: str = ""
+    # The control room's budget of POSSIBLE alerts an hour, per force of the reading camera
+    # (services/notify/budget.py): the default for every force (0: no budget), and per force as a
+    # JSON object, e.g. {"Kent Police": 40}. Held-back alerts are kept and counted (GetAlertStats).
+    possible_budget_per_hour: int = Field(default=0, ge=0, le=1_000_000)
+    possible_budgets: dict[str, int] = Field(default_factory=dict)
+
+    @field_validator("possible_budgets")
+    @classmethod
+    def _budgets_not_negative(cls, value: dict[str, int]) -> dict[str, int]:
+        if any(v < 0 for v in value.values()):
+            raise ValueError("a force's budget of POSSIBLE alerts an hour is at least 0 (0: no budget)")
+        return value

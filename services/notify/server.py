@@ -8,7 +8,6 @@ import contextlib
 import logging
 import uuid
 from collections.abc import Sequence
-from datetime import timedelta
 
 from google.protobuf import duration_pb2, timestamp_pb2
 from google.rpc import error_details_pb2
@@ -20,11 +19,13 @@ from anpr.runtime import metrics, telemetry
 from anpr.runtime.auth import Role, current_caller
 from anpr.runtime.broadcast import LogTail
 from anpr.runtime.errors import AnprError, InvalidArgument, NotFound, ResourceExhausted
-from anpr.runtime.failures import keep_running
+from anpr.runtime.failures import Refused, keep_running
+from anpr.runtime.outbox import Outbox, OutboxRecord
 from anpr.runtime.rate_limit import RateLimiter
 from anpr.runtime.server import Runtime
-from anpr.v1 import ingest_pb2_grpc, notify_pb2, notify_pb2_grpc, types_pb2
-from services.notify import store
+from anpr.v1 import ingest_pb2_grpc, matcher_pb2, notify_pb2, notify_pb2_grpc, types_pb2
+from anpr.windows import stats_window
+from services.notify import budget, store
 from services.notify.alerts import AlertItem, Viewer
 from services.notify.areas import AreaFilter, area_problems, subscription_problems
 from services.notify.config import NotifySettings
@@ -34,7 +35,6 @@ log = logging.getLogger(__name__)
 tracer = trace.get_tracer("anpr.notify")
 
 MAX_REASON = 1024
-DEFAULT_STATS_WINDOW = timedelta(days=7)
 FLAGS_TASK, FILL_IN_TASK = "notify-hotlist-flags", "notify-fill-in-forces"
 FLAGS_BACKSTOP_S = 5.0  # the lists' flags are read again at least this often (a lost NOTIFY)
 
@@ -47,6 +47,8 @@ class NotifyServicer(notify_pb2_grpc.NotifyServiceServicer):
         self._patches = patches
         self._flags = flags
         self._reasons = frozenset(r.strip() for r in settings.outcome_reasons.split(",") if r.strip())
+        self._budgets = budget.Budgets(settings.possible_budget_per_hour, dict(settings.possible_budgets))
+        self._outcomes_on = bool(settings.matcher_addr)
         # Streams opened and moved, per identity (a token bucket each, on this replica).
         self._changes = RateLimiter(settings.subscription_changes_per_s, settings.subscription_change_burst)
 
@@ -61,12 +63,22 @@ class NotifyServicer(notify_pb2_grpc.NotifyServiceServicer):
             self._flags.learn(a.hit.hotlist.hotlist_id, a.hit.hotlist.version, a.hit.hotlist.covert)
         return [(a.sequence, AlertItem.of(a)) for a in alerts]
 
-    async def _append(self, traced: Sequence[tuple[types_pb2.Hit, str]]) -> list[tuple[types_pb2.Alert, bool]]:
-        """Store alerts for the hits in one transaction, continue each new one's trace, and hand
-        them to this replica's streams without reading them back."""
+    async def _append(self, traced: Sequence[tuple[types_pb2.Hit, str]]) -> list[notify_pb2.PublishAlertResponse]:
+        """Store alerts for the hits in one transaction (POSSIBLE ones over their control room's
+        budget held back instead: budget.py), continue each new one's trace, and hand them to this
+        replica's streams without reading them back. One answer per hit, in order."""
         async with self._pool.acquire() as conn, conn.transaction():
-            stored = await store.append_alerts(conn, traced)
-        new = [(alert, tp) for (alert, duplicate), (_, tp) in zip(stored, traced, strict=True) if not duplicate]
+            held, newly_held = await budget.hold_back(conn, [h for h, _ in traced], self._budgets)
+            kept = [t for t in traced if t[0].hit_id not in held]
+            stored = await store.append_alerts(conn, kept) if kept else []
+        metrics.possible_held(newly_held, "budget")
+        self._published(
+            [(alert, tp) for (alert, duplicate), (_, tp) in zip(stored, kept, strict=True) if not duplicate]
+        )
+        by_hit = {alert.hit.hit_id: (alert, duplicate) for alert, duplicate in stored}
+        return [_answer(*by_hit[h.hit_id]) if h.hit_id in by_hit else _HELD for h, _ in traced]
+
+    def _published(self, new: list[tuple[types_pb2.Alert, str]]) -> None:
         for alert, traceparent in new:
             with tracer.start_as_current_span(
                 "anpr.alert", context=telemetry.context_from_traceparent(traceparent)
@@ -75,27 +87,21 @@ class NotifyServicer(notify_pb2_grpc.NotifyServiceServicer):
                 span.set_attribute(telemetry.ATTR_ALERT_ID, alert.alert_id)
         self._tail.publish(self.items([a for a, _ in new]))
         metrics.alerts_stored(a.hit for a, _ in new)
-        return stored
 
     async def PublishAlert(self, request, context):
         if not request.hit.hit_id:
             raise InvalidArgument.of("hit.hit_id", "required")
-        [(alert, duplicate)] = await self._append([(request.hit, telemetry.current_traceparent())])
-        return notify_pb2.PublishAlertResponse(alert_id=alert.alert_id, sequence=alert.sequence, duplicate=duplicate)
+        [answer] = await self._append([(request.hit, telemetry.current_traceparent())])
+        return answer
 
     async def PublishAlerts(self, request, context):
         missing = [(f"hits[{i}].hit.hit_id", "required") for i, h in enumerate(request.hits) if not h.hit.hit_id]
         if missing:
             raise InvalidArgument(missing)
-        stored = await self._append([(h.hit, h.traceparent) for h in request.hits])
+        answers = await self._append([(h.hit, h.traceparent) for h in request.hits])
         span = trace.get_current_span()
         span.set_attribute(telemetry.ATTR_HIT_COUNT, len(request.hits))
-        return notify_pb2.PublishAlertsResponse(
-            alerts=[
-                notify_pb2.PublishAlertResponse(alert_id=a.alert_id, sequence=a.sequence, duplicate=d)
-                for a, d in stored
-            ]
-        )
+        return notify_pb2.PublishAlertsResponse(alerts=answers)
 
     async def PublishHotlists(self, request, context):
         missing = [
@@ -241,7 +247,7 @@ class NotifyServicer(notify_pb2_grpc.NotifyServiceServicer):
             raise InvalidArgument(problems)
         alert, scope = await self._actionable(request.alert_id, "alert_id")
         caller = scope.caller
-        async with self._pool.acquire() as conn:
+        async with self._pool.acquire() as conn, conn.transaction():
             await store.acknowledge(
                 conn,
                 uuid.UUID(alert.alert_id),
@@ -251,6 +257,14 @@ class NotifyServicer(notify_pb2_grpc.NotifyServiceServicer):
                 request.reason_code,
                 request.reason.replace("\x00", ""),
             )
+            if self._outcomes_on and request.outcome in (
+                types_pb2.ALERT_OUTCOME_ACCEPTED,
+                types_pb2.ALERT_OUTCOME_REJECTED,
+            ):
+                # on to matcher's calibration, in the same transaction: nothing acknowledged is lost
+                await store.queue_outcome(
+                    conn, alert, request.outcome, request.reason_code, telemetry.current_traceparent()
+                )
         return notify_pb2.AcknowledgeAlertResponse()
 
     async def GetPlatePatch(self, request, context):
@@ -266,12 +280,26 @@ class NotifyServicer(notify_pb2_grpc.NotifyServiceServicer):
         return notify_pb2.GetPlatePatchResponse(plate_image=image)
 
     async def GetAlertStats(self, request, context):
-        if request.window_seconds < 0 or request.window_seconds > 366 * 86400:
-            raise InvalidArgument.of("window_seconds", "between 1 s and 366 days (0: 7 days)")
+        window = stats_window(request.window_seconds)
         c = self._scope().caller
-        window = timedelta(seconds=request.window_seconds) if request.window_seconds else DEFAULT_STATS_WINDOW
+        scope = store.StatsScope(c.national, c.force, c.covert)
         async with self._pool.acquire() as conn:
-            return await store.alert_stats(conn, window, store.StatsScope(c.national, c.force, c.covert))
+            stats = await store.alert_stats(conn, window, scope)
+            possible = await store.possible_stats(conn, window, scope)
+        stats.possible_by_force.extend(
+            notify_pb2.PossibleBudgetStats(
+                force=r["force"], budget_per_hour=self._budgets.of(r["force"]), admitted=r["admitted"], held=r["held"]
+            )
+            for r in possible
+        )
+        return stats
+
+
+_HELD = notify_pb2.PublishAlertResponse(held=True)
+
+
+def _answer(alert: types_pb2.Alert, duplicate: bool) -> notify_pb2.PublishAlertResponse:
+    return notify_pb2.PublishAlertResponse(alert_id=alert.alert_id, sequence=alert.sequence, duplicate=duplicate)
 
 
 def _now() -> timestamp_pb2.Timestamp:
@@ -291,6 +319,21 @@ class NotifyComponent:
         if settings.ingest_addr:
             ingest = ingest_pb2_grpc.IngestServiceStub(rt.channel(settings.ingest_addr))
         self.servicer = NotifyServicer(rt.pool, self.tail, settings, PlatePatches(ingest), self.flags)
+        self.outbox: Outbox | None = None
+        if settings.matcher_addr:  # outcomes on to matcher's calibration
+            matcher = rt.channel(settings.matcher_addr)
+            self._record_outcomes = matcher.unary_unary(
+                "/anpr.v1.MatcherService/RecordOutcomes",
+                request_serializer=None,  # outbox rows concatenate into one request, already encoded
+                response_deserializer=matcher_pb2.RecordOutcomesResponse.FromString,
+            )
+            self.outbox = Outbox(rt.pool, {store.OUTCOMES_TOPIC: (self._to_matcher, {"max_records": 500})})
+
+    async def _to_matcher(self, records: Sequence[OutboxRecord]) -> None:
+        resp = await self._record_outcomes(b"".join(r.payload for r in records), timeout=10, wait_for_ready=True)
+        sent = sum(r.records for r in records)
+        if resp.accepted != sent:  # a malformed record: matcher could not read it as outcomes
+            raise Refused(f"matcher answered for {resp.accepted} of {sent} outcomes")
 
     async def _items_after(self, conn, sequence: int, limit: int) -> list[tuple[int, AlertItem]]:
         return self.servicer.items([a for _, a in await store.alerts_after(conn, sequence, limit)])
@@ -319,8 +362,12 @@ class NotifyComponent:
         tasks.start(FLAGS_TASK, keep_running(self._read_flags, log, "reading the lists' flags"))
         tasks.start(FILL_IN_TASK, keep_running(self._fill_in_forces, log, "filling in alerts' forces"), critical=False)
         await self.tail.start(listener, store.ALERTS_CHANNEL, tasks)
+        if self.outbox is not None:
+            await self.outbox.start(listener, tasks)
 
     async def stop(self) -> None:
+        if self.outbox is not None:
+            await self.outbox.stop()
         await self.tail.stop()
         for name in (FLAGS_TASK, FILL_IN_TASK):
             await self._rt.tasks.cancel(name)

@@ -10,11 +10,13 @@ from datetime import datetime, timedelta, timezone
 import asyncpg
 from google.protobuf import timestamp_pb2
 
-from anpr.v1 import notify_pb2, types_pb2
+from anpr.runtime import outbox
+from anpr.v1 import matcher_pb2, notify_pb2, types_pb2
 
 ALERTS_CHANNEL = "notify_alerts"
+OUTCOMES_TOPIC = "outcomes"
 HOTLISTS_CHANNEL = "notify_hotlists"  # a list's covert flag moved on
-_APPEND_LOCK = 0x616E7072  # serialises appends so sequences commit in order
+_APPEND_LOCK = 0x616E7072  # serialises appends so sequences commit in order (and budgets are decided in order)
 
 
 def _alert(row: asyncpg.Record) -> types_pb2.Alert:
@@ -39,7 +41,7 @@ async def append_alerts(
 
     Appends serialise on an advisory lock and take their sequences from a counter row inside the
     transaction, so sequences commit in order and without holes."""
-    await conn.execute("SELECT pg_advisory_xact_lock($1)", _APPEND_LOCK)
+    await lock_appends(conn)
     rows = await conn.fetch("SELECT * FROM alerts WHERE hit_id = ANY($1::text[])", [h.hit_id for h, _ in hits])
     known: dict[str, tuple[types_pb2.Alert, bool]] = {r["hit_id"]: (_alert(r), True) for r in rows}
     new = []
@@ -97,6 +99,85 @@ async def append_alerts(
         await save_flags(conn, [a.hit.hotlist for a, _ in new])
         await conn.execute("SELECT pg_notify($1, $2)", ALERTS_CHANNEL, str(last))
     return [known[h.hit_id] for h, _ in hits]
+
+
+async def lock_appends(conn: asyncpg.Connection) -> None:
+    """Serialise appends (and the budget decisions before them) until the transaction ends."""
+    await conn.execute("SELECT pg_advisory_xact_lock($1)", _APPEND_LOCK)
+
+
+async def alerts_known(conn: asyncpg.Connection, hit_ids: Sequence[str]) -> set[str]:
+    rows = await conn.fetch("SELECT hit_id FROM alerts WHERE hit_id = ANY($1::text[])", list(hit_ids))
+    return {r["hit_id"] for r in rows}
+
+
+async def possible_known(conn: asyncpg.Connection, hit_ids: Sequence[str]) -> dict[str, bool]:
+    """Of these hits, the POSSIBLE alerts already decided: hit id -> held back."""
+    rows = await conn.fetch("SELECT hit_id, held FROM possible_alerts WHERE hit_id = ANY($1::text[])", list(hit_ids))
+    return {r["hit_id"]: r["held"] for r in rows}
+
+
+async def record_possible(conn: asyncpg.Connection, hit: types_pb2.Hit, held: bool) -> None:
+    """A POSSIBLE alert and the budget's decision (a held one's hit is kept with it)."""
+    await conn.execute(
+        "INSERT INTO possible_alerts (hit_id, force, hotlist_id, covert, score, held, hit)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        hit.hit_id,
+        hit.force,
+        hit.hotlist.hotlist_id,
+        hit.hotlist.covert,
+        hit.score,
+        held,
+        hit.SerializeToString() if held else None,
+    )
+
+
+async def possible_last_hour(conn: asyncpg.Connection, force: str) -> tuple[int, int]:
+    """(let through, arrived) of the force's POSSIBLE alerts in the last hour."""
+    row = await conn.fetchrow(
+        "SELECT count(*) FILTER (WHERE NOT held) AS admitted, count(*) AS arrivals FROM possible_alerts"
+        " WHERE force = $1 AND created_at > now() - interval '1 hour'",
+        force,
+    )
+    return row["admitted"], row["arrivals"]
+
+
+async def possible_bar(conn: asyncpg.Connection, force: str, budget: int, score: float) -> float:
+    """The score of the `budget`-th best POSSIBLE alert of the force's last hour, `score` included."""
+    return await conn.fetchval(
+        "SELECT s FROM (SELECT score AS s FROM possible_alerts WHERE force = $1"
+        " AND created_at > now() - interval '1 hour' UNION ALL SELECT $3::real) a ORDER BY s DESC OFFSET $2 LIMIT 1",
+        force,
+        budget - 1,
+        score,
+    )
+
+
+async def possible_stats(conn: asyncpg.Connection, window: timedelta, scope: StatsScope) -> list[asyncpg.Record]:
+    """Per force of the reading camera (the budget's): POSSIBLE alerts let through and held back in
+    the window; the caller's force only (national: all), covert lists' only with clearance."""
+    return await conn.fetch(
+        "SELECT p.force, count(*) FILTER (WHERE NOT p.held) AS admitted, count(*) FILTER (WHERE p.held) AS held"
+        " FROM possible_alerts p LEFT JOIN hotlist_flags f ON f.hotlist_id = p.hotlist_id AND f.version > 0"
+        " WHERE p.created_at > now() - $1::interval AND ($2 OR p.force = $3) AND ($4 OR NOT coalesce(f.covert, p.covert))"
+        " GROUP BY p.force ORDER BY p.force LIMIT 1000",
+        window,
+        scope.national,
+        scope.force,
+        scope.covert,
+    )
+
+
+async def queue_outcome(
+    conn: asyncpg.Connection, alert: types_pb2.Alert, outcome: int, reason_code: str, traceparent: str
+) -> None:
+    """An acknowledgement on its way to matcher (calibration), in the caller's transaction; by
+    alert, so that an alert's outcomes arrive in order."""
+    record = matcher_pb2.AlertOutcomeRecord(
+        alert_id=alert.alert_id, outcome=outcome, reason_code=reason_code, hit=alert.hit
+    )
+    payload = outbox.encode_field(1, record.SerializeToString())
+    await outbox.enqueue(conn, OUTCOMES_TOPIC, [(outbox.partition_of(alert.alert_id), payload, 1)], traceparent)
 
 
 async def latest_sequence(conn: asyncpg.Connection) -> int:

@@ -35,6 +35,11 @@ def hit(vrm_read: str, markers: list[int], exact: bool) -> T.TracedHit:
             hotlist=T.Hotlist(hotlist_id="l1", name="Force list"),
             match_kind=T.MATCH_KIND_EXACT if exact else T.MATCH_KIND_LOOKALIKE,
             differing_positions=[] if exact else [2],
+            score=0.98,
+            evidence=[
+                T.EvidenceContribution(factor="misread", log_odds=5.0, detail="the read differs from the listed VRM"),
+                T.EvidenceContribution(factor="colour", log_odds=-1.6, detail="colour disagrees (red for blue)"),
+            ],
         )
     )
 
@@ -70,6 +75,9 @@ async def test_an_officer_sees_rejects_and_resumes_alerts_in_the_terminal(notify
         await screen.expect(f"ALERT #{first.sequence}  A812CDE")
         await screen.expect("APPROXIMATE: listed as AB12CDE, character 3 differs")
         await screen.expect("warning markers: VIOLENT")
+        await screen.expect(
+            "why: score 0.98: the read differs from the listed VRM (+5.0); colour disagrees (red for blue) (-1.6)"
+        )
         screen.child.sendline(f"r {first.sequence} misread")
         await screen.expect(f"-- #{first.sequence} rejected (misread) --")
 

@@ -14,6 +14,7 @@ COMMANDS = {  # command -> (service, role)
     ("stats",): ("notify", Role.CONTROL_ROOM),
     ("camera", "list"): ("ingest", Role.CAMERA_ADMIN),
     ("hotlist", "list"): ("matcher", Role.HOTLIST_ADMIN),
+    ("calibration", "show", "CAM-TEST-1"): ("matcher", Role.HOTLIST_ADMIN),
     ("rota", "list"): ("firearms", Role.TFC_SUPERVISOR),
     ("ndm", "verify"): ("firearms", Role.TFC_SUPERVISOR),
 }

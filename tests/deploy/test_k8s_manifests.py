@@ -704,6 +704,7 @@ def test_production_network_policies_open_exactly_the_chain(production):
             ("ingest", "matcher", 50062),  # service-to-service: the mutual-TLS service ports
             ("matcher", "ingest", 50061),
             ("notify", "ingest", 50061),  # plate patches of alerts
+            ("notify", "matcher", 50062),  # alert outcomes, for calibration
             ("matcher", "notify", 50063),
             ("matcher", "firearms", 50064),
             ("ingress-controller", "notify", 50053),

@@ -21,13 +21,13 @@ async def test_a_possible_match_reaches_the_control_room_and_never_a_terminal(su
     await add_entries(suite, make_entry("AB12CDE", "pnc"), make_entry(SENTINEL, "pnc"))
     async with channel(suite.addr("notify"), suite.tokens[Role.TERMINAL]) as ch:
         terminal = subscribe(ch, Role.TERMINAL, from_start=True)
-        await send(suite, make_read("4B12CDE"))  # A read as 4: a rarer confusion, a possible match
+        await send(suite, make_read("A812CDE", confidence=0))  # B read as 8; A812CDE is a valid plate: possible
         weak = (await room.next()).hit
         await send(suite, make_read(SENTINEL))
         seen_by_terminal = (await next_alert(terminal, 15)).hit
         terminal.cancel()
-    assert weak.read.vrm == "4B12CDE" and weak.entry.vrm == "AB12CDE"
-    assert weak.tier == T.MATCH_TIER_POSSIBLE and 0 < weak.score < 0.6 and list(weak.differing_positions) == [0]
+    assert weak.read.vrm == "A812CDE" and weak.entry.vrm == "AB12CDE"
+    assert weak.tier == T.MATCH_TIER_POSSIBLE and 0.3 <= weak.score < 0.85 and list(weak.differing_positions) == [1]
     assert (await room.next()).hit.read.vrm == SENTINEL
     assert seen_by_terminal.read.vrm == SENTINEL and seen_by_terminal.tier == T.MATCH_TIER_CONFIRMED
 
@@ -61,7 +61,8 @@ async def test_an_alternative_reading_makes_the_hit_and_says_so(suite, room):
     await send(suite, read)
     hit = (await room.next()).hit
     assert hit.entry.vrm == "KX19ZTB" and hit.match_kind == T.MATCH_KIND_LOOKALIKE
-    assert hit.tier == T.MATCH_TIER_CONFIRMED and 0.6 <= hit.score < 1.0 and hit.read.vrm == "KX19ZTR"
+    assert hit.tier == T.MATCH_TIER_CONFIRMED and 0.85 <= hit.score < 1.0 and hit.read.vrm == "KX19ZTR"
+    assert hit.evidence[0].factor == "alternative"
 
 
 async def matched(database_url) -> None:

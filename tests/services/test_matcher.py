@@ -31,7 +31,14 @@ from tests.support import (
 async def suite(database_url, tokens):
     s = InProcessSuite(database_url, tokens)
     await s.start_all(dedup_window_s=600, historical_lookback_h=24)
-    async with channel(s.addr("matcher"), tokens[Role.HOTLIST_ADMIN]) as ch:
+    await add_lists(s)
+    yield s
+    await s.stop()
+
+
+async def add_lists(s: InProcessSuite) -> None:
+    """The lists the matcher tests use: "pnc" (look-alikes) and "exact" (exact matches only)."""
+    async with channel(s.addr("matcher"), s.tokens[Role.HOTLIST_ADMIN]) as ch:
         admin = matcher_pb2_grpc.MatcherServiceStub(ch)
         await admin.UpsertHotlist(
             matcher_pb2.UpsertHotlistRequest(
@@ -53,8 +60,6 @@ async def suite(database_url, tokens):
                 )
             )
         )
-    yield s
-    await s.stop()
 
 
 async def add_entries(suite, *entries: T.VoiEntry) -> None:
@@ -96,11 +101,13 @@ async def room(suite):
 
 async def test_lookalike_read_is_an_approximate_hit_with_the_positions(suite, room):
     await add_entries(suite, make_entry("AB12CDE", "pnc"))
-    read = make_read("A812CDE")  # B read as 8
+    read = make_read("AB1ZCDE")  # 2 read as Z
     await send(suite, read)
     hit = (await room.next()).hit
     assert hit.read.read_id == read.read_id
-    assert hit.match_kind == T.MATCH_KIND_LOOKALIKE and list(hit.differing_positions) == [1]
+    assert hit.match_kind == T.MATCH_KIND_LOOKALIKE and list(hit.differing_positions) == [3]
+    assert hit.evidence[0].factor == "misread" and any(c.key == "confusion:2Z" for c in hit.evidence)
+    assert sum(c.log_odds for c in hit.evidence) > 0
 
 
 async def test_exact_only_list_and_unconfusable_characters_do_not_match(suite, room):
@@ -113,7 +120,8 @@ async def test_exact_only_list_and_unconfusable_characters_do_not_match(suite, r
     )  # the sentinel: exact
     alert = await room.next()
     assert alert.hit.read.vrm == "XY12ZZZ" and alert.hit.match_kind == T.MATCH_KIND_EXACT
-    assert alert.hit.tier == T.MATCH_TIER_CONFIRMED and alert.hit.score == 1.0
+    assert alert.hit.tier == T.MATCH_TIER_CONFIRMED and alert.hit.score > 0.99
+    assert [c.factor for c in alert.hit.evidence] == ["exact_read"]
 
 
 async def test_two_lookalikes_that_break_the_format_are_a_confirmed_hit(suite, room):
@@ -121,7 +129,7 @@ async def test_two_lookalikes_that_break_the_format_are_a_confirmed_hit(suite, r
     await send(suite, make_read("G812S5S"))  # B read as 8 and S as 5, where digits cannot be
     hit = (await room.next()).hit
     assert hit.tier == T.MATCH_TIER_CONFIRMED and list(hit.differing_positions) == [1, 5]
-    assert 0.6 <= hit.score < 1.0 and hit.match_kind == T.MATCH_KIND_LOOKALIKE
+    assert 0.85 <= hit.score < 0.99 and hit.match_kind == T.MATCH_KIND_LOOKALIKE
 
 
 async def test_vehicle_mismatch_is_marked(suite, room):

@@ -1,0 +1,52 @@
+"""`anpr calibration show|reset CAMERA`: what officers' and operators' outcomes taught matching about
+one camera (or, with --list, one hotlist), and forgetting it.
+
+Each line is one key of the evidence (a confusion such as "T read as 7", a dropped or extra character,
+a description field that disagreed), the alerts accepted and rejected (as a misread or the wrong
+vehicle) through it, the probability the model gave them before calibration, and the adjustment
+now in force for hits through it there (log-odds, bounded by ANPR_CALIBRATION_MAX_LOG_ODDS).
+`reset` forgets them all for the camera (or list): matching there goes back to the model alone.
+Needs a token of a hotlist_admin or camera_admin (show: a control room too) in ANPR_TOKEN.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import grpc
+
+from anpr.v1 import matcher_pb2, matcher_pb2_grpc
+from cli.client import CommandError, command_channel, rpc_error
+
+
+def command(args) -> int:
+    if not args.scope_id:
+        raise CommandError(f"anpr calibration {args.action}: give the camera id (or the hotlist id with --list)")
+    try:
+        asyncio.run(_run(args))
+    except grpc.aio.AioRpcError as err:
+        raise rpc_error(err) from None
+    return 0
+
+
+async def _run(args) -> None:
+    scope = matcher_pb2.CALIBRATION_SCOPE_LIST if args.list else matcher_pb2.CALIBRATION_SCOPE_CAMERA
+    what = f"{'hotlist' if args.list else 'camera'} {args.scope_id}"
+    async with command_channel(args.addr) as ch:
+        stub = matcher_pb2_grpc.MatcherServiceStub(ch)
+        if args.action == "reset":
+            resp = await stub.ResetCalibration(
+                matcher_pb2.ResetCalibrationRequest(scope=scope, scope_id=args.scope_id), timeout=30
+            )
+            print(f"{what}: calibration reset ({resp.removed} {'key' if resp.removed == 1 else 'keys'} forgotten)")
+            return
+        resp = await stub.GetCalibration(
+            matcher_pb2.GetCalibrationRequest(scope=scope, scope_id=args.scope_id), timeout=30
+        )
+    print(f"{what}: calibration from outcomes (each adjustment within +-{resp.max_log_odds:g})")
+    if not resp.entries:
+        print("  nothing learnt yet")
+        return
+    print(f"  {'key':<28}{'accepted':>9}{'rejected':>9}{'predicted':>10}{'adjustment':>11}")
+    for e in resp.entries:
+        print(f"  {e.label[:27]:<28}{e.accepted:>9}{e.rejected:>9}{e.predicted:>10.0%}{e.log_odds:>+11.2f}")
