@@ -53,7 +53,7 @@ async def _reset(conn: asyncpg.Connection) -> None:
 # --- least privilege: one role per service, owning only its schema --------------------------------
 #
 # Migrations create the schema and its objects as role anpr_<schema>, and the service works as that
-# role. In production each service logs in as its own role (created by the DBA: see README); with
+# role. In production each service logs in as its own role (created by the DBA: see docs/operators.md); with
 # an administrator's DSN (the embedded database, development) the role is created here and every
 # connection switches to it with SET ROLE, so that a service never works as a superuser.
 

@@ -19,7 +19,7 @@ Each difference has a cost (in nats: a hit's score is exp(-total cost), 1.0 for 
 
 A hit scoring at least ``confirm_score`` is CONFIRMED (terminals and control room); at least
 ``possible_score``, POSSIBLE (control room only, to confirm); below, no hit. The defaults come from
-``benchmarks/quality_bench.py`` (README "How matching works").
+``benchmarks/quality_bench.py`` (docs/matching.md).
 """
 
 from __future__ import annotations

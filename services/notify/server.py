@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 tracer = trace.get_tracer("anpr.notify")
 
 # What an in-car terminal sees of an entry and its list: the operational subset an officer needs
-# (documented in protos/anpr/v1/notify.proto and the README); everything else is withheld.
+# (documented in protos/anpr/v1/notify.proto and docs/alerts.md); everything else is withheld.
 TERMINAL_ENTRY_FIELDS = frozenset(
     {
         "entry_id",
