@@ -6,9 +6,9 @@ import asyncio
 
 import grpc
 
-from anpr.runtime.tls import ClientTls
+from anpr.runtime.auth import Role
 from anpr.v1 import ingest_pb2, ingest_pb2_grpc, notify_pb2, notify_pb2_grpc, types_pb2
-from cli.client import CommandError, channel, rpc_error, token
+from cli.client import CommandError, rpc_error, target_of
 
 
 def camera(args) -> int:
@@ -20,7 +20,7 @@ def camera(args) -> int:
 
 
 async def _camera(args) -> None:
-    async with channel(args.addr, token(), ClientTls.from_env()) as ch:
+    async with target_of(args, "ingest", Role.CAMERA_ADMIN).channel() as ch:
         stub = ingest_pb2_grpc.IngestServiceStub(ch)
         if args.action == "list":
             for c in (await stub.ListCameras(ingest_pb2.ListCamerasRequest())).cameras:
@@ -31,6 +31,8 @@ async def _camera(args) -> None:
             return
         if not args.camera_id:
             raise CommandError(f"anpr camera {args.action}: give the camera id")
+        if args.action == "add":
+            _check_new_camera(args)
         cam = types_pb2.Camera(
             camera_id=args.camera_id,
             name=args.name or "",
@@ -50,13 +52,29 @@ async def _camera(args) -> None:
         print(f"{saved.camera_id}: {'enabled' if saved.enabled else 'disabled'}")
 
 
+def _check_new_camera(args) -> None:
+    """What `anpr camera add` needs before it asks: where the camera stands and whose it is."""
+    missing = [
+        flag
+        for flag, value in (("--lat", args.lat), ("--lon", args.lon), ("--force", args.force))
+        if value in (None, "")
+    ]
+    if missing and (args.lat is not None) != (args.lon is not None):
+        raise CommandError("give the camera's position as both --lat and --lon")
+    if missing:
+        raise CommandError(
+            f"anpr camera add needs {' and '.join(missing)}: where the camera stands (reads without"
+            " coordinates count as made there) and the force whose control room and TFC get its alerts"
+        )
+
+
 def stats(args) -> int:
     asyncio.run(_stats(args))
     return 0
 
 
 async def _stats(args) -> None:
-    async with channel(args.addr, token()) as ch:
+    async with target_of(args, "notify", Role.CONTROL_ROOM).channel() as ch:
         resp = await notify_pb2_grpc.NotifyServiceStub(ch).GetAlertStats(
             notify_pb2.GetAlertStatsRequest(window_seconds=int(args.days * 86400)), timeout=30
         )

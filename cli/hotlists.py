@@ -14,9 +14,9 @@ from pathlib import Path
 import grpc
 from tqdm import tqdm
 
-from anpr.runtime.tls import ClientTls
+from anpr.runtime.auth import Role
 from anpr.v1 import matcher_pb2, matcher_pb2_grpc, types_pb2
-from cli.client import CommandError, channel, rpc_error, token
+from cli.client import CommandError, rpc_error, target_of
 from cli.hotlist_csv import BadRow, read_file
 
 SOURCES = {
@@ -36,7 +36,7 @@ def command(args) -> int:
 
 
 async def _run(args) -> int:
-    async with channel(args.addr, token(), ClientTls.from_env()) as ch:
+    async with target_of(args, "matcher", Role.HOTLIST_ADMIN).channel() as ch:
         stub = matcher_pb2_grpc.MatcherServiceStub(ch)
         if args.action == "list":
             await _list(stub)

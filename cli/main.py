@@ -31,8 +31,19 @@ from services import DEFAULT_PORTS, NAMES
 IN_IMAGE = ("cli.ops",)
 
 
-def _addr(service: str) -> str:
-    return f"127.0.0.1:{DEFAULT_PORTS[service]}"
+def _client_options(parser: argparse.ArgumentParser, service: str) -> None:
+    """--addr and --data-dir of a client command (cli.client.target_of: how they combine)."""
+    parser.add_argument(
+        "--addr",
+        metavar="HOST:PORT",
+        help=f"{service}'s address (default: from the suite `anpr up` runs in the data dir, else"
+        f" 127.0.0.1:{DEFAULT_PORTS[service]})",
+    )
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        help="where `anpr up` runs: its suite.json gives addresses, CA and demo tokens (default ANPR_DATA_DIR, else .anpr)",
+    )
 
 
 def _add_up(sub) -> None:
@@ -40,8 +51,7 @@ def _add_up(sub) -> None:
     up.add_argument(
         "--data-dir",
         type=Path,
-        default=Path(".anpr"),
-        help="embedded PostgreSQL data, tokens and service logs (default .anpr)",
+        help="embedded PostgreSQL data, CA, tokens, suite.json and service logs (default ANPR_DATA_DIR, else .anpr)",
     )
     up.add_argument("--base-port", type=int, default=None, help="first of four consecutive ports (default 50051-50054)")
     up.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
@@ -56,7 +66,11 @@ def _add_operations(sub) -> None:
 
     migrate = sub.add_parser("migrate", help="apply migrations and exit")
     migrate.add_argument("services", nargs="*", choices=[[], *NAMES], metavar="SERVICE")
-    migrate.add_argument("--data-dir", type=Path, default=Path(".anpr"))
+    migrate.add_argument(
+        "--data-dir",
+        type=Path,
+        help="without ANPR_DATABASE_URL: the embedded PostgreSQL of this data dir (default ANPR_DATA_DIR, else .anpr)",
+    )
     migrate.set_defaults(run="cli.ops:migrate")
 
     ret = sub.add_parser("retention", help="drop read partitions older than ANPR_READ_RETENTION_DAYS")
@@ -64,13 +78,19 @@ def _add_operations(sub) -> None:
 
     dl = sub.add_parser(
         "deadletters",
-        help="list or re-drive a service's dead letters (ANPR_DATABASE_URL)",
+        help="list or re-drive a service's dead letters (ANPR_DATABASE_URL, else the embedded database)",
         description=importlib.import_module("anpr.runtime.deadletters").__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     dl.add_argument("action", choices=["list", "redrive"])
     dl.add_argument("service", choices=NAMES)
     dl.add_argument("--topic", help="only this topic (e.g. match, alert); default: every topic")
+    dl.add_argument(
+        "--data-dir",
+        type=Path,
+        help="without ANPR_DATABASE_URL: the embedded PostgreSQL of this data dir, the one `anpr up` runs"
+        " (default ANPR_DATA_DIR, else .anpr)",
+    )
     dl.set_defaults(run="cli.ops:deadletters")
 
 
@@ -83,7 +103,7 @@ def _add_administration(sub) -> None:
     cam.add_argument("--lon", type=float)
     cam.add_argument("--direction", choices=["towards", "away", "unspecified"], default="unspecified")
     cam.add_argument("--force", help="owning force")
-    cam.add_argument("--addr", default=_addr("ingest"))
+    _client_options(cam, "ingest")
     cam.set_defaults(run="cli.admin:camera")
 
     hl = sub.add_parser(
@@ -104,11 +124,11 @@ def _add_administration(sub) -> None:
         "--allow-empty", action="store_true", help="let a file without entries (a header only) empty the list"
     )
     hl.add_argument("--quiet", action="store_true", help="no progress bar")
-    hl.add_argument("--addr", default=_addr("matcher"))
+    _client_options(hl, "matcher")
     hl.set_defaults(run="cli.hotlists:command")
 
     stats = sub.add_parser("stats", help="how alerts were acted on, per hotlist and reason (control room, admins)")
-    stats.add_argument("--addr", default=_addr("notify"))
+    _client_options(stats, "notify")
     stats.add_argument("--days", type=float, default=7.0)
     stats.set_defaults(run="cli.admin:stats")
 
@@ -120,7 +140,7 @@ def _add_screens(sub) -> None:
         description=_doc("cli.screens.patrol_terminal"),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    term.add_argument("--addr", default=_addr("notify"))
+    _client_options(term, "notify")
     term.add_argument("--unit", help="the unit's call sign (required for a terminal token)")
     term.add_argument("--force", help="the unit's force (a control room: only this force's alerts)")
     term.add_argument("--lat", type=float, help="the unit's position")
@@ -129,7 +149,7 @@ def _add_screens(sub) -> None:
     term.set_defaults(run="cli.screens.patrol_terminal:command")
 
     tfc = sub.add_parser("tfc", help="the TFC console (token in ANPR_TOKEN)")
-    tfc.add_argument("--addr", default=_addr("firearms"))
+    _client_options(tfc, "firearms")
     tfc.set_defaults(run="cli.screens.tfc_console:command")
 
 
@@ -157,14 +177,14 @@ def _add_firearms(sub) -> None:
     rota.add_argument("--primary", help="add: the duty commander")
     rota.add_argument("--backups", help="add: backups in order, separated by ;")
     rota.add_argument("--supervisor", help="add: the force supervisor at the end of the chain")
-    rota.add_argument("--addr", default=_addr("firearms"))
+    _client_options(rota, "firearms")
     rota.set_defaults(run="cli.rota:command")
 
     ndm = sub.add_parser("ndm", help="the NDM decision log (token in ANPR_TOKEN)")
     ndm.add_argument(
         "action", choices=["verify"], help="verify: check the hash chain; exit 1 naming the first bad entry"
     )
-    ndm.add_argument("--addr", default=_addr("firearms"))
+    _client_options(ndm, "firearms")
     ndm.set_defaults(run="cli.rota:command")
 
 

@@ -19,18 +19,18 @@ from pathlib import Path
 import grpc
 from google.protobuf import timestamp_pb2
 
-from anpr.runtime.tls import ClientTls
+from anpr.runtime.auth import Role
 from anpr.v1 import firearms_pb2 as F
 from anpr.v1 import firearms_pb2_grpc
 from anpr.v1 import types_pb2 as T
-from cli.client import CommandError, channel, rpc_error, token
+from cli.client import CommandError, rpc_error, target_of
 
 
 def command(args) -> int:
     """`anpr rota ...` and `anpr ndm verify`: one call to the firearms service each."""
 
     async def go() -> int:
-        async with channel(args.addr, token(), ClientTls.from_env()) as ch:
+        async with target_of(args, "firearms", Role.TFC_SUPERVISOR).channel() as ch:
             stub = firearms_pb2_grpc.FirearmsServiceStub(ch)
             return await (verify(stub) if args.command == "ndm" else run(stub, args))
 

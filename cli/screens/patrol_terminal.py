@@ -19,9 +19,10 @@ import sys
 
 import grpc
 
+from anpr.runtime.auth import Role
 from anpr.runtime.tls import ClientTls
 from anpr.v1 import notify_pb2, notify_pb2_grpc, types_pb2
-from cli.client import CommandError, channel, save_file, token
+from cli.client import CommandError, channel, save_file, target_of
 
 T = types_pb2
 OUTCOMES = {"a": T.ALERT_OUTCOME_ACCEPTED, "r": T.ALERT_OUTCOME_REJECTED, "s": T.ALERT_OUTCOME_SEEN}
@@ -212,7 +213,8 @@ def command(args) -> int:
         sub.circle.center.CopyFrom(types_pb2.GeoPoint(latitude=args.lat, longitude=args.lon))
         sub.circle.radius_km = args.radius_km
     colour = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
-    screen = Terminal(args.addr, token(), sub, sys.stdout, colour=colour, tls=ClientTls.from_env())
+    to = target_of(args, "notify", Role.TERMINAL if args.unit else Role.CONTROL_ROOM)
+    screen = Terminal(to.address, to.token, sub, sys.stdout, colour=colour, tls=to.tls)
     try:
         asyncio.run(screen.run(stdin_lines()))
     except KeyboardInterrupt:

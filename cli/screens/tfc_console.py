@@ -17,12 +17,13 @@ from datetime import datetime, timezone
 
 import grpc
 
+from anpr.runtime.auth import Role
 from anpr.runtime.errors import field_violations_of
 from anpr.runtime.tls import ClientTls
 from anpr.v1 import firearms_pb2 as F
 from anpr.v1 import firearms_pb2_grpc
 from anpr.v1 import types_pb2 as T
-from cli.client import channel, save_file, token
+from cli.client import channel, save_file, target_of
 
 K = T.ActivationEventKind
 HELP = """commands (ID: the first characters of an activation id are enough):
@@ -395,7 +396,8 @@ async def tfc_console(target: str, token: str, out, tls: ClientTls | None = None
 def command(args) -> int:
     """`anpr tfc`: the console until Ctrl-C or `quit`."""
     try:
-        asyncio.run(tfc_console(args.addr, token(), sys.stdout, tls=ClientTls.from_env()))
+        to = target_of(args, "firearms", Role.TFC)
+        asyncio.run(tfc_console(to.address, to.token, sys.stdout, tls=to.tls))
     except KeyboardInterrupt:
         pass
     return 0

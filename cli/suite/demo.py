@@ -21,7 +21,7 @@ from google.protobuf import timestamp_pb2
 
 from anpr.runtime import pg
 from anpr.runtime.auth import Role
-from anpr.runtime.tls import ClientTls, make_local_ca
+from anpr.runtime.tls import ClientTls, kept_local_ca
 from anpr.v1 import (
     firearms_pb2,
     firearms_pb2_grpc,
@@ -32,7 +32,7 @@ from anpr.v1 import (
     notify_pb2,
     types_pb2,
 )
-from cli.client import CommandError, channel, subscribe
+from cli.client import SUITE_FILE, CommandError, SuiteFile, channel, data_dir, subscribe
 from cli.screens.patrol_terminal import format_alert
 from cli.screens.tfc_console import Style, format_event
 from cli.suite.launcher import Launcher, LaunchError, Tokens, check_settings, port_table
@@ -134,6 +134,7 @@ class Suite:
         self.base_port = base_port
         self.database_url = database_url
         self._embedded = None
+        self._watchdog = None
         self.launcher: Launcher | None = None
 
     @property
@@ -153,9 +154,10 @@ class Suite:
         if not self.database_url:
             print(f"Starting embedded PostgreSQL in {self.data_dir / 'pgdata'} ...", flush=True)
             self._embedded = pg.start_embedded(self.data_dir, cleanup="stop")
+            self._watchdog = pg.watch_embedded(self._embedded)  # stops it if this process is killed
             self.database_url = self._embedded.get_uri()
-        # A fresh local CA each start: TLS on every port, mutual TLS between the services.
-        ca = make_local_ca(self.data_dir / "tls")
+        # A local CA, kept across restarts of this data dir: TLS on every port, mutual TLS between the services.
+        ca = kept_local_ca(self.data_dir / "tls")
         tokens = Tokens.create(self.data_dir / "tokens.json", subjects=DEMO_SUBJECTS)
         tokens.write_env(self.data_dir / "demo-tokens.env", ca.ca_file)
         ports = port_table(self.base_port)
@@ -173,6 +175,16 @@ class Suite:
         )
         for name in NAMES:
             self.launcher.start(name)
+        self.suite_file_data = SuiteFile(
+            addresses={name: self.addr(name) for name in NAMES},
+            ca_file=str(ca.ca_file),
+            tokens={str(role): tokens[role] for role in DEMO_SUBJECTS},
+            database_url=self.database_url if self._embedded is not None else None,
+            pid=os.getpid(),
+        )
+        self.suite_file_data.write(self.data_dir)
+        with open(self.data_dir / "demo-tokens.env", "a") as env:  # beside the tokens, where to call
+            env.writelines(f"DEMO_{name.upper()}_ADDR={self.addr(name)}\n" for name in NAMES)
 
     async def wait_serving(self, timeout: float = 90.0) -> None:  # noqa: ASYNC109 (see Launcher.wait_serving)
         for name in NAMES:
@@ -180,7 +192,11 @@ class Suite:
 
     def stop(self, grace: float = 20.0) -> None:
         if self.launcher is not None:
+            (self.data_dir / SUITE_FILE).unlink(missing_ok=True)
             self.launcher.terminate(grace=grace)
+        if self._watchdog is not None:
+            pg.unwatch(self._watchdog)
+            self._watchdog = None
         if self._embedded is not None:
             self._embedded.cleanup()
             self._embedded = None
@@ -302,7 +318,14 @@ async def run_demo(suite: Suite, duration: float | None, interval: float) -> Non
     out = sys.stdout
     await suite.wait_serving()
     print("All four services are SERVING:", ", ".join(f"{n} {suite.addr(n)}" for n in NAMES), flush=True)
-    print(f"Service logs: {suite.data_dir / 'logs'}   Demo tokens: {suite.data_dir / 'demo-tokens.env'}", flush=True)
+    if suite.suite_file_data.database_url:
+        print(f"Embedded PostgreSQL: {suite.database_url}", flush=True)
+    print(f"Service logs: {suite.data_dir / 'logs'}", flush=True)
+    print(
+        f"Addresses, CA and demo tokens: {suite.data_dir / SUITE_FILE} (and {suite.data_dir / 'demo-tokens.env'});"
+        " the anpr commands find this suite from there, e.g. in another shell here: anpr camera list",
+        flush=True,
+    )
     print("Stop with Ctrl-C.", flush=True)
     await seed(suite)
     await seed_rota(suite)
@@ -333,7 +356,9 @@ def up(data_dir: Path, base_port: int | None, duration: float | None, interval: 
     def on_term(signum, frame):
         raise KeyboardInterrupt
 
+    # Our own handlers: Python installs none for SIGINT when it starts with SIGINT ignored (`anpr up &`).
     signal.signal(signal.SIGTERM, on_term)
+    signal.signal(signal.SIGINT, on_term)
     try:
         suite.start()
         asyncio.run(run_demo(suite, duration, interval))
@@ -351,4 +376,4 @@ def up(data_dir: Path, base_port: int | None, duration: float | None, interval: 
 
 def command(args) -> int:
     """`anpr up`."""
-    return up(args.data_dir, args.base_port, args.duration, args.interval)
+    return up(data_dir(args.data_dir), args.base_port, args.duration, args.interval)

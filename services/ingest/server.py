@@ -254,6 +254,10 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
             errors.append(("camera.camera_id", "required"))
         if cam.HasField("location"):
             errors += point_problems(cam.location, "camera.location")
+        elif cam.enabled:  # its reads without coordinates would be placed nowhere
+            errors.append(("camera.location", "required"))
+        if cam.enabled and not cam.force.strip():  # its hits would reach no control room or TFC
+            errors.append(("camera.force", "required"))
         if errors:
             raise InvalidArgument(errors)
         async with self._pool.acquire() as conn:
