@@ -30,12 +30,11 @@ import grpc
 from grpc import aio
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1.health import aio as health_aio
-from grpc_reflection.v1alpha import reflection
 from opentelemetry.instrumentation.grpc import aio_client_interceptors, aio_server_interceptor, filters
 from opentelemetry.sdk.trace import TracerProvider
 
 from anpr.field_limits import compile_checkers
-from anpr.runtime import metrics, pg, tls
+from anpr.runtime import metrics, pg, reflection, tls
 from anpr.runtime.auth import AuthInterceptor, Role, TokenRegistry, bearer_interceptors
 from anpr.runtime.boundary import BoundaryInterceptor
 from anpr.runtime.config import ConfigError, ServiceSettings, load, reject_unknown_variables
@@ -206,10 +205,7 @@ class RunningService:
         )
         spec.add_servicer(self._component.servicer, server)
         health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
-        reflection.enable_server_reflection(
-            [spec.grpc_service, reflection.SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name],
-            server,
-        )
+        reflection.enable([spec.grpc_service, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name], server)
         await self._set_health(False)
         self._listen(server)
         await server.start()

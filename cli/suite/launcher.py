@@ -8,7 +8,7 @@ With a local CA (`tls=`) every process serves TLS on its port and mutual TLS on 
 own, and the services call each other there (as `anpr up` runs the demo).
 Each process gets its own session (process group), so that a kill reaches its ANPR_WORKERS children
 too, and Ctrl-C in a terminal reaches only the launcher, which stops the services in order. Each is
-also told by the kernel (Linux: PR_SET_PDEATHSIG) to stop with SIGTERM when the launcher dies,
+started through `cli.suite.pdeathsig`, so that the kernel sends it SIGTERM when the launcher dies,
 whatever kills it, kill -9 included: no service is left running under pid 1.
 """
 
@@ -39,35 +39,6 @@ ADDRESS_SETTINGS = {
     "ANPR_NOTIFY_ADDR": "notify",
     "ANPR_FIREARMS_ADDR": "firearms",
 }
-
-
-def _prctl():
-    """libc's prctl, looked up once here: a child between fork and exec must not load libraries."""
-    import ctypes
-    import ctypes.util
-
-    try:
-        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True).prctl
-    except (OSError, AttributeError):
-        return None  # not Linux: children outlive a launcher that is killed
-
-
-PRCTL = _prctl()
-PR_SET_PDEATHSIG = 1
-
-
-def die_with(parent_pid: int):
-    """A `preexec_fn` for a child that must stop (SIGTERM) when `parent_pid` dies, however it dies.
-    (The kernel signals when the thread that forked the child ends: start children from a thread
-    that lives as long as the launcher, as the main thread and the event loop's do.)"""
-
-    def preexec() -> None:
-        if PRCTL is not None:
-            PRCTL(PR_SET_PDEATHSIG, signal.SIGTERM)
-        if os.getppid() != parent_pid:  # the parent died before the kernel was told
-            os.kill(os.getpid(), signal.SIGTERM)
-
-    return preexec
 
 
 class LaunchError(RuntimeError):
@@ -248,14 +219,14 @@ class Launcher:
         """Start process `name` (`anpr serve <its service>`); its output is appended to its log."""
         self.log_dir.mkdir(parents=True, exist_ok=True)
         with open(self.log_path(name), "ab") as log:
+            serve = [sys.executable, "-m", "cli", "serve", self.services[name]]
             proc = subprocess.Popen(
-                [sys.executable, "-m", "cli", "serve", self.services[name]],
+                [sys.executable, "-m", "cli.suite.pdeathsig", str(os.getpid()), *serve],
                 cwd=ROOT,
                 env=self.env_for(name, env),
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
-                preexec_fn=die_with(os.getpid()),
             )
         self.procs[name] = proc
         return proc
