@@ -35,6 +35,12 @@ class NotifyServiceStub:
     name and source. Withheld: intelligence grading, CAD information, force, area, weed date and
     protective marking.
     - control_room: every alert inside its force or area (covert lists included), with the full entry.
+
+    Refusals of every RPC: no or unknown token UNAUTHENTICATED; a role the RPC is not for
+    PERMISSION_DENIED; a field over its limit or malformed (an alert_id that is not a UUID)
+    INVALID_ARGUMENT with google.rpc.BadRequest field violations; a message over 8 MiB
+    RESOURCE_EXHAUSTED; the database unreachable or the service starting UNAVAILABLE (retry). Each
+    RPC's own refusals follow it.
     """
 
     def __init__(self, channel):
@@ -85,6 +91,12 @@ class NotifyServiceServicer:
     name and source. Withheld: intelligence grading, CAD information, force, area, weed date and
     protective marking.
     - control_room: every alert inside its force or area (covert lists included), with the full entry.
+
+    Refusals of every RPC: no or unknown token UNAUTHENTICATED; a role the RPC is not for
+    PERMISSION_DENIED; a field over its limit or malformed (an alert_id that is not a UUID)
+    INVALID_ARGUMENT with google.rpc.BadRequest field violations; a message over 8 MiB
+    RESOURCE_EXHAUSTED; the database unreachable or the service starting UNAVAILABLE (retry). Each
+    RPC's own refusals follow it.
     """
 
     def PublishAlert(self, request, context):
@@ -112,13 +124,20 @@ class NotifyServiceServicer:
         every few seconds, so both sides notice a dead link. A stream that falls too far behind is
         closed with RESOURCE_EXHAUSTED: resubscribe with after_sequence set to the last sequence
         received (nothing is lost).
+        Refusals: INVALID_ARGUMENT no first request, a terminal without unit_id, force and circle
+        ("subscription.circle: required"), a radius outside 0.1-200 km, a bad polygon.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def AcknowledgeAlert(self, request, context):
-        """A terminal or control room records that an alert was seen, accepted or rejected, and why.
+        """A terminal or control room records that an alert was seen, accepted or rejected, and why. A
+        caller's decision stands: SEEN after it records nothing.
+        Refusals: NOT_FOUND no such alert, or one the caller may not see (a terminal and a covert list's
+        alert: as if it did not exist); INVALID_ARGUMENT no outcome, rejecting without
+        reason_code, a reason_code not configured; FAILED_PRECONDITION the caller decided the alert the
+        other way already ("you rejected this alert already (misread)").
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -126,7 +145,10 @@ class NotifyServiceServicer:
 
     def GetPlatePatch(self, request, context):
         """The plate patch (close-up JPEG) of an alert's read, for a person to confirm the read. Only for
-        an alert the caller may see; every fetch is audited.
+        an alert the caller may see; every fetch of a patch is audited. A read the camera sent no patch
+        with answers an empty plate_image (not audited).
+        Refusals: NOT_FOUND as AcknowledgeAlert, or the read is gone (retention); FAILED_PRECONDITION this
+        notify has no ingest to ask (ANPR_INGEST_ADDR unset); UNAVAILABLE ingest is down.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -135,6 +157,7 @@ class NotifyServiceServicer:
     def GetAlertStats(self, request, context):
         """Hit quality over a time window: per hotlist and per reason, how alerts were acted on
         (control room and administrators).
+        Refusals: INVALID_ARGUMENT window_seconds outside 1 s-366 days (0: 7 days).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -191,6 +214,12 @@ class NotifyService:
     name and source. Withheld: intelligence grading, CAD information, force, area, weed date and
     protective marking.
     - control_room: every alert inside its force or area (covert lists included), with the full entry.
+
+    Refusals of every RPC: no or unknown token UNAUTHENTICATED; a role the RPC is not for
+    PERMISSION_DENIED; a field over its limit or malformed (an alert_id that is not a UUID)
+    INVALID_ARGUMENT with google.rpc.BadRequest field violations; a message over 8 MiB
+    RESOURCE_EXHAUSTED; the database unreachable or the service starting UNAVAILABLE (retry). Each
+    RPC's own refusals follow it.
     """
 
     @staticmethod

@@ -21,9 +21,9 @@ from anpr.runtime.auth import Role
 from anpr.runtime.errors import field_violations_of
 from anpr.runtime.tls import ClientTls
 from anpr.v1 import firearms_pb2 as F
-from anpr.v1 import firearms_pb2_grpc
+from anpr.v1 import firearms_pb2_grpc, identity_pb2, identity_pb2_grpc
 from anpr.v1 import types_pb2 as T
-from cli.client import channel, save_file, target_of
+from cli.client import channel, rpc_error, save_file, target_of
 
 K = T.ActivationEventKind
 HELP = """commands (ID: the first characters of an activation id are enough):
@@ -50,6 +50,7 @@ OUTCOMES = {
     "unarmed": T.NDM_OUTCOME_UNARMED_INTERCEPT,
     "armed": T.NDM_OUTCOME_ARMED_DEPLOYMENT,
 }
+DEPLOYMENTS = (T.NDM_OUTCOME_ARMED_DEPLOYMENT, T.NDM_OUTCOME_UNARMED_INTERCEPT)
 URGENT = {
     K.ACTIVATION_EVENT_KIND_RAISED,
     K.ACTIVATION_EVENT_KIND_ESCALATED,
@@ -177,8 +178,15 @@ def start_reader(loop: asyncio.AbstractEventLoop, lines: asyncio.Queue) -> None:
 
 
 class Console:
-    def __init__(self, stub: firearms_pb2_grpc.FirearmsServiceStub, out, lines: asyncio.Queue):
+    def __init__(
+        self,
+        stub: firearms_pb2_grpc.FirearmsServiceStub,
+        out,
+        lines: asyncio.Queue,
+        me: identity_pb2.WhoAmIResponse | None = None,
+    ):
         self.stub = stub
+        self.me = me or identity_pb2.WhoAmIResponse()  # who this console is (IdentityService.WhoAmI)
         self.out = out
         self.lines = lines
         self.style = Style(out)
@@ -357,6 +365,8 @@ class Console:
             raise ValueError("usage: close ID OUTCOME   (OUTCOME: " + ", ".join(OUTCOMES) + ")")
         aid = self.resolve(args[0])
         self._owned(aid)
+        if OUTCOMES[args[1]] in DEPLOYMENTS and (missing := [s for s in STAGES if s not in await self._recorded(aid)]):
+            raise ValueError(f"a deployment is closed with the whole NDM recorded; record first: {', '.join(missing)}")
         summary = await self.ask("summary> ")
         a = (
             await self.stub.CloseActivation(
@@ -366,8 +376,24 @@ class Console:
         self.say(f"{aid[:8]} awaits a supervisor's sign-off")
         self.activations[aid] = a
 
+    async def _recorded(self, aid: str) -> set[str]:
+        """The console's names of the NDM stages recorded on the activation (its whole record)."""
+        recorded, after = set(), 0
+        while True:
+            page = await self.stub.ListActivationEvents(
+                F.ListActivationEventsRequest(activation_id=aid, after_sequence=after)
+            )
+            recorded |= {s for e in page.events for s, f in STAGES.items() if getattr(e.decision, f).strip()}
+            if not (after := page.next_after_sequence):
+                return recorded
+
     async def signoff(self, args) -> None:
         aid = self._one(args, "signoff ID")
+        if self.me.role and self.me.role != Role.TFC_SUPERVISOR:
+            raise ValueError(f"sign-off needs a supervisor (role tfc_supervisor); you are {self.me.role}")
+        a = self.activations.get(aid)
+        if a is not None and self.me.subject in (a.close_requested_by, a.acknowledged_by):
+            raise ValueError("sign-off must be by a different person from the one who closed or owns it")
         remarks = await self.ask("remarks (Enter to skip)> ")
         a = (
             await self.stub.SignOffActivation(F.SignOffActivationRequest(activation_id=aid, remarks=remarks))
@@ -381,7 +407,8 @@ async def tfc_console(target: str, token: str, out, tls: ClientTls | None = None
     lines: asyncio.Queue = asyncio.Queue()
     start_reader(asyncio.get_running_loop(), lines)
     async with channel(target, token, tls) as ch:
-        console = Console(firearms_pb2_grpc.FirearmsServiceStub(ch), out, lines)
+        me = await identity_pb2_grpc.IdentityServiceStub(ch).WhoAmI(identity_pb2.WhoAmIRequest(), timeout=30)
+        console = Console(firearms_pb2_grpc.FirearmsServiceStub(ch), out, lines, me)
         follower = asyncio.create_task(console.follow(), name="console-stream")
         commands = asyncio.create_task(console.run_commands(), name="console-commands")
         done, _ = await asyncio.wait({follower, commands}, return_when=asyncio.FIRST_COMPLETED)
@@ -398,6 +425,8 @@ def command(args) -> int:
     try:
         to = target_of(args, "firearms", Role.TFC)
         asyncio.run(tfc_console(to.address, to.token, sys.stdout, tls=to.tls))
+    except grpc.aio.AioRpcError as err:
+        raise rpc_error(err) from None
     except KeyboardInterrupt:
         pass
     return 0

@@ -81,12 +81,13 @@ async def test_a_commander_works_an_activation_from_the_console(firearms, people
         await commander.answer("ethics text> ", "Proportionate and necessary; public safety first")
         await commander.answer("rationale (Enter to skip)> ", "")
         await commander.expect("recorded ethics")
-        await commander.answer("tfc> ", f"close {aid[:8]} armed")
-        await commander.answer("summary> ", "Vehicle stopped by ARVs; occupants detained")
+        await commander.answer("tfc> ", f"close {aid[:8]} armed")  # 2 of the 6 parts of the NDM
+        await commander.expect("record first: information, powers, options, action")
+        await commander.answer("tfc> ", f"close {aid[:8]} monitor")
+        await commander.answer("summary> ", "Vehicle not found; intelligence kept under review")
         await commander.expect(f"AWAITING SIGN-OFF {aid[:8]}")
-        await commander.answer("tfc> ", f"signoff {aid}")
-        await commander.answer("remarks (Enter to skip)> ", "")
-        await commander.expect("refused: PERMISSION_DENIED")
+        await commander.answer("tfc> ", f"signoff {aid}")  # refused before any remarks are asked for
+        await commander.expect("sign-off needs a supervisor (role tfc_supervisor); you are tfc")
 
         await supervisor.answer("tfc> ", f"signoff {aid}")
         await supervisor.answer("remarks (Enter to skip)> ", "Reviewed and agreed")
