@@ -1,14 +1,16 @@
 """`anpr hotlist import FILE --list NAME` and `anpr hotlist list`: hotlist administration.
 
-An import checks the whole file first (every bad row reported by line number; nothing is imported
-while one is bad, unless --skip-bad-rows), then streams the entries to matcher's ImportEntries,
-which replaces the list atomically.
+An import reads the whole file once, checking every row (every bad row reported by line number;
+nothing is imported, and no list created, while one is bad, unless --skip-bad-rows) and encoding the
+good ones, then streams them to matcher's ImportEntries, which replaces the list atomically.
 """
 
 from __future__ import annotations
 
 import asyncio
 import sys
+import uuid
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import grpc
@@ -26,6 +28,7 @@ SOURCES = {
 }
 CHUNK = 2000  # entries per ImportEntries message
 BAD_ROWS_SHOWN = 50
+PROGRESS_FROM_ROWS = 10_000  # a smaller file is read before a bar would say anything
 
 
 def command(args) -> int:
@@ -41,7 +44,7 @@ async def _run(args) -> int:
         if args.action == "list":
             await _list(stub)
             return 0
-        return await _import(stub, args)
+        return await _import(stub, ch, args)
 
 
 async def _list(stub) -> None:
@@ -62,18 +65,39 @@ def count_lines(path: Path) -> int:
     return n
 
 
-def check_file(path: Path, total: int, quiet: bool) -> tuple[int, list[BadRow]]:
-    """Read the whole file once: (good rows, bad rows)."""
-    bad: list[BadRow] = []
-    good = 0
-    with tqdm(total=total, unit=" rows", desc="checking", disable=quiet) as bar:
-        for _, item in read_file(path, "check"):
+@dataclass
+class Checked:
+    """A file read once: its bad rows, how many good ones, and the good entries as the import's
+    messages, already encoded (CHUNK entries each, without the list's id)."""
+
+    good: int = 0
+    bad: list[BadRow] = field(default_factory=list)
+    messages: list[bytes] = field(default_factory=list)
+
+
+def check_file(path: Path, hotlist_id: str, total: int, quiet: bool) -> Checked:
+    """Read the whole file once, checking every row and encoding the good ones."""
+    checked, chunk = Checked(), []
+    with progress(total, "checking", quiet) as bar:
+        for _, item in read_file(path, hotlist_id):
             bar.update(1)
             if isinstance(item, BadRow):
-                bad.append(item)
-            else:
-                good += 1
-    return good, bad
+                checked.bad.append(item)
+                continue
+            chunk.append(item)
+            if len(chunk) == CHUNK:
+                checked.messages.append(matcher_pb2.ImportEntriesRequest(entries=chunk).SerializeToString())
+                checked.good, chunk = checked.good + len(chunk), []
+    if chunk:
+        checked.messages.append(matcher_pb2.ImportEntriesRequest(entries=chunk).SerializeToString())
+        checked.good += len(chunk)
+    return checked
+
+
+def progress(total: int, desc: str, quiet: bool):
+    """A progress bar on a terminal for a file large enough to wait for; else none."""
+    shown = not quiet and total >= PROGRESS_FROM_ROWS and sys.stderr.isatty()
+    return tqdm(total=total, unit=" rows", desc=desc, disable=not shown)
 
 
 def _refusal(args, good: int, bad: list[BadRow]) -> str | None:
@@ -89,38 +113,50 @@ def _refusal(args, good: int, bad: list[BadRow]) -> str | None:
     return None
 
 
-async def _import(stub, args) -> int:
+async def _import(stub, ch, args) -> int:
     if not args.file or not args.list:
         raise CommandError("anpr hotlist import FILE --list NAME")
     if not args.file.is_file():
         raise CommandError(f"{args.file}: no such file")
-    total = max(0, count_lines(args.file) - 1)
-    good, bad = check_file(args.file, total, args.quiet)
-    refusal = _refusal(args, good, bad)
+    found = await _find(stub, args)
+    hotlist_id = found.hotlist_id if found else str(uuid.uuid4())  # a new list is made once the file is good
+    checked = check_file(args.file, hotlist_id, max(0, count_lines(args.file) - 1), args.quiet)
+    refusal = _refusal(args, checked.good, checked.bad)
     if refusal:
         print(refusal, file=sys.stderr)
         return 1
-    hotlist = await _find_or_create(stub, args)
-    resp = await stub.ImportEntries(_requests(args.file, hotlist.hotlist_id, total, args.quiet))
+    hotlist = found or await _create(stub, args, hotlist_id)
+    if not args.quiet:
+        print(f"sending {checked.good} entries; matcher stages them and swaps the list in at once ...", flush=True)
+    send = ch.stream_unary(
+        "/anpr.v1.MatcherService/ImportEntries",
+        request_serializer=bytes,
+        response_deserializer=matcher_pb2.ImportEntriesResponse.FromString,
+    )
+    head = matcher_pb2.ImportEntriesRequest(hotlist_id=hotlist.hotlist_id).SerializeToString()
+    resp = await send(iter([head + m for m in checked.messages[:1]] + checked.messages[1:] or [head]))
     print(
         f"imported {resp.imported} entries into {hotlist.name!r} (list version {resp.hotlist_version})"
-        + (f"; skipped {len(bad)} bad row(s)" if bad else "")
+        + (f"; skipped {len(checked.bad)} bad row(s)" if checked.bad else "")
     )
     return 0
 
 
-async def _find_or_create(stub, args) -> types_pb2.Hotlist:
+async def _find(stub, args) -> types_pb2.Hotlist | None:
     lists = (await stub.ListHotlists(matcher_pb2.ListHotlistsRequest())).hotlists
     found = next((h for h in lists if h.name == args.list), None)
-    if found:
-        return found
-    if not args.source:
+    if found is None and not args.source:
         raise CommandError(f"no hotlist named {args.list!r}: give --source (pnc, local, other) to create it")
+    return found
+
+
+async def _create(stub, args, hotlist_id: str) -> types_pb2.Hotlist:
     policy = types_pb2.MATCH_POLICY_EXACT if args.exact_only else types_pb2.MATCH_POLICY_LOOKALIKE
     created = (
         await stub.UpsertHotlist(
             matcher_pb2.UpsertHotlistRequest(
                 hotlist=types_pb2.Hotlist(
+                    hotlist_id=hotlist_id,
                     name=args.list,
                     source=SOURCES[args.source],
                     priority=args.priority,
@@ -132,19 +168,3 @@ async def _find_or_create(stub, args) -> types_pb2.Hotlist:
     ).hotlist
     print(f"created hotlist {created.name!r} ({created.hotlist_id})")
     return created
-
-
-async def _requests(path: Path, hotlist_id: str, total: int, quiet: bool):
-    """The import's messages: the list's id on the first, CHUNK entries each (bad rows left out)."""
-    first, chunk = True, []
-    with tqdm(total=total, unit=" rows", desc="importing", disable=quiet) as bar:
-        for _, item in read_file(path, hotlist_id):
-            bar.update(1)
-            if isinstance(item, BadRow):
-                continue
-            chunk.append(item)
-            if len(chunk) == CHUNK:
-                yield matcher_pb2.ImportEntriesRequest(hotlist_id=hotlist_id if first else "", entries=chunk)
-                first, chunk = False, []
-        if chunk or first:
-            yield matcher_pb2.ImportEntriesRequest(hotlist_id=hotlist_id if first else "", entries=chunk)
