@@ -111,6 +111,11 @@ def rpc_error(err: grpc.aio.AioRpcError) -> CommandError:
     """A refused call as the command reports it: the status code and the fields named."""
     fields = field_violations_of(err)
     detail = "; ".join(f"{f}: {d}" for f, d in fields) if fields else err.details()
+    if err.code() == grpc.StatusCode.UNAVAILABLE:  # "Socket closed" says nothing of the likely causes
+        detail += (
+            " (is the service up at that address? Every port of the suite speaks TLS only: a client"
+            " needs its CA, ANPR_TLS_CA_FILE, or the suite file of `anpr up`'s data dir)"
+        )
     return CommandError(f"{err.code().name}: {detail}")
 
 

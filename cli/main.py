@@ -61,11 +61,13 @@ def _add_up(sub) -> None:
 
 def _add_operations(sub) -> None:
     serve = sub.add_parser("serve", help="run one service")
-    serve.add_argument("service", choices=NAMES)
+    serve.add_argument("service", choices=NAMES, help="the service to run (its settings: ANPR_* variables)")
     serve.set_defaults(run="cli.ops:serve")
 
     migrate = sub.add_parser("migrate", help="apply migrations and exit")
-    migrate.add_argument("services", nargs="*", choices=[[], *NAMES], metavar="SERVICE")
+    migrate.add_argument(
+        "services", nargs="*", choices=[[], *NAMES], metavar="SERVICE", help="these services only (default: all)"
+    )
     migrate.add_argument(
         "--data-dir",
         type=Path,
@@ -82,8 +84,8 @@ def _add_operations(sub) -> None:
         description=importlib.import_module("anpr.runtime.deadletters").__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    dl.add_argument("action", choices=["list", "redrive"])
-    dl.add_argument("service", choices=NAMES)
+    dl.add_argument("action", choices=["list", "redrive"], help="list them, or re-drive them to their topic")
+    dl.add_argument("service", choices=NAMES, help="whose outbox")
     dl.add_argument("--topic", help="only this topic (e.g. match, alert); default: every topic")
     dl.add_argument(
         "--data-dir",
@@ -96,13 +98,18 @@ def _add_operations(sub) -> None:
 
 def _add_administration(sub) -> None:
     cam = sub.add_parser("camera", help="manage the camera registry (token in ANPR_TOKEN)")
-    cam.add_argument("action", choices=["add", "list", "disable"])
-    cam.add_argument("camera_id", nargs="?")
-    cam.add_argument("--name")
-    cam.add_argument("--lat", type=float)
-    cam.add_argument("--lon", type=float)
-    cam.add_argument("--direction", choices=["towards", "away", "unspecified"], default="unspecified")
-    cam.add_argument("--force", help="owning force")
+    cam.add_argument("action", choices=["add", "list", "disable"], help="register (or change), list, or disable")
+    cam.add_argument("camera_id", nargs="?", help="add, disable: the camera's id, as its reads carry it")
+    cam.add_argument("--name", help="add: a name people recognise (the site)")
+    cam.add_argument("--lat", type=float, help="add: where it stands (required), latitude")
+    cam.add_argument("--lon", type=float, help="add: where it stands (required), longitude")
+    cam.add_argument(
+        "--direction",
+        choices=["towards", "away", "unspecified"],
+        default="unspecified",
+        help="add: the traffic it faces",
+    )
+    cam.add_argument("--force", help="add: the owning force (required): its control room and TFC get the alerts")
     _client_options(cam, "ingest")
     cam.set_defaults(run="cli.admin:camera")
 
@@ -112,11 +119,11 @@ def _add_administration(sub) -> None:
         description=_doc("cli.hotlist_csv"),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    hl.add_argument("action", choices=["import", "list"])
+    hl.add_argument("action", choices=["import", "list"], help="replace a list from a file, or list the lists")
     hl.add_argument("file", nargs="?", type=Path, help="CSV extract (import)")
     hl.add_argument("--list", help="hotlist name (created when missing, with --source)")
     hl.add_argument("--source", choices=["pnc", "local", "other"], help="source of a new hotlist")
-    hl.add_argument("--priority", type=int, default=0)
+    hl.add_argument("--priority", type=int, default=0, help="priority of a new hotlist")
     hl.add_argument("--covert", action="store_true", help="new hotlist is covert (no terminal alerts)")
     hl.add_argument("--exact-only", action="store_true", help="new hotlist matches exact VRMs only")
     hl.add_argument("--skip-bad-rows", action="store_true", help="import the good rows when some are bad")
@@ -129,7 +136,7 @@ def _add_administration(sub) -> None:
 
     stats = sub.add_parser("stats", help="how alerts were acted on, per hotlist and reason (control room, admins)")
     _client_options(stats, "notify")
-    stats.add_argument("--days", type=float, default=7.0)
+    stats.add_argument("--days", type=float, default=7.0, help="the window, in days back from now")
     stats.set_defaults(run="cli.admin:stats")
 
 
@@ -144,11 +151,15 @@ def _add_screens(sub) -> None:
     term.add_argument("--unit", help="the unit's call sign (required for a terminal token)")
     term.add_argument("--force", help="the unit's force (a control room: only this force's alerts)")
     term.add_argument("--lat", type=float, help="the unit's position")
-    term.add_argument("--lon", type=float)
+    term.add_argument("--lon", type=float, help="the unit's position (with --lat)")
     term.add_argument("--radius-km", type=float, default=10.0, help="alerts for reads within this distance")
     term.set_defaults(run="cli.screens.patrol_terminal:command")
 
-    tfc = sub.add_parser("tfc", help="the TFC console (token in ANPR_TOKEN)")
+    tfc = sub.add_parser(
+        "tfc",
+        help="the TFC console (token in ANPR_TOKEN)",
+        description=_doc("cli.screens.tfc_console", "HELP"),
+    )
     _client_options(tfc, "firearms")
     tfc.set_defaults(run="cli.screens.tfc_console:command")
 
@@ -169,7 +180,7 @@ def _add_firearms(sub) -> None:
     rota.add_argument("subject", nargs="?", help="commander: the subject of their token")
     rota.add_argument("file", nargs="?", type=Path, help="import: the CSV file")
     rota.add_argument("--name", help="commander: name and rank")
-    rota.add_argument("--force")
+    rota.add_argument("--force", help="commander: home force; add, list: the shift's force")
     rota.add_argument("--contact", help="commander: phone or call sign")
     rota.add_argument("--area", help="add: the area (default: the whole force)")
     rota.add_argument("--from", dest="starts", help="add: shift start, ISO 8601 with offset")
@@ -188,12 +199,32 @@ def _add_firearms(sub) -> None:
     ndm.set_defaults(run="cli.rota:command")
 
 
-def _doc(module: str) -> str | None:
-    """A command module's docstring for its --help (None where this install lacks the module)."""
+def _doc(module: str, *more: str) -> str | None:
+    """A command module's docstring (and the texts of `more` of its names) for its --help; None
+    where this install lacks the module."""
     try:
-        return importlib.import_module(module).__doc__
+        found = importlib.import_module(module)
     except ModuleNotFoundError:
         return None
+    return "\n\n".join([found.__doc__ or "", *(getattr(found, name) for name in more)])
+
+
+class Formatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
+    """Descriptions as written; each option's default shown when it has one."""
+
+    def _get_help_string(self, action):
+        if action.default in (None, False, [], argparse.SUPPRESS) or "%(default)" in (action.help or ""):
+            return action.help
+        return super()._get_help_string(action)
+
+
+def _describe(sub) -> None:
+    """Every command's --help: its one-line help as the description when it has no longer one, and
+    the defaults shown."""
+    helps = {a.dest: a.help for a in sub._choices_actions}
+    for name, parser in sub.choices.items():
+        parser.formatter_class = Formatter
+        parser.description = parser.description or (helps.get(name, "") + ".")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -204,6 +235,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_administration(sub)
     _add_screens(sub)
     _add_firearms(sub)
+    _describe(sub)
     return p
 
 

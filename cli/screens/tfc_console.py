@@ -33,6 +33,7 @@ HELP = """commands (ID: the first characters of an activation id are enough):
   decide ID STAGE      record one NDM stage (asks for the text, then the rationale)
                        STAGE: ethics, information, threat, powers, options, action
   close ID OUTCOME     ask to close (asks for a summary); OUTCOME: nfa, monitor, unarmed, armed
+                       (unarmed and armed: with every stage and the ethics recorded)
   signoff ID           supervisors: sign off a closure asked for by someone else (asks for remarks)
   patch ID [HIT]       save the plate patch of the read (or of a sighting's hit) to plate-ID.jpg
   help | quit"""

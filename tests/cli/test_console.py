@@ -130,7 +130,21 @@ async def test_rota_from_the_command_line(firearms, people, tmp_path):
         f"{FORCE},,2026-11-30T07:00:00,2026-11-30T19:00:00Z,tfc-a,,sup-1\n"
     )
     code, out = await anpr("rota", "import", str(bad), "--addr", addr, token=sup)
-    assert code == 1 and "line 2: needs a UTC offset" in out and "nothing imported" in out
+    assert code == 1 and "line 2: starts_at: needs a UTC offset" in out and "nothing imported" in out
+    unknown = tmp_path / "unknown.csv"  # every line the service refuses is named, by its line
+    unknown.write_text(
+        "force,area,starts_at,ends_at,primary,backups,supervisor\n"
+        f"{FORCE},,2026-11-30T07:00:00Z,2026-11-30T19:00:00Z,nobody-1,,sup-1\n"
+        f"{FORCE},,2026-11-30T19:00:00Z,2026-12-01T07:00:00Z,tfc-a,,sup-1\n"
+        f"{FORCE},,2026-12-01T07:00:00Z,2026-12-01T19:00:00Z,nobody-2,,sup-1\n"
+    )
+    code, out = await anpr("rota", "import", str(unknown), "--addr", addr, token=sup)
+    assert code == 1 and "line 2: primary:" in out and "line 4: primary:" in out and "line 3" not in out, out
+    code, out = await anpr(
+        "rota", "add", "--force", FORCE, "--from", "yesterday", "--to", "today", "--primary", "tfc-a",
+        "--supervisor", "sup-1", "--addr", addr, token=sup,
+    )  # fmt: skip
+    assert code == 2 and "--from: 'yesterday' is not an ISO 8601 time" in out, out
     code, out = await anpr("rota", "import", str(week), "--addr", addr, token=people["tfc-a"])
     assert code != 0 and "PERMISSION_DENIED" in out
     code, out = await anpr("rota", "import", str(week), "--addr", addr, token=sup)
