@@ -62,7 +62,7 @@ def format_alert(alert: T.Alert, colour: bool = False) -> str:
         style(f"ALERT #{alert.sequence}  {read.vrm}", BOLD, colour=colour)
         + f"  [{kind}]"
         + ("  [HISTORICAL]" if hit.historical else "")
-        + f"  action: {T.Action.Name(entry.action).removeprefix('ACTION_')}",
+        + f"  action: {T.Action.Name(entry.action).removeprefix('ACTION_').replace('_', ' ')}",
         "    warning markers: " + (style(markers, BOLD, RED, colour=colour) if markers else "none"),
         f"    reason: {entry.reason}",
         f"    vehicle: {entry.vehicle.colour} {entry.vehicle.make} {entry.vehicle.model}"

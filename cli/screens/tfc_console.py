@@ -62,7 +62,8 @@ URGENT = {
 
 
 def name(enum, value: int, prefix: str) -> str:
-    return enum.Name(value).removeprefix(prefix) if value in enum.values() else str(value)
+    """An enum value as people read it: ACTION_DO_NOT_STOP_REPORT_SIGHTING -> DO NOT STOP REPORT SIGHTING."""
+    return enum.Name(value).removeprefix(prefix).replace("_", " ") if value in enum.values() else str(value)
 
 
 def hhmmss(ts) -> str:

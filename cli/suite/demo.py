@@ -169,9 +169,14 @@ class Suite:
             base_env=os.environ,
             tls=ca,
             service_ports={name: port + 10 for name, port in ports.items()},
-            # The demo feed passes the same few plates often: a short deduplication window keeps the
-            # demo's alerts coming (production default: 600 s).
-            env={"ANPR_DEDUP_WINDOW_S": os.environ.get("ANPR_DEDUP_WINDOW_S", "20")},
+            # The demo feed passes the same few plates often: a two-minute deduplication window
+            # (production default: 600 s) keeps alerts coming without the same plate every few
+            # seconds; five minutes to acknowledge an activation (production default: 60 s) leave
+            # time to do it from `anpr tfc` before it escalates.
+            env={
+                "ANPR_DEDUP_WINDOW_S": os.environ.get("ANPR_DEDUP_WINDOW_S", "120"),
+                "ANPR_ACK_DEADLINE_S": os.environ.get("ANPR_ACK_DEADLINE_S", "300"),
+            },
         )
         for name in NAMES:
             self.launcher.start(name)
@@ -231,6 +236,7 @@ async def camera_feed(suite: Suite, interval: float, out) -> None:
     listed = itertools.cycle([e.vrm for e in DEMO_ENTRIES] + ["KX19 2TB", "YD21 MP0"])
     async with channel(suite.addr("ingest"), suite.tokens[Role.CAMERA], suite.client_tls) as ch:
         stub = ingest_pb2_grpc.IngestServiceStub(ch)
+        stored = 0
         for n in itertools.count(1):
             reads = []
             for i in range(5):
@@ -249,10 +255,13 @@ async def camera_feed(suite: Suite, interval: float, out) -> None:
                     )
                 )
             resp = await stub.SubmitReads(iter([ingest_pb2.SubmitReadsRequest(reads=reads)]), timeout=10)
-            stored = sum(r.status == ingest_pb2.READ_STATUS_STORED for r in resp.results)
-            print(f"[camera feed] batch {n}: {stored}/{len(reads)} reads stored", file=out, flush=True)
+            stored += sum(r.status == ingest_pb2.READ_STATUS_STORED for r in resp.results)
+            if n % FEED_REPORT_EVERY == 0:  # now and then: the alerts are what to watch
+                print(f"[camera feed] {stored} reads stored so far", file=out, flush=True)
             await asyncio.sleep(interval)
 
+
+FEED_REPORT_EVERY = 30  # camera batches between the feed's lines
 
 # The demo's in-car unit: around Reading, with a radius that takes in the demo cameras.
 DEMO_UNIT = notify_pb2.Subscription(
@@ -324,6 +333,13 @@ async def run_demo(suite: Suite, duration: float | None, interval: float) -> Non
     print(
         f"Addresses, CA and demo tokens: {suite.data_dir / SUITE_FILE} (and {suite.data_dir / 'demo-tokens.env'});"
         " the anpr commands find this suite from there, e.g. in another shell here: anpr camera list",
+        flush=True,
+    )
+    print(
+        "To act on what appears, in another shell here:\n"
+        '  anpr terminal --force "Demo Police"   a control room: a N / r N CODE / s N accept, reject or mark seen\n'
+        "  anpr tfc                              the duty TFC (demo-tfc-insp-1): ack ID, decide, close;"
+        " unacknowledged, an activation escalates after 5 minutes",
         flush=True,
     )
     print("Stop with Ctrl-C.", flush=True)

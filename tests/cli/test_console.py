@@ -66,7 +66,7 @@ async def test_a_commander_works_an_activation_from_the_console(firearms, people
         aid = raised.activation_id
         await commander.expect(f"!!! FIREARMS ACTIVATION {aid[:8]}")
         await commander.expect("ACKNOWLEDGE BY")
-        await commander.expect("MARKERS: FIREARMS, VIOLENT   ACTION: DO_NOT_STOP_REPORT_SIGHTING")
+        await commander.expect("MARKERS: FIREARMS, VIOLENT   ACTION: DO NOT STOP REPORT SIGHTING")
         await commander.expect("reason: Linked to a firearms discharge")
         commander.child.sendline(f"decide {aid[:8]} threat")
         await commander.expect(f"acknowledge {aid[:8]} first")
