@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import sys
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -75,10 +76,11 @@ class Checked:
     messages: list[bytes] = field(default_factory=list)
 
 
-def check_file(path: Path, hotlist_id: str, total: int, quiet: bool) -> Checked:
-    """Read the whole file once, checking every row and encoding the good ones."""
-    checked, chunk = Checked(), []
-    with progress(total, "checking", quiet) as bar:
+def encoded(path: Path, hotlist_id: str, total: int, quiet: bool, checked: Checked) -> Iterator[bytes]:
+    """The import's messages (CHUNK entries each, encoded, without the list's id) as the file is read
+    once, every row checked; `checked` counts the good rows and keeps the bad ones as it goes."""
+    chunk = []
+    with progress(total, "importing", quiet) as bar:
         for _, item in read_file(path, hotlist_id):
             bar.update(1)
             if isinstance(item, BadRow):
@@ -86,11 +88,18 @@ def check_file(path: Path, hotlist_id: str, total: int, quiet: bool) -> Checked:
                 continue
             chunk.append(item)
             if len(chunk) == CHUNK:
-                checked.messages.append(matcher_pb2.ImportEntriesRequest(entries=chunk).SerializeToString())
-                checked.good, chunk = checked.good + len(chunk), []
+                checked.good += len(chunk)
+                yield matcher_pb2.ImportEntriesRequest(entries=chunk).SerializeToString()
+                chunk = []
     if chunk:
-        checked.messages.append(matcher_pb2.ImportEntriesRequest(entries=chunk).SerializeToString())
         checked.good += len(chunk)
+        yield matcher_pb2.ImportEntriesRequest(entries=chunk).SerializeToString()
+
+
+def check_file(path: Path, hotlist_id: str, total: int, quiet: bool) -> Checked:
+    """Read the whole file once, checking every row and keeping the good ones encoded."""
+    checked = Checked()
+    checked.messages = list(encoded(path, hotlist_id, total, quiet, checked))
     return checked
 
 
@@ -118,28 +127,95 @@ async def _import(stub, ch, args) -> int:
         raise CommandError("anpr hotlist import FILE --list NAME")
     if not args.file.is_file():
         raise CommandError(f"{args.file}: no such file")
-    found = await _find(stub, args)
-    hotlist_id = found.hotlist_id if found else str(uuid.uuid4())  # a new list is made once the file is good
-    checked = check_file(args.file, hotlist_id, max(0, count_lines(args.file) - 1), args.quiet)
-    refusal = _refusal(args, checked.good, checked.bad)
-    if refusal:
-        print(refusal, file=sys.stderr)
-        return 1
-    hotlist = found or await _create(stub, args, hotlist_id)
-    if not args.quiet:
-        print(f"sending {checked.good} entries; matcher stages them and swaps the list in at once ...", flush=True)
-    send = ch.stream_unary(
-        "/anpr.v1.MatcherService/ImportEntries",
-        request_serializer=bytes,
-        response_deserializer=matcher_pb2.ImportEntriesResponse.FromString,
-    )
-    head = matcher_pb2.ImportEntriesRequest(hotlist_id=hotlist.hotlist_id).SerializeToString()
-    resp = await send(iter([head + m for m in checked.messages[:1]] + checked.messages[1:] or [head]))
+    hotlist = await _find(stub, args)
+    total = max(0, count_lines(args.file) - 1)
+    if hotlist is None:  # a new list is made only once the file is good: read it all first
+        hotlist_id = str(uuid.uuid4())
+        checked = check_file(args.file, hotlist_id, total, args.quiet)
+        if _refused(args, checked):
+            return 1
+        hotlist = await _create(stub, args, hotlist_id)
+        resp = await _call(ch)(_with_head(hotlist_id, checked.messages, args.quiet))
+    else:  # sent as it is read, matcher staging the entries meanwhile; a refusal cancels the call
+        checked, resp = await _stream(ch, args, hotlist.hotlist_id, total)
+        if resp is None:
+            return 1
     print(
         f"imported {resp.imported} entries into {hotlist.name!r} (list version {resp.hotlist_version})"
         + (f"; skipped {len(checked.bad)} bad row(s)" if checked.bad else "")
     )
     return 0
+
+
+def _refused(args, checked: Checked) -> bool:
+    """Whether nothing may be imported (said on stderr, with the bad rows)."""
+    refusal = _refusal(args, checked.good, checked.bad)
+    if refusal:
+        print(refusal, file=sys.stderr)
+    return refusal is not None
+
+
+def _stopping(args, checked: Checked) -> bool:
+    """A bad row seen that refuses the whole import (without --skip-bad-rows, or a bad header)."""
+    return bool(checked.bad) and (not args.skip_bad_rows or checked.bad[0].line == 1)
+
+
+def _call(ch):
+    """ImportEntries taking its messages already encoded."""
+    return ch.stream_unary(
+        "/anpr.v1.MatcherService/ImportEntries",
+        request_serializer=bytes,
+        response_deserializer=matcher_pb2.ImportEntriesResponse.FromString,
+    )
+
+
+async def _with_head(hotlist_id: str, messages, quiet: bool):
+    """The messages with the list's id on the first (one message of the id alone when there is none)."""
+    head = matcher_pb2.ImportEntriesRequest(hotlist_id=hotlist_id).SerializeToString()
+    sent = 0
+    for message in messages:
+        yield head + message if sent == 0 else message
+        sent += 1
+        await asyncio.sleep(0)  # the call sends while the next message is made
+    if sent == 0:
+        yield head
+    if not quiet:
+        print("all entries sent; matcher swaps the list in at once ...", flush=True)
+
+
+async def _stream(ch, args, hotlist_id: str, total: int):
+    """Read, check and send at once: (the rows' tally, matcher's answer, or None when refused). A
+    refusing row stops the sending and cancels the call (so matcher imports nothing), and the file
+    is read again for the report of every bad row."""
+    checked, refused = Checked(), asyncio.Event()
+
+    def until_refused():
+        for message in encoded(args.file, hotlist_id, total, args.quiet, checked):
+            if _stopping(args, checked):
+                return
+            yield message
+
+    async def requests():
+        async for message in _with_head(hotlist_id, until_refused(), quiet=True):
+            if not _stopping(args, checked):
+                yield message
+        if _stopping(args, checked) or (checked.good == 0 and not args.allow_empty):
+            refused.set()
+            await asyncio.Event().wait()  # never end the stream normally: that would commit
+        if not args.quiet:
+            print("all entries sent; matcher swaps the list in at once ...", flush=True)
+
+    call = _call(ch)(requests())
+    answered, stopped = asyncio.ensure_future(call), asyncio.ensure_future(refused.wait())
+    await asyncio.wait({answered, stopped}, return_when=asyncio.FIRST_COMPLETED)
+    if not refused.is_set():
+        stopped.cancel()
+        return checked, await answered
+    call.cancel()
+    await asyncio.gather(answered, return_exceptions=True)
+    checked = check_file(args.file, hotlist_id, total, quiet=True)
+    _refused(args, checked)
+    return checked, None
 
 
 async def _find(stub, args) -> types_pb2.Hotlist | None:
