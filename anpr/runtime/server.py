@@ -34,7 +34,7 @@ from opentelemetry.instrumentation.grpc import aio_client_interceptors, aio_serv
 from opentelemetry.sdk.trace import TracerProvider
 
 from anpr.field_limits import compile_checkers
-from anpr.runtime import identity, metrics, pg, reflection, tls
+from anpr.runtime import metrics, pg, reflection, tls, whoami
 from anpr.runtime.auth import AuthInterceptor, Role, TokenRegistry, bearer_interceptors
 from anpr.runtime.boundary import BoundaryInterceptor
 from anpr.runtime.config import ConfigError, ServiceSettings, load, reject_unknown_variables
@@ -179,7 +179,7 @@ class RunningService:
 
     async def start(self) -> int:
         spec, settings = self.spec, self.settings
-        method_roles = {**spec.full_method_roles(), **identity.METHOD_ROLES}
+        method_roles = {**spec.full_method_roles(), **whoami.METHOD_ROLES}
         registry = TokenRegistry.from_file(settings.tokens_file)
         self._provider = setup_tracing(f"anpr-{spec.name}")
         metrics.setup_metrics(settings.grpc_host, settings.metrics_port)
@@ -204,10 +204,10 @@ class RunningService:
             options=[*CHANNEL_OPTIONS[:2], *SERVER_KEEPALIVE, ("grpc.so_reuseport", int(settings.reuse_port))],
         )
         spec.add_servicer(self._component.servicer, server)
-        identity.add_to_server(server)
+        whoami.add_to_server(server)
         health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
         health = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
-        reflection.enable([spec.grpc_service, identity.SERVICE, health], server)
+        reflection.enable([spec.grpc_service, whoami.SERVICE, health], server)
         await self._set_health(False)
         self._listen(server)
         await server.start()
