@@ -170,7 +170,7 @@ FORCE = "Benchmark Police"  # of every camera, commander and shift (and of the t
 def launch(url: str, tmp: Path, workers: int, replicas: int) -> Launcher:
     """The four services (and `replicas` processes each of ingest and matcher), with every hit
     alerted (deduplication off) and every firearms hit its own activation."""
-    tokens = Tokens.create(tmp / "tokens.json", prefix="bench")
+    tokens = Tokens.create(tmp / "issuer.json", prefix="bench")
     launcher = Launcher(
         url,
         tokens,

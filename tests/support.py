@@ -116,8 +116,8 @@ class InProcessSuite:
             database_url=self.database_url,
             grpc_host="127.0.0.1",
             grpc_port=0,
-            tokens_file=self.tokens.path,
             shutdown_grace_s=1.0,
+            **self.tokens.service_settings(),
         )
         settings = s.settings_cls(**(options | overrides))
         service = RunningService(s, settings)
@@ -132,7 +132,6 @@ class InProcessSuite:
         return service
 
     async def start_all(self, **matcher_overrides) -> None:
-        token = self.tokens[Role.SERVICE]
         ingest_port, matcher_port, notify_port, firearms_port = free_ports(4)
         await self.start("notify", grpc_port=notify_port)
         await self.start("firearms", grpc_port=firearms_port)
@@ -142,10 +141,9 @@ class InProcessSuite:
             notify_addr=self.addr("notify"),
             firearms_addr=self.addr("firearms"),
             ingest_addr=f"127.0.0.1:{ingest_port}",
-            service_token=token,
             **matcher_overrides,
         )
-        await self.start("ingest", grpc_port=ingest_port, matcher_addr=self.addr("matcher"), service_token=token)
+        await self.start("ingest", grpc_port=ingest_port, matcher_addr=self.addr("matcher"))
 
     async def stop(self) -> None:
         for name in reversed(list(self.running)):

@@ -65,6 +65,13 @@ STREAMS = _meter.create_up_down_counter(
     description="Server streams open, by method: Subscribe = terminals and control rooms connected, "
     "StreamActivations = TFC consoles, StreamReads = camera streams",
 )
+AUTH_REFUSALS = _meter.create_counter(
+    "anpr.auth.refusals",
+    unit="{call}",
+    description="Calls refused before their handler, by code: UNAUTHENTICATED (no token, or one that does not "
+    "verify), PERMISSION_DENIED (an identity the suite cannot serve, or a role not allowed), UNAVAILABLE "
+    "(the identity provider's keys not loaded yet)",
+)
 
 
 def seconds_since(captured_at) -> float:

@@ -35,7 +35,8 @@ from anpr.v1 import (
 from cli.client import SUITE_FILE, CommandError, SuiteFile, channel, data_dir, subscribe
 from cli.screens.patrol_terminal import format_alert
 from cli.screens.tfc_console import Style, format_event
-from cli.suite.launcher import Launcher, LaunchError, Tokens, check_settings, port_table
+from cli.suite.issuer import IssuerError
+from cli.suite.launcher import Launcher, LaunchError, Tokens, check_settings, issuer_port, port_table
 from services import NAMES
 
 T = types_pb2
@@ -158,7 +159,18 @@ class Suite:
             self.database_url = self._embedded.get_uri()
         # A local CA, kept across restarts of this data dir: TLS on every port, mutual TLS between the services.
         ca = kept_local_ca(self.data_dir / "tls")
-        tokens = Tokens.create(self.data_dir / "tokens.json", subjects=DEMO_SUBJECTS)
+        # The local identity issuer: its key kept in the data directory (tokens it issued stay valid
+        # across restarts), its discovery document and JWKS on 127.0.0.1.
+        try:
+            tokens = Tokens.create(
+                self.data_dir / "issuer.json",
+                subjects=DEMO_SUBJECTS,
+                force="Demo Police",
+                unit=DEMO_UNIT.unit_id,
+                port=issuer_port(self.base_port),
+            )
+        except IssuerError as exc:
+            raise LaunchError(str(exc)) from None
         tokens.write_env(self.data_dir / "demo-tokens.env", ca.ca_file)
         ports = port_table(self.base_port)
         self.launcher = Launcher(
@@ -199,6 +211,7 @@ class Suite:
         if self.launcher is not None:
             (self.data_dir / SUITE_FILE).unlink(missing_ok=True)
             self.launcher.terminate(grace=grace)
+            self.launcher.tokens.close()
         if self._watchdog is not None:
             pg.unwatch(self._watchdog)
             self._watchdog = None
@@ -342,6 +355,7 @@ async def run_demo(suite: Suite, duration: float | None, interval: float) -> Non
         " unacknowledged, an activation escalates after 5 minutes",
         flush=True,
     )
+    print(f"Identity issuer: {suite.tokens.issuer.url} (more tokens: anpr token issue --help)", flush=True)
     print("Stop with Ctrl-C.", flush=True)
     await seed(suite)
     await seed_rota(suite)

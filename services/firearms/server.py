@@ -311,7 +311,7 @@ class FirearmsComponent:
             rt.pool, self.events, timing_of(settings), settings.escalation_poll_s, settings.duty_check_s, rt.health
         )
         if settings.ingest_addr:
-            ingest = ingest_pb2_grpc.IngestServiceStub(rt.channel(settings.ingest_addr, settings.service_token))
+            ingest = ingest_pb2_grpc.IngestServiceStub(rt.channel(settings.ingest_addr))
             self.servicer.patches = PlatePatches(ingest)
 
     async def start(self) -> None:

@@ -299,7 +299,7 @@ class IngestComponent:
             CameraRateLimiter(settings.camera_rate_per_s, settings.camera_burst),
         )
         # MatchReads with the request already encoded: outbox rows concatenate into one request.
-        self._match_reads = rt.channel(settings.matcher_addr, settings.service_token).unary_unary(
+        self._match_reads = rt.channel(settings.matcher_addr).unary_unary(
             "/anpr.v1.MatcherService/MatchReads",
             request_serializer=None,
             response_deserializer=matcher_pb2.MatchReadsResponse.FromString,

@@ -239,8 +239,8 @@ class MatcherComponent:
         self._refresh_lock = asyncio.Lock()
         self.matching = matching.Matcher(self.live, profiles.default)
         self.servicer = MatcherServicer(rt.pool, self.live, self.hits, self.refresh, self.matching)
-        notify = rt.channel(settings.notify_addr, settings.service_token)
-        firearms = rt.channel(settings.firearms_addr, settings.service_token)
+        notify = rt.channel(settings.notify_addr)
+        firearms = rt.channel(settings.firearms_addr)
         # Hits go on with their requests already encoded: outbox rows concatenate into one request.
         self._publish_alerts = notify.unary_unary(
             "/anpr.v1.NotifyService/PublishAlerts",
@@ -252,7 +252,7 @@ class MatcherComponent:
             request_serializer=None,
             response_deserializer=firearms_pb2.RaiseActivationsResponse.FromString,
         )
-        ingest = ingest_pb2_grpc.IngestServiceStub(rt.channel(settings.ingest_addr, settings.service_token))
+        ingest = ingest_pb2_grpc.IngestServiceStub(rt.channel(settings.ingest_addr))
         lookback_s = int(settings.historical_lookback_h * 3600)
         self.historical = historical.HistoricalChecks(
             rt.pool, ingest, lookback_s, self.matching, self.hits, self.refresh

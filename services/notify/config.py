@@ -18,8 +18,7 @@ class NotifySettings(ServiceSettings):
     alert_tail_size: int = Field(default=10_000, ge=100)
     # Reason codes an officer may give when acknowledging an alert (comma-separated).
     outcome_reasons: str = "stopped,not_found,wrong_vehicle,misread,no_action_needed,other"
-    # Plate patches: the gRPC target of ingest and the token this service presents to it (role
-    # service). Unset: GetPlatePatch answers FAILED_PRECONDITION.
+    # Plate patches: the gRPC target of ingest (called with this service's client credentials,
+    # ANPR_SERVICE_CLIENT_*). Unset: GetPlatePatch answers FAILED_PRECONDITION.
     ingest_addr: str = ""
-    service_token: str = ""
     service_port: int = 50063

@@ -282,7 +282,7 @@ class NotifyComponent:
         self.tail = LogTail(rt.pool, alert_items_after, store.latest_sequence, capacity=settings.alert_tail_size)
         ingest = None
         if settings.ingest_addr:
-            ingest = ingest_pb2_grpc.IngestServiceStub(rt.channel(settings.ingest_addr, settings.service_token))
+            ingest = ingest_pb2_grpc.IngestServiceStub(rt.channel(settings.ingest_addr))
         self.servicer = NotifyServicer(rt.pool, self.tail, settings, PlatePatches(ingest))
 
     async def start(self) -> None:

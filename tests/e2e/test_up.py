@@ -15,6 +15,7 @@ from pathlib import Path
 
 import psutil
 
+from anpr.runtime.auth import Role
 from tests.e2e.processes import ROOT
 from tests.support import free_port
 
@@ -22,7 +23,8 @@ from tests.support import free_port
 def _base_port() -> int:
     while True:
         base = free_port()
-        if base < 65000 and all(_port_free(base + i) for i in (0, 1, 2, 3, 10, 11, 12, 13)):
+        # the services (base..base+3), the identity issuer (base+9), the service ports (base+10..13)
+        if base < 65000 and all(_port_free(base + i) for i in (0, 1, 2, 3, 9, 10, 11, 12, 13)):
             return base
 
 
@@ -91,16 +93,33 @@ class Up:
             self.proc.wait()
 
 
+def anpr(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "cli", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
+
+
 def _anpr(*args: str, data_dir: Path) -> subprocess.CompletedProcess:
     """Another shell's `anpr` command, with no ANPR_* setting: it must find the suite by itself."""
-    return subprocess.run(
-        [sys.executable, "-m", "cli", *args, "--data-dir", str(data_dir)],
-        cwd=ROOT,
-        env=_clean_env(),
-        capture_output=True,
-        text=True,
-        timeout=60,
+    return anpr(*args, "--data-dir", str(data_dir), env=_clean_env())
+
+
+def check_tokens(data_dir, base: int, env: dict[str, str]) -> None:
+    """The env file holds a token per role; `anpr token issue` mints one the running suite accepts,
+    and refuses to mint an identity the services would refuse."""
+    demo = (data_dir / "demo-tokens.env").read_text()
+    assert all(f"DEMO_{str(role).upper()}_TOKEN=ey" in demo for role in Role), demo
+    issued = anpr(
+        "token", "issue", "--role", "camera_admin", "--force", "Demo Police", "--data-dir", str(data_dir), env=env
     )
+    assert issued.returncode == 0, issued.stderr
+    tls = {"ANPR_TOKEN": issued.stdout.strip(), "ANPR_TLS_CA_FILE": str(data_dir / "tls" / "ca.crt")}
+    cameras = anpr("camera", "list", "--addr", f"127.0.0.1:{base}", env=env | tls)
+    assert cameras.returncode == 0 and "CAM-M4-J12" in cameras.stdout, cameras.stderr
+    unitless = anpr(
+        "token", "issue", "--role", "terminal", "--force", "Demo Police", "--data-dir", str(data_dir), env=env
+    )
+    assert unitless.returncode == 2 and "must name its unit" in unitless.stderr
 
 
 def test_anpr_up_shows_alerts_and_stops_cleanly_on_ctrl_c(tmp_path):
@@ -117,6 +136,7 @@ def test_anpr_up_shows_alerts_and_stops_cleanly_on_ctrl_c(tmp_path):
         assert cameras.returncode == 0 and "CAM-M4-J12" in cameras.stdout, cameras.stderr
         dead = _anpr("deadletters", "list", "ingest", data_dir=up.data_dir)
         assert dead.returncode == 0 and "ingest: 0 dead letter(s)" in dead.stdout, dead.stderr
+        check_tokens(up.data_dir, up.base_port, _clean_env())
         family = up.family()
         up.proc.send_signal(signal.SIGINT)
         out, _ = up.proc.communicate(timeout=60)

@@ -434,8 +434,8 @@ async def test_the_commander_gets_the_plate_patch_and_the_fetch_is_logged(databa
 
     suite = InProcessSuite(database_url, people.tokens)
     try:
-        await suite.start("ingest", matcher_addr="127.0.0.1:9", service_token=people.tokens[Role.SERVICE])
-        await suite.start("firearms", ingest_addr=suite.addr("ingest"), service_token=people.tokens[Role.SERVICE])
+        await suite.start("ingest", matcher_addr="127.0.0.1:9")
+        await suite.start("firearms", ingest_addr=suite.addr("ingest"))
         read = make_read("LR68HGW", plate_image=b"\xff\xd8 a plate patch \xff\xd9")
         bare = make_read("LR68HGW")  # the camera sent no plate patch
         async with channel(suite.addr("ingest"), people.tokens[Role.CAMERA]) as ch:

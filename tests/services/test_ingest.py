@@ -27,7 +27,7 @@ RS = ingest_pb2.ReadStatus
 async def ingest(database_url, tokens):
     suite = InProcessSuite(database_url, tokens)
     # matcher is not running: reads must still be stored and acknowledged (they wait in the outbox)
-    await suite.start("ingest", matcher_addr="127.0.0.1:9", service_token=tokens[Role.SERVICE])
+    await suite.start("ingest", matcher_addr="127.0.0.1:9")
     yield suite
     await suite.stop()
 
@@ -250,7 +250,7 @@ async def test_retention_does_not_wait_for_a_scan_and_drops_the_day_later(ingest
             "INSERT INTO reads (read_id, captured_at, vrm, vrm_normalised, confidence, camera_id)"
             " VALUES ('r1', now(), 'AB12CDE', 'AB12CDE', 90, 'CAM-M1-J4-N')"
         )
-        settings = IngestSettings(matcher_addr="x", service_token="x", tokens_file="x")
+        settings = IngestSettings(matcher_addr="x", oidc_issuer="http://127.0.0.1/unused", service_client_secret="x")
         async with contextlib.aclosing(store.scan_reads(scanning, now - timedelta(hours=1), 1)) as pages:
             assert len(await anext(pages)) == 1  # a scan is open (its transaction holds the reads table)
             during = await asyncio.wait_for(run_retention(conn, settings, now=now), 10)

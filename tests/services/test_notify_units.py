@@ -181,7 +181,6 @@ async def chain(database_url, tokens):
         "notify",
         grpc_port=int(s.running["matcher"].settings.notify_addr.rsplit(":", 1)[1]),
         ingest_addr=s.addr("ingest"),
-        service_token=tokens[Role.SERVICE],
     )
     yield s
     await s.stop()
