@@ -69,7 +69,10 @@ def _check_new_camera(args) -> None:
 
 
 def stats(args) -> int:
-    asyncio.run(_stats(args))
+    try:
+        asyncio.run(_stats(args))
+    except grpc.aio.AioRpcError as err:
+        raise rpc_error(err) from None
     return 0
 
 

@@ -183,6 +183,11 @@ def _add_firearms(sub) -> None:
     rota.add_argument("--name", help="commander: name and rank")
     rota.add_argument("--force", help="commander: home force; add, list: the shift's force")
     rota.add_argument("--contact", help="commander: phone or call sign")
+    rota.add_argument(
+        "--as-supervisor",
+        action="store_true",
+        help="commander: may be a shift's supervisor (holds the tfc_supervisor role)",
+    )
     rota.add_argument("--area", help="add: the area (default: the whole force)")
     rota.add_argument("--from", dest="starts", help="add: shift start, ISO 8601 with offset")
     rota.add_argument("--to", dest="ends", help="add: shift end, ISO 8601 with offset")

@@ -14,7 +14,7 @@ import pytest
 
 from anpr.runtime import pg
 from tests.firearms_support import People
-from tests.support import InProcessSuite, Tokens
+from tests.support import IDENTITIES, InProcessSuite, Tokens
 
 
 @pytest.fixture(scope="session")
@@ -53,8 +53,9 @@ async def database_url(pg_url):
 
 @pytest.fixture(scope="session")
 def tokens(tmp_path_factory) -> Tokens:
-    """A local issuer (cli.suite.issuer) serving for the session, and a token of it for every role."""
-    made = Tokens.create(tmp_path_factory.mktemp("issuer") / "issuer.json", prefix="test")
+    """A local issuer (cli.suite.issuer) serving for the session, a token of it for every role (the
+    default claims) and one per named identity of tests.support.IDENTITIES."""
+    made = Tokens.create(tmp_path_factory.mktemp("issuer") / "issuer.json", prefix="test", identities=IDENTITIES)
     yield made
     made.close()
 

@@ -28,12 +28,13 @@ class People:
 
     @classmethod
     def create(cls, path: Path) -> "People":
-        identities = {
+        """The role tokens with their default claims; the named commanders and supervisors are of FORCE."""
+        people = {
             s: Caller(Role.TFC_SUPERVISOR if s.startswith("sup") else Role.TFC, s, force=FORCE)
             for s in (*COMMANDERS, *SUPERVISORS)
         }
-        tokens = Tokens.create(path, prefix="test", identities=identities, force=FORCE)
-        return cls(tokens, {s: tokens.named(s) for s in identities})
+        tokens = Tokens.create(path, prefix="test", identities=people)
+        return cls(tokens, dict(tokens.by_name))
 
     def __getitem__(self, subject: str) -> str:
         return self.by_subject[subject]
@@ -53,12 +54,18 @@ async def set_rota(
     hours: float = 8,
 ) -> F.AddShiftsResponse:
     """Register every named person and put `chain` + `supervisor` on duty for `force` from now."""
-    async with channel(addr, people["sup-2"]) as ch:
+    async with channel(addr, people.tokens[Role.TFC_SUPERVISOR]) as ch:  # national: any force's rota
         s = stub(ch)
         for subject in (*COMMANDERS, *SUPERVISORS):
             await s.UpsertCommander(
                 F.UpsertCommanderRequest(
-                    commander=T.Commander(subject=subject, name=f"Insp {subject}", force=force, contact="radio 7")
+                    commander=T.Commander(
+                        subject=subject,
+                        name=f"Insp {subject}",
+                        force=force,
+                        contact="radio 7",
+                        supervisor=subject in SUPERVISORS,
+                    )
                 )
             )
         now = datetime.now(timezone.utc)

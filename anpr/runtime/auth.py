@@ -7,6 +7,7 @@ grpcurl need them).
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import enum
 from collections.abc import Awaitable, Callable, Iterable, Mapping
@@ -18,6 +19,7 @@ from grpc import aio
 
 from anpr.runtime import metrics
 from anpr.runtime.errors import AnprError
+from anpr.runtime.streams import StreamGuard
 from anpr.runtime.tls import has_verified_client_cert
 
 
@@ -66,6 +68,16 @@ def current_caller() -> Caller:
     return caller
 
 
+@contextlib.contextmanager
+def _bound(caller: Caller | None):
+    """`caller` is the current caller inside (set and reset in the same task)."""
+    token = _caller.set(caller)
+    try:
+        yield
+    finally:
+        _caller.reset(token)
+
+
 def bearer(metadata: Iterable[tuple[str, str | bytes]] | None) -> str:
     """The bearer token of a call's `authorization` metadata ("" when there is none)."""
     for key, value in metadata or ():
@@ -104,6 +116,8 @@ class AuthInterceptor(aio.ServerInterceptor):
     No token, or one that does not verify: UNAUTHENTICATED; a verified identity the suite cannot serve,
     or a role not allowed for the RPC: PERMISSION_DENIED (anpr.runtime.claims). Until `ready()` is
     true every call gets UNAVAILABLE (the service is still migrating or loading).
+    It is the server's outermost interceptor: it drives every response stream (`streams`: open
+    streams per identity, streams that are not read, closing in the call's own task).
     """
 
     def __init__(
@@ -113,6 +127,7 @@ class AuthInterceptor(aio.ServerInterceptor):
         ready: Callable[[], bool] = lambda: True,
         *,
         service_needs_client_cert: bool = False,
+        streams: StreamGuard | None = None,
     ):
         self._verifier = verifier
         self._roles = dict(method_roles)
@@ -120,6 +135,9 @@ class AuthInterceptor(aio.ServerInterceptor):
         # With TLS on, the `service` role is honoured only on a connection with a verified client
         # certificate of the cluster CA (the service port, mutual TLS): see anpr.runtime.tls.
         self._service_needs_cert = service_needs_client_cert
+        # Open streams per identity, streams that are not read, and their closing: the outermost
+        # interceptor drives every response stream (see anpr.runtime.streams).
+        self._streams = streams or StreamGuard()
 
     def _cert_denial(self, caller: Caller | None, context) -> tuple[grpc.StatusCode, str] | None:
         if (
@@ -153,31 +171,24 @@ class AuthInterceptor(aio.ServerInterceptor):
             return handler
         caller, denial = await self._identify(method, handler_call_details.invocation_metadata)
 
+        def bound():
+            return _bound(caller)
+
         def wrap(behavior, streaming: bool):
-            if streaming:
-
-                async def stream_behavior(request, context):
-                    if refused := denial or self._cert_denial(caller, context):
-                        await context.abort(*refused)
-                    token = _caller.set(caller)
-                    metrics.STREAMS.add(1, {"method": rpc})
-                    try:
-                        async for item in behavior(request, context):
-                            yield item
-                    finally:
-                        metrics.STREAMS.add(-1, {"method": rpc})
-                        _caller.reset(token)
-
-                return stream_behavior
+            if streaming:  # driven by the stream guard, closed in this call's task (anpr.runtime.streams)
+                return self._streams.drive(
+                    behavior,
+                    rpc,
+                    caller.subject if caller else "",
+                    lambda c: denial or self._cert_denial(caller, c),
+                    bound,
+                )
 
             async def unary_behavior(request, context):
                 if refused := denial or self._cert_denial(caller, context):
                     await context.abort(*refused)
-                token = _caller.set(caller)
-                try:
+                with bound():
                     return await behavior(request, context)
-                finally:
-                    _caller.reset(token)
 
             return unary_behavior
 

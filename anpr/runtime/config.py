@@ -90,6 +90,12 @@ class ServiceSettings(BaseSettings):
     metrics_port: int | None = None
     # Deployment environment name (dev, production): a label for people and telemetry only.
     environment: str = ""
+    # Response streams one identity (token subject) may hold open on this process; one more is
+    # refused with RESOURCE_EXHAUSTED (anpr.runtime.streams). 0: no limit.
+    max_streams_per_identity: int = Field(default=32, ge=0, le=100_000)
+    # A response stream whose client does not read for this long (its flow-control window stays
+    # full) is closed with RESOURCE_EXHAUSTED; the client resumes from the last sequence received.
+    stream_write_timeout_s: float = Field(default=30.0, gt=0, le=3600)
 
     @field_validator("oidc_jwks_url", "oidc_token_url")
     @classmethod

@@ -161,13 +161,15 @@ OUTBOX_SQL = """SELECT topic, sum(records)::bigint AS n, extract(epoch FROM now(
 
 
 class Sampler:
-    """Samples the service's own outbox every `interval` (each service's schema has one)."""
+    """Samples the service's own outbox every `interval` (when its schema has one)."""
 
     def __init__(self, pool: asyncpg.Pool, service: str, interval: float = 5.0):
         self._pool, self._service, self._interval = pool, service, interval
 
     async def sample(self) -> float:
         async with self._pool.acquire() as conn:
+            if await conn.fetchval("SELECT to_regclass('outbox')") is None:
+                return self._interval  # a service without an outbox (notify)
             rows = await conn.fetch(OUTBOX_SQL)
         _samples.outbox[self._service] = [(r["topic"], r["n"], r["age"]) for r in rows]
         return self._interval

@@ -41,6 +41,7 @@ from anpr.runtime.config import ConfigError, ServiceSettings, load, reject_unkno
 from anpr.runtime.failures import LOOP_POLICY, describe, is_outage
 from anpr.runtime.identity import HEALTH_NAME as IDENTITY_HEALTH
 from anpr.runtime.identity import Identity
+from anpr.runtime.streams import StreamGuard
 from anpr.runtime.tasks import Tasks
 from anpr.runtime.telemetry import setup_logging, setup_tracing
 from anpr.v1 import types_pb2
@@ -209,11 +210,15 @@ class RunningService:
         self._watch = DatabaseWatch(pool, self._set_health)
         boundary = BoundaryInterceptor(spec.grpc_service, compile_checkers(settings), self._watch.poke)
         server = aio.server(
-            interceptors=[
-                aio_server_interceptor(tracer_provider=self._provider, filter_=UNTRACED),
+            interceptors=[  # the first is the outermost: auth drives the response streams (see its doc)
                 AuthInterceptor(
-                    identity.verifier, method_roles, ready=lambda: self.ready, service_needs_client_cert=settings.tls
+                    identity.verifier,
+                    method_roles,
+                    ready=lambda: self.ready,
+                    service_needs_client_cert=settings.tls,
+                    streams=StreamGuard(settings.max_streams_per_identity, settings.stream_write_timeout_s),
                 ),
+                aio_server_interceptor(tracer_provider=self._provider, filter_=UNTRACED),
                 boundary,
             ],
             options=[*CHANNEL_OPTIONS[:2], *SERVER_KEEPALIVE, ("grpc.so_reuseport", int(settings.reuse_port))],

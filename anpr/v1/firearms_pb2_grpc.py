@@ -32,7 +32,10 @@ class FirearmsServiceStub:
     hash-chained, append-only log.
 
     Roles: `service` raises; `tfc` sees and works on the activations assigned to them; `tfc_supervisor`
-    sees every activation (the supervisor view), signs closures off and manages the rota.
+    sees every activation of their force (`national`: of every force; the supervisor view), signs
+    closures off and manages their force's rota. An activation the caller may not see is NOT_FOUND,
+    exactly as one that does not exist. The rota of another force than the caller's (unless
+    national) is neither listed nor changed.
 
     Refusals of every RPC: no or unknown token UNAUTHENTICATED; a role the RPC is not for
     PERMISSION_DENIED; a field over its limit or malformed (an activation_id that is not a UUID)
@@ -118,6 +121,11 @@ class FirearmsServiceStub:
                 request_serializer=anpr_dot_v1_dot_firearms__pb2.AddShiftsRequest.SerializeToString,
                 response_deserializer=anpr_dot_v1_dot_firearms__pb2.AddShiftsResponse.FromString,
                 _registered_method=True)
+        self.ImportShifts = channel.stream_unary(
+                '/anpr.v1.FirearmsService/ImportShifts',
+                request_serializer=anpr_dot_v1_dot_firearms__pb2.ImportShiftsRequest.SerializeToString,
+                response_deserializer=anpr_dot_v1_dot_firearms__pb2.ImportShiftsResponse.FromString,
+                _registered_method=True)
         self.ListShifts = channel.unary_unary(
                 '/anpr.v1.FirearmsService/ListShifts',
                 request_serializer=anpr_dot_v1_dot_firearms__pb2.ListShiftsRequest.SerializeToString,
@@ -137,7 +145,10 @@ class FirearmsServiceServicer:
     hash-chained, append-only log.
 
     Roles: `service` raises; `tfc` sees and works on the activations assigned to them; `tfc_supervisor`
-    sees every activation (the supervisor view), signs closures off and manages the rota.
+    sees every activation of their force (`national`: of every force; the supervisor view), signs
+    closures off and manages their force's rota. An activation the caller may not see is NOT_FOUND,
+    exactly as one that does not exist. The rota of another force than the caller's (unless
+    national) is neither listed nor changed.
 
     Refusals of every RPC: no or unknown token UNAUTHENTICATED; a role the RPC is not for
     PERMISSION_DENIED; a field over its limit or malformed (an activation_id that is not a UUID)
@@ -174,8 +185,8 @@ class FirearmsServiceServicer:
     def AcknowledgeActivation(self, request, context):
         """Take ownership: by a person of the chain told so far, or a supervisor. Stops the escalation.
         Acknowledging one already acknowledged answers it as it stands (the first acknowledgement owns it).
-        Refusals: NOT_FOUND no such activation; PERMISSION_DENIED the caller has not been told of it yet
-        (nor is a supervisor).
+        Refusals: NOT_FOUND no such activation, or one the caller has not been told of yet (nor
+        supervises: a supervisor of another force).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -184,8 +195,9 @@ class FirearmsServiceServicer:
     def RecordDecision(self, request, context):
         """Record one NDM log entry (one or more stages) on an acknowledged activation: by its owner or a
         supervisor.
-        Refusals: NOT_FOUND no such activation; FAILED_PRECONDITION not acknowledged yet ("acknowledge the
-        activation first"), or closing or closed; PERMISSION_DENIED neither its owner nor a supervisor;
+        Refusals: NOT_FOUND as AcknowledgeActivation; FAILED_PRECONDITION not acknowledged yet
+        ("acknowledge the activation first"), or closing or closed; PERMISSION_DENIED neither its owner
+        nor a supervisor;
         INVALID_ARGUMENT no stage recorded, or a text over 16 KiB, blank or with NUL.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -194,7 +206,7 @@ class FirearmsServiceServicer:
 
     def GetActivation(self, request, context):
         """The activation's head with its latest decisions and sightings.
-        Refusals: NOT_FOUND no such activation; PERMISSION_DENIED the caller has not been told of it.
+        Refusals: NOT_FOUND as AcknowledgeActivation.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -211,10 +223,10 @@ class FirearmsServiceServicer:
     def GetActivationPlatePatch(self, request, context):
         """The plate patch (close-up JPEG) of the activation's read or of one of its sightings, fetched
         from ingest, for the commander to confirm the read. Only for an activation the caller may see;
-        every fetch of a patch is an entry of the log (PLATE_PATCH_VIEWED). A read the camera sent no
-        patch with answers an empty plate_image and logs nothing.
-        Refusals: as GetActivation; INVALID_ARGUMENT hit_id is neither the activation's hit nor one of
-        its sightings; FAILED_PRECONDITION this firearms service has no ingest to ask
+        a reason is required; every fetch is an entry of the log (PLATE_PATCH_VIEWED). A read the camera
+        sent no patch with answers an empty plate_image and logs nothing.
+        Refusals: as GetActivation; INVALID_ARGUMENT no reason, or hit_id is neither the activation's hit
+        nor one of its sightings; FAILED_PRECONDITION this firearms service has no ingest to ask
         (ANPR_INGEST_ADDR unset); NOT_FOUND the read is gone (retention); UNAVAILABLE ingest is down.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -233,8 +245,8 @@ class FirearmsServiceServicer:
 
     def SignOffActivation(self, request, context):
         """A supervisor (tfc_supervisor, not the person who asked to close) signs the closure off.
-        Refusals: NOT_FOUND no such activation; FAILED_PRECONDITION not awaiting sign-off (close it
-        first); PERMISSION_DENIED a `tfc` (not a supervisor), or the same person who asked to close or
+        Refusals: NOT_FOUND as AcknowledgeActivation; FAILED_PRECONDITION not awaiting sign-off (close
+        it first); PERMISSION_DENIED a `tfc` (not a supervisor), or the same person who asked to close or
         owns it.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -250,8 +262,9 @@ class FirearmsServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def UpsertCommander(self, request, context):
-        """The rota (UpsertCommander, AddShifts: tfc_supervisor). Refusals: INVALID_ARGUMENT with the
-        violations named (shifts[i].field), an unknown commander's subject among them.
+        """The rota (UpsertCommander, AddShifts, ImportShifts: tfc_supervisor). Refusals: INVALID_ARGUMENT
+        with the violations named (shifts[i].field), an unknown commander's subject among them;
+        PERMISSION_DENIED a commander or shift of another force than the caller's (unless national).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -264,7 +277,17 @@ class FirearmsServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def AddShifts(self, request, context):
-        """Add shifts (a week from a CSV, say): all or none; violations name shifts[i].field.
+        """Add shifts (a week from a CSV, say): all or none; violations name shifts[i].field. Each shift
+        starts at most 31 days ago and at most 366 days ahead; its supervisor is a commander
+        registered as a supervisor.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ImportShifts(self, request_iterator, context):
+        """Add any number of shifts, sent in batches of at most 1,000 (a long rota): all or none, in one
+        transaction, as AddShifts; violations name shifts[i].field counted over the whole stream.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -278,7 +301,7 @@ class FirearmsServiceServicer:
 
     def GetDutyStatus(self, request, context):
         """Who is on duty at a time, for every force and area with commanders or shifts; a force with
-        nobody on duty has an empty chain.
+        nobody on duty has an empty chain. In pages (page_size, page_token).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -357,6 +380,11 @@ def add_FirearmsServiceServicer_to_server(servicer, server):
                     request_deserializer=anpr_dot_v1_dot_firearms__pb2.AddShiftsRequest.FromString,
                     response_serializer=anpr_dot_v1_dot_firearms__pb2.AddShiftsResponse.SerializeToString,
             ),
+            'ImportShifts': grpc.stream_unary_rpc_method_handler(
+                    servicer.ImportShifts,
+                    request_deserializer=anpr_dot_v1_dot_firearms__pb2.ImportShiftsRequest.FromString,
+                    response_serializer=anpr_dot_v1_dot_firearms__pb2.ImportShiftsResponse.SerializeToString,
+            ),
             'ListShifts': grpc.unary_unary_rpc_method_handler(
                     servicer.ListShifts,
                     request_deserializer=anpr_dot_v1_dot_firearms__pb2.ListShiftsRequest.FromString,
@@ -382,7 +410,10 @@ class FirearmsService:
     hash-chained, append-only log.
 
     Roles: `service` raises; `tfc` sees and works on the activations assigned to them; `tfc_supervisor`
-    sees every activation (the supervisor view), signs closures off and manages the rota.
+    sees every activation of their force (`national`: of every force; the supervisor view), signs
+    closures off and manages their force's rota. An activation the caller may not see is NOT_FOUND,
+    exactly as one that does not exist. The rota of another force than the caller's (unless
+    national) is neither listed nor changed.
 
     Refusals of every RPC: no or unknown token UNAUTHENTICATED; a role the RPC is not for
     PERMISSION_DENIED; a field over its limit or malformed (an activation_id that is not a UUID)
@@ -760,6 +791,33 @@ class FirearmsService:
             '/anpr.v1.FirearmsService/AddShifts',
             anpr_dot_v1_dot_firearms__pb2.AddShiftsRequest.SerializeToString,
             anpr_dot_v1_dot_firearms__pb2.AddShiftsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ImportShifts(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_unary(
+            request_iterator,
+            target,
+            '/anpr.v1.FirearmsService/ImportShifts',
+            anpr_dot_v1_dot_firearms__pb2.ImportShiftsRequest.SerializeToString,
+            anpr_dot_v1_dot_firearms__pb2.ImportShiftsResponse.FromString,
             options,
             channel_credentials,
             insecure,

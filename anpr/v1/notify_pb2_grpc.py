@@ -28,19 +28,24 @@ if _version_not_supported:
 class NotifyServiceStub:
     """Notify: keeps the alert log and streams alerts to terminals and control rooms.
 
-    What each role receives of an alert (see docs/DOMAIN.md for the meaning of the fields):
-    - terminal (in-car): only alerts of non-covert lists for reads inside its area, with the
-    operational subset of the entry: entry_id, hotlist_id, vrm, vehicle, action, warning_markers,
-    reason, information, pnc_id, operational_instructions, source_reference; and of the list its id,
-    name and source. Withheld: intelligence grading, CAD information, force, area, weed date and
-    protective marking.
-    - control_room: every alert inside its force or area (covert lists included), with the full entry.
+    Who sees which alert is decided from the caller's verified identity (its token's claims), never
+    from the request (docs/scope.md):
+    - terminal (in-car): its own unit (the token's `unit`), only confirmed alerts of lists that are
+    not covert now, for reads inside a circle around its reported position (at most
+    ANPR_TERMINAL_MAX_RADIUS_KM, whatever the force of the camera), with the operational subset of
+    the entry: entry_id, hotlist_id, vrm, vehicle, action, warning_markers, reason, information,
+    pnc_id, operational_instructions, source_reference; and of the list its id, name and source.
+    Withheld: intelligence grading, CAD information, force, area, weed date and protective marking.
+    - control_room: the alerts of its force (the force of the camera that made the read, or the
+    force that owns the listing; `national`: every force), covert lists only with covert
+    clearance, with the full entry. A force or area in the subscription only narrows that.
+    A list made covert hides its earlier alerts too: the flag that counts is the list's current one.
 
-    Refusals of every RPC: no or unknown token UNAUTHENTICATED; a role the RPC is not for
-    PERMISSION_DENIED; a field over its limit or malformed (an alert_id that is not a UUID)
-    INVALID_ARGUMENT with google.rpc.BadRequest field violations; a message over 8 MiB
-    RESOURCE_EXHAUSTED; the database unreachable or the service starting UNAVAILABLE (retry). Each
-    RPC's own refusals follow it.
+    Refusals of every RPC: no or unknown token UNAUTHENTICATED; a role the RPC is not for, or a token
+    without the claims its role needs (a terminal's unit and force) PERMISSION_DENIED; a field over
+    its limit or malformed (an alert_id that is not a UUID) INVALID_ARGUMENT with
+    google.rpc.BadRequest field violations; a message over 8 MiB RESOURCE_EXHAUSTED; the database
+    unreachable or the service starting UNAVAILABLE (retry). Each RPC's own refusals follow it.
     """
 
     def __init__(self, channel):
@@ -58,6 +63,11 @@ class NotifyServiceStub:
                 '/anpr.v1.NotifyService/PublishAlerts',
                 request_serializer=anpr_dot_v1_dot_notify__pb2.PublishAlertsRequest.SerializeToString,
                 response_deserializer=anpr_dot_v1_dot_notify__pb2.PublishAlertsResponse.FromString,
+                _registered_method=True)
+        self.PublishHotlists = channel.unary_unary(
+                '/anpr.v1.NotifyService/PublishHotlists',
+                request_serializer=anpr_dot_v1_dot_notify__pb2.PublishHotlistsRequest.SerializeToString,
+                response_deserializer=anpr_dot_v1_dot_notify__pb2.PublishHotlistsResponse.FromString,
                 _registered_method=True)
         self.Subscribe = channel.stream_stream(
                 '/anpr.v1.NotifyService/Subscribe',
@@ -84,19 +94,24 @@ class NotifyServiceStub:
 class NotifyServiceServicer:
     """Notify: keeps the alert log and streams alerts to terminals and control rooms.
 
-    What each role receives of an alert (see docs/DOMAIN.md for the meaning of the fields):
-    - terminal (in-car): only alerts of non-covert lists for reads inside its area, with the
-    operational subset of the entry: entry_id, hotlist_id, vrm, vehicle, action, warning_markers,
-    reason, information, pnc_id, operational_instructions, source_reference; and of the list its id,
-    name and source. Withheld: intelligence grading, CAD information, force, area, weed date and
-    protective marking.
-    - control_room: every alert inside its force or area (covert lists included), with the full entry.
+    Who sees which alert is decided from the caller's verified identity (its token's claims), never
+    from the request (docs/scope.md):
+    - terminal (in-car): its own unit (the token's `unit`), only confirmed alerts of lists that are
+    not covert now, for reads inside a circle around its reported position (at most
+    ANPR_TERMINAL_MAX_RADIUS_KM, whatever the force of the camera), with the operational subset of
+    the entry: entry_id, hotlist_id, vrm, vehicle, action, warning_markers, reason, information,
+    pnc_id, operational_instructions, source_reference; and of the list its id, name and source.
+    Withheld: intelligence grading, CAD information, force, area, weed date and protective marking.
+    - control_room: the alerts of its force (the force of the camera that made the read, or the
+    force that owns the listing; `national`: every force), covert lists only with covert
+    clearance, with the full entry. A force or area in the subscription only narrows that.
+    A list made covert hides its earlier alerts too: the flag that counts is the list's current one.
 
-    Refusals of every RPC: no or unknown token UNAUTHENTICATED; a role the RPC is not for
-    PERMISSION_DENIED; a field over its limit or malformed (an alert_id that is not a UUID)
-    INVALID_ARGUMENT with google.rpc.BadRequest field violations; a message over 8 MiB
-    RESOURCE_EXHAUSTED; the database unreachable or the service starting UNAVAILABLE (retry). Each
-    RPC's own refusals follow it.
+    Refusals of every RPC: no or unknown token UNAUTHENTICATED; a role the RPC is not for, or a token
+    without the claims its role needs (a terminal's unit and force) PERMISSION_DENIED; a field over
+    its limit or malformed (an alert_id that is not a UUID) INVALID_ARGUMENT with
+    google.rpc.BadRequest field violations; a message over 8 MiB RESOURCE_EXHAUSTED; the database
+    unreachable or the service starting UNAVAILABLE (retry). Each RPC's own refusals follow it.
     """
 
     def PublishAlert(self, request, context):
@@ -114,6 +129,14 @@ class NotifyServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def PublishHotlists(self, request, context):
+        """From matcher: lists as they are now (each change of a list, through its outbox). Notify keeps
+        each list's newest version: its covert flag decides who sees the list's alerts, old ones too.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def Subscribe(self, request_iterator, context):
         """A live stream of the alerts inside the subscription's area: alerts after after_sequence,
         then new ones as they come. The first request subscribes; a moving unit sends further requests
@@ -124,18 +147,24 @@ class NotifyServiceServicer:
         every few seconds, so both sides notice a dead link. A stream that falls too far behind is
         closed with RESOURCE_EXHAUSTED: resubscribe with after_sequence set to the last sequence
         received (nothing is lost).
-        Refusals: INVALID_ARGUMENT no first request, a terminal without unit_id, force and circle
-        ("subscription.circle: required"), a radius outside 0.1-200 km, a bad polygon.
+        Refusals: INVALID_ARGUMENT no first request, a terminal without a circle ("subscription.circle:
+        required for a terminal"), a radius outside 0.1 km-ANPR_TERMINAL_MAX_RADIUS_KM, a bad polygon;
+        PERMISSION_DENIED a terminal naming another unit or force than its token's, a control room
+        asking for another force than its own (unless national); RESOURCE_EXHAUSTED too many streams of
+        one identity (ANPR_MAX_STREAMS_PER_IDENTITY), streams opened or moved too fast, or a client that
+        does not read (ANPR_STREAM_WRITE_TIMEOUT_S) or falls too far behind: resume by sequence.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def AcknowledgeAlert(self, request, context):
-        """A terminal or control room records that an alert was seen, accepted or rejected, and why. A
-        caller's decision stands: SEEN after it records nothing.
-        Refusals: NOT_FOUND no such alert, or one the caller may not see (a terminal and a covert list's
-        alert: as if it did not exist); INVALID_ARGUMENT no outcome, rejecting without
+        """A terminal or control room records that an alert was seen, accepted or rejected, and why.
+        Only within its scope (a terminal: an alert of its force, or read inside the circle it last
+        reported); an alert outside it is NOT_FOUND, as one that does not exist. A caller's decision
+        stands: SEEN after it records nothing.
+        Refusals: NOT_FOUND no such alert, or one outside the caller's scope (a terminal and a covert
+        list's alert: as if it did not exist); INVALID_ARGUMENT no outcome, rejecting without
         reason_code, a reason_code not configured; FAILED_PRECONDITION the caller decided the alert the
         other way already ("you rejected this alert already (misread)").
         """
@@ -145,10 +174,12 @@ class NotifyServiceServicer:
 
     def GetPlatePatch(self, request, context):
         """The plate patch (close-up JPEG) of an alert's read, for a person to confirm the read. Only for
-        an alert the caller may see; every fetch of a patch is audited. A read the camera sent no patch
-        with answers an empty plate_image (not audited).
-        Refusals: NOT_FOUND as AcknowledgeAlert, or the read is gone (retention); FAILED_PRECONDITION this
-        notify has no ingest to ask (ANPR_INGEST_ADDR unset); UNAVAILABLE ingest is down.
+        an alert the caller may act on (else NOT_FOUND); a reason is required, and every fetch is
+        audited with the caller and the reason. A read the camera sent no patch with answers an empty
+        plate_image (not audited).
+        Refusals: INVALID_ARGUMENT no reason; NOT_FOUND as AcknowledgeAlert, or the read is gone
+        (retention); FAILED_PRECONDITION this notify has no ingest to ask (ANPR_INGEST_ADDR unset);
+        UNAVAILABLE ingest is down.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -156,7 +187,7 @@ class NotifyServiceServicer:
 
     def GetAlertStats(self, request, context):
         """Hit quality over a time window: per hotlist and per reason, how alerts were acted on
-        (control room and administrators).
+        (control room and administrators), counting only the alerts of the caller's scope.
         Refusals: INVALID_ARGUMENT window_seconds outside 1 s-366 days (0: 7 days).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -175,6 +206,11 @@ def add_NotifyServiceServicer_to_server(servicer, server):
                     servicer.PublishAlerts,
                     request_deserializer=anpr_dot_v1_dot_notify__pb2.PublishAlertsRequest.FromString,
                     response_serializer=anpr_dot_v1_dot_notify__pb2.PublishAlertsResponse.SerializeToString,
+            ),
+            'PublishHotlists': grpc.unary_unary_rpc_method_handler(
+                    servicer.PublishHotlists,
+                    request_deserializer=anpr_dot_v1_dot_notify__pb2.PublishHotlistsRequest.FromString,
+                    response_serializer=anpr_dot_v1_dot_notify__pb2.PublishHotlistsResponse.SerializeToString,
             ),
             'Subscribe': grpc.stream_stream_rpc_method_handler(
                     servicer.Subscribe,
@@ -207,19 +243,24 @@ def add_NotifyServiceServicer_to_server(servicer, server):
 class NotifyService:
     """Notify: keeps the alert log and streams alerts to terminals and control rooms.
 
-    What each role receives of an alert (see docs/DOMAIN.md for the meaning of the fields):
-    - terminal (in-car): only alerts of non-covert lists for reads inside its area, with the
-    operational subset of the entry: entry_id, hotlist_id, vrm, vehicle, action, warning_markers,
-    reason, information, pnc_id, operational_instructions, source_reference; and of the list its id,
-    name and source. Withheld: intelligence grading, CAD information, force, area, weed date and
-    protective marking.
-    - control_room: every alert inside its force or area (covert lists included), with the full entry.
+    Who sees which alert is decided from the caller's verified identity (its token's claims), never
+    from the request (docs/scope.md):
+    - terminal (in-car): its own unit (the token's `unit`), only confirmed alerts of lists that are
+    not covert now, for reads inside a circle around its reported position (at most
+    ANPR_TERMINAL_MAX_RADIUS_KM, whatever the force of the camera), with the operational subset of
+    the entry: entry_id, hotlist_id, vrm, vehicle, action, warning_markers, reason, information,
+    pnc_id, operational_instructions, source_reference; and of the list its id, name and source.
+    Withheld: intelligence grading, CAD information, force, area, weed date and protective marking.
+    - control_room: the alerts of its force (the force of the camera that made the read, or the
+    force that owns the listing; `national`: every force), covert lists only with covert
+    clearance, with the full entry. A force or area in the subscription only narrows that.
+    A list made covert hides its earlier alerts too: the flag that counts is the list's current one.
 
-    Refusals of every RPC: no or unknown token UNAUTHENTICATED; a role the RPC is not for
-    PERMISSION_DENIED; a field over its limit or malformed (an alert_id that is not a UUID)
-    INVALID_ARGUMENT with google.rpc.BadRequest field violations; a message over 8 MiB
-    RESOURCE_EXHAUSTED; the database unreachable or the service starting UNAVAILABLE (retry). Each
-    RPC's own refusals follow it.
+    Refusals of every RPC: no or unknown token UNAUTHENTICATED; a role the RPC is not for, or a token
+    without the claims its role needs (a terminal's unit and force) PERMISSION_DENIED; a field over
+    its limit or malformed (an alert_id that is not a UUID) INVALID_ARGUMENT with
+    google.rpc.BadRequest field violations; a message over 8 MiB RESOURCE_EXHAUSTED; the database
+    unreachable or the service starting UNAVAILABLE (retry). Each RPC's own refusals follow it.
     """
 
     @staticmethod
@@ -266,6 +307,33 @@ class NotifyService:
             '/anpr.v1.NotifyService/PublishAlerts',
             anpr_dot_v1_dot_notify__pb2.PublishAlertsRequest.SerializeToString,
             anpr_dot_v1_dot_notify__pb2.PublishAlertsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PublishHotlists(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/anpr.v1.NotifyService/PublishHotlists',
+            anpr_dot_v1_dot_notify__pb2.PublishHotlistsRequest.SerializeToString,
+            anpr_dot_v1_dot_notify__pb2.PublishHotlistsResponse.FromString,
             options,
             channel_credentials,
             insecure,

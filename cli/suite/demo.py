@@ -36,7 +36,7 @@ from cli.client import SUITE_FILE, CommandError, SuiteFile, channel, data_dir, s
 from cli.screens.patrol_terminal import format_alert
 from cli.screens.tfc_console import Style, format_event
 from cli.suite.issuer import IssuerError
-from cli.suite.launcher import Launcher, LaunchError, Tokens, check_settings, issuer_port, port_table
+from cli.suite.launcher import DEFAULT_CLAIMS, Launcher, LaunchError, Tokens, check_settings, issuer_port, port_table
 from services import NAMES
 
 T = types_pb2
@@ -113,6 +113,17 @@ DEMO_SUBJECTS = {
 }
 
 
+# What the demo's tokens claim (docs/scope.md): the terminal is unit ALPHA-1 of Demo Police, the TFC
+# and the superintendent are of Demo Police, the control room and the administrators see every force.
+DEMO_FORCE = "Demo Police"
+DEMO_CLAIMS = {
+    **DEFAULT_CLAIMS,
+    Role.TERMINAL: {"force": DEMO_FORCE, "unit": "ALPHA-1"},
+    Role.TFC: {"force": DEMO_FORCE},
+    Role.TFC_SUPERVISOR: {"force": DEMO_FORCE, "covert": True},
+}
+
+
 def ts(dt: datetime) -> timestamp_pb2.Timestamp:
     out = timestamp_pb2.Timestamp()
     out.FromDatetime(dt)
@@ -165,8 +176,7 @@ class Suite:
             tokens = Tokens.create(
                 self.data_dir / "issuer.json",
                 subjects=DEMO_SUBJECTS,
-                force="Demo Police",
-                unit=DEMO_UNIT.unit_id,
+                claims=DEMO_CLAIMS,
                 port=issuer_port(self.base_port),
             )
         except IssuerError as exc:
@@ -184,10 +194,12 @@ class Suite:
             # The demo feed passes the same few plates often: a two-minute deduplication window
             # (production default: 600 s) keeps alerts coming without the same plate every few
             # seconds; five minutes to acknowledge an activation (production default: 60 s) leave
-            # time to do it from `anpr tfc` before it escalates.
+            # time to do it from `anpr tfc` before it escalates. The demo's unit takes in the three
+            # demo cameras (production default radius: 50 km).
             env={
                 "ANPR_DEDUP_WINDOW_S": os.environ.get("ANPR_DEDUP_WINDOW_S", "120"),
                 "ANPR_ACK_DEADLINE_S": os.environ.get("ANPR_ACK_DEADLINE_S", "300"),
+                "ANPR_TERMINAL_MAX_RADIUS_KM": os.environ.get("ANPR_TERMINAL_MAX_RADIUS_KM", "120"),
             },
         )
         for name in NAMES:
@@ -318,7 +330,13 @@ async def seed_rota(suite: Suite) -> None:
         for subject, name in (("demo-tfc-insp-1", "Insp Demo"), ("demo-tfc-supt-1", "Supt Demo")):
             await stub.UpsertCommander(
                 firearms_pb2.UpsertCommanderRequest(
-                    commander=T.Commander(subject=subject, name=name, force="Demo Police", contact="demo radio")
+                    commander=T.Commander(
+                        subject=subject,
+                        name=name,
+                        force=DEMO_FORCE,
+                        contact="demo radio",
+                        supervisor=subject == "demo-tfc-supt-1",
+                    )
                 )
             )
         await stub.AddShifts(

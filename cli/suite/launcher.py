@@ -100,21 +100,18 @@ def env_name(role: Role) -> str:
 TOKEN_TTL_S = 24 * 3600
 SERVICE_CLIENT_ID = "anpr-services"
 
-
-def role_callers(prefix: str, subjects: Mapping[Role, str] | None, force: str, unit: str) -> dict[Role, Caller]:
-    """One identity per role, with the claims the suite's tests and demo rely on: a control room
-    national and cleared for covert lists; a terminal a unit of `force`; everyone else of `force`;
-    the service role none."""
-    subjects = subjects or {}
-    claims: dict[Role, dict] = {
-        Role.CONTROL_ROOM: {"national": True, "covert": True},
-        Role.TERMINAL: {"force": force, "unit": unit},
-        Role.SERVICE: {},
-    }
-    return {
-        role: Caller(role, subjects.get(role, f"{prefix}-{role}"), **claims.get(role, {"force": force}))
-        for role in Role
-    }
+# What each role's token claims unless told otherwise (Tokens.create): the demo's and the tests'
+# callers. A control room, a supervisor and an administrator see every force, covert lists included;
+# a terminal is unit ALPHA-1 of Test Police; cameras and services carry no scope.
+DEFAULT_FORCE = "Test Police"
+DEFAULT_CLAIMS: dict[Role, dict[str, object]] = {
+    Role.TERMINAL: {"force": DEFAULT_FORCE, "unit": "ALPHA-1"},
+    Role.CONTROL_ROOM: {"national": True, "covert": True},
+    Role.TFC: {"force": DEFAULT_FORCE},
+    Role.TFC_SUPERVISOR: {"national": True, "covert": True},
+    Role.HOTLIST_ADMIN: {"national": True, "covert": True},
+    Role.CAMERA_ADMIN: {"national": True},
+}
 
 
 @dataclass
@@ -137,16 +134,17 @@ class Tokens:
         subjects: Mapping[Role, str] | None = None,
         identities: Mapping[str, Caller] | None = None,
         *,
-        force: str = "Test Police",
-        unit: str = "ALPHA-1",
+        claims: Mapping[Role, Mapping[str, object]] | None = None,
         port: int = 0,
         ttl_s: float = TOKEN_TTL_S,
     ) -> Tokens:
-        """Start the issuer kept in `path` (made if new) and mint the tokens: each role's caller is
-        `role_callers(...)`, each name of `identities` its Caller's."""
+        """Start the issuer kept in `path` (made if new) and mint the tokens: one per role (subject
+        `subjects[role]`, else "<prefix>-<role>"; claims `claims[role]`, else DEFAULT_CLAIMS'), and
+        one per name of `identities` (`tokens.named(name)`)."""
         issuer = LocalIssuer(path, port=port)
         issuer.start()
-        by_role = role_callers(prefix, subjects, force, unit)
+        subjects, claims = subjects or {}, claims or DEFAULT_CLAIMS
+        by_role = {role: Caller(role, subjects.get(role, f"{prefix}-{role}"), **claims.get(role, {})) for role in Role}
         named = dict(identities or {})
         tokens = cls(
             path,

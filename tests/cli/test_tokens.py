@@ -15,13 +15,16 @@ def verifier(url: str) -> Verifier:
     return Verifier(s, KeySet(s, Endpoints(s)), ClaimMap())
 
 
+DEMO = {Role.TERMINAL: {"force": "Demo Police", "unit": "ALPHA-1"}}
+
+
 async def test_the_issuer_keeps_its_key_and_address_across_restarts(tmp_path):
     path = tmp_path / "issuer.json"
-    first = Tokens.create(path, port=free_port(), force="Demo Police")
+    first = Tokens.create(path, port=free_port(), claims=DEMO)
     url, kid, token = first.issuer.url, first.issuer.kid, first[Role.TERMINAL]
     first.close()
     assert oct(path.stat().st_mode & 0o777) == "0o600"
-    second = Tokens.create(path, force="Demo Police")  # the port of the last run, the same key
+    second = Tokens.create(path, claims=DEMO)  # the port of the last run, the same key
     try:
         assert (second.issuer.url, second.issuer.kid) == (url, kid)
         assert await verifier(url).caller(token) == Caller(

@@ -5,6 +5,7 @@ batched raise."""
 from __future__ import annotations
 
 import logging
+import uuid
 
 import grpc
 import pytest
@@ -66,7 +67,10 @@ async def test_an_activation_reaches_the_duty_commander_only_and_acknowledging_s
         assert T.WARNING_MARKER_FIREARMS in shown.activation.hit.entry.warning_markers
         with pytest.raises(grpc.aio.AioRpcError) as other:  # tfc-c is on no chain: not told, may not see
             await stub(c_ch).GetActivation(F.GetActivationRequest(activation_id=raised.activation_id))
-        assert other.value.code() == grpc.StatusCode.PERMISSION_DENIED
+        with pytest.raises(grpc.aio.AioRpcError) as none:
+            await stub(c_ch).GetActivation(F.GetActivationRequest(activation_id=str(uuid.uuid4())))
+        # exactly as for one that does not exist: its existence is not told
+        assert (other.value.code(), other.value.details()) == (grpc.StatusCode.NOT_FOUND, none.value.details())
         acked = (
             await stub(a_ch).AcknowledgeActivation(F.AcknowledgeActivationRequest(activation_id=raised.activation_id))
         ).activation
@@ -130,7 +134,7 @@ async def test_the_camera_force_rota_owns_the_activation_before_the_listing_forc
 
 async def test_a_force_with_nobody_on_duty_is_surfaced_at_once(firearms, people, caplog):
     caplog.set_level(logging.ERROR)
-    async with channel(addr(firearms), people["sup-1"]) as ch:
+    async with channel(addr(firearms), people.tokens[Role.TFC_SUPERVISOR]) as ch:  # a national supervisor
         supervisor = stub(ch).StreamActivations(F.StreamActivationsRequest(from_start=True))
         [raised] = (await raise_hits(addr(firearms), people, [firearms_hit(force="Empty Police")])).activations
         shown = await next_message(supervisor)
@@ -404,9 +408,9 @@ async def test_only_people_told_so_far_may_acknowledge(quick, people):
     [raised] = (await raise_hits(addr(firearms), people, [firearms_hit()])).activations
     request = F.AcknowledgeActivationRequest(activation_id=raised.activation_id)
     async with channel(addr(firearms), people["tfc-b"]) as ch:
-        with pytest.raises(grpc.aio.AioRpcError) as early:  # tfc-b has not been told yet
+        with pytest.raises(grpc.aio.AioRpcError) as early:  # tfc-b has not been told yet: not told of it
             await stub(ch).AcknowledgeActivation(request)
-        assert early.value.code() == grpc.StatusCode.PERMISSION_DENIED
+        assert early.value.code() == grpc.StatusCode.NOT_FOUND
 
         async def told():
             got = await stub(ch).AcknowledgeActivation(request)
@@ -421,7 +425,7 @@ def _denied_as_none(call):
         try:
             return await call()
         except grpc.aio.AioRpcError as err:
-            if err.code() != grpc.StatusCode.PERMISSION_DENIED:
+            if err.code() != grpc.StatusCode.NOT_FOUND:
                 raise
             return None
 
@@ -449,8 +453,12 @@ async def test_the_commander_gets_the_plate_patch_and_the_fetch_is_logged(databa
         no_patch = firearms_hit(entry_id="another")
         no_patch.read.CopyFrom(bare)
         [raised, plain] = (await raise_hits(addr(suite), people, [hit, no_patch])).activations
-        request = F.GetActivationPlatePatchRequest(activation_id=raised.activation_id)
+        request = F.GetActivationPlatePatchRequest(activation_id=raised.activation_id, reason="confirm the read")
         async with channel(addr(suite), people["tfc-a"]) as ch, channel(addr(suite), people["tfc-c"]) as other:
+            with pytest.raises(grpc.aio.AioRpcError) as no_reason:
+                await stub(ch).GetActivationPlatePatch(
+                    F.GetActivationPlatePatchRequest(activation_id=raised.activation_id)
+                )
             image = (await stub(ch).GetActivationPlatePatch(request)).plate_image
             with pytest.raises(grpc.aio.AioRpcError) as denied:
                 await stub(other).GetActivationPlatePatch(request)
@@ -458,7 +466,7 @@ async def test_the_commander_gets_the_plate_patch_and_the_fetch_is_logged(databa
                 await stub(ch).ListActivationEvents(F.ListActivationEventsRequest(activation_id=raised.activation_id))
             ).events
             none = await stub(ch).GetActivationPlatePatch(
-                F.GetActivationPlatePatchRequest(activation_id=plain.activation_id)
+                F.GetActivationPlatePatchRequest(activation_id=plain.activation_id, reason="confirm the read")
             )
             plain_events = (
                 await stub(ch).ListActivationEvents(F.ListActivationEventsRequest(activation_id=plain.activation_id))
@@ -466,8 +474,13 @@ async def test_the_commander_gets_the_plate_patch_and_the_fetch_is_logged(databa
     finally:
         await suite.stop()
     assert image == b"\xff\xd8 a plate patch \xff\xd9"
-    assert denied.value.code() == grpc.StatusCode.PERMISSION_DENIED
-    assert [(e.kind, e.actor) for e in events][-1] == (K.ACTIVATION_EVENT_KIND_PLATE_PATCH_VIEWED, "tfc-a")
+    assert [f for f, _ in field_violations_of(no_reason.value)] == ["reason"]
+    assert denied.value.code() == grpc.StatusCode.NOT_FOUND  # tfc-c was not told of it
+    assert [(e.kind, e.actor, e.remarks) for e in events][-1] == (
+        K.ACTIVATION_EVENT_KIND_PLATE_PATCH_VIEWED,
+        "tfc-a",
+        "confirm the read",
+    )
     # no patch: nothing viewed, nothing in the log
     assert none.plate_image == b"" and K.ACTIVATION_EVENT_KIND_PLATE_PATCH_VIEWED not in {e.kind for e in plain_events}
 
@@ -490,7 +503,9 @@ async def test_without_ingest_a_plate_patch_is_a_failed_precondition_and_no_fetc
     [raised] = (await raise_hits(addr(firearms), people, [firearms_hit()])).activations
     async with channel(addr(firearms), people["tfc-a"]) as ch:
         with pytest.raises(grpc.aio.AioRpcError) as err:
-            await stub(ch).GetActivationPlatePatch(F.GetActivationPlatePatchRequest(activation_id=raised.activation_id))
+            await stub(ch).GetActivationPlatePatch(
+                F.GetActivationPlatePatchRequest(activation_id=raised.activation_id, reason="confirm the read")
+            )
         events = (
             await stub(ch).ListActivationEvents(F.ListActivationEventsRequest(activation_id=raised.activation_id))
         ).events
