@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from pathlib import Path
 
@@ -288,6 +289,10 @@ def _handler(path: str):
 
 def main(argv: list[str] | None = None) -> int:
     """Parse, run the command, and turn what stops it into an exit status: the one place that exits."""
+    # gRPC's core logs below ERROR in its own plain-text format on stderr, which is a service's JSON
+    # log: a plaintext client knocking on a TLS port wrote "Handshake failed ... WRONG_VERSION_NUMBER"
+    # there at INFO. Set before gRPC is first imported (it reads this once); GRPC_VERBOSITY overrides.
+    os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
     from anpr.runtime.config import ConfigError
     from cli.client import CommandError
 

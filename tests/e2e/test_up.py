@@ -122,6 +122,16 @@ def check_tokens(data_dir, base: int, env: dict[str, str]) -> None:
     assert unitless.returncode == 2 and "must name its unit" in unitless.stderr
 
 
+def check_plaintext_refused(up: Up, no_suite: Path) -> None:
+    """A command without the CA (no suite file, no ANPR_TLS_CA_FILE) is told the suite speaks TLS
+    only, and the service's log stays JSON: gRPC's plain-text handshake line is not written there."""
+    env = _clean_env() | {"ANPR_TOKEN": "not-checked"}
+    plain = anpr("camera", "list", "--addr", f"127.0.0.1:{up.base_port}", "--data-dir", str(no_suite), env=env)
+    assert plain.returncode != 0 and "speaks TLS only" in plain.stderr, plain.stderr
+    lines = (up.data_dir / "logs" / "ingest.log").read_text().splitlines()
+    assert lines and all(line.startswith("{") for line in lines), [x for x in lines if not x.startswith("{")]
+
+
 def test_anpr_up_shows_alerts_and_stops_cleanly_on_ctrl_c(tmp_path):
     up = Up(tmp_path / "demo", sigint_ignored=True)
     try:
@@ -137,6 +147,7 @@ def test_anpr_up_shows_alerts_and_stops_cleanly_on_ctrl_c(tmp_path):
         dead = _anpr("deadletters", "list", "ingest", data_dir=up.data_dir)
         assert dead.returncode == 0 and "ingest: 0 dead letter(s)" in dead.stdout, dead.stderr
         check_tokens(up.data_dir, up.base_port, _clean_env())
+        check_plaintext_refused(up, tmp_path / "elsewhere")
         family = up.family()
         up.proc.send_signal(signal.SIGINT)
         out, _ = up.proc.communicate(timeout=60)
