@@ -237,7 +237,7 @@ def _may_break_limits(v: list[str], columns: _Columns, entry: T.VoiEntry) -> boo
     made-up id): most rows need no more than these comparisons."""
     return (
         any(len(v[i]) > limit for i, limit in columns.limited)
-        or any("\x00" in x for x in v)
+        or "\x00" in "".join(v)
         or len(entry.warning_markers) > MAX_MARKERS
         or len(entry.entry_id) > ID
     )
