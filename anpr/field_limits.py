@@ -24,9 +24,9 @@ from dataclasses import dataclass
 
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 
-from anpr.v1 import firearms_pb2, ingest_pb2, matcher_pb2, notify_pb2, types_pb2
+from anpr.v1 import firearms_pb2, identity_pb2, ingest_pb2, matcher_pb2, notify_pb2, types_pb2
 
-CONTRACT_FILES = (types_pb2, ingest_pb2, matcher_pb2, notify_pb2, firearms_pb2)
+CONTRACT_FILES = (types_pb2, ingest_pb2, matcher_pb2, notify_pb2, firearms_pb2, identity_pb2)
 
 
 @dataclass(frozen=True)
@@ -133,8 +133,10 @@ LIMITS: dict[str, dict[str, int | Setting | Limit]] = {
     "anpr.v1.StreamReadsResponse": {"batch_id": ID, "results": MAX_BATCH_READS},
     "anpr.v1.GetReadRequest": {"read_id": ID, "reason": NOTE},
     "anpr.v1.SearchReadsRequest": {"vrm": VRM, "vrms": Limit(256, each=VRM)},
-    "anpr.v1.SearchReadsResponse": {"reads": 1000},
-    "anpr.v1.ScanReadsResponse": {"reads": SCAN_PAGE_MAX},
+    "anpr.v1.SearchReadsResponse": {"reads": 1000, "places": 1000},
+    "anpr.v1.ScanReadsResponse": {"reads": SCAN_PAGE_MAX, "places": SCAN_PAGE_MAX},
+    "anpr.v1.ReadPlace": {"force": ID},
+    "anpr.v1.WhoAmIResponse": {"subject": NAME, "role": SHORT, "force": ID, "unit": ID},
     "anpr.v1.ListCamerasResponse": {"cameras": 10_000},
     "anpr.v1.MatchRead": {"traceparent": ID, "force": ID},
     "anpr.v1.GetReadPlatePatchRequest": {"read_id": ID, "viewer": ID, "reason": NOTE},

@@ -22,7 +22,7 @@ from anpr.v1 import ingest_pb2, ingest_pb2_grpc
 from anpr.v1 import types_pb2 as T
 from cli.client import channel
 
-MAX_MESSAGE_BYTES = 8 * 1024 * 1024  # the services' largest message (README: "Limits")
+MAX_MESSAGE_BYTES = 8 * 1024 * 1024  # the services' largest message (docs/cameras.md: "Limits")
 MESSAGE_OPTIONS = [
     ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
     ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 
 import grpc
 
+from anpr.runtime.auth import Role
 from anpr.v1 import ingest_pb2, ingest_pb2_grpc, matcher_pb2, matcher_pb2_grpc, notify_pb2, notify_pb2_grpc, types_pb2
-from cli.client import CommandError, command_channel, rpc_error
+from cli.client import CommandError, rpc_error, target_of
 
 
 def camera(args) -> int:
@@ -19,7 +21,7 @@ def camera(args) -> int:
 
 
 async def _camera(args) -> None:
-    async with command_channel(args.addr) as ch:
+    async with target_of(args, "ingest", Role.CAMERA_ADMIN).channel() as ch:
         stub = ingest_pb2_grpc.IngestServiceStub(ch)
         if args.action == "list":
             for c in (await stub.ListCameras(ingest_pb2.ListCamerasRequest())).cameras:
@@ -30,6 +32,8 @@ async def _camera(args) -> None:
             return
         if not args.camera_id:
             raise CommandError(f"anpr camera {args.action}: give the camera id")
+        if args.action == "add":
+            _check_new_camera(args)
         cam = types_pb2.Camera(
             camera_id=args.camera_id,
             name=args.name or "",
@@ -49,6 +53,22 @@ async def _camera(args) -> None:
         print(f"{saved.camera_id}: {'enabled' if saved.enabled else 'disabled'}")
 
 
+def _check_new_camera(args) -> None:
+    """What `anpr camera add` needs before it asks: where the camera stands and whose it is."""
+    missing = [
+        flag
+        for flag, value in (("--lat", args.lat), ("--lon", args.lon), ("--force", args.force))
+        if value in (None, "")
+    ]
+    if missing and (args.lat is not None) != (args.lon is not None):
+        raise CommandError("give the camera's position as both --lat and --lon")
+    if missing:
+        raise CommandError(
+            f"anpr camera add needs {' and '.join(missing)}: where the camera stands (reads without"
+            " coordinates count as made there) and the force whose control room and TFC get its alerts"
+        )
+
+
 def stats(args) -> int:
     try:
         asyncio.run(_stats(args))
@@ -59,7 +79,7 @@ def stats(args) -> int:
 
 async def _stats(args) -> None:
     window = int(args.days * 86400)
-    async with command_channel(args.addr) as ch:
+    async with target_of(args, "notify", Role.CONTROL_ROOM).channel() as ch:
         resp = await notify_pb2_grpc.NotifyServiceStub(ch).GetAlertStats(
             notify_pb2.GetAlertStatsRequest(window_seconds=window), timeout=30
         )
@@ -86,13 +106,16 @@ async def _stats(args) -> None:
 
 async def _withheld(args, window: int) -> None:
     """The POSSIBLE matches matcher withheld for want of support, per list and camera."""
+    matcher = target_of(
+        argparse.Namespace(addr=args.matcher_addr, data_dir=args.data_dir), "matcher", Role.CONTROL_ROOM
+    )
     try:
-        async with command_channel(args.matcher_addr) as ch:
+        async with matcher.channel() as ch:
             resp = await matcher_pb2_grpc.MatcherServiceStub(ch).GetMatchStats(
                 matcher_pb2.GetMatchStatsRequest(window_seconds=window), timeout=30
             )
     except grpc.aio.AioRpcError as err:
-        print(f"\n(matcher at {args.matcher_addr} did not answer: {err.code().name}; withheld matches not shown)")
+        print(f"\n(matcher at {matcher.address} did not answer: {err.code().name}; withheld matches not shown)")
         return
     print(f"\nPOSSIBLE matches withheld for want of support: {resp.withheld_total}")
     for title, rows in (("by hotlist", resp.withheld_by_hotlist), ("by camera", resp.withheld_by_camera)):

@@ -15,8 +15,9 @@ import asyncio
 
 import grpc
 
+from anpr.runtime.auth import Role
 from anpr.v1 import matcher_pb2, matcher_pb2_grpc
-from cli.client import CommandError, command_channel, rpc_error
+from cli.client import CommandError, rpc_error, target_of
 
 
 def command(args) -> int:
@@ -32,7 +33,10 @@ def command(args) -> int:
 async def _run(args) -> None:
     scope = matcher_pb2.CALIBRATION_SCOPE_LIST if args.list else matcher_pb2.CALIBRATION_SCOPE_CAMERA
     what = f"{'hotlist' if args.list else 'camera'} {args.scope_id}"
-    async with command_channel(args.addr) as ch:
+    role = (
+        Role.CAMERA_ADMIN if args.action == "reset" else Role.CONTROL_ROOM
+    )  # the suite file's token, if no ANPR_TOKEN
+    async with target_of(args, "matcher", role).channel() as ch:
         stub = matcher_pb2_grpc.MatcherServiceStub(ch)
         if args.action == "reset":
             resp = await stub.ResetCalibration(

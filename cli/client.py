@@ -1,17 +1,20 @@
-"""Client side helpers shared by the `anpr` commands, the demo, the benchmarks and the tests."""
+"""Client side helpers shared by the `anpr` commands, the demo, the benchmarks and the tests, and
+the suite file through which the commands find the suite that `anpr up` started."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import grpc
 from grpc import aio
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from anpr.runtime.auth import bearer_interceptors
+from anpr.runtime.auth import Role, bearer_interceptors
 from anpr.runtime.errors import field_violations_of
 from anpr.runtime.tls import ClientTls
 
@@ -32,10 +35,87 @@ def token() -> str:
     return value
 
 
+SUITE_FILE = "suite.json"
+DEFAULT_DATA_DIR = Path(".anpr")
+
+
+def data_dir(given: Path | None = None) -> Path:
+    """Where `anpr up` keeps its state: `--data-dir`, else ANPR_DATA_DIR, else .anpr."""
+    return given or Path(os.environ.get("ANPR_DATA_DIR") or DEFAULT_DATA_DIR)
+
+
+@dataclass(frozen=True)
+class SuiteFile:
+    """What `anpr up` writes to <data dir>/suite.json while it runs, for the `anpr` commands and for
+    clients in any language: each service's address, the CA that verifies them, a demo token per
+    role, the embedded database's DSN (absent with ANPR_DATABASE_URL) and the pid of `anpr up`."""
+
+    addresses: Mapping[str, str]
+    ca_file: str | None = None
+    tokens: Mapping[str, str] = field(default_factory=dict)
+    database_url: str | None = None
+    pid: int | None = None
+
+    def write(self, directory: Path) -> Path:
+        """Written whole then renamed (a reader never sees half of it); readable by its owner only."""
+        path, part = directory / SUITE_FILE, directory / f"{SUITE_FILE}.part"
+        part.write_text(json.dumps(self.__dict__ | {"addresses": dict(self.addresses), "tokens": dict(self.tokens)}))
+        part.chmod(0o600)
+        part.replace(path)
+        return path
+
+    @classmethod
+    def read(cls, directory: Path) -> SuiteFile | None:
+        """The suite file of `directory`, None when there is none (no `anpr up` ran there)."""
+        try:
+            raw = json.loads((directory / SUITE_FILE).read_text())
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError) as exc:
+            raise CommandError(f"{directory / SUITE_FILE} cannot be read ({type(exc).__name__})") from None
+        return cls(**{k: raw[k] for k in cls.__dataclass_fields__ if k in raw})
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where a client command connects, with what: see `target_of`."""
+
+    address: str
+    token: str
+    tls: ClientTls | None
+
+    def channel(self) -> aio.Channel:
+        return channel(self.address, self.token, self.tls)
+
+
+def target_of(args, service: str, role: Role) -> Target:
+    """A client command's connection to `service`. Each part is taken from the first that has it:
+    the command line (--addr), the environment (ANPR_TOKEN, ANPR_TLS_CA_FILE), the suite file of the
+    data dir (--data-dir, ANPR_DATA_DIR, .anpr: the suite `anpr up` runs there, its token of `role`),
+    the default port on 127.0.0.1 in plaintext."""
+    from services import DEFAULT_PORTS
+
+    found = SuiteFile.read(data_dir(getattr(args, "data_dir", None)))
+    address = getattr(args, "addr", None) or (found and found.addresses.get(service))
+    tls = ClientTls.from_env() or (ClientTls(Path(found.ca_file)) if found and found.ca_file else None)
+    bearer = os.environ.get("ANPR_TOKEN") or (found and found.tokens.get(str(role)))
+    if not bearer:
+        raise CommandError(
+            f"ANPR_TOKEN is not set (and no suite started by `anpr up` in {data_dir(getattr(args, 'data_dir', None))}):"
+            f" export the bearer token of a {role}"
+        )
+    return Target(address or f"127.0.0.1:{DEFAULT_PORTS[service]}", bearer, tls)
+
+
 def rpc_error(err: grpc.aio.AioRpcError) -> CommandError:
     """A refused call as the command reports it: the status code and the fields named."""
     fields = field_violations_of(err)
     detail = "; ".join(f"{f}: {d}" for f, d in fields) if fields else err.details()
+    if err.code() == grpc.StatusCode.UNAVAILABLE:  # "Socket closed" says nothing of the likely causes
+        detail += (
+            " (is the service up at that address? Every port of the suite speaks TLS only: a client"
+            " needs its CA, ANPR_TLS_CA_FILE, or the suite file of `anpr up`'s data dir)"
+        )
     return CommandError(f"{err.code().name}: {detail}")
 
 

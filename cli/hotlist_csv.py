@@ -25,7 +25,9 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from anpr.field_limits import compile_checkers
+from google.protobuf import timestamp_pb2
+
+from anpr.field_limits import ID, LIMITS, compile_checkers
 from anpr.v1 import types_pb2 as T
 from anpr.vrm import is_valid_vrm, normalise_vrm
 
@@ -54,6 +56,29 @@ COLUMNS = (
     "source_reference",
 )
 REQUIRED = ("vrm", "action", "reason")
+# Columns copied as they are into the entry's field of the same name.
+PLAIN_COLUMNS = (
+    "vrm",
+    "reason",
+    "information",
+    "force",
+    "area",
+    "pnc_id",
+    "cad_information",
+    "operational_instructions",
+    "source_reference",
+)
+# Each text column's limit in characters (the contract's: anpr/field_limits.py).
+COLUMN_LIMITS = {
+    c: LIMITS[message][c]
+    for message, names in (
+        ("anpr.v1.VoiEntry", ("entry_id", *PLAIN_COLUMNS)),
+        ("anpr.v1.VehicleDescription", ("make", "model", "colour")),
+        ("anpr.v1.IntelligenceGrading", ("source_evaluation", "intelligence_assessment", "handling_code")),
+    )
+    for c in names
+}
+MAX_MARKERS = LIMITS["anpr.v1.VoiEntry"]["warning_markers"]
 
 
 @dataclass(frozen=True)
@@ -107,8 +132,28 @@ def check_header(fieldnames: list[str] | None) -> list[str]:
     return problems
 
 
-def _rows(reader: csv.DictReader) -> Iterator[tuple[int, int, dict | str]]:
-    """(first line, last line, row or the CSV error) of each record; a malformed one does not end it."""
+class _Columns:
+    """Where each column is in a row of this file: a column the header lacks reads as "" (the
+    padding slot at `width`); fields beyond the header are ignored."""
+
+    def __init__(self, names: list[str]):
+        self.width = len(names)
+        found = {name.strip().lower(): i for i, name in enumerate(names) if name.strip()}
+        self.at = {c: found.get(c, self.width) for c in COLUMNS}
+        self.plain = [(c, self.at[c]) for c in PLAIN_COLUMNS]
+        self.vehicle = [(c, self.at[c]) for c in ("make", "model", "colour")]
+        self.grading = [(c, self.at[c]) for c in ("source_evaluation", "intelligence_assessment", "handling_code")]
+        self.limited = [(self.at[c], limit) for c, limit in COLUMN_LIMITS.items()]
+
+    def values(self, raw: list[str]) -> list[str]:
+        values = [v.strip() for v in raw[: self.width]]
+        values.extend([""] * (self.width + 1 - len(values)))
+        return values
+
+
+def _rows(reader) -> Iterator[tuple[int, int, list[str] | str]]:
+    """(first line, last line, fields or the CSV error) of each record (blank lines skipped); a
+    malformed record does not end it."""
     while True:
         first = reader.line_num + 1
         try:
@@ -118,7 +163,8 @@ def _rows(reader: csv.DictReader) -> Iterator[tuple[int, int, dict | str]]:
         except csv.Error as exc:
             yield first, first, f"not valid CSV ({exc})"
             continue
-        yield first, reader.line_num, row
+        if row:
+            yield first, reader.line_num, row
 
 
 def read_entries(
@@ -126,24 +172,26 @@ def read_entries(
 ) -> Iterator[tuple[int, T.VoiEntry | BadRow]]:
     """(line number, entry or BadRow) for each data row of a CSV extract; `bad_lines` are the
     physical lines that were not valid UTF-8 (decoded_lines)."""
-    reader = csv.DictReader(lines)
+    reader = csv.reader(lines)
     try:
-        header = check_header(reader.fieldnames)
+        names = next(reader, [])
+        header = check_header(names)
     except csv.Error as exc:
-        header = [f"not valid CSV ({exc})"]
+        names, header = [], [f"not valid CSV ({exc})"]
     if 1 in bad_lines:
         header.append("not valid UTF-8")
     if header:
         yield 1, BadRow(1, header)
         return
+    columns, coded = _Columns(names), _Coded()
     first_seen: dict[str, int] = {}
     for first, line, row in _rows(reader):
         if isinstance(row, str):
             yield line, BadRow(line, [row])
             continue
-        entry_or_problems = _entry(row, hotlist_id)
+        entry_or_problems = _entry(columns.values(row), columns, coded, hotlist_id)
         problems = entry_or_problems if isinstance(entry_or_problems, list) else []
-        if any(n in bad_lines for n in range(first, line + 1)):
+        if bad_lines and any(n in bad_lines for n in range(first, line + 1)):
             problems.insert(0, "not valid UTF-8")
         if not problems:
             entry = entry_or_problems
@@ -158,43 +206,41 @@ def _shown(text: str) -> str:
     return repr(text if len(text) <= 40 else text[:40] + "...")
 
 
-def _entry(row: dict, hotlist_id: str) -> T.VoiEntry | list[str]:
-    """The entry of one CSV record, or its problems (each naming its column)."""
-    row = {(k or "").strip().lower(): (v or "").strip() if isinstance(v, str) else "" for k, v in row.items() if k}
+def _entry(v: list[str], columns: _Columns, coded: _Coded, hotlist_id: str) -> T.VoiEntry | list[str]:
+    """The entry of one CSV record (its stripped fields), or its problems (each naming its column)."""
+    at = columns.at
     problems: list[str] = []
-    vrm = normalise_vrm(row.get("vrm", ""))
+    vrm = normalise_vrm(v[at["vrm"]])
     if not vrm:
         problems.append("vrm: required")
     elif not is_valid_vrm(vrm):
-        problems.append(f"vrm: {_shown(row['vrm'])} is not 1-10 letters and digits")
-    entry = T.VoiEntry(
-        hotlist_id=hotlist_id,
-        vrm=row.get("vrm", ""),
-        reason=row.get("reason", ""),
-        vehicle=T.VehicleDescription(
-            make=row.get("make", ""), model=row.get("model", ""), colour=row.get("colour", "")
-        ),
-    )
-    for name in (
-        "information",
-        "force",
-        "area",
-        "pnc_id",
-        "cad_information",
-        "operational_instructions",
-        "source_reference",
-    ):
-        setattr(entry, name, row.get(name, ""))
-    for name in ("source_evaluation", "intelligence_assessment", "handling_code"):
-        setattr(entry.grading, name, row.get(name, ""))
-    if not entry.reason:
+        problems.append(f"vrm: {_shown(v[at['vrm']])} is not 1-10 letters and digits")
+    fields = {name: v[i] for name, i in columns.plain if v[i]}
+    if not v[at["reason"]]:
         problems.append("reason: required")
-    problems += _coded_fields(row, entry)
-    entry.entry_id = row.get("entry_id") or f"{hotlist_id}:{vrm}:{entry.pnc_id}"
-    limits: list[tuple[str, str]] = []
-    _CHECK_ENTRY(entry, "", limits)
-    problems += [f"{_column(path)}: {why}" for path, why in limits]
+    if any(v[i] for _, i in columns.vehicle):
+        fields["vehicle"] = T.VehicleDescription(**{name: v[i] for name, i in columns.vehicle})
+    if any(v[i] for _, i in columns.grading):
+        fields["grading"] = T.IntelligenceGrading(**{name: v[i] for name, i in columns.grading})
+    problems += coded.fields(v, at, fields)
+    fields["entry_id"] = v[at["entry_id"]] or f"{hotlist_id}:{vrm}:{v[at['pnc_id']]}"
+    entry = T.VoiEntry(hotlist_id=hotlist_id, **fields)
+    if _may_break_limits(v, columns, entry):
+        limits: list[tuple[str, str]] = []
+        _CHECK_ENTRY(entry, "", limits)
+        problems += [f"{_column(path)}: {why}" for path, why in limits]
     return problems or entry
+
+
+def _may_break_limits(v: list[str], columns: _Columns, entry: T.VoiEntry) -> bool:
+    """Whether the full limits check may find something (a long field, a NUL, many markers, a long
+    made-up id): most rows need no more than these comparisons."""
+    return (
+        any(len(v[i]) > limit for i, limit in columns.limited)
+        or "\x00" in "".join(v)
+        or len(entry.warning_markers) > MAX_MARKERS
+        or len(entry.entry_id) > ID
+    )
 
 
 def _column(path: str) -> str:
@@ -202,30 +248,60 @@ def _column(path: str) -> str:
     return path.rsplit(".", 1)[-1].split("[")[0]
 
 
-def _coded_fields(row: dict, entry: T.VoiEntry) -> list[str]:
-    """Set action, markers, marking and weed date from their names; the problems found."""
-    problems = []
-    try:
-        entry.action = _enum(T.Action, "ACTION_", row.get("action", ""))
-    except ValueError:
-        problems.append(
-            f"action: {_shown(row.get('action', ''))} is not one of the actions"
-            if row.get("action")
-            else "action: required"
-        )
-    for marker in filter(None, (m.strip() for m in row.get("warning_markers", "").split(";"))):
-        try:
-            entry.warning_markers.append(_enum(T.WarningMarker, "WARNING_MARKER_", marker))
-        except ValueError:
-            problems.append(f"warning_markers: unknown marker {_shown(marker)}")
-    if row.get("protective_marking"):
-        try:
-            entry.protective_marking = _enum(T.ProtectiveMarking, "PROTECTIVE_MARKING_", row["protective_marking"])
-        except ValueError:
-            problems.append(f"protective_marking: unknown marking {_shown(row['protective_marking'])}")
-    if row.get("weed_date"):
-        try:
-            entry.weed_at.FromDatetime(_weed(row["weed_date"]))
-        except ValueError:
-            problems.append(f"weed_date: {_shown(row['weed_date'])} is not an ISO date within years 1-9999")
-    return problems
+class _Coded:
+    """Action, markers, marking and weed date from their names, each distinct text looked up once
+    per file (an extract repeats a handful of them)."""
+
+    def __init__(self):
+        self._actions: dict[str, int | None] = {}
+        self._markers: dict[str, int | None] = {}
+        self._markings: dict[str, int | None] = {}
+        self._weeds: dict[str, timestamp_pb2.Timestamp | None] = {}
+
+    @staticmethod
+    def _look(cache: dict, enum, prefix: str, text: str) -> int | None:
+        if text not in cache:
+            try:
+                cache[text] = _enum(enum, prefix, text)
+            except ValueError:
+                cache[text] = None
+        return cache[text]
+
+    def fields(self, v: list[str], at: dict[str, int], fields: dict) -> list[str]:
+        """Put action, markers, marking and weed date into `fields`; the problems found."""
+        problems = []
+        action = v[at["action"]]
+        if (value := self._look(self._actions, T.Action, "ACTION_", action)) is not None:
+            fields["action"] = value
+        else:
+            problems.append(f"action: {_shown(action)} is not one of the actions" if action else "action: required")
+        markers = []
+        for marker in filter(None, (m.strip() for m in v[at["warning_markers"]].split(";"))):
+            if (value := self._look(self._markers, T.WarningMarker, "WARNING_MARKER_", marker)) is not None:
+                markers.append(value)
+            else:
+                problems.append(f"warning_markers: unknown marker {_shown(marker)}")
+        if markers:
+            fields["warning_markers"] = markers
+        if marking := v[at["protective_marking"]]:
+            value = self._look(self._markings, T.ProtectiveMarking, "PROTECTIVE_MARKING_", marking)
+            if value is not None:
+                fields["protective_marking"] = value
+            else:
+                problems.append(f"protective_marking: unknown marking {_shown(marking)}")
+        if weed := v[at["weed_date"]]:
+            if (stamp := self._weed(weed)) is not None:
+                fields["weed_at"] = stamp
+            else:
+                problems.append(f"weed_date: {_shown(weed)} is not an ISO date within years 1-9999")
+        return problems
+
+    def _weed(self, text: str) -> timestamp_pb2.Timestamp | None:
+        if text not in self._weeds:
+            try:
+                stamp = timestamp_pb2.Timestamp()
+                stamp.FromDatetime(_weed(text))
+                self._weeds[text] = stamp
+            except ValueError:
+                self._weeds[text] = None
+        return self._weeds[text]

@@ -1,21 +1,25 @@
 """`anpr hotlist import FILE --list NAME` and `anpr hotlist list`: hotlist administration.
 
-An import checks the whole file first (every bad row reported by line number; nothing is imported
-while one is bad, unless --skip-bad-rows), then streams the entries to matcher's ImportEntries,
-which replaces the list atomically.
+An import reads the whole file once, checking every row (every bad row reported by line number;
+nothing is imported, and no list created, while one is bad, unless --skip-bad-rows) and encoding the
+good ones, then streams them to matcher's ImportEntries, which replaces the list atomically.
 """
 
 from __future__ import annotations
 
 import asyncio
 import sys
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import grpc
 from tqdm import tqdm
 
+from anpr.runtime.auth import Role
 from anpr.v1 import matcher_pb2, matcher_pb2_grpc, types_pb2
-from cli.client import CommandError, command_channel, rpc_error
+from cli.client import CommandError, rpc_error, target_of
 from cli.hotlist_csv import BadRow, read_file
 
 SOURCES = {
@@ -25,6 +29,7 @@ SOURCES = {
 }
 CHUNK = 2000  # entries per ImportEntries message
 BAD_ROWS_SHOWN = 50
+PROGRESS_FROM_ROWS = 10_000  # a smaller file is read before a bar would say anything
 
 
 def command(args) -> int:
@@ -35,12 +40,12 @@ def command(args) -> int:
 
 
 async def _run(args) -> int:
-    async with command_channel(args.addr) as ch:
+    async with target_of(args, "matcher", Role.HOTLIST_ADMIN).channel() as ch:
         stub = matcher_pb2_grpc.MatcherServiceStub(ch)
         if args.action == "list":
             await _list(stub)
             return 0
-        return await _import(stub, args)
+        return await _import(stub, ch, args)
 
 
 async def _list(stub) -> None:
@@ -61,18 +66,47 @@ def count_lines(path: Path) -> int:
     return n
 
 
-def check_file(path: Path, total: int, quiet: bool) -> tuple[int, list[BadRow]]:
-    """Read the whole file once: (good rows, bad rows)."""
-    bad: list[BadRow] = []
-    good = 0
-    with tqdm(total=total, unit=" rows", desc="checking", disable=quiet) as bar:
-        for _, item in read_file(path, "check"):
+@dataclass
+class Checked:
+    """A file read once: its bad rows, how many good ones, and the good entries as the import's
+    messages, already encoded (CHUNK entries each, without the list's id)."""
+
+    good: int = 0
+    bad: list[BadRow] = field(default_factory=list)
+    messages: list[bytes] = field(default_factory=list)
+
+
+def encoded(path: Path, hotlist_id: str, total: int, quiet: bool, checked: Checked) -> Iterator[bytes]:
+    """The import's messages (CHUNK entries each, encoded, without the list's id) as the file is read
+    once, every row checked; `checked` counts the good rows and keeps the bad ones as it goes."""
+    chunk = []
+    with progress(total, "importing", quiet) as bar:
+        for _, item in read_file(path, hotlist_id):
             bar.update(1)
             if isinstance(item, BadRow):
-                bad.append(item)
-            else:
-                good += 1
-    return good, bad
+                checked.bad.append(item)
+                continue
+            chunk.append(item)
+            if len(chunk) == CHUNK:
+                checked.good += len(chunk)
+                yield matcher_pb2.ImportEntriesRequest(entries=chunk).SerializeToString()
+                chunk = []
+    if chunk:
+        checked.good += len(chunk)
+        yield matcher_pb2.ImportEntriesRequest(entries=chunk).SerializeToString()
+
+
+def check_file(path: Path, hotlist_id: str, total: int, quiet: bool) -> Checked:
+    """Read the whole file once, checking every row and keeping the good ones encoded."""
+    checked = Checked()
+    checked.messages = list(encoded(path, hotlist_id, total, quiet, checked))
+    return checked
+
+
+def progress(total: int, desc: str, quiet: bool):
+    """A progress bar on a terminal for a file large enough to wait for; else none."""
+    shown = not quiet and total >= PROGRESS_FROM_ROWS and sys.stderr.isatty()
+    return tqdm(total=total, unit=" rows", desc=desc, disable=not shown)
 
 
 def _refusal(args, good: int, bad: list[BadRow]) -> str | None:
@@ -88,38 +122,117 @@ def _refusal(args, good: int, bad: list[BadRow]) -> str | None:
     return None
 
 
-async def _import(stub, args) -> int:
+async def _import(stub, ch, args) -> int:
     if not args.file or not args.list:
         raise CommandError("anpr hotlist import FILE --list NAME")
     if not args.file.is_file():
         raise CommandError(f"{args.file}: no such file")
+    hotlist = await _find(stub, args)
     total = max(0, count_lines(args.file) - 1)
-    good, bad = check_file(args.file, total, args.quiet)
-    refusal = _refusal(args, good, bad)
-    if refusal:
-        print(refusal, file=sys.stderr)
-        return 1
-    hotlist = await _find_or_create(stub, args)
-    resp = await stub.ImportEntries(_requests(args.file, hotlist.hotlist_id, total, args.quiet))
+    if hotlist is None:  # a new list is made only once the file is good: read it all first
+        hotlist_id = str(uuid.uuid4())
+        checked = check_file(args.file, hotlist_id, total, args.quiet)
+        if _refused(args, checked):
+            return 1
+        hotlist = await _create(stub, args, hotlist_id)
+        resp = await _call(ch)(_with_head(hotlist_id, checked.messages, args.quiet))
+    else:  # sent as it is read, matcher staging the entries meanwhile; a refusal cancels the call
+        checked, resp = await _stream(ch, args, hotlist.hotlist_id, total)
+        if resp is None:
+            return 1
     print(
         f"imported {resp.imported} entries into {hotlist.name!r} (list version {resp.hotlist_version})"
-        + (f"; skipped {len(bad)} bad row(s)" if bad else "")
+        + (f"; skipped {len(checked.bad)} bad row(s)" if checked.bad else "")
     )
     return 0
 
 
-async def _find_or_create(stub, args) -> types_pb2.Hotlist:
+def _refused(args, checked: Checked) -> bool:
+    """Whether nothing may be imported (said on stderr, with the bad rows)."""
+    refusal = _refusal(args, checked.good, checked.bad)
+    if refusal:
+        print(refusal, file=sys.stderr)
+    return refusal is not None
+
+
+def _stopping(args, checked: Checked) -> bool:
+    """A bad row seen that refuses the whole import (without --skip-bad-rows, or a bad header)."""
+    return bool(checked.bad) and (not args.skip_bad_rows or checked.bad[0].line == 1)
+
+
+def _call(ch):
+    """ImportEntries taking its messages already encoded."""
+    return ch.stream_unary(
+        "/anpr.v1.MatcherService/ImportEntries",
+        request_serializer=bytes,
+        response_deserializer=matcher_pb2.ImportEntriesResponse.FromString,
+    )
+
+
+async def _with_head(hotlist_id: str, messages, quiet: bool):
+    """The messages with the list's id on the first (one message of the id alone when there is none)."""
+    head = matcher_pb2.ImportEntriesRequest(hotlist_id=hotlist_id).SerializeToString()
+    sent = 0
+    for message in messages:
+        yield head + message if sent == 0 else message
+        sent += 1
+        await asyncio.sleep(0)  # the call sends while the next message is made
+    if sent == 0:
+        yield head
+    if not quiet:
+        print("all entries sent; matcher swaps the list in at once ...", flush=True)
+
+
+async def _stream(ch, args, hotlist_id: str, total: int):
+    """Read, check and send at once: (the rows' tally, matcher's answer, or None when refused). A
+    refusing row stops the sending and cancels the call (so matcher imports nothing), and the file
+    is read again for the report of every bad row."""
+    checked, refused = Checked(), asyncio.Event()
+
+    def until_refused():
+        for message in encoded(args.file, hotlist_id, total, args.quiet, checked):
+            if _stopping(args, checked):
+                return
+            yield message
+
+    async def requests():
+        async for message in _with_head(hotlist_id, until_refused(), quiet=True):
+            if not _stopping(args, checked):
+                yield message
+        if _stopping(args, checked) or (checked.good == 0 and not args.allow_empty):
+            refused.set()
+            await asyncio.Event().wait()  # never end the stream normally: that would commit
+        if not args.quiet:
+            print("all entries sent; matcher swaps the list in at once ...", flush=True)
+
+    call = _call(ch)(requests())
+    answered, stopped = asyncio.ensure_future(call), asyncio.ensure_future(refused.wait())
+    await asyncio.wait({answered, stopped}, return_when=asyncio.FIRST_COMPLETED)
+    if not refused.is_set():
+        stopped.cancel()
+        return checked, await answered
+    call.cancel()
+    await asyncio.gather(answered, return_exceptions=True)
+    checked = check_file(args.file, hotlist_id, total, quiet=True)
+    _refused(args, checked)
+    return checked, None
+
+
+async def _find(stub, args) -> types_pb2.Hotlist | None:
     lists = (await stub.ListHotlists(matcher_pb2.ListHotlistsRequest())).hotlists
     found = next((h for h in lists if h.name == args.list), None)
-    if found:
-        return found
-    if not args.source:
+    if found is None and not args.source:
         raise CommandError(f"no hotlist named {args.list!r}: give --source (pnc, local, other) to create it")
+    return found
+
+
+async def _create(stub, args, hotlist_id: str) -> types_pb2.Hotlist:
     policy = types_pb2.MATCH_POLICY_EXACT if args.exact_only else types_pb2.MATCH_POLICY_LOOKALIKE
     created = (
         await stub.UpsertHotlist(
             matcher_pb2.UpsertHotlistRequest(
                 hotlist=types_pb2.Hotlist(
+                    hotlist_id=hotlist_id,
                     name=args.list,
                     source=SOURCES[args.source],
                     priority=args.priority,
@@ -131,19 +244,3 @@ async def _find_or_create(stub, args) -> types_pb2.Hotlist:
     ).hotlist
     print(f"created hotlist {created.name!r} ({created.hotlist_id})")
     return created
-
-
-async def _requests(path: Path, hotlist_id: str, total: int, quiet: bool):
-    """The import's messages: the list's id on the first, CHUNK entries each (bad rows left out)."""
-    first, chunk = True, []
-    with tqdm(total=total, unit=" rows", desc="importing", disable=quiet) as bar:
-        for _, item in read_file(path, hotlist_id):
-            bar.update(1)
-            if isinstance(item, BadRow):
-                continue
-            chunk.append(item)
-            if len(chunk) == CHUNK:
-                yield matcher_pb2.ImportEntriesRequest(hotlist_id=hotlist_id if first else "", entries=chunk)
-                first, chunk = False, []
-        if chunk or first:
-            yield matcher_pb2.ImportEntriesRequest(hotlist_id=hotlist_id if first else "", entries=chunk)

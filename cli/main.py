@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from pathlib import Path
 
@@ -33,8 +34,19 @@ from services import DEFAULT_PORTS, NAMES
 IN_IMAGE = ("cli.ops",)
 
 
-def _addr(service: str) -> str:
-    return f"127.0.0.1:{DEFAULT_PORTS[service]}"
+def _client_options(parser: argparse.ArgumentParser, service: str) -> None:
+    """--addr and --data-dir of a client command (cli.client.target_of: how they combine)."""
+    parser.add_argument(
+        "--addr",
+        metavar="HOST:PORT",
+        help=f"{service}'s address (default: from the suite `anpr up` runs in the data dir, else"
+        f" 127.0.0.1:{DEFAULT_PORTS[service]})",
+    )
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        help="where `anpr up` runs: its suite.json gives addresses, CA and demo tokens (default ANPR_DATA_DIR, else .anpr)",
+    )
 
 
 def _add_up(sub) -> None:
@@ -42,8 +54,7 @@ def _add_up(sub) -> None:
     up.add_argument(
         "--data-dir",
         type=Path,
-        default=Path(".anpr"),
-        help="embedded PostgreSQL data, tokens and service logs (default .anpr)",
+        help="embedded PostgreSQL data, CA, tokens, suite.json and service logs (default ANPR_DATA_DIR, else .anpr)",
     )
     up.add_argument("--base-port", type=int, default=None, help="first of four consecutive ports (default 50051-50054)")
     up.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
@@ -53,12 +64,18 @@ def _add_up(sub) -> None:
 
 def _add_operations(sub) -> None:
     serve = sub.add_parser("serve", help="run one service")
-    serve.add_argument("service", choices=NAMES)
+    serve.add_argument("service", choices=NAMES, help="the service to run (its settings: ANPR_* variables)")
     serve.set_defaults(run="cli.ops:serve")
 
     migrate = sub.add_parser("migrate", help="apply migrations and exit")
-    migrate.add_argument("services", nargs="*", choices=[[], *NAMES], metavar="SERVICE")
-    migrate.add_argument("--data-dir", type=Path, default=Path(".anpr"))
+    migrate.add_argument(
+        "services", nargs="*", choices=[[], *NAMES], metavar="SERVICE", help="these services only (default: all)"
+    )
+    migrate.add_argument(
+        "--data-dir",
+        type=Path,
+        help="without ANPR_DATABASE_URL: the embedded PostgreSQL of this data dir (default ANPR_DATA_DIR, else .anpr)",
+    )
     migrate.set_defaults(run="cli.ops:migrate")
 
     ret = sub.add_parser("retention", help="drop read partitions older than ANPR_READ_RETENTION_DAYS")
@@ -66,26 +83,37 @@ def _add_operations(sub) -> None:
 
     dl = sub.add_parser(
         "deadletters",
-        help="list or re-drive a service's dead letters (ANPR_DATABASE_URL)",
+        help="list or re-drive a service's dead letters (ANPR_DATABASE_URL, else the embedded database)",
         description=importlib.import_module("anpr.runtime.deadletters").__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    dl.add_argument("action", choices=["list", "redrive"])
-    dl.add_argument("service", choices=NAMES)
+    dl.add_argument("action", choices=["list", "redrive"], help="list them, or re-drive them to their topic")
+    dl.add_argument("service", choices=NAMES, help="whose outbox")
     dl.add_argument("--topic", help="only this topic (e.g. match, alert); default: every topic")
+    dl.add_argument(
+        "--data-dir",
+        type=Path,
+        help="without ANPR_DATABASE_URL: the embedded PostgreSQL of this data dir, the one `anpr up` runs"
+        " (default ANPR_DATA_DIR, else .anpr)",
+    )
     dl.set_defaults(run="cli.ops:deadletters")
 
 
 def _add_administration(sub) -> None:
     cam = sub.add_parser("camera", help="manage the camera registry (token in ANPR_TOKEN)")
-    cam.add_argument("action", choices=["add", "list", "disable"])
-    cam.add_argument("camera_id", nargs="?")
-    cam.add_argument("--name")
-    cam.add_argument("--lat", type=float)
-    cam.add_argument("--lon", type=float)
-    cam.add_argument("--direction", choices=["towards", "away", "unspecified"], default="unspecified")
-    cam.add_argument("--force", help="owning force")
-    cam.add_argument("--addr", default=_addr("ingest"))
+    cam.add_argument("action", choices=["add", "list", "disable"], help="register (or change), list, or disable")
+    cam.add_argument("camera_id", nargs="?", help="add, disable: the camera's id, as its reads carry it")
+    cam.add_argument("--name", help="add: a name people recognise (the site)")
+    cam.add_argument("--lat", type=float, help="add: where it stands (required), latitude")
+    cam.add_argument("--lon", type=float, help="add: where it stands (required), longitude")
+    cam.add_argument(
+        "--direction",
+        choices=["towards", "away", "unspecified"],
+        default="unspecified",
+        help="add: the traffic it faces",
+    )
+    cam.add_argument("--force", help="add: the owning force (required): its control room and TFC get the alerts")
+    _client_options(cam, "ingest")
     cam.set_defaults(run="cli.admin:camera")
 
     hl = sub.add_parser(
@@ -94,11 +122,11 @@ def _add_administration(sub) -> None:
         description=_doc("cli.hotlist_csv"),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    hl.add_argument("action", choices=["import", "list"])
+    hl.add_argument("action", choices=["import", "list"], help="replace a list from a file, or list the lists")
     hl.add_argument("file", nargs="?", type=Path, help="CSV extract (import)")
     hl.add_argument("--list", help="hotlist name (created when missing, with --source)")
     hl.add_argument("--source", choices=["pnc", "local", "other"], help="source of a new hotlist")
-    hl.add_argument("--priority", type=int, default=0)
+    hl.add_argument("--priority", type=int, default=0, help="priority of a new hotlist")
     hl.add_argument("--covert", action="store_true", help="new hotlist is covert (no terminal alerts)")
     hl.add_argument("--exact-only", action="store_true", help="new hotlist matches exact VRMs only")
     hl.add_argument("--skip-bad-rows", action="store_true", help="import the good rows when some are bad")
@@ -106,17 +134,17 @@ def _add_administration(sub) -> None:
         "--allow-empty", action="store_true", help="let a file without entries (a header only) empty the list"
     )
     hl.add_argument("--quiet", action="store_true", help="no progress bar")
-    hl.add_argument("--addr", default=_addr("matcher"))
+    _client_options(hl, "matcher")
     hl.set_defaults(run="cli.hotlists:command")
 
     stats = sub.add_parser("stats", help="how alerts were acted on, per hotlist and reason (control room, admins)")
-    stats.add_argument("--addr", default=_addr("notify"))
+    _client_options(stats, "notify")
     stats.add_argument(
         "--matcher-addr",
-        default=_addr("matcher"),
-        help="matcher, for the POSSIBLE matches withheld for want of support",
+        metavar="HOST:PORT",
+        help="matcher, for the POSSIBLE matches withheld for want of support (default: as --addr finds notify)",
     )
-    stats.add_argument("--days", type=float, default=7.0)
+    stats.add_argument("--days", type=float, default=7.0, help="the window, in days back from now")
     stats.set_defaults(run="cli.admin:stats")
 
     cal = sub.add_parser(
@@ -128,7 +156,7 @@ def _add_administration(sub) -> None:
     cal.add_argument("action", choices=["show", "reset"])
     cal.add_argument("scope_id", nargs="?", metavar="CAMERA", help="the camera id (with --list: the hotlist id)")
     cal.add_argument("--list", action="store_true", help="a hotlist's calibration instead of a camera's")
-    cal.add_argument("--addr", default=_addr("matcher"))
+    _client_options(cal, "matcher")
     cal.set_defaults(run="cli.calibration:command")
 
 
@@ -139,16 +167,20 @@ def _add_screens(sub) -> None:
         description=_doc("cli.screens.patrol_terminal"),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    term.add_argument("--addr", default=_addr("notify"))
+    _client_options(term, "notify")
     term.add_argument("--unit", help="the unit's call sign (required for a terminal token)")
     term.add_argument("--force", help="the unit's force (a control room: only this force's alerts)")
     term.add_argument("--lat", type=float, help="the unit's position")
-    term.add_argument("--lon", type=float)
+    term.add_argument("--lon", type=float, help="the unit's position (with --lat)")
     term.add_argument("--radius-km", type=float, default=10.0, help="alerts for reads within this distance")
     term.set_defaults(run="cli.screens.patrol_terminal:command")
 
-    tfc = sub.add_parser("tfc", help="the TFC console (token in ANPR_TOKEN)")
-    tfc.add_argument("--addr", default=_addr("firearms"))
+    tfc = sub.add_parser(
+        "tfc",
+        help="the TFC console (token in ANPR_TOKEN)",
+        description=_doc("cli.screens.tfc_console", "HELP"),
+    )
+    _client_options(tfc, "firearms")
     tfc.set_defaults(run="cli.screens.tfc_console:command")
 
 
@@ -168,7 +200,7 @@ def _add_firearms(sub) -> None:
     rota.add_argument("subject", nargs="?", help="commander: the subject of their token")
     rota.add_argument("file", nargs="?", type=Path, help="import: the CSV file")
     rota.add_argument("--name", help="commander: name and rank")
-    rota.add_argument("--force")
+    rota.add_argument("--force", help="commander: home force; add, list: the shift's force")
     rota.add_argument("--contact", help="commander: phone or call sign")
     rota.add_argument(
         "--as-supervisor",
@@ -181,14 +213,14 @@ def _add_firearms(sub) -> None:
     rota.add_argument("--primary", help="add: the duty commander")
     rota.add_argument("--backups", help="add: backups in order, separated by ;")
     rota.add_argument("--supervisor", help="add: the force supervisor at the end of the chain")
-    rota.add_argument("--addr", default=_addr("firearms"))
+    _client_options(rota, "firearms")
     rota.set_defaults(run="cli.rota:command")
 
     ndm = sub.add_parser("ndm", help="the NDM decision log (token in ANPR_TOKEN)")
     ndm.add_argument(
         "action", choices=["verify"], help="verify: check the hash chain; exit 1 naming the first bad entry"
     )
-    ndm.add_argument("--addr", default=_addr("firearms"))
+    _client_options(ndm, "firearms")
     ndm.set_defaults(run="cli.rota:command")
 
 
@@ -200,14 +232,14 @@ def _add_token(sub) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     token.add_argument("action", choices=["issue"], help="issue: print a new token")
-    token.add_argument("--role", required=True, choices=[str(r) for r in _roles()])
+    token.add_argument("--role", required=True, choices=[str(r) for r in _roles()], help="the caller's role")
     token.add_argument("--subject", help="who it is (default: <your user name>-<role>); the rota names people by it")
     scope = token.add_mutually_exclusive_group()
     scope.add_argument("--force", help="the force or agency of the identity")
     scope.add_argument("--national", action="store_true", help="sees every force (a national control room)")
     token.add_argument("--unit", help="a terminal's unit (call sign)")
     token.add_argument("--covert", action="store_true", help="cleared for covert lists")
-    token.add_argument("--ttl", type=float, default=3600.0, help="seconds it is valid (default 3600)")
+    token.add_argument("--ttl", type=float, default=3600.0, help="seconds it is valid")
     token.add_argument("--data-dir", type=Path, default=Path(".anpr"), help="the data directory of `anpr up`")
     token.set_defaults(run="cli.tokens:issue")
 
@@ -218,12 +250,32 @@ def _roles():
     return list(Role)
 
 
-def _doc(module: str) -> str | None:
-    """A command module's docstring for its --help (None where this install lacks the module)."""
+def _doc(module: str, *more: str) -> str | None:
+    """A command module's docstring (and the texts of `more` of its names) for its --help; None
+    where this install lacks the module."""
     try:
-        return importlib.import_module(module).__doc__
+        found = importlib.import_module(module)
     except ModuleNotFoundError:
         return None
+    return "\n\n".join([found.__doc__ or "", *(getattr(found, name) for name in more)])
+
+
+class Formatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
+    """Descriptions as written; each option's default shown when it has one."""
+
+    def _get_help_string(self, action):
+        if action.default in (None, False, [], argparse.SUPPRESS) or "%(default)" in (action.help or ""):
+            return action.help
+        return super()._get_help_string(action)
+
+
+def _describe(sub) -> None:
+    """Every command's --help: its one-line help as the description when it has no longer one, and
+    the defaults shown."""
+    helps = {a.dest: a.help for a in sub._choices_actions}
+    for name, parser in sub.choices.items():
+        parser.formatter_class = Formatter
+        parser.description = parser.description or (helps.get(name, "") + ".")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -235,6 +287,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_screens(sub)
     _add_firearms(sub)
     _add_token(sub)
+    _describe(sub)
     return p
 
 
@@ -254,6 +307,10 @@ def _handler(path: str):
 
 def main(argv: list[str] | None = None) -> int:
     """Parse, run the command, and turn what stops it into an exit status: the one place that exits."""
+    # gRPC's core logs below ERROR in its own plain-text format on stderr, which is a service's JSON
+    # log: a plaintext client knocking on a TLS port wrote "Handshake failed ... WRONG_VERSION_NUMBER"
+    # there at INFO. Set before gRPC is first imported (it reads this once); GRPC_VERBOSITY overrides.
+    os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
     from anpr.runtime.config import ConfigError
     from cli.client import CommandError
 

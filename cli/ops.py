@@ -11,7 +11,7 @@ import asyncpg
 import services
 from anpr.runtime import deadletters as dead_letters
 from anpr.runtime import pg
-from cli.client import CommandError
+from cli.client import CommandError, data_dir
 
 
 def serve(args) -> int:
@@ -20,7 +20,7 @@ def serve(args) -> int:
 
 def migrate(args) -> int:
     async def run() -> None:
-        url, server = pg.resolve_database_url(os.environ.get("ANPR_DATABASE_URL"), args.data_dir)
+        url, server = pg.resolve_database_url(os.environ.get("ANPR_DATABASE_URL"), data_dir(args.data_dir))
         conn = await asyncpg.connect(url)
         try:
             for name in args.services or services.NAMES:
@@ -68,9 +68,13 @@ def deadletters(args) -> int:
     schema = services.spec(args.service).schema
 
     async def run() -> None:
-        url = os.environ.get("ANPR_DATABASE_URL")
-        if not url:
-            raise CommandError("ANPR_DATABASE_URL is not set: the database whose outbox to read")
+        url, directory = os.environ.get("ANPR_DATABASE_URL"), data_dir(args.data_dir)
+        if not url and not (directory / "pgdata" / "PG_VERSION").exists():
+            raise CommandError(
+                f"ANPR_DATABASE_URL is not set and {directory} holds no embedded database (`anpr up` makes one):"
+                " the database whose outbox to read"
+            )
+        url, server = pg.resolve_database_url(url, directory)
         conn = await pg.connect(url, schema)
         try:
             if args.action == "redrive":
@@ -90,6 +94,8 @@ def deadletters(args) -> int:
                 print(f"{d.id}\t{d.topic}\t{d.created_at.isoformat(timespec='seconds')}\ttrace {d.trace_id or '-'}")
         finally:
             await conn.close()
+            if server is not None:
+                server.cleanup()
 
     asyncio.run(run())
     return 0

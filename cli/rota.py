@@ -22,17 +22,19 @@ from pathlib import Path
 import grpc
 from google.protobuf import timestamp_pb2
 
+from anpr.runtime.auth import Role
+from anpr.runtime.errors import field_violations_of
 from anpr.v1 import firearms_pb2 as F
 from anpr.v1 import firearms_pb2_grpc
 from anpr.v1 import types_pb2 as T
-from cli.client import CommandError, command_channel, rpc_error
+from cli.client import CommandError, rpc_error, target_of
 
 
 def command(args) -> int:
     """`anpr rota ...` and `anpr ndm verify`: one call to the firearms service each."""
 
     async def go() -> int:
-        async with command_channel(args.addr) as ch:
+        async with target_of(args, "firearms", Role.TFC_SUPERVISOR).channel() as ch:
             stub = firearms_pb2_grpc.FirearmsServiceStub(ch)
             return await (verify(stub) if args.command == "ndm" else run(stub, args))
 
@@ -48,30 +50,44 @@ COLUMNS = ("force", "area", "starts_at", "ends_at", "primary", "backups", "super
 IMPORT_BATCH = 1000  # shifts per message of ImportShifts
 
 
-def parse_time(text: str) -> timestamp_pb2.Timestamp:
-    when = datetime.fromisoformat(text.strip())
+def parse_time(text: str, name: str) -> timestamp_pb2.Timestamp:
+    """An ISO 8601 time with its offset; ValueError naming `name` (the flag or column) otherwise."""
+    try:
+        when = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise ValueError(f"{name}: {text.strip()!r} is not an ISO 8601 time, e.g. 2026-11-30T07:00:00Z") from None
     if when.tzinfo is None:
-        raise ValueError("needs a UTC offset, e.g. 2026-11-30T07:00:00Z")
+        raise ValueError(f"{name}: needs a UTC offset, e.g. 2026-11-30T07:00:00Z")
     ts = timestamp_pb2.Timestamp()
     ts.FromDatetime(when.astimezone(timezone.utc))
     return ts
 
 
-def shift_of(force: str, area: str, starts: str, ends: str, primary: str, backups: str, supervisor: str) -> T.Shift:
+def shift_of(
+    force: str,
+    area: str,
+    starts: str,
+    ends: str,
+    primary: str,
+    backups: str,
+    supervisor: str,
+    names: tuple[str, str] = ("starts_at", "ends_at"),
+) -> T.Shift:
+    """A shift; a bad time is named as `names` (the columns, or the flags --from and --to)."""
     return T.Shift(
         force=force.strip(),
         area=area.strip(),
-        starts_at=parse_time(starts),
-        ends_at=parse_time(ends),
+        starts_at=parse_time(starts, names[0]),
+        ends_at=parse_time(ends, names[1]),
         primary=primary.strip(),
         supervisor=supervisor.strip(),
         backups=[b.strip() for b in backups.replace(",", ";").split(";") if b.strip()],
     )
 
 
-def read_shifts(path: Path) -> tuple[list[T.Shift], list[str]]:
-    """Shifts of a CSV file, and the problems found (by line number)."""
-    shifts, problems = [], []
+def read_shifts(path: Path) -> tuple[list[T.Shift], list[str], list[int]]:
+    """Shifts of a CSV file, the problems found (by line number), and each shift's line."""
+    shifts, problems, lines = [], [], []
     with open(path, newline="", encoding="utf-8-sig") as f:
         reader = csv.DictReader(f)
         if tuple(reader.fieldnames or ()) != COLUMNS:
@@ -81,11 +97,12 @@ def read_shifts(path: Path) -> tuple[list[T.Shift], list[str]]:
                 if None in row or any(row[c] is None for c in COLUMNS):
                     raise ValueError(f"needs exactly {len(COLUMNS)} columns")
                 shifts.append(shift_of(*(row[c] for c in COLUMNS)))
+                lines.append(reader.line_num)
             except ValueError as err:
                 problems.append(f"line {reader.line_num}: {err}")
     if not shifts and not problems:
         problems.append("no shifts in the file")
-    return shifts, problems
+    return shifts, problems, lines
 
 
 def _chain(s) -> str:
@@ -125,6 +142,7 @@ async def add_shift(stub, args) -> int:
         args.primary or "",
         args.backups or "",
         args.supervisor or "",
+        names=("--from", "--to"),
     )
     [s] = (await stub.AddShifts(F.AddShiftsRequest(shifts=[shift]))).shifts
     print(f"shift {s.shift_id}: {s.force} {_fmt(s.starts_at)} - {_fmt(s.ends_at)}: {_chain(s)}")
@@ -135,14 +153,33 @@ async def import_shifts(stub, args) -> int:
     path = args.file or (Path(args.subject) if args.subject else None)
     if path is None:
         raise ValueError("anpr rota import FILE")
-    shifts, problems = read_shifts(path)
+    shifts, problems, lines = read_shifts(path)
+    imported = 0
+    if not problems:
+        batches = (
+            F.ImportShiftsRequest(shifts=shifts[i : i + IMPORT_BATCH]) for i in range(0, len(shifts), IMPORT_BATCH)
+        )
+        try:
+            imported = (await stub.ImportShifts(batches)).imported
+        except grpc.aio.AioRpcError as err:
+            if not (problems := by_line(field_violations_of(err), lines)):
+                raise
     if problems:
         print("\n".join(problems[:50]) + "\nnothing imported")
         return 1
-    batches = (F.ImportShiftsRequest(shifts=shifts[i : i + IMPORT_BATCH]) for i in range(0, len(shifts), IMPORT_BATCH))
-    imported = (await stub.ImportShifts(batches)).imported
     print(f"imported {imported} shift(s)")
     return 0
+
+
+def by_line(violations: list[tuple[str, str]], lines: list[int]) -> list[str]:
+    """The service's violations of shifts[i].field as the file's lines and columns, in file order."""
+    found = []
+    for field, why in violations:
+        index, _, column = field.removeprefix("shifts[").partition("].")
+        if not index.isdigit() or int(index) >= len(lines):
+            return []
+        found.append((lines[int(index)], f"line {lines[int(index)]}: {column or 'shift'}: {why}"))
+    return [text for _, text in sorted(found)]
 
 
 async def list_shifts(stub, args) -> int:

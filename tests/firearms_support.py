@@ -115,3 +115,11 @@ async def raise_hits(addr: str, people: People, hits: list[T.Hit], traceparents=
 
 def decision(activation_id: str, **stages) -> T.NdmDecision:
     return T.NdmDecision(activation_id=activation_id, **stages)
+
+
+# The NDM parts a deployment's closure needs besides the information, the ethics and the threat.
+REST_OF_THE_NDM = {
+    "powers_and_policy": "Section 24 PACE; firearms authority given",
+    "options": "ARV stop at the services; containment as contingency",
+    "action_and_review": "Stopped and detained; debrief held",
+}

@@ -96,7 +96,7 @@ class ServiceSettings(BaseSettings):
     reuse_port: bool = False
     # Where the embedded PostgreSQL keeps its data when database_url is unset.
     data_dir: Path = Path(".anpr")
-    # Connections in this process's pool (the LISTEN connections come on top: see README).
+    # Connections in this process's pool (the LISTEN connections come on top: see docs/operators.md).
     db_pool_size: int = Field(default=10, ge=1, le=200)
     # TLS (anpr.runtime.tls): this server's certificate chain and key, PEM. Set: the main port serves
     # TLS only, and the service port (below) serves mutual TLS. The same certificate is the client

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
+import subprocess
+import sys
 import warnings
 import zlib
 from pathlib import Path
@@ -33,6 +36,24 @@ def start_embedded(data_dir: Path, *, cleanup: str | None = "stop"):
     return server
 
 
+def watch_embedded(server) -> subprocess.Popen:
+    """A watchdog that stops the embedded `server` when this process dies, however it dies
+    (`anpr.runtime.pg_watchdog`); `unwatch` it before stopping the server on purpose."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "anpr.runtime.pg_watchdog", str(server.pgdata)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+
+
+def unwatch(watchdog: subprocess.Popen) -> None:
+    with contextlib.suppress(BrokenPipeError):
+        watchdog.stdin.write(b"detach")
+        watchdog.stdin.close()
+    watchdog.wait()
+
+
 def resolve_database_url(url: str | None, data_dir: Path) -> tuple[str, object | None]:
     """The DSN to use: `url` if set, else an embedded server's (returned too, to keep it alive)."""
     if url:
@@ -53,7 +74,7 @@ async def _reset(conn: asyncpg.Connection) -> None:
 # --- least privilege: one role per service, owning only its schema --------------------------------
 #
 # Migrations create the schema and its objects as role anpr_<schema>, and the service works as that
-# role. In production each service logs in as its own role (created by the DBA: see README); with
+# role. In production each service logs in as its own role (created by the DBA: see docs/operators.md); with
 # an administrator's DSN (the embedded database, development) the role is created here and every
 # connection switches to it with SET ROLE, so that a service never works as a superuser.
 

@@ -30,12 +30,11 @@ import grpc
 from grpc import aio
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1.health import aio as health_aio
-from grpc_reflection.v1alpha import reflection
 from opentelemetry.instrumentation.grpc import aio_client_interceptors, aio_server_interceptor, filters
 from opentelemetry.sdk.trace import TracerProvider
 
 from anpr.field_limits import compile_checkers
-from anpr.runtime import metrics, pg, tls
+from anpr.runtime import metrics, pg, reflection, tls, whoami
 from anpr.runtime.auth import AuthInterceptor, Role, bearer_interceptors
 from anpr.runtime.boundary import BoundaryInterceptor
 from anpr.runtime.config import ConfigError, ServiceSettings, load, reject_unknown_variables
@@ -187,7 +186,7 @@ class RunningService:
 
     async def start(self) -> int:
         spec, settings = self.spec, self.settings
-        method_roles = spec.full_method_roles()
+        method_roles = {**spec.full_method_roles(), **whoami.METHOD_ROLES}
         identity = Identity.of(settings, self._identity_fresh)
         self._provider = setup_tracing(f"anpr-{spec.name}")
         metrics.setup_metrics(settings.grpc_host, settings.metrics_port)
@@ -225,11 +224,10 @@ class RunningService:
             options=[*CHANNEL_OPTIONS[:2], *SERVER_KEEPALIVE, ("grpc.so_reuseport", int(settings.reuse_port))],
         )
         spec.add_servicer(self._component.servicer, server)
+        whoami.add_to_server(server)
         health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
-        reflection.enable_server_reflection(
-            [spec.grpc_service, reflection.SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name],
-            server,
-        )
+        health = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
+        reflection.enable([spec.grpc_service, whoami.SERVICE, health], server)
         await self._set_health(False)
         self._listen(server)
         await server.start()

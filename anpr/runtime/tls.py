@@ -175,3 +175,32 @@ def make_local_ca(
     )
     out.key_file.chmod(0o600)
     return out
+
+
+def kept_local_ca(
+    directory: Path, hosts: tuple[str, ...] = ("localhost", "127.0.0.1"), days: int = 365, min_days_left: int = 7
+) -> LocalCA:
+    """The local CA already in `directory` when its certificate is issued by it for `hosts` and valid
+    for `min_days_left` more days (clients that trust its ca.crt go on working across restarts),
+    else a new one (`make_local_ca`)."""
+    found = LocalCA(directory / "ca.crt", directory / "tls.crt", directory / "tls.key")
+    if _still_good(found, hosts, min_days_left):
+        return found
+    return make_local_ca(directory, hosts, days=days)
+
+
+def _still_good(ca: LocalCA, hosts: tuple[str, ...], min_days_left: int) -> bool:
+    from cryptography import x509
+    from cryptography.exceptions import InvalidSignature
+
+    try:
+        issuer = x509.load_pem_x509_certificate(ca.ca_file.read_bytes())
+        cert = x509.load_pem_x509_certificate(ca.cert_file.read_bytes())
+        has_key = ca.key_file.stat().st_size > 0
+        cert.verify_directly_issued_by(issuer)
+        names = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except (OSError, ValueError, TypeError, x509.ExtensionNotFound, InvalidSignature):
+        return False
+    sans = {str(v) for v in names.get_values_for_type(x509.IPAddress)} | set(names.get_values_for_type(x509.DNSName))
+    left = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(days=min_days_left)
+    return has_key and set(hosts) <= sans and min(cert.not_valid_after_utc, issuer.not_valid_after_utc) > left

@@ -36,6 +36,13 @@ class FirearmsServiceStub:
     closures off and manages their force's rota. An activation the caller may not see is NOT_FOUND,
     exactly as one that does not exist. The rota of another force than the caller's (unless
     national) is neither listed nor changed.
+
+    Refusals of every RPC: no or unknown token UNAUTHENTICATED; a role the RPC is not for
+    PERMISSION_DENIED; a field over its limit or malformed (an activation_id that is not a UUID)
+    INVALID_ARGUMENT with google.rpc.BadRequest field violations; a message over 8 MiB
+    RESOURCE_EXHAUSTED; the database unreachable or the service starting UNAVAILABLE (retry). Each
+    RPC's own refusals follow it. Who may act is decided on the server from the caller's identity
+    (IdentityService.WhoAmI tells a console who it is: compare `subject` with `assigned_to`).
     """
 
     def __init__(self, channel):
@@ -142,6 +149,13 @@ class FirearmsServiceServicer:
     closures off and manages their force's rota. An activation the caller may not see is NOT_FOUND,
     exactly as one that does not exist. The rota of another force than the caller's (unless
     national) is neither listed nor changed.
+
+    Refusals of every RPC: no or unknown token UNAUTHENTICATED; a role the RPC is not for
+    PERMISSION_DENIED; a field over its limit or malformed (an activation_id that is not a UUID)
+    INVALID_ARGUMENT with google.rpc.BadRequest field violations; a message over 8 MiB
+    RESOURCE_EXHAUSTED; the database unreachable or the service starting UNAVAILABLE (retry). Each
+    RPC's own refusals follow it. Who may act is decided on the server from the caller's identity
+    (IdentityService.WhoAmI tells a console who it is: compare `subject` with `assigned_to`).
     """
 
     def RaiseActivation(self, request, context):
@@ -170,6 +184,9 @@ class FirearmsServiceServicer:
 
     def AcknowledgeActivation(self, request, context):
         """Take ownership: by a person of the chain told so far, or a supervisor. Stops the escalation.
+        Acknowledging one already acknowledged answers it as it stands (the first acknowledgement owns it).
+        Refusals: NOT_FOUND no such activation, or one the caller has not been told of yet (nor
+        supervises: a supervisor of another force).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -178,6 +195,10 @@ class FirearmsServiceServicer:
     def RecordDecision(self, request, context):
         """Record one NDM log entry (one or more stages) on an acknowledged activation: by its owner or a
         supervisor.
+        Refusals: NOT_FOUND as AcknowledgeActivation; FAILED_PRECONDITION not acknowledged yet
+        ("acknowledge the activation first"), or closing or closed; PERMISSION_DENIED neither its owner
+        nor a supervisor;
+        INVALID_ARGUMENT no stage recorded, or a text over 16 KiB, blank or with NUL.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -185,6 +206,7 @@ class FirearmsServiceServicer:
 
     def GetActivation(self, request, context):
         """The activation's head with its latest decisions and sightings.
+        Refusals: NOT_FOUND as AcknowledgeActivation.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -192,6 +214,7 @@ class FirearmsServiceServicer:
 
     def ListActivationEvents(self, request, context):
         """The activation's full record, a page of events at a time, in log order.
+        Refusals: as GetActivation; INVALID_ARGUMENT a negative after_sequence or page_size over 500.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -200,7 +223,11 @@ class FirearmsServiceServicer:
     def GetActivationPlatePatch(self, request, context):
         """The plate patch (close-up JPEG) of the activation's read or of one of its sightings, fetched
         from ingest, for the commander to confirm the read. Only for an activation the caller may see;
-        a reason is required; every fetch is an entry of the log (PLATE_PATCH_VIEWED).
+        a reason is required; every fetch is an entry of the log (PLATE_PATCH_VIEWED). A read the camera
+        sent no patch with answers an empty plate_image and logs nothing.
+        Refusals: as GetActivation; INVALID_ARGUMENT no reason, or hit_id is neither the activation's hit
+        nor one of its sightings; FAILED_PRECONDITION this firearms service has no ingest to ask
+        (ANPR_INGEST_ADDR unset); NOT_FOUND the read is gone (retention); UNAVAILABLE ingest is down.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -208,6 +235,9 @@ class FirearmsServiceServicer:
 
     def CloseActivation(self, request, context):
         """The owner asks to close with an outcome; the activation waits for a supervisor's sign-off.
+        Refusals: as RecordDecision; INVALID_ARGUMENT no outcome or a bad summary; FAILED_PRECONDITION a
+        deployment (UNARMED_INTERCEPT, ARMED_DEPLOYMENT) with any part of the NDM (the Code of Ethics and
+        the five stages) not yet recorded, the message naming the missing ones.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -215,6 +245,9 @@ class FirearmsServiceServicer:
 
     def SignOffActivation(self, request, context):
         """A supervisor (tfc_supervisor, not the person who asked to close) signs the closure off.
+        Refusals: NOT_FOUND as AcknowledgeActivation; FAILED_PRECONDITION not awaiting sign-off (close
+        it first); PERMISSION_DENIED a `tfc` (not a supervisor), or the same person who asked to close or
+        owns it.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -229,7 +262,9 @@ class FirearmsServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def UpsertCommander(self, request, context):
-        """The rota.
+        """The rota (UpsertCommander, AddShifts, ImportShifts: tfc_supervisor). Refusals: INVALID_ARGUMENT
+        with the violations named (shifts[i].field), an unknown commander's subject among them;
+        PERMISSION_DENIED a commander or shift of another force than the caller's (unless national).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -379,6 +414,13 @@ class FirearmsService:
     closures off and manages their force's rota. An activation the caller may not see is NOT_FOUND,
     exactly as one that does not exist. The rota of another force than the caller's (unless
     national) is neither listed nor changed.
+
+    Refusals of every RPC: no or unknown token UNAUTHENTICATED; a role the RPC is not for
+    PERMISSION_DENIED; a field over its limit or malformed (an activation_id that is not a UUID)
+    INVALID_ARGUMENT with google.rpc.BadRequest field violations; a message over 8 MiB
+    RESOURCE_EXHAUSTED; the database unreachable or the service starting UNAVAILABLE (retry). Each
+    RPC's own refusals follow it. Who may act is decided on the server from the caller's identity
+    (IdentityService.WhoAmI tells a console who it is: compare `subject` with `assigned_to`).
     """
 
     @staticmethod

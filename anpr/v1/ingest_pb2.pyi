@@ -119,10 +119,22 @@ class SearchReadsRequest(_message.Message):
     def __init__(self, vrm: _Optional[str] = ..., lookback_seconds: _Optional[int] = ..., page_size: _Optional[int] = ..., vrms: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class SearchReadsResponse(_message.Message):
-    __slots__ = ("reads",)
+    __slots__ = ("reads", "places")
     READS_FIELD_NUMBER: _ClassVar[int]
+    PLACES_FIELD_NUMBER: _ClassVar[int]
     reads: _containers.RepeatedCompositeFieldContainer[_types_pb2.Read]
-    def __init__(self, reads: _Optional[_Iterable[_Union[_types_pb2.Read, _Mapping]]] = ...) -> None: ...
+    places: _containers.RepeatedCompositeFieldContainer[ReadPlace]
+    def __init__(self, reads: _Optional[_Iterable[_Union[_types_pb2.Read, _Mapping]]] = ..., places: _Optional[_Iterable[_Union[ReadPlace, _Mapping]]] = ...) -> None: ...
+
+class ReadPlace(_message.Message):
+    __slots__ = ("force", "location", "location_from_camera")
+    FORCE_FIELD_NUMBER: _ClassVar[int]
+    LOCATION_FIELD_NUMBER: _ClassVar[int]
+    LOCATION_FROM_CAMERA_FIELD_NUMBER: _ClassVar[int]
+    force: str
+    location: _types_pb2.GeoPoint
+    location_from_camera: bool
+    def __init__(self, force: _Optional[str] = ..., location: _Optional[_Union[_types_pb2.GeoPoint, _Mapping]] = ..., location_from_camera: _Optional[bool] = ...) -> None: ...
 
 class ScanReadsRequest(_message.Message):
     __slots__ = ("lookback_seconds", "page_size")
@@ -133,10 +145,12 @@ class ScanReadsRequest(_message.Message):
     def __init__(self, lookback_seconds: _Optional[int] = ..., page_size: _Optional[int] = ...) -> None: ...
 
 class ScanReadsResponse(_message.Message):
-    __slots__ = ("reads",)
+    __slots__ = ("reads", "places")
     READS_FIELD_NUMBER: _ClassVar[int]
+    PLACES_FIELD_NUMBER: _ClassVar[int]
     reads: _containers.RepeatedCompositeFieldContainer[_types_pb2.Read]
-    def __init__(self, reads: _Optional[_Iterable[_Union[_types_pb2.Read, _Mapping]]] = ...) -> None: ...
+    places: _containers.RepeatedCompositeFieldContainer[ReadPlace]
+    def __init__(self, reads: _Optional[_Iterable[_Union[_types_pb2.Read, _Mapping]]] = ..., places: _Optional[_Iterable[_Union[ReadPlace, _Mapping]]] = ...) -> None: ...
 
 class UpsertCameraRequest(_message.Message):
     __slots__ = ("camera",)

@@ -40,6 +40,12 @@ class NotifyServiceStub:
     force that owns the listing; `national`: every force), covert lists only with covert
     clearance, with the full entry. A force or area in the subscription only narrows that.
     A list made covert hides its earlier alerts too: the flag that counts is the list's current one.
+
+    Refusals of every RPC: no or unknown token UNAUTHENTICATED; a role the RPC is not for, or a token
+    without the claims its role needs (a terminal's unit and force) PERMISSION_DENIED; a field over
+    its limit or malformed (an alert_id that is not a UUID) INVALID_ARGUMENT with
+    google.rpc.BadRequest field violations; a message over 8 MiB RESOURCE_EXHAUSTED; the database
+    unreachable or the service starting UNAVAILABLE (retry). Each RPC's own refusals follow it.
     """
 
     def __init__(self, channel):
@@ -100,6 +106,12 @@ class NotifyServiceServicer:
     force that owns the listing; `national`: every force), covert lists only with covert
     clearance, with the full entry. A force or area in the subscription only narrows that.
     A list made covert hides its earlier alerts too: the flag that counts is the list's current one.
+
+    Refusals of every RPC: no or unknown token UNAUTHENTICATED; a role the RPC is not for, or a token
+    without the claims its role needs (a terminal's unit and force) PERMISSION_DENIED; a field over
+    its limit or malformed (an alert_id that is not a UUID) INVALID_ARGUMENT with
+    google.rpc.BadRequest field violations; a message over 8 MiB RESOURCE_EXHAUSTED; the database
+    unreachable or the service starting UNAVAILABLE (retry). Each RPC's own refusals follow it.
     """
 
     def PublishAlert(self, request, context):
@@ -135,6 +147,12 @@ class NotifyServiceServicer:
         every few seconds, so both sides notice a dead link. A stream that falls too far behind is
         closed with RESOURCE_EXHAUSTED: resubscribe with after_sequence set to the last sequence
         received (nothing is lost).
+        Refusals: INVALID_ARGUMENT no first request, a terminal without a circle ("subscription.circle:
+        required for a terminal"), a radius outside 0.1 km-ANPR_TERMINAL_MAX_RADIUS_KM, a bad polygon;
+        PERMISSION_DENIED a terminal naming another unit or force than its token's, a control room
+        asking for another force than its own (unless national); RESOURCE_EXHAUSTED too many streams of
+        one identity (ANPR_MAX_STREAMS_PER_IDENTITY), streams opened or moved too fast, or a client that
+        does not read (ANPR_STREAM_WRITE_TIMEOUT_S) or falls too far behind: resume by sequence.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -143,7 +161,12 @@ class NotifyServiceServicer:
     def AcknowledgeAlert(self, request, context):
         """A terminal or control room records that an alert was seen, accepted or rejected, and why.
         Only within its scope (a terminal: an alert of its force, or read inside the circle it last
-        reported); an alert outside it is NOT_FOUND, as one that does not exist.
+        reported); an alert outside it is NOT_FOUND, as one that does not exist. A caller's decision
+        stands: SEEN after it records nothing.
+        Refusals: NOT_FOUND no such alert, or one outside the caller's scope (a terminal and a covert
+        list's alert: as if it did not exist); INVALID_ARGUMENT no outcome, rejecting without
+        reason_code, a reason_code not configured; FAILED_PRECONDITION the caller decided the alert the
+        other way already ("you rejected this alert already (misread)").
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -152,7 +175,11 @@ class NotifyServiceServicer:
     def GetPlatePatch(self, request, context):
         """The plate patch (close-up JPEG) of an alert's read, for a person to confirm the read. Only for
         an alert the caller may act on (else NOT_FOUND); a reason is required, and every fetch is
-        audited with the caller and the reason.
+        audited with the caller and the reason. A read the camera sent no patch with answers an empty
+        plate_image (not audited).
+        Refusals: INVALID_ARGUMENT no reason; NOT_FOUND as AcknowledgeAlert, or the read is gone
+        (retention); FAILED_PRECONDITION this notify has no ingest to ask (ANPR_INGEST_ADDR unset);
+        UNAVAILABLE ingest is down.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -161,6 +188,7 @@ class NotifyServiceServicer:
     def GetAlertStats(self, request, context):
         """Hit quality over a time window: per hotlist and per reason, how alerts were acted on
         (control room and administrators), counting only the alerts of the caller's scope.
+        Refusals: INVALID_ARGUMENT window_seconds outside 1 s-366 days (0: 7 days).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -227,6 +255,12 @@ class NotifyService:
     force that owns the listing; `national`: every force), covert lists only with covert
     clearance, with the full entry. A force or area in the subscription only narrows that.
     A list made covert hides its earlier alerts too: the flag that counts is the list's current one.
+
+    Refusals of every RPC: no or unknown token UNAUTHENTICATED; a role the RPC is not for, or a token
+    without the claims its role needs (a terminal's unit and force) PERMISSION_DENIED; a field over
+    its limit or malformed (an alert_id that is not a UUID) INVALID_ARGUMENT with
+    google.rpc.BadRequest field violations; a message over 8 MiB RESOURCE_EXHAUSTED; the database
+    unreachable or the service starting UNAVAILABLE (retry). Each RPC's own refusals follow it.
     """
 
     @staticmethod

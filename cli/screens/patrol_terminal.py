@@ -19,9 +19,11 @@ import sys
 
 import grpc
 
+from anpr.runtime.auth import Role
+from anpr.runtime.errors import field_violations_of
 from anpr.runtime.tls import ClientTls
 from anpr.v1 import notify_pb2, notify_pb2_grpc, types_pb2
-from cli.client import CommandError, channel, save_file, token
+from cli.client import CommandError, channel, save_file, target_of
 
 T = types_pb2
 DEFAULT_PATCH_REASON = "confirm the read before acting on the alert"  # `p N` without a reason of its own
@@ -61,7 +63,7 @@ def format_alert(alert: T.Alert, colour: bool = False) -> str:
         style(f"ALERT #{alert.sequence}  {read.vrm}", BOLD, colour=colour)
         + f"  [{kind}]"
         + ("  [HISTORICAL]" if hit.historical else "")
-        + f"  action: {T.Action.Name(entry.action).removeprefix('ACTION_')}",
+        + f"  action: {T.Action.Name(entry.action).removeprefix('ACTION_').replace('_', ' ')}",
         "    warning markers: " + (style(markers, BOLD, RED, colour=colour) if markers else "none"),
         f"    reason: {entry.reason}",
         f"    vehicle: {entry.vehicle.colour} {entry.vehicle.make} {entry.vehicle.model}"
@@ -132,7 +134,7 @@ class Terminal:
                 await self._stream(stub)
             except grpc.aio.AioRpcError as err:
                 if err.code() not in RETRYABLE:
-                    raise CommandError(f"{err.code().name}: {err.details()}") from None
+                    raise refusal(err) from None
                 self.say(f"-- link lost ({err.code().name}); resuming after alert #{self.after} --")
             except TimeoutError:
                 self.say(f"-- no heartbeat; resuming after alert #{self.after} --")
@@ -194,6 +196,9 @@ class Terminal:
             resp = await stub.GetPlatePatch(
                 notify_pb2.GetPlatePatchRequest(alert_id=alert_id, reason=reason), timeout=10
             )
+            if not resp.plate_image:
+                self.say(f"-- #{words[1]}: the camera sent no plate patch --")
+                return
             path = await save_file(f"plate-{words[1]}.jpg", resp.plate_image)
             self.say(f"-- plate patch of #{words[1]} saved to {path} ({len(resp.plate_image)} bytes) --")
             return
@@ -211,6 +216,26 @@ class Terminal:
         )
 
 
+# The subscription's fields as this command's flags, for the service's refusals.
+FLAGS = {
+    "subscription.unit_id": "--unit",
+    "subscription.force": "--force",
+    "subscription.circle": "--lat and --lon (the unit's position)",
+    "subscription.circle.center": "--lat and --lon",
+    "subscription.circle.center.latitude": "--lat",
+    "subscription.circle.center.longitude": "--lon",
+    "subscription.circle.radius_km": "--radius-km",
+}
+
+
+def refusal(err: grpc.aio.AioRpcError) -> CommandError:
+    """The service's refusal in the command's words: the flags, not the contract's field names."""
+    fields = field_violations_of(err)
+    if not fields:
+        return CommandError(f"{err.code().name}: {err.details()}")
+    return CommandError(f"{err.code().name}: " + "; ".join(f"{FLAGS.get(f, f)}: {d}" for f, d in fields))
+
+
 async def stdin_lines():
     """Lines typed on standard input, without blocking the event loop."""
     loop = asyncio.get_running_loop()
@@ -224,11 +249,14 @@ async def stdin_lines():
 def command(args) -> int:
     """`anpr terminal`: follow alerts until Ctrl-C."""
     sub = notify_pb2.Subscription(unit_id=args.unit or "", force=args.force or "")
+    if (args.lat is None) != (args.lon is None):
+        raise CommandError("give the unit's position as both --lat and --lon")
     if args.lat is not None and args.lon is not None:
         sub.circle.center.CopyFrom(types_pb2.GeoPoint(latitude=args.lat, longitude=args.lon))
         sub.circle.radius_km = args.radius_km
     colour = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
-    screen = Terminal(args.addr, token(), sub, sys.stdout, colour=colour, tls=ClientTls.from_env())
+    to = target_of(args, "notify", Role.TERMINAL if args.unit else Role.CONTROL_ROOM)
+    screen = Terminal(to.address, to.token, sub, sys.stdout, colour=colour, tls=to.tls)
     try:
         asyncio.run(screen.run(stdin_lines()))
     except KeyboardInterrupt:

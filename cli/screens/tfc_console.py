@@ -17,12 +17,13 @@ from datetime import datetime, timezone
 
 import grpc
 
+from anpr.runtime.auth import Role
 from anpr.runtime.errors import field_violations_of
 from anpr.runtime.tls import ClientTls
 from anpr.v1 import firearms_pb2 as F
-from anpr.v1 import firearms_pb2_grpc
+from anpr.v1 import firearms_pb2_grpc, identity_pb2, identity_pb2_grpc
 from anpr.v1 import types_pb2 as T
-from cli.client import channel, save_file, token
+from cli.client import channel, rpc_error, save_file, target_of
 
 K = T.ActivationEventKind
 PATCH_REASON = "confirm the read of the activation (NDM stage 1)"  # in the log entry of every view
@@ -33,6 +34,7 @@ HELP = """commands (ID: the first characters of an activation id are enough):
   decide ID STAGE      record one NDM stage (asks for the text, then the rationale)
                        STAGE: ethics, information, threat, powers, options, action
   close ID OUTCOME     ask to close (asks for a summary); OUTCOME: nfa, monitor, unarmed, armed
+                       (unarmed and armed: with every stage and the ethics recorded)
   signoff ID           supervisors: sign off a closure asked for by someone else (asks for remarks)
   patch ID [HIT]       save the plate patch of the read (or of a sighting's hit) to plate-ID.jpg (logged)
   help | quit"""
@@ -50,6 +52,7 @@ OUTCOMES = {
     "unarmed": T.NDM_OUTCOME_UNARMED_INTERCEPT,
     "armed": T.NDM_OUTCOME_ARMED_DEPLOYMENT,
 }
+DEPLOYMENTS = (T.NDM_OUTCOME_ARMED_DEPLOYMENT, T.NDM_OUTCOME_UNARMED_INTERCEPT)
 URGENT = {
     K.ACTIVATION_EVENT_KIND_RAISED,
     K.ACTIVATION_EVENT_KIND_ESCALATED,
@@ -60,7 +63,8 @@ URGENT = {
 
 
 def name(enum, value: int, prefix: str) -> str:
-    return enum.Name(value).removeprefix(prefix) if value in enum.values() else str(value)
+    """An enum value as people read it: ACTION_DO_NOT_STOP_REPORT_SIGHTING -> DO NOT STOP REPORT SIGHTING."""
+    return enum.Name(value).removeprefix(prefix).replace("_", " ") if value in enum.values() else str(value)
 
 
 def hhmmss(ts) -> str:
@@ -177,8 +181,15 @@ def start_reader(loop: asyncio.AbstractEventLoop, lines: asyncio.Queue) -> None:
 
 
 class Console:
-    def __init__(self, stub: firearms_pb2_grpc.FirearmsServiceStub, out, lines: asyncio.Queue):
+    def __init__(
+        self,
+        stub: firearms_pb2_grpc.FirearmsServiceStub,
+        out,
+        lines: asyncio.Queue,
+        me: identity_pb2.WhoAmIResponse | None = None,
+    ):
         self.stub = stub
+        self.me = me or identity_pb2.WhoAmIResponse()  # who this console is (IdentityService.WhoAmI)
         self.out = out
         self.lines = lines
         self.style = Style(out)
@@ -356,6 +367,8 @@ class Console:
             raise ValueError("usage: close ID OUTCOME   (OUTCOME: " + ", ".join(OUTCOMES) + ")")
         aid = self.resolve(args[0])
         self._owned(aid)
+        if OUTCOMES[args[1]] in DEPLOYMENTS and (missing := [s for s in STAGES if s not in await self._recorded(aid)]):
+            raise ValueError(f"a deployment is closed with the whole NDM recorded; record first: {', '.join(missing)}")
         summary = await self.ask("summary> ")
         a = (
             await self.stub.CloseActivation(
@@ -365,8 +378,24 @@ class Console:
         self.say(f"{aid[:8]} awaits a supervisor's sign-off")
         self.activations[aid] = a
 
+    async def _recorded(self, aid: str) -> set[str]:
+        """The console's names of the NDM stages recorded on the activation (its whole record)."""
+        recorded, after = set(), 0
+        while True:
+            page = await self.stub.ListActivationEvents(
+                F.ListActivationEventsRequest(activation_id=aid, after_sequence=after)
+            )
+            recorded |= {s for e in page.events for s, f in STAGES.items() if getattr(e.decision, f).strip()}
+            if not (after := page.next_after_sequence):
+                return recorded
+
     async def signoff(self, args) -> None:
         aid = self._one(args, "signoff ID")
+        if self.me.role and self.me.role != Role.TFC_SUPERVISOR:
+            raise ValueError(f"sign-off needs a supervisor (role tfc_supervisor); you are {self.me.role}")
+        a = self.activations.get(aid)
+        if a is not None and self.me.subject in (a.close_requested_by, a.acknowledged_by):
+            raise ValueError("sign-off must be by a different person from the one who closed or owns it")
         remarks = await self.ask("remarks (Enter to skip)> ")
         a = (
             await self.stub.SignOffActivation(F.SignOffActivationRequest(activation_id=aid, remarks=remarks))
@@ -380,7 +409,8 @@ async def tfc_console(target: str, token: str, out, tls: ClientTls | None = None
     lines: asyncio.Queue = asyncio.Queue()
     start_reader(asyncio.get_running_loop(), lines)
     async with channel(target, token, tls) as ch:
-        console = Console(firearms_pb2_grpc.FirearmsServiceStub(ch), out, lines)
+        me = await identity_pb2_grpc.IdentityServiceStub(ch).WhoAmI(identity_pb2.WhoAmIRequest(), timeout=30)
+        console = Console(firearms_pb2_grpc.FirearmsServiceStub(ch), out, lines, me)
         follower = asyncio.create_task(console.follow(), name="console-stream")
         commands = asyncio.create_task(console.run_commands(), name="console-commands")
         done, _ = await asyncio.wait({follower, commands}, return_when=asyncio.FIRST_COMPLETED)
@@ -395,7 +425,10 @@ async def tfc_console(target: str, token: str, out, tls: ClientTls | None = None
 def command(args) -> int:
     """`anpr tfc`: the console until Ctrl-C or `quit`."""
     try:
-        asyncio.run(tfc_console(args.addr, token(), sys.stdout, tls=ClientTls.from_env()))
+        to = target_of(args, "firearms", Role.TFC)
+        asyncio.run(tfc_console(to.address, to.token, sys.stdout, tls=to.tls))
+    except grpc.aio.AioRpcError as err:
+        raise rpc_error(err) from None
     except KeyboardInterrupt:
         pass
     return 0

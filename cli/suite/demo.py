@@ -21,7 +21,7 @@ from google.protobuf import timestamp_pb2
 
 from anpr.runtime import pg
 from anpr.runtime.auth import Role
-from anpr.runtime.tls import ClientTls, make_local_ca
+from anpr.runtime.tls import ClientTls, kept_local_ca
 from anpr.v1 import (
     firearms_pb2,
     firearms_pb2_grpc,
@@ -32,7 +32,7 @@ from anpr.v1 import (
     notify_pb2,
     types_pb2,
 )
-from cli.client import CommandError, channel, subscribe
+from cli.client import SUITE_FILE, CommandError, SuiteFile, channel, data_dir, subscribe
 from cli.screens.patrol_terminal import format_alert
 from cli.screens.tfc_console import Style, format_event
 from cli.suite.issuer import IssuerError
@@ -146,6 +146,7 @@ class Suite:
         self.base_port = base_port
         self.database_url = database_url
         self._embedded = None
+        self._watchdog = None
         self.launcher: Launcher | None = None
 
     @property
@@ -165,9 +166,10 @@ class Suite:
         if not self.database_url:
             print(f"Starting embedded PostgreSQL in {self.data_dir / 'pgdata'} ...", flush=True)
             self._embedded = pg.start_embedded(self.data_dir, cleanup="stop")
+            self._watchdog = pg.watch_embedded(self._embedded)  # stops it if this process is killed
             self.database_url = self._embedded.get_uri()
-        # A fresh local CA each start: TLS on every port, mutual TLS between the services.
-        ca = make_local_ca(self.data_dir / "tls")
+        # A local CA, kept across restarts of this data dir: TLS on every port, mutual TLS between the services.
+        ca = kept_local_ca(self.data_dir / "tls")
         # The local identity issuer: its key kept in the data directory (tokens it issued stay valid
         # across restarts), its discovery document and JWKS on 127.0.0.1.
         try:
@@ -189,16 +191,29 @@ class Suite:
             base_env=os.environ,
             tls=ca,
             service_ports={name: port + 10 for name, port in ports.items()},
-            # The demo feed passes the same few plates often: a short deduplication window keeps the
-            # demo's alerts coming (production default: 600 s).
-            # The demo's unit takes in the three demo cameras (production default radius: 50 km).
+            # The demo feed passes the same few plates often: a two-minute deduplication window
+            # (production default: 600 s) keeps alerts coming without the same plate every few
+            # seconds; five minutes to acknowledge an activation (production default: 60 s) leave
+            # time to do it from `anpr tfc` before it escalates. The demo's unit takes in the three
+            # demo cameras (production default radius: 50 km).
             env={
-                "ANPR_DEDUP_WINDOW_S": os.environ.get("ANPR_DEDUP_WINDOW_S", "20"),
+                "ANPR_DEDUP_WINDOW_S": os.environ.get("ANPR_DEDUP_WINDOW_S", "120"),
+                "ANPR_ACK_DEADLINE_S": os.environ.get("ANPR_ACK_DEADLINE_S", "300"),
                 "ANPR_TERMINAL_MAX_RADIUS_KM": os.environ.get("ANPR_TERMINAL_MAX_RADIUS_KM", "120"),
             },
         )
         for name in NAMES:
             self.launcher.start(name)
+        self.suite_file_data = SuiteFile(
+            addresses={name: self.addr(name) for name in NAMES},
+            ca_file=str(ca.ca_file),
+            tokens={str(role): tokens[role] for role in DEMO_SUBJECTS},
+            database_url=self.database_url if self._embedded is not None else None,
+            pid=os.getpid(),
+        )
+        self.suite_file_data.write(self.data_dir)
+        with open(self.data_dir / "demo-tokens.env", "a") as env:  # beside the tokens, where to call
+            env.writelines(f"DEMO_{name.upper()}_ADDR={self.addr(name)}\n" for name in NAMES)
 
     async def wait_serving(self, timeout: float = 90.0) -> None:  # noqa: ASYNC109 (see Launcher.wait_serving)
         for name in NAMES:
@@ -206,8 +221,12 @@ class Suite:
 
     def stop(self, grace: float = 20.0) -> None:
         if self.launcher is not None:
+            (self.data_dir / SUITE_FILE).unlink(missing_ok=True)
             self.launcher.terminate(grace=grace)
             self.launcher.tokens.close()
+        if self._watchdog is not None:
+            pg.unwatch(self._watchdog)
+            self._watchdog = None
         if self._embedded is not None:
             self._embedded.cleanup()
             self._embedded = None
@@ -242,6 +261,7 @@ async def camera_feed(suite: Suite, interval: float, out) -> None:
     listed = itertools.cycle([e.vrm for e in DEMO_ENTRIES] + ["KX19 2TB", "YD21 MP0"])
     async with channel(suite.addr("ingest"), suite.tokens[Role.CAMERA], suite.client_tls) as ch:
         stub = ingest_pb2_grpc.IngestServiceStub(ch)
+        stored = 0
         for n in itertools.count(1):
             reads = []
             for i in range(5):
@@ -260,10 +280,13 @@ async def camera_feed(suite: Suite, interval: float, out) -> None:
                     )
                 )
             resp = await stub.SubmitReads(iter([ingest_pb2.SubmitReadsRequest(reads=reads)]), timeout=10)
-            stored = sum(r.status == ingest_pb2.READ_STATUS_STORED for r in resp.results)
-            print(f"[camera feed] batch {n}: {stored}/{len(reads)} reads stored", file=out, flush=True)
+            stored += sum(r.status == ingest_pb2.READ_STATUS_STORED for r in resp.results)
+            if n % FEED_REPORT_EVERY == 0:  # now and then: the alerts are what to watch
+                print(f"[camera feed] {stored} reads stored so far", file=out, flush=True)
             await asyncio.sleep(interval)
 
+
+FEED_REPORT_EVERY = 30  # camera batches between the feed's lines
 
 # The demo's in-car unit: around Reading, with a radius that takes in the demo cameras.
 DEMO_UNIT = notify_pb2.Subscription(
@@ -335,7 +358,21 @@ async def run_demo(suite: Suite, duration: float | None, interval: float) -> Non
     out = sys.stdout
     await suite.wait_serving()
     print("All four services are SERVING:", ", ".join(f"{n} {suite.addr(n)}" for n in NAMES), flush=True)
-    print(f"Service logs: {suite.data_dir / 'logs'}   Demo tokens: {suite.data_dir / 'demo-tokens.env'}", flush=True)
+    if suite.suite_file_data.database_url:
+        print(f"Embedded PostgreSQL: {suite.database_url}", flush=True)
+    print(f"Service logs: {suite.data_dir / 'logs'}", flush=True)
+    print(
+        f"Addresses, CA and demo tokens: {suite.data_dir / SUITE_FILE} (and {suite.data_dir / 'demo-tokens.env'});"
+        " the anpr commands find this suite from there, e.g. in another shell here: anpr camera list",
+        flush=True,
+    )
+    print(
+        "To act on what appears, in another shell here:\n"
+        '  anpr terminal --force "Demo Police"   a control room: a N / r N CODE / s N accept, reject or mark seen\n'
+        "  anpr tfc                              the duty TFC (demo-tfc-insp-1): ack ID, decide, close;"
+        " unacknowledged, an activation escalates after 5 minutes",
+        flush=True,
+    )
     print(f"Identity issuer: {suite.tokens.issuer.url} (more tokens: anpr token issue --help)", flush=True)
     print("Stop with Ctrl-C.", flush=True)
     await seed(suite)
@@ -367,7 +404,9 @@ def up(data_dir: Path, base_port: int | None, duration: float | None, interval: 
     def on_term(signum, frame):
         raise KeyboardInterrupt
 
+    # Our own handlers: Python installs none for SIGINT when it starts with SIGINT ignored (`anpr up &`).
     signal.signal(signal.SIGTERM, on_term)
+    signal.signal(signal.SIGINT, on_term)
     try:
         suite.start()
         asyncio.run(run_demo(suite, duration, interval))
@@ -385,4 +424,4 @@ def up(data_dir: Path, base_port: int | None, duration: float | None, interval: 
 
 def command(args) -> int:
     """`anpr up`."""
-    return up(args.data_dir, args.base_port, args.duration, args.interval)
+    return up(data_dir(args.data_dir), args.base_port, args.duration, args.interval)

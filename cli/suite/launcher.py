@@ -7,7 +7,9 @@ service is pointed at all of them (a gRPC `ipv4:` target list; service channels 
 With a local CA (`tls=`) every process serves TLS on its port and mutual TLS on a service port of its
 own, and the services call each other there (as `anpr up` runs the demo).
 Each process gets its own session (process group), so that a kill reaches its ANPR_WORKERS children
-too, and Ctrl-C in a terminal reaches only the launcher, which stops the services in order.
+too, and Ctrl-C in a terminal reaches only the launcher, which stops the services in order. Each is
+started through `cli.suite.pdeathsig`, so that the kernel sends it SIGTERM when the launcher dies,
+whatever kills it, kill -9 included: no service is left running under pid 1.
 """
 
 from __future__ import annotations
@@ -294,8 +296,9 @@ class Launcher:
         """Start process `name` (`anpr serve <its service>`); its output is appended to its log."""
         self.log_dir.mkdir(parents=True, exist_ok=True)
         with open(self.log_path(name), "ab") as log:
+            serve = [sys.executable, "-m", "cli", "serve", self.services[name]]
             proc = subprocess.Popen(
-                [sys.executable, "-m", "cli", "serve", self.services[name]],
+                [sys.executable, "-m", "cli.suite.pdeathsig", str(os.getpid()), *serve],
                 cwd=ROOT,
                 env=self.env_for(name, env),
                 stdout=log,

@@ -45,6 +45,20 @@ def check_work(row, caller: Caller, what: str) -> None:
         raise PermissionDenied(f"{what}: only {row['acknowledged_by']} (or a supervisor) may")
 
 
+# Outcomes that deploy officers: the whole NDM (the Code of Ethics and the five stages) must be on
+# the log before the closure is asked for.
+DEPLOYMENTS = (T.NDM_OUTCOME_ARMED_DEPLOYMENT, T.NDM_OUTCOME_UNARMED_INTERCEPT)
+
+
+def check_close(outcome: int, recorded: set[str], stages: dict[str, str]) -> None:
+    """A deployment is closed only with every part of the NDM recorded (`stages`: name -> what)."""
+    missing = [name for name in stages if name not in recorded]
+    if outcome in DEPLOYMENTS and missing:
+        raise FailedPrecondition(
+            f"outcome: a deployment is closed with the whole NDM recorded; missing {', '.join(missing)}"
+        )
+
+
 def check_sign_off(row, caller: Caller) -> None:
     """A different, supervising person: not who asked to close, nor who owns the activation."""
     check_see(row, caller)

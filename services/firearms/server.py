@@ -149,6 +149,7 @@ class FirearmsServicer(RotaRPCs, firearms_pb2_grpc.FirearmsServiceServicer):
         async with self._events.transaction() as conn:
             row = await _locked(conn, activation_id)
             rules.check_work(row, caller, "activation_id")
+            rules.check_close(request.outcome, await store.recorded_stages(conn, activation_id), ndm.STAGES)
             await store.request_close(conn, row, request.outcome, request.summary, caller.subject)
             activation = await self._after(conn, activation_id)
         return F.CloseActivationResponse(activation=activation)
@@ -197,8 +198,11 @@ class FirearmsServicer(RotaRPCs, firearms_pb2_grpc.FirearmsServiceServicer):
         if read is None:
             raise InvalidArgument.of("hit_id", "neither this activation's hit nor one of its sightings")
         image = await self.patches.of(read, caller.subject, request.reason)
-        async with self._events.transaction() as conn:
-            await store.plate_patch_viewed(conn, row, request.hit_id or row["hit_id"], caller.subject, request.reason)
+        if image:  # the camera sent none: nothing was viewed, nothing to log
+            async with self._events.transaction() as conn:
+                await store.plate_patch_viewed(
+                    conn, row, request.hit_id or row["hit_id"], caller.subject, request.reason
+                )
         return F.GetActivationPlatePatchResponse(plate_image=image)
 
     async def VerifyLog(self, request, context):

@@ -4,6 +4,7 @@ in eventlog.py, its reading in reading.py, the duty rota in rota.py)."""
 from __future__ import annotations
 
 import hashlib
+import json
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -13,7 +14,7 @@ import asyncpg
 from anpr.v1 import types_pb2 as T
 from services.firearms import eventlog, rota
 from services.firearms.eventlog import Entry
-from services.firearms.ndm import TEXT_FIELDS
+from services.firearms.ndm import STAGES, TEXT_FIELDS
 
 SERVICE_ACTOR = "firearms-service"
 K = T.ActivationEventKind
@@ -210,6 +211,16 @@ async def record_decision(conn: asyncpg.Connection, row, d: T.NdmDecision, subje
         T.ACTIVATION_STATE_DECIDED,
     )
     return await _log(conn, row, K.ACTIVATION_EVENT_KIND_DECISION_RECORDED, subject, payload)
+
+
+async def recorded_stages(conn: asyncpg.Connection, activation_id) -> set[str]:
+    """The NDM stages (ndm.STAGES' names) some decision on the activation has recorded."""
+    payloads = await conn.fetch(
+        "SELECT payload FROM event_log WHERE activation_id = $1 AND kind = $2",
+        activation_id,
+        K.ACTIVATION_EVENT_KIND_DECISION_RECORDED,
+    )
+    return {f for r in payloads for f, text in json.loads(r["payload"]).items() if f in STAGES and text.strip()}
 
 
 async def request_close(conn: asyncpg.Connection, row, outcome: int, summary: str, subject: str) -> None:

@@ -66,6 +66,10 @@ class CameraRegistry:
         async with self._pool.acquire() as conn:
             self.cameras = await store.camera_infos(conn)
 
+    def places(self, reads: list[types_pb2.Read]) -> list[ingest_pb2.ReadPlace]:
+        """Where each read was made and by which force's camera (a camera since removed: no force)."""
+        return [self.cameras.get(r.camera_id, store.UNKNOWN_CAMERA).place(r) for r in reads]
+
     def on_notify(self, *_) -> None:
         """A replica changed the registry (or the LISTEN connection came back): reload it."""
         self._changed.set()
@@ -242,7 +246,7 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
         page = min(request.page_size or 100, 1000)
         async with self._pool.acquire() as conn:
             reads = await store.search_reads(conn, vrms, store.lookback(request.lookback_seconds), page)
-        return ingest_pb2.SearchReadsResponse(reads=reads)
+        return ingest_pb2.SearchReadsResponse(reads=reads, places=self._cameras.places(reads))
 
     async def ScanReads(self, request, context):
         longest = self._settings.read_retention_days * 86400
@@ -259,7 +263,7 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
             contextlib.aclosing(store.scan_reads(conn, since, request.page_size or SCAN_PAGE_DEFAULT)) as pages,
         ):
             async for reads in pages:  # a cancelled call closes the transaction before the connection goes back
-                yield ingest_pb2.ScanReadsResponse(reads=reads)
+                yield ingest_pb2.ScanReadsResponse(reads=reads, places=self._cameras.places(reads))
 
     async def UpsertCamera(self, request, context):
         cam = request.camera
@@ -268,6 +272,10 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
             errors.append(("camera.camera_id", "required"))
         if cam.HasField("location"):
             errors += point_problems(cam.location, "camera.location")
+        elif cam.enabled:  # its reads without coordinates would be placed nowhere
+            errors.append(("camera.location", "required"))
+        if cam.enabled and not cam.force.strip():  # its hits would reach no control room or TFC
+            errors.append(("camera.force", "required"))
         if errors:
             raise InvalidArgument(errors)
         async with self._pool.acquire() as conn:

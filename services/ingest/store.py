@@ -10,7 +10,7 @@ from datetime import date, datetime, time, timedelta, timezone
 import asyncpg
 
 from anpr.runtime import outbox
-from anpr.v1 import types_pb2
+from anpr.v1 import ingest_pb2, types_pb2
 
 MATCH_TOPIC = "match"
 CAMERAS_CHANNEL = "ingest_cameras"
@@ -43,10 +43,12 @@ class CameraInfo:
     """What matching needs of a read's camera: encoded once per camera, as the MatchRead fields
     force (3), location (4) and location_from_camera (5) (see `_match_item`)."""
 
-    __slots__ = ("enabled", "force_field", "location_field")
+    __slots__ = ("enabled", "force", "force_field", "location", "location_field")
 
     def __init__(self, enabled: bool, force: str, latitude: float | None, longitude: float | None):
         self.enabled = enabled
+        self.force = force
+        self.location = None if latitude is None or longitude is None else (latitude, longitude)
         self.force_field = outbox.encode_field(3, force.encode()) if force else b""
         self.location_field = b""
         if latitude is not None and longitude is not None:
@@ -58,6 +60,16 @@ class CameraInfo:
     @classmethod
     def of(cls, camera: types_pb2.Camera) -> "CameraInfo":
         return cls(camera.enabled, camera.force, *lat_lon(camera))
+
+    def place(self, read: types_pb2.Read) -> ingest_pb2.ReadPlace:
+        """A stored read's ReadPlace (SearchReads, ScanReads): as `_match_item` routes a live one."""
+        place = ingest_pb2.ReadPlace(force=self.force)
+        if read.HasField("location"):
+            place.location.CopyFrom(read.location)
+        elif self.location is not None:
+            place.location.latitude, place.location.longitude = self.location
+            place.location_from_camera = True
+        return place
 
 
 def lat_lon(message: types_pb2.Read | types_pb2.Camera) -> tuple[float | None, float | None]:

@@ -18,7 +18,7 @@ class MatcherSettings(ServiceSettings):
     ingest_addr: str
     # This service calls others: its client secret is required (ANPR_SERVICE_CLIENT_SECRET).
     service_client_secret: SecretStr
-    # Matching (services/matcher/scoring.py; README "How matching works"). Common look-alike
+    # Matching (services/matcher/scoring.py; docs/matching.md). Common look-alike
     # classes, comma-separated: characters cameras often confuse with each other (cheap).
     lookalike_classes: str = "O0DQ,I1L,B8,S5,Z2,G6,T7"
     # Rarer confusions, comma-separated pairs (dearer: usually the control room's to confirm).
@@ -33,7 +33,7 @@ class MatcherSettings(ServiceSettings):
     # Find reads that dropped a character (keys of every entry's VRM less one character: about 80
     # bytes an entry beside the index's 32). Off: less memory, and such reads are not matched.
     match_dropped_characters: bool = True
-    # Optional JSON file of costs and thresholds per force and per list (README).
+    # Optional JSON file of costs and thresholds per force and per list (docs/matching.md).
     match_profiles_file: Path | None = None
     # Repeat hits on one entry, for one plate, in one area cell within this window are counted but
     # not re-alerted to terminals (firearms still gets every sighting).

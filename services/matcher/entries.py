@@ -13,11 +13,12 @@ IMPORT_VIOLATIONS_SHOWN = 200
 Violations = list[tuple[str, str]]
 
 
-def validate_entry(entry: types_pb2.VoiEntry, prefix: str = "entry.") -> Violations:
+def validate_entry(entry: types_pb2.VoiEntry, prefix: str = "entry.", vrm: str | None = None) -> Violations:
+    """What is wrong with an entry (`vrm`: its VRM normalised, when the caller has it already)."""
     errors = []
     if not entry.hotlist_id:
         errors.append((prefix + "hotlist_id", "required"))
-    vrm = normalise_vrm(entry.vrm)
+    vrm = normalise_vrm(entry.vrm) if vrm is None else vrm
     if not vrm:
         errors.append((prefix + "vrm", "required"))
     elif not is_valid_vrm(vrm):
@@ -35,17 +36,17 @@ def import_records(
     """The store records of one import message's entries (numbered from `first` in the import,
     all put on list `hotlist_id`), and the violations of those that are not valid."""
     records, errors = [], []
-    for n, sent in enumerate(entries, first):
-        entry = types_pb2.VoiEntry()
-        entry.CopyFrom(sent)
+    weeds = store.WeedDates()
+    for n, entry in enumerate(entries, first):  # the request's own messages: put on the list in place
         entry.hotlist_id = hotlist_id
-        bad = validate_entry(entry, prefix=f"entries[{n}].")
+        vrm = normalise_vrm(entry.vrm)
+        bad = validate_entry(entry, f"entries[{n}].", vrm)
         if not entry.entry_id:
             bad.append((f"entries[{n}].entry_id", "required (stable across imports)"))
         if bad:
             errors.extend(bad)
         else:
-            records.append(store.entry_record(entry, normalise_vrm(entry.vrm)))
+            records.append(store.entry_record(entry, vrm, weeds))
     return records, errors
 
 

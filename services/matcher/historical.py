@@ -92,7 +92,7 @@ class HistoricalChecks:
             wait_for_ready=True,
         )
         await self.refresh()
-        await self._record_historical(resp.reads, lambda entry: entry == cand.id)
+        await self._record_historical(resp, lambda entry: entry == cand.id)
 
     async def _check_bulk(self, job: store.BulkCheck) -> None:
         """The entries an import added or changed against every read of the last hours: one scan of
@@ -110,7 +110,7 @@ class HistoricalChecks:
             wait_for_ready=True,
         )
         async for page in stream:
-            hits += await self._record_historical(page.reads, lambda entry: _in_sorted(wanted, entry))
+            hits += await self._record_historical(page, lambda entry: _in_sorted(wanted, entry))
             if (scanned + len(page.reads)) // BULK_LOG_EVERY > scanned // BULK_LOG_EVERY:
                 log.info(
                     "historical bulk check progress",
@@ -132,16 +132,17 @@ class HistoricalChecks:
         span.set_attribute(ATTR_READ_COUNT, scanned)
         span.set_attribute(ATTR_HIT_COUNT, hits)
 
-    async def _record_historical(self, reads: Sequence[types_pb2.Read], keep: Callable[[int], bool]) -> int:
-        """Match reads as they would match now, live, and record their hits on the entries `keep`
-        wants as historical, in one transaction; returns how many hits are new. A read whose live
-        answer does not include an entry (it is exactly another listed vehicle, or the entry is
-        beyond its cap) makes no historical hit on it either."""
-        reads = sorted(reads, key=lambda r: (r.captured_at.seconds, r.captured_at.nanos))  # dedup keeps the first
+    async def _record_historical(self, page: FoundReads, keep: Callable[[int], bool]) -> int:
+        """Match a page of reads (with their places) as they would match now, live, and record their
+        hits on the entries `keep` wants as historical, in one transaction; returns how many hits
+        are new. A read whose live answer does not include an entry (it is exactly another listed
+        vehicle, or the entry is beyond its cap) makes no historical hit on it either."""
+        pairs = sorted(_with_places(page), key=lambda p: (p[0].captured_at.seconds, p[0].captured_at.nanos))
+        reads = [read for read, _ in pairs]  # sorted by capture: dedup keeps the first
         traceparent = current_traceparent()
         found = [
-            Found(read, m, traceparent, historical=True, over_cap=result.over_cap)
-            for read, result in zip(reads, self.matcher.match_many(reads), strict=True)
+            Found.historical_of(read, place, m, traceparent, result.over_cap)
+            for (read, place), result in zip(pairs, self.matcher.match_many(reads), strict=True)
             for m in result.matches
             if keep(m.entry_id)
         ]
@@ -149,3 +150,13 @@ class HistoricalChecks:
             return 0
         async with self.pool.acquire() as conn, conn.transaction():
             return await self.hits.record(conn, found)
+
+
+FoundReads = ingest_pb2.SearchReadsResponse | ingest_pb2.ScanReadsResponse
+
+
+def _with_places(page: FoundReads) -> list[tuple[types_pb2.Read, ingest_pb2.ReadPlace | None]]:
+    """Each read of a page with its place (None from an ingest too old to send them)."""
+    if len(page.places) != len(page.reads):
+        return [(read, None) for read in page.reads]
+    return list(zip(page.reads, page.places, strict=True))

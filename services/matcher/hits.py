@@ -14,7 +14,7 @@ from datetime import datetime, timedelta, timezone
 from google.protobuf import timestamp_pb2
 
 from anpr.runtime import metrics
-from anpr.v1 import matcher_pb2, types_pb2
+from anpr.v1 import ingest_pb2, matcher_pb2, types_pb2
 from anpr.vrm import normalise_vrm
 from services.matcher import evidence_store, matching, store, vehicles
 from services.matcher.config import MatcherSettings
@@ -72,6 +72,29 @@ class Found:
             force=item.force,
             location=item.location if item.HasField("location") else None,
             location_from_camera=item.location_from_camera,
+        )
+
+    @classmethod
+    def historical_of(
+        cls,
+        read: types_pb2.Read,
+        place: ingest_pb2.ReadPlace | None,
+        match: matching.ScoredMatch,
+        traceparent: str,
+        over_cap: int = 0,
+    ) -> "Found":
+        """A historical hit's read, routed by its place (the camera's force and position) as a live one."""
+        if place is None:
+            return cls(read, match, traceparent, historical=True, over_cap=over_cap)
+        return cls(
+            read,
+            match,
+            traceparent,
+            historical=True,
+            over_cap=over_cap,
+            force=place.force,
+            location=place.location if place.HasField("location") else None,
+            location_from_camera=place.location_from_camera,
         )
 
 

@@ -229,7 +229,7 @@ class Matcher:
     def _extra_may_score(self, vrm: str, read: types_pb2.Read | None) -> bool:
         """Whether a read of `vrm` with one character too many can still score a hit: a
         well-formed read (in its country's grammar) pays the clean-read and format costs on top
-        (README, "How matching works"), which under the default costs is below POSSIBLE, so that
+        (docs/matching.md), which under the default costs is below POSSIBLE, so that
         search is skipped."""
         profile = self.profile
         country = plate_formats.country_of(read.plate_country) if read is not None else "GB"

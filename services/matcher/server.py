@@ -168,15 +168,17 @@ class MatcherServicer(matcher_pb2_grpc.MatcherServiceServicer):
         how many entries it has. Any invalid entry refuses the whole import, naming each."""
         job: store.HotlistImport | None = None
         errors: entries.Violations = []
-        n = 0
-        async for request in requests:
-            if job is None:
-                job = await self._begin_import(conn, request.hotlist_id)
-            records, bad = entries.import_records(request.entries, job.hotlist_id, n)
-            n += len(request.entries)
-            errors.extend(bad)
-            if records and not errors:
-                await job.add(records)
+        n, copying = 0, _Copying()  # a message's COPY runs while the next one is read and checked
+        async with copying:
+            async for request in requests:
+                if job is None:
+                    job = await self._begin_import(conn, request.hotlist_id)
+                records, bad = entries.import_records(request.entries, job.hotlist_id, n)
+                n += len(request.entries)
+                errors.extend(bad)
+                await copying.wait()
+                if records and not errors:
+                    copying.start(job.add(records))
         if job is None:
             raise InvalidArgument.of("hotlist_id", "required on the first message")
         if errors:
@@ -269,6 +271,33 @@ def _scope(scope: int, scope_id: str) -> str:
     if not scope_id.strip():
         raise InvalidArgument.of("scope_id", "required: the camera (or hotlist) id")
     return SCOPES[scope]
+
+
+class _Copying:
+    """At most one COPY of an import in flight on the import's connection: `wait` for it before the
+    next; on leaving, the last is awaited, or cancelled when the import failed (the connection is
+    then free for the rollback)."""
+
+    def __init__(self):
+        self._task: asyncio.Future | None = None
+
+    def start(self, copy) -> None:
+        self._task = asyncio.ensure_future(copy)
+
+    async def wait(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            await task
+
+    async def __aenter__(self) -> "_Copying":
+        return self
+
+    async def __aexit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            await self.wait()
+        elif self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
 
 
 def _check_count(receiver: str, answered: int, records: Sequence[OutboxRecord]) -> None:

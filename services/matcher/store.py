@@ -119,8 +119,21 @@ def _weed(entry: types_pb2.VoiEntry) -> datetime | None:
     return entry.weed_at.ToDatetime(tzinfo=timezone.utc) if entry.HasField("weed_at") else None
 
 
-def entry_record(entry: types_pb2.VoiEntry, normalised: str) -> tuple:
-    return (entry.entry_id, entry.hotlist_id, normalised, is_firearms(entry), _weed(entry), entry.SerializeToString())
+class WeedDates(dict):
+    """Weed dates as datetimes, each distinct one converted once (an import repeats a few)."""
+
+    def of(self, entry: types_pb2.VoiEntry) -> datetime | None:
+        if not entry.HasField("weed_at"):
+            return None
+        key = (entry.weed_at.seconds, entry.weed_at.nanos)
+        if key not in self:
+            self[key] = _weed(entry)
+        return self[key]
+
+
+def entry_record(entry: types_pb2.VoiEntry, normalised: str, weeds: WeedDates | None = None) -> tuple:
+    weed = weeds.of(entry) if weeds is not None else _weed(entry)
+    return (entry.entry_id, entry.hotlist_id, normalised, is_firearms(entry), weed, entry.SerializeToString())
 
 
 _UPSERT_FROM = """

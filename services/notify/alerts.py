@@ -10,7 +10,7 @@ from services.notify.areas import place_of
 from services.notify.scope import Flags, Scope
 
 # What an in-car terminal sees of an entry and its list: the operational subset an officer needs
-# (documented in protos/anpr/v1/notify.proto and the README); everything else is withheld.
+# (documented in protos/anpr/v1/notify.proto and docs/alerts.md); everything else is withheld.
 TERMINAL_ENTRY_FIELDS = frozenset(
     {
         "entry_id",

@@ -18,7 +18,7 @@ from anpr.plate_patches import PlatePatches
 from anpr.runtime import metrics, telemetry
 from anpr.runtime.auth import Role, current_caller
 from anpr.runtime.broadcast import LogTail
-from anpr.runtime.errors import AnprError, InvalidArgument, NotFound, ResourceExhausted
+from anpr.runtime.errors import AnprError, FailedPrecondition, InvalidArgument, NotFound, ResourceExhausted
 from anpr.runtime.failures import Refused, keep_running
 from anpr.runtime.outbox import Outbox, OutboxRecord
 from anpr.runtime.rate_limit import RateLimiter
@@ -248,6 +248,8 @@ class NotifyServicer(notify_pb2_grpc.NotifyServiceServicer):
         alert, scope = await self._actionable(request.alert_id, "alert_id")
         caller = scope.caller
         async with self._pool.acquire() as conn, conn.transaction():
+            if await _already_decided(conn, uuid.UUID(alert.alert_id), caller.subject, request.outcome):
+                return notify_pb2.AcknowledgeAlertResponse()  # SEEN after a decision: nothing to record
             await store.acknowledge(
                 conn,
                 uuid.UUID(alert.alert_id),
@@ -273,10 +275,11 @@ class NotifyServicer(notify_pb2_grpc.NotifyServiceServicer):
         alert, scope = await self._actionable(request.alert_id, "alert_id")
         caller = scope.caller
         image = await self._patches.of(alert.hit.read, caller.subject, request.reason)
-        async with self._pool.acquire() as conn:
-            await store.audit_plate_patch(
-                conn, uuid.UUID(alert.alert_id), caller.subject, caller.role, len(image), request.reason
-            )
+        if image:  # the camera sent none: nothing was viewed
+            async with self._pool.acquire() as conn:
+                await store.audit_plate_patch(
+                    conn, uuid.UUID(alert.alert_id), caller.subject, caller.role, len(image), request.reason
+                )
         return notify_pb2.GetPlatePatchResponse(plate_image=image)
 
     async def GetAlertStats(self, request, context):
@@ -382,3 +385,17 @@ ROLES = {  # who may call which RPC
 SPEC = services.declare(
     "notify", NotifySettings, notify_pb2_grpc.add_NotifyServiceServicer_to_server, NotifyComponent, ROLES
 )
+
+
+async def _already_decided(conn, alert_id: uuid.UUID, subject: str, outcome: int) -> bool:
+    """Whether the caller decided the alert before: SEEN afterwards changes nothing (True); the other
+    decision is refused (FAILED_PRECONDITION naming the first), so that no reversal goes unsaid."""
+    before = await store.decided(conn, alert_id, subject)
+    if before is None:
+        return False
+    if outcome == types_pb2.ALERT_OUTCOME_SEEN:
+        return True
+    if before[0] != outcome:
+        said = types_pb2.AlertOutcome.Name(before[0]).removeprefix("ALERT_OUTCOME_").lower()
+        raise FailedPrecondition(f"outcome: you {said} this alert already" + (f" ({before[1]})" if before[1] else ""))
+    return False

@@ -194,6 +194,17 @@ async def get_alert(conn: asyncpg.Connection, alert_id: uuid.UUID) -> types_pb2.
     return _alert(row) if row is not None else None
 
 
+async def decided(conn: asyncpg.Connection, alert_id: uuid.UUID, subject: str) -> tuple[int, str] | None:
+    """The outcome (ACCEPTED or REJECTED) and reason code `subject` last recorded for the alert, if any."""
+    row = await conn.fetchrow(
+        "SELECT outcome, reason_code FROM alert_acknowledgements WHERE alert_id = $1 AND subject = $2"
+        " AND outcome IN (2, 3) ORDER BY id DESC LIMIT 1",
+        alert_id,
+        subject,
+    )
+    return (row["outcome"], row["reason_code"]) if row else None
+
+
 async def acknowledge(
     conn: asyncpg.Connection, alert_id: uuid.UUID, subject: str, role: str, outcome: int, reason_code: str, reason: str
 ) -> None:

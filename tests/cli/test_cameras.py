@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import grpc
 import pytest
 
 from anpr.runtime.auth import Role
+from anpr.runtime.errors import field_violations_of
 from anpr.v1 import ingest_pb2, ingest_pb2_grpc
+from anpr.v1 import types_pb2 as T
 from tests.cli import anpr
 from tests.support import InProcessSuite, channel, make_read
 
@@ -56,7 +59,9 @@ async def test_camera_add_list_disable(ingest):
 
 async def test_camera_command_with_the_wrong_role_says_why(ingest):
     code, out = await anpr(
-        "camera", "add", "CAM-X", "--addr", ingest.addr("ingest"), token=ingest.tokens[Role.TERMINAL]
+        *("camera", "add", "CAM-X", "--lat", "52.1", "--lon", "-0.3", "--force", "Beds Police"),
+        *("--addr", ingest.addr("ingest")),
+        token=ingest.tokens[Role.TERMINAL],
     )
     assert code != 0 and "PERMISSION_DENIED" in out
 
@@ -68,3 +73,22 @@ async def test_migrate_applies_every_schema_once(database_url):
     assert [line.split(":")[0] for line in out.splitlines()] == ["ingest", "matcher", "notify", "firearms"]
     assert "applied 0001_reads" in out and "applied 0001_activations" in out
     assert again_code == 0 and again.strip() == "ingest: up to date"
+
+
+async def test_a_camera_is_registered_only_with_its_place_and_force(ingest):
+    addr, admin = ingest.addr("ingest"), ingest.tokens[Role.CAMERA_ADMIN]
+    code, out = await anpr(
+        "camera", "add", "CAM-NOWHERE", "--lat", "52.1", "--force", "Beds", "--addr", addr, token=admin
+    )
+    assert code == 2 and "--lat and --lon" in out
+    code, out = await anpr("camera", "add", "CAM-NOWHERE", "--addr", addr, token=admin)
+    assert code == 2 and "--lat and --lon and --force" in out
+    async with channel(addr, admin) as ch:  # a client in another language is told the same
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await ingest_pb2_grpc.IngestServiceStub(ch).UpsertCamera(
+                ingest_pb2.UpsertCameraRequest(camera=T.Camera(camera_id="CAM-NOWHERE", enabled=True))
+            )
+        cams = (await ingest_pb2_grpc.IngestServiceStub(ch).ListCameras(ingest_pb2.ListCamerasRequest())).cameras
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert [f for f, _ in field_violations_of(err.value)] == ["camera.location", "camera.force"]
+    assert "CAM-NOWHERE" not in {c.camera_id for c in cams}

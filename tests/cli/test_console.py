@@ -66,7 +66,7 @@ async def test_a_commander_works_an_activation_from_the_console(firearms, people
         aid = raised.activation_id
         await commander.expect(f"!!! FIREARMS ACTIVATION {aid[:8]}")
         await commander.expect("ACKNOWLEDGE BY")
-        await commander.expect("MARKERS: FIREARMS, VIOLENT   ACTION: DO_NOT_STOP_REPORT_SIGHTING")
+        await commander.expect("MARKERS: FIREARMS, VIOLENT   ACTION: DO NOT STOP REPORT SIGHTING")
         await commander.expect("reason: Linked to a firearms discharge")
         commander.child.sendline(f"decide {aid[:8]} threat")
         await commander.expect(f"acknowledge {aid[:8]} first")
@@ -81,12 +81,13 @@ async def test_a_commander_works_an_activation_from_the_console(firearms, people
         await commander.answer("ethics text> ", "Proportionate and necessary; public safety first")
         await commander.answer("rationale (Enter to skip)> ", "")
         await commander.expect("recorded ethics")
-        await commander.answer("tfc> ", f"close {aid[:8]} armed")
-        await commander.answer("summary> ", "Vehicle stopped by ARVs; occupants detained")
+        await commander.answer("tfc> ", f"close {aid[:8]} armed")  # 2 of the 6 parts of the NDM
+        await commander.expect("record first: information, powers, options, action")
+        await commander.answer("tfc> ", f"close {aid[:8]} monitor")
+        await commander.answer("summary> ", "Vehicle not found; intelligence kept under review")
         await commander.expect(f"AWAITING SIGN-OFF {aid[:8]}")
-        await commander.answer("tfc> ", f"signoff {aid}")
-        await commander.answer("remarks (Enter to skip)> ", "")
-        await commander.expect("refused: PERMISSION_DENIED")
+        await commander.answer("tfc> ", f"signoff {aid}")  # refused before any remarks are asked for
+        await commander.expect("sign-off needs a supervisor (role tfc_supervisor); you are tfc")
 
         await supervisor.answer("tfc> ", f"signoff {aid}")
         await supervisor.answer("remarks (Enter to skip)> ", "Reviewed and agreed")
@@ -140,7 +141,21 @@ async def test_rota_from_the_command_line(firearms, people, tmp_path):
         f"{FORCE},,2026-11-30T07:00:00,2026-11-30T19:00:00Z,tfc-a,,sup-1\n"
     )
     code, out = await anpr("rota", "import", str(bad), "--addr", addr, token=sup)
-    assert code == 1 and "line 2: needs a UTC offset" in out and "nothing imported" in out
+    assert code == 1 and "line 2: starts_at: needs a UTC offset" in out and "nothing imported" in out
+    unknown = tmp_path / "unknown.csv"  # every line the service refuses is named, by its line
+    unknown.write_text(
+        "force,area,starts_at,ends_at,primary,backups,supervisor\n"
+        f"{FORCE},,2026-11-30T07:00:00Z,2026-11-30T19:00:00Z,nobody-1,,sup-1\n"
+        f"{FORCE},,2026-11-30T19:00:00Z,2026-12-01T07:00:00Z,tfc-a,,sup-1\n"
+        f"{FORCE},,2026-12-01T07:00:00Z,2026-12-01T19:00:00Z,nobody-2,,sup-1\n"
+    )
+    code, out = await anpr("rota", "import", str(unknown), "--addr", addr, token=sup)
+    assert code == 1 and "line 2: primary:" in out and "line 4: primary:" in out and "line 3" not in out, out
+    code, out = await anpr(
+        "rota", "add", "--force", FORCE, "--from", "yesterday", "--to", "today", "--primary", "tfc-a",
+        "--supervisor", "sup-1", "--addr", addr, token=sup,
+    )  # fmt: skip
+    assert code == 2 and "--from: 'yesterday' is not an ISO 8601 time" in out, out
     code, out = await anpr("rota", "import", str(week), "--addr", addr, token=people["tfc-a"])
     assert code != 0 and "PERMISSION_DENIED" in out
     code, out = await anpr("rota", "import", str(week), "--addr", addr, token=sup)

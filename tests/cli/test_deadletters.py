@@ -6,7 +6,7 @@ import asyncio
 
 from anpr.runtime import pg
 from services import spec
-from tests.cli import anpr
+from tests.cli import NO_SUITE, anpr
 
 TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 
@@ -37,6 +37,6 @@ async def test_dead_letters_are_listed_without_payloads_and_redriven_to_their_to
         await conn.close()
 
 
-async def test_without_a_database_url_the_command_says_so():
+async def test_without_a_database_url_or_an_embedded_database_the_command_says_so():
     code, out = await anpr("deadletters", "list", "ingest")
-    assert code != 0 and "ANPR_DATABASE_URL is not set" in out
+    assert code != 0 and f"ANPR_DATABASE_URL is not set and {NO_SUITE} holds no embedded database" in out

@@ -12,6 +12,7 @@ import pytest
 from anpr.runtime.auth import Role
 from anpr.v1 import notify_pb2, notify_pb2_grpc
 from anpr.v1 import types_pb2 as T
+from tests.cli import anpr
 from tests.cli.test_console import Terminal
 from tests.support import InProcessSuite, channel, free_port, make_entry, make_read
 
@@ -49,6 +50,15 @@ async def publish(suite, *hits: T.TracedHit) -> notify_pb2.PublishAlertsResponse
         return await notify_pb2_grpc.NotifyServiceStub(ch).PublishAlerts(notify_pb2.PublishAlertsRequest(hits=hits))
 
 
+async def test_a_refused_subscription_names_the_flags_to_give(notify, tokens):
+    code, out = await anpr(
+        "terminal", "--addr", notify.addr("notify"), "--unit", "ALPHA-1", token=tokens[Role.TERMINAL]
+    )
+    assert code == 2 and "--lat and --lon (the unit's position): required" in out, out
+    code, out = await anpr("terminal", "--unit", "ALPHA-1", "--lat", "51.5", token=tokens[Role.TERMINAL])
+    assert code == 2 and "both --lat and --lon" in out, out
+
+
 async def test_an_officer_sees_rejects_and_resumes_alerts_in_the_terminal(notify, tokens, database_url):
     addr = notify.addr("notify")
     screen = Terminal(
@@ -80,6 +90,8 @@ async def test_an_officer_sees_rejects_and_resumes_alerts_in_the_terminal(notify
         )
         screen.child.sendline(f"r {first.sequence} misread")
         await screen.expect(f"-- #{first.sequence} rejected (misread) --")
+        screen.child.sendline(f"a {first.sequence}")  # a reversal is not taken without a word
+        await screen.expect("!! FAILED_PRECONDITION: outcome: you rejected this alert already (misread)")
 
         await notify.running["notify"].stop()  # notify restarts; the terminal resumes after #first
         await notify.start("notify", grpc_port=int(addr.rsplit(":", 1)[1]), heartbeat_s=0.5)

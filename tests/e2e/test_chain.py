@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import uuid
 
@@ -14,6 +15,7 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from anpr.runtime.auth import Role
 from anpr.v1 import firearms_pb2, firearms_pb2_grpc, ingest_pb2, ingest_pb2_grpc, matcher_pb2, matcher_pb2_grpc
 from anpr.v1 import types_pb2 as T
+from tests.contracts.test_contracts import buf
 from tests.e2e.processes import Collector, ProcessSuite
 from tests.support import channel, make_entry, make_read, next_alert, next_message, subscribe
 
@@ -185,3 +187,21 @@ async def test_services_answer_health_and_reflection_from_an_outside_client(chai
             call = refl.ServerReflectionInfo(iter([reflection_pb2.ServerReflectionRequest(list_services="")]))
             listed = {s.name async for r in call for s in r.list_services_response.service}
             assert {full, "grpc.health.v1.Health"} <= listed
+            # v1 too, as current tools ask first (same messages, another package)
+            v1 = ch.stream_stream(
+                "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
+                request_serializer=reflection_pb2.ServerReflectionRequest.SerializeToString,
+                response_deserializer=reflection_pb2.ServerReflectionResponse.FromString,
+            )
+            call = v1(iter([reflection_pb2.ServerReflectionRequest(file_containing_symbol=full)]))
+            described = [r.file_descriptor_response.file_descriptor_proto async for r in call]
+            assert described and described[0], f"{name}: v1 reflection did not describe {full}"
+        # and a client in another language (buf, in Go), told to use v1 only
+        proc = await asyncio.create_subprocess_exec(
+            *(buf(), "curl", "--protocol", "grpc", "--reflect-protocol", "grpc-v1", "--list-services"),
+            f"http://{chain.addr(name)}",
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        out, err = await asyncio.wait_for(proc.communicate(), 60)
+        assert proc.returncode == 0 and full in out.decode().split(), err.decode()

@@ -1,14 +1,17 @@
 """`anpr up`, the README's first command: alerts on the demo terminal and the TFC console within
-seconds, and Ctrl-C stops everything, leaving no process behind."""
+seconds; the other commands find it from its data dir; Ctrl-C stops everything, also when it was
+started with SIGINT ignored (`anpr up &` in a script); and kill -9 leaves no process behind."""
 
 from __future__ import annotations
 
+import json
 import os
 import select
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import psutil
 
@@ -36,10 +39,69 @@ def _port_free(port: int) -> bool:
             return False
 
 
+def _clean_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ANPR_", "OTEL_"))}
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+def _ignore_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # as a shell does for `cmd &` in a script
+
+
+class Up:
+    """`anpr up` in a data dir on free ports, its output read line by line."""
+
+    def __init__(self, data_dir: Path, *, sigint_ignored: bool = False):
+        self.data_dir = data_dir
+        self.base_port = _base_port()
+        self.seen: list[str] = []
+        command = ["up", "--data-dir", str(data_dir), "--base-port", str(self.base_port), "--interval", "0.3"]
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "cli", *command],
+            cwd=ROOT,
+            env=_clean_env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            preexec_fn=_ignore_sigint if sigint_ignored else None,
+        )
+
+    def wait_for(self, *wanted, within_s: float = 90) -> None:
+        """Read output until each predicate of `wanted` holds for some line."""
+        deadline = time.monotonic() + within_s
+        while not all(any(w(s) for s in self.seen) for w in wanted):
+            remaining = deadline - time.monotonic()
+            assert remaining > 0, f"not seen within {within_s:.0f} s:\n" + "".join(self.seen[-40:])
+            ready, _, _ = select.select([self.proc.stdout], [], [], remaining)
+            line = self.proc.stdout.readline() if ready else ""
+            assert line or self.proc.poll() is None, "anpr up exited early:\n" + "".join(self.seen[-40:])
+            self.seen.append(line)
+
+    def family(self) -> list[psutil.Process]:
+        """Its child processes (services, watchdog) and the PostgreSQL of its data dir."""
+        children = psutil.Process(self.proc.pid).children(recursive=True)
+        postgres = [
+            p for p in psutil.process_iter(["cmdline"]) if str(self.data_dir) in " ".join(p.info["cmdline"] or [])
+        ]
+        assert len(children) >= 4 and postgres, "expected four service processes and PostgreSQL"
+        return [p for p in {*children, *postgres} if p.pid != self.proc.pid]
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
 def anpr(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "cli", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
     )
+
+
+def _anpr(*args: str, data_dir: Path) -> subprocess.CompletedProcess:
+    """Another shell's `anpr` command, with no ANPR_* setting: it must find the suite by itself."""
+    return anpr(*args, "--data-dir", str(data_dir), env=_clean_env())
 
 
 def check_tokens(data_dir, base: int, env: dict[str, str]) -> None:
@@ -60,59 +122,53 @@ def check_tokens(data_dir, base: int, env: dict[str, str]) -> None:
     assert unitless.returncode == 2 and "must name its unit" in unitless.stderr
 
 
+def check_plaintext_refused(up: Up, no_suite: Path) -> None:
+    """A command without the CA (no suite file, no ANPR_TLS_CA_FILE) is told the suite speaks TLS
+    only, and the service's log stays JSON: gRPC's plain-text handshake line is not written there."""
+    env = _clean_env() | {"ANPR_TOKEN": "not-checked"}
+    plain = anpr("camera", "list", "--addr", f"127.0.0.1:{up.base_port}", "--data-dir", str(no_suite), env=env)
+    assert plain.returncode != 0 and "speaks TLS only" in plain.stderr, plain.stderr
+    lines = (up.data_dir / "logs" / "ingest.log").read_text().splitlines()
+    assert lines and all(line.startswith("{") for line in lines), [x for x in lines if not x.startswith("{")]
+
+
 def test_anpr_up_shows_alerts_and_stops_cleanly_on_ctrl_c(tmp_path):
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("ANPR_", "OTEL_"))}
-    env["PYTHONUNBUFFERED"] = "1"
-    data_dir = tmp_path / "demo"
-    base = _base_port()
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "cli",
-            "up",
-            "--data-dir",
-            str(data_dir),
-            "--base-port",
-            str(base),
-            "--interval",
-            "0.3",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    seen: list[str] = []
-    family: list[psutil.Process] = []
+    up = Up(tmp_path / "demo", sigint_ignored=True)
     try:
-        deadline = time.monotonic() + 90
-        while not (
-            any("[terminal] ALERT" in s for s in seen)
-            and any("[TFC console]" in s and "FIREARMS ACTIVATION" in s for s in seen)
-        ):
-            remaining = deadline - time.monotonic()
-            assert remaining > 0, "no alert and activation within 90 s:\n" + "".join(seen[-40:])
-            ready, _, _ = select.select([proc.stdout], [], [], remaining)
-            line = proc.stdout.readline() if ready else ""
-            assert line or proc.poll() is None, "anpr up exited early:\n" + "".join(seen[-40:])
-            seen.append(line)
-        check_tokens(data_dir, base, env)
-        family = psutil.Process(proc.pid).children(recursive=True)
-        postgres = [p for p in psutil.process_iter(["cmdline"]) if str(data_dir) in " ".join(p.info["cmdline"] or [])]
-        assert len(family) >= 4 and postgres, "expected four service processes and PostgreSQL"
-        family += postgres
-        proc.send_signal(signal.SIGINT)
-        out, _ = proc.communicate(timeout=60)
+        up.wait_for(
+            lambda s: "[terminal] ALERT" in s,
+            lambda s: "[TFC console]" in s and "FIREARMS ACTIVATION" in s,
+        )
+        found = json.loads((up.data_dir / "suite.json").read_text())
+        assert found["addresses"]["ingest"] == f"127.0.0.1:{up.base_port}"
+        # another shell: the commands find the suite (address from --base-port, CA, tokens, database)
+        cameras = _anpr("camera", "list", data_dir=up.data_dir)
+        assert cameras.returncode == 0 and "CAM-M4-J12" in cameras.stdout, cameras.stderr
+        dead = _anpr("deadletters", "list", "ingest", data_dir=up.data_dir)
+        assert dead.returncode == 0 and "ingest: 0 dead letter(s)" in dead.stdout, dead.stderr
+        check_tokens(up.data_dir, up.base_port, _clean_env())
+        check_plaintext_refused(up, tmp_path / "elsewhere")
+        family = up.family()
+        up.proc.send_signal(signal.SIGINT)
+        out, _ = up.proc.communicate(timeout=60)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    text = "".join(seen) + out
-    assert proc.returncode == 0, text[-3000:]
+        up.kill()
+    text = "".join(up.seen) + out
+    assert up.proc.returncode == 0, text[-3000:]
     assert "Stopped." in out
-    alert = next(s for s in seen if "[terminal] ALERT" in s)
+    alert = next(s for s in up.seen if "[terminal] ALERT" in s)
     assert "action:" in alert
     _, alive = psutil.wait_procs(family, timeout=10)
     assert not alive, f"left behind: {[p.pid for p in alive]}"
+    assert not (up.data_dir / "suite.json").exists()
+
+
+def test_kill_9_of_anpr_up_leaves_no_process_behind(tmp_path):
+    up = Up(tmp_path / "demo")
+    try:
+        up.wait_for(lambda s: s.startswith("All four services are SERVING"))
+        family = up.family()
+    finally:
+        up.kill()  # SIGKILL: no handler runs
+    _, alive = psutil.wait_procs(family, timeout=30)
+    assert not alive, f"left behind: {[(p.pid, p.name()) for p in alive]}"

@@ -19,7 +19,7 @@ from anpr.runtime.errors import field_violations_of
 from anpr.v1 import firearms_pb2 as F
 from anpr.v1 import types_pb2 as T
 from services.firearms.escalation import DUTY_HEALTH
-from tests.firearms_support import FORCE, decision, firearms_hit, raise_hits, set_rota, stub
+from tests.firearms_support import FORCE, REST_OF_THE_NDM, decision, firearms_hit, raise_hits, set_rota, stub
 from tests.support import InProcessSuite, channel, eventually, next_message
 
 K = T.ActivationEventKind
@@ -203,6 +203,15 @@ async def test_decisions_stage_by_stage_then_closure_signed_off_by_a_different_s
         with pytest.raises(grpc.aio.AioRpcError) as no_outcome:
             await a.CloseActivation(F.CloseActivationRequest(activation_id=aid, summary="Stopped at services"))
         assert [f for f, _ in field_violations_of(no_outcome.value)] == ["outcome"]
+        with pytest.raises(grpc.aio.AioRpcError) as half_an_ndm:  # 3 of the 6 parts recorded
+            await a.CloseActivation(
+                F.CloseActivationRequest(
+                    activation_id=aid, outcome=T.NDM_OUTCOME_ARMED_DEPLOYMENT, summary="Stopped at services"
+                )
+            )
+        assert half_an_ndm.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+        assert "missing powers_and_policy, options, action_and_review" in half_an_ndm.value.details()
+        await a.RecordDecision(F.RecordDecisionRequest(decision=decision(aid, **REST_OF_THE_NDM)))
         closing = (
             await a.CloseActivation(
                 F.CloseActivationRequest(
@@ -219,7 +228,7 @@ async def test_decisions_stage_by_stage_then_closure_signed_off_by_a_different_s
         ).activation
         final = (await a.GetActivation(F.GetActivationRequest(activation_id=aid))).activation
     assert closed.state == T.ACTIVATION_STATE_CLOSED and closed.signed_off_by == "sup-1"
-    assert final.decision_count == 2 and [d.decided_by for d in final.decisions] == ["tfc-a", "tfc-a"]
+    assert final.decision_count == 3 and [d.decided_by for d in final.decisions] == ["tfc-a"] * 3
     assert (
         final.decisions[1].code_of_ethics.startswith("Proportionate")
         and final.outcome == T.NDM_OUTCOME_ARMED_DEPLOYMENT
@@ -432,13 +441,18 @@ async def test_the_commander_gets_the_plate_patch_and_the_fetch_is_logged(databa
         await suite.start("ingest", matcher_addr="127.0.0.1:9")
         await suite.start("firearms", ingest_addr=suite.addr("ingest"))
         read = make_read("LR68HGW", plate_image=b"\xff\xd8 a plate patch \xff\xd9")
+        bare = make_read("LR68HGW")  # the camera sent no plate patch
         async with channel(suite.addr("ingest"), people.tokens[Role.CAMERA]) as ch:
-            await ingest_pb2_grpc.IngestServiceStub(ch).SubmitReads(iter([ingest_pb2.SubmitReadsRequest(reads=[read])]))
+            await ingest_pb2_grpc.IngestServiceStub(ch).SubmitReads(
+                iter([ingest_pb2.SubmitReadsRequest(reads=[read, bare])])
+            )
         await set_rota(addr(suite), people, chain=("tfc-a",))
         hit = firearms_hit()
         hit.read.CopyFrom(read)
         hit.read.ClearField("plate_image")  # hits never carry images
-        [raised] = (await raise_hits(addr(suite), people, [hit])).activations
+        no_patch = firearms_hit(entry_id="another")
+        no_patch.read.CopyFrom(bare)
+        [raised, plain] = (await raise_hits(addr(suite), people, [hit, no_patch])).activations
         request = F.GetActivationPlatePatchRequest(activation_id=raised.activation_id, reason="confirm the read")
         async with channel(addr(suite), people["tfc-a"]) as ch, channel(addr(suite), people["tfc-c"]) as other:
             with pytest.raises(grpc.aio.AioRpcError) as no_reason:
@@ -451,6 +465,12 @@ async def test_the_commander_gets_the_plate_patch_and_the_fetch_is_logged(databa
             events = (
                 await stub(ch).ListActivationEvents(F.ListActivationEventsRequest(activation_id=raised.activation_id))
             ).events
+            none = await stub(ch).GetActivationPlatePatch(
+                F.GetActivationPlatePatchRequest(activation_id=plain.activation_id, reason="confirm the read")
+            )
+            plain_events = (
+                await stub(ch).ListActivationEvents(F.ListActivationEventsRequest(activation_id=plain.activation_id))
+            ).events
     finally:
         await suite.stop()
     assert image == b"\xff\xd8 a plate patch \xff\xd9"
@@ -461,6 +481,8 @@ async def test_the_commander_gets_the_plate_patch_and_the_fetch_is_logged(databa
         "tfc-a",
         "confirm the read",
     )
+    # no patch: nothing viewed, nothing in the log
+    assert none.plate_image == b"" and K.ACTIVATION_EVENT_KIND_PLATE_PATCH_VIEWED not in {e.kind for e in plain_events}
 
 
 async def test_with_no_attach_window_every_hit_raises_its_own_activation(database_url, people):

@@ -14,7 +14,7 @@ from anpr.runtime import pg
 from anpr.v1 import firearms_pb2 as F
 from anpr.v1 import types_pb2 as T
 from services.firearms import eventlog
-from tests.firearms_support import decision, firearms_hit, raise_hits, set_rota, stub
+from tests.firearms_support import REST_OF_THE_NDM, decision, firearms_hit, raise_hits, set_rota, stub
 from tests.support import channel
 
 
@@ -51,7 +51,13 @@ async def six_entries(suite, people) -> None:
         await s.RecordDecision(F.RecordDecisionRequest(decision=decision(aid, information="Two occupants")))
         await s.RecordDecision(
             F.RecordDecisionRequest(
-                decision=decision(aid, threat_assessment="Threat to life", outcome=T.NDM_OUTCOME_ARMED_DEPLOYMENT)
+                decision=decision(
+                    aid,
+                    code_of_ethics="Proportionate",
+                    threat_assessment="Threat to life",
+                    outcome=T.NDM_OUTCOME_ARMED_DEPLOYMENT,
+                    **REST_OF_THE_NDM,
+                )
             )
         )
         await s.CloseActivation(

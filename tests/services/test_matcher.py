@@ -26,6 +26,8 @@ from tests.support import (
     ts,
 )
 
+CAMERA_AT = (51.5, -0.12)  # where tests.support.register_cameras puts the test cameras
+
 
 @pytest.fixture
 async def suite(database_url, tokens):
@@ -181,6 +183,7 @@ async def test_repeats_in_the_window_are_counted_not_realerted_but_firearms_sees
 
 async def test_a_new_entry_is_checked_against_recent_reads(suite, room):
     old = make_read("HS70RIC", captured_at=ts(datetime.now(timezone.utc) - timedelta(hours=3)))
+    old.ClearField("location")  # made where its camera stands
     await send(suite, old)
     conn = await asyncpg.connect(suite.database_url)
     try:  # matcher has had the read before the entry exists: a hit on it can only be historical
@@ -190,6 +193,9 @@ async def test_a_new_entry_is_checked_against_recent_reads(suite, room):
     await add_entries(suite, make_entry("HS70 RIC", "pnc"))
     hit = (await room.next()).hit
     assert hit.historical and hit.read.read_id == old.read_id
+    # routed as a live hit would be: by its camera's force and position
+    assert hit.force == "Test Police"
+    assert hit.location_from_camera and (hit.location.latitude, hit.location.longitude) == CAMERA_AT
 
 
 async def _no_reads_queued(conn) -> bool:
@@ -348,6 +354,9 @@ async def test_an_import_of_more_than_10000_entries_is_checked_against_recent_re
     await _import_new_list(suite, "national", [*entries[:6000], wanted, *entries[6000:]])  # 10,001
     hit = (await room.next()).hit
     assert hit.historical and hit.read.read_id == old.read_id
+    # routed as a live hit would be: by its camera's force and position
+    assert hit.force == "Test Police"
+    assert not hit.location_from_camera and hit.location == old.location
     assert hit.entry.entry_id == wanted.entry_id and hit.hotlist.hotlist_id == "national"
     done = [r for r in caplog.records if r.getMessage() == "historical bulk check done"]
     assert [(r.entries, r.hits) for r in done] == [(10_001, 1)]  # one scan, not 10,001 searches

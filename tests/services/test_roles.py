@@ -10,7 +10,7 @@ import grpc
 import pytest
 
 from anpr.runtime.auth import Role
-from anpr.v1 import notify_pb2, notify_pb2_grpc
+from anpr.v1 import identity_pb2, identity_pb2_grpc, notify_pb2, notify_pb2_grpc
 from anpr.v1 import types_pb2 as T
 from tests.support import InProcessSuite, channel, make_entry, make_read
 
@@ -70,3 +70,15 @@ async def test_each_service_works_as_its_own_role_owning_only_its_schema(suite, 
         assert not await conn.fetchval("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")
     finally:
         await conn.close()
+
+
+async def test_every_service_tells_a_caller_who_it_is(suite):
+    for service in ("notify", "ingest"):
+        for role in (Role.TERMINAL, Role.TFC, Role.CAMERA_ADMIN):
+            async with channel(suite.addr(service), suite.tokens[role]) as ch:
+                me = await identity_pb2_grpc.IdentityServiceStub(ch).WhoAmI(identity_pb2.WhoAmIRequest())
+            assert (me.role, me.subject) == (str(role), f"test-{role}")
+    async with channel(suite.addr("notify"), "not-a-token") as ch:
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await identity_pb2_grpc.IdentityServiceStub(ch).WhoAmI(identity_pb2.WhoAmIRequest())
+    assert err.value.code() == grpc.StatusCode.UNAUTHENTICATED
