@@ -120,18 +120,31 @@ class Batches:
     def prefix(self, phase: str, stream: int, seq: int) -> str:
         return f"{phase}.{self.gen}.{stream}.{seq}.{int(time.time() * 1e6)}."
 
-    def request(self, phase: str, stream: int, seq: int) -> tuple[ingest_pb2.StreamReadsRequest, int, int]:
-        """A batch, the number of listed reads in it, and how many of those are firearms-marked."""
-        start = self.rng.randrange(len(self.pool) - self.size)
-        req = ingest_pb2.StreamReadsRequest(batch_id=str(seq), reads=self.pool[start : start + self.size])
+    def listed_in(self, size: int) -> int:
+        """How many reads of a batch of `size` name a listed plate: the spec's share of a batch of its
+        own size; of a smaller batch (a single read, ten) the same share on average, drawn at random."""
+        if size == self.size:
+            return len(self.hit_slots)
+        expected = size * len(self.hit_slots) / self.size
+        return int(expected) + (self.rng.random() < expected - int(expected))
+
+    def request(
+        self, phase: str, stream: int, seq: int, size: int = 0
+    ) -> tuple[ingest_pb2.StreamReadsRequest, int, int]:
+        """A batch (of `size` reads, default the spec's), the number of listed reads in it, and how
+        many of those are firearms-marked."""
+        size = size or self.size
+        start = self.rng.randrange(len(self.pool) - size)
+        req = ingest_pb2.StreamReadsRequest(batch_id=str(seq), reads=self.pool[start : start + size])
         prefix = self.prefix(phase, stream, seq)
         for i, read in enumerate(req.reads):
             read.read_id = prefix + str(i)
+        listed = self.listed_in(size)
         firearms = 0
-        for i in self.hit_slots:
+        for i in range(listed):
             req.reads[i].vrm, marked = self.hits.next()
             firearms += marked
-        return req, len(self.hit_slots), firearms
+        return req, listed, firearms
 
     def rows(self, phase: str, stream: int, seq: int) -> list[tuple]:
         """The same kind of batch as rows for the reference table (REF_COLUMNS)."""
@@ -236,7 +249,7 @@ async def one_stream(stub, md, batches: Batches, go: dict, stream: int, tally: T
             now = time.time()
             if now >= go["w1"] or read_task.done():
                 break
-            req, listed, firearms = batches.request(go["phase"], stream, seq)
+            req, listed, firearms = batches.request(go["phase"], stream, seq, go.get("batch", 0))
             sent[req.batch_id] = (now, listed, firearms, tuple((r.read_id, r.camera_id) for r in req.reads[:listed]))
             tally.sent_in_window += go["w0"] <= now
             await call.write(req)
@@ -251,6 +264,41 @@ async def one_stream(stub, md, batches: Batches, go: dict, stream: int, tally: T
             await read_task
 
 
+async def one_unary(stub, md, batches: Batches, go: dict, stream: int, tally: Tally) -> None:
+    """A camera sending one read per SubmitRead call, paced (go["interval"] seconds between calls,
+    from go["offset"]), up to go["depth"] calls in flight."""
+    slots = asyncio.Semaphore(go["depth"])
+    calls: set[asyncio.Task] = set()
+
+    async def submit(req: ingest_pb2.StreamReadsRequest, now: float, listed: int, firearms: int) -> None:
+        read = req.reads[0]
+        try:
+            resp = await stub.SubmitRead(ingest_pb2.SubmitReadRequest(read=read), metadata=md, timeout=30)
+            tally.ack(now, time.time(), [resp.result], listed, firearms, ((read.read_id, read.camera_id),)[:listed])
+        except aio.AioRpcError as exc:
+            tally.failed(exc)
+        finally:
+            slots.release()
+
+    seq, interval, next_at = 0, go["interval"], go["start"] + go["offset"]
+    while True:
+        await asyncio.sleep(max(0.0, next_at - time.time()))
+        next_at += interval
+        await slots.acquire()
+        now = time.time()
+        if now >= go["w1"]:
+            slots.release()
+            break
+        req, listed, firearms = batches.request(go["phase"], stream, seq, 1)
+        tally.sent_in_window += go["w0"] <= now
+        task = asyncio.create_task(submit(req, now, listed, firearms))
+        calls.add(task)
+        task.add_done_callback(calls.discard)
+        seq += 1
+    if calls:
+        await asyncio.wait(calls, timeout=go["drain_s"])
+
+
 async def run_chain(state: dict, go: dict) -> dict:
     spec = state["spec"]
     if "stubs" not in state:
@@ -263,9 +311,10 @@ async def run_chain(state: dict, go: dict) -> dict:
     tally = Tally(go["w0"], go["w1"])
     streams = spec["connections"] * spec["streams_per_connection"]
     await asyncio.sleep(max(0.0, go["start"] - time.time()))
+    send = one_unary if go.get("batch") == 1 else one_stream  # single reads: SubmitRead calls
     await asyncio.gather(
         *(
-            one_stream(
+            send(
                 state["stubs"][s % len(state["stubs"])],
                 md,
                 state["batches"],

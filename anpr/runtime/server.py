@@ -185,7 +185,7 @@ class RunningService:
         self._provider = setup_tracing(f"anpr-{spec.name}")
         metrics.setup_metrics(settings.grpc_host, settings.metrics_port)
         url, self._embedded = await asyncio.to_thread(pg.resolve_database_url, settings.database_url, settings.data_dir)
-        # connects on first use
+        # connects once the database is reachable (pg.warm in _start_when_reachable)
         pool = await pg.create_pool(url, spec.schema, min_size=0, max_size=settings.db_pool_size)
         self._runtime = Runtime(
             settings, pool, url, self._provider, spec.schema, health=self._health, tasks=Tasks(self._task_failed)
@@ -292,6 +292,7 @@ class RunningService:
                 finally:
                     await conn.close()
                 log.info("migrations ready", extra={"applied": applied})
+                await pg.warm(self._runtime.pool)
                 await self._component.start()
                 return
             except Exception as exc:

@@ -23,6 +23,7 @@ import asyncpg
 
 from anpr.runtime.errors import Unavailable
 from anpr.runtime.failures import Failure, classify, describe, is_outage
+from anpr.runtime.outbox import Outbox
 from anpr.runtime.tasks import Tasks
 from services.ingest import store
 
@@ -57,8 +58,10 @@ class ReadWriter:
         window_s: float = 0.003,
         max_pending_reads: int = 20000,
         max_inflight: int = 2,
+        outbox: Outbox | None = None,
     ):
         self._pool = pool
+        self._outbox = outbox  # its relay gets each flush's rows once committed
         self._max_reads = max_reads
         self._window = window_s
         self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
@@ -173,10 +176,19 @@ class ReadWriter:
         return stored_a | stored_b, refused_a | refused_b
 
     async def _store(self, reads: list[store.NewRead]) -> set[Key]:
+        """One transaction; once committed, its outbox rows go to the relay (delivery from memory)."""
         days = {r.captured_at.date() for r in reads} - self._days
+        queue = self._outbox.enqueue if self._outbox is not None else store.outbox.enqueue
         async with self._pool.acquire() as conn:
             if days:
                 await store.ensure_partitions(conn, days)
                 self._days |= days
-            async with conn.transaction():
-                return await store.store_reads(conn, reads)
+            try:
+                async with conn.transaction():
+                    stored, queued = await store.store_reads(conn, reads, queue)
+            except asyncpg.UniqueViolationError:  # a read stored before: again, keeping only the new ones
+                async with conn.transaction():
+                    stored, queued = await store.store_reads(conn, reads, queue, resubmitted=True)
+        if self._outbox is not None:
+            self._outbox.handoff(store.MATCH_TOPIC, queued)
+        return stored
