@@ -36,6 +36,7 @@ logged with its traceback and tried a few more times, then treated as refused.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import zlib
 from collections.abc import Iterable, Sequence
@@ -209,8 +210,8 @@ class Outbox:
         """Let each relay finish the batch it is delivering (at most 5 s), then give the leases back."""
         for relay in self.relays.values():
             relay.stop()
-        for topic in self.relays:
-            await self._tasks.end(f"outbox-{topic}", grace_s=5)
+        # all at once: a relay that ends before its `end` is called would be taken for a failure
+        await asyncio.gather(*(self._tasks.end(f"outbox-{topic}", grace_s=5) for topic in self.relays))
         for relay in self.relays.values():
             log.info(
                 "outbox relay stopped",

@@ -134,7 +134,7 @@ class HistoricalChecks:
 
     async def _record_historical(self, reads: Sequence[types_pb2.Read], keep: Callable[[int], bool]) -> int:
         """Match reads as they would match now, live, and record their hits on the entries `keep`
-        wants as historical, in one transaction; returns how many hits are new. A read whose live
+        wants as historical (one statement: HitMaker.record); returns how many hits are new. A read whose live
         answer does not include an entry (it is exactly another listed vehicle, or the entry is
         beyond its cap) makes no historical hit on it either."""
         reads = sorted(reads, key=lambda r: (r.captured_at.seconds, r.captured_at.nanos))  # dedup keeps the first
@@ -147,5 +147,5 @@ class HistoricalChecks:
         ]
         if not found:
             return 0
-        async with self.pool.acquire() as conn, conn.transaction():
-            return await self.hits.record(conn, found)
+        async with self.pool.acquire() as conn:
+            return len((await self.hits.record(conn, found)).repeats)  # NOTIFYs the relays (no hand-over)

@@ -46,8 +46,9 @@ FOLLOWER_TASK = "follow-hotlists"
 
 
 class MatcherServicer(matcher_pb2_grpc.MatcherServiceServicer):
-    def __init__(self, pool, live: LiveIndex, hits: HitMaker, refresh, matcher: matching.Matcher):
+    def __init__(self, pool, live: LiveIndex, hits: HitMaker, refresh, matcher: matching.Matcher, outbox: Outbox):
         self._pool = pool
+        self._outbox = outbox
         self._live = live
         self._matcher = matcher
         self._hits = hits
@@ -69,9 +70,12 @@ class MatcherServicer(matcher_pb2_grpc.MatcherServiceServicer):
                     traceparent = current_traceparent()
                 found.extend(Found.of(item, m, traceparent, result.over_cap) for m in result.matches)
         new_hits = 0
-        if found:
-            async with self._pool.acquire() as conn, conn.transaction():
-                new_hits = await self._hits.record(conn, found)
+        if found:  # one statement (its own transaction); then its rows go to the relays from memory
+            async with self._pool.acquire() as conn:
+                recorded = await self._hits.record(conn, found, self._outbox.leases.owned)
+            for topic, queued in recorded.queued.items():
+                self._outbox.handoff(topic, queued)
+            new_hits = len(recorded.repeats)
         span = trace.get_current_span()
         span.set_attribute(ATTR_READ_COUNT, len(request.reads))
         span.set_attribute(ATTR_HIT_COUNT, new_hits)
@@ -209,7 +213,6 @@ class MatcherComponent:
         self.hits = HitMaker(self.live, settings, lambda: self.clock(), profiles)
         self._refresh_lock = asyncio.Lock()
         self.matching = matching.Matcher(self.live, profiles.default)
-        self.servicer = MatcherServicer(rt.pool, self.live, self.hits, self.refresh, self.matching)
         notify = rt.channel(settings.notify_addr, settings.service_token)
         firearms = rt.channel(settings.firearms_addr, settings.service_token)
         # Hits go on with their requests already encoded: outbox rows concatenate into one request.
@@ -236,6 +239,7 @@ class MatcherComponent:
                 store.HISTORICAL_TOPIC: (self.historical.deliver, {"max_records": 20, "concurrency": 2}),
             },
         )
+        self.servicer = MatcherServicer(rt.pool, self.live, self.hits, self.refresh, self.matching, self.outbox)
         self._changed = asyncio.Event()
 
     async def _to_notify(self, records: Sequence[OutboxRecord]) -> None:
