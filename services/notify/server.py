@@ -102,8 +102,8 @@ class NotifyServicer(notify_pb2_grpc.NotifyServiceServicer):
     async def _append(self, traced: Sequence[tuple[types_pb2.Hit, str]]) -> list[tuple[types_pb2.Alert, bool]]:
         """Store alerts for the hits in one transaction, continue each new one's trace, and hand
         them to this replica's streams without reading them back."""
-        async with self._pool.acquire() as conn, conn.transaction():
-            stored = await store.append_alerts(conn, traced)
+        async with self._pool.acquire() as conn:
+            stored = await store.append_alerts(conn, traced)  # one statement: its own transaction
         new = [(alert, tp) for (alert, duplicate), (_, tp) in zip(stored, traced, strict=True) if not duplicate]
         for alert, traceparent in new:
             with tracer.start_as_current_span(

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 
 import asyncpg
 from google.protobuf import timestamp_pb2
 
 from anpr.v1 import notify_pb2, types_pb2
 
-ALERTS_CHANNEL = "notify_alerts"
-_APPEND_LOCK = 0x616E7072  # serialises appends so sequences commit in order
+ALERTS_CHANNEL = "notify_alerts"  # also in the function append_alerts (migration 0004)
 
 
 def _alert(row: asyncpg.Record) -> types_pb2.Alert:
@@ -33,63 +32,36 @@ async def append_alerts(
     conn: asyncpg.Connection, hits: Sequence[tuple[types_pb2.Hit, str]]
 ) -> list[tuple[types_pb2.Alert, bool]]:
     """Store an alert for each (hit, traceparent) not alerted before, in the order given, with
-    consecutive sequence numbers; returns (alert, duplicate) per hit. Caller's transaction.
+    consecutive sequence numbers; returns (alert, duplicate) per hit (a duplicate's alert has its
+    stored id and sequence). One statement (the function append_alerts, migration 0004): its own
+    transaction, or the caller's.
 
     Appends serialise on an advisory lock and take their sequences from a counter row inside the
-    transaction, so sequences commit in order and without holes."""
-    await conn.execute("SELECT pg_advisory_xact_lock($1)", _APPEND_LOCK)
-    rows = await conn.fetch("SELECT * FROM alerts WHERE hit_id = ANY($1::text[])", [h.hit_id for h, _ in hits])
-    known: dict[str, tuple[types_pb2.Alert, bool]] = {r["hit_id"]: (_alert(r), True) for r in rows}
-    new = []
-    for hit, traceparent in hits:
-        if hit.hit_id not in known:
-            known[hit.hit_id] = (
-                types_pb2.Alert(
-                    alert_id=str(uuid.uuid4()),
-                    hit=hit,
-                    covert=hit.hotlist.covert,
-                    # matcher queued the activation for the duty commander with this alert, in one transaction
-                    firearms_commander_informed=types_pb2.WARNING_MARKER_FIREARMS in hit.entry.warning_markers,
-                ),
-                False,
-            )
-            new.append((known[hit.hit_id][0], traceparent))
-    if new:
-        last = await conn.fetchval("UPDATE alert_sequence SET last = last + $1 RETURNING last", len(new))
-        created = datetime.now(timezone.utc)
-        for i, (alert, _) in enumerate(new):
-            alert.sequence = last - len(new) + 1 + i
-            alert.created_at.FromDatetime(created)
-        await conn.copy_records_to_table(
-            "alerts",
-            records=[
-                (
-                    a.sequence,
-                    uuid.UUID(a.alert_id),
-                    a.hit.hit_id,
-                    a.covert,
-                    a.hit.SerializeToString(),
-                    created,
-                    t,
-                    a.hit.hotlist.hotlist_id,
-                    a.hit.hotlist.name,
-                )
-                for a, t in new
-            ],
-            columns=(
-                "sequence",
-                "alert_id",
-                "hit_id",
-                "covert",
-                "hit",
-                "created_at",
-                "traceparent",
-                "hotlist_id",
-                "hotlist_name",
-            ),
+    transaction, so sequences commit in order and without holes; the channel is notified."""
+    rows = await conn.fetch(
+        "SELECT * FROM append_alerts($1::text[], $2::uuid[], $3::boolean[], $4::bytea[], $5::text[], $6::text[],"
+        " $7::text[])",
+        [h.hit_id for h, _ in hits],
+        [uuid.uuid4() for _ in hits],
+        [h.hotlist.covert for h, _ in hits],
+        [h.SerializeToString() for h, _ in hits],
+        [t for _, t in hits],
+        [h.hotlist.hotlist_id for h, _ in hits],
+        [h.hotlist.name for h, _ in hits],
+    )
+    out = []
+    for (hit, _), r in zip(hits, rows, strict=True):
+        alert = types_pb2.Alert(
+            alert_id=str(r["o_alert_id"]),
+            sequence=r["o_sequence"],
+            hit=hit,
+            covert=hit.hotlist.covert,
+            # matcher queued the activation for the duty commander with this alert, in one transaction
+            firearms_commander_informed=types_pb2.WARNING_MARKER_FIREARMS in hit.entry.warning_markers,
         )
-        await conn.execute("SELECT pg_notify($1, $2)", ALERTS_CHANNEL, str(last))
-    return [known[h.hit_id] for h, _ in hits]
+        alert.created_at.FromDatetime(r["o_created_at"])
+        out.append((alert, r["o_duplicate"]))
+    return out
 
 
 async def latest_sequence(conn: asyncpg.Connection) -> int:
