@@ -98,8 +98,8 @@ _ENQUEUE = f"""
     )
     SELECT i.id, i.partition, ARRAY(
         SELECT o.id FROM outbox o WHERE o.topic = $1 AND o.partition = i.partition ORDER BY o.id LIMIT {OLDER_SEEN + 1}
-    ) AS older
-    FROM ins i LEFT JOIN (SELECT count(*) FROM told) t ON true"""
+    ) AS older, t.notified  -- a column of the result, so that `told` is evaluated (not joined away)
+    FROM ins i CROSS JOIN (SELECT count(*) AS notified FROM told) t"""
 
 
 async def enqueue(

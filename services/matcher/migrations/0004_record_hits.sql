@@ -106,12 +106,13 @@ BEGIN
         FROM q GROUP BY q.topic, q.p, (q.upto - 1) / 1048576 ORDER BY q.topic, q.p, min(q.ord)
         RETURNING outbox.id, outbox.topic, outbox.partition, outbox.payload, outbox.records
     ), told AS (
-        SELECT pg_notify(current_schema() || '_outbox', s.topic || ':' || string_agg(DISTINCT s.partition::text, ','))
+        SELECT pg_notify(current_schema() || '_outbox',
+                         s.topic || ':' || array_to_string(array_agg(DISTINCT s.partition ORDER BY s.partition), ','))
         FROM ins s
         WHERE NOT s.partition = ANY (CASE s.topic WHEN 'notify' THEN local_notify ELSE local_firearms END)
         GROUP BY s.topic
     )
-    SELECT 'queued', NULL::text, NULL::int, i.topic, i.id, i.partition::int, i.payload, i.records,
+    SELECT 'queued', NULL::text, t.notified::int, i.topic, i.id, i.partition::int, i.payload, i.records,
            ARRAY(SELECT o.id FROM outbox o WHERE o.topic = i.topic AND o.partition = i.partition ORDER BY o.id LIMIT 17)
-    FROM ins i LEFT JOIN (SELECT count(*) FROM told) t ON true;
+    FROM ins i CROSS JOIN (SELECT count(*) AS notified FROM told) t;  -- used, so that `told` is evaluated
 END $$;
