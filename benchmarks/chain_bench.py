@@ -44,9 +44,9 @@ import sys
 import time
 
 from anpr.runtime.auth import Role
-from benchmarks import chain_cost, chain_reference
+from benchmarks import chain_cost, chain_faults, chain_reference
 from benchmarks import chain_suite as cs
-from benchmarks.chain_load import observer_main
+from benchmarks.chain_observer import observer_main
 from benchmarks.common import CpuMeter, pct, until
 
 DEFAULT_LADDER = "1000,2500,5000,7500,10000,15000,20000,25000"
@@ -389,6 +389,7 @@ class Bench(cs.Bench):
                 "cost": lambda: chain_cost.cost(self),
                 "idle": lambda: chain_cost.idle(self),
                 "escalations": self.escalations,
+                "faults": lambda: chain_faults.faults(self),
             }
             for name in self.args.phases:
                 await phases[name]()
@@ -411,11 +412,14 @@ def rates(text: str) -> list[int]:
 PHASES = "reference,saturation,ladder,cost,idle,escalations"
 
 
+KNOWN_PHASES = f"{PHASES},faults"
+
+
 def phases(text: str) -> list[str]:
     names = [x for x in text.split(",") if x]
-    unknown = set(names) - set(PHASES.split(","))
+    unknown = set(names) - set(KNOWN_PHASES.split(","))
     if unknown:
-        raise argparse.ArgumentTypeError(f"unknown phases {sorted(unknown)}; known: {PHASES}")
+        raise argparse.ArgumentTypeError(f"unknown phases {sorted(unknown)}; known: {KNOWN_PHASES}")
     return names
 
 
@@ -437,7 +441,10 @@ OPTIONS = {
     "--connections": (int, 4, "connections per generator (default 4)"),
     "--batch": (int, 100, "reads per batch (default 100)"),
     "--depth": (int, 2, "batches in flight per stream at saturation (default 2)"),
-    "--phases": (phases, PHASES, f"phases to run, in this order (default {PHASES})"),
+    "--phases": (phases, PHASES, f"phases to run, in this order (default {PHASES}; also: faults)"),
+    "--kill": (str, "ingest,matcher,notify,firearms", "faults: the services killed, in turn"),
+    "--fault-rate": (int, 1500, "faults: reads/s while they happen (default 1500)"),
+    "--fault-gap": (float, 20.0, "faults: seconds between kills (default 20)"),
     "--cost-rate": (int, 500, "reads/s of each call shape of the cost phase (default 500; 0: no cost phase)"),
     "--escalation-rate": (int, 1000, "reads/s of the step whose activations nobody acknowledges (default 1000)"),
     "--tfc-share": (float, 0.1, "share of listed reads that are firearms-marked (default 0.1)"),

@@ -198,8 +198,13 @@ class Outbox:
         if queued:
             self.relays[topic].handoff(queued)
 
-    async def start(self, listener, tasks: Tasks | None = None) -> None:
+    async def start(self, listener, tasks: Tasks | None = None, member: str | None = None) -> None:
+        """Lease partitions and start the relays. `member`: this replica's name among the leaseholders,
+        the same after a restart (Runtime.instance), so that a replica killed and started again takes
+        its leases back at once instead of waiting for them to expire."""
         self._tasks = tasks if tasks is not None else self._tasks
+        if member:
+            self.leases.member = member
         await self.leases.setup()
         await listen_for_outbox(listener, list(self.relays.values()))
         self._tasks.start("outbox-leases", self.leases.run())

@@ -18,6 +18,7 @@ import asyncio
 import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
 from collections.abc import Callable, Collection, Mapping
@@ -105,6 +106,9 @@ class Runtime:
     # The process's background tasks, by name (anpr.runtime.tasks): a component starts its jobs here;
     # a critical one that fails turns the service NOT_SERVING.
     tasks: Tasks = field(default_factory=Tasks)
+    # This process's name among its service's replicas, the same when it is started again in its
+    # place (host name and port; see RunningService.start): outbox leases are held under it.
+    instance: str = ""
     _channels: list[aio.Channel] = field(default_factory=list)
     _listeners: list[pg.Listener] = field(default_factory=list)
 
@@ -220,6 +224,7 @@ class RunningService:
         await server.start()
         self._server = server
         await self._start_health_server()
+        self._runtime.instance = self._instance_name()
         log.info(
             "listening",
             extra={
@@ -238,6 +243,14 @@ class RunningService:
         self._runtime.tasks.start("database-watch", self._watch.run())
         log.info("serving", extra={"grpc_service": spec.grpc_service, "port": self.port})
         return self.port
+
+    def _instance_name(self) -> str:
+        """Host name and port: what a process started in the place of a killed one has too (a pod's
+        container restarted by the kubelet keeps its pod's name), and no other live process has (the
+        port is bound). Workers sharing a port (ANPR_WORKERS) add their process id: no two are alike,
+        and none takes a killed one's leases back before they expire."""
+        name = f"{socket.gethostname()}:{self.port}"
+        return f"{name}:{os.getpid()}" if self.settings.reuse_port else name
 
     async def _task_failed(self, name: str, exc: BaseException) -> None:
         """A background job the service cannot do without has failed (logged by Tasks): from now on

@@ -332,7 +332,7 @@ class IngestComponent:
         await self.cameras.reload()
         await self.writer.start()
         listener = await self._rt.listener()
-        await self.outbox.start(listener, self._rt.tasks)
+        await self.outbox.start(listener, self._rt.tasks, self._rt.instance)
         await listener.add_listener(store.CAMERAS_CHANNEL, self.cameras.on_notify)
         self._rt.tasks.start(CAMERAS_TASK, keep_running(self.cameras.follow, log, "camera registry reload"))
         self._rt.tasks.start(MAINTENANCE_TASK, self._maintenance())

@@ -276,7 +276,7 @@ class MatcherComponent:
         log.info("hotlists loaded", extra={"entries": len(self.live), "hotlists": len(self.live.hotlists)})
         listener = await self._rt.listener()
         await listener.add_listener(store.CHANGES_CHANNEL, lambda *_: self._changed.set())
-        await self.outbox.start(listener, self._rt.tasks)
+        await self.outbox.start(listener, self._rt.tasks, self._rt.instance)
         self._rt.tasks.start(FOLLOWER_TASK, keep_running(self._follow_changes, log, "hotlist refresh"))
 
     async def stop(self) -> None:
