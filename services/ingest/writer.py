@@ -67,6 +67,7 @@ class ReadWriter:
         self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
         self._room = asyncio.Condition()
         self._pending_reads = 0  # queued or in flight
+        self._held_back = 0  # callers waiting for room
         self._max_pending = max_pending_reads
         self._inflight = asyncio.Semaphore(max_inflight)
         self._flushing = 0
@@ -93,10 +94,14 @@ class ReadWriter:
         """Store `reads`; returns once committed. Raises `Unavailable` when PostgreSQL is down."""
         n = len(reads)
         if self._pending_reads + n > self._max_pending and self._pending_reads > 0:
-            async with self._room:
-                await self._room.wait_for(
-                    lambda: self._pending_reads + n <= self._max_pending or self._pending_reads == 0
-                )
+            self._held_back += 1
+            try:
+                async with self._room:
+                    await self._room.wait_for(
+                        lambda: self._pending_reads + n <= self._max_pending or self._pending_reads == 0
+                    )
+            finally:
+                self._held_back -= 1
         self._pending_reads += n
         pending = _Pending(reads)
         self._queue.put_nowait(pending)
@@ -104,8 +109,9 @@ class ReadWriter:
             return await asyncio.shield(pending.done)
         finally:
             self._pending_reads -= n
-            async with self._room:
-                self._room.notify_all()
+            if self._held_back:  # callers waiting for room
+                async with self._room:
+                    self._room.notify_all()
 
     async def _run(self) -> None:
         while True:
