@@ -297,6 +297,7 @@ class Bench(cs.Bench):
             "ack50": pct(r["ack_ms"], 0.5),
             "ack99": pct(r["ack_ms"], 0.99),
             "cpu": r["cpu"],
+            "pg": r["pg"],
         }
         for kind, expected in (("alert", r["listed"]), ("tfc", r["firearms"])):
             lat = [(t1 - t0) * 1000 for t0, t1 in got[kind] if go["w0"] <= t0 < go["w1"]]
@@ -323,6 +324,7 @@ class Bench(cs.Bench):
                 f"{s['alert_missing']}), TFC {s['tfc50']:.1f}/{s['tfc99']:.1f} ms (n={s['tfc_n']})"
             )
             self.say_cpu(s["cpu"])
+            chain_cost.say_per_thousand(self, f"at_{rate}", s["cpu"], s["achieved"], s["pg"])
             self.fig[f"p99_alert_ms_at_{rate}"], self.fig[f"p99_tfc_ms_at_{rate}"] = s["alert99"], s["tfc99"]
             if rate == 5000:
                 self.fig.update(p50_alert_ms_at_5000=s["alert50"], p99_ack_ms_at_5000=s["ack99"])

@@ -48,6 +48,22 @@ def per_thousand(cpu: dict[str, float], reads_per_s: float) -> dict[str, float]:
     return out
 
 
+def say_per_thousand(bench, label: str, cpu: dict[str, float], reads_per_s: float, pg: dict[str, float]) -> None:
+    """A ladder step's CPU-seconds per 1,000 reads per service and PostgreSQL, WAL and commits (figures
+    `cpu_s_per_1000_reads_<label>_<group>`, `wal_kb_per_1000_reads_<label>`, `commits_per_s_<label>`)."""
+    each = per_thousand(cpu, reads_per_s)
+    wal_kb = pg["wal"] / reads_per_s * 1000 / 1024 if reads_per_s else float("nan")
+    bench.say(
+        "  per 1,000 reads (CPU-seconds): "
+        + ", ".join(f"{g} {v:.3f}" for g, v in each.items())
+        + f"; WAL {wal_kb:,.0f} kB; {pg['commits']:,.0f} commits/s"
+    )
+    for g, v in each.items():
+        bench.fig[f"cpu_s_per_1000_reads_{label}_{g}"] = v
+    bench.fig[f"wal_kb_per_1000_reads_{label}"] = wal_kb
+    bench.fig[f"commits_per_s_{label}"] = pg["commits"]
+
+
 async def cost(bench) -> None:
     """Each call shape paced at --cost-rate for --step-seconds: CPU-seconds per 1,000 reads per
     service and for PostgreSQL, the chain's cores, WAL kB per 1,000 reads and commits per second."""
@@ -84,6 +100,31 @@ async def cost(bench) -> None:
         await bench.wait_backlog_empty(30)
 
 
+STORAGE = """
+    SELECT (SELECT sum(pg_total_relation_size(i.inhrelid)) FROM pg_inherits i
+             WHERE i.inhparent = 'ingest.reads'::regclass) AS reads_bytes,
+           (SELECT count(*) FROM ingest.reads) AS reads,
+           pg_total_relation_size('notify.alerts') AS alerts_bytes,
+           (SELECT count(*) FROM notify.alerts) AS alerts,
+           pg_total_relation_size('matcher.hits') AS hits_bytes,
+           (SELECT count(*) FROM matcher.hits) AS hits"""
+
+
+async def storage(bench) -> None:
+    """Bytes on disk per stored read (table and indexes), per alert and per hit: what retention costs."""
+    conn = await asyncpg.connect(bench.db.url)
+    try:
+        r = await conn.fetchrow(STORAGE)
+    finally:
+        await conn.close()
+    per = {k: r[f"{k}_bytes"] / r[f"{k}s"] if r[f"{k}s"] else float("nan") for k in ("read", "alert", "hit")}
+    bench.say(
+        f"\nstorage: {r['reads']:,} reads at {per['read']:,.0f} bytes each (table and indexes), {r['alerts']:,} "
+        f"alerts at {per['alert']:,.0f}, {r['hits']:,} hits at {per['hit']:,.0f}"
+    )
+    bench.fig.update(bytes_per_read=per["read"], bytes_per_alert=per["alert"], bytes_per_hit=per["hit"])
+
+
 async def idle(bench, seconds: float = 10.0) -> None:
     """Nothing sent for `seconds`: the cores each service and PostgreSQL use on their own."""
     await asyncio.sleep(2.0)  # the last phase's stragglers
@@ -97,3 +138,4 @@ async def idle(bench, seconds: float = 10.0) -> None:
         + f"; the chain {total:.3f} cores"
     )
     bench.fig["idle_cores"] = total
+    await storage(bench)
