@@ -117,7 +117,7 @@ async def storage(bench) -> None:
         r = await conn.fetchrow(STORAGE)
     finally:
         await conn.close()
-    per = {k: r[f"{k}_bytes"] / r[f"{k}s"] if r[f"{k}s"] else float("nan") for k in ("read", "alert", "hit")}
+    per = {k: float(r[f"{k}s_bytes"]) / r[f"{k}s"] if r[f"{k}s"] else float("nan") for k in ("read", "alert", "hit")}
     bench.say(
         f"\nstorage: {r['reads']:,} reads at {per['read']:,.0f} bytes each (table and indexes), {r['alerts']:,} "
         f"alerts at {per['alert']:,.0f}, {r['hits']:,} hits at {per['hit']:,.0f}"
