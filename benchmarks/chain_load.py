@@ -115,6 +115,7 @@ class Batches:
             self.pool.append(read)
         self.norms = [normalise_vrm(r.vrm) for r in self.pool]
         self.gen = gen
+        self.marked: list[str] = []  # the last batch's firearms-marked read ids
 
     def prefix(self, phase: str, stream: int, seq: int) -> str:
         return f"{phase}.{self.gen}.{stream}.{seq}.{int(time.time() * 1e6)}."
@@ -139,11 +140,12 @@ class Batches:
         for i, read in enumerate(req.reads):
             read.read_id = prefix + str(i)
         listed = self.listed_in(size)
-        firearms = 0
+        self.marked = []
         for i in range(listed):
             req.reads[i].vrm, marked = self.hits.next()
-            firearms += marked
-        return req, listed, firearms
+            if marked:
+                self.marked.append(req.reads[i].read_id)
+        return req, listed, len(self.marked)
 
     def rows(self, phase: str, stream: int, seq: int) -> list[tuple]:
         """The same kind of batch as rows for the reference table (REF_COLUMNS)."""

@@ -139,6 +139,8 @@ def observer_main(conn, spec: dict, log_path: str) -> None:
             return None
         if op == "counts":
             return {name: len(a.by_phase.get(phase, ())) for name, a in streams.items()}
+        if op == "ids":
+            return {name: list(a.by_phase.get(phase, {})) for name, a in streams.items()}
         if op == "integrity":
             return {
                 name: {"doubled": a.doubled[phase], "out_of_order": a.out_of_order[phase], "reconnects": a.reconnects}
