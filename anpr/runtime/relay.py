@@ -14,10 +14,10 @@ The relay keeps, per partition it leases, what it knows:
 
 A NOTIFY that arrives while its partition is busy is never lost: the partition stays dirty and is
 read once the batch in flight is done. One wake-up delivers everything ready in as few calls as the
-batch limits allow, and while a batch is in flight what becomes ready waits for it and goes in the
+batch limits allow, and while two batches are in flight what becomes ready waits and goes in the
 next one (batches grow with the load, as a group commit's do: fewer calls, each cheaper per record);
-once a batch is cut by the limits (a backlog), workers take a group of partitions each, so that
-several batches are in flight.
+once a batch is cut by the limits (a backlog), every worker takes a group of partitions, so that
+up to `concurrency` batches are in flight.
 """
 
 from __future__ import annotations
@@ -40,6 +40,9 @@ _tracer = trace.get_tracer("anpr.outbox")
 
 DEAD_LETTER_PREFIX = "dead-letter:"
 OLDER_SEEN = 16  # older rows an enqueue reports per partition; more: the partition goes through the table
+# Batches in flight without a backlog: two, as a group commit keeps two flushes in flight, so that
+# the receiver works on one while the other travels or waits for its commit.
+PIPELINE = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,8 +179,8 @@ class OutboxRelay:
         when nothing is ready. No await: atomic among the workers."""
         owned = self._leases.owned(self.topic)
         ready = self._ready(owned)
-        if not ready or (self._batches and not self._backlog):
-            return None  # without a backlog, what comes while a batch is in flight goes in the next one
+        if not ready or (self._batches >= PIPELINE and not self._backlog):
+            return None  # without a backlog, what comes while batches are in flight goes in the next one
         if self._backlog and len(ready) > 1:  # a group per worker, so that several batches are in flight
             size = max(1, math.ceil(len(owned) / self._concurrency))
             start = self._cursor % len(ready)
