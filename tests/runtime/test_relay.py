@@ -51,13 +51,17 @@ async def tables(database_url):
     await pool.close()
 
 
-async def started(tables, receiver: Receiver) -> outbox.Outbox:
+@pytest.fixture
+async def relay(tables):
+    """(pool, receiver, outbox): an outbox of one topic delivering to `receiver`, leasing every partition."""
     pool, listener = tables
+    receiver = Receiver()
     box = outbox.Outbox(pool, {TOPIC: (receiver, NO_SWEEP)})
     await box.start(listener)
     await eventually(lambda: len(box.leases.owned(TOPIC)) == outbox.PARTITIONS)
     await asyncio.sleep(0.2)  # the first look at every partition (nothing there)
-    return box
+    yield pool, receiver, box
+    await box.stop()
 
 
 async def write(pool, rows, box: outbox.Outbox | None = None) -> list[outbox.Queued]:
@@ -70,68 +74,48 @@ async def write(pool, rows, box: outbox.Outbox | None = None) -> list[outbox.Que
     return queued
 
 
-async def test_a_row_notified_while_its_partition_is_in_flight_is_delivered_without_waiting_for_the_sweep(tables):
-    pool, _ = tables
-    receiver = Receiver()
-    box = await started(tables, receiver)
-    try:
-        receiver.gate.clear()
-        await write(pool, [(5, b"first")])
-        await asyncio.wait_for(receiver.entered.wait(), 10)  # partition 5 is in flight
-        await write(pool, [(5, b"second")])  # its NOTIFY comes now
-        await asyncio.sleep(0.2)
-        receiver.gate.set()
-        await eventually(lambda: receiver.delivered() == [b"first", b"second"], seconds=5)
-    finally:
-        await box.stop()
+async def test_a_row_notified_while_its_partition_is_in_flight_is_delivered_without_waiting_for_the_sweep(relay):
+    pool, receiver, _ = relay
+    receiver.gate.clear()
+    await write(pool, [(5, b"first")])
+    await asyncio.wait_for(receiver.entered.wait(), 10)  # partition 5 is in flight
+    await write(pool, [(5, b"second")])  # its NOTIFY comes now
+    await asyncio.sleep(0.2)
+    receiver.gate.set()
+    await eventually(lambda: receiver.delivered() == [b"first", b"second"], seconds=5)
 
 
-async def test_one_wake_up_delivers_every_ready_partition_in_one_call(tables):
-    pool, _ = tables
-    receiver = Receiver()
-    box = await started(tables, receiver)
-    try:
-        rows = [(p, f"row of {p}".encode()) for p in range(0, 30, 3)]
-        await write(pool, rows)  # one transaction, one NOTIFY naming ten partitions
-        await eventually(lambda: len(receiver.delivered()) == len(rows), seconds=5)
-        assert len(receiver.calls) == 1
-        assert sorted(receiver.calls[0]) == sorted(p for _, p in rows)
-    finally:
-        await box.stop()
+async def test_one_wake_up_delivers_every_ready_partition_in_one_call(relay):
+    pool, receiver, _ = relay
+    rows = [(p, f"row of {p}".encode()) for p in range(0, 30, 3)]
+    await write(pool, rows)  # one transaction, one NOTIFY naming ten partitions
+    await eventually(lambda: len(receiver.delivered()) == len(rows), seconds=5)
+    assert len(receiver.calls) == 1
+    assert sorted(receiver.calls[0]) == sorted(p for _, p in rows)
 
 
-async def test_rows_handed_over_after_the_commit_are_delivered_from_memory_in_order_and_then_deleted(tables):
-    pool, _ = tables
-    receiver = Receiver()
-    box = await started(tables, receiver)
-    try:
-        for i in range(5):
-            await write(pool, [(7, f"mine {i}".encode()), (8, f"other {i}".encode())], box)
-        want = [f"{k} {i}".encode() for k in ("mine", "other") for i in range(5)]
-        await eventually(lambda: sorted(receiver.delivered()) == sorted(want), seconds=5)
-        assert [p for p in receiver.delivered() if p.startswith(b"mine")] == want[:5]
-        assert box.relays[TOPIC].from_memory == 10
-        async with pool.acquire() as conn:
-            await eventually(lambda: _empty(conn), seconds=5)
-    finally:
-        await box.stop()
+async def test_rows_handed_over_after_the_commit_are_delivered_from_memory_in_order_and_then_deleted(relay):
+    pool, receiver, box = relay
+    for i in range(5):
+        await write(pool, [(7, f"mine {i}".encode()), (8, f"other {i}".encode())], box)
+    want = [f"{k} {i}".encode() for k in ("mine", "other") for i in range(5)]
+    await eventually(lambda: sorted(receiver.delivered()) == sorted(want), seconds=5)
+    assert [p for p in receiver.delivered() if p.startswith(b"mine")] == want[:5]
+    assert box.relays[TOPIC].from_memory == 10
+    async with pool.acquire() as conn:
+        await eventually(lambda: _empty(conn), seconds=5)
 
 
-async def test_an_older_row_of_another_writer_is_delivered_before_a_row_handed_over(tables):
+async def test_an_older_row_of_another_writer_is_delivered_before_a_row_handed_over(relay):
     """Another replica committed a row of partition 9 whose NOTIFY has not come (here: none was
     sent); a row this replica commits in partition 9 afterwards must not overtake it."""
-    pool, _ = tables
-    receiver = Receiver()
-    box = await started(tables, receiver)
-    try:
-        async with pool.acquire() as conn:
-            await conn.execute("INSERT INTO outbox (topic, partition, payload) VALUES ($1, 9, 'theirs')", TOPIC)
-        await write(pool, [(9, b"mine")], box)
-        await eventually(lambda: len(receiver.delivered()) == 2, seconds=5)
-        assert receiver.delivered() == [b"theirs", b"mine"]
-        assert box.relays[TOPIC].from_memory == 0
-    finally:
-        await box.stop()
+    pool, receiver, box = relay
+    async with pool.acquire() as conn:
+        await conn.execute("INSERT INTO outbox (topic, partition, payload) VALUES ($1, 9, 'theirs')", TOPIC)
+    await write(pool, [(9, b"mine")], box)
+    await eventually(lambda: len(receiver.delivered()) == 2, seconds=5)
+    assert receiver.delivered() == [b"theirs", b"mine"]
+    assert box.relays[TOPIC].from_memory == 0
 
 
 async def _empty(conn) -> bool:
