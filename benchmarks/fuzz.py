@@ -86,7 +86,7 @@ async def main(argv=None) -> int:
     args = parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="anpr-fuzz-") as d:
         server = pg.start_embedded(Path(d) / "pg", cleanup="delete")
-        suite = Launcher(server.get_uri(), Tokens.create(Path(d) / "tokens.json"), Path(d), env=ENV)
+        suite = Launcher(server.get_uri(), Tokens.create(Path(d) / "issuer.json"), Path(d), env=ENV)
         try:
             await suite.start_all()
             await register_cameras(suite)

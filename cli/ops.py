@@ -41,7 +41,9 @@ def retention(args) -> int:
     from services.ingest.config import IngestSettings
     from services.ingest.server import run_retention
 
-    settings = load(IngestSettings, matcher_addr="unused", service_token="unused", tokens_file="unused")
+    settings = load(
+        IngestSettings, matcher_addr="unused", oidc_issuer="http://127.0.0.1/unused", service_client_secret="unused"
+    )
 
     async def run() -> None:
         url, server = pg.resolve_database_url(settings.database_url, settings.data_dir)

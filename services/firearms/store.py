@@ -246,8 +246,9 @@ async def read_of(conn: asyncpg.Connection, row, hit_id: str) -> T.Read | None:
     return T.Hit.FromString(data).read if data is not None else None
 
 
-async def plate_patch_viewed(conn: asyncpg.Connection, row, hit_id: str, subject: str) -> None:
-    await _log(conn, row, K.ACTIVATION_EVENT_KIND_PLATE_PATCH_VIEWED, subject, {"hit_id": hit_id})
+async def plate_patch_viewed(conn: asyncpg.Connection, row, hit_id: str, subject: str, reason: str) -> None:
+    """A view of a plate patch, with its reason (shown as the event's remarks)."""
+    await _log(conn, row, K.ACTIVATION_EVENT_KIND_PLATE_PATCH_VIEWED, subject, {"hit_id": hit_id, "remarks": reason})
 
 
 # ---- escalation ----

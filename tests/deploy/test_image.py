@@ -232,7 +232,7 @@ async def _wait_for_postgres(url: str) -> None:
 async def test_the_chain_runs_in_containers_with_the_pods_posture(image, tmp_path):
     secrets = tmp_path / "secrets"
     ca = make_local_ca(secrets)
-    tokens = Tokens.create(secrets / "tokens.json")
+    tokens = Tokens.create(tmp_path / "issuer.json")  # the local issuer, on 127.0.0.1 (the containers' network)
     _readable_by_the_container(secrets)
     pg_port, metrics_port, *ports = free_ports(10)
     port, service_port = dict(zip(NAMES, ports[:4], strict=True)), dict(zip(NAMES, ports[4:], strict=True))
@@ -253,7 +253,7 @@ async def test_the_chain_runs_in_containers_with_the_pods_posture(image, tmp_pat
         common = {
             "ANPR_DATABASE_URL": url,
             "ANPR_GRPC_HOST": "127.0.0.1",
-            "ANPR_TOKENS_FILE": "/etc/anpr/tokens.json",
+            **tokens.env(),
             "ANPR_TLS_CERT_FILE": "/etc/anpr/tls.crt",
             "ANPR_TLS_KEY_FILE": "/etc/anpr/tls.key",
             "ANPR_TLS_CLIENT_CA_FILE": "/etc/anpr/ca.crt",
@@ -268,8 +268,6 @@ async def test_the_chain_runs_in_containers_with_the_pods_posture(image, tmp_pat
         for name in NAMES:
             env = common | {"ANPR_GRPC_PORT": str(port[name]), "ANPR_SERVICE_PORT": str(service_port[name])}
             env |= {k: f"127.0.0.1:{service_port[v]}" for k, v in peers.get(name, {}).items()}
-            if name in peers:
-                env["ANPR_SERVICE_TOKEN"] = tokens[Role.SERVICE]
             if name == "ingest":
                 env["ANPR_METRICS_PORT"] = str(metrics_port)
             started[name] = boxes.run(image, "serve", name, env=env, mounts={secrets: "/etc/anpr"})
@@ -286,6 +284,7 @@ async def test_the_chain_runs_in_containers_with_the_pods_posture(image, tmp_pat
         assert re.search(r'^anpr_reads_total\{[^}]*status="stored"[^}]*\} 1\.0$', scrape, re.M), scrape[-2000:]
     finally:
         boxes.remove()
+        tokens.close()
 
 
 async def _read_in_alert_out(tokens: Tokens, port: dict[str, int], client: ClientTls) -> None:

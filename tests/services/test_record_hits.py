@@ -1,4 +1,4 @@
-"""Matcher's one statement for a batch of hits (store.record_hits, the function of migration 0004)
+"""Matcher's one statement for a batch of hits (store.record_hits, the function of migration 0005)
 against a real PostgreSQL: the payloads it builds are the requests notify and firearms read, repeats in
 the dedup window go to firearms (with their count) but not to notify, a hit made before is not queued
 again, and the replicas leasing the partitions are told by NOTIFY unless the caller leases them."""
