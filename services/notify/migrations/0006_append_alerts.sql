@@ -50,10 +50,10 @@ BEGIN
         ON CONFLICT (hotlist_id) DO UPDATE SET covert = EXCLUDED.covert, version = EXCLUDED.version
         WHERE fl.version < EXCLUDED.version;
         GET DIAGNOSTICS moved = ROW_COUNT;
-        PERFORM pg_notify('notify_alerts', top::text);  -- services/notify/store.py ALERTS_CHANNEL
         IF moved > 0 THEN
             PERFORM pg_notify('notify_hotlists', '');  -- HOTLISTS_CHANNEL: a list's covert flag moved on
         END IF;
+        PERFORM pg_notify('notify_alerts', top::text);  -- services/notify/store.py ALERTS_CHANNEL
     END IF;
     RETURN QUERY
     SELECT a.alert_id, a.sequence, a.created_at, g.hit_id = ANY (known)
