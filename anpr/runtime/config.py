@@ -6,7 +6,9 @@ value fails at start with a message naming the environment variable.
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import urllib.parse
 from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Self, TypeVar
@@ -18,6 +20,30 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 class ConfigError(Exception):
     """A setting (or a file it names) is missing or invalid; its text names the variable. Raised at start;
     the command's main prints it and exits with status 2."""
+
+
+# The JWT signature algorithms a service may accept (asymmetric only: anpr.runtime.identity).
+ASYMMETRIC = frozenset({"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"})
+
+
+def check_url(url: str, setting: str) -> str:
+    """`url` if it is https, or http to this machine (the local issuer); ConfigError otherwise."""
+    parts = urllib.parse.urlsplit(url)
+    host = parts.hostname or ""
+    if parts.scheme == "https" and host:
+        return url
+    if parts.scheme == "http" and _loopback(host):
+        return url
+    raise ConfigError(f"{setting}: {url!r} must be an https URL (plain http only to 127.0.0.1 or localhost)")
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 class ServiceSettings(BaseSettings):
@@ -100,8 +126,6 @@ class ServiceSettings(BaseSettings):
     @field_validator("oidc_jwks_url", "oidc_token_url")
     @classmethod
     def _https(cls, url: str) -> str:
-        from anpr.runtime.identity import check_url
-
         if url:
             try:
                 check_url(url, "URL")
@@ -112,8 +136,6 @@ class ServiceSettings(BaseSettings):
     @field_validator("oidc_algorithms")
     @classmethod
     def _asymmetric(cls, value: str) -> str:
-        from anpr.runtime.identity import ASYMMETRIC
-
         names = [a.strip() for a in value.split(",") if a.strip()]
         if not names or set(names) - ASYMMETRIC:
             raise ValueError(f"only asymmetric signature algorithms, of {', '.join(sorted(ASYMMETRIC))}")
@@ -123,8 +145,6 @@ class ServiceSettings(BaseSettings):
     def _issuer_fetchable(self) -> Self:
         """The issuer is fetched from (its discovery document) unless both endpoints are given; then it
         is only compared with the tokens' `iss` (ADFS's is http://<host>/adfs/services/trust)."""
-        from anpr.runtime.identity import check_url
-
         if not self.oidc_issuer.strip():
             raise ValueError("ANPR_OIDC_ISSUER is empty")
         if not self.oidc_jwks_url or not self.oidc_token_url:

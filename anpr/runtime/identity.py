@@ -24,7 +24,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
-import ipaddress
 import json
 import logging
 import ssl
@@ -41,7 +40,7 @@ import jwt
 
 from anpr.runtime.auth import Caller
 from anpr.runtime.claims import ClaimMap
-from anpr.runtime.config import ConfigError
+from anpr.runtime.config import ASYMMETRIC, ConfigError, check_url
 from anpr.runtime.errors import AnprError, Unauthenticated, Unavailable
 from anpr.runtime.failures import keep_running
 from anpr.runtime.tasks import Tasks
@@ -49,7 +48,6 @@ from anpr.runtime.tasks import Tasks
 log = logging.getLogger(__name__)
 
 # Signature algorithms a deployment may allow: public-key ones only.
-ASYMMETRIC = frozenset({"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"})
 KEY_TYPES = frozenset({"RSA", "EC", "OKP"})
 MAX_TOKEN_CHARS = 16 * 1024
 MAX_DOCUMENT_BYTES = 1024 * 1024
@@ -58,26 +56,6 @@ HEALTH_NAME = "anpr.identity"
 
 class IssuerUnavailable(Unavailable):
     """The identity provider cannot be reached or answered nonsense: an outage, retried."""
-
-
-def check_url(url: str, setting: str) -> str:
-    """`url` if it is https, or http to this machine (the local issuer); ConfigError otherwise."""
-    parts = urllib.parse.urlsplit(url)
-    host = parts.hostname or ""
-    if parts.scheme == "https" and host:
-        return url
-    if parts.scheme == "http" and _loopback(host):
-        return url
-    raise ConfigError(f"{setting}: {url!r} must be an https URL (plain http only to 127.0.0.1 or localhost)")
-
-
-def _loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def http_json(

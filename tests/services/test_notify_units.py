@@ -269,4 +269,4 @@ async def test_plate_patch_outcome_and_statistics_through_the_chain(chain, datab
         await conn.close()
     assert [tuple(r) for r in audit] == [("test-terminal", "terminal", len(b"\xff\xd8jpeg-bytes"), "confirm")]
     # ingest audits the image it gave notify, for the officer notify named
-    assert [tuple(r) for r in viewed] == [("test-service", "service", "test-terminal", "confirm", True)]
+    assert [tuple(r) for r in viewed] == [("test-services", "service", "test-terminal", "confirm", True)]
