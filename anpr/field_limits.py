@@ -304,11 +304,12 @@ class _Compiler:
 
     def value_code(self, limit: Limit | None, f: FieldDescriptor, v: str, path: str, singular_msg: bool) -> list[str]:
         t = f.type
-        if t == FieldDescriptor.TYPE_STRING:
+        if t == FieldDescriptor.TYPE_STRING:  # the value read once (each read of a field makes a new str)
             n = _resolve(limit.max, self.settings) if limit else 0
             return [
-                f"if len({v}) > {n}: out.append((p + {path}, 'at most {n} characters'))",
-                f"elif '\\x00' in {v}: out.append((p + {path}, 'must not contain NUL characters'))",
+                f"s = {v}",
+                f"if len(s) > {n}: out.append((p + {path}, 'at most {n} characters'))",
+                f"elif '\\x00' in s: out.append((p + {path}, 'must not contain NUL characters'))",
             ]
         if t == FieldDescriptor.TYPE_BYTES:
             n = _resolve(limit.max, self.settings) if limit else 0
@@ -328,7 +329,7 @@ class _Compiler:
                     f"    out.append((p + {path}, 'must be a time between years 1 and 9999'))",
                 ]
             self.compile(f.message_type)
-            call = f"{self.fn(f.message_type)}({v}, p + {path} + '.', out)"
+            call = f"{self.fn(f.message_type)}({v}, p + {f.name + '.'!r}, out)"
             return [f"if m.HasField({f.name!r}): {call}"] if singular_msg else [call]
         return []
 

@@ -44,9 +44,9 @@ import sys
 import time
 
 from anpr.runtime.auth import Role
-from benchmarks import chain_reference
+from benchmarks import chain_cost, chain_faults, chain_reference
 from benchmarks import chain_suite as cs
-from benchmarks.chain_load import observer_main
+from benchmarks.chain_observer import observer_main
 from benchmarks.common import CpuMeter, pct, until
 
 DEFAULT_LADDER = "1000,2500,5000,7500,10000,15000,20000,25000"
@@ -143,10 +143,14 @@ class Bench(cs.Bench):
 
     # -- running load ----------------------------------------------------------------------------------
 
-    async def run(self, op: str, phase: str, warm: float, seconds: float, rate: float = 0.0) -> tuple[dict, dict]:
+    async def run(
+        self, op: str, phase: str, warm: float, seconds: float, rate: float = 0.0, batch: int = 0
+    ) -> tuple[dict, dict]:
+        """Load of `op` ("chain" or "reference") for `seconds` after `warm`, paced at `rate` (0: as
+        fast as acknowledged) in calls of `batch` reads (0: --batch; 1: SubmitRead calls)."""
         a = self.args
         streams, batch = (
-            (a.gens * a.connections * a.streams, a.batch)
+            (a.gens * a.connections * a.streams, batch or a.batch)
             if op == "chain"
             else (a.gens * a.ref_connections, a.ref_batch)
         )
@@ -159,14 +163,28 @@ class Bench(cs.Bench):
             "interval": (batch * streams / rate) if rate else 0.0,
             "depth": a.depth if not rate else 16,
             "drain_s": 30.0,
+            "batch": batch,
         }
 
         async def measure() -> dict:
             await asyncio.sleep(max(0.0, go["w0"] - time.time()))
-            snap0, b0 = self.cpu.snapshot(), await cs.backlog(self.db.url)
+            snap0, b0, pg0 = (
+                self.cpu.snapshot(),
+                await cs.backlog(self.db.url),
+                await chain_cost.pg_counters(self.db.url),
+            )
             await asyncio.sleep(max(0.0, go["w1"] - time.time()))
-            snap1, b1 = self.cpu.snapshot(), await cs.backlog(self.db.url)
-            return {"cpu": CpuMeter.cores(snap0, snap1, seconds), "backlog0": b0, "backlog1": b1}
+            snap1, b1, pg1 = (
+                self.cpu.snapshot(),
+                await cs.backlog(self.db.url),
+                await chain_cost.pg_counters(self.db.url),
+            )
+            return {
+                "cpu": CpuMeter.cores(snap0, snap1, seconds),
+                "backlog0": b0,
+                "backlog1": b1,
+                "pg": chain_cost.pg_rates(pg0, pg1, seconds),
+            }
 
         *results, m = await asyncio.gather(*(g.call(op, go) for g in self.gens), measure())
         load = merge(results)
@@ -279,6 +297,7 @@ class Bench(cs.Bench):
             "ack50": pct(r["ack_ms"], 0.5),
             "ack99": pct(r["ack_ms"], 0.99),
             "cpu": r["cpu"],
+            "pg": r["pg"],
         }
         for kind, expected in (("alert", r["listed"]), ("tfc", r["firearms"])):
             lat = [(t1 - t0) * 1000 for t0, t1 in got[kind] if go["w0"] <= t0 < go["w1"]]
@@ -305,6 +324,7 @@ class Bench(cs.Bench):
                 f"{s['alert_missing']}), TFC {s['tfc50']:.1f}/{s['tfc99']:.1f} ms (n={s['tfc_n']})"
             )
             self.say_cpu(s["cpu"])
+            chain_cost.say_per_thousand(self, f"at_{rate}", s["cpu"], s["achieved"], s["pg"])
             self.fig[f"p99_alert_ms_at_{rate}"], self.fig[f"p99_tfc_ms_at_{rate}"] = s["alert99"], s["tfc99"]
             if rate == 5000:
                 self.fig.update(p50_alert_ms_at_5000=s["alert50"], p99_ack_ms_at_5000=s["ack99"])
@@ -364,14 +384,22 @@ class Bench(cs.Bench):
         t0 = time.monotonic()
         try:
             await self.setup()
-            await self.reference()
-            await self.saturation()
-            await self.ladder()
-            await self.escalations()
+            phases = {
+                "reference": self.reference,
+                "saturation": self.saturation,
+                "ladder": self.ladder,
+                "cost": lambda: chain_cost.cost(self),
+                "idle": lambda: chain_cost.idle(self),
+                "escalations": self.escalations,
+                "faults": lambda: chain_faults.faults(self),
+            }
+            for name in self.args.phases:
+                await phases[name]()
         finally:
             await self.close()
         f = self.fig
-        f["matched_over_reference"] = f["matched_reads_per_s"] / f["reference_reads_per_s"]
+        if "matched_reads_per_s" in f and "reference_reads_per_s" in f:
+            f["matched_over_reference"] = f["matched_reads_per_s"] / f["reference_reads_per_s"]
         for name in ("p50_alert_ms_at_5000", "p99_alert_ms_at_5000", "p99_tfc_ms_at_5000", "p99_ack_ms_at_5000"):
             f.setdefault(name, NAN)
         f.update(entries=self.args.entries, workers=self.args.workers, replicas=self.args.replicas)
@@ -381,6 +409,20 @@ class Bench(cs.Bench):
 
 def rates(text: str) -> list[int]:
     return [int(x) for x in text.split(",") if x]
+
+
+PHASES = "reference,saturation,ladder,cost,idle,escalations"
+
+
+KNOWN_PHASES = f"{PHASES},faults"
+
+
+def phases(text: str) -> list[str]:
+    names = [x for x in text.split(",") if x]
+    unknown = set(names) - set(KNOWN_PHASES.split(","))
+    if unknown:
+        raise argparse.ArgumentTypeError(f"unknown phases {sorted(unknown)}; known: {KNOWN_PHASES}")
+    return names
 
 
 OPTIONS = {
@@ -401,6 +443,11 @@ OPTIONS = {
     "--connections": (int, 4, "connections per generator (default 4)"),
     "--batch": (int, 100, "reads per batch (default 100)"),
     "--depth": (int, 2, "batches in flight per stream at saturation (default 2)"),
+    "--phases": (phases, PHASES, f"phases to run, in this order (default {PHASES}; also: faults)"),
+    "--kill": (str, "ingest,matcher,notify,firearms", "faults: the services killed, in turn"),
+    "--fault-rate": (int, 1500, "faults: reads/s while they happen (default 1500)"),
+    "--fault-gap": (float, 20.0, "faults: seconds between kills (default 20)"),
+    "--cost-rate": (int, 500, "reads/s of each call shape of the cost phase (default 500; 0: no cost phase)"),
     "--escalation-rate": (int, 1000, "reads/s of the step whose activations nobody acknowledges (default 1000)"),
     "--tfc-share": (float, 0.1, "share of listed reads that are firearms-marked (default 0.1)"),
     "--cameras": (int, 100, "cameras registered (default 100)"),
@@ -411,6 +458,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     args = cs.parser(__doc__, OPTIONS).parse_args(argv)
     if isinstance(args.ladder, str):  # the default, when argparse has not converted it
         args.ladder = rates(args.ladder)
+    if isinstance(args.phases, str):
+        args.phases = phases(args.phases)
     return args
 
 

@@ -14,17 +14,16 @@ import asyncio
 import contextlib
 import random
 import time
-from collections import defaultdict
 from datetime import datetime, timedelta, timezone
 
 import asyncpg
 from grpc import aio
 
-from anpr.v1 import firearms_pb2, firearms_pb2_grpc, ingest_pb2, ingest_pb2_grpc, notify_pb2, notify_pb2_grpc
+from anpr.v1 import ingest_pb2, ingest_pb2_grpc
 from anpr.v1 import types_pb2 as T
 from anpr.vrm import normalise_vrm
 from benchmarks import common
-from benchmarks.common import AGES, CHANNEL_OPTIONS, BenchError, camera_ids, camera_site, child_setup, serve_pipe
+from benchmarks.common import AGES, CHANNEL_OPTIONS, camera_ids, camera_site, child_setup, serve_pipe
 
 STORED = ingest_pb2.READ_STATUS_STORED
 REF_CHANNEL = "bench_ref_hit"
@@ -116,22 +115,37 @@ class Batches:
             self.pool.append(read)
         self.norms = [normalise_vrm(r.vrm) for r in self.pool]
         self.gen = gen
+        self.marked: list[str] = []  # the last batch's firearms-marked read ids
 
     def prefix(self, phase: str, stream: int, seq: int) -> str:
         return f"{phase}.{self.gen}.{stream}.{seq}.{int(time.time() * 1e6)}."
 
-    def request(self, phase: str, stream: int, seq: int) -> tuple[ingest_pb2.StreamReadsRequest, int, int]:
-        """A batch, the number of listed reads in it, and how many of those are firearms-marked."""
-        start = self.rng.randrange(len(self.pool) - self.size)
-        req = ingest_pb2.StreamReadsRequest(batch_id=str(seq), reads=self.pool[start : start + self.size])
+    def listed_in(self, size: int) -> int:
+        """How many reads of a batch of `size` name a listed plate: the spec's share of a batch of its
+        own size; of a smaller batch (a single read, ten) the same share on average, drawn at random."""
+        if size == self.size:
+            return len(self.hit_slots)
+        expected = size * len(self.hit_slots) / self.size
+        return int(expected) + (self.rng.random() < expected - int(expected))
+
+    def request(
+        self, phase: str, stream: int, seq: int, size: int = 0
+    ) -> tuple[ingest_pb2.StreamReadsRequest, int, int]:
+        """A batch (of `size` reads, default the spec's), the number of listed reads in it, and how
+        many of those are firearms-marked."""
+        size = size or self.size
+        start = self.rng.randrange(len(self.pool) - size)
+        req = ingest_pb2.StreamReadsRequest(batch_id=str(seq), reads=self.pool[start : start + size])
         prefix = self.prefix(phase, stream, seq)
         for i, read in enumerate(req.reads):
             read.read_id = prefix + str(i)
-        firearms = 0
-        for i in self.hit_slots:
+        listed = self.listed_in(size)
+        self.marked = []
+        for i in range(listed):
             req.reads[i].vrm, marked = self.hits.next()
-            firearms += marked
-        return req, len(self.hit_slots), firearms
+            if marked:
+                self.marked.append(req.reads[i].read_id)
+        return req, listed, len(self.marked)
 
     def rows(self, phase: str, stream: int, seq: int) -> list[tuple]:
         """The same kind of batch as rows for the reference table (REF_COLUMNS)."""
@@ -236,7 +250,7 @@ async def one_stream(stub, md, batches: Batches, go: dict, stream: int, tally: T
             now = time.time()
             if now >= go["w1"] or read_task.done():
                 break
-            req, listed, firearms = batches.request(go["phase"], stream, seq)
+            req, listed, firearms = batches.request(go["phase"], stream, seq, go.get("batch", 0))
             sent[req.batch_id] = (now, listed, firearms, tuple((r.read_id, r.camera_id) for r in req.reads[:listed]))
             tally.sent_in_window += go["w0"] <= now
             await call.write(req)
@@ -251,6 +265,41 @@ async def one_stream(stub, md, batches: Batches, go: dict, stream: int, tally: T
             await read_task
 
 
+async def one_unary(stub, md, batches: Batches, go: dict, stream: int, tally: Tally) -> None:
+    """A camera sending one read per SubmitRead call, paced (go["interval"] seconds between calls,
+    from go["offset"]), up to go["depth"] calls in flight."""
+    slots = asyncio.Semaphore(go["depth"])
+    calls: set[asyncio.Task] = set()
+
+    async def submit(req: ingest_pb2.StreamReadsRequest, now: float, listed: int, firearms: int) -> None:
+        read = req.reads[0]
+        try:
+            resp = await stub.SubmitRead(ingest_pb2.SubmitReadRequest(read=read), metadata=md, timeout=30)
+            tally.ack(now, time.time(), [resp.result], listed, firearms, ((read.read_id, read.camera_id),)[:listed])
+        except aio.AioRpcError as exc:
+            tally.failed(exc)
+        finally:
+            slots.release()
+
+    seq, interval, next_at = 0, go["interval"], go["start"] + go["offset"]
+    while True:
+        await asyncio.sleep(max(0.0, next_at - time.time()))
+        next_at += interval
+        await slots.acquire()
+        now = time.time()
+        if now >= go["w1"]:
+            slots.release()
+            break
+        req, listed, firearms = batches.request(go["phase"], stream, seq, 1)
+        tally.sent_in_window += go["w0"] <= now
+        task = asyncio.create_task(submit(req, now, listed, firearms))
+        calls.add(task)
+        task.add_done_callback(calls.discard)
+        seq += 1
+    if calls:
+        await asyncio.wait(calls, timeout=go["drain_s"])
+
+
 async def run_chain(state: dict, go: dict) -> dict:
     spec = state["spec"]
     if "stubs" not in state:
@@ -263,9 +312,10 @@ async def run_chain(state: dict, go: dict) -> dict:
     tally = Tally(go["w0"], go["w1"])
     streams = spec["connections"] * spec["streams_per_connection"]
     await asyncio.sleep(max(0.0, go["start"] - time.time()))
+    send = one_unary if go.get("batch") == 1 else one_stream  # single reads: SubmitRead calls
     await asyncio.gather(
         *(
-            one_stream(
+            send(
                 state["stubs"][s % len(state["stubs"])],
                 md,
                 state["batches"],
@@ -323,6 +373,10 @@ def generator_main(conn, spec: dict, log_path: str) -> None:
     }
 
     async def answer(op: str, go) -> dict:
+        if op == "faults":
+            from benchmarks.chain_faults import run_faults  # (it builds on this module)
+
+            return await run_faults(state, go)
         return await (run_chain if op == "chain" else run_reference)(state, go)
 
     async def serve() -> None:
@@ -331,109 +385,6 @@ def generator_main(conn, spec: dict, log_path: str) -> None:
         finally:
             for ch in state.get("channels", []):
                 await ch.close()
-
-    with contextlib.suppress(KeyboardInterrupt, EOFError, BrokenPipeError):
-        asyncio.run(serve())
-
-
-class Arrivals:
-    """First arrival of each benchmark read id, per phase, on one stream: (sent, arrived) pairs."""
-
-    def __init__(self):
-        self.by_phase: dict[str, dict[str, tuple[float, float]]] = defaultdict(dict)
-
-    def saw(self, read_id: str) -> None:
-        parsed = parse_read_id(read_id)
-        if parsed is not None:
-            self.by_phase[parsed[0]].setdefault(read_id, (parsed[1], time.time()))
-
-    def get(self, phase: str) -> list[tuple[float, float]]:
-        return list(self.by_phase.get(phase, {}).values())
-
-
-async def follow_alerts(spec: dict, arrivals: Arrivals) -> None:
-    async with aio.insecure_channel(spec["notify"], options=CHANNEL_OPTIONS) as ch:
-        md = (("authorization", f"Bearer {spec['control_room_token']}"),)
-        async for resp in notify_pb2_grpc.NotifyServiceStub(ch).Subscribe(
-            iter([notify_pb2.SubscribeRequest()]), metadata=md
-        ):
-            if resp.WhichOneof("event") == "alert":
-                arrivals.saw(resp.alert.hit.read.read_id)
-
-
-ESCALATED = T.ACTIVATION_EVENT_KIND_ESCALATED
-RAISED = T.ACTIVATION_EVENT_KIND_RAISED
-
-
-async def follow_activations(spec: dict, arrivals: Arrivals, lateness: list[float], acking: dict) -> None:
-    """Activations as they reach the duty commander's console, each acknowledged at once while
-    `acking["on"]` (as a commander would: no escalation disturbs the latency phases); and, for
-    each escalation (when nobody acknowledges), how long after the missed deadline it reached
-    the console."""
-    async with aio.insecure_channel(spec["firearms"], options=CHANNEL_OPTIONS) as ch:
-        md = (("authorization", f"Bearer {spec['tfc_token']}"),)
-        stub = firearms_pb2_grpc.FirearmsServiceStub(ch)
-        pending: set[asyncio.Future] = set()
-
-        def acknowledged(call: asyncio.Future) -> None:
-            pending.discard(call)
-            if call.cancelled() or call.exception() is not None:
-                acking["failed"] += 1
-
-        async for resp in stub.StreamActivations(firearms_pb2.StreamActivationsRequest(), metadata=md):
-            arrivals.saw(resp.activation.hit.read.read_id)
-            if resp.event.kind == RAISED and acking["on"]:  # not awaited: the stream reads on
-                call = asyncio.ensure_future(
-                    stub.AcknowledgeActivation(
-                        firearms_pb2.AcknowledgeActivationRequest(activation_id=resp.activation.activation_id),
-                        metadata=md,
-                        timeout=30,
-                    )
-                )
-                pending.add(call)
-                call.add_done_callback(acknowledged)
-            if resp.event.kind == ESCALATED and resp.event.HasField("deadline_missed"):
-                lateness.append(time.time() - resp.event.deadline_missed.ToNanoseconds() / 1e9)
-
-
-def observer_main(conn, spec: dict, log_path: str) -> None:
-    """The observer process: answers ("arrivals", phase) with {"alert": [...], "tfc": [...], "ref": [...]}
-    ((sent, arrived) pairs), ("counts", phase) with their lengths."""
-    child_setup(log_path)
-    streams = {"alert": Arrivals(), "tfc": Arrivals(), "ref": Arrivals()}
-    lateness: list[float] = []  # escalations: seconds past the missed deadline, as seen on the console
-    acking = {"on": True, "failed": 0}  # the commander acknowledges every activation (until told not to)
-
-    def observed(op: str, phase: str):
-        if op == "escalations":
-            return {"late": list(lateness), "ack_failures": acking["failed"]}
-        if op == "acking":
-            acking["on"] = phase == "on"
-            return None
-        if op == "counts":
-            return {name: len(a.by_phase.get(phase, ())) for name, a in streams.items()}
-        return {name: a.get(phase) for name, a in streams.items()}
-
-    async def serve() -> None:
-        listener = await asyncpg.connect(spec["database_url"])
-        await listener.add_listener(REF_CHANNEL, lambda _c, _pid, _ch, payload: streams["ref"].saw(payload))
-        tasks = [
-            asyncio.create_task(follow_alerts(spec, streams["alert"]), name="Subscribe"),
-            asyncio.create_task(follow_activations(spec, streams["tfc"], lateness, acking), name="StreamActivations"),
-        ]
-
-        async def answer(op: str, phase):
-            failed = [t for t in tasks if t.done()]
-            if failed:
-                raise BenchError(f"the observer's {failed[0].get_name()} stream ended: {failed[0].exception()!r}")
-            return observed(op, phase)
-
-        try:
-            await serve_pipe(conn, answer)
-        finally:
-            for t in tasks:
-                t.cancel()
-            await listener.close()
 
     with contextlib.suppress(KeyboardInterrupt, EOFError, BrokenPipeError):
         asyncio.run(serve())

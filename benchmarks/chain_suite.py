@@ -319,7 +319,7 @@ async def submit_probe(launcher: Launcher, entries: int) -> int:
 
 
 class Child:
-    """A benchmark child process (chain_load.generator_main / observer_main) driven over a pipe."""
+    """A benchmark child process (chain_load.generator_main / chain_observer.observer_main) driven over a pipe."""
 
     def __init__(self, ctx, target, spec: dict, log_path: Path, name: str):
         self.conn, child = ctx.Pipe()

@@ -63,6 +63,8 @@ class BoundaryInterceptor(aio.ServerInterceptor):
         service = types_pb2.DESCRIPTOR.pool.FindServiceByName(grpc_service)
         self._checks = {f"/{grpc_service}/{m.name}": checkers[m.input_type.full_name] for m in service.methods}
         self._on_outage = on_outage
+        # method -> (the servicer's handler, it wrapped): wrapped once, not on every call
+        self._wrapped: dict[str, tuple[grpc.RpcMethodHandler, grpc.RpcMethodHandler]] = {}
 
     async def intercept_service(self, continuation, handler_call_details):
         method = handler_call_details.method
@@ -70,10 +72,15 @@ class BoundaryInterceptor(aio.ServerInterceptor):
         check = self._checks.get(method)
         if handler is None or check is None:
             return handler
-        return wrap_handler(
+        known = self._wrapped.get(method)
+        if known is not None and known[0] is handler:
+            return known[1]
+        wrapped = wrap_handler(
             handler,
             lambda behavior, streaming: self._wrap(behavior, streaming, handler.request_streaming, check, method),
         )
+        self._wrapped[method] = (handler, wrapped)
+        return wrapped
 
     async def _fail(self, exc: Exception, context, method: str) -> None:
         error = domain_error(exc, method)

@@ -49,6 +49,13 @@ PG_OUTAGES: tuple[type[BaseException], ...] = (
     asyncpg.InvalidAuthorizationSpecificationError,
     asyncpg.SerializationError,
     asyncpg.DeadlockDetectedError,
+    # A primary that became a standby (a failover in progress) refuses writes until clients reach the
+    # new primary.
+    asyncpg.ReadOnlySQLTransactionError,
+    # A prepared statement whose tables a migration changed (a rolling upgrade): asyncpg drops the
+    # statement, and the next try prepares it again.
+    asyncpg.InvalidCachedStatementError,
+    asyncpg.OutdatedSchemaCacheError,
 )
 # What PostgreSQL refuses because of a value it was given: a caller's mistake that got through.
 PG_REFUSALS: tuple[type[BaseException], ...] = (

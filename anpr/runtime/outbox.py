@@ -19,6 +19,12 @@ A row may hold many records: its payload is the wire encoding of items of a repe
 1), so the payloads of several rows concatenate into one valid request message (MatchReadsRequest,
 PublishAlertsRequest, ...), sent without being parsed again. `records` counts the items.
 
+The table is the safety net, not the critical path (anpr.runtime.relay): a writer queues its rows
+in one statement (`enqueue`, which NOTIFYs the replicas leasing the partitions), and once committed
+hands them to its own relay (`Outbox.handoff`), which delivers them from memory where they are next
+in their partition; delivered rows are deleted a little later, in batches. A NOTIFY, a lease that
+moves or the periodic sweep marks partitions for a read of the table, in id order.
+
 What happens to a batch that fails follows the one classification of failures
 (anpr.runtime.failures): an outage is retried with backoff for as long as it lasts (the call waits
 for the peer to be ready, so delivery resumes as soon as it is back); a batch the receiver refuses
@@ -32,36 +38,34 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
-import uuid
 import zlib
-from collections.abc import Awaitable, Callable, Iterable, Sequence
-from dataclasses import dataclass
-from datetime import timedelta
+from collections.abc import Iterable, Sequence
 
 import asyncpg
-from opentelemetry import trace
 
-from anpr.runtime.failures import (
-    DEFAULT_POLICY,
-    Failure,
-    Refused,
-    RetryPolicy,
-    classify,
-    describe,
-    keep_running,
-    log_failure,
-)
+from anpr.runtime.leases import LEASE_RENEW_S, LEASE_TTL_S, PARTITIONS, PartitionLeases
+from anpr.runtime.relay import DEAD_LETTER_PREFIX, OLDER_SEEN, Deliver, OutboxRecord, OutboxRelay, Queued
 from anpr.runtime.tasks import Tasks
-from anpr.runtime.telemetry import ATTR_OUTBOX_BATCH, ATTR_OUTBOX_TOPIC
 
 log = logging.getLogger(__name__)
-_tracer = trace.get_tracer("anpr.outbox")
 
-PARTITIONS = 32  # per topic; the most replicas that can share one topic's delivery
-LEASE_TTL_S = 3.0  # a lease not renewed for this long is free for another replica
-LEASE_RENEW_S = 1.0
-DEAD_LETTER_PREFIX = "dead-letter:"
+__all__ = [
+    "DEAD_LETTER_PREFIX",
+    "LEASE_RENEW_S",
+    "LEASE_TTL_S",
+    "PARTITIONS",
+    "Deliver",
+    "Outbox",
+    "OutboxRecord",
+    "OutboxRelay",
+    "PartitionLeases",
+    "Queued",
+    "encode_field",
+    "enqueue",
+    "listen_for_outbox",
+    "partition_of",
+    "rows_by_partition",
+]
 
 
 def partition_of(key: str) -> int:
@@ -84,32 +88,51 @@ def _varint(n: int) -> bytes:
     return bytes(out)
 
 
-@dataclass(frozen=True, slots=True)
-class OutboxRecord:
-    """One outbox row: `records` items of a repeated field 1 in `payload`."""
-
-    id: int
-    payload: bytes
-    records: int
-    traceparent: str = ""
-
-
-# Delivers a batch (rows in id order); raises to have it retried or split (see RetryPolicy).
-Deliver = Callable[[Sequence[OutboxRecord]], Awaitable[None]]
+_ENQUEUE = f"""
+    WITH ins AS (
+        INSERT INTO outbox (topic, partition, payload, records, traceparent)
+        SELECT $1, r.p, r.b, r.n, $5 FROM unnest($2::smallint[], $3::bytea[], $4::int[]) AS r(p, b, n)
+        RETURNING id, partition
+    ), told AS (
+        SELECT pg_notify(current_schema() || '_outbox', $6) WHERE $6 <> ''
+    )
+    SELECT i.id, i.partition, ARRAY(
+        SELECT o.id FROM outbox o WHERE o.topic = $1 AND o.partition = i.partition ORDER BY o.id LIMIT {OLDER_SEEN + 1}
+    ) AS older, t.notified  -- a column of the result, so that `told` is evaluated (not joined away)
+    FROM ins i CROSS JOIN (SELECT count(*) AS notified FROM told) t"""
 
 
 async def enqueue(
-    conn: asyncpg.Connection, topic: str, rows: Sequence[tuple[int, bytes, int]], traceparent: str = ""
-) -> None:
-    """Queue (partition, payload, records) rows for `topic` in the caller's transaction."""
+    conn: asyncpg.Connection,
+    topic: str,
+    rows: Sequence[tuple[int, bytes, int]],
+    traceparent: str = "",
+    local: frozenset[int] = frozenset(),
+) -> list[Queued]:
+    """Queue (partition, payload, records) rows for `topic` in the caller's transaction, in one
+    statement, and NOTIFY the replicas that lease their partitions; `local`: partitions this replica
+    leases and will hand its rows over to its own relay after the commit (`Outbox.handoff`), which
+    no NOTIFY is sent for. Returns the rows as inserted, in the order given."""
     if not rows:
-        return
-    await conn.copy_records_to_table(
-        "outbox",
-        records=[(topic, p, payload, n, traceparent) for p, payload, n in rows],
-        columns=("topic", "partition", "payload", "records", "traceparent"),
+        return []
+    told = sorted({p for p, _, _ in rows} - local)
+    got = await conn.fetch(
+        _ENQUEUE,
+        topic,
+        [p for p, _, _ in rows],
+        [b for _, b, _ in rows],
+        [n for _, _, n in rows],
+        traceparent,
+        f"{topic}:{','.join(map(str, told))}" if told else "",
     )
-    await conn.execute("SELECT pg_notify(current_schema() || '_outbox', $1)", topic)
+    by_partition: dict[int, list] = {}
+    for r in sorted(got, key=lambda r: r["id"]):  # ids follow the order given within a partition
+        by_partition.setdefault(r["partition"], []).append(r)
+    out = []
+    for p, payload, n in rows:
+        r = by_partition[p].pop(0)
+        out.append(Queued(OutboxRecord(r["id"], payload, n, traceparent, p), tuple(r["older"])))
+    return out
 
 
 def rows_by_partition(items: Iterable[tuple[str, bytes]], max_bytes: int = 1 << 20) -> list[tuple[int, bytes, int]]:
@@ -130,330 +153,25 @@ def rows_by_partition(items: Iterable[tuple[str, bytes]], max_bytes: int = 1 << 
     return rows
 
 
-class PartitionLeases:
-    """The partitions of each topic this replica delivers, leased from `outbox_leases`.
-
-    Every `LEASE_RENEW_S` (1 s) the replica marks itself alive in `outbox_members`, renews its leases,
-    gives back what exceeds its fair share (ceil(partitions / live replicas), only partitions with
-    no batch in flight, so order holds across the hand-over) and claims free or expired ones up to
-    its share. If it cannot renew (the database is unreachable) it stops delivering once its
-    leases may have expired. On stop it gives every lease back at once.
-    """
-
-    def __init__(
-        self,
-        pool: asyncpg.Pool,
-        topics: Sequence[str],
-        *,
-        ttl_s: float = LEASE_TTL_S,
-        renew_s: float = LEASE_RENEW_S,
-        partitions: int = PARTITIONS,
-    ):
-        self._pool = pool
-        self.topics = tuple(topics)
-        self.member = uuid.uuid4().hex
-        self._ttl = ttl_s
-        self._renew = renew_s
-        self._partitions = partitions
-        self._owned: dict[str, frozenset[int]] = {t: frozenset() for t in self.topics}
-        self._valid_until = 0.0
-        self.busy: dict[str, set[int]] = {t: set() for t in self.topics}
-        self._changed: list[Callable[[], None]] = []
-
-    def owned(self, topic: str) -> frozenset[int]:
-        if asyncio.get_running_loop().time() > self._valid_until:
-            return frozenset()
-        return self._owned[topic]
-
-    def on_change(self, callback: Callable[[], None]) -> None:
-        self._changed.append(callback)
-
-    async def setup(self) -> None:
-        async with self._pool.acquire() as conn:
-            await conn.execute(
-                "INSERT INTO outbox_leases (topic, partition)"
-                " SELECT t, p FROM unnest($1::text[]) t, generate_series(0, $2 - 1) p ON CONFLICT DO NOTHING",
-                list(self.topics),
-                self._partitions,
-            )
-        await self.renew_once()
-
-    async def renew_once(self) -> None:
-        started = asyncio.get_running_loop().time()
-        ttl = timedelta(seconds=self._ttl)
-        async with self._pool.acquire() as conn, conn.transaction():
-            live = await conn.fetchval(
-                "WITH me AS (INSERT INTO outbox_members (member, seen_at) VALUES ($1, now())"
-                " ON CONFLICT (member) DO UPDATE SET seen_at = now()),"
-                " gone AS (DELETE FROM outbox_members WHERE seen_at < now() - interval '10 minutes')"
-                " SELECT count(*) + 1 FROM outbox_members WHERE member <> $1 AND seen_at > now() - $2::interval",
-                self.member,
-                ttl,
-            )
-            share = math.ceil(self._partitions / max(1, live))
-            owned = {t: await self._balance(conn, t, share, ttl) for t in self.topics}
-        before = self._owned
-        self._owned = owned
-        self._valid_until = started + self._ttl * 0.8
-        if owned != before:
-            log.info(
-                "outbox partitions leased",
-                extra={"replicas": live, "partitions": {t: len(p) for t, p in owned.items()}},
-            )
-            for callback in self._changed:
-                callback()
-
-    async def _balance(self, conn: asyncpg.Connection, topic: str, share: int, ttl: timedelta) -> frozenset[int]:
-        mine = {
-            r[0]
-            for r in await conn.fetch(
-                "UPDATE outbox_leases SET expires_at = now() + $3::interval WHERE topic = $1 AND owner = $2"
-                " RETURNING partition",
-                topic,
-                self.member,
-                ttl,
-            )
-        }
-        if len(mine) > share:
-            spare = sorted(mine - self.busy[topic])[: len(mine) - share]
-            await conn.execute(
-                "UPDATE outbox_leases SET owner = NULL, expires_at = '-infinity'"
-                " WHERE topic = $1 AND owner = $2 AND partition = ANY($3::smallint[])",
-                topic,
-                self.member,
-                spare,
-            )
-            mine -= set(spare)
-        elif len(mine) < share:
-            mine |= {
-                r[0]
-                for r in await conn.fetch(
-                    "WITH free AS (SELECT partition FROM outbox_leases WHERE topic = $1"
-                    " AND (owner IS NULL OR expires_at < now()) ORDER BY partition LIMIT $3 FOR UPDATE SKIP LOCKED)"
-                    " UPDATE outbox_leases l SET owner = $2, expires_at = now() + $4::interval FROM free"
-                    " WHERE l.topic = $1 AND l.partition = free.partition RETURNING l.partition",
-                    topic,
-                    self.member,
-                    share - len(mine),
-                    ttl,
-                )
-            }
-        return frozenset(mine)
-
-    async def run(self) -> None:
-        """Renew every LEASE_RENEW_S until cancelled (the first renewal was made by `setup`)."""
-
-        async def renew() -> float:
-            await self.renew_once()
-            return self._renew
-
-        await asyncio.sleep(self._renew)
-        await keep_running(renew, log, "outbox lease renewal")
-
-    async def release(self) -> None:
-        """Give every lease back (at stop, once renewals are cancelled), so other replicas take over at once."""
-        self._valid_until = 0.0
-        try:
-            async with self._pool.acquire() as conn:
-                await conn.execute(
-                    "UPDATE outbox_leases SET owner = NULL, expires_at = '-infinity' WHERE owner = $1", self.member
-                )
-                await conn.execute("DELETE FROM outbox_members WHERE member = $1", self.member)
-        except Exception as exc:
-            log_failure(log, "could not release outbox leases; they expire by themselves", exc)
-
-
-class OutboxRelay:
-    """Delivers one topic's records from the partitions this replica leases.
-
-    `concurrency` workers each take a group of free partitions (about owned / concurrency of
-    them, in turn), read their oldest rows up to `max_records` / `max_bytes`, deliver them as one
-    batch and delete them. A partition belongs to one batch at a time (order per partition).
-    """
-
-    def __init__(
-        self,
-        pool: asyncpg.Pool,
-        topic: str,
-        deliver: Deliver,
-        leases: PartitionLeases,
-        *,
-        max_records: int = 2000,
-        max_bytes: int = 4 << 20,
-        concurrency: int = 4,
-        poll_s: float = 1.0,
-        policy: RetryPolicy = DEFAULT_POLICY,
-    ):
-        self._pool = pool
-        self.topic = topic
-        self._deliver = deliver
-        self._leases = leases
-        self._max_records = max_records
-        self._max_bytes = max_bytes
-        self._concurrency = concurrency
-        self._poll = poll_s
-        self._policy = policy
-        self._event = asyncio.Event()
-        self._generation = 0
-        self._stopped = asyncio.Event()
-        self._cursor = 0
-        self.delivered = 0  # records delivered by this replica (for tests and metrics)
-        self.dead_letters = 0
-        leases.on_change(self.wake)
-
-    def wake(self) -> None:
-        """New rows (or leases) may be there: every idle worker looks."""
-        self._generation += 1
-        self._event.set()
-        self._event = asyncio.Event()
-
-    def stop(self) -> None:
-        self._stopped.set()
-        self.wake()
-
-    async def run(self) -> None:
-        await asyncio.gather(*(self._worker() for _ in range(self._concurrency)))
-
-    def _claim(self) -> list[int]:
-        """Mark a group of free leased partitions busy for this worker (no await: atomic)."""
-        owned = self._leases.owned(self.topic)
-        busy = self._leases.busy[self.topic]
-        free = sorted(owned - busy)
-        if not free:
-            return []
-        size = max(1, math.ceil(len(owned) / self._concurrency))
-        start = self._cursor % len(free)
-        group = (free[start:] + free[:start])[:size]
-        self._cursor = start + size
-        busy.update(group)
-        return group
-
-    async def _worker(self) -> None:
-        attempt = 0
-        while not self._stopped.is_set():
-            generation = self._generation
-            group = self._claim()
-            try:
-                delivered = await self._deliver_group(group) if group else 0
-                attempt = 0
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # an outage (or a bug reading the table): keep the rows, retry
-                attempt += 1
-                delay = self._policy.backoff(attempt)
-                log_failure(log, "outbox delivery failed; will retry", exc, topic=self.topic, retry_in_s=delay)
-                await self._pause(delay)
-                continue
-            finally:
-                self._leases.busy[self.topic].difference_update(group)
-            if not delivered and self._generation == generation:
-                await self._idle()
-
-    async def _pause(self, seconds: float) -> None:
-        try:
-            await asyncio.wait_for(self._stopped.wait(), seconds)
-        except TimeoutError:
-            pass
-
-    async def _idle(self) -> None:
-        """Wait for a wake-up, or the poll interval (a missed NOTIFY, a lease that moved)."""
-        try:
-            await asyncio.wait_for(self._event.wait(), self._poll)
-        except TimeoutError:
-            pass
-
-    async def _deliver_group(self, group: list[int]) -> int:
-        async with self._pool.acquire() as conn:
-            rows = await conn.fetch(
-                "SELECT id, payload, records, traceparent FROM outbox WHERE topic = $1"
-                " AND partition = ANY($2::smallint[]) ORDER BY id LIMIT $3",
-                self.topic,
-                group,
-                self._max_records,
-            )
-        batch, records, size = [], 0, 0
-        for r in rows:  # a prefix in id order is a prefix of every partition: order holds
-            if batch and (records + r["records"] > self._max_records or size + len(r["payload"]) > self._max_bytes):
-                break
-            batch.append(OutboxRecord(r["id"], r["payload"], r["records"], r["traceparent"]))
-            records += r["records"]
-            size += len(r["payload"])
-        if not batch:
-            return 0
-        dead = await self._deliver_or_split(batch)
-        async with self._pool.acquire() as conn, conn.transaction():
-            if dead:
-                await conn.execute(
-                    "UPDATE outbox SET topic = $2 || topic WHERE id = ANY($1::bigint[])", dead, DEAD_LETTER_PREFIX
-                )
-            await conn.execute(
-                "DELETE FROM outbox WHERE id = ANY($1::bigint[]) AND topic = $2", [r.id for r in batch], self.topic
-            )
-        self.delivered += records
-        return records
-
-    async def _deliver_or_split(self, batch: list[OutboxRecord]) -> list[int]:
-        """Deliver `batch`; if the receiver refuses it, deliver row by row. Returns the ids of rows
-        refused on their own (dead letters). An outage raises (the batch is retried)."""
-        try:
-            await self._send(batch)
-            return []
-        except Refused as exc:
-            if len(batch) == 1:
-                return self._dead(batch, exc)
-        dead = []
-        for row in batch:
-            try:
-                await self._send([row])
-            except Refused as exc:
-                dead += self._dead([row], exc)
-        return dead
-
-    async def _send(self, batch: list[OutboxRecord]) -> None:
-        """Deliver once; an outage raises as it is, anything that will not pass raises `Refused`
-        (a bug after `bug_attempts` tries: it may be passing, a deploy of the receiver say)."""
-        attempt = 1
-        while True:
-            try:
-                with _tracer.start_as_current_span("anpr.outbox.deliver") as span:
-                    span.set_attribute(ATTR_OUTBOX_TOPIC, self.topic)
-                    span.set_attribute(ATTR_OUTBOX_BATCH, sum(r.records for r in batch))
-                    await self._deliver(batch)
-                return
-            except Exception as exc:
-                kind = classify(exc)
-                if kind is Failure.OUTAGE:
-                    raise
-                if kind is Failure.REFUSED:
-                    raise exc if isinstance(exc, Refused) else Refused(describe(exc)) from exc
-                log_failure(log, "outbox delivery hit a bug", exc, topic=self.topic, attempt=attempt)
-                if attempt >= self._policy.bug_attempts:
-                    raise Refused(f"failed {attempt} times with {describe(exc)}") from exc
-                attempt += 1
-                await self._pause(self._policy.backoff(attempt))
-
-    def _dead(self, rows: list[OutboxRecord], exc: Refused) -> list[int]:
-        self.dead_letters += len(rows)
-        log.error(
-            "outbox record refused by the receiver; set aside as a dead letter",
-            extra={
-                "topic": self.topic,
-                "rows": [r.id for r in rows],
-                "records": sum(r.records for r in rows),
-                "code": describe(exc.__cause__ or exc),
-            },
-        )
-        return [r.id for r in rows]
+def parse_notification(payload: str) -> tuple[str, list[int] | None]:
+    """(topic, partitions) of an outbox NOTIFY: "topic:3,17" names partitions, "topic" means any."""
+    topic, _, parts = payload.partition(":")
+    return topic, [int(p) for p in parts.split(",") if p] if parts else None
 
 
 async def listen_for_outbox(listener, relays: Sequence[OutboxRelay]) -> None:
-    """Wake each relay when its topic is notified (every relay when the payload is empty: the
-    listener came back after missing notifications)."""
+    """Wake each relay when its topic is notified (every relay, every partition, when the payload
+    is empty: the listener came back after missing notifications)."""
     by_topic = {r.topic: r for r in relays}
 
     def on_notify(_conn, _pid, _channel, payload):
-        for relay in [by_topic[payload]] if payload in by_topic else relays if not payload else []:
-            relay.wake()
+        if not payload:
+            for relay in relays:
+                relay.wake()
+            return
+        topic, partitions = parse_notification(payload)
+        if topic in by_topic:
+            by_topic[topic].wake(partitions)
 
     await listener.add_listener(f"{listener.schema}_outbox", on_notify)
 
@@ -468,8 +186,25 @@ class Outbox:
         self.relays = {t: OutboxRelay(pool, t, deliver, self.leases, **opts) for t, (deliver, opts) in topics.items()}
         self._tasks = Tasks()
 
-    async def start(self, listener, tasks: Tasks | None = None) -> None:
+    async def enqueue(
+        self, conn: asyncpg.Connection, topic: str, rows: Sequence[tuple[int, bytes, int]], traceparent: str = ""
+    ) -> list[Queued]:
+        """`enqueue` for a topic of this outbox, in the caller's transaction: no NOTIFY for the
+        partitions this replica leases (hand the rows to `handoff` once committed)."""
+        return await enqueue(conn, topic, rows, traceparent, self.leases.owned(topic))
+
+    def handoff(self, topic: str, queued: Sequence[Queued]) -> None:
+        """Rows of `topic` this process has just committed (`enqueue`): to its relay."""
+        if queued:
+            self.relays[topic].handoff(queued)
+
+    async def start(self, listener, tasks: Tasks | None = None, member: str | None = None) -> None:
+        """Lease partitions and start the relays. `member`: this replica's name among the leaseholders,
+        the same after a restart (Runtime.instance), so that a replica killed and started again takes
+        its leases back at once instead of waiting for them to expire."""
         self._tasks = tasks if tasks is not None else self._tasks
+        if member:
+            self.leases.member = member
         await self.leases.setup()
         await listen_for_outbox(listener, list(self.relays.values()))
         self._tasks.start("outbox-leases", self.leases.run())
@@ -480,12 +215,17 @@ class Outbox:
         """Let each relay finish the batch it is delivering (at most 5 s), then give the leases back."""
         for relay in self.relays.values():
             relay.stop()
-        for topic in self.relays:
-            await self._tasks.end(f"outbox-{topic}", grace_s=5)
+        # all at once: a relay that ends before its `end` is called would be taken for a failure
+        await asyncio.gather(*(self._tasks.end(f"outbox-{topic}", grace_s=5) for topic in self.relays))
         for relay in self.relays.values():
             log.info(
                 "outbox relay stopped",
-                extra={"topic": relay.topic, "delivered": relay.delivered, "dead_letters": relay.dead_letters},
+                extra={
+                    "topic": relay.topic,
+                    "delivered": relay.delivered,
+                    "from_memory": relay.from_memory,
+                    "dead_letters": relay.dead_letters,
+                },
             )
         await self._tasks.cancel("outbox-leases")
         await self.leases.release()

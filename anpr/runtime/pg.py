@@ -96,15 +96,33 @@ async def assume_service_role(conn: asyncpg.Connection, schema: str) -> None:
 
 async def create_pool(url: str, schema: str, *, min_size: int = 0, max_size: int = 10) -> asyncpg.Pool:
     """The process's one pool; its connections resolve unqualified names in the service's schema
-    and work as the service's role."""
+    and work as the service's role. Idle connections are kept (a connection's first use costs tens
+    of milliseconds: connect, authenticate, set the role); `warm` opens some once the database is
+    reachable."""
     return await asyncpg.create_pool(
         url,
         min_size=min_size,
         max_size=max_size,
+        max_inactive_connection_lifetime=0,
         reset=_reset,
         server_settings={"search_path": f'"{schema}", public'},
         init=lambda conn: assume_service_role(conn, schema),
     )
+
+
+WARM_CONNECTIONS = 4
+
+
+async def warm(pool: asyncpg.Pool, n: int = WARM_CONNECTIONS) -> None:
+    """Open up to `n` of the pool's connections now (they stay open), so that no call at low load
+    pays for a connection's first use. An outage raises (the caller retries)."""
+    conns = []
+    try:
+        for _ in range(min(n, pool.get_max_size())):
+            conns.append(await pool.acquire())
+    finally:
+        for conn in conns:
+            await pool.release(conn)
 
 
 async def connect(url: str, schema: str) -> asyncpg.Connection:

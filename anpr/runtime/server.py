@@ -18,6 +18,7 @@ import asyncio
 import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
 from collections.abc import Callable, Collection, Mapping
@@ -30,7 +31,7 @@ import grpc
 from grpc import aio
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1.health import aio as health_aio
-from opentelemetry.instrumentation.grpc import aio_client_interceptors, aio_server_interceptor, filters
+from opentelemetry.instrumentation.grpc import aio_client_interceptors, aio_server_interceptor
 from opentelemetry.sdk.trace import TracerProvider
 
 from anpr.field_limits import compile_checkers
@@ -72,9 +73,14 @@ SERVER_KEEPALIVE = [
 ]
 
 
-# Probes and reflection are not traced: they are noise, and the instrumentation's stream wrapper
-# breaks handlers that answer with context.write(), as the health servicer's Watch does.
-UNTRACED = filters.negate(filters.any_of(filters.health_check(), filters.service_prefix("grpc.reflection.")))
+UNTRACED_PREFIXES = ("/grpc.health.", "/grpc.reflection.")
+
+
+def traced(details: grpc.HandlerCallDetails) -> bool:
+    """Probes and reflection are not traced: they are noise, and the instrumentation's stream wrapper
+    breaks handlers that answer with context.write(), as the health servicer's Watch does. (One
+    prefix test per call: the instrumentation's own filters split the method name several times.)"""
+    return not details.method.startswith(UNTRACED_PREFIXES)
 
 
 class Component(Protocol):
@@ -102,6 +108,9 @@ class Runtime:
     # The process's background tasks, by name (anpr.runtime.tasks): a component starts its jobs here;
     # a critical one that fails turns the service NOT_SERVING.
     tasks: Tasks = field(default_factory=Tasks)
+    # This process's name among its service's replicas, the same when it is started again in its
+    # place (host name and port; see RunningService.start): outbox leases are held under it.
+    instance: str = ""
     # Verifies callers, and gives this service's own token for its calls to the others.
     identity: Identity | None = None
     _channels: list[aio.Channel] = field(default_factory=list)
@@ -191,7 +200,7 @@ class RunningService:
         self._provider = setup_tracing(f"anpr-{spec.name}")
         metrics.setup_metrics(settings.grpc_host, settings.metrics_port)
         url, self._embedded = await asyncio.to_thread(pg.resolve_database_url, settings.database_url, settings.data_dir)
-        # connects on first use
+        # connects once the database is reachable (pg.warm in _start_when_reachable)
         pool = await pg.create_pool(url, spec.schema, min_size=0, max_size=settings.db_pool_size)
         self._runtime = Runtime(
             settings,
@@ -218,7 +227,7 @@ class RunningService:
                     service_needs_client_cert=settings.tls,
                     streams=StreamGuard(settings.max_streams_per_identity, settings.stream_write_timeout_s),
                 ),
-                aio_server_interceptor(tracer_provider=self._provider, filter_=UNTRACED),
+                aio_server_interceptor(tracer_provider=self._provider, filter_=traced),
                 boundary,
             ],
             options=[*CHANNEL_OPTIONS[:2], *SERVER_KEEPALIVE, ("grpc.so_reuseport", int(settings.reuse_port))],
@@ -233,6 +242,7 @@ class RunningService:
         await server.start()
         self._server = server
         await self._start_health_server()
+        self._runtime.instance = self._instance_name()
         log.info(
             "listening",
             extra={
@@ -251,6 +261,14 @@ class RunningService:
         self._runtime.tasks.start("database-watch", self._watch.run())
         log.info("serving", extra={"grpc_service": spec.grpc_service, "port": self.port})
         return self.port
+
+    def _instance_name(self) -> str:
+        """Host name and port: what a process started in the place of a killed one has too (a pod's
+        container restarted by the kubelet keeps its pod's name), and no other live process has (the
+        port is bound). Workers sharing a port (ANPR_WORKERS) add their process id: no two are alike,
+        and none takes a killed one's leases back before they expire."""
+        name = f"{socket.gethostname()}:{self.port}"
+        return f"{name}:{os.getpid()}" if self.settings.reuse_port else name
 
     async def _task_failed(self, name: str, exc: BaseException) -> None:
         """A background job the service cannot do without has failed (logged by Tasks): from now on
@@ -316,6 +334,7 @@ class RunningService:
                 finally:
                     await conn.close()
                 log.info("migrations ready", extra={"applied": applied})
+                await pg.warm(self._runtime.pool)
                 await self._component.start()
                 return
             except Exception as exc:

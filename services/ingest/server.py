@@ -96,8 +96,11 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
         self._limiter = limiter
         self._check_read = compile_checkers(settings)["anpr.v1.Read"]
 
-    async def _process(self, reads: Sequence[types_pb2.Read], prefix: str) -> list[ingest_pb2.ReadResult]:
-        """Validate and store a batch; one result per read, in order. Commits before returning."""
+    async def _process(
+        self, reads: Sequence[types_pb2.Read], prefix: str, *, checked: bool = False
+    ) -> list[ingest_pb2.ReadResult]:
+        """Validate and store a batch; one result per read, in order. Commits before returning.
+        `checked`: the reads' limits were checked at the edge (SubmitRead's read), not again here."""
         s = self._settings
         now = store.now_utc()
         skew, retention = timedelta(seconds=s.max_clock_skew_s), timedelta(days=s.read_retention_days)
@@ -109,7 +112,12 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
         for i, read in enumerate(reads):
             path = f"{prefix}[{i}]." if prefix else ""
             violations, vrm, captured = validate_read(
-                read, now=now, max_skew=skew, retention=retention, check=self._check_read, prefix=path
+                read,
+                now=now,
+                max_skew=skew,
+                retention=retention,
+                check=None if checked else self._check_read,
+                prefix=path,
             )
             if not violations:
                 problem = self._cameras.problem(read.camera_id)
@@ -156,7 +164,7 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
             raise ResourceExhausted(f"reads: at most {self._settings.max_batch_reads} reads per batch, got {n}")
 
     async def SubmitRead(self, request, context):
-        [result] = await self._process([request.read], "")
+        [result] = await self._process([request.read], "", checked=True)  # the edge checked its limits
         if result.status == READ_STATUS_REJECTED:
             raise InvalidArgument([(("read." + v.field).rstrip("."), v.description) for v in result.violations])
         if result.status == READ_STATUS_THROTTLED:
@@ -302,12 +310,14 @@ class IngestComponent:
         self._pool = rt.pool
         self._settings = settings
         self.cameras = CameraRegistry(rt.pool)
+        self.outbox = Outbox(rt.pool, {store.MATCH_TOPIC: (self._forward, {})})
         self.writer = ReadWriter(
             rt.pool,
             rt.tasks,
             max_reads=settings.flush_max_reads,
             window_s=settings.flush_window_s,
             max_pending_reads=settings.max_pending_reads,
+            outbox=self.outbox,
         )
         self.servicer = IngestServicer(
             rt.pool,
@@ -322,7 +332,6 @@ class IngestComponent:
             request_serializer=None,
             response_deserializer=matcher_pb2.MatchReadsResponse.FromString,
         )
-        self.outbox = Outbox(rt.pool, {store.MATCH_TOPIC: (self._forward, {})})
 
     async def _forward(self, records: Sequence[OutboxRecord]) -> None:
         """Send queued reads to matcher; it answers only once their hits are durably queued."""
@@ -349,7 +358,7 @@ class IngestComponent:
         await self.cameras.reload()
         await self.writer.start()
         listener = await self._rt.listener()
-        await self.outbox.start(listener, self._rt.tasks)
+        await self.outbox.start(listener, self._rt.tasks, self._rt.instance)
         await listener.add_listener(store.CAMERAS_CHANNEL, self.cameras.on_notify)
         self._rt.tasks.start(CAMERAS_TASK, keep_running(self.cameras.follow, log, "camera registry reload"))
         self._rt.tasks.start(MAINTENANCE_TASK, self._maintenance())

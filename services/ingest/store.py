@@ -4,7 +4,7 @@ to matcher, and retention by partition drop."""
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import date, datetime, time, timedelta, timezone
 
 import asyncpg
@@ -216,39 +216,38 @@ def _match_item(item: NewRead) -> bytes:
     )
 
 
-async def store_reads(conn: asyncpg.Connection, reads: Sequence[NewRead]) -> set[tuple[str, datetime]]:
-    """Insert the reads not stored before and queue them for matching, in the caller's transaction.
+Queue = Callable[[asyncpg.Connection, str, Sequence[tuple[int, bytes, int]]], Awaitable[list[outbox.Queued]]]
 
-    Returns the (read_id, captured_at) keys stored now. The common case (no resubmission) is one
-    COPY straight into the partitioned table; if any read was stored before, the COPY is rolled
-    back to a savepoint and the batch goes through a staging table with ON CONFLICT DO NOTHING.
+
+async def store_reads(
+    conn: asyncpg.Connection, reads: Sequence[NewRead], queue: Queue = outbox.enqueue, *, resubmitted: bool = False
+) -> tuple[set[tuple[str, datetime]], list[outbox.Queued]]:
+    """Insert the reads not stored before and queue them for matching (`queue`: outbox.enqueue or
+    a service Outbox's), in the caller's transaction.
+
+    Returns the (read_id, captured_at) keys stored now and the outbox rows queued. The common case
+    (no resubmission) is one COPY straight into the partitioned table, which fails with
+    UniqueViolationError if any read was stored before: the caller then runs the transaction again
+    with `resubmitted`, which goes through a staging table with ON CONFLICT DO NOTHING. (No
+    savepoint around the COPY: it would cost two round trips on every flush for the rare
+    resubmission.)
     """
     if not reads:
-        return set()
+        return set(), []
     unique: dict[tuple[str, datetime], NewRead] = {}
     for item in reads:  # one flush may carry the same read from several callers: store it once
         unique.setdefault(item.key, item)
     reads = list(unique.values())
     records = [_record(i) for i in reads]
-    keys = [i.key for i in reads]
-    try:
-        async with conn.transaction():  # savepoint
-            await conn.copy_records_to_table("reads", records=records, columns=READ_COLUMNS)
-        stored = set(keys)
-    except asyncpg.UniqueViolationError:
-        await conn.execute(
-            "CREATE TEMP TABLE IF NOT EXISTS staging_reads (LIKE reads INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
-        )
-        await conn.copy_records_to_table("staging_reads", records=records, columns=READ_COLUMNS)
-        rows = await conn.fetch(
-            f"INSERT INTO reads ({', '.join(READ_COLUMNS)}) SELECT {', '.join(READ_COLUMNS)} FROM staging_reads"
-            " ON CONFLICT DO NOTHING RETURNING read_id, captured_at"
-        )
-        stored = {(r["read_id"], r["captured_at"]) for r in rows}
-    fresh = [(item, key) for item, key in zip(reads, keys, strict=True) if key in stored]
+    if resubmitted:
+        stored = await _insert_new(conn, records)
+    else:
+        await conn.copy_records_to_table("reads", records=records, columns=READ_COLUMNS)
+        stored = set(unique)
+    fresh = [i for i in reads if i.key in stored]
     images = [
-        (i.read.read_id, key[1], i.read.plate_image or None, i.read.overview_image or None)
-        for i, key in fresh
+        (i.read.read_id, i.captured_at, i.read.plate_image or None, i.read.overview_image or None)
+        for i in fresh
         if i.read.plate_image or i.read.overview_image
     ]
     if images:
@@ -256,10 +255,21 @@ async def store_reads(conn: asyncpg.Connection, reads: Sequence[NewRead]) -> set
             "read_images", records=images, columns=("read_id", "captured_at", "plate_image", "overview_image")
         )
     # Queued for matching in partitions by camera, so each camera's reads are matched in order.
-    await outbox.enqueue(
-        conn, MATCH_TOPIC, outbox.rows_by_partition((i.read.camera_id, _match_item(i)) for i, _ in fresh)
+    queued = await queue(conn, MATCH_TOPIC, outbox.rows_by_partition((i.read.camera_id, _match_item(i)) for i in fresh))
+    return stored, queued
+
+
+async def _insert_new(conn: asyncpg.Connection, records: list[tuple]) -> set[tuple[str, datetime]]:
+    """Insert the reads not stored before (a resubmission); returns the keys inserted."""
+    await conn.execute(
+        "CREATE TEMP TABLE IF NOT EXISTS staging_reads (LIKE reads INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
     )
-    return stored
+    await conn.copy_records_to_table("staging_reads", records=records, columns=READ_COLUMNS)
+    rows = await conn.fetch(
+        f"INSERT INTO reads ({', '.join(READ_COLUMNS)}) SELECT {', '.join(READ_COLUMNS)} FROM staging_reads"
+        " ON CONFLICT DO NOTHING RETURNING read_id, captured_at"
+    )
+    return {(r["read_id"], r["captured_at"]) for r in rows}
 
 
 # Columns of `reads` that are fields of anpr.v1.Read of the same name and type.

@@ -18,14 +18,21 @@ def timestamp_utc(ts) -> datetime:
 
 
 def validate_read(
-    read: types_pb2.Read, *, now: datetime, max_skew: timedelta, retention: timedelta, check: Checker, prefix: str = ""
+    read: types_pb2.Read,
+    *,
+    now: datetime,
+    max_skew: timedelta,
+    retention: timedelta,
+    check: Checker | None,
+    prefix: str = "",
 ) -> tuple[list[tuple[str, str]], str, datetime | None]:
     """(field violations, normalised VRM, capture time) of one read; `prefix` is its path in the
     request (e.g. 'reads[3].'). `check` is the contract's checker of anpr.v1.Read (anpr/field_limits.py:
-    lengths, image sizes, NUL, enum values, timestamp range, finite numbers); a field it finds
-    malformed gets no second violation."""
+    lengths, image sizes, NUL, enum values, timestamp range, finite numbers), None when the read was
+    checked at the edge already (SubmitRead's); a field it finds malformed gets no second violation."""
     errors: list[tuple[str, str]] = []
-    check(read, prefix, errors)
+    if check is not None:
+        check(read, prefix, errors)
     malformed = {f for f, _ in errors}
     vrm = normalise_vrm(read.vrm)
     captured = None

@@ -23,6 +23,7 @@ import asyncpg
 
 from anpr.runtime.errors import Unavailable
 from anpr.runtime.failures import Failure, classify, describe, is_outage
+from anpr.runtime.outbox import Outbox
 from anpr.runtime.tasks import Tasks
 from services.ingest import store
 
@@ -57,13 +58,16 @@ class ReadWriter:
         window_s: float = 0.003,
         max_pending_reads: int = 20000,
         max_inflight: int = 2,
+        outbox: Outbox | None = None,
     ):
         self._pool = pool
+        self._outbox = outbox  # its relay gets each flush's rows once committed
         self._max_reads = max_reads
         self._window = window_s
         self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
         self._room = asyncio.Condition()
         self._pending_reads = 0  # queued or in flight
+        self._held_back = 0  # callers waiting for room
         self._max_pending = max_pending_reads
         self._inflight = asyncio.Semaphore(max_inflight)
         self._flushing = 0
@@ -90,10 +94,14 @@ class ReadWriter:
         """Store `reads`; returns once committed. Raises `Unavailable` when PostgreSQL is down."""
         n = len(reads)
         if self._pending_reads + n > self._max_pending and self._pending_reads > 0:
-            async with self._room:
-                await self._room.wait_for(
-                    lambda: self._pending_reads + n <= self._max_pending or self._pending_reads == 0
-                )
+            self._held_back += 1
+            try:
+                async with self._room:
+                    await self._room.wait_for(
+                        lambda: self._pending_reads + n <= self._max_pending or self._pending_reads == 0
+                    )
+            finally:
+                self._held_back -= 1
         self._pending_reads += n
         pending = _Pending(reads)
         self._queue.put_nowait(pending)
@@ -101,8 +109,9 @@ class ReadWriter:
             return await asyncio.shield(pending.done)
         finally:
             self._pending_reads -= n
-            async with self._room:
-                self._room.notify_all()
+            if self._held_back:  # callers waiting for room
+                async with self._room:
+                    self._room.notify_all()
 
     async def _run(self) -> None:
         while True:
@@ -173,10 +182,19 @@ class ReadWriter:
         return stored_a | stored_b, refused_a | refused_b
 
     async def _store(self, reads: list[store.NewRead]) -> set[Key]:
+        """One transaction; once committed, its outbox rows go to the relay (delivery from memory)."""
         days = {r.captured_at.date() for r in reads} - self._days
+        queue = self._outbox.enqueue if self._outbox is not None else store.outbox.enqueue
         async with self._pool.acquire() as conn:
             if days:
                 await store.ensure_partitions(conn, days)
                 self._days |= days
-            async with conn.transaction():
-                return await store.store_reads(conn, reads)
+            try:
+                async with conn.transaction():
+                    stored, queued = await store.store_reads(conn, reads, queue)
+            except asyncpg.UniqueViolationError:  # a read stored before: again, keeping only the new ones
+                async with conn.transaction():
+                    stored, queued = await store.store_reads(conn, reads, queue, resubmitted=True)
+        if self._outbox is not None:
+            self._outbox.handoff(store.MATCH_TOPIC, queued)
+        return stored

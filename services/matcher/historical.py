@@ -148,8 +148,8 @@ class HistoricalChecks:
         ]
         if not found:
             return 0
-        async with self.pool.acquire() as conn, conn.transaction():
-            return await self.hits.record(conn, found)
+        async with self.pool.acquire() as conn:
+            return len((await self.hits.record(conn, found)).repeats)  # NOTIFYs the relays (no hand-over)
 
 
 FoundReads = ingest_pb2.SearchReadsResponse | ingest_pb2.ScanReadsResponse

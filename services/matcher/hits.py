@@ -116,11 +116,15 @@ class HitMaker:
         self._profiles = profiles
         self._calibration = calibration
 
-    async def record(self, conn, found: Sequence[Found]) -> int:
-        """In the caller's transaction: store the hits not made before, count repeats, and queue
-        them for notify and firearms. Returns how many hits are new."""
+    async def record(
+        self, conn, found: Sequence[Found], local: Callable[[str], frozenset[int]] = lambda _topic: frozenset()
+    ) -> store.Recorded:
+        """Store the hits not made before, count repeats, and queue them for notify and firearms, in
+        one statement after reading the entries (run it in the caller's transaction or on its own).
+        Returns what was recorded: `len(recorded.repeats)` hits are new; hand `recorded.queued` to
+        the outbox once committed. `local`: see store.record_hits."""
         if not found:
-            return 0
+            return store.Recorded()
         now = self._clock()
         matched_at = timestamp_pb2.Timestamp()
         matched_at.FromDatetime(now)
@@ -130,31 +134,24 @@ class HitMaker:
             metrics.possible_held(await evidence_store.record_withheld(conn, withheld), evidence_store.UNSUPPORTED)
         hits = await self._within_cap(conn, hits)
         if not hits:
-            return 0
-        await store.lock_entry_partitions(conn, [h.entry.entry_id for h, _, _ in hits])
-        new_ids = await store.insert_hits(conn, [h for h, _, _ in hits])
-        fresh = [(h, firearms, t) for h, firearms, t in hits if h.hit_id in new_ids]
-        if not fresh:
-            return 0
+            return store.Recorded()
         cell_km = self._settings.dedup_cell_km
-        repeats = await store.count_repeats(
-            conn,
-            [
-                store.Sighting(
-                    h.entry.entry_id,
-                    normalise_vrm(h.read.vrm),
-                    area_cell(h.location, cell_km),
-                    h.read.captured_at.ToDatetime(tzinfo=timezone.utc),
-                )
-                for h, _, _ in fresh
-            ],
-            timedelta(seconds=self._settings.dedup_window_s),
-        )
-        for (hit, _, _), count in zip(fresh, repeats, strict=True):
-            hit.repeat_count = count
-        await store.queue_hits(conn, fresh)
-        metrics.count_hits(h for h, _, _ in fresh)
-        return len(fresh)
+        sightings = [
+            store.Sighting(
+                h.entry.entry_id,
+                normalise_vrm(h.read.vrm),
+                area_cell(h.location, cell_km),
+                h.read.captured_at.ToDatetime(tzinfo=timezone.utc),
+            )
+            for h, _, _ in hits
+        ]
+        window = timedelta(seconds=self._settings.dedup_window_s)
+        recorded = await store.record_hits(conn, hits, sightings, window, local)
+        new = [h for h, _, _ in hits if h.hit_id in recorded.repeats]
+        for hit in new:
+            hit.repeat_count = recorded.repeats[hit.hit_id]
+        metrics.count_hits(new)
+        return recorded
 
     def _decide(
         self,

@@ -58,9 +58,17 @@ SCOPES = {
 
 class MatcherServicer(matcher_pb2_grpc.MatcherServiceServicer):
     def __init__(
-        self, pool, live: LiveIndex, hits: HitMaker, refresh, matcher: matching.Matcher, calibration: CalibrationTable
+        self,
+        pool,
+        live: LiveIndex,
+        hits: HitMaker,
+        refresh,
+        matcher: matching.Matcher,
+        calibration: CalibrationTable,
+        outbox: Outbox,
     ):
         self._pool = pool
+        self._outbox = outbox
         self._live = live
         self._matcher = matcher
         self._hits = hits
@@ -83,9 +91,12 @@ class MatcherServicer(matcher_pb2_grpc.MatcherServiceServicer):
                     traceparent = current_traceparent()
                 found.extend(Found.of(item, m, traceparent, result.over_cap) for m in result.matches)
         new_hits = 0
-        if found:
-            async with self._pool.acquire() as conn, conn.transaction():
-                new_hits = await self._hits.record(conn, found)
+        if found:  # one statement (its own transaction); then its rows go to the relays from memory
+            async with self._pool.acquire() as conn:
+                recorded = await self._hits.record(conn, found, self._outbox.leases.owned)
+            for topic, queued in recorded.queued.items():
+                self._outbox.handoff(topic, queued)
+            new_hits = len(recorded.repeats)
         span = trace.get_current_span()
         span.set_attribute(ATTR_READ_COUNT, len(request.reads))
         span.set_attribute(ATTR_HIT_COUNT, new_hits)
@@ -339,7 +350,6 @@ class MatcherComponent:
         self.hits = HitMaker(self.live, settings, lambda: self.clock(), profiles, self.calibration)
         self._refresh_lock = asyncio.Lock()
         self.matching = matching.Matcher(self.live, profiles.default)
-        self.servicer = MatcherServicer(rt.pool, self.live, self.hits, self.refresh, self.matching, self.calibration)
         notify = rt.channel(settings.notify_addr)
         firearms = rt.channel(settings.firearms_addr)
         # Hits go on with their requests already encoded: outbox rows concatenate into one request.
@@ -371,6 +381,9 @@ class MatcherComponent:
                 store.FIREARMS_TOPIC: (self._to_firearms, {"max_records": 500}),
                 store.HISTORICAL_TOPIC: (self.historical.deliver, {"max_records": 20, "concurrency": 2}),
             },
+        )
+        self.servicer = MatcherServicer(
+            rt.pool, self.live, self.hits, self.refresh, self.matching, self.calibration, self.outbox
         )
         self._changed = asyncio.Event()
 
@@ -423,7 +436,7 @@ class MatcherComponent:
         listener = await self._rt.listener()
         await listener.add_listener(store.CHANGES_CHANNEL, lambda *_: self._changed.set())
         await listener.add_listener(evidence_store.CALIBRATION_CHANNEL, lambda *_: self._changed.set())
-        await self.outbox.start(listener, self._rt.tasks)
+        await self.outbox.start(listener, self._rt.tasks, self._rt.instance)
         self._rt.tasks.start(FOLLOWER_TASK, keep_running(self._follow_changes, log, "hotlist refresh"))
 
     async def stop(self) -> None:

@@ -8,8 +8,8 @@ order and a replica that has applied version N has seen every change up to N.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
 import asyncpg
@@ -25,7 +25,7 @@ HOTLISTS_TOPIC = "notify-hotlists"  # each change of a list, for notify (its cov
 FIREARMS_TOPIC = "firearms"
 HISTORICAL_TOPIC = "historical"
 HOTLIST_WRITE_LOCK = 0x686F746C
-HITS_LOCK = 0x68697473
+HITS_LOCK = 0x68697473  # record_hits (migration 0005) locks (HITS_LOCK, partition of the entry)
 
 
 @dataclass(frozen=True)
@@ -329,47 +329,6 @@ class Sighting:
     at: datetime
 
 
-async def lock_entry_partitions(conn: asyncpg.Connection, entry_ids: Sequence[str]) -> None:
-    """Serialise the hit-recording transactions of the same entries (by outbox partition, in
-    order, so no deadlock): an entry's hits commit, and are delivered, in the order they were made,
-    and its dedup windows are counted by one transaction at a time."""
-    await conn.execute(
-        "SELECT pg_advisory_xact_lock($1, p) FROM (SELECT DISTINCT p FROM unnest($2::int[]) p ORDER BY p) s",
-        HITS_LOCK,
-        sorted({outbox.partition_of(e) for e in entry_ids}),
-    )
-
-
-async def count_repeats(conn: asyncpg.Connection, sightings: Sequence[Sighting], window: timedelta) -> list[int]:
-    """Count each sighting in its dedup window, in order; 0 means it opens a new window (alert).
-    A window starts at its first sighting and lasts `window` (either side: reads may come late)."""
-    keys = {(s.entry_id, s.vrm, s.cell) for s in sightings}
-    rows = await conn.fetch(
-        "SELECT w.entry_id, w.vrm, w.cell, w.window_start, w.repeats FROM alert_windows w"
-        " JOIN unnest($1::text[], $2::text[], $3::text[]) k(e, v, c) ON (w.entry_id, w.vrm, w.cell) = (k.e, k.v, k.c)",
-        *map(list, zip(*keys, strict=True)),
-    )
-    state = {(r["entry_id"], r["vrm"], r["cell"]): (r["window_start"], r["repeats"]) for r in rows}
-    counts = []
-    for s in sightings:
-        key = (s.entry_id, s.vrm, s.cell)
-        start, repeats = state.get(key, (None, 0))
-        if start is None or start <= s.at - window or start > s.at + window:
-            start, repeats = s.at, 0
-        else:
-            repeats += 1
-        state[key] = (start, repeats)
-        counts.append(repeats)
-    await conn.execute(
-        "INSERT INTO alert_windows AS w (entry_id, vrm, cell, window_start, repeats)"
-        " SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::int[])"
-        " ON CONFLICT (entry_id, vrm, cell) DO UPDATE SET window_start = EXCLUDED.window_start,"
-        " repeats = EXCLUDED.repeats",
-        *map(list, zip(*((*k, v[0], v[1]) for k, v in state.items()), strict=True)),
-    )
-    return counts
-
-
 async def hits_per_read(conn: asyncpg.Connection, read_ids: Sequence[str]) -> dict[str, int]:
     """How many hits each read has made so far (reads with none are left out)."""
     return {
@@ -381,50 +340,63 @@ async def hits_per_read(conn: asyncpg.Connection, read_ids: Sequence[str]) -> di
     }
 
 
-async def insert_hits(conn: asyncpg.Connection, hits: Sequence[types_pb2.Hit]) -> set[str]:
-    """Store hits not made before (a re-delivered read, or a live and a historical check of the
-    same read, make the same hit id); returns the ids stored now."""
-    if not hits:
-        return set()
-    return {
-        r["hit_id"]
-        for r in await conn.fetch(
-            "INSERT INTO hits (hit_id, read_id, entry_id, historical)"
-            " SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bool[])"
-            " ON CONFLICT (hit_id) DO NOTHING RETURNING hit_id",
-            [h.hit_id for h in hits],
-            [h.read.read_id for h in hits],
-            [h.entry.entry_id for h in hits],
-            [h.historical for h in hits],
-        )
-    }
+@dataclass
+class Recorded:
+    """What recording a batch of hits did: each new hit's count in its dedup window (0: it opens
+    one and is alerted; hits made before are left out), and the outbox rows queued per topic (for
+    the relays once committed: Outbox.handoff)."""
+
+    repeats: dict[str, int] = field(default_factory=dict)
+    queued: dict[str, list[outbox.Queued]] = field(default_factory=dict)
+
+
+async def record_hits(
+    conn: asyncpg.Connection,
+    hits: Sequence[tuple[types_pb2.Hit, bool, str]],
+    sightings: Sequence[Sighting],
+    window: timedelta,
+    local: Callable[[str], frozenset[int]] = lambda _topic: frozenset(),
+) -> Recorded:
+    """Store the hits not made before, count each in its dedup window, mark repeats suppressed and
+    queue the new hits for notify (unless a repeat) and firearms (when marked), in partitions by
+    entry: one statement (the function record_hits, migration 0005), in the caller's transaction or
+    its own. `hits` are (hit, firearms, traceparent), `sightings` their keys in the windows; `local`
+    gives the partitions of a topic whose rows this replica hands to its own relay (no NOTIFY)."""
+    rows = await conn.fetch(
+        "SELECT * FROM record_hits($1::text[], $2::text[], $3::text[], $4::boolean[], $5::int[], $6::text[],"
+        " $7::text[], $8::timestamptz[], $9::interval, $10::boolean[], $11::bytea[], $12::text[], $13::int[], $14::int[])",
+        [h.hit_id for h, _, _ in hits],
+        [h.read.read_id for h, _, _ in hits],
+        [h.entry.entry_id for h, _, _ in hits],
+        [h.historical for h, _, _ in hits],
+        [outbox.partition_of(h.entry.entry_id) for h, _, _ in hits],
+        [s.vrm for s in sightings],
+        [s.cell for s in sightings],
+        [s.at for s in sightings],
+        window,
+        [firearms for _, firearms, _ in hits],
+        [h.SerializeToString() for h, _, _ in hits],
+        [t for _, _, t in hits],
+        sorted(local(NOTIFY_TOPIC)),
+        sorted(local(FIREARMS_TOPIC)),
+    )
+    out = Recorded()
+    for r in rows:
+        if r["o_kind"] == "hit":
+            out.repeats[r["o_hit_id"]] = r["o_repeats"]
+        else:
+            record = outbox.OutboxRecord(r["o_id"], r["o_payload"], r["o_records"], "", r["o_part"])
+            out.queued.setdefault(r["o_topic"], []).append(outbox.Queued(record, tuple(r["o_older"])))
+    return out
 
 
 def traced_hit_item(hit: types_pb2.Hit, traceparent: str) -> bytes:
-    """One item of PublishAlertsRequest.hits / RaiseActivationsRequest.hits (an anpr.v1.TracedHit)."""
+    """One item of PublishAlertsRequest.hits / RaiseActivationsRequest.hits (an anpr.v1.TracedHit), as
+    record_hits builds them in the database."""
     traced = outbox.encode_field(1, hit.SerializeToString())
     if traceparent:
         traced += outbox.encode_field(2, traceparent.encode())
     return outbox.encode_field(1, traced)
-
-
-async def queue_hits(conn: asyncpg.Connection, hits: Sequence[tuple[types_pb2.Hit, bool, str]]) -> None:
-    """Queue new hits for notify (unless a repeat, which is marked suppressed) and firearms (when
-    marked), in partitions by entry. `hits` are (hit, firearms, traceparent)."""
-    repeats = [h.hit_id for h, _, _ in hits if h.repeat_count > 0]
-    if repeats:
-        await conn.execute("UPDATE hits SET suppressed = true WHERE hit_id = ANY($1::text[])", repeats)
-    items = [(h, firearms, traced_hit_item(h, t)) for h, firearms, t in hits]
-    await outbox.enqueue(
-        conn,
-        NOTIFY_TOPIC,
-        outbox.rows_by_partition((h.entry.entry_id, item) for h, _, item in items if h.repeat_count == 0),
-    )
-    await outbox.enqueue(
-        conn,
-        FIREARMS_TOPIC,
-        outbox.rows_by_partition((h.entry.entry_id, item) for h, firearms, item in items if firearms),
-    )
 
 
 async def queue_historical_check(conn: asyncpg.Connection, entry_ids: Sequence[str], traceparent: str) -> None:

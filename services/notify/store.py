@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 
 import asyncpg
 from google.protobuf import timestamp_pb2
@@ -13,9 +13,9 @@ from google.protobuf import timestamp_pb2
 from anpr.runtime import outbox
 from anpr.v1 import matcher_pb2, notify_pb2, types_pb2
 
-ALERTS_CHANNEL = "notify_alerts"
+ALERTS_CHANNEL = "notify_alerts"  # also in the function append_alerts (migration 0006)
 OUTCOMES_TOPIC = "outcomes"
-HOTLISTS_CHANNEL = "notify_hotlists"  # a list's covert flag moved on
+HOTLISTS_CHANNEL = "notify_hotlists"  # a list's covert flag moved on (also in append_alerts)
 _APPEND_LOCK = 0x616E7072  # serialises appends so sequences commit in order (and budgets are decided in order)
 
 
@@ -37,68 +37,41 @@ async def append_alerts(
     conn: asyncpg.Connection, hits: Sequence[tuple[types_pb2.Hit, str]]
 ) -> list[tuple[types_pb2.Alert, bool]]:
     """Store an alert for each (hit, traceparent) not alerted before, in the order given, with
-    consecutive sequence numbers; returns (alert, duplicate) per hit. Caller's transaction.
+    consecutive sequence numbers; returns (alert, duplicate) per hit (a duplicate's alert has its
+    stored id and sequence). One statement (the function append_alerts, migration 0006): its own
+    transaction, or the caller's.
 
     Appends serialise on an advisory lock and take their sequences from a counter row inside the
-    transaction, so sequences commit in order and without holes."""
-    await lock_appends(conn)
-    rows = await conn.fetch("SELECT * FROM alerts WHERE hit_id = ANY($1::text[])", [h.hit_id for h, _ in hits])
-    known: dict[str, tuple[types_pb2.Alert, bool]] = {r["hit_id"]: (_alert(r), True) for r in rows}
-    new = []
-    for hit, traceparent in hits:
-        if hit.hit_id not in known:
-            known[hit.hit_id] = (
-                types_pb2.Alert(
-                    alert_id=str(uuid.uuid4()),
-                    hit=hit,
-                    covert=hit.hotlist.covert,
-                    # matcher queued the activation for the duty commander with this alert, in one transaction
-                    firearms_commander_informed=types_pb2.WARNING_MARKER_FIREARMS in hit.entry.warning_markers,
-                ),
-                False,
-            )
-            new.append((known[hit.hit_id][0], traceparent))
-    if new:
-        last = await conn.fetchval("UPDATE alert_sequence SET last = last + $1 RETURNING last", len(new))
-        created = datetime.now(timezone.utc)
-        for i, (alert, _) in enumerate(new):
-            alert.sequence = last - len(new) + 1 + i
-            alert.created_at.FromDatetime(created)
-        await conn.copy_records_to_table(
-            "alerts",
-            records=[
-                (
-                    a.sequence,
-                    uuid.UUID(a.alert_id),
-                    a.hit.hit_id,
-                    a.covert,
-                    a.hit.SerializeToString(),
-                    created,
-                    t,
-                    a.hit.hotlist.hotlist_id,
-                    a.hit.hotlist.name,
-                    a.hit.force,
-                    a.hit.entry.force,
-                )
-                for a, t in new
-            ],
-            columns=(
-                "sequence",
-                "alert_id",
-                "hit_id",
-                "covert",
-                "hit",
-                "created_at",
-                "traceparent",
-                "hotlist_id",
-                "hotlist_name",
-                "camera_force",
-                "listing_force",
-            ),
+    transaction, so sequences commit in order and without holes; each alert keeps its camera's and
+    its listing's force, its list's covert flag is kept as save_flags keeps it, and the channels are
+    notified."""
+    rows = await conn.fetch(
+        "SELECT * FROM append_alerts($1::text[], $2::uuid[], $3::boolean[], $4::bytea[], $5::text[], $6::text[],"
+        " $7::text[], $8::bigint[], $9::text[], $10::text[])",
+        [h.hit_id for h, _ in hits],
+        [uuid.uuid4() for _ in hits],
+        [h.hotlist.covert for h, _ in hits],
+        [h.SerializeToString() for h, _ in hits],
+        [t for _, t in hits],
+        [h.hotlist.hotlist_id for h, _ in hits],
+        [h.hotlist.name for h, _ in hits],
+        [h.hotlist.version for h, _ in hits],
+        [h.force for h, _ in hits],
+        [h.entry.force for h, _ in hits],
+    )
+    out = []
+    for (hit, _), r in zip(hits, rows, strict=True):
+        alert = types_pb2.Alert(
+            alert_id=str(r["o_alert_id"]),
+            sequence=r["o_sequence"],
+            hit=hit,
+            covert=hit.hotlist.covert,
+            # matcher queued the activation for the duty commander with this alert, in one transaction
+            firearms_commander_informed=types_pb2.WARNING_MARKER_FIREARMS in hit.entry.warning_markers,
         )
-        await save_flags(conn, [a.hit.hotlist for a, _ in new])
-        await conn.execute("SELECT pg_notify($1, $2)", ALERTS_CHANNEL, str(last))
-    return [known[h.hit_id] for h, _ in hits]
+        alert.created_at.FromDatetime(r["o_created_at"])
+        out.append((alert, r["o_duplicate"]))
+    return out
 
 
 async def lock_appends(conn: asyncpg.Connection) -> None:

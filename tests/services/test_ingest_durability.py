@@ -205,7 +205,7 @@ async def test_the_same_read_twice_in_one_flush_is_stored_and_queued_once(ingest
     conn = await asyncpg.connect(database_url, server_settings={"search_path": "ingest"})
     try:
         async with conn.transaction():
-            stored = await store.store_reads(conn, [new, new, new])
+            stored, _ = await store.store_reads(conn, [new, new, new])
         counts = [await conn.fetchval(f"SELECT count(*) FROM {t}") for t in ("reads", "read_images", "outbox")]
     finally:
         await conn.close()
