@@ -12,7 +12,7 @@
     anpr stats              how alerts were acted on, per hotlist and reason code (ANPR_TOKEN)
     anpr tfc                the TFC console: activations live, acknowledge, NDM decisions, close (ANPR_TOKEN)
     anpr rota commander|add|import|list|on-duty   the firearms duty rota (tfc_supervisor token to change it)
-    anpr ndm verify         check the hash-chained NDM log (tfc_supervisor token)
+    anpr ndm verify         check the NDM log against its signed checkpoints, and every activation's record
 
 This module only parses: each command's code is imported when it runs ("module:function" below), so
 that the service image, which carries the services' commands alone, can still say what it lacks.
@@ -162,9 +162,27 @@ def _add_firearms(sub) -> None:
 
     ndm = sub.add_parser("ndm", help="the NDM decision log (token in ANPR_TOKEN)")
     ndm.add_argument(
-        "action", choices=["verify"], help="verify: check the hash chain; exit 1 naming the first bad entry"
+        "action",
+        choices=["verify"],
+        help="verify: check the log, its checkpoints and the activations' records; exit 1 naming the first"
+        " entry a problem affects",
     )
     ndm.add_argument("--addr", default=_addr("firearms"))
+    ndm.add_argument(
+        "--checkpoints",
+        type=Path,
+        action="append",
+        metavar="FILE",
+        help="checkpoints kept outside the database (a checkpoint file, a firearms service log, exported"
+        " objects: JSON lines); may repeat",
+    )
+    ndm.add_argument(
+        "--public-key",
+        type=Path,
+        action="append",
+        metavar="FILE",
+        help="the log's public key (PEM): only checkpoints it signed are sent; may repeat",
+    )
     ndm.set_defaults(run="cli.rota:command")
 
 

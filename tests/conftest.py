@@ -1,5 +1,6 @@
-"""Shared fixtures: one real PostgreSQL for the session (embedded unless ANPR_DATABASE_URL is set),
-a fresh database per test, tokens for every role, and the services on real ports."""
+"""Shared fixtures: one real PostgreSQL for the session (embedded unless ANPR_DATABASE_URL is set:
+an administrator's DSN), the owner's and the services' login roles on it, a fresh database per test
+(migrated by the owner), tokens for every role, and the services on real ports."""
 
 from __future__ import annotations
 
@@ -12,9 +13,11 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 import pytest
 
-from anpr.runtime import pg
+from anpr.runtime import dbroles, pg
+from anpr.runtime.dbroles import Logins
+from cli.suite.database import provision
 from tests.firearms_support import People
-from tests.support import InProcessSuite, Tokens
+from tests.support import Database, InProcessSuite, Tokens
 
 
 @pytest.fixture(scope="session")
@@ -34,16 +37,38 @@ def _with_database(url: str, name: str) -> str:
     return urlunsplit(parts._replace(path=f"/{name}"))
 
 
+@pytest.fixture(scope="session")
+async def logins(pg_url, tmp_path_factory) -> Logins:
+    """The owner's and every service's login roles, made once on the session's server (as anpr up
+    makes them), and a template database where the owner has applied every migration."""
+    template = f"t_template_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(pg_url)
+    try:
+        await admin.execute(f'CREATE DATABASE "{template}"')
+    finally:
+        await admin.close()
+    made = await provision(_with_database(pg_url, template), tmp_path_factory.mktemp("secrets"))
+    yield made
+    admin = await asyncpg.connect(pg_url)
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{template}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
 @pytest.fixture
-async def database_url(pg_url):
-    """A database of its own for this test, dropped afterwards."""
+async def database_url(pg_url, logins) -> Database:
+    """A database of its own for this test (a copy of the migrated template), dropped afterwards: its
+    URL as its administrator (a DBA) sees it, with the owner's and the services' logins, so that
+    the services started on it work with their own roles' privileges."""
     name = f"t_{uuid.uuid4().hex[:16]}"
     admin = await asyncpg.connect(pg_url)
     try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
+        await admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{dbroles.database_of(logins.url)}"')
+        await admin.execute(f'GRANT CREATE ON DATABASE "{name}" TO "{dbroles.OWNER}"')
     finally:
         await admin.close()
-    yield _with_database(pg_url, name)
+    yield Database(_with_database(pg_url, name), logins.database(name))
     admin = await asyncpg.connect(pg_url)
     try:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

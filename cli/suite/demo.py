@@ -21,6 +21,7 @@ from google.protobuf import timestamp_pb2
 
 from anpr.runtime import pg
 from anpr.runtime.auth import Role
+from anpr.runtime.dbroles import OWNER
 from anpr.runtime.tls import ClientTls, make_local_ca
 from anpr.v1 import (
     firearms_pb2,
@@ -35,6 +36,7 @@ from anpr.v1 import (
 from cli.client import CommandError, channel, subscribe
 from cli.screens.patrol_terminal import format_alert
 from cli.screens.tfc_console import Style, format_event
+from cli.suite.database import provision
 from cli.suite.launcher import Launcher, LaunchError, Tokens, check_settings, port_table
 from services import NAMES
 
@@ -154,13 +156,17 @@ class Suite:
             print(f"Starting embedded PostgreSQL in {self.data_dir / 'pgdata'} ...", flush=True)
             self._embedded = pg.start_embedded(self.data_dir, cleanup="stop")
             self.database_url = self._embedded.get_uri()
+        # As the database's administrator: the owner and the services' login roles (passwords in
+        # <data dir>/secrets), the migrations run as the owner; each service then logs in as itself.
+        logins = asyncio.run(provision(self.database_url, self.data_dir / "secrets"))
+        print(f"Migrations applied as {OWNER}; each service logs in as its own role.", flush=True)
         # A fresh local CA each start: TLS on every port, mutual TLS between the services.
         ca = make_local_ca(self.data_dir / "tls")
         tokens = Tokens.create(self.data_dir / "tokens.json", subjects=DEMO_SUBJECTS)
         tokens.write_env(self.data_dir / "demo-tokens.env", ca.ca_file)
         ports = port_table(self.base_port)
         self.launcher = Launcher(
-            self.database_url,
+            logins,
             tokens,
             self.data_dir / "logs",
             ports=ports,

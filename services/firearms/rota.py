@@ -3,6 +3,7 @@ a force or area at a time."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -13,7 +14,16 @@ from google.protobuf import timestamp_pb2
 from anpr.v1 import types_pb2 as T
 
 
-async def upsert_commander(conn: asyncpg.Connection, c: T.Commander) -> None:
+async def _changed(conn: asyncpg.Connection, actor: str, change: str, rows: list[tuple[str, dict]]) -> None:
+    """The rota's audit trail (rota_changes, append-only): who changed what, and to what."""
+    await conn.executemany(
+        "INSERT INTO rota_changes (actor, change, subject, details) VALUES ($1, $2, $3, $4::jsonb)",
+        [(actor, change, subject, json.dumps(details, sort_keys=True)) for subject, details in rows],
+    )
+
+
+async def upsert_commander(conn: asyncpg.Connection, c: T.Commander, actor: str) -> None:
+    """Register or change a commander (caller's transaction), recording who did it."""
     await conn.execute(
         "INSERT INTO commanders (subject, name, force, contact) VALUES ($1, $2, $3, $4)"
         " ON CONFLICT (subject) DO UPDATE SET name = EXCLUDED.name, force = EXCLUDED.force,"
@@ -23,6 +33,7 @@ async def upsert_commander(conn: asyncpg.Connection, c: T.Commander) -> None:
         c.force,
         c.contact,
     )
+    await _changed(conn, actor, "commander", [(c.subject, {"name": c.name, "force": c.force, "contact": c.contact})])
 
 
 async def list_commanders(conn: asyncpg.Connection, force: str) -> list[T.Commander]:
@@ -38,7 +49,8 @@ async def unknown_subjects(conn: asyncpg.Connection, subjects: set[str]) -> set[
     return subjects - {r["subject"] for r in known}
 
 
-async def add_shifts(conn: asyncpg.Connection, shifts: list[T.Shift]) -> list[T.Shift]:
+async def add_shifts(conn: asyncpg.Connection, shifts: list[T.Shift], actor: str) -> list[T.Shift]:
+    """Add shifts (caller's transaction), recording who added them."""
     out = []
     for s in shifts:
         stored = T.Shift()
@@ -62,7 +74,22 @@ async def add_shifts(conn: asyncpg.Connection, shifts: list[T.Shift]) -> list[T.
             for s in out
         ],
     )
+    await _changed(conn, actor, "shift", [(s.shift_id, _shift_details(s)) for s in out])
     return out
+
+
+def _shift_details(s: T.Shift) -> dict:
+    return {
+        "force": s.force,
+        "area": s.area,
+        "starts_at": _iso(s.starts_at),
+        "ends_at": _iso(s.ends_at),
+        "chain": [s.primary, *s.backups, s.supervisor],
+    }
+
+
+def _iso(ts: timestamp_pb2.Timestamp) -> str:
+    return _aware(ts).isoformat()
 
 
 def _aware(ts: timestamp_pb2.Timestamp) -> datetime:

@@ -1,0 +1,41 @@
+-- Owner and writer apart (issue 17): these objects belong to the owner that runs the migrations;
+-- the service logs in as anpr_ingest and holds only what follows. Reads and their images are
+-- evidence: INSERT and SELECT alone, no UPDATE or DELETE. Day partitions are made and (past
+-- retention) dropped through the two functions below, which run as the owner.
+REVOKE ALL ON ALL TABLES IN SCHEMA ingest FROM anpr_ingest;
+REVOKE ALL ON ALL SEQUENCES IN SCHEMA ingest FROM anpr_ingest;
+GRANT SELECT ON schema_migrations TO anpr_ingest;
+GRANT SELECT, INSERT ON reads, read_images TO anpr_ingest;
+GRANT SELECT, INSERT, UPDATE ON cameras TO anpr_ingest;
+GRANT SELECT, INSERT, UPDATE, DELETE ON outbox, outbox_leases, outbox_members TO anpr_ingest;
+GRANT USAGE ON ALL SEQUENCES IN SCHEMA ingest TO anpr_ingest;
+
+-- The day partition of `parent` (reads or read_images) for `day` (UTC), if it does not exist yet.
+CREATE FUNCTION create_day_partition(parent text, day date) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = ingest, pg_temp AS $$
+BEGIN
+    IF parent NOT IN ('reads', 'read_images') THEN
+        RAISE EXCEPTION 'not a table partitioned by day: %', parent USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    EXECUTE format('CREATE TABLE IF NOT EXISTS %I PARTITION OF %I FOR VALUES FROM (%L) TO (%L)',
+                   parent || '_p' || to_char(day, 'YYYYMMDD'), parent,
+                   day::timestamp AT TIME ZONE 'UTC', (day + 1)::timestamp AT TIME ZONE 'UTC');
+END $$;
+
+-- Drop the day partition of `parent` for `day` (retention): a whole day, never single reads.
+CREATE FUNCTION drop_day_partition(parent text, day date) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = ingest, pg_temp AS $$
+DECLARE
+    part text := parent || '_p' || to_char(day, 'YYYYMMDD');
+BEGIN
+    IF parent NOT IN ('reads', 'read_images') THEN
+        RAISE EXCEPTION 'not a table partitioned by day: %', parent USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF EXISTS (SELECT 1 FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+               WHERE i.inhparent = parent::regclass AND c.relname = part) THEN
+        EXECUTE format('DROP TABLE %I', part);
+    END IF;
+END $$;
+
+REVOKE ALL ON FUNCTION create_day_partition(text, date), drop_day_partition(text, date) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION create_day_partition(text, date), drop_day_partition(text, date) TO anpr_ingest;
