@@ -147,7 +147,7 @@ class Bench(cs.Bench):
     async def setup(self) -> None:
         a = self.args
         url = await self.db.start()
-        self.launcher = cs.launch(url, self.tmp, a.workers, 1)
+        self.launcher = cs.launch(self.db.logins, self.tmp, a.workers, 1)
         await self.launcher.start_all(120)
         self.say(
             "services SERVING: "

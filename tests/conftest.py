@@ -57,7 +57,7 @@ async def logins(pg_url, tmp_path_factory) -> Logins:
 
 
 @pytest.fixture
-async def database_url(pg_url, logins) -> Database:
+async def database_url(pg_url, logins, tmp_path) -> Database:
     """A database of its own for this test (a copy of the migrated template), dropped afterwards: its
     URL as its administrator (a DBA) sees it, with the owner's and the services' logins, so that
     the services started on it work with their own roles' privileges."""
@@ -68,7 +68,7 @@ async def database_url(pg_url, logins) -> Database:
         await admin.execute(f'GRANT CREATE ON DATABASE "{name}" TO "{dbroles.OWNER}"')
     finally:
         await admin.close()
-    yield Database(_with_database(pg_url, name), logins.database(name))
+    yield Database(_with_database(pg_url, name), logins.database(name), tmp_path / "anpr-data")
     admin = await asyncpg.connect(pg_url)
     try:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

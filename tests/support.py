@@ -9,6 +9,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import TypeVar
 
 from google.protobuf import timestamp_pb2
@@ -105,10 +106,11 @@ class Database(str):
     each service (the roles' privileges are the real ones: tests/conftest.py `database_url`)."""
 
     logins: Logins
+    data_dir: Path  # the services' ANPR_DATA_DIR: the firearms log's key and checkpoint file, one per database
 
-    def __new__(cls, url: str, logins: Logins) -> Database:
+    def __new__(cls, url: str, logins: Logins, data_dir: Path) -> Database:
         made = super().__new__(cls, url)
-        made.logins = logins
+        made.logins, made.data_dir = logins, data_dir
         return made
 
     def service_url(self, service: str) -> str:
@@ -145,6 +147,7 @@ class InProcessSuite:
         s = spec(name)
         options = dict(
             database_url=service_url(self.database_url, name),
+            data_dir=getattr(self.database_url, "data_dir", Path(".anpr")),
             grpc_host="127.0.0.1",
             grpc_port=0,
             tokens_file=self.tokens.path,

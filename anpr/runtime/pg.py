@@ -112,19 +112,21 @@ def service_role(schema: str) -> str:
     return dbroles.service_role(schema)
 
 
+def _settings(schema: str) -> dict[str, str]:
+    """Unqualified names resolve in the service's schema; the connection says whose it is
+    (pg_stat_activity.application_name anpr-<schema>)."""
+    return {"search_path": f'"{schema}", public', "application_name": f"anpr-{schema}"}
+
+
 async def create_pool(url: str, schema: str, *, min_size: int = 0, max_size: int = 10) -> asyncpg.Pool:
-    """The process's one pool; its connections resolve unqualified names in the service's schema."""
+    """The process's one pool, of connections in the service's schema."""
     return await asyncpg.create_pool(
-        url,
-        min_size=min_size,
-        max_size=max_size,
-        reset=_reset,
-        server_settings={"search_path": f'"{schema}", public'},
+        url, min_size=min_size, max_size=max_size, reset=_reset, server_settings=_settings(schema)
     )
 
 
 async def connect(url: str, schema: str) -> asyncpg.Connection:
-    return await asyncpg.connect(url, server_settings={"search_path": f'"{schema}", public'})
+    return await asyncpg.connect(url, server_settings=_settings(schema))
 
 
 # --- migrations: run by the owner, never by a service -------------------------------------------

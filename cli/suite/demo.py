@@ -175,7 +175,11 @@ class Suite:
             service_ports={name: port + 10 for name, port in ports.items()},
             # The demo feed passes the same few plates often: a short deduplication window keeps the
             # demo's alerts coming (production default: 600 s).
-            env={"ANPR_DEDUP_WINDOW_S": os.environ.get("ANPR_DEDUP_WINDOW_S", "20")},
+            env={
+                "ANPR_DEDUP_WINDOW_S": os.environ.get("ANPR_DEDUP_WINDOW_S", "20"),
+                # firearms' log key (log-signing-key.pem) and checkpoint file are kept here
+                "ANPR_DATA_DIR": str(self.data_dir),
+            },
         )
         for name in NAMES:
             self.launcher.start(name)

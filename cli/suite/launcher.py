@@ -193,6 +193,8 @@ class Launcher:
         env.update(
             {
                 "ANPR_DATABASE_URL": self.database_url(service),
+                # the embedded database's logins and firearms' log key and checkpoint file live here
+                "ANPR_DATA_DIR": str(self.log_dir),
                 "ANPR_GRPC_HOST": "127.0.0.1",
                 "ANPR_GRPC_PORT": str(self.ports[name]),
                 "ANPR_TOKENS_FILE": str(self.tokens.path),

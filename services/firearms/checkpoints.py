@@ -270,6 +270,7 @@ class Checkpointer:
         self.replica = replica or replica_name()
         self.anchor: Anchor | None = None
         self.made = 0
+        self.problem: dict = {}  # why the last head was not signed
 
     async def tick(self) -> float:
         await self.checkpoint()
@@ -292,8 +293,11 @@ class Checkpointer:
                 return None
             problem = await self._verify_since(conn, head["last_sequence"], head["last_hash"])
         if problem:
-            log.error("firearms event log does not verify: no checkpoint signed", extra=problem)
+            if problem != self.problem:  # said once per problem, not every interval
+                log.error("firearms event log does not verify: no checkpoint signed", extra=problem)
+            self.problem = problem
             return None
+        self.problem = {}
         c = Checkpoint(
             head["last_sequence"], head["last_hash"], head["at"], self._seals.sealed_from, replica=self.replica
         )

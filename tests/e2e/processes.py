@@ -69,6 +69,8 @@ class ProcessSuite(Launcher):
         extra_env: dict[str, str] | None = None,
     ):
         env = {"ANPR_SHUTDOWN_GRACE_S": "2", "OTEL_TRACES_EXPORTER": "none", "OTEL_METRICS_EXPORTER": "none"}
+        if data_dir := getattr(database_url, "data_dir", None):  # one firearms key and checkpoint file per database
+            env["ANPR_DATA_DIR"] = str(data_dir)
         if collector_port:
             env.update(
                 {

