@@ -123,6 +123,27 @@ ISSUER = kind(
     ),
 )
 STORAGE = closed({"size": STRING, "storageClass": STRING, "resizeInUseVolumes": BOOL, "pvcTemplate": ANY_OBJECT})
+# CloudNativePG's declarative role management (spec.managed.roles[]).
+MANAGED_ROLE = closed(
+    {
+        "name": STRING,
+        "ensure": {"enum": ["present", "absent"]},
+        "comment": STRING,
+        "login": BOOL,
+        "superuser": BOOL,
+        "createdb": BOOL,
+        "createrole": BOOL,
+        "inherit": BOOL,
+        "replication": BOOL,
+        "bypassrls": BOOL,
+        "connectionLimit": INT,
+        "validUntil": STRING,
+        "inRoles": STRINGS,
+        "passwordSecret": closed({"name": STRING}, ("name",)),
+        "disablePassword": BOOL,
+    },
+    ("name",),
+)
 CNPG_CLUSTER = kind(
     "postgresql.cnpg.io/v1",
     "Cluster",
@@ -182,7 +203,7 @@ CNPG_CLUSTER = kind(
             "minSyncReplicas": INT,
             "maxSyncReplicas": INT,
             "externalClusters": {"type": "array"},
-            "managed": ANY_OBJECT,
+            "managed": closed({"roles": {"type": "array", "items": MANAGED_ROLE}, "services": ANY_OBJECT}),
             "env": {"type": "array"},
         },
         ("instances", "storage"),
