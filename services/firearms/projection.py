@@ -123,7 +123,12 @@ def _change(s: State, e: eventlog.Entry, at: datetime) -> dict:
     if kind == K.ACTIVATION_EVENT_KIND_DECISION_RECORDED:
         return {"state": T.ACTIVATION_STATE_DECIDED, "decision_count": s.decision_count + 1}
     if kind == K.ACTIVATION_EVENT_KIND_CLOSE_REQUESTED:
-        return dict(state=T.ACTIVATION_STATE_AWAITING_SIGN_OFF, outcome=p["outcome"], close_summary=p["summary"])
+        return dict(
+            state=T.ACTIVATION_STATE_AWAITING_SIGN_OFF,
+            outcome=p["outcome"],
+            close_summary=p["summary"],
+            close_requested_by=e.actor,
+        )
     if kind == K.ACTIVATION_EVENT_KIND_SIGNED_OFF:
         return dict(state=T.ACTIVATION_STATE_CLOSED, signed_off_by=e.actor, signed_off_at=at)
     return {}
