@@ -4,6 +4,7 @@ an administrator's DSN), the owner's and the services' login roles on it, a fres
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 import uuid
@@ -37,43 +38,55 @@ def _with_database(url: str, name: str) -> str:
     return urlunsplit(parts._replace(path=f"/{name}"))
 
 
+async def as_admin(pg_url: str, *statements: str) -> None:
+    admin = await asyncpg.connect(pg_url)
+    try:
+        for statement in statements:
+            await admin.execute(statement)
+    finally:
+        await admin.close()
+
+
 @pytest.fixture(scope="session")
 async def logins(pg_url, tmp_path_factory) -> Logins:
     """The owner's and every service's login roles, made once on the session's server (as anpr up
     makes them), and a template database where the owner has applied every migration."""
     template = f"t_template_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(pg_url)
+    await as_admin(pg_url, f'CREATE DATABASE "{template}"')
+    yield await provision(_with_database(pg_url, template), tmp_path_factory.mktemp("secrets"))
+    await as_admin(pg_url, f'DROP DATABASE IF EXISTS "{template}" WITH (FORCE)')
+
+
+@contextlib.asynccontextmanager
+async def new_database(pg_url: str, logins: Logins, data_dir: Path, template: str | None, prefix: str = "t_"):
+    """A database of its own (a copy of `template`, or empty), where the owner may create schemas,
+    dropped afterwards."""
+    name = f"{prefix}{uuid.uuid4().hex[:16]}"
+    await as_admin(
+        pg_url,
+        f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else ""),
+        f'GRANT CREATE ON DATABASE "{name}" TO "{dbroles.OWNER}"',
+    )
     try:
-        await admin.execute(f'CREATE DATABASE "{template}"')
+        yield Database(_with_database(pg_url, name), logins.database(name), data_dir)
     finally:
-        await admin.close()
-    made = await provision(_with_database(pg_url, template), tmp_path_factory.mktemp("secrets"))
-    yield made
-    admin = await asyncpg.connect(pg_url)
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{template}" WITH (FORCE)')
-    finally:
-        await admin.close()
+        await as_admin(pg_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture
 async def database_url(pg_url, logins, tmp_path) -> Database:
-    """A database of its own for this test (a copy of the migrated template), dropped afterwards: its
-    URL as its administrator (a DBA) sees it, with the owner's and the services' logins, so that
-    the services started on it work with their own roles' privileges."""
-    name = f"t_{uuid.uuid4().hex[:16]}"
-    admin = await asyncpg.connect(pg_url)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{dbroles.database_of(logins.url)}"')
-        await admin.execute(f'GRANT CREATE ON DATABASE "{name}" TO "{dbroles.OWNER}"')
-    finally:
-        await admin.close()
-    yield Database(_with_database(pg_url, name), logins.database(name), tmp_path / "anpr-data")
-    admin = await asyncpg.connect(pg_url)
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
+    """A database of its own for this test (a copy of the migrated template): its URL as its
+    administrator (a DBA) sees it, with the owner's and the services' logins, so that the services
+    started on it work with their own roles' privileges."""
+    async with new_database(pg_url, logins, tmp_path / "anpr-data", dbroles.database_of(logins.url)) as db:
+        yield db
+
+
+@pytest.fixture
+async def empty_database(pg_url, logins, tmp_path) -> Database:
+    """A database with nothing migrated yet."""
+    async with new_database(pg_url, logins, tmp_path / "anpr-data", None, prefix="t_empty_") as db:
+        yield db
 
 
 @pytest.fixture(scope="session")

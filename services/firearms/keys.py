@@ -58,24 +58,24 @@ class Key:
         )
 
 
-def read_private(path: Path) -> Ed25519PrivateKey:
+def _read(path: Path, load, kind: type, what: str):
     try:
-        key = serialization.load_pem_private_key(Path(path).read_bytes(), password=None)
+        key = load(Path(path).read_bytes())
     except (OSError, ValueError, TypeError) as exc:
-        raise KeyProblem(f"{path}: not a readable PEM private key ({type(exc).__name__})") from None
-    if not isinstance(key, Ed25519PrivateKey):
-        raise KeyProblem(f"{path}: not an Ed25519 key (make one: openssl genpkey -algorithm ed25519)")
+        raise KeyProblem(f"{path}: not a readable PEM {what} key ({type(exc).__name__})") from None
+    if not isinstance(key, kind):
+        raise KeyProblem(f"{path}: not an Ed25519 {what} key (make one: openssl genpkey -algorithm ed25519)")
     return key
+
+
+def read_private(path: Path) -> Ed25519PrivateKey:
+    return _read(
+        path, lambda data: serialization.load_pem_private_key(data, password=None), Ed25519PrivateKey, "private"
+    )
 
 
 def read_public(path: Path) -> Ed25519PublicKey:
-    try:
-        key = serialization.load_pem_public_key(Path(path).read_bytes())
-    except (OSError, ValueError, TypeError) as exc:
-        raise KeyProblem(f"{path}: not a readable PEM public key ({type(exc).__name__})") from None
-    if not isinstance(key, Ed25519PublicKey):
-        raise KeyProblem(f"{path}: not an Ed25519 public key")
-    return key
+    return _read(path, serialization.load_pem_public_key, Ed25519PublicKey, "public")
 
 
 def create(path: Path) -> Key:
