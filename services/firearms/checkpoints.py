@@ -42,6 +42,7 @@ from services.firearms.projection import Seals
 
 log = logging.getLogger(__name__)
 TITLE = "anpr-firearms-log-checkpoint/1"
+ANCHOR_SEARCH = 1000  # a replica starting anchors at the newest of this many checkpoints of each place
 LOG_MESSAGE = "firearms log checkpoint"
 
 
@@ -126,7 +127,7 @@ class Publisher(Protocol):
 class Readable(Protocol):
     """A place checkpoints can be read back from (the database's copy reads on `conn` when given)."""
 
-    async def read(self, conn: asyncpg.Connection | None = None) -> list[Checkpoint]: ...
+    async def read(self, conn: asyncpg.Connection | None = None, newest: int | None = None) -> list[Checkpoint]: ...
 
 
 class DatabaseCopy:
@@ -145,12 +146,15 @@ class DatabaseCopy:
                 *(c.sequence, c.head_hash, c.at, c.sealed_from, c.key_id, c.replica, c.signature),
             )
 
-    async def read(self, conn: asyncpg.Connection | None = None) -> list[Checkpoint]:
-        sql = "SELECT sequence, head_hash, at, sealed_from, key_id, replica, signature FROM log_checkpoints"
+    async def read(self, conn: asyncpg.Connection | None = None, newest: int | None = None) -> list[Checkpoint]:
+        sql = (
+            "SELECT sequence, head_hash, at, sealed_from, key_id, replica, signature FROM log_checkpoints"
+            " ORDER BY sequence DESC LIMIT $1"
+        )
         if conn is not None:
-            return [Checkpoint(**dict(r)) for r in await conn.fetch(sql)]
+            return [Checkpoint(**dict(r)) for r in await conn.fetch(sql, newest)]
         async with self._pool.acquire() as own:
-            return [Checkpoint(**dict(r)) for r in await own.fetch(sql)]
+            return [Checkpoint(**dict(r)) for r in await own.fetch(sql, newest)]
 
 
 class AppendOnlyFile:
@@ -173,11 +177,12 @@ class AppendOnlyFile:
     async def publish(self, c: Checkpoint) -> None:
         await asyncio.to_thread(self._append, json.dumps(c.as_json(), sort_keys=True) + "\n")
 
-    async def read(self, conn: asyncpg.Connection | None = None) -> list[Checkpoint]:
+    async def read(self, conn: asyncpg.Connection | None = None, newest: int | None = None) -> list[Checkpoint]:
         if not self.path.exists():
             return []
         text = await asyncio.to_thread(self.path.read_text, errors="replace")
-        return parse_lines(text.splitlines())
+        found = parse_lines(text.splitlines())
+        return found[-newest:] if newest else found
 
 
 class LogStream:
@@ -233,8 +238,9 @@ class ObjectLockStore:
                 out += parse_lines([body])
         return out
 
-    async def read(self, conn: asyncpg.Connection | None = None) -> list[Checkpoint]:
-        return await asyncio.to_thread(self._read)
+    async def read(self, conn: asyncpg.Connection | None = None, newest: int | None = None) -> list[Checkpoint]:
+        found = await asyncio.to_thread(self._read)
+        return sorted(found, key=lambda c: c.sequence)[-newest:] if newest else found
 
 
 def replica_name() -> str:
@@ -338,7 +344,7 @@ class Checkpointer:
         found: list[Checkpoint] = []
         for reader in self.readers:
             try:
-                found += await reader.read(conn)
+                found += await reader.read(conn, newest=ANCHOR_SEARCH)
             except Exception as exc:
                 log.warning(
                     "checkpoints not read", extra={"reader": type(reader).__name__, "error": type(exc).__name__}

@@ -55,17 +55,34 @@ class _Walk:
     """What the chain walk saw that the checkpoints are checked against."""
 
     wanted: set[int]  # the checkpoints' sequences: their hashes
+    after: int  # the newest signed checkpoint within the log: the times of the entries after it
     hashes: dict[int, str] = field(default_factory=dict)
-    times: dict[int, datetime] = field(default_factory=dict)  # of the entries after the last checkpoint
-
-    def __post_init__(self) -> None:
-        self.after = max(self.wanted, default=0)
+    times: dict[int, datetime] = field(default_factory=dict)
 
     def observe(self, row) -> None:
         if row["sequence"] in self.wanted:
             self.hashes[row["sequence"]] = row["hash"]
         if row["sequence"] > self.after:
             self.times[row["sequence"]] = row["at"]
+
+
+class _Signed:
+    """Signatures checked as they are needed (a year of checkpoints is millions of them): only those
+    that decide the verdict, each once; `failed` counts those that did not verify."""
+
+    def __init__(self, keyring):
+        self._keyring = keyring
+        self._known: dict[int, bool] = {}
+        self.failed = 0
+
+    def ok(self, c: Checkpoint) -> bool:
+        if id(c) not in self._known:
+            self._known[id(c)] = good = self._keyring.signature_ok(c.key_id, c.statement(), c.signature)
+            self.failed += not good
+        return self._known[id(c)]
+
+    def first(self, candidates) -> Checkpoint | None:
+        return next((c for c in candidates if self.ok(c)), None)
 
 
 async def verify(
@@ -76,55 +93,62 @@ async def verify(
         found = list(given)
         for reader in readers:
             found += await reader.read(conn)
-        valid = [c for c in found if seals.keyring.signature_ok(c.key_id, c.statement(), c.signature)]
-        report.checkpoints_verified, report.checkpoints_ignored = len(valid), len(found) - len(valid)
-        stored_from = await eventlog.sealed_from(conn)
-        claims = {stored_from, seals.sealed_from, *(c.sealed_from for c in valid)}
-        walked = _Walk({c.sequence for c in valid})
+        signed = _Signed(seals.keyring)
+        told = {v for v in {c.sealed_from for c in found} if signed.first(c for c in found if c.sealed_from == v)}
+        claims = {await eventlog.sealed_from(conn), seals.sealed_from, *told}
+        head = await conn.fetchval("SELECT last_sequence FROM event_log_head")
+        newest = signed.first(c for c in sorted(found, key=lambda c: c.sequence, reverse=True) if c.sequence <= head)
+        walked = _Walk({c.sequence for c in found}, newest.sequence if newest else 0)
         verdict = await eventlog.walk(conn, seals.keyring, min(claims), walked.observe)
         report.verified, report.head_hash = verdict.verified, verdict.head_hash
-        if not verdict.ok:
-            return report.fail(verdict.first_bad_sequence, verdict.problem)
-        if len(claims) > 1:
-            return report.fail(
-                min(claims),
-                f"where the seals start is told differently (entries {sorted(claims)}): event_log_seals edited",
-            )
-        if _against_checkpoints(report, valid, walked, verdict.verified, await eventlog.now(conn), grace):
-            return report
-        return await _records(conn, seals, report)
+        try:
+            if not verdict.ok:
+                return report.fail(verdict.first_bad_sequence, verdict.problem)
+            if len(claims) > 1:
+                return report.fail(
+                    min(claims),
+                    f"where the seals start is told differently (entries {sorted(claims)}): event_log_seals edited",
+                )
+            if _against_checkpoints(report, found, signed, walked, await eventlog.now(conn), grace):
+                return report
+            return await _records(conn, seals, report)
+        finally:
+            report.checkpoints_ignored = signed.failed
+            report.checkpoints_verified = len(found) - signed.failed
 
 
 def _against_checkpoints(
-    report: Report, valid: list[Checkpoint], walked: _Walk, last: int, now: datetime, grace: timedelta
+    report: Report, found: list[Checkpoint], signed: _Signed, walked: _Walk, now: datetime, grace: timedelta
 ) -> bool:
-    """Check the log against the checkpoints; True when a problem was reported."""
-    matching = sorted({c.sequence for c in valid if walked.hashes.get(c.sequence) == c.head_hash})
-    beyond = [c for c in valid if c.sequence > last]
-    if beyond:
-        c = max(beyond, key=lambda c: c.sequence)
+    """Check the log against the checkpoints (those whose signatures verify); True when a problem
+    was reported."""
+    last = report.verified
+    by_sequence = sorted(found, key=lambda c: (c.sequence, c.at), reverse=True)
+    gone = signed.first(c for c in by_sequence if c.sequence > last)
+    if gone:
         report.fail(
             last + 1,
-            f"entries {last + 1} to {c.sequence} are gone: the checkpoint signed at {eventlog.iso(c.at)} by"
-            f" {c.replica} covers entry {c.sequence} (the log was truncated or rolled back)",
+            f"entries {last + 1} to {gone.sequence} are gone: the checkpoint signed at {eventlog.iso(gone.at)} by"
+            f" {gone.replica} covers entry {gone.sequence} (the log was truncated or rolled back)",
         )
         return True
-    rewritten = sorted((c for c in valid if c.sequence not in matching), key=lambda c: c.sequence)
+    matching = [c for c in by_sequence if walked.hashes.get(c.sequence) == c.head_hash]
+    matched = {id(c) for c in matching}
+    rewritten = signed.first(c for c in reversed(by_sequence) if c.sequence <= last and id(c) not in matched)
     if rewritten:
-        c = rewritten[0]
-        before = max((s for s in matching if s < c.sequence), default=0)
+        before = signed.first(c for c in matching if c.sequence < rewritten.sequence)
+        start = before.sequence + 1 if before else 1
         report.fail(
-            before + 1,
-            f"the log no longer matches the checkpoint signed at {eventlog.iso(c.at)} for entry {c.sequence}:"
-            f" entries {before + 1} to {c.sequence} were rewritten",
+            start,
+            f"the log no longer matches the checkpoint signed at {eventlog.iso(rewritten.at)} for entry"
+            f" {rewritten.sequence}: entries {start} to {rewritten.sequence} were rewritten",
         )
         return True
-    anchored = max((c for c in valid), key=lambda c: (c.sequence, c.at), default=None)
-    report.anchored = anchored
+    report.anchored = anchored = signed.first(matching)
     after = anchored.sequence if anchored else 0
     for sequence in range(after + 1, last + 1):
-        at = walked.times[sequence]
-        if (anchored and at < anchored.at - SLACK) or at < now - grace:
+        at = walked.times.get(sequence)
+        if at is not None and ((anchored and at < anchored.at - SLACK) or at < now - grace):
             report.fail(
                 sequence,
                 f"entry {sequence} (made {eventlog.iso(at)}) is covered by no checkpoint though it is older than"
