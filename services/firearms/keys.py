@@ -17,6 +17,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -80,20 +81,32 @@ def read_public(path: Path) -> Ed25519PublicKey:
 
 def create(path: Path) -> Key:
     """A new key in `path` (PEM, PKCS#8, readable by its owner only) and its public key beside it
-    (`path`.pub)."""
+    (`path`.pub). The file appears whole or not at all; FileExistsError when it is there already
+    (another process of the service made it first)."""
     key = Key.of(Ed25519PrivateKey.generate())
     pem = key.private.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.touch(mode=0o600)
-    path.write_bytes(pem)
+    draft = path.with_name(f".{path.name}.{os.getpid()}")
+    draft.touch(mode=0o600)
+    draft.write_bytes(pem)
+    try:
+        os.link(draft, path)  # atomic, and never over an existing key
+    finally:
+        draft.unlink()
     Path(f"{path}.pub").write_bytes(key.public_pem())
     return key
 
 
 def load_or_create(path: Path) -> Key:
-    return Key.of(read_private(path)) if path.exists() else create(path)
+    """The key in `path`, made on first use (processes starting together end with the same key)."""
+    if not path.exists():
+        try:
+            return create(path)
+        except FileExistsError:
+            pass
+    return Key.of(read_private(path))
 
 
 class Keyring:
