@@ -144,10 +144,20 @@ _DEADLINE_CLEARED = (
 )
 
 
+RAISING = (K.ACTIVATION_EVENT_KIND_RAISED, K.ACTIVATION_EVENT_KIND_UNASSIGNED)
+
+
+def applies(s: State | None, row) -> bool:
+    """Whether a stored entry can be folded into `s`: an activation starts with the entry raising it."""
+    return (s is None) == (row["kind"] in RAISING)
+
+
 def apply(s: State | None, e: eventlog.Entry, at: datetime) -> State:
     """The activation after entry `e`, made at `at` (`s` None: the entry raises it)."""
-    if s is None or e.kind in (K.ACTIVATION_EVENT_KIND_RAISED, K.ACTIVATION_EVENT_KIND_UNASSIGNED):
+    if e.kind in RAISING:
         return _raised(e, at)
+    if s is None:
+        raise ValueError(f"an entry of kind {e.kind} cannot start an activation")
     change = _change(s, e, at)
     if e.kind in _ACKNOWLEDGED:
         change |= {"assigned_to": e.actor, "told": tuple(e.audience)}
@@ -182,7 +192,7 @@ class Record:
 def replay(rows, seals: Seals) -> Record:
     record = Record(None)
     for row in rows:
-        if not seals.ok(row):
+        if not (seals.ok(row) and applies(record.state, row)):
             record.bad.append(row["sequence"])
             continue
         record.state = apply_row(record.state, row)

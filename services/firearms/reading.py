@@ -221,7 +221,7 @@ async def stream_after(
     states: dict[uuid.UUID, State] = {}
     out = []
     for r in rows:
-        ok = seals.ok(r)
+        ok = seals.ok(r) and projection.applies(states.get(r["activation_id"]), r)
         if ok:
             states[r["activation_id"]] = projection.apply_row(states.get(r["activation_id"]), r)
         if r["sequence"] > sequence:
