@@ -67,6 +67,9 @@ class Embedded:
     def cleanup(self) -> None:
         self.server.cleanup()
 
+    def __getattr__(self, name: str):
+        return getattr(self.server, name)  # pgdata, get_pid(), get_postmaster_info(), ...
+
 
 ADMIN = "postgres"
 _HBA = (

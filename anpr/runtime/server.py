@@ -293,6 +293,7 @@ class RunningService:
             try:
                 pending = await self._pending_migrations(url)
                 if not pending:
+                    log.info("migrations ready", extra={"schema": self.spec.schema})
                     await self._component.start()
                     return
                 attempt += 1
