@@ -18,7 +18,7 @@ import hashlib
 import json
 import uuid
 from dataclasses import dataclass, field, fields, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import asyncpg
 
@@ -71,6 +71,7 @@ class State:
     # checked against the digest
     hit_sha256: str = ""
     sequence: int = 0
+    raised_sequence: int = 0
     hit: bytes = field(default=b"", repr=False)
 
     def __getitem__(self, name: str):
@@ -78,7 +79,7 @@ class State:
 
 
 # The columns of an activations row the log decides (all but the hit, checked by its digest).
-PROJECTED = tuple(f.name for f in fields(State) if f.name not in ("hit_sha256", "sequence", "hit"))
+PROJECTED = tuple(f.name for f in fields(State) if f.name not in ("hit_sha256", "sequence", "raised_sequence", "hit"))
 UPDATABLE = tuple(
     c for c in PROJECTED if c not in ("activation_id", "hit_id", "entry_id", "raised_at", "force", "area")
 )
@@ -176,7 +177,8 @@ def entry_of(row) -> eventlog.Entry:
 
 def apply_row(s: State | None, row) -> State:
     """`apply` for a stored entry (a row of event_log)."""
-    return replace(apply(s, entry_of(row), row["at"]), sequence=row["sequence"])
+    made = replace(apply(s, entry_of(row), row["at"]), sequence=row["sequence"])
+    return made if s is not None else replace(made, raised_sequence=row["sequence"])
 
 
 @dataclass
@@ -222,17 +224,29 @@ def row_values(s: State, columns: tuple[str, ...] = PROJECTED) -> list:
     return [list(v) if isinstance(v, tuple) else v for v in (s[c] for c in columns)]
 
 
-def differences(row, s: State) -> list[str]:
+# Rows written before the record was folded from the log (entries before sealed_from) took these
+# times from the database's clock a moment before or after their entry's: a few seconds apart is
+# the same event.
+_EARLIER_TIMES = ("raised_at", "acknowledged_at", "signed_off_at")
+_EARLIER_SLACK = timedelta(seconds=5)
+
+
+def differences(row, s: State, sealed_from: int = 1) -> list[str]:
     """The columns of the activations `row` that differ from what its entries make (and `hit` when
     the stored hit does not match the logged digest)."""
-    out = [
-        c
-        for c in PROJECTED
-        if not (c == "deadline_at" and s.state == T.ACTIVATION_STATE_UNASSIGNED) and _norm(row[c]) != _norm(s[c])
-    ]
+    earlier = s.raised_sequence < sealed_from
+    out = [c for c in PROJECTED if not _same(c, row[c], s[c], s, earlier)]
     if not hit_matches(row["hit"], s.hit_sha256):
         out.append("hit")
     return out
+
+
+def _same(column: str, stored, folded, s: State, earlier: bool) -> bool:
+    if column == "deadline_at" and s.state == T.ACTIVATION_STATE_UNASSIGNED:
+        return True  # the escalator's retry time, not the log's
+    if earlier and column in _EARLIER_TIMES and stored is not None and folded is not None:
+        return abs(stored - folded) <= _EARLIER_SLACK
+    return _norm(stored) == _norm(folded)
 
 
 def _norm(value):

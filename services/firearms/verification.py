@@ -173,19 +173,19 @@ async def _records(conn: asyncpg.Connection, seals: Seals, report: Report) -> Re
             "SELECT activation_id, hit_id, hit FROM activation_sightings WHERE activation_id = ANY($1::uuid[])", ids
         )
         for row in rows:
-            problem = _record_problem(row, records[row["activation_id"]], sightings)
+            problem = _record_problem(row, records[row["activation_id"]], sightings, seals.sealed_from)
             if problem:
                 return report.fail(problem[0], problem[1], str(row["activation_id"]))
             report.activations_verified += 1
         after = ids[-1]
 
 
-def _record_problem(row, record: projection.Record, sightings) -> tuple[int, str] | None:
+def _record_problem(row, record: projection.Record, sightings, sealed_from: int) -> tuple[int, str] | None:
     aid = row["activation_id"]
     s = record.state
     if s is None:
         return 0, f"activation {aid} has a row but no entry in the log (made outside the log)"
-    changed = projection.differences(row, s)
+    changed = projection.differences(row, s, sealed_from)
     if changed:
         return s.sequence, (
             f"activation {aid}: {', '.join(changed)} in the activations table differ from what its log entries"
