@@ -96,3 +96,11 @@ def test_the_retry_time_of_a_waiting_activation_is_not_the_logs_to_check():
     raised = fold((K.ACTIVATION_EVENT_KIND_RAISED, "svc", ("tfc-a",), RAISED))
     assert projection.differences(row_of(raised, deadline_at=None), raised) == ["deadline_at"]
     assert replace(raised, deadline_at=None) != raised
+
+
+def test_rows_from_before_seals_may_hold_their_times_a_moment_apart_from_their_entries():
+    s = replace(fold((K.ACTIVATION_EVENT_KIND_RAISED, "svc", ("tfc-a",), RAISED)), raised_sequence=3)
+    moment = row_of(s, raised_at=AT - timedelta(milliseconds=4))
+    assert projection.differences(moment, s, sealed_from=10) == []  # written before seals: the same event
+    assert projection.differences(moment, s, sealed_from=1) == ["raised_at"]  # folded from the log since
+    assert projection.differences(row_of(s, raised_at=AT - timedelta(minutes=1)), s, sealed_from=10) == ["raised_at"]
