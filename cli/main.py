@@ -2,7 +2,8 @@
 
     anpr up                 the whole suite with a demo feed (embedded PostgreSQL unless ANPR_DATABASE_URL)
     anpr serve SERVICE      run one service (ingest, matcher, notify, firearms)
-    anpr migrate            apply every service's migrations and exit
+    anpr migrate            apply every service's migrations (as the owner) and exit
+    anpr db-logins          the DSNs of the embedded database's administrator, owner and service logins
     anpr camera add|list|disable   the camera registry (ANPR_TOKEN of a camera_admin)
     anpr hotlist import FILE --list NAME   replace a hotlist from a CSV extract (hotlist_admin token)
     anpr hotlist list       hotlists with their entry counts
@@ -53,6 +54,12 @@ def _add_operations(sub) -> None:
     serve = sub.add_parser("serve", help="run one service")
     serve.add_argument("service", choices=NAMES)
     serve.set_defaults(run="cli.ops:serve")
+
+    logins = sub.add_parser(
+        "db-logins", help="the embedded database's logins (anpr up's): administrator, owner, services"
+    )
+    logins.add_argument("--data-dir", type=Path, default=Path(".anpr"))
+    logins.set_defaults(run="cli.suite.database:logins_command")
 
     migrate = sub.add_parser("migrate", help="apply migrations and exit")
     migrate.add_argument("services", nargs="*", choices=[[], *NAMES], metavar="SERVICE")

