@@ -154,7 +154,7 @@ async def check_service_login(conn: asyncpg.Connection, schema: str) -> None:
     its owner: a service works with only the privileges its migrations grant it."""
     row = await conn.fetchrow(
         "SELECT r.rolname, r.rolsuper, r.rolcreaterole, r.rolbypassrls,"
-        " (SELECT pg_has_role(r.rolname, n.nspowner, 'USAGE') FROM pg_namespace n WHERE n.nspname = $1) AS owns"
+        " (SELECT pg_has_role(r.rolname, n.nspowner, 'MEMBER') FROM pg_namespace n WHERE n.nspname = $1) AS owns"
         " FROM pg_roles r WHERE r.rolname = current_user",
         schema,
     )

@@ -9,7 +9,7 @@ from anpr.runtime.dbroles import OWNER
 
 SERVICES = ("ingest", "matcher", "notify", "firearms")
 CONNECTED = """
-    SELECT a.application_name, a.usename, r.rolsuper, pg_has_role(a.usename, 'anpr_owner', 'USAGE') AS as_owner
+    SELECT a.application_name, a.usename, r.rolsuper, pg_has_role(a.usename, 'anpr_owner', 'MEMBER') AS as_owner
     FROM pg_stat_activity a JOIN pg_roles r ON r.oid = a.usesysid
     WHERE a.backend_type = 'client backend' AND a.datname = current_database() AND a.pid <> pg_backend_pid()"""
 

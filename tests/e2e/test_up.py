@@ -108,7 +108,7 @@ def connected(data_dir) -> list[list[str]]:
     uri = PostmasterInfo.read_from_pgdata(data_dir / "pgdata").get_uri()
     password = (data_dir / "secrets" / "postgres.password").read_text().strip()
     sql = (
-        "SELECT a.application_name, a.usename, r.rolsuper, pg_has_role(a.usename, 'anpr_owner', 'USAGE')"
+        "SELECT a.application_name, a.usename, r.rolsuper, pg_has_role(a.usename, 'anpr_owner', 'MEMBER')"
         " FROM pg_stat_activity a JOIN pg_roles r ON r.oid = a.usesysid"
         " WHERE a.backend_type = 'client backend' AND a.pid <> pg_backend_pid()"
     )

@@ -10,6 +10,7 @@ import asyncpg
 import grpc
 import pytest
 
+from anpr.runtime import dbroles
 from anpr.runtime.auth import Role
 from anpr.runtime.config import ConfigError
 from anpr.v1 import notify_pb2, notify_pb2_grpc
@@ -103,3 +104,18 @@ async def test_a_service_refuses_a_superuser_or_the_owner_login(database_url, to
             ConfigError, match=r"ANPR_DATABASE_URL: the database login \S+ (is a superuser|owns schema notify)"
         ):
             await suite.start("notify")
+
+
+async def test_a_login_that_may_act_as_the_owner_is_refused_too(database_url, tokens):
+    role = f"t_member_{uuid.uuid4().hex[:8]}"
+    admin = await asyncpg.connect(database_url)
+    try:
+        await admin.execute(f"CREATE ROLE {role} LOGIN PASSWORD 'member' IN ROLE anpr_owner")
+        suite = InProcessSuite(dbroles.with_login(database_url, role, "member"), tokens)
+        with pytest.raises(
+            ConfigError, match=rf"the database login {role} owns schema notify \(or may act as its owner\)"
+        ):
+            await suite.start("notify")
+    finally:
+        await admin.execute(f"DROP ROLE IF EXISTS {role}")
+        await admin.close()
