@@ -15,13 +15,16 @@ class PlatePatches:
     def __init__(self, ingest: ingest_pb2_grpc.IngestServiceStub | None):
         self._ingest = ingest  # None: the service was not given ANPR_INGEST_ADDR
 
-    async def of(self, read: types_pb2.Read) -> bytes:
-        """The plate patch of `read` (empty when the camera sent none). FailedPrecondition when this
-        service has no ingest to ask, NotFound when the read is gone (retention), Unavailable when
-        ingest cannot answer."""
+    async def of(self, read: types_pb2.Read, viewer: str, reason: str) -> bytes:
+        """The plate patch of `read` (empty when the camera sent none), for `viewer` (a subject)
+        with `reason`, both audited by ingest too. FailedPrecondition when this service has no
+        ingest to ask, NotFound when the read is gone (retention), Unavailable when ingest cannot
+        answer."""
         if self._ingest is None:
             raise FailedPrecondition("plate patches are not configured on this service (ANPR_INGEST_ADDR)")
-        request = ingest_pb2.GetReadPlatePatchRequest(read_id=read.read_id, captured_at=read.captured_at)
+        request = ingest_pb2.GetReadPlatePatchRequest(
+            read_id=read.read_id, captured_at=read.captured_at, viewer=viewer, reason=reason
+        )
         try:
             return (await self._ingest.GetReadPlatePatch(request, timeout=TIMEOUT_S)).plate_image
         except grpc.aio.AioRpcError as err:

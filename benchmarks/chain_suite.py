@@ -13,6 +13,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -20,7 +21,7 @@ import asyncpg
 import psutil
 
 from anpr.runtime import pg
-from anpr.runtime.auth import Role
+from anpr.runtime.auth import Caller, Role
 from anpr.runtime.dbroles import Logins
 from anpr.v1 import firearms_pb2, firearms_pb2_grpc, ingest_pb2, ingest_pb2_grpc, matcher_pb2, matcher_pb2_grpc
 from anpr.v1 import types_pb2 as T
@@ -172,10 +173,13 @@ ACK_DEADLINE_S = 10
 FORCE = "Benchmark Police"  # of every camera, commander and shift (and of the terminals of notify_bench)
 
 
-def launch(logins: Logins, tmp: Path, workers: int, replicas: int) -> Launcher:
+def launch(
+    logins: Logins, tmp: Path, workers: int, replicas: int, identities: Mapping[str, Caller] | None = None
+) -> Launcher:
     """The four services (and `replicas` processes each of ingest and matcher), with every hit
-    alerted (deduplication off) and every firearms hit its own activation."""
-    tokens = Tokens.create(tmp / "tokens.json", prefix="bench")
+    alerted (deduplication off) and every firearms hit its own activation; tokens for every role and
+    for the named `identities`."""
+    tokens = Tokens.create(tmp / "issuer.json", prefix="bench", identities=identities)
     launcher = Launcher(
         logins,
         tokens,
@@ -229,7 +233,11 @@ async def set_duty_rota(launcher: Launcher, tfc_subject: str, supervisor_subject
         stub = firearms_pb2_grpc.FirearmsServiceStub(ch)
         for subject in (tfc_subject, supervisor_subject):
             await stub.UpsertCommander(
-                firearms_pb2.UpsertCommanderRequest(commander=T.Commander(subject=subject, name=subject, force=FORCE))
+                firearms_pb2.UpsertCommanderRequest(
+                    commander=T.Commander(
+                        subject=subject, name=subject, force=FORCE, supervisor=subject == supervisor_subject
+                    )
+                )
             )
         shift = T.Shift(force=FORCE, primary=tfc_subject, supervisor=supervisor_subject)
         shift.starts_at.FromSeconds(int(now) - 60)

@@ -88,7 +88,7 @@ async def main(argv=None) -> int:
     with tempfile.TemporaryDirectory(prefix="anpr-fuzz-") as d:
         server = pg.start_embedded(Path(d) / "pg", cleanup="delete")
         logins = await provision(server.get_uri(), Path(d) / "secrets")
-        suite = Launcher(logins, Tokens.create(Path(d) / "tokens.json"), Path(d), env=ENV)
+        suite = Launcher(logins, Tokens.create(Path(d) / "issuer.json"), Path(d), env=ENV)
         try:
             await suite.start_all()
             await register_cameras(suite)

@@ -98,7 +98,7 @@ class Rig:
 
     def start_ingest(self) -> None:
         """`anpr serve ingest` through the suite's launcher (cli/suite/launcher.py)."""
-        tokens = Tokens.create(self.tmp / "tokens.json", prefix="bench")
+        tokens = Tokens.create(self.tmp / "issuer.json", prefix="bench")
         self.tokens = {
             "camera": tokens[Role.CAMERA],
             "camera_admin": tokens[Role.CAMERA_ADMIN],

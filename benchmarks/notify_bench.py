@@ -42,7 +42,7 @@ import sys
 import time
 from collections import Counter
 
-from anpr.runtime.auth import Role
+from anpr.runtime.auth import Caller, Role
 from benchmarks import chain_suite as cs
 from benchmarks.chain_bench import merge
 from benchmarks.chain_load import parse_read_id
@@ -50,6 +50,16 @@ from benchmarks.common import CpuMeter, camera_ids, pct, until
 from benchmarks.notify_terminals import CONTROL_ROOM, terminals_main
 
 CENTRE = (51.45, -0.97)  # Reading
+
+
+def unit_identities(n: int) -> dict[str, Caller]:
+    """An identity per terminal (its token's unit and force): a unit is who its token says."""
+    return {
+        f"unit-{i}": Caller(Role.TERMINAL, f"bench-unit-{i:04d}", force=cs.FORCE, unit=f"UNIT-{i:04d}")
+        for i in range(n)
+    }
+
+
 TOLERANCE_KM = 0.001
 PHASE = "nb"
 
@@ -147,7 +157,9 @@ class Bench(cs.Bench):
     async def setup(self) -> None:
         a = self.args
         url = await self.db.start()
-        self.launcher = cs.launch(self.db.logins, self.tmp, a.workers, 1)
+        self.launcher = cs.launch(
+            self.db.logins, self.tmp, a.workers, 1, identities=unit_identities(len(self.terminals))
+        )
         await self.launcher.start_all(120)
         self.say(
             "services SERVING: "
@@ -168,7 +180,9 @@ class Bench(cs.Bench):
     def start_children(self, url: str) -> None:
         a, tokens = self.args, self.launcher.tokens
         ctx = multiprocessing.get_context("spawn")
-        units = [[i, f"UNIT-{i:04d}", lat, lon] for i, (lat, lon) in enumerate(self.terminals)]
+        units = [
+            [i, f"UNIT-{i:04d}", lat, lon, tokens.named(f"unit-{i}")] for i, (lat, lon) in enumerate(self.terminals)
+        ]
         for k in range(a.observers):
             self.observers.append(
                 cs.Child(
@@ -177,7 +191,6 @@ class Bench(cs.Bench):
                     {
                         "terminals": units[k :: a.observers],
                         "notify": self.launcher.target("notify"),
-                        "token": tokens[Role.TERMINAL],
                         "force": cs.FORCE,
                         "radius_km": a.radius_km,
                         "streams_per_channel": a.streams_per_channel,

@@ -27,8 +27,9 @@ CONTROL_ROOM = -1  # the index of the control-room stream a terminal process may
 class Terminal:
     """One unit's stream: opened yet, the last sequence seen, and its deliveries."""
 
-    def __init__(self, index: int, unit_id: str, lat: float, lon: float):
+    def __init__(self, index: int, unit_id: str, lat: float, lon: float, token: str = ""):
         self.index, self.unit_id, self.lat, self.lon = index, unit_id, lat, lon
+        self.md = (("authorization", f"Bearer {token}"),)  # the unit's own identity
         self.opened = False
         self.after = 0
         # (terminal index, read id, arrival time, hit has location, latitude, longitude)
@@ -57,11 +58,11 @@ class Terminal:
         )
 
 
-async def hold(ch: aio.Channel, md, term: Terminal, spec: dict, errors: Counter) -> None:
+async def hold(ch: aio.Channel, term: Terminal, spec: dict, errors: Counter) -> None:
     """Keep the terminal subscribed until cancelled."""
     while True:
         try:
-            async for resp in subscribe(ch, term.request(spec), metadata=md):
+            async for resp in subscribe(ch, term.request(spec), metadata=term.md):
                 kind = resp.WhichOneof("event")
                 if kind == "alert":
                     term.saw(resp.alert)
@@ -74,14 +75,15 @@ async def hold(ch: aio.Channel, md, term: Terminal, spec: dict, errors: Counter)
 
 
 def terminals_main(conn, spec: dict, log_path: str) -> None:
-    """A terminal process for spec["terminals"] ([index, unit id, lat, lon] each), and a control-room
+    """A terminal process for spec["terminals"] ([index, unit id, lat, lon, token] each), and a control-room
     stream (index CONTROL_ROOM, for comparison) when spec["control_room_token"] is set: answers
     "opened" (how many terminal streams are live; 0 until the control room's is), "deliveries" (every stream's, and the stream
     errors), until "exit"."""
     child_setup(log_path)
     terms = [Terminal(*t) for t in spec["terminals"]]
     errors: Counter = Counter()
-    room = Terminal(CONTROL_ROOM, "", 0.0, 0.0) if spec.get("control_room_token") else None
+    room = Terminal(CONTROL_ROOM, "", 0.0, 0.0, spec.get("control_room_token", ""))
+    room = room if spec.get("control_room_token") else None
 
     async def answer(op: str, _) -> int | dict:
         if op == "opened":
@@ -90,13 +92,11 @@ def terminals_main(conn, spec: dict, log_path: str) -> None:
         return {"deliveries": [d for t in streams for d in t.deliveries], "errors": dict(errors)}
 
     async def serve() -> None:
-        md = (("authorization", f"Bearer {spec['token']}"),)
         per = spec["streams_per_channel"]
         channels = [aio.insecure_channel(spec["notify"], options=CHANNEL_OPTIONS) for _ in range(0, len(terms), per)]
-        tasks = [asyncio.create_task(hold(channels[k // per], md, t, spec, errors)) for k, t in enumerate(terms)]
+        tasks = [asyncio.create_task(hold(channels[k // per], t, spec, errors)) for k, t in enumerate(terms)]
         if room is not None:
-            room_md = (("authorization", f"Bearer {spec['control_room_token']}"),)
-            tasks.append(asyncio.create_task(hold(channels[0], room_md, room, spec, errors)))
+            tasks.append(asyncio.create_task(hold(channels[0], room, spec, errors)))
         try:
             await serve_pipe(conn, answer)
         finally:

@@ -6,9 +6,8 @@ import asyncio
 
 import grpc
 
-from anpr.runtime.tls import ClientTls
 from anpr.v1 import ingest_pb2, ingest_pb2_grpc, notify_pb2, notify_pb2_grpc, types_pb2
-from cli.client import CommandError, channel, rpc_error, token
+from cli.client import CommandError, command_channel, rpc_error
 
 
 def camera(args) -> int:
@@ -20,7 +19,7 @@ def camera(args) -> int:
 
 
 async def _camera(args) -> None:
-    async with channel(args.addr, token(), ClientTls.from_env()) as ch:
+    async with command_channel(args.addr) as ch:
         stub = ingest_pb2_grpc.IngestServiceStub(ch)
         if args.action == "list":
             for c in (await stub.ListCameras(ingest_pb2.ListCamerasRequest())).cameras:
@@ -51,12 +50,15 @@ async def _camera(args) -> None:
 
 
 def stats(args) -> int:
-    asyncio.run(_stats(args))
+    try:
+        asyncio.run(_stats(args))
+    except grpc.aio.AioRpcError as err:
+        raise rpc_error(err) from None
     return 0
 
 
 async def _stats(args) -> None:
-    async with channel(args.addr, token()) as ch:
+    async with command_channel(args.addr) as ch:
         resp = await notify_pb2_grpc.NotifyServiceStub(ch).GetAlertStats(
             notify_pb2.GetAlertStatsRequest(window_seconds=int(args.days * 86400)), timeout=30
         )

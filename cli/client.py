@@ -48,6 +48,12 @@ def channel(target: str, token: str | None = None, tls: ClientTls | None = None)
     return aio.insecure_channel(target, interceptors=interceptors)
 
 
+def command_channel(target: str) -> aio.Channel:
+    """The channel of an `anpr` client command: the caller's token (ANPR_TOKEN) and, when
+    ANPR_TLS_CA_FILE is set, TLS verifying the server by that CA. Every client command uses it."""
+    return channel(target, token(), ClientTls.from_env())
+
+
 async def wait_serving(
     target: str, *, alive: Callable[[], bool] = lambda: True, within_s: float = 60.0, tls: ClientTls | None = None
 ) -> bool:

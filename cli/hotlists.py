@@ -14,9 +14,8 @@ from pathlib import Path
 import grpc
 from tqdm import tqdm
 
-from anpr.runtime.tls import ClientTls
 from anpr.v1 import matcher_pb2, matcher_pb2_grpc, types_pb2
-from cli.client import CommandError, channel, rpc_error, token
+from cli.client import CommandError, command_channel, rpc_error
 from cli.hotlist_csv import BadRow, read_file
 
 SOURCES = {
@@ -36,7 +35,7 @@ def command(args) -> int:
 
 
 async def _run(args) -> int:
-    async with channel(args.addr, token(), ClientTls.from_env()) as ch:
+    async with command_channel(args.addr) as ch:
         stub = matcher_pb2_grpc.MatcherServiceStub(ch)
         if args.action == "list":
             await _list(stub)

@@ -14,6 +14,7 @@
     anpr tfc                the TFC console: activations live, acknowledge, NDM decisions, close (ANPR_TOKEN)
     anpr rota commander|add|import|list|on-duty   the firearms duty rota (tfc_supervisor token to change it)
     anpr ndm verify         check the NDM log against its signed checkpoints, and every activation's record
+    anpr token issue --role R [--force F | --national] [--unit U] [--covert]   a token of `anpr up`'s issuer
 
 This module only parses: each command's code is imported when it runs ("module:function" below), so
 that the service image, which carries the services' commands alone, can still say what it lacks.
@@ -158,6 +159,11 @@ def _add_firearms(sub) -> None:
     rota.add_argument("--name", help="commander: name and rank")
     rota.add_argument("--force")
     rota.add_argument("--contact", help="commander: phone or call sign")
+    rota.add_argument(
+        "--as-supervisor",
+        action="store_true",
+        help="commander: may be a shift's supervisor (holds the tfc_supervisor role)",
+    )
     rota.add_argument("--area", help="add: the area (default: the whole force)")
     rota.add_argument("--from", dest="starts", help="add: shift start, ISO 8601 with offset")
     rota.add_argument("--to", dest="ends", help="add: shift end, ISO 8601 with offset")
@@ -193,6 +199,32 @@ def _add_firearms(sub) -> None:
     ndm.set_defaults(run="cli.rota:command")
 
 
+def _add_token(sub) -> None:
+    token = sub.add_parser(
+        "token",
+        help="a bearer token from the local issuer of `anpr up`",
+        description=_doc("cli.tokens"),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    token.add_argument("action", choices=["issue"], help="issue: print a new token")
+    token.add_argument("--role", required=True, choices=[str(r) for r in _roles()])
+    token.add_argument("--subject", help="who it is (default: <your user name>-<role>); the rota names people by it")
+    scope = token.add_mutually_exclusive_group()
+    scope.add_argument("--force", help="the force or agency of the identity")
+    scope.add_argument("--national", action="store_true", help="sees every force (a national control room)")
+    token.add_argument("--unit", help="a terminal's unit (call sign)")
+    token.add_argument("--covert", action="store_true", help="cleared for covert lists")
+    token.add_argument("--ttl", type=float, default=3600.0, help="seconds it is valid (default 3600)")
+    token.add_argument("--data-dir", type=Path, default=Path(".anpr"), help="the data directory of `anpr up`")
+    token.set_defaults(run="cli.tokens:issue")
+
+
+def _roles():
+    from anpr.runtime.auth import Role
+
+    return list(Role)
+
+
 def _doc(module: str) -> str | None:
     """A command module's docstring for its --help (None where this install lacks the module)."""
     try:
@@ -209,6 +241,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_administration(sub)
     _add_screens(sub)
     _add_firearms(sub)
+    _add_token(sub)
     return p
 
 

@@ -57,7 +57,9 @@ def retention(args) -> int:
     from services.ingest.config import IngestSettings
     from services.ingest.server import run_retention
 
-    settings = load(IngestSettings, matcher_addr="unused", service_token="unused", tokens_file="unused")
+    settings = load(
+        IngestSettings, matcher_addr="unused", oidc_issuer="http://127.0.0.1/unused", service_client_secret="unused"
+    )
     spec = services.spec("ingest")
 
     async def run() -> None:

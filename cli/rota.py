@@ -9,7 +9,10 @@ A week's rota as CSV (one shift a line; times ISO 8601 with a UTC offset, e.g. 2
     Thames Valley Police,,2026-11-30T07:00:00Z,2026-11-30T19:00:00Z,insp-jones,insp-patel;insp-ng,supt-wood
 
 `area` empty: the whole force. `backups`: subjects separated by `;`, told in that order. Every
-person must be registered first (`anpr rota commander SUBJECT --name ... --force ...`).
+person must be registered first (`anpr rota commander SUBJECT --name ... --force ...`), a shift's
+supervisor as one (`--as-supervisor`: they hold the tfc_supervisor role). Shifts start at most 31
+days ago and at most 366 days ahead. Any number of lines: sent in batches of 1,000, stored all or
+none.
 """
 
 from __future__ import annotations
@@ -22,11 +25,10 @@ from pathlib import Path
 import grpc
 from google.protobuf import timestamp_pb2
 
-from anpr.runtime.tls import ClientTls
 from anpr.v1 import firearms_pb2 as F
 from anpr.v1 import firearms_pb2_grpc
 from anpr.v1 import types_pb2 as T
-from cli.client import CommandError, channel, rpc_error, token
+from cli.client import CommandError, command_channel, rpc_error
 from services.firearms import checkpoints, keys
 
 
@@ -34,7 +36,7 @@ def command(args) -> int:
     """`anpr rota ...` and `anpr ndm verify`: one call to the firearms service each."""
 
     async def go() -> int:
-        async with channel(args.addr, token(), ClientTls.from_env()) as ch:
+        async with command_channel(args.addr) as ch:
             stub = firearms_pb2_grpc.FirearmsServiceStub(ch)
             return await (verify(stub, args) if args.command == "ndm" else run(stub, args))
 
@@ -47,6 +49,7 @@ def command(args) -> int:
 
 
 COLUMNS = ("force", "area", "starts_at", "ends_at", "primary", "backups", "supervisor")
+IMPORT_BATCH = 1000  # shifts per message of ImportShifts
 
 
 def parse_time(text: str) -> timestamp_pb2.Timestamp:
@@ -104,10 +107,14 @@ async def run(stub: firearms_pb2_grpc.FirearmsServiceStub, args) -> int:
 
 async def add_commander(stub, args) -> int:
     c = T.Commander(
-        subject=args.subject or "", name=args.name or "", force=args.force or "", contact=args.contact or ""
+        subject=args.subject or "",
+        name=args.name or "",
+        force=args.force or "",
+        contact=args.contact or "",
+        supervisor=args.as_supervisor,
     )
     await stub.UpsertCommander(F.UpsertCommanderRequest(commander=c))
-    print(f"commander {c.subject} ({c.force}) registered")
+    print(f"commander {c.subject} ({c.force}) registered" + (" as a supervisor" if c.supervisor else ""))
     return 0
 
 
@@ -136,8 +143,9 @@ async def import_shifts(stub, args) -> int:
     if problems:
         print("\n".join(problems[:50]) + "\nnothing imported")
         return 1
-    stored = (await stub.AddShifts(F.AddShiftsRequest(shifts=shifts))).shifts
-    print(f"imported {len(stored)} shift(s)")
+    batches = (F.ImportShiftsRequest(shifts=shifts[i : i + IMPORT_BATCH]) for i in range(0, len(shifts), IMPORT_BATCH))
+    imported = (await stub.ImportShifts(batches)).imported
+    print(f"imported {imported} shift(s)")
     return 0
 
 
@@ -147,8 +155,18 @@ async def list_shifts(stub, args) -> int:
     return 0
 
 
+async def duty_status(stub) -> list[T.DutyStatus]:
+    """Every force's and area's duty status, page by page."""
+    out, token = [], ""
+    while True:
+        page = await stub.GetDutyStatus(F.GetDutyStatusRequest(page_token=token))
+        out.extend(page.forces)
+        if not (token := page.next_page_token):
+            return out
+
+
 async def on_duty(stub, _args=None) -> int:
-    forces = (await stub.GetDutyStatus(F.GetDutyStatusRequest())).forces
+    forces = await duty_status(stub)
     nobody = 0
     for d in forces:
         where = d.force + (f" / {d.area}" if d.area else "")

@@ -18,7 +18,7 @@ from anpr.runtime import dbroles, pg
 from anpr.runtime.dbroles import Logins
 from cli.suite.database import provision
 from tests.firearms_support import People
-from tests.support import Database, InProcessSuite, Tokens
+from tests.support import IDENTITIES, Database, InProcessSuite, Tokens
 
 
 @pytest.fixture(scope="session")
@@ -91,13 +91,19 @@ async def empty_database(pg_url, logins, tmp_path) -> Database:
 
 @pytest.fixture(scope="session")
 def tokens(tmp_path_factory) -> Tokens:
-    return Tokens.create(tmp_path_factory.mktemp("tokens") / "tokens.json", prefix="test")
+    """A local issuer (cli.suite.issuer) serving for the session, a token of it for every role (the
+    default claims) and one per named identity of tests.support.IDENTITIES."""
+    made = Tokens.create(tmp_path_factory.mktemp("issuer") / "issuer.json", prefix="test", identities=IDENTITIES)
+    yield made
+    made.close()
 
 
 @pytest.fixture
 def people(tmp_path) -> People:
     """Tokens for every role plus one per named commander and supervisor (tests.firearms_support)."""
-    return People.create(tmp_path / "tokens.json")
+    made = People.create(tmp_path / "issuer.json")
+    yield made
+    made.tokens.close()
 
 
 @pytest.fixture

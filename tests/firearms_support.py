@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from anpr.runtime.auth import Role, TokenRegistry, new_token
+from anpr.runtime.auth import Caller, Role
 from anpr.v1 import firearms_pb2 as F
 from anpr.v1 import firearms_pb2_grpc
 from anpr.v1 import types_pb2 as T
@@ -28,14 +28,13 @@ class People:
 
     @classmethod
     def create(cls, path: Path) -> "People":
-        by_role = {role: new_token() for role in Role}
-        by_subject = {s: new_token() for s in (*COMMANDERS, *SUPERVISORS)}
-        TokenRegistry.write_file(
-            path,
-            [(t, r, f"test-{r}") for r, t in by_role.items()]
-            + [(t, Role.TFC_SUPERVISOR if s.startswith("sup") else Role.TFC, s) for s, t in by_subject.items()],
-        )
-        return cls(Tokens(path, by_role), by_subject)
+        """The role tokens with their default claims; the named commanders and supervisors are of FORCE."""
+        people = {
+            s: Caller(Role.TFC_SUPERVISOR if s.startswith("sup") else Role.TFC, s, force=FORCE)
+            for s in (*COMMANDERS, *SUPERVISORS)
+        }
+        tokens = Tokens.create(path, prefix="test", identities=people)
+        return cls(tokens, dict(tokens.by_name))
 
     def __getitem__(self, subject: str) -> str:
         return self.by_subject[subject]
@@ -55,12 +54,18 @@ async def set_rota(
     hours: float = 8,
 ) -> F.AddShiftsResponse:
     """Register every named person and put `chain` + `supervisor` on duty for `force` from now."""
-    async with channel(addr, people["sup-2"]) as ch:
+    async with channel(addr, people.tokens[Role.TFC_SUPERVISOR]) as ch:  # national: any force's rota
         s = stub(ch)
         for subject in (*COMMANDERS, *SUPERVISORS):
             await s.UpsertCommander(
                 F.UpsertCommanderRequest(
-                    commander=T.Commander(subject=subject, name=f"Insp {subject}", force=force, contact="radio 7")
+                    commander=T.Commander(
+                        subject=subject,
+                        name=f"Insp {subject}",
+                        force=force,
+                        contact="radio 7",
+                        supervisor=subject in SUPERVISORS,
+                    )
                 )
             )
         now = datetime.now(timezone.utc)

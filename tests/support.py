@@ -15,7 +15,7 @@ from typing import TypeVar
 from google.protobuf import timestamp_pb2
 from grpc import aio
 
-from anpr.runtime.auth import Role
+from anpr.runtime.auth import Caller, Role
 from anpr.runtime.dbroles import Logins
 from anpr.runtime.server import RunningService
 from anpr.v1 import notify_pb2 as N
@@ -80,6 +80,14 @@ def make_entry(vrm: str, hotlist_id: str, **overrides) -> T.VoiEntry:
 
 TEST_CAMERAS = ("CAM-TEST-1", "CAM-M4-J12", "CAM-A34-N")
 
+# Identities beside the per-role tokens (tokens.named(name)): a unit and a control room of another
+# force than the role tokens' Test Police.
+IDENTITIES = {
+    "tv-unit": Caller(Role.TERMINAL, "tv-alpha-2", force="Thames Valley", unit="TV-ALPHA-2"),
+    "tv-room": Caller(Role.CONTROL_ROOM, "tv-room", force="Thames Valley", covert=True),
+    "tv-room-uncleared": Caller(Role.CONTROL_ROOM, "tv-room-2", force="Thames Valley"),
+}
+
 
 async def register_cameras(addr: str, tokens: Tokens, camera_ids=TEST_CAMERAS, enabled: bool = True) -> None:
     from anpr.v1 import ingest_pb2, ingest_pb2_grpc
@@ -143,22 +151,24 @@ class InProcessSuite:
     def addr(self, name: str) -> str:
         return f"127.0.0.1:{self.running[name].port}"
 
-    async def start(self, name: str, **overrides) -> RunningService:
+    async def start(self, name: str, *, cameras: bool = True, **overrides) -> RunningService:
+        """Start service `name` with its settings' `overrides` (ingest: with the test cameras
+        registered, unless `cameras` is false)."""
         s = spec(name)
         options = dict(
             database_url=service_url(self.database_url, name),
             data_dir=getattr(self.database_url, "data_dir", Path(".anpr")),
             grpc_host="127.0.0.1",
             grpc_port=0,
-            tokens_file=self.tokens.path,
             shutdown_grace_s=1.0,
+            **self.tokens.service_settings(),
         )
         settings = s.settings_cls(**(options | overrides))
         service = RunningService(s, settings)
         self.running[name] = service
         try:
             await service.start()
-            if name == "ingest":
+            if name == "ingest" and cameras:
                 await register_cameras(self.addr("ingest"), self.tokens)
         except BaseException:
             await self.stop()  # leave no server (and no gRPC thread) behind a failed start
@@ -166,7 +176,6 @@ class InProcessSuite:
         return service
 
     async def start_all(self, **matcher_overrides) -> None:
-        token = self.tokens[Role.SERVICE]
         ingest_port, matcher_port, notify_port, firearms_port = free_ports(4)
         await self.start("notify", grpc_port=notify_port)
         await self.start("firearms", grpc_port=firearms_port)
@@ -176,10 +185,9 @@ class InProcessSuite:
             notify_addr=self.addr("notify"),
             firearms_addr=self.addr("firearms"),
             ingest_addr=f"127.0.0.1:{ingest_port}",
-            service_token=token,
             **matcher_overrides,
         )
-        await self.start("ingest", grpc_port=ingest_port, matcher_addr=self.addr("matcher"), service_token=token)
+        await self.start("ingest", grpc_port=ingest_port, matcher_addr=self.addr("matcher"))
 
     async def stop(self) -> None:
         for name in reversed(list(self.running)):

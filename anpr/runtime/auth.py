@@ -1,8 +1,4 @@
-"""Bearer-token authentication and per-RPC role authorisation.
-
-Tokens are never stored in clear: the tokens file holds SHA-256 hashes.
-
-    {"tokens": [{"sha256": "<hex>", "role": "camera", "subject": "vendor-acme-cam-17"}]}
+"""Who is calling (a verified bearer token: anpr.runtime.identity) and per-RPC role authorisation.
 
 Each service declares, for every RPC of its contract, the roles allowed to call it; a service
 refuses to start when an RPC has no declaration. Health and reflection are open (probes and
@@ -11,20 +7,19 @@ grpcurl need them).
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import enum
-import hashlib
-import json
-import secrets
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
+from typing import Protocol
 
 import grpc
 from grpc import aio
 
 from anpr.runtime import metrics
-from anpr.runtime.config import ConfigError
+from anpr.runtime.errors import AnprError
+from anpr.runtime.streams import StreamGuard
 from anpr.runtime.tls import has_verified_client_cert
 
 
@@ -73,47 +68,28 @@ def current_caller() -> Caller:
     return caller
 
 
-def hash_token(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
+@contextlib.contextmanager
+def _bound(caller: Caller | None):
+    """`caller` is the current caller inside (set and reset in the same task)."""
+    token = _caller.set(caller)
+    try:
+        yield
+    finally:
+        _caller.reset(token)
 
 
-def new_token() -> str:
-    return secrets.token_urlsafe(32)
+def bearer(metadata: Iterable[tuple[str, str | bytes]] | None) -> str:
+    """The bearer token of a call's `authorization` metadata ("" when there is none)."""
+    for key, value in metadata or ():
+        if key == "authorization" and isinstance(value, str) and value[:7].lower() == "bearer ":
+            return value[7:].strip()
+    return ""
 
 
-class TokenRegistry:
-    def __init__(self, entries: Mapping[str, Caller]):
-        self._by_hash = dict(entries)
+class TokenVerifier(Protocol):
+    """Bearer token -> verified Caller, raising the domain's errors (anpr.runtime.identity.Verifier)."""
 
-    @classmethod
-    def from_file(cls, path: Path) -> "TokenRegistry":
-        try:
-            doc = json.loads(Path(path).read_text())
-        except FileNotFoundError:
-            raise ConfigError(f"ANPR_TOKENS_FILE: no such file: {path}") from None
-        except json.JSONDecodeError as exc:
-            raise ConfigError(f"ANPR_TOKENS_FILE: {path} is not valid JSON: {exc}") from None
-        entries = {}
-        for i, item in enumerate(doc.get("tokens", [])):
-            try:
-                claims = {k: item[k] for k in ("force", "national", "unit", "covert") if k in item}
-                entries[item["sha256"]] = Caller(Role(item["role"]), item["subject"], **claims)
-            except (KeyError, ValueError, TypeError) as exc:
-                raise ConfigError(f"ANPR_TOKENS_FILE: tokens[{i}] is invalid ({exc})") from None
-        return cls(entries)
-
-    @staticmethod
-    def write_file(path: Path, tokens: Iterable[tuple[str, Role, str]]) -> None:
-        """Write a tokens file for (token, role, subject) triples; only hashes are written."""
-        doc = {"tokens": [{"sha256": hash_token(t), "role": str(r), "subject": s} for t, r, s in tokens]}
-        path.write_text(json.dumps(doc, indent=2))
-        path.chmod(0o600)
-
-    def authenticate(self, metadata: Iterable[tuple[str, str | bytes]] | None) -> Caller | None:
-        for key, value in metadata or ():
-            if key == "authorization" and isinstance(value, str) and value.startswith("Bearer "):
-                return self._by_hash.get(hash_token(value[len("Bearer ") :].strip()))
-        return None
+    async def caller(self, token: str) -> Caller: ...
 
 
 def wrap_handler(handler: grpc.RpcMethodHandler, wrap: Callable) -> grpc.RpcMethodHandler:
@@ -135,25 +111,33 @@ def wrap_handler(handler: grpc.RpcMethodHandler, wrap: Callable) -> grpc.RpcMeth
 
 
 class AuthInterceptor(aio.ServerInterceptor):
-    """Authenticates the bearer token and checks the caller's role against the RPC's declaration.
+    """Verifies the bearer token and checks the caller's role against the RPC's declaration.
 
-    Until `ready()` is true every call gets UNAVAILABLE (the service is still migrating or loading).
+    No token, or one that does not verify: UNAUTHENTICATED; a verified identity the suite cannot serve,
+    or a role not allowed for the RPC: PERMISSION_DENIED (anpr.runtime.claims). Until `ready()` is
+    true every call gets UNAVAILABLE (the service is still migrating or loading).
+    It is the server's outermost interceptor: it drives every response stream (`streams`: open
+    streams per identity, streams that are not read, closing in the call's own task).
     """
 
     def __init__(
         self,
-        registry: TokenRegistry,
+        verifier: TokenVerifier,
         method_roles: Mapping[str, frozenset[Role]],
         ready: Callable[[], bool] = lambda: True,
         *,
         service_needs_client_cert: bool = False,
+        streams: StreamGuard | None = None,
     ):
-        self._registry = registry
+        self._verifier = verifier
         self._roles = dict(method_roles)
         self._ready = ready
         # With TLS on, the `service` role is honoured only on a connection with a verified client
         # certificate of the cluster CA (the service port, mutual TLS): see anpr.runtime.tls.
         self._service_needs_cert = service_needs_client_cert
+        # Open streams per identity, streams that are not read, and their closing: the outermost
+        # interceptor drives every response stream (see anpr.runtime.streams).
+        self._streams = streams or StreamGuard()
 
     def _cert_denial(self, caller: Caller | None, context) -> tuple[grpc.StatusCode, str] | None:
         if (
@@ -165,48 +149,46 @@ class AuthInterceptor(aio.ServerInterceptor):
             return (grpc.StatusCode.PERMISSION_DENIED, "role service needs mutual TLS (the service port)")
         return None
 
+    async def _identify(self, method: str, metadata) -> tuple[Caller | None, tuple[grpc.StatusCode, str] | None]:
+        """The verified caller, or why the call is refused."""
+        if not self._ready():
+            return None, (grpc.StatusCode.UNAVAILABLE, "service is starting")
+        try:
+            caller = await self._verifier.caller(bearer(metadata))
+        except AnprError as exc:
+            metrics.AUTH_REFUSALS.add(1, {"code": exc.code.name})
+            return None, (exc.code, str(exc))
+        if caller.role not in self._roles.get(method, frozenset()):
+            metrics.AUTH_REFUSALS.add(1, {"code": grpc.StatusCode.PERMISSION_DENIED.name})
+            return caller, (grpc.StatusCode.PERMISSION_DENIED, f"role {caller.role} may not call {method}")
+        return caller, None
+
     async def intercept_service(self, continuation, handler_call_details):
         method: str = handler_call_details.method
         rpc = method.rsplit("/", 1)[-1]
         handler = await continuation(handler_call_details)
         if handler is None or method.lstrip("/").split("/")[0] in OPEN_SERVICES:
             return handler
-        caller = self._registry.authenticate(handler_call_details.invocation_metadata)
-        allowed = self._roles.get(method, frozenset())
-        if not self._ready():
-            denial = (grpc.StatusCode.UNAVAILABLE, "service is starting")
-        elif caller is None:
-            denial = (grpc.StatusCode.UNAUTHENTICATED, "missing or unknown bearer token")
-        elif caller.role not in allowed:
-            denial = (grpc.StatusCode.PERMISSION_DENIED, f"role {caller.role} may not call {method}")
-        else:
-            denial = None
+        caller, denial = await self._identify(method, handler_call_details.invocation_metadata)
+
+        def bound():
+            return _bound(caller)
 
         def wrap(behavior, streaming: bool):
-            if streaming:
-
-                async def stream_behavior(request, context):
-                    if refused := denial or self._cert_denial(caller, context):
-                        await context.abort(*refused)
-                    token = _caller.set(caller)
-                    metrics.STREAMS.add(1, {"method": rpc})
-                    try:
-                        async for item in behavior(request, context):
-                            yield item
-                    finally:
-                        metrics.STREAMS.add(-1, {"method": rpc})
-                        _caller.reset(token)
-
-                return stream_behavior
+            if streaming:  # driven by the stream guard, closed in this call's task (anpr.runtime.streams)
+                return self._streams.drive(
+                    behavior,
+                    rpc,
+                    caller.subject if caller else "",
+                    lambda c: denial or self._cert_denial(caller, c),
+                    bound,
+                )
 
             async def unary_behavior(request, context):
                 if refused := denial or self._cert_denial(caller, context):
                     await context.abort(*refused)
-                token = _caller.set(caller)
-                try:
+                with bound():
                     return await behavior(request, context)
-                finally:
-                    _caller.reset(token)
 
             return unary_behavior
 
@@ -214,12 +196,13 @@ class AuthInterceptor(aio.ServerInterceptor):
 
 
 class _BearerAuth:
-    def __init__(self, token: str):
-        self._md = ("authorization", f"Bearer {token}")
+    def __init__(self, token: str | Callable[[], Awaitable[str]]):
+        self._token = token
 
-    def _details(self, details: aio.ClientCallDetails) -> aio.ClientCallDetails:
+    async def _details(self, details: aio.ClientCallDetails) -> aio.ClientCallDetails:
+        token = self._token if isinstance(self._token, str) else await self._token()
         metadata = aio.Metadata(*(details.metadata or ()))
-        metadata.add(*self._md)
+        metadata.add("authorization", f"Bearer {token}")
         return aio.ClientCallDetails(
             details.method, details.timeout, metadata, details.credentials, details.wait_for_ready
         )
@@ -227,24 +210,25 @@ class _BearerAuth:
 
 class _UU(_BearerAuth, aio.UnaryUnaryClientInterceptor):
     async def intercept_unary_unary(self, continuation, details, request):
-        return await continuation(self._details(details), request)
+        return await continuation(await self._details(details), request)
 
 
 class _US(_BearerAuth, aio.UnaryStreamClientInterceptor):
     async def intercept_unary_stream(self, continuation, details, request):
-        return await continuation(self._details(details), request)
+        return await continuation(await self._details(details), request)
 
 
 class _SU(_BearerAuth, aio.StreamUnaryClientInterceptor):
     async def intercept_stream_unary(self, continuation, details, request_iterator):
-        return await continuation(self._details(details), request_iterator)
+        return await continuation(await self._details(details), request_iterator)
 
 
 class _SS(_BearerAuth, aio.StreamStreamClientInterceptor):
     async def intercept_stream_stream(self, continuation, details, request_iterator):
-        return await continuation(self._details(details), request_iterator)
+        return await continuation(await self._details(details), request_iterator)
 
 
-def bearer_interceptors(token: str) -> list[aio.ClientInterceptor]:
-    """Client interceptors that put `authorization: Bearer <token>` on every call."""
+def bearer_interceptors(token: str | Callable[[], Awaitable[str]]) -> list[aio.ClientInterceptor]:
+    """Client interceptors that put `authorization: Bearer <token>` on every call; `token` is the
+    token, or a coroutine function giving the current one (a service's own, renewed as it expires)."""
     return [_UU(token), _US(token), _SU(token), _SS(token)]

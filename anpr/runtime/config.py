@@ -11,7 +11,7 @@ from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Self, TypeVar
 
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -29,8 +29,36 @@ class ServiceSettings(BaseSettings):
     database_url: str | None = None
     grpc_host: str = "0.0.0.0"
     grpc_port: int
-    # JSON file mapping bearer-token hashes to roles (see anpr.runtime.auth).
-    tokens_file: Path
+    # Identity (anpr.runtime.identity, docs/identity.md): callers present OIDC access tokens (JWT) of
+    # this issuer (its `iss`), for this audience; keys from its discovery document's jwks_uri unless
+    # the JWKS URL is given (and the token endpoint, for this service's own token).
+    oidc_issuer: str
+    oidc_audience: str = "anpr"
+    oidc_jwks_url: str = ""
+    oidc_token_url: str = ""
+    # Signature algorithms accepted (asymmetric ones only), comma-separated.
+    oidc_algorithms: str = "RS256,PS256,ES256"
+    # Allowance for clocks when checking exp, nbf and iat.
+    oidc_leeway_s: float = Field(default=30.0, ge=0, le=300)
+    # The JWKS is fetched again this often (a retired key is refused within it), and at once for a
+    # token naming an unknown key id, but not more often than the minimum interval.
+    oidc_jwks_refresh_s: float = Field(default=300.0, gt=0, le=86400)
+    oidc_jwks_min_interval_s: float = Field(default=5.0, gt=0, le=3600)
+    # Where the claims are (a name, or dotted names into nested objects: realm_access.roles), and a
+    # prefix stripped from role values (ANPR. maps ANPR.Terminal to terminal). See anpr.runtime.claims.
+    oidc_claim_subject: str = "sub"
+    oidc_claim_roles: str = "roles"
+    oidc_claim_force: str = "force"
+    oidc_claim_national: str = "national"
+    oidc_claim_unit: str = "unit"
+    oidc_claim_covert: str = "covert"
+    oidc_role_prefix: str = ""
+    # This service's own identity when it calls another (OAuth 2 client credentials at the issuer's
+    # token endpoint; its token must carry the role `service`). The scope is sent when set (Entra
+    # ID: api://<app>/.default).
+    service_client_id: str = "anpr-services"
+    service_client_secret: SecretStr = SecretStr("")
+    service_scope: str = ""
     # Seconds the server lets in-flight calls finish after SIGTERM.
     shutdown_grace_s: float = 10.0
     log_level: str = "INFO"
@@ -62,6 +90,49 @@ class ServiceSettings(BaseSettings):
     metrics_port: int | None = None
     # Deployment environment name (dev, production): a label for people and telemetry only.
     environment: str = ""
+    # Response streams one identity (token subject) may hold open on this process; one more is
+    # refused with RESOURCE_EXHAUSTED (anpr.runtime.streams). 0: no limit.
+    max_streams_per_identity: int = Field(default=32, ge=0, le=100_000)
+    # A response stream whose client does not read for this long (its flow-control window stays
+    # full) is closed with RESOURCE_EXHAUSTED; the client resumes from the last sequence received.
+    stream_write_timeout_s: float = Field(default=30.0, gt=0, le=3600)
+
+    @field_validator("oidc_jwks_url", "oidc_token_url")
+    @classmethod
+    def _https(cls, url: str) -> str:
+        from anpr.runtime.identity import check_url
+
+        if url:
+            try:
+                check_url(url, "URL")
+            except ConfigError as exc:
+                raise ValueError(str(exc).removeprefix("URL: ")) from None
+        return url
+
+    @field_validator("oidc_algorithms")
+    @classmethod
+    def _asymmetric(cls, value: str) -> str:
+        from anpr.runtime.identity import ASYMMETRIC
+
+        names = [a.strip() for a in value.split(",") if a.strip()]
+        if not names or set(names) - ASYMMETRIC:
+            raise ValueError(f"only asymmetric signature algorithms, of {', '.join(sorted(ASYMMETRIC))}")
+        return value
+
+    @model_validator(mode="after")
+    def _issuer_fetchable(self) -> Self:
+        """The issuer is fetched from (its discovery document) unless both endpoints are given; then it
+        is only compared with the tokens' `iss` (ADFS's is http://<host>/adfs/services/trust)."""
+        from anpr.runtime.identity import check_url
+
+        if not self.oidc_issuer.strip():
+            raise ValueError("ANPR_OIDC_ISSUER is empty")
+        if not self.oidc_jwks_url or not self.oidc_token_url:
+            try:
+                check_url(self.oidc_issuer, "ANPR_OIDC_ISSUER")
+            except ConfigError as exc:
+                raise ValueError(str(exc)) from None
+        return self
 
     @model_validator(mode="after")
     def _tls_complete(self) -> Self:

@@ -65,6 +65,13 @@ STREAMS = _meter.create_up_down_counter(
     description="Server streams open, by method: Subscribe = terminals and control rooms connected, "
     "StreamActivations = TFC consoles, StreamReads = camera streams",
 )
+AUTH_REFUSALS = _meter.create_counter(
+    "anpr.auth.refusals",
+    unit="{call}",
+    description="Calls refused before their handler, by code: UNAUTHENTICATED (no token, or one that does not "
+    "verify), PERMISSION_DENIED (an identity the suite cannot serve, or a role not allowed), UNAVAILABLE "
+    "(the identity provider's keys not loaded yet)",
+)
 
 
 def seconds_since(captured_at) -> float:
@@ -154,13 +161,15 @@ OUTBOX_SQL = """SELECT topic, sum(records)::bigint AS n, extract(epoch FROM now(
 
 
 class Sampler:
-    """Samples the service's own outbox every `interval` (each service's schema has one)."""
+    """Samples the service's own outbox every `interval` (when its schema has one)."""
 
     def __init__(self, pool: asyncpg.Pool, service: str, interval: float = 5.0):
         self._pool, self._service, self._interval = pool, service, interval
 
     async def sample(self) -> float:
         async with self._pool.acquire() as conn:
+            if await conn.fetchval("SELECT to_regclass('outbox')") is None:
+                return self._interval  # a service without an outbox (notify)
             rows = await conn.fetch(OUTBOX_SQL)
         _samples.outbox[self._service] = [(r["topic"], r["n"], r["age"]) for r in rows]
         return self._interval

@@ -38,10 +38,13 @@ from opentelemetry.sdk.trace import TracerProvider
 
 from anpr.field_limits import compile_checkers
 from anpr.runtime import dbroles, metrics, pg, tls
-from anpr.runtime.auth import AuthInterceptor, Role, TokenRegistry, bearer_interceptors
+from anpr.runtime.auth import AuthInterceptor, Role, bearer_interceptors
 from anpr.runtime.boundary import BoundaryInterceptor
 from anpr.runtime.config import ConfigError, ServiceSettings, load, reject_unknown_variables
 from anpr.runtime.failures import LOOP_POLICY, describe, is_outage
+from anpr.runtime.identity import HEALTH_NAME as IDENTITY_HEALTH
+from anpr.runtime.identity import Identity
+from anpr.runtime.streams import StreamGuard
 from anpr.runtime.tasks import Tasks
 from anpr.runtime.telemetry import setup_logging, setup_tracing
 from anpr.v1 import types_pb2
@@ -103,6 +106,8 @@ class Runtime:
     # The process's background tasks, by name (anpr.runtime.tasks): a component starts its jobs here;
     # a critical one that fails turns the service NOT_SERVING.
     tasks: Tasks = field(default_factory=Tasks)
+    # Verifies callers, and gives this service's own token for its calls to the others.
+    identity: Identity | None = None
     _channels: list[aio.Channel] = field(default_factory=list)
     _listeners: list[pg.Listener] = field(default_factory=list)
 
@@ -113,9 +118,11 @@ class Runtime:
         self._listeners.append(listener)
         return listener
 
-    def channel(self, target: str, token: str) -> aio.Channel:
-        """A traced, authenticated channel to another service (closed at stop); mutual TLS when
-        this service has a certificate (the target is then the peer's service port)."""
+    def channel(self, target: str) -> aio.Channel:
+        """A traced channel to another service (closed at stop), each call carrying this service's
+        own access token (client credentials); mutual TLS when this service has a certificate (the
+        target is then the peer's service port)."""
+        token = self.identity.service_token()
         interceptors = [*aio_client_interceptors(tracer_provider=self.tracer_provider), *bearer_interceptors(token)]
         s = self.settings
         if s.tls:
@@ -184,7 +191,7 @@ class RunningService:
     async def start(self) -> int:
         spec, settings = self.spec, self.settings
         method_roles = spec.full_method_roles()
-        registry = TokenRegistry.from_file(settings.tokens_file)
+        identity = Identity.of(settings, self._identity_fresh)
         self._provider = setup_tracing(f"anpr-{spec.name}")
         metrics.setup_metrics(settings.grpc_host, settings.metrics_port)
         url, self._embedded = await asyncio.to_thread(
@@ -193,18 +200,31 @@ class RunningService:
         # connects on first use
         pool = await pg.create_pool(url, spec.schema, min_size=0, max_size=settings.db_pool_size)
         self._runtime = Runtime(
-            settings, pool, url, self._provider, spec.schema, health=self._health, tasks=Tasks(self._task_failed)
+            settings,
+            pool,
+            url,
+            self._provider,
+            spec.schema,
+            health=self._health,
+            tasks=Tasks(self._task_failed),
+            identity=identity,
         )
+        await self._identity_fresh(False)
+        identity.start(self._runtime.tasks)  # the issuer's keys, fetched now and kept fresh
         self._component = spec.build(self._runtime)
 
         self._watch = DatabaseWatch(pool, self._set_health)
         boundary = BoundaryInterceptor(spec.grpc_service, compile_checkers(settings), self._watch.poke)
         server = aio.server(
-            interceptors=[
-                aio_server_interceptor(tracer_provider=self._provider, filter_=UNTRACED),
+            interceptors=[  # the first is the outermost: auth drives the response streams (see its doc)
                 AuthInterceptor(
-                    registry, method_roles, ready=lambda: self.ready, service_needs_client_cert=settings.tls
+                    identity.verifier,
+                    method_roles,
+                    ready=lambda: self.ready,
+                    service_needs_client_cert=settings.tls,
+                    streams=StreamGuard(settings.max_streams_per_identity, settings.stream_write_timeout_s),
                 ),
+                aio_server_interceptor(tracer_provider=self._provider, filter_=UNTRACED),
                 boundary,
             ],
             options=[*CHANNEL_OPTIONS[:2], *SERVER_KEEPALIVE, ("grpc.so_reuseport", int(settings.reuse_port))],
@@ -244,6 +264,12 @@ class RunningService:
         health says NOT_SERVING, so that probes see it and the orchestrator restarts the process."""
         self.broken = name
         await self._set_health(False)
+
+    async def _identity_fresh(self, fresh: bool) -> None:
+        """Health detail `anpr.identity`: whether the issuer's keys were fetched the last time we tried
+        (the service goes on with the last keys it has; before the first, calls get UNAVAILABLE)."""
+        status = health_pb2.HealthCheckResponse.SERVING if fresh else health_pb2.HealthCheckResponse.NOT_SERVING
+        await self._health.set(IDENTITY_HEALTH, status)
 
     async def _set_health(self, serving: bool) -> None:
         serving = serving and self.broken is None

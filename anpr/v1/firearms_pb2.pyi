@@ -107,12 +107,14 @@ class ListActivationEventsResponse(_message.Message):
     def __init__(self, events: _Optional[_Iterable[_Union[_types_pb2.ActivationEvent, _Mapping]]] = ..., next_after_sequence: _Optional[int] = ...) -> None: ...
 
 class GetActivationPlatePatchRequest(_message.Message):
-    __slots__ = ("activation_id", "hit_id")
+    __slots__ = ("activation_id", "hit_id", "reason")
     ACTIVATION_ID_FIELD_NUMBER: _ClassVar[int]
     HIT_ID_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
     activation_id: str
     hit_id: str
-    def __init__(self, activation_id: _Optional[str] = ..., hit_id: _Optional[str] = ...) -> None: ...
+    reason: str
+    def __init__(self, activation_id: _Optional[str] = ..., hit_id: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
 
 class GetActivationPlatePatchResponse(_message.Message):
     __slots__ = ("plate_image",)
@@ -236,6 +238,18 @@ class AddShiftsResponse(_message.Message):
     shifts: _containers.RepeatedCompositeFieldContainer[_types_pb2.Shift]
     def __init__(self, shifts: _Optional[_Iterable[_Union[_types_pb2.Shift, _Mapping]]] = ...) -> None: ...
 
+class ImportShiftsRequest(_message.Message):
+    __slots__ = ("shifts",)
+    SHIFTS_FIELD_NUMBER: _ClassVar[int]
+    shifts: _containers.RepeatedCompositeFieldContainer[_types_pb2.Shift]
+    def __init__(self, shifts: _Optional[_Iterable[_Union[_types_pb2.Shift, _Mapping]]] = ...) -> None: ...
+
+class ImportShiftsResponse(_message.Message):
+    __slots__ = ("imported",)
+    IMPORTED_FIELD_NUMBER: _ClassVar[int]
+    imported: int
+    def __init__(self, imported: _Optional[int] = ...) -> None: ...
+
 class ListShiftsRequest(_message.Message):
     __slots__ = ("force", "to")
     FORCE_FIELD_NUMBER: _ClassVar[int]
@@ -252,13 +266,19 @@ class ListShiftsResponse(_message.Message):
     def __init__(self, shifts: _Optional[_Iterable[_Union[_types_pb2.Shift, _Mapping]]] = ...) -> None: ...
 
 class GetDutyStatusRequest(_message.Message):
-    __slots__ = ("at",)
+    __slots__ = ("at", "page_size", "page_token")
     AT_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     at: _timestamp_pb2.Timestamp
-    def __init__(self, at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    page_size: int
+    page_token: str
+    def __init__(self, at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
 
 class GetDutyStatusResponse(_message.Message):
-    __slots__ = ("forces",)
+    __slots__ = ("forces", "next_page_token")
     FORCES_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     forces: _containers.RepeatedCompositeFieldContainer[_types_pb2.DutyStatus]
-    def __init__(self, forces: _Optional[_Iterable[_Union[_types_pb2.DutyStatus, _Mapping]]] = ...) -> None: ...
+    next_page_token: str
+    def __init__(self, forces: _Optional[_Iterable[_Union[_types_pb2.DutyStatus, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...

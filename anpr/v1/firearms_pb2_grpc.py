@@ -32,7 +32,10 @@ class FirearmsServiceStub:
     hash-chained, append-only log.
 
     Roles: `service` raises; `tfc` sees and works on the activations assigned to them; `tfc_supervisor`
-    sees every activation (the supervisor view), signs closures off and manages the rota.
+    sees every activation of their force (`national`: of every force; the supervisor view), signs
+    closures off and manages their force's rota. An activation the caller may not see is NOT_FOUND,
+    exactly as one that does not exist. The rota of another force than the caller's (unless
+    national) is neither listed nor changed.
     """
 
     def __init__(self, channel):
@@ -111,6 +114,11 @@ class FirearmsServiceStub:
                 request_serializer=anpr_dot_v1_dot_firearms__pb2.AddShiftsRequest.SerializeToString,
                 response_deserializer=anpr_dot_v1_dot_firearms__pb2.AddShiftsResponse.FromString,
                 _registered_method=True)
+        self.ImportShifts = channel.stream_unary(
+                '/anpr.v1.FirearmsService/ImportShifts',
+                request_serializer=anpr_dot_v1_dot_firearms__pb2.ImportShiftsRequest.SerializeToString,
+                response_deserializer=anpr_dot_v1_dot_firearms__pb2.ImportShiftsResponse.FromString,
+                _registered_method=True)
         self.ListShifts = channel.unary_unary(
                 '/anpr.v1.FirearmsService/ListShifts',
                 request_serializer=anpr_dot_v1_dot_firearms__pb2.ListShiftsRequest.SerializeToString,
@@ -130,7 +138,10 @@ class FirearmsServiceServicer:
     hash-chained, append-only log.
 
     Roles: `service` raises; `tfc` sees and works on the activations assigned to them; `tfc_supervisor`
-    sees every activation (the supervisor view), signs closures off and manages the rota.
+    sees every activation of their force (`national`: of every force; the supervisor view), signs
+    closures off and manages their force's rota. An activation the caller may not see is NOT_FOUND,
+    exactly as one that does not exist. The rota of another force than the caller's (unless
+    national) is neither listed nor changed.
     """
 
     def RaiseActivation(self, request, context):
@@ -189,7 +200,7 @@ class FirearmsServiceServicer:
     def GetActivationPlatePatch(self, request, context):
         """The plate patch (close-up JPEG) of the activation's read or of one of its sightings, fetched
         from ingest, for the commander to confirm the read. Only for an activation the caller may see;
-        every fetch is an entry of the log (PLATE_PATCH_VIEWED).
+        a reason is required; every fetch is an entry of the log (PLATE_PATCH_VIEWED).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -235,7 +246,17 @@ class FirearmsServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def AddShifts(self, request, context):
-        """Add shifts (a week from a CSV, say): all or none; violations name shifts[i].field.
+        """Add shifts (a week from a CSV, say): all or none; violations name shifts[i].field. Each shift
+        starts at most 31 days ago and at most 366 days ahead; its supervisor is a commander
+        registered as a supervisor.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ImportShifts(self, request_iterator, context):
+        """Add any number of shifts, sent in batches of at most 1,000 (a long rota): all or none, in one
+        transaction, as AddShifts; violations name shifts[i].field counted over the whole stream.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -249,7 +270,7 @@ class FirearmsServiceServicer:
 
     def GetDutyStatus(self, request, context):
         """Who is on duty at a time, for every force and area with commanders or shifts; a force with
-        nobody on duty has an empty chain.
+        nobody on duty has an empty chain. In pages (page_size, page_token).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -328,6 +349,11 @@ def add_FirearmsServiceServicer_to_server(servicer, server):
                     request_deserializer=anpr_dot_v1_dot_firearms__pb2.AddShiftsRequest.FromString,
                     response_serializer=anpr_dot_v1_dot_firearms__pb2.AddShiftsResponse.SerializeToString,
             ),
+            'ImportShifts': grpc.stream_unary_rpc_method_handler(
+                    servicer.ImportShifts,
+                    request_deserializer=anpr_dot_v1_dot_firearms__pb2.ImportShiftsRequest.FromString,
+                    response_serializer=anpr_dot_v1_dot_firearms__pb2.ImportShiftsResponse.SerializeToString,
+            ),
             'ListShifts': grpc.unary_unary_rpc_method_handler(
                     servicer.ListShifts,
                     request_deserializer=anpr_dot_v1_dot_firearms__pb2.ListShiftsRequest.FromString,
@@ -353,7 +379,10 @@ class FirearmsService:
     hash-chained, append-only log.
 
     Roles: `service` raises; `tfc` sees and works on the activations assigned to them; `tfc_supervisor`
-    sees every activation (the supervisor view), signs closures off and manages the rota.
+    sees every activation of their force (`national`: of every force; the supervisor view), signs
+    closures off and manages their force's rota. An activation the caller may not see is NOT_FOUND,
+    exactly as one that does not exist. The rota of another force than the caller's (unless
+    national) is neither listed nor changed.
     """
 
     @staticmethod
@@ -724,6 +753,33 @@ class FirearmsService:
             '/anpr.v1.FirearmsService/AddShifts',
             anpr_dot_v1_dot_firearms__pb2.AddShiftsRequest.SerializeToString,
             anpr_dot_v1_dot_firearms__pb2.AddShiftsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ImportShifts(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_unary(
+            request_iterator,
+            target,
+            '/anpr.v1.FirearmsService/ImportShifts',
+            anpr_dot_v1_dot_firearms__pb2.ImportShiftsRequest.SerializeToString,
+            anpr_dot_v1_dot_firearms__pb2.ImportShiftsResponse.FromString,
             options,
             channel_credentials,
             insecure,

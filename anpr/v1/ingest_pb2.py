@@ -26,15 +26,15 @@ from anpr.v1 import types_pb2 as anpr_dot_v1_dot_types__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14\x61npr/v1/ingest.proto\x12\x07\x61npr.v1\x1a\x13\x61npr/v1/types.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"o\n\nReadResult\x12\x0f\n\x07read_id\x18\x01 \x01(\t\x12#\n\x06status\x18\x02 \x01(\x0e\x32\x13.anpr.v1.ReadStatus\x12+\n\nviolations\x18\x03 \x03(\x0b\x32\x17.anpr.v1.FieldViolation\"0\n\x11SubmitReadRequest\x12\x1b\n\x04read\x18\x01 \x01(\x0b\x32\r.anpr.v1.Read\"9\n\x12SubmitReadResponse\x12#\n\x06result\x18\x01 \x01(\x0b\x32\x13.anpr.v1.ReadResult\"2\n\x12SubmitReadsRequest\x12\x1c\n\x05reads\x18\x01 \x03(\x0b\x32\r.anpr.v1.Read\";\n\x13SubmitReadsResponse\x12$\n\x07results\x18\x01 \x03(\x0b\x32\x13.anpr.v1.ReadResult\"D\n\x12StreamReadsRequest\x12\x10\n\x08\x62\x61tch_id\x18\x01 \x01(\t\x12\x1c\n\x05reads\x18\x02 \x03(\x0b\x32\r.anpr.v1.Read\"M\n\x13StreamReadsResponse\x12\x10\n\x08\x62\x61tch_id\x18\x01 \x01(\t\x12$\n\x07results\x18\x02 \x03(\x0b\x32\x13.anpr.v1.ReadResult\"!\n\x0eGetReadRequest\x12\x0f\n\x07read_id\x18\x01 \x01(\t\".\n\x0fGetReadResponse\x12\x1b\n\x04read\x18\x01 \x01(\x0b\x32\r.anpr.v1.Read\"\\\n\x18GetReadPlatePatchRequest\x12\x0f\n\x07read_id\x18\x01 \x01(\t\x12/\n\x0b\x63\x61ptured_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"0\n\x19GetReadPlatePatchResponse\x12\x13\n\x0bplate_image\x18\x01 \x01(\x0c\"\\\n\x12SearchReadsRequest\x12\x0b\n\x03vrm\x18\x01 \x01(\t\x12\x18\n\x10lookback_seconds\x18\x02 \x01(\x03\x12\x11\n\tpage_size\x18\x03 \x01(\x05\x12\x0c\n\x04vrms\x18\x04 \x03(\t\"3\n\x13SearchReadsResponse\x12\x1c\n\x05reads\x18\x01 \x03(\x0b\x32\r.anpr.v1.Read\"?\n\x10ScanReadsRequest\x12\x18\n\x10lookback_seconds\x18\x01 \x01(\x03\x12\x11\n\tpage_size\x18\x02 \x01(\x05\"1\n\x11ScanReadsResponse\x12\x1c\n\x05reads\x18\x01 \x03(\x0b\x32\r.anpr.v1.Read\"6\n\x13UpsertCameraRequest\x12\x1f\n\x06\x63\x61mera\x18\x01 \x01(\x0b\x32\x0f.anpr.v1.Camera\"7\n\x14UpsertCameraResponse\x12\x1f\n\x06\x63\x61mera\x18\x01 \x01(\x0b\x32\x0f.anpr.v1.Camera\"\x14\n\x12ListCamerasRequest\"7\n\x13ListCamerasResponse\x12 \n\x07\x63\x61meras\x18\x01 \x03(\x0b\x32\x0f.anpr.v1.Camera*\x91\x01\n\nReadStatus\x12\x1b\n\x17READ_STATUS_UNSPECIFIED\x10\x00\x12\x16\n\x12READ_STATUS_STORED\x10\x01\x12\x19\n\x15READ_STATUS_DUPLICATE\x10\x02\x12\x18\n\x14READ_STATUS_REJECTED\x10\x03\x12\x19\n\x15READ_STATUS_THROTTLED\x10\x04\x32\xb1\x05\n\rIngestService\x12\x45\n\nSubmitRead\x12\x1a.anpr.v1.SubmitReadRequest\x1a\x1b.anpr.v1.SubmitReadResponse\x12J\n\x0bSubmitReads\x12\x1b.anpr.v1.SubmitReadsRequest\x1a\x1c.anpr.v1.SubmitReadsResponse(\x01\x12L\n\x0bStreamReads\x12\x1b.anpr.v1.StreamReadsRequest\x1a\x1c.anpr.v1.StreamReadsResponse(\x01\x30\x01\x12<\n\x07GetRead\x12\x17.anpr.v1.GetReadRequest\x1a\x18.anpr.v1.GetReadResponse\x12H\n\x0bSearchReads\x12\x1b.anpr.v1.SearchReadsRequest\x1a\x1c.anpr.v1.SearchReadsResponse\x12\x44\n\tScanReads\x12\x19.anpr.v1.ScanReadsRequest\x1a\x1a.anpr.v1.ScanReadsResponse0\x01\x12Z\n\x11GetReadPlatePatch\x12!.anpr.v1.GetReadPlatePatchRequest\x1a\".anpr.v1.GetReadPlatePatchResponse\x12K\n\x0cUpsertCamera\x12\x1c.anpr.v1.UpsertCameraRequest\x1a\x1d.anpr.v1.UpsertCameraResponse\x12H\n\x0bListCameras\x12\x1b.anpr.v1.ListCamerasRequest\x1a\x1c.anpr.v1.ListCamerasResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14\x61npr/v1/ingest.proto\x12\x07\x61npr.v1\x1a\x13\x61npr/v1/types.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"o\n\nReadResult\x12\x0f\n\x07read_id\x18\x01 \x01(\t\x12#\n\x06status\x18\x02 \x01(\x0e\x32\x13.anpr.v1.ReadStatus\x12+\n\nviolations\x18\x03 \x03(\x0b\x32\x17.anpr.v1.FieldViolation\"0\n\x11SubmitReadRequest\x12\x1b\n\x04read\x18\x01 \x01(\x0b\x32\r.anpr.v1.Read\"9\n\x12SubmitReadResponse\x12#\n\x06result\x18\x01 \x01(\x0b\x32\x13.anpr.v1.ReadResult\"2\n\x12SubmitReadsRequest\x12\x1c\n\x05reads\x18\x01 \x03(\x0b\x32\r.anpr.v1.Read\";\n\x13SubmitReadsResponse\x12$\n\x07results\x18\x01 \x03(\x0b\x32\x13.anpr.v1.ReadResult\"D\n\x12StreamReadsRequest\x12\x10\n\x08\x62\x61tch_id\x18\x01 \x01(\t\x12\x1c\n\x05reads\x18\x02 \x03(\x0b\x32\r.anpr.v1.Read\"M\n\x13StreamReadsResponse\x12\x10\n\x08\x62\x61tch_id\x18\x01 \x01(\t\x12$\n\x07results\x18\x02 \x03(\x0b\x32\x13.anpr.v1.ReadResult\"1\n\x0eGetReadRequest\x12\x0f\n\x07read_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\".\n\x0fGetReadResponse\x12\x1b\n\x04read\x18\x01 \x01(\x0b\x32\r.anpr.v1.Read\"|\n\x18GetReadPlatePatchRequest\x12\x0f\n\x07read_id\x18\x01 \x01(\t\x12/\n\x0b\x63\x61ptured_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06viewer\x18\x03 \x01(\t\x12\x0e\n\x06reason\x18\x04 \x01(\t\"0\n\x19GetReadPlatePatchResponse\x12\x13\n\x0bplate_image\x18\x01 \x01(\x0c\"\\\n\x12SearchReadsRequest\x12\x0b\n\x03vrm\x18\x01 \x01(\t\x12\x18\n\x10lookback_seconds\x18\x02 \x01(\x03\x12\x11\n\tpage_size\x18\x03 \x01(\x05\x12\x0c\n\x04vrms\x18\x04 \x03(\t\"3\n\x13SearchReadsResponse\x12\x1c\n\x05reads\x18\x01 \x03(\x0b\x32\r.anpr.v1.Read\"?\n\x10ScanReadsRequest\x12\x18\n\x10lookback_seconds\x18\x01 \x01(\x03\x12\x11\n\tpage_size\x18\x02 \x01(\x05\"1\n\x11ScanReadsResponse\x12\x1c\n\x05reads\x18\x01 \x03(\x0b\x32\r.anpr.v1.Read\"6\n\x13UpsertCameraRequest\x12\x1f\n\x06\x63\x61mera\x18\x01 \x01(\x0b\x32\x0f.anpr.v1.Camera\"7\n\x14UpsertCameraResponse\x12\x1f\n\x06\x63\x61mera\x18\x01 \x01(\x0b\x32\x0f.anpr.v1.Camera\"\x14\n\x12ListCamerasRequest\"7\n\x13ListCamerasResponse\x12 \n\x07\x63\x61meras\x18\x01 \x03(\x0b\x32\x0f.anpr.v1.Camera*\x91\x01\n\nReadStatus\x12\x1b\n\x17READ_STATUS_UNSPECIFIED\x10\x00\x12\x16\n\x12READ_STATUS_STORED\x10\x01\x12\x19\n\x15READ_STATUS_DUPLICATE\x10\x02\x12\x18\n\x14READ_STATUS_REJECTED\x10\x03\x12\x19\n\x15READ_STATUS_THROTTLED\x10\x04\x32\xb1\x05\n\rIngestService\x12\x45\n\nSubmitRead\x12\x1a.anpr.v1.SubmitReadRequest\x1a\x1b.anpr.v1.SubmitReadResponse\x12J\n\x0bSubmitReads\x12\x1b.anpr.v1.SubmitReadsRequest\x1a\x1c.anpr.v1.SubmitReadsResponse(\x01\x12L\n\x0bStreamReads\x12\x1b.anpr.v1.StreamReadsRequest\x1a\x1c.anpr.v1.StreamReadsResponse(\x01\x30\x01\x12<\n\x07GetRead\x12\x17.anpr.v1.GetReadRequest\x1a\x18.anpr.v1.GetReadResponse\x12H\n\x0bSearchReads\x12\x1b.anpr.v1.SearchReadsRequest\x1a\x1c.anpr.v1.SearchReadsResponse\x12\x44\n\tScanReads\x12\x19.anpr.v1.ScanReadsRequest\x1a\x1a.anpr.v1.ScanReadsResponse0\x01\x12Z\n\x11GetReadPlatePatch\x12!.anpr.v1.GetReadPlatePatchRequest\x1a\".anpr.v1.GetReadPlatePatchResponse\x12K\n\x0cUpsertCamera\x12\x1c.anpr.v1.UpsertCameraRequest\x1a\x1d.anpr.v1.UpsertCameraResponse\x12H\n\x0bListCameras\x12\x1b.anpr.v1.ListCamerasRequest\x1a\x1c.anpr.v1.ListCamerasResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'anpr.v1.ingest_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_READSTATUS']._serialized_start=1254
-  _globals['_READSTATUS']._serialized_end=1399
+  _globals['_READSTATUS']._serialized_start=1302
+  _globals['_READSTATUS']._serialized_end=1447
   _globals['_READRESULT']._serialized_start=87
   _globals['_READRESULT']._serialized_end=198
   _globals['_SUBMITREADREQUEST']._serialized_start=200
@@ -50,29 +50,29 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_STREAMREADSRESPONSE']._serialized_start=492
   _globals['_STREAMREADSRESPONSE']._serialized_end=569
   _globals['_GETREADREQUEST']._serialized_start=571
-  _globals['_GETREADREQUEST']._serialized_end=604
-  _globals['_GETREADRESPONSE']._serialized_start=606
-  _globals['_GETREADRESPONSE']._serialized_end=652
-  _globals['_GETREADPLATEPATCHREQUEST']._serialized_start=654
-  _globals['_GETREADPLATEPATCHREQUEST']._serialized_end=746
-  _globals['_GETREADPLATEPATCHRESPONSE']._serialized_start=748
-  _globals['_GETREADPLATEPATCHRESPONSE']._serialized_end=796
-  _globals['_SEARCHREADSREQUEST']._serialized_start=798
-  _globals['_SEARCHREADSREQUEST']._serialized_end=890
-  _globals['_SEARCHREADSRESPONSE']._serialized_start=892
-  _globals['_SEARCHREADSRESPONSE']._serialized_end=943
-  _globals['_SCANREADSREQUEST']._serialized_start=945
-  _globals['_SCANREADSREQUEST']._serialized_end=1008
-  _globals['_SCANREADSRESPONSE']._serialized_start=1010
-  _globals['_SCANREADSRESPONSE']._serialized_end=1059
-  _globals['_UPSERTCAMERAREQUEST']._serialized_start=1061
-  _globals['_UPSERTCAMERAREQUEST']._serialized_end=1115
-  _globals['_UPSERTCAMERARESPONSE']._serialized_start=1117
-  _globals['_UPSERTCAMERARESPONSE']._serialized_end=1172
-  _globals['_LISTCAMERASREQUEST']._serialized_start=1174
-  _globals['_LISTCAMERASREQUEST']._serialized_end=1194
-  _globals['_LISTCAMERASRESPONSE']._serialized_start=1196
-  _globals['_LISTCAMERASRESPONSE']._serialized_end=1251
-  _globals['_INGESTSERVICE']._serialized_start=1402
-  _globals['_INGESTSERVICE']._serialized_end=2091
+  _globals['_GETREADREQUEST']._serialized_end=620
+  _globals['_GETREADRESPONSE']._serialized_start=622
+  _globals['_GETREADRESPONSE']._serialized_end=668
+  _globals['_GETREADPLATEPATCHREQUEST']._serialized_start=670
+  _globals['_GETREADPLATEPATCHREQUEST']._serialized_end=794
+  _globals['_GETREADPLATEPATCHRESPONSE']._serialized_start=796
+  _globals['_GETREADPLATEPATCHRESPONSE']._serialized_end=844
+  _globals['_SEARCHREADSREQUEST']._serialized_start=846
+  _globals['_SEARCHREADSREQUEST']._serialized_end=938
+  _globals['_SEARCHREADSRESPONSE']._serialized_start=940
+  _globals['_SEARCHREADSRESPONSE']._serialized_end=991
+  _globals['_SCANREADSREQUEST']._serialized_start=993
+  _globals['_SCANREADSREQUEST']._serialized_end=1056
+  _globals['_SCANREADSRESPONSE']._serialized_start=1058
+  _globals['_SCANREADSRESPONSE']._serialized_end=1107
+  _globals['_UPSERTCAMERAREQUEST']._serialized_start=1109
+  _globals['_UPSERTCAMERAREQUEST']._serialized_end=1163
+  _globals['_UPSERTCAMERARESPONSE']._serialized_start=1165
+  _globals['_UPSERTCAMERARESPONSE']._serialized_end=1220
+  _globals['_LISTCAMERASREQUEST']._serialized_start=1222
+  _globals['_LISTCAMERASREQUEST']._serialized_end=1242
+  _globals['_LISTCAMERASRESPONSE']._serialized_start=1244
+  _globals['_LISTCAMERASRESPONSE']._serialized_end=1299
+  _globals['_INGESTSERVICE']._serialized_start=1450
+  _globals['_INGESTSERVICE']._serialized_end=2139
 # @@protoc_insertion_point(module_scope)

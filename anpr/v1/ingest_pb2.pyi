@@ -75,10 +75,12 @@ class StreamReadsResponse(_message.Message):
     def __init__(self, batch_id: _Optional[str] = ..., results: _Optional[_Iterable[_Union[ReadResult, _Mapping]]] = ...) -> None: ...
 
 class GetReadRequest(_message.Message):
-    __slots__ = ("read_id",)
+    __slots__ = ("read_id", "reason")
     READ_ID_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
     read_id: str
-    def __init__(self, read_id: _Optional[str] = ...) -> None: ...
+    reason: str
+    def __init__(self, read_id: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
 
 class GetReadResponse(_message.Message):
     __slots__ = ("read",)
@@ -87,12 +89,16 @@ class GetReadResponse(_message.Message):
     def __init__(self, read: _Optional[_Union[_types_pb2.Read, _Mapping]] = ...) -> None: ...
 
 class GetReadPlatePatchRequest(_message.Message):
-    __slots__ = ("read_id", "captured_at")
+    __slots__ = ("read_id", "captured_at", "viewer", "reason")
     READ_ID_FIELD_NUMBER: _ClassVar[int]
     CAPTURED_AT_FIELD_NUMBER: _ClassVar[int]
+    VIEWER_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
     read_id: str
     captured_at: _timestamp_pb2.Timestamp
-    def __init__(self, read_id: _Optional[str] = ..., captured_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    viewer: str
+    reason: str
+    def __init__(self, read_id: _Optional[str] = ..., captured_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., viewer: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
 
 class GetReadPlatePatchResponse(_message.Message):
     __slots__ = ("plate_image",)

@@ -111,7 +111,9 @@ class IngestServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def GetRead(self, request, context):
-        """A stored read with its images (control room only).
+        """A stored read with its images (control room only): a reason is required and every call is
+        audited with the caller and the reason (also one answered NOT_FOUND). Only a read by a camera of
+        the caller's force (`national`: any); another force's read is NOT_FOUND.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -136,7 +138,8 @@ class IngestServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def GetReadPlatePatch(self, request, context):
-        """The plate patch of a stored read (service role: notify fetches it for an alert's viewer).
+        """The plate patch of a stored read (service role: notify and firearms fetch it for an alert's
+        viewer, whom they name with the reason; every fetch is audited here too).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

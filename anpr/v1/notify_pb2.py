@@ -26,7 +26,7 @@ from anpr.v1 import types_pb2 as anpr_dot_v1_dot_types__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14\x61npr/v1/notify.proto\x12\x07\x61npr.v1\x1a\x13\x61npr/v1/types.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"0\n\x13PublishAlertRequest\x12\x19\n\x03hit\x18\x01 \x01(\x0b\x32\x0c.anpr.v1.Hit\"M\n\x14PublishAlertResponse\x12\x10\n\x08\x61lert_id\x18\x01 \x01(\t\x12\x10\n\x08sequence\x18\x02 \x01(\x03\x12\x11\n\tduplicate\x18\x03 \x01(\x08\"8\n\x14PublishAlertsRequest\x12 \n\x04hits\x18\x01 \x03(\x0b\x32\x12.anpr.v1.TracedHit\"F\n\x15PublishAlertsResponse\x12-\n\x06\x61lerts\x18\x01 \x03(\x0b\x32\x1d.anpr.v1.PublishAlertResponse\"k\n\x10SubscribeRequest\x12\x16\n\x0e\x61\x66ter_sequence\x18\x01 \x01(\x03\x12\x12\n\nfrom_start\x18\x02 \x01(\x08\x12+\n\x0csubscription\x18\x03 \x01(\x0b\x32\x15.anpr.v1.Subscription\"~\n\x0cSubscription\x12\x0f\n\x07unit_id\x18\x01 \x01(\t\x12\r\n\x05\x66orce\x18\x02 \x01(\t\x12!\n\x06\x63ircle\x18\x03 \x01(\x0b\x32\x0f.anpr.v1.CircleH\x00\x12#\n\x07polygon\x18\x04 \x01(\x0b\x32\x10.anpr.v1.PolygonH\x00\x42\x06\n\x04\x61rea\">\n\x06\x43ircle\x12!\n\x06\x63\x65nter\x18\x01 \x01(\x0b\x32\x11.anpr.v1.GeoPoint\x12\x11\n\tradius_km\x18\x02 \x01(\x01\".\n\x07Polygon\x12#\n\x08vertices\x18\x01 \x03(\x0b\x32\x11.anpr.v1.GeoPoint\"\x95\x01\n\x11SubscribeResponse\x12\x1f\n\x05\x61lert\x18\x01 \x01(\x0b\x32\x0e.anpr.v1.AlertH\x00\x12-\n\x06opened\x18\x02 \x01(\x0b\x32\x1b.anpr.v1.SubscriptionOpenedH\x00\x12\'\n\theartbeat\x18\x03 \x01(\x0b\x32\x12.anpr.v1.HeartbeatH\x00\x42\x07\n\x05\x65vent\"\x86\x01\n\x12SubscriptionOpened\x12\x10\n\x08sequence\x18\x01 \x01(\x03\x12\x16\n\x0e\x61\x66ter_sequence\x18\x02 \x01(\x03\x12+\n\x0csubscription\x18\x03 \x01(\x0b\x32\x15.anpr.v1.Subscription\x12\x19\n\x11heartbeat_seconds\x18\x04 \x01(\x05\"E\n\tHeartbeat\x12\x10\n\x08sequence\x18\x01 \x01(\x03\x12&\n\x02\x61t\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"x\n\x17\x41\x63knowledgeAlertRequest\x12\x10\n\x08\x61lert_id\x18\x01 \x01(\t\x12&\n\x07outcome\x18\x02 \x01(\x0e\x32\x15.anpr.v1.AlertOutcome\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12\x13\n\x0breason_code\x18\x04 \x01(\t\"\x1a\n\x18\x41\x63knowledgeAlertResponse\"(\n\x14GetPlatePatchRequest\x12\x10\n\x08\x61lert_id\x18\x01 \x01(\t\",\n\x15GetPlatePatchResponse\x12\x13\n\x0bplate_image\x18\x01 \x01(\x0c\".\n\x14GetAlertStatsRequest\x12\x16\n\x0ewindow_seconds\x18\x01 \x01(\x03\"\x91\x01\n\x15GetAlertStatsResponse\x12\'\n\nby_hotlist\x18\x01 \x03(\x0b\x32\x13.anpr.v1.AlertStats\x12+\n\x0e\x62y_reason_code\x18\x02 \x03(\x0b\x32\x13.anpr.v1.AlertStats\x12\"\n\x05total\x18\x03 \x01(\x0b\x32\x13.anpr.v1.AlertStats\"\x9c\x01\n\nAlertStats\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0e\n\x06\x61lerts\x18\x03 \x01(\x03\x12\x14\n\x0c\x61\x63knowledged\x18\x04 \x01(\x03\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x05 \x01(\x03\x12\x10\n\x08rejected\x18\x06 \x01(\x03\x12\x13\n\x0b\x61\x63\x63\x65pt_rate\x18\x07 \x01(\x01\x12\x14\n\x0cmisread_rate\x18\x08 \x01(\x01\x32\xed\x03\n\rNotifyService\x12K\n\x0cPublishAlert\x12\x1c.anpr.v1.PublishAlertRequest\x1a\x1d.anpr.v1.PublishAlertResponse\x12N\n\rPublishAlerts\x12\x1d.anpr.v1.PublishAlertsRequest\x1a\x1e.anpr.v1.PublishAlertsResponse\x12\x46\n\tSubscribe\x12\x19.anpr.v1.SubscribeRequest\x1a\x1a.anpr.v1.SubscribeResponse(\x01\x30\x01\x12W\n\x10\x41\x63knowledgeAlert\x12 .anpr.v1.AcknowledgeAlertRequest\x1a!.anpr.v1.AcknowledgeAlertResponse\x12N\n\rGetPlatePatch\x12\x1d.anpr.v1.GetPlatePatchRequest\x1a\x1e.anpr.v1.GetPlatePatchResponse\x12N\n\rGetAlertStats\x12\x1d.anpr.v1.GetAlertStatsRequest\x1a\x1e.anpr.v1.GetAlertStatsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14\x61npr/v1/notify.proto\x12\x07\x61npr.v1\x1a\x13\x61npr/v1/types.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"0\n\x13PublishAlertRequest\x12\x19\n\x03hit\x18\x01 \x01(\x0b\x32\x0c.anpr.v1.Hit\"M\n\x14PublishAlertResponse\x12\x10\n\x08\x61lert_id\x18\x01 \x01(\t\x12\x10\n\x08sequence\x18\x02 \x01(\x03\x12\x11\n\tduplicate\x18\x03 \x01(\x08\"8\n\x14PublishAlertsRequest\x12 \n\x04hits\x18\x01 \x03(\x0b\x32\x12.anpr.v1.TracedHit\"F\n\x15PublishAlertsResponse\x12-\n\x06\x61lerts\x18\x01 \x03(\x0b\x32\x1d.anpr.v1.PublishAlertResponse\"<\n\x16PublishHotlistsRequest\x12\"\n\x08hotlists\x18\x01 \x03(\x0b\x32\x10.anpr.v1.Hotlist\"+\n\x17PublishHotlistsResponse\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x01 \x01(\x05\"k\n\x10SubscribeRequest\x12\x16\n\x0e\x61\x66ter_sequence\x18\x01 \x01(\x03\x12\x12\n\nfrom_start\x18\x02 \x01(\x08\x12+\n\x0csubscription\x18\x03 \x01(\x0b\x32\x15.anpr.v1.Subscription\"~\n\x0cSubscription\x12\x0f\n\x07unit_id\x18\x01 \x01(\t\x12\r\n\x05\x66orce\x18\x02 \x01(\t\x12!\n\x06\x63ircle\x18\x03 \x01(\x0b\x32\x0f.anpr.v1.CircleH\x00\x12#\n\x07polygon\x18\x04 \x01(\x0b\x32\x10.anpr.v1.PolygonH\x00\x42\x06\n\x04\x61rea\">\n\x06\x43ircle\x12!\n\x06\x63\x65nter\x18\x01 \x01(\x0b\x32\x11.anpr.v1.GeoPoint\x12\x11\n\tradius_km\x18\x02 \x01(\x01\".\n\x07Polygon\x12#\n\x08vertices\x18\x01 \x03(\x0b\x32\x11.anpr.v1.GeoPoint\"\x95\x01\n\x11SubscribeResponse\x12\x1f\n\x05\x61lert\x18\x01 \x01(\x0b\x32\x0e.anpr.v1.AlertH\x00\x12-\n\x06opened\x18\x02 \x01(\x0b\x32\x1b.anpr.v1.SubscriptionOpenedH\x00\x12\'\n\theartbeat\x18\x03 \x01(\x0b\x32\x12.anpr.v1.HeartbeatH\x00\x42\x07\n\x05\x65vent\"\x86\x01\n\x12SubscriptionOpened\x12\x10\n\x08sequence\x18\x01 \x01(\x03\x12\x16\n\x0e\x61\x66ter_sequence\x18\x02 \x01(\x03\x12+\n\x0csubscription\x18\x03 \x01(\x0b\x32\x15.anpr.v1.Subscription\x12\x19\n\x11heartbeat_seconds\x18\x04 \x01(\x05\"E\n\tHeartbeat\x12\x10\n\x08sequence\x18\x01 \x01(\x03\x12&\n\x02\x61t\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"x\n\x17\x41\x63knowledgeAlertRequest\x12\x10\n\x08\x61lert_id\x18\x01 \x01(\t\x12&\n\x07outcome\x18\x02 \x01(\x0e\x32\x15.anpr.v1.AlertOutcome\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12\x13\n\x0breason_code\x18\x04 \x01(\t\"\x1a\n\x18\x41\x63knowledgeAlertResponse\"8\n\x14GetPlatePatchRequest\x12\x10\n\x08\x61lert_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\",\n\x15GetPlatePatchResponse\x12\x13\n\x0bplate_image\x18\x01 \x01(\x0c\".\n\x14GetAlertStatsRequest\x12\x16\n\x0ewindow_seconds\x18\x01 \x01(\x03\"\x91\x01\n\x15GetAlertStatsResponse\x12\'\n\nby_hotlist\x18\x01 \x03(\x0b\x32\x13.anpr.v1.AlertStats\x12+\n\x0e\x62y_reason_code\x18\x02 \x03(\x0b\x32\x13.anpr.v1.AlertStats\x12\"\n\x05total\x18\x03 \x01(\x0b\x32\x13.anpr.v1.AlertStats\"\x9c\x01\n\nAlertStats\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0e\n\x06\x61lerts\x18\x03 \x01(\x03\x12\x14\n\x0c\x61\x63knowledged\x18\x04 \x01(\x03\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x05 \x01(\x03\x12\x10\n\x08rejected\x18\x06 \x01(\x03\x12\x13\n\x0b\x61\x63\x63\x65pt_rate\x18\x07 \x01(\x01\x12\x14\n\x0cmisread_rate\x18\x08 \x01(\x01\x32\xc3\x04\n\rNotifyService\x12K\n\x0cPublishAlert\x12\x1c.anpr.v1.PublishAlertRequest\x1a\x1d.anpr.v1.PublishAlertResponse\x12N\n\rPublishAlerts\x12\x1d.anpr.v1.PublishAlertsRequest\x1a\x1e.anpr.v1.PublishAlertsResponse\x12T\n\x0fPublishHotlists\x12\x1f.anpr.v1.PublishHotlistsRequest\x1a .anpr.v1.PublishHotlistsResponse\x12\x46\n\tSubscribe\x12\x19.anpr.v1.SubscribeRequest\x1a\x1a.anpr.v1.SubscribeResponse(\x01\x30\x01\x12W\n\x10\x41\x63knowledgeAlert\x12 .anpr.v1.AcknowledgeAlertRequest\x1a!.anpr.v1.AcknowledgeAlertResponse\x12N\n\rGetPlatePatch\x12\x1d.anpr.v1.GetPlatePatchRequest\x1a\x1e.anpr.v1.GetPlatePatchResponse\x12N\n\rGetAlertStats\x12\x1d.anpr.v1.GetAlertStatsRequest\x1a\x1e.anpr.v1.GetAlertStatsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -41,34 +41,38 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_PUBLISHALERTSREQUEST']._serialized_end=272
   _globals['_PUBLISHALERTSRESPONSE']._serialized_start=274
   _globals['_PUBLISHALERTSRESPONSE']._serialized_end=344
-  _globals['_SUBSCRIBEREQUEST']._serialized_start=346
-  _globals['_SUBSCRIBEREQUEST']._serialized_end=453
-  _globals['_SUBSCRIPTION']._serialized_start=455
-  _globals['_SUBSCRIPTION']._serialized_end=581
-  _globals['_CIRCLE']._serialized_start=583
-  _globals['_CIRCLE']._serialized_end=645
-  _globals['_POLYGON']._serialized_start=647
-  _globals['_POLYGON']._serialized_end=693
-  _globals['_SUBSCRIBERESPONSE']._serialized_start=696
-  _globals['_SUBSCRIBERESPONSE']._serialized_end=845
-  _globals['_SUBSCRIPTIONOPENED']._serialized_start=848
-  _globals['_SUBSCRIPTIONOPENED']._serialized_end=982
-  _globals['_HEARTBEAT']._serialized_start=984
-  _globals['_HEARTBEAT']._serialized_end=1053
-  _globals['_ACKNOWLEDGEALERTREQUEST']._serialized_start=1055
-  _globals['_ACKNOWLEDGEALERTREQUEST']._serialized_end=1175
-  _globals['_ACKNOWLEDGEALERTRESPONSE']._serialized_start=1177
-  _globals['_ACKNOWLEDGEALERTRESPONSE']._serialized_end=1203
-  _globals['_GETPLATEPATCHREQUEST']._serialized_start=1205
-  _globals['_GETPLATEPATCHREQUEST']._serialized_end=1245
-  _globals['_GETPLATEPATCHRESPONSE']._serialized_start=1247
-  _globals['_GETPLATEPATCHRESPONSE']._serialized_end=1291
-  _globals['_GETALERTSTATSREQUEST']._serialized_start=1293
-  _globals['_GETALERTSTATSREQUEST']._serialized_end=1339
-  _globals['_GETALERTSTATSRESPONSE']._serialized_start=1342
-  _globals['_GETALERTSTATSRESPONSE']._serialized_end=1487
-  _globals['_ALERTSTATS']._serialized_start=1490
-  _globals['_ALERTSTATS']._serialized_end=1646
-  _globals['_NOTIFYSERVICE']._serialized_start=1649
-  _globals['_NOTIFYSERVICE']._serialized_end=2142
+  _globals['_PUBLISHHOTLISTSREQUEST']._serialized_start=346
+  _globals['_PUBLISHHOTLISTSREQUEST']._serialized_end=406
+  _globals['_PUBLISHHOTLISTSRESPONSE']._serialized_start=408
+  _globals['_PUBLISHHOTLISTSRESPONSE']._serialized_end=451
+  _globals['_SUBSCRIBEREQUEST']._serialized_start=453
+  _globals['_SUBSCRIBEREQUEST']._serialized_end=560
+  _globals['_SUBSCRIPTION']._serialized_start=562
+  _globals['_SUBSCRIPTION']._serialized_end=688
+  _globals['_CIRCLE']._serialized_start=690
+  _globals['_CIRCLE']._serialized_end=752
+  _globals['_POLYGON']._serialized_start=754
+  _globals['_POLYGON']._serialized_end=800
+  _globals['_SUBSCRIBERESPONSE']._serialized_start=803
+  _globals['_SUBSCRIBERESPONSE']._serialized_end=952
+  _globals['_SUBSCRIPTIONOPENED']._serialized_start=955
+  _globals['_SUBSCRIPTIONOPENED']._serialized_end=1089
+  _globals['_HEARTBEAT']._serialized_start=1091
+  _globals['_HEARTBEAT']._serialized_end=1160
+  _globals['_ACKNOWLEDGEALERTREQUEST']._serialized_start=1162
+  _globals['_ACKNOWLEDGEALERTREQUEST']._serialized_end=1282
+  _globals['_ACKNOWLEDGEALERTRESPONSE']._serialized_start=1284
+  _globals['_ACKNOWLEDGEALERTRESPONSE']._serialized_end=1310
+  _globals['_GETPLATEPATCHREQUEST']._serialized_start=1312
+  _globals['_GETPLATEPATCHREQUEST']._serialized_end=1368
+  _globals['_GETPLATEPATCHRESPONSE']._serialized_start=1370
+  _globals['_GETPLATEPATCHRESPONSE']._serialized_end=1414
+  _globals['_GETALERTSTATSREQUEST']._serialized_start=1416
+  _globals['_GETALERTSTATSREQUEST']._serialized_end=1462
+  _globals['_GETALERTSTATSRESPONSE']._serialized_start=1465
+  _globals['_GETALERTSTATSRESPONSE']._serialized_end=1610
+  _globals['_ALERTSTATS']._serialized_start=1613
+  _globals['_ALERTSTATS']._serialized_end=1769
+  _globals['_NOTIFYSERVICE']._serialized_start=1772
+  _globals['_NOTIFYSERVICE']._serialized_end=2351
 # @@protoc_insertion_point(module_scope)

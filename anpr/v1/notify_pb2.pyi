@@ -38,6 +38,18 @@ class PublishAlertsResponse(_message.Message):
     alerts: _containers.RepeatedCompositeFieldContainer[PublishAlertResponse]
     def __init__(self, alerts: _Optional[_Iterable[_Union[PublishAlertResponse, _Mapping]]] = ...) -> None: ...
 
+class PublishHotlistsRequest(_message.Message):
+    __slots__ = ("hotlists",)
+    HOTLISTS_FIELD_NUMBER: _ClassVar[int]
+    hotlists: _containers.RepeatedCompositeFieldContainer[_types_pb2.Hotlist]
+    def __init__(self, hotlists: _Optional[_Iterable[_Union[_types_pb2.Hotlist, _Mapping]]] = ...) -> None: ...
+
+class PublishHotlistsResponse(_message.Message):
+    __slots__ = ("accepted",)
+    ACCEPTED_FIELD_NUMBER: _ClassVar[int]
+    accepted: int
+    def __init__(self, accepted: _Optional[int] = ...) -> None: ...
+
 class SubscribeRequest(_message.Message):
     __slots__ = ("after_sequence", "from_start", "subscription")
     AFTER_SEQUENCE_FIELD_NUMBER: _ClassVar[int]
@@ -121,10 +133,12 @@ class AcknowledgeAlertResponse(_message.Message):
     def __init__(self) -> None: ...
 
 class GetPlatePatchRequest(_message.Message):
-    __slots__ = ("alert_id",)
+    __slots__ = ("alert_id", "reason")
     ALERT_ID_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
     alert_id: str
-    def __init__(self, alert_id: _Optional[str] = ...) -> None: ...
+    reason: str
+    def __init__(self, alert_id: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
 
 class GetPlatePatchResponse(_message.Message):
     __slots__ = ("plate_image",)

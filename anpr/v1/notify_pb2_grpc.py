@@ -28,13 +28,18 @@ if _version_not_supported:
 class NotifyServiceStub:
     """Notify: keeps the alert log and streams alerts to terminals and control rooms.
 
-    What each role receives of an alert (see docs/DOMAIN.md for the meaning of the fields):
-    - terminal (in-car): only alerts of non-covert lists for reads inside its area, with the
-    operational subset of the entry: entry_id, hotlist_id, vrm, vehicle, action, warning_markers,
-    reason, information, pnc_id, operational_instructions, source_reference; and of the list its id,
-    name and source. Withheld: intelligence grading, CAD information, force, area, weed date and
-    protective marking.
-    - control_room: every alert inside its force or area (covert lists included), with the full entry.
+    Who sees which alert is decided from the caller's verified identity (its token's claims), never
+    from the request (docs/scope.md):
+    - terminal (in-car): its own unit (the token's `unit`), only confirmed alerts of lists that are
+    not covert now, for reads inside a circle around its reported position (at most
+    ANPR_TERMINAL_MAX_RADIUS_KM, whatever the force of the camera), with the operational subset of
+    the entry: entry_id, hotlist_id, vrm, vehicle, action, warning_markers, reason, information,
+    pnc_id, operational_instructions, source_reference; and of the list its id, name and source.
+    Withheld: intelligence grading, CAD information, force, area, weed date and protective marking.
+    - control_room: the alerts of its force (the force of the camera that made the read, or the
+    force that owns the listing; `national`: every force), covert lists only with covert
+    clearance, with the full entry. A force or area in the subscription only narrows that.
+    A list made covert hides its earlier alerts too: the flag that counts is the list's current one.
     """
 
     def __init__(self, channel):
@@ -52,6 +57,11 @@ class NotifyServiceStub:
                 '/anpr.v1.NotifyService/PublishAlerts',
                 request_serializer=anpr_dot_v1_dot_notify__pb2.PublishAlertsRequest.SerializeToString,
                 response_deserializer=anpr_dot_v1_dot_notify__pb2.PublishAlertsResponse.FromString,
+                _registered_method=True)
+        self.PublishHotlists = channel.unary_unary(
+                '/anpr.v1.NotifyService/PublishHotlists',
+                request_serializer=anpr_dot_v1_dot_notify__pb2.PublishHotlistsRequest.SerializeToString,
+                response_deserializer=anpr_dot_v1_dot_notify__pb2.PublishHotlistsResponse.FromString,
                 _registered_method=True)
         self.Subscribe = channel.stream_stream(
                 '/anpr.v1.NotifyService/Subscribe',
@@ -78,13 +88,18 @@ class NotifyServiceStub:
 class NotifyServiceServicer:
     """Notify: keeps the alert log and streams alerts to terminals and control rooms.
 
-    What each role receives of an alert (see docs/DOMAIN.md for the meaning of the fields):
-    - terminal (in-car): only alerts of non-covert lists for reads inside its area, with the
-    operational subset of the entry: entry_id, hotlist_id, vrm, vehicle, action, warning_markers,
-    reason, information, pnc_id, operational_instructions, source_reference; and of the list its id,
-    name and source. Withheld: intelligence grading, CAD information, force, area, weed date and
-    protective marking.
-    - control_room: every alert inside its force or area (covert lists included), with the full entry.
+    Who sees which alert is decided from the caller's verified identity (its token's claims), never
+    from the request (docs/scope.md):
+    - terminal (in-car): its own unit (the token's `unit`), only confirmed alerts of lists that are
+    not covert now, for reads inside a circle around its reported position (at most
+    ANPR_TERMINAL_MAX_RADIUS_KM, whatever the force of the camera), with the operational subset of
+    the entry: entry_id, hotlist_id, vrm, vehicle, action, warning_markers, reason, information,
+    pnc_id, operational_instructions, source_reference; and of the list its id, name and source.
+    Withheld: intelligence grading, CAD information, force, area, weed date and protective marking.
+    - control_room: the alerts of its force (the force of the camera that made the read, or the
+    force that owns the listing; `national`: every force), covert lists only with covert
+    clearance, with the full entry. A force or area in the subscription only narrows that.
+    A list made covert hides its earlier alerts too: the flag that counts is the list's current one.
     """
 
     def PublishAlert(self, request, context):
@@ -97,6 +112,14 @@ class NotifyServiceServicer:
     def PublishAlerts(self, request, context):
         """From matcher: record alerts for many hits in one transaction (what matcher's outbox uses).
         Idempotent on each hit_id; the alerts are stored in the order given.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PublishHotlists(self, request, context):
+        """From matcher: lists as they are now (each change of a list, through its outbox). Notify keeps
+        each list's newest version: its covert flag decides who sees the list's alerts, old ones too.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -119,6 +142,8 @@ class NotifyServiceServicer:
 
     def AcknowledgeAlert(self, request, context):
         """A terminal or control room records that an alert was seen, accepted or rejected, and why.
+        Only within its scope (a terminal: an alert of its force, or read inside the circle it last
+        reported); an alert outside it is NOT_FOUND, as one that does not exist.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -126,7 +151,8 @@ class NotifyServiceServicer:
 
     def GetPlatePatch(self, request, context):
         """The plate patch (close-up JPEG) of an alert's read, for a person to confirm the read. Only for
-        an alert the caller may see; every fetch is audited.
+        an alert the caller may act on (else NOT_FOUND); a reason is required, and every fetch is
+        audited with the caller and the reason.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -134,7 +160,7 @@ class NotifyServiceServicer:
 
     def GetAlertStats(self, request, context):
         """Hit quality over a time window: per hotlist and per reason, how alerts were acted on
-        (control room and administrators).
+        (control room and administrators), counting only the alerts of the caller's scope.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -152,6 +178,11 @@ def add_NotifyServiceServicer_to_server(servicer, server):
                     servicer.PublishAlerts,
                     request_deserializer=anpr_dot_v1_dot_notify__pb2.PublishAlertsRequest.FromString,
                     response_serializer=anpr_dot_v1_dot_notify__pb2.PublishAlertsResponse.SerializeToString,
+            ),
+            'PublishHotlists': grpc.unary_unary_rpc_method_handler(
+                    servicer.PublishHotlists,
+                    request_deserializer=anpr_dot_v1_dot_notify__pb2.PublishHotlistsRequest.FromString,
+                    response_serializer=anpr_dot_v1_dot_notify__pb2.PublishHotlistsResponse.SerializeToString,
             ),
             'Subscribe': grpc.stream_stream_rpc_method_handler(
                     servicer.Subscribe,
@@ -184,13 +215,18 @@ def add_NotifyServiceServicer_to_server(servicer, server):
 class NotifyService:
     """Notify: keeps the alert log and streams alerts to terminals and control rooms.
 
-    What each role receives of an alert (see docs/DOMAIN.md for the meaning of the fields):
-    - terminal (in-car): only alerts of non-covert lists for reads inside its area, with the
-    operational subset of the entry: entry_id, hotlist_id, vrm, vehicle, action, warning_markers,
-    reason, information, pnc_id, operational_instructions, source_reference; and of the list its id,
-    name and source. Withheld: intelligence grading, CAD information, force, area, weed date and
-    protective marking.
-    - control_room: every alert inside its force or area (covert lists included), with the full entry.
+    Who sees which alert is decided from the caller's verified identity (its token's claims), never
+    from the request (docs/scope.md):
+    - terminal (in-car): its own unit (the token's `unit`), only confirmed alerts of lists that are
+    not covert now, for reads inside a circle around its reported position (at most
+    ANPR_TERMINAL_MAX_RADIUS_KM, whatever the force of the camera), with the operational subset of
+    the entry: entry_id, hotlist_id, vrm, vehicle, action, warning_markers, reason, information,
+    pnc_id, operational_instructions, source_reference; and of the list its id, name and source.
+    Withheld: intelligence grading, CAD information, force, area, weed date and protective marking.
+    - control_room: the alerts of its force (the force of the camera that made the read, or the
+    force that owns the listing; `national`: every force), covert lists only with covert
+    clearance, with the full entry. A force or area in the subscription only narrows that.
+    A list made covert hides its earlier alerts too: the flag that counts is the list's current one.
     """
 
     @staticmethod
@@ -237,6 +273,33 @@ class NotifyService:
             '/anpr.v1.NotifyService/PublishAlerts',
             anpr_dot_v1_dot_notify__pb2.PublishAlertsRequest.SerializeToString,
             anpr_dot_v1_dot_notify__pb2.PublishAlertsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PublishHotlists(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/anpr.v1.NotifyService/PublishHotlists',
+            anpr_dot_v1_dot_notify__pb2.PublishHotlistsRequest.SerializeToString,
+            anpr_dot_v1_dot_notify__pb2.PublishHotlistsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -513,16 +513,18 @@ class Activation(_message.Message):
     def __init__(self, activation_id: _Optional[str] = ..., sequence: _Optional[int] = ..., hit: _Optional[_Union[Hit, _Mapping]] = ..., state: _Optional[_Union[ActivationState, str]] = ..., raised_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., acknowledged_by: _Optional[str] = ..., acknowledged_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., decisions: _Optional[_Iterable[_Union[NdmDecision, _Mapping]]] = ..., sightings: _Optional[_Iterable[_Union[Hit, _Mapping]]] = ..., force: _Optional[str] = ..., area: _Optional[str] = ..., chain: _Optional[_Iterable[str]] = ..., assigned_to: _Optional[str] = ..., escalation_level: _Optional[int] = ..., acknowledge_by: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., decision_count: _Optional[int] = ..., sighting_count: _Optional[int] = ..., outcome: _Optional[_Union[NdmOutcome, str]] = ..., close_summary: _Optional[str] = ..., close_requested_by: _Optional[str] = ..., signed_off_by: _Optional[str] = ..., signed_off_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class Commander(_message.Message):
-    __slots__ = ("subject", "name", "force", "contact")
+    __slots__ = ("subject", "name", "force", "contact", "supervisor")
     SUBJECT_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     FORCE_FIELD_NUMBER: _ClassVar[int]
     CONTACT_FIELD_NUMBER: _ClassVar[int]
+    SUPERVISOR_FIELD_NUMBER: _ClassVar[int]
     subject: str
     name: str
     force: str
     contact: str
-    def __init__(self, subject: _Optional[str] = ..., name: _Optional[str] = ..., force: _Optional[str] = ..., contact: _Optional[str] = ...) -> None: ...
+    supervisor: bool
+    def __init__(self, subject: _Optional[str] = ..., name: _Optional[str] = ..., force: _Optional[str] = ..., contact: _Optional[str] = ..., supervisor: _Optional[bool] = ...) -> None: ...
 
 class Shift(_message.Message):
     __slots__ = ("shift_id", "force", "area", "starts_at", "ends_at", "primary", "backups", "supervisor")

@@ -8,7 +8,7 @@ on standard input act on an alert by its number (the sequence shown after ALERT 
     a N                  accept alert N (acted on)
     r N CODE [text]      reject alert N with a reason code (stopped, not_found, wrong_vehicle, ...)
     s N                  seen
-    p N                  save alert N's plate patch as plate-N.jpg
+    p N [reason]         save alert N's plate patch as plate-N.jpg (the reason is audited)
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from anpr.v1 import notify_pb2, notify_pb2_grpc, types_pb2
 from cli.client import CommandError, channel, save_file, token
 
 T = types_pb2
+DEFAULT_PATCH_REASON = "confirm the read before acting on the alert"  # `p N` without a reason of its own
 OUTCOMES = {"a": T.ALERT_OUTCOME_ACCEPTED, "r": T.ALERT_OUTCOME_REJECTED, "s": T.ALERT_OUTCOME_SEEN}
 RETRYABLE = {
     grpc.StatusCode.UNAVAILABLE,
@@ -170,14 +171,17 @@ class Terminal:
 
     async def _command(self, stub, words: list[str]) -> None:
         if len(words) < 2 or words[0] not in {*OUTCOMES, "p"} or not words[1].isdigit():
-            self.say("?? commands: a N | r N CODE [text] | s N | p N")
+            self.say("?? commands: a N | r N CODE [text] | s N | p N [reason]")
             return
         alert_id = self._alerts.get(int(words[1]))
         if alert_id is None:
             self.say(f"?? no alert #{words[1]} on this screen")
             return
         if words[0] == "p":
-            resp = await stub.GetPlatePatch(notify_pb2.GetPlatePatchRequest(alert_id=alert_id), timeout=10)
+            reason = " ".join(words[2:]) or DEFAULT_PATCH_REASON  # audited with the officer
+            resp = await stub.GetPlatePatch(
+                notify_pb2.GetPlatePatchRequest(alert_id=alert_id, reason=reason), timeout=10
+            )
             path = await save_file(f"plate-{words[1]}.jpg", resp.plate_image)
             self.say(f"-- plate patch of #{words[1]} saved to {path} ({len(resp.plate_image)} bytes) --")
             return

@@ -25,6 +25,7 @@ from anpr.v1 import types_pb2 as T
 from cli.client import channel, save_file, token
 
 K = T.ActivationEventKind
+PATCH_REASON = "confirm the read of the activation (NDM stage 1)"  # in the log entry of every view
 HELP = """commands (ID: the first characters of an activation id are enough):
   list                 open activations you have been told of, deadlines first
   show ID              the activation, then its whole record page by page
@@ -33,7 +34,7 @@ HELP = """commands (ID: the first characters of an activation id are enough):
                        STAGE: ethics, information, threat, powers, options, action
   close ID OUTCOME     ask to close (asks for a summary); OUTCOME: nfa, monitor, unarmed, armed
   signoff ID           supervisors: sign off a closure asked for by someone else (asks for remarks)
-  patch ID [HIT]       save the plate patch of the read (or of a sighting's hit) to plate-ID.jpg
+  patch ID [HIT]       save the plate patch of the read (or of a sighting's hit) to plate-ID.jpg (logged)
   help | quit"""
 STAGES = {
     "ethics": "code_of_ethics",
@@ -305,11 +306,10 @@ class Console:
 
     async def patch(self, args) -> None:
         aid = self._one(args, "patch ID [HIT]")
-        image = (
-            await self.stub.GetActivationPlatePatch(
-                F.GetActivationPlatePatchRequest(activation_id=aid, hit_id=args[1] if len(args) > 1 else "")
-            )
-        ).plate_image
+        request = F.GetActivationPlatePatchRequest(
+            activation_id=aid, hit_id=args[1] if len(args) > 1 else "", reason=PATCH_REASON
+        )
+        image = (await self.stub.GetActivationPlatePatch(request)).plate_image
         if not image:
             self.say("the camera sent no plate patch for this read")
             return

@@ -37,7 +37,8 @@ from cli.client import CommandError, channel, subscribe
 from cli.screens.patrol_terminal import format_alert
 from cli.screens.tfc_console import Style, format_event
 from cli.suite.database import provision
-from cli.suite.launcher import Launcher, LaunchError, Tokens, check_settings, port_table
+from cli.suite.issuer import IssuerError
+from cli.suite.launcher import DEFAULT_CLAIMS, Launcher, LaunchError, Tokens, check_settings, issuer_port, port_table
 from services import NAMES
 
 T = types_pb2
@@ -114,6 +115,17 @@ DEMO_SUBJECTS = {
 }
 
 
+# What the demo's tokens claim (docs/scope.md): the terminal is unit ALPHA-1 of Demo Police, the TFC
+# and the superintendent are of Demo Police, the control room and the administrators see every force.
+DEMO_FORCE = "Demo Police"
+DEMO_CLAIMS = {
+    **DEFAULT_CLAIMS,
+    Role.TERMINAL: {"force": DEMO_FORCE, "unit": "ALPHA-1"},
+    Role.TFC: {"force": DEMO_FORCE},
+    Role.TFC_SUPERVISOR: {"force": DEMO_FORCE, "covert": True},
+}
+
+
 def ts(dt: datetime) -> timestamp_pb2.Timestamp:
     out = timestamp_pb2.Timestamp()
     out.FromDatetime(dt)
@@ -162,7 +174,17 @@ class Suite:
         print(f"Migrations applied as {OWNER}; each service logs in as its own role.", flush=True)
         # A fresh local CA each start: TLS on every port, mutual TLS between the services.
         ca = make_local_ca(self.data_dir / "tls")
-        tokens = Tokens.create(self.data_dir / "tokens.json", subjects=DEMO_SUBJECTS)
+        # The local identity issuer: its key kept in the data directory (tokens it issued stay valid
+        # across restarts), its discovery document and JWKS on 127.0.0.1.
+        try:
+            tokens = Tokens.create(
+                self.data_dir / "issuer.json",
+                subjects=DEMO_SUBJECTS,
+                claims=DEMO_CLAIMS,
+                port=issuer_port(self.base_port),
+            )
+        except IssuerError as exc:
+            raise LaunchError(str(exc)) from None
         tokens.write_env(self.data_dir / "demo-tokens.env", ca.ca_file)
         ports = port_table(self.base_port)
         self.launcher = Launcher(
@@ -175,8 +197,10 @@ class Suite:
             service_ports={name: port + 10 for name, port in ports.items()},
             # The demo feed passes the same few plates often: a short deduplication window keeps the
             # demo's alerts coming (production default: 600 s).
+            # The demo's unit takes in the three demo cameras (production default radius: 50 km).
             env={
                 "ANPR_DEDUP_WINDOW_S": os.environ.get("ANPR_DEDUP_WINDOW_S", "20"),
+                "ANPR_TERMINAL_MAX_RADIUS_KM": os.environ.get("ANPR_TERMINAL_MAX_RADIUS_KM", "120"),
                 # firearms' log key (log-signing-key.pem) and checkpoint file are kept here
                 "ANPR_DATA_DIR": str(self.data_dir),
             },
@@ -191,6 +215,7 @@ class Suite:
     def stop(self, grace: float = 20.0) -> None:
         if self.launcher is not None:
             self.launcher.terminate(grace=grace)
+            self.launcher.tokens.close()
         if self._embedded is not None:
             self._embedded.cleanup()
             self._embedded = None
@@ -290,7 +315,13 @@ async def seed_rota(suite: Suite) -> None:
         for subject, name in (("demo-tfc-insp-1", "Insp Demo"), ("demo-tfc-supt-1", "Supt Demo")):
             await stub.UpsertCommander(
                 firearms_pb2.UpsertCommanderRequest(
-                    commander=T.Commander(subject=subject, name=name, force="Demo Police", contact="demo radio")
+                    commander=T.Commander(
+                        subject=subject,
+                        name=name,
+                        force=DEMO_FORCE,
+                        contact="demo radio",
+                        supervisor=subject == "demo-tfc-supt-1",
+                    )
                 )
             )
         await stub.AddShifts(
@@ -313,6 +344,7 @@ async def run_demo(suite: Suite, duration: float | None, interval: float) -> Non
     await suite.wait_serving()
     print("All four services are SERVING:", ", ".join(f"{n} {suite.addr(n)}" for n in NAMES), flush=True)
     print(f"Service logs: {suite.data_dir / 'logs'}   Demo tokens: {suite.data_dir / 'demo-tokens.env'}", flush=True)
+    print(f"Identity issuer: {suite.tokens.issuer.url} (more tokens: anpr token issue --help)", flush=True)
     print("Stop with Ctrl-C.", flush=True)
     await seed(suite)
     await seed_rota(suite)

@@ -20,13 +20,14 @@ import socket
 import subprocess
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from anpr.runtime.auth import Role, TokenRegistry, new_token
+from anpr.runtime.auth import Caller, Role
 from anpr.runtime.dbroles import Logins
 from anpr.runtime.tls import ClientTls, LocalCA
 from cli.client import wait_serving
+from cli.suite.issuer import LocalIssuer
 from services import DEFAULT_PORTS, NAMES, settings_variables
 
 ROOT = Path(__file__).resolve().parents[2]  # the repository (the processes run from it)
@@ -70,6 +71,11 @@ def port_table(base_port: int | None = None, *, free: bool = False) -> dict[str,
     return dict(DEFAULT_PORTS)
 
 
+def issuer_port(base_port: int | None = None) -> int:
+    """The local identity issuer's port for `anpr up`: base + 9 (50060 by default)."""
+    return (base_port or DEFAULT_PORTS["ingest"]) + 9
+
+
 def clean_env() -> dict[str, str]:
     """This process's environment without any ANPR_* or OTEL_* setting."""
     return {k: v for k, v in os.environ.items() if not k.startswith(("ANPR_", "OTEL_"))}
@@ -88,23 +94,94 @@ def env_name(role: Role) -> str:
     return f"DEMO_{str(role).upper()}_TOKEN"
 
 
+# How long the tokens of `Tokens` are valid (a test session, a day of the demo; `anpr token issue`
+# mints more).
+TOKEN_TTL_S = 24 * 3600
+SERVICE_CLIENT_ID = "anpr-services"
+
+# What each role's token claims unless told otherwise (Tokens.create): the demo's and the tests'
+# callers. A control room, a supervisor and an administrator see every force, covert lists included;
+# a terminal is unit ALPHA-1 of Test Police; cameras and services carry no scope.
+DEFAULT_FORCE = "Test Police"
+DEFAULT_CLAIMS: dict[Role, dict[str, object]] = {
+    Role.TERMINAL: {"force": DEFAULT_FORCE, "unit": "ALPHA-1"},
+    Role.CONTROL_ROOM: {"national": True, "covert": True},
+    Role.TFC: {"force": DEFAULT_FORCE},
+    Role.TFC_SUPERVISOR: {"national": True, "covert": True},
+    Role.HOTLIST_ADMIN: {"national": True, "covert": True},
+    Role.CAMERA_ADMIN: {"national": True},
+}
+
+
 @dataclass
 class Tokens:
-    """A bearer token for every role, and the services' tokens file (hashes only) at `path`."""
+    """A local issuer (its keys kept in the file `path`), serving on 127.0.0.1, with a bearer token
+    for every role and for each named identity, and the services' client credentials."""
 
     path: Path
+    issuer: LocalIssuer
     by_role: dict[Role, str]
+    by_name: dict[str, str] = field(default_factory=dict)
+    callers: dict[str, Caller] = field(default_factory=dict)
+    service_secret: str = ""
 
     @classmethod
-    def create(cls, path: Path, prefix: str = "anpr", subjects: Mapping[Role, str] | None = None) -> Tokens:
-        """New tokens; each caller's subject is `subjects[role]`, else "<prefix>-<role>"."""
-        by_role = {role: new_token() for role in Role}
-        subjects = subjects or {}
-        TokenRegistry.write_file(path, [(t, r, subjects.get(r, f"{prefix}-{r}")) for r, t in by_role.items()])
-        return cls(path, by_role)
+    def create(
+        cls,
+        path: Path,
+        prefix: str = "anpr",
+        subjects: Mapping[Role, str] | None = None,
+        identities: Mapping[str, Caller] | None = None,
+        *,
+        claims: Mapping[Role, Mapping[str, object]] | None = None,
+        port: int = 0,
+        ttl_s: float = TOKEN_TTL_S,
+    ) -> Tokens:
+        """Start the issuer kept in `path` (made if new) and mint the tokens: one per role (subject
+        `subjects[role]`, else "<prefix>-<role>"; claims `claims[role]`, else DEFAULT_CLAIMS'), and
+        one per name of `identities` (`tokens.named(name)`)."""
+        issuer = LocalIssuer(path, port=port)
+        issuer.start()
+        subjects, claims = subjects or {}, claims or DEFAULT_CLAIMS
+        by_role = {role: Caller(role, subjects.get(role, f"{prefix}-{role}"), **claims.get(role, {})) for role in Role}
+        named = dict(identities or {})
+        tokens = cls(
+            path,
+            issuer,
+            {role: issuer.mint(c, ttl_s) for role, c in by_role.items()},
+            {name: issuer.mint(c, ttl_s) for name, c in named.items()},
+            {**{str(r): c for r, c in by_role.items()}, **named},
+            issuer.add_client(SERVICE_CLIENT_ID, f"{prefix}-services"),
+        )
+        return tokens
 
     def __getitem__(self, role: Role) -> str:
         return self.by_role[role]
+
+    def named(self, name: str) -> str:
+        """The token of identity `name` (given to `create` in `identities`)."""
+        return self.by_name[name]
+
+    def mint(self, caller: Caller, ttl_s: float = TOKEN_TTL_S, **kwargs) -> str:
+        """Another token of this issuer (`LocalIssuer.mint`)."""
+        return self.issuer.mint(caller, ttl_s, **kwargs)
+
+    def service_settings(self) -> dict[str, str]:
+        """What a service needs to verify these tokens and to call the others (settings' field names)."""
+        return {
+            "oidc_issuer": self.issuer.url,
+            "oidc_audience": self.issuer.audience,
+            "service_client_id": SERVICE_CLIENT_ID,
+            "service_client_secret": self.service_secret,
+        }
+
+    def env(self) -> dict[str, str]:
+        """The same as environment variables (ANPR_OIDC_ISSUER, ...)."""
+        return {f"ANPR_{k.upper()}": v for k, v in self.service_settings().items()}
+
+    def close(self) -> None:
+        """Stop serving (the keys stay in `path`)."""
+        self.issuer.stop()
 
     def write_env(self, path: Path, ca_file: Path | None = None) -> None:
         """The clear tokens (and the CA) as an env file, so that a developer can call the suite
@@ -112,6 +189,7 @@ class Tokens:
         lines = [f"{env_name(role)}={token}\n" for role, token in self.by_role.items()]
         if ca_file is not None:
             lines.append(f"ANPR_TLS_CA_FILE={ca_file}\n")
+        path.touch(mode=0o600)
         path.write_text("".join(lines))
         path.chmod(0o600)
 
@@ -197,8 +275,7 @@ class Launcher:
                 "ANPR_DATA_DIR": str(self.log_dir),
                 "ANPR_GRPC_HOST": "127.0.0.1",
                 "ANPR_GRPC_PORT": str(self.ports[name]),
-                "ANPR_TOKENS_FILE": str(self.tokens.path),
-                "ANPR_SERVICE_TOKEN": self.tokens[Role.SERVICE],
+                **self.tokens.env(),
                 "OTEL_SERVICE_NAME": f"anpr-{service}",
                 **{key: self.target(svc) for key, svc in ADDRESS_SETTINGS.items() if self.names_of(svc)},
             }

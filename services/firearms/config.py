@@ -26,10 +26,9 @@ class FirearmsSettings(ServiceSettings):
     # How often each replica checks the rota for forces with nobody on duty (logged as an error, a
     # gauge, and the health status of the service name `anpr.firearms.duty_rota`).
     duty_check_s: float = Field(default=10.0, gt=0, le=3600)
-    # Plate patches: the gRPC target of ingest and the token this service presents to it (role
-    # service). Unset: GetActivationPlatePatch answers FAILED_PRECONDITION.
+    # Plate patches: the gRPC target of ingest (called with this service's client credentials,
+    # ANPR_SERVICE_CLIENT_*). Unset: GetActivationPlatePatch answers FAILED_PRECONDITION.
     ingest_addr: str = ""
-    service_token: str = ""
     # The log's key (services/firearms/keys.py): an Ed25519 private key (PEM) that seals every log
     # entry and signs the checkpoints of the head; the database never sees it. Unset: the file
     # log-signing-key.pem in ANPR_DATA_DIR, made on first start (anpr up). On Kubernetes a Secret.

@@ -92,7 +92,8 @@ class Escalator:
 
     async def check_duty(self) -> float:
         async with self.pool.acquire() as conn:
-            statuses = await rota.duty_status(conn, await eventlog.now(conn))
+            at = await eventlog.now(conn)
+            statuses = await rota.duty_status(conn, await rota.duty_places(conn, at, None), at)
         now_uncovered = {
             (s.force, s.area) for s in statuses if not s.chain and (not s.area or s.unassigned_activations)
         }

@@ -6,7 +6,7 @@ too large to send (the console stream carries events, the full record is paged).
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 
 from anpr.v1 import types_pb2
 
@@ -15,6 +15,8 @@ MAX_NAME_CHARS = 128  # subject, force, area
 MAX_LABEL_CHARS = 256  # commander name, contact
 MAX_BACKUPS = 8
 MAX_SHIFT = timedelta(days=7)
+# A shift starts within this window around now (years 0001 and 9999 are typing errors, not rotas).
+SHIFT_PAST, SHIFT_AHEAD = timedelta(days=31), timedelta(days=366)
 MAX_SHIFTS_PER_CALL = 1000
 
 # The Code of Ethics at the centre, the five stages around it, and the rationale.
@@ -78,7 +80,8 @@ def validate_commander(c: types_pb2.Commander) -> list[tuple[str, str]]:
     return [("commander." + f, p) for f, p in checks if p]
 
 
-def validate_shift(s: types_pb2.Shift, prefix: str) -> list[tuple[str, str]]:
+def validate_shift(s: types_pb2.Shift, prefix: str, now: datetime | None = None) -> list[tuple[str, str]]:
+    """Field violations of a shift; with `now`, also a start outside the window around it."""
     errors = [
         (prefix + f, p)
         for f, p in (
@@ -99,6 +102,8 @@ def validate_shift(s: types_pb2.Shift, prefix: str) -> list[tuple[str, str]]:
         errors.append((prefix + "ends_at" if s.HasField("starts_at") else prefix + "starts_at", "required"))
     elif not _span_ok(s):
         errors.append((prefix + "ends_at", "must be after starts_at, at most 7 days later"))
+    elif now is not None and not now - SHIFT_PAST <= s.starts_at.ToDatetime(timezone.utc) <= now + SHIFT_AHEAD:
+        errors.append((prefix + "starts_at", "at most 31 days ago and at most 366 days ahead"))
     return errors
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 
 from opentelemetry import trace
 
@@ -27,8 +27,9 @@ from anpr.runtime.telemetry import (
 from anpr.v1 import firearms_pb2 as F
 from anpr.v1 import firearms_pb2_grpc, ingest_pb2_grpc
 from anpr.v1 import types_pb2 as T
-from services.firearms import checkpoints, escalation, eventlog, keys, ndm, reading, rota, rules, store, verification
+from services.firearms import checkpoints, escalation, eventlog, keys, ndm, reading, rules, store, verification
 from services.firearms.config import FirearmsSettings
+from services.firearms.duty import RotaRPCs
 from services.firearms.escalation import UNASSIGNED, Escalator
 from services.firearms.projection import Seals
 from services.firearms.stream import EventLog
@@ -60,7 +61,7 @@ def _raise_violations(hits) -> list[tuple[str, str]]:
     ]
 
 
-class FirearmsServicer(firearms_pb2_grpc.FirearmsServiceServicer):
+class FirearmsServicer(RotaRPCs, firearms_pb2_grpc.FirearmsServiceServicer):
     def __init__(self, pool, events: EventLog, settings: FirearmsSettings, readers: list[checkpoints.Readable] = ()):
         self._pool = pool
         self._events = events
@@ -203,15 +204,20 @@ class FirearmsServicer(firearms_pb2_grpc.FirearmsServiceServicer):
 
     async def GetActivationPlatePatch(self, request, context):
         activation_id = _uuid(request.activation_id)
+        if not request.reason.strip():
+            raise InvalidArgument.of("reason", "required: every view of an image is audited with its reason")
+        caller = current_caller()
         async with self._pool.acquire() as conn:
             rec = await self._readable(conn, activation_id)
             read = await reading.read_of(conn, rec, request.hit_id)
         if read is None:
             raise InvalidArgument.of("hit_id", "neither this activation's hit nor one of its sightings")
-        image = await self.patches.of(read)
+        image = await self.patches.of(read, caller.subject, request.reason)
         async with self._events.transaction() as conn:
             s = store.verified(await store.lock_activation(conn, activation_id, self._seals))
-            await store.plate_patch_viewed(conn, s, request.hit_id or s.hit_id, current_caller().subject, self._seals)
+            await store.plate_patch_viewed(
+                conn, s, request.hit_id or s.hit_id, caller.subject, request.reason, self._seals
+            )
         return F.GetActivationPlatePatchResponse(plate_image=image)
 
     async def VerifyLog(self, request, context):
@@ -237,75 +243,12 @@ class FirearmsServicer(firearms_pb2_grpc.FirearmsServiceServicer):
             activation_id=r.activation_id,
         )
 
-    # ---- the rota ----
-
-    async def UpsertCommander(self, request, context):
-        errors = ndm.validate_commander(request.commander)
-        if errors:
-            raise InvalidArgument(errors)
-        async with self._pool.acquire() as conn, conn.transaction():
-            await rota.upsert_commander(conn, request.commander, current_caller().subject)
-        return F.UpsertCommanderResponse(commander=request.commander)
-
-    async def ListCommanders(self, request, context):
-        async with self._pool.acquire() as conn:
-            return F.ListCommandersResponse(commanders=await rota.list_commanders(conn, request.force))
-
-    async def AddShifts(self, request, context):
-        shifts = list(request.shifts)
-        errors = (
-            [("shifts", f"1-{ndm.MAX_SHIFTS_PER_CALL} shifts")]
-            if not 0 < len(shifts) <= ndm.MAX_SHIFTS_PER_CALL
-            else []
-        )
-        errors += [e for i, s in enumerate(shifts) for e in ndm.validate_shift(s, f"shifts[{i}].")]
-        if errors:
-            raise InvalidArgument(errors[:100])
-        async with self._pool.acquire() as conn, conn.transaction():
-            unknown = await rota.unknown_subjects(
-                conn, {p for s in shifts for p in (s.primary, s.supervisor, *s.backups)}
-            )
-            if unknown:
-                raise InvalidArgument(_unknown_violations(shifts, unknown)[:100])
-            stored = await rota.add_shifts(conn, shifts, current_caller().subject)
-        return F.AddShiftsResponse(shifts=stored)
-
-    async def ListShifts(self, request, context):
-        start = _when(request, "from") or datetime.now(timezone.utc)
-        try:
-            end = _when(request, "to") or start + timedelta(days=7)
-        except OverflowError:
-            raise InvalidArgument.of("from", "too late: give `to` as well") from None
-        async with self._pool.acquire() as conn:
-            return F.ListShiftsResponse(shifts=await rota.list_shifts(conn, request.force, start, end))
-
-    async def GetDutyStatus(self, request, context):
-        async with self._pool.acquire() as conn:
-            at = _when(request, "at") or await eventlog.now(conn)
-            return F.GetDutyStatusResponse(forces=await rota.duty_status(conn, at))
-
 
 def _uuid(value: str, field: str = "activation_id") -> uuid.UUID:
     try:
         return uuid.UUID(value)
     except ValueError:
         raise InvalidArgument.of(field, "must be a UUID") from None
-
-
-def _when(request, name: str) -> datetime | None:
-    return getattr(request, name).ToDatetime(timezone.utc) if request.HasField(name) else None
-
-
-def _unknown_violations(shifts, unknown: set[str]) -> list[tuple[str, str]]:
-    out = []
-    for i, s in enumerate(shifts):
-        named = [("primary", s.primary), ("supervisor", s.supervisor)] + [
-            (f"backups[{j}]", b) for j, b in enumerate(s.backups)
-        ]
-        out += [
-            (f"shifts[{i}].{f}", "not a registered commander (anpr rota commander)") for f, v in named if v in unknown
-        ]
-    return out
 
 
 class FirearmsComponent:
@@ -326,7 +269,7 @@ class FirearmsComponent:
             rt.pool, self.events, timing_of(settings), settings.escalation_poll_s, settings.duty_check_s, rt.health
         )
         if settings.ingest_addr:
-            ingest = ingest_pb2_grpc.IngestServiceStub(rt.channel(settings.ingest_addr, settings.service_token))
+            ingest = ingest_pb2_grpc.IngestServiceStub(rt.channel(settings.ingest_addr))
             self.servicer.patches = PlatePatches(ingest)
 
     async def start(self) -> None:
@@ -392,7 +335,7 @@ CONSOLE = (  # what a commander's console does, and a supervisor's too
 ROLES = {  # who may call which RPC
     Role.SERVICE: ("RaiseActivation", "RaiseActivations"),
     Role.TFC: CONSOLE,
-    Role.TFC_SUPERVISOR: (*CONSOLE, "SignOffActivation", "VerifyLog", "UpsertCommander", "AddShifts"),
+    Role.TFC_SUPERVISOR: (*CONSOLE, "SignOffActivation", "VerifyLog", "UpsertCommander", "AddShifts", "ImportShifts"),
 }
 SPEC = services.declare(
     "firearms", FirearmsSettings, firearms_pb2_grpc.add_FirearmsServiceServicer_to_server, FirearmsComponent, ROLES

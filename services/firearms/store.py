@@ -266,8 +266,12 @@ async def sign_off(conn: asyncpg.Connection, s: State, remarks: str, subject: st
     await _record(conn, s, seals, K.ACTIVATION_EVENT_KIND_SIGNED_OFF, subject, {"remarks": remarks})
 
 
-async def plate_patch_viewed(conn: asyncpg.Connection, s: State, hit_id: str, subject: str, seals: Seals) -> None:
-    await _record(conn, s, seals, K.ACTIVATION_EVENT_KIND_PLATE_PATCH_VIEWED, subject, {"hit_id": hit_id})
+async def plate_patch_viewed(
+    conn: asyncpg.Connection, s: State, hit_id: str, subject: str, reason: str, seals: Seals
+) -> None:
+    """A view of a plate patch, with its reason (shown as the event's remarks)."""
+    payload = {"hit_id": hit_id, "remarks": reason}
+    await _record(conn, s, seals, K.ACTIVATION_EVENT_KIND_PLATE_PATCH_VIEWED, subject, payload)
 
 
 # ---- escalation ----

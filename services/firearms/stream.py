@@ -2,7 +2,8 @@
 (anpr.runtime.broadcast), shared by every console it serves.
 
 An item is one event, as a console is shown it (with its activation's head), and its audience. A
-supervisor's stream takes every item; a commander's those whose audience holds their subject.
+supervisor's stream takes every item of their force (a national one's every item); a commander's
+those whose audience holds their subject.
 What this replica commits is handed to the tail as it commits (`EventLog.transaction`); what other
 replicas commit comes by NOTIFY.
 """
@@ -17,6 +18,7 @@ import asyncpg
 
 from anpr.runtime.auth import Caller
 from anpr.runtime.broadcast import LogTail
+from anpr.scope import in_scope
 from anpr.v1 import firearms_pb2 as F
 from services.firearms import reading, rules
 from services.firearms.projection import Seals
@@ -46,9 +48,10 @@ def items_reader(seals: Seals):
 
 
 def wants_of(caller: Caller) -> Callable[[EventItem], bool] | None:
-    """Which items `caller`'s stream shows: None for all (a supervisor)."""
+    """Which items `caller`'s stream shows: None for all (a national supervisor); a supervisor's
+    force's; a commander's what they were told."""
     if rules.is_supervisor(caller):
-        return None
+        return None if caller.national else lambda item: in_scope(caller, item.response.activation.force)
     subject = caller.subject
     return lambda item: subject in item.audience
 

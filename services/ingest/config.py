@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pydantic import SecretStr
+
 from anpr.runtime.config import ServiceSettings
 
 
@@ -10,8 +12,8 @@ class IngestSettings(ServiceSettings):
     service_port: int = 50061
     # gRPC target of matcher, e.g. dns:///matcher:50052
     matcher_addr: str
-    # Token this service presents to matcher (role: service).
-    service_token: str
+    # This service calls others: its client secret is required (ANPR_SERVICE_CLIENT_SECRET).
+    service_client_secret: SecretStr
     # Reads captured more than this far in the future are rejected.
     max_clock_skew_s: float = 300.0
     # Reads older than this are rejected; partitions older than this are dropped.

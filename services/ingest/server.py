@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
 from google.protobuf import duration_pb2
 from google.rpc import error_details_pb2
@@ -17,17 +17,18 @@ import services
 from anpr.field_limits import SCAN_PAGE_DEFAULT, SCAN_PAGE_MAX, SUBMIT_READS_PER_CALL, compile_checkers
 from anpr.geo import point_problems
 from anpr.runtime import metrics
-from anpr.runtime.auth import Role
+from anpr.runtime.auth import Role, current_caller
 from anpr.runtime.errors import InvalidArgument, NotFound, ResourceExhausted
 from anpr.runtime.failures import Refused, keep_running
 from anpr.runtime.outbox import Outbox, OutboxRecord
+from anpr.runtime.rate_limit import RateLimiter
 from anpr.runtime.server import Runtime
 from anpr.runtime.telemetry import ATTR_READ_COUNT, ATTR_READ_DUPLICATE, ATTR_READ_REJECTED, current_traceparent
+from anpr.scope import check_scoped, in_scope
 from anpr.v1 import ingest_pb2, ingest_pb2_grpc, matcher_pb2, types_pb2
 from anpr.vrm import is_valid_vrm, normalise_vrm
 from services.ingest import store
 from services.ingest.config import IngestSettings
-from services.ingest.rate_limit import CameraRateLimiter
 from services.ingest.validation import timestamp_utc, validate_read
 from services.ingest.writer import ReadWriter
 
@@ -82,7 +83,7 @@ class CameraRegistry:
 
 class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
     def __init__(
-        self, pool, settings: IngestSettings, writer: ReadWriter, cameras: CameraRegistry, limiter: CameraRateLimiter
+        self, pool, settings: IngestSettings, writer: ReadWriter, cameras: CameraRegistry, limiter: RateLimiter
     ):
         self._pool = pool
         self._settings = settings
@@ -193,17 +194,34 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
             yield ingest_pb2.StreamReadsResponse(batch_id=request.batch_id, results=results)
 
     async def GetRead(self, request, context):
-        async with self._pool.acquire() as conn:
-            read = await store.get_read(conn, request.read_id)
-        if read is None:
-            raise NotFound("read_id: no such read")
-        return ingest_pb2.GetReadResponse(read=read)
+        """A read with its images, for a person of the read's camera's force, with a reason; every
+        call audited (one answered NOT_FOUND too)."""
+        caller = current_caller()
+        check_scoped(caller)
+        if not request.reason.strip():
+            raise InvalidArgument.of("reason", "required: every view of a read and its images is audited")
+        async with self._pool.acquire() as conn, conn.transaction():
+            found = await store.get_read(conn, request.read_id)
+            shown = found is not None and in_scope(caller, found[1])
+            captured = found[0].captured_at.ToDatetime(timezone.utc) if found else None
+            who = (caller.subject, str(caller.role), caller.subject)
+            await store.audit_view(conn, request.read_id, captured, who, request.reason, shown)
+        if not shown:
+            raise NotFound("read_id: no such read")  # another force's read is not told of
+        return ingest_pb2.GetReadResponse(read=found[0])
 
     async def GetReadPlatePatch(self, request, context):
-        if not request.read_id or not request.HasField("captured_at"):
-            raise InvalidArgument.of("read_id" if not request.read_id else "captured_at", "required")
-        async with self._pool.acquire() as conn:
-            found, image = await store.plate_patch(conn, request.read_id, timestamp_utc(request.captured_at))
+        """A read's plate patch for a service, audited for the person it names."""
+        problems = [(f, "required") for f in ("read_id", "viewer") if not getattr(request, f).strip()]
+        if not request.HasField("captured_at"):
+            problems.append(("captured_at", "required"))
+        if problems:
+            raise InvalidArgument(problems)
+        caller, captured = current_caller(), timestamp_utc(request.captured_at)
+        async with self._pool.acquire() as conn, conn.transaction():
+            found, image = await store.plate_patch(conn, request.read_id, captured)
+            who = (caller.subject, str(caller.role), request.viewer)
+            await store.audit_view(conn, request.read_id, captured, who, request.reason, found)
         if not found:
             raise NotFound("read_id: no such read")
         return ingest_pb2.GetReadPlatePatchResponse(plate_image=image)
@@ -288,10 +306,10 @@ class IngestComponent:
             settings,
             self.writer,
             self.cameras,
-            CameraRateLimiter(settings.camera_rate_per_s, settings.camera_burst),
+            RateLimiter(settings.camera_rate_per_s, settings.camera_burst),
         )
         # MatchReads with the request already encoded: outbox rows concatenate into one request.
-        self._match_reads = rt.channel(settings.matcher_addr, settings.service_token).unary_unary(
+        self._match_reads = rt.channel(settings.matcher_addr).unary_unary(
             "/anpr.v1.MatcherService/MatchReads",
             request_serializer=None,
             response_deserializer=matcher_pb2.MatchReadsResponse.FromString,

@@ -268,11 +268,12 @@ def _row_to_read(row: asyncpg.Record) -> types_pb2.Read:
     return read
 
 
-async def get_read(conn: asyncpg.Connection, read_id: str) -> types_pb2.Read | None:
+async def get_read(conn: asyncpg.Connection, read_id: str) -> tuple[types_pb2.Read, str] | None:
+    """The read with its images, and its camera's force (as registered now)."""
     row = await conn.fetchrow(
-        "SELECT r.*, i.plate_image, i.overview_image FROM reads r"
-        " LEFT JOIN read_images i USING (read_id, captured_at) WHERE r.read_id = $1"
-        " ORDER BY r.captured_at DESC LIMIT 1",
+        "SELECT r.*, i.plate_image, i.overview_image, coalesce(c.force, '') AS camera_force FROM reads r"
+        " LEFT JOIN read_images i USING (read_id, captured_at) LEFT JOIN cameras c USING (camera_id)"
+        " WHERE r.read_id = $1 ORDER BY r.captured_at DESC LIMIT 1",
         read_id,
     )
     if row is None:
@@ -282,7 +283,27 @@ async def get_read(conn: asyncpg.Connection, read_id: str) -> types_pb2.Read | N
         read.plate_image = row["plate_image"]
     if row["overview_image"]:
         read.overview_image = row["overview_image"]
-    return read
+    return read, row["camera_force"]
+
+
+async def audit_view(
+    conn: asyncpg.Connection,
+    read_id: str,
+    captured_at: datetime | None,
+    who: tuple[str, str, str],
+    reason: str,
+    shown: bool,
+) -> None:
+    """One view of a read (or an attempt): `who` is (subject, role, viewer)."""
+    await conn.execute(
+        "INSERT INTO read_audit (read_id, captured_at, subject, role, viewer, reason, shown)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        read_id,
+        captured_at,
+        *who,
+        reason,
+        shown,
+    )
 
 
 async def plate_patch(conn: asyncpg.Connection, read_id: str, captured_at: datetime) -> tuple[bool, bytes]:

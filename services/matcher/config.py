@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 
 from anpr.runtime.config import ServiceSettings
 
@@ -16,8 +16,8 @@ class MatcherSettings(ServiceSettings):
     notify_addr: str
     firearms_addr: str
     ingest_addr: str
-    # Token this service presents to the others (role: service).
-    service_token: str
+    # This service calls others: its client secret is required (ANPR_SERVICE_CLIENT_SECRET).
+    service_client_secret: SecretStr
     # Matching (services/matcher/scoring.py; README "How matching works"). Common look-alike
     # classes, comma-separated: characters cameras often confuse with each other (cheap).
     lookalike_classes: str = "O0DQ,I1L,B8,S5,Z2,G6,T7"

@@ -27,6 +27,7 @@ from anpr.runtime.telemetry import (
     context_from_traceparent,
     current_traceparent,
 )
+from anpr.scope import check_scoped, in_scope
 from anpr.v1 import firearms_pb2, ingest_pb2_grpc, matcher_pb2, matcher_pb2_grpc, notify_pb2, types_pb2
 from anpr.vrm import normalise_vrm
 from services.matcher import entries, historical, matching, store
@@ -92,8 +93,11 @@ class MatcherServicer(matcher_pb2_grpc.MatcherServiceServicer):
         return matcher_pb2.UpsertHotlistResponse(hotlist=saved)
 
     async def ListHotlists(self, request, context):
+        """Every list; covert ones only to an identity with covert clearance."""
+        cleared = current_caller().covert
         async with self._pool.acquire() as conn:
-            return matcher_pb2.ListHotlistsResponse(hotlists=await store.list_hotlists(conn))
+            lists = await store.list_hotlists(conn)
+        return matcher_pb2.ListHotlistsResponse(hotlists=[h for h in lists if cleared or not h.covert])
 
     async def UpsertEntry(self, request, context):
         entry = types_pb2.VoiEntry()
@@ -122,11 +126,17 @@ class MatcherServicer(matcher_pb2_grpc.MatcherServiceServicer):
         if not request.reason.strip():
             raise InvalidArgument.of("reason", "required: every read of an entry is audited")
         caller = current_caller()
-        async with self._pool.acquire() as conn, conn.transaction():
+        check_scoped(caller)
+        async with self._pool.acquire() as conn, conn.transaction():  # the attempt is audited too
             entry = await store.get_entry_audited(conn, request.entry_id, caller.subject, caller.role, request.reason)
-        if entry is None:
-            raise NotFound("entry_id: no such entry")
+        if entry is None or not self._may_see(caller, entry):
+            raise NotFound("entry_id: no such entry")  # another force's or a covert entry is not told of
         return matcher_pb2.GetEntryResponse(entry=entry)
+
+    def _may_see(self, caller, entry: types_pb2.VoiEntry) -> bool:
+        """An entry of the caller's force (`national`: any), of a covert list only with clearance."""
+        hotlist = self._live.hotlists.get(entry.hotlist_id)
+        return in_scope(caller, entry.force) and (caller.covert or (hotlist is not None and not hotlist.covert))
 
     async def ImportEntries(self, request_iterator, context):
         async with self._pool.acquire() as conn, conn.transaction():
@@ -210,20 +220,25 @@ class MatcherComponent:
         self._refresh_lock = asyncio.Lock()
         self.matching = matching.Matcher(self.live, profiles.default)
         self.servicer = MatcherServicer(rt.pool, self.live, self.hits, self.refresh, self.matching)
-        notify = rt.channel(settings.notify_addr, settings.service_token)
-        firearms = rt.channel(settings.firearms_addr, settings.service_token)
+        notify = rt.channel(settings.notify_addr)
+        firearms = rt.channel(settings.firearms_addr)
         # Hits go on with their requests already encoded: outbox rows concatenate into one request.
         self._publish_alerts = notify.unary_unary(
             "/anpr.v1.NotifyService/PublishAlerts",
             request_serializer=None,
             response_deserializer=notify_pb2.PublishAlertsResponse.FromString,
         )
+        self._publish_hotlists = notify.unary_unary(
+            "/anpr.v1.NotifyService/PublishHotlists",
+            request_serializer=None,
+            response_deserializer=notify_pb2.PublishHotlistsResponse.FromString,
+        )
         self._raise_activations = firearms.unary_unary(
             "/anpr.v1.FirearmsService/RaiseActivations",
             request_serializer=None,
             response_deserializer=firearms_pb2.RaiseActivationsResponse.FromString,
         )
-        ingest = ingest_pb2_grpc.IngestServiceStub(rt.channel(settings.ingest_addr, settings.service_token))
+        ingest = ingest_pb2_grpc.IngestServiceStub(rt.channel(settings.ingest_addr))
         lookback_s = int(settings.historical_lookback_h * 3600)
         self.historical = historical.HistoricalChecks(
             rt.pool, ingest, lookback_s, self.matching, self.hits, self.refresh
@@ -232,6 +247,7 @@ class MatcherComponent:
             rt.pool,
             {
                 store.NOTIFY_TOPIC: (self._to_notify, {"max_records": 500}),
+                store.HOTLISTS_TOPIC: (self._hotlists_to_notify, {"max_records": 100}),
                 store.FIREARMS_TOPIC: (self._to_firearms, {"max_records": 500}),
                 store.HISTORICAL_TOPIC: (self.historical.deliver, {"max_records": 20, "concurrency": 2}),
             },
@@ -241,6 +257,10 @@ class MatcherComponent:
     async def _to_notify(self, records: Sequence[OutboxRecord]) -> None:
         resp = await self._publish_alerts(b"".join(r.payload for r in records), timeout=10, wait_for_ready=True)
         _check_count("notify", len(resp.alerts), records)
+
+    async def _hotlists_to_notify(self, records: Sequence[OutboxRecord]) -> None:
+        resp = await self._publish_hotlists(b"".join(r.payload for r in records), timeout=10, wait_for_ready=True)
+        _check_count("notify", resp.accepted, records)
 
     async def _to_firearms(self, records: Sequence[OutboxRecord]) -> None:
         resp = await self._raise_activations(b"".join(r.payload for r in records), timeout=10, wait_for_ready=True)

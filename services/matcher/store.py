@@ -21,6 +21,7 @@ from anpr.v1 import types_pb2
 
 CHANGES_CHANNEL = "matcher_changes"
 NOTIFY_TOPIC = "notify"
+HOTLISTS_TOPIC = "notify-hotlists"  # each change of a list, for notify (its covert flag decides who sees it)
 FIREARMS_TOPIC = "firearms"
 HISTORICAL_TOPIC = "historical"
 HOTLIST_WRITE_LOCK = 0x686F746C
@@ -66,7 +67,8 @@ def _hotlist(row: asyncpg.Record, count: int = 0) -> types_pb2.Hotlist:
 
 
 async def upsert_hotlist(conn: asyncpg.Connection, h: types_pb2.Hotlist) -> types_pb2.Hotlist:
-    """Create or change a list; a name another list has is AlreadyExists."""
+    """Create or change a list, and queue it for notify in the same transaction; a name another
+    list has is AlreadyExists."""
     try:
         async with conn.transaction():
             await _lock(conn)
@@ -86,10 +88,13 @@ async def upsert_hotlist(conn: asyncpg.Connection, h: types_pb2.Hotlist) -> type
                 h.covert,
                 h.match_policy or types_pb2.MATCH_POLICY_LOOKALIKE,
             )
+            saved = _hotlist(row)
+            item = outbox.encode_field(1, saved.SerializeToString())  # PublishHotlistsRequest.hotlists
+            await outbox.enqueue(conn, HOTLISTS_TOPIC, [(outbox.partition_of(saved.hotlist_id), item, 1)])
             await _changed(conn)
     except asyncpg.UniqueViolationError:
         raise AlreadyExists("hotlist.name: a list with this name exists") from None
-    return _hotlist(row)
+    return saved
 
 
 async def list_hotlists(conn: asyncpg.Connection) -> list[types_pb2.Hotlist]:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from anpr.geo import point_problems
+from anpr.runtime.errors import AnprError
 from anpr.v1 import notify_pb2, types_pb2
 
 EARTH_RADIUS_KM = 6371.0088
@@ -51,20 +52,14 @@ def area_problems(sub: notify_pb2.Subscription, prefix: str = "subscription.") -
     return out
 
 
-def subscription_problems(sub: notify_pb2.Subscription, terminal: bool) -> list[tuple[str, str]]:
-    """Field violations of a first request's subscription; a terminal must say who and where it is."""
+def subscription_problems(sub: notify_pb2.Subscription) -> list[tuple[str, str]]:
+    """Field violations of a first request's subscription (what a terminal must say is the
+    scope's: services.notify.scope)."""
     out: list[tuple[str, str]] = []
     if len(sub.unit_id) > MAX_UNIT_ID:
         out.append(("subscription.unit_id", f"at most {MAX_UNIT_ID} characters"))
     if len(sub.force) > MAX_FORCE:
         out.append(("subscription.force", f"at most {MAX_FORCE} characters"))
-    if terminal:
-        if not sub.unit_id.strip():
-            out.append(("subscription.unit_id", "required for a terminal"))
-        if not sub.force.strip():
-            out.append(("subscription.force", "required for a terminal"))
-        if sub.WhichOneof("area") != "circle":
-            out.append(("subscription.circle", "required for a terminal: its position and radius"))
     return out + area_problems(sub)
 
 
@@ -84,7 +79,7 @@ class AreaFilter:
     most alerts away with four comparisons, then the exact test."""
 
     subscription: notify_pb2.Subscription
-    problems: list[tuple[str, str]] = field(default_factory=list)  # of a refused move: the stream ends
+    refusal: AnprError | None = None  # of a refused move: the stream ends with it
     moves: int = 0  # moves applied (the stream confirms each with a new `opened`)
 
     def __post_init__(self) -> None:
@@ -110,11 +105,11 @@ class AreaFilter:
             lats, lons = [v[0] for v in self._vertices], [v[1] for v in self._vertices]
             self._box = (min(lats), max(lats), min(lons), max(lons))
 
-    def covers(self, place: tuple[float, float] | None, force: str) -> bool:
+    def covers(self, place: tuple[float, float] | None, force: str, listing_force: str = "") -> bool:
         """Whether an alert for a read made at `place` (lat, lon; None: unknown) by a camera of
-        `force` is for this stream."""
+        `force`, on a listing of `listing_force`, is for this stream."""
         if self._kind is None:
-            return not self._force or force == self._force
+            return not self._force or self._force in (force, listing_force)
         if place is None:
             return False  # nowhere known: only force-wide and unfiltered streams get it
         lat, lon = place

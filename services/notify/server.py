@@ -1,15 +1,17 @@
-"""Notify servicer: the alert log, live terminal streams with resume, acknowledgements."""
+"""Notify servicer: the alert log, live terminal streams with resume, acknowledgements; who sees
+what is the caller's scope (services.notify.scope), with each list's current covert flag."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import timedelta
 
-from google.protobuf import timestamp_pb2
+from google.protobuf import duration_pb2, timestamp_pb2
+from google.rpc import error_details_pb2
 from opentelemetry import trace
 
 import services
@@ -17,87 +19,47 @@ from anpr.plate_patches import PlatePatches
 from anpr.runtime import metrics, telemetry
 from anpr.runtime.auth import Role, current_caller
 from anpr.runtime.broadcast import LogTail
-from anpr.runtime.errors import InvalidArgument, NotFound, ResourceExhausted
+from anpr.runtime.errors import AnprError, InvalidArgument, NotFound, ResourceExhausted
+from anpr.runtime.failures import keep_running
+from anpr.runtime.rate_limit import RateLimiter
 from anpr.runtime.server import Runtime
 from anpr.v1 import ingest_pb2_grpc, notify_pb2, notify_pb2_grpc, types_pb2
 from services.notify import store
-from services.notify.areas import AreaFilter, area_problems, place_of, subscription_problems
+from services.notify.alerts import AlertItem, Viewer
+from services.notify.areas import AreaFilter, area_problems, subscription_problems
 from services.notify.config import NotifySettings
+from services.notify.scope import Flags, Scope
 
 log = logging.getLogger(__name__)
 tracer = trace.get_tracer("anpr.notify")
 
-# What an in-car terminal sees of an entry and its list: the operational subset an officer needs
-# (documented in protos/anpr/v1/notify.proto and the README); everything else is withheld.
-TERMINAL_ENTRY_FIELDS = frozenset(
-    {
-        "entry_id",
-        "hotlist_id",
-        "vrm",
-        "vehicle",
-        "action",
-        "warning_markers",
-        "reason",
-        "information",
-        "pnc_id",
-        "operational_instructions",
-        "source_reference",
-    }
-)
-TERMINAL_HOTLIST_FIELDS = frozenset({"hotlist_id", "name", "source"})
 MAX_REASON = 1024
 DEFAULT_STATS_WINDOW = timedelta(days=7)
-
-
-def _keep_only(message, names: frozenset[str]) -> None:
-    for field in message.DESCRIPTOR.fields:
-        if field.name not in names:
-            message.ClearField(field.name)
-
-
-@dataclass(frozen=True, slots=True)
-class AlertItem:
-    """An alert as held in the log tail: the full alert, what a terminal may see of it (None for
-    covert lists), and where and by which force's camera its read was made: made once per replica
-    and shared by every stream, which only compares."""
-
-    full: types_pb2.Alert
-    terminal: types_pb2.Alert | None
-    place: tuple[float, float] | None
-    force: str
-
-    @classmethod
-    def of(cls, alert: types_pb2.Alert) -> "AlertItem":
-        return cls(alert, terminal_view(alert), place_of(alert.hit), alert.hit.force)
-
-    def view_for(self, role: Role) -> types_pb2.Alert | None:
-        """The alert as `role` may see it, or None if it may not see it at all."""
-        return self.full if role == Role.CONTROL_ROOM else self.terminal
-
-
-def terminal_view(alert: types_pb2.Alert) -> types_pb2.Alert | None:
-    if alert.covert:
-        return None  # covert lists never reach patrol terminals
-    if alert.hit.tier == types_pb2.MATCH_TIER_POSSIBLE:
-        return None  # a possible match is the control room's to confirm, never a patrol's
-    view = types_pb2.Alert()
-    view.CopyFrom(alert)
-    _keep_only(view.hit.entry, TERMINAL_ENTRY_FIELDS)
-    _keep_only(view.hit.hotlist, TERMINAL_HOTLIST_FIELDS)
-    return view
-
-
-async def alert_items_after(conn, sequence: int, limit: int) -> list[tuple[int, AlertItem]]:
-    return [(s, AlertItem.of(a)) for s, a in await store.alerts_after(conn, sequence, limit)]
+FLAGS_TASK, FILL_IN_TASK = "notify-hotlist-flags", "notify-fill-in-forces"
+FLAGS_BACKSTOP_S = 5.0  # the lists' flags are read again at least this often (a lost NOTIFY)
 
 
 class NotifyServicer(notify_pb2_grpc.NotifyServiceServicer):
-    def __init__(self, pool, tail: LogTail, settings: NotifySettings, patches: PlatePatches):
+    def __init__(self, pool, tail: LogTail, settings: NotifySettings, patches: PlatePatches, flags: Flags):
         self._pool = pool
         self._tail = tail
         self._settings = settings
         self._patches = patches
+        self._flags = flags
         self._reasons = frozenset(r.strip() for r in settings.outcome_reasons.split(",") if r.strip())
+        # Streams opened and moved, per identity (a token bucket each, on this replica).
+        self._changes = RateLimiter(settings.subscription_changes_per_s, settings.subscription_change_burst)
+
+    def _scope(self) -> Scope:
+        scope = Scope(current_caller(), self._settings.terminal_max_radius_km)
+        scope.check_identity()
+        return scope
+
+    def items(self, alerts: Sequence[types_pb2.Alert]) -> list[tuple[int, AlertItem]]:
+        """The tail's items of stored alerts; the lists' flags they carry are learnt on the way."""
+        for a in alerts:
+            self._flags.learn(a.hit.hotlist.hotlist_id, a.hit.hotlist.version, a.hit.hotlist.covert)
+        return [(a.sequence, AlertItem.of(a)) for a in alerts]
 
     async def _append(self, traced: Sequence[tuple[types_pb2.Hit, str]]) -> list[tuple[types_pb2.Alert, bool]]:
         """Store alerts for the hits in one transaction, continue each new one's trace, and hand
@@ -111,7 +73,7 @@ class NotifyServicer(notify_pb2_grpc.NotifyServiceServicer):
             ) as span:
                 span.set_attribute(telemetry.ATTR_HIT_ID, alert.hit.hit_id)
                 span.set_attribute(telemetry.ATTR_ALERT_ID, alert.alert_id)
-        self._tail.publish([(a.sequence, AlertItem.of(a)) for a, _ in new])
+        self._tail.publish(self.items([a for a, _ in new]))
         metrics.alerts_stored(a.hit for a, _ in new)
         return stored
 
@@ -135,40 +97,71 @@ class NotifyServicer(notify_pb2_grpc.NotifyServiceServicer):
             ]
         )
 
+    async def PublishHotlists(self, request, context):
+        missing = [
+            (f"hotlists[{i}].hotlist_id", "required") for i, h in enumerate(request.hotlists) if not h.hotlist_id
+        ]
+        if missing:
+            raise InvalidArgument(missing)
+        async with self._pool.acquire() as conn, conn.transaction():
+            moved = await store.save_flags(conn, request.hotlists)
+        for h in moved:
+            self._flags.learn(h.hotlist_id, h.version, h.covert)
+        return notify_pb2.PublishHotlistsResponse(accepted=len(request.hotlists))
+
+    def _change(self, subject: str) -> None:
+        """One subscription change (a stream opened or moved) of `subject`; ResourceExhausted
+        with RetryInfo when it is over its rate."""
+        if not self._changes.allow(subject):
+            delay = duration_pb2.Duration()
+            delay.FromMilliseconds(max(1, int(self._changes.retry_after_s(subject) * 1000)))
+            raise ResourceExhausted(
+                f"more than {self._settings.subscription_changes_per_s:g} subscription changes a second"
+                " from this identity; resubscribe later",
+                details=[error_details_pb2.RetryInfo(retry_delay=delay)],
+            )
+
+    async def _located(self, scope: Scope, sub: notify_pb2.Subscription) -> None:
+        if scope.terminal:
+            async with self._pool.acquire() as conn:
+                await store.record_position(conn, scope.caller.subject, sub)
+
     async def Subscribe(self, request_iterator, context):
-        role = current_caller().role
+        scope = self._scope()
         first = await anext(request_iterator, None)
         if first is None:
             raise InvalidArgument.of("subscription", "send a first request with the subscription")
-        problems = subscription_problems(first.subscription, terminal=role != Role.CONTROL_ROOM)
+        sub = scope.subscription(first.subscription)
+        problems = subscription_problems(first.subscription) + scope.terminal_problems(first.subscription)
         if first.after_sequence < 0:
             problems.append(("after_sequence", "must not be negative"))
         if problems:
             raise InvalidArgument(problems)
-        area = AreaFilter(first.subscription)
+        self._change(scope.caller.subject)
+        await self._located(scope, sub)
+        area = AreaFilter(sub)
         after = self._tail.start_of(first.after_sequence, first.from_start)
         yield self._opened(area, after)
-        moves = asyncio.create_task(self._follow_moves(request_iterator, area))
+        moves = asyncio.create_task(self._follow_moves(request_iterator, area, scope))
         try:
-            async for response in self._stream(role, area, after):
+            async for response in self._stream(Viewer(scope, self._flags), area, after):
                 yield response
         finally:
             moves.cancel()
 
-    async def _stream(self, role: Role, area: AreaFilter, after: int):
+    async def _stream(self, view: Viewer, area: AreaFilter, after: int):
         """The stream's alerts and heartbeats (and a new `opened` when a move takes effect); closed
         with RESOURCE_EXHAUSTED once a live stream falls more than subscriber_max_lag behind (its
         client is too slow)."""
         live = False
         moves_seen = 0
-        terminal = role != Role.CONTROL_ROOM
 
         def wants(item: AlertItem) -> bool:  # also what wakes this stream when it has caught up
-            return (item.terminal if terminal else item.full) is not None and area.covers(item.place, item.force)
+            return area.covers(item.place, item.force, item.listing_force) and view(item) is not None
 
         async for run in self._tail.follow(after, idle_s=self._settings.heartbeat_s, wants=wants):
-            if area.problems:
-                raise InvalidArgument(area.problems)
+            if area.refusal is not None:
+                raise area.refusal
             if area.moves != moves_seen:
                 moves_seen = area.moves
                 yield self._opened(area, after)
@@ -177,8 +170,7 @@ class NotifyServicer(notify_pb2_grpc.NotifyServiceServicer):
                 yield notify_pb2.SubscribeResponse(heartbeat=notify_pb2.Heartbeat(sequence=after, at=_now()))
                 continue
             for sequence, item in run:  # one plain loop over the run: most alerts are for other areas
-                if wants(item):
-                    visible = item.terminal if terminal else item.full
+                if area.covers(item.place, item.force, item.listing_force) and (visible := view(item)) is not None:
                     lag = self._tail.latest - sequence  # where a slow client holds the stream up
                     if live and lag > self._settings.subscriber_max_lag:
                         raise ResourceExhausted(
@@ -199,27 +191,38 @@ class NotifyServicer(notify_pb2_grpc.NotifyServiceServicer):
             )
         )
 
-    async def _follow_moves(self, request_iterator, area: AreaFilter) -> None:
-        """Later requests of a stream move its area (a unit on patrol); a client may close its side."""
+    async def _follow_moves(self, request_iterator, area: AreaFilter, scope: Scope) -> None:
+        """Later requests of a stream move its area (a unit on patrol), held to the rules of the
+        first (a terminal: a circle within the limit), and counted against the identity's rate of
+        changes; a refused move ends the stream. A client may close its side."""
         async for request in request_iterator:
-            problems = area_problems(request.subscription)
-            if problems:
-                area.problems = problems
+            problems = area_problems(request.subscription) + scope.terminal_problems(request.subscription)
+            try:
+                if problems:
+                    raise InvalidArgument(problems)
+                self._change(scope.caller.subject)
+            except AnprError as refusal:
+                area.refusal = refusal
                 return
             area.move(request.subscription)
+            await self._located(scope, area.subscription)
 
-    async def _visible_alert(self, alert_id: str, field: str) -> types_pb2.Alert:
-        """The alert, if the caller may see it; NOT_FOUND otherwise (a covert alert's existence is
-        not told to a terminal)."""
+    async def _actionable(self, alert_id: str, field: str) -> tuple[types_pb2.Alert, Scope]:
+        """The alert, if the caller may act on it (and its scope); NOT_FOUND otherwise, as for an
+        alert that does not exist (a covert or another force's alert is not told of)."""
+        scope = self._scope()
         try:
             key = uuid.UUID(alert_id)
         except ValueError:
             raise InvalidArgument.of(field, "must be a UUID") from None
         async with self._pool.acquire() as conn:
             alert = await store.get_alert(conn, key)
-        if alert is None or AlertItem.of(alert).view_for(current_caller().role) is None:
-            raise NotFound(f"{field}: no such alert")
-        return alert
+            position = await store.position_of(conn, scope.caller.subject) if scope.terminal else None
+        if alert is not None:
+            hotlist = alert.hit.hotlist
+            if scope.may_act(alert, self._flags.covert(hotlist.hotlist_id, hotlist.version, alert.covert), position):
+                return alert, scope
+        raise NotFound(f"{field}: no such alert")
 
     async def AcknowledgeAlert(self, request, context):
         problems = []
@@ -236,8 +239,8 @@ class NotifyServicer(notify_pb2_grpc.NotifyServiceServicer):
             problems.append(("reason", f"at most {MAX_REASON} characters"))
         if problems:
             raise InvalidArgument(problems)
-        alert = await self._visible_alert(request.alert_id, "alert_id")
-        caller = current_caller()
+        alert, scope = await self._actionable(request.alert_id, "alert_id")
+        caller = scope.caller
         async with self._pool.acquire() as conn:
             await store.acknowledge(
                 conn,
@@ -251,19 +254,24 @@ class NotifyServicer(notify_pb2_grpc.NotifyServiceServicer):
         return notify_pb2.AcknowledgeAlertResponse()
 
     async def GetPlatePatch(self, request, context):
-        alert = await self._visible_alert(request.alert_id, "alert_id")
-        image = await self._patches.of(alert.hit.read)
-        caller = current_caller()
+        if not request.reason.strip():
+            raise InvalidArgument.of("reason", "required: every view of an image is audited with its reason")
+        alert, scope = await self._actionable(request.alert_id, "alert_id")
+        caller = scope.caller
+        image = await self._patches.of(alert.hit.read, caller.subject, request.reason)
         async with self._pool.acquire() as conn:
-            await store.audit_plate_patch(conn, uuid.UUID(alert.alert_id), caller.subject, caller.role, len(image))
+            await store.audit_plate_patch(
+                conn, uuid.UUID(alert.alert_id), caller.subject, caller.role, len(image), request.reason
+            )
         return notify_pb2.GetPlatePatchResponse(plate_image=image)
 
     async def GetAlertStats(self, request, context):
         if request.window_seconds < 0 or request.window_seconds > 366 * 86400:
             raise InvalidArgument.of("window_seconds", "between 1 s and 366 days (0: 7 days)")
+        c = self._scope().caller
         window = timedelta(seconds=request.window_seconds) if request.window_seconds else DEFAULT_STATS_WINDOW
         async with self._pool.acquire() as conn:
-            return await store.alert_stats(conn, window)
+            return await store.alert_stats(conn, window, store.StatsScope(c.national, c.force, c.covert))
 
 
 def _now() -> timestamp_pb2.Timestamp:
@@ -276,21 +284,50 @@ class NotifyComponent:
     def __init__(self, rt: Runtime):
         settings: NotifySettings = rt.settings  # type: ignore[assignment]
         self._rt = rt
-        self.tail = LogTail(rt.pool, alert_items_after, store.latest_sequence, capacity=settings.alert_tail_size)
+        self.flags = Flags()
+        self._flags_changed = asyncio.Event()
+        self.tail = LogTail(rt.pool, self._items_after, store.latest_sequence, capacity=settings.alert_tail_size)
         ingest = None
         if settings.ingest_addr:
-            ingest = ingest_pb2_grpc.IngestServiceStub(rt.channel(settings.ingest_addr, settings.service_token))
-        self.servicer = NotifyServicer(rt.pool, self.tail, settings, PlatePatches(ingest))
+            ingest = ingest_pb2_grpc.IngestServiceStub(rt.channel(settings.ingest_addr))
+        self.servicer = NotifyServicer(rt.pool, self.tail, settings, PlatePatches(ingest), self.flags)
+
+    async def _items_after(self, conn, sequence: int, limit: int) -> list[tuple[int, AlertItem]]:
+        return self.servicer.items([a for _, a in await store.alerts_after(conn, sequence, limit)])
+
+    async def _read_flags(self) -> float:
+        """The lists' flags as stored (other replicas' changes), once told or after the backstop."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._flags_changed.wait(), FLAGS_BACKSTOP_S)
+        self._flags_changed.clear()
+        async with self._rt.pool.acquire() as conn:
+            for hotlist_id, version, covert in await store.load_flags(conn):
+                self.flags.learn(hotlist_id, version, covert)
+        return 0.0
+
+    async def _fill_in_forces(self) -> float:
+        async with self._rt.pool.acquire() as conn:
+            return 0.0 if await store.fill_in_forces(conn) else 3600.0
 
     async def start(self) -> None:
-        await self.tail.start(await self._rt.listener(), store.ALERTS_CHANNEL, self._rt.tasks)
+        async with self._rt.pool.acquire() as conn:
+            for hotlist_id, version, covert in await store.load_flags(conn):
+                self.flags.learn(hotlist_id, version, covert)
+        listener = await self._rt.listener()
+        await listener.add_listener(store.HOTLISTS_CHANNEL, lambda *_: self._flags_changed.set())
+        tasks = self._rt.tasks
+        tasks.start(FLAGS_TASK, keep_running(self._read_flags, log, "reading the lists' flags"))
+        tasks.start(FILL_IN_TASK, keep_running(self._fill_in_forces, log, "filling in alerts' forces"), critical=False)
+        await self.tail.start(listener, store.ALERTS_CHANNEL, tasks)
 
     async def stop(self) -> None:
         await self.tail.stop()
+        for name in (FLAGS_TASK, FILL_IN_TASK):
+            await self._rt.tasks.cancel(name)
 
 
 ROLES = {  # who may call which RPC
-    Role.SERVICE: ("PublishAlert", "PublishAlerts"),
+    Role.SERVICE: ("PublishAlert", "PublishAlerts", "PublishHotlists"),
     Role.TERMINAL: ("Subscribe", "AcknowledgeAlert", "GetPlatePatch"),
     Role.CONTROL_ROOM: ("Subscribe", "AcknowledgeAlert", "GetPlatePatch", "GetAlertStats"),
     Role.HOTLIST_ADMIN: ("GetAlertStats",),

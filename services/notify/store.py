@@ -1,9 +1,10 @@
-"""Notify's SQL: the alert log and acknowledgements."""
+"""Notify's SQL: the alert log, acknowledgements, the lists' covert flags and the terminals' positions."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 import asyncpg
@@ -12,6 +13,7 @@ from google.protobuf import timestamp_pb2
 from anpr.v1 import notify_pb2, types_pb2
 
 ALERTS_CHANNEL = "notify_alerts"
+HOTLISTS_CHANNEL = "notify_hotlists"  # a list's covert flag moved on
 _APPEND_LOCK = 0x616E7072  # serialises appends so sequences commit in order
 
 
@@ -73,6 +75,8 @@ async def append_alerts(
                     t,
                     a.hit.hotlist.hotlist_id,
                     a.hit.hotlist.name,
+                    a.hit.force,
+                    a.hit.entry.force,
                 )
                 for a, t in new
             ],
@@ -86,8 +90,11 @@ async def append_alerts(
                 "traceparent",
                 "hotlist_id",
                 "hotlist_name",
+                "camera_force",
+                "listing_force",
             ),
         )
+        await save_flags(conn, [a.hit.hotlist for a, _ in new])
         await conn.execute("SELECT pg_notify($1, $2)", ALERTS_CHANNEL, str(last))
     return [known[h.hit_id] for h, _ in hits]
 
@@ -121,18 +128,89 @@ async def acknowledge(
     )
 
 
-async def audit_plate_patch(conn: asyncpg.Connection, alert_id: uuid.UUID, subject: str, role: str, size: int) -> None:
+async def audit_plate_patch(
+    conn: asyncpg.Connection, alert_id: uuid.UUID, subject: str, role: str, size: int, reason: str
+) -> None:
     await conn.execute(
-        "INSERT INTO plate_patch_audit (alert_id, subject, role, bytes) VALUES ($1, $2, $3, $4)",
+        "INSERT INTO plate_patch_audit (alert_id, subject, role, bytes, reason) VALUES ($1, $2, $3, $4, $5)",
         alert_id,
         subject,
         role,
         size,
+        reason,
     )
 
 
+# --- lists' covert flags, terminals' positions ----------------------------------------------------
+
+
+async def save_flags(conn: asyncpg.Connection, hotlists: Sequence[types_pb2.Hotlist]) -> list[types_pb2.Hotlist]:
+    """Keep each list's covert flag at the newest version given or known; the lists whose flag
+    moved on (the other replicas are told on HOTLISTS_CHANNEL)."""
+    newest: dict[str, types_pb2.Hotlist] = {}
+    for h in hotlists:
+        if h.hotlist_id and (h.hotlist_id not in newest or h.version > newest[h.hotlist_id].version):
+            newest[h.hotlist_id] = h
+    if not newest:
+        return []
+    rows = await conn.fetch(
+        "INSERT INTO hotlist_flags AS f (hotlist_id, covert, version)"
+        " SELECT * FROM unnest($1::text[], $2::boolean[], $3::bigint[])"
+        " ON CONFLICT (hotlist_id) DO UPDATE SET covert = EXCLUDED.covert, version = EXCLUDED.version"
+        " WHERE f.version < EXCLUDED.version RETURNING hotlist_id",
+        list(newest),
+        [h.covert for h in newest.values()],
+        [h.version for h in newest.values()],
+    )
+    if rows:
+        await conn.execute("SELECT pg_notify($1, '')", HOTLISTS_CHANNEL)
+    return [newest[r["hotlist_id"]] for r in rows]
+
+
+async def load_flags(conn: asyncpg.Connection) -> list[tuple[str, int, bool]]:
+    return [tuple(r) for r in await conn.fetch("SELECT hotlist_id, version, covert FROM hotlist_flags")]
+
+
+async def record_position(conn: asyncpg.Connection, subject: str, sub: notify_pb2.Subscription) -> None:
+    """Where a terminal identity says it is now (its circle), for acting on alerts read there."""
+    c = sub.circle
+    await conn.execute(
+        "INSERT INTO unit_positions (subject, unit, force, latitude, longitude, radius_km) VALUES ($1, $2, $3, $4, $5, $6)"
+        " ON CONFLICT (subject) DO UPDATE SET unit = EXCLUDED.unit, force = EXCLUDED.force,"
+        " latitude = EXCLUDED.latitude, longitude = EXCLUDED.longitude, radius_km = EXCLUDED.radius_km, at = now()",
+        subject,
+        sub.unit_id,
+        sub.force,
+        c.center.latitude,
+        c.center.longitude,
+        c.radius_km,
+    )
+
+
+async def position_of(conn: asyncpg.Connection, subject: str) -> tuple[float, float, float] | None:
+    row = await conn.fetchrow("SELECT latitude, longitude, radius_km FROM unit_positions WHERE subject = $1", subject)
+    return tuple(row) if row is not None else None
+
+
+async def fill_in_forces(conn: asyncpg.Connection, limit: int = 1000) -> int:
+    """Alerts stored before their forces had columns of their own: fill in a page from the stored
+    hits; how many were filled in (0: none is left)."""
+    rows = await conn.fetch("SELECT sequence, hit FROM alerts WHERE camera_force IS NULL LIMIT $1", limit)
+    hits = [(r["sequence"], types_pb2.Hit.FromString(r["hit"])) for r in rows]
+    await conn.executemany(
+        "UPDATE alerts SET camera_force = $2, listing_force = $3 WHERE sequence = $1",
+        [(s, h.force, h.entry.force) for s, h in hits],
+    )
+    return len(hits)
+
+
+# The alerts of a window within a scope: $2 national, $3 the caller's force, $4 covert clearance.
 _STATS = """
-    WITH a AS (SELECT alert_id, hotlist_id, hotlist_name FROM alerts WHERE created_at > now() - $1::interval),
+    WITH a AS (SELECT al.alert_id, al.hotlist_id, al.hotlist_name FROM alerts al
+               LEFT JOIN hotlist_flags f ON f.hotlist_id = al.hotlist_id AND f.version > 0
+               WHERE al.created_at > now() - $1::interval
+                 AND ($2 OR al.camera_force = $3 OR al.listing_force = $3)
+                 AND ($4 OR NOT coalesce(f.covert, al.covert))),
     last AS (SELECT DISTINCT ON (k.alert_id) k.alert_id, k.outcome, k.reason_code
              FROM alert_acknowledgements k JOIN a USING (alert_id) ORDER BY k.alert_id, k.id DESC)
     SELECT {key} AS key, {name} AS name, count(*) AS alerts, count(l.alert_id) AS acknowledged,
@@ -151,16 +229,29 @@ def _stats(row: asyncpg.Record) -> notify_pb2.AlertStats:
     )
 
 
-async def alert_stats(conn: asyncpg.Connection, window: timedelta) -> notify_pb2.GetAlertStatsResponse:
+@dataclass(frozen=True)
+class StatsScope:
+    """Whose alerts the statistics count: every force's, or those of `force` (its cameras' or its
+    listings'); covert lists only with `covert`."""
+
+    national: bool
+    force: str
+    covert: bool
+
+
+async def alert_stats(
+    conn: asyncpg.Connection, window: timedelta, scope: StatsScope
+) -> notify_pb2.GetAlertStatsResponse:
     """How alerts of the window were acted on (each alert's latest acknowledgement counts)."""
+    args = (window, scope.national, scope.force, scope.covert)
     by_list = await conn.fetch(
         _STATS.format(key="a.hotlist_id", name="max(a.hotlist_name)", join="LEFT JOIN", group="GROUP BY a.hotlist_id"),
-        window,
+        *args,
     )
     by_reason = await conn.fetch(
-        _STATS.format(key="l.reason_code", name="''", join="JOIN", group="GROUP BY l.reason_code"), window
+        _STATS.format(key="l.reason_code", name="''", join="JOIN", group="GROUP BY l.reason_code"), *args
     )
-    total = await conn.fetchrow(_STATS.format(key="''", name="''", join="LEFT JOIN", group=""), window)
+    total = await conn.fetchrow(_STATS.format(key="''", name="''", join="LEFT JOIN", group=""), *args)
     return notify_pb2.GetAlertStatsResponse(
         by_hotlist=[_stats(r) for r in by_list], by_reason_code=[_stats(r) for r in by_reason], total=_stats(total)
     )

@@ -13,7 +13,7 @@ from tests.support import InProcessSuite, channel, make_read
 @pytest.fixture
 async def ingest(database_url, tokens):
     suite = InProcessSuite(database_url, tokens)
-    await suite.start("ingest", matcher_addr="127.0.0.1:9", service_token=tokens[Role.SERVICE])
+    await suite.start("ingest", matcher_addr="127.0.0.1:9")
     yield suite
     await suite.stop()
 

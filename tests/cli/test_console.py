@@ -106,8 +106,19 @@ async def test_a_commander_works_an_activation_from_the_console(firearms, people
 async def test_rota_from_the_command_line(firearms, people, tmp_path):
     addr, sup = firearms.addr("firearms"), people["sup-1"]
     for subject in ("tfc-a", "tfc-b", "sup-1"):
+        supervisor = ["--as-supervisor"] if subject.startswith("sup") else []
         code, out = await anpr(
-            "rota", "commander", subject, "--name", f"Insp {subject}", "--force", FORCE, "--addr", addr, token=sup
+            "rota",
+            "commander",
+            subject,
+            "--name",
+            f"Insp {subject}",
+            "--force",
+            FORCE,
+            *supervisor,
+            "--addr",
+            addr,
+            token=sup,
         )
         assert code == 0, out
     code, out = await anpr("rota", "on-duty", "--addr", addr, token=people["tfc-a"])
@@ -160,6 +171,17 @@ async def test_rota_from_the_command_line(firearms, people, tmp_path):
     assert code == 0 and "tfc-b > sup-1" in out, out
     code, out = await anpr("rota", "on-duty", "--addr", addr, token=people["tfc-b"])
     assert f"{FORCE} / North\ttfc-b > sup-1" in out and f"{FORCE}\ttfc-a > tfc-b > sup-1" in out
+    year = tmp_path / "year.csv"  # more lines than one call takes: sent in batches, stored all or none
+    year.write_text(
+        "force,area,starts_at,ends_at,primary,backups,supervisor\n"
+        + "".join(
+            f"{FORCE},Area {i % 20},{(now + timedelta(hours=i)).isoformat()},{(now + timedelta(hours=i + 1)).isoformat()},"
+            "tfc-a,tfc-b,sup-1\n"
+            for i in range(5000)
+        )
+    )
+    code, out = await anpr("rota", "import", str(year), "--addr", addr, token=sup)
+    assert code == 0 and "imported 5000 shift(s)" in out, out
 
 
 async def test_ndm_verify_from_the_command_line(firearms, people, database_url):

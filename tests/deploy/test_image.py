@@ -234,7 +234,7 @@ async def _wait_for_postgres(url: str) -> None:
 async def test_the_chain_runs_in_containers_with_the_pods_posture(image, tmp_path):
     secrets = tmp_path / "secrets"
     ca = make_local_ca(secrets)
-    tokens = Tokens.create(secrets / "tokens.json")
+    tokens = Tokens.create(tmp_path / "issuer.json")  # the local issuer, on 127.0.0.1 (the containers' network)
     keys.create(secrets / "log-key.pem")  # firearms' log key, as the Kubernetes Secret mounts it
     _readable_by_the_container(secrets)
     pg_port, metrics_port, *ports = free_ports(10)
@@ -257,7 +257,7 @@ async def test_the_chain_runs_in_containers_with_the_pods_posture(image, tmp_pat
 
         common = {
             "ANPR_GRPC_HOST": "127.0.0.1",
-            "ANPR_TOKENS_FILE": "/etc/anpr/tokens.json",
+            **tokens.env(),
             "ANPR_TLS_CERT_FILE": "/etc/anpr/tls.crt",
             "ANPR_TLS_KEY_FILE": "/etc/anpr/tls.key",
             "ANPR_TLS_CLIENT_CA_FILE": "/etc/anpr/ca.crt",
@@ -275,8 +275,6 @@ async def test_the_chain_runs_in_containers_with_the_pods_posture(image, tmp_pat
             env = common | {"ANPR_GRPC_PORT": str(port[name]), "ANPR_SERVICE_PORT": str(service_port[name])}
             env["ANPR_DATABASE_URL"] = logins.service_url(name)  # its own login, never the owner's
             env |= {k: f"127.0.0.1:{service_port[v]}" for k, v in peers.get(name, {}).items()}
-            if name in peers:
-                env["ANPR_SERVICE_TOKEN"] = tokens[Role.SERVICE]
             if name == "ingest":
                 env["ANPR_METRICS_PORT"] = str(metrics_port)
             started[name] = boxes.run(image, "serve", name, env=env, mounts={secrets: "/etc/anpr"})
@@ -293,6 +291,7 @@ async def test_the_chain_runs_in_containers_with_the_pods_posture(image, tmp_pat
         assert re.search(r'^anpr_reads_total\{[^}]*status="stored"[^}]*\} 1\.0$', scrape, re.M), scrape[-2000:]
     finally:
         boxes.remove()
+        tokens.close()
 
 
 async def _read_in_alert_out(tokens: Tokens, port: dict[str, int], client: ClientTls) -> None:

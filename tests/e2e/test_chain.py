@@ -68,7 +68,9 @@ async def duty_rota(suite) -> None:
         for subject in ("test-tfc", "test-tfc_supervisor"):
             await stub.UpsertCommander(
                 firearms_pb2.UpsertCommanderRequest(
-                    commander=T.Commander(subject=subject, name=subject, force="Test Police")
+                    commander=T.Commander(
+                        subject=subject, name=subject, force="Test Police", supervisor=subject == "test-tfc_supervisor"
+                    )
                 )
             )
         await stub.AddShifts(

@@ -13,6 +13,7 @@ import time
 
 import psutil
 
+from anpr.runtime.auth import Role
 from tests.e2e.processes import ROOT
 from tests.support import free_port
 
@@ -20,7 +21,8 @@ from tests.support import free_port
 def _base_port() -> int:
     while True:
         base = free_port()
-        if base < 65000 and all(_port_free(base + i) for i in range(4)):
+        # the services (base..base+3), the identity issuer (base+9), the service ports (base+10..13)
+        if base < 65000 and all(_port_free(base + i) for i in (0, 1, 2, 3, 9, 10, 11, 12, 13)):
             return base
 
 
@@ -35,10 +37,35 @@ def _port_free(port: int) -> bool:
             return False
 
 
+def anpr(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "cli", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
+
+
+def check_tokens(data_dir, base: int, env: dict[str, str]) -> None:
+    """The env file holds a token per role; `anpr token issue` mints one the running suite accepts,
+    and refuses to mint an identity the services would refuse."""
+    demo = (data_dir / "demo-tokens.env").read_text()
+    assert all(f"DEMO_{str(role).upper()}_TOKEN=ey" in demo for role in Role), demo
+    issued = anpr(
+        "token", "issue", "--role", "camera_admin", "--force", "Demo Police", "--data-dir", str(data_dir), env=env
+    )
+    assert issued.returncode == 0, issued.stderr
+    tls = {"ANPR_TOKEN": issued.stdout.strip(), "ANPR_TLS_CA_FILE": str(data_dir / "tls" / "ca.crt")}
+    cameras = anpr("camera", "list", "--addr", f"127.0.0.1:{base}", env=env | tls)
+    assert cameras.returncode == 0 and "CAM-M4-J12" in cameras.stdout, cameras.stderr
+    unitless = anpr(
+        "token", "issue", "--role", "terminal", "--force", "Demo Police", "--data-dir", str(data_dir), env=env
+    )
+    assert unitless.returncode == 2 and "must name its unit" in unitless.stderr
+
+
 def test_anpr_up_shows_alerts_and_stops_cleanly_on_ctrl_c(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ANPR_", "OTEL_"))}
     env["PYTHONUNBUFFERED"] = "1"
     data_dir = tmp_path / "demo"
+    base = _base_port()
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -48,7 +75,7 @@ def test_anpr_up_shows_alerts_and_stops_cleanly_on_ctrl_c(tmp_path):
             "--data-dir",
             str(data_dir),
             "--base-port",
-            str(_base_port()),
+            str(base),
             "--interval",
             "0.3",
         ],
@@ -72,6 +99,7 @@ def test_anpr_up_shows_alerts_and_stops_cleanly_on_ctrl_c(tmp_path):
             line = proc.stdout.readline() if ready else ""
             assert line or proc.poll() is None, "anpr up exited early:\n" + "".join(seen[-40:])
             seen.append(line)
+        check_tokens(data_dir, base, env)
         family = psutil.Process(proc.pid).children(recursive=True)
         postgres = [p for p in psutil.process_iter(["cmdline"]) if str(data_dir) in " ".join(p.info["cmdline"] or [])]
         assert len(family) >= 4 and postgres, "expected four service processes and PostgreSQL"

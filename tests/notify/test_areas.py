@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+from anpr.runtime.auth import Caller, Role
 from anpr.v1 import notify_pb2 as N
 from anpr.v1 import types_pb2 as T
 from services.notify.areas import AreaFilter, area_problems, distance_km, subscription_problems
+from services.notify.scope import Scope
 
 LONDON = (51.5072, -0.1276)
 READING = (51.4543, -0.9781)
@@ -47,14 +49,24 @@ def test_without_an_area_a_stream_covers_its_force_or_everything():
     assert AreaFilter(N.Subscription()).covers(None, "Another Police")
 
 
-def test_a_terminal_must_say_who_and_where_it_is_and_its_circle_must_be_sane():
-    assert subscription_problems(circle(*LONDON, 10), terminal=True) == []
-    assert {f for f, _ in subscription_problems(N.Subscription(), terminal=True)} == {
-        "subscription.unit_id",
-        "subscription.force",
-        "subscription.circle",
-    }
+def test_a_terminal_gives_a_circle_within_the_limit_and_its_circle_must_be_sane():
+    terminal = Scope(Caller(Role.TERMINAL, "t", force="Test Police", unit="ALPHA-1"), max_radius_km=50)
+    assert subscription_problems(circle(*LONDON, 10)) == terminal.terminal_problems(circle(*LONDON, 10)) == []
+    assert terminal.terminal_problems(N.Subscription()) == [
+        ("subscription.circle", "required for a terminal: its position and radius")
+    ]
+    assert terminal.terminal_problems(circle(*LONDON, 51)) == [
+        ("subscription.circle.radius_km", "at most 50 km for a terminal")
+    ]
+    square = [T.GeoPoint(latitude=lat, longitude=lon) for lat, lon in ((51, -1), (51, 0), (52, 0), (52, -1))]
+    assert terminal.terminal_problems(N.Subscription(polygon=N.Polygon(vertices=square)))  # a polygon is no circle
     assert area_problems(circle(91, 0, 500)) == [
         ("subscription.circle.center.latitude", "must be between -90 and 90"),
         ("subscription.circle.radius_km", "must be between 0.1 and 200.0 km"),
     ]
+
+
+def test_a_force_in_a_subscription_covers_its_cameras_and_its_listings():
+    area = AreaFilter(N.Subscription(force="Test Police"))
+    assert area.covers(None, "Another Police", "Test Police") and area.covers(None, "Test Police", "")
+    assert not area.covers(None, "Another Police", "Third Police")

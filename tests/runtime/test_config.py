@@ -9,12 +9,12 @@ from services.ingest.config import IngestSettings
 
 
 def test_missing_setting_fails_at_start_naming_it(monkeypatch, tmp_path):
-    monkeypatch.setenv("ANPR_TOKENS_FILE", str(tmp_path / "t.json"))
+    monkeypatch.setenv("ANPR_OIDC_ISSUER", "http://127.0.0.1:9")
     monkeypatch.delenv("ANPR_MATCHER_ADDR", raising=False)
-    monkeypatch.delenv("ANPR_SERVICE_TOKEN", raising=False)
+    monkeypatch.delenv("ANPR_SERVICE_CLIENT_SECRET", raising=False)
     monkeypatch.setenv("ANPR_GRPC_PORT", "not-a-port")
     with pytest.raises(ConfigError) as err:
         load(IngestSettings)
     text = str(err.value)
-    assert "ANPR_MATCHER_ADDR is not set" in text and "ANPR_SERVICE_TOKEN is not set" in text
+    assert "ANPR_MATCHER_ADDR is not set" in text and "ANPR_SERVICE_CLIENT_SECRET is not set" in text
     assert "ANPR_GRPC_PORT" in text

@@ -5,6 +5,7 @@ batched raise."""
 from __future__ import annotations
 
 import logging
+import uuid
 
 import grpc
 import pytest
@@ -66,7 +67,10 @@ async def test_an_activation_reaches_the_duty_commander_only_and_acknowledging_s
         assert T.WARNING_MARKER_FIREARMS in shown.activation.hit.entry.warning_markers
         with pytest.raises(grpc.aio.AioRpcError) as other:  # tfc-c is on no chain: not told, may not see
             await stub(c_ch).GetActivation(F.GetActivationRequest(activation_id=raised.activation_id))
-        assert other.value.code() == grpc.StatusCode.PERMISSION_DENIED
+        with pytest.raises(grpc.aio.AioRpcError) as none:
+            await stub(c_ch).GetActivation(F.GetActivationRequest(activation_id=str(uuid.uuid4())))
+        # exactly as for one that does not exist: its existence is not told
+        assert (other.value.code(), other.value.details()) == (grpc.StatusCode.NOT_FOUND, none.value.details())
         acked = (
             await stub(a_ch).AcknowledgeActivation(F.AcknowledgeActivationRequest(activation_id=raised.activation_id))
         ).activation
@@ -130,7 +134,7 @@ async def test_the_camera_force_rota_owns_the_activation_before_the_listing_forc
 
 async def test_a_force_with_nobody_on_duty_is_surfaced_at_once(firearms, people, caplog):
     caplog.set_level(logging.ERROR)
-    async with channel(addr(firearms), people["sup-1"]) as ch:
+    async with channel(addr(firearms), people.tokens[Role.TFC_SUPERVISOR]) as ch:  # a national supervisor
         supervisor = stub(ch).StreamActivations(F.StreamActivationsRequest(from_start=True))
         [raised] = (await raise_hits(addr(firearms), people, [firearms_hit(force="Empty Police")])).activations
         shown = await next_message(supervisor)
@@ -395,9 +399,9 @@ async def test_only_people_told_so_far_may_acknowledge(quick, people):
     [raised] = (await raise_hits(addr(firearms), people, [firearms_hit()])).activations
     request = F.AcknowledgeActivationRequest(activation_id=raised.activation_id)
     async with channel(addr(firearms), people["tfc-b"]) as ch:
-        with pytest.raises(grpc.aio.AioRpcError) as early:  # tfc-b has not been told yet
+        with pytest.raises(grpc.aio.AioRpcError) as early:  # tfc-b has not been told yet: not told of it
             await stub(ch).AcknowledgeActivation(request)
-        assert early.value.code() == grpc.StatusCode.PERMISSION_DENIED
+        assert early.value.code() == grpc.StatusCode.NOT_FOUND
 
         async def told():
             got = await stub(ch).AcknowledgeActivation(request)
@@ -412,7 +416,7 @@ def _denied_as_none(call):
         try:
             return await call()
         except grpc.aio.AioRpcError as err:
-            if err.code() != grpc.StatusCode.PERMISSION_DENIED:
+            if err.code() != grpc.StatusCode.NOT_FOUND:
                 raise
             return None
 
@@ -425,8 +429,8 @@ async def test_the_commander_gets_the_plate_patch_and_the_fetch_is_logged(databa
 
     suite = InProcessSuite(database_url, people.tokens)
     try:
-        await suite.start("ingest", matcher_addr="127.0.0.1:9", service_token=people.tokens[Role.SERVICE])
-        await suite.start("firearms", ingest_addr=suite.addr("ingest"), service_token=people.tokens[Role.SERVICE])
+        await suite.start("ingest", matcher_addr="127.0.0.1:9")
+        await suite.start("firearms", ingest_addr=suite.addr("ingest"))
         read = make_read("LR68HGW", plate_image=b"\xff\xd8 a plate patch \xff\xd9")
         async with channel(suite.addr("ingest"), people.tokens[Role.CAMERA]) as ch:
             await ingest_pb2_grpc.IngestServiceStub(ch).SubmitReads(iter([ingest_pb2.SubmitReadsRequest(reads=[read])]))
@@ -435,8 +439,12 @@ async def test_the_commander_gets_the_plate_patch_and_the_fetch_is_logged(databa
         hit.read.CopyFrom(read)
         hit.read.ClearField("plate_image")  # hits never carry images
         [raised] = (await raise_hits(addr(suite), people, [hit])).activations
-        request = F.GetActivationPlatePatchRequest(activation_id=raised.activation_id)
+        request = F.GetActivationPlatePatchRequest(activation_id=raised.activation_id, reason="confirm the read")
         async with channel(addr(suite), people["tfc-a"]) as ch, channel(addr(suite), people["tfc-c"]) as other:
+            with pytest.raises(grpc.aio.AioRpcError) as no_reason:
+                await stub(ch).GetActivationPlatePatch(
+                    F.GetActivationPlatePatchRequest(activation_id=raised.activation_id)
+                )
             image = (await stub(ch).GetActivationPlatePatch(request)).plate_image
             with pytest.raises(grpc.aio.AioRpcError) as denied:
                 await stub(other).GetActivationPlatePatch(request)
@@ -446,8 +454,13 @@ async def test_the_commander_gets_the_plate_patch_and_the_fetch_is_logged(databa
     finally:
         await suite.stop()
     assert image == b"\xff\xd8 a plate patch \xff\xd9"
-    assert denied.value.code() == grpc.StatusCode.PERMISSION_DENIED
-    assert [(e.kind, e.actor) for e in events][-1] == (K.ACTIVATION_EVENT_KIND_PLATE_PATCH_VIEWED, "tfc-a")
+    assert [f for f, _ in field_violations_of(no_reason.value)] == ["reason"]
+    assert denied.value.code() == grpc.StatusCode.NOT_FOUND  # tfc-c was not told of it
+    assert [(e.kind, e.actor, e.remarks) for e in events][-1] == (
+        K.ACTIVATION_EVENT_KIND_PLATE_PATCH_VIEWED,
+        "tfc-a",
+        "confirm the read",
+    )
 
 
 async def test_with_no_attach_window_every_hit_raises_its_own_activation(database_url, people):
@@ -468,7 +481,9 @@ async def test_without_ingest_a_plate_patch_is_a_failed_precondition_and_no_fetc
     [raised] = (await raise_hits(addr(firearms), people, [firearms_hit()])).activations
     async with channel(addr(firearms), people["tfc-a"]) as ch:
         with pytest.raises(grpc.aio.AioRpcError) as err:
-            await stub(ch).GetActivationPlatePatch(F.GetActivationPlatePatchRequest(activation_id=raised.activation_id))
+            await stub(ch).GetActivationPlatePatch(
+                F.GetActivationPlatePatchRequest(activation_id=raised.activation_id, reason="confirm the read")
+            )
         events = (
             await stub(ch).ListActivationEvents(F.ListActivationEventsRequest(activation_id=raised.activation_id))
         ).events

@@ -8,6 +8,7 @@ import asyncio
 
 import pytest
 
+from anpr.runtime.auth import Role
 from anpr.v1 import firearms_pb2 as F
 from anpr.v1 import types_pb2 as T
 from tests.firearms_support import firearms_hit, raise_hits, set_rota, stub
@@ -35,10 +36,12 @@ async def test_a_console_on_one_replica_sees_what_the_other_commits_and_only_its
         channel(b, people["tfc-a"]) as tfc_a,
         channel(b, people["tfc-c"]) as tfc_c,
         channel(a, people["sup-2"]) as sup,
+        channel(a, people.tokens[Role.TFC_SUPERVISOR]) as national,
     ):
         a_stream = stub(tfc_a).StreamActivations(F.StreamActivationsRequest(from_start=True))
         c_stream = stub(tfc_c).StreamActivations(F.StreamActivationsRequest(from_start=True))
         sup_stream = stub(sup).StreamActivations(F.StreamActivationsRequest(from_start=True))
+        national_stream = stub(national).StreamActivations(F.StreamActivationsRequest(from_start=True))
         [raised] = (await raise_hits(a, people, [firearms_hit()])).activations
         shown = await next_message(a_stream)  # committed on a, streamed from b
         assert (shown.activation.activation_id, shown.event.kind) == (
@@ -46,8 +49,9 @@ async def test_a_console_on_one_replica_sees_what_the_other_commits_and_only_its
             K.ACTIVATION_EVENT_KIND_RAISED,
         )
         assert (await next_message(sup_stream)).event.sequence == shown.event.sequence  # a's own, handed over
+        assert (await next_message(national_stream)).event.sequence == shown.event.sequence
         [unassigned] = (await raise_hits(a, people, [firearms_hit(force="Empty Police")])).activations
-        seen = await next_message(sup_stream)  # the supervisor sees what nobody was told of
+        seen = await next_message(national_stream)  # a national supervisor sees what nobody was told of
         assert (seen.activation.activation_id, seen.event.kind) == (
             unassigned.activation_id,
             K.ACTIVATION_EVENT_KIND_UNASSIGNED,
@@ -56,9 +60,11 @@ async def test_a_console_on_one_replica_sees_what_the_other_commits_and_only_its
         acked = await next_message(a_stream)
         assert acked.event.kind == K.ACTIVATION_EVENT_KIND_ACKNOWLEDGED  # the unassigned one was skipped
         assert acked.activation.state == T.ACTIVATION_STATE_ACKNOWLEDGED
+        # a supervisor of the force sees its own force's activations only
+        assert (await next_message(sup_stream)).event.sequence == acked.event.sequence
         with pytest.raises(TimeoutError):
             await next_message(c_stream, 1.0)  # tfc-c was told of nothing
-        for s in (a_stream, c_stream, sup_stream):
+        for s in (a_stream, c_stream, sup_stream, national_stream):
             s.cancel()
         resumed = stub(tfc_a).StreamActivations(F.StreamActivationsRequest(after_sequence=shown.event.sequence))
         assert (await next_message(resumed)).event.sequence == acked.event.sequence

@@ -27,7 +27,7 @@ RS = ingest_pb2.ReadStatus
 async def ingest(database_url, tokens):
     suite = InProcessSuite(database_url, tokens)
     # matcher is not running: reads must still be stored and acknowledged (they wait in the outbox)
-    await suite.start("ingest", matcher_addr="127.0.0.1:9", service_token=tokens[Role.SERVICE])
+    await suite.start("ingest", matcher_addr="127.0.0.1:9")
     yield suite
     await suite.stop()
 
@@ -159,21 +159,47 @@ async def test_other_roles_may_not_submit_reads(ingest, database_url, role):
     assert await stored_ids(database_url) == set()
 
 
-async def test_images_are_returned_to_the_control_room_only(ingest):
+async def test_images_are_returned_to_the_control_room_of_the_force_only_with_a_reason_and_audited(
+    ingest, database_url
+):
     read = make_read("AB12CDE", plate_image=b"\xff\xd8patch", overview_image=b"\xff\xd8overview")
+    why = "incident 4411: confirm the vehicle"
     ch, cam = stub(ingest, Role.CAMERA)
     async with ch:
         await cam.SubmitRead(ingest_pb2.SubmitReadRequest(read=read))
         with pytest.raises(grpc.aio.AioRpcError) as err:
-            await cam.GetRead(ingest_pb2.GetReadRequest(read_id=read.read_id))
+            await cam.GetRead(ingest_pb2.GetReadRequest(read_id=read.read_id, reason=why))
     assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
-    ch, room = stub(ingest, Role.CONTROL_ROOM)
-    async with ch:
-        got = (await room.GetRead(ingest_pb2.GetReadRequest(read_id=read.read_id))).read
+    ch, room = stub(ingest, Role.CONTROL_ROOM)  # national
+    async with ch, channel(ingest.addr("ingest"), ingest.tokens.named("tv-room")) as other_ch:
+        with pytest.raises(grpc.aio.AioRpcError) as no_reason:
+            await room.GetRead(ingest_pb2.GetReadRequest(read_id=read.read_id))
+        got = (await room.GetRead(ingest_pb2.GetReadRequest(read_id=read.read_id, reason=why))).read
         with pytest.raises(grpc.aio.AioRpcError) as missing:
-            await room.GetRead(ingest_pb2.GetReadRequest(read_id="no-such-read"))
+            await room.GetRead(ingest_pb2.GetReadRequest(read_id="no-such-read", reason=why))
+        with pytest.raises(grpc.aio.AioRpcError) as other_force:  # Thames Valley's room; a Test Police camera
+            await ingest_pb2_grpc.IngestServiceStub(other_ch).GetRead(
+                ingest_pb2.GetReadRequest(read_id=read.read_id, reason=why)
+            )
+    assert [f for f, _ in field_violations_of(no_reason.value)] == ["reason"]
     assert (got.plate_image, got.overview_image, got.vrm) == (b"\xff\xd8patch", b"\xff\xd8overview", "AB12CDE")
-    assert missing.value.code() == grpc.StatusCode.NOT_FOUND
+    assert missing.value.code() == other_force.value.code() == grpc.StatusCode.NOT_FOUND
+    assert missing.value.details() == other_force.value.details()  # another force's read is not told of
+    conn = await asyncpg.connect(database_url)
+    try:
+        audit = await conn.fetch(
+            "SELECT read_id, subject, role, viewer, reason, shown FROM ingest.read_audit ORDER BY id"
+        )
+        await conn.execute("SET ROLE anpr_ingest")
+        with pytest.raises(asyncpg.InsufficientPrivilegeError):  # the audit is append-only for the service
+            await conn.execute("DELETE FROM ingest.read_audit")
+    finally:
+        await conn.close()
+    assert [tuple(r) for r in audit] == [
+        (read.read_id, "test-control_room", "control_room", "test-control_room", why, True),
+        ("no-such-read", "test-control_room", "control_room", "test-control_room", why, False),
+        (read.read_id, "tv-room", "control_room", "tv-room", why, False),
+    ]
 
 
 async def test_a_second_server_on_a_taken_port_fails_at_start_naming_the_setting(ingest, database_url, tokens):
@@ -250,7 +276,7 @@ async def test_retention_does_not_wait_for_a_scan_and_drops_the_day_later(ingest
             "INSERT INTO reads (read_id, captured_at, vrm, vrm_normalised, confidence, camera_id)"
             " VALUES ('r1', now(), 'AB12CDE', 'AB12CDE', 90, 'CAM-M1-J4-N')"
         )
-        settings = IngestSettings(matcher_addr="x", service_token="x", tokens_file="x")
+        settings = IngestSettings(matcher_addr="x", oidc_issuer="http://127.0.0.1/unused", service_client_secret="x")
         async with contextlib.aclosing(store.scan_reads(scanning, now - timedelta(hours=1), 1)) as pages:
             assert len(await anext(pages)) == 1  # a scan is open (its transaction holds the reads table)
             during = await asyncio.wait_for(run_retention(conn, settings, now=now), 10)

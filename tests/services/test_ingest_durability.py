@@ -45,7 +45,7 @@ async def submit(suite, reads, role=Role.CAMERA) -> list[ingest_pb2.ReadResult]:
 async def ingest(database_url, tokens):
     suite = InProcessSuite(database_url, tokens)
     await suite.start(
-        "ingest", matcher_addr="127.0.0.1:9", service_token=tokens[Role.SERVICE], camera_rate_per_s=0.01, camera_burst=3
+        "ingest", matcher_addr="127.0.0.1:9", camera_rate_per_s=0.01, camera_burst=3
     )  # no refill within a test
     yield suite
     await suite.stop()
@@ -130,7 +130,9 @@ async def test_reads_land_in_day_partitions_and_retention_drops_old_days(ingest,
         assert parts[two_days_ago.read_id] == f"reads_p{now - timedelta(days=2):%Y%m%d}"
         assert parts[today.read_id] == f"reads_p{now:%Y%m%d}"
 
-        settings = IngestSettings(matcher_addr="x", service_token="x", tokens_file="x", read_retention_days=1)
+        settings = IngestSettings(
+            matcher_addr="x", oidc_issuer="http://127.0.0.1/unused", service_client_secret="x", read_retention_days=1
+        )
         dropped = await run_retention(conn, settings, now=now)
         assert f"reads_p{now - timedelta(days=2):%Y%m%d}" in dropped
         assert f"reads_p{now:%Y%m%d}" not in dropped
@@ -151,12 +153,11 @@ async def test_reads_sent_while_matcher_is_down_are_all_matched_once_it_is_back(
             grpc_port=matcher_port,
             notify_addr=suite.addr("notify"),
             firearms_addr=suite.addr("firearms"),
-            service_token=tokens[Role.SERVICE],
             ingest_addr="127.0.0.1:9",
             dedup_window_s=0,
         )
         await suite.start("matcher", **matcher_opts)
-        await suite.start("ingest", matcher_addr=f"127.0.0.1:{matcher_port}", service_token=tokens[Role.SERVICE])
+        await suite.start("ingest", matcher_addr=f"127.0.0.1:{matcher_port}")
         async with channel(suite.addr("matcher"), tokens[Role.HOTLIST_ADMIN]) as ch:
             admin = matcher_pb2_grpc.MatcherServiceStub(ch)
             await admin.UpsertHotlist(

@@ -38,7 +38,7 @@ async def short_matcher():
 async def test_reads_matcher_does_not_account_for_are_dead_lettered_not_retried(database_url, tokens, short_matcher):
     matcher, addr = short_matcher
     suite = InProcessSuite(database_url, tokens)
-    await suite.start("ingest", matcher_addr=addr, service_token=tokens[Role.SERVICE])
+    await suite.start("ingest", matcher_addr=addr)
     conn = await asyncpg.connect(database_url, server_settings={"search_path": "ingest"})
     try:
         async with channel(suite.addr("ingest"), tokens[Role.CAMERA]) as ch:
@@ -60,7 +60,7 @@ async def test_reads_matcher_does_not_account_for_are_dead_lettered_not_retried(
 
 async def test_a_camera_registered_through_one_replica_is_followed_by_the_other(database_url, tokens):
     a, b = InProcessSuite(database_url, tokens), InProcessSuite(database_url, tokens)
-    options = dict(matcher_addr="127.0.0.1:9", service_token=tokens[Role.SERVICE])
+    options = dict(matcher_addr="127.0.0.1:9")
     try:
         await a.start("ingest", **options)
         await b.start("ingest", **options)

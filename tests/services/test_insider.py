@@ -28,11 +28,10 @@ FORGED = "No threat: the vehicle was sold last year"
 async def suite(database_url, people):
     """ingest (for plate patches) and firearms, checkpointing every 0.2 s."""
     s = InProcessSuite(database_url, people.tokens)
-    await s.start("ingest", matcher_addr="127.0.0.1:9", service_token=people.tokens[Role.SERVICE])
+    await s.start("ingest", matcher_addr="127.0.0.1:9")
     await s.start(
         "firearms",
         ingest_addr=s.addr("ingest"),
-        service_token=people.tokens[Role.SERVICE],
         checkpoint_interval_s=0.2,
     )
     yield s
@@ -70,7 +69,9 @@ async def build(suite, people) -> Record:
         await s.RecordDecision(F.RecordDecisionRequest(decision=decision(aid, information="Two occupants")))
         d = decision(aid, threat_assessment="Threat to life", rationale="Keep watching", outcome=T.NDM_OUTCOME_MONITOR)
         second = (await s.RecordDecision(F.RecordDecisionRequest(decision=d))).decision
-        await s.GetActivationPlatePatch(F.GetActivationPlatePatchRequest(activation_id=aid))
+        await s.GetActivationPlatePatch(
+            F.GetActivationPlatePatchRequest(activation_id=aid, reason="Confirm the plate before a stop")
+        )
         await raise_hits(addr, people, [firearms_hit()])
         await s.CloseActivation(
             F.CloseActivationRequest(activation_id=aid, outcome=T.NDM_OUTCOME_MONITOR, summary="Observed, no stop")
@@ -264,18 +265,25 @@ async def test_activation_row_edits_are_named_and_get_activation_shows_the_log(s
 
 
 async def test_audit_trails_refuse_changes_to_every_service_role(suite, people, database_url, record):
-    trails = {  # schema: (table, a row the service may add)
+    trails = {  # schema: (table, its column to change, a row the service may add)
+        "ingest": (
+            "read_audit",
+            "subject",
+            "INSERT INTO read_audit (read_id, subject, role, viewer, reason, shown) VALUES ('r', 's', 'r', 'v', 'x', true)",
+        ),
         "matcher": (
             "entry_audit",
+            "subject",
             "INSERT INTO entry_audit (entry_id, subject, role, reason) VALUES ('e', 's', 'r', 'x')",
         ),
         "notify": (
             "plate_patch_audit",
+            "subject",
             "INSERT INTO alerts (sequence, alert_id, hit_id, covert, hit) VALUES (1, gen_random_uuid(), 'h', false, '')",
         ),
-        "firearms": ("rota_changes", None),  # set_rota wrote some
+        "firearms": ("rota_changes", "actor", None),  # set_rota wrote some
     }
-    for schema, (table, add) in trails.items():
+    for schema, (table, column, add) in trails.items():
         conn = await connect(database_url.service_url(schema), schema)
         try:
             if add:
@@ -289,23 +297,29 @@ async def test_audit_trails_refuse_changes_to_every_service_role(suite, people, 
                     "INSERT INTO alert_acknowledgements (alert_id, subject, role, outcome) VALUES ($1, 's', 'r', 1)",
                     alert,
                 )
-            for statement in (f"DELETE FROM {table}", f"UPDATE {table} SET subject = 'x'", f"TRUNCATE {table}"):
+            for statement in (f"DELETE FROM {table}", f"UPDATE {table} SET {column} = 'x'", f"TRUNCATE {table}"):
                 with pytest.raises(asyncpg.InsufficientPrivilegeError):
                     await conn.execute(statement)
             if schema == "notify":
                 with pytest.raises(asyncpg.InsufficientPrivilegeError):
                     await conn.execute("UPDATE alert_acknowledgements SET outcome = 2")
+                for statement in ("UPDATE alerts SET covert = true", "DELETE FROM alerts", "TRUNCATE alerts CASCADE"):
+                    with pytest.raises(asyncpg.InsufficientPrivilegeError):  # the alert log itself
+                        await conn.execute(statement)
             assert await conn.fetchval(f"SELECT count(*) FROM {table}") > 0
         finally:
             await conn.close()
     owner = await connect(database_url.owner_url, "notify")
-    try:  # the owner holds DELETE; the trigger still refuses until the owner drops it (then: a DBA's deed)
+    try:  # the owner may grant itself DELETE; the trigger still refuses until it is dropped (a DBA's deed)
+        await owner.execute("GRANT DELETE ON plate_patch_audit TO CURRENT_USER")
         with pytest.raises(asyncpg.InsufficientPrivilegeError, match="append-only"):
             await owner.execute("DELETE FROM plate_patch_audit")
     finally:
         await owner.close()
-    changes = await suite.running["firearms"]._runtime.pool.fetch("SELECT actor, change FROM rota_changes ORDER BY id")
-    assert {("sup-2", "commander"), ("sup-2", "shift")} <= {(r["actor"], r["change"]) for r in changes}
+    changes = await suite.running["firearms"]._runtime.pool.fetch("SELECT actor, kind FROM rota_changes ORDER BY id")
+    assert {("test-tfc_supervisor", "commander"), ("test-tfc_supervisor", "shift")} <= {
+        (r["actor"], r["kind"]) for r in changes
+    }
 
 
 # ---- with the owner's credentials (every guard can be lifted first) ----

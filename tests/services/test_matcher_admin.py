@@ -22,7 +22,6 @@ async def admin(database_url, tokens):
         notify_addr=NOWHERE,
         firearms_addr=NOWHERE,
         ingest_addr=NOWHERE,
-        service_token=tokens[Role.SERVICE],
     )
     try:
         async with channel(suite.addr("matcher"), tokens[Role.HOTLIST_ADMIN]) as ch:

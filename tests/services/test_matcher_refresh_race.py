@@ -8,7 +8,6 @@ import asyncpg
 import numpy as np
 import pytest
 
-from anpr.runtime.auth import Role
 from anpr.v1 import types_pb2 as T
 from services.matcher import live as live_module
 from services.matcher import store
@@ -25,7 +24,6 @@ async def matcher(database_url, tokens):
         notify_addr="127.0.0.1:9",
         firearms_addr="127.0.0.1:9",
         ingest_addr="127.0.0.1:9",
-        service_token=tokens[Role.SERVICE],
     )
     yield suite.running["matcher"]._component
     await suite.stop()

@@ -21,7 +21,7 @@ async def ingest(database_url, tokens):
     suite = InProcessSuite(database_url, tokens)
     port = free_port()
     try:
-        await suite.start("ingest", matcher_addr="127.0.0.1:9", service_token=tokens[Role.SERVICE], metrics_port=port)
+        await suite.start("ingest", matcher_addr="127.0.0.1:9", metrics_port=port)
         yield suite, port
     finally:
         await suite.stop()

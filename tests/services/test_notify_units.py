@@ -13,6 +13,7 @@ import pytest
 from grpc import aio
 
 from anpr.runtime.auth import Role, bearer_interceptors
+from anpr.runtime.errors import field_violations_of
 from anpr.v1 import ingest_pb2, ingest_pb2_grpc, notify_pb2, notify_pb2_grpc
 from anpr.v1 import types_pb2 as T
 from tests.support import (
@@ -73,7 +74,7 @@ async def test_a_unit_gets_only_alerts_inside_its_circle_and_as_it_moves(suite):
         while (request := await moves.get()) is not None:
             yield request
 
-    async with channel(suite.addr("notify"), suite.tokens[Role.TERMINAL]) as ch:
+    async with channel(suite.addr("notify"), suite.tokens.named("tv-unit")) as ch:
         stream = notify_pb2_grpc.NotifyServiceStub(ch).Subscribe(requests())
         opened = (await next_message(stream)).opened
         assert opened.subscription.unit_id == "TV-ALPHA-2" and opened.heartbeat_seconds >= 1
@@ -103,18 +104,29 @@ async def test_the_stream_opens_at_once_and_heartbeats_when_idle(suite):
         stream.cancel()
 
 
-async def test_a_terminal_must_say_who_and_where_it_is(suite):
-    async with channel(suite.addr("notify"), suite.tokens[Role.TERMINAL]) as ch:
-        stream = subscribe(
-            ch,
-            Role.TERMINAL,
-            subscription=notify_pb2.Subscription(circle=notify_pb2.Circle(center=READING, radius_km=900)),
+async def test_a_terminal_is_the_unit_its_token_says_where_it_says_within_the_limit(suite):
+    async with channel(suite.addr("notify"), suite.tokens.named("tv-unit")) as ch:
+        refused = []
+        for sub in (
+            notify_pb2.Subscription(circle=notify_pb2.Circle(center=READING, radius_km=51)),  # over the 50 km
+            notify_pb2.Subscription(force="Thames Valley"),  # no circle
+            unit(READING, radius_km=5),  # ... and one claiming another unit:
+        ):
+            if sub.unit_id:
+                sub.unit_id = "HANTS-7"
+            with pytest.raises(grpc.aio.AioRpcError) as err:
+                await next_message(subscribe(ch, Role.TERMINAL, subscription=sub))
+            refused.append((err.value.code(), [f for f, _ in field_violations_of(err.value)]))
+        opened = await next_message(
+            subscribe(ch, Role.TERMINAL, subscription=notify_pb2.Subscription(circle=unit(READING).circle))
         )
-        with pytest.raises(grpc.aio.AioRpcError) as err:
-            await next_message(stream)
-    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-    for field in ("subscription.unit_id", "subscription.force", "subscription.circle.radius_km"):
-        assert field in err.value.details()
+    assert refused == [
+        (grpc.StatusCode.INVALID_ARGUMENT, ["subscription.circle.radius_km"]),
+        (grpc.StatusCode.INVALID_ARGUMENT, ["subscription.circle"]),
+        (grpc.StatusCode.PERMISSION_DENIED, []),
+    ]
+    # who it is comes from its token
+    assert (opened.opened.subscription.unit_id, opened.opened.subscription.force) == ("TV-ALPHA-2", "Thames Valley")
 
 
 async def test_a_control_room_follows_its_force(suite):
@@ -181,7 +193,6 @@ async def chain(database_url, tokens):
         "notify",
         grpc_port=int(s.running["matcher"].settings.notify_addr.rsplit(":", 1)[1]),
         ingest_addr=s.addr("ingest"),
-        service_token=tokens[Role.SERVICE],
     )
     yield s
     await s.stop()
@@ -226,10 +237,10 @@ async def test_plate_patch_outcome_and_statistics_through_the_chain(chain, datab
         assert alert.hit.force == "Test Police"
 
         officer = notify_pb2_grpc.NotifyServiceStub(tch)
-        patch = await officer.GetPlatePatch(notify_pb2.GetPlatePatchRequest(alert_id=alert.alert_id))
+        patch = await officer.GetPlatePatch(notify_pb2.GetPlatePatchRequest(alert_id=alert.alert_id, reason="confirm"))
         assert patch.plate_image == b"\xff\xd8jpeg-bytes"
         for call in (
-            officer.GetPlatePatch(notify_pb2.GetPlatePatchRequest(alert_id=covert_alert.alert_id)),
+            officer.GetPlatePatch(notify_pb2.GetPlatePatchRequest(alert_id=covert_alert.alert_id, reason="confirm")),
             officer.AcknowledgeAlert(
                 notify_pb2.AcknowledgeAlertRequest(alert_id=covert_alert.alert_id, outcome=T.ALERT_OUTCOME_SEEN)
             ),
@@ -252,7 +263,10 @@ async def test_plate_patch_outcome_and_statistics_through_the_chain(chain, datab
     assert (stats.total.alerts, stats.total.accept_rate) == (2, 0.0)
     conn = await asyncpg.connect(database_url)
     try:
-        audit = await conn.fetch("SELECT subject, role, bytes FROM notify.plate_patch_audit")
+        audit = await conn.fetch("SELECT subject, role, bytes, reason FROM notify.plate_patch_audit")
+        viewed = await conn.fetch("SELECT subject, role, viewer, reason, shown FROM ingest.read_audit")
     finally:
         await conn.close()
-    assert [tuple(r) for r in audit] == [("test-terminal", "terminal", len(b"\xff\xd8jpeg-bytes"))]
+    assert [tuple(r) for r in audit] == [("test-terminal", "terminal", len(b"\xff\xd8jpeg-bytes"), "confirm")]
+    # ingest audits the image it gave notify, for the officer notify named
+    assert [tuple(r) for r in viewed] == [("test-service", "service", "test-terminal", "confirm", True)]

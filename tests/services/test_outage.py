@@ -69,7 +69,6 @@ async def test_postgresql_killed_under_load(killable, tokens):
     await suite.start(
         "ingest",
         matcher_addr="127.0.0.1:9",
-        service_token=tokens[Role.SERVICE],
         grpc_port=free_port(),
         camera_rate_per_s=1e6,
         camera_burst=1_000_000,
@@ -124,9 +123,7 @@ async def test_a_connection_lost_during_start_up_is_retried_not_fatal(killable, 
     logger.addHandler(handler)
     logger.setLevel(logging.INFO)
     suite = InProcessSuite(killable.database, tokens)
-    starting = asyncio.create_task(
-        suite.start("ingest", matcher_addr="127.0.0.1:9", service_token=tokens[Role.SERVICE], grpc_port=free_port())
-    )
+    starting = asyncio.create_task(suite.start("ingest", matcher_addr="127.0.0.1:9", grpc_port=free_port()))
     try:
         await eventually(lambda: "waiting for PostgreSQL" in handler.messages, 30)
         assert not starting.done()  # still trying, not exited
@@ -146,7 +143,7 @@ async def test_a_background_job_that_fails_turns_the_service_not_serving_and_kee
     job: health says so at once, and a database probe that succeeds does not turn it back."""
     suite = InProcessSuite(database_url, tokens)
     try:
-        await suite.start("ingest", matcher_addr="127.0.0.1:9", service_token=tokens[Role.SERVICE])
+        await suite.start("ingest", matcher_addr="127.0.0.1:9")
         addr = suite.addr("ingest")
         assert await health(addr) == health_pb2.HealthCheckResponse.SERVING
         running = suite.running["ingest"]

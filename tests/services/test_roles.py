@@ -22,7 +22,7 @@ from tests.support import InProcessSuite, channel, make_entry, make_read
 async def suite(database_url, tokens):
     s = InProcessSuite(database_url, tokens)
     await s.start("notify")
-    await s.start("ingest", matcher_addr="127.0.0.1:9", service_token=tokens[Role.SERVICE])
+    await s.start("ingest", matcher_addr="127.0.0.1:9")
     yield s
     await s.stop()
 

@@ -53,7 +53,6 @@ async def suite(database_url, tokens, ca):
     def opts(name):
         return dict(grpc_port=ports[name], service_port=service_ports[name], **tls)
 
-    token = tokens[Role.SERVICE]
     try:
         await s.start("notify", **opts("notify"))
         await s.start("firearms", **opts("firearms"))
@@ -62,27 +61,25 @@ async def suite(database_url, tokens, ca):
             notify_addr=peer("notify"),
             firearms_addr=peer("firearms"),
             ingest_addr=peer("ingest"),
-            service_token=token,
             **opts("matcher"),
         )
         # InProcessSuite.start registers the cameras in plaintext: ingest is started here instead.
-        await _start_ingest(s, peer("matcher"), token, opts("ingest"), ca)
+        await _start_ingest(s, peer("matcher"), opts("ingest"), ca)
         yield s
     finally:
         await s.stop()
 
 
-async def _start_ingest(s, matcher_addr, token, opts, ca) -> None:
+async def _start_ingest(s, matcher_addr, opts, ca) -> None:
     from anpr.runtime.server import RunningService
     from services import spec
 
     settings = spec("ingest").settings_cls(
         database_url=service_url(s.database_url, "ingest"),
         grpc_host="127.0.0.1",
-        tokens_file=s.tokens.path,
         shutdown_grace_s=1.0,
         matcher_addr=matcher_addr,
-        service_token=token,
+        **s.tokens.service_settings(),
         **opts,
     )
     s.running["ingest"] = RunningService(spec("ingest"), settings)
@@ -233,7 +230,13 @@ def test_tls_settings_come_together():
     with pytest.raises(ConfigError, match="ANPR_TLS_KEY_FILE, ANPR_TLS_CLIENT_CA_FILE"):
         from anpr.runtime.config import load
 
-        load(IngestSettings, matcher_addr="x", service_token="x", tokens_file="x", tls_cert_file="/c.pem")
+        load(
+            IngestSettings,
+            matcher_addr="x",
+            oidc_issuer="http://127.0.0.1/unused",
+            service_client_secret="x",
+            tls_cert_file="/c.pem",
+        )
 
 
 def test_an_unknown_setting_is_named():
@@ -249,8 +252,8 @@ async def test_a_service_refuses_a_misspelt_setting_and_takes_a_siblings():
     env = {k: v for k, v in os.environ.items() if not k.startswith("ANPR_")}
     env.update(
         ANPR_MATCHER_ADDR="127.0.0.1:9",
-        ANPR_SERVICE_TOKEN="x",
-        ANPR_TOKENS_FILE="/nonexistent",
+        ANPR_SERVICE_CLIENT_SECRET="x",
+        ANPR_OIDC_ISSUER="http://idp.example/realms/anpr",
         ANPR_FIREARMS_ADDR="127.0.0.1:9",  # matcher's: accepted
         ANPR_DEDUP_WINDOW_S="5",  # matcher's: accepted
         ANPR_CAMERA_RATE_PER_SEC="5",  # nobody's
@@ -268,5 +271,5 @@ async def test_a_service_refuses_a_misspelt_setting_and_takes_a_siblings():
     assert code == 2 and "unknown setting(s) ANPR_CAMERA_RATE_PER_SEC" in out
     assert "FIREARMS_ADDR" not in out.split("this service reads")[0] and "Traceback" not in out
     del env["ANPR_CAMERA_RATE_PER_SEC"]
-    code, out = await serve()  # now it gets as far as the tokens file
-    assert code == 2 and "ANPR_TOKENS_FILE: no such file" in out and "Traceback" not in out
+    code, out = await serve()  # now it gets as far as the issuer, which must be https (but on this machine)
+    assert code == 2 and "ANPR_OIDC_ISSUER: " in out and "must be an https URL" in out and "Traceback" not in out

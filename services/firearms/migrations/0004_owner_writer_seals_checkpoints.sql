@@ -69,16 +69,7 @@ CREATE TABLE log_checkpoints (
 );
 CREATE INDEX log_checkpoints_sequence ON log_checkpoints (sequence);
 
--- Who changed the rota, when, and to what: commanders registered or changed, shifts added.
-CREATE TABLE rota_changes (
-    id      bigserial PRIMARY KEY,
-    at      timestamptz NOT NULL DEFAULT clock_timestamp(),
-    actor   text NOT NULL,
-    change  text NOT NULL,
-    subject text NOT NULL,
-    details jsonb NOT NULL
-);
-
+-- The rota's changes with their actor (rota_changes, 0003) are an audit trail: append-only.
 CREATE FUNCTION append_only() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     RAISE EXCEPTION '%.% is append-only: % refused', TG_TABLE_SCHEMA, TG_TABLE_NAME, TG_OP
