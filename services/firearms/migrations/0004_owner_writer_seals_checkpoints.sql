@@ -83,6 +83,10 @@ CREATE TRIGGER activation_sightings_append_only BEFORE UPDATE OR DELETE ON activ
     FOR EACH ROW EXECUTE FUNCTION append_only();
 CREATE TRIGGER log_checkpoints_append_only BEFORE UPDATE OR DELETE ON log_checkpoints
     FOR EACH ROW EXECUTE FUNCTION append_only();
+CREATE TRIGGER activation_sightings_no_truncate BEFORE TRUNCATE ON activation_sightings
+    FOR EACH STATEMENT EXECUTE FUNCTION append_only();
+CREATE TRIGGER log_checkpoints_no_truncate BEFORE TRUNCATE ON log_checkpoints
+    FOR EACH STATEMENT EXECUTE FUNCTION append_only();
 
 -- The service's privileges: INSERT and SELECT on what only grows; UPDATE of the activations'
 -- projected state (never of their hit, which the log's digest covers) and of commanders.
@@ -96,5 +100,5 @@ GRANT UPDATE (state, acknowledged_by, acknowledged_at, chain, level, assigned_to
     ON activations TO anpr_firearms;
 GRANT SELECT, INSERT, UPDATE ON commanders TO anpr_firearms;
 GRANT USAGE ON ALL SEQUENCES IN SCHEMA firearms TO anpr_firearms;
-REVOKE ALL ON FUNCTION lock_event_log_head() FROM PUBLIC;
+REVOKE ALL ON FUNCTION lock_event_log_head(), event_log_extend_head() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION lock_event_log_head() TO anpr_firearms;
