@@ -198,9 +198,9 @@ class Launcher:
     """The suite's processes on 127.0.0.1, one log file each in `log_dir` (<name>.log).
 
     `database` is the suite's logins (cli.suite.database.provision: each service gets the DSN of its
-    own login role) or one DSN for every process. `base_env` is the environment every process starts
-    from (default: this one's without ANPR_* and OTEL_*); `env` is added on top for every process,
-    `start(..., env=...)` for one. With `tls`, the processes serve TLS and call each other with mutual
+    own login role; or anything with such `logins`, as the tests' databases) or one DSN for every
+    process. `base_env` is the environment every process starts from (default: this one's without
+    ANPR_* and OTEL_*); `env` is added on top for every process, `start(..., env=...)` for one. With `tls`, the processes serve TLS and call each other with mutual
     TLS on their service ports (`service_ports`: each process's, else free ones).
     """
 
@@ -216,7 +216,8 @@ class Launcher:
         tls: LocalCA | None = None,
         service_ports: Mapping[str, int] | None = None,
     ):
-        self.database = database
+        # a test database (tests.support.Database) carries its logins: each process gets its own
+        self.database = getattr(database, "logins", database)
         self.tokens = tokens
         self.log_dir = log_dir
         self.ports = dict(ports or port_table(free=True))
