@@ -303,7 +303,13 @@ async def test_audit_trails_refuse_changes_to_every_service_role(suite, people, 
             if schema == "notify":
                 with pytest.raises(asyncpg.InsufficientPrivilegeError):
                     await conn.execute("UPDATE alert_acknowledgements SET outcome = 2")
-                for statement in ("UPDATE alerts SET covert = true", "DELETE FROM alerts", "TRUNCATE alerts CASCADE"):
+                await conn.execute("UPDATE alerts SET camera_force = 'Test Police' WHERE camera_force IS NULL")
+                for statement in (
+                    "UPDATE alerts SET covert = true",
+                    "UPDATE alerts SET camera_force = 'Another Police'",  # filled in once only
+                    "DELETE FROM alerts",
+                    "TRUNCATE alerts CASCADE",
+                ):
                     with pytest.raises(asyncpg.InsufficientPrivilegeError):  # the alert log itself
                         await conn.execute(statement)
             assert await conn.fetchval(f"SELECT count(*) FROM {table}") > 0
