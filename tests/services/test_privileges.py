@@ -1,6 +1,7 @@
-"""Every object of every service schema is granted on purpose: on a database the owner migrated,
-each table's privileges for the service's login are exactly those listed here, every sequence may be
-used, every function that runs as the owner (SECURITY DEFINER) is listed and closed to PUBLIC, and
+"""Every object of every service schema is granted on purpose: on a database the owner migrated
+(fresh, or upgraded from the layout before issue 17), each table's privileges for the service's
+login are exactly those listed here, every sequence may be used, every function that runs as the
+owner (SECURITY DEFINER) is listed and closed to PUBLIC, and
 every audit trail refuses UPDATE, DELETE and TRUNCATE by trigger (even to the owner).
 
 A migration that adds a table, sequence or owner's function without granting it fails here, naming
@@ -11,7 +12,8 @@ from __future__ import annotations
 
 import asyncpg
 
-from anpr.runtime import dbroles
+from anpr.runtime import dbroles, pg
+from cli.suite.database import migrate_all
 from services import NAMES, spec
 
 HOW = "grant it in its migration and list it in tests/services/test_privileges.py (docs/decision-log.md)"
@@ -125,24 +127,75 @@ def _normal(spec_text: str) -> str:
     return " ".join(spec_text.replace(", ", ",").split()).replace(",", ", ")
 
 
+async def table_problems(conn: asyncpg.Connection) -> list[str]:
+    """Each table of each service schema whose privileges for the service differ from TABLES'."""
+    problems = []
+    for name in NAMES:
+        schema, role = spec(name).schema, dbroles.service_role(spec(name).schema)
+        expected = TABLES[name]
+        for table in await tables_of(conn, schema):
+            have = await granted(conn, role, f"{schema}.{table}")
+            if table not in expected:
+                problems.append(f"{schema}.{table}: not listed ({role} has {have or 'nothing'}): {HOW}")
+            elif have != _normal(expected[table]):
+                problems.append(f"{schema}.{table}: {role} has {have or 'nothing'}, listed {expected[table]}")
+        missing = set(expected) - set(await tables_of(conn, schema))
+        problems += [f"{schema}.{t}: listed but no such table" for t in sorted(missing)]
+    return problems
+
+
 async def test_every_table_is_granted_to_its_service_exactly_as_listed(database_url):
     conn = await asyncpg.connect(database_url)
     try:
-        problems = []
-        for name in NAMES:
-            schema, role = spec(name).schema, dbroles.service_role(spec(name).schema)
-            expected = TABLES[name]
-            for table in await tables_of(conn, schema):
-                have = await granted(conn, role, f"{schema}.{table}")
-                if table not in expected:
-                    problems.append(f"{schema}.{table}: not listed ({role} has {have or 'nothing'}): {HOW}")
-                elif have != _normal(expected[table]):
-                    problems.append(f"{schema}.{table}: {role} has {have or 'nothing'}, listed {expected[table]}")
-            missing = set(expected) - set(await tables_of(conn, schema))
-            problems += [f"{schema}.{t}: listed but no such table" for t in sorted(missing)]
+        problems = await table_problems(conn)
         assert not problems, "\n".join(problems)
     finally:
         await conn.close()
+
+
+# The migrations that split owner from writer (issue 17); a database of the earlier layout (each
+# service's role owning its schema, every migration before these applied) is upgraded by them.
+SPLIT = {"0004_least_privilege", "0004_owner_writer_seals_checkpoints", "0005_least_privilege"}
+
+
+async def earlier_layout(admin: asyncpg.Connection) -> None:
+    """What the suite made before issue 17: each schema owned by the service's role, which applied
+    every migration before SPLIT itself."""
+    for name in NAMES:
+        schema, migrations = spec(name).schema, spec(name).migrations
+        role = dbroles.service_role(schema)
+        await admin.execute(f'CREATE SCHEMA "{schema}" AUTHORIZATION "{role}"')
+        await admin.execute(f'SET ROLE "{role}"')
+        await admin.execute(
+            f'CREATE TABLE "{schema}".schema_migrations'
+            " (version text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
+        )
+        for version, sql in pg.migration_files(migrations):
+            if version in SPLIT:
+                break
+            async with admin.transaction():
+                await admin.execute(f'SET LOCAL search_path TO "{schema}", public')
+                await admin.execute(sql)
+                await admin.execute(f'INSERT INTO "{schema}".schema_migrations (version) VALUES ($1)', version)
+        await admin.execute("RESET ROLE")
+
+
+async def test_a_database_of_the_earlier_layout_upgrades_to_the_same_grants(empty_database):
+    admin = await asyncpg.connect(empty_database)
+    try:
+        await earlier_layout(admin)
+        schemas = [spec(n).schema for n in NAMES]
+        await dbroles.prepare_database(admin, dbroles.database_of(empty_database), schemas)  # as anpr up does
+        applied = await migrate_all(empty_database.owner_url)
+        assert SPLIT <= {v for versions in applied.values() for v in versions}  # and any later ones
+        owners = await admin.fetch(
+            "SELECT nspname, nspowner::regrole::text AS o FROM pg_namespace WHERE nspname = ANY($1)", schemas
+        )
+        problems = await table_problems(admin)
+    finally:
+        await admin.close()
+    assert {r["o"] for r in owners} == {dbroles.OWNER}
+    assert not problems, "\n".join(problems)
 
 
 async def test_every_sequence_may_be_used_by_its_service(database_url):
