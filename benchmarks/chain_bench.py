@@ -81,7 +81,7 @@ class Bench(cs.Bench):
     async def setup(self) -> None:
         a = self.args
         url = await self.db.start()
-        self.launcher = cs.launch(url, self.tmp, a.workers, a.replicas)
+        self.launcher = cs.launch(self.db.logins, self.tmp, a.workers, a.replicas)
         t = time.perf_counter()
         await self.launcher.start_all(120)
         self.say(

@@ -22,12 +22,14 @@ import psutil
 
 from anpr.runtime import pg
 from anpr.runtime.auth import Caller, Role
+from anpr.runtime.dbroles import Logins
 from anpr.v1 import firearms_pb2, firearms_pb2_grpc, ingest_pb2, ingest_pb2_grpc, matcher_pb2, matcher_pb2_grpc
 from anpr.v1 import types_pb2 as T
 from benchmarks import common
 from benchmarks.chain_load import FIREARMS_EVERY, entry_vrm, generator_main
 from benchmarks.common import BenchError, add_options, camera_ids, camera_site, family, log_tail, until
 from cli.client import channel
+from cli.suite.database import provision
 from cli.suite.launcher import Launcher, Tokens
 from services import NAMES
 
@@ -130,7 +132,8 @@ class Database:
     def __init__(self, tmp: Path, server_url: str | None):
         self.tmp, self.server_url = tmp, server_url
         self.embedded = None
-        self.url = ""
+        self.url = ""  # the administrator's (the benchmark's own reads and the reference)
+        self.logins: Logins | None = None  # the services'
         self._name = ""
 
     async def start(self) -> str:
@@ -145,6 +148,8 @@ class Database:
         else:
             self.embedded = pg.start_embedded(self.tmp, cleanup="stop")
             self.url = self.embedded.get_uri()
+        # the owner and the services' login roles, the migrations run as the owner (as anpr up)
+        self.logins = await provision(self.url, self.tmp / "secrets")
         return self.url
 
     def procs(self) -> list[psutil.Process]:
@@ -169,14 +174,14 @@ FORCE = "Benchmark Police"  # of every camera, commander and shift (and of the t
 
 
 def launch(
-    url: str, tmp: Path, workers: int, replicas: int, identities: Mapping[str, Caller] | None = None
+    logins: Logins, tmp: Path, workers: int, replicas: int, identities: Mapping[str, Caller] | None = None
 ) -> Launcher:
     """The four services (and `replicas` processes each of ingest and matcher), with every hit
     alerted (deduplication off) and every firearms hit its own activation; tokens for every role and
     for the named `identities`."""
     tokens = Tokens.create(tmp / "issuer.json", prefix="bench", identities=identities)
     launcher = Launcher(
-        url,
+        logins,
         tokens,
         tmp / "logs",
         env={

@@ -25,6 +25,7 @@ from pathlib import Path
 from anpr.runtime import pg
 from anpr.runtime.auth import Role
 from benchmarks.fuzzing import VRMS, Findings, alerting_works, every_rpc, fuzz_csv, fuzz_rpcs, register_cameras
+from cli.suite.database import provision
 from cli.suite.launcher import ROOT, Launcher, Tokens
 from services import NAMES
 
@@ -86,7 +87,8 @@ async def main(argv=None) -> int:
     args = parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="anpr-fuzz-") as d:
         server = pg.start_embedded(Path(d) / "pg", cleanup="delete")
-        suite = Launcher(server.get_uri(), Tokens.create(Path(d) / "issuer.json"), Path(d), env=ENV)
+        logins = await provision(server.get_uri(), Path(d) / "secrets")
+        suite = Launcher(logins, Tokens.create(Path(d) / "issuer.json"), Path(d), env=ENV)
         try:
             await suite.start_all()
             await register_cameras(suite)

@@ -30,6 +30,7 @@ from benchmarks.ingest_clients import Clients
 from benchmarks.ingest_load import echo_server_main
 from benchmarks.ingest_reads import CAMERAS, camera_heading
 from benchmarks.ingest_report import say
+from cli.suite.database import provision
 from cli.suite.launcher import Launcher, Tokens, free_port
 
 
@@ -85,7 +86,8 @@ class Rig:
     def start_postgres(self) -> None:
         t = time.perf_counter()
         self.pg = pg.start_embedded(self.tmp, cleanup="stop")
-        self.db_url = self.pg.get_uri()
+        self.db_url = self.pg.get_uri()  # the administrator's; ingest gets its own login (provision)
+        self.logins = asyncio.run(provision(self.db_url, self.tmp / "secrets", ("ingest",)))
         say(f"embedded PostgreSQL ready in {time.perf_counter() - t:.1f} s ({self.tmp / 'pgdata'})")
 
     def postgres_procs(self) -> list[psutil.Process]:
@@ -103,7 +105,7 @@ class Rig:
             "service": tokens[Role.SERVICE],
         }
         self.launcher = Launcher(
-            self.db_url,
+            self.logins,
             tokens,
             self.tmp,
             ports={"ingest": free_port()},

@@ -157,7 +157,9 @@ class Bench(cs.Bench):
     async def setup(self) -> None:
         a = self.args
         url = await self.db.start()
-        self.launcher = cs.launch(url, self.tmp, a.workers, 1, identities=unit_identities(len(self.terminals)))
+        self.launcher = cs.launch(
+            self.db.logins, self.tmp, a.workers, 1, identities=unit_identities(len(self.terminals))
+        )
         await self.launcher.start_all(120)
         self.say(
             "services SERVING: "

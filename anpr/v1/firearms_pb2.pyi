@@ -153,22 +153,54 @@ class SignOffActivationResponse(_message.Message):
     def __init__(self, activation: _Optional[_Union[_types_pb2.Activation, _Mapping]] = ...) -> None: ...
 
 class VerifyLogRequest(_message.Message):
-    __slots__ = ()
-    def __init__(self) -> None: ...
+    __slots__ = ("checkpoints",)
+    CHECKPOINTS_FIELD_NUMBER: _ClassVar[int]
+    checkpoints: _containers.RepeatedCompositeFieldContainer[LogCheckpoint]
+    def __init__(self, checkpoints: _Optional[_Iterable[_Union[LogCheckpoint, _Mapping]]] = ...) -> None: ...
+
+class LogCheckpoint(_message.Message):
+    __slots__ = ("sequence", "head_hash", "at", "sealed_from", "key_id", "replica", "signature")
+    SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    HEAD_HASH_FIELD_NUMBER: _ClassVar[int]
+    AT_FIELD_NUMBER: _ClassVar[int]
+    SEALED_FROM_FIELD_NUMBER: _ClassVar[int]
+    KEY_ID_FIELD_NUMBER: _ClassVar[int]
+    REPLICA_FIELD_NUMBER: _ClassVar[int]
+    SIGNATURE_FIELD_NUMBER: _ClassVar[int]
+    sequence: int
+    head_hash: str
+    at: _timestamp_pb2.Timestamp
+    sealed_from: int
+    key_id: str
+    replica: str
+    signature: str
+    def __init__(self, sequence: _Optional[int] = ..., head_hash: _Optional[str] = ..., at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., sealed_from: _Optional[int] = ..., key_id: _Optional[str] = ..., replica: _Optional[str] = ..., signature: _Optional[str] = ...) -> None: ...
 
 class VerifyLogResponse(_message.Message):
-    __slots__ = ("ok", "entries_verified", "first_bad_sequence", "problem", "head_hash")
+    __slots__ = ("ok", "entries_verified", "first_bad_sequence", "problem", "head_hash", "checkpoints_verified", "checkpoints_ignored", "anchored_sequence", "anchored_at", "activations_verified", "activation_id")
     OK_FIELD_NUMBER: _ClassVar[int]
     ENTRIES_VERIFIED_FIELD_NUMBER: _ClassVar[int]
     FIRST_BAD_SEQUENCE_FIELD_NUMBER: _ClassVar[int]
     PROBLEM_FIELD_NUMBER: _ClassVar[int]
     HEAD_HASH_FIELD_NUMBER: _ClassVar[int]
+    CHECKPOINTS_VERIFIED_FIELD_NUMBER: _ClassVar[int]
+    CHECKPOINTS_IGNORED_FIELD_NUMBER: _ClassVar[int]
+    ANCHORED_SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    ANCHORED_AT_FIELD_NUMBER: _ClassVar[int]
+    ACTIVATIONS_VERIFIED_FIELD_NUMBER: _ClassVar[int]
+    ACTIVATION_ID_FIELD_NUMBER: _ClassVar[int]
     ok: bool
     entries_verified: int
     first_bad_sequence: int
     problem: str
     head_hash: str
-    def __init__(self, ok: _Optional[bool] = ..., entries_verified: _Optional[int] = ..., first_bad_sequence: _Optional[int] = ..., problem: _Optional[str] = ..., head_hash: _Optional[str] = ...) -> None: ...
+    checkpoints_verified: int
+    checkpoints_ignored: int
+    anchored_sequence: int
+    anchored_at: _timestamp_pb2.Timestamp
+    activations_verified: int
+    activation_id: str
+    def __init__(self, ok: _Optional[bool] = ..., entries_verified: _Optional[int] = ..., first_bad_sequence: _Optional[int] = ..., problem: _Optional[str] = ..., head_hash: _Optional[str] = ..., checkpoints_verified: _Optional[int] = ..., checkpoints_ignored: _Optional[int] = ..., anchored_sequence: _Optional[int] = ..., anchored_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., activations_verified: _Optional[int] = ..., activation_id: _Optional[str] = ...) -> None: ...
 
 class UpsertCommanderRequest(_message.Message):
     __slots__ = ("commander",)

@@ -254,8 +254,12 @@ class FirearmsServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def VerifyLog(self, request, context):
-        """Check the whole log: sequences gap-free, each entry's hash over its canonical encoding, each
-        entry chained to the one before, and the log head. Names the first entry that does not verify.
+        """Check the whole record: sequences gap-free, each entry's hash over its canonical encoding and
+        its seal (made with the log's key, which the database never sees), each entry chained to the
+        one before, and the log head; the log against every signed checkpoint of its head (those the
+        service reads: the database's copy and its checkpoint file; and those given); every
+        activation's stored row, hit and sightings against its entries. Names the first entry (and the
+        activation) a problem affects.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -21,6 +21,7 @@ from google.protobuf import timestamp_pb2
 
 from anpr.runtime import pg
 from anpr.runtime.auth import Role
+from anpr.runtime.dbroles import OWNER
 from anpr.runtime.tls import ClientTls, kept_local_ca
 from anpr.v1 import (
     firearms_pb2,
@@ -35,6 +36,7 @@ from anpr.v1 import (
 from cli.client import SUITE_FILE, CommandError, SuiteFile, channel, data_dir, subscribe
 from cli.screens.patrol_terminal import format_alert
 from cli.screens.tfc_console import Style, format_event
+from cli.suite.database import provision
 from cli.suite.issuer import IssuerError
 from cli.suite.launcher import DEFAULT_CLAIMS, Launcher, LaunchError, Tokens, check_settings, issuer_port, port_table
 from services import NAMES
@@ -168,6 +170,10 @@ class Suite:
             self._embedded = pg.start_embedded(self.data_dir, cleanup="stop")
             self._watchdog = pg.watch_embedded(self._embedded)  # stops it if this process is killed
             self.database_url = self._embedded.get_uri()
+        # As the database's administrator: the owner and the services' login roles (passwords in
+        # <data dir>/secrets), the migrations run as the owner; each service then logs in as itself.
+        logins = asyncio.run(provision(self.database_url, self.data_dir / "secrets"))
+        print(f"Migrations applied as {OWNER}; each service logs in as its own role.", flush=True)
         # A local CA, kept across restarts of this data dir: TLS on every port, mutual TLS between the services.
         ca = kept_local_ca(self.data_dir / "tls")
         # The local identity issuer: its key kept in the data directory (tokens it issued stay valid
@@ -184,7 +190,7 @@ class Suite:
         tokens.write_env(self.data_dir / "demo-tokens.env", ca.ca_file)
         ports = port_table(self.base_port)
         self.launcher = Launcher(
-            self.database_url,
+            logins,
             tokens,
             self.data_dir / "logs",
             ports=ports,
@@ -200,6 +206,8 @@ class Suite:
                 "ANPR_DEDUP_WINDOW_S": os.environ.get("ANPR_DEDUP_WINDOW_S", "120"),
                 "ANPR_ACK_DEADLINE_S": os.environ.get("ANPR_ACK_DEADLINE_S", "300"),
                 "ANPR_TERMINAL_MAX_RADIUS_KM": os.environ.get("ANPR_TERMINAL_MAX_RADIUS_KM", "120"),
+                # firearms' log key (log-signing-key.pem) and checkpoint file are kept here
+                "ANPR_DATA_DIR": str(self.data_dir),
             },
         )
         for name in NAMES:

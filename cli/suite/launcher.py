@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from anpr.runtime.auth import Caller, Role
+from anpr.runtime.dbroles import Logins
 from anpr.runtime.tls import ClientTls, LocalCA
 from cli.client import wait_serving
 from cli.suite.issuer import LocalIssuer
@@ -198,15 +199,16 @@ class Tokens:
 class Launcher:
     """The suite's processes on 127.0.0.1, one log file each in `log_dir` (<name>.log).
 
-    `base_env` is the environment every process starts from (default: this one's without ANPR_* and
-    OTEL_*); `env` is added on top for every process, `start(..., env=...)` for one. With `tls`, the
-    processes serve TLS and call each other with mutual TLS on their service ports (`service_ports`:
-    each process's, else free ones).
+    `database` is the suite's logins (cli.suite.database.provision: each service gets the DSN of its
+    own login role; or anything with such `logins`, as the tests' databases) or one DSN for every
+    process. `base_env` is the environment every process starts from (default: this one's without
+    ANPR_* and OTEL_*); `env` is added on top for every process, `start(..., env=...)` for one. With `tls`, the processes serve TLS and call each other with mutual
+    TLS on their service ports (`service_ports`: each process's, else free ones).
     """
 
     def __init__(
         self,
-        database_url: str,
+        database: str | Logins,
         tokens: Tokens,
         log_dir: Path,
         *,
@@ -216,7 +218,8 @@ class Launcher:
         tls: LocalCA | None = None,
         service_ports: Mapping[str, int] | None = None,
     ):
-        self.database_url = database_url
+        # a test database (tests.support.Database) carries its logins: each process gets its own
+        self.database = getattr(database, "logins", database)
         self.tokens = tokens
         self.log_dir = log_dir
         self.ports = dict(ports or port_table(free=True))
@@ -229,6 +232,11 @@ class Launcher:
             for name in self.ports:
                 self.service_ports.setdefault(name, free_port())
         self.procs: dict[str, subprocess.Popen] = {}
+
+    def database_url(self, service: str) -> str:
+        """The DSN `service` connects with: its own login role (`database` is the suite's Logins), or
+        the one URL given."""
+        return self.database.service_url(service) if isinstance(self.database, Logins) else self.database
 
     @property
     def client_tls(self) -> ClientTls | None:
@@ -265,7 +273,9 @@ class Launcher:
         env = dict(self.base_env)
         env.update(
             {
-                "ANPR_DATABASE_URL": self.database_url,
+                "ANPR_DATABASE_URL": self.database_url(service),
+                # the embedded database's logins and firearms' log key and checkpoint file live here
+                "ANPR_DATA_DIR": str(self.log_dir),
                 "ANPR_GRPC_HOST": "127.0.0.1",
                 "ANPR_GRPC_PORT": str(self.ports[name]),
                 **self.tokens.env(),

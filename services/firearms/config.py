@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import Field
 
 from anpr.runtime.config import ServiceSettings
@@ -27,3 +29,29 @@ class FirearmsSettings(ServiceSettings):
     # Plate patches: the gRPC target of ingest (called with this service's client credentials,
     # ANPR_SERVICE_CLIENT_*). Unset: GetActivationPlatePatch answers FAILED_PRECONDITION.
     ingest_addr: str = ""
+    # The log's key (services/firearms/keys.py): an Ed25519 private key (PEM) that seals every log
+    # entry and signs the checkpoints of the head; the database never sees it. Unset: the file
+    # log-signing-key.pem in ANPR_DATA_DIR, made on first start (anpr up). On Kubernetes a Secret.
+    log_signing_key_file: Path | None = None
+    # Earlier keys after a rotation, kept to verify what they sealed and signed (files, comma-separated).
+    log_previous_key_files: str = ""
+    # How often each replica signs the log's head while it moves (and once more at shutdown).
+    checkpoint_interval_s: float = Field(default=2.0, gt=0, le=300)
+    # The append-only file checkpoints are appended to (a relative path is in ANPR_DATA_DIR; empty:
+    # none). One file serves one log: keep it with the database it checkpoints.
+    checkpoint_file: str = "firearms-checkpoints.jsonl"
+    # Checkpoints also as JSON log lines ("firearms log checkpoint"), for the log collector.
+    checkpoint_log: bool = True
+    # An S3 bucket with Object Lock (s3://bucket/prefix): one object per checkpoint, in compliance
+    # mode for checkpoint_s3_retain_days (needs boto3 and the AWS_* settings); empty: none.
+    checkpoint_s3_url: str = ""
+    checkpoint_s3_retain_days: int = Field(default=2557, ge=1, le=36500)
+
+    def signing_key_path(self) -> Path:
+        return self.log_signing_key_file or self.data_dir / "log-signing-key.pem"
+
+    def previous_key_paths(self) -> list[Path]:
+        return [Path(p.strip()) for p in self.log_previous_key_files.split(",") if p.strip()]
+
+    def checkpoint_path(self) -> Path | None:
+        return self.data_dir / self.checkpoint_file if self.checkpoint_file else None

@@ -71,7 +71,7 @@ class Escalator:
     async def sweep(self) -> float:
         """One pass; returns how long to sleep (until the next known deadline, at most poll_s)."""
         async with self.events.transaction() as conn:
-            steps = await store.sweep(conn, self.timing, BATCH)
+            steps = await store.sweep(conn, self.timing, self.events.seals, BATCH)
         for step in steps:
             self._report(step)
         if len(steps) == BATCH:

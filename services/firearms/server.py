@@ -13,7 +13,8 @@ from opentelemetry import trace
 import services
 from anpr.plate_patches import PlatePatches
 from anpr.runtime.auth import Role, current_caller
-from anpr.runtime.errors import InvalidArgument, NotFound
+from anpr.runtime.config import ConfigError
+from anpr.runtime.errors import InvalidArgument
 from anpr.runtime.failures import keep_running
 from anpr.runtime.server import Runtime
 from anpr.runtime.telemetry import (
@@ -26,10 +27,11 @@ from anpr.runtime.telemetry import (
 from anpr.v1 import firearms_pb2 as F
 from anpr.v1 import firearms_pb2_grpc, ingest_pb2_grpc
 from anpr.v1 import types_pb2 as T
-from services.firearms import escalation, eventlog, ndm, reading, rules, store
+from services.firearms import checkpoints, escalation, eventlog, keys, ndm, reading, rules, store, verification
 from services.firearms.config import FirearmsSettings
 from services.firearms.duty import RotaRPCs
 from services.firearms.escalation import UNASSIGNED, Escalator
+from services.firearms.projection import Seals
 from services.firearms.stream import EventLog
 
 log = logging.getLogger(__name__)
@@ -37,6 +39,7 @@ tracer = trace.get_tracer(__name__)
 MAX_RAISE_BATCH = 500
 PAGE_DEFAULT, PAGE_MAX = 20, 50
 ESCALATOR, DUTY_CHECK, GAUGES = "firearms-escalator", "firearms-duty-check", "firearms-activation-gauges"
+CHECKPOINTS = "firearms-log-checkpoints"
 
 
 def timing_of(settings: FirearmsSettings) -> store.Timing:
@@ -59,10 +62,13 @@ def _raise_violations(hits) -> list[tuple[str, str]]:
 
 
 class FirearmsServicer(RotaRPCs, firearms_pb2_grpc.FirearmsServiceServicer):
-    def __init__(self, pool, events: EventLog, settings: FirearmsSettings):
+    def __init__(self, pool, events: EventLog, settings: FirearmsSettings, readers: list[checkpoints.Readable] = ()):
         self._pool = pool
         self._events = events
+        self._seals = events.seals
         self._timing = timing_of(settings)
+        self._readers = list(readers)  # where VerifyLog reads checkpoints (the database's copy, the file)
+        self._grace = timedelta(seconds=max(60.0, 10 * settings.checkpoint_interval_s))
         self.patches = PlatePatches(None)  # set by the component when ingest is configured
 
     # ---- raising (matcher) ----
@@ -81,7 +87,7 @@ class FirearmsServicer(RotaRPCs, firearms_pb2_grpc.FirearmsServiceServicer):
             raise InvalidArgument([(f.replace("hits[0].hit.", prefix) if prefix else f, d) for f, d in violations])
         started = time.time_ns()
         async with self._events.transaction() as conn:
-            raised = await store.raise_batch(conn, [t.hit for t in traced], self._timing)
+            raised = await store.raise_batch(conn, [t.hit for t in traced], self._timing, self._seals)
         trace.get_current_span().set_attribute(ATTR_HIT_COUNT, len(traced))
         for t, r in zip(traced, raised, strict=True):
             if r.new:
@@ -114,16 +120,17 @@ class FirearmsServicer(RotaRPCs, firearms_pb2_grpc.FirearmsServiceServicer):
             yield response
 
     async def _after(self, conn, activation_id: uuid.UUID) -> T.Activation:
-        return await reading.get_activation(conn, await reading.activation_row(conn, activation_id))
+        return await reading.get_activation(conn, await reading.record(conn, activation_id, self._seals))
 
     async def AcknowledgeActivation(self, request, context):
         activation_id = _uuid(request.activation_id)
         caller = current_caller()
         async with self._events.transaction() as conn:
-            row = await _locked(conn, activation_id)
-            rules.check_acknowledge(row, caller)
-            if row["acknowledged_by"] is None:
-                await store.acknowledge(conn, row, caller.subject)
+            rec = await store.lock_activation(conn, activation_id, self._seals)
+            rules.check_acknowledge(rec.state, caller)
+            s = store.verified(rec)
+            if s.acknowledged_by is None:
+                await store.acknowledge(conn, s, caller.subject, self._seals)
             activation = await self._after(conn, activation_id)
         return F.AcknowledgeActivationResponse(activation=activation)
 
@@ -134,10 +141,11 @@ class FirearmsServicer(RotaRPCs, firearms_pb2_grpc.FirearmsServiceServicer):
         activation_id = _uuid(request.decision.activation_id, "decision.activation_id")
         caller = current_caller()
         async with self._events.transaction() as conn:
-            row = await _locked(conn, activation_id)
-            rules.check_work(row, caller, "decision.activation_id")
-            sequence = await store.record_decision(conn, row, request.decision, caller.subject)
-            [event] = await reading.activation_events(conn, activation_id, sequence - 1, 1)
+            rec = await store.lock_activation(conn, activation_id, self._seals)
+            rules.check_work(rec.state, caller, "decision.activation_id")
+            s = store.verified(rec)
+            sequence = await store.record_decision(conn, s, request.decision, caller.subject, self._seals)
+            [event] = await reading.activation_events(conn, activation_id, sequence - 1, 1, self._seals)
         return F.RecordDecisionResponse(decision=event.decision)
 
     async def CloseActivation(self, request, context):
@@ -147,10 +155,11 @@ class FirearmsServicer(RotaRPCs, firearms_pb2_grpc.FirearmsServiceServicer):
         activation_id = _uuid(request.activation_id)
         caller = current_caller()
         async with self._events.transaction() as conn:
-            row = await _locked(conn, activation_id)
-            rules.check_work(row, caller, "activation_id")
+            rec = await store.lock_activation(conn, activation_id, self._seals)
+            rules.check_work(rec.state, caller, "activation_id")
             rules.check_close(request.outcome, await store.recorded_stages(conn, activation_id), ndm.STAGES)
-            await store.request_close(conn, row, request.outcome, request.summary, caller.subject)
+            s = store.verified(rec)
+            await store.request_close(conn, s, request.outcome, request.summary, caller.subject, self._seals)
             activation = await self._after(conn, activation_id)
         return F.CloseActivationResponse(activation=activation)
 
@@ -160,17 +169,24 @@ class FirearmsServicer(RotaRPCs, firearms_pb2_grpc.FirearmsServiceServicer):
         activation_id = _uuid(request.activation_id)
         caller = current_caller()
         async with self._events.transaction() as conn:
-            row = await _locked(conn, activation_id)
-            rules.check_sign_off(row, caller)
-            await store.sign_off(conn, row, request.remarks, caller.subject)
+            rec = await store.lock_activation(conn, activation_id, self._seals)
+            rules.check_sign_off(rec.state, caller)
+            await store.sign_off(conn, store.verified(rec), request.remarks, caller.subject, self._seals)
             activation = await self._after(conn, activation_id)
         return F.SignOffActivationResponse(activation=activation)
 
     async def GetActivation(self, request, context):
         activation_id = _uuid(request.activation_id)
         async with self._pool.acquire() as conn:
-            row = await _readable(conn, activation_id)
-            return F.GetActivationResponse(activation=await reading.get_activation(conn, row))
+            rec = await self._readable(conn, activation_id)
+            return F.GetActivationResponse(activation=await reading.get_activation(conn, rec))
+
+    async def _readable(self, conn, activation_id: uuid.UUID):
+        """The activation's record as its log makes it, when the caller may see it and it verifies."""
+        rec = store.found(await reading.record(conn, activation_id, self._seals))
+        rules.check_see(rec.state, current_caller())
+        store.verified(rec)
+        return rec
 
     async def ListActivationEvents(self, request, context):
         activation_id = _uuid(request.activation_id)
@@ -180,8 +196,8 @@ class FirearmsServicer(RotaRPCs, firearms_pb2_grpc.FirearmsServiceServicer):
             raise InvalidArgument.of("page_size", f"0-{PAGE_MAX}")
         size = request.page_size or PAGE_DEFAULT
         async with self._pool.acquire() as conn:
-            await _readable(conn, activation_id)
-            events = await reading.activation_events(conn, activation_id, request.after_sequence, size + 1)
+            await self._readable(conn, activation_id)
+            events = await reading.activation_events(conn, activation_id, request.after_sequence, size + 1, self._seals)
         more = len(events) > size
         return F.ListActivationEventsResponse(
             events=events[:size], next_after_sequence=events[size - 1].sequence if more else 0
@@ -193,29 +209,40 @@ class FirearmsServicer(RotaRPCs, firearms_pb2_grpc.FirearmsServiceServicer):
             raise InvalidArgument.of("reason", "required: every view of an image is audited with its reason")
         caller = current_caller()
         async with self._pool.acquire() as conn:
-            row = await _readable(conn, activation_id)
-            read = await store.read_of(conn, row, request.hit_id)
+            rec = await self._readable(conn, activation_id)
+            read = await reading.read_of(conn, rec, request.hit_id)
         if read is None:
             raise InvalidArgument.of("hit_id", "neither this activation's hit nor one of its sightings")
         image = await self.patches.of(read, caller.subject, request.reason)
         if image:  # the camera sent none: nothing was viewed, nothing to log
             async with self._events.transaction() as conn:
+                s = store.verified(await store.lock_activation(conn, activation_id, self._seals))
                 await store.plate_patch_viewed(
-                    conn, row, request.hit_id or row["hit_id"], caller.subject, request.reason
+                    conn, s, request.hit_id or s.hit_id, caller.subject, request.reason, self._seals
                 )
         return F.GetActivationPlatePatchResponse(plate_image=image)
 
     async def VerifyLog(self, request, context):
+        given = [checkpoints.from_message(c) for c in request.checkpoints]
         async with self._pool.acquire() as conn:
-            v = await eventlog.verify(conn)
-        if not v.ok:
-            log.error("firearms event log does not verify", extra={"sequence": v.first_bad_sequence})
+            r = await verification.verify(conn, self._seals, given, self._readers, self._grace)
+        if not r.ok:
+            log.error(
+                "firearms record does not verify",
+                extra={"sequence": r.first_bad_sequence, "activation_id": r.activation_id},
+            )
         return F.VerifyLogResponse(
-            ok=v.ok,
-            entries_verified=v.verified,
-            first_bad_sequence=v.first_bad_sequence,
-            problem=v.problem,
-            head_hash=v.head_hash,
+            ok=r.ok,
+            entries_verified=r.verified,
+            first_bad_sequence=r.first_bad_sequence,
+            problem=r.problem,
+            head_hash=r.head_hash,
+            checkpoints_verified=r.checkpoints_verified,
+            checkpoints_ignored=r.checkpoints_ignored,
+            anchored_sequence=r.anchored.sequence if r.anchored else 0,
+            anchored_at=r.anchored.at if r.anchored else None,
+            activations_verified=r.activations_verified,
+            activation_id=r.activation_id,
         )
 
 
@@ -226,21 +253,6 @@ def _uuid(value: str, field: str = "activation_id") -> uuid.UUID:
         raise InvalidArgument.of(field, "must be a UUID") from None
 
 
-async def _locked(conn, activation_id: uuid.UUID):
-    row = await store.lock_activation(conn, activation_id)
-    if row is None:
-        raise NotFound("activation_id: no such activation")
-    return row
-
-
-async def _readable(conn, activation_id: uuid.UUID):
-    row = await reading.activation_row(conn, activation_id)
-    if row is None:
-        raise NotFound("activation_id: no such activation")
-    rules.check_see(row, current_caller())
-    return row
-
-
 class FirearmsComponent:
     """The servicer and the activation log's tail, plus this replica's escalator (three tasks: the
     deadlines, the rota check and the gauges of activations awaiting acknowledgement)."""
@@ -248,8 +260,13 @@ class FirearmsComponent:
     def __init__(self, rt: Runtime):
         settings: FirearmsSettings = rt.settings  # type: ignore[assignment]
         self._rt = rt
-        self.events = EventLog(rt.pool)
-        self.servicer = FirearmsServicer(rt.pool, self.events, settings)
+        self.seals = Seals(log_keyring(settings))
+        self.events = EventLog(rt.pool, self.seals)
+        publishers, readers = checkpoint_places(rt.pool, settings)
+        self.checkpointer = checkpoints.Checkpointer(
+            rt.pool, self.seals, publishers, readers, settings.checkpoint_interval_s
+        )
+        self.servicer = FirearmsServicer(rt.pool, self.events, settings, readers)
         self.escalator = Escalator(
             rt.pool, self.events, timing_of(settings), settings.escalation_poll_s, settings.duty_check_s, rt.health
         )
@@ -258,17 +275,51 @@ class FirearmsComponent:
             self.servicer.patches = PlatePatches(ingest)
 
     async def start(self) -> None:
+        async with self._rt.pool.acquire() as conn:
+            self.seals.sealed_from = await eventlog.sealed_from(conn)
         await self.events.tail.start(await self._rt.listener(), reading.EVENTS_CHANNEL, self._rt.tasks)
         tasks, e = self._rt.tasks, self.escalator
         tasks.start(ESCALATOR, keep_running(e.sweep, log, "escalation sweep", policy=escalation.POLICY))
         tasks.start(DUTY_CHECK, keep_running(e.check_duty, log, "duty rota check"))
         tasks.start(GAUGES, keep_running(e.sample_awaiting, log, "activations sample"), critical=False)
+        tasks.start(CHECKPOINTS, keep_running(self.checkpointer.tick, log, "log checkpoint"))
 
     async def stop(self) -> None:
-        for name in (ESCALATOR, DUTY_CHECK, GAUGES):
+        for name in (ESCALATOR, DUTY_CHECK, GAUGES, CHECKPOINTS):
             await self._rt.tasks.cancel(name)
         escalation.AWAITING.pop(escalation.SERVICE, None)
         await self.events.tail.stop()
+        await self.checkpointer.final()  # the head as this replica leaves it
+
+
+def log_keyring(settings: FirearmsSettings) -> keys.Keyring:
+    """The log's keys: the configured key file (which must exist), else the data directory's
+    (made on first start); and the earlier keys kept after a rotation."""
+    try:
+        path = settings.signing_key_path()
+        current = keys.Key.of(keys.read_private(path)) if settings.log_signing_key_file else keys.load_or_create(path)
+        previous = [keys.Key.of(keys.read_private(p)) for p in settings.previous_key_paths()]
+    except keys.KeyProblem as exc:
+        raise ConfigError(f"ANPR_LOG_SIGNING_KEY_FILE / ANPR_LOG_PREVIOUS_KEY_FILES: {exc}") from None
+    return keys.Keyring(current, previous)
+
+
+def checkpoint_places(pool, settings: FirearmsSettings) -> tuple[list, list]:
+    """Where checkpoints are published, and those of them VerifyLog and the checkpointer read back."""
+    database = checkpoints.DatabaseCopy(pool)
+    publishers: list = [database]
+    readers: list = [database]
+    if path := settings.checkpoint_path():
+        publishers.append(file := checkpoints.AppendOnlyFile(path))
+        readers.append(file)
+    if settings.checkpoint_log:
+        publishers.append(checkpoints.LogStream())
+    if settings.checkpoint_s3_url:
+        publishers.append(
+            s3 := checkpoints.ObjectLockStore(settings.checkpoint_s3_url, settings.checkpoint_s3_retain_days)
+        )
+        readers.append(s3)
+    return publishers, readers
 
 
 CONSOLE = (  # what a commander's console does, and a supervisor's too

@@ -21,6 +21,7 @@ from anpr.runtime.broadcast import LogTail
 from anpr.scope import in_scope
 from anpr.v1 import firearms_pb2 as F
 from services.firearms import reading, rules
+from services.firearms.projection import Seals
 
 TAIL_SIZE = 2000  # events held in memory (each with its activation's head)
 PUBLISH_LIMIT = 100  # events read back by one transaction for the tail (more come by NOTIFY)
@@ -28,15 +29,22 @@ PUBLISH_LIMIT = 100  # events read back by one transaction for the tail (more co
 
 @dataclass(frozen=True, slots=True)
 class EventItem:
-    response: F.StreamActivationsResponse  # shared by every stream that sends it: never changed
+    # shared by every stream that sends it: never changed; None: an entry that does not verify,
+    # shown to nobody
+    response: F.StreamActivationsResponse | None
     audience: frozenset[str]
 
 
-async def items_after(conn: asyncpg.Connection, sequence: int, limit: int) -> list[tuple[int, EventItem]]:
-    return [
-        (s, EventItem(response, audience))
-        for s, response, audience in await reading.stream_after(conn, sequence, limit)
-    ]
+def items_reader(seals: Seals):
+    """The tail's reader: the items after a sequence (the log's entries as the consoles see them)."""
+
+    async def items_after(conn: asyncpg.Connection, sequence: int, limit: int) -> list[tuple[int, EventItem]]:
+        return [
+            (s, EventItem(response, audience))
+            for s, response, audience in await reading.stream_after(conn, sequence, limit, seals)
+        ]
+
+    return items_after
 
 
 def wants_of(caller: Caller) -> Callable[[EventItem], bool] | None:
@@ -51,9 +59,11 @@ def wants_of(caller: Caller) -> Callable[[EventItem], bool] | None:
 class EventLog:
     """The tail of the activation log on this replica, and the transactions that write to it."""
 
-    def __init__(self, pool: asyncpg.Pool):
+    def __init__(self, pool: asyncpg.Pool, seals: Seals):
         self._pool = pool
-        self.tail = LogTail(pool, items_after, reading.latest_sequence, capacity=TAIL_SIZE)
+        self.seals = seals
+        self._items_after = items_reader(seals)
+        self.tail = LogTail(pool, self._items_after, reading.latest_sequence, capacity=TAIL_SIZE)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[asyncpg.Connection]:
@@ -62,7 +72,7 @@ class EventLog:
         async with self._pool.acquire() as conn:
             async with conn.transaction():
                 yield conn
-                items = await items_after(conn, self.tail.latest, PUBLISH_LIMIT)
+                items = await self._items_after(conn, self.tail.latest, PUBLISH_LIMIT)
             self.tail.publish(items)
 
     async def follow(self, caller: Caller, after: int, from_start: bool) -> AsyncIterator[F.StreamActivationsResponse]:
@@ -74,5 +84,5 @@ class EventLog:
                 after = await reading.latest_sequence(conn)
         async for run in self.tail.follow(after, wants=wants):
             for _, item in run:
-                if wants is None or wants(item):
+                if item.response is not None and (wants is None or wants(item)):
                     yield item.response

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 
 import asyncpg
 
@@ -115,21 +115,13 @@ def now_utc() -> datetime:
 # --- partitions ---------------------------------------------------------------------------------
 
 
-def _day_start(day: date) -> datetime:
-    return datetime.combine(day, time(0), tzinfo=timezone.utc)
-
-
 async def ensure_partitions(conn: asyncpg.Connection, days: set[date]) -> None:
     """Create the day partitions of reads and read_images that do not exist yet."""
     async with conn.transaction():
         await conn.execute("SELECT pg_advisory_xact_lock($1)", _PARTITION_LOCK)
         for day in sorted(days):
-            lo, hi = _day_start(day), _day_start(day + timedelta(days=1))
-            for table in PARTITIONED:
-                await conn.execute(
-                    f"CREATE TABLE IF NOT EXISTS {table}_p{day:%Y%m%d} PARTITION OF {table}"
-                    f" FOR VALUES FROM ('{lo.isoformat()}') TO ('{hi.isoformat()}')"
-                )
+            for table in PARTITIONED:  # as the owner (the service may not create tables)
+                await conn.execute("SELECT create_day_partition($1, $2)", table, day)
 
 
 async def existing_partition_days(conn: asyncpg.Connection) -> dict[str, set[date]]:
@@ -163,7 +155,7 @@ async def drop_expired_partitions(conn: asyncpg.Connection, retention_days: int,
                 name = f"{table}_p{day:%Y%m%d}"
                 try:
                     async with conn.transaction():  # savepoint
-                        await conn.execute(f"DROP TABLE {name}")
+                        await conn.execute("SELECT drop_day_partition($1, $2)", table, day)
                 except asyncpg.LockNotAvailableError:
                     continue
                 dropped.append(name)

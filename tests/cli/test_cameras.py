@@ -66,9 +66,11 @@ async def test_camera_command_with_the_wrong_role_says_why(ingest):
     assert code != 0 and "PERMISSION_DENIED" in out
 
 
-async def test_migrate_applies_every_schema_once(database_url):
-    code, out = await anpr("migrate", database_url=database_url)
-    again_code, again = await anpr("migrate", "ingest", database_url=database_url)
+async def test_migrate_applies_every_schema_once_as_the_owner_and_never_as_a_service(empty_database):
+    refused_code, refused = await anpr("migrate", database_url=empty_database.service_url("ingest"))
+    code, out = await anpr("migrate", database_url=empty_database.owner_url)
+    again_code, again = await anpr("migrate", "ingest", database_url=empty_database.owner_url)
+    assert refused_code != 0 and "migrations of ingest run as the owner, not as the service's login" in refused
     assert code == 0, out
     assert [line.split(":")[0] for line in out.splitlines()] == ["ingest", "matcher", "notify", "firearms"]
     assert "applied 0001_reads" in out and "applied 0001_activations" in out

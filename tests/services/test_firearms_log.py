@@ -1,6 +1,7 @@
 """The firearms event log is append-only, gap-free and hash-chained: SQL edits, deletions and
 reorderings (made by someone able to bypass the guard) are each caught by VerifyLog, naming the
-first entry that does not verify."""
+first entry that does not verify. (tests/services/test_insider.py: the insider's tampers, with the
+service's credentials and the owner's.)"""
 
 from __future__ import annotations
 
@@ -20,10 +21,15 @@ from tests.support import channel
 
 @pytest.fixture
 async def sql(database_url):
-    """A connection as the firearms service works (its own role)."""
-    conn = await pg.connect(database_url, "firearms")
+    """A connection as the firearms service works (its own login role)."""
+    conn = await pg.connect(database_url.service_url("firearms"), "firearms")
     yield conn
     await conn.close()
+
+
+def seals(suite):
+    """The running firearms service's seals (its log key): what the service appends with."""
+    return suite.running["firearms"]._component.seals
 
 
 @pytest.fixture
@@ -77,8 +83,8 @@ async def test_the_database_refuses_to_change_or_remove_log_entries(firearms, pe
         "UPDATE event_log_head SET last_sequence = 1",
         "DELETE FROM event_log_head",
     ):
-        # the service's role has no UPDATE, DELETE or TRUNCATE on the log (and a trigger guards it too)
-        with pytest.raises(asyncpg.InsufficientPrivilegeError, match=r"permission denied|append-only|only moves"):
+        # the service's role has no UPDATE, DELETE or TRUNCATE on the log or its head (and triggers guard them)
+        with pytest.raises(asyncpg.InsufficientPrivilegeError, match=r"permission denied"):
             await sql.execute(statement)
     assert (await verify(firearms, people)).ok
 
@@ -106,7 +112,7 @@ async def test_edited_deleted_reordered_and_truncated_entries_are_each_caught(fi
     await dba.execute("DELETE FROM event_log WHERE sequence = 3")
     deleted = await verify(firearms, people)
     assert (deleted.ok, deleted.first_bad_sequence) == (False, 3) and "missing" in deleted.problem
-    await dba.execute("INSERT INTO event_log VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)", *row.values())
+    await dba.execute("INSERT INTO event_log VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)", *row.values())
     assert (await verify(firearms, people)).ok
 
     await swap(dba, 2, 5)
@@ -137,7 +143,8 @@ async def test_sequences_have_no_hole_after_a_rolled_back_append(firearms, peopl
 
     with pytest.raises(Abandon):  # as a crash or a failed statement would end a transaction
         async with sql.transaction():
-            await eventlog.append(sql, [eventlog.Entry(uuid.UUID(first.activation_id), 5, "x", ("x",), {})])
+            entry = eventlog.Entry(uuid.UUID(first.activation_id), 5, "x", ("x",), {})
+            await eventlog.append(sql, [entry], await eventlog.now(sql), seals(firearms).keyring)
             raise Abandon
     await raise_hits(addr, people, [firearms_hit()])
     assert [r["sequence"] for r in await sql.fetch("SELECT sequence FROM event_log ORDER BY sequence")] == [1, 2]
@@ -155,13 +162,13 @@ async def test_concurrent_escalators_never_act_on_one_activation_twice(firearms,
     await set_rota(addr, people, chain=("tfc-a", "tfc-b"))
     await raise_hits(addr, people, [firearms_hit() for _ in range(60)])
     timing = store.Timing(timedelta(seconds=60), timedelta(seconds=5), timedelta(hours=2))
-    conns = [await pg.connect(database_url, "firearms") for _ in range(4)]
+    conns = [await pg.connect(database_url.service_url("firearms"), "firearms") for _ in range(4)]
     try:
         await conns[0].execute("UPDATE activations SET deadline_at = now() - interval '1 second'")
 
         async def sweep(conn):
             async with conn.transaction():
-                return await store.sweep(conn, timing, limit=25)
+                return await store.sweep(conn, timing, seals(firearms), limit=25)
 
         rounds = [await asyncio.gather(*(sweep(c) for c in conns)) for _ in range(3)]
         kinds = await conns[0].fetch(

@@ -17,8 +17,9 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from anpr.runtime.auth import Role
 from anpr.v1 import ingest_pb2, ingest_pb2_grpc
+from cli.suite.database import provision
 from tests.faults import KillablePostgres
-from tests.support import InProcessSuite, channel, eventually, free_port, make_read
+from tests.support import Database, InProcessSuite, channel, eventually, free_port, make_read
 
 RS = ingest_pb2.ReadStatus
 
@@ -26,6 +27,8 @@ RS = ingest_pb2.ReadStatus
 @pytest.fixture
 async def killable(tmp_path):
     server = await asyncio.to_thread(KillablePostgres, tmp_path / "pg")
+    # its owner and the services' logins, the migrations applied (as anpr up does)
+    server.database = Database(server.url, await provision(server.url, tmp_path / "secrets"), tmp_path / "data")
     yield server
     await asyncio.to_thread(server.cleanup)
 
@@ -62,7 +65,7 @@ async def camera(addr: str, token: str, stop: asyncio.Event, acked: set[str], co
 
 
 async def test_postgresql_killed_under_load(killable, tokens):
-    suite = InProcessSuite(killable.url, tokens)
+    suite = InProcessSuite(killable.database, tokens)
     await suite.start(
         "ingest",
         matcher_addr="127.0.0.1:9",
@@ -119,7 +122,7 @@ async def test_a_connection_lost_during_start_up_is_retried_not_fatal(killable, 
     logger = logging.getLogger("anpr.runtime.server")
     logger.addHandler(handler)
     logger.setLevel(logging.INFO)
-    suite = InProcessSuite(killable.url, tokens)
+    suite = InProcessSuite(killable.database, tokens)
     starting = asyncio.create_task(suite.start("ingest", matcher_addr="127.0.0.1:9", grpc_port=free_port()))
     try:
         await eventually(lambda: "waiting for PostgreSQL" in handler.messages, 30)

@@ -22,7 +22,7 @@ from anpr.v1 import ingest_pb2, ingest_pb2_grpc, matcher_pb2, matcher_pb2_grpc
 from anpr.v1 import types_pb2 as T
 from services.ingest.config import IngestSettings
 from tests.e2e.processes import ROOT
-from tests.support import InProcessSuite, channel, free_ports, make_entry, make_read, next_alert, subscribe
+from tests.support import InProcessSuite, channel, free_ports, make_entry, make_read, next_alert, service_url, subscribe
 
 NAMES = ("ingest", "matcher", "notify", "firearms")
 
@@ -75,7 +75,7 @@ async def _start_ingest(s, matcher_addr, opts, ca) -> None:
     from services import spec
 
     settings = spec("ingest").settings_cls(
-        database_url=s.database_url,
+        database_url=service_url(s.database_url, "ingest"),
         grpc_host="127.0.0.1",
         shutdown_grace_s=1.0,
         matcher_addr=matcher_addr,

@@ -57,3 +57,17 @@ CREATE TABLE calibration_state (
     version bigint NOT NULL
 );
 INSERT INTO calibration_state VALUES (1, 0);
+
+-- What the service's login may do with these (owner and writers apart: docs/decision-log.md).
+-- withheld is evidence kept as it was decided: INSERT and SELECT alone, and the guard.
+GRANT SELECT, INSERT ON withheld TO anpr_matcher;
+CREATE TRIGGER withheld_append_only BEFORE UPDATE OR DELETE ON withheld
+    FOR EACH ROW EXECUTE FUNCTION append_only();
+CREATE TRIGGER withheld_no_truncate BEFORE TRUNCATE ON withheld
+    FOR EACH STATEMENT EXECUTE FUNCTION append_only();
+-- the tallies: added to, and forgotten by `anpr calibration reset`
+GRANT SELECT, INSERT, UPDATE, DELETE ON calibration TO anpr_matcher;
+-- one row per outcome (a changed outcome replaces its own; read FOR UPDATE)
+GRANT SELECT, INSERT, UPDATE ON calibration_outcomes TO anpr_matcher;
+GRANT SELECT, INSERT, UPDATE ON calibration_cameras TO anpr_matcher;
+GRANT SELECT, UPDATE ON calibration_state TO anpr_matcher;

@@ -42,3 +42,15 @@ CREATE TABLE outbox_members (
     member  text PRIMARY KEY,
     seen_at timestamptz NOT NULL DEFAULT now()
 );
+
+-- What the service's login may do with these (owner and writers apart: docs/decision-log.md).
+-- possible_alerts is the budget's record of what it let through and held back: INSERT and SELECT
+-- alone, and the guard.
+GRANT SELECT, INSERT ON possible_alerts TO anpr_notify;
+CREATE TRIGGER possible_alerts_append_only BEFORE UPDATE OR DELETE ON possible_alerts
+    FOR EACH ROW EXECUTE FUNCTION append_only();
+CREATE TRIGGER possible_alerts_no_truncate BEFORE TRUNCATE ON possible_alerts
+    FOR EACH STATEMENT EXECUTE FUNCTION append_only();
+-- the outbox of outcomes to matcher, as every service's outbox
+GRANT SELECT, INSERT, UPDATE, DELETE ON outbox, outbox_leases, outbox_members TO anpr_notify;
+GRANT USAGE ON SEQUENCE outbox_id_seq TO anpr_notify;
