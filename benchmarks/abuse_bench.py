@@ -159,7 +159,7 @@ class AbuseBench:
         tokens = Tokens.create(self.tmp / "issuer.json", prefix="bench", identities=IDENTITIES)
         env = {"OTEL_TRACES_EXPORTER": "none", "OTEL_METRICS_EXPORTER": "none", "ANPR_SHUTDOWN_GRACE_S": "3"}
         self.launcher = Launcher(
-            url,
+            self.db.logins,  # notify logs in as itself (never the administrator)
             tokens,
             self.tmp / "logs",
             ports={"notify": free_port()},

@@ -90,7 +90,8 @@ async def run(args, tmp: Path) -> None:
         f"extract: {args.entries:,} rows, {extract.stat().st_size / 1e6:.0f} MB, made in {time.perf_counter() - t0:.1f} s"
     )
     db = cs.Database(tmp, os.environ.get("ANPR_DATABASE_URL"))
-    launcher = cs.launch(await db.start(), tmp, workers=1, replicas=1)
+    await db.start()
+    launcher = cs.launch(db.logins, tmp, workers=1, replicas=1)  # each service logs in as itself
     try:
         await launcher.start_all()
         async with channel(launcher.addr("matcher"), launcher.tokens[Role.HOTLIST_ADMIN]) as ch:

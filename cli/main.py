@@ -71,7 +71,7 @@ def _add_operations(sub) -> None:
     logins = sub.add_parser(
         "db-logins", help="the embedded database's logins (anpr up's): administrator, owner, services"
     )
-    logins.add_argument("--data-dir", type=Path, default=Path(".anpr"))
+    logins.add_argument("--data-dir", type=Path, default=Path(".anpr"), help="where `anpr up` runs (default .anpr)")
     logins.set_defaults(run="cli.suite.database:logins_command")
 
     migrate = sub.add_parser("migrate", help="apply migrations and exit")

@@ -23,7 +23,7 @@ def documented_settings(text: str) -> set[str]:
         if not line.startswith("| `ANPR_"):
             continue
         last = ""
-        for token in re.findall(r"`([A-Z_]+)`", line.split("|")[1]):
+        for token in re.findall(r"`([A-Z0-9_]+)`", line.split("|")[1]):
             if token.startswith("ANPR_"):
                 last = token
             elif token.startswith("_") and last:
