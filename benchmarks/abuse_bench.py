@@ -155,7 +155,7 @@ class AbuseBench:
         self.fig: dict[str, float] = {}
 
     async def start(self) -> None:
-        url = await self.db.start()
+        await self.db.start()
         tokens = Tokens.create(self.tmp / "issuer.json", prefix="bench", identities=IDENTITIES)
         env = {"OTEL_TRACES_EXPORTER": "none", "OTEL_METRICS_EXPORTER": "none", "ANPR_SHUTDOWN_GRACE_S": "3"}
         self.launcher = Launcher(

@@ -18,7 +18,7 @@ import grpc
 from grpc import aio
 
 from anpr.v1 import ingest_pb2, ingest_pb2_grpc
-from benchmarks.chain_load import Tally
+from benchmarks.chain_tally import Tally
 from benchmarks.common import CHANNEL_OPTIONS, pct
 
 # What a vendor client resubmits after (the contract: resubmitting a read is harmless). INTERNAL is
