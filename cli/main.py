@@ -71,7 +71,7 @@ def _add_operations(sub) -> None:
     logins = sub.add_parser(
         "db-logins", help="the embedded database's logins (anpr up's): administrator, owner, services"
     )
-    logins.add_argument("--data-dir", type=Path, default=Path(".anpr"), help="where `anpr up` runs (default .anpr)")
+    logins.add_argument("--data-dir", type=Path, help="where `anpr up` runs (default ANPR_DATA_DIR, else .anpr)")
     logins.set_defaults(run="cli.suite.database:logins_command")
 
     migrate = sub.add_parser("migrate", help="apply migrations and exit")
@@ -265,7 +265,9 @@ def _add_token(sub) -> None:
     token.add_argument("--unit", help="a terminal's unit (call sign)")
     token.add_argument("--covert", action="store_true", help="cleared for covert lists")
     token.add_argument("--ttl", type=float, default=3600.0, help="seconds it is valid")
-    token.add_argument("--data-dir", type=Path, default=Path(".anpr"), help="the data directory of `anpr up`")
+    token.add_argument(
+        "--data-dir", type=Path, help="the data directory of `anpr up` (default ANPR_DATA_DIR, else .anpr)"
+    )
     token.set_defaults(run="cli.tokens:issue")
 
 

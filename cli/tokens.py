@@ -19,7 +19,7 @@ import getpass
 from anpr.runtime.auth import Caller, Role
 from anpr.runtime.claims import ClaimMap
 from anpr.runtime.errors import AnprError
-from cli.client import CommandError
+from cli.client import CommandError, data_dir
 from cli.suite.issuer import IssuerError, LocalIssuer
 
 ISSUER_FILE = "issuer.json"  # in the data directory of `anpr up`
@@ -27,7 +27,7 @@ ISSUER_FILE = "issuer.json"  # in the data directory of `anpr up`
 
 def issue(args) -> int:
     try:
-        issuer = LocalIssuer.load(args.data_dir / ISSUER_FILE)
+        issuer = LocalIssuer.load(data_dir(args.data_dir) / ISSUER_FILE)
     except IssuerError as exc:
         raise CommandError(str(exc)) from None
     caller = Caller(

