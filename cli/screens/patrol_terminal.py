@@ -172,7 +172,9 @@ class Terminal:
             if area == "circle"
             else "inside the drawn area"
             if area == "polygon"
-            else f"force {sub.force or 'all'}"
+            else f"force {sub.force}"
+            if sub.force
+            else "every force this token may see"  # the server scopes it (docs/scope.md)
         )
         return f"unit {sub.unit_id or '-'} {where}"
 
