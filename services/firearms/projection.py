@@ -25,6 +25,7 @@ import asyncpg
 from anpr.v1 import types_pb2 as T
 from services.firearms import eventlog
 from services.firearms.keys import Keyring
+from services.firearms.ndm import STAGES
 
 K = T.ActivationEventKind
 
@@ -73,13 +74,17 @@ class State:
     sequence: int = 0
     raised_sequence: int = 0
     hit: bytes = field(default=b"", repr=False)
+    # the NDM stages (ndm.STAGES' names) some decision recorded: a deployment closes only with all
+    stages: frozenset[str] = frozenset()
 
     def __getitem__(self, name: str):
         return getattr(self, name)
 
 
 # The columns of an activations row the log decides (all but the hit, checked by its digest).
-PROJECTED = tuple(f.name for f in fields(State) if f.name not in ("hit_sha256", "sequence", "raised_sequence", "hit"))
+PROJECTED = tuple(
+    f.name for f in fields(State) if f.name not in ("hit_sha256", "sequence", "raised_sequence", "hit", "stages")
+)
 UPDATABLE = tuple(
     c for c in PROJECTED if c not in ("activation_id", "hit_id", "entry_id", "raised_at", "force", "area")
 )
@@ -122,7 +127,12 @@ def _change(s: State, e: eventlog.Entry, at: datetime) -> dict:
     if kind == K.ACTIVATION_EVENT_KIND_ESCALATION_EXHAUSTED:
         return {"told": told}
     if kind == K.ACTIVATION_EVENT_KIND_DECISION_RECORDED:
-        return {"state": T.ACTIVATION_STATE_DECIDED, "decision_count": s.decision_count + 1}
+        recorded = {f for f, text in p.items() if f in STAGES and str(text).strip()}
+        return {
+            "state": T.ACTIVATION_STATE_DECIDED,
+            "decision_count": s.decision_count + 1,
+            "stages": s.stages | recorded,
+        }
     if kind == K.ACTIVATION_EVENT_KIND_CLOSE_REQUESTED:
         return dict(
             state=T.ACTIVATION_STATE_AWAITING_SIGN_OFF,

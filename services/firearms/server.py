@@ -157,8 +157,8 @@ class FirearmsServicer(RotaRPCs, firearms_pb2_grpc.FirearmsServiceServicer):
         async with self._events.transaction() as conn:
             rec = await store.lock_activation(conn, activation_id, self._seals)
             rules.check_work(rec.state, caller, "activation_id")
-            rules.check_close(request.outcome, await store.recorded_stages(conn, activation_id), ndm.STAGES)
             s = store.verified(rec)
+            rules.check_close(request.outcome, s.stages, ndm.STAGES)
             await store.request_close(conn, s, request.outcome, request.summary, caller.subject, self._seals)
             activation = await self._after(conn, activation_id)
         return F.CloseActivationResponse(activation=activation)

@@ -8,7 +8,6 @@ row from the state the entry makes (projection.apply): the row is the log's proj
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import uuid
 from dataclasses import dataclass, field, replace
@@ -20,7 +19,7 @@ from anpr.runtime.errors import DataLoss, NotFound
 from anpr.v1 import types_pb2 as T
 from services.firearms import eventlog, projection, rota
 from services.firearms.eventlog import Entry
-from services.firearms.ndm import STAGES, TEXT_FIELDS
+from services.firearms.ndm import TEXT_FIELDS
 from services.firearms.projection import Seals, State
 
 log = logging.getLogger(__name__)
@@ -256,16 +255,6 @@ async def acknowledge(conn: asyncpg.Connection, s: State, subject: str, seals: S
 async def record_decision(conn: asyncpg.Connection, s: State, d: T.NdmDecision, subject: str, seals: Seals) -> int:
     payload = {"decision_id": str(uuid.uuid4()), "outcome": d.outcome} | {f: getattr(d, f) for f in TEXT_FIELDS}
     return await _record(conn, s, seals, K.ACTIVATION_EVENT_KIND_DECISION_RECORDED, subject, payload)
-
-
-async def recorded_stages(conn: asyncpg.Connection, activation_id) -> set[str]:
-    """The NDM stages (ndm.STAGES' names) some decision on the activation has recorded."""
-    payloads = await conn.fetch(
-        "SELECT payload FROM event_log WHERE activation_id = $1 AND kind = $2",
-        activation_id,
-        K.ACTIVATION_EVENT_KIND_DECISION_RECORDED,
-    )
-    return {f for r in payloads for f, text in json.loads(r["payload"]).items() if f in STAGES and text.strip()}
 
 
 async def request_close(conn, s: State, outcome: int, summary: str, subject: str, seals: Seals) -> None:
