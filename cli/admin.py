@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 
 import grpc
@@ -106,9 +105,7 @@ async def _stats(args) -> None:
 
 async def _withheld(args, window: int) -> None:
     """The POSSIBLE matches matcher withheld for want of support, per list and camera."""
-    matcher = target_of(
-        argparse.Namespace(addr=args.matcher_addr, data_dir=args.data_dir), "matcher", Role.CONTROL_ROOM
-    )
+    matcher = target_of(args, "matcher", Role.CONTROL_ROOM, addr_option="matcher_addr")
     try:
         async with matcher.channel() as ch:
             resp = await matcher_pb2_grpc.MatcherServiceStub(ch).GetMatchStats(

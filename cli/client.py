@@ -88,15 +88,16 @@ class Target:
         return channel(self.address, self.token, self.tls)
 
 
-def target_of(args, service: str, role: Role) -> Target:
+def target_of(args, service: str, role: Role, addr_option: str = "addr") -> Target:
     """A client command's connection to `service`. Each part is taken from the first that has it:
     the command line (--addr), the environment (ANPR_TOKEN, ANPR_TLS_CA_FILE), the suite file of the
     data dir (--data-dir, ANPR_DATA_DIR, .anpr: the suite `anpr up` runs there, its token of `role`),
-    the default port on 127.0.0.1 in plaintext."""
+    the default port on 127.0.0.1 in plaintext. `addr_option`: the option holding this service's address
+    (a command that calls two services has one for each)."""
     from services import DEFAULT_PORTS
 
     found = SuiteFile.read(data_dir(getattr(args, "data_dir", None)))
-    address = getattr(args, "addr", None) or (found and found.addresses.get(service))
+    address = getattr(args, addr_option, None) or (found and found.addresses.get(service))
     tls = ClientTls.from_env() or (ClientTls(Path(found.ca_file)) if found and found.ca_file else None)
     bearer = os.environ.get("ANPR_TOKEN") or (found and found.tokens.get(str(role)))
     if not bearer:
