@@ -59,6 +59,13 @@ BAD = {
 LIVE = "live stream, still open"
 CLIENT_WRITE_AFTER_END = "client: write after the server ended the call (grpc/grpc#36066)"
 
+
+def client_write_after_end(err: grpc.aio.AioRpcError) -> bool:
+    """grpc-python's own INTERNAL for a call the server ended while the client was still writing
+    its request (the server's status is lost; see above)."""
+    return err.code() == grpc.StatusCode.INTERNAL and "execute_batch" in (err.debug_error_string() or "")
+
+
 _TEXT = st.text(st.characters(codec="utf-8"), max_size=12)
 
 
@@ -215,7 +222,7 @@ async def call(ch: grpc.aio.Channel, rpc: Rpc, requests: list) -> tuple[grpc.Sta
             stream = ch.unary_stream(rpc.path, **kw)(requests[0], timeout=CALL_TIMEOUT_S)
         return await _listen(stream, quiet_s=1.0 if m.client_streaming else STREAM_LISTEN_S)
     except grpc.aio.AioRpcError as err:
-        if err.code() == grpc.StatusCode.INTERNAL and "execute_batch" in (err.debug_error_string() or ""):
+        if client_write_after_end(err):
             return err.code(), CLIENT_WRITE_AFTER_END, []
         return err.code(), err.details() or "", []
 

@@ -12,6 +12,7 @@ import pytest
 from anpr.runtime.auth import Role
 from anpr.v1 import ingest_pb2, ingest_pb2_grpc, matcher_pb2, matcher_pb2_grpc
 from anpr.v1 import types_pb2 as T
+from benchmarks.fuzzing import client_write_after_end
 from tests.support import channel, make_entry, make_read, subscribe
 
 BATCHES, PER_BATCH = 30, 10
@@ -19,11 +20,9 @@ RETRYABLE = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grp
 
 
 def retryable(err: grpc.aio.AioRpcError) -> bool:
-    """A code a client retries on, or grpc-python's own INTERNAL when the connection died while it
-    was still sending the request ("Internal error from Core": the server never answered)."""
-    return err.code() in RETRYABLE or (
-        err.code() == grpc.StatusCode.INTERNAL and err.details() == "Internal error from Core"
-    )
+    """A code a client retries on, or grpc-python's own INTERNAL for a call the dying server ended
+    while the request was still being written (benchmarks.fuzzing.client_write_after_end)."""
+    return err.code() in RETRYABLE or client_write_after_end(err)
 
 
 async def camera(suite, batches, acked: set[str], halfway: asyncio.Event) -> None:
