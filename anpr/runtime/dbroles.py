@@ -172,5 +172,5 @@ async def check_service_login(conn: asyncpg.Connection, schema: str) -> None:
     if problem:
         raise LoginRefused(
             f"the database login {row['rolname']} {problem}: a service logs in as its own role"
-            f" ({service_role(schema)}), never as a superuser or the owner (README, Database roles)"
+            f" ({service_role(schema)}), never as a superuser or the owner (docs/decision-log.md)"
         )

@@ -132,10 +132,6 @@ async def _reset(conn: asyncpg.Connection) -> None:
 # --- connections of a service: its own login, its schema first on the search path -----------------
 
 
-def service_role(schema: str) -> str:
-    return dbroles.service_role(schema)
-
-
 def _settings(schema: str) -> dict[str, str]:
     """Unqualified names resolve in the service's schema; the connection says whose it is
     (pg_stat_activity.application_name anpr-<schema>)."""
@@ -208,13 +204,13 @@ async def _check_migrator(conn: asyncpg.Connection, schema: str) -> None:
     """The migrator is not the service's login, the service's role exists, and the schema (if any)
     is the migrator's: the earlier layout, where the service's role owned it, is taken over once by
     an administrator (dbroles.prepare_database: `anpr up` does it)."""
-    role = service_role(schema)
+    role = dbroles.service_role(schema)
     me = await conn.fetchval("SELECT current_user")
     if me == role:
         raise MigrationError(f"migrations of {schema} run as the owner, not as the service's login {role}")
     if not await conn.fetchval("SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)", role):
         raise MigrationError(
-            f"role {role} does not exist: create the service's login role first (README, Database roles)"
+            f"role {role} does not exist: create the service's login role first (docs/decision-log.md)"
         )
     owner = await conn.fetchval(
         "SELECT nspowner::regrole::text FROM pg_namespace WHERE nspname = $1 AND NOT pg_has_role(nspowner, 'USAGE')",
@@ -237,7 +233,7 @@ async def migrate(conn: asyncpg.Connection, schema: str, migrations_dir: Path) -
     tell when the schema is behind its code). Returns the versions applied now.
     """
     applied_now: list[str] = []
-    role = service_role(schema)
+    role = dbroles.service_role(schema)
     await conn.execute("SELECT pg_advisory_lock($1)", _lock_id(schema))
     try:
         await _check_migrator(conn, schema)
