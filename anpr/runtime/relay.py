@@ -138,6 +138,14 @@ class OutboxRelay:
                 self._memory.setdefault(p, []).append(q.record)
         self._signal()
 
+    def marked(self, partition: int) -> bool:
+        """The partition waits to be read from the table (a NOTIFY or a lease named it)."""
+        return partition in self._dirty
+
+    def idle(self) -> bool:
+        """Nothing waits to be read, held in memory or in flight."""
+        return not self._dirty and not any(self._memory.values()) and self._batches == 0
+
     def _knows(self, partition: int, older: tuple[int, ...]) -> bool:
         if len(older) > OLDER_SEEN:
             return False

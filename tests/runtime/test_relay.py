@@ -59,7 +59,7 @@ async def relay(tables):
     box = outbox.Outbox(pool, {TOPIC: (receiver, NO_SWEEP)})
     await box.start(listener)
     await eventually(lambda: len(box.leases.owned(TOPIC)) == outbox.PARTITIONS)
-    await asyncio.sleep(0.2)  # the first look at every partition (nothing there)
+    await eventually(box.relays[TOPIC].idle)  # the first look at every partition (nothing there)
     yield pool, receiver, box
     await box.stop()
 
@@ -75,12 +75,12 @@ async def write(pool, rows, box: outbox.Outbox | None = None) -> list[outbox.Que
 
 
 async def test_a_row_notified_while_its_partition_is_in_flight_is_delivered_without_waiting_for_the_sweep(relay):
-    pool, receiver, _ = relay
+    pool, receiver, box = relay
     receiver.gate.clear()
     await write(pool, [(5, b"first")])
     await asyncio.wait_for(receiver.entered.wait(), 10)  # partition 5 is in flight
     await write(pool, [(5, b"second")])  # its NOTIFY comes now
-    await asyncio.sleep(0.2)
+    await eventually(lambda: box.relays[TOPIC].marked(5))  # heard while the partition is in flight
     receiver.gate.set()
     await eventually(lambda: receiver.delivered() == [b"first", b"second"], seconds=5)
 
