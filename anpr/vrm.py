@@ -14,6 +14,9 @@ def normalise_vrm(text: str) -> str:
 
     Anything else stays, so that a read like 'AB12*CDE' is rejected rather than silently repaired;
     non-ASCII letters stay too, and fail validation."""
+    joined = text.replace(" ", "")
+    if joined.isascii() and joined.isalnum():  # letters and digits once spaces are gone: nothing else to drop
+        return joined.upper()
     return _SEPARATORS.sub("", text).upper()
 
 
