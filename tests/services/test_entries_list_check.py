@@ -34,7 +34,7 @@ async def test_entries_of_a_list_that_exists_are_written(conn):
 
 
 async def test_an_insert_naming_no_list_writes_nothing(conn):
-    with pytest.raises(asyncpg.ForeignKeyViolationError, match="entries.hotlist_id: no list"):
+    with pytest.raises(asyncpg.ForeignKeyViolationError, match=r"entries\.hotlist_id: no list"):
         await conn.execute(INSERT, "nowhere", 2)
     assert await conn.fetchval("SELECT count(*) FROM entries") == 0
 
