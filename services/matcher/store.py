@@ -18,6 +18,7 @@ import numpy as np
 from anpr.runtime import outbox
 from anpr.runtime.errors import AlreadyExists, InvalidArgument
 from anpr.v1 import types_pb2
+from anpr.vrm import MAX_VRM_LENGTH
 
 CHANGES_CHANNEL = "matcher_changes"
 NOTIFY_TOPIC = "notify"
@@ -249,23 +250,37 @@ async def count_changes_since(conn: asyncpg.Connection, version: int) -> int:
     return await conn.fetchval("SELECT count(*) FROM entries WHERE version > $1", version)
 
 
-async def live_entries(conn: asyncpg.Connection, batch: int = 100_000) -> tuple[int, np.ndarray, np.ndarray]:
+async def live_entries(conn: asyncpg.Connection, batch: int = 1_000_000) -> tuple[int, np.ndarray, np.ndarray]:
     """Every live entry as arrays (ids int64, VRMs S10) for a bulk load, and the version they are
-    at; converted a batch at a time so that no Python object per entry outlives its batch. In the
-    caller's repeatable-read transaction if it has one (changes_since), else in one of its own."""
+    at. Each batch of entries (in id order) comes as two values, its ids as one array and its VRMs
+    padded to ten characters in one text, so that no Python object is made per entry (a million
+    entries: 0.4 s against 0.9 s as rows). In the caller's repeatable-read transaction if it has one
+    (changes_since), else in one of its own."""
     ids_parts, vrm_parts = [], []
     async with conn.transaction(isolation="repeatable_read", readonly=True):
         version = await conn.fetchval(
             "SELECT greatest((SELECT coalesce(max(version), 0) FROM entries),"
             " (SELECT coalesce(max(version), 0) FROM hotlists))"
         )
-        cursor = await conn.cursor("SELECT id, vrm_normalised FROM entries WHERE NOT deleted")
-        while rows := await cursor.fetch(batch):
-            ids_parts.append(np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows)))
-            vrm_parts.append(np.array([r[1] for r in rows], dtype="S10"))
-            del rows
+        after = 0  # ids are a bigserial: positive
+        while True:
+            # both aggregates read the same rows in the same order, so the i-th id goes with the i-th VRM
+            row = await conn.fetchrow(
+                "SELECT array_agg(id) AS ids, string_agg(rpad(vrm_normalised, $3), '') AS vrms, max(id) AS last"
+                " FROM (SELECT id, vrm_normalised FROM entries WHERE NOT deleted AND id > $1 ORDER BY id LIMIT $2) b",
+                after,
+                batch,
+                MAX_VRM_LENGTH,
+            )
+            if row["last"] is None:
+                break
+            ids_parts.append(np.array(row["ids"], dtype=np.int64))
+            padded = np.frombuffer(row["vrms"].encode("ascii"), dtype=np.uint8).copy()
+            padded[padded == 0x20] = 0  # rpad's spaces as the NULs that end a shorter S10 value
+            vrm_parts.append(padded.view(f"S{MAX_VRM_LENGTH}"))
+            after = row["last"]
     if not ids_parts:
-        return version, np.empty(0, np.int64), np.empty(0, "S10")
+        return version, np.empty(0, np.int64), np.empty(0, f"S{MAX_VRM_LENGTH}")
     return version, np.concatenate(ids_parts), np.concatenate(vrm_parts)
 
 
