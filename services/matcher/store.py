@@ -184,6 +184,7 @@ class HotlistImport:
         self._conn = conn
         self.hotlist_id = hotlist_id
         self.max_added_ids = max_added_ids
+        self._staged = 0
 
     async def begin(self) -> None:
         await self._conn.execute(
@@ -196,9 +197,14 @@ class HotlistImport:
             await self._conn.copy_records_to_table("import_entries", records=records)
         except asyncpg.UniqueViolationError:
             raise InvalidArgument.of("entries", "entry_id repeated in the import") from None
+        self._staged += len(records)
 
     async def finish(self) -> "ImportResult":
-        """Swap the list in; returns the entries added, changed and removed (see ImportResult)."""
+        """Swap the list in; returns the entries added, changed and removed (see ImportResult).
+        Removed, then added (one plain INSERT of the ids not stored yet), then changed (one UPDATE of
+        those stored that differ, skipped when every entry was new): cheaper than one upsert of all
+        of them (a fresh million 8 s against 9-12; the same extract again 3 s against 5), and the
+        entries added or changed all take versions from the first one added on."""
         await _lock(self._conn)
         removed = await self._conn.fetchval(
             "WITH gone AS (UPDATE entries SET deleted = true, version = nextval('entry_version'), updated_at = now()"
@@ -207,23 +213,45 @@ class HotlistImport:
             " RETURNING 1) SELECT count(*) FROM gone",
             self.hotlist_id,
         )
-        upsert = _UPSERT_FROM.format(
-            source="SELECT entry_id, hotlist_id, vrm_normalised, firearms, weed_at, data FROM import_entries"
-        )
-        row = await self._conn.fetchrow(
-            f"WITH up AS ({upsert} RETURNING entry_id, version, (xmax = 0) AS inserted)"
-            " SELECT count(*) FILTER (WHERE inserted) AS added, count(*) FILTER (WHERE NOT inserted) AS changed,"
-            " min(version) FILTER (WHERE inserted) AS first_version,"
-            " (SELECT array_agg(entry_id) FROM (SELECT entry_id FROM up WHERE inserted LIMIT $1) a) AS ids"
-            " FROM up",
-            self.max_added_ids + 1,
-        )
+        row = await self._conn.fetchrow(_IMPORT_ADD, self.max_added_ids + 1)
+        changed = 0
+        if row["added"] < self._staged:  # some were stored before: those that differ change
+            changed = await self._conn.fetchval(_IMPORT_CHANGE)
         await self._conn.execute(
             "UPDATE hotlists SET version = nextval('entry_version'), updated_at = now() WHERE hotlist_id = $1",
             self.hotlist_id,
         )
         await _changed(self._conn)
-        return ImportResult(list(row["ids"] or []), row["added"], row["changed"], removed, row["first_version"] or 0)
+        return ImportResult(list(row["ids"] or []), row["added"], changed, removed, row["first_version"] or 0)
+
+
+# An import's entries whose ids are not stored at all (live, deleted or on another list) are added ...
+_IMPORT_ADD = """
+    WITH added AS (
+        INSERT INTO entries (entry_id, hotlist_id, vrm_normalised, firearms, weed_at, data)
+        SELECT i.entry_id, i.hotlist_id, i.vrm_normalised, i.firearms, i.weed_at, i.data FROM import_entries i
+        WHERE NOT EXISTS (SELECT 1 FROM entries e WHERE e.entry_id = i.entry_id)
+        RETURNING entry_id, version
+    )
+    SELECT count(*) AS added, min(version) AS first_version,
+        (SELECT array_agg(entry_id) FROM (SELECT entry_id FROM added LIMIT $1) a) AS ids
+    FROM added
+"""
+
+# ... and the others change where they differ, as _UPSERT_FROM's conflict branch (a deleted entry
+# comes back, an entry of another list moves to this one).
+_IMPORT_CHANGE = """
+    WITH changed AS (
+        UPDATE entries e SET hotlist_id = i.hotlist_id, vrm_normalised = i.vrm_normalised,
+            firearms = i.firearms, weed_at = i.weed_at, data = i.data, deleted = false,
+            version = nextval('entry_version'), updated_at = now()
+        FROM import_entries i
+        WHERE e.entry_id = i.entry_id
+            AND (e.deleted OR e.data IS DISTINCT FROM i.data OR e.hotlist_id IS DISTINCT FROM i.hotlist_id)
+        RETURNING 1
+    )
+    SELECT count(*) FROM changed
+"""
 
 
 @dataclass(frozen=True)
