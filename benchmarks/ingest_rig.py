@@ -112,6 +112,9 @@ class Rig:
             env={
                 "ANPR_MATCHER_ADDR": f"127.0.0.1:{free_port()}",  # nothing listens: matching is not measured
                 "ANPR_CAMERA_RATE_PER_S": "1000000",
+                # every camera stream here holds the one camera token: in the field each camera (or
+                # gateway) is an identity of its own, so lift the per-identity cap on open streams
+                "ANPR_MAX_STREAMS_PER_IDENTITY": "0",
                 "ANPR_SHUTDOWN_GRACE_S": "3",
                 "ANPR_WORKERS": str(self.args.ingest_workers),
                 "ANPR_DATA_DIR": str(self.tmp),
