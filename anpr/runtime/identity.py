@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import hashlib
 import json
 import logging
@@ -195,6 +196,7 @@ class KeySet:
         self._keys: dict[str, dict[str, Any]] = {}
         self._verifiers: dict[tuple[str, str], jwt.PyJWK] = {}
         self._inflight: asyncio.Task | None = None
+        self._wanted = asyncio.Event()  # a token named a key not held while a fetch was not allowed yet
         self._last_fetch = float("-inf")
         self.loaded = False  # keys were fetched at least once
         self.fresh = False  # the last fetch succeeded
@@ -242,11 +244,14 @@ class KeySet:
 
     async def key(self, kid: str, alg: str) -> jwt.PyJWK:
         """The key named `kid`, to verify `alg` with; Unauthenticated when the issuer has no such key."""
-        if kid not in self._keys and (self._inflight is not None or self._may_refetch()):
-            try:
-                await self.refresh()
-            except IssuerUnavailable:
-                pass  # the periodic task logs it and tries again
+        if kid not in self._keys:
+            if self._inflight is not None or self._may_refetch():
+                try:
+                    await self.refresh()
+                except IssuerUnavailable:
+                    pass  # the periodic task logs it and tries again
+            else:  # fetched moments ago: refused now, and fetched again once the interval is over
+                self._wanted.set()
         jwk = self._keys.get(kid)
         if jwk is None:
             if not self.loaded:
@@ -265,11 +270,16 @@ class KeySet:
         return self._clock() - self._last_fetch >= self._settings.min_refetch_s
 
     async def run(self) -> None:
-        """Fetch now and every ANPR_OIDC_JWKS_REFRESH_S until cancelled (failures: backoff, warnings)."""
+        """Fetch now and every ANPR_OIDC_JWKS_REFRESH_S until cancelled (failures: backoff, warnings);
+        and as soon as the interval allows after a token named a key not held (`key`), so that a key
+        published just after a fetch works within ANPR_OIDC_JWKS_MIN_INTERVAL_S."""
 
         async def step() -> float:
             await self.refresh()
-            return self._settings.refresh_s
+            with contextlib.suppress(TimeoutError):  # until the next refresh, or a token names a key not held
+                await asyncio.wait_for(self._wanted.wait(), self._settings.refresh_s)
+            self._wanted.clear()
+            return max(0.0, self._settings.min_refetch_s - (self._clock() - self._last_fetch))
 
         await keep_running(step, log, "fetching the identity provider's keys")
 

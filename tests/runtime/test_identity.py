@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -134,6 +135,25 @@ async def test_unknown_key_ids_fetch_the_jwks_at_most_once_per_interval(issuer, 
     await keys.refresh()
     await refused(verifier, stranger.mint(ROOM, issuer=issuer.url))
     assert keys.fetches == 2  # no interval: the unknown key makes it look again
+
+
+async def test_a_key_published_just_after_a_fetch_works_once_the_interval_is_over(issuer):
+    """A token naming a new key moments after a fetch is refused (no second fetch within the
+    interval), and the keys are fetched again as soon as the interval allows: no restart, no wait
+    for the next periodic refresh."""
+    verifier, keys = verifier_for(issuer.url, min_refetch_s=1.0, refresh_s=3600)
+    running = asyncio.create_task(keys.run())
+    try:
+        await eventually(lambda: keys.loaded, seconds=5)
+        issuer.rotate()
+        new = issuer.mint(ROOM)
+        assert "does not publish" in await refused(verifier, new)  # fetched moments ago
+        assert keys.fetches == 1
+        await eventually(lambda: keys.fetches == 2, seconds=5)  # once the interval is over
+        assert await verifier.caller(new) == ROOM
+    finally:
+        running.cancel()
+        await asyncio.gather(running, return_exceptions=True)
 
 
 async def test_an_unreachable_issuer_is_unavailable_until_it_answers(tmp_path):
