@@ -32,10 +32,11 @@ BULK_LOG_EVERY = 100_000  # reads between progress log lines
 
 
 async def queue_import_checks(conn, hotlist_id: str, done: store.ImportResult) -> None:
-    """Historical checks of an import's new entries: one per entry, or one bulk job for them all
-    when there are more than HISTORICAL_CHECKS_PER_IMPORT."""
-    if done.added <= HISTORICAL_CHECKS_PER_IMPORT:
-        await store.queue_historical_check(conn, done.added_ids, current_traceparent())
+    """Historical checks of an import's new entries (and of those it brought back or gave a new
+    VRM): one per entry, or one bulk job for them all when there are more than
+    HISTORICAL_CHECKS_PER_IMPORT."""
+    if done.added + done.rewatched <= HISTORICAL_CHECKS_PER_IMPORT:
+        await store.queue_historical_check(conn, done.added_ids + done.rewatched_ids, current_traceparent())
         return
     await store.queue_bulk_check(conn, store.BulkCheck(hotlist_id, done.first_version), current_traceparent())
     log.info(

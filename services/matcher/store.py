@@ -213,16 +213,24 @@ class HotlistImport:
             " RETURNING 1) SELECT count(*) FROM gone",
             self.hotlist_id,
         )
-        row = await self._conn.fetchrow(_IMPORT_ADD, self.max_added_ids + 1)
-        changed = 0
-        if row["added"] < self._staged:  # some were stored before: those that differ change
-            changed = await self._conn.fetchval(_IMPORT_CHANGE)
+        added = await self._conn.fetchrow(_IMPORT_ADD, self.max_added_ids + 1)
+        changed = None
+        if added["added"] < self._staged:  # some were stored before: those that differ change
+            changed = await self._conn.fetchrow(_IMPORT_CHANGE, self.max_added_ids + 1)
         await self._conn.execute(
             "UPDATE hotlists SET version = nextval('entry_version'), updated_at = now() WHERE hotlist_id = $1",
             self.hotlist_id,
         )
         await _changed(self._conn)
-        return ImportResult(list(row["ids"] or []), row["added"], changed, removed, row["first_version"] or 0)
+        return ImportResult(
+            added_ids=list(added["ids"] or []),
+            added=added["added"],
+            changed=changed["changed"] if changed else 0,
+            removed=removed,
+            first_version=added["first_version"] or (changed["first_version"] if changed else 0) or 0,
+            rewatched_ids=list(changed["rewatched_ids"] or []) if changed else [],
+            rewatched=changed["rewatched"] if changed else 0,
+        )
 
 
 # An import's entries whose ids are not stored at all (live, deleted or on another list) are added ...
@@ -239,32 +247,41 @@ _IMPORT_ADD = """
 """
 
 # ... and the others change where they differ, as _UPSERT_FROM's conflict branch (a deleted entry
-# comes back, an entry of another list moves to this one).
+# comes back, an entry of another list moves to this one). `before` reads them as they were (a CTE
+# sees the statement's starting snapshot): one deleted until now or with another VRM is watched
+# anew and gets a historical check, as UpsertEntry gives one (store.upsert_entry).
 _IMPORT_CHANGE = """
-    WITH changed AS (
+    WITH before AS (
+        SELECT e.id, e.deleted, e.vrm_normalised FROM entries e JOIN import_entries i USING (entry_id)
+        WHERE e.deleted OR e.data IS DISTINCT FROM i.data OR e.hotlist_id IS DISTINCT FROM i.hotlist_id
+    ), changed AS (
         UPDATE entries e SET hotlist_id = i.hotlist_id, vrm_normalised = i.vrm_normalised,
             firearms = i.firearms, weed_at = i.weed_at, data = i.data, deleted = false,
             version = nextval('entry_version'), updated_at = now()
-        FROM import_entries i
-        WHERE e.entry_id = i.entry_id
-            AND (e.deleted OR e.data IS DISTINCT FROM i.data OR e.hotlist_id IS DISTINCT FROM i.hotlist_id)
-        RETURNING 1
+        FROM import_entries i, before b
+        WHERE e.id = b.id AND e.entry_id = i.entry_id
+        RETURNING e.entry_id, e.version, b.deleted OR b.vrm_normalised <> i.vrm_normalised AS rewatched
     )
-    SELECT count(*) FROM changed
+    SELECT count(*) AS changed, min(version) AS first_version, count(*) FILTER (WHERE rewatched) AS rewatched,
+        (SELECT array_agg(entry_id) FROM (SELECT entry_id FROM changed WHERE rewatched LIMIT $1) a) AS rewatched_ids
+    FROM changed
 """
 
 
 @dataclass(frozen=True)
 class ImportResult:
     """What an import did. `added_ids`: ids of the entries added, at most max_added_ids + 1 of
-    them; `first_version`: the lowest version the import gave an added entry (0 when none), so
-    that the entries it added or changed are those of the list with a version at least that."""
+    them; `rewatched_ids`: of the changed entries, those deleted until now or with a new VRM (at most
+    as many); `first_version`: the lowest version the import gave an entry it added or changed (0
+    when none), so that those are the entries of the list with a version at least that."""
 
     added_ids: list[str]
     added: int
     changed: int
     removed: int
     first_version: int
+    rewatched_ids: list[str] = field(default_factory=list)
+    rewatched: int = 0
 
 
 async def entry_changes_since(conn: asyncpg.Connection, version: int) -> list[EntryChange]:

@@ -1,7 +1,8 @@
 """What one import does to the stored list (store.HotlistImport), against a real PostgreSQL as
 matcher's login: new entries added, stored ones changed only where they differ (a deleted one comes
 back, one of another list moves here), the list's others removed, with the counts, the added ids and
-a first version from which every entry added or changed is found (historical checks rely on it)."""
+a first version from which every entry added or changed is found, and the changed entries watched
+anew (deleted until now, or a new VRM): historical checks rely on both."""
 
 from __future__ import annotations
 
@@ -24,8 +25,8 @@ async def conn(database_url):
         await conn.close()
 
 
-def record(entry_id: str, hotlist_id: str, data: bytes) -> tuple:
-    return (entry_id, hotlist_id, "AB12CDE", False, None, data)
+def record(entry_id: str, hotlist_id: str, data: bytes, vrm: str = "AB12CDE") -> tuple:
+    return (entry_id, hotlist_id, vrm, False, None, data)
 
 
 async def import_list(conn, hotlist_id: str, records: list[tuple]) -> store.ImportResult:
@@ -43,9 +44,11 @@ async def stored(conn) -> dict[str, tuple]:
 
 
 async def test_an_import_adds_changes_and_removes(conn):
-    first = await import_list(conn, "L1", [record(e, "L1", b"v1") for e in ("same", "edited", "gone", "revived")])
-    assert (first.added, first.changed, first.removed) == (4, 0, 0)
-    assert sorted(first.added_ids) == ["edited", "gone", "revived", "same"]
+    first = await import_list(
+        conn, "L1", [record(e, "L1", b"v1") for e in ("same", "edited", "gone", "revived", "corrected")]
+    )
+    assert (first.added, first.changed, first.removed) == (5, 0, 0)
+    assert sorted(first.added_ids) == ["corrected", "edited", "gone", "revived", "same"]
     await import_list(conn, "L2", [record("moved", "L2", b"v1")])
     await conn.execute("UPDATE entries SET deleted = true WHERE entry_id = 'revived'")
     before = await stored(conn)
@@ -59,16 +62,19 @@ async def test_an_import_adds_changes_and_removes(conn):
             record("revived", "L1", b"v1"),  # deleted, named again: back
             record("moved", "L1", b"v1"),  # on L2 until now
             record("new", "L1", b"v1"),
+            record("corrected", "L1", b"v2", vrm="AB12CDF"),  # a new VRM: watched anew
         ],
     )
     after = await stored(conn)
-    assert (second.added, second.changed, second.removed) == (1, 3, 1)
+    assert (second.added, second.changed, second.removed) == (1, 4, 1)
     assert second.added_ids == ["new"]
+    # historical checks for the added, the one back and the one with a new VRM (not for an edit or a move)
+    assert second.rewatched == 2 and sorted(second.rewatched_ids) == ["corrected", "revived"]
     assert after["same"] == before["same"]
     assert after["edited"][1] == b"v2" and not after["revived"][2] and after["moved"][0] == "L1"
     assert after["gone"][2] and after["gone"][3] > before["gone"][3]  # removed: a tombstone, a new version
     touched = {e for e, (_, _, deleted, version) in after.items() if version >= second.first_version and not deleted}
-    assert touched == {"new", "edited", "revived", "moved"}
+    assert touched == {"new", "edited", "revived", "moved", "corrected"}
 
 
 async def test_the_same_extract_again_changes_nothing(conn):
@@ -76,5 +82,5 @@ async def test_the_same_extract_again_changes_nothing(conn):
     await import_list(conn, "L1", records)
     before = await stored(conn)
     again = await import_list(conn, "L1", records)
-    assert (again.added, again.changed, again.removed, again.first_version) == (0, 0, 0, 0)
+    assert (again.added, again.changed, again.removed, again.first_version, again.rewatched) == (0, 0, 0, 0, 0)
     assert await stored(conn) == before

@@ -224,6 +224,24 @@ async def test_reading_an_entry_is_audited_with_caller_and_reason(suite):
     assert [tuple(r) for r in rows] == [("test-control_room", "control_room", "Incident 4411: officer request")]
 
 
+async def test_an_import_that_corrects_an_entrys_vrm_checks_it_against_recent_reads(suite, room):
+    """As UpsertEntry does: a listed entry given a new VRM by an import is watched anew."""
+    old = make_read("CR12ECT", captured_at=ts(datetime.now(timezone.utc) - timedelta(hours=2)))
+    await send(suite, old)
+    conn = await asyncpg.connect(suite.database_url)
+    try:  # matcher has had the read before the corrected entry exists: a hit on it is historical
+        await eventually(lambda: _no_reads_queued(conn), seconds=15)
+    finally:
+        await conn.close()
+    async with channel(suite.addr("matcher"), suite.tokens[Role.HOTLIST_ADMIN]) as ch:
+        admin = matcher_pb2_grpc.MatcherServiceStub(ch)
+        for vrm in ("CR12ECX", "CR12ECT"):  # a typo in the first extract, corrected in the next
+            entry = make_entry(vrm, "pnc", entry_id="pnc:corrected")
+            await admin.ImportEntries(iter([matcher_pb2.ImportEntriesRequest(hotlist_id="pnc", entries=[entry])]))
+    hit = (await room.next()).hit
+    assert hit.historical and hit.read.read_id == old.read_id and hit.entry.entry_id == "pnc:corrected"
+
+
 async def test_import_replaces_the_whole_list(suite, room):
     async with channel(suite.addr("matcher"), suite.tokens[Role.HOTLIST_ADMIN]) as ch:
         admin = matcher_pb2_grpc.MatcherServiceStub(ch)
