@@ -297,9 +297,9 @@ async def count_changes_since(conn: asyncpg.Connection, version: int) -> int:
 
 async def live_entries(conn: asyncpg.Connection, batch: int = 1_000_000) -> tuple[int, np.ndarray, np.ndarray]:
     """Every live entry as arrays (ids int64, VRMs S10) for a bulk load, and the version they are
-    at. Each batch of entries (in id order) comes as two values, its ids as one array and its VRMs
-    padded to ten characters in one text, so that no Python object is made per entry (a million
-    entries: 0.4 s against 0.9 s as rows). In the caller's repeatable-read transaction if it has one
+    at. Each batch of entries (in id order) comes as two values, its ids as one run of 8-byte
+    integers and its VRMs padded to ten characters in one text, so that no Python object is made
+    per entry (a million entries: 0.4 s against 0.9 s as rows). In the caller's repeatable-read transaction if it has one
     (changes_since), else in one of its own."""
     ids_parts, vrm_parts = [], []
     async with conn.transaction(isolation="repeatable_read", readonly=True):
@@ -311,7 +311,8 @@ async def live_entries(conn: asyncpg.Connection, batch: int = 1_000_000) -> tupl
         while True:
             # both aggregates read the same rows in the same order, so the i-th id goes with the i-th VRM
             row = await conn.fetchrow(
-                "SELECT array_agg(id) AS ids, string_agg(rpad(vrm_normalised, $3), '') AS vrms, max(id) AS last"
+                "SELECT string_agg(int8send(id), '') AS ids, string_agg(rpad(vrm_normalised, $3), '') AS vrms,"
+                " max(id) AS last"
                 " FROM (SELECT id, vrm_normalised FROM entries WHERE NOT deleted AND id > $1 ORDER BY id LIMIT $2) b",
                 after,
                 batch,
@@ -319,7 +320,7 @@ async def live_entries(conn: asyncpg.Connection, batch: int = 1_000_000) -> tupl
             )
             if row["last"] is None:
                 break
-            ids_parts.append(np.array(row["ids"], dtype=np.int64))
+            ids_parts.append(np.frombuffer(row["ids"], dtype=">i8").astype(np.int64))  # int8send: big-endian
             padded = np.frombuffer(row["vrms"].encode("ascii"), dtype=np.uint8).copy()
             padded[padded == 0x20] = 0  # rpad's spaces as the NULs that end a shorter S10 value
             vrm_parts.append(padded.view(f"S{MAX_VRM_LENGTH}"))
