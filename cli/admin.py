@@ -8,14 +8,11 @@ import grpc
 
 from anpr.runtime.auth import Role
 from anpr.v1 import ingest_pb2, ingest_pb2_grpc, matcher_pb2, matcher_pb2_grpc, notify_pb2, notify_pb2_grpc, types_pb2
-from cli.client import CommandError, rpc_error, target_of
+from cli.client import CommandError, target_of
 
 
 def camera(args) -> int:
-    try:
-        asyncio.run(_camera(args))
-    except grpc.aio.AioRpcError as err:
-        raise rpc_error(err) from None
+    asyncio.run(_camera(args))
     return 0
 
 
@@ -69,10 +66,7 @@ def _check_new_camera(args) -> None:
 
 
 def stats(args) -> int:
-    try:
-        asyncio.run(_stats(args))
-    except grpc.aio.AioRpcError as err:
-        raise rpc_error(err) from None
+    asyncio.run(_stats(args))
     return 0
 
 

@@ -13,20 +13,15 @@ from __future__ import annotations
 
 import asyncio
 
-import grpc
-
 from anpr.runtime.auth import Role
 from anpr.v1 import matcher_pb2, matcher_pb2_grpc
-from cli.client import CommandError, rpc_error, target_of
+from cli.client import CommandError, target_of
 
 
 def command(args) -> int:
     if not args.scope_id:
         raise CommandError(f"anpr calibration {args.action}: give the camera id (or the hotlist id with --list)")
-    try:
-        asyncio.run(_run(args))
-    except grpc.aio.AioRpcError as err:
-        raise rpc_error(err) from None
+    asyncio.run(_run(args))
     return 0
 
 

@@ -14,12 +14,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import grpc
 from tqdm import tqdm
 
 from anpr.runtime.auth import Role
 from anpr.v1 import matcher_pb2, matcher_pb2_grpc, types_pb2
-from cli.client import CommandError, rpc_error, target_of
+from cli.client import CommandError, target_of
 from cli.hotlist_csv import BadRow, read_file
 
 SOURCES = {
@@ -33,10 +32,7 @@ PROGRESS_FROM_ROWS = 10_000  # a smaller file is read before a bar would say any
 
 
 def command(args) -> int:
-    try:
-        return asyncio.run(_run(args))
-    except grpc.aio.AioRpcError as err:
-        raise rpc_error(err) from None
+    return asyncio.run(_run(args))
 
 
 async def _run(args) -> int:

@@ -338,15 +338,18 @@ def main(argv: list[str] | None = None) -> int:
     # log: a plaintext client knocking on a TLS port wrote "Handshake failed ... WRONG_VERSION_NUMBER"
     # there at INFO. Set before gRPC is first imported (it reads this once); GRPC_VERBOSITY overrides.
     os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
+    import grpc
+
     from anpr.runtime.config import ConfigError
-    from cli.client import CommandError
+    from cli.client import CommandError, rpc_error
 
     args = build_parser().parse_args(argv)
     try:
         return _handler(args.run)(args)
-    except CommandError as exc:
-        print(f"anpr {args.command}: {exc}", file=sys.stderr)
-        return exc.code
+    except (CommandError, grpc.aio.AioRpcError) as exc:  # a refused call: its code and the fields named
+        failure = rpc_error(exc) if isinstance(exc, grpc.aio.AioRpcError) else exc
+        print(f"anpr {args.command}: {failure}", file=sys.stderr)
+        return failure.code
     except ConfigError as exc:
         print(str(exc), file=sys.stderr)
         return 2

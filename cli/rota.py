@@ -30,7 +30,7 @@ from anpr.runtime.errors import field_violations_of
 from anpr.v1 import firearms_pb2 as F
 from anpr.v1 import firearms_pb2_grpc
 from anpr.v1 import types_pb2 as T
-from cli.client import CommandError, rpc_error, target_of
+from cli.client import CommandError, target_of
 from services.firearms import checkpoints, keys
 
 
@@ -46,8 +46,6 @@ def command(args) -> int:
         return asyncio.run(go())
     except ValueError as err:
         raise CommandError(f"invalid value: {err}") from None
-    except grpc.aio.AioRpcError as err:
-        raise rpc_error(err) from None
 
 
 COLUMNS = ("force", "area", "starts_at", "ends_at", "primary", "backups", "supervisor")

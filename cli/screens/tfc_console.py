@@ -23,7 +23,7 @@ from anpr.runtime.tls import ClientTls
 from anpr.v1 import firearms_pb2 as F
 from anpr.v1 import firearms_pb2_grpc, identity_pb2, identity_pb2_grpc
 from anpr.v1 import types_pb2 as T
-from cli.client import channel, rpc_error, save_file, target_of
+from cli.client import channel, save_file, target_of
 
 K = T.ActivationEventKind
 PATCH_REASON = "confirm the read of the activation (NDM stage 1)"  # in the log entry of every view
@@ -427,8 +427,6 @@ def command(args) -> int:
     try:
         to = target_of(args, "firearms", Role.TFC)
         asyncio.run(tfc_console(to.address, to.token, sys.stdout, tls=to.tls))
-    except grpc.aio.AioRpcError as err:
-        raise rpc_error(err) from None
     except KeyboardInterrupt:
         pass
     return 0
