@@ -223,6 +223,14 @@ async def _check_migrator(conn: asyncpg.Connection, schema: str) -> None:
         )
 
 
+async def apply_migration(conn: asyncpg.Connection, schema: str, version: str, sql: str) -> None:
+    """Run one migration in `schema` and record it, in one transaction."""
+    async with conn.transaction():
+        await conn.execute(f'SET LOCAL search_path TO "{schema}", public')
+        await conn.execute(sql)
+        await conn.execute(f'INSERT INTO "{schema}".schema_migrations (version) VALUES ($1)', version)
+
+
 async def migrate(conn: asyncpg.Connection, schema: str, migrations_dir: Path) -> list[str]:
     """Apply the numbered *.sql files of `migrations_dir` not yet applied to `schema`, as the
     connection's login: the owner of every object, which no service holds.
@@ -248,10 +256,7 @@ async def migrate(conn: asyncpg.Connection, schema: str, migrations_dir: Path) -
         for version, sql in migration_files(migrations_dir):
             if version in done:
                 continue
-            async with conn.transaction():
-                await conn.execute(f'SET LOCAL search_path TO "{schema}", public')
-                await conn.execute(sql)
-                await conn.execute(f'INSERT INTO "{schema}".schema_migrations (version) VALUES ($1)', version)
+            await apply_migration(conn, schema, version, sql)
             applied_now.append(version)
             log.info("migration applied", extra={"schema": schema, "version": version})
     finally:

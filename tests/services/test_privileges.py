@@ -182,10 +182,7 @@ async def earlier_layout(admin: asyncpg.Connection) -> None:
         for version, sql in pg.migration_files(migrations):
             if version in SPLIT:
                 break
-            async with admin.transaction():
-                await admin.execute(f'SET LOCAL search_path TO "{schema}", public')
-                await admin.execute(sql)
-                await admin.execute(f'INSERT INTO "{schema}".schema_migrations (version) VALUES ($1)', version)
+            await pg.apply_migration(admin, schema, version, sql)
         await admin.execute("RESET ROLE")
 
 
