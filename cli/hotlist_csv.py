@@ -146,9 +146,9 @@ class _Columns:
         self.grading_values = itemgetter(
             *(self.at[c] for c in ("source_evaluation", "intelligence_assessment", "handling_code"))
         )
-        self.limited = [(self.at[c], limit) for c, limit in COLUMN_LIMITS.items()]
-        self.limited_values = itemgetter(*(i for i, _ in self.limited))
-        self.limits = tuple(limit for _, limit in self.limited)
+        # each limited column's value and its limit, in the same order (_may_break_limits)
+        self.limited_values = itemgetter(*(self.at[c] for c in COLUMN_LIMITS))
+        self.limits = tuple(COLUMN_LIMITS.values())
 
     def values(self, raw: list[str]) -> list[str]:
         values = list(map(str.strip, raw[: self.width]))
