@@ -327,16 +327,14 @@ class IngestComponent:
             RateLimiter(settings.camera_rate_per_s, settings.camera_burst),
         )
         # MatchReads with the request already encoded: outbox rows concatenate into one request.
-        self._match_reads = rt.channel(settings.matcher_addr).unary_unary(
-            "/anpr.v1.MatcherService/MatchReads",
-            request_serializer=None,
-            response_deserializer=matcher_pb2.MatchReadsResponse.FromString,
+        self._match_reads = rt.relay_call(
+            settings.matcher_addr, "/anpr.v1.MatcherService/MatchReads", matcher_pb2.MatchReadsResponse.FromString
         )
 
     async def _forward(self, records: Sequence[OutboxRecord]) -> None:
         """Send queued reads to matcher; it answers only once their hits are durably queued."""
         request = b"".join(r.payload for r in records)
-        resp = await self._match_reads(request, timeout=30, wait_for_ready=True)
+        resp = await self._match_reads(request, deadline_s=30)
         expected = sum(r.records for r in records)
         if resp.accepted != expected:  # a malformed record: matcher could not read it as reads
             raise Refused(f"matcher accepted {resp.accepted} of {expected} reads")

@@ -350,23 +350,19 @@ class MatcherComponent:
         self.hits = HitMaker(self.live, settings, lambda: self.clock(), profiles, self.calibration)
         self._refresh_lock = asyncio.Lock()
         self.matching = matching.Matcher(self.live, profiles.default)
-        notify = rt.channel(settings.notify_addr)
-        firearms = rt.channel(settings.firearms_addr)
         # Hits go on with their requests already encoded: outbox rows concatenate into one request.
-        self._publish_alerts = notify.unary_unary(
-            "/anpr.v1.NotifyService/PublishAlerts",
-            request_serializer=None,
-            response_deserializer=notify_pb2.PublishAlertsResponse.FromString,
+        self._publish_alerts = rt.relay_call(
+            settings.notify_addr, "/anpr.v1.NotifyService/PublishAlerts", notify_pb2.PublishAlertsResponse.FromString
         )
-        self._publish_hotlists = notify.unary_unary(
+        self._publish_hotlists = rt.relay_call(
+            settings.notify_addr,
             "/anpr.v1.NotifyService/PublishHotlists",
-            request_serializer=None,
-            response_deserializer=notify_pb2.PublishHotlistsResponse.FromString,
+            notify_pb2.PublishHotlistsResponse.FromString,
         )
-        self._raise_activations = firearms.unary_unary(
+        self._raise_activations = rt.relay_call(
+            settings.firearms_addr,
             "/anpr.v1.FirearmsService/RaiseActivations",
-            request_serializer=None,
-            response_deserializer=firearms_pb2.RaiseActivationsResponse.FromString,
+            firearms_pb2.RaiseActivationsResponse.FromString,
         )
         ingest = ingest_pb2_grpc.IngestServiceStub(rt.channel(settings.ingest_addr))
         lookback_s = int(settings.historical_lookback_h * 3600)
@@ -388,15 +384,15 @@ class MatcherComponent:
         self._changed = asyncio.Event()
 
     async def _to_notify(self, records: Sequence[OutboxRecord]) -> None:
-        resp = await self._publish_alerts(b"".join(r.payload for r in records), timeout=10, wait_for_ready=True)
+        resp = await self._publish_alerts(b"".join(r.payload for r in records), deadline_s=10)
         _check_count("notify", len(resp.alerts), records)
 
     async def _hotlists_to_notify(self, records: Sequence[OutboxRecord]) -> None:
-        resp = await self._publish_hotlists(b"".join(r.payload for r in records), timeout=10, wait_for_ready=True)
+        resp = await self._publish_hotlists(b"".join(r.payload for r in records), deadline_s=10)
         _check_count("notify", resp.accepted, records)
 
     async def _to_firearms(self, records: Sequence[OutboxRecord]) -> None:
-        resp = await self._raise_activations(b"".join(r.payload for r in records), timeout=10, wait_for_ready=True)
+        resp = await self._raise_activations(b"".join(r.payload for r in records), deadline_s=10)
         _check_count("firearms", len(resp.activations), records)
 
     async def refresh(self) -> None:

@@ -1,0 +1,177 @@
+#!/usr/bin/env python3
+"""What one gRPC call between services costs on this machine, and what the interceptors add.
+
+    .venv/bin/python benchmarks/call_bench.py                 # about 30 s on 2 cores
+    .venv/bin/python benchmarks/call_bench.py --calls 500
+
+A do-nothing grpc.aio server (one method, the request's bytes echoed back) in a process of its own,
+and a client process making --calls sequential unary calls of a --size byte request, each inside
+a span (as a relay's delivery is), after a warm-up of a tenth as many. Measured, each --rounds
+times, alternating:
+
+  server      the server process's CPU per call (psutil), plain and with OpenTelemetry's server
+              interceptor (what every service's server has);
+  client      the client's CPU and wall time per call, with the client interceptors of
+              `Runtime.channel` (OpenTelemetry's and the bearer token's) and through
+              `Runtime.relay_call`'s `RelayCall` (no interceptors; token and traceparent put on
+              the call directly), which the outbox relays use.
+
+Prints the median of the rounds; the last line is space-separated name=value pairs (microseconds).
+Figures are printed, never asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import multiprocessing
+import statistics
+import sys
+import time
+from pathlib import Path
+
+if __package__ in (None, ""):  # run as a file: the repository on the path
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import grpc
+import psutil
+from grpc import aio
+from opentelemetry.instrumentation.grpc import aio_client_interceptors, aio_server_interceptor
+from opentelemetry.sdk.trace import TracerProvider
+
+from anpr.runtime.auth import bearer_interceptors
+from anpr.runtime.server import RelayCall
+
+METHOD = "/bench.Echo/Call"
+TOKEN = "t" * 600  # about a service token's length
+TRACEPARENT = "00-" + "1" * 32 + "-" + "2" * 16 + "-01"
+
+
+async def _echo(request: bytes, context) -> bytes:
+    return request
+
+
+def _serve(ports, traced: bool) -> None:
+    async def main() -> None:
+        interceptors = [aio_server_interceptor(tracer_provider=TracerProvider())] if traced else []
+        server = aio.server(interceptors=interceptors)
+        handler = grpc.unary_unary_rpc_method_handler(_echo, request_deserializer=None, response_serializer=None)
+        server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler("bench.Echo", {"Call": handler}),))
+        ports.put(server.add_insecure_port("127.0.0.1:0"))
+        await server.start()
+        await server.wait_for_termination()
+
+    asyncio.run(main())
+
+
+class Server:
+    def __init__(self, traced: bool):
+        ports = multiprocessing.Queue()
+        self.process = multiprocessing.Process(target=_serve, args=(ports, traced), daemon=True)
+        self.process.start()
+        self.port = ports.get(timeout=30)
+        self.ps = psutil.Process(self.process.pid)
+
+    def cpu(self) -> float:
+        t = self.ps.cpu_times()
+        return t.user + t.system
+
+    def close(self) -> None:
+        self.process.kill()
+        self.process.join()
+
+
+async def _calls(port: int, intercepted: bool, n: int, size: int) -> tuple[float, float]:
+    """(client CPU s, wall s) of n calls after a warm-up."""
+    provider = TracerProvider()
+    tracer = provider.get_tracer(__name__)
+
+    async def token() -> str:
+        return TOKEN
+
+    request = b"x" * size
+    if intercepted:
+        interceptors = [*aio_client_interceptors(tracer_provider=provider), *bearer_interceptors(token)]
+        channel = aio.insecure_channel(f"127.0.0.1:{port}", interceptors=interceptors)
+        multi = channel.unary_unary(METHOD, request_serializer=None, response_deserializer=None)
+
+        def call():
+            return multi(request, timeout=10, wait_for_ready=True)
+
+    else:
+        channel = aio.insecure_channel(f"127.0.0.1:{port}")
+        relay = RelayCall(channel.unary_unary(METHOD, request_serializer=None, response_deserializer=None), token)
+
+        def call():
+            return relay(request, deadline_s=10)
+
+    async with channel:
+        for _ in range(max(1, n // 10)):
+            with tracer.start_as_current_span("anpr.outbox.deliver"):
+                await call()
+        cpu, wall = time.process_time(), time.perf_counter()
+        for _ in range(n):
+            with tracer.start_as_current_span("anpr.outbox.deliver"):
+                await call()
+        return time.process_time() - cpu, time.perf_counter() - wall
+
+
+async def _plain_calls(port: int, n: int, size: int) -> None:
+    async with aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+        multi = channel.unary_unary(METHOD, request_serializer=None, response_deserializer=None)
+        for _ in range(n):
+            await multi(b"x" * size, timeout=10, metadata=[("traceparent", TRACEPARENT)])
+
+
+def server_cost(traced: bool, n: int, size: int) -> float:
+    """The server's CPU per call, microseconds."""
+    server = Server(traced)
+    try:
+        asyncio.run(_plain_calls(server.port, max(1, n // 10), size))
+        before = server.cpu()
+        asyncio.run(_plain_calls(server.port, n, size))
+        return (server.cpu() - before) / n * 1e6
+    finally:
+        server.close()
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--calls", type=int, default=3000, help="measured calls per round (default 3,000)")
+    ap.add_argument("--size", type=int, default=1000, help="request bytes (default 1,000)")
+    ap.add_argument("--rounds", type=int, default=3, help="rounds of each measurement (default 3)")
+    args = ap.parse_args()
+    n, size = args.calls, args.size
+    got: dict[str, list[float]] = {}
+    for _ in range(args.rounds):
+        for traced in (False, True):
+            got.setdefault(f"server_cpu_us_{'traced' if traced else 'plain'}", []).append(server_cost(traced, n, size))
+    server = Server(traced=False)
+    try:
+        for _ in range(args.rounds):
+            for intercepted in (True, False):
+                cpu, wall = asyncio.run(_calls(server.port, intercepted, n, size))
+                name = "intercepted" if intercepted else "relay_call"
+                got.setdefault(f"client_cpu_us_{name}", []).append(cpu / n * 1e6)
+                got.setdefault(f"client_wall_us_{name}", []).append(wall / n * 1e6)
+    finally:
+        server.close()
+    figures = {k: statistics.median(v) for k, v in got.items()}
+    print(
+        f"{n:,} sequential unary calls of {size:,} bytes a round, median of {args.rounds} rounds (microseconds a call)"
+    )
+    print(
+        f"  server CPU, do-nothing handler: plain {figures['server_cpu_us_plain']:.0f},"
+        f" with the tracing interceptor {figures['server_cpu_us_traced']:.0f}"
+    )
+    for name, label in (("intercepted", "client interceptors"), ("relay_call", "RelayCall")):
+        print(
+            f"  client, {label}: CPU {figures[f'client_cpu_us_{name}']:.0f},"
+            f" wall {figures[f'client_wall_us_{name}']:.0f}"
+        )
+    print(" ".join(f"{k}={v:.1f}" for k, v in figures.items()))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,20 @@
+"""The call benchmark still runs: a tiny run ends with every figure as a positive number. (Its
+figures are not judged here: benchmarks print, tests do not time.)"""
+
+from __future__ import annotations
+
+from tests.benchmarks.scripts import run_script
+
+
+def test_a_tiny_call_bench_ends_with_every_figure():
+    ran = run_script("call_bench", "--calls 50 --rounds 1", timeout=120)
+    figures = {k: float(v) for k, v in ran.figures.items()}
+    assert set(figures) == {
+        "server_cpu_us_plain",
+        "server_cpu_us_traced",
+        "client_cpu_us_intercepted",
+        "client_wall_us_intercepted",
+        "client_cpu_us_relay_call",
+        "client_wall_us_relay_call",
+    }, ran.last
+    assert all(v > 0 for v in figures.values()), ran.last
