@@ -170,8 +170,8 @@ class Runtime:
 def freeze_start_up_objects() -> None:
     """Collect once, then move every object alive after start-up (modules, the contract's classes,
     settings, matcher's index and profiles) out of the collector's sight (gc.freeze). Without this a
-    full collection walks all of them while the process serves: 36-100 ms with the loop stopped,
-    measured in matcher and notify during a benchmark, which is every alert of those moments late.
+    full collection walks all of them while the process serves: 36-41 ms with the loop stopped in
+    matcher during a benchmark, every alert of those moments that much late (docs/performance.md).
     Objects made later are collected as before, and a frozen object is still freed when its last
     reference goes (reference counting): only a cycle of start-up objects would stay. (Checked for
     matcher's first index, which a full reload replaces: memory back to the same level after each
