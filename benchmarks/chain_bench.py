@@ -32,7 +32,9 @@ Phases:
               -> terminal alert, -> TFC activation; climbing stops when a p99 passes 1 s or the rate is
               not reached. max_rate_p99_under_100ms is the highest step where both p99s were <= 100 ms.
 Each phase prints the CPU every process group used (cores). Figures are printed, never asserted;
-the last line is space-separated name=value pairs.
+the last line is space-separated name=value pairs. With --traces the services write their spans to
+their logs and the run ends with where each ladder step's alerts spent their time, stage by stage
+(chain_stages.py); use it at low rates, and take the latencies from a run without it.
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ import sys
 import time
 
 from anpr.runtime.auth import Role
-from benchmarks import chain_cost, chain_faults, chain_reference
+from benchmarks import chain_cost, chain_faults, chain_reference, chain_stages
 from benchmarks import chain_suite as cs
 from benchmarks.chain_observer import observer_main
 from benchmarks.common import CpuMeter, pct, until
@@ -76,12 +78,20 @@ class Bench(cs.Bench):
     def children(self) -> list[cs.Child]:
         return [*self.gens, *([self.observer] if self.observer else [])]
 
+    async def close(self) -> None:
+        """With --traces, the services are stopped first (their spans flushed to their logs) and the
+        stages reported before the temporary directory goes."""
+        if self.args.traces and self.launcher is not None:
+            await self.launcher.stop_all(20)
+            chain_stages.report(self, self.tmp / "logs")
+        await super().close()
+
     # -- set-up ----------------------------------------------------------------------------------------
 
     async def setup(self) -> None:
         a = self.args
         url = await self.db.start()
-        self.launcher = cs.launch(self.db.logins, self.tmp, a.workers, a.replicas)
+        self.launcher = cs.launch(self.db.logins, self.tmp, a.workers, a.replicas, traces=a.traces)
         t = time.perf_counter()
         await self.launcher.start_all(120)
         self.say(
@@ -455,7 +465,14 @@ OPTIONS = {
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    args = cs.parser(__doc__, OPTIONS).parse_args(argv)
+    ap = cs.parser(__doc__, OPTIONS)
+    ap.add_argument(
+        "--traces",
+        action="store_true",
+        help="the services write their spans to their logs; at the end, where each ladder step's alerts"
+        " spent their time, stage by stage (benchmarks/chain_stages.py; costs the services some CPU)",
+    )
+    args = ap.parse_args(argv)
     if isinstance(args.ladder, str):  # the default, when argparse has not converted it
         args.ladder = rates(args.ladder)
     if isinstance(args.phases, str):

@@ -174,11 +174,16 @@ FORCE = "Benchmark Police"  # of every camera, commander and shift (and of the t
 
 
 def launch(
-    logins: Logins, tmp: Path, workers: int, replicas: int, identities: Mapping[str, Caller] | None = None
+    logins: Logins,
+    tmp: Path,
+    workers: int,
+    replicas: int,
+    identities: Mapping[str, Caller] | None = None,
+    traces: bool = False,
 ) -> Launcher:
     """The four services (and `replicas` processes each of ingest and matcher), with every hit
     alerted (deduplication off) and every firearms hit its own activation; tokens for every role and
-    for the named `identities`."""
+    for the named `identities`. `traces`: each service writes its spans to its log (chain_stages)."""
     tokens = Tokens.create(tmp / "issuer.json", prefix="bench", identities=identities)
     launcher = Launcher(
         logins,
@@ -194,7 +199,8 @@ def launch(
             "ANPR_CAMERA_RATE_PER_S": "1000000",
             "ANPR_CAMERA_BURST": "1000000",
             "ANPR_SHUTDOWN_GRACE_S": "3",
-            "OTEL_TRACES_EXPORTER": "none",
+            "OTEL_TRACES_EXPORTER": "console" if traces else "none",
+            "OTEL_BSP_SCHEDULE_DELAY": "1000",
             "OTEL_METRICS_EXPORTER": "none",
             "ANPR_DATA_DIR": str(tmp),
         },

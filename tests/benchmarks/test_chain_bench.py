@@ -49,3 +49,17 @@ def test_a_tiny_chain_bench_ends_with_every_figure(tmp_path):
     assert values["chain_reads_per_s"] > 0 and values["reference_reads_per_s"] > 0, last
     # the observer acknowledged every activation but in the escalation step, whose all escalated
     assert values["escalations"] > 0 and values["escalated_while_acknowledging"] == 0, last
+
+
+@pytest.mark.timeout(300)
+def test_with_traces_a_ladder_step_says_where_its_alerts_spent_their_time():
+    ran = run_script(
+        "chain_bench", "--entries 2000 --phases ladder --ladder 200 --step-seconds 4 --gens 1 --traces", 240
+    )
+    assert "where an alert's time went" in ran.output, ran.output[-2000:]
+    stages = {k: float(v) for k, v in ran.figures.items() if k.startswith("stage_p50_ms_at_200_")}
+    assert set(stages) == {
+        f"stage_p50_ms_at_200_{s}"
+        for s in ("ingest", "to_matcher", "matching", "hits_recorded", "to_notify", "alert_stored")
+    }, ran.last
+    assert all(math.isfinite(v) and v >= 0 for v in stages.values()), ran.last
