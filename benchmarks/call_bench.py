@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import multiprocessing
+import os
 import statistics
 import sys
 import time
@@ -32,6 +33,7 @@ from pathlib import Path
 
 if __package__ in (None, ""):  # run as a file: the repository on the path
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")  # before grpc loads, as anpr/__init__.py says
 
 import grpc
 import psutil
@@ -66,8 +68,9 @@ def _serve(ports, traced: bool) -> None:
 
 class Server:
     def __init__(self, traced: bool):
-        ports = multiprocessing.Queue()
-        self.process = multiprocessing.Process(target=_serve, args=(ports, traced), daemon=True)
+        ctx = multiprocessing.get_context("spawn")  # a fresh interpreter: gRPC is not forked
+        ports = ctx.Queue()
+        self.process = ctx.Process(target=_serve, args=(ports, traced), daemon=True)
         self.process.start()
         self.port = ports.get(timeout=30)
         self.ps = psutil.Process(self.process.pid)

@@ -12,6 +12,8 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import anpr  # noqa: F401  (before grpc: gRPC's fork handlers, anpr/__init__.py)
+
 if TYPE_CHECKING:
     from anpr.runtime.auth import Role
     from anpr.runtime.config import ServiceSettings
