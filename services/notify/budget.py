@@ -41,16 +41,20 @@ def _is_firearms(hit: types_pb2.Hit) -> bool:
     return types_pb2.WARNING_MARKER_FIREARMS in hit.entry.warning_markers
 
 
+def _possible(hits: list[types_pb2.Hit]) -> list[types_pb2.Hit]:
+    return [h for h in hits if h.tier == types_pb2.MATCH_TIER_POSSIBLE]
+
+
 def concerns(hits: list[types_pb2.Hit]) -> bool:
-    """Whether any of the hits is a POSSIBLE one, which `hold_back` decides on."""
-    return any(h.tier == types_pb2.MATCH_TIER_POSSIBLE for h in hits)
+    """Whether `hold_back` has anything to decide (a POSSIBLE hit): else it answers without a query."""
+    return bool(_possible(hits))
 
 
 async def hold_back(conn, hits: list[types_pb2.Hit], budgets: Budgets) -> tuple[set[str], int]:
     """In the append's transaction (under its lock): record each new POSSIBLE alert, decide which
     are held back, and return the ids of the hits held back now or before (a re-delivered hit is
     answered as it was) with how many were held back now."""
-    possible = [h for h in hits if h.tier == types_pb2.MATCH_TIER_POSSIBLE]
+    possible = _possible(hits)
     if not possible:
         return set(), 0
     await store.lock_appends(conn)

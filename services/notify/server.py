@@ -19,8 +19,8 @@ from anpr.runtime import metrics, telemetry
 from anpr.runtime.auth import Role, current_caller
 from anpr.runtime.broadcast import LogTail
 from anpr.runtime.errors import AnprError, FailedPrecondition, InvalidArgument, NotFound, ResourceExhausted
-from anpr.runtime.failures import Refused, keep_running
-from anpr.runtime.outbox import Outbox, OutboxRecord
+from anpr.runtime.failures import keep_running
+from anpr.runtime.outbox import Outbox
 from anpr.runtime.rate_limit import RateLimiter
 from anpr.runtime.server import Runtime
 from anpr.v1 import ingest_pb2_grpc, matcher_pb2, notify_pb2, notify_pb2_grpc, types_pb2
@@ -69,13 +69,11 @@ class NotifyServicer(notify_pb2_grpc.NotifyServiceServicer):
         replica's streams without reading them back. One answer per hit, in order."""
         hits = [h for h, _ in traced]
         async with self._pool.acquire() as conn:
-            if budget.concerns(hits):  # the budget's decisions and the append commit together
-                async with conn.transaction():
-                    held, newly_held = await budget.hold_back(conn, hits, self._budgets)
-                    kept = [t for t in traced if t[0].hit_id not in held]
-                    stored = await store.append_alerts(conn, kept) if kept else []
-            else:  # one statement, its own transaction: one round trip, not three
-                held, newly_held, kept = set(), 0, list(traced)
+            # with a POSSIBLE hit the budget's decisions and the append commit together; without one,
+            # the append is one statement in its own transaction (one round trip, not three)
+            async with conn.transaction() if budget.concerns(hits) else contextlib.nullcontext():
+                held, newly_held = await budget.hold_back(conn, hits, self._budgets)
+                kept = [t for t in traced if t[0].hit_id not in held]
                 stored = await store.append_alerts(conn, kept) if kept else []
         metrics.possible_held(newly_held, "budget")
         self._published(
@@ -330,19 +328,13 @@ class NotifyComponent:
         self.servicer = NotifyServicer(rt.pool, self.tail, settings, PlatePatches(ingest), self.flags)
         self.outbox: Outbox | None = None
         if settings.matcher_addr:  # outcomes on to matcher's calibration
-            # outbox rows concatenate into one request, already encoded
-            self._record_outcomes = rt.relay_call(
+            record_outcomes = rt.relay_call(
                 settings.matcher_addr,
                 "/anpr.v1.MatcherService/RecordOutcomes",
                 matcher_pb2.RecordOutcomesResponse.FromString,
+                answered=lambda r: r.accepted,
             )
-            self.outbox = Outbox(rt.pool, {store.OUTCOMES_TOPIC: (self._to_matcher, {"max_records": 500})})
-
-    async def _to_matcher(self, records: Sequence[OutboxRecord]) -> None:
-        resp = await self._record_outcomes(b"".join(r.payload for r in records), deadline_s=10)
-        sent = sum(r.records for r in records)
-        if resp.accepted != sent:  # a malformed record: matcher could not read it as outcomes
-            raise Refused(f"matcher answered for {resp.accepted} of {sent} outcomes")
+            self.outbox = Outbox(rt.pool, {store.OUTCOMES_TOPIC: (record_outcomes, {"max_records": 500})})
 
     async def _items_after(self, conn, sequence: int, limit: int) -> list[tuple[int, AlertItem]]:
         return self.servicer.items([a for _, a in await store.alerts_after(conn, sequence, limit)])
