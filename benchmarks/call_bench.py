@@ -103,10 +103,12 @@ async def _calls(port: int, intercepted: bool, n: int, size: int) -> tuple[float
 
     else:
         channel = aio.insecure_channel(f"127.0.0.1:{port}")
-        relay = RelayCall(channel.unary_unary(METHOD, request_serializer=None, response_deserializer=None), token)
+        relay = RelayCall(
+            channel.unary_unary(METHOD, request_serializer=None, response_deserializer=None), token, len, METHOD
+        )
 
         def call():
-            return relay(request, deadline_s=10)
+            return relay.send(request)
 
     async with channel:
         for _ in range(max(1, n // 10)):

@@ -24,7 +24,7 @@ import signal
 import socket
 import subprocess
 import sys
-from collections.abc import Awaitable, Callable, Collection, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -42,9 +42,10 @@ from anpr.runtime import dbroles, metrics, pg, reflection, tls, whoami
 from anpr.runtime.auth import AuthInterceptor, Role, bearer_interceptors
 from anpr.runtime.boundary import BoundaryInterceptor
 from anpr.runtime.config import ConfigError, ServiceSettings, load, reject_unknown_variables
-from anpr.runtime.failures import LOOP_POLICY, describe, is_outage
+from anpr.runtime.failures import LOOP_POLICY, Refused, describe, is_outage
 from anpr.runtime.identity import HEALTH_NAME as IDENTITY_HEALTH
 from anpr.runtime.identity import Identity
+from anpr.runtime.relay import OutboxRecord
 from anpr.runtime.streams import StreamGuard
 from anpr.runtime.tasks import Tasks
 from anpr.runtime.telemetry import current_traceparent, setup_logging, setup_tracing
@@ -136,17 +137,24 @@ class Runtime:
         interceptors = [*aio_client_interceptors(tracer_provider=self.tracer_provider), *bearer_interceptors(token)]
         return self._open(target, interceptors)
 
-    def relay_call(self, target: str, method: str, response_deserializer) -> RelayCall:
-        """A unary call of another service for an outbox relay's deliveries: the request already
-        encoded, and no client interceptors (grpc.aio runs a task per intercepted call: a fifth of a
-        call's client-side CPU, benchmarks/call_bench.py); the token and the trace context go on each
-        call as the interceptors would put them (see RelayCall)."""
+    def relay_call(
+        self,
+        target: str,
+        method: str,
+        response_deserializer: Callable[[bytes], Any],
+        answered: Callable[[Any], int],
+        deadline_s: float = 10.0,
+    ) -> RelayCall:
+        """An outbox relay's delivery to `method` of another service (see RelayCall), on one channel
+        per target without client interceptors: grpc.aio runs a task per intercepted call, a fifth of
+        a call's client-side CPU (benchmarks/call_bench.py). `answered`: how many items the answer
+        accounts for; `deadline_s`: each call's."""
         if target not in self._relay_channels:
             self._relay_channels[target] = self._open(target, [])
         call = self._relay_channels[target].unary_unary(
             method, request_serializer=None, response_deserializer=response_deserializer
         )
-        return RelayCall(call, self.identity.service_token())
+        return RelayCall(call, self.identity.service_token(), answered, method, deadline_s)
 
     def _open(self, target: str, interceptors: list) -> aio.Channel:
         s = self.settings
@@ -181,22 +189,42 @@ def freeze_start_up_objects() -> None:
 
 
 class RelayCall:
-    """A unary call with an encoded request, sent with this service's current token and the current
-    span's trace context (`traceparent`: the relay's delivery span is the parent of the receiver's
-    server span, as with the tracing interceptor); waits for the peer to be ready."""
+    """An outbox relay's delivery (an `outbox.Deliver`): the records' payloads, each already the
+    encoding of items of the request's repeated field, concatenated into one request; sent with this
+    service's current token and the current span's trace context (the relay's delivery span is the
+    parent of the receiver's server span, as with the tracing interceptor), waiting for the peer to
+    be ready. An answer for fewer items than were sent means a record the receiver could not read:
+    `Refused`, so that the relay splits the batch and sets the culprit aside."""
 
-    __slots__ = ("_call", "_token")
+    __slots__ = ("_answered", "_call", "_deadline_s", "_method", "_token")
 
-    def __init__(self, call: aio.UnaryUnaryMultiCallable, token: Callable[[], Awaitable[str]]):
+    def __init__(
+        self,
+        call: aio.UnaryUnaryMultiCallable,
+        token: Callable[[], Awaitable[str]],
+        answered: Callable[[Any], int],
+        method: str,
+        deadline_s: float = 10.0,
+    ):
         self._call = call
+        self._deadline_s = deadline_s
         self._token = token
+        self._answered = answered
+        self._method = method
 
-    async def __call__(self, request: bytes, deadline_s: float):
+    async def __call__(self, records: Sequence[OutboxRecord]) -> None:
+        response = await self.send(b"".join(r.payload for r in records))
+        sent, answered = sum(r.records for r in records), self._answered(response)
+        if answered != sent:
+            raise Refused(f"{self._method} answered for {answered} of {sent} records")
+
+    async def send(self, request: bytes) -> Any:
+        """The call itself: `request` encoded, the answer decoded."""
         metadata = [("authorization", f"Bearer {await self._token()}")]
         traceparent = current_traceparent()
         if traceparent:
             metadata.append(("traceparent", traceparent))
-        return await self._call(request, timeout=deadline_s, metadata=metadata, wait_for_ready=True)
+        return await self._call(request, timeout=self._deadline_s, metadata=metadata, wait_for_ready=True)
 
 
 @dataclass(frozen=True)

@@ -19,8 +19,8 @@ from anpr.geo import point_problems
 from anpr.runtime import metrics
 from anpr.runtime.auth import Role, current_caller
 from anpr.runtime.errors import InvalidArgument, NotFound, ResourceExhausted
-from anpr.runtime.failures import Refused, keep_running
-from anpr.runtime.outbox import Outbox, OutboxRecord
+from anpr.runtime.failures import keep_running
+from anpr.runtime.outbox import Outbox
 from anpr.runtime.rate_limit import RateLimiter
 from anpr.runtime.server import Runtime
 from anpr.runtime.telemetry import ATTR_READ_COUNT, ATTR_READ_DUPLICATE, ATTR_READ_REJECTED, current_traceparent
@@ -310,7 +310,16 @@ class IngestComponent:
         self._pool = rt.pool
         self._settings = settings
         self.cameras = CameraRegistry(rt.pool)
-        self.outbox = Outbox(rt.pool, {store.MATCH_TOPIC: (self._forward, {})})
+        # reads go on to matcher as queued, their requests already encoded; matcher answers only once
+        # their hits are durably queued
+        match_reads = rt.relay_call(
+            settings.matcher_addr,
+            "/anpr.v1.MatcherService/MatchReads",
+            matcher_pb2.MatchReadsResponse.FromString,
+            answered=lambda r: r.accepted,
+            deadline_s=30,
+        )
+        self.outbox = Outbox(rt.pool, {store.MATCH_TOPIC: (match_reads, {})})
         self.writer = ReadWriter(
             rt.pool,
             rt.tasks,
@@ -326,18 +335,6 @@ class IngestComponent:
             self.cameras,
             RateLimiter(settings.camera_rate_per_s, settings.camera_burst),
         )
-        # MatchReads with the request already encoded: outbox rows concatenate into one request.
-        self._match_reads = rt.relay_call(
-            settings.matcher_addr, "/anpr.v1.MatcherService/MatchReads", matcher_pb2.MatchReadsResponse.FromString
-        )
-
-    async def _forward(self, records: Sequence[OutboxRecord]) -> None:
-        """Send queued reads to matcher; it answers only once their hits are durably queued."""
-        request = b"".join(r.payload for r in records)
-        resp = await self._match_reads(request, deadline_s=30)
-        expected = sum(r.records for r in records)
-        if resp.accepted != expected:  # a malformed record: matcher could not read it as reads
-            raise Refused(f"matcher accepted {resp.accepted} of {expected} reads")
 
     async def _maintain(self) -> float:
         """Partitions made ahead and expired ones dropped; the pause before the next round."""

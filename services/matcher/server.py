@@ -8,7 +8,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from datetime import datetime, timezone
 
 from opentelemetry import trace
@@ -17,9 +17,9 @@ import services
 from anpr.runtime.auth import Role, current_caller
 from anpr.runtime.config import ConfigError
 from anpr.runtime.errors import InvalidArgument, NotFound, PermissionDenied
-from anpr.runtime.failures import Refused, keep_running
+from anpr.runtime.failures import keep_running
 from anpr.runtime.metrics import count_outcomes
-from anpr.runtime.outbox import Outbox, OutboxRecord
+from anpr.runtime.outbox import Outbox
 from anpr.runtime.server import Runtime
 from anpr.runtime.telemetry import (
     ATTR_HIT_COUNT,
@@ -311,12 +311,6 @@ class _Copying:
             await asyncio.gather(self._task, return_exceptions=True)
 
 
-def _check_count(receiver: str, answered: int, records: Sequence[OutboxRecord]) -> None:
-    sent = sum(r.records for r in records)
-    if answered != sent:  # a malformed record: the receiver could not read it as hits
-        raise Refused(f"{receiver} answered for {answered} of {sent} hits")
-
-
 def match_profiles(settings: MatcherSettings) -> ProfileTable:
     """The matching profiles from the settings and the optional profiles file; a bad file stops
     the service at start with a message naming the variable."""
@@ -350,31 +344,36 @@ class MatcherComponent:
         self.hits = HitMaker(self.live, settings, lambda: self.clock(), profiles, self.calibration)
         self._refresh_lock = asyncio.Lock()
         self.matching = matching.Matcher(self.live, profiles.default)
-        # Hits go on with their requests already encoded: outbox rows concatenate into one request.
-        self._publish_alerts = rt.relay_call(
-            settings.notify_addr, "/anpr.v1.NotifyService/PublishAlerts", notify_pb2.PublishAlertsResponse.FromString
-        )
-        self._publish_hotlists = rt.relay_call(
-            settings.notify_addr,
-            "/anpr.v1.NotifyService/PublishHotlists",
-            notify_pb2.PublishHotlistsResponse.FromString,
-        )
-        self._raise_activations = rt.relay_call(
-            settings.firearms_addr,
-            "/anpr.v1.FirearmsService/RaiseActivations",
-            firearms_pb2.RaiseActivationsResponse.FromString,
-        )
         ingest = ingest_pb2_grpc.IngestServiceStub(rt.channel(settings.ingest_addr))
         lookback_s = int(settings.historical_lookback_h * 3600)
         self.historical = historical.HistoricalChecks(
             rt.pool, ingest, lookback_s, self.matching, self.hits, self.refresh
         )
+        # hits and lists go on as queued, their requests already encoded
+        publish_alerts = rt.relay_call(
+            settings.notify_addr,
+            "/anpr.v1.NotifyService/PublishAlerts",
+            notify_pb2.PublishAlertsResponse.FromString,
+            answered=lambda r: len(r.alerts),
+        )
+        publish_hotlists = rt.relay_call(
+            settings.notify_addr,
+            "/anpr.v1.NotifyService/PublishHotlists",
+            notify_pb2.PublishHotlistsResponse.FromString,
+            answered=lambda r: r.accepted,
+        )
+        raise_activations = rt.relay_call(
+            settings.firearms_addr,
+            "/anpr.v1.FirearmsService/RaiseActivations",
+            firearms_pb2.RaiseActivationsResponse.FromString,
+            answered=lambda r: len(r.activations),
+        )
         self.outbox = Outbox(
             rt.pool,
             {
-                store.NOTIFY_TOPIC: (self._to_notify, {"max_records": 500}),
-                store.HOTLISTS_TOPIC: (self._hotlists_to_notify, {"max_records": 100}),
-                store.FIREARMS_TOPIC: (self._to_firearms, {"max_records": 500}),
+                store.NOTIFY_TOPIC: (publish_alerts, {"max_records": 500}),
+                store.HOTLISTS_TOPIC: (publish_hotlists, {"max_records": 100}),
+                store.FIREARMS_TOPIC: (raise_activations, {"max_records": 500}),
                 store.HISTORICAL_TOPIC: (self.historical.deliver, {"max_records": 20, "concurrency": 2}),
             },
         )
@@ -382,18 +381,6 @@ class MatcherComponent:
             rt.pool, self.live, self.hits, self.refresh, self.matching, self.calibration, self.outbox
         )
         self._changed = asyncio.Event()
-
-    async def _to_notify(self, records: Sequence[OutboxRecord]) -> None:
-        resp = await self._publish_alerts(b"".join(r.payload for r in records), deadline_s=10)
-        _check_count("notify", len(resp.alerts), records)
-
-    async def _hotlists_to_notify(self, records: Sequence[OutboxRecord]) -> None:
-        resp = await self._publish_hotlists(b"".join(r.payload for r in records), deadline_s=10)
-        _check_count("notify", resp.accepted, records)
-
-    async def _to_firearms(self, records: Sequence[OutboxRecord]) -> None:
-        resp = await self._raise_activations(b"".join(r.payload for r in records), deadline_s=10)
-        _check_count("firearms", len(resp.activations), records)
 
     async def refresh(self) -> None:
         """Apply hotlist and entry changes newer than the last version applied: one by one into the
