@@ -15,6 +15,11 @@ class Ran(NamedTuple):
     last: str  # its last line
     figures: dict[str, str]  # the last line's name=value pairs
 
+    @property
+    def numbers(self) -> dict[str, float]:
+        """The figures as numbers (a ValueError if one is not)."""
+        return {k: float(v) for k, v in self.figures.items()}
+
 
 def run_script(name: str, options: str, timeout: float) -> Ran:
     """Run benchmarks/<name>.py with `options` (words separated by spaces); it must exit 0 within

@@ -41,10 +41,11 @@ MEASURED = (
 @pytest.mark.timeout(600)
 def test_a_tiny_chain_bench_ends_with_every_figure(tmp_path):
     options = "--entries 2000 --seconds 3 --ladder 500 --ref-seconds 2 --step-seconds 3 --gens 1 --tfc-share 0.5"
-    _, last, figures = run_script("chain_bench", options, timeout=540)
+    ran = run_script("chain_bench", options, timeout=540)
+    last, figures = ran.last, ran.figures
     missing = [n for n in REQUIRED if n not in figures]
     assert not missing, f"missing {missing} in the last line: {last}"
-    values = {k: float(v) for k, v in figures.items()}  # every value a number
+    values = ran.numbers  # every value a number
     assert all(math.isfinite(values[n]) for n in MEASURED), last
     assert values["chain_reads_per_s"] > 0 and values["reference_reads_per_s"] > 0, last
     # the observer acknowledged every activation but in the escalation step, whose all escalated
@@ -57,7 +58,7 @@ def test_with_traces_a_ladder_step_says_where_its_alerts_spent_their_time():
         "chain_bench", "--entries 2000 --phases ladder --ladder 200 --step-seconds 4 --gens 1 --traces", 240
     )
     assert "where an alert's time went" in ran.output, ran.output[-2000:]
-    stages = {k: float(v) for k, v in ran.figures.items() if k.startswith("stage_p50_ms_at_200_")}
+    stages = {k: v for k, v in ran.numbers.items() if k.startswith("stage_p50_ms_at_200_")}
     assert set(stages) == {
         f"stage_p50_ms_at_200_{s}"
         for s in ("ingest", "to_matcher", "matching", "hits_recorded", "to_notify", "alert_stored")

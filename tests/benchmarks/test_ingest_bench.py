@@ -17,8 +17,8 @@ SMALL_POOLS = "--copy-max-rows 20000 --max-pool-reads 20000"
 
 @pytest.mark.timeout(300)
 def test_a_tiny_ingest_bench_ends_with_every_figure():
-    output, last, text = run_script("ingest_bench", f"{TINY} {SMALL_POOLS}", timeout=240)
-    figures = {k: float(v) for k, v in text.items()}
+    ran = run_script("ingest_bench", f"{TINY} {SMALL_POOLS}", timeout=240)
+    output, last, figures = ran.output, ran.last, ran.numbers
     assert list(figures) == ORDER, last
     assert all(math.isfinite(v) and v > 0 for v in figures.values()), last
     assert "NOT STORED" not in output and "ERRORS" not in output, output[-3000:]

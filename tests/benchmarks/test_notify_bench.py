@@ -34,8 +34,8 @@ REQUIRED = (
 def test_a_tiny_notify_bench_delivers_to_exactly_the_terminals_in_range(tmp_path):
     # A 30 km square, so that 50 terminals with 5 km circles cover most cameras several times over.
     options = "--terminals 50 --rate 200 --seconds 3 --entries 2000 --side-km 30 --cameras 40"
-    _, last, text = run_script("notify_bench", options + " --streams-per-channel 20 --control-room", timeout=540)
-    figures = {k: float(v) for k, v in text.items()}
+    ran = run_script("notify_bench", options + " --streams-per-channel 20 --control-room", timeout=540)
+    last, figures = ran.last, ran.numbers
     missing = [n for n in REQUIRED if n not in figures]
     assert not missing, f"missing {missing} in the last line: {last}"
     assert figures["terminals"] == 50 and figures["expected_deliveries"] > 0, last

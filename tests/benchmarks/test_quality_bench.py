@@ -9,7 +9,7 @@ from tests.benchmarks.scripts import run_script
 def test_quality_bench_prints_figures_per_tier_with_and_without_evidence():
     ran = run_script("quality_bench", "--entries 20000 --reads 6000 --listed-share 0.2", timeout=300)
     assert "| VRM only |" in ran.output and "| with evidence |" in ran.output
-    f = {k: float(v) for k, v in ran.figures.items()}
+    f = ran.numbers
     assert f["vrm_terminal_exact"] == f["evidence_terminal_exact"] == 1.0
     # the camera's evidence lifts look-alike misreads of valid plates into the terminal tier
     assert f["evidence_terminal_common1"] > f["vrm_terminal_common1"]
