@@ -59,6 +59,7 @@ HITS_PER_CALL = 5000  # an outbox row of matcher holds a partition's hits (up to
 SUBMIT_READS_PER_CALL = 10_000
 SCAN_PAGE_MAX = 5000  # reads per ScanReadsResponse (about 1 MiB without images)
 SCAN_PAGE_DEFAULT = 1000
+IMPORT_COLUMNS_BYTES = 6 * 1024 * 1024  # an import message's entries as columns (about 30,000 entries)
 
 LIMITS: dict[str, dict[str, int | Setting | Limit]] = {
     "anpr.v1.VehicleDescription": {"make": SHORT, "model": SHORT, "colour": SHORT},
@@ -153,7 +154,7 @@ LIMITS: dict[str, dict[str, int | Setting | Limit]] = {
     "anpr.v1.ListHotlistsResponse": {"hotlists": 1000},
     "anpr.v1.DeleteEntryRequest": {"entry_id": ID},
     "anpr.v1.GetEntryRequest": {"entry_id": ID, "reason": NOTE},
-    "anpr.v1.ImportEntriesRequest": {"hotlist_id": ID, "entries": 5000},
+    "anpr.v1.ImportEntriesRequest": {"hotlist_id": ID, "entries": 5000, "entry_columns": IMPORT_COLUMNS_BYTES},
     "anpr.v1.ImportEntriesResponse": {"violations": 201},
     "anpr.v1.AlertOutcomeRecord": {"alert_id": ID, "reason_code": SHORT},
     "anpr.v1.RecordOutcomesRequest": {"outcomes": HITS_PER_CALL},

@@ -18,6 +18,7 @@ from tqdm import tqdm
 
 from anpr.runtime.auth import Role
 from anpr.v1 import matcher_pb2, matcher_pb2_grpc, types_pb2
+from cli import hotlist_columns
 from cli.client import CommandError, target_of
 from cli.hotlist_csv import BadRow, read_file
 
@@ -70,6 +71,7 @@ class Checked:
     good: int = 0
     bad: list[BadRow] = field(default_factory=list)
     messages: list[bytes] = field(default_factory=list)
+    unsuitable: bool = False  # read as columns, a row needs the row-by-row reader
 
 
 def encoded(path: Path, hotlist_id: str, total: int, quiet: bool, checked: Checked) -> Iterator[bytes]:
@@ -92,9 +94,22 @@ def encoded(path: Path, hotlist_id: str, total: int, quiet: bool, checked: Check
         yield matcher_pb2.ImportEntriesRequest(entries=chunk).SerializeToString()
 
 
+def as_columns(path: Path, hotlist_id: str, total: int, quiet: bool, checked: Checked) -> Iterator[bytes]:
+    """The import's messages as `encoded` makes them, the rows read and sent as columns
+    (cli/hotlist_columns.py); raises Unsuitable when the file needs reading row by row."""
+    with progress(total, "importing", quiet) as bar:
+        yield from hotlist_columns.messages(path, hotlist_id, bar, checked)
+
+
 def check_file(path: Path, hotlist_id: str, total: int, quiet: bool) -> Checked:
-    """Read the whole file once, checking every row and keeping the good ones encoded."""
+    """Read the whole file once, checking every row and keeping the good ones encoded (as columns
+    when it can, else row by row: the report of bad rows is always the row-by-row reader's)."""
     checked = Checked()
+    try:
+        checked.messages = list(as_columns(path, hotlist_id, total, quiet, checked))
+        return checked
+    except hotlist_columns.Unsuitable:
+        checked = Checked()
     checked.messages = list(encoded(path, hotlist_id, total, quiet, checked))
     return checked
 
@@ -168,34 +183,38 @@ def _call(ch):
 async def _with_head(hotlist_id: str, messages, quiet: bool):
     """The messages with the list's id on the first (one message of the id alone when there is none)."""
     head = matcher_pb2.ImportEntriesRequest(hotlist_id=hotlist_id).SerializeToString()
-    sent = 0
-    for message in messages:
+    sent, messages = 0, iter(messages)
+    # the next message is made on a thread (Arrow's work lets go of the GIL) while the call sends
+    while (message := await asyncio.to_thread(next, messages, None)) is not None:
         yield head + message if sent == 0 else message
         sent += 1
-        await asyncio.sleep(0)  # the call sends while the next message is made
     if sent == 0:
         yield head
     if not quiet:
         print("all entries sent; matcher swaps the list in at once ...", flush=True)
 
 
-async def _stream(ch, args, hotlist_id: str, total: int):
+async def _stream(ch, args, hotlist_id: str, total: int, columns: bool = True):
     """Read, check and send at once: (the rows' tally, matcher's answer, or None when refused). A
     refusing row stops the sending and cancels the call (so matcher imports nothing), and the file
-    is read again for the report of every bad row."""
+    is read again for the report of every bad row. Read as columns first; a file that needs it is
+    then sent again, row by row, on a new call."""
     checked, refused = Checked(), asyncio.Event()
 
     def until_refused():
-        for message in encoded(args.file, hotlist_id, total, args.quiet, checked):
-            if _stopping(args, checked):
-                return
-            yield message
+        try:
+            for message in (as_columns if columns else encoded)(args.file, hotlist_id, total, args.quiet, checked):
+                if _stopping(args, checked):
+                    return
+                yield message
+        except hotlist_columns.Unsuitable:
+            checked.unsuitable = True
 
     async def requests():
         async for message in _with_head(hotlist_id, until_refused(), quiet=True):
             if not _stopping(args, checked):
                 yield message
-        if _stopping(args, checked) or (checked.good == 0 and not args.allow_empty):
+        if checked.unsuitable or _stopping(args, checked) or (checked.good == 0 and not args.allow_empty):
             refused.set()
             await asyncio.Event().wait()  # never end the stream normally: that would commit
         if not args.quiet:
@@ -209,6 +228,8 @@ async def _stream(ch, args, hotlist_id: str, total: int):
         return checked, await answered
     call.cancel()
     await asyncio.gather(answered, return_exceptions=True)
+    if checked.unsuitable:
+        return await _stream(ch, args, hotlist_id, total, columns=False)
     checked = check_file(args.file, hotlist_id, total, quiet=True)
     _refused(args, checked)
     return checked, None

@@ -32,7 +32,7 @@ from anpr.scope import check_scoped, in_scope
 from anpr.v1 import firearms_pb2, ingest_pb2_grpc, matcher_pb2, matcher_pb2_grpc, notify_pb2, types_pb2
 from anpr.vrm import normalise_vrm
 from anpr.windows import stats_window
-from services.matcher import entries, evidence_store, historical, matching, store
+from services.matcher import entries, entry_columns, evidence_store, historical, matching, store
 from services.matcher.calibration import CAMERA, LIST, CalibrationTable, Outcome, label
 from services.matcher.config import MatcherSettings
 from services.matcher.hits import Found, HitMaker
@@ -184,6 +184,14 @@ class MatcherServicer(matcher_pb2_grpc.MatcherServiceServicer):
             async for request in requests:
                 if job is None:
                     job = await self._begin_import(conn, request.hotlist_id)
+                for batch in entry_columns.read(request.entry_columns) if request.entry_columns else ():
+                    # numpy and Arrow let go of the GIL: matching goes on meanwhile
+                    staged = await asyncio.to_thread(entry_columns.stage, batch, job.hotlist_id, n)
+                    n += staged.rows
+                    errors.extend(staged.errors)
+                    await copying.wait()
+                    if not errors:
+                        copying.start(job.add(staged.records, staged.copy, staged.copied))
                 records, bad = entries.import_records(request.entries, job.hotlist_id, n)
                 n += len(request.entries)
                 errors.extend(bad)

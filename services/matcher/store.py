@@ -7,6 +7,7 @@ order and a replica that has applied version N has seen every change up to N.
 
 from __future__ import annotations
 
+import struct
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -175,6 +176,18 @@ async def delete_entry(conn: asyncpg.Connection, entry_id: str) -> bool:
     return bool(done)
 
 
+# An import's staged rows, as COPY names them (their binary format: entry_columns.py)
+COPY_COLUMNS = ("entry_id", "hotlist_id", "vrm_normalised", "firearms", "weed_at", "data")
+COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + struct.pack("!ii", 0, 0)
+COPY_TRAILER = struct.pack("!h", -1)
+
+
+async def _chunks(*chunks: bytes):
+    """An async iterable of bytes: what asyncpg's COPY takes as data (bytes alone it takes as a path)."""
+    for chunk in chunks:
+        yield chunk
+
+
 class HotlistImport:
     """Replace a whole list in one transaction: entries are staged with COPY as they stream in,
     then swapped in at once (matching never sees half a list). Unchanged entries keep their
@@ -192,12 +205,22 @@ class HotlistImport:
             " firearms boolean, weed_at timestamptz, data bytea) ON COMMIT DROP"
         )
 
-    async def add(self, records: Sequence[tuple]) -> None:
+    async def add(self, records: Sequence[tuple], copy_rows: bytes = b"", copied: int = 0) -> None:
+        """Stage records, and rows already in COPY's binary format (COPY_COLUMNS, without header
+        and trailer: `copied` of them; services/matcher/entry_columns.py)."""
         try:
-            await self._conn.copy_records_to_table("import_entries", records=records)
+            if records:
+                await self._conn.copy_records_to_table("import_entries", records=records)
+            if copy_rows:
+                await self._conn.copy_to_table(
+                    "import_entries",
+                    source=_chunks(COPY_HEADER, copy_rows, COPY_TRAILER),
+                    columns=COPY_COLUMNS,
+                    format="binary",
+                )
         except asyncpg.UniqueViolationError:
             raise InvalidArgument.of("entries", "entry_id repeated in the import") from None
-        self._staged += len(records)
+        self._staged += len(records) + copied
 
     async def finish(self) -> "ImportResult":
         """Swap the list in; returns the entries added, changed and removed (see ImportResult).
