@@ -189,83 +189,96 @@ async def _chunks(*chunks: bytes):
 
 
 class HotlistImport:
-    """Replace a whole list in one transaction: entries are staged with COPY as they stream in,
-    then swapped in at once (matching never sees half a list). Unchanged entries keep their
-    version, so replicas only apply what changed."""
+    """Replace a whole list in one transaction. Each message's entries are written to the list as
+    they arrive (staged with COPY, then the new ones added and those that differ changed, in the
+    database while the next message is read and checked), and the entries the import did not name
+    are removed at the end; matching never sees half a list, as nothing is committed before the
+    end. The writers' lock is held from the start, so that every version the import gives is
+    committed before any later one (the followers read changes in version order). Unchanged entries
+    keep their version, so replicas only apply what changed."""
 
     def __init__(self, conn: asyncpg.Connection, hotlist_id: str, max_added_ids: int):
         self._conn = conn
         self.hotlist_id = hotlist_id
         self.max_added_ids = max_added_ids
-        self._staged = 0
+        self._had_entries = True
+        self._done = ImportResult(added_ids=[], added=0, changed=0, removed=0, first_version=0)
 
     async def begin(self) -> None:
+        await _lock(self._conn)
+        # entry ids compared as bytes (COLLATE "C", as entries.entry_id is: migration 0008)
         await self._conn.execute(
-            "CREATE TEMP TABLE import_entries (entry_id text PRIMARY KEY, hotlist_id text, vrm_normalised text,"
-            " firearms boolean, weed_at timestamptz, data bytea) ON COMMIT DROP"
+            'CREATE TEMP TABLE import_chunk (entry_id text COLLATE "C", hotlist_id text,'
+            " vrm_normalised text, firearms boolean, weed_at timestamptz, data bytea) ON COMMIT DROP;"
+            ' CREATE TEMP TABLE import_ids (entry_id text COLLATE "C" PRIMARY KEY) ON COMMIT DROP'
+        )
+        self._had_entries = await self._conn.fetchval(
+            "SELECT EXISTS (SELECT 1 FROM entries WHERE hotlist_id = $1 AND NOT deleted)", self.hotlist_id
         )
 
     async def add(self, records: Sequence[tuple], copy_rows: bytes = b"", copied: int = 0) -> None:
-        """Stage records, and rows already in COPY's binary format (COPY_COLUMNS, without header
-        and trailer: `copied` of them; services/matcher/entry_columns.py)."""
+        """Write entries to the list: records, and rows already in COPY's binary format
+        (COPY_COLUMNS, without header and trailer: `copied` of them; entry_columns.py)."""
+        conn = self._conn
         try:
             if records:
-                await self._conn.copy_records_to_table("import_entries", records=records)
+                await conn.copy_records_to_table("import_chunk", records=records)
             if copy_rows:
-                await self._conn.copy_to_table(
-                    "import_entries",
+                await conn.copy_to_table(
+                    "import_chunk",
                     source=_chunks(COPY_HEADER, copy_rows, COPY_TRAILER),
                     columns=COPY_COLUMNS,
                     format="binary",
                 )
+            added = await conn.fetchrow(_IMPORT_ADD, self.max_added_ids + 1 - len(self._done.added_ids))
         except asyncpg.UniqueViolationError:
             raise InvalidArgument.of("entries", "entry_id repeated in the import") from None
-        self._staged += len(records) + copied
+        changed = None
+        if added["added"] < len(records) + copied:  # some were stored before: those that differ change
+            changed = await conn.fetchrow(_IMPORT_CHANGE, self.max_added_ids + 1 - len(self._done.rewatched_ids))
+        await conn.execute("TRUNCATE import_chunk")
+        done = self._done
+        done.added_ids.extend(added["ids"] or [])
+        done.added += added["added"]
+        versions = [v for v in (done.first_version, added["first_version"], changed and changed["first_version"]) if v]
+        done.first_version = min(versions, default=0)
+        if changed:
+            done.changed += changed["changed"]
+            done.rewatched_ids.extend(changed["rewatched_ids"] or [])
+            done.rewatched += changed["rewatched"]
 
     async def finish(self) -> "ImportResult":
-        """Swap the list in; returns the entries added, changed and removed (see ImportResult).
-        Removed, then added (one plain INSERT of the ids not stored yet), then changed (one UPDATE of
-        those stored that differ, skipped when every entry was new): cheaper than one upsert of all
-        of them (a fresh million 8 s against 9-12; the same extract again 3 s against 5), and the
-        entries added or changed all take versions from the first one added on."""
-        await _lock(self._conn)
-        removed = await self._conn.fetchval(
-            "WITH gone AS (UPDATE entries SET deleted = true, version = nextval('entry_version'), updated_at = now()"
-            " WHERE hotlist_id = $1 AND NOT deleted"
-            " AND NOT EXISTS (SELECT 1 FROM import_entries i WHERE i.entry_id = entries.entry_id)"
-            " RETURNING 1) SELECT count(*) FROM gone",
-            self.hotlist_id,
-        )
-        added = await self._conn.fetchrow(_IMPORT_ADD, self.max_added_ids + 1)
-        changed = None
-        if added["added"] < self._staged:  # some were stored before: those that differ change
-            changed = await self._conn.fetchrow(_IMPORT_CHANGE, self.max_added_ids + 1)
+        """Remove the list's entries the import did not name, and give the list its new version;
+        returns the entries added, changed and removed (see ImportResult)."""
+        if self._had_entries:
+            self._done.removed = await self._conn.fetchval(
+                "WITH gone AS (UPDATE entries SET deleted = true, version = nextval('entry_version'), updated_at = now()"
+                " WHERE hotlist_id = $1 AND NOT deleted"
+                " AND NOT EXISTS (SELECT 1 FROM import_ids i WHERE i.entry_id = entries.entry_id)"
+                " RETURNING 1) SELECT count(*) FROM gone",
+                self.hotlist_id,
+            )
         await self._conn.execute(
             "UPDATE hotlists SET version = nextval('entry_version'), updated_at = now() WHERE hotlist_id = $1",
             self.hotlist_id,
         )
         await _changed(self._conn)
-        return ImportResult(
-            added_ids=list(added["ids"] or []),
-            added=added["added"],
-            changed=changed["changed"] if changed else 0,
-            removed=removed,
-            first_version=added["first_version"] or (changed["first_version"] if changed else 0) or 0,
-            rewatched_ids=list(changed["rewatched_ids"] or []) if changed else [],
-            rewatched=changed["rewatched"] if changed else 0,
-        )
+        return self._done
 
 
-# An import's entries whose ids are not stored at all (live, deleted or on another list) are added ...
+# A message's entries (import_chunk) whose ids are not stored at all (live, deleted or on another
+# list) are added; every id is kept for the end (import_ids: a repeated one is refused) ...
 _IMPORT_ADD = """
-    WITH added AS (
+    WITH ids AS (
+        INSERT INTO import_ids SELECT entry_id FROM import_chunk
+    ), added AS (
         INSERT INTO entries (entry_id, hotlist_id, vrm_normalised, firearms, weed_at, data)
-        SELECT i.entry_id, i.hotlist_id, i.vrm_normalised, i.firearms, i.weed_at, i.data FROM import_entries i
+        SELECT i.entry_id, i.hotlist_id, i.vrm_normalised, i.firearms, i.weed_at, i.data FROM import_chunk i
         WHERE NOT EXISTS (SELECT 1 FROM entries e WHERE e.entry_id = i.entry_id)
         RETURNING entry_id, version
     )
     SELECT count(*) AS added, min(version) AS first_version,
-        (SELECT array_agg(entry_id) FROM (SELECT entry_id FROM added LIMIT $1) a) AS ids
+        (SELECT array_agg(entry_id) FROM (SELECT entry_id FROM added LIMIT greatest($1, 0)) a) AS ids
     FROM added
 """
 
@@ -275,23 +288,24 @@ _IMPORT_ADD = """
 # anew and gets a historical check, as UpsertEntry gives one (store.upsert_entry).
 _IMPORT_CHANGE = """
     WITH before AS (
-        SELECT e.id, e.deleted, e.vrm_normalised FROM entries e JOIN import_entries i USING (entry_id)
+        SELECT e.id, e.deleted, e.vrm_normalised FROM entries e JOIN import_chunk i USING (entry_id)
         WHERE e.deleted OR e.data IS DISTINCT FROM i.data OR e.hotlist_id IS DISTINCT FROM i.hotlist_id
     ), changed AS (
         UPDATE entries e SET hotlist_id = i.hotlist_id, vrm_normalised = i.vrm_normalised,
             firearms = i.firearms, weed_at = i.weed_at, data = i.data, deleted = false,
             version = nextval('entry_version'), updated_at = now()
-        FROM import_entries i, before b
+        FROM import_chunk i, before b
         WHERE e.id = b.id AND e.entry_id = i.entry_id
         RETURNING e.entry_id, e.version, b.deleted OR b.vrm_normalised <> i.vrm_normalised AS rewatched
     )
     SELECT count(*) AS changed, min(version) AS first_version, count(*) FILTER (WHERE rewatched) AS rewatched,
-        (SELECT array_agg(entry_id) FROM (SELECT entry_id FROM changed WHERE rewatched LIMIT $1) a) AS rewatched_ids
+        (SELECT array_agg(entry_id) FROM (SELECT entry_id FROM changed WHERE rewatched LIMIT greatest($1, 0)) a)
+            AS rewatched_ids
     FROM changed
 """
 
 
-@dataclass(frozen=True)
+@dataclass
 class ImportResult:
     """What an import did. `added_ids`: ids of the entries added, at most max_added_ids + 1 of
     them; `rewatched_ids`: of the changed entries, those deleted until now or with a new VRM (at most
