@@ -63,7 +63,7 @@ class Staged:
 
     rows: int
     copy: bytes = b""
-    copied: int = 0
+    copied_ids: pa.Array | None = None
     records: list[tuple] = field(default_factory=list)
     errors: entries.Violations = field(default_factory=list)
 
@@ -179,7 +179,7 @@ def stage(batch: pa.RecordBatch, hotlist_id: str, first: int) -> Staged:
         firearms = firearms[sure]
         b.n = int(sure.sum())
     if b.n:
-        staged.copy, staged.copied = _copy_rows(b, hotlist_id, normalised, firearms), b.n
+        staged.copy, staged.copied_ids = _copy_rows(b, hotlist_id, normalised, firearms), b.text["entry_id"]
     return staged
 
 

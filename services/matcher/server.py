@@ -191,7 +191,7 @@ class MatcherServicer(matcher_pb2_grpc.MatcherServiceServicer):
                     errors.extend(staged.errors)
                     await copying.wait()
                     if not errors:
-                        copying.start(job.add(staged.records, staged.copy, staged.copied))
+                        copying.start(job.add(staged.records, staged.copy, staged.copied_ids))
                 records, bad = entries.import_records(request.entries, job.hotlist_id, n)
                 n += len(request.entries)
                 errors.extend(bad)

@@ -202,6 +202,7 @@ class HotlistImport:
         self.hotlist_id = hotlist_id
         self.max_added_ids = max_added_ids
         self._had_entries = True
+        self._direct = False  # rows straight into entries with COPY (see add)
         self._done = ImportResult(added_ids=[], added=0, changed=0, removed=0, first_version=0)
 
     async def begin(self) -> None:
@@ -215,29 +216,53 @@ class HotlistImport:
         self._had_entries = await self._conn.fetchval(
             "SELECT EXISTS (SELECT 1 FROM entries WHERE hotlist_id = $1 AND NOT deleted)", self.hotlist_id
         )
+        self._direct = not self._had_entries
 
-    async def add(self, records: Sequence[tuple], copy_rows: bytes = b"", copied: int = 0) -> None:
-        """Write entries to the list: records, and rows already in COPY's binary format
-        (COPY_COLUMNS, without header and trailer: `copied` of them; entry_columns.py)."""
-        conn = self._conn
+    async def add(self, records: Sequence[tuple], copy_rows: bytes = b"", copied_ids=None) -> None:
+        """Write entries to the list: `records`, and `copy_rows` already in COPY's binary format
+        (COPY_COLUMNS, without header and trailer; entry_columns.py) with their ids as an Arrow
+        array (`copied_ids`). Into a list that had no live entries, rows go straight into the table
+        with COPY (the bulk of a first import: no lookup of each id), unless one of them is stored
+        already (deleted, on another list, or repeated): then, as every other row, by way of a
+        staging table, adding the new and changing those that differ."""
+        done = self._done
+        if copy_rows and self._direct:
+            if not done.first_version:  # below every version the import gives (the lock is held)
+                done.first_version = await self._conn.fetchval("SELECT nextval('entry_version')")
+            try:
+                async with self._conn.transaction():  # a savepoint: a stored id undoes this COPY alone
+                    await self._copy("entries", copy_rows)
+            except asyncpg.UniqueViolationError:
+                self._direct = False  # ids stored before: the rest the staged way
+            else:
+                done.added += len(copied_ids)
+                want = self.max_added_ids + 1 - len(done.added_ids)
+                done.added_ids.extend(copied_ids.slice(0, max(want, 0)).to_pylist())
+                copy_rows = b""
+        if records or copy_rows:
+            await self._staged(records, copy_rows, len(records) + (len(copied_ids) if copy_rows else 0))
+
+    async def _copy(self, table: str, copy_rows: bytes) -> None:
+        await self._conn.copy_to_table(
+            table, source=_chunks(COPY_HEADER, copy_rows, COPY_TRAILER), columns=COPY_COLUMNS, format="binary"
+        )
+
+    async def _staged(self, records: Sequence[tuple], copy_rows: bytes, rows: int) -> None:
+        conn, done = self._conn, self._done
         try:
             if records:
                 await conn.copy_records_to_table("import_chunk", records=records)
             if copy_rows:
-                await conn.copy_to_table(
-                    "import_chunk",
-                    source=_chunks(COPY_HEADER, copy_rows, COPY_TRAILER),
-                    columns=COPY_COLUMNS,
-                    format="binary",
-                )
-            added = await conn.fetchrow(_IMPORT_ADD, self.max_added_ids + 1 - len(self._done.added_ids))
+                await self._copy("import_chunk", copy_rows)
+            if not self._had_entries and await conn.fetchval(_IMPORT_REPEATS, self.hotlist_id):
+                raise asyncpg.UniqueViolationError("an id this import wrote already")
+            added = await conn.fetchrow(_IMPORT_ADD, self.max_added_ids + 1 - len(done.added_ids))
         except asyncpg.UniqueViolationError:
             raise InvalidArgument.of("entries", "entry_id repeated in the import") from None
         changed = None
-        if added["added"] < len(records) + copied:  # some were stored before: those that differ change
-            changed = await conn.fetchrow(_IMPORT_CHANGE, self.max_added_ids + 1 - len(self._done.rewatched_ids))
+        if added["added"] < rows:  # some were stored before: those that differ change
+            changed = await conn.fetchrow(_IMPORT_CHANGE, self.max_added_ids + 1 - len(done.rewatched_ids))
         await conn.execute("TRUNCATE import_chunk")
-        done = self._done
         done.added_ids.extend(added["ids"] or [])
         done.added += added["added"]
         versions = [v for v in (done.first_version, added["first_version"], changed and changed["first_version"]) if v]
@@ -266,15 +291,25 @@ class HotlistImport:
         return self._done
 
 
+# Into a list that had no live entries, a live entry of the list with an id of the message's was
+# written by this import: the id is repeated (those the import staged are in import_ids too).
+_IMPORT_REPEATS = """
+    SELECT EXISTS (SELECT 1 FROM import_chunk i JOIN LATERAL (
+        SELECT 1 FROM entries e WHERE e.entry_id = i.entry_id AND e.hotlist_id = $1 AND NOT e.deleted OFFSET 0
+    ) e ON true)
+"""
+
 # A message's entries (import_chunk) whose ids are not stored at all (live, deleted or on another
-# list) are added; every id is kept for the end (import_ids: a repeated one is refused) ...
+# list) are added (ON CONFLICT: the unique index looks each id up, whatever the planner thinks of
+# the table's size mid-import); every id is kept for the end (import_ids: a repeated one is
+# refused) ...
 _IMPORT_ADD = """
     WITH ids AS (
         INSERT INTO import_ids SELECT entry_id FROM import_chunk
     ), added AS (
         INSERT INTO entries (entry_id, hotlist_id, vrm_normalised, firearms, weed_at, data)
         SELECT i.entry_id, i.hotlist_id, i.vrm_normalised, i.firearms, i.weed_at, i.data FROM import_chunk i
-        WHERE NOT EXISTS (SELECT 1 FROM entries e WHERE e.entry_id = i.entry_id)
+        ON CONFLICT (entry_id) DO NOTHING
         RETURNING entry_id, version
     )
     SELECT count(*) AS added, min(version) AS first_version,
@@ -288,7 +323,11 @@ _IMPORT_ADD = """
 # anew and gets a historical check, as UpsertEntry gives one (store.upsert_entry).
 _IMPORT_CHANGE = """
     WITH before AS (
-        SELECT e.id, e.deleted, e.vrm_normalised FROM entries e JOIN import_chunk i USING (entry_id)
+        SELECT e.id, e.deleted, e.vrm_normalised FROM import_chunk i JOIN LATERAL (
+            -- OFFSET 0: each id looked up by the index (not a scan of the table for every message)
+            SELECT e.id, e.deleted, e.vrm_normalised, e.data, e.hotlist_id FROM entries e
+            WHERE e.entry_id = i.entry_id OFFSET 0
+        ) e ON true
         WHERE e.deleted OR e.data IS DISTINCT FROM i.data OR e.hotlist_id IS DISTINCT FROM i.hotlist_id
     ), changed AS (
         UPDATE entries e SET hotlist_id = i.hotlist_id, vrm_normalised = i.vrm_normalised,
