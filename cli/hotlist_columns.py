@@ -30,6 +30,7 @@ MESSAGE_BYTES = 4 * 1024 * 1024  # columns per message (the contract allows 6 Mi
 ENTRIES_PER_MESSAGE = 2000  # rows sent as VoiEntry messages
 BLOCK_BYTES = 4 * 1024 * 1024  # of the file read at a time
 _ASCII_SPACE = " \t\n\x0b\x0c\r"
+_PYTHON_SPACE = "".join(c for c in map(chr, range(0x110000)) if c.isspace())  # what str.strip() takes
 # the columns of entry_columns (services/matcher/entry_columns.py) made from the CSV's
 _TEXT_OUT = (
     "entry_id", "vrm", "reason", "information", "force", "area", "pnc_id", "cad_information",
@@ -106,6 +107,7 @@ def messages(path: Path, hotlist_id: str, bar, checked) -> Iterator[bytes]:
         try:
             batch = reader.read_next_batch()
         except StopIteration:
+            rows.check_ids()  # before the last message: a refusal still cancels the call
             return
         except (pa.ArrowException, OSError):  # malformed CSV, not UTF-8, a ragged row: row by row
             raise Unsuitable from None
@@ -144,6 +146,10 @@ def _ipc(batch: pa.RecordBatch) -> bytes:
     return sink.getvalue().to_pybytes()
 
 
+def _lengths(a) -> np.ndarray:
+    return np.asarray(pc.binary_length(a).to_numpy(zero_copy_only=False), np.int64)
+
+
 def _np(a) -> np.ndarray:
     return np.asarray(a.to_numpy(zero_copy_only=False), bool)
 
@@ -155,7 +161,7 @@ class _Rows:
         self.columns = columns
         self.hotlist_id = hotlist_id
         self.coded = _Coded()
-        self.seen: set[str] = set()
+        self.ids: list[pa.Array] = []  # every entry id so far
         self._markers: dict[str, list[int] | None] = {}
 
     def batch(self, batch: pa.RecordBatch) -> tuple[pa.RecordBatch, list[T.VoiEntry]]:
@@ -168,8 +174,8 @@ class _Rows:
                 text[c] = blank
                 continue
             value = pc.utf8_trim(batch.column(at[c]), _ASCII_SPACE)
-            # Python's strip() takes more than ASCII white space: only printable ASCII at the ends
-            sure &= ~_np(pc.match_substring_regex(value, "^[^!-~]|[^!-~]$"))
+            # Python's strip() takes more than ASCII white space: sure only if it would take no more
+            sure &= _lengths(pc.utf8_trim(value, _PYTHON_SPACE)) == _lengths(value)
             if c in COLUMN_LIMITS:
                 sure &= np.asarray(pc.utf8_length(value), np.int64) <= COLUMN_LIMITS[c]
             text[c] = value
@@ -193,12 +199,10 @@ class _Rows:
         sure &= np.asarray(pc.utf8_length(entry_id), np.int64) <= ID
 
         entries = [self._by_row(batch, int(i)) for i in np.flatnonzero(~sure)]
-        ids = entry_id.filter(pa.array(sure)).to_pylist() + [e.entry_id for e in entries]
-        before = len(self.seen)
-        self.seen.update(ids)
-        if len(self.seen) - before != len(ids):
-            raise Unsuitable  # an entry repeated: reported by line
         keep = pa.array(sure)
+        self.ids.append(entry_id.filter(keep))
+        if entries:
+            self.ids.append(pa.array([e.entry_id for e in entries], pa.string()))
         out = {c: text[c].filter(keep) for c in _TEXT_OUT if c != "entry_id"}
         out["entry_id"] = entry_id.filter(keep)
         out["action"] = action.filter(keep)
@@ -206,6 +210,12 @@ class _Rows:
         out["warning_markers"] = markers.filter(keep)
         out["weed_at"] = weed.filter(keep)
         return pa.RecordBatch.from_arrays([out[f.name] for f in SCHEMA], schema=SCHEMA), entries
+
+    def check_ids(self) -> None:
+        """Raises Unsuitable if an entry id repeats (the row-by-row reader says where)."""
+        ids = pa.chunked_array(self.ids, pa.string())
+        if pc.count_distinct(ids).as_py() != len(ids):
+            raise Unsuitable
 
     def _by_row(self, batch: pa.RecordBatch, i: int) -> T.VoiEntry:
         raw = [batch.column(k)[i].as_py() for k in range(self.columns.width)]
