@@ -8,9 +8,12 @@ good ones, then streams them to matcher's ImportEntries, which replaces the list
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import queue
 import sys
+import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -180,12 +183,46 @@ def _call(ch):
     )
 
 
+async def _ahead(messages: Iterable[bytes], depth: int = 4) -> AsyncIterator[bytes]:
+    """The messages made on a thread of their own, up to `depth` ahead of the call's sending (the
+    file is read and checked while the call waits for matcher; Arrow's work lets go of the GIL)."""
+    made: queue.Queue = queue.Queue(depth)
+    stop = threading.Event()
+
+    def put(item) -> bool:
+        while not stop.is_set():
+            with contextlib.suppress(queue.Full):
+                made.put(item, timeout=0.1)
+                return True
+        return False
+
+    def make() -> None:
+        try:
+            for message in messages:
+                if not put(message):
+                    return
+            put(_END)
+        except BaseException as exc:  # raised where the messages are sent
+            put(exc)
+
+    threading.Thread(target=make, name="import-reader", daemon=True).start()
+    try:
+        while (item := await asyncio.to_thread(made.get)) is not _END:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+
+
+_END = object()
+
+
 async def _with_head(hotlist_id: str, messages, quiet: bool):
     """The messages with the list's id on the first (one message of the id alone when there is none)."""
     head = matcher_pb2.ImportEntriesRequest(hotlist_id=hotlist_id).SerializeToString()
-    sent, messages = 0, iter(messages)
-    # the next message is made on a thread (Arrow's work lets go of the GIL) while the call sends
-    while (message := await asyncio.to_thread(next, messages, None)) is not None:
+    sent = 0
+    async for message in _ahead(messages):
         yield head + message if sent == 0 else message
         sent += 1
     if sent == 0:
