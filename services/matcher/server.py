@@ -192,6 +192,8 @@ class MatcherServicer(matcher_pb2_grpc.MatcherServiceServicer):
                     await copying.wait()
                     if not errors:
                         copying.start(job.add(staged.records, staged.copy, staged.copied_ids))
+                if not request.entries:
+                    continue
                 records, bad = entries.import_records(request.entries, job.hotlist_id, n)
                 n += len(request.entries)
                 errors.extend(bad)
