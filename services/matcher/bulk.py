@@ -18,9 +18,7 @@ class PresenceFilter:
     def __init__(self, codes: np.ndarray, bits_per_code: int = 32) -> None:
         log2 = max(6, int(max(codes.size, 1) * bits_per_code - 1).bit_length())
         self._shift = np.uint64(64 - log2)
-        present = np.zeros(1 << log2, dtype=bool)
-        present[self._hash(codes)] = True
-        self._bits = np.packbits(present, bitorder="little")
+        self._bits = _bits(self._hash(codes), log2)
 
     def _hash(self, keys: np.ndarray) -> np.ndarray:
         with np.errstate(over="ignore"):
@@ -33,6 +31,28 @@ class PresenceFilter:
     @property
     def nbytes(self) -> int:
         return self._bits.nbytes
+
+
+def _bits(positions: np.ndarray, log2: int, slice_log2: int = 24) -> np.ndarray:
+    """A bit array of 2**log2 bits with `positions` set, built a slice at a time in one reused
+    byte-per-bit buffer (16 MiB), not one of 2**log2 bytes: a fresh buffer of hundreds of MiB cost
+    more in page faults than the setting (a million entries' deletion keys: 1.4 s against 0.2)."""
+    size = 1 << log2
+    step = min(size, 1 << slice_log2)
+    if step == size:
+        present = np.zeros(size, dtype=bool)
+        present[positions] = True
+        return np.packbits(present, bitorder="little")
+    out = np.empty(size // 8, dtype=np.uint8)
+    present = np.empty(step, dtype=bool)
+    slices = (positions >> slice_log2).astype(np.uint16)
+    order = positions[np.argsort(slices, kind="stable")]  # by slice (a radix sort of 16-bit keys)
+    bounds = np.concatenate([[0], np.cumsum(np.bincount(slices, minlength=size // step))])
+    for k in range(size // step):
+        present.fill(False)
+        present[order[bounds[k] : bounds[k + 1]] - k * step] = True
+        out[k * step // 8 : (k + 1) * step // 8] = np.packbits(present, bitorder="little")
+    return out
 
 
 def find_sorted(array: np.ndarray, presence: PresenceFilter, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
