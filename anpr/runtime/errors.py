@@ -106,6 +106,12 @@ class DataLoss(AnprError):
     code = grpc.StatusCode.DATA_LOSS
 
 
+class DeadlineExceeded(AnprError):
+    """The caller let a call wait too long for its next message (a stalled stream holding a lock)."""
+
+    code = grpc.StatusCode.DEADLINE_EXCEEDED
+
+
 class Unavailable(AnprError):
     """A dependency (the database, another service) is down: the caller should retry."""
 

@@ -41,6 +41,9 @@ class MatcherSettings(ServiceSettings):
     dedup_cell_km: float = 5.0
     # A new entry is checked against the reads of this many hours (historical hits).
     historical_lookback_h: float = 24.0
+    # An import (ImportEntries) holds the hotlist writers' lock from its first message: one whose
+    # next message takes longer than this is abandoned (DEADLINE_EXCEEDED) and lets go of it.
+    import_idle_s: float = Field(default=30.0, gt=0, le=3600)
     # Calibration from outcomes (services/matcher/calibration.py): the most one key may move a hit's
     # log-odds for a camera or a list (0: outcomes are kept but change nothing), and how many
     # outcomes' worth of the model's own prediction a key's outcomes are weighed against.

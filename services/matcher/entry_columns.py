@@ -81,6 +81,9 @@ def read(data: bytes) -> list[pa.RecordBatch]:
             "entry_columns", f"not an Arrow IPC stream of valid columns ({_first_line(exc)})"
         ) from None
     problems = [(f"entry_columns.{f.name}", why) for f in reader.schema if (why := _refused_type(f))]
+    if not problems and "warning_markers" in reader.schema.names:
+        if any(pc.list_flatten(b.column("warning_markers")).null_count for b in batches):
+            problems.append(("entry_columns.warning_markers", "a list without null items"))
     if problems:
         raise InvalidArgument(problems)
     return batches
@@ -129,9 +132,9 @@ class _Batch:
             self.seconds = self.nanos = np.zeros(n, np.int64)
         else:
             per = _PER_SECOND[weed.type.unit]
-            raw = weed.cast(pa.int64()).to_numpy(zero_copy_only=False)
             self.weed_set = ~np.asarray(weed.is_null().to_numpy(zero_copy_only=False), bool)
-            raw = np.where(self.weed_set, raw, 0).astype(np.int64)
+            # nulls filled first: with nulls, to_numpy gives floats, which lose microseconds
+            raw = np.asarray(pc.fill_null(weed.cast(pa.int64()), 0).to_numpy(zero_copy_only=False), np.int64)
             self.seconds = np.floor_divide(raw, per)
             self.nanos = (raw - self.seconds * per) * (1_000_000_000 // per)
 

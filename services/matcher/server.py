@@ -16,7 +16,7 @@ from opentelemetry import trace
 import services
 from anpr.runtime.auth import Role, current_caller
 from anpr.runtime.config import ConfigError
-from anpr.runtime.errors import InvalidArgument, NotFound, PermissionDenied
+from anpr.runtime.errors import DeadlineExceeded, InvalidArgument, NotFound, PermissionDenied
 from anpr.runtime.failures import keep_running
 from anpr.runtime.metrics import count_outcomes
 from anpr.runtime.outbox import Outbox
@@ -66,8 +66,10 @@ class MatcherServicer(matcher_pb2_grpc.MatcherServiceServicer):
         matcher: matching.Matcher,
         calibration: CalibrationTable,
         outbox: Outbox,
+        import_idle_s: float = 30.0,
     ):
         self._pool = pool
+        self._import_idle_s = import_idle_s
         self._outbox = outbox
         self._live = live
         self._matcher = matcher
@@ -181,7 +183,7 @@ class MatcherServicer(matcher_pb2_grpc.MatcherServiceServicer):
         errors: entries.Violations = []
         n, copying = 0, _Copying()  # a message's COPY runs while the next one is read and checked
         async with copying:
-            async for request in requests:
+            async for request in _at_most_apart(requests, self._import_idle_s):
                 if job is None:
                     job = await self._begin_import(conn, request.hotlist_id)
                 for batch in entry_columns.read(request.entry_columns) if request.entry_columns else ():
@@ -286,6 +288,19 @@ class MatcherServicer(matcher_pb2_grpc.MatcherServiceServicer):
         return job
 
 
+async def _at_most_apart(requests, seconds: float):
+    """The stream's messages, ending the call (DEADLINE_EXCEEDED) when the next one takes longer
+    than `seconds`: an import holds the hotlist writers' lock, and a stalled client must not hold it."""
+    requests = aiter(requests)
+    while True:
+        try:
+            yield await asyncio.wait_for(anext(requests), seconds)
+        except StopAsyncIteration:
+            return
+        except TimeoutError:
+            raise DeadlineExceeded(f"entries: no message for {seconds:g} s; the import is abandoned") from None
+
+
 def _scope(scope: int, scope_id: str) -> str:
     if scope not in SCOPES:
         raise InvalidArgument.of("scope", "CAMERA or LIST")
@@ -388,7 +403,14 @@ class MatcherComponent:
             },
         )
         self.servicer = MatcherServicer(
-            rt.pool, self.live, self.hits, self.refresh, self.matching, self.calibration, self.outbox
+            rt.pool,
+            self.live,
+            self.hits,
+            self.refresh,
+            self.matching,
+            self.calibration,
+            self.outbox,
+            settings.import_idle_s,
         )
         self._changed = asyncio.Event()
 

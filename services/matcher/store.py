@@ -300,16 +300,16 @@ _IMPORT_REPEATS = """
 """
 
 # A message's entries (import_chunk) whose ids are not stored at all (live, deleted or on another
-# list) are added (ON CONFLICT: the unique index looks each id up, whatever the planner thinks of
-# the table's size mid-import); every id is kept for the end (import_ids: a repeated one is
-# refused) ...
+# list) are added; every id is kept for the end (import_ids: a repeated one is refused) ...
+# (OFFSET 0 keeps the planner from a join that reads the whole table for every message: it would
+# plan with the table's size before the import, and the table grows a message at a time.)
 _IMPORT_ADD = """
     WITH ids AS (
         INSERT INTO import_ids SELECT entry_id FROM import_chunk
     ), added AS (
         INSERT INTO entries (entry_id, hotlist_id, vrm_normalised, firearms, weed_at, data)
         SELECT i.entry_id, i.hotlist_id, i.vrm_normalised, i.firearms, i.weed_at, i.data FROM import_chunk i
-        ON CONFLICT (entry_id) DO NOTHING
+        WHERE NOT EXISTS (SELECT 1 FROM entries e WHERE e.entry_id = i.entry_id OFFSET 0)
         RETURNING entry_id, version
     )
     SELECT count(*) AS added, min(version) AS first_version,
