@@ -94,7 +94,7 @@ def _first_line(exc: Exception) -> str:
 
 
 def _refused_type(f: pa.Field) -> str | None:
-    t = f.type
+    t = f.type.value_type if pa.types.is_dictionary(f.type) else f.type  # dictionary-encoded: its values
     if f.name in TEXT:
         ok = pa.types.is_string(t) or pa.types.is_large_string(t)
         return None if ok else "a string column"

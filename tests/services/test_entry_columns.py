@@ -11,6 +11,7 @@ import struct
 
 import grpc
 import pyarrow as pa
+import pyarrow.compute
 import pytest
 
 from anpr.runtime.errors import InvalidArgument
@@ -138,6 +139,17 @@ def test_a_column_of_another_name_or_type_is_refused_by_name(columns, field, pro
     assert err.value.code == grpc.StatusCode.INVALID_ARGUMENT
     assert [f for f, _ in err.value.violations] == [field]
     assert problem in err.value.violations[0][1]
+
+
+def test_dictionary_encoded_columns_are_read_as_their_values():
+    sample = rows(30)
+    plain = pa.RecordBatch.from_pylist(sample, SCHEMA)
+    encoded = pa.RecordBatch.from_arrays(
+        [pa.compute.dictionary_encode(c) if pa.types.is_string(c.type) else c for c in plain.columns],
+        names=plain.schema.names,
+    )
+    (batch,) = entry_columns.read(_ipc(encoded))
+    assert entry_columns.stage(batch, "L1", 0).copy == entry_columns.stage(plain, "L1", 0).copy
 
 
 def test_bytes_that_are_not_arrow_are_refused():
