@@ -48,6 +48,7 @@ from anpr.runtime.relay import DEAD_LETTER_PREFIX, OLDER_SEEN, Deliver, OutboxRe
 from anpr.runtime.tasks import Tasks
 
 log = logging.getLogger(__name__)
+RELAY_DRAIN_S = 5.0  # the longest a stopping relay is given to finish the batch it is delivering
 
 __all__ = [
     "DEAD_LETTER_PREFIX",
@@ -211,12 +212,14 @@ class Outbox:
         for topic, relay in self.relays.items():
             self._tasks.start(f"outbox-{topic}", relay.run())
 
-    async def stop(self) -> None:
-        """Let each relay finish the batch it is delivering (at most 5 s), then give the leases back."""
+    async def stop(self, grace_s: float = RELAY_DRAIN_S) -> None:
+        """Let each relay finish the batch it is delivering (within the service's shutdown grace,
+        at most RELAY_DRAIN_S), then give the leases back."""
+        grace_s = min(grace_s, RELAY_DRAIN_S)
         for relay in self.relays.values():
             relay.stop()
         # all at once: a relay that ends before its `end` is called would be taken for a failure
-        await asyncio.gather(*(self._tasks.end(f"outbox-{topic}", grace_s=5) for topic in self.relays))
+        await asyncio.gather(*(self._tasks.end(f"outbox-{topic}", grace_s=grace_s) for topic in self.relays))
         for relay in self.relays.values():
             log.info(
                 "outbox relay stopped",

@@ -361,7 +361,7 @@ class IngestComponent:
     async def stop(self) -> None:
         """Drain the writer (every waiting camera gets its answer), then stop the relay."""
         await self.writer.stop()
-        await self.outbox.stop()
+        await self.outbox.stop(self._rt.settings.shutdown_grace_s)
         for name in (CAMERAS_TASK, MAINTENANCE_TASK):
             await self._rt.tasks.cancel(name)
 

@@ -455,7 +455,7 @@ class MatcherComponent:
         self._rt.tasks.start(FOLLOWER_TASK, keep_running(self._follow_changes, log, "hotlist refresh"))
 
     async def stop(self) -> None:
-        await self.outbox.stop()
+        await self.outbox.stop(self._rt.settings.shutdown_grace_s)
         await self._rt.tasks.cancel(FOLLOWER_TASK)
 
 

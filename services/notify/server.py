@@ -368,7 +368,7 @@ class NotifyComponent:
 
     async def stop(self) -> None:
         if self.outbox is not None:
-            await self.outbox.stop()
+            await self.outbox.stop(self._rt.settings.shutdown_grace_s)
         await self.tail.stop()
         for name in (FLAGS_TASK, FILL_IN_TASK):
             await self._rt.tasks.cancel(name)
