@@ -72,14 +72,18 @@ def read(data: bytes) -> list[pa.RecordBatch]:
     """The record batches of `entry_columns`, each checked as Arrow data (offsets, UTF-8) and its
     columns known; InvalidArgument naming what is wrong."""
     try:
-        reader = pa.ipc.open_stream(pa.py_buffer(data))
-        batches = list(reader)
-        for batch in batches:
-            batch.validate(full=True)
-    except (pa.ArrowException, ValueError, OSError) as exc:
+        compressed = _compressed(data)
+        if not compressed:
+            reader = pa.ipc.open_stream(pa.py_buffer(data))
+            batches = list(reader)
+            for batch in batches:
+                batch.validate(full=True)
+    except (pa.ArrowException, ValueError, OSError, struct.error, IndexError) as exc:
         raise InvalidArgument.of(
             "entry_columns", f"not an Arrow IPC stream of valid columns ({_first_line(exc)})"
         ) from None
+    if compressed:
+        raise InvalidArgument.of("entry_columns", "compressed buffers are not taken: send them uncompressed")
     problems = [(f"entry_columns.{f.name}", why) for f in reader.schema if (why := _refused_type(f))]
     if not problems and "warning_markers" in reader.schema.names:
         if any(pc.list_flatten(b.column("warning_markers")).null_count for b in batches):
@@ -87,6 +91,51 @@ def read(data: bytes) -> list[pa.RecordBatch]:
     if problems:
         raise InvalidArgument(problems)
     return batches
+
+
+def _compressed(data: bytes) -> bool:
+    """Whether a record or dictionary batch of the stream has compressed buffers. pyarrow would
+    decompress them to whatever length the sender declares (a 6 MiB message could ask for
+    gigabytes), so they are refused before anything is decoded: the flag is read from each
+    message's metadata (a flatbuffer; Arrow's Message.fbs: the header's BodyCompression)."""
+    messages = pa.ipc.MessageReader.open_stream(pa.py_buffer(data))
+    while True:
+        try:
+            message = messages.read_next_message()
+        except StopIteration:
+            return False
+        if message.type in ("record batch", "dictionary batch") and _has_compression(message.metadata.to_pybytes()):
+            return True
+
+
+def _has_compression(fb: bytes) -> bool:
+    message = _table(fb, 0)
+    kind = fb[at] if (at := _field(fb, message, 1)) else 0  # MessageHeader: 2 DictionaryBatch, 3 RecordBatch
+    header = _field(fb, message, 2)
+    if not header:
+        return False
+    batch = _table(fb, header)
+    if kind == 2:  # DictionaryBatch {id, data: RecordBatch, isDelta}
+        data = _field(fb, batch, 1)
+        batch = _table(fb, data) if data else 0
+    elif kind != 3:
+        return False
+    return bool(batch) and bool(_field(fb, batch, 3))  # RecordBatch {length, nodes, buffers, compression}
+
+
+def _table(fb: bytes, at: int) -> int:
+    """The table an offset at `at` points to."""
+    return at + struct.unpack_from("<I", fb, at)[0]
+
+
+def _field(fb: bytes, table: int, index: int) -> int:
+    """Where field `index` of the table at `table` is, or 0 when it is absent."""
+    vtable = table - struct.unpack_from("<i", fb, table)[0]
+    size = struct.unpack_from("<H", fb, vtable)[0]
+    if 4 + 2 * index >= size:
+        return 0
+    offset = struct.unpack_from("<H", fb, vtable + 4 + 2 * index)[0]
+    return table + offset if offset else 0
 
 
 def _first_line(exc: Exception) -> str:

@@ -152,15 +152,32 @@ def test_dictionary_encoded_columns_are_read_as_their_values():
     assert entry_columns.stage(batch, "L1", 0).copy == entry_columns.stage(plain, "L1", 0).copy
 
 
+@pytest.mark.parametrize("codec", ["zstd", "lz4"])
+def test_compressed_buffers_are_refused_before_they_are_decoded(codec):
+    """pyarrow decompresses to the length the sender declares: a small message could ask for
+    gigabytes. Refused by reading the flag from each message's metadata, dictionaries' too."""
+    batch = pa.RecordBatch.from_pylist(rows(50), SCHEMA)
+    for columns in (
+        batch,
+        pa.RecordBatch.from_arrays(
+            [pa.compute.dictionary_encode(batch.column(0)), *batch.columns[1:]], names=batch.schema.names
+        ),
+    ):
+        with pytest.raises(InvalidArgument) as err:
+            entry_columns.read(_ipc(columns, pa.ipc.IpcWriteOptions(compression=codec)))
+        assert err.value.violations == [("entry_columns", "compressed buffers are not taken: send them uncompressed")]
+        assert len(entry_columns.read(_ipc(columns))) == 1
+
+
 def test_bytes_that_are_not_arrow_are_refused():
     with pytest.raises(InvalidArgument) as err:
         entry_columns.read(b"entry_id,vrm\n1,AB12CDE\n")
     assert [f for f, _ in err.value.violations] == ["entry_columns"]
 
 
-def _ipc(batch: pa.RecordBatch) -> bytes:
+def _ipc(batch: pa.RecordBatch, options: pa.ipc.IpcWriteOptions | None = None) -> bytes:
     sink = pa.BufferOutputStream()
-    with pa.ipc.new_stream(sink, batch.schema) as writer:
+    with pa.ipc.new_stream(sink, batch.schema, options=options) as writer:
         writer.write_batch(batch)
     return sink.getvalue().to_pybytes()
 
