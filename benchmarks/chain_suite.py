@@ -272,6 +272,7 @@ async def import_hotlist(launcher: Launcher, entries: int, chunk: int) -> float:
                 hotlist_id=HOTLIST.hotlist_id if start == 0 else "",
                 entries=[entry(i) for i in range(start, min(entries, start + chunk))],
             )
+        yield matcher_pb2.ImportEntriesRequest(complete=True)
 
     async with channel(launcher.addr("matcher"), launcher.tokens[Role.HOTLIST_ADMIN]) as ch:
         stub = matcher_pb2_grpc.MatcherServiceStub(ch)

@@ -149,7 +149,7 @@ async def _import(stub, ch, args) -> int:
         if _refused(args, checked):
             return 1
         hotlist = await _create(stub, args, hotlist_id)
-        resp = await _call(ch)(_with_head(hotlist_id, checked.messages, args.quiet))
+        resp = await _call(ch)(_completed(_with_head(hotlist_id, checked.messages, args.quiet)))
     else:  # sent as it is read, matcher staging the entries meanwhile; a refusal cancels the call
         checked, resp = await _stream(ch, args, hotlist.hotlist_id, total)
         if resp is None:
@@ -218,6 +218,16 @@ async def _ahead(messages: Iterable[bytes], depth: int = 4) -> AsyncIterator[byt
 _END = object()
 
 
+COMPLETE = matcher_pb2.ImportEntriesRequest(complete=True).SerializeToString()
+
+
+async def _completed(messages):
+    """The messages, then the one that says the import is complete (matcher commits only then)."""
+    async for message in messages:
+        yield message
+    yield COMPLETE
+
+
 async def _with_head(hotlist_id: str, messages, quiet: bool):
     """The messages with the list's id on the first (one message of the id alone when there is none)."""
     head = matcher_pb2.ImportEntriesRequest(hotlist_id=hotlist_id).SerializeToString()
@@ -253,7 +263,8 @@ async def _stream(ch, args, hotlist_id: str, total: int, columns: bool = True):
                 yield message
         if checked.unsuitable or _stopping(args, checked) or (checked.good == 0 and not args.allow_empty):
             refused.set()
-            await asyncio.Event().wait()  # never end the stream normally: that would commit
+            await asyncio.Event().wait()  # never complete the import: the call is cancelled
+        yield COMPLETE
         if not args.quiet:
             print("all entries sent; matcher swaps the list in at once ...", flush=True)
 

@@ -104,14 +104,16 @@ class GetEntryResponse(_message.Message):
     def __init__(self, entry: _Optional[_Union[_types_pb2.VoiEntry, _Mapping]] = ...) -> None: ...
 
 class ImportEntriesRequest(_message.Message):
-    __slots__ = ("hotlist_id", "entries", "entry_columns")
+    __slots__ = ("hotlist_id", "entries", "entry_columns", "complete")
     HOTLIST_ID_FIELD_NUMBER: _ClassVar[int]
     ENTRIES_FIELD_NUMBER: _ClassVar[int]
     ENTRY_COLUMNS_FIELD_NUMBER: _ClassVar[int]
+    COMPLETE_FIELD_NUMBER: _ClassVar[int]
     hotlist_id: str
     entries: _containers.RepeatedCompositeFieldContainer[_types_pb2.VoiEntry]
     entry_columns: bytes
-    def __init__(self, hotlist_id: _Optional[str] = ..., entries: _Optional[_Iterable[_Union[_types_pb2.VoiEntry, _Mapping]]] = ..., entry_columns: _Optional[bytes] = ...) -> None: ...
+    complete: bool
+    def __init__(self, hotlist_id: _Optional[str] = ..., entries: _Optional[_Iterable[_Union[_types_pb2.VoiEntry, _Mapping]]] = ..., entry_columns: _Optional[bytes] = ..., complete: _Optional[bool] = ...) -> None: ...
 
 class ImportEntriesResponse(_message.Message):
     __slots__ = ("imported", "hotlist_version", "violations")

@@ -138,7 +138,8 @@ class MatcherServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ImportEntries(self, request_iterator, context):
-        """Replace a whole list version atomically from a stream of entries.
+        """Replace a whole list version atomically from a stream of entries; the last message says
+        `complete` (a stream that ends without it imports nothing).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

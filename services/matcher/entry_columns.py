@@ -158,7 +158,7 @@ def _refused_type(f: pa.Field) -> str | None:
 
 
 class _Batch:
-    """A batch's columns with absent ones filled in: strings as binary ("" unset), enums as int64,
+    """A batch's columns with absent ones filled in: strings ("" unset), enums as int64,
     markers as list<int64>, weed dates as (seconds, nanos, set)."""
 
     def __init__(self, batch: pa.RecordBatch):

@@ -182,8 +182,12 @@ class MatcherServicer(matcher_pb2_grpc.MatcherServiceServicer):
         job: store.HotlistImport | None = None
         errors: entries.Violations = []
         n, copying = 0, _Copying()  # a message's COPY runs while the next one is read and checked
+        complete = False
         async with copying:
             async for request in _at_most_apart(requests, self._import_idle_s):
+                if complete:
+                    raise InvalidArgument.of("complete", "no message may follow the one that completes the import")
+                complete = request.complete
                 if job is None:
                     job = await self._begin_import(conn, request.hotlist_id)
                 for batch in entry_columns.read(request.entry_columns) if request.entry_columns else ():
@@ -204,6 +208,10 @@ class MatcherServicer(matcher_pb2_grpc.MatcherServiceServicer):
                     copying.start(job.add(records))
         if job is None:
             raise InvalidArgument.of("hotlist_id", "required on the first message")
+        if not complete:  # (what a cancelled call or a dropped connection also looks like)
+            raise InvalidArgument.of(
+                "complete", "required on the last message: the stream ended without it, so nothing is imported"
+            )
         if errors:
             raise InvalidArgument(entries.shown(errors))
         return job, n

@@ -77,7 +77,7 @@ async def test_every_service_checks_its_contract_limits_at_the_edge(suite):
         entries = [make_entry("AB12CDE", "h"), make_entry("AB12CDE", "h", information="i" * 4097)]
         with pytest.raises(grpc.aio.AioRpcError) as err:  # a request stream: each message is checked
             await matcher_pb2_grpc.MatcherServiceStub(ch).ImportEntries(
-                iter([matcher_pb2.ImportEntriesRequest(hotlist_id="h", entries=entries)])
+                iter([matcher_pb2.ImportEntriesRequest(hotlist_id="h", entries=entries, complete=True)])
             )
         assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
         assert [f for f, _ in field_violations_of(err.value)] == ["entries[1].information"]
@@ -138,7 +138,9 @@ async def test_caller_mistakes_that_reach_the_database_are_invalid_argument(suit
             make_entry("XY12ZZZ", h.hotlist_id, entry_id="same"),
         ]
         with pytest.raises(grpc.aio.AioRpcError) as err:
-            await stub.ImportEntries(iter([matcher_pb2.ImportEntriesRequest(hotlist_id=h.hotlist_id, entries=twice)]))
+            await stub.ImportEntries(
+                iter([matcher_pb2.ImportEntriesRequest(hotlist_id=h.hotlist_id, entries=twice, complete=True)])
+            )
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert "XY12ZZZ" not in err.value.details() and "same" not in err.value.details()
 

@@ -98,7 +98,9 @@ async def test_entries_sent_as_columns_are_stored_as_the_same_entries_sent_as_me
         iter(
             [
                 matcher_pb2.ImportEntriesRequest(hotlist_id="pnc", entry_columns=columns(entries[:20])),
-                matcher_pb2.ImportEntriesRequest(entry_columns=columns(entries[20:25]), entries=entries[25:]),
+                matcher_pb2.ImportEntriesRequest(
+                    entry_columns=columns(entries[20:25]), entries=entries[25:], complete=True
+                ),
             ]
         )
     )
@@ -115,7 +117,9 @@ async def test_entries_sent_as_columns_are_stored_as_the_same_entries_sent_as_me
     versions = {r["entry_id"]: r["version"] for r in await conn.fetch("SELECT entry_id, version FROM entries")}
     again = [*listed(30)[1:], make_entry("NEW1", "pnc", entry_id="e-new")]
     again[0].reason = "Seen with a different vehicle"
-    await stub.ImportEntries(iter([matcher_pb2.ImportEntriesRequest(hotlist_id="pnc", entry_columns=columns(again))]))
+    await stub.ImportEntries(
+        iter([matcher_pb2.ImportEntriesRequest(hotlist_id="pnc", entry_columns=columns(again), complete=True)])
+    )
     assert await stored(conn) == {e.entry_id: e.SerializeToString() for e in again}
     now = {
         r["entry_id"]: r["version"] for r in await conn.fetch("SELECT entry_id, version FROM entries WHERE NOT deleted")
@@ -126,11 +130,15 @@ async def test_entries_sent_as_columns_are_stored_as_the_same_entries_sent_as_me
 async def test_ids_stored_before_on_another_list_or_deleted_are_moved_and_brought_back(matcher):
     stub, conn = matcher
     await stub.ImportEntries(
-        iter([matcher_pb2.ImportEntriesRequest(hotlist_id="local", entries=listed(4, hotlist_id="local"))])
+        iter(
+            [matcher_pb2.ImportEntriesRequest(hotlist_id="local", entries=listed(4, hotlist_id="local"), complete=True)]
+        )
     )
     await conn.execute("UPDATE entries SET deleted = true WHERE entry_id = 'e-3'")
     entries = listed(6)  # e-0..e-2 move here, e-3 comes back, e-4 and e-5 are new
-    await stub.ImportEntries(iter([matcher_pb2.ImportEntriesRequest(hotlist_id="pnc", entry_columns=columns(entries))]))
+    await stub.ImportEntries(
+        iter([matcher_pb2.ImportEntriesRequest(hotlist_id="pnc", entry_columns=columns(entries), complete=True)])
+    )
     assert await stored(conn) == {e.entry_id: e.SerializeToString() for e in entries}
     assert await stored(conn, "local") == {}
 
@@ -143,7 +151,7 @@ async def test_an_id_repeated_in_another_message_refuses_the_import(matcher, sec
     requests = [
         matcher_pb2.ImportEntriesRequest(hotlist_id="pnc", entry_columns=columns(entries)),
         matcher_pb2.ImportEntriesRequest(
-            **({"entry_columns": columns(again)} if second == "columns" else {"entries": again})
+            complete=True, **({"entry_columns": columns(again)} if second == "columns" else {"entries": again})
         ),
     ]
     with pytest.raises(grpc.aio.AioRpcError) as err:
@@ -163,13 +171,60 @@ async def test_bad_rows_are_named_by_their_place_in_the_import_and_nothing_is_ke
             iter(
                 [
                     matcher_pb2.ImportEntriesRequest(hotlist_id="pnc", entry_columns=columns(entries[:4])),
-                    matcher_pb2.ImportEntriesRequest(entry_columns=columns(entries[4:])),
+                    matcher_pb2.ImportEntriesRequest(entry_columns=columns(entries[4:]), complete=True),
                 ]
             )
         )
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert "entries[2].vrm" in err.value.details() and "entries[6].reason" in err.value.details()
     assert await stored(conn) == {}
+
+
+async def test_only_a_stream_the_client_says_is_complete_is_imported(matcher):
+    """A cancelled call or a dropped connection looks to the server like a stream that ended: without
+    `complete` on the last message nothing is imported (else a list would be replaced by part of an
+    extract), and nothing may follow the message that completes it."""
+    stub, conn = matcher
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await stub.ImportEntries(
+            iter([matcher_pb2.ImportEntriesRequest(hotlist_id="pnc", entry_columns=columns(listed(5)))])
+        )
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert err.value.details().startswith("invalid request: complete: required on the last message")
+    assert await stored(conn) == {}
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await stub.ImportEntries(
+            iter(
+                [
+                    matcher_pb2.ImportEntriesRequest(hotlist_id="pnc", entries=listed(2), complete=True),
+                    matcher_pb2.ImportEntriesRequest(entries=listed(3, prefix="more")),
+                ]
+            )
+        )
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "complete: no message may follow" in err.value.details()
+    assert await stored(conn) == {}
+
+
+async def test_a_call_cancelled_mid_import_imports_nothing(matcher):
+    stub, conn = matcher
+    sent = asyncio.Event()
+
+    async def requests():
+        yield matcher_pb2.ImportEntriesRequest(hotlist_id="pnc", entry_columns=columns(listed(50)))
+        sent.set()
+        await asyncio.Event().wait()  # the client gives up before completing
+
+    call = stub.ImportEntries(requests())
+    await asyncio.wait_for(sent.wait(), 10)
+    call.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await call
+    # matcher rolls the import back; an upsert then takes the lock, so the import is over by then
+    await asyncio.wait_for(
+        stub.UpsertEntry(matcher_pb2.UpsertEntryRequest(entry=make_entry("XY99ZZZ", "pnc", entry_id="after"))), 10
+    )
+    assert set(await stored(conn)) == {"after"}
 
 
 async def test_an_import_that_stalls_is_abandoned_and_lets_go_of_the_lock(matcher):

@@ -39,7 +39,7 @@ async def test_a_read_near_hundreds_of_entries_makes_at_most_the_cap(suite, room
     entries = [make_entry(v, "pnc", entry_id=f"o0:{v}") for v in vrms]
     async with channel(suite.addr("matcher"), suite.tokens[Role.HOTLIST_ADMIN]) as ch:
         await matcher_pb2_grpc.MatcherServiceStub(ch).ImportEntries(
-            iter([matcher_pb2.ImportEntriesRequest(hotlist_id="pnc", entries=entries)])
+            iter([matcher_pb2.ImportEntriesRequest(hotlist_id="pnc", entries=entries, complete=True)])
         )
     read = make_read("O0O0O0O0O0")
     await send(suite, read)

@@ -237,7 +237,9 @@ async def test_an_import_that_corrects_an_entrys_vrm_checks_it_against_recent_re
         admin = matcher_pb2_grpc.MatcherServiceStub(ch)
         for vrm in ("CR12ECX", "CR12ECT"):  # a typo in the first extract, corrected in the next
             entry = make_entry(vrm, "pnc", entry_id="pnc:corrected")
-            await admin.ImportEntries(iter([matcher_pb2.ImportEntriesRequest(hotlist_id="pnc", entries=[entry])]))
+            await admin.ImportEntries(
+                iter([matcher_pb2.ImportEntriesRequest(hotlist_id="pnc", entries=[entry], complete=True)])
+            )
     hit = (await room.next()).hit
     assert hit.historical and hit.read.read_id == old.read_id and hit.entry.entry_id == "pnc:corrected"
 
@@ -252,7 +254,7 @@ async def test_import_replaces_the_whole_list(suite, room):
                 iter(
                     [
                         matcher_pb2.ImportEntriesRequest(hotlist_id="pnc", entries=entries[:1]),
-                        matcher_pb2.ImportEntriesRequest(entries=entries[1:]),
+                        matcher_pb2.ImportEntriesRequest(entries=entries[1:], complete=True),
                     ]
                 )
             )
@@ -267,7 +269,7 @@ async def test_import_replaces_the_whole_list(suite, room):
                 iter(
                     [
                         matcher_pb2.ImportEntriesRequest(
-                            hotlist_id="pnc", entries=[make_entry("BAD*VRM", "pnc", entry_id="x")]
+                            hotlist_id="pnc", entries=[make_entry("BAD*VRM", "pnc", entry_id="x")], complete=True
                         )
                     ]
                 )
@@ -290,7 +292,7 @@ async def test_a_large_change_rebuilds_the_index_and_matching_follows(suite, roo
     entries = [make_entry(f"BULK{i}AA", "pnc", entry_id=f"bulk-{i}") for i in range(5)]
     async with channel(suite.addr("matcher"), suite.tokens[Role.HOTLIST_ADMIN]) as ch:
         await matcher_pb2_grpc.MatcherServiceStub(ch).ImportEntries(
-            iter([matcher_pb2.ImportEntriesRequest(hotlist_id="pnc", entries=entries)])
+            iter([matcher_pb2.ImportEntriesRequest(hotlist_id="pnc", entries=entries, complete=True)])
         )
     assert len(suite.running["matcher"]._component.live) == 5
     assert any(r.getMessage() == "index reloaded" for r in caplog.records)
@@ -358,6 +360,7 @@ async def _import_new_list(suite, hotlist_id: str, entries: list[T.VoiEntry]) ->
                     matcher_pb2.ImportEntriesRequest(entries=entries[i : i + 5000])
                     for i in range(0, len(entries), 5000)
                 ]
+                + [matcher_pb2.ImportEntriesRequest(complete=True)]
             )
         )
 

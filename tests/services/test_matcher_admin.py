@@ -52,7 +52,9 @@ async def test_a_second_list_of_the_same_name_already_exists(admin):
 async def test_an_import_that_repeats_an_entry_id_is_refused_naming_the_repeat(admin):
     entries = [make_entry("AB12CDE", "pnc", entry_id="same"), make_entry("XY34ZZZ", "pnc", entry_id="same")]
     with pytest.raises(grpc.aio.AioRpcError) as err:
-        await admin.ImportEntries(iter([matcher_pb2.ImportEntriesRequest(hotlist_id="pnc", entries=entries)]))
+        await admin.ImportEntries(
+            iter([matcher_pb2.ImportEntriesRequest(hotlist_id="pnc", entries=entries, complete=True)])
+        )
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert err.value.details() == "invalid request: entries: entry_id repeated in the import"
     listed = await admin.ListHotlists(matcher_pb2.ListHotlistsRequest())
