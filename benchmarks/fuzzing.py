@@ -35,9 +35,11 @@ from anpr.runtime.auth import Role
 from anpr.v1 import ingest_pb2, ingest_pb2_grpc, matcher_pb2, matcher_pb2_grpc, notify_pb2
 from anpr.v1 import types_pb2 as T
 from benchmarks import common
+from cli import hotlist_columns
 from cli.client import channel, subscribe
 from cli.hotlist_csv import COLUMNS, BadRow, read_file
 from services import NAMES, spec
+from services.matcher import entry_columns
 
 CALL_TIMEOUT_S = 10.0
 STREAM_LISTEN_S = 0.3
@@ -385,12 +387,57 @@ def check_csv(data: bytes, findings: Findings, run_cli: Callable[[Path], tuple[i
                 checkers["anpr.v1.VoiEntry"](item, "", bad)
                 if bad:
                     findings.add(f"csv: line {line} accepted although {bad[0]}")
+        _check_columns(path, items, findings)
         ran = run_cli(path) if run_cli is not None else None
         if ran is not None:
             code, out = ran
             findings.codes[f"csv-exit-{code}"] += 1
             if code not in (0, 1) or "Traceback" in out:
                 findings.add(f"csv: anpr hotlist import exited {code}: {out[-200:]!r}")
+
+
+class _Tally:
+    good = 0
+
+
+class _NoBar:
+    def update(self, n: int) -> None:
+        pass
+
+
+def columns_as_entries(path: Path, hotlist_id: str) -> list[T.VoiEntry] | None:
+    """The entries `anpr hotlist import` sends for `path` as columns (cli/hotlist_columns.py), as
+    matcher stores them, or None when the column reader gives the file to the row reader."""
+    try:
+        messages = list(hotlist_columns.messages(path, hotlist_id, _NoBar(), _Tally()))
+    except hotlist_columns.Unsuitable:
+        return None
+    out = []
+    for message in messages:
+        request = matcher_pb2.ImportEntriesRequest.FromString(message)
+        out.extend(request.entries)
+        for batch in entry_columns.read(request.entry_columns) if request.entry_columns else ():
+            encoded = entry_columns.encode(entry_columns._Batch(batch), hotlist_id)
+            out.extend(T.VoiEntry.FromString(data) for data in encoded.to_pylist())
+    return out
+
+
+def _check_columns(path: Path, items: list, findings: Findings) -> None:
+    """The column reader takes no file with a bad row, and sends the row reader's entries exactly."""
+    hotlist_id = "list-columns"
+    try:
+        columns = columns_as_entries(path, hotlist_id)
+    except Exception as exc:
+        findings.add(f"csv: the column reader raised {type(exc).__name__}: {str(exc)[:100]}")
+        return
+    if columns is None:
+        return
+    if any(isinstance(item, BadRow) for _, item in items):
+        findings.add("csv: the column reader took a file with a bad row")
+        return
+    rows = [item for _, item in read_file(path, hotlist_id)]
+    if sorted(e.SerializeToString() for e in columns) != sorted(e.SerializeToString() for e in rows):
+        findings.add("csv: the column reader sent other entries than the row reader makes")
 
 
 def fuzz_csv(examples: int, findings: Findings, run_cli=None) -> None:

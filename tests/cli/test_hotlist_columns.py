@@ -14,20 +14,11 @@ import pytest
 
 from anpr.v1 import matcher_pb2
 from anpr.v1 import types_pb2 as T
+from benchmarks.fuzzing import _NoBar, _Tally, columns_as_entries
 from cli import hotlist_columns
 from cli.hotlist_csv import COLUMN_LIMITS, COLUMNS, BadRow, read_file
-from services.matcher import entry_columns
 
 LIST = "11111111-2222-3333-4444-555555555555"
-
-
-class Tally:
-    good = 0
-
-
-class Bar:
-    def update(self, n: int) -> None:
-        pass
 
 
 def by_rows(path) -> list[T.VoiEntry] | None:
@@ -42,19 +33,7 @@ def by_rows(path) -> list[T.VoiEntry] | None:
 
 def by_columns(path) -> list[T.VoiEntry] | None:
     """The column reader's entries (as matcher would store them), or None when it gives up."""
-    try:
-        messages = list(hotlist_columns.messages(path, LIST, Bar(), Tally()))
-    except hotlist_columns.Unsuitable:
-        return None
-    out = []
-    for message in messages:
-        request = matcher_pb2.ImportEntriesRequest.FromString(message)
-        out.extend(request.entries)
-        if request.entry_columns:
-            for batch in entry_columns.read(request.entry_columns):
-                encoded = entry_columns.encode(entry_columns._Batch(batch), LIST)
-                out.extend(T.VoiEntry.FromString(data) for data in encoded.to_pylist())
-    return out
+    return columns_as_entries(path, LIST)
 
 
 def same(path) -> bool:
@@ -183,7 +162,7 @@ def test_messages_stay_within_the_contracts_limits(tmp_path, monkeypatch):
         f.write("entry_id,vrm,action,reason,information\n")
         for i in range(3000):
             f.write(f"e{i},KX{i % 90 + 10}ZTB,STOP_VEHICLE,Wanted {i},{'i' * (i % 500)}\n")
-    messages = list(hotlist_columns.messages(path, LIST, Bar(), Tally()))
+    messages = list(hotlist_columns.messages(path, LIST, _NoBar(), _Tally()))
     assert len(messages) > 10
     for message in messages:
         request = matcher_pb2.ImportEntriesRequest.FromString(message)
