@@ -187,6 +187,15 @@ class _Batch:
             self.seconds = np.floor_divide(raw, per)
             self.nanos = (raw - self.seconds * per) * (1_000_000_000 // per)
 
+    def keep(self, rows: np.ndarray) -> None:
+        """Only the rows where `rows` is True from now on."""
+        mask = pa.array(rows)
+        self.text = {c: a.filter(mask) for c, a in self.text.items()}
+        self.enums = {c: a.filter(mask) for c, a in self.enums.items()}
+        self.markers = self.markers.filter(mask)
+        self.weed_set, self.seconds, self.nanos = self.weed_set[rows], self.seconds[rows], self.nanos[rows]
+        self.n = int(rows.sum())
+
 
 def _blank(n: int) -> pa.Array:
     return pa.array(np.full(n, "", object), pa.string())
@@ -222,14 +231,8 @@ def stage(batch: pa.RecordBatch, hotlist_id: str, first: int) -> Staged:
     for i in others:
         _by_message(b, int(i), hotlist_id, first + int(i), staged)
     if others.size:
-        keep = pa.array(sure)
-        b.text = {c: a.filter(keep) for c, a in b.text.items()}
-        b.enums = {c: a.filter(keep) for c, a in b.enums.items()}
-        b.markers = b.markers.filter(keep)
-        normalised = normalised.filter(keep)
-        b.weed_set, b.seconds, b.nanos = b.weed_set[sure], b.seconds[sure], b.nanos[sure]
-        firearms = firearms[sure]
-        b.n = int(sure.sum())
+        b.keep(sure)
+        normalised, firearms = normalised.filter(pa.array(sure)), firearms[sure]
     if b.n:
         staged.copy, staged.copied_ids = _copy_rows(b, hotlist_id, normalised, firearms), b.text["entry_id"]
     return staged

@@ -190,22 +190,12 @@ class MatcherServicer(matcher_pb2_grpc.MatcherServiceServicer):
                 complete = request.complete
                 if job is None:
                     job = await self._begin_import(conn, request.hotlist_id)
-                for batch in entry_columns.read(request.entry_columns) if request.entry_columns else ():
-                    # numpy and Arrow let go of the GIL: matching goes on meanwhile
-                    staged = await asyncio.to_thread(entry_columns.stage, batch, job.hotlist_id, n)
+                async for staged in _staged(request, job.hotlist_id, n):
                     n += staged.rows
                     errors.extend(staged.errors)
                     await copying.wait()
-                    if not errors:
+                    if not errors and (staged.records or staged.copy):
                         copying.start(job.add(staged.records, staged.copy, staged.copied_ids))
-                if not request.entries:
-                    continue
-                records, bad = entries.import_records(request.entries, job.hotlist_id, n)
-                n += len(request.entries)
-                errors.extend(bad)
-                await copying.wait()
-                if records and not errors:
-                    copying.start(job.add(records))
         if job is None:
             raise InvalidArgument.of("hotlist_id", "required on the first message")
         if not complete:  # (what a cancelled call or a dropped connection also looks like)
@@ -294,6 +284,19 @@ class MatcherServicer(matcher_pb2_grpc.MatcherServiceServicer):
         job = store.HotlistImport(conn, hotlist_id, historical.HISTORICAL_CHECKS_PER_IMPORT)
         await job.begin()
         return job
+
+
+async def _staged(request, hotlist_id: str, first: int):
+    """An import message's entries made ready to stage (entry_columns.Staged), numbered from
+    `first`: each record batch of its columns, then its VoiEntry messages."""
+    for batch in entry_columns.read(request.entry_columns) if request.entry_columns else ():
+        # numpy and Arrow let go of the GIL: matching goes on meanwhile
+        staged = await asyncio.to_thread(entry_columns.stage, batch, hotlist_id, first)
+        first += staged.rows
+        yield staged
+    if request.entries:
+        records, errors = entries.import_records(request.entries, hotlist_id, first)
+        yield entry_columns.Staged(rows=len(request.entries), records=records, errors=errors)
 
 
 async def _at_most_apart(requests, seconds: float):
