@@ -162,7 +162,6 @@ class _Rows:
         self.hotlist_id = hotlist_id
         self.coded = _Coded()
         self.ids: list[pa.Array] = []  # every entry id so far
-        self._markers: dict[str, list[int] | None] = {}
 
     def batch(self, batch: pa.RecordBatch) -> tuple[pa.RecordBatch, list[T.VoiEntry]]:
         n, at = batch.num_rows, self.columns.at
@@ -184,15 +183,13 @@ class _Rows:
         length = np.asarray(pc.binary_length(normalised), np.int64)
         sure &= _np(pc.match_substring_regex(vrm, r"^[A-Za-z0-9 .\-]*$")) & (length >= 1) & (length <= 10)
         sure &= np.asarray(pc.binary_length(text["reason"]), np.int64) > 0
-        action, ok = self._coded(
-            text["action"], lambda t: self.coded._look(self.coded._actions, T.Action, "ACTION_", t)
-        )
+        action, ok = self._per_spelling(text["action"], self._action, pa.int32())
         sure &= ok
-        marking, ok = self._coded(text["protective_marking"], self._marking)
+        marking, ok = self._per_spelling(text["protective_marking"], self._marking, pa.int32())
         sure &= ok
-        markers, ok = self._marker_lists(text["warning_markers"])
+        markers, ok = self._per_spelling(text["warning_markers"], self._markers, pa.list_(pa.int32()))
         sure &= ok
-        weed, ok = self._weeds(text["weed_date"])
+        weed, ok = self._per_spelling(text["weed_date"], self._weed, pa.timestamp("us", "UTC"))
         sure &= ok
         made = pc.binary_join_element_wise(self.hotlist_id, normalised, text["pnc_id"], ":")
         entry_id = pc.if_else(pc.equal(text["entry_id"], ""), made, text["entry_id"])
@@ -224,48 +221,31 @@ class _Rows:
             raise Unsuitable
         return entry
 
-    @staticmethod
-    def _coded(values: pa.Array, look) -> tuple[pa.Array, np.ndarray]:
-        """Each distinct text looked up once: (the numbers as int32, 0 where not found; found)."""
+    def _per_spelling(self, values: pa.Array, look, type_: pa.DataType) -> tuple[pa.Array, np.ndarray]:
+        """Each distinct text looked up once with `look` (its value; _BAD when the row reader would
+        find a problem): the values of the rows, and where they are good."""
         coded = pc.dictionary_encode(values)
-        numbers = [look(t) for t in coded.dictionary.to_pylist()]
-        table = pa.array([-1 if v is None else v for v in numbers], pa.int32())
-        result = table.take(coded.indices)
-        found = _np(pc.not_equal(result, -1))
-        return pc.if_else(found, result, 0).cast(pa.int32()), found
+        looked = [look(text) for text in coded.dictionary.to_pylist()]
+        good = np.array([v is not _BAD for v in looked], bool)
+        table = pa.array([None if v is _BAD else v for v in looked], type_)
+        return table.take(coded.indices), good[np.asarray(coded.indices.to_numpy(zero_copy_only=False), np.intp)]
 
-    def _marking(self, text: str) -> int | None:
+    def _action(self, text: str):
+        return _BAD if (value := self.coded.action(text)) is None else value
+
+    def _marking(self, text: str):
+        return _BAD if (value := self.coded.marking(text)) is None else value
+
+    def _markers(self, text: str):
+        markers, unknown = self.coded.markers(text)
+        return _BAD if unknown or len(markers) > MAX_MARKERS else markers
+
+    def _weed(self, text: str):
+        """Microseconds of the weed date (None when there is none)."""
         if not text:
-            return 0
-        return self.coded._look(self.coded._markings, T.ProtectiveMarking, "PROTECTIVE_MARKING_", text)
+            return None
+        stamp = self.coded._weed(text)
+        return _BAD if stamp is None else stamp.seconds * 1_000_000 + stamp.nanos // 1000
 
-    def _marker_lists(self, values: pa.Array) -> tuple[pa.Array, np.ndarray]:
-        coded = pc.dictionary_encode(values)
-        lists = [self._marker_list(t) for t in coded.dictionary.to_pylist()]
-        found_table = np.array([v is not None for v in lists] or [True], bool)
-        table = pa.array([v or [] for v in lists], pa.list_(pa.int32()))
-        indices = np.asarray(coded.indices.to_numpy(zero_copy_only=False), np.int64)
-        return table.take(coded.indices), found_table[indices] if indices.size else np.ones(0, bool)
 
-    def _marker_list(self, text: str) -> list[int] | None:
-        if text not in self._markers:
-            found = []
-            for marker in filter(None, (m.strip() for m in text.split(";"))):
-                value = self.coded._look(self.coded._markers, T.WarningMarker, "WARNING_MARKER_", marker)
-                if value is None:
-                    found = None
-                    break
-                found.append(value)
-            self._markers[text] = found if found is None or len(found) <= MAX_MARKERS else None
-        return self._markers[text]
-
-    def _weeds(self, values: pa.Array) -> tuple[pa.Array, np.ndarray]:
-        coded = pc.dictionary_encode(values)
-        micros, found = [], []
-        for text in coded.dictionary.to_pylist():
-            stamp = self.coded._weed(text) if text else None
-            found.append(not text or stamp is not None)
-            micros.append(None if stamp is None else stamp.seconds * 1_000_000 + stamp.nanos // 1000)
-        table = pa.array(micros, pa.int64()).cast(pa.timestamp("us", "UTC"))
-        indices = np.asarray(coded.indices.to_numpy(zero_copy_only=False), np.int64)
-        return table.take(coded.indices), np.array(found or [True], bool)[indices] if indices.size else np.ones(0, bool)
+_BAD = object()  # a spelling the row reader would report

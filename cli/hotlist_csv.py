@@ -284,25 +284,37 @@ class _Coded:
                 cache[text] = None
         return cache[text]
 
-    def fields(self, v: list[str], at: dict[str, int], fields: dict) -> list[str]:
-        """Put action, markers, marking and weed date into `fields`; the problems found."""
-        problems = []
-        action = v[at["action"]]
-        if (value := self._look(self._actions, T.Action, "ACTION_", action)) is not None:
-            fields["action"] = value
-        else:
-            problems.append(f"action: {_shown(action)} is not one of the actions" if action else "action: required")
-        markers = []
-        for marker in filter(None, (m.strip() for m in v[at["warning_markers"]].split(";"))):
+    def action(self, text: str) -> int | None:
+        return self._look(self._actions, T.Action, "ACTION_", text)
+
+    def markers(self, text: str) -> tuple[list[int], list[str]]:
+        """The markers of a ';'-separated text, and a problem for each unknown one."""
+        markers, problems = [], []
+        for marker in filter(None, (m.strip() for m in text.split(";"))):
             if (value := self._look(self._markers, T.WarningMarker, "WARNING_MARKER_", marker)) is not None:
                 markers.append(value)
             else:
                 problems.append(f"warning_markers: unknown marker {_shown(marker)}")
+        return markers, problems
+
+    def marking(self, text: str) -> int | None:
+        """The marking's number (0, none, for an empty text), or None when it is not one."""
+        return self._look(self._markings, T.ProtectiveMarking, "PROTECTIVE_MARKING_", text) if text else 0
+
+    def fields(self, v: list[str], at: dict[str, int], fields: dict) -> list[str]:
+        """Put action, markers, marking and weed date into `fields`; the problems found."""
+        problems = []
+        action = v[at["action"]]
+        if (value := self.action(action)) is not None:
+            fields["action"] = value
+        else:
+            problems.append(f"action: {_shown(action)} is not one of the actions" if action else "action: required")
+        markers, unknown = self.markers(v[at["warning_markers"]])
+        problems += unknown
         if markers:
             fields["warning_markers"] = markers
         if marking := v[at["protective_marking"]]:
-            value = self._look(self._markings, T.ProtectiveMarking, "PROTECTIVE_MARKING_", marking)
-            if value is not None:
+            if (value := self.marking(marking)) is not None:
                 fields["protective_marking"] = value
             else:
                 problems.append(f"protective_marking: unknown marking {_shown(marking)}")
