@@ -396,20 +396,11 @@ def check_csv(data: bytes, findings: Findings, run_cli: Callable[[Path], tuple[i
                 findings.add(f"csv: anpr hotlist import exited {code}: {out[-200:]!r}")
 
 
-class _Tally:
-    good = 0
-
-
-class _NoBar:
-    def update(self, n: int) -> None:
-        pass
-
-
 def columns_as_entries(path: Path, hotlist_id: str) -> list[T.VoiEntry] | None:
     """The entries `anpr hotlist import` sends for `path` as columns (cli/hotlist_columns.py), as
     matcher stores them, or None when the column reader gives the file to the row reader."""
     try:
-        messages = list(hotlist_columns.messages(path, hotlist_id, _NoBar(), _Tally()))
+        messages = list(hotlist_columns.messages(path, hotlist_id))
     except hotlist_columns.Unsuitable:
         return None
     out = []

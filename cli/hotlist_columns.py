@@ -15,11 +15,13 @@ from __future__ import annotations
 import csv
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from pyarrow import csv as arrow_csv
+from tqdm import tqdm
 
 from anpr.field_limits import ID
 from anpr.v1 import matcher_pb2
@@ -72,9 +74,12 @@ def plain_file(path: Path) -> bool:
         return not carried
 
 
-def messages(path: Path, hotlist_id: str, bar, checked) -> Iterator[bytes]:
+def messages(path: Path, hotlist_id: str, bar=None, checked=None) -> Iterator[bytes]:
     """The import's messages (without the list's id) as the file is read, every row checked;
-    `checked.good` counts the rows sent. Raises Unsuitable (maybe after some messages)."""
+    `checked.good` counts the rows sent, `bar` (a tqdm) the rows read. Raises Unsuitable (maybe
+    after some messages)."""
+    bar = bar if bar is not None else tqdm(disable=True)
+    checked = checked if checked is not None else SimpleNamespace(good=0)
     with open(path, "rb") as f:
         header = f.readline()
     if b'"' in header or not plain_file(path):

@@ -12,6 +12,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TypeVar
 
+import pyarrow as pa
 from google.protobuf import timestamp_pb2
 from grpc import aio
 
@@ -239,3 +240,11 @@ async def eventually(check: Callable[[], X | Awaitable[X]], seconds: float = 10.
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"condition not met within {seconds} s")
         await asyncio.sleep(interval)
+
+
+def arrow_stream(batch: pa.RecordBatch, options: pa.ipc.IpcWriteOptions | None = None) -> bytes:
+    """`batch` as an Arrow IPC stream: what ImportEntriesRequest.entry_columns holds."""
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, batch.schema, options=options) as writer:
+        writer.write_batch(batch)
+    return sink.getvalue().to_pybytes()

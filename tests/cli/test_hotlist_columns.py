@@ -14,7 +14,7 @@ import pytest
 
 from anpr.v1 import matcher_pb2
 from anpr.v1 import types_pb2 as T
-from benchmarks.fuzzing import _NoBar, _Tally, columns_as_entries
+from benchmarks.fuzzing import columns_as_entries
 from cli import hotlist_columns
 from cli.hotlist_csv import COLUMN_LIMITS, COLUMNS, BadRow, read_file
 
@@ -162,7 +162,7 @@ def test_messages_stay_within_the_contracts_limits(tmp_path, monkeypatch):
         f.write("entry_id,vrm,action,reason,information\n")
         for i in range(3000):
             f.write(f"e{i},KX{i % 90 + 10}ZTB,STOP_VEHICLE,Wanted {i},{'i' * (i % 500)}\n")
-    messages = list(hotlist_columns.messages(path, LIST, _NoBar(), _Tally()))
+    messages = list(hotlist_columns.messages(path, LIST))
     assert len(messages) > 10
     for message in messages:
         request = matcher_pb2.ImportEntriesRequest.FromString(message)

@@ -18,6 +18,7 @@ from anpr.runtime.errors import InvalidArgument
 from anpr.v1 import types_pb2 as T
 from services.matcher import entries, entry_columns
 from services.matcher.store import COPY_COLUMNS
+from tests.support import arrow_stream
 
 UTC = datetime.timezone.utc
 SCHEMA = pa.schema(
@@ -135,7 +136,7 @@ def test_the_copy_rows_carry_the_record_a_message_would_give():
 def test_a_column_of_another_name_or_type_is_refused_by_name(columns, field, problem):
     batch = pa.RecordBatch.from_pydict(columns)
     with pytest.raises(InvalidArgument) as err:
-        entry_columns.read(_ipc(batch))
+        entry_columns.read(arrow_stream(batch))
     assert err.value.code == grpc.StatusCode.INVALID_ARGUMENT
     assert [f for f, _ in err.value.violations] == [field]
     assert problem in err.value.violations[0][1]
@@ -148,7 +149,7 @@ def test_dictionary_encoded_columns_are_read_as_their_values():
         [pa.compute.dictionary_encode(c) if pa.types.is_string(c.type) else c for c in plain.columns],
         names=plain.schema.names,
     )
-    (batch,) = entry_columns.read(_ipc(encoded))
+    (batch,) = entry_columns.read(arrow_stream(encoded))
     assert entry_columns.stage(batch, "L1", 0).copy == entry_columns.stage(plain, "L1", 0).copy
 
 
@@ -164,22 +165,15 @@ def test_compressed_buffers_are_refused_before_they_are_decoded(codec):
         ),
     ):
         with pytest.raises(InvalidArgument) as err:
-            entry_columns.read(_ipc(columns, pa.ipc.IpcWriteOptions(compression=codec)))
+            entry_columns.read(arrow_stream(columns, pa.ipc.IpcWriteOptions(compression=codec)))
         assert err.value.violations == [("entry_columns", "compressed buffers are not taken: send them uncompressed")]
-        assert len(entry_columns.read(_ipc(columns))) == 1
+        assert len(entry_columns.read(arrow_stream(columns))) == 1
 
 
 def test_bytes_that_are_not_arrow_are_refused():
     with pytest.raises(InvalidArgument) as err:
         entry_columns.read(b"entry_id,vrm\n1,AB12CDE\n")
     assert [f for f, _ in err.value.violations] == ["entry_columns"]
-
-
-def _ipc(batch: pa.RecordBatch, options: pa.ipc.IpcWriteOptions | None = None) -> bytes:
-    sink = pa.BufferOutputStream()
-    with pa.ipc.new_stream(sink, batch.schema, options=options) as writer:
-        writer.write_batch(batch)
-    return sink.getvalue().to_pybytes()
 
 
 def _pg_time(value: datetime.datetime | None) -> int | None:

@@ -17,7 +17,7 @@ from anpr.runtime import pg
 from anpr.runtime.auth import Role
 from anpr.v1 import matcher_pb2, matcher_pb2_grpc
 from anpr.v1 import types_pb2 as T
-from tests.support import InProcessSuite, channel, make_entry
+from tests.support import InProcessSuite, arrow_stream, channel, make_entry
 
 NOWHERE = "127.0.0.1:9"
 TEXT = ("entry_id", "vrm", "reason", "information", "force", "area", "pnc_id", "cad_information",
@@ -68,10 +68,7 @@ def columns(entries: list[T.VoiEntry]) -> bytes:
             ),
         }
     )
-    sink = pa.BufferOutputStream()
-    with pa.ipc.new_stream(sink, batch.schema) as writer:
-        writer.write_batch(batch)
-    return sink.getvalue().to_pybytes()
+    return arrow_stream(batch)
 
 
 def listed(n: int, prefix: str = "e", hotlist_id: str = "pnc") -> list[T.VoiEntry]:
