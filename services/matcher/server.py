@@ -431,7 +431,7 @@ class MatcherComponent:
         full reload. Hotlists and entries are read in one snapshot (store.changes_since)."""
         async with self._refresh_lock:
             async with self._pool.acquire() as conn:
-                changes = await store.changes_since(conn, self.live.version, FULL_RELOAD_AT)
+                changes = await store.changes_since(conn, self.live.version, FULL_RELOAD_AT, self._pool)
             if changes.bulk is not None:
                 await self.live.load(*changes.bulk)
                 log.info("index reloaded", extra={"entries": len(self.live)})
