@@ -83,5 +83,5 @@ async def test_without_a_connection_to_spare_it_reads_alone(conn, pool):
     await _insert(conn, VRMS)
     expected = dict(await conn.fetch("SELECT id, vrm_normalised FROM entries WHERE NOT deleted"))
     async with pool.acquire(), pool.acquire():  # both taken
-        version, ids, loaded = await store.live_entries(conn, pool=pool, split_at=0)
+        _, ids, loaded = await store.live_entries(conn, pool=pool, split_at=0)
     assert {int(i): v.decode() for i, v in zip(ids, loaded, strict=True)} == expected
