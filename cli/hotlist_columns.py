@@ -64,12 +64,13 @@ def plain_file(path: Path) -> bool:
             if first and chunk.startswith(b"\xef\xbb\xbf"):
                 return False
             first = False
-            chunk = carried + chunk
+            chunk = carried + chunk if carried else chunk
             if b"\x00" in chunk:
                 return False
             carried = chunk[-1:] if chunk.endswith(b"\r") else b""
             body = chunk[:-1] if carried else chunk
-            if body.count(b"\r") != body.count(b"\r\n"):
+            # (`in` is one memchr; counting a 200 MB extract's CRs twice took 0.3 s where there are none)
+            if b"\r" in body and body.count(b"\r") != body.count(b"\r\n"):
                 return False
         return not carried
 
