@@ -142,7 +142,8 @@ async def _import(stub, ch, args) -> int:
     if not args.file.is_file():
         raise CommandError(f"{args.file}: no such file")
     hotlist = await _find(stub, args)
-    total = max(0, count_lines(args.file) - 1)
+    # rows, for the progress bar (none without a terminal to show it on: not counted)
+    total = max(0, count_lines(args.file) - 1) if not args.quiet and sys.stderr.isatty() else 0
     if hotlist is None:  # a new list is made only once the file is good: read it all first
         hotlist_id = str(uuid.uuid4())
         checked = check_file(args.file, hotlist_id, total, args.quiet)
