@@ -259,21 +259,21 @@ class HotlistImport:
                 await self._copy("import_chunk", copy_rows)
             if not self._had_entries and await conn.fetchval(_IMPORT_REPEATS, self.hotlist_id):
                 raise asyncpg.UniqueViolationError("an id this import wrote already")
-            added = await conn.fetchrow(_IMPORT_ADD, self.max_added_ids + 1 - len(done.added_ids))
+            stored = await conn.fetchrow(
+                _IMPORT_STAGED,
+                self.max_added_ids + 1 - len(done.added_ids),
+                self.max_added_ids + 1 - len(done.rewatched_ids),
+            )
         except asyncpg.UniqueViolationError:
             raise InvalidArgument.of("entries", "entry_id repeated in the import") from None
-        changed = None
-        if added["added"] < rows:  # some were stored before: those that differ change
-            changed = await conn.fetchrow(_IMPORT_CHANGE, self.max_added_ids + 1 - len(done.rewatched_ids))
         await conn.execute("TRUNCATE import_chunk")
-        done.added_ids.extend(added["ids"] or [])
-        done.added += added["added"]
-        versions = [v for v in (done.first_version, added["first_version"], changed and changed["first_version"]) if v]
+        done.added_ids.extend(stored["ids"] or [])
+        done.added += stored["added"]
+        versions = [v for v in (done.first_version, stored["added_first"], stored["changed_first"]) if v]
         done.first_version = min(versions, default=0)
-        if changed:
-            done.changed += changed["changed"]
-            done.rewatched_ids.extend(changed["rewatched_ids"] or [])
-            done.rewatched += changed["rewatched"]
+        done.changed += stored["changed"]
+        done.rewatched_ids.extend(stored["rewatched_ids"] or [])
+        done.rewatched += stored["rewatched"]
 
     async def finish(self) -> "ImportResult":
         """Remove the list's entries the import did not name, and give the list its new version;
@@ -302,48 +302,43 @@ _IMPORT_REPEATS = """
     ) e ON true)
 """
 
-# A message's entries (import_chunk) whose ids are not stored at all (live, deleted or on another
-# list) are added; every id is kept for the end (import_ids: a repeated one is refused) ...
+# A message's entries (import_chunk), each id looked up once (`looked`: as the entries were when the
+# statement began): those whose ids are not stored at all (live, deleted or on another list) are
+# added, and the others change where they differ, as _UPSERT_FROM's conflict branch (a deleted entry
+# comes back, an entry of another list moves to this one); one deleted until now or with another VRM
+# is watched anew and gets a historical check, as UpsertEntry gives one (store.upsert_entry). Every
+# id is kept for the end (import_ids: a repeated one is refused). $1 and $2: how many of the added
+# ids and of the rewatched ids to return.
 # (OFFSET 0 keeps the planner from a join that reads the whole table for every message: it would
 # plan with the table's size before the import, and the table grows a message at a time.)
-_IMPORT_ADD = """
+_IMPORT_STAGED = """
     WITH ids AS (
         INSERT INTO import_ids SELECT entry_id FROM import_chunk
-    ), added AS (
-        INSERT INTO entries (entry_id, hotlist_id, vrm_normalised, firearms, weed_at, data)
-        SELECT i.entry_id, i.hotlist_id, i.vrm_normalised, i.firearms, i.weed_at, i.data FROM import_chunk i
-        WHERE NOT EXISTS (SELECT 1 FROM entries e WHERE e.entry_id = i.entry_id OFFSET 0)
-        RETURNING entry_id, version
-    )
-    SELECT count(*) AS added, min(version) AS first_version,
-        (SELECT array_agg(entry_id) FROM (SELECT entry_id FROM added LIMIT greatest($1, 0)) a) AS ids
-    FROM added
-"""
-
-# ... and the others change where they differ, as _UPSERT_FROM's conflict branch (a deleted entry
-# comes back, an entry of another list moves to this one). `before` reads them as they were (a CTE
-# sees the statement's starting snapshot): one deleted until now or with another VRM is watched
-# anew and gets a historical check, as UpsertEntry gives one (store.upsert_entry).
-_IMPORT_CHANGE = """
-    WITH before AS (
-        SELECT e.id, e.deleted, e.vrm_normalised FROM import_chunk i JOIN LATERAL (
-            -- OFFSET 0: each id looked up by the index (not a scan of the table for every message)
+    ), looked AS MATERIALIZED (
+        SELECT i.*, e.id AS stored_id, e.deleted AS was_deleted, e.vrm_normalised AS was_vrm,
+            e.deleted OR e.data IS DISTINCT FROM i.data OR e.hotlist_id IS DISTINCT FROM i.hotlist_id AS differs
+        FROM import_chunk i LEFT JOIN LATERAL (
             SELECT e.id, e.deleted, e.vrm_normalised, e.data, e.hotlist_id FROM entries e
             WHERE e.entry_id = i.entry_id OFFSET 0
         ) e ON true
-        WHERE e.deleted OR e.data IS DISTINCT FROM i.data OR e.hotlist_id IS DISTINCT FROM i.hotlist_id
+    ), added AS (
+        INSERT INTO entries (entry_id, hotlist_id, vrm_normalised, firearms, weed_at, data)
+        SELECT entry_id, hotlist_id, vrm_normalised, firearms, weed_at, data FROM looked WHERE stored_id IS NULL
+        RETURNING entry_id, version
     ), changed AS (
-        UPDATE entries e SET hotlist_id = i.hotlist_id, vrm_normalised = i.vrm_normalised,
-            firearms = i.firearms, weed_at = i.weed_at, data = i.data, deleted = false,
+        UPDATE entries e SET hotlist_id = l.hotlist_id, vrm_normalised = l.vrm_normalised,
+            firearms = l.firearms, weed_at = l.weed_at, data = l.data, deleted = false,
             version = nextval('entry_version'), updated_at = now()
-        FROM import_chunk i, before b
-        WHERE e.id = b.id AND e.entry_id = i.entry_id
-        RETURNING e.entry_id, e.version, b.deleted OR b.vrm_normalised <> i.vrm_normalised AS rewatched
+        FROM looked l
+        WHERE e.id = l.stored_id AND l.differs
+        RETURNING e.entry_id, e.version, l.was_deleted OR l.was_vrm <> l.vrm_normalised AS rewatched
     )
-    SELECT count(*) AS changed, min(version) AS first_version, count(*) FILTER (WHERE rewatched) AS rewatched,
-        (SELECT array_agg(entry_id) FROM (SELECT entry_id FROM changed WHERE rewatched LIMIT greatest($1, 0)) a)
+    SELECT (SELECT count(*) FROM added) AS added, (SELECT min(version) FROM added) AS added_first,
+        (SELECT array_agg(entry_id) FROM (SELECT entry_id FROM added LIMIT greatest($1, 0)) a) AS ids,
+        (SELECT count(*) FROM changed) AS changed, (SELECT min(version) FROM changed) AS changed_first,
+        (SELECT count(*) FROM changed WHERE rewatched) AS rewatched,
+        (SELECT array_agg(entry_id) FROM (SELECT entry_id FROM changed WHERE rewatched LIMIT greatest($2, 0)) a)
             AS rewatched_ids
-    FROM changed
 """
 
 
