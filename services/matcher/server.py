@@ -167,11 +167,8 @@ class MatcherServicer(matcher_pb2_grpc.MatcherServiceServicer):
     async def ImportEntries(self, request_iterator, context):
         async with self._pool.acquire() as conn, conn.transaction():
             job, n = await self._stage_import(conn, request_iterator)
-            log.info("TL staged")
             done = await job.finish()
             await historical.queue_import_checks(conn, job.hotlist_id, done)
-            log.info("TL finished")
-        log.info("TL committed")
         await self._refresh()
         log.info(
             "hotlist imported",
@@ -192,7 +189,6 @@ class MatcherServicer(matcher_pb2_grpc.MatcherServiceServicer):
                     raise InvalidArgument.of("complete", "no message may follow the one that completes the import")
                 complete = request.complete
                 if job is None:
-                    log.info("TL first message")
                     job = await self._begin_import(conn, request.hotlist_id)
                 async for staged in _staged(request, job.hotlist_id, n):
                     n += staged.rows
@@ -200,7 +196,6 @@ class MatcherServicer(matcher_pb2_grpc.MatcherServiceServicer):
                     await copying.wait()
                     if not errors and (staged.records or staged.copy):
                         copying.start(job.add(staged.records, staged.copy, staged.copied_ids))
-        log.info("TL stream ended")
         if job is None:
             raise InvalidArgument.of("hotlist_id", "required on the first message")
         if not complete:  # (what a cancelled call or a dropped connection also looks like)
@@ -438,7 +433,6 @@ class MatcherComponent:
             async with self._pool.acquire() as conn:
                 changes = await store.changes_since(conn, self.live.version, FULL_RELOAD_AT, self._pool)
             if changes.bulk is not None:
-                log.info("TL read")
                 await self.live.load(*changes.bulk)
                 log.info("index reloaded", extra={"entries": len(self.live)})
             self.live.apply_hotlists(changes.hotlists)
