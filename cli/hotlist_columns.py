@@ -69,10 +69,16 @@ def plain_file(path: Path) -> bool:
                 return False
             carried = chunk[-1:] if chunk.endswith(b"\r") else b""
             body = chunk[:-1] if carried else chunk
-            # (`in` is one memchr; counting a 200 MB extract's CRs twice took 0.3 s where there are none)
-            if b"\r" in body and body.count(b"\r") != body.count(b"\r\n"):
+            if b"\r" in body and _lone_cr(body):
                 return False
         return not carried
+
+
+def _lone_cr(body: bytes) -> bool:
+    """Whether a CR in `body` (which does not end with one) is not followed by LF: looked at where
+    the CRs are (counting CRs and CRLFs in a 200 MB extract took 0.38 s, this 0.12 s)."""
+    text = np.frombuffer(body, np.uint8)
+    return bool((text[np.flatnonzero(text[:-1] == 13) + 1] != 10).any())
 
 
 def messages(path: Path, hotlist_id: str, bar=None, checked=None) -> Iterator[bytes]:

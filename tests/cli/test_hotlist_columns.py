@@ -169,3 +169,34 @@ def test_messages_stay_within_the_contracts_limits(tmp_path, monkeypatch):
         assert len(request.entry_columns) <= 64 * 1024
         assert sum(b.num_rows for b in pa.ipc.open_stream(request.entry_columns)) >= 1
     assert len(by_columns(path)) == 3000
+
+
+@pytest.mark.parametrize(
+    ("text", "plain"),
+    [
+        (b"vrm,action\r\nKX19ZTB,STOP_VEHICLE\r\n", True),  # CRLF throughout
+        (b"vrm,action\nKX19ZTB,STOP_VEHICLE\n", True),
+        (b"vrm,action\r\nKX19ZTB,STOP\rVEHICLE\r\n", False),  # a lone CR between CRLFs
+        (b"vrm,action\r\nKX19ZTB,STOP_VEHICLE\r\r\n", False),  # a CR before a CRLF
+        (b"vrm,action\r\nKX19ZTB,STOP_VEHICLE\r", False),  # a CR ending the file
+        (b"\xef\xbb\xbfvrm,action\n", False),  # a byte-order mark
+        (b"vrm,action\nKX19\x00ZTB,STOP_VEHICLE\n", False),  # a NUL
+    ],
+)
+def test_a_file_is_plain_without_a_lone_cr_a_nul_or_a_byte_order_mark(tmp_path, text, plain):
+    path = tmp_path / "extract.csv"
+    path.write_bytes(text)
+    assert hotlist_columns.plain_file(path) is plain
+    # the same after a CRLF split between the file's 16 MiB pieces (the CR ends the first)
+    first = b"vrm,action\r\n" + b"x" * ((1 << 24) - 13) + b"\r"
+    path.write_bytes(first + b"\n" + text[text.index(b"\n") + 1 :])
+    assert hotlist_columns.plain_file(path) is (plain or text.startswith(b"\xef\xbb\xbf"))
+
+
+def test_a_cr_ending_a_piece_of_the_file_is_lone_unless_an_lf_begins_the_next(tmp_path):
+    path = tmp_path / "extract.csv"
+    first = b"vrm,action\r\n" + b"x" * ((1 << 24) - 13) + b"\r"
+    path.write_bytes(first + b"KX19ZTB,STOP_VEHICLE\r\n")
+    assert not hotlist_columns.plain_file(path)
+    path.write_bytes(first + b"\nKX19ZTB,STOP_VEHICLE\r\n")
+    assert hotlist_columns.plain_file(path)
