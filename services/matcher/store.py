@@ -427,9 +427,12 @@ async def _live_in_halves(
     middle = (first + last) // 2
     async with other.transaction(isolation="repeatable_read", readonly=True):
         await other.execute(f"SET TRANSACTION SNAPSHOT '{snapshot}'")  # (no parameters in this statement)
-        async with asyncio.TaskGroup() as reads:  # one failing cancels the other
-            lower = reads.create_task(_live_between(conn, first, middle, batch))
-            upper = reads.create_task(_live_between(other, middle, last, batch))
+        try:
+            async with asyncio.TaskGroup() as reads:  # one failing cancels the other
+                lower = reads.create_task(_live_between(conn, first, middle, batch))
+                upper = reads.create_task(_live_between(other, middle, last, batch))
+        except ExceptionGroup as failed:  # the error itself, as one read raises it (a lost connection:
+            raise failed.exceptions[0] from None  # UNAVAILABLE to a caller waiting on the refresh)
     return [lower.result(), upper.result()]
 
 

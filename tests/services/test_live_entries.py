@@ -4,6 +4,7 @@ with its own VRM, deleted ones left out, across batches, read on one connection 
 
 from __future__ import annotations
 
+import asyncpg
 import pytest
 
 from anpr.runtime import pg
@@ -85,3 +86,14 @@ async def test_without_a_connection_to_spare_it_reads_alone(conn, pool):
     async with pool.acquire(), pool.acquire():  # both taken
         _, ids, loaded = await store.live_entries(conn, pool=pool, split_at=0)
     assert {int(i): v.decode() for i, v in zip(ids, loaded, strict=True)} == expected
+
+
+async def test_a_half_that_fails_raises_its_own_error(conn, database_url):
+    """Not an ExceptionGroup: a caller tells a lost connection (UNAVAILABLE) from a defect by it."""
+    await _insert(conn, VRMS)
+    elsewhere = await pg.create_pool(database_url.service_url("matcher"), "public", max_size=1)  # no entries there
+    try:
+        with pytest.raises(asyncpg.UndefinedTableError):
+            await store.live_entries(conn, pool=elsewhere, split_at=0)
+    finally:
+        await elsewhere.close()
