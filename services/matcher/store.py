@@ -207,6 +207,7 @@ class HotlistImport:
         self._had_entries = True
         self._direct = False  # rows straight into entries with COPY (see add)
         self._done = ImportResult(added_ids=[], added=0, changed=0, removed=0, first_version=0)
+        self._named = 0  # entries written so far (each a live entry of the list: a repeated id is refused)
 
     async def begin(self) -> None:
         await _lock(self._conn)
@@ -229,6 +230,7 @@ class HotlistImport:
         already (deleted, on another list, or repeated): then, as every other row, by way of a
         staging table, adding the new and changing those that differ."""
         done = self._done
+        self._named += len(records) + (len(copied_ids) if copy_rows else 0)
         if copy_rows and self._direct:
             if not done.first_version:  # below every version the import gives (the lock is held)
                 done.first_version = await self._conn.fetchval("SELECT nextval('entry_version')")
@@ -278,7 +280,10 @@ class HotlistImport:
     async def finish(self) -> "ImportResult":
         """Remove the list's entries the import did not name, and give the list its new version;
         returns the entries added, changed and removed (see ImportResult)."""
-        if self._had_entries:
+        # Every entry the import named is now a live entry of the list, so there are entries to
+        # remove only if it has more (counted from its index: 0.05 s for the million of a daily
+        # re-import of an unchanged extract, where looking each up for removal took 0.7-1.0 s).
+        if self._had_entries and await self._conn.fetchval(_LIVE_IN_LIST, self.hotlist_id) > self._named:
             self._done.removed = await self._conn.fetchval(
                 "WITH gone AS (UPDATE entries SET deleted = true, version = nextval('entry_version'), updated_at = now()"
                 " WHERE hotlist_id = $1 AND NOT deleted"
@@ -293,6 +298,8 @@ class HotlistImport:
         await _changed(self._conn)
         return self._done
 
+
+_LIVE_IN_LIST = "SELECT count(*) FROM entries WHERE hotlist_id = $1 AND NOT deleted"
 
 # Into a list that had no live entries, a live entry of the list with an id of the message's was
 # written by this import: the id is repeated (those the import staged are in import_ids too).
