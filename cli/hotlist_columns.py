@@ -26,6 +26,7 @@ from tqdm import tqdm
 from anpr.field_limits import ID
 from anpr.v1 import matcher_pb2
 from anpr.v1 import types_pb2 as T
+from anpr.vrm import normalise_vrm_column
 from cli.hotlist_csv import COLUMN_LIMITS, COLUMNS, MAX_MARKERS, BadRow, _Coded, _Columns, _entry, check_header
 
 MESSAGE_BYTES = 4 * 1024 * 1024  # columns per message (the contract allows 6 MiB)
@@ -191,7 +192,7 @@ class _Rows:
                 sure &= np.asarray(pc.utf8_length(value), np.int64) <= COLUMN_LIMITS[c]
             text[c] = value
         vrm = text["vrm"]
-        normalised = pc.utf8_upper(pc.replace_substring_regex(vrm, r"[ .\-]", ""))
+        normalised = normalise_vrm_column(vrm)
         length = np.asarray(pc.binary_length(normalised), np.int64)
         sure &= _np(pc.match_substring_regex(vrm, r"^[A-Za-z0-9 .\-]*$")) & (length >= 1) & (length <= 10)
         sure &= np.asarray(pc.binary_length(text["reason"]), np.int64) > 0

@@ -25,6 +25,7 @@ import pyarrow.compute as pc
 from anpr.field_limits import LIMITS, compile_checkers
 from anpr.runtime.errors import InvalidArgument
 from anpr.v1 import types_pb2 as T
+from anpr.vrm import normalise_vrm_column
 from services.matcher import entries
 from services.matcher.store import COPY_COLUMNS
 
@@ -205,7 +206,7 @@ def stage(batch: pa.RecordBatch, hotlist_id: str, first: int) -> Staged:
     """One record batch of an import (its entries numbered from `first`) made ready to stage."""
     b = _Batch(batch)
     vrm = b.text["vrm"]
-    normalised = pc.utf8_upper(pc.replace_substring_regex(vrm, r"[ .\-]", ""))
+    normalised = normalise_vrm_column(vrm)
     vrm_length = np.asarray(pc.binary_length(normalised), np.int64)
     sure = (
         _np(pc.match_substring_regex(vrm, r"^[A-Za-z0-9 .\-]*$")) & (vrm_length >= 1) & (vrm_length <= 10)
@@ -218,7 +219,8 @@ def stage(batch: pa.RecordBatch, hotlist_id: str, first: int) -> Staged:
     for c in TEXT:
         s = b.text[c]
         sure &= np.asarray(pc.utf8_length(s), np.int64) <= _LIMIT[c]
-        sure &= ~_np(pc.match_substring(s, "\x00"))
+        if _may_hold_nul(s):
+            sure &= ~_np(pc.match_substring(s, "\x00"))
     count = np.asarray(pc.list_value_length(b.markers), np.int64)
     flat = pc.list_flatten(b.markers)
     parents = np.asarray(pc.list_parent_indices(b.markers), np.int64)
@@ -236,6 +238,13 @@ def stage(batch: pa.RecordBatch, hotlist_id: str, first: int) -> Staged:
     if b.n:
         staged.copy, staged.copied_ids = _copy_rows(b, hotlist_id, normalised, firearms), b.text["entry_id"]
     return staged
+
+
+def _may_hold_nul(a: pa.Array) -> bool:
+    """Whether a NUL is anywhere in the text column's data buffer (one vectorised pass; looking row
+    by row took 3 ms of a 10,000-row batch's 37)."""
+    data = a.buffers()[2]
+    return data is not None and data.size > 0 and not np.frombuffer(data, np.uint8).all()
 
 
 def _np(a: pa.Array) -> np.ndarray:
