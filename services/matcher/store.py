@@ -245,14 +245,14 @@ class HotlistImport:
                 done.added_ids.extend(copied_ids.slice(0, max(want, 0)).to_pylist())
                 copy_rows = b""
         if records or copy_rows:
-            await self._staged(records, copy_rows, len(records) + (len(copied_ids) if copy_rows else 0))
+            await self._staged(records, copy_rows)
 
     async def _copy(self, table: str, copy_rows: bytes) -> None:
         await self._conn.copy_to_table(
             table, source=_chunks(COPY_HEADER, copy_rows, COPY_TRAILER), columns=COPY_COLUMNS, format="binary"
         )
 
-    async def _staged(self, records: Sequence[tuple], copy_rows: bytes, rows: int) -> None:
+    async def _staged(self, records: Sequence[tuple], copy_rows: bytes) -> None:
         conn, done = self._conn, self._done
         try:
             if records:
