@@ -155,7 +155,7 @@ LIMITS: dict[str, dict[str, int | Setting | Limit]] = {
     "anpr.v1.DeleteEntryRequest": {"entry_id": ID},
     "anpr.v1.GetEntryRequest": {"entry_id": ID, "reason": NOTE},
     "anpr.v1.ImportEntriesRequest": {"hotlist_id": ID, "entries": 5000, "entry_columns": IMPORT_COLUMNS_BYTES},
-    "anpr.v1.ImportEntriesResponse": {"violations": 201},
+    "anpr.v1.ImportEntriesResponse": {"violations": 201, "hotlist_id": ID},
     "anpr.v1.AlertOutcomeRecord": {"alert_id": ID, "reason_code": SHORT},
     "anpr.v1.RecordOutcomesRequest": {"outcomes": HITS_PER_CALL},
     "anpr.v1.GetCalibrationRequest": {"scope_id": ID},

@@ -144,13 +144,13 @@ async def _import(stub, ch, args) -> int:
     hotlist = await _find(stub, args)
     # rows, for the progress bar (none without a terminal to show it on: not counted)
     total = max(0, count_lines(args.file) - 1) if not args.quiet and sys.stderr.isatty() else 0
-    if hotlist is None:  # a new list is made only once the file is good: read it all first
-        hotlist_id = str(uuid.uuid4())
-        checked = check_file(args.file, hotlist_id, total, args.quiet)
-        if _refused(args, checked):
+    if hotlist is None:  # made by the import itself (one transaction): a refused file leaves no list
+        new = _new_hotlist(args, str(uuid.uuid4()))
+        checked, resp = await _stream(ch, args, new.hotlist_id, total, new=new)
+        if resp is None:
             return 1
-        hotlist = await _create(stub, args, hotlist_id)
-        resp = await _call(ch)(_completed(_with_head(hotlist_id, checked.messages, args.quiet)))
+        hotlist = types_pb2.Hotlist(hotlist_id=resp.hotlist_id, name=new.name)
+        print(f"created hotlist {hotlist.name!r} ({hotlist.hotlist_id})")
     else:  # sent as it is read, matcher staging the entries meanwhile; a refusal cancels the call
         checked, resp = await _stream(ch, args, hotlist.hotlist_id, total)
         if resp is None:
@@ -222,16 +222,10 @@ _END = object()
 COMPLETE = matcher_pb2.ImportEntriesRequest(complete=True).SerializeToString()
 
 
-async def _completed(messages):
-    """The messages, then the one that says the import is complete (matcher commits only then)."""
-    async for message in messages:
-        yield message
-    yield COMPLETE
-
-
-async def _with_head(hotlist_id: str, messages, quiet: bool):
-    """The messages with the list's id on the first (one message of the id alone when there is none)."""
-    head = matcher_pb2.ImportEntriesRequest(hotlist_id=hotlist_id).SerializeToString()
+async def _with_head(head: matcher_pb2.ImportEntriesRequest, messages, quiet: bool):
+    """The messages with `head` (the list's id, or the new list) on the first (one message of the
+    head alone when there is none)."""
+    head = head.SerializeToString()
     sent = 0
     async for message in _ahead(messages):
         yield head + message if sent == 0 else message
@@ -242,7 +236,7 @@ async def _with_head(hotlist_id: str, messages, quiet: bool):
         print("all entries sent; matcher swaps the list in at once ...", flush=True)
 
 
-async def _stream(ch, args, hotlist_id: str, total: int, columns: bool = True):
+async def _stream(ch, args, hotlist_id: str, total: int, columns: bool = True, new: types_pb2.Hotlist | None = None):
     """Read, check and send at once: (the rows' tally, matcher's answer, or None when refused). A
     refusing row stops the sending and cancels the call (so matcher imports nothing), and the file
     is read again for the report of every bad row. Read as columns first; a file that needs it is
@@ -259,7 +253,12 @@ async def _stream(ch, args, hotlist_id: str, total: int, columns: bool = True):
             checked.unsuitable = True
 
     async def requests():
-        async for message in _with_head(hotlist_id, until_refused(), quiet=True):
+        head = (
+            matcher_pb2.ImportEntriesRequest(new_hotlist=new)
+            if new
+            else matcher_pb2.ImportEntriesRequest(hotlist_id=hotlist_id)
+        )
+        async for message in _with_head(head, until_refused(), quiet=True):
             if not _stopping(args, checked):
                 yield message
         if checked.unsuitable or _stopping(args, checked) or (checked.good == 0 and not args.allow_empty):
@@ -278,7 +277,7 @@ async def _stream(ch, args, hotlist_id: str, total: int, columns: bool = True):
     call.cancel()
     await asyncio.gather(answered, return_exceptions=True)
     if checked.unsuitable:
-        return await _stream(ch, args, hotlist_id, total, columns=False)
+        return await _stream(ch, args, hotlist_id, total, columns=False, new=new)
     checked = check_file(args.file, hotlist_id, total, quiet=True)
     _refused(args, checked)
     return checked, None
@@ -292,21 +291,14 @@ async def _find(stub, args) -> types_pb2.Hotlist | None:
     return found
 
 
-async def _create(stub, args, hotlist_id: str) -> types_pb2.Hotlist:
+def _new_hotlist(args, hotlist_id: str) -> types_pb2.Hotlist:
+    """The list an import into a name that no list has makes (ImportEntriesRequest.new_hotlist)."""
     policy = types_pb2.MATCH_POLICY_EXACT if args.exact_only else types_pb2.MATCH_POLICY_LOOKALIKE
-    created = (
-        await stub.UpsertHotlist(
-            matcher_pb2.UpsertHotlistRequest(
-                hotlist=types_pb2.Hotlist(
-                    hotlist_id=hotlist_id,
-                    name=args.list,
-                    source=SOURCES[args.source],
-                    priority=args.priority,
-                    covert=args.covert,
-                    match_policy=policy,
-                )
-            )
-        )
-    ).hotlist
-    print(f"created hotlist {created.name!r} ({created.hotlist_id})")
-    return created
+    return types_pb2.Hotlist(
+        hotlist_id=hotlist_id,
+        name=args.list,
+        source=SOURCES[args.source],
+        priority=args.priority,
+        covert=args.covert,
+        match_policy=policy,
+    )

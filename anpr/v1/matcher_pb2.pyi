@@ -104,26 +104,30 @@ class GetEntryResponse(_message.Message):
     def __init__(self, entry: _Optional[_Union[_types_pb2.VoiEntry, _Mapping]] = ...) -> None: ...
 
 class ImportEntriesRequest(_message.Message):
-    __slots__ = ("hotlist_id", "entries", "entry_columns", "complete")
+    __slots__ = ("hotlist_id", "entries", "entry_columns", "complete", "new_hotlist")
     HOTLIST_ID_FIELD_NUMBER: _ClassVar[int]
     ENTRIES_FIELD_NUMBER: _ClassVar[int]
     ENTRY_COLUMNS_FIELD_NUMBER: _ClassVar[int]
     COMPLETE_FIELD_NUMBER: _ClassVar[int]
+    NEW_HOTLIST_FIELD_NUMBER: _ClassVar[int]
     hotlist_id: str
     entries: _containers.RepeatedCompositeFieldContainer[_types_pb2.VoiEntry]
     entry_columns: bytes
     complete: bool
-    def __init__(self, hotlist_id: _Optional[str] = ..., entries: _Optional[_Iterable[_Union[_types_pb2.VoiEntry, _Mapping]]] = ..., entry_columns: _Optional[bytes] = ..., complete: _Optional[bool] = ...) -> None: ...
+    new_hotlist: _types_pb2.Hotlist
+    def __init__(self, hotlist_id: _Optional[str] = ..., entries: _Optional[_Iterable[_Union[_types_pb2.VoiEntry, _Mapping]]] = ..., entry_columns: _Optional[bytes] = ..., complete: _Optional[bool] = ..., new_hotlist: _Optional[_Union[_types_pb2.Hotlist, _Mapping]] = ...) -> None: ...
 
 class ImportEntriesResponse(_message.Message):
-    __slots__ = ("imported", "hotlist_version", "violations")
+    __slots__ = ("imported", "hotlist_version", "hotlist_id", "violations")
     IMPORTED_FIELD_NUMBER: _ClassVar[int]
     HOTLIST_VERSION_FIELD_NUMBER: _ClassVar[int]
+    HOTLIST_ID_FIELD_NUMBER: _ClassVar[int]
     VIOLATIONS_FIELD_NUMBER: _ClassVar[int]
     imported: int
     hotlist_version: int
+    hotlist_id: str
     violations: _containers.RepeatedCompositeFieldContainer[_types_pb2.FieldViolation]
-    def __init__(self, imported: _Optional[int] = ..., hotlist_version: _Optional[int] = ..., violations: _Optional[_Iterable[_Union[_types_pb2.FieldViolation, _Mapping]]] = ...) -> None: ...
+    def __init__(self, imported: _Optional[int] = ..., hotlist_version: _Optional[int] = ..., hotlist_id: _Optional[str] = ..., violations: _Optional[_Iterable[_Union[_types_pb2.FieldViolation, _Mapping]]] = ...) -> None: ...
 
 class AlertOutcomeRecord(_message.Message):
     __slots__ = ("alert_id", "outcome", "reason_code", "hit")

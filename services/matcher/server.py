@@ -16,7 +16,7 @@ from opentelemetry import trace
 import services
 from anpr.runtime.auth import Role, current_caller
 from anpr.runtime.config import ConfigError
-from anpr.runtime.errors import DeadlineExceeded, InvalidArgument, NotFound, PermissionDenied
+from anpr.runtime.errors import AlreadyExists, DeadlineExceeded, InvalidArgument, NotFound, PermissionDenied
 from anpr.runtime.failures import keep_running
 from anpr.runtime.metrics import count_outcomes
 from anpr.runtime.outbox import Outbox
@@ -106,13 +106,7 @@ class MatcherServicer(matcher_pb2_grpc.MatcherServiceServicer):
 
     async def UpsertHotlist(self, request, context):
         h = request.hotlist
-        errors = []
-        if not h.name.strip():
-            errors.append(("hotlist.name", "required"))
-        if h.source == types_pb2.HOTLIST_SOURCE_UNSPECIFIED:
-            errors.append(("hotlist.source", "required"))
-        if errors:
-            raise InvalidArgument(errors)
+        _check_hotlist(h, "hotlist")
         async with self._pool.acquire() as conn:
             saved = await store.upsert_hotlist(conn, h)
         await self._refresh()
@@ -174,7 +168,9 @@ class MatcherServicer(matcher_pb2_grpc.MatcherServiceServicer):
             "hotlist imported",
             extra={"entries": n, "added": done.added, "changed": done.changed, "removed": done.removed},
         )
-        return matcher_pb2.ImportEntriesResponse(imported=n, hotlist_version=self._live.version)
+        return matcher_pb2.ImportEntriesResponse(
+            imported=n, hotlist_version=self._live.version, hotlist_id=job.hotlist_id
+        )
 
     async def _stage_import(self, conn, requests) -> tuple[store.HotlistImport, int]:
         """Stage an import's entries (the list is named by the first message); returns the job and
@@ -189,7 +185,7 @@ class MatcherServicer(matcher_pb2_grpc.MatcherServiceServicer):
                     raise InvalidArgument.of("complete", "no message may follow the one that completes the import")
                 complete = request.complete
                 if job is None:
-                    job = await self._begin_import(conn, request.hotlist_id)
+                    job = await self._begin_import(conn, request)
                 async for staged in _staged(request, job.hotlist_id, n):
                     n += staged.rows
                     errors.extend(staged.errors)
@@ -276,14 +272,39 @@ class MatcherServicer(matcher_pb2_grpc.MatcherServiceServicer):
             return await evidence_store.withheld_stats(conn, window, evidence_store.Seen(c.national, c.force, c.covert))
 
     @staticmethod
-    async def _begin_import(conn, hotlist_id: str) -> store.HotlistImport:
-        if not hotlist_id:
-            raise InvalidArgument.of("hotlist_id", "required on the first message")
-        if not await store.hotlist_exists(conn, hotlist_id):
+    async def _begin_import(conn, first: matcher_pb2.ImportEntriesRequest) -> store.HotlistImport:
+        """The import's job, on the list its first message names, or on the one it makes
+        (`new_hotlist`, in the import's transaction: a refused import leaves no list)."""
+        hotlist_id = first.hotlist_id
+        if first.HasField("new_hotlist"):
+            if hotlist_id:
+                raise InvalidArgument.of("new_hotlist", "give hotlist_id (a list that exists) or new_hotlist, not both")
+            new = first.new_hotlist
+            _check_hotlist(new, "new_hotlist")
+            if new.hotlist_id and await store.hotlist_exists(conn, new.hotlist_id):
+                raise AlreadyExists("new_hotlist.hotlist_id: a list with this id exists")
+            try:
+                hotlist_id = (await store.upsert_hotlist(conn, new)).hotlist_id
+            except AlreadyExists:
+                raise AlreadyExists("new_hotlist.name: a list with this name exists") from None
+        elif not hotlist_id:
+            raise InvalidArgument.of("hotlist_id", "required on the first message (or new_hotlist)")
+        elif not await store.hotlist_exists(conn, hotlist_id):
             raise NotFound("hotlist_id: no such hotlist")
         job = store.HotlistImport(conn, hotlist_id, historical.HISTORICAL_CHECKS_PER_IMPORT)
         await job.begin()
         return job
+
+
+def _check_hotlist(h: types_pb2.Hotlist, field: str) -> None:
+    """What a list needs to be made or changed: a name and a source."""
+    errors = []
+    if not h.name.strip():
+        errors.append((f"{field}.name", "required"))
+    if h.source == types_pb2.HOTLIST_SOURCE_UNSPECIFIED:
+        errors.append((f"{field}.source", "required"))
+    if errors:
+        raise InvalidArgument(errors)
 
 
 async def _staged(request, hotlist_id: str, first: int):
