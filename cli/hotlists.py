@@ -68,12 +68,10 @@ def count_lines(path: Path) -> int:
 
 @dataclass
 class Checked:
-    """A file read once: its bad rows, how many good ones, and the good entries as the import's
-    messages, already encoded (CHUNK entries each, without the list's id)."""
+    """A file read: its bad rows and how many good ones."""
 
     good: int = 0
     bad: list[BadRow] = field(default_factory=list)
-    messages: list[bytes] = field(default_factory=list)
     unsuitable: bool = False  # read as columns, a row needs the row-by-row reader
 
 
@@ -104,16 +102,12 @@ def as_columns(path: Path, hotlist_id: str, total: int, quiet: bool, checked: Ch
         yield from hotlist_columns.messages(path, hotlist_id, bar, checked)
 
 
-def check_file(path: Path, hotlist_id: str, total: int, quiet: bool) -> Checked:
-    """Read the whole file once, checking every row and keeping the good ones encoded (as columns
-    when it can, else row by row: the report of bad rows is always the row-by-row reader's)."""
+def check_file(path: Path, hotlist_id: str) -> Checked:
+    """Read the whole file row by row, for the report of every bad row of a refused import (the
+    row reader's, which names each by its line); nothing is kept of the good ones."""
     checked = Checked()
-    try:
-        checked.messages = list(as_columns(path, hotlist_id, total, quiet, checked))
-        return checked
-    except hotlist_columns.Unsuitable:
-        checked = Checked()
-    checked.messages = list(encoded(path, hotlist_id, total, quiet, checked))
+    for _ in encoded(path, hotlist_id, 0, True, checked):
+        pass
     return checked
 
 
@@ -146,13 +140,13 @@ async def _import(stub, ch, args) -> int:
     total = max(0, count_lines(args.file) - 1) if not args.quiet and sys.stderr.isatty() else 0
     if hotlist is None:  # made by the import itself (one transaction): a refused file leaves no list
         new = _new_hotlist(args, str(uuid.uuid4()))
-        checked, resp = await _stream(ch, args, new.hotlist_id, total, new=new)
+        checked, resp = await _stream(ch, args, matcher_pb2.ImportEntriesRequest(new_hotlist=new), total)
         if resp is None:
             return 1
         hotlist = types_pb2.Hotlist(hotlist_id=resp.hotlist_id, name=new.name)
         print(f"created hotlist {hotlist.name!r} ({hotlist.hotlist_id})")
     else:  # sent as it is read, matcher staging the entries meanwhile; a refusal cancels the call
-        checked, resp = await _stream(ch, args, hotlist.hotlist_id, total)
+        checked, resp = await _stream(ch, args, matcher_pb2.ImportEntriesRequest(hotlist_id=hotlist.hotlist_id), total)
         if resp is None:
             return 1
     print(
@@ -222,7 +216,7 @@ _END = object()
 COMPLETE = matcher_pb2.ImportEntriesRequest(complete=True).SerializeToString()
 
 
-async def _with_head(head: matcher_pb2.ImportEntriesRequest, messages, quiet: bool):
+async def _with_head(head: matcher_pb2.ImportEntriesRequest, messages):
     """The messages with `head` (the list's id, or the new list) on the first (one message of the
     head alone when there is none)."""
     head = head.SerializeToString()
@@ -232,16 +226,15 @@ async def _with_head(head: matcher_pb2.ImportEntriesRequest, messages, quiet: bo
         sent += 1
     if sent == 0:
         yield head
-    if not quiet:
-        print("all entries sent; matcher swaps the list in at once ...", flush=True)
 
 
-async def _stream(ch, args, hotlist_id: str, total: int, columns: bool = True, new: types_pb2.Hotlist | None = None):
+async def _stream(ch, args, head: matcher_pb2.ImportEntriesRequest, total: int, columns: bool = True):
     """Read, check and send at once: (the rows' tally, matcher's answer, or None when refused). A
     refusing row stops the sending and cancels the call (so matcher imports nothing), and the file
     is read again for the report of every bad row. Read as columns first; a file that needs it is
     then sent again, row by row, on a new call."""
     checked, refused = Checked(), asyncio.Event()
+    hotlist_id = head.hotlist_id or head.new_hotlist.hotlist_id  # (made entry ids include it)
 
     def until_refused():
         try:
@@ -253,12 +246,7 @@ async def _stream(ch, args, hotlist_id: str, total: int, columns: bool = True, n
             checked.unsuitable = True
 
     async def requests():
-        head = (
-            matcher_pb2.ImportEntriesRequest(new_hotlist=new)
-            if new
-            else matcher_pb2.ImportEntriesRequest(hotlist_id=hotlist_id)
-        )
-        async for message in _with_head(head, until_refused(), quiet=True):
+        async for message in _with_head(head, until_refused()):
             if not _stopping(args, checked):
                 yield message
         if checked.unsuitable or _stopping(args, checked) or (checked.good == 0 and not args.allow_empty):
@@ -277,8 +265,8 @@ async def _stream(ch, args, hotlist_id: str, total: int, columns: bool = True, n
     call.cancel()
     await asyncio.gather(answered, return_exceptions=True)
     if checked.unsuitable:
-        return await _stream(ch, args, hotlist_id, total, columns=False, new=new)
-    checked = check_file(args.file, hotlist_id, total, quiet=True)
+        return await _stream(ch, args, head, total, columns=False)
+    checked = check_file(args.file, hotlist_id)
     _refused(args, checked)
     return checked, None
 
