@@ -16,7 +16,7 @@ from opentelemetry import trace
 import services
 from anpr.runtime.auth import Role, current_caller
 from anpr.runtime.config import ConfigError
-from anpr.runtime.errors import AlreadyExists, DeadlineExceeded, InvalidArgument, NotFound, PermissionDenied
+from anpr.runtime.errors import DeadlineExceeded, InvalidArgument, NotFound, PermissionDenied
 from anpr.runtime.failures import keep_running
 from anpr.runtime.metrics import count_outcomes
 from anpr.runtime.outbox import Outbox
@@ -279,14 +279,8 @@ class MatcherServicer(matcher_pb2_grpc.MatcherServiceServicer):
         if first.HasField("new_hotlist"):
             if hotlist_id:
                 raise InvalidArgument.of("new_hotlist", "give hotlist_id (a list that exists) or new_hotlist, not both")
-            new = first.new_hotlist
-            _check_hotlist(new, "new_hotlist")
-            if new.hotlist_id and await store.hotlist_exists(conn, new.hotlist_id):
-                raise AlreadyExists("new_hotlist.hotlist_id: a list with this id exists")
-            try:
-                hotlist_id = (await store.upsert_hotlist(conn, new)).hotlist_id
-            except AlreadyExists:
-                raise AlreadyExists("new_hotlist.name: a list with this name exists") from None
+            _check_hotlist(first.new_hotlist, "new_hotlist")
+            hotlist_id = (await store.upsert_hotlist(conn, first.new_hotlist, "new_hotlist", new=True)).hotlist_id
         elif not hotlist_id:
             raise InvalidArgument.of("hotlist_id", "required on the first message (or new_hotlist)")
         elif not await store.hotlist_exists(conn, hotlist_id):

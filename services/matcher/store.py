@@ -71,21 +71,25 @@ def _hotlist(row: asyncpg.Record, count: int = 0) -> types_pb2.Hotlist:
     return types_pb2.Hotlist(**{c: row[c] for c in HOTLIST_COLUMNS}, entry_count=count)
 
 
-async def upsert_hotlist(conn: asyncpg.Connection, h: types_pb2.Hotlist) -> types_pb2.Hotlist:
-    """Create or change a list, and queue it for notify in the same transaction; a name another
-    list has is AlreadyExists."""
+async def upsert_hotlist(
+    conn: asyncpg.Connection, h: types_pb2.Hotlist, field: str = "hotlist", new: bool = False
+) -> types_pb2.Hotlist:
+    """Create or change a list (`new`: only create it), and queue it for notify in the same
+    transaction; a name another list has, or with `new` an id one has, is AlreadyExists naming
+    `field`."""
+    on_conflict = (
+        "DO NOTHING"
+        if new
+        else "DO UPDATE SET name = EXCLUDED.name, source = EXCLUDED.source, priority = EXCLUDED.priority,"
+        " covert = EXCLUDED.covert, match_policy = EXCLUDED.match_policy,"
+        " version = nextval('entry_version'), updated_at = now()"
+    )
     try:
         async with conn.transaction():
             await _lock(conn)
             row = await conn.fetchrow(
-                """
-                INSERT INTO hotlists (hotlist_id, name, source, priority, covert, match_policy)
-                VALUES ($1, $2, $3, $4, $5, $6)
-                ON CONFLICT (hotlist_id) DO UPDATE SET name = EXCLUDED.name, source = EXCLUDED.source,
-                    priority = EXCLUDED.priority, covert = EXCLUDED.covert, match_policy = EXCLUDED.match_policy,
-                    version = nextval('entry_version'), updated_at = now()
-                RETURNING *
-                """,
+                "INSERT INTO hotlists (hotlist_id, name, source, priority, covert, match_policy)"
+                f" VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (hotlist_id) {on_conflict} RETURNING *",
                 h.hotlist_id or str(uuid.uuid4()),
                 h.name,
                 h.source,
@@ -93,12 +97,14 @@ async def upsert_hotlist(conn: asyncpg.Connection, h: types_pb2.Hotlist) -> type
                 h.covert,
                 h.match_policy or types_pb2.MATCH_POLICY_LOOKALIKE,
             )
+            if row is None:
+                raise AlreadyExists(f"{field}.hotlist_id: a list with this id exists")
             saved = _hotlist(row)
             item = outbox.encode_field(1, saved.SerializeToString())  # PublishHotlistsRequest.hotlists
             await outbox.enqueue(conn, HOTLISTS_TOPIC, [(outbox.partition_of(saved.hotlist_id), item, 1)])
             await _changed(conn)
     except asyncpg.UniqueViolationError:
-        raise AlreadyExists("hotlist.name: a list with this name exists") from None
+        raise AlreadyExists(f"{field}.name: a list with this name exists") from None
     return saved
 
 
