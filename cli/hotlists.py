@@ -111,9 +111,14 @@ def check_file(path: Path, hotlist_id: str) -> Checked:
     return checked
 
 
+def _on_terminal(quiet: bool) -> bool:
+    """Whether a progress bar may be shown at all (the rows are counted only then)."""
+    return not quiet and sys.stderr.isatty()
+
+
 def progress(total: int, desc: str, quiet: bool):
     """A progress bar on a terminal for a file large enough to wait for; else none."""
-    shown = not quiet and total >= PROGRESS_FROM_ROWS and sys.stderr.isatty()
+    shown = _on_terminal(quiet) and total >= PROGRESS_FROM_ROWS
     return tqdm(total=total, unit=" rows", desc=desc, disable=not shown)
 
 
@@ -137,7 +142,7 @@ async def _import(stub, ch, args) -> int:
         raise CommandError(f"{args.file}: no such file")
     hotlist = await _find(stub, args)
     # rows, for the progress bar (none without a terminal to show it on: not counted)
-    total = max(0, count_lines(args.file) - 1) if not args.quiet and sys.stderr.isatty() else 0
+    total = max(0, count_lines(args.file) - 1) if _on_terminal(args.quiet) else 0
     if hotlist is None:  # made by the import itself (one transaction): a refused file leaves no list
         new = _new_hotlist(args, str(uuid.uuid4()))
         checked, resp = await _stream(ch, args, matcher_pb2.ImportEntriesRequest(new_hotlist=new), total)
