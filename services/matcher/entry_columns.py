@@ -25,7 +25,7 @@ import pyarrow.compute as pc
 from anpr.field_limits import LIMITS, compile_checkers
 from anpr.runtime.errors import InvalidArgument
 from anpr.v1 import types_pb2 as T
-from anpr.vrm import normalise_vrm_column
+from anpr.vrm import MAX_VRM_LENGTH, normalise_vrm_column
 from services.matcher import entries
 from services.matcher.store import COPY_COLUMNS
 
@@ -60,11 +60,13 @@ _PER_SECOND = {"s": 1, "ms": 1000, "us": 1_000_000, "ns": 1_000_000_000}
 @dataclass
 class Staged:
     """One batch's entries: `copy` the rows vouched for (binary COPY, without header and trailer),
+    with their entry ids and their normalised VRMs (S10, what matcher's index is built from),
     `records` the others that passed the message checks (store records), `errors` the violations."""
 
     rows: int
     copy: bytes = b""
     copied_ids: pa.Array | None = None
+    copied_vrms: np.ndarray | None = None
     records: list[tuple] = field(default_factory=list)
     errors: entries.Violations = field(default_factory=list)
 
@@ -237,7 +239,25 @@ def stage(batch: pa.RecordBatch, hotlist_id: str, first: int) -> Staged:
         normalised, firearms = normalised.filter(pa.array(sure)), firearms[sure]
     if b.n:
         staged.copy, staged.copied_ids = _copy_rows(b, hotlist_id, normalised, firearms), b.text["entry_id"]
+        staged.copied_vrms = fixed_width(normalised, MAX_VRM_LENGTH)
     return staged
+
+
+def fixed_width(values: pa.Array, width: int) -> np.ndarray:
+    """An Arrow string array of ASCII values of at most `width` bytes as a numpy `S<width>` array
+    (shorter values padded with NULs, as numpy reads them), without a Python object per value."""
+    values = values.cast(pa.string()) if values.type != pa.string() else values
+    n = len(values)
+    offsets = np.frombuffer(values.buffers()[1], np.int32, n + 1, values.offset * 4)
+    lengths = np.diff(offsets)
+    if lengths.size and lengths.max() > width:
+        raise ValueError(f"a value longer than {width} bytes")
+    out = np.zeros((n, width), np.uint8)
+    if offsets[-1] > offsets[0]:
+        data = np.frombuffer(values.buffers()[2], np.uint8, offsets[-1] - offsets[0], offsets[0])
+        starts = np.repeat(offsets[:-1] - offsets[0], lengths)
+        out[np.repeat(np.arange(n), lengths), np.arange(data.size) - starts] = data
+    return out.view(f"S{width}").ravel()
 
 
 def _may_hold_nul(a: pa.Array) -> bool:

@@ -111,6 +111,27 @@ def _as_entry_id_array(entry_ids: object) -> np.ndarray:
     return arr.astype(np.int64, copy=False)
 
 
+def _encode_all(vrms, classes: LookalikeClasses) -> tuple[np.ndarray, np.ndarray]:
+    """(codes, skeleton codes) of normalised VRMs, a block at a time; ValueError naming the first
+    that are not normalised."""
+    n = len(vrms)
+    codes = np.empty(n, dtype=np.int64)
+    skels = np.empty(n, dtype=np.int64)
+    bad_rows: list[np.ndarray] = []
+    for start in range(0, n, _CHUNK):
+        stop = min(start + _CHUNK, n)
+        c, s, bad = _encode_block(_block_bytes(vrms, start, stop), classes._byte_rep)
+        codes[start:stop] = c
+        skels[start:stop] = s
+        if bad.any():
+            bad_rows.append(np.flatnonzero(bad) + start)
+    if bad_rows:
+        rows = np.concatenate(bad_rows)
+        shown = ", ".join(f"[{int(i)}]={vrms[int(i)]!r}" for i in rows[:5])
+        raise ValueError(f"{rows.size} VRMs are not normalised 1-{MAX_VRM_LENGTH} chars of A-Z0-9: {shown}")
+    return codes, skels
+
+
 class VoiIndex:
     """VRM -> VOI entry ids, with exact and look-alike matching.
 
@@ -187,21 +208,7 @@ class VoiIndex:
         if n == 0:
             return cls(_Bulk.empty(), classes)
 
-        codes = np.empty(n, dtype=np.int64)
-        skels = np.empty(n, dtype=np.int64)
-        bad_rows: list[np.ndarray] = []
-        for start in range(0, n, _CHUNK):
-            stop = min(start + _CHUNK, n)
-            c, s, bad = _encode_block(_block_bytes(vrms, start, stop), classes._byte_rep)
-            codes[start:stop] = c
-            skels[start:stop] = s
-            if bad.any():
-                bad_rows.append(np.flatnonzero(bad) + start)
-        if bad_rows:
-            rows = np.concatenate(bad_rows)
-            shown = ", ".join(f"[{int(i)}]={vrms[int(i)]!r}" for i in rows[:5])
-            raise ValueError(f"{rows.size} VRMs are not normalised 1-{MAX_VRM_LENGTH} chars of A-Z0-9: {shown}")
-
+        codes, skels = _encode_all(vrms, classes)
         order = np.argsort(skels)
         skels = skels[order]
         codes = codes[order]
@@ -387,6 +394,17 @@ class VoiIndex:
                 del self._ov_skel[skel]
 
     # ------------------------------------------------------------------------------------- compaction
+    def merged(self, vrms: np.ndarray, entry_ids: np.ndarray) -> VoiIndex:
+        """Return a NEW index: this one's entries, the overlay folded in as by :meth:`compact`, and
+        ``vrms[i] -> entry_ids[i]`` added (an import's new entries: ids this index does not hold);
+        ``self`` is unchanged. For a worker thread, as :meth:`compact`, with the same catch-up.
+        Raises ``ValueError`` as :meth:`build` does, and for an id the index holds already."""
+        ids = _as_entry_id_array(entry_ids)
+        if ids.shape[0] != len(vrms):
+            raise ValueError(f"{len(vrms)} VRMs but {ids.shape[0]} entry ids")
+        codes, skels = _encode_all(vrms, self._classes)
+        return self._folded(codes, skels, ids)
+
     def compact(self) -> VoiIndex:
         """Return a NEW index with the overlay folded into the bulk arrays; ``self`` is unchanged.
 
@@ -396,15 +414,31 @@ class VoiIndex:
         ``match``/``add``/``remove`` on ``self``.  Changes made to ``self`` after that snapshot are not
         in the result: call ``new.catch_up(self)`` on the loop thread, then swap ``new`` in.
         """
+        e = np.empty(0, dtype=np.int64)
+        return self._folded(e, e, e)
+
+    def _folded(self, codes: np.ndarray, skels: np.ndarray, ids: np.ndarray) -> VoiIndex:
+        """compact(), with the entries (codes, skeletons, ids) added besides the overlay's."""
         snap = self._ov.copy()  # atomic under the GIL
         bulk = self._bulk
         keys = np.fromiter(snap.keys(), dtype=np.int64, count=len(snap))
         pos = bulk.find_many(keys)
+        if ids.size:
+            held = (bulk.find_many(ids) >= 0) | np.isin(ids, keys)
+            if held.any():
+                raise ValueError(f"{int(held.sum())} entry ids held already, e.g. {int(ids[held][0])}")
+            in_order = np.sort(ids)  # (an import's ids come in order: a pass)
+            if (in_order[1:] == in_order[:-1]).any():
+                raise ValueError("duplicate entry ids")
         remove_pos = np.sort(pos[pos >= 0])
         live = [(eid, st) for eid, st in snap.items() if st is not None]
         add_ids = np.fromiter((eid for eid, _ in live), dtype=np.int64, count=len(live))
         add_codes = np.fromiter((st[0] for _, st in live), dtype=np.int64, count=len(live))
         add_skels = np.fromiter((st[1] for _, st in live), dtype=np.int64, count=len(live))
+        if ids.size:
+            add_ids, add_codes, add_skels = (
+                np.concatenate(p) for p in ((add_ids, ids), (add_codes, codes), (add_skels, skels))
+            )
         new = VoiIndex(_merge(bulk, remove_pos, add_codes, add_skels, add_ids), self._classes)
         new._folded_ids = frozenset(snap)
         new._source_bulk = bulk

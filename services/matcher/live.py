@@ -50,6 +50,16 @@ class LiveIndex:
         self.index, self.deletions = index, deletions
         self.version = version
 
+    async def add_bulk(self, version: int, ids: np.ndarray, vrms: np.ndarray) -> None:
+        """Add an import's new entries (ids the index does not hold) as a bulk load would, without
+        reading them back: the index with them merged in and its deletion keys are built in worker
+        threads and swapped in, at `version`, the last version the import gave (the caller has
+        applied every change below the import's)."""
+        index = await asyncio.to_thread(self.index.merged, vrms, ids)
+        deletions = await asyncio.to_thread(DeletionIndex, index, self.deletions.enabled, self.deletions.classes)
+        self.index, self.deletions = index, deletions
+        self.version = max(self.version, version)
+
     def apply_hotlists(self, hotlists: Iterable[types_pb2.Hotlist]) -> None:
         for h in hotlists:
             self.hotlists[h.hotlist_id] = h

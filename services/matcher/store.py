@@ -214,6 +214,11 @@ class HotlistImport:
         self._direct = False  # rows straight into entries with COPY (see add)
         self._done = ImportResult(added_ids=[], added=0, changed=0, removed=0, first_version=0)
         self._named = 0  # entries written so far (each a live entry of the list: a repeated id is refused)
+        # The VRMs of the rows copied straight into the table, in order, while every row went that
+        # way: their ids are then the id sequence's next values (see finish), so the importing
+        # replica can add them to its index without reading them back (ImportResult.bulk).
+        self._direct_vrms: list[np.ndarray] | None = []
+        self._id_base = 0  # the id sequence's value before the first row copied
 
     async def begin(self) -> None:
         await _lock(self._conn)
@@ -228,18 +233,24 @@ class HotlistImport:
         )
         self._direct = not self._had_entries
 
-    async def add(self, records: Sequence[tuple], copy_rows: bytes = b"", copied_ids=None) -> None:
+    async def add(
+        self, records: Sequence[tuple], copy_rows: bytes = b"", copied_ids=None, copied_vrms: np.ndarray | None = None
+    ) -> None:
         """Write entries to the list: `records`, and `copy_rows` already in COPY's binary format
         (COPY_COLUMNS, without header and trailer; entry_columns.py) with their ids as an Arrow
-        array (`copied_ids`). Into a list that had no live entries, rows go straight into the table
-        with COPY (the bulk of a first import: no lookup of each id), unless one of them is stored
-        already (deleted, on another list, or repeated): then, as every other row, by way of a
-        staging table, adding the new and changing those that differ."""
+        array (`copied_ids`) and, if known, their normalised VRMs (`copied_vrms`, S10). Into a list
+        that had no live entries, rows go straight into the table with COPY (the bulk of a first
+        import: no lookup of each id), unless one of them is stored already (deleted, on another
+        list, or repeated): then, as every other row, by way of a staging table, adding the new and
+        changing those that differ."""
         done = self._done
         self._named += len(records) + (len(copied_ids) if copy_rows else 0)
         if copy_rows and self._direct:
-            if not done.first_version:  # below every version the import gives (the lock is held)
-                done.first_version = await self._conn.fetchval("SELECT nextval('entry_version')")
+            if not done.first_version:  # below every version and id the import gives (the lock is held)
+                row = await self._conn.fetchrow(
+                    "SELECT nextval('entry_version') AS version, nextval(pg_get_serial_sequence('entries', 'id')) AS id"
+                )
+                done.first_version, self._id_base = row["version"], row["id"]
             try:
                 async with self._conn.transaction():  # a savepoint: a stored id undoes this COPY alone
                     await self._copy("entries", copy_rows)
@@ -249,8 +260,13 @@ class HotlistImport:
                 done.added += len(copied_ids)
                 want = self.max_added_ids + 1 - len(done.added_ids)
                 done.added_ids.extend(copied_ids.slice(0, max(want, 0)).to_pylist())
+                if self._direct_vrms is not None and copied_vrms is not None:
+                    self._direct_vrms.append(copied_vrms)
+                else:
+                    self._direct_vrms = None
                 copy_rows = b""
         if records or copy_rows:
+            self._direct_vrms = None  # ids from the sequence in between: read back after the commit
             await self._staged(records, copy_rows)
 
     async def _copy(self, table: str, copy_rows: bytes) -> None:
@@ -297,12 +313,28 @@ class HotlistImport:
                 " RETURNING 1) SELECT count(*) FROM gone",
                 self.hotlist_id,
             )
-        await self._conn.execute(
-            "UPDATE hotlists SET version = nextval('entry_version'), updated_at = now() WHERE hotlist_id = $1",
+        version = await self._conn.fetchval(
+            "UPDATE hotlists SET version = nextval('entry_version'), updated_at = now() WHERE hotlist_id = $1"
+            " RETURNING version",
             self.hotlist_id,
         )
         await _changed(self._conn)
+        self._done.bulk = await self._direct_bulk(version)
         return self._done
+
+    async def _direct_bulk(self, list_version: int) -> "ImportedBulk | None":
+        """The entries of an import whose every row was copied straight into the table, as the
+        index takes them, when their ids are known: COPY gave each row, in order, the id sequence's
+        next value, and if this session's last value is the base plus their number, no other
+        session took one in between (the writers' lock keeps them out; any that did not is seen)."""
+        if not self._direct_vrms or self._done.changed or self._done.removed:
+            return None
+        vrms = np.concatenate(self._direct_vrms)
+        last = await self._conn.fetchval("SELECT currval(pg_get_serial_sequence('entries', 'id'))")
+        if last != self._id_base + vrms.size:
+            return None
+        ids = np.arange(self._id_base + 1, last + 1, dtype=np.int64)
+        return ImportedBulk(self._done.first_version, list_version - 1, ids, vrms)
 
 
 _LIVE_IN_LIST = "SELECT count(*) FROM entries WHERE hotlist_id = $1 AND NOT deleted"
@@ -369,6 +401,19 @@ class ImportResult:
     first_version: int
     rewatched_ids: list[str] = field(default_factory=list)
     rewatched: int = 0
+    bulk: "ImportedBulk | None" = None  # the entries added, when an index can take them as they are
+
+
+@dataclass(frozen=True)
+class ImportedBulk:
+    """Entries an import added to a list with no live entries, each row straight into the table:
+    their ids and normalised VRMs (S10), every version they took above `first_version` and at most
+    `last_version` (the writers' lock held: no other change has a version between the two)."""
+
+    first_version: int
+    last_version: int
+    ids: np.ndarray
+    vrms: np.ndarray
 
 
 async def entry_changes_since(conn: asyncpg.Connection, version: int) -> list[EntryChange]:
@@ -382,7 +427,9 @@ async def more_changes_since(conn: asyncpg.Connection, version: int, than: int) 
     """Whether more than `than` entries changed after `version`: counts no further than that (after
     a million-entry import, counting them all took a second of a refresh that reloads them anyway)."""
     return await conn.fetchval(
-        "SELECT count(*) > $2 FROM (SELECT 1 FROM entries WHERE version > $1 LIMIT $2 + 1) c", version, than
+        "SELECT count(*) > $2 FROM (SELECT 1 FROM entries WHERE version > $1 ORDER BY version LIMIT $2 + 1) c",
+        version,
+        than,
     )
 
 
@@ -483,6 +530,27 @@ class Changes:
     hotlists: list[types_pb2.Hotlist]
     bulk: tuple[int, np.ndarray, np.ndarray] | None
     entries: list[EntryChange]
+
+
+async def changes_before(conn: asyncpg.Connection, version: int, below: int, at_most: int) -> Changes | None:
+    """Hotlists and entries changed after `version` and below the version `below`, in one
+    snapshot, as changes_since reads them; None when more than `at_most` entries changed (a full
+    load is then the way). What a replica applies before an import's own entries (ImportedBulk)."""
+    async with conn.transaction(isolation="repeatable_read", readonly=True):
+        rows = await conn.fetch(
+            "SELECT id, vrm_normalised, deleted, version FROM entries WHERE version > $1 AND version < $2"
+            " ORDER BY version LIMIT $3 + 1",
+            version,
+            below,
+            at_most,
+        )
+        if len(rows) > at_most:
+            return None
+        hotlists = await conn.fetch(
+            "SELECT * FROM hotlists WHERE version > $1 AND version < $2 ORDER BY version", version, below
+        )
+    entries = [EntryChange(r["id"], r["vrm_normalised"], r["deleted"], r["version"]) for r in rows]
+    return Changes([_hotlist(r) for r in hotlists], None, entries)
 
 
 async def changes_since(

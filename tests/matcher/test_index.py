@@ -355,6 +355,38 @@ def test_compact_then_catch_up_applies_later_changes():
         new.catch_up(idx)  # only once, and only from its source
 
 
+def test_merged_adds_new_entries_to_the_folded_index_as_a_build_of_them_all_would():
+    idx = build([("AB12CDE", 1), ("XY99ZZZ", 2), ("QQ1", 3)])
+    idx.add("CD1", 10)
+    idx.remove(2)
+    vrms = np.array([b"AB12CDE", b"NEW1", b"X1"], dtype="S10")  # one VRM shared with a held entry
+    new = idx.merged(vrms, np.array([20, 21, 22]))
+    check_bulk_invariants(new)
+    assert new.overlay_size == 0 and len(idx) == 3  # the source unchanged
+    everything = [(1, "AB12CDE"), (3, "QQ1"), (10, "CD1"), (20, "AB12CDE"), (21, "NEW1"), (22, "X1")]
+    assert sorted(new.iter_entries()) == everything
+    whole = build([(v, i) for i, v in everything])
+    for read in ("AB12CDE", "NEWI", "X1", "CD1", "QQ1", "XY99ZZZ"):
+        assert _m(new, read, max_differences=2) == _m(whole, read, max_differences=2), read
+    # a change made to the source meanwhile is caught up, as after compact()
+    idx.add("EF2", 11)
+    assert new.catch_up(idx) == 1 and new.vrm_of(11) == "EF2"
+    assert list(VoiIndex.empty(classes=CLASSES).merged(vrms[:1], [5]).iter_entries()) == [(5, "AB12CDE")]
+
+
+@pytest.mark.parametrize("ids", [[3, 30], [10, 30], [30, 30]], ids=["in the bulk", "in the overlay", "repeated"])
+def test_merged_refuses_an_id_the_index_holds_or_a_repeated_one(ids):
+    idx = build([("AB12CDE", 1), ("QQ1", 3)])
+    idx.add("CD1", 10)
+    with pytest.raises(ValueError, match=r"held already|duplicate"):
+        idx.merged(np.array([b"AB1", b"AB2"], dtype="S10"), np.array(ids))
+
+
+def test_merged_refuses_a_vrm_that_is_not_normalised():
+    with pytest.raises(ValueError, match="not normalised"):
+        build([("AB1", 1)]).merged(np.array([b"ab1"], dtype="S10"), np.array([2]))
+
+
 # ------------------------------------------------------------------------------------ property test
 
 # Small alphabet heavy in look-alike characters so random reads often collide with entries.

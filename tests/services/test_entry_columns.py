@@ -111,6 +111,9 @@ def test_good_rows_become_copy_rows_and_the_others_the_violations_a_message_gets
     assert _copy_row_ids(staged.copy) == [
         r["entry_id"] for i, r in enumerate(sample) if i not in (3, 7, 9, 11, 13, 17, 19)
     ]
+    # the copied rows' normalised VRMs, in their order, as matcher's index takes them
+    assert staged.copied_vrms.dtype == "S10"
+    assert [v.decode() for v in staged.copied_vrms] == [r[2] for r in _copy_rows(staged.copy)]
 
 
 def test_the_copy_rows_carry_the_record_a_message_would_give():
@@ -203,3 +206,15 @@ def _copy_rows(data: bytes) -> list[tuple]:
 
 def _copy_row_ids(data: bytes) -> list[str]:
     return [r[0] for r in _copy_rows(data)]
+
+
+@pytest.mark.parametrize("start, stop", [(0, 5), (1, 4), (2, 2)], ids=["whole", "a slice", "none"])
+def test_fixed_width_gives_the_values_padded_as_numpy_reads_them(start, stop):
+    values = pa.array(["AB12CDE", "X", "", "1234567890", "Q9"])[start:stop]
+    fixed = entry_columns.fixed_width(values, 10)
+    assert fixed.dtype == "S10" and fixed.tolist() == [v.encode() for v in values.to_pylist()]
+
+
+def test_fixed_width_refuses_a_value_too_long():
+    with pytest.raises(ValueError, match="longer than 3"):
+        entry_columns.fixed_width(pa.array(["AB", "ABCD"]), 3)
