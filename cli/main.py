@@ -63,7 +63,7 @@ def _add_up(sub) -> None:
     up.set_defaults(run="cli.suite.demo:command")
 
 
-def _add_operations(sub) -> None:
+def _add_operations(sub, doc) -> None:
     serve = sub.add_parser("serve", help="run one service")
     serve.add_argument("service", choices=NAMES, help="the service to run (its settings: ANPR_* variables)")
     serve.set_defaults(run="cli.ops:serve")
@@ -91,7 +91,7 @@ def _add_operations(sub) -> None:
     dl = sub.add_parser(
         "deadletters",
         help="list or re-drive a service's dead letters (ANPR_DATABASE_URL, else the embedded database)",
-        description=importlib.import_module("anpr.runtime.deadletters").__doc__,
+        description=doc("anpr.runtime.deadletters"),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     dl.add_argument("action", choices=["list", "redrive"], help="list them, or re-drive them to their topic")
@@ -106,7 +106,7 @@ def _add_operations(sub) -> None:
     dl.set_defaults(run="cli.ops:deadletters")
 
 
-def _add_administration(sub) -> None:
+def _add_administration(sub, doc) -> None:
     cam = sub.add_parser("camera", help="manage the camera registry (token in ANPR_TOKEN)")
     cam.add_argument("action", choices=["add", "list", "disable"], help="register (or change), list, or disable")
     cam.add_argument("camera_id", nargs="?", help="add, disable: the camera's id, as its reads carry it")
@@ -126,7 +126,7 @@ def _add_administration(sub) -> None:
     hl = sub.add_parser(
         "hotlist",
         help="hotlist administration (token in ANPR_TOKEN)",
-        description=_doc("cli.hotlist_csv"),
+        description=doc("cli.hotlist_csv"),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     hl.add_argument("action", choices=["import", "list"], help="replace a list from a file, or list the lists")
@@ -157,7 +157,7 @@ def _add_administration(sub) -> None:
     cal = sub.add_parser(
         "calibration",
         help="what outcomes taught matching about a camera or list, and resetting it (token in ANPR_TOKEN)",
-        description=_doc("cli.calibration"),
+        description=doc("cli.calibration"),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     cal.add_argument("action", choices=["show", "reset"], help="show what was learnt, or reset (forget) it")
@@ -167,11 +167,11 @@ def _add_administration(sub) -> None:
     cal.set_defaults(run="cli.calibration:command")
 
 
-def _add_screens(sub) -> None:
+def _add_screens(sub, doc) -> None:
     term = sub.add_parser(
         "terminal",
         help="follow alerts as a unit or control room (token in ANPR_TOKEN)",
-        description=_doc("cli.screens.patrol_terminal"),
+        description=doc("cli.screens.patrol_terminal"),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _client_options(term, "notify")
@@ -185,17 +185,17 @@ def _add_screens(sub) -> None:
     tfc = sub.add_parser(
         "tfc",
         help="the TFC console (token in ANPR_TOKEN)",
-        description=_doc("cli.screens.tfc_console", "HELP"),
+        description=doc("cli.screens.tfc_console", "HELP"),
     )
     _client_options(tfc, "firearms")
     tfc.set_defaults(run="cli.screens.tfc_console:command")
 
 
-def _add_firearms(sub) -> None:
+def _add_firearms(sub, doc) -> None:
     rota = sub.add_parser(
         "rota",
         help="the firearms duty rota (token in ANPR_TOKEN)",
-        description=_doc("cli.rota"),
+        description=doc("cli.rota"),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     rota.add_argument(
@@ -249,11 +249,11 @@ def _add_firearms(sub) -> None:
     ndm.set_defaults(run="cli.rota:command")
 
 
-def _add_token(sub) -> None:
+def _add_token(sub, doc) -> None:
     token = sub.add_parser(
         "token",
         help="a bearer token from the local issuer of `anpr up`",
-        description=_doc("cli.tokens"),
+        description=doc("cli.tokens"),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     token.add_argument("action", choices=["issue"], help="issue: print a new token")
@@ -296,6 +296,10 @@ class Formatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsH
         return super()._get_help_string(action)
 
 
+def _no_doc(module: str, *more: str) -> None:
+    return None
+
+
 def _describe(sub) -> None:
     """Every command's --help: its one-line help as the description when it has no longer one, and
     the defaults shown."""
@@ -305,15 +309,18 @@ def _describe(sub) -> None:
         parser.description = parser.description or (helps.get(name, "") + ".")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(docs: bool = True) -> argparse.ArgumentParser:
+    """The command line; `docs`: with the commands' long descriptions, read from their modules, which
+    imports them (0.15 s a command; only --help shows them)."""
+    doc = _doc if docs else _no_doc
     p = argparse.ArgumentParser(prog="anpr", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True)
     _add_up(sub)
-    _add_operations(sub)
-    _add_administration(sub)
-    _add_screens(sub)
-    _add_firearms(sub)
-    _add_token(sub)
+    _add_operations(sub, doc)
+    _add_administration(sub, doc)
+    _add_screens(sub, doc)
+    _add_firearms(sub, doc)
+    _add_token(sub, doc)
     _describe(sub)
     return p
 
@@ -340,10 +347,10 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
     import grpc
 
-    from anpr.runtime.config import ConfigError
+    from anpr.runtime.errors import ConfigError
     from cli.client import CommandError, rpc_error
 
-    args = build_parser().parse_args(argv)
+    args = build_parser(docs=bool({"-h", "--help"} & set(sys.argv[1:] if argv is None else argv))).parse_args(argv)
     try:
         return _handler(args.run)(args)
     except (CommandError, grpc.aio.AioRpcError) as exc:  # a refused call: its code and the fields named

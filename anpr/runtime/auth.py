@@ -17,7 +17,6 @@ from typing import Protocol
 import grpc
 from grpc import aio
 
-from anpr.runtime import metrics
 from anpr.runtime.errors import AnprError
 from anpr.runtime.streams import StreamGuard
 from anpr.runtime.tls import has_verified_client_cert
@@ -156,9 +155,13 @@ class AuthInterceptor(aio.ServerInterceptor):
         try:
             caller = await self._verifier.caller(bearer(metadata))
         except AnprError as exc:
+            from anpr.runtime import metrics  # (servers only: the commands that import Role need none of it)
+
             metrics.AUTH_REFUSALS.add(1, {"code": exc.code.name})
             return None, (exc.code, str(exc))
         if caller.role not in self._roles.get(method, frozenset()):
+            from anpr.runtime import metrics
+
             metrics.AUTH_REFUSALS.add(1, {"code": grpc.StatusCode.PERMISSION_DENIED.name})
             return caller, (grpc.StatusCode.PERMISSION_DENIED, f"role {caller.role} may not call {method}")
         return caller, None

@@ -16,11 +16,7 @@ from typing import Self, TypeVar
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-
-class ConfigError(Exception):
-    """A setting (or a file it names) is missing or invalid; its text names the variable. Raised at start;
-    the command's main prints it and exits with status 2."""
-
+from anpr.runtime.errors import ConfigError  # (defined there: the commands' TLS needs it, not pydantic)
 
 # The JWT signature algorithms a service may accept (asymmetric only: anpr.runtime.identity).
 ASYMMETRIC = frozenset({"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"})

@@ -11,6 +11,11 @@ from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
 
+class ConfigError(Exception):
+    """A setting (or a file it names) is missing or invalid; its text names the variable. Raised at start;
+    the command's main prints it and exits with status 2."""
+
+
 def bad_request_status(message: str, violations: Iterable[tuple[str, str]]) -> grpc.Status:
     detail = any_pb2.Any()
     detail.Pack(

@@ -30,7 +30,7 @@ from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import ConsoleMetricExporter, PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import Resource
 
-from anpr.runtime.config import ConfigError
+from anpr.runtime.errors import ConfigError
 from anpr.runtime.failures import keep_running
 from anpr.runtime.outbox import DEAD_LETTER_PREFIX
 from anpr.runtime.tasks import Tasks

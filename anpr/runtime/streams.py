@@ -28,8 +28,6 @@ from contextlib import AbstractContextManager
 
 import grpc
 
-from anpr.runtime import metrics
-
 log = logging.getLogger(__name__)
 
 Refusal = tuple[grpc.StatusCode, str]
@@ -79,6 +77,8 @@ class StreamGuard:
         """A coroutine handler for the response stream `behavior`: refused when `refusal(context)`
         says so or `subject` holds all its slots; otherwise run inside `bound()` (the caller's
         context), each message written within the time limit, the generator closed at the end."""
+
+        from anpr.runtime import metrics  # (servers only: the commands that import auth need none of it)
 
         async def stream(request, context) -> None:
             if refused := refusal(context):

@@ -25,7 +25,7 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExport
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from pythonjsonlogger.json import JsonFormatter
 
-from anpr.runtime.config import ConfigError
+from anpr.runtime.errors import ConfigError
 
 # Span attributes (the only custom ones; ids and counts, never personal data).
 ATTR_READ_ID = "anpr.read.id"

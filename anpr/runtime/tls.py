@@ -27,7 +27,7 @@ from pathlib import Path
 
 import grpc
 
-from anpr.runtime.config import ConfigError
+from anpr.runtime.errors import ConfigError
 
 log = logging.getLogger(__name__)
 

@@ -13,8 +13,7 @@ from opentelemetry import trace
 import services
 from anpr.plate_patches import PlatePatches
 from anpr.runtime.auth import Role, current_caller
-from anpr.runtime.config import ConfigError
-from anpr.runtime.errors import InvalidArgument
+from anpr.runtime.errors import ConfigError, InvalidArgument
 from anpr.runtime.failures import keep_running
 from anpr.runtime.server import Runtime
 from anpr.runtime.telemetry import (

@@ -15,8 +15,7 @@ from opentelemetry import trace
 
 import services
 from anpr.runtime.auth import Role, current_caller
-from anpr.runtime.config import ConfigError
-from anpr.runtime.errors import DeadlineExceeded, InvalidArgument, NotFound, PermissionDenied
+from anpr.runtime.errors import ConfigError, DeadlineExceeded, InvalidArgument, NotFound, PermissionDenied
 from anpr.runtime.failures import keep_running
 from anpr.runtime.metrics import count_outcomes
 from anpr.runtime.outbox import Outbox
@@ -309,7 +308,8 @@ def _check_hotlist(h: types_pb2.Hotlist, field: str) -> None:
 async def _staged(request, hotlist_id: str, first: int):
     """An import message's entries made ready to stage (entry_columns.Staged), numbered from
     `first`: each record batch of its columns, then its VoiEntry messages."""
-    for batch in entry_columns.read(request.entry_columns) if request.entry_columns else ():
+    batches = await asyncio.to_thread(entry_columns.read, request.entry_columns) if request.entry_columns else ()
+    for batch in batches:
         # numpy and Arrow let go of the GIL: matching goes on meanwhile
         staged = await asyncio.to_thread(entry_columns.stage, batch, hotlist_id, first)
         first += staged.rows
