@@ -402,6 +402,10 @@ class VoiIndex:
         ids = _as_entry_id_array(entry_ids)
         if ids.shape[0] != len(vrms):
             raise ValueError(f"{len(vrms)} VRMs but {ids.shape[0]} entry ids")
+        if self._bulk.n == 0 and not self._ov:  # (a first list: sorting them is all there is to do)
+            new = VoiIndex.build(vrms, ids, classes=self._classes)
+            new._folded_ids, new._source_bulk = frozenset(), self._bulk
+            return new
         codes, skels = _encode_all(vrms, self._classes)
         return self._folded(codes, skels, ids)
 
