@@ -158,14 +158,17 @@ def widen_send_buffer(conn, nbytes: int) -> int:
     for PostgreSQL: what a bulk COPY hands over in one write is then read by the server at its own
     pace, not a socket buffer's worth (208 KiB by default) each time the event loop comes round,
     which left a million-entry import's backend waiting for its data 9% of the time. Capped by the
-    kernel (net.core.wmem_max); returns the size the socket now has (0 where it cannot be told)."""
+    kernel (net.core.wmem_max); returns the size the socket now has (0 where it cannot be told).
+    A local (Unix) socket only: a TCP socket's buffer grows by itself (net.ipv4.tcp_wmem, 4 MiB),
+    and setting one stops that, at a cap that is 208 KiB on many hosts."""
     raw = getattr(conn, "_con", None) or conn  # (asyncpg keeps the transport private)
     transport = getattr(raw, "_transport", None)
     sock = transport.get_extra_info("socket") if transport is not None else None
     if sock is None:
         return 0
-    with contextlib.suppress(OSError):
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, nbytes)
+    if sock.family == socket.AF_UNIX:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, nbytes)
     return sock.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF)
 
 
