@@ -55,14 +55,14 @@ def _bits(positions: np.ndarray, log2: int, slice_log2: int = 24) -> np.ndarray:
     return out
 
 
-def find_sorted(array: np.ndarray, presence: PresenceFilter, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def find_sorted(array: np.ndarray, presence: PresenceFilter | None, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(found, lo): whether each key is in the sorted ``array``, and where it sorts (valid where
-    found); only the keys ``presence`` lets through are searched."""
+    found); only the keys ``presence`` lets through are searched (all of them without one)."""
     found = np.zeros(keys.shape, dtype=bool)
     lo = np.zeros(keys.shape, dtype=np.intp)
     n = array.shape[0]
     if n and keys.size:
-        maybe = np.flatnonzero(presence.maybe(keys))
+        maybe = np.flatnonzero(presence.maybe(keys)) if presence is not None else np.arange(keys.size)
         if maybe.size:
             at = np.minimum(array.searchsorted(keys[maybe]), n - 1)
             found[maybe] = array[at] == keys[maybe]

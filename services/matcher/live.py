@@ -38,6 +38,7 @@ class LiveIndex:
         self.version = 0
         self.hotlists: dict[str, types_pb2.Hotlist] = {}
         self._compacting = False
+        self._presence: asyncio.Future | None = None  # the last swapped deletion keys' filter, building
 
     def __len__(self) -> int:
         return len(self.index)
@@ -46,8 +47,7 @@ class LiveIndex:
         """Replace the index with a bulk load, built in a worker thread (matching goes on with the
         old index meanwhile); changes after `version` are applied afterwards by the caller."""
         index = await asyncio.to_thread(VoiIndex.build, vrms, ids, classes=self.classes)
-        deletions = await asyncio.to_thread(DeletionIndex, index, self.deletions.enabled, self.deletions.classes)
-        self.index, self.deletions = index, deletions
+        self._swap(index, await asyncio.to_thread(self._deletions_of, index))
         self.version = version
 
     async def add_bulk(self, version: int, ids: np.ndarray, vrms: np.ndarray) -> None:
@@ -56,9 +56,23 @@ class LiveIndex:
         threads and swapped in, at `version`, the last version the import gave (the caller has
         applied every change below the import's)."""
         index = await asyncio.to_thread(self.index.merged, vrms, ids)
-        deletions = await asyncio.to_thread(DeletionIndex, index, self.deletions.enabled, self.deletions.classes)
-        self.index, self.deletions = index, deletions
+        self._swap(index, await asyncio.to_thread(self._deletions_of, index))
         self.version = max(self.version, version)
+
+    def _deletions_of(self, index: VoiIndex) -> DeletionIndex:
+        return DeletionIndex(index, self.deletions.enabled, self.deletions.classes, presence=False)
+
+    def _swap(self, index: VoiIndex, deletions: DeletionIndex) -> None:
+        """Swap in a reload's index and its deletion keys, whose presence filter is then built in a
+        worker thread (it only speeds lookups up: the new list matches without waiting for it)."""
+        self.index, self.deletions = index, deletions
+        self._presence = asyncio.ensure_future(asyncio.to_thread(deletions.build_presence))
+        self._presence.add_done_callback(_log_failure)
+
+    async def settled(self) -> None:
+        """Once the last presence filter being built is (a worker thread cannot be stopped)."""
+        if self._presence is not None:
+            await asyncio.gather(self._presence, return_exceptions=True)
 
     def apply_hotlists(self, hotlists: Iterable[types_pb2.Hotlist]) -> None:
         for h in hotlists:
@@ -94,3 +108,8 @@ class LiveIndex:
             log.info("index compacted", extra={"entries": len(new)})
         finally:
             self._compacting = False
+
+
+def _log_failure(built: asyncio.Future) -> None:
+    if not built.cancelled() and built.exception() is not None:  # lookups go on without the filter
+        log.error("presence filter of the deletion keys not built", exc_info=built.exception())

@@ -535,6 +535,7 @@ class MatcherComponent:
     async def stop(self) -> None:
         await self.outbox.stop(self._rt.settings.shutdown_grace_s)
         await self._rt.tasks.cancel(FOLLOWER_TASK)
+        await self.live.settled()
 
 
 ROLES = {  # who may call which RPC

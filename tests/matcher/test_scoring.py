@@ -275,3 +275,25 @@ def test_deletion_keys_built_over_an_index_with_changes_find_the_changed_entries
     deletions = DeletionIndex(index, classes=LookalikeClasses(TABLE.common_classes()))
     read, _ = CLASSES.encode("A812CD")  # E dropped and B read as 8
     assert [(k, eid) for k, eid, _ in deletions.lookup(np.array([read]), index)] == [(0, 2)]
+
+
+def test_deletion_keys_without_their_presence_filter_find_the_same_entries():
+    rng = np.random.default_rng(3)
+    vrms = sorted({"".join(rng.choice(list("AB12O0CD"), size=7)) for _ in range(2000)})
+    index = VoiIndex.build(vrms, np.arange(1, len(vrms) + 1, dtype=np.int64), classes=CLASSES)
+    reads = np.array([CLASSES.encode(v[:3] + v[4:])[0] for v in vrms[::5]] + [CLASSES.encode("ZZZZZ")[0]])
+    with_filter = DeletionIndex(index, classes=LookalikeClasses(TABLE.common_classes()))
+    later = DeletionIndex(index, classes=LookalikeClasses(TABLE.common_classes()), presence=False)
+    assert later.nbytes < with_filter.nbytes
+    found = sorted(with_filter.lookup(reads, index))
+    assert found and sorted(later.lookup(reads, index)) == found
+    later.build_presence()
+    assert later.nbytes == with_filter.nbytes and sorted(later.lookup(reads, index)) == found
+
+
+async def test_a_reloaded_index_matches_at_once_and_gets_its_presence_filter_in_the_background():
+    live = LiveIndex(CLASSES)
+    await live.load(1, np.array([1, 2], dtype=np.int64), np.array(["AB12CDE", "XY99ZZZ"], dtype="S10"))
+    assert [m.entry_id for m in Matcher(live, TABLE.default).match(T.Read(vrm="AB2CDE")).matches] == [1]
+    await live.settled()
+    assert live.deletions._presence is not None
