@@ -109,6 +109,12 @@ def wrap_handler(handler: grpc.RpcMethodHandler, wrap: Callable) -> grpc.RpcMeth
     )
 
 
+def _count_refusal(code: grpc.StatusCode) -> None:
+    from anpr.runtime import metrics  # (a server's only: the commands that import Role need none of it)
+
+    metrics.AUTH_REFUSALS.add(1, {"code": code.name})
+
+
 class AuthInterceptor(aio.ServerInterceptor):
     """Verifies the bearer token and checks the caller's role against the RPC's declaration.
 
@@ -155,14 +161,10 @@ class AuthInterceptor(aio.ServerInterceptor):
         try:
             caller = await self._verifier.caller(bearer(metadata))
         except AnprError as exc:
-            from anpr.runtime import metrics  # (servers only: the commands that import Role need none of it)
-
-            metrics.AUTH_REFUSALS.add(1, {"code": exc.code.name})
+            _count_refusal(exc.code)
             return None, (exc.code, str(exc))
         if caller.role not in self._roles.get(method, frozenset()):
-            from anpr.runtime import metrics
-
-            metrics.AUTH_REFUSALS.add(1, {"code": grpc.StatusCode.PERMISSION_DENIED.name})
+            _count_refusal(grpc.StatusCode.PERMISSION_DENIED)
             return caller, (grpc.StatusCode.PERMISSION_DENIED, f"role {caller.role} may not call {method}")
         return caller, None
 
