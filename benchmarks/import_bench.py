@@ -8,7 +8,8 @@ Makes a CSV extract of --entries rows with all twenty columns filled as a PNC ex
 (cli/suite/launcher.py), and times the command a hotlist administrator runs, from its start until it
 exits, into a list that exists (as every extract after the first): the file checked (every row, as
 the command always does) and sent to matcher's ImportEntries as columns as it is read, written to the
-list as it arrives, and matcher's index reloaded (the call answers once the new list matches). Prints the seconds, entries/s and the CPU each part used; the last line is
+list as it arrives, and the new entries taken into matcher's index (the call answers once the new
+list matches). Prints the seconds, entries/s and the CPU each part used; the last line is
 `entries_per_s=<n>`.
 """
 
