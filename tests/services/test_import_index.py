@@ -102,3 +102,21 @@ async def test_an_import_that_took_another_path_is_read_back_with_the_same_resul
     assert FROM_MEMORY not in caplog.messages
     assert sorted(component.live.index.iter_entries()) == await as_reloaded(conn)
     assert len(component.live.index) == 60
+
+
+async def test_a_list_made_by_its_import_is_known_with_its_entries_taken_from_memory(matcher, caplog):
+    stub, conn, component = matcher
+    new = T.Hotlist(name="PNC extract", source=T.HOTLIST_SOURCE_PNC_NATIONAL)
+    with caplog.at_level(logging.INFO, logger="services.matcher.server"):
+        resp = await stub.ImportEntries(
+            iter(
+                [
+                    matcher_pb2.ImportEntriesRequest(new_hotlist=new, entry_columns=columns(listed(40))),
+                    matcher_pb2.ImportEntriesRequest(entry_columns=columns(listed(40, "f")[20:]), complete=True),
+                ]
+            )
+        )
+    assert FROM_MEMORY in caplog.messages
+    assert component.live.hotlists[resp.hotlist_id].name == "PNC extract"  # matched hits name their list
+    assert sorted(component.live.index.iter_entries()) == await as_reloaded(conn)
+    assert len(component.live.index) == 60
