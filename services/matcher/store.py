@@ -116,10 +116,15 @@ async def list_hotlists(conn: asyncpg.Connection) -> list[types_pb2.Hotlist]:
     return [_hotlist(r, r["n"]) for r in rows]
 
 
-async def hotlists_since(conn: asyncpg.Connection, version: int) -> list[types_pb2.Hotlist]:
-    return [
-        _hotlist(r) for r in await conn.fetch("SELECT * FROM hotlists WHERE version > $1 ORDER BY version", version)
-    ]
+_END = 2**63 - 1  # above every version (bigint)
+
+
+async def hotlists_since(conn: asyncpg.Connection, version: int, below: int = _END) -> list[types_pb2.Hotlist]:
+    """The hotlists changed after `version` (and below `below`), in version order."""
+    rows = await conn.fetch(
+        "SELECT * FROM hotlists WHERE version > $1 AND version < $2 ORDER BY version", version, below
+    )
+    return [_hotlist(r) for r in rows]
 
 
 async def hotlist_exists(conn: asyncpg.Connection, hotlist_id: str) -> bool:
@@ -420,9 +425,16 @@ class ImportedBulk:
     vrms: np.ndarray
 
 
-async def entry_changes_since(conn: asyncpg.Connection, version: int) -> list[EntryChange]:
+async def entry_changes_since(
+    conn: asyncpg.Connection, version: int, below: int = _END, limit: int | None = None
+) -> list[EntryChange]:
+    """The entries changed after `version` (and below `below`), in version order, at most `limit`."""
     rows = await conn.fetch(
-        "SELECT id, vrm_normalised, deleted, version FROM entries WHERE version > $1 ORDER BY version", version
+        "SELECT id, vrm_normalised, deleted, version FROM entries WHERE version > $1 AND version < $2"
+        " ORDER BY version LIMIT $3",
+        version,
+        below,
+        limit,
     )
     return [EntryChange(r["id"], r["vrm_normalised"], r["deleted"], r["version"]) for r in rows]
 
@@ -541,20 +553,10 @@ async def changes_before(conn: asyncpg.Connection, version: int, below: int, at_
     snapshot, as changes_since reads them; None when more than `at_most` entries changed (a full
     load is then the way). What a replica applies before an import's own entries (ImportedBulk)."""
     async with conn.transaction(isolation="repeatable_read", readonly=True):
-        rows = await conn.fetch(
-            "SELECT id, vrm_normalised, deleted, version FROM entries WHERE version > $1 AND version < $2"
-            " ORDER BY version LIMIT $3 + 1",
-            version,
-            below,
-            at_most,
-        )
-        if len(rows) > at_most:
+        entries = await entry_changes_since(conn, version, below, at_most + 1)
+        if len(entries) > at_most:
             return None
-        hotlists = await conn.fetch(
-            "SELECT * FROM hotlists WHERE version > $1 AND version < $2 ORDER BY version", version, below
-        )
-    entries = [EntryChange(r["id"], r["vrm_normalised"], r["deleted"], r["version"]) for r in rows]
-    return Changes([_hotlist(r) for r in hotlists], None, entries)
+        return Changes(await hotlists_since(conn, version, below), None, entries)
 
 
 async def changes_since(
