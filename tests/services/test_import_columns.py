@@ -7,6 +7,7 @@ the hotlist writers' lock."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime
 
 import grpc
@@ -24,10 +25,12 @@ TEXT = ("entry_id", "vrm", "reason", "information", "force", "area", "pnc_id", "
         "operational_instructions", "source_reference")  # fmt: skip
 
 
-@pytest.fixture
-async def matcher(database_url, tokens):
+@contextlib.asynccontextmanager
+async def running_matcher(database_url, tokens, **settings):
+    """A matcher alone (its relays' targets nowhere) with the lists "pnc" and "local": its stub as
+    hotlist administrator, a connection as its login, and its component (what its index holds)."""
     suite = InProcessSuite(database_url, tokens)
-    await suite.start("matcher", notify_addr=NOWHERE, firearms_addr=NOWHERE, ingest_addr=NOWHERE, import_idle_s=1.0)
+    await suite.start("matcher", notify_addr=NOWHERE, firearms_addr=NOWHERE, ingest_addr=NOWHERE, **settings)
     conn = await pg.connect(database_url.service_url("matcher"), "matcher")
     try:
         async with channel(suite.addr("matcher"), tokens[Role.HOTLIST_ADMIN]) as ch:
@@ -38,10 +41,16 @@ async def matcher(database_url, tokens):
                         hotlist=T.Hotlist(hotlist_id=hotlist_id, name=hotlist_id, source=T.HOTLIST_SOURCE_PNC_NATIONAL)
                     )
                 )
-            yield stub, conn
+            yield stub, conn, suite.running["matcher"]._component
     finally:
         await conn.close()
         await suite.stop()
+
+
+@pytest.fixture
+async def matcher(database_url, tokens):
+    async with running_matcher(database_url, tokens, import_idle_s=1.0) as (stub, conn, _):
+        yield stub, conn
 
 
 def columns(entries: list[T.VoiEntry]) -> bytes:

@@ -10,35 +10,19 @@ import logging
 
 import pytest
 
-from anpr.runtime import pg
-from anpr.runtime.auth import Role
-from anpr.v1 import matcher_pb2, matcher_pb2_grpc
+from anpr.v1 import matcher_pb2
 from anpr.v1 import types_pb2 as T
 from services.matcher import store
-from tests.services.test_import_columns import NOWHERE, columns, listed
-from tests.support import InProcessSuite, channel, make_entry
+from tests.services.test_import_columns import columns, listed, running_matcher
+from tests.support import make_entry
 
 FROM_MEMORY = "index took an import's entries"
 
 
 @pytest.fixture
 async def matcher(database_url, tokens):
-    suite = InProcessSuite(database_url, tokens)
-    await suite.start("matcher", notify_addr=NOWHERE, firearms_addr=NOWHERE, ingest_addr=NOWHERE)
-    conn = await pg.connect(database_url.service_url("matcher"), "matcher")
-    try:
-        async with channel(suite.addr("matcher"), tokens[Role.HOTLIST_ADMIN]) as ch:
-            stub = matcher_pb2_grpc.MatcherServiceStub(ch)
-            for hotlist_id in ("pnc", "local"):
-                await stub.UpsertHotlist(
-                    matcher_pb2.UpsertHotlistRequest(
-                        hotlist=T.Hotlist(hotlist_id=hotlist_id, name=hotlist_id, source=T.HOTLIST_SOURCE_PNC_NATIONAL)
-                    )
-                )
-            yield stub, conn, suite.running["matcher"]._component
-    finally:
-        await conn.close()
-        await suite.stop()
+    async with running_matcher(database_url, tokens) as running:
+        yield running
 
 
 async def as_reloaded(conn) -> list[tuple[int, str]]:
