@@ -33,6 +33,16 @@ CHANNEL_OPTIONS = [*MESSAGE_OPTIONS, ("grpc.use_local_subchannel_pool", 1)]  # a
 AGES = [f"{y:02d}" for y in (*range(2, 26), *range(51, 76))]
 
 
+LETTERS = "ABCDEFGHJKLMNOPRSTUVWXYZ"
+
+
+def current_format_vrm(rng, separator: str = " ") -> str:
+    """A random GB current-format registration (two letters, an age identifier, three letters)."""
+    return f"{rng.choice(LETTERS)}{rng.choice(LETTERS)}{rng.randint(10, 75)}{separator}" + "".join(
+        rng.choice(LETTERS) for _ in range(3)
+    )
+
+
 def camera_ids(n: int) -> list[str]:
     return [f"BENCH-CAM-{i:03d}" for i in range(n)]
 

@@ -33,12 +33,11 @@ from anpr.runtime.auth import Role
 from anpr.v1 import matcher_pb2, matcher_pb2_grpc
 from anpr.v1 import types_pb2 as T
 from benchmarks import chain_suite as cs
-from benchmarks.common import BenchError, CpuMeter, add_options
+from benchmarks.common import BenchError, CpuMeter, add_options, current_format_vrm
 from cli.client import channel
 from cli.hotlist_csv import COLUMNS
 from cli.suite.launcher import ROOT
 
-LETTERS = "ABCDEFGHJKLMNOPRSTUVWXYZ"
 OPTIONS = {
     "--entries": (int, 1_000_000, "rows of the extract (default 1,000,000)"),
     "--seed": (int, 1, "random seed of the extract"),
@@ -53,9 +52,7 @@ def write_extract(path: Path, n: int, seed: int) -> None:
         out.writerow(COLUMNS)
         for i in range(n):
             firearms = i % 100 == 0
-            vrm = f"{rng.choice(LETTERS)}{rng.choice(LETTERS)}{rng.randint(10, 75)} " + "".join(
-                rng.choice(LETTERS) for _ in range(3)
-            )
+            vrm = current_format_vrm(rng)
             out.writerow(
                 [
                     f"pnc:{i}",

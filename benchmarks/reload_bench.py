@@ -29,12 +29,11 @@ if __package__ in (None, ""):  # run as a file: the repository on the path
 
 from anpr.runtime import pg
 from benchmarks import chain_suite as cs
-from benchmarks.common import add_options
+from benchmarks.common import add_options, current_format_vrm
 from services.matcher import store
 from services.matcher.index import LookalikeClasses
 from services.matcher.live import LiveIndex
 
-LETTERS = "ABCDEFGHJKLMNOPRSTUVWXYZ"
 OPTIONS = {
     "--entries": (int, 1_000_000, "entries of the list (default 1,000,000)"),
     "--repeat": (int, 2, "reloads timed (default 2: the first after the write, then as at a restart)"),
@@ -48,8 +47,7 @@ async def write_entries(url: str, n: int) -> None:
         rng = random.Random(1)
         for start in range(0, n, 100_000):
             rows = [
-                (f"pnc:{i}", "L", f"{rng.choice(LETTERS)}{rng.choice(LETTERS)}{rng.randint(10, 75)}"
-                 + "".join(rng.choice(LETTERS) for _ in range(3)), False, None, b"\x00" * 190)
+                (f"pnc:{i}", "L", current_format_vrm(rng, ""), False, None, b"\x00" * 190)
                 for i in range(start, min(n, start + 100_000))
             ]  # fmt: skip
             await conn.copy_records_to_table("entries", records=rows, columns=store.COPY_COLUMNS)
