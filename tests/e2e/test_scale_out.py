@@ -33,9 +33,12 @@ BATCHES, PER_BATCH = 8, 4
 RETRYABLE = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.CANCELLED}
 
 
-async def camera(suite, cam: str, vrm: str, targets: list[str], sent: list[str], halfway: asyncio.Event) -> None:
+async def camera(
+    suite, cam: str, vrm: str, targets: list[str], sent: list[str], halfway: asyncio.Event, resume: asyncio.Event
+) -> None:
     """Sends its reads in order, alternating between the ingest replicas (the survivor only, once
-    one has been killed), resubmitting a batch until it is acknowledged."""
+    one has been killed), resubmitting a batch until it is acknowledged; halfway, it says so and
+    waits to be told to go on."""
     for i in range(BATCHES):
         batch = [make_read(vrm, camera_id=cam) for _ in range(PER_BATCH)]
         attempt = 0
@@ -53,6 +56,7 @@ async def camera(suite, cam: str, vrm: str, targets: list[str], sent: list[str],
         sent.extend(r.read_id for r in batch)
         if i == BATCHES // 2:
             halfway.set()
+            await resume.wait()
 
 
 def delivered(log_text: str, topic: str) -> int:
@@ -102,13 +106,25 @@ async def test_two_replicas_share_delivery_keep_order_and_alert_once(processes, 
         await conn.close()
 
     sent = {cam: [] for cam in CAMERAS}
-    halfway = asyncio.Event()
+    halfway, resume = asyncio.Event(), asyncio.Event()
     targets = ["ingest", "ingest-2"]
-    feeds = [asyncio.create_task(camera(processes, cam, vrms[cam], targets, sent[cam], halfway)) for cam in CAMERAS]
+    feeds = [
+        asyncio.create_task(camera(processes, cam, vrms[cam], targets, sent[cam], halfway, resume)) for cam in CAMERAS
+    ]
     await asyncio.wait_for(halfway.wait(), 60)
     targets.remove("ingest-2")
     assert await processes.stop("ingest-2") == 0  # gives its leases back: the other takes over at once
+    # Every read sent so far alerted before matcher-2 is killed: the alerts of its partitions only it
+    # delivers while it holds their leases, so it has certainly delivered some (under load it had not
+    # always, and the other then delivered every alert once the leases expired).
+    so_far = {read_id for reads in sent.values() for read_id in reads}
+    async with channel(processes.addr("notify"), processes.tokens[Role.CONTROL_ROOM]) as ch:
+        stream = subscribe(ch, Role.CONTROL_ROOM, from_start=True)
+        while so_far:
+            so_far.discard((await next_alert(stream, 60)).hit.read.read_id)
+        stream.cancel()
     processes.kill("matcher-2")  # its leases expire: the other takes over within seconds
+    resume.set()
     await asyncio.wait_for(asyncio.gather(*feeds), 120)
 
     expected = sum(len(v) for v in sent.values())
