@@ -335,7 +335,7 @@ def _handler(path: str):
         raise SystemExit(
             f"this install of anpr has no {module} ({exc.name} is missing): the service image carries"
             " the services' commands only; install the package with its client extra on a"
-            " workstation: pip install 'anpr-alerting[client]'"
+            " workstation: pip install 'anpr-alerting[client]' (in a checkout: pip install -e '.[client]')"
         ) from None
 
 
