@@ -46,3 +46,13 @@ def test_links_between_the_readme_and_the_docs_pages_resolve():
             if not (page.parent / target).exists():
                 broken.append(f"{page.relative_to(ROOT)} -> {target}")
     assert not broken, broken
+
+
+def test_the_readme_installs_what_the_client_commands_need():
+    """The demo's install (the README's first command) is a workstation's: it has the client extra
+    (pyproject.toml), without which `anpr hotlist` and `anpr rota import` refuse to start."""
+    readme = (ROOT / "README.md").read_text()
+    install = re.search(r"python3 -m venv \.venv && \.venv/bin/pip install -e (\S+) && \.venv/bin/anpr up", readme)
+    assert install, "the README's first command is not where it was"
+    extras = re.fullmatch(r"'?\.(?:\[([a-z,]+)\])?'?", install.group(1))
+    assert extras and "client" in (extras.group(1) or "").split(","), install.group(0)
