@@ -165,6 +165,7 @@ class Suite:
     def start(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         check_settings(os.environ)  # a misspelt ANPR_* setting stops `anpr up` before anything starts
+        _remove_stale_suite_file(self.data_dir)
         if not self.database_url:
             print(f"Starting embedded PostgreSQL in {self.data_dir / 'pgdata'} ...", flush=True)
             self._embedded = pg.start_embedded(self.data_dir, cleanup="stop")
@@ -219,13 +220,15 @@ class Suite:
             database_url=self.database_url if self._embedded is not None else None,
             pid=os.getpid(),
         )
-        self.suite_file_data.write(self.data_dir)
         with open(self.data_dir / "demo-tokens.env", "a") as env:  # beside the tokens, where to call
             env.writelines(f"DEMO_{name.upper()}_ADDR={self.addr(name)}\n" for name in NAMES)
 
     async def wait_serving(self, timeout: float = 90.0) -> None:  # noqa: ASYNC109 (see Launcher.wait_serving)
         for name in NAMES:
             await self.launcher.wait_serving(name, timeout)
+        # Written only now: a client (or a script) that waits for the file to appear finds every
+        # service answering, not a refused connection while they start.
+        self.suite_file_data.write(self.data_dir)
 
     def stop(self, grace: float = 20.0) -> None:
         if self.launcher is not None:
@@ -360,6 +363,21 @@ async def seed_rota(suite: Suite) -> None:
                 ]
             )
         )
+
+
+def _remove_stale_suite_file(directory: Path) -> None:
+    """A suite file left by an `anpr up` that was killed (kill -9 gives it no time to remove it), so
+    that no client takes it for this one's while the services start (this one writes its own once
+    they all serve)."""
+    found = SuiteFile.read(directory)
+    if found is None or found.pid is None:
+        return
+    try:
+        os.kill(found.pid, 0)
+    except ProcessLookupError:
+        (directory / SUITE_FILE).unlink(missing_ok=True)
+    except PermissionError:  # a live process of another user: not ours to judge
+        pass
 
 
 async def run_demo(suite: Suite, duration: float | None, interval: float) -> None:

@@ -14,7 +14,9 @@ import sys
 import time
 from pathlib import Path
 
+import grpc
 import psutil
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from anpr.runtime.auth import Role
 from tests.e2e.processes import ROOT
@@ -53,9 +55,9 @@ def _ignore_sigint() -> None:
 class Up:
     """`anpr up` in a data dir on free ports, its output read line by line."""
 
-    def __init__(self, data_dir: Path, *, sigint_ignored: bool = False):
+    def __init__(self, data_dir: Path, *, sigint_ignored: bool = False, base_port: int | None = None):
         self.data_dir = data_dir
-        self.base_port = _base_port()
+        self.base_port = base_port or _base_port()
         self.seen: list[str] = []
         command = ["up", "--data-dir", str(data_dir), "--base-port", str(self.base_port), "--interval", "0.3"]
         self.proc = subprocess.Popen(
@@ -133,9 +135,41 @@ def check_plaintext_refused(up: Up, no_suite: Path) -> None:
     assert lines and all(line.startswith("{") for line in lines), [x for x in lines if not x.startswith("{")]
 
 
+def stale_suite_file(data_dir: Path, base: int) -> None:
+    """The suite file a killed `anpr up` leaves (its pid gone), naming the ports the next one uses."""
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    data_dir.mkdir(parents=True)
+    addresses = {name: f"127.0.0.1:{base + i}" for i, name in enumerate(("ingest", "matcher", "notify", "firearms"))}
+    (data_dir / "suite.json").write_text(json.dumps({"addresses": addresses, "tokens": {}, "pid": gone.pid}))
+
+
+def check_serving_once_the_suite_file_appears(up: Up, within_s: float = 90) -> None:
+    """A client that waits for suite.json finds every service answering the moment it appears
+    (SERVING without waiting for a connection), not one that refuses while the services start."""
+    path, deadline = up.data_dir / "suite.json", time.monotonic() + within_s
+    up.wait_for(lambda s: "Starting embedded PostgreSQL" in s)  # (printed once the stale one is gone)
+    assert not path.exists(), "a killed anpr up's suite file is still there"
+    while not path.exists():
+        assert up.proc.poll() is None, "anpr up exited early"
+        assert time.monotonic() < deadline, f"no suite file within {within_s:.0f} s"
+        time.sleep(0.02)
+    found = json.loads(path.read_text())
+    assert found["pid"] == up.proc.pid
+    with open(found["ca_file"], "rb") as ca:
+        credentials = grpc.ssl_channel_credentials(ca.read())
+    for name, address in found["addresses"].items():
+        with grpc.secure_channel(address, credentials) as ch:
+            answer = health_pb2_grpc.HealthStub(ch).Check(health_pb2.HealthCheckRequest(), timeout=5)
+            assert answer.status == health_pb2.HealthCheckResponse.SERVING, name
+
+
 def test_anpr_up_shows_alerts_and_stops_cleanly_on_ctrl_c(tmp_path):
-    up = Up(tmp_path / "demo", sigint_ignored=True)
+    base = _base_port()
+    stale_suite_file(tmp_path / "demo", base)
+    up = Up(tmp_path / "demo", sigint_ignored=True, base_port=base)
     try:
+        check_serving_once_the_suite_file_appears(up)
         up.wait_for(
             lambda s: "[terminal] ALERT" in s,
             lambda s: "[TFC console]" in s and "FIREARMS ACTIVATION" in s,
