@@ -17,6 +17,7 @@ import uuid
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+import fasteners
 from google.protobuf import timestamp_pb2
 
 from anpr.runtime import pg
@@ -165,7 +166,6 @@ class Suite:
     def start(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         check_settings(os.environ)  # a misspelt ANPR_* setting stops `anpr up` before anything starts
-        _remove_stale_suite_file(self.data_dir)
         if not self.database_url:
             print(f"Starting embedded PostgreSQL in {self.data_dir / 'pgdata'} ...", flush=True)
             self._embedded = pg.start_embedded(self.data_dir, cleanup="stop")
@@ -365,19 +365,22 @@ async def seed_rota(suite: Suite) -> None:
         )
 
 
-def _remove_stale_suite_file(directory: Path) -> None:
-    """A suite file left by an `anpr up` that was killed (kill -9 gives it no time to remove it), so
-    that no client takes it for this one's while the services start (this one writes its own once
-    they all serve)."""
-    found = SuiteFile.read(directory)
-    if found is None or found.pid is None:
-        return
-    try:
-        os.kill(found.pid, 0)
-    except ProcessLookupError:
-        (directory / SUITE_FILE).unlink(missing_ok=True)
-    except PermissionError:  # a live process of another user: not ours to judge
-        pass
+def _claim_data_dir(directory: Path) -> fasteners.InterProcessLock:
+    """Hold the data dir for this `anpr up` (released when it exits, however it dies), refusing to
+    start where another one runs; then remove the suite file of one that was killed (kill -9 gives
+    it no time to), so that no client takes it for this one's while the services start (this one
+    writes its own once they all serve)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    lock = fasteners.InterProcessLock(str(directory / ".anpr-up.lock"))
+    if not lock.acquire(blocking=False):
+        running = SuiteFile.read(directory)
+        who = f" (pid {running.pid})" if running is not None and running.pid else ""
+        raise CommandError(
+            f"anpr up already runs in {directory}{who}: use it (the other commands find it from there),"
+            " stop it first, or give this one another --data-dir"
+        )
+    (directory / SUITE_FILE).unlink(missing_ok=True)
+    return lock
 
 
 async def run_demo(suite: Suite, duration: float | None, interval: float) -> None:
@@ -425,6 +428,7 @@ async def run_demo(suite: Suite, duration: float | None, interval: float) -> Non
 
 def up(data_dir: Path, base_port: int | None, duration: float | None, interval: float) -> int:
     suite = Suite(data_dir, base_port, os.environ.get("ANPR_DATABASE_URL") or None)
+    held = _claim_data_dir(suite.data_dir)  # noqa: F841 (held until this process exits)
     stop_requested = False
 
     def on_term(signum, frame):

@@ -182,6 +182,10 @@ def test_anpr_up_shows_alerts_and_stops_cleanly_on_ctrl_c(tmp_path):
         dead = _anpr("deadletters", "list", "ingest", data_dir=up.data_dir)
         assert dead.returncode == 0 and "ingest: 0 dead letter(s)" in dead.stdout, dead.stderr
         check_tokens(up.data_dir, up.base_port, _clean_env())
+        # a second `anpr up` in the same data dir (another shell) is refused, and leaves the first's file
+        second = anpr("up", "--data-dir", str(up.data_dir), "--base-port", str(_base_port()), env=_clean_env())
+        assert second.returncode == 2 and "already runs in" in second.stderr, second.stderr
+        assert json.loads((up.data_dir / "suite.json").read_text())["pid"] == up.proc.pid
         check_plaintext_refused(up, tmp_path / "elsewhere")
         family = up.family()
         logins = connected(up.data_dir)
