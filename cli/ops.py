@@ -12,7 +12,7 @@ import asyncpg
 import services
 from anpr.runtime import dbroles, pg
 from anpr.runtime import deadletters as dead_letters
-from cli.client import CommandError, data_dir
+from cli.client import CommandError, data_dir, database_unreachable
 
 
 def serve(args) -> int:
@@ -26,7 +26,7 @@ def migrate(args) -> int:
 
     async def run() -> None:
         url, server = await _owner_url(os.environ.get("ANPR_DATABASE_URL"), data_dir(args.data_dir))
-        conn = await asyncpg.connect(url)
+        conn = await _connect(url)
         try:
             for name in args.services or services.NAMES:
                 s = services.spec(name)
@@ -41,6 +41,16 @@ def migrate(args) -> int:
 
     asyncio.run(run())
     return 0
+
+
+async def _connect(url: str, schema: str | None = None) -> asyncpg.Connection:
+    """A connection for a command (as a service's login when `schema` is given); a database that
+    cannot be reached or refuses the login is the command's error, naming where it is (never the
+    password), not a traceback."""
+    try:
+        return await (pg.connect(url, schema) if schema else asyncpg.connect(url))
+    except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        raise database_unreachable(url, exc) from None
 
 
 async def _owner_url(url: str | None, data_dir: Path) -> tuple[str, pg.Embedded | None]:
@@ -66,7 +76,7 @@ def retention(args) -> int:
         url, server = await asyncio.to_thread(
             pg.service_database_url, settings.database_url, settings.data_dir, spec.schema
         )
-        conn = await pg.connect(url, spec.schema)
+        conn = await _connect(url, spec.schema)
         try:
             if pending := await pg.pending_migrations(conn, spec.schema, spec.migrations):
                 raise CommandError(
@@ -97,7 +107,7 @@ def deadletters(args) -> int:
                 " the database whose outbox to read"
             )
         url, server = pg.service_database_url(url, directory, schema)
-        conn = await pg.connect(url, schema)
+        conn = await _connect(url, schema)
         try:
             if args.action == "redrive":
                 counts = await dead_letters.redrive(conn, schema, args.topic)

@@ -1,12 +1,15 @@
-"""`anpr deadletters`: list a service's dead letters and re-drive them to their topic."""
+"""`anpr deadletters`: list a service's dead letters and re-drive them to their topic; and a database
+that the database commands (and `anpr up`) cannot reach or log in to, named without a traceback."""
 
 from __future__ import annotations
 
 import asyncio
+from urllib.parse import urlsplit, urlunsplit
 
 from anpr.runtime import pg
 from services import spec
 from tests.cli import NO_SUITE, anpr
+from tests.support import free_port
 
 TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 
@@ -40,3 +43,19 @@ async def test_dead_letters_are_listed_without_payloads_and_redriven_to_their_to
 async def test_without_a_database_url_or_an_embedded_database_the_command_says_so():
     code, out = await anpr("deadletters", "list", "ingest")
     assert code != 0 and f"ANPR_DATABASE_URL is not set and {NO_SUITE} holds no embedded database" in out
+
+
+async def test_a_database_the_commands_cannot_reach_or_log_in_to_is_named_without_a_traceback(database_url, tmp_path):
+    closed = free_port()  # nothing listens there
+    wrong = urlunsplit(urlsplit(database_url)._replace(netloc=f"nobody:hunter2@127.0.0.1:{closed}"))
+    parts = urlsplit(database_url)
+    refused_login = urlunsplit(parts._replace(netloc="nobody:hunter2@" + parts.netloc.rsplit("@", 1)[-1]))
+    cases = [(("deadletters", "list", "ingest"), wrong), (("migrate",), wrong), (("retention",), wrong)]
+    cases.append((("deadletters", "list", "ingest"), refused_login))
+    cases.append((("up", "--data-dir", str(tmp_path / "up"), "--base-port", str(free_port())), wrong))
+    for args, url in cases:
+        code, out = await anpr(*args, database_url=url)
+        assert code == 2 and "cannot connect to the database (ANPR_DATABASE_URL:" in out, (args, out)
+        assert "Traceback" not in out and "hunter2" not in out, out
+    code, out = await anpr("deadletters", "list", "ingest", database_url=wrong)
+    assert f"127.0.0.1:{closed}" in out and "Connection refused" in out, out
