@@ -233,7 +233,11 @@ FLAGS = {
 def refusal(err: grpc.aio.AioRpcError) -> CommandError:
     """The service's refusal in the command's words: the flags, not the contract's field names."""
     fields = field_violations_of(err)
-    if not fields:
+    if not fields:  # a refusal without violations may still start with the fields it is about
+        named, sep, why = (err.details() or "").partition(": ")
+        names = [n.strip() for n in named.split(",")]
+        if sep and all(n in FLAGS for n in names):
+            return CommandError(f"{err.code().name}: {', '.join(FLAGS[n] for n in names)}: {why}")
         return CommandError(f"{err.code().name}: {err.details()}")
     return CommandError(f"{err.code().name}: " + "; ".join(f"{FLAGS.get(f, f)}: {d}" for f, d in fields))
 

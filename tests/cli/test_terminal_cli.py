@@ -57,6 +57,13 @@ async def test_a_refused_subscription_names_the_flags_to_give(notify, tokens):
     assert code == 2 and "--lat and --lon (the unit's position): required" in out, out
     code, out = await anpr("terminal", "--unit", "ALPHA-1", "--lat", "51.5", token=tokens[Role.TERMINAL])
     assert code == 2 and "both --lat and --lon" in out, out
+    # another unit than the token's: refused by the service, in the command's words
+    code, out = await anpr(
+        "terminal",
+        *("--addr", notify.addr("notify"), "--unit", "BRAVO-9", "--lat", "51.5", "--lon", "-1.2"),
+        token=tokens[Role.TERMINAL],
+    )
+    assert code == 2 and "PERMISSION_DENIED: --unit, --force:" in out and "subscription." not in out, out
 
 
 async def test_an_officer_sees_rejects_and_resumes_alerts_in_the_terminal(notify, tokens, database_url):
