@@ -71,7 +71,9 @@ def stats(args) -> int:
 
 
 async def _stats(args) -> None:
-    window = int(args.days * 86400)
+    if not 0 < args.days <= 366:  # (the service's window: 1 s to 366 days)
+        raise CommandError("--days: give a number of days above 0 and at most 366")
+    window = max(1, int(args.days * 86400))
     async with target_of(args, "notify", Role.CONTROL_ROOM).channel() as ch:
         resp = await notify_pb2_grpc.NotifyServiceStub(ch).GetAlertStats(
             notify_pb2.GetAlertStatsRequest(window_seconds=window), timeout=30
