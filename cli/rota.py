@@ -93,7 +93,7 @@ def read_shifts(path: Path) -> tuple[list[T.Shift], list[str], list[int]]:
     with open(path, newline="", encoding="utf-8-sig") as f:
         reader = csv.DictReader(f)
         if tuple(reader.fieldnames or ()) != COLUMNS:
-            return [], [f"line 1: the header must be {','.join(COLUMNS)}"]
+            return [], [f"line 1: the header must be {','.join(COLUMNS)}"], []
         for row in reader:
             try:
                 if None in row or any(row[c] is None for c in COLUMNS):

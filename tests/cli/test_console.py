@@ -142,6 +142,11 @@ async def test_rota_from_the_command_line(firearms, people, tmp_path):
     )
     code, out = await anpr("rota", "import", str(bad), "--addr", addr, token=sup)
     assert code == 1 and "line 2: starts_at: needs a UTC offset" in out and "nothing imported" in out
+    headless = tmp_path / "headless.csv"  # another header (from, to: the flags' names)
+    headless.write_text(f"force,area,from,to,primary,backups,supervisor\n{FORCE},,x,y,tfc-a,,sup-1\n")
+    code, out = await anpr("rota", "import", str(headless), "--addr", addr, token=sup)
+    assert code == 1 and "line 1: the header must be force,area,starts_at,ends_at," in out, out
+    assert "nothing imported" in out, out
     unknown = tmp_path / "unknown.csv"  # every line the service refuses is named, by its line
     unknown.write_text(
         "force,area,starts_at,ends_at,primary,backups,supervisor\n"
