@@ -8,7 +8,7 @@ import grpc
 
 from anpr.runtime.auth import Role
 from anpr.v1 import ingest_pb2, ingest_pb2_grpc, matcher_pb2, matcher_pb2_grpc, notify_pb2, notify_pb2_grpc, types_pb2
-from cli.client import CommandError, target_of
+from cli.client import CommandError, rpc_error, target_of
 
 
 def camera(args) -> int:
@@ -45,8 +45,23 @@ async def _camera(args) -> None:
                 raise CommandError(f"no such camera: {args.camera_id}")
             cam = current[args.camera_id]
             cam.enabled = False
-        saved = (await stub.UpsertCamera(ingest_pb2.UpsertCameraRequest(camera=cam))).camera
+        try:
+            saved = (await stub.UpsertCamera(ingest_pb2.UpsertCameraRequest(camera=cam))).camera
+        except grpc.aio.AioRpcError as err:
+            raise rpc_error(err, CAMERA_FLAGS) from None
         print(f"{saved.camera_id}: {'enabled' if saved.enabled else 'disabled'}")
+
+
+# The camera's fields as `anpr camera add`'s flags, for the service's refusals.
+CAMERA_FLAGS = {
+    "camera.camera_id": "the camera id",
+    "camera.name": "--name",
+    "camera.force": "--force",
+    "camera.location": "--lat and --lon",
+    "camera.location.latitude": "--lat",
+    "camera.location.longitude": "--lon",
+    "camera.direction": "--direction",
+}
 
 
 def _check_new_camera(args) -> None:

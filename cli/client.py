@@ -125,10 +125,19 @@ def target_of(args, service: str, role: Role, addr_option: str = "addr") -> Targ
     return Target(address or f"127.0.0.1:{DEFAULT_PORTS[service]}", bearer, tls)
 
 
-def rpc_error(err: grpc.aio.AioRpcError) -> CommandError:
-    """A refused call as the command reports it: the status code and the fields named."""
+def rpc_error(err: grpc.aio.AioRpcError, flags: Mapping[str, str] | None = None) -> CommandError:
+    """A refused call as the command reports it: the status code and the fields named, each as the
+    command's flag when `flags` (the request's field paths to the flags that fill them) has it."""
+    flags = flags or {}
     fields = field_violations_of(err)
-    detail = "; ".join(f"{f}: {d}" for f, d in fields) if fields else err.details()
+    if fields:
+        detail = "; ".join(f"{flags.get(f, f)}: {d}" for f, d in fields)
+    else:  # a refusal without violations may still start with the fields it is about
+        detail = err.details() or ""
+        named, sep, why = detail.partition(": ")
+        names = [n.strip() for n in named.split(",")]
+        if sep and all(n in flags for n in names):
+            detail = f"{', '.join(flags[n] for n in names)}: {why}"
     if err.code() == grpc.StatusCode.UNAVAILABLE:  # "Socket closed" says nothing of the likely causes
         detail += (
             " (is the service up at that address? Every port of the suite speaks TLS only: a client"

@@ -20,10 +20,9 @@ import sys
 import grpc
 
 from anpr.runtime.auth import Role
-from anpr.runtime.errors import field_violations_of
 from anpr.runtime.tls import ClientTls
 from anpr.v1 import notify_pb2, notify_pb2_grpc, types_pb2
-from cli.client import CommandError, channel, save_file, target_of
+from cli.client import CommandError, channel, rpc_error, save_file, target_of
 
 T = types_pb2
 DEFAULT_PATCH_REASON = "confirm the read before acting on the alert"  # `p N` without a reason of its own
@@ -232,14 +231,7 @@ FLAGS = {
 
 def refusal(err: grpc.aio.AioRpcError) -> CommandError:
     """The service's refusal in the command's words: the flags, not the contract's field names."""
-    fields = field_violations_of(err)
-    if not fields:  # a refusal without violations may still start with the fields it is about
-        named, sep, why = (err.details() or "").partition(": ")
-        names = [n.strip() for n in named.split(",")]
-        if sep and all(n in FLAGS for n in names):
-            return CommandError(f"{err.code().name}: {', '.join(FLAGS[n] for n in names)}: {why}")
-        return CommandError(f"{err.code().name}: {err.details()}")
-    return CommandError(f"{err.code().name}: " + "; ".join(f"{FLAGS.get(f, f)}: {d}" for f, d in fields))
+    return rpc_error(err, FLAGS)
 
 
 async def stdin_lines():

@@ -85,6 +85,10 @@ async def test_a_camera_is_registered_only_with_its_place_and_force(ingest):
     assert code == 2 and "--lat and --lon" in out
     code, out = await anpr("camera", "add", "CAM-NOWHERE", "--addr", addr, token=admin)
     assert code == 2 and "--lat and --lon and --force" in out
+    code, out = await anpr(  # refused by the service: in the command's words
+        "camera", "add", "CAM-NOWHERE", "--lat", "91", "--lon", "0", "--force", "Beds", "--addr", addr, token=admin
+    )
+    assert code == 2 and "INVALID_ARGUMENT: --lat: must be between -90 and 90" in out, out
     async with channel(addr, admin) as ch:  # a client in another language is told the same
         with pytest.raises(grpc.aio.AioRpcError) as err:
             await ingest_pb2_grpc.IngestServiceStub(ch).UpsertCamera(
