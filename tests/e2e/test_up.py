@@ -136,12 +136,11 @@ def check_plaintext_refused(up: Up, no_suite: Path) -> None:
 
 
 def stale_suite_file(data_dir: Path, base: int) -> None:
-    """The suite file a killed `anpr up` leaves (its pid gone), naming the ports the next one uses."""
-    gone = subprocess.Popen(["true"])
-    gone.wait()
+    """The suite file a killed `anpr up` leaves, naming the ports the next one uses (and a pid that
+    runs: the data dir's lock, not a pid, tells whether an `anpr up` runs there)."""
     data_dir.mkdir(parents=True)
     addresses = {name: f"127.0.0.1:{base + i}" for i, name in enumerate(("ingest", "matcher", "notify", "firearms"))}
-    (data_dir / "suite.json").write_text(json.dumps({"addresses": addresses, "tokens": {}, "pid": gone.pid}))
+    (data_dir / "suite.json").write_text(json.dumps({"addresses": addresses, "tokens": {}, "pid": os.getpid()}))
 
 
 def check_serving_once_the_suite_file_appears(up: Up, within_s: float = 90) -> None:
