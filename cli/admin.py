@@ -102,15 +102,19 @@ async def _stats(args) -> None:
     ):
         print(f"\n{title}\n{header}")
         for r in rows:
-            label = (r.name or r.key or "-")[:27]
-            print(
-                f"{label:<28}{r.alerts:>8}{r.acknowledged:>8}{r.accepted:>10}{r.rejected:>10}"
-                f"{r.accept_rate:>8.0%}{r.misread_rate:>9.0%}"
-            )
+            label = "all alerts" if title == "total" else (r.name or r.key or "-")[:27]
+            # the rates are of the alerts accepted or rejected: none yet, no rate (not 0%)
+            decided = r.accepted + r.rejected
+            rates = f"{r.accept_rate:>8.0%}{r.misread_rate:>9.0%}" if decided else f"{'-':>8}{'-':>9}"
+            print(f"{label:<28}{r.alerts:>8}{r.acknowledged:>8}{r.accepted:>10}{r.rejected:>10}{rates}")
+        if not rows:
+            print("  (none)")
     print(f"\nPOSSIBLE alerts by force of the camera\n{'':<28}{'budget/h':>9}{'let through':>12}{'held back':>10}")
     for b in resp.possible_by_force:
         budget = str(b.budget_per_hour) if b.budget_per_hour else "none"
         print(f"{(b.force or '-')[:27]:<28}{budget:>9}{b.admitted:>12}{b.held:>10}")
+    if not resp.possible_by_force:
+        print("  (none)")
     await _withheld(args, window)
 
 
@@ -127,6 +131,8 @@ async def _withheld(args, window: int) -> None:
         return
     print(f"\nPOSSIBLE matches withheld for want of support: {resp.withheld_total}")
     for title, rows in (("by hotlist", resp.withheld_by_hotlist), ("by camera", resp.withheld_by_camera)):
+        if not rows:
+            continue
         print(f"{title}")
         for r in rows[:20]:
             print(f"  {r.key[:40]:<42}{r.withheld:>8}")

@@ -9,6 +9,8 @@ on standard input act on an alert by its number (the sequence shown after ALERT 
     r N CODE [text]      reject alert N with a reason code (stopped, not_found, wrong_vehicle, ...)
     s N                  seen
     p N [reason]         save alert N's plate patch as plate-N.jpg (the reason is audited)
+    help                 these commands
+    q                    quit (as Ctrl-C does; the end of standard input does not stop the screen)
 """
 
 from __future__ import annotations
@@ -35,6 +37,11 @@ RETRYABLE = {
     grpc.StatusCode.UNKNOWN,
 }
 BOLD, RED, YELLOW, RESET = "\033[1m", "\033[31m", "\033[33m", "\033[0m"
+QUIT = {"q", "quit", "exit"}
+HELP = (
+    "?? commands: a N (accept) | r N CODE [text] (reject: stopped, not_found, wrong_vehicle, misread ...)"
+    " | s N (seen) | p N [reason] (save the plate patch) | q (quit)"
+)
 
 
 def style(text: str, *codes: str, colour: bool) -> str:
@@ -117,14 +124,22 @@ class Terminal:
         print(text, file=self._out, flush=True)
 
     async def run(self, commands=None) -> None:
+        """Follow the alerts, acting on `commands` (lines) meanwhile, until `q` or an error."""
         async with channel(self._target, self._token, self._tls) as ch:
             stub = notify_pb2_grpc.NotifyServiceStub(ch)
+            follow = asyncio.create_task(self._follow(stub))
             worker = asyncio.create_task(self._commands(stub, commands)) if commands is not None else None
             try:
-                await self._follow(stub)
+                await asyncio.wait({t for t in (follow, worker) if t}, return_when=asyncio.FIRST_COMPLETED)
+                if follow.done():
+                    return follow.result()  # raises a refusal
+                if worker.result():  # quit
+                    return
+                await follow  # the end of the commands (standard input closed): go on following
             finally:
-                if worker is not None:
-                    worker.cancel()
+                for task in (follow, worker):
+                    if task is not None:
+                        task.cancel()
 
     async def _follow(self, stub) -> None:
         delay = 0.5
@@ -177,16 +192,22 @@ class Terminal:
         )
         return f"unit {sub.unit_id or '-'} {where}"
 
-    async def _commands(self, stub, lines) -> None:
+    async def _commands(self, stub, lines) -> bool:
+        """Act on each line; True once told to quit, False at the end of the lines."""
         async for line in lines:
+            words = line.split()
+            if words and words[0].lower() in QUIT:
+                return True
             try:
-                await self._command(stub, line.split())
+                await self._command(stub, words)
             except grpc.aio.AioRpcError as err:
                 self.say(f"!! {err.code().name}: {err.details()}")
+        return False
 
     async def _command(self, stub, words: list[str]) -> None:
         if len(words) < 2 or words[0] not in {*OUTCOMES, "p"} or not words[1].isdigit():
-            self.say("?? commands: a N | r N CODE [text] | s N | p N [reason]")
+            if words:  # (an empty line says nothing)
+                self.say(HELP)
             return
         alert_id = self._alerts.get(int(words[1]))
         if alert_id is None:

@@ -1,29 +1,21 @@
 """`anpr terminal` driven in a pseudo-terminal, as an officer uses it: a unit's alert shown with its
-markers and an approximate match standing out, rejected with a reason code, and the stream resumed
-without a gap after notify restarts."""
+markers and an approximate match standing out, rejected with a reason code, the stream resumed
+without a gap after notify restarts, and `q` to leave."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 import asyncpg
-import pytest
+import pexpect
 
 from anpr.runtime.auth import Role
 from anpr.v1 import notify_pb2, notify_pb2_grpc
 from anpr.v1 import types_pb2 as T
 from tests.cli import anpr
 from tests.cli.test_console import Terminal
-from tests.support import InProcessSuite, channel, free_port, make_entry, make_read
-
-
-@pytest.fixture
-async def notify(database_url, tokens):
-    s = InProcessSuite(database_url, tokens)
-    port = free_port()
-    await s.start("notify", grpc_port=port, heartbeat_s=0.5)
-    yield s
-    await s.stop()
+from tests.support import channel, make_entry, make_read
 
 
 def hit(vrm_read: str, markers: list[int], exact: bool) -> T.TracedHit:
@@ -106,6 +98,12 @@ async def test_an_officer_sees_rejects_and_resumes_alerts_in_the_terminal(notify
         await screen.expect("-- live: unit ALPHA-1")
         await screen.expect(f"ALERT #{second.sequence}  AB12CDE  [EXACT]")
         await screen.expect("FIREARMS: the duty Tactical Firearms Commander has been informed")
+        screen.child.sendline("help")
+        await screen.expect("| q (quit)")
+        screen.child.sendline("q")  # the officer leaves the screen
+        await asyncio.to_thread(screen.child.expect, pexpect.EOF)
+        screen.child.close()
+        assert screen.child.exitstatus == 0
     finally:
         screen.kill()
     assert second.sequence == first.sequence + 1
