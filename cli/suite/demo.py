@@ -272,6 +272,7 @@ async def camera_feed(suite: Suite, interval: float, out) -> None:
     rng = random.Random()
     # the listed plates as read, now and then through a look-alike character (Z read as 2, O as 0)
     listed = itertools.cycle([e.vrm for e in DEMO_ENTRIES] + ["KX19 2TB", "YD21 MP0"])
+    patches = plate_patches()
     async with channel(suite.addr("ingest"), suite.tokens[Role.CAMERA], suite.client_tls) as ch:
         stub = ingest_pb2_grpc.IngestServiceStub(ch)
         stored = 0
@@ -290,6 +291,8 @@ async def camera_feed(suite: Suite, interval: float, out) -> None:
                         location=T.GeoPoint(latitude=lat, longitude=lon),
                         direction=T.DIRECTION_TOWARDS,
                         heading_degrees=rng.uniform(0, 359),
+                        # the camera's close-up of a listed plate, as `p N` and the TFC's `patch` show
+                        plate_image=patches.get(vrm, b""),
                     )
                 )
             resp = await stub.SubmitReads(iter([ingest_pb2.SubmitReadsRequest(reads=reads)]), timeout=10)
@@ -297,6 +300,12 @@ async def camera_feed(suite: Suite, interval: float, out) -> None:
             if n % FEED_REPORT_EVERY == 0:  # now and then: the alerts are what to watch
                 print(f"[camera feed] {stored} reads stored so far", file=out, flush=True)
             await asyncio.sleep(interval)
+
+
+def plate_patches() -> dict[str, bytes]:
+    """The demo feed's plate patches (JPEG), by the VRM as read ("KX19 ZTB" from demo_plates/KX19ZTB.jpg):
+    one for each listed plate, and each look-alike reading of one, that the feed sends."""
+    return {f"{p.stem[:4]} {p.stem[4:]}": p.read_bytes() for p in (Path(__file__).parent / "demo_plates").glob("*.jpg")}
 
 
 FEED_REPORT_EVERY = 30  # camera batches between the feed's lines

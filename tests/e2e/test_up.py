@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import grpc
+import pexpect
 import psutil
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
@@ -163,6 +164,29 @@ def check_serving_once_the_suite_file_appears(up: Up, within_s: float = 90) -> N
             assert answer.status == health_pb2.HealthCheckResponse.SERVING, name
 
 
+def check_plate_patch(up: Up, cwd: Path) -> None:
+    """In another shell, an officer saves a demo alert's plate patch (`p N`): the camera's JPEG."""
+    child = pexpect.spawn(
+        sys.executable,
+        ["-m", "cli", "terminal", "--force", "Demo Police", "--data-dir", str(up.data_dir)],
+        cwd=str(cwd),
+        env=_clean_env() | {"NO_COLOR": "1"},
+        encoding="utf-8",
+        timeout=60,
+    )
+    try:
+        child.expect(r"ALERT #(\d+) ")
+        n = child.match.group(1)
+        child.sendline(f"p {n} checking the plate")
+        child.expect(rf"-- plate patch of #{n} saved to (\S+) ")
+        saved = Path(child.match.group(1))
+        child.sendline("q")
+        child.expect(pexpect.EOF)
+    finally:
+        child.terminate(force=True)
+    assert saved.read_bytes()[:3] == b"\xff\xd8\xff", saved  # a JPEG
+
+
 def test_anpr_up_shows_alerts_and_stops_cleanly_on_ctrl_c(tmp_path):
     base = _base_port()
     stale_suite_file(tmp_path / "demo", base)
@@ -181,6 +205,7 @@ def test_anpr_up_shows_alerts_and_stops_cleanly_on_ctrl_c(tmp_path):
         dead = _anpr("deadletters", "list", "ingest", data_dir=up.data_dir)
         assert dead.returncode == 0 and "ingest: 0 dead letter(s)" in dead.stdout, dead.stderr
         check_tokens(up.data_dir, up.base_port, _clean_env())
+        check_plate_patch(up, tmp_path)
         # a second `anpr up` in the same data dir (another shell) is refused, and leaves the first's file
         second = anpr("up", "--data-dir", str(up.data_dir), "--base-port", str(_base_port()), env=_clean_env())
         assert second.returncode == 2 and "already runs in" in second.stderr, second.stderr
