@@ -52,10 +52,14 @@ async def _list(stub) -> None:
     for h in (await stub.ListHotlists(matcher_pb2.ListHotlistsRequest())).hotlists:
         kind = types_pb2.HotlistSource.Name(h.source).removeprefix("HOTLIST_SOURCE_").lower()
         print(
-            f"{h.name}\t{h.entry_count} entries\t{kind}\tpriority {h.priority}"
+            f"{h.name}\t{_entries(h.entry_count)}\t{kind}\tpriority {h.priority}"
             + ("\tcovert" if h.covert else "")
             + ("\texact-only" if h.match_policy == types_pb2.MATCH_POLICY_EXACT else "")
         )
+
+
+def _entries(n: int) -> str:
+    return f"{n} entry" if n == 1 else f"{n} entries"
 
 
 def count_lines(path: Path) -> int:
@@ -141,6 +145,8 @@ async def _import(stub, ch, args) -> int:
     if not args.file.is_file():
         raise CommandError(f"{args.file}: no such file")
     hotlist = await _find(stub, args)
+    if hotlist is not None:
+        _check_settings(args, hotlist)
     # rows, for the progress bar (none without a terminal to show it on: not counted)
     total = max(0, count_lines(args.file) - 1) if _on_terminal(args.quiet) else 0
     if hotlist is None:  # made by the import itself (one transaction): a refused file leaves no list
@@ -155,7 +161,7 @@ async def _import(stub, ch, args) -> int:
         if resp is None:
             return 1
     print(
-        f"imported {resp.imported} entries into {hotlist.name!r} (list version {resp.hotlist_version})"
+        f"imported {_entries(resp.imported)} into {hotlist.name!r} (list version {resp.hotlist_version})"
         + (f"; skipped {len(checked.bad)} bad row(s)" if checked.bad else "")
     )
     return 0
@@ -276,6 +282,32 @@ async def _stream(ch, args, head: matcher_pb2.ImportEntriesRequest, total: int, 
     return checked, None
 
 
+def _check_settings(args, hotlist: types_pb2.Hotlist) -> None:
+    """A new list's settings given for a list that exists, and unlike its own, refuse the import: the
+    import would not change them, and a list believed covert but not (its alerts on patrol
+    terminals) must not be left so without a word."""
+    given = {
+        "--source": args.source is not None and SOURCES[args.source] != hotlist.source,
+        "--priority": args.priority is not None and args.priority != hotlist.priority,
+        "--covert": args.covert and not hotlist.covert,
+        "--exact-only": args.exact_only and hotlist.match_policy != types_pb2.MATCH_POLICY_EXACT,
+    }
+    unlike = [flag for flag, differs in given.items() if differs]
+    if unlike:
+        raise CommandError(
+            f"{' and '.join(unlike)}: the list {hotlist.name!r} exists ({_settings(hotlist)}); these set up a new"
+            " list and an import does not change a list's settings: nothing imported (import without them, or"
+            " change the list with MatcherService.UpsertHotlist)"
+        )
+
+
+def _settings(h: types_pb2.Hotlist) -> str:
+    kind = types_pb2.HotlistSource.Name(h.source).removeprefix("HOTLIST_SOURCE_").lower()
+    return f"source {kind}, priority {h.priority}, {'covert' if h.covert else 'not covert'}, " + (
+        "exact-only" if h.match_policy == types_pb2.MATCH_POLICY_EXACT else "look-alikes matched"
+    )
+
+
 async def _find(stub, args) -> types_pb2.Hotlist | None:
     lists = (await stub.ListHotlists(matcher_pb2.ListHotlistsRequest())).hotlists
     found = next((h for h in lists if h.name == args.list), None)
@@ -291,7 +323,7 @@ def _new_hotlist(args, hotlist_id: str) -> types_pb2.Hotlist:
         hotlist_id=hotlist_id,
         name=args.list,
         source=SOURCES[args.source],
-        priority=args.priority,
+        priority=args.priority or 0,
         covert=args.covert,
         match_policy=policy,
     )

@@ -133,7 +133,7 @@ def _add_administration(sub, doc) -> None:
     hl.add_argument("file", nargs="?", type=Path, help="CSV extract (import)")
     hl.add_argument("--list", help="hotlist name (created when missing, with --source)")
     hl.add_argument("--source", choices=["pnc", "local", "other"], help="source of a new hotlist")
-    hl.add_argument("--priority", type=int, default=0, help="priority of a new hotlist")
+    hl.add_argument("--priority", type=int, help="priority of a new hotlist (default 0)")
     hl.add_argument("--covert", action="store_true", help="new hotlist is covert (no terminal alerts)")
     hl.add_argument("--exact-only", action="store_true", help="new hotlist matches exact VRMs only")
     hl.add_argument("--skip-bad-rows", action="store_true", help="import the good rows when some are bad")

@@ -68,6 +68,13 @@ async def test_a_bad_row_after_thousands_sent_leaves_an_existing_list_as_it_was(
     first = tmp_path / "first.csv"
     first.write_text(HEADER + GOOD[0])
     assert (await imported(first))[0] == 0
+    # a new list's settings for this one (which is not covert): refused, naming them, not ignored
+    code, out = await imported(first, "--covert", "--priority", "5")
+    assert (
+        code == 2
+        and "--priority and --covert: the list 'PNC' exists (source pnc_national, priority 0, not covert" in out
+    ), out
+    assert "nothing imported" in out
     many = tmp_path / "many.csv"  # 5 messages' worth of good rows, then a bad one
     many.write_text(
         HEADER + "".join(f"ZZ{i:05d},Ford,Ka,Red,STOP_VEHICLE,,Reason,,,\n" for i in range(10_000)) + BAD[0]
@@ -75,7 +82,7 @@ async def test_a_bad_row_after_thousands_sent_leaves_an_existing_list_as_it_was(
     code, out = await imported(many)
     assert code == 1 and "line 10002: vrm: 'AB12*CD'" in out and "nothing imported" in out, out
     code, out = await anpr("hotlist", "list", "--addr", suite.addr("matcher"), token=suite.tokens[Role.HOTLIST_ADMIN])
-    assert "PNC\t1 entries" in out
+    assert "PNC\t1 entry" in out
     code, out = await imported(many, "--skip-bad-rows")
     assert code == 0 and "imported 10000 entries into 'PNC'" in out and "skipped 1 bad row" in out, out
 
@@ -114,7 +121,7 @@ async def test_import_then_reimport_replaces_the_list_and_alerts_carry_the_csv_f
     )
     assert code == 0, out
     code, out = await anpr("hotlist", "list", "--addr", suite.addr("matcher"), token=suite.tokens[Role.HOTLIST_ADMIN])
-    assert "PNC\t1 entries\tpnc_national" in out
+    assert "PNC\t1 entry\tpnc_national" in out
 
     async with (
         channel(suite.addr("notify"), suite.tokens[Role.CONTROL_ROOM]) as ch,
@@ -196,7 +203,7 @@ async def test_a_header_only_file_does_not_empty_a_list_unless_asked(suite, tmp_
     code, out = await anpr(*args, token=suite.tokens[Role.HOTLIST_ADMIN])
     assert code == 1 and "--allow-empty" in out
     code, out = await anpr("hotlist", "list", "--addr", suite.addr("matcher"), token=suite.tokens[Role.HOTLIST_ADMIN])
-    assert "PNC\t1 entries" in out
+    assert "PNC\t1 entry" in out
     code, out = await anpr(*args, "--allow-empty", token=suite.tokens[Role.HOTLIST_ADMIN])
     assert code == 0, out
     code, out = await anpr("hotlist", "list", "--addr", suite.addr("matcher"), token=suite.tokens[Role.HOTLIST_ADMIN])
