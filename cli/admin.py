@@ -28,23 +28,16 @@ async def _camera(args) -> None:
             return
         if not args.camera_id:
             raise CommandError(f"anpr camera {args.action}: give the camera id")
-        if args.action == "add":
-            _check_new_camera(args)
-        cam = types_pb2.Camera(
-            camera_id=args.camera_id,
-            name=args.name or "",
-            force=args.force or "",
-            enabled=args.action == "add",
-            direction=types_pb2.Direction.Value(f"DIRECTION_{args.direction.upper()}"),
-        )
-        if args.lat is not None and args.lon is not None:
-            cam.location.latitude, cam.location.longitude = args.lat, args.lon
+        if (args.lat is None) != (args.lon is None):
+            raise CommandError("give the camera's position as both --lat and --lon")
+        current = {c.camera_id: c for c in (await stub.ListCameras(ingest_pb2.ListCamerasRequest())).cameras}
+        cam = current.get(args.camera_id)
         if args.action == "disable":
-            current = {c.camera_id: c for c in (await stub.ListCameras(ingest_pb2.ListCamerasRequest())).cameras}
-            if args.camera_id not in current:
+            if cam is None:
                 raise CommandError(f"no such camera: {args.camera_id}")
-            cam = current[args.camera_id]
             cam.enabled = False
+        else:
+            cam = _added(args, cam)
         try:
             saved = (await stub.UpsertCamera(ingest_pb2.UpsertCameraRequest(camera=cam))).camera
         except grpc.aio.AioRpcError as err:
@@ -64,6 +57,24 @@ CAMERA_FLAGS = {
 }
 
 
+def _added(args, cam: types_pb2.Camera | None) -> types_pb2.Camera:
+    """`anpr camera add`: a new camera with what it needs, or a registered one changed where a flag
+    says (the rest kept), enabled."""
+    if cam is None:
+        _check_new_camera(args)
+        cam = types_pb2.Camera(camera_id=args.camera_id)
+    cam.enabled = True
+    if args.name is not None:
+        cam.name = args.name
+    if args.force:
+        cam.force = args.force
+    if args.direction is not None:
+        cam.direction = types_pb2.Direction.Value(f"DIRECTION_{args.direction.upper()}")
+    if args.lat is not None:
+        cam.location.latitude, cam.location.longitude = args.lat, args.lon
+    return cam
+
+
 def _check_new_camera(args) -> None:
     """What `anpr camera add` needs before it asks: where the camera stands and whose it is."""
     missing = [
@@ -71,8 +82,6 @@ def _check_new_camera(args) -> None:
         for flag, value in (("--lat", args.lat), ("--lon", args.lon), ("--force", args.force))
         if value in (None, "")
     ]
-    if missing and (args.lat is not None) != (args.lon is not None):
-        raise CommandError("give the camera's position as both --lat and --lon")
     if missing:
         raise CommandError(
             f"anpr camera add needs {' and '.join(missing)}: where the camera stands (reads without"

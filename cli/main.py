@@ -108,18 +108,23 @@ def _add_operations(sub, doc) -> None:
 
 def _add_administration(sub, doc) -> None:
     cam = sub.add_parser("camera", help="manage the camera registry (token in ANPR_TOKEN)")
-    cam.add_argument("action", choices=["add", "list", "disable"], help="register (or change), list, or disable")
+    cam.add_argument(
+        "action",
+        choices=["add", "list", "disable"],
+        help="register, or change and enable, a camera (a registered one keeps what no flag changes); list; disable",
+    )
     cam.add_argument("camera_id", nargs="?", help="add, disable: the camera's id, as its reads carry it")
     cam.add_argument("--name", help="add: a name people recognise (the site)")
-    cam.add_argument("--lat", type=float, help="add: where it stands (required), latitude")
-    cam.add_argument("--lon", type=float, help="add: where it stands (required), longitude")
+    cam.add_argument("--lat", type=float, help="add: where it stands (required for a new camera), latitude")
+    cam.add_argument("--lon", type=float, help="add: where it stands (required for a new camera), longitude")
     cam.add_argument(
         "--direction",
         choices=["towards", "away", "unspecified"],
-        default="unspecified",
-        help="add: the traffic it faces",
+        help="add: the traffic it faces (a new camera's default: unspecified)",
     )
-    cam.add_argument("--force", help="add: the owning force (required): its control room and TFC get the alerts")
+    cam.add_argument(
+        "--force", help="add: the owning force (required for a new camera): its control room and TFC get the alerts"
+    )
     _client_options(cam, "ingest")
     cam.set_defaults(run="cli.admin:camera")
 

@@ -56,6 +56,15 @@ async def test_camera_add_list_disable(ingest):
     assert resp.results[0].status == ingest_pb2.READ_STATUS_REJECTED
     assert "disabled" in resp.results[0].violations[0].description
 
+    # enabled again, renamed: what no flag changes is kept (the place, force and direction)
+    code, out = await anpr("camera", "add", "CAM-A1-J5", "--name", "A1 J5 north", "--addr", addr, token=admin)
+    assert code == 0 and "CAM-A1-J5: enabled" in out, out
+    async with channel(addr, admin) as ch:
+        cams = (await ingest_pb2_grpc.IngestServiceStub(ch).ListCameras(ingest_pb2.ListCamerasRequest())).cameras
+    [cam] = [c for c in cams if c.camera_id == "CAM-A1-J5"]
+    assert (cam.name, cam.force, cam.direction, cam.enabled) == ("A1 J5 north", "Beds Police", T.DIRECTION_AWAY, True)
+    assert (cam.location.latitude, cam.location.longitude) == (52.1, -0.3)
+
 
 async def test_camera_command_with_the_wrong_role_says_why(ingest):
     code, out = await anpr(
