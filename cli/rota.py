@@ -30,7 +30,7 @@ from anpr.runtime.errors import field_violations_of
 from anpr.v1 import firearms_pb2 as F
 from anpr.v1 import firearms_pb2_grpc
 from anpr.v1 import types_pb2 as T
-from cli.client import CommandError, target_of
+from cli.client import CommandError, rpc_error, target_of
 from services.firearms import checkpoints, keys
 
 
@@ -107,6 +107,10 @@ def read_shifts(path: Path) -> tuple[list[T.Shift], list[str], list[int]]:
     return shifts, problems, lines
 
 
+def _ordinal(i: int) -> str:
+    return {0: "first", 1: "second", 2: "third"}.get(i, f"{i + 1}th")
+
+
 def _chain(s) -> str:
     return " > ".join([s.primary, *s.backups, s.supervisor])
 
@@ -128,7 +132,10 @@ async def add_commander(stub, args) -> int:
         contact=args.contact or "",
         supervisor=args.as_supervisor,
     )
-    await stub.UpsertCommander(F.UpsertCommanderRequest(commander=c))
+    try:
+        await stub.UpsertCommander(F.UpsertCommanderRequest(commander=c))
+    except grpc.aio.AioRpcError as err:
+        raise rpc_error(err, COMMANDER_FLAGS) from None
     print(f"commander {c.subject} ({c.force}) registered" + (" as a supervisor" if c.supervisor else ""))
     return 0
 
@@ -146,9 +153,35 @@ async def add_shift(stub, args) -> int:
         args.supervisor or "",
         names=("--from", "--to"),
     )
-    [s] = (await stub.AddShifts(F.AddShiftsRequest(shifts=[shift]))).shifts
+    try:
+        [s] = (await stub.AddShifts(F.AddShiftsRequest(shifts=[shift]))).shifts
+    except grpc.aio.AioRpcError as err:
+        raise rpc_error(err, SHIFT_FLAGS) from None
     print(f"shift {s.shift_id}: {s.force} {_fmt(s.starts_at)} - {_fmt(s.ends_at)}: {_chain(s)}")
     return 0
+
+
+# The request's fields as the commands' flags, for the service's refusals (rpc_error).
+COMMANDER_FLAGS = {
+    "commander.subject": "the subject",
+    "commander.name": "--name",
+    "commander.force": "--force",
+    "commander.contact": "--contact",
+    "commander.supervisor": "--as-supervisor",
+}
+SHIFT_FLAGS = {
+    f"shifts[0].{field}": flag
+    for field, flag in (
+        ("force", "--force"),
+        ("area", "--area"),
+        ("starts_at", "--from"),
+        ("ends_at", "--to"),
+        ("primary", "--primary"),
+        ("backups", "--backups"),
+        ("supervisor", "--supervisor"),
+        *((f"backups[{i}]", f"--backups (the {_ordinal(i)})") for i in range(10)),
+    )
+}
 
 
 async def import_shifts(stub, args) -> int:

@@ -161,6 +161,19 @@ async def test_rota_from_the_command_line(firearms, people, tmp_path):
         "--supervisor", "sup-1", "--addr", addr, token=sup,
     )  # fmt: skip
     assert code == 2 and "--from: 'yesterday' is not an ISO 8601 time" in out, out
+    code, out = await anpr(  # refused by the service: in the command's words too
+        "rota", "add", "--force", FORCE, "--from", now.isoformat(), "--to", (now - timedelta(hours=1)).isoformat(),
+        "--primary", "nobody-1", "--backups", "tfc-b;nobody-2", "--supervisor", "sup-1", "--addr", addr, token=sup,
+    )  # fmt: skip
+    assert code == 2 and "--to: must be after starts_at" in out and "shifts[0]" not in out, out
+    code, out = await anpr(
+        "rota", "add", "--force", FORCE, "--from", now.isoformat(), "--to", (now + timedelta(hours=1)).isoformat(),
+        "--primary", "nobody-1", "--backups", "tfc-b;nobody-2", "--supervisor", "sup-1", "--addr", addr, token=sup,
+    )  # fmt: skip
+    assert code == 2 and "--primary: not a registered commander" in out, out
+    assert "--backups (the second): not a registered commander" in out, out
+    code, out = await anpr("rota", "commander", "tfc-c", "--force", FORCE, "--addr", addr, token=sup)
+    assert code == 2 and "--name: " in out and "commander." not in out, out
     code, out = await anpr("rota", "import", str(week), "--addr", addr, token=people["tfc-a"])
     assert code != 0 and "PERMISSION_DENIED" in out
     code, out = await anpr("rota", "import", str(week), "--addr", addr, token=sup)
