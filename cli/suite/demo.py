@@ -12,6 +12,7 @@ import itertools
 import os
 import random
 import signal
+import socket
 import sys
 import uuid
 from datetime import datetime, timedelta, timezone
@@ -167,6 +168,7 @@ class Suite:
     def start(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         check_settings(os.environ)  # a misspelt ANPR_* setting stops `anpr up` before anything starts
+        _check_ports_free(self.base_port)  # so does a port another program (another `anpr up`) holds
         if not self.database_url:
             print(f"Starting embedded PostgreSQL in {self.data_dir / 'pgdata'} ...", flush=True)
             self._embedded = pg.start_embedded(self.data_dir, cleanup="stop")
@@ -373,6 +375,33 @@ async def seed_rota(suite: Suite) -> None:
                     )
                 ]
             )
+        )
+
+
+def _check_ports_free(base_port: int | None) -> None:
+    """Refuse, before anything starts, when a port `anpr up` would listen on is held (by another
+    `anpr up` in another data dir, most likely). The probe binds as a lone listener would (no
+    SO_REUSEPORT: gRPC servers set it, and one would share a port with the other suite's)."""
+    ports = port_table(base_port)
+    wanted = {
+        **{f"{n}": p for n, p in ports.items()},
+        **{f"{n} (between the services)": p + 10 for n, p in ports.items()},
+    }
+    wanted["the local issuer"] = issuer_port(base_port)
+    held = []
+    for name, port in wanted.items():
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                held.append(f"{port} ({name})")
+    if held:
+        base = base_port or port_table()["ingest"]
+        raise LaunchError(
+            f"port(s) in use: {', '.join(held)}; another `anpr up` (of another data dir) or another program"
+            f" holds them: give another --base-port (e.g. --base-port {base + 1000}: it uses base to base+3,"
+            " base+9 and base+10 to base+13)"
         )
 
 

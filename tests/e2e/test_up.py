@@ -210,6 +210,10 @@ def test_anpr_up_shows_alerts_and_stops_cleanly_on_ctrl_c(tmp_path):
         second = anpr("up", "--data-dir", str(up.data_dir), "--base-port", str(_base_port()), env=_clean_env())
         assert second.returncode == 2 and "already runs in" in second.stderr, second.stderr
         assert json.loads((up.data_dir / "suite.json").read_text())["pid"] == up.proc.pid
+        # one in another data dir on the same ports is refused before it starts anything
+        other = anpr("up", "--data-dir", str(tmp_path / "other"), "--base-port", str(up.base_port), env=_clean_env())
+        assert other.returncode == 2 and f"{up.base_port} (ingest)" in other.stderr, other.stderr
+        assert "give another --base-port" in other.stderr and "Starting embedded" not in other.stdout, other.stdout
         check_plaintext_refused(up, tmp_path / "elsewhere")
         family = up.family()
         logins = connected(up.data_dir)
