@@ -53,6 +53,8 @@ OUTCOMES = {
     "armed": T.NDM_OUTCOME_ARMED_DEPLOYMENT,
 }
 DEPLOYMENTS = (T.NDM_OUTCOME_ARMED_DEPLOYMENT, T.NDM_OUTCOME_UNARMED_INTERCEPT)
+WAITING = (T.ACTIVATION_STATE_RAISED, T.ACTIVATION_STATE_ESCALATED, T.ACTIVATION_STATE_UNASSIGNED)
+REPLAY_QUIET_S = 0.3  # the stream's replay is over once it has been quiet this long (or a live event came)
 URGENT = {
     K.ACTIVATION_EVENT_KIND_RAISED,
     K.ACTIVATION_EVENT_KIND_ESCALATED,
@@ -196,6 +198,8 @@ class Console:
         self.activations: dict[str, T.Activation] = {}
         self.prompt = ""
         self.started = datetime.now(timezone.utc)
+        self._replayed: list[T.ActivationEvent] = []  # events from before it started, not shown yet
+        self._replay_done: asyncio.TimerHandle | None = None
 
     def say(self, text: str) -> None:
         self.out.write(text + "\n")
@@ -211,6 +215,26 @@ class Console:
             raise EOFError
         return line.strip()
 
+    def _show(self, a: T.Activation, e: T.ActivationEvent) -> None:
+        self.say(("\n" if self.prompt else "") + format_event(a, e, self.style))
+        if self.prompt:
+            self.out.write(self.prompt)
+            self.out.flush()
+
+    def _show_replayed(self) -> None:
+        """The events from before this console started, of the activations that still wait for
+        someone (raised or escalated and not acknowledged, or unassigned), each with its
+        activation as it stands now: a replayed RAISED of one acknowledged since is not shown
+        (it was shown as overdue, with its deadline long past)."""
+        if self._replay_done is not None:
+            self._replay_done.cancel()
+            self._replay_done = None
+        replayed, self._replayed = self._replayed, []
+        for e in replayed:
+            now = self.activations[e.activation_id]
+            if now.state in WAITING:
+                self._show(now, e)
+
     async def follow(self) -> None:
         """Apply and print every event; resume after the last one when the connection drops."""
         after = 0
@@ -220,15 +244,14 @@ class Console:
                 async for resp in call:
                     after = resp.event.sequence
                     self.activations[resp.activation.activation_id] = resp.activation
-                    if resp.event.at.ToDatetime(timezone.utc) >= self.started or resp.activation.state in (
-                        T.ACTIVATION_STATE_RAISED,
-                        T.ACTIVATION_STATE_ESCALATED,
-                        T.ACTIVATION_STATE_UNASSIGNED,
-                    ):
-                        self.say(("\n" if self.prompt else "") + format_event(resp.activation, resp.event, self.style))
-                        if self.prompt:
-                            self.out.write(self.prompt)
-                            self.out.flush()
+                    if resp.event.at.ToDatetime(timezone.utc) >= self.started:
+                        self._show_replayed()  # a live event: the replay is over
+                        self._show(resp.activation, resp.event)
+                    else:  # shown once the replay is over, if the activation still waits for someone
+                        self._replayed.append(resp.event)
+                        if self._replay_done is not None:
+                            self._replay_done.cancel()
+                        self._replay_done = asyncio.get_running_loop().call_later(REPLAY_QUIET_S, self._show_replayed)
             except grpc.aio.AioRpcError as err:
                 if err.code() not in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
                     self.say(refused(err))

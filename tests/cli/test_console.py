@@ -11,9 +11,12 @@ from datetime import datetime, timedelta, timezone
 import asyncpg
 import pexpect
 
+from anpr.v1 import firearms_pb2 as F
+from anpr.v1.firearms_pb2_grpc import FirearmsServiceStub as F_stub
 from tests.cli import anpr
 from tests.e2e.processes import ROOT
 from tests.firearms_support import FORCE, firearms_hit, raise_hits, set_rota
+from tests.support import channel
 
 
 class Terminal:
@@ -101,6 +104,27 @@ async def test_a_commander_works_an_activation_from_the_console(firearms, people
         assert await supervisor.finish() == 0
     finally:
         commander.kill()
+        supervisor.kill()
+
+
+async def test_a_console_opened_later_shows_what_still_waits_not_what_was_acknowledged(firearms, people):
+    """The stream replays the log from the start: an activation acknowledged before the console
+    opened is not shown as one waiting (overdue), one still waiting is, with its time left."""
+    addr = firearms.addr("firearms")
+    await set_rota(addr, people, chain=("tfc-a",), supervisor="sup-1")
+    first, second = (await raise_hits(addr, people, [firearms_hit(), firearms_hit()])).activations
+    async with channel(addr, people["tfc-a"]) as ch:
+        await F_stub(ch).AcknowledgeActivation(F.AcknowledgeActivationRequest(activation_id=first.activation_id))
+    supervisor = Terminal(["tfc", "--addr", addr], people["sup-1"])
+    try:
+        await supervisor.expect(f"!!! FIREARMS ACTIVATION {second.activation_id[:8]}")
+        assert f"FIREARMS ACTIVATION {first.activation_id[:8]}" not in supervisor.child.before
+        await supervisor.expect("ACKNOWLEDGE BY")
+        await supervisor.expect(" s)")  # "(in N s)", not OVERDUE
+        await supervisor.answer("tfc> ", "list")
+        await supervisor.expect("2 open activation(s)")  # the acknowledged one is still open
+        assert await supervisor.finish() == 0
+    finally:
         supervisor.kill()
 
 
