@@ -4,22 +4,26 @@
     anpr serve SERVICE      run one service (ingest, matcher, notify, firearms)
     anpr migrate            apply every service's migrations (as the owner) and exit
     anpr db-logins          the DSNs of the embedded database's administrator, owner and service logins
-    anpr camera add|list|disable   the camera registry (ANPR_TOKEN of a camera_admin)
-    anpr hotlist import FILE --list NAME   replace a hotlist from a CSV extract (hotlist_admin token)
+    anpr camera add|list|disable   the camera registry (a camera_admin's token)
+    anpr hotlist import FILE --list NAME   replace a hotlist from a CSV extract (a hotlist_admin's token)
     anpr hotlist list       hotlists with their entry counts
     anpr retention          create upcoming day partitions of reads and drop expired ones
-    anpr deadletters list|redrive SERVICE [--topic T]   records a service set aside (ANPR_DATABASE_URL)
-    anpr terminal           follow alerts as an in-car terminal or control room (ANPR_TOKEN)
-    anpr stats              how alerts were acted on, per hotlist and reason code (ANPR_TOKEN)
-    anpr calibration show|reset CAMERA   what outcomes taught matching about a camera (ANPR_TOKEN)
-    anpr tfc                the TFC console: activations live, acknowledge, NDM decisions, close (ANPR_TOKEN)
-    anpr rota commander|add|import|list|on-duty   the firearms duty rota (tfc_supervisor token to change it)
+    anpr deadletters list|redrive SERVICE [--topic T]   records a service set aside
+    anpr terminal           follow alerts as an in-car terminal or control room
+    anpr stats              how alerts were acted on, per hotlist and reason code
+    anpr calibration show|reset CAMERA   what outcomes taught matching about a camera
+    anpr tfc                the TFC console: activations live, acknowledge, NDM decisions, close
+    anpr rota commander|add|import|list|on-duty   the firearms duty rota (a tfc_supervisor's token to change it)
     anpr ndm verify         check the NDM log against its signed checkpoints, and every activation's record
     anpr token issue --role R [--force F | --national] [--unit U] [--covert]   a token of `anpr up`'s issuer
 
-This module only parses: each command's code is imported when it runs ("module:function" below), so
-that the service image, which carries the services' commands alone, can still say what it lacks.
+While `anpr up` runs, the other commands find it (addresses, CA, a demo token for their role) in its
+data dir (.anpr, or --data-dir, or ANPR_DATA_DIR); ANPR_TOKEN, ANPR_TLS_CA_FILE and --addr override
+each (docs/commands.md). The database commands take ANPR_DATABASE_URL, else the data dir's database.
 """
+
+# This module only parses: each command's code is imported when it runs ("module:function" below),
+# so that the service image, which carries the services' commands alone, can still say what it lacks.
 
 from __future__ import annotations
 
