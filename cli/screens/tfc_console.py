@@ -36,7 +36,7 @@ HELP = """commands (ID: the first characters of an activation id are enough):
   close ID OUTCOME     ask to close (asks for a summary); OUTCOME: nfa, monitor, unarmed, armed
                        (unarmed and armed: with every stage and the ethics recorded)
   signoff ID           supervisors: sign off a closure asked for by someone else (asks for remarks)
-  patch ID [HIT]       save the plate patch of the read (or of a sighting's hit) to plate-ID.jpg (logged)
+  patch ID [HIT]       save the plate patch of the read (or of the sighting HIT) to plate-ID.jpg (logged)
   help | quit"""
 STAGES = {
     "ethics": "code_of_ethics",
@@ -144,7 +144,7 @@ def plain_event(e: T.ActivationEvent, state: str = "") -> str:
     if kind == K.ACTIVATION_EVENT_KIND_SIGHTING:
         r = e.sighting.read
         return (
-            f"SIGHTING {short} [{at}] read by {r.camera_id} at {hhmmss(r.captured_at)}"
+            f"SIGHTING {short} [{at}] hit {e.sighting.hit_id[:8]} read by {r.camera_id} at {hhmmss(r.captured_at)}"
             f"  {r.location.latitude:.5f},{r.location.longitude:.5f}"
         )
     if kind == K.ACTIVATION_EVENT_KIND_DECISION_RECORDED:
@@ -339,16 +339,37 @@ class Console:
                 return
 
     async def patch(self, args) -> None:
-        aid = self._one(args, "patch ID [HIT]")
-        request = F.GetActivationPlatePatchRequest(
-            activation_id=aid, hit_id=args[1] if len(args) > 1 else "", reason=PATCH_REASON
-        )
+        if not args or len(args) > 2:
+            raise ValueError("usage: patch ID [HIT]   (HIT: a sighting's, as its SIGHTING line shows it)")
+        aid = self.resolve(args[0])
+        hit = await self._sighting_hit(aid, args[1]) if len(args) > 1 else ""
+        request = F.GetActivationPlatePatchRequest(activation_id=aid, hit_id=hit, reason=PATCH_REASON)
         image = (await self.stub.GetActivationPlatePatch(request)).plate_image
         if not image:
             self.say("the camera sent no plate patch for this read")
             return
-        path = await save_file(f"plate-{aid[:8]}.jpg", image)
+        path = await save_file(f"plate-{aid[:8]}" + (f"-{hit[:8]}" if hit else "") + ".jpg", image)
         self.say(f"plate patch saved: {path} ({len(image)} bytes)")
+
+    async def _sighting_hit(self, aid: str, prefix: str) -> str:
+        """The hit id of the activation's sighting that starts with `prefix` (its events, page by page)."""
+        found, after = set(), 0
+        while True:
+            page = await self.stub.ListActivationEvents(
+                F.ListActivationEventsRequest(activation_id=aid, after_sequence=after, page_size=50)
+            )
+            found |= {
+                e.sighting.hit_id
+                for e in page.events
+                if e.kind == K.ACTIVATION_EVENT_KIND_SIGHTING and e.sighting.hit_id.startswith(prefix)
+            }
+            if not (after := page.next_after_sequence):
+                break
+        if len(found) == 1:
+            return found.pop()
+        if found:
+            raise ValueError(f"{prefix!r} matches {len(found)} sightings of {aid[:8]}; give more characters")
+        raise ValueError(f"no sighting {prefix!r} of {aid[:8]} (its SIGHTING lines show each one's hit)")
 
     async def ack(self, args) -> None:
         a = (

@@ -187,6 +187,34 @@ def check_plate_patch(up: Up, cwd: Path) -> None:
     assert saved.read_bytes()[:3] == b"\xff\xd8\xff", saved  # a JPEG
 
 
+def check_tfc_plate_patches(up: Up, cwd: Path) -> None:
+    """In another shell, the TFC saves the plate patch of the activation's read and of a sighting
+    (named by the hit its SIGHTING line shows)."""
+    child = pexpect.spawn(
+        sys.executable,
+        ["-m", "cli", "tfc", "--data-dir", str(up.data_dir)],
+        cwd=str(cwd),
+        env=_clean_env() | {"NO_COLOR": "1"},
+        encoding="utf-8",
+        timeout=90,
+    )
+    try:
+        child.expect(r"SIGHTING ([0-9a-f]{8}) \[[^]]*\] hit ([0-9a-f]{8}) ")
+        activation, hit = child.match.group(1), child.match.group(2)
+        child.sendline(f"patch {activation}")
+        child.expect(r"plate patch saved: (\S+) ")
+        of_read = Path(child.match.group(1))
+        child.sendline(f"patch {activation} {hit}")
+        child.expect(r"plate patch saved: (\S+) ")
+        of_sighting = Path(child.match.group(1))
+        child.sendline("quit")
+        child.expect(pexpect.EOF)
+    finally:
+        child.terminate(force=True)
+    assert of_sighting.name == f"plate-{activation}-{hit}.jpg" and of_read.name == f"plate-{activation}.jpg"
+    assert of_read.read_bytes()[:3] == of_sighting.read_bytes()[:3] == b"\xff\xd8\xff"
+
+
 def test_anpr_up_shows_alerts_and_stops_cleanly_on_ctrl_c(tmp_path):
     base = _base_port()
     stale_suite_file(tmp_path / "demo", base)
@@ -206,6 +234,7 @@ def test_anpr_up_shows_alerts_and_stops_cleanly_on_ctrl_c(tmp_path):
         assert dead.returncode == 0 and "ingest: 0 dead letter(s)" in dead.stdout, dead.stderr
         check_tokens(up.data_dir, up.base_port, _clean_env())
         check_plate_patch(up, tmp_path)
+        check_tfc_plate_patches(up, tmp_path)
         # a second `anpr up` in the same data dir (another shell) is refused, and leaves the first's file
         second = anpr("up", "--data-dir", str(up.data_dir), "--base-port", str(_base_port()), env=_clean_env())
         assert second.returncode == 2 and "already runs in" in second.stderr, second.stderr
