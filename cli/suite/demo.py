@@ -17,6 +17,7 @@ import sys
 import uuid
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import fasteners
 from google.protobuf import timestamp_pb2
@@ -427,8 +428,14 @@ async def run_demo(suite: Suite, duration: float | None, interval: float) -> Non
     out = sys.stdout
     await suite.wait_serving()
     print("All four services are SERVING:", ", ".join(f"{n} {suite.addr(n)}" for n in NAMES), flush=True)
-    if suite.suite_file_data.database_url:
-        print(f"Embedded PostgreSQL: {suite.database_url}", flush=True)
+    if suite.suite_file_data.database_url:  # (its logins' passwords: `anpr db-logins`, not the screen)
+        url = urlsplit(suite.database_url)
+        shown = (
+            urlunsplit(url._replace(netloc=url.netloc.replace(f":{url.password}@", "@")))
+            if url.password
+            else suite.database_url
+        )
+        print(f"Embedded PostgreSQL: {shown} (its logins and passwords: anpr db-logins)", flush=True)
     print(f"Service logs: {suite.data_dir / 'logs'}", flush=True)
     print(
         f"Addresses, CA and demo tokens: {suite.data_dir / SUITE_FILE} (and {suite.data_dir / 'demo-tokens.env'});"
@@ -437,8 +444,9 @@ async def run_demo(suite: Suite, duration: float | None, interval: float) -> Non
     )
     print(
         "To act on what appears, in another shell here:\n"
-        '  anpr terminal --force "Demo Police"   a control room: a N / r N CODE / s N accept, reject or mark seen\n'
-        "  anpr tfc                              the duty TFC (demo-tfc-insp-1): ack ID, decide, close;"
+        '  anpr terminal --force "Demo Police"   a control room: a N / r N CODE / s N / p N: accept, reject,'
+        " mark seen alert N, save its plate patch\n"
+        "  anpr tfc                              the duty TFC (demo-tfc-insp-1): ack ID, decide, close, patch;"
         " unacknowledged, an activation escalates after 5 minutes",
         flush=True,
     )

@@ -253,6 +253,9 @@ def test_anpr_up_shows_alerts_and_stops_cleanly_on_ctrl_c(tmp_path):
     text = "".join(up.seen) + out
     assert up.proc.returncode == 0, text[-3000:]
     assert "Stopped." in out
+    # the database's superuser password is not on the screen (anpr db-logins gives it, asked)
+    assert "Embedded PostgreSQL: postgresql://postgres@/" in text and "anpr db-logins" in text
+    assert (up.data_dir / "secrets" / "postgres.password").read_text().strip() not in text
     alert = next(s for s in up.seen if "[terminal] ALERT" in s)
     assert "action:" in alert
     _, alive = psutil.wait_procs(family, timeout=10)
