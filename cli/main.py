@@ -170,7 +170,9 @@ def _add_administration(sub, doc) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     cal.add_argument("action", choices=["show", "reset"], help="show what was learnt, or reset (forget) it")
-    cal.add_argument("scope_id", nargs="?", metavar="CAMERA", help="the camera id (with --list: the hotlist id)")
+    cal.add_argument(
+        "scope_id", nargs="?", metavar="CAMERA", help="the camera id (with --list: the hotlist's name or id)"
+    )
     cal.add_argument("--list", action="store_true", help="a hotlist's calibration instead of a camera's")
     _client_options(cal, "matcher")
     cal.set_defaults(run="cli.calibration:command")

@@ -267,7 +267,19 @@ def outside_checkpoints(files: list[Path], public_keys: list[Path]) -> tuple[lis
     return [checkpoints.to_message(c) for c in found[-MAX_CHECKPOINTS:]], notes
 
 
+def _check_given_files(args) -> None:
+    """`anpr ndm verify`'s files, each there (a missing one named by its flag)."""
+    for flag, paths in (("--checkpoints", args.checkpoints or []), ("--public-key", args.public_key or [])):
+        missing = [str(p) for p in paths if not Path(p).is_file()]
+        if missing:
+            hint = (
+                " (anpr up keeps them in its data dir: firearms-checkpoints.jsonl)" if flag == "--checkpoints" else ""
+            )
+            raise CommandError(f"anpr ndm verify: {flag}: no such file: {', '.join(missing)}{hint}")
+
+
 async def verify(stub, args) -> int:
+    _check_given_files(args)
     try:
         given, notes = outside_checkpoints(args.checkpoints or [], args.public_key or [])
     except (OSError, keys.KeyProblem) as err:

@@ -248,6 +248,8 @@ async def test_ndm_verify_from_the_command_line(firearms, people, database_url):
     await raise_hits(addr, people, [firearms_hit(), firearms_hit()])
     code, out = await anpr("ndm", "verify", "--addr", addr, token=people["sup-2"])
     assert code == 0 and "NDM log verifies: 2 entries" in out and "2 activation(s) match their log entries" in out
+    code, out = await anpr("ndm", "verify", "--checkpoints", "kept.jsonl", "--addr", addr, token=people["sup-2"])
+    assert code == 2 and "--checkpoints: no such file: kept.jsonl" in out and "Errno" not in out, out
     conn = await asyncpg.connect(database_url, server_settings={"search_path": "firearms"})  # a tampering DBA
     try:
         await conn.execute("SET session_replication_role = replica")

@@ -208,3 +208,18 @@ async def test_a_header_only_file_does_not_empty_a_list_unless_asked(suite, tmp_
     assert code == 0, out
     code, out = await anpr("hotlist", "list", "--addr", suite.addr("matcher"), token=suite.tokens[Role.HOTLIST_ADMIN])
     assert "PNC\t0 entries" in out
+
+
+async def test_a_lists_calibration_is_asked_for_by_the_lists_name(suite, tmp_path):
+    extract = tmp_path / "pnc.csv"
+    extract.write_text(HEADER + GOOD[0])
+    admin, matcher = suite.tokens[Role.HOTLIST_ADMIN], suite.addr("matcher")
+    code, out = await anpr(
+        *("hotlist", "import", str(extract), "--list", "PNC", "--source", "pnc", "--quiet", "--addr", matcher),
+        token=admin,
+    )
+    assert code == 0, out
+    code, out = await anpr("calibration", "show", "PNC", "--list", "--addr", matcher, token=admin)
+    assert code == 0 and "hotlist PNC (" in out and "nothing learnt yet" in out, out
+    code, out = await anpr("calibration", "reset", "PNX", "--list", "--addr", matcher, token=admin)
+    assert code == 2 and "no hotlist named 'PNX'" in out, out
