@@ -138,6 +138,11 @@ def deadletters(args) -> int:
         url, server = pg.service_database_url(url, directory, schema)
         conn = await _connect(url, schema)
         try:
+            known = await dead_letters.topics(conn, schema) if args.topic else set()
+            if known and args.topic not in known:
+                raise CommandError(
+                    f"--topic: {args.service} has no topic {args.topic!r} (its topics: {', '.join(sorted(known))})"
+                )
             if args.action == "redrive":
                 counts = await dead_letters.redrive(conn, schema, args.topic)
                 print(

@@ -66,3 +66,14 @@ async def redrive(conn: asyncpg.Connection, schema: str, topic: str | None = Non
         for name in counts:
             await conn.execute("SELECT pg_notify($1, $2)", f"{schema}_outbox", name)
     return counts
+
+
+async def topics(conn: asyncpg.Connection, schema: str) -> set[str]:
+    """The topics the service's outbox has (its relay leased their partitions), dead letters' included."""
+    rows = await conn.fetch(
+        f'SELECT topic FROM "{schema}".outbox_leases UNION'
+        f' SELECT DISTINCT substr(topic, $2) FROM "{schema}".outbox WHERE topic LIKE $1',
+        _topics(None),
+        len(DEAD_LETTER_PREFIX) + 1,
+    )
+    return {r["topic"] for r in rows}

@@ -31,6 +31,8 @@ async def test_dead_letters_are_listed_without_payloads_and_redriven_to_their_to
         assert "2 dead letter(s)" in out and "\talert\t" in out and "\tactivation\t" in out
         assert "trace 0af7651916cd43dd8448eb211c80319c" in out and "KX19ZTB" not in out
 
+        code, out = await anpr("deadletters", "redrive", "matcher", "--topic", "alerts", database_url=database_url)
+        assert code == 2 and "--topic: matcher has no topic 'alerts' (its topics: activation, alert)" in out, out
         code, out = await anpr("deadletters", "redrive", "matcher", "--topic", "alert", database_url=database_url)
         assert code == 0 and "re-driven 1 to alert" in out, out
         assert await asyncio.wait_for(woken.get(), 10) == "alert"
