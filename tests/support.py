@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import socket
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -248,3 +249,21 @@ def arrow_stream(batch: pa.RecordBatch, options: pa.ipc.IpcWriteOptions | None =
     with pa.ipc.new_stream(sink, batch.schema, options=options) as writer:
         writer.write_batch(batch)
     return sink.getvalue().to_pybytes()
+
+
+def free_base_port() -> int:
+    """A base port for `anpr up --base-port` whose every port is free now: the services (base to
+    base+3), the identity issuer (base+9) and the service ports (base+10 to base+13)."""
+    while True:
+        base = free_port()
+        if base < 65000 and all(_port_free(base + i) for i in (0, 1, 2, 3, 9, 10, 11, 12, 13)):
+            return base
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+            return True
+        except OSError:
+            return False

@@ -9,7 +9,7 @@ from urllib.parse import urlsplit, urlunsplit
 from anpr.runtime import pg
 from services import spec
 from tests.cli import NO_SUITE, anpr
-from tests.support import free_port
+from tests.support import free_base_port, free_port
 
 TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 
@@ -54,7 +54,7 @@ async def test_a_database_the_commands_cannot_reach_or_log_in_to_is_named_withou
     refused_login = urlunsplit(parts._replace(netloc="nobody:hunter2@" + parts.netloc.rsplit("@", 1)[-1]))
     cases = [(("deadletters", "list", "ingest"), wrong), (("migrate",), wrong), (("retention",), wrong)]
     cases.append((("deadletters", "list", "ingest"), refused_login))
-    cases.append((("up", "--data-dir", str(tmp_path / "up"), "--base-port", str(free_port())), wrong))
+    cases.append((("up", "--data-dir", str(tmp_path / "up"), "--base-port", str(free_base_port())), wrong))
     for args, url in cases:
         code, out = await anpr(*args, database_url=url)
         assert code == 2 and "cannot connect to the database (ANPR_DATABASE_URL:" in out, (args, out)

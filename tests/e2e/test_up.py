@@ -21,26 +21,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from anpr.runtime.auth import Role
 from tests.e2e.processes import ROOT
-from tests.support import free_port
-
-
-def _base_port() -> int:
-    while True:
-        base = free_port()
-        # the services (base..base+3), the identity issuer (base+9), the service ports (base+10..13)
-        if base < 65000 and all(_port_free(base + i) for i in (0, 1, 2, 3, 9, 10, 11, 12, 13)):
-            return base
-
-
-def _port_free(port: int) -> bool:
-    import socket
-
-    with socket.socket() as s:
-        try:
-            s.bind(("127.0.0.1", port))
-            return True
-        except OSError:
-            return False
+from tests.support import free_base_port
 
 
 def _clean_env() -> dict[str, str]:
@@ -58,7 +39,7 @@ class Up:
 
     def __init__(self, data_dir: Path, *, sigint_ignored: bool = False, base_port: int | None = None):
         self.data_dir = data_dir
-        self.base_port = base_port or _base_port()
+        self.base_port = base_port or free_base_port()
         self.seen: list[str] = []
         command = ["up", "--data-dir", str(data_dir), "--base-port", str(self.base_port), "--interval", "0.3"]
         self.proc = subprocess.Popen(
@@ -216,7 +197,7 @@ def check_tfc_plate_patches(up: Up, cwd: Path) -> None:
 
 
 def test_anpr_up_shows_alerts_and_stops_cleanly_on_ctrl_c(tmp_path):
-    base = _base_port()
+    base = free_base_port()
     stale_suite_file(tmp_path / "demo", base)
     up = Up(tmp_path / "demo", sigint_ignored=True, base_port=base)
     try:
@@ -236,7 +217,7 @@ def test_anpr_up_shows_alerts_and_stops_cleanly_on_ctrl_c(tmp_path):
         check_plate_patch(up, tmp_path)
         check_tfc_plate_patches(up, tmp_path)
         # a second `anpr up` in the same data dir (another shell) is refused, and leaves the first's file
-        second = anpr("up", "--data-dir", str(up.data_dir), "--base-port", str(_base_port()), env=_clean_env())
+        second = anpr("up", "--data-dir", str(up.data_dir), "--base-port", str(free_base_port()), env=_clean_env())
         assert second.returncode == 2 and "already runs in" in second.stderr, second.stderr
         assert json.loads((up.data_dir / "suite.json").read_text())["pid"] == up.proc.pid
         # one in another data dir on the same ports is refused before it starts anything
