@@ -145,16 +145,16 @@ def check_serving_once_the_suite_file_appears(up: Up, within_s: float = 90) -> N
             assert answer.status == health_pb2.HealthCheckResponse.SERVING, name
 
 
+def another_shell(up: Up, cwd: Path, *args: str) -> pexpect.spawn:
+    """`anpr ARGS` in another shell in `cwd`, with nothing exported: it finds the suite itself."""
+    command = ["-m", "cli", *args, "--data-dir", str(up.data_dir)]
+    env = _clean_env() | {"NO_COLOR": "1"}
+    return pexpect.spawn(sys.executable, command, cwd=str(cwd), env=env, encoding="utf-8", timeout=90)
+
+
 def check_plate_patch(up: Up, cwd: Path) -> None:
     """In another shell, an officer saves a demo alert's plate patch (`p N`): the camera's JPEG."""
-    child = pexpect.spawn(
-        sys.executable,
-        ["-m", "cli", "terminal", "--force", "Demo Police", "--data-dir", str(up.data_dir)],
-        cwd=str(cwd),
-        env=_clean_env() | {"NO_COLOR": "1"},
-        encoding="utf-8",
-        timeout=60,
-    )
+    child = another_shell(up, cwd, "terminal", "--force", "Demo Police")
     try:
         child.expect(r"ALERT #(\d+) ")
         n = child.match.group(1)
@@ -171,14 +171,7 @@ def check_plate_patch(up: Up, cwd: Path) -> None:
 def check_tfc_plate_patches(up: Up, cwd: Path) -> None:
     """In another shell, the TFC saves the plate patch of the activation's read and of a sighting
     (named by the hit its SIGHTING line shows)."""
-    child = pexpect.spawn(
-        sys.executable,
-        ["-m", "cli", "tfc", "--data-dir", str(up.data_dir)],
-        cwd=str(cwd),
-        env=_clean_env() | {"NO_COLOR": "1"},
-        encoding="utf-8",
-        timeout=90,
-    )
+    child = another_shell(up, cwd, "tfc")
     try:
         child.expect(r"SIGHTING ([0-9a-f]{8}) \[[^]]*\] hit ([0-9a-f]{8}) ")
         activation, hit = child.match.group(1), child.match.group(2)
