@@ -161,7 +161,8 @@ async def _import(stub, ch, args) -> int:
         if resp is None:
             return 1
     print(
-        f"imported {_entries(resp.imported)} into {hotlist.name!r} (list version {resp.hotlist_version})"
+        f"imported {_entries(resp.imported)} into {hotlist.name!r} (list version {resp.hotlist_version}):"
+        f" {resp.added} added, {resp.changed} changed, {resp.removed} removed"
         + (f"; skipped {len(checked.bad)} bad row(s)" if checked.bad else "")
     )
     return 0

@@ -25,15 +25,15 @@ _sym_db = _symbol_database.Default()
 from anpr.v1 import types_pb2 as anpr_dot_v1_dot_types__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15\x61npr/v1/matcher.proto\x12\x07\x61npr.v1\x1a\x13\x61npr/v1/types.proto\"\x8f\x01\n\tMatchRead\x12\x1b\n\x04read\x18\x01 \x01(\x0b\x32\r.anpr.v1.Read\x12\x13\n\x0btraceparent\x18\x02 \x01(\t\x12\r\n\x05\x66orce\x18\x03 \x01(\t\x12#\n\x08location\x18\x04 \x01(\x0b\x32\x11.anpr.v1.GeoPoint\x12\x1c\n\x14location_from_camera\x18\x05 \x01(\x08\"6\n\x11MatchReadsRequest\x12!\n\x05reads\x18\x01 \x03(\x0b\x32\x12.anpr.v1.MatchRead\"4\n\x12MatchReadsResponse\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x01 \x01(\x05\x12\x0c\n\x04hits\x18\x02 \x01(\x05\"9\n\x14UpsertHotlistRequest\x12!\n\x07hotlist\x18\x01 \x01(\x0b\x32\x10.anpr.v1.Hotlist\":\n\x15UpsertHotlistResponse\x12!\n\x07hotlist\x18\x01 \x01(\x0b\x32\x10.anpr.v1.Hotlist\"\x15\n\x13ListHotlistsRequest\":\n\x14ListHotlistsResponse\x12\"\n\x08hotlists\x18\x01 \x03(\x0b\x32\x10.anpr.v1.Hotlist\"6\n\x12UpsertEntryRequest\x12 \n\x05\x65ntry\x18\x01 \x01(\x0b\x32\x11.anpr.v1.VoiEntry\"7\n\x13UpsertEntryResponse\x12 \n\x05\x65ntry\x18\x01 \x01(\x0b\x32\x11.anpr.v1.VoiEntry\"&\n\x12\x44\x65leteEntryRequest\x12\x10\n\x08\x65ntry_id\x18\x01 \x01(\t\"\x15\n\x13\x44\x65leteEntryResponse\"3\n\x0fGetEntryRequest\x12\x10\n\x08\x65ntry_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"4\n\x10GetEntryResponse\x12 \n\x05\x65ntry\x18\x01 \x01(\x0b\x32\x11.anpr.v1.VoiEntry\"\x9e\x01\n\x14ImportEntriesRequest\x12\x12\n\nhotlist_id\x18\x01 \x01(\t\x12\"\n\x07\x65ntries\x18\x02 \x03(\x0b\x32\x11.anpr.v1.VoiEntry\x12\x15\n\rentry_columns\x18\x03 \x01(\x0c\x12\x10\n\x08\x63omplete\x18\x04 \x01(\x08\x12%\n\x0bnew_hotlist\x18\x05 \x01(\x0b\x32\x10.anpr.v1.Hotlist\"\x83\x01\n\x15ImportEntriesResponse\x12\x10\n\x08imported\x18\x01 \x01(\x03\x12\x17\n\x0fhotlist_version\x18\x02 \x01(\x03\x12\x12\n\nhotlist_id\x18\x04 \x01(\t\x12+\n\nviolations\x18\x03 \x03(\x0b\x32\x17.anpr.v1.FieldViolation\"~\n\x12\x41lertOutcomeRecord\x12\x10\n\x08\x61lert_id\x18\x01 \x01(\t\x12&\n\x07outcome\x18\x02 \x01(\x0e\x32\x15.anpr.v1.AlertOutcome\x12\x13\n\x0breason_code\x18\x03 \x01(\t\x12\x19\n\x03hit\x18\x04 \x01(\x0b\x32\x0c.anpr.v1.Hit\"F\n\x15RecordOutcomesRequest\x12-\n\x08outcomes\x18\x01 \x03(\x0b\x32\x1b.anpr.v1.AlertOutcomeRecord\";\n\x16RecordOutcomesResponse\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x01 \x01(\x05\x12\x0f\n\x07\x61pplied\x18\x02 \x01(\x05\"S\n\x15GetCalibrationRequest\x12(\n\x05scope\x18\x01 \x01(\x0e\x32\x19.anpr.v1.CalibrationScope\x12\x10\n\x08scope_id\x18\x02 \x01(\t\"w\n\x10\x43\x61librationEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05label\x18\x02 \x01(\t\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x03 \x01(\x03\x12\x10\n\x08rejected\x18\x04 \x01(\x03\x12\x11\n\tpredicted\x18\x05 \x01(\x01\x12\x10\n\x08log_odds\x18\x06 \x01(\x01\"Z\n\x16GetCalibrationResponse\x12*\n\x07\x65ntries\x18\x01 \x03(\x0b\x32\x19.anpr.v1.CalibrationEntry\x12\x14\n\x0cmax_log_odds\x18\x02 \x01(\x01\"U\n\x17ResetCalibrationRequest\x12(\n\x05scope\x18\x01 \x01(\x0e\x32\x19.anpr.v1.CalibrationScope\x12\x10\n\x08scope_id\x18\x02 \x01(\t\"+\n\x18ResetCalibrationResponse\x12\x0f\n\x07removed\x18\x01 \x01(\x03\".\n\x14GetMatchStatsRequest\x12\x16\n\x0ewindow_seconds\x18\x01 \x01(\x03\".\n\rWithheldCount\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x10\n\x08withheld\x18\x02 \x01(\x03\"\x98\x01\n\x15GetMatchStatsResponse\x12\x33\n\x13withheld_by_hotlist\x18\x01 \x03(\x0b\x32\x16.anpr.v1.WithheldCount\x12\x32\n\x12withheld_by_camera\x18\x02 \x03(\x0b\x32\x16.anpr.v1.WithheldCount\x12\x16\n\x0ewithheld_total\x18\x03 \x01(\x03*o\n\x10\x43\x61librationScope\x12!\n\x1d\x43\x41LIBRATION_SCOPE_UNSPECIFIED\x10\x00\x12\x1c\n\x18\x43\x41LIBRATION_SCOPE_CAMERA\x10\x01\x12\x1a\n\x16\x43\x41LIBRATION_SCOPE_LIST\x10\x02\x32\xea\x06\n\x0eMatcherService\x12\x45\n\nMatchReads\x12\x1a.anpr.v1.MatchReadsRequest\x1a\x1b.anpr.v1.MatchReadsResponse\x12N\n\rUpsertHotlist\x12\x1d.anpr.v1.UpsertHotlistRequest\x1a\x1e.anpr.v1.UpsertHotlistResponse\x12K\n\x0cListHotlists\x12\x1c.anpr.v1.ListHotlistsRequest\x1a\x1d.anpr.v1.ListHotlistsResponse\x12H\n\x0bUpsertEntry\x12\x1b.anpr.v1.UpsertEntryRequest\x1a\x1c.anpr.v1.UpsertEntryResponse\x12H\n\x0b\x44\x65leteEntry\x12\x1b.anpr.v1.DeleteEntryRequest\x1a\x1c.anpr.v1.DeleteEntryResponse\x12?\n\x08GetEntry\x12\x18.anpr.v1.GetEntryRequest\x1a\x19.anpr.v1.GetEntryResponse\x12P\n\rImportEntries\x12\x1d.anpr.v1.ImportEntriesRequest\x1a\x1e.anpr.v1.ImportEntriesResponse(\x01\x12Q\n\x0eRecordOutcomes\x12\x1e.anpr.v1.RecordOutcomesRequest\x1a\x1f.anpr.v1.RecordOutcomesResponse\x12Q\n\x0eGetCalibration\x12\x1e.anpr.v1.GetCalibrationRequest\x1a\x1f.anpr.v1.GetCalibrationResponse\x12W\n\x10ResetCalibration\x12 .anpr.v1.ResetCalibrationRequest\x1a!.anpr.v1.ResetCalibrationResponse\x12N\n\rGetMatchStats\x12\x1d.anpr.v1.GetMatchStatsRequest\x1a\x1e.anpr.v1.GetMatchStatsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15\x61npr/v1/matcher.proto\x12\x07\x61npr.v1\x1a\x13\x61npr/v1/types.proto\"\x8f\x01\n\tMatchRead\x12\x1b\n\x04read\x18\x01 \x01(\x0b\x32\r.anpr.v1.Read\x12\x13\n\x0btraceparent\x18\x02 \x01(\t\x12\r\n\x05\x66orce\x18\x03 \x01(\t\x12#\n\x08location\x18\x04 \x01(\x0b\x32\x11.anpr.v1.GeoPoint\x12\x1c\n\x14location_from_camera\x18\x05 \x01(\x08\"6\n\x11MatchReadsRequest\x12!\n\x05reads\x18\x01 \x03(\x0b\x32\x12.anpr.v1.MatchRead\"4\n\x12MatchReadsResponse\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x01 \x01(\x05\x12\x0c\n\x04hits\x18\x02 \x01(\x05\"9\n\x14UpsertHotlistRequest\x12!\n\x07hotlist\x18\x01 \x01(\x0b\x32\x10.anpr.v1.Hotlist\":\n\x15UpsertHotlistResponse\x12!\n\x07hotlist\x18\x01 \x01(\x0b\x32\x10.anpr.v1.Hotlist\"\x15\n\x13ListHotlistsRequest\":\n\x14ListHotlistsResponse\x12\"\n\x08hotlists\x18\x01 \x03(\x0b\x32\x10.anpr.v1.Hotlist\"6\n\x12UpsertEntryRequest\x12 \n\x05\x65ntry\x18\x01 \x01(\x0b\x32\x11.anpr.v1.VoiEntry\"7\n\x13UpsertEntryResponse\x12 \n\x05\x65ntry\x18\x01 \x01(\x0b\x32\x11.anpr.v1.VoiEntry\"&\n\x12\x44\x65leteEntryRequest\x12\x10\n\x08\x65ntry_id\x18\x01 \x01(\t\"\x15\n\x13\x44\x65leteEntryResponse\"3\n\x0fGetEntryRequest\x12\x10\n\x08\x65ntry_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"4\n\x10GetEntryResponse\x12 \n\x05\x65ntry\x18\x01 \x01(\x0b\x32\x11.anpr.v1.VoiEntry\"\x9e\x01\n\x14ImportEntriesRequest\x12\x12\n\nhotlist_id\x18\x01 \x01(\t\x12\"\n\x07\x65ntries\x18\x02 \x03(\x0b\x32\x11.anpr.v1.VoiEntry\x12\x15\n\rentry_columns\x18\x03 \x01(\x0c\x12\x10\n\x08\x63omplete\x18\x04 \x01(\x08\x12%\n\x0bnew_hotlist\x18\x05 \x01(\x0b\x32\x10.anpr.v1.Hotlist\"\xb4\x01\n\x15ImportEntriesResponse\x12\x10\n\x08imported\x18\x01 \x01(\x03\x12\x17\n\x0fhotlist_version\x18\x02 \x01(\x03\x12\x12\n\nhotlist_id\x18\x04 \x01(\t\x12+\n\nviolations\x18\x03 \x03(\x0b\x32\x17.anpr.v1.FieldViolation\x12\r\n\x05\x61\x64\x64\x65\x64\x18\x05 \x01(\x03\x12\x0f\n\x07\x63hanged\x18\x06 \x01(\x03\x12\x0f\n\x07removed\x18\x07 \x01(\x03\"~\n\x12\x41lertOutcomeRecord\x12\x10\n\x08\x61lert_id\x18\x01 \x01(\t\x12&\n\x07outcome\x18\x02 \x01(\x0e\x32\x15.anpr.v1.AlertOutcome\x12\x13\n\x0breason_code\x18\x03 \x01(\t\x12\x19\n\x03hit\x18\x04 \x01(\x0b\x32\x0c.anpr.v1.Hit\"F\n\x15RecordOutcomesRequest\x12-\n\x08outcomes\x18\x01 \x03(\x0b\x32\x1b.anpr.v1.AlertOutcomeRecord\";\n\x16RecordOutcomesResponse\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x01 \x01(\x05\x12\x0f\n\x07\x61pplied\x18\x02 \x01(\x05\"S\n\x15GetCalibrationRequest\x12(\n\x05scope\x18\x01 \x01(\x0e\x32\x19.anpr.v1.CalibrationScope\x12\x10\n\x08scope_id\x18\x02 \x01(\t\"w\n\x10\x43\x61librationEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05label\x18\x02 \x01(\t\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x03 \x01(\x03\x12\x10\n\x08rejected\x18\x04 \x01(\x03\x12\x11\n\tpredicted\x18\x05 \x01(\x01\x12\x10\n\x08log_odds\x18\x06 \x01(\x01\"Z\n\x16GetCalibrationResponse\x12*\n\x07\x65ntries\x18\x01 \x03(\x0b\x32\x19.anpr.v1.CalibrationEntry\x12\x14\n\x0cmax_log_odds\x18\x02 \x01(\x01\"U\n\x17ResetCalibrationRequest\x12(\n\x05scope\x18\x01 \x01(\x0e\x32\x19.anpr.v1.CalibrationScope\x12\x10\n\x08scope_id\x18\x02 \x01(\t\"+\n\x18ResetCalibrationResponse\x12\x0f\n\x07removed\x18\x01 \x01(\x03\".\n\x14GetMatchStatsRequest\x12\x16\n\x0ewindow_seconds\x18\x01 \x01(\x03\".\n\rWithheldCount\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x10\n\x08withheld\x18\x02 \x01(\x03\"\x98\x01\n\x15GetMatchStatsResponse\x12\x33\n\x13withheld_by_hotlist\x18\x01 \x03(\x0b\x32\x16.anpr.v1.WithheldCount\x12\x32\n\x12withheld_by_camera\x18\x02 \x03(\x0b\x32\x16.anpr.v1.WithheldCount\x12\x16\n\x0ewithheld_total\x18\x03 \x01(\x03*o\n\x10\x43\x61librationScope\x12!\n\x1d\x43\x41LIBRATION_SCOPE_UNSPECIFIED\x10\x00\x12\x1c\n\x18\x43\x41LIBRATION_SCOPE_CAMERA\x10\x01\x12\x1a\n\x16\x43\x41LIBRATION_SCOPE_LIST\x10\x02\x32\xea\x06\n\x0eMatcherService\x12\x45\n\nMatchReads\x12\x1a.anpr.v1.MatchReadsRequest\x1a\x1b.anpr.v1.MatchReadsResponse\x12N\n\rUpsertHotlist\x12\x1d.anpr.v1.UpsertHotlistRequest\x1a\x1e.anpr.v1.UpsertHotlistResponse\x12K\n\x0cListHotlists\x12\x1c.anpr.v1.ListHotlistsRequest\x1a\x1d.anpr.v1.ListHotlistsResponse\x12H\n\x0bUpsertEntry\x12\x1b.anpr.v1.UpsertEntryRequest\x1a\x1c.anpr.v1.UpsertEntryResponse\x12H\n\x0b\x44\x65leteEntry\x12\x1b.anpr.v1.DeleteEntryRequest\x1a\x1c.anpr.v1.DeleteEntryResponse\x12?\n\x08GetEntry\x12\x18.anpr.v1.GetEntryRequest\x1a\x19.anpr.v1.GetEntryResponse\x12P\n\rImportEntries\x12\x1d.anpr.v1.ImportEntriesRequest\x1a\x1e.anpr.v1.ImportEntriesResponse(\x01\x12Q\n\x0eRecordOutcomes\x12\x1e.anpr.v1.RecordOutcomesRequest\x1a\x1f.anpr.v1.RecordOutcomesResponse\x12Q\n\x0eGetCalibration\x12\x1e.anpr.v1.GetCalibrationRequest\x1a\x1f.anpr.v1.GetCalibrationResponse\x12W\n\x10ResetCalibration\x12 .anpr.v1.ResetCalibrationRequest\x1a!.anpr.v1.ResetCalibrationResponse\x12N\n\rGetMatchStats\x12\x1d.anpr.v1.GetMatchStatsRequest\x1a\x1e.anpr.v1.GetMatchStatsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'anpr.v1.matcher_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_CALIBRATIONSCOPE']._serialized_start=2033
-  _globals['_CALIBRATIONSCOPE']._serialized_end=2144
+  _globals['_CALIBRATIONSCOPE']._serialized_start=2082
+  _globals['_CALIBRATIONSCOPE']._serialized_end=2193
   _globals['_MATCHREAD']._serialized_start=56
   _globals['_MATCHREAD']._serialized_end=199
   _globals['_MATCHREADSREQUEST']._serialized_start=201
@@ -63,29 +63,29 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_IMPORTENTRIESREQUEST']._serialized_start=797
   _globals['_IMPORTENTRIESREQUEST']._serialized_end=955
   _globals['_IMPORTENTRIESRESPONSE']._serialized_start=958
-  _globals['_IMPORTENTRIESRESPONSE']._serialized_end=1089
-  _globals['_ALERTOUTCOMERECORD']._serialized_start=1091
-  _globals['_ALERTOUTCOMERECORD']._serialized_end=1217
-  _globals['_RECORDOUTCOMESREQUEST']._serialized_start=1219
-  _globals['_RECORDOUTCOMESREQUEST']._serialized_end=1289
-  _globals['_RECORDOUTCOMESRESPONSE']._serialized_start=1291
-  _globals['_RECORDOUTCOMESRESPONSE']._serialized_end=1350
-  _globals['_GETCALIBRATIONREQUEST']._serialized_start=1352
-  _globals['_GETCALIBRATIONREQUEST']._serialized_end=1435
-  _globals['_CALIBRATIONENTRY']._serialized_start=1437
-  _globals['_CALIBRATIONENTRY']._serialized_end=1556
-  _globals['_GETCALIBRATIONRESPONSE']._serialized_start=1558
-  _globals['_GETCALIBRATIONRESPONSE']._serialized_end=1648
-  _globals['_RESETCALIBRATIONREQUEST']._serialized_start=1650
-  _globals['_RESETCALIBRATIONREQUEST']._serialized_end=1735
-  _globals['_RESETCALIBRATIONRESPONSE']._serialized_start=1737
-  _globals['_RESETCALIBRATIONRESPONSE']._serialized_end=1780
-  _globals['_GETMATCHSTATSREQUEST']._serialized_start=1782
-  _globals['_GETMATCHSTATSREQUEST']._serialized_end=1828
-  _globals['_WITHHELDCOUNT']._serialized_start=1830
-  _globals['_WITHHELDCOUNT']._serialized_end=1876
-  _globals['_GETMATCHSTATSRESPONSE']._serialized_start=1879
-  _globals['_GETMATCHSTATSRESPONSE']._serialized_end=2031
-  _globals['_MATCHERSERVICE']._serialized_start=2147
-  _globals['_MATCHERSERVICE']._serialized_end=3021
+  _globals['_IMPORTENTRIESRESPONSE']._serialized_end=1138
+  _globals['_ALERTOUTCOMERECORD']._serialized_start=1140
+  _globals['_ALERTOUTCOMERECORD']._serialized_end=1266
+  _globals['_RECORDOUTCOMESREQUEST']._serialized_start=1268
+  _globals['_RECORDOUTCOMESREQUEST']._serialized_end=1338
+  _globals['_RECORDOUTCOMESRESPONSE']._serialized_start=1340
+  _globals['_RECORDOUTCOMESRESPONSE']._serialized_end=1399
+  _globals['_GETCALIBRATIONREQUEST']._serialized_start=1401
+  _globals['_GETCALIBRATIONREQUEST']._serialized_end=1484
+  _globals['_CALIBRATIONENTRY']._serialized_start=1486
+  _globals['_CALIBRATIONENTRY']._serialized_end=1605
+  _globals['_GETCALIBRATIONRESPONSE']._serialized_start=1607
+  _globals['_GETCALIBRATIONRESPONSE']._serialized_end=1697
+  _globals['_RESETCALIBRATIONREQUEST']._serialized_start=1699
+  _globals['_RESETCALIBRATIONREQUEST']._serialized_end=1784
+  _globals['_RESETCALIBRATIONRESPONSE']._serialized_start=1786
+  _globals['_RESETCALIBRATIONRESPONSE']._serialized_end=1829
+  _globals['_GETMATCHSTATSREQUEST']._serialized_start=1831
+  _globals['_GETMATCHSTATSREQUEST']._serialized_end=1877
+  _globals['_WITHHELDCOUNT']._serialized_start=1879
+  _globals['_WITHHELDCOUNT']._serialized_end=1925
+  _globals['_GETMATCHSTATSRESPONSE']._serialized_start=1928
+  _globals['_GETMATCHSTATSRESPONSE']._serialized_end=2080
+  _globals['_MATCHERSERVICE']._serialized_start=2196
+  _globals['_MATCHERSERVICE']._serialized_end=3070
 # @@protoc_insertion_point(module_scope)

@@ -118,16 +118,22 @@ class ImportEntriesRequest(_message.Message):
     def __init__(self, hotlist_id: _Optional[str] = ..., entries: _Optional[_Iterable[_Union[_types_pb2.VoiEntry, _Mapping]]] = ..., entry_columns: _Optional[bytes] = ..., complete: _Optional[bool] = ..., new_hotlist: _Optional[_Union[_types_pb2.Hotlist, _Mapping]] = ...) -> None: ...
 
 class ImportEntriesResponse(_message.Message):
-    __slots__ = ("imported", "hotlist_version", "hotlist_id", "violations")
+    __slots__ = ("imported", "hotlist_version", "hotlist_id", "violations", "added", "changed", "removed")
     IMPORTED_FIELD_NUMBER: _ClassVar[int]
     HOTLIST_VERSION_FIELD_NUMBER: _ClassVar[int]
     HOTLIST_ID_FIELD_NUMBER: _ClassVar[int]
     VIOLATIONS_FIELD_NUMBER: _ClassVar[int]
+    ADDED_FIELD_NUMBER: _ClassVar[int]
+    CHANGED_FIELD_NUMBER: _ClassVar[int]
+    REMOVED_FIELD_NUMBER: _ClassVar[int]
     imported: int
     hotlist_version: int
     hotlist_id: str
     violations: _containers.RepeatedCompositeFieldContainer[_types_pb2.FieldViolation]
-    def __init__(self, imported: _Optional[int] = ..., hotlist_version: _Optional[int] = ..., hotlist_id: _Optional[str] = ..., violations: _Optional[_Iterable[_Union[_types_pb2.FieldViolation, _Mapping]]] = ...) -> None: ...
+    added: int
+    changed: int
+    removed: int
+    def __init__(self, imported: _Optional[int] = ..., hotlist_version: _Optional[int] = ..., hotlist_id: _Optional[str] = ..., violations: _Optional[_Iterable[_Union[_types_pb2.FieldViolation, _Mapping]]] = ..., added: _Optional[int] = ..., changed: _Optional[int] = ..., removed: _Optional[int] = ...) -> None: ...
 
 class AlertOutcomeRecord(_message.Message):
     __slots__ = ("alert_id", "outcome", "reason_code", "hit")

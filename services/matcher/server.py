@@ -171,7 +171,12 @@ class MatcherServicer(matcher_pb2_grpc.MatcherServiceServicer):
             extra={"entries": n, "added": done.added, "changed": done.changed, "removed": done.removed},
         )
         return matcher_pb2.ImportEntriesResponse(
-            imported=n, hotlist_version=self._live.version, hotlist_id=job.hotlist_id
+            imported=n,
+            hotlist_version=self._live.version,
+            hotlist_id=job.hotlist_id,
+            added=done.added,
+            changed=done.changed,
+            removed=done.removed,
         )
 
     async def _stage_import(self, conn, requests, holding: contextlib.ExitStack) -> tuple[store.HotlistImport, int]:

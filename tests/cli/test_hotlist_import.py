@@ -105,6 +105,7 @@ async def test_import_then_reimport_replaces_the_list_and_alerts_carry_the_csv_f
     )
     assert code == 0, out
     assert "imported 3 entries into 'PNC'" in out and "skipped 1 bad row" in out
+    assert ": 3 added, 0 changed, 0 removed" in out, out
     assert "checking" not in out  # no progress bar for a few rows, nor into a log
 
     extract.write_text(HEADER + GOOD[1])  # the next extract drops the first entry
@@ -120,6 +121,7 @@ async def test_import_then_reimport_replaces_the_list_and_alerts_carry_the_csv_f
         token=suite.tokens[Role.HOTLIST_ADMIN],
     )
     assert code == 0, out
+    assert ": 0 added, 0 changed, 2 removed" in out, out  # what the extract changed in the list
     code, out = await anpr("hotlist", "list", "--addr", suite.addr("matcher"), token=suite.tokens[Role.HOTLIST_ADMIN])
     assert "PNC\t1 entry\tpnc_national" in out
 
