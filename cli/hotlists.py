@@ -45,6 +45,9 @@ async def _run(args) -> int:
         if args.action == "list":
             await _list(stub)
             return 0
+        if args.action == "set":
+            await _set(stub, args)
+            return 0
         return await _import(stub, ch, args)
 
 
@@ -56,6 +59,34 @@ async def _list(stub) -> None:
             + ("\tcovert" if h.covert else "")
             + ("\texact-only" if h.match_policy == types_pb2.MATCH_POLICY_EXACT else "")
         )
+
+
+async def _set(stub, args) -> None:
+    """`anpr hotlist set --list NAME ...`: change a list's covert flag, priority or matching policy
+    (what an import never changes); its entries stay as they are."""
+    usage = "anpr hotlist set --list NAME [--covert|--no-covert] [--priority P] [--exact-only|--no-exact-only]"
+    if not args.list:
+        raise CommandError(usage)
+    if args.source is not None:
+        raise CommandError("--source: a list's source stays the one it was made with")
+    if args.covert is None and args.priority is None and args.exact_only is None:
+        raise CommandError(f"nothing to change: {usage}")
+    lists = (await stub.ListHotlists(matcher_pb2.ListHotlistsRequest())).hotlists
+    hotlist = next((h for h in lists if h.name == args.list), None)
+    if hotlist is None:
+        raise CommandError(f"no hotlist named {args.list!r} (anpr hotlist list shows them)")
+    changed = types_pb2.Hotlist()
+    changed.CopyFrom(hotlist)
+    changed.ClearField("entry_count")
+    changed.ClearField("version")
+    if args.covert is not None:
+        changed.covert = args.covert
+    if args.priority is not None:
+        changed.priority = args.priority
+    if args.exact_only is not None:
+        changed.match_policy = types_pb2.MATCH_POLICY_EXACT if args.exact_only else types_pb2.MATCH_POLICY_LOOKALIKE
+    saved = (await stub.UpsertHotlist(matcher_pb2.UpsertHotlistRequest(hotlist=changed))).hotlist
+    print(f"{saved.name}: {_settings(saved)}")
 
 
 def _entries(n: int) -> str:
@@ -290,15 +321,16 @@ def _check_settings(args, hotlist: types_pb2.Hotlist) -> None:
     given = {
         "--source": args.source is not None and SOURCES[args.source] != hotlist.source,
         "--priority": args.priority is not None and args.priority != hotlist.priority,
-        "--covert": args.covert and not hotlist.covert,
-        "--exact-only": args.exact_only and hotlist.match_policy != types_pb2.MATCH_POLICY_EXACT,
+        "--covert" if args.covert else "--no-covert": args.covert is not None and args.covert != hotlist.covert,
+        "--exact-only" if args.exact_only else "--no-exact-only": args.exact_only is not None
+        and args.exact_only != (hotlist.match_policy == types_pb2.MATCH_POLICY_EXACT),
     }
     unlike = [flag for flag, differs in given.items() if differs]
     if unlike:
         raise CommandError(
             f"{' and '.join(unlike)}: the list {hotlist.name!r} exists ({_settings(hotlist)}); these set up a new"
             " list and an import does not change a list's settings: nothing imported (import without them, or"
-            " change the list with MatcherService.UpsertHotlist)"
+            " change the list first: anpr hotlist set --list NAME ...)"
         )
 
 
@@ -325,6 +357,6 @@ def _new_hotlist(args, hotlist_id: str) -> types_pb2.Hotlist:
         name=args.list,
         source=SOURCES[args.source],
         priority=args.priority or 0,
-        covert=args.covert,
+        covert=bool(args.covert),
         match_policy=policy,
     )

@@ -7,6 +7,7 @@
     anpr camera add|list|disable   the camera registry (a camera_admin's token)
     anpr hotlist import FILE --list NAME   replace a hotlist from a CSV extract (a hotlist_admin's token)
     anpr hotlist list       hotlists with their entry counts
+    anpr hotlist set --list NAME [--covert|--no-covert] [--priority P] [--exact-only|--no-exact-only]
     anpr retention          create upcoming day partitions of reads and drop expired ones
     anpr deadletters list|redrive SERVICE [--topic T]   records a service set aside
     anpr terminal           follow alerts as an in-car terminal or control room
@@ -138,13 +139,25 @@ def _add_administration(sub, doc) -> None:
         description=doc("cli.hotlist_csv"),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    hl.add_argument("action", choices=["import", "list"], help="replace a list from a file, or list the lists")
+    hl.add_argument(
+        "action",
+        choices=["import", "list", "set"],
+        help="replace a list from a file; list the lists; set a list's covert flag, priority or matching",
+    )
     hl.add_argument("file", nargs="?", type=Path, help="CSV extract (import)")
-    hl.add_argument("--list", help="hotlist name (created when missing, with --source)")
+    hl.add_argument("--list", help="hotlist name (import: created when missing, with --source)")
     hl.add_argument("--source", choices=["pnc", "local", "other"], help="source of a new hotlist")
-    hl.add_argument("--priority", type=int, help="priority of a new hotlist (default 0)")
-    hl.add_argument("--covert", action="store_true", help="new hotlist is covert (no terminal alerts)")
-    hl.add_argument("--exact-only", action="store_true", help="new hotlist matches exact VRMs only")
+    hl.add_argument("--priority", type=int, help="priority of a new hotlist (default 0); set: the list's")
+    hl.add_argument(
+        "--covert",
+        action=argparse.BooleanOptionalAction,
+        help="new hotlist is covert (no terminal alerts); set: make the list covert, or not (--no-covert)",
+    )
+    hl.add_argument(
+        "--exact-only",
+        action=argparse.BooleanOptionalAction,
+        help="new hotlist matches exact VRMs only; set: so, or look-alikes too (--no-exact-only)",
+    )
     hl.add_argument("--skip-bad-rows", action="store_true", help="import the good rows when some are bad")
     hl.add_argument(
         "--allow-empty", action="store_true", help="let a file without entries (a header only) empty the list"

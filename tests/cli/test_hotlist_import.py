@@ -74,7 +74,20 @@ async def test_a_bad_row_after_thousands_sent_leaves_an_existing_list_as_it_was(
         code == 2
         and "--priority and --covert: the list 'PNC' exists (source pnc_national, priority 0, not covert" in out
     ), out
-    assert "nothing imported" in out
+    assert "nothing imported" in out and "anpr hotlist set --list NAME" in out
+    # the list's settings are changed by `anpr hotlist set`, then the import with them goes through
+    admin, matcher = suite.tokens[Role.HOTLIST_ADMIN], suite.addr("matcher")
+    code, out = await anpr(
+        "hotlist", "set", "--list", "PNC", "--covert", "--priority", "5", "--addr", matcher, token=admin
+    )
+    assert code == 0 and "PNC: source pnc_national, priority 5, covert, look-alikes matched" in out, out
+    assert (await imported(first, "--covert", "--priority", "5"))[0] == 0
+    code, out = await anpr(
+        "hotlist", "set", "--list", "PNC", "--no-covert", "--priority", "0", "--addr", matcher, token=admin
+    )
+    assert code == 0 and "priority 0, not covert" in out, out
+    code, out = await anpr("hotlist", "set", "--list", "PNX", "--covert", "--addr", matcher, token=admin)
+    assert code == 2 and "no hotlist named 'PNX'" in out, out
     many = tmp_path / "many.csv"  # 5 messages' worth of good rows, then a bad one
     many.write_text(
         HEADER + "".join(f"ZZ{i:05d},Ford,Ka,Red,STOP_VEHICLE,,Reason,,,\n" for i in range(10_000)) + BAD[0]
