@@ -59,7 +59,8 @@ class SuiteFile:
     def write(self, directory: Path) -> Path:
         """Written whole then renamed (a reader never sees half of it); readable by its owner only."""
         path, part = directory / SUITE_FILE, directory / f"{SUITE_FILE}.part"
-        part.write_text(json.dumps(self.__dict__ | {"addresses": dict(self.addresses), "tokens": dict(self.tokens)}))
+        fields = self.__dict__ | {"addresses": dict(self.addresses), "tokens": dict(self.tokens)}
+        part.write_text(json.dumps({k: v for k, v in fields.items() if v is not None}))  # absent, not null
         part.chmod(0o600)
         part.replace(path)
         return path

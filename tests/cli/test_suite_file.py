@@ -3,6 +3,7 @@ kept across restarts of one data dir (clients that trust it go on working)."""
 
 from __future__ import annotations
 
+import json
 from argparse import Namespace
 
 import pytest
@@ -30,6 +31,9 @@ def test_a_command_takes_address_ca_and_token_from_the_suite_file(tmp_path, no_s
         str(tmp_path / "ca.crt"),
     )
     assert (tmp_path / "suite.json").stat().st_mode & 0o777 == 0o600  # it holds tokens
+    # what a suite does not have is absent, as docs/commands.md says (no embedded database: no
+    # database_url), not null
+    assert set(json.loads((tmp_path / "suite.json").read_text())) == {"addresses", "ca_file", "tokens"}
 
 
 def test_the_command_line_and_the_environment_come_before_the_suite_file(tmp_path, no_settings):
