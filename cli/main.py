@@ -62,7 +62,13 @@ def _add_up(sub) -> None:
         type=Path,
         help="embedded PostgreSQL data, CA, tokens, suite.json and service logs (default ANPR_DATA_DIR, else .anpr)",
     )
-    up.add_argument("--base-port", type=int, default=None, help="first of four consecutive ports (default 50051-50054)")
+    up.add_argument(
+        "--base-port",
+        type=int,
+        default=None,
+        help="the services' ports are base to base+3, the issuer's base+9, those between the services base+10"
+        " to base+13 (default 50051)",
+    )
     up.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
     up.add_argument("--interval", type=float, default=2.0, help="seconds between demo camera batches")
     up.set_defaults(run="cli.suite.demo:command")
