@@ -131,8 +131,10 @@ class AcknowledgeAlertRequest(_message.Message):
     def __init__(self, alert_id: _Optional[str] = ..., outcome: _Optional[_Union[_types_pb2.AlertOutcome, str]] = ..., reason: _Optional[str] = ..., reason_code: _Optional[str] = ...) -> None: ...
 
 class AcknowledgeAlertResponse(_message.Message):
-    __slots__ = ()
-    def __init__(self) -> None: ...
+    __slots__ = ("standing",)
+    STANDING_FIELD_NUMBER: _ClassVar[int]
+    standing: _types_pb2.AlertOutcome
+    def __init__(self, standing: _Optional[_Union[_types_pb2.AlertOutcome, str]] = ...) -> None: ...
 
 class GetPlatePatchRequest(_message.Message):
     __slots__ = ("alert_id", "reason")

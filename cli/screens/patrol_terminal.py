@@ -225,12 +225,16 @@ class Terminal:
             self.say(f"-- plate patch of #{words[1]} saved to {path} ({len(resp.plate_image)} bytes) --")
             return
         code = words[2] if words[0] == "r" and len(words) > 2 else ""
-        await stub.AcknowledgeAlert(
+        resp = await stub.AcknowledgeAlert(
             notify_pb2.AcknowledgeAlertRequest(
                 alert_id=alert_id, outcome=OUTCOMES[words[0]], reason_code=code, reason=" ".join(words[3:])
             ),
             timeout=10,
         )
+        if resp.standing not in (OUTCOMES[words[0]], T.ALERT_OUTCOME_UNSPECIFIED):  # (a service before `standing`)
+            said = T.AlertOutcome.Name(resp.standing).removeprefix("ALERT_OUTCOME_").lower()
+            self.say(f"-- #{words[1]}: you {said} it already; seen is not recorded (a decision stands) --")
+            return
         self.say(
             f"-- #{words[1]} {T.AlertOutcome.Name(OUTCOMES[words[0]]).removeprefix('ALERT_OUTCOME_').lower()}"
             + (f" ({code})" if code else "")

@@ -252,8 +252,9 @@ class NotifyServicer(notify_pb2_grpc.NotifyServiceServicer):
         alert, scope = await self._actionable(request.alert_id, "alert_id")
         caller = scope.caller
         async with self._pool.acquire() as conn, conn.transaction():
-            if await _already_decided(conn, uuid.UUID(alert.alert_id), caller.subject, request.outcome):
-                return notify_pb2.AcknowledgeAlertResponse()  # SEEN after a decision: nothing to record
+            standing = await _decision_standing(conn, uuid.UUID(alert.alert_id), caller.subject, request.outcome)
+            if standing is not None:  # SEEN after a decision: nothing to record
+                return notify_pb2.AcknowledgeAlertResponse(standing=standing)
             await store.acknowledge(
                 conn,
                 uuid.UUID(alert.alert_id),
@@ -271,7 +272,7 @@ class NotifyServicer(notify_pb2_grpc.NotifyServiceServicer):
                 await store.queue_outcome(
                     conn, alert, request.outcome, request.reason_code, telemetry.current_traceparent()
                 )
-        return notify_pb2.AcknowledgeAlertResponse()
+        return notify_pb2.AcknowledgeAlertResponse(standing=request.outcome)
 
     async def GetPlatePatch(self, request, context):
         if not request.reason.strip():
@@ -385,15 +386,16 @@ SPEC = services.declare(
 )
 
 
-async def _already_decided(conn, alert_id: uuid.UUID, subject: str, outcome: int) -> bool:
-    """Whether the caller decided the alert before: SEEN afterwards changes nothing (True); the other
-    decision is refused (FAILED_PRECONDITION naming the first), so that no reversal goes unsaid."""
+async def _decision_standing(conn, alert_id: uuid.UUID, subject: str, outcome: int) -> int | None:
+    """The caller's decision of the alert when SEEN after it changes nothing (None: record the
+    outcome); the other decision is refused (FAILED_PRECONDITION naming the first), so that no
+    reversal goes unsaid."""
     before = await store.decided(conn, alert_id, subject)
     if before is None:
-        return False
+        return None
     if outcome == types_pb2.ALERT_OUTCOME_SEEN:
-        return True
+        return before[0]
     if before[0] != outcome:
         said = types_pb2.AlertOutcome.Name(before[0]).removeprefix("ALERT_OUTCOME_").lower()
         raise FailedPrecondition(f"outcome: you {said} this alert already" + (f" ({before[1]})" if before[1] else ""))
-    return False
+    return None

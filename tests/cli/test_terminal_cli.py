@@ -91,6 +91,8 @@ async def test_an_officer_sees_rejects_and_resumes_alerts_in_the_terminal(notify
         await screen.expect(f"-- #{first.sequence} rejected (misread) --")
         screen.child.sendline(f"a {first.sequence}")  # a reversal is not taken without a word
         await screen.expect("!! FAILED_PRECONDITION: outcome: you rejected this alert already (misread)")
+        screen.child.sendline(f"s {first.sequence}")  # nor is "seen" shown as recorded over the decision
+        await screen.expect(f"-- #{first.sequence}: you rejected it already; seen is not recorded")
 
         await notify.running["notify"].stop()  # notify restarts; the terminal resumes after #first
         await notify.start("notify", grpc_port=int(addr.rsplit(":", 1)[1]), heartbeat_s=0.5)
@@ -113,3 +115,8 @@ async def test_an_officer_sees_rejects_and_resumes_alerts_in_the_terminal(notify
     finally:
         await conn.close()
     assert [tuple(a) for a in acks] == [("test-terminal", T.ALERT_OUTCOME_REJECTED, "misread")]
+    async with channel(addr, tokens[Role.TERMINAL]) as ch:  # a client in another language is told so
+        again = await notify_pb2_grpc.NotifyServiceStub(ch).AcknowledgeAlert(
+            notify_pb2.AcknowledgeAlertRequest(alert_id=first.alert_id, outcome=T.ALERT_OUTCOME_SEEN)
+        )
+    assert again.standing == T.ALERT_OUTCOME_REJECTED
