@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import socket
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -24,7 +23,7 @@ from anpr.v1 import notify_pb2 as N
 from anpr.v1 import types_pb2 as T
 from cli.client import channel
 from cli.client import subscribe as client_subscribe
-from cli.suite.launcher import Tokens, free_ports
+from cli.suite.launcher import Tokens, free_ports, port_free, up_ports
 from cli.suite.launcher import free_port as free_port  # the tests import it from here
 from services import spec
 
@@ -252,18 +251,8 @@ def arrow_stream(batch: pa.RecordBatch, options: pa.ipc.IpcWriteOptions | None =
 
 
 def free_base_port() -> int:
-    """A base port for `anpr up --base-port` whose every port is free now: the services (base to
-    base+3), the identity issuer (base+9) and the service ports (base+10 to base+13)."""
+    """A base port for `anpr up --base-port` whose every port (cli.suite.launcher.up_ports) is free now."""
     while True:
         base = free_port()
-        if base < 65000 and all(_port_free(base + i) for i in (0, 1, 2, 3, 9, 10, 11, 12, 13)):
+        if base < 65000 and all(port_free(p) for p in up_ports(base).values()):
             return base
-
-
-def _port_free(port: int) -> bool:
-    with socket.socket() as s:
-        try:
-            s.bind(("127.0.0.1", port))
-            return True
-        except OSError:
-            return False

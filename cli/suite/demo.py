@@ -12,7 +12,6 @@ import itertools
 import os
 import random
 import signal
-import socket
 import sys
 import uuid
 from datetime import datetime, timedelta, timezone
@@ -42,7 +41,18 @@ from cli.screens.patrol_terminal import format_alert
 from cli.screens.tfc_console import Style, format_event
 from cli.suite.database import provision
 from cli.suite.issuer import IssuerError
-from cli.suite.launcher import DEFAULT_CLAIMS, Launcher, LaunchError, Tokens, check_settings, issuer_port, port_table
+from cli.suite.launcher import (
+    DEFAULT_CLAIMS,
+    SERVICE_PORT_OFFSET,
+    Launcher,
+    LaunchError,
+    Tokens,
+    check_settings,
+    issuer_port,
+    port_free,
+    port_table,
+    up_ports,
+)
 from services import NAMES
 
 T = types_pb2
@@ -202,7 +212,7 @@ class Suite:
             ports=ports,
             base_env=os.environ,
             tls=ca,
-            service_ports={name: port + 10 for name, port in ports.items()},
+            service_ports={name: port + SERVICE_PORT_OFFSET for name, port in ports.items()},
             # The demo feed passes the same few plates often: a two-minute deduplication window
             # (production default: 600 s) keeps alerts coming without the same plate every few
             # seconds; five minutes to acknowledge an activation (production default: 60 s) leave
@@ -381,22 +391,8 @@ async def seed_rota(suite: Suite) -> None:
 
 def _check_ports_free(base_port: int | None) -> None:
     """Refuse, before anything starts, when a port `anpr up` would listen on is held (by another
-    `anpr up` in another data dir, most likely). The probe binds as a lone listener would (no
-    SO_REUSEPORT: gRPC servers set it, and one would share a port with the other suite's)."""
-    ports = port_table(base_port)
-    wanted = {
-        **{f"{n}": p for n, p in ports.items()},
-        **{f"{n} (between the services)": p + 10 for n, p in ports.items()},
-    }
-    wanted["the local issuer"] = issuer_port(base_port)
-    held = []
-    for name, port in wanted.items():
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            try:
-                probe.bind(("127.0.0.1", port))
-            except OSError:
-                held.append(f"{port} ({name})")
+    `anpr up` in another data dir, most likely)."""
+    held = [f"{port} ({name})" for name, port in up_ports(base_port).items() if not port_free(port)]
     if held:
         base = base_port or port_table()["ingest"]
         raise LaunchError(

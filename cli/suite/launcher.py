@@ -78,6 +78,32 @@ def issuer_port(base_port: int | None = None) -> int:
     return (base_port or DEFAULT_PORTS["ingest"]) + 9
 
 
+SERVICE_PORT_OFFSET = 10  # `anpr up`: each service's mutual-TLS port for the others, its port + 10
+
+
+def up_ports(base_port: int | None = None) -> dict[str, int]:
+    """Every port `anpr up` listens on, by what it is for: the services' (base to base+3), the
+    local issuer's (base+9) and the services' ports between them (base+10 to base+13)."""
+    ports = port_table(base_port)
+    return (
+        ports
+        | {f"{n} (between the services)": p + SERVICE_PORT_OFFSET for n, p in ports.items()}
+        | {"the local issuer": issuer_port(base_port)}
+    )
+
+
+def port_free(port: int) -> bool:
+    """Whether a lone listener could bind 127.0.0.1:`port` now (no SO_REUSEPORT: gRPC servers set it,
+    and a probe with it would share a port another suite's server holds)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+            return True
+        except OSError:
+            return False
+
+
 def clean_env() -> dict[str, str]:
     """This process's environment without any ANPR_* or OTEL_* setting."""
     return {k: v for k, v in os.environ.items() if not k.startswith(("ANPR_", "OTEL_"))}
