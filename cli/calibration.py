@@ -18,6 +18,7 @@ import grpc
 from anpr.runtime.auth import Role
 from anpr.v1 import matcher_pb2, matcher_pb2_grpc
 from cli.client import CommandError, target_of
+from cli.hotlists import hotlist_named
 
 
 def command(args) -> int:
@@ -58,12 +59,11 @@ async def _run(args) -> None:
 async def _hotlist_id(stub, named: str) -> str:
     """The id of the hotlist `named` (its name, or its id): calibration is kept by list id."""
     try:
-        lists = (await stub.ListHotlists(matcher_pb2.ListHotlistsRequest(), timeout=30)).hotlists
+        found = await hotlist_named(stub, named)
     except grpc.aio.AioRpcError as err:
         if err.code() == grpc.StatusCode.PERMISSION_DENIED:
             return named  # a token that may not list them: the id as given
         raise
-    for h in lists:
-        if named in (h.name, h.hotlist_id):
-            return h.hotlist_id
-    raise CommandError(f"no hotlist named {named!r} (nor with that id): anpr hotlist list shows them")
+    if found is None:
+        raise CommandError(f"no hotlist named {named!r} (nor with that id): anpr hotlist list shows them")
+    return found.hotlist_id

@@ -53,9 +53,8 @@ async def _run(args) -> int:
 
 async def _list(stub) -> None:
     for h in (await stub.ListHotlists(matcher_pb2.ListHotlistsRequest())).hotlists:
-        kind = types_pb2.HotlistSource.Name(h.source).removeprefix("HOTLIST_SOURCE_").lower()
         print(
-            f"{h.name}\t{_entries(h.entry_count)}\t{kind}\tpriority {h.priority}"
+            f"{h.name}\t{_entries(h.entry_count)}\t{source_name(h)}\tpriority {h.priority}"
             + ("\tcovert" if h.covert else "")
             + ("\texact-only" if h.match_policy == types_pb2.MATCH_POLICY_EXACT else "")
         )
@@ -71,8 +70,7 @@ async def _set(stub, args) -> None:
         raise CommandError("--source: a list's source stays the one it was made with")
     if args.covert is None and args.priority is None and args.exact_only is None:
         raise CommandError(f"nothing to change: {usage}")
-    lists = (await stub.ListHotlists(matcher_pb2.ListHotlistsRequest())).hotlists
-    hotlist = next((h for h in lists if h.name == args.list), None)
+    hotlist = await hotlist_named(stub, args.list)
     if hotlist is None:
         raise CommandError(f"no hotlist named {args.list!r} (anpr hotlist list shows them)")
     changed = types_pb2.Hotlist()
@@ -335,15 +333,23 @@ def _check_settings(args, hotlist: types_pb2.Hotlist) -> None:
 
 
 def _settings(h: types_pb2.Hotlist) -> str:
-    kind = types_pb2.HotlistSource.Name(h.source).removeprefix("HOTLIST_SOURCE_").lower()
-    return f"source {kind}, priority {h.priority}, {'covert' if h.covert else 'not covert'}, " + (
+    return f"source {source_name(h)}, priority {h.priority}, {'covert' if h.covert else 'not covert'}, " + (
         "exact-only" if h.match_policy == types_pb2.MATCH_POLICY_EXACT else "look-alikes matched"
     )
 
 
+async def hotlist_named(stub, name: str) -> types_pb2.Hotlist | None:
+    """The hotlist of that name (else of that id) the caller may see, or None."""
+    lists = (await stub.ListHotlists(matcher_pb2.ListHotlistsRequest(), timeout=30)).hotlists
+    return next((h for h in lists if h.name == name), None) or next((h for h in lists if h.hotlist_id == name), None)
+
+
+def source_name(h: types_pb2.Hotlist) -> str:
+    return types_pb2.HotlistSource.Name(h.source).removeprefix("HOTLIST_SOURCE_").lower()
+
+
 async def _find(stub, args) -> types_pb2.Hotlist | None:
-    lists = (await stub.ListHotlists(matcher_pb2.ListHotlistsRequest())).hotlists
-    found = next((h for h in lists if h.name == args.list), None)
+    found = await hotlist_named(stub, args.list)
     if found is None and not args.source:
         raise CommandError(f"no hotlist named {args.list!r}: give --source (pnc, local, other) to create it")
     return found
