@@ -165,6 +165,16 @@ def plain_event(e: T.ActivationEvent, state: str = "") -> str:
     return f"{name(K, kind, 'ACTIVATION_EVENT_KIND_')} {short} [{at}] {state}"
 
 
+def _one_by_prefix(prefix: str, ids, what: str, missing: str) -> str:
+    """The one id of `ids` that starts with `prefix`; ValueError when none (`missing`) or several."""
+    found = [i for i in ids if i.startswith(prefix)] if prefix else []
+    if len(found) > 1:
+        raise ValueError(f"{prefix!r} matches {len(found)} {what}; give more characters")
+    if not found:
+        raise ValueError(missing)
+    return found[0]
+
+
 def refused(err: grpc.aio.AioRpcError) -> str:
     fields = field_violations_of(err)
     detail = "; ".join(f"{f}: {d}" for f, d in fields) if fields else err.details()
@@ -260,14 +270,21 @@ class Console:
                 await asyncio.sleep(1.0)
 
     def resolve(self, prefix: str) -> str:
-        found = [a for a in self.activations if a.startswith(prefix)] if prefix else []
-        if len(found) == 1:
-            return found[0]
-        if len(found) > 1:
-            raise ValueError(f"{prefix!r} matches {len(found)} activations; give more characters")
-        if len(prefix) == 36:
-            return prefix
-        raise ValueError(f"no activation {prefix!r} on this console")
+        if len(prefix) == 36 and not any(a.startswith(prefix) for a in self.activations):
+            return prefix  # a whole id, of an activation this console has not seen
+        return _one_by_prefix(prefix, self.activations, "activations", f"no activation {prefix!r} on this console")
+
+    async def _events(self, aid: str):
+        """The activation's whole record, event by event (ListActivationEvents, page by page)."""
+        after = 0
+        while True:
+            page = await self.stub.ListActivationEvents(
+                F.ListActivationEventsRequest(activation_id=aid, after_sequence=after, page_size=50)
+            )
+            for e in page.events:
+                yield e
+            if not (after := page.next_after_sequence):
+                return
 
     async def run_commands(self) -> None:
         self.say("TFC console: activations appear as they are raised. Type `help` for commands.")
@@ -328,15 +345,8 @@ class Console:
             f"  assigned to {a.assigned_to or 'nobody'}   {deadline(a)}"
         )
         self.say("\n".join(activation_block(a, self.style)))
-        after = 0
-        while True:
-            page = await self.stub.ListActivationEvents(
-                F.ListActivationEventsRequest(activation_id=aid, after_sequence=after)
-            )
-            for e in page.events:
-                self.say(f"  #{e.sequence} " + plain_event(e))
-            if not (after := page.next_after_sequence):
-                return
+        async for e in self._events(aid):
+            self.say(f"  #{e.sequence} " + plain_event(e))
 
     async def patch(self, args) -> None:
         if not args or len(args) > 2:
@@ -352,24 +362,10 @@ class Console:
         self.say(f"plate patch saved: {path} ({len(image)} bytes)")
 
     async def _sighting_hit(self, aid: str, prefix: str) -> str:
-        """The hit id of the activation's sighting that starts with `prefix` (its events, page by page)."""
-        found, after = set(), 0
-        while True:
-            page = await self.stub.ListActivationEvents(
-                F.ListActivationEventsRequest(activation_id=aid, after_sequence=after, page_size=50)
-            )
-            found |= {
-                e.sighting.hit_id
-                for e in page.events
-                if e.kind == K.ACTIVATION_EVENT_KIND_SIGHTING and e.sighting.hit_id.startswith(prefix)
-            }
-            if not (after := page.next_after_sequence):
-                break
-        if len(found) == 1:
-            return found.pop()
-        if found:
-            raise ValueError(f"{prefix!r} matches {len(found)} sightings of {aid[:8]}; give more characters")
-        raise ValueError(f"no sighting {prefix!r} of {aid[:8]} (its SIGHTING lines show each one's hit)")
+        """The hit id of the activation's sighting that starts with `prefix`."""
+        hits = {e.sighting.hit_id async for e in self._events(aid) if e.kind == K.ACTIVATION_EVENT_KIND_SIGHTING}
+        missing = f"no sighting {prefix!r} of {aid[:8]} (its SIGHTING lines show each one's hit)"
+        return _one_by_prefix(prefix, hits, f"sightings of {aid[:8]}", missing)
 
     async def ack(self, args) -> None:
         a = (
@@ -424,14 +420,7 @@ class Console:
 
     async def _recorded(self, aid: str) -> set[str]:
         """The console's names of the NDM stages recorded on the activation (its whole record)."""
-        recorded, after = set(), 0
-        while True:
-            page = await self.stub.ListActivationEvents(
-                F.ListActivationEventsRequest(activation_id=aid, after_sequence=after)
-            )
-            recorded |= {s for e in page.events for s, f in STAGES.items() if getattr(e.decision, f).strip()}
-            if not (after := page.next_after_sequence):
-                return recorded
+        return {s async for e in self._events(aid) for s, f in STAGES.items() if getattr(e.decision, f).strip()}
 
     async def signoff(self, args) -> None:
         aid = self._one(args, "signoff ID")
