@@ -232,14 +232,16 @@ class Terminal:
             timeout=10,
         )
         if resp.standing not in (OUTCOMES[words[0]], T.ALERT_OUTCOME_UNSPECIFIED):  # (a service before `standing`)
-            said = T.AlertOutcome.Name(resp.standing).removeprefix("ALERT_OUTCOME_").lower()
-            self.say(f"-- #{words[1]}: you {said} it already; seen is not recorded (a decision stands) --")
+            self.say(
+                f"-- #{words[1]}: you {_said(resp.standing)} it already; seen is not recorded (a decision stands) --"
+            )
             return
-        self.say(
-            f"-- #{words[1]} {T.AlertOutcome.Name(OUTCOMES[words[0]]).removeprefix('ALERT_OUTCOME_').lower()}"
-            + (f" ({code})" if code else "")
-            + " --"
-        )
+        self.say(f"-- #{words[1]} {_said(OUTCOMES[words[0]])}" + (f" ({code})" if code else "") + " --")
+
+
+def _said(outcome: int) -> str:
+    """ALERT_OUTCOME_ACCEPTED as the screen says it: accepted."""
+    return T.AlertOutcome.Name(outcome).removeprefix("ALERT_OUTCOME_").lower()
 
 
 # The subscription's fields as this command's flags, for the service's refusals.
