@@ -16,6 +16,13 @@ times, alternating:
               `Runtime.relay_call`'s `RelayCall` (no interceptors; token and traceparent put on
               the call directly), which the outbox relays use.
 
+  after idle  the wall time of one call made after the client has slept --gaps milliseconds
+              (the median of --idle-calls calls per gap): a grpc.aio call to the do-nothing server,
+              and for scale one round trip of the same bytes over a plain asyncio TCP connection
+              to an echo process. At low load every hop of the chain is a call after idle; what
+              a call costs then over what it costs back to back is the machine waking its
+              threads (gRPC's server and client each hand a call between several), not the work.
+
 Prints the median of the rounds; the last line is space-separated name=value pairs (microseconds).
 Figures are printed, never asserted.
 """
@@ -128,6 +135,76 @@ async def _plain_calls(port: int, n: int, size: int) -> None:
             await multi(b"x" * size, timeout=10, metadata=[("traceparent", TRACEPARENT)])
 
 
+def _tcp_echo(ports) -> None:
+    async def main() -> None:
+        async def echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            while data := await reader.read(1 << 16):
+                writer.write(data)
+
+        server = await asyncio.start_server(echo, "127.0.0.1", 0)
+        ports.put(server.sockets[0].getsockname()[1])
+        await server.serve_forever()
+
+    asyncio.run(main())
+
+
+async def _after_idle(port: int, tcp: bool, gaps_ms: list[int], calls: int, size: int) -> dict[int, float]:
+    """{gap: median wall microseconds of a call made after sleeping gap ms}."""
+    request, out = b"x" * size, {}
+    if tcp:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+
+        async def call() -> None:
+            writer.write(request)
+            await reader.readexactly(size)
+
+    else:
+        channel = aio.insecure_channel(f"127.0.0.1:{port}")
+        multi = channel.unary_unary(METHOD, request_serializer=None, response_deserializer=None)
+
+        async def call() -> None:
+            await multi(request, timeout=10)
+
+    try:
+        for _ in range(10):
+            await call()
+        for gap in gaps_ms:
+            walls = []
+            for _ in range(calls):
+                await asyncio.sleep(gap / 1000)
+                t = time.perf_counter()
+                await call()
+                walls.append((time.perf_counter() - t) * 1e6)
+            out[gap] = statistics.median(walls)
+    finally:
+        if tcp:
+            writer.close()
+        else:
+            await channel.close()
+    return out
+
+
+def after_idle(gaps_ms: list[int], calls: int, size: int) -> dict[str, float]:
+    """Wall microseconds of a call after each idle gap: grpc.aio and plain TCP, each against a process of its own."""
+    figures = {}
+    for tcp in (False, True):
+        if tcp:
+            ctx = multiprocessing.get_context("spawn")
+            ports = ctx.Queue()
+            process = ctx.Process(target=_tcp_echo, args=(ports,), daemon=True)
+            process.start()
+            port, close = ports.get(timeout=30), process.kill
+        else:
+            server = Server(traced=False)
+            port, close = server.port, server.close
+        try:
+            got = asyncio.run(_after_idle(port, tcp, gaps_ms, calls, size))
+        finally:
+            close()
+        figures.update({f"idle_wall_us_{'tcp' if tcp else 'grpc'}_{g}ms": v for g, v in got.items()})
+    return figures
+
+
 def server_cost(traced: bool, n: int, size: int) -> float:
     """The server's CPU per call, microseconds."""
     server = Server(traced)
@@ -145,7 +222,12 @@ def main() -> int:
     ap.add_argument("--calls", type=int, default=3000, help="measured calls per round (default 3,000)")
     ap.add_argument("--size", type=int, default=1000, help="request bytes (default 1,000)")
     ap.add_argument("--rounds", type=int, default=3, help="rounds of each measurement (default 3)")
+    ap.add_argument(
+        "--gaps", default="0,5,20,100", help="idle gaps before a call, milliseconds (default 0,5,20,100; empty: none)"
+    )
+    ap.add_argument("--idle-calls", type=int, default=100, help="calls after each gap (default 100)")
     args = ap.parse_args()
+    gaps = [int(g) for g in args.gaps.split(",") if g.strip()]
     n, size = args.calls, args.size
     got: dict[str, list[float]] = {}
     for _ in range(args.rounds):
@@ -162,6 +244,7 @@ def main() -> int:
     finally:
         server.close()
     figures = {k: statistics.median(v) for k, v in got.items()}
+    idle = after_idle(gaps, args.idle_calls, size) if gaps else {}
     print(
         f"{n:,} sequential unary calls of {size:,} bytes a round, median of {args.rounds} rounds (microseconds a call)"
     )
@@ -174,7 +257,12 @@ def main() -> int:
             f"  client, {label}: CPU {figures[f'client_cpu_us_{name}']:.0f},"
             f" wall {figures[f'client_wall_us_{name}']:.0f}"
         )
-    print(" ".join(f"{k}={v:.1f}" for k, v in figures.items()))
+    if idle:
+        print(f"  one call after the client slept, wall (median of {args.idle_calls} calls a gap):")
+        for gap in gaps:
+            grpc_us, tcp_us = idle[f"idle_wall_us_grpc_{gap}ms"], idle[f"idle_wall_us_tcp_{gap}ms"]
+            print(f"    {gap:>4} ms idle: grpc.aio {grpc_us:.0f}, plain asyncio TCP {tcp_us:.0f}")
+    print(" ".join(f"{k}={v:.1f}" for k, v in {**figures, **idle}.items()))
     return 0
 
 

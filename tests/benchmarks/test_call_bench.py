@@ -7,7 +7,7 @@ from tests.benchmarks.scripts import run_script
 
 
 def test_a_tiny_call_bench_ends_with_every_figure():
-    ran = run_script("call_bench", "--calls 50 --rounds 1", timeout=120)
+    ran = run_script("call_bench", "--calls 50 --rounds 1 --gaps 0,5 --idle-calls 5", timeout=120)
     figures = ran.numbers
     assert set(figures) == {
         "server_cpu_us_plain",
@@ -16,5 +16,9 @@ def test_a_tiny_call_bench_ends_with_every_figure():
         "client_wall_us_intercepted",
         "client_cpu_us_relay_call",
         "client_wall_us_relay_call",
+        "idle_wall_us_grpc_0ms",
+        "idle_wall_us_grpc_5ms",
+        "idle_wall_us_tcp_0ms",
+        "idle_wall_us_tcp_5ms",
     }, ran.last
     assert all(v > 0 for v in figures.values()), ran.last
