@@ -217,25 +217,40 @@ def server_cost(traced: bool, n: int, size: int) -> float:
         server.close()
 
 
-def main() -> int:
+def _options() -> tuple[argparse.Namespace, list[int]]:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--calls", type=int, default=3000, help="measured calls per round (default 3,000)")
     ap.add_argument("--size", type=int, default=1000, help="request bytes (default 1,000)")
-    ap.add_argument("--rounds", type=int, default=3, help="rounds of each measurement (default 3)")
+    ap.add_argument(
+        "--rounds", type=int, default=3, help="rounds of each CPU measurement (default 3; 0: only the calls after idle)"
+    )
     ap.add_argument(
         "--gaps", default="0,5,20,100", help="idle gaps before a call, milliseconds (default 0,5,20,100; empty: none)"
     )
     ap.add_argument("--idle-calls", type=int, default=100, help="calls after each gap (default 100)")
     args = ap.parse_args()
-    gaps = [int(g) for g in args.gaps.split(",") if g.strip()]
-    n, size = args.calls, args.size
+    try:
+        gaps = [int(g) for g in args.gaps.split(",") if g.strip()]
+    except ValueError:
+        ap.error(f"--gaps: whole milliseconds separated by commas, got {args.gaps!r}")
+    if any(g < 0 for g in gaps) or args.rounds < 0 or args.idle_calls < 1 or args.calls < 1:
+        ap.error("--gaps, --rounds: not negative; --calls, --idle-calls: at least 1")
+    if not args.rounds and not gaps:
+        ap.error("--rounds 0 and no --gaps: nothing to measure")
+    return args, gaps
+
+
+def cpu_rounds(rounds: int, n: int, size: int) -> dict[str, float]:
+    """The server's and the client's CPU per call (and the client's wall), median of `rounds`."""
     got: dict[str, list[float]] = {}
-    for _ in range(args.rounds):
+    for _ in range(rounds):
         for traced in (False, True):
             got.setdefault(f"server_cpu_us_{'traced' if traced else 'plain'}", []).append(server_cost(traced, n, size))
+    if not rounds:
+        return {}
     server = Server(traced=False)
     try:
-        for _ in range(args.rounds):
+        for _ in range(rounds):
             for intercepted in (True, False):
                 cpu, wall = asyncio.run(_calls(server.port, intercepted, n, size))
                 name = "intercepted" if intercepted else "relay_call"
@@ -243,20 +258,28 @@ def main() -> int:
                 got.setdefault(f"client_wall_us_{name}", []).append(wall / n * 1e6)
     finally:
         server.close()
-    figures = {k: statistics.median(v) for k, v in got.items()}
+    return {k: statistics.median(v) for k, v in got.items()}
+
+
+def main() -> int:
+    args, gaps = _options()
+    n, size = args.calls, args.size
+    figures = cpu_rounds(args.rounds, n, size)
     idle = after_idle(gaps, args.idle_calls, size) if gaps else {}
-    print(
-        f"{n:,} sequential unary calls of {size:,} bytes a round, median of {args.rounds} rounds (microseconds a call)"
-    )
-    print(
-        f"  server CPU, do-nothing handler: plain {figures['server_cpu_us_plain']:.0f},"
-        f" with the tracing interceptor {figures['server_cpu_us_traced']:.0f}"
-    )
-    for name, label in (("intercepted", "client interceptors"), ("relay_call", "RelayCall")):
+    if figures:
         print(
-            f"  client, {label}: CPU {figures[f'client_cpu_us_{name}']:.0f},"
-            f" wall {figures[f'client_wall_us_{name}']:.0f}"
+            f"{n:,} sequential unary calls of {size:,} bytes a round, median of {args.rounds} rounds"
+            " (microseconds a call)"
         )
+        print(
+            f"  server CPU, do-nothing handler: plain {figures['server_cpu_us_plain']:.0f},"
+            f" with the tracing interceptor {figures['server_cpu_us_traced']:.0f}"
+        )
+        for name, label in (("intercepted", "client interceptors"), ("relay_call", "RelayCall")):
+            print(
+                f"  client, {label}: CPU {figures[f'client_cpu_us_{name}']:.0f},"
+                f" wall {figures[f'client_wall_us_{name}']:.0f}"
+            )
     if idle:
         print(f"  one call after the client slept, wall (median of {args.idle_calls} calls a gap):")
         for gap in gaps:

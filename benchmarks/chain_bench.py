@@ -31,6 +31,9 @@ Phases:
   ladder      paced rates (--ladder), each --step-seconds after --step-warmup: p50/p99 send -> ack,
               -> terminal alert, -> TFC activation; climbing stops when a p99 passes 1 s or the rate is
               not reached. max_rate_p99_under_100ms is the highest step where both p99s were <= 100 ms.
+              First, the machine's floor under the low rates' latency (benchmarks/call_bench.py): a
+              do-nothing gRPC call after 100 ms idle, back to back, and a plain TCP round trip after
+              idle (grpc_call_after_idle_ms, grpc_call_back_to_back_ms, tcp_round_trip_after_idle_ms).
 Each phase prints the CPU every process group used (cores). Figures are printed, never asserted;
 the last line is space-separated name=value pairs. With --traces the services write their spans to
 their logs and the run ends with where each ladder step's alerts spent their time, stage by stage
@@ -44,6 +47,7 @@ import asyncio
 import multiprocessing
 import sys
 import time
+from pathlib import Path
 
 from anpr.runtime.auth import Role
 from benchmarks import chain_cost, chain_faults, chain_reference, chain_stages
@@ -321,9 +325,41 @@ class Bench(cs.Bench):
             )
         return out
 
+    async def call_floor(self) -> None:
+        """What one gRPC call costs this machine after 100 ms of idle, beside back to back and plain TCP
+        (benchmarks/call_bench.py): at low rates every hop of the chain is such a call, so the p50 at
+        200 reads/s is read against it."""
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            str(Path(__file__).with_name("call_bench.py")),
+            *("--rounds", "0", "--gaps", "0,100", "--idle-calls", "30"),
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+        )
+        out, _ = await proc.communicate()
+        lines = out.decode(errors="replace").strip().splitlines()
+        try:
+            got = {k: float(v) / 1000 for k, v in (w.split("=", 1) for w in lines[-1].split())}
+            floor = {
+                "grpc_call_after_idle_ms": got["idle_wall_us_grpc_100ms"],
+                "grpc_call_back_to_back_ms": got["idle_wall_us_grpc_0ms"],
+                "tcp_round_trip_after_idle_ms": got["idle_wall_us_tcp_100ms"],
+            }
+        except (IndexError, KeyError, ValueError):
+            self.say("  (the machine's call floor could not be measured: " + " / ".join(lines[-3:]) + ")")
+            return
+        self.fig.update(floor)
+        self.say(
+            f"  this machine: a do-nothing gRPC call after 100 ms idle takes {floor['grpc_call_after_idle_ms']:.2f} ms"
+            f" (back to back {floor['grpc_call_back_to_back_ms']:.2f}; a plain TCP round trip after idle"
+            f" {floor['tcp_round_trip_after_idle_ms']:.2f}): at low rates each of the four calls on a read's"
+            " path pays about the first"
+        )
+
     async def ladder(self) -> None:
         a = self.args
         self.say(f"\nladder: paced rates, {a.step_warmup:.0f} s warm-up + {a.step_seconds:.0f} s each")
+        await self.call_floor()
         best = 0
         for rate in a.ladder:
             s = await self.step(rate)
@@ -336,8 +372,9 @@ class Bench(cs.Bench):
             self.say_cpu(s["cpu"])
             chain_cost.say_per_thousand(self, f"at_{rate}", s["cpu"], s["achieved"], s["pg"])
             self.fig[f"p99_alert_ms_at_{rate}"], self.fig[f"p99_tfc_ms_at_{rate}"] = s["alert99"], s["tfc99"]
+            self.fig[f"p50_alert_ms_at_{rate}"] = s["alert50"]
             if rate == 5000:
-                self.fig.update(p50_alert_ms_at_5000=s["alert50"], p99_ack_ms_at_5000=s["ack99"])
+                self.fig.update(p99_ack_ms_at_5000=s["ack99"])
             if reached and s["alert99"] <= 100 and s["tfc99"] <= 100:
                 best = rate
             if not reached or not s["alert99"] <= 1000 or not s["tfc99"] <= 1000:

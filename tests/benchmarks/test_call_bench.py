@@ -22,3 +22,14 @@ def test_a_tiny_call_bench_ends_with_every_figure():
         "idle_wall_us_tcp_5ms",
     }, ran.last
     assert all(v > 0 for v in figures.values()), ran.last
+
+
+def test_with_no_rounds_only_the_calls_after_idle_are_measured():
+    ran = run_script("call_bench", "--rounds 0 --gaps 0,5 --idle-calls 3", timeout=120)
+    assert set(ran.numbers) == {
+        "idle_wall_us_grpc_0ms",
+        "idle_wall_us_grpc_5ms",
+        "idle_wall_us_tcp_0ms",
+        "idle_wall_us_tcp_5ms",
+    }, ran.last
+    assert "server CPU" not in ran.output

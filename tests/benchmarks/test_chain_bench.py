@@ -32,9 +32,13 @@ MEASURED = (
     "alerts_per_s",
     "backlog_end",
     "drain_s",
+    "p50_alert_ms_at_500",
     "p99_alert_ms_at_500",
     "p99_tfc_ms_at_500",
     "p99_escalation_late_ms",
+    "grpc_call_after_idle_ms",
+    "grpc_call_back_to_back_ms",
+    "tcp_round_trip_after_idle_ms",
 )
 
 
