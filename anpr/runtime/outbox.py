@@ -89,12 +89,14 @@ def _encode_varint(n: int) -> bytes:
     return bytes(out)
 
 
-# Tags and lengths below 16 KiB (every field of a read's match item; they run per read) from a table.
-_SMALL_VARINTS = tuple(_encode_varint(n) for n in range(1 << 14))
+# Tags and lengths below 2 KiB from a table: every field of a read's match item, built per read (a
+# read without its images is a few hundred bytes). 90 kB a process; 16 KiB's would be 700 kB.
+_TABLED = 1 << 11
+_SMALL_VARINTS = tuple(_encode_varint(n) for n in range(_TABLED))
 
 
 def _varint(n: int) -> bytes:
-    return _SMALL_VARINTS[n] if n < 16384 else _encode_varint(n)
+    return _SMALL_VARINTS[n] if n < _TABLED else _encode_varint(n)
 
 
 _ENQUEUE = f"""

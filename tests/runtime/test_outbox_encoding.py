@@ -10,7 +10,7 @@ from anpr.v1 import matcher_pb2, types_pb2
 
 
 # Lengths around each varint's byte boundary, and around the end of the table of small varints.
-@pytest.mark.parametrize("length", [0, 1, 127, 128, 300, 16383, 16384, 16385, 2_100_000])
+@pytest.mark.parametrize("length", [0, 1, 127, 128, 300, 2047, 2048, 2049, 16383, 16384, 2_100_000])
 def test_a_field_of_any_length_parses_as_the_message_it_stands_for(length):
     read = types_pb2.Read(read_id="r-1", camera_id="c-1", plate_image=b"\xff" * length)
     item = outbox.encode_field(1, outbox.encode_field(1, read.SerializeToString()) + outbox.encode_field(3, b"F1"))
