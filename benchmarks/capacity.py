@@ -34,8 +34,10 @@ import argparse
 import math
 import re
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
+
+from benchmarks.common import figures_of
 
 SERVICES = ("ingest", "matcher", "notify", "firearms")
 SHAPES = (1, 10, 100)
@@ -54,18 +56,11 @@ class MissingFigures(Exception):
 
 
 def read_figures(text: str) -> dict[str, float]:
-    """The name=value pairs of the last line of a chain benchmark's output that has them."""
-    for line in reversed(text.strip().splitlines()):
-        pairs = [word.split("=", 1) for word in line.split() if "=" in word]
-        if pairs and len(pairs) == len(line.split()):
-            figures = {}
-            for name, value in pairs:
-                try:
-                    figures[name] = float(value)
-                except ValueError:
-                    continue  # a word that is not a figure
-            return figures
-    raise MissingFigures("no line of name=value figures: is this the output of benchmarks/chain_bench.py?")
+    """The figures of a chain benchmark's output (its last line)."""
+    figures = figures_of(text)
+    if not figures:
+        raise MissingFigures("no line of name=value figures: is this the output of benchmarks/chain_bench.py?")
+    return figures
 
 
 @dataclass(frozen=True)
@@ -215,17 +210,7 @@ def main(argv: list[str] | None = None) -> int:
         text = sys.stdin.read() if args.run == "-" else Path(args.run).read_text()
     except OSError as exc:
         ap.error(f"run: cannot read {args.run} ({exc.strerror})")
-    plan = Plan(
-        args.peak,
-        args.average,
-        args.entries,
-        args.shape,
-        args.utilisation,
-        args.cores_per_replica,
-        args.pool,
-        args.retention_days,
-        args.max_connections,
-    )
+    plan = Plan(**{f.name: getattr(args, f.name) for f in fields(Plan)})
     try:
         print(report(read_figures(text), plan))
     except MissingFigures as exc:

@@ -53,7 +53,7 @@ from anpr.runtime.auth import Role
 from benchmarks import chain_cost, chain_faults, chain_reference, chain_stages
 from benchmarks import chain_suite as cs
 from benchmarks.chain_observer import observer_main
-from benchmarks.common import CpuMeter, pct, until
+from benchmarks.common import CpuMeter, figures_of, pct, until
 
 DEFAULT_LADDER = "1000,2500,5000,7500,10000,15000,20000,25000"
 NAN = float("nan")
@@ -336,18 +336,17 @@ class Bench(cs.Bench):
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,
         )
-        out, _ = await proc.communicate()
-        lines = out.decode(errors="replace").strip().splitlines()
-        try:
-            got = {k: float(v) / 1000 for k, v in (w.split("=", 1) for w in lines[-1].split())}
-            floor = {
-                "grpc_call_after_idle_ms": got["idle_wall_us_grpc_100ms"],
-                "grpc_call_back_to_back_ms": got["idle_wall_us_grpc_0ms"],
-                "tcp_round_trip_after_idle_ms": got["idle_wall_us_tcp_100ms"],
-            }
-        except (IndexError, KeyError, ValueError):
-            self.say("  (the machine's call floor could not be measured: " + " / ".join(lines[-3:]) + ")")
+        out = (await proc.communicate())[0].decode(errors="replace")
+        got = figures_of(out)
+        names = {
+            "grpc_call_after_idle_ms": "idle_wall_us_grpc_100ms",
+            "grpc_call_back_to_back_ms": "idle_wall_us_grpc_0ms",
+            "tcp_round_trip_after_idle_ms": "idle_wall_us_tcp_100ms",
+        }
+        if not all(us in got for us in names.values()):
+            self.say("  (the machine's call floor could not be measured: " + " / ".join(out.splitlines()[-3:]) + ")")
             return
+        floor = {ms: got[us] / 1000 for ms, us in names.items()}
         self.fig.update(floor)
         self.say(
             f"  this machine: a do-nothing gRPC call after 100 ms idle takes {floor['grpc_call_after_idle_ms']:.2f} ms"

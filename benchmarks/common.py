@@ -75,6 +75,21 @@ def pct(values: list[float], q: float) -> float:
     return percentile(sorted(values), q)
 
 
+def figures_of(output: str) -> dict[str, float]:
+    """A benchmark's figures: the name=value pairs of the last line of `output` made of them (every
+    benchmark ends so), as numbers ("nan" too); a value that is not a number is left out. Empty if
+    no line is."""
+    for line in reversed(output.strip().splitlines()):
+        words = line.split()
+        if words and all("=" in w for w in words):
+            figures = {}
+            for name, value in (w.split("=", 1) for w in words):
+                with contextlib.suppress(ValueError):
+                    figures[name] = float(value)
+            return figures
+    return {}
+
+
 def die_with_parent() -> None:
     """Linux: get SIGTERM if the benchmark process dies, so nothing outlives it."""
     with contextlib.suppress(Exception):
