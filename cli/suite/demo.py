@@ -16,14 +16,14 @@ import sys
 import uuid
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit
 
 import fasteners
 from google.protobuf import timestamp_pb2
 
 from anpr.runtime import pg
 from anpr.runtime.auth import Role
-from anpr.runtime.dbroles import OWNER
+from anpr.runtime.dbroles import OWNER, with_login
 from anpr.runtime.tls import ClientTls, kept_local_ca
 from anpr.v1 import (
     firearms_pb2,
@@ -425,12 +425,7 @@ async def run_demo(suite: Suite, duration: float | None, interval: float) -> Non
     await suite.wait_serving()
     print("All four services are SERVING:", ", ".join(f"{n} {suite.addr(n)}" for n in NAMES), flush=True)
     if suite.suite_file_data.database_url:  # (its logins' passwords: `anpr db-logins`, not the screen)
-        url = urlsplit(suite.database_url)
-        shown = (
-            urlunsplit(url._replace(netloc=url.netloc.replace(f":{url.password}@", "@")))
-            if url.password
-            else suite.database_url
-        )
+        shown = with_login(suite.database_url, unquote(urlsplit(suite.database_url).username or ""), None)
         print(f"Embedded PostgreSQL: {shown} (its logins and passwords: anpr db-logins)", flush=True)
     print(f"Service logs: {suite.data_dir / 'logs'}", flush=True)
     print(
