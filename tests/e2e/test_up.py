@@ -5,6 +5,7 @@ started with SIGINT ignored (`anpr up &` in a script); and kill -9 leaves no pro
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import select
@@ -12,6 +13,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import grpc
@@ -145,46 +147,44 @@ def check_serving_once_the_suite_file_appears(up: Up, within_s: float = 90) -> N
             assert answer.status == health_pb2.HealthCheckResponse.SERVING, name
 
 
-def another_shell(up: Up, cwd: Path, *args: str) -> pexpect.spawn:
-    """`anpr ARGS` in another shell in `cwd`, with nothing exported: it finds the suite itself."""
+@contextlib.contextmanager
+def another_shell(up: Up, cwd: Path, *args: str, quit: str) -> Iterator[pexpect.spawn]:
+    """`anpr ARGS` in another shell in `cwd`, with nothing exported: it finds the suite itself. Left
+    with `quit` (it must end by itself), killed whatever happens."""
     command = ["-m", "cli", *args, "--data-dir", str(up.data_dir)]
     env = _clean_env() | {"NO_COLOR": "1"}
-    return pexpect.spawn(sys.executable, command, cwd=str(cwd), env=env, encoding="utf-8", timeout=90)
+    child = pexpect.spawn(sys.executable, command, cwd=str(cwd), env=env, encoding="utf-8", timeout=90)
+    try:
+        yield child
+        child.sendline(quit)
+        child.expect(pexpect.EOF)
+    finally:
+        child.terminate(force=True)
 
 
 def check_plate_patch(up: Up, cwd: Path) -> None:
     """In another shell, an officer saves a demo alert's plate patch (`p N`): the camera's JPEG."""
-    child = another_shell(up, cwd, "terminal", "--force", "Demo Police")
-    try:
+    with another_shell(up, cwd, "terminal", "--force", "Demo Police", quit="q") as child:
         child.expect(r"ALERT #(\d+) ")
         n = child.match.group(1)
         child.sendline(f"p {n} checking the plate")
         child.expect(rf"-- plate patch of #{n} saved to (\S+) ")
         saved = Path(child.match.group(1))
-        child.sendline("q")
-        child.expect(pexpect.EOF)
-    finally:
-        child.terminate(force=True)
     assert saved.read_bytes()[:3] == b"\xff\xd8\xff", saved  # a JPEG
 
 
 def check_tfc_plate_patches(up: Up, cwd: Path) -> None:
     """In another shell, the TFC saves the plate patch of the activation's read and of a sighting
     (named by the hit its SIGHTING line shows)."""
-    child = another_shell(up, cwd, "tfc")
-    try:
+    with another_shell(up, cwd, "tfc", quit="quit") as child:
         child.expect(r"SIGHTING ([0-9a-f]{8}) \[[^]]*\] hit ([0-9a-f]{8}) ")
         activation, hit = child.match.group(1), child.match.group(2)
-        child.sendline(f"patch {activation}")
-        child.expect(r"plate patch saved: (\S+) ")
-        of_read = Path(child.match.group(1))
-        child.sendline(f"patch {activation} {hit}")
-        child.expect(r"plate patch saved: (\S+) ")
-        of_sighting = Path(child.match.group(1))
-        child.sendline("quit")
-        child.expect(pexpect.EOF)
-    finally:
-        child.terminate(force=True)
+        saved = []
+        for command in (f"patch {activation}", f"patch {activation} {hit}"):
+            child.sendline(command)
+            child.expect(r"plate patch saved: (\S+) ")
+            saved.append(Path(child.match.group(1)))
+    of_read, of_sighting = saved
     assert of_sighting.name == f"plate-{activation}-{hit}.jpg" and of_read.name == f"plate-{activation}.jpg"
     assert of_read.read_bytes()[:3] == of_sighting.read_bytes()[:3] == b"\xff\xd8\xff"
 
