@@ -1,4 +1,5 @@
-"""Tests of the `anpr` command, run as a process against real services."""
+"""Tests of the `anpr` command, run as a process against real services; alerts to show them (`hit`,
+`publish` to notify as matcher would)."""
 
 from __future__ import annotations
 
@@ -6,9 +7,14 @@ import asyncio
 import os
 import sys
 import tempfile
+import uuid
 from pathlib import Path
 
+from anpr.runtime.auth import Role
+from anpr.v1 import notify_pb2, notify_pb2_grpc
+from anpr.v1 import types_pb2 as T
 from cli.suite.launcher import ROOT
+from tests.support import channel, make_entry, make_read
 
 NO_SUITE = str(Path(tempfile.gettempdir()) / "anpr-tests-no-suite")  # never made: no command makes it
 
@@ -33,3 +39,27 @@ async def anpr(*args: str, token: str | None = None, **settings: str) -> tuple[i
     )
     out, _ = await asyncio.wait_for(proc.communicate(), 60)
     return proc.returncode, out.decode()
+
+
+def hit(vrm_read: str, markers: list[int], exact: bool) -> T.TracedHit:
+    read = make_read(vrm_read)
+    return T.TracedHit(
+        hit=T.Hit(
+            hit_id=str(uuid.uuid4()),
+            read=read,
+            entry=make_entry("AB12CDE", "l1", warning_markers=markers),
+            hotlist=T.Hotlist(hotlist_id="l1", name="Force list"),
+            match_kind=T.MATCH_KIND_EXACT if exact else T.MATCH_KIND_LOOKALIKE,
+            differing_positions=[] if exact else [2],
+            score=0.98,
+            evidence=[
+                T.EvidenceContribution(factor="misread", log_odds=5.0, detail="the read differs from the listed VRM"),
+                T.EvidenceContribution(factor="colour", log_odds=-1.6, detail="colour disagrees (red for blue)"),
+            ],
+        )
+    )
+
+
+async def publish(suite, *hits: T.TracedHit) -> notify_pb2.PublishAlertsResponse:
+    async with channel(suite.addr("notify"), suite.tokens[Role.SERVICE]) as ch:
+        return await notify_pb2_grpc.NotifyServiceStub(ch).PublishAlerts(notify_pb2.PublishAlertsRequest(hits=hits))

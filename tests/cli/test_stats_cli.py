@@ -6,8 +6,7 @@ from __future__ import annotations
 import pytest
 
 from anpr.runtime.auth import Role
-from tests.cli import anpr
-from tests.cli.test_terminal_cli import hit, publish
+from tests.cli import anpr, hit, publish
 from tests.support import free_port
 
 

@@ -5,7 +5,6 @@ without a gap after notify restarts, and `q` to leave."""
 from __future__ import annotations
 
 import asyncio
-import uuid
 
 import asyncpg
 import pexpect
@@ -13,33 +12,9 @@ import pexpect
 from anpr.runtime.auth import Role
 from anpr.v1 import notify_pb2, notify_pb2_grpc
 from anpr.v1 import types_pb2 as T
-from tests.cli import anpr
+from tests.cli import anpr, hit, publish
 from tests.cli.test_console import Terminal
-from tests.support import channel, make_entry, make_read
-
-
-def hit(vrm_read: str, markers: list[int], exact: bool) -> T.TracedHit:
-    read = make_read(vrm_read)
-    return T.TracedHit(
-        hit=T.Hit(
-            hit_id=str(uuid.uuid4()),
-            read=read,
-            entry=make_entry("AB12CDE", "l1", warning_markers=markers),
-            hotlist=T.Hotlist(hotlist_id="l1", name="Force list"),
-            match_kind=T.MATCH_KIND_EXACT if exact else T.MATCH_KIND_LOOKALIKE,
-            differing_positions=[] if exact else [2],
-            score=0.98,
-            evidence=[
-                T.EvidenceContribution(factor="misread", log_odds=5.0, detail="the read differs from the listed VRM"),
-                T.EvidenceContribution(factor="colour", log_odds=-1.6, detail="colour disagrees (red for blue)"),
-            ],
-        )
-    )
-
-
-async def publish(suite, *hits: T.TracedHit) -> notify_pb2.PublishAlertsResponse:
-    async with channel(suite.addr("notify"), suite.tokens[Role.SERVICE]) as ch:
-        return await notify_pb2_grpc.NotifyServiceStub(ch).PublishAlerts(notify_pb2.PublishAlertsRequest(hits=hits))
+from tests.support import channel
 
 
 async def test_a_refused_subscription_names_the_flags_to_give(notify, tokens):
