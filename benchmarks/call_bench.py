@@ -16,6 +16,12 @@ times, alternating:
               `Runtime.relay_call`'s `RelayCall` (no interceptors; token and traceparent put on
               the call directly), which the outbox relays use.
 
+  paced       the server's and the client's CPU per call when calls come at --pace a second
+              (default 500, a single-read camera feed of 500 reads/s) rather than back to back: a
+              unary call, and for comparison one message each way on a bidirectional stream held
+              open (what a hop costs without a call per delivery); no interceptors on either. With
+              the camera's call and one hop on, this is the transport's floor under a single read.
+
   after idle  the wall time of one call made after the client has slept --gaps milliseconds
               (the median of --idle-calls calls per gap): a grpc.aio call to the do-nothing server,
               and for scale one round trip of the same bytes over a plain asyncio TCP connection
@@ -60,12 +66,27 @@ async def _echo(request: bytes, context) -> bytes:
     return request
 
 
+async def _echo_stream(requests, context):
+    async for request in requests:
+        yield request
+
+
+async def _own_cpu(request: bytes, context) -> bytes:
+    """The server process's CPU seconds so far (asked by the client around a paced run)."""
+    t = psutil.Process().cpu_times()
+    return repr(t.user + t.system).encode()
+
+
 def _serve(ports, traced: bool) -> None:
     async def main() -> None:
         interceptors = [aio_server_interceptor(tracer_provider=TracerProvider())] if traced else []
         server = aio.server(interceptors=interceptors)
-        handler = grpc.unary_unary_rpc_method_handler(_echo, request_deserializer=None, response_serializer=None)
-        server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler("bench.Echo", {"Call": handler}),))
+        handlers = {
+            "Call": grpc.unary_unary_rpc_method_handler(_echo),
+            "Stream": grpc.stream_stream_rpc_method_handler(_echo_stream),
+            "Cpu": grpc.unary_unary_rpc_method_handler(_own_cpu),
+        }
+        server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler("bench.Echo", handlers),))
         ports.put(server.add_insecure_port("127.0.0.1:0"))
         await server.start()
         await server.wait_for_termination()
@@ -205,6 +226,54 @@ def after_idle(gaps_ms: list[int], calls: int, size: int) -> dict[str, float]:
     return figures
 
 
+async def _paced(port: int, stream: bool, n: int, size: int, pace: float) -> tuple[float, float]:
+    """(server CPU s, client CPU s) of n calls (or stream round trips) at `pace` a second."""
+    request = b"x" * size
+    async with aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+        server_cpu = channel.unary_unary("/bench.Echo/Cpu")
+        if stream:
+            call = channel.stream_stream("/bench.Echo/Stream")()
+
+            async def one() -> None:
+                await call.write(request)
+                await call.read()
+
+        else:
+            multi = channel.unary_unary(METHOD)
+
+            async def one() -> None:
+                await multi(request, timeout=10)
+
+        loop = asyncio.get_running_loop()
+        for _ in range(max(1, n // 10)):
+            await one()
+        server_before, cpu = float(await server_cpu(b"")), time.process_time()
+        start = loop.time()
+        for i in range(n):
+            await one()
+            await asyncio.sleep(max(0.0, start + (i + 1) / pace - loop.time()))
+        client, server = time.process_time() - cpu, float(await server_cpu(b"")) - server_before
+        if stream:
+            await call.done_writing()
+        return server, client
+
+
+def paced_rounds(rounds: int, n: int, size: int, pace: float) -> dict[str, float]:
+    """CPU per call at `pace` calls a second, unary and on an open stream: median of `rounds`."""
+    got: dict[str, list[float]] = {}
+    server = Server(traced=False)
+    try:
+        for _ in range(rounds):
+            for stream in (False, True):
+                server_s, client_s = asyncio.run(_paced(server.port, stream, n, size, pace))
+                name = "stream" if stream else "unary"
+                got.setdefault(f"paced_server_cpu_us_{name}", []).append(server_s / n * 1e6)
+                got.setdefault(f"paced_client_cpu_us_{name}", []).append(client_s / n * 1e6)
+    finally:
+        server.close()
+    return {k: statistics.median(v) for k, v in got.items()}
+
+
 def server_cost(traced: bool, n: int, size: int) -> float:
     """The server's CPU per call, microseconds."""
     server = Server(traced)
@@ -227,14 +296,15 @@ def _options() -> tuple[argparse.Namespace, list[int]]:
     ap.add_argument(
         "--gaps", default="0,5,20,100", help="idle gaps before a call, milliseconds (default 0,5,20,100; empty: none)"
     )
+    ap.add_argument("--pace", type=float, default=500, help="calls a second of the paced lines (default 500; 0: none)")
     ap.add_argument("--idle-calls", type=int, default=100, help="calls after each gap (default 100)")
     args = ap.parse_args()
     try:
         gaps = [int(g) for g in args.gaps.split(",") if g.strip()]
     except ValueError:
         ap.error(f"--gaps: whole milliseconds separated by commas, got {args.gaps!r}")
-    if any(g < 0 for g in gaps) or args.rounds < 0 or args.idle_calls < 1 or args.calls < 1:
-        ap.error("--gaps, --rounds: not negative; --calls, --idle-calls: at least 1")
+    if any(g < 0 for g in gaps) or args.rounds < 0 or args.pace < 0 or args.idle_calls < 1 or args.calls < 1:
+        ap.error("--gaps, --rounds, --pace: not negative; --calls, --idle-calls: at least 1")
     if not args.rounds and not gaps:
         ap.error("--rounds 0 and no --gaps: nothing to measure")
     return args, gaps
@@ -265,6 +335,8 @@ def main() -> int:
     args, gaps = _options()
     n, size = args.calls, args.size
     figures = cpu_rounds(args.rounds, n, size)
+    paced_n = max(1, min(n, int(args.pace * 2)))  # about two seconds a round
+    paced = paced_rounds(args.rounds, paced_n, size, args.pace) if args.rounds and args.pace else {}
     idle = after_idle(gaps, args.idle_calls, size) if gaps else {}
     if figures:
         print(
@@ -280,12 +352,25 @@ def main() -> int:
                 f"  client, {label}: CPU {figures[f'client_cpu_us_{name}']:.0f},"
                 f" wall {figures[f'client_wall_us_{name}']:.0f}"
             )
+    if paced:
+        unary = paced["paced_server_cpu_us_unary"], paced["paced_client_cpu_us_unary"]
+        stream = paced["paced_server_cpu_us_stream"], paced["paced_client_cpu_us_stream"]
+        print(f"  at {args.pace:g} calls a second ({paced_n:,} a round), CPU per call, server / client:")
+        print(
+            f"    unary call {unary[0]:.0f} / {unary[1]:.0f}; one message each way on an open stream {stream[0]:.0f} / {stream[1]:.0f}"
+        )
+        floor = unary[0] + sum(unary)
+        print(
+            f"    a single read's floor, the camera's call (server) and one unary hop on (both ends): {floor:.0f} us"
+            f" ({floor * args.pace / 1e6:.2f} cores at {args.pace:g} reads/s); with the hop on a stream:"
+            f" {unary[0] + sum(stream):.0f} us"
+        )
     if idle:
         print(f"  one call after the client slept, wall (median of {args.idle_calls} calls a gap):")
         for gap in gaps:
             grpc_us, tcp_us = idle[f"idle_wall_us_grpc_{gap}ms"], idle[f"idle_wall_us_tcp_{gap}ms"]
             print(f"    {gap:>4} ms idle: grpc.aio {grpc_us:.0f}, plain asyncio TCP {tcp_us:.0f}")
-    print(" ".join(f"{k}={v:.1f}" for k, v in {**figures, **idle}.items()))
+    print(" ".join(f"{k}={v:.1f}" for k, v in {**figures, **paced, **idle}.items()))
     return 0
 
 
