@@ -37,20 +37,24 @@ class RaiseActivationsResponse(_message.Message):
     def __init__(self, activations: _Optional[_Iterable[_Union[RaiseActivationResponse, _Mapping]]] = ...) -> None: ...
 
 class StreamActivationsRequest(_message.Message):
-    __slots__ = ("after_sequence", "from_start")
+    __slots__ = ("after_sequence", "from_start", "mark_caught_up")
     AFTER_SEQUENCE_FIELD_NUMBER: _ClassVar[int]
     FROM_START_FIELD_NUMBER: _ClassVar[int]
+    MARK_CAUGHT_UP_FIELD_NUMBER: _ClassVar[int]
     after_sequence: int
     from_start: bool
-    def __init__(self, after_sequence: _Optional[int] = ..., from_start: _Optional[bool] = ...) -> None: ...
+    mark_caught_up: bool
+    def __init__(self, after_sequence: _Optional[int] = ..., from_start: _Optional[bool] = ..., mark_caught_up: _Optional[bool] = ...) -> None: ...
 
 class StreamActivationsResponse(_message.Message):
-    __slots__ = ("activation", "event")
+    __slots__ = ("activation", "event", "caught_up")
     ACTIVATION_FIELD_NUMBER: _ClassVar[int]
     EVENT_FIELD_NUMBER: _ClassVar[int]
+    CAUGHT_UP_FIELD_NUMBER: _ClassVar[int]
     activation: _types_pb2.Activation
     event: _types_pb2.ActivationEvent
-    def __init__(self, activation: _Optional[_Union[_types_pb2.Activation, _Mapping]] = ..., event: _Optional[_Union[_types_pb2.ActivationEvent, _Mapping]] = ...) -> None: ...
+    caught_up: bool
+    def __init__(self, activation: _Optional[_Union[_types_pb2.Activation, _Mapping]] = ..., event: _Optional[_Union[_types_pb2.ActivationEvent, _Mapping]] = ..., caught_up: _Optional[bool] = ...) -> None: ...
 
 class AcknowledgeActivationRequest(_message.Message):
     __slots__ = ("activation_id",)

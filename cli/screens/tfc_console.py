@@ -54,7 +54,6 @@ OUTCOMES = {
 }
 DEPLOYMENTS = (T.NDM_OUTCOME_ARMED_DEPLOYMENT, T.NDM_OUTCOME_UNARMED_INTERCEPT)
 WAITING = (T.ACTIVATION_STATE_RAISED, T.ACTIVATION_STATE_ESCALATED, T.ACTIVATION_STATE_UNASSIGNED)
-REPLAY_QUIET_S = 0.3  # the stream's replay is over once it has been quiet this long (or a live event came)
 URGENT = {
     K.ACTIVATION_EVENT_KIND_RAISED,
     K.ACTIVATION_EVENT_KIND_ESCALATED,
@@ -209,7 +208,7 @@ class Console:
         self.prompt = ""
         self.started = datetime.now(timezone.utc)
         self._replayed: list[T.ActivationEvent] = []  # events from before it started, not shown yet
-        self._replay_done: asyncio.TimerHandle | None = None
+        self._replaying = True  # until the first stream's caught_up marker (or a live event)
 
     def say(self, text: str) -> None:
         self.out.write(text + "\n")
@@ -236,9 +235,7 @@ class Console:
         someone (raised or escalated and not acknowledged, or unassigned), each with its
         activation as it stands now: a replayed RAISED of one acknowledged since is not shown
         (it was shown as overdue, with its deadline long past)."""
-        if self._replay_done is not None:
-            self._replay_done.cancel()
-            self._replay_done = None
+        self._replaying = False
         replayed, self._replayed = self._replayed, []
         for e in replayed:
             now = self.activations[e.activation_id]
@@ -250,18 +247,20 @@ class Console:
         after = 0
         while True:
             try:
-                call = self.stub.StreamActivations(F.StreamActivationsRequest(after_sequence=after, from_start=True))
+                call = self.stub.StreamActivations(
+                    F.StreamActivationsRequest(after_sequence=after, from_start=True, mark_caught_up=True)
+                )
                 async for resp in call:
+                    if resp.caught_up:  # the replay is over (on a resumed stream: nothing to do)
+                        self._show_replayed()
+                        continue
                     after = resp.event.sequence
                     self.activations[resp.activation.activation_id] = resp.activation
-                    if resp.event.at.ToDatetime(timezone.utc) >= self.started:
-                        self._show_replayed()  # a live event: the replay is over
+                    if self._replaying and resp.event.at.ToDatetime(timezone.utc) < self.started:
+                        self._replayed.append(resp.event)  # shown at the marker, if it still waits for someone
+                    else:  # live (a server without the marker: the first live event ends the replay)
+                        self._show_replayed()
                         self._show(resp.activation, resp.event)
-                    else:  # shown once the replay is over, if the activation still waits for someone
-                        self._replayed.append(resp.event)
-                        if self._replay_done is not None:
-                            self._replay_done.cancel()
-                        self._replay_done = asyncio.get_running_loop().call_later(REPLAY_QUIET_S, self._show_replayed)
             except grpc.aio.AioRpcError as err:
                 if err.code() not in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
                     self.say(refused(err))

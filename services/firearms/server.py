@@ -115,7 +115,9 @@ class FirearmsServicer(RotaRPCs, firearms_pb2_grpc.FirearmsServiceServicer):
     async def StreamActivations(self, request, context):
         if request.after_sequence < 0:
             raise InvalidArgument.of("after_sequence", "must not be negative")
-        async for response in self._events.follow(current_caller(), request.after_sequence, request.from_start):
+        async for response in self._events.follow(
+            current_caller(), request.after_sequence, request.from_start, request.mark_caught_up
+        ):
             yield response
 
     async def _after(self, conn, activation_id: uuid.UUID) -> T.Activation:

@@ -25,6 +25,7 @@ from services.firearms.projection import Seals
 
 TAIL_SIZE = 2000  # events held in memory (each with its activation's head)
 PUBLISH_LIMIT = 100  # events read back by one transaction for the tail (more come by NOTIFY)
+CAUGHT_UP = F.StreamActivationsResponse(caught_up=True)  # the end of a replay (shared: never changed)
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,14 +76,28 @@ class EventLog:
                 items = await self._items_after(conn, self.tail.latest, PUBLISH_LIMIT)
             self.tail.publish(items)
 
-    async def follow(self, caller: Caller, after: int, from_start: bool) -> AsyncIterator[F.StreamActivationsResponse]:
+    async def follow(
+        self, caller: Caller, after: int, from_start: bool, mark_caught_up: bool = False
+    ) -> AsyncIterator[F.StreamActivationsResponse]:
         """What `caller`'s console is shown after sequence `after` (from now when 0 and not
-        `from_start`), then each new event as it is committed."""
+        `from_start`), then each new event as it is committed. With `mark_caught_up`, CAUGHT_UP once
+        the stream has passed every event committed before it began (the database's, not only this
+        replica's)."""
         wants = wants_of(caller)
-        if after == 0 and not from_start:  # now as the database knows it, not only this replica
+        until = 0
+        if (after == 0 and not from_start) or mark_caught_up:  # the database's latest, not this replica's
             async with self._pool.acquire() as conn:
-                after = await reading.latest_sequence(conn)
+                until = await reading.latest_sequence(conn)
+            if after == 0 and not from_start:
+                after = until
+        replaying = mark_caught_up
+        if replaying and after >= until:
+            replaying = False
+            yield CAUGHT_UP
         async for run in self.tail.follow(after, wants=wants):
             for _, item in run:
                 if item.response is not None and (wants is None or wants(item)):
                     yield item.response
+            if replaying and run and run[-1][0] >= until:
+                replaying = False
+                yield CAUGHT_UP

@@ -87,3 +87,37 @@ async def test_a_console_without_a_cursor_starts_from_now(replicas, people):
         await eventually(shown, seconds=20, interval=0.2)
         console.cancel()
     assert first.result().activation.activation_id in later
+
+
+async def test_a_console_asking_for_it_is_told_where_the_replay_ends(replicas, people):
+    """mark_caught_up: the events committed before the call (on either replica), then one message
+    with caught_up and nothing else, then what is committed later; once a call, on a resumed call
+    and one from now too. Without it, no such message."""
+    a, b = replicas
+    await set_rota(a, people, chain=("tfc-a",), supervisor="sup-1")
+    before = (await raise_hits(a, people, [firearms_hit(), firearms_hit()])).activations
+    await raise_hits(a, people, [firearms_hit(force="Empty Police")])  # not tfc-a's: passed over
+    async with channel(b, people["tfc-a"]) as ch:
+        marked = stub(ch).StreamActivations(F.StreamActivationsRequest(from_start=True, mark_caught_up=True))
+        plain = stub(ch).StreamActivations(F.StreamActivationsRequest(from_start=True))
+        replayed = [await next_message(marked) for _ in before]
+        assert [m.activation.activation_id for m in replayed] == [x.activation_id for x in before]
+        assert not any(m.caught_up for m in replayed)
+        marker = await next_message(marked)
+        assert marker.caught_up and not marker.HasField("activation") and not marker.HasField("event")
+        [after] = (await raise_hits(a, people, [firearms_hit()])).activations
+        live = await next_message(marked)
+        assert (live.activation.activation_id, live.caught_up) == (after.activation_id, False)
+        unmarked = [await next_message(plain) for _ in range(3)]
+        assert [m.activation.activation_id for m in unmarked] == [x.activation_id for x in [*before, after]]
+        assert not any(m.caught_up for m in unmarked)
+        resumed = stub(ch).StreamActivations(
+            F.StreamActivationsRequest(after_sequence=replayed[0].event.sequence, mark_caught_up=True)
+        )
+        assert (await next_message(resumed)).activation.activation_id == before[1].activation_id
+        assert (await next_message(resumed)).activation.activation_id == after.activation_id
+        assert (await next_message(resumed)).caught_up
+        from_now = stub(ch).StreamActivations(F.StreamActivationsRequest(mark_caught_up=True))
+        assert (await next_message(from_now)).caught_up
+        for s in (marked, plain, resumed, from_now):
+            s.cancel()
