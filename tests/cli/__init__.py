@@ -1,5 +1,5 @@
 """Tests of the `anpr` command, run as a process against real services; alerts to show them (`hit`,
-`publish` to notify as matcher would)."""
+`publish` to notify as matcher would); `Terminal`, a screen command in a pseudo-terminal."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ import sys
 import tempfile
 import uuid
 from pathlib import Path
+
+import pexpect
 
 from anpr.runtime.auth import Role
 from anpr.v1 import notify_pb2, notify_pb2_grpc
@@ -63,3 +65,42 @@ def hit(vrm_read: str, markers: list[int], exact: bool) -> T.TracedHit:
 async def publish(suite, *hits: T.TracedHit) -> notify_pb2.PublishAlertsResponse:
     async with channel(suite.addr("notify"), suite.tokens[Role.SERVICE]) as ch:
         return await notify_pb2_grpc.NotifyServiceStub(ch).PublishAlerts(notify_pb2.PublishAlertsRequest(hits=hits))
+
+
+class Terminal:
+    """One `anpr` process in a pseudo-terminal; expectations run off the event loop."""
+
+    def __init__(self, args: list[str], token: str):
+        env = {k: v for k, v in os.environ.items() if not k.startswith("ANPR_")} | {
+            "ANPR_TOKEN": token,
+            "NO_COLOR": "1",
+        }
+        self.child = pexpect.spawn(
+            sys.executable,
+            ["-m", "cli", *args],
+            cwd=str(ROOT),
+            env=env,
+            encoding="utf-8",
+            timeout=20,
+            dimensions=(60, 200),
+        )
+
+    async def expect(self, text: str) -> None:
+        try:
+            await asyncio.to_thread(self.child.expect_exact, text)
+        except (pexpect.TIMEOUT, pexpect.EOF):
+            raise AssertionError(f"{text!r} not shown; the screen ended with:\n{self.child.before}") from None
+
+    async def answer(self, prompt: str, line: str) -> None:
+        await self.expect(prompt)
+        self.child.sendline(line)
+
+    async def finish(self) -> int:
+        self.child.sendline("quit")
+        await asyncio.to_thread(self.child.expect, pexpect.EOF)
+        self.child.close()
+        return self.child.exitstatus
+
+    def kill(self) -> None:
+        if self.child.isalive():
+            self.child.terminate(force=True)

@@ -3,59 +3,15 @@
 
 from __future__ import annotations
 
-import asyncio
-import os
-import sys
 from datetime import datetime, timedelta, timezone
 
 import asyncpg
-import pexpect
 
 from anpr.v1 import firearms_pb2 as F
 from anpr.v1.firearms_pb2_grpc import FirearmsServiceStub as F_stub
-from tests.cli import anpr
-from tests.e2e.processes import ROOT
+from tests.cli import Terminal, anpr
 from tests.firearms_support import FORCE, firearms_hit, raise_hits, set_rota
 from tests.support import channel
-
-
-class Terminal:
-    """One `anpr` process in a pseudo-terminal; expectations run off the event loop."""
-
-    def __init__(self, args: list[str], token: str):
-        env = {k: v for k, v in os.environ.items() if not k.startswith("ANPR_")} | {
-            "ANPR_TOKEN": token,
-            "NO_COLOR": "1",
-        }
-        self.child = pexpect.spawn(
-            sys.executable,
-            ["-m", "cli", *args],
-            cwd=str(ROOT),
-            env=env,
-            encoding="utf-8",
-            timeout=20,
-            dimensions=(60, 200),
-        )
-
-    async def expect(self, text: str) -> None:
-        try:
-            await asyncio.to_thread(self.child.expect_exact, text)
-        except (pexpect.TIMEOUT, pexpect.EOF):
-            raise AssertionError(f"{text!r} not shown; the screen ended with:\n{self.child.before}") from None
-
-    async def answer(self, prompt: str, line: str) -> None:
-        await self.expect(prompt)
-        self.child.sendline(line)
-
-    async def finish(self) -> int:
-        self.child.sendline("quit")
-        await asyncio.to_thread(self.child.expect, pexpect.EOF)
-        self.child.close()
-        return self.child.exitstatus
-
-    def kill(self) -> None:
-        if self.child.isalive():
-            self.child.terminate(force=True)
 
 
 async def test_a_commander_works_an_activation_from_the_console(firearms, people):

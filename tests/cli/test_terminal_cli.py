@@ -12,8 +12,7 @@ import pexpect
 from anpr.runtime.auth import Role
 from anpr.v1 import notify_pb2, notify_pb2_grpc
 from anpr.v1 import types_pb2 as T
-from tests.cli import anpr, hit, publish
-from tests.cli.test_console import Terminal
+from tests.cli import Terminal, anpr, hit, publish
 from tests.support import channel
 
 
