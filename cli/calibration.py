@@ -34,12 +34,11 @@ async def _run(args) -> None:
     role = Role.HOTLIST_ADMIN if args.list else Role.CAMERA_ADMIN if args.action == "reset" else Role.CONTROL_ROOM
     async with target_of(args, "matcher", role).channel() as ch:
         stub = matcher_pb2_grpc.MatcherServiceStub(ch)
-        scope_id = await _hotlist_id(stub, args.scope_id) if args.list else args.scope_id
-        what = (
-            f"camera {scope_id}"
-            if not args.list
-            else f"hotlist {args.scope_id}" + (f" ({scope_id})" if scope_id != args.scope_id else "")
-        )
+        if args.list:
+            scope_id = await _hotlist_id(stub, args.scope_id)
+            what = f"hotlist {args.scope_id}" + (f" ({scope_id})" if scope_id != args.scope_id else "")
+        else:
+            scope_id, what = args.scope_id, f"camera {args.scope_id}"
         if args.action == "reset":
             resp = await stub.ResetCalibration(
                 matcher_pb2.ResetCalibrationRequest(scope=scope, scope_id=scope_id), timeout=30
