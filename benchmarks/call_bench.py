@@ -258,22 +258,6 @@ async def _paced(port: int, stream: bool, n: int, size: int, pace: float) -> tup
         return server, client
 
 
-def paced_rounds(rounds: int, n: int, size: int, pace: float) -> dict[str, float]:
-    """CPU per call at `pace` calls a second, unary and on an open stream: median of `rounds`."""
-    got: dict[str, list[float]] = {}
-    server = Server(traced=False)
-    try:
-        for _ in range(rounds):
-            for stream in (False, True):
-                server_s, client_s = asyncio.run(_paced(server.port, stream, n, size, pace))
-                name = "stream" if stream else "unary"
-                got.setdefault(f"paced_server_cpu_us_{name}", []).append(server_s / n * 1e6)
-                got.setdefault(f"paced_client_cpu_us_{name}", []).append(client_s / n * 1e6)
-    finally:
-        server.close()
-    return {k: statistics.median(v) for k, v in got.items()}
-
-
 def server_cost(traced: bool, n: int, size: int) -> float:
     """The server's CPU per call, microseconds."""
     server = Server(traced)
@@ -310,8 +294,9 @@ def _options() -> tuple[argparse.Namespace, list[int]]:
     return args, gaps
 
 
-def cpu_rounds(rounds: int, n: int, size: int) -> dict[str, float]:
-    """The server's and the client's CPU per call (and the client's wall), median of `rounds`."""
+def cpu_rounds(rounds: int, n: int, size: int, pace: float = 0, paced_n: int = 0) -> dict[str, float]:
+    """The server's and the client's CPU per call (and the client's wall), median of `rounds`; with
+    `pace`, also at `pace` calls a second (`paced_n` of them), unary and on an open stream."""
     got: dict[str, list[float]] = {}
     for _ in range(rounds):
         for traced in (False, True):
@@ -326,6 +311,11 @@ def cpu_rounds(rounds: int, n: int, size: int) -> dict[str, float]:
                 name = "intercepted" if intercepted else "relay_call"
                 got.setdefault(f"client_cpu_us_{name}", []).append(cpu / n * 1e6)
                 got.setdefault(f"client_wall_us_{name}", []).append(wall / n * 1e6)
+            for stream in (False, True) if pace else ():
+                server_s, client_s = asyncio.run(_paced(server.port, stream, paced_n, size, pace))
+                name = "stream" if stream else "unary"
+                got.setdefault(f"paced_server_cpu_us_{name}", []).append(server_s / paced_n * 1e6)
+                got.setdefault(f"paced_client_cpu_us_{name}", []).append(client_s / paced_n * 1e6)
     finally:
         server.close()
     return {k: statistics.median(v) for k, v in got.items()}
@@ -334,9 +324,9 @@ def cpu_rounds(rounds: int, n: int, size: int) -> dict[str, float]:
 def main() -> int:
     args, gaps = _options()
     n, size = args.calls, args.size
-    figures = cpu_rounds(args.rounds, n, size)
     paced_n = max(1, min(n, int(args.pace * 2)))  # about two seconds a round
-    paced = paced_rounds(args.rounds, paced_n, size, args.pace) if args.rounds and args.pace else {}
+    figures = cpu_rounds(args.rounds, n, size, args.pace, paced_n)
+    paced = {k: v for k, v in figures.items() if k.startswith("paced_")}
     idle = after_idle(gaps, args.idle_calls, size) if gaps else {}
     if figures:
         print(
@@ -370,7 +360,7 @@ def main() -> int:
         for gap in gaps:
             grpc_us, tcp_us = idle[f"idle_wall_us_grpc_{gap}ms"], idle[f"idle_wall_us_tcp_{gap}ms"]
             print(f"    {gap:>4} ms idle: grpc.aio {grpc_us:.0f}, plain asyncio TCP {tcp_us:.0f}")
-    print(" ".join(f"{k}={v:.1f}" for k, v in {**figures, **paced, **idle}.items()))
+    print(" ".join(f"{k}={v:.1f}" for k, v in {**figures, **idle}.items()))
     return 0
 
 
