@@ -74,6 +74,11 @@ def measure(rig: Rig, run: Run, cpu: CpuMeter, out: Report) -> dict:
     out.run(
         f"{run.label} (warm-up {warm['acked_per_s']:,.0f}/s; {want:,} fresh reads generated in {gen:.1f} s)", m, cores
     )
+    if m["acks"] == 0:
+        say(
+            f"    no acknowledgement within the {seconds:g} s window (errors {m['errors']}): its latencies are nan;"
+            " a longer window (--seconds, --idle-seconds) measures them"
+        )
     clients.prepare(run.kind, rig.ingest_addr, rig.tokens["camera"], 1, False, "free")
     return m
 
