@@ -71,12 +71,6 @@ async def _echo_stream(requests, context):
         yield request
 
 
-async def _own_cpu(request: bytes, context) -> bytes:
-    """The server process's CPU seconds so far (asked by the client around a paced run)."""
-    t = psutil.Process().cpu_times()
-    return repr(t.user + t.system).encode()
-
-
 def _serve(ports, traced: bool) -> None:
     async def main() -> None:
         interceptors = [aio_server_interceptor(tracer_provider=TracerProvider())] if traced else []
@@ -84,7 +78,6 @@ def _serve(ports, traced: bool) -> None:
         handlers = {
             "Call": grpc.unary_unary_rpc_method_handler(_echo),
             "Stream": grpc.stream_stream_rpc_method_handler(_echo_stream),
-            "Cpu": grpc.unary_unary_rpc_method_handler(_own_cpu),
         }
         server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler("bench.Echo", handlers),))
         ports.put(server.add_insecure_port("127.0.0.1:0"))
@@ -226,11 +219,10 @@ def after_idle(gaps_ms: list[int], calls: int, size: int) -> dict[str, float]:
     return figures
 
 
-async def _paced(port: int, stream: bool, n: int, size: int, pace: float) -> tuple[float, float]:
+async def _paced(server: Server, stream: bool, n: int, size: int, pace: float) -> tuple[float, float]:
     """(server CPU s, client CPU s) of n calls (or stream round trips) at `pace` a second."""
     request = b"x" * size
-    async with aio.insecure_channel(f"127.0.0.1:{port}") as channel:
-        server_cpu = channel.unary_unary("/bench.Echo/Cpu")
+    async with aio.insecure_channel(f"127.0.0.1:{server.port}") as channel:
         if stream:
             call = channel.stream_stream("/bench.Echo/Stream")()
 
@@ -247,15 +239,15 @@ async def _paced(port: int, stream: bool, n: int, size: int, pace: float) -> tup
         loop = asyncio.get_running_loop()
         for _ in range(max(1, n // 10)):
             await one()
-        server_before, cpu = float(await server_cpu(b"")), time.process_time()
+        server_before, cpu = server.cpu(), time.process_time()
         start = loop.time()
         for i in range(n):
             await one()
             await asyncio.sleep(max(0.0, start + (i + 1) / pace - loop.time()))
-        client, server = time.process_time() - cpu, float(await server_cpu(b"")) - server_before
+        client, served = time.process_time() - cpu, server.cpu() - server_before
         if stream:
             await call.done_writing()
-        return server, client
+        return served, client
 
 
 def server_cost(traced: bool, n: int, size: int) -> float:
@@ -312,7 +304,7 @@ def cpu_rounds(rounds: int, n: int, size: int, pace: float = 0, paced_n: int = 0
                 got.setdefault(f"client_cpu_us_{name}", []).append(cpu / n * 1e6)
                 got.setdefault(f"client_wall_us_{name}", []).append(wall / n * 1e6)
             for stream in (False, True) if pace else ():
-                server_s, client_s = asyncio.run(_paced(server.port, stream, paced_n, size, pace))
+                server_s, client_s = asyncio.run(_paced(server, stream, paced_n, size, pace))
                 name = "stream" if stream else "unary"
                 got.setdefault(f"paced_server_cpu_us_{name}", []).append(server_s / paced_n * 1e6)
                 got.setdefault(f"paced_client_cpu_us_{name}", []).append(client_s / paced_n * 1e6)
