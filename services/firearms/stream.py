@@ -84,15 +84,13 @@ class EventLog:
         the stream has passed every event committed before it began (the database's, not only this
         replica's)."""
         wants = wants_of(caller)
-        until = 0
-        if (after == 0 and not from_start) or mark_caught_up:  # the database's latest, not this replica's
+        from_now, until = after == 0 and not from_start, 0
+        if from_now or mark_caught_up:  # the database's latest, not this replica's
             async with self._pool.acquire() as conn:
                 until = await reading.latest_sequence(conn)
-            if after == 0 and not from_start:
-                after = until
-        replaying = mark_caught_up
-        if replaying and after >= until:
-            replaying = False
+            after = until if from_now else after
+        replaying = mark_caught_up and after < until
+        if mark_caught_up and not replaying:
             yield CAUGHT_UP
         async for run in self.tail.follow(after, wants=wants):
             for _, item in run:
